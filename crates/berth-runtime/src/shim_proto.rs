@@ -1,0 +1,172 @@
+//! The protocol between berthd and a container's shim.
+//!
+//! # Launch
+//! berthd writes `<bundle>/config.json` (the OCI spec) and `<bundle>/shim.json` ([`ShimConfig`]),
+//! then runs `berth-shim <bundle>/shim.json` with fd 3 the write end of a pipe. The shim
+//! detaches (double fork + setsid, so it is re-parented away from berthd and survives it),
+//! creates the container *without starting it*, writes one JSON line ([`CreateResult`]) on fd 3
+//! and closes it. berthd reads fd 3 to EOF.
+//!
+//! # Requests
+//! Every connection to `ShimConfig::socket` starts with one JSON line, a [`Request`]. Unless the
+//! request says otherwise the shim answers with one JSON line, a [`Response`], and closes.
+//!
+//! - `Wait`: the shim holds the connection and writes one [`ExitStatus`] line when the container's
+//!   init has exited (at once if it already has), then closes.
+//! - `Attach` and `Exec`: after the JSON response line the connection carries streams. Shim to
+//!   berthd: frames `[kind u8][len u32 BE][payload]` (see [`frame`]); the last frame is
+//!   [`frame::EXIT`] (payload: [`ExitStatus`] JSON) once the process has exited and all its output
+//!   has been sent. berthd to shim: raw stdin bytes; berthd shuts down its write side to close
+//!   the process's stdin.
+//!
+//! # Exit
+//! When the container's init exits the shim drains its output, writes [`ExitStatus`] to
+//! `ShimConfig::exit_file` (temp file + rename), answers waiters, sends EXIT frames, deletes the
+//! runtime's container (cgroup, state), removes its socket and exits.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Written by berthd to `<bundle>/shim.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShimConfig {
+    /// Container id (64 hex).
+    pub id: String,
+    /// OCI bundle directory holding `config.json`.
+    pub bundle: PathBuf,
+    /// Unix socket the shim listens on (`<exec-root>/shims/<id>.sock`).
+    pub socket: PathBuf,
+    /// json-file log path (`<data-root>/containers/<id>/<id>-json.log`).
+    pub log_path: PathBuf,
+    /// Rotate the log at this size in bytes (0: never).
+    #[serde(default)]
+    pub log_max_size: u64,
+    /// Keep this many log files in all, including the live one (at least 1).
+    #[serde(default = "one")]
+    pub log_max_files: u32,
+    /// Where the shim writes the final [`ExitStatus`].
+    pub exit_file: PathBuf,
+    /// Where the runtime keeps its own state (`<exec-root>/runtime`).
+    pub runtime_root: PathBuf,
+    /// `None`: the embedded runtime; `Some(path)`: an OCI runtime binary (runc, crun, youki).
+    #[serde(default)]
+    pub runtime_binary: Option<PathBuf>,
+    /// Extra arguments for the runtime binary (daemon.json `runtimes.<name>.runtimeArgs`).
+    #[serde(default)]
+    pub runtime_args: Vec<String>,
+    /// Allocate a pty for the init process (`process.terminal` in the spec agrees).
+    pub tty: bool,
+    /// Keep stdin open (`-i`).
+    pub open_stdin: bool,
+    /// Close the container's stdin when the first attached client detaches its stdin.
+    pub stdin_once: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The line the shim writes on fd 3 after creating the container.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum CreateResult {
+    /// The container exists, its init waits for `Start`.
+    Created { pid: i32 },
+    /// Creation failed; nothing is left behind. `message` is the runtime's error text; it
+    /// contains "executable file not found in $PATH" / "no such file or directory" (127) or
+    /// "permission denied" (126) where those apply, as runc's does.
+    Failed { message: String },
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// The exit code, or 128 + signal number when killed by a signal.
+    pub exit_code: i32,
+    /// RFC 3339 with nanoseconds, UTC.
+    pub finished_at: String,
+    /// The cgroup's OOM killer fired.
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// Set when the process could not be started at all (exec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A process to run inside the container (`docker exec`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecProcess {
+    /// Exec id (64 hex), unique within the container.
+    pub id: String,
+    /// The OCI process: args, env, cwd, user, capabilities, terminal, no_new_privileges.
+    pub process: oci_spec::runtime::Process,
+    /// Stdin is attached (`-i`).
+    pub stdin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Let the created init run.
+    Start,
+    /// Report pid and state.
+    State,
+    /// Hold the connection until init exits; answered with an [`ExitStatus`] line.
+    Wait,
+    /// Signal init (`all`: every process of the container).
+    Kill { signal: i32, all: bool },
+    /// Stream init's stdio on this connection (see the module docs).
+    Attach { stdin: bool, stdout: bool, stderr: bool },
+    /// Resize init's pty.
+    Resize { height: u16, width: u16 },
+    /// Run a process in the container and stream its stdio on this connection. The response
+    /// line is [`Response::Pid`] once it runs (or [`Response::Error`]).
+    Exec(ExecProcess),
+    /// Resize an exec's pty.
+    ExecResize { id: String, height: u16, width: u16 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    Pid { pid: i32 },
+    State { pid: i32, running: bool, exit: Option<ExitStatus> },
+    Error { message: String },
+}
+
+/// Stream frames from the shim to berthd on `Attach` and `Exec` connections.
+pub mod frame {
+    pub const STDOUT: u8 = 1;
+    pub const STDERR: u8 = 2;
+    /// Last frame; payload is an [`super::ExitStatus`] as JSON.
+    pub const EXIT: u8 = 3;
+
+    /// Header for a frame of `len` bytes.
+    pub fn header(kind: u8, len: usize) -> [u8; 5] {
+        let l = (len as u32).to_be_bytes();
+        [kind, l[0], l[1], l[2], l[3]]
+    }
+
+    /// `(kind, len)` from a header.
+    pub fn parse_header(h: [u8; 5]) -> (u8, usize) {
+        (h[0], u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_tagged_json() {
+        let r = serde_json::to_string(&Request::Kill { signal: 15, all: false }).expect("json");
+        assert_eq!(r, r#"{"op":"kill","signal":15,"all":false}"#);
+        let c: CreateResult =
+            serde_json::from_str(r#"{"status":"created","pid":42}"#).expect("parse");
+        assert_eq!(c, CreateResult::Created { pid: 42 });
+        let h = frame::header(frame::EXIT, 300);
+        assert_eq!(frame::parse_header(h), (frame::EXIT, 300));
+    }
+}
