@@ -1,17 +1,21 @@
-//! The Daemon facade: one method per API operation.
+//! The Daemon facade: shared state and lookups. Operations live in one module per resource
+//! (`containers`, `exec`, `attach`, `logs`, `images`, `system`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
-use berth_api::models;
-use berth_api::ContainerCreateBody;
-use berth_types::Result;
+use berth_types::{Error, Result};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 
-use crate::options::*;
+use crate::container::Container;
+use crate::events::EventBus;
+use crate::exec::ExecEntry;
+use crate::repo::ContainerRepo;
 
 /// Everything berthd's flags and daemon.json decide.
 #[derive(Debug, Clone)]
@@ -29,6 +33,9 @@ pub struct DaemonConfig {
     pub debug: bool,
 }
 
+/// The name of the embedded runtime.
+pub const EMBEDDED_RUNTIME: &str = "berth";
+
 /// A hijacked connection (after `Connection: Upgrade`).
 pub trait HijackedIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> HijackedIo for T {}
@@ -40,11 +47,13 @@ pub struct LogStream {
     pub body: BoxStream<'static, Bytes>,
 }
 
-/// An attach that has been validated; [`AttachSession::run`] pumps it over the hijacked
-/// connection until the container exits or the client goes away.
+type SessionFn = Box<dyn FnOnce(Box<dyn HijackedIo>) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+
+/// An attach (or exec start) that has been validated; [`AttachSession::run`] pumps it over the
+/// hijacked connection until the process exits or the client goes away.
 pub struct AttachSession {
     pub tty: bool,
-    pub(crate) run: Box<dyn FnOnce(Box<dyn HijackedIo>) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>,
+    pub(crate) run: SessionFn,
 }
 
 impl AttachSession {
@@ -54,116 +63,151 @@ impl AttachSession {
 }
 
 /// An exec start that has been validated; run it over the hijacked connection (or, detached,
-/// with a null connection).
+/// over [`tokio::io::empty`]-like null io).
 pub type ExecSession = AttachSession;
+
+/// What waiters watch: bumped on every exit and at removal.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    pub running: bool,
+    /// Number of exits seen since the daemon loaded the container.
+    pub exits: u64,
+    pub exit_code: i64,
+    pub removed: bool,
+    pub error: Option<String>,
+}
+
+/// A live container: its record plus the daemon's runtime bookkeeping.
+pub struct Ctr {
+    pub id: String,
+    pub rec: Mutex<Container>,
+    /// Serialises start/stop/kill/remove of this container.
+    pub op: tokio::sync::Mutex<()>,
+    pub life: watch::Sender<Lifecycle>,
+    /// Attach sessions waiting for the next start; each gets a shim connection.
+    pub pending_attach: Mutex<Vec<crate::attach::Pending>>,
+}
+
+impl Ctr {
+    pub fn new(c: Container) -> Arc<Self> {
+        let life = Lifecycle { running: c.state.running(), exit_code: c.state.exit_code, ..Default::default() };
+        Arc::new(Self {
+            id: c.id.clone(),
+            rec: Mutex::new(c),
+            op: tokio::sync::Mutex::new(()),
+            life: watch::channel(life).0,
+            pending_attach: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A copy of the record.
+    pub fn snapshot(&self) -> Container {
+        match self.rec.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Changes the record under its lock.
+    pub fn update<R>(&self, f: impl FnOnce(&mut Container) -> R) -> R {
+        match self.rec.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
 
 /// The daemon.
 pub struct Daemon {
     pub(crate) config: DaemonConfig,
+    pub(crate) repo: ContainerRepo,
+    pub(crate) containers: RwLock<HashMap<String, Arc<Ctr>>>,
+    pub(crate) execs: Mutex<HashMap<String, Arc<ExecEntry>>>,
+    pub(crate) events: EventBus,
+    pub(crate) images: crate::images::Images,
+    pub(crate) started_at: std::time::SystemTime,
+    me: std::sync::Weak<Daemon>,
 }
 
 impl Daemon {
+    /// Opens the data root, loads containers and reconnects to the shims of running ones.
     pub async fn open(config: DaemonConfig) -> Result<Arc<Self>> {
-        todo!("{config:?}")
-    }
-    pub async fn shutdown(&self) {}
-
-    // --- system ---
-    pub fn version(&self) -> models::SystemVersion {
-        todo!()
-    }
-    pub async fn info(&self) -> models::SystemInfo {
-        todo!()
-    }
-    /// Past events matching, then live ones until `until` (or forever).
-    pub fn events(&self, opts: EventsOptions) -> Result<BoxStream<'static, models::EventMessage>> {
-        todo!("{opts:?}")
-    }
-
-    // --- images ---
-    /// Imports a (possibly compressed) rootfs tarball as a one-layer image; returns its id
-    /// (`sha256:...`).
-    pub async fn image_import(&self, body: BoxStream<'static, std::io::Result<Bytes>>, opts: ImportOptions) -> Result<String> {
-        let _ = body;
-        todo!("{opts:?}")
-    }
-    pub async fn image_list(&self, all: bool, filters: &berth_api::Filters, digests: bool) -> Result<Vec<models::ImageSummary>> {
-        todo!("{all} {filters:?} {digests}")
-    }
-    pub async fn image_inspect(&self, name: &str) -> Result<models::ImageInspect> {
-        todo!("{name}")
-    }
-    pub async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
-        todo!("{name} {repo} {tag:?}")
-    }
-    pub async fn image_remove(&self, name: &str, opts: ImageRemoveOptions) -> Result<Vec<models::ImageDeleteResponseItem>> {
-        todo!("{name} {opts:?}")
-    }
-    pub async fn image_history(&self, name: &str) -> Result<Vec<models::HistoryResponseItem>> {
-        todo!("{name}")
+        for dir in [config.data_root.join("containers"), config.exec_root.join("bundles"), config.exec_root.join("s")] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+        }
+        let repo = ContainerRepo::open(&config.data_root.join("berth.db"))?;
+        let images = crate::images::Images::open(&config.data_root)?;
+        let daemon = Arc::new_cyclic(|me| Self {
+            config,
+            repo,
+            containers: RwLock::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
+            events: EventBus::default(),
+            images,
+            started_at: std::time::SystemTime::now(),
+            me: me.clone(),
+        });
+        crate::recovery::restore(&daemon).await?;
+        Ok(daemon)
     }
 
-    // --- containers ---
-    pub async fn container_create(&self, name: Option<&str>, body: ContainerCreateBody) -> Result<models::ContainerCreateResponse> {
-        todo!("{name:?} {body:?}")
-    }
-    /// `NotModified` when already running.
-    pub async fn container_start(&self, id: &str) -> Result<()> {
-        todo!("{id}")
-    }
-    /// `NotModified` when not running. `timeout` seconds before SIGKILL (None: the container's
-    /// StopTimeout or 10; -1: wait forever).
-    pub async fn container_stop(&self, id: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
-        todo!("{id} {signal:?} {timeout:?}")
-    }
-    pub async fn container_restart(&self, id: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
-        todo!("{id} {signal:?} {timeout:?}")
-    }
-    pub async fn container_kill(&self, id: &str, signal: Option<&str>) -> Result<()> {
-        todo!("{id} {signal:?}")
-    }
-    /// Validates now (404, bad condition) and returns the wait to poll after the response
-    /// headers are sent.
-    pub async fn container_wait(&self, id: &str, condition: WaitCondition) -> Result<Pin<Box<dyn std::future::Future<Output = models::ContainerWaitResponse> + Send>>> {
-        todo!("{id} {condition:?}")
-    }
-    pub async fn container_remove(&self, id: &str, opts: RemoveOptions) -> Result<()> {
-        todo!("{id} {opts:?}")
-    }
-    pub async fn container_list(&self, opts: ListOptions) -> Result<Vec<models::ContainerSummary>> {
-        todo!("{opts:?}")
-    }
-    pub async fn container_inspect(&self, id: &str, size: bool) -> Result<models::ContainerInspectResponse> {
-        todo!("{id} {size}")
-    }
-    pub async fn container_logs(&self, id: &str, opts: LogsOptions) -> Result<LogStream> {
-        todo!("{id} {opts:?}")
-    }
-    pub async fn container_attach(&self, id: &str, opts: AttachOptions) -> Result<AttachSession> {
-        todo!("{id} {opts:?}")
-    }
-    pub async fn container_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
-        todo!("{id} {height} {width}")
-    }
-    pub async fn container_rename(&self, id: &str, new_name: &str) -> Result<()> {
-        todo!("{id} {new_name}")
-    }
-    pub async fn container_top(&self, id: &str, ps_args: Option<&str>) -> Result<models::ContainerTopResponse> {
-        todo!("{id} {ps_args:?}")
+    /// Nothing to stop: containers outlive the daemon (live restore).
+    pub async fn shutdown(&self) {
+        tracing::info!("daemon shutting down; containers keep running under their shims");
     }
 
-    // --- exec ---
-    pub async fn exec_create(&self, container: &str, config: models::ExecConfig) -> Result<String> {
-        todo!("{container} {config:?}")
+    /// A weak handle for tasks that must not keep the daemon alive.
+    pub(crate) fn self_ref(&self) -> std::sync::Weak<Daemon> {
+        self.me.clone()
     }
-    /// `detach`: start and return at once (run the session with a null io).
-    pub async fn exec_start(&self, exec_id: &str, detach: bool) -> Result<ExecSession> {
-        todo!("{exec_id} {detach}")
+
+    pub(crate) fn all(&self) -> Vec<Arc<Ctr>> {
+        match self.containers.read() {
+            Ok(m) => m.values().cloned().collect(),
+            Err(p) => p.into_inner().values().cloned().collect(),
+        }
     }
-    pub async fn exec_inspect(&self, exec_id: &str) -> Result<models::ExecInspectResponse> {
-        todo!("{exec_id}")
+
+    /// Finds a container by full id, name, or unique id prefix (dockerd's order).
+    pub(crate) fn lookup(&self, key: &str) -> Result<Arc<Ctr>> {
+        let map = self.containers.read().map_err(|_| Error::internal("container map poisoned"))?;
+        if key.is_empty() {
+            return Err(Error::not_found("No such container: "));
+        }
+        if let Some(c) = map.get(key) {
+            return Ok(c.clone());
+        }
+        let name = if key.starts_with('/') { key.to_string() } else { format!("/{key}") };
+        if let Some(c) = map.values().find(|c| c.snapshot().name == name) {
+            return Ok(c.clone());
+        }
+        let mut found = map.values().filter(|c| c.id.starts_with(key));
+        match (found.next(), found.next()) {
+            (Some(c), None) => Ok(c.clone()),
+            (Some(_), Some(_)) => Err(Error::invalid(format!("multiple IDs found with provided prefix: {key}"))),
+            _ => Err(Error::not_found(format!("No such container: {key}"))),
+        }
     }
-    pub async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()> {
-        todo!("{exec_id} {height} {width}")
+
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.config.data_root.join("containers").join(id)
+    }
+
+    pub(crate) fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.config.exec_root.join("bundles").join(id)
+    }
+
+    /// Unix socket paths are limited to 108 bytes, so shims listen on a prefix of the id.
+    pub(crate) fn shim_socket(&self, id: &str) -> PathBuf {
+        self.config.exec_root.join("s").join(format!("{}.sock", &id[..id.len().min(24)]))
+    }
+
+    pub(crate) fn exit_file(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("exit.json")
+    }
+
+    pub(crate) fn log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
     }
 }

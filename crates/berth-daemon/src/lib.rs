@@ -3,7 +3,23 @@
 
 pub mod options;
 
+mod attach;
+mod cgroups;
+mod container;
+mod containers;
 mod daemon;
+mod events;
+mod exec;
+mod images;
+mod logs;
+mod names;
+mod recovery;
+mod render;
+mod repo;
+mod shim;
+mod signals;
+mod spec;
+mod system;
 
-pub use daemon::{AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream};
+pub use daemon::{AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME};
 pub use options::*;

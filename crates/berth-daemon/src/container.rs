@@ -1,0 +1,100 @@
+//! A container's record: what was asked for at create, and its state. Persisted as one JSON
+//! document per row in the `containers` table.
+
+use berth_api::models::{ContainerConfig, HostConfig};
+use serde::{Deserialize, Serialize};
+
+/// dockerd's container states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    pub pid: i64,
+    pub exit_code: i64,
+    pub error: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub oom_killed: bool,
+}
+
+impl State {
+    pub fn running(&self) -> bool {
+        matches!(self.status, Status::Running | Status::Paused | Status::Restarting)
+    }
+}
+
+/// Everything berth knows about one container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    /// With dockerd's leading slash: `/web`.
+    pub name: String,
+    /// RFC 3339 with nanoseconds.
+    pub created: String,
+    /// `sha256:...`
+    pub image_id: String,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    /// The process: entrypoint + cmd, split as dockerd's `Path` and `Args`.
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: State,
+    pub restart_count: i64,
+    /// Runtime name (`berth` = embedded, or a configured binary's name).
+    pub runtime: String,
+    #[serde(default)]
+    pub has_been_started: bool,
+}
+
+impl Container {
+    pub fn tty(&self) -> bool {
+        self.config.tty.unwrap_or(false)
+    }
+
+    pub fn short_id(&self) -> &str {
+        berth_types::id::short(&self.id)
+    }
+
+    /// The name without the leading slash.
+    pub fn bare_name(&self) -> &str {
+        self.name.trim_start_matches('/')
+    }
+
+    pub fn auto_remove(&self) -> bool {
+        self.host_config.auto_remove.unwrap_or(false)
+    }
+
+    /// The `Command` column of `docker ps`: path and args joined by spaces.
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.path.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}

@@ -1,0 +1,545 @@
+//! Container lifecycle: create, start, stop, kill, restart, wait, remove, rename, resize.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api::models::{self, ContainerWaitExitError, ContainerWaitResponse};
+use berth_api::ContainerCreateBody;
+use berth_runtime::shim_proto::{CreateResult, ExitStatus, Request, Response, ShimConfig};
+use berth_types::{id, Error, ErrorKind, Result};
+
+use crate::container::{Container, State, Status};
+use crate::daemon::{Ctr, Daemon, EMBEDDED_RUNTIME};
+use crate::events::Kind;
+use crate::options::{RemoveOptions, WaitCondition};
+use crate::{shim, signals};
+
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl Daemon {
+    pub(crate) fn container_event(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let mut attrs: HashMap<String, String> = c.config.labels.clone().unwrap_or_default();
+        attrs.insert("name".into(), c.bare_name().to_string());
+        attrs.insert("image".into(), c.config.image.clone().unwrap_or_default());
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        self.events.emit(Kind::Container, action, &c.id, attrs);
+    }
+
+    pub async fn container_create(&self, name: Option<&str>, body: ContainerCreateBody) -> Result<models::ContainerCreateResponse> {
+        let mut config = body.config;
+        let mut host_config = body.host_config.unwrap_or_default();
+        let image_name = config.image.clone().unwrap_or_default();
+        if image_name.is_empty() {
+            return Err(Error::invalid("config cannot be empty in order to create a container"));
+        }
+        if let Some(n) = name {
+            if !id::is_valid_container_name(n) {
+                return Err(Error::invalid(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+        }
+        let runtime = match host_config.runtime.as_deref() {
+            None | Some("") => self.config.default_runtime.clone(),
+            Some(r) => r.to_string(),
+        };
+        if runtime != EMBEDDED_RUNTIME && !self.config.runtimes.iter().any(|(n, _, _)| *n == runtime) {
+            return Err(Error::invalid(format!("unknown or invalid runtime name: {runtime}")));
+        }
+        host_config.runtime = Some(runtime.clone());
+        crate::spec::validate_host_config(&host_config)?;
+        let image = self.images.resolve(&image_name).await?;
+        crate::spec::merge_image_config(&mut config, &image.config);
+        let (path, args) = crate::spec::command(&config)?;
+
+        let cid = id::generate();
+        let name = match name {
+            Some(n) => format!("/{}", n.trim_start_matches('/')),
+            None => self.unique_random_name()?,
+        };
+        if let Some(owner) = self.repo.name_owner(&name)? {
+            return Err(name_conflict(&name, &owner));
+        }
+        if host_config.network_mode.as_deref().map_or(true, str::is_empty) {
+            host_config.network_mode = Some("bridge".into());
+        }
+        if config.hostname.as_deref().map_or(true, str::is_empty) {
+            config.hostname = Some(if host_config.network_mode.as_deref() == Some("host") {
+                nix::sys::utsname::uname().map(|u| u.nodename().to_string_lossy().into_owned()).unwrap_or_default()
+            } else {
+                cid[..12].to_string()
+            });
+        }
+        let container = Container {
+            id: cid.clone(),
+            name: name.clone(),
+            created: now_rfc3339(),
+            image_id: image.id.clone(),
+            config,
+            host_config,
+            path,
+            args,
+            state: State::default(),
+            restart_count: 0,
+            runtime,
+            has_been_started: false,
+        };
+        // Everything below is undone if a later step fails, so a failed create leaves nothing.
+        let dir = self.container_dir(&cid);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+        if let Err(e) = self.images.prepare(&cid, &image).await {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        if let Err(e) = self.repo.insert(&container) {
+            let _ = self.images.remove_snapshot(&cid).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            if e.kind == ErrorKind::Conflict {
+                let owner = self.repo.name_owner(&name).ok().flatten().unwrap_or_default();
+                return Err(name_conflict(&name, &owner));
+            }
+            return Err(e);
+        }
+        let ctr = Ctr::new(container.clone());
+        if let Ok(mut m) = self.containers.write() {
+            m.insert(cid.clone(), ctr);
+        }
+        self.container_event(&container, "create", &[]);
+        Ok(models::ContainerCreateResponse { id: cid, warnings: Vec::new() })
+    }
+
+    fn unique_random_name(&self) -> Result<String> {
+        for retry in 0..10 {
+            let n = format!("/{}", crate::names::random_name(retry));
+            if self.repo.name_owner(&n)?.is_none() {
+                return Ok(n);
+            }
+        }
+        Ok(format!("/{}", &id::generate()[..12]))
+    }
+
+    pub async fn container_start(&self, key: &str) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        let _op = ctr.op.lock().await;
+        let c = ctr.snapshot();
+        match c.state.status {
+            Status::Running | Status::Restarting => return Err(Error::not_modified("container already started")),
+            Status::Paused => return Err(Error::conflict("cannot start a paused container, try unpause instead")),
+            Status::Removing | Status::Dead => {
+                return Err(Error::conflict(format!("container is marked for removal and cannot be started")))
+            }
+            _ => {}
+        }
+        let result = self.start_locked(&ctr).await;
+        if result.is_err() && c.auto_remove() {
+            // dockerd cleans up an auto-remove container whose start failed.
+            if let Err(e) = self.remove_locked(&ctr).await {
+                tracing::warn!(container = %ctr.id, error = %e, "removing after failed start");
+            }
+        }
+        result
+    }
+
+    /// Starts a container whose op lock the caller holds.
+    pub(crate) async fn start_locked(&self, ctr: &Arc<Ctr>) -> Result<()> {
+        let c = ctr.snapshot();
+        let id = c.id.clone();
+        let bundle = self.bundle_dir(&id);
+        let socket = self.shim_socket(&id);
+        let exit_file = self.exit_file(&id);
+        let _ = std::fs::remove_file(&exit_file);
+        let _ = std::fs::remove_file(&socket);
+        let rootfs = self.images.mount(&id).await?;
+        let result = self.launch_shim(&c, &bundle, &rootfs, &socket).await;
+        let pid = match result {
+            Ok(pid) => pid,
+            Err(e) => {
+                self.release_after_exit(&id).await;
+                let code = exit_code_for_start_error(&e.message);
+                ctr.update(|c| {
+                    c.state.exit_code = code;
+                    c.state.error = e.message.clone();
+                    if c.state.status == Status::Created && !c.has_been_started {
+                        // dockerd keeps a never-started container "created" but records the code.
+                    } else {
+                        c.state.status = Status::Exited;
+                    }
+                });
+                let _ = self.repo.save(&ctr.snapshot());
+                return Err(e);
+            }
+        };
+        // Attach sessions made before start get their shim connections before the process runs.
+        crate::attach::connect_pending(ctr, &socket).await;
+        let waiter = shim::wait(&socket).await;
+        if let Err(e) = shim::simple(&socket, &Request::Start).await {
+            let _ = shim::simple(&socket, &Request::Kill { signal: libc::SIGKILL, all: true }).await;
+            self.release_after_exit(&id).await;
+            return Err(Error::internal(format!("failed to start container: {e}")));
+        }
+        ctr.update(|c| {
+            c.state = State {
+                status: Status::Running,
+                pid: i64::from(pid),
+                exit_code: 0,
+                error: String::new(),
+                started_at: Some(now_rfc3339()),
+                finished_at: c.state.finished_at.clone(),
+                oom_killed: false,
+            };
+            c.has_been_started = true;
+        });
+        ctr.life.send_modify(|l| {
+            l.running = true;
+        });
+        let snap = ctr.snapshot();
+        self.repo.save(&snap)?;
+        self.container_event(&snap, "start", &[]);
+        match waiter {
+            Ok(w) => self.spawn_monitor(ctr.clone(), w),
+            Err(e) => tracing::warn!(container = %id, error = %e, "cannot watch container exit"),
+        }
+        Ok(())
+    }
+
+    /// Writes the bundle and starts the shim; returns init's pid.
+    async fn launch_shim(&self, c: &Container, bundle: &std::path::Path, rootfs: &std::path::Path, socket: &std::path::Path) -> Result<i32> {
+        std::fs::create_dir_all(bundle).map_err(|e| Error::internal(format!("creating bundle: {e}")))?;
+        let dir = self.container_dir(&c.id);
+        crate::spec::write_etc_files(c, &dir)?;
+        let spec = crate::spec::build(self, c, rootfs, &dir)?;
+        let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(bundle.join("config.json"), spec_json).map_err(|e| Error::internal(format!("writing config.json: {e}")))?;
+        let (runtime_binary, runtime_args) = match c.runtime.as_str() {
+            EMBEDDED_RUNTIME => (None, Vec::new()),
+            name => match self.config.runtimes.iter().find(|(n, _, _)| n == name) {
+                Some((_, p, a)) => (Some(p.clone()), a.clone()),
+                None => return Err(Error::invalid(format!("unknown or invalid runtime name: {name}"))),
+            },
+        };
+        let log_opts = c.host_config.log_config.as_ref().and_then(|l| l.config.clone()).unwrap_or_default();
+        let shim_config = ShimConfig {
+            id: c.id.clone(),
+            bundle: bundle.to_path_buf(),
+            socket: socket.to_path_buf(),
+            log_path: self.log_path(&c.id),
+            log_max_size: log_opts.get("max-size").and_then(|s| parse_size(s)).unwrap_or(0),
+            log_max_files: log_opts.get("max-file").and_then(|s| s.parse().ok()).unwrap_or(1),
+            exit_file: self.exit_file(&c.id),
+            runtime_root: self.config.exec_root.join("runtime"),
+            runtime_binary,
+            runtime_args,
+            tty: c.tty(),
+            open_stdin: c.config.open_stdin.unwrap_or(false),
+            stdin_once: c.config.stdin_once.unwrap_or(false),
+        };
+        let shim_json = bundle.join("shim.json");
+        std::fs::write(&shim_json, serde_json::to_vec(&shim_config).map_err(|e| Error::internal(e.to_string()))?)
+            .map_err(|e| Error::internal(format!("writing shim.json: {e}")))?;
+        match shim::launch(&self.config.shim_binary, &shim_json).await? {
+            CreateResult::Created { pid } => Ok(pid),
+            CreateResult::Failed { message } => Err(start_error(&message)),
+        }
+    }
+
+    /// Waits for the shim's exit report and records it.
+    pub(crate) fn spawn_monitor(&self, ctr: Arc<Ctr>, waiter: impl std::future::Future<Output = Result<ExitStatus>> + Send + 'static) {
+        let daemon = self.self_ref();
+        tokio::spawn(async move {
+            let status = match waiter.await {
+                Ok(s) => s,
+                Err(e) => {
+                    // The shim went away without answering (killed?): trust its exit file.
+                    tracing::warn!(container = %ctr.id, error = %e, "lost the shim's wait connection");
+                    let Some(d) = daemon.upgrade() else { return };
+                    match read_exit_file(&d.exit_file(&ctr.id)) {
+                        Some(s) => s,
+                        None => ExitStatus { exit_code: 255, finished_at: now_rfc3339(), oom_killed: false, error: Some(e.message) },
+                    }
+                }
+            };
+            if let Some(d) = daemon.upgrade() {
+                d.handle_exit(&ctr, status).await;
+            }
+        });
+    }
+
+    /// Records an exit: state, cleanup, events, auto-remove.
+    pub(crate) async fn handle_exit(&self, ctr: &Arc<Ctr>, status: ExitStatus) {
+        let id = ctr.id.clone();
+        self.release_after_exit(&id).await;
+        ctr.update(|c| {
+            c.state.status = Status::Exited;
+            c.state.pid = 0;
+            c.state.exit_code = i64::from(status.exit_code);
+            c.state.finished_at = Some(status.finished_at.clone());
+            c.state.oom_killed = status.oom_killed;
+        });
+        let snap = ctr.snapshot();
+        if let Err(e) = self.repo.save(&snap) {
+            tracing::error!(container = %id, error = %e, "saving exit state");
+        }
+        if status.oom_killed {
+            self.container_event(&snap, "oom", &[]);
+        }
+        self.container_event(&snap, "die", &[("exitCode", status.exit_code.to_string()), ("execDuration", "0".into())]);
+        ctr.life.send_modify(|l| {
+            l.running = false;
+            l.exits += 1;
+            l.exit_code = i64::from(status.exit_code);
+        });
+        if snap.auto_remove() {
+            let _op = ctr.op.lock().await;
+            if let Err(e) = self.remove_locked(ctr).await {
+                tracing::warn!(container = %id, error = %e, "auto-remove failed");
+            }
+        }
+    }
+
+    /// Unmounts the rootfs and removes the bundle of a container that is not running.
+    pub(crate) async fn release_after_exit(&self, id: &str) {
+        if let Err(e) = self.images.unmount(id).await {
+            tracing::warn!(container = %id, error = %e, "unmounting rootfs");
+        }
+        let _ = std::fs::remove_dir_all(self.bundle_dir(id));
+        let _ = std::fs::remove_file(self.shim_socket(id));
+    }
+
+    pub async fn container_stop(&self, key: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        let _op = ctr.op.lock().await;
+        let c = ctr.snapshot();
+        if !c.state.running() {
+            return Err(Error::not_modified("container already stopped"));
+        }
+        self.stop_locked(&ctr, signal, timeout).await?;
+        self.container_event(&ctr.snapshot(), "stop", &[]);
+        Ok(())
+    }
+
+    /// Sends the stop signal, waits up to the timeout, then SIGKILL.
+    pub(crate) async fn stop_locked(&self, ctr: &Arc<Ctr>, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+        let c = ctr.snapshot();
+        let sig = match signal.filter(|s| !s.is_empty()).or(c.config.stop_signal.as_deref()) {
+            Some(s) => signals::parse(s)?,
+            None => libc::SIGTERM,
+        };
+        let timeout = timeout.or(c.config.stop_timeout).unwrap_or(10);
+        let mut life = ctr.life.subscribe();
+        let exits = life.borrow().exits;
+        if !life.borrow().running {
+            return Ok(());
+        }
+        self.signal(ctr, sig, false).await?;
+        let exited = |l: &crate::daemon::Lifecycle| l.exits > exits || !l.running;
+        let waited = if timeout < 0 {
+            life.wait_for(exited).await.is_ok()
+        } else {
+            tokio::time::timeout(Duration::from_secs(timeout as u64), life.wait_for(exited)).await.is_ok()
+        };
+        if !waited {
+            tracing::info!(container = %ctr.id, timeout, "stop timeout elapsed, sending SIGKILL");
+            self.signal(ctr, libc::SIGKILL, true).await?;
+            let _ = tokio::time::timeout(Duration::from_secs(30), life.wait_for(exited)).await;
+        }
+        Ok(())
+    }
+
+    /// Signals the container's init through its shim.
+    async fn signal(&self, ctr: &Arc<Ctr>, sig: i32, all: bool) -> Result<()> {
+        let c = ctr.snapshot();
+        self.container_event(&c, "kill", &[("signal", sig.to_string())]);
+        match shim::simple(&self.shim_socket(&c.id), &Request::Kill { signal: sig, all }).await {
+            Ok(_) => Ok(()),
+            // The shim is gone: the container exited and the monitor will record it.
+            Err(e) if !ctr.life.borrow().running => {
+                tracing::debug!(container = %c.id, error = %e, "kill after exit");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn container_restart(&self, key: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        let _op = ctr.op.lock().await;
+        if ctr.snapshot().state.running() {
+            self.stop_locked(&ctr, signal, timeout).await?;
+            self.container_event(&ctr.snapshot(), "stop", &[]);
+            // The monitor records the exit; wait until it has released the rootfs.
+            let mut life = ctr.life.subscribe();
+            let _ = tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running)).await;
+        }
+        self.start_locked(&ctr).await?;
+        self.container_event(&ctr.snapshot(), "restart", &[]);
+        Ok(())
+    }
+
+    pub async fn container_kill(&self, key: &str, signal: Option<&str>) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            Some(s) => signals::parse(s)?,
+            None => libc::SIGKILL,
+        };
+        if !ctr.snapshot().state.running() {
+            return Err(Error::conflict(format!("cannot kill container: {key}: container {} is not running", ctr.id)));
+        }
+        self.signal(&ctr, sig, false).await
+    }
+
+    pub async fn container_wait(&self, key: &str, condition: WaitCondition) -> Result<Pin<Box<dyn std::future::Future<Output = ContainerWaitResponse> + Send>>> {
+        let ctr = self.lookup(key)?;
+        let mut life = ctr.life.subscribe();
+        let start = life.borrow().clone();
+        let fut = async move {
+            let done = match condition {
+                WaitCondition::NotRunning => life.wait_for(|l| !l.running || l.removed).await.map(|l| l.clone()),
+                WaitCondition::NextExit => life.wait_for(|l| l.exits > start.exits || l.removed).await.map(|l| l.clone()),
+                WaitCondition::Removed => life.wait_for(|l| l.removed).await.map(|l| l.clone()),
+            };
+            let l = done.unwrap_or_else(|_| life.borrow().clone());
+            ContainerWaitResponse {
+                status_code: l.exit_code,
+                error: l.error.map(|m| ContainerWaitExitError { message: Some(m) }),
+            }
+        };
+        Ok(Box::pin(fut))
+    }
+
+    pub async fn container_remove(&self, key: &str, opts: RemoveOptions) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        let _op = ctr.op.lock().await;
+        let c = ctr.snapshot();
+        if c.state.running() {
+            if !opts.force {
+                return Err(Error::conflict(format!(
+                    "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                    c.name
+                )));
+            }
+            self.signal(&ctr, libc::SIGKILL, true).await?;
+            let mut life = ctr.life.subscribe();
+            let _ = tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running)).await;
+            // The monitor's auto-remove needs the op lock we hold; it will find the container gone.
+        }
+        if !self.containers.read().map(|m| m.contains_key(&ctr.id)).unwrap_or(false) {
+            return Ok(());
+        }
+        self.remove_locked(&ctr).await
+    }
+
+    /// Removes a stopped container whose op lock the caller holds.
+    pub(crate) async fn remove_locked(&self, ctr: &Arc<Ctr>) -> Result<()> {
+        let id = ctr.id.clone();
+        if !self.containers.read().map(|m| m.contains_key(&id)).unwrap_or(false) {
+            return Ok(());
+        }
+        ctr.update(|c| c.state.status = Status::Removing);
+        self.release_after_exit(&id).await;
+        self.images.remove_snapshot(&id).await?;
+        let dir = self.container_dir(&id);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(Error::internal(format!("removing {}: {e}", dir.display())));
+            }
+        }
+        self.repo.delete(&id)?;
+        if let Ok(mut m) = self.containers.write() {
+            m.remove(&id);
+        }
+        if let Ok(mut execs) = self.execs.lock() {
+            execs.retain(|_, e| e.container_id != id);
+        }
+        self.container_event(&ctr.snapshot(), "destroy", &[]);
+        ctr.life.send_modify(|l| l.removed = true);
+        Ok(())
+    }
+
+    pub async fn container_rename(&self, key: &str, new_name: &str) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        if !id::is_valid_container_name(new_name) {
+            return Err(Error::invalid(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let new = format!("/{}", new_name.trim_start_matches('/'));
+        let old = ctr.snapshot().name;
+        if old == new {
+            return Err(Error::invalid("Renaming a container with the same name as its current name"));
+        }
+        if let Some(owner) = self.repo.name_owner(&new)? {
+            return Err(name_conflict(&new, &owner));
+        }
+        ctr.update(|c| c.name = new.clone());
+        if let Err(e) = self.repo.save(&ctr.snapshot()) {
+            ctr.update(|c| c.name = old);
+            return Err(e);
+        }
+        self.container_event(&ctr.snapshot(), "rename", &[("oldName", old)]);
+        Ok(())
+    }
+
+    pub async fn container_resize(&self, key: &str, height: u16, width: u16) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        if !ctr.snapshot().state.running() {
+            return Err(Error::conflict(format!("container {} is not running", ctr.id)));
+        }
+        match shim::simple(&self.shim_socket(&ctr.id), &Request::Resize { height, width }).await? {
+            Response::Error { message } => Err(Error::internal(message)),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub(crate) fn name_conflict(name: &str, owner: &str) -> Error {
+    Error::conflict(format!(
+        "Conflict. The container name \"{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
+    ))
+}
+
+/// dockerd's wrapping of a runtime create failure.
+fn start_error(message: &str) -> Error {
+    let msg = format!(
+        "failed to create task for container: failed to create shim task: OCI runtime create failed: {message}: unknown"
+    );
+    if exit_code_for_start_error(message) != 128 {
+        Error::invalid(msg)
+    } else {
+        Error::internal(msg)
+    }
+}
+
+/// The exit code dockerd records for a container that failed to start.
+fn exit_code_for_start_error(message: &str) -> i64 {
+    if message.contains("executable file not found") || message.contains("no such file or directory") {
+        127
+    } else if message.contains("permission denied") || message.contains("is a directory") {
+        126
+    } else {
+        128
+    }
+}
+
+pub(crate) fn read_exit_file(path: &std::path::Path) -> Option<ExitStatus> {
+    let data = std::fs::read(path).ok()?;
+    serde_json::from_slice(&data).ok()
+}
+
+/// `10m`, `1g`, `512k`, `100` (bytes) as docker's log-opt max-size.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1024),
+        'm' => (&s[..s.len() - 1], 1024 * 1024),
+        'g' => (&s[..s.len() - 1], 1024 * 1024 * 1024),
+        'b' => (&s[..s.len() - 1], 1),
+        _ => (s.as_str(), 1),
+    };
+    num.trim().parse::<u64>().ok().map(|n| n * mult)
+}

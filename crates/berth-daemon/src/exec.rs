@@ -1,0 +1,187 @@
+//! `docker exec`: processes started inside a running container through its shim.
+
+use std::sync::{Arc, Mutex};
+
+use berth_api::models::{self, ExecConfig, ProcessConfig};
+use berth_runtime::shim_proto::{ExecProcess, Request, Response};
+use berth_types::{id, Error, Result};
+use tokio::io::AsyncWriteExt;
+
+use crate::daemon::{AttachSession, Daemon, HijackedIo};
+use crate::shim;
+
+/// An exec instance, as `GET /exec/{id}/json` shows it.
+pub struct ExecEntry {
+    pub id: String,
+    pub container_id: String,
+    pub config: ExecConfig,
+    pub state: Mutex<ExecState>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecState {
+    pub running: bool,
+    pub started: bool,
+    pub exit_code: Option<i64>,
+    pub pid: i64,
+}
+
+impl ExecEntry {
+    fn state(&self) -> ExecState {
+        self.state.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+    fn set(&self, f: impl FnOnce(&mut ExecState)) {
+        if let Ok(mut s) = self.state.lock() {
+            f(&mut s);
+        }
+    }
+}
+
+/// The exit code dockerd reports for an exec that could not start.
+fn exec_start_code(message: &str) -> i64 {
+    if message.contains("executable file not found") || message.contains("no such file or directory") {
+        127
+    } else if message.contains("permission denied") {
+        126
+    } else {
+        126
+    }
+}
+
+impl Daemon {
+    pub async fn exec_create(&self, key: &str, config: ExecConfig) -> Result<String> {
+        let ctr = self.lookup(key)?;
+        let c = ctr.snapshot();
+        if !c.state.running() {
+            return Err(Error::conflict(format!("container {} is not running", c.id)));
+        }
+        if config.cmd.as_ref().map_or(true, Vec::is_empty) {
+            return Err(Error::invalid("No exec command specified"));
+        }
+        let exec_id = id::generate();
+        let cmd = config.cmd.clone().unwrap_or_default().join(" ");
+        let entry = Arc::new(ExecEntry {
+            id: exec_id.clone(),
+            container_id: c.id.clone(),
+            config,
+            state: Mutex::new(ExecState::default()),
+        });
+        if let Ok(mut m) = self.execs.lock() {
+            m.insert(exec_id.clone(), entry);
+        }
+        self.container_event(&c, &format!("exec_create: {cmd}"), &[("execID", exec_id.clone())]);
+        Ok(exec_id)
+    }
+
+    fn exec_entry(&self, exec_id: &str) -> Result<Arc<ExecEntry>> {
+        self.execs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(exec_id).cloned())
+            .ok_or_else(|| Error::not_found(format!("No such exec instance: {exec_id}")))
+    }
+
+    pub async fn exec_start(&self, exec_id: &str, detach: bool) -> Result<AttachSession> {
+        let entry = self.exec_entry(exec_id)?;
+        {
+            let st = entry.state();
+            if st.running || st.started {
+                return Err(Error::conflict(format!("Error: Exec command {exec_id} is already running")));
+            }
+        }
+        let ctr = self.lookup(&entry.container_id)?;
+        let c = ctr.snapshot();
+        if !c.state.running() {
+            return Err(Error::conflict(format!("container {} is not running", c.id)));
+        }
+        let process = crate::spec::exec_process(self, &c, &entry.config)?;
+        let tty = entry.config.tty.unwrap_or(false);
+        let stdin = entry.config.attach_stdin.unwrap_or(false) && !detach;
+        let detach_keys = crate::attach::parse_detach_keys(entry.config.detach_keys.as_deref())?;
+        let socket = self.shim_socket(&c.id);
+        let req = Request::Exec(ExecProcess { id: entry.id.clone(), process, stdin });
+        entry.set(|s| s.started = true);
+        // Start now so that a detached exec is running when the response is sent.
+        let started = shim::call(&socket, &req).await;
+        let cmdline = entry.config.cmd.clone().unwrap_or_default().join(" ");
+        self.container_event(&c, &format!("exec_start: {cmdline}"), &[("execID", entry.id.clone())]);
+        let conn = match started {
+            Ok((Response::Pid { pid }, conn)) => {
+                entry.set(|s| {
+                    s.running = true;
+                    s.pid = i64::from(pid);
+                });
+                Ok(conn)
+            }
+            Ok((Response::Error { message }, _)) => Err(message),
+            Ok((other, _)) => Err(format!("unexpected shim answer {other:?}")),
+            Err(e) => Err(e.message),
+        };
+        let daemon = self.self_ref();
+        let run = move |mut io: Box<dyn HijackedIo>| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+            Box::pin(async move {
+                match conn {
+                    Err(message) => {
+                        let code = exec_start_code(&message);
+                        entry.set(|s| {
+                            s.running = false;
+                            s.exit_code = Some(code);
+                        });
+                        let text = format!("OCI runtime exec failed: exec failed: {message}: unknown\r\n");
+                        let _ = io.write_all(text.as_bytes()).await;
+                        let _ = io.shutdown().await;
+                    }
+                    Ok(conn) => {
+                        let status = crate::attach::pump(conn, io, tty, stdin, detach_keys).await;
+                        let code = status.map(|s| i64::from(s.exit_code));
+                        entry.set(|s| {
+                            s.running = false;
+                            s.exit_code = code;
+                        });
+                        if let Some(d) = daemon.upgrade() {
+                            if let Ok(ctr) = d.lookup(&entry.container_id) {
+                                d.container_event(&ctr.snapshot(), "exec_die", &[("execID", entry.id.clone()), ("exitCode", code.unwrap_or(-1).to_string())]);
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        Ok(AttachSession { tty, run: Box::new(run) })
+    }
+
+    pub async fn exec_inspect(&self, exec_id: &str) -> Result<models::ExecInspectResponse> {
+        let entry = self.exec_entry(exec_id)?;
+        let st = entry.state();
+        let cfg = &entry.config;
+        let cmd = cfg.cmd.clone().unwrap_or_default();
+        Ok(models::ExecInspectResponse {
+            can_remove: Some(false),
+            detach_keys: Some(cfg.detach_keys.clone().unwrap_or_default()),
+            id: Some(entry.id.clone()),
+            running: Some(st.running),
+            exit_code: st.exit_code,
+            process_config: Some(ProcessConfig {
+                privileged: Some(cfg.privileged.unwrap_or(false)),
+                user: Some(cfg.user.clone().unwrap_or_default()),
+                tty: Some(cfg.tty.unwrap_or(false)),
+                entrypoint: cmd.first().cloned(),
+                arguments: Some(cmd.iter().skip(1).cloned().collect()),
+            }),
+            open_stdin: Some(cfg.attach_stdin.unwrap_or(false)),
+            open_stderr: Some(cfg.attach_stderr.unwrap_or(false)),
+            open_stdout: Some(cfg.attach_stdout.unwrap_or(false)),
+            container_id: Some(entry.container_id.clone()),
+            pid: Some(st.pid),
+        })
+    }
+
+    pub async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()> {
+        let entry = self.exec_entry(exec_id)?;
+        let socket = self.shim_socket(&entry.container_id);
+        match shim::simple(&socket, &Request::ExecResize { id: entry.id.clone(), height, width }).await? {
+            Response::Error { message } => Err(Error::internal(message)),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! From a container record to what the runtime needs: merged config, process, /etc files and
+//! the OCI spec (built by `berth_runtime::spec`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use berth_api::models::{ContainerConfig, HostConfig};
+use berth_types::{Error, Result};
+
+use crate::container::Container;
+use crate::daemon::Daemon;
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Fills what the user left unset from the image's config, as dockerd's `merge`.
+pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
+    if user.user.as_deref().map_or(true, str::is_empty) {
+        user.user = image.user.clone();
+    }
+    if let Some(img_ports) = &image.exposed_ports {
+        let ports = user.exposed_ports.get_or_insert_with(HashMap::new);
+        for (k, v) in img_ports {
+            ports.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    match (&mut user.env, &image.env) {
+        (None, Some(img)) => user.env = Some(img.clone()),
+        (Some(env), Some(img)) if env.is_empty() => *env = img.clone(),
+        (Some(env), Some(img)) => {
+            for ie in img {
+                let key = ie.split('=').next().unwrap_or_default();
+                if !env.iter().any(|ue| ue.split('=').next() == Some(key)) {
+                    env.push(ie.clone());
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(img_labels) = &image.labels {
+        let labels = user.labels.get_or_insert_with(HashMap::new);
+        for (k, v) in img_labels {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    // `--entrypoint ""` resets the image's entrypoint.
+    let reset_entrypoint = matches!(&user.entrypoint, Some(e) if e.len() == 1 && e[0].is_empty());
+    if reset_entrypoint {
+        user.entrypoint = None;
+        if user.cmd.as_ref().map_or(true, Vec::is_empty) {
+            user.cmd = image.cmd.clone();
+        }
+    } else if user.entrypoint.as_ref().map_or(true, Vec::is_empty) {
+        if user.cmd.as_ref().map_or(true, Vec::is_empty) {
+            user.cmd = image.cmd.clone();
+        }
+        if user.entrypoint.is_none() {
+            user.entrypoint = image.entrypoint.clone();
+        }
+    }
+    if user.healthcheck.is_none() {
+        user.healthcheck = image.healthcheck.clone();
+    }
+    if user.working_dir.as_deref().map_or(true, str::is_empty) {
+        user.working_dir = image.working_dir.clone();
+    }
+    if user.volumes.as_ref().map_or(true, HashMap::is_empty) && image.volumes.is_some() {
+        user.volumes = image.volumes.clone();
+    }
+    if user.stop_signal.as_deref().map_or(true, str::is_empty) {
+        user.stop_signal = image.stop_signal.clone();
+    }
+    if user.on_build.is_none() {
+        user.on_build = image.on_build.clone();
+    }
+}
+
+/// `Path` and `Args`: the entrypoint followed by the command.
+pub fn command(config: &ContainerConfig) -> Result<(String, Vec<String>)> {
+    let mut argv: Vec<String> = config.entrypoint.clone().unwrap_or_default();
+    argv.extend(config.cmd.clone().unwrap_or_default());
+    let mut it = argv.into_iter();
+    match it.next() {
+        Some(p) => Ok((p, it.collect())),
+        None => Err(Error::invalid("No command specified")),
+    }
+}
+
+/// Rejects what berth cannot honour, with dockerd's wording.
+pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
+    match hc.network_mode.as_deref().unwrap_or("") {
+        "" | "default" | "bridge" | "none" | "host" => {}
+        m if m.starts_with("container:") => {
+            return Err(Error::not_implemented("network mode container:<name> is not supported yet"))
+        }
+        other => return Err(Error::not_found(format!("network {other} not found"))),
+    }
+    for opt in hc.security_opt.clone().unwrap_or_default() {
+        let (k, _) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
+        if !matches!(k, "no-new-privileges" | "seccomp" | "apparmor" | "label" | "systempaths") {
+            return Err(Error::invalid(format!("invalid --security-opt 2: \"{opt}\"")));
+        }
+    }
+    Ok(())
+}
+
+/// The container's hostname: `--hostname`, the host's for `--network host`, else the short id.
+pub fn hostname(c: &Container) -> String {
+    if let Some(h) = c.config.hostname.as_deref().filter(|h| !h.is_empty()) {
+        return h.to_string();
+    }
+    if c.host_config.network_mode.as_deref() == Some("host") {
+        if let Ok(u) = nix::sys::utsname::uname() {
+            return u.nodename().to_string_lossy().into_owned();
+        }
+    }
+    c.short_id().to_string()
+}
+
+/// Writes `hostname`, `hosts` and `resolv.conf` in the container's directory, as dockerd.
+pub fn write_etc_files(c: &Container, dir: &Path) -> Result<()> {
+    let host = hostname(c);
+    let host_net = c.host_config.network_mode.as_deref() == Some("host");
+    let write = |name: &str, data: String| {
+        std::fs::write(dir.join(name), data).map_err(|e| Error::internal(format!("writing {name}: {e}")))
+    };
+    write("hostname", format!("{host}\n"))?;
+    let hosts = if host_net {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        let mut h = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        );
+        for extra in c.host_config.extra_hosts.clone().unwrap_or_default() {
+            if let Some((name, ip)) = extra.split_once(':') {
+                h.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        h
+    };
+    write("hosts", hosts)?;
+    write("resolv.conf", resolv_conf(host_net))?;
+    Ok(())
+}
+
+/// The host's resolv.conf; off the host network, loopback resolvers are unreachable, so they
+/// are dropped and Google's public resolvers used when none remain (dockerd's behaviour).
+fn resolv_conf(host_net: bool) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if host_net {
+        return host;
+    }
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let t = line.trim();
+        if let Some(addr) = t.strip_prefix("nameserver") {
+            let addr = addr.trim();
+            if addr.starts_with("127.") || addr == "::1" {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+/// The process environment: PATH, HOSTNAME, TERM defaults overridden by the config's env.
+pub fn process_env(c: &Container, extra: &[String], tty: bool) -> Vec<String> {
+    let mut env = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={}", hostname(c))];
+    if tty {
+        env.push("TERM=xterm".into());
+    }
+    for e in c.config.env.iter().flatten().chain(extra.iter()) {
+        let key = e.split('=').next().unwrap_or_default();
+        match env.iter_mut().find(|x| x.split('=').next() == Some(key)) {
+            Some(slot) => *slot = e.clone(),
+            None => env.push(e.clone()),
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_follows_dockerd() {
+        let image = ContainerConfig {
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            cmd: Some(vec!["sh".into()]),
+            working_dir: Some("/w".into()),
+            ..Default::default()
+        };
+        let mut user = ContainerConfig { env: Some(vec!["A=2".into()]), ..Default::default() };
+        merge_image_config(&mut user, &image);
+        assert_eq!(user.env, Some(vec!["A=2".to_string(), "PATH=/bin".to_string()]));
+        assert_eq!(user.cmd, Some(vec!["sh".to_string()]));
+        assert_eq!(user.working_dir.as_deref(), Some("/w"));
+
+        let mut ep = ContainerConfig { entrypoint: Some(vec!["echo".into()]), ..Default::default() };
+        merge_image_config(&mut ep, &image);
+        assert_eq!(ep.cmd, None, "an explicit entrypoint does not inherit the image's cmd");
+        assert_eq!(command(&ep).ok(), Some(("echo".to_string(), vec![])));
+        assert!(command(&ContainerConfig::default()).is_err());
+    }
+}
+
+pub fn build(_d: &Daemon, _c: &Container, _rootfs: &Path, _dir: &Path) -> Result<oci_spec::runtime::Spec> {
+    Err(Error::internal("scaffold"))
+}
+pub fn exec_process(_d: &Daemon, _c: &Container, _e: &berth_api::models::ExecConfig) -> Result<oci_spec::runtime::Process> {
+    Err(Error::internal("scaffold"))
+}

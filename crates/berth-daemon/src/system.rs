@@ -1,0 +1,158 @@
+//! `/version`, `/info`, `/events`.
+
+use berth_api::models::{self, SystemVersion, SystemVersionComponents, SystemVersionPlatform};
+use berth_api::version;
+use berth_types::Result;
+use futures::stream::BoxStream;
+
+use crate::container::Status;
+use crate::daemon::{Daemon, EMBEDDED_RUNTIME};
+use crate::options::EventsOptions;
+
+fn kernel_version() -> String {
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+impl Daemon {
+    pub fn version(&self) -> SystemVersion {
+        SystemVersion {
+            platform: Some(SystemVersionPlatform { name: "berth".into() }),
+            components: Some(vec![SystemVersionComponents {
+                name: "Engine".into(),
+                version: version::ENGINE_VERSION.into(),
+                details: None,
+            }]),
+            version: Some(version::ENGINE_VERSION.into()),
+            api_version: Some(version::CURRENT.into()),
+            min_api_version: Some(version::MIN.into()),
+            git_commit: Some(env!("CARGO_PKG_VERSION").into()),
+            go_version: Some(format!("rust-{}", env!("CARGO_PKG_RUST_VERSION", "stable"))),
+            os: Some("linux".into()),
+            arch: Some(go_arch().into()),
+            kernel_version: Some(kernel_version()),
+            experimental: Some(false),
+            build_time: Some(String::new()),
+        }
+    }
+
+    pub async fn info(&self) -> models::SystemInfo {
+        let all: Vec<_> = self.all().iter().map(|c| c.snapshot().state.status).collect();
+        let running = all.iter().filter(|s| matches!(s, Status::Running)).count() as i64;
+        let paused = all.iter().filter(|s| matches!(s, Status::Paused)).count() as i64;
+        let images = self.images.count().await;
+        let (driver, cg_version) = crate::cgroups::driver_and_version();
+        let mut runtimes = std::collections::HashMap::new();
+        runtimes.insert(EMBEDDED_RUNTIME.to_string(), models::Runtime { path: Some("berth-shim (embedded libcontainer)".into()), ..Default::default() });
+        for (name, path, args) in &self.config.runtimes {
+            runtimes.insert(
+                name.clone(),
+                models::Runtime { path: Some(path.display().to_string()), runtime_args: Some(args.clone()), ..Default::default() },
+            );
+        }
+        let uts = nix::sys::utsname::uname().ok();
+        let mem = sys_mem_total();
+        models::SystemInfo {
+            id: Some(self.daemon_id()),
+            containers: Some(all.len() as i64),
+            containers_running: Some(running),
+            containers_paused: Some(paused),
+            containers_stopped: Some(all.len() as i64 - running - paused),
+            images: Some(images),
+            driver: Some("overlay2".into()),
+            driver_status: Some(vec![vec!["Backing Filesystem".into(), "extfs".into()]]),
+            docker_root_dir: Some(self.config.data_root.display().to_string()),
+            memory_limit: Some(true),
+            swap_limit: Some(true),
+            cpu_cfs_period: Some(true),
+            cpu_cfs_quota: Some(true),
+            cpu_shares: Some(true),
+            cpu_set: Some(true),
+            pids_limit: Some(true),
+            oom_kill_disable: Some(!crate::cgroups::is_unified()),
+            ipv4_forwarding: Some(true),
+            debug: Some(self.config.debug),
+            nfd: Some(std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0)),
+            n_goroutines: Some(0),
+            system_time: Some(crate::containers::now_rfc3339()),
+            logging_driver: Some("json-file".into()),
+            cgroup_driver: Some(if driver == "systemd" { models::SystemInfoCgroupDriverEnum::SYSTEMD } else { models::SystemInfoCgroupDriverEnum::CGROUPFS }),
+            cgroup_version: Some(if cg_version == "2" { models::SystemInfoCgroupVersionEnum::_2 } else { models::SystemInfoCgroupVersionEnum::_1 }),
+            n_events_listener: Some(0),
+            kernel_version: Some(kernel_version()),
+            operating_system: Some(os_name()),
+            os_version: Some(String::new()),
+            os_type: Some("linux".into()),
+            architecture: Some(uts.as_ref().map(|u| u.machine().to_string_lossy().into_owned()).unwrap_or_default()),
+            ncpu: Some(std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1)),
+            mem_total: Some(mem),
+            index_server_address: Some("https://index.docker.io/v1/".into()),
+            name: Some(uts.as_ref().map(|u| u.nodename().to_string_lossy().into_owned()).unwrap_or_default()),
+            labels: Some(Vec::new()),
+            experimental_build: Some(false),
+            server_version: Some(berth_api::version::ENGINE_VERSION.into()),
+            runtimes: Some(runtimes),
+            default_runtime: Some(self.config.default_runtime.clone()),
+            live_restore_enabled: Some(true),
+            isolation: None,
+            init_binary: Some("docker-init".into()),
+            security_options: Some(vec!["name=seccomp,profile=builtin".into(), "name=no-new-privileges".into()]),
+            warnings: Some(Vec::new()),
+            ..Default::default()
+        }
+    }
+
+    /// Past events matching, then live ones until `until` (or forever).
+    pub fn events(&self, opts: EventsOptions) -> Result<BoxStream<'static, models::EventMessage>> {
+        opts.filters
+            .validate(&["container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope", "type", "volume", "config", "secret", "service"])
+            .map_err(berth_types::Error::invalid)?;
+        Ok(self.events.subscribe(opts))
+    }
+
+    /// A stable id for this daemon, kept in the data root.
+    fn daemon_id(&self) -> String {
+        let path = self.config.data_root.join("engine-id");
+        if let Ok(s) = std::fs::read_to_string(&path) {
+            return s.trim().to_string();
+        }
+        let id = uuid_like();
+        let _ = std::fs::write(&path, &id);
+        id
+    }
+}
+
+fn uuid_like() -> String {
+    let h = berth_types::id::generate();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+fn sys_mem_total() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<i64>().ok()))
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("PRETTY_NAME="))
+                .map(|l| l.trim_start_matches("PRETTY_NAME=").trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
