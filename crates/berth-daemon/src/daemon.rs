@@ -136,8 +136,9 @@ impl Daemon {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
-        let repo = ContainerRepo::open(&config.data_root.join("berth.db"))?;
-        let images = crate::images::Images::open(&config.data_root)?;
+        let db = berth_store::Db::open(config.data_root.join("berth.db"))?;
+        let repo = ContainerRepo::open(db.clone())?;
+        let images = crate::images::Images::open(&config.data_root, db)?;
         let daemon = Arc::new_cyclic(|me| Self {
             config,
             repo,

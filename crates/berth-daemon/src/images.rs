@@ -5,7 +5,7 @@ use berth_types::{Error, Result};
 pub struct ImageInfo { pub id: String, pub config: ContainerConfig }
 pub struct Images;
 impl Images {
-    pub fn open(_p: &Path) -> Result<Self> { Ok(Images) }
+    pub fn open(_p: &Path, _db: berth_store::Db) -> Result<Self> { Ok(Images) }
     pub async fn resolve(&self, n: &str) -> Result<ImageInfo> { Err(Error::not_found(format!("No such image: {n}"))) }
     pub async fn prepare(&self, _id: &str, _i: &ImageInfo) -> Result<()> { Err(Error::internal("x")) }
     pub async fn mount(&self, _id: &str) -> Result<PathBuf> { Err(Error::internal("x")) }
@@ -13,6 +13,7 @@ impl Images {
     pub async fn remove_snapshot(&self, _id: &str) -> Result<()> { Ok(()) }
     pub async fn graph_driver(&self, _id: &str, _i: &str) -> DriverData { DriverData::default() }
     pub async fn count(&self) -> i64 { 0 }
+    pub fn rootfs_dir(&self, id: &str) -> PathBuf { PathBuf::from(id) }
 }
 pub fn _unused(_: models::ImageSummary) {}
 

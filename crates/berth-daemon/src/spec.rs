@@ -9,6 +9,7 @@ use berth_types::{Error, Result};
 
 use crate::container::Container;
 use crate::daemon::Daemon;
+use berth_runtime::spec::{BindMount, NetworkMode, ProcessUser, SeccompChoice, SpecInput};
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -211,9 +212,110 @@ mod tests {
     }
 }
 
-pub fn build(_d: &Daemon, _c: &Container, _rootfs: &Path, _dir: &Path) -> Result<oci_spec::runtime::Spec> {
-    Err(Error::internal("scaffold"))
+fn spec_error(e: berth_runtime::spec::SpecError) -> Error {
+    use berth_runtime::spec::SpecError;
+    match e {
+        SpecError::NoCommand => Error::invalid("No command specified"),
+        SpecError::Caps(e) => Error::invalid(e.to_string()),
+        SpecError::Seccomp(e) => Error::invalid(e.to_string()),
+        SpecError::Invalid(m) => Error::internal(m),
+    }
 }
-pub fn exec_process(_d: &Daemon, _c: &Container, _e: &berth_api::models::ExecConfig) -> Result<oci_spec::runtime::Process> {
-    Err(Error::internal("scaffold"))
+
+/// Resolves `-u` inside the mounted rootfs.
+fn resolve_user(rootfs: &Path, user: &str) -> Result<berth_runtime::user::ResolvedUser> {
+    berth_runtime::user::resolve(rootfs, user).map_err(|e| Error::internal(e.to_string()))
+}
+
+fn security_opts(hc: &HostConfig) -> (bool, SeccompChoice) {
+    let mut nnp = false;
+    let mut seccomp = SeccompChoice::Default;
+    for opt in hc.security_opt.clone().unwrap_or_default() {
+        let (k, v) = match opt.split_once(['=', ':']) {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (opt.clone(), String::new()),
+        };
+        match k.as_str() {
+            "no-new-privileges" => nnp = v.is_empty() || v == "true",
+            "seccomp" if v == "unconfined" => seccomp = SeccompChoice::Unconfined,
+            "seccomp" if v == "builtin" || v.is_empty() => seccomp = SeccompChoice::Default,
+            "seccomp" => seccomp = SeccompChoice::Profile(v),
+            _ => {}
+        }
+    }
+    (nnp, seccomp)
+}
+
+fn with_home(mut env: Vec<String>, home: &str) -> Vec<String> {
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// Everything the runtime's spec builder needs, for the container's init.
+fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<SpecInput> {
+    let hc = &c.host_config;
+    let user = resolve_user(rootfs, c.config.user.as_deref().unwrap_or(""))?;
+    let tty = c.tty();
+    let (no_new_privileges, seccomp) = security_opts(hc);
+    let network = match hc.network_mode.as_deref() {
+        Some("host") => NetworkMode::Host,
+        _ => NetworkMode::None,
+    };
+    let bind = |name: &str, dest: &str| BindMount { source: dir.join(name), destination: dest.to_string(), read_only: false };
+    let mut args = vec![c.path.clone()];
+    args.extend(c.args.iter().cloned());
+    Ok(SpecInput {
+        id: c.id.clone(),
+        rootfs: rootfs.to_path_buf(),
+        args,
+        env: with_home(process_env(c, &[], tty), &user.home),
+        cwd: c.config.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+        user: ProcessUser { uid: user.uid, gid: user.gid, additional_gids: user.additional_gids.clone() },
+        hostname: hostname(c),
+        tty,
+        open_stdin: c.config.open_stdin.unwrap_or(false),
+        privileged: hc.privileged.unwrap_or(false),
+        cap_add: hc.cap_add.clone().unwrap_or_default(),
+        cap_drop: hc.cap_drop.clone().unwrap_or_default(),
+        no_new_privileges,
+        seccomp,
+        read_only: hc.readonly_rootfs.unwrap_or(false),
+        network,
+        mounts: vec![bind("resolv.conf", "/etc/resolv.conf"), bind("hostname", "/etc/hostname"), bind("hosts", "/etc/hosts")],
+        shm_size: hc.shm_size.filter(|s| *s > 0).map(|s| s as u64),
+        init: if hc.init.unwrap_or(false) { d.config.init_binary.clone() } else { None },
+        cgroups_path: format!("/berth/{}", c.id),
+        oom_score_adj: hc.oom_score_adj.map(|v| v as i32),
+    })
+}
+
+/// The OCI spec for the container's init.
+pub fn build(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<oci_spec::runtime::Spec> {
+    if c.host_config.init.unwrap_or(false) && d.config.init_binary.is_none() {
+        return Err(Error::invalid("--init requested but no berth-init binary is installed"));
+    }
+    let input = spec_input(d, c, rootfs, dir)?;
+    berth_runtime::spec::build(&input).map_err(spec_error)
+}
+
+/// The OCI process for an exec in a running container.
+pub fn exec_process(d: &Daemon, c: &Container, e: &berth_api::models::ExecConfig) -> Result<oci_spec::runtime::Process> {
+    let rootfs = d.images.rootfs_dir(&c.id);
+    let dir = d.container_dir(&c.id);
+    let mut input = spec_input(d, c, &rootfs, &dir)?;
+    let tty = e.tty.unwrap_or(false);
+    let user_spec = e.user.clone().filter(|u| !u.is_empty()).or_else(|| c.config.user.clone()).unwrap_or_default();
+    let user = resolve_user(&rootfs, &user_spec)?;
+    let env = with_home(process_env(c, &e.env.clone().unwrap_or_default(), tty), &user.home);
+    let cwd = e.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| input.cwd.clone());
+    if e.privileged.unwrap_or(false) {
+        input.privileged = true;
+    }
+    let pu = ProcessUser { uid: user.uid, gid: user.gid, additional_gids: user.additional_gids };
+    let mut p = berth_runtime::spec::exec_process(&input, e.cmd.clone().unwrap_or_default(), env, &cwd, &pu, tty).map_err(spec_error)?;
+    // Execs never get the init wrapper.
+    p.set_args(e.cmd.clone());
+    Ok(p)
 }
