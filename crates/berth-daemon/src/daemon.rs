@@ -125,7 +125,6 @@ pub struct Daemon {
     pub(crate) execs: Mutex<HashMap<String, Arc<ExecEntry>>>,
     pub(crate) events: EventBus,
     pub(crate) images: crate::images::Images,
-    pub(crate) started_at: std::time::SystemTime,
     me: std::sync::Weak<Daemon>,
 }
 
@@ -146,7 +145,6 @@ impl Daemon {
             execs: Mutex::new(HashMap::new()),
             events: EventBus::default(),
             images,
-            started_at: std::time::SystemTime::now(),
             me: me.clone(),
         });
         crate::recovery::restore(&daemon).await?;

@@ -1,1 +1,37 @@
-//! berth-image
+//! berth-image: the image store behind `docker images`, `import`, `inspect`, `history`, `tag`
+//! and `rmi`, and the container snapshots made from images.
+//!
+//! Everything goes through [`ImageService`] (a synchronous API; the daemon calls it from
+//! `spawn_blocking`):
+//!
+//! | call | does |
+//! |------|------|
+//! | [`ImageService::open`]`(data_root, db)` | migrates the `images` tables, opens `content/` and `overlay/` |
+//! | [`ImageService::import`]`(reader, ImportOptions)` | `docker import`: plain/gzip/zstd tar -> one-layer image |
+//! | [`ImageService::resolve`]`(name)` / [`ImageService::resolve_id`] | id, `sha256:` id, unique prefix, `repo[:tag]`, `repo@digest` -> [`Image`] |
+//! | [`ImageService::list`], [`ImageService::inspect`], [`ImageService::history`] | the API models from `berth_api::models` |
+//! | [`ImageService::tag`], [`ImageService::remove`] | dockerd's tag/rmi semantics and conflict messages |
+//! | [`ImageService::snapshot_prepare`]`(container_id, &image)` | `overlay/<container-id>/{diff,work,merged}` over the image's layers |
+//! | [`ImageService::snapshot_mount`] / [`ImageService::snapshot_unmount`] / [`ImageService::snapshot_remove`] | mount on a target, unmount, delete |
+//!
+//! Storage: image and layer rows, references and tag times in `berth.db`; the image config and
+//! each layer's uncompressed tar as blobs (`content/blobs/sha256/`); unpacked layers under
+//! `overlay/<chain-id>/diff`, shared by every image with the same chain. The image id is the
+//! sha256 of the config bytes, as in dockerd. Errors are [`ImageError`], which converts into
+//! [`berth_types::Error`] with dockerd's wording (`No such image: busybox:latest`, `conflict: ...`).
+
+pub mod changes;
+pub mod compression;
+pub mod config;
+mod error;
+mod query;
+mod records;
+mod remove;
+mod service;
+
+pub use changes::ChangeError;
+pub use config::{HealthConfig, ImageConfig, RunConfig};
+pub use error::ImageError;
+pub use remove::ImageUser;
+pub use service::{go_arch, Image, ImageService, ImportOptions, ImportResult};
+pub use berth_snapshot::SnapshotPaths;

@@ -2,6 +2,17 @@
 //! the shim protocol.
 
 pub mod backend;
+pub mod caps;
+pub mod console;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+pub mod exec_check;
+pub mod external;
+pub mod in_root;
+pub mod seccomp;
 pub mod shim_proto;
+pub mod spec;
+pub mod user;
+mod workdir;
 
 pub use backend::{ProcessIo, Runtime, RuntimeChoice, RuntimeError, Spawned, Stdio};

@@ -1,1 +1,15 @@
-//! berth-store
+//! berth-store: the daemon's persistent state below the services.
+//!
+//! * [`Db`] — the SQLite database (`<data-root>/berth.db`, WAL, foreign keys on), shared across
+//!   threads, with per-subsystem schema migrations ([`Db::migrate`]).
+//! * [`ContentStore`] — content-addressed blobs under `content/blobs/sha256/<hex>`, written
+//!   through `content/ingest/` so that a partial blob is never visible.
+//!
+//! Errors are per-module `thiserror` enums that convert into [`berth_types::Error`].
+
+pub mod content;
+pub mod db;
+
+pub use content::{BlobWriter, ContentError, ContentStore};
+pub use db::{Db, DbError, SqlResultExt};
+pub use rusqlite;

@@ -1,0 +1,42 @@
+//! The image service's errors, converted into [`berth_types::Error`] at the crate boundary.
+
+use berth_types::Error;
+
+/// Why an image operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("No such image: {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Change(#[from] crate::changes::ChangeError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("reading image archive: {0}")]
+    Input(#[source] std::io::Error),
+    #[error("image config {digest}: {message}")]
+    BadConfig { digest: String, message: String },
+    #[error(transparent)]
+    Db(#[from] berth_store::DbError),
+    #[error(transparent)]
+    Content(#[from] berth_store::ContentError),
+    #[error(transparent)]
+    Snapshot(#[from] berth_snapshot::SnapshotError),
+    #[error("image store lock poisoned")]
+    Poisoned,
+}
+
+impl From<ImageError> for Error {
+    fn from(e: ImageError) -> Self {
+        match e {
+            ImageError::NotFound(_) => Error::not_found(e.to_string()),
+            ImageError::Change(_) | ImageError::Invalid(_) | ImageError::Input(_) => Error::invalid(e.to_string()),
+            ImageError::Conflict(_) => Error::conflict(e.to_string()),
+            ImageError::Db(e) => e.into(),
+            ImageError::Content(e) => e.into(),
+            ImageError::Snapshot(e) => e.into(),
+            ImageError::BadConfig { .. } | ImageError::Poisoned => Error::internal(e.to_string()),
+        }
+    }
+}

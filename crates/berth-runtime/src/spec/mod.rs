@@ -1,0 +1,233 @@
+//! Container settings -> OCI runtime spec, with docker's defaults (moby `oci/defaults.go`,
+//! `daemon/oci_linux.go`).
+
+mod defaults;
+mod host_devices;
+
+use std::path::PathBuf;
+
+use oci_spec::runtime::Spec;
+use serde_json::json;
+
+use crate::caps::{self, CapSet, CapsError};
+use crate::seccomp::{self, SeccompError};
+
+pub use defaults::{DEFAULT_SHM_SIZE, INIT_PATH, MASKED_PATHS, READONLY_PATHS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("No command specified")]
+    NoCommand,
+    #[error(transparent)]
+    Caps(#[from] CapsError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
+    #[error("building the OCI spec: {0}")]
+    Invalid(String),
+}
+
+/// The container's user, already resolved (see [`crate::user`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+/// `--security-opt seccomp=...`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SeccompChoice {
+    /// docker's default profile.
+    #[default]
+    Default,
+    /// No filter.
+    Unconfined,
+    /// A profile in docker's JSON format.
+    Profile(String),
+}
+
+/// The container's network namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// Share the host's.
+    Host,
+    /// A new, empty one (only loopback).
+    #[default]
+    None,
+    /// Join this one (a path such as `/run/berth/netns/<id>`).
+    Path(PathBuf),
+}
+
+/// A bind mount from the host (the container's hosts, hostname and resolv.conf files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    pub source: PathBuf,
+    pub destination: String,
+    pub read_only: bool,
+}
+
+/// What the daemon knows about a container, in the terms the spec needs.
+#[derive(Debug, Clone, Default)]
+pub struct SpecInput {
+    pub id: String,
+    pub rootfs: PathBuf,
+    /// The command: entrypoint followed by cmd.
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    /// Working directory; empty means "/".
+    pub cwd: String,
+    pub user: ProcessUser,
+    pub hostname: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
+    pub seccomp: SeccompChoice,
+    pub read_only: bool,
+    pub network: NetworkMode,
+    pub mounts: Vec<BindMount>,
+    /// `/dev/shm` size in bytes; `None` is docker's 64 MiB.
+    pub shm_size: Option<u64>,
+    /// `--init`: the host path of the init binary.
+    pub init: Option<PathBuf>,
+    /// `linux.cgroupsPath` (the daemon passes `/berth/<id>`).
+    pub cgroups_path: String,
+    pub oom_score_adj: Option<i32>,
+}
+
+/// Facts about the host the spec depends on.
+#[derive(Debug, Clone)]
+pub struct HostInfo {
+    /// The capability bounding set: the most a container can be given.
+    pub bounding: CapSet,
+    pub seccomp: seccomp::Host,
+    /// `/sys/fs/cgroup` is a cgroup2 mount (pure v2): containers get a private cgroup namespace.
+    pub cgroup2: bool,
+}
+
+impl HostInfo {
+    pub fn current() -> Result<HostInfo, SpecError> {
+        Ok(HostInfo { bounding: caps::host_bounding_set()?, seccomp: seccomp::Host::current(), cgroup2: is_cgroup2() })
+    }
+}
+
+fn is_cgroup2() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+/// The OCI spec for `input` on this host.
+pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
+    build_for(input, &HostInfo::current()?)
+}
+
+/// The OCI spec for `input` on `host`.
+pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> {
+    if input.args.is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    let caps = caps::effective(&input.cap_add, &input.cap_drop, input.privileged, host.bounding)?;
+    let seccomp = match (&input.seccomp, input.privileged) {
+        (_, true) | (SeccompChoice::Unconfined, _) => None,
+        (SeccompChoice::Default, _) => Some(seccomp::to_oci(&seccomp::default_profile()?, &host.seccomp, &caps)?),
+        (SeccompChoice::Profile(json), _) => Some(seccomp::to_oci(&seccomp::parse_profile(json)?, &host.seccomp, &caps)?),
+    };
+
+    let mut args = input.args.clone();
+    let mut mounts = defaults::mounts(input.privileged, input.shm_size.unwrap_or(DEFAULT_SHM_SIZE));
+    for m in &input.mounts {
+        let mut options = vec!["rbind", "rprivate"];
+        if m.read_only {
+            options.push("ro");
+        }
+        mounts.push(json!({ "destination": m.destination, "type": "bind", "source": m.source, "options": options }));
+    }
+    if let Some(init) = &input.init {
+        mounts.push(json!({ "destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro"] }));
+        args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+    }
+
+    let mut namespaces = vec![json!({ "type": "mount" })];
+    match &input.network {
+        NetworkMode::Host => {}
+        NetworkMode::None => namespaces.push(json!({ "type": "network" })),
+        NetworkMode::Path(p) => namespaces.push(json!({ "type": "network", "path": p })),
+    }
+    namespaces.extend([json!({ "type": "uts" }), json!({ "type": "pid" }), json!({ "type": "ipc" })]);
+    if host.cgroup2 {
+        namespaces.push(json!({ "type": "cgroup" }));
+    }
+
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "cgroupsPath": input.cgroups_path,
+    });
+    if input.privileged {
+        linux["devices"] = host_devices::host_devices().into();
+        linux["resources"] = json!({ "devices": [{ "allow": true, "access": "rwm" }] });
+    } else {
+        linux["resources"] = json!({ "devices": defaults::device_cgroup_rules() });
+        linux["maskedPaths"] = MASKED_PATHS.into();
+        linux["readonlyPaths"] = READONLY_PATHS.into();
+    }
+    if input.network != NetworkMode::Host {
+        // Lets non-root processes bind low ports and ping, as docker does in its own netns.
+        linux["sysctl"] = json!({
+            "net.ipv4.ip_unprivileged_port_start": "0",
+            "net.ipv4.ping_group_range": "0 2147483647",
+        });
+    }
+    if let Some(s) = seccomp {
+        linux["seccomp"] = serde_json::to_value(s).map_err(|e| SpecError::Invalid(e.to_string()))?;
+    }
+
+    let mut user = json!({ "uid": input.user.uid, "gid": input.user.gid });
+    if !input.user.additional_gids.is_empty() {
+        user["additionalGids"] = input.user.additional_gids.clone().into();
+    }
+    let mut process = json!({
+        "terminal": input.tty,
+        "user": user,
+        "args": args,
+        "env": input.env,
+        "cwd": if input.cwd.is_empty() { "/" } else { input.cwd.as_str() },
+        "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
+    });
+    // Only ever `true` or absent, as docker's omitempty writes it: libcontainer reads an
+    // explicit `false` as "set" and then loads seccomp after dropping CAP_SYS_ADMIN, which fails.
+    if input.no_new_privileges {
+        process["noNewPrivileges"] = true.into();
+    }
+    if let Some(adj) = input.oom_score_adj {
+        process["oomScoreAdj"] = adj.into();
+    }
+
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": { "path": input.rootfs, "readonly": input.read_only },
+        "hostname": input.hostname,
+        "mounts": mounts,
+        "linux": linux,
+    });
+    serde_json::from_value(spec).map_err(|e| SpecError::Invalid(e.to_string()))
+}
+
+/// The OCI process for `docker exec` in a container built from `input`: the same user,
+/// capabilities and no-new-privileges as its init, with `args`, `env`, `cwd` and `tty`.
+pub fn exec_process(
+    input: &SpecInput,
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: &str,
+    user: &ProcessUser,
+    tty: bool,
+) -> Result<oci_spec::runtime::Process, SpecError> {
+    let host = HostInfo::current()?;
+    let base = build_for(&SpecInput { args: args.clone(), env, cwd: cwd.to_string(), user: user.clone(), tty, init: None, ..input.clone() }, &host)?;
+    base.process().clone().ok_or_else(|| SpecError::Invalid("no process in the spec".into()))
+}
+
+#[cfg(test)]
+mod tests;

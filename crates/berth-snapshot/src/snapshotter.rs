@@ -1,0 +1,320 @@
+//! The on-disk layout of layers and container snapshots under `<data-root>/overlay`:
+//!
+//! ```text
+//! overlay/<chain-id hex>/diff     an unpacked image layer (shared by every image using the chain)
+//! overlay/<chain-id hex>/link     the layer's short link name
+//! overlay/<container-id>/diff     a container's writable upper directory
+//! overlay/<container-id>/work     overlayfs's work directory
+//! overlay/<container-id>/merged   the default mount point
+//! overlay/<container-id>/lower    the lower layers' chain ids, lowest first, one per line
+//! overlay/l/<short>               -> ../<id>/diff, keeps legacy mount options short
+//! ```
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use berth_types::{Digest, Error};
+use rand::Rng;
+
+use crate::mount::{self, Lower, MountError};
+use crate::unpack::{self, UnpackError, UnpackStats};
+
+const LINK_DIR: &str = "l";
+const TMP_PREFIX: &str = "tmp-";
+const SHORT_LINK_LEN: usize = 26;
+
+/// Why a snapshot operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    #[error("snapshot {0} does not exist")]
+    NotFound(String),
+    #[error("snapshot {0} already exists")]
+    Exists(String),
+    #[error("invalid snapshot id {0:?}")]
+    InvalidId(String),
+    #[error("layer {0} is not unpacked")]
+    MissingLayer(Digest),
+}
+
+impl From<SnapshotError> for Error {
+    fn from(e: SnapshotError) -> Self {
+        match &e {
+            SnapshotError::NotFound(_) => Error::not_found(e.to_string()),
+            SnapshotError::Exists(_) => Error::conflict(e.to_string()),
+            SnapshotError::InvalidId(_)
+            | SnapshotError::Unpack(
+                UnpackError::Breakout { .. }
+                | UnpackError::InvalidHardlink { .. }
+                | UnpackError::InvalidSymlink { .. }
+                | UnpackError::InvalidWhiteout { .. }
+                | UnpackError::Archive(_),
+            ) => Error::invalid(e.to_string()),
+            _ => Error::internal(e.to_string()),
+        }
+    }
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io { path: path.to_path_buf(), source }
+}
+
+/// Directories of a container snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotPaths {
+    /// Image layer `diff` directories, lowest first.
+    pub lowers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// Where [`Snapshotter::mount`] callers usually mount it (dockerd's `MergedDir`).
+    pub merged: PathBuf,
+}
+
+/// Layers and container snapshots in one `overlay` directory.
+#[derive(Debug, Clone)]
+pub struct Snapshotter {
+    root: PathBuf,
+}
+
+impl Snapshotter {
+    /// Opens `root` (normally `<data-root>/overlay`), creating it, and sweeps unpacks that a
+    /// crash interrupted.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, SnapshotError> {
+        let root = root.as_ref().to_path_buf();
+        let links = root.join(LINK_DIR);
+        fs::create_dir_all(&links).map_err(io_at(&links))?;
+        for entry in fs::read_dir(&root).map_err(io_at(&root))? {
+            let path = entry.map_err(io_at(&root))?.path();
+            if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(TMP_PREFIX)) {
+                fs::remove_dir_all(&path).map_err(io_at(&path))?;
+            }
+        }
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The `diff` directory of the layer with this chain id (whether or not it exists).
+    pub fn layer_diff(&self, chain_id: &Digest) -> PathBuf {
+        self.root.join(chain_id.hex()).join("diff")
+    }
+
+    pub fn has_layer(&self, chain_id: &Digest) -> bool {
+        self.layer_diff(chain_id).is_dir()
+    }
+
+    /// Unpacks a layer tar stream as the layer `chain_id`. The layer appears whole or not at
+    /// all: it is unpacked into a temporary directory and renamed into place. Returns `None`
+    /// when the layer already existed (the stream is then not read).
+    pub fn unpack_layer(&self, chain_id: &Digest, reader: impl Read) -> Result<Option<UnpackStats>, SnapshotError> {
+        if self.has_layer(chain_id) {
+            return Ok(None);
+        }
+        let tmp = self.root.join(format!("{TMP_PREFIX}{}", random_name(16)));
+        let result = self.unpack_into(&tmp, chain_id, reader);
+        if result.is_err() || tmp.exists() {
+            // On success the rename consumed tmp; it still exists only if we lost a race.
+            if let Err(e) = fs::remove_dir_all(&tmp) {
+                tracing::warn!(path = %tmp.display(), error = %e, "removing interrupted unpack");
+            }
+        }
+        result
+    }
+
+    fn unpack_into(&self, tmp: &Path, chain_id: &Digest, reader: impl Read) -> Result<Option<UnpackStats>, SnapshotError> {
+        let diff = tmp.join("diff");
+        fs::create_dir_all(&diff).map_err(io_at(&diff))?;
+        let stats = unpack::unpack_layer(reader, &diff)?;
+        let link = self.create_short_link(tmp, chain_id.hex())?;
+        let target = self.root.join(chain_id.hex());
+        match fs::rename(tmp, &target) {
+            Ok(()) => Ok(Some(stats)),
+            // Someone unpacked the same layer meanwhile; theirs is as good as ours.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) => {
+                let _ = fs::remove_file(self.root.join(LINK_DIR).join(&link));
+                Ok(None)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(self.root.join(LINK_DIR).join(&link));
+                Err(SnapshotError::Io { path: target, source: e })
+            }
+        }
+    }
+
+    /// Creates `l/<short>` -> `../<final-name>/diff` and records the name in `<dir>/link`.
+    fn create_short_link(&self, dir: &Path, final_name: &str) -> Result<String, SnapshotError> {
+        let name = random_name(SHORT_LINK_LEN);
+        let link = self.root.join(LINK_DIR).join(&name);
+        std::os::unix::fs::symlink(format!("../{final_name}/diff"), &link).map_err(io_at(&link))?;
+        let file = dir.join("link");
+        fs::write(&file, &name).map_err(io_at(&file))?;
+        Ok(name)
+    }
+
+    /// Removes a layer and its short link. Removing a missing layer is not an error.
+    pub fn remove_layer(&self, chain_id: &Digest) -> Result<(), SnapshotError> {
+        self.remove_dir_and_link(&self.root.join(chain_id.hex()))
+    }
+
+    fn remove_dir_and_link(&self, dir: &Path) -> Result<(), SnapshotError> {
+        if let Ok(name) = fs::read_to_string(dir.join("link")) {
+            let name = name.trim();
+            if !name.is_empty() && !name.contains('/') && name != ".." {
+                let _ = fs::remove_file(self.root.join(LINK_DIR).join(name));
+            }
+        }
+        match fs::remove_dir_all(dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(SnapshotError::Io { path: dir.to_path_buf(), source: e }),
+        }
+    }
+
+    fn snapshot_dir(&self, id: &str) -> Result<PathBuf, SnapshotError> {
+        let valid = !id.is_empty()
+            && id != LINK_DIR
+            && !id.starts_with(TMP_PREFIX)
+            && !id.starts_with('.')
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !valid {
+            return Err(SnapshotError::InvalidId(id.to_string()));
+        }
+        Ok(self.root.join(id))
+    }
+
+    /// Creates the writable snapshot `id` (a container id) over the layers `chain` (chain ids,
+    /// lowest first), which must already be unpacked.
+    pub fn prepare(&self, id: &str, chain: &[Digest]) -> Result<SnapshotPaths, SnapshotError> {
+        let dir = self.snapshot_dir(id)?;
+        if let Some(missing) = chain.iter().find(|c| !self.has_layer(c)) {
+            return Err(SnapshotError::MissingLayer(missing.clone()));
+        }
+        if dir.exists() {
+            return Err(SnapshotError::Exists(id.to_string()));
+        }
+        let tmp = self.root.join(format!("{TMP_PREFIX}{}", random_name(16)));
+        let build = || -> Result<(), SnapshotError> {
+            for sub in ["diff", "work", "merged"] {
+                let p = tmp.join(sub);
+                fs::create_dir_all(&p).map_err(io_at(&p))?;
+            }
+            let lower: String = chain.iter().map(|c| format!("{}\n", c.hex())).collect();
+            let lower_file = tmp.join("lower");
+            fs::write(&lower_file, lower).map_err(io_at(&lower_file))?;
+            self.create_short_link(&tmp, id)?;
+            fs::rename(&tmp, &dir).map_err(io_at(&dir))
+        };
+        if let Err(e) = build() {
+            let _ = self.remove_dir_and_link(&tmp);
+            return Err(e);
+        }
+        self.paths(id)
+    }
+
+    /// The directories of snapshot `id`.
+    pub fn paths(&self, id: &str) -> Result<SnapshotPaths, SnapshotError> {
+        let dir = self.snapshot_dir(id)?;
+        let lower_file = dir.join("lower");
+        let lower = match fs::read_to_string(&lower_file) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(SnapshotError::NotFound(id.to_string())),
+            Err(e) => return Err(SnapshotError::Io { path: lower_file, source: e }),
+        };
+        let mut lowers = Vec::new();
+        for line in lower.lines().filter(|l| !l.is_empty()) {
+            let chain_id: Digest = format!("sha256:{line}")
+                .parse()
+                .map_err(|_| SnapshotError::Io {
+                    path: lower_file.clone(),
+                    source: io::Error::new(io::ErrorKind::InvalidData, format!("bad layer id {line:?}")),
+                })?;
+            lowers.push(self.layer_diff(&chain_id));
+        }
+        Ok(SnapshotPaths { lowers, upper: dir.join("diff"), work: dir.join("work"), merged: dir.join("merged") })
+    }
+
+    /// Mounts snapshot `id` on `target` (which must exist).
+    pub fn mount(&self, id: &str, target: &Path) -> Result<(), SnapshotError> {
+        let paths = self.paths(id)?;
+        let mut lowers = Vec::with_capacity(paths.lowers.len().max(1));
+        for dir in &paths.lowers {
+            let layer_dir = dir.parent().unwrap_or(dir);
+            let short_link = fs::read_to_string(layer_dir.join("link"))
+                .ok()
+                .map(|n| self.root.join(LINK_DIR).join(n.trim()));
+            lowers.push(Lower { dir: dir.clone(), short_link });
+        }
+        if lowers.is_empty() {
+            // overlayfs needs a lower directory; an image without layers gets an empty one.
+            let empty = self.snapshot_dir(id)?.join("empty");
+            fs::create_dir_all(&empty).map_err(io_at(&empty))?;
+            lowers.push(Lower { dir: empty, short_link: None });
+        }
+        mount::mount_overlay(&lowers, &paths.upper, &paths.work, target)?;
+        Ok(())
+    }
+
+    /// Unmounts whatever is mounted on `target` (lazily if busy).
+    pub fn unmount(&self, target: &Path) -> Result<(), SnapshotError> {
+        Ok(mount::unmount(target)?)
+    }
+
+    /// Removes snapshot `id` entirely (unmounting its `merged` directory first if needed).
+    /// Removing a missing snapshot is not an error.
+    pub fn remove(&self, id: &str) -> Result<(), SnapshotError> {
+        let dir = self.snapshot_dir(id)?;
+        let merged = dir.join("merged");
+        if mount::is_mountpoint(&merged) {
+            mount::unmount(&merged)?;
+        }
+        self.remove_dir_and_link(&dir)
+    }
+
+    /// Every layer chain id present on disk.
+    pub fn layers(&self) -> Result<Vec<Digest>, SnapshotError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(io_at(&self.root))? {
+            let entry = entry.map_err(io_at(&self.root))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            if let Ok(d) = format!("sha256:{name}").parse::<Digest>() {
+                if !entry.path().join("lower").exists() {
+                    out.push(d);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Total size in bytes of the regular files under `dir` (for `docker ps -s` style sizes).
+pub fn dir_size(dir: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d)? {
+            let entry = entry?;
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(entry.path());
+            } else if ft.is_file() {
+                total += entry.metadata()?.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn random_name(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::thread_rng();
+    (0..len).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
