@@ -1,1 +1,192 @@
-fn main() {}
+//! `berthd`: reads flags and daemon.json, takes the data root, opens the daemon and serves the
+//! Docker Engine API on unix sockets until SIGTERM/SIGINT. Containers outlive it.
+
+mod binaries;
+mod config;
+mod dirs;
+mod flags;
+mod lock;
+mod pidfile;
+mod socket;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use berth_daemon::{Daemon, DaemonConfig};
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Settings;
+
+/// How long leftover tasks may take once the daemon has stopped.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(500);
+
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Dir(#[from] dirs::DirError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    Pidfile(#[from] pidfile::PidfileError),
+    #[error(transparent)]
+    Socket(#[from] socket::SocketError),
+    #[error("{0} not found; install it next to berthd or set {1}")]
+    MissingShim(String, &'static str),
+    #[error("opening the daemon: {0}")]
+    Daemon(#[from] berth_types::Error),
+    #[error("installing signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = EnvFilter::new(settings.log_level.directive());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn daemon_config(settings: &Settings) -> Result<DaemonConfig, StartError> {
+    let exe_dir = binaries::exe_dir();
+    let shim = binaries::locate(
+        std::env::var(binaries::SHIM_ENV).ok(),
+        exe_dir.as_deref(),
+        binaries::SHIM_NAME,
+    )
+    .filter(|p| p.is_file())
+    .ok_or(StartError::MissingShim(
+        binaries::SHIM_NAME.into(),
+        binaries::SHIM_ENV,
+    ))?;
+    let init = binaries::locate(
+        std::env::var(binaries::INIT_ENV).ok(),
+        exe_dir.as_deref(),
+        binaries::INIT_NAME,
+    )
+    .filter(|p| p.is_file());
+    if init.is_none() {
+        tracing::warn!(
+            "{} not found (set {}): containers cannot use --init",
+            binaries::INIT_NAME,
+            binaries::INIT_ENV
+        );
+    }
+    Ok(DaemonConfig {
+        data_root: settings.data_root.clone(),
+        exec_root: settings.exec_root.clone(),
+        shim_binary: shim,
+        init_binary: init,
+        default_runtime: settings.default_runtime.clone(),
+        runtimes: settings
+            .runtimes
+            .iter()
+            .map(|(name, rt)| (name.clone(), rt.path.clone(), rt.args.clone()))
+            .collect(),
+        debug: settings.debug,
+    })
+}
+
+/// Resolves once SIGTERM or SIGINT arrives.
+async fn wait_for_stop(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+async fn run(settings: Settings) -> Result<(), StartError> {
+    let default_socket = PathBuf::from(flags::DEFAULT_HOST.trim_start_matches("unix://"));
+    let socket_paths = settings
+        .hosts
+        .iter()
+        .map(|h| socket::parse_host(h, &default_socket))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    dirs::ensure(&settings.data_root, dirs::DATA_ROOT_MODE)?;
+    let exec_mode = if socket_paths
+        .iter()
+        .any(|p| p.starts_with(&settings.exec_root))
+    {
+        dirs::EXEC_ROOT_WITH_SOCKET_MODE
+    } else {
+        dirs::EXEC_ROOT_MODE
+    };
+    dirs::ensure(&settings.exec_root, exec_mode)?;
+    let _lock = lock::acquire(&settings.data_root)?;
+    let _pidfile = pidfile::write(&settings.pidfile)?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutting down");
+        let _ = stop_tx.send(true);
+    });
+
+    let daemon = Daemon::open(daemon_config(&settings)?).await?;
+    let mut bound = Vec::new();
+    let mut servers = Vec::new();
+    for path in &socket_paths {
+        let (listener, socket) = socket::bind(path)?;
+        bound.push(socket);
+        servers.push(tokio::spawn(berth_server::serve(
+            listener,
+            daemon.clone(),
+            wait_for_stop(stop_rx.clone()),
+        )));
+    }
+    tracing::info!(
+        data_root = %settings.data_root.display(),
+        exec_root = %settings.exec_root.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "berthd ready"
+    );
+    for server in servers {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "API server task failed");
+        }
+    }
+    daemon.shutdown().await;
+    drop(bound);
+    tracing::info!("berthd stopped");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let flags = flags::Flags::parse();
+    let settings = match config::load(&flags) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berthd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "starting the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(settings));
+    // Connection tasks cut off at shutdown must not hold the exit.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("failed to start daemon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Attach and exec start take over the connection. With `Upgrade: tcp` the answer is
+//! `101 UPGRADED` and the raw socket is handed to the session; without it dockerd still hijacks
+//! and answers `200 OK` with a raw stream, which we serve as a streaming response (output from
+//! the session, input from the request body).
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::response::Response;
+use berth_daemon::{AttachSession, HijackedIo};
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use http::request::Parts;
+use http::{header, HeaderValue, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
+
+use crate::version::ApiVersion;
+
+pub const RAW_STREAM: &str = "application/vnd.docker.raw-stream";
+pub const MULTIPLEXED_STREAM: &str = "application/vnd.docker.multiplexed-stream";
+
+/// Buffer between the session and a non-upgraded response.
+const PIPE_CAPACITY: usize = 64 * 1024;
+
+/// The content type dockerd announces on an upgraded stream: multiplexed only without a tty and
+/// from API 1.42 on.
+pub fn stream_content_type(tty: bool, version: &ApiVersion) -> &'static str {
+    if !tty && version.at_least("1.42") {
+        MULTIPLEXED_STREAM
+    } else {
+        RAW_STREAM
+    }
+}
+
+/// What the client offered for taking over its connection.
+pub struct Hijack {
+    /// The request carried an `Upgrade` header (dockerd checks only its presence).
+    pub wants_upgrade: bool,
+    on_upgrade: Option<OnUpgrade>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Hijack {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self {
+            wants_upgrade: parts.headers.contains_key(header::UPGRADE),
+            on_upgrade: parts.extensions.remove::<OnUpgrade>(),
+        })
+    }
+}
+
+/// Whatever pumps a hijacked connection (an [`AttachSession`] in production).
+pub type Runner = Box<dyn FnOnce(Box<dyn HijackedIo>) -> BoxFuture<'static, ()> + Send>;
+
+impl Hijack {
+    /// Answers the request and runs `session` over the connection in the background.
+    /// `stdin` is the request body, used only when the connection cannot be upgraded.
+    pub fn run(
+        self,
+        session: AttachSession,
+        content_type: &'static str,
+        stdin: Option<Body>,
+    ) -> Response {
+        self.run_with(
+            Box::new(move |io| Box::pin(session.run(io))),
+            content_type,
+            stdin,
+        )
+    }
+
+    pub fn run_with(
+        self,
+        runner: Runner,
+        content_type: &'static str,
+        stdin: Option<Body>,
+    ) -> Response {
+        match (self.wants_upgrade, self.on_upgrade) {
+            (true, Some(on_upgrade)) => upgrade(on_upgrade, runner, content_type),
+            _ => stream_in_response(runner, stdin),
+        }
+    }
+}
+
+fn upgrade(on_upgrade: OnUpgrade, runner: Runner, content_type: &'static str) -> Response {
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => runner(Box::new(TokioIo::new(upgraded))).await,
+            Err(e) => tracing::debug!(error = %e, "client went away before the upgrade"),
+        }
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    resp
+}
+
+/// No upgrade: `200 OK` with dockerd's raw-stream content type; the session writes into a pipe
+/// that becomes the response body, and the request body (if any) feeds its input.
+fn stream_in_response(runner: Runner, stdin: Option<Body>) -> Response {
+    let (ours, theirs) = tokio::io::duplex(PIPE_CAPACITY);
+    tokio::spawn(runner(Box::new(theirs)));
+    let (reader, mut writer) = tokio::io::split(ours);
+    tokio::spawn(async move {
+        if let Some(body) = stdin {
+            let mut data = body.into_data_stream();
+            while let Some(Ok(chunk)) = data.next().await {
+                if writer.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        }
+        // End of input: the session sees stdin closed and keeps streaming output.
+        let _ = writer.shutdown().await;
+    });
+    let mut resp = Response::new(Body::from_stream(ReaderStream::new(reader)));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(RAW_STREAM));
+    resp
+}
+
+/// Input that is always at end of file and output that goes nowhere: a detached exec.
+pub fn null_io() -> Box<dyn HijackedIo> {
+    Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_depends_on_tty_and_version() {
+        let new = ApiVersion("1.47".into());
+        let old = ApiVersion("1.41".into());
+        assert_eq!(stream_content_type(false, &new), MULTIPLEXED_STREAM);
+        assert_eq!(stream_content_type(true, &new), RAW_STREAM);
+        assert_eq!(stream_content_type(false, &old), RAW_STREAM);
+    }
+}

@@ -1,0 +1,436 @@
+//! `/containers/...`: create, list, inspect, lifecycle, wait, logs, attach, resize, rename, top.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use berth_api::ContainerCreateBody;
+use berth_daemon::{AttachOptions, Daemon, ListOptions, LogsOptions, RemoveOptions, WaitCondition};
+use berth_types::id::is_valid_container_name;
+use futures::{FutureExt, StreamExt};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+use crate::body::{empty, json_response, RequiredJson};
+use crate::error::ApiError;
+use crate::hijack::{stream_content_type, Hijack, MULTIPLEXED_STREAM, RAW_STREAM};
+use crate::query::{Params, QueryError};
+use crate::stopping::Stopping;
+use crate::version::ApiVersion;
+
+pub fn routes() -> Router<Arc<Daemon>> {
+    Router::new()
+        .route("/containers/create", post(create))
+        .route("/containers/json", get(list))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/logs", get(logs))
+        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/top", get(top))
+}
+
+/// dockerd's refusal of a name outside `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn check_container_name(name: &str) -> Result<(), ApiError> {
+    if is_valid_container_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+async fn create(
+    State(d): State<Arc<Daemon>>,
+    p: Params,
+    RequiredJson(body): RequiredJson<ContainerCreateBody>,
+) -> Result<Response, ApiError> {
+    let name = p.non_empty("name");
+    if let Some(name) = name {
+        check_container_name(name)?;
+    }
+    let created = d.container_create(name, body).await?;
+    Ok(json_response(StatusCode::CREATED, &created))
+}
+
+pub fn list_options(p: &Params) -> Result<ListOptions, ApiError> {
+    let mut filters = p.filters()?;
+    // Pre-filter parameters that dockerd still honours.
+    for key in ["since", "before"] {
+        if let Some(v) = p.non_empty(key) {
+            filters.add(key, v);
+        }
+    }
+    Ok(ListOptions {
+        all: p.bool("all"),
+        limit: p.int("limit")?,
+        size: p.bool("size"),
+        filters,
+    })
+}
+
+async fn list(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+    let list = d.container_list(list_options(&p)?).await?;
+    Ok(json_response(StatusCode::OK, &list))
+}
+
+async fn inspect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let c = d.container_inspect(&id, p.bool("size")).await?;
+    Ok(json_response(StatusCode::OK, &c))
+}
+
+/// dockerd refuses a start body (a host config) since API 1.24; a JSON object shorter than
+/// 8 bytes (`null`, `{}`) is tolerated, a chunked body of unknown length is not.
+fn check_start_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = headers
+        .get(header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked || length.is_some_and(|n| n > 7) {
+        return Err(ApiError::invalid(
+            "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24",
+        ));
+    }
+    Ok(())
+}
+
+async fn start(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_start_body(&headers)?;
+    d.container_start(&id).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `t` (seconds) and, from API 1.42, `signal`.
+fn stop_params<'a>(
+    p: &'a Params,
+    v: &ApiVersion,
+) -> Result<(Option<&'a str>, Option<i64>), ApiError> {
+    let signal = if v.at_least("1.42") {
+        p.non_empty("signal")
+    } else {
+        None
+    };
+    Ok((signal, p.int("t")?))
+}
+
+async fn stop(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    v: ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let (signal, timeout) = stop_params(&p, &v)?;
+    d.container_stop(&id, signal, timeout).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn restart(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    v: ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let (signal, timeout) = stop_params(&p, &v)?;
+    d.container_restart(&id, signal, timeout).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn kill(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    d.container_kill(&id, p.non_empty("signal")).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `condition=not-running|next-exit|removed`; before API 1.30 the parameter did not exist.
+pub fn wait_condition(p: &Params, v: &ApiVersion) -> Result<WaitCondition, ApiError> {
+    if !v.at_least("1.30") {
+        return Ok(WaitCondition::NotRunning);
+    }
+    match p.non_empty("condition") {
+        None | Some("not-running") => Ok(WaitCondition::NotRunning),
+        Some("next-exit") => Ok(WaitCondition::NextExit),
+        Some("removed") => Ok(WaitCondition::Removed),
+        Some(other) => Err(ApiError::invalid(format!("invalid condition: {other:?}"))),
+    }
+}
+
+/// Headers go out at once (the CLI starts the container only after seeing them); the JSON
+/// body follows when the condition is met.
+async fn wait(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    v: ApiVersion,
+    stopping: Stopping,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let condition = wait_condition(&p, &v)?;
+    let done = d.container_wait(&id, condition).await?;
+    let body = done
+        .map(|status| {
+            let mut line = serde_json::to_vec(&status).unwrap_or_default();
+            line.push(b'\n');
+            Ok::<_, std::convert::Infallible>(line)
+        })
+        .into_stream();
+    let mut resp = Response::new(Body::from_stream(stopping.cut(body)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+async fn remove(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let opts = RemoveOptions {
+        force: p.bool("force"),
+        volumes: p.bool("v"),
+        link: p.bool("link"),
+    };
+    d.container_remove(&id, opts).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `tail=all` or N; dockerd reads anything else (and negatives) as all.
+pub fn parse_tail(value: Option<&str>) -> Option<usize> {
+    value.and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+pub fn logs_options(p: &Params) -> Result<LogsOptions, ApiError> {
+    let (stdout, stderr) = (p.bool("stdout"), p.bool("stderr"));
+    if !(stdout || stderr) {
+        return Err(ApiError::invalid(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    Ok(LogsOptions {
+        stdout,
+        stderr,
+        follow: p.bool("follow"),
+        tail: parse_tail(p.get("tail")),
+        since: p.timestamp("since")?,
+        until: p.timestamp("until")?,
+        timestamps: p.bool("timestamps"),
+    })
+}
+
+async fn logs(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    v: ApiVersion,
+    stopping: Stopping,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let stream = d.container_logs(&id, logs_options(&p)?).await?;
+    let content_type = if !stream.tty && v.at_least("1.42") {
+        MULTIPLEXED_STREAM
+    } else {
+        RAW_STREAM
+    };
+    let mut resp = Response::new(Body::from_stream(
+        stopping
+            .cut(stream.body)
+            .map(Ok::<_, std::convert::Infallible>),
+    ));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(resp)
+}
+
+async fn attach(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    v: ApiVersion,
+    p: Params,
+    hijack: Hijack,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let opts = AttachOptions {
+        stream: p.bool("stream"),
+        logs: p.bool("logs"),
+        stdin: p.bool("stdin"),
+        stdout: p.bool("stdout"),
+        stderr: p.bool("stderr"),
+        detach_keys: p.non_empty("detachKeys").map(str::to_string),
+    };
+    // Validated before answering, so a 404 or 409 is an ordinary JSON error.
+    let session = d.container_attach(&id, opts).await?;
+    let content_type = stream_content_type(session.tty, &v);
+    Ok(hijack.run(session, content_type, Some(body)))
+}
+
+/// `h` and `w`, both required (dockerd: `strconv.Atoi` on each, 400 on failure).
+pub fn console_size(p: &Params) -> Result<(u16, u16), ApiError> {
+    let dim = |key: &str| -> Result<u16, ApiError> {
+        p.int::<u16>(key)?.ok_or_else(|| {
+            QueryError::NotAnInteger {
+                key: key.to_string(),
+                value: String::new(),
+            }
+            .into()
+        })
+    };
+    Ok((dim("h")?, dim("w")?))
+}
+
+async fn resize(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let (h, w) = console_size(&p)?;
+    d.container_resize(&id, h, w).await?;
+    Ok(empty(StatusCode::OK))
+}
+
+async fn rename(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let Some(name) = p.non_empty("name") else {
+        return Err(ApiError::invalid("Neither old nor new names may be empty"));
+    };
+    check_container_name(name)?;
+    d.container_rename(&id, name).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn top(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let top = d.container_top(&id, p.non_empty("ps_args")).await?;
+    Ok(json_response(StatusCode::OK, &top))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(q: &str) -> Params {
+        Params::parse(q).expect("query")
+    }
+
+    #[test]
+    fn names_are_checked_with_dockerds_message() {
+        assert!(check_container_name("web-1").is_ok());
+        let e = check_container_name("bad name").expect_err("space");
+        assert_eq!(
+            e.0.message,
+            "Invalid container name (bad name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        );
+        assert_eq!(e.0.kind, berth_types::ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn wait_conditions() {
+        let v = ApiVersion::current();
+        assert_eq!(
+            wait_condition(&params(""), &v).ok(),
+            Some(WaitCondition::NotRunning)
+        );
+        assert_eq!(
+            wait_condition(&params("condition=next-exit"), &v).ok(),
+            Some(WaitCondition::NextExit)
+        );
+        assert_eq!(
+            wait_condition(&params("condition=removed"), &v).ok(),
+            Some(WaitCondition::Removed)
+        );
+        let e = wait_condition(&params("condition=paused"), &v).expect_err("unknown");
+        assert_eq!(e.0.message, "invalid condition: \"paused\"");
+        // Before 1.30 the parameter is ignored.
+        assert_eq!(
+            wait_condition(&params("condition=paused"), &ApiVersion("1.29".into())).ok(),
+            Some(WaitCondition::NotRunning)
+        );
+    }
+
+    #[test]
+    fn logs_need_a_stream_and_read_tail_like_dockerd() {
+        let e = logs_options(&params("follow=1")).expect_err("no stream");
+        assert_eq!(
+            e.0.message,
+            "Bad parameters: you must choose at least one stream"
+        );
+        let o = logs_options(&params("stdout=1&tail=5&since=10&timestamps=true")).expect("options");
+        assert!(o.stdout && !o.stderr && o.timestamps && !o.follow);
+        assert_eq!(o.tail, Some(5));
+        assert_eq!(o.since, Some(10.0));
+        assert_eq!(parse_tail(Some("all")), None);
+        assert_eq!(parse_tail(Some("-1")), None);
+        assert_eq!(parse_tail(None), None);
+        assert!(logs_options(&params("stdout=1&until=later")).is_err());
+    }
+
+    #[test]
+    fn list_options_fold_legacy_parameters_into_filters() {
+        let o = list_options(&params("all=1&limit=3&before=abc")).expect("options");
+        assert!(o.all && !o.size);
+        assert_eq!(o.limit, Some(3));
+        assert_eq!(o.filters.get("before"), ["abc"]);
+        assert!(list_options(&params("limit=x")).is_err());
+        assert!(list_options(&params("filters=%5B1%5D")).is_err());
+    }
+
+    #[test]
+    fn resize_requires_both_dimensions() {
+        assert_eq!(console_size(&params("h=24&w=80")).ok(), Some((24, 80)));
+        assert!(console_size(&params("h=24")).is_err());
+        assert!(console_size(&params("h=x&w=80")).is_err());
+        assert!(console_size(&params("h=-1&w=80")).is_err());
+    }
+
+    #[test]
+    fn stop_reads_signal_only_from_1_42() {
+        let p = params("t=5&signal=SIGINT");
+        assert_eq!(
+            stop_params(&p, &ApiVersion::current()).ok(),
+            Some((Some("SIGINT"), Some(5)))
+        );
+        assert_eq!(
+            stop_params(&p, &ApiVersion("1.41".into())).ok(),
+            Some((None, Some(5)))
+        );
+        assert!(stop_params(&params("t=soon"), &ApiVersion::current()).is_err());
+    }
+
+    #[test]
+    fn start_refuses_a_host_config_body() {
+        let mut h = HeaderMap::new();
+        assert!(check_start_body(&h).is_ok());
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        assert!(check_start_body(&h).is_ok());
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("40"));
+        assert!(check_start_body(&h).is_err());
+    }
+}

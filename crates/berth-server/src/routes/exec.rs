@@ -1,0 +1,115 @@
+//! `/containers/{id}/exec` and `/exec/{id}/...`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use berth_api::models::ExecConfig;
+use berth_daemon::Daemon;
+use http::StatusCode;
+use serde::Deserialize;
+
+use crate::body::{empty, json_response, JsonBody};
+use crate::error::ApiError;
+use crate::hijack::{null_io, stream_content_type, Hijack};
+use crate::query::Params;
+use crate::routes::containers::console_size;
+use crate::version::ApiVersion;
+
+pub fn routes() -> Router<Arc<Daemon>> {
+    Router::new()
+        .route("/containers/{id}/exec", post(create))
+        .route("/exec/{id}/start", post(start))
+        .route("/exec/{id}/json", get(inspect))
+        .route("/exec/{id}/resize", post(resize))
+}
+
+/// `POST /exec/{id}/start` body (moby's `ExecStartCheck`).
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct ExecStartBody {
+    #[serde(rename = "Detach", default)]
+    pub detach: bool,
+    #[serde(rename = "Tty", default)]
+    pub tty: bool,
+    /// `[height, width]`.
+    #[serde(rename = "ConsoleSize", default)]
+    pub console_size: Option<[u16; 2]>,
+}
+
+async fn create(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    JsonBody(config): JsonBody<ExecConfig>,
+) -> Result<Response, ApiError> {
+    let exec_id = d.exec_create(&id, config).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &serde_json::json!({ "Id": exec_id }),
+    ))
+}
+
+async fn start(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    v: ApiVersion,
+    hijack: Hijack,
+    JsonBody(body): JsonBody<ExecStartBody>,
+) -> Result<Response, ApiError> {
+    let session = d.exec_start(&id, body.detach).await?;
+    // The process is running now; give its pty the client's size before output starts.
+    if let (true, Some([h, w])) = (body.tty, body.console_size) {
+        if h > 0 && w > 0 {
+            if let Err(e) = d.exec_resize(&id, h, w).await {
+                tracing::debug!(exec = %id, error = %e, "initial exec resize failed");
+            }
+        }
+    }
+    if body.detach {
+        tokio::spawn(session.run(null_io()));
+        return Ok(empty(StatusCode::OK));
+    }
+    // dockerd announces the framing from the request's `Tty`, not the exec's.
+    let content_type = stream_content_type(body.tty, &v);
+    Ok(hijack.run(session, content_type, None))
+}
+
+async fn inspect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json_response(StatusCode::OK, &d.exec_inspect(&id).await?))
+}
+
+async fn resize(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let (h, w) = console_size(&p)?;
+    d.exec_resize(&id, h, w).await?;
+    Ok(empty(StatusCode::OK))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_body_defaults_and_console_size() {
+        let b: ExecStartBody =
+            crate::body::decode(br#"{"Detach":false,"Tty":true,"ConsoleSize":[24,80]}"#)
+                .expect("body");
+        assert_eq!(
+            b,
+            ExecStartBody {
+                detach: false,
+                tty: true,
+                console_size: Some([24, 80])
+            }
+        );
+        let b: ExecStartBody = crate::body::decode(br#"{"Detach":true}"#).expect("body");
+        assert!(b.detach && !b.tty && b.console_size.is_none());
+    }
+}

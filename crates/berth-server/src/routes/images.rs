@@ -1,0 +1,274 @@
+//! `/images/...`: import, list, inspect, tag, remove, history. Image names contain slashes
+//! (`/images/me/app:v1/json`), so everything below `/images/` that is not a fixed route is
+//! matched as one wildcard and split here, as dockerd's `{name:.*}` routes do.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use berth_daemon::{Daemon, ImageRemoveOptions, ImportOptions};
+use berth_types::Error;
+use futures::StreamExt;
+use http::StatusCode;
+
+use crate::body::{empty, json_response};
+use crate::error::ApiError;
+use crate::query::Params;
+use crate::version::ApiVersion;
+
+pub fn routes() -> Router<Arc<Daemon>> {
+    Router::new()
+        .route("/images/create", post(create))
+        .route("/images/json", get(list))
+        .route(
+            "/images/{*path}",
+            get(get_named).post(post_named).delete(remove),
+        )
+}
+
+/// A route under `/images/{name}/...`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NamedRoute<'a> {
+    Inspect(&'a str),
+    History(&'a str),
+    Tag(&'a str),
+}
+
+/// Splits the wildcard part of a `GET` or `POST` path into the image name and the action;
+/// the name is everything before the last segment, slashes included.
+pub fn split_named<'a>(path: &'a str, method: &http::Method) -> Option<NamedRoute<'a>> {
+    let (name, action) = path.rsplit_once('/')?;
+    if name.is_empty() {
+        return None;
+    }
+    match (method.as_str(), action) {
+        ("GET", "json") => Some(NamedRoute::Inspect(name)),
+        ("GET", "history") => Some(NamedRoute::History(name)),
+        ("POST", "tag") => Some(NamedRoute::Tag(name)),
+        _ => None,
+    }
+}
+
+fn page_not_found() -> ApiError {
+    ApiError::not_found("page not found")
+}
+
+async fn get_named(
+    State(d): State<Arc<Daemon>>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    match split_named(&path, &http::Method::GET) {
+        Some(NamedRoute::Inspect(name)) => {
+            Ok(json_response(StatusCode::OK, &d.image_inspect(name).await?))
+        }
+        Some(NamedRoute::History(name)) => {
+            Ok(json_response(StatusCode::OK, &d.image_history(name).await?))
+        }
+        _ => Err(page_not_found()),
+    }
+}
+
+async fn post_named(
+    State(d): State<Arc<Daemon>>,
+    Path(path): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    match split_named(&path, &http::Method::POST) {
+        Some(NamedRoute::Tag(name)) => {
+            let Some(repo) = p.non_empty("repo") else {
+                return Err(ApiError::invalid(
+                    "repository name must have at least one component",
+                ));
+            };
+            d.image_tag(name, repo, p.non_empty("tag")).await?;
+            Ok(empty(StatusCode::CREATED))
+        }
+        _ => Err(page_not_found()),
+    }
+}
+
+/// `DELETE /images/{name}`: the whole wildcard is the name.
+async fn remove(
+    State(d): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let opts = ImageRemoveOptions {
+        force: p.bool("force"),
+        noprune: p.bool("noprune"),
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &d.image_remove(&name, opts).await?,
+    ))
+}
+
+async fn list(
+    State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let mut filters = p.filters()?;
+    // The pre-1.41 `filter` parameter is a reference filter.
+    if !v.at_least("1.41") {
+        if let Some(reference) = p.non_empty("filter") {
+            filters.add("reference", reference);
+        }
+    }
+    let images = d
+        .image_list(p.bool("all"), &filters, p.bool("digests"))
+        .await?;
+    Ok(json_response(StatusCode::OK, &images))
+}
+
+/// What `POST /images/create` was asked to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateRequest {
+    Pull(String),
+    ImportFromBody,
+    ImportFromUrl(String),
+}
+
+pub fn create_request(p: &Params) -> Result<CreateRequest, ApiError> {
+    if let Some(image) = p.non_empty("fromImage") {
+        return Ok(CreateRequest::Pull(image.to_string()));
+    }
+    match p.non_empty("fromSrc") {
+        Some("-") => Ok(CreateRequest::ImportFromBody),
+        Some(url) => Ok(CreateRequest::ImportFromUrl(url.to_string())),
+        None => Err(ApiError::invalid(
+            "either fromImage or fromSrc must be given",
+        )),
+    }
+}
+
+pub fn import_options(p: &Params, v: &ApiVersion) -> ImportOptions {
+    let message = match p.non_empty("message") {
+        Some(m) => m.to_string(),
+        None => "Imported from -".to_string(),
+    };
+    ImportOptions {
+        repo: p.non_empty("repo").map(str::to_string),
+        tag: p.non_empty("tag").map(str::to_string),
+        changes: p.all("changes"),
+        message: Some(message),
+        platform: if v.at_least("1.32") {
+            p.non_empty("platform").map(str::to_string)
+        } else {
+            None
+        },
+    }
+}
+
+/// One line of dockerd's JSON progress stream (`streamformatter.FormatStatus`).
+pub fn status_line(status: &str) -> Vec<u8> {
+    let mut line = serde_json::to_vec(&serde_json::json!({ "status": status })).unwrap_or_default();
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
+/// `POST /images/create?fromSrc=-`: the request body is the tarball, streamed to the daemon.
+async fn create(
+    State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
+    p: Params,
+    body: Body,
+) -> Result<Response, ApiError> {
+    match create_request(&p)? {
+        CreateRequest::Pull(image) => Err(Error::not_implemented(format!(
+            "pulling {image} from a registry is not supported by this daemon yet"
+        ))
+        .into()),
+        CreateRequest::ImportFromUrl(url) => {
+            Err(Error::not_implemented(format!("importing from {url} is not supported; send the archive as the request body (fromSrc=-)")).into())
+        }
+        CreateRequest::ImportFromBody => {
+            let data = body.into_data_stream().map(|chunk| chunk.map_err(std::io::Error::other)).boxed();
+            let id = d.image_import(data, import_options(&p, &v)).await?;
+            let mut resp = Response::new(Body::from(status_line(&id)));
+            resp.headers_mut()
+                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            Ok(resp)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    #[test]
+    fn names_with_slashes_and_tags_split_at_the_last_segment() {
+        assert_eq!(
+            split_named("me/app:v1/json", &Method::GET),
+            Some(NamedRoute::Inspect("me/app:v1"))
+        );
+        assert_eq!(
+            split_named("busybox/json", &Method::GET),
+            Some(NamedRoute::Inspect("busybox"))
+        );
+        assert_eq!(
+            split_named("localhost:5000/team/app:v2/history", &Method::GET),
+            Some(NamedRoute::History("localhost:5000/team/app:v2"))
+        );
+        assert_eq!(
+            split_named("me/app/tag", &Method::POST),
+            Some(NamedRoute::Tag("me/app"))
+        );
+        // An image may itself be called "json".
+        assert_eq!(
+            split_named("json/json", &Method::GET),
+            Some(NamedRoute::Inspect("json"))
+        );
+        assert_eq!(split_named("me/app/tag", &Method::GET), None);
+        assert_eq!(split_named("/json", &Method::GET), None);
+        assert_eq!(split_named("me/app/push", &Method::GET), None);
+        assert_eq!(split_named("busybox", &Method::GET), None);
+    }
+
+    #[test]
+    fn create_decides_between_pull_and_import() {
+        let p = |q: &str| Params::parse(q).expect("query");
+        assert_eq!(
+            create_request(&p("fromSrc=-&repo=me/app")).ok(),
+            Some(CreateRequest::ImportFromBody)
+        );
+        assert_eq!(
+            create_request(&p("fromImage=busybox&tag=latest")).ok(),
+            Some(CreateRequest::Pull("busybox".into()))
+        );
+        assert!(matches!(
+            create_request(&p("fromSrc=http%3A%2F%2Fx%2Fa.tar")),
+            Ok(CreateRequest::ImportFromUrl(_))
+        ));
+        assert!(create_request(&p("")).is_err());
+    }
+
+    #[test]
+    fn import_options_follow_dockerd() {
+        let p = Params::parse("fromSrc=-&repo=me%2Fapp&tag=v1&changes=CMD%20sh&changes=ENV%20A%3D1&platform=linux%2Famd64")
+            .expect("query");
+        let o = import_options(&p, &ApiVersion::current());
+        assert_eq!(o.repo.as_deref(), Some("me/app"));
+        assert_eq!(o.tag.as_deref(), Some("v1"));
+        assert_eq!(o.changes, vec!["CMD sh".to_string(), "ENV A=1".to_string()]);
+        assert_eq!(o.message.as_deref(), Some("Imported from -"));
+        assert_eq!(o.platform.as_deref(), Some("linux/amd64"));
+        assert_eq!(
+            import_options(&p, &ApiVersion("1.31".into())).platform,
+            None
+        );
+    }
+
+    #[test]
+    fn import_answers_a_status_line() {
+        assert_eq!(
+            status_line("sha256:abc"),
+            b"{\"status\":\"sha256:abc\"}\r\n".to_vec()
+        );
+    }
+}

@@ -1,0 +1,506 @@
+//! daemon.json merged with the flags the way dockerd does it: unknown keys are refused, a
+//! directive given both as a flag and in the file is refused, the file fills in the rest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::flags::{self, Flags};
+
+/// The name of the runtime built into berth; it cannot be redefined.
+pub const EMBEDDED_RUNTIME: &str = berth_daemon::EMBEDDED_RUNTIME;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("unable to configure the berth daemon with file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("open {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("unable to parse logging level: {0}")]
+    LogLevel(String),
+    #[error("invalid runtime argument: {0}")]
+    RuntimeArgument(String),
+    #[error("runtime name '{0}' is reserved")]
+    ReservedRuntime(String),
+    #[error("runtime '{0}' was already defined")]
+    DuplicateRuntime(String),
+    #[error("specified default runtime '{0}' does not exist")]
+    UnknownDefaultRuntime(String),
+}
+
+/// Logging levels dockerd accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        match s.to_ascii_lowercase().as_str() {
+            "debug" => Ok(Self::Debug),
+            "info" => Ok(Self::Info),
+            "warn" | "warning" => Ok(Self::Warn),
+            "error" => Ok(Self::Error),
+            "fatal" => Ok(Self::Fatal),
+            _ => Err(ConfigError::LogLevel(s.to_string())),
+        }
+    }
+
+    /// The tracing filter directive (tracing has no "fatal": errors are the closest).
+    pub fn directive(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error | Self::Fatal => "error",
+        }
+    }
+}
+
+/// An extra OCI runtime: daemon.json `runtimes` or `--add-runtime`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Runtime {
+    pub path: PathBuf,
+    #[serde(rename = "runtimeArgs", default)]
+    pub args: Vec<String>,
+}
+
+/// Everything berthd runs with, after flags and file are merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub hosts: Vec<String>,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub pidfile: PathBuf,
+    pub debug: bool,
+    pub log_level: LogLevel,
+    pub default_runtime: String,
+    pub runtimes: BTreeMap<String, Runtime>,
+}
+
+/// The daemon.json keys berth understands.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct FileConfig {
+    hosts: Option<Vec<String>>,
+    data_root: Option<PathBuf>,
+    exec_root: Option<PathBuf>,
+    pidfile: Option<PathBuf>,
+    debug: Option<bool>,
+    log_level: Option<String>,
+    default_runtime: Option<String>,
+    runtimes: Option<BTreeMap<String, Runtime>>,
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "hosts",
+    "data-root",
+    "exec-root",
+    "pidfile",
+    "debug",
+    "log-level",
+    "default-runtime",
+    "runtimes",
+];
+
+/// Go's `%v` of a JSON value, for conflict messages.
+fn go_format(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_format).collect::<Vec<_>>().join(" ")
+        ),
+        Value::Object(o) => {
+            format!(
+                "map[{}]",
+                o.iter()
+                    .map(|(k, v)| format!("{k}:{}", go_format(v)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The flags that were given, as `(daemon.json key, value as pflag prints it)`.
+fn given_flags(f: &Flags) -> Vec<(&'static str, String)> {
+    let mut given = Vec::new();
+    if !f.hosts.is_empty() {
+        given.push(("hosts", format!("[{}]", f.hosts.join(" "))));
+    }
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    for (key, value) in [
+        ("data-root", path(&f.data_root)),
+        ("exec-root", path(&f.exec_root)),
+        ("pidfile", path(&f.pidfile)),
+    ] {
+        if let Some(v) = value {
+            given.push((key, v));
+        }
+    }
+    if f.debug {
+        given.push(("debug", "true".into()));
+    }
+    if let Some(l) = &f.log_level {
+        given.push(("log-level", l.clone()));
+    }
+    if let Some(r) = &f.default_runtime {
+        given.push(("default-runtime", r.clone()));
+    }
+    if !f.add_runtime.is_empty() {
+        given.push(("runtimes", format!("[{}]", f.add_runtime.join(" "))));
+    }
+    given
+}
+
+/// Checks the raw file against the flags: unknown keys first, then duplicates (dockerd's order).
+fn check_file(map: &Map<String, Value>, f: &Flags) -> Result<(), String> {
+    let mut unknown: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !KNOWN_KEYS.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        return Err(format!(
+            "the following directives don't match any configuration option: {}",
+            unknown.join(", ")
+        ));
+    }
+    let conflicts: Vec<String> = given_flags(f)
+        .into_iter()
+        .filter_map(|(key, flag)| {
+            map.get(key)
+                .map(|file| format!("{key}: (from flag: {flag}, from file: {})", go_format(file)))
+        })
+        .collect();
+    if !conflicts.is_empty() {
+        return Err(format!(
+            "the following directives are specified both as a flag and in the configuration file: {}",
+            conflicts.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Parses daemon.json text and checks it against the flags.
+fn parse_file(text: &str, path: &Path, f: &Flags) -> Result<FileConfig, ConfigError> {
+    let err = |reason: String| ConfigError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+    let Value::Object(map) = value else {
+        return Err(err("the configuration must be a JSON object".into()));
+    };
+    check_file(&map, f).map_err(err)?;
+    serde_json::from_value(Value::Object(map)).map_err(|e| err(e.to_string()))
+}
+
+/// `--add-runtime name=path`, checked as dockerd checks it.
+fn add_runtime(runtimes: &mut BTreeMap<String, Runtime>, arg: &str) -> Result<(), ConfigError> {
+    let (name, path) = arg
+        .split_once('=')
+        .ok_or_else(|| ConfigError::RuntimeArgument(arg.to_string()))?;
+    let (name, path) = (name.trim().to_ascii_lowercase(), path.trim());
+    if name.is_empty() || path.is_empty() {
+        return Err(ConfigError::RuntimeArgument(arg.to_string()));
+    }
+    if name == EMBEDDED_RUNTIME {
+        return Err(ConfigError::ReservedRuntime(name));
+    }
+    if runtimes.contains_key(&name) {
+        return Err(ConfigError::DuplicateRuntime(name));
+    }
+    runtimes.insert(
+        name,
+        Runtime {
+            path: PathBuf::from(path),
+            args: Vec::new(),
+        },
+    );
+    Ok(())
+}
+
+/// Merges flags with the text of daemon.json (`None` when there is no file).
+pub fn merge(
+    f: &Flags,
+    file_text: Option<&str>,
+    file_path: &Path,
+) -> Result<Settings, ConfigError> {
+    let file = match file_text {
+        Some(text) => parse_file(text, file_path, f)?,
+        None => FileConfig::default(),
+    };
+    let mut runtimes = BTreeMap::new();
+    for arg in &f.add_runtime {
+        add_runtime(&mut runtimes, arg)?;
+    }
+    for (name, rt) in file.runtimes.unwrap_or_default() {
+        if name == EMBEDDED_RUNTIME {
+            return Err(ConfigError::ReservedRuntime(name));
+        }
+        runtimes.insert(name, rt);
+    }
+    let default_runtime = f
+        .default_runtime
+        .clone()
+        .or(file.default_runtime)
+        .unwrap_or_else(|| EMBEDDED_RUNTIME.to_string());
+    if default_runtime != EMBEDDED_RUNTIME && !runtimes.contains_key(&default_runtime) {
+        return Err(ConfigError::UnknownDefaultRuntime(default_runtime));
+    }
+    let debug = f.debug || file.debug.unwrap_or(false);
+    let log_level = match f.log_level.clone().or(file.log_level) {
+        Some(l) => LogLevel::parse(&l)?,
+        None => LogLevel::Info,
+    };
+    let hosts = if !f.hosts.is_empty() {
+        f.hosts.clone()
+    } else {
+        file.hosts.unwrap_or_default()
+    };
+    Ok(Settings {
+        hosts: if hosts.is_empty() {
+            vec![flags::DEFAULT_HOST.to_string()]
+        } else {
+            hosts
+        },
+        data_root: f
+            .data_root
+            .clone()
+            .or(file.data_root)
+            .unwrap_or_else(|| flags::DEFAULT_DATA_ROOT.into()),
+        exec_root: f
+            .exec_root
+            .clone()
+            .or(file.exec_root)
+            .unwrap_or_else(|| flags::DEFAULT_EXEC_ROOT.into()),
+        pidfile: f
+            .pidfile
+            .clone()
+            .or(file.pidfile)
+            .unwrap_or_else(|| flags::DEFAULT_PIDFILE.into()),
+        debug,
+        // -D wins over the log level, as in dockerd.
+        log_level: if debug { LogLevel::Debug } else { log_level },
+        default_runtime,
+        runtimes,
+    })
+}
+
+/// Reads `--config-file` (or the default) and merges. A missing default file is fine; a missing
+/// file that was asked for is not.
+pub fn load(f: &Flags) -> Result<Settings, ConfigError> {
+    let path = f
+        .config_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(flags::DEFAULT_CONFIG_FILE));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && f.config_file.is_none() => None,
+        Err(e) => {
+            return Err(ConfigError::Open {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
+        }
+    };
+    merge(f, text.as_deref(), &path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn flags(args: &[&str]) -> Flags {
+        let mut all = vec!["berthd"];
+        all.extend_from_slice(args);
+        Flags::try_parse_from(all).expect("flags")
+    }
+
+    fn merged(args: &[&str], file: &str) -> Result<Settings, ConfigError> {
+        merge(
+            &flags(args),
+            Some(file),
+            Path::new("/etc/berth/daemon.json"),
+        )
+    }
+
+    fn reason(e: ConfigError) -> String {
+        match e {
+            ConfigError::File { reason, .. } => reason,
+            other => panic!("not a file error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_without_flags_or_file() {
+        let s = merge(&flags(&[]), None, Path::new("/x")).expect("settings");
+        assert_eq!(s.hosts, [flags::DEFAULT_HOST]);
+        assert_eq!(s.data_root, PathBuf::from("/var/lib/berth"));
+        assert_eq!(s.exec_root, PathBuf::from("/run/berth"));
+        assert_eq!(s.pidfile, PathBuf::from("/run/berth/berthd.pid"));
+        assert_eq!(s.log_level, LogLevel::Info);
+        assert_eq!(s.default_runtime, "berth");
+        assert!(!s.debug && s.runtimes.is_empty());
+    }
+
+    #[test]
+    fn file_fills_in_what_flags_leave() {
+        let s = merged(
+            &["--exec-root", "/run/x"],
+            r#"{"data-root":"/srv/berth","hosts":["unix:///tmp/b.sock"],"log-level":"warn",
+                "runtimes":{"crun":{"path":"/usr/bin/crun","runtimeArgs":["--debug"]}},"default-runtime":"crun"}"#,
+        )
+        .expect("settings");
+        assert_eq!(s.data_root, PathBuf::from("/srv/berth"));
+        assert_eq!(s.exec_root, PathBuf::from("/run/x"));
+        assert_eq!(s.hosts, ["unix:///tmp/b.sock"]);
+        assert_eq!(s.log_level, LogLevel::Warn);
+        assert_eq!(s.default_runtime, "crun");
+        assert_eq!(
+            s.runtimes["crun"],
+            Runtime {
+                path: "/usr/bin/crun".into(),
+                args: vec!["--debug".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_dockerds_message() {
+        let e = merged(
+            &[],
+            r#"{"storage-driver":"overlay2","bogus":1,"debug":true}"#,
+        )
+        .expect_err("unknown");
+        assert_eq!(
+            reason(e),
+            "the following directives don't match any configuration option: bogus, storage-driver"
+        );
+    }
+
+    #[test]
+    fn flag_and_file_conflicts_are_refused() {
+        let e = merged(
+            &["-D", "--data-root", "/a"],
+            r#"{"debug":false,"data-root":"/b"}"#,
+        )
+        .expect_err("conflict");
+        assert_eq!(
+            reason(e),
+            "the following directives are specified both as a flag and in the configuration file: \
+             data-root: (from flag: /a, from file: /b), debug: (from flag: true, from file: false)"
+        );
+        let e = merged(&["-H", "unix:///a.sock"], r#"{"hosts":["unix:///b.sock"]}"#)
+            .expect_err("hosts");
+        assert_eq!(
+            reason(e),
+            "the following directives are specified both as a flag and in the configuration file: \
+             hosts: (from flag: [unix:///a.sock], from file: [unix:///b.sock])"
+        );
+        let e = merged(
+            &["--add-runtime", "crun=/usr/bin/crun"],
+            r#"{"runtimes":{}}"#,
+        )
+        .expect_err("runtimes");
+        assert!(reason(e).contains("runtimes: (from flag: [crun=/usr/bin/crun], from file: map[])"));
+    }
+
+    #[test]
+    fn the_whole_error_names_the_file() {
+        let e = merged(&[], "{nope").expect_err("json");
+        assert!(
+            e.to_string().starts_with(
+                "unable to configure the berth daemon with file /etc/berth/daemon.json: "
+            ),
+            "{e}"
+        );
+        assert!(merged(&[], "[1]").is_err());
+        assert!(merged(&[], r#"{"debug":"yes"}"#).is_err());
+        assert!(merged(&[], "  ").is_ok());
+    }
+
+    #[test]
+    fn debug_and_log_levels() {
+        assert_eq!(merged(&["-D"], "{}").expect("s").log_level, LogLevel::Debug);
+        assert_eq!(
+            merged(&["-l", "error"], r#"{"debug":true}"#)
+                .expect("s")
+                .log_level,
+            LogLevel::Debug
+        );
+        assert_eq!(
+            merged(&["-l", "fatal"], "{}")
+                .expect("s")
+                .log_level
+                .directive(),
+            "error"
+        );
+        assert_eq!(
+            merged(&["-l", "loud"], "{}"),
+            Err(ConfigError::LogLevel("loud".into()))
+        );
+    }
+
+    #[test]
+    fn runtimes_are_validated() {
+        assert_eq!(
+            merged(&["--add-runtime", "crun"], "{}"),
+            Err(ConfigError::RuntimeArgument("crun".into()))
+        );
+        assert_eq!(
+            merged(&["--add-runtime", "berth=/x"], "{}"),
+            Err(ConfigError::ReservedRuntime("berth".into()))
+        );
+        assert_eq!(
+            merged(
+                &["--add-runtime", "crun=/a", "--add-runtime", "CRUN=/b"],
+                "{}"
+            ),
+            Err(ConfigError::DuplicateRuntime("crun".into()))
+        );
+        assert_eq!(
+            merged(&["--default-runtime", "runc"], "{}"),
+            Err(ConfigError::UnknownDefaultRuntime("runc".into()))
+        );
+        let s = merged(
+            &[
+                "--add-runtime",
+                "runc=/usr/sbin/runc",
+                "--default-runtime",
+                "runc",
+            ],
+            "{}",
+        )
+        .expect("s");
+        assert_eq!(s.runtimes["runc"].path, PathBuf::from("/usr/sbin/runc"));
+        assert_eq!(
+            merged(&[], r#"{"runtimes":{"berth":{"path":"/x"}}}"#),
+            Err(ConfigError::ReservedRuntime("berth".into()))
+        );
+    }
+
+    #[test]
+    fn missing_config_file_only_matters_when_asked_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("daemon.json");
+        let f = flags(&["--config-file", missing.to_str().expect("utf8")]);
+        assert!(matches!(load(&f), Err(ConfigError::Open { .. })));
+        std::fs::write(&missing, r#"{"debug":true}"#).expect("write");
+        assert!(load(&f).expect("settings").debug);
+    }
+}

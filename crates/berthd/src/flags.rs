@@ -1,0 +1,85 @@
+//! Command-line flags, named as dockerd names them. Every setting is optional here so that the
+//! daemon.json merge can tell a flag that was given from a default.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
+pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
+pub const DEFAULT_PIDFILE: &str = "/run/berth/berthd.pid";
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+
+#[derive(Debug, Clone, Default, Parser)]
+#[command(
+    name = "berthd",
+    version,
+    about = "A Docker-compatible container engine daemon"
+)]
+pub struct Flags {
+    /// Daemon socket(s) to listen on, `unix:///path` [default: unix:///run/berth/berth.sock]
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+
+    /// Root directory of persistent state [default: /var/lib/berth]
+    #[arg(long, value_name = "DIR")]
+    pub data_root: Option<PathBuf>,
+
+    /// Root directory for execution state files [default: /run/berth]
+    #[arg(long, value_name = "DIR")]
+    pub exec_root: Option<PathBuf>,
+
+    /// Path to use for the daemon PID file [default: /run/berth/berthd.pid]
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+
+    /// Daemon configuration file [default: /etc/berth/daemon.json]
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") [default: info]
+    #[arg(short = 'l', long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+
+    /// Default OCI runtime for containers [default: berth]
+    #[arg(long, value_name = "NAME")]
+    pub default_runtime: Option<String>,
+
+    /// Register an additional OCI compatible runtime, `name=path`
+    #[arg(long = "add-runtime", value_name = "NAME=PATH")]
+    pub add_runtime: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dockerd_style_flags() {
+        let f = Flags::try_parse_from([
+            "berthd",
+            "-H",
+            "unix:///tmp/a.sock",
+            "--host=unix:///tmp/b.sock",
+            "--data-root",
+            "/d",
+            "-D",
+            "--add-runtime",
+            "crun=/usr/bin/crun",
+            "-l",
+            "warn",
+        ])
+        .expect("flags");
+        assert_eq!(f.hosts, ["unix:///tmp/a.sock", "unix:///tmp/b.sock"]);
+        assert_eq!(f.data_root, Some(PathBuf::from("/d")));
+        assert!(f.debug);
+        assert_eq!(f.add_runtime, ["crun=/usr/bin/crun"]);
+        assert_eq!(f.log_level.as_deref(), Some("warn"));
+        assert_eq!(f.exec_root, None);
+    }
+}
