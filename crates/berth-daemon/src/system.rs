@@ -1,6 +1,6 @@
 //! `/version`, `/info`, `/events`.
 
-use berth_api::models::{self, SystemVersion, SystemVersionComponents, SystemVersionPlatform};
+use berth_api::models;
 use berth_api::version;
 use berth_types::Result;
 use futures::stream::BoxStream;
@@ -22,24 +22,39 @@ fn go_arch() -> &'static str {
 }
 
 impl Daemon {
-    pub fn version(&self) -> SystemVersion {
-        SystemVersion {
-            platform: Some(SystemVersionPlatform { name: "berth".into() }),
-            components: Some(vec![SystemVersionComponents {
+    pub fn version(&self) -> berth_api::SystemVersion {
+        let kernel = kernel_version();
+        let mut details = std::collections::BTreeMap::new();
+        for (k, v) in [
+            ("ApiVersion", version::CURRENT.to_string()),
+            ("MinAPIVersion", version::MIN.to_string()),
+            ("GitCommit", env!("CARGO_PKG_VERSION").to_string()),
+            ("GoVersion", "rust".to_string()),
+            ("Os", "linux".to_string()),
+            ("Arch", go_arch().to_string()),
+            ("KernelVersion", kernel.clone()),
+            ("Experimental", "false".to_string()),
+            ("BuildTime", String::new()),
+        ] {
+            details.insert(k.to_string(), v);
+        }
+        berth_api::SystemVersion {
+            platform: berth_api::VersionPlatform { name: "berth".into() },
+            components: vec![berth_api::VersionComponent {
                 name: "Engine".into(),
                 version: version::ENGINE_VERSION.into(),
-                details: None,
-            }]),
-            version: Some(version::ENGINE_VERSION.into()),
-            api_version: Some(version::CURRENT.into()),
-            min_api_version: Some(version::MIN.into()),
-            git_commit: Some(env!("CARGO_PKG_VERSION").into()),
-            go_version: Some(format!("rust-{}", env!("CARGO_PKG_RUST_VERSION", "stable"))),
-            os: Some("linux".into()),
-            arch: Some(go_arch().into()),
-            kernel_version: Some(kernel_version()),
-            experimental: Some(false),
-            build_time: Some(String::new()),
+                details,
+            }],
+            version: version::ENGINE_VERSION.into(),
+            api_version: version::CURRENT.into(),
+            min_api_version: version::MIN.into(),
+            git_commit: env!("CARGO_PKG_VERSION").into(),
+            go_version: "rust".into(),
+            os: "linux".into(),
+            arch: go_arch().into(),
+            kernel_version: kernel,
+            experimental: false,
+            build_time: String::new(),
         }
     }
 

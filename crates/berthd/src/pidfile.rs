@@ -19,8 +19,17 @@ pub struct Pidfile {
     path: PathBuf,
 }
 
+/// Whether `pid` is a live process (a zombie left by a killed berthd whose parent does not
+/// reap it is not).
 fn is_running(pid: i32) -> bool {
-    pid > 0 && pid as u32 != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+    if pid <= 0 || pid as u32 == std::process::id() {
+        return false;
+    }
+    match std::fs::read_to_string(Path::new(&format!("/proc/{pid}/stat"))) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
 }
 
 pub fn write(path: &Path) -> Result<Pidfile, PidfileError> {
