@@ -127,8 +127,10 @@ impl Daemon {
                             s.running = false;
                             s.exit_code = Some(code);
                         });
+                        // dockerd writes the failure into the stream, framed like output.
                         let text = format!("OCI runtime exec failed: exec failed: {message}: unknown\r\n");
-                        let _ = io.write_all(text.as_bytes()).await;
+                        let bytes = if tty { text.into_bytes() } else { berth_api::stdcopy::frame(berth_api::stdcopy::STDOUT, text.as_bytes()) };
+                        let _ = io.write_all(&bytes).await;
                         let _ = io.shutdown().await;
                     }
                     Ok(conn) => {

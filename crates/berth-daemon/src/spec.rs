@@ -223,8 +223,13 @@ fn spec_error(e: berth_runtime::spec::SpecError) -> Error {
 }
 
 /// Resolves `-u` inside the mounted rootfs.
+/// The primary group is always among the supplementary groups, as runc sets them.
 fn resolve_user(rootfs: &Path, user: &str) -> Result<berth_runtime::user::ResolvedUser> {
-    berth_runtime::user::resolve(rootfs, user).map_err(|e| Error::internal(e.to_string()))
+    let mut u = berth_runtime::user::resolve(rootfs, user).map_err(|e| Error::internal(e.to_string()))?;
+    if !u.additional_gids.contains(&u.gid) {
+        u.additional_gids.insert(0, u.gid);
+    }
+    Ok(u)
 }
 
 fn security_opts(hc: &HostConfig) -> (bool, SeccompChoice) {

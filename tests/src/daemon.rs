@@ -1,0 +1,514 @@
+//! A private berthd for one test: its own data root, exec root and socket under a temp dir,
+//! with the busybox fixture imported. Dropping it removes every container, stops the daemon and
+//! fails the test if anything was left behind.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::cli::{self, Client, Out, Spawned, COMMAND_TIMEOUT};
+use crate::http::{self, Response};
+use crate::leaks::Leaks;
+use crate::paths::{self, Binaries};
+use crate::poll::wait_until;
+
+/// How long berthd may take to answer `/_ping` after starting.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long berthd may take to exit after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a harness API call may take.
+const API_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The image every test can run.
+pub const BUSYBOX: &str = "busybox";
+
+pub struct TestDaemon {
+    /// Owns the temp dir; removed last.
+    tmp: tempfile::TempDir,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub socket: PathBuf,
+    pub pidfile: PathBuf,
+    /// berthd's stdout and stderr, appended across restarts.
+    pub log: PathBuf,
+    /// The docker CLI's config dir, so the user's contexts and config cannot interfere.
+    docker_config: PathBuf,
+    pub bins: Binaries,
+    child: Option<Child>,
+    started_at: SystemTime,
+    /// Ids of every container this daemon has had, for the leak checks.
+    seen_ids: Mutex<BTreeSet<String>>,
+}
+
+impl TestDaemon {
+    /// Starts a daemon with busybox:latest imported; None (after saying so) when not root, since
+    /// berthd needs root.
+    #[track_caller]
+    pub fn start() -> Option<Self> {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: the black-box suite needs root");
+            return None;
+        }
+        let bins = Binaries::locate().unwrap_or_else(|e| panic!("{e}"));
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir_in("/tmp")
+            .unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let root = tmp.path().to_path_buf();
+        let docker_config = root.join("docker-config");
+        if let Err(e) = std::fs::create_dir(&docker_config) {
+            panic!("creating {}: {e}", docker_config.display());
+        }
+        let mut d = Self {
+            data_root: root.join("data"),
+            exec_root: root.join("exec"),
+            socket: root.join("berth.sock"),
+            pidfile: root.join("berthd.pid"),
+            log: root.join("berthd.log"),
+            docker_config,
+            bins,
+            child: None,
+            started_at: SystemTime::now(),
+            seen_ids: Mutex::new(BTreeSet::new()),
+            tmp,
+        };
+        d.launch();
+        d.import_busybox();
+        Some(d)
+    }
+
+    /// `unix:///.../berth.sock`
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The temp dir holding everything of this daemon's.
+    pub fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn berthd_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--data-root".to_string(),
+            self.data_root.display().to_string(),
+            "--exec-root".into(),
+            self.exec_root.display().to_string(),
+            "-H".into(),
+            self.host(),
+            "--pidfile".into(),
+            self.pidfile.display().to_string(),
+        ];
+        // Extra daemon flags, e.g. `--bridge=none --iptables=false` for a reference dockerd.
+        if let Ok(extra) = std::env::var("BERTH_TEST_DAEMON_ARGS") {
+            args.extend(extra.split_whitespace().map(str::to_string));
+        }
+        args
+    }
+
+    #[track_caller]
+    fn launch(&mut self) {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", self.log.display()));
+        let log_err = log.try_clone().unwrap_or_else(|e| panic!("dup log: {e}"));
+        let mut cmd = Command::new(&self.bins.berthd);
+        cmd.args(self.berthd_args());
+        // berthd runs the init named by BERTH_INIT for `--init`; it must be the static build
+        // (busybox has no libc), not the dynamic one cargo leaves beside berthd.
+        if let Some(init) = static_init() {
+            cmd.env("BERTH_INIT", init);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.bins.berthd.display()));
+        self.child = Some(child);
+        let up = wait_until(START_TIMEOUT, || {
+            self.ping().is_some_and(|r| r.status == 200) || !self.daemon_running()
+        });
+        if !up || !self.daemon_running() {
+            panic!("berthd did not answer /_ping on {} within {START_TIMEOUT:?}\n--- berthd log ---\n{}", self.socket.display(), self.log_tail());
+        }
+    }
+
+    /// The last lines of berthd's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Whether the berthd this harness started is still running.
+    pub fn daemon_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// GET /_ping; None when nothing answers.
+    pub fn ping(&self) -> Option<Response> {
+        http::request(
+            &self.socket,
+            "GET",
+            "/_ping",
+            None,
+            b"",
+            Duration::from_secs(2),
+        )
+        .ok()
+    }
+
+    /// Sends a raw API request; fails the test when the daemon cannot be reached.
+    #[track_caller]
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Response {
+        http::request(&self.socket, method, path, content_type, body, API_TIMEOUT).unwrap_or_else(
+            |e| {
+                panic!(
+                    "{method} {path}: {e}\n--- berthd log ---\n{}",
+                    self.log_tail()
+                )
+            },
+        )
+    }
+
+    #[track_caller]
+    fn import_busybox(&self) {
+        let tar_path = busybox_tar();
+        let tar = std::fs::read(&tar_path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", tar_path.display()));
+        // changes=CMD ["sh"]
+        let path = "/images/create?fromSrc=-&repo=busybox&tag=latest&changes=CMD%20%5B%22sh%22%5D";
+        let r = self.api("POST", path, Some("application/x-tar"), &tar);
+        let body = r.text();
+        if r.status != 200 || body.contains("\"error") {
+            panic!(
+                "importing {} as busybox:latest: {} {body}\n--- berthd log ---\n{}",
+                tar_path.display(),
+                r.status,
+                self.log_tail()
+            );
+        }
+    }
+
+    /// A client command with DOCKER_HOST pointing at this daemon.
+    #[track_caller]
+    pub fn command(&self, client: Client) -> Command {
+        let mut cmd = Command::new(
+            self.bins
+                .client_path(client)
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        cmd.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH")
+            .env_remove("DOCKER_API_VERSION");
+        cmd
+    }
+
+    /// Runs `client args...` to completion (stdin /dev/null).
+    #[track_caller]
+    pub fn run(&self, client: Client, args: &[&str]) -> Out {
+        let mut cmd = self.command(client);
+        cmd.args(args);
+        cli::run(cmd, None, COMMAND_TIMEOUT)
+    }
+
+    /// Runs `client args...` with `input` on stdin.
+    #[track_caller]
+    pub fn run_with_input(&self, client: Client, args: &[&str], input: &[u8]) -> Out {
+        let mut cmd = self.command(client);
+        cmd.args(args);
+        cli::run(cmd, Some(input), COMMAND_TIMEOUT)
+    }
+
+    /// `docker args...` against this daemon.
+    #[track_caller]
+    pub fn docker(&self, args: &[&str]) -> Out {
+        self.run(Client::Docker, args)
+    }
+
+    /// `berth args...` against this daemon.
+    #[track_caller]
+    pub fn berth(&self, args: &[&str]) -> Out {
+        self.run(Client::Berth, args)
+    }
+
+    /// Starts `client args...` in the background, stdin piped.
+    #[track_caller]
+    pub fn spawn(&self, client: Client, args: &[&str]) -> Spawned {
+        let mut cmd = self.command(client);
+        cmd.args(args).stdin(Stdio::piped());
+        Spawned::spawn(cmd).unwrap_or_else(|e| panic!("starting {} {args:?}: {e}", client.name()))
+    }
+
+    /// Starts `client args...` on a pseudo-terminal (for `-it`).
+    #[track_caller]
+    pub fn pty(&self, client: Client, args: &[&str]) -> Spawned {
+        let program = self
+            .bins
+            .client_path(client)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let host = self.host();
+        let config = self.docker_config.display().to_string();
+        crate::pty::spawn(
+            program,
+            args,
+            &[("DOCKER_HOST", &host), ("DOCKER_CONFIG", &config)],
+        )
+        .unwrap_or_else(|e| panic!("starting script(1) for {} {args:?}: {e}", client.name()))
+    }
+
+    /// `inspect -f <format> <name>`, which must succeed; its output trimmed.
+    #[track_caller]
+    pub fn inspect(&self, client: Client, name: &str, format: &str) -> String {
+        self.run(client, &["inspect", "-f", format, name])
+            .success()
+            .out()
+            .to_string()
+    }
+
+    /// SIGKILLs berthd (its containers keep running under their shims).
+    pub fn kill9(&mut self) {
+        self.harvest_ids();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts berthd again on the same roots and waits for it to answer.
+    #[track_caller]
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// SIGKILLs berthd and starts it again: the reconnect scenario.
+    #[track_caller]
+    pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.launch();
+    }
+
+    /// Stops berthd: SIGTERM, then SIGKILL after a grace period. Returns whether it exited on
+    /// SIGTERM.
+    pub fn stop(&mut self) -> bool {
+        if self.daemon_running() {
+            self.harvest_ids();
+        }
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let pid = Pid::from_raw(child.id() as i32);
+        let _ = kill(pid, Signal::SIGTERM);
+        let graceful = wait_until(STOP_TIMEOUT, || matches!(child.try_wait(), Ok(Some(_))));
+        if !graceful {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+        graceful
+    }
+
+    /// Records the ids of every container the daemon knows now or has reported events for.
+    fn harvest_ids(&self) {
+        let mut found = Vec::new();
+        if let Ok(r) = http::request(
+            &self.socket,
+            "GET",
+            "/containers/json?all=1",
+            None,
+            b"",
+            Duration::from_secs(10),
+        ) {
+            if let Some(serde_json::Value::Array(list)) = r.json() {
+                found.extend(
+                    list.iter()
+                        .filter_map(|c| c["Id"].as_str().map(str::to_string)),
+                );
+            }
+        }
+        let since = self
+            .started_at
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let until = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() + 1)
+            .unwrap_or(0);
+        // filters={"type":["container"]}
+        let path = format!(
+            "/events?since={since}&until={until}&filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
+        );
+        if let Ok(r) = http::request(
+            &self.socket,
+            "GET",
+            &path,
+            None,
+            b"",
+            Duration::from_secs(5),
+        ) {
+            let text = r.text();
+            let events = serde_json::Deserializer::from_str(&text)
+                .into_iter::<serde_json::Value>()
+                .flatten();
+            found.extend(events.filter_map(|e| {
+                e["Actor"]["ID"]
+                    .as_str()
+                    .or(e["id"].as_str())
+                    .map(str::to_string)
+            }));
+        }
+        let mut seen = self.seen_ids.lock().unwrap_or_else(|p| p.into_inner());
+        seen.extend(found.into_iter().filter(|id| id.len() == 64));
+    }
+
+    /// Force-removes every container; returns the ids it could not remove.
+    fn remove_all_containers(&self) -> Vec<String> {
+        let list = |d: &Self| -> Vec<String> {
+            match http::request(
+                &d.socket,
+                "GET",
+                "/containers/json?all=1",
+                None,
+                b"",
+                API_TIMEOUT,
+            )
+            .ok()
+            .and_then(|r| r.json())
+            {
+                Some(serde_json::Value::Array(list)) => list
+                    .iter()
+                    .filter_map(|c| c["Id"].as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        for id in list(self) {
+            let _ = http::request(
+                &self.socket,
+                "DELETE",
+                &format!("/containers/{id}?force=1&v=1"),
+                None,
+                b"",
+                API_TIMEOUT,
+            );
+        }
+        list(self)
+    }
+
+    /// Everything wrong with the state after the daemon stopped.
+    fn teardown(&mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        // A test may have stopped or killed the daemon; containers outlive it, so bring it back
+        // to remove them.
+        if !self.daemon_running() {
+            let args = self.berthd_args();
+            let relaunched =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.launch()));
+            if relaunched.is_err() {
+                problems.push(format!("berthd {args:?} did not come back up for cleanup"));
+            }
+        }
+        if self.daemon_running() {
+            self.harvest_ids();
+            let left = self.remove_all_containers();
+            if !left.is_empty() {
+                problems.push(format!("containers still listed after rm -f: {left:?}"));
+            }
+            self.harvest_ids();
+            if !self.stop() {
+                problems.push(format!(
+                    "berthd did not exit within {STOP_TIMEOUT:?} of SIGTERM"
+                ));
+            }
+        }
+        let ids: Vec<String> = self
+            .seen_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        // Shims exit just after the removal returns; give them a moment.
+        let mut leaks = Leaks::find(self.dir(), &ids);
+        if !leaks.is_empty() {
+            wait_until(Duration::from_secs(5), || {
+                leaks = Leaks::find(self.dir(), &ids);
+                leaks.is_empty()
+            });
+        }
+        if !leaks.is_empty() {
+            problems.push(leaks.to_string());
+            leaks.clean_up();
+        }
+        problems
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        let problems = self.teardown();
+        if problems.is_empty() {
+            return;
+        }
+        let report = format!(
+            "berthd left things behind:\n{}\n--- berthd log ---\n{}",
+            problems.join("\n"),
+            self.log_tail()
+        );
+        if std::thread::panicking() {
+            eprintln!("{report}");
+        } else {
+            panic!("{report}");
+        }
+    }
+}
+
+/// The static `berth-init`: $BERTH_TEST_INIT (scripts/test sets it from scripts/build-init),
+/// else target/release/berth-init when it exists.
+pub fn static_init() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BERTH_TEST_INIT") {
+        return Some(PathBuf::from(p));
+    }
+    let release = paths::profile_dir()
+        .ok()?
+        .parent()?
+        .join("release")
+        .join("berth-init");
+    release.is_file().then_some(release)
+}
+
+/// The busybox rootfs tarball: $BERTH_TEST_BUSYBOX_TAR, else made by scripts/make-busybox-image.
+pub fn busybox_tar() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        if let Some(p) = std::env::var_os("BERTH_TEST_BUSYBOX_TAR") {
+            return PathBuf::from(p);
+        }
+        let script = paths::repo_root().join("scripts/make-busybox-image");
+        let out = cli::run(Command::new(&script), None, Duration::from_secs(120));
+        out.success();
+        PathBuf::from(out.out().lines().last().unwrap_or_default())
+    })
+    .clone()
+}

@@ -1,0 +1,635 @@
+//! The black-box suite: a user's session against a private berthd, each scenario run once with
+//! the real docker CLI and once with berth (`<scenario>::docker`, `<scenario>::berth`).
+//!
+//! Every test starts its own daemon (so tests are independent and run in parallel), uses unique
+//! names, waits by polling with deadlines, and leaves cleanup checks to the harness's Drop.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use berth_tests::daemon::busybox_tar;
+use berth_tests::{unique_name, wait_until, Client, TestDaemon};
+
+/// The default capability set of a docker container, as /proc/<pid>/status shows it.
+const DEFAULT_CAP_EFF: &str = "00000000a80425fb";
+/// How long a container may take to reach a state the test waits for.
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// Defines `mod $name { fn docker(); fn berth(); }`, each running the scenario with that client
+/// against a fresh daemon.
+macro_rules! both_clients {
+    ($(fn $name:ident($d:ident, $c:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[allow(unused_mut, unused_variables)]
+            fn scenario($d: &mut TestDaemon, $c: Client) $body
+
+            #[test]
+            fn docker() {
+                if let Some(mut d) = TestDaemon::start() {
+                    scenario(&mut d, Client::Docker);
+                }
+            }
+
+            #[test]
+            fn berth() {
+                if let Some(mut d) = TestDaemon::start() {
+                    scenario(&mut d, Client::Berth);
+                }
+            }
+        }
+    )*};
+}
+
+/// `run -d args...`; the new container's full id.
+#[track_caller]
+fn run_detached(d: &TestDaemon, c: Client, args: &[&str]) -> String {
+    let mut all = vec!["run", "-d"];
+    all.extend_from_slice(args);
+    let out = d.run(c, &all);
+    out.success();
+    let id = out.out().lines().last().unwrap_or_default().to_string();
+    assert!(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "not a container id: {out}"
+    );
+    id
+}
+
+/// Waits until `logs <name>` (stdout and stderr) contains `needle`.
+#[track_caller]
+fn wait_for_log(d: &TestDaemon, c: Client, name: &str, needle: &str) {
+    let found = wait_until(SETTLE, || {
+        let out = d.run(c, &["logs", name]);
+        out.stdout.contains(needle) || out.stderr.contains(needle)
+    });
+    assert!(
+        found,
+        "{needle:?} never appeared in the logs of {name}: {}",
+        d.run(c, &["logs", name])
+    );
+}
+
+/// Waits until `inspect -f <format>` prints `want`.
+#[track_caller]
+fn wait_for_inspect(d: &TestDaemon, c: Client, name: &str, format: &str, want: &str) {
+    let ok = wait_until(SETTLE, || {
+        d.run(c, &["inspect", "-f", format, name]).out() == want
+    });
+    assert!(
+        ok,
+        "{name}: {format} never became {want:?}; it is {}",
+        d.run(c, &["inspect", "-f", format, name])
+    );
+}
+
+/// `ps <args> --format {{.Names}}` as a list.
+#[track_caller]
+fn ps_names(d: &TestDaemon, c: Client, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["ps"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "{{.Names}}"]);
+    d.run(c, &all)
+        .success()
+        .lines()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+fn sha256_of(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|t| t.as_secs())
+        .unwrap_or(0)
+}
+
+/// A single capability line of /proc/self/status inside a container run with `flags`.
+#[track_caller]
+fn cap_eff(d: &TestDaemon, c: Client, flags: &[&str]) -> String {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox", "grep", "CapEff", "/proc/self/status"]);
+    let out = d.run(c, &args);
+    out.success();
+    out.out()
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+both_clients! {
+    fn version_and_info(d, c) {
+        let v = d.run(c, &["version", "--format", "{{.Server.Os}} {{.Server.APIVersion}}"]);
+        v.success();
+        let (os, api) = v.out().split_once(' ').unwrap_or_default();
+        assert_eq!(os, "linux", "{v}");
+        assert!(api.starts_with("1."), "{v}");
+
+        let info = d.run(c, &["info", "--format", "{{.OSType}} {{.Images}} {{.Containers}}"]);
+        info.success();
+        assert_eq!(info.out(), "linux 1 0", "{info}");
+    }
+
+    fn image_import_tag_history_rmi(d, c) {
+        let repo = unique_name("img");
+        let (v1, v2) = (format!("{repo}:v1"), format!("{repo}:v2"));
+        let tar = busybox_tar();
+        let tar_arg = tar.display().to_string();
+        let imported = d.run(c, &["import", "-c", r#"CMD ["sh"]"#, &tar_arg, &v1]);
+        imported.success();
+        let id = imported.out().to_string();
+        assert!(id.starts_with("sha256:") && id.len() == 71, "{imported}");
+        let short = &id[7..19];
+
+        let listed = d.run(c, &["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+        assert!(listed.success().lines().contains(&format!("{v1} {short}").as_str()), "{listed}");
+
+        // One layer, whose diff id is the digest of the uncompressed tarball itself.
+        let inspected = d.run(c, &["image", "inspect", "-f", "{{.Id}}|{{json .Config.Cmd}}|{{json .RootFS.Layers}}", &v1]);
+        let want = format!("{id}|[\"sh\"]|[\"sha256:{}\"]", sha256_of(&tar));
+        assert_eq!(inspected.success().out(), want, "{inspected}");
+
+        d.run(c, &["tag", &v1, &v2]).success();
+        let tags = d.run(c, &["images", "--filter", &format!("reference={repo}"), "--format", "{{.Tag}} {{.ID}}"]);
+        let mut lines = tags.success().lines();
+        lines.sort();
+        assert_eq!(lines, [format!("v1 {short}"), format!("v2 {short}")], "{tags}");
+
+        let history = d.run(c, &["history", "--format", "{{.Comment}}", &v1]);
+        history.success().stdout_has("Imported from -");
+
+        d.run(c, &["rmi", &v2]).success().stdout_has(&format!("Untagged: {v2}"));
+        d.run(c, &["image", "inspect", &v1]).success();
+        let removed = d.run(c, &["rmi", &v1]);
+        removed.success().stdout_has(&format!("Untagged: {v1}")).stdout_has(&format!("Deleted: {id}"));
+        d.run(c, &["image", "inspect", &v1]).code_is(1).stderr_has("No such image");
+    }
+
+    fn run_echo(d, c) {
+        let out = d.run(c, &["run", "--rm", "busybox", "echo", "hello from berth"]);
+        out.success();
+        assert_eq!(out.stdout, "hello from berth\n", "{out}");
+
+        let split = d.run(c, &["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2"]);
+        split.success().stderr_has("err");
+        assert_eq!(split.stdout, "out\n", "{split}");
+    }
+
+    fn run_exit_code(d, c) {
+        d.run(c, &["run", "--rm", "busybox", "sh", "-c", "exit 3"]).code_is(3);
+    }
+
+    fn run_missing_command(d, c) {
+        d.run(c, &["run", "--rm", "busybox", "no-such-command"])
+            .code_is(127)
+            .stderr_has("executable file not found");
+        d.run(c, &["run", "--rm", "busybox", "/etc/passwd"]).code_is(126).stderr_has("permission denied");
+    }
+
+    fn run_unknown_image(d, c) {
+        d.run(c, &["run", "--rm", "--pull", "never", "e2e-no-such-image"])
+            .code_is(125)
+            .stderr_has("No such image");
+        // Pulling from a registry that is not there (loopback, refused at once) fails the run.
+        d.run(c, &["run", "--rm", "localhost:1/e2e-no-such-image"])
+            .code_is(125)
+            .stderr_has("Unable to find image 'localhost:1/e2e-no-such-image:latest' locally");
+    }
+
+    fn name_conflict(d, c) {
+        let name = unique_name("conflict");
+        let created = d.run(c, &["create", "--name", &name, "busybox", "true"]);
+        let id = created.success().out().to_string();
+        let want = format!(
+            "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+        );
+        d.run(c, &["run", "--name", &name, "busybox", "true"]).code_is(125).stderr_has(&want);
+    }
+
+    fn detached_ps_and_filters(d, c) {
+        let name = unique_name("ps");
+        let id = run_detached(d, c, &["--name", &name, "-l", "e2e.role=ps", "busybox", "sleep", "300"]);
+        assert!(ps_names(d, c, &[]).contains(&name));
+        assert_eq!(ps_names(d, c, &["--filter", "status=running", "--filter", &format!("name={name}")]), std::slice::from_ref(&name));
+        assert_eq!(ps_names(d, c, &["--filter", "label=e2e.role=ps"]), std::slice::from_ref(&name));
+        assert_eq!(ps_names(d, c, &["--filter", "label=e2e.role=other"]), Vec::<String>::new());
+        assert!(ps_names(d, c, &["--filter", "ancestor=busybox"]).contains(&name));
+        assert!(!ps_names(d, c, &["-a", "--filter", "status=exited"]).contains(&name));
+        let quiet = d.run(c, &["ps", "-q", "--no-trunc", "--filter", &format!("name={name}")]);
+        assert_eq!(quiet.success().out(), id, "{quiet}");
+
+        let done = unique_name("exited");
+        d.run(c, &["run", "--name", &done, "busybox", "true"]).success();
+        assert!(!ps_names(d, c, &[]).contains(&done));
+        assert!(ps_names(d, c, &["-a", "--filter", "status=exited"]).contains(&done));
+        let status = d.run(c, &["ps", "-a", "--filter", &format!("name={done}"), "--format", "{{.Status}}"]);
+        assert!(status.success().out().starts_with("Exited (0)"), "{status}");
+    }
+
+    fn logs_tail_and_timestamps(d, c) {
+        let name = unique_name("logs");
+        run_detached(d, c, &["--name", &name, "busybox", "sh", "-c", "echo one; echo two; echo three; sleep 300"]);
+        wait_for_log(d, c, &name, "three");
+        let all = d.run(c, &["logs", &name]);
+        assert_eq!(all.success().stdout, "one\ntwo\nthree\n", "{all}");
+        let tail = d.run(c, &["logs", "--tail", "1", &name]);
+        assert_eq!(tail.success().stdout, "three\n", "{tail}");
+        let stamped = d.run(c, &["logs", "-t", &name]);
+        let lines = stamped.success().lines();
+        assert_eq!(lines.len(), 3, "{stamped}");
+        for (line, want) in lines.iter().zip(["one", "two", "three"]) {
+            let (ts, text) = line.split_once(' ').unwrap_or_default();
+            assert_eq!(text, want, "{stamped}");
+            // RFC 3339 with nanoseconds, UTC: 2006-01-02T15:04:05.999999999Z
+            assert!(ts.len() > 20 && ts.as_bytes()[10] == b'T' && ts.ends_with('Z'), "bad timestamp {ts:?} in {stamped}");
+        }
+
+        let errs = unique_name("stderr");
+        run_detached(d, c, &["--name", &errs, "busybox", "sh", "-c", "echo to-stderr >&2; sleep 300"]);
+        wait_for_log(d, c, &errs, "to-stderr");
+        let split = d.run(c, &["logs", &errs]);
+        split.success().stderr_has("to-stderr");
+        assert_eq!(split.stdout, "", "{split}");
+    }
+
+    fn logs_follow(d, c) {
+        let name = unique_name("follow");
+        run_detached(d, c, &["--name", &name, "busybox", "sh", "-c",
+            "i=0; while [ $i -lt 3000 ]; do echo line$i; i=$((i+1)); sleep 0.1; done"]);
+        let mut follow = d.spawn(c, &["logs", "-f", &name]);
+        // The log grows while we read it: a line written well after `logs -f` started arrives.
+        wait_for_log(d, c, &name, "line1");
+        let later = {
+            let n = d.run(c, &["logs", &name]).lines().len();
+            format!("line{}\n", n + 10)
+        };
+        assert!(follow.wait_for_stdout(&later, SETTLE), "never saw {later:?}: {}", follow.stdout());
+        assert!(follow.running(), "logs -f exited while the container runs");
+        follow.kill();
+
+        // logs -f ends when the container does.
+        let short = unique_name("follow-end");
+        run_detached(d, c, &["--name", &short, "busybox", "sh", "-c", "echo first; sleep 1; echo second"]);
+        let mut ending = d.spawn(c, &["logs", "-f", &short]);
+        assert_eq!(ending.wait(SETTLE), Some(0), "logs -f did not end: {}", ending.stderr());
+        assert_eq!(ending.stdout(), "first\nsecond\n");
+    }
+
+    fn exec_output_and_codes(d, c) {
+        let name = unique_name("exec");
+        run_detached(d, c, &["--name", &name, "busybox", "sleep", "300"]);
+        assert_eq!(d.run(c, &["exec", &name, "echo", "hi"]).success().stdout, "hi\n");
+        d.run(c, &["exec", &name, "sh", "-c", "exit 7"]).code_is(7);
+        assert_eq!(d.run(c, &["exec", "-u", "nobody", &name, "id", "-u"]).success().out(), "65534");
+        assert_eq!(d.run(c, &["exec", "-w", "/tmp", &name, "pwd"]).success().out(), "/tmp");
+        assert_eq!(d.run(c, &["exec", "-e", "FOO=bar", &name, "sh", "-c", "echo $FOO"]).success().out(), "bar");
+        // dockerd reports a failed exec start with 126, its message in the exec's output stream.
+        let missing = d.run(c, &["exec", &name, "no-such-command"]);
+        missing.code_is(126);
+        assert!(format!("{}{}", missing.stdout, missing.stderr).contains("executable file not found"), "{missing}");
+        let piped = d.run_with_input(c, &["exec", "-i", &name, "cat"], b"through stdin\n");
+        assert_eq!(piped.success().stdout, "through stdin\n", "{piped}");
+    }
+
+    fn exec_it_through_a_pty(d, c) {
+        let name = unique_name("exec-it");
+        run_detached(d, c, &["--name", &name, "busybox", "sleep", "300"]);
+        let mut session = d.pty(c, &["exec", "-it", &name, "sh"]);
+        session.write_stdin(b"[ -t 0 ] && echo has-a-tty; echo $((6*7))\n");
+        assert!(session.wait_for_stdout("has-a-tty", SETTLE), "{}", session.stdout());
+        assert!(session.wait_for_stdout("42", SETTLE), "{}", session.stdout());
+        session.write_stdin(b"exit 5\n");
+        assert_eq!(session.wait(SETTLE), Some(5), "{}", session.stdout());
+    }
+
+    fn run_it_through_a_pty(d, c) {
+        let mut session = d.pty(c, &["run", "--rm", "-it", "busybox", "sh", "-c",
+            "[ -t 0 ] && [ -t 1 ] && echo both-ttys; read x; echo got-$x; exit 6"]);
+        assert!(session.wait_for_stdout("both-ttys", SETTLE), "{}", session.stdout());
+        session.write_stdin(b"abc\n");
+        assert_eq!(session.wait(SETTLE), Some(6), "{}", session.stdout());
+        assert!(session.stdout().contains("got-abc"), "{}", session.stdout());
+    }
+
+    fn attach(d, c) {
+        let name = unique_name("attach");
+        run_detached(d, c, &["-i", "--name", &name, "busybox", "cat"]);
+        let mut attached = d.spawn(c, &["attach", &name]);
+        attached.write_stdin(b"ping-through-attach\n");
+        assert!(attached.wait_for_stdout("ping-through-attach", SETTLE), "{}{}", attached.stdout(), attached.stderr());
+        d.run(c, &["kill", &name]).success();
+        // attach ends with the container's exit code.
+        assert_eq!(attached.wait(SETTLE), Some(137), "{}", attached.stderr());
+    }
+
+    fn stop_honours_sigterm_and_times_out(d, c) {
+        let polite = unique_name("polite");
+        run_detached(d, c, &["--name", &polite, "busybox", "sh", "-c",
+            "trap 'exit 0' TERM; echo ready; while :; do sleep 0.1; done"]);
+        wait_for_log(d, c, &polite, "ready");
+        let t = Instant::now();
+        assert_eq!(d.run(c, &["stop", &polite]).success().out(), polite);
+        assert!(t.elapsed() < Duration::from_secs(5), "stop took {:?} though the container exits on SIGTERM", t.elapsed());
+        assert_eq!(d.inspect(c, &polite, "{{.State.Status}} {{.State.ExitCode}}"), "exited 0");
+
+        let stubborn = unique_name("stubborn");
+        run_detached(d, c, &["--name", &stubborn, "busybox", "sh", "-c", "trap '' TERM; echo ready; sleep 100"]);
+        wait_for_log(d, c, &stubborn, "ready");
+        let t = Instant::now();
+        d.run(c, &["stop", "-t", "1", &stubborn]).success();
+        let took = t.elapsed();
+        assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(8), "stop -t 1 took {took:?}");
+        assert_eq!(d.inspect(c, &stubborn, "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+    }
+
+    fn kill_with_a_signal(d, c) {
+        let name = unique_name("kill");
+        run_detached(d, c, &["--name", &name, "busybox", "sh", "-c",
+            "trap 'exit 12' USR1; echo ready; while :; do sleep 0.1; done"]);
+        wait_for_log(d, c, &name, "ready");
+        assert_eq!(d.run(c, &["kill", "-s", "USR1", &name]).success().out(), name);
+        assert_eq!(d.run(c, &["wait", &name]).success().out(), "12");
+        d.run(c, &["kill", &name]).code_is(1).stderr_has("is not running");
+
+        let plain = unique_name("kill9");
+        run_detached(d, c, &["--name", &plain, "busybox", "sleep", "300"]);
+        d.run(c, &["kill", &plain]).success();
+        assert_eq!(d.run(c, &["wait", &plain]).success().out(), "137");
+    }
+
+    fn restart(d, c) {
+        let name = unique_name("restart");
+        run_detached(d, c, &["--name", &name, "busybox", "sh", "-c", "echo started; sleep 300"]);
+        wait_for_log(d, c, &name, "started");
+        let before = d.inspect(c, &name, "{{.State.Pid}} {{.State.StartedAt}}");
+        assert_eq!(d.run(c, &["restart", "-t", "1", &name]).success().out(), name);
+        assert_eq!(d.inspect(c, &name, "{{.State.Running}}"), "true");
+        let after = d.inspect(c, &name, "{{.State.Pid}} {{.State.StartedAt}}");
+        let (pid_before, started_before) = before.split_once(' ').unwrap_or_default();
+        let (pid_after, started_after) = after.split_once(' ').unwrap_or_default();
+        assert_ne!(pid_before, pid_after);
+        assert_ne!(started_before, started_after);
+        assert!(wait_until(SETTLE, || d.run(c, &["logs", &name]).stdout == "started\nstarted\n"), "{}", d.run(c, &["logs", &name]));
+    }
+
+    fn rename(d, c) {
+        let (old, new, other) = (unique_name("old"), unique_name("new"), unique_name("other"));
+        let id = run_detached(d, c, &["--name", &old, "busybox", "sleep", "300"]);
+        d.run(c, &["rename", &old, &new]).success();
+        assert_eq!(d.inspect(c, &new, "{{.Id}} {{.Name}}"), format!("{id} /{new}"));
+        d.run(c, &["container", "inspect", &old]).code_is(1).stderr_has(&format!("No such container: {old}"));
+        let names = ps_names(d, c, &[]);
+        assert!(names.contains(&new) && !names.contains(&old), "{names:?}");
+
+        d.run(c, &["create", "--name", &other, "busybox", "true"]).success();
+        d.run(c, &["rename", &new, &other])
+            .code_is(1)
+            .stderr_has(&format!("Conflict. The container name \"/{other}\" is already in use"));
+    }
+
+    fn top(d, c) {
+        let name = unique_name("top");
+        run_detached(d, c, &["--name", &name, "busybox", "sleep", "300"]);
+        let out = d.run(c, &["top", &name]);
+        let lines = out.success().lines();
+        assert!(lines.first().is_some_and(|h| h.contains("PID")), "{out}");
+        assert!(lines.iter().skip(1).any(|l| l.ends_with("sleep 300")), "{out}");
+    }
+
+    fn wait_reports_the_exit_code(d, c) {
+        let name = unique_name("wait");
+        run_detached(d, c, &["--name", &name, "busybox", "sh", "-c", "sleep 1; exit 4"]);
+        assert_eq!(d.run(c, &["wait", &name]).success().out(), "4");
+    }
+
+    fn rm_of_a_running_container(d, c) {
+        let name = unique_name("rm");
+        run_detached(d, c, &["--name", &name, "busybox", "sleep", "300"]);
+        d.run(c, &["rm", &name]).code_is(1).stderr_has("or force remove");
+        assert_eq!(d.run(c, &["rm", "-f", &name]).success().out(), name);
+        assert!(ps_names(d, c, &["-a"]).is_empty());
+        d.run(c, &["container", "inspect", &name]).code_is(1).stderr_has("No such container");
+    }
+
+    fn run_rm_leaves_nothing(d, c) {
+        let name = unique_name("autorm");
+        let mounts_before = berth_tests::leaks::mounts_under(&d.data_root);
+        assert_eq!(d.run(c, &["run", "--rm", "--name", &name, "busybox", "echo", "bye"]).success().stdout, "bye\n");
+        assert!(ps_names(d, c, &["-a"]).is_empty());
+        let dirs: Vec<_> = std::fs::read_dir(d.data_root.join("containers")).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        assert!(dirs.is_empty(), "container directories left: {dirs:?}");
+        let mounts = berth_tests::leaks::mounts_under(&d.data_root);
+        assert_eq!(mounts, mounts_before, "mounts left behind");
+    }
+
+    fn user_workdir_env(d, c) {
+        assert_eq!(d.run(c, &["run", "--rm", "-u", "nobody", "busybox", "id"]).success().out(), "uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)");
+        assert!(d.run(c, &["run", "--rm", "-u", "1234:5678", "busybox", "id"]).success().out().starts_with("uid=1234 gid=5678"));
+        assert_eq!(d.run(c, &["run", "--rm", "-w", "/tmp/made/for/me", "busybox", "pwd"]).success().out(), "/tmp/made/for/me");
+
+        let env = d.run(c, &["run", "--rm", "-e", "FOO=bar", "-e", "EMPTY=", "busybox", "env"]);
+        let vars = env.success().lines();
+        for want in ["FOO=bar", "EMPTY=", "HOME=/root", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] {
+            assert!(vars.contains(&want), "{want} missing from {env}");
+        }
+        assert!(vars.iter().any(|v| v.starts_with("HOSTNAME=")), "{env}");
+
+        let env_file = d.dir().join(format!("{}.env", unique_name("env")));
+        std::fs::write(&env_file, "A=1\n# a comment\nB=two words\n").expect("writing the env file");
+        let from_file = d.run(c, &["run", "--rm", "--env-file", &env_file.display().to_string(), "busybox", "sh", "-c", "echo \"$A|$B\""]);
+        assert_eq!(from_file.success().out(), "1|two words");
+
+        assert_eq!(d.run(c, &["run", "--rm", "--entrypoint", "echo", "busybox", "hi", "there"]).success().out(), "hi there");
+        assert_eq!(d.run(c, &["run", "--rm", "--hostname", "myhost", "busybox", "sh", "-c", "hostname; cat /etc/hostname"]).success().stdout, "myhost\nmyhost\n");
+
+        let labelled = unique_name("labels");
+        d.run(c, &["create", "--name", &labelled, "-l", "a=b", "-l", "c", "busybox", "true"]).success();
+        assert_eq!(d.inspect(c, &labelled, "{{json .Config.Labels}}"), r#"{"a":"b","c":""}"#);
+    }
+
+    fn init_is_pid_one(d, c) {
+        assert_eq!(d.run(c, &["run", "--rm", "--init", "busybox", "cat", "/proc/1/comm"]).success().out(), "docker-init");
+        // The init forwards SIGTERM to the command, which dies of it at once.
+        let name = unique_name("init");
+        run_detached(d, c, &["--init", "--name", &name, "busybox", "sleep", "300"]);
+        let t = Instant::now();
+        d.run(c, &["stop", "-t", "10", &name]).success();
+        assert!(t.elapsed() < Duration::from_secs(5), "stop took {:?}", t.elapsed());
+        assert_eq!(d.inspect(c, &name, "{{.State.ExitCode}}"), "143");
+    }
+
+    fn read_only_rootfs(d, c) {
+        d.run(c, &["run", "--rm", "--read-only", "busybox", "touch", "/x"]).code_is(1).stderr_has("Read-only file system");
+        d.run(c, &["run", "--rm", "busybox", "touch", "/x"]).success();
+    }
+
+    fn capabilities(d, c) {
+        assert_eq!(cap_eff(d, c, &[]), DEFAULT_CAP_EFF);
+        assert_eq!(cap_eff(d, c, &["--cap-drop", "ALL"]), "0000000000000000");
+        assert_eq!(cap_eff(d, c, &["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"]), "0000000000001000");
+        assert_eq!(cap_eff(d, c, &["--cap-add", "SYS_ADMIN"]), "00000000a82425fb");
+        let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+        let host_bounding = status.lines().find_map(|l| l.strip_prefix("CapBnd:")).unwrap_or_default().trim().to_string();
+        assert_eq!(cap_eff(d, c, &["--privileged"]), host_bounding);
+    }
+
+    fn seccomp_default_and_unconfined(d, c) {
+        // The default profile refuses unshare(2) without CAP_SYS_ADMIN; unconfined allows a user
+        // namespace, which needs no capability.
+        let confined = d.run(c, &["run", "--rm", "busybox", "unshare", "-U", "true"]);
+        assert_ne!(confined.code, 0, "{confined}");
+        d.run(c, &["run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "unshare", "-U", "true"]).success();
+    }
+
+    fn proc_is_masked(d, c) {
+        // Masked files are hidden under /dev/null (char 1:3) and read nothing. Which of them a
+        // kernel has varies, so test those this host has.
+        let masked: Vec<&str> = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats"]
+            .into_iter()
+            .filter(|p| std::path::Path::new(p).exists())
+            .collect();
+        assert!(!masked.is_empty(), "the host has none of the masked /proc files");
+        for path in &masked {
+            let script = format!("stat -c '%F %t:%T' {path}; cat {path} | wc -c");
+            let out = d.run(c, &["run", "--rm", "busybox", "sh", "-c", &script]);
+            assert_eq!(out.success().lines(), ["character special file 1:3", "0"], "{out}");
+            let privileged = d.run(c, &["run", "--rm", "--privileged", "busybox", "stat", "-c", "%F", path]);
+            // procfs reports its files as empty regular files.
+            assert!(privileged.success().out().starts_with("regular"), "{privileged}");
+        }
+        if std::path::Path::new("/proc/acpi").is_dir() {
+            let acpi = d.run(c, &["run", "--rm", "busybox", "stat", "-f", "-c", "%T", "/proc/acpi"]);
+            assert_eq!(acpi.success().out(), "tmpfs", "{acpi}");
+        }
+        // /proc/sys is read-only (the kernel may lack /proc/sysrq-trigger, another such path).
+        d.run(c, &["run", "--rm", "busybox", "sh", "-c", "echo x > /proc/sys/kernel/domainname"])
+            .code_is(1)
+            .stderr_has("Read-only file system");
+    }
+
+    fn etc_files(d, c) {
+        let name = unique_name("etc");
+        let id = run_detached(d, c, &["--name", &name, "busybox", "sleep", "300"]);
+        let short = &id[..12];
+        assert_eq!(d.run(c, &["exec", &name, "cat", "/etc/hostname"]).success().out(), short);
+        assert_eq!(d.run(c, &["exec", &name, "hostname"]).success().out(), short);
+        d.run(c, &["exec", &name, "cat", "/etc/hosts"]).success().stdout_has("localhost");
+        d.run(c, &["exec", &name, "test", "-f", "/etc/resolv.conf"]).success();
+        // They are mounted from the container's directory, not written into the image.
+        let mounts = d.run(c, &["exec", &name, "cat", "/proc/self/mountinfo"]);
+        for file in ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"] {
+            assert!(mounts.stdout.lines().any(|l| l.split(' ').nth(4) == Some(file)), "{file} not mounted: {mounts}");
+        }
+    }
+
+    fn network_none_has_only_loopback(d, c) {
+        assert_eq!(d.run(c, &["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]).success().lines(), ["lo"]);
+    }
+
+    fn events_stream(d, c) {
+        let name = unique_name("events");
+        let since = (unix_now() - 1).to_string();
+        let mut events = d.spawn(c, &["events", "--since", &since, "--filter", &format!("container={name}"), "--format", "{{.Action}}"]);
+        d.run(c, &["run", "--rm", "--name", &name, "busybox", "true"]).success();
+        assert!(events.wait_for_stdout("destroy", SETTLE), "{}{}", events.stdout(), events.stderr());
+        events.kill();
+        let seen: Vec<String> = events.stdout().lines().map(str::trim).filter(|a| ["create", "start", "die", "destroy"].contains(a)).map(str::to_string).collect();
+        assert_eq!(seen, ["create", "start", "die", "destroy"], "{}", events.stdout());
+    }
+
+    fn survives_kill9_of_the_daemon(d, c) {
+        let live = unique_name("live");
+        let ticker = unique_name("ticker");
+        let dies = unique_name("dies");
+        run_detached(d, c, &["--name", &live, "busybox", "sleep", "300"]);
+        run_detached(d, c, &["--name", &ticker, "busybox", "sh", "-c", "i=0; while :; do echo tick$i; i=$((i+1)); sleep 0.2; done"]);
+        run_detached(d, c, &["--name", &dies, "busybox", "sh", "-c", "sleep 1; exit 9"]);
+        let pid = d.inspect(c, &live, "{{.State.Pid}}");
+
+        let t = Instant::now();
+        d.kill9();
+        // `dies` must exit while nobody is listening: wait out its second, and a bit more.
+        std::thread::sleep(Duration::from_secs(2).saturating_sub(t.elapsed()));
+        d.restart();
+
+        let running = ps_names(d, c, &[]);
+        assert!(running.contains(&live) && running.contains(&ticker) && !running.contains(&dies), "{running:?}");
+        assert_eq!(d.inspect(c, &live, "{{.State.Running}} {{.State.Pid}}"), format!("true {pid}"));
+        assert_eq!(d.run(c, &["exec", &live, "echo", "back"]).success().out(), "back");
+        wait_for_inspect(d, c, &dies, "{{.State.Status}} {{.State.ExitCode}}", "exited 9");
+
+        let seen = d.run(c, &["logs", &ticker]).lines().len();
+        let mut follow = d.spawn(c, &["logs", "-f", &ticker]);
+        let later = format!("tick{}\n", seen + 5);
+        assert!(follow.wait_for_stdout(&later, SETTLE), "never saw {later:?}: {}", follow.stdout());
+        follow.kill();
+
+        d.run(c, &["stop", "-t", "1", &live]).success();
+        assert_eq!(d.inspect(c, &live, "{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+    }
+
+    fn bad_flag_values(d, c) {
+        d.run(c, &["run", "--rm", "--memory", "lots", "busybox", "true"]).code_is(125).stderr_has("invalid");
+        d.run(c, &["run", "--rm", "--no-such-flag", "busybox", "true"]).code_is(125).stderr_has("unknown flag: --no-such-flag");
+        d.run(c, &["run", "--rm", "--restart", "sometimes", "busybox", "true"]).code_is(125);
+        assert!(ps_names(d, c, &["-a"]).is_empty(), "a rejected run left a container");
+    }
+
+    fn daemon_not_running(d, c) {
+        assert!(d.stop(), "berthd did not exit on SIGTERM");
+        let want = format!("Cannot connect to the Docker daemon at {}. Is the docker daemon running?", d.host());
+        d.run(c, &["ps"]).code_is(1).stderr_has(&want);
+    }
+}
+
+#[test]
+fn api_ping_and_errors() {
+    let Some(d) = TestDaemon::start() else { return };
+    let ping = d.api("GET", "/_ping", None, b"");
+    assert_eq!((ping.status, ping.text().as_str()), (200, "OK"));
+    assert!(
+        ping.header("API-Version")
+            .is_some_and(|v| v.starts_with("1.")),
+        "{:?}",
+        ping.headers
+    );
+    assert_eq!(ping.header("OSType"), Some("linux"));
+
+    for path in ["/containers/create", "/v1.41/containers/create"] {
+        let bad = d.api("POST", path, Some("application/json"), b"{not json");
+        assert_eq!(bad.status, 400, "{path}: {}", bad.text());
+        let message = bad
+            .json()
+            .and_then(|j| j["message"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("invalid JSON"),
+            "{path}: {}",
+            bad.text()
+        );
+    }
+
+    let missing = d.api("GET", "/containers/e2e-no-such-container/json", None, b"");
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.json().map(|j| j["message"].clone()),
+        Some(serde_json::json!(
+            "No such container: e2e-no-such-container"
+        ))
+    );
+}
