@@ -1,1 +1,120 @@
-fn main() {}
+//! `berth`: the docker-compatible command line.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod attach_io;
+mod cli;
+mod commands;
+mod container_opts;
+mod ctx;
+mod error;
+mod format;
+mod jsonmessage;
+mod term;
+mod usage;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand};
+use crate::ctx::Ctx;
+use crate::error::{CliError, CliResult};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let (text, code) = usage::from_clap(e, &args);
+            if code == 0 {
+                print!("{text}");
+            } else {
+                eprintln!("{text}");
+            }
+            std::process::exit(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}: {e}", usage::prog());
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match dispatch(cli).await {
+            Ok(()) => 0,
+            Err(e) => {
+                let text = e.to_string();
+                if !text.is_empty() {
+                    eprintln!("{text}");
+                }
+                e.code()
+            }
+        }
+    });
+    // Background stdin readers may still block; leave without waiting for them.
+    runtime.shutdown_background();
+    std::process::exit(code);
+}
+
+async fn dispatch(cli: Cli) -> CliResult {
+    if cli.version {
+        println!("{} version {}, build berth", usage::prog(), berth_api::version::ENGINE_VERSION);
+        return Ok(());
+    }
+    let Some(command) = cli.command else {
+        return Err(CliError::status(0, format!("Usage:  {} [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers\n\nRun '{} --help' for more information", usage::prog(), usage::prog())));
+    };
+    let ctx = Ctx::new(cli.host.as_deref())?;
+    match command {
+        Command::Run(a) => commands::run::run(&ctx, "run", a).await,
+        Command::Create(a) => commands::create::run(&ctx, "create", a).await,
+        Command::Start(a) => commands::start::run(&ctx, "start", a).await,
+        Command::Stop(a) => commands::stop::run(&ctx, "stop", a).await,
+        Command::Restart(a) => commands::restart::run(&ctx, "restart", a).await,
+        Command::Kill(a) => commands::kill::run(&ctx, "kill", a).await,
+        Command::Rm(a) => commands::rm::run(&ctx, "rm", a).await,
+        Command::Ps(a) => commands::ps::run(&ctx, "ps", a).await,
+        Command::Logs(a) => commands::logs::run(&ctx, "logs", a).await,
+        Command::Exec(a) => commands::exec::run(&ctx, "exec", a).await,
+        Command::Attach(a) => commands::attach::run(&ctx, "attach", a).await,
+        Command::Inspect(a) => commands::inspect::run(&ctx, "inspect", a, None).await,
+        Command::Top(a) => commands::top::run(&ctx, "top", a).await,
+        Command::Rename(a) => commands::rename::run(&ctx, "rename", a).await,
+        Command::Wait(a) => commands::wait::run(&ctx, "wait", a).await,
+        Command::Images(a) => commands::images::run(&ctx, "images", a).await,
+        Command::Import(a) => commands::import::run(&ctx, "import", a).await,
+        Command::Tag(a) => commands::tag::run(&ctx, "tag", a).await,
+        Command::Rmi(a) => commands::rmi::run(&ctx, "rmi", a).await,
+        Command::History(a) => commands::history::run(&ctx, "history", a).await,
+        Command::Version(a) => commands::version::run(&ctx, "version", a).await,
+        Command::Info(a) => commands::info::run(&ctx, "info", a).await,
+        Command::Events(a) => commands::events::run(&ctx, "events", a).await,
+        Command::Container(c) => match c {
+            ContainerCommand::Run(a) => commands::run::run(&ctx, "container run", a).await,
+            ContainerCommand::Create(a) => commands::create::run(&ctx, "container create", a).await,
+            ContainerCommand::Start(a) => commands::start::run(&ctx, "container start", a).await,
+            ContainerCommand::Stop(a) => commands::stop::run(&ctx, "container stop", a).await,
+            ContainerCommand::Restart(a) => commands::restart::run(&ctx, "container restart", a).await,
+            ContainerCommand::Kill(a) => commands::kill::run(&ctx, "container kill", a).await,
+            ContainerCommand::Rm(a) => commands::rm::run(&ctx, "container rm", a).await,
+            ContainerCommand::Ls(a) => commands::ps::run(&ctx, "container ls", a).await,
+            ContainerCommand::Logs(a) => commands::logs::run(&ctx, "container logs", a).await,
+            ContainerCommand::Exec(a) => commands::exec::run(&ctx, "container exec", a).await,
+            ContainerCommand::Attach(a) => commands::attach::run(&ctx, "container attach", a).await,
+            ContainerCommand::Inspect(a) => {
+                commands::inspect::run(&ctx, "container inspect", a, Some("container")).await
+            }
+            ContainerCommand::Top(a) => commands::top::run(&ctx, "container top", a).await,
+            ContainerCommand::Rename(a) => commands::rename::run(&ctx, "container rename", a).await,
+            ContainerCommand::Wait(a) => commands::wait::run(&ctx, "container wait", a).await,
+        },
+        Command::Image(c) => match c {
+            ImageCommand::Ls(a) => commands::images::run(&ctx, "image ls", a).await,
+            ImageCommand::Rm(a) => commands::rmi::run(&ctx, "image rm", a).await,
+            ImageCommand::Inspect(a) => commands::inspect::run(&ctx, "image inspect", a, Some("image")).await,
+            ImageCommand::Import(a) => commands::import::run(&ctx, "image import", a).await,
+            ImageCommand::Tag(a) => commands::tag::run(&ctx, "image tag", a).await,
+            ImageCommand::History(a) => commands::history::run(&ctx, "image history", a).await,
+        },
+    }
+}

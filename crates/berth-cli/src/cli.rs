@@ -1,0 +1,122 @@
+//! The command tree: global flags, verbs, and the `container`/`image` management forms.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{
+    attach, create, events, exec, history, images, import, info, inspect, kill, logs, ps, rename, restart, rm,
+    rmi, run, start, stop, tag, top, version, wait,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "berth", about = "A self-sufficient runtime for containers", disable_version_flag = true)]
+pub struct Cli {
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", global = false)]
+    pub host: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+    /// Set the logging level ("debug", "info", "warn", "error", "fatal")
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    pub log_level: String,
+    /// Location of client config files
+    #[arg(long)]
+    pub config: Option<String>,
+    /// Name of the context to use
+    #[arg(short = 'c', long)]
+    pub context: Option<String>,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(create::CreateArgs),
+    /// Start one or more stopped containers
+    Start(start::StartArgs),
+    /// Stop one or more running containers
+    Stop(stop::StopArgs),
+    /// Restart one or more containers
+    Restart(restart::RestartArgs),
+    /// Kill one or more running containers
+    Kill(kill::KillArgs),
+    /// Remove one or more containers
+    Rm(rm::RmArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Fetch the logs of a container
+    Logs(logs::LogsArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
+    /// Return low-level information on Docker objects
+    Inspect(inspect::InspectArgs),
+    /// Display the running processes of a container
+    Top(top::TopArgs),
+    /// Rename a container
+    Rename(rename::RenameArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(wait::WaitArgs),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(import::ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(tag::TagArgs),
+    /// Remove one or more images
+    Rmi(rmi::RmiArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Show the Docker version information
+    Version(version::VersionArgs),
+    /// Display system-wide information
+    Info(info::InfoArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    Run(run::RunArgs),
+    Create(create::CreateArgs),
+    Start(start::StartArgs),
+    Stop(stop::StopArgs),
+    Restart(restart::RestartArgs),
+    Kill(kill::KillArgs),
+    #[command(alias = "remove")]
+    Rm(rm::RmArgs),
+    #[command(aliases = ["ps", "list"])]
+    Ls(ps::PsArgs),
+    Logs(logs::LogsArgs),
+    Exec(exec::ExecArgs),
+    Attach(attach::AttachArgs),
+    Inspect(inspect::InspectArgs),
+    Top(top::TopArgs),
+    Rename(rename::RenameArgs),
+    Wait(wait::WaitArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    #[command(alias = "list")]
+    Ls(images::ImagesArgs),
+    #[command(alias = "remove")]
+    Rm(rmi::RmiArgs),
+    Inspect(inspect::InspectArgs),
+    Import(import::ImportArgs),
+    Tag(tag::TagArgs),
+    History(history::HistoryArgs),
+}

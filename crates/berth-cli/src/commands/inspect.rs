@@ -1,0 +1,90 @@
+//! `inspect`: the daemon's JSON for containers and images, or `-f` templates over it.
+
+use clap::Args;
+
+use crate::ctx::Ctx;
+use crate::error::{Arity, CliError, CliResult};
+use crate::format::json_indent::indent;
+use crate::format::template::FormatTemplate;
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long)]
+    pub size: bool,
+    /// Only inspect objects of the given type
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    pub names: Vec<String>,
+}
+
+async fn fetch(ctx: &Ctx, kind: Option<&str>, name: &str, size: bool) -> Result<Vec<u8>, String> {
+    let not_found = |what: &str| format!("Error: No such {what}: {name}");
+    match kind {
+        // with a type, docker reports the daemon's own error
+        Some("container") => ctx.client.container_inspect_raw(name, size).await.map(|b| b.to_vec()).map_err(|e| e.to_string()),
+        Some("image") => ctx.client.image_inspect_raw(name).await.map(|b| b.to_vec()).map_err(|e| e.to_string()),
+        _ => match ctx.client.container_inspect_raw(name, size).await {
+            Ok(b) => Ok(b.to_vec()),
+            Err(e) if e.is_not_found() => match ctx.client.image_inspect_raw(name).await {
+                Ok(b) => Ok(b.to_vec()),
+                Err(e) if e.is_not_found() => Err(not_found("object")),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}
+
+pub async fn run(ctx: &Ctx, path: &str, args: InspectArgs, fixed_kind: Option<&str>) -> CliResult {
+    Arity::AtLeast(1).check(path, args.names.len())?;
+    let kind = fixed_kind.or(args.kind.as_deref());
+    if let Some(k) = kind {
+        if !matches!(k, "container" | "image") {
+            return Err(CliError::status(1, format!("\"{k}\" is not a valid value for --type")));
+        }
+    }
+    // docker fails early on a connection error instead of reporting "No such object"
+    ctx.client.api_version().await?;
+    let template = match args.format.as_deref().filter(|f| !f.is_empty()) {
+        Some("json") => None,
+        Some(f) => Some(FormatTemplate::parse(f, false)?),
+        None => None,
+    };
+    let mut raws = Vec::new();
+    let mut errors = Vec::new();
+    let mut out = String::new();
+    for name in &args.names {
+        match fetch(ctx, kind, name, args.size).await {
+            Ok(raw) => {
+                if let Some(t) = &template {
+                    let value: serde_json::Value = serde_json::from_slice(&raw)?;
+                    out.push_str(&t.render(&value)?);
+                    out.push('\n');
+                } else {
+                    raws.push(raw);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if template.is_none() {
+        if raws.is_empty() {
+            out.push_str("[]\n");
+        } else {
+            let mut joined = b"[".to_vec();
+            joined.extend(raws.join(&b","[..]));
+            joined.push(b']');
+            out.push_str(&indent(&joined, "    "));
+            out.push('\n');
+        }
+    }
+    ctx.out(&out)?;
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::status(1, errors.join("\n")))
+}

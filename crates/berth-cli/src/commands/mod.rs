@@ -1,0 +1,71 @@
+//! One module per verb; each parses its flags (clap `Args`) and talks to the daemon.
+
+pub mod attach;
+pub mod create;
+pub mod events;
+pub mod exec;
+pub mod history;
+pub mod images;
+pub mod import;
+pub mod info;
+pub mod inspect;
+pub mod kill;
+pub mod logs;
+pub mod ps;
+pub mod rename;
+pub mod restart;
+pub mod rm;
+pub mod rmi;
+pub mod run;
+pub mod start;
+pub mod stop;
+pub mod tag;
+pub mod top;
+pub mod version;
+pub mod wait;
+
+use berth_client::ClientError;
+
+use crate::error::{CliError, CliResult};
+
+/// Runs `op` on every name, printing each failure as docker does ("Error response from
+/// daemon: ..."); fails with exit 1 when any did, `summary` naming them if given.
+pub async fn for_each_name<F, Fut>(names: &[String], summary: Option<&str>, mut op: F) -> CliResult
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>, ClientError>>,
+{
+    let mut failed = Vec::new();
+    for name in names {
+        match op(name.clone()).await {
+            Ok(Some(line)) => println!("{line}"),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("{e}");
+                failed.push(name.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    match summary {
+        Some(what) => Err(CliError::status(1, format!("Error: failed to {what}: {}", failed.join(", ")))),
+        None => Err(CliError::exit(1)),
+    }
+}
+
+/// A docker `--filter key=value` list into the API's filters.
+pub fn parse_filters(flags: &[String]) -> CliResult<berth_api::Filters> {
+    let mut f = berth_api::Filters::default();
+    for item in flags {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(CliError::status(
+                125,
+                format!("invalid argument {item:?} for \"-f, --filter\" flag: bad format of filter (expected name=value)"),
+            ));
+        };
+        f.add(k.trim().to_ascii_lowercase().as_str(), v);
+    }
+    Ok(f)
+}

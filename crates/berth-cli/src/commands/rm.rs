@@ -1,0 +1,32 @@
+//! `rm`: remove containers.
+
+use clap::Args;
+
+use crate::commands::for_each_name;
+use crate::ctx::Ctx;
+use crate::error::{Arity, CliResult};
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    /// Remove the specified link
+    #[arg(short = 'l', long)]
+    pub link: bool,
+    pub containers: Vec<String>,
+}
+
+pub async fn run(ctx: &Ctx, path: &str, args: RmArgs) -> CliResult {
+    Arity::AtLeast(1).check(path, args.containers.len())?;
+    let client = &ctx.client;
+    let (force, volumes, link) = (args.force, args.volumes, args.link);
+    for_each_name(&args.containers, None, |name| async move {
+        let name = name.trim_start_matches('/').to_string();
+        client.container_remove(&name, force, volumes, link).await.map(|_| Some(name))
+    })
+    .await
+}

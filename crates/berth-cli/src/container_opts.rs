@@ -1,0 +1,420 @@
+//! `run`/`create` flags and their translation into the create request.
+
+use std::collections::HashMap;
+
+use berth_api::models::{ContainerConfig, HostConfig, HostConfigLogConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use berth_api::ContainerCreateBody;
+use clap::{ArgAction, Args};
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq)]
+pub enum OptsError {
+    #[error("invalid restart policy format: {0}")]
+    Restart(String),
+    #[error("maximum retry count cannot be used with restart policy '{0}'")]
+    RetryNotAllowed(String),
+    #[error("invalid proto: {0}")]
+    PortProto(String),
+    #[error("invalid containerPort: {0}")]
+    ContainerPort(String),
+    #[error("invalid hostPort: {0}")]
+    HostPort(String),
+    #[error("invalid spec: {0}: empty section between colons")]
+    VolumeSpec(String),
+    #[error("invalid size: '{0}'")]
+    Size(String),
+    #[error("open {0}: {1}")]
+    File(String, String),
+    #[error("invalid value for --network: {0}")]
+    Network(String),
+}
+
+/// Flags shared by `run` and `create`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ContainerOpts {
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set)]
+    pub tty: bool,
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set)]
+    pub rm: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file")]
+    pub label_file: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set)]
+    pub init: bool,
+    /// Give extended privileges to this container
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set)]
+    pub privileged: bool,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Security Options
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set)]
+    pub read_only: bool,
+    /// Connect a container to a network
+    #[arg(long, alias = "net")]
+    pub network: Option<String>,
+    /// Runtime to use for this container
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<i64>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Suppress the pull output
+    #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set)]
+    pub quiet: bool,
+    /// Print help
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+/// Reads KEY=VALUE lines: comments and blanks skipped, a bare KEY takes the local value.
+pub fn read_kv_file(path: &str, from_env: bool) -> Result<Vec<String>, OptsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| OptsError::File(path.into(), io_text(&e)))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.contains('=') || !from_env {
+            out.push(line.to_string());
+        } else if let Ok(v) = std::env::var(line) {
+            out.push(format!("{line}={v}"));
+        }
+    }
+    Ok(out)
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// `-e KEY` takes KEY's local value (omitted when unset), `-e K=V` is sent as is.
+pub fn expand_env(entries: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            if e.contains('=') {
+                Some(e.clone())
+            } else {
+                std::env::var(e).ok().map(|v| format!("{e}={v}"))
+            }
+        })
+        .collect()
+}
+
+/// `--restart no|always|unless-stopped|on-failure[:N]`.
+pub fn parse_restart(s: &str) -> Result<RestartPolicy, OptsError> {
+    let (name, count) = match s.split_once(':') {
+        Some((n, c)) => (n, Some(c)),
+        None => (s, None),
+    };
+    let policy = match name {
+        "" | "no" => RestartPolicyNameEnum::NO,
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        _ => return Err(OptsError::Restart(s.into())),
+    };
+    let maximum_retry_count = match count {
+        None => None,
+        Some(_) if policy != RestartPolicyNameEnum::ON_FAILURE => return Err(OptsError::RetryNotAllowed(name.into())),
+        Some(c) => Some(c.parse::<i64>().map_err(|_| OptsError::Restart(s.into()))?),
+    };
+    Ok(RestartPolicy { name: Some(policy), maximum_retry_count })
+}
+
+/// `--shm-size 64m` -> bytes (go-units RAMInBytes: binary multipliers).
+pub fn parse_ram(s: &str) -> Result<i64, OptsError> {
+    let lower = s.trim().to_ascii_lowercase();
+    let digits_end = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(digits_end);
+    let value: f64 = num.parse().map_err(|_| OptsError::Size(s.into()))?;
+    let mult: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024f64.powi(2),
+        "g" => 1024f64.powi(3),
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(OptsError::Size(s.into())),
+    };
+    Ok((value * mult) as i64)
+}
+
+/// `-p [ip:][hostPort:]containerPort[/proto]` -> ("80/tcp", binding).
+pub fn parse_publish(spec: &str) -> Result<(String, PortBinding), OptsError> {
+    let (rest, proto) = match spec.rsplit_once('/') {
+        Some((r, p)) => (r, p),
+        None => (spec, "tcp"),
+    };
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(OptsError::PortProto(proto.into()));
+    }
+    let parts: Vec<&str> = rest.rsplitn(3, ':').collect();
+    let (container, host_port, host_ip) = match parts.as_slice() {
+        [c] => (*c, "", ""),
+        [c, h] => (*c, *h, ""),
+        [c, h, ip] => (*c, *h, ip.trim_start_matches('[').trim_end_matches(']')),
+        _ => return Err(OptsError::ContainerPort(spec.into())),
+    };
+    let valid_port = |p: &str| p.split('-').all(|x| x.parse::<u16>().is_ok());
+    if !valid_port(container) {
+        return Err(OptsError::ContainerPort(container.into()));
+    }
+    if !host_port.is_empty() && !valid_port(host_port) {
+        return Err(OptsError::HostPort(host_port.into()));
+    }
+    Ok((
+        format!("{container}/{proto}"),
+        PortBinding { host_ip: Some(host_ip.to_string()), host_port: Some(host_port.to_string()) },
+    ))
+}
+
+pub struct Positionals {
+    pub image: String,
+    pub command: Vec<String>,
+}
+
+impl ContainerOpts {
+    /// The create request for these flags; `attach` says which streams `run` attaches.
+    pub fn to_create_body(&self, pos: &Positionals, detach: bool, attach: &[String]) -> Result<ContainerCreateBody, OptsError> {
+        let mut env = Vec::new();
+        for f in &self.env_file {
+            env.extend(read_kv_file(f, true)?);
+        }
+        env.extend(expand_env(&self.env));
+        let mut labels = HashMap::new();
+        for f in &self.label_file {
+            for l in read_kv_file(f, false)? {
+                let (k, v) = l.split_once('=').unwrap_or((&l, ""));
+                labels.insert(k.to_string(), v.to_string());
+            }
+        }
+        for l in &self.label {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+        let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();
+        let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+        for p in &self.publish {
+            let (port, binding) = parse_publish(p)?;
+            exposed.insert(port.clone(), HashMap::new());
+            bindings.entry(port).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
+        }
+        for e in &self.expose {
+            let port = if e.contains('/') { e.clone() } else { format!("{e}/tcp") };
+            exposed.insert(port, HashMap::new());
+        }
+        let mut binds = Vec::new();
+        let mut volumes: HashMap<String, HashMap<(), ()>> = HashMap::new();
+        for v in &self.volume {
+            if v.split(':').any(str::is_empty) {
+                return Err(OptsError::VolumeSpec(v.clone()));
+            }
+            if v.contains(':') {
+                binds.push(v.clone());
+            } else {
+                volumes.insert(v.clone(), HashMap::new());
+            }
+        }
+        let network_mode = match self.network.as_deref() {
+            None => "default".to_string(),
+            Some("") => return Err(OptsError::Network(String::new())),
+            Some(n) => n.to_string(),
+        };
+        let mut log_opts = HashMap::new();
+        for o in &self.log_opt {
+            let (k, v) = o.split_once('=').unwrap_or((o, ""));
+            log_opts.insert(k.to_string(), v.to_string());
+        }
+        let attach_stdin = !detach && (self.interactive || attach.iter().any(|a| a.eq_ignore_ascii_case("stdin")));
+        let (attach_stdout, attach_stderr) = if detach {
+            (false, false)
+        } else if attach.is_empty() {
+            (true, true)
+        } else {
+            (
+                attach.iter().any(|a| a.eq_ignore_ascii_case("stdout")),
+                attach.iter().any(|a| a.eq_ignore_ascii_case("stderr")),
+            )
+        };
+        let entrypoint = self.entrypoint.as_ref().map(|e| if e.is_empty() { vec![String::new()] } else { vec![e.clone()] });
+        let config = ContainerConfig {
+            hostname: self.hostname.clone(),
+            user: self.user.clone(),
+            attach_stdin: Some(attach_stdin),
+            attach_stdout: Some(attach_stdout),
+            attach_stderr: Some(attach_stderr),
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            tty: Some(self.tty),
+            open_stdin: Some(self.interactive),
+            stdin_once: Some(self.interactive && attach_stdin),
+            env: Some(env),
+            cmd: (!pos.command.is_empty()).then(|| pos.command.clone()),
+            image: Some(pos.image.clone()),
+            volumes: (!volumes.is_empty()).then_some(volumes),
+            working_dir: self.workdir.clone(),
+            entrypoint,
+            labels: Some(labels),
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
+            ..Default::default()
+        };
+        let console_size = if self.tty { crate::term::window_size().map(|(h, w)| vec![h as i32, w as i32]) } else { None };
+        let host_config = HostConfig {
+            binds: (!binds.is_empty()).then_some(binds),
+            port_bindings: Some(bindings),
+            restart_policy: Some(parse_restart(&self.restart)?),
+            auto_remove: Some(self.rm),
+            network_mode: Some(network_mode),
+            privileged: Some(self.privileged),
+            cap_add: (!self.cap_add.is_empty()).then(|| self.cap_add.clone()),
+            cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
+            security_opt: (!self.security_opt.is_empty()).then(|| self.security_opt.clone()),
+            readonly_rootfs: Some(self.read_only),
+            init: self.init.then_some(true),
+            runtime: self.runtime.clone(),
+            log_config: Some(HostConfigLogConfig { typ: self.log_driver.clone().or(Some(String::new())), config: Some(log_opts) }),
+            shm_size: self.shm_size.as_deref().map(parse_ram).transpose()?,
+            console_size,
+            ..Default::default()
+        };
+        Ok(ContainerCreateBody { config, host_config: Some(host_config), networking_config: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(parse_restart("always").unwrap().name, Some(RestartPolicyNameEnum::ALWAYS));
+        let p = parse_restart("on-failure:3").unwrap();
+        assert_eq!((p.name, p.maximum_retry_count), (Some(RestartPolicyNameEnum::ON_FAILURE), Some(3)));
+        assert!(parse_restart("always:3").is_err());
+        assert!(parse_restart("sometimes").is_err());
+    }
+
+    #[test]
+    fn ram_sizes() {
+        assert_eq!(parse_ram("64m").unwrap(), 64 * 1024 * 1024);
+        assert_eq!(parse_ram("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_ram("512").unwrap(), 512);
+        assert!(parse_ram("lots").is_err());
+    }
+
+    #[test]
+    fn ports() {
+        let (p, b) = parse_publish("127.0.0.1:8080:80/udp").unwrap();
+        assert_eq!(p, "80/udp");
+        assert_eq!((b.host_ip.as_deref(), b.host_port.as_deref()), (Some("127.0.0.1"), Some("8080")));
+        let (p, b) = parse_publish("8080:80").unwrap();
+        assert_eq!((p.as_str(), b.host_port.as_deref()), ("80/tcp", Some("8080")));
+        assert!(parse_publish("80/xyz").is_err());
+        assert!(parse_publish("abc").is_err());
+    }
+
+    #[test]
+    fn body_from_flags() {
+        let opts = ContainerOpts {
+            interactive: true,
+            tty: true,
+            env: vec!["A=1".into()],
+            label: vec!["k=v".into()],
+            volume: vec!["/data".into(), "/src:/dst:ro".into()],
+            restart: "no".into(),
+            ..Default::default()
+        };
+        let pos = Positionals { image: "busybox".into(), command: vec!["sh".into()] };
+        let body = opts.to_create_body(&pos, false, &[]).unwrap();
+        assert_eq!(body.config.attach_stdin, Some(true));
+        assert_eq!(body.config.stdin_once, Some(true));
+        assert_eq!(body.config.env, Some(vec!["A=1".to_string()]));
+        assert_eq!(body.config.cmd, Some(vec!["sh".to_string()]));
+        let hc = body.host_config.unwrap();
+        assert_eq!(hc.binds, Some(vec!["/src:/dst:ro".to_string()]));
+        assert!(body.config.volumes.unwrap().contains_key("/data"));
+        let detached = opts.to_create_body(&pos, true, &[]).unwrap();
+        assert_eq!(detached.config.attach_stdout, Some(false));
+    }
+
+    #[test]
+    fn env_file_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("env");
+        std::fs::write(&f, "# comment\n\nA=1\nB=two words\n").unwrap();
+        assert_eq!(read_kv_file(f.to_str().unwrap(), true).unwrap(), vec!["A=1", "B=two words"]);
+        assert!(read_kv_file("/nonexistent/env", true).is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! Output formatting shared by the commands: tables, templates, units, times.
+
+pub mod json_indent;
+pub mod strings;
+pub mod table;
+pub mod tabwriter;
+pub mod template;
+pub mod timefmt;
+pub mod units;

@@ -1,0 +1,243 @@
+//! The client: host, negotiated API version, and the request helpers every endpoint uses.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::Response;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::body::{self, RequestBody};
+use crate::error::{ClientError, Result};
+use crate::hijack::HijackedStream;
+use crate::host::Host;
+use crate::transport;
+
+/// The newest API version this client speaks.
+pub const MAX_API_VERSION: &str = "1.47";
+
+/// Query parameters in order.
+pub type Query<'a> = Vec<(&'a str, String)>;
+
+#[derive(Debug)]
+pub struct Client {
+    host: Host,
+    version: OnceLock<String>,
+}
+
+/// What `GET /_ping` told us.
+#[derive(Debug, Clone, Default)]
+pub struct Ping {
+    pub api_version: Option<String>,
+    pub os_type: Option<String>,
+    pub experimental: bool,
+}
+
+fn version_tuple(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// min(server, ours); ours when the server says nothing usable.
+pub fn negotiate_version(server: Option<&str>) -> String {
+    match server.and_then(|s| version_tuple(s).map(|t| (s, t))) {
+        Some((s, t)) if version_tuple(MAX_API_VERSION).is_some_and(|max| t < max) => s.to_string(),
+        _ => MAX_API_VERSION.to_string(),
+    }
+}
+
+/// Percent-encodes a path segment the way Go's url.PathEscape leaves names readable.
+pub fn escape_segment(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b':')
+        .remove(b'/')
+        .remove(b'@');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+impl Client {
+    pub fn new(host: Host) -> Self {
+        Self { host, version: OnceLock::new() }
+    }
+
+    /// A client for `-H` (or `DOCKER_HOST`, or the default).
+    pub fn from_flag(flag: Option<&str>) -> Result<Self> {
+        Ok(Self::new(Host::resolve(flag)?))
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// Pins the API version instead of negotiating (`DOCKER_API_VERSION`).
+    pub fn with_version(self, version: &str) -> Self {
+        let _ = self.version.set(version.to_string());
+        self
+    }
+
+    /// The API version in use, negotiating it with `/_ping` the first time.
+    pub async fn api_version(&self) -> Result<String> {
+        if let Some(v) = self.version.get() {
+            return Ok(v.clone());
+        }
+        let ping = self.ping().await?;
+        let v = negotiate_version(ping.api_version.as_deref());
+        Ok(self.version.get_or_init(|| v).clone())
+    }
+
+    /// `GET /_ping` (unversioned).
+    pub async fn ping(&self) -> Result<Ping> {
+        let req = Request::get("/_ping").header(HOST, "docker").body(body::empty())?;
+        let resp = transport::send(&self.host, req).await?;
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let ping = Ping {
+            api_version: header("API-Version"),
+            os_type: header("OSType"),
+            experimental: header("Docker-Experimental").is_some_and(|v| v == "true"),
+        };
+        // drain to let the connection close cleanly
+        let _ = body::collect(resp.into_body()).await;
+        Ok(ping)
+    }
+
+    async fn uri(&self, path: &str, query: &Query<'_>) -> Result<String> {
+        let version = self.api_version().await?;
+        let mut uri = format!("/v{version}{path}");
+        if !query.is_empty() {
+            uri.push('?');
+            uri.push_str(&serde_urlencoded::to_string(query)?);
+        }
+        Ok(uri)
+    }
+
+    fn builder(method: Method, uri: &str) -> http::request::Builder {
+        Request::builder().method(method).uri(uri).header(HOST, "docker").header("User-Agent", "berth-cli")
+    }
+
+    /// Sends a request; non-2xx answers become [`ClientError::Api`].
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &Query<'_>,
+        content_type: Option<&str>,
+        body: RequestBody,
+    ) -> Result<Response<Incoming>> {
+        let uri = self.uri(path, query).await?;
+        let mut b = Self::builder(method, &uri);
+        if let Some(ct) = content_type {
+            b = b.header(CONTENT_TYPE, ct);
+        }
+        let resp = transport::send(&self.host, b.body(body)?).await?;
+        check_status(resp).await
+    }
+
+    pub async fn get(&self, path: &str, query: &Query<'_>) -> Result<Response<Incoming>> {
+        self.request(Method::GET, path, query, None, body::empty()).await
+    }
+
+    /// GET and return the raw body (inspect keeps the daemon's field order).
+    pub async fn get_raw(&self, path: &str, query: &Query<'_>) -> Result<Bytes> {
+        body::collect(self.get(path, query).await?.into_body()).await
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str, query: &Query<'_>) -> Result<T> {
+        let raw = self.get_raw(path, query).await?;
+        Ok(serde_json::from_slice(&raw)?)
+    }
+
+    pub async fn post(&self, path: &str, query: &Query<'_>) -> Result<Response<Incoming>> {
+        self.request(Method::POST, path, query, None, body::empty()).await
+    }
+
+    /// POST with no body; the answer is drained.
+    pub async fn post_empty(&self, path: &str, query: &Query<'_>) -> Result<()> {
+        body::collect(self.post(path, query).await?.into_body()).await?;
+        Ok(())
+    }
+
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(&self, path: &str, query: &Query<'_>, body: &B) -> Result<T> {
+        let data = serde_json::to_vec(body)?;
+        let resp = self.request(Method::POST, path, query, Some("application/json"), body::full(data)).await?;
+        let raw = body::collect(resp.into_body()).await?;
+        Ok(serde_json::from_slice(&raw)?)
+    }
+
+    pub async fn delete(&self, path: &str, query: &Query<'_>) -> Result<Bytes> {
+        let resp = self.request(Method::DELETE, path, query, None, body::empty()).await?;
+        body::collect(resp.into_body()).await
+    }
+
+    /// POSTs with `Connection: Upgrade` / `Upgrade: tcp` and returns the raw duplex stream
+    /// after `101 Switching Protocols`.
+    pub async fn hijack(&self, path: &str, query: &Query<'_>, json_body: Option<Vec<u8>>) -> Result<HijackedStream> {
+        let uri = self.uri(path, query).await?;
+        let mut b = Self::builder(Method::POST, &uri).header(CONNECTION, "Upgrade").header(UPGRADE, "tcp");
+        let body = match json_body {
+            Some(data) => {
+                b = b.header(CONTENT_TYPE, "application/json");
+                body::full(data)
+            }
+            None => body::empty(),
+        };
+        let resp = transport::send(&self.host, b.body(body)?).await?;
+        let resp = check_status(resp).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(ClientError::Protocol(format!(
+                "unexpected response to an upgrade request: {}",
+                resp.status()
+            )));
+        }
+        let upgraded = hyper::upgrade::on(resp).await?;
+        Ok(HijackedStream::new(upgraded))
+    }
+}
+
+/// Turns a non-2xx/101 response into the daemon's error message.
+async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>> {
+    let status = resp.status();
+    if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS || status == StatusCode::NOT_MODIFIED {
+        return Ok(resp);
+    }
+    let raw = body::collect(resp.into_body()).await?;
+    let message = match serde_json::from_slice::<berth_api::ErrorResponse>(&raw) {
+        Ok(e) => e.message,
+        Err(_) => {
+            let text = String::from_utf8_lossy(&raw).trim().to_string();
+            if text.is_empty() {
+                status.canonical_reason().unwrap_or("unknown error").to_string()
+            } else {
+                text
+            }
+        }
+    };
+    Err(ClientError::Api { status: status.as_u16(), message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiates_the_lower_version() {
+        assert_eq!(negotiate_version(Some("1.41")), "1.41");
+        assert_eq!(negotiate_version(Some("1.50")), "1.47");
+        assert_eq!(negotiate_version(Some("1.47")), "1.47");
+        assert_eq!(negotiate_version(None), "1.47");
+        assert_eq!(negotiate_version(Some("garbage")), "1.47");
+    }
+
+    #[test]
+    fn escapes_segments() {
+        assert_eq!(escape_segment("busybox:latest"), "busybox:latest");
+        assert_eq!(escape_segment("a b"), "a%20b");
+        assert_eq!(escape_segment("reg:5000/x/y@sha256:ab"), "reg:5000/x/y@sha256:ab");
+    }
+}

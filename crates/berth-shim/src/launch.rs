@@ -1,0 +1,177 @@
+//! `berth-shim <shim.json>`: detach, create the container, report on fd 3, supervise.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+use berth_runtime::shim_proto::{CreateResult, ShimConfig};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::detach::{detach, DetachError};
+use crate::helper::{self, HelperError, Produced};
+use crate::jsonlog::{JsonLog, LogError};
+use crate::proc_io::{self, ProcIoError};
+use crate::runtime_select::runtime_for;
+use crate::supervisor::{Init, Supervisor};
+use crate::shimlog;
+
+/// The create-result pipe berthd passes.
+const RESULT_FD: i32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("read shim config {path}: {source}")]
+    ReadConfig { path: PathBuf, source: std::io::Error },
+    #[error("parse shim config {path}: {source}")]
+    ParseConfig { path: PathBuf, source: serde_json::Error },
+    #[error(transparent)]
+    Detach(#[from] DetachError),
+    #[error("set up SIGCHLD handling: {0}")]
+    Signals(nix::Error),
+    #[error("listen on {path}: {source}")]
+    Listen { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Io(#[from] ProcIoError),
+    #[error(transparent)]
+    Helper(#[from] HelperError),
+    /// The runtime's own message, passed through unchanged.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Runs the whole shim; the return value is the process exit code.
+pub fn run(config_path: &Path) -> i32 {
+    close_inherited_fds();
+    let mut result_pipe = take_result_pipe();
+    let config = match load_config(config_path) {
+        Ok(config) => config,
+        Err(e) => {
+            report(&mut result_pipe, &CreateResult::Failed { message: e.to_string() });
+            return 1;
+        }
+    };
+    if let Err(e) = detach() {
+        report(&mut result_pipe, &CreateResult::Failed { message: e.to_string() });
+        return 1;
+    }
+    shimlog::init(&config.bundle);
+    let _ = std::env::set_current_dir("/");
+    let result_fd = result_pipe.as_ref().map(|f| f.as_raw_fd());
+    match create(&config, result_fd) {
+        Ok((supervisor, pid)) => {
+            report(&mut result_pipe, &CreateResult::Created { pid });
+            drop(result_pipe);
+            crate::trim::drop_startup_pages();
+            supervisor.run();
+            0
+        }
+        Err(e) => {
+            shimlog::error(&format!("create: {e}"));
+            cleanup_failed_create(&config);
+            report(&mut result_pipe, &CreateResult::Failed { message: e.to_string() });
+            1
+        }
+    }
+}
+
+fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, i32), LaunchError> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block().map_err(LaunchError::Signals)?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(LaunchError::Signals)?;
+    let listener = listen(&config.socket)?;
+    let log = JsonLog::open(&config.log_path, config.log_max_size, config.log_max_files)?;
+    let (io, pending) = proc_io::prepare(config.tty, config.open_stdin)?;
+    let job = config.clone();
+    let close_in_child: Vec<RawFd> = result_fd.into_iter().collect();
+    let created = helper::run_closing(
+        move || runtime_for(&job)?.create(&job.id, &job.bundle, io).map(Produced::Process),
+        &close_in_child,
+    )?;
+    let spawned = match created {
+        Ok(Produced::Process(spawned)) => spawned,
+        Ok(Produced::Nothing) => return Err(LaunchError::Runtime("the runtime created no process".into())),
+        Err(e) => return Err(LaunchError::Runtime(e.to_string())),
+    };
+    let pid = spawned.pid;
+    let io = pending.finish(spawned.pty_master, config.open_stdin)?;
+    let init = Init { pid, io, started: false, exit: None, exited_at: None };
+    Ok((Supervisor::new(config.clone(), signals, listener, Some(log), init), pid))
+}
+
+/// Removes whatever a failed create left: the runtime's container and our socket.
+fn cleanup_failed_create(config: &ShimConfig) {
+    let job = config.clone();
+    let _ = helper::run(move || runtime_for(&job)?.delete(&job.id, true).map(|()| Produced::Nothing));
+    let _ = std::fs::remove_file(&config.socket);
+}
+
+fn listen(socket: &Path) -> Result<UnixListener, LaunchError> {
+    let err = |source| LaunchError::Listen { path: socket.to_path_buf(), source };
+    if let Some(parent) = socket.parent() {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    match std::fs::remove_file(socket) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
+        _ => {}
+    }
+    let listener = UnixListener::bind(socket).map_err(err)?;
+    listener.set_nonblocking(true).map_err(err)?;
+    Ok(listener)
+}
+
+fn load_config(path: &Path) -> Result<ShimConfig, LaunchError> {
+    let text = std::fs::read(path)
+        .map_err(|source| LaunchError::ReadConfig { path: path.to_path_buf(), source })?;
+    let mut config: ShimConfig = serde_json::from_slice(&text)
+        .map_err(|source| LaunchError::ParseConfig { path: path.to_path_buf(), source })?;
+    // The shim moves to `/` once detached; relative paths must not change meaning.
+    for p in [
+        &mut config.bundle,
+        &mut config.socket,
+        &mut config.log_path,
+        &mut config.exit_file,
+        &mut config.runtime_root,
+    ] {
+        if let Ok(abs) = std::path::absolute(&*p) {
+            *p = abs;
+        }
+    }
+    Ok(config)
+}
+
+/// Only fds 0-3 belong to the shim; anything else berthd leaked would be held open for the
+/// container's whole life (a pipe berthd waits on, a socket it closed).
+fn close_inherited_fds() {
+    // SAFETY: close_range only closes descriptors; none above 3 is owned by Rust code yet.
+    unsafe { libc::syscall(libc::SYS_close_range, RESULT_FD + 1, u32::MAX, 0) };
+}
+
+/// fd 3 when it is open; it is made close-on-exec so no runtime process inherits it.
+fn take_result_pipe() -> Option<File> {
+    // SAFETY: F_GETFD/F_SETFD on a descriptor number only inspect or set its flags.
+    if unsafe { libc::fcntl(RESULT_FD, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    unsafe { libc::fcntl(RESULT_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: fd 3 is open (checked above) and by the launch protocol belongs to the shim.
+    Some(File::from(unsafe { OwnedFd::from_raw_fd(RESULT_FD) }))
+}
+
+fn report(pipe: &mut Option<File>, result: &CreateResult) {
+    let Some(file) = pipe.as_mut() else { return };
+    if let Ok(mut line) = serde_json::to_vec(result) {
+        line.push(b'\n');
+        if let Err(e) = file.write_all(&line) {
+            shimlog::error(&format!("write create result: {e}"));
+        }
+    }
+    *pipe = None;
+}
