@@ -10,8 +10,16 @@ use crate::models::{ContainerConfig, HostConfig, NetworkingConfig};
 pub struct ContainerCreateBody {
     #[serde(flatten)]
     pub config: ContainerConfig,
-    #[serde(rename = "HostConfig", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "HostConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub host_config: Option<HostConfig>,
-    #[serde(rename = "NetworkingConfig", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "NetworkingConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub networking_config: Option<NetworkingConfig>,
 }

@@ -15,13 +15,16 @@ impl Filters {
         }
         let v: serde_json::Value =
             serde_json::from_str(s).map_err(|e| format!("invalid filter '{s}': {e}"))?;
-        let obj = v.as_object().ok_or_else(|| format!("invalid filter '{s}'"))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| format!("invalid filter '{s}'"))?;
         let mut map = BTreeMap::new();
         for (k, v) in obj {
             let vals: Vec<String> = match v {
-                serde_json::Value::Array(a) => {
-                    a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
-                }
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
                 serde_json::Value::Object(o) => o
                     .iter()
                     .filter(|(_, b)| b.as_bool().unwrap_or(false))
@@ -48,7 +51,10 @@ impl Filters {
     }
 
     pub fn add(&mut self, key: &str, value: &str) {
-        self.0.entry(key.to_string()).or_default().push(value.to_string());
+        self.0
+            .entry(key.to_string())
+            .or_default()
+            .push(value.to_string());
     }
 
     /// Rejects filter names not in `allowed`, with dockerd's message.

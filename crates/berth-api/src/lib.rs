@@ -8,8 +8,8 @@ pub use bollard_stubs::models;
 
 pub mod container;
 pub mod filters;
-pub mod version;
 pub mod stdcopy;
+pub mod version;
 
 use serde::{Deserialize, Serialize};
 

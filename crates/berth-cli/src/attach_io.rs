@@ -91,7 +91,12 @@ pub enum StreamEnd {
 }
 
 /// Runs the stream until output ends or the user detaches.
-pub async fn pump(stream: HijackedStream, tty: bool, stdin: bool, detach_keys: Vec<u8>) -> Result<StreamEnd, ClientError> {
+pub async fn pump(
+    stream: HijackedStream,
+    tty: bool,
+    stdin: bool,
+    detach_keys: Vec<u8>,
+) -> Result<StreamEnd, ClientError> {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let output = async move {
         let mut stdout = tokio::io::stdout();
@@ -154,7 +159,9 @@ where
         if let Some((h, w)) = crate::term::window_size() {
             resize(h, w).await;
         }
-        let Ok(mut winch) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
+        let Ok(mut winch) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        else {
             return;
         };
         while winch.recv().await.is_some() {
@@ -172,7 +179,10 @@ mod tests {
     #[test]
     fn parses_keys() {
         assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), vec![16, 17]);
-        assert_eq!(parse_detach_keys("a,ctrl-@,ctrl-_").unwrap(), vec![b'a', 0, 31]);
+        assert_eq!(
+            parse_detach_keys("a,ctrl-@,ctrl-_").unwrap(),
+            vec![b'a', 0, 31]
+        );
         assert!(parse_detach_keys("ctrl-pp").is_err());
         assert!(parse_detach_keys("xy").is_err());
     }

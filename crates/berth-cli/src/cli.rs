@@ -3,12 +3,16 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    attach, create, events, exec, history, images, import, info, inspect, kill, logs, ps, rename, restart, rm,
-    rmi, run, start, stop, tag, top, version, wait,
+    attach, create, events, exec, history, images, import, info, inspect, kill, logs, ps, rename,
+    restart, rm, rmi, run, start, stop, tag, top, version, wait,
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "berth", about = "A self-sufficient runtime for containers", disable_version_flag = true)]
+#[command(
+    name = "berth",
+    about = "A self-sufficient runtime for containers",
+    disable_version_flag = true
+)]
 pub struct Cli {
     /// Daemon socket to connect to
     #[arg(short = 'H', long = "host", global = false)]

@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use berth_api::models::{ContainerConfig, HostConfig, HostConfigLogConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use berth_api::models::{
+    ContainerConfig, HostConfig, HostConfigLogConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
+};
 use berth_api::ContainerCreateBody;
 use clap::{ArgAction, Args};
 use thiserror::Error;
@@ -25,6 +28,8 @@ pub enum OptsError {
     Size(String),
     #[error("open {0}: {1}")]
     File(String, String),
+    #[error("invalid argument \"{0}\" for \"{1}\" flag: {2}")]
+    Flag(String, String, String),
     #[error("invalid value for --network: {0}")]
     Network(String),
 }
@@ -107,6 +112,9 @@ pub struct ContainerOpts {
     /// Restart policy to apply when a container exits
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// Memory limit
+    #[arg(short = 'm', long = "memory")]
+    pub memory: Option<String>,
     /// Size of /dev/shm
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
@@ -135,7 +143,8 @@ pub struct ContainerOpts {
 
 /// Reads KEY=VALUE lines: comments and blanks skipped, a bare KEY takes the local value.
 pub fn read_kv_file(path: &str, from_env: bool) -> Result<Vec<String>, OptsError> {
-    let text = std::fs::read_to_string(path).map_err(|e| OptsError::File(path.into(), io_text(&e)))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| OptsError::File(path.into(), io_text(&e)))?;
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.trim_start();
@@ -187,16 +196,23 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy, OptsError> {
     };
     let maximum_retry_count = match count {
         None => None,
-        Some(_) if policy != RestartPolicyNameEnum::ON_FAILURE => return Err(OptsError::RetryNotAllowed(name.into())),
+        Some(_) if policy != RestartPolicyNameEnum::ON_FAILURE => {
+            return Err(OptsError::RetryNotAllowed(name.into()))
+        }
         Some(c) => Some(c.parse::<i64>().map_err(|_| OptsError::Restart(s.into()))?),
     };
-    Ok(RestartPolicy { name: Some(policy), maximum_retry_count })
+    Ok(RestartPolicy {
+        name: Some(policy),
+        maximum_retry_count,
+    })
 }
 
 /// `--shm-size 64m` -> bytes (go-units RAMInBytes: binary multipliers).
 pub fn parse_ram(s: &str) -> Result<i64, OptsError> {
     let lower = s.trim().to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
     let (num, unit) = lower.split_at(digits_end);
     let value: f64 = num.parse().map_err(|_| OptsError::Size(s.into()))?;
     let mult: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
@@ -236,7 +252,10 @@ pub fn parse_publish(spec: &str) -> Result<(String, PortBinding), OptsError> {
     }
     Ok((
         format!("{container}/{proto}"),
-        PortBinding { host_ip: Some(host_ip.to_string()), host_port: Some(host_port.to_string()) },
+        PortBinding {
+            host_ip: Some(host_ip.to_string()),
+            host_port: Some(host_port.to_string()),
+        },
     ))
 }
 
@@ -247,7 +266,12 @@ pub struct Positionals {
 
 impl ContainerOpts {
     /// The create request for these flags; `attach` says which streams `run` attaches.
-    pub fn to_create_body(&self, pos: &Positionals, detach: bool, attach: &[String]) -> Result<ContainerCreateBody, OptsError> {
+    pub fn to_create_body(
+        &self,
+        pos: &Positionals,
+        detach: bool,
+        attach: &[String],
+    ) -> Result<ContainerCreateBody, OptsError> {
         let mut env = Vec::new();
         for f in &self.env_file {
             env.extend(read_kv_file(f, true)?);
@@ -269,10 +293,18 @@ impl ContainerOpts {
         for p in &self.publish {
             let (port, binding) = parse_publish(p)?;
             exposed.insert(port.clone(), HashMap::new());
-            bindings.entry(port).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
+            bindings
+                .entry(port)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(binding);
         }
         for e in &self.expose {
-            let port = if e.contains('/') { e.clone() } else { format!("{e}/tcp") };
+            let port = if e.contains('/') {
+                e.clone()
+            } else {
+                format!("{e}/tcp")
+            };
             exposed.insert(port, HashMap::new());
         }
         let mut binds = Vec::new();
@@ -297,7 +329,8 @@ impl ContainerOpts {
             let (k, v) = o.split_once('=').unwrap_or((o, ""));
             log_opts.insert(k.to_string(), v.to_string());
         }
-        let attach_stdin = !detach && (self.interactive || attach.iter().any(|a| a.eq_ignore_ascii_case("stdin")));
+        let attach_stdin =
+            !detach && (self.interactive || attach.iter().any(|a| a.eq_ignore_ascii_case("stdin")));
         let (attach_stdout, attach_stderr) = if detach {
             (false, false)
         } else if attach.is_empty() {
@@ -308,7 +341,13 @@ impl ContainerOpts {
                 attach.iter().any(|a| a.eq_ignore_ascii_case("stderr")),
             )
         };
-        let entrypoint = self.entrypoint.as_ref().map(|e| if e.is_empty() { vec![String::new()] } else { vec![e.clone()] });
+        let entrypoint = self.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                vec![String::new()]
+            } else {
+                vec![e.clone()]
+            }
+        });
         let config = ContainerConfig {
             hostname: self.hostname.clone(),
             user: self.user.clone(),
@@ -330,7 +369,11 @@ impl ContainerOpts {
             stop_timeout: self.stop_timeout,
             ..Default::default()
         };
-        let console_size = if self.tty { crate::term::window_size().map(|(h, w)| vec![h as i32, w as i32]) } else { None };
+        let console_size = if self.tty {
+            crate::term::window_size().map(|(h, w)| vec![h as i32, w as i32])
+        } else {
+            None
+        };
         let host_config = HostConfig {
             binds: (!binds.is_empty()).then_some(binds),
             port_bindings: Some(bindings),
@@ -344,12 +387,28 @@ impl ContainerOpts {
             readonly_rootfs: Some(self.read_only),
             init: self.init.then_some(true),
             runtime: self.runtime.clone(),
-            log_config: Some(HostConfigLogConfig { typ: self.log_driver.clone().or(Some(String::new())), config: Some(log_opts) }),
+            log_config: Some(HostConfigLogConfig {
+                typ: self.log_driver.clone().or(Some(String::new())),
+                config: Some(log_opts),
+            }),
             shm_size: self.shm_size.as_deref().map(parse_ram).transpose()?,
+            memory: self
+                .memory
+                .as_deref()
+                .map(|m| {
+                    parse_ram(m).map_err(|e| {
+                        OptsError::Flag(m.into(), "-m, --memory".into(), e.to_string())
+                    })
+                })
+                .transpose()?,
             console_size,
             ..Default::default()
         };
-        Ok(ContainerCreateBody { config, host_config: Some(host_config), networking_config: None })
+        Ok(ContainerCreateBody {
+            config,
+            host_config: Some(host_config),
+            networking_config: None,
+        })
     }
 }
 
@@ -359,9 +418,15 @@ mod tests {
 
     #[test]
     fn restart_policies() {
-        assert_eq!(parse_restart("always").unwrap().name, Some(RestartPolicyNameEnum::ALWAYS));
+        assert_eq!(
+            parse_restart("always").unwrap().name,
+            Some(RestartPolicyNameEnum::ALWAYS)
+        );
         let p = parse_restart("on-failure:3").unwrap();
-        assert_eq!((p.name, p.maximum_retry_count), (Some(RestartPolicyNameEnum::ON_FAILURE), Some(3)));
+        assert_eq!(
+            (p.name, p.maximum_retry_count),
+            (Some(RestartPolicyNameEnum::ON_FAILURE), Some(3))
+        );
         assert!(parse_restart("always:3").is_err());
         assert!(parse_restart("sometimes").is_err());
     }
@@ -378,9 +443,15 @@ mod tests {
     fn ports() {
         let (p, b) = parse_publish("127.0.0.1:8080:80/udp").unwrap();
         assert_eq!(p, "80/udp");
-        assert_eq!((b.host_ip.as_deref(), b.host_port.as_deref()), (Some("127.0.0.1"), Some("8080")));
+        assert_eq!(
+            (b.host_ip.as_deref(), b.host_port.as_deref()),
+            (Some("127.0.0.1"), Some("8080"))
+        );
         let (p, b) = parse_publish("8080:80").unwrap();
-        assert_eq!((p.as_str(), b.host_port.as_deref()), ("80/tcp", Some("8080")));
+        assert_eq!(
+            (p.as_str(), b.host_port.as_deref()),
+            ("80/tcp", Some("8080"))
+        );
         assert!(parse_publish("80/xyz").is_err());
         assert!(parse_publish("abc").is_err());
     }
@@ -396,7 +467,10 @@ mod tests {
             restart: "no".into(),
             ..Default::default()
         };
-        let pos = Positionals { image: "busybox".into(), command: vec!["sh".into()] };
+        let pos = Positionals {
+            image: "busybox".into(),
+            command: vec!["sh".into()],
+        };
         let body = opts.to_create_body(&pos, false, &[]).unwrap();
         assert_eq!(body.config.attach_stdin, Some(true));
         assert_eq!(body.config.stdin_once, Some(true));
@@ -414,7 +488,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("env");
         std::fs::write(&f, "# comment\n\nA=1\nB=two words\n").unwrap();
-        assert_eq!(read_kv_file(f.to_str().unwrap(), true).unwrap(), vec!["A=1", "B=two words"]);
+        assert_eq!(
+            read_kv_file(f.to_str().unwrap(), true).unwrap(),
+            vec!["A=1", "B=two words"]
+        );
         assert!(read_kv_file("/nonexistent/env", true).is_err());
     }
 }

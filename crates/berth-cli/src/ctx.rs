@@ -24,7 +24,10 @@ impl Ctx {
     /// Writes to stdout; a closed pipe is not an error worth reporting.
     pub fn out(&self, text: &str) -> CliResult {
         let mut stdout = std::io::stdout().lock();
-        match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+        match stdout
+            .write_all(text.as_bytes())
+            .and_then(|_| stdout.flush())
+        {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
             other => Ok(other?),
         }

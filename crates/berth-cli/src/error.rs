@@ -24,12 +24,18 @@ pub enum CliError {
 
 impl CliError {
     pub fn status(code: i32, message: impl Into<String>) -> Self {
-        Self::Status { code, message: message.into() }
+        Self::Status {
+            code,
+            message: message.into(),
+        }
     }
 
     /// A silent exit with `code` (the error was already printed, or there is none to print).
     pub fn exit(code: i32) -> Self {
-        Self::Status { code, message: String::new() }
+        Self::Status {
+            code,
+            message: String::new(),
+        }
     }
 
     pub fn code(&self) -> i32 {
@@ -66,13 +72,21 @@ impl Arity {
         let plural = |k: usize| if k == 1 { "argument" } else { "arguments" };
         match *self {
             Arity::None if n > 0 => Err(CliError::arity(path, "accepts no arguments", false)),
-            Arity::Exactly(k) if n != k => Err(CliError::arity(path, &format!("requires {k} {}", plural(k)), false)),
-            Arity::AtLeast(k) if n < k => {
-                Err(CliError::arity(path, &format!("requires at least {k} {}", plural(k)), true))
-            }
-            Arity::AtMost(k) if n > k => {
-                Err(CliError::arity(path, &format!("requires at most {k} {}", plural(k)), false))
-            }
+            Arity::Exactly(k) if n != k => Err(CliError::arity(
+                path,
+                &format!("requires {k} {}", plural(k)),
+                false,
+            )),
+            Arity::AtLeast(k) if n < k => Err(CliError::arity(
+                path,
+                &format!("requires at least {k} {}", plural(k)),
+                true,
+            )),
+            Arity::AtMost(k) if n > k => Err(CliError::arity(
+                path,
+                &format!("requires at most {k} {}", plural(k)),
+                false,
+            )),
             _ => Ok(()),
         }
     }

@@ -32,7 +32,11 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{}: {e}", usage::prog());
@@ -58,7 +62,11 @@ fn main() {
 
 async fn dispatch(cli: Cli) -> CliResult {
     if cli.version {
-        println!("{} version {}, build berth", usage::prog(), berth_api::version::ENGINE_VERSION);
+        println!(
+            "{} version {}, build berth",
+            usage::prog(),
+            berth_api::version::ENGINE_VERSION
+        );
         return Ok(());
     }
     let Some(command) = cli.command else {
@@ -94,7 +102,9 @@ async fn dispatch(cli: Cli) -> CliResult {
             ContainerCommand::Create(a) => commands::create::run(&ctx, "container create", a).await,
             ContainerCommand::Start(a) => commands::start::run(&ctx, "container start", a).await,
             ContainerCommand::Stop(a) => commands::stop::run(&ctx, "container stop", a).await,
-            ContainerCommand::Restart(a) => commands::restart::run(&ctx, "container restart", a).await,
+            ContainerCommand::Restart(a) => {
+                commands::restart::run(&ctx, "container restart", a).await
+            }
             ContainerCommand::Kill(a) => commands::kill::run(&ctx, "container kill", a).await,
             ContainerCommand::Rm(a) => commands::rm::run(&ctx, "container rm", a).await,
             ContainerCommand::Ls(a) => commands::ps::run(&ctx, "container ls", a).await,
@@ -111,7 +121,9 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => commands::images::run(&ctx, "image ls", a).await,
             ImageCommand::Rm(a) => commands::rmi::run(&ctx, "image rm", a).await,
-            ImageCommand::Inspect(a) => commands::inspect::run(&ctx, "image inspect", a, Some("image")).await,
+            ImageCommand::Inspect(a) => {
+                commands::inspect::run(&ctx, "image inspect", a, Some("image")).await
+            }
             ImageCommand::Import(a) => commands::import::run(&ctx, "image import", a).await,
             ImageCommand::Tag(a) => commands::tag::run(&ctx, "image tag", a).await,
             ImageCommand::History(a) => commands::history::run(&ctx, "image history", a).await,

@@ -21,7 +21,12 @@ pub fn stdin_is_tty() -> bool {
 /// (height, width) of the terminal on stdout (or stdin), if any.
 pub fn window_size() -> Option<(u16, u16)> {
     for fd in [libc::STDOUT_FILENO, libc::STDIN_FILENO] {
-        let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCGWINSZ writes one `winsize` into the valid, exclusively borrowed `ws`.
         let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
         if rc == 0 && ws.ws_row > 0 {

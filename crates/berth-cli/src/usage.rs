@@ -11,7 +11,11 @@ pub fn prog() -> &'static str {
     PROG.get_or_init(|| {
         std::env::args_os()
             .next()
-            .and_then(|a| std::path::Path::new(&a).file_name().map(|f| f.to_string_lossy().into_owned()))
+            .and_then(|a| {
+                std::path::Path::new(&a)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+            })
             .unwrap_or_else(|| "berth".to_string())
     })
 }
@@ -51,7 +55,8 @@ pub fn usage_line(path: &str) -> String {
     format!("{path} {rest}")
 }
 
-const GLOBAL_VALUE_FLAGS: [&str; 6] = ["-H", "--host", "-l", "--log-level", "--config", "--context"];
+const GLOBAL_VALUE_FLAGS: [&str; 6] =
+    ["-H", "--host", "-l", "--log-level", "--config", "--context"];
 
 /// The command path in argv: "run", or "container ls".
 pub fn command_path(args: &[String]) -> String {
@@ -83,7 +88,10 @@ fn offending_token(err: &clap::Error, args: &[String]) -> Option<String> {
         }
     }
     // a missing value: the flag is the last thing typed
-    args.iter().rev().find(|a| a.starts_with('-')).map(|a| a.split('=').next().unwrap_or(a).to_string())
+    args.iter()
+        .rev()
+        .find(|a| a.starts_with('-'))
+        .map(|a| a.split('=').next().unwrap_or(a).to_string())
 }
 
 /// pflag's wording for a bad flag.
@@ -94,19 +102,32 @@ fn flag_message(err: &clap::Error, args: &[String]) -> String {
             format!("{prefix}: --{long}")
         } else {
             let short = token.trim_start_matches('-').chars().next().unwrap_or('?');
-            let which = if prefix == "unknown flag" { "unknown shorthand flag" } else { prefix };
+            let which = if prefix == "unknown flag" {
+                "unknown shorthand flag"
+            } else {
+                prefix
+            };
             format!("{which}: '{short}' in -{short}")
         }
     };
     match err.kind() {
         ErrorKind::UnknownArgument => describe("unknown flag"),
-        ErrorKind::InvalidValue if err.get(ContextKind::InvalidValue).is_some_and(|v| matches!(v, ContextValue::String(s) if s.is_empty())) => {
+        ErrorKind::InvalidValue
+            if err
+                .get(ContextKind::InvalidValue)
+                .is_some_and(|v| matches!(v, ContextValue::String(s) if s.is_empty())) =>
+        {
             describe("flag needs an argument")
         }
         ErrorKind::NoEquals => describe("flag needs an argument"),
         _ => {
             let text = err.to_string();
-            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
             first
         }
     }
@@ -115,13 +136,16 @@ fn flag_message(err: &clap::Error, args: &[String]) -> String {
 /// Turns a clap parse failure into docker's output and exit code.
 pub fn from_clap(err: clap::Error, args: &[String]) -> (String, i32) {
     match err.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            (err.to_string(), 0)
-        }
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => (err.to_string(), 0),
         ErrorKind::InvalidSubcommand => {
             let prog = prog();
             let path = command_path(args);
-            let parent = path.rsplit_once(' ').map(|(p, _)| format!(" {p}")).unwrap_or_default();
+            let parent = path
+                .rsplit_once(' ')
+                .map(|(p, _)| format!(" {p}"))
+                .unwrap_or_default();
             let cmd = match err.get(ContextKind::InvalidSubcommand) {
                 Some(ContextValue::String(s)) => s.clone(),
                 _ => path.clone(),
@@ -140,7 +164,10 @@ pub fn from_clap(err: clap::Error, args: &[String]) -> (String, i32) {
             let path = command_path(args);
             let msg = flag_message(&err, args);
             (
-                format!("{msg}\n\nUsage:  {prog} {}\n\nRun '{prog} {path} --help' for more information", usage_line(&path)),
+                format!(
+                    "{msg}\n\nUsage:  {prog} {}\n\nRun '{prog} {path} --help' for more information",
+                    usage_line(&path)
+                ),
                 125,
             )
         }
@@ -149,7 +176,10 @@ pub fn from_clap(err: clap::Error, args: &[String]) -> (String, i32) {
 
 /// pflag's error for a flag where the image (or container) should be: with
 /// interspersed flags off, clap hands it to us as the first positional.
-pub fn check_leading_flag(path: &str, first: Option<&String>) -> Result<(), crate::error::CliError> {
+pub fn check_leading_flag(
+    path: &str,
+    first: Option<&String>,
+) -> Result<(), crate::error::CliError> {
     let Some(token) = first.filter(|t| t.starts_with('-') && t.len() > 1) else {
         return Ok(());
     };
@@ -162,7 +192,10 @@ pub fn check_leading_flag(path: &str, first: Option<&String>) -> Result<(), crat
     let prog = prog();
     Err(crate::error::CliError::status(
         125,
-        format!("{msg}\n\nUsage:  {prog} {}\n\nRun '{prog} {path} --help' for more information", usage_line(path)),
+        format!(
+            "{msg}\n\nUsage:  {prog} {}\n\nRun '{prog} {path} --help' for more information",
+            usage_line(path)
+        ),
     ))
 }
 
@@ -176,16 +209,28 @@ mod tests {
 
     #[test]
     fn finds_command_paths() {
-        assert_eq!(command_path(&v(&["berth", "-H", "unix:///x", "run", "-d", "busybox"])), "run");
-        assert_eq!(command_path(&v(&["berth", "container", "ls", "-a"])), "container ls");
+        assert_eq!(
+            command_path(&v(&["berth", "-H", "unix:///x", "run", "-d", "busybox"])),
+            "run"
+        );
+        assert_eq!(
+            command_path(&v(&["berth", "container", "ls", "-a"])),
+            "container ls"
+        );
         assert_eq!(command_path(&v(&["berth", "image", "rm", "x"])), "image rm");
     }
 
     #[test]
     fn usage_lines() {
         assert_eq!(usage_line("run"), "run [OPTIONS] IMAGE [COMMAND] [ARG...]");
-        assert_eq!(usage_line("image ls"), "image ls [OPTIONS] [REPOSITORY[:TAG]]");
+        assert_eq!(
+            usage_line("image ls"),
+            "image ls [OPTIONS] [REPOSITORY[:TAG]]"
+        );
         assert_eq!(usage_line("container ls"), "container ls [OPTIONS]");
-        assert_eq!(usage_line("image rm"), "image rm [OPTIONS] IMAGE [IMAGE...]");
+        assert_eq!(
+            usage_line("image rm"),
+            "image rm [OPTIONS] IMAGE [IMAGE...]"
+        );
     }
 }

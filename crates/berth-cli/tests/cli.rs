@@ -19,7 +19,13 @@ fn reference_available() -> bool {
         return false;
     }
     let has_busybox = Command::new(DOCKER)
-        .args(["-H", &format!("unix://{SOCKET}"), "image", "inspect", "busybox:latest"])
+        .args([
+            "-H",
+            &format!("unix://{SOCKET}"),
+            "image",
+            "inspect",
+            "busybox:latest",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -49,7 +55,11 @@ struct Outcome {
 fn outcome(o: Output, program_name: &str) -> Outcome {
     // docker names itself in messages; berth uses the name it was invoked by
     let stderr = String::from_utf8_lossy(&o.stderr).replace(program_name, "PROG");
-    Outcome { stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr, code: o.status.code() }
+    Outcome {
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr,
+        code: o.status.code(),
+    }
 }
 
 /// Runs both CLIs; a mismatch is retried once, since relative times ("5 seconds ago") can tick
@@ -66,7 +76,10 @@ fn same(args: &[&str]) -> Outcome {
         last = Some((d, b));
     }
     let (d, b) = last.expect("compared");
-    panic!("`{}` differs:\n docker: {d:?}\n berth:  {b:?}", args.join(" "));
+    panic!(
+        "`{}` differs:\n docker: {d:?}\n berth:  {b:?}",
+        args.join(" ")
+    );
 }
 
 struct Container(String);
@@ -78,7 +91,14 @@ impl Drop for Container {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    )
 }
 
 #[test]
@@ -88,7 +108,20 @@ fn listing_and_inspect_match_docker() {
     }
     let name = unique("cmp-exited");
     let c = Container(name.clone());
-    let created = exec(DOCKER, &["run", "--name", &c.0, "-l", "k=v", "busybox", "sh", "-c", "echo one; echo two >&2; echo three"]);
+    let created = exec(
+        DOCKER,
+        &[
+            "run",
+            "--name",
+            &c.0,
+            "-l",
+            "k=v",
+            "busybox",
+            "sh",
+            "-c",
+            "echo one; echo two >&2; echo three",
+        ],
+    );
     assert!(created.status.success(), "{created:?}");
     let filter = format!("name={name}");
     same(&["images", "busybox"]);
@@ -96,7 +129,15 @@ fn listing_and_inspect_match_docker() {
     same(&["image", "ls", "--format", "{{json .}}"]);
     same(&["ps", "-a", "--filter", &filter]);
     same(&["ps", "-a", "--filter", &filter, "--no-trunc"]);
-    same(&["container", "ls", "-a", "--filter", &filter, "--format", "table {{.Names}}\t{{.Image}}\t{{.Command}}\t{{.Labels}}"]);
+    same(&[
+        "container",
+        "ls",
+        "-a",
+        "--filter",
+        &filter,
+        "--format",
+        "table {{.Names}}\t{{.Image}}\t{{.Command}}\t{{.Labels}}",
+    ]);
     same(&["ps", "-a", "--filter", &filter, "--format", "{{json .}}"]);
     let out = same(&["ps", "-a", "-q", "--filter", &filter]);
     assert_eq!(out.stdout.trim().len(), 12);
@@ -118,7 +159,18 @@ fn logs_match_docker() {
         return;
     }
     let c = Container(unique("cmp-logs"));
-    let created = exec(DOCKER, &["run", "--name", &c.0, "busybox", "sh", "-c", "for i in 1 2 3; do echo out$i; echo err$i >&2; done"]);
+    let created = exec(
+        DOCKER,
+        &[
+            "run",
+            "--name",
+            &c.0,
+            "busybox",
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo out$i; echo err$i >&2; done",
+        ],
+    );
     assert!(created.status.success(), "{created:?}");
     let all = same(&["logs", &c.0]);
     assert_eq!(all.stdout, "out1\nout2\nout3\n");
@@ -134,21 +186,71 @@ fn run_and_exec_exit_codes_match_docker() {
     if !reference_available() {
         return;
     }
-    let out = same(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let out = same(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
     assert_eq!(out.code, Some(3));
-    assert_eq!(same(&["run", "--rm", "busybox", "/nonexistent"]).code, Some(127));
-    assert_eq!(same(&["run", "--rm", "busybox", "/etc/passwd"]).code, Some(126));
-    same(&["run", "--rm", "-e", "X=1", "-w", "/tmp", "-u", "1:1", "-h", "box", "busybox", "sh", "-c", "echo $X $(pwd) $(id -u) $(hostname)"]);
-    same(&["run", "--rm", "--entrypoint", "echo", "busybox", "a", "-l", "b"]);
+    assert_eq!(
+        same(&["run", "--rm", "busybox", "/nonexistent"]).code,
+        Some(127)
+    );
+    assert_eq!(
+        same(&["run", "--rm", "busybox", "/etc/passwd"]).code,
+        Some(126)
+    );
+    same(&[
+        "run",
+        "--rm",
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "1:1",
+        "-h",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $X $(pwd) $(id -u) $(hostname)",
+    ]);
+    same(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "busybox",
+        "a",
+        "-l",
+        "b",
+    ]);
     same(&["run", "--pull", "never", "no-such-image-xyz"]);
 
     let c = Container(unique("cmp-exec"));
-    let started = exec(DOCKER, &["run", "-d", "--name", &c.0, "busybox", "sleep", "300"]);
+    let started = exec(
+        DOCKER,
+        &["run", "-d", "--name", &c.0, "busybox", "sleep", "300"],
+    );
     assert!(started.status.success(), "{started:?}");
     same(&["exec", &c.0, "echo", "hi"]);
     assert_eq!(same(&["exec", &c.0, "sh", "-c", "exit 4"]).code, Some(4));
     assert_eq!(same(&["exec", &c.0, "nope"]).code, Some(126));
-    same(&["exec", "-e", "A=1", "-w", "/tmp", &c.0, "sh", "-c", "echo $A; pwd"]);
+    same(&[
+        "exec",
+        "-e",
+        "A=1",
+        "-w",
+        "/tmp",
+        &c.0,
+        "sh",
+        "-c",
+        "echo $A; pwd",
+    ]);
     same(&["top", &c.0]);
 }
 

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
-use http_body_util::{combinators::BoxBody, BodyExt, BodyDataStream, Empty, Full, StreamBody};
+use http_body_util::{combinators::BoxBody, BodyDataStream, BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, ReadBuf};
@@ -18,11 +18,15 @@ use crate::error::{ClientError, Result};
 pub type RequestBody = BoxBody<Bytes, io::Error>;
 
 pub fn empty() -> RequestBody {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub fn full(data: impl Into<Bytes>) -> RequestBody {
-    Full::new(data.into()).map_err(|never| match never {}).boxed()
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A body streamed from a reader (e.g. stdin for `import`), sent chunked.
@@ -44,13 +48,20 @@ pub struct BodyReader {
 
 impl BodyReader {
     pub fn new(body: Incoming) -> Self {
-        let stream: DataStream = BodyDataStream::new(body).map_err(to_io as fn(hyper::Error) -> io::Error);
-        Self { inner: StreamReader::new(stream) }
+        let stream: DataStream =
+            BodyDataStream::new(body).map_err(to_io as fn(hyper::Error) -> io::Error);
+        Self {
+            inner: StreamReader::new(stream),
+        }
     }
 }
 
 impl AsyncRead for BodyReader {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
@@ -64,7 +75,11 @@ pub struct JsonLines<T> {
 
 impl<T: DeserializeOwned> JsonLines<T> {
     pub fn new(body: Incoming) -> Self {
-        Self { reader: BufReader::new(BodyReader::new(body)), line: String::new(), _marker: std::marker::PhantomData }
+        Self {
+            reader: BufReader::new(BodyReader::new(body)),
+            line: String::new(),
+            _marker: std::marker::PhantomData,
+        }
     }
 
     /// The next value, or `None` when the stream ends.
@@ -87,7 +102,9 @@ impl<T: DeserializeOwned> JsonLines<T> {
 
     /// The values as a `Stream`.
     pub fn into_stream(self) -> impl Stream<Item = Result<T>> {
-        futures::stream::unfold(self, |mut lines| async move { lines.next().await.map(|item| (item, lines)) })
+        futures::stream::unfold(self, |mut lines| async move {
+            lines.next().await.map(|item| (item, lines))
+        })
     }
 }
 

@@ -64,7 +64,10 @@ pub fn escape_segment(s: &str) -> String {
 
 impl Client {
     pub fn new(host: Host) -> Self {
-        Self { host, version: OnceLock::new() }
+        Self {
+            host,
+            version: OnceLock::new(),
+        }
     }
 
     /// A client for `-H` (or `DOCKER_HOST`, or the default).
@@ -94,9 +97,16 @@ impl Client {
 
     /// `GET /_ping` (unversioned).
     pub async fn ping(&self) -> Result<Ping> {
-        let req = Request::get("/_ping").header(HOST, "docker").body(body::empty())?;
+        let req = Request::get("/_ping")
+            .header(HOST, "docker")
+            .body(body::empty())?;
         let resp = transport::send(&self.host, req).await?;
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let ping = Ping {
             api_version: header("API-Version"),
             os_type: header("OSType"),
@@ -118,7 +128,11 @@ impl Client {
     }
 
     fn builder(method: Method, uri: &str) -> http::request::Builder {
-        Request::builder().method(method).uri(uri).header(HOST, "docker").header("User-Agent", "berth-cli")
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(HOST, "docker")
+            .header("User-Agent", "berth-cli")
     }
 
     /// Sends a request; non-2xx answers become [`ClientError::Api`].
@@ -140,7 +154,8 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str, query: &Query<'_>) -> Result<Response<Incoming>> {
-        self.request(Method::GET, path, query, None, body::empty()).await
+        self.request(Method::GET, path, query, None, body::empty())
+            .await
     }
 
     /// GET and return the raw body (inspect keeps the daemon's field order).
@@ -154,7 +169,8 @@ impl Client {
     }
 
     pub async fn post(&self, path: &str, query: &Query<'_>) -> Result<Response<Incoming>> {
-        self.request(Method::POST, path, query, None, body::empty()).await
+        self.request(Method::POST, path, query, None, body::empty())
+            .await
     }
 
     /// POST with no body; the answer is drained.
@@ -163,23 +179,45 @@ impl Client {
         Ok(())
     }
 
-    pub async fn post_json<B: Serialize, T: DeserializeOwned>(&self, path: &str, query: &Query<'_>, body: &B) -> Result<T> {
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Query<'_>,
+        body: &B,
+    ) -> Result<T> {
         let data = serde_json::to_vec(body)?;
-        let resp = self.request(Method::POST, path, query, Some("application/json"), body::full(data)).await?;
+        let resp = self
+            .request(
+                Method::POST,
+                path,
+                query,
+                Some("application/json"),
+                body::full(data),
+            )
+            .await?;
         let raw = body::collect(resp.into_body()).await?;
         Ok(serde_json::from_slice(&raw)?)
     }
 
     pub async fn delete(&self, path: &str, query: &Query<'_>) -> Result<Bytes> {
-        let resp = self.request(Method::DELETE, path, query, None, body::empty()).await?;
+        let resp = self
+            .request(Method::DELETE, path, query, None, body::empty())
+            .await?;
         body::collect(resp.into_body()).await
     }
 
     /// POSTs with `Connection: Upgrade` / `Upgrade: tcp` and returns the raw duplex stream
     /// after `101 Switching Protocols`.
-    pub async fn hijack(&self, path: &str, query: &Query<'_>, json_body: Option<Vec<u8>>) -> Result<HijackedStream> {
+    pub async fn hijack(
+        &self,
+        path: &str,
+        query: &Query<'_>,
+        json_body: Option<Vec<u8>>,
+    ) -> Result<HijackedStream> {
         let uri = self.uri(path, query).await?;
-        let mut b = Self::builder(Method::POST, &uri).header(CONNECTION, "Upgrade").header(UPGRADE, "tcp");
+        let mut b = Self::builder(Method::POST, &uri)
+            .header(CONNECTION, "Upgrade")
+            .header(UPGRADE, "tcp");
         let body = match json_body {
             Some(data) => {
                 b = b.header(CONTENT_TYPE, "application/json");
@@ -203,7 +241,10 @@ impl Client {
 /// Turns a non-2xx/101 response into the daemon's error message.
 async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>> {
     let status = resp.status();
-    if status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS || status == StatusCode::NOT_MODIFIED {
+    if status.is_success()
+        || status == StatusCode::SWITCHING_PROTOCOLS
+        || status == StatusCode::NOT_MODIFIED
+    {
         return Ok(resp);
     }
     let raw = body::collect(resp.into_body()).await?;
@@ -212,13 +253,19 @@ async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>> {
         Err(_) => {
             let text = String::from_utf8_lossy(&raw).trim().to_string();
             if text.is_empty() {
-                status.canonical_reason().unwrap_or("unknown error").to_string()
+                status
+                    .canonical_reason()
+                    .unwrap_or("unknown error")
+                    .to_string()
             } else {
                 text
             }
         }
     };
-    Err(ClientError::Api { status: status.as_u16(), message })
+    Err(ClientError::Api {
+        status: status.as_u16(),
+        message,
+    })
 }
 
 #[cfg(test)]
@@ -238,6 +285,9 @@ mod tests {
     fn escapes_segments() {
         assert_eq!(escape_segment("busybox:latest"), "busybox:latest");
         assert_eq!(escape_segment("a b"), "a%20b");
-        assert_eq!(escape_segment("reg:5000/x/y@sha256:ab"), "reg:5000/x/y@sha256:ab");
+        assert_eq!(
+            escape_segment("reg:5000/x/y@sha256:ab"),
+            "reg:5000/x/y@sha256:ab"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! `/containers/...` endpoints.
 
-use berth_api::models::{ContainerCreateResponse, ContainerSummary, ContainerTopResponse, ContainerWaitResponse};
+use berth_api::models::{
+    ContainerCreateResponse, ContainerSummary, ContainerTopResponse, ContainerWaitResponse,
+};
 use berth_api::{ContainerCreateBody, Filters};
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -86,7 +88,8 @@ impl Client {
         if let Some(k) = detach_keys {
             q.push(("detachKeys", k.to_string()));
         }
-        self.post_empty(&format!("/containers/{}/start", esc(id)), &q).await
+        self.post_empty(&format!("/containers/{}/start", esc(id)), &q)
+            .await
     }
 
     fn stop_query(signal: Option<&str>, timeout: Option<i64>) -> Query<'static> {
@@ -100,12 +103,30 @@ impl Client {
         q
     }
 
-    pub async fn container_stop(&self, id: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
-        self.post_empty(&format!("/containers/{}/stop", esc(id)), &Self::stop_query(signal, timeout)).await
+    pub async fn container_stop(
+        &self,
+        id: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        self.post_empty(
+            &format!("/containers/{}/stop", esc(id)),
+            &Self::stop_query(signal, timeout),
+        )
+        .await
     }
 
-    pub async fn container_restart(&self, id: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
-        self.post_empty(&format!("/containers/{}/restart", esc(id)), &Self::stop_query(signal, timeout)).await
+    pub async fn container_restart(
+        &self,
+        id: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        self.post_empty(
+            &format!("/containers/{}/restart", esc(id)),
+            &Self::stop_query(signal, timeout),
+        )
+        .await
     }
 
     pub async fn container_kill(&self, id: &str, signal: Option<&str>) -> Result<()> {
@@ -113,12 +134,25 @@ impl Client {
         if let Some(s) = signal {
             q.push(("signal", s.to_string()));
         }
-        self.post_empty(&format!("/containers/{}/kill", esc(id)), &q).await
+        self.post_empty(&format!("/containers/{}/kill", esc(id)), &q)
+            .await
     }
 
-    pub async fn container_remove(&self, id: &str, force: bool, volumes: bool, link: bool) -> Result<()> {
-        let q: Query = vec![("force", flag(force)), ("v", flag(volumes)), ("link", flag(link))];
-        self.delete(&format!("/containers/{}", esc(id)), &q).await.map(|_| ())
+    pub async fn container_remove(
+        &self,
+        id: &str,
+        force: bool,
+        volumes: bool,
+        link: bool,
+    ) -> Result<()> {
+        let q: Query = vec![
+            ("force", flag(force)),
+            ("v", flag(volumes)),
+            ("link", flag(link)),
+        ];
+        self.delete(&format!("/containers/{}", esc(id)), &q)
+            .await
+            .map(|_| ())
     }
 
     pub async fn container_list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
@@ -140,29 +174,53 @@ impl Client {
 
     /// The daemon's JSON as sent (field order kept for `inspect`).
     pub async fn container_inspect_raw(&self, id: &str, size: bool) -> Result<Bytes> {
-        let q: Query = if size { vec![("size", "1".into())] } else { Vec::new() };
-        self.get_raw(&format!("/containers/{}/json", esc(id)), &q).await
+        let q: Query = if size {
+            vec![("size", "1".into())]
+        } else {
+            Vec::new()
+        };
+        self.get_raw(&format!("/containers/{}/json", esc(id)), &q)
+            .await
     }
 
     /// The inspect document as JSON.
     pub async fn container_inspect(&self, id: &str) -> Result<serde_json::Value> {
-        Ok(serde_json::from_slice(&self.container_inspect_raw(id, false).await?)?)
+        Ok(serde_json::from_slice(
+            &self.container_inspect_raw(id, false).await?,
+        )?)
     }
 
-    pub async fn container_top(&self, id: &str, ps_args: Option<&str>) -> Result<ContainerTopResponse> {
-        let q: Query = ps_args.map(|a| vec![("ps_args", a.to_string())]).unwrap_or_default();
-        self.get_json(&format!("/containers/{}/top", esc(id)), &q).await
+    pub async fn container_top(
+        &self,
+        id: &str,
+        ps_args: Option<&str>,
+    ) -> Result<ContainerTopResponse> {
+        let q: Query = ps_args
+            .map(|a| vec![("ps_args", a.to_string())])
+            .unwrap_or_default();
+        self.get_json(&format!("/containers/{}/top", esc(id)), &q)
+            .await
     }
 
     pub async fn container_rename(&self, id: &str, new_name: &str) -> Result<()> {
-        self.post_empty(&format!("/containers/{}/rename", esc(id)), &vec![("name", new_name.to_string())]).await
+        self.post_empty(
+            &format!("/containers/{}/rename", esc(id)),
+            &vec![("name", new_name.to_string())],
+        )
+        .await
     }
 
     /// Starts a wait; returns once the daemon has accepted it.
     pub async fn container_wait(&self, id: &str, condition: Option<&str>) -> Result<WaitHandle> {
-        let q: Query = condition.map(|c| vec![("condition", c.to_string())]).unwrap_or_default();
-        let resp = self.post(&format!("/containers/{}/wait", esc(id)), &q).await?;
-        Ok(WaitHandle { body: resp.into_body() })
+        let q: Query = condition
+            .map(|c| vec![("condition", c.to_string())])
+            .unwrap_or_default();
+        let resp = self
+            .post(&format!("/containers/{}/wait", esc(id)), &q)
+            .await?;
+        Ok(WaitHandle {
+            body: resp.into_body(),
+        })
     }
 
     /// The log stream: stdcopy-framed unless the container has a TTY.
@@ -186,7 +244,9 @@ impl Client {
         if let Some(t) = &opts.tail {
             q.push(("tail", t.clone()));
         }
-        let resp = self.get(&format!("/containers/{}/logs", esc(id)), &q).await?;
+        let resp = self
+            .get(&format!("/containers/{}/logs", esc(id)), &q)
+            .await?;
         Ok(BodyReader::new(resp.into_body()))
     }
 
@@ -203,11 +263,13 @@ impl Client {
         if let Some(k) = &opts.detach_keys {
             q.push(("detachKeys", k.clone()));
         }
-        self.hijack(&format!("/containers/{}/attach", esc(id)), &q, None).await
+        self.hijack(&format!("/containers/{}/attach", esc(id)), &q, None)
+            .await
     }
 
     pub async fn container_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
         let q: Query = vec![("h", height.to_string()), ("w", width.to_string())];
-        self.post_empty(&format!("/containers/{}/resize", esc(id)), &q).await
+        self.post_empty(&format!("/containers/{}/resize", esc(id)), &q)
+            .await
     }
 }

@@ -34,10 +34,14 @@ where
                 stderr.flush().await?;
             }
             stdcopy::SYSTEMERR => {
-                return Err(ClientError::Protocol(String::from_utf8_lossy(&buf).into_owned()));
+                return Err(ClientError::Protocol(
+                    String::from_utf8_lossy(&buf).into_owned(),
+                ));
             }
             other => {
-                return Err(ClientError::Protocol(format!("unrecognized input header: {other}")));
+                return Err(ClientError::Protocol(format!(
+                    "unrecognized input header: {other}"
+                )));
             }
         }
     }

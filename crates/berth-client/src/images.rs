@@ -1,6 +1,8 @@
 //! `/images/...` endpoints.
 
-use berth_api::models::{CreateImageInfo, HistoryResponseItem, ImageDeleteResponseItem, ImageSummary};
+use berth_api::models::{
+    CreateImageInfo, HistoryResponseItem, ImageDeleteResponseItem, ImageSummary,
+};
 use berth_api::Filters;
 use bytes::Bytes;
 
@@ -21,7 +23,12 @@ pub struct ImportOptions {
 }
 
 impl Client {
-    pub async fn image_list(&self, all: bool, digests: bool, filters: &Filters) -> Result<Vec<ImageSummary>> {
+    pub async fn image_list(
+        &self,
+        all: bool,
+        digests: bool,
+        filters: &Filters,
+    ) -> Result<Vec<ImageSummary>> {
         let mut q: Query = Vec::new();
         if all {
             q.push(("all", "1".into()));
@@ -36,7 +43,8 @@ impl Client {
     }
 
     pub async fn image_inspect_raw(&self, name: &str) -> Result<Bytes> {
-        self.get_raw(&format!("/images/{}/json", esc(name)), &Vec::new()).await
+        self.get_raw(&format!("/images/{}/json", esc(name)), &Vec::new())
+            .await
     }
 
     pub async fn image_tag(&self, source: &str, repo: &str, tag: Option<&str>) -> Result<()> {
@@ -44,12 +52,19 @@ impl Client {
         if let Some(t) = tag {
             q.push(("tag", t.to_string()));
         }
-        let resp = self.post(&format!("/images/{}/tag", esc(source)), &q).await?;
+        let resp = self
+            .post(&format!("/images/{}/tag", esc(source)), &q)
+            .await?;
         crate::body::collect(resp.into_body()).await?;
         Ok(())
     }
 
-    pub async fn image_remove(&self, name: &str, force: bool, no_prune: bool) -> Result<Vec<ImageDeleteResponseItem>> {
+    pub async fn image_remove(
+        &self,
+        name: &str,
+        force: bool,
+        no_prune: bool,
+    ) -> Result<Vec<ImageDeleteResponseItem>> {
         let mut q: Query = Vec::new();
         if force {
             q.push(("force", "1".into()));
@@ -62,11 +77,16 @@ impl Client {
     }
 
     pub async fn image_history(&self, name: &str) -> Result<Vec<HistoryResponseItem>> {
-        self.get_json(&format!("/images/{}/history", esc(name)), &Vec::new()).await
+        self.get_json(&format!("/images/{}/history", esc(name)), &Vec::new())
+            .await
     }
 
     /// Imports a filesystem tarball; the answer is a progress stream.
-    pub async fn image_import(&self, opts: &ImportOptions, body: RequestBody) -> Result<JsonLines<CreateImageInfo>> {
+    pub async fn image_import(
+        &self,
+        opts: &ImportOptions,
+        body: RequestBody,
+    ) -> Result<JsonLines<CreateImageInfo>> {
         let mut q: Query = vec![("fromSrc", opts.source.clone())];
         if let Some(r) = &opts.repo {
             q.push(("repo", r.clone()));
@@ -84,7 +104,13 @@ impl Client {
             q.push(("platform", p.clone()));
         }
         let resp = self
-            .request(http::Method::POST, "/images/create", &q, Some("application/x-tar"), body)
+            .request(
+                http::Method::POST,
+                "/images/create",
+                &q,
+                Some("application/x-tar"),
+                body,
+            )
             .await?;
         Ok(JsonLines::new(resp.into_body()))
     }

@@ -17,7 +17,9 @@ use crate::host::Host;
 fn is_unreachable(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused | io::ErrorKind::PermissionDenied
+        io::ErrorKind::NotFound
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::PermissionDenied
     ) || e.raw_os_error() == Some(libc::ENOTSOCK)
 }
 
@@ -38,13 +40,17 @@ where
 pub async fn send(host: &Host, req: Request<RequestBody>) -> Result<Response<Incoming>> {
     let connect_err = |e: io::Error| {
         if is_unreachable(&e) {
-            ClientError::Connect { host: host.to_string() }
+            ClientError::Connect {
+                host: host.to_string(),
+            }
         } else {
             ClientError::Io(e)
         }
     };
     let mut sender = match host {
-        Host::Unix(path) => handshake(UnixStream::connect(path).await.map_err(connect_err)?).await?,
+        Host::Unix(path) => {
+            handshake(UnixStream::connect(path).await.map_err(connect_err)?).await?
+        }
         Host::Tcp(addr) => handshake(TcpStream::connect(addr).await.map_err(connect_err)?).await?,
     };
     Ok(sender.send_request(req).await?)

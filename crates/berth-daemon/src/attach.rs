@@ -28,7 +28,11 @@ pub(crate) async fn connect_pending(ctr: &Arc<Ctr>, socket: &std::path::Path) {
         Err(_) => Vec::new(),
     };
     for p in pending {
-        let req = Request::Attach { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr };
+        let req = Request::Attach {
+            stdin: p.stdin,
+            stdout: p.stdout,
+            stderr: p.stderr,
+        };
         let conn = match shim::call(socket, &req).await {
             Ok((Response::Error { message }, _)) => Err(Error::internal(message)),
             Ok((_, conn)) => Ok(conn),
@@ -75,21 +79,42 @@ pub(crate) fn parse_detach_keys(spec: Option<&str>) -> Result<Vec<u8>> {
 
 /// Copies a shim stream to a client (and the client's stdin to the shim) until the process
 /// exits, the client detaches, or either side goes away. Returns the exit status if seen.
-pub(crate) async fn pump(conn: ShimConn, io: Box<dyn HijackedIo>, tty: bool, stdin: bool, detach_keys: Vec<u8>) -> Option<ExitStatus> {
-    let ShimConn { mut reader, mut writer } = conn;
+pub(crate) async fn pump(
+    conn: ShimConn,
+    io: Box<dyn HijackedIo>,
+    tty: bool,
+    stdin: bool,
+    detach_keys: Vec<u8>,
+) -> Option<ExitStatus> {
+    let ShimConn {
+        mut reader,
+        mut writer,
+    } = conn;
     let (mut client_rd, mut client_wr) = tokio::io::split(io);
     let output = async move {
         let mut exit = None;
         loop {
             match shim::read_frame(&mut reader).await {
                 Ok(Some(Frame::Stdout(b))) => {
-                    let r = if tty { client_wr.write_all(&b).await } else { client_wr.write_all(&stdcopy::frame(stdcopy::STDOUT, &b)).await };
+                    let r = if tty {
+                        client_wr.write_all(&b).await
+                    } else {
+                        client_wr
+                            .write_all(&stdcopy::frame(stdcopy::STDOUT, &b))
+                            .await
+                    };
                     if r.is_err() {
                         break;
                     }
                 }
                 Ok(Some(Frame::Stderr(b))) => {
-                    let r = if tty { client_wr.write_all(&b).await } else { client_wr.write_all(&stdcopy::frame(stdcopy::STDERR, &b)).await };
+                    let r = if tty {
+                        client_wr.write_all(&b).await
+                    } else {
+                        client_wr
+                            .write_all(&stdcopy::frame(stdcopy::STDERR, &b))
+                            .await
+                    };
                     if r.is_err() {
                         break;
                     }
@@ -173,14 +198,20 @@ impl Daemon {
         let ctr = self.lookup(key)?;
         let c = ctr.snapshot();
         if c.state.status == crate::container::Status::Paused {
-            return Err(Error::conflict("You cannot attach to a paused container, unpause it first"));
+            return Err(Error::conflict(
+                "You cannot attach to a paused container, unpause it first",
+            ));
         }
         let detach_keys = parse_detach_keys(opts.detach_keys.as_deref())?;
         let tty = c.tty();
         let stdin = opts.stdin && c.config.open_stdin.unwrap_or(false);
         let socket = self.shim_socket(&c.id);
         let replay = if opts.logs {
-            let lopts = LogsOptions { stdout: opts.stdout, stderr: opts.stderr, ..Default::default() };
+            let lopts = LogsOptions {
+                stdout: opts.stdout,
+                stderr: opts.stderr,
+                ..Default::default()
+            };
             Some(self.container_logs(key, lopts).await?)
         } else {
             None
@@ -189,7 +220,12 @@ impl Daemon {
         let pending_rx = if opts.stream && !c.state.running() {
             let (tx, rx) = oneshot::channel();
             if let Ok(mut v) = ctr.pending_attach.lock() {
-                v.push(Pending { stdin, stdout: opts.stdout, stderr: opts.stderr, tx });
+                v.push(Pending {
+                    stdin,
+                    stdout: opts.stdout,
+                    stderr: opts.stderr,
+                    tx,
+                });
             }
             Some(rx)
         } else {
@@ -233,7 +269,10 @@ impl Daemon {
                 pump(conn, io, tty, stdin, detach_keys).await;
             })
         };
-        Ok(AttachSession { tty, run: Box::new(run) })
+        Ok(AttachSession {
+            tty,
+            run: Box::new(run),
+        })
     }
 }
 
@@ -242,7 +281,10 @@ mod tests {
     #[test]
     fn detach_keys_parse_like_docker() {
         assert_eq!(super::parse_detach_keys(None).ok(), Some(vec![0x10, 0x11]));
-        assert_eq!(super::parse_detach_keys(Some("ctrl-a,x")).ok(), Some(vec![1, b'x']));
+        assert_eq!(
+            super::parse_detach_keys(Some("ctrl-a,x")).ok(),
+            Some(vec![1, b'x'])
+        );
         assert!(super::parse_detach_keys(Some("ctrl-ab")).is_err());
     }
 }

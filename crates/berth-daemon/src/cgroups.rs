@@ -16,17 +16,23 @@ fn procs_dir(id: &str) -> Option<PathBuf> {
     let candidates: Vec<PathBuf> = if is_unified() {
         vec![Path::new(ROOT).join(&rel)]
     } else {
-        ["pids", "memory", "cpu", "freezer", "devices", "systemd", "unified"]
-            .iter()
-            .map(|c| Path::new(ROOT).join(c).join(&rel))
-            .collect()
+        [
+            "pids", "memory", "cpu", "freezer", "devices", "systemd", "unified",
+        ]
+        .iter()
+        .map(|c| Path::new(ROOT).join(c).join(&rel))
+        .collect()
     };
-    candidates.into_iter().find(|p| p.join("cgroup.procs").exists())
+    candidates
+        .into_iter()
+        .find(|p| p.join("cgroup.procs").exists())
 }
 
 /// The pids in the container's cgroup.
 pub fn pids(id: &str) -> Vec<i32> {
-    let Some(dir) = procs_dir(id) else { return Vec::new() };
+    let Some(dir) = procs_dir(id) else {
+        return Vec::new();
+    };
     std::fs::read_to_string(dir.join("cgroup.procs"))
         .unwrap_or_default()
         .lines()

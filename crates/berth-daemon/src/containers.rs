@@ -31,12 +31,18 @@ impl Daemon {
         self.events.emit(Kind::Container, action, &c.id, attrs);
     }
 
-    pub async fn container_create(&self, name: Option<&str>, body: ContainerCreateBody) -> Result<models::ContainerCreateResponse> {
+    pub async fn container_create(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+    ) -> Result<models::ContainerCreateResponse> {
         let mut config = body.config;
         let mut host_config = body.host_config.unwrap_or_default();
         let image_name = config.image.clone().unwrap_or_default();
         if image_name.is_empty() {
-            return Err(Error::invalid("config cannot be empty in order to create a container"));
+            return Err(Error::invalid(
+                "config cannot be empty in order to create a container",
+            ));
         }
         if let Some(n) = name {
             if !id::is_valid_container_name(n) {
@@ -49,8 +55,12 @@ impl Daemon {
             None | Some("") => self.config.default_runtime.clone(),
             Some(r) => r.to_string(),
         };
-        if runtime != EMBEDDED_RUNTIME && !self.config.runtimes.iter().any(|(n, _, _)| *n == runtime) {
-            return Err(Error::invalid(format!("unknown or invalid runtime name: {runtime}")));
+        if runtime != EMBEDDED_RUNTIME
+            && !self.config.runtimes.iter().any(|(n, _, _)| *n == runtime)
+        {
+            return Err(Error::invalid(format!(
+                "unknown or invalid runtime name: {runtime}"
+            )));
         }
         host_config.runtime = Some(runtime.clone());
         crate::spec::validate_host_config(&host_config)?;
@@ -66,12 +76,18 @@ impl Daemon {
         if let Some(owner) = self.repo.name_owner(&name)? {
             return Err(name_conflict(&name, &owner));
         }
-        if host_config.network_mode.as_deref().map_or(true, str::is_empty) {
+        if host_config
+            .network_mode
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
             host_config.network_mode = Some("bridge".into());
         }
-        if config.hostname.as_deref().map_or(true, str::is_empty) {
+        if config.hostname.as_deref().is_none_or(str::is_empty) {
             config.hostname = Some(if host_config.network_mode.as_deref() == Some("host") {
-                nix::sys::utsname::uname().map(|u| u.nodename().to_string_lossy().into_owned()).unwrap_or_default()
+                nix::sys::utsname::uname()
+                    .map(|u| u.nodename().to_string_lossy().into_owned())
+                    .unwrap_or_default()
             } else {
                 cid[..12].to_string()
             });
@@ -92,7 +108,8 @@ impl Daemon {
         };
         // Everything below is undone if a later step fails, so a failed create leaves nothing.
         let dir = self.container_dir(&cid);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         if let Err(e) = self.images.prepare(&cid, &image).await {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -101,7 +118,12 @@ impl Daemon {
             let _ = self.images.remove_snapshot(&cid).await;
             let _ = std::fs::remove_dir_all(&dir);
             if e.kind == ErrorKind::Conflict {
-                let owner = self.repo.name_owner(&name).ok().flatten().unwrap_or_default();
+                let owner = self
+                    .repo
+                    .name_owner(&name)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
                 return Err(name_conflict(&name, &owner));
             }
             return Err(e);
@@ -111,7 +133,10 @@ impl Daemon {
             m.insert(cid.clone(), ctr);
         }
         self.container_event(&container, "create", &[]);
-        Ok(models::ContainerCreateResponse { id: cid, warnings: Vec::new() })
+        Ok(models::ContainerCreateResponse {
+            id: cid,
+            warnings: Vec::new(),
+        })
     }
 
     fn unique_random_name(&self) -> Result<String> {
@@ -129,10 +154,18 @@ impl Daemon {
         let _op = ctr.op.lock().await;
         let c = ctr.snapshot();
         match c.state.status {
-            Status::Running | Status::Restarting => return Err(Error::not_modified("container already started")),
-            Status::Paused => return Err(Error::conflict("cannot start a paused container, try unpause instead")),
+            Status::Running | Status::Restarting => {
+                return Err(Error::not_modified("container already started"))
+            }
+            Status::Paused => {
+                return Err(Error::conflict(
+                    "cannot start a paused container, try unpause instead",
+                ))
+            }
             Status::Removing | Status::Dead => {
-                return Err(Error::conflict(format!("container is marked for removal and cannot be started")))
+                return Err(Error::conflict(
+                    "container is marked for removal and cannot be started".to_string(),
+                ))
             }
             _ => {}
         }
@@ -179,7 +212,14 @@ impl Daemon {
         crate::attach::connect_pending(ctr, &socket).await;
         let waiter = shim::wait(&socket).await;
         if let Err(e) = shim::simple(&socket, &Request::Start).await {
-            let _ = shim::simple(&socket, &Request::Kill { signal: libc::SIGKILL, all: true }).await;
+            let _ = shim::simple(
+                &socket,
+                &Request::Kill {
+                    signal: libc::SIGKILL,
+                    all: true,
+                },
+            )
+            .await;
             self.release_after_exit(&id).await;
             return Err(Error::internal(format!("failed to start container: {e}")));
         }
@@ -209,28 +249,51 @@ impl Daemon {
     }
 
     /// Writes the bundle and starts the shim; returns init's pid.
-    async fn launch_shim(&self, c: &Container, bundle: &std::path::Path, rootfs: &std::path::Path, socket: &std::path::Path) -> Result<i32> {
-        std::fs::create_dir_all(bundle).map_err(|e| Error::internal(format!("creating bundle: {e}")))?;
+    async fn launch_shim(
+        &self,
+        c: &Container,
+        bundle: &std::path::Path,
+        rootfs: &std::path::Path,
+        socket: &std::path::Path,
+    ) -> Result<i32> {
+        std::fs::create_dir_all(bundle)
+            .map_err(|e| Error::internal(format!("creating bundle: {e}")))?;
         let dir = self.container_dir(&c.id);
         crate::spec::write_etc_files(c, &dir)?;
         let spec = crate::spec::build(self, c, rootfs, &dir)?;
         let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::internal(e.to_string()))?;
-        std::fs::write(bundle.join("config.json"), spec_json).map_err(|e| Error::internal(format!("writing config.json: {e}")))?;
+        std::fs::write(bundle.join("config.json"), spec_json)
+            .map_err(|e| Error::internal(format!("writing config.json: {e}")))?;
         let (runtime_binary, runtime_args) = match c.runtime.as_str() {
             EMBEDDED_RUNTIME => (None, Vec::new()),
             name => match self.config.runtimes.iter().find(|(n, _, _)| n == name) {
                 Some((_, p, a)) => (Some(p.clone()), a.clone()),
-                None => return Err(Error::invalid(format!("unknown or invalid runtime name: {name}"))),
+                None => {
+                    return Err(Error::invalid(format!(
+                        "unknown or invalid runtime name: {name}"
+                    )))
+                }
             },
         };
-        let log_opts = c.host_config.log_config.as_ref().and_then(|l| l.config.clone()).unwrap_or_default();
+        let log_opts = c
+            .host_config
+            .log_config
+            .as_ref()
+            .and_then(|l| l.config.clone())
+            .unwrap_or_default();
         let shim_config = ShimConfig {
             id: c.id.clone(),
             bundle: bundle.to_path_buf(),
             socket: socket.to_path_buf(),
             log_path: self.log_path(&c.id),
-            log_max_size: log_opts.get("max-size").and_then(|s| parse_size(s)).unwrap_or(0),
-            log_max_files: log_opts.get("max-file").and_then(|s| s.parse().ok()).unwrap_or(1),
+            log_max_size: log_opts
+                .get("max-size")
+                .and_then(|s| parse_size(s))
+                .unwrap_or(0),
+            log_max_files: log_opts
+                .get("max-file")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1),
             exit_file: self.exit_file(&c.id),
             runtime_root: self.config.exec_root.join("runtime"),
             runtime_binary,
@@ -240,8 +303,11 @@ impl Daemon {
             stdin_once: c.config.stdin_once.unwrap_or(false),
         };
         let shim_json = bundle.join("shim.json");
-        std::fs::write(&shim_json, serde_json::to_vec(&shim_config).map_err(|e| Error::internal(e.to_string()))?)
-            .map_err(|e| Error::internal(format!("writing shim.json: {e}")))?;
+        std::fs::write(
+            &shim_json,
+            serde_json::to_vec(&shim_config).map_err(|e| Error::internal(e.to_string()))?,
+        )
+        .map_err(|e| Error::internal(format!("writing shim.json: {e}")))?;
         match shim::launch(&self.config.shim_binary, &shim_json).await? {
             CreateResult::Created { pid } => Ok(pid),
             CreateResult::Failed { message } => Err(start_error(&message)),
@@ -249,7 +315,11 @@ impl Daemon {
     }
 
     /// Waits for the shim's exit report and records it.
-    pub(crate) fn spawn_monitor(&self, ctr: Arc<Ctr>, waiter: impl std::future::Future<Output = Result<ExitStatus>> + Send + 'static) {
+    pub(crate) fn spawn_monitor(
+        &self,
+        ctr: Arc<Ctr>,
+        waiter: impl std::future::Future<Output = Result<ExitStatus>> + Send + 'static,
+    ) {
         let daemon = self.self_ref();
         tokio::spawn(async move {
             let status = match waiter.await {
@@ -260,7 +330,12 @@ impl Daemon {
                     let Some(d) = daemon.upgrade() else { return };
                     match read_exit_file(&d.exit_file(&ctr.id)) {
                         Some(s) => s,
-                        None => ExitStatus { exit_code: 255, finished_at: now_rfc3339(), oom_killed: false, error: Some(e.message) },
+                        None => ExitStatus {
+                            exit_code: 255,
+                            finished_at: now_rfc3339(),
+                            oom_killed: false,
+                            error: Some(e.message),
+                        },
                     }
                 }
             };
@@ -288,7 +363,14 @@ impl Daemon {
         if status.oom_killed {
             self.container_event(&snap, "oom", &[]);
         }
-        self.container_event(&snap, "die", &[("exitCode", status.exit_code.to_string()), ("execDuration", "0".into())]);
+        self.container_event(
+            &snap,
+            "die",
+            &[
+                ("exitCode", status.exit_code.to_string()),
+                ("execDuration", "0".into()),
+            ],
+        );
         ctr.life.send_modify(|l| {
             l.running = false;
             l.exits += 1;
@@ -311,7 +393,12 @@ impl Daemon {
         let _ = std::fs::remove_file(self.shim_socket(id));
     }
 
-    pub async fn container_stop(&self, key: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+    pub async fn container_stop(
+        &self,
+        key: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let ctr = self.lookup(key)?;
         let _op = ctr.op.lock().await;
         let c = ctr.snapshot();
@@ -324,9 +411,17 @@ impl Daemon {
     }
 
     /// Sends the stop signal, waits up to the timeout, then SIGKILL.
-    pub(crate) async fn stop_locked(&self, ctr: &Arc<Ctr>, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+    pub(crate) async fn stop_locked(
+        &self,
+        ctr: &Arc<Ctr>,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let c = ctr.snapshot();
-        let sig = match signal.filter(|s| !s.is_empty()).or(c.config.stop_signal.as_deref()) {
+        let sig = match signal
+            .filter(|s| !s.is_empty())
+            .or(c.config.stop_signal.as_deref())
+        {
             Some(s) => signals::parse(s)?,
             None => libc::SIGTERM,
         };
@@ -341,7 +436,9 @@ impl Daemon {
         let waited = if timeout < 0 {
             life.wait_for(exited).await.is_ok()
         } else {
-            tokio::time::timeout(Duration::from_secs(timeout as u64), life.wait_for(exited)).await.is_ok()
+            tokio::time::timeout(Duration::from_secs(timeout as u64), life.wait_for(exited))
+                .await
+                .is_ok()
         };
         if !waited {
             tracing::info!(container = %ctr.id, timeout, "stop timeout elapsed, sending SIGKILL");
@@ -355,7 +452,12 @@ impl Daemon {
     async fn signal(&self, ctr: &Arc<Ctr>, sig: i32, all: bool) -> Result<()> {
         let c = ctr.snapshot();
         self.container_event(&c, "kill", &[("signal", sig.to_string())]);
-        match shim::simple(&self.shim_socket(&c.id), &Request::Kill { signal: sig, all }).await {
+        match shim::simple(
+            &self.shim_socket(&c.id),
+            &Request::Kill { signal: sig, all },
+        )
+        .await
+        {
             Ok(_) => Ok(()),
             // The shim is gone: the container exited and the monitor will record it.
             Err(e) if !ctr.life.borrow().running => {
@@ -366,7 +468,12 @@ impl Daemon {
         }
     }
 
-    pub async fn container_restart(&self, key: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+    pub async fn container_restart(
+        &self,
+        key: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let ctr = self.lookup(key)?;
         let _op = ctr.op.lock().await;
         if ctr.snapshot().state.running() {
@@ -374,7 +481,8 @@ impl Daemon {
             self.container_event(&ctr.snapshot(), "stop", &[]);
             // The monitor records the exit; wait until it has released the rootfs.
             let mut life = ctr.life.subscribe();
-            let _ = tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running)).await;
         }
         self.start_locked(&ctr).await?;
         self.container_event(&ctr.snapshot(), "restart", &[]);
@@ -388,19 +496,32 @@ impl Daemon {
             None => libc::SIGKILL,
         };
         if !ctr.snapshot().state.running() {
-            return Err(Error::conflict(format!("cannot kill container: {key}: container {} is not running", ctr.id)));
+            return Err(Error::conflict(format!(
+                "cannot kill container: {key}: container {} is not running",
+                ctr.id
+            )));
         }
         self.signal(&ctr, sig, false).await
     }
 
-    pub async fn container_wait(&self, key: &str, condition: WaitCondition) -> Result<Pin<Box<dyn std::future::Future<Output = ContainerWaitResponse> + Send>>> {
+    pub async fn container_wait(
+        &self,
+        key: &str,
+        condition: WaitCondition,
+    ) -> Result<Pin<Box<dyn std::future::Future<Output = ContainerWaitResponse> + Send>>> {
         let ctr = self.lookup(key)?;
         let mut life = ctr.life.subscribe();
         let start = life.borrow().clone();
         let fut = async move {
             let done = match condition {
-                WaitCondition::NotRunning => life.wait_for(|l| !l.running || l.removed).await.map(|l| l.clone()),
-                WaitCondition::NextExit => life.wait_for(|l| l.exits > start.exits || l.removed).await.map(|l| l.clone()),
+                WaitCondition::NotRunning => life
+                    .wait_for(|l| !l.running || l.removed)
+                    .await
+                    .map(|l| l.clone()),
+                WaitCondition::NextExit => life
+                    .wait_for(|l| l.exits > start.exits || l.removed)
+                    .await
+                    .map(|l| l.clone()),
                 WaitCondition::Removed => life.wait_for(|l| l.removed).await.map(|l| l.clone()),
             };
             let l = done.unwrap_or_else(|_| life.borrow().clone());
@@ -425,10 +546,16 @@ impl Daemon {
             }
             self.signal(&ctr, libc::SIGKILL, true).await?;
             let mut life = ctr.life.subscribe();
-            let _ = tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running)).await;
             // The monitor's auto-remove needs the op lock we hold; it will find the container gone.
         }
-        if !self.containers.read().map(|m| m.contains_key(&ctr.id)).unwrap_or(false) {
+        if !self
+            .containers
+            .read()
+            .map(|m| m.contains_key(&ctr.id))
+            .unwrap_or(false)
+        {
             return Ok(());
         }
         self.remove_locked(&ctr).await
@@ -437,7 +564,12 @@ impl Daemon {
     /// Removes a stopped container whose op lock the caller holds.
     pub(crate) async fn remove_locked(&self, ctr: &Arc<Ctr>) -> Result<()> {
         let id = ctr.id.clone();
-        if !self.containers.read().map(|m| m.contains_key(&id)).unwrap_or(false) {
+        if !self
+            .containers
+            .read()
+            .map(|m| m.contains_key(&id))
+            .unwrap_or(false)
+        {
             return Ok(());
         }
         ctr.update(|c| c.state.status = Status::Removing);
@@ -471,7 +603,9 @@ impl Daemon {
         let new = format!("/{}", new_name.trim_start_matches('/'));
         let old = ctr.snapshot().name;
         if old == new {
-            return Err(Error::invalid("Renaming a container with the same name as its current name"));
+            return Err(Error::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
         }
         if let Some(owner) = self.repo.name_owner(&new)? {
             return Err(name_conflict(&new, &owner));
@@ -488,9 +622,17 @@ impl Daemon {
     pub async fn container_resize(&self, key: &str, height: u16, width: u16) -> Result<()> {
         let ctr = self.lookup(key)?;
         if !ctr.snapshot().state.running() {
-            return Err(Error::conflict(format!("container {} is not running", ctr.id)));
+            return Err(Error::conflict(format!(
+                "container {} is not running",
+                ctr.id
+            )));
         }
-        match shim::simple(&self.shim_socket(&ctr.id), &Request::Resize { height, width }).await? {
+        match shim::simple(
+            &self.shim_socket(&ctr.id),
+            &Request::Resize { height, width },
+        )
+        .await?
+        {
             Response::Error { message } => Err(Error::internal(message)),
             _ => Ok(()),
         }
@@ -517,7 +659,9 @@ fn start_error(message: &str) -> Error {
 
 /// The exit code dockerd records for a container that failed to start.
 fn exit_code_for_start_error(message: &str) -> i64 {
-    if message.contains("executable file not found") || message.contains("no such file or directory") {
+    if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
         127
     } else if message.contains("permission denied") || message.contains("is a directory") {
         126

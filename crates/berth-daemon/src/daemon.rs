@@ -47,7 +47,9 @@ pub struct LogStream {
     pub body: BoxStream<'static, Bytes>,
 }
 
-type SessionFn = Box<dyn FnOnce(Box<dyn HijackedIo>) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+type SessionFn = Box<
+    dyn FnOnce(Box<dyn HijackedIo>) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send,
+>;
 
 /// An attach (or exec start) that has been validated; [`AttachSession::run`] pumps it over the
 /// hijacked connection until the process exits or the client goes away.
@@ -90,7 +92,11 @@ pub struct Ctr {
 
 impl Ctr {
     pub fn new(c: Container) -> Arc<Self> {
-        let life = Lifecycle { running: c.state.running(), exit_code: c.state.exit_code, ..Default::default() };
+        let life = Lifecycle {
+            running: c.state.running(),
+            exit_code: c.state.exit_code,
+            ..Default::default()
+        };
         Arc::new(Self {
             id: c.id.clone(),
             rec: Mutex::new(c),
@@ -131,7 +137,11 @@ pub struct Daemon {
 impl Daemon {
     /// Opens the data root, loads containers and reconnects to the shims of running ones.
     pub async fn open(config: DaemonConfig) -> Result<Arc<Self>> {
-        for dir in [config.data_root.join("containers"), config.exec_root.join("bundles"), config.exec_root.join("s")] {
+        for dir in [
+            config.data_root.join("containers"),
+            config.exec_root.join("bundles"),
+            config.exec_root.join("s"),
+        ] {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
@@ -170,21 +180,30 @@ impl Daemon {
 
     /// Finds a container by full id, name, or unique id prefix (dockerd's order).
     pub(crate) fn lookup(&self, key: &str) -> Result<Arc<Ctr>> {
-        let map = self.containers.read().map_err(|_| Error::internal("container map poisoned"))?;
+        let map = self
+            .containers
+            .read()
+            .map_err(|_| Error::internal("container map poisoned"))?;
         if key.is_empty() {
             return Err(Error::not_found("No such container: "));
         }
         if let Some(c) = map.get(key) {
             return Ok(c.clone());
         }
-        let name = if key.starts_with('/') { key.to_string() } else { format!("/{key}") };
+        let name = if key.starts_with('/') {
+            key.to_string()
+        } else {
+            format!("/{key}")
+        };
         if let Some(c) = map.values().find(|c| c.snapshot().name == name) {
             return Ok(c.clone());
         }
         let mut found = map.values().filter(|c| c.id.starts_with(key));
         match (found.next(), found.next()) {
             (Some(c), None) => Ok(c.clone()),
-            (Some(_), Some(_)) => Err(Error::invalid(format!("multiple IDs found with provided prefix: {key}"))),
+            (Some(_), Some(_)) => Err(Error::invalid(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
             _ => Err(Error::not_found(format!("No such container: {key}"))),
         }
     }
@@ -199,7 +218,10 @@ impl Daemon {
 
     /// Unix socket paths are limited to 108 bytes, so shims listen on a prefix of the id.
     pub(crate) fn shim_socket(&self, id: &str) -> PathBuf {
-        self.config.exec_root.join("s").join(format!("{}.sock", &id[..id.len().min(24)]))
+        self.config
+            .exec_root
+            .join("s")
+            .join(format!("{}.sock", &id[..id.len().min(24)]))
     }
 
     pub(crate) fn exit_file(&self, id: &str) -> PathBuf {

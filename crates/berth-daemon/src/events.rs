@@ -20,7 +20,10 @@ pub struct EventBus {
 
 impl Default for EventBus {
     fn default() -> Self {
-        Self { history: Mutex::new(VecDeque::new()), live: broadcast::channel(HISTORY).0 }
+        Self {
+            history: Mutex::new(VecDeque::new()),
+            live: broadcast::channel(HISTORY).0,
+        }
     }
 }
 
@@ -43,7 +46,10 @@ impl EventBus {
         let mut msg = EventMessage {
             typ: Some(typ),
             action: Some(action.to_string()),
-            actor: Some(EventActor { id: Some(id.to_string()), attributes: Some(attributes) }),
+            actor: Some(EventActor {
+                id: Some(id.to_string()),
+                attributes: Some(attributes),
+            }),
             scope: Some(EventMessageScopeEnum::LOCAL),
             time: Some(nanos / 1_000_000_000),
             time_nano: Some(nanos),
@@ -68,7 +74,11 @@ impl EventBus {
     pub fn subscribe(&self, opts: EventsOptions) -> BoxStream<'static, EventMessage> {
         let rx = self.live.subscribe();
         let past: Vec<EventMessage> = match self.history.lock() {
-            Ok(h) => h.iter().filter(|e| in_window(e, opts.since, opts.until) && matches(e, &opts.filters)).cloned().collect(),
+            Ok(h) => h
+                .iter()
+                .filter(|e| in_window(e, opts.since, opts.until) && matches(e, &opts.filters))
+                .cloned()
+                .collect(),
             Err(_) => Vec::new(),
         };
         let now = now_secs();
@@ -114,7 +124,7 @@ fn now_secs() -> f64 {
 fn in_window(e: &EventMessage, since: Option<f64>, until: Option<f64>) -> bool {
     let Some(since) = since else { return false };
     let t = e.time_nano.unwrap_or_default() as f64 / 1e9;
-    t >= since && until.map_or(true, |u| t <= u)
+    t >= since && until.is_none_or(|u| t <= u)
 }
 
 /// dockerd's event filters: type, event/action, container, image, label, scope.
@@ -130,7 +140,9 @@ fn matches(e: &EventMessage, f: &Filters) -> bool {
         vals.is_empty() || vals.iter().any(|v| test(v))
     };
     any("type", &|v| v == typ)
-        && any("event", &|v| v == action || action.split(':').next() == Some(v))
+        && any("event", &|v| {
+            v == action || action.split(':').next() == Some(v)
+        })
         && any("action", &|v| v == action)
         && any("scope", &|v| v == "local")
         && (typ != "container" || any("container", &|v| id.starts_with(v) || v == name))
@@ -158,7 +170,11 @@ mod tests {
         let mut f = Filters::default();
         f.add("type", "container");
         let got: Vec<_> = bus
-            .subscribe(EventsOptions { since: Some(0.0), until: Some(now_secs()), filters: f })
+            .subscribe(EventsOptions {
+                since: Some(0.0),
+                until: Some(now_secs()),
+                filters: f,
+            })
             .collect()
             .await;
         assert_eq!(got.len(), 1);

@@ -37,25 +37,21 @@ impl ExecEntry {
     }
 }
 
-/// The exit code dockerd reports for an exec that could not start.
-fn exec_start_code(message: &str) -> i64 {
-    if message.contains("executable file not found") || message.contains("no such file or directory") {
-        127
-    } else if message.contains("permission denied") {
-        126
-    } else {
-        126
-    }
-}
+/// dockerd reports every exec that could not start with 126, whatever the reason (a missing
+/// command included, unlike a container's start).
+const EXEC_START_FAILED: i64 = 126;
 
 impl Daemon {
     pub async fn exec_create(&self, key: &str, config: ExecConfig) -> Result<String> {
         let ctr = self.lookup(key)?;
         let c = ctr.snapshot();
         if !c.state.running() {
-            return Err(Error::conflict(format!("container {} is not running", c.id)));
+            return Err(Error::conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
-        if config.cmd.as_ref().map_or(true, Vec::is_empty) {
+        if config.cmd.as_ref().is_none_or(Vec::is_empty) {
             return Err(Error::invalid("No exec command specified"));
         }
         let exec_id = id::generate();
@@ -69,7 +65,11 @@ impl Daemon {
         if let Ok(mut m) = self.execs.lock() {
             m.insert(exec_id.clone(), entry);
         }
-        self.container_event(&c, &format!("exec_create: {cmd}"), &[("execID", exec_id.clone())]);
+        self.container_event(
+            &c,
+            &format!("exec_create: {cmd}"),
+            &[("execID", exec_id.clone())],
+        );
         Ok(exec_id)
     }
 
@@ -86,25 +86,38 @@ impl Daemon {
         {
             let st = entry.state();
             if st.running || st.started {
-                return Err(Error::conflict(format!("Error: Exec command {exec_id} is already running")));
+                return Err(Error::conflict(format!(
+                    "Error: Exec command {exec_id} is already running"
+                )));
             }
         }
         let ctr = self.lookup(&entry.container_id)?;
         let c = ctr.snapshot();
         if !c.state.running() {
-            return Err(Error::conflict(format!("container {} is not running", c.id)));
+            return Err(Error::conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         let process = crate::spec::exec_process(self, &c, &entry.config)?;
         let tty = entry.config.tty.unwrap_or(false);
         let stdin = entry.config.attach_stdin.unwrap_or(false) && !detach;
         let detach_keys = crate::attach::parse_detach_keys(entry.config.detach_keys.as_deref())?;
         let socket = self.shim_socket(&c.id);
-        let req = Request::Exec(ExecProcess { id: entry.id.clone(), process, stdin });
+        let req = Request::Exec(ExecProcess {
+            id: entry.id.clone(),
+            process,
+            stdin,
+        });
         entry.set(|s| s.started = true);
         // Start now so that a detached exec is running when the response is sent.
         let started = shim::call(&socket, &req).await;
         let cmdline = entry.config.cmd.clone().unwrap_or_default().join(" ");
-        self.container_event(&c, &format!("exec_start: {cmdline}"), &[("execID", entry.id.clone())]);
+        self.container_event(
+            &c,
+            &format!("exec_start: {cmdline}"),
+            &[("execID", entry.id.clone())],
+        );
         let conn = match started {
             Ok((Response::Pid { pid }, conn)) => {
                 entry.set(|s| {
@@ -122,7 +135,7 @@ impl Daemon {
             Box::pin(async move {
                 match conn {
                     Err(message) => {
-                        let code = exec_start_code(&message);
+                        let code = EXEC_START_FAILED;
                         entry.set(|s| {
                             s.running = false;
                             s.exit_code = Some(code);
@@ -149,7 +162,10 @@ impl Daemon {
                 }
             })
         };
-        Ok(AttachSession { tty, run: Box::new(run) })
+        Ok(AttachSession {
+            tty,
+            run: Box::new(run),
+        })
     }
 
     pub async fn exec_inspect(&self, exec_id: &str) -> Result<models::ExecInspectResponse> {
@@ -181,7 +197,16 @@ impl Daemon {
     pub async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()> {
         let entry = self.exec_entry(exec_id)?;
         let socket = self.shim_socket(&entry.container_id);
-        match shim::simple(&socket, &Request::ExecResize { id: entry.id.clone(), height, width }).await? {
+        match shim::simple(
+            &socket,
+            &Request::ExecResize {
+                id: entry.id.clone(),
+                height,
+                width,
+            },
+        )
+        .await?
+        {
             Response::Error { message } => Err(Error::internal(message)),
             _ => Ok(()),
         }

@@ -31,13 +31,18 @@ pub struct Images {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::internal(format!("image task: {e}")))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("image task: {e}")))?
 }
 
 impl Images {
     pub fn open(data_root: &Path, db: berth_store::Db) -> Result<Self> {
         let service = ImageService::open(data_root, db)?;
-        Ok(Self { service: Arc::new(service), overlay_root: data_root.join("overlay") })
+        Ok(Self {
+            service: Arc::new(service),
+            overlay_root: data_root.join("overlay"),
+        })
     }
 
     pub async fn resolve(&self, name: &str) -> Result<ImageInfo> {
@@ -46,8 +51,13 @@ impl Images {
         let image = blocking(move || Ok(svc.resolve(&name)?)).await?;
         let run = image.config.clone();
         let json = serde_json::to_value(&run).map_err(|e| Error::internal(e.to_string()))?;
-        let config: ContainerConfig = serde_json::from_value(json).map_err(|e| Error::internal(format!("image config: {e}")))?;
-        Ok(ImageInfo { id: image.id.clone(), config, image: Arc::new(image) })
+        let config: ContainerConfig = serde_json::from_value(json)
+            .map_err(|e| Error::internal(format!("image config: {e}")))?;
+        Ok(ImageInfo {
+            id: image.id.clone(),
+            config,
+            image: Arc::new(image),
+        })
     }
 
     /// Creates the container's writable layer over the image.
@@ -79,7 +89,11 @@ impl Images {
             Ok(()) => Ok(()),
             Err(e) => {
                 let e = Error::from(e);
-                if e.is_not_found() { Ok(()) } else { Err(e) }
+                if e.is_not_found() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
             }
         })
         .await
@@ -101,13 +115,18 @@ impl Images {
                 p.work.display().to_string(),
                 p.merged.display().to_string(),
             ),
-            Err(_) => DriverData { name: "overlay2".into(), data: HashMap::new() },
+            Err(_) => DriverData {
+                name: "overlay2".into(),
+                data: HashMap::new(),
+            },
         }
     }
 
     pub async fn count(&self) -> i64 {
         let svc = self.service.clone();
-        blocking(move || Ok(svc.list(true, &berth_api::Filters::default())?.len() as i64)).await.unwrap_or(0)
+        blocking(move || Ok(svc.list(true, &berth_api::Filters::default())?.len() as i64))
+            .await
+            .unwrap_or(0)
     }
 }
 
@@ -119,7 +138,11 @@ fn image_attrs(name: &str) -> HashMap<String, String> {
 
 impl Daemon {
     /// Imports a (possibly compressed) rootfs tarball as a one-layer image; returns its id.
-    pub async fn image_import(&self, body: BoxStream<'static, std::io::Result<Bytes>>, opts: ImportOptions) -> Result<String> {
+    pub async fn image_import(
+        &self,
+        body: BoxStream<'static, std::io::Result<Bytes>>,
+        opts: ImportOptions,
+    ) -> Result<String> {
         let repo_tag = match opts.repo.as_deref().filter(|r| !r.is_empty()) {
             None => None,
             Some(repo) => {
@@ -132,12 +155,18 @@ impl Daemon {
         };
         if let Some(p) = opts.platform.as_deref().filter(|p| !p.is_empty()) {
             if !p.starts_with("linux") {
-                return Err(Error::invalid(format!("unsupported platform {p}: only linux images are supported")));
+                return Err(Error::invalid(format!(
+                    "unsupported platform {p}: only linux images are supported"
+                )));
             }
         }
         let reader = tokio_util::io::StreamReader::new(body.map_err(std::io::Error::other));
         let svc = self.images.service.clone();
-        let iopts = berth_image::ImportOptions { repo_tag: repo_tag.clone(), changes: opts.changes, message: opts.message };
+        let iopts = berth_image::ImportOptions {
+            repo_tag: repo_tag.clone(),
+            changes: opts.changes,
+            message: opts.message,
+        };
         let handle = tokio::runtime::Handle::current();
         let result = tokio::task::spawn_blocking(move || {
             let _enter = handle.enter();
@@ -146,15 +175,25 @@ impl Daemon {
         })
         .await
         .map_err(|e| Error::internal(format!("import task: {e}")))??;
-        let name = repo_tag.as_ref().map(Reference::familiar).unwrap_or_default();
-        self.events.emit(Kind::Image, "import", &result.id, image_attrs(&name));
+        let name = repo_tag
+            .as_ref()
+            .map(Reference::familiar)
+            .unwrap_or_default();
+        self.events
+            .emit(Kind::Image, "import", &result.id, image_attrs(&name));
         if !name.is_empty() {
-            self.events.emit(Kind::Image, "tag", &result.id, image_attrs(&name));
+            self.events
+                .emit(Kind::Image, "tag", &result.id, image_attrs(&name));
         }
         Ok(result.id)
     }
 
-    pub async fn image_list(&self, all: bool, filters: &berth_api::Filters, _digests: bool) -> Result<Vec<models::ImageSummary>> {
+    pub async fn image_list(
+        &self,
+        all: bool,
+        filters: &berth_api::Filters,
+        _digests: bool,
+    ) -> Result<Vec<models::ImageSummary>> {
         let svc = self.images.service.clone();
         let filters = filters.clone();
         let mut list = blocking(move || Ok(svc.list(all, &filters)?)).await?;
@@ -181,19 +220,36 @@ impl Daemon {
 
     pub async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
         let svc = self.images.service.clone();
-        let (n, r, t) = (name.to_string(), repo.to_string(), tag.unwrap_or("").to_string());
+        let (n, r, t) = (
+            name.to_string(),
+            repo.to_string(),
+            tag.unwrap_or("").to_string(),
+        );
         let reference = blocking(move || Ok(svc.tag(&n, &r, &t)?)).await?;
-        let id = self.images.resolve(&reference.to_string()).await.map(|i| i.id).unwrap_or_default();
-        self.events.emit(Kind::Image, "tag", &id, image_attrs(&reference.familiar()));
+        let id = self
+            .images
+            .resolve(&reference.to_string())
+            .await
+            .map(|i| i.id)
+            .unwrap_or_default();
+        self.events
+            .emit(Kind::Image, "tag", &id, image_attrs(&reference.familiar()));
         Ok(())
     }
 
-    pub async fn image_remove(&self, name: &str, opts: ImageRemoveOptions) -> Result<Vec<models::ImageDeleteResponseItem>> {
+    pub async fn image_remove(
+        &self,
+        name: &str,
+        opts: ImageRemoveOptions,
+    ) -> Result<Vec<models::ImageDeleteResponseItem>> {
         let users: HashMap<String, Vec<ImageUser>> = {
             let mut m: HashMap<String, Vec<ImageUser>> = HashMap::new();
             for c in self.all() {
                 let s = c.snapshot();
-                m.entry(s.image_id.clone()).or_default().push(ImageUser { container_id: s.id.clone(), running: s.state.running() });
+                m.entry(s.image_id.clone()).or_default().push(ImageUser {
+                    container_id: s.id.clone(),
+                    running: s.state.running(),
+                });
             }
             m
         };
@@ -211,7 +267,8 @@ impl Daemon {
         }
         // The first `Deleted` is the image; the rest are its layers.
         if let Some(d) = items.iter().find_map(|i| i.deleted.as_ref()) {
-            self.events.emit(Kind::Image, "delete", d, image_attrs(name));
+            self.events
+                .emit(Kind::Image, "delete", d, image_attrs(name));
         }
         Ok(items)
     }

@@ -21,5 +21,7 @@ mod signals;
 mod spec;
 mod system;
 
-pub use daemon::{AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME};
+pub use daemon::{
+    AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
+};
 pub use options::*;

@@ -57,7 +57,14 @@ impl Filter {
         Some(if self.tty {
             Bytes::from(payload)
         } else {
-            Bytes::from(stdcopy::frame(if is_err { stdcopy::STDERR } else { stdcopy::STDOUT }, &payload))
+            Bytes::from(stdcopy::frame(
+                if is_err {
+                    stdcopy::STDERR
+                } else {
+                    stdcopy::STDOUT
+                },
+                &payload,
+            ))
         })
     }
 }
@@ -100,7 +107,9 @@ impl Daemon {
             let mut lines: Vec<String> = Vec::new();
             let mut offset = 0u64;
             for f in log_files(&live) {
-                let Ok(file) = std::fs::File::open(&f) else { continue };
+                let Ok(file) = std::fs::File::open(&f) else {
+                    continue;
+                };
                 let mut r = BufReader::new(file);
                 let mut line = String::new();
                 loop {
@@ -158,7 +167,9 @@ impl Daemon {
 
 /// Sends complete lines of `path` after `offset`; returns the new offset (None: client gone).
 fn read_from(path: &Path, offset: u64, filter: &Filter, tx: &mpsc::Sender<Bytes>) -> Option<u64> {
-    let Ok(mut file) = std::fs::File::open(path) else { return Some(offset) };
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Some(offset);
+    };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     // Rotated under us: start the new file from the top.
     let offset = if len < offset { 0 } else { offset };
@@ -201,14 +212,28 @@ mod tests {
 
     #[test]
     fn renders_frames_timestamps_and_filters() {
-        let f = Filter { stdout: true, stderr: false, since: None, until: None, timestamps: true, tty: false };
+        let f = Filter {
+            stdout: true,
+            stderr: false,
+            since: None,
+            until: None,
+            timestamps: true,
+            tty: false,
+        };
         let line = r#"{"log":"hi\n","stream":"stdout","time":"2024-01-01T00:00:00.000000001Z"}"#;
         let b = f.render(line).expect("rendered");
         assert_eq!(&b[..8], &stdcopy::header(stdcopy::STDOUT, b.len() - 8));
         assert_eq!(&b[8..], b"2024-01-01T00:00:00.000000001Z hi\n");
         let err = r#"{"log":"e\n","stream":"stderr","time":"2024-01-01T00:00:00Z"}"#;
         assert!(f.render(err).is_none());
-        let g = Filter { stdout: true, stderr: true, since: Some(1_704_067_201.0), until: None, timestamps: false, tty: true };
+        let g = Filter {
+            stdout: true,
+            stderr: true,
+            since: Some(1_704_067_201.0),
+            until: None,
+            timestamps: false,
+            tty: true,
+        };
         assert!(g.render(line).is_none());
     }
 }

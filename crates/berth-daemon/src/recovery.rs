@@ -41,7 +41,9 @@ pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
                     daemon.spawn_monitor(ctr.clone(), w);
                     continue;
                 }
-                Err(e) => tracing::warn!(container = %ctr.id, error = %e, "shim alive but wait failed"),
+                Err(e) => {
+                    tracing::warn!(container = %ctr.id, error = %e, "shim alive but wait failed")
+                }
             }
         }
         // It exited while the daemon was away: its shim left the real exit status behind.

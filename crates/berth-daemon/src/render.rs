@@ -27,7 +27,9 @@ fn status_enum(s: Status) -> ContainerStateStatusEnum {
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&chrono::Utc))
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// "Up 3 minutes", "Exited (0) 2 seconds ago", "Created" — dockerd's Status column.
@@ -35,7 +37,12 @@ fn human_status(c: &Container) -> String {
     let now = chrono::Utc::now();
     match c.state.status {
         Status::Running | Status::Paused => {
-            let since = c.state.started_at.as_deref().and_then(parse_time).unwrap_or(now);
+            let since = c
+                .state
+                .started_at
+                .as_deref()
+                .and_then(parse_time)
+                .unwrap_or(now);
             let mut s = format!("Up {}", human_duration(now - since));
             if c.state.status == Status::Paused {
                 s.push_str(" (Paused)");
@@ -46,12 +53,14 @@ fn human_status(c: &Container) -> String {
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
         Status::Created => "Created".into(),
-        Status::Exited => {
-            match c.state.finished_at.as_deref().and_then(parse_time) {
-                Some(t) if c.has_been_started => format!("Exited ({}) {} ago", c.state.exit_code, human_duration(now - t)),
-                _ => "Created".into(),
-            }
-        }
+        Status::Exited => match c.state.finished_at.as_deref().and_then(parse_time) {
+            Some(t) if c.has_been_started => format!(
+                "Exited ({}) {} ago",
+                c.state.exit_code,
+                human_duration(now - t)
+            ),
+            _ => "Created".into(),
+        },
     }
 }
 
@@ -87,7 +96,11 @@ pub fn human_duration(d: chrono::Duration) -> String {
 }
 
 fn network_settings(c: &Container) -> NetworkSettings {
-    let mode = c.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into());
+    let mode = c
+        .host_config
+        .network_mode
+        .clone()
+        .unwrap_or_else(|| "bridge".into());
     let mut networks = HashMap::new();
     networks.insert(mode, models::EndpointSettings::default());
     NetworkSettings {
@@ -101,14 +114,23 @@ fn network_settings(c: &Container) -> NetworkSettings {
 }
 
 impl Daemon {
-    pub async fn container_inspect(&self, key: &str, _size: bool) -> Result<ContainerInspectResponse> {
+    pub async fn container_inspect(
+        &self,
+        key: &str,
+        _size: bool,
+    ) -> Result<ContainerInspectResponse> {
         let ctr = self.lookup(key)?;
         let c = ctr.snapshot();
         let dir = self.container_dir(&c.id);
         let exec_ids: Vec<String> = self
             .execs
             .lock()
-            .map(|m| m.values().filter(|e| e.container_id == c.id).map(|e| e.id.clone()).collect())
+            .map(|m| {
+                m.values()
+                    .filter(|e| e.container_id == c.id)
+                    .map(|e| e.id.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         let graph = self.images.graph_driver(&c.id, &c.image_id).await;
         Ok(ContainerInspectResponse {
@@ -118,7 +140,9 @@ impl Daemon {
             args: Some(c.args.clone()),
             state: Some(ContainerState {
                 status: Some(status_enum(c.state.status)),
-                running: Some(c.state.status == Status::Running || c.state.status == Status::Paused),
+                running: Some(
+                    c.state.status == Status::Running || c.state.status == Status::Paused,
+                ),
                 paused: Some(c.state.status == Status::Paused),
                 restarting: Some(c.state.status == Status::Restarting),
                 oom_killed: Some(c.state.oom_killed),
@@ -126,8 +150,18 @@ impl Daemon {
                 pid: Some(c.state.pid),
                 exit_code: Some(c.state.exit_code),
                 error: Some(c.state.error.clone()),
-                started_at: Some(c.state.started_at.clone().unwrap_or_else(|| ZERO_TIME.into())),
-                finished_at: Some(c.state.finished_at.clone().unwrap_or_else(|| ZERO_TIME.into())),
+                started_at: Some(
+                    c.state
+                        .started_at
+                        .clone()
+                        .unwrap_or_else(|| ZERO_TIME.into()),
+                ),
+                finished_at: Some(
+                    c.state
+                        .finished_at
+                        .clone()
+                        .unwrap_or_else(|| ZERO_TIME.into()),
+                ),
                 health: None,
             }),
             image: Some(c.image_id.clone()),
@@ -142,7 +176,11 @@ impl Daemon {
             mount_label: Some(String::new()),
             process_label: Some(String::new()),
             app_armor_profile: Some(String::new()),
-            exec_ids: if exec_ids.is_empty() { None } else { Some(exec_ids) },
+            exec_ids: if exec_ids.is_empty() {
+                None
+            } else {
+                Some(exec_ids)
+            },
             host_config: Some(c.host_config.clone()),
             graph_driver: Some(graph),
             size_rw: None,
@@ -155,10 +193,23 @@ impl Daemon {
 
     pub async fn container_list(&self, opts: ListOptions) -> Result<Vec<ContainerSummary>> {
         opts.filters
-            .validate(&["id", "name", "label", "status", "ancestor", "exited", "before", "since", "health", "network", "volume", "publish", "expose", "is-task"])
+            .validate(&[
+                "id", "name", "label", "status", "ancestor", "exited", "before", "since", "health",
+                "network", "volume", "publish", "expose", "is-task",
+            ])
             .map_err(Error::invalid)?;
         for s in opts.filters.get("status") {
-            if !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&s.as_str()) {
+            if ![
+                "created",
+                "restarting",
+                "running",
+                "removing",
+                "paused",
+                "exited",
+                "dead",
+            ]
+            .contains(&s.as_str())
+            {
                 return Err(Error::invalid(format!("invalid filter 'status={s}'")));
             }
         }
@@ -183,14 +234,18 @@ impl Daemon {
             let ok = any("id", &|v| c.id.starts_with(v))
                 && any("name", &|v| name_matches(c.bare_name(), v))
                 && any("status", &|v| v == c.state.status.as_str())
-                && any("exited", &|v| c.state.status == Status::Exited && c.has_been_started && v.parse::<i64>().ok() == Some(c.state.exit_code))
+                && any("exited", &|v| {
+                    c.state.status == Status::Exited
+                        && c.has_been_started
+                        && v.parse::<i64>().ok() == Some(c.state.exit_code)
+                })
                 && any("label", &|v| match v.split_once('=') {
                     Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
                     None => labels.contains_key(v),
                 })
-                && (f.get("ancestor").is_empty() || ancestors.iter().any(|a| *a == c.image_id))
-                && before.as_ref().map_or(true, |b| c.created < *b)
-                && since.as_ref().map_or(true, |s| c.created > *s);
+                && (f.get("ancestor").is_empty() || ancestors.contains(&c.image_id))
+                && before.as_ref().is_none_or(|b| c.created < *b)
+                && since.as_ref().is_none_or(|s| c.created > *s);
             if ok {
                 out.push(self.summary(&c));
             }
@@ -219,8 +274,14 @@ impl Daemon {
     }
 
     fn summary(&self, c: &Container) -> ContainerSummary {
-        let created = parse_time(&c.created).map(|t| t.timestamp()).unwrap_or_default();
-        let mode = c.host_config.network_mode.clone().unwrap_or_else(|| "bridge".into());
+        let created = parse_time(&c.created)
+            .map(|t| t.timestamp())
+            .unwrap_or_default();
+        let mode = c
+            .host_config
+            .network_mode
+            .clone()
+            .unwrap_or_else(|| "bridge".into());
         let mut networks = HashMap::new();
         networks.insert(mode.clone(), models::EndpointSettings::default());
         ContainerSummary {
@@ -236,20 +297,35 @@ impl Daemon {
             labels: Some(c.config.labels.clone().unwrap_or_default()),
             state: Some(c.state.status.as_str().to_string()),
             status: Some(human_status(c)),
-            host_config: Some(ContainerSummaryHostConfig { network_mode: Some(mode), annotations: None }),
-            network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(networks) }),
+            host_config: Some(ContainerSummaryHostConfig {
+                network_mode: Some(mode),
+                annotations: None,
+            }),
+            network_settings: Some(ContainerSummaryNetworkSettings {
+                networks: Some(networks),
+            }),
             mounts: Some(Vec::new()),
         }
     }
 
-    pub async fn container_top(&self, key: &str, ps_args: Option<&str>) -> Result<models::ContainerTopResponse> {
+    pub async fn container_top(
+        &self,
+        key: &str,
+        ps_args: Option<&str>,
+    ) -> Result<models::ContainerTopResponse> {
         let ctr = self.lookup(key)?;
         let c = ctr.snapshot();
         if !c.state.running() {
-            return Err(Error::conflict(format!("container {} is not running", c.id)));
+            return Err(Error::conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         let pids = crate::cgroups::pids(&c.id);
-        let args = ps_args.filter(|a| !a.is_empty()).unwrap_or("-ef").to_string();
+        let args = ps_args
+            .filter(|a| !a.is_empty())
+            .unwrap_or("-ef")
+            .to_string();
         // dockerd runs the host's ps and keeps the rows whose PID belongs to the container.
         let output = tokio::process::Command::new("ps")
             .args(args.split_whitespace())
@@ -276,16 +352,24 @@ impl Daemon {
             if fields.len() < titles.len() {
                 continue;
             }
-            let Ok(pid) = fields[pid_col].parse::<i32>() else { continue };
+            let Ok(pid) = fields[pid_col].parse::<i32>() else {
+                continue;
+            };
             if !pids.contains(&pid) {
                 continue;
             }
             // The last column (the command) may contain spaces.
-            let mut row: Vec<String> = fields[..titles.len() - 1].iter().map(|s| s.to_string()).collect();
+            let mut row: Vec<String> = fields[..titles.len() - 1]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             row.push(fields[titles.len() - 1..].join(" "));
             processes.push(row);
         }
-        Ok(models::ContainerTopResponse { titles: Some(titles), processes: Some(processes) })
+        Ok(models::ContainerTopResponse {
+            titles: Some(titles),
+            processes: Some(processes),
+        })
     }
 }
 
@@ -309,7 +393,12 @@ fn name_matches(name: &str, pattern: &str) -> bool {
     }
 }
 
-pub(crate) fn driver_data(lower: Vec<String>, upper: String, work: String, merged: String) -> DriverData {
+pub(crate) fn driver_data(
+    lower: Vec<String>,
+    upper: String,
+    work: String,
+    merged: String,
+) -> DriverData {
     let mut data = HashMap::new();
     if !lower.is_empty() {
         data.insert("LowerDir".to_string(), lower.join(":"));
@@ -317,7 +406,10 @@ pub(crate) fn driver_data(lower: Vec<String>, upper: String, work: String, merge
     data.insert("UpperDir".to_string(), upper);
     data.insert("WorkDir".to_string(), work);
     data.insert("MergedDir".to_string(), merged);
-    DriverData { name: "overlay2".into(), data }
+    DriverData {
+        name: "overlay2".into(),
+        data,
+    }
 }
 
 #[cfg(test)]
@@ -326,9 +418,15 @@ mod tests {
 
     #[test]
     fn human_durations_match_go_units() {
-        assert_eq!(human_duration(chrono::Duration::seconds(0)), "Less than a second");
+        assert_eq!(
+            human_duration(chrono::Duration::seconds(0)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(chrono::Duration::seconds(5)), "5 seconds");
-        assert_eq!(human_duration(chrono::Duration::seconds(65)), "About a minute");
+        assert_eq!(
+            human_duration(chrono::Duration::seconds(65)),
+            "About a minute"
+        );
         assert_eq!(human_duration(chrono::Duration::minutes(5)), "5 minutes");
         assert_eq!(human_duration(chrono::Duration::hours(3)), "3 hours");
         assert_eq!(human_duration(chrono::Duration::days(3)), "3 days");

@@ -33,27 +33,54 @@ impl ContainerRepo {
         let doc = to_json(c)?;
         self.db
             .with(|conn| {
-                conn.execute("INSERT INTO containers (id, name, doc) VALUES (?1, ?2, ?3)", params![c.id, c.name, doc]).db_err()
+                conn.execute(
+                    "INSERT INTO containers (id, name, doc) VALUES (?1, ?2, ?3)",
+                    params![c.id, c.name, doc],
+                )
+                .db_err()
             })
             .map(|_| ())
-            .map_err(|e| if e.kind == ErrorKind::Conflict { Error::conflict(e.message) } else { e })
+            .map_err(|e| {
+                if e.kind == ErrorKind::Conflict {
+                    Error::conflict(e.message)
+                } else {
+                    e
+                }
+            })
     }
 
     /// Writes the whole record (state, name) back.
     pub fn save(&self, c: &Container) -> Result<()> {
         let doc = to_json(c)?;
         self.db
-            .with(|conn| conn.execute("UPDATE containers SET name = ?2, doc = ?3 WHERE id = ?1", params![c.id, c.name, doc]).db_err())
+            .with(|conn| {
+                conn.execute(
+                    "UPDATE containers SET name = ?2, doc = ?3 WHERE id = ?1",
+                    params![c.id, c.name, doc],
+                )
+                .db_err()
+            })
             .map(|_| ())
     }
 
     pub fn delete(&self, id: &str) -> Result<()> {
-        self.db.with(|conn| conn.execute("DELETE FROM containers WHERE id = ?1", params![id]).db_err()).map(|_| ())
+        self.db
+            .with(|conn| {
+                conn.execute("DELETE FROM containers WHERE id = ?1", params![id])
+                    .db_err()
+            })
+            .map(|_| ())
     }
 
     pub fn name_owner(&self, name: &str) -> Result<Option<String>> {
         self.db.with(|conn| {
-            conn.query_row("SELECT id FROM containers WHERE name = ?1", params![name], |r| r.get(0)).optional().db_err()
+            conn.query_row(
+                "SELECT id FROM containers WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .db_err()
         })
     }
 
@@ -64,7 +91,10 @@ impl ContainerRepo {
             rows.collect::<Result<Vec<_>, _>>().db_err()
         })?;
         docs.iter()
-            .map(|d| serde_json::from_str(d).map_err(|e| Error::internal(format!("corrupt container record: {e}"))))
+            .map(|d| {
+                serde_json::from_str(d)
+                    .map_err(|e| Error::internal(format!("corrupt container record: {e}")))
+            })
             .collect()
     }
 }

@@ -32,7 +32,8 @@ pub async fn launch(shim_binary: &Path, config_path: &Path) -> Result<CreateResu
     }
     let spawn = cmd.spawn();
     drop(wr);
-    let mut child = spawn.map_err(|e| Error::internal(format!("starting shim {}: {e}", shim_binary.display())))?;
+    let mut child = spawn
+        .map_err(|e| Error::internal(format!("starting shim {}: {e}", shim_binary.display())))?;
     let line = tokio::task::spawn_blocking(move || read_all(rd))
         .await
         .map_err(|e| Error::internal(e.to_string()))??;
@@ -40,9 +41,12 @@ pub async fn launch(shim_binary: &Path, config_path: &Path) -> Result<CreateResu
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
     let line = line.trim();
     if line.is_empty() {
-        return Err(Error::internal("shim exited without reporting the container's creation"));
+        return Err(Error::internal(
+            "shim exited without reporting the container's creation",
+        ));
     }
-    serde_json::from_str(line).map_err(|e| Error::internal(format!("bad shim answer {line:?}: {e}")))
+    serde_json::from_str(line)
+        .map_err(|e| Error::internal(format!("bad shim answer {line:?}: {e}")))
 }
 
 fn read_all(fd: OwnedFd) -> Result<String> {
@@ -67,10 +71,15 @@ pub async fn call(socket: &Path, req: &Request) -> Result<(Response, ShimConn)> 
     let (rd, mut wr) = stream.into_split();
     let mut line = serde_json::to_vec(req).map_err(|e| Error::internal(e.to_string()))?;
     line.push(b'\n');
-    wr.write_all(&line).await.map_err(|e| Error::internal(format!("shim request: {e}")))?;
+    wr.write_all(&line)
+        .await
+        .map_err(|e| Error::internal(format!("shim request: {e}")))?;
     let mut reader = BufReader::new(rd);
     let mut resp = String::new();
-    reader.read_line(&mut resp).await.map_err(|e| Error::internal(format!("shim response: {e}")))?;
+    reader
+        .read_line(&mut resp)
+        .await
+        .map_err(|e| Error::internal(format!("shim response: {e}")))?;
     if resp.is_empty() {
         return Err(Error::internal("shim closed the connection"));
     }
@@ -94,18 +103,25 @@ pub async fn wait(socket: &Path) -> Result<impl std::future::Future<Output = Res
         .await
         .map_err(|e| Error::internal(format!("connecting to shim {}: {e}", socket.display())))?;
     let (rd, mut wr) = stream.into_split();
-    let mut line = serde_json::to_vec(&Request::Wait).map_err(|e| Error::internal(e.to_string()))?;
+    let mut line =
+        serde_json::to_vec(&Request::Wait).map_err(|e| Error::internal(e.to_string()))?;
     line.push(b'\n');
-    wr.write_all(&line).await.map_err(|e| Error::internal(format!("shim request: {e}")))?;
+    wr.write_all(&line)
+        .await
+        .map_err(|e| Error::internal(format!("shim request: {e}")))?;
     Ok(async move {
         let _keep = wr;
         let mut reader = BufReader::new(rd);
         let mut s = String::new();
-        reader.read_line(&mut s).await.map_err(|e| Error::internal(format!("shim wait: {e}")))?;
+        reader
+            .read_line(&mut s)
+            .await
+            .map_err(|e| Error::internal(format!("shim wait: {e}")))?;
         if s.trim().is_empty() {
             return Err(Error::internal("shim went away"));
         }
-        serde_json::from_str(s.trim()).map_err(|e| Error::internal(format!("bad exit status {s:?}: {e}")))
+        serde_json::from_str(s.trim())
+            .map_err(|e| Error::internal(format!("bad exit status {s:?}: {e}")))
     })
 }
 
@@ -131,7 +147,8 @@ pub async fn read_frame(r: &mut BufReader<OwnedReadHalf>) -> Result<Option<Frame
         frame::STDOUT => Frame::Stdout(buf),
         frame::STDERR => Frame::Stderr(buf),
         frame::EXIT => Frame::Exit(
-            serde_json::from_slice(&buf).map_err(|e| Error::internal(format!("bad exit frame: {e}")))?,
+            serde_json::from_slice(&buf)
+                .map_err(|e| Error::internal(format!("bad exit frame: {e}")))?,
         ),
         k => return Err(Error::internal(format!("unknown frame kind {k}"))),
     }))

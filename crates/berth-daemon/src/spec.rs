@@ -15,7 +15,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 
 /// Fills what the user left unset from the image's config, as dockerd's `merge`.
 pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
-    if user.user.as_deref().map_or(true, str::is_empty) {
+    if user.user.as_deref().is_none_or(str::is_empty) {
         user.user = image.user.clone();
     }
     if let Some(img_ports) = &image.exposed_ports {
@@ -47,11 +47,11 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
     let reset_entrypoint = matches!(&user.entrypoint, Some(e) if e.len() == 1 && e[0].is_empty());
     if reset_entrypoint {
         user.entrypoint = None;
-        if user.cmd.as_ref().map_or(true, Vec::is_empty) {
+        if user.cmd.as_ref().is_none_or(Vec::is_empty) {
             user.cmd = image.cmd.clone();
         }
-    } else if user.entrypoint.as_ref().map_or(true, Vec::is_empty) {
-        if user.cmd.as_ref().map_or(true, Vec::is_empty) {
+    } else if user.entrypoint.as_ref().is_none_or(Vec::is_empty) {
+        if user.cmd.as_ref().is_none_or(Vec::is_empty) {
             user.cmd = image.cmd.clone();
         }
         if user.entrypoint.is_none() {
@@ -61,13 +61,13 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
     if user.healthcheck.is_none() {
         user.healthcheck = image.healthcheck.clone();
     }
-    if user.working_dir.as_deref().map_or(true, str::is_empty) {
+    if user.working_dir.as_deref().is_none_or(str::is_empty) {
         user.working_dir = image.working_dir.clone();
     }
-    if user.volumes.as_ref().map_or(true, HashMap::is_empty) && image.volumes.is_some() {
+    if user.volumes.as_ref().is_none_or(HashMap::is_empty) && image.volumes.is_some() {
         user.volumes = image.volumes.clone();
     }
-    if user.stop_signal.as_deref().map_or(true, str::is_empty) {
+    if user.stop_signal.as_deref().is_none_or(str::is_empty) {
         user.stop_signal = image.stop_signal.clone();
     }
     if user.on_build.is_none() {
@@ -91,14 +91,25 @@ pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
     match hc.network_mode.as_deref().unwrap_or("") {
         "" | "default" | "bridge" | "none" | "host" => {}
         m if m.starts_with("container:") => {
-            return Err(Error::not_implemented("network mode container:<name> is not supported yet"))
+            return Err(Error::not_implemented(
+                "network mode container:<name> is not supported yet",
+            ))
         }
         other => return Err(Error::not_found(format!("network {other} not found"))),
     }
+    // dockerd's floor (linuxMinMemory): below it the container could not even start.
+    if hc.memory.is_some_and(|m| m > 0 && m < 6 * 1024 * 1024) {
+        return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
+    }
     for opt in hc.security_opt.clone().unwrap_or_default() {
         let (k, _) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
-        if !matches!(k, "no-new-privileges" | "seccomp" | "apparmor" | "label" | "systempaths") {
-            return Err(Error::invalid(format!("invalid --security-opt 2: \"{opt}\"")));
+        if !matches!(
+            k,
+            "no-new-privileges" | "seccomp" | "apparmor" | "label" | "systempaths"
+        ) {
+            return Err(Error::invalid(format!(
+                "invalid --security-opt 2: \"{opt}\""
+            )));
         }
     }
     Ok(())
@@ -122,7 +133,8 @@ pub fn write_etc_files(c: &Container, dir: &Path) -> Result<()> {
     let host = hostname(c);
     let host_net = c.host_config.network_mode.as_deref() == Some("host");
     let write = |name: &str, data: String| {
-        std::fs::write(dir.join(name), data).map_err(|e| Error::internal(format!("writing {name}: {e}")))
+        std::fs::write(dir.join(name), data)
+            .map_err(|e| Error::internal(format!("writing {name}: {e}")))
     };
     write("hostname", format!("{host}\n"))?;
     let hosts = if host_net {
@@ -172,7 +184,10 @@ fn resolv_conf(host_net: bool) -> String {
 
 /// The process environment: PATH, HOSTNAME, TERM defaults overridden by the config's env.
 pub fn process_env(c: &Container, extra: &[String], tty: bool) -> Vec<String> {
-    let mut env = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={}", hostname(c))];
+    let mut env = vec![
+        format!("PATH={DEFAULT_PATH}"),
+        format!("HOSTNAME={}", hostname(c)),
+    ];
     if tty {
         env.push("TERM=xterm".into());
     }
@@ -184,32 +199,6 @@ pub fn process_env(c: &Container, extra: &[String], tty: bool) -> Vec<String> {
         }
     }
     env
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merge_follows_dockerd() {
-        let image = ContainerConfig {
-            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
-            cmd: Some(vec!["sh".into()]),
-            working_dir: Some("/w".into()),
-            ..Default::default()
-        };
-        let mut user = ContainerConfig { env: Some(vec!["A=2".into()]), ..Default::default() };
-        merge_image_config(&mut user, &image);
-        assert_eq!(user.env, Some(vec!["A=2".to_string(), "PATH=/bin".to_string()]));
-        assert_eq!(user.cmd, Some(vec!["sh".to_string()]));
-        assert_eq!(user.working_dir.as_deref(), Some("/w"));
-
-        let mut ep = ContainerConfig { entrypoint: Some(vec!["echo".into()]), ..Default::default() };
-        merge_image_config(&mut ep, &image);
-        assert_eq!(ep.cmd, None, "an explicit entrypoint does not inherit the image's cmd");
-        assert_eq!(command(&ep).ok(), Some(("echo".to_string(), vec![])));
-        assert!(command(&ContainerConfig::default()).is_err());
-    }
 }
 
 fn spec_error(e: berth_runtime::spec::SpecError) -> Error {
@@ -225,7 +214,8 @@ fn spec_error(e: berth_runtime::spec::SpecError) -> Error {
 /// Resolves `-u` inside the mounted rootfs.
 /// The primary group is always among the supplementary groups, as runc sets them.
 fn resolve_user(rootfs: &Path, user: &str) -> Result<berth_runtime::user::ResolvedUser> {
-    let mut u = berth_runtime::user::resolve(rootfs, user).map_err(|e| Error::internal(e.to_string()))?;
+    let mut u =
+        berth_runtime::user::resolve(rootfs, user).map_err(|e| Error::internal(e.to_string()))?;
     if !u.additional_gids.contains(&u.gid) {
         u.additional_gids.insert(0, u.gid);
     }
@@ -268,7 +258,11 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
         Some("host") => NetworkMode::Host,
         _ => NetworkMode::None,
     };
-    let bind = |name: &str, dest: &str| BindMount { source: dir.join(name), destination: dest.to_string(), read_only: false };
+    let bind = |name: &str, dest: &str| BindMount {
+        source: dir.join(name),
+        destination: dest.to_string(),
+        read_only: false,
+    };
     let mut args = vec![c.path.clone()];
     args.extend(c.args.iter().cloned());
     Ok(SpecInput {
@@ -276,8 +270,17 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
         rootfs: rootfs.to_path_buf(),
         args,
         env: with_home(process_env(c, &[], tty), &user.home),
-        cwd: c.config.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
-        user: ProcessUser { uid: user.uid, gid: user.gid, additional_gids: user.additional_gids.clone() },
+        cwd: c
+            .config
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into()),
+        user: ProcessUser {
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: user.additional_gids.clone(),
+        },
         hostname: hostname(c),
         tty,
         open_stdin: c.config.open_stdin.unwrap_or(false),
@@ -288,39 +291,127 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
         seccomp,
         read_only: hc.readonly_rootfs.unwrap_or(false),
         network,
-        mounts: vec![bind("resolv.conf", "/etc/resolv.conf"), bind("hostname", "/etc/hostname"), bind("hosts", "/etc/hosts")],
+        mounts: vec![
+            bind("resolv.conf", "/etc/resolv.conf"),
+            bind("hostname", "/etc/hostname"),
+            bind("hosts", "/etc/hosts"),
+        ],
         shm_size: hc.shm_size.filter(|s| *s > 0).map(|s| s as u64),
-        init: if hc.init.unwrap_or(false) { d.config.init_binary.clone() } else { None },
+        init: if hc.init.unwrap_or(false) {
+            d.config.init_binary.clone()
+        } else {
+            None
+        },
         cgroups_path: format!("/berth/{}", c.id),
         oom_score_adj: hc.oom_score_adj.map(|v| v as i32),
+        memory_limit: hc.memory.filter(|m| *m > 0),
     })
 }
 
 /// The OCI spec for the container's init.
-pub fn build(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<oci_spec::runtime::Spec> {
+pub fn build(
+    d: &Daemon,
+    c: &Container,
+    rootfs: &Path,
+    dir: &Path,
+) -> Result<oci_spec::runtime::Spec> {
     if c.host_config.init.unwrap_or(false) && d.config.init_binary.is_none() {
-        return Err(Error::invalid("--init requested but no berth-init binary is installed"));
+        return Err(Error::invalid(
+            "--init requested but no berth-init binary is installed",
+        ));
     }
     let input = spec_input(d, c, rootfs, dir)?;
+    // dockerd creates a missing working directory (root-owned, 0755) before the start.
+    berth_runtime::in_root::Root::open(rootfs)
+        .and_then(|root| root.mkdir_all(&input.cwd, 0o755))
+        .map_err(|e| {
+            Error::invalid(format!("creating the working directory {}: {e}", input.cwd))
+        })?;
     berth_runtime::spec::build(&input).map_err(spec_error)
 }
 
 /// The OCI process for an exec in a running container.
-pub fn exec_process(d: &Daemon, c: &Container, e: &berth_api::models::ExecConfig) -> Result<oci_spec::runtime::Process> {
+pub fn exec_process(
+    d: &Daemon,
+    c: &Container,
+    e: &berth_api::models::ExecConfig,
+) -> Result<oci_spec::runtime::Process> {
     let rootfs = d.images.rootfs_dir(&c.id);
     let dir = d.container_dir(&c.id);
     let mut input = spec_input(d, c, &rootfs, &dir)?;
     let tty = e.tty.unwrap_or(false);
-    let user_spec = e.user.clone().filter(|u| !u.is_empty()).or_else(|| c.config.user.clone()).unwrap_or_default();
+    let user_spec = e
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .or_else(|| c.config.user.clone())
+        .unwrap_or_default();
     let user = resolve_user(&rootfs, &user_spec)?;
-    let env = with_home(process_env(c, &e.env.clone().unwrap_or_default(), tty), &user.home);
-    let cwd = e.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| input.cwd.clone());
+    let env = with_home(
+        process_env(c, &e.env.clone().unwrap_or_default(), tty),
+        &user.home,
+    );
+    let cwd = e
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| input.cwd.clone());
     if e.privileged.unwrap_or(false) {
         input.privileged = true;
     }
-    let pu = ProcessUser { uid: user.uid, gid: user.gid, additional_gids: user.additional_gids };
-    let mut p = berth_runtime::spec::exec_process(&input, e.cmd.clone().unwrap_or_default(), env, &cwd, &pu, tty).map_err(spec_error)?;
+    let pu = ProcessUser {
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids: user.additional_gids,
+    };
+    let mut p = berth_runtime::spec::exec_process(
+        &input,
+        e.cmd.clone().unwrap_or_default(),
+        env,
+        &cwd,
+        &pu,
+        tty,
+    )
+    .map_err(spec_error)?;
     // Execs never get the init wrapper.
     p.set_args(e.cmd.clone());
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_follows_dockerd() {
+        let image = ContainerConfig {
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            cmd: Some(vec!["sh".into()]),
+            working_dir: Some("/w".into()),
+            ..Default::default()
+        };
+        let mut user = ContainerConfig {
+            env: Some(vec!["A=2".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut user, &image);
+        assert_eq!(
+            user.env,
+            Some(vec!["A=2".to_string(), "PATH=/bin".to_string()])
+        );
+        assert_eq!(user.cmd, Some(vec!["sh".to_string()]));
+        assert_eq!(user.working_dir.as_deref(), Some("/w"));
+
+        let mut ep = ContainerConfig {
+            entrypoint: Some(vec!["echo".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut ep, &image);
+        assert_eq!(
+            ep.cmd, None,
+            "an explicit entrypoint does not inherit the image's cmd"
+        );
+        assert_eq!(command(&ep).ok(), Some(("echo".to_string(), vec![])));
+        assert!(command(&ContainerConfig::default()).is_err());
+    }
 }

@@ -10,7 +10,9 @@ use crate::daemon::{Daemon, EMBEDDED_RUNTIME};
 use crate::options::EventsOptions;
 
 fn kernel_version() -> String {
-    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn go_arch() -> &'static str {
@@ -39,7 +41,9 @@ impl Daemon {
             details.insert(k.to_string(), v);
         }
         berth_api::SystemVersion {
-            platform: berth_api::VersionPlatform { name: "berth".into() },
+            platform: berth_api::VersionPlatform {
+                name: "berth".into(),
+            },
             components: vec![berth_api::VersionComponent {
                 name: "Engine".into(),
                 version: version::ENGINE_VERSION.into(),
@@ -59,17 +63,31 @@ impl Daemon {
     }
 
     pub async fn info(&self) -> models::SystemInfo {
-        let all: Vec<_> = self.all().iter().map(|c| c.snapshot().state.status).collect();
+        let all: Vec<_> = self
+            .all()
+            .iter()
+            .map(|c| c.snapshot().state.status)
+            .collect();
         let running = all.iter().filter(|s| matches!(s, Status::Running)).count() as i64;
         let paused = all.iter().filter(|s| matches!(s, Status::Paused)).count() as i64;
         let images = self.images.count().await;
         let (driver, cg_version) = crate::cgroups::driver_and_version();
         let mut runtimes = std::collections::HashMap::new();
-        runtimes.insert(EMBEDDED_RUNTIME.to_string(), models::Runtime { path: Some("berth-shim (embedded libcontainer)".into()), ..Default::default() });
+        runtimes.insert(
+            EMBEDDED_RUNTIME.to_string(),
+            models::Runtime {
+                path: Some("berth-shim (embedded libcontainer)".into()),
+                ..Default::default()
+            },
+        );
         for (name, path, args) in &self.config.runtimes {
             runtimes.insert(
                 name.clone(),
-                models::Runtime { path: Some(path.display().to_string()), runtime_args: Some(args.clone()), ..Default::default() },
+                models::Runtime {
+                    path: Some(path.display().to_string()),
+                    runtime_args: Some(args.clone()),
+                    ..Default::default()
+                },
             );
         }
         let uts = nix::sys::utsname::uname().ok();
@@ -94,22 +112,46 @@ impl Daemon {
             oom_kill_disable: Some(!crate::cgroups::is_unified()),
             ipv4_forwarding: Some(true),
             debug: Some(self.config.debug),
-            nfd: Some(std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0)),
+            nfd: Some(
+                std::fs::read_dir("/proc/self/fd")
+                    .map(|d| d.count() as i64)
+                    .unwrap_or(0),
+            ),
             n_goroutines: Some(0),
             system_time: Some(crate::containers::now_rfc3339()),
             logging_driver: Some("json-file".into()),
-            cgroup_driver: Some(if driver == "systemd" { models::SystemInfoCgroupDriverEnum::SYSTEMD } else { models::SystemInfoCgroupDriverEnum::CGROUPFS }),
-            cgroup_version: Some(if cg_version == "2" { models::SystemInfoCgroupVersionEnum::_2 } else { models::SystemInfoCgroupVersionEnum::_1 }),
+            cgroup_driver: Some(if driver == "systemd" {
+                models::SystemInfoCgroupDriverEnum::SYSTEMD
+            } else {
+                models::SystemInfoCgroupDriverEnum::CGROUPFS
+            }),
+            cgroup_version: Some(if cg_version == "2" {
+                models::SystemInfoCgroupVersionEnum::_2
+            } else {
+                models::SystemInfoCgroupVersionEnum::_1
+            }),
             n_events_listener: Some(0),
             kernel_version: Some(kernel_version()),
             operating_system: Some(os_name()),
             os_version: Some(String::new()),
             os_type: Some("linux".into()),
-            architecture: Some(uts.as_ref().map(|u| u.machine().to_string_lossy().into_owned()).unwrap_or_default()),
-            ncpu: Some(std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1)),
+            architecture: Some(
+                uts.as_ref()
+                    .map(|u| u.machine().to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
+            ncpu: Some(
+                std::thread::available_parallelism()
+                    .map(|n| n.get() as i64)
+                    .unwrap_or(1),
+            ),
             mem_total: Some(mem),
             index_server_address: Some("https://index.docker.io/v1/".into()),
-            name: Some(uts.as_ref().map(|u| u.nodename().to_string_lossy().into_owned()).unwrap_or_default()),
+            name: Some(
+                uts.as_ref()
+                    .map(|u| u.nodename().to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
             labels: Some(Vec::new()),
             experimental_build: Some(false),
             server_version: Some(berth_api::version::ENGINE_VERSION.into()),
@@ -118,7 +160,10 @@ impl Daemon {
             live_restore_enabled: Some(true),
             isolation: None,
             init_binary: Some("docker-init".into()),
-            security_options: Some(vec!["name=seccomp,profile=builtin".into(), "name=no-new-privileges".into()]),
+            security_options: Some(vec![
+                "name=seccomp,profile=builtin".into(),
+                "name=no-new-privileges".into(),
+            ]),
             warnings: Some(Vec::new()),
             ..Default::default()
         }
@@ -127,7 +172,22 @@ impl Daemon {
     /// Past events matching, then live ones until `until` (or forever).
     pub fn events(&self, opts: EventsOptions) -> Result<BoxStream<'static, models::EventMessage>> {
         opts.filters
-            .validate(&["container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope", "type", "volume", "config", "secret", "service"])
+            .validate(&[
+                "container",
+                "daemon",
+                "event",
+                "image",
+                "label",
+                "network",
+                "node",
+                "plugin",
+                "scope",
+                "type",
+                "volume",
+                "config",
+                "secret",
+                "service",
+            ])
             .map_err(berth_types::Error::invalid)?;
         Ok(self.events.subscribe(opts))
     }
@@ -146,7 +206,14 @@ impl Daemon {
 
 fn uuid_like() -> String {
     let h = berth_types::id::generate();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn sys_mem_total() -> i64 {
@@ -155,7 +222,11 @@ fn sys_mem_total() -> i64 {
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<i64>().ok()))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<i64>().ok())
+                })
         })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
@@ -165,9 +236,11 @@ fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("PRETTY_NAME="))
-                .map(|l| l.trim_start_matches("PRETTY_NAME=").trim_matches('"').to_string())
+            s.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| {
+                l.trim_start_matches("PRETTY_NAME=")
+                    .trim_matches('"')
+                    .to_string()
+            })
         })
         .unwrap_or_else(|| "Linux".into())
 }

@@ -13,11 +13,24 @@ pub enum ChangeError {
     #[error("{0} requires at least one argument")]
     MissingArgument(String),
     #[error("{instruction}: {message}")]
-    Invalid { instruction: String, message: String },
+    Invalid {
+        instruction: String,
+        message: String,
+    },
 }
 
 const VALID: &[&str] = &[
-    "cmd", "entrypoint", "healthcheck", "env", "expose", "label", "onbuild", "stopsignal", "user", "volume", "workdir",
+    "cmd",
+    "entrypoint",
+    "healthcheck",
+    "env",
+    "expose",
+    "label",
+    "onbuild",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
 ];
 
 /// Applies `changes` to `config` in order. All are validated before any is applied, so an
@@ -46,7 +59,10 @@ pub fn apply_changes(config: &mut RunConfig, changes: &[String]) -> Result<(), C
         if args.is_empty() && lower != "cmd" && lower != "entrypoint" {
             return Err(ChangeError::MissingArgument(upper));
         }
-        let invalid = |message: String| ChangeError::Invalid { instruction: upper.clone(), message };
+        let invalid = |message: String| ChangeError::Invalid {
+            instruction: upper.clone(),
+            message,
+        };
         let env = next.env.clone().unwrap_or_default();
         match lower.as_str() {
             "cmd" => {
@@ -54,7 +70,11 @@ pub fn apply_changes(config: &mut RunConfig, changes: &[String]) -> Result<(), C
                 cmd_set = true;
             }
             "entrypoint" => {
-                next.entrypoint = if args.is_empty() { None } else { Some(command_form(args)) };
+                next.entrypoint = if args.is_empty() {
+                    None
+                } else {
+                    Some(command_form(args))
+                };
                 // A new entrypoint drops an inherited CMD unless this change list set one.
                 if !cmd_set {
                     next.cmd = None;
@@ -91,7 +111,9 @@ pub fn apply_changes(config: &mut RunConfig, changes: &[String]) -> Result<(), C
                 for v in list {
                     let v = expand(&v, &env);
                     if v.trim().is_empty() {
-                        return Err(invalid("VOLUME specified can not be an empty string".to_string()));
+                        return Err(invalid(
+                            "VOLUME specified can not be an empty string".to_string(),
+                        ));
                     }
                     volumes.insert(v, serde_json::Map::new());
                 }
@@ -108,18 +130,34 @@ pub fn apply_changes(config: &mut RunConfig, changes: &[String]) -> Result<(), C
             "stopsignal" => {
                 let sig = expand(args, &env);
                 if !valid_signal(&sig) {
-                    return Err(ChangeError::Invalid { instruction: upper.clone(), message: format!("Invalid signal: {sig}") });
+                    return Err(ChangeError::Invalid {
+                        instruction: upper.clone(),
+                        message: format!("Invalid signal: {sig}"),
+                    });
                 }
                 next.stop_signal = Some(sig);
             }
             "onbuild" => {
-                let trigger = args.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+                let trigger = args
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_uppercase();
                 match trigger.as_str() {
-                    "ONBUILD" => return Err(invalid("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into())),
-                    "FROM" | "MAINTAINER" => {
-                        return Err(invalid(format!("{trigger} isn't allowed as an ONBUILD trigger")))
+                    "ONBUILD" => {
+                        return Err(invalid(
+                            "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into(),
+                        ))
                     }
-                    _ => next.on_build.get_or_insert_with(Vec::new).push(args.clone()),
+                    "FROM" | "MAINTAINER" => {
+                        return Err(invalid(format!(
+                            "{trigger} isn't allowed as an ONBUILD trigger"
+                        )))
+                    }
+                    _ => next
+                        .on_build
+                        .get_or_insert_with(Vec::new)
+                        .push(args.clone()),
                 }
             }
             "healthcheck" => next.healthcheck = Some(healthcheck(args).map_err(invalid)?),
@@ -150,12 +188,16 @@ fn name_values(args: &str, env: &[String], legacy: bool) -> Result<Vec<(String, 
         if !legacy {
             return Err("requires key=value pairs".into());
         }
-        let (key, value) = args.split_once(char::is_whitespace).ok_or_else(|| "must have two arguments".to_string())?;
+        let (key, value) = args
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| "must have two arguments".to_string())?;
         return Ok(vec![(key.to_string(), expand(&unquote(value.trim()), env))]);
     }
     let mut out = Vec::new();
     for w in words {
-        let (k, v) = w.split_once('=').ok_or_else(|| format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value"))?;
+        let (k, v) = w.split_once('=').ok_or_else(|| {
+            format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value")
+        })?;
         if k.is_empty() {
             return Err("empty name".into());
         }
@@ -226,7 +268,11 @@ fn unquote(s: &str) -> String {
 /// `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+alt}` from `env` (`K=V` entries).
 fn expand(s: &str, env: &[String]) -> String {
     let lookup = |name: &str| {
-        env.iter().rev().find_map(|e| e.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        env.iter().rev().find_map(|e| {
+            e.split_once('=')
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
     };
     let b: Vec<char> = s.chars().collect();
     let mut out = String::new();
@@ -242,15 +288,23 @@ fn expand(s: &str, env: &[String]) -> String {
             };
             let inner: String = b[i + 2..i + end].iter().collect();
             let value = if let Some((name, default)) = inner.split_once(":-") {
-                lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+                lookup(name)
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| default.to_string())
             } else if let Some((name, alt)) = inner.split_once(":+") {
-                lookup(name).filter(|v| !v.is_empty()).map(|_| alt.to_string()).unwrap_or_default()
+                lookup(name)
+                    .filter(|v| !v.is_empty())
+                    .map(|_| alt.to_string())
+                    .unwrap_or_default()
             } else {
                 lookup(&inner).unwrap_or_default()
             };
             out.push_str(&value);
             i += end + 1;
-        } else if b[i] == '$' && i + 1 < b.len() && (b[i + 1].is_ascii_alphabetic() || b[i + 1] == '_') {
+        } else if b[i] == '$'
+            && i + 1 < b.len()
+            && (b[i + 1].is_ascii_alphabetic() || b[i + 1] == '_')
+        {
             let start = i + 1;
             let mut j = start;
             while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == '_') {
@@ -275,13 +329,18 @@ fn expand_port(word: &str) -> Result<Vec<String>, String> {
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
         return Err(format!("invalid proto: {proto}"));
     }
-    let parse = |p: &str| p.parse::<u16>().map_err(|_| format!("invalid containerPort: {p}"));
+    let parse = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("invalid containerPort: {p}"))
+    };
     let (lo, hi) = match ports.split_once('-') {
         Some((a, b)) => (parse(a)?, parse(b)?),
         None => (parse(ports)?, parse(ports)?),
     };
     if hi < lo {
-        return Err(format!("invalid range specified for containerPort: {ports}"));
+        return Err(format!(
+            "invalid range specified for containerPort: {ports}"
+        ));
     }
     Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
 }
@@ -302,9 +361,9 @@ fn clean_path(p: &str) -> String {
 
 fn valid_signal(sig: &str) -> bool {
     const NAMES: &[&str] = &[
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL",
-        "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1",
-        "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
     ];
     if let Ok(n) = sig.parse::<u32>() {
         return (1..=64).contains(&n);
@@ -314,8 +373,11 @@ fn valid_signal(sig: &str) -> bool {
         return true;
     }
     // RTMIN+n / RTMAX-n
-    ["RTMIN+", "RTMAX-"].iter().any(|p| name.strip_prefix(p).and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n <= 30))
-        || name == "RTMIN"
+    ["RTMIN+", "RTMAX-"].iter().any(|p| {
+        name.strip_prefix(p)
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n <= 30)
+    }) || name == "RTMIN"
         || name == "RTMAX"
 }
 
@@ -325,13 +387,19 @@ fn healthcheck(args: &str) -> Result<HealthConfig, String> {
     let mut hc = HealthConfig::default();
     while let Some(flag) = rest.strip_prefix("--") {
         let (word, tail) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
-        let (name, value) = word.split_once('=').ok_or_else(|| format!("flag --{word} needs a value"))?;
+        let (name, value) = word
+            .split_once('=')
+            .ok_or_else(|| format!("flag --{word} needs a value"))?;
         match name {
             "interval" => hc.interval = go_duration(value)?,
             "timeout" => hc.timeout = go_duration(value)?,
             "start-period" => hc.start_period = go_duration(value)?,
             "start-interval" => hc.start_interval = go_duration(value)?,
-            "retries" => hc.retries = value.parse().map_err(|_| format!("invalid retries: {value}"))?,
+            "retries" => {
+                hc.retries = value
+                    .parse()
+                    .map_err(|_| format!("invalid retries: {value}"))?
+            }
             _ => return Err(format!("Unknown flag: {name}")),
         }
         rest = tail.trim_start();
@@ -339,7 +407,10 @@ fn healthcheck(args: &str) -> Result<HealthConfig, String> {
     let (kind, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     match kind.to_ascii_uppercase().as_str() {
         "NONE" if cmd.trim().is_empty() => {
-            return Ok(HealthConfig { test: Some(vec!["NONE".into()]), ..HealthConfig::default() })
+            return Ok(HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..HealthConfig::default()
+            })
         }
         "NONE" => return Err("HEALTHCHECK NONE takes no arguments".into()),
         "CMD" => {}
@@ -373,9 +444,14 @@ fn go_duration(s: &str) -> Result<i64, String> {
     let mut total: f64 = 0.0;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
         let num: f64 = rest[..num_end].parse().map_err(|_| bad())?;
-        let unit_end = rest[num_end..].find(|c: char| c.is_ascii_digit() || c == '.').map(|i| num_end + i).unwrap_or(rest.len());
+        let unit_end = rest[num_end..]
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .map(|i| num_end + i)
+            .unwrap_or(rest.len());
         let scale = match &rest[num_end..unit_end] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -397,14 +473,20 @@ mod tests {
 
     fn apply(changes: &[&str]) -> Result<RunConfig, ChangeError> {
         let mut c = RunConfig::default();
-        apply_changes(&mut c, &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        apply_changes(
+            &mut c,
+            &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )?;
         Ok(c)
     }
 
     #[test]
     fn shell_and_exec_forms() {
         let c = apply(&["CMD echo hi", r#"ENTRYPOINT ["/bin/tini","--"]"#]).expect("apply");
-        assert_eq!(c.cmd, Some(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()]));
+        assert_eq!(
+            c.cmd,
+            Some(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()])
+        );
         assert_eq!(c.entrypoint, Some(vec!["/bin/tini".into(), "--".into()]));
         let c = apply(&[r#"CMD ["sh"]"#]).expect("apply");
         assert_eq!(c.cmd, Some(vec!["sh".into()]));
@@ -432,7 +514,11 @@ mod tests {
         .expect("apply");
         assert_eq!(
             c.env,
-            Some(vec!["A=3".into(), "B=two words".into(), "LEGACY=some value".into()])
+            Some(vec![
+                "A=3".into(),
+                "B=two words".into(),
+                "LEGACY=some value".into()
+            ])
         );
         let labels = c.labels.expect("labels");
         assert_eq!(labels.get("x.y").map(String::as_str), Some("two words"));
@@ -447,17 +533,30 @@ mod tests {
         let hc = c.healthcheck.expect("hc");
         assert_eq!(hc.interval, 5_000_000_000);
         assert_eq!(hc.retries, 2);
-        assert_eq!(hc.test, Some(vec!["CMD-SHELL".into(), "curl -f http://localhost/".into()]));
+        assert_eq!(
+            hc.test,
+            Some(vec!["CMD-SHELL".into(), "curl -f http://localhost/".into()])
+        );
     }
 
     #[test]
     fn invalid_changes_use_dockerd_wording_and_change_nothing() {
-        let mut c = RunConfig { user: "keep".into(), ..RunConfig::default() };
-        let err = apply_changes(&mut c, &["USER other".into(), "RUN rm -rf /".into()]).expect_err("RUN");
+        let mut c = RunConfig {
+            user: "keep".into(),
+            ..RunConfig::default()
+        };
+        let err =
+            apply_changes(&mut c, &["USER other".into(), "RUN rm -rf /".into()]).expect_err("RUN");
         assert_eq!(err.to_string(), "RUN is not a valid change command");
         assert_eq!(c.user, "keep");
-        assert_eq!(apply(&["FROM x"]).expect_err("from").to_string(), "FROM is not a valid change command");
-        assert!(apply(&["STOPSIGNAL NOPE"]).expect_err("sig").to_string().contains("Invalid signal: NOPE"));
+        assert_eq!(
+            apply(&["FROM x"]).expect_err("from").to_string(),
+            "FROM is not a valid change command"
+        );
+        assert!(apply(&["STOPSIGNAL NOPE"])
+            .expect_err("sig")
+            .to_string()
+            .contains("Invalid signal: NOPE"));
         assert!(apply(&["EXPOSE 99999"]).is_err());
         assert!(apply(&["ONBUILD ONBUILD RUN x"]).is_err());
         assert!(apply(&["USER"]).is_err());

@@ -86,7 +86,10 @@ mod tests {
         assert_eq!(roundtrip(&plain), (Compression::None, plain.clone()));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&plain).expect("gz");
-        assert_eq!(roundtrip(&gz.finish().expect("gz")), (Compression::Gzip, plain.clone()));
+        assert_eq!(
+            roundtrip(&gz.finish().expect("gz")),
+            (Compression::Gzip, plain.clone())
+        );
         let zs = zstd::encode_all(&plain[..], 1).expect("zstd");
         assert_eq!(roundtrip(&zs), (Compression::Zstd, plain.clone()));
         assert_eq!(roundtrip(b"ab"), (Compression::None, b"ab".to_vec()));

@@ -138,7 +138,10 @@ pub struct RootFs {
 
 impl Default for RootFs {
     fn default() -> Self {
-        Self { typ: "layers".to_string(), diff_ids: Vec::new() }
+        Self {
+            typ: "layers".to_string(),
+            diff_ids: Vec::new(),
+        }
     }
 }
 
@@ -191,8 +194,15 @@ mod tests {
         let c: ImageConfig = serde_json::from_str(json).expect("parse");
         let rc = c.config.as_ref().expect("config");
         assert_eq!(rc.cmd.as_deref(), Some(&["sh".to_string()][..]));
-        assert!(rc.exposed_ports.as_ref().expect("ports").contains_key("80/tcp"));
-        assert_eq!(rc.healthcheck.as_ref().map(|h| h.interval), Some(1_000_000_000));
+        assert!(rc
+            .exposed_ports
+            .as_ref()
+            .expect("ports")
+            .contains_key("80/tcp"));
+        assert_eq!(
+            rc.healthcheck.as_ref().map(|h| h.interval),
+            Some(1_000_000_000)
+        );
         assert!(c.history[0].empty_layer);
         assert_eq!(unix_seconds(c.created.as_deref()), 1_704_164_645);
     }

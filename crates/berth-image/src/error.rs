@@ -31,7 +31,9 @@ impl From<ImageError> for Error {
     fn from(e: ImageError) -> Self {
         match e {
             ImageError::NotFound(_) => Error::not_found(e.to_string()),
-            ImageError::Change(_) | ImageError::Invalid(_) | ImageError::Input(_) => Error::invalid(e.to_string()),
+            ImageError::Change(_) | ImageError::Invalid(_) | ImageError::Input(_) => {
+                Error::invalid(e.to_string())
+            }
             ImageError::Conflict(_) => Error::conflict(e.to_string()),
             ImageError::Db(e) => e.into(),
             ImageError::Content(e) => e.into(),

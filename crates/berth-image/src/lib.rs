@@ -29,9 +29,9 @@ mod records;
 mod remove;
 mod service;
 
+pub use berth_snapshot::SnapshotPaths;
 pub use changes::ChangeError;
 pub use config::{HealthConfig, ImageConfig, RunConfig};
 pub use error::ImageError;
 pub use remove::ImageUser;
 pub use service::{go_arch, Image, ImageService, ImportOptions, ImportResult};
-pub use berth_snapshot::SnapshotPaths;

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use berth_api::models::{
-    DriverData, HistoryResponseItem, ImageConfig as ApiImageConfig, ImageInspect, ImageInspectMetadata,
-    ImageInspectRootFs, ImageSummary,
+    DriverData, HistoryResponseItem, ImageConfig as ApiImageConfig, ImageInspect,
+    ImageInspectMetadata, ImageInspectRootFs, ImageSummary,
 };
 use berth_api::Filters;
 use berth_types::Reference;
@@ -21,12 +21,18 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 impl ImageService {
     /// `GET /images/json`. `all` also shows untagged intermediate images (those with children).
     pub fn list(&self, all: bool, filters: &Filters) -> Result<Vec<ImageSummary>, ImageError> {
-        filters.validate(LIST_FILTERS).map_err(ImageError::Invalid)?;
+        filters
+            .validate(LIST_FILTERS)
+            .map_err(ImageError::Invalid)?;
         let dangling = match filters.get("dangling") {
             [] => None,
             [v] if matches!(v.as_str(), "true" | "1") => Some(true),
             [v] if matches!(v.as_str(), "false" | "0") => Some(false),
-            [v] => return Err(ImageError::Invalid(format!("Invalid filter 'dangling={v}'"))),
+            [v] => {
+                return Err(ImageError::Invalid(format!(
+                    "Invalid filter 'dangling={v}'"
+                )))
+            }
             _ => return Err(ImageError::Invalid("Invalid filter 'dangling'".into())),
         };
         let time_bound = |key: &str| -> Result<Option<i64>, ImageError> {
@@ -49,12 +55,24 @@ impl ImageService {
         for row in records::all_images(&self.db)? {
             let config = self.read_config(&row.id)?;
             let created = unix_seconds(config.created.as_deref());
-            if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) || until.is_some_and(|u| created >= u) {
+            if before.is_some_and(|b| created >= b)
+                || since.is_some_and(|s| created <= s)
+                || until.is_some_and(|u| created >= u)
+            {
                 continue;
             }
-            let labels: HashMap<String, String> =
-                config.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default().into_iter().collect();
-            if !filters.get("label").iter().all(|f| label_matches(&labels, f)) {
+            let labels: HashMap<String, String> = config
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            if !filters
+                .get("label")
+                .iter()
+                .all(|f| label_matches(&labels, f))
+            {
                 continue;
             }
             let (mut tags, mut digests) = self.familiar_refs(&row.id)?;
@@ -94,10 +112,14 @@ impl ImageService {
     /// `GET /images/{name}/json`.
     pub fn inspect(&self, name: &str) -> Result<ImageInspect, ImageError> {
         let img = self.resolve(name)?;
-        let row = records::image(&self.db, &img.id)?.ok_or_else(|| ImageError::NotFound(name.to_string()))?;
+        let row = records::image(&self.db, &img.id)?
+            .ok_or_else(|| ImageError::NotFound(name.to_string()))?;
         let api_config: ApiImageConfig = serde_json::to_value(&img.config)
             .and_then(serde_json::from_value)
-            .map_err(|e| ImageError::BadConfig { digest: img.id.clone(), message: e.to_string() })?;
+            .map_err(|e| ImageError::BadConfig {
+                digest: img.id.clone(),
+                message: e.to_string(),
+            })?;
         let raw = &img.raw;
         Ok(ImageInspect {
             id: Some(img.id.clone()),
@@ -121,7 +143,11 @@ impl ImageService {
                 layers: Some(raw.rootfs.diff_ids.iter().map(|d| d.to_string()).collect()),
             }),
             metadata: Some(ImageInspectMetadata {
-                last_tag_time: Some(row.last_tag_time.clone().unwrap_or_else(|| ZERO_TIME.to_string())),
+                last_tag_time: Some(
+                    row.last_tag_time
+                        .clone()
+                        .unwrap_or_else(|| ZERO_TIME.to_string()),
+                ),
             }),
         })
     }
@@ -133,14 +159,27 @@ impl ImageService {
         if let Some((top, lowers)) = img.layer_dirs.split_last() {
             let top_dir = top.parent().unwrap_or(top);
             data.insert("UpperDir".to_string(), top.display().to_string());
-            data.insert("WorkDir".to_string(), top_dir.join("work").display().to_string());
-            data.insert("MergedDir".to_string(), top_dir.join("merged").display().to_string());
+            data.insert(
+                "WorkDir".to_string(),
+                top_dir.join("work").display().to_string(),
+            );
+            data.insert(
+                "MergedDir".to_string(),
+                top_dir.join("merged").display().to_string(),
+            );
             if !lowers.is_empty() {
-                let lower: Vec<String> = lowers.iter().rev().map(|p| p.display().to_string()).collect();
+                let lower: Vec<String> = lowers
+                    .iter()
+                    .rev()
+                    .map(|p| p.display().to_string())
+                    .collect();
                 data.insert("LowerDir".to_string(), lower.join(":"));
             }
         }
-        DriverData { name: "overlay2".to_string(), data }
+        DriverData {
+            name: "overlay2".to_string(),
+            data,
+        }
     }
 
     /// `GET /images/{name}/history`: newest first; only the top entry carries the image id and
@@ -151,7 +190,11 @@ impl ImageService {
         let mut layer_sizes = layers.iter().map(|l| l.size);
         let mut items = Vec::with_capacity(img.raw.history.len());
         for h in &img.raw.history {
-            let size = if h.empty_layer { 0 } else { layer_sizes.next().unwrap_or(0) };
+            let size = if h.empty_layer {
+                0
+            } else {
+                layer_sizes.next().unwrap_or(0)
+            };
             items.push(HistoryResponseItem {
                 id: "<missing>".to_string(),
                 created: unix_seconds(h.created.as_deref()),
@@ -181,8 +224,12 @@ fn label_matches(labels: &HashMap<String, String>, filter: &str) -> bool {
 /// dockerd matches `reference=` patterns (path.Match globs) against the familiar name and the
 /// familiar `name:tag`.
 fn reference_matches(patterns: &[String], familiar: &str) -> bool {
-    let name = Reference::parse_name_only(familiar).map(|r| r.familiar_name()).unwrap_or_else(|_| familiar.to_string());
-    patterns.iter().any(|p| glob(p.as_bytes(), name.as_bytes()) || glob(p.as_bytes(), familiar.as_bytes()))
+    let name = Reference::parse_name_only(familiar)
+        .map(|r| r.familiar_name())
+        .unwrap_or_else(|_| familiar.to_string());
+    patterns
+        .iter()
+        .any(|p| glob(p.as_bytes(), name.as_bytes()) || glob(p.as_bytes(), familiar.as_bytes()))
 }
 
 /// Go's `path.Match` subset: `*` (not across `/`), `?`, and literal characters.

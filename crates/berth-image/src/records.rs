@@ -4,8 +4,7 @@ use berth_store::{Db, DbError};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 /// Schema steps of the `images` subsystem; append only.
-pub const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE layers (
+pub const MIGRATIONS: &[&str] = &["CREATE TABLE layers (
         chain_id TEXT PRIMARY KEY,
         diff_id TEXT NOT NULL,
         size INTEGER NOT NULL,
@@ -32,8 +31,7 @@ pub const MIGRATIONS: &[&str] = &[
         is_digest INTEGER NOT NULL,
         created_at TEXT NOT NULL
     );
-    CREATE INDEX image_refs_image ON image_refs(image_id);",
-];
+    CREATE INDEX image_refs_image ON image_refs(image_id);"];
 
 /// One row of `images`.
 #[derive(Debug, Clone)]
@@ -59,7 +57,15 @@ pub fn image(db: &Db, id: &str) -> Result<Option<ImageRow>, DbError> {
         c.query_row(
             "SELECT id, parent, created, size, last_tag_time FROM images WHERE id = ?1",
             [id],
-            |r| Ok(ImageRow { id: r.get(0)?, parent: r.get(1)?, created: r.get(2)?, size: r.get(3)?, last_tag_time: r.get(4)? }),
+            |r| {
+                Ok(ImageRow {
+                    id: r.get(0)?,
+                    parent: r.get(1)?,
+                    created: r.get(2)?,
+                    size: r.get(3)?,
+                    last_tag_time: r.get(4)?,
+                })
+            },
         )
         .optional()
         .map_err(DbError::from)
@@ -70,7 +76,13 @@ pub fn all_images(db: &Db) -> Result<Vec<ImageRow>, DbError> {
     db.with(|c| {
         let mut st = c.prepare("SELECT id, parent, created, size, last_tag_time FROM images")?;
         let rows = st.query_map([], |r| {
-            Ok(ImageRow { id: r.get(0)?, parent: r.get(1)?, created: r.get(2)?, size: r.get(3)?, last_tag_time: r.get(4)? })
+            Ok(ImageRow {
+                id: r.get(0)?,
+                parent: r.get(1)?,
+                created: r.get(2)?,
+                size: r.get(3)?,
+                last_tag_time: r.get(4)?,
+            })
         })?;
         rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
     })
@@ -80,23 +92,32 @@ pub fn all_images(db: &Db) -> Result<Vec<ImageRow>, DbError> {
 pub fn ids_with_prefix(db: &Db, prefix: &str, limit: usize) -> Result<Vec<String>, DbError> {
     db.with(|c| {
         let mut st = c.prepare("SELECT id FROM images WHERE substr(id, 8, ?2) = ?1 LIMIT ?3")?;
-        let rows = st.query_map(params![prefix, prefix.len() as i64, limit as i64], |r| r.get(0))?;
-        rows.collect::<Result<Vec<String>, _>>().map_err(DbError::from)
+        let rows = st.query_map(params![prefix, prefix.len() as i64, limit as i64], |r| {
+            r.get(0)
+        })?;
+        rows.collect::<Result<Vec<String>, _>>()
+            .map_err(DbError::from)
     })
 }
 
 pub fn image_for_ref(db: &Db, name: &str) -> Result<Option<String>, DbError> {
     db.with(|c| {
-        c.query_row("SELECT image_id FROM image_refs WHERE name = ?1", [name], |r| r.get(0))
-            .optional()
-            .map_err(DbError::from)
+        c.query_row(
+            "SELECT image_id FROM image_refs WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(DbError::from)
     })
 }
 
 /// `(name, is_digest)` of every reference to the image, oldest first.
 pub fn refs_of(db: &Db, image_id: &str) -> Result<Vec<(String, bool)>, DbError> {
     db.with(|c| {
-        let mut st = c.prepare("SELECT name, is_digest FROM image_refs WHERE image_id = ?1 ORDER BY created_at, name")?;
+        let mut st = c.prepare(
+            "SELECT name, is_digest FROM image_refs WHERE image_id = ?1 ORDER BY created_at, name",
+        )?;
         let rows = st.query_map([image_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
     })
@@ -108,16 +129,32 @@ pub fn layers_of(db: &Db, image_id: &str) -> Result<Vec<LayerRow>, DbError> {
             "SELECT l.chain_id, l.diff_id, l.size, l.blob FROM image_layers il
              JOIN layers l ON l.chain_id = il.chain_id WHERE il.image_id = ?1 ORDER BY il.position",
         )?;
-        let rows = st.query_map([image_id], |r| Ok(LayerRow { chain_id: r.get(0)?, diff_id: r.get(1)?, size: r.get(2)?, blob: r.get(3)? }))?;
+        let rows = st.query_map([image_id], |r| {
+            Ok(LayerRow {
+                chain_id: r.get(0)?,
+                diff_id: r.get(1)?,
+                size: r.get(2)?,
+                blob: r.get(3)?,
+            })
+        })?;
         rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
     })
 }
 
 pub fn layer(db: &Db, chain_id: &str) -> Result<Option<LayerRow>, DbError> {
     db.with(|c| {
-        c.query_row("SELECT chain_id, diff_id, size, blob FROM layers WHERE chain_id = ?1", [chain_id], |r| {
-            Ok(LayerRow { chain_id: r.get(0)?, diff_id: r.get(1)?, size: r.get(2)?, blob: r.get(3)? })
-        })
+        c.query_row(
+            "SELECT chain_id, diff_id, size, blob FROM layers WHERE chain_id = ?1",
+            [chain_id],
+            |r| {
+                Ok(LayerRow {
+                    chain_id: r.get(0)?,
+                    diff_id: r.get(1)?,
+                    size: r.get(2)?,
+                    blob: r.get(3)?,
+                })
+            },
+        )
         .optional()
         .map_err(DbError::from)
     })
@@ -138,8 +175,12 @@ pub fn blob_referenced(db: &Db, digest: &str) -> Result<bool, DbError> {
 
 pub fn layer_referenced(db: &Db, chain_id: &str) -> Result<bool, DbError> {
     db.with(|c| {
-        c.query_row("SELECT EXISTS(SELECT 1 FROM image_layers WHERE chain_id = ?1)", [chain_id], |r| r.get(0))
-            .map_err(DbError::from)
+        c.query_row(
+            "SELECT EXISTS(SELECT 1 FROM image_layers WHERE chain_id = ?1)",
+            [chain_id],
+            |r| r.get(0),
+        )
+        .map_err(DbError::from)
     })
 }
 
@@ -154,7 +195,12 @@ pub fn insert_layer(tx: &Transaction<'_>, l: &LayerRow) -> Result<(), DbError> {
 }
 
 /// Inserts an image and its layer list unless it exists already (same config, same id).
-pub fn insert_image(tx: &Transaction<'_>, img: &ImageRow, chain_ids: &[String], now: &str) -> Result<bool, DbError> {
+pub fn insert_image(
+    tx: &Transaction<'_>,
+    img: &ImageRow,
+    chain_ids: &[String],
+    now: &str,
+) -> Result<bool, DbError> {
     let added = tx.execute(
         "INSERT INTO images (id, parent, created, size, last_tag_time, added_at) VALUES (?1, ?2, ?3, ?4, NULL, ?5)
          ON CONFLICT(id) DO NOTHING",
@@ -172,18 +218,31 @@ pub fn insert_image(tx: &Transaction<'_>, img: &ImageRow, chain_ids: &[String], 
 }
 
 /// Points `name` at `image_id` (moving it from any other image) and stamps the tag time.
-pub fn set_ref(tx: &Transaction<'_>, name: &str, image_id: &str, is_digest: bool, now: &str) -> Result<(), DbError> {
+pub fn set_ref(
+    tx: &Transaction<'_>,
+    name: &str,
+    image_id: &str,
+    is_digest: bool,
+    now: &str,
+) -> Result<(), DbError> {
     tx.execute(
         "INSERT INTO image_refs (name, image_id, is_digest, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id, created_at = excluded.created_at",
         params![name, image_id, is_digest, now],
     )?;
-    tx.execute("UPDATE images SET last_tag_time = ?2 WHERE id = ?1", params![image_id, now])?;
+    tx.execute(
+        "UPDATE images SET last_tag_time = ?2 WHERE id = ?1",
+        params![image_id, now],
+    )?;
     Ok(())
 }
 
 pub fn delete_ref(db: &Db, name: &str) -> Result<(), DbError> {
-    db.with(|c| c.execute("DELETE FROM image_refs WHERE name = ?1", [name]).map(drop).map_err(DbError::from))
+    db.with(|c| {
+        c.execute("DELETE FROM image_refs WHERE name = ?1", [name])
+            .map(drop)
+            .map_err(DbError::from)
+    })
 }
 
 /// Deletes the image row (its layer list and references go with it).
@@ -197,13 +256,18 @@ pub fn delete_image(db: &Db, id: &str) -> Result<(), DbError> {
 }
 
 pub fn delete_layer(db: &Db, chain_id: &str) -> Result<(), DbError> {
-    db.with(|c| c.execute("DELETE FROM layers WHERE chain_id = ?1", [chain_id]).map(drop).map_err(DbError::from))
+    db.with(|c| {
+        c.execute("DELETE FROM layers WHERE chain_id = ?1", [chain_id])
+            .map(drop)
+            .map_err(DbError::from)
+    })
 }
 
 pub fn children_of(db: &Db, id: &str) -> Result<Vec<String>, DbError> {
     db.with(|c| {
         let mut st = c.prepare("SELECT id FROM images WHERE parent = ?1")?;
         let rows = st.query_map([id], |r| r.get(0))?;
-        rows.collect::<Result<Vec<String>, _>>().map_err(DbError::from)
+        rows.collect::<Result<Vec<String>, _>>()
+            .map_err(DbError::from)
     })
 }

@@ -24,8 +24,18 @@ struct Conflicts {
     stopped: bool,
 }
 
-const HARD: Conflicts = Conflicts { running: true, children: true, references: false, stopped: false };
-const HARD_AND_SOFT: Conflicts = Conflicts { running: true, children: true, references: true, stopped: true };
+const HARD: Conflicts = Conflicts {
+    running: true,
+    children: true,
+    references: false,
+    stopped: false,
+};
+const HARD_AND_SOFT: Conflicts = Conflicts {
+    running: true,
+    children: true,
+    references: true,
+    stopped: true,
+};
 
 struct Conflict {
     message: String,
@@ -34,11 +44,17 @@ struct Conflict {
 }
 
 fn untagged(name: String) -> ImageDeleteResponseItem {
-    ImageDeleteResponseItem { untagged: Some(name), deleted: None }
+    ImageDeleteResponseItem {
+        untagged: Some(name),
+        deleted: None,
+    }
 }
 
 fn deleted(id: String) -> ImageDeleteResponseItem {
-    ImageDeleteResponseItem { untagged: None, deleted: Some(id) }
+    ImageDeleteResponseItem {
+        untagged: None,
+        deleted: Some(id),
+    }
 }
 
 impl ImageService {
@@ -46,13 +62,21 @@ impl ImageService {
     /// another image is moved, as dockerd does.
     pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<Reference, ImageError> {
         let image_id = self.resolve_id(name)?;
-        let target = if tag.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
+        let target = if tag.is_empty() {
+            repo.to_string()
+        } else {
+            format!("{repo}:{tag}")
+        };
         let reference = Reference::parse(&target).map_err(|e| ImageError::Invalid(e.message))?;
         if reference.digest.is_some() {
-            return Err(ImageError::Invalid("refusing to create a tag with a digest reference".into()));
+            return Err(ImageError::Invalid(
+                "refusing to create a tag with a digest reference".into(),
+            ));
         }
         if reference.path == "sha256" || reference.familiar_name() == "sha256" {
-            return Err(ImageError::Invalid("refusing to create an ambiguous tag using digest algorithm as name".into()));
+            return Err(ImageError::Invalid(
+                "refusing to create an ambiguous tag using digest algorithm as name".into(),
+            ));
         }
         let _guard = self.lock()?;
         let now = now_rfc3339();
@@ -98,12 +122,25 @@ impl ImageService {
             // Dropping the last tag of a repository also drops that repository's digest refs.
             if reference.digest.is_none() {
                 let repo = reference.name();
-                let same_repo = |n: &str| Reference::parse(n).map(|r| r.name() == repo).unwrap_or(false);
-                let tags_left = repo_refs.iter().any(|(n, is_digest)| !is_digest && same_repo(n));
+                let same_repo = |n: &str| {
+                    Reference::parse(n)
+                        .map(|r| r.name() == repo)
+                        .unwrap_or(false)
+                };
+                let tags_left = repo_refs
+                    .iter()
+                    .any(|(n, is_digest)| !is_digest && same_repo(n));
                 if !tags_left {
-                    for (n, _) in repo_refs.iter().filter(|(n, is_digest)| *is_digest && same_repo(n)) {
+                    for (n, _) in repo_refs
+                        .iter()
+                        .filter(|(n, is_digest)| *is_digest && same_repo(n))
+                    {
                         records::delete_ref(&self.db, n)?;
-                        records_out.push(untagged(Reference::parse(n).map(|r| r.familiar()).unwrap_or_else(|_| n.clone())));
+                        records_out.push(untagged(
+                            Reference::parse(n)
+                                .map(|r| r.familiar())
+                                .unwrap_or_else(|_| n.clone()),
+                        ));
                     }
                     repo_refs = records::refs_of(&self.db, &image_id)?;
                 }
@@ -124,15 +161,30 @@ impl ImageService {
             }
             for (n, _) in &repo_refs {
                 records::delete_ref(&self.db, n)?;
-                records_out.push(untagged(Reference::parse(n).map(|r| r.familiar()).unwrap_or_else(|_| n.clone())));
+                records_out.push(untagged(
+                    Reference::parse(n)
+                        .map(|r| r.familiar())
+                        .unwrap_or_else(|_| n.clone()),
+                ));
             }
         }
 
-        self.delete_image(&image_id, &mut records_out, force, noprune, removed_repository_ref, users)?;
+        self.delete_image(
+            &image_id,
+            &mut records_out,
+            force,
+            noprune,
+            removed_repository_ref,
+            users,
+        )?;
         Ok(records_out)
     }
 
-    fn reference_for(&self, name: &str, repo_refs: &[(String, bool)]) -> Result<Reference, ImageError> {
+    fn reference_for(
+        &self,
+        name: &str,
+        repo_refs: &[(String, bool)],
+    ) -> Result<Reference, ImageError> {
         let mut r = Reference::parse_name_only(name).map_err(|e| ImageError::Invalid(e.message))?;
         if r.tag.is_none() && r.digest.is_none() {
             r.tag = Some(berth_types::reference::DEFAULT_TAG.to_string());
@@ -165,7 +217,9 @@ impl ImageService {
         // Remaining references go with the image (force by id).
         for (n, _) in records::refs_of(&self.db, image_id)? {
             records::delete_ref(&self.db, &n)?;
-            out.push(untagged(Reference::parse(&n).map(|r| r.familiar()).unwrap_or(n)));
+            out.push(untagged(
+                Reference::parse(&n).map(|r| r.familiar()).unwrap_or(n),
+            ));
         }
         let layers = records::layers_of(&self.db, image_id)?;
         records::delete_image(&self.db, image_id)?;
@@ -177,7 +231,9 @@ impl ImageService {
             if records::layer_referenced(&self.db, &layer.chain_id)? {
                 continue;
             }
-            let Ok(chain) = layer.chain_id.parse::<Digest>() else { continue };
+            let Ok(chain) = layer.chain_id.parse::<Digest>() else {
+                continue;
+            };
             self.snapshots.remove_layer(&chain)?;
             records::delete_layer(&self.db, &layer.chain_id)?;
             if let Some(blob) = layer.blob.as_deref().and_then(|b| b.parse().ok()) {
@@ -212,7 +268,10 @@ impl ImageService {
         if mask.running {
             if let Some(c) = using.iter().find(|u| u.running) {
                 return Ok(Some(hard(
-                    format!("image is being used by running container {}", id::short(&c.container_id)),
+                    format!(
+                        "image is being used by running container {}",
+                        id::short(&c.container_id)
+                    ),
                     true,
                 )));
             }
@@ -221,12 +280,18 @@ impl ImageService {
             return Ok(Some(hard("image has dependent child images".into(), false)));
         }
         if mask.references && !records::refs_of(&self.db, image_id)?.is_empty() {
-            return Ok(Some(soft("image is referenced in multiple repositories".into(), false)));
+            return Ok(Some(soft(
+                "image is referenced in multiple repositories".into(),
+                false,
+            )));
         }
         if mask.stopped {
             if let Some(c) = using.iter().find(|u| !u.running) {
                 return Ok(Some(soft(
-                    format!("image is being used by stopped container {}", id::short(&c.container_id)),
+                    format!(
+                        "image is being used by stopped container {}",
+                        id::short(&c.container_id)
+                    ),
                     true,
                 )));
             }
@@ -246,7 +311,11 @@ fn is_single_reference(refs: &[(String, bool)]) -> bool {
     if refs.len() <= 1 {
         return refs.len() == 1;
     }
-    let repo = |n: &str| Reference::parse(n).map(|r| r.name()).unwrap_or_else(|_| n.to_string());
+    let repo = |n: &str| {
+        Reference::parse(n)
+            .map(|r| r.name())
+            .unwrap_or_else(|_| n.to_string())
+    };
     let mut single: Option<&str> = None;
     let mut digest_repos = std::collections::BTreeSet::new();
     for (n, is_digest) in refs {

@@ -88,7 +88,9 @@ pub struct ImageService {
 
 impl std::fmt::Debug for ImageService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImageService").field("overlay", &self.snapshots.root()).finish_non_exhaustive()
+        f.debug_struct("ImageService")
+            .field("overlay", &self.snapshots.root())
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,7 +102,12 @@ impl ImageService {
         let content = ContentStore::open(root.join("content"))?;
         content.clean_ingest()?;
         let snapshots = Snapshotter::open(root.join("overlay"))?;
-        Ok(Self { db, content, snapshots, write_lock: Mutex::new(()) })
+        Ok(Self {
+            db,
+            content,
+            snapshots,
+            write_lock: Mutex::new(()),
+        })
     }
 
     pub fn snapshotter(&self) -> &Snapshotter {
@@ -117,7 +124,11 @@ impl ImageService {
 
     /// `docker import`: `reader` is a root filesystem tar (plain, gzip or zstd), which becomes
     /// the image's single layer. Nothing is left behind if any step fails.
-    pub fn import(&self, reader: impl Read, opts: ImportOptions) -> Result<ImportResult, ImageError> {
+    pub fn import(
+        &self,
+        reader: impl Read,
+        opts: ImportOptions,
+    ) -> Result<ImportResult, ImageError> {
         // Validate the changes before touching the store.
         let mut run = RunConfig::default();
         apply_changes(&mut run, &opts.changes)?;
@@ -126,7 +137,9 @@ impl ImageService {
         let (_, mut tar) = decompress(reader).map_err(ImageError::Input)?;
         let (diff_id, _) = match self.content.write_from(&mut tar, None) {
             Ok(v) => v,
-            Err(berth_store::ContentError::Io { source, .. }) => return Err(ImageError::Input(source)),
+            Err(berth_store::ContentError::Io { source, .. }) => {
+                return Err(ImageError::Input(source))
+            }
             Err(e) => return Err(e.into()),
         };
         let mut created_blobs = Vec::new();
@@ -149,24 +162,37 @@ impl ImageService {
     ) -> Result<ImportResult, ImageError> {
         let chain_id = diff_id.clone();
         let blob = self.content.open_blob(diff_id)?;
-        let size = match self.snapshots.unpack_layer(&chain_id, blob)? {
-            Some(stats) => stats.size as i64,
-            None => match records::layer(&self.db, &chain_id.to_string())? {
-                Some(row) => row.size,
-                None => berth_snapshot::dir_size(&self.snapshots.layer_diff(&chain_id)).unwrap_or(0) as i64,
-            },
-        };
+        let size =
+            match self.snapshots.unpack_layer(&chain_id, blob)? {
+                Some(stats) => stats.size as i64,
+                None => match records::layer(&self.db, &chain_id.to_string())? {
+                    Some(row) => row.size,
+                    None => berth_snapshot::dir_size(&self.snapshots.layer_diff(&chain_id))
+                        .unwrap_or(0) as i64,
+                },
+            };
 
         let created = config::now_rfc3339();
-        let comment = opts.message.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| "Imported from -".to_string());
+        let comment = opts
+            .message
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "Imported from -".to_string());
         let image_config = ImageConfig {
             architecture: go_arch().to_string(),
             comment: Some(comment.clone()),
             config: Some(run),
             created: Some(created.clone()),
-            history: vec![History { created: Some(created.clone()), comment: Some(comment), ..History::default() }],
+            history: vec![History {
+                created: Some(created.clone()),
+                comment: Some(comment),
+                ..History::default()
+            }],
             os: "linux".to_string(),
-            rootfs: RootFs { typ: "layers".to_string(), diff_ids: vec![diff_id.clone()] },
+            rootfs: RootFs {
+                typ: "layers".to_string(),
+                diff_ids: vec![diff_id.clone()],
+            },
             ..ImageConfig::default()
         };
         let bytes = serde_json::to_vec(&image_config)
@@ -181,9 +207,20 @@ impl ImageService {
         self.db.transaction(|tx| -> Result<(), ImageError> {
             records::insert_layer(
                 tx,
-                &LayerRow { chain_id: chain_id.to_string(), diff_id: diff_id.to_string(), size, blob: Some(diff_id.to_string()) },
+                &LayerRow {
+                    chain_id: chain_id.to_string(),
+                    diff_id: diff_id.to_string(),
+                    size,
+                    blob: Some(diff_id.to_string()),
+                },
             )?;
-            let row = ImageRow { id: id.clone(), parent: None, created: Some(created.clone()), size, last_tag_time: None };
+            let row = ImageRow {
+                id: id.clone(),
+                parent: None,
+                created: Some(created.clone()),
+                size,
+                last_tag_time: None,
+            };
             records::insert_image(tx, &row, &[chain_id.to_string()], &now)?;
             if let Some(r) = &opts.repo_tag {
                 records::set_ref(tx, &r.to_string(), &id, r.digest.is_some(), &now)?;
@@ -231,7 +268,8 @@ impl ImageService {
                 None => Err(ImageError::NotFound(id)),
             };
         }
-        let reference = Reference::parse_name_only(name).map_err(|e| ImageError::Invalid(e.message))?;
+        let reference =
+            Reference::parse_name_only(name).map_err(|e| ImageError::Invalid(e.message))?;
         let mut tagged = reference.clone();
         if tagged.tag.is_none() && tagged.digest.is_none() {
             tagged.tag = Some(berth_types::reference::DEFAULT_TAG.to_string());
@@ -255,22 +293,30 @@ impl ImageService {
     }
 
     pub(crate) fn load(&self, id: &str) -> Result<Image, ImageError> {
-        let row = records::image(&self.db, id)?.ok_or_else(|| ImageError::NotFound(id.to_string()))?;
+        let row =
+            records::image(&self.db, id)?.ok_or_else(|| ImageError::NotFound(id.to_string()))?;
         let raw = self.read_config(id)?;
         let layers = records::layers_of(&self.db, id)?;
         let mut chain_ids = Vec::with_capacity(layers.len());
         for l in &layers {
-            chain_ids.push(l.chain_id.parse::<Digest>().map_err(|e| ImageError::BadConfig {
-                digest: id.to_string(),
-                message: format!("bad layer id {}: {}", l.chain_id, e.message),
-            })?);
+            chain_ids.push(
+                l.chain_id
+                    .parse::<Digest>()
+                    .map_err(|e| ImageError::BadConfig {
+                        digest: id.to_string(),
+                        message: format!("bad layer id {}: {}", l.chain_id, e.message),
+                    })?,
+            );
         }
         let (repo_tags, repo_digests) = self.familiar_refs(id)?;
         Ok(Image {
             id: id.to_string(),
             config: raw.config.clone().unwrap_or_default(),
             created: raw.created.clone(),
-            layer_dirs: chain_ids.iter().map(|c| self.snapshots.layer_diff(c)).collect(),
+            layer_dirs: chain_ids
+                .iter()
+                .map(|c| self.snapshots.layer_diff(c))
+                .collect(),
             chain_ids,
             raw,
             repo_tags,
@@ -282,9 +328,15 @@ impl ImageService {
     pub(crate) fn read_config(&self, id: &str) -> Result<ImageConfig, ImageError> {
         let digest: Digest = id
             .parse()
-            .map_err(|e: berth_types::Error| ImageError::BadConfig { digest: id.to_string(), message: e.message })?;
+            .map_err(|e: berth_types::Error| ImageError::BadConfig {
+                digest: id.to_string(),
+                message: e.message,
+            })?;
         let bytes = self.content.read_bytes(&digest)?;
-        serde_json::from_slice(&bytes).map_err(|e| ImageError::BadConfig { digest: id.to_string(), message: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| ImageError::BadConfig {
+            digest: id.to_string(),
+            message: e.to_string(),
+        })
     }
 
     /// `(repo tags, repo digests)` in docker's familiar form.
@@ -292,7 +344,9 @@ impl ImageService {
         let mut tags = Vec::new();
         let mut digests = Vec::new();
         for (name, is_digest) in records::refs_of(&self.db, id)? {
-            let familiar = Reference::parse(&name).map(|r| r.familiar()).unwrap_or(name);
+            let familiar = Reference::parse(&name)
+                .map(|r| r.familiar())
+                .unwrap_or(name);
             if is_digest {
                 digests.push(familiar);
             } else {
@@ -303,7 +357,11 @@ impl ImageService {
     }
 
     /// Creates the container snapshot `container_id` over the image's layers.
-    pub fn snapshot_prepare(&self, container_id: &str, image: &Image) -> Result<SnapshotPaths, ImageError> {
+    pub fn snapshot_prepare(
+        &self,
+        container_id: &str,
+        image: &Image,
+    ) -> Result<SnapshotPaths, ImageError> {
         Ok(self.snapshots.prepare(container_id, &image.chain_ids)?)
     }
 
@@ -331,10 +389,15 @@ impl ImageService {
     pub fn layer_tar(&self, chain_id: &Digest) -> Result<File, ImageError> {
         let row = records::layer(&self.db, &chain_id.to_string())?
             .ok_or_else(|| ImageError::NotFound(format!("layer {chain_id}")))?;
-        let blob = row.blob.ok_or_else(|| ImageError::NotFound(format!("tar of layer {chain_id}")))?;
-        let digest: Digest = blob
-            .parse()
-            .map_err(|e: berth_types::Error| ImageError::BadConfig { digest: chain_id.to_string(), message: e.message })?;
+        let blob = row
+            .blob
+            .ok_or_else(|| ImageError::NotFound(format!("tar of layer {chain_id}")))?;
+        let digest: Digest =
+            blob.parse()
+                .map_err(|e: berth_types::Error| ImageError::BadConfig {
+                    digest: chain_id.to_string(),
+                    message: e.message,
+                })?;
         Ok(self.content.open_blob(&digest)?)
     }
 }

@@ -94,9 +94,17 @@ fn no_users(_: &str) -> Vec<ImageUser> {
 /// Everything under the data root except the database files, for leftover checks.
 fn store_listing(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for sub in ["content/blobs/sha256", "content/ingest", "overlay", "overlay/l"] {
+    for sub in [
+        "content/blobs/sha256",
+        "content/ingest",
+        "overlay",
+        "overlay/l",
+    ] {
         for e in fs::read_dir(root.join(sub)).expect("dir") {
-            out.push(format!("{sub}/{}", e.expect("entry").file_name().to_string_lossy()));
+            out.push(format!(
+                "{sub}/{}",
+                e.expect("entry").file_name().to_string_lossy()
+            ));
         }
     }
     out.sort();
@@ -111,44 +119,87 @@ fn import_busybox_with_changes_and_resolve() {
         &svc,
         &gzip(&tar),
         Some("busybox"),
-        &["CMD echo hello", "ENV PATH=/bin GREETING=hi", "WORKDIR /tmp", "EXPOSE 8080", "LABEL org.test=yes", "USER root"],
+        &[
+            "CMD echo hello",
+            "ENV PATH=/bin GREETING=hi",
+            "WORKDIR /tmp",
+            "EXPOSE 8080",
+            "LABEL org.test=yes",
+            "USER root",
+        ],
     );
 
     // The id is the sha256 of the stored config bytes.
     let digest: Digest = id.parse().expect("digest");
-    let bytes = fs::read(dir.path().join("content/blobs/sha256").join(digest.hex())).expect("config blob");
+    let bytes =
+        fs::read(dir.path().join("content/blobs/sha256").join(digest.hex())).expect("config blob");
     assert_eq!(Digest::of(&bytes), digest);
     let config: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
     assert_eq!(config["rootfs"]["type"], "layers");
-    assert_eq!(config["rootfs"]["diff_ids"][0], Digest::of(&tar).to_string(), "diff id is the uncompressed tar's");
+    assert_eq!(
+        config["rootfs"]["diff_ids"][0],
+        Digest::of(&tar).to_string(),
+        "diff id is the uncompressed tar's"
+    );
     assert_eq!(config["history"][0]["comment"], "Imported from -");
     assert_eq!(config["os"], "linux");
-    assert_eq!(config["config"]["Cmd"], serde_json::json!(["/bin/sh", "-c", "echo hello"]));
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["/bin/sh", "-c", "echo hello"])
+    );
     // The layer tar is kept as a blob for save.
-    assert!(dir.path().join("content/blobs/sha256").join(Digest::of(&tar).hex()).is_file());
+    assert!(dir
+        .path()
+        .join("content/blobs/sha256")
+        .join(Digest::of(&tar).hex())
+        .is_file());
 
     let img = svc.resolve("busybox").expect("by name");
     assert_eq!(img.id, id);
-    assert_eq!(img.config.env, Some(vec!["PATH=/bin".into(), "GREETING=hi".into()]));
+    assert_eq!(
+        img.config.env,
+        Some(vec!["PATH=/bin".into(), "GREETING=hi".into()])
+    );
     assert_eq!(img.config.working_dir, "/tmp");
     assert_eq!(img.config.user, "root");
-    assert!(img.config.exposed_ports.as_ref().expect("ports").contains_key("8080/tcp"));
+    assert!(img
+        .config
+        .exposed_ports
+        .as_ref()
+        .expect("ports")
+        .contains_key("8080/tcp"));
     assert_eq!(img.repo_tags, vec!["busybox:latest".to_string()]);
     assert_eq!(img.layer_dirs.len(), 1);
     assert!(img.layer_dirs[0].join("bin/busybox").is_file());
     assert!(img.size > 100_000, "busybox is big: {}", img.size);
 
     let hex = id.trim_start_matches("sha256:");
-    for name in [&id[..], hex, &hex[..12], &hex[..5], "busybox:latest", "docker.io/library/busybox"] {
+    for name in [
+        &id[..],
+        hex,
+        &hex[..12],
+        &hex[..5],
+        "busybox:latest",
+        "docker.io/library/busybox",
+    ] {
         assert_eq!(svc.resolve_id(name).expect(name), id, "{name}");
     }
     let err = berth_types::Error::from(svc.resolve("nothere").expect_err("missing"));
-    assert_eq!((err.kind, err.message.as_str()), (ErrorKind::NotFound, "No such image: nothere:latest"));
+    assert_eq!(
+        (err.kind, err.message.as_str()),
+        (ErrorKind::NotFound, "No such image: nothere:latest")
+    );
     let err = berth_types::Error::from(svc.resolve("busybox:1.0").expect_err("missing tag"));
     assert_eq!(err.message, "No such image: busybox:1.0");
     let missing = format!("sha256:{}", "0".repeat(64));
-    assert_eq!(berth_types::Error::from(svc.resolve(&missing).expect_err("id")).message, format!("No such image: {missing}"));
-    assert_eq!(berth_types::Error::from(svc.resolve("Busy").expect_err("bad")).kind, ErrorKind::InvalidArgument);
+    assert_eq!(
+        berth_types::Error::from(svc.resolve(&missing).expect_err("id")).message,
+        format!("No such image: {missing}")
+    );
+    assert_eq!(
+        berth_types::Error::from(svc.resolve("Busy").expect_err("bad")).kind,
+        ErrorKind::InvalidArgument
+    );
 
     // Importing the same rootfs again (plain this time) shares the layer but is a new image.
     let id2 = import(&svc, &tar, None, &[]);
@@ -167,13 +218,24 @@ fn failed_imports_leave_nothing_behind() {
     let before = store_listing(dir.path());
 
     let err = svc
-        .import(&busybox_tar()[..], ImportOptions { changes: vec!["RUN rm -rf /".into()], ..Default::default() })
+        .import(
+            &busybox_tar()[..],
+            ImportOptions {
+                changes: vec!["RUN rm -rf /".into()],
+                ..Default::default()
+            },
+        )
         .expect_err("invalid change");
-    assert_eq!(berth_types::Error::from(err).message, "RUN is not a valid change command");
+    assert_eq!(
+        berth_types::Error::from(err).message,
+        "RUN is not a valid change command"
+    );
 
     let mut truncated = gzip(&busybox_tar());
     truncated.truncate(truncated.len() / 2);
-    assert!(svc.import(&truncated[..], ImportOptions::default()).is_err());
+    assert!(svc
+        .import(&truncated[..], ImportOptions::default())
+        .is_err());
 
     let evil = {
         let mut b = tar::Builder::new(Vec::new());
@@ -188,59 +250,123 @@ fn failed_imports_leave_nothing_behind() {
         b.append(&h, &b"x"[..]).expect("append");
         b.into_inner().expect("tar")
     };
-    let err = berth_types::Error::from(svc.import(&evil[..], ImportOptions::default()).expect_err("breakout"));
+    let err = berth_types::Error::from(
+        svc.import(&evil[..], ImportOptions::default())
+            .expect_err("breakout"),
+    );
     assert_eq!(err.kind, ErrorKind::InvalidArgument, "{}", err.message);
 
     assert_eq!(store_listing(dir.path()), before);
-    assert!(svc.list(false, &Filters::default()).expect("list").is_empty());
+    assert!(svc
+        .list(false, &Filters::default())
+        .expect("list")
+        .is_empty());
 }
 
 #[test]
 fn list_inspect_and_history() {
     let (_dir, svc) = service();
-    let a = import(&svc, &busybox_tar(), Some("busybox:1"), &["LABEL tier=base"]);
+    let a = import(
+        &svc,
+        &busybox_tar(),
+        Some("busybox:1"),
+        &["LABEL tier=base"],
+    );
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let b = svc
         .import(
             &busybox_tar()[..],
-            ImportOptions { message: Some("second".into()), changes: vec!["LABEL tier=app".into()], repo_tag: None },
+            ImportOptions {
+                message: Some("second".into()),
+                changes: vec!["LABEL tier=app".into()],
+                repo_tag: None,
+            },
         )
         .expect("import")
         .id;
 
     let all = svc.list(false, &Filters::default()).expect("list");
-    assert_eq!(all.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), vec![b.clone(), a.clone()], "newest first");
+    assert_eq!(
+        all.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        vec![b.clone(), a.clone()],
+        "newest first"
+    );
     let mut f = Filters::default();
     f.add("dangling", "true");
-    assert_eq!(svc.list(false, &f).expect("dangling").iter().map(|s| &s.id).collect::<Vec<_>>(), vec![&b]);
+    assert_eq!(
+        svc.list(false, &f)
+            .expect("dangling")
+            .iter()
+            .map(|s| &s.id)
+            .collect::<Vec<_>>(),
+        vec![&b]
+    );
     let mut f = Filters::default();
     f.add("label", "tier=base");
-    assert_eq!(svc.list(false, &f).expect("label").iter().map(|s| &s.id).collect::<Vec<_>>(), vec![&a]);
+    assert_eq!(
+        svc.list(false, &f)
+            .expect("label")
+            .iter()
+            .map(|s| &s.id)
+            .collect::<Vec<_>>(),
+        vec![&a]
+    );
     let mut f = Filters::default();
     f.add("reference", "busy*");
     let r = svc.list(false, &f).expect("reference");
-    assert_eq!((r.len(), r[0].repo_tags.clone()), (1, vec!["busybox:1".to_string()]));
+    assert_eq!(
+        (r.len(), r[0].repo_tags.clone()),
+        (1, vec!["busybox:1".to_string()])
+    );
     let mut f = Filters::default();
     f.add("since", "busybox:1");
-    assert_eq!(svc.list(false, &f).expect("since").iter().map(|s| &s.id).collect::<Vec<_>>(), vec![&b]);
+    assert_eq!(
+        svc.list(false, &f)
+            .expect("since")
+            .iter()
+            .map(|s| &s.id)
+            .collect::<Vec<_>>(),
+        vec![&b]
+    );
     let mut f = Filters::default();
     f.add("before", &b);
-    assert_eq!(svc.list(false, &f).expect("before").iter().map(|s| &s.id).collect::<Vec<_>>(), vec![&a]);
+    assert_eq!(
+        svc.list(false, &f)
+            .expect("before")
+            .iter()
+            .map(|s| &s.id)
+            .collect::<Vec<_>>(),
+        vec![&a]
+    );
     let mut f = Filters::default();
     f.add("bogus", "1");
-    assert_eq!(berth_types::Error::from(svc.list(false, &f).expect_err("bad filter")).message, "invalid filter 'bogus'");
+    assert_eq!(
+        berth_types::Error::from(svc.list(false, &f).expect_err("bad filter")).message,
+        "invalid filter 'bogus'"
+    );
 
     let inspect = svc.inspect("busybox:1").expect("inspect");
     assert_eq!(inspect.id.as_deref(), Some(a.as_str()));
     assert_eq!(inspect.repo_tags, Some(vec!["busybox:1".to_string()]));
     assert_eq!(inspect.os.as_deref(), Some("linux"));
-    assert_eq!(inspect.architecture.as_deref(), Some(berth_image::go_arch()));
+    assert_eq!(
+        inspect.architecture.as_deref(),
+        Some(berth_image::go_arch())
+    );
     let root_fs = inspect.root_fs.expect("rootfs");
-    assert_eq!((root_fs.typ.as_str(), root_fs.layers.map(|l| l.len())), ("layers", Some(1)));
+    assert_eq!(
+        (root_fs.typ.as_str(), root_fs.layers.map(|l| l.len())),
+        ("layers", Some(1))
+    );
     let gd = inspect.graph_driver.expect("graph driver");
     assert_eq!(gd.name, "overlay2");
-    assert!(Path::new(&gd.data["UpperDir"]).join("bin/busybox").is_file());
-    assert_ne!(inspect.metadata.and_then(|m| m.last_tag_time).as_deref(), Some("0001-01-01T00:00:00Z"));
+    assert!(Path::new(&gd.data["UpperDir"])
+        .join("bin/busybox")
+        .is_file());
+    assert_ne!(
+        inspect.metadata.and_then(|m| m.last_tag_time).as_deref(),
+        Some("0001-01-01T00:00:00Z")
+    );
     let labels = inspect.config.and_then(|c| c.labels).expect("labels");
     assert_eq!(labels.get("tier").map(String::as_str), Some("base"));
     let json = serde_json::to_value(svc.inspect(&b).expect("inspect b")).expect("json");
@@ -264,7 +390,10 @@ fn rmi_follows_dockerd() {
     assert_eq!(svc.resolve("me/app:v1").expect("tagged").repo_tags.len(), 2);
 
     // By id with two repositories: must be forced.
-    let err = berth_types::Error::from(svc.remove(short, false, false, &no_users).expect_err("multi"));
+    let err = berth_types::Error::from(
+        svc.remove(short, false, false, &no_users)
+            .expect_err("multi"),
+    );
     assert_eq!(err.kind, ErrorKind::Conflict);
     assert_eq!(
         err.message,
@@ -272,38 +401,75 @@ fn rmi_follows_dockerd() {
     );
 
     // By tag with another tag left: just untag.
-    let out = svc.remove("me/app:v1", false, false, &no_users).expect("untag");
-    assert_eq!(serde_json::to_value(&out).expect("json"), serde_json::json!([{"Untagged": "me/app:v1"}]));
+    let out = svc
+        .remove("me/app:v1", false, false, &no_users)
+        .expect("untag");
+    assert_eq!(
+        serde_json::to_value(&out).expect("json"),
+        serde_json::json!([{"Untagged": "me/app:v1"}])
+    );
 
     // Last tag, a stopped container uses the image.
-    let stopped = |_: &str| vec![ImageUser { container_id: "c".repeat(64), running: false }];
-    let err = berth_types::Error::from(svc.remove("busybox", false, false, &stopped).expect_err("in use"));
+    let stopped = |_: &str| {
+        vec![ImageUser {
+            container_id: "c".repeat(64),
+            running: false,
+        }]
+    };
+    let err = berth_types::Error::from(
+        svc.remove("busybox", false, false, &stopped)
+            .expect_err("in use"),
+    );
     assert_eq!(
         err.message,
         format!("conflict: unable to remove repository reference \"busybox\" (must force) - container cccccccccccc is using its referenced image {short}")
     );
     // By id while a container runs: cannot be forced.
-    let running = |_: &str| vec![ImageUser { container_id: "d".repeat(64), running: true }];
-    let err = berth_types::Error::from(svc.remove(&id, true, false, &running).expect_err("running"));
+    let running = |_: &str| {
+        vec![ImageUser {
+            container_id: "d".repeat(64),
+            running: true,
+        }]
+    };
+    let err =
+        berth_types::Error::from(svc.remove(&id, true, false, &running).expect_err("running"));
     assert_eq!(
         err.message,
         format!("conflict: unable to delete {short} (cannot be forced) - image is being used by running container dddddddddddd")
     );
     // Forced untag while running: the tag goes, the image stays.
-    let out = svc.remove("busybox", true, false, &running).expect("forced untag");
-    assert_eq!(serde_json::to_value(&out).expect("json"), serde_json::json!([{"Untagged": "busybox:latest"}]));
+    let out = svc
+        .remove("busybox", true, false, &running)
+        .expect("forced untag");
+    assert_eq!(
+        serde_json::to_value(&out).expect("json"),
+        serde_json::json!([{"Untagged": "busybox:latest"}])
+    );
     assert!(svc.resolve(&id).is_ok());
 
     // Dangling and unused: deleted with its layer; nothing is left in the store.
     svc.tag(&id, "busybox", "").expect("retag");
-    let out = svc.remove("busybox", false, false, &no_users).expect("delete");
+    let out = svc
+        .remove("busybox", false, false, &no_users)
+        .expect("delete");
     let items = serde_json::to_value(&out).expect("json");
     assert_eq!(items[0], serde_json::json!({"Untagged": "busybox:latest"}));
     assert_eq!(items[1], serde_json::json!({"Deleted": id}));
-    assert_eq!(items.as_array().map(Vec::len), Some(3), "image and its layer: {items}");
+    assert_eq!(
+        items.as_array().map(Vec::len),
+        Some(3),
+        "image and its layer: {items}"
+    );
     assert!(svc.resolve(&id).is_err());
     assert_eq!(store_listing(dir.path()), empty_store);
-    assert_eq!(berth_types::Error::from(svc.remove("busybox", false, false, &no_users).expect_err("gone")).message, "No such image: busybox:latest");
+    assert_eq!(
+        berth_types::Error::from(
+            svc.remove("busybox", false, false, &no_users)
+                .expect_err("gone")
+        )
+        .message,
+        "No such image: busybox:latest"
+    );
 }
 
 #[test]
@@ -313,11 +479,18 @@ fn shared_layers_survive_until_the_last_image_goes() {
     let b = import(&svc, &busybox_tar(), Some("b"), &["CMD sh"]);
     let out = svc.remove("a", false, false, &no_users).expect("rm a");
     assert_eq!(out.len(), 2, "untag + delete image, layer kept: {out:?}");
-    assert!(svc.resolve(&b).expect("b").layer_dirs[0].join("bin/busybox").is_file());
+    assert!(svc.resolve(&b).expect("b").layer_dirs[0]
+        .join("bin/busybox")
+        .is_file());
     let out = svc.remove(&b, false, false, &no_users).expect("rm b by id");
     assert_eq!(out.len(), 3, "untag b, delete image, delete layer: {out:?}");
     assert!(svc.resolve(&a).is_err());
-    assert_eq!(fs::read_dir(dir.path().join("content/blobs/sha256")).expect("blobs").count(), 0);
+    assert_eq!(
+        fs::read_dir(dir.path().join("content/blobs/sha256"))
+            .expect("blobs")
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -334,13 +507,27 @@ fn snapshot_runs_busybox_with_a_writable_upper() {
 
     let out = std::process::Command::new("chroot")
         .arg(&target)
-        .args(["/bin/sh", "-c", "echo written > /tmp/new && cat /etc/passwd"])
+        .args([
+            "/bin/sh",
+            "-c",
+            "echo written > /tmp/new && cat /etc/passwd",
+        ])
         .output()
         .expect("chroot");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("root:x:0:0"));
-    assert_eq!(fs::read_to_string(paths.upper.join("tmp/new")).expect("upper"), "written\n");
-    assert!(!img.layer_dirs[0].join("tmp/new").exists(), "the image layer is untouched");
+    assert_eq!(
+        fs::read_to_string(paths.upper.join("tmp/new")).expect("upper"),
+        "written\n"
+    );
+    assert!(
+        !img.layer_dirs[0].join("tmp/new").exists(),
+        "the image layer is untouched"
+    );
 
     svc.snapshot_unmount(&target).expect("unmount");
     assert!(!target.join("bin/busybox").exists());

@@ -7,8 +7,15 @@ use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStringExt;
 
 /// Signals that report a fault in this process itself; they must stay deliverable.
-const SYNCHRONOUS: [libc::c_int; 7] =
-    [libc::SIGFPE, libc::SIGILL, libc::SIGSEGV, libc::SIGBUS, libc::SIGABRT, libc::SIGTRAP, libc::SIGSYS];
+const SYNCHRONOUS: [libc::c_int; 7] = [
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGABRT,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+];
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -20,7 +27,10 @@ fn main() {
         eprintln!("berth-init: usage: berth-init [--] command [args...]");
         std::process::exit(1);
     }
-    let argv: Result<Vec<CString>, _> = args.iter().map(|a| CString::new(a.clone().into_vec())).collect();
+    let argv: Result<Vec<CString>, _> = args
+        .iter()
+        .map(|a| CString::new(a.clone().into_vec()))
+        .collect();
     let Ok(argv) = argv else {
         eprintln!("berth-init: an argument contains a NUL byte");
         std::process::exit(1);
@@ -68,8 +78,15 @@ fn exec_child(argv: &[CString], previous_mask: &libc::sigset_t) -> ! {
         libc::execvp(ptrs[0], ptrs.as_ptr());
     }
     let err = std::io::Error::last_os_error();
-    eprintln!("berth-init: exec {} failed: {err}", argv[0].to_string_lossy());
-    let code = if err.raw_os_error() == Some(libc::ENOENT) { 127 } else { 126 };
+    eprintln!(
+        "berth-init: exec {} failed: {err}",
+        argv[0].to_string_lossy()
+    );
+    let code = if err.raw_os_error() == Some(libc::ENOENT) {
+        127
+    } else {
+        126
+    };
     // SAFETY: _exit ends the forked child without running the parent's atexit handlers.
     unsafe { libc::_exit(code) }
 }
@@ -110,7 +127,11 @@ fn reap(child: libc::pid_t) -> Option<i32> {
             return result;
         }
         if pid == child {
-            result = Some(if libc::WIFSIGNALED(status) { 128 + libc::WTERMSIG(status) } else { libc::WEXITSTATUS(status) });
+            result = Some(if libc::WIFSIGNALED(status) {
+                128 + libc::WTERMSIG(status)
+            } else {
+                libc::WEXITSTATUS(status)
+            });
         }
     }
 }

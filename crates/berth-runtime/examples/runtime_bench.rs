@@ -34,10 +34,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let state = dir.path().join("state");
     let backends: Vec<(&str, Box<dyn Runtime>)> = vec![
-        ("embedded (libcontainer)", Box::new(EmbeddedRuntime::new(&state))),
-        ("runc", Box::new(ExternalRuntime::new("runc", &state, vec![]))),
+        (
+            "embedded (libcontainer)",
+            Box::new(EmbeddedRuntime::new(&state)),
+        ),
+        (
+            "runc",
+            Box::new(ExternalRuntime::new("runc", &state, vec![])),
+        ),
         // crun 1.8 cannot manage this hybrid cgroup layout; measured without cgroups.
-        ("crun (--cgroup-manager=disabled)", Box::new(ExternalRuntime::new("crun", &state, vec!["--cgroup-manager=disabled".into()]))),
+        (
+            "crun (--cgroup-manager=disabled)",
+            Box::new(ExternalRuntime::new(
+                "crun",
+                &state,
+                vec!["--cgroup-manager=disabled".into()],
+            )),
+        ),
     ];
     for (name, rt) in &backends {
         let mut times = Vec::with_capacity(runs);
@@ -55,7 +68,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         times.sort();
         if let Some(median) = times.get(times.len() / 2) {
-            println!("{name:34} median {:6.1} ms over {} runs (min {:.1}, max {:.1})", ms(*median), times.len(), ms(times[0]), ms(times[times.len() - 1]));
+            println!(
+                "{name:34} median {:6.1} ms over {} runs (min {:.1}, max {:.1})",
+                ms(*median),
+                times.len(),
+                ms(times[0]),
+                ms(times[times.len() - 1])
+            );
         }
     }
     for controller in std::fs::read_dir("/sys/fs/cgroup")?.flatten() {

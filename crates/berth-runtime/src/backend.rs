@@ -60,7 +60,12 @@ pub trait Runtime {
     /// Lets a created container's init exec its process.
     fn start(&self, id: &str) -> Result<()>;
     /// Starts `process` inside running container `id` (joins its namespaces and cgroup).
-    fn exec(&self, id: &str, process: &oci_spec::runtime::Process, io: ProcessIo) -> Result<Spawned>;
+    fn exec(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        io: ProcessIo,
+    ) -> Result<Spawned>;
     /// Sends `signal` to init, or to every process in the container when `all`.
     fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()>;
     /// Removes the runtime's state and the container's cgroup. `force` kills what still runs.

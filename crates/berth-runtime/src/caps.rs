@@ -103,8 +103,10 @@ fn bit_of(name: &str) -> Option<usize> {
 /// The calling process's bounding set (`CapBnd` in /proc/self/status). Privileged containers
 /// get exactly this: runtimes fail when asked for a capability outside it.
 pub fn host_bounding_set() -> Result<CapSet, CapsError> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| CapsError::Bounding(e.to_string()))?;
-    parse_status_mask(&status, "CapBnd").ok_or_else(|| CapsError::Bounding("no CapBnd line in /proc/self/status".into()))
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| CapsError::Bounding(e.to_string()))?;
+    parse_status_mask(&status, "CapBnd")
+        .ok_or_else(|| CapsError::Bounding("no CapBnd line in /proc/self/status".into()))
 }
 
 /// A hex capability mask line such as `CapEff:\t000001fffeffffff` from a /proc status file.
@@ -127,7 +129,11 @@ pub fn normalize(caps: &[String]) -> Result<Vec<String>, CapsError> {
             if upper == ALL {
                 return Ok(upper);
             }
-            let name = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+            let name = if upper.starts_with("CAP_") {
+                upper
+            } else {
+                format!("CAP_{upper}")
+            };
             if bit_of(&name).is_none() {
                 return Err(CapsError::Unknown(name));
             }
@@ -140,19 +146,31 @@ pub fn normalize(caps: &[String]) -> Result<Vec<String>, CapsError> {
 /// bounding set; `ALL` in adds means every available one but the drops; `ALL` in drops means
 /// only the adds; otherwise the defaults minus drops plus adds. Adding a capability the host
 /// cannot grant is an error.
-pub fn effective(adds: &[String], drops: &[String], privileged: bool, available: CapSet) -> Result<Vec<String>, CapsError> {
+pub fn effective(
+    adds: &[String],
+    drops: &[String],
+    privileged: bool,
+    available: CapSet,
+) -> Result<Vec<String>, CapsError> {
     if privileged {
         return Ok(available.names());
     }
     let drops = normalize(drops)?;
     let adds = normalize(adds)?;
     let mut caps: Vec<String> = if adds.iter().any(|c| c == ALL) {
-        available.names().into_iter().filter(|c| !drops.contains(c)).collect()
+        available
+            .names()
+            .into_iter()
+            .filter(|c| !drops.contains(c))
+            .collect()
     } else if drops.iter().any(|c| c == ALL) {
         adds.clone()
     } else {
-        let mut base: Vec<String> =
-            DEFAULT.iter().map(|c| (*c).to_string()).filter(|c| !drops.contains(c)).collect();
+        let mut base: Vec<String> = DEFAULT
+            .iter()
+            .map(|c| (*c).to_string())
+            .filter(|c| !drops.contains(c))
+            .collect();
         base.extend(adds.iter().cloned());
         base
     };
@@ -187,8 +205,13 @@ mod tests {
 
     #[test]
     fn add_and_drop_accept_any_case_and_prefix() {
-        let caps = effective(&s(&["net_admin", "CAP_sys_admin"]), &s(&["chown", "CAP_KILL"]), false, ALL_BUT_SYS_RESOURCE)
-            .expect("caps");
+        let caps = effective(
+            &s(&["net_admin", "CAP_sys_admin"]),
+            &s(&["chown", "CAP_KILL"]),
+            false,
+            ALL_BUT_SYS_RESOURCE,
+        )
+        .expect("caps");
         assert!(caps.contains(&"CAP_NET_ADMIN".to_string()));
         assert!(caps.contains(&"CAP_SYS_ADMIN".to_string()));
         assert!(!caps.contains(&"CAP_CHOWN".to_string()));
@@ -198,10 +221,16 @@ mod tests {
 
     #[test]
     fn drop_all_keeps_only_adds_and_add_all_keeps_all_but_drops() {
-        let caps = effective(&s(&["chown"]), &s(&["all"]), false, ALL_BUT_SYS_RESOURCE).expect("caps");
+        let caps =
+            effective(&s(&["chown"]), &s(&["all"]), false, ALL_BUT_SYS_RESOURCE).expect("caps");
         assert_eq!(caps, s(&["CAP_CHOWN"]));
-        let caps = effective(&s(&["ALL"]), &s(&["mknod"]), false, ALL_BUT_SYS_RESOURCE).expect("caps");
-        assert_eq!(caps.len(), 39, "41 known, minus SYS_RESOURCE (not in the set), minus MKNOD");
+        let caps =
+            effective(&s(&["ALL"]), &s(&["mknod"]), false, ALL_BUT_SYS_RESOURCE).expect("caps");
+        assert_eq!(
+            caps.len(),
+            39,
+            "41 known, minus SYS_RESOURCE (not in the set), minus MKNOD"
+        );
         assert!(!caps.contains(&"CAP_SYS_RESOURCE".to_string()));
     }
 
@@ -209,8 +238,13 @@ mod tests {
     fn unknown_and_unavailable_names_fail_with_docker_s_words() {
         let err = effective(&s(&["foo"]), &[], false, ALL_BUT_SYS_RESOURCE).expect_err("unknown");
         assert_eq!(err.to_string(), "unknown capability: \"CAP_FOO\"");
-        let err = effective(&s(&["sys_resource"]), &[], false, ALL_BUT_SYS_RESOURCE).expect_err("unavailable");
-        assert!(err.to_string().contains("not available in the current environment"), "{err}");
+        let err = effective(&s(&["sys_resource"]), &[], false, ALL_BUT_SYS_RESOURCE)
+            .expect_err("unavailable");
+        assert!(
+            err.to_string()
+                .contains("not available in the current environment"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -222,8 +256,14 @@ mod tests {
     #[test]
     fn status_masks_parse() {
         let status = "Name:\tx\nCapEff:\t0000000000000003\nCapBnd:\t000001fffeffffff\n";
-        assert_eq!(parse_status_mask(status, "CapBnd"), Some(ALL_BUT_SYS_RESOURCE));
-        assert_eq!(parse_status_mask(status, "CapEff").map(CapSet::names), Some(s(&["CAP_CHOWN", "CAP_DAC_OVERRIDE"])));
+        assert_eq!(
+            parse_status_mask(status, "CapBnd"),
+            Some(ALL_BUT_SYS_RESOURCE)
+        );
+        assert_eq!(
+            parse_status_mask(status, "CapEff").map(CapSet::names),
+            Some(s(&["CAP_CHOWN", "CAP_DAC_OVERRIDE"]))
+        );
         assert!(host_bounding_set().is_ok());
     }
 }

@@ -28,7 +28,10 @@ pub struct ConsoleSocket {
 impl ConsoleSocket {
     pub fn bind(path: &Path) -> Result<ConsoleSocket, ConsoleError> {
         let listener = UnixListener::bind(path)?;
-        Ok(ConsoleSocket { listener, path: path.to_path_buf() })
+        Ok(ConsoleSocket {
+            listener,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -52,8 +55,13 @@ pub fn receive_fd(stream: &UnixStream) -> Result<OwnedFd, ConsoleError> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(io::Error::from)?;
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(io::Error::from)?;
     for c in msg.cmsgs().map_err(io::Error::from)? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {

@@ -44,14 +44,26 @@ impl EmbeddedRuntime {
 }
 
 /// Stdio fds for the builder: the given ones, /dev/null for the rest.
-fn with_io(mut b: ContainerBuilder, io: ProcessIo, work: &WorkDir) -> Result<(ContainerBuilder, Option<ConsoleSocket>)> {
+fn with_io(
+    mut b: ContainerBuilder,
+    io: ProcessIo,
+    work: &WorkDir,
+) -> Result<(ContainerBuilder, Option<ConsoleSocket>)> {
     match io {
-        ProcessIo::Pipes(Stdio { stdin, stdout, stderr }) => {
-            b = b.with_stdin(or_null(stdin)?).with_stdout(or_null(stdout)?).with_stderr(or_null(stderr)?);
+        ProcessIo::Pipes(Stdio {
+            stdin,
+            stdout,
+            stderr,
+        }) => {
+            b = b
+                .with_stdin(or_null(stdin)?)
+                .with_stdout(or_null(stdout)?)
+                .with_stderr(or_null(stderr)?);
             Ok((b, None))
         }
         ProcessIo::Terminal => {
-            let socket = ConsoleSocket::bind(&work.join("console.sock")).map_err(|e| RuntimeError::Other(e.to_string()))?;
+            let socket = ConsoleSocket::bind(&work.join("console.sock"))
+                .map_err(|e| RuntimeError::Other(e.to_string()))?;
             b = b.with_console_socket(Some(socket.path()));
             Ok((b, Some(socket)))
         }
@@ -61,18 +73,27 @@ fn with_io(mut b: ContainerBuilder, io: ProcessIo, work: &WorkDir) -> Result<(Co
 fn or_null(fd: Option<OwnedFd>) -> Result<OwnedFd> {
     match fd {
         Some(fd) => Ok(fd),
-        None => File::options().read(true).write(true).open("/dev/null").map(OwnedFd::from).map_err(|e| other("/dev/null", e)),
+        None => File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(|e| other("/dev/null", e)),
     }
 }
 
 /// The pty master libcontainer sent while building (it connected before `build` returned).
 fn take_console(socket: Option<ConsoleSocket>) -> Result<Option<OwnedFd>> {
-    let Some(socket) = socket else { return Ok(None) };
+    let Some(socket) = socket else {
+        return Ok(None);
+    };
     let stream = socket
         .accept_within(std::time::Duration::from_secs(5))
         .map_err(|e| RuntimeError::Other(e.to_string()))?
         .ok_or_else(|| RuntimeError::Other("the runtime sent no pty master".into()))?;
-    receive_fd(&stream).map(Some).map_err(|e| RuntimeError::Other(e.to_string()))
+    receive_fd(&stream)
+        .map(Some)
+        .map_err(|e| RuntimeError::Other(e.to_string()))
 }
 
 fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
@@ -85,7 +106,8 @@ fn lc_error(e: LibcontainerError) -> RuntimeError {
 
 impl Runtime for EmbeddedRuntime {
     fn create(&self, id: &str, bundle: &Path, io: ProcessIo) -> Result<Spawned> {
-        let spec = Spec::load(bundle.join("config.json")).map_err(|e| other("loading config.json", e))?;
+        let spec =
+            Spec::load(bundle.join("config.json")).map_err(|e| other("loading config.json", e))?;
         check_executable(&spec, bundle)?;
         let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
         let (builder, console) = with_io(self.builder(id)?, io, &work)?;
@@ -101,7 +123,9 @@ impl Runtime for EmbeddedRuntime {
                 }
                 lc_error(e)
             })?;
-        let pid = container.pid().ok_or_else(|| RuntimeError::Other("created container has no pid".into()))?;
+        let pid = container
+            .pid()
+            .ok_or_else(|| RuntimeError::Other("created container has no pid".into()))?;
         let pty_master = match take_console(console) {
             Ok(m) => m,
             Err(e) => {
@@ -109,14 +133,22 @@ impl Runtime for EmbeddedRuntime {
                 return Err(e);
             }
         };
-        Ok(Spawned { pid: pid.as_raw(), pty_master })
+        Ok(Spawned {
+            pid: pid.as_raw(),
+            pty_master,
+        })
     }
 
     fn start(&self, id: &str) -> Result<()> {
         self.load(id)?.start().map_err(lc_error)
     }
 
-    fn exec(&self, id: &str, process: &oci_spec::runtime::Process, io: ProcessIo) -> Result<Spawned> {
+    fn exec(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        io: ProcessIo,
+    ) -> Result<Spawned> {
         let container = self.load(id)?;
         let mut process = process.clone();
         if process.no_new_privileges() == Some(false) {
@@ -124,7 +156,8 @@ impl Runtime for EmbeddedRuntime {
             process.set_no_new_privileges(None);
         }
         let process = &process;
-        let mut spec = Spec::load(container.bundle().join("config.json")).map_err(|e| other("loading config.json", e))?;
+        let mut spec = Spec::load(container.bundle().join("config.json"))
+            .map_err(|e| other("loading config.json", e))?;
         spec.set_process(Some(process.clone()));
         check_executable(&spec, container.bundle())?;
         let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
@@ -132,9 +165,17 @@ impl Runtime for EmbeddedRuntime {
         let file = File::create(&process_json).map_err(|e| other("writing process.json", e))?;
         serde_json::to_writer(file, process).map_err(|e| other("writing process.json", e))?;
         let (builder, console) = with_io(self.builder(id)?, io, &work)?;
-        let pid = builder.as_tenant().with_detach(true).with_process(Some(&process_json)).build().map_err(lc_error)?;
+        let pid = builder
+            .as_tenant()
+            .with_detach(true)
+            .with_process(Some(&process_json))
+            .build()
+            .map_err(lc_error)?;
         let pty_master = take_console(console)?;
-        Ok(Spawned { pid: pid.as_raw(), pty_master })
+        Ok(Spawned {
+            pid: pid.as_raw(),
+            pty_master,
+        })
     }
 
     fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {

@@ -21,20 +21,42 @@ enum Found {
 /// Fails with runc's message when `spec`'s `args[0]` cannot be found or executed in its
 /// rootfs (`bundle` anchors a relative root path).
 pub fn check_executable(spec: &Spec, bundle: &Path) -> Result<(), RuntimeError> {
-    let Some(process) = spec.process() else { return Ok(()) };
-    let Some(cmd) = process.args().as_ref().and_then(|a| a.first()) else { return Ok(()) };
-    let Some(root) = spec.root() else { return Ok(()) };
-    let rootfs = if root.path().is_absolute() { root.path().clone() } else { bundle.join(root.path()) };
-    let root_dir = Root::open(&rootfs).map_err(|e| RuntimeError::Other(format!("opening rootfs {}: {e}", rootfs.display())))?;
-    let mounts: Vec<PathBuf> = spec.mounts().iter().flatten().map(|m| m.destination().clone()).collect();
+    let Some(process) = spec.process() else {
+        return Ok(());
+    };
+    let Some(cmd) = process.args().as_ref().and_then(|a| a.first()) else {
+        return Ok(());
+    };
+    let Some(root) = spec.root() else {
+        return Ok(());
+    };
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let root_dir = Root::open(&rootfs)
+        .map_err(|e| RuntimeError::Other(format!("opening rootfs {}: {e}", rootfs.display())))?;
+    let mounts: Vec<PathBuf> = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| m.destination().clone())
+        .collect();
     let cwd = process.cwd();
     let lookup = |p: &Path| -> Found {
-        let abs = if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        };
         if mounts.iter().any(|m| normalized(&abs).starts_with(m)) {
             return Found::Unknown;
         }
         match root_dir.stat(&abs.to_string_lossy()) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0 => Found::Executable,
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0 => {
+                Found::Executable
+            }
             Ok(_) => Found::NotExecutable,
             Err(_) => Found::Missing,
         }
@@ -42,11 +64,16 @@ pub fn check_executable(spec: &Spec, bundle: &Path) -> Result<(), RuntimeError> 
     if cmd.contains('/') {
         return match lookup(Path::new(cmd)) {
             Found::Executable | Found::Unknown => Ok(()),
-            Found::NotExecutable => Err(RuntimeError::PermissionDenied(format!("exec: \"{cmd}\": permission denied"))),
-            Found::Missing => Err(RuntimeError::NotFound(format!("exec: \"{cmd}\": stat {cmd}: no such file or directory"))),
+            Found::NotExecutable => Err(RuntimeError::PermissionDenied(format!("unable to start container process: exec: \"{cmd}\": permission denied"))),
+            Found::Missing => Err(RuntimeError::NotFound(format!("unable to start container process: exec: \"{cmd}\": stat {cmd}: no such file or directory"))),
         };
     }
-    let path_var = process.env().iter().flatten().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
+    let path_var = process
+        .env()
+        .iter()
+        .flatten()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("");
     for dir in path_var.split(':') {
         // An empty PATH entry means the working directory.
         let dir = if dir.is_empty() { "." } else { dir };
@@ -54,7 +81,9 @@ pub fn check_executable(spec: &Spec, bundle: &Path) -> Result<(), RuntimeError> 
             return Ok(());
         }
     }
-    Err(RuntimeError::NotFound(format!("exec: \"{cmd}\": executable file not found in $PATH")))
+    Err(RuntimeError::NotFound(format!(
+        "unable to start container process: exec: \"{cmd}\": executable file not found in $PATH"
+    )))
 }
 
 /// `path` without `.` and `..` components (lexically, for comparing with mount points).
@@ -102,16 +131,31 @@ mod tests {
         let bundle = Path::new("/");
         assert!(check_executable(&spec_for(dir.path(), &["sh"], None), bundle).is_ok());
         assert!(check_executable(&spec_for(dir.path(), &["/bin/sh"], None), bundle).is_ok());
-        let e = check_executable(&spec_for(dir.path(), &["nope"], None), bundle).expect_err("missing");
-        assert_eq!(e.to_string(), "exec: \"nope\": executable file not found in $PATH");
-        let e = check_executable(&spec_for(dir.path(), &["/nope"], None), bundle).expect_err("missing");
-        assert_eq!(e.to_string(), "exec: \"/nope\": stat /nope: no such file or directory");
-        let e = check_executable(&spec_for(dir.path(), &["/bin/data"], None), bundle).expect_err("not executable");
+        let e =
+            check_executable(&spec_for(dir.path(), &["nope"], None), bundle).expect_err("missing");
+        assert_eq!(
+            e.to_string(),
+            "unable to start container process: exec: \"nope\": executable file not found in $PATH"
+        );
+        let e =
+            check_executable(&spec_for(dir.path(), &["/nope"], None), bundle).expect_err("missing");
+        assert_eq!(e.to_string(), "unable to start container process: exec: \"/nope\": stat /nope: no such file or directory");
+        let e = check_executable(&spec_for(dir.path(), &["/bin/data"], None), bundle)
+            .expect_err("not executable");
         assert!(matches!(e, RuntimeError::PermissionDenied(_)));
-        let e = check_executable(&spec_for(dir.path(), &["/bin"], None), bundle).expect_err("a directory");
+        let e = check_executable(&spec_for(dir.path(), &["/bin"], None), bundle)
+            .expect_err("a directory");
         assert!(matches!(e, RuntimeError::PermissionDenied(_)));
         assert!(
-            check_executable(&spec_for(dir.path(), &["/sbin/docker-init"], Some("/sbin/docker-init")), bundle).is_ok(),
+            check_executable(
+                &spec_for(
+                    dir.path(),
+                    &["/sbin/docker-init"],
+                    Some("/sbin/docker-init")
+                ),
+                bundle
+            )
+            .is_ok(),
             "a mount target is the runtime's to check"
         );
     }

@@ -21,8 +21,16 @@ pub struct ExternalRuntime {
 }
 
 impl ExternalRuntime {
-    pub fn new(binary: impl Into<PathBuf>, root: impl Into<PathBuf>, extra_args: Vec<String>) -> ExternalRuntime {
-        ExternalRuntime { binary: binary.into(), root: root.into(), extra_args }
+    pub fn new(
+        binary: impl Into<PathBuf>,
+        root: impl Into<PathBuf>,
+        extra_args: Vec<String>,
+    ) -> ExternalRuntime {
+        ExternalRuntime {
+            binary: binary.into(),
+            root: root.into(),
+            extra_args,
+        }
     }
 
     /// `<binary> [extra args] --root <root> --log <log> --log-format json <subcommand>`.
@@ -44,7 +52,10 @@ impl ExternalRuntime {
         let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
         let log = work.join("log.json");
         let mut c = self.command(&log, subcommand);
-        c.args(args).stdin(ProcStdio::null()).stdout(ProcStdio::null()).stderr(ProcStdio::piped());
+        c.args(args)
+            .stdin(ProcStdio::null())
+            .stdout(ProcStdio::null())
+            .stderr(ProcStdio::piped());
         let out = c.output().map_err(|e| self.spawn_error(e))?;
         if out.status.success() {
             return Ok(());
@@ -54,7 +65,14 @@ impl ExternalRuntime {
 
     /// Starts a subcommand that creates a process (`create`, `exec`) with `io`, waits for it
     /// and returns the new process's pid (and pty master).
-    fn spawn(&self, subcommand: &str, args: &[&std::ffi::OsStr], id: &str, io: ProcessIo, work: &WorkDir) -> Result<Spawned> {
+    fn spawn(
+        &self,
+        subcommand: &str,
+        args: &[&std::ffi::OsStr],
+        id: &str,
+        io: ProcessIo,
+        work: &WorkDir,
+    ) -> Result<Spawned> {
         let log = work.join("log.json");
         let pid_file = work.join("pid");
         let mut c = self.command(&log, subcommand);
@@ -66,16 +84,23 @@ impl ExternalRuntime {
                 None
             }
             ProcessIo::Terminal => {
-                let socket = ConsoleSocket::bind(&work.join("console.sock")).map_err(|e| RuntimeError::Other(e.to_string()))?;
+                let socket = ConsoleSocket::bind(&work.join("console.sock"))
+                    .map_err(|e| RuntimeError::Other(e.to_string()))?;
                 c.arg("--console-socket").arg(socket.path());
-                c.stdin(ProcStdio::null()).stdout(ProcStdio::null()).stderr(ProcStdio::piped());
+                c.stdin(ProcStdio::null())
+                    .stdout(ProcStdio::null())
+                    .stderr(ProcStdio::piped());
                 Some(socket)
             }
         };
         c.arg(id);
         let mut child = c.spawn().map_err(|e| self.spawn_error(e))?;
-        let console_result = console.map(|socket| receive_console(&socket, &mut child)).transpose();
-        let out = child.wait_with_output().map_err(|e| other("waiting for the runtime", e))?;
+        let console_result = console
+            .map(|socket| receive_console(&socket, &mut child))
+            .transpose();
+        let out = child
+            .wait_with_output()
+            .map_err(|e| other("waiting for the runtime", e))?;
         if !out.status.success() {
             // The runtime's own message explains a console failure too.
             return Err(classify(&failure_message(&log, &out.stderr)));
@@ -98,10 +123,19 @@ impl ExternalRuntime {
 /// failed, and its message says why).
 fn receive_console(socket: &ConsoleSocket, child: &mut Child) -> Result<Option<OwnedFd>> {
     loop {
-        if let Some(stream) = socket.accept_within(Duration::from_millis(50)).map_err(|e| RuntimeError::Other(e.to_string()))? {
-            return receive_fd(&stream).map(Some).map_err(|e| RuntimeError::Other(e.to_string()));
+        if let Some(stream) = socket
+            .accept_within(Duration::from_millis(50))
+            .map_err(|e| RuntimeError::Other(e.to_string()))?
+        {
+            return receive_fd(&stream)
+                .map(Some)
+                .map_err(|e| RuntimeError::Other(e.to_string()));
         }
-        if child.try_wait().map_err(|e| other("waiting for the runtime", e))?.is_some() {
+        if child
+            .try_wait()
+            .map_err(|e| other("waiting for the runtime", e))?
+            .is_some()
+        {
             return Ok(None);
         }
     }
@@ -148,7 +182,13 @@ impl Runtime for ExternalRuntime {
     fn create(&self, id: &str, bundle: &Path, io: ProcessIo) -> Result<Spawned> {
         let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
         let terminal = matches!(io, ProcessIo::Terminal);
-        let spawned = self.spawn("create", &[std::ffi::OsStr::new("--bundle"), bundle.as_os_str()], id, io, &work)?;
+        let spawned = self.spawn(
+            "create",
+            &[std::ffi::OsStr::new("--bundle"), bundle.as_os_str()],
+            id,
+            io,
+            &work,
+        )?;
         if terminal && spawned.pty_master.is_none() {
             // Leave nothing half-created behind.
             let _ = self.run("delete", &["--force", id]);
@@ -161,7 +201,12 @@ impl Runtime for ExternalRuntime {
         self.run("start", &[id])
     }
 
-    fn exec(&self, id: &str, process: &oci_spec::runtime::Process, io: ProcessIo) -> Result<Spawned> {
+    fn exec(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        io: ProcessIo,
+    ) -> Result<Spawned> {
         let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
         let process_json = work.join("process.json");
         let file = File::create(&process_json).map_err(|e| other("writing process.json", e))?;
@@ -169,7 +214,11 @@ impl Runtime for ExternalRuntime {
         let terminal = matches!(io, ProcessIo::Terminal);
         let spawned = self.spawn(
             "exec",
-            &[std::ffi::OsStr::new("--detach"), std::ffi::OsStr::new("--process"), process_json.as_os_str()],
+            &[
+                std::ffi::OsStr::new("--detach"),
+                std::ffi::OsStr::new("--process"),
+                process_json.as_os_str(),
+            ],
             id,
             io,
             &work,
@@ -212,7 +261,10 @@ mod tests {
         assert!(matches!(classify(m), RuntimeError::NotFound(_)));
         let m = r#"runc create failed: unable to start container process: exec: "/etc": permission denied"#;
         assert!(matches!(classify(m), RuntimeError::PermissionDenied(_)));
-        assert!(matches!(classify("container does not exist"), RuntimeError::NoSuchContainer(_)));
+        assert!(matches!(
+            classify("container does not exist"),
+            RuntimeError::NoSuchContainer(_)
+        ));
         assert!(matches!(classify("something else"), RuntimeError::Other(_)));
     }
 
@@ -223,12 +275,17 @@ mod tests {
         std::fs::write(&log, "{\"level\":\"info\",\"msg\":\"a\"}\n{\"level\":\"error\",\"msg\":\"boom\"}\nnot json\n")
             .expect("write");
         assert_eq!(failure_message(&log, b"stderr text"), "boom");
-        assert_eq!(failure_message(&work.join("missing"), b" stderr text\n"), "stderr text");
+        assert_eq!(
+            failure_message(&work.join("missing"), b" stderr text\n"),
+            "stderr text"
+        );
     }
 
     #[test]
     fn a_missing_binary_is_an_error_not_a_panic() {
         let rt = ExternalRuntime::new("/nonexistent/runc", "/tmp/berth-test-root", vec![]);
-        assert!(matches!(rt.kill("x", 15, false), Err(RuntimeError::Other(m)) if m.contains("/nonexistent/runc")));
+        assert!(
+            matches!(rt.kill("x", 15, false), Err(RuntimeError::Other(m)) if m.contains("/nonexistent/runc"))
+        );
     }
 }

@@ -16,7 +16,10 @@ pub struct Root(OwnedFd);
 
 impl Root {
     pub fn open(path: &Path) -> io::Result<Root> {
-        let file = File::options().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(path)?;
+        let file = File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(path)?;
         Ok(Root(OwnedFd::from(file)))
     }
 
@@ -39,6 +42,38 @@ impl Root {
     pub fn stat(&self, path: &str) -> io::Result<FileStat> {
         let fd = self.open_with(path, OFlag::O_PATH)?;
         fstat(fd.as_raw_fd()).map_err(io::Error::from)
+    }
+
+    /// Creates `path` and any missing parents inside the root (mode `mode`, owned by the
+    /// caller), as dockerd does for a container's working directory. Each component is made
+    /// with `mkdirat` in its parent, itself resolved inside the root, so a symlink on the way
+    /// resolves within the container and a dangling one is an error, never an escape.
+    pub fn mkdir_all(&self, path: &str, mode: u32) -> io::Result<()> {
+        let mut prefix = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            let parent = if prefix.is_empty() {
+                "/".to_string()
+            } else {
+                prefix.clone()
+            };
+            prefix = format!("{parent}/{part}").replace("//", "/");
+            match self.open_with(&prefix, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && part != ".." => {}
+                Err(e) => return Err(e),
+            }
+            let dir = self.open_with(&parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+            match nix::sys::stat::mkdirat(
+                Some(dir.as_raw_fd()),
+                part,
+                Mode::from_bits_truncate(mode),
+            ) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.open_with(&prefix, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        }
+        Ok(())
     }
 
     /// Reads a whole file inside the root; a missing file is `Ok(None)`.
@@ -65,12 +100,48 @@ mod tests {
         std::fs::create_dir(dir.path().join("etc")).expect("mkdir");
         std::fs::write(dir.path().join("etc/passwd"), "inside\n").expect("write");
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("abs")).expect("symlink");
-        std::os::unix::fs::symlink("../../../../../etc/passwd", dir.path().join("dotdot")).expect("symlink");
+        std::os::unix::fs::symlink("../../../../../etc/passwd", dir.path().join("dotdot"))
+            .expect("symlink");
         let root = Root::open(dir.path()).expect("root");
         for p in ["/abs", "dotdot", "/../../etc/passwd"] {
-            assert_eq!(root.read_optional(p).expect("read").as_deref(), Some("inside\n"), "{p}");
+            assert_eq!(
+                root.read_optional(p).expect("read").as_deref(),
+                Some("inside\n"),
+                "{p}"
+            );
         }
         assert_eq!(root.read_optional("/nope").expect("missing"), None);
         assert!(root.stat("/etc").is_ok());
+    }
+
+    #[test]
+    fn mkdir_all_stays_inside_the_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rootfs = dir.path().join("root");
+        std::fs::create_dir_all(rootfs.join("real")).expect("mkdir");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).expect("mkdir");
+        std::os::unix::fs::symlink("/real", rootfs.join("abs")).expect("symlink");
+        std::os::unix::fs::symlink("../../real", rootfs.join("up")).expect("symlink");
+        std::os::unix::fs::symlink(&outside, rootfs.join("escape")).expect("symlink");
+        let root = Root::open(&rootfs).expect("root");
+        root.mkdir_all("/a/b/c", 0o755).expect("plain");
+        assert!(rootfs.join("a/b/c").is_dir());
+        root.mkdir_all("/abs/x", 0o755)
+            .expect("through an absolute symlink");
+        root.mkdir_all("up/y", 0o755)
+            .expect("through a relative symlink");
+        root.mkdir_all("/../../z", 0o755).expect("dot-dot");
+        assert!(
+            root.mkdir_all("/escape/w", 0o755).is_err(),
+            "a symlink dangling inside the root is an error"
+        );
+        assert!(
+            std::fs::read_dir(&outside).expect("read").next().is_none(),
+            "something escaped the root"
+        );
+        assert!(rootfs.join("real/x").is_dir() && rootfs.join("real/y").is_dir());
+        assert!(rootfs.join("z").is_dir());
+        root.mkdir_all("/a/b/c", 0o755).expect("idempotent");
     }
 }

@@ -107,6 +107,8 @@ pub struct ExecProcess {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
+// One request per connection: the size of the exec variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     /// Let the created init run.
     Start,
@@ -117,7 +119,11 @@ pub enum Request {
     /// Signal init (`all`: every process of the container).
     Kill { signal: i32, all: bool },
     /// Stream init's stdio on this connection (see the module docs).
-    Attach { stdin: bool, stdout: bool, stderr: bool },
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
     /// Resize init's pty.
     Resize { height: u16, width: u16 },
     /// Run a process in the container and stream its stdio on this connection. The response
@@ -131,9 +137,17 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
-    Pid { pid: i32 },
-    State { pid: i32, running: bool, exit: Option<ExitStatus> },
-    Error { message: String },
+    Pid {
+        pid: i32,
+    },
+    State {
+        pid: i32,
+        running: bool,
+        exit: Option<ExitStatus>,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// Stream frames from the shim to berthd on `Attach` and `Exec` connections.
@@ -161,7 +175,11 @@ mod tests {
 
     #[test]
     fn requests_are_tagged_json() {
-        let r = serde_json::to_string(&Request::Kill { signal: 15, all: false }).expect("json");
+        let r = serde_json::to_string(&Request::Kill {
+            signal: 15,
+            all: false,
+        })
+        .expect("json");
         assert_eq!(r, r#"{"op":"kill","signal":15,"all":false}"#);
         let c: CreateResult =
             serde_json::from_str(r#"{"status":"created","pid":42}"#).expect("parse");

@@ -48,13 +48,24 @@ struct GroupEntry {
 /// An empty spec is root.
 pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, UserError> {
     let root = Root::open(rootfs).map_err(|e| read_error("/", e))?;
-    let passwd = root.read_optional("/etc/passwd").map_err(|e| read_error("/etc/passwd", e))?;
-    let group = root.read_optional("/etc/group").map_err(|e| read_error("/etc/group", e))?;
-    resolve_in(spec, passwd.as_deref().unwrap_or(""), group.as_deref().unwrap_or(""))
+    let passwd = root
+        .read_optional("/etc/passwd")
+        .map_err(|e| read_error("/etc/passwd", e))?;
+    let group = root
+        .read_optional("/etc/group")
+        .map_err(|e| read_error("/etc/group", e))?;
+    resolve_in(
+        spec,
+        passwd.as_deref().unwrap_or(""),
+        group.as_deref().unwrap_or(""),
+    )
 }
 
 fn read_error(path: &str, e: std::io::Error) -> UserError {
-    UserError::Read { path: path.to_string(), message: e.to_string() }
+    UserError::Read {
+        path: path.to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// `resolve` over the files' contents.
@@ -71,8 +82,18 @@ pub fn resolve_in(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser,
         None => u.name == user_arg,
     });
     let mut resolved = match (matched, uid_num) {
-        (Some(u), _) => ResolvedUser { uid: u.uid, gid: u.gid, additional_gids: vec![], home: u.home.clone() },
-        (None, Some(uid)) => ResolvedUser { uid, gid: 0, additional_gids: vec![], home: "/".into() },
+        (Some(u), _) => ResolvedUser {
+            uid: u.uid,
+            gid: u.gid,
+            additional_gids: vec![],
+            home: u.home.clone(),
+        },
+        (None, Some(uid)) => ResolvedUser {
+            uid,
+            gid: 0,
+            additional_gids: vec![],
+            home: "/".into(),
+        },
         (None, None) => return Err(UserError::NoUser(user_arg.to_string())),
     };
     let groups = parse_group(group);
@@ -91,8 +112,11 @@ pub fn resolve_in(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser,
         }
         None => {
             if let Some(u) = matched {
-                resolved.additional_gids =
-                    groups.iter().filter(|e| e.members.contains(&u.name)).map(|e| e.gid).collect();
+                resolved.additional_gids = groups
+                    .iter()
+                    .filter(|e| e.members.contains(&u.name))
+                    .map(|e| e.gid)
+                    .collect();
             }
         }
     }
@@ -117,7 +141,10 @@ fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
                 name: f.first()?.to_string(),
                 uid: f.get(2)?.parse().ok()?,
                 gid: f.get(3)?.parse().ok()?,
-                home: f.get(5).map_or("/", |h| if h.is_empty() { "/" } else { h }).to_string(),
+                home: f
+                    .get(5)
+                    .map_or("/", |h| if h.is_empty() { "/" } else { h })
+                    .to_string(),
             })
         })
         .collect()
@@ -131,7 +158,12 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
             Some(GroupEntry {
                 name: f.first()?.to_string(),
                 gid: f.get(2)?.parse().ok()?,
-                members: f.get(3).map_or(vec![], |m| m.split(',').filter(|x| !x.is_empty()).map(String::from).collect()),
+                members: f.get(3).map_or(vec![], |m| {
+                    m.split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(String::from)
+                        .collect()
+                }),
             })
         })
         .collect()
@@ -157,7 +189,15 @@ mod tests {
     #[test]
     fn empty_is_root_with_its_home() {
         let r = resolve(rootfs().path(), "").expect("root");
-        assert_eq!(r, ResolvedUser { uid: 0, gid: 0, additional_gids: vec![], home: "/root".into() });
+        assert_eq!(
+            r,
+            ResolvedUser {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![],
+                home: "/root".into()
+            }
+        );
     }
 
     #[test]
@@ -166,7 +206,11 @@ mod tests {
         assert_eq!((r.uid, r.gid, r.home.as_str()), (1000, 1000, "/home/alice"));
         assert_eq!(r.additional_gids, vec![10, 50]);
         let r = resolve(rootfs().path(), "1000").expect("by uid");
-        assert_eq!(r.additional_gids, vec![10, 50], "a uid that matches an entry gets its groups");
+        assert_eq!(
+            r.additional_gids,
+            vec![10, 50],
+            "a uid that matches an entry gets its groups"
+        );
     }
 
     #[test]
@@ -181,7 +225,15 @@ mod tests {
     #[test]
     fn numeric_ids_need_no_entries() {
         let r = resolve(rootfs().path(), "4000:4001").expect("numeric");
-        assert_eq!(r, ResolvedUser { uid: 4000, gid: 4001, additional_gids: vec![], home: "/".into() });
+        assert_eq!(
+            r,
+            ResolvedUser {
+                uid: 4000,
+                gid: 4001,
+                additional_gids: vec![],
+                home: "/".into()
+            }
+        );
         let empty = tempfile::tempdir().expect("tempdir");
         assert_eq!(resolve(empty.path(), "").expect("no files").uid, 0);
         assert_eq!(resolve(empty.path(), "7").expect("no files").gid, 0);
@@ -190,10 +242,19 @@ mod tests {
     #[test]
     fn unknown_names_fail_with_docker_s_words() {
         let e = resolve(rootfs().path(), "xyz").expect_err("unknown user");
-        assert_eq!(e.to_string(), "unable to find user xyz: no matching entries in passwd file");
+        assert_eq!(
+            e.to_string(),
+            "unable to find user xyz: no matching entries in passwd file"
+        );
         let e = resolve(rootfs().path(), "alice:nogroup").expect_err("unknown group");
-        assert_eq!(e.to_string(), "unable to find group nogroup: no matching entries in group file");
-        assert_eq!(resolve(rootfs().path(), "99999999999"), Err(UserError::OutOfRange));
+        assert_eq!(
+            e.to_string(),
+            "unable to find group nogroup: no matching entries in group file"
+        );
+        assert_eq!(
+            resolve(rootfs().path(), "99999999999"),
+            Err(UserError::OutOfRange)
+        );
     }
 
     #[test]
@@ -201,9 +262,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("etc")).expect("mkdir");
         // An absolute symlink must resolve inside the rootfs, not to the host's passwd.
-        std::fs::write(dir.path().join("passwd.real"), "svc:x:321:321::/srv:/bin/sh\n").expect("write");
+        std::fs::write(
+            dir.path().join("passwd.real"),
+            "svc:x:321:321::/srv:/bin/sh\n",
+        )
+        .expect("write");
         std::os::unix::fs::symlink("/passwd.real", dir.path().join("etc/passwd")).expect("symlink");
         assert_eq!(resolve(dir.path(), "svc").expect("svc").uid, 321);
-        assert!(resolve(dir.path(), "root").is_err(), "the host's passwd must not be read");
+        assert!(
+            resolve(dir.path(), "root").is_err(),
+            "the host's passwd must not be read"
+        );
     }
 }

@@ -12,7 +12,9 @@ impl WorkDir {
     /// under the 108-byte `sun_path` limit.
     pub fn new() -> io::Result<WorkDir> {
         let template = std::env::temp_dir().join("berth-rt-XXXXXX");
-        nix::unistd::mkdtemp(&template).map(WorkDir).map_err(io::Error::from)
+        nix::unistd::mkdtemp(&template)
+            .map(WorkDir)
+            .map_err(io::Error::from)
     }
 
     pub fn join(&self, name: &str) -> PathBuf {

@@ -58,7 +58,11 @@ impl Drop for Container {
         // The runtimes remove the container's cgroup but not the shared parent; the tests run
         // one at a time, so it is empty again here (rmdir fails harmlessly otherwise).
         let _ = std::fs::remove_dir("/sys/fs/cgroup/berth-test");
-        for controller in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        for controller in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let _ = std::fs::remove_dir(controller.path().join("berth-test"));
         }
     }
@@ -70,8 +74,14 @@ fn busybox_rootfs(rootfs: &Path) {
         std::fs::create_dir_all(rootfs.join(d)).expect("mkdir");
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
-    let list = std::process::Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
-    for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| *a != "busybox") {
+    let list = std::process::Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|a| *a != "busybox")
+    {
         let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
     }
     std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
@@ -93,12 +103,21 @@ fn container(backend: Backend, input: SpecInput) -> Container {
         ..input
     };
     let spec = spec::build(&input).expect("spec");
-    spec.save(dir.path().join("config.json")).expect("config.json");
-    Container { id, bundle: dir.path().to_path_buf(), runtime: runtime(backend, &dir.path().join("state")), _dir: dir }
+    spec.save(dir.path().join("config.json"))
+        .expect("config.json");
+    Container {
+        id,
+        bundle: dir.path().to_path_buf(),
+        runtime: runtime(backend, &dir.path().join("state")),
+        _dir: dir,
+    }
 }
 
 fn cmd(args: &[&str]) -> SpecInput {
-    SpecInput { args: args.iter().map(|a| (*a).to_string()).collect(), ..Default::default() }
+    SpecInput {
+        args: args.iter().map(|a| (*a).to_string()).collect(),
+        ..Default::default()
+    }
 }
 
 /// Waits for `pid` (re-parented to this subreaper); exit code or 128 + signal.
@@ -120,7 +139,9 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 
 fn read_all(fd: OwnedFd) -> String {
     let mut s = String::new();
-    std::fs::File::from(fd).read_to_string(&mut s).expect("read");
+    std::fs::File::from(fd)
+        .read_to_string(&mut s)
+        .expect("read");
     s
 }
 
@@ -128,9 +149,18 @@ fn read_all(fd: OwnedFd) -> String {
 fn run(backend: Backend, input: SpecInput) -> (i32, String, String) {
     let c = container(backend, input);
     let ((out_r, out_w), (err_r, err_w)) = (pipe(), pipe());
-    let io = ProcessIo::Pipes(Stdio { stdin: None, stdout: Some(out_w), stderr: Some(err_w) });
-    let spawned = c.runtime.create(&c.id, &c.bundle, io).unwrap_or_else(|e| panic!("{backend:?} create: {e}"));
-    c.runtime.start(&c.id).unwrap_or_else(|e| panic!("{backend:?} start: {e}"));
+    let io = ProcessIo::Pipes(Stdio {
+        stdin: None,
+        stdout: Some(out_w),
+        stderr: Some(err_w),
+    });
+    let spawned = c
+        .runtime
+        .create(&c.id, &c.bundle, io)
+        .unwrap_or_else(|e| panic!("{backend:?} create: {e}"));
+    c.runtime
+        .start(&c.id)
+        .unwrap_or_else(|e| panic!("{backend:?} start: {e}"));
     let code = wait(spawned.pid);
     (code, read_all(out_r), read_all(err_r))
 }
@@ -152,7 +182,10 @@ fn missing_commands_fail_at_create_with_runc_s_words() {
     let _g = serial();
     for b in BACKENDS {
         for (args, want) in [
-            (&["nosuchcmd"][..], "exec: \"nosuchcmd\": executable file not found in $PATH"),
+            (
+                &["nosuchcmd"][..],
+                "exec: \"nosuchcmd\": executable file not found in $PATH",
+            ),
             (&["/nosuch/path"][..], "no such file or directory"),
         ] {
             let c = container(b, cmd(args));
@@ -160,11 +193,20 @@ fn missing_commands_fail_at_create_with_runc_s_words() {
                 .runtime
                 .create(&c.id, &c.bundle, ProcessIo::Pipes(Stdio::default()))
                 .expect_err("create must fail");
-            assert!(matches!(&err, RuntimeError::NotFound(m) if m.contains(want)), "{b:?}: {err:?}");
+            assert!(
+                matches!(&err, RuntimeError::NotFound(m) if m.contains(want)),
+                "{b:?}: {err:?}"
+            );
         }
         let c = container(b, cmd(&["/etc/passwd"]));
-        let err = c.runtime.create(&c.id, &c.bundle, ProcessIo::Pipes(Stdio::default())).expect_err("not executable");
-        assert!(matches!(err, RuntimeError::PermissionDenied(_)), "{b:?}: {err:?}");
+        let err = c
+            .runtime
+            .create(&c.id, &c.bundle, ProcessIo::Pipes(Stdio::default()))
+            .expect_err("not executable");
+        assert!(
+            matches!(err, RuntimeError::PermissionDenied(_)),
+            "{b:?}: {err:?}"
+        );
     }
 }
 
@@ -174,9 +216,18 @@ fn default_seccomp_blocks_unshare() {
     for b in BACKENDS {
         // A user namespace needs no capability: only seccomp stops it.
         let (code, _, err) = run(b, cmd(&["unshare", "-U", "true"]));
-        assert_ne!(code, 0, "{b:?}: unshare must fail under the default profile");
+        assert_ne!(
+            code, 0,
+            "{b:?}: unshare must fail under the default profile"
+        );
         assert!(err.contains("Operation not permitted"), "{b:?}: {err}");
-        let (code, _, err) = run(b, SpecInput { seccomp: SeccompChoice::Unconfined, ..cmd(&["unshare", "-U", "true"]) });
+        let (code, _, err) = run(
+            b,
+            SpecInput {
+                seccomp: SeccompChoice::Unconfined,
+                ..cmd(&["unshare", "-U", "true"])
+            },
+        );
         assert_eq!(code, 0, "{b:?}: unconfined allows it: {err}");
     }
 }
@@ -185,12 +236,19 @@ fn default_seccomp_blocks_unshare() {
 fn capabilities_are_docker_s_defaults() {
     let _g = serial();
     for b in BACKENDS {
-        let (code, out, _) = run(b, cmd(&["grep", "-E", "^Cap(Eff|Bnd|Inh)", "/proc/self/status"]));
+        let (code, out, _) = run(
+            b,
+            cmd(&["grep", "-E", "^Cap(Eff|Bnd|Inh)", "/proc/self/status"]),
+        );
         assert_eq!(code, 0);
         assert!(out.contains("CapEff:\t00000000a80425fb"), "{b:?}: {out}");
         assert!(out.contains("CapBnd:\t00000000a80425fb"), "{b:?}: {out}");
         assert!(out.contains("CapInh:\t0000000000000000"), "{b:?}: {out}");
-        let input = SpecInput { cap_drop: vec!["all".into()], cap_add: vec!["chown".into()], ..cmd(&["grep", "CapEff", "/proc/self/status"]) };
+        let input = SpecInput {
+            cap_drop: vec!["all".into()],
+            cap_add: vec!["chown".into()],
+            ..cmd(&["grep", "CapEff", "/proc/self/status"])
+        };
         let (_, out, _) = run(b, input);
         assert!(out.contains("CapEff:\t0000000000000001"), "{b:?}: {out}");
     }
@@ -203,7 +261,11 @@ fn masked_and_readonly_paths() {
         let script = "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo writable || echo ro";
         let (code, out, err) = run(b, cmd(&["sh", "-c", script]));
         assert_eq!(code, 0, "{b:?}: {err}");
-        assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0", "ro"], "{b:?}");
+        assert_eq!(
+            out.split_whitespace().collect::<Vec<_>>(),
+            ["0", "0", "ro"],
+            "{b:?}"
+        );
     }
 }
 
@@ -211,8 +273,17 @@ fn masked_and_readonly_paths() {
 fn terminal_and_exec() {
     let _g = serial();
     for b in BACKENDS {
-        let c = container(b, SpecInput { tty: true, ..cmd(&["sh", "-c", "tty; echo in-tty; sleep 30"]) });
-        let spawned = c.runtime.create(&c.id, &c.bundle, ProcessIo::Terminal).unwrap_or_else(|e| panic!("{b:?}: {e}"));
+        let c = container(
+            b,
+            SpecInput {
+                tty: true,
+                ..cmd(&["sh", "-c", "tty; echo in-tty; sleep 30"])
+            },
+        );
+        let spawned = c
+            .runtime
+            .create(&c.id, &c.bundle, ProcessIo::Terminal)
+            .unwrap_or_else(|e| panic!("{b:?}: {e}"));
         let master = spawned.pty_master.expect("pty master");
         c.runtime.start(&c.id).expect("start");
         let mut reader = std::fs::File::from(master);
@@ -237,37 +308,70 @@ fn terminal_and_exec() {
         .expect("process");
         process.set_terminal(Some(false));
         let (out_r, out_w) = pipe();
-        let io = ProcessIo::Pipes(Stdio { stdin: None, stdout: Some(out_w), stderr: None });
-        let exec = c.runtime.exec(&c.id, &process, io).unwrap_or_else(|e| panic!("{b:?} exec: {e}"));
+        let io = ProcessIo::Pipes(Stdio {
+            stdin: None,
+            stdout: Some(out_w),
+            stderr: None,
+        });
+        let exec = c
+            .runtime
+            .exec(&c.id, &process, io)
+            .unwrap_or_else(|e| panic!("{b:?} exec: {e}"));
         assert_eq!(wait(exec.pid), 0);
         let out = read_all(out_r);
         // busybox sh execs its last command, so init is `sleep 30` by now.
         assert_eq!(out, "exec-ok\nsleep\x0030\0", "{b:?}");
 
         process.set_args(Some(vec!["nosuchcmd".into()]));
-        let err = c.runtime.exec(&c.id, &process, ProcessIo::Pipes(Stdio::default())).expect_err("missing exec cmd");
+        let err = c
+            .runtime
+            .exec(&c.id, &process, ProcessIo::Pipes(Stdio::default()))
+            .expect_err("missing exec cmd");
         assert!(matches!(err, RuntimeError::NotFound(_)), "{b:?}: {err:?}");
 
         c.runtime.kill(&c.id, libc::SIGKILL, false).expect("kill");
         assert_eq!(wait(spawned.pid), 137);
         c.runtime.delete(&c.id, false).expect("delete");
-        assert!(matches!(c.runtime.kill(&c.id, 9, false), Err(RuntimeError::NoSuchContainer(_))), "{b:?}");
+        assert!(
+            matches!(
+                c.runtime.kill(&c.id, 9, false),
+                Err(RuntimeError::NoSuchContainer(_))
+            ),
+            "{b:?}"
+        );
     }
 }
 
 #[test]
 fn init_reaps_and_passes_the_exit_code() {
     let _g = serial();
-    let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/build-init"))
-        .output()
-        .expect("scripts/build-init");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/build-init"
+    ))
+    .output()
+    .expect("scripts/build-init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let init = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     for b in BACKENDS {
         let script = "sh -c 'sleep 0.1 &' ; sleep 0.3; ps -o pid,stat,comm; exit 5";
-        let (code, out, err) = run(b, SpecInput { init: Some(init.clone()), ..cmd(&["sh", "-c", script]) });
+        let (code, out, err) = run(
+            b,
+            SpecInput {
+                init: Some(init.clone()),
+                ..cmd(&["sh", "-c", script])
+            },
+        );
         assert_eq!(code, 5, "{b:?}: {err}");
-        assert!(out.lines().any(|l| l.trim_start().starts_with("1 ") && l.contains("docker-init")), "{b:?}: {out}");
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with("1 ") && l.contains("docker-init")),
+            "{b:?}: {out}"
+        );
         assert!(!out.contains(" Z "), "{b:?}: a zombie was left: {out}");
     }
 }

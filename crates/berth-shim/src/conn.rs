@@ -21,7 +21,11 @@ pub enum Role {
     /// Held until init exits.
     Wait,
     /// Streams init's stdio; `stdin` while the client may still send input.
-    Attach { stdin: bool, stdout: bool, stderr: bool },
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
     /// Streams exec `key`'s stdio; `stdin` while the client may still send input.
     Exec { key: u64, stdin: bool },
 }
@@ -48,7 +52,14 @@ pub enum ReadResult {
 
 impl Conn {
     pub fn new(stream: UnixStream) -> Self {
-        Self { stream, role: Role::Request, request: Vec::new(), out: Vec::new(), closing: false, dead: false }
+        Self {
+            stream,
+            role: Role::Request,
+            request: Vec::new(),
+            out: Vec::new(),
+            closing: false,
+            dead: false,
+        }
     }
 
     pub fn read(&mut self, buf: &mut [u8]) -> ReadResult {
@@ -84,7 +95,8 @@ impl Conn {
 
     /// Queues one stream frame.
     pub fn push_frame(&mut self, kind: u8, payload: &[u8]) {
-        self.out.extend_from_slice(&frame::header(kind, payload.len()));
+        self.out
+            .extend_from_slice(&frame::header(kind, payload.len()));
         self.out.extend_from_slice(payload);
     }
 

@@ -52,7 +52,10 @@ pub fn detach() -> Result<(), DetachError> {
 }
 
 fn null_stdio() -> std::io::Result<()> {
-    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
     for target in 0..=2 {
         // SAFETY: dup2 onto the standard descriptors, which this process owns.
         if unsafe { libc::dup2(null.as_raw_fd(), target) } < 0 {

@@ -9,11 +9,17 @@ use berth_runtime::shim_proto::ExitStatus;
 #[derive(Debug, thiserror::Error)]
 pub enum ExitFileError {
     #[error("write exit file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub fn write(path: &Path, status: &ExitStatus) -> Result<(), ExitFileError> {
-    let err = |source| ExitFileError::Io { path: path.display().to_string(), source };
+    let err = |source| ExitFileError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = Path::new(&tmp_name);

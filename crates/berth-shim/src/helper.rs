@@ -10,7 +10,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use berth_runtime::{RuntimeError, Spawned};
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
-use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult};
 use serde::{Deserialize, Serialize};
@@ -66,7 +69,12 @@ where
 {
     // SEQPACKET keeps the result one message: the container's init inherits the child's end
     // until it execs, so waiting for EOF on a stream would never finish.
-    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
     // SAFETY: the shim is single-threaded, so the child has a consistent copy of the process.
     match unsafe { fork() }? {
         ForkResult::Child => {
@@ -101,9 +109,18 @@ where
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(op))
         .unwrap_or_else(|_| Err(RuntimeError::Other("runtime operation panicked".into())));
     let (outcome, fd) = match result {
-        Ok(Produced::Nothing) => (Outcome::Done { pid: None, has_fd: false }, None),
+        Ok(Produced::Nothing) => (
+            Outcome::Done {
+                pid: None,
+                has_fd: false,
+            },
+            None,
+        ),
         Ok(Produced::Process(spawned)) => (
-            Outcome::Done { pid: Some(spawned.pid), has_fd: spawned.pty_master.is_some() },
+            Outcome::Done {
+                pid: Some(spawned.pid),
+                has_fd: spawned.pty_master.is_some(),
+            },
             spawned.pty_master,
         ),
         Err(e) => {
@@ -120,11 +137,16 @@ where
             (Outcome::Failed { kind, message }, None)
         }
     };
-    let Ok(bytes) = serde_json::to_vec(&outcome) else { return 1 };
+    let Ok(bytes) = serde_json::to_vec(&outcome) else {
+        return 1;
+    };
     let iov = [IoSlice::new(&bytes)];
     let raw_fds: Vec<i32> = fd.iter().map(|f| f.as_raw_fd()).collect();
-    let cmsgs: Vec<ControlMessage> =
-        if raw_fds.is_empty() { Vec::new() } else { vec![ControlMessage::ScmRights(&raw_fds)] };
+    let cmsgs: Vec<ControlMessage> = if raw_fds.is_empty() {
+        Vec::new()
+    } else {
+        vec![ControlMessage::ScmRights(&raw_fds)]
+    };
     match sendmsg::<()>(channel.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None) {
         Ok(_) => 0,
         Err(_) => 1,
@@ -165,7 +187,10 @@ fn receive(channel: OwnedFd) -> Result<Result<Produced, RuntimeError>, HelperErr
     let outcome: Outcome = serde_json::from_slice(&first[..len]).map_err(HelperError::BadResult)?;
     Ok(match outcome {
         Outcome::Done { pid: None, .. } => Ok(Produced::Nothing),
-        Outcome::Done { pid: Some(pid), has_fd } => {
+        Outcome::Done {
+            pid: Some(pid),
+            has_fd,
+        } => {
             let pty_master = if has_fd { fds.pop() } else { None };
             Ok(Produced::Process(Spawned { pid, pty_master }))
         }

@@ -14,11 +14,20 @@ pub const MAX_LINE: usize = 16 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("open log {path}: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("write log {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("rotate log {path}: {source}")]
-    Rotate { path: PathBuf, source: std::io::Error },
+    Rotate {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The live log file plus its rotation policy.
@@ -35,11 +44,22 @@ impl JsonLog {
     pub fn open(path: &Path, max_size: u64, max_files: u32) -> Result<Self, LogError> {
         let file = open_append(path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(Self { path: path.to_path_buf(), file, size, max_size, max_files: max_files.max(1) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size,
+            max_files: max_files.max(1),
+        })
     }
 
     /// Writes one entry for `line` (already split) from `stream`.
-    pub fn write_entry(&mut self, stream: &str, line: &[u8], at: SystemTime) -> Result<(), LogError> {
+    pub fn write_entry(
+        &mut self,
+        stream: &str,
+        line: &[u8],
+        at: SystemTime,
+    ) -> Result<(), LogError> {
         let mut buf = Vec::with_capacity(line.len() + 80);
         encode_entry(&mut buf, stream, line, at);
         if self.max_size > 0 && self.size >= self.max_size {
@@ -47,7 +67,10 @@ impl JsonLog {
         }
         self.file
             .write_all(&buf)
-            .map_err(|source| LogError::Write { path: self.path.clone(), source })?;
+            .map_err(|source| LogError::Write {
+                path: self.path.clone(),
+                source,
+            })?;
         self.size += buf.len() as u64;
         Ok(())
     }
@@ -55,7 +78,10 @@ impl JsonLog {
     /// `<log>.N-1` -> `<log>.N`, ..., `<log>` -> `<log>.1`, then a fresh `<log>`; with a single
     /// file the live one is truncated, as dockerd does.
     fn rotate(&mut self) -> Result<(), LogError> {
-        let rotate_err = |source| LogError::Rotate { path: self.path.clone(), source };
+        let rotate_err = |source| LogError::Rotate {
+            path: self.path.clone(),
+            source,
+        };
         if self.max_files < 2 {
             self.file.set_len(0).map_err(rotate_err)?;
             self.size = 0;
@@ -89,7 +115,10 @@ fn open_append(path: &Path) -> Result<File, LogError> {
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|source| LogError::Open { path: path.to_path_buf(), source })
+        .map_err(|source| LogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// `{"log":"...","stream":"...","time":"..."}\n` exactly as dockerd's `MarshalJSONBuf`.
@@ -227,10 +256,17 @@ mod tests {
             "{\"log\":\"hello\\n\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00.123456789Z\"}\n"
         );
         buf.clear();
-        encode_entry(&mut buf, "stderr", b"<a>&\t\"\\\xff\xe2\x80\xa8\xc3\xa9", at);
+        encode_entry(
+            &mut buf,
+            "stderr",
+            b"<a>&\t\"\\\xff\xe2\x80\xa8\xc3\xa9",
+            at,
+        );
         let text = String::from_utf8_lossy(&buf);
         assert!(
-            text.starts_with(r#"{"log":"\u003ca\u003e\u0026\u0009\"\\\ufffd\u2028é","stream":"stderr""#),
+            text.starts_with(
+                r#"{"log":"\u003ca\u003e\u0026\u0009\"\\\ufffd\u2028é","stream":"stderr""#
+            ),
             "{text}"
         );
     }
@@ -241,7 +277,10 @@ mod tests {
         let mut got: Vec<Vec<u8>> = Vec::new();
         s.feed(b"a\nbc", |l| got.push(l.to_vec()));
         s.feed(b"d\n\n", |l| got.push(l.to_vec()));
-        assert_eq!(got, vec![b"a\n".to_vec(), b"bcd\n".to_vec(), b"\n".to_vec()]);
+        assert_eq!(
+            got,
+            vec![b"a\n".to_vec(), b"bcd\n".to_vec(), b"\n".to_vec()]
+        );
         got.clear();
         let long = vec![b'x'; MAX_LINE + 10];
         s.feed(&long, |l| got.push(l.to_vec()));
@@ -261,8 +300,12 @@ mod tests {
         let path = dir.path().join("c-json.log");
         let mut log = JsonLog::open(&path, 100, 3).expect("open");
         for i in 0..20 {
-            log.write_entry("stdout", format!("line {i}\n").as_bytes(), SystemTime::now())
-                .expect("write");
+            log.write_entry(
+                "stdout",
+                format!("line {i}\n").as_bytes(),
+                SystemTime::now(),
+            )
+            .expect("write");
         }
         assert!(path.exists());
         assert!(dir.path().join("c-json.log.1").exists());

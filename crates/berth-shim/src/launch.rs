@@ -15,8 +15,8 @@ use crate::helper::{self, HelperError, Produced};
 use crate::jsonlog::{JsonLog, LogError};
 use crate::proc_io::{self, ProcIoError};
 use crate::runtime_select::runtime_for;
-use crate::supervisor::{Init, Supervisor};
 use crate::shimlog;
+use crate::supervisor::{Init, Supervisor};
 
 /// The create-result pipe berthd passes.
 const RESULT_FD: i32 = 3;
@@ -24,15 +24,24 @@ const RESULT_FD: i32 = 3;
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error("read shim config {path}: {source}")]
-    ReadConfig { path: PathBuf, source: std::io::Error },
+    ReadConfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("parse shim config {path}: {source}")]
-    ParseConfig { path: PathBuf, source: serde_json::Error },
+    ParseConfig {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Detach(#[from] DetachError),
     #[error("set up SIGCHLD handling: {0}")]
     Signals(nix::Error),
     #[error("listen on {path}: {source}")]
-    Listen { path: PathBuf, source: std::io::Error },
+    Listen {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Log(#[from] LogError),
     #[error(transparent)]
@@ -51,12 +60,22 @@ pub fn run(config_path: &Path) -> i32 {
     let config = match load_config(config_path) {
         Ok(config) => config,
         Err(e) => {
-            report(&mut result_pipe, &CreateResult::Failed { message: e.to_string() });
+            report(
+                &mut result_pipe,
+                &CreateResult::Failed {
+                    message: e.to_string(),
+                },
+            );
             return 1;
         }
     };
     if let Err(e) = detach() {
-        report(&mut result_pipe, &CreateResult::Failed { message: e.to_string() });
+        report(
+            &mut result_pipe,
+            &CreateResult::Failed {
+                message: e.to_string(),
+            },
+        );
         return 1;
     }
     shimlog::init(&config.bundle);
@@ -73,7 +92,12 @@ pub fn run(config_path: &Path) -> i32 {
         Err(e) => {
             shimlog::error(&format!("create: {e}"));
             cleanup_failed_create(&config);
-            report(&mut result_pipe, &CreateResult::Failed { message: e.to_string() });
+            report(
+                &mut result_pipe,
+                &CreateResult::Failed {
+                    message: e.to_string(),
+                },
+            );
             1
         }
     }
@@ -91,29 +115,53 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     let job = config.clone();
     let close_in_child: Vec<RawFd> = result_fd.into_iter().collect();
     let created = helper::run_closing(
-        move || runtime_for(&job)?.create(&job.id, &job.bundle, io).map(Produced::Process),
+        move || {
+            runtime_for(&job)?
+                .create(&job.id, &job.bundle, io)
+                .map(Produced::Process)
+        },
         &close_in_child,
     )?;
     let spawned = match created {
         Ok(Produced::Process(spawned)) => spawned,
-        Ok(Produced::Nothing) => return Err(LaunchError::Runtime("the runtime created no process".into())),
+        Ok(Produced::Nothing) => {
+            return Err(LaunchError::Runtime(
+                "the runtime created no process".into(),
+            ))
+        }
         Err(e) => return Err(LaunchError::Runtime(e.to_string())),
     };
     let pid = spawned.pid;
     let io = pending.finish(spawned.pty_master, config.open_stdin)?;
-    let init = Init { pid, io, started: false, exit: None, exited_at: None };
-    Ok((Supervisor::new(config.clone(), signals, listener, Some(log), init), pid))
+    let init = Init {
+        pid,
+        io,
+        started: false,
+        exit: None,
+        exited_at: None,
+    };
+    Ok((
+        Supervisor::new(config.clone(), signals, listener, Some(log), init),
+        pid,
+    ))
 }
 
 /// Removes whatever a failed create left: the runtime's container and our socket.
 fn cleanup_failed_create(config: &ShimConfig) {
     let job = config.clone();
-    let _ = helper::run(move || runtime_for(&job)?.delete(&job.id, true).map(|()| Produced::Nothing));
+    let _ = helper::run(move || {
+        runtime_for(&job)?
+            .delete(&job.id, true)
+            .map(|()| Produced::Nothing)
+    });
     let _ = std::fs::remove_file(&config.socket);
 }
 
 fn listen(socket: &Path) -> Result<UnixListener, LaunchError> {
-    let err = |source| LaunchError::Listen { path: socket.to_path_buf(), source };
+    let err = |source| LaunchError::Listen {
+        path: socket.to_path_buf(),
+        source,
+    };
     if let Some(parent) = socket.parent() {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
@@ -127,10 +175,15 @@ fn listen(socket: &Path) -> Result<UnixListener, LaunchError> {
 }
 
 fn load_config(path: &Path) -> Result<ShimConfig, LaunchError> {
-    let text = std::fs::read(path)
-        .map_err(|source| LaunchError::ReadConfig { path: path.to_path_buf(), source })?;
-    let mut config: ShimConfig = serde_json::from_slice(&text)
-        .map_err(|source| LaunchError::ParseConfig { path: path.to_path_buf(), source })?;
+    let text = std::fs::read(path).map_err(|source| LaunchError::ReadConfig {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut config: ShimConfig =
+        serde_json::from_slice(&text).map_err(|source| LaunchError::ParseConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
     // The shim moves to `/` once detached; relative paths must not change meaning.
     for p in [
         &mut config.bundle,

@@ -18,7 +18,10 @@ impl OomWatch {
         let root = Path::new("/sys/fs/cgroup");
         let counter_file = counter_file(&table, root)?;
         let baseline = read_counter(&counter_file).unwrap_or(0);
-        Some(Self { counter_file, baseline })
+        Some(Self {
+            counter_file,
+            baseline,
+        })
     }
 
     /// The OOM killer fired in the cgroup since [`OomWatch::locate`].
@@ -38,7 +41,11 @@ fn counter_file(proc_cgroup: &str, root: &Path) -> Option<PathBuf> {
         };
         let relative = path.trim_start_matches('/');
         if controllers.split(',').any(|c| c == "memory") {
-            return Some(root.join("memory").join(relative).join("memory.oom_control"));
+            return Some(
+                root.join("memory")
+                    .join(relative)
+                    .join("memory.oom_control"),
+            );
         }
         if id == "0" && controllers.is_empty() {
             unified = Some(relative.to_string());
@@ -53,7 +60,9 @@ fn counter_file(proc_cgroup: &str, root: &Path) -> Option<PathBuf> {
 
 fn read_counter(file: &Path) -> Option<u64> {
     let text = fs::read_to_string(file).ok()?;
-    text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.trim().parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -65,7 +74,9 @@ mod tests {
         let v1 = "12:pids:/berth/abc\n5:memory:/berth/abc\n0::/\n";
         assert_eq!(
             counter_file(v1, Path::new("/sys/fs/cgroup")),
-            Some(PathBuf::from("/sys/fs/cgroup/memory/berth/abc/memory.oom_control"))
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/memory/berth/abc/memory.oom_control"
+            ))
         );
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(counter_file("0::/berth/abc\n", dir.path()), None);

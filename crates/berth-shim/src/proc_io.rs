@@ -74,7 +74,12 @@ pub struct PendingIo {
 /// Makes the stdio for a new process. `stdin` asks for a stdin pipe (without a terminal).
 pub fn prepare(tty: bool, stdin: bool) -> Result<(ProcessIo, PendingIo), ProcIoError> {
     if tty {
-        let pending = PendingIo { tty, stdin: None, stdout: None, stderr: None };
+        let pending = PendingIo {
+            tty,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        };
         return Ok((ProcessIo::Terminal, pending));
     }
     let (stdin_theirs, stdin_ours) = if stdin {
@@ -90,7 +95,15 @@ pub fn prepare(tty: bool, stdin: bool) -> Result<(ProcessIo, PendingIo), ProcIoE
         stdout: Some(stdout_theirs),
         stderr: Some(stderr_theirs),
     });
-    Ok((io, PendingIo { tty, stdin: stdin_ours, stdout: Some(stdout_ours), stderr: Some(stderr_ours) }))
+    Ok((
+        io,
+        PendingIo {
+            tty,
+            stdin: stdin_ours,
+            stdout: Some(stdout_ours),
+            stderr: Some(stderr_ours),
+        },
+    ))
 }
 
 impl PendingIo {
@@ -101,9 +114,17 @@ impl PendingIo {
             let master = pty_master.ok_or(ProcIoError::NoPtyMaster)?;
             set_nonblocking(master.as_fd())?;
             let reader = master.try_clone().map_err(ProcIoError::Dup)?;
-            let writer = if stdin { Some(master.try_clone().map_err(ProcIoError::Dup)?) } else { None };
+            let writer = if stdin {
+                Some(master.try_clone().map_err(ProcIoError::Dup)?)
+            } else {
+                None
+            };
             return Ok(ProcIo {
-                outputs: vec![Output { fd: Some(reader), stream: Stream::Stdout, splitter: LineSplitter::default() }],
+                outputs: vec![Output {
+                    fd: Some(reader),
+                    stream: Stream::Stdout,
+                    splitter: LineSplitter::default(),
+                }],
                 stdin: writer,
                 stdin_pending: Vec::new(),
                 stdin_closing: false,
@@ -114,13 +135,23 @@ impl PendingIo {
         for (fd, stream) in [(self.stdout, Stream::Stdout), (self.stderr, Stream::Stderr)] {
             if let Some(fd) = fd {
                 set_nonblocking(fd.as_fd())?;
-                outputs.push(Output { fd: Some(fd), stream, splitter: LineSplitter::default() });
+                outputs.push(Output {
+                    fd: Some(fd),
+                    stream,
+                    splitter: LineSplitter::default(),
+                });
             }
         }
         if let Some(fd) = &self.stdin {
             set_nonblocking(fd.as_fd())?;
         }
-        Ok(ProcIo { outputs, stdin: self.stdin, stdin_pending: Vec::new(), stdin_closing: false, pty: None })
+        Ok(ProcIo {
+            outputs,
+            stdin: self.stdin,
+            stdin_pending: Vec::new(),
+            stdin_closing: false,
+            pty: None,
+        })
     }
 }
 
@@ -179,7 +210,12 @@ impl ProcIo {
         let Some(pty) = &self.pty else {
             return Err(std::io::Error::other("the process has no terminal"));
         };
-        let size = libc::winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
+        let size = libc::winsize {
+            ws_row: height,
+            ws_col: width,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCSWINSZ reads a winsize struct that lives for the duration of the call.
         if unsafe { libc::ioctl(pty.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
             return Err(std::io::Error::last_os_error());

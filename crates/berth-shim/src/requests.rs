@@ -13,9 +13,14 @@ impl Supervisor {
     /// Handles the request line of connection `key`.
     pub(crate) fn dispatch(&mut self, key: u64, line: &[u8]) {
         let response = match serde_json::from_slice::<Request>(line) {
-            Err(e) => Some(Response::Error { message: format!("bad request: {e}") }),
+            Err(e) => Some(Response::Error {
+                message: format!("bad request: {e}"),
+            }),
             Ok(request) => {
-                let runs_helper = matches!(request, Request::Start | Request::Kill { .. } | Request::Exec(_));
+                let runs_helper = matches!(
+                    request,
+                    Request::Start | Request::Kill { .. } | Request::Exec(_)
+                );
                 let response = self.answer(key, request);
                 if runs_helper {
                     // Forking and collecting a helper touches code the loop does not need.
@@ -54,22 +59,32 @@ impl Supervisor {
                 None
             }
             Request::Kill { signal, all } => Some(self.kill(signal, all)),
-            Request::Attach { stdin, stdout, stderr } => {
+            Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+            } => {
                 self.attach(key, stdin, stdout, stderr);
                 None
             }
             Request::Resize { height, width } => Some(match self.init.io.resize(height, width) {
                 Ok(()) => Response::Ok,
-                Err(e) => Response::Error { message: format!("resize: {e}") },
+                Err(e) => Response::Error {
+                    message: format!("resize: {e}"),
+                },
             }),
             Request::Exec(process) => self.exec(key, process),
             Request::ExecResize { id, height, width } => {
                 let Some(exec) = self.execs.values().find(|e| e.exec_id == id) else {
-                    return Some(Response::Error { message: format!("No such exec instance: {id}") });
+                    return Some(Response::Error {
+                        message: format!("No such exec instance: {id}"),
+                    });
                 };
                 Some(match exec.io.resize(height, width) {
                     Ok(()) => Response::Ok,
-                    Err(e) => Response::Error { message: format!("resize: {e}") },
+                    Err(e) => Response::Error {
+                        message: format!("resize: {e}"),
+                    },
                 })
             }
         }
@@ -77,14 +92,20 @@ impl Supervisor {
 
     fn start(&mut self) -> Response {
         if self.init.exit.is_some() {
-            return Response::Error { message: format!("container {} has exited", self.config.id) };
+            return Response::Error {
+                message: format!("container {} has exited", self.config.id),
+            };
         }
         if self.init.started {
-            return Response::Error { message: format!("container {} is already running", self.config.id) };
+            return Response::Error {
+                message: format!("container {} is already running", self.config.id),
+            };
         }
         let config = self.config.clone();
         let result = helper::run(move || {
-            runtime_for(&config)?.start(&config.id).map(|()| Produced::Nothing)
+            runtime_for(&config)?
+                .start(&config.id)
+                .map(|()| Produced::Nothing)
         });
         match flatten(result) {
             Ok(_) => {
@@ -97,11 +118,15 @@ impl Supervisor {
 
     fn kill(&mut self, signal: i32, all: bool) -> Response {
         if self.init.exit.is_some() {
-            return Response::Error { message: format!("container {} is not running", self.config.id) };
+            return Response::Error {
+                message: format!("container {} is not running", self.config.id),
+            };
         }
         let config = self.config.clone();
         let result = helper::run(move || {
-            runtime_for(&config)?.kill(&config.id, signal, all).map(|()| Produced::Nothing)
+            runtime_for(&config)?
+                .kill(&config.id, signal, all)
+                .map(|()| Produced::Nothing)
         });
         match flatten(result) {
             Ok(_) => Response::Ok,
@@ -115,9 +140,15 @@ impl Supervisor {
             && self.config.open_stdin
             && self.init.io.stdin.is_some()
             && !(self.config.stdin_once && self.stdin_once_spent);
-        let Some(conn) = self.conns.get_mut(&key) else { return };
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
         conn.push_line(&Response::Ok);
-        conn.role = Role::Attach { stdin: takes_stdin, stdout, stderr };
+        conn.role = Role::Attach {
+            stdin: takes_stdin,
+            stdout,
+            stderr,
+        };
         if let Some(status) = exit {
             conn.push_exit(&status);
         }
@@ -126,25 +157,37 @@ impl Supervisor {
 
     fn exec(&mut self, key: u64, request: ExecProcess) -> Option<Response> {
         if !self.init.started || self.init.exit.is_some() {
-            return Some(Response::Error { message: format!("container {} is not running", self.config.id) });
+            return Some(Response::Error {
+                message: format!("container {} is not running", self.config.id),
+            });
         }
         if self.execs.values().any(|e| e.exec_id == request.id) {
-            return Some(Response::Error { message: format!("exec {} already exists", request.id) });
+            return Some(Response::Error {
+                message: format!("exec {} already exists", request.id),
+            });
         }
         let tty = request.process.terminal().unwrap_or(false);
         let (io, pending) = match proc_io::prepare(tty, request.stdin) {
             Ok(pair) => pair,
-            Err(e) => return Some(Response::Error { message: e.to_string() }),
+            Err(e) => {
+                return Some(Response::Error {
+                    message: e.to_string(),
+                })
+            }
         };
         let config = self.config.clone();
         let process = request.process;
         let result = helper::run(move || {
-            runtime_for(&config)?.exec(&config.id, &process, io).map(Produced::Process)
+            runtime_for(&config)?
+                .exec(&config.id, &process, io)
+                .map(Produced::Process)
         });
         let spawned = match flatten(result) {
             Ok(Produced::Process(spawned)) => spawned,
             Ok(Produced::Nothing) => {
-                return Some(Response::Error { message: "the runtime started no process".into() })
+                return Some(Response::Error {
+                    message: "the runtime started no process".into(),
+                })
             }
             Err(message) => return Some(Response::Error { message }),
         };
@@ -155,17 +198,29 @@ impl Supervisor {
                 // The process runs but cannot be served; stop it rather than leak it.
                 // SAFETY: kill(2) with a pid we just created; no memory is involved.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
-                return Some(Response::Error { message: e.to_string() });
+                return Some(Response::Error {
+                    message: e.to_string(),
+                });
             }
         };
         let exec_key = self.new_key();
         self.execs.insert(
             exec_key,
-            Exec { exec_id: request.id, pid, io, conn: Some(key), exit: None, exited_at: None },
+            Exec {
+                exec_id: request.id,
+                pid,
+                io,
+                conn: Some(key),
+                exit: None,
+                exited_at: None,
+            },
         );
         let conn = self.conns.get_mut(&key)?;
         conn.push_line(&Response::Pid { pid });
-        conn.role = Role::Exec { key: exec_key, stdin: request.stdin };
+        conn.role = Role::Exec {
+            key: exec_key,
+            stdin: request.stdin,
+        };
         conn.flush();
         None
     }

@@ -8,7 +8,11 @@ use berth_runtime::{Runtime, RuntimeError};
 /// `runtime_binary` None: the embedded runtime; Some: that OCI runtime binary.
 pub fn runtime_for(config: &ShimConfig) -> Result<Box<dyn Runtime>, RuntimeError> {
     match &config.runtime_binary {
-        Some(binary) => Ok(Box::new(ExternalRuntime::new(binary, &config.runtime_root, config.runtime_args.clone()))),
+        Some(binary) => Ok(Box::new(ExternalRuntime::new(
+            binary,
+            &config.runtime_root,
+            config.runtime_args.clone(),
+        ))),
         None => Ok(Box::new(EmbeddedRuntime::new(&config.runtime_root))),
     }
 }

@@ -11,7 +11,11 @@ static LOG: OnceLock<File> = OnceLock::new();
 
 /// Opens `<bundle>/shim.log` for appending; later [`error`] calls go there.
 pub fn init(bundle: &Path) {
-    if let Ok(file) = OpenOptions::new().create(true).append(true).open(bundle.join("shim.log")) {
+    if let Ok(file) = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(bundle.join("shim.log"))
+    {
         let _ = LOG.set(file);
     }
 }

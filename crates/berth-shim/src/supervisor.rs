@@ -136,16 +136,25 @@ impl Supervisor {
         let mut fds = Vec::new();
         let mut tokens = Vec::new();
         let mut add = |fd: RawFd, events: libc::c_short, token: Token| {
-            fds.push(libc::pollfd { fd, events, revents: 0 });
+            fds.push(libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            });
             tokens.push(token);
         };
-        add(self.signals.as_fd().as_raw_fd(), libc::POLLIN, Token::Signals);
+        add(
+            self.signals.as_fd().as_raw_fd(),
+            libc::POLLIN,
+            Token::Signals,
+        );
         if let Some(listener) = &self.listener {
             add(listener.as_raw_fd(), libc::POLLIN, Token::Listener);
         }
-        let attach_stalled = self.conns.values().any(|c| {
-            matches!(c.role, Role::Attach { .. }) && c.backlog() > MAX_BACKLOG
-        });
+        let attach_stalled = self
+            .conns
+            .values()
+            .any(|c| matches!(c.role, Role::Attach { .. }) && c.backlog() > MAX_BACKLOG);
         if !attach_stalled {
             for (i, out) in self.init.io.outputs.iter().enumerate() {
                 if let Some(fd) = &out.fd {
@@ -204,7 +213,11 @@ impl Supervisor {
         if let (Some(at), false) = (self.init.exited_at, self.finalized) {
             deadlines.push(at + DRAIN_GRACE);
         }
-        deadlines.extend(self.execs.values().filter_map(|e| e.exited_at.map(|at| at + DRAIN_GRACE)));
+        deadlines.extend(
+            self.execs
+                .values()
+                .filter_map(|e| e.exited_at.map(|at| at + DRAIN_GRACE)),
+        );
         deadlines.extend(self.shutdown_by);
         match deadlines.into_iter().min() {
             None => -1,
@@ -242,7 +255,9 @@ impl Supervisor {
     }
 
     fn accept(&mut self) {
-        let Some(listener) = &self.listener else { return };
+        let Some(listener) = &self.listener else {
+            return;
+        };
         loop {
             match listener.accept() {
                 Ok((stream, _)) => {
@@ -278,14 +293,19 @@ impl Supervisor {
     }
 
     fn conn_input(&mut self, key: u64, data: &[u8]) {
-        let Some(conn) = self.conns.get_mut(&key) else { return };
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
         match conn.role {
             Role::Request => {
                 conn.request.extend_from_slice(data);
                 self.try_request(key);
             }
             Role::Attach { stdin: true, .. } => self.init.io.push_stdin(data),
-            Role::Exec { key: exec, stdin: true } => {
+            Role::Exec {
+                key: exec,
+                stdin: true,
+            } => {
                 if let Some(exec) = self.execs.get_mut(&exec) {
                     exec.io.push_stdin(data);
                 }
@@ -296,11 +316,21 @@ impl Supervisor {
     }
 
     fn conn_input_ended(&mut self, key: u64, result: &ReadResult) {
-        let Some(conn) = self.conns.get_mut(&key) else { return };
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
         match conn.role {
             Role::Request => conn.dead = true,
-            Role::Attach { stdin: true, stdout, stderr } => {
-                conn.role = Role::Attach { stdin: false, stdout, stderr };
+            Role::Attach {
+                stdin: true,
+                stdout,
+                stderr,
+            } => {
+                conn.role = Role::Attach {
+                    stdin: false,
+                    stdout,
+                    stderr,
+                };
                 if matches!(result, ReadResult::Failed) {
                     conn.dead = true;
                 }
@@ -309,8 +339,14 @@ impl Supervisor {
                     self.init.io.close_stdin();
                 }
             }
-            Role::Exec { key: exec, stdin: true } => {
-                conn.role = Role::Exec { key: exec, stdin: false };
+            Role::Exec {
+                key: exec,
+                stdin: true,
+            } => {
+                conn.role = Role::Exec {
+                    key: exec,
+                    stdin: false,
+                };
                 if matches!(result, ReadResult::Failed) {
                     conn.dead = true;
                 }
@@ -327,7 +363,9 @@ impl Supervisor {
     }
 
     fn try_request(&mut self, key: u64) {
-        let Some(conn) = self.conns.get_mut(&key) else { return };
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
         let Some(end) = conn.request.iter().position(|&b| b == b'\n') else {
             if conn.request.len() > crate::conn::MAX_REQUEST {
                 conn.reply(&berth_runtime::shim_proto::Response::Error {
@@ -356,7 +394,9 @@ impl Supervisor {
             OutputRead::Data(n) => {
                 let data = &buf[..n];
                 let log = &mut self.log;
-                output.splitter.feed(data, |line| write_log(log, stream, line));
+                output
+                    .splitter
+                    .feed(data, |line| write_log(log, stream, line));
                 for conn in self.conns.values_mut() {
                     if let Role::Attach { stdout, stderr, .. } = conn.role {
                         let wanted = match stream {
@@ -423,7 +463,11 @@ impl Supervisor {
                 self.init.exited_at = Some(now);
                 continue;
             }
-            if let Some(exec) = self.execs.values_mut().find(|e| e.pid == pid && e.exit.is_none()) {
+            if let Some(exec) = self
+                .execs
+                .values_mut()
+                .find(|e| e.pid == pid && e.exit.is_none())
+            {
                 exec.exit = Some(exit_status(code, false));
                 exec.exited_at = Some(now);
             }
@@ -437,13 +481,17 @@ impl Supervisor {
             .execs
             .iter()
             .filter(|(_, e)| {
-                e.exited_at.is_some_and(|at| e.io.drained() || now >= at + DRAIN_GRACE)
+                e.exited_at
+                    .is_some_and(|at| e.io.drained() || now >= at + DRAIN_GRACE)
             })
             .map(|(&k, _)| k)
             .collect();
         for key in finished {
-            let Some(exec) = self.execs.remove(&key) else { continue };
-            if let (Some(conn), Some(status)) = (exec.conn.and_then(|c| self.conns.get_mut(&c)), &exec.exit)
+            let Some(exec) = self.execs.remove(&key) else {
+                continue;
+            };
+            if let (Some(conn), Some(status)) =
+                (exec.conn.and_then(|c| self.conns.get_mut(&c)), &exec.exit)
             {
                 conn.push_exit(status);
                 conn.flush();
@@ -467,7 +515,9 @@ impl Supervisor {
             output.splitter.finish(|line| write_log(log, stream, line));
             output.fd = None;
         }
-        let Some(status) = self.init.exit.clone() else { return };
+        let Some(status) = self.init.exit.clone() else {
+            return;
+        };
         if let Err(e) = exit_file::write(&self.config.exit_file, &status) {
             shimlog::error(&e.to_string());
         }
@@ -485,7 +535,9 @@ impl Supervisor {
         let config = self.config.clone();
         let deleted = helper::run(move || {
             let runtime = runtime_select::runtime_for(&config)?;
-            runtime.delete(&config.id, true).map(|()| helper::Produced::Nothing)
+            runtime
+                .delete(&config.id, true)
+                .map(|()| helper::Produced::Nothing)
         });
         match deleted {
             Ok(Ok(_)) | Ok(Err(berth_runtime::RuntimeError::NoSuchContainer(_))) => {}
@@ -498,9 +550,14 @@ impl Supervisor {
     }
 
     fn done(&self) -> bool {
-        let Some(by) = self.shutdown_by else { return false };
+        let Some(by) = self.shutdown_by else {
+            return false;
+        };
         let quiet = self.execs.is_empty()
-            && self.conns.values().all(|c| c.finished() || matches!(c.role, Role::Request));
+            && self
+                .conns
+                .values()
+                .all(|c| c.finished() || matches!(c.role, Role::Request));
         quiet || Instant::now() >= by
     }
 
@@ -539,7 +596,9 @@ enum OutputRead {
 
 /// One non-blocking read; a pty's EIO (the terminal hung up) is its EOF.
 fn read_output(fd: Option<&std::os::fd::OwnedFd>, buf: &mut [u8]) -> OutputRead {
-    let Some(fd) = fd else { return OutputRead::Again };
+    let Some(fd) = fd else {
+        return OutputRead::Again;
+    };
     loop {
         return match nix::unistd::read(fd.as_raw_fd(), buf) {
             Ok(0) => OutputRead::Eof,

@@ -65,10 +65,16 @@ mod tests {
     #[test]
     fn formats_like_go() {
         let t = UNIX_EPOCH + Duration::new(1_714_557_600, 123_456_789);
-        assert_eq!(format_utc(t, Fraction::Trimmed), "2024-05-01T10:00:00.123456789Z");
+        assert_eq!(
+            format_utc(t, Fraction::Trimmed),
+            "2024-05-01T10:00:00.123456789Z"
+        );
         let t = UNIX_EPOCH + Duration::new(1_714_557_600, 120_000_000);
         assert_eq!(format_utc(t, Fraction::Trimmed), "2024-05-01T10:00:00.12Z");
-        assert_eq!(format_utc(t, Fraction::Fixed), "2024-05-01T10:00:00.120000000Z");
+        assert_eq!(
+            format_utc(t, Fraction::Fixed),
+            "2024-05-01T10:00:00.120000000Z"
+        );
         let t = UNIX_EPOCH + Duration::new(951_782_400, 0);
         assert_eq!(format_utc(t, Fraction::Trimmed), "2000-02-29T00:00:00Z");
     }

@@ -29,12 +29,17 @@ fn droppable(line: &str) -> Option<(usize, usize)> {
         return None;
     }
     let (start, end) = range.split_once('-')?;
-    Some((usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?))
+    Some((
+        usize::from_str_radix(start, 16).ok()?,
+        usize::from_str_radix(end, 16).ok()?,
+    ))
 }
 
 /// Best effort: a failure leaves the resident set as it was.
 pub fn drop_startup_pages() {
-    let Ok(maps) = fs::read_to_string("/proc/self/maps") else { return };
+    let Ok(maps) = fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
     for (start, end) in maps.lines().filter_map(droppable) {
         // SAFETY: the range is a whole private, read-only, file-backed mapping that nothing
         // ever wrote; MADV_DONTNEED only unmaps its pages, which refault from the file.

@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use berth_runtime::shim_proto::{frame, CreateResult, ExecProcess, ExitStatus, Request, Response, ShimConfig};
+use berth_runtime::shim_proto::{
+    frame, CreateResult, ExecProcess, ExitStatus, Request, Response, ShimConfig,
+};
 use oci_spec::runtime::{LinuxNamespaceType, ProcessBuilder, Spec};
 
 const SHIM: &str = env!("CARGO_BIN_EXE_berth-shim");
@@ -65,7 +67,13 @@ fn unique_id() -> String {
         .expect("clock")
         .subsec_nanos();
     let seq = SEQ.fetch_add(1, Ordering::SeqCst);
-    format!("{:08x}{:08x}{:08x}{}", std::process::id(), nanos, seq, "0".repeat(40))
+    format!(
+        "{:08x}{:08x}{:08x}{}",
+        std::process::id(),
+        nanos,
+        seq,
+        "0".repeat(40)
+    )
 }
 
 fn build_rootfs(rootfs: &Path) {
@@ -73,7 +81,10 @@ fn build_rootfs(rootfs: &Path) {
         std::fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs");
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
-    let list = Command::new("/bin/busybox").arg("--list").output().expect("busybox --list");
+    let list = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
@@ -83,7 +94,10 @@ fn build_rootfs(rootfs: &Path) {
 
 impl Container {
     fn new(backend: Backend, setup: &Setup) -> Self {
-        let dir = tempfile::Builder::new().prefix("berth-shim-test").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-shim-test")
+            .tempdir()
+            .expect("tempdir");
         let id = unique_id();
         let bundle = dir.path().join("bundle");
         build_rootfs(&bundle.join("rootfs"));
@@ -99,7 +113,8 @@ impl Container {
         process.set_no_new_privileges(Some(true));
         spec.set_process(Some(process));
         let mut root = spec.root().clone().expect("root");
-        root.set_path(PathBuf::from("rootfs")).set_readonly(Some(false));
+        root.set_path(PathBuf::from("rootfs"))
+            .set_readonly(Some(false));
         spec.set_root(Some(root));
         spec.set_hostname(Some("shimtest".into()));
         let mut linux = spec.linux().clone().expect("linux");
@@ -127,7 +142,8 @@ impl Container {
             linux.set_resources(Some(resources));
         }
         spec.set_linux(Some(linux));
-        spec.save(bundle.join("config.json")).expect("write config.json");
+        spec.save(bundle.join("config.json"))
+            .expect("write config.json");
 
         let log_dir = dir.path().join("containers").join(&id);
         std::fs::create_dir_all(&log_dir).expect("log dir");
@@ -146,14 +162,22 @@ impl Container {
             open_stdin: setup.open_stdin,
             stdin_once: setup.stdin_once,
         };
-        std::fs::write(bundle.join("shim.json"), serde_json::to_vec(&config).expect("json"))
-            .expect("write shim.json");
-        Self { dir, config, backend }
+        std::fs::write(
+            bundle.join("shim.json"),
+            serde_json::to_vec(&config).expect("json"),
+        )
+        .expect("write shim.json");
+        Self {
+            dir,
+            config,
+            backend,
+        }
     }
 
     /// Launches the shim as berthd does and returns its create result.
     fn launch(&self) -> CreateResult {
-        let (mut launcher, read_end) = self.spawn_launcher(Command::new(SHIM).arg(self.shim_json()));
+        let (mut launcher, read_end) =
+            self.spawn_launcher(Command::new(SHIM).arg(self.shim_json()));
         let result = read_create_result(read_end);
         let status = launcher.wait().expect("wait launcher");
         assert!(status.success(), "launcher exited with {status}");
@@ -169,7 +193,9 @@ impl Container {
         // CLOEXEC: another test's concurrently launched shim must not inherit it.
         let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
         let raw = write_end.as_raw_fd();
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // SAFETY: only async-signal-safe dup2 between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
@@ -200,7 +226,14 @@ impl Container {
 
     fn attach(&self, stdin: bool) -> BufReader<UnixStream> {
         let mut s = self.connect();
-        send(&mut s, &Request::Attach { stdin, stdout: true, stderr: true });
+        send(
+            &mut s,
+            &Request::Attach {
+                stdin,
+                stdout: true,
+                stderr: true,
+            },
+        );
         let mut reader = BufReader::new(s);
         assert_eq!(read_json_line::<Response>(&mut reader), Response::Ok);
         reader
@@ -218,12 +251,16 @@ impl Container {
 
     /// The shim's pid: the init's parent, since the shim is its reaper.
     fn shim_pid(&self, init_pid: i32) -> i32 {
-        let status = std::fs::read_to_string(format!("/proc/{init_pid}/status")).expect("init status");
+        let status =
+            std::fs::read_to_string(format!("/proc/{init_pid}/status")).expect("init status");
         status_field(&status, "PPid:").parse().expect("ppid")
     }
 
     fn memory_cgroup(&self) -> PathBuf {
-        PathBuf::from(format!("/sys/fs/cgroup/memory/berth-shim-test-{}", self.config.id))
+        PathBuf::from(format!(
+            "/sys/fs/cgroup/memory/berth-shim-test-{}",
+            self.config.id
+        ))
     }
 
     fn wait_gone(&self) {
@@ -271,7 +308,9 @@ fn status_field(status: &str, key: &str) -> String {
 
 fn read_create_result(read_end: OwnedFd) -> CreateResult {
     let mut text = String::new();
-    std::fs::File::from(read_end).read_to_string(&mut text).expect("read fd 3");
+    std::fs::File::from(read_end)
+        .read_to_string(&mut text)
+        .expect("read fd 3");
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("create result {text:?}: {e}"))
 }
 
@@ -321,7 +360,13 @@ fn read_until(reader: &mut BufReader<UnixStream>, want: &[u8]) -> Vec<u8> {
     let mut seen = Vec::new();
     while !seen.windows(want.len()).any(|w| w == want) {
         let (kind, payload) = read_frame(reader);
-        assert_ne!(kind, frame::EXIT, "exited before {:?}; saw {:?}", want, String::from_utf8_lossy(&seen));
+        assert_ne!(
+            kind,
+            frame::EXIT,
+            "exited before {:?}; saw {:?}",
+            want,
+            String::from_utf8_lossy(&seen)
+        );
         seen.extend_from_slice(&payload);
     }
     seen
@@ -336,7 +381,11 @@ fn created_pid(result: CreateResult) -> i32 {
 
 fn vm_rss_kb(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("shim status");
-    status_field(&status, "VmRSS:").trim_end_matches("kB").trim().parse().expect("VmRSS")
+    status_field(&status, "VmRSS:")
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .expect("VmRSS")
 }
 
 fn exec_request(id: &str, args: &[&str], tty: bool, stdin: bool) -> Request {
@@ -347,7 +396,11 @@ fn exec_request(id: &str, args: &[&str], tty: bool, stdin: bool) -> Request {
         .terminal(tty)
         .build()
         .expect("process");
-    Request::Exec(ExecProcess { id: id.repeat(64 / id.len()), process, stdin })
+    Request::Exec(ExecProcess {
+        id: id.repeat(64 / id.len()),
+        process,
+        stdin,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -355,7 +408,10 @@ fn exec_request(id: &str, args: &[&str], tty: bool, stdin: bool) -> Request {
 
 /// Created, attach before start, start, output frames, EXIT, wait, exit file and log.
 fn lifecycle(backend: Backend) {
-    let c = Container::new(backend, &Setup::new(&["sh", "-c", "echo hello; echo oops >&2; exit 3"]));
+    let c = Container::new(
+        backend,
+        &Setup::new(&["sh", "-c", "echo hello; echo oops >&2; exit 3"]),
+    );
     let begun = Instant::now();
     let pid = created_pid(c.launch());
     assert!(pid > 0);
@@ -363,7 +419,11 @@ fn lifecycle(backend: Backend) {
     let mut second = c.attach(false);
     let mut wait = c.wait_conn();
     match c.call(&Request::State) {
-        Response::State { pid: p, running, exit } => {
+        Response::State {
+            pid: p,
+            running,
+            exit,
+        } => {
             assert_eq!(p, pid);
             assert!(!running);
             assert!(exit.is_none());
@@ -377,18 +437,30 @@ fn lifecycle(backend: Backend) {
     assert_eq!(err, b"oops\n");
     assert_eq!(status.exit_code, 3);
     assert!(!status.oom_killed);
-    assert_eq!(read_frames(&mut second), (out, err, status.clone()), "every attached client sees it all");
+    assert_eq!(
+        read_frames(&mut second),
+        (out, err, status.clone()),
+        "every attached client sees it all"
+    );
     let waited: ExitStatus = read_json_line(&mut wait);
     assert_eq!(waited, status);
     eprintln!("{backend:?}: create+start -> exit observed in {latency:?}");
 
     let recorded: ExitStatus =
-        serde_json::from_slice(&std::fs::read(&c.config.exit_file).expect("exit file")).expect("exit json");
+        serde_json::from_slice(&std::fs::read(&c.config.exit_file).expect("exit file"))
+            .expect("exit json");
     assert_eq!(recorded, status);
-    check_log_lines(&c.log_text(), &[("hello\n", "stdout"), ("oops\n", "stderr")]);
+    check_log_lines(
+        &c.log_text(),
+        &[("hello\n", "stdout"), ("oops\n", "stderr")],
+    );
     c.wait_gone();
     let state_dir = c.config.runtime_root.join(&c.config.id);
-    assert!(!state_dir.exists(), "runtime state left behind at {}", state_dir.display());
+    assert!(
+        !state_dir.exists(),
+        "runtime state left behind at {}",
+        state_dir.display()
+    );
     assert!(!c.memory_cgroup().exists(), "cgroup left behind");
 }
 
@@ -405,12 +477,17 @@ fn check_log_lines(text: &str, expected: &[(&str, &str)]) {
         assert!(line.contains("\",\"stream\":\""), "{line}");
         assert!(line.ends_with("Z\"}"), "{line}");
         let bytes = time.as_bytes();
-        assert!(time.len() >= 20 && bytes[4] == b'-' && bytes[10] == b'T' && time.ends_with('Z'), "{time}");
+        assert!(
+            time.len() >= 20 && bytes[4] == b'-' && bytes[10] == b'T' && time.ends_with('Z'),
+            "{time}"
+        );
         got.push((log, stream));
     }
     got.sort();
-    let mut want: Vec<(String, String)> =
-        expected.iter().map(|(l, s)| (l.to_string(), s.to_string())).collect();
+    let mut want: Vec<(String, String)> = expected
+        .iter()
+        .map(|(l, s)| (l.to_string(), s.to_string()))
+        .collect();
     want.sort();
     assert_eq!(got, want, "log file:\n{text}");
 }
@@ -427,7 +504,15 @@ fn exec_and_kill(backend: Backend) {
     assert_ne!(shim, std::process::id() as i32);
 
     let mut s = c.connect();
-    send(&mut s, &exec_request("e1", &["sh", "-c", "echo from-exec; echo exec-err >&2; exit 5"], false, false));
+    send(
+        &mut s,
+        &exec_request(
+            "e1",
+            &["sh", "-c", "echo from-exec; echo exec-err >&2; exit 5"],
+            false,
+            false,
+        ),
+    );
     let mut reader = BufReader::new(s);
     match read_json_line::<Response>(&mut reader) {
         Response::Pid { pid } => assert!(pid > 0),
@@ -439,13 +524,22 @@ fn exec_and_kill(backend: Backend) {
     assert_eq!(status.exit_code, 5);
 
     let mut missing = c.connect();
-    send(&mut missing, &exec_request("e2", &["/no/such/binary"], false, false));
+    send(
+        &mut missing,
+        &exec_request("e2", &["/no/such/binary"], false, false),
+    );
     let mut reader = BufReader::new(missing);
     match read_json_line::<Response>(&mut reader) {
-        Response::Error { message } => assert!(message.contains("no such file") || message.contains("not found"), "{message}"),
+        Response::Error { message } => assert!(
+            message.contains("no such file") || message.contains("not found"),
+            "{message}"
+        ),
         Response::Pid { .. } => {
             let (_, _, status) = read_frames(&mut reader);
-            assert!(status.exit_code == 127 || status.exit_code == 126, "{status:?}");
+            assert!(
+                status.exit_code == 127 || status.exit_code == 126,
+                "{status:?}"
+            );
         }
         other => panic!("exec missing: {other:?}"),
     }
@@ -459,7 +553,13 @@ fn exec_and_kill(backend: Backend) {
     }
 
     let mut wait = c.wait_conn();
-    assert_eq!(c.call(&Request::Kill { signal: libc::SIGTERM, all: false }), Response::Ok);
+    assert_eq!(
+        c.call(&Request::Kill {
+            signal: libc::SIGTERM,
+            all: false
+        }),
+        Response::Ok
+    );
     let status: ExitStatus = read_json_line(&mut wait);
     assert_eq!(status.exit_code, 143);
     c.wait_gone();
@@ -468,7 +568,8 @@ fn exec_and_kill(backend: Backend) {
 
 fn shim_is_zombie_or_other(pid: i32) -> bool {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    !status_field(&status, "Name:").starts_with("berth-shim") || status_field(&status, "State:").starts_with('Z')
+    !status_field(&status, "Name:").starts_with("berth-shim")
+        || status_field(&status, "State:").starts_with('Z')
 }
 
 /// A terminal: output arrives raw through the pty (with its \r\n) and is logged as stdout.
@@ -478,13 +579,22 @@ fn tty(backend: Backend) {
     let c = Container::new(backend, &setup);
     created_pid(c.launch());
     let mut attach = c.attach(false);
-    assert_eq!(c.call(&Request::Resize { height: 40, width: 100 }), Response::Ok);
+    assert_eq!(
+        c.call(&Request::Resize {
+            height: 40,
+            width: 100
+        }),
+        Response::Ok
+    );
     assert_eq!(c.call(&Request::Start), Response::Ok);
     let (out, err, status) = read_frames(&mut attach);
     assert_eq!(String::from_utf8_lossy(&out), "hello\r\nbye\r\n");
     assert!(err.is_empty());
     assert_eq!(status.exit_code, 0);
-    check_log_lines(&c.log_text(), &[("hello\r\n", "stdout"), ("bye\r\n", "stdout")]);
+    check_log_lines(
+        &c.log_text(),
+        &[("hello\r\n", "stdout"), ("bye\r\n", "stdout")],
+    );
     c.wait_gone();
 }
 
@@ -501,7 +611,10 @@ fn stdin_echo(backend: Backend) {
     read_until(&mut attach, b"ping\n");
     attach.get_mut().write_all(b"pong\n").expect("stdin");
     read_until(&mut attach, b"pong\n");
-    attach.get_mut().shutdown(std::net::Shutdown::Write).expect("half-close");
+    attach
+        .get_mut()
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
     let (_, _, status) = read_frames(&mut attach);
     assert_eq!(status.exit_code, 0);
     check_log_lines(&c.log_text(), &[("ping\n", "stdout"), ("pong\n", "stdout")]);
@@ -514,16 +627,44 @@ fn exec_tty_stdin(backend: Backend) {
     created_pid(c.launch());
     assert_eq!(c.call(&Request::Start), Response::Ok);
     let mut s = c.connect();
-    send(&mut s, &exec_request("t1", &["sh", "-c", "read x; echo got-$x; exit 7"], true, true));
+    send(
+        &mut s,
+        &exec_request(
+            "t1",
+            &["sh", "-c", "read x; echo got-$x; exit 7"],
+            true,
+            true,
+        ),
+    );
     let mut reader = BufReader::new(s);
-    assert!(matches!(read_json_line::<Response>(&mut reader), Response::Pid { .. }));
+    assert!(matches!(
+        read_json_line::<Response>(&mut reader),
+        Response::Pid { .. }
+    ));
     let id = "t1".repeat(32);
-    assert_eq!(c.call(&Request::ExecResize { id, height: 30, width: 90 }), Response::Ok);
+    assert_eq!(
+        c.call(&Request::ExecResize {
+            id,
+            height: 30,
+            width: 90
+        }),
+        Response::Ok
+    );
     reader.get_mut().write_all(b"abc\n").expect("stdin");
     let (out, _, status) = read_frames(&mut reader);
-    assert!(String::from_utf8_lossy(&out).contains("got-abc\r\n"), "{:?}", String::from_utf8_lossy(&out));
+    assert!(
+        String::from_utf8_lossy(&out).contains("got-abc\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
     assert_eq!(status.exit_code, 7);
-    assert_eq!(c.call(&Request::Kill { signal: libc::SIGKILL, all: true }), Response::Ok);
+    assert_eq!(
+        c.call(&Request::Kill {
+            signal: libc::SIGKILL,
+            all: true
+        }),
+        Response::Ok
+    );
     c.wait_gone();
 }
 
@@ -531,7 +672,11 @@ fn exec_tty_stdin(backend: Backend) {
 fn survives_parent(backend: Backend) {
     let c = Container::new(backend, &Setup::new(&["sh", "-c", "sleep 1; echo done"]));
     let mut fake_daemon = Command::new("/bin/sh");
-    fake_daemon.arg("-c").arg("\"$0\" \"$1\"; exec 3>&-; exec sleep 1000").arg(SHIM).arg(c.shim_json());
+    fake_daemon
+        .arg("-c")
+        .arg("\"$0\" \"$1\"; exec 3>&-; exec sleep 1000")
+        .arg(SHIM)
+        .arg(c.shim_json());
     let (mut daemon, read_end) = c.spawn_launcher(&mut fake_daemon);
     let pid = created_pid(read_create_result(read_end));
     daemon.kill().expect("kill -9 the fake daemon");
@@ -541,8 +686,14 @@ fn survives_parent(backend: Backend) {
     let shim = c.shim_pid(pid);
     // SAFETY: getsid only reads session ids.
     let (shim_session, our_session) = unsafe { (libc::getsid(shim), libc::getsid(0)) };
-    assert_ne!(shim_session, our_session, "the shim left the launcher's session");
-    assert!(!Path::new(&format!("/proc/{shim_session}")).exists(), "session leader (the intermediate) has exited");
+    assert_ne!(
+        shim_session, our_session,
+        "the shim left the launcher's session"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{shim_session}")).exists(),
+        "session leader (the intermediate) has exited"
+    );
     let (out, _, status) = read_frames(&mut attach);
     assert_eq!(out, b"done\n");
     assert_eq!(status.exit_code, 0);
@@ -563,13 +714,20 @@ fn create_fails(backend: Backend) {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(!c.config.socket.exists(), "socket left behind");
-    assert!(!c.config.runtime_root.join(&c.config.id).exists(), "runtime state left behind");
+    assert!(
+        !c.config.runtime_root.join(&c.config.id).exists(),
+        "runtime state left behind"
+    );
     assert!(!c.memory_cgroup().exists(), "cgroup left behind");
 }
 
 /// Rotation at log_max_size keeping log_max_files.
 fn log_rotation(backend: Backend) {
-    let mut setup = Setup::new(&["sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done"]);
+    let mut setup = Setup::new(&[
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
     setup.log_max_size = 1000;
     setup.log_max_files = 3;
     let c = Container::new(backend, &setup);
@@ -593,7 +751,11 @@ fn log_rotation(backend: Backend) {
 
 /// The cgroup's OOM killer ends init: 137 and oom_killed.
 fn oom_killed(backend: Backend) {
-    let mut setup = Setup::new(&["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}"]);
+    let mut setup = Setup::new(&[
+        "sh",
+        "-c",
+        "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}",
+    ]);
     setup.memory_limit = Some(16 * 1024 * 1024);
     let c = Container::new(backend, &setup);
     created_pid(c.launch());
@@ -610,23 +772,41 @@ macro_rules! scenarios {
         mod $backend_mod {
             use super::*;
             #[test]
-            fn lifecycle() { super::lifecycle($backend) }
+            fn lifecycle() {
+                super::lifecycle($backend)
+            }
             #[test]
-            fn exec_and_kill() { super::exec_and_kill($backend) }
+            fn exec_and_kill() {
+                super::exec_and_kill($backend)
+            }
             #[test]
-            fn tty() { super::tty($backend) }
+            fn tty() {
+                super::tty($backend)
+            }
             #[test]
-            fn stdin_echo() { super::stdin_echo($backend) }
+            fn stdin_echo() {
+                super::stdin_echo($backend)
+            }
             #[test]
-            fn exec_tty_stdin() { super::exec_tty_stdin($backend) }
+            fn exec_tty_stdin() {
+                super::exec_tty_stdin($backend)
+            }
             #[test]
-            fn survives_parent() { super::survives_parent($backend) }
+            fn survives_parent() {
+                super::survives_parent($backend)
+            }
             #[test]
-            fn create_fails() { super::create_fails($backend) }
+            fn create_fails() {
+                super::create_fails($backend)
+            }
             #[test]
-            fn log_rotation() { super::log_rotation($backend) }
+            fn log_rotation() {
+                super::log_rotation($backend)
+            }
             #[test]
-            fn oom_killed() { super::oom_killed($backend) }
+            fn oom_killed() {
+                super::oom_killed($backend)
+            }
         }
     };
 }

@@ -13,9 +13,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
     #[error("overlay mount on {target}: {step}: {source}")]
-    Mount { target: PathBuf, step: &'static str, source: io::Error },
-    #[error("overlay mount on {target}: mount options exceed a page ({len} bytes, {layers} layers)")]
-    OptionsTooLong { target: PathBuf, len: usize, layers: usize },
+    Mount {
+        target: PathBuf,
+        step: &'static str,
+        source: io::Error,
+    },
+    #[error(
+        "overlay mount on {target}: mount options exceed a page ({len} bytes, {layers} layers)"
+    )]
+    OptionsTooLong {
+        target: PathBuf,
+        len: usize,
+        layers: usize,
+    },
     #[error("unmounting {target}: {source}")]
     Unmount { target: PathBuf, source: io::Error },
     #[error("invalid path {0:?}: contains a NUL byte or a comma/colon overlay cannot express")]
@@ -40,12 +50,20 @@ pub struct Lower {
 }
 
 /// Mounts an overlay of `lowers` (lowest first) with `upper`/`work` on `target`.
-pub fn mount_overlay(lowers: &[Lower], upper: &Path, work: &Path, target: &Path) -> Result<(), MountError> {
+pub fn mount_overlay(
+    lowers: &[Lower],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), MountError> {
     match mount_with_fsconfig(lowers, upper, work, target) {
         Ok(()) => Ok(()),
         // ENOSYS: no new mount API; EINVAL: the kernel does not know `lowerdir+`.
         Err(MountError::Mount { source, .. })
-            if matches!(source.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL)) =>
+            if matches!(
+                source.raw_os_error(),
+                Some(libc::ENOSYS) | Some(libc::EINVAL)
+            ) =>
         {
             tracing::debug!(error = %source, "fsconfig overlay mount unavailable; using mount(2)");
             mount_legacy(lowers, upper, work, target)
@@ -58,10 +76,19 @@ fn cpath(p: &Path) -> Result<CString, MountError> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| MountError::BadPath(p.to_path_buf()))
 }
 
-fn mount_with_fsconfig(lowers: &[Lower], upper: &Path, work: &Path, target: &Path) -> Result<(), MountError> {
+fn mount_with_fsconfig(
+    lowers: &[Lower],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), MountError> {
     let err = |step: &'static str| {
         let source = io::Error::last_os_error();
-        move || MountError::Mount { target: target.to_path_buf(), step, source }
+        move || MountError::Mount {
+            target: target.to_path_buf(),
+            step,
+            source,
+        }
     };
     let fstype = CString::from(c"overlay");
     // SAFETY: `fstype` is NUL-terminated; fsopen returns a new fd or -1.
@@ -74,7 +101,14 @@ fn mount_with_fsconfig(lowers: &[Lower], upper: &Path, work: &Path, target: &Pat
     let set = |key: &CString, value: &CString, step: &'static str| -> Result<(), MountError> {
         // SAFETY: both strings are NUL-terminated and outlive the call; aux is 0 for strings.
         let r = unsafe {
-            libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0)
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
         };
         if r < 0 {
             return Err(err(step)());
@@ -86,8 +120,16 @@ fn mount_with_fsconfig(lowers: &[Lower], upper: &Path, work: &Path, target: &Pat
     for lower in lowers.iter().rev() {
         set(&lower_key, &cpath(&lower.dir)?, "fsconfig lowerdir+")?;
     }
-    set(&CString::from(c"upperdir"), &cpath(upper)?, "fsconfig upperdir")?;
-    set(&CString::from(c"workdir"), &cpath(work)?, "fsconfig workdir")?;
+    set(
+        &CString::from(c"upperdir"),
+        &cpath(upper)?,
+        "fsconfig upperdir",
+    )?;
+    set(
+        &CString::from(c"workdir"),
+        &cpath(work)?,
+        "fsconfig workdir",
+    )?;
     // SAFETY: null key/value are what FSCONFIG_CMD_CREATE expects.
     let r = unsafe {
         libc::syscall(
@@ -128,7 +170,12 @@ fn mount_with_fsconfig(lowers: &[Lower], upper: &Path, work: &Path, target: &Pat
     Ok(())
 }
 
-fn mount_legacy(lowers: &[Lower], upper: &Path, work: &Path, target: &Path) -> Result<(), MountError> {
+fn mount_legacy(
+    lowers: &[Lower],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), MountError> {
     let mut lowerdir = Vec::new();
     for lower in lowers.iter().rev() {
         let p = lower.short_link.as_deref().unwrap_or(&lower.dir);
@@ -148,17 +195,31 @@ fn mount_legacy(lowers: &[Lower], upper: &Path, work: &Path, target: &Path) -> R
     data.extend_from_slice(b",workdir=");
     data.extend_from_slice(work.as_os_str().as_bytes());
     if data.len() >= PAGE_LIMIT {
-        return Err(MountError::OptionsTooLong { target: target.to_path_buf(), len: data.len(), layers: lowers.len() });
+        return Err(MountError::OptionsTooLong {
+            target: target.to_path_buf(),
+            len: data.len(),
+            layers: lowers.len(),
+        });
     }
     let data = CString::new(data).map_err(|_| MountError::BadPath(upper.to_path_buf()))?;
     let source = CString::from(c"overlay");
     let target_c = cpath(target)?;
     // SAFETY: all strings are NUL-terminated and outlive the call.
     let r = unsafe {
-        libc::mount(source.as_ptr(), target_c.as_ptr(), source.as_ptr(), 0, data.as_ptr().cast())
+        libc::mount(
+            source.as_ptr(),
+            target_c.as_ptr(),
+            source.as_ptr(),
+            0,
+            data.as_ptr().cast(),
+        )
     };
     if r < 0 {
-        return Err(MountError::Mount { target: target.to_path_buf(), step: "mount", source: io::Error::last_os_error() });
+        return Err(MountError::Mount {
+            target: target.to_path_buf(),
+            step: "mount",
+            source: io::Error::last_os_error(),
+        });
     }
     Ok(())
 }
@@ -178,20 +239,33 @@ pub fn unmount(target: &Path) -> Result<(), MountError> {
             if unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) } == 0 {
                 Ok(())
             } else {
-                Err(MountError::Unmount { target: target.to_path_buf(), source: io::Error::last_os_error() })
+                Err(MountError::Unmount {
+                    target: target.to_path_buf(),
+                    source: io::Error::last_os_error(),
+                })
             }
         }
-        _ => Err(MountError::Unmount { target: target.to_path_buf(), source: e }),
+        _ => Err(MountError::Unmount {
+            target: target.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
 /// Whether `path` is a mount point of this mount namespace (per `/proc/self/mountinfo`).
 pub fn is_mountpoint(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
-    let Ok(canon) = std::fs::canonicalize(path) else { return false };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let Ok(canon) = std::fs::canonicalize(path) else {
+        return false;
+    };
     let want = canon.as_os_str().as_bytes();
     info.lines().any(|line| {
-        line.split(' ').nth(4).map(|mp| unescape_mountinfo(mp) == want).unwrap_or(false)
+        line.split(' ')
+            .nth(4)
+            .map(|mp| unescape_mountinfo(mp) == want)
+            .unwrap_or(false)
     })
 }
 
@@ -201,7 +275,10 @@ fn unescape_mountinfo(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -226,7 +303,10 @@ mod tests {
         }
         std::fs::write(base.join("lower/diff/f"), b"lower").expect("write");
         std::os::unix::fs::symlink("../lower/diff", base.join("l/SHORT")).expect("link");
-        let lowers = [Lower { dir: base.join("lower/diff"), short_link: Some(base.join("l/SHORT")) }];
+        let lowers = [Lower {
+            dir: base.join("lower/diff"),
+            short_link: Some(base.join("l/SHORT")),
+        }];
         let merged = base.join("merged");
         mount_legacy(&lowers, &base.join("upper"), &base.join("work"), &merged).expect("mount");
         assert!(is_mountpoint(&merged));
@@ -234,8 +314,12 @@ mod tests {
         unmount(&merged).expect("unmount");
         assert!(!is_mountpoint(&merged));
 
-        let too_many: Vec<Lower> =
-            (0..200).map(|_| Lower { dir: base.join("lower/diff"), short_link: None }).collect();
+        let too_many: Vec<Lower> = (0..200)
+            .map(|_| Lower {
+                dir: base.join("lower/diff"),
+                short_link: None,
+            })
+            .collect();
         assert!(matches!(
             mount_legacy(&too_many, &base.join("upper"), &base.join("work"), &merged),
             Err(MountError::OptionsTooLong { .. })

@@ -62,7 +62,10 @@ impl From<SnapshotError> for Error {
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
-    move |source| SnapshotError::Io { path: path.to_path_buf(), source }
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Directories of a container snapshot.
@@ -91,7 +94,11 @@ impl Snapshotter {
         fs::create_dir_all(&links).map_err(io_at(&links))?;
         for entry in fs::read_dir(&root).map_err(io_at(&root))? {
             let path = entry.map_err(io_at(&root))?.path();
-            if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(TMP_PREFIX)) {
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(TMP_PREFIX))
+            {
                 fs::remove_dir_all(&path).map_err(io_at(&path))?;
             }
         }
@@ -114,7 +121,11 @@ impl Snapshotter {
     /// Unpacks a layer tar stream as the layer `chain_id`. The layer appears whole or not at
     /// all: it is unpacked into a temporary directory and renamed into place. Returns `None`
     /// when the layer already existed (the stream is then not read).
-    pub fn unpack_layer(&self, chain_id: &Digest, reader: impl Read) -> Result<Option<UnpackStats>, SnapshotError> {
+    pub fn unpack_layer(
+        &self,
+        chain_id: &Digest,
+        reader: impl Read,
+    ) -> Result<Option<UnpackStats>, SnapshotError> {
         if self.has_layer(chain_id) {
             return Ok(None);
         }
@@ -129,7 +140,12 @@ impl Snapshotter {
         result
     }
 
-    fn unpack_into(&self, tmp: &Path, chain_id: &Digest, reader: impl Read) -> Result<Option<UnpackStats>, SnapshotError> {
+    fn unpack_into(
+        &self,
+        tmp: &Path,
+        chain_id: &Digest,
+        reader: impl Read,
+    ) -> Result<Option<UnpackStats>, SnapshotError> {
         let diff = tmp.join("diff");
         fs::create_dir_all(&diff).map_err(io_at(&diff))?;
         let stats = unpack::unpack_layer(reader, &diff)?;
@@ -144,7 +160,10 @@ impl Snapshotter {
             }
             Err(e) => {
                 let _ = fs::remove_file(self.root.join(LINK_DIR).join(&link));
-                Err(SnapshotError::Io { path: target, source: e })
+                Err(SnapshotError::Io {
+                    path: target,
+                    source: e,
+                })
             }
         }
     }
@@ -174,7 +193,10 @@ impl Snapshotter {
         match fs::remove_dir_all(dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(SnapshotError::Io { path: dir.to_path_buf(), source: e }),
+            Err(e) => Err(SnapshotError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            }),
         }
     }
 
@@ -183,7 +205,9 @@ impl Snapshotter {
             && id != LINK_DIR
             && !id.starts_with(TMP_PREFIX)
             && !id.starts_with('.')
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
         if !valid {
             return Err(SnapshotError::InvalidId(id.to_string()));
         }
@@ -225,20 +249,36 @@ impl Snapshotter {
         let lower_file = dir.join("lower");
         let lower = match fs::read_to_string(&lower_file) {
             Ok(s) => s,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(SnapshotError::NotFound(id.to_string())),
-            Err(e) => return Err(SnapshotError::Io { path: lower_file, source: e }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(SnapshotError::NotFound(id.to_string()))
+            }
+            Err(e) => {
+                return Err(SnapshotError::Io {
+                    path: lower_file,
+                    source: e,
+                })
+            }
         };
         let mut lowers = Vec::new();
         for line in lower.lines().filter(|l| !l.is_empty()) {
-            let chain_id: Digest = format!("sha256:{line}")
-                .parse()
-                .map_err(|_| SnapshotError::Io {
-                    path: lower_file.clone(),
-                    source: io::Error::new(io::ErrorKind::InvalidData, format!("bad layer id {line:?}")),
-                })?;
+            let chain_id: Digest =
+                format!("sha256:{line}")
+                    .parse()
+                    .map_err(|_| SnapshotError::Io {
+                        path: lower_file.clone(),
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("bad layer id {line:?}"),
+                        ),
+                    })?;
             lowers.push(self.layer_diff(&chain_id));
         }
-        Ok(SnapshotPaths { lowers, upper: dir.join("diff"), work: dir.join("work"), merged: dir.join("merged") })
+        Ok(SnapshotPaths {
+            lowers,
+            upper: dir.join("diff"),
+            work: dir.join("work"),
+            merged: dir.join("merged"),
+        })
     }
 
     /// Mounts snapshot `id` on `target` (which must exist).
@@ -250,13 +290,19 @@ impl Snapshotter {
             let short_link = fs::read_to_string(layer_dir.join("link"))
                 .ok()
                 .map(|n| self.root.join(LINK_DIR).join(n.trim()));
-            lowers.push(Lower { dir: dir.clone(), short_link });
+            lowers.push(Lower {
+                dir: dir.clone(),
+                short_link,
+            });
         }
         if lowers.is_empty() {
             // overlayfs needs a lower directory; an image without layers gets an empty one.
             let empty = self.snapshot_dir(id)?.join("empty");
             fs::create_dir_all(&empty).map_err(io_at(&empty))?;
-            lowers.push(Lower { dir: empty, short_link: None });
+            lowers.push(Lower {
+                dir: empty,
+                short_link: None,
+            });
         }
         mount::mount_overlay(&lowers, &paths.upper, &paths.work, target)?;
         Ok(())
@@ -283,7 +329,9 @@ impl Snapshotter {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.root).map_err(io_at(&self.root))? {
             let entry = entry.map_err(io_at(&self.root))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
             if let Ok(d) = format!("sha256:{name}").parse::<Digest>() {
                 if !entry.path().join("lower").exists() {
                     out.push(d);
@@ -316,5 +364,7 @@ pub fn dir_size(dir: &Path) -> io::Result<u64> {
 fn random_name(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::thread_rng();
-    (0..len).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }

@@ -15,7 +15,8 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
-    CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+    CString::new(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
 }
 
 /// `struct open_how` from <linux/openat2.h> (libc's version cannot be built by value).
@@ -29,7 +30,11 @@ struct OpenHow {
 /// Opens `path` (relative, may contain `/`) beneath `root` as if `root` were `/`: `..` and
 /// absolute symlinks cannot leave it. `flags` are `open(2)` flags.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &[u8], flags: libc::c_int) -> io::Result<OwnedFd> {
-    let path = if path.is_empty() { CString::from(c".") } else { cstring(path)? };
+    let path = if path.is_empty() {
+        CString::from(c".")
+    } else {
+        cstring(path)?
+    };
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
@@ -54,9 +59,21 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &[u8], flags: libc::c_int) -> io
 }
 
 /// `openat(dir, name, flags, mode)` for a single component.
-pub fn openat(dir: BorrowedFd<'_>, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+pub fn openat(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
     // SAFETY: `name` is NUL-terminated; openat does not retain the pointer.
-    let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC, mode) })?;
+    let fd = cvt(unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode,
+        )
+    })?;
     // SAFETY: openat returned a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -76,7 +93,12 @@ pub fn mkdirat(dir: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> io::Resu
     cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) }).map(drop)
 }
 
-pub fn mknodat(dir: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> io::Result<()> {
+pub fn mknodat(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    mode: libc::mode_t,
+    dev: libc::dev_t,
+) -> io::Result<()> {
     // SAFETY: `name` is NUL-terminated; the call does not retain it.
     cvt(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, dev) }).map(drop)
 }
@@ -88,10 +110,23 @@ pub fn symlinkat(target: &[u8], dir: BorrowedFd<'_>, name: &CStr) -> io::Result<
 }
 
 /// Hard-links `old_dir/old_name` (not following a final symlink) as `new_dir/new_name`.
-pub fn linkat(old_dir: BorrowedFd<'_>, old_name: &CStr, new_dir: BorrowedFd<'_>, new_name: &CStr) -> io::Result<()> {
+pub fn linkat(
+    old_dir: BorrowedFd<'_>,
+    old_name: &CStr,
+    new_dir: BorrowedFd<'_>,
+    new_name: &CStr,
+) -> io::Result<()> {
     // SAFETY: both names are NUL-terminated; the call does not retain them.
-    cvt(unsafe { libc::linkat(old_dir.as_raw_fd(), old_name.as_ptr(), new_dir.as_raw_fd(), new_name.as_ptr(), 0) })
-        .map(drop)
+    cvt(unsafe {
+        libc::linkat(
+            old_dir.as_raw_fd(),
+            old_name.as_ptr(),
+            new_dir.as_raw_fd(),
+            new_name.as_ptr(),
+            0,
+        )
+    })
+    .map(drop)
 }
 
 pub fn unlinkat(dir: BorrowedFd<'_>, name: &CStr, remove_dir: bool) -> io::Result<()> {
@@ -104,10 +139,21 @@ pub fn unlinkat(dir: BorrowedFd<'_>, name: &CStr, remove_dir: bool) -> io::Resul
 pub fn lstatat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<libc::stat>> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `st` is a valid out-pointer for one stat struct and `name` is NUL-terminated.
-    let ret = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    let ret = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
     if ret < 0 {
         let e = io::Error::last_os_error();
-        return if e.raw_os_error() == Some(libc::ENOENT) { Ok(None) } else { Err(e) };
+        return if e.raw_os_error() == Some(libc::ENOENT) {
+            Ok(None)
+        } else {
+            Err(e)
+        };
     }
     // SAFETY: fstatat succeeded, so it filled the whole struct.
     Ok(Some(unsafe { st.assume_init() }))
@@ -116,7 +162,16 @@ pub fn lstatat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<libc::stat
 /// Changes the owner of `dir/name` itself (never a symlink's target).
 pub fn lchownat(dir: BorrowedFd<'_>, name: &CStr, uid: u32, gid: u32) -> io::Result<()> {
     // SAFETY: `name` is NUL-terminated; the call does not retain it.
-    cvt(unsafe { libc::fchownat(dir.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }).map(drop)
+    cvt(unsafe {
+        libc::fchownat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .map(drop)
 }
 
 pub fn fchown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
@@ -136,15 +191,25 @@ pub fn fchmodat(dir: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> io::Res
 }
 
 fn timespec(secs: u64) -> libc::timespec {
-    libc::timespec { tv_sec: secs.min(i64::MAX as u64) as libc::time_t, tv_nsec: 0 }
+    libc::timespec {
+        tv_sec: secs.min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: 0,
+    }
 }
 
 /// Sets atime and mtime of `dir/name` (the link itself for a symlink).
 pub fn lutimesat(dir: BorrowedFd<'_>, name: &CStr, mtime: u64) -> io::Result<()> {
     let times = [timespec(mtime), timespec(mtime)];
     // SAFETY: `times` points at two timespecs and `name` is NUL-terminated.
-    cvt(unsafe { libc::utimensat(dir.as_raw_fd(), name.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
-        .map(drop)
+    cvt(unsafe {
+        libc::utimensat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .map(drop)
 }
 
 pub fn futimes(fd: BorrowedFd<'_>, mtime: u64) -> io::Result<()> {
@@ -156,7 +221,16 @@ pub fn futimes(fd: BorrowedFd<'_>, mtime: u64) -> io::Result<()> {
 pub fn fsetxattr(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> io::Result<()> {
     let key = cstring(key)?;
     // SAFETY: `key` is NUL-terminated and `value` is valid for `value.len()` bytes.
-    cvt(unsafe { libc::fsetxattr(fd.as_raw_fd(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0) }).map(drop)
+    cvt(unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            key.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    })
+    .map(drop)
 }
 
 #[cfg(test)]
@@ -164,7 +238,14 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, key: &[u8]) -> io::Result<Vec<u8>> {
     let key = cstring(key)?;
     let mut buf = vec![0u8; 4096];
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `key` is NUL-terminated.
-    let n = unsafe { libc::fgetxattr(fd.as_raw_fd(), key.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            key.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -181,7 +262,16 @@ pub fn lsetxattrat(dir: BorrowedFd<'_>, name: &CStr, key: &[u8], value: &[u8]) -
     let path = cstring(&path)?;
     let key = cstring(key)?;
     // SAFETY: both strings are NUL-terminated and `value` is valid for `value.len()` bytes.
-    cvt(unsafe { libc::lsetxattr(path.as_ptr(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0) }).map(drop)
+    cvt(unsafe {
+        libc::lsetxattr(
+            path.as_ptr(),
+            key.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    })
+    .map(drop)
 }
 
 /// `makedev(major, minor)`.

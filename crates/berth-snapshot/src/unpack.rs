@@ -76,9 +76,17 @@ struct Meta {
 
 /// Applies the tar stream `reader` to the directory `root` (normally an empty layer `diff`).
 pub fn unpack_layer(reader: impl Read, root: &Path) -> Result<UnpackStats, UnpackError> {
-    let root_fd = sys::open_path(root, libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(|source| UnpackError::Root { path: root.display().to_string(), source })?;
-    let mut unpacker = Unpacker { root: root_fd, dir_times: Vec::new(), stats: UnpackStats::default() };
+    let root_fd = sys::open_path(root, libc::O_PATH | libc::O_DIRECTORY).map_err(|source| {
+        UnpackError::Root {
+            path: root.display().to_string(),
+            source,
+        }
+    })?;
+    let mut unpacker = Unpacker {
+        root: root_fd,
+        dir_times: Vec::new(),
+        stats: UnpackStats::default(),
+    };
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(UnpackError::Archive)? {
         let mut entry = entry.map_err(UnpackError::Archive)?;
@@ -109,16 +117,21 @@ impl Unpacker {
             // Global PAX headers and unknown vendor types carry no file (dockerd skips them too).
             _ => return Ok(()),
         };
-        let comps = clean_components(&raw_name).ok_or_else(|| UnpackError::Breakout { name: name.clone() })?;
+        let comps = clean_components(&raw_name)
+            .ok_or_else(|| UnpackError::Breakout { name: name.clone() })?;
         let meta = read_meta(entry).map_err(UnpackError::Archive)?;
         self.stats.entries += 1;
-        let entry_err = |source: io::Error| UnpackError::Entry { name: name.clone(), source };
+        let entry_err = |source: io::Error| UnpackError::Entry {
+            name: name.clone(),
+            source,
+        };
 
         let Some((last, parent_comps)) = comps.split_last() else {
             // The root itself ("./"): only a directory makes sense; it carries the root's metadata.
             if kind == Kind::Dir {
-                let fd = sys::open_in_root(self.root.as_fd(), b"", libc::O_RDONLY | libc::O_DIRECTORY)
-                    .map_err(entry_err)?;
+                let fd =
+                    sys::open_in_root(self.root.as_fd(), b"", libc::O_RDONLY | libc::O_DIRECTORY)
+                        .map_err(entry_err)?;
                 apply_fd_meta(fd.as_fd(), &meta).map_err(entry_err)?;
                 self.dir_times.push((Vec::new(), meta.mtime));
             }
@@ -127,14 +140,20 @@ impl Unpacker {
         let parent_path = parent_comps.join(&b'/');
 
         if last.starts_with(WHITEOUT_PREFIX) {
-            return self.whiteout(&parent_path, last, &meta).map_err(|e| match e {
-                WhiteoutError::Invalid => UnpackError::InvalidWhiteout { name: name.clone() },
-                WhiteoutError::Io(source) => UnpackError::Entry { name: name.clone(), source },
-            });
+            return self
+                .whiteout(&parent_path, last, &meta)
+                .map_err(|e| match e {
+                    WhiteoutError::Invalid => UnpackError::InvalidWhiteout { name: name.clone() },
+                    WhiteoutError::Io(source) => UnpackError::Entry {
+                        name: name.clone(),
+                        source,
+                    },
+                });
         }
 
         let parent = self.ensure_dir(parent_comps).map_err(entry_err)?;
-        let cname = CString::new(last.to_vec()).map_err(|_| UnpackError::Breakout { name: name.clone() })?;
+        let cname = CString::new(last.to_vec())
+            .map_err(|_| UnpackError::Breakout { name: name.clone() })?;
 
         if let Some(existing) = sys::lstatat(parent.as_fd(), &cname).map_err(entry_err)? {
             let existing_is_dir = existing.st_mode & libc::S_IFMT == libc::S_IFDIR;
@@ -149,8 +168,13 @@ impl Unpacker {
                     Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(entry_err(e)),
                     _ => {}
                 }
-                let fd = sys::openat(parent.as_fd(), &cname, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
-                    .map_err(entry_err)?;
+                let fd = sys::openat(
+                    parent.as_fd(),
+                    &cname,
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    0,
+                )
+                .map_err(entry_err)?;
                 apply_fd_meta(fd.as_fd(), &meta).map_err(entry_err)?;
                 let mut full = parent_path.clone();
                 if !full.is_empty() {
@@ -174,7 +198,10 @@ impl Unpacker {
                 sys::futimes(file.as_fd(), meta.mtime).map_err(entry_err)?;
             }
             Kind::Symlink => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
                 if !symlink_stays_inside(parent_comps, &target) {
                     return Err(UnpackError::InvalidSymlink {
                         name: name.clone(),
@@ -182,21 +209,29 @@ impl Unpacker {
                     });
                 }
                 sys::symlinkat(&target, parent.as_fd(), &cname).map_err(entry_err)?;
-                self.apply_node_meta(parent.as_fd(), &cname, &meta, false).map_err(entry_err)?;
+                self.apply_node_meta(parent.as_fd(), &cname, &meta, false)
+                    .map_err(entry_err)?;
             }
             Kind::Hardlink => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
                 let invalid = || UnpackError::InvalidHardlink {
                     name: name.clone(),
                     target: String::from_utf8_lossy(&target).into_owned(),
                 };
                 let tcomps = clean_components(&target).ok_or_else(invalid)?;
                 let (tlast, tparent) = tcomps.split_last().ok_or_else(invalid)?;
-                let tparent_fd =
-                    sys::open_in_root(self.root.as_fd(), &tparent.join(&b'/'), libc::O_PATH | libc::O_DIRECTORY)
-                        .map_err(entry_err)?;
+                let tparent_fd = sys::open_in_root(
+                    self.root.as_fd(),
+                    &tparent.join(&b'/'),
+                    libc::O_PATH | libc::O_DIRECTORY,
+                )
+                .map_err(entry_err)?;
                 let tname = CString::new(tlast.to_vec()).map_err(|_| invalid())?;
-                sys::linkat(tparent_fd.as_fd(), &tname, parent.as_fd(), &cname).map_err(entry_err)?;
+                sys::linkat(tparent_fd.as_fd(), &tname, parent.as_fd(), &cname)
+                    .map_err(entry_err)?;
             }
             Kind::CharDev | Kind::BlockDev | Kind::Fifo => {
                 let (fmt, dev) = match kind {
@@ -204,15 +239,23 @@ impl Unpacker {
                     Kind::BlockDev => (libc::S_IFBLK, device(entry).map_err(entry_err)?),
                     _ => (libc::S_IFIFO, 0),
                 };
-                sys::mknodat(parent.as_fd(), &cname, fmt | (meta.mode & 0o7777), dev).map_err(entry_err)?;
-                self.apply_node_meta(parent.as_fd(), &cname, &meta, true).map_err(entry_err)?;
+                sys::mknodat(parent.as_fd(), &cname, fmt | (meta.mode & 0o7777), dev)
+                    .map_err(entry_err)?;
+                self.apply_node_meta(parent.as_fd(), &cname, &meta, true)
+                    .map_err(entry_err)?;
             }
         }
         Ok(())
     }
 
     /// Ownership, mode (not for symlinks), xattrs and times of a node we cannot open for writing.
-    fn apply_node_meta(&self, parent: BorrowedFd<'_>, name: &CString, meta: &Meta, chmod: bool) -> io::Result<()> {
+    fn apply_node_meta(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &CString,
+        meta: &Meta,
+        chmod: bool,
+    ) -> io::Result<()> {
         sys::lchownat(parent, name, meta.uid, meta.gid)?;
         if chmod {
             // mknod's mode went through the umask; chown may have cleared set-id bits.
@@ -224,11 +267,23 @@ impl Unpacker {
         sys::lutimesat(parent, name, meta.mtime)
     }
 
-    fn whiteout(&mut self, parent_path: &[u8], last: &[u8], meta: &Meta) -> Result<(), WhiteoutError> {
-        let parent_comps: Vec<&[u8]> = parent_path.split(|b| *b == b'/').filter(|c| !c.is_empty()).collect();
+    fn whiteout(
+        &mut self,
+        parent_path: &[u8],
+        last: &[u8],
+        meta: &Meta,
+    ) -> Result<(), WhiteoutError> {
+        let parent_comps: Vec<&[u8]> = parent_path
+            .split(|b| *b == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
         if last == WHITEOUT_OPAQUE {
             self.ensure_dir(&parent_comps)?;
-            let dir = sys::open_in_root(self.root.as_fd(), parent_path, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            let dir = sys::open_in_root(
+                self.root.as_fd(),
+                parent_path,
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            )?;
             sys::fsetxattr(dir.as_fd(), OPAQUE_XATTR, b"y")?;
             return Ok(());
         }
@@ -281,9 +336,17 @@ impl Unpacker {
     fn finish(self) -> Result<UnpackStats, UnpackError> {
         for (path, mtime) in self.dir_times.iter().rev() {
             let name = String::from_utf8_lossy(path).into_owned();
-            let fd = sys::open_in_root(self.root.as_fd(), path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW)
-                .map_err(|source| UnpackError::Entry { name: name.clone(), source })?;
-            sys::futimes(fd.as_fd(), *mtime).map_err(|source| UnpackError::Entry { name, source })?;
+            let fd = sys::open_in_root(
+                self.root.as_fd(),
+                path,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            )
+            .map_err(|source| UnpackError::Entry {
+                name: name.clone(),
+                source,
+            })?;
+            sys::futimes(fd.as_fd(), *mtime)
+                .map_err(|source| UnpackError::Entry { name, source })?;
         }
         Ok(self.stats)
     }
@@ -336,10 +399,22 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
             let ext = ext?;
             let Ok(key) = ext.key() else { continue };
             let value = ext.value_bytes();
-            let number = || std::str::from_utf8(value).ok().and_then(|v| v.split('.').next()?.parse::<u64>().ok());
+            let number = || {
+                std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.split('.').next()?.parse::<u64>().ok())
+            };
             match key {
-                "uid" => meta.uid = number().and_then(|n| u32::try_from(n).ok()).unwrap_or(meta.uid),
-                "gid" => meta.gid = number().and_then(|n| u32::try_from(n).ok()).unwrap_or(meta.gid),
+                "uid" => {
+                    meta.uid = number()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(meta.uid)
+                }
+                "gid" => {
+                    meta.gid = number()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(meta.gid)
+                }
                 "mtime" => meta.mtime = number().unwrap_or(meta.mtime),
                 _ => {
                     if let Some(name) = key.strip_prefix(XATTR_PAX_PREFIX) {
@@ -362,7 +437,10 @@ fn numeric<T: Default>(parsed: io::Result<T>, raw: &[u8]) -> io::Result<T> {
 
 fn device<R: Read>(entry: &tar::Entry<'_, R>) -> io::Result<libc::dev_t> {
     let h = entry.header();
-    Ok(sys::makedev(h.device_major()?.unwrap_or(0), h.device_minor()?.unwrap_or(0)))
+    Ok(sys::makedev(
+        h.device_major()?.unwrap_or(0),
+        h.device_minor()?.unwrap_or(0),
+    ))
 }
 
 /// Splits an archive path into its components after lexical cleaning, as Go's `filepath.Clean`
@@ -399,17 +477,29 @@ fn symlink_stays_inside(parent: &[&[u8]], target: &[u8]) -> bool {
 
 /// Removes `dir/name`, recursively if it is a directory, never following symlinks.
 fn remove_tree(dir: BorrowedFd<'_>, name: &CString) -> io::Result<()> {
-    let Some(st) = sys::lstatat(dir, name)? else { return Ok(()) };
+    let Some(st) = sys::lstatat(dir, name)? else {
+        return Ok(());
+    };
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return sys::unlinkat(dir, name, false);
     }
-    let sub = sys::openat(dir, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+    let sub = sys::openat(
+        dir,
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )?;
     // Listing through /proc/self/fd names the directory we already hold open, not a path.
-    let listing = std::fs::read_dir(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&sub)))?;
+    let listing = std::fs::read_dir(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&sub)
+    ))?;
     for child in listing {
         let child = child?;
-        let cname = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(child.file_name().as_os_str()).to_vec())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "NUL in file name"))?;
+        let cname = CString::new(
+            std::os::unix::ffi::OsStrExt::as_bytes(child.file_name().as_os_str()).to_vec(),
+        )
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "NUL in file name"))?;
         remove_tree(sub.as_fd(), &cname)?;
     }
     sys::unlinkat(dir, name, true)
@@ -421,7 +511,14 @@ mod tests {
 
     #[test]
     fn cleaning_matches_dockerd() {
-        let c = |p: &str| clean_components(p.as_bytes()).map(|v| v.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("/"));
+        let c = |p: &str| {
+            clean_components(p.as_bytes()).map(|v| {
+                v.iter()
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+        };
         assert_eq!(c("./a/b/../c"), Some("a/c".into()));
         assert_eq!(c("/etc/passwd"), Some("etc/passwd".into()));
         assert_eq!(c("/../../etc"), Some("etc".into()));

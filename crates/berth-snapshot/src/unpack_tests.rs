@@ -15,12 +15,17 @@ struct TarBuilder {
 
 impl TarBuilder {
     fn new() -> Self {
-        Self { b: tar::Builder::new(Vec::new()) }
+        Self {
+            b: tar::Builder::new(Vec::new()),
+        }
     }
     fn header(name: &str, kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
         let mut h = tar::Header::new_ustar();
         let bytes = name.as_bytes();
-        assert!(bytes.len() < 100, "test names must fit the ustar name field");
+        assert!(
+            bytes.len() < 100,
+            "test names must fit the ustar name field"
+        );
         h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
         h.set_entry_type(kind);
         h.set_mode(mode);
@@ -36,7 +41,15 @@ impl TarBuilder {
         self.b.append(&h, data).expect("append");
         self
     }
-    fn file_owned(mut self, name: &str, data: &[u8], mode: u32, uid: u64, gid: u64, mtime: u64) -> Self {
+    fn file_owned(
+        mut self,
+        name: &str,
+        data: &[u8],
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        mtime: u64,
+    ) -> Self {
         let mut h = Self::header(name, tar::EntryType::Regular, mode, data.len() as u64);
         h.set_uid(uid);
         h.set_gid(gid);
@@ -68,7 +81,9 @@ impl TarBuilder {
     }
     fn file_with_xattr(mut self, name: &str, key: &str, value: &[u8]) -> Self {
         let pax_key = format!("SCHILY.xattr.{key}");
-        self.b.append_pax_extensions([(pax_key.as_str(), value)]).expect("pax");
+        self.b
+            .append_pax_extensions([(pax_key.as_str(), value)])
+            .expect("pax");
         self.file(name, b"x")
     }
     fn bytes(self) -> Vec<u8> {
@@ -90,7 +105,11 @@ fn fixture() -> Fixture {
     fs::create_dir_all(&root).expect("root");
     fs::create_dir_all(&host).expect("host");
     fs::write(host.join("secret"), b"host secret").expect("secret");
-    Fixture { _tmp: tmp, root, host }
+    Fixture {
+        _tmp: tmp,
+        root,
+        host,
+    }
 }
 
 fn unpack(root: &Path, tar: Vec<u8>) -> Result<super::UnpackStats, UnpackError> {
@@ -98,17 +117,35 @@ fn unpack(root: &Path, tar: Vec<u8>) -> Result<super::UnpackStats, UnpackError> 
 }
 
 fn host_untouched(f: &Fixture) {
-    let names: Vec<_> = fs::read_dir(&f.host).expect("host").map(|e| e.expect("entry").file_name()).collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("secret")], "host dir gained entries");
-    assert_eq!(fs::read(f.host.join("secret")).expect("secret"), b"host secret");
-    assert_eq!(fs::metadata(f.host.join("secret")).expect("meta").nlink(), 1, "host file was hard-linked");
+    let names: Vec<_> = fs::read_dir(&f.host)
+        .expect("host")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("secret")],
+        "host dir gained entries"
+    );
+    assert_eq!(
+        fs::read(f.host.join("secret")).expect("secret"),
+        b"host secret"
+    );
+    assert_eq!(
+        fs::metadata(f.host.join("secret")).expect("meta").nlink(),
+        1,
+        "host file was hard-linked"
+    );
     let outside: Vec<_> = fs::read_dir(f.root.parent().and_then(Path::parent).expect("tmp"))
         .expect("tmp")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     let mut outside = outside;
     outside.sort();
-    assert_eq!(outside, ["host", "layer"], "entries appeared next to the layer");
+    assert_eq!(
+        outside,
+        ["host", "layer"],
+        "entries appeared next to the layer"
+    );
 }
 
 #[test]
@@ -117,7 +154,11 @@ fn preserves_metadata_links_and_nodes() {
     let tar = TarBuilder::new()
         .dir("etc/", 0o755)
         .file_owned("etc/shadow", b"root:*:", 0o4640, 1000, 42, 1_500_000_000)
-        .link(tar::EntryType::Symlink, "etc/localtime", "/usr/share/zoneinfo/UTC")
+        .link(
+            tar::EntryType::Symlink,
+            "etc/localtime",
+            "/usr/share/zoneinfo/UTC",
+        )
         .link(tar::EntryType::Link, "etc/shadow-", "etc/shadow")
         .node("dev/null", tar::EntryType::Char, 1, 3)
         .node("run/fifo", tar::EntryType::Fifo, 0, 0)
@@ -133,21 +174,40 @@ fn preserves_metadata_links_and_nodes() {
     assert_eq!((m.uid(), m.gid()), (1000, 42));
     assert_eq!(m.mtime(), 1_500_000_000);
     assert_eq!(m.nlink(), 2, "hardlink shares the inode");
-    assert_eq!(fs::read(f.root.join("etc/shadow-")).expect("link"), b"root:*:");
-    assert_eq!(fs::read_link(f.root.join("etc/localtime")).expect("symlink"), Path::new("/usr/share/zoneinfo/UTC"));
+    assert_eq!(
+        fs::read(f.root.join("etc/shadow-")).expect("link"),
+        b"root:*:"
+    );
+    assert_eq!(
+        fs::read_link(f.root.join("etc/localtime")).expect("symlink"),
+        Path::new("/usr/share/zoneinfo/UTC")
+    );
     let etc = fs::metadata(f.root.join("etc")).expect("etc");
-    assert_eq!(etc.mtime(), 1_600_000_000, "dir mtime set after its children");
+    assert_eq!(
+        etc.mtime(),
+        1_600_000_000,
+        "dir mtime set after its children"
+    );
     assert_eq!(etc.permissions().mode() & 0o7777, 0o755);
 
     let null = fs::symlink_metadata(f.root.join("dev/null")).expect("null");
     assert!(null.file_type().is_char_device());
     assert_eq!(null.rdev(), libc::makedev(1, 3));
     assert_eq!(null.mode() & 0o7777, 0o640);
-    assert!(fs::symlink_metadata(f.root.join("run/fifo")).expect("fifo").file_type().is_fifo());
-    assert_eq!(fs::metadata(f.root.join("deep/auto")).expect("auto").mode() & 0o777, 0o755);
+    assert!(fs::symlink_metadata(f.root.join("run/fifo"))
+        .expect("fifo")
+        .file_type()
+        .is_fifo());
+    assert_eq!(
+        fs::metadata(f.root.join("deep/auto")).expect("auto").mode() & 0o777,
+        0o755
+    );
 
     let ping = fs::File::open(f.root.join("bin/ping")).expect("ping");
-    assert_eq!(sys::fgetxattr(ping.as_fd(), b"user.berth").expect("xattr"), b"cap");
+    assert_eq!(
+        sys::fgetxattr(ping.as_fd(), b"user.berth").expect("xattr"),
+        b"cap"
+    );
 }
 
 #[test]
@@ -162,8 +222,15 @@ fn later_entries_replace_earlier_ones() {
         .bytes();
     unpack(&f.root, tar).expect("unpack");
     assert_eq!(fs::read(f.root.join("a")).expect("a"), b"new");
-    assert_eq!(fs::read(f.root.join("d/x")).expect("x"), b"keep", "dir over dir merges");
-    assert_eq!(fs::metadata(f.root.join("d")).expect("d").mode() & 0o777, 0o700);
+    assert_eq!(
+        fs::read(f.root.join("d/x")).expect("x"),
+        b"keep",
+        "dir over dir merges"
+    );
+    assert_eq!(
+        fs::metadata(f.root.join("d")).expect("d").mode() & 0o777,
+        0o700
+    );
 }
 
 #[test]
@@ -217,7 +284,10 @@ fn symlinked_parents_resolve_inside_the_root() {
 fn dangling_symlinked_parent_fails_without_touching_the_host() {
     let f = fixture();
     let host = f.host.to_str().expect("utf8").to_string();
-    let tar = TarBuilder::new().link(tar::EntryType::Symlink, "evil", &host).file("evil/new", b"pwned").bytes();
+    let tar = TarBuilder::new()
+        .link(tar::EntryType::Symlink, "evil", &host)
+        .file("evil/new", b"pwned")
+        .bytes();
     let err = unpack(&f.root, tar).expect_err("dangling parent");
     assert!(matches!(err, UnpackError::Entry { .. }), "{err}");
     host_untouched(&f);
@@ -226,8 +296,13 @@ fn dangling_symlinked_parent_fails_without_touching_the_host() {
 #[test]
 fn relative_symlinks_climbing_out_are_rejected() {
     let f = fixture();
-    let err = unpack(&f.root, TarBuilder::new().link(tar::EntryType::Symlink, "a/evil", "../../../host").bytes())
-        .expect_err("escape");
+    let err = unpack(
+        &f.root,
+        TarBuilder::new()
+            .link(tar::EntryType::Symlink, "a/evil", "../../../host")
+            .bytes(),
+    )
+    .expect_err("escape");
     assert!(matches!(err, UnpackError::InvalidSymlink { .. }), "{err}");
     host_untouched(&f);
 }
@@ -236,16 +311,26 @@ fn relative_symlinks_climbing_out_are_rejected() {
 fn hardlinks_cannot_reach_outside() {
     // Lexical escape: rejected.
     let f = fixture();
-    let err = unpack(&f.root, TarBuilder::new().link(tar::EntryType::Link, "hl", "../../host/secret").bytes())
-        .expect_err("escape");
+    let err = unpack(
+        &f.root,
+        TarBuilder::new()
+            .link(tar::EntryType::Link, "hl", "../../host/secret")
+            .bytes(),
+    )
+    .expect_err("escape");
     assert!(matches!(err, UnpackError::InvalidHardlink { .. }), "{err}");
     host_untouched(&f);
 
     // Absolute host path: looked up inside the root, where it does not exist.
     let f = fixture();
     let target = f.host.join("secret");
-    let err = unpack(&f.root, TarBuilder::new().link(tar::EntryType::Link, "hl", target.to_str().expect("utf8")).bytes())
-        .expect_err("absolute");
+    let err = unpack(
+        &f.root,
+        TarBuilder::new()
+            .link(tar::EntryType::Link, "hl", target.to_str().expect("utf8"))
+            .bytes(),
+    )
+    .expect_err("absolute");
     assert!(matches!(err, UnpackError::Entry { .. }), "{err}");
     assert!(!f.root.join("hl").exists());
     host_untouched(&f);
@@ -287,14 +372,21 @@ fn whiteouts_become_overlay_whiteouts() {
     assert!(!f.root.join("opaque/.wh..wh..opq").exists());
     assert!(!f.root.join(".wh..wh.plnk").exists());
     let opaque = fs::File::open(f.root.join("opaque")).expect("opaque");
-    assert_eq!(sys::fgetxattr(opaque.as_fd(), b"trusted.overlay.opaque").expect("xattr"), b"y");
+    assert_eq!(
+        sys::fgetxattr(opaque.as_fd(), b"trusted.overlay.opaque").expect("xattr"),
+        b"y"
+    );
     assert_eq!(fs::read(f.root.join("opaque/kept")).expect("kept"), b"k");
 }
 
 #[test]
 fn whiteouts_cannot_land_outside() {
     let f = fixture();
-    let err = unpack(&f.root, TarBuilder::new().file("../host/.wh.secret", b"").bytes()).expect_err("escape");
+    let err = unpack(
+        &f.root,
+        TarBuilder::new().file("../host/.wh.secret", b"").bytes(),
+    )
+    .expect_err("escape");
     assert!(matches!(err, UnpackError::Breakout { .. }), "{err}");
     host_untouched(&f);
 
@@ -308,13 +400,20 @@ fn whiteouts_cannot_land_outside() {
         .bytes();
     unpack(&f.root, tar).expect("contained");
     let inner = f.root.join(host.trim_start_matches('/'));
-    assert!(fs::symlink_metadata(inner.join("secret")).expect("inner").file_type().is_char_device());
+    assert!(fs::symlink_metadata(inner.join("secret"))
+        .expect("inner")
+        .file_type()
+        .is_char_device());
     host_untouched(&f);
     let host_dir = fs::File::open(&f.host).expect("host");
-    assert!(sys::fgetxattr(host_dir.as_fd(), b"trusted.overlay.opaque").is_err(), "host dir marked opaque");
+    assert!(
+        sys::fgetxattr(host_dir.as_fd(), b"trusted.overlay.opaque").is_err(),
+        "host dir marked opaque"
+    );
 
     let f = fixture();
-    let err = unpack(&f.root, TarBuilder::new().file("a/.wh...", b"").bytes()).expect_err("dotdot whiteout");
+    let err = unpack(&f.root, TarBuilder::new().file("a/.wh...", b"").bytes())
+        .expect_err("dotdot whiteout");
     assert!(matches!(err, UnpackError::InvalidWhiteout { .. }), "{err}");
     host_untouched(&f);
 }

@@ -29,10 +29,16 @@ fn chain(n: u8) -> Digest {
 fn unpack_is_shared_and_atomic() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let snap = Snapshotter::open(tmp.path().join("overlay")).expect("open");
-    let stats = snap.unpack_layer(&chain(1), &layer_tar(&[("a", b"1")])[..]).expect("unpack");
+    let stats = snap
+        .unpack_layer(&chain(1), &layer_tar(&[("a", b"1")])[..])
+        .expect("unpack");
     assert_eq!(stats.map(|s| s.size), Some(1));
     // Same chain id: not unpacked again, the stream is not even read.
-    assert_eq!(snap.unpack_layer(&chain(1), &b"not a tar"[..]).expect("again"), None);
+    assert_eq!(
+        snap.unpack_layer(&chain(1), &b"not a tar"[..])
+            .expect("again"),
+        None
+    );
     assert_eq!(snap.layers().expect("layers"), vec![chain(1)]);
 
     // A failing unpack leaves neither the layer nor temporary directories nor short links.
@@ -50,45 +56,92 @@ fn unpack_is_shared_and_atomic() {
 
     snap.remove_layer(&chain(1)).expect("remove");
     assert!(!snap.has_layer(&chain(1)));
-    assert_eq!(fs::read_dir(snap.root().join("l")).expect("l").count(), 0, "short link removed");
+    assert_eq!(
+        fs::read_dir(snap.root().join("l")).expect("l").count(),
+        0,
+        "short link removed"
+    );
 }
 
 #[test]
 fn mounted_snapshot_shows_layers_and_writes_to_upper() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let snap = Snapshotter::open(tmp.path().join("overlay")).expect("open");
-    snap.unpack_layer(&chain(1), &layer_tar(&[("bin/tool", b"v1"), ("etc/gone", b"x"), ("etc/keep", b"k")])[..])
-        .expect("base");
-    snap.unpack_layer(&chain(2), &layer_tar(&[("bin/tool", b"v2"), ("etc/.wh.gone", b"")])[..]).expect("top");
+    snap.unpack_layer(
+        &chain(1),
+        &layer_tar(&[("bin/tool", b"v1"), ("etc/gone", b"x"), ("etc/keep", b"k")])[..],
+    )
+    .expect("base");
+    snap.unpack_layer(
+        &chain(2),
+        &layer_tar(&[("bin/tool", b"v2"), ("etc/.wh.gone", b"")])[..],
+    )
+    .expect("top");
 
     let id = "c0ffee";
     let paths = snap.prepare(id, &[chain(1), chain(2)]).expect("prepare");
-    assert_eq!(paths.lowers, vec![snap.layer_diff(&chain(1)), snap.layer_diff(&chain(2))]);
-    assert!(matches!(snap.prepare(id, &[]), Err(SnapshotError::Exists(_))));
-    assert!(matches!(snap.prepare("other", &[chain(9)]), Err(SnapshotError::MissingLayer(_))));
-    assert!(matches!(snap.prepare("../evil", &[]), Err(SnapshotError::InvalidId(_))));
+    assert_eq!(
+        paths.lowers,
+        vec![snap.layer_diff(&chain(1)), snap.layer_diff(&chain(2))]
+    );
+    assert!(matches!(
+        snap.prepare(id, &[]),
+        Err(SnapshotError::Exists(_))
+    ));
+    assert!(matches!(
+        snap.prepare("other", &[chain(9)]),
+        Err(SnapshotError::MissingLayer(_))
+    ));
+    assert!(matches!(
+        snap.prepare("../evil", &[]),
+        Err(SnapshotError::InvalidId(_))
+    ));
 
     snap.mount(id, &paths.merged).expect("mount");
-    assert_eq!(fs::read(paths.merged.join("bin/tool")).expect("tool"), b"v2", "top layer wins");
+    assert_eq!(
+        fs::read(paths.merged.join("bin/tool")).expect("tool"),
+        b"v2",
+        "top layer wins"
+    );
     assert_eq!(fs::read(paths.merged.join("etc/keep")).expect("keep"), b"k");
-    assert!(!paths.merged.join("etc/gone").exists(), "whiteout hides the lower file");
+    assert!(
+        !paths.merged.join("etc/gone").exists(),
+        "whiteout hides the lower file"
+    );
 
     fs::write(paths.merged.join("etc/new"), b"written").expect("write");
     fs::remove_file(paths.merged.join("etc/keep")).expect("rm");
-    assert_eq!(fs::read(paths.upper.join("etc/new")).expect("upper"), b"written");
-    assert!(fs::symlink_metadata(paths.upper.join("etc/keep")).expect("wh").file_type().is_char_device());
-    assert_eq!(fs::read(snap.layer_diff(&chain(1)).join("etc/keep")).expect("lower intact"), b"k");
+    assert_eq!(
+        fs::read(paths.upper.join("etc/new")).expect("upper"),
+        b"written"
+    );
+    assert!(fs::symlink_metadata(paths.upper.join("etc/keep"))
+        .expect("wh")
+        .file_type()
+        .is_char_device());
+    assert_eq!(
+        fs::read(snap.layer_diff(&chain(1)).join("etc/keep")).expect("lower intact"),
+        b"k"
+    );
 
     snap.unmount(&paths.merged).expect("unmount");
     assert!(!paths.merged.join("bin/tool").exists());
-    snap.unmount(&paths.merged).expect("unmounting twice is fine");
+    snap.unmount(&paths.merged)
+        .expect("unmounting twice is fine");
 
     // Remount, then remove while mounted: remove unmounts and leaves nothing behind.
     snap.mount(id, &paths.merged).expect("remount");
-    assert_eq!(fs::read(paths.merged.join("etc/new")).expect("persisted"), b"written");
+    assert_eq!(
+        fs::read(paths.merged.join("etc/new")).expect("persisted"),
+        b"written"
+    );
     snap.remove(id).expect("remove");
     assert!(!snap.root().join(id).exists());
-    assert_eq!(fs::read_dir(snap.root().join("l")).expect("l").count(), 2, "only the two layer links remain");
+    assert_eq!(
+        fs::read_dir(snap.root().join("l")).expect("l").count(),
+        2,
+        "only the two layer links remain"
+    );
     assert!(matches!(snap.paths(id), Err(SnapshotError::NotFound(_))));
     let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     assert!(!mounts.contains(paths.merged.to_str().expect("utf8")));
@@ -102,19 +155,32 @@ fn many_layers_mount_beyond_a_page_of_options() {
     let mut ids = Vec::new();
     for i in 0..count {
         let name = format!("f{i}");
-        snap.unpack_layer(&chain(i), &layer_tar(&[(&name, &[i])])[..]).expect("unpack");
+        snap.unpack_layer(&chain(i), &layer_tar(&[(&name, &[i])])[..])
+            .expect("unpack");
         ids.push(chain(i));
     }
-    let opts_len: usize = ids.iter().map(|c| snap.layer_diff(c).as_os_str().len() + 1).sum();
-    assert!(opts_len > 4096, "the test must exceed a page of lowerdir options");
+    let opts_len: usize = ids
+        .iter()
+        .map(|c| snap.layer_diff(c).as_os_str().len() + 1)
+        .sum();
+    assert!(
+        opts_len > 4096,
+        "the test must exceed a page of lowerdir options"
+    );
     let paths = snap.prepare("many", &ids).expect("prepare");
     let started = std::time::Instant::now();
     snap.mount("many", &paths.merged).expect("mount");
     eprintln!("mounting {count} layers took {:?}", started.elapsed());
     for i in [0u8, 64, 129] {
-        assert_eq!(fs::read(paths.merged.join(format!("f{i}"))).expect("file"), [i]);
+        assert_eq!(
+            fs::read(paths.merged.join(format!("f{i}"))).expect("file"),
+            [i]
+        );
     }
-    assert_eq!(fs::metadata(paths.merged.join("f0")).expect("meta").mtime(), 1_600_000_000);
+    assert_eq!(
+        fs::metadata(paths.merged.join("f0")).expect("meta").mtime(),
+        1_600_000_000
+    );
     snap.remove("many").expect("remove");
 }
 

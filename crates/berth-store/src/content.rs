@@ -35,7 +35,10 @@ impl From<ContentError> for Error {
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ContentError + '_ {
-    move |source| ContentError::Io { path: path.to_path_buf(), source }
+    move |source| ContentError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The blob store rooted at `<data-root>/content`.
@@ -73,11 +76,21 @@ impl ContentStore {
             .mode(0o600)
             .open(&path)
             .map_err(io_at(&path))?;
-        Ok(BlobWriter { store: self.clone(), file: Some(file), path, hasher: Sha256::new(), size: 0 })
+        Ok(BlobWriter {
+            store: self.clone(),
+            file: Some(file),
+            path,
+            hasher: Sha256::new(),
+            size: 0,
+        })
     }
 
     /// Streams `reader` into a new blob; with `expected`, the content must hash to it.
-    pub fn write_from(&self, reader: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64), ContentError> {
+    pub fn write_from(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64), ContentError> {
         let mut w = self.writer()?;
         let tmp = w.path.clone();
         io::copy(reader, &mut w).map_err(io_at(&tmp))?;
@@ -85,7 +98,11 @@ impl ContentStore {
     }
 
     /// Stores `data` as a blob and returns its digest.
-    pub fn write_bytes(&self, data: &[u8], expected: Option<&Digest>) -> Result<Digest, ContentError> {
+    pub fn write_bytes(
+        &self,
+        data: &[u8],
+        expected: Option<&Digest>,
+    ) -> Result<Digest, ContentError> {
         let mut w = self.writer()?;
         let tmp = w.path.clone();
         w.write_all(data).map_err(io_at(&tmp))?;
@@ -97,7 +114,10 @@ impl ContentStore {
         let path = self.blob_path(digest);
         File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ContentError::NotFound(digest.clone()),
-            _ => ContentError::Io { path: path.clone(), source: e },
+            _ => ContentError::Io {
+                path: path.clone(),
+                source: e,
+            },
         })
     }
 
@@ -105,10 +125,15 @@ impl ContentStore {
     pub fn read_bytes(&self, digest: &Digest) -> Result<Vec<u8>, ContentError> {
         let mut data = Vec::new();
         let path = self.blob_path(digest);
-        self.open_blob(digest)?.read_to_end(&mut data).map_err(io_at(&path))?;
+        self.open_blob(digest)?
+            .read_to_end(&mut data)
+            .map_err(io_at(&path))?;
         let actual = Digest::of(&data);
         if &actual != digest {
-            return Err(ContentError::DigestMismatch { expected: digest.clone(), actual });
+            return Err(ContentError::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
         }
         Ok(data)
     }
@@ -123,7 +148,9 @@ impl ContentStore {
         let path = self.blob_path(digest);
         match fs::metadata(&path) {
             Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ContentError::NotFound(digest.clone())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(ContentError::NotFound(digest.clone()))
+            }
             Err(e) => Err(ContentError::Io { path, source: e }),
         }
     }
@@ -143,7 +170,11 @@ impl ContentStore {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.blobs).map_err(io_at(&self.blobs))? {
             let entry = entry.map_err(io_at(&self.blobs))?;
-            if let Some(d) = entry.file_name().to_str().and_then(|n| format!("sha256:{n}").parse().ok()) {
+            if let Some(d) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| format!("sha256:{n}").parse().ok())
+            {
                 out.push(d);
             }
         }
@@ -166,7 +197,9 @@ impl ContentStore {
         let target = self.blob_path(digest);
         fs::rename(tmp, &target).map_err(io_at(&target))?;
         // The rename is durable only once the directory entry is.
-        File::open(&self.blobs).and_then(|d| d.sync_all()).map_err(io_at(&self.blobs))
+        File::open(&self.blobs)
+            .and_then(|d| d.sync_all())
+            .map_err(io_at(&self.blobs))
     }
 }
 
@@ -197,7 +230,10 @@ impl BlobWriter {
         let actual = Digest::from_hasher(std::mem::take(&mut self.hasher));
         if let Some(expected) = expected {
             if expected != &actual {
-                return Err(ContentError::DigestMismatch { expected: expected.clone(), actual });
+                return Err(ContentError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual,
+                });
             }
         }
         if self.store.exists(&actual) {
@@ -211,7 +247,10 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let file = self.file.as_mut().ok_or_else(|| io::Error::other("blob writer already committed"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob writer already committed"))?;
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
@@ -245,7 +284,9 @@ mod tests {
     }
 
     fn ingest_entries(dir: &tempfile::TempDir) -> usize {
-        fs::read_dir(dir.path().join("content/ingest")).expect("ingest").count()
+        fs::read_dir(dir.path().join("content/ingest"))
+            .expect("ingest")
+            .count()
     }
 
     #[test]
@@ -264,7 +305,10 @@ mod tests {
         assert_eq!(ingest_entries(&dir), 0);
         store.delete(&d).expect("delete");
         assert!(!store.exists(&d));
-        assert!(matches!(store.open_blob(&d), Err(ContentError::NotFound(_))));
+        assert!(matches!(
+            store.open_blob(&d),
+            Err(ContentError::NotFound(_))
+        ));
         store.delete(&d).expect("deleting twice is fine");
     }
 
@@ -272,12 +316,17 @@ mod tests {
     fn digest_mismatch_publishes_nothing() {
         let (dir, store) = store();
         let wrong = Digest::of(b"other");
-        let err = store.write_bytes(b"hello", Some(&wrong)).expect_err("must fail");
+        let err = store
+            .write_bytes(b"hello", Some(&wrong))
+            .expect_err("must fail");
         assert!(matches!(err, ContentError::DigestMismatch { .. }));
         assert!(!store.exists(&wrong));
         assert!(!store.exists(&Digest::of(b"hello")));
         assert_eq!(ingest_entries(&dir), 0);
-        assert_eq!(Error::from(err).kind, berth_types::ErrorKind::InvalidArgument);
+        assert_eq!(
+            Error::from(err).kind,
+            berth_types::ErrorKind::InvalidArgument
+        );
     }
 
     #[test]
@@ -314,7 +363,10 @@ mod tests {
         let (_dir, store) = store();
         let d = store.write_bytes(b"{\"a\":1}", None).expect("write");
         fs::write(store.blob_path(&d), b"{\"a\":2}").expect("corrupt");
-        assert!(matches!(store.read_bytes(&d), Err(ContentError::DigestMismatch { .. })));
+        assert!(matches!(
+            store.read_bytes(&d),
+            Err(ContentError::DigestMismatch { .. })
+        ));
     }
 
     #[test]

@@ -15,13 +15,19 @@ pub enum DbError {
     #[error("database lock poisoned: a thread panicked while holding it")]
     Poisoned,
     #[error("schema of {subsystem} is at version {found}, newer than this berth knows ({known})")]
-    SchemaTooNew { subsystem: String, found: i64, known: i64 },
+    SchemaTooNew {
+        subsystem: String,
+        found: i64,
+        known: i64,
+    },
 }
 
 impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
         match &e {
-            DbError::Sqlite(rusqlite::Error::QueryReturnedNoRows) => Error::not_found(e.to_string()),
+            DbError::Sqlite(rusqlite::Error::QueryReturnedNoRows) => {
+                Error::not_found(e.to_string())
+            }
             DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
                 if f.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
@@ -71,7 +77,9 @@ impl Db {
                  version INTEGER NOT NULL
              );",
         )?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, DbError> {
@@ -88,7 +96,10 @@ impl Db {
     }
 
     /// Runs `f` inside a transaction, committed when `f` returns `Ok`, rolled back otherwise.
-    pub fn transaction<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    pub fn transaction<T, E>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<DbError>,
     {
@@ -112,7 +123,11 @@ impl Db {
         self.transaction(|tx| {
             let current = version_of(tx, subsystem)?;
             if current > known {
-                return Err(DbError::SchemaTooNew { subsystem: subsystem.to_string(), found: current, known });
+                return Err(DbError::SchemaTooNew {
+                    subsystem: subsystem.to_string(),
+                    found: current,
+                    known,
+                });
             }
             if current == known {
                 return Ok(());
@@ -145,7 +160,11 @@ impl<T> SqlResultExt<T> for Result<T, rusqlite::Error> {
 fn version_of(conn: &Connection, subsystem: &str) -> Result<i64, DbError> {
     use rusqlite::OptionalExtension;
     Ok(conn
-        .query_row("SELECT version FROM schema_versions WHERE subsystem = ?1", [subsystem], |r| r.get(0))
+        .query_row(
+            "SELECT version FROM schema_versions WHERE subsystem = ?1",
+            [subsystem],
+            |r| r.get(0),
+        )
         .optional()?
         .unwrap_or(0))
 }
@@ -155,8 +174,11 @@ mod tests {
     use super::*;
 
     fn count(db: &Db, sql: &str) -> i64 {
-        db.with(|c| c.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(DbError::from))
-            .expect("count")
+        db.with(|c| {
+            c.query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map_err(DbError::from)
+        })
+        .expect("count")
     }
 
     #[test]
@@ -172,15 +194,28 @@ mod tests {
         // Reopen and append a step: only the new one runs (the first would fail if re-run).
         drop(db);
         let db = Db::open(&path).expect("reopen");
-        let v2 = ["CREATE TABLE t (id TEXT PRIMARY KEY)", "ALTER TABLE t ADD COLUMN name TEXT"];
+        let v2 = [
+            "CREATE TABLE t (id TEXT PRIMARY KEY)",
+            "ALTER TABLE t ADD COLUMN name TEXT",
+        ];
         db.migrate("things", &v2).expect("v2");
         assert_eq!(db.schema_version("things").expect("version"), 2);
-        db.with(|c| c.execute("INSERT INTO t (id, name) VALUES ('a', 'b')", []).map_err(DbError::from))
-            .expect("insert");
+        db.with(|c| {
+            c.execute("INSERT INTO t (id, name) VALUES ('a', 'b')", [])
+                .map_err(DbError::from)
+        })
+        .expect("insert");
         assert_eq!(count(&db, "SELECT count(*) FROM t"), 1);
-        assert!(matches!(db.migrate("things", &v1), Err(DbError::SchemaTooNew { .. })));
-        let mode: String =
-            db.with(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(DbError::from)).expect("mode");
+        assert!(matches!(
+            db.migrate("things", &v1),
+            Err(DbError::SchemaTooNew { .. })
+        ));
+        let mode: String = db
+            .with(|c| {
+                c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                    .map_err(DbError::from)
+            })
+            .expect("mode");
         assert_eq!(mode, "wal");
     }
 
@@ -190,7 +225,10 @@ mod tests {
         let steps = ["CREATE TABLE a (x INTEGER)", "THIS IS NOT SQL"];
         assert!(db.migrate("broken", &steps).is_err());
         assert_eq!(db.schema_version("broken").expect("version"), 0);
-        assert_eq!(count(&db, "SELECT count(*) FROM sqlite_master WHERE name = 'a'"), 0);
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM sqlite_master WHERE name = 'a'"),
+            0
+        );
     }
 
     #[test]
@@ -202,7 +240,10 @@ mod tests {
         )
         .expect("migrate");
         let err = db
-            .with(|c| c.execute("INSERT INTO c (p) VALUES ('missing')", []).map_err(DbError::from))
+            .with(|c| {
+                c.execute("INSERT INTO c (p) VALUES ('missing')", [])
+                    .map_err(DbError::from)
+            })
             .expect_err("fk violation");
         assert_eq!(Error::from(err).kind, berth_types::ErrorKind::Conflict);
     }
@@ -210,7 +251,8 @@ mod tests {
     #[test]
     fn transaction_rolls_back_on_error() {
         let db = Db::open_in_memory().expect("open");
-        db.migrate("t", &["CREATE TABLE t (x INTEGER)"]).expect("migrate");
+        db.migrate("t", &["CREATE TABLE t (x INTEGER)"])
+            .expect("migrate");
         let r: Result<(), DbError> = db.transaction(|tx| {
             tx.execute("INSERT INTO t VALUES (1)", [])?;
             Err(DbError::Poisoned)

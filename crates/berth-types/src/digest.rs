@@ -18,11 +18,15 @@ pub struct Digest {
 impl Digest {
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> Self {
-        Self { hex: hex::encode(Sha256::digest(data)) }
+        Self {
+            hex: hex::encode(Sha256::digest(data)),
+        }
     }
     /// A digest from a finished hasher.
     pub fn from_hasher(hasher: Sha256) -> Self {
-        Self { hex: hex::encode(hasher.finalize()) }
+        Self {
+            hex: hex::encode(hasher.finalize()),
+        }
     }
     /// The 64 hex characters, without the algorithm.
     pub fn hex(&self) -> &str {
@@ -42,13 +46,21 @@ impl fmt::Display for Digest {
 impl FromStr for Digest {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        let hex = s
-            .strip_prefix("sha256:")
-            .ok_or_else(|| Error::invalid(format!("invalid digest {s:?}: unsupported algorithm")))?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(Error::invalid(format!("invalid checksum digest format: {s:?}")));
+        let hex = s.strip_prefix("sha256:").ok_or_else(|| {
+            Error::invalid(format!("invalid digest {s:?}: unsupported algorithm"))
+        })?;
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Error::invalid(format!(
+                "invalid checksum digest format: {s:?}"
+            )));
         }
-        Ok(Self { hex: hex.to_string() })
+        Ok(Self {
+            hex: hex.to_string(),
+        })
     }
 }
 

@@ -20,7 +20,10 @@ pub fn short(id: &str) -> &str {
 
 /// Whether `s` could be a (possibly truncated) hex id.
 pub fn is_hex_prefix(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// dockerd's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (an optional leading `/`).
@@ -32,7 +35,10 @@ pub fn is_valid_container_name(name: &str) -> bool {
         _ => return false,
     }
     let rest: Vec<char> = chars.collect();
-    !rest.is_empty() && rest.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    !rest.is_empty()
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 #[cfg(test)]

@@ -27,7 +27,11 @@ fn is_running(pid: i32) -> bool {
     }
     match std::fs::read_to_string(Path::new(&format!("/proc/{pid}/stat"))) {
         // The state follows the parenthesised command name.
-        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
+        Ok(stat) => {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                != Some("Z")
+        }
         Err(_) => false,
     }
 }

@@ -25,25 +25,64 @@ pub async fn run(ctx: &Ctx, path: &str, args: AttachArgs) -> CliResult {
     Arity::Exactly(1).check(path, args.container.len())?;
     let name = &args.container[0];
     let info = ctx.client.container_inspect(name).await?;
-    let running = info.pointer("/State/Running").and_then(|v| v.as_bool()).unwrap_or(false);
+    let running = info
+        .pointer("/State/Running")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     if !running {
-        return Err(CliError::status(1, "You cannot attach to a stopped container, start it first"));
+        return Err(CliError::status(
+            1,
+            "You cannot attach to a stopped container, start it first",
+        ));
     }
-    if info.pointer("/State/Paused").and_then(|v| v.as_bool()).unwrap_or(false) {
-        return Err(CliError::status(1, "You cannot attach to a paused container, unpause it first"));
+    if info
+        .pointer("/State/Paused")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+    {
+        return Err(CliError::status(
+            1,
+            "You cannot attach to a paused container, unpause it first",
+        ));
     }
-    let id = info.get("Id").and_then(|v| v.as_str()).unwrap_or(name).to_string();
-    let tty = info.pointer("/Config/Tty").and_then(|v| v.as_bool()).unwrap_or(false);
-    let stdin = !args.no_stdin && info.pointer("/Config/OpenStdin").and_then(|v| v.as_bool()).unwrap_or(false);
+    let id = info
+        .get("Id")
+        .and_then(|v| v.as_str())
+        .unwrap_or(name)
+        .to_string();
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let stdin = !args.no_stdin
+        && info
+            .pointer("/Config/OpenStdin")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
     if tty && stdin && !term::stdin_is_tty() {
         return Err(CliError::status(1, "the input device is not a TTY"));
     }
-    let keys_spec = args.detach_keys.clone().unwrap_or_else(|| crate::commands::run::DEFAULT_DETACH_KEYS.into());
-    let keys = attach_io::parse_detach_keys(&keys_spec).map_err(|e| CliError::status(1, e.to_string()))?;
-    let opts = berth_client::AttachOptions { stream: true, stdin, stdout: true, stderr: true, logs: false, detach_keys: Some(keys_spec) };
+    let keys_spec = args
+        .detach_keys
+        .clone()
+        .unwrap_or_else(|| crate::commands::run::DEFAULT_DETACH_KEYS.into());
+    let keys =
+        attach_io::parse_detach_keys(&keys_spec).map_err(|e| CliError::status(1, e.to_string()))?;
+    let opts = berth_client::AttachOptions {
+        stream: true,
+        stdin,
+        stdout: true,
+        stderr: true,
+        logs: false,
+        detach_keys: Some(keys_spec),
+    };
     let waiter = ctx.client.container_wait(&id, Some("next-exit")).await?;
     let stream = ctx.client.container_attach(&id, &opts).await?;
-    let raw = if tty && stdin { Some(term::RawMode::enable().map_err(|e| CliError::status(1, e.to_string()))?) } else { None };
+    let raw = if tty && stdin {
+        Some(term::RawMode::enable().map_err(|e| CliError::status(1, e.to_string()))?)
+    } else {
+        None
+    };
     let shared = std::sync::Arc::new(berth_client::Client::new(ctx.client.host().clone()));
     let resize_task = tty.then(|| {
         let c = shared.clone();
@@ -56,7 +95,11 @@ pub async fn run(ctx: &Ctx, path: &str, args: AttachArgs) -> CliResult {
             }
         })
     });
-    let proxies = if args.sig_proxy && !tty { crate::commands::run::proxy_signals(shared, id.clone()) } else { Vec::new() };
+    let proxies = if args.sig_proxy && !tty {
+        crate::commands::run::proxy_signals(shared, id.clone())
+    } else {
+        Vec::new()
+    };
     let end = attach_io::pump(stream, tty, stdin, keys).await;
     drop(raw);
     if let Some(t) = resize_task {

@@ -38,18 +38,39 @@ pub fn split_tag(reference: &str) -> (String, Option<String>) {
 }
 
 /// Creates the container, pulling the image first when it is missing (unless `--pull never`).
-pub async fn create_container(ctx: &Ctx, opts: &ContainerOpts, pos: &Positionals, detach: bool, attach: &[String]) -> CliResult<String> {
-    let body = opts
-        .to_create_body(pos, detach, attach)
-        .map_err(|e| CliError::status(125, format!("{}: {e}\n\nRun '{} run --help' for more information", prog(), prog())))?;
+pub async fn create_container(
+    ctx: &Ctx,
+    opts: &ContainerOpts,
+    pos: &Positionals,
+    detach: bool,
+    attach: &[String],
+) -> CliResult<String> {
+    let body = opts.to_create_body(pos, detach, attach).map_err(|e| {
+        CliError::status(
+            125,
+            format!(
+                "{}: {e}\n\nRun '{} run --help' for more information",
+                prog(),
+                prog()
+            ),
+        )
+    })?;
     let name = opts.name.as_deref();
     let platform = opts.platform.as_deref();
     if opts.pull == "always" {
         pull(ctx, &pos.image, opts.quiet).await?;
     }
     let created = match ctx.client.container_create(&body, name, platform).await {
-        Err(e) if e.is_not_found() && e.daemon_message().is_some_and(|m| m.contains("No such image")) && opts.pull != "never" => {
-            eprintln!("Unable to find image '{}' locally", with_default_tag(&pos.image));
+        Err(e)
+            if e.is_not_found()
+                && e.daemon_message()
+                    .is_some_and(|m| m.contains("No such image"))
+                && opts.pull != "never" =>
+        {
+            eprintln!(
+                "Unable to find image '{}' locally",
+                with_default_tag(&pos.image)
+            );
             pull(ctx, &pos.image, opts.quiet).await?;
             ctx.client.container_create(&body, name, platform).await?
         }
@@ -63,7 +84,10 @@ pub async fn create_container(ctx: &Ctx, opts: &ContainerOpts, pos: &Positionals
 
 async fn pull(ctx: &Ctx, image: &str, quiet: bool) -> CliResult {
     let (repo, tag) = split_tag(image);
-    let stream = ctx.client.image_pull(&repo, tag.as_deref().unwrap_or("latest")).await?;
+    let stream = ctx
+        .client
+        .image_pull(&repo, tag.as_deref().unwrap_or("latest"))
+        .await?;
     if quiet {
         let mut sink = std::io::sink();
         return crate::jsonmessage::display(stream, &mut sink).await;
@@ -75,17 +99,25 @@ async fn pull(ctx: &Ctx, image: &str, quiet: bool) -> CliResult {
 /// Reports a run/create failure the way docker does: "prog: <err>" plus the help hint.
 pub fn with_help(err: impl std::fmt::Display, path: &str, code: i32) -> CliError {
     let prog = prog();
-    CliError::status(code, format!("{prog}: {err}\n\nRun '{prog} {path} --help' for more information"))
+    CliError::status(
+        code,
+        format!("{prog}: {err}\n\nRun '{prog} {path} --help' for more information"),
+    )
 }
 
 pub async fn run(ctx: &Ctx, path: &str, args: CreateArgs) -> CliResult {
     crate::usage::check_leading_flag(path, args.args.first())?;
     Arity::AtLeast(1).check(path, args.args.len())?;
-    let pos = Positionals { image: args.args[0].clone(), command: args.args[1..].to_vec() };
-    let id = create_container(ctx, &args.opts, &pos, true, &[]).await.map_err(|e| match e {
-        CliError::Status { .. } => e,
-        other => with_help(other, path, 125),
-    })?;
+    let pos = Positionals {
+        image: args.args[0].clone(),
+        command: args.args[1..].to_vec(),
+    };
+    let id = create_container(ctx, &args.opts, &pos, true, &[])
+        .await
+        .map_err(|e| match e {
+            CliError::Status { .. } => e,
+            other => with_help(other, path, 125),
+        })?;
     ctx.outln(&id)
 }
 

@@ -42,8 +42,15 @@ pub fn event_line(e: &Value) -> String {
     let action = e.get("Action").and_then(Value::as_str).unwrap_or("");
     let id = e.pointer("/Actor/ID").and_then(Value::as_str).unwrap_or("");
     out.push_str(&format!("{typ} {action} {id}"));
-    if let Some(attrs) = e.pointer("/Actor/Attributes").and_then(Value::as_object).filter(|a| !a.is_empty()) {
-        let mut pairs: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+    if let Some(attrs) = e
+        .pointer("/Actor/Attributes")
+        .and_then(Value::as_object)
+        .filter(|a| !a.is_empty())
+    {
+        let mut pairs: Vec<String> = attrs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
         pairs.sort();
         out.push_str(&format!(" ({})", pairs.join(", ")));
     }
@@ -54,14 +61,27 @@ pub async fn run(ctx: &Ctx, path: &str, args: EventsArgs) -> CliResult {
     Arity::None.check(path, args.rest.len())?;
     let filters = parse_filters(&args.filter)?;
     let now = chrono::Utc::now();
-    let since = args.since.as_deref().filter(|s| !s.is_empty()).map(|s| get_timestamp(s, now)).transpose()?;
-    let until = args.until.as_deref().filter(|s| !s.is_empty()).map(|s| get_timestamp(s, now)).transpose()?;
+    let since = args
+        .since
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| get_timestamp(s, now))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| get_timestamp(s, now))
+        .transpose()?;
     let template = match args.format.as_deref().filter(|f| !f.is_empty()) {
         Some("json") => Some(FormatTemplate::parse("{{json .}}", false)?),
         Some(f) => Some(FormatTemplate::parse(f, false)?),
         None => None,
     };
-    let mut stream = ctx.client.events(since.as_deref(), until.as_deref(), &filters).await?;
+    let mut stream = ctx
+        .client
+        .events(since.as_deref(), until.as_deref(), &filters)
+        .await?;
     while let Some(event) = stream.next().await {
         let event = event?;
         let line = match &template {
@@ -81,7 +101,10 @@ mod tests {
     fn line_format() {
         let e = serde_json::json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {"name": "x", "image": "busybox"}}, "time": 1, "timeNano": 1_000_000_123i64});
         let line = event_line(&e);
-        assert!(line.ends_with(" container start abc (image=busybox, name=x)"), "{line}");
+        assert!(
+            line.ends_with(" container start abc (image=busybox, name=x)"),
+            "{line}"
+        );
         assert!(line.contains(".000000123"), "{line}");
     }
 }

@@ -55,14 +55,22 @@ pub async fn run(ctx: &Ctx, path: &str, args: ExecArgs) -> CliResult {
         env.extend(read_kv_file(f, true).map_err(|e| CliError::status(1, e.to_string()))?);
     }
     env.extend(expand_env(&args.env));
-    let keys_spec = args.detach_keys.clone().unwrap_or_else(|| crate::commands::run::DEFAULT_DETACH_KEYS.into());
-    let keys = attach_io::parse_detach_keys(&keys_spec).map_err(|e| CliError::status(1, e.to_string()))?;
+    let keys_spec = args
+        .detach_keys
+        .clone()
+        .unwrap_or_else(|| crate::commands::run::DEFAULT_DETACH_KEYS.into());
+    let keys =
+        attach_io::parse_detach_keys(&keys_spec).map_err(|e| CliError::status(1, e.to_string()))?;
     let attach = !args.detach;
     let config = ExecConfig {
         attach_stdin: Some(attach && args.interactive),
         attach_stdout: Some(attach),
         attach_stderr: Some(attach),
-        console_size: if args.tty { term::window_size().map(|(h, w)| vec![h as i32, w as i32]) } else { None },
+        console_size: if args.tty {
+            term::window_size().map(|(h, w)| vec![h as i32, w as i32])
+        } else {
+            None
+        },
         detach_keys: args.detach_keys.clone(),
         tty: Some(args.tty),
         env: (!env.is_empty()).then_some(env),
@@ -77,7 +85,11 @@ pub async fn run(ctx: &Ctx, path: &str, args: ExecArgs) -> CliResult {
         return Ok(());
     }
     let stream = ctx.client.exec_start_attached(&exec_id, args.tty).await?;
-    let raw = if args.tty && args.interactive { Some(term::RawMode::enable().map_err(|e| CliError::status(1, e.to_string()))?) } else { None };
+    let raw = if args.tty && args.interactive {
+        Some(term::RawMode::enable().map_err(|e| CliError::status(1, e.to_string()))?)
+    } else {
+        None
+    };
     let resize_task = args.tty.then(|| {
         let client = std::sync::Arc::new(berth_client::Client::new(ctx.client.host().clone()));
         let id = exec_id.clone();

@@ -26,8 +26,14 @@ pub struct HistoryArgs {
     pub image: Vec<String>,
 }
 
-const HEADERS: &[(&str, &str)] =
-    &[("ID", "IMAGE"), ("CreatedSince", "CREATED"), ("CreatedAt", "CREATED AT"), ("CreatedBy", "CREATED BY"), ("Size", "SIZE"), ("Comment", "COMMENT")];
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("Size", "SIZE"),
+    ("Comment", "COMMENT"),
+];
 const DEFAULT: &str = "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 
 pub async fn run(ctx: &Ctx, path: &str, args: HistoryArgs) -> CliResult {
@@ -52,6 +58,14 @@ pub async fn run(ctx: &Ctx, path: &str, args: HistoryArgs) -> CliResult {
             json!({"ID": id, "CreatedSince": since, "CreatedAt": created_at, "CreatedBy": created_by, "Size": size, "Comment": h.comment})
         })
         .collect();
-    let spec = TableSpec { default: DEFAULT, headers: HEADERS };
-    ctx.out(&render_rows(&spec, args.format.as_deref(), args.quiet, &rows)?)
+    let spec = TableSpec {
+        default: DEFAULT,
+        headers: HEADERS,
+    };
+    ctx.out(&render_rows(
+        &spec,
+        args.format.as_deref(),
+        args.quiet,
+        &rows,
+    )?)
 }

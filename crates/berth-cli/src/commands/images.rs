@@ -55,7 +55,8 @@ const HEADERS: &[(&str, &str)] = &[
 ];
 
 const DEFAULT: &str = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
-const DEFAULT_DIGESTS: &str = "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const DEFAULT_DIGESTS: &str =
+    "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
 fn split_repo_tag(rt: &str) -> (String, String) {
     match rt.rsplit_once(':') {
@@ -66,18 +67,43 @@ fn split_repo_tag(rt: &str) -> (String, String) {
 
 /// One row per tag (or one `<none>` row), as docker's image context.
 pub fn rows(img: &ImageSummary, trunc: bool, now: i64) -> Vec<Value> {
-    let id = if trunc { truncate_id(&img.id) } else { img.id.clone() };
+    let id = if trunc {
+        truncate_id(&img.id)
+    } else {
+        img.id.clone()
+    };
     let size = human_size_with_precision(img.size as f64, 3);
-    let shared = if img.shared_size < 0 { "N/A".to_string() } else { human_size_with_precision(img.shared_size as f64, 3) };
-    let unique = if img.shared_size < 0 { "N/A".to_string() } else { human_size_with_precision((img.size - img.shared_size) as f64, 3) };
-    let containers = if img.containers < 0 { "N/A".to_string() } else { img.containers.to_string() };
+    let shared = if img.shared_size < 0 {
+        "N/A".to_string()
+    } else {
+        human_size_with_precision(img.shared_size as f64, 3)
+    };
+    let unique = if img.shared_size < 0 {
+        "N/A".to_string()
+    } else {
+        human_size_with_precision((img.size - img.shared_size) as f64, 3)
+    };
+    let containers = if img.containers < 0 {
+        "N/A".to_string()
+    } else {
+        img.containers.to_string()
+    };
     let digest_for = |repo: &str| {
         img.repo_digests
             .iter()
-            .find_map(|d| d.split_once('@').filter(|(r, _)| *r == repo).map(|(_, dg)| dg.to_string()))
+            .find_map(|d| {
+                d.split_once('@')
+                    .filter(|(r, _)| *r == repo)
+                    .map(|(_, dg)| dg.to_string())
+            })
             .unwrap_or_else(|| "<none>".to_string())
     };
-    let mut tags: Vec<(String, String)> = img.repo_tags.iter().filter(|t| *t != "<none>:<none>").map(|t| split_repo_tag(t)).collect();
+    let mut tags: Vec<(String, String)> = img
+        .repo_tags
+        .iter()
+        .filter(|t| *t != "<none>:<none>")
+        .map(|t| split_repo_tag(t))
+        .collect();
     if tags.is_empty() {
         tags.push(("<none>".into(), "<none>".into()));
     }
@@ -106,17 +132,35 @@ pub async fn run(ctx: &Ctx, path: &str, args: ImagesArgs) -> CliResult {
     if let Some(r) = args.reference.first() {
         filters.add("reference", r);
     }
-    let images = ctx.client.image_list(args.all, args.digests, &filters).await?;
+    let images = ctx
+        .client
+        .image_list(args.all, args.digests, &filters)
+        .await?;
     let now = chrono::Utc::now().timestamp();
-    let mut all_rows: Vec<Value> = images.iter().flat_map(|i| rows(i, !args.no_trunc, now)).collect();
+    let mut all_rows: Vec<Value> = images
+        .iter()
+        .flat_map(|i| rows(i, !args.no_trunc, now))
+        .collect();
     if args.quiet {
         // -q lists each image once
         let mut seen = std::collections::HashSet::new();
         all_rows.retain(|r| seen.insert(r["ID"].as_str().unwrap_or_default().to_string()));
     }
-    let default = if args.digests { DEFAULT_DIGESTS } else { DEFAULT };
-    let spec = TableSpec { default, headers: HEADERS };
-    ctx.out(&render_rows(&spec, args.format.as_deref(), args.quiet, &all_rows)?)
+    let default = if args.digests {
+        DEFAULT_DIGESTS
+    } else {
+        DEFAULT
+    };
+    let spec = TableSpec {
+        default,
+        headers: HEADERS,
+    };
+    ctx.out(&render_rows(
+        &spec,
+        args.format.as_deref(),
+        args.quiet,
+        &all_rows,
+    )?)
 }
 
 #[cfg(test)]
@@ -136,12 +180,18 @@ mod tests {
         };
         let r = rows(&img, true, 105);
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0]["Repository"].as_str(), r[0]["Tag"].as_str()), (Some("busybox"), Some("latest")));
+        assert_eq!(
+            (r[0]["Repository"].as_str(), r[0]["Tag"].as_str()),
+            (Some("busybox"), Some("latest"))
+        );
         assert_eq!(r[1]["Repository"], "reg:5000/bb");
         assert_eq!(r[0]["ID"], "c8072aa6a3e7");
         assert_eq!(r[0]["Size"], "1.98MB");
         assert_eq!(r[0]["CreatedSince"], "5 seconds ago");
-        let untagged = ImageSummary { repo_tags: vec![], ..img };
+        let untagged = ImageSummary {
+            repo_tags: vec![],
+            ..img
+        };
         assert_eq!(rows(&untagged, true, 105)[0]["Tag"], "<none>");
     }
 }

@@ -37,9 +37,12 @@ pub async fn run(ctx: &Ctx, path: &str, args: ImportArgs) -> CliResult {
     } else if is_url {
         berth_client::body::empty()
     } else {
-        let file = tokio::fs::File::open(source)
-            .await
-            .map_err(|e| CliError::status(1, format!("open {source}: {}", e.to_string().to_lowercase())))?;
+        let file = tokio::fs::File::open(source).await.map_err(|e| {
+            CliError::status(
+                1,
+                format!("open {source}: {}", e.to_string().to_lowercase()),
+            )
+        })?;
         berth_client::body::from_reader(file)
     };
     let opts = berth_client::ImportOptions {

@@ -29,13 +29,27 @@ pub fn server_text(info: &Value) -> String {
     let mut o = String::from("Server:\n");
     let line = |o: &mut String, k: &str, v: String| o.push_str(&format!(" {k}: {v}\n"));
     line(&mut o, "Containers", text(info, "Containers"));
-    o.push_str(&format!("  Running: {}\n  Paused: {}\n  Stopped: {}\n", text(info, "ContainersRunning"), text(info, "ContainersPaused"), text(info, "ContainersStopped")));
+    o.push_str(&format!(
+        "  Running: {}\n  Paused: {}\n  Stopped: {}\n",
+        text(info, "ContainersRunning"),
+        text(info, "ContainersPaused"),
+        text(info, "ContainersStopped")
+    ));
     line(&mut o, "Images", text(info, "Images"));
     line(&mut o, "Server Version", text(info, "ServerVersion"));
     line(&mut o, "Storage Driver", text(info, "Driver"));
-    for pair in info.get("DriverStatus").and_then(Value::as_array).into_iter().flatten() {
+    for pair in info
+        .get("DriverStatus")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some([k, v]) = pair.as_array().map(Vec::as_slice) {
-            o.push_str(&format!("  {}: {}\n", k.as_str().unwrap_or(""), v.as_str().unwrap_or("")));
+            o.push_str(&format!(
+                "  {}: {}\n",
+                k.as_str().unwrap_or(""),
+                v.as_str().unwrap_or("")
+            ));
         }
     }
     line(&mut o, "Logging Driver", text(info, "LoggingDriver"));
@@ -44,7 +58,15 @@ pub fn server_text(info: &Value) -> String {
     if let Some(runtimes) = info.get("Runtimes").and_then(Value::as_object) {
         let mut names: Vec<&String> = runtimes.keys().collect();
         names.sort();
-        line(&mut o, "Runtimes", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+        line(
+            &mut o,
+            "Runtimes",
+            names
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
     }
     line(&mut o, "Default Runtime", text(info, "DefaultRuntime"));
     if let Some(opts) = info.get("SecurityOptions").and_then(Value::as_array) {
@@ -62,7 +84,10 @@ pub fn server_text(info: &Value) -> String {
             o.push_str(&format!("  {}\n", name.unwrap_or_default()));
             for (k, v) in rest {
                 let mut chars = k.chars();
-                let k = chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default();
+                let k = chars
+                    .next()
+                    .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+                    .unwrap_or_default();
                 o.push_str(&format!("   {k}: {v}\n"));
             }
         }
@@ -72,13 +97,21 @@ pub fn server_text(info: &Value) -> String {
     line(&mut o, "OSType", text(info, "OSType"));
     line(&mut o, "Architecture", text(info, "Architecture"));
     line(&mut o, "CPUs", text(info, "NCPU"));
-    line(&mut o, "Total Memory", bytes_size(info.get("MemTotal").and_then(Value::as_f64).unwrap_or(0.0)));
+    line(
+        &mut o,
+        "Total Memory",
+        bytes_size(info.get("MemTotal").and_then(Value::as_f64).unwrap_or(0.0)),
+    );
     line(&mut o, "Name", text(info, "Name"));
     line(&mut o, "ID", text(info, "ID"));
     line(&mut o, "Docker Root Dir", text(info, "DockerRootDir"));
     line(&mut o, "Debug Mode", text(info, "Debug"));
     line(&mut o, "Experimental", text(info, "ExperimentalBuild"));
-    line(&mut o, "Live Restore Enabled", text(info, "LiveRestoreEnabled"));
+    line(
+        &mut o,
+        "Live Restore Enabled",
+        text(info, "LiveRestoreEnabled"),
+    );
     o
 }
 
@@ -89,6 +122,9 @@ pub async fn run(ctx: &Ctx, path: &str, args: InfoArgs) -> CliResult {
         let t = FormatTemplate::parse(if fmt == "json" { "{{json .}}" } else { fmt }, false)?;
         return ctx.outln(&t.render(&info)?);
     }
-    let client = format!("Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\n", env!("CARGO_PKG_VERSION"));
+    let client = format!(
+        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\n",
+        env!("CARGO_PKG_VERSION")
+    );
     ctx.out(&(client + &server_text(&info)))
 }

@@ -25,8 +25,18 @@ async fn fetch(ctx: &Ctx, kind: Option<&str>, name: &str, size: bool) -> Result<
     let not_found = |what: &str| format!("Error: No such {what}: {name}");
     match kind {
         // with a type, docker reports the daemon's own error
-        Some("container") => ctx.client.container_inspect_raw(name, size).await.map(|b| b.to_vec()).map_err(|e| e.to_string()),
-        Some("image") => ctx.client.image_inspect_raw(name).await.map(|b| b.to_vec()).map_err(|e| e.to_string()),
+        Some("container") => ctx
+            .client
+            .container_inspect_raw(name, size)
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string()),
+        Some("image") => ctx
+            .client
+            .image_inspect_raw(name)
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string()),
         _ => match ctx.client.container_inspect_raw(name, size).await {
             Ok(b) => Ok(b.to_vec()),
             Err(e) if e.is_not_found() => match ctx.client.image_inspect_raw(name).await {
@@ -44,7 +54,10 @@ pub async fn run(ctx: &Ctx, path: &str, args: InspectArgs, fixed_kind: Option<&s
     let kind = fixed_kind.or(args.kind.as_deref());
     if let Some(k) = kind {
         if !matches!(k, "container" | "image") {
-            return Err(CliError::status(1, format!("\"{k}\" is not a valid value for --type")));
+            return Err(CliError::status(
+                1,
+                format!("\"{k}\" is not a valid value for --type"),
+            ));
         }
     }
     // docker fails early on a connection error instead of reporting "No such object"

@@ -19,7 +19,10 @@ pub async fn run(ctx: &Ctx, path: &str, args: KillArgs) -> CliResult {
     let client = &ctx.client;
     let signal = args.signal.as_deref();
     for_each_name(&args.containers, None, |name| async move {
-        client.container_kill(&name, signal).await.map(|_| Some(name))
+        client
+            .container_kill(&name, signal)
+            .await
+            .map(|_| Some(name))
     })
     .await
 }

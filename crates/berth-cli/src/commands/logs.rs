@@ -34,7 +34,10 @@ pub async fn run(ctx: &Ctx, path: &str, args: LogsArgs) -> CliResult {
     Arity::Exactly(1).check(path, args.container.len())?;
     let name = &args.container[0];
     let info = ctx.client.container_inspect(name).await?;
-    let tty = info.pointer("/Config/Tty").and_then(|v| v.as_bool()).unwrap_or(false);
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     let now = chrono::Utc::now();
     let parse = |flag: &str, v: Option<&str>| {
         v.filter(|s| !s.is_empty())

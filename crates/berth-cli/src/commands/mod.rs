@@ -50,7 +50,10 @@ where
         return Ok(());
     }
     match summary {
-        Some(what) => Err(CliError::status(1, format!("Error: failed to {what}: {}", failed.join(", ")))),
+        Some(what) => Err(CliError::status(
+            1,
+            format!("Error: failed to {what}: {}", failed.join(", ")),
+        )),
         None => Err(CliError::exit(1)),
     }
 }

@@ -59,7 +59,8 @@ const HEADERS: &[(&str, &str)] = &[
     ("Platform", "PLATFORM"),
 ];
 
-const DEFAULT: &str = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+const DEFAULT: &str =
+    "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 const DEFAULT_WITH_SIZE: &str = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}";
 
 /// docker's DisplayablePorts (without range folding).
@@ -72,7 +73,11 @@ pub fn display_ports(ports: &[Port]) -> String {
             let proto = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
             match (p.ip.as_deref(), p.public_port) {
                 (Some(ip), Some(public)) if !ip.is_empty() => {
-                    let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                    let ip = if ip.contains(':') {
+                        format!("[{ip}]")
+                    } else {
+                        ip.to_string()
+                    };
                     format!("{ip}:{public}->{}/{proto}", p.private_port)
                 }
                 (_, Some(public)) => format!("{public}->{}/{proto}", p.private_port),
@@ -96,7 +101,11 @@ pub fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
         }
     }
     let command = c.command.clone().unwrap_or_default();
-    let command = if trunc { ellipsis(&command, 20) } else { command };
+    let command = if trunc {
+        ellipsis(&command, 20)
+    } else {
+        command
+    };
     let mut names: Vec<String> = c
         .names
         .clone()
@@ -109,19 +118,41 @@ pub fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
         names.retain(|n| !n.contains('/'));
     }
     let created = c.created.unwrap_or(0);
-    let mut labels: Vec<String> = c.labels.clone().unwrap_or_default().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut labels: Vec<String> = c
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     labels.sort();
     let mounts = c.mounts.clone().unwrap_or_default();
     let mount_names: Vec<String> = mounts
         .iter()
         .map(|m| {
-            let n = m.name.clone().filter(|n| !n.is_empty()).or_else(|| m.source.clone()).unwrap_or_default();
-            if trunc { ellipsis(&n, 15) } else { n }
+            let n = m
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .or_else(|| m.source.clone())
+                .unwrap_or_default();
+            if trunc {
+                ellipsis(&n, 15)
+            } else {
+                n
+            }
         })
         .collect();
-    let local_volumes = mounts.iter().filter(|m| m.driver.as_deref() == Some("local")).count();
-    let mut networks: Vec<String> =
-        c.network_settings.as_ref().and_then(|n| n.networks.as_ref()).map(|n| n.keys().cloned().collect()).unwrap_or_default();
+    let local_volumes = mounts
+        .iter()
+        .filter(|m| m.driver.as_deref() == Some("local"))
+        .count();
+    let mut networks: Vec<String> = c
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .map(|n| n.keys().cloned().collect())
+        .unwrap_or_default();
     networks.sort();
     let srw = human_size_with_precision(c.size_rw.unwrap_or(0) as f64, 3);
     let size = match c.size_root_fs {
@@ -156,15 +187,41 @@ fn format_uses_size(format: &str) -> bool {
 pub async fn run(ctx: &Ctx, path: &str, args: PsArgs) -> CliResult {
     Arity::None.check(path, args.rest.len())?;
     let filters = parse_filters(&args.filter)?;
-    let limit = if args.latest { Some(1) } else if args.last > 0 { Some(args.last) } else { None };
+    let limit = if args.latest {
+        Some(1)
+    } else if args.last > 0 {
+        Some(args.last)
+    } else {
+        None
+    };
     let size = args.size || args.format.as_deref().is_some_and(format_uses_size);
-    let opts = berth_client::ListOptions { all: args.all || limit.is_some(), size, limit, filters };
+    let opts = berth_client::ListOptions {
+        all: args.all || limit.is_some(),
+        size,
+        limit,
+        filters,
+    };
     let containers = ctx.client.container_list(&opts).await?;
     let now = chrono::Utc::now().timestamp();
-    let rows: Vec<Value> = containers.iter().map(|c| row(c, !args.no_trunc, now)).collect();
-    let default = if args.size { DEFAULT_WITH_SIZE } else { DEFAULT };
-    let spec = TableSpec { default, headers: HEADERS };
-    ctx.out(&render_rows(&spec, args.format.as_deref(), args.quiet, &rows)?)
+    let rows: Vec<Value> = containers
+        .iter()
+        .map(|c| row(c, !args.no_trunc, now))
+        .collect();
+    let default = if args.size {
+        DEFAULT_WITH_SIZE
+    } else {
+        DEFAULT
+    };
+    let spec = TableSpec {
+        default,
+        headers: HEADERS,
+    };
+    ctx.out(&render_rows(
+        &spec,
+        args.format.as_deref(),
+        args.quiet,
+        &rows,
+    )?)
 }
 
 #[cfg(test)]
@@ -205,8 +262,18 @@ mod tests {
     fn ports_display() {
         use berth_api::models::PortTypeEnum;
         let ports = vec![
-            Port { ip: Some("0.0.0.0".into()), private_port: 80, public_port: Some(8080), typ: Some(PortTypeEnum::TCP) },
-            Port { ip: None, private_port: 53, public_port: None, typ: Some(PortTypeEnum::UDP) },
+            Port {
+                ip: Some("0.0.0.0".into()),
+                private_port: 80,
+                public_port: Some(8080),
+                typ: Some(PortTypeEnum::TCP),
+            },
+            Port {
+                ip: None,
+                private_port: 53,
+                public_port: None,
+                typ: Some(PortTypeEnum::UDP),
+            },
         ];
         assert_eq!(display_ports(&ports), "53/udp, 0.0.0.0:8080->80/tcp");
     }

@@ -14,8 +14,13 @@ pub async fn run(ctx: &Ctx, path: &str, args: RenameArgs) -> CliResult {
     Arity::Exactly(2).check(path, args.names.len())?;
     let new_name = args.names[1].trim_start_matches('/');
     if new_name.is_empty() {
-        return Err(CliError::status(1, "Error: neither old nor new names may be empty"));
+        return Err(CliError::status(
+            1,
+            "Error: neither old nor new names may be empty",
+        ));
     }
-    ctx.client.container_rename(&args.names[0], new_name).await?;
+    ctx.client
+        .container_rename(&args.names[0], new_name)
+        .await?;
     Ok(())
 }

@@ -26,7 +26,10 @@ pub async fn run(ctx: &Ctx, path: &str, args: RmArgs) -> CliResult {
     let (force, volumes, link) = (args.force, args.volumes, args.link);
     for_each_name(&args.containers, None, |name| async move {
         let name = name.trim_start_matches('/').to_string();
-        client.container_remove(&name, force, volumes, link).await.map(|_| Some(name))
+        client
+            .container_remove(&name, force, volumes, link)
+            .await
+            .map(|_| Some(name))
     })
     .await
 }

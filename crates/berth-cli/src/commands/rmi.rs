@@ -20,7 +20,11 @@ pub async fn run(ctx: &Ctx, path: &str, args: RmiArgs) -> CliResult {
     Arity::AtLeast(1).check(path, args.images.len())?;
     let mut errors = Vec::new();
     for name in &args.images {
-        match ctx.client.image_remove(name, args.force, args.no_prune).await {
+        match ctx
+            .client
+            .image_remove(name, args.force, args.no_prune)
+            .await
+        {
             Ok(items) => {
                 let mut out = String::new();
                 for item in items {

@@ -47,15 +47,25 @@ pub fn start_error_code(message: &str) -> i32 {
     }
 }
 
-const PROXIED_SIGNALS: [(libc::c_int, &str); 6] =
-    [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP"), (libc::SIGQUIT, "SIGQUIT"), (libc::SIGUSR1, "SIGUSR1"), (libc::SIGUSR2, "SIGUSR2")];
+const PROXIED_SIGNALS: [(libc::c_int, &str); 6] = [
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGQUIT, "SIGQUIT"),
+    (libc::SIGUSR1, "SIGUSR1"),
+    (libc::SIGUSR2, "SIGUSR2"),
+];
 
 /// Forwards the signals we receive to the container (`--sig-proxy`).
-pub fn proxy_signals(client: std::sync::Arc<berth_client::Client>, id: String) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn proxy_signals(
+    client: std::sync::Arc<berth_client::Client>,
+    id: String,
+) -> Vec<tokio::task::JoinHandle<()>> {
     PROXIED_SIGNALS
         .iter()
         .filter_map(|&(num, name)| {
-            let mut sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(num)).ok()?;
+            let mut sig =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(num)).ok()?;
             let client = client.clone();
             let id = id.clone();
             Some(tokio::spawn(async move {
@@ -74,13 +84,22 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
     if opts.tty && opts.interactive && !args.detach && !term::stdin_is_tty() {
         return Err(with_help("the input device is not a TTY", path, 1));
     }
-    let detach_keys_spec = args.detach_keys.clone().unwrap_or_else(|| DEFAULT_DETACH_KEYS.to_string());
-    let detach_keys = attach_io::parse_detach_keys(&detach_keys_spec).map_err(|e| with_help(e, path, 125))?;
-    let pos = Positionals { image: args.args[0].clone(), command: args.args[1..].to_vec() };
-    let id = create_container(ctx, opts, &pos, args.detach, &args.attach).await.map_err(|e| match e {
-        CliError::Status { .. } => e,
-        other => with_help(other, path, 125),
-    })?;
+    let detach_keys_spec = args
+        .detach_keys
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DETACH_KEYS.to_string());
+    let detach_keys =
+        attach_io::parse_detach_keys(&detach_keys_spec).map_err(|e| with_help(e, path, 125))?;
+    let pos = Positionals {
+        image: args.args[0].clone(),
+        command: args.args[1..].to_vec(),
+    };
+    let id = create_container(ctx, opts, &pos, args.detach, &args.attach)
+        .await
+        .map_err(|e| match e {
+            CliError::Status { .. } => e,
+            other => with_help(other, path, 125),
+        })?;
     let client = &ctx.client;
     if args.detach {
         if let Err(e) = client.container_start(&id, None).await {
@@ -93,15 +112,27 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
     let attach_opts = berth_client::AttachOptions {
         stream: true,
         stdin,
-        stdout: args.attach.is_empty() || args.attach.iter().any(|a| a.eq_ignore_ascii_case("stdout")),
-        stderr: args.attach.is_empty() || args.attach.iter().any(|a| a.eq_ignore_ascii_case("stderr")),
+        stdout: args.attach.is_empty()
+            || args.attach.iter().any(|a| a.eq_ignore_ascii_case("stdout")),
+        stderr: args.attach.is_empty()
+            || args.attach.iter().any(|a| a.eq_ignore_ascii_case("stderr")),
         logs: false,
         detach_keys: Some(detach_keys_spec.clone()),
     };
-    let stream = client.container_attach(&id, &attach_opts).await.map_err(|e| with_help(e, path, 125))?;
+    let stream = client
+        .container_attach(&id, &attach_opts)
+        .await
+        .map_err(|e| with_help(e, path, 125))?;
     let condition = if opts.rm { "removed" } else { "next-exit" };
-    let waiter = client.container_wait(&id, Some(condition)).await.map_err(|e| with_help(e, path, 125))?;
-    let raw = if opts.tty && stdin { Some(term::RawMode::enable().map_err(|e| with_help(e, path, 125))?) } else { None };
+    let waiter = client
+        .container_wait(&id, Some(condition))
+        .await
+        .map_err(|e| with_help(e, path, 125))?;
+    let raw = if opts.tty && stdin {
+        Some(term::RawMode::enable().map_err(|e| with_help(e, path, 125))?)
+    } else {
+        None
+    };
     if let Err(e) = client.container_start(&id, None).await {
         drop(raw);
         let code = start_error_code(&e.to_string());
@@ -111,7 +142,9 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
         }
         return Err(CliError::exit(code));
     }
-    let shared = std::sync::Arc::new(berth_client::Client::new(client.host().clone()).with_version(&client.api_version().await?));
+    let shared = std::sync::Arc::new(
+        berth_client::Client::new(client.host().clone()).with_version(&client.api_version().await?),
+    );
     let resize_task = opts.tty.then(|| {
         let c = shared.clone();
         let id = id.clone();
@@ -123,7 +156,11 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
             }
         })
     });
-    let proxies = if args.sig_proxy && !opts.tty { proxy_signals(shared.clone(), id.clone()) } else { Vec::new() };
+    let proxies = if args.sig_proxy && !opts.tty {
+        proxy_signals(shared.clone(), id.clone())
+    } else {
+        Vec::new()
+    };
     let end = attach_io::pump(stream, opts.tty, stdin, detach_keys).await;
     drop(raw);
     if let Some(t) = resize_task {
@@ -138,7 +175,12 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
         Err(e) => return Err(with_help(e, path, 125)),
     }
     let status = waiter.result().await.map_err(|e| with_help(e, path, 125))?;
-    if let Some(msg) = status.error.as_ref().and_then(|e| e.message.clone()).filter(|m| !m.is_empty()) {
+    if let Some(msg) = status
+        .error
+        .as_ref()
+        .and_then(|e| e.message.clone())
+        .filter(|m| !m.is_empty())
+    {
         return Err(with_help(msg, path, 125));
     }
     if status.status_code != 0 {
@@ -193,16 +235,27 @@ mod tests {
         let a = parse(&["--bogus", "busybox"]);
         let err = crate::usage::check_leading_flag("run", a.args.first()).unwrap_err();
         assert_eq!(err.code(), 125);
-        assert!(err.to_string().starts_with("unknown flag: --bogus\n\nUsage:  "));
+        assert!(err
+            .to_string()
+            .starts_with("unknown flag: --bogus\n\nUsage:  "));
         let a = parse(&["-z"]);
-        assert!(crate::usage::check_leading_flag("run", a.args.first()).unwrap_err().to_string().starts_with("unknown shorthand flag: 'z' in -z"));
+        assert!(crate::usage::check_leading_flag("run", a.args.first())
+            .unwrap_err()
+            .to_string()
+            .starts_with("unknown shorthand flag: 'z' in -z"));
         assert!(T::try_parse_from(["run", "-e"]).is_err());
     }
 
     #[test]
     fn exit_codes_for_start_errors() {
-        assert_eq!(start_error_code("exec: \"nope\": executable file not found in $PATH"), 127);
-        assert_eq!(start_error_code("exec: \"/etc/passwd\": permission denied"), 126);
+        assert_eq!(
+            start_error_code("exec: \"nope\": executable file not found in $PATH"),
+            127
+        );
+        assert_eq!(
+            start_error_code("exec: \"/etc/passwd\": permission denied"),
+            126
+        );
         assert_eq!(start_error_code("something else"), 125);
     }
 }

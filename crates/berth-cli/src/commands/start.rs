@@ -27,25 +27,56 @@ pub async fn run(ctx: &Ctx, path: &str, args: StartArgs) -> CliResult {
     if !(args.attach || args.interactive) {
         let client = &ctx.client;
         let keys = args.detach_keys.as_deref();
-        return for_each_name(&args.containers, Some("start containers"), |name| async move {
-            client.container_start(&name, keys).await.map(|_| Some(name))
-        })
+        return for_each_name(
+            &args.containers,
+            Some("start containers"),
+            |name| async move {
+                client
+                    .container_start(&name, keys)
+                    .await
+                    .map(|_| Some(name))
+            },
+        )
         .await;
     }
     if args.containers.len() > 1 {
-        return Err(CliError::status(1, "you cannot start and attach multiple containers at once"));
+        return Err(CliError::status(
+            1,
+            "you cannot start and attach multiple containers at once",
+        ));
     }
     let id = &args.containers[0];
     let info = ctx.client.container_inspect(id).await?;
-    let tty = info.pointer("/Config/Tty").and_then(|v| v.as_bool()).unwrap_or(false);
-    let open_stdin = info.pointer("/Config/OpenStdin").and_then(|v| v.as_bool()).unwrap_or(false);
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let open_stdin = info
+        .pointer("/Config/OpenStdin")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     let stdin = args.interactive && open_stdin;
-    let keys_spec = args.detach_keys.clone().unwrap_or_else(|| crate::commands::run::DEFAULT_DETACH_KEYS.into());
-    let keys = attach_io::parse_detach_keys(&keys_spec).map_err(|e| CliError::status(1, e.to_string()))?;
-    let opts = berth_client::AttachOptions { stream: true, stdin, stdout: true, stderr: true, logs: false, detach_keys: Some(keys_spec) };
+    let keys_spec = args
+        .detach_keys
+        .clone()
+        .unwrap_or_else(|| crate::commands::run::DEFAULT_DETACH_KEYS.into());
+    let keys =
+        attach_io::parse_detach_keys(&keys_spec).map_err(|e| CliError::status(1, e.to_string()))?;
+    let opts = berth_client::AttachOptions {
+        stream: true,
+        stdin,
+        stdout: true,
+        stderr: true,
+        logs: false,
+        detach_keys: Some(keys_spec),
+    };
     let stream = ctx.client.container_attach(id, &opts).await?;
     let waiter = ctx.client.container_wait(id, Some("next-exit")).await?;
-    let raw = if tty && stdin { Some(term::RawMode::enable().map_err(|e| CliError::status(1, e.to_string()))?) } else { None };
+    let raw = if tty && stdin {
+        Some(term::RawMode::enable().map_err(|e| CliError::status(1, e.to_string()))?)
+    } else {
+        None
+    };
     if let Err(e) = ctx.client.container_start(id, None).await {
         drop(raw);
         return Err(CliError::status(1, e.to_string()));

@@ -22,7 +22,10 @@ pub async fn run(ctx: &Ctx, path: &str, args: StopArgs) -> CliResult {
     let client = &ctx.client;
     let (signal, timeout) = (args.signal.as_deref(), args.timeout);
     for_each_name(&args.containers, None, |name| async move {
-        client.container_stop(&name, signal, timeout).await.map(|_| Some(name))
+        client
+            .container_stop(&name, signal, timeout)
+            .await
+            .map(|_| Some(name))
     })
     .await
 }

@@ -14,6 +14,12 @@ pub struct TagArgs {
 pub async fn run(ctx: &Ctx, path: &str, args: TagArgs) -> CliResult {
     Arity::Exactly(2).check(path, args.names.len())?;
     let (repo, tag) = split_tag(&args.names[1]);
-    ctx.client.image_tag(&args.names[0], &repo, Some(tag.as_deref().unwrap_or("latest"))).await?;
+    ctx.client
+        .image_tag(
+            &args.names[0],
+            &repo,
+            Some(tag.as_deref().unwrap_or("latest")),
+        )
+        .await?;
     Ok(())
 }

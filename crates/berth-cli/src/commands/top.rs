@@ -16,7 +16,10 @@ pub struct TopArgs {
 pub async fn run(ctx: &Ctx, path: &str, args: TopArgs) -> CliResult {
     Arity::AtLeast(1).check(path, args.args.len())?;
     let ps_args = (args.args.len() > 1).then(|| args.args[1..].join(" "));
-    let top = ctx.client.container_top(&args.args[0], ps_args.as_deref()).await?;
+    let top = ctx
+        .client
+        .container_top(&args.args[0], ps_args.as_deref())
+        .await?;
     let mut text = String::new();
     text.push_str(&top.titles.unwrap_or_default().join("\t"));
     text.push('\n');

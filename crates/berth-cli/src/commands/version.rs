@@ -21,7 +21,9 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 
 /// RFC 3339 build time -> Go's time.ANSIC, as docker reformats it.
 fn ansic(t: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(t).map(|d| d.format("%a %b %e %H:%M:%S %Y").to_string()).unwrap_or_else(|_| t.to_string())
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.format("%a %b %e %H:%M:%S %Y").to_string())
+        .unwrap_or_else(|_| t.to_string())
 }
 
 fn detail(v: &Value, key: &str) -> String {
@@ -34,25 +36,52 @@ fn detail(v: &Value, key: &str) -> String {
 
 fn server_section(server: &Value) -> String {
     let mut out = String::from("Server:");
-    if let Some(p) = server.pointer("/Platform/Name").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+    if let Some(p) = server
+        .pointer("/Platform/Name")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+    {
         out.push(' ');
         out.push_str(p);
     }
     out.push('\n');
-    for c in server.get("Components").and_then(Value::as_array).into_iter().flatten() {
+    for c in server
+        .get("Components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = s(c, "Name");
         out.push_str(&format!(" {name}:\n"));
         if name == "Engine" {
             out.push_str(&format!("  Version:          {}\n", s(c, "Version")));
-            out.push_str(&format!("  API version:      {} (minimum version {})\n", detail(c, "ApiVersion"), detail(c, "MinAPIVersion")));
+            out.push_str(&format!(
+                "  API version:      {} (minimum version {})\n",
+                detail(c, "ApiVersion"),
+                detail(c, "MinAPIVersion")
+            ));
             out.push_str(&format!("  Go version:       {}\n", detail(c, "GoVersion")));
             out.push_str(&format!("  Git commit:       {}\n", detail(c, "GitCommit")));
-            out.push_str(&format!("  Built:            {}\n", ansic(&detail(c, "BuildTime"))));
-            out.push_str(&format!("  OS/Arch:          {}/{}\n", detail(c, "Os"), detail(c, "Arch")));
-            out.push_str(&format!("  Experimental:     {}\n", detail(c, "Experimental")));
+            out.push_str(&format!(
+                "  Built:            {}\n",
+                ansic(&detail(c, "BuildTime"))
+            ));
+            out.push_str(&format!(
+                "  OS/Arch:          {}/{}\n",
+                detail(c, "Os"),
+                detail(c, "Arch")
+            ));
+            out.push_str(&format!(
+                "  Experimental:     {}\n",
+                detail(c, "Experimental")
+            ));
         } else {
             out.push_str(&format!("  Version:          {}\n", s(c, "Version")));
-            let mut keys: Vec<&String> = c.get("Details").and_then(Value::as_object).map(|d| d.keys().collect()).unwrap_or_default();
+            let mut keys: Vec<&String> = c
+                .get("Details")
+                .and_then(Value::as_object)
+                .map(|d| d.keys().collect())
+                .unwrap_or_default();
             keys.sort();
             for k in keys {
                 let pad = 17usize.saturating_sub(k.len());
@@ -63,11 +92,23 @@ fn server_section(server: &Value) -> String {
     out
 }
 
+/// `value` with `APIVersion` beside its JSON name `ApiVersion`.
+fn with_go_names(mut value: Value) -> Value {
+    if let Some(obj) = value.as_object_mut() {
+        if let Some(v) = obj.get("ApiVersion").cloned() {
+            obj.insert("APIVersion".into(), v);
+        }
+    }
+    value
+}
+
 pub async fn run(ctx: &Ctx, path: &str, args: VersionArgs) -> CliResult {
     Arity::None.check(path, args.rest.len())?;
     let negotiated = ctx.client.api_version().await;
     let api = match &negotiated {
-        Ok(v) if v != berth_client::MAX_API_VERSION => format!("{v} (downgraded from {})", berth_client::MAX_API_VERSION),
+        Ok(v) if v != berth_client::MAX_API_VERSION => {
+            format!("{v} (downgraded from {})", berth_client::MAX_API_VERSION)
+        }
         Ok(v) => v.clone(),
         Err(_) => berth_client::MAX_API_VERSION.to_string(),
     };
@@ -91,7 +132,13 @@ pub async fn run(ctx: &Ctx, path: &str, args: VersionArgs) -> CliResult {
             Some(Ok(v)) => v.clone(),
             _ => Value::Null,
         };
-        ctx.outln(&tmpl.render(&json!({"Client": client, "Server": server_value}))?)?;
+        let data = if fmt == "json" {
+            json!({"Client": client, "Server": server_value})
+        } else {
+            // Templates name Go's struct fields, where `ApiVersion` is `APIVersion`.
+            json!({"Client": with_go_names(client), "Server": with_go_names(server_value)})
+        };
+        ctx.outln(&tmpl.render(&data)?)?;
         return match server {
             Some(Err(e)) => Err(e.into()),
             _ => Ok(()),

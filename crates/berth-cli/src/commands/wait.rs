@@ -15,7 +15,11 @@ pub async fn run(ctx: &Ctx, path: &str, args: WaitArgs) -> CliResult {
     Arity::AtLeast(1).check(path, args.containers.len())?;
     let client = &ctx.client;
     for_each_name(&args.containers, None, |name| async move {
-        let status = client.container_wait(&name, Some("not-running")).await?.result().await?;
+        let status = client
+            .container_wait(&name, Some("not-running"))
+            .await?
+            .result()
+            .await?;
         Ok(Some(status.status_code.to_string()))
     })
     .await

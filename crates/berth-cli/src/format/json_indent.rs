@@ -74,6 +74,9 @@ mod tests {
 
     #[test]
     fn keeps_escapes() {
-        assert_eq!(super::indent(br#"{"a":"\u003c\"x"}"#, "  "), "{\n  \"a\": \"\\u003c\\\"x\"\n}");
+        assert_eq!(
+            super::indent(br#"{"a":"\u003c\"x"}"#, "  "),
+            "{\n  \"a\": \"\\u003c\\\"x\"\n}"
+        );
     }
 }

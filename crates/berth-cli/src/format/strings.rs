@@ -35,7 +35,9 @@ pub fn go_quote(s: &str) -> String {
             '\x08' => out.push_str("\\b"),
             '\x0c' => out.push_str("\\f"),
             '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -50,13 +52,19 @@ mod tests {
 
     #[test]
     fn ids() {
-        assert_eq!(truncate_id("sha256:c8072aa6a3e70d058ce9f06"), "c8072aa6a3e7");
+        assert_eq!(
+            truncate_id("sha256:c8072aa6a3e70d058ce9f06"),
+            "c8072aa6a3e7"
+        );
         assert_eq!(truncate_id("abc"), "abc");
     }
 
     #[test]
     fn ellipsis_cuts_with_marker() {
-        assert_eq!(ellipsis("sh -c 'sleep 1000; echo'", 20), "sh -c 'sleep 1000; …");
+        assert_eq!(
+            ellipsis("sh -c 'sleep 1000; echo'", 20),
+            "sh -c 'sleep 1000; …"
+        );
         assert_eq!(ellipsis("short", 20), "short");
         assert_eq!(ellipsis("exactly-twenty-chars", 20), "exactly-twenty-chars");
     }

@@ -26,8 +26,11 @@ pub fn render_rows(
     let tmpl = FormatTemplate::parse(&expanded.text, expanded.table)?;
     let mut buf = String::new();
     if tmpl.table {
-        let header: serde_json::Map<String, serde_json::Value> =
-            spec.headers.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+        let header: serde_json::Map<String, serde_json::Value> = spec
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
         buf.push_str(&tmpl.render(&serde_json::Value::Object(header))?);
         buf.push('\n');
     }
@@ -39,7 +42,11 @@ pub fn render_rows(
         buf.push_str(&tmpl.render(&row)?);
         buf.push('\n');
     }
-    Ok(if tmpl.table { tabwriter::align(&buf) } else { buf })
+    Ok(if tmpl.table {
+        tabwriter::align(&buf)
+    } else {
+        buf
+    })
 }
 
 #[cfg(test)]
@@ -55,19 +62,34 @@ mod tests {
     #[test]
     fn default_table_has_header() {
         let rows = vec![json!({"ID": "abc", "Name": "x"})];
-        assert_eq!(render_rows(&SPEC, None, false, &rows).unwrap(), "CONTAINER ID   NAME\nabc            x\n");
+        assert_eq!(
+            render_rows(&SPEC, None, false, &rows).unwrap(),
+            "CONTAINER ID   NAME\nabc            x\n"
+        );
     }
 
     #[test]
     fn quiet_prints_ids() {
-        let rows = vec![json!({"ID": "abc", "Name": "x"}), json!({"ID": "def", "Name": "y"})];
-        assert_eq!(render_rows(&SPEC, Some("{{.Name}}"), true, &rows).unwrap(), "abc\ndef\n");
+        let rows = vec![
+            json!({"ID": "abc", "Name": "x"}),
+            json!({"ID": "def", "Name": "y"}),
+        ];
+        assert_eq!(
+            render_rows(&SPEC, Some("{{.Name}}"), true, &rows).unwrap(),
+            "abc\ndef\n"
+        );
     }
 
     #[test]
     fn custom_format_without_table_is_not_aligned() {
         let rows = vec![json!({"ID": "abc", "Name": "x"})];
-        assert_eq!(render_rows(&SPEC, Some("{{.Name}}\t{{.ID}}"), false, &rows).unwrap(), "x\tabc\n");
-        assert_eq!(render_rows(&SPEC, Some("table {{.Name}}"), false, &[]).unwrap(), "NAME\n");
+        assert_eq!(
+            render_rows(&SPEC, Some("{{.Name}}\t{{.ID}}"), false, &rows).unwrap(),
+            "x\tabc\n"
+        );
+        assert_eq!(
+            render_rows(&SPEC, Some("table {{.Name}}"), false, &[]).unwrap(),
+            "NAME\n"
+        );
     }
 }

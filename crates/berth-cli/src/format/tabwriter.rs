@@ -9,7 +9,10 @@ pub struct TabWriter {
 
 impl Default for TabWriter {
     fn default() -> Self {
-        Self { minwidth: 10, padding: 3 }
+        Self {
+            minwidth: 10,
+            padding: 3,
+        }
     }
 }
 
@@ -49,7 +52,14 @@ impl TabWriter {
         out
     }
 
-    fn format_block(&self, lines: &[Vec<&str>], mut line0: usize, line1: usize, widths: &mut Vec<usize>, out: &mut String) {
+    fn format_block(
+        &self,
+        lines: &[Vec<&str>],
+        mut line0: usize,
+        line1: usize,
+        widths: &mut Vec<usize>,
+        out: &mut String,
+    ) {
         let column = widths.len();
         let mut this = line0;
         while this < line1 {
@@ -72,7 +82,14 @@ impl TabWriter {
         self.write_lines(lines, line0, line1, widths, out);
     }
 
-    fn write_lines(&self, lines: &[Vec<&str>], from: usize, to: usize, widths: &[usize], out: &mut String) {
+    fn write_lines(
+        &self,
+        lines: &[Vec<&str>],
+        from: usize,
+        to: usize,
+        widths: &[usize],
+        out: &mut String,
+    ) {
         for cells in &lines[from..to] {
             for (j, cell) in cells.iter().enumerate() {
                 out.push_str(cell);

@@ -30,15 +30,27 @@ pub struct Expanded {
 pub fn expand(format: &str, default_table: &str) -> Expanded {
     let f = format.trim_start();
     if f == "json" {
-        return Expanded { text: "{{json .}}".into(), table: false };
+        return Expanded {
+            text: "{{json .}}".into(),
+            table: false,
+        };
     }
     if f == "table" {
-        return Expanded { text: default_table.into(), table: true };
+        return Expanded {
+            text: default_table.into(),
+            table: true,
+        };
     }
     if let Some(rest) = f.strip_prefix("table ") {
-        return Expanded { text: rest.into(), table: true };
+        return Expanded {
+            text: rest.into(),
+            table: true,
+        };
     }
-    Expanded { text: format.into(), table: false }
+    Expanded {
+        text: format.into(),
+        table: false,
+    }
 }
 
 impl FormatTemplate {
@@ -59,7 +71,9 @@ impl FormatTemplate {
         ];
         template.add_funcs(&funcs);
         let unescaped = unescape_tabs(text);
-        template.parse(wrap_print_actions(&unescaped)).map_err(|e| TemplateError::Parse(e.to_string()))?;
+        template
+            .parse(wrap_print_actions(&unescaped))
+            .map_err(|e| TemplateError::Parse(e.to_string()))?;
         Ok(Self { template, table })
     }
 
@@ -96,9 +110,11 @@ pub fn to_gtmpl(v: &serde_json::Value) -> Value {
         }
         serde_json::Value::String(s) => Value::String(s.clone()),
         serde_json::Value::Array(a) => Value::Array(a.iter().map(to_gtmpl).collect()),
-        serde_json::Value::Object(o) => {
-            Value::Map(o.iter().map(|(k, v)| (k.clone(), to_gtmpl(v))).collect::<HashMap<_, _>>())
-        }
+        serde_json::Value::Object(o) => Value::Map(
+            o.iter()
+                .map(|(k, v)| (k.clone(), to_gtmpl(v)))
+                .collect::<HashMap<_, _>>(),
+        ),
     }
 }
 
@@ -114,13 +130,18 @@ pub fn to_json(v: &Value) -> serde_json::Value {
             } else if let Some(u) = n.as_u64() {
                 u.into()
             } else {
-                n.as_f64().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null)
+                n.as_f64()
+                    .map(serde_json::Value::from)
+                    .unwrap_or(serde_json::Value::Null)
             }
         }
         Value::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
         Value::Map(m) | Value::Object(m) => {
-            let sorted: BTreeMap<&String, serde_json::Value> =
-                m.iter().filter(|(k, _)| k.as_str() != ROW_MARKER).map(|(k, v)| (k, to_json(v))).collect();
+            let sorted: BTreeMap<&String, serde_json::Value> = m
+                .iter()
+                .filter(|(k, _)| k.as_str() != ROW_MARKER)
+                .map(|(k, v)| (k, to_json(v)))
+                .collect();
             serde_json::Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
         }
     }
@@ -139,8 +160,12 @@ pub fn go_print(v: &Value) -> String {
         },
         Value::Array(a) => format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" ")),
         Value::Map(m) | Value::Object(m) => {
-            let sorted: BTreeMap<&String, &Value> = m.iter().filter(|(k, _)| k.as_str() != ROW_MARKER).collect();
-            let parts: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}:{}", go_print(v))).collect();
+            let sorted: BTreeMap<&String, &Value> =
+                m.iter().filter(|(k, _)| k.as_str() != ROW_MARKER).collect();
+            let parts: Vec<String> = sorted
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", go_print(v)))
+                .collect();
             format!("map[{}]", parts.join(" "))
         }
         Value::Function(_) => "<func>".into(),
@@ -203,23 +228,32 @@ fn rangeable(args: &[Value]) -> Result<Value, FuncError> {
 
 fn json(args: &[Value]) -> Result<Value, FuncError> {
     exactly("json", args, 1)?;
-    let text = serde_json::to_string(&to_json(&args[0])).map_err(|e| FuncError::Generic(e.to_string()))?;
+    let text =
+        serde_json::to_string(&to_json(&args[0])).map_err(|e| FuncError::Generic(e.to_string()))?;
     // docker's list rows marshal themselves with json.Marshal (HTML-escaped); everything else
     // goes through an encoder with escaping off
     let is_row = matches!(&args[0], Value::Map(m) if m.contains_key(ROW_MARKER));
-    Ok(Value::String(if is_row { escape_html(&text) } else { text }))
+    Ok(Value::String(if is_row {
+        escape_html(&text)
+    } else {
+        text
+    }))
 }
 
 /// Go's json.Marshal escapes <, > and & (inside strings, the only place they can occur).
 fn escape_html(s: &str) -> String {
-    s.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+    s.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 fn join(args: &[Value]) -> Result<Value, FuncError> {
     exactly("join", args, 2)?;
     let sep = arg_str(args, 1)?;
     match &args[0] {
-        Value::Array(a) => Ok(Value::String(a.iter().map(go_print).collect::<Vec<_>>().join(&sep))),
+        Value::Array(a) => Ok(Value::String(
+            a.iter().map(go_print).collect::<Vec<_>>().join(&sep),
+        )),
         Value::Nil => Ok(Value::String(String::new())),
         _ => Err(FuncError::UnableToConvertFromValue),
     }
@@ -231,7 +265,9 @@ fn split(args: &[Value]) -> Result<Value, FuncError> {
     let parts: Vec<Value> = if sep.is_empty() {
         s.chars().map(|c| Value::String(c.to_string())).collect()
     } else {
-        s.split(sep.as_str()).map(|p| Value::String(p.to_string())).collect()
+        s.split(sep.as_str())
+            .map(|p| Value::String(p.to_string()))
+            .collect()
     };
     Ok(Value::Array(parts))
 }
@@ -281,8 +317,15 @@ fn truncate(args: &[Value]) -> Result<Value, FuncError> {
 fn pad(args: &[Value]) -> Result<Value, FuncError> {
     exactly("pad", args, 3)?;
     let s = arg_str(args, 0)?;
-    let (pre, suf) = (arg_int(args, 1)?.max(0) as usize, arg_int(args, 2)?.max(0) as usize);
-    Ok(Value::String(format!("{}{s}{}", " ".repeat(pre), " ".repeat(suf))))
+    let (pre, suf) = (
+        arg_int(args, 1)?.max(0) as usize,
+        arg_int(args, 2)?.max(0) as usize,
+    );
+    Ok(Value::String(format!(
+        "{}{s}{}",
+        " ".repeat(pre),
+        " ".repeat(suf)
+    )))
 }
 
 /// fmt.Sprintln: operands separated by spaces, newline at the end.
@@ -291,7 +334,9 @@ fn println(args: &[Value]) -> Result<Value, FuncError> {
     Ok(Value::String(format!("{}\n", parts.join(" "))))
 }
 
-const KEYWORDS: [&str; 10] = ["if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"];
+const KEYWORDS: [&str; 10] = [
+    "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
+];
 
 /// Appends `| goprint` to every action that prints its value, so values print the way Go
 /// prints them (`[a b]`, `map[k:v]`, `<nil>`) instead of gtmpl's Debug forms.
@@ -348,7 +393,10 @@ fn find_action_end(s: &str) -> Option<usize> {
 fn rewrite_action(inner: &str) -> String {
     let (lead, body, trail) = split_trim_markers(inner);
     let t = body.trim();
-    let first_word = t.split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("");
+    let first_word = t
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("");
     let is_print = !t.is_empty()
         && !t.starts_with("/*")
         && !KEYWORDS.contains(&first_word)
@@ -365,9 +413,17 @@ fn rewrite_action(inner: &str) -> String {
 /// Splits `- body -` trim markers off an action's text.
 fn split_trim_markers(inner: &str) -> (&str, &str, &str) {
     let lead_len = if inner.starts_with("- ") { 2 } else { 0 };
-    let trail_len = if inner.len() >= lead_len + 2 && inner.ends_with(" -") { 2 } else { 0 };
+    let trail_len = if inner.len() >= lead_len + 2 && inner.ends_with(" -") {
+        2
+    } else {
+        0
+    };
     let body_end = inner.len() - trail_len;
-    (&inner[..lead_len], &inner[lead_len..body_end], &inner[body_end..])
+    (
+        &inner[..lead_len],
+        &inner[lead_len..body_end],
+        &inner[body_end..],
+    )
 }
 
 fn declares_variable(t: &str) -> bool {
@@ -380,28 +436,43 @@ mod tests {
     use serde_json::json;
 
     fn render(tmpl: &str, data: serde_json::Value) -> String {
-        FormatTemplate::parse(tmpl, false).unwrap().render(&data).unwrap()
+        FormatTemplate::parse(tmpl, false)
+            .unwrap()
+            .render(&data)
+            .unwrap()
     }
 
     #[test]
     fn fields_and_nesting() {
         let d = json!({"ID": "abc", "State": {"Status": "running", "Pid": 42}});
-        assert_eq!(render("{{.ID}} {{.State.Status}} {{.State.Pid}}", d), "abc running 42");
+        assert_eq!(
+            render("{{.ID}} {{.State.Status}} {{.State.Pid}}", d),
+            "abc running 42"
+        );
     }
 
     #[test]
     fn go_printing_of_collections() {
         let d = json!({"Cmd": ["sh", "-c"], "Labels": {"b": "2", "a": "1"}, "N": null});
-        assert_eq!(render("{{.Cmd}}|{{.Labels}}|{{.N}}|{{.Missing}}", d), "[sh -c]|map[a:1 b:2]|<nil>|<no value>");
+        assert_eq!(
+            render("{{.Cmd}}|{{.Labels}}|{{.N}}|{{.Missing}}", d),
+            "[sh -c]|map[a:1 b:2]|<nil>|<no value>"
+        );
     }
 
     #[test]
     fn json_function_sorts_keys() {
         let d = json!({"b": 1, "a": [true, null], "c": "x<y"});
-        assert_eq!(render("{{json .}}", d.clone()), r#"{"a":[true,null],"b":1,"c":"x<y"}"#);
+        assert_eq!(
+            render("{{json .}}", d.clone()),
+            r#"{"a":[true,null],"b":1,"c":"x<y"}"#
+        );
         let mut row = d;
         row[ROW_MARKER] = json!(true);
-        assert_eq!(render("{{json .}}|{{json .c}}", row), r#"{"a":[true,null],"b":1,"c":"x\u003cy"}|"x<y""#);
+        assert_eq!(
+            render("{{json .}}|{{json .c}}", row),
+            r#"{"a":[true,null],"b":1,"c":"x\u003cy"}|"x<y""#
+        );
     }
 
     #[test]
@@ -409,7 +480,10 @@ mod tests {
         let d = json!({"S": "Hello world", "L": ["a", "b"]});
         assert_eq!(render("{{lower .S}}", d.clone()), "hello world");
         assert_eq!(render("{{upper .S}}", d.clone()), "HELLO WORLD");
-        assert_eq!(render("{{title \"hello there\"}}", d.clone()), "Hello There");
+        assert_eq!(
+            render("{{title \"hello there\"}}", d.clone()),
+            "Hello There"
+        );
         assert_eq!(render("{{truncate .S 5}}", d.clone()), "Hello");
         assert_eq!(render("{{pad .S 1 2}}", d.clone()), " Hello world  ");
         assert_eq!(render("{{join .L \",\"}}", d.clone()), "a,b");
@@ -424,7 +498,13 @@ mod tests {
         assert_eq!(render("{{range .L}}<{{.}}>{{end}}", d.clone()), "<a><b>");
         assert_eq!(render("{{if .T}}yes{{else}}no{{end}}", d.clone()), "yes");
         assert_eq!(render("{{$x := index .L 0}}{{$x}}", d.clone()), "a");
-        assert_eq!(render("{{range .Nothing}}x{{end}}|{{range $i, $e := .L}}{{$i}}{{$e}}{{end}}", d), "|0a1b");
+        assert_eq!(
+            render(
+                "{{range .Nothing}}x{{end}}|{{range $i, $e := .L}}{{$i}}{{$e}}{{end}}",
+                d
+            ),
+            "|0a1b"
+        );
     }
 
     #[test]
@@ -444,7 +524,10 @@ mod tests {
 
     #[test]
     fn parse_errors_are_reported() {
-        assert!(FormatTemplate::parse("{{.A", false).is_err() || FormatTemplate::parse("{{if}}", false).is_err());
+        assert!(
+            FormatTemplate::parse("{{.A", false).is_err()
+                || FormatTemplate::parse("{{if}}", false).is_err()
+        );
     }
 
     #[test]

@@ -23,13 +23,17 @@ pub fn parse_go_duration(s: &str) -> Option<f64> {
     }
     let mut total = 0.0;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
             return None;
         }
         let value: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,
@@ -57,7 +61,10 @@ pub fn get_timestamp(value: &str, now: DateTime<Utc>) -> Result<String, TimeErro
         return Ok(format_unix(now - chrono::Duration::nanoseconds(nanos)));
     }
     if !value.contains('-') {
-        let valid = value.split('.').count() <= 2 && value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let valid = value.split('.').count() <= 2
+            && value
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if valid {
             return Ok(value.to_string());
         }
@@ -74,7 +81,10 @@ pub fn get_timestamp(value: &str, now: DateTime<Utc>) -> Result<String, TimeErro
         }
     }
     if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0).and_then(|n| Local.from_local_datetime(&n).single()) {
+        if let Some(t) = d
+            .and_hms_opt(0, 0, 0)
+            .and_then(|n| Local.from_local_datetime(&n).single())
+        {
             return Ok(format_unix(t.with_timezone(&Utc)));
         }
     }
@@ -83,9 +93,16 @@ pub fn get_timestamp(value: &str, now: DateTime<Utc>) -> Result<String, TimeErro
 
 /// Go's time.Time.String() in local time: "2024-05-01 12:00:00 +0000 UTC".
 pub fn go_time_string(unix_secs: i64) -> String {
-    let t = Local.timestamp_opt(unix_secs, 0).single().unwrap_or_else(|| Local.timestamp_nanos(0));
+    let t = Local
+        .timestamp_opt(unix_secs, 0)
+        .single()
+        .unwrap_or_else(|| Local.timestamp_nanos(0));
     let offset = t.format("%z").to_string();
-    let zone = if offset == "+0000" { "UTC".to_string() } else { offset.clone() };
+    let zone = if offset == "+0000" {
+        "UTC".to_string()
+    } else {
+        offset.clone()
+    };
     format!("{} {offset} {zone}", t.format("%Y-%m-%d %H:%M:%S"))
 }
 
@@ -115,12 +132,20 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        let now = DateTime::parse_from_rfc3339("2024-01-01T00:10:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2024-01-01T00:10:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(get_timestamp("10m", now).unwrap(), "1704067200.000000000");
         assert_eq!(get_timestamp("1704067200", now).unwrap(), "1704067200");
         assert_eq!(get_timestamp("1704067200.5", now).unwrap(), "1704067200.5");
-        assert_eq!(get_timestamp("2024-01-01T00:00:00Z", now).unwrap(), "1704067200.000000000");
-        assert_eq!(get_timestamp("2024-01-01T01:00:00+01:00", now).unwrap(), "1704067200.000000000");
+        assert_eq!(
+            get_timestamp("2024-01-01T00:00:00Z", now).unwrap(),
+            "1704067200.000000000"
+        );
+        assert_eq!(
+            get_timestamp("2024-01-01T01:00:00+01:00", now).unwrap(),
+            "1704067200.000000000"
+        );
         assert!(get_timestamp("yesterday", now).is_err());
     }
 }

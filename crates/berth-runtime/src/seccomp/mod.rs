@@ -113,7 +113,10 @@ impl Host {
             .ok()
             .and_then(|u| parse_kernel_version(&u.release().to_string_lossy()))
             .unwrap_or((0, 0));
-        Host { go_arch: go_arch(), kernel }
+        Host {
+            go_arch: go_arch(),
+            kernel,
+        }
     }
 }
 
@@ -163,7 +166,11 @@ pub fn default_profile() -> Result<Profile, SeccompError> {
 }
 
 /// The OCI filter for `profile` on `host` for a container whose bounding set is `caps`.
-pub fn to_oci(profile: &Profile, host: &Host, caps: &[String]) -> Result<LinuxSeccomp, SeccompError> {
+pub fn to_oci(
+    profile: &Profile,
+    host: &Host,
+    caps: &[String],
+) -> Result<LinuxSeccomp, SeccompError> {
     if !profile.architectures.is_empty() && !profile.arch_map.is_empty() {
         return Err(SeccompError::ArchitecturesAndArchMap);
     }
@@ -189,11 +196,13 @@ pub fn to_oci(profile: &Profile, host: &Host, caps: &[String]) -> Result<LinuxSe
             rule["errnoRet"] = errno.into();
         }
         if !call.args.is_empty() {
-            rule["args"] = serde_json::to_value(&call.args).map_err(|e| SeccompError::Convert(e.to_string()))?;
+            rule["args"] = serde_json::to_value(&call.args)
+                .map_err(|e| SeccompError::Convert(e.to_string()))?;
         }
         syscalls.push(rule);
     }
-    let mut oci = serde_json::json!({ "defaultAction": profile.default_action, "syscalls": syscalls });
+    let mut oci =
+        serde_json::json!({ "defaultAction": profile.default_action, "syscalls": syscalls });
     if !architectures.is_empty() {
         oci["architectures"] = architectures.into();
     }
@@ -241,7 +250,8 @@ fn applies(call: &Syscall, host: &Host, caps: &[String]) -> Result<bool, Seccomp
 }
 
 fn kernel_at_least(host: &Host, min: &str) -> Result<bool, SeccompError> {
-    let want = parse_kernel_version(min).ok_or_else(|| SeccompError::BadKernelVersion(min.to_string()))?;
+    let want =
+        parse_kernel_version(min).ok_or_else(|| SeccompError::BadKernelVersion(min.to_string()))?;
     Ok(host.kernel >= want)
 }
 
@@ -251,22 +261,35 @@ mod tests {
     use oci_spec::runtime::{LinuxSeccompAction, LinuxSeccompOperator};
 
     fn amd64(kernel: (u32, u32)) -> Host {
-        Host { go_arch: "amd64", kernel }
+        Host {
+            go_arch: "amd64",
+            kernel,
+        }
     }
 
     fn allowed(s: &LinuxSeccomp, name: &str) -> bool {
         s.syscalls().iter().flatten().any(|r| {
-            r.action() == LinuxSeccompAction::ScmpActAllow && r.names().iter().any(|n| n == name) && r.args().is_none()
+            r.action() == LinuxSeccompAction::ScmpActAllow
+                && r.names().iter().any(|n| n == name)
+                && r.args().is_none()
         })
     }
 
     fn default_caps() -> Vec<String> {
-        crate::caps::DEFAULT.iter().map(|c| (*c).to_string()).collect()
+        crate::caps::DEFAULT
+            .iter()
+            .map(|c| (*c).to_string())
+            .collect()
     }
 
     #[test]
     fn default_profile_blocks_admin_syscalls_without_cap_sys_admin() {
-        let s = to_oci(&default_profile().expect("profile"), &amd64((6, 18)), &default_caps()).expect("oci");
+        let s = to_oci(
+            &default_profile().expect("profile"),
+            &amd64((6, 18)),
+            &default_caps(),
+        )
+        .expect("oci");
         assert_eq!(s.default_action(), LinuxSeccompAction::ScmpActErrno);
         assert_eq!(s.default_errno_ret(), Some(1));
         assert_eq!(
@@ -274,17 +297,43 @@ mod tests {
             Some(3),
             "x86_64 with its x86 and x32 sub-architectures"
         );
-        for blocked in ["mount", "umount2", "unshare", "setns", "keyctl", "kexec_load", "bpf", "reboot", "open_by_handle_at"] {
+        for blocked in [
+            "mount",
+            "umount2",
+            "unshare",
+            "setns",
+            "keyctl",
+            "kexec_load",
+            "bpf",
+            "reboot",
+            "open_by_handle_at",
+        ] {
             assert!(!allowed(&s, blocked), "{blocked} must not be allowed");
         }
         for ok in ["read", "execve", "arch_prctl", "ptrace", "chroot"] {
             assert!(allowed(&s, ok), "{ok} must be allowed");
         }
-        assert!(!allowed(&s, "clone"), "clone is only allowed without namespace flags");
-        let clone = s.syscalls().iter().flatten().find(|r| r.names().contains(&"clone".to_string())).expect("clone rule");
+        assert!(
+            !allowed(&s, "clone"),
+            "clone is only allowed without namespace flags"
+        );
+        let clone = s
+            .syscalls()
+            .iter()
+            .flatten()
+            .find(|r| r.names().contains(&"clone".to_string()))
+            .expect("clone rule");
         let arg = &clone.args().as_ref().expect("args")[0];
-        assert_eq!((arg.index(), arg.value(), arg.op()), (0, 2114060288, LinuxSeccompOperator::ScmpCmpMaskedEq));
-        let clone3 = s.syscalls().iter().flatten().find(|r| r.names().contains(&"clone3".to_string())).expect("clone3");
+        assert_eq!(
+            (arg.index(), arg.value(), arg.op()),
+            (0, 2114060288, LinuxSeccompOperator::ScmpCmpMaskedEq)
+        );
+        let clone3 = s
+            .syscalls()
+            .iter()
+            .flatten()
+            .find(|r| r.names().contains(&"clone3".to_string()))
+            .expect("clone3");
         assert_eq!(clone3.errno_ret(), Some(38));
     }
 
@@ -295,16 +344,36 @@ mod tests {
         caps.push("CAP_SYS_PTRACE".into());
         let s = to_oci(&default_profile().expect("profile"), &amd64((6, 18)), &caps).expect("oci");
         for ok in ["mount", "unshare", "setns", "clone", "clone3", "kcmp"] {
-            assert!(allowed(&s, ok), "{ok} must be allowed with CAP_SYS_ADMIN/CAP_SYS_PTRACE");
+            assert!(
+                allowed(&s, ok),
+                "{ok} must be allowed with CAP_SYS_ADMIN/CAP_SYS_PTRACE"
+            );
         }
-        assert!(!s.syscalls().iter().flatten().any(|r| r.errno_ret() == Some(38)), "no ENOSYS clone3 rule");
+        assert!(
+            !s.syscalls()
+                .iter()
+                .flatten()
+                .any(|r| r.errno_ret() == Some(38)),
+            "no ENOSYS clone3 rule"
+        );
     }
 
     #[test]
     fn old_kernels_and_other_arches_filter_rules() {
-        let s = to_oci(&default_profile().expect("profile"), &amd64((4, 4)), &default_caps()).expect("oci");
-        assert!(!allowed(&s, "ptrace"), "ptrace needs 4.8 without CAP_SYS_PTRACE");
-        let arm = Host { go_arch: "arm64", kernel: (6, 1) };
+        let s = to_oci(
+            &default_profile().expect("profile"),
+            &amd64((4, 4)),
+            &default_caps(),
+        )
+        .expect("oci");
+        assert!(
+            !allowed(&s, "ptrace"),
+            "ptrace needs 4.8 without CAP_SYS_PTRACE"
+        );
+        let arm = Host {
+            go_arch: "arm64",
+            kernel: (6, 1),
+        };
         let s = to_oci(&default_profile().expect("profile"), &arm, &default_caps()).expect("oci");
         assert!(!allowed(&s, "arch_prctl"));
         assert!(allowed(&s, "set_tls"));
@@ -326,9 +395,14 @@ mod tests {
 
         let both = parse_profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"name":"a","names":["b"],"action":"SCMP_ACT_ERRNO"}]}"#)
             .expect("parse");
-        assert!(matches!(to_oci(&both, &amd64((6, 1)), &[]), Err(SeccompError::NameAndNames)));
+        assert!(matches!(
+            to_oci(&both, &amd64((6, 1)), &[]),
+            Err(SeccompError::NameAndNames)
+        ));
         let bad = parse_profile("{not json").expect_err("decode");
-        assert!(bad.to_string().starts_with("Decoding seccomp profile failed"));
+        assert!(bad
+            .to_string()
+            .starts_with("Decoding seccomp profile failed"));
         let bad_action = parse_profile(r#"{"defaultAction":"SCMP_ACT_NOPE"}"#).expect("parse");
         assert!(to_oci(&bad_action, &amd64((6, 1)), &[]).is_err());
     }

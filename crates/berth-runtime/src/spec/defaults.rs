@@ -18,7 +18,13 @@ pub const MASKED_PATHS: &[&str] = &[
 ];
 
 /// Paths remounted read-only in unprivileged containers.
-pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// docker's default `--shm-size`: 64 MiB.
 pub const DEFAULT_SHM_SIZE: u64 = 64 * 1024 * 1024;
@@ -30,22 +36,62 @@ pub const INIT_PATH: &str = "/sbin/docker-init";
 pub fn mounts(privileged: bool, shm_size: u64) -> Vec<Value> {
     let sys = if privileged { "rw" } else { "ro" };
     vec![
-        mount("/proc", "proc", "proc", &["rw", "nosuid", "noexec", "nodev"]),
-        mount("/dev", "tmpfs", "tmpfs", &["rw", "nosuid", "strictatime", "mode=755", "size=65536k"]),
+        mount(
+            "/proc",
+            "proc",
+            "proc",
+            &["rw", "nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["rw", "nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
         mount(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["rw", "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "rw",
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         ),
-        mount("/sys", "sysfs", "sysfs", &[sys, "nosuid", "noexec", "nodev"]),
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &[sys, "nosuid", "noexec", "nodev"]),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["rw", "nosuid", "noexec", "nodev"]),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &[sys, "nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &[sys, "nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["rw", "nosuid", "noexec", "nodev"],
+        ),
         mount(
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["rw", "nosuid", "noexec", "nodev", "mode=1777", &format!("size={shm_size}")],
+            &[
+                "rw",
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &format!("size={shm_size}"),
+            ],
         ),
     ]
 }

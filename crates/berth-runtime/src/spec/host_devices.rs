@@ -16,11 +16,15 @@ pub fn host_devices() -> Vec<Value> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<Value>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         // symlink_metadata: links such as /dev/stdin would lead out of /dev.
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
         let ft = meta.file_type();
         if ft.is_dir() {
             let name = entry.file_name();

@@ -95,6 +95,8 @@ pub struct SpecInput {
     /// `linux.cgroupsPath` (the daemon passes `/berth/<id>`).
     pub cgroups_path: String,
     pub oom_score_adj: Option<i32>,
+    /// Hard memory limit in bytes (`--memory`).
+    pub memory_limit: Option<i64>,
 }
 
 /// Facts about the host the spec depends on.
@@ -109,12 +111,17 @@ pub struct HostInfo {
 
 impl HostInfo {
     pub fn current() -> Result<HostInfo, SpecError> {
-        Ok(HostInfo { bounding: caps::host_bounding_set()?, seccomp: seccomp::Host::current(), cgroup2: is_cgroup2() })
+        Ok(HostInfo {
+            bounding: caps::host_bounding_set()?,
+            seccomp: seccomp::Host::current(),
+            cgroup2: is_cgroup2(),
+        })
     }
 }
 
 fn is_cgroup2() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// The OCI spec for `input` on this host.
@@ -127,11 +134,24 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
     if input.args.is_empty() {
         return Err(SpecError::NoCommand);
     }
-    let caps = caps::effective(&input.cap_add, &input.cap_drop, input.privileged, host.bounding)?;
+    let caps = caps::effective(
+        &input.cap_add,
+        &input.cap_drop,
+        input.privileged,
+        host.bounding,
+    )?;
     let seccomp = match (&input.seccomp, input.privileged) {
         (_, true) | (SeccompChoice::Unconfined, _) => None,
-        (SeccompChoice::Default, _) => Some(seccomp::to_oci(&seccomp::default_profile()?, &host.seccomp, &caps)?),
-        (SeccompChoice::Profile(json), _) => Some(seccomp::to_oci(&seccomp::parse_profile(json)?, &host.seccomp, &caps)?),
+        (SeccompChoice::Default, _) => Some(seccomp::to_oci(
+            &seccomp::default_profile()?,
+            &host.seccomp,
+            &caps,
+        )?),
+        (SeccompChoice::Profile(json), _) => Some(seccomp::to_oci(
+            &seccomp::parse_profile(json)?,
+            &host.seccomp,
+            &caps,
+        )?),
     };
 
     let mut args = input.args.clone();
@@ -154,7 +174,11 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
         NetworkMode::None => namespaces.push(json!({ "type": "network" })),
         NetworkMode::Path(p) => namespaces.push(json!({ "type": "network", "path": p })),
     }
-    namespaces.extend([json!({ "type": "uts" }), json!({ "type": "pid" }), json!({ "type": "ipc" })]);
+    namespaces.extend([
+        json!({ "type": "uts" }),
+        json!({ "type": "pid" }),
+        json!({ "type": "ipc" }),
+    ]);
     if host.cgroup2 {
         namespaces.push(json!({ "type": "cgroup" }));
     }
@@ -171,6 +195,9 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
         linux["maskedPaths"] = MASKED_PATHS.into();
         linux["readonlyPaths"] = READONLY_PATHS.into();
     }
+    if let Some(limit) = input.memory_limit {
+        linux["resources"]["memory"] = json!({ "limit": limit });
+    }
     if input.network != NetworkMode::Host {
         // Lets non-root processes bind low ports and ping, as docker does in its own netns.
         linux["sysctl"] = json!({
@@ -179,7 +206,8 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
         });
     }
     if let Some(s) = seccomp {
-        linux["seccomp"] = serde_json::to_value(s).map_err(|e| SpecError::Invalid(e.to_string()))?;
+        linux["seccomp"] =
+            serde_json::to_value(s).map_err(|e| SpecError::Invalid(e.to_string()))?;
     }
 
     let mut user = json!({ "uid": input.user.uid, "gid": input.user.gid });
@@ -225,8 +253,21 @@ pub fn exec_process(
     tty: bool,
 ) -> Result<oci_spec::runtime::Process, SpecError> {
     let host = HostInfo::current()?;
-    let base = build_for(&SpecInput { args: args.clone(), env, cwd: cwd.to_string(), user: user.clone(), tty, init: None, ..input.clone() }, &host)?;
-    base.process().clone().ok_or_else(|| SpecError::Invalid("no process in the spec".into()))
+    let base = build_for(
+        &SpecInput {
+            args: args.clone(),
+            env,
+            cwd: cwd.to_string(),
+            user: user.clone(),
+            tty,
+            init: None,
+            ..input.clone()
+        },
+        &host,
+    )?;
+    base.process()
+        .clone()
+        .ok_or_else(|| SpecError::Invalid("no process in the spec".into()))
 }
 
 #[cfg(test)]

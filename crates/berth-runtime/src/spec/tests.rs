@@ -2,7 +2,14 @@ use super::*;
 use oci_spec::runtime::{Capability, LinuxNamespaceType};
 
 fn host() -> HostInfo {
-    HostInfo { bounding: CapSet(0x1fffeffffff), seccomp: seccomp::Host { go_arch: "amd64", kernel: (6, 18) }, cgroup2: false }
+    HostInfo {
+        bounding: CapSet(0x1fffeffffff),
+        seccomp: seccomp::Host {
+            go_arch: "amd64",
+            kernel: (6, 18),
+        },
+        cgroup2: false,
+    }
 }
 
 fn input() -> SpecInput {
@@ -22,7 +29,13 @@ fn cap(name: &str) -> Capability {
 }
 
 fn namespaces(spec: &Spec) -> Vec<LinuxNamespaceType> {
-    spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default().iter().map(|n| n.typ()).collect()
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.typ())
+        .collect()
 }
 
 #[test]
@@ -33,28 +46,75 @@ fn defaults_follow_docker() {
     assert_eq!(process.cwd(), &std::path::PathBuf::from("/"));
     let caps = process.capabilities().as_ref().expect("caps");
     assert_eq!(caps.bounding().as_ref().map(|c| c.len()), Some(14));
-    assert!(caps.effective().as_ref().is_some_and(|c| c.contains(&cap("CAP_NET_BIND_SERVICE"))));
-    assert!(caps.inheritable().is_none(), "docker no longer sets inheritable capabilities");
+    assert!(caps
+        .effective()
+        .as_ref()
+        .is_some_and(|c| c.contains(&cap("CAP_NET_BIND_SERVICE"))));
+    assert!(
+        caps.inheritable().is_none(),
+        "docker no longer sets inheritable capabilities"
+    );
 
     let mounts = spec.mounts().as_ref().expect("mounts");
-    let dests: Vec<String> = mounts.iter().map(|m| m.destination().to_string_lossy().into_owned()).collect();
-    assert_eq!(dests, ["/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm"]);
+    let dests: Vec<String> = mounts
+        .iter()
+        .map(|m| m.destination().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        dests,
+        [
+            "/proc",
+            "/dev",
+            "/dev/pts",
+            "/sys",
+            "/sys/fs/cgroup",
+            "/dev/mqueue",
+            "/dev/shm"
+        ]
+    );
     let pts = &mounts[2];
-    assert!(pts.options().as_ref().is_some_and(|o| o.contains(&"ptmxmode=0666".to_string()) && o.contains(&"gid=5".to_string())));
-    assert!(mounts[3].options().as_ref().is_some_and(|o| o.contains(&"ro".to_string())));
-    assert!(mounts[6].options().as_ref().is_some_and(|o| o.contains(&"size=67108864".to_string())));
+    assert!(pts.options().as_ref().is_some_and(
+        |o| o.contains(&"ptmxmode=0666".to_string()) && o.contains(&"gid=5".to_string())
+    ));
+    assert!(mounts[3]
+        .options()
+        .as_ref()
+        .is_some_and(|o| o.contains(&"ro".to_string())));
+    assert!(mounts[6]
+        .options()
+        .as_ref()
+        .is_some_and(|o| o.contains(&"size=67108864".to_string())));
 
     let linux = spec.linux().as_ref().expect("linux");
-    assert!(linux.masked_paths().as_ref().is_some_and(|m| m.contains(&"/proc/kcore".to_string())));
-    assert!(linux.readonly_paths().as_ref().is_some_and(|m| m.contains(&"/proc/sys".to_string())));
-    assert_eq!(linux.cgroups_path().as_deref(), Some(std::path::Path::new("/berth/abc")));
-    let rules = linux.resources().as_ref().and_then(|r| r.devices().clone()).expect("device rules");
+    assert!(linux
+        .masked_paths()
+        .as_ref()
+        .is_some_and(|m| m.contains(&"/proc/kcore".to_string())));
+    assert!(linux
+        .readonly_paths()
+        .as_ref()
+        .is_some_and(|m| m.contains(&"/proc/sys".to_string())));
+    assert_eq!(
+        linux.cgroups_path().as_deref(),
+        Some(std::path::Path::new("/berth/abc"))
+    );
+    let rules = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.devices().clone())
+        .expect("device rules");
     assert!(!rules[0].allow(), "deny-all first");
     assert_eq!(rules.len(), 8);
     assert!(linux.seccomp().is_some());
     assert_eq!(
         namespaces(&spec),
-        [LinuxNamespaceType::Mount, LinuxNamespaceType::Network, LinuxNamespaceType::Uts, LinuxNamespaceType::Pid, LinuxNamespaceType::Ipc]
+        [
+            LinuxNamespaceType::Mount,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Ipc
+        ]
     );
     assert_eq!(spec.hostname().as_deref(), Some("abc"));
     assert_eq!(spec.root().as_ref().and_then(|r| r.readonly()), Some(false));
@@ -62,44 +122,121 @@ fn defaults_follow_docker() {
 
 #[test]
 fn privileged_gets_everything_and_no_confinement() {
-    let spec = build_for(&SpecInput { privileged: true, ..input() }, &host()).expect("spec");
-    let caps = spec.process().as_ref().and_then(|p| p.capabilities().clone()).expect("caps");
-    assert_eq!(caps.bounding().as_ref().map(|c| c.len()), Some(40), "the bounding set, without CAP_SYS_RESOURCE");
-    assert!(!caps.bounding().as_ref().is_some_and(|c| c.contains(&cap("CAP_SYS_RESOURCE"))));
+    let spec = build_for(
+        &SpecInput {
+            privileged: true,
+            ..input()
+        },
+        &host(),
+    )
+    .expect("spec");
+    let caps = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().clone())
+        .expect("caps");
+    assert_eq!(
+        caps.bounding().as_ref().map(|c| c.len()),
+        Some(40),
+        "the bounding set, without CAP_SYS_RESOURCE"
+    );
+    assert!(!caps
+        .bounding()
+        .as_ref()
+        .is_some_and(|c| c.contains(&cap("CAP_SYS_RESOURCE"))));
     let linux = spec.linux().as_ref().expect("linux");
     assert!(linux.seccomp().is_none());
     assert!(linux.masked_paths().as_ref().is_none_or(Vec::is_empty));
     assert!(linux.readonly_paths().as_ref().is_none_or(Vec::is_empty));
-    let rules = linux.resources().as_ref().and_then(|r| r.devices().clone()).expect("device rules");
+    let rules = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.devices().clone())
+        .expect("device rules");
     assert!(rules.len() == 1 && rules[0].allow());
-    assert!(linux.devices().as_ref().is_some_and(|d| d.iter().any(|d| d.path() == std::path::Path::new("/dev/null"))));
+    assert!(linux.devices().as_ref().is_some_and(|d| d
+        .iter()
+        .any(|d| d.path() == std::path::Path::new("/dev/null"))));
     let sys = &spec.mounts().as_ref().expect("mounts")[3];
-    assert!(sys.options().as_ref().is_some_and(|o| o.contains(&"rw".to_string())));
+    assert!(sys
+        .options()
+        .as_ref()
+        .is_some_and(|o| o.contains(&"rw".to_string())));
 }
 
 #[test]
 fn cap_changes_reach_the_process_and_seccomp() {
-    let spec = build_for(&SpecInput { cap_add: vec!["sys_admin".into()], cap_drop: vec!["NET_RAW".into()], ..input() }, &host())
-        .expect("spec");
-    let caps = spec.process().as_ref().and_then(|p| p.capabilities().clone()).expect("caps");
+    let spec = build_for(
+        &SpecInput {
+            cap_add: vec!["sys_admin".into()],
+            cap_drop: vec!["NET_RAW".into()],
+            ..input()
+        },
+        &host(),
+    )
+    .expect("spec");
+    let caps = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().clone())
+        .expect("caps");
     let eff = caps.effective().clone().expect("effective");
     assert!(eff.contains(&cap("CAP_SYS_ADMIN")) && !eff.contains(&cap("CAP_NET_RAW")));
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone()).expect("seccomp");
-    assert!(seccomp.syscalls().iter().flatten().any(|r| r.names().contains(&"mount".to_string())));
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().clone())
+        .expect("seccomp");
+    assert!(seccomp
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|r| r.names().contains(&"mount".to_string())));
 
-    let err = build_for(&SpecInput { cap_add: vec!["bogus".into()], ..input() }, &host()).expect_err("unknown cap");
+    let err = build_for(
+        &SpecInput {
+            cap_add: vec!["bogus".into()],
+            ..input()
+        },
+        &host(),
+    )
+    .expect_err("unknown cap");
     assert_eq!(err.to_string(), "unknown capability: \"CAP_BOGUS\"");
 }
 
 #[test]
 fn seccomp_choices() {
-    let spec = build_for(&SpecInput { seccomp: SeccompChoice::Unconfined, ..input() }, &host()).expect("spec");
+    let spec = build_for(
+        &SpecInput {
+            seccomp: SeccompChoice::Unconfined,
+            ..input()
+        },
+        &host(),
+    )
+    .expect("spec");
     assert!(spec.linux().as_ref().is_some_and(|l| l.seccomp().is_none()));
     let profile = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["chmod"],"action":"SCMP_ACT_ERRNO"}]}"#;
-    let spec = build_for(&SpecInput { seccomp: SeccompChoice::Profile(profile.into()), ..input() }, &host()).expect("spec");
-    let s = spec.linux().as_ref().and_then(|l| l.seccomp().clone()).expect("seccomp");
+    let spec = build_for(
+        &SpecInput {
+            seccomp: SeccompChoice::Profile(profile.into()),
+            ..input()
+        },
+        &host(),
+    )
+    .expect("spec");
+    let s = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().clone())
+        .expect("seccomp");
     assert_eq!(s.syscalls().as_ref().map(Vec::len), Some(1));
-    let bad = build_for(&SpecInput { seccomp: SeccompChoice::Profile("[".into()), ..input() }, &host());
+    let bad = build_for(
+        &SpecInput {
+            seccomp: SeccompChoice::Profile("[".into()),
+            ..input()
+        },
+        &host(),
+    );
     assert!(matches!(bad, Err(SpecError::Seccomp(_))));
 }
 
@@ -111,11 +248,20 @@ fn network_init_read_only_and_mounts() {
             init: Some("/usr/libexec/berth-init".into()),
             read_only: true,
             shm_size: Some(1 << 20),
-            mounts: vec![BindMount { source: "/c/hosts".into(), destination: "/etc/hosts".into(), read_only: true }],
-            user: ProcessUser { uid: 1000, gid: 1000, additional_gids: vec![10] },
+            mounts: vec![BindMount {
+                source: "/c/hosts".into(),
+                destination: "/etc/hosts".into(),
+                read_only: true,
+            }],
+            user: ProcessUser {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![10],
+            },
             cwd: "/work".into(),
             no_new_privileges: true,
             oom_score_adj: Some(-500),
+            memory_limit: Some(64 << 20),
             ..input()
         },
         &host(),
@@ -123,30 +269,87 @@ fn network_init_read_only_and_mounts() {
     .expect("spec");
     assert!(!namespaces(&spec).contains(&LinuxNamespaceType::Network));
     let process = spec.process().as_ref().expect("process");
-    assert_eq!(process.args().as_ref().expect("args")[..3], ["/sbin/docker-init", "--", "sh"].map(String::from));
+    assert_eq!(
+        process.args().as_ref().expect("args")[..3],
+        ["/sbin/docker-init", "--", "sh"].map(String::from)
+    );
     assert_eq!(process.user().uid(), 1000);
-    assert_eq!(process.user().additional_gids().as_deref(), Some(&[10u32][..]));
+    assert_eq!(
+        process.user().additional_gids().as_deref(),
+        Some(&[10u32][..])
+    );
     assert_eq!(process.no_new_privileges(), Some(true));
     assert_eq!(process.oom_score_adj(), Some(-500));
     assert_eq!(spec.root().as_ref().and_then(|r| r.readonly()), Some(true));
+    let memory = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .and_then(|r| *r.memory())
+        .expect("memory");
+    assert_eq!(memory.limit(), Some(64 << 20));
     let mounts = spec.mounts().as_ref().expect("mounts");
-    let init = mounts.iter().find(|m| m.destination() == std::path::Path::new(INIT_PATH)).expect("init mount");
-    assert!(init.options().as_ref().is_some_and(|o| o.contains(&"ro".to_string())));
-    let hosts = mounts.iter().find(|m| m.destination() == std::path::Path::new("/etc/hosts")).expect("hosts");
+    let init = mounts
+        .iter()
+        .find(|m| m.destination() == std::path::Path::new(INIT_PATH))
+        .expect("init mount");
+    assert!(init
+        .options()
+        .as_ref()
+        .is_some_and(|o| o.contains(&"ro".to_string())));
+    let hosts = mounts
+        .iter()
+        .find(|m| m.destination() == std::path::Path::new("/etc/hosts"))
+        .expect("hosts");
     assert_eq!(hosts.typ().as_deref(), Some("bind"));
-    assert!(mounts.iter().any(|m| m.options().as_ref().is_some_and(|o| o.contains(&"size=1048576".to_string()))));
-    assert!(spec.linux().as_ref().is_some_and(|l| l.sysctl().is_none()), "host network keeps the host's sysctls");
+    assert!(mounts.iter().any(|m| m
+        .options()
+        .as_ref()
+        .is_some_and(|o| o.contains(&"size=1048576".to_string()))));
+    assert!(
+        spec.linux().as_ref().is_some_and(|l| l.sysctl().is_none()),
+        "host network keeps the host's sysctls"
+    );
 
-    let spec = build_for(&SpecInput { network: NetworkMode::Path("/run/berth/netns/x".into()), ..input() }, &HostInfo { cgroup2: true, ..host() })
-        .expect("spec");
-    let ns = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).expect("ns");
-    let net = ns.iter().find(|n| n.typ() == LinuxNamespaceType::Network).expect("netns");
-    assert_eq!(net.path().as_deref(), Some(std::path::Path::new("/run/berth/netns/x")));
-    assert!(namespaces(&spec).contains(&LinuxNamespaceType::Cgroup), "pure v2 gets a private cgroup namespace");
+    let spec = build_for(
+        &SpecInput {
+            network: NetworkMode::Path("/run/berth/netns/x".into()),
+            ..input()
+        },
+        &HostInfo {
+            cgroup2: true,
+            ..host()
+        },
+    )
+    .expect("spec");
+    let ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .expect("ns");
+    let net = ns
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Network)
+        .expect("netns");
+    assert_eq!(
+        net.path().as_deref(),
+        Some(std::path::Path::new("/run/berth/netns/x"))
+    );
+    assert!(
+        namespaces(&spec).contains(&LinuxNamespaceType::Cgroup),
+        "pure v2 gets a private cgroup namespace"
+    );
 }
 
 #[test]
 fn an_empty_command_is_refused() {
-    let err = build_for(&SpecInput { args: vec![], ..input() }, &host()).expect_err("no command");
+    let err = build_for(
+        &SpecInput {
+            args: vec![],
+            ..input()
+        },
+        &host(),
+    )
+    .expect_err("no command");
     assert_eq!(err.to_string(), "No command specified");
 }
