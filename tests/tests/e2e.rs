@@ -478,6 +478,16 @@ both_clients! {
         d.run(c, &["run", "--rm", "busybox", "touch", "/x"]).success();
     }
 
+    fn memory_limit_reaches_the_cgroup(d, c) {
+        let name = unique_name("mem");
+        // cgroup v1 (hybrid hosts) or v2: the container sees its own cgroup's limit.
+        let read = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
+        let out = d.run(c, &["run", "--name", &name, "-m", "64m", "busybox", "sh", "-c", read]);
+        assert_eq!(out.success().out(), "67108864");
+        assert_eq!(d.inspect(c, &name, "{{.HostConfig.Memory}}"), "67108864");
+        d.run(c, &["rm", &name]).success();
+    }
+
     fn capabilities(d, c) {
         assert_eq!(cap_eff(d, c, &[]), DEFAULT_CAP_EFF);
         assert_eq!(cap_eff(d, c, &["--cap-drop", "ALL"]), "0000000000000000");
@@ -587,6 +597,15 @@ both_clients! {
         d.run(c, &["run", "--rm", "--memory", "lots", "busybox", "true"]).code_is(125).stderr_has("invalid");
         d.run(c, &["run", "--rm", "--no-such-flag", "busybox", "true"]).code_is(125).stderr_has("unknown flag: --no-such-flag");
         d.run(c, &["run", "--rm", "--restart", "sometimes", "busybox", "true"]).code_is(125);
+        // What berth cannot honour yet is refused, never silently dropped.
+        for flags in [&["-v", "/tmp:/host"][..], &["-p", "8080:80"], &["--restart", "always"], &["--cpus", "1"]] {
+            let args: Vec<&str> = ["run"].iter().chain(flags).chain(&["busybox", "true"]).copied().collect();
+            d.run(c, &args).code_is(125).stderr_has("not supported by berth yet");
+        }
+        d.run(c, &["run", "--rm", "--restart", "always", "busybox", "true"])
+            .code_is(125)
+            .stderr_has("conflicting options: cannot specify both --restart and --rm");
+        d.run(c, &["run", "--rm", "-m", "1m", "busybox", "true"]).code_is(125).stderr_has("Minimum memory limit allowed is 6MB");
         assert!(ps_names(d, c, &["-a"]).is_empty(), "a rejected run left a container");
     }
 

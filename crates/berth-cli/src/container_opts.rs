@@ -30,6 +30,8 @@ pub enum OptsError {
     File(String, String),
     #[error("invalid argument \"{0}\" for \"{1}\" flag: {2}")]
     Flag(String, String, String),
+    #[error("conflicting options: cannot specify both {0}")]
+    Conflict(String),
     #[error("invalid value for --network: {0}")]
     Network(String),
 }
@@ -112,6 +114,9 @@ pub struct ContainerOpts {
     /// Restart policy to apply when a container exits
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
     /// Memory limit
     #[arg(short = 'm', long = "memory")]
     pub memory: Option<String>,
@@ -227,6 +232,27 @@ pub fn parse_ram(s: &str) -> Result<i64, OptsError> {
     Ok((value * mult) as i64)
 }
 
+/// `--cpus 1.5` -> NanoCPUs, as docker's NanoCPUs flag value.
+pub fn parse_cpus(s: &str) -> Result<i64, OptsError> {
+    let flag = |why: String| OptsError::Flag(s.into(), "--cpus".into(), why);
+    let value: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| flag(format!("failed to parse {s} as a rational number")))?;
+    if s.trim()
+        .split_once('.')
+        .is_some_and(|(_, frac)| frac.len() > 9)
+        || !value.is_finite()
+    {
+        return Err(flag("value is too precise".into()));
+    }
+    let nanos = value * 1e9;
+    if nanos < 0.0 {
+        return Err(flag("value must be positive".into()));
+    }
+    Ok(nanos.round() as i64)
+}
+
 /// `-p [ip:][hostPort:]containerPort[/proto]` -> ("80/tcp", binding).
 pub fn parse_publish(spec: &str) -> Result<(String, PortBinding), OptsError> {
     let (rest, proto) = match spec.rsplit_once('/') {
@@ -272,6 +298,10 @@ impl ContainerOpts {
         detach: bool,
         attach: &[String],
     ) -> Result<ContainerCreateBody, OptsError> {
+        let restart_policy = parse_restart(&self.restart)?;
+        if self.rm && !matches!(self.restart.as_str(), "" | "no") {
+            return Err(OptsError::Conflict("--restart and --rm".into()));
+        }
         let mut env = Vec::new();
         for f in &self.env_file {
             env.extend(read_kv_file(f, true)?);
@@ -377,7 +407,7 @@ impl ContainerOpts {
         let host_config = HostConfig {
             binds: (!binds.is_empty()).then_some(binds),
             port_bindings: Some(bindings),
-            restart_policy: Some(parse_restart(&self.restart)?),
+            restart_policy: Some(restart_policy),
             auto_remove: Some(self.rm),
             network_mode: Some(network_mode),
             privileged: Some(self.privileged),
@@ -401,6 +431,7 @@ impl ContainerOpts {
                     })
                 })
                 .transpose()?,
+            nano_cpus: self.cpus.as_deref().map(parse_cpus).transpose()?,
             console_size,
             ..Default::default()
         };
@@ -415,6 +446,14 @@ impl ContainerOpts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpus_become_nano_cpus() {
+        assert_eq!(parse_cpus("1.5"), Ok(1_500_000_000));
+        assert_eq!(parse_cpus("0.000000001"), Ok(1));
+        assert!(parse_cpus("lots").is_err_and(|e| e.to_string() == "invalid argument \"lots\" for \"--cpus\" flag: failed to parse lots as a rational number"));
+        assert!(parse_cpus("-1").is_err());
+    }
 
     #[test]
     fn restart_policies() {

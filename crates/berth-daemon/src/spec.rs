@@ -97,6 +97,7 @@ pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
         }
         other => return Err(Error::not_found(format!("network {other} not found"))),
     }
+    refuse_unsupported(hc)?;
     // dockerd's floor (linuxMinMemory): below it the container could not even start.
     if hc.memory.is_some_and(|m| m > 0 && m < 6 * 1024 * 1024) {
         return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
@@ -111,6 +112,75 @@ pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
                 "invalid --security-opt 2: \"{opt}\""
             )));
         }
+    }
+    Ok(())
+}
+
+/// Refuses, rather than silently ignores, what the docker CLI can ask for and berth cannot do
+/// yet (volumes, published ports, restart policies, most resource limits).
+fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
+    let unsupported = |what: &str| {
+        Err(Error::not_implemented(format!(
+            "{what} is not supported by berth yet"
+        )))
+    };
+    if hc.binds.as_ref().is_some_and(|b| !b.is_empty())
+        || hc.mounts.as_ref().is_some_and(|m| !m.is_empty())
+    {
+        return unsupported("mounting volumes and host paths (-v, --mount)");
+    }
+    if hc.tmpfs.as_ref().is_some_and(|t| !t.is_empty())
+        || hc.volumes_from.as_ref().is_some_and(|v| !v.is_empty())
+    {
+        return unsupported("--tmpfs and --volumes-from");
+    }
+    if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
+        || hc.publish_all_ports == Some(true)
+    {
+        return unsupported("publishing ports (-p, -P)");
+    }
+    let restart = hc
+        .restart_policy
+        .as_ref()
+        .and_then(|r| r.name.as_ref())
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    if !restart.is_empty() && restart != "no" {
+        return unsupported("restart policy");
+    }
+    let set = |v: Option<i64>| v.is_some_and(|v| v != 0);
+    let limits = [
+        ("--cpus", set(hc.nano_cpus)),
+        ("--cpu-shares", set(hc.cpu_shares)),
+        ("--cpu-period", set(hc.cpu_period)),
+        ("--cpu-quota", set(hc.cpu_quota)),
+        (
+            "--cpuset-cpus",
+            hc.cpuset_cpus.as_ref().is_some_and(|c| !c.is_empty()),
+        ),
+        (
+            "--cpuset-mems",
+            hc.cpuset_mems.as_ref().is_some_and(|c| !c.is_empty()),
+        ),
+        ("--memory-swap", set(hc.memory_swap)),
+        ("--memory-reservation", set(hc.memory_reservation)),
+        ("--pids-limit", hc.pids_limit.is_some_and(|p| p > 0)),
+        ("--blkio-weight", hc.blkio_weight.is_some_and(|w| w != 0)),
+        (
+            "--device",
+            hc.devices.as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        (
+            "--ulimit",
+            hc.ulimits.as_ref().is_some_and(|u| !u.is_empty()),
+        ),
+        (
+            "--sysctl",
+            hc.sysctls.as_ref().is_some_and(|s| !s.is_empty()),
+        ),
+    ];
+    if let Some((flag, _)) = limits.iter().find(|(_, on)| *on) {
+        return unsupported(flag);
     }
     Ok(())
 }
