@@ -504,6 +504,13 @@ both_clients! {
         let confined = d.run(c, &["run", "--rm", "busybox", "unshare", "-U", "true"]);
         assert_ne!(confined.code, 0, "{confined}");
         d.run(c, &["run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "unshare", "-U", "true"]).success();
+        // A profile file is read by the client and sent inline: this one refuses mkdir(2) only.
+        let profile = d.dir().join(format!("{}.json", unique_name("no-mkdir")));
+        let rules = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}"#;
+        std::fs::write(&profile, rules).expect("writing the profile");
+        let opt = format!("seccomp={}", profile.display());
+        d.run(c, &["run", "--rm", "--security-opt", &opt, "busybox", "mkdir", "/made"]).code_is(1).stderr_has("Operation not permitted");
+        d.run(c, &["run", "--rm", "--security-opt", &opt, "busybox", "touch", "/made"]).success();
     }
 
     fn proc_is_masked(d, c) {

@@ -30,6 +30,10 @@ pub enum OptsError {
     File(String, String),
     #[error("invalid argument \"{0}\" for \"{1}\" flag: {2}")]
     Flag(String, String, String),
+    #[error("Invalid --security-opt: {0:?}")]
+    SecurityOpt(String),
+    #[error("opening seccomp profile ({0}) failed: {1}")]
+    SeccompProfile(String, String),
     #[error("conflicting options: cannot specify both {0}")]
     Conflict(String),
     #[error("invalid value for --network: {0}")]
@@ -232,6 +236,30 @@ pub fn parse_ram(s: &str) -> Result<i64, OptsError> {
     Ok((value * mult) as i64)
 }
 
+/// `--security-opt` values as docker sends them: a seccomp profile path is replaced by the
+/// profile's compacted JSON, since the daemon may not see the client's files.
+pub fn parse_security_opts(opts: &[String]) -> Result<Vec<String>, OptsError> {
+    opts.iter()
+        .map(|opt| {
+            if opt == "no-new-privileges" {
+                return Ok(opt.clone());
+            }
+            let Some((key, value)) = opt.split_once(['=', ':']) else {
+                return Err(OptsError::SecurityOpt(opt.clone()));
+            };
+            if key != "seccomp" || value == "unconfined" || value == "builtin" {
+                return Ok(opt.clone());
+            }
+            let text = std::fs::read_to_string(value).map_err(|e| {
+                OptsError::SeccompProfile(value.into(), format!("open {value}: {}", io_text(&e)))
+            })?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| OptsError::SeccompProfile(value.into(), e.to_string()))?;
+            Ok(format!("seccomp={json}"))
+        })
+        .collect()
+}
+
 /// `--cpus 1.5` -> NanoCPUs, as docker's NanoCPUs flag value.
 pub fn parse_cpus(s: &str) -> Result<i64, OptsError> {
     let flag = |why: String| OptsError::Flag(s.into(), "--cpus".into(), why);
@@ -413,7 +441,9 @@ impl ContainerOpts {
             privileged: Some(self.privileged),
             cap_add: (!self.cap_add.is_empty()).then(|| self.cap_add.clone()),
             cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
-            security_opt: (!self.security_opt.is_empty()).then(|| self.security_opt.clone()),
+            security_opt: (!self.security_opt.is_empty())
+                .then(|| parse_security_opts(&self.security_opt))
+                .transpose()?,
             readonly_rootfs: Some(self.read_only),
             init: self.init.then_some(true),
             runtime: self.runtime.clone(),
@@ -446,6 +476,31 @@ impl ContainerOpts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seccomp_profiles_are_sent_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        std::fs::write(&path, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
+        let opts = vec![
+            format!("seccomp={}", path.display()),
+            "no-new-privileges".into(),
+            "seccomp=unconfined".into(),
+        ];
+        assert_eq!(
+            parse_security_opts(&opts).unwrap(),
+            [
+                "seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}",
+                "no-new-privileges",
+                "seccomp=unconfined"
+            ]
+        );
+        let missing = parse_security_opts(&["seccomp=/no/such.json".into()])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(missing, "opening seccomp profile (/no/such.json) failed: open /no/such.json: no such file or directory");
+        assert!(parse_security_opts(&["bogus".into()]).is_err());
+    }
 
     #[test]
     fn cpus_become_nano_cpus() {
