@@ -44,6 +44,8 @@ pub struct TestDaemon {
     started_at: SystemTime,
     /// Ids of every container this daemon has had, for the leak checks.
     seen_ids: Mutex<BTreeSet<String>>,
+    /// Flags added to every launch of berthd (see [`TestDaemon::start_with`]).
+    extra_args: Vec<String>,
 }
 
 impl TestDaemon {
@@ -51,6 +53,24 @@ impl TestDaemon {
     /// berthd needs root.
     #[track_caller]
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`TestDaemon::start`] with extra berthd flags; `{dir}` in them names the daemon's temp dir
+    /// (for a config file written before the start, say).
+    #[track_caller]
+    pub fn start_with_setup(extra: &[&str], setup: impl FnOnce(&Path)) -> Option<Self> {
+        Self::create(extra, setup)
+    }
+
+    /// [`TestDaemon::start`] with extra berthd flags.
+    #[track_caller]
+    pub fn start_with(extra: &[&str]) -> Option<Self> {
+        Self::create(extra, |_| {})
+    }
+
+    #[track_caller]
+    fn create(extra: &[&str], setup: impl FnOnce(&Path)) -> Option<Self> {
         if !nix::unistd::Uid::effective().is_root() {
             eprintln!("skipped: the black-box suite needs root");
             return None;
@@ -76,8 +96,13 @@ impl TestDaemon {
             child: None,
             started_at: SystemTime::now(),
             seen_ids: Mutex::new(BTreeSet::new()),
+            extra_args: extra
+                .iter()
+                .map(|a| a.replace("{dir}", &root.display().to_string()))
+                .collect(),
             tmp,
         };
+        setup(&root);
         d.launch();
         d.import_busybox();
         Some(d)
@@ -104,11 +129,24 @@ impl TestDaemon {
             "--pidfile".into(),
             self.pidfile.display().to_string(),
         ];
+        args.extend(self.extra_args.iter().cloned());
         // Extra daemon flags, e.g. `--bridge=none --iptables=false` for a reference dockerd.
         if let Ok(extra) = std::env::var("BERTH_TEST_DAEMON_ARGS") {
             args.extend(extra.split_whitespace().map(str::to_string));
         }
         args
+    }
+
+    /// Runs a second berthd with this one's data root but its own socket, exec root and pidfile,
+    /// and returns how it ended (it should refuse to start).
+    pub fn second_daemon_on_same_data_root(&self) -> crate::cli::Out {
+        let other = self.dir().join("second");
+        let mut cmd = Command::new(&self.bins.berthd);
+        cmd.args(["--data-root", &self.data_root.display().to_string()])
+            .args(["--exec-root", &other.join("exec").display().to_string()])
+            .args(["-H", &format!("unix://{}", other.join("b.sock").display())])
+            .args(["--pidfile", &other.join("pid").display().to_string()]);
+        crate::cli::run(cmd, None, Duration::from_secs(20))
     }
 
     #[track_caller]

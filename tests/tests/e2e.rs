@@ -624,6 +624,75 @@ both_clients! {
 }
 
 #[test]
+fn a_second_daemon_on_the_same_data_root_is_refused() {
+    let Some(d) = TestDaemon::start() else { return };
+    let second = d.second_daemon_on_same_data_root();
+    assert_ne!(second.code, 0, "{second}");
+    assert!(
+        second.stderr.contains("another berthd")
+            && second.stderr.contains("is already using data root"),
+        "{second}"
+    );
+    // The first one is untouched.
+    d.run(Client::Berth, &["run", "--rm", "busybox", "true"])
+        .success();
+}
+
+/// `--runtime` picks an external OCI runtime: runc from PATH (as every dockerd offers), or one
+/// named in daemon.json's `runtimes`; both run the same bundle as the embedded one.
+#[test]
+fn external_runtimes_from_path_and_daemon_json() {
+    let Some(runc) = ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+    else {
+        eprintln!("skipped: runc is not installed");
+        return;
+    };
+    let config = format!(r#"{{"runtimes": {{"other-runc": {{"path": "{runc}"}}}}}}"#);
+    let Some(d) = TestDaemon::start_with_setup(&["--config-file", "{dir}/daemon.json"], |dir| {
+        std::fs::write(dir.join("daemon.json"), &config).expect("writing daemon.json");
+    }) else {
+        return;
+    };
+    for c in [Client::Docker, Client::Berth] {
+        for runtime in ["runc", "other-runc", "berth"] {
+            let name = unique_name("rt");
+            let out = d.run(
+                c,
+                &[
+                    "run",
+                    "--name",
+                    &name,
+                    "--runtime",
+                    runtime,
+                    "busybox",
+                    "sh",
+                    "-c",
+                    "hostname; exit 3",
+                ],
+            );
+            out.code_is(3);
+            assert_eq!(d.inspect(c, &name, "{{.HostConfig.Runtime}}"), runtime);
+            d.run(c, &["rm", &name]).success();
+        }
+        let bad = d.run(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--runtime",
+                "no-such-runtime",
+                "busybox",
+                "true",
+            ],
+        );
+        bad.code_is(125)
+            .stderr_has("unknown or invalid runtime name: no-such-runtime");
+    }
+}
+
+#[test]
 fn api_ping_and_errors() {
     let Some(d) = TestDaemon::start() else { return };
     let ping = d.api("GET", "/_ping", None, b"");

@@ -83,13 +83,33 @@ fn daemon_config(settings: &Settings) -> Result<DaemonConfig, StartError> {
         shim_binary: shim,
         init_binary: init,
         default_runtime: settings.default_runtime.clone(),
-        runtimes: settings
-            .runtimes
-            .iter()
-            .map(|(name, rt)| (name.clone(), rt.path.clone(), rt.args.clone()))
-            .collect(),
+        runtimes: with_stock_runc(&settings.runtimes),
         debug: settings.debug,
     })
+}
+
+/// The configured runtimes, plus `runc` from PATH when nothing else claims that name: every
+/// dockerd offers `--runtime runc`, so scripts that ask for it work here too.
+fn with_stock_runc(
+    configured: &std::collections::BTreeMap<String, config::Runtime>,
+) -> Vec<(String, PathBuf, Vec<String>)> {
+    let mut runtimes: Vec<_> = configured
+        .iter()
+        .map(|(name, rt)| (name.clone(), rt.path.clone(), rt.args.clone()))
+        .collect();
+    if !configured.contains_key("runc") {
+        let on_path = std::env::var_os("PATH")
+            .map(|p| {
+                std::env::split_paths(&p)
+                    .map(|dir| dir.join("runc"))
+                    .find(|candidate| candidate.is_file())
+            })
+            .unwrap_or_default();
+        if let Some(path) = on_path {
+            runtimes.push(("runc".into(), path, Vec::new()));
+        }
+    }
+    runtimes
 }
 
 /// Resolves once SIGTERM or SIGINT arrives.
