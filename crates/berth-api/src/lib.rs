@@ -6,6 +6,7 @@
 
 pub use bollard_stubs::models;
 
+pub mod check;
 pub mod container;
 pub mod filters;
 pub mod stdcopy;
@@ -19,6 +20,7 @@ pub struct ErrorResponse {
     pub message: String,
 }
 
+pub use check::{CheckProblem, SystemCheckReport};
 pub use container::ContainerCreateBody;
 pub use filters::Filters;
 

@@ -25,6 +25,13 @@ pub enum ImageError {
     Snapshot(#[from] berth_snapshot::SnapshotError),
     #[error("image store lock poisoned")]
     Poisoned,
+    /// Check-on-use found damaged content; `berth system check` lists everything damaged.
+    #[error("image {image} is corrupt: {detail}; run `berth system check`")]
+    Corrupt { image: String, detail: String },
+    #[error(transparent)]
+    Lease(#[from] berth_store::LeaseError),
+    #[error("a prune operation is already running")]
+    PruneRunning,
 }
 
 impl From<ImageError> for Error {
@@ -34,11 +41,14 @@ impl From<ImageError> for Error {
             ImageError::Change(_) | ImageError::Invalid(_) | ImageError::Input(_) => {
                 Error::invalid(e.to_string())
             }
-            ImageError::Conflict(_) => Error::conflict(e.to_string()),
+            ImageError::Conflict(_) | ImageError::PruneRunning => Error::conflict(e.to_string()),
             ImageError::Db(e) => e.into(),
             ImageError::Content(e) => e.into(),
             ImageError::Snapshot(e) => e.into(),
-            ImageError::BadConfig { .. } | ImageError::Poisoned => Error::internal(e.to_string()),
+            ImageError::BadConfig { .. }
+            | ImageError::Poisoned
+            | ImageError::Corrupt { .. }
+            | ImageError::Lease(_) => Error::internal(e.to_string()),
         }
     }
 }

@@ -11,6 +11,9 @@
 //! | [`ImageService::resolve`]`(name)` / [`ImageService::resolve_id`] | id, `sha256:` id, unique prefix, `repo[:tag]`, `repo@digest` -> [`Image`] |
 //! | [`ImageService::list`], [`ImageService::inspect`], [`ImageService::history`] | the API models from `berth_api::models` |
 //! | [`ImageService::tag`], [`ImageService::remove`] | dockerd's tag/rmi semantics and conflict messages |
+//! | [`ImageService::prune`], [`ImageService::disk_usage`] | `image prune` and the image part of `system df` |
+//! | [`ImageService::collect_garbage`], [`ImageService::leases`] | GC of unreferenced blobs and layers; leases for writers |
+//! | [`ImageService::check`] | `berth system check`: blob digests and every reference |
 //! | [`ImageService::snapshot_prepare`]`(container_id, &image)` | `overlay/<container-id>/{diff,work,merged}` over the image's layers |
 //! | [`ImageService::snapshot_mount`] / [`ImageService::snapshot_unmount`] / [`ImageService::snapshot_remove`] | mount on a target, unmount, delete |
 //!
@@ -20,18 +23,26 @@
 //! sha256 of the config bytes, as in dockerd. Errors are [`ImageError`], which converts into
 //! [`berth_types::Error`] with dockerd's wording (`No such image: busybox:latest`, `conflict: ...`).
 
+mod check;
 pub mod changes;
 pub mod compression;
 pub mod config;
 mod error;
+mod filtering;
+mod gc;
+mod prune;
 mod query;
 mod records;
 mod remove;
 mod service;
+mod usage;
 
 pub use berth_snapshot::SnapshotPaths;
 pub use changes::ChangeError;
 pub use config::{HealthConfig, ImageConfig, RunConfig};
 pub use error::ImageError;
+pub use gc::GcReport;
+pub use prune::PruneReport;
 pub use remove::ImageUser;
 pub use service::{go_arch, Image, ImageService, ImportOptions, ImportResult};
+pub use usage::ImageUsage;

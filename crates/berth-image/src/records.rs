@@ -162,6 +162,9 @@ pub fn layer(db: &Db, chain_id: &str) -> Result<Option<LayerRow>, DbError> {
 
 /// Whether anything in the database still refers to the blob `digest` (as a config or a
 /// layer tar).
+// Not used by GC (which works on whole inventories), but by writers that clean up after
+// themselves.
+#[allow(dead_code)]
 pub fn blob_referenced(db: &Db, digest: &str) -> Result<bool, DbError> {
     db.with(|c| {
         c.query_row(
@@ -173,6 +176,9 @@ pub fn blob_referenced(db: &Db, digest: &str) -> Result<bool, DbError> {
     })
 }
 
+// Not used by GC (which works on whole inventories), but by writers that clean up after
+// themselves.
+#[allow(dead_code)]
 pub fn layer_referenced(db: &Db, chain_id: &str) -> Result<bool, DbError> {
     db.with(|c| {
         c.query_row(
@@ -255,6 +261,9 @@ pub fn delete_image(db: &Db, id: &str) -> Result<(), DbError> {
     })
 }
 
+// Not used by GC (which works on whole inventories), but by writers that clean up after
+// themselves.
+#[allow(dead_code)]
 pub fn delete_layer(db: &Db, chain_id: &str) -> Result<(), DbError> {
     db.with(|c| {
         c.execute("DELETE FROM layers WHERE chain_id = ?1", [chain_id])
@@ -269,5 +278,60 @@ pub fn children_of(db: &Db, id: &str) -> Result<Vec<String>, DbError> {
         let rows = st.query_map([id], |r| r.get(0))?;
         rows.collect::<Result<Vec<String>, _>>()
             .map_err(DbError::from)
+    })
+}
+
+/// Every row of `layers`.
+pub fn all_layers(db: &Db) -> Result<Vec<LayerRow>, DbError> {
+    db.with(|c| {
+        let mut st = c.prepare("SELECT chain_id, diff_id, size, blob FROM layers")?;
+        let rows = st.query_map([], |r| {
+            Ok(LayerRow {
+                chain_id: r.get(0)?,
+                diff_id: r.get(1)?,
+                size: r.get(2)?,
+                blob: r.get(3)?,
+            })
+        })?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
+    })
+}
+
+/// Chain ids that at least one image lists.
+pub fn referenced_layers(db: &Db) -> Result<std::collections::BTreeSet<String>, DbError> {
+    db.with(|c| {
+        let mut st = c.prepare("SELECT DISTINCT chain_id FROM image_layers")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>().map_err(DbError::from)
+    })
+}
+
+/// Unpacked size of every layer, by chain id.
+pub fn layer_sizes(db: &Db) -> Result<std::collections::HashMap<String, i64>, DbError> {
+    Ok(all_layers(db)?
+        .into_iter()
+        .map(|l| (l.chain_id, l.size))
+        .collect())
+}
+
+/// How many images list each chain id.
+pub fn layer_image_counts(db: &Db) -> Result<std::collections::HashMap<String, i64>, DbError> {
+    db.with(|c| {
+        let mut st = c.prepare("SELECT chain_id, COUNT(DISTINCT image_id) FROM image_layers GROUP BY chain_id")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>().map_err(DbError::from)
+    })
+}
+
+/// Deletes these `layers` rows (in one transaction).
+pub fn delete_layers(db: &Db, chain_ids: &[String]) -> Result<(), DbError> {
+    if chain_ids.is_empty() {
+        return Ok(());
+    }
+    db.transaction(|tx| {
+        for chain in chain_ids {
+            tx.execute("DELETE FROM layers WHERE chain_id = ?1", [chain])?;
+        }
+        Ok(())
     })
 }

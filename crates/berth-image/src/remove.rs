@@ -104,9 +104,11 @@ impl ImageService {
 
         if !is_id_prefix(&image_id, name) {
             // A reference was named: untag it first.
+            // Untagging the last reference of a used image would leave it dangling: that
+            // needs force (dockerd checks isSingleReference, not the bare count).
             let using = users(&image_id);
             if let Some(user) = using.first() {
-                if repo_refs.len() == 1 && !force {
+                if !force && is_single_reference(&repo_refs) {
                     return Err(ImageError::Conflict(format!(
                         "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
                         id::short(&user.container_id),
@@ -173,7 +175,7 @@ impl ImageService {
             &image_id,
             &mut records_out,
             force,
-            noprune,
+            !noprune,
             removed_repository_ref,
             users,
         )?;
@@ -196,24 +198,29 @@ impl ImageService {
         }
     }
 
+    /// dockerd's `imageDeleteHelper`: deletes the image unless a conflict stops it (`quiet`:
+    /// conflicts of a still-tagged or used image just end the call), then garbage-collects
+    /// the layers and blobs only it used, and with `prune` goes on to its untagged parent.
     fn delete_image(
         &self,
         image_id: &str,
         out: &mut Vec<ImageDeleteResponseItem>,
         force: bool,
-        _noprune: bool,
+        prune: bool,
         quiet: bool,
         users: &dyn Fn(&str) -> Vec<ImageUser>,
     ) -> Result<(), ImageError> {
         let mask = if force { HARD } else { HARD_AND_SOFT };
         if let Some(conflict) = self.check_conflicts(image_id, mask, users)? {
-            let dangling = records::refs_of(&self.db, image_id)?.is_empty();
+            let dangling = records::refs_of(&self.db, image_id)?.is_empty()
+                && records::children_of(&self.db, image_id)?.is_empty();
             // After an untag, a still-used image simply stays (dockerd answers only "Untagged").
             if quiet && (!dangling || conflict.used) {
                 return Ok(());
             }
             return Err(ImageError::Conflict(conflict.message));
         }
+        let parent = records::image(&self.db, image_id)?.and_then(|r| r.parent);
         // Remaining references go with the image (force by id).
         for (n, _) in records::refs_of(&self.db, image_id)? {
             records::delete_ref(&self.db, &n)?;
@@ -225,28 +232,29 @@ impl ImageService {
         records::delete_image(&self.db, image_id)?;
         out.push(deleted(image_id.to_string()));
 
-        let config_digest: Option<Digest> = image_id.parse().ok();
-        let mut blobs: Vec<Digest> = config_digest.into_iter().collect();
-        for layer in layers.iter().rev() {
-            if records::layer_referenced(&self.db, &layer.chain_id)? {
-                continue;
-            }
-            let Ok(chain) = layer.chain_id.parse::<Digest>() else {
-                continue;
-            };
-            self.snapshots.remove_layer(&chain)?;
-            records::delete_layer(&self.db, &layer.chain_id)?;
-            if let Some(blob) = layer.blob.as_deref().and_then(|b| b.parse().ok()) {
-                blobs.push(blob);
-            }
-            out.push(deleted(layer.chain_id.clone()));
+        // Only this image's layers and blobs are candidates; the collector keeps whatever
+        // another image, a container snapshot or a lease still uses.
+        let chains: Vec<Digest> = layers
+            .iter()
+            .rev()
+            .filter_map(|l| l.chain_id.parse().ok())
+            .collect();
+        let mut blobs: Vec<Digest> = image_id.parse().ok().into_iter().collect();
+        blobs.extend(layers.iter().filter_map(|l| l.blob.as_deref()?.parse().ok()));
+        let report = self.collect_locked(Some((&chains, &blobs)))?;
+        for chain in chains
+            .iter()
+            .filter(|c| report.layers_removed.contains(c))
+        {
+            out.push(deleted(chain.to_string()));
         }
-        for blob in blobs {
-            if !records::blob_referenced(&self.db, &blob.to_string())? {
-                self.content.delete(&blob)?;
+
+        match parent.filter(|_| prune) {
+            Some(parent) if records::image(&self.db, &parent)?.is_some() => {
+                self.delete_image(&parent, out, false, true, true, users)
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn check_conflicts(

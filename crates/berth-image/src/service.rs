@@ -3,10 +3,11 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard};
 
 use berth_snapshot::{SnapshotPaths, Snapshotter};
-use berth_store::{ContentStore, Db};
+use berth_store::{ContentStore, Db, Lease, Leases};
 use berth_types::{id, Digest, Reference};
 
 use crate::changes::apply_changes;
@@ -81,9 +82,20 @@ pub struct ImageService {
     pub(crate) db: Db,
     pub(crate) content: ContentStore,
     pub(crate) snapshots: Snapshotter,
-    /// Serialises mutations (import, tag, remove) so garbage collection never races an import
-    /// that has written blobs but not yet recorded them.
+    /// Serialises database mutations (tag, remove, the last step of an import) and garbage
+    /// collection.
     write_lock: Mutex<()>,
+    /// What operations still writing content protect from garbage collection.
+    pub(crate) leases: Leases,
+    /// Set while `POST /images/prune` runs (dockerd allows one at a time).
+    pub(crate) prune_running: AtomicBool,
+}
+
+/// What an operation has written so far, for the cleanup when it fails.
+#[derive(Debug, Default)]
+struct Written {
+    blobs: Vec<Digest>,
+    layers: Vec<Digest>,
 }
 
 impl std::fmt::Debug for ImageService {
@@ -102,12 +114,24 @@ impl ImageService {
         let content = ContentStore::open(root.join("content"))?;
         content.clean_ingest()?;
         let snapshots = Snapshotter::open(root.join("overlay"))?;
-        Ok(Self {
+        let service = Self {
             db,
             content,
             snapshots,
             write_lock: Mutex::new(()),
-        })
+            leases: Leases::new(),
+            prune_running: AtomicBool::new(false),
+        };
+        // Nothing holds a lease yet: whatever a crash left unreferenced (a blob published just
+        // before its rows, a half-deleted image's files) is garbage now.
+        service.collect_garbage()?;
+        Ok(service)
+    }
+
+    /// The lease registry: any operation that writes content concurrently with garbage
+    /// collection protects it here (see [`berth_store::lease`]).
+    pub fn leases(&self) -> &Leases {
+        &self.leases
     }
 
     pub fn snapshotter(&self) -> &Snapshotter {
@@ -124,6 +148,9 @@ impl ImageService {
 
     /// `docker import`: `reader` is a root filesystem tar (plain, gzip or zstd), which becomes
     /// the image's single layer. Nothing is left behind if any step fails.
+    ///
+    /// The archive is streamed and unpacked under a lease, without the write lock, so a slow
+    /// upload blocks neither `rmi` nor a prune; only the final transaction takes the lock.
     pub fn import(
         &self,
         reader: impl Read,
@@ -132,36 +159,39 @@ impl ImageService {
         // Validate the changes before touching the store.
         let mut run = RunConfig::default();
         apply_changes(&mut run, &opts.changes)?;
-        let _guard = self.lock()?;
+        let lease = self.leases.acquire("import")?;
+        let mut written = Written::default();
+        let result = self.import_leased(reader, run, &opts, &lease, &mut written);
+        drop(lease);
+        if result.is_err() {
+            let _guard = self.lock()?;
+            self.discard_unreferenced(&written.blobs, &written.layers);
+        }
+        result
+    }
 
+    fn import_leased(
+        &self,
+        reader: impl Read,
+        run: RunConfig,
+        opts: &ImportOptions,
+        lease: &Lease,
+        written: &mut Written,
+    ) -> Result<ImportResult, ImageError> {
         let (_, mut tar) = decompress(reader).map_err(ImageError::Input)?;
-        let (diff_id, _) = match self.content.write_from(&mut tar, None) {
+        let (diff_id, _) = match self.content.write_from_leased(&mut tar, None, lease) {
             Ok(v) => v,
             Err(berth_store::ContentError::Io { source, .. }) => {
                 return Err(ImageError::Input(source))
             }
             Err(e) => return Err(e.into()),
         };
-        let mut created_blobs = Vec::new();
-        if !records::blob_referenced(&self.db, &diff_id.to_string())? {
-            created_blobs.push(diff_id.clone());
-        }
-        let result = self.import_layer_and_config(&diff_id, run, &opts, &mut created_blobs);
-        if result.is_err() {
-            self.discard_unreferenced(&created_blobs, std::slice::from_ref(&diff_id));
-        }
-        result
-    }
-
-    fn import_layer_and_config(
-        &self,
-        diff_id: &Digest,
-        run: RunConfig,
-        opts: &ImportOptions,
-        created_blobs: &mut Vec<Digest>,
-    ) -> Result<ImportResult, ImageError> {
+        written.blobs.push(diff_id.clone());
         let chain_id = diff_id.clone();
-        let blob = self.content.open_blob(diff_id)?;
+        // Protected before the existence check inside unpack_layer (see berth_store::lease).
+        lease.protect_layer(&chain_id)?;
+        written.layers.push(chain_id.clone());
+        let blob = self.content.open_blob(&diff_id)?;
         let size =
             match self.snapshots.unpack_layer(&chain_id, blob)? {
                 Some(stats) => stats.size as i64,
@@ -197,13 +227,13 @@ impl ImageService {
         };
         let bytes = serde_json::to_vec(&image_config)
             .map_err(|e| ImageError::Invalid(format!("encoding image config: {e}")))?;
-        let config_digest = Digest::of(&bytes);
-        if !self.content.exists(&config_digest) {
-            self.content.write_bytes(&bytes, Some(&config_digest))?;
-            created_blobs.push(config_digest.clone());
-        }
+        let config_digest = self
+            .content
+            .write_bytes_leased(&bytes, Some(&Digest::of(&bytes)), lease)?;
+        written.blobs.push(config_digest.clone());
         let id = config_digest.to_string();
         let now = config::now_rfc3339();
+        let _guard = self.lock()?;
         self.db.transaction(|tx| -> Result<(), ImageError> {
             records::insert_layer(
                 tx,
@@ -230,30 +260,11 @@ impl ImageService {
         Ok(ImportResult { id })
     }
 
-    /// Removes blobs and layers an aborted operation created, unless something references them.
+    /// Removes blobs and layers an aborted operation created, unless something references or
+    /// leases them. The caller holds the write lock.
     pub(crate) fn discard_unreferenced(&self, blobs: &[Digest], layers: &[Digest]) {
-        for chain in layers {
-            match records::layer_referenced(&self.db, &chain.to_string()) {
-                Ok(false) => {
-                    if let Err(e) = self.snapshots.remove_layer(chain) {
-                        tracing::warn!(layer = %chain, error = %e, "removing unreferenced layer");
-                    }
-                    let _ = records::delete_layer(&self.db, &chain.to_string());
-                }
-                Ok(true) => {}
-                Err(e) => tracing::warn!(layer = %chain, error = %e, "checking layer references"),
-            }
-        }
-        for blob in blobs {
-            match records::blob_referenced(&self.db, &blob.to_string()) {
-                Ok(false) => {
-                    if let Err(e) = self.content.delete(blob) {
-                        tracing::warn!(blob = %blob, error = %e, "removing unreferenced blob");
-                    }
-                }
-                Ok(true) => {}
-                Err(e) => tracing::warn!(blob = %blob, error = %e, "checking blob references"),
-            }
+        if let Err(e) = self.collect_locked(Some((layers, blobs))) {
+            tracing::warn!(error = %e, "removing what an aborted operation wrote");
         }
     }
 
@@ -332,7 +343,19 @@ impl ImageService {
                 digest: id.to_string(),
                 message: e.message,
             })?;
-        let bytes = self.content.read_bytes(&digest)?;
+        let bytes = self.content.read_bytes(&digest).map_err(|e| match e {
+            berth_store::ContentError::DigestMismatch { actual, .. } => ImageError::Corrupt {
+                image: id.to_string(),
+                detail: format!(
+                    "its config blob {digest} does not match its digest (the content hashes to {actual})"
+                ),
+            },
+            berth_store::ContentError::NotFound(_) => ImageError::Corrupt {
+                image: id.to_string(),
+                detail: format!("its config blob {digest} is missing"),
+            },
+            other => other.into(),
+        })?;
         serde_json::from_slice(&bytes).map_err(|e| ImageError::BadConfig {
             digest: id.to_string(),
             message: e.to_string(),

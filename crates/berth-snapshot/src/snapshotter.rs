@@ -324,6 +324,32 @@ impl Snapshotter {
         self.remove_dir_and_link(&dir)
     }
 
+    /// The chain ids of the layers under every container snapshot (from each snapshot's
+    /// `lower` file): what garbage collection must keep while those containers exist.
+    pub fn snapshot_lowers(&self) -> Result<std::collections::BTreeSet<Digest>, SnapshotError> {
+        let mut out = std::collections::BTreeSet::new();
+        for entry in fs::read_dir(&self.root).map_err(io_at(&self.root))? {
+            let dir = entry.map_err(io_at(&self.root))?.path();
+            let lower_file = dir.join("lower");
+            let text = match fs::read_to_string(&lower_file) {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(SnapshotError::Io {
+                        path: lower_file,
+                        source: e,
+                    })
+                }
+            };
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                if let Ok(d) = format!("sha256:{line}").parse::<Digest>() {
+                    out.insert(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Every layer chain id present on disk.
     pub fn layers(&self) -> Result<Vec<Digest>, SnapshotError> {
         let mut out = Vec::new();

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use berth_types::{Digest, Error};
 use rand::RngCore;
+
+use crate::lease::{Lease, LeaseError};
 use sha2::{Digest as _, Sha256};
 
 /// Why a content-store operation failed.
@@ -22,6 +24,8 @@ pub enum ContentError {
     DigestMismatch { expected: Digest, actual: Digest },
     #[error("content store {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
 }
 
 impl From<ContentError> for Error {
@@ -29,7 +33,7 @@ impl From<ContentError> for Error {
         match &e {
             ContentError::NotFound(_) => Error::not_found(e.to_string()),
             ContentError::DigestMismatch { .. } => Error::invalid(e.to_string()),
-            ContentError::Io { .. } => Error::internal(e.to_string()),
+            ContentError::Io { .. } | ContentError::Lease(_) => Error::internal(e.to_string()),
         }
     }
 }
@@ -95,6 +99,44 @@ impl ContentStore {
         let tmp = w.path.clone();
         io::copy(reader, &mut w).map_err(io_at(&tmp))?;
         w.commit(expected)
+    }
+
+    /// [`ContentStore::write_from`] for a writer that runs while garbage may be collected: the
+    /// blob is added to `lease` before it becomes visible.
+    pub fn write_from_leased(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<&Digest>,
+        lease: &Lease,
+    ) -> Result<(Digest, u64), ContentError> {
+        let mut w = self.writer()?;
+        let tmp = w.path.clone();
+        io::copy(reader, &mut w).map_err(io_at(&tmp))?;
+        w.commit_leased(expected, lease)
+    }
+
+    /// [`ContentStore::write_bytes`] under a lease (see [`ContentStore::write_from_leased`]).
+    pub fn write_bytes_leased(
+        &self,
+        data: &[u8],
+        expected: Option<&Digest>,
+        lease: &Lease,
+    ) -> Result<Digest, ContentError> {
+        let mut w = self.writer()?;
+        let tmp = w.path.clone();
+        w.write_all(data).map_err(io_at(&tmp))?;
+        Ok(w.commit_leased(expected, lease)?.0)
+    }
+
+    /// Re-hashes the blob: `Ok(None)` when its content matches its name, `Ok(Some(actual))`
+    /// when it does not.
+    pub fn verify(&self, digest: &Digest) -> Result<Option<Digest>, ContentError> {
+        let path = self.blob_path(digest);
+        let mut file = self.open_blob(digest)?;
+        let mut hasher = Sha256::new();
+        io::copy(&mut file, &mut hasher).map_err(io_at(&path))?;
+        let actual = Digest::from_hasher(hasher);
+        Ok((&actual != digest).then_some(actual))
     }
 
     /// Stores `data` as a blob and returns its digest.
@@ -221,7 +263,25 @@ impl BlobWriter {
 
     /// Finishes the blob: fsync, verify against `expected` (if given), then publish it.
     /// A blob that already exists is left as it is (content addressing makes them equal).
-    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64), ContentError> {
+    pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64), ContentError> {
+        self.finish(expected, None)
+    }
+
+    /// [`BlobWriter::commit`], adding the blob to `lease` before it is published or reused, so
+    /// a concurrent garbage collection keeps it.
+    pub fn commit_leased(
+        self,
+        expected: Option<&Digest>,
+        lease: &Lease,
+    ) -> Result<(Digest, u64), ContentError> {
+        self.finish(expected, Some(lease))
+    }
+
+    fn finish(
+        mut self,
+        expected: Option<&Digest>,
+        lease: Option<&Lease>,
+    ) -> Result<(Digest, u64), ContentError> {
         let file = self.file.take();
         if let Some(f) = &file {
             f.sync_all().map_err(io_at(&self.path))?;
@@ -235,6 +295,11 @@ impl BlobWriter {
                     actual,
                 });
             }
+        }
+        if let Some(lease) = lease {
+            // Before the existence check: a collector either finished deleting an old copy
+            // already (then we publish ours) or will see the protection.
+            lease.protect_blob(&actual)?;
         }
         if self.store.exists(&actual) {
             return Ok((actual, self.size)); // Drop removes the temp file.
@@ -367,6 +432,31 @@ mod tests {
             store.read_bytes(&d),
             Err(ContentError::DigestMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn leased_commit_protects_before_publishing_and_verify_rehashes() {
+        let (_dir, store) = store();
+        let leases = crate::Leases::new();
+        let lease = leases.acquire("test").expect("lease");
+        let (d, _) = store
+            .write_from_leased(&mut &b"layer"[..], None, &lease)
+            .expect("write");
+        assert!(leases.freeze().expect("freeze").protects_blob(&d));
+        // Reusing an existing blob protects it too.
+        let other = leases.acquire("other").expect("lease");
+        drop(lease);
+        store
+            .write_bytes_leased(b"layer", Some(&d), &other)
+            .expect("again");
+        assert!(leases.freeze().expect("freeze").protects_blob(&d));
+
+        assert_eq!(store.verify(&d).expect("verify"), None);
+        fs::write(store.blob_path(&d), b"LAYER").expect("corrupt");
+        assert_eq!(
+            store.verify(&d).expect("verify"),
+            Some(Digest::of(b"LAYER"))
+        );
     }
 
     #[test]

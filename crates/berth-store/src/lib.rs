@@ -4,12 +4,16 @@
 //!   threads, with per-subsystem schema migrations ([`Db::migrate`]).
 //! * [`ContentStore`] — content-addressed blobs under `content/blobs/sha256/<hex>`, written
 //!   through `content/ingest/` so that a partial blob is never visible.
+//! * [`Leases`] — in-memory leases that protect blobs and layers an operation is still writing
+//!   from garbage collection.
 //!
 //! Errors are per-module `thiserror` enums that convert into [`berth_types::Error`].
 
 pub mod content;
 pub mod db;
+pub mod lease;
 
 pub use content::{BlobWriter, ContentError, ContentStore};
 pub use db::{Db, DbError, SqlResultExt};
+pub use lease::{Frozen, Lease, LeaseError, Leases};
 pub use rusqlite;
