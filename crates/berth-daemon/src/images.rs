@@ -26,7 +26,7 @@ pub struct ImageInfo {
 }
 
 pub struct Images {
-    service: Arc<ImageService>,
+    pub(crate) service: Arc<ImageService>,
     overlay_root: PathBuf,
 }
 
@@ -242,17 +242,7 @@ impl Daemon {
         name: &str,
         opts: ImageRemoveOptions,
     ) -> Result<Vec<models::ImageDeleteResponseItem>> {
-        let users: HashMap<String, Vec<ImageUser>> = {
-            let mut m: HashMap<String, Vec<ImageUser>> = HashMap::new();
-            for c in self.all() {
-                let s = c.snapshot();
-                m.entry(s.image_id.clone()).or_default().push(ImageUser {
-                    container_id: s.id.clone(),
-                    running: s.state.running(),
-                });
-            }
-            m
-        };
+        let users = self.image_users();
         let svc = self.images.service.clone();
         let n = name.to_string();
         let items = blocking(move || {
@@ -260,7 +250,25 @@ impl Daemon {
             Ok(svc.remove(&n, opts.force, opts.noprune, &lookup)?)
         })
         .await?;
-        for item in &items {
+        self.emit_delete_events(&items, name);
+        Ok(items)
+    }
+
+    /// Containers by the image they use, for rmi's and prune's conflict checks.
+    fn image_users(&self) -> HashMap<String, Vec<ImageUser>> {
+        let mut m: HashMap<String, Vec<ImageUser>> = HashMap::new();
+        for c in self.all() {
+            let s = c.snapshot();
+            m.entry(s.image_id.clone()).or_default().push(ImageUser {
+                container_id: s.id.clone(),
+                running: s.state.running(),
+            });
+        }
+        m
+    }
+
+    fn emit_delete_events(&self, items: &[models::ImageDeleteResponseItem], name: &str) {
+        for item in items {
             if let Some(u) = &item.untagged {
                 self.events.emit(Kind::Image, "untag", u, image_attrs(u));
             }
@@ -270,7 +278,45 @@ impl Daemon {
             self.events
                 .emit(Kind::Image, "delete", d, image_attrs(name));
         }
-        Ok(items)
+    }
+
+    /// `POST /images/prune`.
+    pub async fn image_prune(
+        &self,
+        filters: &berth_api::Filters,
+    ) -> Result<models::ImagePruneResponse> {
+        let users = self.image_users();
+        let svc = self.images.service.clone();
+        let filters = filters.clone();
+        let report = blocking(move || {
+            let lookup = |id: &str| users.get(id).cloned().unwrap_or_default();
+            Ok(svc.prune(&filters, &lookup)?)
+        })
+        .await?;
+        for item in &report.images_deleted {
+            if let Some(u) = &item.untagged {
+                self.events.emit(Kind::Image, "untag", u, image_attrs(u));
+            }
+        }
+        for id in &report.deleted_images {
+            self.events.emit(Kind::Image, "delete", id, image_attrs(id));
+        }
+        let mut attrs = HashMap::new();
+        attrs.insert(
+            "reclaimed".to_string(),
+            report.space_reclaimed.to_string(),
+        );
+        self.events.emit(Kind::Image, "prune", "", attrs);
+        Ok(models::ImagePruneResponse {
+            images_deleted: Some(report.images_deleted),
+            space_reclaimed: Some(report.space_reclaimed as i64),
+        })
+    }
+
+    /// `GET /berth/check`: the image store's integrity report.
+    pub async fn system_check(&self) -> Result<berth_api::SystemCheckReport> {
+        let svc = self.images.service.clone();
+        blocking(move || Ok(svc.check()?)).await
     }
 
     pub async fn image_history(&self, name: &str) -> Result<Vec<models::HistoryResponseItem>> {

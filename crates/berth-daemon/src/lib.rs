@@ -8,6 +8,7 @@ mod cgroups;
 mod container;
 mod containers;
 mod daemon;
+mod disk_usage;
 mod events;
 mod exec;
 mod images;
@@ -24,4 +25,5 @@ mod system;
 pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };
+pub use disk_usage::DiskUsageParts;
 pub use options::*;

@@ -273,7 +273,7 @@ impl Daemon {
         }
     }
 
-    fn summary(&self, c: &Container) -> ContainerSummary {
+    pub(crate) fn summary(&self, c: &Container) -> ContainerSummary {
         let created = parse_time(&c.created)
             .map(|t| t.timestamp())
             .unwrap_or_default();

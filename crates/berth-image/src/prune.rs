@@ -21,6 +21,8 @@ pub struct PruneReport {
     pub images_deleted: Vec<ImageDeleteResponseItem>,
     /// Unpacked bytes of the layers removed.
     pub space_reclaimed: u64,
+    /// Ids of the images deleted (the other `Deleted` entries are layers).
+    pub deleted_images: Vec<String>,
 }
 
 /// Clears the "prune running" flag however the prune ends.
@@ -100,7 +102,12 @@ impl ImageService {
             };
             for name in names {
                 match self.remove(&name, false, false, users) {
-                    Ok(items) => report.images_deleted.extend(items),
+                    Ok(items) => {
+                        if let Some(image) = items.iter().find_map(|i| i.deleted.clone()) {
+                            report.deleted_images.push(image);
+                        }
+                        report.images_deleted.extend(items);
+                    }
                     Err(ImageError::Conflict(_)) | Err(ImageError::NotFound(_)) => {}
                     Err(e) => tracing::warn!(image = %name, error = %e, "failed to prune image"),
                 }

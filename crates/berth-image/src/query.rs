@@ -24,16 +24,12 @@ impl ImageService {
         filters
             .validate(LIST_FILTERS)
             .map_err(ImageError::Invalid)?;
+        // dockerd takes exactly "true" or "false" here (prune is laxer).
         let dangling = match filters.get("dangling") {
             [] => None,
-            [v] if matches!(v.as_str(), "true" | "1") => Some(true),
-            [v] if matches!(v.as_str(), "false" | "0") => Some(false),
-            [v] => {
-                return Err(ImageError::Invalid(format!(
-                    "Invalid filter 'dangling={v}'"
-                )))
-            }
-            _ => return Err(ImageError::Invalid("Invalid filter 'dangling'".into())),
+            [v] if v == "true" => Some(true),
+            [v] if v == "false" => Some(false),
+            values => return Err(crate::filtering::invalid_filter("dangling", values)),
         };
         let time_bound = |key: &str| -> Result<Option<i64>, ImageError> {
             match filters.get(key).last() {
@@ -76,7 +72,8 @@ impl ImageService {
                 continue;
             }
             let (mut tags, mut digests) = self.familiar_refs(&row.id)?;
-            let is_dangling = tags.is_empty() && digests.is_empty();
+            // Digest references alone do not make an image "tagged".
+            let is_dangling = tags.is_empty();
             if dangling.is_some_and(|d| d != is_dangling) {
                 continue;
             }
@@ -88,7 +85,7 @@ impl ImageService {
                     continue;
                 }
             }
-            if is_dangling && !all && !records::children_of(&self.db, &row.id)?.is_empty() {
+            if tags.is_empty() && digests.is_empty() && !all && !records::children_of(&self.db, &row.id)?.is_empty() {
                 continue;
             }
             out.push(ImageSummary {

@@ -1,4 +1,4 @@
-//! `/images/...`: import, list, inspect, tag, remove, history. Image names contain slashes
+//! `/images/...`: import, list, inspect, tag, remove, history, prune. Image names contain slashes
 //! (`/images/me/app:v1/json`), so everything below `/images/` that is not a fixed route is
 //! matched as one wildcard and split here, as dockerd's `{name:.*}` routes do.
 
@@ -23,6 +23,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
     Router::new()
         .route("/images/create", post(create))
         .route("/images/json", get(list))
+        .route("/images/prune", post(prune))
         .route(
             "/images/{*path}",
             get(get_named).post(post_named).delete(remove),
@@ -122,6 +123,12 @@ async fn list(
         .image_list(p.bool("all"), &filters, p.bool("digests"))
         .await?;
     Ok(json_response(StatusCode::OK, &images))
+}
+
+/// `POST /images/prune`: `filters` (dangling, until, label, label!).
+async fn prune(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+    let report = d.image_prune(&p.filters()?).await?;
+    Ok(json_response(StatusCode::OK, &report))
 }
 
 /// What `POST /images/create` was asked to do.

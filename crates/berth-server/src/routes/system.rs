@@ -1,4 +1,4 @@
-//! `/_ping`, `/version`, `/info`, `/events`.
+//! `/_ping`, `/version`, `/info`, `/events`, `/system/df`, and berth's own `/berth/check`.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use berth_daemon::{Daemon, EventsOptions};
+use berth_daemon::{Daemon, DiskUsageParts, EventsOptions};
 use futures::StreamExt;
 use http::{header, HeaderValue, StatusCode};
 
@@ -22,6 +22,8 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/version", get(version))
         .route("/info", get(info))
         .route("/events", get(events))
+        .route("/system/df", get(disk_usage))
+        .route("/berth/check", get(check))
 }
 
 /// Headers of both `GET` and `HEAD /_ping`.
@@ -59,6 +61,17 @@ async fn version(State(d): State<Arc<Daemon>>) -> Response {
 
 async fn info(State(d): State<Arc<Daemon>>) -> Response {
     json_response(StatusCode::OK, &d.info().await)
+}
+
+/// `GET /system/df`; `type` (API 1.42+) picks parts.
+async fn disk_usage(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+    let parts = DiskUsageParts::from_types(&p.all("type"))?;
+    Ok(json_response(StatusCode::OK, &d.system_df(parts).await?))
+}
+
+/// `GET /berth/check` (berth only): verifies blobs and references; problems are in the body.
+async fn check(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> {
+    Ok(json_response(StatusCode::OK, &d.system_check().await?))
 }
 
 /// dockerd's check that the window is not inverted.
