@@ -1,10 +1,11 @@
-//! The command tree: global flags, verbs, and the `container`/`image` management forms.
+//! The command tree: global flags, verbs, and the `container`/`image`/`system` management forms.
 
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    attach, create, events, exec, history, images, import, info, inspect, kill, logs, ps, rename,
-    restart, rm, rmi, run, start, stop, tag, top, version, wait,
+    attach, create, events, exec, history, image_prune, images, import, info, inspect, kill, logs,
+    ps, rename, restart, rm, rmi, run, start, stop, system_check, system_df, tag, top, version,
+    wait,
 };
 
 #[derive(Debug, Parser)]
@@ -90,6 +91,17 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage Docker
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show docker disk usage
+    Df(system_df::DfArgs),
+    /// Verify the image store: blob digests and every reference (berth only)
+    Check(system_check::CheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,4 +135,6 @@ pub enum ImageCommand {
     Import(import::ImportArgs),
     Tag(tag::TagArgs),
     History(history::HistoryArgs),
+    /// Remove unused images
+    Prune(image_prune::PruneArgs),
 }

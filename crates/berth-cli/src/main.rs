@@ -14,7 +14,7 @@ mod usage;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult};
 
@@ -127,6 +127,11 @@ async fn dispatch(cli: Cli) -> CliResult {
             ImageCommand::Import(a) => commands::import::run(&ctx, "image import", a).await,
             ImageCommand::Tag(a) => commands::tag::run(&ctx, "image tag", a).await,
             ImageCommand::History(a) => commands::history::run(&ctx, "image history", a).await,
+            ImageCommand::Prune(a) => commands::image_prune::run(&ctx, "image prune", a).await,
+        },
+        Command::System(c) => match c {
+            SystemCommand::Df(a) => commands::system_df::run(&ctx, "system df", a).await,
+            SystemCommand::Check(a) => commands::system_check::run(&ctx, "system check", a).await,
         },
     }
 }

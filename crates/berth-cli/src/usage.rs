@@ -44,7 +44,7 @@ pub fn usage_line(path: &str) -> String {
         "rmi" => "[OPTIONS] IMAGE [IMAGE...]",
         "history" => "[OPTIONS] IMAGE",
         "version" | "info" | "events" => "[OPTIONS]",
-        "container" | "image" => "COMMAND",
+        "container" | "image" | "system" => "COMMAND",
         _ => "[OPTIONS]",
     };
     let rest = if path.starts_with("image ") && matches!(verb, "rm" | "remove") {

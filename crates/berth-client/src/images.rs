@@ -1,7 +1,8 @@
 //! `/images/...` endpoints.
 
 use berth_api::models::{
-    CreateImageInfo, HistoryResponseItem, ImageDeleteResponseItem, ImageSummary,
+    CreateImageInfo, HistoryResponseItem, ImageDeleteResponseItem, ImagePruneResponse,
+    ImageSummary,
 };
 use berth_api::Filters;
 use bytes::Bytes;
@@ -73,6 +74,17 @@ impl Client {
             q.push(("noprune", "1".into()));
         }
         let raw = self.delete(&format!("/images/{}", esc(name)), &q).await?;
+        Ok(serde_json::from_slice(&raw)?)
+    }
+
+    /// `POST /images/prune`.
+    pub async fn image_prune(&self, filters: &Filters) -> Result<ImagePruneResponse> {
+        let mut q: Query = Vec::new();
+        if !filters.is_empty() {
+            q.push(("filters", filters.to_json()));
+        }
+        let resp = self.post("/images/prune", &q).await?;
+        let raw = crate::body::collect(resp.into_body()).await?;
         Ok(serde_json::from_slice(&raw)?)
     }
 

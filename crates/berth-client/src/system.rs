@@ -1,4 +1,4 @@
-//! `/version`, `/info`, `/events`.
+//! `/version`, `/info`, `/events`, `/system/df`, `/berth/check`.
 
 use crate::body::JsonLines;
 use crate::client::{Client, Query};
@@ -9,6 +9,20 @@ impl Client {
     /// `GET /version` as JSON (kept untyped: servers add components freely).
     pub async fn version(&self) -> Result<serde_json::Value> {
         self.get_json("/version", &Vec::new()).await
+    }
+
+    /// `GET /system/df`; `types` picks parts (`image`, `container`, `volume`, `build-cache`).
+    pub async fn system_df(
+        &self,
+        types: &[&str],
+    ) -> Result<berth_api::models::SystemDataUsageResponse> {
+        let q: Query = types.iter().map(|t| ("type", t.to_string())).collect();
+        self.get_json("/system/df", &q).await
+    }
+
+    /// `GET /berth/check` (berth only): the image store's integrity report.
+    pub async fn system_check(&self) -> Result<berth_api::SystemCheckReport> {
+        self.get_json("/berth/check", &Vec::new()).await
     }
 
     /// `GET /info` as JSON.

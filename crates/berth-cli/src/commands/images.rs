@@ -40,7 +40,7 @@ pub struct ImagesArgs {
     pub reference: Vec<String>,
 }
 
-const HEADERS: &[(&str, &str)] = &[
+pub const HEADERS: &[(&str, &str)] = &[
     ("Repository", "REPOSITORY"),
     ("Tag", "TAG"),
     ("ID", "IMAGE ID"),

@@ -41,7 +41,7 @@ pub struct PsArgs {
     pub rest: Vec<String>,
 }
 
-const HEADERS: &[(&str, &str)] = &[
+pub const HEADERS: &[(&str, &str)] = &[
     ("ID", "CONTAINER ID"),
     ("Image", "IMAGE"),
     ("Command", "COMMAND"),
