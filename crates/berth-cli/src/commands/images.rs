@@ -73,15 +73,16 @@ pub fn rows(img: &ImageSummary, trunc: bool, now: i64) -> Vec<Value> {
         img.id.clone()
     };
     let size = human_size_with_precision(img.size as f64, 3);
+    // docker prints these two with units.HumanSize (4 digits), unlike SIZE (3).
     let shared = if img.shared_size < 0 {
         "N/A".to_string()
     } else {
-        human_size_with_precision(img.shared_size as f64, 3)
+        human_size(img.shared_size as f64)
     };
     let unique = if img.shared_size < 0 {
         "N/A".to_string()
     } else {
-        human_size_with_precision((img.size - img.shared_size) as f64, 3)
+        human_size((img.size - img.shared_size) as f64)
     };
     let containers = if img.containers < 0 {
         "N/A".to_string()
