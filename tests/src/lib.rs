@@ -12,6 +12,7 @@ pub mod leaks;
 pub mod paths;
 pub mod poll;
 pub mod pty;
+pub mod tarball;
 
 pub use cli::{Client, Out, Spawned};
 pub use daemon::TestDaemon;

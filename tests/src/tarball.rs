@@ -1,0 +1,102 @@
+//! Minimal ustar archives written by hand, for images whose layers the tests control: small
+//! ones with given files, and a large one streamed from a generator (never held in memory).
+
+use std::io::{self, Write};
+
+const BLOCK: usize = 512;
+
+/// One ustar header block for a regular file.
+fn header(path: &str, size: u64, mode: u32) -> [u8; BLOCK] {
+    let mut h = [0u8; BLOCK];
+    let name = path.as_bytes();
+    h[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
+    let octal = |field: &mut [u8], value: u64| {
+        let text = format!("{:0width$o}\0", value, width = field.len() - 1);
+        field.copy_from_slice(text.as_bytes());
+    };
+    octal(&mut h[100..108], u64::from(mode));
+    octal(&mut h[108..116], 0);
+    octal(&mut h[116..124], 0);
+    octal(&mut h[124..136], size);
+    octal(&mut h[136..148], 1_700_000_000);
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    // The checksum is computed with its own field as spaces.
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    let text = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(text.as_bytes());
+    h
+}
+
+fn padding(size: u64) -> usize {
+    (BLOCK - (size as usize % BLOCK)) % BLOCK
+}
+
+/// A tar of regular files (`path`, content).
+pub fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (path, data) in files {
+        let data = data.as_bytes();
+        out.extend_from_slice(&header(path, data.len() as u64, 0o644));
+        out.extend_from_slice(data);
+        out.extend(std::iter::repeat_n(0u8, padding(data.len() as u64)));
+    }
+    out.extend(std::iter::repeat_n(0u8, 2 * BLOCK));
+    out
+}
+
+/// The byte length of [`write_big_tar`]'s archive for a file of `size` bytes.
+pub fn big_tar_len(size: u64) -> u64 {
+    BLOCK as u64 + size + padding(size) as u64 + 2 * BLOCK as u64
+}
+
+/// Streams a tar holding one `size`-byte file of pseudo-random (incompressible) bytes seeded by
+/// `seed`; `pace` is called after each chunk written, with the bytes written so far, and may
+/// sleep or stop the stream by returning an error.
+pub fn write_big_tar(
+    out: &mut dyn Write,
+    path: &str,
+    size: u64,
+    seed: u64,
+    pace: &mut dyn FnMut(u64) -> io::Result<()>,
+) -> io::Result<()> {
+    out.write_all(&header(path, size, 0o644))?;
+    let mut written = BLOCK as u64;
+    let mut state = seed | 1;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = chunk.len().min(left as usize);
+        for word in chunk[..n].chunks_mut(8) {
+            // xorshift64: fast and good enough to defeat compression.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let bytes = state.to_le_bytes();
+            word.copy_from_slice(&bytes[..word.len()]);
+        }
+        out.write_all(&chunk[..n])?;
+        left -= n as u64;
+        written += n as u64;
+        pace(written)?;
+    }
+    out.write_all(&vec![0u8; padding(size) + 2 * BLOCK])?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_valid_ustar() {
+        let t = tar_of(&[("etc/hello", "hi\n")]);
+        assert_eq!(t.len(), 512 + 512 + 1024);
+        assert_eq!(&t[257..262], b"ustar");
+        let mut big = Vec::new();
+        write_big_tar(&mut big, "big", 1000, 7, &mut |_| Ok(())).expect("write");
+        assert_eq!(big.len() as u64, big_tar_len(1000));
+    }
+}
