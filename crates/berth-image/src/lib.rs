@@ -11,6 +11,7 @@
 //! | [`ImageService::resolve`]`(name)` / [`ImageService::resolve_id`] | id, `sha256:` id, unique prefix, `repo[:tag]`, `repo@digest` -> [`Image`] |
 //! | [`ImageService::list`], [`ImageService::inspect`], [`ImageService::history`] | the API models from `berth_api::models` |
 //! | [`ImageService::tag`], [`ImageService::remove`] | dockerd's tag/rmi semantics and conflict messages |
+//! | [`ImageService::save_plan`] / [`ImageService::save`] / [`ImageService::load_archive`] | `docker save` / `docker load` ([`archive`]) |
 //! | [`ImageService::snapshot_prepare`]`(container_id, &image)` | `overlay/<container-id>/{diff,work,merged}` over the image's layers |
 //! | [`ImageService::snapshot_mount`] / [`ImageService::snapshot_unmount`] / [`ImageService::snapshot_remove`] | mount on a target, unmount, delete |
 //!
@@ -20,6 +21,7 @@
 //! sha256 of the config bytes, as in dockerd. Errors are [`ImageError`], which converts into
 //! [`berth_types::Error`] with dockerd's wording (`No such image: busybox:latest`, `conflict: ...`).
 
+pub mod archive;
 pub mod changes;
 pub mod compression;
 pub mod config;
@@ -29,6 +31,7 @@ mod records;
 mod remove;
 mod service;
 
+pub use archive::{ArchiveError, LoadLimits, LoadReport, SavePlan};
 pub use berth_snapshot::SnapshotPaths;
 pub use changes::ChangeError;
 pub use config::{HealthConfig, ImageConfig, RunConfig};

@@ -10,6 +10,6 @@
 pub mod content;
 pub mod db;
 
-pub use content::{BlobWriter, ContentError, ContentStore};
+pub use content::{BlobWriter, ContentError, ContentStore, ParkedBlob};
 pub use db::{Db, DbError, SqlResultExt};
 pub use rusqlite;
