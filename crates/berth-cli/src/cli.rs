@@ -3,8 +3,8 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    attach, create, events, exec, history, images, import, info, inspect, kill, logs, ps, rename,
-    restart, rm, rmi, run, start, stop, tag, top, version, wait,
+    attach, create, events, exec, history, images, import, info, inspect, kill, load, logs, ps, rename,
+    restart, rm, rmi, run, save, start, stop, tag, top, version, wait,
 };
 
 #[derive(Debug, Parser)]
@@ -78,6 +78,10 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Show the history of an image
     History(history::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(load::LoadArgs),
     /// Show the Docker version information
     Version(version::VersionArgs),
     /// Display system-wide information
@@ -123,4 +127,6 @@ pub enum ImageCommand {
     Import(import::ImportArgs),
     Tag(tag::TagArgs),
     History(history::HistoryArgs),
+    Save(save::SaveArgs),
+    Load(load::LoadArgs),
 }

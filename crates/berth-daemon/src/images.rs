@@ -26,7 +26,7 @@ pub struct ImageInfo {
 }
 
 pub struct Images {
-    service: Arc<ImageService>,
+    pub(crate) service: Arc<ImageService>,
     overlay_root: PathBuf,
 }
 

@@ -10,6 +10,7 @@ mod containers;
 mod daemon;
 mod events;
 mod exec;
+mod image_archive;
 mod images;
 mod logs;
 mod names;
