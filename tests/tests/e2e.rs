@@ -42,6 +42,11 @@ macro_rules! both_clients {
     )*};
 }
 
+#[path = "e2e/image_archive.rs"]
+mod image_archive;
+#[path = "e2e/image_lifecycle.rs"]
+mod image_lifecycle;
+
 /// `run -d args...`; the new container's full id.
 #[track_caller]
 fn run_detached(d: &TestDaemon, c: Client, args: &[&str]) -> String {

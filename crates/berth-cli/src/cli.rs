@@ -3,9 +3,9 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    attach, create, events, exec, history, image_prune, images, import, info, inspect, kill, logs,
-    ps, rename, restart, rm, rmi, run, start, stop, system_check, system_df, tag, top, version,
-    wait,
+    attach, create, events, exec, history, image_prune, images, import, info, inspect, kill, load,
+    logs, ps, rename, restart, rm, rmi, run, save, start, stop, system_check, system_df, tag, top,
+    version, wait,
 };
 
 #[derive(Debug, Parser)]
@@ -79,6 +79,10 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Show the history of an image
     History(history::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(load::LoadArgs),
     /// Show the Docker version information
     Version(version::VersionArgs),
     /// Display system-wide information
@@ -137,4 +141,6 @@ pub enum ImageCommand {
     History(history::HistoryArgs),
     /// Remove unused images
     Prune(image_prune::PruneArgs),
+    Save(save::SaveArgs),
+    Load(load::LoadArgs),
 }

@@ -91,6 +91,8 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Wait(a) => commands::wait::run(&ctx, "wait", a).await,
         Command::Images(a) => commands::images::run(&ctx, "images", a).await,
         Command::Import(a) => commands::import::run(&ctx, "import", a).await,
+        Command::Save(a) => commands::save::run(&ctx, "save", a).await,
+        Command::Load(a) => commands::load::run(&ctx, "load", a).await,
         Command::Tag(a) => commands::tag::run(&ctx, "tag", a).await,
         Command::Rmi(a) => commands::rmi::run(&ctx, "rmi", a).await,
         Command::History(a) => commands::history::run(&ctx, "history", a).await,
@@ -125,6 +127,8 @@ async fn dispatch(cli: Cli) -> CliResult {
                 commands::inspect::run(&ctx, "image inspect", a, Some("image")).await
             }
             ImageCommand::Import(a) => commands::import::run(&ctx, "image import", a).await,
+            ImageCommand::Save(a) => commands::save::run(&ctx, "image save", a).await,
+            ImageCommand::Load(a) => commands::load::run(&ctx, "image load", a).await,
             ImageCommand::Tag(a) => commands::tag::run(&ctx, "image tag", a).await,
             ImageCommand::History(a) => commands::history::run(&ctx, "image history", a).await,
             ImageCommand::Prune(a) => commands::image_prune::run(&ctx, "image prune", a).await,

@@ -43,6 +43,7 @@ pub fn usage_line(path: &str) -> String {
         "tag" => "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
         "rmi" => "[OPTIONS] IMAGE [IMAGE...]",
         "history" => "[OPTIONS] IMAGE",
+        "save" => "[OPTIONS] IMAGE [IMAGE...]",
         "version" | "info" | "events" => "[OPTIONS]",
         "container" | "image" | "system" => "COMMAND",
         _ => "[OPTIONS]",

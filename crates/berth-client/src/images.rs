@@ -1,8 +1,7 @@
 //! `/images/...` endpoints.
 
 use berth_api::models::{
-    CreateImageInfo, HistoryResponseItem, ImageDeleteResponseItem, ImagePruneResponse,
-    ImageSummary,
+    CreateImageInfo, HistoryResponseItem, ImageDeleteResponseItem, ImagePruneResponse, ImageSummary,
 };
 use berth_api::Filters;
 use bytes::Bytes;

@@ -4,7 +4,7 @@
 //! One HTTP/1.1 connection per request; the API version is negotiated on first use
 //! (`GET /_ping`, min(server, 1.47)) and every path is prefixed with `/v1.NN`. Non-2xx answers
 //! become [`ClientError::Api`] with the daemon's `message`. Attach and exec use hijacked
-//! (upgraded) connections; logs, events, wait and import stream their bodies.
+//! (upgraded) connections; logs, events, wait, import, save and load stream their bodies.
 
 pub mod body;
 pub mod client;
@@ -14,6 +14,7 @@ pub mod error;
 pub mod exec;
 pub mod hijack;
 pub mod host;
+pub mod image_archive;
 pub mod images;
 pub mod system;
 mod transport;
@@ -25,4 +26,5 @@ pub use demux::demux;
 pub use error::{ClientError, Result};
 pub use hijack::HijackedStream;
 pub use host::{Host, DEFAULT_HOST};
+pub use image_archive::LoadMessage;
 pub use images::ImportOptions;

@@ -51,7 +51,10 @@ impl DiskUsageParts {
 }
 
 impl Daemon {
-    pub async fn system_df(&self, parts: DiskUsageParts) -> Result<models::SystemDataUsageResponse> {
+    pub async fn system_df(
+        &self,
+        parts: DiskUsageParts,
+    ) -> Result<models::SystemDataUsageResponse> {
         let mut out = models::SystemDataUsageResponse::default();
         let mut image_sizes = HashMap::new();
         if parts.images || parts.containers {
@@ -113,7 +116,10 @@ mod tests {
 
     #[test]
     fn types_select_parts() {
-        assert_eq!(DiskUsageParts::from_types(&[]).ok(), Some(DiskUsageParts::ALL));
+        assert_eq!(
+            DiskUsageParts::from_types(&[]).ok(),
+            Some(DiskUsageParts::ALL)
+        );
         let p = DiskUsageParts::from_types(&["image".into()]).expect("image");
         assert!(p.images && !p.containers && !p.volumes && !p.build_cache);
         let e = DiskUsageParts::from_types(&["images".into()]).expect_err("bad");

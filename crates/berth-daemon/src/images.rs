@@ -302,10 +302,7 @@ impl Daemon {
             self.events.emit(Kind::Image, "delete", id, image_attrs(id));
         }
         let mut attrs = HashMap::new();
-        attrs.insert(
-            "reclaimed".to_string(),
-            report.space_reclaimed.to_string(),
-        );
+        attrs.insert("reclaimed".to_string(), report.space_reclaimed.to_string());
         self.events.emit(Kind::Image, "prune", "", attrs);
         Ok(models::ImagePruneResponse {
             images_deleted: Some(report.images_deleted),

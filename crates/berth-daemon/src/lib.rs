@@ -11,6 +11,7 @@ mod daemon;
 mod disk_usage;
 mod events;
 mod exec;
+mod image_archive;
 mod images;
 mod logs;
 mod names;

@@ -53,9 +53,10 @@ impl ImageService {
                 continue;
             };
             if !self.content.exists(&config_digest) {
-                report
-                    .problems
-                    .push(problem(object, format!("config blob {config_digest} is missing")));
+                report.problems.push(problem(
+                    object,
+                    format!("config blob {config_digest} is missing"),
+                ));
                 continue;
             }
             let bytes = match std::fs::read(self.content.blob_path(&config_digest)) {
@@ -77,8 +78,12 @@ impl ImageService {
                 }
             };
             let listed: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
-            let configured: Vec<String> =
-                config.rootfs.diff_ids.iter().map(|d| d.to_string()).collect();
+            let configured: Vec<String> = config
+                .rootfs
+                .diff_ids
+                .iter()
+                .map(|d| d.to_string())
+                .collect();
             if listed != configured {
                 report.problems.push(problem(
                     object,
@@ -106,10 +111,9 @@ impl ImageService {
             }
             match layer.chain_id.parse::<Digest>() {
                 Ok(chain) if self.snapshots.has_layer(&chain) => {}
-                _ => report.problems.push(problem(
-                    object,
-                    "its unpacked directory is missing".into(),
-                )),
+                _ => report
+                    .problems
+                    .push(problem(object, "its unpacked directory is missing".into())),
             }
         }
         for chain in self.snapshots.snapshot_lowers()? {

@@ -23,6 +23,8 @@ pub enum ImageError {
     Content(#[from] berth_store::ContentError),
     #[error(transparent)]
     Snapshot(#[from] berth_snapshot::SnapshotError),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     #[error("image store lock poisoned")]
     Poisoned,
     /// Check-on-use found damaged content; `berth system check` lists everything damaged.
@@ -45,6 +47,7 @@ impl From<ImageError> for Error {
             ImageError::Db(e) => e.into(),
             ImageError::Content(e) => e.into(),
             ImageError::Snapshot(e) => e.into(),
+            ImageError::Archive(e) => e.into(),
             ImageError::BadConfig { .. }
             | ImageError::Poisoned
             | ImageError::Corrupt { .. }

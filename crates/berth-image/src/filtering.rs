@@ -51,9 +51,9 @@ pub(crate) fn match_prune_labels(filters: &Filters, labels: &HashMap<String, Str
 pub(crate) fn until(filters: &Filters, now: i64) -> Result<Option<i64>, ImageError> {
     match filters.get("until") {
         [] => Ok(None),
-        [v] => parse_timestamp(v, now).map(Some).map_err(|e| {
-            ImageError::Invalid(format!("invalid value for 'until' filter: {e}"))
-        }),
+        [v] => parse_timestamp(v, now)
+            .map(Some)
+            .map_err(|e| ImageError::Invalid(format!("invalid value for 'until' filter: {e}"))),
         _ => Err(ImageError::Invalid(
             "more than one until filter specified".into(),
         )),
@@ -69,7 +69,11 @@ pub(crate) fn parse_timestamp(value: &str, now: i64) -> Result<i64, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
         return Ok(t.timestamp());
     }
-    for layout in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for layout in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(value, layout) {
             return Ok(t.and_utc().timestamp());
         }
@@ -139,8 +143,8 @@ mod tests {
         assert!(bool_or_default(&filters(&[]), "dangling", true).expect("default"));
         assert!(!bool_or_default(&filters(&[("dangling", "false")]), "dangling", true).expect("f"));
         assert!(bool_or_default(&filters(&[("dangling", "1")]), "dangling", false).expect("1"));
-        let err = bool_or_default(&filters(&[("dangling", "maybe")]), "dangling", true)
-            .expect_err("bad");
+        let err =
+            bool_or_default(&filters(&[("dangling", "maybe")]), "dangling", true).expect_err("bad");
         assert_eq!(err.to_string(), "invalid filter 'dangling=[maybe]'");
         assert!(bool_or_default(
             &filters(&[("dangling", "true"), ("dangling", "false")]),
@@ -152,14 +156,32 @@ mod tests {
 
     #[test]
     fn labels_and_negated_labels() {
-        let labels: HashMap<String, String> =
-            [("tier".to_string(), "web".to_string()), ("keep".to_string(), String::new())].into();
+        let labels: HashMap<String, String> = [
+            ("tier".to_string(), "web".to_string()),
+            ("keep".to_string(), String::new()),
+        ]
+        .into();
         assert!(match_prune_labels(&filters(&[("label", "tier")]), &labels));
-        assert!(match_prune_labels(&filters(&[("label", "tier=web")]), &labels));
-        assert!(!match_prune_labels(&filters(&[("label", "tier=db")]), &labels));
-        assert!(!match_prune_labels(&filters(&[("label", "tier"), ("label", "x")]), &labels));
-        assert!(!match_prune_labels(&filters(&[("label!", "keep")]), &labels));
-        assert!(match_prune_labels(&filters(&[("label!", "other")]), &labels));
+        assert!(match_prune_labels(
+            &filters(&[("label", "tier=web")]),
+            &labels
+        ));
+        assert!(!match_prune_labels(
+            &filters(&[("label", "tier=db")]),
+            &labels
+        ));
+        assert!(!match_prune_labels(
+            &filters(&[("label", "tier"), ("label", "x")]),
+            &labels
+        ));
+        assert!(!match_prune_labels(
+            &filters(&[("label!", "keep")]),
+            &labels
+        ));
+        assert!(match_prune_labels(
+            &filters(&[("label!", "other")]),
+            &labels
+        ));
         assert!(match_prune_labels(&filters(&[]), &labels));
     }
 
@@ -179,6 +201,8 @@ mod tests {
         assert!(parse_timestamp("yesterday", now).is_err());
         assert!(until(&filters(&[("until", "a"), ("until", "b")]), now).is_err());
         let e = until(&filters(&[("until", "soon")]), now).expect_err("bad");
-        assert!(e.to_string().starts_with("invalid value for 'until' filter"));
+        assert!(e
+            .to_string()
+            .starts_with("invalid value for 'until' filter"));
     }
 }

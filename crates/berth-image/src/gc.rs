@@ -120,11 +120,9 @@ impl ImageService {
                 .collect(),
             container_lowers: self.snapshots.snapshot_lowers()?,
         };
-        let mut plan = plan(
-            &inv,
-            &|d| frozen.protects_blob(d),
-            &|d| frozen.protects_layer(d),
-        );
+        let mut plan = plan(&inv, &|d| frozen.protects_blob(d), &|d| {
+            frozen.protects_layer(d)
+        });
         if let Some((layers, blobs)) = only {
             plan.dead_rows
                 .retain(|r| layers.iter().any(|l| l.to_string() == *r));

@@ -14,6 +14,7 @@
 //! | [`ImageService::prune`], [`ImageService::disk_usage`] | `image prune` and the image part of `system df` |
 //! | [`ImageService::collect_garbage`], [`ImageService::leases`] | GC of unreferenced blobs and layers; leases for writers |
 //! | [`ImageService::check`] | `berth system check`: blob digests and every reference |
+//! | [`ImageService::save_plan`] / [`ImageService::save`] / [`ImageService::load_archive`] | `docker save` / `docker load` ([`archive`]) |
 //! | [`ImageService::snapshot_prepare`]`(container_id, &image)` | `overlay/<container-id>/{diff,work,merged}` over the image's layers |
 //! | [`ImageService::snapshot_mount`] / [`ImageService::snapshot_unmount`] / [`ImageService::snapshot_remove`] | mount on a target, unmount, delete |
 //!
@@ -23,8 +24,9 @@
 //! sha256 of the config bytes, as in dockerd. Errors are [`ImageError`], which converts into
 //! [`berth_types::Error`] with dockerd's wording (`No such image: busybox:latest`, `conflict: ...`).
 
-mod check;
+pub mod archive;
 pub mod changes;
+mod check;
 pub mod compression;
 pub mod config;
 mod error;
@@ -37,6 +39,7 @@ mod remove;
 mod service;
 mod usage;
 
+pub use archive::{ArchiveError, LoadLimits, LoadReport, SavePlan};
 pub use berth_snapshot::SnapshotPaths;
 pub use changes::ChangeError;
 pub use config::{HealthConfig, ImageConfig, RunConfig};

@@ -85,7 +85,11 @@ impl ImageService {
                     continue;
                 }
             }
-            if tags.is_empty() && digests.is_empty() && !all && !records::children_of(&self.db, &row.id)?.is_empty() {
+            if tags.is_empty()
+                && digests.is_empty()
+                && !all
+                && !records::children_of(&self.db, &row.id)?.is_empty()
+            {
                 continue;
             }
             out.push(ImageSummary {

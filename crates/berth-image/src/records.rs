@@ -317,7 +317,9 @@ pub fn layer_sizes(db: &Db) -> Result<std::collections::HashMap<String, i64>, Db
 /// How many images list each chain id.
 pub fn layer_image_counts(db: &Db) -> Result<std::collections::HashMap<String, i64>, DbError> {
     db.with(|c| {
-        let mut st = c.prepare("SELECT chain_id, COUNT(DISTINCT image_id) FROM image_layers GROUP BY chain_id")?;
+        let mut st = c.prepare(
+            "SELECT chain_id, COUNT(DISTINCT image_id) FROM image_layers GROUP BY chain_id",
+        )?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>().map_err(DbError::from)
     })

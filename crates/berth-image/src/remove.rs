@@ -240,12 +240,13 @@ impl ImageService {
             .filter_map(|l| l.chain_id.parse().ok())
             .collect();
         let mut blobs: Vec<Digest> = image_id.parse().ok().into_iter().collect();
-        blobs.extend(layers.iter().filter_map(|l| l.blob.as_deref()?.parse().ok()));
+        blobs.extend(
+            layers
+                .iter()
+                .filter_map(|l| l.blob.as_deref()?.parse().ok()),
+        );
         let report = self.collect_locked(Some((&chains, &blobs)))?;
-        for chain in chains
-            .iter()
-            .filter(|c| report.layers_removed.contains(c))
-        {
+        for chain in chains.iter().filter(|c| report.layers_removed.contains(c)) {
             out.push(deleted(chain.to_string()));
         }
 

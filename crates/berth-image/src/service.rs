@@ -227,9 +227,9 @@ impl ImageService {
         };
         let bytes = serde_json::to_vec(&image_config)
             .map_err(|e| ImageError::Invalid(format!("encoding image config: {e}")))?;
-        let config_digest = self
-            .content
-            .write_bytes_leased(&bytes, Some(&Digest::of(&bytes)), lease)?;
+        let config_digest =
+            self.content
+                .write_bytes_leased(&bytes, Some(&Digest::of(&bytes)), lease)?;
         written.blobs.push(config_digest.clone());
         let id = config_digest.to_string();
         let now = config::now_rfc3339();

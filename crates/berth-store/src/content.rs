@@ -310,6 +310,71 @@ impl BlobWriter {
     }
 }
 
+impl BlobWriter {
+    /// Closes the data without publishing it: the digest is known, the bytes stay in `ingest/`
+    /// until [`ParkedBlob::publish`] (or are removed when the [`ParkedBlob`] is dropped). Used
+    /// to spool an archive's members before knowing which of them become blobs.
+    pub fn park(mut self) -> Result<ParkedBlob, ContentError> {
+        if let Some(mut f) = self.file.take() {
+            f.flush().map_err(io_at(&self.path))?;
+        }
+        let digest = Digest::from_hasher(std::mem::take(&mut self.hasher));
+        Ok(ParkedBlob {
+            store: self.store.clone(),
+            path: std::mem::take(&mut self.path),
+            digest,
+            size: self.size,
+        })
+    }
+}
+
+/// Hashed data in `ingest/`, not (yet) a blob. Dropping it removes the data.
+#[derive(Debug)]
+pub struct ParkedBlob {
+    store: ContentStore,
+    path: PathBuf,
+    digest: Digest,
+    size: u64,
+}
+
+impl ParkedBlob {
+    /// The sha256 of the data, computed while it was written.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Opens the data for reading.
+    pub fn open(&self) -> Result<File, ContentError> {
+        File::open(&self.path).map_err(io_at(&self.path))
+    }
+
+    /// Publishes the data as the blob of its digest (fsync, then rename); an existing blob is
+    /// kept as it is. Returns whether a new blob was created.
+    pub fn publish(mut self) -> Result<bool, ContentError> {
+        if self.store.exists(&self.digest) {
+            return Ok(false); // Drop removes our copy.
+        }
+        File::open(&self.path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_at(&self.path))?;
+        self.store.commit_file(&self.path, &self.digest)?;
+        self.path = PathBuf::new();
+        Ok(true)
+    }
+}
+
+impl Drop for ParkedBlob {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let file = self
@@ -457,6 +522,35 @@ mod tests {
             store.verify(&d).expect("verify"),
             Some(Digest::of(b"LAYER"))
         );
+    }
+
+    #[test]
+    fn parked_data_is_published_or_dropped() {
+        let (dir, store) = store();
+        let mut w = store.writer().expect("writer");
+        w.write_all(b"spooled").expect("write");
+        let parked = w.park().expect("park");
+        assert_eq!(parked.digest(), &Digest::of(b"spooled"));
+        assert_eq!(parked.size(), 7);
+        let mut back = Vec::new();
+        parked
+            .open()
+            .expect("open")
+            .read_to_end(&mut back)
+            .expect("read");
+        assert_eq!(back, b"spooled");
+        assert!(store.list().expect("list").is_empty());
+        drop(parked);
+        assert_eq!(ingest_entries(&dir), 0);
+
+        let mut w = store.writer().expect("writer");
+        w.write_all(b"spooled").expect("write");
+        assert!(w.park().expect("park").publish().expect("publish"));
+        assert!(store.exists(&Digest::of(b"spooled")));
+        let mut w = store.writer().expect("writer");
+        w.write_all(b"spooled").expect("write");
+        assert!(!w.park().expect("park").publish().expect("again"));
+        assert_eq!(ingest_entries(&dir), 0);
     }
 
     #[test]

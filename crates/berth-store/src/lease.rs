@@ -109,7 +109,10 @@ impl Frozen<'_> {
     }
 
     pub fn protects_layer(&self, chain_id: &Digest) -> bool {
-        self.table.held.values().any(|e| e.layers.contains(chain_id))
+        self.table
+            .held
+            .values()
+            .any(|e| e.layers.contains(chain_id))
     }
 }
 

@@ -13,7 +13,7 @@ pub mod content;
 pub mod db;
 pub mod lease;
 
-pub use content::{BlobWriter, ContentError, ContentStore};
+pub use content::{BlobWriter, ContentError, ContentStore, ParkedBlob};
 pub use db::{Db, DbError, SqlResultExt};
 pub use lease::{Frozen, Lease, LeaseError, Leases};
 pub use rusqlite;

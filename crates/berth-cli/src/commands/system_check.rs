@@ -61,8 +61,7 @@ mod tests {
             object: "blob sha256:ab".into(),
             problem: "content does not match its digest".into(),
         });
-        assert!(render(&r).ends_with(
-            "blob sha256:ab: content does not match its digest\n1 problem found\n"
-        ));
+        assert!(render(&r)
+            .ends_with("blob sha256:ab: content does not match its digest\n1 problem found\n"));
     }
 }

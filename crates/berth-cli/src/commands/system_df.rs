@@ -35,7 +35,11 @@ const IMAGES: &str = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.
 const CONTAINERS: &str = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
 const VOLUMES: TableSpec<'static> = TableSpec {
     default: "{{.Name}}\t{{.Links}}\t{{.Size}}",
-    headers: &[("Name", "VOLUME NAME"), ("Links", "LINKS"), ("Size", "SIZE")],
+    headers: &[
+        ("Name", "VOLUME NAME"),
+        ("Links", "LINKS"),
+        ("Size", "SIZE"),
+    ],
 };
 const BUILD_CACHE: TableSpec<'static> = TableSpec {
     default: "{{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
@@ -203,7 +207,10 @@ pub async fn run(ctx: &Ctx, path: &str, args: DfArgs) -> CliResult {
                 default: "",
                 headers: &[],
             };
-            render_rows(&spec, Some(f), false, &[data])?
+            // docker executes a verbose template once, without the newline it adds per row.
+            let mut text = render_rows(&spec, Some(f), false, &[data])?;
+            text.pop();
+            text
         }
         (false, f) => render_rows(&SUMMARY, f, false, &summary_rows(&du))?,
     };

@@ -1,4 +1,4 @@
-//! `/images/...`: import, list, inspect, tag, remove, history, prune. Image names contain slashes
+//! `/images/...`: import, list, inspect, tag, remove, history, save (`get`), load, prune. Image names contain slashes
 //! (`/images/me/app:v1/json`), so everything below `/images/` that is not a fixed route is
 //! matched as one wildcard and split here, as dockerd's `{name:.*}` routes do.
 
@@ -24,6 +24,8 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/images/create", post(create))
         .route("/images/json", get(list))
         .route("/images/prune", post(prune))
+        .route("/images/get", get(save_many))
+        .route("/images/load", post(load))
         .route(
             "/images/{*path}",
             get(get_named).post(post_named).delete(remove),
@@ -36,6 +38,7 @@ pub enum NamedRoute<'a> {
     Inspect(&'a str),
     History(&'a str),
     Tag(&'a str),
+    Save(&'a str),
 }
 
 /// Splits the wildcard part of a `GET` or `POST` path into the image name and the action;
@@ -49,6 +52,7 @@ pub fn split_named<'a>(path: &'a str, method: &http::Method) -> Option<NamedRout
         ("GET", "json") => Some(NamedRoute::Inspect(name)),
         ("GET", "history") => Some(NamedRoute::History(name)),
         ("POST", "tag") => Some(NamedRoute::Tag(name)),
+        ("GET", "get") => Some(NamedRoute::Save(name)),
         _ => None,
     }
 }
@@ -68,6 +72,7 @@ async fn get_named(
         Some(NamedRoute::History(name)) => {
             Ok(json_response(StatusCode::OK, &d.image_history(name).await?))
         }
+        Some(NamedRoute::Save(name)) => save(&d, vec![name.to_string()]).await,
         _ => Err(page_not_found()),
     }
 }
@@ -203,6 +208,49 @@ async fn create(
     }
 }
 
+// ---- save and load (`docker save`, `docker load`) ----
+
+/// `GET /images/get?names=a&names=b`.
+async fn save_many(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+    save(&d, p.all("names")).await
+}
+
+/// Streams the archive of `names` as `application/x-tar`.
+async fn save(d: &Daemon, names: Vec<String>) -> Result<Response, ApiError> {
+    let stream = d.image_save(names).await?;
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-tar"),
+    );
+    Ok(resp)
+}
+
+/// One line of dockerd's JSON stream output (`streamformatter` with a stdout writer).
+pub fn stream_line(text: &str) -> Vec<u8> {
+    let mut line = serde_json::to_vec(&serde_json::json!({ "stream": format!("{text}\n") }))
+        .unwrap_or_default();
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
+/// `POST /images/load`: the body is the archive; the answer is dockerd's JSON stream. berth
+/// sends no progress bars, so `quiet` changes nothing.
+async fn load(State(d): State<Arc<Daemon>>, body: Body) -> Result<Response, ApiError> {
+    let data = body
+        .into_data_stream()
+        .map(|chunk| chunk.map_err(std::io::Error::other))
+        .boxed();
+    let messages = d.image_load(data).await?;
+    let out: Vec<u8> = messages.iter().flat_map(|m| stream_line(m)).collect();
+    let mut resp = Response::new(Body::from(out));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +282,10 @@ mod tests {
         assert_eq!(split_named("me/app/tag", &Method::GET), None);
         assert_eq!(split_named("/json", &Method::GET), None);
         assert_eq!(split_named("me/app/push", &Method::GET), None);
+        assert_eq!(
+            split_named("me/app:v1/get", &Method::GET),
+            Some(NamedRoute::Save("me/app:v1"))
+        );
         assert_eq!(split_named("busybox", &Method::GET), None);
     }
 
@@ -268,6 +320,14 @@ mod tests {
         assert_eq!(
             import_options(&p, &ApiVersion("1.31".into())).platform,
             None
+        );
+    }
+
+    #[test]
+    fn load_answers_stream_lines() {
+        assert_eq!(
+            stream_line("Loaded image: busybox:latest"),
+            b"{\"stream\":\"Loaded image: busybox:latest\\n\"}\r\n".to_vec()
         );
     }
 

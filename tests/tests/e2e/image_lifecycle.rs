@@ -13,33 +13,6 @@ use berth_tests::{unique_name, wait_until, Client, TestDaemon};
 
 const SETTLE: Duration = Duration::from_secs(20);
 
-/// Defines `mod $name { fn docker(); fn berth(); }` (as in e2e.rs).
-macro_rules! both_clients {
-    ($(fn $name:ident($d:ident, $c:ident) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            #[allow(unused_mut, unused_variables)]
-            fn scenario($d: &mut TestDaemon, $c: Client) $body
-
-            #[test]
-            fn docker() {
-                if let Some(mut d) = TestDaemon::start() {
-                    scenario(&mut d, Client::Docker);
-                }
-            }
-
-            #[test]
-            fn berth() {
-                if let Some(mut d) = TestDaemon::start() {
-                    scenario(&mut d, Client::Berth);
-                }
-            }
-        }
-    )*};
-}
-
 fn sha256_hex(data: &[u8]) -> String {
     let mut child = std::process::Command::new("sha256sum")
         .stdin(std::process::Stdio::piped())
@@ -203,14 +176,14 @@ both_clients! {
             ids
         };
         let sorted = |mut v: Vec<String>| { v.sort(); v };
-        assert_eq!(list(&["label=tier=web"]), [web.clone()]);
+        assert_eq!(list(&["label=tier=web"]), [web.as_str()]);
         assert_eq!(list(&["label=tier"]), sorted(vec![web.clone(), db.clone(), dangling.clone()]));
-        assert_eq!(list(&["label=tier", "dangling=true"]), [dangling.clone()]);
+        assert_eq!(list(&["label=tier", "dangling=true"]), [dangling.as_str()]);
         assert_eq!(list(&["label=tier", "dangling=false"]), sorted(vec![web.clone(), db.clone()]));
-        assert_eq!(list(&[&format!("reference={repo}:w*")]), [web.clone()]);
+        assert_eq!(list(&[&format!("reference={repo}:w*")]), [web.as_str()]);
         assert!(list(&["reference=e2e-flt-*:*"]).len() >= 2);
         assert!(list(&["reference=*/nothing-like-this"]).is_empty());
-        assert_eq!(list(&["label=tier", &format!("before={repo}:db")]), [web.clone()]);
+        assert_eq!(list(&["label=tier", &format!("before={repo}:db")]), [web.as_str()]);
         assert_eq!(list(&["label=tier", &format!("since={repo}:web")]), sorted(vec![db.clone(), dangling.clone()]));
 
         let digests = d.run(c, &["images", "--digests", &format!("{repo}:web")]);
@@ -287,9 +260,19 @@ both_clients! {
 fn system_df_matches_the_docker_cli() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("df");
-    d.berth(&["run", "--name", &name, "busybox", "sh", "-c", "echo data > /file"]).success();
+    d.berth(&[
+        "run",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "echo data > /file",
+    ])
+    .success();
     let live = unique_name("dflive");
-    d.berth(&["run", "-d", "--name", &live, "busybox", "sleep", "300"]).success();
+    d.berth(&["run", "-d", "--name", &live, "busybox", "sleep", "300"])
+        .success();
     import(&d, Client::Berth, &tar_of(&[("x", "x")]), &[], None);
     let docker = d.docker(&["system", "df"]);
     let berth = d.berth(&["system", "df"]);
@@ -305,14 +288,33 @@ fn system_df_matches_the_docker_cli() {
     assert_eq!(j["Volumes"], serde_json::json!([]));
     assert_eq!(j["BuildCache"], serde_json::json!([]));
     let images = j["Images"].as_array().cloned().unwrap_or_default();
-    let busybox = images.iter().find(|i| i["RepoTags"].to_string().contains("busybox:latest")).unwrap_or_else(|| panic!("{j}"));
+    let busybox = images
+        .iter()
+        .find(|i| i["RepoTags"].to_string().contains("busybox:latest"))
+        .unwrap_or_else(|| panic!("{j}"));
     assert_eq!(busybox["Containers"], 2, "{busybox}");
-    let writer = j["Containers"].as_array().and_then(|cs| cs.iter().find(|c| c["Names"].to_string().contains(&name)).cloned()).unwrap_or_else(|| panic!("{j}"));
+    let writer = j["Containers"]
+        .as_array()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c["Names"].to_string().contains(&name))
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("{j}"));
     assert_eq!(writer["SizeRw"], 5, "{writer}");
-    let only = d.api("GET", "/system/df?type=image", None, b"").json().unwrap_or_default();
-    assert!(only["Images"].is_array() && only["Containers"].is_null(), "{only}");
+    let only = d
+        .api("GET", "/system/df?type=image", None, b"")
+        .json()
+        .unwrap_or_default();
+    assert!(
+        only["Images"].is_array() && only["Containers"].is_null(),
+        "{only}"
+    );
     let bad = d.api("GET", "/system/df?type=pictures", None, b"");
-    assert_eq!((bad.status, api_message(&bad).as_str()), (400, "unknown object type: pictures"));
+    assert_eq!(
+        (bad.status, api_message(&bad).as_str()),
+        (400, "unknown object type: pictures")
+    );
     d.berth(&["rm", "-f", &live]).success();
 }
 
@@ -321,11 +323,25 @@ fn system_df_matches_the_docker_cli() {
 #[test]
 fn system_check_finds_corrupt_blobs_and_use_fails_clearly() {
     let Some(d) = TestDaemon::start() else { return };
-    d.berth(&["system", "check"]).success().stdout_has("no problems found");
+    d.berth(&["system", "check"])
+        .success()
+        .stdout_has("no problems found");
     let repo = unique_name("chk");
     let tar = std::fs::read(busybox_tar()).expect("busybox tar");
-    let id = import(&d, Client::Berth, &tar, &[&format!("LABEL c={repo}"), r#"CMD ["sh"]"#], Some(&format!("{repo}:1")));
-    let other = import(&d, Client::Berth, &tar_of(&[("o", &repo)]), &[], Some(&format!("{repo}:other")));
+    let id = import(
+        &d,
+        Client::Berth,
+        &tar,
+        &[&format!("LABEL c={repo}"), r#"CMD ["sh"]"#],
+        Some(&format!("{repo}:1")),
+    );
+    let other = import(
+        &d,
+        Client::Berth,
+        &tar_of(&[("o", &repo)]),
+        &[],
+        Some(&format!("{repo}:other")),
+    );
     let other_layer = sha256_hex(&tar_of(&[("o", &repo)]));
 
     let config = blobs_dir(&d).join(&id[7..]);
@@ -337,19 +353,28 @@ fn system_check_finds_corrupt_blobs_and_use_fails_clearly() {
     let out = d.berth(&["system", "check"]);
     out.code_is(1)
         .stdout_has(&format!("blob {id}: content does not match its digest"))
-        .stdout_has(&format!("blob sha256:{other_layer}: content does not match its digest"))
+        .stdout_has(&format!(
+            "blob sha256:{other_layer}: content does not match its digest"
+        ))
         .stdout_has("2 problems found");
     for c in [Client::Docker, Client::Berth] {
         d.run(c, &["run", "--rm", &format!("{repo}:1"), "true"])
             .code_is(125)
-            .stderr_has(&format!("image {id} is corrupt: its config blob {id} does not match its digest"));
-        d.run(c, &["image", "inspect", &format!("{repo}:1")]).code_is(1).stderr_has("is corrupt");
+            .stderr_has(&format!(
+                "image {id} is corrupt: its config blob {id} does not match its digest"
+            ));
+        d.run(c, &["image", "inspect", &format!("{repo}:1")])
+            .code_is(1)
+            .stderr_has("is corrupt");
     }
     // The other image runs from its unpacked layer; its tar is only read by check (and save).
     d.berth(&["image", "inspect", &other]).success();
 
-    d.berth(&["rmi", &format!("{repo}:1"), &format!("{repo}:other")]).success();
-    d.berth(&["system", "check"]).success().stdout_has("no problems found");
+    d.berth(&["rmi", &format!("{repo}:1"), &format!("{repo}:other")])
+        .success();
+    d.berth(&["system", "check"])
+        .success()
+        .stdout_has("no problems found");
 }
 
 /// Starts `POST /images/create?fromSrc=-` with a `size`-byte layer; `pace` sees the bytes sent.
@@ -371,7 +396,9 @@ fn stream_import(
 }
 
 fn no_tmp_dirs(d: &TestDaemon) -> bool {
-    !entries(&d.data_root.join("overlay")).iter().any(|n| n.starts_with("tmp-"))
+    !entries(&d.data_root.join("overlay"))
+        .iter()
+        .any(|n| n.starts_with("tmp-"))
 }
 
 /// kill -9 of berthd at two points of a 200 MB import: while the layer streams into ingest
@@ -381,9 +408,17 @@ fn no_tmp_dirs(d: &TestDaemon) -> bool {
 #[test]
 fn kill9_during_a_large_import_leaves_a_consistent_store() {
     const SIZE: u64 = 200 << 20;
-    let Some(mut d) = TestDaemon::start() else { return };
+    let Some(mut d) = TestDaemon::start() else {
+        return;
+    };
     let socket = d.socket.clone();
-    let spare = import(&d, Client::Berth, &tar_of(&[("s", "spare")]), &[], Some("spare:1"));
+    let spare = import(
+        &d,
+        Client::Berth,
+        &tar_of(&[("s", "spare")]),
+        &[],
+        Some("spare:1"),
+    );
     let blobs_before = entries(&blobs_dir(&d));
     let ingest = d.data_root.join("content/ingest");
 
@@ -402,24 +437,49 @@ fn kill9_during_a_large_import_leaves_a_consistent_store() {
             Ok(())
         });
     });
-    paused_rx.recv_timeout(Duration::from_secs(120)).expect("half the layer sent");
-    assert!(wait_until(SETTLE, || {
-        entries(&ingest).iter().any(|n| std::fs::metadata(ingest.join(n)).is_ok_and(|m| m.len() > SIZE / 4))
-    }), "no ingest file grew: {:?}", entries(&ingest));
+    paused_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("half the layer sent");
+    assert!(
+        wait_until(SETTLE, || {
+            entries(&ingest)
+                .iter()
+                .any(|n| std::fs::metadata(ingest.join(n)).is_ok_and(|m| m.len() > SIZE / 4))
+        }),
+        "no ingest file grew: {:?}",
+        entries(&ingest)
+    );
     let t = Instant::now();
     d.berth(&["image", "prune", "-f"]).success();
-    d.berth(&["rmi", "spare:1"]).success().stdout_has(&format!("Deleted: {spare}"));
-    assert!(t.elapsed() < Duration::from_secs(10), "rmi and prune waited for the import: {:?}", t.elapsed());
+    d.berth(&["rmi", "spare:1"])
+        .success()
+        .stdout_has(&format!("Deleted: {spare}"));
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "rmi and prune waited for the import: {:?}",
+        t.elapsed()
+    );
     d.kill9();
     let _ = tx.send(());
     writer.join().expect("writer");
     d.restart();
-    assert!(entries(&ingest).is_empty(), "ingest not cleaned: {:?}", entries(&ingest));
+    assert!(
+        entries(&ingest).is_empty(),
+        "ingest not cleaned: {:?}",
+        entries(&ingest)
+    );
     assert!(no_tmp_dirs(&d));
     let spare_left: Vec<String> = entries(&blobs_dir(&d));
-    let expected: Vec<String> = blobs_before.iter().filter(|b| !spare.contains(b.as_str())).cloned().collect();
+    let expected: Vec<String> = blobs_before
+        .iter()
+        .filter(|b| !spare.contains(b.as_str()))
+        .cloned()
+        .collect();
     // The spare image's layer blob went with it; nothing of big:1 is there.
-    assert!(spare_left.iter().all(|b| expected.contains(b)), "{spare_left:?} vs {expected:?}");
+    assert!(
+        spare_left.iter().all(|b| expected.contains(b)),
+        "{spare_left:?} vs {expected:?}"
+    );
     assert_eq!(check_problems(&d), Vec::<serde_json::Value>::new());
     d.berth(&["system", "check"]).success();
     d.berth(&["image", "inspect", "big:1"]).code_is(1);
@@ -430,12 +490,18 @@ fn kill9_during_a_large_import_leaves_a_consistent_store() {
     let writer = std::thread::spawn(move || {
         let _ = stream_import(&socket, "big:2", SIZE, 2, &mut |_| Ok(()));
     });
-    let published = wait_until(Duration::from_secs(120), || entries(&blobs_dir(&d)).len() > blobs_mid.len());
+    let published = wait_until(Duration::from_secs(120), || {
+        entries(&blobs_dir(&d)).len() > blobs_mid.len()
+    });
     assert!(published, "the layer blob never appeared");
     d.kill9();
     writer.join().expect("writer");
     d.restart();
-    assert!(entries(&ingest).is_empty(), "ingest not cleaned: {:?}", entries(&ingest));
+    assert!(
+        entries(&ingest).is_empty(),
+        "ingest not cleaned: {:?}",
+        entries(&ingest)
+    );
     assert!(no_tmp_dirs(&d));
     assert_eq!(check_problems(&d), Vec::<serde_json::Value>::new());
     d.berth(&["system", "check"]).success();
@@ -443,5 +509,9 @@ fn kill9_during_a_large_import_leaves_a_consistent_store() {
         // The transaction made it before the kill: the image is whole.
         d.berth(&["rmi", "big:2"]).success();
     }
-    assert_eq!(entries(&blobs_dir(&d)), blobs_mid, "blobs orphaned by the crash");
+    assert_eq!(
+        entries(&blobs_dir(&d)),
+        blobs_mid,
+        "blobs orphaned by the crash"
+    );
 }

@@ -88,14 +88,17 @@ fn a_lease_keeps_what_it_protects_from_gc() {
     assert!(layer.is_some());
 
     let report = svc.collect_garbage().expect("gc");
-    assert!(report.blobs_removed.is_empty() && report.layers_removed.is_empty(), "{report:?}");
+    assert!(
+        report.blobs_removed.is_empty() && report.layers_removed.is_empty(),
+        "{report:?}"
+    );
     assert!(svc.content().exists(&blob));
     assert!(svc.snapshotter().has_layer(&blob));
 
     drop(lease);
     let report = svc.collect_garbage().expect("gc");
-    assert_eq!(report.blobs_removed, [blob.clone()]);
-    assert_eq!(report.layers_removed, [blob.clone()]);
+    assert_eq!(report.blobs_removed, std::slice::from_ref(&blob));
+    assert_eq!(report.layers_removed, std::slice::from_ref(&blob));
     assert!(report.bytes_freed > 0);
     assert!(!svc.content().exists(&blob) && !svc.snapshotter().has_layer(&blob));
 }
@@ -115,7 +118,11 @@ fn startup_collects_what_a_crash_left_unreferenced() {
         svc.snapshotter()
             .unpack_layer(&orphan, svc.content().open_blob(&orphan).expect("open"))
             .expect("unpack");
-        fs::write(dir.path().join("content/ingest/tmp-partial"), b"half a blob").expect("ingest");
+        fs::write(
+            dir.path().join("content/ingest/tmp-partial"),
+            b"half a blob",
+        )
+        .expect("ingest");
         (kept, orphan)
     };
     let before = blobs(dir.path());
@@ -125,7 +132,9 @@ fn startup_collects_what_a_crash_left_unreferenced() {
     assert!(!svc.content().exists(&orphan));
     assert!(!svc.snapshotter().has_layer(&orphan));
     assert_eq!(
-        fs::read_dir(dir.path().join("content/ingest")).expect("ingest").count(),
+        fs::read_dir(dir.path().join("content/ingest"))
+            .expect("ingest")
+            .count(),
         0
     );
     // The image is whole.
@@ -153,8 +162,11 @@ fn forced_rmi_keeps_layers_a_container_snapshot_stacks_on() {
     let items = svc.remove(&id, true, false, &stopped).expect("forced rmi");
     // The image goes; its layer stays for the container, so it is not reported deleted.
     assert_eq!(
-        items.iter().filter_map(|i| i.deleted.clone()).collect::<Vec<_>>(),
-        [id.clone()]
+        items
+            .iter()
+            .filter_map(|i| i.deleted.clone())
+            .collect::<Vec<_>>(),
+        std::slice::from_ref(&id)
     );
     assert!(svc.snapshotter().has_layer(&image.chain_ids[0]));
     assert!(svc.check().expect("check").problems.is_empty());
@@ -215,7 +227,9 @@ fn prune_removes_dangling_then_unused_images() {
     let mut bad = Filters::default();
     bad.add("reference", "x");
     assert_eq!(
-        svc.prune(&bad, &no_users).expect_err("bad filter").to_string(),
+        svc.prune(&bad, &no_users)
+            .expect_err("bad filter")
+            .to_string(),
         "invalid filter 'reference'"
     );
 }
@@ -262,14 +276,23 @@ fn check_names_a_corrupt_blob_and_use_of_the_image_fails_clearly() {
 
     let report = svc.check().expect("check");
     let objects: Vec<&str> = report.problems.iter().map(|p| p.object.as_str()).collect();
-    assert!(objects.contains(&format!("blob {broken}").as_str()), "{report:?}");
-    assert!(objects.contains(&format!("blob {layer}").as_str()), "{report:?}");
+    assert!(
+        objects.contains(&format!("blob {broken}").as_str()),
+        "{report:?}"
+    );
+    assert!(
+        objects.contains(&format!("blob {layer}").as_str()),
+        "{report:?}"
+    );
     assert_eq!(report.images_checked, 2);
 
     match svc.resolve("broken:1") {
         Err(e @ ImageError::Corrupt { .. }) => {
             let text = e.to_string();
-            assert!(text.contains(&broken) && text.contains("does not match its digest"), "{text}");
+            assert!(
+                text.contains(&broken) && text.contains("does not match its digest"),
+                "{text}"
+            );
         }
         other => panic!("expected a corrupt-image error, got {other:?}"),
     }
