@@ -64,7 +64,9 @@ impl ImageService {
         reader: impl Read,
         limits: LoadLimits,
     ) -> Result<LoadReport, ImageError> {
+        let started = std::time::Instant::now();
         let mut spool = Spool::read(reader, &self.content)?;
+        let spooled = started.elapsed();
         let plans = plan(&spool)?;
         let _guard = self.lock()?;
         let mut created = Created::default();
@@ -72,6 +74,12 @@ impl ImageService {
         if result.is_err() {
             self.discard_unreferenced(&created.blobs, &created.layers);
         }
+        tracing::info!(
+            spool_ms = spooled.as_millis() as u64,
+            store_ms = (started.elapsed() - spooled).as_millis() as u64,
+            ok = result.is_ok(),
+            "image load"
+        );
         result
     }
 
@@ -180,12 +188,16 @@ impl ImageService {
                 size += row.size;
                 continue;
             }
+            let t0 = std::time::Instant::now();
             if !self.content.exists(diff_id) {
                 self.store_layer_blob(spool, &plan.layers[index], index, diff_id, limits)?;
                 created.blobs.push(diff_id.clone());
             }
+            let t1 = std::time::Instant::now();
             let blob = self.content.open_blob(diff_id)?;
-            let layer_size = match self.snapshots.unpack_layer(chain_id, blob)? {
+            let unpacked = self.snapshots.unpack_layer(chain_id, blob)?;
+            tracing::debug!(%diff_id, blob_ms = (t1 - t0).as_millis() as u64, unpack_ms = t1.elapsed().as_millis() as u64, "layer loaded");
+            let layer_size = match unpacked {
                 Some(stats) => {
                     created.layers.push(chain_id.clone());
                     stats.size as i64
