@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    attach, create, events, exec, history, images, import, info, inspect, kill, logs, ps, rename,
+    attach, commit, cp, create, diff, events, exec, export, history, images, import, info, inspect, kill, logs, ps, rename,
     restart, rm, rmi, run, start, stop, tag, top, version, wait,
 };
 
@@ -68,6 +68,14 @@ pub enum Command {
     Rename(rename::RenameArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(wait::WaitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(diff::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(export::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
     /// List images
     Images(images::ImagesArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -111,6 +119,10 @@ pub enum ContainerCommand {
     Top(top::TopArgs),
     Rename(rename::RenameArgs),
     Wait(wait::WaitArgs),
+    Cp(cp::CpArgs),
+    Diff(diff::DiffArgs),
+    Export(export::ExportArgs),
+    Commit(commit::CommitArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,8 @@ mod attach;
 mod cgroups;
 mod container;
 mod containers;
+mod ctr_archive;
+mod ctr_commit;
 mod daemon;
 mod events;
 mod exec;
@@ -16,6 +18,7 @@ mod names;
 mod recovery;
 mod render;
 mod repo;
+mod rootfs_access;
 mod shim;
 mod signals;
 mod spec;
@@ -24,4 +27,6 @@ mod system;
 pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };
+pub use ctr_archive::{wire_stat, ExtractOptions};
+pub use ctr_commit::CommitRequest;
 pub use options::*;

@@ -12,6 +12,7 @@
 //! | [`ImageService::list`], [`ImageService::inspect`], [`ImageService::history`] | the API models from `berth_api::models` |
 //! | [`ImageService::tag`], [`ImageService::remove`] | dockerd's tag/rmi semantics and conflict messages |
 //! | [`ImageService::snapshot_prepare`]`(container_id, &image)` | `overlay/<container-id>/{diff,work,merged}` over the image's layers |
+//! | [`ImageService::commit`]`(write_layer, CommitOptions)` | `docker commit`: parent image + one layer tar -> new image |
 //! | [`ImageService::snapshot_mount`] / [`ImageService::snapshot_unmount`] / [`ImageService::snapshot_remove`] | mount on a target, unmount, delete |
 //!
 //! Storage: image and layer rows, references and tag times in `berth.db`; the image config and
@@ -21,6 +22,7 @@
 //! [`berth_types::Error`] with dockerd's wording (`No such image: busybox:latest`, `conflict: ...`).
 
 pub mod changes;
+pub mod commit;
 pub mod compression;
 pub mod config;
 mod error;
@@ -31,6 +33,7 @@ mod service;
 
 pub use berth_snapshot::SnapshotPaths;
 pub use changes::ChangeError;
+pub use commit::{merge_container_config, CommitOptions};
 pub use config::{HealthConfig, ImageConfig, RunConfig};
 pub use error::ImageError;
 pub use remove::ImageUser;

@@ -14,7 +14,6 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
 
 use crate::fsread;
 
@@ -155,19 +154,15 @@ impl<W: Write> TreeTar<W> {
             libc::S_IFREG => self.write_file(parent, &cname, archive_name, &st),
             libc::S_IFLNK => {
                 let target = fsread::readlinkat(parent, &cname).map_err(e)?;
-                let mut h = header(&st, tar::EntryType::Symlink);
-                self.builder
-                    .append_link(&mut h, os(archive_name), os(&target))
-                    .map_err(TreeTarError::Write)
+                let h = header(&st, tar::EntryType::Symlink);
+                self.append_raw(h, archive_name, Some(&target), io::empty())
             }
             libc::S_IFCHR if self.opts.overlay_whiteouts && st.st_rdev == 0 => {
                 let mut h = header(&st, tar::EntryType::Regular);
                 h.set_mode(0o600);
                 h.set_size(0);
                 let whiteout = whiteout_name(archive_name);
-                self.builder
-                    .append_data(&mut h, os(&whiteout), io::empty())
-                    .map_err(TreeTarError::Write)
+                self.append_raw(h, &whiteout, None, io::empty())
             }
             libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO => {
                 let typ = match kind(&st) {
@@ -181,9 +176,7 @@ impl<W: Write> TreeTar<W> {
                     h.set_device_major(major).map_err(e)?;
                     h.set_device_minor(minor).map_err(e)?;
                 }
-                self.builder
-                    .append_data(&mut h, os(archive_name), io::empty())
-                    .map_err(TreeTarError::Write)
+                self.append_raw(h, archive_name, None, io::empty())
             }
             // Sockets (and anything unknown) are not archived, as in dockerd.
             _ => Ok(()),
@@ -203,9 +196,7 @@ impl<W: Write> TreeTar<W> {
         }
         let mut h = header(st, tar::EntryType::Directory);
         h.set_size(0);
-        self.builder
-            .append_data(&mut h, os(&name), io::empty())
-            .map_err(TreeTarError::Write)?;
+        self.append_raw(h, &name, None, io::empty())?;
         if self.opts.overlay_whiteouts {
             let opaque = match parent_and_name {
                 Some((parent, n)) => fsread::lgetxattrat(parent, n, OPAQUE_XATTR),
@@ -217,9 +208,7 @@ impl<W: Write> TreeTar<W> {
                 wo.set_mode(st.st_mode & 0o777);
                 wo.set_size(0);
                 wo.set_mtime(0);
-                self.builder
-                    .append_data(&mut wo, os(&join_name(&name, b".wh..wh..opq")), io::empty())
-                    .map_err(TreeTarError::Write)?;
+                self.append_raw(wo, &join_name(&name, b".wh..wh..opq"), None, io::empty())?;
             }
         }
         Ok(())
@@ -239,10 +228,7 @@ impl<W: Write> TreeTar<W> {
                 let mut h = header(lst, tar::EntryType::Link);
                 h.set_size(0);
                 let first = first.clone();
-                return self
-                    .builder
-                    .append_link(&mut h, os(archive_name), os(&first))
-                    .map_err(TreeTarError::Write);
+                return self.append_raw(h, archive_name, Some(&first), io::empty());
             }
         }
         let fd = fsread::openat_nofollow(parent, cname, libc::O_RDONLY).map_err(e)?;
@@ -264,9 +250,7 @@ impl<W: Write> TreeTar<W> {
             inner: File::from(fd).take(size),
             remaining: size,
         };
-        self.builder
-            .append_data(&mut h, os(archive_name), body)
-            .map_err(TreeTarError::Write)?;
+        self.append_raw(h, archive_name, None, body)?;
         if lst.st_nlink > 1 {
             self.links.insert(id, archive_name.to_vec());
         }
@@ -281,8 +265,57 @@ fn err(name: &[u8], source: io::Error) -> TreeTarError {
     }
 }
 
-fn os(b: &[u8]) -> &std::path::Path {
-    std::path::Path::new(std::ffi::OsStr::from_bytes(b))
+/// Length of the name and link-name fields of a tar header.
+const NAME_FIELD: usize = 100;
+
+impl<W: Write> TreeTar<W> {
+    /// Appends an entry with `name` (and `link`) written as given: dockerd's archives use
+    /// names such as `/bin` or `./x` that the tar crate's path setters refuse. Names longer than
+    /// a header field travel in GNU long-name entries first.
+    fn append_raw(
+        &mut self,
+        mut h: tar::Header,
+        name: &[u8],
+        link: Option<&[u8]>,
+        data: impl Read,
+    ) -> Result<(), TreeTarError> {
+        if name.len() > NAME_FIELD {
+            self.append_long(tar::EntryType::GNULongName, name)?;
+        }
+        if let Some(link) = link {
+            if link.len() > NAME_FIELD {
+                self.append_long(tar::EntryType::GNULongLink, link)?;
+            }
+        }
+        let old = h.as_old_mut();
+        fill(&mut old.name, name);
+        if let Some(link) = link {
+            fill(&mut old.linkname, link);
+        }
+        h.set_cksum();
+        self.builder.append(&h, data).map_err(TreeTarError::Write)
+    }
+
+    fn append_long(&mut self, typ: tar::EntryType, value: &[u8]) -> Result<(), TreeTarError> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(typ);
+        fill(&mut h.as_old_mut().name, b"././@LongLink");
+        h.set_mode(0o644);
+        let mut data = value.to_vec();
+        data.push(0);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        self.builder
+            .append(&h, data.as_slice())
+            .map_err(TreeTarError::Write)
+    }
+}
+
+/// Copies `value` into a NUL-padded header field, cut to the field's length.
+fn fill(field: &mut [u8], value: &[u8]) {
+    field.fill(0);
+    let n = value.len().min(field.len());
+    field[..n].copy_from_slice(&value[..n]);
 }
 
 /// `dir/.wh.name` for `dir/name`.
