@@ -28,8 +28,8 @@ pub fn validate(path: &str) -> Result<(), String> {
     if let Some(dir) = cleaned.parent().filter(|d| !d.as_os_str().is_empty()) {
         if matches!(std::fs::metadata(dir), Err(e) if e.kind() == ErrorKind::NotFound) {
             return Err(format!(
-                "invalid output path: directory {:?} does not exist",
-                dir.display().to_string()
+                "invalid output path: stat {}: no such file or directory",
+                dir.display()
             ));
         }
     }

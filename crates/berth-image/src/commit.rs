@@ -180,6 +180,7 @@ pub fn merge_container_config(user: &mut RunConfig, container: &RunConfig) {
                 mine.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
+        (Some(mine), _) if !mine.is_empty() => {}
         (mine, theirs) => *mine = theirs.clone(),
     }
     let user_env = user.env.clone().unwrap_or_default();
@@ -238,6 +239,7 @@ pub fn merge_container_config(user: &mut RunConfig, container: &RunConfig) {
                 mine.insert(k.clone(), v.clone());
             }
         }
+        (Some(mine), _) if !mine.is_empty() => {}
         (mine, theirs) => *mine = theirs.clone(),
     }
     if user.stop_signal.as_deref().is_none_or(str::is_empty) {
@@ -267,6 +269,16 @@ mod tests {
         assert_eq!(user.cmd, Some(vec!["sh".into()]));
         assert_eq!(user.working_dir, "/w");
         assert_eq!(user.user, "nobody");
+
+        // Ports and volumes from --change survive a container that has none.
+        let mut ports = RunConfig {
+            exposed_ports: Some([("80/tcp".to_string(), Default::default())].into()),
+            volumes: Some([("/v".to_string(), Default::default())].into()),
+            ..RunConfig::default()
+        };
+        merge_container_config(&mut ports, &container);
+        assert_eq!(ports.exposed_ports.map(|p| p.len()), Some(1));
+        assert_eq!(ports.volumes.map(|v| v.len()), Some(1));
 
         // An entrypoint from --change drops the container's command.
         let mut with_ep = RunConfig {
