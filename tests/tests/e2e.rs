@@ -925,3 +925,114 @@ both_clients! {
         d.run(c, &["commit", "e2e-no-such-container"]).code_is(1).stderr_has("No such container: e2e-no-such-container");
     }
 }
+
+/// A tar built entry by entry, names written raw (`..`, absolute) as a hostile client would.
+struct RawTar(tar::Builder<Vec<u8>>);
+
+impl RawTar {
+    fn new() -> Self {
+        Self(tar::Builder::new(Vec::new()))
+    }
+
+    fn entry(mut self, kind: tar::EntryType, name: &str, link: &str, data: &[u8]) -> Self {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+        h.set_size(data.len() as u64);
+        let old = h.as_old_mut();
+        old.name[..name.len()].copy_from_slice(name.as_bytes());
+        old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_cksum();
+        self.0.append(&h, data).expect("append");
+        self
+    }
+
+    fn file(self, name: &str, data: &str) -> Self {
+        self.entry(tar::EntryType::Regular, name, "", data.as_bytes())
+    }
+
+    fn symlink(self, name: &str, target: &str) -> Self {
+        self.entry(tar::EntryType::Symlink, name, target, b"")
+    }
+
+    fn hardlink(self, name: &str, target: &str) -> Self {
+        self.entry(tar::EntryType::Link, name, target, b"")
+    }
+
+    fn bytes(self) -> Vec<u8> {
+        self.0.into_inner().expect("finish")
+    }
+}
+
+#[test]
+fn cp_archives_stay_inside_the_container() {
+    let Some(d) = TestDaemon::start() else { return };
+    let name = unique_name("corpus");
+    d.berth(&["run", "-d", "--name", &name, "busybox", "sh", "-c",
+        "mkdir /dst; echo keep > /dst/keep; ln -s / /lnk; sleep 300"]).success();
+    wait_for_inspect(&d, Client::Berth, &name, "{{.State.Running}}", "true");
+    let m = unique_name("m");
+    let put = |path: &str, tar: Vec<u8>| {
+        d.api("PUT", &format!("/containers/{name}/archive?path={path}&noOverwriteDirNonDir=true"),
+            Some("application/x-tar"), &tar)
+    };
+    let message = |r: &berth_tests::http::Response| {
+        r.json().and_then(|j| j["message"].as_str().map(str::to_string)).unwrap_or_default()
+    };
+    let in_ctr = |script: &str| d.berth(&["exec", &name, "sh", "-c", script]).stdout;
+
+    // `../` names: refused, nothing written anywhere.
+    let r = put("/dst", RawTar::new().file(&format!("../../../../../tmp/{m}-dotdot"), "x").bytes());
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(message(&r).contains("outside"), "{}", r.text());
+    // Absolute names are taken below the extraction point.
+    let r = put("/dst", RawTar::new().file(&format!("/tmp/{m}-abs"), "abs").bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(in_ctr(&format!("cat /dst/tmp/{m}-abs")), "abs");
+    // A symlink to / (or up and out) followed by a write through it stays below /dst.
+    let r = put("/dst", RawTar::new()
+        .symlink("s", "/").file(&format!("s/tmp/{m}-through"), "t")
+        .symlink("s2", "../../../../..").file(&format!("s2/{m}-through2"), "t2").bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(in_ctr(&format!("cat /dst/tmp/{m}-through /dst/{m}-through2")), "tt2");
+    // Hardlinks out of the extraction point are refused; an absolute target names a file
+    // below it (here missing), as in dockerd's chrooted untar.
+    let r = put("/dst", RawTar::new().hardlink(&format!("{m}-hard"), "../../../../etc/passwd").bytes());
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = put("/dst", RawTar::new().hardlink(&format!("{m}-hard"), "/etc/passwd").bytes());
+    assert!(r.status >= 400 && message(&r).contains("No such file"), "{}", r.text());
+    assert_eq!(in_ctr(&format!("ls /dst/{m}-hard 2>&1 >/dev/null | wc -l")), "1\n");
+    // Whiteout names are ordinary files in a copy: nothing is deleted or hidden.
+    let r = put("/dst", RawTar::new().file(".wh.keep", "").file(".wh..wh..opq", "").bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(in_ctr("cat /dst/keep; ls -a /dst | grep -c '^.wh.'"), "keep\n2\n");
+    // An extraction point that is a symlink to / resolves inside the container's root.
+    let r = put("/lnk/tmp", RawTar::new().file(&format!("{m}-via-lnk"), "v").bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(in_ctr(&format!("cat /tmp/{m}-via-lnk")), "v");
+    // A truncated archive fails.
+    let mut cut = RawTar::new().file(&format!("{m}-cut"), &"y".repeat(4096)).bytes();
+    cut.truncate(1024);
+    let r = put("/dst", cut);
+    assert_eq!(r.status, 400, "{}", r.text());
+    // docker's answers for bad extraction points and missing paths.
+    let r = put("/nope", RawTar::new().file("f", "").bytes());
+    assert_eq!((r.status, message(&r)), (404, format!("Could not find the file /nope in container {name}")));
+    let r = put("/dst/keep", RawTar::new().file("f", "").bytes());
+    assert_eq!((r.status, message(&r)), (400, "extraction point is not a directory".to_string()));
+    let r = d.api("HEAD", &format!("/containers/{name}/archive?path=/nope"), None, b"");
+    assert_eq!(r.status, 404);
+    let r = d.api("GET", &format!("/containers/{name}/archive?path=/lnk/etc/passwd"), None, b"");
+    assert_eq!(r.status, 200);
+    let stat = r.header("X-Docker-Container-Path-Stat").unwrap_or_default().to_string();
+    let decoded = host("sh", &["-c", &format!("echo {stat} | base64 -d")]);
+    assert!(decoded.starts_with(r#"{"name":"passwd","size":"#) && decoded.contains(r#""mode":420,"#), "{decoded}");
+
+    // Nothing reached the host.
+    for suffix in ["dotdot", "abs", "through", "through2", "hard", "via-lnk", "cut"] {
+        for dir in ["/", "/tmp", "/etc"] {
+            let p = std::path::Path::new(dir).join(format!("{m}-{suffix}"));
+            assert!(!p.exists(), "{} written on the host", p.display());
+        }
+    }
+}
