@@ -6,6 +6,7 @@
 
 pub use bollard_stubs::models;
 
+pub mod archive;
 pub mod check;
 pub mod container;
 pub mod filters;

@@ -3,9 +3,9 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    attach, create, events, exec, history, image_prune, images, import, info, inspect, kill, load,
-    logs, ps, rename, restart, rm, rmi, run, save, start, stop, system_check, system_df, tag, top,
-    version, wait,
+    attach, commit, cp, create, diff, events, exec, export, history, image_prune, images, import,
+    info, inspect, kill, load, logs, ps, rename, restart, rm, rmi, run, save, start, stop,
+    system_check, system_df, tag, top, version, wait,
 };
 
 #[derive(Debug, Parser)]
@@ -69,6 +69,14 @@ pub enum Command {
     Rename(rename::RenameArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(wait::WaitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(diff::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(export::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
     /// List images
     Images(images::ImagesArgs),
     /// Import the contents from a tarball to create a filesystem image
@@ -127,6 +135,10 @@ pub enum ContainerCommand {
     Top(top::TopArgs),
     Rename(rename::RenameArgs),
     Wait(wait::WaitArgs),
+    Cp(cp::CpArgs),
+    Diff(diff::DiffArgs),
+    Export(export::ExportArgs),
+    Commit(commit::CommitArgs),
 }
 
 #[derive(Debug, Subcommand)]

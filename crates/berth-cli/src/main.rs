@@ -5,10 +5,12 @@ mod attach_io;
 mod cli;
 mod commands;
 mod container_opts;
+mod cp_paths;
 mod ctx;
 mod error;
 mod format;
 mod jsonmessage;
+mod output_file;
 mod term;
 mod usage;
 
@@ -89,6 +91,10 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Top(a) => commands::top::run(&ctx, "top", a).await,
         Command::Rename(a) => commands::rename::run(&ctx, "rename", a).await,
         Command::Wait(a) => commands::wait::run(&ctx, "wait", a).await,
+        Command::Cp(a) => commands::cp::run(&ctx, "cp", a).await,
+        Command::Diff(a) => commands::diff::run(&ctx, "diff", a).await,
+        Command::Export(a) => commands::export::run(&ctx, "export", a).await,
+        Command::Commit(a) => commands::commit::run(&ctx, "commit", a).await,
         Command::Images(a) => commands::images::run(&ctx, "images", a).await,
         Command::Import(a) => commands::import::run(&ctx, "import", a).await,
         Command::Save(a) => commands::save::run(&ctx, "save", a).await,
@@ -119,6 +125,10 @@ async fn dispatch(cli: Cli) -> CliResult {
             ContainerCommand::Top(a) => commands::top::run(&ctx, "container top", a).await,
             ContainerCommand::Rename(a) => commands::rename::run(&ctx, "container rename", a).await,
             ContainerCommand::Wait(a) => commands::wait::run(&ctx, "container wait", a).await,
+            ContainerCommand::Cp(a) => commands::cp::run(&ctx, "container cp", a).await,
+            ContainerCommand::Diff(a) => commands::diff::run(&ctx, "container diff", a).await,
+            ContainerCommand::Export(a) => commands::export::run(&ctx, "container export", a).await,
+            ContainerCommand::Commit(a) => commands::commit::run(&ctx, "container commit", a).await,
         },
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => commands::images::run(&ctx, "image ls", a).await,

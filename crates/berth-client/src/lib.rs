@@ -6,6 +6,7 @@
 //! become [`ClientError::Api`] with the daemon's `message`. Attach and exec use hijacked
 //! (upgraded) connections; logs, events, wait, import, save and load stream their bodies.
 
+pub mod archive;
 pub mod body;
 pub mod client;
 pub mod containers;
@@ -19,6 +20,7 @@ pub mod images;
 pub mod system;
 mod transport;
 
+pub use archive::{CommitOptions, CopyToOptions};
 pub use body::{BodyReader, JsonLines, RequestBody};
 pub use client::{Client, Ping, MAX_API_VERSION};
 pub use containers::{AttachOptions, ListOptions, LogsOptions, WaitHandle};

@@ -99,6 +99,11 @@ impl Images {
         .await
     }
 
+    /// The image service, for work that runs on the blocking pool (container filesystems).
+    pub(crate) fn service(&self) -> Arc<ImageService> {
+        self.service.clone()
+    }
+
     /// Where a container's rootfs is mounted (dockerd's `MergedDir`).
     pub fn rootfs_dir(&self, id: &str) -> PathBuf {
         match self.service.snapshot_paths(id) {

@@ -7,6 +7,8 @@ mod attach;
 mod cgroups;
 mod container;
 mod containers;
+mod ctr_archive;
+mod ctr_commit;
 mod daemon;
 mod disk_usage;
 mod events;
@@ -18,11 +20,14 @@ mod names;
 mod recovery;
 mod render;
 mod repo;
+mod rootfs_access;
 mod shim;
 mod signals;
 mod spec;
 mod system;
 
+pub use ctr_archive::{wire_stat, ExtractOptions};
+pub use ctr_commit::CommitRequest;
 pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };

@@ -16,6 +16,7 @@
 //! | [`ImageService::check`] | `berth system check`: blob digests and every reference |
 //! | [`ImageService::save_plan`] / [`ImageService::save`] / [`ImageService::load_archive`] | `docker save` / `docker load` ([`archive`]) |
 //! | [`ImageService::snapshot_prepare`]`(container_id, &image)` | `overlay/<container-id>/{diff,work,merged}` over the image's layers |
+//! | [`ImageService::commit`]`(write_layer, CommitOptions)` | `docker commit`: parent image + one layer tar -> new image |
 //! | [`ImageService::snapshot_mount`] / [`ImageService::snapshot_unmount`] / [`ImageService::snapshot_remove`] | mount on a target, unmount, delete |
 //!
 //! Storage: image and layer rows, references and tag times in `berth.db`; the image config and
@@ -27,6 +28,7 @@
 pub mod archive;
 pub mod changes;
 mod check;
+pub mod commit;
 pub mod compression;
 pub mod config;
 mod error;
@@ -42,6 +44,7 @@ mod usage;
 pub use archive::{ArchiveError, LoadLimits, LoadReport, SavePlan};
 pub use berth_snapshot::SnapshotPaths;
 pub use changes::ChangeError;
+pub use commit::{merge_container_config, CommitOptions};
 pub use config::{HealthConfig, ImageConfig, RunConfig};
 pub use error::ImageError;
 pub use gc::GcReport;

@@ -7,13 +7,21 @@
 //!   a layer chain; [`Snapshotter::mount`] mounts it on a target with overlayfs (new mount API,
 //!   `mount(2)` fallback), [`Snapshotter::unmount`] undoes that (lazily when busy), and
 //!   [`Snapshotter::remove`] deletes it without leftovers.
-//! * [`unpack::unpack_layer`] is usable on its own to apply a tar stream under any directory.
+//! * [`unpack::unpack_layer`] is usable on its own to apply a tar stream under any directory;
+//!   [`unpack::unpack_at`] applies one beneath an opened directory (`docker cp` uploads).
+//! * [`changes`] computes `docker diff` from an upper dir; [`tree_tar`] archives a tree by
+//!   descriptors (export, cp downloads, commit layers with whiteouts); [`container_path`]
+//!   resolves and stats paths inside a container's root for `docker cp`.
 
+pub mod changes;
+pub mod container_path;
+pub mod fsread;
 pub mod mount;
 mod snapshotter;
 mod sys;
+pub mod tree_tar;
 pub mod unpack;
 
 pub use mount::MountError;
 pub use snapshotter::{dir_size, SnapshotError, SnapshotPaths, Snapshotter};
-pub use unpack::{UnpackError, UnpackStats};
+pub use unpack::{UnpackError, UnpackOptions, UnpackStats};

@@ -46,6 +46,36 @@ pub enum UnpackError {
     Entry { name: String, source: io::Error },
     #[error("opening layer root {path}: {source}")]
     Root { path: String, source: io::Error },
+    #[error("cannot overwrite directory \"/{name}\" with non-directory \"/\"")]
+    OverwriteDir { name: String },
+    #[error("cannot overwrite non-directory \"/{name}\" with directory \"/\"")]
+    OverwriteNonDir { name: String },
+}
+
+/// How an archive is applied: as an image layer (the default) or as a `docker cp` upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackOptions {
+    /// `.wh.` entries are whiteouts (layers); otherwise they are ordinary files (cp).
+    pub whiteouts: bool,
+    /// dockerd's `NoOverwriteDirNonDir`: refuse to replace a directory by a non-directory and
+    /// the other way round.
+    pub no_overwrite_dir_non_dir: bool,
+    /// Owner for every entry instead of the archive's (`docker cp -a` with a container user).
+    pub chown: Option<(u32, u32)>,
+    /// Whether a `./` entry sets the root directory's metadata (layers do, cp does not).
+    pub root_metadata: bool,
+}
+
+impl UnpackOptions {
+    /// An image layer: whiteouts, replace anything, archive ownership, root metadata applied.
+    pub fn layer() -> Self {
+        Self {
+            whiteouts: true,
+            no_overwrite_dir_non_dir: false,
+            chown: None,
+            root_metadata: true,
+        }
+    }
 }
 
 /// What an unpack wrote.
@@ -86,7 +116,24 @@ pub fn unpack_layer(reader: impl Read, root: &Path) -> Result<UnpackStats, Unpac
             source,
         }
     })?;
+    unpack_at(reader, root_fd.as_fd(), UnpackOptions::layer())
+}
+
+/// Applies the tar stream `reader` beneath the already opened directory `root`, which acts as
+/// `/` for every name and link in the archive (as dockerd's chrooted untar does).
+pub fn unpack_at(
+    reader: impl Read,
+    root: BorrowedFd<'_>,
+    opts: UnpackOptions,
+) -> Result<UnpackStats, UnpackError> {
+    let root_fd = root
+        .try_clone_to_owned()
+        .map_err(|source| UnpackError::Root {
+            path: "(descriptor)".to_string(),
+            source,
+        })?;
     let mut unpacker = Unpacker {
+        opts,
         root: root_fd,
         dir_times: Vec::new(),
         stats: UnpackStats::default(),
@@ -101,6 +148,7 @@ pub fn unpack_layer(reader: impl Read, root: &Path) -> Result<UnpackStats, Unpac
 }
 
 struct Unpacker {
+    opts: UnpackOptions,
     root: OwnedFd,
     /// Directory mtimes are set last: creating children would bump them again.
     dir_times: Vec<(Vec<u8>, u64)>,
@@ -144,7 +192,11 @@ impl Unpacker {
         };
         let comps = clean_components(&raw_name)
             .ok_or_else(|| UnpackError::Breakout { name: name.clone() })?;
-        let meta = read_meta(entry).map_err(UnpackError::Archive)?;
+        let mut meta = read_meta(entry).map_err(UnpackError::Archive)?;
+        if let Some((uid, gid)) = self.opts.chown {
+            meta.uid = uid;
+            meta.gid = gid;
+        }
         self.stats.entries += 1;
         let entry_err = |source: io::Error| UnpackError::Entry {
             name: name.clone(),
@@ -153,7 +205,7 @@ impl Unpacker {
 
         let Some((last, parent_comps)) = comps.split_last() else {
             // The root itself ("./"): only a directory makes sense; it carries the root's metadata.
-            if kind == Kind::Dir {
+            if kind == Kind::Dir && self.opts.root_metadata {
                 let fd =
                     sys::open_in_root(self.root.as_fd(), b"", libc::O_RDONLY | libc::O_DIRECTORY)
                         .map_err(entry_err)?;
@@ -164,7 +216,7 @@ impl Unpacker {
         };
         let parent_path = parent_comps.join(&b'/');
 
-        if last.starts_with(WHITEOUT_PREFIX) {
+        if self.opts.whiteouts && last.starts_with(WHITEOUT_PREFIX) {
             return self
                 .whiteout(&parent_path, last, &meta)
                 .map_err(|e| match e {
@@ -182,6 +234,15 @@ impl Unpacker {
 
         if let Some(existing) = sys::lstatat(parent.as_fd(), &cname).map_err(entry_err)? {
             let existing_is_dir = existing.st_mode & libc::S_IFMT == libc::S_IFDIR;
+            if self.opts.no_overwrite_dir_non_dir && existing_is_dir != (kind == Kind::Dir) {
+                let name = comps.join(&b'/');
+                let name = String::from_utf8_lossy(&name).into_owned();
+                return Err(if existing_is_dir {
+                    UnpackError::OverwriteDir { name }
+                } else {
+                    UnpackError::OverwriteNonDir { name }
+                });
+            }
             if !(existing_is_dir && kind == Kind::Dir) {
                 remove_tree(parent.as_fd(), &cname).map_err(entry_err)?;
             }

@@ -1,9 +1,13 @@
 //! One module per verb; each parses its flags (clap `Args`) and talks to the daemon.
 
 pub mod attach;
+pub mod commit;
+pub mod cp;
 pub mod create;
+pub mod diff;
 pub mod events;
 pub mod exec;
+pub mod export;
 pub mod history;
 pub mod image_prune;
 pub mod images;

@@ -1,5 +1,6 @@
 //! One router per resource, merged into the API.
 
+pub mod archive;
 pub mod containers;
 pub mod exec;
 pub mod images;
@@ -17,4 +18,5 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(containers::routes())
         .merge(images::routes())
         .merge(exec::routes())
+        .merge(archive::routes())
 }
