@@ -9,7 +9,7 @@ use berth_image::LoadLimits;
 use berth_types::{Error, Result};
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::daemon::Daemon;
@@ -91,16 +91,12 @@ impl Daemon {
         &self,
         body: BoxStream<'static, io::Result<Bytes>>,
     ) -> Result<Vec<String>> {
-        let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
+        let reader = crate::body_pipe::body_reader(body);
         let svc = self.images.service.clone();
-        let handle = tokio::runtime::Handle::current();
-        let report = tokio::task::spawn_blocking(move || {
-            let _enter = handle.enter();
-            let sync = tokio_util::io::SyncIoBridge::new(reader);
-            svc.load_archive(sync, LoadLimits::default())
-        })
-        .await
-        .map_err(|e| Error::internal(format!("load task: {e}")))??;
+        let report =
+            tokio::task::spawn_blocking(move || svc.load_archive(reader, LoadLimits::default()))
+                .await
+                .map_err(|e| Error::internal(format!("load task: {e}")))??;
         for id in &report.ids {
             self.events.emit(Kind::Image, "load", id, id_attrs(id));
         }

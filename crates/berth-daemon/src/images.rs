@@ -10,7 +10,6 @@ use berth_image::{Image, ImageService, ImageUser};
 use berth_types::{Error, Reference, Result};
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::TryStreamExt;
 
 use crate::daemon::Daemon;
 use crate::events::Kind;
@@ -165,21 +164,16 @@ impl Daemon {
                 )));
             }
         }
-        let reader = tokio_util::io::StreamReader::new(body.map_err(std::io::Error::other));
+        let reader = crate::body_pipe::body_reader(body);
         let svc = self.images.service.clone();
         let iopts = berth_image::ImportOptions {
             repo_tag: repo_tag.clone(),
             changes: opts.changes,
             message: opts.message,
         };
-        let handle = tokio::runtime::Handle::current();
-        let result = tokio::task::spawn_blocking(move || {
-            let _enter = handle.enter();
-            let sync = tokio_util::io::SyncIoBridge::new(reader);
-            svc.import(sync, iopts)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("import task: {e}")))??;
+        let result = tokio::task::spawn_blocking(move || svc.import(reader, iopts))
+            .await
+            .map_err(|e| Error::internal(format!("import task: {e}")))??;
         let name = repo_tag
             .as_ref()
             .map(Reference::familiar)

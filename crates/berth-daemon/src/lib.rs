@@ -4,6 +4,7 @@
 pub mod options;
 
 mod attach;
+mod body_pipe;
 mod cgroups;
 mod container;
 mod containers;

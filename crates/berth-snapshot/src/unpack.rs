@@ -422,15 +422,28 @@ impl Unpacker {
     fn finish(self) -> Result<UnpackStats, UnpackError> {
         for (path, mtime) in self.dir_times.iter().rev() {
             let name = String::from_utf8_lossy(path).into_owned();
-            let fd = sys::open_in_root(
+            let fd = match sys::open_in_root(
                 self.root.as_fd(),
                 path,
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-            )
-            .map_err(|source| UnpackError::Entry {
-                name: name.clone(),
-                source,
-            })?;
+            ) {
+                Ok(fd) => fd,
+                // A later entry replaced the directory (or a whiteout removed it).
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOTDIR) | Some(libc::ELOOP) | Some(libc::ENOENT)
+                    ) =>
+                {
+                    continue
+                }
+                Err(source) => {
+                    return Err(UnpackError::Entry {
+                        name: name.clone(),
+                        source,
+                    })
+                }
+            };
             sys::futimes(fd.as_fd(), *mtime)
                 .map_err(|source| UnpackError::Entry { name, source })?;
         }

@@ -417,3 +417,25 @@ fn whiteouts_cannot_land_outside() {
     assert!(matches!(err, UnpackError::InvalidWhiteout { .. }), "{err}");
     host_untouched(&f);
 }
+
+#[test]
+fn a_symlink_swapped_in_for_a_directory_stays_inside() {
+    let f = fixture();
+    let host = f.host.to_str().expect("utf8").to_string();
+    // `d` is a directory, then a symlink to the host path, then written through.
+    let tar = TarBuilder::new()
+        .dir("d/", 0o755)
+        .file("d/x", b"first")
+        .dir(&format!("{host}/"), 0o755)
+        .link(tar::EntryType::Symlink, "d", &host)
+        .file("d/secret", b"pwned")
+        .bytes();
+    unpack(&f.root, tar).expect("contained");
+    assert!(fs::symlink_metadata(f.root.join("d"))
+        .expect("d")
+        .file_type()
+        .is_symlink());
+    let inner = f.root.join(host.trim_start_matches('/'));
+    assert_eq!(fs::read(inner.join("secret")).expect("inner"), b"pwned");
+    host_untouched(&f);
+}

@@ -4,7 +4,7 @@
 //! are resolved inside the archive as dockerd's `FollowSymlinkInScope` does.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{BufWriter, Read};
 
 use berth_store::{ContentStore, ParkedBlob};
 use berth_types::Digest;
@@ -15,6 +15,8 @@ use crate::compression::decompress;
 
 /// At most this many members (each regular one is a file in `ingest/`).
 const MAX_MEMBERS: usize = 100_000;
+/// Write buffer for spooled members.
+const SPOOL_BUFFER: usize = 1 << 20;
 /// Symlink hops allowed while resolving one name (Linux's MAXSYMLINKS).
 const MAX_HOPS: usize = 40;
 
@@ -80,8 +82,14 @@ impl Spool {
             let name = normalise(&raw).ok_or_else(|| ArchiveError::UnsafePath(raw.clone()))?;
             let member = match entry.header().entry_type() {
                 EntryType::Regular | EntryType::Continuous => {
-                    let mut w = content.writer().map_err(content_err)?;
-                    std::io::copy(&mut entry, &mut w).map_err(ArchiveError::Read)?;
+                    let w = content.writer().map_err(content_err)?;
+                    // Large writes: the upload arrives in small chunks, each a syscall and
+                    // a hash update otherwise.
+                    let mut buffered = BufWriter::with_capacity(SPOOL_BUFFER, w);
+                    std::io::copy(&mut entry, &mut buffered).map_err(ArchiveError::Read)?;
+                    let w = buffered
+                        .into_inner()
+                        .map_err(|e| ArchiveError::Read(e.into_error()))?;
                     Member::File(w.park().map_err(content_err)?)
                 }
                 EntryType::Directory => Member::Dir,

@@ -383,7 +383,17 @@ fn hostile_archives_are_refused_and_leave_nothing() {
     let l = layer(&[("big", &vec![7u8; 100_000])]);
     let mut gz = gzip(&l);
     gz.truncate(gz.len() / 2);
-    let (a, _) = oci_archive(&[gz], &[Digest::of(&l)], "bad:3");
+    let (a, _) = oci_archive(&[gz.clone()], &[Digest::of(&l)], "bad:3");
+    assert_refused(&svc, d.path(), &a, lim, "reading image archive");
+
+    // One bad layer among good ones unpacked beside it: the good ones go too.
+    let good1 = layer(&[("one", &vec![1u8; 300_000])]);
+    let good2 = layer(&[("two", &vec![2u8; 300_000])]);
+    let (a, _) = oci_archive(
+        &[gzip(&good1), gz.clone(), good2.clone()],
+        &[Digest::of(&good1), Digest::of(&l), Digest::of(&good2)],
+        "bad:6",
+    );
     assert_refused(&svc, d.path(), &a, lim, "reading image archive");
 
     // A decompression bomb against a small limit.
