@@ -458,7 +458,10 @@ impl Daemon {
         )
         .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.thaw_after_signal(ctr, sig).await;
+                Ok(())
+            }
             // The shim is gone: the container exited and the monitor will record it.
             Err(e) if !ctr.life.borrow().running => {
                 tracing::debug!(container = %c.id, error = %e, "kill after exit");
