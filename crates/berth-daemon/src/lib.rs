@@ -17,6 +17,7 @@ mod events;
 mod exec;
 mod image_archive;
 mod images;
+mod log_config;
 mod logs;
 mod names;
 mod pause;

@@ -174,7 +174,15 @@ impl Daemon {
             resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
             hostname_path: Some(dir.join("hostname").display().to_string()),
             hosts_path: Some(dir.join("hosts").display().to_string()),
-            log_path: Some(self.log_path(&c.id).display().to_string()),
+            log_path: Some(
+                if crate::log_config::driver(c.host_config.log_config.as_ref())
+                    == crate::log_config::NONE
+                {
+                    String::new()
+                } else {
+                    self.log_path(&c.id).display().to_string()
+                },
+            ),
             name: Some(c.name.clone()),
             restart_count: Some(c.restart_count),
             driver: Some("overlay2".into()),
