@@ -151,8 +151,8 @@ both_clients! {
             let out = d.run(c, &["logs", &name]);
             let lines = out.success().lines();
             assert_eq!(lines.last().copied(), Some("line-400"));
-            // More than the live file holds: the rotated files were read, in order.
-            assert!(lines.len() > 40, "{} lines", lines.len());
+            // More than one 1k file holds (~15 entries): the rotated files were read, in order.
+            assert!(lines.len() > 15, "{} lines", lines.len());
             let first: usize = lines[0].trim_start_matches("line-").parse().expect("number");
             let expected: Vec<String> = (first..=400).map(|i| format!("line-{i}")).collect();
             assert_eq!(lines, expected.iter().map(String::as_str).collect::<Vec<_>>());
@@ -175,9 +175,9 @@ both_clients! {
         assert_eq!(d.run(c, &["logs", &local]).success().out(), "kept");
         assert_eq!(d.inspect(c, &local, "{{.HostConfig.LogConfig.Type}}"), "local");
 
-        d.run(c, &["create", "--log-driver", "nosuch", "busybox"]).code_is(125)
+        d.run(c, &["run", "--log-driver", "nosuch", "busybox"]).code_is(125)
             .stderr_has("logger: no log driver named 'nosuch' is registered");
-        d.run(c, &["create", "--log-opt", "colour=blue", "busybox"]).code_is(125)
+        d.run(c, &["run", "--log-opt", "colour=blue", "busybox"]).code_is(125)
             .stderr_has("unknown log opt 'colour' for json-file log driver");
     }
 
