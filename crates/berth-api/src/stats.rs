@@ -166,12 +166,7 @@ impl StatsResponse {
     pub fn block_io(&self) -> (u64, u64) {
         let mut read = 0;
         let mut write = 0;
-        for e in self
-            .blkio_stats
-            .io_service_bytes_recursive
-            .iter()
-            .flatten()
-        {
+        for e in self.blkio_stats.io_service_bytes_recursive.iter().flatten() {
             if e.op.eq_ignore_ascii_case("read") {
                 read += e.value;
             } else if e.op.eq_ignore_ascii_case("write") {
@@ -183,9 +178,12 @@ impl StatsResponse {
 
     /// Bytes received and sent, summed over interfaces.
     pub fn network_io(&self) -> (u64, u64) {
-        self.networks.iter().flatten().fold((0, 0), |(rx, tx), (_, n)| {
-            (rx + n.rx_bytes, tx + n.tx_bytes)
-        })
+        self.networks
+            .iter()
+            .flatten()
+            .fold((0, 0), |(rx, tx), (_, n)| {
+                (rx + n.rx_bytes, tx + n.tx_bytes)
+            })
     }
 }
 

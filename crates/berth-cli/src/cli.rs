@@ -3,9 +3,9 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    attach, commit, container_prune, cp, create, diff, events, exec, export, history, image_prune, images, import,
-    info, inspect, kill, load, logs, ps, rename, restart, pause, rm, rmi, run, save, start, stats, stop,
-    system_check, system_df, tag, top, version, wait,
+    attach, commit, container_prune, cp, create, diff, events, exec, export, history, image_prune,
+    images, import, info, inspect, kill, load, logs, pause, ps, rename, restart, rm, rmi, run,
+    save, start, stats, stop, system_check, system_df, tag, top, version, wait,
 };
 
 #[derive(Debug, Parser)]

@@ -10,9 +10,15 @@ use crate::error::Result;
 
 impl Client {
     /// Stats frames: one per second with `stream`, else a single one.
-    pub async fn container_stats(&self, id: &str, stream: bool) -> Result<JsonLines<StatsResponse>> {
+    pub async fn container_stats(
+        &self,
+        id: &str,
+        stream: bool,
+    ) -> Result<JsonLines<StatsResponse>> {
         let q: Query = vec![("stream", if stream { "1" } else { "0" }.to_string())];
-        let resp = self.get(&format!("/containers/{}/stats", esc(id)), &q).await?;
+        let resp = self
+            .get(&format!("/containers/{}/stats", esc(id)), &q)
+            .await?;
         Ok(JsonLines::new(resp.into_body()))
     }
 

@@ -282,7 +282,9 @@ impl Daemon {
         let log_config = c.host_config.log_config.as_ref();
         let log = crate::log_config::settings(
             crate::log_config::driver(log_config),
-            &log_config.and_then(|l| l.config.clone()).unwrap_or_default(),
+            &log_config
+                .and_then(|l| l.config.clone())
+                .unwrap_or_default(),
         )?;
         let shim_config = ShimConfig {
             id: c.id.clone(),

@@ -28,8 +28,8 @@ mod repo;
 mod rootfs_access;
 mod shim;
 mod signals;
-mod stats;
 mod spec;
+mod stats;
 mod system;
 
 pub use ctr_archive::{wire_stat, ExtractOptions};

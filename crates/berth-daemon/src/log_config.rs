@@ -13,7 +13,14 @@ pub const LOCAL: &str = "local";
 pub const NONE: &str = "none";
 
 const JSON_FILE_OPTS: &[&str] = &[
-    "max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag",
+    "max-size",
+    "max-file",
+    "compress",
+    "labels",
+    "labels-regex",
+    "env",
+    "env-regex",
+    "tag",
 ];
 const LOCAL_OPTS: &[&str] = &["max-size", "max-file", "compress"];
 
@@ -96,16 +103,17 @@ pub fn settings(typ: &str, config: &HashMap<String, String>) -> Result<LogSettin
         _ => (0, 1, false),
     };
     let max_size = match config.get("max-size") {
-        Some(v) if v != "-1" => parse_size(v)
-            .ok_or_else(|| Error::invalid(format!("invalid size: '{v}'")))?,
+        Some(v) if v != "-1" => {
+            parse_size(v).ok_or_else(|| Error::invalid(format!("invalid size: '{v}'")))?
+        }
         Some(_) => 0,
         None => size,
     };
     let max_files = match config.get("max-file") {
         Some(v) => {
-            let n: i64 = v
-                .parse()
-                .map_err(|_| Error::invalid(format!("strconv.Atoi: parsing \"{v}\": invalid syntax")))?;
+            let n: i64 = v.parse().map_err(|_| {
+                Error::invalid(format!("strconv.Atoi: parsing \"{v}\": invalid syntax"))
+            })?;
             if n < 1 {
                 return Err(Error::invalid("max-file cannot be less than 1"));
             }
@@ -114,12 +122,17 @@ pub fn settings(typ: &str, config: &HashMap<String, String>) -> Result<LogSettin
         None => files,
     };
     let compress = match config.get("compress") {
-        Some(v) => parse_bool(v)
-            .ok_or_else(|| Error::invalid(format!("strconv.ParseBool: parsing \"{v}\": invalid syntax")))?,
+        Some(v) => parse_bool(v).ok_or_else(|| {
+            Error::invalid(format!(
+                "strconv.ParseBool: parsing \"{v}\": invalid syntax"
+            ))
+        })?,
         None => compress,
     };
     if typ == JSON_FILE && max_size == 0 && max_files > 1 {
-        return Err(Error::invalid("max-file cannot be set when max-size is not set"));
+        return Err(Error::invalid(
+            "max-file cannot be set when max-size is not set",
+        ));
     }
     Ok(LogSettings {
         disabled: false,
@@ -166,7 +179,10 @@ mod tests {
             runtimes: Vec::new(),
             debug: false,
             log_driver: driver.into(),
-            log_opts: opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            log_opts: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -183,13 +199,19 @@ mod tests {
         };
         let r = resolve(Some(&own), &d).expect("resolve");
         let cfg = r.config.expect("config");
-        assert_eq!((cfg["max-size"].as_str(), cfg["max-file"].as_str()), ("2k", "3"));
+        assert_eq!(
+            (cfg["max-size"].as_str(), cfg["max-file"].as_str()),
+            ("2k", "3")
+        );
         let none = HostConfigLogConfig {
             typ: Some("none".into()),
             config: None,
         };
         let r = resolve(Some(&none), &d).expect("none");
-        assert!(r.config.expect("config").is_empty(), "other drivers do not inherit");
+        assert!(
+            r.config.expect("config").is_empty(),
+            "other drivers do not inherit"
+        );
     }
 
     #[test]
@@ -202,11 +224,23 @@ mod tests {
             };
             resolve(Some(&lc), &d).expect_err("refused").message
         };
-        assert_eq!(bad("syslogx", "a", "b"), "logger: no log driver named 'syslogx' is registered");
-        assert_eq!(bad("json-file", "foo", "1"), "unknown log opt 'foo' for json-file log driver");
-        assert_eq!(bad("local", "tag", "1"), "unknown log opt 'tag' for log driver local");
+        assert_eq!(
+            bad("syslogx", "a", "b"),
+            "logger: no log driver named 'syslogx' is registered"
+        );
+        assert_eq!(
+            bad("json-file", "foo", "1"),
+            "unknown log opt 'foo' for json-file log driver"
+        );
+        assert_eq!(
+            bad("local", "tag", "1"),
+            "unknown log opt 'tag' for log driver local"
+        );
         assert_eq!(bad("json-file", "max-size", "lots"), "invalid size: 'lots'");
-        assert_eq!(bad("json-file", "max-file", "3"), "max-file cannot be set when max-size is not set");
+        assert_eq!(
+            bad("json-file", "max-file", "3"),
+            "max-file cannot be set when max-size is not set"
+        );
     }
 
     #[test]

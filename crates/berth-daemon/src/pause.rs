@@ -98,10 +98,7 @@ impl Daemon {
         let _op = ctr.op.lock().await;
         let c = ctr.snapshot();
         if c.state.status != Status::Paused {
-            return Err(Error::conflict(format!(
-                "Container {} is not paused",
-                c.id
-            )));
+            return Err(Error::conflict(format!("Container {} is not paused", c.id)));
         }
         freeze(&c.id, FreezerState::Thawed).await?;
         self.mark_paused(&ctr, false, "unpause");
@@ -127,7 +124,9 @@ impl Daemon {
         }
         match freeze(&c.id, FreezerState::Thawed).await {
             Ok(()) => self.mark_paused(ctr, false, "unpause"),
-            Err(e) => tracing::warn!(container = %c.id, error = %e, "cannot unpause to deliver a signal"),
+            Err(e) => {
+                tracing::warn!(container = %c.id, error = %e, "cannot unpause to deliver a signal")
+            }
         }
     }
 

@@ -76,7 +76,10 @@ pub struct PortFilters {
 impl PortFilters {
     pub fn parse(f: &Filters) -> Result<Self> {
         let parse = |key: &str| -> Result<Vec<PortRange>> {
-            f.get(key).iter().map(|v| PortRange::parse(key, v)).collect()
+            f.get(key)
+                .iter()
+                .map(|v| PortRange::parse(key, v))
+                .collect()
         };
         Ok(Self {
             publish: parse("publish")?,
@@ -91,13 +94,16 @@ impl PortFilters {
         let ports = exposed_ports(c);
         let proto = |p: &Port| p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
         let exposed = self.expose.is_empty()
-            || ports
-                .iter()
-                .any(|p| self.expose.iter().any(|r| r.contains(p.private_port, &proto(p))));
+            || ports.iter().any(|p| {
+                self.expose
+                    .iter()
+                    .any(|r| r.contains(p.private_port, &proto(p)))
+            });
         let published = self.publish.is_empty()
             || ports.iter().any(|p| {
-                p.public_port
-                    .is_some_and(|pub_port| self.publish.iter().any(|r| r.contains(pub_port, &proto(p))))
+                p.public_port.is_some_and(|pub_port| {
+                    self.publish.iter().any(|r| r.contains(pub_port, &proto(p)))
+                })
             });
         exposed && published
     }

@@ -28,7 +28,7 @@ pub(crate) fn bool_or_default(
 
 /// `filters.MatchKVList`: every value (`key` or `key=value`) matches `labels`; true when the
 /// filter is absent.
-pub fn match_kv_list(
+pub(crate) fn match_kv_list(
     filters: &Filters,
     key: &str,
     labels: &HashMap<String, String>,

@@ -337,8 +337,12 @@ mod tests {
             .expect("open")
             .compress_rotated(true);
         for i in 0..20 {
-            log.write_entry("stdout", format!("line {i}\n").as_bytes(), SystemTime::now())
-                .expect("write");
+            log.write_entry(
+                "stdout",
+                format!("line {i}\n").as_bytes(),
+                SystemTime::now(),
+            )
+            .expect("write");
         }
         let gz = dir.path().join("c-json.log.1.gz");
         let mut text = String::new();

@@ -13,7 +13,12 @@ const HOG: &str =
 const COUNTER: &str = "i=0; while true; do i=$((i+1)); echo n$i; sleep 0.1; done";
 
 fn stats_json(d: &TestDaemon, name: &str, query: &str) -> serde_json::Value {
-    let r = d.api("GET", &format!("/containers/{name}/stats?{query}"), None, b"");
+    let r = d.api(
+        "GET",
+        &format!("/containers/{name}/stats?{query}"),
+        None,
+        b"",
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
         .unwrap_or_else(|| panic!("stats is one JSON frame: {}", r.text()))
@@ -268,21 +273,45 @@ fn daemon_json_log_defaults_apply() {
     };
     let c = Client::Docker;
     let name = unique_name("defaults");
-    d.run(c, &["run", "--name", &name, "busybox", "sh", "-c",
-        "i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo line-$i; done"]).success();
+    d.run(
+        c,
+        &[
+            "run",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo line-$i; done",
+        ],
+    )
+    .success();
     assert_eq!(
         d.inspect(c, &name, "{{json .HostConfig.LogConfig}}"),
         r#"{"Type":"json-file","Config":{"max-file":"2","max-size":"1k"}}"#
     );
     let id = d.inspect(c, &name, "{{.Id}}");
     let dir = d.data_root.join("containers").join(&id);
-    let logs = std::fs::read_dir(&dir).expect("dir")
+    let logs = std::fs::read_dir(&dir)
+        .expect("dir")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.contains("-json.log"))
         .count();
     assert_eq!(logs, 2, "daemon.json's max-file=2");
     let own = unique_name("own");
-    d.run(c, &["run", "--name", &own, "--log-opt", "max-size=5k", "busybox", "true"]).success();
+    d.run(
+        c,
+        &[
+            "run",
+            "--name",
+            &own,
+            "--log-opt",
+            "max-size=5k",
+            "busybox",
+            "true",
+        ],
+    )
+    .success();
     assert_eq!(
         d.inspect(c, &own, "{{json .HostConfig.LogConfig.Config}}"),
         r#"{"max-file":"2","max-size":"5k"}"#

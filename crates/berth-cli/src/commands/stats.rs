@@ -70,7 +70,11 @@ fn row(given: &str, latest: &Latest, trunc: bool) -> Value {
     };
     let mem = s.memory_usage_no_cache();
     let limit = s.memory_stats.limit.unwrap_or(0) as f64;
-    let mem_perc = if limit > 0.0 { mem / limit * 100.0 } else { 0.0 };
+    let mem_perc = if limit > 0.0 {
+        mem / limit * 100.0
+    } else {
+        0.0
+    };
     let (rx, tx) = s.network_io();
     let (read, write) = s.block_io();
     let name = s.name.trim_start_matches('/');
@@ -176,7 +180,13 @@ pub async fn run(ctx: &Ctx, _path: &str, args: StatsArgs) -> CliResult {
         }
         watch(client, &version, &board, args.containers.clone(), stream);
     } else {
-        watch(client, &version, &board, listed(client, args.all).await?, stream);
+        watch(
+            client,
+            &version,
+            &board,
+            listed(client, args.all).await?,
+            stream,
+        );
     }
     if !stream {
         loop {
@@ -190,7 +200,9 @@ pub async fn run(ctx: &Ctx, _path: &str, args: StatsArgs) -> CliResult {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if let Ok(b) = board.lock() {
-            if let Some((_, Latest::Failed(e))) = b.iter().find(|(_, l)| matches!(l, Latest::Failed(_))) {
+            if let Some((_, Latest::Failed(e))) =
+                b.iter().find(|(_, l)| matches!(l, Latest::Failed(_)))
+            {
                 if named {
                     return Err(CliError::status(1, e.clone()));
                 }
@@ -212,4 +224,3 @@ pub async fn run(ctx: &Ctx, _path: &str, args: StatsArgs) -> CliResult {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
-

@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use berth_api::stats::{
-    BlkioStats, CpuStats, CpuUsage, MemoryStats, PidsStats, ThrottlingData,
-};
+use berth_api::stats::{BlkioStats, CpuStats, CpuUsage, MemoryStats, PidsStats, ThrottlingData};
 
 use super::files::{blkio_v1, key_values, read_u64};
 use super::host::{Host, NANOS_PER_SEC};

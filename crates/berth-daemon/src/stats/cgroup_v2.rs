@@ -33,8 +33,8 @@ pub fn cpu(dir: &Path, host: &Host) -> CpuStats {
 pub fn memory(dir: &Path, host: &Host) -> MemoryStats {
     let stats = key_values(&dir.join("memory.stat"));
     // "max" does not parse: no limit, so the host's memory as dockerd reports it.
-    let limit = read_u64(&dir.join("memory.max"))
-        .map_or(host.memory_total, |l| l.min(host.memory_total));
+    let limit =
+        read_u64(&dir.join("memory.max")).map_or(host.memory_total, |l| l.min(host.memory_total));
     MemoryStats {
         usage: read_u64(&dir.join("memory.current")),
         max_usage: None,
