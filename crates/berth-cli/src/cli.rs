@@ -3,9 +3,9 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    attach, commit, cp, create, diff, events, exec, export, history, image_prune, images, import,
-    info, inspect, kill, load, logs, ps, rename, restart, rm, rmi, run, save, start, stop,
-    system_check, system_df, tag, top, version, wait,
+    attach, commit, container_prune, cp, create, diff, events, exec, export, history, image_prune,
+    images, import, info, inspect, kill, load, logs, pause, ps, rename, restart, rm, rmi, run,
+    save, start, stats, stop, system_check, system_df, tag, top, version, wait,
 };
 
 #[derive(Debug, Parser)]
@@ -65,6 +65,12 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Display the running processes of a container
     Top(top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Pause all processes within one or more containers
+    Pause(pause::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(pause::PauseArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
     /// Block until one or more containers stop, then print their exit codes
@@ -133,6 +139,11 @@ pub enum ContainerCommand {
     Attach(attach::AttachArgs),
     Inspect(inspect::InspectArgs),
     Top(top::TopArgs),
+    Stats(stats::StatsArgs),
+    Pause(pause::PauseArgs),
+    Unpause(pause::PauseArgs),
+    /// Remove all stopped containers
+    Prune(container_prune::PruneArgs),
     Rename(rename::RenameArgs),
     Wait(wait::WaitArgs),
     Cp(cp::CpArgs),

@@ -89,6 +89,9 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Attach(a) => commands::attach::run(&ctx, "attach", a).await,
         Command::Inspect(a) => commands::inspect::run(&ctx, "inspect", a, None).await,
         Command::Top(a) => commands::top::run(&ctx, "top", a).await,
+        Command::Stats(a) => commands::stats::run(&ctx, "stats", a).await,
+        Command::Pause(a) => commands::pause::pause(&ctx, "pause", a).await,
+        Command::Unpause(a) => commands::pause::unpause(&ctx, "unpause", a).await,
         Command::Rename(a) => commands::rename::run(&ctx, "rename", a).await,
         Command::Wait(a) => commands::wait::run(&ctx, "wait", a).await,
         Command::Cp(a) => commands::cp::run(&ctx, "cp", a).await,
@@ -123,6 +126,14 @@ async fn dispatch(cli: Cli) -> CliResult {
                 commands::inspect::run(&ctx, "container inspect", a, Some("container")).await
             }
             ContainerCommand::Top(a) => commands::top::run(&ctx, "container top", a).await,
+            ContainerCommand::Stats(a) => commands::stats::run(&ctx, "container stats", a).await,
+            ContainerCommand::Pause(a) => commands::pause::pause(&ctx, "container pause", a).await,
+            ContainerCommand::Unpause(a) => {
+                commands::pause::unpause(&ctx, "container unpause", a).await
+            }
+            ContainerCommand::Prune(a) => {
+                commands::container_prune::run(&ctx, "container prune", a).await
+            }
             ContainerCommand::Rename(a) => commands::rename::run(&ctx, "container rename", a).await,
             ContainerCommand::Wait(a) => commands::wait::run(&ctx, "container wait", a).await,
             ContainerCommand::Cp(a) => commands::cp::run(&ctx, "container cp", a).await,

@@ -17,6 +17,7 @@ pub mod hijack;
 pub mod host;
 pub mod image_archive;
 pub mod images;
+pub mod observe;
 pub mod system;
 mod transport;
 

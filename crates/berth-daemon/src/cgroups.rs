@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 /// Where the cgroup filesystem is mounted.
-const ROOT: &str = "/sys/fs/cgroup";
+pub(crate) const ROOT: &str = "/sys/fs/cgroup";
 
 /// Whether the host is pure cgroup v2 (the root is a cgroup2 mount).
 pub fn is_unified() -> bool {

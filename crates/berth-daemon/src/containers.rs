@@ -64,6 +64,10 @@ impl Daemon {
         }
         host_config.runtime = Some(runtime.clone());
         crate::spec::validate_host_config(&host_config)?;
+        host_config.log_config = Some(crate::log_config::resolve(
+            host_config.log_config.as_ref(),
+            &self.config,
+        )?);
         let image = self.images.resolve(&image_name).await?;
         crate::spec::merge_image_config(&mut config, &image.config);
         let (path, args) = crate::spec::command(&config)?;
@@ -275,25 +279,22 @@ impl Daemon {
                 }
             },
         };
-        let log_opts = c
-            .host_config
-            .log_config
-            .as_ref()
-            .and_then(|l| l.config.clone())
-            .unwrap_or_default();
+        let log_config = c.host_config.log_config.as_ref();
+        let log = crate::log_config::settings(
+            crate::log_config::driver(log_config),
+            &log_config
+                .and_then(|l| l.config.clone())
+                .unwrap_or_default(),
+        )?;
         let shim_config = ShimConfig {
             id: c.id.clone(),
             bundle: bundle.to_path_buf(),
             socket: socket.to_path_buf(),
             log_path: self.log_path(&c.id),
-            log_max_size: log_opts
-                .get("max-size")
-                .and_then(|s| parse_size(s))
-                .unwrap_or(0),
-            log_max_files: log_opts
-                .get("max-file")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(1),
+            log_max_size: log.max_size,
+            log_max_files: log.max_files,
+            log_compress: log.compress,
+            log_disabled: log.disabled,
             exit_file: self.exit_file(&c.id),
             runtime_root: self.config.exec_root.join("runtime"),
             runtime_binary,
@@ -458,7 +459,10 @@ impl Daemon {
         )
         .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.thaw_after_signal(ctr, sig).await;
+                Ok(())
+            }
             // The shim is gone: the container exited and the monitor will record it.
             Err(e) if !ctr.life.borrow().running => {
                 tracing::debug!(container = %c.id, error = %e, "kill after exit");
@@ -673,17 +677,4 @@ fn exit_code_for_start_error(message: &str) -> i64 {
 pub(crate) fn read_exit_file(path: &std::path::Path) -> Option<ExitStatus> {
     let data = std::fs::read(path).ok()?;
     serde_json::from_slice(&data).ok()
-}
-
-/// `10m`, `1g`, `512k`, `100` (bytes) as docker's log-opt max-size.
-fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let (num, mult) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1024),
-        'm' => (&s[..s.len() - 1], 1024 * 1024),
-        'g' => (&s[..s.len() - 1], 1024 * 1024 * 1024),
-        'b' => (&s[..s.len() - 1], 1),
-        _ => (s.as_str(), 1),
-    };
-    num.trim().parse::<u64>().ok().map(|n| n * mult)
 }

@@ -31,6 +31,9 @@ pub struct DaemonConfig {
     /// daemon.json `runtimes`: name -> (path, args).
     pub runtimes: Vec<(String, PathBuf, Vec<String>)>,
     pub debug: bool,
+    /// daemon.json `log-driver` and `log-opts`: what a container without `--log-driver` gets.
+    pub log_driver: String,
+    pub log_opts: HashMap<String, String>,
 }
 
 /// The name of the embedded runtime.

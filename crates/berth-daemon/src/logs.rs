@@ -69,25 +69,42 @@ impl Filter {
     }
 }
 
-/// The live log and its rotated siblings, oldest first.
+/// The live log and its rotated siblings (`.N`, or `.N.gz` when compressed), oldest first.
 fn log_files(live: &Path) -> Vec<PathBuf> {
     let mut rotated = Vec::new();
     for n in 1..100 {
-        let p = PathBuf::from(format!("{}.{n}", live.display()));
-        if !p.exists() {
-            break;
+        let plain = PathBuf::from(format!("{}.{n}", live.display()));
+        let gz = PathBuf::from(format!("{}.{n}.gz", live.display()));
+        match (plain.exists(), gz.exists()) {
+            (true, _) => rotated.push(plain),
+            (false, true) => rotated.push(gz),
+            (false, false) => break,
         }
-        rotated.push(p);
     }
     rotated.reverse();
     rotated.push(live.to_path_buf());
     rotated
 }
 
+/// A log file's lines, gunzipped when it is a `.gz`.
+fn open_lines(path: &Path) -> Option<Box<dyn BufRead>> {
+    let file = std::fs::File::open(path).ok()?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        Some(Box::new(BufReader::new(flate2::read::GzDecoder::new(file))))
+    } else {
+        Some(Box::new(BufReader::new(file)))
+    }
+}
+
 impl Daemon {
     pub async fn container_logs(&self, key: &str, opts: LogsOptions) -> Result<LogStream> {
         let ctr = self.lookup(key)?;
         let c = ctr.snapshot();
+        if crate::log_config::driver(c.host_config.log_config.as_ref()) == crate::log_config::NONE {
+            return Err(berth_types::Error::not_implemented(
+                "configured logging driver does not support reading",
+            ));
+        }
         let tty = c.tty();
         let filter = Filter {
             stdout: opts.stdout,
@@ -107,10 +124,9 @@ impl Daemon {
             let mut lines: Vec<String> = Vec::new();
             let mut offset = 0u64;
             for f in log_files(&live) {
-                let Ok(file) = std::fs::File::open(&f) else {
+                let Some(mut r) = open_lines(&f) else {
                     continue;
                 };
-                let mut r = BufReader::new(file);
                 let mut line = String::new();
                 loop {
                     line.clear();

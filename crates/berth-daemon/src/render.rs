@@ -117,10 +117,16 @@ impl Daemon {
     pub async fn container_inspect(
         &self,
         key: &str,
-        _size: bool,
+        size: bool,
     ) -> Result<ContainerInspectResponse> {
         let ctr = self.lookup(key)?;
         let c = ctr.snapshot();
+        let (size_rw, size_root_fs) = if size {
+            let (rw, root) = self.container_sizes(&c).await;
+            (Some(rw), Some(root))
+        } else {
+            (None, None)
+        };
         let dir = self.container_dir(&c.id);
         let exec_ids: Vec<String> = self
             .execs
@@ -168,7 +174,15 @@ impl Daemon {
             resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
             hostname_path: Some(dir.join("hostname").display().to_string()),
             hosts_path: Some(dir.join("hosts").display().to_string()),
-            log_path: Some(self.log_path(&c.id).display().to_string()),
+            log_path: Some(
+                if crate::log_config::driver(c.host_config.log_config.as_ref())
+                    == crate::log_config::NONE
+                {
+                    String::new()
+                } else {
+                    self.log_path(&c.id).display().to_string()
+                },
+            ),
             name: Some(c.name.clone()),
             restart_count: Some(c.restart_count),
             driver: Some("overlay2".into()),
@@ -183,8 +197,8 @@ impl Daemon {
             },
             host_config: Some(c.host_config.clone()),
             graph_driver: Some(graph),
-            size_rw: None,
-            size_root_fs: None,
+            size_rw,
+            size_root_fs,
             mounts: Some(Vec::new()),
             config: Some(c.config.clone()),
             network_settings: Some(network_settings(&c)),
@@ -213,6 +227,8 @@ impl Daemon {
                 return Err(Error::invalid(format!("invalid filter 'status={s}'")));
             }
         }
+        let port_filters = crate::ps_filters::PortFilters::parse(&opts.filters)?;
+        let is_task = crate::ps_filters::is_task(&opts.filters)?;
         let mut all: Vec<Container> = self.all().iter().map(|c| c.snapshot()).collect();
         all.sort_by(|a, b| b.created.cmp(&a.created));
         let ancestors = self.resolve_ancestors(opts.filters.get("ancestor")).await;
@@ -245,9 +261,20 @@ impl Daemon {
                 })
                 && (f.get("ancestor").is_empty() || ancestors.contains(&c.image_id))
                 && before.as_ref().is_none_or(|b| c.created < *b)
-                && since.as_ref().is_none_or(|s| c.created > *s);
+                && since.as_ref().is_none_or(|s| c.created > *s)
+                // berth runs no swarm tasks.
+                && is_task != Some(true)
+                && any("network", &|v| crate::ps_filters::on_network(&c, v))
+                && any("volume", &|v| crate::ps_filters::has_volume(&c, v))
+                && port_filters.matches(&c);
             if ok {
-                out.push(self.summary(&c));
+                let mut summary = self.summary(&c);
+                if opts.size {
+                    let (rw, root) = self.container_sizes(&c).await;
+                    summary.size_rw = Some(rw);
+                    summary.size_root_fs = Some(root);
+                }
+                out.push(summary);
             }
         }
         if let Some(limit) = opts.limit.filter(|l| *l > 0) {
@@ -291,7 +318,7 @@ impl Daemon {
             image_id: Some(c.image_id.clone()),
             command: Some(c.command_line()),
             created: Some(created),
-            ports: Some(Vec::new()),
+            ports: Some(crate::ps_filters::exposed_ports(c)),
             size_rw: None,
             size_root_fs: None,
             labels: Some(c.config.labels.clone().unwrap_or_default()),

@@ -40,7 +40,7 @@ pub(crate) fn match_kv_list(
 }
 
 /// The prune filters `label` (all must match) and `label!` (excluded when all match).
-pub(crate) fn match_prune_labels(filters: &Filters, labels: &HashMap<String, String>) -> bool {
+pub fn match_prune_labels(filters: &Filters, labels: &HashMap<String, String>) -> bool {
     if !match_kv_list(filters, "label", labels) {
         return false;
     }
@@ -62,7 +62,7 @@ pub(crate) fn until(filters: &Filters, now: i64) -> Result<Option<i64>, ImageErr
 
 /// Go's `timestamp.GetTimestamp`: a duration before `now` (`10m`, `1h30m`), an RFC 3339 time, a
 /// date (`2006-01-02`, `2006-01-02T15:04:05`, taken as UTC), or unix seconds (`secs[.nanos]`).
-pub(crate) fn parse_timestamp(value: &str, now: i64) -> Result<i64, String> {
+pub fn parse_timestamp(value: &str, now: i64) -> Result<i64, String> {
     if let Some(secs) = go_duration_secs(value) {
         return Ok(now - secs);
     }

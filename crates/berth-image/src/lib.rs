@@ -47,6 +47,7 @@ pub use changes::ChangeError;
 pub use commit::{merge_container_config, CommitOptions};
 pub use config::{HealthConfig, ImageConfig, RunConfig};
 pub use error::ImageError;
+pub use filtering::{match_prune_labels, parse_timestamp};
 pub use gc::GcReport;
 pub use prune::PruneReport;
 pub use remove::ImageUser;

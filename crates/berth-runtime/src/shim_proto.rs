@@ -45,6 +45,12 @@ pub struct ShimConfig {
     /// Keep this many log files in all, including the live one (at least 1).
     #[serde(default = "one")]
     pub log_max_files: u32,
+    /// Gzip rotated log files (`<log>.N.gz`), as dockerd's `compress` log-opt.
+    #[serde(default)]
+    pub log_compress: bool,
+    /// The `none` log driver: output goes to attached clients only.
+    #[serde(default)]
+    pub log_disabled: bool,
     /// Where the shim writes the final [`ExitStatus`].
     pub exit_file: PathBuf,
     /// Where the runtime keeps its own state (`<exec-root>/runtime`).

@@ -24,6 +24,8 @@ async fn fixture() -> Fixture {
         default_runtime: berth_daemon::EMBEDDED_RUNTIME.to_string(),
         runtimes: Vec::new(),
         debug: false,
+        log_driver: "json-file".into(),
+        log_opts: Default::default(),
     };
     let daemon = Daemon::open(config)
         .await

@@ -37,6 +37,7 @@ pub struct JsonLog {
     size: u64,
     max_size: u64,
     max_files: u32,
+    compress: bool,
 }
 
 impl JsonLog {
@@ -50,7 +51,15 @@ impl JsonLog {
             size,
             max_size,
             max_files: max_files.max(1),
+            compress: false,
         })
+    }
+
+    /// Rotated files are gzipped (`<log>.N.gz`); the newest rotated one too, as berth
+    /// compresses at rotation time rather than in the background.
+    pub fn compress_rotated(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
     }
 
     /// Writes one entry for `line` (already split) from `stream`.
@@ -87,9 +96,10 @@ impl JsonLog {
             self.size = 0;
             return Ok(());
         }
+        let suffix = if self.compress { ".gz" } else { "" };
         let numbered = |n: u32| {
             let mut name = self.path.clone().into_os_string();
-            name.push(format!(".{n}"));
+            name.push(format!(".{n}{suffix}"));
             PathBuf::from(name)
         };
         let last = self.max_files - 1;
@@ -103,11 +113,35 @@ impl JsonLog {
                 _ => {}
             }
         }
-        fs::rename(&self.path, numbered(1)).map_err(rotate_err)?;
+        if self.compress {
+            gzip_into(&self.path, &numbered(1)).map_err(rotate_err)?;
+            fs::remove_file(&self.path).map_err(rotate_err)?;
+        } else {
+            fs::rename(&self.path, numbered(1)).map_err(rotate_err)?;
+        }
         self.file = open_append(&self.path)?;
         self.size = 0;
         Ok(())
     }
+}
+
+/// Writes `src` gzipped to `dest` through a temporary file, so `dest` is whole or absent.
+fn gzip_into(src: &Path, dest: &Path) -> std::io::Result<()> {
+    let mut tmp = dest.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let result = (|| {
+        let mut input = File::open(src)?;
+        let out = File::create(&tmp)?;
+        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+        std::io::copy(&mut input, &mut gz)?;
+        gz.finish()?.sync_all()?;
+        fs::rename(&tmp, dest)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn open_append(path: &Path) -> Result<File, LogError> {
@@ -292,6 +326,33 @@ mod tests {
         s.feed(b"tail", |l| got.push(l.to_vec()));
         s.finish(|l| got.push(l.to_vec()));
         assert_eq!(got, vec![b"tail".to_vec()]);
+    }
+
+    #[test]
+    fn compressed_rotation_keeps_gzipped_files() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c-json.log");
+        let mut log = JsonLog::open(&path, 100, 3)
+            .expect("open")
+            .compress_rotated(true);
+        for i in 0..20 {
+            log.write_entry(
+                "stdout",
+                format!("line {i}\n").as_bytes(),
+                SystemTime::now(),
+            )
+            .expect("write");
+        }
+        let gz = dir.path().join("c-json.log.1.gz");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(File::open(&gz).expect("gz"))
+            .read_to_string(&mut text)
+            .expect("gunzip");
+        assert!(text.contains("\"stream\":\"stdout\""), "{text}");
+        assert!(dir.path().join("c-json.log.2.gz").exists());
+        assert!(!dir.path().join("c-json.log.3.gz").exists());
+        assert!(!dir.path().join("c-json.log.1").exists());
     }
 
     #[test]

@@ -110,7 +110,14 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(LaunchError::Signals)?;
     let listener = listen(&config.socket)?;
-    let log = JsonLog::open(&config.log_path, config.log_max_size, config.log_max_files)?;
+    let log = if config.log_disabled {
+        None
+    } else {
+        Some(
+            JsonLog::open(&config.log_path, config.log_max_size, config.log_max_files)?
+                .compress_rotated(config.log_compress),
+        )
+    };
     let (io, pending) = proc_io::prepare(config.tty, config.open_stdin)?;
     let job = config.clone();
     let close_in_child: Vec<RawFd> = result_fd.into_iter().collect();
@@ -141,7 +148,7 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
         exited_at: None,
     };
     Ok((
-        Supervisor::new(config.clone(), signals, listener, Some(log), init),
+        Supervisor::new(config.clone(), signals, listener, log, init),
         pid,
     ))
 }

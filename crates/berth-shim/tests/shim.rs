@@ -154,6 +154,8 @@ impl Container {
             log_path: log_dir.join(format!("{id}-json.log")),
             log_max_size: setup.log_max_size,
             log_max_files: setup.log_max_files,
+            log_compress: false,
+            log_disabled: false,
             exit_file: log_dir.join("exit.json"),
             runtime_root: dir.path().join("runtime"),
             runtime_binary: (backend == Backend::Runc).then(|| PathBuf::from(RUNC)),

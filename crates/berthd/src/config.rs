@@ -82,6 +82,10 @@ pub struct Settings {
     pub log_level: LogLevel,
     pub default_runtime: String,
     pub runtimes: BTreeMap<String, Runtime>,
+    /// daemon.json `log-driver` (json-file when unset).
+    pub log_driver: String,
+    /// daemon.json `log-opts`: the default driver's options.
+    pub log_opts: BTreeMap<String, String>,
 }
 
 /// The daemon.json keys berth understands.
@@ -96,6 +100,8 @@ struct FileConfig {
     log_level: Option<String>,
     default_runtime: Option<String>,
     runtimes: Option<BTreeMap<String, Runtime>>,
+    log_driver: Option<String>,
+    log_opts: Option<BTreeMap<String, String>>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -107,6 +113,8 @@ const KNOWN_KEYS: &[&str] = &[
     "log-level",
     "default-runtime",
     "runtimes",
+    "log-driver",
+    "log-opts",
 ];
 
 /// Go's `%v` of a JSON value, for conflict messages.
@@ -297,6 +305,8 @@ pub fn merge(
         log_level: if debug { LogLevel::Debug } else { log_level },
         default_runtime,
         runtimes,
+        log_driver: file.log_driver.unwrap_or_else(|| "json-file".into()),
+        log_opts: file.log_opts.unwrap_or_default(),
     })
 }
 

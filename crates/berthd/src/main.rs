@@ -87,6 +87,8 @@ fn daemon_config(settings: &Settings) -> Result<DaemonConfig, StartError> {
         default_runtime: settings.default_runtime.clone(),
         runtimes: with_stock_runc(&settings.runtimes),
         debug: settings.debug,
+        log_driver: settings.log_driver.clone(),
+        log_opts: settings.log_opts.clone().into_iter().collect(),
     })
 }
 

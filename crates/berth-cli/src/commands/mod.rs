@@ -2,6 +2,7 @@
 
 pub mod attach;
 pub mod commit;
+pub mod container_prune;
 pub mod cp;
 pub mod create;
 pub mod diff;
@@ -17,6 +18,7 @@ pub mod inspect;
 pub mod kill;
 pub mod load;
 pub mod logs;
+pub mod pause;
 pub mod ps;
 pub mod rename;
 pub mod restart;
@@ -25,6 +27,7 @@ pub mod rmi;
 pub mod run;
 pub mod save;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod system_check;
 pub mod system_df;

@@ -1,9 +1,12 @@
 //! One router per resource, merged into the API.
 
 pub mod archive;
+pub mod container_prune;
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod pause;
+pub mod stats;
 pub mod system;
 
 use std::sync::Arc;
@@ -19,4 +22,7 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(images::routes())
         .merge(exec::routes())
         .merge(archive::routes())
+        .merge(stats::routes())
+        .merge(pause::routes())
+        .merge(container_prune::routes())
 }

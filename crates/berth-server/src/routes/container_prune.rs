@@ -1,0 +1,23 @@
+//! `POST /containers/prune`: `filters` (until, label, label!).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use berth_daemon::Daemon;
+use http::StatusCode;
+
+use crate::body::json_response;
+use crate::error::ApiError;
+use crate::query::Params;
+
+pub fn routes() -> Router<Arc<Daemon>> {
+    Router::new().route("/containers/prune", post(prune))
+}
+
+async fn prune(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+    let report = d.container_prune(&p.filters()?).await?;
+    Ok(json_response(StatusCode::OK, &report))
+}

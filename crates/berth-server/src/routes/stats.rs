@@ -1,0 +1,65 @@
+//! `GET /containers/{id}/stats`: JSON frames, one per second or a single one.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use berth_daemon::{Daemon, StatsOptions};
+use futures::StreamExt;
+use http::{header, HeaderValue};
+
+use crate::error::ApiError;
+use crate::query::Params;
+use crate::stopping::Stopping;
+
+pub fn routes() -> Router<Arc<Daemon>> {
+    Router::new().route("/containers/{id}/stats", get(stats))
+}
+
+/// `stream` (default true) and `one-shot` (default false), with dockerd's refusal of both.
+pub fn stats_options(p: &Params) -> Result<StatsOptions, ApiError> {
+    let opts = StatsOptions {
+        stream: p.bool_or("stream", true),
+        one_shot: p.bool_or("one-shot", false),
+    };
+    if opts.stream && opts.one_shot {
+        return Err(ApiError::invalid(
+            "cannot have stream=true and one-shot=true",
+        ));
+    }
+    Ok(opts)
+}
+
+async fn stats(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    stopping: Stopping,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let frames = d.container_stats(&id, stats_options(&p)?).await?;
+    let mut resp = Response::new(Body::from_stream(
+        stopping.cut(frames).map(Ok::<_, std::convert::Infallible>),
+    ));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_defaults_on_and_excludes_one_shot() {
+        let o = stats_options(&Params::parse("").expect("q")).expect("opts");
+        assert!(o.stream && !o.one_shot);
+        let o = stats_options(&Params::parse("stream=0&one-shot=1").expect("q")).expect("opts");
+        assert!(!o.stream && o.one_shot);
+        assert!(stats_options(&Params::parse("one-shot=true").expect("q")).is_err());
+    }
+}
