@@ -4,6 +4,7 @@
 pub mod options;
 
 mod attach;
+mod cgroup_support;
 mod cgroups;
 mod container;
 mod containers;
@@ -20,11 +21,13 @@ mod names;
 mod recovery;
 mod render;
 mod repo;
+mod resources;
 mod rootfs_access;
 mod shim;
 mod signals;
 mod spec;
 mod system;
+mod update;
 
 pub use ctr_archive::{wire_stat, ExtractOptions};
 pub use ctr_commit::CommitRequest;
