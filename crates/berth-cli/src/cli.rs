@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{
     attach, commit, cp, create, diff, events, exec, export, history, image_prune, images, import,
     info, inspect, kill, load, logs, ps, rename, restart, rm, rmi, run, save, start, stop,
-    system_check, system_df, tag, top, version, wait,
+    system_check, system_df, tag, top, update, version, wait,
 };
 
 #[derive(Debug, Parser)]
@@ -67,6 +67,8 @@ pub enum Command {
     Top(top::TopArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(wait::WaitArgs),
     /// Copy files/folders between a container and the local filesystem
@@ -134,6 +136,7 @@ pub enum ContainerCommand {
     Inspect(inspect::InspectArgs),
     Top(top::TopArgs),
     Rename(rename::RenameArgs),
+    Update(update::UpdateArgs),
     Wait(wait::WaitArgs),
     Cp(cp::CpArgs),
     Diff(diff::DiffArgs),

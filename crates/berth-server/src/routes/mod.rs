@@ -1,6 +1,7 @@
 //! One router per resource, merged into the API.
 
 pub mod archive;
+pub mod container_update;
 pub mod containers;
 pub mod exec;
 pub mod images;
@@ -19,4 +20,5 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(images::routes())
         .merge(exec::routes())
         .merge(archive::routes())
+        .merge(container_update::routes())
 }
