@@ -125,7 +125,11 @@ impl ResourceOpts {
             .as_deref()
             .map(|w| {
                 w.parse::<u16>().map_err(|_| {
-                    flag_error(w, "--blkio-weight", format!("strconv.ParseUint: parsing \"{w}\": invalid syntax"))
+                    flag_error(
+                        w,
+                        "--blkio-weight",
+                        format!("strconv.ParseUint: parsing \"{w}\": invalid syntax"),
+                    )
                 })
             })
             .transpose()?;
@@ -146,8 +150,7 @@ impl CreateResourceOpts {
             parsed.map(|l| (!l.is_empty()).then_some(l))
         };
         hc.blkio_device_read_bps = throttles(&self.device_read_bps, "--device-read-bps", false)?;
-        hc.blkio_device_write_bps =
-            throttles(&self.device_write_bps, "--device-write-bps", false)?;
+        hc.blkio_device_write_bps = throttles(&self.device_write_bps, "--device-write-bps", false)?;
         hc.blkio_device_read_iops = throttles(&self.device_read_iops, "--device-read-iops", true)?;
         hc.blkio_device_write_iops =
             throttles(&self.device_write_iops, "--device-write-iops", true)?;
@@ -198,8 +201,22 @@ pub fn parse_throttle(val: &str, iops: bool) -> Result<ThrottleDevice, String> {
 }
 
 const ULIMIT_NAMES: &[&str] = &[
-    "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-    "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+    "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 /// `name=soft[:hard]` (go-units `ParseUlimit`).
@@ -256,7 +273,8 @@ pub fn validate_sysctl(val: &str) -> Result<(String, String), String> {
 /// `host[:container][:permissions]`.
 pub fn parse_device(val: &str) -> Result<berth_api::models::DeviceMapping, String> {
     let parts: Vec<&str> = val.split(':').collect();
-    let valid_mode = |m: &str| !m.is_empty() && m.len() <= 3 && m.chars().all(|c| "rwm".contains(c));
+    let valid_mode =
+        |m: &str| !m.is_empty() && m.len() <= 3 && m.chars().all(|c| "rwm".contains(c));
     let (host, container, mode) = match parts.as_slice() {
         [h] => (*h, *h, "rwm"),
         [h, m] if valid_mode(m) => (*h, *h, *m),
@@ -284,11 +302,22 @@ mod tests {
     #[test]
     fn throttles() {
         let t = parse_throttle("/dev/vda:1mb", false).unwrap();
-        assert_eq!((t.path.as_deref(), t.rate), (Some("/dev/vda"), Some(1 << 20)));
-        assert_eq!(parse_throttle("/dev/vda:100", true).unwrap().rate, Some(100));
+        assert_eq!(
+            (t.path.as_deref(), t.rate),
+            (Some("/dev/vda"), Some(1 << 20))
+        );
+        assert_eq!(
+            parse_throttle("/dev/vda:100", true).unwrap().rate,
+            Some(100)
+        );
         assert_eq!(parse_throttle("vda", false).unwrap_err(), "bad format: vda");
-        assert_eq!(parse_throttle("/tmp/x:1", false).unwrap_err(), "bad format for device path: /tmp/x:1");
-        assert!(parse_throttle("/dev/vda:1mb", true).unwrap_err().starts_with("invalid rate for device"));
+        assert_eq!(
+            parse_throttle("/tmp/x:1", false).unwrap_err(),
+            "bad format for device path: /tmp/x:1"
+        );
+        assert!(parse_throttle("/dev/vda:1mb", true)
+            .unwrap_err()
+            .starts_with("invalid rate for device"));
     }
 
     #[test]
@@ -296,18 +325,35 @@ mod tests {
         let u = parse_ulimit("nofile=100:200").unwrap();
         assert_eq!((u.soft, u.hard), (Some(100), Some(200)));
         assert_eq!(parse_ulimit("nproc=5").unwrap().hard, Some(5));
-        assert_eq!(parse_ulimit("bogus=1").unwrap_err(), "invalid ulimit type: bogus");
-        assert_eq!(parse_ulimit("nofile").unwrap_err(), "invalid ulimit argument: nofile");
-        assert!(parse_ulimit("nofile=200:100").unwrap_err().starts_with("ulimit soft limit must be"));
+        assert_eq!(
+            parse_ulimit("bogus=1").unwrap_err(),
+            "invalid ulimit type: bogus"
+        );
+        assert_eq!(
+            parse_ulimit("nofile").unwrap_err(),
+            "invalid ulimit argument: nofile"
+        );
+        assert!(parse_ulimit("nofile=200:100")
+            .unwrap_err()
+            .starts_with("ulimit soft limit must be"));
     }
 
     #[test]
     fn sysctls_and_devices() {
         assert!(validate_sysctl("net.ipv4.ip_forward=1").is_ok());
-        assert_eq!(validate_sysctl("kernel.pid_max=5").unwrap_err(), "sysctl 'kernel.pid_max=5' is not allowed");
+        assert_eq!(
+            validate_sysctl("kernel.pid_max=5").unwrap_err(),
+            "sysctl 'kernel.pid_max=5' is not allowed"
+        );
         let d = parse_device("/dev/null:/dev/mynull:rw").unwrap();
         assert_eq!(d.path_in_container.as_deref(), Some("/dev/mynull"));
-        assert_eq!(parse_device("/dev/null:r").unwrap().cgroup_permissions.as_deref(), Some("r"));
+        assert_eq!(
+            parse_device("/dev/null:r")
+                .unwrap()
+                .cgroup_permissions
+                .as_deref(),
+            Some("r")
+        );
         assert!(parse_device("/dev/null:/x:rwz").is_err());
     }
 }

@@ -127,10 +127,14 @@ pub fn verify(hc: &mut HostConfig, host: &CgroupSupport, update: bool) -> Result
     let period = hc.cpu_period.unwrap_or(0);
     let quota = hc.cpu_quota.unwrap_or(0);
     if period != 0 && !(1000..=1_000_000).contains(&period) {
-        return Err(invalid("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"));
+        return Err(invalid(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ));
     }
     if quota > 0 && quota < 1000 {
-        return Err(invalid("CPU cfs quota can not be less than 1ms (i.e. 1000)"));
+        return Err(invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ));
     }
     if hc.cpu_shares.is_some_and(|s| s < 0) {
         return Err(invalid("shares: invalid argument"));
@@ -324,8 +328,22 @@ pub fn devices(hc: &HostConfig) -> Result<Vec<DeviceMapping>> {
 }
 
 const ULIMIT_NAMES: &[&str] = &[
-    "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-    "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+    "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 fn ulimit(u: &berth_api::models::ResourcesUlimits) -> Result<Ulimit> {
@@ -368,16 +386,24 @@ pub fn merge_update(current: &mut HostConfig, upd: &HostConfig) -> Result<()> {
     );
     // --cpus is a quota and period; once one form is set, the other cannot be updated.
     if nano > 0 && cur_period > 0 {
-        return Err(invalid("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set"));
+        return Err(invalid(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set",
+        ));
     }
     if nano > 0 && cur_quota > 0 {
-        return Err(invalid("Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set"));
+        return Err(invalid(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set",
+        ));
     }
     if period > 0 && cur_nano > 0 {
-        return Err(invalid("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set"));
+        return Err(invalid(
+            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set",
+        ));
     }
     if quota > 0 && cur_nano > 0 {
-        return Err(invalid("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"));
+        return Err(invalid(
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set",
+        ));
     }
     if let Some(w) = upd.blkio_weight.filter(|w| *w != 0) {
         current.blkio_weight = Some(w);
@@ -491,27 +517,80 @@ mod tests {
             assert_eq!(check(hc), Err(want.to_string()));
         }
         let too_many = (num_cpus() + 1) as i64 * 1_000_000_000;
-        let msg = check(HostConfig { nano_cpus: Some(too_many), ..Default::default() }).unwrap_err();
+        let msg = check(HostConfig {
+            nano_cpus: Some(too_many),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(msg.starts_with("Range of CPUs is from 0.01 to "), "{msg}");
-        let warned = check(HostConfig { blkio_weight: Some(300), ..Default::default() }).unwrap();
+        let warned = check(HostConfig {
+            blkio_weight: Some(300),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(warned, ["Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."]);
     }
 
     #[test]
     fn cpus_become_a_quota() {
-        let r = limits(&HostConfig { nano_cpus: Some(1_500_000_000), pids_limit: Some(0), ..Default::default() }).unwrap();
-        assert_eq!((r.cpu_quota, r.cpu_period, r.pids_limit), (Some(150_000), Some(100_000), Some(-1)));
+        let r = limits(&HostConfig {
+            nano_cpus: Some(1_500_000_000),
+            pids_limit: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (r.cpu_quota, r.cpu_period, r.pids_limit),
+            (Some(150_000), Some(100_000), Some(-1))
+        );
     }
 
     #[test]
     fn updates_merge_like_dockerd() {
         let mb = 1024 * 1024;
-        let mut cur = HostConfig { memory: Some(64 * mb), memory_swap: Some(128 * mb), nano_cpus: Some(1_000_000_000), ..Default::default() };
-        let err = merge_update(&mut cur.clone(), &HostConfig { memory: Some(256 * mb), ..Default::default() }).unwrap_err();
-        assert!(err.message.starts_with("Memory limit should be smaller"), "{}", err.message);
-        let err = merge_update(&mut cur.clone(), &HostConfig { cpu_quota: Some(5000), ..Default::default() }).unwrap_err();
-        assert_eq!(err.message, "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
-        merge_update(&mut cur, &HostConfig { memory: Some(96 * mb), pids_limit: Some(50), ..Default::default() }).unwrap();
-        assert_eq!((cur.memory, cur.memory_swap, cur.pids_limit), (Some(96 * mb), Some(128 * mb), Some(50)));
+        let mut cur = HostConfig {
+            memory: Some(64 * mb),
+            memory_swap: Some(128 * mb),
+            nano_cpus: Some(1_000_000_000),
+            ..Default::default()
+        };
+        let err = merge_update(
+            &mut cur.clone(),
+            &HostConfig {
+                memory: Some(256 * mb),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.message.starts_with("Memory limit should be smaller"),
+            "{}",
+            err.message
+        );
+        let err = merge_update(
+            &mut cur.clone(),
+            &HostConfig {
+                cpu_quota: Some(5000),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"
+        );
+        merge_update(
+            &mut cur,
+            &HostConfig {
+                memory: Some(96 * mb),
+                pids_limit: Some(50),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (cur.memory, cur.memory_swap, cur.pids_limit),
+            (Some(96 * mb), Some(128 * mb), Some(50))
+        );
     }
 }

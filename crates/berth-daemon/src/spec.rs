@@ -340,12 +340,7 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
         resources: crate::resources::limits(hc)?,
         devices: crate::resources::devices(hc)?,
         ulimits: crate::resources::ulimits(hc)?,
-        sysctls: hc
-            .sysctls
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
+        sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
     })
 }
 

@@ -17,8 +17,7 @@ fn cgroups_path(id: &str) -> String {
 impl Daemon {
     /// Applies `update` to the container `key`; returns dockerd's warnings.
     pub async fn container_update(&self, key: &str, mut update: HostConfig) -> Result<Vec<String>> {
-        let warnings =
-            crate::resources::verify(&mut update, &CgroupSupport::detect(), true)?;
+        let warnings = crate::resources::verify(&mut update, &CgroupSupport::detect(), true)?;
         let ctr = self.lookup(key)?;
         let _op = ctr.op.lock().await;
         let c = ctr.snapshot();

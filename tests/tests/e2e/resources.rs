@@ -23,7 +23,10 @@ fn unix_now() -> u64 {
 
 /// A shell line printing a cgroup file of the container's own cgroup, v1 or v2 path.
 fn cat_cgroup(v1: &str, v2: &str) -> String {
-    format!("cat /sys/fs/cgroup/{} 2>/dev/null || cat /sys/fs/cgroup/{}", v1, v2)
+    format!(
+        "cat /sys/fs/cgroup/{} 2>/dev/null || cat /sys/fs/cgroup/{}",
+        v1, v2
+    )
 }
 
 /// `run --rm <flags> busybox sh -c <script>`; its stdout lines.

@@ -318,7 +318,9 @@ fn network_init_read_only_and_mounts() {
     assert_eq!(device.path(), std::path::Path::new("/dev/mynull"));
     assert_eq!((device.major(), device.minor()), (1, 3));
     let rules = resources.devices().as_ref().expect("device rules");
-    assert!(rules.last().is_some_and(|r| r.allow() && r.major() == Some(1) && r.minor() == Some(3)));
+    assert!(rules
+        .last()
+        .is_some_and(|r| r.allow() && r.major() == Some(1) && r.minor() == Some(3)));
     let rlimits = process.rlimits().as_ref().expect("rlimits");
     assert_eq!((rlimits[0].soft(), rlimits[0].hard()), (100, 200));
     let mounts = spec.mounts().as_ref().expect("mounts");
