@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{
     attach, commit, container_prune, cp, create, diff, events, exec, export, history, image_prune,
     images, import, info, inspect, kill, load, logs, pause, ps, rename, restart, rm, rmi, run,
-    save, start, stats, stop, system_check, system_df, tag, top, version, wait,
+    save, start, stats, stop, system_check, system_df, tag, top, update, version, wait,
 };
 
 #[derive(Debug, Parser)]
@@ -73,6 +73,8 @@ pub enum Command {
     Unpause(pause::PauseArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(wait::WaitArgs),
     /// Copy files/folders between a container and the local filesystem
@@ -145,6 +147,7 @@ pub enum ContainerCommand {
     /// Remove all stopped containers
     Prune(container_prune::PruneArgs),
     Rename(rename::RenameArgs),
+    Update(update::UpdateArgs),
     Wait(wait::WaitArgs),
     Cp(cp::CpArgs),
     Diff(diff::DiffArgs),

@@ -118,12 +118,8 @@ pub struct ContainerOpts {
     /// Restart policy to apply when a container exits
     #[arg(long, default_value = "no")]
     pub restart: String,
-    /// Number of CPUs
-    #[arg(long)]
-    pub cpus: Option<String>,
-    /// Memory limit
-    #[arg(short = 'm', long = "memory")]
-    pub memory: Option<String>,
+    #[command(flatten)]
+    pub resources: crate::resource_opts::CreateResourceOpts,
     /// Size of /dev/shm
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
@@ -452,19 +448,11 @@ impl ContainerOpts {
                 config: Some(log_opts),
             }),
             shm_size: self.shm_size.as_deref().map(parse_ram).transpose()?,
-            memory: self
-                .memory
-                .as_deref()
-                .map(|m| {
-                    parse_ram(m).map_err(|e| {
-                        OptsError::Flag(m.into(), "-m, --memory".into(), e.to_string())
-                    })
-                })
-                .transpose()?,
-            nano_cpus: self.cpus.as_deref().map(parse_cpus).transpose()?,
             console_size,
             ..Default::default()
         };
+        let mut host_config = host_config;
+        self.resources.apply(&mut host_config)?;
         Ok(ContainerCreateBody {
             config,
             host_config: Some(host_config),

@@ -11,6 +11,7 @@ mod error;
 mod format;
 mod jsonmessage;
 mod output_file;
+mod resource_opts;
 mod term;
 mod usage;
 
@@ -93,6 +94,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Pause(a) => commands::pause::pause(&ctx, "pause", a).await,
         Command::Unpause(a) => commands::pause::unpause(&ctx, "unpause", a).await,
         Command::Rename(a) => commands::rename::run(&ctx, "rename", a).await,
+        Command::Update(a) => commands::update::run(&ctx, "update", a).await,
         Command::Wait(a) => commands::wait::run(&ctx, "wait", a).await,
         Command::Cp(a) => commands::cp::run(&ctx, "cp", a).await,
         Command::Diff(a) => commands::diff::run(&ctx, "diff", a).await,
@@ -135,6 +137,7 @@ async fn dispatch(cli: Cli) -> CliResult {
                 commands::container_prune::run(&ctx, "container prune", a).await
             }
             ContainerCommand::Rename(a) => commands::rename::run(&ctx, "container rename", a).await,
+            ContainerCommand::Update(a) => commands::update::run(&ctx, "container update", a).await,
             ContainerCommand::Wait(a) => commands::wait::run(&ctx, "container wait", a).await,
             ContainerCommand::Cp(a) => commands::cp::run(&ctx, "container cp", a).await,
             ContainerCommand::Diff(a) => commands::diff::run(&ctx, "container diff", a).await,

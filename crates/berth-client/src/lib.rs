@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod body;
 pub mod client;
+pub mod container_update;
 pub mod containers;
 pub mod demux;
 pub mod error;

@@ -68,6 +68,15 @@ impl Daemon {
             host_config.log_config.as_ref(),
             &self.config,
         )?);
+        let support = crate::cgroup_support::CgroupSupport::detect();
+        let warnings = crate::resources::verify(&mut host_config, &support, false)?;
+        crate::resources::adapt(&mut host_config);
+        // Devices and throttled disks are looked up now, so a typo creates nothing.
+        crate::resources::limits(&host_config)?;
+        for d in crate::resources::devices(&host_config)? {
+            berth_runtime::spec::resources::device_entries(&d)
+                .map_err(|e| Error::invalid(e.to_string()))?;
+        }
         let image = self.images.resolve(&image_name).await?;
         crate::spec::merge_image_config(&mut config, &image.config);
         let (path, args) = crate::spec::command(&config)?;
@@ -137,10 +146,7 @@ impl Daemon {
             m.insert(cid.clone(), ctr);
         }
         self.container_event(&container, "create", &[]);
-        Ok(models::ContainerCreateResponse {
-            id: cid,
-            warnings: Vec::new(),
-        })
+        Ok(models::ContainerCreateResponse { id: cid, warnings })
     }
 
     fn unique_random_name(&self) -> Result<String> {
@@ -212,6 +218,18 @@ impl Daemon {
                 return Err(e);
             }
         };
+        if let Err(e) = self.apply_oom_kill_disable(&c) {
+            let _ = shim::simple(
+                &socket,
+                &Request::Kill {
+                    signal: libc::SIGKILL,
+                    all: true,
+                },
+            )
+            .await;
+            self.release_after_exit(&id).await;
+            return Err(e);
+        }
         // Attach sessions made before start get their shim connections before the process runs.
         crate::attach::connect_pending(ctr, &socket).await;
         let waiter = shim::wait(&socket).await;

@@ -5,6 +5,7 @@ pub mod options;
 
 mod attach;
 mod body_pipe;
+mod cgroup_support;
 mod cgroups;
 mod container;
 mod containers;
@@ -26,12 +27,14 @@ mod ps_filters;
 mod recovery;
 mod render;
 mod repo;
+mod resources;
 mod rootfs_access;
 mod shim;
 mod signals;
 mod spec;
 mod stats;
 mod system;
+mod update;
 
 pub use ctr_archive::{wire_stat, ExtractOptions};
 pub use ctr_commit::CommitRequest;

@@ -98,10 +98,6 @@ pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
         other => return Err(Error::not_found(format!("network {other} not found"))),
     }
     refuse_unsupported(hc)?;
-    // dockerd's floor (linuxMinMemory): below it the container could not even start.
-    if hc.memory.is_some_and(|m| m > 0 && m < 6 * 1024 * 1024) {
-        return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
-    }
     for opt in hc.security_opt.clone().unwrap_or_default() {
         let (k, _) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
         if !matches!(
@@ -117,7 +113,7 @@ pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
 }
 
 /// Refuses, rather than silently ignores, what the docker CLI can ask for and berth cannot do
-/// yet (volumes, published ports, restart policies, most resource limits).
+/// yet (volumes, published ports, restart policies).
 fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
     let unsupported = |what: &str| {
         Err(Error::not_implemented(format!(
@@ -147,40 +143,6 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
         .unwrap_or_default();
     if !restart.is_empty() && restart != "no" {
         return unsupported("restart policy");
-    }
-    let set = |v: Option<i64>| v.is_some_and(|v| v != 0);
-    let limits = [
-        ("--cpus", set(hc.nano_cpus)),
-        ("--cpu-shares", set(hc.cpu_shares)),
-        ("--cpu-period", set(hc.cpu_period)),
-        ("--cpu-quota", set(hc.cpu_quota)),
-        (
-            "--cpuset-cpus",
-            hc.cpuset_cpus.as_ref().is_some_and(|c| !c.is_empty()),
-        ),
-        (
-            "--cpuset-mems",
-            hc.cpuset_mems.as_ref().is_some_and(|c| !c.is_empty()),
-        ),
-        ("--memory-swap", set(hc.memory_swap)),
-        ("--memory-reservation", set(hc.memory_reservation)),
-        ("--pids-limit", hc.pids_limit.is_some_and(|p| p > 0)),
-        ("--blkio-weight", hc.blkio_weight.is_some_and(|w| w != 0)),
-        (
-            "--device",
-            hc.devices.as_ref().is_some_and(|d| !d.is_empty()),
-        ),
-        (
-            "--ulimit",
-            hc.ulimits.as_ref().is_some_and(|u| !u.is_empty()),
-        ),
-        (
-            "--sysctl",
-            hc.sysctls.as_ref().is_some_and(|s| !s.is_empty()),
-        ),
-    ];
-    if let Some((flag, _)) = limits.iter().find(|(_, on)| *on) {
-        return unsupported(flag);
     }
     Ok(())
 }
@@ -277,6 +239,7 @@ fn spec_error(e: berth_runtime::spec::SpecError) -> Error {
         SpecError::NoCommand => Error::invalid("No command specified"),
         SpecError::Caps(e) => Error::invalid(e.to_string()),
         SpecError::Seccomp(e) => Error::invalid(e.to_string()),
+        SpecError::Resource(e) => Error::invalid(e.to_string()),
         SpecError::Invalid(m) => Error::internal(m),
     }
 }
@@ -374,7 +337,10 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
         },
         cgroups_path: format!("/berth/{}", c.id),
         oom_score_adj: hc.oom_score_adj.map(|v| v as i32),
-        memory_limit: hc.memory.filter(|m| *m > 0),
+        resources: crate::resources::limits(hc)?,
+        devices: crate::resources::devices(hc)?,
+        ulimits: crate::resources::ulimits(hc)?,
+        sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
     })
 }
 

@@ -3,6 +3,8 @@
 
 pub mod backend;
 pub mod caps;
+#[cfg(feature = "cgroups")]
+pub mod cgroup_update;
 pub mod console;
 #[cfg(feature = "embedded")]
 pub mod embedded;

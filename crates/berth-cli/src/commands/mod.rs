@@ -33,6 +33,7 @@ pub mod system_check;
 pub mod system_df;
 pub mod tag;
 pub mod top;
+pub mod update;
 pub mod version;
 pub mod wait;
 

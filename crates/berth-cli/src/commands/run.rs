@@ -98,7 +98,11 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
         .await
         .map_err(|e| match e {
             CliError::Status { .. } => e,
-            other => with_help(other, path, 125),
+            // docker maps a refused create like a failed start (a missing device is 127).
+            other => {
+                let code = start_error_code(&other.to_string());
+                with_help(other, path, code)
+            }
         })?;
     let client = &ctx.client;
     if args.detach {

@@ -3,6 +3,7 @@
 
 mod defaults;
 mod host_devices;
+pub mod resources;
 
 use std::path::PathBuf;
 
@@ -13,6 +14,7 @@ use crate::caps::{self, CapSet, CapsError};
 use crate::seccomp::{self, SeccompError};
 
 pub use defaults::{DEFAULT_SHM_SIZE, INIT_PATH, MASKED_PATHS, READONLY_PATHS};
+pub use resources::{DeviceMapping, ResourceError, Resources, Throttle, Ulimit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -22,6 +24,8 @@ pub enum SpecError {
     Caps(#[from] CapsError),
     #[error(transparent)]
     Seccomp(#[from] SeccompError),
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
     #[error("building the OCI spec: {0}")]
     Invalid(String),
 }
@@ -95,8 +99,14 @@ pub struct SpecInput {
     /// `linux.cgroupsPath` (the daemon passes `/berth/<id>`).
     pub cgroups_path: String,
     pub oom_score_adj: Option<i32>,
-    /// Hard memory limit in bytes (`--memory`).
-    pub memory_limit: Option<i64>,
+    /// cgroup limits (`--memory`, `--cpus`, `--pids-limit`, ...).
+    pub resources: Resources,
+    /// Host devices made available (`--device`).
+    pub devices: Vec<DeviceMapping>,
+    /// `--ulimit`s.
+    pub ulimits: Vec<Ulimit>,
+    /// `--sysctl`s, on top of the defaults for a private network namespace.
+    pub sysctls: std::collections::BTreeMap<String, String>,
 }
 
 /// Facts about the host the spec depends on.
@@ -195,15 +205,41 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
         linux["maskedPaths"] = MASKED_PATHS.into();
         linux["readonlyPaths"] = READONLY_PATHS.into();
     }
-    if let Some(limit) = input.memory_limit {
-        linux["resources"]["memory"] = json!({ "limit": limit });
+    for (key, value) in input.resources.to_oci() {
+        linux["resources"][key] = value;
     }
+    if !input.devices.is_empty() {
+        let mut devices = Vec::new();
+        for d in &input.devices {
+            let (device, rule) = resources::device_entries(d)?;
+            devices.push(device);
+            if let Some(rules) = linux["resources"]["devices"].as_array_mut() {
+                rules.push(rule);
+            }
+        }
+        match linux["devices"].as_array_mut() {
+            // Privileged containers already have every host device under its own path.
+            Some(existing) => {
+                for d in devices {
+                    if !existing.iter().any(|e| e["path"] == d["path"]) {
+                        existing.push(d);
+                    }
+                }
+            }
+            None => linux["devices"] = devices.into(),
+        }
+    }
+    let mut sysctl = serde_json::Map::new();
     if input.network != NetworkMode::Host {
         // Lets non-root processes bind low ports and ping, as docker does in its own netns.
-        linux["sysctl"] = json!({
-            "net.ipv4.ip_unprivileged_port_start": "0",
-            "net.ipv4.ping_group_range": "0 2147483647",
-        });
+        sysctl.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
+        sysctl.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
+    }
+    for (k, v) in &input.sysctls {
+        sysctl.insert(k.clone(), v.clone().into());
+    }
+    if !sysctl.is_empty() {
+        linux["sysctl"] = sysctl.into();
     }
     if let Some(s) = seccomp {
         linux["seccomp"] =
@@ -229,6 +265,9 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
     }
     if let Some(adj) = input.oom_score_adj {
         process["oomScoreAdj"] = adj.into();
+    }
+    if !input.ulimits.is_empty() {
+        process["rlimits"] = input.ulimits.iter().map(resources::rlimit).collect();
     }
 
     let spec = json!({

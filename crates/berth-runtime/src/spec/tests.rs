@@ -261,7 +261,26 @@ fn network_init_read_only_and_mounts() {
             cwd: "/work".into(),
             no_new_privileges: true,
             oom_score_adj: Some(-500),
-            memory_limit: Some(64 << 20),
+            resources: Resources {
+                memory: Some(64 << 20),
+                memory_swap: Some(128 << 20),
+                cpu_quota: Some(50_000),
+                cpu_period: Some(100_000),
+                cpuset_cpus: Some("0".into()),
+                pids_limit: Some(20),
+                ..Default::default()
+            },
+            devices: vec![DeviceMapping {
+                host: "/dev/null".into(),
+                container: "/dev/mynull".into(),
+                permissions: "rw".into(),
+            }],
+            ulimits: vec![Ulimit {
+                name: "nofile".into(),
+                soft: 100,
+                hard: 200,
+            }],
+            sysctls: [("kernel.shm_rmid_forced".to_string(), "1".to_string())].into(),
             ..input()
         },
         &host(),
@@ -288,6 +307,22 @@ fn network_init_read_only_and_mounts() {
         .and_then(|r| *r.memory())
         .expect("memory");
     assert_eq!(memory.limit(), Some(64 << 20));
+    assert_eq!(memory.swap(), Some(128 << 20));
+    let linux = spec.linux().as_ref().expect("linux");
+    let resources = linux.resources().as_ref().expect("resources");
+    let cpu = resources.cpu().as_ref().expect("cpu");
+    assert_eq!((cpu.quota(), cpu.period()), (Some(50_000), Some(100_000)));
+    assert_eq!(cpu.cpus().as_deref(), Some("0"));
+    assert_eq!(resources.pids().as_ref().map(|p| p.limit()), Some(20));
+    let device = &linux.devices().as_ref().expect("devices")[0];
+    assert_eq!(device.path(), std::path::Path::new("/dev/mynull"));
+    assert_eq!((device.major(), device.minor()), (1, 3));
+    let rules = resources.devices().as_ref().expect("device rules");
+    assert!(rules
+        .last()
+        .is_some_and(|r| r.allow() && r.major() == Some(1) && r.minor() == Some(3)));
+    let rlimits = process.rlimits().as_ref().expect("rlimits");
+    assert_eq!((rlimits[0].soft(), rlimits[0].hard()), (100, 200));
     let mounts = spec.mounts().as_ref().expect("mounts");
     let init = mounts
         .iter()
@@ -307,8 +342,11 @@ fn network_init_read_only_and_mounts() {
         .as_ref()
         .is_some_and(|o| o.contains(&"size=1048576".to_string()))));
     assert!(
-        spec.linux().as_ref().is_some_and(|l| l.sysctl().is_none()),
-        "host network keeps the host's sysctls"
+        spec.linux().as_ref().is_some_and(|l| l
+            .sysctl()
+            .as_ref()
+            .is_some_and(|s| s.len() == 1 && s.contains_key("kernel.shm_rmid_forced"))),
+        "host network keeps the host's sysctls but the user's"
     );
 
     let spec = build_for(

@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod container_prune;
+pub mod container_update;
 pub mod containers;
 pub mod exec;
 pub mod images;
@@ -25,4 +26,5 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(stats::routes())
         .merge(pause::routes())
         .merge(container_prune::routes())
+        .merge(container_update::routes())
 }

@@ -1,0 +1,34 @@
+//! `POST /containers/{id}/update`: new resource limits and restart policy for a container.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use berth_api::models::{ContainerUpdateResponse, HostConfig};
+use berth_daemon::Daemon;
+use http::StatusCode;
+
+use crate::body::{json_response, RequiredJson};
+use crate::error::ApiError;
+
+pub fn routes() -> Router<Arc<Daemon>> {
+    Router::new().route("/containers/{id}/update", post(update))
+}
+
+/// The body is the `Resources` part of a HostConfig plus `RestartPolicy`, a subset of
+/// HostConfig's fields.
+async fn update(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RequiredJson(body): RequiredJson<HostConfig>,
+) -> Result<Response, ApiError> {
+    let warnings = d.container_update(&id, body).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &ContainerUpdateResponse {
+            warnings: Some(warnings),
+        },
+    ))
+}
