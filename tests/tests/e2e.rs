@@ -939,6 +939,22 @@ both_clients! {
         assert_eq!(kept, r#"["sh","-c","echo committed > /file; rm /bin/true; mkdir -p /etc/opq"]|[]"#);
         d.run(c, &["commit", "-c", "RUN true", &name]).code_is(1).stderr_has("RUN is not a valid change command");
         d.run(c, &["commit", "e2e-no-such-container"]).code_is(1).stderr_has("No such container: e2e-no-such-container");
+
+        // A running container is paused for the commit (the default) and running after it.
+        let live = unique_name("commitlive");
+        d.run(c, &["run", "-d", "--name", &live, "busybox", "sh", "-c", "echo live > /live; sleep 300"]).success();
+        assert!(wait_until(Duration::from_secs(10), || {
+            d.run(c, &["exec", &live, "cat", "/live"]).stdout.contains("live")
+        }));
+        d.run(c, &["commit", &live, &format!("{repo}:live")]).success();
+        assert_eq!(d.inspect(c, &live, "{{.State.Status}}"), "running");
+        // The docker CLI sends whole seconds: an `until` in the past would cut this second.
+        let events = d.run(c, &["events", "--since", "1m", "--until", &(unix_now() + 1).to_string(),
+            "--filter", &format!("container={live}"), "--format", "{{.Action}}"]);
+        let actions: Vec<&str> = events.success().lines().into_iter()
+            .filter(|a| ["pause", "commit", "unpause"].contains(a)).collect();
+        assert_eq!(actions, ["pause", "commit", "unpause"], "{events}\n{}", events.stdout);
+        d.run(c, &["rm", "-f", &live]).success();
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! The layer is the container's upper dir archived by descriptors, overlay whiteouts written as
 //! `.wh.` files and opaque dirs as `.wh..wh..opq` (what dockerd's overlay2 driver produces), the
-//! runtime's mount-point files left out (dockerd keeps them in its init layer). `pause` is
-//! accepted but berth cannot freeze a container yet: a running container is committed as it is.
+//! runtime's mount-point files left out (dockerd keeps them in its init layer). With `pause`
+//! (the default) a running container is frozen while its upper dir is read, as dockerd does.
 
 use std::collections::HashMap;
 
@@ -23,7 +23,7 @@ pub struct CommitRequest {
     pub tag: Option<String>,
     pub comment: String,
     pub author: String,
-    /// Accepted for compatibility; there is no freezer support yet.
+    /// Freeze a running container while its changes are read.
     pub pause: bool,
     /// Dockerfile instructions applied to the new image's config (`--change`).
     pub changes: Vec<String>,
@@ -79,6 +79,48 @@ impl Daemon {
             repo_tag: repo_tag.clone(),
         };
 
+        // dockerd pauses a running, unpaused container for the commit and unpauses it after.
+        let paused_here = req.pause && c.state.status == Status::Running;
+        if paused_here {
+            self.container_pause(&c.id).await?;
+        }
+        let result = self.commit_paused(&ctr, opts).await;
+        if let Ok(image_id) = &result {
+            // Before the unpause, as dockerd logs it.
+            let image_ref = repo_tag
+                .as_ref()
+                .map(Reference::familiar)
+                .unwrap_or_default();
+            self.container_event(
+                &c,
+                "commit",
+                &[
+                    ("comment", req.comment.clone()),
+                    ("imageID", image_id.clone()),
+                    ("imageRef", image_ref.clone()),
+                ],
+            );
+            if !image_ref.is_empty() {
+                let mut attrs = HashMap::new();
+                attrs.insert("name".to_string(), image_ref);
+                self.events.emit(Kind::Image, "tag", image_id, attrs);
+            }
+        }
+        if paused_here {
+            if let Err(e) = self.container_unpause(&c.id).await {
+                tracing::warn!(container = %c.id, error = %e.message, "unpause after commit");
+            }
+        }
+        let image_id = result?;
+        Ok(image_id)
+    }
+
+    /// Archives the container's upper dir into the new image.
+    async fn commit_paused(
+        &self,
+        ctr: &std::sync::Arc<crate::daemon::Ctr>,
+        opts: CommitOptions,
+    ) -> Result<String> {
         let svc = self.images.service();
         let id = ctr.id.clone();
         let ctr_for_lock = ctr.clone();
@@ -107,25 +149,6 @@ impl Daemon {
         })
         .await
         .map_err(|e| Error::internal(format!("commit task: {e}")))??;
-
-        let image_ref = repo_tag
-            .as_ref()
-            .map(Reference::familiar)
-            .unwrap_or_default();
-        self.container_event(
-            &c,
-            "commit",
-            &[
-                ("comment", req.comment.clone()),
-                ("imageID", image_id.clone()),
-                ("imageRef", image_ref.clone()),
-            ],
-        );
-        if !image_ref.is_empty() {
-            let mut attrs = HashMap::new();
-            attrs.insert("name".to_string(), image_ref);
-            self.events.emit(Kind::Image, "tag", &image_id, attrs);
-        }
         Ok(image_id)
     }
 }

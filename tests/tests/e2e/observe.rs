@@ -122,7 +122,7 @@ both_clients! {
         d.run(c, &["stop", "-t", "1", &name]).success();
         assert_eq!(d.inspect(c, &name, "{{.State.Status}} {{.State.Paused}}"), "exited false");
         d.run(c, &["pause", &name]).code_is(1).stderr_has(&format!("Container {id} is not running"));
-        let events = d.run(c, &["events", "--since", "1m", "--until", "0s", "--filter",
+        let events = d.run(c, &["events", "--since", "1m", "--until", &(crate::unix_now() + 1).to_string(), "--filter",
             &format!("container={name}"), "--format", "{{.Action}}"]);
         let actions = events.success().lines().join(" ");
         assert!(actions.contains("pause unpause pause"), "{actions}");
