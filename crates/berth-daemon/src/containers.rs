@@ -581,6 +581,8 @@ impl Daemon {
             return Ok(());
         }
         self.container_event(&c, "kill", &[("signal", sig.to_string())]);
+        let mut life = ctr.life.subscribe();
+        let exits = life.borrow().exits;
         match shim::simple(
             &self.shim_socket(&c.id),
             &Request::Kill { signal: sig, all },
@@ -588,12 +590,22 @@ impl Daemon {
         .await
         {
             Ok(_) => Ok(()),
-            // The shim is gone: the container exited and the monitor will record it.
-            Err(e) if !ctr.life.borrow().running => {
-                tracing::debug!(container = %c.id, error = %e, "kill after exit");
-                Ok(())
+            Err(e) => {
+                // The process exited under our feet (its shim is gone or going): fine once
+                // the monitor has recorded that exit.
+                let recorded = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    life.wait_for(|l| !l.running || l.exits > exits),
+                )
+                .await
+                .is_ok();
+                if recorded {
+                    tracing::debug!(container = %c.id, error = %e, "kill after exit");
+                    Ok(())
+                } else {
+                    Err(e)
+                }
             }
-            Err(e) => Err(e),
         }
     }
 
