@@ -206,9 +206,11 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy, OptsError> {
     let maximum_retry_count = if count.is_empty() {
         None
     } else {
-        Some(count.parse::<i64>().map_err(|_| {
-            OptsError::Restart("maximum retry count must be an integer".into())
-        })?)
+        Some(
+            count
+                .parse::<i64>()
+                .map_err(|_| OptsError::Restart("maximum retry count must be an integer".into()))?,
+        )
     };
     let policy = match name {
         "" => RestartPolicyNameEnum::EMPTY,
@@ -536,7 +538,10 @@ mod tests {
             (Some(RestartPolicyNameEnum::ON_FAILURE), Some(3))
         );
         // The daemon refuses a count on another policy, with its own message.
-        assert_eq!(parse_restart("always:3").unwrap().maximum_retry_count, Some(3));
+        assert_eq!(
+            parse_restart("always:3").unwrap().maximum_retry_count,
+            Some(3)
+        );
         assert_eq!(
             parse_restart("sometimes").unwrap_err().to_string(),
             "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"

@@ -7,7 +7,9 @@ use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum HealthOptsError {
-    #[error("invalid argument \"{value}\" for \"{flag}\" flag: time: invalid duration \"{value}\"")]
+    #[error(
+        "invalid argument \"{value}\" for \"{flag}\" flag: time: invalid duration \"{value}\""
+    )]
     Duration { flag: String, value: String },
     #[error("--no-healthcheck conflicts with --health-* options")]
     Conflict,

@@ -532,8 +532,8 @@ impl Daemon {
         if c.state.status == Status::Restarting {
             // Between two runs: cancelling the pending restart is the whole stop.
             self.note_user_signal(ctr, libc::SIGKILL);
-            let _ = tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running))
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running)).await;
             return Ok(());
         }
         self.signal(ctr, sig, false).await?;

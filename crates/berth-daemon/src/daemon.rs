@@ -113,7 +113,10 @@ impl Ctr {
     }
 
     /// Runs `f` on the restart manager under its lock.
-    pub fn restart_manager<R>(&self, f: impl FnOnce(&mut crate::restart::RestartManager) -> R) -> R {
+    pub fn restart_manager<R>(
+        &self,
+        f: impl FnOnce(&mut crate::restart::RestartManager) -> R,
+    ) -> R {
         match self.restart.lock() {
             Ok(mut g) => f(&mut g),
             Err(p) => f(&mut p.into_inner()),

@@ -77,7 +77,10 @@ pub fn merge_image_healthcheck(user: &mut Option<HealthConfig>, image: Option<&H
 
 /// The probe's argv: `CMD` runs its arguments, `CMD-SHELL` runs them with the container's
 /// shell; `NONE`, an empty test or an unknown type mean no health check.
-pub fn probe_command(hc: Option<&HealthConfig>, shell: Option<&Vec<String>>) -> Option<Vec<String>> {
+pub fn probe_command(
+    hc: Option<&HealthConfig>,
+    shell: Option<&Vec<String>>,
+) -> Option<Vec<String>> {
     let test = hc?.test.as_ref()?;
     let (kind, args) = test.split_first()?;
     match kind.as_str() {
@@ -172,7 +175,11 @@ impl LimitedOutput {
 fn since(rfc3339: Option<&str>) -> Duration {
     rfc3339
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .and_then(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok())
+        .and_then(|t| {
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .to_std()
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -267,7 +274,10 @@ impl Daemon {
         let exec_id = id::generate();
         // dockerd names the probe "<entrypoint> <args joined>", hence a trailing space when the
         // probe has no arguments.
-        let (entry, args) = argv.split_first().map(|(e, a)| (e.clone(), a.join(" "))).unwrap_or_default();
+        let (entry, args) = argv
+            .split_first()
+            .map(|(e, a)| (e.clone(), a.join(" ")))
+            .unwrap_or_default();
         let cmdline = format!("{entry} {args}");
         let exec_attr = [("execID", exec_id.clone())];
         self.container_event(&c, &format!("exec_create: {cmdline}"), &exec_attr);
@@ -281,7 +291,10 @@ impl Daemon {
         let (resp, mut conn) = tokio::time::timeout(EXEC_START_TIMEOUT, shim::call(&socket, &req))
             .await
             .map_err(|_| {
-                Error::internal(format!("timed out starting health check for container {}", c.id))
+                Error::internal(format!(
+                    "timed out starting health check for container {}",
+                    c.id
+                ))
             })??;
         if let Response::Error { message } = resp {
             return Err(Error::internal(format!(
@@ -411,15 +424,24 @@ mod tests {
         // Failures inside the start period do not count.
         assert_eq!(apply_result(&mut h, result(1), 2, true), None);
         assert_eq!(h.failing_streak, 0);
-        assert_eq!(apply_result(&mut h, result(0), 2, true).as_deref(), Some(HEALTHY));
+        assert_eq!(
+            apply_result(&mut h, result(0), 2, true).as_deref(),
+            Some(HEALTHY)
+        );
         assert_eq!(apply_result(&mut h, result(1), 2, false), None);
         assert_eq!(h.failing_streak, 1);
-        assert_eq!(apply_result(&mut h, result(1), 2, false).as_deref(), Some(UNHEALTHY));
+        assert_eq!(
+            apply_result(&mut h, result(1), 2, false).as_deref(),
+            Some(UNHEALTHY)
+        );
         for _ in 0..5 {
             apply_result(&mut h, result(1), 2, false);
         }
         assert_eq!(h.log.len(), MAX_LOG_ENTRIES);
-        assert_eq!(apply_result(&mut h, result(0), 2, false).as_deref(), Some(HEALTHY));
+        assert_eq!(
+            apply_result(&mut h, result(0), 2, false).as_deref(),
+            Some(HEALTHY)
+        );
     }
 
     #[test]
@@ -428,7 +450,10 @@ mod tests {
             test: Some(test.iter().map(|s| s.to_string()).collect()),
             ..Default::default()
         };
-        assert_eq!(probe_command(Some(&hc(&["CMD", "true"])), None), Some(vec!["true".to_string()]));
+        assert_eq!(
+            probe_command(Some(&hc(&["CMD", "true"])), None),
+            Some(vec!["true".to_string()])
+        );
         assert_eq!(
             probe_command(Some(&hc(&["CMD-SHELL", "exit 1"])), None),
             Some(vec!["/bin/sh".into(), "-c".into(), "exit 1".into()])
@@ -438,9 +463,18 @@ mod tests {
         c.interval = Some(2_000_000_000);
         c.start_period = Some(10_000_000_000);
         c.start_interval = Some(500_000_000);
-        assert_eq!(next_interval(&c, Duration::ZERO, STARTING), Duration::from_millis(500));
-        assert_eq!(next_interval(&c, Duration::from_secs(9), STARTING), Duration::from_secs(1));
-        assert_eq!(next_interval(&c, Duration::from_secs(11), STARTING), Duration::from_secs(2));
+        assert_eq!(
+            next_interval(&c, Duration::ZERO, STARTING),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            next_interval(&c, Duration::from_secs(9), STARTING),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            next_interval(&c, Duration::from_secs(11), STARTING),
+            Duration::from_secs(2)
+        );
         assert_eq!(go_duration_text(Duration::from_secs(30)), "30s");
         assert_eq!(go_duration_text(Duration::from_millis(500)), "500ms");
         assert_eq!(go_duration_text(Duration::from_secs(90)), "1m30s");
@@ -462,6 +496,10 @@ mod tests {
         let u = user.unwrap_or_default();
         assert_eq!(u.test, image.test);
         assert_eq!((u.interval, u.retries), (Some(9), Some(7)));
-        assert!(validate(Some(&HealthConfig { interval: Some(10), ..Default::default() })).is_err());
+        assert!(validate(Some(&HealthConfig {
+            interval: Some(10),
+            ..Default::default()
+        }))
+        .is_err());
     }
 }

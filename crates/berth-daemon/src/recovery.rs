@@ -8,8 +8,8 @@ use berth_types::Result;
 
 use crate::container::Status;
 use crate::containers::{now_rfc3339, read_exit_file, run_time};
-use crate::restart::Policy;
 use crate::daemon::{Ctr, Daemon};
+use crate::restart::Policy;
 use crate::shim;
 
 pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
@@ -87,7 +87,10 @@ fn restart_on_daemon_start(daemon: &Arc<Daemon>, ctr: &Arc<Ctr>) {
     if !c.has_been_started || !matches!(c.state.status, Status::Exited | Status::Restarting) {
         return;
     }
-    let ran_for = run_time(c.state.started_at.as_deref(), c.state.finished_at.as_deref());
+    let ran_for = run_time(
+        c.state.started_at.as_deref(),
+        c.state.finished_at.as_deref(),
+    );
     let wanted = ctr.restart_manager(|m| {
         m.should_restart(
             Policy::of(&c.host_config),

@@ -209,10 +209,18 @@ mod tests {
         assert!(m
             .should_restart(Policy::UnlessStopped, 0, false, run, 0)
             .is_some());
-        assert!(m.should_restart(Policy::OnFailure(0), 0, false, run, 9).is_none());
-        assert!(m.should_restart(Policy::OnFailure(0), 3, false, run, 9).is_some());
-        assert!(m.should_restart(Policy::OnFailure(2), 3, false, run, 1).is_some());
-        assert!(m.should_restart(Policy::OnFailure(2), 3, false, run, 2).is_none());
+        assert!(m
+            .should_restart(Policy::OnFailure(0), 0, false, run, 9)
+            .is_none());
+        assert!(m
+            .should_restart(Policy::OnFailure(0), 3, false, run, 9)
+            .is_some());
+        assert!(m
+            .should_restart(Policy::OnFailure(2), 3, false, run, 1)
+            .is_some());
+        assert!(m
+            .should_restart(Policy::OnFailure(2), 3, false, run, 2)
+            .is_none());
         m.cancel();
         assert!(m.should_restart(Policy::Always, 1, false, run, 0).is_none());
         m.reset();

@@ -24,35 +24,79 @@ fn run_detached(d: &TestDaemon, c: Client, args: &[&str]) -> String {
 #[track_caller]
 fn wait_for_inspect(d: &TestDaemon, c: Client, name: &str, format: &str, want: &str) {
     let ok = wait_until(SETTLE, || d.inspect(c, name, format) == want);
-    assert!(ok, "{name}: {format} never became {want:?}; it is {:?}", d.inspect(c, name, format));
+    assert!(
+        ok,
+        "{name}: {format} never became {want:?}; it is {:?}",
+        d.inspect(c, name, format)
+    );
 }
 
 #[track_caller]
 fn wait_for_log(d: &TestDaemon, c: Client, name: &str, needle: &str) {
     let ok = wait_until(SETTLE, || d.run(c, &["logs", name]).stdout.contains(needle));
-    assert!(ok, "{needle:?} never appeared in the logs of {name}: {}", d.run(c, &["logs", name]));
+    assert!(
+        ok,
+        "{needle:?} never appeared in the logs of {name}: {}",
+        d.run(c, &["logs", name])
+    );
 }
 
 fn restart_count(d: &TestDaemon, c: Client, name: &str) -> i64 {
-    d.inspect(c, name, "{{.RestartCount}}").parse().unwrap_or(-1)
+    d.inspect(c, name, "{{.RestartCount}}")
+        .parse()
+        .unwrap_or(-1)
 }
 
 /// `ps -a` rows of one container as "<status>" with a filter.
 fn ps_status(d: &TestDaemon, c: Client, name: &str) -> String {
-    d.run(c, &["ps", "-a", "--filter", &format!("name=^{name}$"), "--format", "{{.Status}}"]).out().to_string()
+    d.run(
+        c,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name=^{name}$"),
+            "--format",
+            "{{.Status}}",
+        ],
+    )
+    .out()
+    .to_string()
 }
 
 fn ps_names(d: &TestDaemon, c: Client, args: &[&str]) -> Vec<String> {
     let mut all = vec!["ps"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--format", "{{.Names}}"]);
-    d.run(c, &all).success().lines().into_iter().map(str::to_string).collect()
+    d.run(c, &all)
+        .success()
+        .lines()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Actions of a container's events so far (`--until` now ends the stream).
 fn actions(d: &TestDaemon, c: Client, name: &str) -> Vec<String> {
-    let out = d.run(c, &["events", "--since", "0", "--until", &format!("{}", unix_now() + 1), "--filter", &format!("container={name}"), "--format", "{{.Action}}"]);
-    out.success().lines().into_iter().map(str::to_string).collect()
+    let out = d.run(
+        c,
+        &[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &format!("{}", unix_now() + 1),
+            "--filter",
+            &format!("container={name}"),
+            "--format",
+            "{{.Action}}",
+        ],
+    );
+    out.success()
+        .lines()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 fn unix_now() -> u64 {
@@ -202,6 +246,12 @@ both_clients! {
         // Wait until the back-off is long (the 4th restart waits 0.8 s) and catch it between runs.
         assert!(wait_until(SETTLE, || restart_count(d, c, &name) >= 4), "no 4th restart");
         assert!(wait_until(SETTLE, || d.inspect(c, &name, "{{.State.Status}}") == "restarting"), "never seen restarting");
+        // Between two runs there is nothing to exec into.
+        let refused = wait_until(SETTLE, || {
+            let out = d.run(c, &["exec", &name, "true"]);
+            out.code != 0 && out.stderr.contains("is restarting, wait until the container is running")
+        });
+        assert!(refused, "exec was never refused while restarting");
         d.kill9();
         std::thread::sleep(Duration::from_millis(300));
         let runs_before = std::fs::read_dir(d.data_root.join("containers")).map(|r| r.count()).unwrap_or(0);
@@ -242,18 +292,18 @@ both_clients! {
         assert_eq!(d.inspect(c, &name, "{{json .Config.Healthcheck.Test}}"), r#"["CMD-SHELL","cat /tmp/ok"]"#);
         let status = ps_status(d, c, &name);
         assert!(status.starts_with("Up ") && status.ends_with("(health: starting)"), "{status}");
-        assert_eq!(ps_names(d, c, &["--filter", "health=starting"]), [name.clone()]);
+        assert_eq!(ps_names(d, c, &["--filter", "health=starting"]), [name.as_str()]);
 
         wait_for_inspect(d, c, &name, "{{.State.Health.Status}}", "healthy");
         assert!(ps_status(d, c, &name).ends_with("(healthy)"), "{}", ps_status(d, c, &name));
-        assert_eq!(ps_names(d, c, &["--filter", "health=healthy"]), [name.clone()]);
-        assert_eq!(ps_names(d, c, &["--filter", "health=none"]), [plain.clone()]);
+        assert_eq!(ps_names(d, c, &["--filter", "health=healthy"]), [name.as_str()]);
+        assert_eq!(ps_names(d, c, &["--filter", "health=none"]), [plain.as_str()]);
         assert_eq!(d.inspect(c, &name, "{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}"), "0 fine");
 
         d.run(c, &["exec", &name, "rm", "/tmp/ok"]).success();
         wait_for_inspect(d, c, &name, "{{.State.Health.Status}} {{.State.Health.FailingStreak}}", "unhealthy 2");
         assert!(ps_status(d, c, &name).ends_with("(unhealthy)"), "{}", ps_status(d, c, &name));
-        assert_eq!(ps_names(d, c, &["--filter", "health=unhealthy"]), [name.clone()]);
+        assert_eq!(ps_names(d, c, &["--filter", "health=unhealthy"]), [name.as_str()]);
         let log = d.inspect(c, &name, "{{json .State.Health.Log}}");
         let entries: serde_json::Value = serde_json::from_str(&log).expect("health log json");
         let entries = entries.as_array().cloned().unwrap_or_default();
@@ -388,14 +438,31 @@ fn wait_conditions() {
     let (status, body) = next_exit.join().expect("thread").expect("wait request");
     assert_eq!(status, 200);
     assert!(body.contains("\"StatusCode\":137"), "{body}");
-    assert!(!removed.is_finished(), "removed answered before the removal");
+    assert!(
+        !removed.is_finished(),
+        "removed answered before the removal"
+    );
     // not-running answers at once for a stopped container.
-    let resp = d.api("POST", &format!("/containers/{name}/wait?condition=not-running"), None, b"");
-    assert!(resp.text().contains("\"StatusCode\":137"), "{}", resp.text());
+    let resp = d.api(
+        "POST",
+        &format!("/containers/{name}/wait?condition=not-running"),
+        None,
+        b"",
+    );
+    assert!(
+        resp.text().contains("\"StatusCode\":137"),
+        "{}",
+        resp.text()
+    );
     d.run(c, &["rm", &name]).success();
     let (status, body) = removed.join().expect("thread").expect("wait request");
     assert_eq!(status, 200, "{body}");
     let other = run_detached(&d, c, &["busybox", "sleep", "300"]);
-    let bad = d.api("POST", &format!("/containers/{other}/wait?condition=sometime"), None, b"");
+    let bad = d.api(
+        "POST",
+        &format!("/containers/{other}/wait?condition=sometime"),
+        None,
+        b"",
+    );
     assert_eq!(bad.status, 400, "{}", bad.text());
 }
