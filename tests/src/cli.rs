@@ -259,6 +259,12 @@ impl Spawned {
         self.wait(Duration::ZERO).is_none()
     }
 
+    /// Sends `signal` to the command (a user's ^C to an attached `run`, say).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, signal);
+    }
+
     /// SIGKILLs the command and reaps it.
     pub fn kill(&mut self) {
         if self.code.is_none() {

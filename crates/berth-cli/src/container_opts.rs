@@ -14,8 +14,10 @@ use thiserror::Error;
 pub enum OptsError {
     #[error("invalid restart policy format: {0}")]
     Restart(String),
-    #[error("maximum retry count cannot be used with restart policy '{0}'")]
-    RetryNotAllowed(String),
+    #[error("invalid restart policy: unknown policy '{0}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")]
+    UnknownRestartPolicy(String),
+    #[error(transparent)]
+    Health(#[from] crate::health_opts::HealthOptsError),
     #[error("invalid proto: {0}")]
     PortProto(String),
     #[error("invalid containerPort: {0}")]
@@ -120,6 +122,8 @@ pub struct ContainerOpts {
     pub restart: String,
     #[command(flatten)]
     pub resources: crate::resource_opts::CreateResourceOpts,
+    #[command(flatten)]
+    pub health: crate::health_opts::HealthOpts,
     /// Size of /dev/shm
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
@@ -186,25 +190,31 @@ pub fn expand_env(entries: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `--restart no|always|unless-stopped|on-failure[:N]`.
+/// `--restart no|always|unless-stopped|on-failure[:N]`, as docker's `ParseRestartPolicy`; a
+/// count on another policy is the daemon's to refuse. An unknown name is refused here since
+/// the request's typed model cannot carry it (with the daemon's wording).
 pub fn parse_restart(s: &str) -> Result<RestartPolicy, OptsError> {
     let (name, count) = match s.split_once(':') {
-        Some((n, c)) => (n, Some(c)),
-        None => (s, None),
+        Some(("", _)) => return Err(OptsError::Restart("no policy provided before colon".into())),
+        Some((n, c)) => (n, c),
+        None => (s, ""),
+    };
+    let maximum_retry_count = if count.is_empty() {
+        None
+    } else {
+        Some(
+            count
+                .parse::<i64>()
+                .map_err(|_| OptsError::Restart("maximum retry count must be an integer".into()))?,
+        )
     };
     let policy = match name {
-        "" | "no" => RestartPolicyNameEnum::NO,
+        "" => RestartPolicyNameEnum::EMPTY,
+        "no" => RestartPolicyNameEnum::NO,
         "always" => RestartPolicyNameEnum::ALWAYS,
         "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
         "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-        _ => return Err(OptsError::Restart(s.into())),
-    };
-    let maximum_retry_count = match count {
-        None => None,
-        Some(_) if policy != RestartPolicyNameEnum::ON_FAILURE => {
-            return Err(OptsError::RetryNotAllowed(name.into()))
-        }
-        Some(c) => Some(c.parse::<i64>().map_err(|_| OptsError::Restart(s.into()))?),
+        _ => return Err(OptsError::UnknownRestartPolicy(name.into())),
     };
     Ok(RestartPolicy {
         name: Some(policy),
@@ -323,7 +333,12 @@ impl ContainerOpts {
         attach: &[String],
     ) -> Result<ContainerCreateBody, OptsError> {
         let restart_policy = parse_restart(&self.restart)?;
-        if self.rm && !matches!(self.restart.as_str(), "" | "no") {
+        if self.rm
+            && !matches!(
+                restart_policy.name,
+                None | Some(RestartPolicyNameEnum::EMPTY | RestartPolicyNameEnum::NO)
+            )
+        {
             return Err(OptsError::Conflict("--restart and --rm".into()));
         }
         let mut env = Vec::new();
@@ -421,6 +436,7 @@ impl ContainerOpts {
             labels: Some(labels),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
+            healthcheck: self.health.to_health_config()?,
             ..Default::default()
         };
         let console_size = if self.tty {
@@ -509,8 +525,17 @@ mod tests {
             (p.name, p.maximum_retry_count),
             (Some(RestartPolicyNameEnum::ON_FAILURE), Some(3))
         );
-        assert!(parse_restart("always:3").is_err());
-        assert!(parse_restart("sometimes").is_err());
+        // The daemon refuses a count on another policy, with its own message.
+        assert_eq!(
+            parse_restart("always:3").unwrap().maximum_retry_count,
+            Some(3)
+        );
+        assert_eq!(
+            parse_restart("sometimes").unwrap_err().to_string(),
+            "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+        );
+        assert!(parse_restart(":3").is_err());
+        assert!(parse_restart("on-failure:x").is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod cp_paths;
 mod ctx;
 mod error;
 mod format;
+mod health_opts;
 mod jsonmessage;
 mod output_file;
 mod resource_opts;

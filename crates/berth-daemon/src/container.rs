@@ -41,6 +41,29 @@ pub struct State {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub oom_killed: bool,
+    /// The health check's state; None without a health check.
+    #[serde(default)]
+    pub health: Option<HealthState>,
+}
+
+/// `State.Health` as dockerd keeps it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HealthState {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: i64,
+    /// The last probe results, oldest first.
+    pub log: Vec<ProbeResult>,
+}
+
+/// One probe run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProbeResult {
+    /// RFC 3339 with nanoseconds.
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
 }
 
 impl State {
@@ -73,6 +96,9 @@ pub struct Container {
     pub runtime: String,
     #[serde(default)]
     pub has_been_started: bool,
+    /// Stopped or killed by a user since its last start: `unless-stopped` leaves it down.
+    #[serde(default)]
+    pub has_been_manually_stopped: bool,
 }
 
 impl Container {

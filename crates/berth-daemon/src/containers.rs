@@ -77,6 +77,7 @@ impl Daemon {
             berth_runtime::spec::resources::device_entries(&d)
                 .map_err(|e| Error::invalid(e.to_string()))?;
         }
+        crate::health::validate(config.healthcheck.as_ref())?;
         let image = self.images.resolve(&image_name).await?;
         crate::spec::merge_image_config(&mut config, &image.config);
         let (path, args) = crate::spec::command(&config)?;
@@ -118,6 +119,7 @@ impl Daemon {
             restart_count: 0,
             runtime,
             has_been_started: false,
+            has_been_manually_stopped: false,
         };
         // Everything below is undone if a later step fails, so a failed create leaves nothing.
         let dir = self.container_dir(&cid);
@@ -179,6 +181,7 @@ impl Daemon {
             }
             _ => {}
         }
+        self.reset_restart_policy(&ctr);
         let result = self.start_locked(&ctr).await;
         if result.is_err() && c.auto_remove() {
             // dockerd cleans up an auto-remove container whose start failed.
@@ -254,6 +257,7 @@ impl Daemon {
                 started_at: Some(now_rfc3339()),
                 finished_at: c.state.finished_at.clone(),
                 oom_killed: false,
+                health: c.state.health.clone(),
             };
             c.has_been_started = true;
         });
@@ -267,7 +271,18 @@ impl Daemon {
             Ok(w) => self.spawn_monitor(ctr.clone(), w),
             Err(e) => tracing::warn!(container = %id, error = %e, "cannot watch container exit"),
         }
+        self.init_health_monitor(ctr);
         Ok(())
+    }
+
+    /// A user's start or restart: a fresh back-off, the retry count and the manual stop
+    /// forgotten (dockerd's `ResetRestartManager`).
+    pub(crate) fn reset_restart_policy(&self, ctr: &Ctr) {
+        ctr.restart_manager(|m| m.reset());
+        ctr.update(|c| {
+            c.restart_count = 0;
+            c.has_been_manually_stopped = false;
+        });
     }
 
     /// Writes the bundle and starts the shim; returns init's pid.
@@ -364,14 +379,35 @@ impl Daemon {
         });
     }
 
-    /// Records an exit: state, cleanup, events, auto-remove.
+    /// Records an exit: state, cleanup, events; then the restart policy or auto-remove.
     pub(crate) async fn handle_exit(&self, ctr: &Arc<Ctr>, status: ExitStatus) {
         let id = ctr.id.clone();
+        self.stop_health_monitor(ctr);
         self.release_after_exit(&id).await;
+        let before = ctr.snapshot();
+        let exit_code = i64::from(status.exit_code);
+        let ran_for = run_time(
+            before.state.started_at.as_deref(),
+            Some(status.finished_at.as_str()),
+        );
+        let restart_in = ctr.restart_manager(|m| {
+            m.should_restart(
+                crate::restart::Policy::of(&before.host_config),
+                exit_code,
+                before.has_been_manually_stopped,
+                ran_for,
+                before.restart_count,
+            )
+        });
         ctr.update(|c| {
-            c.state.status = Status::Exited;
+            c.state.status = if restart_in.is_some() {
+                c.restart_count += 1;
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
             c.state.pid = 0;
-            c.state.exit_code = i64::from(status.exit_code);
+            c.state.exit_code = exit_code;
             c.state.finished_at = Some(status.finished_at.clone());
             c.state.oom_killed = status.oom_killed;
         });
@@ -387,19 +423,81 @@ impl Daemon {
             "die",
             &[
                 ("exitCode", status.exit_code.to_string()),
-                ("execDuration", "0".into()),
+                ("execDuration", ran_for.as_secs().to_string()),
             ],
         );
         ctr.life.send_modify(|l| {
-            l.running = false;
+            l.running = restart_in.is_some();
             l.exits += 1;
-            l.exit_code = i64::from(status.exit_code);
+            l.exit_code = exit_code;
         });
+        if let Some(delay) = restart_in {
+            tracing::debug!(container = %id, ?delay, restart_count = snap.restart_count, "restarting by policy");
+            self.schedule_restart(ctr.clone(), delay);
+            return;
+        }
         if snap.auto_remove() {
             let _op = ctr.op.lock().await;
             if let Err(e) = self.remove_locked(ctr).await {
                 tracing::warn!(container = %id, error = %e, "auto-remove failed");
             }
+        }
+    }
+
+    /// Starts a `Restarting` container again after `delay`, unless a stop, kill or removal
+    /// cancels the restart first.
+    pub(crate) fn schedule_restart(&self, ctr: Arc<Ctr>, delay: Duration) {
+        let cancel = ctr.restart_manager(|m| m.cancelled());
+        let daemon = self.self_ref();
+        tokio::spawn(async move {
+            let due = tokio::select! {
+                _ = tokio::time::sleep(delay) => true,
+                _ = cancel.cancelled() => false,
+            };
+            let op = if due {
+                tokio::select! {
+                    g = ctr.op.lock() => Some(g),
+                    _ = cancel.cancelled() => None,
+                }
+            } else {
+                None
+            };
+            let Some(d) = daemon.upgrade() else { return };
+            let still_due = op.is_some()
+                && !cancel.is_cancelled()
+                && ctr.snapshot().state.status == Status::Restarting;
+            if !still_due {
+                d.abandon_restart(&ctr, None);
+                return;
+            }
+            if let Err(e) = d.start_locked(&ctr).await {
+                tracing::warn!(container = %ctr.id, error = %e, "restart by policy failed");
+                d.abandon_restart(&ctr, Some(e.message));
+            }
+        });
+    }
+
+    /// A restart that will not happen: the container is down for good (dockerd's
+    /// `SetStopped` after a cancelled or failed restart).
+    fn abandon_restart(&self, ctr: &Ctr, error: Option<String>) {
+        let changed = ctr.update(|c| {
+            if c.state.status != Status::Restarting && error.is_none() {
+                return false;
+            }
+            c.state.status = Status::Exited;
+            if let Some(e) = &error {
+                c.state.error = e.clone();
+            }
+            true
+        });
+        if changed {
+            if let Err(e) = self.repo.save(&ctr.snapshot()) {
+                tracing::error!(container = %ctr.id, error = %e, "saving state");
+            }
+            ctr.life.send_modify(|l| {
+                l.running = false;
+                l.error = error;
+            });
         }
     }
 
@@ -450,6 +548,13 @@ impl Daemon {
         if !life.borrow().running {
             return Ok(());
         }
+        if c.state.status == Status::Restarting {
+            // Between two runs: cancelling the pending restart is the whole stop.
+            self.note_user_signal(ctr, libc::SIGKILL);
+            let _ =
+                tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running)).await;
+            return Ok(());
+        }
         self.signal(ctr, sig, false).await?;
         let exited = |l: &crate::daemon::Lifecycle| l.exits > exits || !l.running;
         let waited = if timeout < 0 {
@@ -467,10 +572,36 @@ impl Daemon {
         Ok(())
     }
 
-    /// Signals the container's init through its shim.
+    /// What a user's signal does to the restart policy, as dockerd's `killWithSignal`: the
+    /// container counts as manually stopped, and SIGKILL or its stop signal (any signal when
+    /// it has none) cancels restarts until the next start.
+    fn note_user_signal(&self, ctr: &Ctr, sig: i32) {
+        let stop_signal = ctr
+            .snapshot()
+            .config
+            .stop_signal
+            .filter(|s| !s.is_empty())
+            .and_then(|s| signals::parse(&s).ok());
+        if sig == libc::SIGKILL || stop_signal.is_none_or(|s| s == sig) {
+            ctr.restart_manager(|m| m.cancel());
+        }
+        ctr.update(|c| c.has_been_manually_stopped = true);
+        if let Err(e) = self.repo.save(&ctr.snapshot()) {
+            tracing::warn!(container = %ctr.id, error = %e, "saving the manual stop");
+        }
+    }
+
+    /// Signals the container's init through its shim, on a user's behalf.
     async fn signal(&self, ctr: &Arc<Ctr>, sig: i32, all: bool) -> Result<()> {
+        self.note_user_signal(ctr, sig);
         let c = ctr.snapshot();
+        if c.state.status == Status::Restarting {
+            // No process to signal; the cancelled restart leaves it stopped.
+            return Ok(());
+        }
         self.container_event(&c, "kill", &[("signal", sig.to_string())]);
+        let mut life = ctr.life.subscribe();
+        let exits = life.borrow().exits;
         match shim::simple(
             &self.shim_socket(&c.id),
             &Request::Kill { signal: sig, all },
@@ -481,12 +612,22 @@ impl Daemon {
                 self.thaw_after_signal(ctr, sig).await;
                 Ok(())
             }
-            // The shim is gone: the container exited and the monitor will record it.
-            Err(e) if !ctr.life.borrow().running => {
-                tracing::debug!(container = %c.id, error = %e, "kill after exit");
-                Ok(())
+            Err(e) => {
+                // The process exited under our feet (its shim is gone or going): fine once
+                // the monitor has recorded that exit.
+                let recorded = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    life.wait_for(|l| !l.running || l.exits > exits),
+                )
+                .await
+                .is_ok();
+                if recorded {
+                    tracing::debug!(container = %c.id, error = %e, "kill after exit");
+                    Ok(())
+                } else {
+                    Err(e)
+                }
             }
-            Err(e) => Err(e),
         }
     }
 
@@ -506,6 +647,7 @@ impl Daemon {
             let _ =
                 tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running)).await;
         }
+        self.reset_restart_policy(&ctr);
         self.start_locked(&ctr).await?;
         self.container_event(&ctr.snapshot(), "restart", &[]);
         Ok(())
@@ -536,8 +678,9 @@ impl Daemon {
         let start = life.borrow().clone();
         let fut = async move {
             let done = match condition {
+                // A restart by policy ends the wait too, as dockerd's stop waiters.
                 WaitCondition::NotRunning => life
-                    .wait_for(|l| !l.running || l.removed)
+                    .wait_for(|l| !l.running || l.removed || l.exits > start.exits)
                     .await
                     .map(|l| l.clone()),
                 WaitCondition::NextExit => life
@@ -561,8 +704,13 @@ impl Daemon {
         let c = ctr.snapshot();
         if c.state.running() {
             if !opts.force {
+                let what = if c.state.status == Status::Restarting {
+                    "restarting"
+                } else {
+                    "running"
+                };
                 return Err(Error::conflict(format!(
-                    "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                    "cannot remove container \"{}\": container is {what}: stop the container before removing or force remove",
                     c.name
                 )));
             }
@@ -689,6 +837,15 @@ fn exit_code_for_start_error(message: &str) -> i64 {
         126
     } else {
         128
+    }
+}
+
+/// How long a run lasted, from its RFC 3339 start and end (zero when either is unknown).
+pub(crate) fn run_time(started: Option<&str>, finished: Option<&str>) -> Duration {
+    let parse = |t: Option<&str>| t.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    match (parse(started), parse(finished)) {
+        (Some(s), Some(f)) => (f - s).to_std().unwrap_or_default(),
+        _ => Duration::ZERO,
     }
 }
 

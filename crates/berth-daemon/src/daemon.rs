@@ -91,6 +91,10 @@ pub struct Ctr {
     pub life: watch::Sender<Lifecycle>,
     /// Attach sessions waiting for the next start; each gets a shim connection.
     pub pending_attach: Mutex<Vec<crate::attach::Pending>>,
+    /// Back-off and cancel of the restart policy (in memory, as dockerd's).
+    pub restart: Mutex<crate::restart::RestartManager>,
+    /// Stops the running health check monitor, if any.
+    pub health_stop: Mutex<Option<tokio_util::sync::CancellationToken>>,
 }
 
 impl Ctr {
@@ -106,7 +110,20 @@ impl Ctr {
             op: tokio::sync::Mutex::new(()),
             life: watch::channel(life).0,
             pending_attach: Mutex::new(Vec::new()),
+            restart: Mutex::new(crate::restart::RestartManager::default()),
+            health_stop: Mutex::new(None),
         })
+    }
+
+    /// Runs `f` on the restart manager under its lock.
+    pub fn restart_manager<R>(
+        &self,
+        f: impl FnOnce(&mut crate::restart::RestartManager) -> R,
+    ) -> R {
+        match self.restart.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
     }
 
     /// A copy of the record.

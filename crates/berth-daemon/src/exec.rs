@@ -57,6 +57,12 @@ impl Daemon {
                 c.id
             )));
         }
+        if c.state.status == crate::container::Status::Restarting {
+            return Err(Error::conflict(format!(
+                "Container {} is restarting, wait until the container is running",
+                c.id
+            )));
+        }
         if config.cmd.as_ref().is_none_or(Vec::is_empty) {
             return Err(Error::invalid("No exec command specified"));
         }

@@ -43,13 +43,29 @@ fn human_status(c: &Container) -> String {
                 .as_deref()
                 .and_then(parse_time)
                 .unwrap_or(now);
-            let mut s = format!("Up {}", human_duration(now - since));
-            if c.state.status == Status::Paused {
-                s.push_str(" (Paused)");
+            let up = human_duration(now - since);
+            match &c.state.health {
+                _ if c.state.status == Status::Paused => format!("Up {up} (Paused)"),
+                Some(h) if h.status == crate::health::STARTING => {
+                    format!("Up {up} (health: starting)")
+                }
+                Some(h) => format!("Up {up} ({})", h.status),
+                None => format!("Up {up}"),
             }
-            s
         }
-        Status::Restarting => format!("Restarting ({})", c.state.exit_code),
+        Status::Restarting => {
+            let finished = c
+                .state
+                .finished_at
+                .as_deref()
+                .and_then(parse_time)
+                .unwrap_or(now);
+            format!(
+                "Restarting ({}) {} ago",
+                c.state.exit_code,
+                human_duration(now - finished)
+            )
+        }
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
         Status::Created => "Created".into(),
@@ -61,6 +77,40 @@ fn human_status(c: &Container) -> String {
             ),
             _ => "Created".into(),
         },
+    }
+}
+
+/// The `health` filter's view: the status, or "none" without a health check.
+fn health_status(c: &Container) -> &str {
+    c.state
+        .health
+        .as_ref()
+        .map(|h| h.status.as_str())
+        .unwrap_or("none")
+}
+
+/// `State.Health` as dockerd shows it.
+fn health_view(h: &crate::container::HealthState) -> models::Health {
+    let status = match h.status.as_str() {
+        crate::health::HEALTHY => models::HealthStatusEnum::HEALTHY,
+        crate::health::UNHEALTHY => models::HealthStatusEnum::UNHEALTHY,
+        crate::health::STARTING => models::HealthStatusEnum::STARTING,
+        _ => models::HealthStatusEnum::NONE,
+    };
+    models::Health {
+        status: Some(status),
+        failing_streak: Some(h.failing_streak),
+        log: Some(
+            h.log
+                .iter()
+                .map(|r| models::HealthcheckResult {
+                    start: Some(r.start.clone()),
+                    end: Some(r.end.clone()),
+                    exit_code: Some(r.exit_code),
+                    output: Some(r.output.clone()),
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -168,7 +218,7 @@ impl Daemon {
                         .clone()
                         .unwrap_or_else(|| ZERO_TIME.into()),
                 ),
-                health: None,
+                health: c.state.health.as_ref().map(health_view),
             }),
             image: Some(c.image_id.clone()),
             resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
@@ -212,6 +262,20 @@ impl Daemon {
                 "network", "volume", "publish", "expose", "is-task",
             ])
             .map_err(Error::invalid)?;
+        for h in opts.filters.get("health") {
+            if ![
+                crate::health::STARTING,
+                crate::health::HEALTHY,
+                crate::health::UNHEALTHY,
+                "none",
+            ]
+            .contains(&h.as_str())
+            {
+                return Err(Error::invalid(format!(
+                    "Unrecognised filter value for health: {h}"
+                )));
+            }
+        }
         for s in opts.filters.get("status") {
             if ![
                 "created",
@@ -250,6 +314,7 @@ impl Daemon {
             let ok = any("id", &|v| c.id.starts_with(v))
                 && any("name", &|v| name_matches(c.bare_name(), v))
                 && any("status", &|v| v == c.state.status.as_str())
+                && any("health", &|v| v == health_status(&c))
                 && any("exited", &|v| {
                     c.state.status == Status::Exited
                         && c.has_been_started

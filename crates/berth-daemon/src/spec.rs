@@ -58,9 +58,7 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
             user.entrypoint = image.entrypoint.clone();
         }
     }
-    if user.healthcheck.is_none() {
-        user.healthcheck = image.healthcheck.clone();
-    }
+    crate::health::merge_image_healthcheck(&mut user.healthcheck, image.healthcheck.as_ref());
     if user.working_dir.as_deref().is_none_or(str::is_empty) {
         user.working_dir = image.working_dir.clone();
     }
@@ -98,6 +96,7 @@ pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
         other => return Err(Error::not_found(format!("network {other} not found"))),
     }
     refuse_unsupported(hc)?;
+    crate::restart::validate(hc)?;
     for opt in hc.security_opt.clone().unwrap_or_default() {
         let (k, _) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
         if !matches!(
@@ -113,7 +112,7 @@ pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
 }
 
 /// Refuses, rather than silently ignores, what the docker CLI can ask for and berth cannot do
-/// yet (volumes, published ports, restart policies).
+/// yet (volumes, published ports).
 fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
     let unsupported = |what: &str| {
         Err(Error::not_implemented(format!(
@@ -134,15 +133,6 @@ fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
         || hc.publish_all_ports == Some(true)
     {
         return unsupported("publishing ports (-p, -P)");
-    }
-    let restart = hc
-        .restart_policy
-        .as_ref()
-        .and_then(|r| r.name.as_ref())
-        .map(|n| n.to_string())
-        .unwrap_or_default();
-    if !restart.is_empty() && restart != "no" {
-        return unsupported("restart policy");
     }
     Ok(())
 }

@@ -29,6 +29,8 @@ impl Daemon {
         }
         let mut merged = c.host_config.clone();
         crate::resources::merge_update(&mut merged, &update).map_err(|e| cannot(&e.message))?;
+        // dockerd's `ValidateRestartPolicy` on the policy as it will be (update.go).
+        crate::restart::validate(&merged).map_err(|e| cannot(&e.message))?;
         let mut check = merged.clone();
         crate::resources::verify(&mut check, &CgroupSupport::detect(), true)
             .map_err(|e| cannot(&e.message))?;

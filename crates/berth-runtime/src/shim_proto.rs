@@ -137,6 +137,8 @@ pub enum Request {
     Exec(ExecProcess),
     /// Resize an exec's pty.
     ExecResize { id: String, height: u16, width: u16 },
+    /// Signal an exec's process while it runs (a health probe past its timeout).
+    ExecKill { id: String, signal: i32 },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -74,6 +74,20 @@ impl Supervisor {
                 },
             }),
             Request::Exec(process) => self.exec(key, process),
+            Request::ExecKill { id, signal } => {
+                let Some(exec) = self.execs.values().find(|e| e.exec_id == id) else {
+                    return Some(Response::Error {
+                        message: format!("No such exec instance: {id}"),
+                    });
+                };
+                // Until the shim records the exit it has not reaped the pid, so it is still
+                // this exec's process.
+                if exec.exit.is_none() {
+                    // SAFETY: kill(2) on our own unreaped child; no memory is involved.
+                    unsafe { libc::kill(exec.pid, signal) };
+                }
+                Some(Response::Ok)
+            }
             Request::ExecResize { id, height, width } => {
                 let Some(exec) = self.execs.values().find(|e| e.exec_id == id) else {
                     return Some(Response::Error {

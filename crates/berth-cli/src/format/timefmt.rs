@@ -56,7 +56,8 @@ fn format_unix(t: DateTime<Utc>) -> String {
 /// docker's timetypes.GetTimestamp: a duration means "that long before `now`"; a value without
 /// '-' is already a unix timestamp; otherwise an RFC 3339 date (local time when no zone).
 pub fn get_timestamp(value: &str, now: DateTime<Utc>) -> Result<String, TimeError> {
-    if let Some(d) = parse_go_duration(value) {
+    // As docker's GetTimestamp: "0" is the epoch, not a zero duration.
+    if let Some(d) = parse_go_duration(value).filter(|_| value != "0") {
         let nanos = (d * 1e9) as i64;
         return Ok(format_unix(now - chrono::Duration::nanoseconds(nanos)));
     }

@@ -52,14 +52,30 @@ pub fn check_container_name(name: &str) -> Result<(), ApiError> {
 async fn create(
     State(d): State<Arc<Daemon>>,
     p: Params,
-    RequiredJson(body): RequiredJson<ContainerCreateBody>,
+    RequiredJson(raw): RequiredJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let name = p.non_empty("name");
     if let Some(name) = name {
         check_container_name(name)?;
     }
+    check_restart_policy_name(&raw)?;
+    let body: ContainerCreateBody = serde_json::from_value(raw)
+        .map_err(|e| ApiError::from(crate::body::BodyError::Json(e.to_string())))?;
     let created = d.container_create(name, body).await?;
     Ok(json_response(StatusCode::CREATED, &created))
+}
+
+/// An unknown restart policy name gets dockerd's message rather than a JSON decoding error.
+fn check_restart_policy_name(raw: &serde_json::Value) -> Result<(), ApiError> {
+    let name = raw
+        .pointer("/HostConfig/RestartPolicy/Name")
+        .and_then(serde_json::Value::as_str);
+    match name {
+        None | Some("" | "no" | "always" | "on-failure" | "unless-stopped") => Ok(()),
+        Some(other) => Err(ApiError::invalid(format!(
+            "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+        ))),
+    }
 }
 
 pub fn list_options(p: &Params) -> Result<ListOptions, ApiError> {
