@@ -392,6 +392,10 @@ async fn monitor(daemon: std::sync::Weak<Daemon>, ctr: Arc<Ctr>, stop: Cancellat
             _ = tokio::time::sleep(wait) => {}
         }
         let Some(d) = daemon.upgrade() else { return };
+        // A frozen container cannot answer a probe; dockerd holds its monitor while paused.
+        if ctr.snapshot().state.status == crate::container::Status::Paused {
+            continue;
+        }
         let timeout = duration_or(hc.timeout, DEFAULT_TIMEOUT);
         let result = tokio::select! {
             _ = stop.cancelled() => return,
