@@ -12,6 +12,7 @@ pub mod container;
 pub mod filters;
 pub mod stdcopy;
 pub mod version;
+pub mod volume;
 
 use serde::{Deserialize, Serialize};
 

@@ -73,6 +73,9 @@ pub struct Container {
     pub runtime: String,
     #[serde(default)]
     pub has_been_started: bool,
+    /// Volumes, binds and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mount_points: Vec<crate::mounts::MountPoint>,
 }
 
 impl Container {

@@ -185,7 +185,7 @@ impl Daemon {
             graph_driver: Some(graph),
             size_rw: None,
             size_root_fs: None,
-            mounts: Some(Vec::new()),
+            mounts: Some(c.mount_points.iter().map(|m| m.to_wire()).collect()),
             config: Some(c.config.clone()),
             network_settings: Some(network_settings(&c)),
         })
@@ -304,7 +304,7 @@ impl Daemon {
             network_settings: Some(ContainerSummaryNetworkSettings {
                 networks: Some(networks),
             }),
-            mounts: Some(Vec::new()),
+            mounts: Some(c.mount_points.iter().map(|m| m.to_wire()).collect()),
         }
     }
 
