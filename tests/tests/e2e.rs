@@ -46,6 +46,8 @@ macro_rules! both_clients {
 mod image_archive;
 #[path = "e2e/image_lifecycle.rs"]
 mod image_lifecycle;
+#[path = "e2e/volumes.rs"]
+mod volumes;
 
 /// `run -d args...`; the new container's full id.
 #[track_caller]

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{
     attach, commit, cp, create, diff, events, exec, export, history, image_prune, images, import,
     info, inspect, kill, load, logs, ps, rename, restart, rm, rmi, run, save, start, stop,
-    system_check, system_df, tag, top, version, wait,
+    system_check, system_df, tag, top, version, volume, wait,
 };
 
 #[derive(Debug, Parser)]
@@ -106,6 +106,25 @@ pub enum Command {
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create(volume::CreateArgs),
+    /// List volumes
+    #[command(alias = "list")]
+    Ls(volume::LsArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(volume::InspectArgs),
+    /// Remove one or more volumes
+    #[command(alias = "remove")]
+    Rm(volume::RmArgs),
+    /// Remove unused local volumes
+    Prune(volume::PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]

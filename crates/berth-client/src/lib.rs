@@ -18,6 +18,7 @@ pub mod host;
 pub mod image_archive;
 pub mod images;
 pub mod system;
+pub mod volumes;
 mod transport;
 
 pub use archive::{CommitOptions, CopyToOptions};

@@ -31,6 +31,7 @@ pub mod system_df;
 pub mod tag;
 pub mod top;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
 use berth_client::ClientError;

@@ -5,6 +5,7 @@ pub mod containers;
 pub mod exec;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -19,4 +20,5 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(images::routes())
         .merge(exec::routes())
         .merge(archive::routes())
+        .merge(volumes::routes())
 }
