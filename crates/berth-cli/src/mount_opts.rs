@@ -106,7 +106,8 @@ fn parse(spec: &str) -> Result<Mount, String> {
             }
             "volume-nocopy" => {
                 volume.get_or_insert_with(Default::default).no_copy = Some(
-                    go_bool(&key, &val).map_err(|_| format!("invalid value for volume-nocopy: {val}"))?,
+                    go_bool(&key, &val)
+                        .map_err(|_| format!("invalid value for volume-nocopy: {val}"))?,
                 )
             }
             "volume-label" => {
@@ -122,7 +123,8 @@ fn parse(spec: &str) -> Result<Mount, String> {
                 set_kv(&mut driver_opts, &val)
             }
             "tmpfs-size" => {
-                let size = parse_ram(&val).map_err(|_| format!("invalid value for {key}: {val}"))?;
+                let size =
+                    parse_ram(&val).map_err(|_| format!("invalid value for {key}: {val}"))?;
                 tmpfs.get_or_insert_with(Default::default).size_bytes = Some(size)
             }
             "tmpfs-mode" => {
@@ -142,7 +144,9 @@ fn parse(spec: &str) -> Result<Mount, String> {
     }
     if let Some(mut v) = volume {
         if typ != MountTypeEnum::VOLUME {
-            return Err(format!("cannot mix 'volume-*' options with mount type '{typ}'"));
+            return Err(format!(
+                "cannot mix 'volume-*' options with mount type '{typ}'"
+            ));
         }
         v.labels = Some(labels);
         v.driver_config = Some(MountVolumeOptionsDriverConfig {
@@ -152,10 +156,14 @@ fn parse(spec: &str) -> Result<Mount, String> {
         m.volume_options = Some(v);
     }
     if bind.is_some() && typ != MountTypeEnum::BIND {
-        return Err(format!("cannot mix 'bind-*' options with mount type '{typ}'"));
+        return Err(format!(
+            "cannot mix 'bind-*' options with mount type '{typ}'"
+        ));
     }
     if tmpfs.is_some() && typ != MountTypeEnum::TMPFS {
-        return Err(format!("cannot mix 'tmpfs-*' options with mount type '{typ}'"));
+        return Err(format!(
+            "cannot mix 'tmpfs-*' options with mount type '{typ}'"
+        ));
     }
     m.bind_options = bind;
     m.tmpfs_options = tmpfs;
@@ -175,13 +183,19 @@ mod tests {
     fn parses_like_docker() {
         let m = parse("type=bind,src=/a,dst=/b,readonly,bind-propagation=rshared").expect("bind");
         assert_eq!(m.typ, Some(MountTypeEnum::BIND));
-        assert_eq!((m.source.as_deref(), m.target.as_deref()), (Some("/a"), Some("/b")));
+        assert_eq!(
+            (m.source.as_deref(), m.target.as_deref()),
+            (Some("/a"), Some("/b"))
+        );
         assert_eq!(m.read_only, Some(true));
         let v = parse("source=v1,target=/d,volume-nocopy,volume-opt=type=tmpfs,volume-label=a=b")
             .expect("volume");
         let vo = v.volume_options.expect("opts");
         assert_eq!(vo.no_copy, Some(true));
-        assert_eq!(vo.labels.expect("labels").get("a").map(String::as_str), Some("b"));
+        assert_eq!(
+            vo.labels.expect("labels").get("a").map(String::as_str),
+            Some("b")
+        );
         let t = parse("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770").expect("tmpfs");
         let to = t.tmpfs_options.expect("tmpfs");
         assert_eq!((to.size_bytes, to.mode), (Some(1 << 20), Some(0o1770)));
@@ -190,7 +204,10 @@ mod tests {
             parse("type=bind,src=/a,dst=/b,foo=bar").expect_err("key"),
             "unexpected key 'foo' in 'foo=bar'"
         );
-        assert_eq!(parse("type=volume").expect_err("target"), "target is required");
+        assert_eq!(
+            parse("type=volume").expect_err("target"),
+            "target is required"
+        );
         assert_eq!(
             parse("type=bind,src=/a,dst=/b,tmpfs-size=1m").expect_err("mix"),
             "cannot mix 'tmpfs-*' options with mount type 'bind'"

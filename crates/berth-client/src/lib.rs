@@ -18,8 +18,8 @@ pub mod host;
 pub mod image_archive;
 pub mod images;
 pub mod system;
-pub mod volumes;
 mod transport;
+pub mod volumes;
 
 pub use archive::{CommitOptions, CopyToOptions};
 pub use body::{BodyReader, JsonLines, RequestBody};

@@ -9,7 +9,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
-use nix::sys::stat::{fchmod, fstatat, mkdirat, mknodat, utimensat, FileStat, Mode, SFlag, UtimensatFlags};
+use nix::sys::stat::{
+    fchmod, fstatat, mkdirat, mknodat, utimensat, FileStat, Mode, SFlag, UtimensatFlags,
+};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
 
@@ -32,10 +34,21 @@ fn own(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-fn open_at(dir: RawFd, name: &str, flags: OFlag, mode: u32, path: &str) -> Result<OwnedFd, CopyUpError> {
-    openat(Some(dir), name, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(mode))
-        .map(own)
-        .map_err(at(path))
+fn open_at(
+    dir: RawFd,
+    name: &str,
+    flags: OFlag,
+    mode: u32,
+    path: &str,
+) -> Result<OwnedFd, CopyUpError> {
+    openat(
+        Some(dir),
+        name,
+        flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(mode),
+    )
+    .map(own)
+    .map_err(at(path))
 }
 
 fn times(st: &FileStat) -> (TimeSpec, TimeSpec) {
@@ -48,7 +61,12 @@ fn times(st: &FileStat) -> (TimeSpec, TimeSpec) {
 /// Owner and mode of `src_dir` onto `dst_dir`, as dockerd gives the volume's root the image
 /// directory's.
 fn copy_attrs(dst: RawFd, st: &FileStat, path: &str) -> Result<(), CopyUpError> {
-    fchown(dst, Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid))).map_err(at(path))?;
+    fchown(
+        dst,
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+    )
+    .map_err(at(path))?;
     fchmod(dst, Mode::from_bits_truncate(st.st_mode & 0o7777)).map_err(at(path))?;
     Ok(())
 }
@@ -96,13 +114,15 @@ fn copy_children(src: RawFd, dst: RawFd, prefix: &str) -> Result<(), CopyUpError
         .collect();
     for name in names {
         let path = format!("{prefix}/{name}");
-        let st = fstatat(Some(src), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(at(&path))?;
+        let st =
+            fstatat(Some(src), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(at(&path))?;
         let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
         let perm = st.st_mode & 0o7777;
         let (atime, mtime) = times(&st);
         match kind {
             SFlag::S_IFDIR => {
-                mkdirat(Some(dst), name.as_str(), Mode::from_bits_truncate(0o700)).map_err(at(&path))?;
+                mkdirat(Some(dst), name.as_str(), Mode::from_bits_truncate(0o700))
+                    .map_err(at(&path))?;
                 let s = open_at(src, &name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0, &path)?;
                 let d = open_at(dst, &name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0, &path)?;
                 copy_children(s.as_raw_fd(), d.as_raw_fd(), &path)?;
@@ -111,7 +131,13 @@ fn copy_children(src: RawFd, dst: RawFd, prefix: &str) -> Result<(), CopyUpError
             }
             SFlag::S_IFREG => {
                 let s = open_at(src, &name, OFlag::O_RDONLY, 0, &path)?;
-                let d = open_at(dst, &name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, 0o600, &path)?;
+                let d = open_at(
+                    dst,
+                    &name,
+                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+                    0o600,
+                    &path,
+                )?;
                 let mut sf = File::from(s);
                 let mut df = File::from(d);
                 io::copy(&mut sf, &mut df).map_err(|e| CopyUpError::Io {
@@ -132,12 +158,24 @@ fn copy_children(src: RawFd, dst: RawFd, prefix: &str) -> Result<(), CopyUpError
                     AtFlags::AT_SYMLINK_NOFOLLOW,
                 )
                 .map_err(at(&path))?;
-                utimensat(Some(dst), name.as_str(), &atime, &mtime, UtimensatFlags::NoFollowSymlink)
-                    .map_err(at(&path))?;
+                utimensat(
+                    Some(dst),
+                    name.as_str(),
+                    &atime,
+                    &mtime,
+                    UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(at(&path))?;
             }
             SFlag::S_IFIFO | SFlag::S_IFCHR | SFlag::S_IFBLK => {
-                mknodat(Some(dst), name.as_str(), kind, Mode::from_bits_truncate(perm), st.st_rdev)
-                    .map_err(at(&path))?;
+                mknodat(
+                    Some(dst),
+                    name.as_str(),
+                    kind,
+                    Mode::from_bits_truncate(perm),
+                    st.st_rdev,
+                )
+                .map_err(at(&path))?;
                 fchownat(
                     Some(dst),
                     name.as_str(),
@@ -165,22 +203,33 @@ mod tests {
         let dst = tempfile::tempdir().expect("dst");
         std::fs::create_dir(src.path().join("sub")).expect("sub");
         std::fs::write(src.path().join("sub/file"), b"hello").expect("file");
-        std::fs::set_permissions(src.path().join("sub/file"), std::fs::Permissions::from_mode(0o640))
-            .expect("chmod");
-        std::os::unix::fs::chown(src.path().join("sub/file"), Some(1234), Some(5678)).expect("chown");
+        std::fs::set_permissions(
+            src.path().join("sub/file"),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .expect("chmod");
+        std::os::unix::fs::chown(src.path().join("sub/file"), Some(1234), Some(5678))
+            .expect("chown");
         std::os::unix::fs::symlink("/etc/passwd", src.path().join("link")).expect("symlink");
-        std::fs::set_permissions(src.path(), std::fs::Permissions::from_mode(0o750)).expect("chmod");
+        std::fs::set_permissions(src.path(), std::fs::Permissions::from_mode(0o750))
+            .expect("chmod");
         let fd = OwnedFd::from(File::open(src.path()).expect("open"));
         copy_dir(&fd, dst.path()).expect("copy");
         let f = dst.path().join("sub/file");
         assert_eq!(std::fs::read(&f).expect("read"), b"hello");
         let md = std::fs::metadata(&f).expect("md");
-        assert_eq!((md.mode() & 0o7777, md.uid(), md.gid()), (0o640, 1234, 5678));
+        assert_eq!(
+            (md.mode() & 0o7777, md.uid(), md.gid()),
+            (0o640, 1234, 5678)
+        );
         assert_eq!(
             std::fs::read_link(dst.path().join("link")).expect("link"),
             Path::new("/etc/passwd"),
             "a symlink is copied as a symlink, never followed"
         );
-        assert_eq!(std::fs::metadata(dst.path()).expect("root").mode() & 0o7777, 0o750);
+        assert_eq!(
+            std::fs::metadata(dst.path()).expect("root").mode() & 0o7777,
+            0o750
+        );
     }
 }

@@ -27,7 +27,10 @@ pub fn check_not_masked(dest: &str, privileged: bool) -> Result<()> {
     }
     let masked = dest == "/sys"
         || under(dest, "/proc")
-        || MASKED_PATHS.iter().chain(READONLY_PATHS).any(|m| under(dest, m));
+        || MASKED_PATHS
+            .iter()
+            .chain(READONLY_PATHS)
+            .any(|m| under(dest, m));
     if masked {
         return Err(Error::invalid(format!(
             "invalid mount config: {dest} is a path the container runtime mounts or masks; mounting over it needs --privileged"

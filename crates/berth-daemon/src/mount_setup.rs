@@ -15,18 +15,25 @@ use crate::daemon::Daemon;
 use crate::mounts::{MountKind, MountPoint};
 
 fn target_err(dest: &str, e: std::io::Error) -> Error {
-    Error::invalid(format!("creating mount target {dest} in the container: {e}"))
+    Error::invalid(format!(
+        "creating mount target {dest} in the container: {e}"
+    ))
 }
 
 /// `dest` made to exist in the root (a directory, or a file for a file bind) and given back in
 /// its canonical in-root form.
 fn prepare_target(root: &Root, dest: &str, is_dir: bool) -> Result<String> {
     if is_dir {
-        root.mkdir_all(dest, 0o755).map_err(|e| target_err(dest, e))?;
+        root.mkdir_all(dest, 0o755)
+            .map_err(|e| target_err(dest, e))?;
     } else {
-        let parent = dest.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
-        root.mkdir_all(parent, 0o755).map_err(|e| target_err(dest, e))?;
-        root.create_file(dest, 0o644).map_err(|e| target_err(dest, e))?;
+        let parent = dest
+            .rsplit_once('/')
+            .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+        root.mkdir_all(parent, 0o755)
+            .map_err(|e| target_err(dest, e))?;
+        root.create_file(dest, 0o644)
+            .map_err(|e| target_err(dest, e))?;
     }
     root.canonical(dest).map_err(|e| target_err(dest, e))
 }
@@ -39,15 +46,20 @@ fn is_empty_dir(p: &Path) -> bool {
 fn tmpfs_options(rw: bool, extra: &str) -> Vec<String> {
     let mut opts: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
     opts.push(if rw { "rw" } else { "ro" }.into());
-    opts.extend(extra.split(',').filter(|o| !o.is_empty()).map(str::to_string));
+    opts.extend(
+        extra
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(str::to_string),
+    );
     opts
 }
 
 impl Daemon {
     /// The user's mounts for the spec of container `c` with its rootfs mounted at `rootfs`.
     pub(crate) fn prepare_mounts(&self, c: &Container, rootfs: &Path) -> Result<Vec<SpecMount>> {
-        let root = Root::open(rootfs)
-            .map_err(|e| Error::internal(format!("opening the rootfs: {e}")))?;
+        let root =
+            Root::open(rootfs).map_err(|e| Error::internal(format!("opening the rootfs: {e}")))?;
         let mut points: Vec<&MountPoint> = c.mount_points.iter().collect();
         // Parents before children, as dockerd sorts them.
         points.sort_by_key(|m| m.destination.split('/').filter(|p| !p.is_empty()).count());
@@ -69,17 +81,14 @@ impl Daemon {
         Ok(out)
     }
 
-    fn prepare_one(
-        &self,
-        root: &Root,
-        mp: &MountPoint,
-    ) -> Result<SpecMount> {
+    fn prepare_one(&self, root: &Root, mp: &MountPoint) -> Result<SpecMount> {
         let mut options = vec!["rbind".to_string()];
         let source = match mp.kind {
             MountKind::Volume => {
-                let record = self.volumes.get(&mp.name)?.ok_or_else(|| {
-                    Error::not_found(format!("get {}: no such volume", mp.name))
-                })?;
+                let record = self
+                    .volumes
+                    .get(&mp.name)?
+                    .ok_or_else(|| Error::not_found(format!("get {}: no such volume", mp.name)))?;
                 let data = self.volume_activate(&record)?;
                 let dest = prepare_target(root, &mp.destination, true)?;
                 if mp.copy_data && is_empty_dir(&data) {
@@ -101,7 +110,10 @@ impl Daemon {
                         )));
                     }
                     std::fs::create_dir_all(src).map_err(|e| {
-                        Error::internal(format!("error while creating mount source path '{}': {e}", mp.source))
+                        Error::internal(format!(
+                            "error while creating mount source path '{}': {e}",
+                            mp.source
+                        ))
                     })?;
                 }
                 src.to_path_buf()
@@ -125,7 +137,13 @@ impl Daemon {
         Ok(self.bind_spec(dest, &source, mp.rw, options))
     }
 
-    fn bind_spec(&self, dest: String, source: &Path, rw: bool, mut options: Vec<String>) -> SpecMount {
+    fn bind_spec(
+        &self,
+        dest: String,
+        source: &Path,
+        rw: bool,
+        mut options: Vec<String>,
+    ) -> SpecMount {
         if !rw {
             options.push("ro".into());
         }
@@ -148,11 +166,23 @@ mod tests {
         std::os::unix::fs::symlink("/", rootfs.path().join("escape")).expect("abs link");
         std::os::unix::fs::symlink("../../../..", rootfs.path().join("up")).expect("rel link");
         let root = Root::open(rootfs.path()).expect("open");
-        assert_eq!(prepare_target(&root, "/escape/data", true).expect("abs"), "/data");
-        assert!(rootfs.path().join("data").is_dir(), "created inside the root");
-        assert_eq!(prepare_target(&root, "/up/tmp/x", true).expect("rel"), "/tmp/x");
+        assert_eq!(
+            prepare_target(&root, "/escape/data", true).expect("abs"),
+            "/data"
+        );
+        assert!(
+            rootfs.path().join("data").is_dir(),
+            "created inside the root"
+        );
+        assert_eq!(
+            prepare_target(&root, "/up/tmp/x", true).expect("rel"),
+            "/tmp/x"
+        );
         assert!(rootfs.path().join("tmp/x").is_dir());
-        assert_eq!(prepare_target(&root, "/etc/conf", false).expect("file"), "/etc/conf");
+        assert_eq!(
+            prepare_target(&root, "/etc/conf", false).expect("file"),
+            "/etc/conf"
+        );
         assert!(rootfs.path().join("etc/conf").is_file());
         assert_eq!(
             tmpfs_options(true, "size=1m,exec"),

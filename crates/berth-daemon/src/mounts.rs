@@ -99,7 +99,9 @@ impl MountPoint {
     }
 }
 
-const PROPAGATIONS: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+const PROPAGATIONS: &[&str] = &[
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
 const DEFAULT_PROPAGATION: &str = "rprivate";
 
 fn invalid_spec(raw: &str) -> String {
@@ -199,7 +201,11 @@ pub fn parse_bind(raw: &str) -> Result<MountPoint> {
     } else {
         MountKind::Volume
     };
-    let kind_name = if kind == MountKind::Bind { "bind" } else { "volume" };
+    let kind_name = if kind == MountKind::Bind {
+        "bind"
+    } else {
+        "volume"
+    };
     let wrap = |m: String| Error::invalid(format!("{}: {m}", invalid_spec(raw)));
     check_target(kind_name, target).map_err(wrap)?;
     let mut mp = MountPoint::new(kind, clean(target));
@@ -252,7 +258,10 @@ pub fn parse_mount(m: &Mount) -> Result<MountPoint> {
     let mut mp = match m.typ {
         Some(MountTypeEnum::BIND) => {
             if source.is_empty() {
-                return Err(err(mount_config_err("bind", "field Source must not be empty")));
+                return Err(err(mount_config_err(
+                    "bind",
+                    "field Source must not be empty",
+                )));
             }
             if m.volume_options.is_some() {
                 return Err(err(mount_config_err(
@@ -394,7 +403,9 @@ pub fn parse_volumes_from(spec: &str) -> Result<(String, bool)> {
         return Ok((id.to_string(), true));
     }
     if !valid_mode(mode)
-        || mode.split(',').any(|o| PROPAGATIONS.contains(&o) || o == "nocopy")
+        || mode
+            .split(',')
+            .any(|o| PROPAGATIONS.contains(&o) || o == "nocopy")
     {
         return Err(invalid_mode(mode));
     }
@@ -405,9 +416,8 @@ pub fn parse_volumes_from(spec: &str) -> Result<(String, bool)> {
 pub fn tmpfs_destinations(tmpfs: &HashMap<String, String>) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for dest in tmpfs.keys() {
-        check_target("tmpfs", dest).map_err(|m| {
-            Error::invalid(format!("invalid tmpfs mount destination {dest}: {m}"))
-        })?;
+        check_target("tmpfs", dest)
+            .map_err(|m| Error::invalid(format!("invalid tmpfs mount destination {dest}: {m}")))?;
         out.push(clean(dest));
     }
     Ok(out)
@@ -421,11 +431,17 @@ mod tests {
     fn binds_parse_like_dockerd() {
         let v = parse_bind("data:/srv/data:ro,nocopy").expect("volume");
         assert_eq!(v.kind, MountKind::Volume);
-        assert_eq!((v.name.as_str(), v.destination.as_str()), ("data", "/srv/data"));
+        assert_eq!(
+            (v.name.as_str(), v.destination.as_str()),
+            ("data", "/srv/data")
+        );
         assert!(!v.rw && !v.copy_data);
         let b = parse_bind("/host/x:/x/").expect("bind");
         assert_eq!(b.kind, MountKind::Bind);
-        assert_eq!((b.source.as_str(), b.destination.as_str()), ("/host/x", "/x"));
+        assert_eq!(
+            (b.source.as_str(), b.destination.as_str()),
+            ("/host/x", "/x")
+        );
         assert!(b.rw && b.create_source);
         assert_eq!(b.propagation, "rprivate");
         let a = parse_bind("/cache").expect("anonymous");
@@ -434,7 +450,10 @@ mod tests {
             parse_bind("/x:rw").expect_err("mode only").message,
             "invalid volume specification: '/x:rw'"
         );
-        assert_eq!(parse_bind("/x:/y:bogus").expect_err("mode").message, "invalid mode: bogus");
+        assert_eq!(
+            parse_bind("/x:/y:bogus").expect_err("mode").message,
+            "invalid mode: bogus"
+        );
         assert_eq!(
             parse_bind("v1:rel").expect_err("relative").message,
             "invalid volume specification: 'v1:rel': invalid mount config for type \"volume\": invalid mount path: 'rel' mount path must be absolute"
@@ -473,7 +492,10 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(parse_mount(&tmpfs).expect("tmpfs").tmpfs_options, "mode=1777,size=2m");
+        assert_eq!(
+            parse_mount(&tmpfs).expect("tmpfs").tmpfs_options,
+            "mode=1777,size=2m"
+        );
         let ro_anon = Mount {
             typ: Some(MountTypeEnum::VOLUME),
             target: Some("/v".into()),

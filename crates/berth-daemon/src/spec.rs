@@ -389,7 +389,9 @@ pub fn build(
         .iter()
         .map(|m| m.destination.clone())
         .collect();
-    input.mounts.retain(|m| !user_dests.contains(&m.destination));
+    input
+        .mounts
+        .retain(|m| !user_dests.contains(&m.destination));
     // dockerd creates a missing working directory (root-owned, 0755) before the start.
     berth_runtime::in_root::Root::open(rootfs)
         .and_then(|root| root.mkdir_all(&input.cwd, 0o755))

@@ -118,7 +118,10 @@ mod tests {
         assert!(store.insert(&v).expect("insert"));
         assert!(!store.insert(&v).expect("second insert"));
         assert_eq!(store.get("data").expect("get"), Some(v.clone()));
-        assert!(store.get("data").expect("get").is_some_and(|r| r.anonymous()));
+        assert!(store
+            .get("data")
+            .expect("get")
+            .is_some_and(|r| r.anonymous()));
         assert_eq!(store.list().expect("list").len(), 1);
         store.delete("data").expect("delete");
         assert_eq!(store.get("data").expect("get"), None);

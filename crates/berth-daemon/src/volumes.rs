@@ -39,7 +39,10 @@ pub fn validate_local(name: &str, options: &HashMap<String, String>) -> Result<(
     }
     let mut keys: Vec<&String> = options.keys().collect();
     keys.sort();
-    if let Some(bad) = keys.into_iter().find(|k| !LOCAL_OPTIONS.contains(&k.as_str())) {
+    if let Some(bad) = keys
+        .into_iter()
+        .find(|k| !LOCAL_OPTIONS.contains(&k.as_str()))
+    {
         return Err(Error::invalid(format!(
             "create {name}: invalid option key: \"{bad}\""
         )));
@@ -179,7 +182,10 @@ impl Daemon {
     }
 
     pub async fn volume_inspect(&self, name: &str) -> Result<Volume> {
-        let record = self.volumes.get(name)?.ok_or_else(|| no_such_volume(name))?;
+        let record = self
+            .volumes
+            .get(name)?
+            .ok_or_else(|| no_such_volume(name))?;
         Ok(self.wire_volume(&record))
     }
 
@@ -199,10 +205,14 @@ impl Daemon {
                 continue;
             }
             let drivers = filters.get("driver");
-            if !drivers.is_empty() && !drivers.iter().any(|d| *d == r.driver) {
+            if !drivers.is_empty() && !drivers.contains(&r.driver) {
                 continue;
             }
-            if !filters.get("label").iter().all(|l| labels_match(&r.labels, l)) {
+            if !filters
+                .get("label")
+                .iter()
+                .all(|l| labels_match(&r.labels, l))
+            {
                 continue;
             }
             if let Some(want) = dangling {
@@ -219,7 +229,11 @@ impl Daemon {
     /// makes a missing volume not an error, as in dockerd.
     pub async fn volume_remove(&self, name: &str, force: bool) -> Result<()> {
         if self.volumes.get(name)?.is_none() {
-            return if force { Ok(()) } else { Err(no_such_volume(name)) };
+            return if force {
+                Ok(())
+            } else {
+                Err(no_such_volume(name))
+            };
         }
         let users = self.volume_users(name);
         if !users.is_empty() {
@@ -285,8 +299,14 @@ impl Daemon {
             if !all && !r.anonymous() {
                 continue;
             }
-            if !filters.get("label").iter().all(|l| labels_match(&r.labels, l))
-                || filters.get("label!").iter().any(|l| labels_match(&r.labels, l))
+            if !filters
+                .get("label")
+                .iter()
+                .all(|l| labels_match(&r.labels, l))
+                || filters
+                    .get("label!")
+                    .iter()
+                    .any(|l| labels_match(&r.labels, l))
             {
                 continue;
             }
@@ -357,15 +377,15 @@ impl Daemon {
             .collect();
         let _guard = self.volume_mount_lock.lock();
         for name in names {
-            let Ok(Some(record)) = self.volumes.get(&name) else { continue };
+            let Ok(Some(record)) = self.volumes.get(&name) else {
+                continue;
+            };
             if !record.needs_mount() {
                 continue;
             }
             let in_use = self.all().iter().any(|c| {
                 let s = c.snapshot();
-                s.id != id
-                    && s.state.running()
-                    && s.mount_points.iter().any(|m| m.is_volume(&name))
+                s.id != id && s.state.running() && s.mount_points.iter().any(|m| m.is_volume(&name))
             });
             if !in_use {
                 if let Err(e) = volume_mount::unmount_if_mounted(&self.volume_data(&name)) {
@@ -410,7 +430,10 @@ mod tests {
             e.message,
             "create x/y: \"x/y\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
         );
-        assert!(validate_local("a", &none).is_err(), "one character is too short");
+        assert!(
+            validate_local("a", &none).is_err(),
+            "one character is too short"
+        );
         assert!(validate_local("_a", &none).is_err());
         let bad = HashMap::from([("foo".to_string(), "bar".to_string())]);
         assert_eq!(

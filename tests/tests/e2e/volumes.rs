@@ -17,8 +17,17 @@ fn volume_image(d: &TestDaemon, c: Client) -> String {
         ],
     )
     .success();
-    d.run(c, &["commit", "--change", "VOLUME [\"/srv/content\"]", &ctr, &name])
-        .success();
+    d.run(
+        c,
+        &[
+            "commit",
+            "--change",
+            "VOLUME [\"/srv/content\"]",
+            &ctr,
+            &name,
+        ],
+    )
+    .success();
     d.run(c, &["rm", &ctr]).success();
     name
 }

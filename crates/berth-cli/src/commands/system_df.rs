@@ -129,7 +129,11 @@ pub fn summary_rows(du: &SystemDataUsageResponse) -> Vec<Value> {
             volumes.iter().filter(|v| volume_links(v) > 0).count(),
             volumes.iter().map(volume_size).sum(),
             reclaimable(
-                volumes.iter().filter(|v| volume_links(v) == 0).map(volume_size).sum(),
+                volumes
+                    .iter()
+                    .filter(|v| volume_links(v) == 0)
+                    .map(volume_size)
+                    .sum(),
                 volumes.iter().map(volume_size).sum(),
             ),
         ),

@@ -48,7 +48,7 @@ pub async fn create(ctx: &Ctx, path: &str, args: CreateArgs) -> CliResult {
         (Some(n), Some(p)) if n != *p => {
             return Err(CliError::status(
                 1,
-                format!("conflicting options: cannot specify a volume-name through both --name and as a positional arg"),
+                "conflicting options: cannot specify a volume-name through both --name and as a positional arg".to_string(),
             ))
         }
         (n, p) => n.or_else(|| p.cloned()),
@@ -94,7 +94,12 @@ const LS_HEADERS: &[(&str, &str)] = &[
 pub async fn ls(ctx: &Ctx, path: &str, args: LsArgs) -> CliResult {
     Arity::None.check(path, args.rest.len())?;
     let filters = parse_filters(&args.filter)?;
-    let mut volumes = ctx.client.volume_list(&filters).await?.volumes.unwrap_or_default();
+    let mut volumes = ctx
+        .client
+        .volume_list(&filters)
+        .await?
+        .volumes
+        .unwrap_or_default();
     volumes.sort_by(|a, b| a.name.cmp(&b.name));
     let rows: Vec<Value> = volumes
         .iter()
@@ -123,7 +128,11 @@ pub async fn ls(ctx: &Ctx, path: &str, args: LsArgs) -> CliResult {
         default: LS_DEFAULT.trim_start_matches("table "),
         headers: LS_HEADERS,
     };
-    let format = if args.quiet { Some("{{.Name}}") } else { args.format.as_deref() };
+    let format = if args.quiet {
+        Some("{{.Name}}")
+    } else {
+        args.format.as_deref()
+    };
     ctx.out(&render_rows(&spec, format, false, &rows)?)
 }
 
@@ -137,7 +146,11 @@ pub struct InspectArgs {
 
 pub async fn inspect(ctx: &Ctx, path: &str, args: InspectArgs) -> CliResult {
     Arity::AtLeast(1).check(path, args.names.len())?;
-    let template = match args.format.as_deref().filter(|f| !f.is_empty() && *f != "json") {
+    let template = match args
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "json")
+    {
         Some(f) => Some(FormatTemplate::parse(f, false)?),
         None => None,
     };
@@ -217,7 +230,11 @@ pub async fn prune(ctx: &Ctx, path: &str, args: PruneArgs) -> CliResult {
     if args.all {
         filters.add("all", "true");
     }
-    let warning = if args.all { PRUNE_ALL_WARNING } else { PRUNE_WARNING };
+    let warning = if args.all {
+        PRUNE_ALL_WARNING
+    } else {
+        PRUNE_WARNING
+    };
     if !args.force && !confirm(warning)? {
         return Ok(());
     }

@@ -26,7 +26,10 @@ async fn create(
     State(d): State<Arc<Daemon>>,
     RequiredJson(body): RequiredJson<VolumeCreateOptions>,
 ) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::CREATED, &d.volume_create(body).await?))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &d.volume_create(body).await?,
+    ))
 }
 
 async fn list(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
@@ -44,7 +47,10 @@ async fn inspect(
     State(d): State<Arc<Daemon>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &d.volume_inspect(&name).await?))
+    Ok(json_response(
+        StatusCode::OK,
+        &d.volume_inspect(&name).await?,
+    ))
 }
 
 async fn remove(
@@ -58,5 +64,8 @@ async fn remove(
 
 /// `POST /volumes/prune`: `filters` (label, label!, all).
 async fn prune(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &d.volume_prune(&p.filters()?).await?))
+    Ok(json_response(
+        StatusCode::OK,
+        &d.volume_prune(&p.filters()?).await?,
+    ))
 }
