@@ -13,6 +13,7 @@ pub mod filters;
 pub mod stats;
 pub mod stdcopy;
 pub mod version;
+pub mod volume;
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{
     attach, commit, container_prune, cp, create, diff, events, exec, export, history, image_prune,
     images, import, info, inspect, kill, load, logs, pause, ps, rename, restart, rm, rmi, run,
-    save, start, stats, stop, system_check, system_df, tag, top, update, version, wait,
+    save, start, stats, stop, system_check, system_df, tag, top, update, version, volume, wait,
 };
 
 #[derive(Debug, Parser)]
@@ -114,6 +114,25 @@ pub enum Command {
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create(volume::CreateArgs),
+    /// List volumes
+    #[command(alias = "list")]
+    Ls(volume::LsArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(volume::InspectArgs),
+    /// Remove one or more volumes
+    #[command(alias = "remove")]
+    Rm(volume::RmArgs),
+    /// Remove unused local volumes
+    Prune(volume::PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -133,6 +133,15 @@ pub struct ContainerOpts {
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long = "tmpfs")]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Expose a port or a range of ports
     #[arg(long)]
     pub expose: Vec<String>,
@@ -388,6 +397,19 @@ impl ContainerOpts {
                 volumes.insert(v.clone(), HashMap::new());
             }
         }
+        let mounts = self
+            .mount
+            .iter()
+            .map(|m| crate::mount_opts::parse_mount(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tmpfs: HashMap<String, String> = self
+            .tmpfs
+            .iter()
+            .map(|t| {
+                let (dest, opts) = t.split_once(':').unwrap_or((t, ""));
+                (dest.to_string(), opts.to_string())
+            })
+            .collect();
         let network_mode = match self.network.as_deref() {
             None => "default".to_string(),
             Some("") => return Err(OptsError::Network(String::new())),
@@ -446,6 +468,9 @@ impl ContainerOpts {
         };
         let host_config = HostConfig {
             binds: (!binds.is_empty()).then_some(binds),
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+            volumes_from: (!self.volumes_from.is_empty()).then(|| self.volumes_from.clone()),
             port_bindings: Some(bindings),
             restart_policy: Some(restart_policy),
             auto_remove: Some(self.rm),

@@ -11,6 +11,7 @@ mod error;
 mod format;
 mod health_opts;
 mod jsonmessage;
+mod mount_opts;
 mod output_file;
 mod resource_opts;
 mod term;
@@ -18,7 +19,7 @@ mod usage;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand, VolumeCommand};
 use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult};
 
@@ -161,6 +162,13 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::System(c) => match c {
             SystemCommand::Df(a) => commands::system_df::run(&ctx, "system df", a).await,
             SystemCommand::Check(a) => commands::system_check::run(&ctx, "system check", a).await,
+        },
+        Command::Volume(c) => match c {
+            VolumeCommand::Create(a) => commands::volume::create(&ctx, "volume create", a).await,
+            VolumeCommand::Ls(a) => commands::volume::ls(&ctx, "volume ls", a).await,
+            VolumeCommand::Inspect(a) => commands::volume::inspect(&ctx, "volume inspect", a).await,
+            VolumeCommand::Rm(a) => commands::volume::rm(&ctx, "volume rm", a).await,
+            VolumeCommand::Prune(a) => commands::volume::prune(&ctx, "volume prune", a).await,
         },
     }
 }

@@ -21,6 +21,7 @@ pub mod images;
 pub mod observe;
 pub mod system;
 mod transport;
+pub mod volumes;
 
 pub use archive::{CommitOptions, CopyToOptions};
 pub use body::{BodyReader, JsonLines, RequestBody};

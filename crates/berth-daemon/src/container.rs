@@ -99,6 +99,9 @@ pub struct Container {
     /// Stopped or killed by a user since its last start: `unless-stopped` leaves it down.
     #[serde(default)]
     pub has_been_manually_stopped: bool,
+    /// Volumes, binds and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mount_points: Vec<crate::mounts::MountPoint>,
 }
 
 impl Container {

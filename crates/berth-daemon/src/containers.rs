@@ -81,6 +81,7 @@ impl Daemon {
         let image = self.images.resolve(&image_name).await?;
         crate::spec::merge_image_config(&mut config, &image.config);
         let (path, args) = crate::spec::command(&config)?;
+        let mut mount_points = self.plan_mounts(&config, &host_config)?;
 
         let cid = id::generate();
         let name = match name {
@@ -120,18 +121,26 @@ impl Daemon {
             runtime,
             has_been_started: false,
             has_been_manually_stopped: false,
+            mount_points: Vec::new(),
         };
         // Everything below is undone if a later step fails, so a failed create leaves nothing.
+        let new_volumes = self.create_planned_volumes(&mut mount_points)?;
+        let mut container = container;
+        container.mount_points = mount_points;
         let dir = self.container_dir(&cid);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            self.discard_volumes(&new_volumes);
+            return Err(Error::internal(format!("creating {}: {e}", dir.display())));
+        }
         if let Err(e) = self.images.prepare(&cid, &image).await {
             let _ = std::fs::remove_dir_all(&dir);
+            self.discard_volumes(&new_volumes);
             return Err(e);
         }
         if let Err(e) = self.repo.insert(&container) {
             let _ = self.images.remove_snapshot(&cid).await;
             let _ = std::fs::remove_dir_all(&dir);
+            self.discard_volumes(&new_volumes);
             if e.kind == ErrorKind::Conflict {
                 let owner = self
                     .repo
@@ -438,8 +447,10 @@ impl Daemon {
         }
         if snap.auto_remove() {
             let _op = ctr.op.lock().await;
-            if let Err(e) = self.remove_locked(ctr).await {
-                tracing::warn!(container = %id, error = %e, "auto-remove failed");
+            match self.remove_locked(ctr).await {
+                // dockerd's auto-remove takes the anonymous volumes with it.
+                Ok(()) => self.remove_anonymous_volumes(&volume_names(&snap)),
+                Err(e) => tracing::warn!(container = %id, error = %e, "auto-remove failed"),
             }
         }
     }
@@ -503,6 +514,7 @@ impl Daemon {
 
     /// Unmounts the rootfs and removes the bundle of a container that is not running.
     pub(crate) async fn release_after_exit(&self, id: &str) {
+        self.volume_release(id);
         if let Err(e) = self.images.unmount(id).await {
             tracing::warn!(container = %id, error = %e, "unmounting rootfs");
         }
@@ -728,7 +740,11 @@ impl Daemon {
         {
             return Ok(());
         }
-        self.remove_locked(&ctr).await
+        self.remove_locked(&ctr).await?;
+        if opts.volumes {
+            self.remove_anonymous_volumes(&volume_names(&c));
+        }
+        Ok(())
     }
 
     /// Removes a stopped container whose op lock the caller holds.
@@ -807,6 +823,14 @@ impl Daemon {
             _ => Ok(()),
         }
     }
+}
+
+/// The volumes a container's mounts name.
+fn volume_names(c: &Container) -> Vec<String> {
+    c.mount_points
+        .iter()
+        .filter_map(|m| m.volume_name().map(str::to_string))
+        .collect()
 }
 
 pub(crate) fn name_conflict(name: &str, owner: &str) -> Error {

@@ -151,6 +151,9 @@ pub struct Daemon {
     pub(crate) execs: Mutex<HashMap<String, Arc<ExecEntry>>>,
     pub(crate) events: EventBus,
     pub(crate) images: crate::images::Images,
+    pub(crate) volumes: crate::volume_store::VolumeStore,
+    /// Serialises the local driver's mounts and unmounts of volume `_data` directories.
+    pub(crate) volume_mount_lock: Mutex<()>,
     me: std::sync::Weak<Daemon>,
 }
 
@@ -161,12 +164,14 @@ impl Daemon {
             config.data_root.join("containers"),
             config.exec_root.join("bundles"),
             config.exec_root.join("s"),
+            config.data_root.join("volumes"),
         ] {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
         let db = berth_store::Db::open(config.data_root.join("berth.db"))?;
         let repo = ContainerRepo::open(db.clone())?;
+        let volumes = crate::volume_store::VolumeStore::open(db.clone())?;
         let images = crate::images::Images::open(&config.data_root, db)?;
         let daemon = Arc::new_cyclic(|me| Self {
             config,
@@ -175,6 +180,8 @@ impl Daemon {
             execs: Mutex::new(HashMap::new()),
             events: EventBus::default(),
             images,
+            volumes,
+            volume_mount_lock: Mutex::new(()),
             me: me.clone(),
         });
         crate::recovery::restore(&daemon).await?;

@@ -1,5 +1,6 @@
 //! `GET /system/df`: images (with shared sizes and container counts), containers (with the
-//! size of their writable layers), volumes and build cache (berth has neither yet: empty).
+//! size of their writable layers), volumes (with their usage) and build cache (berth has none
+//! yet: empty).
 
 use std::collections::HashMap;
 
@@ -101,7 +102,13 @@ impl Daemon {
             out.containers = Some(containers);
         }
         if parts.volumes {
-            out.volumes = Some(Vec::new());
+            out.volumes = Some(
+                self.volume_usage()
+                    .await?
+                    .into_iter()
+                    .map(crate::volumes::to_model)
+                    .collect(),
+            );
         }
         if parts.build_cache {
             out.build_cache = Some(Vec::new());

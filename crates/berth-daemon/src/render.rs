@@ -249,7 +249,7 @@ impl Daemon {
             graph_driver: Some(graph),
             size_rw,
             size_root_fs,
-            mounts: Some(Vec::new()),
+            mounts: Some(c.mount_points.iter().map(|m| m.to_wire()).collect()),
             config: Some(c.config.clone()),
             network_settings: Some(network_settings(&c)),
         })
@@ -396,7 +396,7 @@ impl Daemon {
             network_settings: Some(ContainerSummaryNetworkSettings {
                 networks: Some(networks),
             }),
-            mounts: Some(Vec::new()),
+            mounts: Some(c.mount_points.iter().map(|m| m.to_wire()).collect()),
         }
     }
 

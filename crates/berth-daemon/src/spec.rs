@@ -112,23 +112,13 @@ pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
 }
 
 /// Refuses, rather than silently ignores, what the docker CLI can ask for and berth cannot do
-/// yet (volumes, published ports).
+/// yet (published ports).
 fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
     let unsupported = |what: &str| {
         Err(Error::not_implemented(format!(
             "{what} is not supported by berth yet"
         )))
     };
-    if hc.binds.as_ref().is_some_and(|b| !b.is_empty())
-        || hc.mounts.as_ref().is_some_and(|m| !m.is_empty())
-    {
-        return unsupported("mounting volumes and host paths (-v, --mount)");
-    }
-    if hc.tmpfs.as_ref().is_some_and(|t| !t.is_empty())
-        || hc.volumes_from.as_ref().is_some_and(|v| !v.is_empty())
-    {
-        return unsupported("--tmpfs and --volumes-from");
-    }
     if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
         || hc.publish_all_ports == Some(true)
     {
@@ -319,6 +309,7 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
             bind("hostname", "/etc/hostname"),
             bind("hosts", "/etc/hosts"),
         ],
+        user_mounts: Vec::new(),
         shm_size: hc.shm_size.filter(|s| *s > 0).map(|s| s as u64),
         init: if hc.init.unwrap_or(false) {
             d.config.init_binary.clone()
@@ -346,7 +337,17 @@ pub fn build(
             "--init requested but no berth-init binary is installed",
         ));
     }
-    let input = spec_input(d, c, rootfs, dir)?;
+    let mut input = spec_input(d, c, rootfs, dir)?;
+    input.user_mounts = d.prepare_mounts(c, rootfs)?;
+    // A user's mount of /etc/hosts (or hostname, resolv.conf) replaces berth's own.
+    let user_dests: Vec<String> = input
+        .user_mounts
+        .iter()
+        .map(|m| m.destination.clone())
+        .collect();
+    input
+        .mounts
+        .retain(|m| !user_dests.contains(&m.destination));
     // dockerd creates a missing working directory (root-owned, 0755) before the start.
     berth_runtime::in_root::Root::open(rootfs)
         .and_then(|root| root.mkdir_all(&input.cwd, 0o755))

@@ -76,6 +76,48 @@ impl Root {
         Ok(())
     }
 
+    /// Opens the directory `path` inside the root for reading.
+    pub fn open_dir(&self, path: &str) -> io::Result<OwnedFd> {
+        self.open_with(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+    }
+
+    /// The canonical form of `path` in the root (symlinks and `..` resolved within it), so a
+    /// runtime given it finds no symlink on the way, wherever it resolves.
+    pub fn canonical(&self, path: &str) -> io::Result<String> {
+        let fd = self.open_with(path, OFlag::O_PATH)?;
+        let full = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+        let root = std::fs::read_link(format!("/proc/self/fd/{}", self.0.as_raw_fd()))?;
+        let rel = full
+            .strip_prefix(&root)
+            .map_err(|_| io::Error::other("the resolved path is outside the root"))?;
+        Ok(format!("/{}", rel.display()))
+    }
+
+    /// Creates an empty file at `path` (parents must exist) unless something is there; a
+    /// symlink in the last component is left alone, as it resolves within the root anyway.
+    pub fn create_file(&self, path: &str, mode: u32) -> io::Result<()> {
+        let trimmed = path.trim_end_matches('/');
+        let (parent, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
+        let dir = self.open_with(
+            if parent.is_empty() { "/" } else { parent },
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+        )?;
+        match nix::fcntl::openat(
+            Some(dir.as_raw_fd()),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode),
+        ) {
+            Ok(fd) => {
+                // SAFETY: openat just returned this descriptor and nothing else owns it.
+                drop(unsafe { OwnedFd::from_raw_fd(fd) });
+                Ok(())
+            }
+            Err(nix::errno::Errno::EEXIST) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Reads a whole file inside the root; a missing file is `Ok(None)`.
     pub fn read_optional(&self, path: &str) -> io::Result<Option<String>> {
         match self.open_file(path) {

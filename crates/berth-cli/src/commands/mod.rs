@@ -35,6 +35,7 @@ pub mod tag;
 pub mod top;
 pub mod update;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
 use berth_client::ClientError;

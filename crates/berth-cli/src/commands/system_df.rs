@@ -123,7 +123,20 @@ pub fn summary_rows(du: &SystemDataUsageResponse) -> Vec<Value> {
             ctr_size,
             reclaimable(ctr_reclaim, ctr_size),
         ),
-        summary_row("Local Volumes", volumes.len(), 0, 0, reclaimable(0, 0)),
+        summary_row(
+            "Local Volumes",
+            volumes.len(),
+            volumes.iter().filter(|v| volume_links(v) > 0).count(),
+            volumes.iter().map(volume_size).sum(),
+            reclaimable(
+                volumes
+                    .iter()
+                    .filter(|v| volume_links(v) == 0)
+                    .map(volume_size)
+                    .sum(),
+                volumes.iter().map(volume_size).sum(),
+            ),
+        ),
         summary_row(
             "Build Cache",
             cache.len(),
@@ -132,6 +145,30 @@ pub fn summary_rows(du: &SystemDataUsageResponse) -> Vec<Value> {
             size(cache_reclaim),
         ),
     ]
+}
+
+fn volume_links(v: &berth_api::models::Volume) -> i64 {
+    v.usage_data.as_ref().map_or(0, |u| u.ref_count)
+}
+
+/// A volume's size; -1 (unknown, e.g. driver-mounted) counts as nothing.
+fn volume_size(v: &berth_api::models::Volume) -> i64 {
+    v.usage_data.as_ref().map_or(0, |u| u.size.max(0))
+}
+
+fn volume_rows(du: &SystemDataUsageResponse) -> Vec<Value> {
+    du.volumes
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|v| {
+            let shown = match v.usage_data.as_ref().map(|u| u.size) {
+                Some(s) if s >= 0 => size(s),
+                _ => "N/A".into(),
+            };
+            json!({ "Name": v.name, "Links": volume_links(v), "Size": shown })
+        })
+        .collect()
 }
 
 /// Per-object rows for `-v`: images show their first tag only; containers their writable size.
@@ -181,7 +218,7 @@ fn verbose_table(du: &SystemDataUsageResponse) -> CliResult<String> {
     out.push_str("\nContainers space usage:\n\n");
     out.push_str(&render_rows(&container_spec, None, false, &containers)?);
     out.push_str("\nLocal Volumes space usage:\n\n");
-    out.push_str(&render_rows(&VOLUMES, None, false, &[])?);
+    out.push_str(&render_rows(&VOLUMES, None, false, &volume_rows(du))?);
     out.push_str(&format!("\nBuild cache usage: {}\n\n", size(cache_size)));
     out.push_str(&render_rows(&BUILD_CACHE, None, false, &[])?);
     Ok(out)
@@ -200,7 +237,7 @@ pub async fn run(ctx: &Ctx, path: &str, args: DfArgs) -> CliResult {
             let data = json!({
                 "Images": images,
                 "Containers": containers,
-                "Volumes": [],
+                "Volumes": volume_rows(&du),
                 "BuildCache": [],
             });
             let spec = TableSpec {

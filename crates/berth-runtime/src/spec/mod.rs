@@ -70,6 +70,17 @@ pub struct BindMount {
     pub read_only: bool,
 }
 
+/// A user-requested mount (`-v`, `--mount`, `--tmpfs`): any type, options as the OCI spec
+/// takes them. The runtime resolves `destination` inside the rootfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecMount {
+    pub destination: String,
+    /// `bind` or `tmpfs`.
+    pub typ: String,
+    pub source: String,
+    pub options: Vec<String>,
+}
+
 /// What the daemon knows about a container, in the terms the spec needs.
 #[derive(Debug, Clone, Default)]
 pub struct SpecInput {
@@ -92,6 +103,8 @@ pub struct SpecInput {
     pub read_only: bool,
     pub network: NetworkMode,
     pub mounts: Vec<BindMount>,
+    /// Volumes, binds and tmpfs mounts the user asked for, after the default mounts.
+    pub user_mounts: Vec<SpecMount>,
     /// `/dev/shm` size in bytes; `None` is docker's 64 MiB.
     pub shm_size: Option<u64>,
     /// `--init`: the host path of the init binary.
@@ -172,6 +185,9 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
             options.push("ro");
         }
         mounts.push(json!({ "destination": m.destination, "type": "bind", "source": m.source, "options": options }));
+    }
+    for m in &input.user_mounts {
+        mounts.push(json!({ "destination": m.destination, "type": m.typ, "source": m.source, "options": m.options }));
     }
     if let Some(init) = &input.init {
         mounts.push(json!({ "destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro"] }));

@@ -9,6 +9,7 @@ pub mod images;
 pub mod pause;
 pub mod stats;
 pub mod system;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -27,4 +28,5 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(pause::routes())
         .merge(container_prune::routes())
         .merge(container_update::routes())
+        .merge(volumes::routes())
 }

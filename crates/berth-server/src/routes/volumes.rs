@@ -1,0 +1,71 @@
+//! `/volumes`: create, list, inspect, remove, prune.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use berth_api::volume::{VolumeCreateOptions, VolumeListResponse};
+use berth_daemon::Daemon;
+use http::StatusCode;
+
+use crate::body::{empty, json_response, RequiredJson};
+use crate::error::ApiError;
+use crate::query::Params;
+
+pub fn routes() -> Router<Arc<Daemon>> {
+    Router::new()
+        .route("/volumes", get(list))
+        .route("/volumes/create", post(create))
+        .route("/volumes/prune", post(prune))
+        .route("/volumes/{name}", get(inspect).delete(remove))
+}
+
+async fn create(
+    State(d): State<Arc<Daemon>>,
+    RequiredJson(body): RequiredJson<VolumeCreateOptions>,
+) -> Result<Response, ApiError> {
+    Ok(json_response(
+        StatusCode::CREATED,
+        &d.volume_create(body).await?,
+    ))
+}
+
+async fn list(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+    let volumes = d.volume_list(&p.filters()?).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &VolumeListResponse {
+            volumes: Some(volumes),
+            warnings: Some(Vec::new()),
+        },
+    ))
+}
+
+async fn inspect(
+    State(d): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json_response(
+        StatusCode::OK,
+        &d.volume_inspect(&name).await?,
+    ))
+}
+
+async fn remove(
+    State(d): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    d.volume_remove(&name, p.bool("force")).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /volumes/prune`: `filters` (label, label!, all).
+async fn prune(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+    Ok(json_response(
+        StatusCode::OK,
+        &d.volume_prune(&p.filters()?).await?,
+    ))
+}
