@@ -565,7 +565,16 @@ fn exec_and_kill(backend: Backend) {
     let status: ExitStatus = read_json_line(&mut wait);
     assert_eq!(status.exit_code, 143);
     c.wait_gone();
-    assert!(!Path::new(&format!("/proc/{shim}")).exists() || shim_is_zombie_or_other(shim));
+    // The socket goes first; the process ends just after it.
+    let gone = || !Path::new(&format!("/proc/{shim}")).exists() || shim_is_zombie_or_other(shim);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        gone(),
+        "shim {shim} still running after its container exited"
+    );
 }
 
 fn shim_is_zombie_or_other(pid: i32) -> bool {

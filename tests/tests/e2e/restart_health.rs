@@ -231,7 +231,8 @@ both_clients! {
 
         // dockerd starts `always` even after a manual stop; unless-stopped stays stopped.
         wait_for_inspect(d, c, &always, "{{.State.Status}} {{.RestartCount}}", "running 0");
-        assert_eq!(d.run(c, &["logs", &always]).stdout, "up\nup\n");
+        // The new run's first line may land just after it is seen running.
+        assert!(wait_until(SETTLE, || d.run(c, &["logs", &always]).stdout == "up\nup\n"), "{}", d.run(c, &["logs", &always]));
         for name in [&unless, &failure, &never] {
             assert_eq!(d.inspect(c, name, "{{.State.Status}}"), "exited", "{name}");
         }
