@@ -1,3 +1,4 @@
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 //! The embedded DNS server of containers on user-defined networks, as dockerd's.
 //!
 //! Containers on a user-defined network get `nameserver 127.0.0.11` in their resolv.conf. A

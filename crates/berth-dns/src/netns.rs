@@ -45,7 +45,7 @@ pub enum Netns<'a> {
 }
 
 /// Binds a UDP socket and a TCP listener on `addr` (normally [`DNS_SERVER_ADDR`]) inside the
-/// network namespace `netns`, and returns them ready for [`crate::serve`]. The calling thread's
+/// network namespace `netns`, and returns them ready for [`serve()`](crate::serve()). The calling thread's
 /// namespace is not touched. The namespace's `lo` must be up for a 127.0.0.0/8 address.
 pub fn bind_in_netns(netns: Netns<'_>, addr: SocketAddr) -> Result<DnsSockets, NetnsError> {
     std::thread::scope(|scope| {

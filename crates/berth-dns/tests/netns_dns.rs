@@ -3,6 +3,8 @@
 //! namespace (unreachable from the container's namespace: an answer proves the forward left
 //! from the host). No traffic leaves loopback.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
