@@ -100,11 +100,19 @@ impl Upstreams {
     /// The host's resolvers: /etc/resolv.conf, or systemd-resolved's upstream list when the
     /// former only names the local stub resolver.
     pub fn from_host() -> Result<Self, ForwardError> {
-        let contents = read(Path::new(HOST_RESOLV_CONF))?;
+        Self::from_files(Path::new(HOST_RESOLV_CONF), Path::new(SYSTEMD_RESOLV_CONF))
+    }
+
+    /// [`Upstreams::from_host`] with the two files named.
+    pub fn from_files(
+        resolv_conf: &Path,
+        systemd_resolv_conf: &Path,
+    ) -> Result<Self, ForwardError> {
+        let contents = read(resolv_conf)?;
         let stub = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 53));
         let listed = nameservers(&contents);
         if !listed.is_empty() && listed.iter().all(|ip| *ip == stub) {
-            if let Ok(upstream) = read(Path::new(SYSTEMD_RESOLV_CONF)) {
+            if let Ok(upstream) = read(systemd_resolv_conf) {
                 return Ok(Self::from_resolv_conf(&upstream));
             }
         }
@@ -341,6 +349,42 @@ mod tests {
         let mut short: Vec<u8> = vec![1];
         restore_id(&mut short, 7);
         assert_eq!(short, vec![1]);
+    }
+
+    #[test]
+    fn host_files_prefer_systemd_upstreams_behind_the_stub() {
+        let dir = tempfile::tempdir().unwrap();
+        let (etc, systemd) = (
+            dir.path().join("resolv.conf"),
+            dir.path().join("systemd.conf"),
+        );
+        std::fs::write(&etc, "nameserver 127.0.0.53\noptions edns0\n").unwrap();
+        std::fs::write(&systemd, "nameserver 10.1.1.1\n").unwrap();
+        let upstreams = Upstreams::from_files(&etc, &systemd).unwrap();
+        assert_eq!(
+            upstreams.servers(),
+            &["10.1.1.1:53".parse::<SocketAddr>().unwrap()]
+        );
+
+        // Without systemd's file, the stub is skipped as loopback: dockerd's defaults.
+        std::fs::remove_file(&systemd).unwrap();
+        let upstreams = Upstreams::from_files(&etc, &systemd).unwrap();
+        assert_eq!(
+            upstreams.servers()[0],
+            "8.8.8.8:53".parse::<SocketAddr>().unwrap()
+        );
+
+        // Other resolvers beside the stub: the host's file as it is.
+        std::fs::write(&etc, "nameserver 127.0.0.53\nnameserver 10.2.2.2\n").unwrap();
+        std::fs::write(&systemd, "nameserver 10.1.1.1\n").unwrap();
+        let upstreams = Upstreams::from_files(&etc, &systemd).unwrap();
+        assert_eq!(
+            upstreams.servers(),
+            &["10.2.2.2:53".parse::<SocketAddr>().unwrap()]
+        );
+
+        let missing = Upstreams::from_files(&dir.path().join("nope"), &systemd).unwrap_err();
+        assert!(missing.to_string().contains("nope"), "{missing}");
     }
 
     #[tokio::test]

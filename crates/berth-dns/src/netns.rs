@@ -72,17 +72,17 @@ fn bind_on_this_thread(netns: Netns<'_>, addr: SocketAddr) -> Result<DnsSockets,
         }
     };
     setns(fd, CloneFlags::CLONE_NEWNET).map_err(NetnsError::Enter)?;
-    let udp = UdpSocket::bind(addr).map_err(|source| NetnsError::Bind {
-        proto: "udp",
-        addr,
-        source,
-    })?;
-    let tcp = TcpListener::bind(addr).map_err(|source| NetnsError::Bind {
-        proto: "tcp",
-        addr,
-        source,
-    })?;
+    let udp = UdpSocket::bind(addr).map_err(|source| bind_error("udp", addr, source))?;
+    let tcp = TcpListener::bind(addr).map_err(|source| bind_error("tcp", addr, source))?;
     Ok(DnsSockets { udp, tcp })
+}
+
+fn bind_error(proto: &'static str, addr: SocketAddr, source: io::Error) -> NetnsError {
+    NetnsError::Bind {
+        proto,
+        addr,
+        source,
+    }
 }
 
 #[cfg(test)]
