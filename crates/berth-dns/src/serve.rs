@@ -219,9 +219,9 @@ async fn run(
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
         }
     }
-    // Dropping the set aborts in-flight queries and open TCP connections; the sockets close
-    // when this function returns.
-    in_flight.abort_all();
+    // Abort in-flight queries and open TCP connections and wait until they are gone: they hold
+    // clones of the UDP socket, which must be closed when `stop` returns.
+    in_flight.shutdown().await;
 }
 
 /// One TCP client: length-prefixed queries answered in order until it closes or idles.
