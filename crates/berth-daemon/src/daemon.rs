@@ -34,6 +34,7 @@ pub struct DaemonConfig {
     /// daemon.json `log-driver` and `log-opts`: what a container without `--log-driver` gets.
     pub log_driver: String,
     pub log_opts: HashMap<String, String>,
+    pub net: crate::networks::NetConfig,
 }
 
 /// The name of the embedded runtime.
@@ -151,6 +152,7 @@ pub struct Daemon {
     pub(crate) execs: Mutex<HashMap<String, Arc<ExecEntry>>>,
     pub(crate) events: EventBus,
     pub(crate) images: crate::images::Images,
+    pub(crate) nets: crate::networks::Networks,
     me: std::sync::Weak<Daemon>,
 }
 
@@ -167,6 +169,7 @@ impl Daemon {
         }
         let db = berth_store::Db::open(config.data_root.join("berth.db"))?;
         let repo = ContainerRepo::open(db.clone())?;
+        let nets = crate::networks::Networks::open(config.net.clone(), db.clone())?;
         let images = crate::images::Images::open(&config.data_root, db)?;
         let daemon = Arc::new_cyclic(|me| Self {
             config,
@@ -175,9 +178,12 @@ impl Daemon {
             execs: Mutex::new(HashMap::new()),
             events: EventBus::default(),
             images,
+            nets,
             me: me.clone(),
         });
+        daemon.networks_init().await?;
         crate::recovery::restore(&daemon).await?;
+        daemon.networks_restore().await?;
         Ok(daemon)
     }
 

@@ -32,6 +32,7 @@ impl Default for EventBus {
 pub enum Kind {
     Container,
     Image,
+    Network,
 }
 
 impl EventBus {
@@ -42,6 +43,7 @@ impl EventBus {
         let typ = match kind {
             Kind::Container => EventMessageTypeEnum::CONTAINER,
             Kind::Image => EventMessageTypeEnum::IMAGE,
+            Kind::Network => EventMessageTypeEnum::NETWORK,
         };
         let mut msg = EventMessage {
             typ: Some(typ),

@@ -23,6 +23,10 @@ mod images;
 mod log_config;
 mod logs;
 mod names;
+mod net_endpoints;
+mod net_render;
+mod net_repo;
+mod networks;
 mod pause;
 mod ps_filters;
 mod recovery;
@@ -43,6 +47,8 @@ pub use ctr_commit::CommitRequest;
 pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };
+pub use berth_network::pool::AddressPool;
 pub use disk_usage::DiskUsageParts;
+pub use networks::NetConfig;
 pub use options::*;
 pub use stats::StatsOptions;
