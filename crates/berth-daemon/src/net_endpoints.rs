@@ -118,7 +118,15 @@ impl Daemon {
         }
         let mode = hc.network_mode.as_deref().unwrap_or("bridge");
         let mode = if mode.is_empty() || mode == "default" { "bridge" } else { mode };
-        let n = self.nets.find(mode)?;
+        let n = match self.nets.find(mode) {
+            Ok(n) => n,
+            // As dockerd, a missing network fails the start, not the create.
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                let ep = asked.get(mode).cloned().unwrap_or_default();
+                return Ok(BTreeMap::from([(mode.to_string(), configured_part(&ep))]));
+            }
+            Err(e) => return Err(e),
+        };
         // The docker CLI files `--ip`, `--network-alias` and `--mac-address` under the name
         // it was given, or under "default" without `--network`.
         let mut ep = asked
@@ -204,7 +212,9 @@ impl Daemon {
             .sandbox
             .clone()
             .ok_or_else(|| Error::internal("no network namespace"))?;
-        let n = self.nets.find(name)?;
+        let n = self.nets.find(name).map_err(|e| {
+            Error::new(e.kind, format!("failed to set up container networking: {}", e.message))
+        })?;
         let ep = c.net.configured.get(name).cloned().unwrap_or_default();
         let ipam = n.ipam()?;
         let ip = self.nets.repo.allocate(&n.id, &c.id, &ipam, requested_ip(&ep)?)?;
