@@ -204,3 +204,120 @@ fn ports_survive_a_daemon_kill9() {
     d.run(c, &["rm", "-f", &web]).success();
     assert!(http_get(&format!("127.0.0.1:{port}")).is_none());
 }
+
+/// The third octet block of the daemon's test slot: user networks get `10.<n>.x.0/24`.
+fn slot(d: &TestDaemon) -> u8 {
+    d.net.as_ref().map(|s| s.n).unwrap_or(200)
+}
+
+/// Whether a container on `from` can open TCP to `ip:port` (bounded by nc's timeout).
+fn reaches(d: &TestDaemon, c: Client, network: &str, ip: &str, port: u16) -> bool {
+    let cmd = format!("printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port}");
+    d.run(c, &["run", "--rm", "--network", network, "busybox", "sh", "-c", &cmd]).out().contains("HTTP/1.")
+}
+
+both_clients! {
+    fn user_defined_networks(d, c) {
+        let n = slot(d);
+        let front = unique_name("front");
+        let back = unique_name("back");
+        let subnet = format!("10.{n}.77.0/24");
+        let gw = format!("10.{n}.77.254");
+        let range = format!("10.{n}.77.128/25");
+        let id = d.run(c, &["network", "create", "--subnet", &subnet, "--gateway", &gw, "--ip-range", &range,
+            "--label", "tier=front", "--opt", "com.docker.network.driver.mtu=1400", &front]).success().out().to_string();
+        assert_eq!(id.len(), 64, "{id}");
+        d.run(c, &["network", "create", "--internal", &back]).success();
+        // Bad input, with dockerd's and docker's words.
+        d.run(c, &["network", "create", &front]).code_is(1).stderr_has(&format!("network with name {front} already exists"));
+        d.run(c, &["network", "create", "--subnet", &format!("10.{n}.77.0/25"), &unique_name("overlap")]).code_is(1)
+            .stderr_has("Pool overlaps with other one on this address space");
+        d.run(c, &["network", "create", "--subnet", &format!("10.{n}.78.0/24"), "--gateway", "10.1.1.1", &unique_name("gw")]).code_is(1)
+            .stderr_has("no matching subnet for gateway 10.1.1.1");
+        let ls = d.run(c, &["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"]).success().out().to_string();
+        let mine = [format!("{front} bridge local"), format!("{back} bridge local")];
+        for want in ["bridge bridge local", "host host local", "none null local", &mine[0], &mine[1]] {
+            assert!(ls.lines().any(|l| l == want), "{want:?} in {ls}");
+        }
+        assert_eq!(d.run(c, &["network", "ls", "-q", "--filter", "label=tier=front"]).success().out(), &id[..12]);
+        assert_eq!(
+            d.run(c, &["network", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}} {{.EnableIPv6}} {{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}} {{(index .IPAM.Config 0).IPRange}} {{.Labels.tier}}", &front]).success().out(),
+            format!("{front} bridge local false false {subnet} {gw} {range} front")
+        );
+        assert_eq!(d.inspect(c, &back, "{{.Internal}}"), "true");
+
+        // Two containers on `front`: addresses from the range, aliases and names in /etc/hosts.
+        let web = unique_name("web");
+        d.run(c, &["run", "-d", "--name", &web, "--network", &front, "--network-alias", "www", "busybox", "sh", "-c", &httpd("on-front")]).success();
+        let web_ip = d.inspect(c, &web, &format!("{{{{(index .NetworkSettings.Networks \"{front}\").IPAddress}}}}"));
+        assert!(web_ip.starts_with(&format!("10.{n}.77.")) && web_ip.rsplit('.').next().and_then(|o| o.parse::<u8>().ok()).is_some_and(|o| o >= 128), "{web_ip} in the ip-range");
+        let fixed = format!("10.{n}.77.9");
+        let hosts = d.run(c, &["run", "--rm", "--network", &front, "--ip", &fixed, "--name", &unique_name("fixed"),
+            "busybox", "sh", "-c", "ip -4 -o addr show eth0; ip route; cat /etc/hosts; cat /sys/class/net/eth0/mtu"]).success().out().to_string();
+        assert!(hosts.contains(&format!("inet {fixed}/24")), "{hosts}");
+        assert!(hosts.contains(&format!("default via {gw}")), "{hosts}");
+        assert!(hosts.contains("1400"), "the network's MTU: {hosts}");
+        let web_hosts = d.run(c, &["exec", &web, "cat", "/etc/hosts"]).success().out().to_string();
+        assert!(web_hosts.lines().any(|l| l.starts_with(&web_ip) && l.contains(&web) && l.contains("www")), "{web_hosts}");
+        assert!(reaches(d, c, &front, &web_ip, 8000), "same network: reachable");
+        d.run(c, &["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", &front]).success()
+            .stdout_has(&format!("{web} {web_ip}/24"));
+        d.run(c, &["run", "--rm", "--network", "bridge", "--ip", &fixed, "busybox", "true"]).code_is(125)
+            .stderr_has("user specified IP address is supported on user defined networks only");
+
+        // Isolation: the default bridge and the internal network cannot reach `front`.
+        assert!(!reaches(d, c, "bridge", &web_ip, 8000), "bridge -> front is dropped");
+        assert!(!reaches(d, c, &back, &web_ip, 8000), "back -> front is dropped");
+        let routes = d.run(c, &["run", "--rm", "--network", &back, "busybox", "ip", "route"]).success().out().to_string();
+        assert!(!routes.contains("default"), "an internal network has no way out: {routes}");
+
+        // connect / disconnect on a running container.
+        let probe = unique_name("probe");
+        d.run(c, &["run", "-d", "--name", &probe, "busybox", "sleep", "1000"]).success();
+        d.run(c, &["network", "connect", "--alias", "prober", &front, &probe]).success();
+        d.run(c, &["network", "connect", &front, &probe]).code_is(1).stderr_has("already exists in network");
+        let links = d.run(c, &["exec", &probe, "ls", "/sys/class/net"]).success().out().to_string();
+        assert_eq!(links.lines().collect::<Vec<_>>(), ["eth0", "eth1", "lo"]);
+        let cmd = format!("printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {web_ip} 8000");
+        d.run(c, &["exec", &probe, "sh", "-c", &cmd]).success().stdout_has("on-front");
+        assert!(d.inspect(c, &probe, "{{json .NetworkSettings.Networks}}").contains("prober"));
+        d.run(c, &["network", "rm", &front]).code_is(1).stderr_has("has active endpoints");
+        d.run(c, &["network", "disconnect", &front, &probe]).success();
+        d.run(c, &["network", "disconnect", &front, &probe]).code_is(1).stderr_has("is not connected to network");
+        let links = d.run(c, &["exec", &probe, "ls", "/sys/class/net"]).success().out().to_string();
+        assert_eq!(links.lines().collect::<Vec<_>>(), ["eth0", "lo"]);
+
+        // Removal: in use refused, predefined refused, then rm and prune.
+        d.run(c, &["network", "rm", "bridge"]).code_is(1).stderr_has("bridge is a pre-defined network and cannot be removed");
+        d.run(c, &["rm", "-f", &web, &probe]).success();
+        assert_eq!(d.run(c, &["network", "rm", &front]).success().out(), front);
+        let pruned = d.run(c, &["network", "prune", "-f"]).success().out().to_string();
+        assert_eq!(pruned, format!("Deleted Networks:\n{back}"));
+        d.run(c, &["network", "inspect", &front]).code_is(1).stderr_has(&format!("network {front} not found"));
+        assert!(!d.run(c, &["network", "ls"]).success().out().contains(&back));
+    }
+}
+
+/// `network` events, as dockerd sends them, through the API.
+#[test]
+fn network_events() {
+    let Some(d) = TestDaemon::start() else { return };
+    let c = Client::Docker;
+    let net = unique_name("evnet");
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_secs()).unwrap_or(0);
+    d.run(c, &["network", "create", &net]).success();
+    let ctr = unique_name("evc");
+    d.run(c, &["run", "--name", &ctr, "--network", &net, "busybox", "true"]).success();
+    d.run(c, &["rm", &ctr]).success();
+    d.run(c, &["network", "rm", &net]).success();
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_secs() + 1).unwrap_or(0);
+    let out = d.run(c, &["events", "--since", &start.to_string(), "--until", &until.to_string(),
+        "--filter", "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}"]).success().out().to_string();
+    let mine: Vec<&str> = out.lines().filter(|l| l.contains(&net)).collect();
+    assert_eq!(mine, [
+        format!("create {net} bridge"),
+        format!("connect {net} bridge"),
+        format!("disconnect {net} bridge"),
+        format!("destroy {net} bridge"),
+    ], "{out}");
+}

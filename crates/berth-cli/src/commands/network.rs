@@ -306,7 +306,6 @@ async fn inspect(ctx: &Ctx, args: InspectArgs) -> CliResult {
                 }
                 None => raws.push(raw.to_vec()),
             },
-            Err(e) if e.is_not_found() => errors.push(format!("Error: No such network: {name}")),
             Err(e) => errors.push(e.to_string()),
         }
     }
