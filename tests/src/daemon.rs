@@ -46,6 +46,8 @@ pub struct TestDaemon {
     seen_ids: Mutex<BTreeSet<String>>,
     /// Flags added to every launch of berthd (see [`TestDaemon::start_with`]).
     extra_args: Vec<String>,
+    /// This daemon's bridge, subnet and pool (None against a reference dockerd).
+    pub net: Option<crate::netslot::NetSlot>,
 }
 
 impl TestDaemon {
@@ -100,6 +102,14 @@ impl TestDaemon {
                 .iter()
                 .map(|a| a.replace("{dir}", &root.display().to_string()))
                 .collect(),
+            net: if std::env::var_os("BERTH_TEST_DAEMON").is_some() {
+                None
+            } else {
+                Some(
+                    crate::netslot::NetSlot::take()
+                        .unwrap_or_else(|| panic!("no free test network slot")),
+                )
+            },
             tmp,
         };
         setup(&root);
@@ -129,6 +139,16 @@ impl TestDaemon {
             "--pidfile".into(),
             self.pidfile.display().to_string(),
         ];
+        if let Some(slot) = &self.net {
+            let given = |f: &str| {
+                self.extra_args
+                    .iter()
+                    .any(|a| a == f || a.starts_with(&format!("{f}=")))
+            };
+            if !given("--bridge") && !given("-b") {
+                args.extend(slot.daemon_args());
+            }
+        }
         args.extend(self.extra_args.iter().cloned());
         // Extra daemon flags, e.g. `--bridge=none --iptables=false` for a reference dockerd.
         if let Ok(extra) = std::env::var("BERTH_TEST_DAEMON_ARGS") {
@@ -469,12 +489,14 @@ impl TestDaemon {
                 problems.push(format!("berthd {args:?} did not come back up for cleanup"));
             }
         }
+        let mut bridges = Vec::new();
         if self.daemon_running() {
             self.harvest_ids();
             let left = self.remove_all_containers();
             if !left.is_empty() {
                 problems.push(format!("containers still listed after rm -f: {left:?}"));
             }
+            problems.extend(self.remove_all_networks(&mut bridges));
             self.harvest_ids();
             if !self.stop() {
                 problems.push(format!(
@@ -501,6 +523,78 @@ impl TestDaemon {
             problems.push(leaks.to_string());
             leaks.clean_up();
         }
+        problems.extend(self.network_leaks(&bridges));
+        problems
+    }
+
+    /// Removes every network the test made; returns what went wrong. `bridges` gets the Linux
+    /// bridge of every bridge network the daemon had.
+    fn remove_all_networks(&self, bridges: &mut Vec<String>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let Some(serde_json::Value::Array(list)) =
+            http::request(&self.socket, "GET", "/networks", None, b"", API_TIMEOUT)
+                .ok()
+                .and_then(|r| r.json())
+        else {
+            return problems;
+        };
+        for n in &list {
+            if n["Driver"] != "bridge" {
+                continue;
+            }
+            let id = n["Id"].as_str().unwrap_or_default();
+            let bridge = n["Options"]["com.docker.network.bridge.name"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("br-{}", &id[..12.min(id.len())]));
+            bridges.push(bridge);
+            if n["Name"] == "bridge" {
+                continue;
+            }
+            let r = http::request(
+                &self.socket,
+                "DELETE",
+                &format!("/networks/{id}"),
+                None,
+                b"",
+                API_TIMEOUT,
+            );
+            if !r.as_ref().is_ok_and(|r| r.status == 204) {
+                problems.push(format!(
+                    "network {} could not be removed: {:?}",
+                    n["Name"],
+                    r.map(|r| r.text())
+                ));
+            }
+        }
+        problems
+    }
+
+    /// veths left on the daemon's bridges, user bridges left on the host, published-port rules
+    /// left in its table; then the slot's bridge and table go.
+    fn network_leaks(&self, bridges: &[String]) -> Vec<String> {
+        let Some(slot) = &self.net else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        for b in bridges {
+            let ports = crate::netslot::NetSlot::ports_of(b);
+            if !ports.is_empty() {
+                problems.push(format!("veths left on bridge {b}: {ports:?}"));
+            }
+            if *b != slot.bridge() && crate::netslot::NetSlot::link_exists(b) {
+                problems.push(format!("bridge {b} left after its network was removed"));
+                let _ = Command::new("ip").args(["link", "del", b]).output();
+            }
+        }
+        let table = slot.table_listing();
+        if table.contains("dnat to") {
+            problems.push(format!(
+                "published-port rules left in table {}:\n{table}",
+                slot.table()
+            ));
+        }
+        slot.remove_host_state();
         problems
     }
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod daemon;
 pub mod http;
 pub mod leaks;
+pub mod netslot;
 pub mod paths;
 pub mod poll;
 pub mod pty;

@@ -46,6 +46,8 @@ macro_rules! both_clients {
 mod image_archive;
 #[path = "e2e/image_lifecycle.rs"]
 mod image_lifecycle;
+#[path = "e2e/network.rs"]
+mod network;
 #[path = "e2e/observe.rs"]
 mod observe;
 #[path = "e2e/resources.rs"]
@@ -617,8 +619,6 @@ both_clients! {
         d.run(c, &["run", "--rm", "--memory", "lots", "busybox", "true"]).code_is(125).stderr_has("invalid");
         d.run(c, &["run", "--rm", "--no-such-flag", "busybox", "true"]).code_is(125).stderr_has("unknown flag: --no-such-flag");
         d.run(c, &["run", "--rm", "--restart", "sometimes", "busybox", "true"]).code_is(125);
-        // What berth cannot honour yet is refused, never silently dropped.
-        d.run(c, &["run", "-p", "8080:80", "busybox", "true"]).code_is(125).stderr_has("not supported by berth yet");
         d.run(c, &["run", "--rm", "--restart", "always", "busybox", "true"])
             .code_is(125)
             .stderr_has("conflicting options: cannot specify both --restart and --rm");

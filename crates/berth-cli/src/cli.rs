@@ -4,8 +4,9 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     attach, commit, container_prune, cp, create, diff, events, exec, export, history, image_prune,
-    images, import, info, inspect, kill, load, logs, pause, ps, rename, restart, rm, rmi, run,
-    save, start, stats, stop, system_check, system_df, tag, top, update, version, volume, wait,
+    images, import, info, inspect, kill, load, logs, network, pause, port, ps, rename, restart, rm,
+    rmi, run, save, start, stats, stop, system_check, system_df, tag, top, update, version, volume,
+    wait,
 };
 
 #[derive(Debug, Parser)]
@@ -111,6 +112,11 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCommand),
@@ -172,6 +178,7 @@ pub enum ContainerCommand {
     Diff(diff::DiffArgs),
     Export(export::ExportArgs),
     Commit(commit::CommitArgs),
+    Port(port::PortArgs),
 }
 
 #[derive(Debug, Subcommand)]

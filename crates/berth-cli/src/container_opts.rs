@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use berth_api::models::{
-    ContainerConfig, HostConfig, HostConfigLogConfig, PortBinding, RestartPolicy,
-    RestartPolicyNameEnum,
+    ContainerConfig, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigLogConfig,
+    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use berth_api::ContainerCreateBody;
 use clap::{ArgAction, Args};
@@ -24,6 +24,8 @@ pub enum OptsError {
     ContainerPort(String),
     #[error("invalid hostPort: {0}")]
     HostPort(String),
+    #[error("invalid ranges specified for container and host Ports: {0} and {1}")]
+    PortRanges(String, String),
     #[error("invalid spec: {0}: empty section between colons")]
     VolumeSpec(String),
     #[error("invalid size: '{0}'")]
@@ -130,6 +132,36 @@ pub struct ContainerOpts {
     /// Publish a container's port(s) to the host
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Container NIS domain name
+    #[arg(long)]
+    pub domainname: Option<String>,
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
@@ -296,8 +328,10 @@ pub fn parse_cpus(s: &str) -> Result<i64, OptsError> {
     Ok(nanos.round() as i64)
 }
 
-/// `-p [ip:][hostPort:]containerPort[/proto]` -> ("80/tcp", binding).
-pub fn parse_publish(spec: &str) -> Result<(String, PortBinding), OptsError> {
+/// `-p [ip:][hostPort:]containerPort[/proto]` -> ("80/tcp", binding) per container port, with
+/// docker's range rules: equal-length ranges map pairwise, a host range for one container port
+/// lets the daemon pick, and a container range without host ports publishes each.
+pub fn parse_publish(spec: &str) -> Result<Vec<(String, PortBinding)>, OptsError> {
     let (rest, proto) = match spec.rsplit_once('/') {
         Some((r, p)) => (r, p),
         None => (spec, "tcp"),
@@ -312,20 +346,36 @@ pub fn parse_publish(spec: &str) -> Result<(String, PortBinding), OptsError> {
         [c, h, ip] => (*c, *h, ip.trim_start_matches('[').trim_end_matches(']')),
         _ => return Err(OptsError::ContainerPort(spec.into())),
     };
-    let valid_port = |p: &str| p.split('-').all(|x| x.parse::<u16>().is_ok());
-    if !valid_port(container) {
-        return Err(OptsError::ContainerPort(container.into()));
+    let range = |p: &str| -> Option<(u16, u16)> {
+        let (a, b) = p.split_once('-').unwrap_or((p, p));
+        let (a, b) = (a.parse::<u16>().ok()?, b.parse::<u16>().ok()?);
+        (a > 0 && a <= b).then_some((a, b))
+    };
+    let (c_lo, c_hi) =
+        range(container).ok_or_else(|| OptsError::ContainerPort(container.into()))?;
+    let host = if host_port.is_empty() {
+        None
+    } else {
+        Some(range(host_port).ok_or_else(|| OptsError::HostPort(host_port.into()))?)
+    };
+    let count = c_hi - c_lo;
+    let binding = |hp: String| PortBinding {
+        host_ip: Some(host_ip.to_string()),
+        host_port: Some(hp),
+    };
+    let mut out = Vec::new();
+    for i in 0..=count {
+        let hp = match host {
+            None => String::new(),
+            Some((h_lo, h_hi)) if h_hi - h_lo == count => (h_lo + i).to_string(),
+            Some((h_lo, h_hi)) if count == 0 => format!("{h_lo}-{h_hi}"),
+            Some(_) => {
+                return Err(OptsError::PortRanges(container.into(), host_port.into()));
+            }
+        };
+        out.push((format!("{}/{proto}", c_lo + i), binding(hp)));
     }
-    if !host_port.is_empty() && !valid_port(host_port) {
-        return Err(OptsError::HostPort(host_port.into()));
-    }
-    Ok((
-        format!("{container}/{proto}"),
-        PortBinding {
-            host_ip: Some(host_ip.to_string()),
-            host_port: Some(host_port.to_string()),
-        },
-    ))
+    Ok(out)
 }
 
 pub struct Positionals {
@@ -369,13 +419,14 @@ impl ContainerOpts {
         let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();
         let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
         for p in &self.publish {
-            let (port, binding) = parse_publish(p)?;
-            exposed.insert(port.clone(), HashMap::new());
-            bindings
-                .entry(port)
-                .or_insert_with(|| Some(Vec::new()))
-                .get_or_insert_with(Vec::new)
-                .push(binding);
+            for (port, binding) in parse_publish(p)? {
+                exposed.insert(port.clone(), HashMap::new());
+                bindings
+                    .entry(port)
+                    .or_insert_with(|| Some(Vec::new()))
+                    .get_or_insert_with(Vec::new)
+                    .push(binding);
+            }
         }
         for e in &self.expose {
             let port = if e.contains('/') {
@@ -441,6 +492,7 @@ impl ContainerOpts {
         });
         let config = ContainerConfig {
             hostname: self.hostname.clone(),
+            domainname: self.domainname.clone(),
             user: self.user.clone(),
             attach_stdin: Some(attach_stdin),
             attach_stdout: Some(attach_stdout),
@@ -472,6 +524,17 @@ impl ContainerOpts {
             tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
             volumes_from: (!self.volumes_from.is_empty()).then(|| self.volumes_from.clone()),
             port_bindings: Some(bindings),
+            publish_all_ports: Some(self.publish_all),
+            dns: (!self.dns.is_empty()).then(|| self.dns.clone()),
+            dns_search: (!self.dns_search.is_empty()).then(|| self.dns_search.clone()),
+            dns_options: (!self.dns_option.is_empty()).then(|| self.dns_option.clone()),
+            extra_hosts: (!self.add_host.is_empty()).then(|| {
+                // docker sends `name:ip`; `name=ip` is accepted too.
+                self.add_host
+                    .iter()
+                    .map(|h| h.replacen('=', ":", 1))
+                    .collect()
+            }),
             restart_policy: Some(restart_policy),
             auto_remove: Some(self.rm),
             network_mode: Some(network_mode),
@@ -494,10 +557,29 @@ impl ContainerOpts {
         };
         let mut host_config = host_config;
         self.resources.apply(&mut host_config)?;
+        // --ip, --network-alias and --mac-address belong to the endpoint on the network given
+        // (or "default"), as the docker CLI sends them.
+        let endpoint = EndpointSettings {
+            aliases: (!self.network_alias.is_empty()).then(|| self.network_alias.clone()),
+            ipam_config: (self.ip.is_some() || self.ip6.is_some()).then(|| EndpointIpamConfig {
+                ipv4_address: self.ip.clone(),
+                ipv6_address: self.ip6.clone(),
+                ..Default::default()
+            }),
+            mac_address: self.mac_address.clone(),
+            ..Default::default()
+        };
+        let networking_config =
+            (endpoint != EndpointSettings::default()).then(|| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    host_config.network_mode.clone().unwrap_or_default(),
+                    endpoint,
+                )])),
+            });
         Ok(ContainerCreateBody {
             config,
             host_config: Some(host_config),
-            networking_config: None,
+            networking_config,
         })
     }
 }
@@ -573,17 +655,37 @@ mod tests {
 
     #[test]
     fn ports() {
-        let (p, b) = parse_publish("127.0.0.1:8080:80/udp").unwrap();
+        let one = |s: &str| parse_publish(s).unwrap().remove(0);
+        let (p, b) = one("127.0.0.1:8080:80/udp");
         assert_eq!(p, "80/udp");
         assert_eq!(
             (b.host_ip.as_deref(), b.host_port.as_deref()),
             (Some("127.0.0.1"), Some("8080"))
         );
-        let (p, b) = parse_publish("8080:80").unwrap();
+        let (p, b) = one("8080:80");
         assert_eq!(
             (p.as_str(), b.host_port.as_deref()),
             ("80/tcp", Some("8080"))
         );
+        let pairs: Vec<(String, String)> = parse_publish("9000-9001:90-91")
+            .unwrap()
+            .into_iter()
+            .map(|(p, b)| (p, b.host_port.unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("90/tcp".into(), "9000".into()),
+                ("91/tcp".into(), "9001".into())
+            ]
+        );
+        assert_eq!(
+            one("8000-8010:80").1.host_port.as_deref(),
+            Some("8000-8010")
+        );
+        assert_eq!(parse_publish("90-92").unwrap().len(), 3);
+        assert!(parse_publish("9000-9002:90-91").is_err());
+        assert!(parse_publish("70000:80").is_err());
         assert!(parse_publish("80/xyz").is_err());
         assert!(parse_publish("abc").is_err());
     }

@@ -145,7 +145,10 @@ async fn dispatch(cli: Cli) -> CliResult {
             ContainerCommand::Diff(a) => commands::diff::run(&ctx, "container diff", a).await,
             ContainerCommand::Export(a) => commands::export::run(&ctx, "container export", a).await,
             ContainerCommand::Commit(a) => commands::commit::run(&ctx, "container commit", a).await,
+            ContainerCommand::Port(a) => commands::port::run(&ctx, "container port", a).await,
         },
+        Command::Network(c) => commands::network::run(&ctx, c).await,
+        Command::Port(a) => commands::port::run(&ctx, "port", a).await,
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => commands::images::run(&ctx, "image ls", a).await,
             ImageCommand::Rm(a) => commands::rmi::run(&ctx, "image rm", a).await,

@@ -199,6 +199,22 @@ impl Client {
         Ok(serde_json::from_slice(&raw)?)
     }
 
+    /// POST a JSON body whose answer carries nothing.
+    pub async fn post_json_no_reply<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
+        let data = serde_json::to_vec(body)?;
+        let resp = self
+            .request(
+                Method::POST,
+                path,
+                &Vec::new(),
+                Some("application/json"),
+                body::full(data),
+            )
+            .await?;
+        body::collect(resp.into_body()).await?;
+        Ok(())
+    }
+
     pub async fn delete(&self, path: &str, query: &Query<'_>) -> Result<Bytes> {
         let resp = self
             .request(Method::DELETE, path, query, None, body::empty())

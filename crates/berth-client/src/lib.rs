@@ -18,6 +18,7 @@ pub mod hijack;
 pub mod host;
 pub mod image_archive;
 pub mod images;
+pub mod networks;
 pub mod observe;
 pub mod system;
 mod transport;

@@ -1,7 +1,9 @@
 //! A container's record: what was asked for at create, and its state. Persisted as one JSON
 //! document per row in the `containers` table.
 
-use berth_api::models::{ContainerConfig, HostConfig};
+use std::collections::BTreeMap;
+
+use berth_api::models::{ContainerConfig, EndpointSettings, HostConfig};
 use serde::{Deserialize, Serialize};
 
 /// dockerd's container states.
@@ -102,6 +104,38 @@ pub struct Container {
     /// Volumes, binds and tmpfs mounts, resolved at create.
     #[serde(default)]
     pub mount_points: Vec<crate::mounts::MountPoint>,
+    /// Its networks: what was asked for, and what was built while it runs.
+    #[serde(default)]
+    pub net: NetAttachments,
+}
+
+/// A container's networks. `configured` is what the user asked for per network name (aliases,
+/// `--ip`, `--mac-address`); `active` holds, while the container runs, the endpoint berth
+/// built on each network (address, gateway, MAC, ids).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NetAttachments {
+    pub configured: BTreeMap<String, EndpointSettings>,
+    #[serde(default)]
+    pub active: BTreeMap<String, EndpointSettings>,
+    /// The pinned network namespace while running.
+    #[serde(default)]
+    pub sandbox: Option<String>,
+    /// Host-side veth per network name, while running.
+    #[serde(default)]
+    pub veths: BTreeMap<String, String>,
+    /// Published ports, while running.
+    #[serde(default)]
+    pub ports: Vec<PublishedPort>,
+}
+
+/// One published port as bound on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    pub proto: berth_network::ports::Proto,
+    pub host_ip: std::net::Ipv4Addr,
+    pub host_port: u16,
+    pub container_ip: std::net::Ipv4Addr,
+    pub container_port: u16,
 }
 
 impl Container {

@@ -38,6 +38,7 @@ impl Daemon {
     ) -> Result<models::ContainerCreateResponse> {
         let mut config = body.config;
         let mut host_config = body.host_config.unwrap_or_default();
+        let networking_config = body.networking_config;
         let image_name = config.image.clone().unwrap_or_default();
         if image_name.is_empty() {
             return Err(Error::invalid(
@@ -94,9 +95,16 @@ impl Daemon {
         if host_config
             .network_mode
             .as_deref()
-            .is_none_or(str::is_empty)
+            .is_none_or(|m| m.is_empty() || m == "default")
         {
             host_config.network_mode = Some("bridge".into());
+        }
+        let endpoints = self.plan_networks(&host_config, &config, networking_config.as_ref())?;
+        if let crate::net_endpoints::Mode::Container(other) =
+            crate::net_endpoints::mode_of(&host_config)
+        {
+            // The other container's namespace comes with its name.
+            config.hostname = self.lookup(&other)?.snapshot().config.hostname;
         }
         if config.hostname.as_deref().is_none_or(str::is_empty) {
             config.hostname = Some(if host_config.network_mode.as_deref() == Some("host") {
@@ -122,6 +130,10 @@ impl Daemon {
             has_been_started: false,
             has_been_manually_stopped: false,
             mount_points: Vec::new(),
+            net: crate::container::NetAttachments {
+                configured: endpoints,
+                ..Default::default()
+            },
         };
         // Everything below is undone if a later step fails, so a failed create leaves nothing.
         let new_volumes = self.create_planned_volumes(&mut mount_points)?;
@@ -211,7 +223,13 @@ impl Daemon {
         let _ = std::fs::remove_file(&exit_file);
         let _ = std::fs::remove_file(&socket);
         let rootfs = self.images.mount(&id).await?;
-        let result = self.launch_shim(&c, &bundle, &rootfs, &socket).await;
+        let result = match self.net_up(ctr).await {
+            Ok(()) => {
+                let c = ctr.snapshot();
+                self.launch_shim(&c, &bundle, &rootfs, &socket).await
+            }
+            Err(e) => Err(e),
+        };
         let pid = match result {
             Ok(pid) => pid,
             Err(e) => {
@@ -305,7 +323,7 @@ impl Daemon {
         std::fs::create_dir_all(bundle)
             .map_err(|e| Error::internal(format!("creating bundle: {e}")))?;
         let dir = self.container_dir(&c.id);
-        crate::spec::write_etc_files(c, &dir)?;
+        crate::spec::write_etc_files(self, c, &dir)?;
         let spec = crate::spec::build(self, c, rootfs, &dir)?;
         let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::internal(e.to_string()))?;
         std::fs::write(bundle.join("config.json"), spec_json)
@@ -515,6 +533,7 @@ impl Daemon {
     /// Unmounts the rootfs and removes the bundle of a container that is not running.
     pub(crate) async fn release_after_exit(&self, id: &str) {
         self.volume_release(id);
+        self.net_down(id).await;
         if let Err(e) = self.images.unmount(id).await {
             tracing::warn!(container = %id, error = %e, "unmounting rootfs");
         }

@@ -13,7 +13,7 @@ use crate::events::Kind;
 const PRUNE_FILTERS: &[&str] = &["until", "label", "label!"];
 
 /// The `until` filter as unix seconds, with dockerd's errors.
-fn until(filters: &Filters) -> Result<Option<i64>> {
+pub(crate) fn until(filters: &Filters) -> Result<Option<i64>> {
     match filters.get("until") {
         [] => Ok(None),
         [v] => berth_image::parse_timestamp(v, chrono::Utc::now().timestamp())

@@ -34,6 +34,7 @@ pub struct DaemonConfig {
     /// daemon.json `log-driver` and `log-opts`: what a container without `--log-driver` gets.
     pub log_driver: String,
     pub log_opts: HashMap<String, String>,
+    pub net: crate::networks::NetConfig,
 }
 
 /// The name of the embedded runtime.
@@ -154,6 +155,7 @@ pub struct Daemon {
     pub(crate) volumes: crate::volume_store::VolumeStore,
     /// Serialises the local driver's mounts and unmounts of volume `_data` directories.
     pub(crate) volume_mount_lock: Mutex<()>,
+    pub(crate) nets: crate::networks::Networks,
     me: std::sync::Weak<Daemon>,
 }
 
@@ -172,6 +174,7 @@ impl Daemon {
         let db = berth_store::Db::open(config.data_root.join("berth.db"))?;
         let repo = ContainerRepo::open(db.clone())?;
         let volumes = crate::volume_store::VolumeStore::open(db.clone())?;
+        let nets = crate::networks::Networks::open(config.net.clone(), db.clone())?;
         let images = crate::images::Images::open(&config.data_root, db)?;
         let daemon = Arc::new_cyclic(|me| Self {
             config,
@@ -182,9 +185,12 @@ impl Daemon {
             images,
             volumes,
             volume_mount_lock: Mutex::new(()),
+            nets,
             me: me.clone(),
         });
+        daemon.networks_init().await?;
         crate::recovery::restore(&daemon).await?;
+        daemon.networks_restore().await?;
         Ok(daemon)
     }
 

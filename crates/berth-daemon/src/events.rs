@@ -33,6 +33,7 @@ pub enum Kind {
     Container,
     Image,
     Volume,
+    Network,
 }
 
 impl EventBus {
@@ -44,6 +45,7 @@ impl EventBus {
             Kind::Container => EventMessageTypeEnum::CONTAINER,
             Kind::Image => EventMessageTypeEnum::IMAGE,
             Kind::Volume => EventMessageTypeEnum::VOLUME,
+            Kind::Network => EventMessageTypeEnum::NETWORK,
         };
         let mut msg = EventMessage {
             typ: Some(typ),

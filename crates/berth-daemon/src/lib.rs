@@ -27,6 +27,10 @@ mod mount_plan;
 mod mount_setup;
 mod mounts;
 mod names;
+mod net_endpoints;
+mod net_render;
+mod net_repo;
+mod networks;
 mod pause;
 mod ps_filters;
 mod recovery;
@@ -45,11 +49,13 @@ mod volume_mount;
 mod volume_store;
 mod volumes;
 
+pub use berth_network::pool::AddressPool;
 pub use ctr_archive::{wire_stat, ExtractOptions};
 pub use ctr_commit::CommitRequest;
 pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };
 pub use disk_usage::DiskUsageParts;
+pub use networks::NetConfig;
 pub use options::*;
 pub use stats::StatsOptions;

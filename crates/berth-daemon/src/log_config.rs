@@ -183,6 +183,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            net: Default::default(),
         }
     }
 

@@ -1,37 +1,11 @@
 //! The `ps` filters on ports, networks, volumes and swarm tasks (dockerd's `list.go`), and the
 //! `Ports` of a summary they look at.
 
-use berth_api::models::{Port, PortTypeEnum};
+use berth_api::models::Port;
 use berth_api::Filters;
 use berth_types::{Error, Result};
 
 use crate::container::Container;
-
-/// A container's ports as `ps` lists them: the exposed ports of a running container with a
-/// network of its own (berth publishes none yet, so no public side).
-pub fn exposed_ports(c: &Container) -> Vec<Port> {
-    let mode = c.host_config.network_mode.as_deref().unwrap_or("bridge");
-    if !c.state.running() || mode == "none" || mode == "host" {
-        return Vec::new();
-    }
-    let mut ports: Vec<Port> = c
-        .config
-        .exposed_ports
-        .iter()
-        .flatten()
-        .filter_map(|(spec, _)| {
-            let (num, proto) = spec.split_once('/').unwrap_or((spec.as_str(), "tcp"));
-            Some(Port {
-                ip: None,
-                private_port: num.parse().ok()?,
-                public_port: None,
-                typ: Some(proto.parse().unwrap_or(PortTypeEnum::TCP)),
-            })
-        })
-        .collect();
-    ports.sort_by_key(|p| (p.private_port, p.typ));
-    ports
-}
 
 /// `80`, `80/udp`, `8000-8080/tcp`: a port range and protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +65,7 @@ impl PortFilters {
         if self.publish.is_empty() && self.expose.is_empty() {
             return true;
         }
-        let ports = exposed_ports(c);
+        let ports = crate::net_render::summary_ports(c);
         let proto = |p: &Port| p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
         let exposed = self.expose.is_empty()
             || ports.iter().any(|p| {

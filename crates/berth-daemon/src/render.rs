@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use berth_api::models::{
     self, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, DriverData, NetworkSettings,
+    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, DriverData,
 };
 use berth_types::{Error, Result};
 
@@ -145,23 +145,7 @@ pub fn human_duration(d: chrono::Duration) -> String {
     format!("{} years", hours / 24 / 365)
 }
 
-fn network_settings(c: &Container) -> NetworkSettings {
-    let mode = c
-        .host_config
-        .network_mode
-        .clone()
-        .unwrap_or_else(|| "bridge".into());
-    let mut networks = HashMap::new();
-    networks.insert(mode, models::EndpointSettings::default());
-    NetworkSettings {
-        bridge: Some(String::new()),
-        sandbox_id: Some(String::new()),
-        sandbox_key: Some(String::new()),
-        ports: Some(HashMap::new()),
-        networks: Some(networks),
-        ..Default::default()
-    }
-}
+use crate::net_render::network_settings;
 
 impl Daemon {
     pub async fn container_inspect(
@@ -374,8 +358,7 @@ impl Daemon {
             .network_mode
             .clone()
             .unwrap_or_else(|| "bridge".into());
-        let mut networks = HashMap::new();
-        networks.insert(mode.clone(), models::EndpointSettings::default());
+        let networks = crate::net_render::shown_endpoints(c);
         ContainerSummary {
             id: Some(c.id.clone()),
             names: Some(vec![c.name.clone()]),
@@ -383,7 +366,7 @@ impl Daemon {
             image_id: Some(c.image_id.clone()),
             command: Some(c.command_line()),
             created: Some(created),
-            ports: Some(crate::ps_filters::exposed_ports(c)),
+            ports: Some(crate::net_render::summary_ports(c)),
             size_rw: None,
             size_root_fs: None,
             labels: Some(c.config.labels.clone().unwrap_or_default()),

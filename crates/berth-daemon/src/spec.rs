@@ -84,18 +84,9 @@ pub fn command(config: &ContainerConfig) -> Result<(String, Vec<String>)> {
     }
 }
 
-/// Rejects what berth cannot honour, with dockerd's wording.
+/// Rejects what berth cannot honour, with dockerd's wording. (Network modes are checked by
+/// `plan_networks`.)
 pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
-    match hc.network_mode.as_deref().unwrap_or("") {
-        "" | "default" | "bridge" | "none" | "host" => {}
-        m if m.starts_with("container:") => {
-            return Err(Error::not_implemented(
-                "network mode container:<name> is not supported yet",
-            ))
-        }
-        other => return Err(Error::not_found(format!("network {other} not found"))),
-    }
-    refuse_unsupported(hc)?;
     crate::restart::validate(hc)?;
     for opt in hc.security_opt.clone().unwrap_or_default() {
         let (k, _) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
@@ -108,24 +99,33 @@ pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
             )));
         }
     }
-    Ok(())
-}
-
-/// Refuses, rather than silently ignores, what the docker CLI can ask for and berth cannot do
-/// yet (published ports).
-fn refuse_unsupported(hc: &HostConfig) -> Result<()> {
-    let unsupported = |what: &str| {
-        Err(Error::not_implemented(format!(
-            "{what} is not supported by berth yet"
-        )))
-    };
-    if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
-        || hc.publish_all_ports == Some(true)
+    for (key, _) in hc.port_bindings.iter().flatten() {
+        berth_network::ports::parse_port_key(key).map_err(crate::net_repo::net_error)?;
+    }
+    for b in hc
+        .port_bindings
+        .iter()
+        .flatten()
+        .flat_map(|(_, v)| v.iter().flatten())
     {
-        return unsupported("publishing ports (-p, -P)");
+        berth_network::ports::parse_host_port(b.host_port.as_deref().unwrap_or_default())
+            .map_err(crate::net_repo::net_error)?;
+    }
+    for extra in hc.extra_hosts.iter().flatten() {
+        let ok = extra.split_once([':', '=']).is_some_and(|(n, ip)| {
+            !n.is_empty() && (ip == HOST_GATEWAY || ip.parse::<std::net::IpAddr>().is_ok())
+        });
+        if !ok {
+            return Err(Error::invalid(format!(
+                "invalid IP address in add-host: {extra:?}"
+            )));
+        }
     }
     Ok(())
 }
+
+/// `--add-host name:host-gateway`: the default bridge's gateway address.
+const HOST_GATEWAY: &str = "host-gateway";
 
 /// The container's hostname: `--hostname`, the host's for `--network host`, else the short id.
 pub fn hostname(c: &Container) -> String {
@@ -141,37 +141,75 @@ pub fn hostname(c: &Container) -> String {
 }
 
 /// Writes `hostname`, `hosts` and `resolv.conf` in the container's directory, as dockerd.
-pub fn write_etc_files(c: &Container, dir: &Path) -> Result<()> {
-    let host = hostname(c);
-    let host_net = c.host_config.network_mode.as_deref() == Some("host");
+pub fn write_etc_files(d: &Daemon, c: &Container, dir: &Path) -> Result<()> {
     let write = |name: &str, data: String| {
         std::fs::write(dir.join(name), data)
             .map_err(|e| Error::internal(format!("writing {name}: {e}")))
     };
+    if let crate::net_endpoints::Mode::Container(other) =
+        crate::net_endpoints::mode_of(&c.host_config)
+    {
+        // Sharing another container's network: its names and resolvers too.
+        let o = d.lookup(&other)?;
+        let odir = d.container_dir(&o.id);
+        for name in ["hostname", "hosts", "resolv.conf"] {
+            let data = std::fs::read_to_string(odir.join(name)).unwrap_or_default();
+            write(name, data)?;
+        }
+        return Ok(());
+    }
+    let host = hostname(c);
+    let host_net = c.host_config.network_mode.as_deref() == Some("host");
     write("hostname", format!("{host}\n"))?;
-    let hosts = if host_net {
+    let mut hosts = if host_net {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
-        let mut h = String::from(
+        String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-        );
-        for extra in c.host_config.extra_hosts.clone().unwrap_or_default() {
-            if let Some((name, ip)) = extra.split_once(':') {
-                h.push_str(&format!("{ip}\t{name}\n"));
-            }
-        }
-        h
+        )
     };
+    for extra in c.host_config.extra_hosts.clone().unwrap_or_default() {
+        if let Some((name, ip)) = extra.split_once([':', '=']) {
+            let ip = if ip == HOST_GATEWAY {
+                d.host_gateway_ip()?.to_string()
+            } else {
+                ip.to_string()
+            };
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    if !host_net {
+        let fqdn = match c.config.domainname.as_deref().filter(|d| !d.is_empty()) {
+            Some(domain) => format!("{host}.{domain} {host}"),
+            None => host.clone(),
+        };
+        for (net, ep) in &c.net.active {
+            let Some(ip) = ep.ip_address.as_deref().filter(|i| !i.is_empty()) else {
+                continue;
+            };
+            let mut names = vec![fqdn.clone()];
+            if net != "bridge" {
+                names.push(c.bare_name().to_string());
+                names.extend(ep.aliases.clone().unwrap_or_default());
+            }
+            names.dedup();
+            hosts.push_str(&format!("{ip}\t{}\n", names.join(" ")));
+        }
+    }
     write("hosts", hosts)?;
-    write("resolv.conf", resolv_conf(host_net))?;
+    write("resolv.conf", resolv_conf(&c.host_config, host_net))?;
     Ok(())
 }
 
-/// The host's resolv.conf; off the host network, loopback resolvers are unreachable, so they
-/// are dropped and Google's public resolvers used when none remain (dockerd's behaviour).
-fn resolv_conf(host_net: bool) -> String {
+/// The host's resolv.conf with `--dns`, `--dns-search` and `--dns-option` applied; off the
+/// host network, loopback resolvers are unreachable, so they are dropped and Google's public
+/// resolvers used when none remain (dockerd's behaviour).
+fn resolv_conf(hc: &HostConfig, host_net: bool) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    if host_net {
+    let dns = hc.dns.clone().unwrap_or_default();
+    let search = hc.dns_search.clone().unwrap_or_default();
+    let options = hc.dns_options.clone().unwrap_or_default();
+    if host_net && dns.is_empty() && search.is_empty() && options.is_empty() {
         return host;
     }
     let mut out = String::new();
@@ -180,16 +218,30 @@ fn resolv_conf(host_net: bool) -> String {
         let t = line.trim();
         if let Some(addr) = t.strip_prefix("nameserver") {
             let addr = addr.trim();
-            if addr.starts_with("127.") || addr == "::1" {
+            if !dns.is_empty() || (!host_net && (addr.starts_with("127.") || addr == "::1")) {
                 continue;
             }
             servers += 1;
+        } else if (t.starts_with("search") || t.starts_with("domain")) && !search.is_empty() {
+            continue;
+        } else if t.starts_with("options") && !options.is_empty() {
+            continue;
         }
         out.push_str(line);
         out.push('\n');
     }
+    for server in &dns {
+        out.push_str(&format!("nameserver {server}\n"));
+        servers += 1;
+    }
     if servers == 0 {
         out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    if !search.is_empty() && search != ["."] {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
     }
     out
 }
@@ -267,9 +319,16 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
     let user = resolve_user(rootfs, c.config.user.as_deref().unwrap_or(""))?;
     let tty = c.tty();
     let (no_new_privileges, seccomp) = security_opts(hc);
-    let network = match hc.network_mode.as_deref() {
-        Some("host") => NetworkMode::Host,
-        _ => NetworkMode::None,
+    let network = match crate::net_endpoints::mode_of(hc) {
+        crate::net_endpoints::Mode::Host => NetworkMode::Host,
+        crate::net_endpoints::Mode::Container(other) => {
+            let pid = d.lookup(&other)?.snapshot().state.pid;
+            NetworkMode::Path(format!("/proc/{pid}/ns/net").into())
+        }
+        _ => match &c.net.sandbox {
+            Some(path) => NetworkMode::Path(path.into()),
+            None => NetworkMode::None,
+        },
     };
     let bind = |name: &str, dest: &str| BindMount {
         source: dir.join(name),
@@ -295,6 +354,7 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
             additional_gids: user.additional_gids.clone(),
         },
         hostname: hostname(c),
+        domainname: c.config.domainname.clone().unwrap_or_default(),
         tty,
         open_stdin: c.config.open_stdin.unwrap_or(false),
         privileged: hc.privileged.unwrap_or(false),

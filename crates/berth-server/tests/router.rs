@@ -26,6 +26,12 @@ async fn fixture() -> Fixture {
         debug: false,
         log_driver: "json-file".into(),
         log_opts: Default::default(),
+        // No default bridge, and a table of its own: the test leaves the host's network alone.
+        net: berth_daemon::NetConfig {
+            bridge: None,
+            table: format!("berth_router_{}", std::process::id()),
+            ..Default::default()
+        },
     };
     let daemon = Daemon::open(config)
         .await

@@ -28,6 +28,8 @@ pub enum ConfigError {
     DuplicateRuntime(String),
     #[error("specified default runtime '{0}' does not exist")]
     UnknownDefaultRuntime(String),
+    #[error("{0}")]
+    Network(String),
 }
 
 /// Logging levels dockerd accepts.
@@ -86,6 +88,18 @@ pub struct Settings {
     pub log_driver: String,
     /// daemon.json `log-opts`: the default driver's options.
     pub log_opts: BTreeMap<String, String>,
+    /// `--bridge` (None: `none`), `--bip`, `--default-address-pool`, `--mtu`.
+    pub bridge: Option<String>,
+    pub bip: Option<String>,
+    pub default_address_pools: Vec<berth_daemon::AddressPool>,
+    pub mtu: u32,
+}
+
+/// One daemon.json `default-address-pools` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct FilePool {
+    base: String,
+    size: u8,
 }
 
 /// The daemon.json keys berth understands.
@@ -102,6 +116,10 @@ struct FileConfig {
     runtimes: Option<BTreeMap<String, Runtime>>,
     log_driver: Option<String>,
     log_opts: Option<BTreeMap<String, String>>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    default_address_pools: Option<Vec<FilePool>>,
+    mtu: Option<u32>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -115,6 +133,10 @@ const KNOWN_KEYS: &[&str] = &[
     "runtimes",
     "log-driver",
     "log-opts",
+    "bridge",
+    "bip",
+    "default-address-pools",
+    "mtu",
 ];
 
 /// Go's `%v` of a JSON value, for conflict messages.
@@ -165,6 +187,21 @@ fn given_flags(f: &Flags) -> Vec<(&'static str, String)> {
     }
     if !f.add_runtime.is_empty() {
         given.push(("runtimes", format!("[{}]", f.add_runtime.join(" "))));
+    }
+    if let Some(b) = &f.bridge {
+        given.push(("bridge", b.clone()));
+    }
+    if let Some(b) = &f.bip {
+        given.push(("bip", b.clone()));
+    }
+    if !f.default_address_pool.is_empty() {
+        given.push((
+            "default-address-pools",
+            format!("[{}]", f.default_address_pool.join(" ")),
+        ));
+    }
+    if let Some(m) = f.mtu {
+        given.push(("mtu", m.to_string()));
     }
     given
 }
@@ -279,7 +316,32 @@ pub fn merge(
     } else {
         file.hosts.unwrap_or_default()
     };
+    let net_err = |e: berth_network::NetworkError| ConfigError::Network(e.to_string());
+    let mut default_address_pools = Vec::new();
+    for p in &f.default_address_pool {
+        default_address_pools.push(berth_daemon::AddressPool::parse(p).map_err(net_err)?);
+    }
+    for p in file.default_address_pools.unwrap_or_default() {
+        default_address_pools.push(
+            berth_daemon::AddressPool::parse(&format!("base={},size={}", p.base, p.size))
+                .map_err(net_err)?,
+        );
+    }
+    let bip = f.bip.clone().or(file.bip);
+    if let Some(b) = &bip {
+        berth_network::subnet::parse_cidr(b).map_err(net_err)?;
+    }
+    let bridge = match f.bridge.clone().or(file.bridge) {
+        Some(b) if b == "none" => None,
+        Some(b) if b.is_empty() => Some("berth0".to_string()),
+        Some(b) => Some(b),
+        None => Some("berth0".to_string()),
+    };
     Ok(Settings {
+        bridge,
+        bip,
+        default_address_pools,
+        mtu: f.mtu.or(file.mtu).unwrap_or(0),
         hosts: if hosts.is_empty() {
             vec![flags::DEFAULT_HOST.to_string()]
         } else {

@@ -53,6 +53,23 @@ pub struct Flags {
     /// Register an additional OCI compatible runtime, `name=path`
     #[arg(long = "add-runtime", value_name = "NAME=PATH")]
     pub add_runtime: Vec<String>,
+
+    /// Attach containers to a network bridge ("none" disables the default bridge network)
+    /// [default: berth0]
+    #[arg(short = 'b', long, value_name = "NAME")]
+    pub bridge: Option<String>,
+
+    /// Network bridge IP, `address/prefix`
+    #[arg(long, value_name = "CIDR")]
+    pub bip: Option<String>,
+
+    /// Default address pools for node specific local networks, `base=CIDR,size=N`
+    #[arg(long = "default-address-pool", value_name = "POOL")]
+    pub default_address_pool: Vec<String>,
+
+    /// Set the containers network MTU
+    #[arg(long, value_name = "BYTES")]
+    pub mtu: Option<u32>,
 }
 
 #[cfg(test)]

@@ -54,6 +54,26 @@ fn init_logging(settings: &Settings) {
         .init();
 }
 
+/// The network settings; berth's nftables table is named after a non-default bridge, so
+/// daemons on different bridges keep separate tables.
+fn net_config(settings: &Settings) -> berth_daemon::NetConfig {
+    let table = match settings.bridge.as_deref() {
+        None | Some("berth0") => "berth".to_string(),
+        Some(b) => format!("berth_{b}"),
+    };
+    berth_daemon::NetConfig {
+        bridge: settings.bridge.clone(),
+        bip: settings.bip.clone(),
+        pools: if settings.default_address_pools.is_empty() {
+            berth_network::pool::default_pools()
+        } else {
+            settings.default_address_pools.clone()
+        },
+        mtu: settings.mtu,
+        table,
+    }
+}
+
 fn daemon_config(settings: &Settings) -> Result<DaemonConfig, StartError> {
     let exe_dir = binaries::exe_dir();
     let shim = binaries::locate(
@@ -89,6 +109,7 @@ fn daemon_config(settings: &Settings) -> Result<DaemonConfig, StartError> {
         debug: settings.debug,
         log_driver: settings.log_driver.clone(),
         log_opts: settings.log_opts.clone().into_iter().collect(),
+        net: net_config(settings),
     })
 }
 

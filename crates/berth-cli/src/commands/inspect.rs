@@ -37,11 +37,21 @@ async fn fetch(ctx: &Ctx, kind: Option<&str>, name: &str, size: bool) -> Result<
             .await
             .map(|b| b.to_vec())
             .map_err(|e| e.to_string()),
+        Some("network") => ctx
+            .client
+            .network_inspect_raw(name)
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string()),
         _ => match ctx.client.container_inspect_raw(name, size).await {
             Ok(b) => Ok(b.to_vec()),
             Err(e) if e.is_not_found() => match ctx.client.image_inspect_raw(name).await {
                 Ok(b) => Ok(b.to_vec()),
-                Err(e) if e.is_not_found() => Err(not_found("object")),
+                Err(e) if e.is_not_found() => match ctx.client.network_inspect_raw(name).await {
+                    Ok(b) => Ok(b.to_vec()),
+                    Err(e) if e.is_not_found() => Err(not_found("object")),
+                    Err(e) => Err(e.to_string()),
+                },
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),
@@ -53,7 +63,7 @@ pub async fn run(ctx: &Ctx, path: &str, args: InspectArgs, fixed_kind: Option<&s
     Arity::AtLeast(1).check(path, args.names.len())?;
     let kind = fixed_kind.or(args.kind.as_deref());
     if let Some(k) = kind {
-        if !matches!(k, "container" | "image") {
+        if !matches!(k, "container" | "image" | "network") {
             return Err(CliError::status(
                 1,
                 format!("\"{k}\" is not a valid value for --type"),

@@ -93,6 +93,8 @@ pub struct SpecInput {
     pub cwd: String,
     pub user: ProcessUser,
     pub hostname: String,
+    /// `--domainname`; empty for none.
+    pub domainname: String,
     pub tty: bool,
     pub open_stdin: bool,
     pub privileged: bool,
@@ -286,7 +288,7 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
         process["rlimits"] = input.ulimits.iter().map(resources::rlimit).collect();
     }
 
-    let spec = json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": { "path": input.rootfs, "readonly": input.read_only },
@@ -294,6 +296,9 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
         "mounts": mounts,
         "linux": linux,
     });
+    if !input.domainname.is_empty() {
+        spec["domainname"] = json!(input.domainname);
+    }
     serde_json::from_value(spec).map_err(|e| SpecError::Invalid(e.to_string()))
 }
 

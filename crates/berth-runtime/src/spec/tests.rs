@@ -19,6 +19,7 @@ fn input() -> SpecInput {
         args: vec!["sh".into(), "-c".into(), "true".into()],
         env: vec!["PATH=/bin".into()],
         hostname: "abc".into(),
+        domainname: String::new(),
         cgroups_path: "/berth/abc".into(),
         ..Default::default()
     }

@@ -6,6 +6,7 @@ pub mod container_update;
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod networks;
 pub mod pause;
 pub mod stats;
 pub mod system;
@@ -22,6 +23,7 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(system::routes())
         .merge(containers::routes())
         .merge(images::routes())
+        .merge(networks::routes())
         .merge(exec::routes())
         .merge(archive::routes())
         .merge(stats::routes())

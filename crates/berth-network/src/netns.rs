@@ -1,0 +1,81 @@
+//! Network namespaces kept alive by a bind mount on a file (`<exec-root>/netns/<id>`), so a
+//! container's network outlives berthd and the runtime can join it by path.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+use crate::error::{NetworkError, Result};
+
+/// Creates a new, empty network namespace pinned at `path`.
+pub fn create(path: &Path) -> Result<()> {
+    File::create(path).map_err(|e| NetworkError::io(format!("creating {}", path.display()), e))?;
+    let target: PathBuf = path.to_path_buf();
+    // unshare(CLONE_NEWNET) changes only the calling thread: a short-lived thread does it, so no
+    // runtime thread ever leaves the host's namespace.
+    let pinned = std::thread::spawn(move || -> Result<()> {
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| NetworkError::io("unshare(CLONE_NEWNET)", e.into()))?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| NetworkError::io(format!("bind-mounting {}", target.display()), e.into()))
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(NetworkError::io(
+            "creating a network namespace",
+            std::io::Error::other("thread panicked"),
+        ))
+    });
+    if pinned.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    pinned
+}
+
+/// Unpins and deletes the namespace file; a missing one is fine.
+pub fn remove(path: &Path) -> Result<()> {
+    match umount2(path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::ENOENT) | Err(nix::errno::Errno::EINVAL) => {}
+        Err(e) => {
+            return Err(NetworkError::io(
+                format!("unmounting {}", path.display()),
+                e.into(),
+            ))
+        }
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(NetworkError::io(format!("removing {}", path.display()), e)),
+    }
+}
+
+/// Runs `f` on a fresh thread that has joined the namespace at `path`; the thread ends with
+/// `f`, so the namespace change never leaks to other work.
+pub fn run_in<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let ns =
+        File::open(path).map_err(|e| NetworkError::io(format!("opening {}", path.display()), e))?;
+    std::thread::spawn(move || {
+        setns(&ns, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| NetworkError::io("setns(CLONE_NEWNET)", e.into()))?;
+        f()
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(NetworkError::io(
+            "entering a network namespace",
+            std::io::Error::other("thread panicked"),
+        ))
+    })
+}
