@@ -105,7 +105,10 @@ impl TestDaemon {
             net: if std::env::var_os("BERTH_TEST_DAEMON").is_some() {
                 None
             } else {
-                Some(crate::netslot::NetSlot::take().unwrap_or_else(|| panic!("no free test network slot")))
+                Some(
+                    crate::netslot::NetSlot::take()
+                        .unwrap_or_else(|| panic!("no free test network slot")),
+                )
             },
             tmp,
         };
@@ -137,7 +140,11 @@ impl TestDaemon {
             self.pidfile.display().to_string(),
         ];
         if let Some(slot) = &self.net {
-            let given = |f: &str| self.extra_args.iter().any(|a| a == f || a.starts_with(&format!("{f}=")));
+            let given = |f: &str| {
+                self.extra_args
+                    .iter()
+                    .any(|a| a == f || a.starts_with(&format!("{f}=")))
+            };
             if !given("--bridge") && !given("-b") {
                 args.extend(slot.daemon_args());
             }
@@ -524,9 +531,10 @@ impl TestDaemon {
     /// bridge of every bridge network the daemon had.
     fn remove_all_networks(&self, bridges: &mut Vec<String>) -> Vec<String> {
         let mut problems = Vec::new();
-        let Some(serde_json::Value::Array(list)) = http::request(&self.socket, "GET", "/networks", None, b"", API_TIMEOUT)
-            .ok()
-            .and_then(|r| r.json())
+        let Some(serde_json::Value::Array(list)) =
+            http::request(&self.socket, "GET", "/networks", None, b"", API_TIMEOUT)
+                .ok()
+                .and_then(|r| r.json())
         else {
             return problems;
         };
@@ -543,9 +551,20 @@ impl TestDaemon {
             if n["Name"] == "bridge" {
                 continue;
             }
-            let r = http::request(&self.socket, "DELETE", &format!("/networks/{id}"), None, b"", API_TIMEOUT);
+            let r = http::request(
+                &self.socket,
+                "DELETE",
+                &format!("/networks/{id}"),
+                None,
+                b"",
+                API_TIMEOUT,
+            );
             if !r.as_ref().is_ok_and(|r| r.status == 204) {
-                problems.push(format!("network {} could not be removed: {:?}", n["Name"], r.map(|r| r.text())));
+                problems.push(format!(
+                    "network {} could not be removed: {:?}",
+                    n["Name"],
+                    r.map(|r| r.text())
+                ));
             }
         }
         problems
@@ -570,7 +589,10 @@ impl TestDaemon {
         }
         let table = slot.table_listing();
         if table.contains("dnat to") {
-            problems.push(format!("published-port rules left in table {}:\n{table}", slot.table()));
+            problems.push(format!(
+                "published-port rules left in table {}:\n{table}",
+                slot.table()
+            ));
         }
         slot.remove_host_state();
         problems

@@ -69,7 +69,11 @@ impl NetSlot {
         match out {
             Ok(o) => String::from_utf8_lossy(&o.stdout)
                 .lines()
-                .filter_map(|l| l.split(':').nth(1).map(|n| n.trim().split('@').next().unwrap_or("").to_string()))
+                .filter_map(|l| {
+                    l.split(':')
+                        .nth(1)
+                        .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+                })
                 .filter(|n| !n.is_empty())
                 .collect(),
             Err(_) => Vec::new(),
@@ -92,7 +96,9 @@ impl NetSlot {
     /// Deletes the slot's bridge and table (the daemon keeps them across its restarts, as
     /// dockerd keeps docker0; the test machine should not).
     pub fn remove_host_state(&self) {
-        let _ = Command::new("ip").args(["link", "del", &self.bridge()]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge()])
+            .output();
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &self.table()])
             .output();

@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     attach, commit, container_prune, cp, create, diff, events, exec, export, history, image_prune,
-    images, import, info, inspect, kill, load, logs, network, pause, port, ps, rename, restart, rm, rmi, run,
-    save, start, stats, stop, system_check, system_df, tag, top, update, version, wait,
+    images, import, info, inspect, kill, load, logs, network, pause, port, ps, rename, restart, rm,
+    rmi, run, save, start, stats, stop, system_check, system_df, tag, top, update, version, wait,
 };
 
 #[derive(Debug, Parser)]

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use berth_api::models::{
     ContainerConfig, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigLogConfig,
-    NetworkingConfig, PortBinding, RestartPolicy,
-    RestartPolicyNameEnum,
+    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use berth_api::ContainerCreateBody;
 use clap::{ArgAction, Args};
@@ -343,7 +342,8 @@ pub fn parse_publish(spec: &str) -> Result<Vec<(String, PortBinding)>, OptsError
         let (a, b) = (a.parse::<u16>().ok()?, b.parse::<u16>().ok()?);
         (a > 0 && a <= b).then_some((a, b))
     };
-    let (c_lo, c_hi) = range(container).ok_or_else(|| OptsError::ContainerPort(container.into()))?;
+    let (c_lo, c_hi) =
+        range(container).ok_or_else(|| OptsError::ContainerPort(container.into()))?;
     let host = if host_port.is_empty() {
         None
     } else {
@@ -505,7 +505,10 @@ impl ContainerOpts {
             dns_options: (!self.dns_option.is_empty()).then(|| self.dns_option.clone()),
             extra_hosts: (!self.add_host.is_empty()).then(|| {
                 // docker sends `name:ip`; `name=ip` is accepted too.
-                self.add_host.iter().map(|h| h.replacen('=', ":", 1)).collect()
+                self.add_host
+                    .iter()
+                    .map(|h| h.replacen('=', ":", 1))
+                    .collect()
             }),
             restart_policy: Some(restart_policy),
             auto_remove: Some(self.rm),
@@ -541,12 +544,13 @@ impl ContainerOpts {
             mac_address: self.mac_address.clone(),
             ..Default::default()
         };
-        let networking_config = (endpoint != EndpointSettings::default()).then(|| NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                host_config.network_mode.clone().unwrap_or_default(),
-                endpoint,
-            )])),
-        });
+        let networking_config =
+            (endpoint != EndpointSettings::default()).then(|| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    host_config.network_mode.clone().unwrap_or_default(),
+                    endpoint,
+                )])),
+            });
         Ok(ContainerCreateBody {
             config,
             host_config: Some(host_config),
@@ -643,8 +647,17 @@ mod tests {
             .into_iter()
             .map(|(p, b)| (p, b.host_port.unwrap_or_default()))
             .collect();
-        assert_eq!(pairs, [("90/tcp".into(), "9000".into()), ("91/tcp".into(), "9001".into())]);
-        assert_eq!(one("8000-8010:80").1.host_port.as_deref(), Some("8000-8010"));
+        assert_eq!(
+            pairs,
+            [
+                ("90/tcp".into(), "9000".into()),
+                ("91/tcp".into(), "9001".into())
+            ]
+        );
+        assert_eq!(
+            one("8000-8010:80").1.host_port.as_deref(),
+            Some("8000-8010")
+        );
         assert_eq!(parse_publish("90-92").unwrap().len(), 3);
         assert!(parse_publish("9000-9002:90-91").is_err());
         assert!(parse_publish("70000:80").is_err());

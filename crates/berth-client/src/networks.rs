@@ -29,7 +29,10 @@ impl Client {
             .await
     }
 
-    pub async fn network_create(&self, req: &NetworkCreateRequest) -> Result<NetworkCreateResponse> {
+    pub async fn network_create(
+        &self,
+        req: &NetworkCreateRequest,
+    ) -> Result<NetworkCreateResponse> {
         self.post_json("/networks/create", &Vec::new(), req).await
     }
 
@@ -39,7 +42,12 @@ impl Client {
             .map(|_| ())
     }
 
-    pub async fn network_connect(&self, network: &str, container: &str, endpoint: Option<EndpointSettings>) -> Result<()> {
+    pub async fn network_connect(
+        &self,
+        network: &str,
+        container: &str,
+        endpoint: Option<EndpointSettings>,
+    ) -> Result<()> {
         let body = NetworkConnectRequest {
             container: Some(container.to_string()),
             endpoint_config: endpoint,
@@ -48,7 +56,12 @@ impl Client {
             .await
     }
 
-    pub async fn network_disconnect(&self, network: &str, container: &str, force: bool) -> Result<()> {
+    pub async fn network_disconnect(
+        &self,
+        network: &str,
+        container: &str,
+        force: bool,
+    ) -> Result<()> {
         let body = NetworkDisconnectRequest {
             container: Some(container.to_string()),
             force: Some(force),

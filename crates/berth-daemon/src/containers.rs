@@ -98,8 +98,7 @@ impl Daemon {
         {
             host_config.network_mode = Some("bridge".into());
         }
-        let endpoints =
-            self.plan_networks(&host_config, &config, networking_config.as_ref())?;
+        let endpoints = self.plan_networks(&host_config, &config, networking_config.as_ref())?;
         if let crate::net_endpoints::Mode::Container(other) =
             crate::net_endpoints::mode_of(&host_config)
         {

@@ -42,12 +42,12 @@ mod stats;
 mod system;
 mod update;
 
+pub use berth_network::pool::AddressPool;
 pub use ctr_archive::{wire_stat, ExtractOptions};
 pub use ctr_commit::CommitRequest;
 pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };
-pub use berth_network::pool::AddressPool;
 pub use disk_usage::DiskUsageParts;
 pub use networks::NetConfig;
 pub use options::*;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use berth_api::models::{ContainerConfig, EndpointSettings, HostConfig, NetworkingConfig};
 use berth_network::link::{self, Netlink};
-use berth_network::ports::{self, Proto};
 use berth_network::netns;
+use berth_network::ports::{self, Proto};
 use berth_types::{id, Error, ErrorKind, Result};
 
 use crate::container::PublishedPort;
@@ -54,7 +54,12 @@ fn configured_part(ep: &EndpointSettings) -> EndpointSettings {
 }
 
 fn requested_ip(ep: &EndpointSettings) -> Result<Option<Ipv4Addr>> {
-    match ep.ipam_config.as_ref().and_then(|c| c.ipv4_address.as_deref()).filter(|s| !s.is_empty()) {
+    match ep
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.ipv4_address.as_deref())
+        .filter(|s| !s.is_empty())
+    {
         Some(s) => s
             .parse()
             .map(Some)
@@ -95,7 +100,9 @@ impl Daemon {
         config: &ContainerConfig,
         nc: Option<&NetworkingConfig>,
     ) -> Result<BTreeMap<String, EndpointSettings>> {
-        let asked = nc.and_then(|n| n.endpoints_config.clone()).unwrap_or_default();
+        let asked = nc
+            .and_then(|n| n.endpoints_config.clone())
+            .unwrap_or_default();
         let publishes = hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
             || hc.publish_all_ports == Some(true);
         match mode_of(hc) {
@@ -117,7 +124,11 @@ impl Daemon {
             Mode::Bridge => {}
         }
         let mode = hc.network_mode.as_deref().unwrap_or("bridge");
-        let mode = if mode.is_empty() || mode == "default" { "bridge" } else { mode };
+        let mode = if mode.is_empty() || mode == "default" {
+            "bridge"
+        } else {
+            mode
+        };
         let n = match self.nets.find(mode) {
             Ok(n) => n,
             // As dockerd, a missing network fails the start, not the create.
@@ -194,18 +205,29 @@ impl Daemon {
         let mut order: Vec<String> = c.net.configured.keys().cloned().collect();
         // The network of the network mode comes first: it is eth0 and has the default route.
         order.sort_by_key(|name| {
-            let first = self.nets.find(&primary).map(|n| n.name == *name).unwrap_or(false);
+            let first = self
+                .nets
+                .find(&primary)
+                .map(|n| n.name == *name)
+                .unwrap_or(false);
             (!first, name.clone())
         });
         for (i, name) in order.iter().enumerate() {
-            self.attach_endpoint(ctr, name, &format!("eth{i}"), i == 0).await?;
+            self.attach_endpoint(ctr, name, &format!("eth{i}"), i == 0)
+                .await?;
         }
         self.publish_ports(ctr)
     }
 
     /// Creates the endpoint of `ctr` on network `name`: address, veth into its namespace as
     /// `iface`, and (for the first) the default route.
-    async fn attach_endpoint(&self, ctr: &Arc<Ctr>, name: &str, iface: &str, default_route: bool) -> Result<()> {
+    async fn attach_endpoint(
+        &self,
+        ctr: &Arc<Ctr>,
+        name: &str,
+        iface: &str,
+        default_route: bool,
+    ) -> Result<()> {
         let c = ctr.snapshot();
         let sandbox = c
             .net
@@ -213,11 +235,17 @@ impl Daemon {
             .clone()
             .ok_or_else(|| Error::internal("no network namespace"))?;
         let n = self.nets.find(name).map_err(|e| {
-            Error::new(e.kind, format!("failed to set up container networking: {}", e.message))
+            Error::new(
+                e.kind,
+                format!("failed to set up container networking: {}", e.message),
+            )
         })?;
         let ep = c.net.configured.get(name).cloned().unwrap_or_default();
         let ipam = n.ipam()?;
-        let ip = self.nets.repo.allocate(&n.id, &c.id, &ipam, requested_ip(&ep)?)?;
+        let ip = self
+            .nets
+            .repo
+            .allocate(&n.id, &c.id, &ipam, requested_ip(&ep)?)?;
         let mac = match ep.mac_address.as_deref().filter(|m| !m.is_empty()) {
             Some(m) => link::parse_mac(m).map_err(net_error)?,
             None => link::mac_for(ip),
@@ -267,7 +295,11 @@ impl Daemon {
         for key in keys {
             let (cport, proto) = ports::parse_port_key(key).map_err(net_error)?;
             let list = bindings.get(key).cloned().flatten().unwrap_or_default();
-            let list = if list.is_empty() { vec![Default::default()] } else { list };
+            let list = if list.is_empty() {
+                vec![Default::default()]
+            } else {
+                list
+            };
             for b in list {
                 let hip = b.host_ip.clone().unwrap_or_default();
                 if hip.contains(':') {
@@ -331,7 +363,11 @@ impl Daemon {
                     .next()
                     .unwrap_or("address already in use")
                     .to_string();
-                let port_text = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
+                let port_text = if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                };
                 return Err(Error::internal(format!(
                     "failed to set up container networking: driver failed programming external connectivity on endpoint {} ({}): failed to bind host port for {host_ip}:{port_text}:{container_ip}:{cport}/{}: {what}",
                     c.bare_name(),
@@ -405,7 +441,8 @@ impl Daemon {
     /// After the daemon restarted: running containers get their host ports back; what
     /// belonged to containers that are gone or stopped is released; the table is rebuilt.
     pub(crate) async fn networks_restore(&self) -> Result<()> {
-        let known: std::collections::BTreeSet<String> = self.all().iter().map(|c| c.id.clone()).collect();
+        let known: std::collections::BTreeSet<String> =
+            self.all().iter().map(|c| c.id.clone()).collect();
         for ctr in self.all() {
             let c = ctr.snapshot();
             if !c.state.running() {
@@ -418,7 +455,9 @@ impl Daemon {
             for p in &c.net.ports {
                 match ports::reserve(p.proto, p.host_ip, p.host_port) {
                     Ok((_, r)) => held.push(r),
-                    Err(e) => tracing::warn!(container = %c.id, error = %e, "re-reserving a published port"),
+                    Err(e) => {
+                        tracing::warn!(container = %c.id, error = %e, "re-reserving a published port")
+                    }
                 }
             }
             if let Ok(mut m) = self.nets.reservations.lock() {
@@ -433,7 +472,12 @@ impl Daemon {
         self.apply_firewall().await
     }
 
-    pub async fn network_connect(&self, net_key: &str, container_key: &str, ep: Option<EndpointSettings>) -> Result<()> {
+    pub async fn network_connect(
+        &self,
+        net_key: &str,
+        container_key: &str,
+        ep: Option<EndpointSettings>,
+    ) -> Result<()> {
         let n = self.nets.find(net_key)?;
         let ctr = self.lookup(container_key)?;
         let _op = ctr.op.lock().await;
@@ -462,11 +506,16 @@ impl Daemon {
         let ep = ep.unwrap_or_default();
         check_endpoint_for(&n, &ep)?;
         ctr.update(|c| {
-            c.net.configured.insert(n.name.clone(), configured_part(&ep));
+            c.net
+                .configured
+                .insert(n.name.clone(), configured_part(&ep));
         });
         if c.state.running() && c.net.sandbox.is_some() {
             let iface = format!("eth{}", c.net.veths.len());
-            if let Err(e) = self.attach_endpoint(&ctr, &n.name, &iface, c.net.active.is_empty()).await {
+            if let Err(e) = self
+                .attach_endpoint(&ctr, &n.name, &iface, c.net.active.is_empty())
+                .await
+            {
                 self.detach_endpoint(&ctr, &n).await;
                 ctr.update(|c| {
                     c.net.configured.remove(&n.name);
@@ -480,7 +529,12 @@ impl Daemon {
         self.repo.save(&ctr.snapshot())
     }
 
-    pub async fn network_disconnect(&self, net_key: &str, container_key: &str, _force: bool) -> Result<()> {
+    pub async fn network_disconnect(
+        &self,
+        net_key: &str,
+        container_key: &str,
+        _force: bool,
+    ) -> Result<()> {
         let n = self.nets.find(net_key)?;
         let ctr = self.lookup(container_key)?;
         let _op = ctr.op.lock().await;

@@ -77,7 +77,7 @@ impl Daemon {
     }
 
     pub fn network_list(&self, filters: &Filters) -> Result<Vec<models::Network>> {
-        filters.validate(LIST_FILTERS).map_err(|e| Error::invalid(e))?;
+        filters.validate(LIST_FILTERS).map_err(Error::invalid)?;
         for t in filters.get("type") {
             if t != "custom" && t != "builtin" {
                 return Err(Error::invalid(format!("invalid filter: 'type'='{t}'")));
@@ -89,17 +89,25 @@ impl Daemon {
                 let vals = filters.get(key);
                 vals.is_empty() || vals.iter().any(|v| f(v))
             };
-            let used = self.all().iter().any(|c| c.snapshot().net.configured.contains_key(&n.name));
+            let used = self
+                .all()
+                .iter()
+                .any(|c| c.snapshot().net.configured.contains_key(&n.name));
             let ok = any("driver", &|v| n.driver == v)
                 && any("id", &|v| n.id.starts_with(v))
                 && any("name", &|v| n.name.contains(v))
                 && any("scope", &|v| v == "local")
                 && any("type", &|v| (v == "builtin") == n.predefined)
-                && any("dangling", &|v| (v == "true" || v == "1") == (!used && !n.predefined))
-                && filters.get("label").iter().all(|l| match l.split_once('=') {
-                    Some((k, v)) => n.labels.get(k).is_some_and(|x| x == v),
-                    None => n.labels.contains_key(l.as_str()),
-                });
+                && any("dangling", &|v| {
+                    (v == "true" || v == "1") == (!used && !n.predefined)
+                })
+                && filters
+                    .get("label")
+                    .iter()
+                    .all(|l| match l.split_once('=') {
+                        Some((k, v)) => n.labels.get(k).is_some_and(|x| x == v),
+                        None => n.labels.contains_key(l.as_str()),
+                    });
             if ok {
                 out.push(self.render_network(&n, false));
             }
@@ -123,7 +131,11 @@ pub fn port_map(c: &Container) -> HashMap<String, Option<Vec<PortBinding>>> {
         return map;
     }
     for k in c.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
-        let key = if k.contains('/') { k.clone() } else { format!("{k}/tcp") };
+        let key = if k.contains('/') {
+            k.clone()
+        } else {
+            format!("{k}/tcp")
+        };
         map.entry(key).or_insert(None);
     }
     for p in &c.net.ports {
@@ -144,7 +156,9 @@ pub fn summary_ports(c: &Container) -> Vec<Port> {
     let mut out = Vec::new();
     for (key, bindings) in port_map(c) {
         let (num, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
-        let Ok(private_port) = num.parse::<u16>() else { continue };
+        let Ok(private_port) = num.parse::<u16>() else {
+            continue;
+        };
         let typ = Some(proto.parse().unwrap_or(PortTypeEnum::TCP));
         match bindings {
             Some(list) => {
@@ -175,13 +189,18 @@ pub fn shown_endpoints(c: &Container) -> HashMap<String, EndpointSettings> {
     match crate::net_endpoints::mode_of(&c.host_config) {
         crate::net_endpoints::Mode::Bridge => {
             for (name, ep) in &c.net.configured {
-                let shown = c.net.active.get(name).cloned().unwrap_or_else(|| EndpointSettings {
-                    ip_address: Some(String::new()),
-                    gateway: Some(String::new()),
-                    ip_prefix_len: Some(0),
-                    mac_address: Some(ep.mac_address.clone().unwrap_or_default()),
-                    ..ep.clone()
-                });
+                let shown = c
+                    .net
+                    .active
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| EndpointSettings {
+                        ip_address: Some(String::new()),
+                        gateway: Some(String::new()),
+                        ip_prefix_len: Some(0),
+                        mac_address: Some(ep.mac_address.clone().unwrap_or_default()),
+                        ..ep.clone()
+                    });
                 out.insert(name.clone(), shown);
             }
         }
@@ -199,15 +218,33 @@ pub fn network_settings(c: &Container) -> NetworkSettings {
     let default = c.net.active.get("bridge");
     NetworkSettings {
         bridge: Some(String::new()),
-        sandbox_id: Some(c.net.sandbox.as_ref().map(|_| c.id.clone()).unwrap_or_default()),
+        sandbox_id: Some(
+            c.net
+                .sandbox
+                .as_ref()
+                .map(|_| c.id.clone())
+                .unwrap_or_default(),
+        ),
         sandbox_key: Some(c.net.sandbox.clone().unwrap_or_default()),
         hairpin_mode: Some(false),
         ports: Some(port_map(c)),
-        endpoint_id: Some(default.and_then(|e| e.endpoint_id.clone()).unwrap_or_default()),
+        endpoint_id: Some(
+            default
+                .and_then(|e| e.endpoint_id.clone())
+                .unwrap_or_default(),
+        ),
         gateway: Some(default.and_then(|e| e.gateway.clone()).unwrap_or_default()),
-        ip_address: Some(default.and_then(|e| e.ip_address.clone()).unwrap_or_default()),
+        ip_address: Some(
+            default
+                .and_then(|e| e.ip_address.clone())
+                .unwrap_or_default(),
+        ),
         ip_prefix_len: Some(default.and_then(|e| e.ip_prefix_len).unwrap_or(0)),
-        mac_address: Some(default.and_then(|e| e.mac_address.clone()).unwrap_or_default()),
+        mac_address: Some(
+            default
+                .and_then(|e| e.mac_address.clone())
+                .unwrap_or_default(),
+        ),
         networks: Some(networks),
         ..Default::default()
     }

@@ -81,7 +81,9 @@ impl NetworkRecord {
     }
 
     pub fn masquerade(&self) -> bool {
-        self.options.get(OPT_MASQUERADE).is_none_or(|v| v != "false")
+        self.options
+            .get(OPT_MASQUERADE)
+            .is_none_or(|v| v != "false")
     }
 }
 
@@ -127,8 +129,11 @@ impl NetworkRepo {
 
     pub fn delete(&self, id: &str) -> Result<()> {
         self.db.transaction(|tx| {
-            tx.execute("DELETE FROM network_addresses WHERE network_id = ?1", params![id])
-                .db_err()?;
+            tx.execute(
+                "DELETE FROM network_addresses WHERE network_id = ?1",
+                params![id],
+            )
+            .db_err()?;
             tx.execute("DELETE FROM networks WHERE id = ?1", params![id])
                 .db_err()?;
             Ok::<_, Error>(())

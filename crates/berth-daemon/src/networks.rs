@@ -17,7 +17,9 @@ use berth_types::{id, Error, ErrorKind, Result};
 
 use crate::daemon::Daemon;
 use crate::events::Kind;
-use crate::net_repo::{net_error, NetworkRecord, NetworkRepo, OPT_BRIDGE_NAME, OPT_MASQUERADE, OPT_MTU};
+use crate::net_repo::{
+    net_error, NetworkRecord, NetworkRepo, OPT_BRIDGE_NAME, OPT_MASQUERADE, OPT_MTU,
+};
 
 /// The daemon's network settings (dockerd's `--bridge`, `--bip`, `--default-address-pool`,
 /// `--mtu`).
@@ -86,7 +88,9 @@ impl Networks {
         if let Some(n) = all.iter().find(|n| n.id == key || n.name == key) {
             return Ok(n.clone());
         }
-        let mut prefixed = all.iter().filter(|n| !key.is_empty() && n.id.starts_with(key));
+        let mut prefixed = all
+            .iter()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key));
         match (prefixed.next(), prefixed.next()) {
             (Some(n), None) => Ok(n.clone()),
             (Some(_), Some(_)) => Err(Error::invalid(format!(
@@ -169,37 +173,58 @@ impl Daemon {
 
     /// The `bridge` network's record for this start's settings: `--bip`, or the old subnet, or
     /// a free one from the pools.
-    async fn default_bridge_record(&self, bridge: &str, old: Option<NetworkRecord>) -> Result<NetworkRecord> {
+    async fn default_bridge_record(
+        &self,
+        bridge: &str,
+        old: Option<NetworkRecord>,
+    ) -> Result<NetworkRecord> {
         let nets = &self.nets;
         let (subnet, gateway) = match &nets.config.bip {
             Some(bip) => {
                 let (addr, prefix) = berth_network::subnet::parse_cidr(bip).map_err(net_error)?;
                 (Subnet::containing(addr, prefix), addr)
             }
-            None => match old.as_ref().and_then(|o| o.ipam().ok()).filter(|_| {
-                old.as_ref().is_some_and(|o| o.bridge == bridge)
-            }) {
+            None => match old
+                .as_ref()
+                .and_then(|o| o.ipam().ok())
+                .filter(|_| old.as_ref().is_some_and(|o| o.bridge == bridge))
+            {
                 Some(ipam) => (ipam.subnet, ipam.gateway),
                 None => {
-                    let taken = self.subnets_in_use(old.as_ref().map(|o| o.id.as_str())).await?;
+                    let taken = self
+                        .subnets_in_use(old.as_ref().map(|o| o.id.as_str()))
+                        .await?;
                     let s = pool::pick(&nets.config.pools, &taken).ok_or_else(|| {
                         Error::invalid("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
                     })?;
-                    let gw = s.first_host().ok_or_else(|| Error::invalid("empty subnet"))?;
+                    let gw = s
+                        .first_host()
+                        .ok_or_else(|| Error::invalid("empty subnet"))?;
                     (s, gw)
                 }
             },
         };
         let mut options = HashMap::from([
-            ("com.docker.network.bridge.default_bridge".to_string(), "true".to_string()),
+            (
+                "com.docker.network.bridge.default_bridge".to_string(),
+                "true".to_string(),
+            ),
             ("com.docker.network.bridge.enable_icc".into(), "true".into()),
             (OPT_MASQUERADE.into(), "true".into()),
-            ("com.docker.network.bridge.host_binding_ipv4".into(), "0.0.0.0".into()),
+            (
+                "com.docker.network.bridge.host_binding_ipv4".into(),
+                "0.0.0.0".into(),
+            ),
             (OPT_BRIDGE_NAME.into(), bridge.to_string()),
         ]);
         options.insert(
             OPT_MTU.into(),
-            if nets.config.mtu > 0 { nets.config.mtu } else { 1500 }.to_string(),
+            if nets.config.mtu > 0 {
+                nets.config.mtu
+            } else {
+                1500
+            }
+            .to_string(),
         );
         let mut n = old.unwrap_or_else(|| predefined("bridge", "bridge"));
         n.subnet = Some(subnet.to_string());
@@ -241,16 +266,25 @@ impl Daemon {
         self.events.emit(Kind::Network, action, &n.id, attrs);
     }
 
-    pub async fn network_create(&self, req: NetworkCreateRequest) -> Result<models::NetworkCreateResponse> {
+    pub async fn network_create(
+        &self,
+        req: NetworkCreateRequest,
+    ) -> Result<models::NetworkCreateResponse> {
         let _guard = self.nets.lock.lock().await;
         let name = req.name.clone();
         if name.is_empty() {
             return Err(Error::invalid("network name must not be empty"));
         }
         if self.nets.all().iter().any(|n| n.name == name) {
-            return Err(Error::conflict(format!("network with name {name} already exists")));
+            return Err(Error::conflict(format!(
+                "network with name {name} already exists"
+            )));
         }
-        let driver = req.driver.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "bridge".into());
+        let driver = req
+            .driver
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "bridge".into());
         match driver.as_str() {
             "bridge" => {}
             "host" | "null" => {
@@ -262,7 +296,11 @@ impl Daemon {
             other => return Err(Error::not_found(format!("plugin \"{other}\" not found"))),
         }
         let ipam = req.ipam.clone().unwrap_or_default();
-        if let Some(d) = ipam.driver.as_deref().filter(|d| !d.is_empty() && *d != "default") {
+        if let Some(d) = ipam
+            .driver
+            .as_deref()
+            .filter(|d| !d.is_empty() && *d != "default")
+        {
             return Err(Error::not_found(format!("plugin \"{d}\" not found")));
         }
         let configs: Vec<&models::IpamConfig> = ipam
@@ -286,16 +324,23 @@ impl Daemon {
             return Err(Error::invalid(format!("invalid bridge name: {bridge}")));
         }
         if self.nets.all().iter().any(|n| n.bridge == bridge) {
-            return Err(Error::conflict(format!("bridge name {bridge} is already in use by another network")));
+            return Err(Error::conflict(format!(
+                "bridge name {bridge} is already in use by another network"
+            )));
         }
         if let Some(m) = options.get(OPT_MTU) {
-            m.parse::<u32>().map_err(|_| Error::invalid(format!("invalid MTU value {m:?}")))?;
+            m.parse::<u32>()
+                .map_err(|_| Error::invalid(format!("invalid MTU value {m:?}")))?;
         }
         let plan = match configs.first() {
             Some(c) if c.subnet.as_deref().is_some_and(|s| !s.is_empty()) => {
-                let subnet = Subnet::parse(c.subnet.as_deref().unwrap_or_default()).map_err(net_error)?;
+                let subnet =
+                    Subnet::parse(c.subnet.as_deref().unwrap_or_default()).map_err(net_error)?;
                 let gateway = match c.gateway.as_deref().filter(|g| !g.is_empty()) {
-                    Some(g) => Some(g.parse::<Ipv4Addr>().map_err(|_| Error::invalid(format!("invalid gateway address: {g}")))?),
+                    Some(g) => Some(
+                        g.parse::<Ipv4Addr>()
+                            .map_err(|_| Error::invalid(format!("invalid gateway address: {g}")))?,
+                    ),
                     None => None,
                 };
                 let range = match c.ip_range.as_deref().filter(|r| !r.is_empty()) {
@@ -313,12 +358,17 @@ impl Daemon {
                 plan
             }
             Some(c) if c.gateway.is_some() || c.ip_range.is_some() => {
-                return Err(Error::invalid("every ip-range or gateway must have a corresponding subnet"))
+                return Err(Error::invalid(
+                    "every ip-range or gateway must have a corresponding subnet",
+                ))
             }
             _ => {
                 let taken = self.subnets_in_use(None).await?;
                 let subnet = pool::pick(&self.nets.config.pools, &taken).ok_or_else(|| {
-                    Error::new(ErrorKind::Forbidden, "all predefined address pools have been fully subnetted")
+                    Error::new(
+                        ErrorKind::Forbidden,
+                        "all predefined address pools have been fully subnetted",
+                    )
                 })?;
                 Ipam::new(subnet, None, None).map_err(net_error)?
             }
@@ -373,7 +423,9 @@ impl Daemon {
             .all()
             .iter()
             .map(|c| c.snapshot())
-            .filter(|c| c.net.configured.contains_key(&n.name) || c.net.active.contains_key(&n.name))
+            .filter(|c| {
+                c.net.configured.contains_key(&n.name) || c.net.active.contains_key(&n.name)
+            })
             .map(|c| (c.bare_name().to_string(), c.short_id().to_string()))
             .collect();
         if let Some((name, short)) = users.first() {

@@ -103,16 +103,23 @@ pub fn validate_host_config(hc: &HostConfig) -> Result<()> {
     for (key, _) in hc.port_bindings.iter().flatten() {
         berth_network::ports::parse_port_key(key).map_err(crate::net_repo::net_error)?;
     }
-    for b in hc.port_bindings.iter().flatten().flat_map(|(_, v)| v.iter().flatten()) {
+    for b in hc
+        .port_bindings
+        .iter()
+        .flatten()
+        .flat_map(|(_, v)| v.iter().flatten())
+    {
         berth_network::ports::parse_host_port(b.host_port.as_deref().unwrap_or_default())
             .map_err(crate::net_repo::net_error)?;
     }
     for extra in hc.extra_hosts.iter().flatten() {
-        let ok = extra
-            .split_once([':', '='])
-            .is_some_and(|(n, ip)| !n.is_empty() && (ip == HOST_GATEWAY || ip.parse::<std::net::IpAddr>().is_ok()));
+        let ok = extra.split_once([':', '=']).is_some_and(|(n, ip)| {
+            !n.is_empty() && (ip == HOST_GATEWAY || ip.parse::<std::net::IpAddr>().is_ok())
+        });
         if !ok {
-            return Err(Error::invalid(format!("invalid IP address in add-host: {extra:?}")));
+            return Err(Error::invalid(format!(
+                "invalid IP address in add-host: {extra:?}"
+            )));
         }
     }
     Ok(())
@@ -161,7 +168,9 @@ pub fn write_etc_files(d: &Daemon, c: &Container, dir: &Path) -> Result<()> {
         std::fs::write(dir.join(name), data)
             .map_err(|e| Error::internal(format!("writing {name}: {e}")))
     };
-    if let crate::net_endpoints::Mode::Container(other) = crate::net_endpoints::mode_of(&c.host_config) {
+    if let crate::net_endpoints::Mode::Container(other) =
+        crate::net_endpoints::mode_of(&c.host_config)
+    {
         // Sharing another container's network: its names and resolvers too.
         let o = d.lookup(&other)?;
         let odir = d.container_dir(&o.id);
@@ -235,9 +244,10 @@ fn resolv_conf(hc: &HostConfig, host_net: bool) -> String {
                 continue;
             }
             servers += 1;
-        } else if (t.starts_with("search") || t.starts_with("domain")) && !search.is_empty() {
-            continue;
-        } else if t.starts_with("options") && !options.is_empty() {
+        } else if ((t.starts_with("search") || t.starts_with("domain")) && !search.is_empty())
+            || (t.starts_with("options") && !options.is_empty())
+        {
+            // Replaced by the container's own below.
             continue;
         }
         out.push_str(line);

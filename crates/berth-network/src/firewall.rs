@@ -6,7 +6,10 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
-use nftables::expr::{Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, SetItem, CT};
+use nftables::expr::{
+    Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField,
+    Prefix, SetItem, CT,
+};
 use nftables::schema::{Chain, FlushObject, NfCmd, NfListObject, NfObject, Nftables, Rule, Table};
 use nftables::stmt::{JumpTarget, Match, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
@@ -51,10 +54,12 @@ fn s(v: impl Into<String>) -> Expression<'static> {
 }
 
 fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
-        protocol: Cow::Borrowed(protocol),
-        field: Cow::Borrowed(field),
-    })))
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: Cow::Borrowed(protocol),
+            field: Cow::Borrowed(field),
+        },
+    )))
 }
 
 fn meta(key: MetaKey) -> Expression<'static> {
@@ -114,15 +119,25 @@ pub fn ruleset(table: &str, state: &FirewallState) -> Nftables<'static> {
         ..Chain::default()
     };
     let chains = [
-        chain("prerouting", Some((NfChainType::NAT, NfHook::Prerouting, -100))),
+        chain(
+            "prerouting",
+            Some((NfChainType::NAT, NfHook::Prerouting, -100)),
+        ),
         chain("output", Some((NfChainType::NAT, NfHook::Output, -100))),
-        chain("postrouting", Some((NfChainType::NAT, NfHook::Postrouting, 100))),
+        chain(
+            "postrouting",
+            Some((NfChainType::NAT, NfHook::Postrouting, 100)),
+        ),
         chain("forward", Some((NfChainType::Filter, NfHook::Forward, 0))),
         chain(PORTS_CHAIN, None),
     ];
-    let mut objects: Vec<NfObject<'static>> = vec![NfObject::CmdObject(NfCmd::Add(NfListObject::Table(tbl.clone())))];
+    let mut objects: Vec<NfObject<'static>> = vec![NfObject::CmdObject(NfCmd::Add(
+        NfListObject::Table(tbl.clone()),
+    ))];
     for c in &chains {
-        objects.push(NfObject::CmdObject(NfCmd::Add(NfListObject::Chain(c.clone()))));
+        objects.push(NfObject::CmdObject(NfCmd::Add(NfListObject::Chain(
+            c.clone(),
+        ))));
     }
     objects.push(NfObject::CmdObject(NfCmd::Flush(FlushObject::Table(tbl))));
     let mut rule = |chain: &str, expr: Vec<Statement<'static>>| {
@@ -153,7 +168,10 @@ pub fn ruleset(table: &str, state: &FirewallState) -> Nftables<'static> {
         if let Some(ip) = p.host_ip {
             expr.push(eq(payload("ip", "daddr"), s(ip.to_string())));
         }
-        expr.push(eq(payload(p.proto.as_str(), "dport"), Expression::Number(u32::from(p.host_port))));
+        expr.push(eq(
+            payload(p.proto.as_str(), "dport"),
+            Expression::Number(u32::from(p.host_port)),
+        ));
         expr.push(Statement::DNAT(Some(NAT {
             addr: Some(s(p.container_ip.to_string())),
             family: None,
@@ -181,7 +199,10 @@ pub fn ruleset(table: &str, state: &FirewallState) -> Nftables<'static> {
             "postrouting",
             vec![
                 eq(meta(MetaKey::Oifname), br()),
-                eq(payload("ip", "saddr"), prefix(Subnet::containing(Ipv4Addr::LOCALHOST, 8))),
+                eq(
+                    payload("ip", "saddr"),
+                    prefix(Subnet::containing(Ipv4Addr::LOCALHOST, 8)),
+                ),
                 masquerade(),
             ],
         );
@@ -205,7 +226,10 @@ pub fn ruleset(table: &str, state: &FirewallState) -> Nftables<'static> {
                 "forward",
                 vec![
                     eq(meta(MetaKey::Iifname), br()),
-                    eq(meta(MetaKey::Oifname), Expression::Named(NamedExpression::Set(others))),
+                    eq(
+                        meta(MetaKey::Oifname),
+                        Expression::Named(NamedExpression::Set(others)),
+                    ),
                     Statement::Drop(None),
                 ],
             );
@@ -289,7 +313,10 @@ mod tests {
             }],
         };
         let json = serde_json::to_string(&ruleset("berth", &state)).expect("json");
-        assert!(json.contains(r#""dnat":{"addr":"10.1.0.2","port":80}"#), "{json}");
+        assert!(
+            json.contains(r#""dnat":{"addr":"10.1.0.2","port":80}"#),
+            "{json}"
+        );
         assert!(json.contains(r#""right":"127.0.0.1""#), "{json}");
         assert!(json.contains(r#""right":{"set":["br-x"]}"#), "{json}");
         assert_eq!(json.matches(r#""masquerade""#).count(), 5, "{json}");

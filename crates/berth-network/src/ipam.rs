@@ -17,7 +17,11 @@ pub struct Ipam {
 
 impl Ipam {
     /// Checks a user's plan with dockerd's wording.
-    pub fn new(subnet: Subnet, gateway: Option<Ipv4Addr>, ip_range: Option<Subnet>) -> Result<Self> {
+    pub fn new(
+        subnet: Subnet,
+        gateway: Option<Ipv4Addr>,
+        ip_range: Option<Subnet>,
+    ) -> Result<Self> {
         let gateway = match gateway {
             Some(g) => {
                 if !subnet.contains(g) {
@@ -95,10 +99,17 @@ mod tests {
         let a = ipam.next_free(&used).expect("a");
         assert_eq!(a, Ipv4Addr::new(10, 5, 0, 2));
         used.insert(a);
-        assert_eq!(ipam.next_free(&used).expect("b"), Ipv4Addr::new(10, 5, 0, 3));
+        assert_eq!(
+            ipam.next_free(&used).expect("b"),
+            Ipv4Addr::new(10, 5, 0, 3)
+        );
         assert!(ipam.check_static(a, &used).is_err());
-        assert!(ipam.check_static(Ipv4Addr::new(10, 5, 0, 255), &used).is_err());
-        assert!(ipam.check_static(Ipv4Addr::new(10, 6, 0, 9), &used).is_err());
+        assert!(ipam
+            .check_static(Ipv4Addr::new(10, 5, 0, 255), &used)
+            .is_err());
+        assert!(ipam
+            .check_static(Ipv4Addr::new(10, 6, 0, 9), &used)
+            .is_err());
         assert!(ipam.check_static(Ipv4Addr::new(10, 5, 0, 9), &used).is_ok());
     }
 
@@ -109,7 +120,10 @@ mod tests {
         assert_eq!(e.to_string(), "no matching subnet for gateway 10.6.0.1");
         let r = Subnet::parse("10.5.7.0/24").expect("r");
         let ipam = Ipam::new(s, None, Some(r)).expect("ipam");
-        assert_eq!(ipam.next_free(&BTreeSet::new()).expect("ip"), Ipv4Addr::new(10, 5, 7, 1));
+        assert_eq!(
+            ipam.next_free(&BTreeSet::new()).expect("ip"),
+            Ipv4Addr::new(10, 5, 7, 1)
+        );
         let tiny = Ipam::new(Subnet::parse("10.9.0.0/30").expect("s"), None, None).expect("ipam");
         let used: BTreeSet<_> = [Ipv4Addr::new(10, 9, 0, 2)].into();
         assert!(tiny.next_free(&used).is_err());

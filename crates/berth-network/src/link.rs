@@ -9,7 +9,9 @@ use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 use crate::error::{NetworkError, Result};
 use crate::subnet::Subnet;
@@ -50,7 +52,12 @@ impl Netlink {
 
     /// The index of the link called `name`, if there is one.
     pub async fn index(&self, name: &str) -> Result<Option<u32>> {
-        let mut links = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match links.try_next().await {
             Ok(Some(l)) => Ok(Some(l.header.index)),
             Ok(None) => Ok(None),
@@ -60,13 +67,19 @@ impl Netlink {
     }
 
     async fn require(&self, name: &str) -> Result<u32> {
-        self.index(name).await?.ok_or_else(|| {
-            NetworkError::Invalid(format!("link {name} not found"))
-        })
+        self.index(name)
+            .await?
+            .ok_or_else(|| NetworkError::Invalid(format!("link {name} not found")))
     }
 
     /// Makes sure the bridge `name` exists, is up and carries `gateway/prefix`.
-    pub async fn ensure_bridge(&self, name: &str, gateway: Ipv4Addr, prefix: u8, mtu: u32) -> Result<()> {
+    pub async fn ensure_bridge(
+        &self,
+        name: &str,
+        gateway: Ipv4Addr,
+        prefix: u8,
+        mtu: u32,
+    ) -> Result<()> {
         if self.index(name).await?.is_none() {
             let mut b = LinkBridge::new(name);
             if mtu > 0 {

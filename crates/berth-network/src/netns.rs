@@ -64,7 +64,8 @@ pub fn run_in<T: Send + 'static>(
     path: &Path,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    let ns = File::open(path).map_err(|e| NetworkError::io(format!("opening {}", path.display()), e))?;
+    let ns =
+        File::open(path).map_err(|e| NetworkError::io(format!("opening {}", path.display()), e))?;
     std::thread::spawn(move || {
         setns(&ns, CloneFlags::CLONE_NEWNET)
             .map_err(|e| NetworkError::io("setns(CLONE_NEWNET)", e.into()))?;

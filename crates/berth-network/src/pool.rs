@@ -81,11 +81,16 @@ mod tests {
     #[test]
     fn picks_the_first_free_subnet() {
         let pools = default_pools();
-        assert_eq!(pick(&pools, &[]).map(|s| s.to_string()).as_deref(), Some("172.17.0.0/16"));
+        assert_eq!(
+            pick(&pools, &[]).map(|s| s.to_string()).as_deref(),
+            Some("172.17.0.0/16")
+        );
         let docker0 = Subnet::parse("172.17.0.0/16").expect("subnet");
         let other = Subnet::parse("172.18.5.0/24").expect("subnet");
         assert_eq!(
-            pick(&pools, &[docker0, other]).map(|s| s.to_string()).as_deref(),
+            pick(&pools, &[docker0, other])
+                .map(|s| s.to_string())
+                .as_deref(),
             Some("172.19.0.0/16")
         );
         let all172 = Subnet::parse("172.16.0.0/12").expect("subnet");
@@ -98,7 +103,10 @@ mod tests {
     #[test]
     fn parses_dockerd_pool_syntax() {
         let p = AddressPool::parse("base=10.10.0.0/16,size=24").expect("pool");
-        assert_eq!(p.subnets().nth(2).map(|s| s.to_string()).as_deref(), Some("10.10.2.0/24"));
+        assert_eq!(
+            p.subnets().nth(2).map(|s| s.to_string()).as_deref(),
+            Some("10.10.2.0/24")
+        );
         assert!(AddressPool::parse("base=10.10.0.0/16,size=8").is_err());
         assert!(AddressPool::parse("base=10.10.0.0/16").is_err());
         assert!(AddressPool::parse("bass=1").is_err());

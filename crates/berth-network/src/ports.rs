@@ -72,7 +72,9 @@ pub fn parse_port_key(key: &str) -> Result<(u16, Proto)> {
         .parse()
         .map_err(|_| NetworkError::Invalid(format!("invalid port specification: \"{key}\"")))?;
     if port == 0 {
-        return Err(NetworkError::Invalid(format!("invalid port specification: \"{key}\"")));
+        return Err(NetworkError::Invalid(format!(
+            "invalid port specification: \"{key}\""
+        )));
     }
     Ok((port, Proto::parse(proto)?))
 }

@@ -103,7 +103,11 @@ impl Subnet {
         if u64::from(n) >= count {
             return None;
         }
-        let step = if prefix == 0 { 0 } else { 1u32 << (32 - prefix) };
+        let step = if prefix == 0 {
+            0
+        } else {
+            1u32 << (32 - prefix)
+        };
         Some(Subnet {
             addr: Ipv4Addr::from(u32::from(self.addr) + n * step),
             prefix,
@@ -128,7 +132,10 @@ mod tests {
         assert!(s.contains(Ipv4Addr::new(172, 18, 3, 4)));
         assert!(!s.contains(Ipv4Addr::new(172, 19, 0, 1)));
         let e = Subnet::parse("10.1.2.3/24").expect_err("host bits");
-        assert_eq!(e.to_string(), "invalid subnet 10.1.2.3/24: it should be 10.1.2.0/24");
+        assert_eq!(
+            e.to_string(),
+            "invalid subnet 10.1.2.3/24: it should be 10.1.2.0/24"
+        );
         assert!(Subnet::parse("10.0.0.0/33").is_err());
         assert!(Subnet::parse("nonsense").is_err());
     }
@@ -137,7 +144,10 @@ mod tests {
     fn hosts_overlap_and_split() {
         let s = Subnet::parse("10.0.0.0/30").expect("subnet");
         let hosts: Vec<_> = s.hosts().collect();
-        assert_eq!(hosts, [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!(
+            hosts,
+            [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)]
+        );
         let big = Subnet::parse("10.0.0.0/8").expect("subnet");
         assert!(big.overlaps(&s) && s.overlaps(&big));
         assert!(big.covers(&s) && !s.covers(&big));

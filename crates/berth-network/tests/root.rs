@@ -43,12 +43,18 @@ fn table_applies_replaces_and_goes() {
     };
     firewall::apply(&table, &state).expect("apply");
     let listed = nft_list(&table);
-    assert!(listed.contains("udp dport 5353 dnat to 10.254.1.2:53"), "{listed}");
+    assert!(
+        listed.contains("udp dport 5353 dnat to 10.254.1.2:53"),
+        "{listed}"
+    );
     assert!(listed.contains("masquerade"), "{listed}");
     state.ports.clear();
     firewall::apply(&table, &state).expect("re-apply");
     let listed = nft_list(&table);
-    assert!(!listed.contains("dnat to"), "the rebuild drops old rules: {listed}");
+    assert!(
+        !listed.contains("dnat to"),
+        "the rebuild drops old rules: {listed}"
+    );
     firewall::remove(&table).expect("remove");
     assert_eq!(nft_list(&table), "");
     firewall::remove(&table).expect("removing twice is fine");
@@ -68,19 +74,37 @@ async fn veth_into_a_pinned_namespace() {
     host.ensure_bridge(&bridge, Ipv4Addr::new(10, 254, 9, 1), 24, 0)
         .await
         .expect("bridge");
-    host.create_veth(&veth, "eth0", &ns, &bridge, 0, mac_for(Ipv4Addr::new(10, 254, 9, 2)))
-        .await
-        .expect("veth");
-    assert_eq!(host.bridge_ports(&bridge).await.expect("ports"), [veth.clone()]);
+    host.create_veth(
+        &veth,
+        "eth0",
+        &ns,
+        &bridge,
+        0,
+        mac_for(Ipv4Addr::new(10, 254, 9, 2)),
+    )
+    .await
+    .expect("veth");
+    assert_eq!(
+        host.bridge_ports(&bridge).await.expect("ports"),
+        std::slice::from_ref(&veth)
+    );
     let inside = Netlink::in_netns(&ns).expect("netlink in netns");
     inside
-        .configure_container_iface("eth0", Ipv4Addr::new(10, 254, 9, 2), 24, Some(Ipv4Addr::new(10, 254, 9, 1)))
+        .configure_container_iface(
+            "eth0",
+            Ipv4Addr::new(10, 254, 9, 2),
+            24,
+            Some(Ipv4Addr::new(10, 254, 9, 1)),
+        )
         .await
         .expect("configure");
     assert!(inside.index("eth0").await.expect("index").is_some());
-    
+
     let routes = host.routed_subnets().await.expect("routes");
-    assert!(routes.contains(&Subnet::parse("10.254.9.0/24").expect("s")), "{routes:?}");
+    assert!(
+        routes.contains(&Subnet::parse("10.254.9.0/24").expect("s")),
+        "{routes:?}"
+    );
     host.delete(&veth).await.expect("delete veth");
     assert!(host.bridge_ports(&bridge).await.expect("ports").is_empty());
     netns::remove(&ns).expect("remove netns");

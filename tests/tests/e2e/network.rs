@@ -43,7 +43,8 @@ fn udp_socket_in(pid: i32, port: u16) -> UdpSocket {
     })
     .join()
     .expect("thread");
-    sock.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
     sock
 }
 
@@ -65,10 +66,19 @@ fn host_port(d: &TestDaemon, c: Client, name: &str, port: &str) -> u16 {
 
 /// The gateway of the daemon's default bridge (a host address).
 fn gateway(d: &TestDaemon, c: Client) -> String {
-    d.run(c, &["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge"])
-        .success()
-        .out()
-        .to_string()
+    d.run(
+        c,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            "bridge",
+        ],
+    )
+    .success()
+    .out()
+    .to_string()
 }
 
 both_clients! {
@@ -185,21 +195,58 @@ both_clients! {
 /// it comes back; the address and port survive; nothing leaks afterwards.
 #[test]
 fn ports_survive_a_daemon_kill9() {
-    let Some(mut d) = TestDaemon::start() else { return };
+    let Some(mut d) = TestDaemon::start() else {
+        return;
+    };
     let c = Client::Docker;
     let web = unique_name("web");
-    d.run(c, &["run", "-d", "--name", &web, "-p", "127.0.0.1::8000", "busybox", "sh", "-c", &httpd("survivor")]).success();
+    d.run(
+        c,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &web,
+            "-p",
+            "127.0.0.1::8000",
+            "busybox",
+            "sh",
+            "-c",
+            &httpd("survivor"),
+        ],
+    )
+    .success();
     let port = host_port(&d, c, &web, "8000");
     let ip = d.inspect(c, &web, "{{.NetworkSettings.IPAddress}}");
     assert!(serves(&format!("127.0.0.1:{port}"), "survivor"));
     d.kill9();
-    assert!(serves(&format!("127.0.0.1:{port}"), "survivor"), "served while berthd is down");
+    assert!(
+        serves(&format!("127.0.0.1:{port}"), "survivor"),
+        "served while berthd is down"
+    );
     d.restart();
-    assert!(serves(&format!("127.0.0.1:{port}"), "survivor"), "served after the restart");
+    assert!(
+        serves(&format!("127.0.0.1:{port}"), "survivor"),
+        "served after the restart"
+    );
     assert_eq!(d.inspect(c, &web, "{{.NetworkSettings.IPAddress}}"), ip);
     assert_eq!(host_port(&d, c, &web, "8000"), port);
     // Another run gets a different address: the restarted IPAM knows the old one is taken.
-    let other = d.run(c, &["run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0"]).success().out().to_string();
+    let other = d
+        .run(
+            c,
+            &[
+                "run",
+                "--rm",
+                "busybox",
+                "sh",
+                "-c",
+                "ip -4 -o addr show eth0",
+            ],
+        )
+        .success()
+        .out()
+        .to_string();
     assert!(!other.contains(&format!("inet {ip}/")), "{other}");
     d.run(c, &["rm", "-f", &web]).success();
     assert!(http_get(&format!("127.0.0.1:{port}")).is_none());
@@ -213,7 +260,21 @@ fn slot(d: &TestDaemon) -> u8 {
 /// Whether a container on `from` can open TCP to `ip:port` (bounded by nc's timeout).
 fn reaches(d: &TestDaemon, c: Client, network: &str, ip: &str, port: u16) -> bool {
     let cmd = format!("printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port}");
-    d.run(c, &["run", "--rm", "--network", network, "busybox", "sh", "-c", &cmd]).out().contains("HTTP/1.")
+    d.run(
+        c,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "busybox",
+            "sh",
+            "-c",
+            &cmd,
+        ],
+    )
+    .out()
+    .contains("HTTP/1.")
 }
 
 both_clients! {
@@ -304,20 +365,50 @@ fn network_events() {
     let Some(d) = TestDaemon::start() else { return };
     let c = Client::Docker;
     let net = unique_name("evnet");
-    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_secs()).unwrap_or(0);
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_secs())
+        .unwrap_or(0);
     d.run(c, &["network", "create", &net]).success();
     let ctr = unique_name("evc");
-    d.run(c, &["run", "--name", &ctr, "--network", &net, "busybox", "true"]).success();
+    d.run(
+        c,
+        &["run", "--name", &ctr, "--network", &net, "busybox", "true"],
+    )
+    .success();
     d.run(c, &["rm", &ctr]).success();
     d.run(c, &["network", "rm", &net]).success();
-    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_secs() + 1).unwrap_or(0);
-    let out = d.run(c, &["events", "--since", &start.to_string(), "--until", &until.to_string(),
-        "--filter", "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}"]).success().out().to_string();
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_secs() + 1)
+        .unwrap_or(0);
+    let out = d
+        .run(
+            c,
+            &[
+                "events",
+                "--since",
+                &start.to_string(),
+                "--until",
+                &until.to_string(),
+                "--filter",
+                "type=network",
+                "--format",
+                "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}",
+            ],
+        )
+        .success()
+        .out()
+        .to_string();
     let mine: Vec<&str> = out.lines().filter(|l| l.contains(&net)).collect();
-    assert_eq!(mine, [
-        format!("create {net} bridge"),
-        format!("connect {net} bridge"),
-        format!("disconnect {net} bridge"),
-        format!("destroy {net} bridge"),
-    ], "{out}");
+    assert_eq!(
+        mine,
+        [
+            format!("create {net} bridge"),
+            format!("connect {net} bridge"),
+            format!("disconnect {net} bridge"),
+            format!("destroy {net} bridge"),
+        ],
+        "{out}"
+    );
 }

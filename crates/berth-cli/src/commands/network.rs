@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use berth_api::models::{EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest};
+use berth_api::models::{
+    EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest,
+};
 use clap::{Args, Subcommand};
 
 use crate::commands::image_prune::confirm;
@@ -173,7 +175,11 @@ fn parse_v4(s: &str) -> Option<(u32, u8)> {
 fn contains(subnet: &str, addr: &str) -> bool {
     match (parse_v4(subnet), parse_v4(addr)) {
         (Some((s, sp)), Some((a, _))) => {
-            let mask = if sp == 0 { 0 } else { u32::MAX << (32 - u32::from(sp)) };
+            let mask = if sp == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(sp))
+            };
             s & mask == a & mask
         }
         _ => false,
@@ -192,7 +198,9 @@ fn consolidate_ipam(args: &CreateArgs) -> Result<Vec<IpamConfig>, CliError> {
     for (i, a) in args.subnet.iter().enumerate() {
         for b in &args.subnet[i + 1..] {
             if contains(a, b) || contains(b, a) {
-                return Err(err("multiple overlapping subnet configuration is not allowed".into()));
+                return Err(err(
+                    "multiple overlapping subnet configuration is not allowed".into(),
+                ));
             }
         }
     }
@@ -205,19 +213,43 @@ fn consolidate_ipam(args: &CreateArgs) -> Result<Vec<IpamConfig>, CliError> {
         })
         .collect();
     for r in &args.ip_range {
-        let slot = configs.iter_mut().find(|c| contains(c.subnet.as_deref().unwrap_or(""), r));
+        let slot = configs
+            .iter_mut()
+            .find(|c| contains(c.subnet.as_deref().unwrap_or(""), r));
         match slot {
             Some(c) if c.ip_range.is_none() => c.ip_range = Some(r.clone()),
-            Some(_) => return Err(CliError::status(1, format!("cannot configure multiple ranges ({r}, ...) on the same subnet"))),
-            None => return Err(CliError::status(1, format!("no matching subnet for range {r}"))),
+            Some(_) => {
+                return Err(CliError::status(
+                    1,
+                    format!("cannot configure multiple ranges ({r}, ...) on the same subnet"),
+                ))
+            }
+            None => {
+                return Err(CliError::status(
+                    1,
+                    format!("no matching subnet for range {r}"),
+                ))
+            }
         }
     }
     for g in &args.gateway {
-        let slot = configs.iter_mut().find(|c| contains(c.subnet.as_deref().unwrap_or(""), g));
+        let slot = configs
+            .iter_mut()
+            .find(|c| contains(c.subnet.as_deref().unwrap_or(""), g));
         match slot {
             Some(c) if c.gateway.is_none() => c.gateway = Some(g.clone()),
-            Some(_) => return Err(CliError::status(1, format!("cannot configure multiple gateways ({g}, ...) for the same subnet"))),
-            None => return Err(CliError::status(1, format!("no matching subnet for gateway {g}"))),
+            Some(_) => {
+                return Err(CliError::status(
+                    1,
+                    format!("cannot configure multiple gateways ({g}, ...) for the same subnet"),
+                ))
+            }
+            None => {
+                return Err(CliError::status(
+                    1,
+                    format!("no matching subnet for gateway {g}"),
+                ))
+            }
         }
     }
     Ok(configs)
@@ -284,12 +316,21 @@ async fn ls(ctx: &Ctx, args: LsArgs) -> CliResult {
         default: "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
         headers: LS_HEADERS,
     };
-    ctx.out(&render_rows(&spec, args.format.as_deref(), args.quiet, &rows)?)
+    ctx.out(&render_rows(
+        &spec,
+        args.format.as_deref(),
+        args.quiet,
+        &rows,
+    )?)
 }
 
 async fn inspect(ctx: &Ctx, args: InspectArgs) -> CliResult {
     Arity::AtLeast(1).check("network inspect", args.names.len())?;
-    let template = match args.format.as_deref().filter(|f| !f.is_empty() && *f != "json") {
+    let template = match args
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "json")
+    {
         Some(f) => Some(FormatTemplate::parse(f, false)?),
         None => None,
     };
@@ -408,11 +449,16 @@ mod tests {
 
     #[test]
     fn ipam_is_consolidated_as_docker_does() {
-        let c = consolidate_ipam(&args(&["10.1.0.0/16"], &["10.1.0.254"], &["10.1.2.0/24"])).expect("ok");
+        let c = consolidate_ipam(&args(&["10.1.0.0/16"], &["10.1.0.254"], &["10.1.2.0/24"]))
+            .expect("ok");
         assert_eq!(c[0].gateway.as_deref(), Some("10.1.0.254"));
         assert_eq!(c[0].ip_range.as_deref(), Some("10.1.2.0/24"));
         let e = consolidate_ipam(&args(&["10.1.0.0/16"], &["10.2.0.1"], &[])).expect_err("outside");
-        assert!(e.to_string().contains("no matching subnet for gateway 10.2.0.1"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("no matching subnet for gateway 10.2.0.1"),
+            "{e}"
+        );
         assert!(consolidate_ipam(&args(&[], &["10.2.0.1"], &[])).is_err());
         assert!(consolidate_ipam(&args(&["10.0.0.0/8", "10.1.0.0/16"], &[], &[])).is_err());
     }

@@ -13,9 +13,15 @@ pub struct PortArgs {
 pub async fn run(ctx: &Ctx, path: &str, args: PortArgs) -> CliResult {
     Arity::AtLeast(1).check(path, args.names.len())?;
     Arity::AtMost(2).check(path, args.names.len())?;
-    let raw = ctx.client.container_inspect_raw(&args.names[0], false).await?;
+    let raw = ctx
+        .client
+        .container_inspect_raw(&args.names[0], false)
+        .await?;
     let c: serde_json::Value = serde_json::from_slice(&raw)?;
-    let ports = c["NetworkSettings"]["Ports"].as_object().cloned().unwrap_or_default();
+    let ports = c["NetworkSettings"]["Ports"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     let host = |b: &serde_json::Value| {
         let ip = b["HostIp"].as_str().unwrap_or_default();
         let port = b["HostPort"].as_str().unwrap_or_default();
@@ -28,11 +34,18 @@ pub async fn run(ctx: &Ctx, path: &str, args: PortArgs) -> CliResult {
     if let Some(want) = args.names.get(1) {
         let (port, proto) = want.split_once('/').unwrap_or((want, "tcp"));
         let key = format!("{port}/{proto}");
-        let bindings = ports.get(&key).and_then(|b| b.as_array()).cloned().unwrap_or_default();
+        let bindings = ports
+            .get(&key)
+            .and_then(|b| b.as_array())
+            .cloned()
+            .unwrap_or_default();
         if bindings.is_empty() {
             return Err(CliError::status(
                 1,
-                format!("Error: No public port '{key}' published for {}", args.names[0]),
+                format!(
+                    "Error: No public port '{key}' published for {}",
+                    args.names[0]
+                ),
             ));
         }
         let lines: Vec<String> = bindings.iter().map(host).collect();

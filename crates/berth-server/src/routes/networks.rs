@@ -25,10 +25,16 @@ pub fn routes() -> Router<Arc<Daemon>> {
 }
 
 async fn list(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &d.network_list(&p.filters()?)?))
+    Ok(json_response(
+        StatusCode::OK,
+        &d.network_list(&p.filters()?)?,
+    ))
 }
 
-async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn inspect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::OK, &d.network_inspect(&id)?))
 }
 
@@ -36,10 +42,16 @@ async fn create(
     State(d): State<Arc<Daemon>>,
     RequiredJson(req): RequiredJson<NetworkCreateRequest>,
 ) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::CREATED, &d.network_create(req).await?))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &d.network_create(req).await?,
+    ))
 }
 
-async fn remove(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn remove(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     d.network_remove(&id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -50,7 +62,8 @@ async fn connect(
     RequiredJson(req): RequiredJson<NetworkConnectRequest>,
 ) -> Result<Response, ApiError> {
     let container = req.container.unwrap_or_default();
-    d.network_connect(&id, &container, req.endpoint_config).await?;
+    d.network_connect(&id, &container, req.endpoint_config)
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
@@ -65,6 +78,13 @@ async fn disconnect(
     Ok(empty(StatusCode::OK))
 }
 
-async fn prune(State(d): State<Arc<Daemon>>, p: Params, _body: JsonBody<serde_json::Value>) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &d.network_prune(&p.filters()?).await?))
+async fn prune(
+    State(d): State<Arc<Daemon>>,
+    p: Params,
+    _body: JsonBody<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    Ok(json_response(
+        StatusCode::OK,
+        &d.network_prune(&p.filters()?).await?,
+    ))
 }
