@@ -77,9 +77,7 @@ impl Daemon {
     }
 
     pub fn network_list(&self, filters: &Filters) -> Result<Vec<models::Network>> {
-        filters
-            .validate(LIST_FILTERS)
-            .map_err(|e| Error::invalid(e))?;
+        filters.validate(LIST_FILTERS).map_err(Error::invalid)?;
         for t in filters.get("type") {
             if t != "custom" && t != "builtin" {
                 return Err(Error::invalid(format!("invalid filter: 'type'='{t}'")));

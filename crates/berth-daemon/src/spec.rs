@@ -222,9 +222,10 @@ fn resolv_conf(hc: &HostConfig, host_net: bool) -> String {
                 continue;
             }
             servers += 1;
-        } else if (t.starts_with("search") || t.starts_with("domain")) && !search.is_empty() {
-            continue;
-        } else if t.starts_with("options") && !options.is_empty() {
+        } else if ((t.starts_with("search") || t.starts_with("domain")) && !search.is_empty())
+            || (t.starts_with("options") && !options.is_empty())
+        {
+            // Replaced by the container's own below.
             continue;
         }
         out.push_str(line);

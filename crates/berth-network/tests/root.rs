@@ -86,7 +86,7 @@ async fn veth_into_a_pinned_namespace() {
     .expect("veth");
     assert_eq!(
         host.bridge_ports(&bridge).await.expect("ports"),
-        [veth.clone()]
+        std::slice::from_ref(&veth)
     );
     let inside = Netlink::in_netns(&ns).expect("netlink in netns");
     inside

@@ -431,6 +431,33 @@ mod tests {
     }
 
     #[test]
+    fn network_settings_from_flags_and_file() {
+        let s = merged(
+            &["-b", "br9", "--mtu", "1400"],
+            r#"{"bip":"10.9.0.1/24","default-address-pools":[{"base":"10.10.0.0/16","size":24}]}"#,
+        )
+        .expect("settings");
+        assert_eq!(s.bridge.as_deref(), Some("br9"));
+        assert_eq!(s.bip.as_deref(), Some("10.9.0.1/24"));
+        assert_eq!(s.mtu, 1400);
+        assert_eq!(s.default_address_pools.len(), 1);
+        let none = merged(&["--bridge", "none"], "").expect("settings");
+        assert_eq!(none.bridge, None);
+        assert_eq!(
+            merge(&flags(&[]), None, Path::new("/x"))
+                .expect("s")
+                .bridge
+                .as_deref(),
+            Some("berth0")
+        );
+        assert!(merged(&["--bip", "nonsense"], "").is_err());
+        assert!(merged(&["--default-address-pool", "base=10.0.0.0/8"], "").is_err());
+        let clash =
+            merged(&["--bip", "10.9.0.1/24"], r#"{"bip":"10.8.0.1/24"}"#).expect_err("both");
+        assert!(reason(clash).contains("bip: (from flag: 10.9.0.1/24, from file: 10.8.0.1/24)"));
+    }
+
+    #[test]
     fn file_fills_in_what_flags_leave() {
         let s = merged(
             &["--exec-root", "/run/x"],
