@@ -820,6 +820,7 @@ impl Daemon {
             ctr.update(|c| c.name = old);
             return Err(e);
         }
+        self.dns.rename(&ctr.id, &new);
         self.container_event(&ctr.snapshot(), "rename", &[("oldName", old)]);
         Ok(())
     }

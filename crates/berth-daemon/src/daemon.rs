@@ -156,6 +156,8 @@ pub struct Daemon {
     /// Serialises the local driver's mounts and unmounts of volume `_data` directories.
     pub(crate) volume_mount_lock: Mutex<()>,
     pub(crate) nets: crate::networks::Networks,
+    /// The embedded DNS of user-defined networks.
+    pub(crate) dns: crate::net_dns::DnsService,
     me: std::sync::Weak<Daemon>,
 }
 
@@ -186,6 +188,7 @@ impl Daemon {
             volumes,
             volume_mount_lock: Mutex::new(()),
             nets,
+            dns: crate::net_dns::DnsService::default(),
             me: me.clone(),
         });
         daemon.networks_init().await?;

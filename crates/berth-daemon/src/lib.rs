@@ -27,6 +27,7 @@ mod mount_plan;
 mod mount_setup;
 mod mounts;
 mod names;
+mod net_dns;
 mod net_endpoints;
 mod net_render;
 mod net_repo;

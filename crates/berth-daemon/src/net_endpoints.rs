@@ -181,7 +181,11 @@ impl Daemon {
         let _ = netns::remove(&sandbox);
         netns::create(&sandbox).map_err(net_error)?;
         ctr.update(|c| c.net.sandbox = Some(sandbox.display().to_string()));
-        match self.net_build(ctr, &sandbox).await {
+        let built = match self.net_build(ctr, &sandbox).await {
+            Ok(()) => self.start_dns(ctr),
+            Err(e) => Err(e),
+        };
+        match built {
             Ok(()) => {
                 self.repo.save(&ctr.snapshot())?;
                 self.apply_firewall().await.inspect_err(|_| ())?;
@@ -277,6 +281,20 @@ impl Daemon {
             dns_names: (!n.predefined).then_some(dns_names),
             ..ep
         };
+        if !n.predefined {
+            let aliases = active.aliases.clone().unwrap_or_default();
+            let registered = self.dns.connect(&crate::net_dns::DnsEndpoint {
+                network_id: &n.id,
+                network_name: &n.name,
+                container_id: &c.id,
+                container_name: c.bare_name(),
+                aliases: &aliases,
+                ipv4: ip,
+            });
+            if let Err(e) = registered {
+                tracing::warn!(container = %c.id, error = %e.message, "embedded DNS names");
+            }
+        }
         ctr.update(|c| {
             c.net.active.insert(name.to_string(), active);
         });
@@ -393,6 +411,7 @@ impl Daemon {
 
     /// After the exit (or a failed start): ports, veths, namespace and addresses released.
     pub(crate) async fn net_down(&self, id: &str) {
+        self.dns.stop(id).await;
         let ctr = self.containers.read().ok().and_then(|m| m.get(id).cloned());
         if let Ok(mut m) = self.nets.reservations.lock() {
             m.remove(id);
@@ -463,6 +482,7 @@ impl Daemon {
             if let Ok(mut m) = self.nets.reservations.lock() {
                 m.insert(c.id.clone(), held);
             }
+            self.restore_dns(&ctr);
         }
         for holder in self.nets.repo.holders()? {
             if !known.contains(&holder) {
@@ -470,6 +490,37 @@ impl Daemon {
             }
         }
         self.apply_firewall().await
+    }
+
+    /// The names and the DNS server of a running container, after a daemon restart (the old
+    /// server's sockets went with the old daemon).
+    fn restore_dns(&self, ctr: &Arc<Ctr>) {
+        let c = ctr.snapshot();
+        for (name, ep) in &c.net.active {
+            let Ok(n) = self.nets.find(name) else {
+                continue;
+            };
+            let ip = ep.ip_address.as_deref().and_then(|a| a.parse().ok());
+            if n.predefined {
+                continue;
+            }
+            let Some(ip) = ip else { continue };
+            let aliases = ep.aliases.clone().unwrap_or_default();
+            let registered = self.dns.connect(&crate::net_dns::DnsEndpoint {
+                network_id: &n.id,
+                network_name: &n.name,
+                container_id: &c.id,
+                container_name: c.bare_name(),
+                aliases: &aliases,
+                ipv4: ip,
+            });
+            if let Err(e) = registered {
+                tracing::warn!(container = %c.id, error = %e.message, "embedded DNS names");
+            }
+        }
+        if let Err(e) = self.start_dns(ctr) {
+            tracing::warn!(container = %c.id, error = %e.message, "restarting the embedded DNS");
+        }
     }
 
     pub async fn network_connect(
@@ -523,10 +574,38 @@ impl Daemon {
                 return Err(e);
             }
             self.apply_firewall().await?;
+            // A container that joins its first user-defined network gets the embedded DNS;
+            // hosts and resolv.conf are bind mounts rewritten in place, as dockerd does.
+            if !self.dns.serving(&c.id) {
+                self.start_dns(&ctr)?;
+            }
+            let snap = ctr.snapshot();
+            crate::spec::write_etc_files(self, &snap, &self.container_dir(&snap.id))?;
         } else {
             self.network_event(&n, "connect", Some(&c.id));
         }
         self.repo.save(&ctr.snapshot())
+    }
+
+    /// Starts the container's embedded DNS server when it is on a user-defined network.
+    fn start_dns(&self, ctr: &Arc<Ctr>) -> Result<()> {
+        let c = ctr.snapshot();
+        let Some(sandbox) = c.net.sandbox.clone() else {
+            return Ok(());
+        };
+        let user_nets: Vec<_> = c
+            .net
+            .active
+            .keys()
+            .filter_map(|name| self.nets.find(name).ok())
+            .filter(|n| !n.predefined)
+            .collect();
+        if user_nets.is_empty() {
+            return Ok(());
+        }
+        let internal = user_nets.iter().all(|n| n.internal);
+        self.dns
+            .start(&c.id, Path::new(&sandbox), &c.host_config, internal)
     }
 
     pub async fn network_disconnect(
@@ -568,6 +647,7 @@ impl Daemon {
             }
         }
         let _ = self.nets.repo.release(Some(&n.id), &c.id);
+        self.dns.disconnect(&n.id, &c.id);
         let was_active = c.net.active.contains_key(&n.name);
         ctr.update(|c| {
             c.net.veths.remove(&n.name);

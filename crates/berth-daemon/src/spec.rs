@@ -197,7 +197,13 @@ pub fn write_etc_files(d: &Daemon, c: &Container, dir: &Path) -> Result<()> {
         }
     }
     write("hosts", hosts)?;
-    write("resolv.conf", resolv_conf(&c.host_config, host_net))?;
+    let resolv = if d.dns.serving(&c.id) {
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        crate::net_dns::embedded_resolv_conf(&c.host_config, &host)
+    } else {
+        resolv_conf(&c.host_config, host_net)
+    };
+    write("resolv.conf", resolv)?;
     Ok(())
 }
 

@@ -412,3 +412,52 @@ fn network_events() {
         "{out}"
     );
 }
+
+both_clients! {
+    fn embedded_dns_between_containers(d, c) {
+        let n = slot(d);
+        let app = unique_name("dnsapp");
+        let other = unique_name("dnsother");
+        d.run(c, &["network", "create", "--subnet", &format!("10.{n}.79.0/24"), &app]).success();
+        d.run(c, &["network", "create", "--subnet", &format!("10.{n}.80.0/24"), &other]).success();
+        // Upstream on the host's loopback and no search domains: nothing leaves this machine.
+        let quiet = ["--dns", "127.0.0.1", "--dns-search", "."];
+        let web = unique_name("dnsweb");
+        let mut args = vec!["run", "-d", "--name", &web, "--network", &app, "--network-alias", "www"];
+        args.extend(quiet);
+        args.extend(["busybox", "sleep", "1000"]);
+        let web_id = d.run(c, &args).success().out().to_string();
+        let web_ip = d.inspect(c, &web, &format!("{{{{(index .NetworkSettings.Networks \"{app}\").IPAddress}}}}"));
+        let client = unique_name("dnsclient");
+        let mut args = vec!["run", "-d", "--name", &client, "--network", &app];
+        args.extend(quiet);
+        args.extend(["busybox", "sleep", "1000"]);
+        d.run(c, &args).success();
+
+        let resolv = d.run(c, &["exec", &client, "cat", "/etc/resolv.conf"]).success().out().to_string();
+        assert!(resolv.starts_with("nameserver 127.0.0.11\n"), "{resolv}");
+        for name in [web.as_str(), "www", &web_id[..12], &web.to_uppercase()] {
+            let out = d.run(c, &["exec", &client, "nslookup", name]);
+            assert!(out.stdout.contains(&web_ip), "{name} -> {web_ip}: {out}");
+        }
+        // Only containers that share a network see each other's names.
+        let mut args = vec!["run", "--rm", "--network", &other];
+        args.extend(quiet);
+        args.extend(["busybox", "nslookup", &web]);
+        let out = d.run(c, &args);
+        assert!(!out.stdout.contains(&web_ip), "{out}");
+
+        // A rename is seen at once; a kill -9 of berthd and a restart keep the names served.
+        let renamed = unique_name("dnsrenamed");
+        d.run(c, &["rename", &web, &renamed]).success();
+        d.run(c, &["exec", &client, "nslookup", &renamed]).success().stdout_has(&web_ip);
+        d.kill9();
+        d.restart();
+        let served = wait_until(Duration::from_secs(20), || {
+            d.run(c, &["exec", &client, "nslookup", "www"]).stdout.contains(&web_ip)
+        });
+        assert!(served, "the embedded DNS did not come back after a daemon restart");
+        d.run(c, &["rm", "-f", &renamed, &client]).success();
+        d.run(c, &["network", "rm", &app, &other]).success();
+    }
+}
