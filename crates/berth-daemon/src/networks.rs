@@ -191,6 +191,14 @@ impl Daemon {
             {
                 Some(ipam) => (ipam.subnet, ipam.gateway),
                 None => {
+                    // A bridge that is already there keeps its address (as dockerd adopts an
+                    // existing docker0), rather than getting a second one.
+                    let host = Netlink::host().map_err(net_error)?;
+                    let existing = host.ipv4_addresses(bridge).await.map_err(net_error)?;
+                    if let Some((addr, prefix)) = existing.first() {
+                        let s = Subnet::containing(*addr, *prefix);
+                        return self.finish_default_bridge(bridge, old, s, *addr);
+                    }
                     let taken = self
                         .subnets_in_use(old.as_ref().map(|o| o.id.as_str()))
                         .await?;
@@ -204,6 +212,17 @@ impl Daemon {
                 }
             },
         };
+        self.finish_default_bridge(bridge, old, subnet, gateway)
+    }
+
+    fn finish_default_bridge(
+        &self,
+        bridge: &str,
+        old: Option<NetworkRecord>,
+        subnet: Subnet,
+        gateway: Ipv4Addr,
+    ) -> Result<NetworkRecord> {
+        let nets = &self.nets;
         let mut options = HashMap::from([
             (
                 "com.docker.network.bridge.default_bridge".to_string(),

@@ -113,6 +113,32 @@ impl Netlink {
         self.set_up(index, name).await
     }
 
+    /// The IPv4 addresses (with prefix) on the link `name`; empty when there is no such link.
+    pub async fn ipv4_addresses(&self, name: &str) -> Result<Vec<(Ipv4Addr, u8)>> {
+        let Some(index) = self.index(name).await? else {
+            return Ok(Vec::new());
+        };
+        let mut addrs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        let mut out = Vec::new();
+        while let Some(a) = addrs
+            .try_next()
+            .await
+            .map_err(|e| NetworkError::netlink("listing addresses", e))?
+        {
+            for at in &a.attributes {
+                if let AddressAttribute::Local(IpAddr::V4(v)) = at {
+                    out.push((*v, a.header.prefix_len));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn has_address(&self, index: u32, addr: Ipv4Addr) -> Result<bool> {
         let mut addrs = self
             .handle

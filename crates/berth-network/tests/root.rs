@@ -74,6 +74,10 @@ async fn veth_into_a_pinned_namespace() {
     host.ensure_bridge(&bridge, Ipv4Addr::new(10, 254, 9, 1), 24, 0)
         .await
         .expect("bridge");
+    assert_eq!(
+        host.ipv4_addresses(&bridge).await.expect("addresses"),
+        [(Ipv4Addr::new(10, 254, 9, 1), 24)]
+    );
     host.create_veth(
         &veth,
         "eth0",
