@@ -188,7 +188,11 @@ impl Daemon {
         match built {
             Ok(()) => {
                 self.repo.save(&ctr.snapshot())?;
-                self.apply_firewall().await.inspect_err(|_| ())?;
+                // The table holds per-network rules (applied when a network is created or
+                // restored) and published ports: only the latter change with a container.
+                if !ctr.snapshot().net.ports.is_empty() {
+                    self.apply_firewall().await?;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -418,7 +422,7 @@ impl Daemon {
         }
         let had_rules = ctr.as_ref().is_some_and(|c| {
             let s = c.snapshot();
-            !s.net.ports.is_empty() || !s.net.active.is_empty() || s.net.sandbox.is_some()
+            !s.net.ports.is_empty()
         });
         if let Some(ctr) = &ctr {
             let c = ctr.snapshot();
