@@ -1,0 +1,487 @@
+//! Shell-like word processing and variable expansion, as BuildKit's `shell/lex.go`:
+//! quotes, escapes, `$VAR`, `${VAR}`, `${VAR:-w}`, `${VAR-w}`, `${VAR:+w}`, `${VAR+w}`,
+//! `${VAR:?w}`, `${VAR?w}`.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Errors of word processing; the messages are BuildKit's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    #[error("syntax error: missing '}}'")]
+    MissingBrace,
+    #[error("syntax error: bad substitution")]
+    BadSubstitution,
+    #[error("unexpected end of statement while looking for matching {0}")]
+    UnexpectedEnd(char),
+    #[error("unexpected end of statement while looking for matching single-quote")]
+    UnterminatedSingleQuote,
+    #[error("unexpected end of statement while looking for matching double-quote")]
+    UnterminatedDoubleQuote,
+    #[error("{name}: {message}")]
+    Required { name: String, message: String },
+    #[error("unsupported modifier ({0}) in substitution")]
+    UnsupportedModifier(String),
+    #[error("failed to process \"{source_word}\": {inner}")]
+    Word { source_word: String, inner: Box<ExpandError> },
+}
+
+/// The variables visible to an expansion (build args and ENV of the stage).
+pub trait Env {
+    fn lookup(&self, name: &str) -> Option<&str>;
+}
+
+impl Env for HashMap<String, String> {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
+/// Ordered `(name, value)` pairs; a later pair overrides an earlier one, as in an env list.
+impl Env for [(String, String)] {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl Env for Vec<(String, String)> {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.as_slice().lookup(name)
+    }
+}
+
+/// Processes words: removes quotes and escapes, expands variables, splits into words.
+#[derive(Debug, Clone, Copy)]
+pub struct Lexer {
+    pub escape: char,
+    /// Keep quote characters in the output.
+    pub raw_quotes: bool,
+    /// Keep escape characters in the output.
+    pub raw_escapes: bool,
+    /// Treat quotes as ordinary characters (heredoc bodies).
+    pub skip_process_quotes: bool,
+    /// Leave references to unset variables as written.
+    pub skip_unset_env: bool,
+}
+
+/// The result of processing one word: the joined result and its split into words.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Processed {
+    pub result: String,
+    pub words: Vec<String>,
+}
+
+impl Lexer {
+    pub fn new(escape: char) -> Self {
+        Lexer {
+            escape,
+            raw_quotes: false,
+            raw_escapes: false,
+            skip_process_quotes: false,
+            skip_unset_env: false,
+        }
+    }
+
+    /// Expands `word` into one string (spaces kept), as `ProcessWord`.
+    pub fn process_word(&self, word: &str, env: &(impl Env + ?Sized)) -> Result<String, ExpandError> {
+        Ok(self.process(word, env)?.result)
+    }
+
+    /// Expands `word` and splits the result into words, as `ProcessWords`.
+    pub fn process_words(&self, word: &str, env: &(impl Env + ?Sized)) -> Result<Vec<String>, ExpandError> {
+        Ok(self.process(word, env)?.words)
+    }
+
+    pub fn process(&self, word: &str, env: &(impl Env + ?Sized)) -> Result<Processed, ExpandError> {
+        let mut state = WordState {
+            lexer: *self,
+            chars: word.chars().collect(),
+            pos: 0,
+            env,
+            raw_escapes: self.raw_escapes,
+        };
+        state.process_stop_on(None, self.raw_escapes).map_err(|inner| ExpandError::Word {
+            source_word: word.to_string(),
+            inner: Box::new(inner),
+        })
+    }
+}
+
+#[derive(Default)]
+struct Words {
+    word: String,
+    words: Vec<String>,
+    in_word: bool,
+}
+
+impl Words {
+    fn add_char(&mut self, ch: char) {
+        if ch.is_whitespace() {
+            if self.in_word && !self.word.is_empty() {
+                self.words.push(std::mem::take(&mut self.word));
+                self.in_word = false;
+            }
+        } else {
+            self.add_raw_char(ch);
+        }
+    }
+    fn add_raw_char(&mut self, ch: char) {
+        self.word.push(ch);
+        self.in_word = true;
+    }
+    fn add_string(&mut self, s: &str) {
+        s.chars().for_each(|c| self.add_char(c));
+    }
+    fn add_raw_string(&mut self, s: &str) {
+        self.word.push_str(s);
+        self.in_word = true;
+    }
+    fn finish(mut self) -> Vec<String> {
+        if !self.word.is_empty() {
+            self.words.push(self.word);
+        }
+        self.words
+    }
+}
+
+struct WordState<'a, E: Env + ?Sized> {
+    lexer: Lexer,
+    chars: Vec<char>,
+    pos: usize,
+    env: &'a E,
+    raw_escapes: bool,
+}
+
+impl<E: Env + ?Sized> WordState<'_, E> {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+    fn next(&mut self) -> Option<char> {
+        let ch = self.peek();
+        if ch.is_some() {
+            self.pos += 1;
+        }
+        ch
+    }
+
+    fn process_stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> Result<Processed, ExpandError> {
+        let saved = self.raw_escapes;
+        self.raw_escapes = raw_escapes;
+        let out = self.process_stop_on_inner(stop);
+        self.raw_escapes = saved;
+        out
+    }
+
+    fn process_stop_on_inner(&mut self, stop: Option<char>) -> Result<Processed, ExpandError> {
+        let mut result = String::new();
+        let mut words = Words::default();
+        while let Some(ch) = self.peek() {
+            if Some(ch) == stop {
+                self.pos += 1;
+                return Ok(Processed { result, words: words.finish() });
+            }
+            let quotes = !self.lexer.skip_process_quotes;
+            if ch == '$' {
+                let value = self.process_dollar()?;
+                result.push_str(&value);
+                words.add_string(&value);
+            } else if quotes && ch == '\'' {
+                let value = self.process_single_quote()?;
+                result.push_str(&value);
+                words.add_raw_string(&value);
+            } else if quotes && ch == '"' {
+                let value = self.process_double_quote()?;
+                result.push_str(&value);
+                words.add_raw_string(&value);
+            } else {
+                self.pos += 1;
+                if ch == self.lexer.escape {
+                    if self.raw_escapes {
+                        words.add_raw_char(ch);
+                        result.push(ch);
+                    }
+                    // The escape character escapes the next one, and vanishes at the end.
+                    let Some(escaped) = self.next() else { break };
+                    words.add_raw_char(escaped);
+                    result.push(escaped);
+                } else {
+                    words.add_char(ch);
+                    result.push(ch);
+                }
+            }
+        }
+        if let Some(stop) = stop {
+            return Err(ExpandError::UnexpectedEnd(stop));
+        }
+        Ok(Processed { result, words: words.finish() })
+    }
+
+    fn process_single_quote(&mut self) -> Result<String, ExpandError> {
+        let mut result = String::new();
+        let open = self.next();
+        if self.lexer.raw_quotes {
+            result.extend(open);
+        }
+        loop {
+            match self.next() {
+                None => return Err(ExpandError::UnterminatedSingleQuote),
+                Some('\'') => {
+                    if self.lexer.raw_quotes {
+                        result.push('\'');
+                    }
+                    return Ok(result);
+                }
+                Some(ch) => result.push(ch),
+            }
+        }
+    }
+
+    fn process_double_quote(&mut self) -> Result<String, ExpandError> {
+        let mut result = String::new();
+        let open = self.next();
+        if self.lexer.raw_quotes {
+            result.extend(open);
+        }
+        loop {
+            match self.peek() {
+                None => return Err(ExpandError::UnterminatedDoubleQuote),
+                Some('"') => {
+                    self.pos += 1;
+                    if self.lexer.raw_quotes {
+                        result.push('"');
+                    }
+                    return Ok(result);
+                }
+                Some('$') => {
+                    let value = self.process_dollar()?;
+                    result.push_str(&value);
+                }
+                Some(mut ch) => {
+                    self.pos += 1;
+                    if ch == self.lexer.escape {
+                        if self.raw_escapes {
+                            result.push(ch);
+                        }
+                        match self.peek() {
+                            // A trailing escape is dropped.
+                            None => continue,
+                            Some(next) if next == '"' || next == '$' || next == self.lexer.escape => {
+                                self.pos += 1;
+                                ch = next;
+                            }
+                            // Other escapes stay literal inside double quotes.
+                            Some(_) => {}
+                        }
+                    }
+                    result.push(ch);
+                }
+            }
+        }
+    }
+
+    fn process_dollar(&mut self) -> Result<String, ExpandError> {
+        self.pos += 1; // the '$'
+        if self.peek() != Some('{') {
+            let name = self.process_name();
+            if name.is_empty() {
+                return Ok("$".to_string());
+            }
+            return Ok(match self.env.lookup(&name) {
+                Some(v) => v.to_string(),
+                None if self.lexer.skip_unset_env => format!("${name}"),
+                None => String::new(),
+            });
+        }
+        self.pos += 1; // the '{'
+        match self.peek() {
+            None => return Err(ExpandError::MissingBrace),
+            Some('{' | '}' | ':') => return Err(ExpandError::BadSubstitution),
+            Some(_) => {}
+        }
+        let name = self.process_name();
+        let Some(mut ch) = self.next() else {
+            return Err(ExpandError::MissingBrace);
+        };
+        let mut modifier = ch.to_string();
+        let mut null_is_unset = false;
+        match ch {
+            '}' => {
+                return Ok(match self.env.lookup(&name) {
+                    Some(v) => v.to_string(),
+                    None if self.lexer.skip_unset_env => format!("${{{name}}}"),
+                    None => String::new(),
+                });
+            }
+            ':' => {
+                null_is_unset = true;
+                match self.next() {
+                    Some(c) => {
+                        ch = c;
+                        modifier.push(c);
+                    }
+                    None => return Err(ExpandError::MissingBrace),
+                }
+            }
+            _ => {}
+        }
+        if !matches!(ch, '+' | '-' | '?') {
+            return Err(ExpandError::UnsupportedModifier(modifier));
+        }
+        let word = match self.process_stop_on(Some('}'), false) {
+            Ok(p) => p.result,
+            Err(_) if self.peek().is_none() => return Err(ExpandError::MissingBrace),
+            Err(e) => return Err(e),
+        };
+        let value = self.env.lookup(&name);
+        if value.is_none() && self.lexer.skip_unset_env {
+            return Ok(format!("${{{name}{modifier}{word}}}"));
+        }
+        let unset = value.is_none() || (null_is_unset && value == Some(""));
+        match ch {
+            '-' => Ok(if unset { word } else { value.unwrap_or_default().to_string() }),
+            '+' => Ok(if unset { String::new() } else { word }),
+            _ => {
+                let default = if value.is_none() {
+                    "is not allowed to be unset"
+                } else {
+                    "is not allowed to be empty"
+                };
+                if unset {
+                    let message = if word.is_empty() { default.to_string() } else { word };
+                    return Err(ExpandError::Required { name, message });
+                }
+                Ok(value.unwrap_or_default().to_string())
+            }
+        }
+    }
+
+    fn process_name(&mut self) -> String {
+        let mut name = String::new();
+        while let Some(ch) = self.peek() {
+            if name.is_empty() && ch.is_ascii_digit() {
+                while let Some(d) = self.peek().filter(char::is_ascii_digit) {
+                    self.pos += 1;
+                    name.push(d);
+                }
+                return name;
+            }
+            if name.is_empty() && matches!(ch, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0') {
+                self.pos += 1;
+                return ch.to_string();
+            }
+            if !ch.is_alphanumeric() && ch != '_' {
+                break;
+            }
+            self.pos += 1;
+            name.push(ch);
+        }
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Vec<(String, String)> {
+        vec![
+            ("A".into(), "a".into()),
+            ("EMPTY".into(), String::new()),
+            ("SP".into(), "x y".into()),
+        ]
+    }
+
+    fn word(s: &str) -> String {
+        Lexer::new('\\').process_word(s, &env()).unwrap()
+    }
+
+    #[test]
+    fn plain_and_braced_variables() {
+        assert_eq!(word("$A"), "a");
+        assert_eq!(word("${A}b"), "ab");
+        assert_eq!(word("$Ab"), "");
+        assert_eq!(word("$UNSET"), "");
+        assert_eq!(word("x$"), "x$");
+        assert_eq!(word("$1x"), "x");
+    }
+
+    #[test]
+    fn modifiers_follow_posix() {
+        assert_eq!(word("${UNSET:-w}"), "w");
+        assert_eq!(word("${EMPTY:-w}"), "w");
+        assert_eq!(word("${EMPTY-w}"), "");
+        assert_eq!(word("${UNSET-w}"), "w");
+        assert_eq!(word("${A:-w}"), "a");
+        assert_eq!(word("${A:+w}"), "w");
+        assert_eq!(word("${EMPTY:+w}"), "");
+        assert_eq!(word("${EMPTY+w}"), "w");
+        assert_eq!(word("${UNSET+w}"), "");
+        assert_eq!(word("${UNSET:-$A}"), "a");
+        assert_eq!(word("${A:?}"), "a");
+    }
+
+    #[test]
+    fn required_variables_fail_with_buildkit_messages() {
+        let lex = Lexer::new('\\');
+        let err = lex.process_word("${UNSET:?}", &env()).unwrap_err();
+        assert_eq!(err.to_string(), "failed to process \"${UNSET:?}\": UNSET: is not allowed to be unset");
+        let err = lex.process_word("${EMPTY:?must set}", &env()).unwrap_err();
+        assert!(err.to_string().ends_with("EMPTY: must set"), "{err}");
+        let err = lex.process_word("${EMPTY:?}", &env()).unwrap_err();
+        assert!(err.to_string().ends_with("EMPTY: is not allowed to be empty"), "{err}");
+    }
+
+    #[test]
+    fn quotes_and_escapes() {
+        assert_eq!(word("'$A'"), "$A");
+        assert_eq!(word("\"$A\""), "a");
+        assert_eq!(word("\\$A"), "$A");
+        assert_eq!(word("\"\\$A\""), "$A");
+        assert_eq!(word("\"a\\nb\""), "a\\nb");
+        assert_eq!(word("\"a\\\"b\""), "a\"b");
+        assert_eq!(word("a\\ b"), "a b");
+        assert_eq!(word("'a\\b'"), "a\\b");
+        assert_eq!(word("trail\\"), "trail");
+    }
+
+    #[test]
+    fn backtick_escape() {
+        let lex = Lexer::new('`');
+        assert_eq!(lex.process_word("`$A", &env()).unwrap(), "$A");
+        assert_eq!(lex.process_word("c:\\dir", &env()).unwrap(), "c:\\dir");
+    }
+
+    #[test]
+    fn words_split_after_expansion_but_not_inside_quotes() {
+        let lex = Lexer::new('\\');
+        assert_eq!(lex.process_words("$SP z", &env()).unwrap(), vec!["x", "y", "z"]);
+        assert_eq!(lex.process_words("\"$SP\" z", &env()).unwrap(), vec!["x y", "z"]);
+        assert_eq!(lex.process_words("a\\ b", &env()).unwrap(), vec!["a b"]);
+    }
+
+    #[test]
+    fn syntax_errors() {
+        let lex = Lexer::new('\\');
+        let msg = |s: &str| lex.process_word(s, &env()).unwrap_err().to_string();
+        assert!(msg("${A").ends_with("syntax error: missing '}'"));
+        assert!(msg("${}").ends_with("syntax error: bad substitution"));
+        assert!(msg("${:x}").ends_with("syntax error: bad substitution"));
+        assert!(msg("${A:-x").ends_with("syntax error: missing '}'"));
+        assert!(msg("'abc").ends_with("matching single-quote"));
+        assert!(msg("\"abc").ends_with("matching double-quote"));
+        assert!(msg("${A*x}").ends_with("unsupported modifier (*) in substitution"));
+    }
+
+    #[test]
+    fn raw_modes_and_unset_skipping() {
+        let lex = Lexer { raw_quotes: true, raw_escapes: true, skip_unset_env: true, ..Lexer::new('\\') };
+        assert_eq!(lex.process_word("'x'\"$U\"\\n${U:-d}", &env()).unwrap(), "'x'\"$U\"\\n${U:-d}");
+        let heredoc = Lexer { skip_process_quotes: true, ..Lexer::new('\\') };
+        assert_eq!(heredoc.process_word("echo '$A' \"x\"", &env()).unwrap(), "echo 'a' \"x\"");
+    }
+}
