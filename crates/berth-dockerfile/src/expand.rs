@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::instruction::{Add, ArgDef, Copy, From, Instruction, KeyValue, Run, SourcesAndDest};
+
 /// Errors of word processing; the messages are BuildKit's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExpandError {
@@ -382,6 +384,99 @@ impl<E: Env + ?Sized> WordState<'_, E> {
         }
         name
     }
+}
+
+/// Expands the words of `instruction` where Dockerfile applies expansion, with `env` (the
+/// stage's ARG and ENV values; for FROM, the ARGs declared before the first FROM).
+///
+/// Expanded: FROM's image and `--platform`; ENV and LABEL keys and values; ARG names and
+/// defaults; ADD/COPY sources, destination, `--from`, `--chown`, `--chmod`, `--checksum`,
+/// `--exclude` and the bodies of unquoted heredoc sources; EXPOSE (each word may split);
+/// VOLUME, USER, WORKDIR, STOPSIGNAL; RUN's `--mount` and `--network`. Left for the shell:
+/// RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK commands; MAINTAINER and ONBUILD are kept as written.
+pub fn expand_instruction(
+    instruction: &Instruction,
+    escape: char,
+    env: &(impl Env + ?Sized),
+) -> Result<Instruction, ExpandError> {
+    let lex = Lexer::new(escape);
+    let word = |s: &str| lex.process_word(s, env);
+    let opt = |s: &Option<String>| s.as_deref().map(word).transpose();
+    let all = |v: &[String]| v.iter().map(|s| word(s)).collect::<Result<Vec<_>, _>>();
+    let pairs = |v: &[KeyValue]| {
+        v.iter()
+            .map(|kv| Ok(KeyValue { key: word(&kv.key)?, value: word(&kv.value)? }))
+            .collect::<Result<Vec<_>, ExpandError>>()
+    };
+    let paths = |p: &SourcesAndDest| -> Result<SourcesAndDest, ExpandError> {
+        let body = Lexer { skip_process_quotes: true, ..lex };
+        let inline_sources = p
+            .inline_sources
+            .iter()
+            .map(|doc| {
+                let mut doc = doc.clone();
+                if doc.expand {
+                    doc.content = body.process_word(&doc.content, env)?;
+                }
+                Ok(doc)
+            })
+            .collect::<Result<Vec<_>, ExpandError>>()?;
+        Ok(SourcesAndDest { sources: all(&p.sources)?, inline_sources, dest: word(&p.dest)? })
+    };
+    Ok(match instruction {
+        Instruction::From(f) => Instruction::From(From {
+            image: word(&f.image)?,
+            stage_name: f.stage_name.clone(),
+            platform: opt(&f.platform)?,
+        }),
+        Instruction::Env(kvs) => Instruction::Env(pairs(kvs)?),
+        Instruction::Label(kvs) => Instruction::Label(pairs(kvs)?),
+        Instruction::Arg(defs) => Instruction::Arg(
+            defs.iter()
+                .map(|d| Ok(ArgDef { name: word(&d.name)?, default: opt(&d.default)? }))
+                .collect::<Result<Vec<_>, ExpandError>>()?,
+        ),
+        Instruction::Copy(c) => Instruction::Copy(Copy {
+            paths: paths(&c.paths)?,
+            from: opt(&c.from)?,
+            chown: opt(&c.chown)?,
+            chmod: opt(&c.chmod)?,
+            link: c.link,
+            parents: c.parents,
+            exclude: all(&c.exclude)?,
+        }),
+        Instruction::Add(a) => Instruction::Add(Add {
+            paths: paths(&a.paths)?,
+            chown: opt(&a.chown)?,
+            chmod: opt(&a.chmod)?,
+            link: a.link,
+            keep_git_dir: a.keep_git_dir,
+            checksum: opt(&a.checksum)?,
+            exclude: all(&a.exclude)?,
+        }),
+        Instruction::Expose(ports) => {
+            let mut out = Vec::new();
+            for p in ports {
+                out.extend(lex.process_words(p, env)?);
+            }
+            Instruction::Expose(out)
+        }
+        Instruction::Volume(v) => Instruction::Volume(all(v)?),
+        Instruction::User(u) => Instruction::User(word(u)?),
+        Instruction::Workdir(w) => Instruction::Workdir(word(w)?),
+        Instruction::StopSignal(s) => Instruction::StopSignal(word(s)?),
+        Instruction::Run(r) => Instruction::Run(Run {
+            mounts: all(&r.mounts)?,
+            network: opt(&r.network)?,
+            ..r.clone()
+        }),
+        Instruction::Cmd(_)
+        | Instruction::Entrypoint(_)
+        | Instruction::Shell(_)
+        | Instruction::Healthcheck(_)
+        | Instruction::Maintainer(_)
+        | Instruction::OnBuild(_) => instruction.clone(),
+    })
 }
 
 #[cfg(test)]
