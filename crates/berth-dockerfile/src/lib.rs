@@ -1,3 +1,4 @@
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 //! A Dockerfile parser that follows BuildKit's (`moby/buildkit/frontend/dockerfile`): parser
 //! directives, continuations, comments, heredocs, JSON and shell forms, flags, typed
 //! instructions with their lines and original text, and variable expansion.

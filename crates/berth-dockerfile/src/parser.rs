@@ -146,11 +146,7 @@ fn node_from_line(line: &str, escape: char) -> Result<RawNode, ErrorKind> {
         "env" => node.args = name_values(rest, "ENV", escape)?,
         "label" => node.args = name_values(rest, "LABEL", escape)?,
         "expose" | "from" => node.args = split_whitespace(rest),
-        "maintainer" | "stopsignal" | "user" | "workdir" => {
-            if !rest.is_empty() {
-                node.args = vec![rest.to_string()];
-            }
-        }
+        "maintainer" | "stopsignal" | "user" | "workdir" if !rest.is_empty() => node.args = vec![rest.to_string()],
         "healthcheck" => {
             let (kind, command) = split_once_whitespace(rest);
             if !kind.is_empty() {
@@ -159,12 +155,10 @@ fn node_from_line(line: &str, escape: char) -> Result<RawNode, ErrorKind> {
                 (node.args, node.json) = (args, json);
             }
         }
-        "onbuild" => {
-            if !rest.is_empty() {
-                let sub = node_from_line(rest, escape)?;
-                node.args = std::iter::once(sub.keyword.clone()).chain(sub.args.iter().cloned()).collect();
-                node.sub = Some(Box::new(sub));
-            }
+        "onbuild" if !rest.is_empty() => {
+            let sub = node_from_line(rest, escape)?;
+            node.args = std::iter::once(sub.keyword.clone()).chain(sub.args.iter().cloned()).collect();
+            node.sub = Some(Box::new(sub));
         }
         _ => {}
     }
