@@ -1,6 +1,6 @@
 //! Shell-like word processing and variable expansion, as BuildKit's `shell/lex.go`:
 //! quotes, escapes, `$VAR`, `${VAR}`, `${VAR:-w}`, `${VAR-w}`, `${VAR:+w}`, `${VAR+w}`,
-//! `${VAR:?w}`, `${VAR?w}`.
+//! `${VAR:?w}`, `${VAR?w}`, `${VAR#p}`, `${VAR##p}`, `${VAR%p}`, `${VAR%%p}`, `${VAR/p/r}`, `${VAR//p/r}`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,6 +23,10 @@ pub enum ExpandError {
     Required { name: String, message: String },
     #[error("unsupported modifier ({0}) in substitution")]
     UnsupportedModifier(String),
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
+    #[error("invalid pattern ({pattern}) in substitution: {reason}")]
+    InvalidPattern { pattern: String, reason: String },
     #[error("failed to process \"{source_word}\": {inner}")]
     Word { source_word: String, inner: Box<ExpandError> },
 }
@@ -331,10 +335,15 @@ impl<E: Env + ?Sized> WordState<'_, E> {
             }
             _ => {}
         }
-        if !matches!(ch, '+' | '-' | '?') {
+        if ch == '/' && !null_is_unset {
+            return self.process_replace(name);
+        }
+        if !matches!(ch, '+' | '-' | '?' | '#' | '%') {
             return Err(ExpandError::UnsupportedModifier(modifier));
         }
-        let word = match self.process_stop_on(Some('}'), false) {
+        // Patterns keep their escapes: `\*` is a literal star.
+        let raw_escapes = ch == '#' || ch == '%';
+        let word = match self.process_stop_on(Some('}'), raw_escapes) {
             Ok(p) => p.result,
             Err(_) if self.peek().is_none() => return Err(ExpandError::MissingBrace),
             Err(e) => return Err(e),
@@ -344,6 +353,24 @@ impl<E: Env + ?Sized> WordState<'_, E> {
             return Ok(format!("${{{name}{modifier}{word}}}"));
         }
         let unset = value.is_none() || (null_is_unset && value == Some(""));
+        if ch == '#' || ch == '%' {
+            // `#`/`%` remove the shortest prefix/suffix matching the pattern, `##`/`%%` the longest.
+            let greedy = word.starts_with(ch);
+            let pattern = if greedy { &word[1..] } else { word.as_str() };
+            let pattern = Pattern::parse(pattern)?;
+            let value: Vec<char> = value.unwrap_or_default().chars().collect();
+            let n = value.len();
+            let mut lengths: Vec<usize> = (0..=n).collect();
+            if greedy {
+                lengths.reverse();
+            }
+            let found = if ch == '#' {
+                lengths.into_iter().find(|&l| pattern.matches(&value[..l])).map(|l| value[l..].iter().collect())
+            } else {
+                lengths.into_iter().find(|&l| pattern.matches(&value[n - l..])).map(|l| value[..n - l].iter().collect())
+            };
+            return Ok(found.unwrap_or_else(|| value.iter().collect()));
+        }
         match ch {
             '-' => Ok(if unset { word } else { value.unwrap_or_default().to_string() }),
             '+' => Ok(if unset { String::new() } else { word }),
@@ -360,6 +387,54 @@ impl<E: Env + ?Sized> WordState<'_, E> {
                 Ok(value.unwrap_or_default().to_string())
             }
         }
+    }
+
+    /// `${VAR/pattern/replacement}` (first match) and `${VAR//pattern/replacement}` (all).
+    fn process_replace(&mut self, name: String) -> Result<String, ExpandError> {
+        let all = self.peek() == Some('/');
+        if all {
+            self.pos += 1;
+        }
+        let pattern = match self.process_stop_on(Some('/'), true) {
+            Ok(p) => p.result,
+            Err(_) if self.peek().is_none() => return Err(ExpandError::MissingSlash),
+            Err(e) => return Err(e),
+        };
+        let replacement = match self.process_stop_on(Some('}'), true) {
+            Ok(p) => p.result,
+            Err(_) if self.peek().is_none() => return Err(ExpandError::MissingBrace),
+            Err(e) => return Err(e),
+        };
+        let Some(value) = self.env.lookup(&name) else {
+            if self.lexer.skip_unset_env {
+                return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
+            }
+            return Ok(String::new());
+        };
+        let compiled = Pattern::parse(&pattern)?;
+        let chars: Vec<char> = value.chars().collect();
+        let mut out = String::new();
+        let mut i = 0;
+        let mut replaced = false;
+        while i < chars.len() {
+            let longest = if replaced && !all {
+                None
+            } else {
+                (i + 1..=chars.len()).rev().find(|&end| compiled.matches(&chars[i..end]))
+            };
+            match longest {
+                Some(end) => {
+                    out.push_str(&replacement);
+                    i = end;
+                    replaced = true;
+                }
+                None => {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn process_name(&mut self) -> String {
@@ -479,6 +554,55 @@ pub fn expand_instruction(
     })
 }
 
+/// A shell pattern of `${VAR#...}`, `${VAR%...}`, `${VAR/...}`: `*`, `?` and `\\`-escaped literals.
+#[derive(Debug)]
+enum PatternToken {
+    Star,
+    Any,
+    Char(char),
+}
+
+#[derive(Debug)]
+struct Pattern(Vec<PatternToken>);
+
+impl Pattern {
+    fn parse(pattern: &str) -> Result<Pattern, ExpandError> {
+        let mut tokens = Vec::new();
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            tokens.push(match c {
+                '*' => PatternToken::Star,
+                '?' => PatternToken::Any,
+                '\\' => match chars.next() {
+                    Some(e @ ('*' | '?' | '\\' | '}' | '/')) => PatternToken::Char(e),
+                    other => {
+                        let shown = other.map(String::from).unwrap_or_default();
+                        return Err(ExpandError::InvalidPattern {
+                            pattern: pattern.to_string(),
+                            reason: format!("invalid escape '\\{shown}'"),
+                        });
+                    }
+                },
+                c => PatternToken::Char(c),
+            });
+        }
+        Ok(Pattern(tokens))
+    }
+
+    /// Whether the whole of `text` matches.
+    fn matches(&self, text: &[char]) -> bool {
+        fn go(p: &[PatternToken], t: &[char]) -> bool {
+            match p.split_first() {
+                None => t.is_empty(),
+                Some((PatternToken::Star, rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+                Some((PatternToken::Any, rest)) => !t.is_empty() && go(rest, &t[1..]),
+                Some((PatternToken::Char(c), rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+            }
+        }
+        go(&self.0, text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,6 +684,28 @@ mod tests {
     }
 
     #[test]
+    fn prefix_suffix_and_replace() {
+        let lex = Lexer::new('\\');
+        let e = env_with(&[("P", "dir/sub/file.tar.gz")]);
+        let w = |s: &str| lex.process_word(s, &e).unwrap();
+        assert_eq!(w("${P#*/}"), "sub/file.tar.gz");
+        assert_eq!(w("${P##*/}"), "file.tar.gz");
+        assert_eq!(w("${P%.*}"), "dir/sub/file.tar");
+        assert_eq!(w("${P%%.*}"), "dir/sub/file");
+        assert_eq!(w("${P#nomatch}"), "dir/sub/file.tar.gz");
+        assert_eq!(w("${P/\\//-}"), "dir-sub/file.tar.gz");
+        assert_eq!(w("${P//\\//-}"), "dir-sub-file.tar.gz");
+        assert_eq!(w("${P/s?b/X}"), "dir/X/file.tar.gz");
+        assert_eq!(w("${UNSET#x}"), "");
+        let err = lex.process_word("${P/x", &e).unwrap_err().to_string();
+        assert!(err.ends_with("syntax error: missing '/' in ${}"), "{err}");
+    }
+
+    fn env_with(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
     fn syntax_errors() {
         let lex = Lexer::new('\\');
         let msg = |s: &str| lex.process_word(s, &env()).unwrap_err().to_string();
@@ -570,6 +716,7 @@ mod tests {
         assert!(msg("'abc").ends_with("matching single-quote"));
         assert!(msg("\"abc").ends_with("matching double-quote"));
         assert!(msg("${A*x}").ends_with("unsupported modifier (*) in substitution"));
+        assert!(msg("${A:/x/y}").ends_with("unsupported modifier (:/) in substitution"));
     }
 
     #[test]
