@@ -420,3 +420,31 @@ fn corpus() {
     }
     assert!(failures.is_empty(), "failed cases: {failures:#?}");
 }
+
+/// Every prefix of every corpus file, and each with one byte-level mutation, parses or fails
+/// cleanly; expansion of whatever parses never panics either.
+#[test]
+fn truncated_and_mutated_inputs_never_panic() {
+    let specials = ['\\', '`', '"', '\'', '$', '{', '}', '[', ']', '<', '-', '=', '\n', '#', '\t'];
+    let vars = env(&[("A", "1"), ("B", "")]);
+    let mut parsed = 0;
+    for case in cases() {
+        let boundaries: Vec<usize> = case.src.char_indices().map(|(i, _)| i).chain([case.src.len()]).collect();
+        for &cut in &boundaries {
+            let prefix = &case.src[..cut];
+            let mut inputs = vec![prefix.to_string()];
+            for s in specials {
+                inputs.push(format!("{prefix}{s}{}", &case.src[cut..]));
+            }
+            for input in inputs {
+                if let Ok(df) = parse("Dockerfile", &input) {
+                    parsed += 1;
+                    for node in &df.nodes {
+                        let _ = expand_instruction(&node.instruction, df.escape, &vars);
+                    }
+                }
+            }
+        }
+    }
+    assert!(parsed > 1000, "only {parsed} inputs parsed");
+}
