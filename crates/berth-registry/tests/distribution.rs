@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 //! Drives berth's registry over real HTTP on 127.0.0.1 with a plain hyper client.
 
 use std::net::SocketAddr;
