@@ -1,4 +1,5 @@
 //! `berth registry serve` as a user runs it: the built binary on 127.0.0.1, driven over HTTP.
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
