@@ -251,11 +251,13 @@ async fn chunked_upload() {
         .req(Method::PATCH, &loc, &[("content-range", "10-14")], b"xxxxx")
         .await;
     assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(r.error_code(), "RANGE_INVALID");
     // Length disagrees with the range.
     let r = s
         .req(Method::PATCH, &loc, &[("content-range", "5-9")], b"xx")
         .await;
-    assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "SIZE_INVALID");
 
     let r = s
         .req(Method::PATCH, &loc, &[("content-range", "5-10")], b" world")
@@ -596,4 +598,57 @@ async fn bad_names_and_read_only() {
         ro.get(&format!("/v2/ok/blobs/{d}")).await.status,
         StatusCode::OK
     );
+}
+
+/// Sends a request head promising `promised` bytes, then only part of them, and hangs up.
+async fn send_truncated(addr: SocketAddr, method: &str, path: &str, promised: usize) {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {promised}\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[b'x'; 10]).await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    drop(stream);
+}
+
+async fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+#[tokio::test]
+async fn interrupted_uploads_leave_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start(tmp.path(), false).await;
+    let ingest = tmp.path().join("content/ingest");
+    let d = digest(&[b'x'; 1000]);
+
+    send_truncated(
+        s.addr,
+        "POST",
+        &format!("/v2/cut/blobs/uploads/?digest={d}"),
+        1000,
+    )
+    .await;
+    assert!(wait_for(|| files_under(&ingest).is_empty()).await);
+    assert!(files_under(&tmp.path().join("content/blobs")).is_empty());
+
+    let r = s
+        .req(Method::POST, "/v2/cut/blobs/uploads/", &[], b"")
+        .await;
+    let loc = r.header("location").to_string();
+    s.req(Method::PATCH, &loc, &[], b"0123").await;
+    assert_eq!(files_under(&ingest).len(), 1);
+    send_truncated(s.addr, "PATCH", &loc, 1000).await;
+    // The session's size is unknown to the client now: it is dropped with its data.
+    assert!(wait_for(|| files_under(&ingest).is_empty()).await);
+    assert_eq!(s.get(&loc).await.error_code(), "BLOB_UPLOAD_UNKNOWN");
+    assert!(files_under(&tmp.path().join("content/blobs")).is_empty());
 }

@@ -104,7 +104,8 @@ fn parse_content_range(v: &str) -> Option<(u64, u64)> {
 }
 
 /// `PATCH /v2/<name>/blobs/uploads/<id>`: appends a chunk, which must start where the
-/// upload ends (else 416 and nothing is written).
+/// upload ends (else 416 RANGE_INVALID) and be as long as it says (else 400 SIZE_INVALID);
+/// either way nothing is written.
 pub(super) async fn patch(
     reg: &Registry,
     name: &str,
@@ -130,7 +131,8 @@ pub(super) async fn patch(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if length.is_some_and(|l| l != end - start + 1) {
-            return Err(RegistryError::RangeInvalid(
+            // As the reference registry: a length that disagrees with the range is 400.
+            return Err(RegistryError::SizeInvalid(
                 "Content-Length does not match Content-Range".into(),
             ));
         }
