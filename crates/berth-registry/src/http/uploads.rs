@@ -14,17 +14,51 @@ use futures::StreamExt;
 use super::{header_value, parse_digest, Reply};
 use crate::error::RegistryError;
 use crate::name::validate_name;
+use crate::uploads::Upload;
 use crate::Registry;
 
-/// Streams the request body into `writer`, hashing as it goes.
-async fn stream_into(body: Body, writer: &mut BlobWriter) -> Result<(), RegistryError> {
+/// How much of a body is gathered before one write on the blocking pool: large enough that
+/// the hand-off costs little, small enough to bound memory per upload.
+const WRITE_BATCH: usize = 1 << 20;
+
+/// Streams the request body into `writer`, hashing as it goes. File writes run on the blocking
+/// pool in batches, so a slow disk does not stall the async workers. On error the writer is
+/// dropped, which removes its ingest file.
+async fn stream_into(body: Body, mut writer: BlobWriter) -> Result<BlobWriter, RegistryError> {
     let mut stream = body.into_data_stream();
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|e| RegistryError::BlobUploadInvalid(format!("upload interrupted: {e}")))?;
-        writer.write_all(&chunk)?;
+        batch.extend_from_slice(&chunk);
+        if batch.len() >= WRITE_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(WRITE_BATCH));
+            writer = write_blocking(writer, full).await?;
+        }
     }
-    Ok(())
+    if !batch.is_empty() {
+        writer = write_blocking(writer, batch).await?;
+    }
+    Ok(writer)
+}
+
+async fn write_blocking(
+    mut writer: BlobWriter,
+    data: Vec<u8>,
+) -> Result<BlobWriter, RegistryError> {
+    tokio::task::spawn_blocking(move || writer.write_all(&data).map(|()| writer))
+        .await
+        .map_err(|e| RegistryError::Storage(format!("blob write task: {e}")))?
+        .map_err(RegistryError::from)
+}
+
+/// fsync, digest check and rename, on the blocking pool.
+async fn commit_blocking(writer: BlobWriter, expected: Digest) -> Result<Digest, RegistryError> {
+    tokio::task::spawn_blocking(move || writer.commit(Some(&expected)))
+        .await
+        .map_err(|e| RegistryError::Storage(format!("blob commit task: {e}")))?
+        .map(|(digest, _)| digest)
+        .map_err(RegistryError::from)
 }
 
 /// The `Range` an upload reports: the inclusive byte range received so far.
@@ -83,11 +117,11 @@ pub(super) async fn start(
         }
         // Not mountable: the spec says to fall back to a new upload session.
     }
-    let mut writer = reg.storage.content().writer()?;
+    let writer = reg.storage.content().writer()?;
     if q.contains_key("digest") {
         let expected = required_digest(q)?;
-        stream_into(body, &mut writer).await?;
-        let (digest, _) = writer.commit(Some(&expected))?;
+        let writer = stream_into(body, writer).await?;
+        let digest = commit_blocking(writer, expected).await?;
         reg.storage.link_blob(name, &digest)?;
         return created(name, &digest);
     }
@@ -137,19 +171,23 @@ pub(super) async fn patch(
             ));
         }
     }
-    let mut upload = reg.uploads.take(name, id)?;
+    let upload = reg.uploads.take(name, id)?;
     if upload.writer.size() != size {
         // Another chunk landed between the check and the take.
         reg.uploads.put_back(id, upload);
         return Err(RegistryError::RangeInvalid("upload moved on".into()));
     }
-    if let Err(e) = stream_into(body, &mut upload.writer).await {
-        // The session's byte count is no longer known to the client: drop it and its data.
-        reg.uploads.finish(id);
-        return Err(e);
-    }
-    let size = upload.writer.size();
-    reg.uploads.put_back(id, upload);
+    let Upload { repo, writer } = upload;
+    let writer = match stream_into(body, writer).await {
+        Ok(w) => w,
+        Err(e) => {
+            // The session's byte count is no longer known to the client: drop it and its data.
+            reg.uploads.finish(id);
+            return Err(e);
+        }
+    };
+    let size = writer.size();
+    reg.uploads.put_back(id, Upload { repo, writer });
     in_progress(StatusCode::ACCEPTED, name, id, size)
 }
 
@@ -163,10 +201,10 @@ pub(super) async fn put(
     body: Body,
 ) -> Reply {
     let expected = required_digest(q)?;
-    let mut upload = reg.uploads.take(name, id)?;
+    let upload = reg.uploads.take(name, id)?;
     reg.uploads.finish(id);
-    stream_into(body, &mut upload.writer).await?;
-    let (digest, _) = upload.writer.commit(Some(&expected))?;
+    let writer = stream_into(body, upload.writer).await?;
+    let digest = commit_blocking(writer, expected).await?;
     reg.storage.link_blob(name, &digest)?;
     created(name, &digest)
 }
