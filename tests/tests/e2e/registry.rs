@@ -178,3 +178,128 @@ fn push_pull_and_refusals() {
     let r = ro.req("GET", "/v2/e2e/app/tags/list", &[], b"");
     assert_eq!(r.json().unwrap()["tags"], serde_json::json!(["v1"]));
 }
+
+/// A private reference dockerd (Debian's 20.10) on a temporary root; stopped on drop.
+struct RefDockerd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl RefDockerd {
+    const DOCKERD: &'static str = "/usr/sbin/dockerd";
+
+    fn start() -> Option<Self> {
+        if !Path::new(Self::DOCKERD).is_file() {
+            eprintln!("skipped: {} is not installed", Self::DOCKERD);
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("rdk")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let d = dir.path();
+        let child = Command::new(Self::DOCKERD)
+            .arg("-H")
+            .arg(format!("unix://{}/d.sock", d.display()))
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("pid"))
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let me = Self { child, dir };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !me.docker(&["version"]).status.success() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dockerd did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Some(me)
+    }
+
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        let bins = Binaries::locate().unwrap();
+        Command::new(&bins.docker)
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}/d.sock", self.dir.path().display()),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs docker and returns its stdout; fails the test on a non-zero exit.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for RefDockerd {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The reference client against berth's server: dockerd pushes (uploads, HEAD checks, a
+/// cross-repository mount) and pulls back by tag and by digest.
+#[test]
+fn reference_dockerd_pushes_and_pulls() {
+    let Some(dockerd) = RefDockerd::start() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let s = Served::start(root.path(), &[]);
+    let busybox = berth_tests::daemon::busybox_tar();
+    let busybox = busybox.to_str().unwrap();
+    dockerd.ok(&["import", "-c", "CMD [\"sh\"]", busybox, "busybox:latest"]);
+    let first = format!("{}/lib/busybox:v1", s.addr);
+    let second = format!("{}/other/bb:v2", s.addr);
+    dockerd.ok(&["tag", "busybox:latest", &first]);
+    let pushed = dockerd.ok(&["push", &first]);
+    let digest = pushed
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("no digest in {pushed:?}"))
+        .to_string();
+    dockerd.ok(&["tag", "busybox:latest", &second]);
+    let mounted = dockerd.ok(&["push", &second]);
+    assert!(mounted.contains("Mounted from lib/busybox"), "{mounted}");
+
+    let r = s.req("GET", "/v2/_catalog", &[], b"");
+    assert_eq!(
+        r.json().unwrap()["repositories"],
+        serde_json::json!(["lib/busybox", "other/bb"])
+    );
+
+    dockerd.ok(&["rmi", &first, &second, "busybox:latest"]);
+    let by_digest = format!("{}/lib/busybox@{digest}", s.addr);
+    dockerd.ok(&["pull", &first]);
+    dockerd.ok(&["pull", &by_digest]);
+    let repo_digests = dockerd.ok(&["image", "inspect", "-f", "{{json .RepoDigests}}", &first]);
+    assert!(repo_digests.contains(&digest), "{repo_digests}");
+}
