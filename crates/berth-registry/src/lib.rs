@@ -11,6 +11,7 @@ pub mod uploads;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use error::RegistryError;
 pub use http::router;
@@ -18,10 +19,21 @@ use storage::Storage;
 use uploads::Uploads;
 
 /// Registry settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Refuse every write with 405 UNSUPPORTED.
     pub read_only: bool,
+    /// An upload session with no request for this long is dropped with its data.
+    pub upload_idle_limit: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            read_only: false,
+            upload_idle_limit: Duration::from_secs(24 * 60 * 60),
+        }
+    }
 }
 
 /// A running registry's state, shared by every request.
@@ -36,7 +48,7 @@ impl Registry {
     pub fn open(root: &Path, config: Config) -> Result<Arc<Self>, RegistryError> {
         Ok(Arc::new(Self {
             storage: Storage::open(root)?,
-            uploads: Uploads::default(),
+            uploads: Uploads::new(config.upload_idle_limit),
             config,
         }))
     }

@@ -124,8 +124,9 @@ impl Storage {
 
     /// Unlinks a blob from a repository (the data stays for other repositories).
     pub fn unlink_blob(&self, name: &str, digest: &Digest) -> Result<(), RegistryError> {
-        remove_existing(&self.layer_link(name, digest))
-            .map_err(|_| RegistryError::BlobUnknown(digest.to_string()))
+        remove_link(&self.layer_link(name, digest), || {
+            RegistryError::BlobUnknown(digest.to_string())
+        })
     }
 
     /// Records a manifest (already in the content store) in a repository, with its media type.
@@ -160,14 +161,16 @@ impl Storage {
 
     /// Removes a tag; the manifest stays reachable by digest.
     pub fn delete_tag(&self, name: &str, tag: &str) -> Result<(), RegistryError> {
-        remove_existing(&self.tags_dir(name).join(tag))
-            .map_err(|_| RegistryError::ManifestUnknown(format!("unknown tag {tag:?}")))
+        remove_link(&self.tags_dir(name).join(tag), || {
+            RegistryError::ManifestUnknown(format!("unknown tag {tag:?}"))
+        })
     }
 
     /// Removes a manifest from a repository and every tag pointing at it.
     pub fn delete_manifest(&self, name: &str, digest: &Digest) -> Result<(), RegistryError> {
-        remove_existing(&self.revision_link(name, digest))
-            .map_err(|_| RegistryError::ManifestUnknown(digest.to_string()))?;
+        remove_link(&self.revision_link(name, digest), || {
+            RegistryError::ManifestUnknown(digest.to_string())
+        })?;
         for tag in self.tags(name)? {
             if self.resolve_tag(name, &tag).as_ref() == Some(digest) {
                 self.delete_tag(name, &tag)?;
@@ -228,7 +231,12 @@ impl Storage {
     }
 }
 
-/// Removes a file, failing when it is not there.
-fn remove_existing(path: &Path) -> io::Result<()> {
-    fs::remove_file(path)
+/// Removes a link file: a missing one is `missing()` (the spec's *_UNKNOWN), anything else a
+/// storage error.
+fn remove_link(path: &Path, missing: impl FnOnce() -> RegistryError) -> Result<(), RegistryError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(missing()),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -2,11 +2,12 @@
 //!
 //! A session is taken out of the table while a request streams into it, so two concurrent
 //! PATCHes to one upload cannot interleave; the loser gets BLOB_UPLOAD_INVALID. Dropping a
-//! session (DELETE, a failed digest check, a broken stream) drops its writer, which removes
-//! the partial ingest file.
+//! session (DELETE, a failed digest check, a broken stream, or idling past the limit) drops its
+//! writer, which removes the partial ingest file.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use berth_store::BlobWriter;
 
@@ -19,17 +20,28 @@ pub struct Upload {
 }
 
 enum Slot {
-    Idle(Upload),
+    Idle {
+        upload: Box<Upload>,
+        touched: Instant,
+    },
     Busy { repo: String, size: u64 },
 }
 
 /// Every open upload, by UUID.
-#[derive(Default)]
 pub struct Uploads {
     sessions: Mutex<HashMap<String, Slot>>,
+    idle_limit: Duration,
 }
 
 impl Uploads {
+    /// A table whose sessions are dropped after `idle_limit` without a request.
+    pub fn new(idle_limit: Duration) -> Self {
+        Self {
+            sessions: Mutex::default(),
+            idle_limit,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
         // A panic while holding the lock leaves the map itself consistent.
         self.sessions
@@ -37,15 +49,25 @@ impl Uploads {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Registers a new upload and returns its UUID.
+    /// Registers a new upload and returns its UUID. Abandoned sessions are swept first, so
+    /// a client that never finishes cannot pile up ingest files.
     pub fn start(&self, repo: &str, writer: BlobWriter) -> String {
         let id = uuid::Uuid::new_v4().to_string();
-        self.lock().insert(
+        let mut map = self.lock();
+        let limit = self.idle_limit;
+        map.retain(|_, slot| match slot {
+            Slot::Idle { touched, .. } => touched.elapsed() <= limit,
+            Slot::Busy { .. } => true,
+        });
+        map.insert(
             id.clone(),
-            Slot::Idle(Upload {
-                repo: repo.to_string(),
-                writer,
-            }),
+            Slot::Idle {
+                upload: Box::new(Upload {
+                    repo: repo.to_string(),
+                    writer,
+                }),
+                touched: Instant::now(),
+            },
         );
         id
     }
@@ -54,7 +76,7 @@ impl Uploads {
     pub fn take(&self, repo: &str, id: &str) -> Result<Upload, RegistryError> {
         let mut map = self.lock();
         match map.get(id) {
-            Some(Slot::Idle(u)) if u.repo == repo => {}
+            Some(Slot::Idle { upload, .. }) if upload.repo == repo => {}
             Some(Slot::Busy { repo: r, .. }) if r == repo => {
                 return Err(RegistryError::BlobUploadInvalid(
                     "upload is being written by another request".into(),
@@ -63,15 +85,15 @@ impl Uploads {
             _ => return Err(RegistryError::BlobUploadUnknown(id.to_string())),
         }
         match map.remove(id) {
-            Some(Slot::Idle(u)) => {
+            Some(Slot::Idle { upload, .. }) => {
                 map.insert(
                     id.to_string(),
                     Slot::Busy {
-                        repo: u.repo.clone(),
-                        size: u.writer.size(),
+                        repo: upload.repo.clone(),
+                        size: upload.writer.size(),
                     },
                 );
-                Ok(u)
+                Ok(*upload)
             }
             _ => Err(RegistryError::BlobUploadUnknown(id.to_string())),
         }
@@ -79,7 +101,13 @@ impl Uploads {
 
     /// Returns an upload taken with [`Uploads::take`].
     pub fn put_back(&self, id: &str, upload: Upload) {
-        self.lock().insert(id.to_string(), Slot::Idle(upload));
+        self.lock().insert(
+            id.to_string(),
+            Slot::Idle {
+                upload: Box::new(upload),
+                touched: Instant::now(),
+            },
+        );
     }
 
     /// Forgets an upload that was taken (finished or failed).
@@ -90,7 +118,7 @@ impl Uploads {
     /// Bytes received so far.
     pub fn size(&self, repo: &str, id: &str) -> Result<u64, RegistryError> {
         match self.lock().get(id) {
-            Some(Slot::Idle(u)) if u.repo == repo => Ok(u.writer.size()),
+            Some(Slot::Idle { upload, .. }) if upload.repo == repo => Ok(upload.writer.size()),
             Some(Slot::Busy { repo: r, size }) if r == repo => Ok(*size),
             _ => Err(RegistryError::BlobUploadUnknown(id.to_string())),
         }

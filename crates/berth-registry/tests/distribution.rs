@@ -43,8 +43,15 @@ impl Resp {
 }
 
 async fn start(root: &Path, read_only: bool) -> Server {
-    let registry =
-        berth_registry::Registry::open(root, berth_registry::Config { read_only }).unwrap();
+    let config = berth_registry::Config {
+        read_only,
+        ..Default::default()
+    };
+    start_with(root, config).await
+}
+
+async fn start_with(root: &Path, config: berth_registry::Config) -> Server {
+    let registry = berth_registry::Registry::open(root, config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -651,4 +658,55 @@ async fn interrupted_uploads_leave_nothing() {
     assert!(wait_for(|| files_under(&ingest).is_empty()).await);
     assert_eq!(s.get(&loc).await.error_code(), "BLOB_UPLOAD_UNKNOWN");
     assert!(files_under(&tmp.path().join("content/blobs")).is_empty());
+}
+
+#[tokio::test]
+async fn abandoned_uploads_expire() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = berth_registry::Config {
+        upload_idle_limit: std::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    let s = start_with(tmp.path(), config).await;
+    let ingest = tmp.path().join("content/ingest");
+    let r = s
+        .req(Method::POST, "/v2/idle/blobs/uploads/", &[], b"")
+        .await;
+    let abandoned = r.header("location").to_string();
+    s.req(Method::PATCH, &abandoned, &[], b"half").await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // A new upload sweeps the abandoned one and its ingest file.
+    let r = s
+        .req(Method::POST, "/v2/idle/blobs/uploads/", &[], b"")
+        .await;
+    let fresh = r.header("location").to_string();
+    assert_eq!(s.get(&abandoned).await.error_code(), "BLOB_UPLOAD_UNKNOWN");
+    assert_eq!(s.get(&fresh).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(files_under(&ingest).len(), 1);
+    // A blob and manifest delete of something absent is the spec's *_UNKNOWN.
+    let absent = digest(b"absent");
+    let r = s
+        .req(
+            Method::DELETE,
+            &format!("/v2/idle/blobs/{absent}"),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "BLOB_UNKNOWN")
+    );
+    let r = s
+        .req(
+            Method::DELETE,
+            &format!("/v2/idle/manifests/{absent}"),
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN")
+    );
 }

@@ -35,6 +35,7 @@ pub async fn run(cmd: RegistryCommand) -> CliResult {
 async fn serve(a: ServeArgs) -> CliResult {
     let config = berth_registry::Config {
         read_only: a.read_only,
+        ..Default::default()
     };
     let registry = berth_registry::Registry::open(&a.root, config)
         .map_err(|e| CliError::status(1, format!("registry root {}: {e}", a.root.display())))?;
