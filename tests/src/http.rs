@@ -66,6 +66,35 @@ pub fn request(
     parse(&raw)
 }
 
+/// Sends one request over TCP (`Connection: close`) with extra headers; for servers the suite
+/// starts on 127.0.0.1, such as `berth registry serve`.
+pub fn request_tcp(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Response, HttpError> {
+    let io = |e| HttpError::Io(addr.to_string(), e);
+    let mut stream = std::net::TcpStream::connect(addr).map_err(io)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).map_err(io)?;
+    stream.write_all(body).map_err(io)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(io)?;
+    parse(&raw)
+}
+
 fn parse(raw: &[u8]) -> Result<Response, HttpError> {
     let split = raw
         .windows(4)

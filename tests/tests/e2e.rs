@@ -50,6 +50,8 @@ mod image_lifecycle;
 mod network;
 #[path = "e2e/observe.rs"]
 mod observe;
+#[path = "e2e/registry.rs"]
+mod registry;
 #[path = "e2e/resources.rs"]
 mod resources;
 #[path = "e2e/restart_health.rs"]

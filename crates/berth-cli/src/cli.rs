@@ -4,9 +4,9 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     attach, commit, container_prune, cp, create, diff, events, exec, export, history, image_prune,
-    images, import, info, inspect, kill, load, logs, network, pause, port, ps, rename, restart, rm,
-    rmi, run, save, start, stats, stop, system_check, system_df, tag, top, update, version, volume,
-    wait,
+    images, import, info, inspect, kill, load, logs, network, pause, port, ps, registry, rename,
+    restart, rm, rmi, run, save, start, stats, stop, system_check, system_df, tag, top, update,
+    version, volume, wait,
 };
 
 #[derive(Debug, Parser)]
@@ -123,6 +123,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Run berth's own image registry
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -77,6 +77,9 @@ async fn dispatch(cli: Cli) -> CliResult {
     let Some(command) = cli.command else {
         return Err(CliError::status(0, format!("Usage:  {} [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers\n\nRun '{} --help' for more information", usage::prog(), usage::prog())));
     };
+    if let Command::Registry(c) = command {
+        return commands::registry::run(c).await; // serves; needs no daemon
+    }
     let ctx = Ctx::new(cli.host.as_deref())?;
     match command {
         Command::Run(a) => commands::run::run(&ctx, "run", a).await,
@@ -173,5 +176,6 @@ async fn dispatch(cli: Cli) -> CliResult {
             VolumeCommand::Rm(a) => commands::volume::rm(&ctx, "volume rm", a).await,
             VolumeCommand::Prune(a) => commands::volume::prune(&ctx, "volume prune", a).await,
         },
+        Command::Registry(c) => commands::registry::run(c).await,
     }
 }

@@ -20,7 +20,11 @@ pub(crate) struct DirectiveState {
 
 impl DirectiveState {
     pub(crate) fn new() -> Self {
-        DirectiveState { found: Directives::default(), escape: '\\', done: false }
+        DirectiveState {
+            found: Directives::default(),
+            escape: '\\',
+            done: false,
+        }
     }
 
     /// Looks at one line; the first line that is not a known directive ends the directives.
@@ -65,7 +69,9 @@ impl DirectiveState {
 /// `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`
 fn match_directive(line: &str) -> Option<(&str, &str)> {
     let rest = line.strip_prefix('#')?.trim_start();
-    let key_len = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+    let key_len = rest
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len());
     let key = &rest[..key_len];
     if !key.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
         return None;
@@ -83,7 +89,10 @@ mod tests {
 
     #[test]
     fn matches_directive_lines() {
-        assert_eq!(match_directive("# syntax=docker/dockerfile:1"), Some(("syntax", "docker/dockerfile:1")));
+        assert_eq!(
+            match_directive("# syntax=docker/dockerfile:1"),
+            Some(("syntax", "docker/dockerfile:1"))
+        );
         assert_eq!(match_directive("#ESCAPE = `  "), Some(("ESCAPE", "`")));
         assert_eq!(match_directive("# escape="), None);
         assert_eq!(match_directive("# just a comment"), None);
@@ -95,13 +104,19 @@ mod tests {
         let mut d = DirectiveState::new();
         d.consider("# escape=`").unwrap();
         assert_eq!(d.escape, '`');
-        assert_eq!(d.consider("# Escape=\\").unwrap_err().to_string(), "only one escape parser directive can be used");
+        assert_eq!(
+            d.consider("# Escape=\\").unwrap_err().to_string(),
+            "only one escape parser directive can be used"
+        );
         let mut d = DirectiveState::new();
         d.consider("# a comment").unwrap();
         d.consider("# escape=`").unwrap();
         assert_eq!(d.escape, '\\');
         let mut d = DirectiveState::new();
         let err = d.consider("# escape=x").unwrap_err();
-        assert_eq!(err.to_string(), "invalid escape token 'x' does not match ` or \\");
+        assert_eq!(
+            err.to_string(),
+            "invalid escape token 'x' does not match ` or \\"
+        );
     }
 }

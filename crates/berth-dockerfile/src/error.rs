@@ -15,7 +15,10 @@ pub struct Error {
 impl Error {
     /// The message as dockerd/BuildKit print it.
     pub fn moby_message(&self) -> String {
-        format!("dockerfile parse error on line {}: {}", self.line, self.kind)
+        format!(
+            "dockerfile parse error on line {}: {}",
+            self.line, self.kind
+        )
     }
 }
 
@@ -40,7 +43,9 @@ pub enum ErrorKind {
     NotJson(&'static str),
     #[error("FROM requires either one or three arguments")]
     FromArguments,
-    #[error("invalid name for build stage: {0:?}, name can't start with a number or contain symbols")]
+    #[error(
+        "invalid name for build stage: {0:?}, name can't start with a number or contain symbols"
+    )]
     InvalidStageName(String),
     #[error("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")]
     OnbuildChain,

@@ -28,7 +28,10 @@ pub enum ExpandError {
     #[error("invalid pattern ({pattern}) in substitution: {reason}")]
     InvalidPattern { pattern: String, reason: String },
     #[error("failed to process \"{source_word}\": {inner}")]
-    Word { source_word: String, inner: Box<ExpandError> },
+    Word {
+        source_word: String,
+        inner: Box<ExpandError>,
+    },
 }
 
 /// The variables visible to an expansion (build args and ENV of the stage).
@@ -51,7 +54,10 @@ impl Env for BTreeMap<String, String> {
 /// Ordered `(name, value)` pairs; a later pair overrides an earlier one, as in an env list.
 impl Env for [(String, String)] {
     fn lookup(&self, name: &str) -> Option<&str> {
-        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -94,12 +100,20 @@ impl Lexer {
     }
 
     /// Expands `word` into one string (spaces kept), as `ProcessWord`.
-    pub fn process_word(&self, word: &str, env: &(impl Env + ?Sized)) -> Result<String, ExpandError> {
+    pub fn process_word(
+        &self,
+        word: &str,
+        env: &(impl Env + ?Sized),
+    ) -> Result<String, ExpandError> {
         Ok(self.process(word, env)?.result)
     }
 
     /// Expands `word` and splits the result into words, as `ProcessWords`.
-    pub fn process_words(&self, word: &str, env: &(impl Env + ?Sized)) -> Result<Vec<String>, ExpandError> {
+    pub fn process_words(
+        &self,
+        word: &str,
+        env: &(impl Env + ?Sized),
+    ) -> Result<Vec<String>, ExpandError> {
         Ok(self.process(word, env)?.words)
     }
 
@@ -111,10 +125,12 @@ impl Lexer {
             env,
             raw_escapes: self.raw_escapes,
         };
-        state.process_stop_on(None, self.raw_escapes).map_err(|inner| ExpandError::Word {
-            source_word: word.to_string(),
-            inner: Box::new(inner),
-        })
+        state
+            .process_stop_on(None, self.raw_escapes)
+            .map_err(|inner| ExpandError::Word {
+                source_word: word.to_string(),
+                inner: Box::new(inner),
+            })
     }
 }
 
@@ -175,7 +191,11 @@ impl<E: Env + ?Sized> WordState<'_, E> {
         ch
     }
 
-    fn process_stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> Result<Processed, ExpandError> {
+    fn process_stop_on(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Result<Processed, ExpandError> {
         let saved = self.raw_escapes;
         self.raw_escapes = raw_escapes;
         let out = self.process_stop_on_inner(stop);
@@ -189,7 +209,10 @@ impl<E: Env + ?Sized> WordState<'_, E> {
         while let Some(ch) = self.peek() {
             if Some(ch) == stop {
                 self.pos += 1;
-                return Ok(Processed { result, words: words.finish() });
+                return Ok(Processed {
+                    result,
+                    words: words.finish(),
+                });
             }
             let quotes = !self.lexer.skip_process_quotes;
             if ch == '$' {
@@ -224,7 +247,10 @@ impl<E: Env + ?Sized> WordState<'_, E> {
         if let Some(stop) = stop {
             return Err(ExpandError::UnexpectedEnd(stop));
         }
-        Ok(Processed { result, words: words.finish() })
+        Ok(Processed {
+            result,
+            words: words.finish(),
+        })
     }
 
     fn process_single_quote(&mut self) -> Result<String, ExpandError> {
@@ -276,7 +302,9 @@ impl<E: Env + ?Sized> WordState<'_, E> {
                         match self.peek() {
                             // A trailing escape is dropped.
                             None => continue,
-                            Some(next) if next == '"' || next == '$' || next == self.lexer.escape => {
+                            Some(next)
+                                if next == '"' || next == '$' || next == self.lexer.escape =>
+                            {
                                 self.pos += 1;
                                 ch = next;
                             }
@@ -365,14 +393,24 @@ impl<E: Env + ?Sized> WordState<'_, E> {
                 lengths.reverse();
             }
             let found = if ch == '#' {
-                lengths.into_iter().find(|&l| pattern.matches(&value[..l])).map(|l| value[l..].iter().collect())
+                lengths
+                    .into_iter()
+                    .find(|&l| pattern.matches(&value[..l]))
+                    .map(|l| value[l..].iter().collect())
             } else {
-                lengths.into_iter().find(|&l| pattern.matches(&value[n - l..])).map(|l| value[..n - l].iter().collect())
+                lengths
+                    .into_iter()
+                    .find(|&l| pattern.matches(&value[n - l..]))
+                    .map(|l| value[..n - l].iter().collect())
             };
             return Ok(found.unwrap_or_else(|| value.iter().collect()));
         }
         match ch {
-            '-' => Ok(if unset { word } else { value.unwrap_or_default().to_string() }),
+            '-' => Ok(if unset {
+                word
+            } else {
+                value.unwrap_or_default().to_string()
+            }),
             '+' => Ok(if unset { String::new() } else { word }),
             _ => {
                 let default = if value.is_none() {
@@ -381,7 +419,11 @@ impl<E: Env + ?Sized> WordState<'_, E> {
                     "is not allowed to be empty"
                 };
                 if unset {
-                    let message = if word.is_empty() { default.to_string() } else { word };
+                    let message = if word.is_empty() {
+                        default.to_string()
+                    } else {
+                        word
+                    };
                     return Err(ExpandError::Required { name, message });
                 }
                 Ok(value.unwrap_or_default().to_string())
@@ -420,7 +462,9 @@ impl<E: Env + ?Sized> WordState<'_, E> {
             let longest = if replaced && !all {
                 None
             } else {
-                (i + 1..=chars.len()).rev().find(|&end| compiled.matches(&chars[i..end]))
+                (i + 1..=chars.len())
+                    .rev()
+                    .find(|&end| compiled.matches(&chars[i..end]))
             };
             match longest {
                 Some(end) => {
@@ -480,11 +524,19 @@ pub fn expand_instruction(
     let all = |v: &[String]| v.iter().map(|s| word(s)).collect::<Result<Vec<_>, _>>();
     let pairs = |v: &[KeyValue]| {
         v.iter()
-            .map(|kv| Ok(KeyValue { key: word(&kv.key)?, value: word(&kv.value)? }))
+            .map(|kv| {
+                Ok(KeyValue {
+                    key: word(&kv.key)?,
+                    value: word(&kv.value)?,
+                })
+            })
             .collect::<Result<Vec<_>, ExpandError>>()
     };
     let paths = |p: &SourcesAndDest| -> Result<SourcesAndDest, ExpandError> {
-        let body = Lexer { skip_process_quotes: true, ..lex };
+        let body = Lexer {
+            skip_process_quotes: true,
+            ..lex
+        };
         let inline_sources = p
             .inline_sources
             .iter()
@@ -496,7 +548,11 @@ pub fn expand_instruction(
                 Ok(doc)
             })
             .collect::<Result<Vec<_>, ExpandError>>()?;
-        Ok(SourcesAndDest { sources: all(&p.sources)?, inline_sources, dest: word(&p.dest)? })
+        Ok(SourcesAndDest {
+            sources: all(&p.sources)?,
+            inline_sources,
+            dest: word(&p.dest)?,
+        })
     };
     Ok(match instruction {
         Instruction::From(f) => Instruction::From(From {
@@ -508,7 +564,12 @@ pub fn expand_instruction(
         Instruction::Label(kvs) => Instruction::Label(pairs(kvs)?),
         Instruction::Arg(defs) => Instruction::Arg(
             defs.iter()
-                .map(|d| Ok(ArgDef { name: word(&d.name)?, default: opt(&d.default)? }))
+                .map(|d| {
+                    Ok(ArgDef {
+                        name: word(&d.name)?,
+                        default: opt(&d.default)?,
+                    })
+                })
                 .collect::<Result<Vec<_>, ExpandError>>()?,
         ),
         Instruction::Copy(c) => Instruction::Copy(Copy {
@@ -648,11 +709,18 @@ mod tests {
     fn required_variables_fail_with_buildkit_messages() {
         let lex = Lexer::new('\\');
         let err = lex.process_word("${UNSET:?}", &env()).unwrap_err();
-        assert_eq!(err.to_string(), "failed to process \"${UNSET:?}\": UNSET: is not allowed to be unset");
+        assert_eq!(
+            err.to_string(),
+            "failed to process \"${UNSET:?}\": UNSET: is not allowed to be unset"
+        );
         let err = lex.process_word("${EMPTY:?must set}", &env()).unwrap_err();
         assert!(err.to_string().ends_with("EMPTY: must set"), "{err}");
         let err = lex.process_word("${EMPTY:?}", &env()).unwrap_err();
-        assert!(err.to_string().ends_with("EMPTY: is not allowed to be empty"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("EMPTY: is not allowed to be empty"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -678,8 +746,14 @@ mod tests {
     #[test]
     fn words_split_after_expansion_but_not_inside_quotes() {
         let lex = Lexer::new('\\');
-        assert_eq!(lex.process_words("$SP z", &env()).unwrap(), vec!["x", "y", "z"]);
-        assert_eq!(lex.process_words("\"$SP\" z", &env()).unwrap(), vec!["x y", "z"]);
+        assert_eq!(
+            lex.process_words("$SP z", &env()).unwrap(),
+            vec!["x", "y", "z"]
+        );
+        assert_eq!(
+            lex.process_words("\"$SP\" z", &env()).unwrap(),
+            vec!["x y", "z"]
+        );
         assert_eq!(lex.process_words("a\\ b", &env()).unwrap(), vec!["a b"]);
     }
 
@@ -702,7 +776,10 @@ mod tests {
     }
 
     fn env_with(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -721,9 +798,23 @@ mod tests {
 
     #[test]
     fn raw_modes_and_unset_skipping() {
-        let lex = Lexer { raw_quotes: true, raw_escapes: true, skip_unset_env: true, ..Lexer::new('\\') };
-        assert_eq!(lex.process_word("'x'\"$U\"\\n${U:-d}", &env()).unwrap(), "'x'\"$U\"\\n${U:-d}");
-        let heredoc = Lexer { skip_process_quotes: true, ..Lexer::new('\\') };
-        assert_eq!(heredoc.process_word("echo '$A' \"x\"", &env()).unwrap(), "echo 'a' \"x\"");
+        let lex = Lexer {
+            raw_quotes: true,
+            raw_escapes: true,
+            skip_unset_env: true,
+            ..Lexer::new('\\')
+        };
+        assert_eq!(
+            lex.process_word("'x'\"$U\"\\n${U:-d}", &env()).unwrap(),
+            "'x'\"$U\"\\n${U:-d}"
+        );
+        let heredoc = Lexer {
+            skip_process_quotes: true,
+            ..Lexer::new('\\')
+        };
+        assert_eq!(
+            heredoc.process_word("echo '$A' \"x\"", &env()).unwrap(),
+            "echo 'a' \"x\""
+        );
     }
 }

@@ -24,12 +24,19 @@ impl FlagValues {
         self.string(name).is_some_and(|v| v == "true")
     }
     pub(crate) fn all(&self, name: &str) -> &[String] {
-        self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_slice()).unwrap_or(&[])
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or(&[])
     }
 }
 
 /// Checks `args` (as written, each starting with `--`) against the allowed flags.
-pub(crate) fn parse_flags(args: &[String], allowed: &[(&'static str, FlagKind)]) -> Result<FlagValues, ErrorKind> {
+pub(crate) fn parse_flags(
+    args: &[String],
+    allowed: &[(&'static str, FlagKind)],
+) -> Result<FlagValues, ErrorKind> {
     let mut out = FlagValues::default();
     for arg in args {
         let Some(body) = arg.strip_prefix("--") else {
@@ -53,7 +60,9 @@ pub(crate) fn parse_flags(args: &[String], allowed: &[(&'static str, FlagKind)])
             FlagKind::Bool => match value {
                 Some("") => return Err(ErrorKind::MissingFlagValue(name.to_string())),
                 None => "true".to_string(),
-                Some(v) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => v.to_ascii_lowercase(),
+                Some(v) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => {
+                    v.to_ascii_lowercase()
+                }
                 Some(v) => return Err(ErrorKind::ExpectingBool(name.to_string(), v.to_string())),
             },
             FlagKind::String | FlagKind::Strings => match value {
@@ -73,11 +82,17 @@ pub(crate) fn parse_flags(args: &[String], allowed: &[(&'static str, FlagKind)])
 mod tests {
     use super::*;
 
-    const ALLOWED: &[(&str, FlagKind)] =
-        &[("from", FlagKind::String), ("link", FlagKind::Bool), ("exclude", FlagKind::Strings)];
+    const ALLOWED: &[(&str, FlagKind)] = &[
+        ("from", FlagKind::String),
+        ("link", FlagKind::Bool),
+        ("exclude", FlagKind::Strings),
+    ];
 
     fn parse(args: &[&str]) -> Result<FlagValues, ErrorKind> {
-        parse_flags(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>(), ALLOWED)
+        parse_flags(
+            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            ALLOWED,
+        )
     }
 
     #[test]
@@ -93,9 +108,15 @@ mod tests {
     fn errors_use_buildkit_wording() {
         let msg = |a: &[&str]| parse(a).unwrap_err().to_string();
         assert_eq!(msg(&["--nope=1"]), "Unknown flag: nope");
-        assert_eq!(msg(&["--from=a", "--from=b"]), "Duplicate flag specified: from");
+        assert_eq!(
+            msg(&["--from=a", "--from=b"]),
+            "Duplicate flag specified: from"
+        );
         assert_eq!(msg(&["--from"]), "Missing a value on flag: from");
         assert_eq!(msg(&["--link="]), "Missing a value on flag: link");
-        assert_eq!(msg(&["--link=yes"]), "Expecting boolean value for flag link, not: yes");
+        assert_eq!(
+            msg(&["--link=yes"]),
+            "Expecting boolean value for flag link, not: yes"
+        );
     }
 }

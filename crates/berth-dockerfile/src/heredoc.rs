@@ -23,7 +23,10 @@ impl Heredoc {
         if !self.chomp {
             return self.content.clone();
         }
-        self.content.split_inclusive('\n').map(|l| l.trim_start_matches('\t')).collect()
+        self.content
+            .split_inclusive('\n')
+            .map(|l| l.trim_start_matches('\t'))
+            .collect()
     }
 }
 
@@ -42,22 +45,40 @@ pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, ExpandError> {
     }
     let file_descriptor = word[..digits].parse().unwrap_or(0);
     let none: [(String, String); 0] = [];
-    let lexer = Lexer { skip_unset_env: true, ..Lexer::new('\\') };
+    let lexer = Lexer {
+        skip_unset_env: true,
+        ..Lexer::new('\\')
+    };
     let words = lexer.process_words(rest, &none[..])?;
     let [name] = words.as_slice() else {
         return Ok(None);
     };
-    let raw = Lexer { raw_quotes: true, ..lexer }.process_words(rest, &none[..])?;
+    let raw = Lexer {
+        raw_quotes: true,
+        ..lexer
+    }
+    .process_words(rest, &none[..])?;
     let quotes = |s: &str| s.matches(['\'', '"']).count();
     // A quote vanished in the unquoted reading: some of the delimiter was quoted.
     let expand = raw.first().is_some_and(|r| quotes(r) == quotes(name));
-    Ok(Some(Heredoc { name: name.clone(), file_descriptor, expand, chomp, content: String::new() }))
+    Ok(Some(Heredoc {
+        name: name.clone(),
+        file_descriptor,
+        expand,
+        chomp,
+        content: String::new(),
+    }))
 }
 
 /// The heredocs named on an instruction line, in order.
 pub(crate) fn heredocs_from_line(line: &str) -> Result<Vec<Heredoc>, ExpandError> {
     let none: [(String, String); 0] = [];
-    let lexer = Lexer { raw_quotes: true, raw_escapes: true, skip_unset_env: true, ..Lexer::new('\\') };
+    let lexer = Lexer {
+        raw_quotes: true,
+        raw_escapes: true,
+        skip_unset_env: true,
+        ..Lexer::new('\\')
+    };
     // BuildKit ignores a lexing error here: the line then names no heredoc.
     let words = lexer.process_words(line, &none[..]).unwrap_or_default();
     let mut docs = Vec::new();
@@ -76,11 +97,17 @@ mod tests {
     #[test]
     fn recognises_forms() {
         let h = parse_heredoc("<<EOF").unwrap().unwrap();
-        assert_eq!((h.name.as_str(), h.expand, h.chomp, h.file_descriptor), ("EOF", true, false, 0));
+        assert_eq!(
+            (h.name.as_str(), h.expand, h.chomp, h.file_descriptor),
+            ("EOF", true, false, 0)
+        );
         let h = parse_heredoc("<<-\"END\"").unwrap().unwrap();
         assert_eq!((h.name.as_str(), h.expand, h.chomp), ("END", false, true));
         let h = parse_heredoc("3<<'X'").unwrap().unwrap();
-        assert_eq!((h.name.as_str(), h.expand, h.file_descriptor), ("X", false, 3));
+        assert_eq!(
+            (h.name.as_str(), h.expand, h.file_descriptor),
+            ("X", false, 3)
+        );
         let h = parse_heredoc("<<E\"O\"F").unwrap().unwrap();
         assert_eq!((h.name.as_str(), h.expand), ("EOF", false));
         assert_eq!(parse_heredoc("<<").unwrap(), None);
@@ -92,7 +119,10 @@ mod tests {
     #[test]
     fn several_per_line() {
         let docs = heredocs_from_line("COPY <<A <<-'B' /dst").unwrap();
-        let names: Vec<_> = docs.iter().map(|d| (d.name.as_str(), d.expand, d.chomp)).collect();
+        let names: Vec<_> = docs
+            .iter()
+            .map(|d| (d.name.as_str(), d.expand, d.chomp))
+            .collect();
         assert_eq!(names, [("A", true, false), ("B", false, true)]);
         assert!(heredocs_from_line("RUN echo '<<EOF'").unwrap().is_empty());
     }

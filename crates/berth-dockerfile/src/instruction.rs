@@ -273,7 +273,11 @@ pub(crate) fn to_instruction(node: &RawNode) -> Result<Instruction, ErrorKind> {
                 _ => return Err(ErrorKind::FromArguments),
             };
             let f = parse_flags(&node.flags, &[("platform", Str)])?;
-            Instruction::From(From { image: args[0].clone(), stage_name, platform: f.string("platform") })
+            Instruction::From(From {
+                image: args[0].clone(),
+                stage_name,
+                platform: f.string("platform"),
+            })
         }
         "onbuild" => {
             let (Some(first), Some(sub)) = (args.first(), node.sub.as_deref()) else {
@@ -292,7 +296,10 @@ pub(crate) fn to_instruction(node: &RawNode) -> Result<Instruction, ErrorKind> {
                 expression.push_str(&doc.content);
                 expression.push_str(&doc.name);
             }
-            Instruction::OnBuild(OnBuild { expression, trigger: Box::new(to_instruction(sub)?) })
+            Instruction::OnBuild(OnBuild {
+                expression,
+                trigger: Box::new(to_instruction(sub)?),
+            })
         }
         "workdir" => {
             let path = exactly_one("WORKDIR")?;
@@ -300,7 +307,10 @@ pub(crate) fn to_instruction(node: &RawNode) -> Result<Instruction, ErrorKind> {
             Instruction::Workdir(path)
         }
         "run" => {
-            let f = parse_flags(&node.flags, &[("mount", Strings), ("network", Str), ("security", Str)])?;
+            let f = parse_flags(
+                &node.flags,
+                &[("mount", Strings), ("network", Str), ("security", Str)],
+            )?;
             Instruction::Run(Run {
                 command: command_line(node),
                 heredocs: node.heredocs.clone(),
@@ -338,7 +348,10 @@ pub(crate) fn to_instruction(node: &RawNode) -> Result<Instruction, ErrorKind> {
                 return Err(ErrorKind::AtLeastOneArgument("VOLUME"));
             }
             no_flags()?;
-            let volumes = args.iter().map(|v| v.trim().to_string()).collect::<Vec<_>>();
+            let volumes = args
+                .iter()
+                .map(|v| v.trim().to_string())
+                .collect::<Vec<_>>();
             if volumes.iter().any(String::is_empty) {
                 return Err(ErrorKind::EmptyVolume);
             }
@@ -355,8 +368,14 @@ pub(crate) fn to_instruction(node: &RawNode) -> Result<Instruction, ErrorKind> {
                 .iter()
                 .map(|a| match a.split_once('=') {
                     Some(("", _)) => Err(ErrorKind::BlankName("ARG")),
-                    Some((k, v)) => Ok(ArgDef { name: k.to_string(), default: Some(v.to_string()) }),
-                    None => Ok(ArgDef { name: a.clone(), default: None }),
+                    Some((k, v)) => Ok(ArgDef {
+                        name: k.to_string(),
+                        default: Some(v.to_string()),
+                    }),
+                    None => Ok(ArgDef {
+                        name: a.clone(),
+                        default: None,
+                    }),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Instruction::Arg(defs)
@@ -382,7 +401,10 @@ fn key_values(args: &[String], name: &'static str) -> Result<Vec<KeyValue>, Erro
     args.chunks(2)
         .map(|pair| match pair {
             [k, _] if k.is_empty() => Err(ErrorKind::BlankName(name)),
-            [k, v] => Ok(KeyValue { key: k.clone(), value: v.clone() }),
+            [k, v] => Ok(KeyValue {
+                key: k.clone(),
+                value: v.clone(),
+            }),
             _ => Err(ErrorKind::AtLeastOneArgument(name)),
         })
         .collect()
@@ -391,7 +413,8 @@ fn key_values(args: &[String], name: &'static str) -> Result<Vec<KeyValue>, Erro
 fn valid_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 /// The original line without its leading `ONBUILD` (any case) and the spaces after it.
@@ -423,13 +446,25 @@ fn sources_and_dest(node: &RawNode, command: &'static str) -> Result<SourcesAndD
     for src in sources {
         match parse_heredoc(src)? {
             Some(doc) => {
-                let content = node.heredocs.iter().rev().find(|d| d.name == doc.name).map(|d| d.content.clone());
-                inline_sources.push(Heredoc { content: content.unwrap_or_default(), ..doc });
+                let content = node
+                    .heredocs
+                    .iter()
+                    .rev()
+                    .find(|d| d.name == doc.name)
+                    .map(|d| d.content.clone());
+                inline_sources.push(Heredoc {
+                    content: content.unwrap_or_default(),
+                    ..doc
+                });
             }
             None => paths.push(src.clone()),
         }
     }
-    Ok(SourcesAndDest { sources: paths, inline_sources, dest: dest.clone() })
+    Ok(SourcesAndDest {
+        sources: paths,
+        inline_sources,
+        dest: dest.clone(),
+    })
 }
 
 fn healthcheck(node: &RawNode) -> Result<Healthcheck, ErrorKind> {
@@ -447,12 +482,22 @@ fn healthcheck(node: &RawNode) -> Result<Healthcheck, ErrorKind> {
     use FlagKind::String as Str;
     let f = parse_flags(
         &node.flags,
-        &[("interval", Str), ("timeout", Str), ("start-period", Str), ("start-interval", Str), ("retries", Str)],
+        &[
+            ("interval", Str),
+            ("timeout", Str),
+            ("start-period", Str),
+            ("start-interval", Str),
+            ("retries", Str),
+        ],
     )?;
     if kind != "CMD" {
         return Err(ErrorKind::HealthcheckUnknownType(kind));
     }
-    let command: Vec<String> = if node.json { rest.to_vec() } else { vec![rest.join(" ")] };
+    let command: Vec<String> = if node.json {
+        rest.to_vec()
+    } else {
+        vec![rest.join(" ")]
+    };
     if command.is_empty() || (!node.json && command[0].is_empty()) {
         return Err(ErrorKind::HealthcheckMissingCommand);
     }
@@ -462,19 +507,24 @@ fn healthcheck(node: &RawNode) -> Result<Healthcheck, ErrorKind> {
         let Some(value) = f.string(name).filter(|v| !v.is_empty()) else {
             return Ok(None);
         };
-        let nanos = parse_go_duration(&value).ok_or_else(|| ErrorKind::InvalidDuration(value.clone()))?;
+        let nanos =
+            parse_go_duration(&value).ok_or_else(|| ErrorKind::InvalidDuration(value.clone()))?;
         if nanos == 0 {
             return Ok(None);
         }
         if nanos < 1_000_000 {
             return Err(ErrorKind::IntervalTooShort(name.to_string()));
         }
-        Ok(Some(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))))
+        Ok(Some(Duration::from_nanos(
+            u64::try_from(nanos).unwrap_or(u64::MAX),
+        )))
     };
     let retries = match f.string("retries").filter(|v| !v.is_empty()) {
         None => None,
         Some(v) => {
-            let n: i64 = v.parse().map_err(|_| ErrorKind::InvalidRetries(v.clone()))?;
+            let n: i64 = v
+                .parse()
+                .map_err(|_| ErrorKind::InvalidRetries(v.clone()))?;
             if n < 0 {
                 return Err(ErrorKind::NegativeRetries(n));
             }

@@ -23,7 +23,8 @@ pub use error::{Error, ErrorKind};
 pub use expand::{expand_instruction, Env, ExpandError, Lexer};
 pub use heredoc::{parse_heredoc, Heredoc};
 pub use instruction::{
-    Add, ArgDef, CommandLine, Copy, From, Healthcheck, Instruction, KeyValue, Node, OnBuild, Run, SourcesAndDest,
+    Add, ArgDef, CommandLine, Copy, From, Healthcheck, Instruction, KeyValue, Node, OnBuild, Run,
+    SourcesAndDest,
 };
 pub use parser::parse;
 

@@ -5,7 +5,9 @@ use crate::directives::DirectiveState;
 use crate::error::{Error, ErrorKind};
 use crate::heredoc::heredocs_from_line;
 use crate::instruction::{to_instruction, Node, RawNode};
-use crate::syntax::{parse_json_array, parse_words, split_command, split_once_whitespace, split_whitespace};
+use crate::syntax::{
+    parse_json_array, parse_words, split_command, split_once_whitespace, split_whitespace,
+};
 use crate::Dockerfile;
 
 const EMPTY_CONTINUATION_WARNING: &str =
@@ -15,7 +17,11 @@ const EMPTY_CONTINUATION_WARNING: &str =
 pub fn parse(file: &str, content: &str) -> Result<Dockerfile, Error> {
     let content = content.strip_prefix('\u{feff}').unwrap_or(content);
     let lines: Vec<&str> = content.split_inclusive('\n').collect();
-    let err = |line: usize, kind: ErrorKind| Error { file: file.to_string(), line, kind };
+    let err = |line: usize, kind: ErrorKind| Error {
+        file: file.to_string(),
+        line,
+        kind,
+    };
     let mut directives = DirectiveState::new();
     let mut nodes = Vec::new();
     let mut warnings = Vec::new();
@@ -26,7 +32,8 @@ pub fn parse(file: &str, content: &str) -> Result<Dockerfile, Error> {
         let raw = lines[next];
         next += 1;
         current_line += 1;
-        let processed = process_line(&mut directives, raw, true).map_err(|k| err(current_line, k))?;
+        let processed =
+            process_line(&mut directives, raw, true).map_err(|k| err(current_line, k))?;
         let start_line = current_line;
         let escape = directives.escape;
         let (mut line, mut end_of_line) = trim_continuation(&processed, escape);
@@ -38,7 +45,8 @@ pub fn parse(file: &str, content: &str) -> Result<Dockerfile, Error> {
             let raw = lines[next];
             next += 1;
             current_line += 1;
-            let processed = process_line(&mut directives, raw, false).map_err(|k| err(current_line, k))?;
+            let processed =
+                process_line(&mut directives, raw, false).map_err(|k| err(current_line, k))?;
             if is_comment(raw) {
                 continue;
             }
@@ -51,7 +59,9 @@ pub fn parse(file: &str, content: &str) -> Result<Dockerfile, Error> {
             end_of_line = eol;
         }
         if empty_continuation {
-            warnings.push(format!("[WARNING]: Empty continuation line found in:\n    {line}"));
+            warnings.push(format!(
+                "[WARNING]: Empty continuation line found in:\n    {line}"
+            ));
         }
 
         let mut raw_node = node_from_line(&line, escape).map_err(|k| err(start_line, k))?;
@@ -83,7 +93,12 @@ pub fn parse(file: &str, content: &str) -> Result<Dockerfile, Error> {
             }
         }
         let instruction = to_instruction(&raw_node).map_err(|k| err(start_line, k))?;
-        nodes.push(Node { instruction, start_line, end_line: current_line, original: line });
+        nodes.push(Node {
+            instruction,
+            start_line,
+            end_line: current_line,
+            original: line,
+        });
     }
 
     if !warnings.is_empty() {
@@ -92,22 +107,37 @@ pub fn parse(file: &str, content: &str) -> Result<Dockerfile, Error> {
     if nodes.is_empty() {
         return Err(err(current_line, ErrorKind::NoInstructions));
     }
-    Ok(Dockerfile { directives: directives.found, escape: directives.escape, nodes, warnings })
+    Ok(Dockerfile {
+        directives: directives.found,
+        escape: directives.escape,
+        nodes,
+        warnings,
+    })
 }
 
 /// Strips the newline (and leading space on a first line), checks for a directive, and blanks
 /// a comment line.
-fn process_line(directives: &mut DirectiveState, raw: &str, strip_left: bool) -> Result<String, ErrorKind> {
+fn process_line(
+    directives: &mut DirectiveState,
+    raw: &str,
+    strip_left: bool,
+) -> Result<String, ErrorKind> {
     let mut line = raw.trim_end_matches(['\r', '\n']);
     if strip_left {
         line = line.trim_start();
     }
     directives.consider(line)?;
-    Ok(if line.starts_with('#') { String::new() } else { line.to_string() })
+    Ok(if line.starts_with('#') {
+        String::new()
+    } else {
+        line.to_string()
+    })
 }
 
 fn is_comment(raw: &str) -> bool {
-    raw.trim_end_matches(['\r', '\n']).trim_start().starts_with('#')
+    raw.trim_end_matches(['\r', '\n'])
+        .trim_start()
+        .starts_with('#')
 }
 
 /// Removes a trailing escape character (the continuation) unless it is itself escaped;
@@ -146,7 +176,9 @@ fn node_from_line(line: &str, escape: char) -> Result<RawNode, ErrorKind> {
         "env" => node.args = name_values(rest, "ENV", escape)?,
         "label" => node.args = name_values(rest, "LABEL", escape)?,
         "expose" | "from" => node.args = split_whitespace(rest),
-        "maintainer" | "stopsignal" | "user" | "workdir" if !rest.is_empty() => node.args = vec![rest.to_string()],
+        "maintainer" | "stopsignal" | "user" | "workdir" if !rest.is_empty() => {
+            node.args = vec![rest.to_string()]
+        }
         "healthcheck" => {
             let (kind, command) = split_once_whitespace(rest);
             if !kind.is_empty() {
@@ -157,7 +189,9 @@ fn node_from_line(line: &str, escape: char) -> Result<RawNode, ErrorKind> {
         }
         "onbuild" if !rest.is_empty() => {
             let sub = node_from_line(rest, escape)?;
-            node.args = std::iter::once(sub.keyword.clone()).chain(sub.args.iter().cloned()).collect();
+            node.args = std::iter::once(sub.keyword.clone())
+                .chain(sub.args.iter().cloned())
+                .collect();
             node.sub = Some(Box::new(sub));
         }
         _ => {}
@@ -214,19 +248,40 @@ mod tests {
 
     #[test]
     fn continuation_rules() {
-        assert_eq!(trim_continuation("RUN a \\", '\\'), ("RUN a ".to_string(), false));
-        assert_eq!(trim_continuation("RUN a \\  \t", '\\'), ("RUN a ".to_string(), false));
+        assert_eq!(
+            trim_continuation("RUN a \\", '\\'),
+            ("RUN a ".to_string(), false)
+        );
+        assert_eq!(
+            trim_continuation("RUN a \\  \t", '\\'),
+            ("RUN a ".to_string(), false)
+        );
         assert_eq!(trim_continuation("\\", '\\'), (String::new(), false));
-        assert_eq!(trim_continuation("RUN a \\\\", '\\'), ("RUN a \\\\".to_string(), true));
-        assert_eq!(trim_continuation("RUN a `", '`'), ("RUN a ".to_string(), false));
-        assert_eq!(trim_continuation("RUN a \\", '`'), ("RUN a \\".to_string(), true));
+        assert_eq!(
+            trim_continuation("RUN a \\\\", '\\'),
+            ("RUN a \\\\".to_string(), true)
+        );
+        assert_eq!(
+            trim_continuation("RUN a `", '`'),
+            ("RUN a ".to_string(), false)
+        );
+        assert_eq!(
+            trim_continuation("RUN a \\", '`'),
+            ("RUN a \\".to_string(), true)
+        );
     }
 
     #[test]
     fn name_values_forms() {
         assert_eq!(name_values("k v w", "ENV", '\\').unwrap(), ["k", "v w"]);
-        assert_eq!(name_values("a=1 b=\"2 3\"", "ENV", '\\').unwrap(), ["a", "1", "b", "\"2 3\""]);
-        assert_eq!(name_values("k", "ENV", '\\').unwrap_err().to_string(), "ENV must have two arguments");
+        assert_eq!(
+            name_values("a=1 b=\"2 3\"", "ENV", '\\').unwrap(),
+            ["a", "1", "b", "\"2 3\""]
+        );
+        assert_eq!(
+            name_values("k", "ENV", '\\').unwrap_err().to_string(),
+            "ENV must have two arguments"
+        );
         assert_eq!(
             name_values("a=1 b", "LABEL", '\\').unwrap_err().to_string(),
             "Syntax error - can't find = in \"b\". Must be of the form: name=value"

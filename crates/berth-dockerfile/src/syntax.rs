@@ -13,7 +13,10 @@ pub(crate) fn split_whitespace(rest: &str) -> Vec<String> {
     if rest.is_empty() {
         return Vec::new();
     }
-    rest.split(is_separator).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    rest.split(is_separator)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Splits `rest` once on the first run of separators.
@@ -38,7 +41,11 @@ pub(crate) fn split_command(line: &str) -> SplitLine {
         Some(rest) => extract_flags(rest),
         None => (String::new(), Vec::new()),
     };
-    SplitLine { keyword: keyword.to_string(), flags, rest: rest.trim().to_string() }
+    SplitLine {
+        keyword: keyword.to_string(),
+        flags,
+        rest: rest.trim().to_string(),
+    }
 }
 
 /// Takes the leading `--flag[=value]` words (quotes and `\` processed in them); a bare `--`
@@ -239,16 +246,25 @@ mod tests {
 
     #[test]
     fn parse_words_keeps_quotes_and_escapes() {
-        assert_eq!(parse_words(r#"a="b c" d='e' f\ g"#, '\\'), [r#"a="b c""#, "d='e'", r"f\ g"]);
+        assert_eq!(
+            parse_words(r#"a="b c" d='e' f\ g"#, '\\'),
+            [r#"a="b c""#, "d='e'", r"f\ g"]
+        );
         assert_eq!(parse_words(r#"x="" y"#, '\\'), [r#"x="""#, "y"]);
         assert_eq!(parse_words("a`  b", '`'), ["a` ", "b"]);
     }
 
     #[test]
     fn json_arrays() {
-        assert_eq!(parse_json_array(r#" ["a", "b c"]"#).unwrap(), Some(vec!["a".into(), "b c".into()]));
+        assert_eq!(
+            parse_json_array(r#" ["a", "b c"]"#).unwrap(),
+            Some(vec!["a".into(), "b c".into()])
+        );
         assert_eq!(parse_json_array("[not json").unwrap(), None);
         assert_eq!(parse_json_array("echo [a]").unwrap(), None);
-        assert_eq!(parse_json_array(r#"["a", 1]"#).unwrap_err(), ErrorKind::JsonNotStrings);
+        assert_eq!(
+            parse_json_array(r#"["a", 1]"#).unwrap_err(),
+            ErrorKind::JsonNotStrings
+        );
     }
 }

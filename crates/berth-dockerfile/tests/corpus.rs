@@ -24,7 +24,10 @@ fn only(df: &Dockerfile, i: usize) -> &Instruction {
 }
 
 fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue { key: k.into(), value: v.into() }
+    KeyValue {
+        key: k.into(),
+        value: v.into(),
+    }
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -32,7 +35,10 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn cases() -> Vec<Case> {
@@ -395,25 +401,37 @@ fn run_shell(s: &str) -> berth_dockerfile::Run {
 }
 
 fn run(command: CommandLine) -> berth_dockerfile::Run {
-    berth_dockerfile::Run { command, heredocs: vec![], mounts: vec![], network: None, security: None }
+    berth_dockerfile::Run {
+        command,
+        heredocs: vec![],
+        mounts: vec![],
+        network: None,
+        security: None,
+    }
 }
 
 #[test]
 fn corpus() {
     let mut failures = Vec::new();
     for case in cases() {
-        let result = std::panic::catch_unwind(|| match (&case.expect, parse("Dockerfile", case.src)) {
-            (Expect::Ok(check), Ok(df)) => check(&df),
-            (Expect::Ok(_), Err(e)) => panic!("unexpected error: {e}"),
-            (Expect::Err(line, msg), Err(e)) => {
-                assert_eq!(e.kind.to_string(), *msg);
-                assert_eq!(e.line, *line, "line of {e}");
-                assert_eq!(e.file, "Dockerfile");
-                assert_eq!(e.to_string(), format!("Dockerfile:{line}: {msg}"));
-                assert_eq!(e.moby_message(), format!("dockerfile parse error on line {line}: {msg}"));
-            }
-            (Expect::Err(_, msg), Ok(df)) => panic!("expected error {msg:?}, parsed {:?}", df.nodes),
-        });
+        let result =
+            std::panic::catch_unwind(|| match (&case.expect, parse("Dockerfile", case.src)) {
+                (Expect::Ok(check), Ok(df)) => check(&df),
+                (Expect::Ok(_), Err(e)) => panic!("unexpected error: {e}"),
+                (Expect::Err(line, msg), Err(e)) => {
+                    assert_eq!(e.kind.to_string(), *msg);
+                    assert_eq!(e.line, *line, "line of {e}");
+                    assert_eq!(e.file, "Dockerfile");
+                    assert_eq!(e.to_string(), format!("Dockerfile:{line}: {msg}"));
+                    assert_eq!(
+                        e.moby_message(),
+                        format!("dockerfile parse error on line {line}: {msg}")
+                    );
+                }
+                (Expect::Err(_, msg), Ok(df)) => {
+                    panic!("expected error {msg:?}, parsed {:?}", df.nodes)
+                }
+            });
         if result.is_err() {
             failures.push(case.name);
         }
@@ -425,11 +443,18 @@ fn corpus() {
 /// cleanly; expansion of whatever parses never panics either.
 #[test]
 fn truncated_and_mutated_inputs_never_panic() {
-    let specials = ['\\', '`', '"', '\'', '$', '{', '}', '[', ']', '<', '-', '=', '\n', '#', '\t'];
+    let specials = [
+        '\\', '`', '"', '\'', '$', '{', '}', '[', ']', '<', '-', '=', '\n', '#', '\t',
+    ];
     let vars = env(&[("A", "1"), ("B", "")]);
     let mut parsed = 0;
     for case in cases() {
-        let boundaries: Vec<usize> = case.src.char_indices().map(|(i, _)| i).chain([case.src.len()]).collect();
+        let boundaries: Vec<usize> = case
+            .src
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([case.src.len()])
+            .collect();
         for &cut in &boundaries {
             let prefix = &case.src[..cut];
             let mut inputs = vec![prefix.to_string()];

@@ -22,6 +22,7 @@ pub mod network;
 pub mod pause;
 pub mod port;
 pub mod ps;
+pub mod registry;
 pub mod rename;
 pub mod restart;
 pub mod rm;

@@ -1,0 +1,242 @@
+//! The registry's filesystem layout under `--root`:
+//!
+//! ```text
+//! content/blobs/sha256/<hex>                           every blob and manifest, once (shared)
+//! content/ingest/                                      uploads in progress
+//! repositories/<name>/_layers/sha256/<hex>             blob linked into the repository
+//! repositories/<name>/_manifests/revisions/sha256/<hex> manifest in the repository (holds its media type)
+//! repositories/<name>/_manifests/tags/<tag>            tag -> manifest digest
+//! tmp/                                                 link files before their rename
+//! ```
+//!
+//! Blobs go through [`berth_store::ContentStore`] (ingest, fsync, verify, rename); link files
+//! are written to `tmp/`, fsynced and renamed, so every file is whole or absent. Names and
+//! tags are validated before they reach here and cannot contain `..` or `/`-leading parts.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use berth_store::ContentStore;
+use berth_types::Digest;
+use rand::RngCore;
+
+use crate::error::RegistryError;
+
+/// Registry storage: the shared blob store plus per-repository links.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    content: ContentStore,
+    repositories: PathBuf,
+    tmp: PathBuf,
+}
+
+impl Storage {
+    /// Opens (creating) storage under `root` and removes leftovers of an earlier crash.
+    pub fn open(root: &Path) -> Result<Self, RegistryError> {
+        let content = ContentStore::open(root.join("content"))?;
+        content.clean_ingest()?;
+        let repositories = root.join("repositories");
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&repositories)?;
+        fs::create_dir_all(&tmp)?;
+        for entry in fs::read_dir(&tmp)? {
+            fs::remove_file(entry?.path())?;
+        }
+        Ok(Self {
+            content,
+            repositories,
+            tmp,
+        })
+    }
+
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    fn repo_dir(&self, name: &str) -> PathBuf {
+        self.repositories.join(name)
+    }
+
+    fn layer_link(&self, name: &str, digest: &Digest) -> PathBuf {
+        self.repo_dir(name)
+            .join("_layers")
+            .join(digest.algorithm())
+            .join(digest.hex())
+    }
+
+    fn revision_link(&self, name: &str, digest: &Digest) -> PathBuf {
+        self.repo_dir(name)
+            .join("_manifests/revisions")
+            .join(digest.algorithm())
+            .join(digest.hex())
+    }
+
+    fn tags_dir(&self, name: &str) -> PathBuf {
+        self.repo_dir(name).join("_manifests/tags")
+    }
+
+    /// Whether the repository has ever received a blob or manifest.
+    pub fn repo_exists(&self, name: &str) -> bool {
+        self.repo_dir(name).join("_layers").is_dir()
+            || self.repo_dir(name).join("_manifests").is_dir()
+    }
+
+    /// Writes `data` to `target` atomically: temp file, fsync, rename, fsync of the directory.
+    fn write_atomic(&self, target: &Path, data: &[u8]) -> Result<(), RegistryError> {
+        let dir = target
+            .parent()
+            .ok_or_else(|| RegistryError::Storage(format!("no parent for {target:?}")))?;
+        fs::create_dir_all(dir)?;
+        let mut rnd = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut rnd);
+        let tmp = self.tmp.join(hex::encode(rnd));
+        let result = (|| -> io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            fs::rename(&tmp, target)?;
+            File::open(dir)?.sync_all()
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        Ok(result?)
+    }
+
+    /// Links an existing blob into a repository.
+    pub fn link_blob(&self, name: &str, digest: &Digest) -> Result<(), RegistryError> {
+        self.write_atomic(&self.layer_link(name, digest), b"")
+    }
+
+    /// The blob's size if it is linked into the repository and present.
+    pub fn linked_blob_size(&self, name: &str, digest: &Digest) -> Option<u64> {
+        if !self.layer_link(name, digest).is_file() {
+            return None;
+        }
+        self.content.size(digest).ok()
+    }
+
+    /// Unlinks a blob from a repository (the data stays for other repositories).
+    pub fn unlink_blob(&self, name: &str, digest: &Digest) -> Result<(), RegistryError> {
+        remove_link(&self.layer_link(name, digest), || {
+            RegistryError::BlobUnknown(digest.to_string())
+        })
+    }
+
+    /// Records a manifest (already in the content store) in a repository, with its media type.
+    pub fn link_manifest(
+        &self,
+        name: &str,
+        digest: &Digest,
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        self.write_atomic(&self.revision_link(name, digest), media_type.as_bytes())
+    }
+
+    /// The manifest's media type, if the repository holds it.
+    pub fn manifest_media_type(&self, name: &str, digest: &Digest) -> Option<String> {
+        fs::read_to_string(self.revision_link(name, digest)).ok()
+    }
+
+    /// Points `tag` at `digest`.
+    pub fn set_tag(&self, name: &str, tag: &str, digest: &Digest) -> Result<(), RegistryError> {
+        self.write_atomic(
+            &self.tags_dir(name).join(tag),
+            digest.to_string().as_bytes(),
+        )
+    }
+
+    /// The digest `tag` points at.
+    pub fn resolve_tag(&self, name: &str, tag: &str) -> Option<Digest> {
+        fs::read_to_string(self.tags_dir(name).join(tag))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Removes a tag; the manifest stays reachable by digest.
+    pub fn delete_tag(&self, name: &str, tag: &str) -> Result<(), RegistryError> {
+        remove_link(&self.tags_dir(name).join(tag), || {
+            RegistryError::ManifestUnknown(format!("unknown tag {tag:?}"))
+        })
+    }
+
+    /// Removes a manifest from a repository and every tag pointing at it.
+    pub fn delete_manifest(&self, name: &str, digest: &Digest) -> Result<(), RegistryError> {
+        remove_link(&self.revision_link(name, digest), || {
+            RegistryError::ManifestUnknown(digest.to_string())
+        })?;
+        for tag in self.tags(name)? {
+            if self.resolve_tag(name, &tag).as_ref() == Some(digest) {
+                self.delete_tag(name, &tag)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The repository's tags, sorted.
+    pub fn tags(&self, name: &str) -> Result<Vec<String>, RegistryError> {
+        let dir = self.tags_dir(name);
+        let mut tags = Vec::new();
+        match fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    if let Ok(tag) = entry?.file_name().into_string() {
+                        tags.push(tag);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        tags.sort();
+        Ok(tags)
+    }
+
+    /// Every repository, sorted: directories holding `_layers` or `_manifests`. Name
+    /// components never start with `_`, so the markers cannot collide with a name.
+    pub fn catalog(&self) -> Result<Vec<String>, RegistryError> {
+        let mut out = Vec::new();
+        let mut stack = vec![(self.repositories.clone(), String::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            for entry in fs::read_dir(&dir)? {
+                let entry = entry?;
+                if !entry.file_type()?.is_dir() {
+                    continue;
+                }
+                let Ok(file_name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                if file_name.starts_with('_') {
+                    continue;
+                }
+                let name = if prefix.is_empty() {
+                    file_name
+                } else {
+                    format!("{prefix}/{file_name}")
+                };
+                if self.repo_exists(&name) {
+                    out.push(name.clone());
+                }
+                stack.push((entry.path(), name));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Removes a link file: a missing one is `missing()` (the spec's *_UNKNOWN), anything else a
+/// storage error.
+fn remove_link(path: &Path, missing: impl FnOnce() -> RegistryError) -> Result<(), RegistryError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(missing()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,305 @@
+//! `berth registry serve` as a user runs it: the built binary on 127.0.0.1, driven over HTTP.
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use berth_tests::http::{request_tcp, Response};
+use berth_tests::paths::Binaries;
+use sha2::{Digest as _, Sha256};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running `berth registry serve`; killed and reaped on drop.
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn start(root: &Path, extra: &[&str]) -> Self {
+        let bins = Binaries::locate().unwrap();
+        let mut child = Command::new(&bins.berth)
+            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("registry listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Self { child, addr }
+    }
+
+    fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        request_tcp(&self.addr, method, path, headers, body, TIMEOUT).unwrap()
+    }
+}
+
+fn digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+fn error_code(r: &Response) -> String {
+    r.json().unwrap()["errors"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn push_pull_and_refusals() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Served::start(root.path(), &[]);
+    let r = s.req("GET", "/v2/", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("docker-distribution-api-version"),
+        Some("registry/2.0")
+    );
+
+    // Config monolithic, layer in two chunks.
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let cd = digest(config);
+    let r = s.req(
+        "POST",
+        &format!("/v2/e2e/app/blobs/uploads/?digest={cd}"),
+        &[],
+        config,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let layer: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let ld = digest(&layer);
+    let r = s.req("POST", "/v2/e2e/app/blobs/uploads/", &[], b"");
+    assert_eq!(r.status, 202);
+    let loc = r.header("location").unwrap().to_string();
+    let r = s.req(
+        "PATCH",
+        &loc,
+        &[("Content-Range", "0-59999")],
+        &layer[..60_000],
+    );
+    assert_eq!(r.header("range"), Some("0-59999"));
+    let r = s.req(
+        "PATCH",
+        &loc,
+        &[("Content-Range", "70000-99999")],
+        &layer[70_000..],
+    );
+    assert_eq!(r.status, 416);
+    let r = s.req(
+        "PATCH",
+        &loc,
+        &[("Content-Range", "60000-99999")],
+        &layer[60_000..],
+    );
+    assert_eq!(r.status, 202);
+    let r = s.req("PUT", &format!("{loc}?digest={ld}"), &[], b"");
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}],
+    }))
+    .unwrap();
+    let ct = ("Content-Type", "application/vnd.oci.image.manifest.v1+json");
+    let r = s.req("PUT", "/v2/e2e/app/manifests/v1", &[ct], &manifest);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.header("docker-content-digest"),
+        Some(digest(&manifest).as_str())
+    );
+
+    let r = s.req("GET", "/v2/e2e/app/manifests/v1", &[], b"");
+    assert_eq!(r.body, manifest);
+    let r = s.req("GET", &format!("/v2/e2e/app/blobs/{ld}"), &[], b"");
+    assert_eq!(r.body, layer);
+    let r = s.req(
+        "GET",
+        &format!("/v2/e2e/app/blobs/{ld}"),
+        &[("Range", "bytes=10-19")],
+        b"",
+    );
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, layer[10..20].to_vec());
+    let r = s.req("GET", "/v2/_catalog", &[], b"");
+    assert_eq!(
+        r.json().unwrap()["repositories"],
+        serde_json::json!(["e2e/app"])
+    );
+
+    // Refusals: a `../` name, a wrong digest, a manifest naming a missing blob.
+    let r = s.req("POST", "/v2/../../etc/blobs/uploads/", &[], b"");
+    assert_eq!((r.status, error_code(&r).as_str()), (400, "NAME_INVALID"));
+    let r = s.req(
+        "POST",
+        &format!("/v2/e2e/app/blobs/uploads/?digest={cd}"),
+        &[],
+        b"other",
+    );
+    assert_eq!((r.status, error_code(&r).as_str()), (400, "DIGEST_INVALID"));
+    let missing = String::from_utf8(manifest.clone())
+        .unwrap()
+        .replace(&ld, &digest(b"gone"));
+    let r = s.req("PUT", "/v2/e2e/app/manifests/v2", &[ct], missing.as_bytes());
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (400, "MANIFEST_BLOB_UNKNOWN")
+    );
+    drop(s);
+
+    // The same root, read-only: pulls work, pushes are refused.
+    let ro = Served::start(root.path(), &["--read-only"]);
+    assert_eq!(
+        ro.req("GET", "/v2/e2e/app/manifests/v1", &[], b"").body,
+        manifest
+    );
+    let r = ro.req("PUT", "/v2/e2e/app/manifests/v3", &[ct], &manifest);
+    assert_eq!((r.status, error_code(&r).as_str()), (405, "UNSUPPORTED"));
+    let r = ro.req("GET", "/v2/e2e/app/tags/list", &[], b"");
+    assert_eq!(r.json().unwrap()["tags"], serde_json::json!(["v1"]));
+}
+
+/// A private reference dockerd (Debian's 20.10) on a temporary root; stopped on drop.
+struct RefDockerd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl RefDockerd {
+    const DOCKERD: &'static str = "/usr/sbin/dockerd";
+
+    fn start() -> Option<Self> {
+        if !Path::new(Self::DOCKERD).is_file() {
+            eprintln!("skipped: {} is not installed", Self::DOCKERD);
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("rdk")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let d = dir.path();
+        let child = Command::new(Self::DOCKERD)
+            .arg("-H")
+            .arg(format!("unix://{}/d.sock", d.display()))
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("pid"))
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let me = Self { child, dir };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !me.docker(&["version"]).status.success() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dockerd did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Some(me)
+    }
+
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        let bins = Binaries::locate().unwrap();
+        Command::new(&bins.docker)
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}/d.sock", self.dir.path().display()),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs docker and returns its stdout; fails the test on a non-zero exit.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for RefDockerd {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The reference client against berth's server: dockerd pushes (uploads, HEAD checks, a
+/// cross-repository mount) and pulls back by tag and by digest.
+#[test]
+fn reference_dockerd_pushes_and_pulls() {
+    let Some(dockerd) = RefDockerd::start() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let s = Served::start(root.path(), &[]);
+    let busybox = berth_tests::daemon::busybox_tar();
+    let busybox = busybox.to_str().unwrap();
+    dockerd.ok(&["import", "-c", "CMD [\"sh\"]", busybox, "busybox:latest"]);
+    let first = format!("{}/lib/busybox:v1", s.addr);
+    let second = format!("{}/other/bb:v2", s.addr);
+    dockerd.ok(&["tag", "busybox:latest", &first]);
+    let pushed = dockerd.ok(&["push", &first]);
+    let digest = pushed
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("no digest in {pushed:?}"))
+        .to_string();
+    dockerd.ok(&["tag", "busybox:latest", &second]);
+    let mounted = dockerd.ok(&["push", &second]);
+    assert!(mounted.contains("Mounted from lib/busybox"), "{mounted}");
+
+    let r = s.req("GET", "/v2/_catalog", &[], b"");
+    assert_eq!(
+        r.json().unwrap()["repositories"],
+        serde_json::json!(["lib/busybox", "other/bb"])
+    );
+
+    dockerd.ok(&["rmi", &first, &second, "busybox:latest"]);
+    let by_digest = format!("{}/lib/busybox@{digest}", s.addr);
+    dockerd.ok(&["pull", &first]);
+    dockerd.ok(&["pull", &by_digest]);
+    let repo_digests = dockerd.ok(&["image", "inspect", "-f", "{{json .RepoDigests}}", &first]);
+    assert!(repo_digests.contains(&digest), "{repo_digests}");
+}
