@@ -77,6 +77,7 @@ impl Daemon {
             comment: req.comment.clone(),
             created_by: c.config.cmd.clone().unwrap_or_default().join(" "),
             repo_tag: repo_tag.clone(),
+            created: None,
         };
 
         // dockerd pauses a running, unpaused container for the commit and unpauses it after.
@@ -136,6 +137,7 @@ impl Daemon {
                     TreeTarOptions {
                         overlay_whiteouts: true,
                         skip: Some(skip_init_files),
+                        mtime_clamp: None,
                     },
                 );
                 use std::os::fd::AsFd;

@@ -111,7 +111,28 @@ impl Daemon {
             );
         }
         if parts.build_cache {
-            out.build_cache = Some(Vec::new());
+            let rfc3339 = |secs: i64| {
+                chrono::DateTime::from_timestamp(secs, 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            };
+            out.build_cache = Some(
+                self.build_cache_entries()
+                    .await?
+                    .into_iter()
+                    .map(|e| models::BuildCache {
+                        id: Some(e.key.chars().take(25).collect()),
+                        typ: Some(models::BuildCacheTypeEnum::REGULAR),
+                        description: Some(e.description),
+                        in_use: Some(e.in_use),
+                        shared: Some(false),
+                        size: Some(e.size),
+                        created_at: rfc3339(e.created_at),
+                        last_used_at: rfc3339(e.last_used),
+                        usage_count: Some(1),
+                        ..models::BuildCache::default()
+                    })
+                    .collect(),
+            );
         }
         Ok(out)
     }

@@ -254,7 +254,7 @@ impl Daemon {
     }
 
     /// Containers by the image they use, for rmi's and prune's conflict checks.
-    fn image_users(&self) -> HashMap<String, Vec<ImageUser>> {
+    pub(crate) fn image_users(&self) -> HashMap<String, Vec<ImageUser>> {
         let mut m: HashMap<String, Vec<ImageUser>> = HashMap::new();
         for c in self.all() {
             let s = c.snapshot();

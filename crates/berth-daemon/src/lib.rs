@@ -4,6 +4,7 @@
 pub mod options;
 
 mod attach;
+pub mod build;
 mod body_pipe;
 mod cgroup_support;
 mod cgroups;

@@ -14,6 +14,7 @@ mod error;
 pub mod expand;
 mod flags;
 mod heredoc;
+pub mod ignore;
 mod instruction;
 mod parser;
 mod syntax;
@@ -22,6 +23,7 @@ pub use directives::Directives;
 pub use error::{Error, ErrorKind};
 pub use expand::{expand_instruction, Env, ExpandError, Lexer};
 pub use heredoc::{parse_heredoc, Heredoc};
+pub use ignore::{DockerIgnore, IgnoreError};
 pub use instruction::{
     Add, ArgDef, CommandLine, Copy, From, Healthcheck, Instruction, KeyValue, Node, OnBuild, Run,
     SourcesAndDest,

@@ -31,6 +31,28 @@ pub struct CommitOptions {
     /// The history entry's `created_by` (the container's command).
     pub created_by: String,
     pub repo_tag: Option<Reference>,
+    /// The config's and history entry's `created` (RFC 3339); now when unset. Builds set it
+    /// from `SOURCE_DATE_EPOCH` so that the same inputs give the same image id.
+    pub created: Option<String>,
+}
+
+/// The parent of an image built `FROM scratch`: no layers, no history.
+pub fn scratch() -> crate::Image {
+    crate::Image {
+        id: String::new(),
+        config: RunConfig::default(),
+        raw: ImageConfig {
+            architecture: crate::service::go_arch().to_string(),
+            os: "linux".to_string(),
+            ..ImageConfig::default()
+        },
+        created: None,
+        repo_tags: Vec::new(),
+        repo_digests: Vec::new(),
+        chain_ids: Vec::new(),
+        layer_dirs: Vec::new(),
+        size: 0,
+    }
 }
 
 impl ImageService {
@@ -42,7 +64,11 @@ impl ImageService {
         opts: CommitOptions,
     ) -> Result<String, ImageError> {
         let _guard = self.lock()?;
-        let parent = self.load(&opts.parent_id)?;
+        let parent = if opts.parent_id.is_empty() {
+            scratch()
+        } else {
+            self.load(&opts.parent_id)?
+        };
 
         let mut writer = self.content.writer()?;
         write_layer(&mut writer).map_err(ImageError::Input)?;
@@ -102,7 +128,7 @@ impl ImageService {
                 },
             };
         }
-        let created = config::now_rfc3339();
+        let created = opts.created.clone().unwrap_or_else(config::now_rfc3339);
         let non_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
         let mut history = parent.raw.history.clone();
         history.push(History {
@@ -150,7 +176,7 @@ impl ImageService {
             }
             let row = ImageRow {
                 id: id.clone(),
-                parent: Some(parent.id.clone()),
+                parent: Some(parent.id.clone()).filter(|p| !p.is_empty()),
                 created: Some(created.clone()),
                 size: parent.size + layer_size,
                 last_tag_time: None,

@@ -26,6 +26,7 @@
 //! [`berth_types::Error`] with dockerd's wording (`No such image: busybox:latest`, `conflict: ...`).
 
 pub mod archive;
+mod build_cache;
 pub mod changes;
 mod check;
 pub mod commit;
@@ -43,8 +44,9 @@ mod usage;
 
 pub use archive::{ArchiveError, LoadLimits, LoadReport, SavePlan};
 pub use berth_snapshot::SnapshotPaths;
+pub use build_cache::{CacheEntry, CachePruneReport};
 pub use changes::ChangeError;
-pub use commit::{merge_container_config, CommitOptions};
+pub use commit::{merge_container_config, scratch, CommitOptions};
 pub use config::{HealthConfig, ImageConfig, RunConfig};
 pub use error::ImageError;
 pub use filtering::{match_prune_labels, parse_timestamp};

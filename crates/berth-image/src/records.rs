@@ -31,7 +31,16 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE layers (
         is_digest INTEGER NOT NULL,
         created_at TEXT NOT NULL
     );
-    CREATE INDEX image_refs_image ON image_refs(image_id);"];
+    CREATE INDEX image_refs_image ON image_refs(image_id);",
+    // The builder's cache: a step's key (its parent and the instruction, sources included) to
+    // the image the step made.
+    "CREATE TABLE build_cache (
+        key TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        last_used INTEGER NOT NULL
+    );
+    CREATE INDEX build_cache_image ON build_cache(image_id);"];
 
 /// One row of `images`.
 #[derive(Debug, Clone)]

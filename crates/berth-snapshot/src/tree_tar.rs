@@ -37,6 +37,8 @@ pub struct TreeTarOptions {
     pub overlay_whiteouts: bool,
     /// Entries (path relative to the walk's start, and their lstat) to leave out.
     pub skip: Option<fn(&[u8], &libc::stat) -> bool>,
+    /// No entry's mtime is later than this (`SOURCE_DATE_EPOCH` builds).
+    pub mtime_clamp: Option<u64>,
 }
 
 /// A tar writer fed from directory descriptors.
@@ -151,11 +153,11 @@ impl<W: Write> TreeTar<W> {
             libc::S_IFREG => self.write_file(parent, &cname, archive_name, &st),
             libc::S_IFLNK => {
                 let target = fsread::readlinkat(parent, &cname).map_err(e)?;
-                let h = header(&st, tar::EntryType::Symlink);
+                let h = header(self.opts.mtime_clamp, &st, tar::EntryType::Symlink);
                 self.append_raw(h, archive_name, Some(&target), io::empty())
             }
             libc::S_IFCHR if self.opts.overlay_whiteouts && st.st_rdev == 0 => {
-                let mut h = header(&st, tar::EntryType::Regular);
+                let mut h = header(self.opts.mtime_clamp, &st, tar::EntryType::Regular);
                 h.set_mode(0o600);
                 h.set_size(0);
                 let whiteout = whiteout_name(archive_name);
@@ -167,7 +169,7 @@ impl<W: Write> TreeTar<W> {
                     libc::S_IFBLK => tar::EntryType::Block,
                     _ => tar::EntryType::Fifo,
                 };
-                let mut h = header(&st, typ);
+                let mut h = header(self.opts.mtime_clamp, &st, typ);
                 if typ != tar::EntryType::Fifo {
                     let (major, minor) = fsread::dev_parts(st.st_rdev);
                     h.set_device_major(major).map_err(e)?;
@@ -191,7 +193,7 @@ impl<W: Write> TreeTar<W> {
         if !name.ends_with(b"/") {
             name.push(b'/');
         }
-        let mut h = header(st, tar::EntryType::Directory);
+        let mut h = header(self.opts.mtime_clamp, st, tar::EntryType::Directory);
         h.set_size(0);
         self.append_raw(h, &name, None, io::empty())?;
         if self.opts.overlay_whiteouts {
@@ -201,7 +203,7 @@ impl<W: Write> TreeTar<W> {
             }
             .map_err(|source| err(archive_name, source))?;
             if opaque.as_deref() == Some(b"y") {
-                let mut wo = header(st, tar::EntryType::Regular);
+                let mut wo = header(self.opts.mtime_clamp, st, tar::EntryType::Regular);
                 wo.set_mode(st.st_mode & 0o777);
                 wo.set_size(0);
                 wo.set_mtime(0);
@@ -222,7 +224,7 @@ impl<W: Write> TreeTar<W> {
         let id = (lst.st_dev, lst.st_ino);
         if lst.st_nlink > 1 {
             if let Some(first) = self.links.get(&id) {
-                let mut h = header(lst, tar::EntryType::Link);
+                let mut h = header(self.opts.mtime_clamp, lst, tar::EntryType::Link);
                 h.set_size(0);
                 let first = first.clone();
                 return self.append_raw(h, archive_name, Some(&first), io::empty());
@@ -234,7 +236,7 @@ impl<W: Write> TreeTar<W> {
             return Err(e(io::Error::other("file changed while it was archived")));
         }
         let size = st.st_size.max(0) as u64;
-        let mut h = header(&st, tar::EntryType::Regular);
+        let mut h = header(self.opts.mtime_clamp, &st, tar::EntryType::Regular);
         h.set_size(size);
         let cap = fsread::lgetxattrat(parent, cname.as_bytes(), CAPABILITY_XATTR).map_err(e)?;
         if let Some(cap) = cap {
@@ -328,13 +330,14 @@ pub fn whiteout_name(archive_name: &[u8]) -> Vec<u8> {
     }
 }
 
-fn header(st: &libc::stat, typ: tar::EntryType) -> tar::Header {
+fn header(clamp: Option<u64>, st: &libc::stat, typ: tar::EntryType) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(typ);
     h.set_mode(st.st_mode & 0o7777);
     h.set_uid(u64::from(st.st_uid));
     h.set_gid(u64::from(st.st_gid));
-    h.set_mtime(st.st_mtime.max(0) as u64);
+    let mtime = st.st_mtime.max(0) as u64;
+    h.set_mtime(clamp.map_or(mtime, |c| mtime.min(c)));
     h.set_size(0);
     h
 }

@@ -1,6 +1,7 @@
 //! One router per resource, merged into the API.
 
 pub mod archive;
+pub mod build;
 pub mod container_prune;
 pub mod container_update;
 pub mod containers;
@@ -31,4 +32,5 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(container_prune::routes())
         .merge(container_update::routes())
         .merge(volumes::routes())
+        .merge(build::routes())
 }

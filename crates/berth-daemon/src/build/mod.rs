@@ -1,0 +1,156 @@
+//! `POST /build`: dockerd's classic builder. The Dockerfile is parsed, the stages the target
+//! needs are planned, and each instruction becomes an image: RUN in a real container whose
+//! changes are committed, COPY/ADD/WORKDIR through a scratch snapshot, the rest as a config
+//! change. Every step's key (parent image + instruction after expansion + sources) is looked
+//! up in the build cache first. Output is dockerd's JSON message stream.
+
+mod context;
+mod copy;
+mod instructions;
+mod plan;
+mod run;
+mod snapshot;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+
+use berth_types::{Error, Reference, Result};
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::TryStreamExt;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+pub use context::BuildContext;
+
+use crate::daemon::Daemon;
+
+/// What `POST /build` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    pub tags: Vec<String>,
+    /// The Dockerfile's path in the context (`Dockerfile` when empty).
+    pub dockerfile: String,
+    pub quiet: bool,
+    pub no_cache: bool,
+    /// Build args; `None`: take the value from the environment of the client (already
+    /// resolved by the CLI) — unset here.
+    pub build_args: BTreeMap<String, Option<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub network_mode: Option<String>,
+    /// Remove intermediate containers after a failure too (always done; kept for the API).
+    pub force_remove: bool,
+}
+
+/// One message of the build stream.
+pub type Message = serde_json::Value;
+
+/// Sends build output; a closed channel (client gone) makes every later send a no-op.
+#[derive(Clone)]
+pub(crate) struct Out {
+    tx: mpsc::Sender<Message>,
+    quiet: bool,
+}
+
+impl Out {
+    pub(crate) async fn stream(&self, text: impl Into<String>) {
+        if !self.quiet {
+            let _ = self.tx.send(json!({ "stream": text.into() })).await;
+        }
+    }
+
+    async fn always(&self, msg: Message) {
+        let _ = self.tx.send(msg).await;
+    }
+
+    pub(crate) fn gone(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl Daemon {
+    /// Reads the context and plans the build; errors here are the request's (HTTP) errors.
+    /// The build itself runs in the background, sending its output to the returned stream.
+    pub async fn image_build(
+        self: &Arc<Self>,
+        req: BuildRequest,
+        body: BoxStream<'static, io::Result<Bytes>>,
+    ) -> Result<mpsc::Receiver<Message>> {
+        let dockerfile_name = if req.dockerfile.is_empty() {
+            "Dockerfile".to_string()
+        } else {
+            req.dockerfile.clone()
+        };
+        for t in &req.tags {
+            Reference::parse(t).map_err(|e| {
+                Error::invalid(format!("invalid reference format: {}", e.message))
+            })?;
+        }
+        let tmp = self.config.data_root.join("tmp");
+        let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
+        let sync = tokio_util::io::SyncIoBridge::new(reader);
+        let df_name = dockerfile_name.clone();
+        let ctx = tokio::task::spawn_blocking(move || BuildContext::from_tar(sync, &tmp, &df_name))
+            .await
+            .map_err(|e| Error::internal(format!("build context task: {e}")))??;
+        let text = ctx.read_regular(&dockerfile_name)?.ok_or_else(|| {
+            Error::invalid(format!(
+                "Cannot locate specified Dockerfile: {dockerfile_name}"
+            ))
+        })?;
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let parsed = berth_dockerfile::parse(&dockerfile_name, &text)
+            .map_err(|e| Error::invalid(e.moby_message()))?;
+        let plan = plan::Plan::new(&parsed, &req)?;
+
+        let (tx, rx) = mpsc::channel(256);
+        let out = Out {
+            tx,
+            quiet: req.quiet,
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let result = run::Build::new(me, Arc::new(ctx), parsed.escape, req, out.clone())
+                .run(plan)
+                .await;
+            if let Err(e) = result {
+                out.always(json!({
+                    "errorDetail": { "message": e.message },
+                    "error": e.message,
+                }))
+                .await;
+            }
+        });
+        Ok(rx)
+    }
+
+    /// `POST /build/prune`: drops build cache entries and the images only they kept.
+    pub async fn build_prune(
+        &self,
+        all: bool,
+        until: Option<String>,
+    ) -> Result<(Vec<String>, u64)> {
+        let until = until
+            .map(|v| berth_image::parse_timestamp(&v, chrono::Utc::now().timestamp()))
+            .transpose()
+            .map_err(Error::invalid)?;
+        let svc = self.images.service();
+        let users = self.image_users();
+        let report = tokio::task::spawn_blocking(move || {
+            svc.cache_prune(all, until, &|id: &str| users.get(id).cloned().unwrap_or_default())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("build prune task: {e}")))??;
+        Ok((report.caches_deleted, report.space_reclaimed))
+    }
+
+    /// The build cache entries, for `system df`.
+    pub async fn build_cache_entries(&self) -> Result<Vec<berth_image::CacheEntry>> {
+        let svc = self.images.service();
+        Ok(tokio::task::spawn_blocking(move || svc.cache_entries())
+            .await
+            .map_err(|e| Error::internal(format!("build cache task: {e}")))??)
+    }
+}

@@ -1,0 +1,920 @@
+//! Executes the planned stages step by step.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use berth_api::models::{ContainerConfig, HostConfig};
+use berth_api::ContainerCreateBody;
+use berth_dockerfile::{expand_instruction, CommandLine, Instruction, Node};
+use berth_image::{CommitOptions, ImageService};
+use berth_snapshot::container_path::ContainerRoot;
+use berth_types::{id, Error, Result};
+use futures::StreamExt;
+use sha2::{Digest as _, Sha256};
+
+use super::context::BuildContext;
+use super::copy::{self, CopyPlan};
+use super::instructions::{self, StageState};
+use super::plan::{Plan, Stage};
+use super::snapshot::{commit_config, commit_upper, load_image, with_snapshot};
+use super::{BuildRequest, Out};
+use crate::daemon::Daemon;
+use crate::options::{LogsOptions, RemoveOptions, WaitCondition};
+
+/// Proxy variables usable without an ARG, as dockerd's `builtinAllowedBuildArgs`.
+const PREDEFINED_ARGS: &[&str] = &[
+    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+    "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+];
+
+/// Output lines a failed RUN quotes in its error.
+const ERROR_TAIL_LINES: usize = 5;
+
+pub struct Build {
+    daemon: Arc<Daemon>,
+    svc: Arc<ImageService>,
+    ctx: Arc<BuildContext>,
+    escape: char,
+    req: BuildRequest,
+    out: Out,
+    step: usize,
+    total: usize,
+    stage_images: BTreeMap<usize, String>,
+    /// Stage names to indexes.
+    stage_names_all: BTreeMap<String, usize>,
+    used_args: BTreeSet<String>,
+    /// `SOURCE_DATE_EPOCH`: clamps layer mtimes and sets `created`.
+    epoch: Option<u64>,
+}
+
+fn short(image_id: &str) -> String {
+    id::short(image_id.trim_start_matches("sha256:")).to_string()
+}
+
+fn cache_key(parent: &str, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"berth-build/1\n");
+    h.update(parent.as_bytes());
+    for p in parts {
+        h.update(b"\n");
+        h.update(p.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("build task: {e}")))?
+}
+
+impl Build {
+    pub fn new(
+        daemon: Arc<Daemon>,
+        ctx: Arc<BuildContext>,
+        escape: char,
+        req: BuildRequest,
+        out: Out,
+    ) -> Self {
+        let epoch = req
+            .build_args
+            .get("SOURCE_DATE_EPOCH")
+            .cloned()
+            .flatten()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        Self {
+            svc: daemon.images.service(),
+            daemon,
+            ctx,
+            escape,
+            req,
+            out,
+            step: 0,
+            total: 0,
+            stage_images: BTreeMap::new(),
+            stage_names_all: BTreeMap::new(),
+            used_args: BTreeSet::new(),
+            epoch,
+        }
+    }
+
+    fn created(&self) -> Option<String> {
+        self.epoch.and_then(|e| {
+            chrono::DateTime::from_timestamp(e as i64, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        })
+    }
+
+    fn build_arg(&mut self, name: &str) -> Option<String> {
+        let v = self.req.build_args.get(name).cloned().flatten();
+        if self.req.build_args.contains_key(name) {
+            self.used_args.insert(name.to_string());
+        }
+        v
+    }
+
+    async fn announce(&mut self, node: &Node) {
+        self.step += 1;
+        self.out
+            .stream(format!("Step {}/{} : {}\n", self.step, self.total, node.original))
+            .await;
+    }
+
+    pub async fn run(mut self, plan: Plan) -> Result<()> {
+        self.total = plan.total_steps;
+        self.stage_names_all = plan
+            .stages
+            .iter()
+            .filter_map(|s| s.name.clone().map(|n| (n, s.index)))
+            .collect();
+        let mut meta: Vec<(String, String)> = Vec::new();
+        for node in &plan.meta_args {
+            self.announce(node).await;
+            let expanded = self.expand(node, &meta)?;
+            if let Instruction::Arg(defs) = expanded {
+                for d in defs {
+                    if let Some(v) = self.build_arg(&d.name).or(d.default) {
+                        meta.push((d.name, v));
+                    }
+                }
+            }
+        }
+        let target = *plan
+            .needed
+            .last()
+            .ok_or_else(|| Error::internal("no stage to build"))?;
+        let mut final_id = String::new();
+        for &i in &plan.needed {
+            let stage = &plan.stages[i];
+            let id = self.run_stage(stage, &meta, i == target).await?;
+            self.stage_images.insert(i, id.clone());
+            final_id = id;
+        }
+        let unused: Vec<String> = self
+            .req
+            .build_args
+            .keys()
+            .filter(|k| !self.used_args.contains(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
+            .filter(|k| k.as_str() != "SOURCE_DATE_EPOCH")
+            .cloned()
+            .collect();
+        if !unused.is_empty() {
+            self.out
+                .stream(format!(
+                    "[Warning] One or more build-args [{}] were not consumed\n",
+                    unused.join(" ")
+                ))
+                .await;
+        }
+        if final_id.is_empty() {
+            return Err(Error::invalid("No image was generated. Is your Dockerfile empty?"));
+        }
+        self.out
+            .always(serde_json::json!({ "aux": { "ID": final_id } }))
+            .await;
+        self.out
+            .stream(format!("Successfully built {}\n", short(&final_id)))
+            .await;
+        for tag in self.req.tags.clone() {
+            self.daemon.image_tag(&final_id, &tag, None).await?;
+            let familiar = berth_types::Reference::parse(&tag)
+                .map(|r| r.familiar())
+                .unwrap_or(tag);
+            self.out
+                .stream(format!("Successfully tagged {familiar}\n"))
+                .await;
+        }
+        Ok(())
+    }
+
+    fn expand(&self, node: &Node, env: &[(String, String)]) -> Result<Instruction> {
+        expand_instruction(&node.instruction, self.escape, env).map_err(|e| {
+            Error::invalid(format!(
+                "dockerfile parse error on line {}: {e}",
+                node.start_line
+            ))
+        })
+    }
+
+    /// The image `FROM name` starts from: an earlier stage, scratch, or a local image.
+    async fn base_image(&self, name: &str) -> Result<String> {
+        if name.eq_ignore_ascii_case("scratch") {
+            return Ok(String::new());
+        }
+        let svc = self.svc.clone();
+        let n = name.to_string();
+        blocking(move || {
+            svc.resolve_id(&n).map_err(|e| {
+                let e = Error::from(e);
+                if e.is_not_found() {
+                    Error::not_found(format!(
+                        "pull access denied for {n}, repository does not exist or may require 'docker login': no such image in the local store (berth has no registry client yet)"
+                    ))
+                } else {
+                    e
+                }
+            })
+        })
+        .await
+    }
+
+    async fn stage_or_image(&self, stage: &Stage, name: &str, stages_by_name: &BTreeMap<String, usize>) -> Result<String> {
+        let lower = name.to_ascii_lowercase();
+        let idx = stages_by_name
+            .get(&lower)
+            .copied()
+            .or_else(|| name.parse::<usize>().ok());
+        if let Some(i) = idx.filter(|i| *i < stage.index) {
+            if let Some(id) = self.stage_images.get(&i) {
+                return Ok(id.clone());
+            }
+        }
+        self.base_image(name).await
+    }
+
+    async fn run_stage(
+        &mut self,
+        stage: &Stage,
+        meta: &[(String, String)],
+        is_target: bool,
+    ) -> Result<String> {
+        let stages_by_name = self.stage_names(stage);
+        self.announce(&stage.from).await;
+        let from = match self.expand(&stage.from, meta)? {
+            Instruction::From(f) => f,
+            _ => return Err(Error::internal("stage without FROM")),
+        };
+        let image_id = self
+            .stage_or_image(stage, &from.image, &stages_by_name)
+            .await?;
+        let svc = self.svc.clone();
+        let id_for_load = image_id.clone();
+        let image = blocking(move || load_image(&svc, &id_for_load)).await?;
+        let mut state = StageState {
+            image_id: image_id.clone(),
+            config: image.config.clone(),
+            author: image.raw.author.clone().unwrap_or_default(),
+            args: Vec::new(),
+            cmd_set: false,
+        };
+        if !image_id.is_empty() {
+            self.out.stream(format!(" ---> {}\n", short(&image_id))).await;
+        }
+
+        // ONBUILD triggers of the base image run first, then are cleared.
+        let triggers = state.config.on_build.take().unwrap_or_default();
+        let mut queue: VecDeque<(Node, bool)> = VecDeque::new();
+        if !triggers.is_empty() {
+            self.out
+                .stream(format!("# Executing {} build trigger{}\n", triggers.len(), if triggers.len() == 1 { "" } else { "s" }))
+                .await;
+            let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
+            let parsed = berth_dockerfile::parse("ONBUILD", &text)
+                .map_err(|e| Error::invalid(e.moby_message()))?;
+            for n in parsed.nodes.into_iter().skip(1) {
+                queue.push_back((n, false));
+            }
+        }
+        for n in &stage.nodes {
+            queue.push_back((n.clone(), true));
+        }
+        if is_target && !self.req.labels.is_empty() {
+            let text: Vec<String> = self
+                .req
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{}={}", serde_json::to_string(k).unwrap_or_default(), serde_json::to_string(v).unwrap_or_default()))
+                .collect();
+            let line = format!("FROM scratch\nLABEL {}\n", text.join(" "));
+            let parsed = berth_dockerfile::parse("labels", &line)
+                .map_err(|e| Error::invalid(e.moby_message()))?;
+            if let Some(n) = parsed.nodes.into_iter().nth(1) {
+                queue.push_back((n, true));
+            }
+        }
+        while let Some((node, counted)) = queue.pop_front() {
+            if self.out.gone() {
+                return Err(Error::invalid("build cancelled: the client went away"));
+            }
+            if counted {
+                self.announce(&node).await;
+            }
+            self.step_node(stage, &stages_by_name, meta, &mut state, &node)
+                .await?;
+        }
+        if state.image_id == image_id && (!triggers.is_empty() || image_id.is_empty()) {
+            // Only FROM (and triggers): still a new image when the config changed.
+            let opts = self.commit_opts(&state, format!("/bin/sh -c #(nop)  {}", stage.from.original));
+            let parent = state.image_id.clone();
+            state.image_id = self
+                .cached_or(&parent, &[&stage.from.original, &self.config_json(&state)], move |svc| {
+                    commit_config(&svc, opts)
+                })
+                .await?
+                .0;
+        }
+        Ok(state.image_id)
+    }
+
+    fn stage_names(&self, _stage: &Stage) -> BTreeMap<String, usize> {
+        self.stage_names_all.clone()
+    }
+
+    fn config_json(&self, state: &StageState) -> String {
+        format!(
+            "{}|{}|{}",
+            serde_json::to_string(&state.config).unwrap_or_default(),
+            state.author,
+            self.created().unwrap_or_default()
+        )
+    }
+
+    fn commit_opts(&self, state: &StageState, created_by: String) -> CommitOptions {
+        CommitOptions {
+            parent_id: state.image_id.clone(),
+            config: state.config.clone(),
+            author: state.author.clone(),
+            comment: String::new(),
+            created_by,
+            repo_tag: None,
+            created: self.created(),
+        }
+    }
+
+    /// Looks `parts` up in the cache under `parent`; on a miss runs `make` and stores its
+    /// result. Returns the image id and whether it came from the cache.
+    async fn cached_or(
+        &self,
+        parent: &str,
+        parts: &[&str],
+        make: impl FnOnce(Arc<ImageService>) -> Result<String> + Send + 'static,
+    ) -> Result<(String, bool)> {
+        let key = cache_key(parent, parts);
+        if !self.req.no_cache {
+            let svc = self.svc.clone();
+            let k = key.clone();
+            if let Some(hit) = blocking(move || Ok(svc.cache_lookup(&k)?)).await? {
+                self.out.stream(" ---> Using cache\n").await;
+                self.out.stream(format!(" ---> {}\n", short(&hit))).await;
+                return Ok((hit, true));
+            }
+        }
+        let svc = self.svc.clone();
+        let made = blocking(move || {
+            let id = make(svc.clone())?;
+            svc.cache_store(&key, &id)?;
+            Ok(id)
+        })
+        .await?;
+        self.out.stream(format!(" ---> {}\n", short(&made))).await;
+        Ok((made, false))
+    }
+
+    async fn step_node(
+        &mut self,
+        stage: &Stage,
+        stages_by_name: &BTreeMap<String, usize>,
+        meta: &[(String, String)],
+        state: &mut StageState,
+        node: &Node,
+    ) -> Result<()> {
+        let expanded = self.expand(node, &state.expansion_env())?;
+        let nop = format!("/bin/sh -c #(nop)  {}", node.original);
+        match &expanded {
+            Instruction::Arg(defs) => {
+                for d in defs {
+                    let value = self
+                        .build_arg(&d.name)
+                        .or_else(|| d.default.clone())
+                        .or_else(|| meta.iter().rev().find(|(k, _)| *k == d.name).map(|(_, v)| v.clone()));
+                    state.args.retain(|(k, _)| *k != d.name);
+                    if let Some(v) = value {
+                        state.args.push((d.name.clone(), v));
+                    }
+                }
+                let args = format!("{:?}", state.args);
+                self.config_step(state, &nop, &[&format!("{expanded:?}"), &args]).await
+            }
+            Instruction::Run(run) => self.run_step(state, node, run).await,
+            Instruction::Copy(c) => {
+                let source = match &c.from {
+                    Some(from) => Some(self.stage_or_image(stage, from, stages_by_name).await?),
+                    None => None,
+                };
+                let plan = CopyPlan {
+                    sources: Vec::new(),
+                    dest: copy::absolute_dest(&c.paths.dest, &state.config.working_dir),
+                    chown: c.chown.clone().filter(|s| !s.is_empty()),
+                    chmod: parse_chmod(c.chmod.as_deref())?,
+                    extract_archives: false,
+                    excludes: c.exclude.clone(),
+                };
+                self.copy_step(state, node, "COPY", &c.paths.sources, &c.paths.inline_sources, source, plan)
+                    .await
+            }
+            Instruction::Add(a) => {
+                if let Some(url) = a.paths.sources.iter().find(|s| s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
+                    return Err(Error::invalid(format!(
+                        "ADD failed: cannot fetch {url}: remote sources are not reachable from this berthd (no network client for ADD yet)"
+                    )));
+                }
+                let plan = CopyPlan {
+                    sources: Vec::new(),
+                    dest: copy::absolute_dest(&a.paths.dest, &state.config.working_dir),
+                    chown: a.chown.clone().filter(|s| !s.is_empty()),
+                    chmod: parse_chmod(a.chmod.as_deref())?,
+                    extract_archives: true,
+                    excludes: a.exclude.clone(),
+                };
+                self.copy_step(state, node, "ADD", &a.paths.sources, &a.paths.inline_sources, None, plan)
+                    .await
+            }
+            Instruction::Workdir(dir) => {
+                state.config.working_dir = state.workdir_after(dir);
+                self.workdir_step(state, &nop).await
+            }
+            other => {
+                if !instructions::apply(state, other, &node.original) {
+                    return Err(Error::invalid(format!(
+                        "dockerfile parse error on line {}: {} is not supported here",
+                        node.start_line, node.original
+                    )));
+                }
+                self.config_step(state, &nop, &[&format!("{expanded:?}")]).await
+            }
+        }
+    }
+
+    async fn config_step(&self, state: &mut StageState, created_by: &str, parts: &[&str]) -> Result<()> {
+        let opts = self.commit_opts(state, created_by.to_string());
+        let cfg = self.config_json(state);
+        let mut all: Vec<&str> = parts.to_vec();
+        all.push(&cfg);
+        let parent = state.image_id.clone();
+        state.image_id = self
+            .cached_or(&parent, &all, move |svc| commit_config(&svc, opts))
+            .await?
+            .0;
+        Ok(())
+    }
+
+    async fn workdir_step(&self, state: &mut StageState, created_by: &str) -> Result<()> {
+        let opts = self.commit_opts(state, created_by.to_string());
+        let parent = state.image_id.clone();
+        let dir = state.config.working_dir.clone();
+        let cfg = self.config_json(state);
+        let clamp = self.epoch;
+        state.image_id = self
+            .cached_or(&parent, &["WORKDIR", &dir.clone(), &cfg], move |svc| {
+                let image = load_image(&svc, &opts.parent_id)?;
+                let exists = if image.chain_ids.is_empty() {
+                    false
+                } else {
+                    with_snapshot(&svc, &image, None, |rootfs| {
+                        let root = ContainerRoot::open(rootfs)
+                            .map_err(|e| Error::internal(format!("opening the rootfs: {e}")))?;
+                        Ok(root.extraction_dir(&dir).is_ok())
+                    })?
+                    .0
+                };
+                if exists {
+                    return commit_config(&svc, opts);
+                }
+                let (_, id) = with_snapshot(&svc, &image, Some((opts, clamp)), |rootfs| {
+                    let mut tar = tar::Builder::new(Vec::new());
+                    let mut h = tar::Header::new_gnu();
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(0o755);
+                    h.set_size(0);
+                    h.set_mtime(clamp.unwrap_or_else(|| chrono::Utc::now().timestamp() as u64));
+                    let name = format!("{}/", dir.trim_matches('/'));
+                    tar.append_data(&mut h, name, std::io::empty())
+                        .and_then(|_| tar.finish())
+                        .map_err(|e| Error::internal(format!("WORKDIR: {e}")))?;
+                    let bytes = tar.into_inner().map_err(|e| Error::internal(format!("WORKDIR: {e}")))?;
+                    extract_into(rootfs, &bytes[..])
+                })?;
+                id.ok_or_else(|| Error::internal("WORKDIR made no image"))
+            })
+            .await?
+            .0;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_step(
+        &self,
+        state: &mut StageState,
+        node: &Node,
+        verb: &'static str,
+        patterns: &[String],
+        inline: &[berth_dockerfile::Heredoc],
+        from_image: Option<String>,
+        mut plan: CopyPlan,
+    ) -> Result<()> {
+        // Sources: the context, another stage's or image's files, or heredoc bodies.
+        let source: Arc<BuildContext> = match (&from_image, inline.is_empty()) {
+            (None, true) => self.ctx.clone(),
+            (None, false) => {
+                let tmp = self.daemon.config.data_root.join("tmp");
+                let docs: Vec<(String, String)> = inline.iter().map(|d| (d.name.clone(), d.content.clone())).collect();
+                Arc::new(blocking(move || inline_context(&docs, &tmp)).await?)
+            }
+            (Some(image_id), _) => {
+                let svc = self.svc.clone();
+                let tmp = self.daemon.config.data_root.join("tmp");
+                let (id, pats) = (image_id.clone(), patterns.to_vec());
+                Arc::new(blocking(move || image_context(&svc, &id, &pats, &tmp)).await?)
+            }
+        };
+        let pats: Vec<String> = if inline.is_empty() {
+            patterns.to_vec()
+        } else {
+            inline.iter().map(|d| d.name.clone()).collect()
+        };
+        let src = source.clone();
+        let verb_s = verb.to_string();
+        let (sources, sum) = blocking(move || {
+            let sources = copy::resolve_sources(&src, &pats, &verb_s)?;
+            let sum = src.checksum(&sources)?;
+            Ok((sources, sum))
+        })
+        .await
+        .map_err(|e| Error { message: format!("{} (Dockerfile line {})", e.message, node.start_line), ..e })?;
+        plan.sources = sources;
+        let created_by = format!("/bin/sh -c #(nop) {} {}", verb, node.original.split_once(char::is_whitespace).map_or("", |x| x.1));
+        let opts = self.commit_opts(state, created_by);
+        let parent = state.image_id.clone();
+        let cfg = self.config_json(state);
+        let desc = format!("{}|{:?}|{:?}|{:?}|{:?}|{}", plan.dest, plan.chown, plan.chmod, plan.excludes, plan.sources, plan.extract_archives);
+        let clamp = self.epoch;
+        state.image_id = self
+            .cached_or(&parent, &[verb, &desc, &sum, &cfg], move |svc| {
+                let image = load_image(&svc, &opts.parent_id)?;
+                let (_, id) = with_snapshot(&svc, &image, Some((opts, clamp)), |rootfs| {
+                    let root = ContainerRoot::open(rootfs)
+                        .map_err(|e| Error::internal(format!("opening the rootfs: {e}")))?;
+                    let spool = tempfile::tempfile()
+                        .map_err(|e| Error::internal(format!("{verb}: {e}")))?;
+                    let mut w = std::io::BufWriter::new(spool);
+                    copy::write_copy_tar(&source, &plan, &root, rootfs, clamp, verb, &mut w)?;
+                    let mut spool = w.into_inner().map_err(|e| Error::internal(format!("{verb}: {e}")))?;
+                    use std::io::Seek;
+                    spool.rewind().map_err(|e| Error::internal(format!("{verb}: {e}")))?;
+                    extract_into(rootfs, std::io::BufReader::new(spool))
+                })?;
+                id.ok_or_else(|| Error::internal("COPY made no image"))
+            })
+            .await?
+            .0;
+        Ok(())
+    }
+
+    async fn run_step(&mut self, state: &mut StageState, node: &Node, run: &berth_dockerfile::Run) -> Result<()> {
+        if state.image_id.is_empty() {
+            return Err(Error::invalid(format!(
+                "The command '{}' cannot run: the stage is FROM scratch and has no shell (Dockerfile line {})",
+                node.original, node.start_line
+            )));
+        }
+        let cmd = match (&run.command, run.heredocs.as_slice()) {
+            // `RUN <<EOF` alone: the heredoc is the script.
+            (CommandLine::Shell(s), [doc]) if s.trim_start().starts_with("<<") => {
+                let mut v = state.shell();
+                v.push(doc.content.clone());
+                v
+            }
+            (CommandLine::Shell(s), docs) if !docs.is_empty() => {
+                let mut script = s.clone();
+                for d in docs {
+                    script.push('\n');
+                    script.push_str(&d.content);
+                    script.push_str(&d.name);
+                }
+                state.command(&CommandLine::Shell(script))
+            }
+            (c, _) => state.command(c),
+        };
+        // Build args reach RUN as environment (ENV wins) and are part of its cache key.
+        let env_names: BTreeSet<String> = state.env_pairs().into_iter().map(|(k, _)| k).collect();
+        let mut arg_env: Vec<(String, String)> = state
+            .args
+            .iter()
+            .filter(|(k, _)| !env_names.contains(k))
+            .cloned()
+            .collect();
+        for p in PREDEFINED_ARGS {
+            if let Some(v) = self.build_arg(p) {
+                arg_env.push((p.to_string(), v));
+            }
+        }
+        let joined = cmd.join(" ");
+        let created_by = if arg_env.is_empty() {
+            joined.clone()
+        } else {
+            let pairs: Vec<String> = arg_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("|{} {} {joined}", pairs.len(), pairs.join(" "))
+        };
+        let network = run
+            .network
+            .clone()
+            .or_else(|| self.req.network_mode.clone())
+            .filter(|n| !n.is_empty() && n != "default");
+        let key_parts = [
+            "RUN".to_string(),
+            format!("{cmd:?}"),
+            format!("{arg_env:?}"),
+            format!("{network:?}|{:?}", run.mounts),
+            self.config_json(state),
+        ];
+        let parts: Vec<&str> = key_parts.iter().map(String::as_str).collect();
+        let key = cache_key(&state.image_id, &parts);
+        if !self.req.no_cache {
+            let svc = self.svc.clone();
+            let k = key.clone();
+            if let Some(hit) = blocking(move || Ok(svc.cache_lookup(&k)?)).await? {
+                self.out.stream(" ---> Using cache\n").await;
+                self.out.stream(format!(" ---> {}\n", short(&hit))).await;
+                state.image_id = hit;
+                return Ok(());
+            }
+        }
+        let mut env: Vec<String> = state.config.env.clone().unwrap_or_default();
+        env.extend(arg_env.iter().map(|(k, v)| format!("{k}={v}")));
+        let config = ContainerConfig {
+            image: Some(state.image_id.clone()),
+            cmd: Some(cmd.clone()),
+            entrypoint: Some(vec![String::new()]),
+            env: Some(env),
+            working_dir: Some(state.config.working_dir.clone()).filter(|w| !w.is_empty()),
+            user: Some(state.config.user.clone()).filter(|u| !u.is_empty()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..ContainerConfig::default()
+        };
+        let host_config = HostConfig {
+            network_mode: network.clone(),
+            mounts: Some(self.run_mounts(run)?).filter(|m: &Vec<_>| !m.is_empty()),
+            ..HostConfig::default()
+        };
+        let created = self
+            .daemon
+            .container_create(
+                None,
+                ContainerCreateBody {
+                    config,
+                    host_config: Some(host_config),
+                    networking_config: None,
+                },
+            )
+            .await?;
+        let ctr_id = created.id.clone();
+        self.out
+            .stream(format!(" ---> Running in {}\n", id::short(&ctr_id)))
+            .await;
+        let result = self.run_container(&ctr_id, state, created_by, &joined, node).await;
+        let removed = self
+            .daemon
+            .container_remove(
+                &ctr_id,
+                RemoveOptions {
+                    force: true,
+                    volumes: true,
+                    link: false,
+                },
+            )
+            .await;
+        let image_id = result?;
+        removed?;
+        self.out
+            .stream(format!("Removing intermediate container {}\n", id::short(&ctr_id)))
+            .await;
+        let svc = self.svc.clone();
+        let (k, img) = (key, image_id.clone());
+        blocking(move || Ok(svc.cache_store(&k, &img)?)).await?;
+        self.out.stream(format!(" ---> {}\n", short(&image_id))).await;
+        state.image_id = image_id;
+        Ok(())
+    }
+
+    /// `RUN --mount=type=cache|tmpfs`: cache mounts are directories under the data root that
+    /// persist between builds, keyed by their id (or target).
+    fn run_mounts(&self, run: &berth_dockerfile::Run) -> Result<Vec<berth_api::models::Mount>> {
+        use berth_api::models::{Mount, MountTypeEnum};
+        let mut out = Vec::new();
+        for spec in &run.mounts {
+            let mut fields: BTreeMap<String, String> = BTreeMap::new();
+            for part in spec.split(',') {
+                let (k, v) = part.split_once('=').unwrap_or((part, "true"));
+                fields.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+            let typ = fields.get("type").map(String::as_str).unwrap_or("bind");
+            let target = fields
+                .get("target")
+                .or_else(|| fields.get("dst"))
+                .or_else(|| fields.get("destination"))
+                .cloned()
+                .ok_or_else(|| Error::invalid(format!("RUN --mount={spec}: a target is required")))?;
+            match typ {
+                "cache" => {
+                    let id = fields.get("id").cloned().unwrap_or_else(|| target.clone());
+                    let dir = self
+                        .daemon
+                        .config
+                        .data_root
+                        .join("build-cache-mounts")
+                        .join(hex::encode(Sha256::digest(id.as_bytes())));
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+                    out.push(Mount {
+                        typ: Some(MountTypeEnum::BIND),
+                        source: Some(dir.display().to_string()),
+                        target: Some(target),
+                        ..Mount::default()
+                    });
+                }
+                "tmpfs" => out.push(Mount {
+                    typ: Some(MountTypeEnum::TMPFS),
+                    target: Some(target),
+                    ..Mount::default()
+                }),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "RUN --mount=type={other} is not supported by berth's builder yet (cache and tmpfs are)"
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn run_container(
+        &self,
+        ctr_id: &str,
+        state: &StageState,
+        created_by: String,
+        joined: &str,
+        node: &Node,
+    ) -> Result<String> {
+        let wait = self.daemon.container_wait(ctr_id, WaitCondition::NextExit).await?;
+        self.daemon.container_start(ctr_id).await?;
+        let logs = self
+            .daemon
+            .container_logs(
+                ctr_id,
+                LogsOptions {
+                    stdout: true,
+                    stderr: true,
+                    follow: true,
+                    tail: None,
+                    since: None,
+                    until: None,
+                    timestamps: false,
+                },
+            )
+            .await?;
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut frames = Demux::default();
+        let mut body = logs.body;
+        while let Some(chunk) = body.next().await {
+            for text in frames.push(&chunk) {
+                for line in text.lines() {
+                    if tail.len() == ERROR_TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line.to_string());
+                }
+                self.out.stream(text).await;
+            }
+        }
+        let status = wait.await;
+        if status.status_code != 0 {
+            let last = if tail.is_empty() {
+                String::new()
+            } else {
+                format!("; last output:\n{}", Vec::from(tail).join("\n"))
+            };
+            return Err(Error::invalid(format!(
+                "The command '{joined}' returned a non-zero code: {} (Dockerfile line {}){last}",
+                status.status_code, node.start_line
+            )));
+        }
+        let svc = self.svc.clone();
+        let opts = self.commit_opts(state, created_by);
+        let id = ctr_id.to_string();
+        let clamp = self.epoch;
+        blocking(move || {
+            let paths = svc.snapshot_paths(&id)?;
+            commit_upper(&svc, &paths.upper, opts, clamp)
+        })
+        .await
+    }
+}
+
+/// Splits stdcopy frames into text.
+#[derive(Default)]
+struct Demux {
+    buf: Vec<u8>,
+}
+
+impl Demux {
+    fn push(&mut self, chunk: &[u8]) -> Vec<String> {
+        self.buf.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        while self.buf.len() >= 8 {
+            let mut h = [0u8; 8];
+            h.copy_from_slice(&self.buf[..8]);
+            let (_, len) = berth_api::stdcopy::parse_header(&h);
+            if self.buf.len() < 8 + len {
+                break;
+            }
+            out.push(String::from_utf8_lossy(&self.buf[8..8 + len]).into_owned());
+            self.buf.drain(..8 + len);
+        }
+        out
+    }
+}
+
+fn parse_chmod(s: Option<&str>) -> Result<Option<u32>> {
+    match s.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(m) => u32::from_str_radix(m, 8)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .map(Some)
+            .ok_or_else(|| Error::invalid(format!("invalid chmod parameter: {m}"))),
+    }
+}
+
+/// Extracts a tar at the rootfs's `/`, every name and link resolved inside it.
+fn extract_into(rootfs: &std::path::Path, reader: impl std::io::Read) -> Result<()> {
+    let root = ContainerRoot::open(rootfs)
+        .map_err(|e| Error::internal(format!("opening the rootfs: {e}")))?;
+    let opts = berth_snapshot::unpack::UnpackOptions {
+        whiteouts: false,
+        no_overwrite_dir_non_dir: false,
+        chown: None,
+        root_metadata: false,
+    };
+    berth_snapshot::unpack::unpack_at(reader, root.fd(), opts)
+        .map(drop)
+        .map_err(|e| Error::invalid(e.to_string()))
+}
+
+/// A context holding only heredoc files (`COPY <<EOF /dst`).
+fn inline_context(docs: &[(String, String)], tmp: &std::path::Path) -> Result<BuildContext> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, content) in docs {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(content.len() as u64);
+        h.set_mtime(0);
+        b.append_data(&mut h, name, content.as_bytes())
+            .map_err(|e| Error::internal(format!("heredoc: {e}")))?;
+    }
+    let bytes = b
+        .into_inner()
+        .map_err(|e| Error::internal(format!("heredoc: {e}")))?;
+    BuildContext::from_tar(&bytes[..], tmp, "")
+}
+
+/// The files `patterns` name in another image (`COPY --from`), archived from a read-only
+/// view of it (symlinks resolved inside that image) into a context of their own.
+fn image_context(
+    svc: &ImageService,
+    image_id: &str,
+    patterns: &[String],
+    tmp: &std::path::Path,
+) -> Result<BuildContext> {
+    let image = load_image(svc, image_id)?;
+    let (bytes, _) = with_snapshot(svc, &image, None, |rootfs| {
+        let root = ContainerRoot::open(rootfs)
+            .map_err(|e| Error::internal(format!("opening the source image: {e}")))?;
+        let mut t = berth_snapshot::tree_tar::TreeTar::new(Vec::new(), Default::default());
+        for p in patterns {
+            let abs = berth_snapshot::container_path::abs_path(p);
+            let trimmed = abs.trim_end_matches('/');
+            let Ok(r) = root.resolve(trimmed) else { continue };
+            let Some(base) = r.base.clone() else { continue };
+            // Follow a final symlink inside the image, as COPY does for its sources.
+            let resolved = root.extraction_dir(trimmed);
+            let name = trimmed.trim_start_matches('/').as_bytes().to_vec();
+            let res = match resolved {
+                Ok(dir) => {
+                    use std::os::fd::AsFd;
+                    t.append_dir(dir.as_fd(), &name)
+                }
+                Err(_) => {
+                    use std::os::fd::AsFd;
+                    t.append_entry(r.dir.as_fd(), &base, &name)
+                }
+            };
+            if res.is_err() {
+                continue;
+            }
+        }
+        t.finish()
+            .map_err(|e| Error::internal(format!("reading the source image: {e}")))
+    })?;
+    BuildContext::from_tar(&bytes[..], tmp, "")
+}
