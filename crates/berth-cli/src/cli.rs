@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     attach, commit, container_prune, cp, create, diff, events, exec, export, history, image_prune,
-    images, import, info, inspect, kill, load, logs, network, pause, port, ps, registry, rename,
+    build, build_prune, images, import, info, inspect, kill, load, logs, network, pause, port, ps, registry, rename,
     restart, rm, rmi, run, save, start, stats, stop, system_check, system_df, tag, top, update,
     version, volume, wait,
 };
@@ -100,6 +100,11 @@ pub enum Command {
     Save(save::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(load::LoadArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Show the Docker version information
     Version(version::VersionArgs),
     /// Display system-wide information
@@ -198,4 +203,12 @@ pub enum ImageCommand {
     Prune(image_prune::PruneArgs),
     Save(save::SaveArgs),
     Load(load::LoadArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove build cache
+    Prune(build_prune::BuildPruneArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
 }

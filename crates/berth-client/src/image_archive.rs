@@ -55,3 +55,50 @@ impl Client {
         Ok(JsonLines::new(resp.into_body()))
     }
 }
+
+/// One message of the build output stream.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BuildMessage {
+    #[serde(default)]
+    pub stream: Option<String>,
+    #[serde(default)]
+    pub aux: Option<serde_json::Value>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default, rename = "errorDetail")]
+    pub error_detail: Option<LoadErrorDetail>,
+}
+
+impl Client {
+    /// `POST /build` with a tar context; `query` holds the build options.
+    pub async fn image_build(
+        &self,
+        body: RequestBody,
+        query: Query<'static>,
+    ) -> Result<JsonLines<BuildMessage>> {
+        let resp = self
+            .request(
+                http::Method::POST,
+                "/build",
+                &query,
+                Some("application/x-tar"),
+                body,
+            )
+            .await?;
+        Ok(JsonLines::new(resp.into_body()))
+    }
+
+    /// `POST /build/prune`: the cache keys removed and the bytes reclaimed.
+    pub async fn build_prune(&self, all: bool, until: Option<String>) -> Result<serde_json::Value> {
+        let mut q: Query = Vec::new();
+        if all {
+            q.push(("all", "1".into()));
+        }
+        if let Some(u) = until {
+            q.push(("filters", serde_json::json!({ "until": [u] }).to_string()));
+        }
+        let resp = self.post("/build/prune", &q).await?;
+        let raw = crate::body::collect(resp.into_body()).await?;
+        Ok(serde_json::from_slice(&raw)?)
+    }
+}

@@ -32,5 +32,5 @@ pub use demux::demux;
 pub use error::{ClientError, Result};
 pub use hijack::HijackedStream;
 pub use host::{Host, DEFAULT_HOST};
-pub use image_archive::LoadMessage;
+pub use image_archive::{BuildMessage, LoadMessage};
 pub use images::ImportOptions;

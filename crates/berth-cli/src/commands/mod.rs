@@ -1,6 +1,8 @@
 //! One module per verb; each parses its flags (clap `Args`) and talks to the daemon.
 
 pub mod attach;
+pub mod build;
+pub mod build_prune;
 pub mod commit;
 pub mod container_prune;
 pub mod cp;

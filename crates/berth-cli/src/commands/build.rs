@@ -1,0 +1,311 @@
+//! `build [OPTIONS] PATH | -`: a Dockerfile and its context to an image (`POST /build`).
+//!
+//! The context directory is packed here, without what `.dockerignore` excludes (the
+//! Dockerfile and `.dockerignore` always go), as the docker CLI does.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use berth_dockerfile::DockerIgnore;
+use clap::Args;
+
+use crate::ctx::Ctx;
+use crate::error::{Arity, CliError, CliResult};
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+    /// Name of the Dockerfile (Default is "PATH/Dockerfile")
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the image ID to the file
+    #[arg(long)]
+    pub iidfile: Option<String>,
+    /// Set metadata for an image
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// Images to consider as cache sources
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
+    /// Remove intermediate containers after a successful build
+    #[arg(long, default_value_t = true)]
+    pub rm: bool,
+    /// Always remove intermediate containers
+    #[arg(long)]
+    pub force_rm: bool,
+    /// Type of progress output (auto, plain, tty)
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    pub args: Vec<String>,
+}
+
+fn cli_err(msg: impl Into<String>) -> CliError {
+    CliError::status(1, msg.into())
+}
+
+/// Packs `dir` into a tar, leaving out what `.dockerignore` excludes.
+fn pack_dir(dir: &Path, dockerfile_rel: &str) -> Result<Vec<u8>, CliError> {
+    let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
+        Ok(text) => DockerIgnore::parse(&text)
+            .map_err(|e| cli_err(format!("failed to parse .dockerignore: {e}")))?,
+        Err(_) => DockerIgnore::default(),
+    };
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let abs = dir.join(&rel);
+        let mut entries: Vec<_> = std::fs::read_dir(&abs)
+            .map_err(|e| cli_err(format!("error checking context: {e}")))?
+            .filter_map(|e| e.ok())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let child = rel.join(e.file_name());
+            let name = child.to_string_lossy().into_owned();
+            let always = name == dockerfile_rel || name == ".dockerignore";
+            let ft = e
+                .file_type()
+                .map_err(|err| cli_err(format!("error checking context: {err}")))?;
+            if !always && ignore.is_excluded(&name) {
+                // An exception may re-include something below an excluded directory.
+                if !(ft.is_dir() && ignore.has_exceptions()) {
+                    continue;
+                }
+            } else {
+                b.append_path_with_name(dir.join(&child), &child)
+                    .map_err(|err| cli_err(format!("error checking context: {err}")))?;
+            }
+            if ft.is_dir() {
+                stack.push(child);
+            }
+        }
+    }
+    b.into_inner()
+        .map_err(|e| cli_err(format!("error checking context: {e}")))
+}
+
+/// A context of only a Dockerfile (`build - < Dockerfile`).
+fn dockerfile_only(text: &[u8], name: &str) -> Result<Vec<u8>, CliError> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(text.len() as u64);
+    b.append_data(&mut h, name, text)
+        .and_then(|_| b.into_inner())
+        .map_err(|e| cli_err(format!("error creating the context: {e}")))
+}
+
+fn looks_like_archive(data: &[u8]) -> bool {
+    data.starts_with(&[0x1f, 0x8b])
+        || data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (data.len() >= 262 && &data[257..262] == b"ustar")
+}
+
+pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
+    Arity::Exactly(1).check("build", args.args.len())?;
+    let path = args.args[0].clone();
+    let mut dockerfile_name = String::from("Dockerfile");
+    let context: Vec<u8> = if path == "-" {
+        let mut data = Vec::new();
+        std::io::stdin().read_to_end(&mut data)?;
+        if looks_like_archive(&data) {
+            if let Some(f) = &args.file {
+                dockerfile_name = f.clone();
+            }
+            data
+        } else {
+            dockerfile_only(&data, "Dockerfile")?
+        }
+    } else {
+        let dir = PathBuf::from(&path);
+        if !dir.is_dir() {
+            return Err(cli_err(format!(
+                "unable to prepare context: path {path:?} not found"
+            )));
+        }
+        let mut packed;
+        match args.file.as_deref() {
+            Some("-") => {
+                let mut text = Vec::new();
+                std::io::stdin().read_to_end(&mut text)?;
+                dockerfile_name = format!("__dockerfile-berth-{}", std::process::id());
+                packed = pack_dir(&dir, &dockerfile_name)?;
+                packed = append_file(packed, &dockerfile_name, &text)?;
+            }
+            file => {
+                let df_path = match file {
+                    Some(f) => PathBuf::from(f),
+                    None => dir.join("Dockerfile"),
+                };
+                let df_abs = std::fs::canonicalize(&df_path).map_err(|e| {
+                    cli_err(format!(
+                        "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: {}",
+                        std::path::absolute(&df_path).unwrap_or(df_path.clone()).display(),
+                        if e.kind() == std::io::ErrorKind::NotFound { "no such file or directory".to_string() } else { e.to_string() }
+                    ))
+                })?;
+                let dir_abs = std::fs::canonicalize(&dir)
+                    .map_err(|e| cli_err(format!("unable to prepare context: {e}")))?;
+                match df_abs.strip_prefix(&dir_abs) {
+                    Ok(rel) => {
+                        dockerfile_name = rel.to_string_lossy().into_owned();
+                        packed = pack_dir(&dir, &dockerfile_name)?;
+                    }
+                    Err(_) => {
+                        // A Dockerfile outside the context travels with it under its own name.
+                        let text = std::fs::read(&df_abs)?;
+                        dockerfile_name = format!("__dockerfile-berth-{}", std::process::id());
+                        packed = pack_dir(&dir, &dockerfile_name)?;
+                        packed = append_file(packed, &dockerfile_name, &text)?;
+                    }
+                }
+            }
+        }
+        packed
+    };
+
+    let mut q: berth_client::client::Query<'static> = Vec::new();
+    for t in &args.tags {
+        q.push(("t", t.clone()));
+    }
+    q.push(("dockerfile", dockerfile_name));
+    if args.quiet {
+        q.push(("q", "1".into()));
+    }
+    if args.no_cache {
+        q.push(("nocache", "1".into()));
+    }
+    if args.pull {
+        q.push(("pull", "1".into()));
+    }
+    if args.force_rm {
+        q.push(("forcerm", "1".into()));
+    }
+    q.push(("rm", if args.rm { "1" } else { "0" }.into()));
+    if let Some(t) = &args.target {
+        q.push(("target", t.clone()));
+    }
+    if let Some(n) = &args.network {
+        q.push(("networkmode", n.clone()));
+    }
+    if !args.cache_from.is_empty() {
+        q.push(("cachefrom", serde_json::to_string(&args.cache_from).unwrap_or_default()));
+    }
+    let mut build_args = serde_json::Map::new();
+    for a in &args.build_args {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                build_args.insert(k.to_string(), v.into());
+            }
+            // `--build-arg NAME` takes the value from this environment, if set.
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    build_args.insert(a.clone(), v.into());
+                }
+            }
+        }
+    }
+    if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
+        build_args.entry("SOURCE_DATE_EPOCH").or_insert(epoch.into());
+    }
+    if !build_args.is_empty() {
+        q.push(("buildargs", serde_json::Value::Object(build_args).to_string()));
+    }
+    let mut labels = serde_json::Map::new();
+    for l in &args.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.into());
+    }
+    if !labels.is_empty() {
+        q.push(("labels", serde_json::Value::Object(labels).to_string()));
+    }
+
+    let tty = match args.progress.as_str() {
+        "plain" => false,
+        "tty" => true,
+        _ => std::io::stderr().is_terminal(),
+    };
+    let mut stream = ctx
+        .client
+        .image_build(berth_client::body::full(context), q)
+        .await?;
+    let mut out = std::io::stdout();
+    let mut image_id = String::new();
+    while let Some(msg) = stream.next().await {
+        let msg = msg?;
+        if let Some(err) = msg
+            .error_detail
+            .as_ref()
+            .and_then(|d| d.message.clone())
+            .or(msg.error.clone())
+        {
+            out.flush()?;
+            return Err(CliError::status(1, err));
+        }
+        if let Some(id) = msg.aux.as_ref().and_then(|a| a.get("ID")).and_then(|v| v.as_str()) {
+            image_id = id.to_string();
+        }
+        if let Some(text) = msg.stream.as_deref() {
+            if tty && text.starts_with("Step ") {
+                // The current step in bold on a terminal.
+                write!(out, "\x1b[1m{text}\x1b[0m")?;
+            } else {
+                write!(out, "{text}")?;
+            }
+            out.flush()?;
+        }
+    }
+    if args.quiet {
+        writeln!(out, "{image_id}")?;
+    }
+    if let Some(f) = &args.iidfile {
+        std::fs::write(f, &image_id)
+            .map_err(|e| cli_err(format!("failed to write image ID to file: {e}")))?;
+    }
+    Ok(())
+}
+
+fn append_file(tar_bytes: Vec<u8>, name: &str, data: &[u8]) -> Result<Vec<u8>, CliError> {
+    // Drop the two end-of-archive blocks, then add the file and finish again.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    for e in archive.entries()? {
+        let mut e = e?;
+        let mut h = e.header().clone();
+        let path = e.path()?.into_owned();
+        if h.entry_type().is_symlink() || h.entry_type().is_hard_link() {
+            let target = e.link_name()?.map(|p| p.into_owned()).unwrap_or_default();
+            b.append_link(&mut h, &path, target)?;
+        } else {
+            let mut content = Vec::new();
+            e.read_to_end(&mut content)?;
+            b.append_data(&mut h, &path, &content[..])?;
+        }
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    b.append_data(&mut h, name, data)?;
+    Ok(b.into_inner()?)
+}
