@@ -42,6 +42,8 @@ macro_rules! both_clients {
     )*};
 }
 
+#[path = "e2e/build.rs"]
+mod build;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
 #[path = "e2e/image_lifecycle.rs"]

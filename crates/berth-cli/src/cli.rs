@@ -3,10 +3,10 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    attach, commit, container_prune, cp, create, diff, events, exec, export, history, image_prune,
-    build, build_prune, images, import, info, inspect, kill, load, logs, network, pause, port, ps, registry, rename,
-    restart, rm, rmi, run, save, start, stats, stop, system_check, system_df, tag, top, update,
-    version, volume, wait,
+    attach, build, build_prune, commit, container_prune, cp, create, diff, events, exec, export,
+    history, image_prune, images, import, info, inspect, kill, load, logs, network, pause, port,
+    ps, registry, rename, restart, rm, rmi, run, save, start, stats, stop, system_check, system_df,
+    tag, top, update, version, volume, wait,
 };
 
 #[derive(Debug, Parser)]

@@ -111,7 +111,9 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Load(a) => commands::load::run(&ctx, "load", a).await,
         Command::Build(a) => commands::build::run(&ctx, a).await,
         Command::Builder(cli::BuilderCommand::Build(a)) => commands::build::run(&ctx, a).await,
-        Command::Builder(cli::BuilderCommand::Prune(a)) => commands::build_prune::run(&ctx, a).await,
+        Command::Builder(cli::BuilderCommand::Prune(a)) => {
+            commands::build_prune::run(&ctx, a).await
+        }
         Command::Tag(a) => commands::tag::run(&ctx, "tag", a).await,
         Command::Rmi(a) => commands::rmi::run(&ctx, "rmi", a).await,
         Command::History(a) => commands::history::run(&ctx, "history", a).await,

@@ -4,8 +4,8 @@
 pub mod options;
 
 mod attach;
-pub mod build;
 mod body_pipe;
+pub mod build;
 mod cgroup_support;
 mod cgroups;
 mod container;

@@ -222,8 +222,16 @@ mod tests {
             ("a(b)c/def", "a(b)c/def", true),
             ("a(b)c/def", "a(b)c/xyz", false),
             ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
-            ("dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
-            ("dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
+            (
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
+            (
+                "dist/*.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
         ];
         for (pattern, path, want) in cases {
             assert_eq!(excluded(pattern, path), want, "{pattern} vs {path}");
@@ -234,7 +242,10 @@ mod tests {
     fn parents_exceptions_and_leading_slash() {
         let ig = "# comment\n\n/build\n*.md\n!README.md\nsecrets/\nlogs/**\n!logs/keep.log\n";
         assert!(excluded(ig, "build"));
-        assert!(excluded(ig, "build/out/x.o"), "a matched directory excludes its contents");
+        assert!(
+            excluded(ig, "build/out/x.o"),
+            "a matched directory excludes its contents"
+        );
         assert!(excluded(ig, "notes.md"));
         assert!(!excluded(ig, "README.md"));
         assert!(!excluded(ig, "docs/notes.md"), "*.md is only the top level");

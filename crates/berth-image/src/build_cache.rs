@@ -81,8 +81,10 @@ impl ImageService {
     fn kept_by_tags(&self) -> Result<BTreeSet<String>, ImageError> {
         let mut kept = BTreeSet::new();
         let rows = records::all_images(&self.db)?;
-        let parent_of: std::collections::HashMap<String, Option<String>> =
-            rows.iter().map(|r| (r.id.clone(), r.parent.clone())).collect();
+        let parent_of: std::collections::HashMap<String, Option<String>> = rows
+            .iter()
+            .map(|r| (r.id.clone(), r.parent.clone()))
+            .collect();
         for row in &rows {
             if records::refs_of(&self.db, &row.id)?.is_empty() {
                 continue;

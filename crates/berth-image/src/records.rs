@@ -4,7 +4,8 @@ use berth_store::{Db, DbError};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 /// Schema steps of the `images` subsystem; append only.
-pub const MIGRATIONS: &[&str] = &["CREATE TABLE layers (
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE layers (
         chain_id TEXT PRIMARY KEY,
         diff_id TEXT NOT NULL,
         size INTEGER NOT NULL,
@@ -40,7 +41,8 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE layers (
         created_at INTEGER NOT NULL,
         last_used INTEGER NOT NULL
     );
-    CREATE INDEX build_cache_image ON build_cache(image_id);"];
+    CREATE INDEX build_cache_image ON build_cache(image_id);",
+];
 
 /// One row of `images`.
 #[derive(Debug, Clone)]

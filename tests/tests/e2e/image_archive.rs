@@ -565,13 +565,13 @@ fn interop_with_dockerd() {
 }
 
 /// A dockerd 20.10 on private sockets and directories, stopped on drop.
-struct PrivateDockerd {
+pub(crate) struct PrivateDockerd {
     dir: PathBuf,
     child: std::process::Child,
 }
 
 impl PrivateDockerd {
-    fn start(dockerd: &Path, parent: &Path) -> Option<Self> {
+    pub(crate) fn start(dockerd: &Path, parent: &Path) -> Option<Self> {
         let dir = parent.join("dockerd");
         fs::create_dir_all(&dir).expect("dockerd dir");
         let log = File::create(dir.join("dockerd.log")).expect("log");
@@ -604,7 +604,7 @@ impl PrivateDockerd {
         Some(me)
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("unix://{}/d.sock", self.dir.display())
     }
 }

@@ -49,7 +49,7 @@ fn udp_socket_in(pid: i32, port: u16) -> UdpSocket {
 }
 
 /// A port nobody listens on right now (the kernel's pick, released at once).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }

@@ -210,7 +210,10 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
         q.push(("networkmode", n.clone()));
     }
     if !args.cache_from.is_empty() {
-        q.push(("cachefrom", serde_json::to_string(&args.cache_from).unwrap_or_default()));
+        q.push((
+            "cachefrom",
+            serde_json::to_string(&args.cache_from).unwrap_or_default(),
+        ));
     }
     let mut build_args = serde_json::Map::new();
     for a in &args.build_args {
@@ -227,10 +230,15 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
         }
     }
     if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
-        build_args.entry("SOURCE_DATE_EPOCH").or_insert(epoch.into());
+        build_args
+            .entry("SOURCE_DATE_EPOCH")
+            .or_insert(epoch.into());
     }
     if !build_args.is_empty() {
-        q.push(("buildargs", serde_json::Value::Object(build_args).to_string()));
+        q.push((
+            "buildargs",
+            serde_json::Value::Object(build_args).to_string(),
+        ));
     }
     let mut labels = serde_json::Map::new();
     for l in &args.labels {
@@ -263,7 +271,12 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
             out.flush()?;
             return Err(CliError::status(1, err));
         }
-        if let Some(id) = msg.aux.as_ref().and_then(|a| a.get("ID")).and_then(|v| v.as_str()) {
+        if let Some(id) = msg
+            .aux
+            .as_ref()
+            .and_then(|a| a.get("ID"))
+            .and_then(|v| v.as_str())
+        {
             image_id = id.to_string();
         }
         if let Some(text) = msg.stream.as_deref() {

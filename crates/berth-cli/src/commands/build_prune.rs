@@ -42,7 +42,11 @@ pub async fn run(ctx: &Ctx, args: BuildPruneArgs) -> CliResult {
     let deleted: Vec<String> = report
         .get("CachesDeleted")
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted build cache objects:");

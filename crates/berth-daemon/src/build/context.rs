@@ -167,7 +167,10 @@ impl BuildContext {
         };
         let ignore = DockerIgnore::parse(&String::from_utf8_lossy(&text))
             .map_err(|e| Error::invalid(format!("failed to parse .dockerignore: {e}")))?;
-        let keep = [key_of(dockerfile).unwrap_or_default(), ".dockerignore".into()];
+        let keep = [
+            key_of(dockerfile).unwrap_or_default(),
+            ".dockerignore".into(),
+        ];
         self.entries
             .retain(|k, _| k.is_empty() || keep.contains(k) || !ignore.is_excluded(k));
         Ok(())
@@ -374,7 +377,11 @@ mod tests {
             ("abs", Symlink, "/a"),
             ("rel", Symlink, "a/file"),
         ]);
-        assert_eq!(c.resolve("up", true), None, "../../../etc stays in the context");
+        assert_eq!(
+            c.resolve("up", true),
+            None,
+            "../../../etc stays in the context"
+        );
         assert_eq!(c.resolve("abs/file", true).as_deref(), Some("a/file"));
         assert_eq!(c.resolve("../../a/file", true).as_deref(), Some("a/file"));
         assert_eq!(c.read_regular("rel").unwrap().unwrap(), b"A");
@@ -395,7 +402,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = BuildContext::from_tar(&data[..], dir.path(), "Dockerfile").unwrap();
         assert!(c.entry("outside").is_some());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing on disk");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing on disk"
+        );
     }
 
     #[test]

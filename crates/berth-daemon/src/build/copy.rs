@@ -89,7 +89,9 @@ pub fn resolve_sources(ctx: &BuildContext, patterns: &[String], verb: &str) -> R
         }
     }
     if out.is_empty() {
-        return Err(Error::invalid(format!("{verb} failed: no source files were specified")));
+        return Err(Error::invalid(format!(
+            "{verb} failed: no source files were specified"
+        )));
     }
     Ok(out)
 }
@@ -145,7 +147,13 @@ fn is_tar_archive(bytes: &[u8]) -> bool {
             let computed: u32 = block
                 .iter()
                 .enumerate()
-                .map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) })
+                .map(|(i, b)| {
+                    if (148..156).contains(&i) {
+                        32
+                    } else {
+                        u32::from(*b)
+                    }
+                })
                 .sum();
             sum == computed
         }
@@ -179,7 +187,8 @@ impl<W: Write> Writer<'_, W> {
         match &e.kind {
             Kind::Dir => {
                 let mut h = self.header(e, tar::EntryType::Directory);
-                self.tar.append_data(&mut h, format!("{name}/"), io::empty())
+                self.tar
+                    .append_data(&mut h, format!("{name}/"), io::empty())
             }
             Kind::Symlink(target) => {
                 let mut h = self.header(e, tar::EntryType::Symlink);
@@ -265,8 +274,11 @@ pub fn write_copy_tar(
     let owner = match &plan.chown {
         None => None,
         Some(spec) => {
-            let u = berth_runtime::user::resolve(rootfs, spec)
-                .map_err(|e| Error::invalid(format!("unable to convert uid/gid chown string to host mapping: {e}")))?;
+            let u = berth_runtime::user::resolve(rootfs, spec).map_err(|e| {
+                Error::invalid(format!(
+                    "unable to convert uid/gid chown string to host mapping: {e}"
+                ))
+            })?;
             Some((u.uid, u.gid))
         }
     };
@@ -296,7 +308,9 @@ pub fn write_copy_tar(
         if excluded(src) {
             continue;
         }
-        let Some(entry) = ctx.entry(src) else { continue };
+        let Some(entry) = ctx.entry(src) else {
+            continue;
+        };
         match &entry.kind {
             Kind::Dir => {
                 // A directory's contents go into the destination directory.

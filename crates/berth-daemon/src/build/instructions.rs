@@ -141,7 +141,9 @@ pub fn apply(state: &mut StageState, instruction: &Instruction, original: &str) 
         Instruction::Shell(s) => c.shell = Some(s.clone()),
         Instruction::Maintainer(m) => state.author = m.clone(),
         Instruction::OnBuild(o) => {
-            c.on_build.get_or_insert_with(Vec::new).push(o.expression.clone());
+            c.on_build
+                .get_or_insert_with(Vec::new)
+                .push(o.expression.clone());
         }
         Instruction::Healthcheck(Healthcheck::None) => {
             c.healthcheck = Some(HealthConfig {
@@ -225,7 +227,13 @@ mod tests {
         apply(&mut s, &first("ENV A=3"), "");
         assert_eq!(s.config.env, Some(vec!["A=3".into(), "B=2".into()]));
         apply(&mut s, &first("EXPOSE 80 53/UDP"), "");
-        let ports: Vec<_> = s.config.exposed_ports.clone().unwrap().into_keys().collect();
+        let ports: Vec<_> = s
+            .config
+            .exposed_ports
+            .clone()
+            .unwrap()
+            .into_keys()
+            .collect();
         assert_eq!(ports, vec!["53/udp".to_string(), "80/tcp".to_string()]);
         s.config.working_dir = "/app".into();
         assert_eq!(s.workdir_after("sub/../x"), "/app/x");

@@ -84,9 +84,8 @@ impl Daemon {
             req.dockerfile.clone()
         };
         for t in &req.tags {
-            Reference::parse(t).map_err(|e| {
-                Error::invalid(format!("invalid reference format: {}", e.message))
-            })?;
+            Reference::parse(t)
+                .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
         }
         let tmp = self.config.data_root.join("tmp");
         let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
@@ -139,7 +138,9 @@ impl Daemon {
         let svc = self.images.service();
         let users = self.image_users();
         let report = tokio::task::spawn_blocking(move || {
-            svc.cache_prune(all, until, &|id: &str| users.get(id).cloned().unwrap_or_default())
+            svc.cache_prune(all, until, &|id: &str| {
+                users.get(id).cloned().unwrap_or_default()
+            })
         })
         .await
         .map_err(|e| Error::internal(format!("build prune task: {e}")))??;

@@ -57,7 +57,9 @@ impl Plan {
             }
         }
         if stages.is_empty() {
-            return Err(Error::invalid("No image was generated. Is your Dockerfile empty?"));
+            return Err(Error::invalid(
+                "No image was generated. Is your Dockerfile empty?",
+            ));
         }
         let target = match &req.target {
             Some(t) if !t.is_empty() => stage_ref(&stages, t)
@@ -157,7 +159,8 @@ mod tests {
 
     #[test]
     fn copy_from_a_later_stage_is_a_cycle() {
-        let text = "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n";
+        let text =
+            "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n";
         let e = plan(text, None).unwrap_err();
         assert!(e.message.contains("cycle"), "{}", e.message);
     }

@@ -23,8 +23,16 @@ use crate::options::{LogsOptions, RemoveOptions, WaitCondition};
 
 /// Proxy variables usable without an ARG, as dockerd's `builtinAllowedBuildArgs`.
 const PREDEFINED_ARGS: &[&str] = &[
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-    "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
 ];
 
 /// Output lines a failed RUN quotes in its error.
@@ -116,7 +124,10 @@ impl Build {
     async fn announce(&mut self, node: &Node) {
         self.step += 1;
         self.out
-            .stream(format!("Step {}/{} : {}\n", self.step, self.total, node.original))
+            .stream(format!(
+                "Step {}/{} : {}\n",
+                self.step, self.total, node.original
+            ))
             .await;
     }
 
@@ -167,7 +178,9 @@ impl Build {
                 .await;
         }
         if final_id.is_empty() {
-            return Err(Error::invalid("No image was generated. Is your Dockerfile empty?"));
+            return Err(Error::invalid(
+                "No image was generated. Is your Dockerfile empty?",
+            ));
         }
         self.out
             .always(serde_json::json!({ "aux": { "ID": final_id } }))
@@ -218,7 +231,12 @@ impl Build {
         .await
     }
 
-    async fn stage_or_image(&self, stage: &Stage, name: &str, stages_by_name: &BTreeMap<String, usize>) -> Result<String> {
+    async fn stage_or_image(
+        &self,
+        stage: &Stage,
+        name: &str,
+        stages_by_name: &BTreeMap<String, usize>,
+    ) -> Result<String> {
         let lower = name.to_ascii_lowercase();
         let idx = stages_by_name
             .get(&lower)
@@ -258,7 +276,9 @@ impl Build {
             cmd_set: false,
         };
         if !image_id.is_empty() {
-            self.out.stream(format!(" ---> {}\n", short(&image_id))).await;
+            self.out
+                .stream(format!(" ---> {}\n", short(&image_id)))
+                .await;
         }
 
         // ONBUILD triggers of the base image run first, then are cleared.
@@ -266,7 +286,11 @@ impl Build {
         let mut queue: VecDeque<(Node, bool)> = VecDeque::new();
         if !triggers.is_empty() {
             self.out
-                .stream(format!("# Executing {} build trigger{}\n", triggers.len(), if triggers.len() == 1 { "" } else { "s" }))
+                .stream(format!(
+                    "# Executing {} build trigger{}\n",
+                    triggers.len(),
+                    if triggers.len() == 1 { "" } else { "s" }
+                ))
                 .await;
             let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
             let parsed = berth_dockerfile::parse("ONBUILD", &text)
@@ -283,7 +307,13 @@ impl Build {
                 .req
                 .labels
                 .iter()
-                .map(|(k, v)| format!("{}={}", serde_json::to_string(k).unwrap_or_default(), serde_json::to_string(v).unwrap_or_default()))
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        serde_json::to_string(k).unwrap_or_default(),
+                        serde_json::to_string(v).unwrap_or_default()
+                    )
+                })
                 .collect();
             let line = format!("FROM scratch\nLABEL {}\n", text.join(" "));
             let parsed = berth_dockerfile::parse("labels", &line)
@@ -304,12 +334,17 @@ impl Build {
         }
         if state.image_id == image_id && (!triggers.is_empty() || image_id.is_empty()) {
             // Only FROM (and triggers): still a new image when the config changed.
-            let opts = self.commit_opts(&state, format!("/bin/sh -c #(nop)  {}", stage.from.original));
+            let opts = self.commit_opts(
+                &state,
+                format!("/bin/sh -c #(nop)  {}", stage.from.original),
+            );
             let parent = state.image_id.clone();
             state.image_id = self
-                .cached_or(&parent, &[&stage.from.original, &self.config_json(&state)], move |svc| {
-                    commit_config(&svc, opts)
-                })
+                .cached_or(
+                    &parent,
+                    &[&stage.from.original, &self.config_json(&state)],
+                    move |svc| commit_config(&svc, opts),
+                )
                 .await?
                 .0;
         }
@@ -386,14 +421,20 @@ impl Build {
                     let value = self
                         .build_arg(&d.name)
                         .or_else(|| d.default.clone())
-                        .or_else(|| meta.iter().rev().find(|(k, _)| *k == d.name).map(|(_, v)| v.clone()));
+                        .or_else(|| {
+                            meta.iter()
+                                .rev()
+                                .find(|(k, _)| *k == d.name)
+                                .map(|(_, v)| v.clone())
+                        });
                     state.args.retain(|(k, _)| *k != d.name);
                     if let Some(v) = value {
                         state.args.push((d.name.clone(), v));
                     }
                 }
                 let args = format!("{:?}", state.args);
-                self.config_step(state, &nop, &[&format!("{expanded:?}"), &args]).await
+                self.config_step(state, &nop, &[&format!("{expanded:?}"), &args])
+                    .await
             }
             Instruction::Run(run) => self.run_step(state, node, run).await,
             Instruction::Copy(c) => {
@@ -409,11 +450,21 @@ impl Build {
                     extract_archives: false,
                     excludes: c.exclude.clone(),
                 };
-                self.copy_step(state, node, "COPY", &c.paths.sources, &c.paths.inline_sources, source, plan)
-                    .await
+                self.copy_step(
+                    state,
+                    node,
+                    "COPY",
+                    &c.paths.sources,
+                    &c.paths.inline_sources,
+                    source,
+                    plan,
+                )
+                .await
             }
             Instruction::Add(a) => {
-                if let Some(url) = a.paths.sources.iter().find(|s| s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
+                if let Some(url) = a.paths.sources.iter().find(|s| {
+                    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+                }) {
                     return Err(Error::invalid(format!(
                         "ADD failed: cannot fetch {url}: remote sources are not reachable from this berthd (no network client for ADD yet)"
                     )));
@@ -426,8 +477,16 @@ impl Build {
                     extract_archives: true,
                     excludes: a.exclude.clone(),
                 };
-                self.copy_step(state, node, "ADD", &a.paths.sources, &a.paths.inline_sources, None, plan)
-                    .await
+                self.copy_step(
+                    state,
+                    node,
+                    "ADD",
+                    &a.paths.sources,
+                    &a.paths.inline_sources,
+                    None,
+                    plan,
+                )
+                .await
             }
             Instruction::Workdir(dir) => {
                 state.config.working_dir = state.workdir_after(dir);
@@ -440,12 +499,18 @@ impl Build {
                         node.start_line, node.original
                     )));
                 }
-                self.config_step(state, &nop, &[&format!("{expanded:?}")]).await
+                self.config_step(state, &nop, &[&format!("{expanded:?}")])
+                    .await
             }
         }
     }
 
-    async fn config_step(&self, state: &mut StageState, created_by: &str, parts: &[&str]) -> Result<()> {
+    async fn config_step(
+        &self,
+        state: &mut StageState,
+        created_by: &str,
+        parts: &[&str],
+    ) -> Result<()> {
         let opts = self.commit_opts(state, created_by.to_string());
         let cfg = self.config_json(state);
         let mut all: Vec<&str> = parts.to_vec();
@@ -491,7 +556,9 @@ impl Build {
                     tar.append_data(&mut h, name, std::io::empty())
                         .and_then(|_| tar.finish())
                         .map_err(|e| Error::internal(format!("WORKDIR: {e}")))?;
-                    let bytes = tar.into_inner().map_err(|e| Error::internal(format!("WORKDIR: {e}")))?;
+                    let bytes = tar
+                        .into_inner()
+                        .map_err(|e| Error::internal(format!("WORKDIR: {e}")))?;
                     extract_into(rootfs, &bytes[..])
                 })?;
                 id.ok_or_else(|| Error::internal("WORKDIR made no image"))
@@ -517,7 +584,10 @@ impl Build {
             (None, true) => self.ctx.clone(),
             (None, false) => {
                 let tmp = self.daemon.config.data_root.join("tmp");
-                let docs: Vec<(String, String)> = inline.iter().map(|d| (d.name.clone(), d.content.clone())).collect();
+                let docs: Vec<(String, String)> = inline
+                    .iter()
+                    .map(|d| (d.name.clone(), d.content.clone()))
+                    .collect();
                 Arc::new(blocking(move || inline_context(&docs, &tmp)).await?)
             }
             (Some(image_id), _) => {
@@ -540,13 +610,25 @@ impl Build {
             Ok((sources, sum))
         })
         .await
-        .map_err(|e| Error { message: format!("{} (Dockerfile line {})", e.message, node.start_line), ..e })?;
+        .map_err(|e| Error {
+            message: format!("{} (Dockerfile line {})", e.message, node.start_line),
+            ..e
+        })?;
         plan.sources = sources;
-        let created_by = format!("/bin/sh -c #(nop) {} {}", verb, node.original.split_once(char::is_whitespace).map_or("", |x| x.1));
+        let created_by = format!(
+            "/bin/sh -c #(nop) {} {}",
+            verb,
+            node.original
+                .split_once(char::is_whitespace)
+                .map_or("", |x| x.1)
+        );
         let opts = self.commit_opts(state, created_by);
         let parent = state.image_id.clone();
         let cfg = self.config_json(state);
-        let desc = format!("{}|{:?}|{:?}|{:?}|{:?}|{}", plan.dest, plan.chown, plan.chmod, plan.excludes, plan.sources, plan.extract_archives);
+        let desc = format!(
+            "{}|{:?}|{:?}|{:?}|{:?}|{}",
+            plan.dest, plan.chown, plan.chmod, plan.excludes, plan.sources, plan.extract_archives
+        );
         let clamp = self.epoch;
         state.image_id = self
             .cached_or(&parent, &[verb, &desc, &sum, &cfg], move |svc| {
@@ -558,9 +640,13 @@ impl Build {
                         .map_err(|e| Error::internal(format!("{verb}: {e}")))?;
                     let mut w = std::io::BufWriter::new(spool);
                     copy::write_copy_tar(&source, &plan, &root, rootfs, clamp, verb, &mut w)?;
-                    let mut spool = w.into_inner().map_err(|e| Error::internal(format!("{verb}: {e}")))?;
+                    let mut spool = w
+                        .into_inner()
+                        .map_err(|e| Error::internal(format!("{verb}: {e}")))?;
                     use std::io::Seek;
-                    spool.rewind().map_err(|e| Error::internal(format!("{verb}: {e}")))?;
+                    spool
+                        .rewind()
+                        .map_err(|e| Error::internal(format!("{verb}: {e}")))?;
                     extract_into(rootfs, std::io::BufReader::new(spool))
                 })?;
                 id.ok_or_else(|| Error::internal("COPY made no image"))
@@ -570,7 +656,12 @@ impl Build {
         Ok(())
     }
 
-    async fn run_step(&mut self, state: &mut StageState, node: &Node, run: &berth_dockerfile::Run) -> Result<()> {
+    async fn run_step(
+        &mut self,
+        state: &mut StageState,
+        node: &Node,
+        run: &berth_dockerfile::Run,
+    ) -> Result<()> {
         if state.image_id.is_empty() {
             return Err(Error::invalid(format!(
                 "The command '{}' cannot run: the stage is FROM scratch and has no shell (Dockerfile line {})",
@@ -672,7 +763,9 @@ impl Build {
         self.out
             .stream(format!(" ---> Running in {}\n", id::short(&ctr_id)))
             .await;
-        let result = self.run_container(&ctr_id, state, created_by, &joined, node).await;
+        let result = self
+            .run_container(&ctr_id, state, created_by, &joined, node)
+            .await;
         let removed = self
             .daemon
             .container_remove(
@@ -687,12 +780,17 @@ impl Build {
         let image_id = result?;
         removed?;
         self.out
-            .stream(format!("Removing intermediate container {}\n", id::short(&ctr_id)))
+            .stream(format!(
+                "Removing intermediate container {}\n",
+                id::short(&ctr_id)
+            ))
             .await;
         let svc = self.svc.clone();
         let (k, img) = (key, image_id.clone());
         blocking(move || Ok(svc.cache_store(&k, &img)?)).await?;
-        self.out.stream(format!(" ---> {}\n", short(&image_id))).await;
+        self.out
+            .stream(format!(" ---> {}\n", short(&image_id)))
+            .await;
         state.image_id = image_id;
         Ok(())
     }
@@ -714,7 +812,9 @@ impl Build {
                 .or_else(|| fields.get("dst"))
                 .or_else(|| fields.get("destination"))
                 .cloned()
-                .ok_or_else(|| Error::invalid(format!("RUN --mount={spec}: a target is required")))?;
+                .ok_or_else(|| {
+                    Error::invalid(format!("RUN --mount={spec}: a target is required"))
+                })?;
             match typ {
                 "cache" => {
                     let id = fields.get("id").cloned().unwrap_or_else(|| target.clone());
@@ -756,7 +856,10 @@ impl Build {
         joined: &str,
         node: &Node,
     ) -> Result<String> {
-        let wait = self.daemon.container_wait(ctr_id, WaitCondition::NextExit).await?;
+        let wait = self
+            .daemon
+            .container_wait(ctr_id, WaitCondition::NextExit)
+            .await?;
         self.daemon.container_start(ctr_id).await?;
         let logs = self
             .daemon
@@ -894,7 +997,9 @@ fn image_context(
         for p in patterns {
             let abs = berth_snapshot::container_path::abs_path(p);
             let trimmed = abs.trim_end_matches('/');
-            let Ok(r) = root.resolve(trimmed) else { continue };
+            let Ok(r) = root.resolve(trimmed) else {
+                continue;
+            };
             let Some(base) = r.base.clone() else { continue };
             // Follow a final symlink inside the image, as COPY does for its sources.
             let resolved = root.extraction_dir(trimmed);

@@ -23,7 +23,10 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/build/prune", post(prune))
 }
 
-fn json_map<T: serde::de::DeserializeOwned + Default>(p: &Params, key: &str) -> Result<T, ApiError> {
+fn json_map<T: serde::de::DeserializeOwned + Default>(
+    p: &Params,
+    key: &str,
+) -> Result<T, ApiError> {
     match p.non_empty(key) {
         None => Ok(T::default()),
         Some(text) => serde_json::from_str(text)
