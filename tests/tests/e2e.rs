@@ -860,6 +860,8 @@ both_clients! {
         run_detached(d, c, &["--name", &name, "-u", "nobody", "busybox", "sh", "-c",
             "mkdir -p /tmp/dst; ln -s / /tmp/evil; ln -s ../../../../.. /tmp/evil2; sleep 300"]);
         wait_for_inspect(d, c, &name, "{{.State.Running}}", "true");
+        // Running is not yet "set up": wait for the last link the command makes.
+        assert!(wait_until(SETTLE, || d.run(c, &["exec", &name, "test", "-L", "/tmp/evil2"]).code == 0));
         let h = host_dir(d, "cpto");
         write(&h.join("src/top"), "top\n");
         write(&h.join("src/sub/f"), "f\n");

@@ -203,6 +203,8 @@ pub enum ImageCommand {
     Prune(image_prune::PruneArgs),
     Save(save::SaveArgs),
     Load(load::LoadArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
 }
 
 #[derive(Debug, Subcommand)]

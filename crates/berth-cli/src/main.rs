@@ -166,6 +166,7 @@ async fn dispatch(cli: Cli) -> CliResult {
             ImageCommand::Import(a) => commands::import::run(&ctx, "image import", a).await,
             ImageCommand::Save(a) => commands::save::run(&ctx, "image save", a).await,
             ImageCommand::Load(a) => commands::load::run(&ctx, "image load", a).await,
+            ImageCommand::Build(a) => commands::build::run(&ctx, a).await,
             ImageCommand::Tag(a) => commands::tag::run(&ctx, "image tag", a).await,
             ImageCommand::History(a) => commands::history::run(&ctx, "image history", a).await,
             ImageCommand::Prune(a) => commands::image_prune::run(&ctx, "image prune", a).await,

@@ -61,7 +61,7 @@ pub fn commit_upper(
             w,
             TreeTarOptions {
                 overlay_whiteouts: true,
-                skip: Some(|rel, st| berth_snapshot::changes::is_init_mountpoint(rel, st)),
+                skip: Some(berth_snapshot::changes::is_init_mountpoint),
                 mtime_clamp: clamp,
             },
         );
