@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand};
 use crate::commands::{
     attach, build, build_prune, commit, container_prune, cp, create, diff, events, exec, export,
     history, image_prune, images, import, info, inspect, kill, load, logs, network, pause, port,
-    ps, registry, rename, restart, rm, rmi, run, save, start, stats, stop, system_check, system_df,
-    tag, top, update, version, volume, wait,
+    ps, pull, push, registry, rename, restart, rm, rmi, run, save, start, stats, stop,
+    system_check, system_df, tag, top, update, version, volume, wait,
 };
 
 #[derive(Debug, Parser)]
@@ -102,6 +102,10 @@ pub enum Command {
     Load(load::LoadArgs),
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCommand),
@@ -205,6 +209,8 @@ pub enum ImageCommand {
     Load(load::LoadArgs),
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
+    Pull(pull::PullArgs),
+    Push(push::PushArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -110,6 +110,8 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Save(a) => commands::save::run(&ctx, "save", a).await,
         Command::Load(a) => commands::load::run(&ctx, "load", a).await,
         Command::Build(a) => commands::build::run(&ctx, a).await,
+        Command::Pull(a) => commands::pull::run(&ctx, "pull", a).await,
+        Command::Push(a) => commands::push::run(&ctx, "push", a).await,
         Command::Builder(cli::BuilderCommand::Build(a)) => commands::build::run(&ctx, a).await,
         Command::Builder(cli::BuilderCommand::Prune(a)) => {
             commands::build_prune::run(&ctx, a).await
@@ -167,6 +169,8 @@ async fn dispatch(cli: Cli) -> CliResult {
             ImageCommand::Save(a) => commands::save::run(&ctx, "image save", a).await,
             ImageCommand::Load(a) => commands::load::run(&ctx, "image load", a).await,
             ImageCommand::Build(a) => commands::build::run(&ctx, a).await,
+            ImageCommand::Pull(a) => commands::pull::run(&ctx, "image pull", a).await,
+            ImageCommand::Push(a) => commands::push::run(&ctx, "image push", a).await,
             ImageCommand::Tag(a) => commands::tag::run(&ctx, "image tag", a).await,
             ImageCommand::History(a) => commands::history::run(&ctx, "image history", a).await,
             ImageCommand::Prune(a) => commands::image_prune::run(&ctx, "image prune", a).await,

@@ -127,6 +127,15 @@ impl Client {
     }
 
     /// Pulls `repo:tag`; the answer is a progress stream.
+    /// `POST /images/{name}/push?tag=`: the progress stream.
+    pub async fn image_push(&self, name: &str, tag: &str) -> Result<JsonLines<CreateImageInfo>> {
+        let q: Query = vec![("tag", tag.to_string())];
+        let resp = self
+            .post(&format!("/images/{}/push", esc(name)), &q)
+            .await?;
+        Ok(JsonLines::new(resp.into_body()))
+    }
+
     pub async fn image_pull(&self, repo: &str, tag: &str) -> Result<JsonLines<CreateImageInfo>> {
         let q: Query = vec![("fromImage", repo.to_string()), ("tag", tag.to_string())];
         let resp = self.post("/images/create", &q).await?;

@@ -17,6 +17,7 @@ mod ctr_prune;
 mod ctr_size;
 mod daemon;
 mod disk_usage;
+pub mod distribution;
 mod events;
 mod exec;
 mod health;

@@ -87,6 +87,24 @@ impl ImageService {
         Ok(reference)
     }
 
+    /// Records `repo@digest` (a pulled or pushed manifest) for the image: its `RepoDigests`.
+    pub fn add_digest_ref(
+        &self,
+        image_id: &str,
+        repo: &str,
+        digest: &str,
+    ) -> Result<(), ImageError> {
+        let reference = Reference::parse(&format!("{repo}@{digest}"))
+            .map_err(|e| ImageError::Invalid(e.message))?;
+        let _guard = self.lock()?;
+        let now = now_rfc3339();
+        self.db.transaction(|tx| -> Result<(), ImageError> {
+            records::set_ref(tx, &reference.to_string(), image_id, true, &now)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
     /// `docker rmi`. `users` lists the containers using an image id. Returns dockerd's
     /// `Untagged`/`Deleted` records, including the chain ids of layers nothing uses any more.
     pub fn remove(

@@ -303,3 +303,95 @@ fn reference_dockerd_pushes_and_pulls() {
     let repo_digests = dockerd.ok(&["image", "inspect", "-f", "{{json .RepoDigests}}", &first]);
     assert!(repo_digests.contains(&digest), "{repo_digests}");
 }
+
+/// Every file named `hex` under `root` (the registry's blob files).
+fn files_named(root: &Path, hex: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n.to_string_lossy() == hex) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+mod client {
+    use super::*;
+    use berth_tests::{unique_name, Client, TestDaemon};
+
+    both_clients! {
+        fn push_then_pull_into_another_daemon(d, c) {
+            let root = tempfile::tempdir().unwrap();
+            let s = Served::start(root.path(), &[]);
+            let repo = format!("{}/e2e/{}", s.addr, unique_name("bb"));
+            let image = format!("{repo}:v1");
+            d.run(c, &["tag", "busybox", &image]).success();
+            let id = d.inspect(c, &image, "{{.Id}}");
+            let pushed = d.run(c, &["push", &image]);
+            pushed.success()
+                .stdout_has(&format!("The push refers to repository [{repo}]"))
+                .stdout_has(": Pushed")
+                .stdout_has("v1: digest: sha256:");
+            let digest = pushed.out().lines().find_map(|l| l.split("digest: ").nth(1)).and_then(|r| r.split(' ').next()).unwrap().to_string();
+            d.run(c, &["push", &image]).success().stdout_has(": Layer already exists");
+
+            let Some(other) = TestDaemon::start() else { return };
+            let pulled = other.run(c, &["pull", &image]);
+            pulled.success()
+                .stdout_has(&format!("v1: Pulling from {repo}"))
+                .stdout_has(": Pull complete")
+                .stdout_has(&format!("Digest: {digest}"))
+                .stdout_has(&format!("Status: Downloaded newer image for {image}"));
+            assert_eq!(other.inspect(c, &image, "{{.Id}}"), id, "the same image id on both sides");
+            assert_eq!(other.inspect(c, &image, "{{index .RepoDigests 0}}"), format!("{repo}@{digest}"));
+            other.run(c, &["run", "--rm", &image, "echo", "pulled"]).success().stdout_has("pulled");
+            other.run(c, &["pull", &image]).success().stdout_has(&format!("Status: Image is up to date for {image}"));
+            other.run(c, &["pull", &format!("{repo}@{digest}")]).success();
+            other.run(c, &["pull", &format!("{repo}:nope")]).code_is(1).stderr_has("not found");
+
+            // run pulls what is missing.
+            let fresh = TestDaemon::start().unwrap();
+            fresh.run(c, &["run", "--rm", &image, "echo", "auto"]).success().stdout_has("auto").stderr_has(&format!("Unable to find image '{image}' locally"));
+        }
+
+        fn a_corrupt_blob_is_refused_and_leaves_nothing(d, c) {
+            let root = tempfile::tempdir().unwrap();
+            let s = Served::start(root.path(), &[]);
+            let image = format!("{}/e2e/{}:v1", s.addr, unique_name("bad"));
+            d.run(c, &["tag", "busybox", &image]).success();
+            let pushed = d.run(c, &["push", &image]);
+            pushed.success();
+            // Flip the stored layer's bytes behind the registry's back.
+            let manifest = s.req("GET", &format!("/v2/{}/manifests/v1", image.split_once('/').unwrap().1.trim_end_matches(":v1")), &[("Accept", "application/vnd.docker.distribution.manifest.v2+json")], b"");
+            assert_eq!(manifest.status, 200, "{}", manifest.text());
+            let doc: serde_json::Value = serde_json::from_str(&manifest.text()).unwrap();
+            let layer = doc["layers"][0]["digest"].as_str().unwrap().to_string();
+            let files = files_named(root.path(), layer.trim_start_matches("sha256:"));
+            assert!(!files.is_empty(), "layer file not found under the registry root");
+            let mut flipped = 0;
+            for f in &files {
+                let mut bytes = std::fs::read(f).unwrap();
+                let n = bytes.len();
+                // Repository links carry the name too; only the blob has the bytes.
+                if n < 64 {
+                    continue;
+                }
+                flipped += 1;
+                bytes[n / 2] ^= 0xff;
+                std::fs::write(f, bytes).unwrap();
+            }
+            assert!(flipped > 0, "no blob file to corrupt among {files:?}");
+            let Some(other) = TestDaemon::start() else { return };
+            let before = other.run(c, &["images", "-a", "-q"]).success().out().to_string();
+            other.run(c, &["pull", &image]).code_is(1).stderr_has("digest mismatch");
+            assert_eq!(other.run(c, &["images", "-a", "-q"]).success().out(), before, "nothing stored");
+            assert_eq!(other.berth(&["system", "check"]).code, 0, "the store is consistent (berth only)");
+        }
+    }
+}

@@ -24,6 +24,8 @@ pub mod network;
 pub mod pause;
 pub mod port;
 pub mod ps;
+pub mod pull;
+pub mod push;
 pub mod registry;
 pub mod rename;
 pub mod restart;

@@ -39,6 +39,7 @@ pub enum NamedRoute<'a> {
     History(&'a str),
     Tag(&'a str),
     Save(&'a str),
+    Push(&'a str),
 }
 
 /// Splits the wildcard part of a `GET` or `POST` path into the image name and the action;
@@ -53,6 +54,7 @@ pub fn split_named<'a>(path: &'a str, method: &http::Method) -> Option<NamedRout
         ("GET", "history") => Some(NamedRoute::History(name)),
         ("POST", "tag") => Some(NamedRoute::Tag(name)),
         ("GET", "get") => Some(NamedRoute::Save(name)),
+        ("POST", "push") => Some(NamedRoute::Push(name)),
         _ => None,
     }
 }
@@ -81,8 +83,19 @@ async fn post_named(
     State(d): State<Arc<Daemon>>,
     Path(path): Path<String>,
     p: Params,
+    headers: http::HeaderMap,
 ) -> Result<Response, ApiError> {
     match split_named(&path, &http::Method::POST) {
+        Some(NamedRoute::Push(name)) => {
+            let rx = d
+                .image_push(
+                    name,
+                    p.get("tag").unwrap_or_default(),
+                    registry_auth(&headers),
+                )
+                .await?;
+            Ok(progress_response(rx))
+        }
         Some(NamedRoute::Tag(name)) => {
             let Some(repo) = p.non_empty("repo") else {
                 return Err(ApiError::invalid(
@@ -175,6 +188,28 @@ pub fn import_options(p: &Params, v: &ApiVersion) -> ImportOptions {
     }
 }
 
+/// The credentials of `X-Registry-Auth`.
+fn registry_auth(headers: &http::HeaderMap) -> berth_daemon::distribution::Credentials {
+    berth_daemon::distribution::credentials_from_header(
+        headers.get("x-registry-auth").and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// A progress channel as dockerd's JSON stream, one message per line, flushed as it comes.
+fn progress_response(mut rx: tokio::sync::mpsc::Receiver<serde_json::Value>) -> Response {
+    let lines = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(|msg| {
+        let mut line = serde_json::to_vec(&msg).unwrap_or_default();
+        line.extend_from_slice(b"\r\n");
+        Ok::<_, std::convert::Infallible>(line)
+    });
+    let mut resp = Response::new(Body::from_stream(lines));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
 /// One line of dockerd's JSON progress stream (`streamformatter.FormatStatus`).
 pub fn status_line(status: &str) -> Vec<u8> {
     let mut line = serde_json::to_vec(&serde_json::json!({ "status": status })).unwrap_or_default();
@@ -187,13 +222,15 @@ async fn create(
     State(d): State<Arc<Daemon>>,
     v: ApiVersion,
     p: Params,
+    headers: http::HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     match create_request(&p)? {
-        CreateRequest::Pull(image) => Err(Error::not_implemented(format!(
-            "pulling {image} from a registry is not supported by this daemon yet"
-        ))
-        .into()),
+        CreateRequest::Pull(image) => {
+            let creds = registry_auth(&headers);
+            let rx = d.image_pull(&image, p.get("tag").unwrap_or_default(), creds).await?;
+            Ok(progress_response(rx))
+        }
         CreateRequest::ImportFromUrl(url) => {
             Err(Error::not_implemented(format!("importing from {url} is not supported; send the archive as the request body (fromSrc=-)")).into())
         }

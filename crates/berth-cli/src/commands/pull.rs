@@ -1,0 +1,49 @@
+//! `pull [-q] NAME[:TAG|@DIGEST]`: an image from a registry, with docker's progress lines.
+
+use clap::Args;
+
+use crate::commands::create::split_tag;
+use crate::ctx::Ctx;
+use crate::error::{Arity, CliError, CliResult};
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Download all tagged images in the repository (not supported yet)
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    pub args: Vec<String>,
+}
+
+pub async fn run(ctx: &Ctx, path: &str, args: PullArgs) -> CliResult {
+    Arity::Exactly(1).check(path, args.args.len())?;
+    if args.all_tags {
+        return Err(CliError::status(
+            1,
+            "pull --all-tags is not supported by berth yet",
+        ));
+    }
+    let image = &args.args[0];
+    let reference = berth_types::Reference::parse(image)
+        .map_err(|e| CliError::status(1, format!("invalid reference format: {}", e.message)))?;
+    let (repo, tag) = match image.split_once('@') {
+        Some((repo, digest)) => (repo.to_string(), Some(digest.to_string())),
+        None => split_tag(image),
+    };
+    let stream = ctx
+        .client
+        .image_pull(&repo, tag.as_deref().unwrap_or("latest"))
+        .await?;
+    if args.quiet {
+        crate::jsonmessage::display(stream, &mut std::io::sink()).await?;
+    } else {
+        crate::jsonmessage::display(stream, &mut std::io::stdout()).await?;
+    }
+    println!("{reference}");
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! `push [-q] NAME[:TAG]`: an image to a registry, with docker's progress lines.
+
+use clap::Args;
+
+use crate::commands::create::split_tag;
+use crate::ctx::Ctx;
+use crate::error::{Arity, CliResult};
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+    pub args: Vec<String>,
+}
+
+pub async fn run(ctx: &Ctx, path: &str, args: PushArgs) -> CliResult {
+    Arity::Exactly(1).check(path, args.args.len())?;
+    let (repo, tag) = split_tag(&args.args[0]);
+    let tag = if args.all_tags {
+        String::new()
+    } else {
+        tag.unwrap_or_else(|| "latest".into())
+    };
+    let stream = ctx.client.image_push(&repo, &tag).await?;
+    if args.quiet {
+        crate::jsonmessage::display(stream, &mut std::io::sink()).await?;
+        println!("{}", args.args[0]);
+    } else {
+        crate::jsonmessage::display(stream, &mut std::io::stdout()).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,424 @@
+//! One repository on one registry: requests with auth, manifests, blobs, uploads.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use sha2::{Digest as _, Sha256};
+
+use crate::auth::{Credentials, WwwAuthenticate};
+use crate::error::DistributionError;
+use crate::media::{ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES};
+
+/// Where a downloaded blob goes (a file in the ingest area, usually).
+pub trait BlobSink: Write + Send {}
+impl<T: Write + Send> BlobSink for T {}
+
+/// A client for one repository.
+pub struct RegistryClient {
+    http: Client<HttpConnector, Full<Bytes>>,
+    /// `host[:port]` as in the image reference.
+    host: String,
+    repo: String,
+    creds: Credentials,
+    /// The Authorization header that worked last (Basic or a Bearer token).
+    authorization: Mutex<Option<String>>,
+    /// The actions asked for in token scopes (`pull` or `pull,push`).
+    actions: &'static str,
+}
+
+fn err(msg: impl Into<String>) -> DistributionError {
+    DistributionError::Http(msg.into())
+}
+
+/// The registry's error text from a JSON body (`{"errors":[{"code":..,"message":..}]}`).
+fn registry_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v["errors"].as_array().map(|errs| {
+                errs.iter()
+                    .map(|e| {
+                        let code = e["code"].as_str().unwrap_or_default().to_ascii_lowercase();
+                        let msg = e["message"].as_str().unwrap_or_default();
+                        format!("{}: {msg}", code.replace('_', " "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
+}
+
+impl RegistryClient {
+    /// `push` asks for push rights in token scopes too.
+    pub fn new(host: &str, repo: &str, creds: Credentials, push: bool) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Self {
+            http: Client::builder(TokioExecutor::new()).build(connector),
+            host: host.to_string(),
+            repo: repo.to_string(),
+            creds,
+            authorization: Mutex::new(None),
+            actions: if push { "pull,push" } else { "pull" },
+        }
+    }
+
+    pub fn repo(&self) -> &str {
+        &self.repo
+    }
+
+    fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            path_or_url.to_string()
+        } else {
+            format!("http://{}{path_or_url}", self.host)
+        }
+    }
+
+    fn current_auth(&self) -> Option<String> {
+        self.authorization.lock().ok().and_then(|a| a.clone())
+    }
+
+    async fn raw(
+        &self,
+        method: &Method,
+        url: &str,
+        headers: &[(header::HeaderName, String)],
+        body: Bytes,
+    ) -> Result<Response<Incoming>, DistributionError> {
+        let mut req = Request::builder().method(method.clone()).uri(url);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        if let Some(a) = self.current_auth() {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| err(format!("bad request to {url}: {e}")))?;
+        self.http
+            .request(req)
+            .await
+            .map_err(|e| DistributionError::Connect {
+                url: url.to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })
+    }
+
+    /// Sends a request; on 401 answers the challenge once and retries.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        headers: &[(header::HeaderName, String)],
+        body: Bytes,
+    ) -> Result<Response<Incoming>, DistributionError> {
+        let url = self.url(path_or_url);
+        let resp = self.raw(&method, &url, headers, body.clone()).await?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        let challenge = resp
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(WwwAuthenticate::parse);
+        let authorization = match challenge {
+            Some(WwwAuthenticate::Basic) if !self.creds.is_empty() => self.creds.basic(),
+            Some(WwwAuthenticate::Bearer {
+                realm,
+                service,
+                scope,
+            }) => self.token(&realm, &service, &scope).await?,
+            _ => return Err(DistributionError::Unauthorized),
+        };
+        if let Ok(mut a) = self.authorization.lock() {
+            *a = Some(authorization);
+        }
+        let resp = self.raw(&method, &url, headers, body).await?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            return Err(DistributionError::Unauthorized);
+        }
+        Ok(resp)
+    }
+
+    /// The Bearer token flow: GET realm?service=..&scope=.. (with Basic credentials if any).
+    async fn token(
+        &self,
+        realm: &str,
+        service: &str,
+        scope: &str,
+    ) -> Result<String, DistributionError> {
+        let scope = if scope.is_empty() {
+            format!("repository:{}:{}", self.repo, self.actions)
+        } else {
+            scope.to_string()
+        };
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let sep = if realm.contains('?') { '&' } else { '?' };
+        let url = format!("{realm}{sep}service={}&scope={}", enc(service), enc(&scope));
+        let mut req = Request::builder().method(Method::GET).uri(&url);
+        if !self.creds.is_empty() {
+            req = req.header(header::AUTHORIZATION, self.creds.basic());
+        }
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| err(format!("token request: {e}")))?;
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| DistributionError::Connect {
+                url: url.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        let status = resp.status();
+        let body = collect(resp).await?;
+        if !status.is_success() {
+            return Err(if status == StatusCode::UNAUTHORIZED {
+                DistributionError::Unauthorized
+            } else {
+                err(format!(
+                    "token server answered {status}: {}",
+                    registry_message(&body)
+                ))
+            });
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| err(format!("token server answered no JSON: {e}")))?;
+        let token = v["token"]
+            .as_str()
+            .or_else(|| v["access_token"].as_str())
+            .ok_or_else(|| err("token server answered no token"))?;
+        Ok(format!("Bearer {token}"))
+    }
+
+    /// `GET /v2/`: reachable, and auth settled.
+    pub async fn ping(&self) -> Result<(), DistributionError> {
+        let resp = self.send(Method::GET, "/v2/", &[], Bytes::new()).await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(err(format!("registry /v2/ answered {}", resp.status())))
+        }
+    }
+
+    /// A manifest by tag or digest: its bytes, content type and digest (verified when asked
+    /// by digest).
+    pub async fn manifest(
+        &self,
+        reference: &str,
+    ) -> Result<(Bytes, String, String), DistributionError> {
+        let path = format!("/v2/{}/manifests/{reference}", self.repo);
+        let resp = self
+            .send(
+                Method::GET,
+                &path,
+                &[(header::ACCEPT, ACCEPT_MANIFESTS.to_string())],
+                Bytes::new(),
+            )
+            .await?;
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = collect(resp).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(DistributionError::NotFound {
+                what: format!("manifest for {}:{reference}", self.repo),
+                detail: registry_message(&body),
+            });
+        }
+        if !status.is_success() {
+            return Err(err(format!(
+                "manifest {reference}: {status}: {}",
+                registry_message(&body)
+            )));
+        }
+        if body.len() > MAX_MANIFEST_BYTES {
+            return Err(DistributionError::Invalid(format!(
+                "manifest {reference} is larger than 4 MiB"
+            )));
+        }
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+        if reference.starts_with("sha256:") && reference != digest {
+            return Err(DistributionError::DigestMismatch {
+                what: format!("manifest {reference}"),
+                expected: reference.to_string(),
+                actual: digest,
+            });
+        }
+        Ok((body, content_type, digest))
+    }
+
+    /// Streams blob `digest` into `sink`, verifying it; `progress` gets the bytes so far.
+    pub async fn fetch_blob(
+        &self,
+        digest: &str,
+        sink: &mut dyn BlobSink,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, DistributionError> {
+        let path = format!("/v2/{}/blobs/{digest}", self.repo);
+        let mut resp = self.send(Method::GET, &path, &[], Bytes::new()).await?;
+        // Registries may redirect blob GETs to storage.
+        for _ in 0..5 {
+            if !resp.status().is_redirection() {
+                break;
+            }
+            let Some(loc) = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+            else {
+                break;
+            };
+            resp = self
+                .raw(&Method::GET, &self.url(&loc), &[], Bytes::new())
+                .await?;
+        }
+        let status = resp.status();
+        if !status.is_success() {
+            let body = collect(resp).await?;
+            return Err(if status == StatusCode::NOT_FOUND {
+                DistributionError::NotFound {
+                    what: format!("blob {digest}"),
+                    detail: registry_message(&body),
+                }
+            } else {
+                err(format!(
+                    "blob {digest}: {status}: {}",
+                    registry_message(&body)
+                ))
+            });
+        }
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut body = resp.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| err(format!("reading blob {digest}: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                hasher.update(&data);
+                sink.write_all(&data)?;
+                size += data.len() as u64;
+                progress(size);
+            }
+        }
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != digest {
+            return Err(DistributionError::DigestMismatch {
+                what: format!("blob in {}", self.repo),
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(size)
+    }
+
+    /// Whether the registry has blob `digest` in this repository.
+    pub async fn blob_exists(&self, digest: &str) -> Result<bool, DistributionError> {
+        let path = format!("/v2/{}/blobs/{digest}", self.repo);
+        let resp = self.send(Method::HEAD, &path, &[], Bytes::new()).await?;
+        Ok(resp.status().is_success())
+    }
+
+    /// Uploads blob `digest` (a POST for the session, then one PUT with the bytes).
+    pub async fn upload_blob(&self, digest: &str, data: Bytes) -> Result<(), DistributionError> {
+        let path = format!("/v2/{}/blobs/uploads/", self.repo);
+        let resp = self.send(Method::POST, &path, &[], Bytes::new()).await?;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = collect(resp).await?;
+        if status != StatusCode::ACCEPTED {
+            return Err(err(format!(
+                "starting an upload: {status}: {}",
+                registry_message(&body)
+            )));
+        }
+        let location = location.ok_or_else(|| err("the registry gave no upload location"))?;
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{sep}digest={digest}");
+        let len = data.len().to_string();
+        let resp = self
+            .send(
+                Method::PUT,
+                &put,
+                &[
+                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                    (header::CONTENT_LENGTH, len),
+                ],
+                data,
+            )
+            .await?;
+        expect(resp, StatusCode::CREATED, &format!("uploading {digest}")).await?;
+        Ok(())
+    }
+
+    /// PUTs a manifest under `reference`; returns its digest.
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        data: Bytes,
+    ) -> Result<String, DistributionError> {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
+        let path = format!("/v2/{}/manifests/{reference}", self.repo);
+        let resp = self
+            .send(
+                Method::PUT,
+                &path,
+                &[(header::CONTENT_TYPE, media_type.to_string())],
+                data,
+            )
+            .await?;
+        expect(
+            resp,
+            StatusCode::CREATED,
+            &format!("putting manifest {reference}"),
+        )
+        .await?;
+        Ok(digest)
+    }
+}
+
+/// The body of a response with status `want`; any other status is an error about `what`.
+async fn expect(
+    resp: Response<Incoming>,
+    want: StatusCode,
+    what: &str,
+) -> Result<Bytes, DistributionError> {
+    let status = resp.status();
+    let body = collect(resp).await?;
+    if status != want {
+        return Err(err(format!(
+            "{what}: {status}: {}",
+            registry_message(&body)
+        )));
+    }
+    Ok(body)
+}
+
+async fn collect(resp: Response<Incoming>) -> Result<Bytes, DistributionError> {
+    resp.into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| err(format!("reading the registry's answer: {e}")))
+}
