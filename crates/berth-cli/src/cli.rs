@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     attach, build, build_prune, commit, container_prune, cp, create, diff, events, exec, export,
-    history, image_prune, images, import, info, inspect, kill, load, logs, network, pause, port,
-    ps, pull, push, registry, rename, restart, rm, rmi, run, save, start, stats, stop,
+    history, image_prune, images, import, info, inspect, kill, load, login, logs, network, pause,
+    port, ps, pull, push, registry, rename, restart, rm, rmi, run, save, start, stats, stop,
     system_check, system_df, tag, top, update, version, volume, wait,
 };
 
@@ -106,6 +106,10 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// Upload an image to a registry
     Push(push::PushArgs),
+    /// Authenticate to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(login::LogoutArgs),
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCommand),

@@ -7,6 +7,7 @@ mod commands;
 mod container_opts;
 mod cp_paths;
 mod ctx;
+mod docker_config;
 mod error;
 mod format;
 mod health_opts;
@@ -111,6 +112,8 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Load(a) => commands::load::run(&ctx, "load", a).await,
         Command::Build(a) => commands::build::run(&ctx, a).await,
         Command::Pull(a) => commands::pull::run(&ctx, "pull", a).await,
+        Command::Login(a) => commands::login::login(&ctx, a).await,
+        Command::Logout(a) => commands::login::logout(&ctx, a).await,
         Command::Push(a) => commands::push::run(&ctx, "push", a).await,
         Command::Builder(cli::BuilderCommand::Build(a)) => commands::build::run(&ctx, a).await,
         Command::Builder(cli::BuilderCommand::Prune(a)) => {

@@ -153,6 +153,20 @@ impl Client {
         check_status(resp).await
     }
 
+    /// POST with no body and one extra header (`X-Registry-Auth`).
+    pub async fn post_with_header(
+        &self,
+        path: &str,
+        query: &Query<'_>,
+        name: &str,
+        value: &str,
+    ) -> Result<Response<Incoming>> {
+        let uri = self.uri(path, query).await?;
+        let b = Self::builder(Method::POST, &uri).header(name, value);
+        let resp = transport::send(&self.host, b.body(body::empty())?).await?;
+        check_status(resp).await
+    }
+
     pub async fn get(&self, path: &str, query: &Query<'_>) -> Result<Response<Incoming>> {
         self.request(Method::GET, path, query, None, body::empty())
             .await

@@ -127,18 +127,48 @@ impl Client {
     }
 
     /// Pulls `repo:tag`; the answer is a progress stream.
-    /// `POST /images/{name}/push?tag=`: the progress stream.
-    pub async fn image_push(&self, name: &str, tag: &str) -> Result<JsonLines<CreateImageInfo>> {
+    /// `POST /images/{name}/push?tag=`: the progress stream. `auth` is the `X-Registry-Auth`
+    /// value (docker sends `e30=`, an empty object, without credentials).
+    pub async fn image_push(
+        &self,
+        name: &str,
+        tag: &str,
+        auth: &str,
+    ) -> Result<JsonLines<CreateImageInfo>> {
         let q: Query = vec![("tag", tag.to_string())];
+        let path = format!("/images/{}/push", esc(name));
         let resp = self
-            .post(&format!("/images/{}/push", esc(name)), &q)
+            .post_with_header(&path, &q, "X-Registry-Auth", auth)
             .await?;
         Ok(JsonLines::new(resp.into_body()))
     }
 
     pub async fn image_pull(&self, repo: &str, tag: &str) -> Result<JsonLines<CreateImageInfo>> {
+        self.image_pull_with_auth(repo, tag, "e30=").await
+    }
+
+    /// `POST /images/create?fromImage=`: the progress stream.
+    pub async fn image_pull_with_auth(
+        &self,
+        repo: &str,
+        tag: &str,
+        auth: &str,
+    ) -> Result<JsonLines<CreateImageInfo>> {
         let q: Query = vec![("fromImage", repo.to_string()), ("tag", tag.to_string())];
-        let resp = self.post("/images/create", &q).await?;
+        let resp = self
+            .post_with_header("/images/create", &q, "X-Registry-Auth", auth)
+            .await?;
         Ok(JsonLines::new(resp.into_body()))
+    }
+
+    /// `POST /auth`: whether the registry takes these credentials.
+    pub async fn registry_login(&self, server: &str, username: &str, password: &str) -> Result<()> {
+        let body = serde_json::json!({
+            "username": username,
+            "password": password,
+            "serveraddress": server,
+        });
+        let _: serde_json::Value = self.post_json("/auth", &Vec::new(), &body).await?;
+        Ok(())
     }
 }

@@ -616,3 +616,31 @@ fn write_layout(
     }
     b.into_inner()?.flush()
 }
+
+/// The registry host of a login's server address (`https://index.docker.io/v1/`, `host:port`).
+pub fn login_host(server: &str) -> String {
+    let s = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = s.split('/').next().unwrap_or(s);
+    match host {
+        "" | "index.docker.io" | "docker.io" => "registry-1.docker.io".to_string(),
+        h => h.to_string(),
+    }
+}
+
+impl Daemon {
+    /// `POST /auth`: checks the credentials against the registry's `/v2/`.
+    pub async fn registry_login(&self, server: &str, creds: Credentials) -> Result<()> {
+        let host = login_host(server);
+        let client = RegistryClient::new(&host, "", creds, false);
+        match client.ping().await {
+            Ok(()) => Ok(()),
+            Err(berth_distribution::DistributionError::Unauthorized) => Err(Error::new(
+                berth_types::ErrorKind::Unauthenticated,
+                format!("login attempt to http://{host}/v2/ failed with status: 401 Unauthorized"),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

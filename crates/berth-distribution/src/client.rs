@@ -157,16 +157,22 @@ impl RegistryClient {
         service: &str,
         scope: &str,
     ) -> Result<String, DistributionError> {
-        let scope = if scope.is_empty() {
-            format!("repository:{}:{}", self.repo, self.actions)
-        } else {
+        // A login asks for a token without a scope: it only proves the credentials.
+        let scope = if !scope.is_empty() {
             scope.to_string()
+        } else if self.repo.is_empty() {
+            String::new()
+        } else {
+            format!("repository:{}:{}", self.repo, self.actions)
         };
         let enc = |s: &str| {
             percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
         let sep = if realm.contains('?') { '&' } else { '?' };
-        let url = format!("{realm}{sep}service={}&scope={}", enc(service), enc(&scope));
+        let mut url = format!("{realm}{sep}service={}", enc(service));
+        if !scope.is_empty() {
+            url.push_str(&format!("&scope={}", enc(&scope)));
+        }
         let mut req = Request::builder().method(Method::GET).uri(&url);
         if !self.creds.is_empty() {
             req = req.header(header::AUTHORIZATION, self.creds.basic());

@@ -31,7 +31,9 @@ impl From<DistributionError> for berth_types::Error {
     fn from(e: DistributionError) -> Self {
         match &e {
             DistributionError::NotFound { .. } => berth_types::Error::not_found(e.to_string()),
-            DistributionError::Unauthorized => berth_types::Error::invalid(e.to_string()),
+            DistributionError::Unauthorized => {
+                berth_types::Error::new(berth_types::ErrorKind::Unauthenticated, e.to_string())
+            }
             DistributionError::Invalid(_) | DistributionError::DigestMismatch { .. } => {
                 berth_types::Error::invalid(e.to_string())
             }

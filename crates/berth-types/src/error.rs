@@ -16,6 +16,8 @@ pub enum ErrorKind {
     NotModified,
     /// The caller may not do this (HTTP 403).
     Forbidden,
+    /// Credentials were missing or refused (HTTP 401), e.g. a failed registry login.
+    Unauthenticated,
     /// Not implemented by berth (HTTP 501).
     NotImplemented,
     /// A dependency is not reachable (HTTP 503).

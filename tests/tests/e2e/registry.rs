@@ -395,3 +395,88 @@ mod client {
         }
     }
 }
+
+/// Debian's docker-registry with htpasswd Basic auth on 127.0.0.1 (when it is installed).
+struct ReferenceRegistry {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ReferenceRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ReferenceRegistry {
+    fn start(user: &str, password: &str) -> Option<Self> {
+        if !Path::new("/usr/bin/docker-registry").exists()
+            || !Path::new("/usr/bin/htpasswd").exists()
+        {
+            eprintln!("skipped: docker-registry or htpasswd (apache2-utils) is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let hp = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .unwrap();
+        std::fs::write(dir.path().join("htpasswd"), &hp.stdout).unwrap();
+        let port = super::network::free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: basic-realm\n    path: {root}/htpasswd\n",
+            root = dir.path().display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let up = berth_tests::wait_until(TIMEOUT, || std::net::TcpStream::connect(&addr).is_ok());
+        assert!(up, "docker-registry did not start on {addr}");
+        Some(Self {
+            child,
+            addr,
+            _dir: dir,
+        })
+    }
+}
+
+mod login {
+    use super::*;
+    use berth_tests::{unique_name, Client, TestDaemon};
+
+    both_clients! {
+        fn login_push_pull_logout_with_basic_auth(d, c) {
+            let Some(reg) = ReferenceRegistry::start("alice", "s3cret") else { return };
+            d.run(c, &["login", "-u", "alice", "-p", "wrong", &reg.addr])
+                .code_is(1)
+                .stderr_has(&format!("login attempt to http://{}/v2/ failed with status: 401 Unauthorized", reg.addr));
+            d.run_with_input(c, &["login", "-u", "alice", "--password-stdin", &reg.addr], b"s3cret\n")
+                .success()
+                .stdout_has("Login Succeeded");
+            let config = std::fs::read_to_string(d.dir().join("docker-config").join("config.json")).unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
+            assert_eq!(v["auths"][reg.addr.as_str()]["auth"], "YWxpY2U6czNjcmV0", "config.json: {config}");
+
+            let image = format!("{}/alice/{}:1", reg.addr, unique_name("bb"));
+            d.run(c, &["tag", "busybox", &image]).success();
+            d.run(c, &["push", &image]).success().stdout_has(": Pushed");
+            d.run(c, &["rmi", &image]).success();
+            d.run(c, &["pull", &image]).success().stdout_has("Status: Downloaded newer image");
+            d.run(c, &["run", "--rm", &image, "echo", "authed"]).success().stdout_has("authed");
+
+            d.run(c, &["logout", &reg.addr]).success().stdout_has(&format!("Removing login credentials for {}", reg.addr));
+            d.run(c, &["rmi", &image]).success();
+            // Without credentials the registry refuses (the docker CLI would prompt on a TTY).
+            let other = TestDaemon::start().unwrap();
+            other.berth(&["pull", &image]).code_is(1).stderr_has("unauthorized");
+        }
+    }
+}

@@ -84,9 +84,13 @@ pub async fn create_container(
 
 async fn pull(ctx: &Ctx, image: &str, quiet: bool) -> CliResult {
     let (repo, tag) = split_tag(image);
+    let domain = berth_types::Reference::parse_name_only(&repo)
+        .map(|r| r.domain)
+        .unwrap_or_default();
+    let auth = crate::docker_config::registry_auth_header(&domain);
     let stream = ctx
         .client
-        .image_pull(&repo, tag.as_deref().unwrap_or("latest"))
+        .image_pull_with_auth(&repo, tag.as_deref().unwrap_or("latest"), &auth)
         .await?;
     if quiet {
         let mut sink = std::io::sink();

@@ -35,9 +35,10 @@ pub async fn run(ctx: &Ctx, path: &str, args: PullArgs) -> CliResult {
         Some((repo, digest)) => (repo.to_string(), Some(digest.to_string())),
         None => split_tag(image),
     };
+    let auth = crate::docker_config::registry_auth_header(&reference.domain);
     let stream = ctx
         .client
-        .image_pull(&repo, tag.as_deref().unwrap_or("latest"))
+        .image_pull_with_auth(&repo, tag.as_deref().unwrap_or("latest"), &auth)
         .await?;
     if args.quiet {
         crate::jsonmessage::display(stream, &mut std::io::sink()).await?;

@@ -25,7 +25,11 @@ pub async fn run(ctx: &Ctx, path: &str, args: PushArgs) -> CliResult {
     } else {
         tag.unwrap_or_else(|| "latest".into())
     };
-    let stream = ctx.client.image_push(&repo, &tag).await?;
+    let domain = berth_types::Reference::parse_name_only(&repo)
+        .map(|r| r.domain)
+        .unwrap_or_default();
+    let auth = crate::docker_config::registry_auth_header(&domain);
+    let stream = ctx.client.image_push(&repo, &tag, &auth).await?;
     if args.quiet {
         crate::jsonmessage::display(stream, &mut std::io::sink()).await?;
         println!("{}", args.args[0]);

@@ -1,6 +1,7 @@
 //! One router per resource, merged into the API.
 
 pub mod archive;
+pub mod auth;
 pub mod build;
 pub mod container_prune;
 pub mod container_update;
@@ -33,4 +34,5 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(container_update::routes())
         .merge(volumes::routes())
         .merge(build::routes())
+        .merge(auth::routes())
 }
