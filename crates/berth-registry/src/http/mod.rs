@@ -5,6 +5,7 @@
 mod blobs;
 mod listing;
 mod manifests;
+mod referrers;
 mod uploads;
 
 use std::collections::HashMap;
@@ -56,6 +57,7 @@ enum Target<'a> {
     UploadStart,
     Upload(&'a str),
     Manifest(&'a str),
+    Referrers(&'a str),
     Tags,
 }
 
@@ -75,6 +77,7 @@ fn parse_path(path: &str) -> Option<(&str, Target<'_>)> {
     match kind {
         "manifests" => Some((name, Target::Manifest(last))),
         "blobs" => Some((name, Target::Blob(last))),
+        "referrers" => Some((name, Target::Referrers(last))),
         "uploads" => {
             let name = name.strip_suffix("/blobs")?;
             Some((name, Target::Upload(last)))
@@ -135,6 +138,7 @@ async fn dispatch(
         }
         (Target::Manifest(r), Method::DELETE) => manifests::delete(&reg, name, r),
         (Target::Tags, Method::GET) => listing::tags(&reg, name, &q),
+        (Target::Referrers(d), Method::GET) => referrers::list(&reg, name, d, &q),
         (_, m) => Err(RegistryError::Unsupported(format!(
             "method {m} is not allowed on {}",
             uri.path()
