@@ -41,6 +41,19 @@ pub struct Storage {
     repositories: PathBuf,
     tmp: PathBuf,
     manifests: ManifestCache,
+    /// `gc.lock`: shared by operations that make a blob referenced, exclusive while garbage
+    /// collection deletes one (see [`Storage::use_lock`]).
+    lock_path: PathBuf,
+}
+
+/// A held `gc.lock` (shared or exclusive); released on drop.
+#[derive(Debug)]
+pub struct LockGuard(File);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
 }
 
 /// Manifest bodies by digest, so a manifest GET reads no blob and hashes nothing. Content
@@ -88,23 +101,62 @@ impl ManifestCache {
 }
 
 impl Storage {
-    /// Opens (creating) storage under `root` and removes leftovers of an earlier crash.
+    /// Opens (creating) storage under `root` for a server and removes leftovers of an
+    /// earlier crash.
     pub fn open(root: &Path) -> Result<Self, RegistryError> {
+        let storage = Self::attach(root)?;
+        storage.content.clean_ingest()?;
+        for entry in fs::read_dir(&storage.tmp)? {
+            fs::remove_file(entry?.path())?;
+        }
+        Ok(storage)
+    }
+
+    /// Opens storage that a running server may be using (for garbage collection): nothing in
+    /// progress is removed.
+    pub fn attach(root: &Path) -> Result<Self, RegistryError> {
         let content = ContentStore::open(root.join("content"))?;
-        content.clean_ingest()?;
         let repositories = root.join("repositories");
         let tmp = root.join("tmp");
         fs::create_dir_all(&repositories)?;
         fs::create_dir_all(&tmp)?;
-        for entry in fs::read_dir(&tmp)? {
-            fs::remove_file(entry?.path())?;
-        }
         Ok(Self {
             content,
             repositories,
             tmp,
             manifests: ManifestCache::default(),
+            lock_path: root.join("gc.lock"),
         })
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<LockGuard, RegistryError> {
+        // A fresh open file description per holder: flock locks belong to the description,
+        // so threads sharing one would release each other's locks.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&self.lock_path)?;
+        if exclusive {
+            file.lock()?;
+        } else {
+            file.lock_shared()?;
+        }
+        Ok(LockGuard(file))
+    }
+
+    /// Held while an operation checks that a blob exists and then relies on it (commit,
+    /// mount, HEAD, manifest validation): garbage collection cannot delete a blob between
+    /// the check and the touch that renews its grace period.
+    pub fn use_lock(&self) -> Result<LockGuard, RegistryError> {
+        self.lock(false)
+    }
+
+    /// Held by garbage collection while it re-checks and deletes one item.
+    pub fn sweep_lock(&self) -> Result<LockGuard, RegistryError> {
+        self.lock(true)
     }
 
     pub fn content(&self) -> &ContentStore {

@@ -4,7 +4,7 @@
 
 mod blobs;
 mod listing;
-mod manifests;
+pub(crate) mod manifests;
 mod referrers;
 mod uploads;
 
@@ -19,6 +19,7 @@ use axum::routing::{any, get};
 use axum::Router;
 use berth_types::Digest;
 
+use crate::auth::Scope;
 use crate::error::RegistryError;
 use crate::name::validate_name;
 use crate::Registry;
@@ -33,6 +34,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/v2", get(base))
         .route("/v2/", get(base))
         .route("/v2/_catalog", get(listing::catalog))
+        .route("/token", get(crate::auth::token_endpoint))
         .route("/v2/{*path}", any(dispatch))
         .layer(axum::middleware::map_response(add_api_version))
         .with_state(registry)
@@ -46,8 +48,21 @@ async fn add_api_version(mut resp: Response) -> Response {
     resp
 }
 
-async fn base() -> Response {
-    (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response()
+async fn base(State(reg): State<Arc<Registry>>, headers: HeaderMap) -> Response {
+    match reg.config.auth.authorize(&headers, &[]) {
+        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The scopes a request on a repository needs, as the reference registry asks for them.
+fn needed_scope(name: &str, target: &Target<'_>, method: &Method) -> Scope {
+    let actions: &[&str] = match (target, method) {
+        (_, m) if m == Method::GET || m == Method::HEAD => &["pull"],
+        (Target::Blob(_) | Target::Manifest(_), m) if m == Method::DELETE => &["delete"],
+        _ => &["pull", "push"],
+    };
+    Scope::repository(name, actions)
 }
 
 /// What a `/v2/<name>/...` path addresses.
@@ -116,6 +131,9 @@ async fn dispatch(
         )));
     };
     validate_name(name)?;
+    reg.config
+        .auth
+        .authorize(&headers, &[needed_scope(name, &target, &method)])?;
     if reg.config.read_only && method != Method::GET && method != Method::HEAD {
         return Err(RegistryError::Unsupported(
             "The registry is running in read-only mode".into(),
@@ -127,7 +145,7 @@ async fn dispatch(
             blobs::get(&reg, name, d, &headers, m == Method::HEAD).await
         }
         (Target::Blob(d), Method::DELETE) => blobs::delete(&reg, name, d),
-        (Target::UploadStart, Method::POST) => uploads::start(&reg, name, &q, body).await,
+        (Target::UploadStart, Method::POST) => uploads::start(&reg, name, &q, &headers, body).await,
         (Target::Upload(id), Method::PATCH) => uploads::patch(&reg, name, id, &headers, body).await,
         (Target::Upload(id), Method::PUT) => uploads::put(&reg, name, id, &q, body).await,
         (Target::Upload(id), Method::GET) => uploads::status(&reg, name, id),
