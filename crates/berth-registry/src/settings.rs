@@ -48,7 +48,7 @@ pub enum SettingsError {
 }
 
 /// Everything `serve` can be told.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Listen address (default 127.0.0.1:5000).
@@ -65,21 +65,21 @@ pub struct Settings {
     pub gc: GcSettings,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSettings {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub htpasswd: Option<HtpasswdSettings>,
     pub token: Option<TokenSettings>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HtpasswdSettings {
     #[serde(default = "default_realm")]
@@ -91,7 +91,7 @@ fn default_realm() -> String {
     "berth-registry".into()
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSettings {
     /// The token endpoint; with a `token_issuer` and no realm, `/token` on the host asked.
@@ -103,7 +103,7 @@ pub struct TokenSettings {
     pub rootcertbundle: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerSettings {
     /// Users who may get tokens.
@@ -117,7 +117,7 @@ pub struct IssuerSettings {
     pub access: Vec<AccessRule>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GcSettings {
     /// Run garbage collection this often inside the server (absent or 0: never).

@@ -30,7 +30,7 @@ pub enum IssuerError {
 
 /// One access rule: `account` (`*`: any authenticated user) may do `actions` on repositories
 /// matching `name` (`*`, a `prefix/*`, or an exact name).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessRule {
     pub account: String,
