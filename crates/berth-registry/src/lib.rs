@@ -20,8 +20,8 @@ use std::time::Duration;
 pub use auth::issuer::TokenIssuer;
 pub use auth::Auth;
 pub use error::RegistryError;
-pub use http::router;
 use gc::GcOptions;
+pub use http::router;
 use storage::Storage;
 use uploads::Uploads;
 

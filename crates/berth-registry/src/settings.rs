@@ -185,7 +185,10 @@ impl Settings {
             (Some(i), Some(t)) => Some(Arc::new(TokenIssuer::new(
                 &i.htpasswd,
                 IssuerConfig {
-                    issuer: t.issuer.clone().ok_or(SettingsError::TokenMissing("issuer"))?,
+                    issuer: t
+                        .issuer
+                        .clone()
+                        .ok_or(SettingsError::TokenMissing("issuer"))?,
                     service: t
                         .service
                         .clone()
@@ -207,8 +210,14 @@ impl Settings {
                 users: Htpasswd::load(&h.path)?,
             },
             (None, Some(t)) => {
-                let service = t.service.clone().ok_or(SettingsError::TokenMissing("service"))?;
-                let issuer_name = t.issuer.clone().ok_or(SettingsError::TokenMissing("issuer"))?;
+                let service = t
+                    .service
+                    .clone()
+                    .ok_or(SettingsError::TokenMissing("service"))?;
+                let issuer_name = t
+                    .issuer
+                    .clone()
+                    .ok_or(SettingsError::TokenMissing("issuer"))?;
                 let mut verifier = match &t.rootcertbundle {
                     Some(bundle) => TokenVerifier::from_bundle(
                         t.realm.clone(),
@@ -237,7 +246,13 @@ impl Settings {
             }
             (None, None) => Auth::None,
         };
-        let gc = match self.gc.interval.as_deref().map(parse_duration).transpose()? {
+        let gc = match self
+            .gc
+            .interval
+            .as_deref()
+            .map(parse_duration)
+            .transpose()?
+        {
             Some(interval) if !interval.is_zero() => Some((
                 interval,
                 GcOptions {
@@ -305,9 +320,10 @@ mod tests {
         assert_eq!(interval, Duration::from_secs(3600));
         assert_eq!(opts.grace, Duration::from_secs(1800));
         assert!(toml::from_str::<Settings>("bogus = 1").is_err());
-        let no_bundle: Settings =
-            toml::from_str("root = \"/x\"\n[auth.token]\nservice = \"s\"\nissuer = \"i\"\nrealm = \"r\"")
-                .expect("parse");
+        let no_bundle: Settings = toml::from_str(
+            "root = \"/x\"\n[auth.token]\nservice = \"s\"\nissuer = \"i\"\nrealm = \"r\"",
+        )
+        .expect("parse");
         assert!(matches!(
             no_bundle.build(),
             Err(SettingsError::TokenMissing("rootcertbundle"))

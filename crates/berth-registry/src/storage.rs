@@ -259,9 +259,7 @@ impl Storage {
         subject: &Digest,
         referrer: &Digest,
     ) -> Result<(), RegistryError> {
-        let link = self
-            .referrers_dir(name, subject)
-            .join(referrer.to_string());
+        let link = self.referrers_dir(name, subject).join(referrer.to_string());
         self.write_atomic(&link, b"")
     }
 
@@ -272,9 +270,7 @@ impl Storage {
         subject: &Digest,
         referrer: &Digest,
     ) -> Result<(), RegistryError> {
-        let link = self
-            .referrers_dir(name, subject)
-            .join(referrer.to_string());
+        let link = self.referrers_dir(name, subject).join(referrer.to_string());
         match fs::remove_file(link) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

@@ -217,7 +217,12 @@ impl ContentStore {
             let entries = match fs::read_dir(&dir) {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(ContentError::Io { path: dir, source: e }),
+                Err(e) => {
+                    return Err(ContentError::Io {
+                        path: dir,
+                        source: e,
+                    })
+                }
             };
             for entry in entries {
                 let entry = entry.map_err(io_at(&dir))?;

@@ -15,7 +15,7 @@ use crate::error::{CliError, CliResult};
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
     /// Run an OCI Distribution registry in the foreground
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Delete blobs (and optionally manifests) no tag needs; safe while the registry serves
     Gc(GcArgs),
 }
@@ -93,7 +93,7 @@ pub struct GcArgs {
 
 pub async fn run(cmd: RegistryCommand) -> CliResult {
     match cmd {
-        RegistryCommand::Serve(a) => serve(a).await,
+        RegistryCommand::Serve(a) => serve(*a).await,
         RegistryCommand::Gc(a) => collect(a).await,
     }
 }

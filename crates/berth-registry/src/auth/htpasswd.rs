@@ -109,7 +109,9 @@ mod tests {
     #[test]
     fn verifies_bcrypt_entries_only() {
         // As `htpasswd -B` writes them ($2y$).
-        let hash = bcrypt::hash("s3cret", 4).expect("hash").replacen("$2b$", "$2y$", 1);
+        let hash = bcrypt::hash("s3cret", 4)
+            .expect("hash")
+            .replacen("$2b$", "$2y$", 1);
         let file = Htpasswd::parse(&format!("# users\nalice:{hash}\n"), "test").expect("parse");
         assert!(file.verify("alice", "s3cret"));
         assert!(file.verify("alice", "s3cret"), "cached");

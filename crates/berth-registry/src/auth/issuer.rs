@@ -104,26 +104,33 @@ impl TokenIssuer {
         let users = Htpasswd::load(htpasswd)?;
         let pkcs8 = match &config.key {
             Some(path) => {
-                let key = PrivatePkcs8KeyDer::from_pem_file(path).map_err(|e| IssuerError::Key {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+                let key =
+                    PrivatePkcs8KeyDer::from_pem_file(path).map_err(|e| IssuerError::Key {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
                 key.secret_pkcs8_der().to_vec()
             }
-            None => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|e| IssuerError::Generate(e.to_string()))?
-                .as_ref()
-                .to_vec(),
-        };
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &SystemRandom::new())
-            .map_err(|e| IssuerError::Key {
-                path: config
-                    .key
+            None => {
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                    .map_err(|e| IssuerError::Generate(e.to_string()))?
                     .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                reason: format!("not an EC P-256 PKCS#8 key: {e}"),
-            })?;
+                    .to_vec()
+            }
+        };
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &pkcs8,
+            &SystemRandom::new(),
+        )
+        .map_err(|e| IssuerError::Key {
+            path: config
+                .key
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            reason: format!("not an EC P-256 PKCS#8 key: {e}"),
+        })?;
         Ok(Self {
             users,
             public: pair.public_key().as_ref().to_vec(),

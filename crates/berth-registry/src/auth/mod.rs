@@ -86,10 +86,12 @@ impl Auth {
                         detail: "authentication required".into(),
                     });
                 };
-                let granted = verifier.verify(token).map_err(|e| RegistryError::Unauthorized {
-                    challenge: challenge(),
-                    detail: e.to_string(),
-                })?;
+                let granted = verifier
+                    .verify(token)
+                    .map_err(|e| RegistryError::Unauthorized {
+                        challenge: challenge(),
+                        detail: e.to_string(),
+                    })?;
                 match needed.iter().find(|s| !s.covered_by(&granted)) {
                     None => Ok(()),
                     Some(missing) => Err(RegistryError::Denied(format!(

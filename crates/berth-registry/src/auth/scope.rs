@@ -81,7 +81,8 @@ mod tests {
         assert!(Scope::repository("a/b", &["pull"]).covered_by(&granted));
         assert!(!Scope::repository("a/b", &["delete"]).covered_by(&granted));
         assert!(!Scope::repository("a/c", &["pull"]).covered_by(&granted));
-        assert!(Scope::repository("a/c", &["delete"])
-            .covered_by(&[Scope::repository("a/c", &["*"])]));
+        assert!(
+            Scope::repository("a/c", &["delete"]).covered_by(&[Scope::repository("a/c", &["*"])])
+        );
     }
 }

@@ -19,16 +19,17 @@ fn descriptor(reg: &Registry, name: &str, digest: &Digest) -> Option<serde_json:
     let body = reg.storage.manifest_bytes(digest).ok()?;
     let manifest: serde_json::Value = serde_json::from_slice(&body).ok()?;
     // The spec: artifactType, else (for an image manifest) the config's media type.
-    let artifact_type = manifest
-        .get("artifactType")
-        .cloned()
-        .or_else(|| match media_type.as_str() {
-            OCI_MANIFEST => manifest
-                .get("config")
-                .and_then(|c| c.get("mediaType"))
-                .cloned(),
-            _ => None,
-        });
+    let artifact_type =
+        manifest
+            .get("artifactType")
+            .cloned()
+            .or_else(|| match media_type.as_str() {
+                OCI_MANIFEST => manifest
+                    .get("config")
+                    .and_then(|c| c.get("mediaType"))
+                    .cloned(),
+                _ => None,
+            });
     let mut d = serde_json::json!({
         "mediaType": media_type,
         "digest": digest.to_string(),
@@ -57,7 +58,9 @@ pub(super) fn list(
         .referrers(name, &subject)?
         .iter()
         .filter_map(|d| descriptor(reg, name, d))
-        .filter(|d| filter.is_none_or(|t| d.get("artifactType").and_then(|a| a.as_str()) == Some(t)))
+        .filter(|d| {
+            filter.is_none_or(|t| d.get("artifactType").and_then(|a| a.as_str()) == Some(t))
+        })
         .collect();
     let body = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,

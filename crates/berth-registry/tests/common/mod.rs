@@ -1,7 +1,6 @@
 //! Helpers shared by the registry's HTTP tests: a server on 127.0.0.1 and a hyper client.
 #![allow(dead_code, clippy::unwrap_used)]
 
-
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -65,7 +64,13 @@ pub async fn start_with(root: &Path, config: berth_registry::Config) -> Server {
 }
 
 impl Server {
-    pub async fn req(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    pub async fn req(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
         let url = if path.starts_with("http") {
             path.to_string()
         } else {
@@ -139,4 +144,3 @@ pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
-
