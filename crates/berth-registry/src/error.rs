@@ -39,6 +39,14 @@ pub enum RegistryError {
     PaginationNumberInvalid(String),
     #[error("The operation is unsupported.")]
     Unsupported(String),
+    #[error("authentication required")]
+    Unauthorized {
+        /// The `WWW-Authenticate` challenge telling the client how to authenticate.
+        challenge: String,
+        detail: String,
+    },
+    #[error("requested access to the resource is denied")]
+    Denied(String),
     #[error("storage error: {0}")]
     Storage(String),
 }
@@ -59,9 +67,12 @@ impl RegistryError {
             Self::ManifestUnknown(_) => "MANIFEST_UNKNOWN",
             Self::ManifestInvalid(_) => "MANIFEST_INVALID",
             Self::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
-            Self::SizeInvalid(_) | Self::ManifestTooLarge(_) => "SIZE_INVALID",
+            Self::SizeInvalid(_) => "SIZE_INVALID",
+            Self::ManifestTooLarge(_) => "MANIFEST_INVALID",
             Self::PaginationNumberInvalid(_) => "PAGINATION_NUMBER_INVALID",
             Self::Unsupported(_) => "UNSUPPORTED",
+            Self::Unauthorized { .. } => "UNAUTHORIZED",
+            Self::Denied(_) => "DENIED",
             Self::Storage(_) => "UNKNOWN",
         }
     }
@@ -77,6 +88,8 @@ impl RegistryError {
                 StatusCode::RANGE_NOT_SATISFIABLE
             }
             Self::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Denied(_) => StatusCode::FORBIDDEN,
             Self::ManifestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -101,6 +114,8 @@ impl RegistryError {
             | Self::ManifestTooLarge(d)
             | Self::PaginationNumberInvalid(d)
             | Self::Unsupported(d)
+            | Self::Unauthorized { detail: d, .. }
+            | Self::Denied(d)
             | Self::Storage(d) => d.clone(),
         }
     }
@@ -138,10 +153,18 @@ impl IntoResponse for RegistryError {
             }]
         });
         let mut resp = (status, axum::Json(body)).into_response();
-        if let Self::RangeNotSatisfiable { size } = self {
-            if let Ok(v) = format!("bytes */{size}").parse() {
-                resp.headers_mut().insert(http::header::CONTENT_RANGE, v);
+        match &self {
+            Self::RangeNotSatisfiable { size } => {
+                if let Ok(v) = format!("bytes */{size}").parse() {
+                    resp.headers_mut().insert(http::header::CONTENT_RANGE, v);
+                }
             }
+            Self::Unauthorized { challenge, .. } => {
+                if let Ok(v) = challenge.parse() {
+                    resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+                }
+            }
+            _ => {}
         }
         resp
     }

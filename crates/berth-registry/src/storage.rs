@@ -6,17 +6,27 @@
 //! repositories/<name>/_layers/sha256/<hex>             blob linked into the repository
 //! repositories/<name>/_manifests/revisions/sha256/<hex> manifest in the repository (holds its media type)
 //! repositories/<name>/_manifests/tags/<tag>            tag -> manifest digest
+//! repositories/<name>/_manifests/referrers/<alg>/<hex>/<digest>  manifests whose subject is <alg>:<hex>
 //! tmp/                                                 link files before their rename
 //! ```
 //!
 //! Blobs go through [`berth_store::ContentStore`] (ingest, fsync, verify, rename); link files
 //! are written to `tmp/`, fsynced and renamed, so every file is whole or absent. Names and
 //! tags are validated before they reach here and cannot contain `..` or `/`-leading parts.
+//!
+//! Garbage collection (see [`crate::gc`]) may delete a blob no manifest references once it
+//! is older than a grace period; the server therefore *touches* (sets the mtime of) every
+//! blob it hands out as present to a pusher — uploads, mounts, HEADs and manifests' references —
+//! so a push in flight always finds its blobs.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::SystemTime;
+
+use bytes::Bytes;
 
 use berth_store::ContentStore;
 use berth_types::Digest;
@@ -25,30 +35,128 @@ use rand::RngCore;
 use crate::error::RegistryError;
 
 /// Registry storage: the shared blob store plus per-repository links.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Storage {
     content: ContentStore,
     repositories: PathBuf,
     tmp: PathBuf,
+    manifests: ManifestCache,
+    /// `gc.lock`: shared by operations that make a blob referenced, exclusive while garbage
+    /// collection deletes one (see [`Storage::use_lock`]).
+    lock_path: PathBuf,
+}
+
+/// A held `gc.lock` (shared or exclusive); released on drop.
+#[derive(Debug)]
+pub struct LockGuard(File);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Manifest bodies by digest, so a manifest GET reads no blob and hashes nothing. Content
+/// addressing makes entries immutable; whether a repository holds the manifest is still
+/// checked on disk per request. Bounded by total size: when full it starts over.
+#[derive(Debug, Default)]
+struct ManifestCache {
+    entries: RwLock<(std::collections::HashMap<Digest, Bytes>, usize)>,
+}
+
+/// The cache's budget in bytes of manifest bodies.
+const MANIFEST_CACHE_BYTES: usize = 64 << 20;
+
+impl ManifestCache {
+    fn get(&self, digest: &Digest) -> Option<Bytes> {
+        let guard = self
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.0.get(digest).cloned()
+    }
+
+    fn insert(&self, digest: Digest, body: Bytes) {
+        let mut guard = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.1 + body.len() > MANIFEST_CACHE_BYTES {
+            guard.0.clear();
+            guard.1 = 0;
+        }
+        guard.1 += body.len();
+        guard.0.insert(digest, body);
+    }
+
+    fn remove(&self, digest: &Digest) {
+        let mut guard = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(old) = guard.0.remove(digest) {
+            guard.1 -= old.len();
+        }
+    }
 }
 
 impl Storage {
-    /// Opens (creating) storage under `root` and removes leftovers of an earlier crash.
+    /// Opens (creating) storage under `root` for a server and removes leftovers of an
+    /// earlier crash.
     pub fn open(root: &Path) -> Result<Self, RegistryError> {
+        let storage = Self::attach(root)?;
+        storage.content.clean_ingest()?;
+        for entry in fs::read_dir(&storage.tmp)? {
+            fs::remove_file(entry?.path())?;
+        }
+        Ok(storage)
+    }
+
+    /// Opens storage that a running server may be using (for garbage collection): nothing in
+    /// progress is removed.
+    pub fn attach(root: &Path) -> Result<Self, RegistryError> {
         let content = ContentStore::open(root.join("content"))?;
-        content.clean_ingest()?;
         let repositories = root.join("repositories");
         let tmp = root.join("tmp");
         fs::create_dir_all(&repositories)?;
         fs::create_dir_all(&tmp)?;
-        for entry in fs::read_dir(&tmp)? {
-            fs::remove_file(entry?.path())?;
-        }
         Ok(Self {
             content,
             repositories,
             tmp,
+            manifests: ManifestCache::default(),
+            lock_path: root.join("gc.lock"),
         })
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<LockGuard, RegistryError> {
+        // A fresh open file description per holder: flock locks belong to the description,
+        // so threads sharing one would release each other's locks.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&self.lock_path)?;
+        if exclusive {
+            file.lock()?;
+        } else {
+            file.lock_shared()?;
+        }
+        Ok(LockGuard(file))
+    }
+
+    /// Held while an operation checks that a blob exists and then relies on it (commit,
+    /// mount, HEAD, manifest validation): garbage collection cannot delete a blob between
+    /// the check and the touch that renews its grace period.
+    pub fn use_lock(&self) -> Result<LockGuard, RegistryError> {
+        self.lock(false)
+    }
+
+    /// Held by garbage collection while it re-checks and deletes one item.
+    pub fn sweep_lock(&self) -> Result<LockGuard, RegistryError> {
+        self.lock(true)
     }
 
     pub fn content(&self) -> &ContentStore {
@@ -109,8 +217,119 @@ impl Storage {
         Ok(result?)
     }
 
+    /// Marks the blob as in use now, so garbage collection's grace period starts again.
+    /// Best effort: a blob that just vanished is reported missing by the caller's next step.
+    pub fn touch_blob(&self, digest: &Digest) {
+        let path = self.content.blob_path(digest);
+        let touched = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(SystemTime::now()));
+        if let Err(e) = touched {
+            tracing::debug!(path = %path.display(), error = %e, "touching blob");
+        }
+    }
+
+    /// A manifest's body (verified against its digest when read from disk).
+    pub fn manifest_bytes(&self, digest: &Digest) -> Result<Bytes, RegistryError> {
+        if let Some(body) = self.manifests.get(digest) {
+            return Ok(body);
+        }
+        let body = Bytes::from(self.content.read_bytes(digest)?);
+        self.manifests.insert(digest.clone(), body.clone());
+        Ok(body)
+    }
+
+    /// Forgets a cached manifest body (its blob is being deleted).
+    pub fn forget_manifest(&self, digest: &Digest) {
+        self.manifests.remove(digest);
+    }
+
+    fn referrers_dir(&self, name: &str, subject: &Digest) -> PathBuf {
+        self.repo_dir(name)
+            .join("_manifests/referrers")
+            .join(subject.algorithm())
+            .join(subject.hex())
+    }
+
+    /// Records that `referrer` has `subject` as its subject.
+    pub fn link_referrer(
+        &self,
+        name: &str,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Result<(), RegistryError> {
+        let link = self.referrers_dir(name, subject).join(referrer.to_string());
+        self.write_atomic(&link, b"")
+    }
+
+    /// Drops a referrers index entry; a missing one is fine.
+    pub fn unlink_referrer(
+        &self,
+        name: &str,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Result<(), RegistryError> {
+        let link = self.referrers_dir(name, subject).join(referrer.to_string());
+        match fs::remove_file(link) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The manifests in the repository whose subject is `subject`, sorted.
+    pub fn referrers(&self, name: &str, subject: &Digest) -> Result<Vec<Digest>, RegistryError> {
+        let mut out: Vec<Digest> = list_names(&self.referrers_dir(name, subject))?
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .filter(|d| self.revision_link(name, d).is_file())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every manifest the repository holds.
+    pub fn revisions(&self, name: &str) -> Result<Vec<Digest>, RegistryError> {
+        self.linked_digests(&self.repo_dir(name).join("_manifests/revisions"))
+    }
+
+    /// Every blob linked into the repository.
+    pub fn layers(&self, name: &str) -> Result<Vec<Digest>, RegistryError> {
+        self.linked_digests(&self.repo_dir(name).join("_layers"))
+    }
+
+    /// `<dir>/<alg>/<hex>` link files as digests.
+    fn linked_digests(&self, dir: &Path) -> Result<Vec<Digest>, RegistryError> {
+        let mut out = Vec::new();
+        for algorithm in list_names(dir)? {
+            for hex in list_names(&dir.join(&algorithm))? {
+                if let Ok(d) = format!("{algorithm}:{hex}").parse() {
+                    out.push(d);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// When the manifest was linked into the repository (for GC's grace period).
+    pub fn revision_mtime(&self, name: &str, digest: &Digest) -> Option<SystemTime> {
+        fs::metadata(self.revision_link(name, digest))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// Removes a revision link without touching tags (GC of untagged manifests).
+    pub fn unlink_revision(&self, name: &str, digest: &Digest) -> Result<(), RegistryError> {
+        remove_link(&self.revision_link(name, digest), || {
+            RegistryError::ManifestUnknown(digest.to_string())
+        })
+    }
+
     /// Links an existing blob into a repository.
     pub fn link_blob(&self, name: &str, digest: &Digest) -> Result<(), RegistryError> {
+        self.touch_blob(digest);
         self.write_atomic(&self.layer_link(name, digest), b"")
     }
 
@@ -181,19 +400,7 @@ impl Storage {
 
     /// The repository's tags, sorted.
     pub fn tags(&self, name: &str) -> Result<Vec<String>, RegistryError> {
-        let dir = self.tags_dir(name);
-        let mut tags = Vec::new();
-        match fs::read_dir(&dir) {
-            Ok(entries) => {
-                for entry in entries {
-                    if let Ok(tag) = entry?.file_name().into_string() {
-                        tags.push(tag);
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
+        let mut tags = list_names(&self.tags_dir(name))?;
         tags.sort();
         Ok(tags)
     }
@@ -229,6 +436,23 @@ impl Storage {
         out.sort();
         Ok(out)
     }
+}
+
+/// The UTF-8 names in `dir`; a missing directory has none.
+fn list_names(dir: &Path) -> Result<Vec<String>, RegistryError> {
+    let mut out = Vec::new();
+    match fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                if let Ok(name) = entry?.file_name().into_string() {
+                    out.push(name);
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(out)
 }
 
 /// Removes a link file: a missing one is `missing()` (the spec's *_UNKNOWN), anything else a

@@ -1,19 +1,22 @@
-//! Content-addressed blobs: `blobs/sha256/<hex>`, written through `ingest/`.
+//! Content-addressed blobs: `blobs/<algorithm>/<hex>`, written through `ingest/`.
 //!
 //! A blob is streamed into a fresh file under `ingest/`, hashed as it is written, fsynced,
 //! checked against the expected digest (when the caller knows it) and only then renamed into
-//! `blobs/sha256/`. The rename is atomic, so readers see a whole, verified blob or nothing.
+//! `blobs/<algorithm>/`. The rename is atomic, so readers see a whole, verified blob or nothing.
+//! Writers hash with sha256 as they go; a blob expected under a sha512 digest (which only the
+//! registry receives) is re-read once at commit.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use berth_types::digest::Algorithm;
 use berth_types::{Digest, Error};
 use rand::RngCore;
 
 use crate::lease::{Lease, LeaseError};
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 
 /// Why a content-store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,7 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ContentError + '_ {
 /// The blob store rooted at `<data-root>/content`.
 #[derive(Debug, Clone)]
 pub struct ContentStore {
+    /// `blobs/`, holding one directory per algorithm.
     blobs: PathBuf,
     ingest: PathBuf,
 }
@@ -56,9 +60,9 @@ impl ContentStore {
     /// Opens the store at `root` (normally `<data-root>/content`), creating its directories.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, ContentError> {
         let root = root.as_ref();
-        let blobs = root.join("blobs").join("sha256");
+        let blobs = root.join("blobs");
         let ingest = root.join("ingest");
-        for dir in [&blobs, &ingest] {
+        for dir in [&blobs.join(Algorithm::Sha256.name()), &ingest] {
             fs::create_dir_all(dir).map_err(io_at(dir))?;
         }
         Ok(Self { blobs, ingest })
@@ -66,7 +70,7 @@ impl ContentStore {
 
     /// Where the blob `digest` lives (whether or not it exists).
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.blobs.join(digest.hex())
+        self.blobs.join(digest.algorithm()).join(digest.hex())
     }
 
     /// Starts writing a new blob.
@@ -133,9 +137,7 @@ impl ContentStore {
     pub fn verify(&self, digest: &Digest) -> Result<Option<Digest>, ContentError> {
         let path = self.blob_path(digest);
         let mut file = self.open_blob(digest)?;
-        let mut hasher = Sha256::new();
-        io::copy(&mut file, &mut hasher).map_err(io_at(&path))?;
-        let actual = Digest::from_hasher(hasher);
+        let actual = hash_reader(&mut file, digest.hash_algorithm()).map_err(io_at(&path))?;
         Ok((&actual != digest).then_some(actual))
     }
 
@@ -170,7 +172,7 @@ impl ContentStore {
         self.open_blob(digest)?
             .read_to_end(&mut data)
             .map_err(io_at(&path))?;
-        let actual = Digest::of(&data);
+        let actual = Digest::of_with(digest.hash_algorithm(), &data);
         if &actual != digest {
             return Err(ContentError::DigestMismatch {
                 expected: digest.clone(),
@@ -210,14 +212,27 @@ impl ContentStore {
     /// Every blob in the store.
     pub fn list(&self) -> Result<Vec<Digest>, ContentError> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(&self.blobs).map_err(io_at(&self.blobs))? {
-            let entry = entry.map_err(io_at(&self.blobs))?;
-            if let Some(d) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| format!("sha256:{n}").parse().ok())
-            {
-                out.push(d);
+        for algorithm in Algorithm::ALL {
+            let dir = self.blobs.join(algorithm.name());
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(ContentError::Io {
+                        path: dir,
+                        source: e,
+                    })
+                }
+            };
+            for entry in entries {
+                let entry = entry.map_err(io_at(&dir))?;
+                if let Some(d) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| format!("{}:{n}", algorithm.name()).parse().ok())
+                {
+                    out.push(d);
+                }
             }
         }
         out.sort();
@@ -237,11 +252,15 @@ impl ContentStore {
 
     fn commit_file(&self, tmp: &Path, digest: &Digest) -> Result<(), ContentError> {
         let target = self.blob_path(digest);
+        let dir = self.blobs.join(digest.algorithm());
+        if digest.hash_algorithm() != Algorithm::Sha256 {
+            fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+        }
         fs::rename(tmp, &target).map_err(io_at(&target))?;
         // The rename is durable only once the directory entry is.
-        File::open(&self.blobs)
+        File::open(&dir)
             .and_then(|d| d.sync_all())
-            .map_err(io_at(&self.blobs))
+            .map_err(io_at(&dir))
     }
 }
 
@@ -287,7 +306,13 @@ impl BlobWriter {
             f.sync_all().map_err(io_at(&self.path))?;
         }
         drop(file);
-        let actual = Digest::from_hasher(std::mem::take(&mut self.hasher));
+        let sha256 = Digest::from_hasher(std::mem::take(&mut self.hasher));
+        let actual = match expected.map(Digest::hash_algorithm) {
+            Some(algorithm) if algorithm != Algorithm::Sha256 => File::open(&self.path)
+                .and_then(|mut f| hash_reader(&mut f, algorithm))
+                .map_err(io_at(&self.path))?,
+            _ => sha256,
+        };
         if let Some(expected) = expected {
             if expected != &actual {
                 return Err(ContentError::DigestMismatch {
@@ -375,6 +400,22 @@ impl Drop for ParkedBlob {
     }
 }
 
+/// Hashes everything `reader` yields with `algorithm`.
+fn hash_reader(reader: &mut dyn Read, algorithm: Algorithm) -> io::Result<Digest> {
+    Ok(match algorithm {
+        Algorithm::Sha256 => {
+            let mut hasher = Sha256::new();
+            io::copy(reader, &mut hasher)?;
+            Digest::from_hasher(hasher)
+        }
+        Algorithm::Sha512 => {
+            let mut hasher = Sha512::new();
+            io::copy(reader, &mut hasher)?;
+            Digest::from_sha512_hasher(hasher)
+        }
+    })
+}
+
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let file = self
@@ -417,6 +458,30 @@ mod tests {
         fs::read_dir(dir.path().join("content/ingest"))
             .expect("ingest")
             .count()
+    }
+
+    #[test]
+    fn sha512_blobs_are_verified_and_stored_by_their_digest() {
+        let (dir, store) = store();
+        let expected = Digest::of_with(Algorithm::Sha512, b"hello");
+        let (d, n) = store
+            .write_from(&mut &b"hello"[..], Some(&expected))
+            .expect("write");
+        assert_eq!((d.clone(), n), (expected.clone(), 5));
+        assert!(dir
+            .path()
+            .join("content/blobs/sha512")
+            .join(expected.hex())
+            .is_file());
+        assert_eq!(store.read_bytes(&d).expect("read"), b"hello");
+        assert_eq!(store.verify(&d).expect("verify"), None);
+        assert_eq!(store.list().expect("list"), vec![d]);
+        let wrong = Digest::of_with(Algorithm::Sha512, b"other");
+        assert!(matches!(
+            store.write_from(&mut &b"hello"[..], Some(&wrong)),
+            Err(ContentError::DigestMismatch { .. })
+        ));
+        assert_eq!(ingest_entries(&dir), 0);
     }
 
     #[test]

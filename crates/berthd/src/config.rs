@@ -93,6 +93,9 @@ pub struct Settings {
     pub bip: Option<String>,
     pub default_address_pools: Vec<berth_daemon::AddressPool>,
     pub mtu: u32,
+    /// daemon.json `registry`: berth's registry server, run in-process (root defaults to
+    /// `<data-root>/registry`).
+    pub registry: Option<berth_registry::settings::Settings>,
 }
 
 /// One daemon.json `default-address-pools` entry.
@@ -120,6 +123,7 @@ struct FileConfig {
     bip: Option<String>,
     default_address_pools: Option<Vec<FilePool>>,
     mtu: Option<u32>,
+    registry: Option<berth_registry::settings::Settings>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -137,6 +141,7 @@ const KNOWN_KEYS: &[&str] = &[
     "bip",
     "default-address-pools",
     "mtu",
+    "registry",
 ];
 
 /// Go's `%v` of a JSON value, for conflict messages.
@@ -337,7 +342,17 @@ pub fn merge(
         Some(b) => Some(b),
         None => Some("berth0".to_string()),
     };
+    let data_root = f
+        .data_root
+        .clone()
+        .or(file.data_root)
+        .unwrap_or_else(|| flags::DEFAULT_DATA_ROOT.into());
+    let registry = file.registry.map(|mut r| {
+        r.root.get_or_insert_with(|| data_root.join("registry"));
+        r
+    });
     Ok(Settings {
+        registry,
         bridge,
         bip,
         default_address_pools,
@@ -347,11 +362,7 @@ pub fn merge(
         } else {
             hosts
         },
-        data_root: f
-            .data_root
-            .clone()
-            .or(file.data_root)
-            .unwrap_or_else(|| flags::DEFAULT_DATA_ROOT.into()),
+        data_root,
         exec_root: f
             .exec_root
             .clone()
@@ -409,6 +420,20 @@ mod tests {
             Some(file),
             Path::new("/etc/berth/daemon.json"),
         )
+    }
+
+    #[test]
+    fn registry_key_runs_a_registry_under_the_data_root() {
+        let s = merged(
+            &["--data-root", "/srv/berth"],
+            r#"{"registry": {"addr": "127.0.0.1:5000", "read_only": true}}"#,
+        )
+        .expect("settings");
+        let r = s.registry.expect("registry");
+        assert_eq!(r.root.as_deref(), Some(Path::new("/srv/berth/registry")));
+        assert!(r.read_only);
+        assert!(merged(&[], r#"{"registry": {"bogus": 1}}"#).is_err());
+        assert_eq!(merged(&[], "{}").expect("settings").registry, None);
     }
 
     fn reason(e: ConfigError) -> String {

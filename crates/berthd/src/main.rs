@@ -40,6 +40,8 @@ enum StartError {
     MissingShim(String, &'static str),
     #[error("opening the daemon: {0}")]
     Daemon(#[from] berth_types::Error),
+    #[error("registry: {0}")]
+    Registry(String),
     #[error("installing signal handlers: {0}")]
     Signals(std::io::Error),
 }
@@ -137,6 +139,32 @@ fn with_stock_runc(
     runtimes
 }
 
+/// Binds and starts daemon.json's `registry` beside the Engine API; it stops with berthd.
+async fn start_registry(
+    settings: &berth_registry::settings::Settings,
+    stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    let built = settings
+        .build()
+        .map_err(|e| StartError::Registry(e.to_string()))?;
+    let addr = built.addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Registry(format!("listen on {addr}: {e}")))?;
+    let root = built.root.clone();
+    tracing::info!(%addr, root = %root.display(), "registry serving");
+    Ok(tokio::spawn(async move {
+        tokio::select! {
+            r = berth_registry::run(listener, built) => {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, root = %root.display(), "registry stopped");
+                }
+            }
+            _ = wait_for_stop(stop) => {}
+        }
+    }))
+}
+
 /// Resolves once SIGTERM or SIGINT arrives.
 async fn wait_for_stop(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
@@ -175,6 +203,11 @@ async fn run(settings: Settings) -> Result<(), StartError> {
         let _ = stop_tx.send(true);
     });
 
+    // The registry first: a bad registry setting stops berthd before it touches containers.
+    let registry = match &settings.registry {
+        Some(r) => Some(start_registry(r, stop_rx.clone()).await?),
+        None => None,
+    };
     let daemon = Daemon::open(daemon_config(&settings)?).await?;
     let mut bound = Vec::new();
     let mut servers = Vec::new();
@@ -196,6 +229,11 @@ async fn run(settings: Settings) -> Result<(), StartError> {
     for server in servers {
         if let Err(e) = server.await {
             tracing::error!(error = %e, "API server task failed");
+        }
+    }
+    if let Some(registry) = registry {
+        if let Err(e) = registry.await {
+            tracing::error!(error = %e, "registry task failed");
         }
     }
     daemon.shutdown().await;

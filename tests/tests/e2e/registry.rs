@@ -13,9 +13,9 @@ use sha2::{Digest as _, Sha256};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running `berth registry serve`; killed and reaped on drop.
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Drop for Served {
@@ -26,7 +26,7 @@ impl Drop for Served {
 }
 
 impl Served {
-    fn start(root: &Path, extra: &[&str]) -> Self {
+    pub(crate) fn start(root: &Path, extra: &[&str]) -> Self {
         let bins = Binaries::locate().unwrap();
         let mut child = Command::new(&bins.berth)
             .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
@@ -47,16 +47,22 @@ impl Served {
         Self { child, addr }
     }
 
-    fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub(crate) fn req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         request_tcp(&self.addr, method, path, headers, body, TIMEOUT).unwrap()
     }
 }
 
-fn digest(data: &[u8]) -> String {
+pub(crate) fn digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
 
-fn error_code(r: &Response) -> String {
+pub(crate) fn error_code(r: &Response) -> String {
     r.json().unwrap()["errors"][0]["code"]
         .as_str()
         .unwrap_or_default()
@@ -180,15 +186,15 @@ fn push_pull_and_refusals() {
 }
 
 /// A private reference dockerd (Debian's 20.10) on a temporary root; stopped on drop.
-struct RefDockerd {
+pub(crate) struct RefDockerd {
     child: Child,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl RefDockerd {
     const DOCKERD: &'static str = "/usr/sbin/dockerd";
 
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         if !Path::new(Self::DOCKERD).is_file() {
             eprintln!("skipped: {} is not installed", Self::DOCKERD);
             return None;
@@ -224,20 +230,37 @@ impl RefDockerd {
         Some(me)
     }
 
-    fn docker(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn docker(&self, args: &[&str]) -> std::process::Output {
+        self.docker_input(args, None)
+    }
+
+    /// Runs docker with `input` on stdin (for `login --password-stdin`); the CLI's config
+    /// (where `login` stores credentials) lives in the daemon's temp dir.
+    pub(crate) fn docker_input(&self, args: &[&str], input: Option<&str>) -> std::process::Output {
+        use std::io::Write;
         let bins = Binaries::locate().unwrap();
-        Command::new(&bins.docker)
+        let mut child = Command::new(&bins.docker)
+            .env("DOCKER_CONFIG", self.dir.path().join("cli"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .env(
                 "DOCKER_HOST",
                 format!("unix://{}/d.sock", self.dir.path().display()),
             )
             .args(args)
-            .output()
-            .unwrap()
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(input) = input {
+            stdin.write_all(input.as_bytes()).unwrap();
+        }
+        drop(stdin);
+        child.wait_with_output().unwrap()
     }
 
     /// Runs docker and returns its stdout; fails the test on a non-zero exit.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.docker(args);
         assert!(
             out.status.success(),

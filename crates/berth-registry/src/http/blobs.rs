@@ -58,6 +58,13 @@ pub(super) async fn get(
         .storage
         .linked_blob_size(name, &digest)
         .ok_or_else(|| RegistryError::BlobUnknown(digest.to_string()))?;
+    if head_only {
+        // A pusher's existence check: it will now reference the blob without uploading it.
+        let _lock = reg.storage.use_lock()?;
+        if reg.storage.linked_blob_size(name, &digest).is_some() {
+            reg.storage.touch_blob(&digest);
+        }
+    }
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(r) if !head_only => Some(parse_range(r, size)?),
         _ => None,

@@ -36,8 +36,15 @@ pub(super) fn tags(reg: &Registry, name: &str, q: &HashMap<String, String>) -> R
     page_response(serde_json::json!({"name": name, "tags": page}), next)
 }
 
-pub(super) async fn catalog(State(reg): State<Arc<Registry>>, uri: Uri) -> Response {
+pub(super) async fn catalog(
+    State(reg): State<Arc<Registry>>,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let reply = (|| {
+        reg.config
+            .auth
+            .authorize(&headers, &[crate::auth::Scope::catalog()])?;
         let (page, more) = paginate(reg.storage.catalog()?, &query(&uri))?;
         let next = match (more, page.last()) {
             (Some(n), Some(last)) => Some(("/v2/_catalog".to_string(), n, last.as_str())),

@@ -4,7 +4,8 @@
 
 mod blobs;
 mod listing;
-mod manifests;
+pub(crate) mod manifests;
+mod referrers;
 mod uploads;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use axum::routing::{any, get};
 use axum::Router;
 use berth_types::Digest;
 
+use crate::auth::Scope;
 use crate::error::RegistryError;
 use crate::name::validate_name;
 use crate::Registry;
@@ -32,6 +34,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/v2", get(base))
         .route("/v2/", get(base))
         .route("/v2/_catalog", get(listing::catalog))
+        .route("/token", get(crate::auth::token_endpoint))
         .route("/v2/{*path}", any(dispatch))
         .layer(axum::middleware::map_response(add_api_version))
         .with_state(registry)
@@ -45,8 +48,21 @@ async fn add_api_version(mut resp: Response) -> Response {
     resp
 }
 
-async fn base() -> Response {
-    (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response()
+async fn base(State(reg): State<Arc<Registry>>, headers: HeaderMap) -> Response {
+    match reg.config.auth.authorize(&headers, &[]) {
+        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The scopes a request on a repository needs, as the reference registry asks for them.
+fn needed_scope(name: &str, target: &Target<'_>, method: &Method) -> Scope {
+    let actions: &[&str] = match (target, method) {
+        (_, m) if m == Method::GET || m == Method::HEAD => &["pull"],
+        (Target::Blob(_) | Target::Manifest(_), m) if m == Method::DELETE => &["delete"],
+        _ => &["pull", "push"],
+    };
+    Scope::repository(name, actions)
 }
 
 /// What a `/v2/<name>/...` path addresses.
@@ -56,6 +72,7 @@ enum Target<'a> {
     UploadStart,
     Upload(&'a str),
     Manifest(&'a str),
+    Referrers(&'a str),
     Tags,
 }
 
@@ -75,6 +92,7 @@ fn parse_path(path: &str) -> Option<(&str, Target<'_>)> {
     match kind {
         "manifests" => Some((name, Target::Manifest(last))),
         "blobs" => Some((name, Target::Blob(last))),
+        "referrers" => Some((name, Target::Referrers(last))),
         "uploads" => {
             let name = name.strip_suffix("/blobs")?;
             Some((name, Target::Upload(last)))
@@ -113,6 +131,9 @@ async fn dispatch(
         )));
     };
     validate_name(name)?;
+    reg.config
+        .auth
+        .authorize(&headers, &[needed_scope(name, &target, &method)])?;
     if reg.config.read_only && method != Method::GET && method != Method::HEAD {
         return Err(RegistryError::Unsupported(
             "The registry is running in read-only mode".into(),
@@ -124,7 +145,7 @@ async fn dispatch(
             blobs::get(&reg, name, d, &headers, m == Method::HEAD).await
         }
         (Target::Blob(d), Method::DELETE) => blobs::delete(&reg, name, d),
-        (Target::UploadStart, Method::POST) => uploads::start(&reg, name, &q, body).await,
+        (Target::UploadStart, Method::POST) => uploads::start(&reg, name, &q, &headers, body).await,
         (Target::Upload(id), Method::PATCH) => uploads::patch(&reg, name, id, &headers, body).await,
         (Target::Upload(id), Method::PUT) => uploads::put(&reg, name, id, &q, body).await,
         (Target::Upload(id), Method::GET) => uploads::status(&reg, name, id),
@@ -135,6 +156,7 @@ async fn dispatch(
         }
         (Target::Manifest(r), Method::DELETE) => manifests::delete(&reg, name, r),
         (Target::Tags, Method::GET) => listing::tags(&reg, name, &q),
+        (Target::Referrers(d), Method::GET) => referrers::list(&reg, name, d, &q),
         (_, m) => Err(RegistryError::Unsupported(format!(
             "method {m} is not allowed on {}",
             uri.path()

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -12,6 +13,7 @@ use berth_types::Digest;
 use futures::StreamExt;
 
 use super::{header_value, parse_digest, Reply};
+use crate::auth::Scope;
 use crate::error::RegistryError;
 use crate::name::validate_name;
 use crate::uploads::Upload;
@@ -52,13 +54,24 @@ async fn write_blocking(
         .map_err(RegistryError::from)
 }
 
-/// fsync, digest check and rename, on the blocking pool.
-async fn commit_blocking(writer: BlobWriter, expected: Digest) -> Result<Digest, RegistryError> {
-    tokio::task::spawn_blocking(move || writer.commit(Some(&expected)))
-        .await
-        .map_err(|e| RegistryError::Storage(format!("blob commit task: {e}")))?
-        .map(|(digest, _)| digest)
-        .map_err(RegistryError::from)
+/// fsync, digest check, rename and the repository link, on the blocking pool, under the
+/// use lock (a blob that already exists is reused; GC must not delete it meanwhile).
+async fn commit_blocking(
+    reg: &Arc<Registry>,
+    name: &str,
+    writer: BlobWriter,
+    expected: Digest,
+) -> Result<Digest, RegistryError> {
+    let reg = Arc::clone(reg);
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        let _lock = reg.storage.use_lock()?;
+        let (digest, _) = writer.commit(Some(&expected))?;
+        reg.storage.link_blob(&name, &digest)?;
+        Ok(digest)
+    })
+    .await
+    .map_err(|e| RegistryError::Storage(format!("blob commit task: {e}")))?
 }
 
 /// The `Range` an upload reports: the inclusive byte range received so far.
@@ -103,15 +116,22 @@ fn required_digest(q: &HashMap<String, String>) -> Result<Digest, RegistryError>
 
 /// `POST /v2/<name>/blobs/uploads/`: mount, monolithic upload, or a new session.
 pub(super) async fn start(
-    reg: &Registry,
+    reg: &Arc<Registry>,
     name: &str,
     q: &HashMap<String, String>,
+    headers: &HeaderMap,
     body: Body,
 ) -> Reply {
     if let (Some(mount), Some(from)) = (q.get("mount"), q.get("from")) {
         validate_name(from)?;
         let digest = parse_digest(mount)?;
-        if reg.storage.linked_blob_size(from, &digest).is_some() {
+        // Mounting needs pull access to the source; without it the client uploads instead.
+        let readable = reg
+            .config
+            .auth
+            .allows(headers, &Scope::repository(from, &["pull"]));
+        let _lock = reg.storage.use_lock()?;
+        if readable && reg.storage.linked_blob_size(from, &digest).is_some() {
             reg.storage.link_blob(name, &digest)?;
             return created(name, &digest);
         }
@@ -121,8 +141,7 @@ pub(super) async fn start(
     if q.contains_key("digest") {
         let expected = required_digest(q)?;
         let writer = stream_into(body, writer).await?;
-        let digest = commit_blocking(writer, expected).await?;
-        reg.storage.link_blob(name, &digest)?;
+        let digest = commit_blocking(reg, name, writer, expected).await?;
         return created(name, &digest);
     }
     let id = reg.uploads.start(name, writer);
@@ -194,7 +213,7 @@ pub(super) async fn patch(
 /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: the last chunk (maybe empty), then the
 /// digest check; a mismatch drops the whole upload.
 pub(super) async fn put(
-    reg: &Registry,
+    reg: &Arc<Registry>,
     name: &str,
     id: &str,
     q: &HashMap<String, String>,
@@ -204,8 +223,7 @@ pub(super) async fn put(
     let upload = reg.uploads.take(name, id)?;
     reg.uploads.finish(id);
     let writer = stream_into(body, upload.writer).await?;
-    let digest = commit_blocking(writer, expected).await?;
-    reg.storage.link_blob(name, &digest)?;
+    let digest = commit_blocking(reg, name, writer, expected).await?;
     created(name, &digest)
 }
 
