@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 /// A build context on disk: `files` are (relative path, content).
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(super) fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     for (name, content) in files {
         let path = dir.path().join(name);
@@ -23,7 +23,7 @@ fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 /// `build args... DIR` (the docker CLI on its classic builder).
 #[track_caller]
-fn build(d: &TestDaemon, c: Client, dir: &Path, args: &[&str]) -> berth_tests::cli::Out {
+pub(super) fn build(d: &TestDaemon, c: Client, dir: &Path, args: &[&str]) -> berth_tests::cli::Out {
     let mut cmd = d.command(c);
     cmd.env("DOCKER_BUILDKIT", "0")
         .arg("build")

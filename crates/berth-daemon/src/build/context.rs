@@ -138,6 +138,9 @@ impl BuildContext {
                 },
             );
         }
+        // Read the request to its end (padding after the archive, the last chunk): an
+        // unread request body keeps the server from noticing a client that goes away.
+        io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(bad)?;
         for (key, target) in links {
             if let Some(e) = entries.get(&target).cloned() {
                 Self::add_parents(&mut entries, &key);

@@ -21,6 +21,7 @@ use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 pub use context::BuildContext;
 
@@ -52,9 +53,62 @@ pub type Message = serde_json::Value;
 pub(crate) struct Out {
     tx: mpsc::Sender<Message>,
     quiet: bool,
+    /// Set when the build stops early (a stage failed or the client left): every stage
+    /// stops at its next step.
+    cancel: CancellationToken,
 }
 
+/// Messages a stage may queue while an earlier stage's output is still being shown.
+const STAGE_BACKLOG: usize = 4096;
+
 impl Out {
+    fn new(tx: mpsc::Sender<Message>, quiet: bool) -> Self {
+        Self {
+            tx,
+            quiet,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// An output of its own for a stage that may run beside others; its messages are
+    /// forwarded from the returned receiver in stage order.
+    pub(crate) fn for_stage(&self) -> (Out, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(STAGE_BACKLOG);
+        let out = Out {
+            tx,
+            quiet: self.quiet,
+            cancel: self.cancel.clone(),
+        };
+        (out, rx)
+    }
+
+    /// Forwards a stage's messages until the stage is done. A departed client cancels
+    /// the build (the stage's messages are then drained and dropped).
+    pub(crate) async fn forward(&self, mut from: mpsc::Receiver<Message>) {
+        loop {
+            tokio::select! {
+                msg = from.recv() => match msg {
+                    Some(msg) => {
+                        if self.tx.send(msg).await.is_err() {
+                            self.cancel();
+                        }
+                    }
+                    None => return,
+                },
+                () = self.tx.closed(), if !self.cancel.is_cancelled() => self.cancel(),
+            }
+        }
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Fires when the build is cancelled; RUN containers are killed on it.
+    pub(crate) fn cancelled(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
     pub(crate) async fn stream(&self, text: impl Into<String>) {
         if !self.quiet {
             let _ = self.tx.send(json!({ "stream": text.into() })).await;
@@ -66,7 +120,7 @@ impl Out {
     }
 
     pub(crate) fn gone(&self) -> bool {
-        self.tx.is_closed()
+        self.tx.is_closed() || self.cancel.is_cancelled()
     }
 }
 
@@ -105,10 +159,7 @@ impl Daemon {
         let plan = plan::Plan::new(&parsed, &req)?;
 
         let (tx, rx) = mpsc::channel(256);
-        let out = Out {
-            tx,
-            quiet: req.quiet,
-        };
+        let out = Out::new(tx, req.quiet);
         let me = self.clone();
         tokio::spawn(async move {
             let result = run::Build::new(me, Arc::new(ctx), parsed.escape, req, out.clone())

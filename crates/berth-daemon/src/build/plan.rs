@@ -23,6 +23,11 @@ pub struct Plan {
     pub stages: Vec<Stage>,
     /// Indexes of `stages` to build, in order (the target last).
     pub needed: Vec<usize>,
+    /// The earlier stages each stage uses (FROM <stage>, COPY --from=<stage>).
+    pub deps: BTreeMap<usize, BTreeSet<usize>>,
+    /// Stages naming another stage through a variable: known only when they run, so they
+    /// wait for every earlier stage.
+    pub dynamic: BTreeSet<usize>,
     pub total_steps: usize,
 }
 
@@ -72,6 +77,7 @@ impl Plan {
 
         // Dependencies: FROM <stage> and COPY --from=<stage>, only ever on earlier stages.
         let mut deps: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        let mut dynamic = BTreeSet::new();
         for s in &stages {
             let mut refs = Vec::new();
             if let Instruction::From(f) = &s.from.instruction {
@@ -87,6 +93,7 @@ impl Plan {
             for (name, line, is_copy) in refs {
                 // Names with variables are resolved when the step runs.
                 if name.contains('$') {
+                    dynamic.insert(s.index);
                     continue;
                 }
                 match stage_ref(&stages, &name) {
@@ -122,6 +129,8 @@ impl Plan {
             meta_args,
             stages,
             needed,
+            deps,
+            dynamic,
             total_steps,
         })
     }

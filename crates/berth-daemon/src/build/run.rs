@@ -1,5 +1,7 @@
 //! Executes the planned stages step by step.
 
+mod stages;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -38,6 +40,7 @@ const PREDEFINED_ARGS: &[&str] = &[
 /// Output lines a failed RUN quotes in its error.
 const ERROR_TAIL_LINES: usize = 5;
 
+#[derive(Clone)]
 pub struct Build {
     daemon: Arc<Daemon>,
     svc: Arc<ImageService>,
@@ -150,17 +153,7 @@ impl Build {
                 }
             }
         }
-        let target = *plan
-            .needed
-            .last()
-            .ok_or_else(|| Error::internal("no stage to build"))?;
-        let mut final_id = String::new();
-        for &i in &plan.needed {
-            let stage = &plan.stages[i];
-            let id = self.run_stage(stage, &meta, i == target).await?;
-            self.stage_images.insert(i, id.clone());
-            final_id = id;
-        }
+        let final_id = self.run_stages(&plan, &meta).await?;
         let unused: Vec<String> = self
             .req
             .build_args
@@ -861,6 +854,14 @@ impl Build {
             .container_wait(ctr_id, WaitCondition::NextExit)
             .await?;
         self.daemon.container_start(ctr_id).await?;
+        // A cancelled build (another stage failed, the client left) kills its RUN.
+        let cancelled = self.out.cancelled();
+        let daemon = self.daemon.clone();
+        let victim = ctr_id.to_string();
+        let _killer = AbortOnDrop(tokio::spawn(async move {
+            cancelled.cancelled().await;
+            let _ = daemon.container_kill(&victim, Some("KILL")).await;
+        }));
         let logs = self
             .daemon
             .container_logs(
@@ -891,6 +892,9 @@ impl Build {
             }
         }
         let status = wait.await;
+        if self.out.gone() {
+            return Err(Error::invalid("build cancelled"));
+        }
         if status.status_code != 0 {
             let last = if tail.is_empty() {
                 String::new()
@@ -911,6 +915,15 @@ impl Build {
             commit_upper(&svc, &paths.upper, opts, clamp)
         })
         .await
+    }
+}
+
+/// Stops a helper task when the step that started it ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
