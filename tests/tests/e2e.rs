@@ -44,6 +44,8 @@ macro_rules! both_clients {
 
 #[path = "e2e/build.rs"]
 mod build;
+#[path = "e2e/build_registry.rs"]
+mod build_registry;
 #[path = "e2e/build_stages.rs"]
 mod build_stages;
 #[path = "e2e/image_archive.rs"]

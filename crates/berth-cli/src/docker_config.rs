@@ -220,6 +220,35 @@ pub fn registry_auth_header(domain: &str) -> String {
     }
 }
 
+/// The `X-Registry-Config` value of a build: base64url JSON of every stored credential by
+/// server address, as the docker CLI sends it; `None` when there are none.
+pub fn registry_config_header() -> Option<String> {
+    let cfg = load().ok()?;
+    let mut servers: Vec<String> = cfg
+        .get("auths")
+        .and_then(Value::as_object)
+        .map(|a| a.keys().cloned().collect())
+        .unwrap_or_default();
+    if let Some(helpers) = cfg.get("credHelpers").and_then(Value::as_object) {
+        servers.extend(helpers.keys().cloned());
+    }
+    servers.sort();
+    servers.dedup();
+    let mut all = Map::new();
+    for server in servers {
+        if let Ok(Some((u, p))) = lookup(&server) {
+            all.insert(
+                server.clone(),
+                json!({ "username": u, "password": p, "serveraddress": server }),
+            );
+        }
+    }
+    if all.is_empty() {
+        return None;
+    }
+    Some(base64::engine::general_purpose::URL_SAFE.encode(Value::Object(all).to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

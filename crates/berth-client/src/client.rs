@@ -144,10 +144,27 @@ impl Client {
         content_type: Option<&str>,
         body: RequestBody,
     ) -> Result<Response<Incoming>> {
+        self.request_with_headers(method, path, query, content_type, &[], body)
+            .await
+    }
+
+    /// A request with extra headers (`X-Registry-Config`, ...).
+    pub async fn request_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        query: &Query<'_>,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+        body: RequestBody,
+    ) -> Result<Response<Incoming>> {
         let uri = self.uri(path, query).await?;
         let mut b = Self::builder(method, &uri);
         if let Some(ct) = content_type {
             b = b.header(CONTENT_TYPE, ct);
+        }
+        for (name, value) in headers {
+            b = b.header(*name, value.as_str());
         }
         let resp = transport::send(&self.host, b.body(body)?).await?;
         check_status(resp).await

@@ -61,6 +61,13 @@ impl Client {
 pub struct BuildMessage {
     #[serde(default)]
     pub stream: Option<String>,
+    /// Progress of a base image pull: `status`, `id`, `progress`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub progress: Option<String>,
     #[serde(default)]
     pub aux: Option<serde_json::Value>,
     #[serde(default)]
@@ -71,17 +78,25 @@ pub struct BuildMessage {
 
 impl Client {
     /// `POST /build` with a tar context; `query` holds the build options.
+    /// `registry_config`: the `X-Registry-Config` header (base64url JSON of credentials per
+    /// registry) for the base images the build may pull.
     pub async fn image_build(
         &self,
         body: RequestBody,
         query: Query<'static>,
+        registry_config: Option<String>,
     ) -> Result<JsonLines<BuildMessage>> {
+        let headers: Vec<(&str, String)> = registry_config
+            .map(|v| ("X-Registry-Config", v))
+            .into_iter()
+            .collect();
         let resp = self
-            .request(
+            .request_with_headers(
                 http::Method::POST,
                 "/build",
                 &query,
                 Some("application/x-tar"),
+                &headers,
                 body,
             )
             .await?;

@@ -87,8 +87,36 @@ pub fn credentials_from_header(value: Option<&str>) -> Credentials {
     }
 }
 
+/// Credentials by registry host from an `X-Registry-Config` header (base64url JSON keyed
+/// by server address, as the docker CLI sends with a build).
+pub fn credentials_from_registry_config(
+    value: Option<&str>,
+) -> std::collections::BTreeMap<String, Credentials> {
+    use base64::Engine as _;
+    let Some(v) = value.filter(|v| !v.is_empty()) else {
+        return Default::default();
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(v.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(v))
+        .unwrap_or_default();
+    let all: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&raw).unwrap_or_default();
+    all.into_iter()
+        .map(|(server, j)| {
+            let s = |k: &str| j[k].as_str().unwrap_or_default().to_string();
+            let creds = Credentials {
+                username: s("username"),
+                password: s("password"),
+                identity_token: s("identitytoken"),
+            };
+            (login_host(&server), creds)
+        })
+        .collect()
+}
+
 /// The registry host for a reference's domain.
-fn registry_host(domain: &str) -> String {
+pub fn registry_host(domain: &str) -> String {
     if domain == "docker.io" {
         "registry-1.docker.io".to_string()
     } else {

@@ -32,7 +32,7 @@ pub(super) fn build(d: &TestDaemon, c: Client, dir: &Path, args: &[&str]) -> ber
     berth_tests::cli::run(cmd, None, Duration::from_secs(120))
 }
 
-fn image_id(d: &TestDaemon, c: Client, name: &str) -> String {
+pub(super) fn image_id(d: &TestDaemon, c: Client, name: &str) -> String {
     d.run(c, &["image", "inspect", "-f", "{{.Id}}", name])
         .success()
         .out()
@@ -40,7 +40,7 @@ fn image_id(d: &TestDaemon, c: Client, name: &str) -> String {
 }
 
 /// How many steps of a build's output say "Using cache".
-fn cache_hits(out: &berth_tests::cli::Out) -> usize {
+pub(super) fn cache_hits(out: &berth_tests::cli::Out) -> usize {
     out.out().matches("---> Using cache").count()
 }
 

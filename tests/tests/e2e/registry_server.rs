@@ -26,7 +26,7 @@ fn basic(user: &str, password: &str) -> String {
 
 /// An htpasswd file with bcrypt entries, made by `htpasswd -B` (apache2-utils) as a user
 /// would, or by the bcrypt crate when that is not installed.
-fn htpasswd(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn htpasswd(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("htpasswd");
     let tool = Path::new("/usr/bin/htpasswd").is_file();
     let mut text = String::new();

@@ -256,7 +256,11 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
     };
     let mut stream = ctx
         .client
-        .image_build(berth_client::body::full(context), q)
+        .image_build(
+            berth_client::body::full(context),
+            q,
+            crate::docker_config::registry_config_header(),
+        )
         .await?;
     let mut out = std::io::stdout();
     let mut image_id = String::new();
@@ -278,6 +282,16 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
             .and_then(|v| v.as_str())
         {
             image_id = id.to_string();
+        }
+        if let Some(status) = msg.status.as_deref() {
+            // A base image being pulled: docker's plain progress lines.
+            match (msg.id.as_deref(), msg.progress.as_deref()) {
+                (Some(id), Some(p)) if tty => write!(out, "{id}: {status} {p}\r")?,
+                (Some(_), Some(_)) => {}
+                (Some(id), None) => writeln!(out, "{id}: {status}")?,
+                (None, _) => writeln!(out, "{status}")?,
+            }
+            out.flush()?;
         }
         if let Some(text) = msg.stream.as_deref() {
             if tty && text.starts_with("Step ") {

@@ -4,6 +4,7 @@
 //! change. Every step's key (parent image + instruction after expansion + sources) is looked
 //! up in the build cache first. Output is dockerd's JSON message stream.
 
+mod cache_from;
 mod context;
 mod copy;
 mod instructions;
@@ -43,6 +44,12 @@ pub struct BuildRequest {
     pub network_mode: Option<String>,
     /// Remove intermediate containers after a failure too (always done; kept for the API).
     pub force_remove: bool,
+    /// Pull every base image, even one present locally (`--pull`).
+    pub pull: bool,
+    /// Local images whose layers may stand in for steps (`--cache-from`).
+    pub cache_from: Vec<String>,
+    /// Credentials by registry host (`X-Registry-Config`), for pulling base images.
+    pub registry_auths: BTreeMap<String, berth_distribution::Credentials>,
 }
 
 /// One message of the build stream.
@@ -115,7 +122,7 @@ impl Out {
         }
     }
 
-    async fn always(&self, msg: Message) {
+    pub(crate) async fn always(&self, msg: Message) {
         let _ = self.tx.send(msg).await;
     }
 

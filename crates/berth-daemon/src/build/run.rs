@@ -202,26 +202,51 @@ impl Build {
         })
     }
 
-    /// The image `FROM name` starts from: an earlier stage, scratch, or a local image.
+    /// The image `FROM name` starts from: scratch, or an image — pulled when it is not
+    /// here, or always with `--pull`.
     async fn base_image(&self, name: &str) -> Result<String> {
         if name.eq_ignore_ascii_case("scratch") {
             return Ok(String::new());
         }
         let svc = self.svc.clone();
         let n = name.to_string();
-        blocking(move || {
-            svc.resolve_id(&n).map_err(|e| {
-                let e = Error::from(e);
-                if e.is_not_found() {
-                    Error::not_found(format!(
-                        "pull access denied for {n}, repository does not exist or may require 'docker login': no such image in the local store (berth has no registry client yet)"
-                    ))
-                } else {
-                    e
-                }
-            })
-        })
-        .await
+        let local = blocking(move || Ok(svc.resolve_id(&n).map_err(Error::from))).await?;
+        match local {
+            Ok(id) if !self.req.pull => Ok(id),
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => {
+                self.pull_base(name).await?;
+                let svc = self.svc.clone();
+                let n = name.to_string();
+                blocking(move || Ok(svc.resolve_id(&n)?)).await
+            }
+        }
+    }
+
+    /// Pulls a base image, its progress shown in the build's output as dockerd does.
+    async fn pull_base(&self, name: &str) -> Result<()> {
+        let reference = berth_types::Reference::parse(name)
+            .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
+        let host = crate::distribution::registry_host(&reference.domain);
+        let creds = self
+            .req
+            .registry_auths
+            .get(&host)
+            .cloned()
+            .unwrap_or_default();
+        let mut progress = self
+            .daemon
+            .image_pull(&reference.to_string(), "", creds)
+            .await?;
+        while let Some(msg) = progress.recv().await {
+            if let Some(e) = msg.get("error").and_then(|e| e.as_str()) {
+                return Err(Error::invalid(e.to_string()));
+            }
+            if !self.req.quiet {
+                self.out.always(msg).await;
+            }
+        }
+        Ok(())
     }
 
     async fn stage_or_image(
@@ -332,10 +357,12 @@ impl Build {
                 format!("/bin/sh -c #(nop)  {}", stage.from.original),
             );
             let parent = state.image_id.clone();
+            let probe = opts.clone();
             state.image_id = self
                 .cached_or(
                     &parent,
                     &[&stage.from.original, &self.config_json(&state)],
+                    Some(&probe),
                     move |svc| commit_config(&svc, opts),
                 )
                 .await?
@@ -369,23 +396,50 @@ impl Build {
         }
     }
 
+    /// The cached image for a step's `key`: from the build cache, else (with `--cache-from`)
+    /// from a source image whose history matches `probe`, the step's commit.
+    async fn lookup_cache(&self, key: &str, probe: Option<&CommitOptions>) -> Result<Option<String>> {
+        if self.req.no_cache {
+            return Ok(None);
+        }
+        let svc = self.svc.clone();
+        let k = key.to_string();
+        let mut hit = blocking(move || Ok(svc.cache_lookup(&k)?)).await?;
+        if hit.is_none() && !self.req.cache_from.is_empty() {
+            if let Some(opts) = probe.cloned() {
+                let svc = self.svc.clone();
+                let sources = self.req.cache_from.clone();
+                let k = key.to_string();
+                hit = blocking(move || {
+                    let found = super::cache_from::probe(&svc, &sources, &opts)?;
+                    if let Some(id) = &found {
+                        svc.cache_store(&k, id)?;
+                    }
+                    Ok(found)
+                })
+                .await?;
+            }
+        }
+        if let Some(id) = &hit {
+            self.out.stream(" ---> Using cache\n").await;
+            self.out.stream(format!(" ---> {}\n", short(id))).await;
+        }
+        Ok(hit)
+    }
+
     /// Looks `parts` up in the cache under `parent`; on a miss runs `make` and stores its
-    /// result. Returns the image id and whether it came from the cache.
+    /// result. `probe` is the commit `make` would do, for `--cache-from`. Returns the image
+    /// id and whether it came from the cache.
     async fn cached_or(
         &self,
         parent: &str,
         parts: &[&str],
+        probe: Option<&CommitOptions>,
         make: impl FnOnce(Arc<ImageService>) -> Result<String> + Send + 'static,
     ) -> Result<(String, bool)> {
         let key = cache_key(parent, parts);
-        if !self.req.no_cache {
-            let svc = self.svc.clone();
-            let k = key.clone();
-            if let Some(hit) = blocking(move || Ok(svc.cache_lookup(&k)?)).await? {
-                self.out.stream(" ---> Using cache\n").await;
-                self.out.stream(format!(" ---> {}\n", short(&hit))).await;
-                return Ok((hit, true));
-            }
+        if let Some(hit) = self.lookup_cache(&key, probe).await? {
+            return Ok((hit, true));
         }
         let svc = self.svc.clone();
         let made = blocking(move || {
@@ -505,12 +559,13 @@ impl Build {
         parts: &[&str],
     ) -> Result<()> {
         let opts = self.commit_opts(state, created_by.to_string());
+        let probe = opts.clone();
         let cfg = self.config_json(state);
         let mut all: Vec<&str> = parts.to_vec();
         all.push(&cfg);
         let parent = state.image_id.clone();
         state.image_id = self
-            .cached_or(&parent, &all, move |svc| commit_config(&svc, opts))
+            .cached_or(&parent, &all, Some(&probe), move |svc| commit_config(&svc, opts))
             .await?
             .0;
         Ok(())
@@ -518,12 +573,13 @@ impl Build {
 
     async fn workdir_step(&self, state: &mut StageState, created_by: &str) -> Result<()> {
         let opts = self.commit_opts(state, created_by.to_string());
+        let probe = opts.clone();
         let parent = state.image_id.clone();
         let dir = state.config.working_dir.clone();
         let cfg = self.config_json(state);
         let clamp = self.epoch;
         state.image_id = self
-            .cached_or(&parent, &["WORKDIR", &dir.clone(), &cfg], move |svc| {
+            .cached_or(&parent, &["WORKDIR", &dir.clone(), &cfg], Some(&probe), move |svc| {
                 let image = load_image(&svc, &opts.parent_id)?;
                 let exists = if image.chain_ids.is_empty() {
                     false
@@ -597,10 +653,15 @@ impl Build {
         };
         let src = source.clone();
         let verb_s = verb.to_string();
-        let (sources, sum) = blocking(move || {
+        let (sources, sum, kind) = blocking(move || {
             let sources = copy::resolve_sources(&src, &pats, &verb_s)?;
             let sum = src.checksum(&sources)?;
-            Ok((sources, sum))
+            let kind = match sources.as_slice() {
+                [one] if src.entry(one).is_some_and(|e| e.kind == super::context::Kind::Dir) => "dir",
+                [_] => "file",
+                _ => "multi",
+            };
+            Ok((sources, sum, kind))
         })
         .await
         .map_err(|e| Error {
@@ -608,23 +669,24 @@ impl Build {
             ..e
         })?;
         plan.sources = sources;
-        let created_by = format!(
-            "/bin/sh -c #(nop) {} {}",
-            verb,
-            node.original
-                .split_once(char::is_whitespace)
-                .map_or("", |x| x.1)
-        );
-        let opts = self.commit_opts(state, created_by);
-        let parent = state.image_id.clone();
-        let cfg = self.config_json(state);
         let desc = format!(
             "{}|{:?}|{:?}|{:?}|{:?}|{}",
             plan.dest, plan.chown, plan.chmod, plan.excludes, plan.sources, plan.extract_archives
         );
+        // dockerd's history line (`COPY file:<hash> in <dest> `); the hash covers the sources'
+        // content and metadata and the copy's options, so `--cache-from` can trust it.
+        let copy_hash = hex::encode(Sha256::digest(format!("{sum}|{desc}").as_bytes()));
+        let created_by = format!(
+            "/bin/sh -c #(nop) {verb} {kind}:{copy_hash} in {} ",
+            plan.dest
+        );
+        let opts = self.commit_opts(state, created_by);
+        let probe = opts.clone();
+        let parent = state.image_id.clone();
+        let cfg = self.config_json(state);
         let clamp = self.epoch;
         state.image_id = self
-            .cached_or(&parent, &[verb, &desc, &sum, &cfg], move |svc| {
+            .cached_or(&parent, &[verb, &desc, &sum, &cfg], Some(&probe), move |svc| {
                 let image = load_image(&svc, &opts.parent_id)?;
                 let (_, id) = with_snapshot(&svc, &image, Some((opts, clamp)), |rootfs| {
                     let root = ContainerRoot::open(rootfs)
@@ -713,15 +775,12 @@ impl Build {
         ];
         let parts: Vec<&str> = key_parts.iter().map(String::as_str).collect();
         let key = cache_key(&state.image_id, &parts);
-        if !self.req.no_cache {
-            let svc = self.svc.clone();
-            let k = key.clone();
-            if let Some(hit) = blocking(move || Ok(svc.cache_lookup(&k)?)).await? {
-                self.out.stream(" ---> Using cache\n").await;
-                self.out.stream(format!(" ---> {}\n", short(&hit))).await;
-                state.image_id = hit;
-                return Ok(());
-            }
+        // A source image's history says nothing of RUN's mounts: only plain RUNs match.
+        let probe = self.commit_opts(state, created_by.clone());
+        let probe = Some(&probe).filter(|_| run.mounts.is_empty());
+        if let Some(hit) = self.lookup_cache(&key, probe).await? {
+            state.image_id = hit;
+            return Ok(());
         }
         let mut env: Vec<String> = state.config.env.clone().unwrap_or_default();
         env.extend(arg_env.iter().map(|(k, v)| format!("{k}={v}")));

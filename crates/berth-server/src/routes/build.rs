@@ -34,7 +34,12 @@ fn json_map<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
-async fn build(State(d): State<Arc<Daemon>>, p: Params, body: Body) -> Result<Response, ApiError> {
+async fn build(
+    State(d): State<Arc<Daemon>>,
+    p: Params,
+    headers: http::HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let build_args: BTreeMap<String, Option<String>> = json_map(&p, "buildargs")?;
     let labels: BTreeMap<String, String> = json_map(&p, "labels")?;
     if let Some(remote) = p.non_empty("remote") {
@@ -52,6 +57,13 @@ async fn build(State(d): State<Arc<Daemon>>, p: Params, body: Body) -> Result<Re
         target: p.non_empty("target").map(str::to_string),
         network_mode: p.non_empty("networkmode").map(str::to_string),
         force_remove: p.bool("forcerm"),
+        pull: p.bool("pull"),
+        cache_from: json_map(&p, "cachefrom")?,
+        registry_auths: berth_daemon::distribution::credentials_from_registry_config(
+            headers
+                .get("x-registry-config")
+                .and_then(|v| v.to_str().ok()),
+        ),
     };
     let data = body
         .into_data_stream()
