@@ -79,6 +79,11 @@ pub fn credentials_from_header(value: Option<&str>) -> Credentials {
         .or_else(|_| base64::engine::general_purpose::STANDARD.decode(v))
         .unwrap_or_default();
     let j: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
+    credentials_of(&j)
+}
+
+/// Credentials from one docker `AuthConfig` JSON object.
+fn credentials_of(j: &serde_json::Value) -> Credentials {
     let s = |k: &str| j[k].as_str().unwrap_or_default().to_string();
     Credentials {
         username: s("username"),
@@ -103,15 +108,7 @@ pub fn credentials_from_registry_config(
     let all: std::collections::BTreeMap<String, serde_json::Value> =
         serde_json::from_slice(&raw).unwrap_or_default();
     all.into_iter()
-        .map(|(server, j)| {
-            let s = |k: &str| j[k].as_str().unwrap_or_default().to_string();
-            let creds = Credentials {
-                username: s("username"),
-                password: s("password"),
-                identity_token: s("identitytoken"),
-            };
-            (login_host(&server), creds)
-        })
+        .map(|(server, j)| (login_host(&server), credentials_of(&j)))
         .collect()
 }
 
