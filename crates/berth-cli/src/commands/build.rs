@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use berth_dockerfile::DockerIgnore;
 use clap::Args;
 
+use crate::commands::build_view::{self, BuildView, Event};
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliError, CliResult};
 
@@ -262,7 +263,11 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
             crate::docker_config::registry_config_header(),
         )
         .await?;
-    let mut out = std::io::stdout();
+    let mut view: Box<dyn BuildView> = if tty && !args.quiet {
+        Box::new(build_view::Tty::new(indicatif::ProgressDrawTarget::stderr()))
+    } else {
+        Box::new(build_view::Plain::new(std::io::stdout()))
+    };
     let mut image_id = String::new();
     while let Some(msg) = stream.next().await {
         let msg = msg?;
@@ -272,7 +277,7 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
             .and_then(|d| d.message.clone())
             .or(msg.error.clone())
         {
-            out.flush()?;
+            view.finish(true)?;
             return Err(CliError::status(1, err));
         }
         if let Some(id) = msg
@@ -284,25 +289,18 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
             image_id = id.to_string();
         }
         if let Some(status) = msg.status.as_deref() {
-            // A base image being pulled: docker's plain progress lines.
-            match (msg.id.as_deref(), msg.progress.as_deref()) {
-                (Some(id), Some(p)) if tty => write!(out, "{id}: {status} {p}\r")?,
-                (Some(_), Some(_)) => {}
-                (Some(id), None) => writeln!(out, "{id}: {status}")?,
-                (None, _) => writeln!(out, "{status}")?,
-            }
-            out.flush()?;
+            view.show(Event::Status {
+                id: msg.id.as_deref(),
+                status,
+                progress: msg.progress.as_deref(),
+            })?;
         }
         if let Some(text) = msg.stream.as_deref() {
-            if tty && text.starts_with("Step ") {
-                // The current step in bold on a terminal.
-                write!(out, "\x1b[1m{text}\x1b[0m")?;
-            } else {
-                write!(out, "{text}")?;
-            }
-            out.flush()?;
+            view.show(Event::Text(text))?;
         }
     }
+    view.finish(false)?;
+    let mut out = std::io::stdout();
     if args.quiet {
         writeln!(out, "{image_id}")?;
     }

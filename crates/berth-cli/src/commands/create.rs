@@ -97,7 +97,7 @@ async fn pull(ctx: &Ctx, image: &str, quiet: bool) -> CliResult {
         return crate::jsonmessage::display(stream, &mut sink).await;
     }
     // docker prints pull progress on stderr while running
-    crate::jsonmessage::display(stream, &mut std::io::stderr()).await
+    crate::jsonmessage::display_stderr(stream).await
 }
 
 /// Reports a run/create failure the way docker does: "prog: <err>" plus the help hint.

@@ -2,6 +2,7 @@
 
 pub mod attach;
 pub mod build;
+pub mod build_view;
 pub mod build_prune;
 pub mod commit;
 pub mod container_prune;

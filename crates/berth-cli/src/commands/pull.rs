@@ -43,7 +43,7 @@ pub async fn run(ctx: &Ctx, path: &str, args: PullArgs) -> CliResult {
     if args.quiet {
         crate::jsonmessage::display(stream, &mut std::io::sink()).await?;
     } else {
-        crate::jsonmessage::display(stream, &mut std::io::stdout()).await?;
+        crate::jsonmessage::display_stdout(stream).await?;
     }
     println!("{reference}");
     Ok(())

@@ -34,7 +34,7 @@ pub async fn run(ctx: &Ctx, path: &str, args: PushArgs) -> CliResult {
         crate::jsonmessage::display(stream, &mut std::io::sink()).await?;
         println!("{}", args.args[0]);
     } else {
-        crate::jsonmessage::display(stream, &mut std::io::stdout()).await?;
+        crate::jsonmessage::display_stdout(stream).await?;
     }
     Ok(())
 }
