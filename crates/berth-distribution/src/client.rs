@@ -497,3 +497,33 @@ async fn collect(resp: Response<Incoming>) -> Result<Bytes, DistributionError> {
         .map(|c| c.to_bytes())
         .map_err(|e| err(format!("reading the registry's answer: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::endpoint::Scheme;
+
+    #[test]
+    fn clients_build_for_every_kind_of_endpoint() {
+        let certs = tempfile::tempdir().unwrap();
+        for (scheme, verify) in [
+            (Scheme::Https, true),
+            (Scheme::Https, false),
+            (Scheme::Http, false),
+        ] {
+            let ep = Endpoint {
+                scheme,
+                host: "reg.example:5000".into(),
+                path: String::new(),
+                verify,
+                mirror: false,
+            };
+            let c = RegistryClient::for_endpoint(&ep, certs.path(), "a/b", Credentials::default(), false)
+                .unwrap();
+            assert_eq!(c.url("/v2/"), format!("{}://reg.example:5000/v2/", scheme.as_str()));
+        }
+        let plain = RegistryClient::new("127.0.0.1:5000", "a", Credentials::default(), true);
+        assert_eq!(plain.base_url(), "http://127.0.0.1:5000");
+    }
+}

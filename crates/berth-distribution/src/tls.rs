@@ -75,12 +75,11 @@ fn finish(
     builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
     client: Option<(Vec<CertificateDer<'static>>, rustls_pki_types::PrivateKeyDer<'static>)>,
 ) -> Result<ClientConfig, TlsConfigError> {
-    let mut config = match client {
+    // No ALPN here: the connector offers the HTTP versions it speaks.
+    Ok(match client {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
         None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    })
 }
 
 #[derive(Debug)]
