@@ -56,6 +56,8 @@ mod observe;
 mod registry;
 #[path = "e2e/registry_server.rs"]
 mod registry_server;
+#[path = "e2e/registry_tls.rs"]
+mod registry_tls;
 #[path = "e2e/resources.rs"]
 mod resources;
 #[path = "e2e/restart_health.rs"]

@@ -141,11 +141,14 @@ impl Daemon {
         let me = self.clone();
         tokio::spawn(async move {
             let tag_label = reference.tag.clone().unwrap_or_else(|| wanted.clone());
+            // dockerd names Docker Hub repositories by path (`library/busybox`).
+            let from = if reference.domain == berth_distribution::endpoint::OFFICIAL_INDEX {
+                reference.path.clone()
+            } else {
+                reference.familiar_name()
+            };
             let _ = tx
-                .send(status(
-                    &tag_label,
-                    &format!("Pulling from {}", reference.familiar_name()),
-                ))
+                .send(status(&tag_label, &format!("Pulling from {from}")))
                 .await;
             if let Err(e) = me.pull_layers(&client, &reference, fetched, &tx).await {
                 let _ = tx

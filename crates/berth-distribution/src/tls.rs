@@ -139,6 +139,10 @@ pub fn go_message(e: &rustls::Error) -> String {
             CertificateError::UnknownIssuer => {
                 format!("{VERIFY}certificate signed by unknown authority")
             }
+            // An issuer with the right name whose key did not sign it: to Go, still unknown.
+            CertificateError::BadSignature => format!(
+                "{VERIFY}certificate signed by unknown authority (possibly because of \"signature verification failed\" while trying to verify candidate authority certificate)"
+            ),
             CertificateError::Expired
             | CertificateError::ExpiredContext { .. }
             | CertificateError::NotValidYet
@@ -193,21 +197,26 @@ fn alert_text(alert: rustls::AlertDescription) -> String {
     }
 }
 
+/// `e` itself as a rustls error, looking inside the wrappers connectors put around it (an
+/// `io::Error` holding it, a boxed error).
+fn as_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(r);
+    }
+    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        return as_rustls(inner);
+    }
+    None
+}
+
 /// The rustls error somewhere in `e`'s source chain.
 pub fn find_rustls_error<'a>(
     e: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a rustls::Error> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+        if let Some(r) = as_rustls(err) {
             return Some(r);
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if let Some(r) = inner.downcast_ref::<rustls::Error>() {
-                    return Some(r);
-                }
-            }
         }
         cur = err.source();
     }
@@ -217,6 +226,29 @@ pub fn find_rustls_error<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn finds_the_tls_error_inside_connector_wrappers() {
+        let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls.clone());
+        let outer = Outer(io);
+        assert_eq!(find_rustls_error(&outer), Some(&tls));
+        let plain = Outer(std::io::Error::other("refused"));
+        assert_eq!(find_rustls_error(&plain), None);
+    }
 
     #[test]
     fn go_words_for_certificate_failures() {
