@@ -92,7 +92,12 @@ pub fn read_host_certs(certs_dir: &Path, host: &str) -> Result<HostCerts, CertsE
     };
     let mut names = Vec::new();
     for e in entries {
-        names.push(e.map_err(read_err)?.file_name().to_string_lossy().into_owned());
+        names.push(
+            e.map_err(read_err)?
+                .file_name()
+                .to_string_lossy()
+                .into_owned(),
+        );
     }
     // Directory order is arbitrary; sorted, the same files always give the same choice.
     names.sort();

@@ -69,7 +69,7 @@ impl RegistryClient {
             verify: true,
             mirror: false,
         };
-Self::with_tls(&endpoint, None, repo, creds, push)
+        Self::with_tls(&endpoint, None, repo, creds, push)
     }
 
     /// A client for one endpoint chosen by [`crate::RegistryConfig::endpoints`], with its TLS
@@ -519,9 +519,18 @@ mod tests {
                 verify,
                 mirror: false,
             };
-            let c = RegistryClient::for_endpoint(&ep, certs.path(), "a/b", Credentials::default(), false)
-                .unwrap();
-            assert_eq!(c.url("/v2/"), format!("{}://reg.example:5000/v2/", scheme.as_str()));
+            let c = RegistryClient::for_endpoint(
+                &ep,
+                certs.path(),
+                "a/b",
+                Credentials::default(),
+                false,
+            )
+            .unwrap();
+            assert_eq!(
+                c.url("/v2/"),
+                format!("{}://reg.example:5000/v2/", scheme.as_str())
+            );
         }
         let plain = RegistryClient::new("127.0.0.1:5000", "a", Credentials::default(), true);
         assert_eq!(plain.base_url(), "http://127.0.0.1:5000");

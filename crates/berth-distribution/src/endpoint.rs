@@ -34,7 +34,9 @@ pub enum EndpointError {
     InsecureInvalid { entry: String, reason: String },
     #[error("invalid index name ({0}). Cannot begin or end with a hyphen")]
     IndexHyphen(String),
-    #[error("invalid mirror: no scheme specified for {0:?}: must use either 'https://' or 'http://'")]
+    #[error(
+        "invalid mirror: no scheme specified for {0:?}: must use either 'https://' or 'http://'"
+    )]
     MirrorNoScheme(String),
     #[error("invalid mirror: unsupported scheme {scheme:?} in {url:?}: must use either 'https://' or 'http://'")]
     MirrorScheme { scheme: String, url: String },
@@ -168,7 +170,8 @@ fn validate_host_port(s: &str) -> Result<(), String> {
         return Err(format!("invalid host {host:?}"));
     }
     if let Some(p) = port {
-        p.parse::<u16>().map_err(|_| format!("invalid port {p:?}"))?;
+        p.parse::<u16>()
+            .map_err(|_| format!("invalid port {p:?}"))?;
     }
     Ok(())
 }
@@ -430,7 +433,13 @@ mod tests {
 
     fn urls(eps: &[Endpoint]) -> Vec<String> {
         eps.iter()
-            .map(|e| format!("{}{}", e.base_url(), if e.verify { "" } else { " (no verify)" }))
+            .map(|e| {
+                format!(
+                    "{}{}",
+                    e.base_url(),
+                    if e.verify { "" } else { " (no verify)" }
+                )
+            })
             .collect()
     }
 
@@ -439,19 +448,34 @@ mod tests {
         let c = RegistryConfig::default();
         assert_eq!(
             urls(&c.plan("127.0.0.1:5000", false, table)),
-            ["https://127.0.0.1:5000 (no verify)", "http://127.0.0.1:5000 (no verify)"]
+            [
+                "https://127.0.0.1:5000 (no verify)",
+                "http://127.0.0.1:5000 (no verify)"
+            ]
         );
         assert_eq!(
             urls(&c.plan("localhost:5000", true, table)),
-            ["https://localhost:5000 (no verify)", "http://localhost:5000 (no verify)"]
+            [
+                "https://localhost:5000 (no verify)",
+                "http://localhost:5000 (no verify)"
+            ]
         );
         assert_eq!(
             urls(&c.plan("[::1]:5000", false, table)),
-            ["https://[::1]:5000 (no verify)", "http://[::1]:5000 (no verify)"]
+            [
+                "https://[::1]:5000 (no verify)",
+                "http://[::1]:5000 (no verify)"
+            ]
         );
         // Anything else is secure: HTTPS only, verified.
-        assert_eq!(urls(&c.plan("reg.lan:5000", false, table)), ["https://reg.lan:5000"]);
-        assert_eq!(urls(&c.plan("192.0.2.2:443", false, table)), ["https://192.0.2.2:443"]);
+        assert_eq!(
+            urls(&c.plan("reg.lan:5000", false, table)),
+            ["https://reg.lan:5000"]
+        );
+        assert_eq!(
+            urls(&c.plan("192.0.2.2:443", false, table)),
+            ["https://192.0.2.2:443"]
+        );
         assert_eq!(c.insecure_cidrs(), ["::1/128", "127.0.0.0/8"]);
     }
 
@@ -477,7 +501,10 @@ mod tests {
 
     #[test]
     fn mirrors_only_for_docker_io_pulls() {
-        let c = cfg(&[], &["http://127.0.0.1:5001", "https://mirror.lan/prefix/"]);
+        let c = cfg(
+            &[],
+            &["http://127.0.0.1:5001", "https://mirror.lan/prefix/"],
+        );
         let pull = c.plan("docker.io", false, table);
         assert_eq!(
             urls(&pull),
@@ -488,9 +515,15 @@ mod tests {
             ]
         );
         assert!(pull[0].mirror && pull[1].mirror && !pull[2].mirror);
-        assert_eq!(urls(&c.plan("docker.io", true, table)), ["https://registry-1.docker.io"]);
+        assert_eq!(
+            urls(&c.plan("docker.io", true, table)),
+            ["https://registry-1.docker.io"]
+        );
         assert_eq!(urls(&c.plan("quay.io", false, table)), ["https://quay.io"]);
-        assert_eq!(c.mirrors(), ["http://127.0.0.1:5001/", "https://mirror.lan/prefix/"]);
+        assert_eq!(
+            c.mirrors(),
+            ["http://127.0.0.1:5001/", "https://mirror.lan/prefix/"]
+        );
         let info = c.index_configs();
         assert_eq!(info.len(), 1);
         assert_eq!(info[0].name, "docker.io");

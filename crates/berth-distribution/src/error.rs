@@ -40,9 +40,7 @@ impl From<DistributionError> for berth_types::Error {
             }
             DistributionError::Invalid(_)
             | DistributionError::DigestMismatch { .. }
-            | DistributionError::Endpoint(_) => {
-                berth_types::Error::invalid(e.to_string())
-            }
+            | DistributionError::Endpoint(_) => berth_types::Error::invalid(e.to_string()),
             _ => berth_types::Error::internal(e.to_string()),
         }
     }

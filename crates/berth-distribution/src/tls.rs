@@ -5,7 +5,9 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::certs::HostCerts;
@@ -43,20 +45,22 @@ pub fn verified_config(
 pub fn system_config() -> Arc<ClientConfig> {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     CONFIG
-        .get_or_init(|| match verified_config(crate::certs::system_roots(), HostCerts::default()) {
-            Ok(c) => Arc::new(c),
-            Err(e) => {
-                // Only a provider without the default protocol versions fails here, and ring
-                // has them all; should it happen, a client that trusts nothing is the safe one.
-                tracing::error!(error = %e, "building the TLS client configuration");
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                Arc::new(
-                    ClientConfig::builder()
-                        .with_root_certificates(RootCertStore::empty())
-                        .with_no_client_auth(),
-                )
-            }
-        })
+        .get_or_init(
+            || match verified_config(crate::certs::system_roots(), HostCerts::default()) {
+                Ok(c) => Arc::new(c),
+                Err(e) => {
+                    // Only a provider without the default protocol versions fails here, and ring
+                    // has them all; should it happen, a client that trusts nothing is the safe one.
+                    tracing::error!(error = %e, "building the TLS client configuration");
+                    let _ = rustls::crypto::ring::default_provider().install_default();
+                    Arc::new(
+                        ClientConfig::builder()
+                            .with_root_certificates(RootCertStore::empty())
+                            .with_no_client_auth(),
+                    )
+                }
+            },
+        )
         .clone()
 }
 
@@ -73,7 +77,10 @@ pub fn insecure_config(certs: HostCerts) -> Result<ClientConfig, TlsConfigError>
 
 fn finish(
     builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
-    client: Option<(Vec<CertificateDer<'static>>, rustls_pki_types::PrivateKeyDer<'static>)>,
+    client: Option<(
+        Vec<CertificateDer<'static>>,
+        rustls_pki_types::PrivateKeyDer<'static>,
+    )>,
 ) -> Result<ClientConfig, TlsConfigError> {
     // No ALPN here: the connector offers the HTTP versions it speaks.
     Ok(match client {
@@ -203,7 +210,10 @@ fn as_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls:
     if let Some(r) = e.downcast_ref::<rustls::Error>() {
         return Some(r);
     }
-    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
         return as_rustls(inner);
     }
     None
@@ -258,10 +268,13 @@ mod tests {
             "tls: failed to verify certificate: x509: certificate signed by unknown authority"
         );
         let e = rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
-            expected: ServerName::try_from("reg.example").map(|n| n.to_owned()).unwrap_or(
-                ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
-            ),
-            presented: vec!["DnsName(\"localhost\")".into(), "IpAddress(127.0.0.1)".into()],
+            expected: ServerName::try_from("reg.example")
+                .map(|n| n.to_owned())
+                .unwrap_or(ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into())),
+            presented: vec![
+                "DnsName(\"localhost\")".into(),
+                "IpAddress(127.0.0.1)".into(),
+            ],
         });
         assert_eq!(
             go_message(&e),

@@ -61,8 +61,8 @@ pub fn load_server_config_with_client_cas(
         reason: e.to_string(),
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder =
-        ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
     let builder = if client_cas.is_empty() {
         builder.with_no_client_auth()
     } else {

@@ -492,6 +492,48 @@ mod tests {
         assert_eq!(merged(&[], "{}").expect("settings").registry, None);
     }
 
+    #[test]
+    fn registry_client_settings_from_flags_and_file() {
+        let s = merged(
+            &["--certs-dir", "/tmp/certs"],
+            r#"{"insecure-registries":["reg.lan:5000","10.0.0.0/8"],"registry-mirrors":["http://127.0.0.1:5001"],"max-concurrent-downloads":3}"#,
+        )
+        .expect("settings");
+        assert_eq!(s.registries.certs_dir(), Path::new("/tmp/certs"));
+        assert_eq!(s.registries.mirrors(), ["http://127.0.0.1:5001/"]);
+        assert_eq!(
+            s.registries.insecure_cidrs(),
+            ["10.0.0.0/8", "::1/128", "127.0.0.0/8"]
+        );
+        assert_eq!(s.registries.index_configs()[0].name, "reg.lan:5000");
+        assert_eq!(s.max_concurrent_downloads, 3);
+        let d = merge(&flags(&[]), None, Path::new("/x")).expect("settings");
+        assert_eq!(d.registries.certs_dir(), Path::new("/etc/docker/certs.d"));
+        assert_eq!(d.max_concurrent_downloads, 6);
+        let flagged = merged(
+            &[
+                "--insecure-registry",
+                "a:1",
+                "--registry-mirror",
+                "https://m",
+            ],
+            "",
+        )
+        .expect("settings");
+        assert_eq!(flagged.registries.mirrors(), ["https://m/"]);
+        let clash = merged(
+            &["--insecure-registry", "a:1"],
+            r#"{"insecure-registries":["b:2"]}"#,
+        )
+        .expect_err("both");
+        assert!(reason(clash).contains("insecure-registries: (from flag: [a:1], from file: [b:2])"));
+        assert!(matches!(
+            merged(&[], r#"{"registry-mirrors":["mirror.lan"]}"#),
+            Err(ConfigError::Registry(_))
+        ));
+        assert!(merged(&[], r#"{"max-concurrent-downloads":0}"#).is_err());
+    }
+
     fn reason(e: ConfigError) -> String {
         match e {
             ConfigError::File { reason, .. } => reason,

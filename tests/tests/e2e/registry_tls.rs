@@ -114,7 +114,11 @@ impl TlsRegistry {
             "--tls-key".to_string(),
             key.display().to_string(),
         ];
-        args.extend(extra.iter().map(|s| s.replace("{ca}", &pki.ca_pem().display().to_string())));
+        args.extend(
+            extra
+                .iter()
+                .map(|s| s.replace("{ca}", &pki.ca_pem().display().to_string())),
+        );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let served = Served::start_on(&format!("{ip}:0"), root.path(), &args);
         Some(Self {
