@@ -60,6 +60,8 @@ mod observe;
 mod registry;
 #[path = "e2e/registry_server.rs"]
 mod registry_server;
+#[path = "e2e/registry_tls.rs"]
+mod registry_tls;
 #[path = "e2e/terminal_progress.rs"]
 mod terminal_progress;
 #[path = "e2e/resources.rs"]

@@ -35,6 +35,10 @@ pub struct DaemonConfig {
     pub log_driver: String,
     pub log_opts: HashMap<String, String>,
     pub net: crate::networks::NetConfig,
+    /// daemon.json `insecure-registries`, `registry-mirrors` and `certs-dir`.
+    pub registries: berth_distribution::RegistryConfig,
+    /// daemon.json `max-concurrent-downloads`: layers a pull fetches at the same time.
+    pub max_concurrent_downloads: usize,
 }
 
 /// The name of the embedded runtime.

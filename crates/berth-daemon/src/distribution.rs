@@ -19,8 +19,9 @@ use tokio::sync::mpsc;
 
 use crate::daemon::Daemon;
 
-/// Layers downloaded at the same time (dockerd's default is 3).
-const MAX_CONCURRENT_DOWNLOADS: usize = 6;
+/// Layers downloaded at the same time unless daemon.json says otherwise (dockerd's default
+/// is 3).
+pub const DEFAULT_MAX_CONCURRENT_DOWNLOADS: usize = 6;
 
 /// One message of the progress stream.
 pub type Progress = serde_json::Value;
@@ -112,15 +113,6 @@ pub fn credentials_from_registry_config(
         .collect()
 }
 
-/// The registry host for a reference's domain.
-pub fn registry_host(domain: &str) -> String {
-    if domain == "docker.io" {
-        "registry-1.docker.io".to_string()
-    } else {
-        domain.to_string()
-    }
-}
-
 struct Fetched {
     manifest: Bytes,
     manifest_type: String,
@@ -146,19 +138,20 @@ impl Daemon {
         };
         let reference = Reference::parse(&full)
             .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
-        let client = Arc::new(RegistryClient::new(
-            &registry_host(&reference.domain),
-            &reference.path,
-            creds,
-            false,
-        ));
         let wanted = reference
             .digest
             .as_ref()
             .map(|d| d.to_string())
             .or_else(|| reference.tag.clone())
             .unwrap_or_else(|| "latest".to_string());
-        let fetched = fetch_manifest(&client, &wanted).await.map_err(|e| {
+        let probe = |c: Arc<RegistryClient>| {
+            let wanted = wanted.clone();
+            async move { fetch_manifest(&c, &wanted).await }
+        };
+        let pulled = self
+            .first_endpoint(&reference.domain, &reference.path, &creds, false, probe)
+            .await;
+        let (client, fetched) = pulled.map_err(|e| {
             let e: Error = e.into();
             if e.is_not_found() {
                 Error::not_found(format!(
@@ -173,11 +166,14 @@ impl Daemon {
         let me = self.clone();
         tokio::spawn(async move {
             let tag_label = reference.tag.clone().unwrap_or_else(|| wanted.clone());
+            // dockerd names Docker Hub repositories by path (`library/busybox`).
+            let from = if reference.domain == berth_distribution::endpoint::OFFICIAL_INDEX {
+                reference.path.clone()
+            } else {
+                reference.familiar_name()
+            };
             let _ = tx
-                .send(status(
-                    &tag_label,
-                    &format!("Pulling from {}", reference.familiar_name()),
-                ))
+                .send(status(&tag_label, &format!("Pulling from {from}")))
                 .await;
             if let Err(e) = me.pull_layers(&client, &reference, fetched, &tx).await {
                 let _ = tx
@@ -288,7 +284,7 @@ impl Daemon {
                 Ok::<_, Error>((layer, file))
             }
         }))
-        .buffered(MAX_CONCURRENT_DOWNLOADS)
+        .buffered(self.config.max_concurrent_downloads.max(1))
         .collect::<Vec<_>>()
         .await;
         let mut layers = Vec::with_capacity(downloads.len());
@@ -396,12 +392,6 @@ impl Daemon {
                     ))
                 })?
         };
-        let client = Arc::new(RegistryClient::new(
-            &registry_host(&reference.domain),
-            &reference.path,
-            creds,
-            true,
-        ));
         let (tx, rx) = mpsc::channel(256);
         let me = self.clone();
         tokio::spawn(async move {
@@ -411,7 +401,15 @@ impl Daemon {
                     &format!("The push refers to repository [{}]", reference.name()),
                 ))
                 .await;
-            if let Err(e) = me.push_image(&client, &reference, image, &tx).await {
+            let ping = |c: Arc<RegistryClient>| async move { c.ping().await };
+            let pushed = match me
+                .first_endpoint(&reference.domain, &reference.path, &creds, true, ping)
+                .await
+            {
+                Ok((client, ())) => me.push_image(&client, &reference, image, &tx).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = pushed {
                 let _ = tx
                     .send(json!({ "errorDetail": { "message": e.message }, "error": e.message }))
                     .await;
@@ -642,29 +640,42 @@ fn write_layout(
     b.into_inner()?.flush()
 }
 
-/// The registry host of a login's server address (`https://index.docker.io/v1/`, `host:port`).
+/// The registry (reference domain) of a login's server address (`https://index.docker.io/v1/`,
+/// `host:port`).
 pub fn login_host(server: &str) -> String {
     let s = server
         .trim_start_matches("https://")
         .trim_start_matches("http://");
     let host = s.split('/').next().unwrap_or(s);
     match host {
-        "" | "index.docker.io" | "docker.io" => "registry-1.docker.io".to_string(),
+        "" | "index.docker.io" | "docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
         h => h.to_string(),
     }
 }
 
 impl Daemon {
-    /// `POST /auth`: checks the credentials against the registry's `/v2/`.
+    /// `POST /auth`: checks the credentials against the registry's `/v2/` (the first endpoint
+    /// that answers: HTTPS, or plain HTTP for an insecure registry).
     pub async fn registry_login(&self, server: &str, creds: Credentials) -> Result<()> {
         let host = login_host(server);
-        let client = RegistryClient::new(&host, "", creds, false);
-        match client.ping().await {
-            Ok(()) => Ok(()),
-            Err(berth_distribution::DistributionError::Unauthorized) => Err(Error::new(
-                berth_types::ErrorKind::Unauthenticated,
-                format!("login attempt to http://{host}/v2/ failed with status: 401 Unauthorized"),
-            )),
+        // The URL the 401 came from, for dockerd's message.
+        let answered = std::sync::Mutex::new(String::new());
+        let ping = |c: Arc<RegistryClient>| {
+            if let Ok(mut a) = answered.lock() {
+                *a = c.base_url().to_string();
+            }
+            async move { c.ping().await }
+        };
+        // Logins go where pushes go: never to a mirror.
+        match self.first_endpoint(&host, "", &creds, true, ping).await {
+            Ok(_) => Ok(()),
+            Err(berth_distribution::DistributionError::Unauthorized) => {
+                let base = answered.lock().map(|a| a.clone()).unwrap_or_default();
+                Err(Error::new(
+                    berth_types::ErrorKind::Unauthenticated,
+                    format!("login attempt to {base}/v2/ failed with status: 401 Unauthorized"),
+                ))
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -37,6 +37,7 @@ mod networks;
 mod pause;
 mod ps_filters;
 mod recovery;
+mod registry_endpoints;
 mod render;
 mod repo;
 mod resources;

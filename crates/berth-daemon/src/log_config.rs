@@ -184,6 +184,8 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             net: Default::default(),
+            registries: Default::default(),
+            max_concurrent_downloads: 6,
         }
     }
 

@@ -147,6 +147,7 @@ impl Daemon {
             ),
             mem_total: Some(mem),
             index_server_address: Some("https://index.docker.io/v1/".into()),
+            registry_config: Some(self.registry_service_config()),
             name: Some(
                 uts.as_ref()
                     .map(|u| u.nodename().to_string_lossy().into_owned())
@@ -190,6 +191,30 @@ impl Daemon {
             ])
             .map_err(berth_types::Error::invalid)?;
         Ok(self.events.subscribe(opts))
+    }
+
+    /// `RegistryConfig` as dockerd reports it: insecure CIDRs, per-registry settings, mirrors.
+    fn registry_service_config(&self) -> models::RegistryServiceConfig {
+        let r = &self.config.registries;
+        models::RegistryServiceConfig {
+            insecure_registry_cidrs: Some(r.insecure_cidrs()),
+            index_configs: Some(
+                r.index_configs()
+                    .into_iter()
+                    .map(|i| {
+                        let info = models::IndexInfo {
+                            name: Some(i.name.clone()),
+                            mirrors: Some(i.mirrors),
+                            secure: Some(i.secure),
+                            official: Some(i.official),
+                        };
+                        (i.name, info)
+                    })
+                    .collect(),
+            ),
+            mirrors: Some(r.mirrors().to_vec()),
+            ..Default::default()
+        }
     }
 
     /// A stable id for this daemon, kept in the data root.

@@ -7,12 +7,14 @@ use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sha2::{Digest as _, Sha256};
 
 use crate::auth::{Credentials, WwwAuthenticate};
+use crate::endpoint::{Endpoint, EndpointError};
 use crate::error::DistributionError;
 use crate::media::{ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES};
 
@@ -22,9 +24,9 @@ impl<T: Write + Send> BlobSink for T {}
 
 /// A client for one repository.
 pub struct RegistryClient {
-    http: Client<HttpConnector, Full<Bytes>>,
-    /// `host[:port]` as in the image reference.
-    host: String,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// `scheme://host[:port][/prefix]`: where `/v2/...` paths go.
+    base: String,
     repo: String,
     creds: Credentials,
     /// The Authorization header that worked last (Basic or a Bearer token).
@@ -57,13 +59,54 @@ fn registry_message(body: &[u8]) -> String {
 }
 
 impl RegistryClient {
+    /// Plain HTTP to `host[:port]`, with no endpoint selection (see [`Self::for_endpoint`]).
     /// `push` asks for push rights in token scopes too.
     pub fn new(host: &str, repo: &str, creds: Credentials, push: bool) -> Self {
+        let endpoint = Endpoint {
+            scheme: crate::endpoint::Scheme::Http,
+            host: host.to_string(),
+            path: String::new(),
+            verify: true,
+            mirror: false,
+        };
+        Self::with_tls(&endpoint, None, repo, creds, push)
+    }
+
+    /// A client for one endpoint chosen by [`crate::RegistryConfig::endpoints`], with its TLS
+    /// settings (system roots, `<certs_dir>/<host>/` CAs and client certificate, or no
+    /// verification for an insecure registry).
+    pub fn for_endpoint(
+        endpoint: &Endpoint,
+        certs_dir: &std::path::Path,
+        repo: &str,
+        creds: Credentials,
+        push: bool,
+    ) -> Result<Self, EndpointError> {
+        let tls = endpoint.tls_config(certs_dir)?;
+        Ok(Self::with_tls(endpoint, tls, repo, creds, push))
+    }
+
+    fn with_tls(
+        endpoint: &Endpoint,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+        repo: &str,
+        creds: Credentials,
+        push: bool,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        // The TLS layer below takes `https://` URLs: the TCP connector must let them through.
+        connector.enforce_http(false);
+        // Token realms and blob redirects may be on other hosts, over either scheme.
+        let tls = tls.unwrap_or_else(crate::tls::system_config);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Self {
-            http: Client::builder(TokioExecutor::new()).build(connector),
-            host: host.to_string(),
+            http: Client::builder(TokioExecutor::new()).build(https),
+            base: endpoint.base_url(),
             repo: repo.to_string(),
             creds,
             authorization: Mutex::new(None),
@@ -75,11 +118,16 @@ impl RegistryClient {
         &self.repo
     }
 
+    /// `scheme://host[:port]` this client talks to.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     fn url(&self, path_or_url: &str) -> String {
         if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_string()
         } else {
-            format!("http://{}{path_or_url}", self.host)
+            format!("{}{path_or_url}", self.base)
         }
     }
 
@@ -107,10 +155,7 @@ impl RegistryClient {
         self.http
             .request(req)
             .await
-            .map_err(|e| DistributionError::Connect {
-                url: url.to_string(),
-                source: std::io::Error::other(e.to_string()),
-            })
+            .map_err(|e| connect_error(url, &e))
     }
 
     /// Sends a request; on 401 answers the challenge once and retries.
@@ -184,10 +229,7 @@ impl RegistryClient {
             .http
             .request(req)
             .await
-            .map_err(|e| DistributionError::Connect {
-                url: url.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            .map_err(|e| connect_error(&url, &e))?;
         let status = resp.status();
         let body = collect(resp).await?;
         if !status.is_success() {
@@ -404,6 +446,33 @@ impl RegistryClient {
     }
 }
 
+/// A request that got no answer; TLS failures in Go's words (`Get "https://h/v2/": tls:
+/// failed to verify certificate: x509: certificate signed by unknown authority`).
+fn connect_error(url: &str, e: &hyper_util::client::legacy::Error) -> DistributionError {
+    let message = match crate::tls::find_rustls_error(e) {
+        Some(tls) => crate::tls::go_message(tls),
+        None => {
+            // hyper-util says only "client error (Connect)"; the cause is further down.
+            let mut parts = vec![e.to_string()];
+            let mut cur = std::error::Error::source(e);
+            while let Some(c) = cur {
+                parts.push(c.to_string());
+                cur = c.source();
+            }
+            parts
+                .into_iter()
+                .skip(1)
+                .last()
+                .unwrap_or_else(|| e.to_string())
+        }
+    };
+    DistributionError::Connect {
+        url: url.to_string(),
+        source: std::io::Error::other(message),
+        tls: crate::tls::find_rustls_error(e).is_some(),
+    }
+}
+
 /// The body of a response with status `want`; any other status is an error about `what`.
 async fn expect(
     resp: Response<Incoming>,
@@ -427,4 +496,43 @@ async fn collect(resp: Response<Incoming>) -> Result<Bytes, DistributionError> {
         .await
         .map(|c| c.to_bytes())
         .map_err(|e| err(format!("reading the registry's answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::endpoint::Scheme;
+
+    #[test]
+    fn clients_build_for_every_kind_of_endpoint() {
+        let certs = tempfile::tempdir().unwrap();
+        for (scheme, verify) in [
+            (Scheme::Https, true),
+            (Scheme::Https, false),
+            (Scheme::Http, false),
+        ] {
+            let ep = Endpoint {
+                scheme,
+                host: "reg.example:5000".into(),
+                path: String::new(),
+                verify,
+                mirror: false,
+            };
+            let c = RegistryClient::for_endpoint(
+                &ep,
+                certs.path(),
+                "a/b",
+                Credentials::default(),
+                false,
+            )
+            .unwrap();
+            assert_eq!(
+                c.url("/v2/"),
+                format!("{}://reg.example:5000/v2/", scheme.as_str())
+            );
+        }
+        let plain = RegistryClient::new("127.0.0.1:5000", "a", Credentials::default(), true);
+        assert_eq!(plain.base_url(), "http://127.0.0.1:5000");
+    }
 }

@@ -8,7 +8,11 @@ pub enum DistributionError {
         url: String,
         #[source]
         source: std::io::Error,
+        /// The TLS handshake failed (a certificate, or a plain-HTTP server).
+        tls: bool,
     },
+    #[error(transparent)]
+    Endpoint(#[from] crate::endpoint::EndpointError),
     #[error("{0}")]
     Http(String),
     #[error("unauthorized: authentication required")]
@@ -34,9 +38,9 @@ impl From<DistributionError> for berth_types::Error {
             DistributionError::Unauthorized => {
                 berth_types::Error::new(berth_types::ErrorKind::Unauthenticated, e.to_string())
             }
-            DistributionError::Invalid(_) | DistributionError::DigestMismatch { .. } => {
-                berth_types::Error::invalid(e.to_string())
-            }
+            DistributionError::Invalid(_)
+            | DistributionError::DigestMismatch { .. }
+            | DistributionError::Endpoint(_) => berth_types::Error::invalid(e.to_string()),
             _ => berth_types::Error::internal(e.to_string()),
         }
     }

@@ -1,14 +1,19 @@
 //! A registry client for the OCI distribution protocol: `/v2/` ping, manifests (Docker schema2,
 //! OCI, manifest lists and indexes), blob download with digest verification, blob upload with
 //! a HEAD check, and auth (anonymous, Basic, and the Bearer token flow from
-//! `WWW-Authenticate`). Plain HTTP only for now: what dockerd allows for 127.0.0.0/8 and
-//! `insecure-registries`.
+//! `WWW-Authenticate`). Endpoints are chosen as dockerd chooses them (`endpoint`): HTTPS with
+//! the system roots and `certs.d` (`certs`, `tls`), insecure registries with an HTTP fallback,
+//! and `registry-mirrors` for docker.io pulls.
 
 mod auth;
+pub mod certs;
 mod client;
+pub mod endpoint;
 mod error;
 pub mod media;
+pub mod tls;
 
 pub use auth::{Credentials, WwwAuthenticate};
 pub use client::{BlobSink, RegistryClient};
+pub use endpoint::{Endpoint, RegistryConfig};
 pub use error::DistributionError;

@@ -70,6 +70,9 @@ pub struct Settings {
 pub struct TlsSettings {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// CAs whose certificates clients must present (none: no client certificates asked for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clientcas: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -177,7 +180,11 @@ impl Settings {
             .addr
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000)));
         let tls = match &self.tls {
-            Some(t) => Some(crate::tls::load_server_config(&t.cert, &t.key)?),
+            Some(t) => Some(crate::tls::load_server_config_with_client_cas(
+                &t.cert,
+                &t.key,
+                &t.clientcas,
+            )?),
             None => None,
         };
         let issuer = match (&self.token_issuer, &self.auth.token) {

@@ -26,10 +26,24 @@ pub enum TlsError {
     Key { path: String, reason: String },
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
+    #[error("TLS client CA {path}: {reason}")]
+    ClientCa { path: String, reason: String },
+    #[error("TLS client verification: {0}")]
+    ClientVerifier(String),
 }
 
 /// A server configuration from a PEM certificate chain and a PEM private key.
 pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    load_server_config_with_client_cas(cert, key, &[])
+}
+
+/// [`load_server_config`] that, given CA files (`clientcas`), requires every client to
+/// present a certificate one of them issued.
+pub fn load_server_config_with_client_cas(
+    cert: &Path,
+    key: &Path,
+    client_cas: &[std::path::PathBuf],
+) -> Result<Arc<ServerConfig>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<_, _>>())
         .map_err(|e| TlsError::Certificate {
@@ -47,10 +61,34 @@ pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, 
         reason: e.to_string(),
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = if client_cas.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        for path in client_cas {
+            let ca_err = |reason: String| TlsError::ClientCa {
+                path: path.display().to_string(),
+                reason,
+            };
+            let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<_, _>>())
+                .map_err(|e| ca_err(e.to_string()))?;
+            if cas.is_empty() {
+                return Err(ca_err("no certificate in file".into()));
+            }
+            for ca in cas {
+                roots.add(ca).map_err(|e| ca_err(e.to_string()))?;
+            }
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| TlsError::ClientVerifier(e.to_string()))?;
+        builder.with_client_cert_verifier(verifier)
+    };
+    let mut config = builder.with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

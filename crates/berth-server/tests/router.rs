@@ -32,6 +32,8 @@ async fn fixture() -> Fixture {
             table: format!("berth_router_{}", std::process::id()),
             ..Default::default()
         },
+        registries: Default::default(),
+        max_concurrent_downloads: 6,
     };
     let daemon = Daemon::open(config)
         .await

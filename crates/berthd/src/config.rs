@@ -30,6 +30,10 @@ pub enum ConfigError {
     UnknownDefaultRuntime(String),
     #[error("{0}")]
     Network(String),
+    #[error("{0}")]
+    Registry(String),
+    #[error("invalid max concurrent downloads: {0}")]
+    MaxConcurrentDownloads(usize),
 }
 
 /// Logging levels dockerd accepts.
@@ -96,6 +100,11 @@ pub struct Settings {
     /// daemon.json `registry`: berth's registry server, run in-process (root defaults to
     /// `<data-root>/registry`).
     pub registry: Option<berth_registry::settings::Settings>,
+    /// `insecure-registries`, `registry-mirrors`, `certs-dir`: how pulls, pushes and logins
+    /// reach registries.
+    pub registries: berth_distribution::RegistryConfig,
+    /// `max-concurrent-downloads` (6 when unset).
+    pub max_concurrent_downloads: usize,
 }
 
 /// One daemon.json `default-address-pools` entry.
@@ -124,6 +133,10 @@ struct FileConfig {
     default_address_pools: Option<Vec<FilePool>>,
     mtu: Option<u32>,
     registry: Option<berth_registry::settings::Settings>,
+    insecure_registries: Option<Vec<String>>,
+    registry_mirrors: Option<Vec<String>>,
+    certs_dir: Option<PathBuf>,
+    max_concurrent_downloads: Option<usize>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -142,6 +155,10 @@ const KNOWN_KEYS: &[&str] = &[
     "default-address-pools",
     "mtu",
     "registry",
+    "insecure-registries",
+    "registry-mirrors",
+    "certs-dir",
+    "max-concurrent-downloads",
 ];
 
 /// Go's `%v` of a JSON value, for conflict messages.
@@ -207,6 +224,20 @@ fn given_flags(f: &Flags) -> Vec<(&'static str, String)> {
     }
     if let Some(m) = f.mtu {
         given.push(("mtu", m.to_string()));
+    }
+    for (key, list) in [
+        ("insecure-registries", &f.insecure_registry),
+        ("registry-mirrors", &f.registry_mirror),
+    ] {
+        if !list.is_empty() {
+            given.push((key, format!("[{}]", list.join(" "))));
+        }
+    }
+    if let Some(d) = path(&f.certs_dir) {
+        given.push(("certs-dir", d));
+    }
+    if let Some(n) = f.max_concurrent_downloads {
+        given.push(("max-concurrent-downloads", n.to_string()));
     }
     given
 }
@@ -351,7 +382,32 @@ pub fn merge(
         r.root.get_or_insert_with(|| data_root.join("registry"));
         r
     });
+    let either = |flag: &Vec<String>, file: Option<Vec<String>>| {
+        if flag.is_empty() {
+            file.unwrap_or_default()
+        } else {
+            flag.clone()
+        }
+    };
+    let registries = berth_distribution::RegistryConfig::new(
+        &either(&f.insecure_registry, file.insecure_registries),
+        &either(&f.registry_mirror, file.registry_mirrors),
+        f.certs_dir
+            .clone()
+            .or(file.certs_dir)
+            .unwrap_or_else(|| berth_distribution::certs::DEFAULT_CERTS_DIR.into()),
+    )
+    .map_err(|e| ConfigError::Registry(e.to_string()))?;
+    let max_concurrent_downloads = f
+        .max_concurrent_downloads
+        .or(file.max_concurrent_downloads)
+        .unwrap_or(berth_daemon::distribution::DEFAULT_MAX_CONCURRENT_DOWNLOADS);
+    if max_concurrent_downloads == 0 {
+        return Err(ConfigError::MaxConcurrentDownloads(0));
+    }
     Ok(Settings {
+        registries,
+        max_concurrent_downloads,
         registry,
         bridge,
         bip,
@@ -434,6 +490,48 @@ mod tests {
         assert!(r.read_only);
         assert!(merged(&[], r#"{"registry": {"bogus": 1}}"#).is_err());
         assert_eq!(merged(&[], "{}").expect("settings").registry, None);
+    }
+
+    #[test]
+    fn registry_client_settings_from_flags_and_file() {
+        let s = merged(
+            &["--certs-dir", "/tmp/certs"],
+            r#"{"insecure-registries":["reg.lan:5000","10.0.0.0/8"],"registry-mirrors":["http://127.0.0.1:5001"],"max-concurrent-downloads":3}"#,
+        )
+        .expect("settings");
+        assert_eq!(s.registries.certs_dir(), Path::new("/tmp/certs"));
+        assert_eq!(s.registries.mirrors(), ["http://127.0.0.1:5001/"]);
+        assert_eq!(
+            s.registries.insecure_cidrs(),
+            ["10.0.0.0/8", "::1/128", "127.0.0.0/8"]
+        );
+        assert_eq!(s.registries.index_configs()[0].name, "reg.lan:5000");
+        assert_eq!(s.max_concurrent_downloads, 3);
+        let d = merge(&flags(&[]), None, Path::new("/x")).expect("settings");
+        assert_eq!(d.registries.certs_dir(), Path::new("/etc/docker/certs.d"));
+        assert_eq!(d.max_concurrent_downloads, 6);
+        let flagged = merged(
+            &[
+                "--insecure-registry",
+                "a:1",
+                "--registry-mirror",
+                "https://m",
+            ],
+            "",
+        )
+        .expect("settings");
+        assert_eq!(flagged.registries.mirrors(), ["https://m/"]);
+        let clash = merged(
+            &["--insecure-registry", "a:1"],
+            r#"{"insecure-registries":["b:2"]}"#,
+        )
+        .expect_err("both");
+        assert!(reason(clash).contains("insecure-registries: (from flag: [a:1], from file: [b:2])"));
+        assert!(matches!(
+            merged(&[], r#"{"registry-mirrors":["mirror.lan"]}"#),
+            Err(ConfigError::Registry(_))
+        ));
+        assert!(merged(&[], r#"{"max-concurrent-downloads":0}"#).is_err());
     }
 
     fn reason(e: ConfigError) -> String {

@@ -70,6 +70,24 @@ pub struct Flags {
     /// Set the containers network MTU
     #[arg(long, value_name = "BYTES")]
     pub mtu: Option<u32>,
+
+    /// Enable insecure registry communication (`host[:port]` or a CIDR): no certificate
+    /// verification for HTTPS, and a plain-HTTP fallback
+    #[arg(long = "insecure-registry", value_name = "REGISTRY")]
+    pub insecure_registry: Vec<String>,
+
+    /// Preferred registry mirror for docker.io pulls (`http(s)://host[:port]`)
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    pub registry_mirror: Vec<String>,
+
+    /// Directory of per-registry certificates, `<dir>/<host:port>/{*.crt,*.cert,*.key}`
+    /// [default: /etc/docker/certs.d]
+    #[arg(long, value_name = "DIR")]
+    pub certs_dir: Option<PathBuf>,
+
+    /// Set the max concurrent downloads per pull [default: 6]
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_downloads: Option<usize>,
 }
 
 #[cfg(test)]

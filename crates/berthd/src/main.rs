@@ -112,6 +112,8 @@ fn daemon_config(settings: &Settings) -> Result<DaemonConfig, StartError> {
         log_driver: settings.log_driver.clone(),
         log_opts: settings.log_opts.clone().into_iter().collect(),
         net: net_config(settings),
+        registries: settings.registries.clone(),
+        max_concurrent_downloads: settings.max_concurrent_downloads,
     })
 }
 

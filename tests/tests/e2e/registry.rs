@@ -27,9 +27,14 @@ impl Drop for Served {
 
 impl Served {
     pub(crate) fn start(root: &Path, extra: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", root, extra)
+    }
+
+    /// [`Served::start`] listening on `addr` (port 0: any).
+    pub(crate) fn start_on(addr: &str, root: &Path, extra: &[&str]) -> Self {
         let bins = Binaries::locate().unwrap();
         let mut child = Command::new(&bins.berth)
-            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+            .args(["registry", "serve", "--addr", addr, "--root"])
             .arg(root)
             .args(extra)
             .stdout(Stdio::piped())

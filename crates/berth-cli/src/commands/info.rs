@@ -107,12 +107,51 @@ pub fn server_text(info: &Value) -> String {
     line(&mut o, "Docker Root Dir", text(info, "DockerRootDir"));
     line(&mut o, "Debug Mode", text(info, "Debug"));
     line(&mut o, "Experimental", text(info, "ExperimentalBuild"));
+    registry_text(&mut o, info.get("RegistryConfig").unwrap_or(&Value::Null));
     line(
         &mut o,
         "Live Restore Enabled",
         text(info, "LiveRestoreEnabled"),
     );
     o
+}
+
+/// docker's "Insecure Registries" (insecure names, then CIDRs) and "Registry Mirrors".
+fn registry_text(o: &mut String, reg: &Value) {
+    let strings = |key: &str| -> Vec<String> {
+        reg.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let cidrs = strings("InsecureRegistryCIDRs");
+    let indexes = reg.get("IndexConfigs").and_then(Value::as_object);
+    if !cidrs.is_empty() || indexes.is_some_and(|m| !m.is_empty()) {
+        o.push_str(" Insecure Registries:\n");
+        let mut insecure: Vec<&String> = indexes
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| v.get("Secure").and_then(Value::as_bool) == Some(false))
+            .map(|(k, _)| k)
+            .collect();
+        insecure.sort();
+        for name in insecure {
+            o.push_str(&format!("  {name}\n"));
+        }
+        for cidr in cidrs {
+            o.push_str(&format!("  {cidr}\n"));
+        }
+    }
+    let mirrors = strings("Mirrors");
+    if !mirrors.is_empty() {
+        o.push_str(" Registry Mirrors:\n");
+        for m in mirrors {
+            o.push_str(&format!("  {m}\n"));
+        }
+    }
 }
 
 pub async fn run(ctx: &Ctx, path: &str, args: InfoArgs) -> CliResult {

@@ -40,6 +40,9 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert
     #[arg(long = "tls-key", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this PEM CA (repeatable; needs --tls-cert)
+    #[arg(long = "tls-client-ca", requires = "tls_cert")]
+    pub tls_client_ca: Vec<PathBuf>,
     /// htpasswd file (bcrypt): Basic auth, or with --token-issuer the issuer's users
     #[arg(long)]
     pub htpasswd: Option<PathBuf>,
@@ -116,7 +119,11 @@ fn settings(a: ServeArgs) -> Result<Settings, CliError> {
     }
     s.read_only |= a.read_only;
     if let (Some(cert), Some(key)) = (a.tls_cert, a.tls_key) {
-        s.tls = Some(TlsSettings { cert, key });
+        s.tls = Some(TlsSettings {
+            cert,
+            key,
+            clientcas: a.tls_client_ca,
+        });
     }
     match (a.htpasswd, a.token_issuer) {
         (Some(path), true) => {

@@ -227,7 +227,7 @@ impl Build {
     async fn pull_base(&self, name: &str) -> Result<()> {
         let reference = berth_types::Reference::parse(name)
             .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
-        let host = crate::distribution::registry_host(&reference.domain);
+        let host = crate::distribution::login_host(&reference.domain);
         let creds = self
             .req
             .registry_auths
