@@ -108,7 +108,7 @@ impl Pki {
 }
 
 /// `berth registry serve` over TLS on a bridge's address; `None` (test skipped) when no bridge
-/// has no address but loopback.
+/// can be made.
 struct TlsRegistry {
     served: Served,
     _bridge: BridgeAddress,
