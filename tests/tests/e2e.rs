@@ -44,6 +44,8 @@ macro_rules! both_clients {
 
 #[path = "e2e/build.rs"]
 mod build;
+#[path = "e2e/build_features.rs"]
+mod build_features;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
 #[path = "e2e/image_lifecycle.rs"]

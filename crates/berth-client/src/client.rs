@@ -153,6 +153,28 @@ impl Client {
         check_status(resp).await
     }
 
+    /// [`Client::request`] with extra headers.
+    pub async fn request_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        query: &Query<'_>,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+        body: RequestBody,
+    ) -> Result<Response<Incoming>> {
+        let uri = self.uri(path, query).await?;
+        let mut b = Self::builder(method, &uri);
+        if let Some(ct) = content_type {
+            b = b.header(CONTENT_TYPE, ct);
+        }
+        for (name, value) in headers {
+            b = b.header(*name, value);
+        }
+        let resp = transport::send(&self.host, b.body(body)?).await?;
+        check_status(resp).await
+    }
+
     /// POST with no body and one extra header (`X-Registry-Auth`).
     pub async fn post_with_header(
         &self,

@@ -70,18 +70,21 @@ pub struct BuildMessage {
 }
 
 impl Client {
-    /// `POST /build` with a tar context; `query` holds the build options.
+    /// `POST /build` with a tar context; `query` holds the build options, `headers` extra
+    /// request headers (berth's build-secrets header).
     pub async fn image_build(
         &self,
         body: RequestBody,
         query: Query<'static>,
+        headers: &[(&str, String)],
     ) -> Result<JsonLines<BuildMessage>> {
         let resp = self
-            .request(
+            .request_with_headers(
                 http::Method::POST,
                 "/build",
                 &query,
                 Some("application/x-tar"),
+                headers,
                 body,
             )
             .await?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 /// A build context on disk: `files` are (relative path, content).
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(super) fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     for (name, content) in files {
         let path = dir.path().join(name);
@@ -23,7 +23,7 @@ fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 /// `build args... DIR` (the docker CLI on its classic builder).
 #[track_caller]
-fn build(d: &TestDaemon, c: Client, dir: &Path, args: &[&str]) -> berth_tests::cli::Out {
+pub(super) fn build(d: &TestDaemon, c: Client, dir: &Path, args: &[&str]) -> berth_tests::cli::Out {
     let mut cmd = d.command(c);
     cmd.env("DOCKER_BUILDKIT", "0")
         .arg("build")
@@ -32,7 +32,7 @@ fn build(d: &TestDaemon, c: Client, dir: &Path, args: &[&str]) -> berth_tests::c
     berth_tests::cli::run(cmd, None, Duration::from_secs(120))
 }
 
-fn image_id(d: &TestDaemon, c: Client, name: &str) -> String {
+pub(super) fn image_id(d: &TestDaemon, c: Client, name: &str) -> String {
     d.run(c, &["image", "inspect", "-f", "{{.Id}}", name])
         .success()
         .out()
@@ -40,7 +40,7 @@ fn image_id(d: &TestDaemon, c: Client, name: &str) -> String {
 }
 
 /// How many steps of a build's output say "Using cache".
-fn cache_hits(out: &berth_tests::cli::Out) -> usize {
+pub(super) fn cache_hits(out: &berth_tests::cli::Out) -> usize {
     out.out().matches("---> Using cache").count()
 }
 

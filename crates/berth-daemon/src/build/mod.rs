@@ -7,8 +7,12 @@
 mod context;
 mod copy;
 mod instructions;
+mod mounts;
 mod plan;
+mod platform;
+mod remote;
 mod run;
+pub mod secrets;
 mod snapshot;
 
 use std::collections::BTreeMap;
@@ -42,6 +46,10 @@ pub struct BuildRequest {
     pub network_mode: Option<String>,
     /// Remove intermediate containers after a failure too (always done; kept for the API).
     pub force_remove: bool,
+    /// `--platform`: only the host's can be built (no emulation).
+    pub platform: Option<String>,
+    /// Secrets for `RUN --mount=type=secret` (berth's side channel, never in the image).
+    pub secrets: secrets::Secrets,
 }
 
 /// One message of the build stream.
@@ -87,6 +95,7 @@ impl Daemon {
             Reference::parse(t)
                 .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
         }
+        platform::target(req.platform.as_deref())?;
         let tmp = self.config.data_root.join("tmp");
         let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
         let sync = tokio_util::io::SyncIoBridge::new(reader);

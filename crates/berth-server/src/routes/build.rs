@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use berth_daemon::build::BuildRequest;
+use berth_daemon::build::{secrets, BuildRequest};
 use berth_daemon::Daemon;
 use futures::StreamExt;
 use http::{header, HeaderValue, StatusCode};
@@ -34,7 +34,12 @@ fn json_map<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
-async fn build(State(d): State<Arc<Daemon>>, p: Params, body: Body) -> Result<Response, ApiError> {
+async fn build(
+    State(d): State<Arc<Daemon>>,
+    p: Params,
+    headers: http::HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let build_args: BTreeMap<String, Option<String>> = json_map(&p, "buildargs")?;
     let labels: BTreeMap<String, String> = json_map(&p, "labels")?;
     if let Some(remote) = p.non_empty("remote") {
@@ -42,6 +47,14 @@ async fn build(State(d): State<Arc<Daemon>>, p: Params, body: Body) -> Result<Re
             "remote build contexts are not supported by berth yet: {remote}"
         )));
     }
+    // berth's side channel for build secrets; dockerd's classic API has none.
+    let secrets = match headers.get(secrets::HEADER) {
+        None => secrets::Secrets::default(),
+        Some(v) => secrets::Secrets::from_header(
+            v.to_str()
+                .map_err(|_| ApiError::invalid(format!("invalid {} header", secrets::HEADER)))?,
+        )?,
+    };
     let req = BuildRequest {
         tags: p.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
         dockerfile: p.get("dockerfile").unwrap_or_default().to_string(),
@@ -52,6 +65,8 @@ async fn build(State(d): State<Arc<Daemon>>, p: Params, body: Body) -> Result<Re
         target: p.non_empty("target").map(str::to_string),
         network_mode: p.non_empty("networkmode").map(str::to_string),
         force_remove: p.bool("forcerm"),
+        platform: p.non_empty("platform").map(str::to_string),
+        secrets,
     };
     let data = body
         .into_data_stream()
