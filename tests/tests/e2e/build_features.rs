@@ -64,6 +64,8 @@ both_clients! {
         build(d, c, esc.path(), &[]).code_is(1).stderr_has("\"/link/passwd\" not found");
         let up = context(&[("Dockerfile", "FROM busybox\nRUN --mount=type=bind,source=../../../etc,target=/p ls /p > /listing\n")]);
         build(d, c, up.path(), &[]).code_is(1).stderr_has("\"/etc\" not found");
+        let no_src = context(&[("Dockerfile", "FROM busybox AS gen\nRUN true\nFROM busybox\nRUN --mount=type=bind,from=gen,source=/nope,target=/x true\n")]);
+        build(d, c, no_src.path(), &[]).code_is(1).stderr_has("\"/nope\" not found in gen").stderr_has("line 4");
         let bad = context(&[("Dockerfile", "FROM busybox\nRUN --mount=type=bind,target=/x,mode=0600 true\n")]);
         build(d, c, bad.path(), &[]).code_is(1).stderr_has("mode not allowed for \"bind\" type mounts");
         assert_eq!(d.run(c, &["ps", "-a", "-q"]).success().out(), "");

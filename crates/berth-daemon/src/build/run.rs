@@ -909,7 +909,10 @@ impl Build {
                 return Ok(());
             }
         }
-        let (host_mounts, _mount_guard) = self.prepare_mounts(&mounts).await?;
+        let (host_mounts, _mount_guard) = self
+            .prepare_mounts(&mounts)
+            .await
+            .map_err(|e| at_line(e, node.start_line))?;
         let mut env: Vec<String> = state.config.env.clone().unwrap_or_default();
         env.extend(arg_env.iter().map(|(k, v)| format!("{k}={v}")));
         let config = ContainerConfig {
@@ -991,25 +994,29 @@ impl Build {
             absolutize_target(&mut m, &state.config.working_dir);
             let mut bind = None;
             match &m {
-                RunMount::Bind { from, source, .. } => {
-                    let (ctx, label) = match from {
-                        None => (self.ctx.clone(), "the build context".to_string()),
-                        Some(f) => {
-                            let id = self.stage_or_image(stage, f, stages_by_name).await?;
-                            let svc = self.svc.clone();
-                            let tmp = self.daemon.config.data_root.join("tmp");
-                            let pats = vec![source.clone()];
-                            let ctx =
-                                blocking(move || image_context(&svc, &id, &pats, &tmp)).await?;
-                            (Arc::new(ctx), f.clone())
-                        }
-                    };
-                    let src_key = mounts::bind_source_key(&ctx, source, &label)?;
-                    let c = ctx.clone();
+                RunMount::Bind {
+                    from: None, source, ..
+                } => {
+                    let src_key = mounts::bind_source_key(&self.ctx, source, "the build context")?;
+                    let c = self.ctx.clone();
                     let k = src_key.clone();
                     let sum = blocking(move || c.checksum(&[k])).await?;
                     key.push(format!("{m:?}|{sum}"));
-                    bind = Some((ctx, src_key));
+                    bind = Some(BindSource::Context(src_key));
+                }
+                RunMount::Bind {
+                    from: Some(f),
+                    source,
+                    ..
+                } => {
+                    // An image id names its content: the files are read only on a miss.
+                    let id = self.stage_or_image(stage, f, stages_by_name).await?;
+                    key.push(format!("{m:?}|{id}"));
+                    bind = Some(BindSource::Image {
+                        id,
+                        source: source.clone(),
+                        label: f.clone(),
+                    });
                 }
                 RunMount::Secret { id, required, .. } => {
                     if *required && self.req.secrets.get(id).is_none() {
@@ -1089,8 +1096,19 @@ impl Build {
                 RunMount::Bind {
                     target, read_only, ..
                 } => {
-                    let Some((ctx, key)) = bind.clone() else {
-                        return Err(Error::internal("a bind mount without its source"));
+                    let (ctx, key) = match bind {
+                        Some(BindSource::Context(key)) => (self.ctx.clone(), key.clone()),
+                        Some(BindSource::Image { id, source, label }) => {
+                            let svc = self.svc.clone();
+                            let tmp = data_root.join("tmp");
+                            let (id, pats) = (id.clone(), vec![source.clone()]);
+                            let ctx = Arc::new(
+                                blocking(move || image_context(&svc, &id, &pats, &tmp)).await?,
+                            );
+                            let key = mounts::bind_source_key(&ctx, source, label)?;
+                            (ctx, key)
+                        }
+                        None => return Err(Error::internal("a bind mount without its source")),
                     };
                     let parent = data_root.join("tmp").join("build-mounts");
                     let (dir, path) =
@@ -1218,8 +1236,17 @@ struct ResolvedMounts {
     targets: Vec<String>,
 }
 
-/// A bind mount's source: the context (or image files) and the key in it.
-type BindSource = (Arc<BuildContext>, String);
+/// Where a bind mount's files come from.
+enum BindSource {
+    /// This key of the build context.
+    Context(String),
+    /// `source` in a stage's or image's files (`label`: the `from` as written).
+    Image {
+        id: String,
+        source: String,
+        label: String,
+    },
+}
 
 /// Temporary host state of a RUN's mounts, removed on drop.
 #[derive(Default)]
