@@ -48,6 +48,8 @@ mod build;
 mod build_registry;
 #[path = "e2e/build_stages.rs"]
 mod build_stages;
+#[path = "e2e/build_features.rs"]
+mod build_features;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
 #[path = "e2e/image_lifecycle.rs"]

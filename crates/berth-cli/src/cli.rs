@@ -222,5 +222,5 @@ pub enum BuilderCommand {
     /// Remove build cache
     Prune(build_prune::BuildPruneArgs),
     /// Build an image from a Dockerfile
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
 }

@@ -115,7 +115,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Login(a) => commands::login::login(&ctx, a).await,
         Command::Logout(a) => commands::login::logout(&ctx, a).await,
         Command::Push(a) => commands::push::run(&ctx, "push", a).await,
-        Command::Builder(cli::BuilderCommand::Build(a)) => commands::build::run(&ctx, a).await,
+        Command::Builder(cli::BuilderCommand::Build(a)) => commands::build::run(&ctx, *a).await,
         Command::Builder(cli::BuilderCommand::Prune(a)) => {
             commands::build_prune::run(&ctx, a).await
         }

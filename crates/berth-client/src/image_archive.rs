@@ -77,26 +77,21 @@ pub struct BuildMessage {
 }
 
 impl Client {
-    /// `POST /build` with a tar context; `query` holds the build options.
-    /// `registry_config`: the `X-Registry-Config` header (base64url JSON of credentials per
-    /// registry) for the base images the build may pull.
+    /// `POST /build` with a tar context; `query` holds the build options, `headers` extra
+    /// request headers (`X-Registry-Config`, berth's build-secrets header).
     pub async fn image_build(
         &self,
         body: RequestBody,
         query: Query<'static>,
-        registry_config: Option<String>,
+        headers: &[(&str, String)],
     ) -> Result<JsonLines<BuildMessage>> {
-        let headers: Vec<(&str, String)> = registry_config
-            .map(|v| ("X-Registry-Config", v))
-            .into_iter()
-            .collect();
         let resp = self
             .request_with_headers(
                 http::Method::POST,
                 "/build",
                 &query,
                 Some("application/x-tar"),
-                &headers,
+                headers,
                 body,
             )
             .await?;

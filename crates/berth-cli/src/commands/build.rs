@@ -57,11 +57,88 @@ pub struct BuildArgs {
     /// Type of progress output (auto, plain, tty)
     #[arg(long, default_value = "auto")]
     pub progress: String,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, env = "DOCKER_DEFAULT_PLATFORM")]
+    pub platform: Option<String>,
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or
+    /// "id=mysecret,env=VAR")
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
     pub args: Vec<String>,
 }
 
 fn cli_err(msg: impl Into<String>) -> CliError {
     CliError::status(1, msg.into())
+}
+
+/// The request header berthd reads build secrets from (see docs/api.md).
+const SECRETS_HEADER: &str = "x-berth-build-secrets";
+
+/// One `--secret` (buildx's syntax): its id and value, read here so only the value travels.
+fn read_secret(spec: &str) -> Result<(String, Vec<u8>), CliError> {
+    let (mut typ, mut id, mut src, mut env) = (None, None, None, None);
+    for field in spec.split(',') {
+        let Some((k, v)) = field.split_once('=') else {
+            return Err(cli_err(format!(
+                "invalid field '{field}' must be a key=value pair"
+            )));
+        };
+        match k.to_ascii_lowercase().as_str() {
+            "type" if v == "file" || v == "env" => typ = Some(v.to_string()),
+            "type" => return Err(cli_err(format!("unsupported secret type \"{v}\""))),
+            "id" => id = Some(v.to_string()),
+            "source" | "src" => src = Some(v.to_string()),
+            "env" => env = Some(v.to_string()),
+            other => return Err(cli_err(format!("unexpected key '{other}' in '{field}'"))),
+        }
+    }
+    if typ.as_deref() == Some("env") && env.is_none() {
+        env = src.take();
+    }
+    let id = id
+        .or_else(|| {
+            src.as_deref()
+                .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+        })
+        .or_else(|| env.clone())
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| cli_err(format!("invalid secret {spec:?}: an id is required")))?;
+    // Neither a file nor a variable named: the variable named like the id, else the file.
+    if src.is_none() && env.is_none() {
+        if std::env::var_os(&id).is_some() {
+            env = Some(id.clone());
+        } else {
+            src = Some(id.clone());
+        }
+    }
+    let value = match (env, src) {
+        (Some(var), _) => std::env::var(&var)
+            .map_err(|_| {
+                cli_err(format!(
+                    "secret {id}: environment variable {var} is not set"
+                ))
+            })?
+            .into_bytes(),
+        (None, Some(path)) => std::fs::read(&path)
+            .map_err(|e| cli_err(format!("failed to read secret {id} from {path}: {e}")))?,
+        (None, None) => Vec::new(),
+    };
+    Ok((id, value))
+}
+
+/// The [`SECRETS_HEADER`] value: base64 of a JSON object of id -> base64 value.
+fn secrets_header(specs: &[String]) -> Result<Option<String>, CliError> {
+    use base64::Engine as _;
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut map = serde_json::Map::new();
+    for spec in specs {
+        let (id, value) = read_secret(spec)?;
+        map.insert(id, b64.encode(value).into());
+    }
+    Ok(Some(b64.encode(serde_json::Value::Object(map).to_string())))
 }
 
 /// Packs `dir` into a tar, leaving out what `.dockerignore` excludes.
@@ -186,7 +263,18 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
         packed
     };
 
+    let mut headers: Vec<(&str, String)> = Vec::new();
+    if let Some(v) = secrets_header(&args.secrets)? {
+        headers.push((SECRETS_HEADER, v));
+    }
+    // Stored logins, for base images the daemon pulls (as the docker CLI sends them).
+    if let Some(v) = crate::docker_config::registry_config_header() {
+        headers.push(("X-Registry-Config", v));
+    }
     let mut q: berth_client::client::Query<'static> = Vec::new();
+    if let Some(p) = args.platform.as_ref().filter(|p| !p.is_empty()) {
+        q.push(("platform", p.clone()));
+    }
     for t in &args.tags {
         q.push(("t", t.clone()));
     }
@@ -257,11 +345,7 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
     };
     let mut stream = ctx
         .client
-        .image_build(
-            berth_client::body::full(context),
-            q,
-            crate::docker_config::registry_config_header(),
-        )
+        .image_build(berth_client::body::full(context), q, &headers)
         .await?;
     let mut view: Box<dyn BuildView> = if tty && !args.quiet {
         Box::new(build_view::Tty::new(indicatif::ProgressDrawTarget::stderr()))

@@ -76,12 +76,12 @@ impl BuildContext {
         let head = buffered.fill_buf().map_err(bad)?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
         let zstd = head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
-        let input: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(buffered))
+        let input: Box<dyn Read + '_> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(&mut buffered))
         } else if zstd {
-            Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(bad)?)
+            Box::new(zstd::stream::read::Decoder::with_buffer(&mut buffered).map_err(bad)?)
         } else {
-            Box::new(buffered)
+            Box::new(&mut buffered)
         };
         let mut entries = BTreeMap::new();
         entries.insert(String::new(), dir_entry());
@@ -138,9 +138,10 @@ impl BuildContext {
                 },
             );
         }
-        // Read the request to its end (padding after the archive, the last chunk): an
-        // unread request body keeps the server from noticing a client that goes away.
-        io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(bad)?;
+        drop(archive);
+        // Read what follows the end-of-archive blocks (a writer's padding) too: a client
+        // still sending its body when the answer comes sees a broken connection otherwise.
+        io::copy(&mut buffered, &mut io::sink()).map_err(bad)?;
         for (key, target) in links {
             if let Some(e) = entries.get(&target).cloned() {
                 Self::add_parents(&mut entries, &key);
@@ -152,6 +153,33 @@ impl BuildContext {
         let mut ctx = Self { spool, entries };
         ctx.apply_dockerignore(dockerfile)?;
         Ok(ctx)
+    }
+
+    /// A context of files already in `spool` (`ADD <url>` downloads): `(name, offset, size,
+    /// mode, mtime)` each, names cleaned like archive names.
+    pub fn from_spooled_files(spool: File, files: &[(String, u64, u64, u32, u64)]) -> Self {
+        let mut entries = BTreeMap::new();
+        entries.insert(String::new(), dir_entry());
+        for (name, offset, size, mode, mtime) in files {
+            let Some(key) = key_of(name).filter(|k| !k.is_empty()) else {
+                continue;
+            };
+            Self::add_parents(&mut entries, &key);
+            entries.insert(
+                key,
+                Entry {
+                    kind: Kind::File {
+                        offset: *offset,
+                        size: *size,
+                    },
+                    mode: *mode,
+                    uid: 0,
+                    gid: 0,
+                    mtime: *mtime,
+                },
+            );
+        }
+        Self { spool, entries }
     }
 
     fn add_parents(entries: &mut BTreeMap<String, Entry>, key: &str) {

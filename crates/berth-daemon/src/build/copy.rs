@@ -23,6 +23,11 @@ pub struct CopyPlan {
     /// ADD: local tar archives are extracted at the destination.
     pub extract_archives: bool,
     pub excludes: Vec<String>,
+    /// Keep the sources' owners (bind mounts) instead of root's (COPY without `--chown`).
+    pub keep_owners: bool,
+    /// `COPY --parents`: for each source, its path below the destination (the source path
+    /// as written, less what precedes a `/./` pivot) and that path in the context.
+    pub parents: Option<Vec<(String, String)>>,
 }
 
 fn has_wildcards(s: &str) -> bool {
@@ -64,15 +69,61 @@ fn glob(pattern: &str) -> Result<Regex> {
     Regex::new(&re).map_err(|e| Error::invalid(format!("bad pattern {pattern:?}: {e}")))
 }
 
+/// A resolved COPY source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The context key of its content (symlinks followed).
+    pub key: String,
+    /// The path as written or matched, cleaned (symlinks not followed).
+    pub written: String,
+    /// `COPY --parents`: the leading part a `/./` pivot drops (`""` without a pivot).
+    pub pivot: String,
+}
+
+impl Source {
+    /// The path `COPY --parents` keeps below the destination.
+    pub fn kept_path(&self) -> String {
+        if self.pivot.is_empty() {
+            return self.written.clone();
+        }
+        self.written
+            .strip_prefix(&self.pivot)
+            .map(|r| r.trim_start_matches('/').to_string())
+            .unwrap_or_else(|| self.written.clone())
+    }
+}
+
+/// The part of a source before BuildKit's `/./` pivot, cleaned.
+fn pivot_of(pattern: &str) -> String {
+    match pattern.find("/./") {
+        Some(i) => key_of(&pattern[..i]).unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
 /// Context keys for the COPY sources `patterns` (globs expanded, symlinks followed inside the
-/// context), with dockerd's errors for what is missing.
-pub fn resolve_sources(ctx: &BuildContext, patterns: &[String], verb: &str) -> Result<Vec<String>> {
+/// context) with their written paths and `--parents` pivots, and dockerd's errors for what
+/// is missing.
+pub fn resolve_sources_named(
+    ctx: &BuildContext,
+    patterns: &[String],
+    verb: &str,
+) -> Result<Vec<Source>> {
     let mut out = Vec::new();
     for p in patterns {
         let key = key_of(p).unwrap_or_default();
+        let pivot = pivot_of(p);
         if has_wildcards(&key) {
             let re = glob(&key)?;
-            let matched: Vec<String> = ctx.keys().filter(|k| re.is_match(k)).cloned().collect();
+            let matched: Vec<Source> = ctx
+                .keys()
+                .filter(|k| re.is_match(k))
+                .map(|k| Source {
+                    key: k.clone(),
+                    written: k.clone(),
+                    pivot: pivot.clone(),
+                })
+                .collect();
             if matched.is_empty() {
                 continue;
             }
@@ -80,7 +131,11 @@ pub fn resolve_sources(ctx: &BuildContext, patterns: &[String], verb: &str) -> R
             continue;
         }
         match ctx.resolve(&key, true) {
-            Some(k) if ctx.entry(&k).is_some() => out.push(k),
+            Some(k) if ctx.entry(&k).is_some() => out.push(Source {
+                key: k,
+                written: key.clone(),
+                pivot,
+            }),
             _ => {
                 return Err(Error::invalid(format!(
                     "{verb} failed: file not found in build context or excluded by .dockerignore: stat {key}: file does not exist"
@@ -164,6 +219,7 @@ fn is_tar_archive(bytes: &[u8]) -> bool {
 struct Writer<'a, W: Write> {
     tar: tar::Builder<W>,
     owner: Option<(u32, u32)>,
+    keep_owners: bool,
     chmod: Option<u32>,
     clamp: Option<u64>,
     ctx: &'a BuildContext,
@@ -174,7 +230,11 @@ impl<W: Write> Writer<'_, W> {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(typ);
         h.set_mode(self.chmod.unwrap_or(e.mode));
-        let (uid, gid) = self.owner.unwrap_or((0, 0));
+        let (uid, gid) = self.owner.unwrap_or(if self.keep_owners {
+            (e.uid, e.gid)
+        } else {
+            (0, 0)
+        });
         h.set_uid(u64::from(uid));
         h.set_gid(u64::from(gid));
         h.set_mtime(self.clamp.map_or(e.mtime, |c| e.mtime.min(c)));
@@ -299,17 +359,57 @@ pub fn write_copy_tar(
     let mut w = Writer {
         tar: tar::Builder::new(out),
         owner,
+        keep_owners: plan.keep_owners,
         chmod: plan.chmod,
         clamp,
         ctx,
     };
-    let base = plan.dest.trim_end_matches('/');
-    for src in &plan.sources {
+    let dest_base = plan.dest.trim_end_matches('/');
+    let mut made_parents = std::collections::BTreeSet::new();
+    for (i, src) in plan.sources.iter().enumerate() {
         if excluded(src) {
             continue;
         }
         let Some(entry) = ctx.entry(src) else {
             continue;
+        };
+        // `--parents`: the source keeps its path below the destination, parents included.
+        let kept = plan
+            .parents
+            .as_ref()
+            .and_then(|p| p.get(i))
+            .filter(|(kept, _)| !kept.is_empty());
+        let owned_base;
+        let base = match kept {
+            None => dest_base,
+            Some((kept, written)) => {
+                let written_parent_len = written.len().saturating_sub(kept.len());
+                let mut end = 0;
+                while let Some(j) = kept[end..].find('/') {
+                    let dir = &kept[..end + j];
+                    if made_parents.insert(dir.to_string()) {
+                        let ctx_key = format!("{}{dir}", &written[..written_parent_len]);
+                        let meta = ctx.entry(&ctx_key).filter(|e| e.kind == Kind::Dir);
+                        let fallback = Entry {
+                            kind: Kind::Dir,
+                            mode: 0o755,
+                            uid: 0,
+                            gid: 0,
+                            mtime: entry.mtime,
+                        };
+                        w.entry(&format!("{dest_base}/{dir}"), meta.unwrap_or(&fallback))
+                            .map_err(io_err)?;
+                    }
+                    end += j + 1;
+                }
+                if entry.kind != Kind::Dir {
+                    w.entry(&format!("{dest_base}/{kept}"), entry)
+                        .map_err(io_err)?;
+                    continue;
+                }
+                owned_base = format!("{dest_base}/{kept}");
+                owned_base.as_str()
+            }
         };
         match &entry.kind {
             Kind::Dir => {

@@ -8,8 +8,12 @@ mod cache_from;
 mod context;
 mod copy;
 mod instructions;
+mod mounts;
 mod plan;
+mod platform;
+mod remote;
 mod run;
+pub mod secrets;
 mod snapshot;
 
 use std::collections::BTreeMap;
@@ -50,6 +54,10 @@ pub struct BuildRequest {
     pub cache_from: Vec<String>,
     /// Credentials by registry host (`X-Registry-Config`), for pulling base images.
     pub registry_auths: BTreeMap<String, berth_distribution::Credentials>,
+    /// `--platform`: only the host's can be built (no emulation).
+    pub platform: Option<String>,
+    /// Secrets for `RUN --mount=type=secret` (berth's side channel, never in the image).
+    pub secrets: secrets::Secrets,
 }
 
 /// One message of the build stream.
@@ -148,6 +156,7 @@ impl Daemon {
             Reference::parse(t)
                 .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
         }
+        platform::target(req.platform.as_deref())?;
         let tmp = self.config.data_root.join("tmp");
         let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
         let sync = tokio_util::io::SyncIoBridge::new(reader);

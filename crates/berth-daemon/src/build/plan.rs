@@ -89,6 +89,11 @@ impl Plan {
                         refs.push((from.clone(), n.start_line, true));
                     }
                 }
+                if let Instruction::Run(r) = &n.instruction {
+                    for from in super::mounts::from_refs(r) {
+                        refs.push((from, n.start_line, true));
+                    }
+                }
             }
             for (name, line, is_copy) in refs {
                 // Names with variables are resolved when the step runs.

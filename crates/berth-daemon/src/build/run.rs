@@ -17,7 +17,11 @@ use sha2::{Digest as _, Sha256};
 use super::context::BuildContext;
 use super::copy::{self, CopyPlan};
 use super::instructions::{self, StageState};
+use super::mounts::{self, RunMount};
 use super::plan::{Plan, Stage};
+use super::platform::{self, Platform};
+use super::remote;
+use super::secrets::SecretDir;
 use super::snapshot::{commit_config, commit_upper, load_image, with_snapshot};
 use super::{BuildRequest, Out};
 use crate::daemon::Daemon;
@@ -56,6 +60,8 @@ pub struct Build {
     used_args: BTreeSet<String>,
     /// `SOURCE_DATE_EPOCH`: clamps layer mtimes and sets `created`.
     epoch: Option<u64>,
+    /// `--platform` (or the host's): what every stage is built for.
+    target_platform: Platform,
 }
 
 fn short(image_id: &str) -> String {
@@ -93,6 +99,7 @@ impl Build {
             .cloned()
             .flatten()
             .and_then(|v| v.trim().parse::<u64>().ok());
+        let req_platform = req.platform.clone();
         Self {
             svc: daemon.images.service(),
             daemon,
@@ -106,6 +113,9 @@ impl Build {
             stage_names_all: BTreeMap::new(),
             used_args: BTreeSet::new(),
             epoch,
+            // Checked when the request came in; the host's when absent.
+            target_platform: platform::target(req_platform.as_deref())
+                .unwrap_or_else(|_| platform::host()),
         }
     }
 
@@ -141,7 +151,9 @@ impl Build {
             .iter()
             .filter_map(|s| s.name.clone().map(|n| (n, s.index)))
             .collect();
-        let mut meta: Vec<(String, String)> = Vec::new();
+        // BuildKit's predefined platform ARGs, in the global scope (meta ARGs override).
+        let mut meta: Vec<(String, String)> =
+            platform::predefined_args(&platform::host(), &self.target_platform);
         for node in &plan.meta_args {
             self.announce(node).await;
             let expanded = self.expand(node, &meta)?;
@@ -280,12 +292,28 @@ impl Build {
             Instruction::From(f) => f,
             _ => return Err(Error::internal("stage without FROM")),
         };
+        let stage_platform = match from.platform.as_deref().filter(|p| !p.is_empty()) {
+            None => self.target_platform.clone(),
+            Some(spec) => {
+                let p = platform::parse(spec).map_err(|e| at_line(e, stage.from.start_line))?;
+                platform::check_runnable(&p).map_err(|e| at_line(e, stage.from.start_line))?;
+                p
+            }
+        };
         let image_id = self
             .stage_or_image(stage, &from.image, &stages_by_name)
             .await?;
         let svc = self.svc.clone();
         let id_for_load = image_id.clone();
         let image = blocking(move || load_image(&svc, &id_for_load)).await?;
+        if !image_id.is_empty() {
+            platform::check_image(
+                &from.image,
+                &image.raw.os,
+                &image.raw.architecture,
+                &stage_platform,
+            )?;
+        }
         let mut state = StageState {
             image_id: image_id.clone(),
             config: image.config.clone(),
@@ -483,19 +511,26 @@ impl Build {
                 self.config_step(state, &nop, &[&format!("{expanded:?}"), &args])
                     .await
             }
-            Instruction::Run(run) => self.run_step(state, node, run).await,
+            Instruction::Run(run) => self.run_step(stage, stages_by_name, state, node, run).await,
             Instruction::Copy(c) => {
                 let source = match &c.from {
                     Some(from) => Some(self.stage_or_image(stage, from, stages_by_name).await?),
                     None => None,
                 };
+                let mut dest = copy::absolute_dest(&c.paths.dest, &state.config.working_dir);
+                if c.parents && !dest.ends_with('/') {
+                    // Sources keep their paths: the destination is always a directory.
+                    dest.push('/');
+                }
                 let plan = CopyPlan {
                     sources: Vec::new(),
-                    dest: copy::absolute_dest(&c.paths.dest, &state.config.working_dir),
+                    dest,
                     chown: c.chown.clone().filter(|s| !s.is_empty()),
                     chmod: parse_chmod(c.chmod.as_deref())?,
                     extract_archives: false,
                     excludes: c.exclude.clone(),
+                    keep_owners: false,
+                    parents: c.parents.then(Vec::new),
                 };
                 self.copy_step(
                     state,
@@ -505,35 +540,79 @@ impl Build {
                     &c.paths.inline_sources,
                     source,
                     plan,
+                    c.link,
                 )
                 .await
             }
             Instruction::Add(a) => {
-                if let Some(url) = a.paths.sources.iter().find(|s| {
-                    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+                if let Some(git) = a.paths.sources.iter().find(|s| {
+                    s.starts_with("git@") || s.starts_with("git://") || s.ends_with(".git")
                 }) {
-                    return Err(Error::invalid(format!(
-                        "ADD failed: cannot fetch {url}: remote sources are not reachable from this berthd (no network client for ADD yet)"
-                    )));
+                    return Err(at_line(
+                        Error::invalid(format!(
+                            "ADD failed: {git}: git sources are not supported by berth's builder"
+                        )),
+                        node.start_line,
+                    ));
+                }
+                let urls: Vec<String> = a
+                    .paths
+                    .sources
+                    .iter()
+                    .filter(|s| remote::is_url(s))
+                    .cloned()
+                    .collect();
+                let checksum = match a.checksum.as_deref().filter(|c| !c.is_empty()) {
+                    None => None,
+                    Some(c) => {
+                        let fail =
+                            |m: &str| at_line(Error::invalid(m.to_string()), node.start_line);
+                        if a.paths.sources.len() + a.paths.inline_sources.len() != 1 {
+                            return Err(fail("checksum can't be specified for multiple sources"));
+                        }
+                        if urls.is_empty() {
+                            return Err(fail(
+                                "checksum can't be specified for non-HTTP(S) sources",
+                            ));
+                        }
+                        Some(remote::parse_checksum(c).map_err(|m| fail(&m))?)
+                    }
+                };
+                if !urls.is_empty() && urls.len() != a.paths.sources.len() {
+                    return Err(at_line(
+                        Error::invalid(
+                            "ADD failed: mixing URLs and local sources in one ADD is not supported by berth's builder; use one ADD for each",
+                        ),
+                        node.start_line,
+                    ));
                 }
                 let plan = CopyPlan {
                     sources: Vec::new(),
                     dest: copy::absolute_dest(&a.paths.dest, &state.config.working_dir),
                     chown: a.chown.clone().filter(|s| !s.is_empty()),
                     chmod: parse_chmod(a.chmod.as_deref())?,
-                    extract_archives: true,
+                    // dockerd never extracts a downloaded archive.
+                    extract_archives: urls.is_empty(),
                     excludes: a.exclude.clone(),
+                    keep_owners: false,
+                    parents: None,
                 };
-                self.copy_step(
-                    state,
-                    node,
-                    "ADD",
-                    &a.paths.sources,
-                    &a.paths.inline_sources,
-                    None,
-                    plan,
-                )
-                .await
+                if urls.is_empty() {
+                    return self
+                        .copy_step(
+                            state,
+                            node,
+                            "ADD",
+                            &a.paths.sources,
+                            &a.paths.inline_sources,
+                            None,
+                            plan,
+                            a.link,
+                        )
+                        .await;
+                }
+                self.add_urls_step(state, node, &urls, checksum, plan, a.link)
+                    .await
             }
             Instruction::Workdir(dir) => {
                 state.config.working_dir = state.workdir_after(dir);
@@ -626,7 +705,8 @@ impl Build {
         patterns: &[String],
         inline: &[berth_dockerfile::Heredoc],
         from_image: Option<String>,
-        mut plan: CopyPlan,
+        plan: CopyPlan,
+        link: bool,
     ) -> Result<()> {
         // Sources: the context, another stage's or image's files, or heredoc bodies.
         let source: Arc<BuildContext> = match (&from_image, inline.is_empty()) {
@@ -651,27 +731,58 @@ impl Build {
         } else {
             inline.iter().map(|d| d.name.clone()).collect()
         };
+        self.copy_from(state, node, verb, source, pats, plan, link, "")
+            .await
+    }
+
+    /// COPY/ADD of `pats` from `source`; `extra_key` joins the step's cache key.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_from(
+        &self,
+        state: &mut StageState,
+        node: &Node,
+        verb: &'static str,
+        source: Arc<BuildContext>,
+        pats: Vec<String>,
+        mut plan: CopyPlan,
+        link: bool,
+        extra_key: &str,
+    ) -> Result<()> {
         let src = source.clone();
         let verb_s = verb.to_string();
         let (sources, sum, kind) = blocking(move || {
-            let sources = copy::resolve_sources(&src, &pats, &verb_s)?;
-            let sum = src.checksum(&sources)?;
-            let kind = match sources.as_slice() {
-                [one] if src.entry(one).is_some_and(|e| e.kind == super::context::Kind::Dir) => "dir",
+            let sources = copy::resolve_sources_named(&src, &pats, &verb_s)?;
+            let keys: Vec<String> = sources.iter().map(|s| s.key.clone()).collect();
+            let sum = src.checksum(&keys)?;
+            let kind = match keys.as_slice() {
+                [one] if src.entry(one).is_some_and(|e| e.kind == super::context::Kind::Dir) => {
+                    "dir"
+                }
                 [_] => "file",
                 _ => "multi",
             };
             Ok((sources, sum, kind))
         })
         .await
-        .map_err(|e| Error {
-            message: format!("{} (Dockerfile line {})", e.message, node.start_line),
-            ..e
-        })?;
-        plan.sources = sources;
+        .map_err(|e| at_line(e, node.start_line))?;
+        plan.sources = sources.iter().map(|s| s.key.clone()).collect();
+        if plan.parents.is_some() {
+            plan.parents = Some(
+                sources
+                    .iter()
+                    .map(|s| (s.kept_path(), s.written.clone()))
+                    .collect(),
+            );
+        }
         let desc = format!(
-            "{}|{:?}|{:?}|{:?}|{:?}|{}",
-            plan.dest, plan.chown, plan.chmod, plan.excludes, plan.sources, plan.extract_archives
+            "{}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|link={link}|{extra_key}",
+            plan.dest,
+            plan.chown,
+            plan.chmod,
+            plan.excludes,
+            plan.sources,
+            plan.extract_archives,
+            plan.parents
         );
         // dockerd's history line (`COPY file:<hash> in <dest> `); the hash covers the sources'
         // content and metadata and the copy's options, so `--cache-from` can trust it.
@@ -687,8 +798,26 @@ impl Build {
         let clamp = self.epoch;
         state.image_id = self
             .cached_or(&parent, &[verb, &desc, &sum, &cfg], Some(&probe), move |svc| {
-                let image = load_image(&svc, &opts.parent_id)?;
-                let (_, id) = with_snapshot(&svc, &image, Some((opts, clamp)), |rootfs| {
+                let parent_image = load_image(&svc, &opts.parent_id)?;
+                // `--link`: the files go into an empty layer stacked on the parent, so the
+                // parent's contents (a symlink on the way, an existing directory) play no
+                // part; only a `--chown` by name reads the parent's passwd and group files.
+                let base = if link {
+                    if let Some(spec) = plan.chown.clone().filter(|c| !is_numeric_owner(c)) {
+                        let (owner, _) = with_snapshot(&svc, &parent_image, None, |rootfs| {
+                            berth_runtime::user::resolve(rootfs, &spec).map_err(|e| {
+                                Error::invalid(format!(
+                                    "unable to convert uid/gid chown string to host mapping: {e}"
+                                ))
+                            })
+                        })?;
+                        plan.chown = Some(format!("{}:{}", owner.uid, owner.gid));
+                    }
+                    berth_image::scratch()
+                } else {
+                    parent_image
+                };
+                let (_, id) = with_snapshot(&svc, &base, Some((opts, clamp)), |rootfs| {
                     let root = ContainerRoot::open(rootfs)
                         .map_err(|e| Error::internal(format!("opening the rootfs: {e}")))?;
                     let spool = tempfile::tempfile()
@@ -711,8 +840,56 @@ impl Build {
         Ok(())
     }
 
+    /// `ADD <url>...`: downloads, checks `--checksum`, then copies like a local file (never
+    /// extracted). The cache key is the downloaded content's, as dockerd's.
+    async fn add_urls_step(
+        &self,
+        state: &mut StageState,
+        node: &Node,
+        urls: &[String],
+        checksum: Option<String>,
+        plan: CopyPlan,
+        link: bool,
+    ) -> Result<()> {
+        let tmp = self.daemon.config.data_root.join("tmp");
+        let (spool, downloads) = remote::fetch_all(urls, &tmp, remote::MAX_DOWNLOAD_BYTES)
+            .await
+            .map_err(|e| at_line(Error::invalid(format!("ADD failed: {e}")), node.start_line))?;
+        if let (Some(want), Some(d)) = (&checksum, downloads.first()) {
+            if &d.digest != want {
+                return Err(at_line(
+                    Error::invalid(format!("digest mismatch {}: {want}", d.digest)),
+                    node.start_line,
+                ));
+            }
+        }
+        if plan.sources.is_empty() && downloads.len() > 1 && !plan.dest.ends_with('/') {
+            return Err(at_line(
+                Error::invalid(
+                    "When using ADD with more than one source file, the destination must be a directory and end with a /",
+                ),
+                node.start_line,
+            ));
+        }
+        let files: Vec<(String, u64, u64, u32, u64)> = downloads
+            .iter()
+            .map(|d| (d.name.clone(), d.offset, d.size, 0o600, d.mtime))
+            .collect();
+        let names: Vec<String> = downloads.iter().map(|d| d.name.clone()).collect();
+        let ctx = Arc::new(BuildContext::from_spooled_files(spool, &files));
+        let urls_key = downloads
+            .iter()
+            .map(|d| format!("{}={}", d.name, d.digest))
+            .collect::<Vec<_>>()
+            .join(",");
+        self.copy_from(state, node, "ADD", ctx, names, plan, link, &urls_key)
+            .await
+    }
+
     async fn run_step(
         &mut self,
+        stage: &Stage,
+        stages_by_name: &BTreeMap<String, usize>,
         state: &mut StageState,
         node: &Node,
         run: &berth_dockerfile::Run,
@@ -766,11 +943,15 @@ impl Build {
             .clone()
             .or_else(|| self.req.network_mode.clone())
             .filter(|n| !n.is_empty() && n != "default");
+        let mounts = self
+            .resolve_mounts(stage, stages_by_name, state, run)
+            .await
+            .map_err(|e| at_line(e, node.start_line))?;
         let key_parts = [
             "RUN".to_string(),
             format!("{cmd:?}"),
             format!("{arg_env:?}"),
-            format!("{network:?}|{:?}", run.mounts),
+            format!("{network:?}|{}", mounts.cache_key),
             self.config_json(state),
         ];
         let parts: Vec<&str> = key_parts.iter().map(String::as_str).collect();
@@ -782,6 +963,10 @@ impl Build {
             state.image_id = hit;
             return Ok(());
         }
+        let (host_mounts, _mount_guard) = self
+            .prepare_mounts(&mounts)
+            .await
+            .map_err(|e| at_line(e, node.start_line))?;
         let mut env: Vec<String> = state.config.env.clone().unwrap_or_default();
         env.extend(arg_env.iter().map(|(k, v)| format!("{k}={v}")));
         let config = ContainerConfig {
@@ -797,7 +982,7 @@ impl Build {
         };
         let host_config = HostConfig {
             network_mode: network.clone(),
-            mounts: Some(self.run_mounts(run)?).filter(|m: &Vec<_>| !m.is_empty()),
+            mounts: Some(host_mounts).filter(|m: &Vec<_>| !m.is_empty()),
             ..HostConfig::default()
         };
         let created = self
@@ -816,7 +1001,7 @@ impl Build {
             .stream(format!(" ---> Running in {}\n", id::short(&ctr_id)))
             .await;
         let result = self
-            .run_container(&ctr_id, state, created_by, &joined, node)
+            .run_container(&ctr_id, state, created_by, &joined, node, &mounts.targets)
             .await;
         let removed = self
             .daemon
@@ -847,57 +1032,183 @@ impl Build {
         Ok(())
     }
 
-    /// `RUN --mount=type=cache|tmpfs`: cache mounts are directories under the data root that
-    /// persist between builds, keyed by their id (or target).
-    fn run_mounts(&self, run: &berth_dockerfile::Run) -> Result<Vec<berth_api::models::Mount>> {
-        use berth_api::models::{Mount, MountTypeEnum};
-        let mut out = Vec::new();
+    /// Parses a RUN's mounts and settles what its cache key needs: the content digest of
+    /// every bind source (not its files yet), the secrets' presence (never their values).
+    async fn resolve_mounts(
+        &self,
+        stage: &Stage,
+        stages_by_name: &BTreeMap<String, usize>,
+        state: &StageState,
+        run: &berth_dockerfile::Run,
+    ) -> Result<ResolvedMounts> {
+        let mut out = ResolvedMounts::default();
+        let mut key = Vec::new();
         for spec in &run.mounts {
-            let mut fields: BTreeMap<String, String> = BTreeMap::new();
-            for part in spec.split(',') {
-                let (k, v) = part.split_once('=').unwrap_or((part, "true"));
-                fields.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            let mut m = mounts::parse(spec)?;
+            absolutize_target(&mut m, &state.config.working_dir);
+            let mut bind = None;
+            match &m {
+                RunMount::Bind {
+                    from: None, source, ..
+                } => {
+                    let src_key = mounts::bind_source_key(&self.ctx, source, "the build context")?;
+                    let c = self.ctx.clone();
+                    let k = src_key.clone();
+                    let sum = blocking(move || c.checksum(&[k])).await?;
+                    key.push(format!("{m:?}|{sum}"));
+                    bind = Some(BindSource::Context(src_key));
+                }
+                RunMount::Bind {
+                    from: Some(f),
+                    source,
+                    ..
+                } => {
+                    // An image id names its content: the files are read only on a miss.
+                    let id = self.stage_or_image(stage, f, stages_by_name).await?;
+                    key.push(format!("{m:?}|{id}"));
+                    bind = Some(BindSource::Image {
+                        id,
+                        source: source.clone(),
+                        label: f.clone(),
+                    });
+                }
+                RunMount::Secret { id, required, .. } => {
+                    if *required && self.req.secrets.get(id).is_none() {
+                        return Err(Error::invalid(format!("secret {id}: not found")));
+                    }
+                    // The spec only: a secret's value never reaches a cache key.
+                    key.push(format!("{m:?}"));
+                }
+                _ => key.push(format!("{m:?}")),
             }
-            let typ = fields.get("type").map(String::as_str).unwrap_or("bind");
-            let target = fields
-                .get("target")
-                .or_else(|| fields.get("dst"))
-                .or_else(|| fields.get("destination"))
-                .cloned()
-                .ok_or_else(|| {
-                    Error::invalid(format!("RUN --mount={spec}: a target is required"))
-                })?;
-            match typ {
-                "cache" => {
-                    let id = fields.get("id").cloned().unwrap_or_else(|| target.clone());
-                    let dir = self
-                        .daemon
-                        .config
-                        .data_root
+            out.targets.push(m.target().to_string());
+            out.mounts.push((m, bind));
+        }
+        out.cache_key = key.join(";");
+        Ok(out)
+    }
+
+    /// The host side of a RUN's mounts: cache directories, tmpfs, bind sources copied out
+    /// of the context or an image, secrets on a private tmpfs. The guard removes the
+    /// temporary ones when dropped (after the container is gone).
+    async fn prepare_mounts(
+        &self,
+        resolved: &ResolvedMounts,
+    ) -> Result<(Vec<berth_api::models::Mount>, MountGuard)> {
+        use berth_api::models::{Mount, MountTmpfsOptions, MountTypeEnum};
+        let mut guard = MountGuard::default();
+        let mut out = Vec::new();
+        let data_root = self.daemon.config.data_root.clone();
+        for (m, bind) in &resolved.mounts {
+            match m {
+                RunMount::Cache {
+                    id,
+                    target,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    let dir = data_root
                         .join("build-cache-mounts")
                         .join(hex::encode(Sha256::digest(id.as_bytes())));
+                    let fresh = !dir.exists();
                     std::fs::create_dir_all(&dir)
                         .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+                    if fresh {
+                        use std::os::unix::fs::PermissionsExt;
+                        let io = |e: std::io::Error| {
+                            Error::internal(format!("preparing the cache mount {id}: {e}"))
+                        };
+                        std::fs::set_permissions(
+                            &dir,
+                            std::fs::Permissions::from_mode(mode.unwrap_or(0o755)),
+                        )
+                        .map_err(io)?;
+                        std::os::unix::fs::chown(
+                            &dir,
+                            Some(uid.unwrap_or(0)),
+                            Some(gid.unwrap_or(0)),
+                        )
+                        .map_err(io)?;
+                    }
                     out.push(Mount {
                         typ: Some(MountTypeEnum::BIND),
                         source: Some(dir.display().to_string()),
-                        target: Some(target),
+                        target: Some(target.clone()),
                         ..Mount::default()
                     });
                 }
-                "tmpfs" => out.push(Mount {
+                RunMount::Tmpfs { target, size } => out.push(Mount {
                     typ: Some(MountTypeEnum::TMPFS),
-                    target: Some(target),
+                    target: Some(target.clone()),
+                    tmpfs_options: size.map(|s| MountTmpfsOptions {
+                        size_bytes: Some(s as i64),
+                        ..MountTmpfsOptions::default()
+                    }),
                     ..Mount::default()
                 }),
-                other => {
-                    return Err(Error::invalid(format!(
-                        "RUN --mount=type={other} is not supported by berth's builder yet (cache and tmpfs are)"
-                    )))
+                RunMount::Bind {
+                    target, read_only, ..
+                } => {
+                    let (ctx, key) = match bind {
+                        Some(BindSource::Context(key)) => (self.ctx.clone(), key.clone()),
+                        Some(BindSource::Image { id, source, label }) => {
+                            let svc = self.svc.clone();
+                            let tmp = data_root.join("tmp");
+                            let (id, pats) = (id.clone(), vec![source.clone()]);
+                            let ctx = Arc::new(
+                                blocking(move || image_context(&svc, &id, &pats, &tmp)).await?,
+                            );
+                            let key = mounts::bind_source_key(&ctx, source, label)?;
+                            (ctx, key)
+                        }
+                        None => return Err(Error::internal("a bind mount without its source")),
+                    };
+                    let parent = data_root.join("tmp").join("build-mounts");
+                    let (dir, path) =
+                        blocking(move || mounts::materialize(&ctx, &key, &parent)).await?;
+                    guard.dirs.push(dir);
+                    out.push(Mount {
+                        typ: Some(MountTypeEnum::BIND),
+                        source: Some(path.display().to_string()),
+                        target: Some(target.clone()),
+                        // Writes to a read-write one land in the copy and are dropped with it.
+                        read_only: Some(*read_only),
+                        ..Mount::default()
+                    });
+                }
+                RunMount::Secret {
+                    id,
+                    target,
+                    mode,
+                    uid,
+                    gid,
+                    ..
+                } => {
+                    // An optional secret that was not given is simply not mounted.
+                    let Some(value) = self.req.secrets.get(id) else {
+                        continue;
+                    };
+                    if guard.secrets.is_none() {
+                        guard.secrets = Some(SecretDir::new(
+                            &self.daemon.config.exec_root.join("build-secrets"),
+                        )?);
+                    }
+                    let Some(dir) = guard.secrets.as_mut() else {
+                        return Err(Error::internal("no secrets directory"));
+                    };
+                    let path = dir.write(value, *mode, *uid, *gid)?;
+                    out.push(Mount {
+                        typ: Some(MountTypeEnum::BIND),
+                        source: Some(path.display().to_string()),
+                        target: Some(target.clone()),
+                        read_only: Some(true),
+                        ..Mount::default()
+                    });
                 }
             }
         }
-        Ok(out)
+        Ok((out, guard))
     }
 
     async fn run_container(
@@ -907,6 +1218,7 @@ impl Build {
         created_by: String,
         joined: &str,
         node: &Node,
+        mount_targets: &[String],
     ) -> Result<String> {
         let wait = self
             .daemon
@@ -969,8 +1281,11 @@ impl Build {
         let opts = self.commit_opts(state, created_by);
         let id = ctr_id.to_string();
         let clamp = self.epoch;
+        let targets = mount_targets.to_vec();
         blocking(move || {
             let paths = svc.snapshot_paths(&id)?;
+            // What the runtime made only to mount over is not part of the layer.
+            mounts::remove_stubs(&paths.upper, &targets)?;
             commit_upper(&svc, &paths.upper, opts, clamp)
         })
         .await
@@ -983,6 +1298,58 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// A RUN's parsed mounts: each with its bind source (context and key), their part of the
+/// cache key, and the targets.
+#[derive(Default)]
+struct ResolvedMounts {
+    mounts: Vec<(RunMount, Option<BindSource>)>,
+    cache_key: String,
+    targets: Vec<String>,
+}
+
+/// Where a bind mount's files come from.
+enum BindSource {
+    /// This key of the build context.
+    Context(String),
+    /// `source` in a stage's or image's files (`label`: the `from` as written).
+    Image {
+        id: String,
+        source: String,
+        label: String,
+    },
+}
+
+/// Temporary host state of a RUN's mounts, removed on drop.
+#[derive(Default)]
+struct MountGuard {
+    dirs: Vec<std::path::PathBuf>,
+    secrets: Option<SecretDir>,
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            if let Err(e) = std::fs::remove_dir_all(d) {
+                tracing::warn!(dir = %d.display(), error = %e, "removing a bind mount source copy");
+            }
+        }
+    }
+}
+
+/// A relative mount target is below the working directory, as BuildKit has it.
+fn absolutize_target(m: &mut RunMount, workdir: &str) {
+    let t = match m {
+        RunMount::Cache { target, .. }
+        | RunMount::Tmpfs { target, .. }
+        | RunMount::Bind { target, .. }
+        | RunMount::Secret { target, .. } => target,
+    };
+    if !t.starts_with('/') {
+        let base = if workdir.is_empty() { "/" } else { workdir };
+        *t = berth_dockerfile::ignore::clean(&format!("{base}/{t}"));
     }
 }
 
@@ -1008,6 +1375,20 @@ impl Demux {
         }
         out
     }
+}
+
+/// `err` with the Dockerfile line it is about.
+fn at_line(err: Error, line: usize) -> Error {
+    Error {
+        message: format!("{} (Dockerfile line {line})", err.message),
+        ..err
+    }
+}
+
+/// `--chown=1000` or `--chown=1000:1000`: no passwd lookup needed.
+fn is_numeric_owner(spec: &str) -> bool {
+    spec.split(':')
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn parse_chmod(s: Option<&str>) -> Result<Option<u32>> {
@@ -1069,6 +1450,12 @@ fn image_context(
         for p in patterns {
             let abs = berth_snapshot::container_path::abs_path(p);
             let trimmed = abs.trim_end_matches('/');
+            if trimmed.is_empty() {
+                // The whole image (`RUN --mount=from=stage` without a source).
+                t.append_contents(root.fd())
+                    .map_err(|e| Error::internal(format!("reading the source image: {e}")))?;
+                continue;
+            }
             let Ok(r) = root.resolve(trimmed) else {
                 continue;
             };

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use berth_daemon::build::BuildRequest;
+use berth_daemon::build::{secrets, BuildRequest};
 use berth_daemon::Daemon;
 use futures::StreamExt;
 use http::{header, HeaderValue, StatusCode};
@@ -47,6 +47,14 @@ async fn build(
             "remote build contexts are not supported by berth yet: {remote}"
         )));
     }
+    // berth's side channel for build secrets; dockerd's classic API has none.
+    let secrets = match headers.get(secrets::HEADER) {
+        None => secrets::Secrets::default(),
+        Some(v) => secrets::Secrets::from_header(
+            v.to_str()
+                .map_err(|_| ApiError::invalid(format!("invalid {} header", secrets::HEADER)))?,
+        )?,
+    };
     let req = BuildRequest {
         tags: p.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
         dockerfile: p.get("dockerfile").unwrap_or_default().to_string(),
@@ -64,6 +72,8 @@ async fn build(
                 .get("x-registry-config")
                 .and_then(|v| v.to_str().ok()),
         ),
+        platform: p.non_empty("platform").map(str::to_string),
+        secrets,
     };
     let data = body
         .into_data_stream()
