@@ -36,6 +36,8 @@ mod net_repo;
 mod networks;
 mod pause;
 mod ps_filters;
+pub mod pull;
+pub mod push;
 mod recovery;
 mod render;
 mod repo;

@@ -8,7 +8,9 @@ mod auth;
 mod client;
 mod error;
 pub mod media;
+mod transfer;
 
 pub use auth::{Credentials, WwwAuthenticate};
 pub use client::{BlobSink, RegistryClient};
 pub use error::DistributionError;
+pub use transfer::{Mount, MAX_RESUMES};
