@@ -23,6 +23,7 @@ mod exec;
 mod health;
 mod image_archive;
 mod images;
+mod layer_gzip;
 mod log_config;
 mod logs;
 mod mount_plan;

@@ -68,15 +68,14 @@ pub struct PushOptions {
 /// What the compressing thread hands to the uploader.
 enum Piece {
     Data(Bytes),
-    Done { digest: String, size: u64 },
+    Done,
 }
 
-/// Collects compressed output into [`CHUNK`]-sized pieces for the uploader, hashing it.
+/// Collects compressed output into [`CHUNK`]-sized pieces for the uploader (which hashes
+/// them, beside the compression).
 struct ChunkSink {
     tx: mpsc::Sender<std::io::Result<Piece>>,
     buf: Vec<u8>,
-    hasher: sha2::Sha256,
-    size: u64,
 }
 
 impl ChunkSink {
@@ -93,8 +92,6 @@ impl ChunkSink {
 
 impl Write for ChunkSink {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.hasher.update(data);
-        self.size += data.len() as u64;
         let mut rest = data;
         while !rest.is_empty() {
             let n = (CHUNK - self.buf.len()).min(rest.len());
@@ -112,19 +109,14 @@ impl Write for ChunkSink {
     }
 }
 
-/// Compresses `tar` into `sink` (deterministically: no name or time in a gzip header, so the
-/// same layer always gives the same blob).
+/// Compresses `tar` into `sink`, deterministically (the same layer always gives the same blob).
 fn compress(
     mut tar: impl Read,
     algorithm: LayerCompression,
     sink: &mut ChunkSink,
 ) -> std::io::Result<()> {
     match algorithm {
-        LayerCompression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(sink, flate2::Compression::fast());
-            std::io::copy(&mut tar, &mut enc)?;
-            enc.finish()?;
-        }
+        LayerCompression::Gzip => crate::layer_gzip::compress(tar, sink)?,
         LayerCompression::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(sink, 3)?;
             std::io::copy(&mut tar, &mut enc)?;
@@ -401,21 +393,13 @@ impl Daemon {
                 let mut sink = ChunkSink {
                     tx: pieces_tx,
                     buf: Vec::with_capacity(CHUNK),
-                    hasher: sha2::Sha256::new(),
-                    size: 0,
                 };
                 let outcome = svc
                     .layer_tar(&chain)
                     .map_err(|e| std::io::Error::other(e.to_string()))
                     .and_then(|tar| compress(std::io::BufReader::with_capacity(1 << 20, tar), compression, &mut sink));
                 let tx = sink.tx.clone();
-                let last = match outcome.and_then(|()| sink.flush_chunk()) {
-                    Ok(()) => Ok(Piece::Done {
-                        digest: format!("sha256:{}", hex::encode(std::mem::take(&mut sink.hasher).finalize())),
-                        size: sink.size,
-                    }),
-                    Err(e) => Err(e),
-                };
+                let last = outcome.and_then(|()| sink.flush_chunk()).map(|()| Piece::Done);
                 let _ = tx.blocking_send(last);
             })
         };
@@ -455,20 +439,30 @@ impl Daemon {
                 None => Err(Error::internal("the layer's compressor stopped")),
             }
         };
-        let first = next(pieces.recv().await)?;
-        let first = match first {
-            Piece::Done { .. } => return Err(Error::internal("an empty compressed layer")),
+        let mut hasher = sha2::Sha256::new();
+        let mut size = 0u64;
+        let mut take = |p: Piece, hasher: &mut sha2::Sha256| {
+            if let Piece::Data(d) = &p {
+                hasher.update(d);
+                size += d.len() as u64;
+            }
+            p
+        };
+        let first = match take(next(pieces.recv().await)?, &mut hasher) {
+            Piece::Done => return Err(Error::internal("an empty compressed layer")),
             Piece::Data(d) => d,
         };
-        let second = next(pieces.recv().await)?;
-        if let Piece::Done { digest, size } = &second {
+        let second = take(next(pieces.recv().await)?, &mut hasher);
+        if let Piece::Done = second {
             // Small: all of it at once.
+            let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+            let size = first.len() as u64;
             match session {
-                Some(loc) => client.finish_upload(&loc, digest, first).await,
-                None => client.upload_blob(digest, first).await,
+                Some(loc) => client.finish_upload(&loc, &digest, first).await,
+                None => client.upload_blob(&digest, first).await,
             }
             .map_err(Error::from)?;
-            return Ok((digest.clone(), *size));
+            return Ok((digest, size));
         }
         let mut location = match session {
             Some(loc) => loc,
@@ -492,17 +486,18 @@ impl Daemon {
                         "id": id,
                     }));
                 }
-                Piece::Done { digest, size } => {
+                Piece::Done => {
+                    let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
                     client
                         .finish_upload(&location, &digest, Bytes::new())
                         .await
                         .map_err(Error::from)?;
-                    return Ok((digest, size));
+                    return Ok((digest, offset));
                 }
             }
             piece = match following.take() {
                 Some(p) => p,
-                None => next(pieces.recv().await)?,
+                None => take(next(pieces.recv().await)?, &mut hasher),
             };
         }
     }

@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 use crate::client::{collect, err, expect, registry_message, RegistryClient};
 use crate::error::DistributionError;
 
+/// Bytes collected from the body before they go to the reader.
+const HANDOFF: usize = 512 << 10;
+
 /// How often one download is resumed after its body was cut before giving up.
 pub const MAX_RESUMES: usize = 5;
 
@@ -136,6 +139,19 @@ impl RegistryClient {
     ) -> Result<u64, DistributionError> {
         let mut hasher = BlobHasher::for_digest(digest)?;
         let mut received = 0u64;
+        // Frames are a few KiB; the reader gets them in bigger pieces (fewer wake-ups).
+        let mut pending = bytes::BytesMut::with_capacity(HANDOFF * 2);
+        let hand_off = |pending: &mut bytes::BytesMut| {
+            let data = pending.split().freeze();
+            async move {
+                if data.is_empty() {
+                    return Ok(());
+                }
+                tx.send(Ok(data)).await.map_err(|_| {
+                    err(format!("blob {digest}: the layer's reader stopped early"))
+                })
+            }
+        };
         let mut resumes = 0;
         loop {
             let resp = self.blob_from(digest, received).await?;
@@ -168,11 +184,14 @@ impl RegistryClient {
                 }
                 hasher.update(&data);
                 received += data.len() as u64;
-                tx.send(Ok(data)).await.map_err(|_| {
-                    err(format!("blob {digest}: the layer's reader stopped early"))
-                })?;
-                progress(received);
+                pending.extend_from_slice(&data);
+                if pending.len() >= HANDOFF {
+                    hand_off(&mut pending).await?;
+                    progress(received);
+                }
             }
+            hand_off(&mut pending).await?;
+            progress(received);
             let Some(reason) = cut else { break };
             resumes += 1;
             if resumes > MAX_RESUMES {

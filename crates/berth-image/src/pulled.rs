@@ -31,18 +31,35 @@ pub struct PullSession {
     committed: bool,
 }
 
-/// Copies what is read into `out` (the layer's blob) as the unpacker consumes it.
-struct Tee<'a, R> {
+/// Hands a copy of what is read to the blob writer's thread as the unpacker consumes it, so
+/// hashing and writing the blob run beside the unpack instead of in its way.
+struct Tee<R> {
     inner: R,
-    out: &'a mut berth_store::BlobWriter,
+    out: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
 }
 
-impl<R: Read> Read for Tee<'_, R> {
+impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
+        if n > 0 {
+            let sent = self.out.as_ref().map(|tx| tx.send(buf[..n].to_vec()));
+            if !matches!(sent, Some(Ok(()))) {
+                return Err(io::Error::other("the layer's blob writer stopped"));
+            }
+        }
         Ok(n)
     }
+}
+
+/// Writes what arrives on `rx` into `blob` until the sender is gone.
+fn write_blob(
+    mut blob: berth_store::BlobWriter,
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+) -> io::Result<berth_store::BlobWriter> {
+    for chunk in rx {
+        blob.write_all(&chunk)?;
+    }
+    Ok(blob)
 }
 
 impl ImageService {
@@ -89,20 +106,36 @@ impl PullSession {
         reader: impl Read,
     ) -> Result<PulledLayer, ImageError> {
         self.lease.protect_layer(chain_id)?;
-        let mut blob = self.svc.content.writer()?;
-        let mut tee = Tee {
-            inner: reader,
-            out: &mut blob,
-        };
-        let unpacked = self.svc.snapshots.unpack_layer(chain_id, &mut tee);
+        let blob = self.svc.content.writer()?;
+        // Reads are up to 1 MiB: a few in flight keep both threads busy.
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        let (unpacked, drained, written) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || write_blob(blob, rx));
+            let mut tee = Tee {
+                inner: reader,
+                out: Some(tx),
+            };
+            // Big reads through the tee, whatever sizes the unpacker asks for: what the
+            // buffer holds unconsumed at the end has passed the tee already.
+            let unpacked = self
+                .svc
+                .snapshots
+                .unpack_layer(chain_id, io::BufReader::with_capacity(1 << 20, &mut tee));
+            // The tar's end-of-archive blocks and whatever follows (the compressed stream's
+            // trailer, the download's verdict) still have to pass.
+            let drained = io::copy(&mut tee, &mut io::sink());
+            tee.out = None;
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the blob writer panicked")));
+            (unpacked, drained, written)
+        });
         if let Ok(Some(_)) = &unpacked {
             self.note(None, Some(chain_id));
         }
-        // The tar's end-of-archive blocks and whatever follows (the compressed stream's
-        // trailer, the download's verdict) still have to pass.
-        let drained = io::copy(&mut tee, &mut io::sink());
         let unpacked = unpacked?;
         drained.map_err(ImageError::Input)?;
+        let blob = written.map_err(ImageError::Input)?;
         self.note(Some(diff_id), None);
         match blob.commit_leased(Some(diff_id), &self.lease) {
             Ok(_) => {}
