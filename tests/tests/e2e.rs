@@ -54,10 +54,10 @@ mod network;
 mod observe;
 #[path = "e2e/registry.rs"]
 mod registry;
-#[path = "e2e/registry_xfer.rs"]
-mod registry_xfer;
 #[path = "e2e/registry_server.rs"]
 mod registry_server;
+#[path = "e2e/registry_xfer.rs"]
+mod registry_xfer;
 #[path = "e2e/resources.rs"]
 mod resources;
 #[path = "e2e/restart_health.rs"]

@@ -95,7 +95,6 @@ impl Daemon {
             .await
             .map_err(|e| Error::internal(format!("pull task: {e}")))?
     }
-
 }
 
 /// The registry host of a login's server address (`https://index.docker.io/v1/`, `host:port`).

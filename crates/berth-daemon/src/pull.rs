@@ -270,7 +270,8 @@ impl Daemon {
                 if *is_digest {
                     self.record_digest(&image_id, reference, &f.digest).await?;
                 } else {
-                    self.image_tag(&image_id, &r.name(), r.tag.as_deref()).await?;
+                    self.image_tag(&image_id, &r.name(), r.tag.as_deref())
+                        .await?;
                 }
             }
             let _ = tx.send(status("", &format!("Digest: {}", f.digest))).await;

@@ -212,7 +212,9 @@ impl Daemon {
             for (r, image) in images {
                 if let Err(e) = me.push_image(&client, &r, image, compression, &tx).await {
                     let _ = tx
-                        .send(json!({ "errorDetail": { "message": e.message }, "error": e.message }))
+                        .send(
+                            json!({ "errorDetail": { "message": e.message }, "error": e.message }),
+                        )
                         .await;
                     return;
                 }
@@ -255,7 +257,11 @@ impl Daemon {
             .collect();
         let mut results: Vec<(usize, Result<Descriptor>)> =
             futures::stream::iter(jobs.into_iter().enumerate().map(|(i, job)| async move {
-                (i, self.push_layer(client, reference, job, compression, tx).await)
+                (
+                    i,
+                    self.push_layer(client, reference, job, compression, tx)
+                        .await,
+                )
             }))
             .buffer_unordered(MAX_CONCURRENT_UPLOADS)
             .collect()
@@ -362,9 +368,11 @@ impl Daemon {
                 return Ok(descriptor(&k.digest, k.size));
             }
         }
-        for k in known
+        // The most recent other repository of this registry that had the blob; a refusal
+        // opens the session the upload then uses.
+        if let Some(k) = known
             .iter()
-            .filter(|k| k.registry == registry && k.repository != reference.path)
+            .find(|k| k.registry == registry && k.repository != reference.path)
         {
             match client
                 .mount_blob(&k.digest, &k.repository)
@@ -378,10 +386,7 @@ impl Daemon {
                     self.remember(&job, k, &registry, reference).await;
                     return Ok(descriptor(&k.digest, k.size));
                 }
-                Mount::Session(loc) => {
-                    session = Some(loc);
-                    break;
-                }
+                Mount::Session(loc) => session = Some(loc),
             }
         }
 
@@ -397,9 +402,17 @@ impl Daemon {
                 let outcome = svc
                     .layer_tar(&chain)
                     .map_err(|e| std::io::Error::other(e.to_string()))
-                    .and_then(|tar| compress(std::io::BufReader::with_capacity(1 << 20, tar), compression, &mut sink));
+                    .and_then(|tar| {
+                        compress(
+                            std::io::BufReader::with_capacity(1 << 20, tar),
+                            compression,
+                            &mut sink,
+                        )
+                    });
                 let tx = sink.tx.clone();
-                let last = outcome.and_then(|()| sink.flush_chunk()).map(|()| Piece::Done);
+                let last = outcome
+                    .and_then(|()| sink.flush_chunk())
+                    .map(|()| Piece::Done);
                 let _ = tx.blocking_send(last);
             })
         };

@@ -81,21 +81,20 @@ impl Document {
     /// variant asked for, an entry without one is preferred, then the first.
     pub fn select_platform(&self, wanted: &Platform) -> Option<&Descriptor> {
         let default_variant = |arch: &str| (arch == "arm64").then_some("v8");
-        let candidates = self.manifests.iter().filter(|d| {
+        let mut candidates = self.manifests.iter().filter(|d| {
             d.platform
                 .as_ref()
                 .is_some_and(|p| p.os == wanted.os && p.architecture == wanted.architecture)
         });
         match wanted.variant.as_deref() {
-            Some(v) => candidates
-                .filter(|d| {
-                    let p = d.platform.as_ref();
-                    let have = p
-                        .and_then(|p| p.variant.as_deref())
-                        .or_else(|| default_variant(&wanted.architecture));
-                    have == Some(v)
-                })
-                .next(),
+            Some(v) => candidates.find(|d| {
+                let have = d
+                    .platform
+                    .as_ref()
+                    .and_then(|p| p.variant.as_deref())
+                    .or_else(|| default_variant(&wanted.architecture));
+                have == Some(v)
+            }),
             None => {
                 let all: Vec<_> = candidates.collect();
                 all.iter()
@@ -171,7 +170,10 @@ mod tests {
     #[test]
     fn platforms_parse_and_select() {
         let p = Platform::parse("linux/arm/v7");
-        assert_eq!(p.as_ref().map(ToString::to_string).as_deref(), Some("linux/arm/v7"));
+        assert_eq!(
+            p.as_ref().map(ToString::to_string).as_deref(),
+            Some("linux/arm/v7")
+        );
         assert_eq!(
             Platform::parse("linux/x86_64").map(|p| p.architecture),
             Some("amd64".to_string())
@@ -187,8 +189,7 @@ mod tests {
             ..Default::default()
         };
         let pick = |s: &str| {
-            Platform::parse(s)
-                .and_then(|p| index.select_platform(&p).map(|d| d.digest.clone()))
+            Platform::parse(s).and_then(|p| index.select_platform(&p).map(|d| d.digest.clone()))
         };
         assert_eq!(pick("linux/arm/v7").as_deref(), Some("c"));
         assert_eq!(pick("linux/arm").as_deref(), Some("b"));

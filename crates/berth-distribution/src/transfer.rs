@@ -85,7 +85,9 @@ impl RegistryClient {
         let range = (offset > 0).then(|| (header::RANGE, format!("bytes={offset}-")));
         let headers: Vec<_> = range.into_iter().collect();
         let path = format!("/v2/{}/blobs/{digest}", self.repo());
-        let mut resp = self.send(Method::GET, &path, &headers, Bytes::new()).await?;
+        let mut resp = self
+            .send(Method::GET, &path, &headers, Bytes::new())
+            .await?;
         for _ in 0..5 {
             if !resp.status().is_redirection() {
                 break;
@@ -147,9 +149,9 @@ impl RegistryClient {
                 if data.is_empty() {
                     return Ok(());
                 }
-                tx.send(Ok(data)).await.map_err(|_| {
-                    err(format!("blob {digest}: the layer's reader stopped early"))
-                })
+                tx.send(Ok(data))
+                    .await
+                    .map_err(|_| err(format!("blob {digest}: the layer's reader stopped early")))
             }
         };
         let mut resumes = 0;
@@ -246,9 +248,11 @@ impl RegistryClient {
         let body = collect(resp).await?;
         match status {
             StatusCode::CREATED => Ok(Mount::Mounted),
-            StatusCode::ACCEPTED => Ok(Mount::Session(
-                location.ok_or_else(|| err("the registry gave no upload location"))?,
-            )),
+            StatusCode::ACCEPTED => {
+                Ok(Mount::Session(location.ok_or_else(|| {
+                    err("the registry gave no upload location")
+                })?))
+            }
             _ => Err(err(format!(
                 "mounting {digest} from {from}: {status}: {}",
                 registry_message(&body)
@@ -270,9 +274,7 @@ impl RegistryClient {
             (header::CONTENT_RANGE, format!("{offset}-{end}")),
             (header::CONTENT_LENGTH, data.len().to_string()),
         ];
-        let resp = self
-            .send(Method::PATCH, location, &headers, data)
-            .await?;
+        let resp = self.send(Method::PATCH, location, &headers, data).await?;
         let next = location_of(&resp).unwrap_or_else(|| location.to_string());
         expect(
             resp,
@@ -362,7 +364,10 @@ mod tests {
     #[test]
     fn query_is_appended() {
         assert_eq!(with_query("/u/1", "digest", "d"), "/u/1?digest=d");
-        assert_eq!(with_query("/u/1?_state=x", "digest", "d"), "/u/1?_state=x&digest=d");
+        assert_eq!(
+            with_query("/u/1?_state=x", "digest", "d"),
+            "/u/1?_state=x&digest=d"
+        );
     }
 
     #[test]

@@ -128,7 +128,10 @@ mod tests {
         record(&db, &s("sha256:g", "b", "gzip")).unwrap();
         record(&db, &s("sha256:z", "a", "zstd")).unwrap();
         let gz = for_layer(&db, "sha256:d", "gzip").unwrap();
-        assert_eq!(gz.iter().map(|s| s.repository.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(
+            gz.iter().map(|s| s.repository.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
         assert_eq!(for_layer(&db, "sha256:d", "zstd").unwrap().len(), 1);
         assert!(for_layer(&db, "sha256:x", "gzip").unwrap().is_empty());
     }

@@ -84,7 +84,11 @@ impl PullSession {
 
     /// The layer when it is stored whole already (its row, blob and directory): a pull does
     /// not download it again. It is protected from garbage collection from here on.
-    pub fn existing(&self, chain_id: &Digest, diff_id: &Digest) -> Result<Option<PulledLayer>, ImageError> {
+    pub fn existing(
+        &self,
+        chain_id: &Digest,
+        diff_id: &Digest,
+    ) -> Result<Option<PulledLayer>, ImageError> {
         // Protected before the existence check (see berth_store::lease).
         self.lease.protect_layer(chain_id)?;
         self.lease.protect_blob(diff_id)?;

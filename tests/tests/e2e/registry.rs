@@ -347,8 +347,19 @@ fn files_named(root: &Path, hex: &str) -> Vec<std::path::PathBuf> {
 /// Commits `image`: busybox plus a layer with a file no other image has (`/unique`).
 pub(crate) fn commit_unique(d: &berth_tests::TestDaemon, c: berth_tests::Client, image: &str) {
     let name = berth_tests::unique_name("cu");
-    d.run(c, &["run", "--name", &name, "busybox", "sh", "-c", &format!("echo {name} > /unique")])
-        .success();
+    d.run(
+        c,
+        &[
+            "run",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            &format!("echo {name} > /unique"),
+        ],
+    )
+    .success();
     d.run(c, &["commit", &name, image]).success();
     d.run(c, &["rm", &name]).success();
 }

@@ -19,7 +19,12 @@ const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// Uploads `data` as a blob of `repo` (one POST with the digest).
 fn put_blob(s: &Served, repo: &str, data: &[u8]) -> String {
     let d = digest(data);
-    let r = s.req("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], data);
+    let r = s.req(
+        "POST",
+        &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+        &[],
+        data,
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     d
 }
@@ -27,16 +32,29 @@ fn put_blob(s: &Served, repo: &str, data: &[u8]) -> String {
 /// An image of one layer holding `/hello.txt` = `text`, its layer encoded as `encoding`
 /// (`none`, `gzip`, `zstd`), for `arch`; PUT as an OCI manifest under `reference`.
 /// Returns (manifest digest, manifest size, config digest).
-fn put_image(s: &Served, repo: &str, reference: &str, text: &str, encoding: &str, arch: &str) -> (String, usize, String) {
+fn put_image(
+    s: &Served,
+    repo: &str,
+    reference: &str,
+    text: &str,
+    encoding: &str,
+    arch: &str,
+) -> (String, usize, String) {
     let tar = tar_of(&[("hello.txt", text)]);
     let diff_id = digest(&tar);
     let (blob, media_type) = match encoding {
         "gzip" => {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             e.write_all(&tar).unwrap();
-            (e.finish().unwrap(), "application/vnd.oci.image.layer.v1.tar+gzip")
+            (
+                e.finish().unwrap(),
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            )
         }
-        "zstd" => (zstd::encode_all(&tar[..], 3).unwrap(), "application/vnd.oci.image.layer.v1.tar+zstd"),
+        "zstd" => (
+            zstd::encode_all(&tar[..], 3).unwrap(),
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+        ),
         _ => (tar.clone(), "application/vnd.oci.image.layer.v1.tar"),
     };
     let config = serde_json::to_vec(&serde_json::json!({
@@ -53,7 +71,12 @@ fn put_image(s: &Served, repo: &str, reference: &str, text: &str, encoding: &str
         "layers": [{"mediaType": media_type, "digest": ld, "size": blob.len()}],
     }))
     .unwrap();
-    let r = s.req("PUT", &format!("/v2/{repo}/manifests/{reference}"), &[("Content-Type", OCI_MANIFEST)], &manifest);
+    let r = s.req(
+        "PUT",
+        &format!("/v2/{repo}/manifests/{reference}"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest,
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     (digest(&manifest), manifest.len(), cd)
 }
@@ -94,10 +117,20 @@ impl CuttingProxy {
                 });
             }
         });
-        Self { addr, seen, cut_done }
+        Self {
+            addr,
+            seen,
+            cut_done,
+        }
     }
 
-    fn serve(mut client: TcpStream, upstream: &str, seen: &Mutex<Vec<String>>, cut: &AtomicBool, min_body: usize) -> std::io::Result<()> {
+    fn serve(
+        mut client: TcpStream,
+        upstream: &str,
+        seen: &Mutex<Vec<String>>,
+        cut: &AtomicBool,
+        min_body: usize,
+    ) -> std::io::Result<()> {
         // One request per connection: read its head (pulls send no bodies).
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
@@ -109,17 +142,30 @@ impl CuttingProxy {
         }
         let text = String::from_utf8_lossy(&head).to_string();
         seen.lock().unwrap().push(text.clone());
-        let mut lines: Vec<&str> = text.trim_end().split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
+        let mut lines: Vec<&str> = text
+            .trim_end()
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .collect();
         lines.push("Connection: close");
         let mut up = TcpStream::connect(upstream)?;
         up.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes())?;
         let mut resp = Vec::new();
         up.read_to_end(&mut resp)?;
-        let split = resp.windows(4).position(|w| w == b"\r\n\r\n").map_or(resp.len(), |p| p + 4);
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(resp.len(), |p| p + 4);
         let (rhead, body) = resp.split_at(split);
         let rhead = String::from_utf8_lossy(rhead);
-        let rlines: Vec<&str> = rhead.trim_end().split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
-        client.write_all(format!("{}\r\nConnection: close\r\n\r\n", rlines.join("\r\n")).as_bytes())?;
+        let rlines: Vec<&str> = rhead
+            .trim_end()
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .collect();
+        client.write_all(
+            format!("{}\r\nConnection: close\r\n\r\n", rlines.join("\r\n")).as_bytes(),
+        )?;
         let is_blob_get = text.starts_with("GET ") && text.contains("/blobs/sha256:");
         if is_blob_get && body.len() > min_body && !cut.swap(true, Ordering::SeqCst) {
             client.write_all(&body[..body.len() / 2])?;
@@ -246,21 +292,44 @@ fn push_with_zstd_compression() {
     let image = format!("{}/{path}:z", s.addr);
     commit_unique(&d, Client::Berth, &image);
     let id = d.inspect(Client::Berth, &image, "{{.Id}}");
-    d.berth(&["push", "--compression", "lz4", &image]).code_is(1).stderr_has("unsupported compression");
-    d.berth(&["push", "--compression", "zstd", &image]).success().stdout_has(": Pushed");
-    let m = s.req("GET", &format!("/v2/{path}/manifests/z"), &[("Accept", OCI_MANIFEST)], b"");
+    d.berth(&["push", "--compression", "lz4", &image])
+        .code_is(1)
+        .stderr_has("unsupported compression");
+    d.berth(&["push", "--compression", "zstd", &image])
+        .success()
+        .stdout_has(": Pushed");
+    let m = s.req(
+        "GET",
+        &format!("/v2/{path}/manifests/z"),
+        &[("Accept", OCI_MANIFEST)],
+        b"",
+    );
     let doc = m.json().unwrap();
     assert_eq!(doc["mediaType"], OCI_MANIFEST);
     for l in doc["layers"].as_array().unwrap() {
-        assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
-        let blob = s.req("GET", &format!("/v2/{path}/blobs/{}", l["digest"].as_str().unwrap()), &[], b"");
+        assert_eq!(
+            l["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+        let blob = s.req(
+            "GET",
+            &format!("/v2/{path}/blobs/{}", l["digest"].as_str().unwrap()),
+            &[],
+            b"",
+        );
         assert_eq!(&blob.body[..4], &[0x28, 0xb5, 0x2f, 0xfd], "a zstd frame");
     }
     // The same layers again as gzip: other blobs, compressed anew; zstd again: known blobs.
     d.berth(&["push", &image]).success().stdout_has(": Pushed");
-    d.berth(&["push", "--compression", "zstd", &image]).success().stdout_has("Layer already exists");
-    let Some(other) = TestDaemon::start() else { return };
+    d.berth(&["push", "--compression", "zstd", &image])
+        .success()
+        .stdout_has("Layer already exists");
+    let Some(other) = TestDaemon::start() else {
+        return;
+    };
     other.berth(&["pull", &image]).success();
     assert_eq!(other.inspect(Client::Berth, &image, "{{.Id}}"), id);
-    other.berth(&["run", "--rm", &image, "cat", "/unique"]).success();
+    other
+        .berth(&["run", "--rm", &image, "cat", "/unique"])
+        .success();
 }
