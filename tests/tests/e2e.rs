@@ -44,12 +44,12 @@ macro_rules! both_clients {
 
 #[path = "e2e/build.rs"]
 mod build;
+#[path = "e2e/build_features.rs"]
+mod build_features;
 #[path = "e2e/build_registry.rs"]
 mod build_registry;
 #[path = "e2e/build_stages.rs"]
 mod build_stages;
-#[path = "e2e/build_features.rs"]
-mod build_features;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
 #[path = "e2e/image_lifecycle.rs"]
@@ -64,12 +64,14 @@ mod registry;
 mod registry_server;
 #[path = "e2e/registry_tls.rs"]
 mod registry_tls;
-#[path = "e2e/terminal_progress.rs"]
-mod terminal_progress;
+#[path = "e2e/registry_xfer.rs"]
+mod registry_xfer;
 #[path = "e2e/resources.rs"]
 mod resources;
 #[path = "e2e/restart_health.rs"]
 mod restart_health;
+#[path = "e2e/terminal_progress.rs"]
+mod terminal_progress;
 #[path = "e2e/volumes.rs"]
 mod volumes;
 

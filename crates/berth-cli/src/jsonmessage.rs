@@ -154,13 +154,21 @@ mod tests {
         tty.show(Some("v1"), "Pulling from e2e/app", None);
         tty.show(Some("aaaa"), "Pulling fs layer", None);
         tty.show(Some("bbbb"), "Pulling fs layer", None);
-        tty.show(Some("aaaa"), "Downloading", Some("[=====>     ]  1.2MB/2.4MB"));
+        tty.show(
+            Some("aaaa"),
+            "Downloading",
+            Some("[=====>     ]  1.2MB/2.4MB"),
+        );
         tty.show(Some("aaaa"), "Pull complete", None);
         tty.show(Some("bbbb"), "Already exists", None);
         tty.show(None, "Digest: sha256:1234", None);
         tty.finish();
         let screen = term.contents();
-        let lines: Vec<&str> = screen.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&str> = screen
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect();
         assert_eq!(
             lines,
             vec![

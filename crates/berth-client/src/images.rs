@@ -135,7 +135,21 @@ impl Client {
         tag: &str,
         auth: &str,
     ) -> Result<JsonLines<CreateImageInfo>> {
-        let q: Query = vec![("tag", tag.to_string())];
+        self.image_push_with(name, tag, auth, None).await
+    }
+
+    /// [`Client::image_push`] with berth's `compression=` (`gzip` or `zstd`).
+    pub async fn image_push_with(
+        &self,
+        name: &str,
+        tag: &str,
+        auth: &str,
+        compression: Option<&str>,
+    ) -> Result<JsonLines<CreateImageInfo>> {
+        let mut q: Query = vec![("tag", tag.to_string())];
+        if let Some(c) = compression {
+            q.push(("compression", c.to_string()));
+        }
         let path = format!("/images/{}/push", esc(name));
         let resp = self
             .post_with_header(&path, &q, "X-Registry-Auth", auth)
@@ -154,7 +168,22 @@ impl Client {
         tag: &str,
         auth: &str,
     ) -> Result<JsonLines<CreateImageInfo>> {
-        let q: Query = vec![("fromImage", repo.to_string()), ("tag", tag.to_string())];
+        self.image_pull_with(repo, tag, auth, None).await
+    }
+
+    /// [`Client::image_pull_with_auth`] for a `platform` (`os[/arch[/variant]]`); an empty
+    /// `tag` pulls every tag.
+    pub async fn image_pull_with(
+        &self,
+        repo: &str,
+        tag: &str,
+        auth: &str,
+        platform: Option<&str>,
+    ) -> Result<JsonLines<CreateImageInfo>> {
+        let mut q: Query = vec![("fromImage", repo.to_string()), ("tag", tag.to_string())];
+        if let Some(p) = platform {
+            q.push(("platform", p.to_string()));
+        }
         let resp = self
             .post_with_header("/images/create", &q, "X-Registry-Auth", auth)
             .await?;

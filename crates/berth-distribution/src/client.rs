@@ -35,12 +35,12 @@ pub struct RegistryClient {
     actions: &'static str,
 }
 
-fn err(msg: impl Into<String>) -> DistributionError {
+pub(crate) fn err(msg: impl Into<String>) -> DistributionError {
     DistributionError::Http(msg.into())
 }
 
 /// The registry's error text from a JSON body (`{"errors":[{"code":..,"message":..}]}`).
-fn registry_message(body: &[u8]) -> String {
+pub(crate) fn registry_message(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
@@ -123,7 +123,7 @@ impl RegistryClient {
         &self.base
     }
 
-    fn url(&self, path_or_url: &str) -> String {
+    pub(crate) fn url(&self, path_or_url: &str) -> String {
         if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_string()
         } else {
@@ -135,7 +135,7 @@ impl RegistryClient {
         self.authorization.lock().ok().and_then(|a| a.clone())
     }
 
-    async fn raw(
+    pub(crate) async fn raw(
         &self,
         method: &Method,
         url: &str,
@@ -474,7 +474,7 @@ fn connect_error(url: &str, e: &hyper_util::client::legacy::Error) -> Distributi
 }
 
 /// The body of a response with status `want`; any other status is an error about `what`.
-async fn expect(
+pub(crate) async fn expect(
     resp: Response<Incoming>,
     want: StatusCode,
     what: &str,
@@ -490,7 +490,7 @@ async fn expect(
     Ok(body)
 }
 
-async fn collect(resp: Response<Incoming>) -> Result<Bytes, DistributionError> {
+pub(crate) async fn collect(resp: Response<Incoming>) -> Result<Bytes, DistributionError> {
     resp.into_body()
         .collect()
         .await

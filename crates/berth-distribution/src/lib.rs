@@ -12,8 +12,10 @@ pub mod endpoint;
 mod error;
 pub mod media;
 pub mod tls;
+mod transfer;
 
 pub use auth::{Credentials, WwwAuthenticate};
 pub use client::{BlobSink, RegistryClient};
 pub use endpoint::{Endpoint, RegistryConfig};
 pub use error::DistributionError;
+pub use transfer::{Mount, MAX_RESUMES};

@@ -26,6 +26,7 @@
 //! [`berth_types::Error`] with dockerd's wording (`No such image: busybox:latest`, `conflict: ...`).
 
 pub mod archive;
+mod blob_sources;
 mod build_cache;
 pub mod changes;
 mod check;
@@ -36,6 +37,7 @@ mod error;
 mod filtering;
 mod gc;
 mod prune;
+mod pulled;
 mod query;
 mod records;
 mod remove;
@@ -44,6 +46,7 @@ mod usage;
 
 pub use archive::{ArchiveError, LoadLimits, LoadReport, SavePlan};
 pub use berth_snapshot::SnapshotPaths;
+pub use blob_sources::BlobSource;
 pub use build_cache::{CacheEntry, CachePruneReport};
 pub use changes::ChangeError;
 pub use commit::{merge_container_config, scratch, CommitOptions};
@@ -52,6 +55,7 @@ pub use error::ImageError;
 pub use filtering::{match_prune_labels, parse_timestamp};
 pub use gc::GcReport;
 pub use prune::PruneReport;
+pub use pulled::{PullSession, PulledLayer};
 pub use remove::ImageUser;
 pub use service::{go_arch, Image, ImageService, ImportOptions, ImportResult};
 pub use usage::ImageUsage;

@@ -111,6 +111,7 @@ impl ImageService {
     pub fn open(data_root: impl AsRef<Path>, db: Db) -> Result<Self, ImageError> {
         let root = data_root.as_ref();
         db.migrate("images", records::MIGRATIONS)?;
+        db.migrate("blob_sources", crate::blob_sources::MIGRATIONS)?;
         let content = ContentStore::open(root.join("content"))?;
         content.clean_ingest()?;
         let snapshots = Snapshotter::open(root.join("overlay"))?;

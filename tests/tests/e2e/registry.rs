@@ -349,6 +349,26 @@ fn files_named(root: &Path, hex: &str) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Commits `image`: busybox plus a layer with a file no other image has (`/unique`).
+pub(crate) fn commit_unique(d: &berth_tests::TestDaemon, c: berth_tests::Client, image: &str) {
+    let name = berth_tests::unique_name("cu");
+    d.run(
+        c,
+        &[
+            "run",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            &format!("echo {name} > /unique"),
+        ],
+    )
+    .success();
+    d.run(c, &["commit", &name, image]).success();
+    d.run(c, &["rm", &name]).success();
+}
+
 mod client {
     use super::*;
     use berth_tests::{unique_name, Client, TestDaemon};
@@ -359,7 +379,8 @@ mod client {
             let s = Served::start(root.path(), &[]);
             let repo = format!("{}/e2e/{}", s.addr, unique_name("bb"));
             let image = format!("{repo}:v1");
-            d.run(c, &["tag", "busybox", &image]).success();
+            // busybox plus a layer of its own: the other daemons have busybox's layer already.
+            commit_unique(d, c, &image);
             let id = d.inspect(c, &image, "{{.Id}}");
             let pushed = d.run(c, &["push", &image]);
             pushed.success()
@@ -373,6 +394,7 @@ mod client {
             let pulled = other.run(c, &["pull", &image]);
             pulled.success()
                 .stdout_has(&format!("v1: Pulling from {repo}"))
+                .stdout_has(": Already exists")
                 .stdout_has(": Pull complete")
                 .stdout_has(&format!("Digest: {digest}"))
                 .stdout_has(&format!("Status: Downloaded newer image for {image}"));
@@ -392,14 +414,15 @@ mod client {
             let root = tempfile::tempdir().unwrap();
             let s = Served::start(root.path(), &[]);
             let image = format!("{}/e2e/{}:v1", s.addr, unique_name("bad"));
-            d.run(c, &["tag", "busybox", &image]).success();
+            commit_unique(d, c, &image);
             let pushed = d.run(c, &["push", &image]);
             pushed.success();
             // Flip the stored layer's bytes behind the registry's back.
             let manifest = s.req("GET", &format!("/v2/{}/manifests/v1", image.split_once('/').unwrap().1.trim_end_matches(":v1")), &[("Accept", "application/vnd.docker.distribution.manifest.v2+json")], b"");
             assert_eq!(manifest.status, 200, "{}", manifest.text());
             let doc: serde_json::Value = serde_json::from_str(&manifest.text()).unwrap();
-            let layer = doc["layers"][0]["digest"].as_str().unwrap().to_string();
+            // The image's own layer (the other daemon has busybox's).
+            let layer = doc["layers"][1]["digest"].as_str().unwrap().to_string();
             let files = files_named(root.path(), layer.trim_start_matches("sha256:"));
             assert!(!files.is_empty(), "layer file not found under the registry root");
             let mut flipped = 0;

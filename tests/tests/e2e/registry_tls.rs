@@ -46,11 +46,19 @@ impl BridgeAddress {
     fn new() -> Option<Self> {
         let owner = TestDaemon::start()?;
         let net = unique_name("tlsnet");
-        owner.run(Client::Berth, &["network", "create", &net]).success();
+        owner
+            .run(Client::Berth, &["network", "create", &net])
+            .success();
         let gateway = owner
             .run(
                 Client::Berth,
-                &["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &net],
+                &[
+                    "network",
+                    "inspect",
+                    "-f",
+                    "{{(index .IPAM.Config 0).Gateway}}",
+                    &net,
+                ],
             )
             .success()
             .out()

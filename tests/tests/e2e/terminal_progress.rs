@@ -42,7 +42,10 @@ fn push_and_pull_draw_layer_lines_on_a_terminal() {
 
     let (code, drawn) = on_a_terminal(&d, &["push", &image]);
     assert_eq!(code, 0, "{drawn}");
-    assert!(drawn.contains("\u{1b}["), "drawn with terminal control sequences: {drawn:?}");
+    assert!(
+        drawn.contains("\u{1b}["),
+        "drawn with terminal control sequences: {drawn:?}"
+    );
     assert!(drawn.contains(": Pushed"), "{drawn}");
     assert!(drawn.contains("v1: digest: sha256:"), "{drawn}");
 
@@ -52,7 +55,10 @@ fn push_and_pull_draw_layer_lines_on_a_terminal() {
     assert!(drawn.contains("\u{1b}["), "{drawn:?}");
     assert!(drawn.contains(": Pull complete"), "{drawn}");
     assert!(drawn.contains("Digest: sha256:"), "{drawn}");
-    assert!(drawn.contains(&format!("Status: Downloaded newer image for {image}")), "{drawn}");
+    assert!(
+        drawn.contains(&format!("Status: Downloaded newer image for {image}")),
+        "{drawn}"
+    );
     other.berth(&["image", "inspect", &image]).success();
 }
 
@@ -81,17 +87,32 @@ fn build_on_a_terminal_shows_steps_with_cache_marks() {
     let (code, drawn) = on_a_terminal(&d, &["build", "-t", "tty-built", &dir]);
     assert_eq!(code, 0, "{drawn}");
     assert!(drawn.contains("✔ Step 1/3 : FROM busybox"), "{drawn}");
-    assert!(drawn.contains("✔ Step 2/3 : RUN echo building now"), "{drawn}");
-    assert!(drawn.contains("Successfully tagged tty-built:latest"), "{drawn}");
+    assert!(
+        drawn.contains("✔ Step 2/3 : RUN echo building now"),
+        "{drawn}"
+    );
+    assert!(
+        drawn.contains("Successfully tagged tty-built:latest"),
+        "{drawn}"
+    );
     let (code, drawn) = on_a_terminal(&d, &["build", "-t", "tty-built", &dir]);
     assert_eq!(code, 0, "{drawn}");
-    assert!(drawn.contains("✔ Step 2/3 : RUN echo building now  CACHED"), "{drawn}");
+    assert!(
+        drawn.contains("✔ Step 2/3 : RUN echo building now  CACHED"),
+        "{drawn}"
+    );
 
-    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nRUN echo about to fail; exit 3\n")
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN echo about to fail; exit 3\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let (code, drawn) = on_a_terminal(&d, &["build", &dir]);
     assert_eq!(code, 1, "{drawn}");
     assert!(drawn.contains("✗ Step 2/2"), "{drawn}");
-    assert!(drawn.contains("about to fail"), "the failed step's output stays: {drawn}");
+    assert!(
+        drawn.contains("about to fail"),
+        "the failed step's output stays: {drawn}"
+    );
     assert!(drawn.contains("returned a non-zero code: 3"), "{drawn}");
 }

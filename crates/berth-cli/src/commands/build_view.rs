@@ -118,7 +118,8 @@ impl Tty {
             ProgressStyle::with_template("{msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        step.line.finish_with_message(format!("{mark} {}  {how}", step.title));
+        step.line
+            .finish_with_message(format!("{mark} {}  {how}", step.title));
         self.recent.clear();
         self.tail.set_message(String::new());
         if failed {
@@ -245,9 +246,15 @@ mod tests {
         }
         view.finish(false).unwrap();
         let lines = screen(&term);
-        assert!(lines[0].starts_with("✔ Step 1/3 : FROM busybox  "), "{lines:?}");
+        assert!(
+            lines[0].starts_with("✔ Step 1/3 : FROM busybox  "),
+            "{lines:?}"
+        );
         assert_eq!(lines[1], "✔ Step 2/3 : RUN echo hi  CACHED", "{lines:?}");
-        assert!(lines[2].starts_with("✔ Step 3/3 : RUN echo built  "), "{lines:?}");
+        assert!(
+            lines[2].starts_with("✔ Step 3/3 : RUN echo built  "),
+            "{lines:?}"
+        );
         assert!(lines[2].ends_with('s'), "a time: {lines:?}");
         assert_eq!(lines[3], "Successfully built 0def0def", "{lines:?}");
         assert_eq!(lines.len(), 4, "no step output left once done: {lines:?}");
@@ -263,7 +270,12 @@ mod tests {
         view.finish(true).unwrap();
         let lines = screen(&term);
         assert!(lines.iter().any(|l| l == "  it went wrong"), "{lines:?}");
-        assert!(lines.iter().any(|l| l.starts_with("✗ Step 2/2 : RUN false")), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("✗ Step 2/2 : RUN false")),
+            "{lines:?}"
+        );
     }
 
     #[test]
@@ -271,9 +283,27 @@ mod tests {
         let mut out = Vec::new();
         let mut view = Plain::new(&mut out);
         view.show(Event::Text("Step 1/1 : FROM x\n")).unwrap();
-        view.show(Event::Status { id: Some("v1"), status: "Pulling from x", progress: None }).unwrap();
-        view.show(Event::Status { id: Some("ab"), status: "Downloading", progress: Some("[=>  ] 1B/2B") }).unwrap();
-        view.show(Event::Status { id: None, status: "Digest: sha256:1", progress: None }).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "Step 1/1 : FROM x\nv1: Pulling from x\nDigest: sha256:1\n");
+        view.show(Event::Status {
+            id: Some("v1"),
+            status: "Pulling from x",
+            progress: None,
+        })
+        .unwrap();
+        view.show(Event::Status {
+            id: Some("ab"),
+            status: "Downloading",
+            progress: Some("[=>  ] 1B/2B"),
+        })
+        .unwrap();
+        view.show(Event::Status {
+            id: None,
+            status: "Digest: sha256:1",
+            progress: None,
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Step 1/1 : FROM x\nv1: Pulling from x\nDigest: sha256:1\n"
+        );
     }
 }

@@ -2,8 +2,8 @@
 
 pub mod attach;
 pub mod build;
-pub mod build_view;
 pub mod build_prune;
+pub mod build_view;
 pub mod commit;
 pub mod container_prune;
 pub mod cp;

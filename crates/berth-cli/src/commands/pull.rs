@@ -1,4 +1,5 @@
-//! `pull [-q] NAME[:TAG|@DIGEST]`: an image from a registry, with docker's progress lines.
+//! `pull [-q] [-a] [--platform P] NAME[:TAG|@DIGEST]`: an image (or every tag of a repository)
+//! from a registry, with docker's progress lines.
 
 use clap::Args;
 
@@ -11,7 +12,7 @@ pub struct PullArgs {
     /// Suppress verbose output
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Download all tagged images in the repository (not supported yet)
+    /// Download all tagged images in the repository
     #[arg(short = 'a', long)]
     pub all_tags: bool,
     /// Set platform if server is multi-platform capable
@@ -22,12 +23,6 @@ pub struct PullArgs {
 
 pub async fn run(ctx: &Ctx, path: &str, args: PullArgs) -> CliResult {
     Arity::Exactly(1).check(path, args.args.len())?;
-    if args.all_tags {
-        return Err(CliError::status(
-            1,
-            "pull --all-tags is not supported by berth yet",
-        ));
-    }
     let image = &args.args[0];
     let reference = berth_types::Reference::parse(image)
         .map_err(|e| CliError::status(1, format!("invalid reference format: {}", e.message)))?;
@@ -35,16 +30,29 @@ pub async fn run(ctx: &Ctx, path: &str, args: PullArgs) -> CliResult {
         Some((repo, digest)) => (repo.to_string(), Some(digest.to_string())),
         None => split_tag(image),
     };
+    // docker's wording for `-a` with a tag or digest.
+    if args.all_tags && tag.is_some() {
+        return Err(CliError::status(1, "tag can't be used with --all-tags/-a"));
+    }
+    let tag = if args.all_tags {
+        String::new()
+    } else {
+        tag.unwrap_or_else(|| "latest".into())
+    };
     let auth = crate::docker_config::registry_auth_header(&reference.domain);
     let stream = ctx
         .client
-        .image_pull_with_auth(&repo, tag.as_deref().unwrap_or("latest"), &auth)
+        .image_pull_with(&repo, &tag, &auth, args.platform.as_deref())
         .await?;
     if args.quiet {
         crate::jsonmessage::display(stream, &mut std::io::sink()).await?;
     } else {
         crate::jsonmessage::display_stdout(stream).await?;
     }
-    println!("{reference}");
+    if args.all_tags {
+        println!("{}", reference.name());
+    } else {
+        println!("{reference}");
+    }
     Ok(())
 }

@@ -1,10 +1,11 @@
-//! `push [-q] NAME[:TAG]`: an image to a registry, with docker's progress lines.
+//! `push [-q] [-a] [--compression gzip|zstd] NAME[:TAG]`: an image (or every local tag of a
+//! repository) to a registry, with docker's progress lines.
 
 use clap::Args;
 
 use crate::commands::create::split_tag;
 use crate::ctx::Ctx;
-use crate::error::{Arity, CliResult};
+use crate::error::{Arity, CliError, CliResult};
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
@@ -14,12 +15,18 @@ pub struct PushArgs {
     /// Push all tags of an image to the repository
     #[arg(short = 'a', long)]
     pub all_tags: bool,
+    /// Layer compression: gzip (default) or zstd (berth only)
+    #[arg(long)]
+    pub compression: Option<String>,
     pub args: Vec<String>,
 }
 
 pub async fn run(ctx: &Ctx, path: &str, args: PushArgs) -> CliResult {
     Arity::Exactly(1).check(path, args.args.len())?;
     let (repo, tag) = split_tag(&args.args[0]);
+    if args.all_tags && tag.is_some() {
+        return Err(CliError::status(1, "tag can't be used with --all-tags/-a"));
+    }
     let tag = if args.all_tags {
         String::new()
     } else {
@@ -29,7 +36,10 @@ pub async fn run(ctx: &Ctx, path: &str, args: PushArgs) -> CliResult {
         .map(|r| r.domain)
         .unwrap_or_default();
     let auth = crate::docker_config::registry_auth_header(&domain);
-    let stream = ctx.client.image_push(&repo, &tag, &auth).await?;
+    let stream = ctx
+        .client
+        .image_push_with(&repo, &tag, &auth, args.compression.as_deref())
+        .await?;
     if args.quiet {
         crate::jsonmessage::display(stream, &mut std::io::sink()).await?;
         println!("{}", args.args[0]);

@@ -21,7 +21,11 @@ fn is_valid_parent(source: &Image, parent: &Image) -> bool {
 }
 
 /// The image standing in for the step that would commit `opts`, if a source has one.
-pub fn probe(svc: &ImageService, sources: &[String], opts: &CommitOptions) -> Result<Option<String>> {
+pub fn probe(
+    svc: &ImageService,
+    sources: &[String],
+    opts: &CommitOptions,
+) -> Result<Option<String>> {
     if sources.is_empty() {
         return Ok(None);
     }

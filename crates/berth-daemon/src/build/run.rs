@@ -248,7 +248,14 @@ impl Build {
             .unwrap_or_default();
         let mut progress = self
             .daemon
-            .image_pull(&reference.to_string(), "", creds)
+            .image_pull(
+                &reference.to_string(),
+                "",
+                creds,
+                crate::pull::PullOptions {
+                    platform: self.req.platform.clone(),
+                },
+            )
             .await?;
         while let Some(msg) = progress.recv().await {
             if let Some(e) = msg.get("error").and_then(|e| e.as_str()) {
@@ -426,7 +433,11 @@ impl Build {
 
     /// The cached image for a step's `key`: from the build cache, else (with `--cache-from`)
     /// from a source image whose history matches `probe`, the step's commit.
-    async fn lookup_cache(&self, key: &str, probe: Option<&CommitOptions>) -> Result<Option<String>> {
+    async fn lookup_cache(
+        &self,
+        key: &str,
+        probe: Option<&CommitOptions>,
+    ) -> Result<Option<String>> {
         if self.req.no_cache {
             return Ok(None);
         }
@@ -644,7 +655,9 @@ impl Build {
         all.push(&cfg);
         let parent = state.image_id.clone();
         state.image_id = self
-            .cached_or(&parent, &all, Some(&probe), move |svc| commit_config(&svc, opts))
+            .cached_or(&parent, &all, Some(&probe), move |svc| {
+                commit_config(&svc, opts)
+            })
             .await?
             .0;
         Ok(())
@@ -658,39 +671,44 @@ impl Build {
         let cfg = self.config_json(state);
         let clamp = self.epoch;
         state.image_id = self
-            .cached_or(&parent, &["WORKDIR", &dir.clone(), &cfg], Some(&probe), move |svc| {
-                let image = load_image(&svc, &opts.parent_id)?;
-                let exists = if image.chain_ids.is_empty() {
-                    false
-                } else {
-                    with_snapshot(&svc, &image, None, |rootfs| {
-                        let root = ContainerRoot::open(rootfs)
-                            .map_err(|e| Error::internal(format!("opening the rootfs: {e}")))?;
-                        Ok(root.extraction_dir(&dir).is_ok())
-                    })?
-                    .0
-                };
-                if exists {
-                    return commit_config(&svc, opts);
-                }
-                let (_, id) = with_snapshot(&svc, &image, Some((opts, clamp)), |rootfs| {
-                    let mut tar = tar::Builder::new(Vec::new());
-                    let mut h = tar::Header::new_gnu();
-                    h.set_entry_type(tar::EntryType::Directory);
-                    h.set_mode(0o755);
-                    h.set_size(0);
-                    h.set_mtime(clamp.unwrap_or_else(|| chrono::Utc::now().timestamp() as u64));
-                    let name = format!("{}/", dir.trim_matches('/'));
-                    tar.append_data(&mut h, name, std::io::empty())
-                        .and_then(|_| tar.finish())
-                        .map_err(|e| Error::internal(format!("WORKDIR: {e}")))?;
-                    let bytes = tar
-                        .into_inner()
-                        .map_err(|e| Error::internal(format!("WORKDIR: {e}")))?;
-                    extract_into(rootfs, &bytes[..])
-                })?;
-                id.ok_or_else(|| Error::internal("WORKDIR made no image"))
-            })
+            .cached_or(
+                &parent,
+                &["WORKDIR", &dir.clone(), &cfg],
+                Some(&probe),
+                move |svc| {
+                    let image = load_image(&svc, &opts.parent_id)?;
+                    let exists = if image.chain_ids.is_empty() {
+                        false
+                    } else {
+                        with_snapshot(&svc, &image, None, |rootfs| {
+                            let root = ContainerRoot::open(rootfs)
+                                .map_err(|e| Error::internal(format!("opening the rootfs: {e}")))?;
+                            Ok(root.extraction_dir(&dir).is_ok())
+                        })?
+                        .0
+                    };
+                    if exists {
+                        return commit_config(&svc, opts);
+                    }
+                    let (_, id) = with_snapshot(&svc, &image, Some((opts, clamp)), |rootfs| {
+                        let mut tar = tar::Builder::new(Vec::new());
+                        let mut h = tar::Header::new_gnu();
+                        h.set_entry_type(tar::EntryType::Directory);
+                        h.set_mode(0o755);
+                        h.set_size(0);
+                        h.set_mtime(clamp.unwrap_or_else(|| chrono::Utc::now().timestamp() as u64));
+                        let name = format!("{}/", dir.trim_matches('/'));
+                        tar.append_data(&mut h, name, std::io::empty())
+                            .and_then(|_| tar.finish())
+                            .map_err(|e| Error::internal(format!("WORKDIR: {e}")))?;
+                        let bytes = tar
+                            .into_inner()
+                            .map_err(|e| Error::internal(format!("WORKDIR: {e}")))?;
+                        extract_into(rootfs, &bytes[..])
+                    })?;
+                    id.ok_or_else(|| Error::internal("WORKDIR made no image"))
+                },
+            )
             .await?
             .0;
         Ok(())
@@ -755,7 +773,11 @@ impl Build {
             let keys: Vec<String> = sources.iter().map(|s| s.key.clone()).collect();
             let sum = src.checksum(&keys)?;
             let kind = match keys.as_slice() {
-                [one] if src.entry(one).is_some_and(|e| e.kind == super::context::Kind::Dir) => {
+                [one]
+                    if src
+                        .entry(one)
+                        .is_some_and(|e| e.kind == super::context::Kind::Dir) =>
+                {
                     "dir"
                 }
                 [_] => "file",
@@ -797,44 +819,49 @@ impl Build {
         let cfg = self.config_json(state);
         let clamp = self.epoch;
         state.image_id = self
-            .cached_or(&parent, &[verb, &desc, &sum, &cfg], Some(&probe), move |svc| {
-                let parent_image = load_image(&svc, &opts.parent_id)?;
-                // `--link`: the files go into an empty layer stacked on the parent, so the
-                // parent's contents (a symlink on the way, an existing directory) play no
-                // part; only a `--chown` by name reads the parent's passwd and group files.
-                let base = if link {
-                    if let Some(spec) = plan.chown.clone().filter(|c| !is_numeric_owner(c)) {
-                        let (owner, _) = with_snapshot(&svc, &parent_image, None, |rootfs| {
-                            berth_runtime::user::resolve(rootfs, &spec).map_err(|e| {
-                                Error::invalid(format!(
+            .cached_or(
+                &parent,
+                &[verb, &desc, &sum, &cfg],
+                Some(&probe),
+                move |svc| {
+                    let parent_image = load_image(&svc, &opts.parent_id)?;
+                    // `--link`: the files go into an empty layer stacked on the parent, so the
+                    // parent's contents (a symlink on the way, an existing directory) play no
+                    // part; only a `--chown` by name reads the parent's passwd and group files.
+                    let base = if link {
+                        if let Some(spec) = plan.chown.clone().filter(|c| !is_numeric_owner(c)) {
+                            let (owner, _) = with_snapshot(&svc, &parent_image, None, |rootfs| {
+                                berth_runtime::user::resolve(rootfs, &spec).map_err(|e| {
+                                    Error::invalid(format!(
                                     "unable to convert uid/gid chown string to host mapping: {e}"
                                 ))
-                            })
-                        })?;
-                        plan.chown = Some(format!("{}:{}", owner.uid, owner.gid));
-                    }
-                    berth_image::scratch()
-                } else {
-                    parent_image
-                };
-                let (_, id) = with_snapshot(&svc, &base, Some((opts, clamp)), |rootfs| {
-                    let root = ContainerRoot::open(rootfs)
-                        .map_err(|e| Error::internal(format!("opening the rootfs: {e}")))?;
-                    let spool = tempfile::tempfile()
-                        .map_err(|e| Error::internal(format!("{verb}: {e}")))?;
-                    let mut w = std::io::BufWriter::new(spool);
-                    copy::write_copy_tar(&source, &plan, &root, rootfs, clamp, verb, &mut w)?;
-                    let mut spool = w
-                        .into_inner()
-                        .map_err(|e| Error::internal(format!("{verb}: {e}")))?;
-                    use std::io::Seek;
-                    spool
-                        .rewind()
-                        .map_err(|e| Error::internal(format!("{verb}: {e}")))?;
-                    extract_into(rootfs, std::io::BufReader::new(spool))
-                })?;
-                id.ok_or_else(|| Error::internal("COPY made no image"))
-            })
+                                })
+                            })?;
+                            plan.chown = Some(format!("{}:{}", owner.uid, owner.gid));
+                        }
+                        berth_image::scratch()
+                    } else {
+                        parent_image
+                    };
+                    let (_, id) = with_snapshot(&svc, &base, Some((opts, clamp)), |rootfs| {
+                        let root = ContainerRoot::open(rootfs)
+                            .map_err(|e| Error::internal(format!("opening the rootfs: {e}")))?;
+                        let spool = tempfile::tempfile()
+                            .map_err(|e| Error::internal(format!("{verb}: {e}")))?;
+                        let mut w = std::io::BufWriter::new(spool);
+                        copy::write_copy_tar(&source, &plan, &root, rootfs, clamp, verb, &mut w)?;
+                        let mut spool = w
+                            .into_inner()
+                            .map_err(|e| Error::internal(format!("{verb}: {e}")))?;
+                        use std::io::Seek;
+                        spool
+                            .rewind()
+                            .map_err(|e| Error::internal(format!("{verb}: {e}")))?;
+                        extract_into(rootfs, std::io::BufReader::new(spool))
+                    })?;
+                    id.ok_or_else(|| Error::internal("COPY made no image"))
+                },
+            )
             .await?
             .0;
         Ok(())

@@ -272,7 +272,7 @@ impl ImageService {
 
     /// A layer already stored whole (row, unpacked directory and tar): identical layers are
     /// kept once, so it is not read from the archive again.
-    fn existing_layer(&self, chain_id: &Digest) -> Result<Option<LayerRow>, ImageError> {
+    pub(crate) fn existing_layer(&self, chain_id: &Digest) -> Result<Option<LayerRow>, ImageError> {
         let Some(row) = records::layer(&self.db, &chain_id.to_string())? else {
             return Ok(None);
         };

@@ -87,11 +87,17 @@ async fn post_named(
 ) -> Result<Response, ApiError> {
     match split_named(&path, &http::Method::POST) {
         Some(NamedRoute::Push(name)) => {
+            let compression = p
+                .non_empty("compression")
+                .map(berth_daemon::push::LayerCompression::parse)
+                .transpose()?;
+            let opts = berth_daemon::push::PushOptions { compression };
             let rx = d
                 .image_push(
                     name,
                     p.get("tag").unwrap_or_default(),
                     registry_auth(&headers),
+                    opts,
                 )
                 .await?;
             Ok(progress_response(rx))
@@ -228,7 +234,12 @@ async fn create(
     match create_request(&p)? {
         CreateRequest::Pull(image) => {
             let creds = registry_auth(&headers);
-            let rx = d.image_pull(&image, p.get("tag").unwrap_or_default(), creds).await?;
+            let opts = berth_daemon::pull::PullOptions {
+                platform: p.non_empty("platform").map(str::to_string),
+            };
+            let rx = d
+                .image_pull(&image, p.get("tag").unwrap_or_default(), creds, opts)
+                .await?;
             Ok(progress_response(rx))
         }
         CreateRequest::ImportFromUrl(url) => {
