@@ -187,7 +187,7 @@ impl Daemon {
                 let _ = tx
                     .send(status(
                         &label,
-                        &format!("Pulling from {}", r.familiar_name()),
+                        &format!("Pulling from {}", pulling_from(&r)),
                     ))
                     .await;
                 let check = explicit.then_some(&platform);
@@ -500,4 +500,14 @@ async fn fetch_manifest(
     let doc: Document = serde_json::from_slice(&bytes)
         .map_err(|e| Error::invalid(format!("manifest {}: {e}", entry.digest)))?;
     Ok(Fetched { digest, doc })
+}
+
+/// How dockerd names the repository in `Pulling from`: Docker Hub's by path
+/// (`library/busybox`), others by their familiar name.
+fn pulling_from(r: &Reference) -> String {
+    if r.domain == berth_distribution::endpoint::OFFICIAL_INDEX {
+        r.path.clone()
+    } else {
+        r.familiar_name()
+    }
 }

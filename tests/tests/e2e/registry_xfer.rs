@@ -138,6 +138,11 @@ impl CuttingProxy {
             if client.read(&mut byte)? == 0 {
                 return Ok(());
             }
+            // A TLS hello (berthd tries HTTPS first, even on loopback): this proxy speaks
+            // plain HTTP only, so it hangs up as a plain HTTP server would.
+            if head.is_empty() && byte[0] == 0x16 {
+                return Ok(());
+            }
             head.push(byte[0]);
         }
         let text = String::from_utf8_lossy(&head).to_string();

@@ -38,7 +38,20 @@ fn push_and_pull_draw_layer_lines_on_a_terminal() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let reg = Served::start(root.path(), &[]);
     let image = format!("{}/e2e/{}:v1", reg.addr, unique_name("tty"));
-    d.berth(&["tag", "busybox", &image]).success();
+    // A layer of its own: a fresh daemon has busybox's already ("Already exists").
+    let ctr = unique_name("tty-src");
+    d.berth(&[
+        "run",
+        "--name",
+        &ctr,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("echo {ctr} > /unique"),
+    ])
+    .success();
+    d.berth(&["commit", &ctr, &image]).success();
+    d.berth(&["rm", &ctr]).success();
 
     let (code, drawn) = on_a_terminal(&d, &["push", &image]);
     assert_eq!(code, 0, "{drawn}");
