@@ -226,6 +226,14 @@ both_clients! {
         // A single manifest for another platform is refused when a platform is asked for.
         d.run(c, &["pull", "--platform", "linux/arm64", &format!("{repo}:gzip")]).code_is(1)
             .stderr_has("does not match the specified platform: wanted linux/arm64, actual: linux/amd64");
+
+        // `create --platform` pulls the entry it names when the image is missing.
+        let Some(fresh) = TestDaemon::start() else { return };
+        let ctr = unique_name("armctr");
+        fresh.run(c, &["create", "--platform", "linux/arm64", "--name", &ctr, &multi]).success()
+            .stderr_has("Unable to find image");
+        assert_eq!(fresh.inspect(c, &multi, "{{.Id}}"), arm_id, "create pulled the arm64 entry");
+        fresh.run(c, &["rm", &ctr]).success();
     }
 
     fn an_interrupted_download_is_resumed(d, c) {

@@ -58,7 +58,7 @@ pub async fn create_container(
     let name = opts.name.as_deref();
     let platform = opts.platform.as_deref();
     if opts.pull == "always" {
-        pull(ctx, &pos.image, opts.quiet).await?;
+        pull(ctx, &pos.image, opts.quiet, platform).await?;
     }
     let created = match ctx.client.container_create(&body, name, platform).await {
         Err(e)
@@ -71,7 +71,7 @@ pub async fn create_container(
                 "Unable to find image '{}' locally",
                 with_default_tag(&pos.image)
             );
-            pull(ctx, &pos.image, opts.quiet).await?;
+            pull(ctx, &pos.image, opts.quiet, platform).await?;
             ctx.client.container_create(&body, name, platform).await?
         }
         other => other?,
@@ -82,7 +82,7 @@ pub async fn create_container(
     Ok(created.id)
 }
 
-async fn pull(ctx: &Ctx, image: &str, quiet: bool) -> CliResult {
+async fn pull(ctx: &Ctx, image: &str, quiet: bool, platform: Option<&str>) -> CliResult {
     let (repo, tag) = split_tag(image);
     let domain = berth_types::Reference::parse_name_only(&repo)
         .map(|r| r.domain)
@@ -90,7 +90,7 @@ async fn pull(ctx: &Ctx, image: &str, quiet: bool) -> CliResult {
     let auth = crate::docker_config::registry_auth_header(&domain);
     let stream = ctx
         .client
-        .image_pull_with_auth(&repo, tag.as_deref().unwrap_or("latest"), &auth)
+        .image_pull_with(&repo, tag.as_deref().unwrap_or("latest"), &auth, platform)
         .await?;
     if quiet {
         let mut sink = std::io::sink();
