@@ -11,10 +11,10 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::{CliError, CliResult};
 
-/// Prints status lines; the first error in the stream ends it.
-pub async fn display(
+/// Hands each message to `show`; the first error in the stream ends it.
+async fn each_message(
     mut stream: JsonLines<CreateImageInfo>,
-    out: &mut impl std::io::Write,
+    mut show: impl FnMut(&CreateImageInfo) -> std::io::Result<()>,
 ) -> CliResult {
     while let Some(msg) = stream.next().await {
         let msg = msg?;
@@ -26,23 +26,32 @@ pub async fn display(
         {
             return Err(CliError::status(1, err));
         }
+        show(&msg)?;
+    }
+    Ok(())
+}
+
+/// Prints status lines; the first error in the stream ends it.
+pub async fn display(
+    stream: JsonLines<CreateImageInfo>,
+    out: &mut impl std::io::Write,
+) -> CliResult {
+    each_message(stream, |msg| {
         // progress bars are only drawn on a terminal
         if msg
             .progress_detail
             .as_ref()
             .is_some_and(|p| p.total.is_some() || p.current.is_some())
         {
-            continue;
+            return Ok(());
         }
-        let Some(status) = msg.status.as_deref() else {
-            continue;
-        };
-        match msg.id.as_deref() {
-            Some(id) if !id.is_empty() => writeln!(out, "{id}: {status}")?,
-            _ => writeln!(out, "{status}")?,
+        match (msg.id.as_deref(), msg.status.as_deref()) {
+            (_, None) => Ok(()),
+            (Some(id), Some(status)) if !id.is_empty() => writeln!(out, "{id}: {status}"),
+            (_, Some(status)) => writeln!(out, "{status}"),
         }
-    }
-    Ok(())
+    })
+    .await
 }
 
 /// Shows the stream on stdout: per-layer progress lines on a terminal, plain lines otherwise.
@@ -63,28 +72,14 @@ pub async fn display_stderr(stream: JsonLines<CreateImageInfo>) -> CliResult {
     }
 }
 
-async fn display_live(
-    mut stream: JsonLines<CreateImageInfo>,
-    target: ProgressDrawTarget,
-) -> CliResult {
+async fn display_live(stream: JsonLines<CreateImageInfo>, target: ProgressDrawTarget) -> CliResult {
     let mut tty = TtyProgress::new(target);
-    let result = async {
-        while let Some(msg) = stream.next().await {
-            let msg = msg?;
-            if let Some(err) = msg
-                .error_detail
-                .as_ref()
-                .and_then(|d| d.message.clone())
-                .or(msg.error.clone())
-            {
-                return Err(CliError::status(1, err));
-            }
-            if let Some(status) = msg.status.as_deref() {
-                tty.show(msg.id.as_deref(), status, msg.progress.as_deref());
-            }
+    let result = each_message(stream, |msg| {
+        if let Some(status) = msg.status.as_deref() {
+            tty.show(msg.id.as_deref(), status, msg.progress.as_deref());
         }
         Ok(())
-    }
+    })
     .await;
     tty.finish();
     result

@@ -319,40 +319,7 @@ impl RegistryClient {
         sink: &mut dyn BlobSink,
         mut progress: impl FnMut(u64),
     ) -> Result<u64, DistributionError> {
-        let path = format!("/v2/{}/blobs/{digest}", self.repo);
-        let mut resp = self.send(Method::GET, &path, &[], Bytes::new()).await?;
-        // Registries may redirect blob GETs to storage.
-        for _ in 0..5 {
-            if !resp.status().is_redirection() {
-                break;
-            }
-            let Some(loc) = resp
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-            else {
-                break;
-            };
-            resp = self
-                .raw(&Method::GET, &self.url(&loc), &[], Bytes::new())
-                .await?;
-        }
-        let status = resp.status();
-        if !status.is_success() {
-            let body = collect(resp).await?;
-            return Err(if status == StatusCode::NOT_FOUND {
-                DistributionError::NotFound {
-                    what: format!("blob {digest}"),
-                    detail: registry_message(&body),
-                }
-            } else {
-                err(format!(
-                    "blob {digest}: {status}: {}",
-                    registry_message(&body)
-                ))
-            });
-        }
+        let resp = self.blob_from(digest, 0).await?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut body = resp.into_body();

@@ -77,7 +77,7 @@ fn with_query(location: &str, key: &str, value: &str) -> String {
 impl RegistryClient {
     /// `GET` of blob `digest` from byte `offset` on (a `Range` request when `offset > 0`),
     /// following the redirects registries send to their storage.
-    async fn blob_from(
+    pub(crate) async fn blob_from(
         &self,
         digest: &str,
         offset: u64,

@@ -74,8 +74,7 @@ impl Build {
             .boxed()
             .shared();
             // Spawned so that stages progress while the output of earlier ones is shown.
-            let handle = tokio::spawn(stage.clone());
-            drop(handle);
+            tokio::spawn(stage.clone());
             running.insert(i, stage);
         }
         for rx in outputs {
