@@ -360,6 +360,14 @@ impl TestDaemon {
         self.launch();
     }
 
+    /// Starts berthd again after [`TestDaemon::stop`] or [`TestDaemon::kill9`], on the same
+    /// roots, and waits for it to answer.
+    #[track_caller]
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "berthd is still running");
+        self.launch();
+    }
+
     /// SIGKILLs berthd and starts it again: the reconnect scenario.
     #[track_caller]
     pub fn kill9_and_restart(&mut self) {

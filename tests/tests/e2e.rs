@@ -70,6 +70,8 @@ mod registry_xfer;
 mod resources;
 #[path = "e2e/restart_health.rs"]
 mod restart_health;
+#[path = "e2e/shim_idle.rs"]
+mod shim_idle;
 #[path = "e2e/terminal_progress.rs"]
 mod terminal_progress;
 #[path = "e2e/volumes.rs"]
@@ -664,6 +666,33 @@ fn a_second_daemon_on_the_same_data_root_is_refused() {
     // The first one is untouched.
     d.run(Client::Berth, &["run", "--rm", "busybox", "true"])
         .success();
+}
+
+/// On a machine without nftables berthd refuses to start and names the package to install,
+/// instead of failing at the first network operation.
+#[test]
+fn berthd_names_the_package_of_a_missing_program() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: the black-box suite needs root");
+        return;
+    }
+    let bins = berth_tests::paths::Binaries::locate().unwrap_or_else(|e| panic!("{e}"));
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
+    // A PATH with everything but nft: the directories of the usual tools, minus sbin.
+    let mut cmd = std::process::Command::new(&bins.berthd);
+    cmd.env("PATH", "/usr/bin:/bin")
+        .args(["--data-root", &dir.join("data").display().to_string()])
+        .args(["--exec-root", &dir.join("exec").display().to_string()])
+        .args(["-H", &format!("unix://{}", dir.join("b.sock").display())])
+        .args(["--pidfile", &dir.join("pid").display().to_string()]);
+    let out = berth_tests::cli::run(cmd, None, Duration::from_secs(20));
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("nft not found") && out.stderr.contains("apt-get install nftables"),
+        "{out}"
+    );
+    assert!(!dir.join("b.sock").exists(), "no socket is left behind");
 }
 
 /// `--runtime` picks an external OCI runtime: runc from PATH (as every dockerd offers), or one

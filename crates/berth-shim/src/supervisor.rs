@@ -354,11 +354,9 @@ impl Supervisor {
                     exec.io.close_stdin();
                 }
             }
-            _ => {
-                if matches!(result, ReadResult::Failed) {
-                    conn.dead = true;
-                }
-            }
+            // The connection was not reading, so poll woke it for POLLHUP/POLLERR: the peer is
+            // gone in both directions. Left in the set, its hangup would wake poll forever.
+            _ => conn.dead = true,
         }
     }
 

@@ -38,6 +38,12 @@ enum StartError {
     Socket(#[from] socket::SocketError),
     #[error("{0} not found; install it next to berthd or set {1}")]
     MissingShim(String, &'static str),
+    #[error("{program} not found in PATH: berthd needs it for {why}; install the Debian package {package} (apt-get install {package})")]
+    MissingProgram {
+        program: &'static str,
+        package: &'static str,
+        why: &'static str,
+    },
     #[error("opening the daemon: {0}")]
     Daemon(#[from] berth_types::Error),
     #[error("registry: {0}")]
@@ -88,6 +94,15 @@ fn daemon_config(settings: &Settings) -> Result<DaemonConfig, StartError> {
         binaries::SHIM_NAME.into(),
         binaries::SHIM_ENV,
     ))?;
+    for needed in binaries::HOST_PROGRAMS {
+        if binaries::on_path(needed.program).is_none() {
+            return Err(StartError::MissingProgram {
+                program: needed.program,
+                package: needed.package,
+                why: needed.why,
+            });
+        }
+    }
     let init = binaries::locate(
         std::env::var(binaries::INIT_ENV).ok(),
         exe_dir.as_deref(),
@@ -127,14 +142,7 @@ fn with_stock_runc(
         .map(|(name, rt)| (name.clone(), rt.path.clone(), rt.args.clone()))
         .collect();
     if !configured.contains_key("runc") {
-        let on_path = std::env::var_os("PATH")
-            .map(|p| {
-                std::env::split_paths(&p)
-                    .map(|dir| dir.join("runc"))
-                    .find(|candidate| candidate.is_file())
-            })
-            .unwrap_or_default();
-        if let Some(path) = on_path {
+        if let Some(path) = binaries::on_path("runc") {
             runtimes.push(("runc".into(), path, Vec::new()));
         }
     }
