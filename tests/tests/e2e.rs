@@ -72,6 +72,8 @@ mod resources;
 mod restart_health;
 #[path = "e2e/shim_idle.rs"]
 mod shim_idle;
+#[path = "e2e/swarm_distribution.rs"]
+mod swarm_distribution;
 #[path = "e2e/terminal_progress.rs"]
 mod terminal_progress;
 #[path = "e2e/volumes.rs"]

@@ -168,3 +168,83 @@ impl Daemon {
         }
     }
 }
+
+/// `GET /distribution/{name}/json`: what the registry has for a reference, without pulling.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DistributionInspect {
+    #[serde(rename = "Descriptor")]
+    pub descriptor: InspectDescriptor,
+    #[serde(rename = "Platforms")]
+    pub platforms: Vec<berth_distribution::media::Platform>,
+}
+
+/// The manifest's OCI descriptor, as dockerd reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InspectDescriptor {
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Daemon {
+    /// Asks the registry for `name`'s manifest (with `creds`): its descriptor, and the
+    /// platforms it serves — an index's entries, or a single manifest's from its config, as
+    /// dockerd's distribution router does.
+    pub async fn distribution_inspect(
+        &self,
+        name: &str,
+        creds: Credentials,
+    ) -> Result<DistributionInspect> {
+        use berth_distribution::media::{Document, Platform};
+
+        let reference = Reference::parse(name)
+            .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
+        let wanted = reference
+            .digest
+            .as_ref()
+            .map(|d| d.to_string())
+            .or_else(|| reference.tag.clone())
+            .unwrap_or_else(|| "latest".to_string());
+        let probe = |c: Arc<RegistryClient>| {
+            let wanted = wanted.clone();
+            async move { c.manifest(&wanted).await }
+        };
+        let (client, (bytes, content_type, digest)) = self
+            .first_endpoint(&reference.domain, &reference.path, &creds, false, probe)
+            .await?;
+        let doc: Document = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(format!("manifest {wanted}: {e}")))?;
+        let media_type = if doc.media_type.is_empty() {
+            content_type.clone()
+        } else {
+            doc.media_type.clone()
+        };
+        let platforms = if doc.is_index(&content_type) {
+            doc.manifests
+                .iter()
+                .filter_map(|m| m.platform.clone())
+                .collect()
+        } else {
+            let config = doc
+                .config
+                .as_ref()
+                .ok_or_else(|| Error::invalid("the manifest names no config"))?;
+            let mut config_bytes = Vec::new();
+            client
+                .fetch_blob(&config.digest, &mut config_bytes, |_| {})
+                .await?;
+            let platform: Platform = serde_json::from_slice(&config_bytes)
+                .map_err(|e| Error::invalid(format!("image config {}: {e}", config.digest)))?;
+            vec![platform]
+        };
+        Ok(DistributionInspect {
+            descriptor: InspectDescriptor {
+                media_type,
+                digest,
+                size: bytes.len() as u64,
+            },
+            platforms,
+        })
+    }
+}

@@ -166,6 +166,15 @@ impl Daemon {
                 "name=no-new-privileges".into(),
             ]),
             warnings: Some(Vec::new()),
+            // berthd is never part of a swarm: what dockerd reports outside one.
+            swarm: Some(models::SwarmInfo {
+                node_id: Some(String::new()),
+                node_addr: Some(String::new()),
+                local_node_state: Some(models::LocalNodeState::INACTIVE),
+                control_available: Some(false),
+                error: Some(String::new()),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }

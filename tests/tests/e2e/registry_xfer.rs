@@ -32,7 +32,7 @@ fn put_blob(s: &Served, repo: &str, data: &[u8]) -> String {
 /// An image of one layer holding `/hello.txt` = `text`, its layer encoded as `encoding`
 /// (`none`, `gzip`, `zstd`), for `arch`; PUT as an OCI manifest under `reference`.
 /// Returns (manifest digest, manifest size, config digest).
-fn put_image(
+pub(crate) fn put_image(
     s: &Served,
     repo: &str,
     reference: &str,

@@ -6,11 +6,13 @@ pub mod build;
 pub mod container_prune;
 pub mod container_update;
 pub mod containers;
+pub mod distribution;
 pub mod exec;
 pub mod images;
 pub mod networks;
 pub mod pause;
 pub mod stats;
+pub mod swarm;
 pub mod system;
 pub mod volumes;
 
@@ -35,4 +37,6 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(volumes::routes())
         .merge(build::routes())
         .merge(auth::routes())
+        .merge(distribution::routes())
+        .merge(swarm::routes())
 }
