@@ -10,7 +10,8 @@ pub(crate) fn hit(point: &str) {
         let wanted = WANTED.get_or_init(|| std::env::var("BERTH_FAILPOINT").ok());
         if wanted.as_deref() == Some(point) {
             tracing::error!(point, "failpoint reached: killing berthd");
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
         }
     }
     #[cfg(not(debug_assertions))]

@@ -43,7 +43,11 @@ pub(crate) fn shim_processes(exec_root: &Path) -> BTreeMap<String, Vec<i32>> {
         return found;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
@@ -221,7 +225,11 @@ impl Daemon {
     pub(crate) fn runtime_traces(&self) -> (BTreeSet<String>, Vec<(String, PathBuf)>) {
         let root = &self.config.exec_root;
         let mut ids: BTreeSet<String> = BTreeSet::new();
-        for dir in [root.join("bundles"), root.join("netns"), root.join("runtime")] {
+        for dir in [
+            root.join("bundles"),
+            root.join("netns"),
+            root.join("runtime"),
+        ] {
             if let Ok(entries) = std::fs::read_dir(&dir) {
                 ids.extend(
                     entries

@@ -95,7 +95,10 @@ pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
         daemon.purge_runtime(id, Sweep::Processes).await;
     }
     for (prefix, socket) in sockets {
-        let owned = known.iter().chain(&traces).any(|id| id.starts_with(&prefix));
+        let owned = known
+            .iter()
+            .chain(&traces)
+            .any(|id| id.starts_with(&prefix));
         if !owned {
             tracing::info!(socket = %socket.display(), "stopping an unknown shim");
             stop_shim_at(&socket).await;
@@ -158,8 +161,7 @@ async fn reconcile_stopped(daemon: &Arc<Daemon>, ctr: &Arc<Ctr>, traced: bool) -
             }
         }
         Some(Response::State {
-            exit: Some(status),
-            ..
+            exit: Some(status), ..
         }) if ctr.snapshot().state.finished_at.as_deref() != Some(status.finished_at.as_str()) => {
             tracing::info!(container = %id, "recording the exit of a run whose start was not recorded");
             daemon.purge_runtime(&id, Sweep::Processes).await;

@@ -81,22 +81,38 @@ fn killed_between_shim_launch_and_start() {
     let id = create(&d, &["busybox", "sleep", "1000"]);
     d.restart_with_failpoint("after-shim-launch");
     let _ = d.docker(&["start", &id]);
-    assert!(d.wait_for_daemon_death(DEATH), "berthd did not reach the failpoint");
+    assert!(
+        d.wait_for_daemon_death(DEATH),
+        "berthd did not reach the failpoint"
+    );
     let (shims, _) = running_for(&d, &id);
-    assert!(!shims.is_empty(), "the kill point should leave the shim running");
+    assert!(
+        !shims.is_empty(),
+        "the kill point should leave the shim running"
+    );
 
     d.restart();
     assert_eq!(status(&d, &id), "created");
     let (shims, members) = running_for(&d, &id);
-    assert!(shims.is_empty() && members.is_empty(), "left running: {shims:?} {members:?}");
-    assert!(runtime_files(&d, &id).is_empty(), "left: {:?}", runtime_files(&d, &id));
+    assert!(
+        shims.is_empty() && members.is_empty(),
+        "left running: {shims:?} {members:?}"
+    );
+    assert!(
+        runtime_files(&d, &id).is_empty(),
+        "left: {:?}",
+        runtime_files(&d, &id)
+    );
 
     d.docker(&["start", &id]).success();
     assert_eq!(status(&d, &id), "running");
     d.docker(&["exec", &id, "true"]).success();
     d.docker(&["rm", "-f", &id]).success();
     let (shims, members) = running_for(&d, &id);
-    assert!(shims.is_empty() && members.is_empty(), "rm -f left: {shims:?} {members:?}");
+    assert!(
+        shims.is_empty() && members.is_empty(),
+        "rm -f left: {shims:?} {members:?}"
+    );
 }
 
 /// Killed after the container was started but before that was recorded: after the restart
@@ -109,7 +125,10 @@ fn killed_between_start_and_its_record() {
     let id = create(&d, &["busybox", "sleep", "1000"]);
     d.restart_with_failpoint("after-shim-start");
     let _ = d.docker(&["start", &id]);
-    assert!(d.wait_for_daemon_death(DEATH), "berthd did not reach the failpoint");
+    assert!(
+        d.wait_for_daemon_death(DEATH),
+        "berthd did not reach the failpoint"
+    );
 
     d.restart();
     assert_eq!(status(&d, &id), "running");
@@ -124,7 +143,10 @@ fn killed_between_start_and_its_record() {
     d.docker(&["start", &id]).success();
     d.docker(&["rm", "-f", &id]).success();
     let (shims, members) = running_for(&d, &id);
-    assert!(shims.is_empty() && members.is_empty(), "rm -f left: {shims:?} {members:?}");
+    assert!(
+        shims.is_empty() && members.is_empty(),
+        "rm -f left: {shims:?} {members:?}"
+    );
 }
 
 /// Killed before it could read the shim's report: the shim cannot tell berthd, so it removes
@@ -137,12 +159,19 @@ fn killed_before_the_shim_reported() {
     let id = create(&d, &["busybox", "sleep", "1000"]);
     d.restart_with_failpoint("before-shim-result");
     let _ = d.docker(&["start", &id]);
-    assert!(d.wait_for_daemon_death(DEATH), "berthd did not reach the failpoint");
+    assert!(
+        d.wait_for_daemon_death(DEATH),
+        "berthd did not reach the failpoint"
+    );
     let gone = wait_until(Duration::from_secs(20), || {
         let (shims, members) = running_for(&d, &id);
         shims.is_empty() && members.is_empty()
     });
-    assert!(gone, "the shim kept a container berthd never heard of: {:?}", running_for(&d, &id));
+    assert!(
+        gone,
+        "the shim kept a container berthd never heard of: {:?}",
+        running_for(&d, &id)
+    );
 
     d.restart();
     assert_eq!(status(&d, &id), "created");
@@ -158,9 +187,7 @@ fn killed_during_parallel_runs() {
         return;
     };
     let mut runs: Vec<_> = (0..8)
-        .map(|_| {
-            d.spawn(Client::Docker, &["run", "-d", "busybox", "sleep", "1000"])
-        })
+        .map(|_| d.spawn(Client::Docker, &["run", "-d", "busybox", "sleep", "1000"]))
         .collect();
     std::thread::sleep(Duration::from_millis(700));
     d.kill9();
@@ -197,7 +224,11 @@ fn killed_during_parallel_runs() {
     }
     // Every shim of this daemon belongs to a listed container.
     let all_shims = shims(&d);
-    assert_eq!(all_shims.len(), ids.len(), "shims: {all_shims:?}, listed: {ids:?}");
+    assert_eq!(
+        all_shims.len(),
+        ids.len(),
+        "shims: {all_shims:?}, listed: {ids:?}"
+    );
     for id in &ids {
         d.docker(&["rm", "-f", id]).success();
     }
@@ -218,7 +249,13 @@ fn check_problems(d: &TestDaemon) -> Vec<String> {
         .cloned()
         .unwrap_or_default()
         .iter()
-        .map(|p| format!("{}: {}", p["Object"].as_str().unwrap_or(""), p["Problem"].as_str().unwrap_or("")))
+        .map(|p| {
+            format!(
+                "{}: {}",
+                p["Object"].as_str().unwrap_or(""),
+                p["Problem"].as_str().unwrap_or("")
+            )
+        })
         .collect()
 }
 
@@ -240,24 +277,50 @@ fn volume_removal_interrupted_by_a_crash() {
     };
     let v = unique_name("crashvol");
     d.docker(&["volume", "create", &v]).success();
-    d.docker(&["run", "--rm", "-v", &format!("{v}:/d"), "busybox", "sh", "-c", "echo kept > /d/f"])
-        .success();
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{v}:/d"),
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /d/f",
+    ])
+    .success();
 
     // Before the record went: rolled back, whole.
     d.restart_with_failpoint("volume-rm-after-rename");
     let _ = d.docker(&["volume", "rm", &v]);
-    assert!(d.wait_for_daemon_death(DEATH), "berthd did not reach the failpoint");
+    assert!(
+        d.wait_for_daemon_death(DEATH),
+        "berthd did not reach the failpoint"
+    );
     d.restart();
-    assert!(volume_names(&d).contains(&v), "the volume should still be listed");
-    d.docker(&["run", "--rm", "-v", &format!("{v}:/d"), "busybox", "cat", "/d/f"])
-        .success()
-        .stdout_has("kept");
+    assert!(
+        volume_names(&d).contains(&v),
+        "the volume should still be listed"
+    );
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{v}:/d"),
+        "busybox",
+        "cat",
+        "/d/f",
+    ])
+    .success()
+    .stdout_has("kept");
     assert!(check_problems(&d).is_empty(), "{:?}", check_problems(&d));
 
     // After the record went: finished, gone.
     d.restart_with_failpoint("volume-rm-after-row");
     let _ = d.docker(&["volume", "prune", "-af"]);
-    assert!(d.wait_for_daemon_death(DEATH), "berthd did not reach the failpoint");
+    assert!(
+        d.wait_for_daemon_death(DEATH),
+        "berthd did not reach the failpoint"
+    );
     d.restart();
     assert!(!volume_names(&d).contains(&v), "the volume should be gone");
     let left: Vec<_> = std::fs::read_dir(d.data_root.join("volumes"))
@@ -269,10 +332,14 @@ fn volume_removal_interrupted_by_a_crash() {
     // Killed between a create's record and its directory: finished at the restart.
     d.restart_with_failpoint("volume-create-after-row");
     let _ = d.docker(&["volume", "create", &v]);
-    assert!(d.wait_for_daemon_death(DEATH), "berthd did not reach the failpoint");
+    assert!(
+        d.wait_for_daemon_death(DEATH),
+        "berthd did not reach the failpoint"
+    );
     d.restart();
     assert!(volume_names(&d).contains(&v));
-    d.docker(&["run", "--rm", "-v", &format!("{v}:/d"), "busybox", "true"]).success();
+    d.docker(&["run", "--rm", "-v", &format!("{v}:/d"), "busybox", "true"])
+        .success();
     assert!(check_problems(&d).is_empty(), "{:?}", check_problems(&d));
     d.docker(&["volume", "rm", &v]).success();
 }
@@ -293,14 +360,20 @@ fn volume_without_data_is_reported_not_recreated() {
 
     let problems = check_problems(&d);
     assert!(
-        problems.iter().any(|p| p.starts_with(&format!("volume {v}: its data directory"))),
+        problems
+            .iter()
+            .any(|p| p.starts_with(&format!("volume {v}: its data directory"))),
         "{problems:?}"
     );
     assert!(
-        problems.iter().any(|p| p.starts_with("volume stray-dir:") && p.contains("no volume record")),
+        problems
+            .iter()
+            .any(|p| p.starts_with("volume stray-dir:") && p.contains("no volume record")),
         "{problems:?}"
     );
-    d.berth(&["system", "check"]).code_is(1).stdout_has(&format!("volume {v}: its data directory"));
+    d.berth(&["system", "check"])
+        .code_is(1)
+        .stdout_has(&format!("volume {v}: its data directory"));
 
     d.docker(&["run", "--rm", "-v", &format!("{v}:/d"), "busybox", "true"])
         .stderr_has("data directory")
@@ -319,16 +392,20 @@ fn blobs_and_rows_agree() {
     let Some(d) = TestDaemon::start() else {
         return;
     };
-    let blob = d
-        .data_root
-        .join("content/blobs/sha256")
-        .join(EMPTY_LAYER);
+    let blob = d.data_root.join("content/blobs/sha256").join(EMPTY_LAYER);
     let name = unique_name("emptyrun");
     let ctx = context(&[("Dockerfile", "FROM busybox\nENV A=1\nCMD [\"sh\"]\n")]);
     build(&d, Client::Docker, ctx.path(), &["-t", &name]).success();
     let layers = |img: &str| d.inspect(Client::Docker, img, "{{len .RootFS.Layers}}");
-    assert_eq!(layers(&name), layers("busybox"), "config steps add no layer");
-    assert!(!blob.exists(), "the empty-layer blob was left after the build");
+    assert_eq!(
+        layers(&name),
+        layers("busybox"),
+        "config steps add no layer"
+    );
+    assert!(
+        !blob.exists(),
+        "the empty-layer blob was left after the build"
+    );
     assert!(check_problems(&d).is_empty(), "{:?}", check_problems(&d));
     d.docker(&["rmi", &name]).success();
     d.docker(&["builder", "prune", "-af"]).success();
@@ -355,7 +432,9 @@ fn blobs_and_rows_agree() {
     std::fs::write(&path, stray).expect("writing a stray blob");
     let problems = check_problems(&d);
     assert!(
-        problems.iter().any(|p| p.starts_with(&format!("blob sha256:{hex}: nothing references it"))),
+        problems
+            .iter()
+            .any(|p| p.starts_with(&format!("blob sha256:{hex}: nothing references it"))),
         "{problems:?}"
     );
     std::fs::remove_file(&path).expect("removing the stray blob");
@@ -373,8 +452,14 @@ fn failed_run_rm_removes_its_anonymous_volume() {
     let ctx = context(&[("Dockerfile", "FROM busybox\nVOLUME /data\n")]);
     build(&d, Client::Docker, ctx.path(), &["-t", &name]).success();
     for c in [Client::Docker, Client::Berth, Client::Docker] {
-        d.run(c, &["run", "--rm", &name, "/no/such/command"]).code_is(127);
-        assert!(volume_names(&d).is_empty(), "{}: {:?}", c.name(), volume_names(&d));
+        d.run(c, &["run", "--rm", &name, "/no/such/command"])
+            .code_is(127);
+        assert!(
+            volume_names(&d).is_empty(),
+            "{}: {:?}",
+            c.name(),
+            volume_names(&d)
+        );
         assert!(d.docker(&["ps", "-aq"]).success().out().is_empty());
     }
     d.docker(&["rmi", &name]).success();
