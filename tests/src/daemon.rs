@@ -48,6 +48,8 @@ pub struct TestDaemon {
     extra_args: Vec<String>,
     /// This daemon's bridge, subnet and pool (None against a reference dockerd).
     pub net: Option<crate::netslot::NetSlot>,
+    /// `BERTH_FAILPOINT` for the next launch only (see [`TestDaemon::restart_with_failpoint`]).
+    failpoint: Option<String>,
 }
 
 impl TestDaemon {
@@ -110,6 +112,7 @@ impl TestDaemon {
                         .unwrap_or_else(|| panic!("no free test network slot")),
                 )
             },
+            failpoint: None,
             tmp,
         };
         setup(&root);
@@ -183,6 +186,9 @@ impl TestDaemon {
         // (busybox has no libc), not the dynamic one cargo leaves beside berthd.
         if let Some(init) = static_init() {
             cmd.env("BERTH_INIT", init);
+        }
+        if let Some(point) = self.failpoint.take() {
+            cmd.env("BERTH_FAILPOINT", point);
         }
         let child = cmd
             .stdin(Stdio::null())
@@ -366,6 +372,20 @@ impl TestDaemon {
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "berthd is still running");
         self.launch();
+    }
+
+    /// Restarts berthd with `BERTH_FAILPOINT=point` (debug builds of berthd SIGKILL
+    /// themselves on reaching that point; the next launch runs without it).
+    #[track_caller]
+    pub fn restart_with_failpoint(&mut self, point: &str) {
+        self.stop();
+        self.failpoint = Some(point.to_string());
+        self.launch();
+    }
+
+    /// Waits until berthd has died on its own (a failpoint); false if it still runs.
+    pub fn wait_for_daemon_death(&mut self, timeout: Duration) -> bool {
+        wait_until(timeout, || !self.daemon_running())
     }
 
     /// SIGKILLs berthd and starts it again: the reconnect scenario.

@@ -14,6 +14,7 @@ use crate::container::{Container, State, Status};
 use crate::daemon::{Ctr, Daemon, EMBEDDED_RUNTIME};
 use crate::events::Kind;
 use crate::options::{RemoveOptions, WaitCondition};
+use crate::reconcile::Sweep;
 use crate::{shim, signals};
 
 pub(crate) fn now_rfc3339() -> String {
@@ -205,9 +206,13 @@ impl Daemon {
         self.reset_restart_policy(&ctr);
         let result = self.start_locked(&ctr).await;
         if result.is_err() && c.auto_remove() {
-            // dockerd cleans up an auto-remove container whose start failed.
-            if let Err(e) = self.remove_locked(&ctr).await {
-                tracing::warn!(container = %ctr.id, error = %e, "removing after failed start");
+            // dockerd cleans up an auto-remove container whose start failed, with its
+            // anonymous volumes (`cleanupContainer` with `RemoveVolume`).
+            match self.remove_locked(&ctr).await {
+                Ok(()) => self.remove_anonymous_volumes(&volume_names(&c)),
+                Err(e) => {
+                    tracing::warn!(container = %ctr.id, error = %e, "removing after failed start")
+                }
             }
         }
         result
@@ -220,6 +225,12 @@ impl Daemon {
         let bundle = self.bundle_dir(&id);
         let socket = self.shim_socket(&id);
         let exit_file = self.exit_file(&id);
+        if self.has_runtime_leftovers(&id) {
+            // An earlier start was interrupted (berthd killed mid-way): its shim, processes
+            // and runtime state go first, or the runtime would refuse the id.
+            tracing::info!(container = %id, "removing what an interrupted run left");
+            self.purge_runtime(&id, Sweep::Socket).await;
+        }
         let _ = std::fs::remove_file(&exit_file);
         let _ = std::fs::remove_file(&socket);
         let rootfs = self.images.mount(&id).await?;
@@ -231,7 +242,10 @@ impl Daemon {
             Err(e) => Err(e),
         };
         let pid = match result {
-            Ok(pid) => pid,
+            Ok(pid) => {
+                crate::failpoint::hit("after-shim-launch");
+                pid
+            }
             Err(e) => {
                 self.release_after_exit(&id).await;
                 let code = exit_code_for_start_error(&e.message);
@@ -275,6 +289,7 @@ impl Daemon {
             self.release_after_exit(&id).await;
             return Err(Error::internal(format!("failed to start container: {e}")));
         }
+        crate::failpoint::hit("after-shim-start");
         ctr.update(|c| {
             c.state = State {
                 status: Status::Running,
@@ -778,7 +793,16 @@ impl Daemon {
             return Ok(());
         }
         ctr.update(|c| c.state.status = Status::Removing);
-        self.release_after_exit(&id).await;
+        // Recorded, so a crash from here on is finished by the next start of berthd.
+        if let Err(e) = self.repo.save(&ctr.snapshot()) {
+            tracing::warn!(container = %id, error = %e, "recording the removal");
+        }
+        if self.has_runtime_leftovers(&id) {
+            // Nothing of the container may outlive its record: its shim and processes first.
+            self.purge_runtime(&id, Sweep::Socket).await;
+        } else {
+            self.release_after_exit(&id).await;
+        }
         self.images.remove_snapshot(&id).await?;
         let dir = self.container_dir(&id);
         if let Err(e) = std::fs::remove_dir_all(&dir) {

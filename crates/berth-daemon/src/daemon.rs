@@ -159,6 +159,8 @@ pub struct Daemon {
     pub(crate) volumes: crate::volume_store::VolumeStore,
     /// Serialises the local driver's mounts and unmounts of volume `_data` directories.
     pub(crate) volume_mount_lock: Mutex<()>,
+    /// Serialises volume creation and removal (each spans a row and a directory rename).
+    pub(crate) volume_lock: Mutex<()>,
     pub(crate) nets: crate::networks::Networks,
     /// The embedded DNS of user-defined networks.
     pub(crate) dns: crate::net_dns::DnsService,
@@ -191,6 +193,7 @@ impl Daemon {
             images,
             volumes,
             volume_mount_lock: Mutex::new(()),
+            volume_lock: Mutex::new(()),
             nets,
             dns: crate::net_dns::DnsService::default(),
             me: me.clone(),

@@ -309,10 +309,12 @@ impl Daemon {
         })
     }
 
-    /// `GET /berth/check`: the image store's integrity report.
+    /// `GET /berth/check`: the image store's and the volumes' integrity report.
     pub async fn system_check(&self) -> Result<berth_api::SystemCheckReport> {
         let svc = self.images.service.clone();
-        blocking(move || Ok(svc.check()?)).await
+        let mut report = blocking(move || Ok(svc.check()?)).await?;
+        report.problems.extend(self.volume_problems()?);
+        Ok(report)
     }
 
     pub async fn image_history(&self, name: &str) -> Result<Vec<models::HistoryResponseItem>> {

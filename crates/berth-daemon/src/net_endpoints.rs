@@ -88,7 +88,7 @@ fn check_endpoint_for(n: &NetworkRecord, ep: &EndpointSettings) -> Result<()> {
 }
 
 impl Daemon {
-    fn sandbox_path(&self, id: &str) -> PathBuf {
+    pub(crate) fn sandbox_path(&self, id: &str) -> PathBuf {
         self.config.exec_root.join("netns").join(id)
     }
 

@@ -1,5 +1,7 @@
-//! Live restore: on start, reload containers and reconnect to the shims of running ones.
+//! Live restore: on start, reload containers, reconnect to the shims of running ones, and
+//! reconcile the host with the records (see docs/architecture.md, "After a crash").
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +11,15 @@ use berth_types::Result;
 use crate::container::Status;
 use crate::containers::{now_rfc3339, read_exit_file, run_time};
 use crate::daemon::{Ctr, Daemon};
+use crate::reconcile::Sweep;
 use crate::restart::Policy;
 use crate::shim;
 
 pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
+    daemon.volumes_recover();
     let containers = daemon.repo.load_all()?;
+    let (traces, sockets) = daemon.runtime_traces();
+    let known: BTreeSet<String> = containers.iter().map(|c| c.id.clone()).collect();
     for c in containers {
         let was_running = c.state.running();
         let was_restarting = c.state.status == Status::Restarting;
@@ -24,13 +30,16 @@ pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
         }
         if removing {
             let _op = ctr.op.lock().await;
+            daemon.purge_runtime(&ctr.id, Sweep::Processes).await;
             if let Err(e) = daemon.remove_locked(&ctr).await {
                 tracing::warn!(container = %ctr.id, error = %e, "finishing an interrupted removal");
             }
             continue;
         }
         if !was_running {
-            restart_on_daemon_start(daemon, &ctr);
+            if !reconcile_stopped(daemon, &ctr, traces.contains(&ctr.id)).await {
+                restart_on_daemon_start(daemon, &ctr);
+            }
             continue;
         }
         let socket = daemon.shim_socket(&ctr.id);
@@ -61,6 +70,9 @@ pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
                 }
             }
         }
+        // Whatever is left of the run (a shim that does not answer, processes in the cgroup)
+        // goes before the exit is recorded and anything is started again.
+        daemon.purge_runtime(&ctr.id, Sweep::Processes).await;
         if was_restarting {
             // Its exit was recorded before the daemon went down, mid back-off.
             restart_on_daemon_start(daemon, &ctr);
@@ -76,7 +88,97 @@ pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
         tracing::info!(container = %ctr.id, exit_code = status.exit_code, "container exited while the daemon was down");
         daemon.handle_exit(&ctr, status).await;
     }
+    // Runs no record accounts for (a crash between a removal's steps, say): nothing of theirs
+    // may keep running.
+    for id in traces.difference(&known) {
+        tracing::info!(container = %id, "removing the runtime leftovers of an unknown container");
+        daemon.purge_runtime(id, Sweep::Processes).await;
+    }
+    for (prefix, socket) in sockets {
+        let owned = known
+            .iter()
+            .chain(&traces)
+            .any(|id| id.starts_with(&prefix));
+        if !owned {
+            tracing::info!(socket = %socket.display(), "stopping an unknown shim");
+            stop_shim_at(&socket).await;
+            let _ = std::fs::remove_file(&socket);
+        }
+    }
     Ok(())
+}
+
+/// Asks the shim listening on `socket` to kill its container, and waits for it to finish.
+async fn stop_shim_at(socket: &std::path::Path) {
+    let _ = shim::simple(
+        socket,
+        &Request::Kill {
+            signal: libc::SIGKILL,
+            all: true,
+        },
+    )
+    .await;
+    if let Ok(w) = shim::wait(socket).await {
+        let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+    }
+}
+
+/// A container recorded as not running: a crash between launching its shim and recording
+/// the start may have left it running (adopted: true is returned), run and exited (its exit
+/// is recorded: true), or created but never started (its runtime state goes, so it starts).
+async fn reconcile_stopped(daemon: &Arc<Daemon>, ctr: &Arc<Ctr>, traced: bool) -> bool {
+    let id = ctr.id.clone();
+    let socket = daemon.shim_socket(&id);
+    let state = if socket.exists() {
+        shim::simple(&socket, &Request::State).await.ok()
+    } else {
+        None
+    };
+    match state {
+        Some(Response::State {
+            running: true, pid, ..
+        }) => {
+            if let Ok(w) = shim::wait(&socket).await {
+                tracing::info!(container = %id, "adopting a container whose start was not recorded");
+                ctr.update(|c| {
+                    c.state.status = Status::Running;
+                    c.state.pid = i64::from(pid);
+                    c.state.exit_code = 0;
+                    c.state.error = String::new();
+                    if c.state.started_at.is_none() || !c.has_been_started {
+                        c.state.started_at = Some(now_rfc3339());
+                    }
+                    c.has_been_started = true;
+                });
+                ctr.life.send_modify(|l| l.running = true);
+                let snap = ctr.snapshot();
+                if let Err(e) = daemon.repo.save(&snap) {
+                    tracing::error!(container = %id, error = %e, "saving an adopted container");
+                }
+                daemon.spawn_monitor(ctr.clone(), w);
+                daemon.init_health_monitor(ctr);
+                return true;
+            }
+        }
+        Some(Response::State {
+            exit: Some(status), ..
+        }) if ctr.snapshot().state.finished_at.as_deref() != Some(status.finished_at.as_str()) => {
+            tracing::info!(container = %id, "recording the exit of a run whose start was not recorded");
+            daemon.purge_runtime(&id, Sweep::Processes).await;
+            ctr.update(|c| {
+                c.state.status = Status::Running;
+                c.has_been_started = true;
+            });
+            daemon.handle_exit(ctr, status).await;
+            return true;
+        }
+        _ => {}
+    }
+    if traced || daemon.has_runtime_leftovers(&id) {
+        tracing::info!(container = %id, "removing the runtime leftovers of a stopped container");
+        daemon.purge_runtime(&id, Sweep::Processes).await;
+    }
+    false
 }
 
 /// dockerd's restore: a stopped container that was started before and whose policy asks

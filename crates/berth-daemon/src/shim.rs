@@ -32,6 +32,7 @@ pub async fn launch(shim_binary: &Path, config_path: &Path) -> Result<CreateResu
     }
     let spawn = cmd.spawn();
     drop(wr);
+    crate::failpoint::hit("before-shim-result");
     let mut child = spawn
         .map_err(|e| Error::internal(format!("starting shim {}: {e}", shim_binary.display())))?;
     let line = tokio::task::spawn_blocking(move || read_all(rd))

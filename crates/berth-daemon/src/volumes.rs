@@ -11,6 +11,7 @@ use berth_api::Filters;
 use berth_types::{Error, Result};
 
 use crate::daemon::Daemon;
+use crate::volume_consistency::{PENDING_NEW, PENDING_TRASH};
 use crate::volume_mount;
 use crate::volume_store::{VolumeRecord, ANONYMOUS_LABEL};
 
@@ -128,7 +129,9 @@ impl Daemon {
         options: HashMap<String, String>,
     ) -> Result<(VolumeRecord, bool)> {
         driver_check(name, driver)?;
+        let _guard = self.volume_lock.lock();
         if let Some(existing) = self.volumes.get(name)? {
+            self.volume_data_present(&existing)?;
             return Ok((existing, false));
         }
         validate_local(name, &options)?;
@@ -139,21 +142,38 @@ impl Daemon {
             labels,
             options,
         };
-        let data = self.volume_data(name);
+        // The directory is made under a pending name and renamed into place after the row is
+        // in: a crash in between is finished or undone by the next start (`volumes_recover`).
+        let pending = self.volume_pending_dir(PENDING_NEW, name);
+        let data = pending.join("_data");
         std::fs::create_dir_all(&data).map_err(|e| io_err("creating", &data, e))?;
         match self.volumes.insert(&record) {
             Ok(true) => {}
             // Lost a race with another create of the same name: theirs stands.
             Ok(false) => {
+                let _ = std::fs::remove_dir_all(&pending);
                 return self
                     .volumes
                     .get(name)?
                     .map(|r| (r, false))
-                    .ok_or_else(|| no_such_volume(name))
+                    .ok_or_else(|| no_such_volume(name));
             }
             Err(e) => {
-                let _ = std::fs::remove_dir_all(self.volumes_dir().join(name));
+                let _ = std::fs::remove_dir_all(&pending);
                 return Err(e);
+            }
+        }
+        crate::failpoint::hit("volume-create-after-row");
+        let dir = self.volumes_dir().join(name);
+        if let Err(e) = std::fs::rename(&pending, &dir) {
+            let _ = std::fs::remove_dir_all(&pending);
+            if dir.join("_data").is_dir() {
+                // A directory of that name without a record: the local driver adopts it, as
+                // dockerd's does.
+                tracing::warn!(volume = %name, "adopting an existing volume directory");
+            } else {
+                let _ = self.volumes.delete(name);
+                return Err(io_err("creating", &dir, e));
             }
         }
         self.events.emit(
@@ -250,17 +270,35 @@ impl Daemon {
         self.volume_destroy(name)
     }
 
-    /// Removes an unused volume's data and record (data first: a failure leaves it listed).
+    /// Removes an unused volume: its directory is renamed to a trash name, then the record
+    /// goes, then the data. A crash at any point leaves it whole or gone once the next start
+    /// has run `volumes_recover`.
     fn volume_destroy(&self, name: &str) -> Result<()> {
+        let guard = self.volume_lock.lock();
         let data = self.volume_data(name);
         volume_mount::unmount_if_mounted(&data)?;
         let dir = self.volumes_dir().join(name);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(io_err("removing", &dir, e));
+        let trash = self.volume_pending_dir(PENDING_TRASH, name);
+        let trashed = match std::fs::rename(&dir, &trash) {
+            Ok(()) => Some(trash),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err("removing", &dir, e)),
+        };
+        crate::failpoint::hit("volume-rm-after-rename");
+        if let Err(e) = self.volumes.delete(name) {
+            if let Some(t) = &trashed {
+                let _ = std::fs::rename(t, &dir);
+            }
+            return Err(e);
+        }
+        drop(guard);
+        crate::failpoint::hit("volume-rm-after-row");
+        if let Some(t) = &trashed {
+            if let Err(e) = std::fs::remove_dir_all(t) {
+                // The record is gone; the next start removes the rest.
+                tracing::warn!(volume = %name, error = %e, "removing volume data");
             }
         }
-        self.volumes.delete(name)?;
         self.events.emit(
             crate::events::Kind::Volume,
             "destroy",
@@ -356,8 +394,7 @@ impl Daemon {
 
     /// Mounts a volume with driver options at its `_data` unless that is mounted already.
     pub(crate) fn volume_activate(&self, record: &VolumeRecord) -> Result<PathBuf> {
-        let data = self.volume_data(&record.name);
-        std::fs::create_dir_all(&data).map_err(|e| io_err("creating", &data, e))?;
+        let data = self.volume_data_present(record)?;
         if record.needs_mount() {
             let _guard = self.volume_mount_lock.lock();
             volume_mount::mount_if_unmounted(&record.options, &data)?;

@@ -1,6 +1,7 @@
 //! `berth system check`: verifies every blob against its digest and every database reference
 //! (image -> config blob, image -> layers -> tar blobs and unpacked directories, container
-//! snapshot -> layers), reporting each problem found.
+//! snapshot -> layers), and that every blob and unpacked layer is referenced, reporting each
+//! problem found.
 //!
 //! Check-on-use: an image's config is verified against its digest whenever it is read (so
 //! `run`, `inspect` and `history` of an image with a damaged config fail with "image ... is
@@ -115,6 +116,19 @@ impl ImageService {
                     .problems
                     .push(problem(object, "its unpacked directory is missing".into())),
             }
+        }
+        let (blobs, layers) = self.unreferenced()?;
+        for blob in blobs {
+            report.problems.push(problem(
+                format!("blob {blob}"),
+                "nothing references it (no image, layer or lease)".into(),
+            ));
+        }
+        for chain in layers {
+            report.problems.push(problem(
+                format!("layer {chain}"),
+                "its unpacked directory is referenced by no image, container or lease".into(),
+            ));
         }
         for chain in self.snapshots.snapshot_lowers()? {
             if !self.snapshots.has_layer(&chain) {

@@ -101,6 +101,10 @@ impl ImageService {
             let new_layers: Vec<Digest> =
                 new_chain.into_iter().filter(|_| !layer_was_there).collect();
             self.discard_unreferenced(&created_blobs, &new_layers);
+        } else if empty {
+            // An empty layer is recorded only as an `empty_layer` history entry; its tar blob
+            // (two zero blocks) is referenced by nothing unless some pulled image lists it.
+            self.discard_unreferenced(std::slice::from_ref(&diff_id), &[]);
         }
         result
     }

@@ -93,6 +93,34 @@ pub(crate) fn plan(
 }
 
 impl ImageService {
+    /// What is on disk and what references it; the caller holds the write lock.
+    pub(crate) fn inventory(&self) -> Result<Inventory, ImageError> {
+        Ok(Inventory {
+            disk_blobs: self.content.list()?,
+            disk_layers: self.snapshots.layers()?,
+            image_ids: records::all_images(&self.db)?
+                .into_iter()
+                .map(|r| r.id)
+                .collect(),
+            image_layers: records::referenced_layers(&self.db)?,
+            layer_rows: records::all_layers(&self.db)?
+                .into_iter()
+                .map(|l| (l.chain_id, l.blob))
+                .collect(),
+            container_lowers: self.snapshots.snapshot_lowers()?,
+        })
+    }
+
+    /// Blobs and unpacked layers nothing references or leases (what a collection would
+    /// remove); the caller holds the write lock.
+    pub(crate) fn unreferenced(&self) -> Result<(Vec<Digest>, Vec<Digest>), ImageError> {
+        let frozen = self.leases.freeze()?;
+        let p = plan(&self.inventory()?, &|d| frozen.protects_blob(d), &|d| {
+            frozen.protects_layer(d)
+        });
+        Ok((p.dead_blobs, p.dead_layers))
+    }
+
     /// Removes everything nothing references (see the module docs); takes the write lock.
     pub fn collect_garbage(&self) -> Result<GcReport, ImageError> {
         let _guard = self.lock()?;
@@ -106,20 +134,7 @@ impl ImageService {
         only: Option<(&[Digest], &[Digest])>,
     ) -> Result<GcReport, ImageError> {
         let frozen = self.leases.freeze()?;
-        let inv = Inventory {
-            disk_blobs: self.content.list()?,
-            disk_layers: self.snapshots.layers()?,
-            image_ids: records::all_images(&self.db)?
-                .into_iter()
-                .map(|r| r.id)
-                .collect(),
-            image_layers: records::referenced_layers(&self.db)?,
-            layer_rows: records::all_layers(&self.db)?
-                .into_iter()
-                .map(|l| (l.chain_id, l.blob))
-                .collect(),
-            container_lowers: self.snapshots.snapshot_lowers()?,
-        };
+        let inv = self.inventory()?;
         let mut plan = plan(&inv, &|d| frozen.protects_blob(d), &|d| {
             frozen.protects_layer(d)
         });

@@ -83,7 +83,13 @@ pub fn run(config_path: &Path) -> i32 {
     let result_fd = result_pipe.as_ref().map(|f| f.as_raw_fd());
     match create(&config, result_fd) {
         Ok((supervisor, pid)) => {
-            report(&mut result_pipe, &CreateResult::Created { pid });
+            if !report(&mut result_pipe, &CreateResult::Created { pid }) {
+                // berthd died before hearing of the container: nobody will start or track it.
+                shimlog::error("berthd is gone; removing the container it did not hear of");
+                drop(supervisor);
+                cleanup_failed_create(&config);
+                return 1;
+            }
             drop(result_pipe);
             crate::trim::drop_startup_pages();
             supervisor.run();
@@ -119,6 +125,7 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
         )
     };
     let (io, pending) = proc_io::prepare(config.tty, config.open_stdin)?;
+    remove_stale_state(config);
     let job = config.clone();
     let close_in_child: Vec<RawFd> = result_fd.into_iter().collect();
     let created = helper::run_closing(
@@ -151,6 +158,23 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
         Supervisor::new(config.clone(), signals, listener, log, init),
         pid,
     ))
+}
+
+/// An earlier run of this id interrupted before its cleanup (berthd or its shim killed) may
+/// have left the runtime's state behind, which would make the create fail with "container
+/// already exists". berthd only starts an id when no shim of it runs, so it is garbage.
+fn remove_stale_state(config: &ShimConfig) {
+    if !config.runtime_root.join(&config.id).exists() {
+        return;
+    }
+    shimlog::error("removing the runtime state an earlier run left");
+    let job = config.clone();
+    let _ = helper::run(move || {
+        runtime_for(&job)?
+            .delete(&job.id, true)
+            .map(|()| Produced::Nothing)
+    });
+    let _ = std::fs::remove_dir_all(config.runtime_root.join(&config.id));
 }
 
 /// Removes whatever a failed create left: the runtime's container and our socket.
@@ -225,13 +249,20 @@ fn take_result_pipe() -> Option<File> {
     Some(File::from(unsafe { OwnedFd::from_raw_fd(RESULT_FD) }))
 }
 
-fn report(pipe: &mut Option<File>, result: &CreateResult) {
-    let Some(file) = pipe.as_mut() else { return };
+/// Reports on the result pipe (when there is one); false when berthd could not be told
+/// because it is gone.
+fn report(pipe: &mut Option<File>, result: &CreateResult) -> bool {
+    let Some(file) = pipe.as_mut() else {
+        return true;
+    };
+    let mut told = false;
     if let Ok(mut line) = serde_json::to_vec(result) {
         line.push(b'\n');
-        if let Err(e) = file.write_all(&line) {
-            shimlog::error(&format!("write create result: {e}"));
+        match file.write_all(&line) {
+            Ok(()) => told = true,
+            Err(e) => shimlog::error(&format!("write create result: {e}")),
         }
     }
     *pipe = None;
+    told
 }

@@ -519,17 +519,8 @@ impl Supervisor {
         if let Err(e) = exit_file::write(&self.config.exit_file, &status) {
             shimlog::error(&e.to_string());
         }
-        for conn in self.conns.values_mut() {
-            match conn.role {
-                Role::Wait => {
-                    conn.push_line(&status);
-                    conn.closing = true;
-                }
-                Role::Attach { .. } => conn.push_exit(&status),
-                _ => {}
-            }
-            conn.flush();
-        }
+        // The runtime's state and the socket go before anyone hears of the exit, so berthd
+        // never starts the id again while this run's state is still there.
         let config = self.config.clone();
         let deleted = helper::run(move || {
             let runtime = runtime_select::runtime_for(&config)?;
@@ -544,6 +535,17 @@ impl Supervisor {
         }
         self.listener = None;
         let _ = std::fs::remove_file(&self.config.socket);
+        for conn in self.conns.values_mut() {
+            match conn.role {
+                Role::Wait => {
+                    conn.push_line(&status);
+                    conn.closing = true;
+                }
+                Role::Attach { .. } => conn.push_exit(&status),
+                _ => {}
+            }
+            conn.flush();
+        }
         self.shutdown_by = Some(Instant::now() + SHUTDOWN_GRACE);
     }
 
