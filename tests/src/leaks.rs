@@ -202,7 +202,10 @@ impl Census {
         );
         c.insert("veths".to_string(), veths_of(d).len());
         if let Some(slot) = &d.net {
-            c.insert("nft-rules".to_string(), nft_rule_count(&slot.table_listing()));
+            c.insert(
+                "nft-rules".to_string(),
+                nft_rule_count(&slot.table_listing()),
+            );
         }
         if let Some(pid) = daemon {
             c.insert(

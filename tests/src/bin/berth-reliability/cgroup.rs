@@ -95,7 +95,12 @@ const LIMITS: &[Limit] = &[
 
 fn start(ctx: &Ctx, d: &TestDaemon, flags: &[&str]) -> (String, String) {
     let name = unique_name("rel-cg");
-    let mut args = vec!["run".to_string(), "-d".into(), "--name".into(), name.clone()];
+    let mut args = vec![
+        "run".to_string(),
+        "-d".into(),
+        "--name".into(),
+        name.clone(),
+    ];
     args.extend(ctx.runtime_args());
     args.extend(flags.iter().map(|f| f.to_string()));
     args.extend(["busybox", "sleep", "600"].map(String::from));
@@ -105,7 +110,10 @@ fn start(ctx: &Ctx, d: &TestDaemon, flags: &[&str]) -> (String, String) {
 }
 
 fn inside(d: &TestDaemon, name: &str, script: &str) -> berth_tests::Out {
-    d.run(Client::Berth, &["exec", name, "sh", "-c", &format!("{PRELUDE}\n{script}")])
+    d.run(
+        Client::Berth,
+        &["exec", name, "sh", "-c", &format!("{PRELUDE}\n{script}")],
+    )
 }
 
 fn wrote(out: &berth_tests::Out) -> Vec<String> {
@@ -122,7 +130,9 @@ pub fn run(ctx: &mut Ctx) {
     };
     let layout = if unified() { "v2" } else { "v1/hybrid" };
     for l in LIMITS {
-        ctx.check(&format!("cgroup/{}", l.check), |ctx| limit(ctx, &d, l, layout));
+        ctx.check(&format!("cgroup/{}", l.check), |ctx| {
+            limit(ctx, &d, l, layout)
+        });
     }
     ctx.check("cgroup/release-agent", |ctx| release_agent(ctx, &d));
     ctx.check("cgroup/mkdir", |ctx| mkdir(ctx, &d));
@@ -181,10 +191,16 @@ fn limit(ctx: &mut Ctx, d: &TestDaemon, l: &Limit, layout: &str) -> Result<(), S
     d.berth(&["rm", "-f", &name]).success();
     let mut bad = Vec::new();
     if !wrote.is_empty() {
-        bad.push(format!("the container wrote its limits: {}", wrote.join(", ")));
+        bad.push(format!(
+            "the container wrote its limits: {}",
+            wrote.join(", ")
+        ));
     }
     if before != after {
-        bad.push(format!("host {} went from {before:?} to {after:?}", host.display()));
+        bad.push(format!(
+            "host {} went from {before:?} to {after:?}",
+            host.display()
+        ));
     }
     match l.check {
         "memory-limit" if result.starts_with("survived") => {
@@ -253,8 +269,16 @@ fn release_agent(ctx: &mut Ctx, d: &TestDaemon) -> Result<(), String> {
         "cgroup limits",
         format!(
             "release_agent/notify_on_release: writes from inside: {}; host files changed: {}",
-            if wrote.is_empty() { "all refused".to_string() } else { wrote.join(", ") },
-            if changed.is_empty() { "none".to_string() } else { changed.join(", ") }
+            if wrote.is_empty() {
+                "all refused".to_string()
+            } else {
+                wrote.join(", ")
+            },
+            if changed.is_empty() {
+                "none".to_string()
+            } else {
+                changed.join(", ")
+            }
         ),
     );
     d.berth(&["rm", "-f", &name]).success();
@@ -279,7 +303,10 @@ fn mkdir(ctx: &mut Ctx, d: &TestDaemon) -> Result<(), String> {
     let attempt = inside(d, &name, &script);
     let made = wrote(&attempt);
     // Where such directories appear on the host; removed again.
-    let mut places: Vec<PathBuf> = vec![Path::new(ROOT).to_path_buf(), Path::new(ROOT).join("berth").join(&id)];
+    let mut places: Vec<PathBuf> = vec![
+        Path::new(ROOT).to_path_buf(),
+        Path::new(ROOT).join("berth").join(&id),
+    ];
     for h in hierarchies() {
         places.push(h.join("berth").join(&id));
         places.push(h);
@@ -296,11 +323,19 @@ fn mkdir(ctx: &mut Ctx, d: &TestDaemon) -> Result<(), String> {
         "cgroup limits",
         format!(
             "mkdir under {ROOT}: from inside {}; on the host: {}",
-            if made.is_empty() { "all refused".to_string() } else { made.join(", ") },
+            if made.is_empty() {
+                "all refused".to_string()
+            } else {
+                made.join(", ")
+            },
             if found.is_empty() {
                 "nothing".to_string()
             } else {
-                found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                found
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         ),
     );

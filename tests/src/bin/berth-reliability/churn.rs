@@ -117,11 +117,7 @@ pub fn run(ctx: &mut Ctx) {
         // An image with a VOLUME, for the failing `run --rm`.
         let c = unique_name("rel-volsrc");
         berth(&d, &["create", "--name", &c, "busybox", "true"]).success();
-        berth(
-            &d,
-            &["commit", "-c", "VOLUME /vol", &c, "rel-volimage:1"],
-        )
-        .success();
+        berth(&d, &["commit", "-c", "VOLUME /vol", &c, "rel-volimage:1"]).success();
         berth(&d, &["rm", &c]).success();
         Ok(())
     });

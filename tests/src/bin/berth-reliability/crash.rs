@@ -92,16 +92,20 @@ pub fn run(ctx: &mut Ctx) {
                         Mode::Quick => 0,
                         Mode::Long => ctx.rng.below(400),
                     };
-                    let nonce = ctx.rng.next() % 1_000_000;
+                    let nonce = ctx.rng.next_u64() % 1_000_000;
                     let p = Progress::new();
                     let handles = (op.launch)(&d, &p, nonce)?;
                     wait_until(Duration::from_secs(90), || {
                         trigger.reached(&p) || p.finished()
                     });
                     let when = if trigger.reached(&p) {
-                        "in flight"
+                        "in flight".to_string()
                     } else {
-                        "after it ended (the point was never reached)"
+                        let m = p.markers();
+                        format!(
+                            "after it ended (the point was never reached; it said {:?})",
+                            &m[m.len().saturating_sub(3)..]
+                        )
                     };
                     crate::sleep_ms(delay);
                     d.kill9();
@@ -125,8 +129,14 @@ pub fn run(ctx: &mut Ctx) {
                     );
                     if !bad.is_empty() {
                         // Leave the next point a clean start; judge it on its own.
+                        // Not berthd, which names the dir too.
                         let ids = d.known_ids();
-                        Leaks::find(d.dir(), &ids).clean_up();
+                        Leaks {
+                            mounts: Vec::new(),
+                            cgroups: leaks::cgroups_of(&ids),
+                            processes: leaks::daemon_processes(d.dir(), &ids, d.berthd_pid()),
+                        }
+                        .clean_up();
                         settle(&d);
                         baseline = comparable(&Census::take(&d));
                         found.extend(bad.into_iter().map(|b| format!("#{}: {b}", attempt + 1)));
@@ -256,8 +266,8 @@ fn consistency(d: &TestDaemon, baseline: &Census) -> Vec<String> {
     settle(d);
     let now = comparable(&Census::take(d));
     for change in baseline.changes(&now) {
-        if ["processes", "cgroups", "netns", "mounts", "veths", "nft-rules"]
-            .contains(&change.resource.as_str())
+        // (nft rules also belong to networks, still there: they are compared after cleanup.)
+        if ["processes", "cgroups", "netns", "mounts", "veths"].contains(&change.resource.as_str())
         {
             let detail = if change.resource == "processes" {
                 let ids = d.known_ids();
@@ -285,15 +295,27 @@ fn consistency(d: &TestDaemon, baseline: &Census) -> Vec<String> {
     bad.extend(volumes_whole(d));
     // Cleanup: every volume, network and image made by the operations.
     let vols = d.api("GET", "/volumes", None, b"");
-    for v in vols.json().and_then(|j| j["Volumes"].as_array().cloned()).unwrap_or_default() {
+    for v in vols
+        .json()
+        .and_then(|j| j["Volumes"].as_array().cloned())
+        .unwrap_or_default()
+    {
         let name = v["Name"].as_str().unwrap_or_default();
         let r = d.api("DELETE", &format!("/volumes/{name}?force=1"), None, b"");
         if r.status != 204 {
-            bad.push(format!("volume {name}: rm answered {} {}", r.status, message(&r)));
+            bad.push(format!(
+                "volume {name}: rm answered {} {}",
+                r.status,
+                message(&r)
+            ));
         }
     }
     let nets = d.api("GET", "/networks", None, b"");
-    for n in nets.json().and_then(|j| j.as_array().cloned()).unwrap_or_default() {
+    for n in nets
+        .json()
+        .and_then(|j| j.as_array().cloned())
+        .unwrap_or_default()
+    {
         let name = n["Name"].as_str().unwrap_or_default();
         if ["bridge", "host", "none"].contains(&name) {
             continue;
@@ -301,11 +323,19 @@ fn consistency(d: &TestDaemon, baseline: &Census) -> Vec<String> {
         let id = n["Id"].as_str().unwrap_or_default();
         let r = d.api("DELETE", &format!("/networks/{id}"), None, b"");
         if r.status != 204 {
-            bad.push(format!("network {name}: rm answered {} {}", r.status, message(&r)));
+            bad.push(format!(
+                "network {name}: rm answered {} {}",
+                r.status,
+                message(&r)
+            ));
         }
     }
     let images = d.api("GET", "/images/json?all=1", None, b"");
-    for i in images.json().and_then(|j| j.as_array().cloned()).unwrap_or_default() {
+    for i in images
+        .json()
+        .and_then(|j| j.as_array().cloned())
+        .unwrap_or_default()
+    {
         let tags: Vec<&str> = i["RepoTags"]
             .as_array()
             .map(|t| t.iter().filter_map(|t| t.as_str()).collect())
@@ -316,7 +346,11 @@ fn consistency(d: &TestDaemon, baseline: &Census) -> Vec<String> {
         let id = i["Id"].as_str().unwrap_or_default();
         let r = d.api("DELETE", &format!("/images/{id}?force=1"), None, b"");
         if r.status != 200 && r.status != 404 {
-            bad.push(format!("image {id}: rmi answered {} {}", r.status, message(&r)));
+            bad.push(format!(
+                "image {id}: rmi answered {} {}",
+                r.status,
+                message(&r)
+            ));
         }
     }
     d.api("POST", "/build/prune?all=1", None, b"");
@@ -334,7 +368,10 @@ fn consistency(d: &TestDaemon, baseline: &Census) -> Vec<String> {
         .map(ToString::to_string)
         .collect();
     if !back.is_empty() {
-        bad.push(format!("not back to the baseline after cleanup: {}", back.join(", ")));
+        bad.push(format!(
+            "not back to the baseline after cleanup: {}",
+            back.join(", ")
+        ));
     }
     bad
 }
@@ -436,14 +473,32 @@ impl Registry {
         }
     }
 
-    fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<berth_tests::http::Response, String> {
-        berth_tests::http::request_tcp(&self.addr, method, path, headers, body, Duration::from_secs(60))
-            .map_err(|e| e.to_string())
+    fn req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<berth_tests::http::Response, String> {
+        berth_tests::http::request_tcp(
+            &self.addr,
+            method,
+            path,
+            headers,
+            body,
+            Duration::from_secs(60),
+        )
+        .map_err(|e| e.to_string())
     }
 
     fn put_blob(&self, repo: &str, data: &[u8]) -> Result<String, String> {
         let d = digest(data);
-        let r = self.req("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], data)?;
+        let r = self.req(
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+            &[],
+            data,
+        )?;
         if r.status != 201 {
             return Err(format!("blob upload: {} {}", r.status, r.text()));
         }
@@ -551,7 +606,15 @@ fn json_body(v: &serde_json::Value) -> Vec<u8> {
 
 /// A request from an operation's thread, marking `<what>` when it answers `ok`, `failed:
 /// <what>` otherwise.
-fn call(p: &Progress, socket: &std::path::Path, method: &str, path: &str, body: Option<&serde_json::Value>, ok: u16, what: &str) -> bool {
+fn call(
+    p: &Progress,
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    ok: u16,
+    what: &str,
+) -> bool {
     let bytes = body.map(json_body).unwrap_or_default();
     let ct = body.map(|_| "application/json");
     match berth_tests::http::request(socket, method, path, ct, &bytes, Duration::from_secs(60)) {
@@ -603,7 +666,10 @@ fn operations(ctx: &Ctx, registry: Option<String>) -> Vec<Op> {
             points: vec![
                 ("request-sent", Trigger::Markers("sent", 1)),
                 ("first-progress-line", Trigger::Markers("line:", 1)),
-                ("first-layer-downloaded", Trigger::Contains("Download complete")),
+                (
+                    "first-layer-downloaded",
+                    Trigger::Contains("Download complete"),
+                ),
                 ("first-layer-unpacked", Trigger::Contains("Pull complete")),
             ],
             launch: Box::new(move |d, p, _| {
@@ -626,6 +692,7 @@ fn operations(ctx: &Ctx, registry: Option<String>) -> Vec<Op> {
             ("step-2", Trigger::Contains("Step 2/")),
             ("step-4", Trigger::Contains("Step 4/")),
             ("step-6", Trigger::Contains("Step 6/")),
+            ("after-success", Trigger::Contains("Successfully built")),
         ],
         launch: Box::new(|d, p, nonce| {
             Ok(vec![stream::spawn_request(
@@ -659,14 +726,38 @@ fn operations(ctx: &Ctx, registry: Option<String>) -> Vec<Op> {
                     if let Some(rt) = &rt {
                         body["HostConfig"] = serde_json::json!({"Runtime": rt});
                     }
-                    if !call(p, &socket, "POST", &format!("/containers/create?name={name}"), Some(&body), 201, "created") {
+                    if !call(
+                        p,
+                        &socket,
+                        "POST",
+                        &format!("/containers/create?name={name}"),
+                        Some(&body),
+                        201,
+                        "created",
+                    ) {
                         return;
                     }
-                    if !call(p, &socket, "POST", &format!("/containers/{name}/start"), None, 204, "started") {
+                    if !call(
+                        p,
+                        &socket,
+                        "POST",
+                        &format!("/containers/{name}/start"),
+                        None,
+                        204,
+                        "started",
+                    ) {
                         return;
                     }
                     if i % 2 == 1 {
-                        call(p, &socket, "DELETE", &format!("/containers/{name}?force=1"), None, 204, "removed");
+                        call(
+                            p,
+                            &socket,
+                            "DELETE",
+                            &format!("/containers/{name}?force=1"),
+                            None,
+                            204,
+                            "removed",
+                        );
                     }
                 }));
             }
@@ -684,33 +775,66 @@ fn operations(ctx: &Ctx, registry: Option<String>) -> Vec<Op> {
             // Volumes with some data, so that removing one takes a moment.
             for i in 0..12 {
                 let name = format!("rel-vol-{nonce}-{i}");
-                let r = d.api("POST", "/volumes/create", Some("application/json"), &json_body(&serde_json::json!({"Name": name})));
+                let r = d.api(
+                    "POST",
+                    "/volumes/create",
+                    Some("application/json"),
+                    &json_body(&serde_json::json!({"Name": name})),
+                );
                 if r.status != 201 {
                     return Err(format!("volume create: {} {}", r.status, r.text()));
                 }
-                let mp = r.json().and_then(|j| j["Mountpoint"].as_str().map(PathBuf::from)).unwrap_or_default();
+                let mp = r
+                    .json()
+                    .and_then(|j| j["Mountpoint"].as_str().map(PathBuf::from))
+                    .unwrap_or_default();
                 for f in 0..300 {
                     let dir = mp.join(format!("d{}", f % 10));
                     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                    std::fs::write(dir.join(format!("f{f}")), b"data").map_err(|e| e.to_string())?;
+                    std::fs::write(dir.join(format!("f{f}")), b"data")
+                        .map_err(|e| e.to_string())?;
                 }
             }
             let mut handles = Vec::new();
             for i in 0..6 {
                 let socket = d.socket.clone();
                 handles.push(p.spawn(move |p| {
-                    call(p, &socket, "DELETE", &format!("/volumes/rel-vol-{nonce}-{i}"), None, 204, "removed");
+                    call(
+                        p,
+                        &socket,
+                        "DELETE",
+                        &format!("/volumes/rel-vol-{nonce}-{i}"),
+                        None,
+                        204,
+                        "removed",
+                    );
                 }));
                 let socket = d.socket.clone();
                 handles.push(p.spawn(move |p| {
                     let body = serde_json::json!({"Name": format!("rel-newvol-{nonce}-{i}")});
-                    call(p, &socket, "POST", "/volumes/create", Some(&body), 201, "created");
+                    call(
+                        p,
+                        &socket,
+                        "POST",
+                        "/volumes/create",
+                        Some(&body),
+                        201,
+                        "created",
+                    );
                 }));
             }
             let socket = d.socket.clone();
             handles.push(p.spawn(move |p| {
                 // filters={"all":["true"]}
-                call(p, &socket, "POST", "/volumes/prune?filters=%7B%22all%22%3A%5B%22true%22%5D%7D", None, 200, "pruned");
+                call(
+                    p,
+                    &socket,
+                    "POST",
+                    "/volumes/prune?filters=%7B%22all%22%3A%5B%22true%22%5D%7D",
+                    None,
+                    200,
+                    "pruned",
+                );
             }));
             Ok(handles)
         }),
@@ -727,7 +851,12 @@ fn operations(ctx: &Ctx, registry: Option<String>) -> Vec<Op> {
             let mut ctrs = Vec::new();
             for i in 0..4 {
                 let name = format!("rel-netc-{nonce}-{i}");
-                let mut args = vec!["run".to_string(), "-d".into(), "--name".into(), name.clone()];
+                let mut args = vec![
+                    "run".to_string(),
+                    "-d".into(),
+                    "--name".into(),
+                    name.clone(),
+                ];
                 if let Some(rt) = &rt {
                     args.extend(["--runtime".to_string(), rt.clone()]);
                 }
@@ -745,11 +874,27 @@ fn operations(ctx: &Ctx, registry: Option<String>) -> Vec<Op> {
                 let ctrs = ctrs.clone();
                 handles.push(p.spawn(move |p| {
                     let net = format!("rel-net-{nonce}-{i}");
-                    if !call(p, &socket, "POST", "/networks/create", Some(&serde_json::json!({"Name": net})), 201, "net-created") {
+                    if !call(
+                        p,
+                        &socket,
+                        "POST",
+                        "/networks/create",
+                        Some(&serde_json::json!({"Name": net})),
+                        201,
+                        "net-created",
+                    ) {
                         return;
                     }
                     for c in &ctrs {
-                        call(p, &socket, "POST", &format!("/networks/{net}/connect"), Some(&serde_json::json!({"Container": c})), 200, "connected");
+                        call(
+                            p,
+                            &socket,
+                            "POST",
+                            &format!("/networks/{net}/connect"),
+                            Some(&serde_json::json!({"Container": c})),
+                            200,
+                            "connected",
+                        );
                     }
                 }));
             }

@@ -66,7 +66,11 @@ impl RawTar {
     fn entry(mut self, kind: tar::EntryType, name: &str, link: &str, data: &[u8]) -> Self {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
-        h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+        h.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
         h.set_size(data.len() as u64);
         let old = h.as_old_mut();
         let n = name.len().min(old.name.len());
@@ -100,19 +104,33 @@ fn hostile_tars(c: &Canary) -> Vec<(&'static str, Vec<u8>)> {
     let dir = c.dir.display().to_string();
     let climb = c.climb();
     vec![
-        ("dotdot-name", RawTar::new().file(&format!("{climb}/dotdot"), "x").bytes()),
-        ("absolute-name", RawTar::new().file(&format!("{dir}/abs"), "x").bytes()),
+        (
+            "dotdot-name",
+            RawTar::new().file(&format!("{climb}/dotdot"), "x").bytes(),
+        ),
+        (
+            "absolute-name",
+            RawTar::new().file(&format!("{dir}/abs"), "x").bytes(),
+        ),
         (
             "symlinked-dir-out",
-            RawTar::new().symlink("esc", &dir).file("esc/through", "x").bytes(),
+            RawTar::new()
+                .symlink("esc", &dir)
+                .file("esc/through", "x")
+                .bytes(),
         ),
         (
             "relative-symlink-out",
-            RawTar::new().symlink("up", &climb).file("up/through-rel", "x").bytes(),
+            RawTar::new()
+                .symlink("up", &climb)
+                .file("up/through-rel", "x")
+                .bytes(),
         ),
         (
             "hardlink-out-relative",
-            RawTar::new().hardlink("hl", &format!("{climb}/canary")).bytes(),
+            RawTar::new()
+                .hardlink("hl", &format!("{climb}/canary"))
+                .bytes(),
         ),
         (
             "hardlink-out-absolute",
@@ -120,11 +138,17 @@ fn hostile_tars(c: &Canary) -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "symlink-then-hardlink",
-            RawTar::new().symlink("sl", &c.file()).hardlink("hsl", "sl").bytes(),
+            RawTar::new()
+                .symlink("sl", &c.file())
+                .hardlink("hsl", "sl")
+                .bytes(),
         ),
         (
             "symlink-then-file",
-            RawTar::new().symlink("victim", &c.file()).file("victim", "pwned\n").bytes(),
+            RawTar::new()
+                .symlink("victim", &c.file())
+                .file("victim", "pwned\n")
+                .bytes(),
         ),
     ]
 }
@@ -158,7 +182,10 @@ fn load_archive(layer: &[u8], tags: &[&str], layer_path: Option<&str>) -> Vec<u8
 
 /// The answer's message: `message` of a JSON error, or the first error of a JSON stream.
 fn answer(r: &Response) -> (String, bool) {
-    if let Some(m) = r.json().and_then(|j| j["message"].as_str().map(str::to_string)) {
+    if let Some(m) = r
+        .json()
+        .and_then(|j| j["message"].as_str().map(str::to_string))
+    {
         return (m, false);
     }
     let text = r.text();
@@ -224,20 +251,60 @@ pub fn run(ctx: &mut Ctx) {
     let long = "a".repeat(300);
     let small = RawTar::new().file("hello", "hi\n").bytes();
     let refs: Vec<(&str, String, &str, Vec<u8>)> = vec![
-        ("tag ../x", "/images/busybox/tag?repo=../x&tag=y".into(), "", vec![]),
-        ("tag 300-char repo", format!("/images/busybox/tag?repo={long}&tag=y"), "", vec![]),
-        ("tag uppercase repo", "/images/busybox/tag?repo=BusyBox&tag=y".into(), "", vec![]),
-        ("tag bad tag", "/images/busybox/tag?repo=rel-ok&tag=-bad".into(), "", vec![]),
-        ("commit ../x", format!("/commit?container={ctr}&repo=../x&tag=y"), "", vec![]),
+        (
+            "tag ../x",
+            "/images/busybox/tag?repo=../x&tag=y".into(),
+            "",
+            vec![],
+        ),
+        (
+            "tag 300-char repo",
+            format!("/images/busybox/tag?repo={long}&tag=y"),
+            "",
+            vec![],
+        ),
+        (
+            "tag uppercase repo",
+            "/images/busybox/tag?repo=BusyBox&tag=y".into(),
+            "",
+            vec![],
+        ),
+        (
+            "tag bad tag",
+            "/images/busybox/tag?repo=rel-ok&tag=-bad".into(),
+            "",
+            vec![],
+        ),
+        (
+            "commit ../x",
+            format!("/commit?container={ctr}&repo=../x&tag=y"),
+            "",
+            vec![],
+        ),
         (
             "build t=../x",
             "/build?t=../x".into(),
             "application/x-tar",
             berth_tests::tarball::tar_of(&[("Dockerfile", "FROM busybox\n")]),
         ),
-        ("import ../x", "/images/create?fromSrc=-&repo=../x&tag=y".into(), "application/x-tar", small.clone()),
-        ("pull ../x", "/images/create?fromImage=../x&tag=latest".into(), "", vec![]),
-        ("pull 300-char repo", format!("/images/create?fromImage={long}&tag=latest"), "", vec![]),
+        (
+            "import ../x",
+            "/images/create?fromSrc=-&repo=../x&tag=y".into(),
+            "application/x-tar",
+            small.clone(),
+        ),
+        (
+            "pull ../x",
+            "/images/create?fromImage=../x&tag=latest".into(),
+            "",
+            vec![],
+        ),
+        (
+            "pull 300-char repo",
+            format!("/images/create?fromImage={long}&tag=latest"),
+            "",
+            vec![],
+        ),
         (
             "load RepoTags ../x:y",
             "/images/load?quiet=1".into(),
@@ -246,14 +313,20 @@ pub fn run(ctx: &mut Ctx) {
         ),
     ];
     for (what, path, ct, body) in &refs {
-        ctx.check(&format!("hostile/reference/{}", what.replace(' ', "-")), |ctx| {
-            let r = d.api("POST", path, (!ct.is_empty()).then_some(*ct), body);
-            let (msg, _) = answer(&r);
-            ctx.figure("hostile inputs", format!("{what}: {} {}", r.status, short(&msg)));
-            let stored = stored_refs(&d);
-            judge(&r, true)?;
-            stored
-        });
+        ctx.check(
+            &format!("hostile/reference/{}", what.replace(' ', "-")),
+            |ctx| {
+                let r = d.api("POST", path, (!ct.is_empty()).then_some(*ct), body);
+                let (msg, _) = answer(&r);
+                ctx.figure(
+                    "hostile inputs",
+                    format!("{what}: {} {}", r.status, short(&msg)),
+                );
+                let stored = stored_refs(&d);
+                judge(&r, true)?;
+                stored
+            },
+        );
     }
 
     let tars = hostile_tars(&canary);
@@ -282,7 +355,10 @@ pub fn run(ctx: &mut Ctx) {
                     ),
                 };
                 let (msg, _) = answer(&r);
-                ctx.figure("hostile inputs", format!("{target} {what}: {} {}", r.status, short(&msg)));
+                ctx.figure(
+                    "hostile inputs",
+                    format!("{target} {what}: {} {}", r.status, short(&msg)),
+                );
                 for image in ["rel-hostile-import:1", "rel-hostile-load:1"] {
                     d.api("DELETE", &format!("/images/{image}?force=1"), None, b"");
                 }
@@ -298,7 +374,11 @@ pub fn run(ctx: &mut Ctx) {
     let layer_paths: Vec<(&str, Vec<u8>)> = vec![
         (
             "manifest layer ../",
-            load_archive(&small, &["rel-hostile-m:1"], Some(&format!("{}/canary", canary.climb()))),
+            load_archive(
+                &small,
+                &["rel-hostile-m:1"],
+                Some(&format!("{}/canary", canary.climb())),
+            ),
         ),
         (
             "manifest layer absolute",
@@ -306,18 +386,31 @@ pub fn run(ctx: &mut Ctx) {
         ),
         (
             "manifest.json a symlink out",
-            RawTar::new().symlink("manifest.json", &canary.file()).bytes(),
+            RawTar::new()
+                .symlink("manifest.json", &canary.file())
+                .bytes(),
         ),
     ];
     for (what, archive) in &layer_paths {
         ctx.check(&format!("hostile/load/{}", what.replace(' ', "-")), |ctx| {
             let before = canary.state();
-            let r = d.api("POST", "/images/load?quiet=1", Some("application/x-tar"), archive);
+            let r = d.api(
+                "POST",
+                "/images/load?quiet=1",
+                Some("application/x-tar"),
+                archive,
+            );
             let (msg, _) = answer(&r);
-            ctx.figure("hostile inputs", format!("load {what}: {} {}", r.status, short(&msg)));
+            ctx.figure(
+                "hostile inputs",
+                format!("load {what}: {} {}", r.status, short(&msg)),
+            );
             d.api("DELETE", "/images/rel-hostile-m:1?force=1", None, b"");
             if canary.state() != before {
-                return Err(format!("the host was touched: {before} -> {}", canary.state()));
+                return Err(format!(
+                    "the host was touched: {before} -> {}",
+                    canary.state()
+                ));
             }
             // Contained is enough: dockerd resolves the path inside the archive and fails to
             // find it; a loader that picks layers by digest may load the image.
@@ -326,10 +419,14 @@ pub fn run(ctx: &mut Ctx) {
     }
 
     ctx.check("hostile/volume-name-300", |ctx| {
-        let body = serde_json::to_vec(&serde_json::json!({"Name": "v".repeat(300)})).unwrap_or_default();
+        let body =
+            serde_json::to_vec(&serde_json::json!({"Name": "v".repeat(300)})).unwrap_or_default();
         let r = d.api("POST", "/volumes/create", Some("application/json"), &body);
         let (msg, _) = answer(&r);
-        ctx.figure("hostile inputs", format!("volume create, 300-char name: {} {}", r.status, short(&msg)));
+        ctx.figure(
+            "hostile inputs",
+            format!("volume create, 300-char name: {} {}", r.status, short(&msg)),
+        );
         judge(&r, true)
     });
 
@@ -375,14 +472,18 @@ pub fn run(ctx: &mut Ctx) {
         let mut text = format!("create {} {}", created.status, short(&cmsg));
         let mut said = cmsg.clone();
         if created.status == 201 {
-            let id = created.json().and_then(|j| j["Id"].as_str().map(str::to_string)).unwrap_or_default();
+            let id = created
+                .json()
+                .and_then(|j| j["Id"].as_str().map(str::to_string))
+                .unwrap_or_default();
             let start = d.api(
                 "POST",
                 &format!("/exec/{id}/start"),
                 Some("application/json"),
                 br#"{"Detach":false,"Tty":false}"#,
             );
-            let body = String::from_utf8_lossy(&start.body).replace(|c: char| c.is_control() && c != '\n', "");
+            let body = String::from_utf8_lossy(&start.body)
+                .replace(|c: char| c.is_control() && c != '\n', "");
             text.push_str(&format!("; start {} {}", start.status, short(&body)));
             said.push_str(&body);
             if start.status >= 500 {
@@ -397,7 +498,9 @@ pub fn run(ctx: &mut Ctx) {
         if said.to_lowercase().contains("argument list too long") {
             Ok(())
         } else {
-            Err(format!("the answer does not give the kernel's reason (E2BIG): {text}"))
+            Err(format!(
+                "the answer does not give the kernel's reason (E2BIG): {text}"
+            ))
         }
     });
 
@@ -425,14 +528,21 @@ fn stored_refs(d: &TestDaemon) -> Result<(), String> {
         .collect();
     let bad: Vec<&String> = tags
         .iter()
-        .filter(|t| t.contains("..") || t.len() > 255 || t.starts_with("BusyBox") || t.contains("-bad"))
+        .filter(|t| {
+            t.contains("..") || t.len() > 255 || t.starts_with("BusyBox") || t.contains("-bad")
+        })
         .collect();
     if bad.is_empty() {
         Ok(())
     } else {
         // Untag them so the next input is judged on its own.
         for t in &bad {
-            d.api("DELETE", &format!("/images/{}?force=1", t.replace('/', "%2F")), None, b"");
+            d.api(
+                "DELETE",
+                &format!("/images/{}?force=1", t.replace('/', "%2F")),
+                None,
+                b"",
+            );
         }
         Err(format!("stored: {bad:?}"))
     }

@@ -61,7 +61,12 @@ pub fn run(ctx: &mut Ctx) {
 
 fn idle_across(ctx: &mut Ctx, d: &mut TestDaemon, how: &str) -> Result<(), String> {
     let name = unique_name("rel-shim");
-    let mut args = vec!["run".to_string(), "-d".into(), "--name".into(), name.clone()];
+    let mut args = vec![
+        "run".to_string(),
+        "-d".into(),
+        "--name".into(),
+        name.clone(),
+    ];
     args.extend(ctx.runtime_args());
     args.extend(["busybox", "sleep", "600"].map(String::from));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -86,11 +91,15 @@ fn idle_across(ctx: &mut Ctx, d: &mut TestDaemon, how: &str) -> Result<(), Strin
     let back = rate(pid)?;
     ctx.figure(
         "shim idle (CPU ms per s)",
-        format!("{how}: berthd up {up:.0}, down {down:.0}, back {back:.0} (limit {IDLE_MS_PER_S:.0})"),
+        format!(
+            "{how}: berthd up {up:.0}, down {down:.0}, back {back:.0} (limit {IDLE_MS_PER_S:.0})"
+        ),
     );
     d.berth(&["rm", "-f", &name]).success();
     if running != "true" {
-        return Err(format!("the container is not running after the restart: {running}"));
+        return Err(format!(
+            "the container is not running after the restart: {running}"
+        ));
     }
     let over: Vec<String> = [("up", up), ("down", down), ("back", back)]
         .iter()
