@@ -464,6 +464,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn counts_the_rules_of_an_nft_listing() {
+        let listing = "table ip berth_bt1 {\n\tchain ports {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\ttcp dport 8080 dnat to 10.1.0.2:80\n\t}\n\tchain post {\n\t\tmasquerade\n\t\tcounter accept\n\t}\n}\n";
+        assert_eq!(nft_rule_count(listing), 3);
+        assert_eq!(nft_rule_count(""), 0);
+    }
+
+    #[test]
+    fn a_census_change_lists_what_grew() {
+        let before = Census([("a".to_string(), 1), ("b".to_string(), 5)].into());
+        let after = Census([("a".to_string(), 3), ("b".to_string(), 6)].into());
+        let grew = before.growth(&after, &[("b", 2)]);
+        assert_eq!(grew.len(), 1);
+        assert_eq!(grew[0].to_string(), "a 1 -> 3");
+        assert_eq!(before.changes(&after).len(), 2);
+    }
+
+    #[test]
     fn unescapes_mountinfo_fields() {
         assert_eq!(unescape(r"/tmp/a\040b"), "/tmp/a b");
         assert_eq!(unescape(r"/plain"), "/plain");

@@ -330,29 +330,38 @@ fn consistency(d: &TestDaemon, baseline: &Census) -> Vec<String> {
             ));
         }
     }
-    let images = d.api("GET", "/images/json?all=1", None, b"");
-    for i in images
-        .json()
-        .and_then(|j| j.as_array().cloned())
-        .unwrap_or_default()
-    {
-        let tags: Vec<&str> = i["RepoTags"]
-            .as_array()
-            .map(|t| t.iter().filter_map(|t| t.as_str()).collect())
-            .unwrap_or_default();
-        if tags.contains(&"busybox:latest") {
-            continue;
+    // Children before parents: a parent with child images is a 409 until they are gone.
+    let mut refused = Vec::new();
+    for _pass in 0..5 {
+        refused.clear();
+        let images = d.api("GET", "/images/json?all=1", None, b"");
+        for i in images
+            .json()
+            .and_then(|j| j.as_array().cloned())
+            .unwrap_or_default()
+        {
+            let tags: Vec<&str> = i["RepoTags"]
+                .as_array()
+                .map(|t| t.iter().filter_map(|t| t.as_str()).collect())
+                .unwrap_or_default();
+            if tags.contains(&"busybox:latest") {
+                continue;
+            }
+            let id = i["Id"].as_str().unwrap_or_default();
+            let r = d.api("DELETE", &format!("/images/{id}?force=1"), None, b"");
+            if r.status != 200 && r.status != 404 {
+                refused.push(format!(
+                    "image {id}: rmi answered {} {}",
+                    r.status,
+                    message(&r)
+                ));
+            }
         }
-        let id = i["Id"].as_str().unwrap_or_default();
-        let r = d.api("DELETE", &format!("/images/{id}?force=1"), None, b"");
-        if r.status != 200 && r.status != 404 {
-            bad.push(format!(
-                "image {id}: rmi answered {} {}",
-                r.status,
-                message(&r)
-            ));
+        if refused.is_empty() {
+            break;
         }
     }
+    bad.extend(refused);
     d.api("POST", "/build/prune?all=1", None, b"");
     d.api("POST", "/images/prune", None, b"");
     for b in blobs_and_rows(d) {
