@@ -350,6 +350,23 @@ impl TestDaemon {
             .to_string()
     }
 
+    /// The running berthd's pid.
+    pub fn berthd_pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
+    /// Every container id this daemon has had (listed now, or named by an event), for leak
+    /// accounting.
+    pub fn known_ids(&self) -> Vec<String> {
+        self.harvest_ids();
+        self.seen_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// SIGKILLs berthd (its containers keep running under their shims).
     pub fn kill9(&mut self) {
         self.harvest_ids();

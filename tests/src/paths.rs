@@ -22,9 +22,13 @@ pub fn repo_root() -> PathBuf {
 /// (`target/<profile>/deps/e2e-<hash>`), so the binaries match the test's own profile.
 pub fn profile_dir() -> Result<PathBuf, PathsError> {
     let exe = std::env::current_exe().map_err(PathsError::CurrentExe)?;
+    // A test binary sits in `target/<profile>/deps`, a harness binary (berth-reliability) in
+    // `target/<profile>` itself.
+    let beside = exe.parent().map(Path::to_path_buf);
     let from_exe = exe.parent().and_then(Path::parent).map(Path::to_path_buf);
-    Ok(match from_exe {
-        Some(dir) if dir.join("berthd").exists() => dir,
+    Ok(match (from_exe, beside) {
+        (Some(dir), _) if dir.join("berthd").exists() => dir,
+        (_, Some(dir)) if dir.join("berthd").exists() => dir,
         _ => {
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
