@@ -103,6 +103,10 @@ impl Step {
         self.compare_output = true;
         self
     }
+    fn framing_only(mut self) -> Self {
+        self.compare_output = false;
+        self
+    }
     fn tar(mut self, names: bool) -> Self {
         self.kind = BodyKind::Tar;
         self.compare_tar = names;
@@ -171,6 +175,7 @@ fn scenario() -> Vec<Step> {
         step("version", "GET /version", "/version"),
         step("info", "GET /info", "/info"),
         // Images.
+        step("import-url", "POST /images/create", "/images/create?fromSrc=http%3A%2F%2F127.0.0.1%3A1%2Fdh.tar&repo=dh-url").stream(),
         step("import", "POST /images/create", &format!("/images/create?fromSrc=-&repo=dh-import&tag=1&message=m&{}", format_args!("changes={}", enc("ENV A=1"))))
             .bytes("application/x-tar", busybox)
             .stream(),
@@ -181,7 +186,7 @@ fn scenario() -> Vec<Step> {
         step("images-two-references", "GET /images/json", &format!("/images/json?{}", filters(r#"{"reference":{"busybox":true,"dh-tag":true}}"#))),
         step("images-reference-list", "GET /images/json", &format!("/images/json?{}", filters(r#"{"reference":["busybox","dh-import"]}"#))),
         step("images-dangling", "GET /images/json", &format!("/images/json?{}", filters(r#"{"dangling":["false"]}"#))),
-        step("image-inspect", "GET /images/{name}/json", "/images/busybox/json"),
+        step("image-inspect", "GET /images/{name}/json", "/images/busybox/json").save("busybox", "/Id"),
         step("image-inspect-missing", "GET /images/{name}/json", "/images/dh-nope/json"),
         step("history", "GET /images/{name}/history", "/images/dh-import:1/history"),
         step("save", "GET /images/{name}/get", "/images/dh-tag:v1/get").tar(false).keep_body(),
@@ -231,7 +236,7 @@ fn scenario() -> Vec<Step> {
         step("top", "GET /containers/{id}/top", "/containers/dh-c1/top"),
         step("top-args", "GET /containers/{id}/top", "/containers/dh-c1/top?ps_args=aux"),
         step("logs", "GET /containers/{id}/logs", "/containers/dh-c1/logs?stdout=1&stderr=1").output(),
-        step("logs-tail-ts", "GET /containers/{id}/logs", "/containers/dh-c1/logs?stdout=1&stderr=1&tail=1&timestamps=1").output(),
+        step("logs-tail-ts", "GET /containers/{id}/logs", "/containers/dh-c1/logs?stdout=1&stderr=1&tail=1&timestamps=1").output().framing_only(),
         step("logs-tty", "GET /containers/{id}/logs", "/containers/dh-tty/logs?stdout=1&stderr=1").output(),
         step("logs-none", "GET /containers/{id}/logs", "/containers/dh-c1/logs"),
         step("stats", "GET /containers/{id}/stats", "/containers/dh-c1/stats?stream=false"),
@@ -261,7 +266,7 @@ fn scenario() -> Vec<Step> {
         step("rename-back", "POST /containers/{id}/rename", "/containers/dh-c2b/rename?name=dh-c2").setup(),
         step("commit", "POST /commit", "/commit?container=dh-c1&repo=dh-commit&tag=1&comment=c&pause=1").json(r#"{"Env":["C=1"]}"#),
         step("commit-inspect", "GET /images/{name}/json", "/images/dh-commit:1/json"),
-        step("rmi-in-use", "DELETE /images/{name}", "/images/busybox"),
+        step("rmi-in-use", "DELETE /images/{name}", "/images/{busybox}"),
         // Exec.
         step("exec-create", "POST /containers/{id}/exec", "/containers/dh-c1/exec")
             .json(r#"{"User":"","Privileged":false,"Tty":false,"ConsoleSize":null,"AttachStdin":false,"AttachStderr":true,"AttachStdout":true,"Detach":false,"DetachKeys":"","Env":null,"WorkingDir":"","Cmd":["sh","-c","echo out; echo err >&2; exit 3"]}"#)
@@ -293,7 +298,7 @@ fn scenario() -> Vec<Step> {
         step("exec-missing-container", "POST /containers/{id}/exec", "/containers/dh-nope/exec").json(r#"{"Cmd":["true"]}"#),
         // Attach, to a container that exits after its output.
         step("create-attach", "POST /containers/create", "/containers/create?name=dh-att")
-            .json(r#"{"Image":"busybox","Cmd":["sh","-c","echo out; echo err >&2"],"AttachStdout":true,"AttachStderr":true}"#)
+            .json(r#"{"Image":"busybox","Cmd":["sh","-c","echo out; echo err >&2"],"AttachStdout":true,"AttachStderr":true,"Volumes":{"/anon":{}}}"#)
             .setup(),
         step("start-attach", "POST /containers/{id}/start", "/containers/dh-att/start").setup(),
         step("wait", "POST /containers/{id}/wait", "/containers/dh-att/wait"),
@@ -383,13 +388,18 @@ fn scenario() -> Vec<Step> {
         step("volume-rm", "DELETE /volumes/{name}", "/volumes/dh-vol"),
         step("volume-rm-missing", "DELETE /volumes/{name}", "/volumes/dh-nope"),
         step("volume-rm-missing-force", "DELETE /volumes/{name}", "/volumes/dh-nope?force=1"),
-        step("volume-prune", "POST /volumes/prune", "/volumes/prune"),
+        // Before 1.42 a prune takes every unused volume; from 1.42 the anonymous ones, and the
+        // named ones with all=true.
+        step("volume-prune", "POST /volumes/prune", "/volumes/prune").when(When::Old),
+        step("volume-prune-1.42", "POST /volumes/prune", "/volumes/prune").when(When::New("volume-prune")),
+        step("volume-prune-all", "POST /volumes/prune", &format!("/volumes/prune?{}", filters(r#"{"all":["true"]}"#))).when(When::New("volume-prune")).setup(),
         step("network-rm", "DELETE /networks/{id}", "/networks/dh-net2"),
         step("network-rm-predefined", "DELETE /networks/{id}", "/networks/bridge"),
         step("network-prune", "POST /networks/prune", "/networks/prune"),
         step("rmi", "DELETE /images/{name}", "/images/dh-commit:1"),
         step("rmi-missing", "DELETE /images/{name}", "/images/dh-nope"),
-        step("image-prune", "POST /images/prune", &format!("/images/prune?{}", filters(r#"{"dangling":["false"]}"#))),
+        step("image-prune", "POST /images/prune", &format!("/images/prune?{}", filters(r#"{"dangling":["true"]}"#))),
+        step("image-prune-all-label", "POST /images/prune", &format!("/images/prune?{}", filters(r#"{"dangling":["false"],"label":["dh.nope"]}"#))),
         step("df-after", "GET /system/df", "/system/df"),
         step("events", "GET /events", "/events?since={since}&until={until}").stream(),
         step("events-filtered", "GET /events", &format!("/events?since={{since}}&until={{until}}&{}", filters(r#"{"type":["container"],"event":["start","die"]}"#))).stream(),
@@ -402,6 +412,7 @@ fn scenario() -> Vec<Step> {
         step("configs", "GET /configs", "/configs"),
         step("plugins", "GET /plugins", "/plugins"),
         step("swarm-leave", "POST /swarm/leave", "/swarm/leave"),
+        step("volume-update", "PUT /volumes/{name}", "/volumes/dh-nope?version=1").json("{}"),
         step("unknown-path", "GET /dh-nope", "/dh-nope"),
     ]
 }
@@ -525,14 +536,17 @@ fn reset(d: &TestDaemon) {
             d.api("DELETE", &format!("/volumes/{name}?force=1"), None, b"");
         }
     }
+    // Untag (as `docker rmi <tag>` does) everything but busybox:latest.
     for i in json("/images/json").as_array().into_iter().flatten() {
         for tag in i["RepoTags"].as_array().into_iter().flatten() {
             let tag = tag.as_str().unwrap_or_default();
             if tag != "busybox:latest" {
-                d.api("DELETE", &format!("/images/{}?force=1", enc(tag)), None, b"");
+                d.api("DELETE", &format!("/images/{tag}"), None, b"");
             }
         }
     }
+    let r = d.api("GET", "/images/busybox:latest/json", None, b"");
+    assert_eq!(r.status, 200, "busybox:latest went with the other tags: {}", r.text());
 }
 
 #[test]
