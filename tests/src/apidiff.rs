@@ -114,7 +114,10 @@ impl Observed {
                     Ok(entries) => {
                         o.framing = Framing::Tar;
                         for e in entries {
-                            match e.ok().and_then(|e| e.path().ok().map(|p| p.display().to_string())) {
+                            match e
+                                .ok()
+                                .and_then(|e| e.path().ok().map(|p| p.display().to_string()))
+                            {
                                 Some(name) => o.tar_names.push(name),
                                 None => break,
                             }
@@ -213,7 +216,11 @@ impl FieldVersions {
             me.removed.insert(ep.clone(), table("removed"));
             let maps = t["maps"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             me.maps.insert(ep.clone(), maps);
         }
@@ -317,7 +324,10 @@ fn describe(v: &Value) -> String {
         Value::String(_) => "string".into(),
         Value::Array(a) => {
             let types: BTreeSet<&str> = a.iter().map(type_name).collect();
-            format!("array of {}", types.into_iter().collect::<Vec<_>>().join("|"))
+            format!(
+                "array of {}",
+                types.into_iter().collect::<Vec<_>>().join("|")
+            )
         }
         Value::Object(o) => {
             let keys: Vec<&str> = o.keys().map(String::as_str).take(8).collect();
@@ -384,20 +394,26 @@ pub fn compare(ctx: &Ctx, d: &Observed, b: &Observed) -> Vec<Diff> {
     match d.framing {
         Framing::Json => shape(ctx, "", &d.docs[0], &b.docs[0], &mut out),
         Framing::JsonStream => stream_kinds(ctx, &d.docs, &b.docs, &mut out),
-        Framing::Stdcopy | Framing::Raw if ctx.compare_output => {
-            if d.output != b.output {
-                let show = |o: &BTreeMap<u8, Vec<u8>>| {
-                    o.iter()
-                        .map(|(s, v)| format!("{s}:{:?}", String::from_utf8_lossy(v)))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                };
-                out.push(ctx.diff("(output)", show(&d.output), show(&b.output)));
-            }
+        Framing::Stdcopy | Framing::Raw if ctx.compare_output && d.output != b.output => {
+            let show = |o: &BTreeMap<u8, Vec<u8>>| {
+                o.iter()
+                    .map(|(s, v)| format!("{s}:{:?}", String::from_utf8_lossy(v)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            out.push(ctx.diff("(output)", show(&d.output), show(&b.output)));
         }
         Framing::Tar if ctx.compare_tar_names => {
-            let dn: BTreeSet<_> = d.tar_names.iter().map(|n| n.trim_end_matches('/')).collect();
-            let bn: BTreeSet<_> = b.tar_names.iter().map(|n| n.trim_end_matches('/')).collect();
+            let dn: BTreeSet<_> = d
+                .tar_names
+                .iter()
+                .map(|n| n.trim_end_matches('/'))
+                .collect();
+            let bn: BTreeSet<_> = b
+                .tar_names
+                .iter()
+                .map(|n| n.trim_end_matches('/'))
+                .collect();
             if dn != bn {
                 out.push(ctx.diff("(tar)", format!("{dn:?}"), format!("{bn:?}")));
             }
@@ -480,14 +496,26 @@ fn merge(a: &Value, b: &Value) -> Value {
 }
 
 fn merged_elements<'a>(items: impl Iterator<Item = &'a Value>) -> Option<Value> {
-    items.fold(None, |acc, v| Some(acc.map_or_else(|| v.clone(), |a| merge(&a, v))))
+    items.fold(None, |acc, v| {
+        Some(acc.map_or_else(|| v.clone(), |a| merge(&a, v)))
+    })
 }
 
 /// Compares shapes at `path` (dockerd's value first).
 pub fn shape(ctx: &Ctx, path: &str, d: &Value, b: &Value, out: &mut Vec<Diff>) {
+    // A stream message's fields are looked up without the `[kind]` that names its kind.
+    let lookup = |p: &str| -> String {
+        match p.strip_prefix('[') {
+            Some(rest) if !p.starts_with("[]") => rest
+                .split_once(']')
+                .map(|(_, r)| r.trim_start_matches('.').to_string())
+                .unwrap_or_default(),
+            _ => p.to_string(),
+        }
+    };
     match (d, b) {
         (Value::Object(x), Value::Object(y)) => {
-            let is_map = ctx.fields.is_map(ctx.endpoint, path)
+            let is_map = ctx.fields.is_map(ctx.endpoint, &lookup(path))
                 || (!x.is_empty() && x.keys().all(|k| looks_like_id(k)))
                 || (!y.is_empty() && y.keys().all(|k| looks_like_id(k)));
             if is_map {
@@ -500,13 +528,17 @@ pub fn shape(ctx: &Ctx, path: &str, d: &Value, b: &Value, out: &mut Vec<Diff>) {
                 return;
             }
             for (k, dv) in x {
-                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match y.get(k) {
                     Some(bv) => shape(ctx, &child, dv, bv, out),
                     None => {
                         let dropped = ctx
                             .fields
-                            .removed_in(ctx.endpoint, &child)
+                            .removed_in(ctx.endpoint, &lookup(&child))
                             .is_some_and(|v| version_key(v) <= version_key(ctx.version));
                         if !dropped {
                             out.push(ctx.diff(&child, describe(dv), "missing".into()));
@@ -518,8 +550,12 @@ pub fn shape(ctx: &Ctx, path: &str, d: &Value, b: &Value, out: &mut Vec<Diff>) {
                 if x.contains_key(k) {
                     continue;
                 }
-                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                if ctx.fields.added_in(ctx.endpoint, &child).is_none() {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if ctx.fields.added_in(ctx.endpoint, &lookup(&child)).is_none() {
                     out.push(ctx.diff(&child, "missing".into(), describe(bv)));
                 }
             }
@@ -545,6 +581,8 @@ pub struct Listed {
     pub endpoint: String,
     /// A path; `*` at the end matches any suffix.
     pub path: String,
+    /// The scenario step, or `*`.
+    pub step: String,
     pub reason: String,
 }
 
@@ -555,12 +593,13 @@ impl Listed {
             Some(prefix) => d.path.starts_with(prefix),
             None => self.path == d.path,
         };
-        ep && path
+        let step = self.step == "*" || d.step.split(',').any(|s| s == self.step);
+        ep && path && step
     }
 }
 
 /// The rows of the table under the heading `## Deliberate differences` in docs/api.md:
-/// `| `endpoint` | `path` | reason |`. A row without a reason is an error.
+/// `| `endpoint` | `path` | `step` | reason |`. A row without a reason is an error.
 pub fn parse_listed(api_md: &str) -> Result<Vec<Listed>, String> {
     let mut in_section = false;
     let mut out = Vec::new();
@@ -573,18 +612,21 @@ pub fn parse_listed(api_md: &str) -> Result<Vec<Listed>, String> {
             continue;
         }
         let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
-        if cells.len() < 3 || cells[0] == "Endpoint" || cells[0].starts_with("---") {
+        if cells[0] == "Endpoint" || cells[0].starts_with("---") {
             continue;
         }
-        let unquote = |s: &str| s.trim_matches('`').to_string();
-        let reason = cells[2..].join("|").trim().to_string();
-        if reason.is_empty() {
-            return Err(format!("docs/api.md: deliberate difference without a reason: {line}"));
+        let reason = cells.get(3..).map(|r| r.join("|")).unwrap_or_default();
+        if cells.len() < 4 || reason.trim().is_empty() {
+            return Err(format!(
+                "docs/api.md: deliberate difference without a reason: {line}"
+            ));
         }
+        let unquote = |s: &str| s.trim_matches('`').replace("\\|", "|");
         out.push(Listed {
             endpoint: unquote(cells[0]),
             path: unquote(cells[1]),
-            reason,
+            step: unquote(cells[2]),
+            reason: reason.trim().to_string(),
         });
     }
     Ok(out)
@@ -614,7 +656,9 @@ mod tests {
         };
         let mut out = Vec::new();
         shape(&ctx, "", &d, &b, &mut out);
-        out.into_iter().map(|d| format!("{} {} / {}", d.path, d.dockerd, d.berth)).collect()
+        out.into_iter()
+            .map(|d| format!("{} {} / {}", d.path, d.dockerd, d.berth))
+            .collect()
     }
 
     #[test]
@@ -638,7 +682,10 @@ mod tests {
     #[test]
     fn swagger_versions_excuse_added_and_removed_fields() {
         assert!(diffs("1.41", json!({}), json!({"New": 1})).is_empty());
-        assert_eq!(diffs("1.44", json!({"Old": 1}), json!({})), vec!["Old number / missing"]);
+        assert_eq!(
+            diffs("1.44", json!({"Old": 1}), json!({})),
+            vec!["Old number / missing"]
+        );
         assert!(diffs("1.45", json!({"Old": 1}), json!({})).is_empty());
     }
 
@@ -657,10 +704,17 @@ mod tests {
         let id = "a".repeat(64);
         let other = "b".repeat(64);
         assert_eq!(
-            diffs("1.41", json!({ "C": {id: {"Name": "x"}} }), json!({ "C": {other: {}} })),
+            diffs(
+                "1.41",
+                json!({ "C": {id: {"Name": "x"}} }),
+                json!({ "C": {other: {}} })
+            ),
             vec!["C{}.Name string \"x\" / missing"]
         );
-        assert_eq!(diffs("1.41", json!({"L": []}), json!({"L": [1]})), vec!["L empty array / array of number"]);
+        assert_eq!(
+            diffs("1.41", json!({"L": []}), json!({"L": [1]})),
+            vec!["L empty array / array of number"]
+        );
     }
 
     #[test]
@@ -671,10 +725,16 @@ mod tests {
             body: body.to_vec(),
         };
         let mux = b"\x01\0\0\0\0\0\0\x04out\n\x02\0\0\0\0\0\0\x04err\n";
-        let o = Observed::from_response(&resp("application/vnd.docker.raw-stream", mux), BodyKind::Output);
+        let o = Observed::from_response(
+            &resp("application/vnd.docker.raw-stream", mux),
+            BodyKind::Output,
+        );
         assert_eq!(o.framing, Framing::Stdcopy);
         assert_eq!(o.output.get(&2).map(Vec::as_slice), Some(&b"err\n"[..]));
-        let raw = Observed::from_response(&resp("application/vnd.docker.raw-stream", b"out\r\n"), BodyKind::Output);
+        let raw = Observed::from_response(
+            &resp("application/vnd.docker.raw-stream", b"out\r\n"),
+            BodyKind::Output,
+        );
         assert_eq!(raw.framing, Framing::Raw);
         let f = fields();
         let ctx = Ctx {
@@ -689,12 +749,18 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].path, "(framing)");
         let stream = Observed::from_response(
-            &resp("application/json", b"{\"status\":\"a\"}\r\n{\"status\":\"b\",\"id\":\"x\"}\r\n"),
+            &resp(
+                "application/json",
+                b"{\"status\":\"a\"}\r\n{\"status\":\"b\",\"id\":\"x\"}\r\n",
+            ),
             BodyKind::Auto,
         );
         assert_eq!(stream.framing, Framing::JsonStream);
         let fewer = Observed::from_response(
-            &resp("application/json", b"{\"status\":\"a\"}\n{\"status\":\"c\"}\n"),
+            &resp(
+                "application/json",
+                b"{\"status\":\"a\"}\n{\"status\":\"c\"}\n",
+            ),
             BodyKind::Auto,
         );
         let got = compare(&ctx, &stream, &fewer);
@@ -718,16 +784,20 @@ mod tests {
             headers: vec![],
             body: b"{\"message\":\"no\"}".to_vec(),
         };
-        let got = compare(&ctx, &Observed::from_response(&r(404), BodyKind::Auto), &Observed::from_response(&r(500), BodyKind::Auto));
+        let got = compare(
+            &ctx,
+            &Observed::from_response(&r(404), BodyKind::Auto),
+            &Observed::from_response(&r(500), BodyKind::Auto),
+        );
         assert_eq!(got[0].dockerd, "404: no");
         assert_eq!(got[0].berth, "500: no");
     }
 
     #[test]
     fn listed_differences_need_a_reason() {
-        let md = "# x\n## Deliberate differences\n\n| Endpoint | Path | Reason |\n| --- | --- | --- |\n| `GET /info` | `Runtimes*` | berth's runtimes |\n| `*` | `(status)` | |\n";
+        let md = "# x\n## Deliberate differences\n\n| Endpoint | Path | Step | Reason |\n| --- | --- | --- | --- |\n| `GET /info` | `Runtimes*` | `*` | berth's runtimes |\n| `*` | `(status)` | `*` | |\n";
         assert!(parse_listed(md).is_err());
-        let ok = parse_listed(&md.replace("| `*` | `(status)` | |\n", "")).expect("parses");
+        let ok = parse_listed(&md.replace("| `*` | `(status)` | `*` | |\n", "")).expect("parses");
         assert_eq!(ok.len(), 1);
         let d = Diff {
             endpoint: "GET /info".into(),
@@ -735,8 +805,13 @@ mod tests {
             dockerd: String::new(),
             berth: String::new(),
             version: "1.41".into(),
-            step: String::new(),
+            step: "info".into(),
         };
         assert!(ok[0].matches(&d));
+        let one_step = Listed {
+            step: "other".into(),
+            ..ok[0].clone()
+        };
+        assert!(!one_step.matches(&d));
     }
 }

@@ -56,7 +56,9 @@ impl RefDockerd {
     /// Starts dockerd and imports busybox; an error says why it could not.
     pub fn start() -> Result<Self, String> {
         if !Self::installed() {
-            return Err(format!("{DOCKERD} is not installed (scripts/install-deps installs docker.io)"));
+            return Err(format!(
+                "{DOCKERD} is not installed (scripts/install-deps installs docker.io)"
+            ));
         }
         let lock_dir = Path::new("/tmp/berth-e2e-net");
         std::fs::create_dir_all(lock_dir).map_err(|e| format!("{}: {e}", lock_dir.display()))?;
@@ -100,7 +102,10 @@ impl RefDockerd {
             .arg("--pidfile")
             .arg(dir.join("dockerd.pid"))
             .args(["--bridge", &bridge])
-            .arg(format!("--default-address-pool=base=10.{}.0.0/16,size=24", 90 + slot))
+            .arg(format!(
+                "--default-address-pool=base=10.{}.0.0/16,size=24",
+                90 + slot
+            ))
             .args(["--iptables=false", "--ip6tables=false", "--ip-masq=false"])
             .args(["--ip-forward=false", "--userland-proxy=false"])
             .arg(format!("--cgroup-parent=berth-refd-{slot}"))
@@ -124,8 +129,15 @@ impl RefDockerd {
                 .as_mut()
                 .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
             !alive
-                || http::request(&me.socket, "GET", "/_ping", None, b"", Duration::from_secs(2))
-                    .is_ok_and(|r| r.status == 200)
+                || http::request(
+                    &me.socket,
+                    "GET",
+                    "/_ping",
+                    None,
+                    b"",
+                    Duration::from_secs(2),
+                )
+                .is_ok_and(|r| r.status == 200)
         });
         me.startup = began.elapsed();
         let alive = me
@@ -164,7 +176,11 @@ impl RefDockerd {
         )
         .map_err(|e| e.to_string())?;
         if r.status != 200 || r.text().contains("\"error") {
-            return Err(format!("importing busybox into dockerd: {} {}", r.status, r.text()));
+            return Err(format!(
+                "importing busybox into dockerd: {} {}",
+                r.status,
+                r.text()
+            ));
         }
         Ok(())
     }
