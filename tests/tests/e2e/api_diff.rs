@@ -52,6 +52,8 @@ struct Step {
     path: String,
     body: Body,
     upgrade: bool,
+    /// Extra request headers.
+    headers: Vec<(&'static str, &'static str)>,
     kind: BodyKind,
     compare: bool,
     compare_output: bool,
@@ -71,6 +73,7 @@ fn step(name: &'static str, endpoint: &'static str, path: &str) -> Step {
         path: path.to_string(),
         body: Body::None,
         upgrade: false,
+        headers: Vec::new(),
         kind: BodyKind::Auto,
         compare: true,
         compare_output: false,
@@ -92,6 +95,11 @@ impl Step {
     }
     fn saved(mut self, ct: &'static str, from: &'static str) -> Self {
         self.body = Body::Saved(ct, from);
+        self
+    }
+    /// `X-Registry-Auth: {}` (base64), as the docker CLI sends to pull and push.
+    fn registry_auth(mut self) -> Self {
+        self.headers.push(("X-Registry-Auth", "e30="));
         self
     }
     fn upgrade(mut self) -> Self {
@@ -200,10 +208,10 @@ fn scenario() -> Vec<Step> {
         step("build-fails", "POST /build", "/build?t=dh-build%3A3").bytes("application/x-tar", bad_ctx).stream(),
         step("build-parse-error", "POST /build", "/build").bytes("application/x-tar", parse_err_ctx),
         step("build-prune", "POST /build/prune", "/build/prune"),
-        step("pull-refused", "POST /images/create", "/images/create?fromImage=127.0.0.1%3A1%2Fdh-nope&tag=latest").stream(),
+        step("pull-refused", "POST /images/create", "/images/create?fromImage=127.0.0.1%3A1%2Fdh-nope&tag=latest").registry_auth().stream(),
         step("tag-for-push", "POST /images/{name}/tag", "/images/busybox/tag?repo=127.0.0.1%3A1%2Fdh-push&tag=1").setup(),
-        step("push-refused", "POST /images/{name}/push", "/images/127.0.0.1:1/dh-push/push?tag=1").stream(),
-        step("push-missing", "POST /images/{name}/push", "/images/dh-nope/push?tag=1").stream(),
+        step("push-refused", "POST /images/{name}/push", "/images/127.0.0.1:1/dh-push/push?tag=1").registry_auth().stream(),
+        step("push-missing", "POST /images/{name}/push", "/images/dh-nope/push?tag=1").registry_auth().stream(),
         step("auth-refused", "POST /auth", "/auth").json(r#"{"username":"u","password":"p","serveraddress":"127.0.0.1:1"}"#),
         step("search", "GET /images/search", "/images/search?term=127.0.0.1%3A1%2Fdh"),
         step("distribution", "GET /distribution/{name}/json", "/distribution/127.0.0.1:1/dh:1/json"),
@@ -492,6 +500,7 @@ fn run(target: &Target, steps: &[Step], is_dockerd: bool) -> Run {
         if s.upgrade {
             headers.extend_from_slice(UPGRADE);
         }
+        headers.extend(s.headers.iter().copied());
         let observed = match http::request_with_headers(
             target.socket,
             s.method,
