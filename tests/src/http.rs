@@ -95,6 +95,84 @@ pub fn request_tcp(
     parse(&raw)
 }
 
+/// Sends one request with extra headers over the unix socket and reads until the server closes.
+/// Without a `Connection` header among `headers` it sends `Connection: close`; with one (an
+/// `Upgrade: tcp` request, as the docker CLI and docker-py send for attach and exec start) the
+/// upgraded stream is read to its end, which the daemon marks by closing the connection.
+pub fn request_with_headers(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Response, HttpError> {
+    let io = |e| HttpError::Io(socket.display().to_string(), e);
+    let mut stream = UnixStream::connect(socket).map_err(io)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("connection"))
+    {
+        head.push_str("Connection: close\r\n");
+    }
+    if method != "GET" && method != "HEAD" || !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).map_err(io)?;
+    stream.write_all(body).map_err(io)?;
+    // Read the head, then as much body as it announces: an upgrade request answered without an
+    // upgrade (an error, say) leaves the connection open, so reading to the end would hang.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 65536];
+    let head_end = loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = stream.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            return parse(&raw);
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    let status_101 = head.starts_with("http/1.1 101") || head.starts_with("http/1.0 101");
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = head
+        .lines()
+        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+    if method == "HEAD" || head.starts_with("http/1.1 204") || head.starts_with("http/1.1 304") {
+        raw.truncate(head_end);
+        return parse(&raw);
+    }
+    loop {
+        let body = &raw[head_end..];
+        let done = match (status_101, length, chunked) {
+            (false, Some(len), _) => body.len() >= len,
+            (false, None, true) => body.ends_with(b"0\r\n\r\n") && dechunk(body).is_ok(),
+            _ => false,
+        };
+        if done {
+            break;
+        }
+        let n = stream.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    parse(&raw)
+}
+
 fn parse(raw: &[u8]) -> Result<Response, HttpError> {
     let split = raw
         .windows(4)
@@ -116,7 +194,7 @@ fn parse(raw: &[u8]) -> Result<Response, HttpError> {
     let chunked = headers
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
+    let body = if chunked && !rest.is_empty() {
         dechunk(rest)?
     } else {
         rest.to_vec()

@@ -5,6 +5,7 @@
 //! The harness never builds anything: `scripts/test` builds the workspace binaries first, and the
 //! harness runs them from the target directory the test binary itself was built into.
 
+pub mod apidiff;
 pub mod cli;
 pub mod daemon;
 pub mod http;
@@ -13,6 +14,7 @@ pub mod netslot;
 pub mod paths;
 pub mod poll;
 pub mod pty;
+pub mod refdockerd;
 pub mod tarball;
 
 pub use cli::{Client, Out, Spawned};

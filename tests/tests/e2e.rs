@@ -42,6 +42,8 @@ macro_rules! both_clients {
     )*};
 }
 
+#[path = "e2e/api_diff.rs"]
+mod api_diff;
 #[path = "e2e/build.rs"]
 mod build;
 #[path = "e2e/build_features.rs"]
