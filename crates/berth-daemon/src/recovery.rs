@@ -105,7 +105,46 @@ pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
             let _ = std::fs::remove_file(&socket);
         }
     }
+    sweep_orphan_storage(daemon, &known);
     Ok(())
+}
+
+/// Writable snapshots and container directories that no record owns: a crash between preparing
+/// a container's snapshot and storing its record, or in the middle of a build step (the
+/// builder's snapshots never have records). Nothing else is running yet, so none is in use.
+fn sweep_orphan_storage(daemon: &Daemon, known: &BTreeSet<String>) {
+    match daemon.images.service.snapshot_ids() {
+        Ok(ids) => {
+            for id in ids.iter().filter(|id| !known.contains(*id)) {
+                tracing::info!(snapshot = %id, "removing a snapshot no container owns");
+                if let Err(e) = daemon.images.service.snapshot_remove(id) {
+                    tracing::warn!(snapshot = %id, error = %e, "removing an orphan snapshot");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing snapshots"),
+    }
+    let containers = daemon.config.data_root.join("containers");
+    let Ok(entries) = std::fs::read_dir(&containers) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if known.contains(&id) || id.len() != 64 || !berth_types::id::is_hex_prefix(&id) {
+            continue;
+        }
+        let dir = entry.path();
+        if berth_snapshot::mount::has_mounts_under(&dir) {
+            tracing::warn!(dir = %dir.display(), "an orphan container directory still has mounts: kept");
+            continue;
+        }
+        tracing::info!(container = %id, "removing the directory of a container with no record");
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "removing an orphan container directory");
+        }
+    }
 }
 
 /// Asks the shim listening on `socket` to kill its container, and waits for it to finish.

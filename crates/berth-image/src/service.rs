@@ -404,6 +404,11 @@ impl ImageService {
         Ok(self.snapshots.unmount(target)?)
     }
 
+    /// The ids of every writable snapshot on disk (containers' and the builder's).
+    pub fn snapshot_ids(&self) -> Result<Vec<String>, ImageError> {
+        Ok(self.snapshots.snapshot_ids()?)
+    }
+
     /// Deletes the container snapshot (unmounting its `merged` directory if needed).
     pub fn snapshot_remove(&self, container_id: &str) -> Result<(), ImageError> {
         Ok(self.snapshots.remove(container_id)?)

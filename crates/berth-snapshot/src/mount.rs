@@ -269,6 +269,22 @@ pub fn is_mountpoint(path: &Path) -> bool {
     })
 }
 
+/// Whether anything is mounted on `path` or below it.
+pub fn has_mounts_under(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let Ok(canon) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    info.lines().any(|line| {
+        line.split(' ').nth(4).is_some_and(|mp| {
+            let mp = unescape_mountinfo(mp);
+            Path::new(std::ffi::OsStr::from_bytes(&mp)).starts_with(&canon)
+        })
+    })
+}
+
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
 fn unescape_mountinfo(s: &str) -> Vec<u8> {
     let b = s.as_bytes();

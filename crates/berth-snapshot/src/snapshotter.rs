@@ -350,6 +350,23 @@ impl Snapshotter {
         Ok(out)
     }
 
+    /// The ids of every writable snapshot on disk (directories with a `lower` file): container
+    /// snapshots and the builder's temporary ones.
+    pub fn snapshot_ids(&self) -> Result<Vec<String>, SnapshotError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(io_at(&self.root))? {
+            let entry = entry.map_err(io_at(&self.root))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if self.snapshot_dir(&name).is_ok() && entry.path().join("lower").exists() {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Every layer chain id present on disk.
     pub fn layers(&self) -> Result<Vec<Digest>, SnapshotError> {
         let mut out = Vec::new();
