@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod caps;
+pub mod cgroupfs;
 #[cfg(feature = "cgroups")]
 pub mod cgroup_update;
 pub mod console;
