@@ -102,20 +102,22 @@ const DERIVED_BUNDLE: &str = "embedded";
 
 /// The bundle to hand libcontainer for `bundle`'s spec on this host: the bundle itself, or a
 /// derived one beside it whose config.json presents the cgroup filesystem as runc does (see
-/// [`cgroupfs`]). Also returns the spec's `linux.cgroupsPath`.
+/// [`cgroupfs`]). Also returns the spec's `linux.cgroupsPath` and the mount to seal read-only
+/// once the container is created.
 fn prepare_bundle(
     bundle: &Path,
     mut spec: Spec,
     host: &cgroupfs::Host,
-) -> Result<(PathBuf, Option<String>)> {
+) -> Result<(PathBuf, Option<String>, Option<PathBuf>)> {
     let cgroups_path = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    if !cgroupfs::present(&mut spec, host).map_err(|e| other("cgroup mounts", e))? {
-        return Ok((bundle.to_path_buf(), cgroups_path));
-    }
+    let seal = match cgroupfs::present(&mut spec, host).map_err(|e| other("cgroup mounts", e))? {
+        cgroupfs::Presentation::Unchanged => return Ok((bundle.to_path_buf(), cgroups_path, None)),
+        cgroupfs::Presentation::Rewritten { seal } => seal,
+    };
     let derived = bundle.join(DERIVED_BUNDLE);
     if let Some(root) = spec.root_mut() {
         if root.path().is_relative() {
@@ -126,7 +128,7 @@ fn prepare_bundle(
     std::fs::create_dir_all(&derived).map_err(|e| other("creating the derived bundle", e))?;
     spec.save(derived.join("config.json"))
         .map_err(|e| other("writing the derived config.json", e))?;
-    Ok((derived, cgroups_path))
+    Ok((derived, cgroups_path, seal))
 }
 
 /// Puts the calling process in the container's cgroups of the hierarchies libcontainer does
@@ -154,7 +156,7 @@ impl Runtime for EmbeddedRuntime {
             Spec::load(bundle.join("config.json")).map_err(|e| other("loading config.json", e))?;
         check_executable(&spec, bundle)?;
         let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
-        let (lc_bundle, cgroups_path) = prepare_bundle(bundle, spec, &host)?;
+        let (lc_bundle, cgroups_path, seal) = prepare_bundle(bundle, spec, &host)?;
         let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
         let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
         let (builder, console) = with_io(self.builder(id)?, io, &work)?;
@@ -177,6 +179,12 @@ impl Runtime for EmbeddedRuntime {
         let pid = container
             .pid()
             .ok_or_else(|| RuntimeError::Other("created container has no pid".into()))?;
+        if let Some(dest) = seal {
+            if let Err(e) = cgroupfs::seal(pid.as_raw(), &dest) {
+                let _ = self.delete(id, true);
+                return Err(other("sealing the cgroup mount", e));
+            }
+        }
         let pty_master = match take_console(console) {
             Ok(m) => m,
             Err(e) => {
