@@ -59,7 +59,10 @@ mod tests {
     #[test]
     fn defaults_follow_the_cgroup_layout_as_dockerd() {
         assert_eq!(adapted(None, false, false, true), (Mode::HOST, 0));
-        assert_eq!(adapted(Some(Mode::EMPTY), false, false, true), (Mode::HOST, 0));
+        assert_eq!(
+            adapted(Some(Mode::EMPTY), false, false, true),
+            (Mode::HOST, 0)
+        );
         assert_eq!(adapted(None, true, false, true), (Mode::HOST, 0));
         assert_eq!(adapted(None, false, true, true), (Mode::PRIVATE, 0));
         // On v2 even privileged containers get their own namespace.
@@ -68,9 +71,18 @@ mod tests {
 
     #[test]
     fn explicit_modes_are_kept_and_an_unsupported_private_warns() {
-        assert_eq!(adapted(Some(Mode::PRIVATE), false, false, true), (Mode::PRIVATE, 0));
-        assert_eq!(adapted(Some(Mode::HOST), false, true, true), (Mode::HOST, 0));
-        assert_eq!(adapted(Some(Mode::PRIVATE), false, false, false), (Mode::PRIVATE, 1));
+        assert_eq!(
+            adapted(Some(Mode::PRIVATE), false, false, true),
+            (Mode::PRIVATE, 0)
+        );
+        assert_eq!(
+            adapted(Some(Mode::HOST), false, true, true),
+            (Mode::HOST, 0)
+        );
+        assert_eq!(
+            adapted(Some(Mode::PRIVATE), false, false, false),
+            (Mode::PRIVATE, 1)
+        );
         assert_eq!(adapted(None, false, true, false), (Mode::PRIVATE, 1));
     }
 

@@ -72,7 +72,9 @@ impl Hierarchy {
         if self.v2 {
             return layout == Layout::Unified;
         }
-        self.options.iter().any(|o| MANAGED_V1.contains(&o.as_str()))
+        self.options
+            .iter()
+            .any(|o| MANAGED_V1.contains(&o.as_str()))
     }
 
     /// Whether `controllers` (the middle field of a `/proc/<pid>/cgroup` line) names this one.
@@ -376,7 +378,11 @@ pub fn seal(pid: i32, dest: &Path) -> Result<(), CgroupfsError> {
         unsafe { libc::_exit(code.clamp(0, 255)) }
     }
     if child < 0 {
-        return Err(io_err("forking to remount", dest, io::Error::last_os_error()));
+        return Err(io_err(
+            "forking to remount",
+            dest,
+            io::Error::last_os_error(),
+        ));
     }
     let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None)
         .map_err(|e| io_err("waiting for the remount of", dest, io::Error::from(e)))?;
@@ -406,13 +412,12 @@ pub struct Joined {
 impl Joined {
     pub fn new(host: &Host, cgroups_path: &str) -> Result<Joined, CgroupfsError> {
         let rel = relative_cgroup(cgroups_path)?;
-        let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|source| {
-            CgroupfsError::Io {
+        let own =
+            std::fs::read_to_string("/proc/self/cgroup").map_err(|source| CgroupfsError::Io {
                 what: "reading",
                 path: "/proc/self/cgroup".into(),
                 source,
-            }
-        })?;
+            })?;
         let mut joined = Joined { back: Vec::new() };
         for h in host.unmanaged() {
             let current = own.lines().find_map(|l| {

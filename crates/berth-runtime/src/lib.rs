@@ -3,9 +3,9 @@
 
 pub mod backend;
 pub mod caps;
-pub mod cgroupfs;
 #[cfg(feature = "cgroups")]
 pub mod cgroup_update;
+pub mod cgroupfs;
 pub mod console;
 #[cfg(feature = "embedded")]
 pub mod embedded;

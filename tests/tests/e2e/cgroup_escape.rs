@@ -78,12 +78,7 @@ fn limits() -> Limits {
 /// `runtime` (`None`: the daemon's default) with `cpu_flags` (`--cpus 0.5` or the equivalent
 /// `--cpu-quota`): every write that would lift a limit, or that could reach the host through
 /// the cgroup filesystem, fails, and the host's files keep their values.
-fn limits_cannot_be_raised(
-    d: &TestDaemon,
-    c: Client,
-    runtime: Option<&str>,
-    cpu_flags: &[&str],
-) {
+fn limits_cannot_be_raised(d: &TestDaemon, c: Client, runtime: Option<&str>, cpu_flags: &[&str]) {
     let name = unique_name("cgro");
     let mut args = vec!["run", "-d", "--name", name.as_str()];
     if let Some(r) = runtime {
@@ -118,7 +113,9 @@ fn limits_cannot_be_raised(
     } else {
         for controller in ["memory", "pids", "cpu", "systemd"] {
             attempts.push(format!("mkdir /sys/fs/cgroup/{controller}/{escape}"));
-            attempts.push(format!("echo 1 > /sys/fs/cgroup/{controller}/notify_on_release"));
+            attempts.push(format!(
+                "echo 1 > /sys/fs/cgroup/{controller}/notify_on_release"
+            ));
             // Opened for writing, nothing written: a runtime that exposed a hierarchy's root
             // could otherwise have the host's agent replaced by this very test.
             attempts.push(format!(": >> /sys/fs/cgroup/{controller}/release_agent"));
@@ -149,11 +146,19 @@ fn limits_cannot_be_raised(
         .map(|rd| rd.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     for root in roots.iter().chain([PathBuf::from("/sys/fs/cgroup")].iter()) {
-        assert!(!root.join(&escape).exists(), "{} appeared", root.join(&escape).display());
+        assert!(
+            !root.join(&escape).exists(),
+            "{} appeared",
+            root.join(&escape).display()
+        );
     }
     for file in [&memory_file, &pids_file, &cpu_file] {
         let dir = file.parent().unwrap_or(Path::new("/"));
-        assert!(!dir.join(&escape).exists(), "{} appeared", dir.join(&escape).display());
+        assert!(
+            !dir.join(&escape).exists(),
+            "{} appeared",
+            dir.join(&escape).display()
+        );
     }
     if !unified() {
         let systemd = host_cgroup_file(&pid, "name=systemd", "");
@@ -177,7 +182,18 @@ fn limits_hold_against_a_root_process(d: &TestDaemon, c: Client, runtime: Option
         l.memory.1, l.memory.0
     );
     let mut args = base.clone();
-    args.extend(["--name", name.as_str(), "-m", "64m", "--memory-swap", "64m", "busybox", "sh", "-c", &script]);
+    args.extend([
+        "--name",
+        name.as_str(),
+        "-m",
+        "64m",
+        "--memory-swap",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
     let out = d.run(c, &args);
     out.code_is(137);
     assert!(!out.stdout.contains("survived"), "{out}");
@@ -197,7 +213,10 @@ fn limits_hold_against_a_root_process(d: &TestDaemon, c: Client, runtime: Option
     out.success().stderr_has("can't fork");
     let lines = out.lines();
     assert_eq!(lines.first().copied(), Some("bomb 2"), "{out}");
-    let current: u32 = lines.get(1).and_then(|n| n.parse().ok()).unwrap_or(u32::MAX);
+    let current: u32 = lines
+        .get(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u32::MAX);
     assert!(current <= 20, "pids.current {current}: {out}");
 }
 
@@ -225,7 +244,10 @@ fn proc_self_cgroup_as_dockerd(d: &TestDaemon, c: Client, runtime: Option<&str>)
         let host = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
         assert_eq!(inside.out(), host.trim_end(), "inside and on the host");
         for line in inside.lines() {
-            assert!(line.ends_with(&format!("/{id}")), "not the container's own: {line}");
+            assert!(
+                line.ends_with(&format!("/{id}")),
+                "not the container's own: {line}"
+            );
         }
         assert!(inside.stdout.contains(":name=systemd:"), "{inside}");
     }
@@ -239,14 +261,21 @@ fn proc_self_cgroup_as_dockerd(d: &TestDaemon, c: Client, runtime: Option<&str>)
     let out = d.run(c, &args);
     out.success();
     for line in out.lines() {
-        assert!(line.ends_with(":/"), "not the namespace's root: {line} in {out}");
+        assert!(
+            line.ends_with(":/"),
+            "not the namespace's root: {line} in {out}"
+        );
     }
 }
 
 /// `--privileged` keeps a writable cgroupfs, as under dockerd: a sub-cgroup can be made.
 fn privileged_can_write(d: &TestDaemon, c: Client, runtime: Option<&str>) {
     let sub = unique_name("sub");
-    let dir = if unified() { String::new() } else { "pids/".into() };
+    let dir = if unified() {
+        String::new()
+    } else {
+        "pids/".into()
+    };
     let script = format!(
         "mkdir /sys/fs/cgroup/{dir}{sub} && rmdir /sys/fs/cgroup/{dir}{sub} && echo writable"
     );
@@ -312,10 +341,16 @@ fn unknown_cgroupns_mode_is_refused_with_dockerd_s_message() {
         return;
     };
     let body = br#"{"Image":"busybox","HostConfig":{"CgroupnsMode":"foo"}}"#;
-    let r = d.api("POST", "/v1.41/containers/create", Some("application/json"), body);
+    let r = d.api(
+        "POST",
+        "/v1.41/containers/create",
+        Some("application/json"),
+        body,
+    );
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(
-        r.json().and_then(|v| v["message"].as_str().map(str::to_string)),
+        r.json()
+            .and_then(|v| v["message"].as_str().map(str::to_string)),
         Some("invalid cgroup namespace mode: foo".to_string())
     );
 }

@@ -100,7 +100,10 @@ fn unmanaged_hierarchies_are_the_ones_libcontainer_leaves_alone() {
         names(HYBRID),
         ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"]
     );
-    assert_eq!(names(LEGACY), ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/rdma"]);
+    assert_eq!(
+        names(LEGACY),
+        ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/rdma"]
+    );
     assert!(names(UNIFIED).is_empty());
 }
 
@@ -151,7 +154,10 @@ fn hybrid_read_only_mount_becomes_tmpfs_and_read_only_binds_of_the_container_s_c
         assert_eq!(bind.1, "bind");
         let name = bind.0.trim_start_matches("/sys/fs/cgroup/");
         assert_eq!(bind.2, format!("/sys/fs/cgroup/{name}/berth/abc"));
-        assert_eq!(bind.3, strings(&["rbind", "nosuid", "noexec", "nodev", "ro"]));
+        assert_eq!(
+            bind.3,
+            strings(&["rbind", "nosuid", "noexec", "nodev", "ro"])
+        );
     }
 }
 
@@ -167,7 +173,10 @@ fn privileged_mount_stays_writable() {
         .iter()
         .find(|m| m.0 == "/sys/fs/cgroup/memory")
         .expect("memory");
-    assert_eq!(memory.3, strings(&["rbind", "nosuid", "noexec", "nodev", "rw"]));
+    assert_eq!(
+        memory.3,
+        strings(&["rbind", "nosuid", "noexec", "nodev", "rw"])
+    );
 }
 
 #[test]
