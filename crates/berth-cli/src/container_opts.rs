@@ -42,6 +42,8 @@ pub enum OptsError {
     Conflict(String),
     #[error("invalid value for --network: {0}")]
     Network(String),
+    #[error("--cgroupns: invalid CGROUP mode")]
+    CgroupnsMode,
 }
 
 /// Flags shared by `run` and `create`.
@@ -95,6 +97,9 @@ pub struct ContainerOpts {
     /// Drop Linux capabilities
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long)]
+    pub cgroupns: Option<String>,
     /// Security Options
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
@@ -466,6 +471,10 @@ impl ContainerOpts {
             Some("") => return Err(OptsError::Network(String::new())),
             Some(n) => n.to_string(),
         };
+        let cgroupns_mode = match self.cgroupns.as_deref() {
+            None | Some("") => None,
+            Some(m) => Some(m.parse().map_err(|_| OptsError::CgroupnsMode)?),
+        };
         let mut log_opts = HashMap::new();
         for o in &self.log_opt {
             let (k, v) = o.split_once('=').unwrap_or((o, ""));
@@ -539,6 +548,7 @@ impl ContainerOpts {
             auto_remove: Some(self.rm),
             network_mode: Some(network_mode),
             privileged: Some(self.privileged),
+            cgroupns_mode,
             cap_add: (!self.cap_add.is_empty()).then(|| self.cap_add.clone()),
             cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
             security_opt: (!self.security_opt.is_empty())

@@ -71,7 +71,12 @@ impl Daemon {
             &self.config,
         )?);
         let support = crate::cgroup_support::CgroupSupport::detect();
-        let warnings = crate::resources::verify(&mut host_config, &support, false)?;
+        let mut warnings = crate::resources::verify(&mut host_config, &support, false)?;
+        warnings.extend(crate::cgroupns::adapt(
+            &mut host_config,
+            crate::cgroups::is_unified(),
+            crate::cgroupns::kernel_support(),
+        ));
         crate::resources::adapt(&mut host_config);
         // Devices and throttled disks are looked up now, so a typo creates nothing.
         crate::resources::limits(&host_config)?;

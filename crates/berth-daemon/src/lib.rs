@@ -7,6 +7,7 @@ mod attach;
 mod body_pipe;
 pub mod build;
 mod cgroup_support;
+mod cgroupns;
 mod cgroups;
 mod container;
 mod containers;

@@ -389,6 +389,7 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
         devices: crate::resources::devices(hc)?,
         ulimits: crate::resources::ulimits(hc)?,
         sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
+        cgroupns: crate::cgroupns::of(hc),
     })
 }
 

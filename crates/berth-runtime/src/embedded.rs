@@ -12,6 +12,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::Spec;
 
 use crate::backend::{ProcessIo, Result, Runtime, RuntimeError, Spawned, Stdio};
+use crate::cgroupfs::{self, Joined};
 use crate::console::{receive_fd, ConsoleSocket};
 use crate::exec_check::check_executable;
 use crate::workdir::WorkDir;
@@ -96,6 +97,51 @@ fn take_console(socket: Option<ConsoleSocket>) -> Result<Option<OwnedFd>> {
         .map_err(|e| RuntimeError::Other(e.to_string()))
 }
 
+/// Where the spec libcontainer is given lives when it differs from the bundle's.
+const DERIVED_BUNDLE: &str = "embedded";
+
+/// The bundle to hand libcontainer for `bundle`'s spec on this host: the bundle itself, or a
+/// derived one beside it whose config.json presents the cgroup filesystem as runc does (see
+/// [`cgroupfs`]). Also returns the spec's `linux.cgroupsPath` and the mount to seal read-only
+/// once the container is created.
+fn prepare_bundle(
+    bundle: &Path,
+    mut spec: Spec,
+    host: &cgroupfs::Host,
+) -> Result<(PathBuf, Option<String>, Option<PathBuf>)> {
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let seal = match cgroupfs::present(&mut spec, host).map_err(|e| other("cgroup mounts", e))? {
+        cgroupfs::Presentation::Unchanged => return Ok((bundle.to_path_buf(), cgroups_path, None)),
+        cgroupfs::Presentation::Rewritten { seal } => seal,
+    };
+    let derived = bundle.join(DERIVED_BUNDLE);
+    if let Some(root) = spec.root_mut() {
+        if root.path().is_relative() {
+            let absolute = bundle.join(root.path());
+            root.set_path(absolute);
+        }
+    }
+    std::fs::create_dir_all(&derived).map_err(|e| other("creating the derived bundle", e))?;
+    spec.save(derived.join("config.json"))
+        .map_err(|e| other("writing the derived config.json", e))?;
+    Ok((derived, cgroups_path, seal))
+}
+
+/// Puts the calling process in the container's cgroups of the hierarchies libcontainer does
+/// not manage, for as long as the result lives (see [`cgroupfs::Joined`]).
+fn join_unmanaged(host: &cgroupfs::Host, cgroups_path: Option<&str>) -> Result<Option<Joined>> {
+    match cgroups_path {
+        Some(p) if !host.unmanaged().is_empty() => Joined::new(host, p)
+            .map(Some)
+            .map_err(|e| other("joining the container's cgroups", e)),
+        _ => Ok(None),
+    }
+}
+
 fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Other(format!("{what}: {e}"))
 }
@@ -109,23 +155,36 @@ impl Runtime for EmbeddedRuntime {
         let spec =
             Spec::load(bundle.join("config.json")).map_err(|e| other("loading config.json", e))?;
         check_executable(&spec, bundle)?;
+        let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
+        let (lc_bundle, cgroups_path, seal) = prepare_bundle(bundle, spec, &host)?;
+        let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
         let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
         let (builder, console) = with_io(self.builder(id)?, io, &work)?;
-        let container = builder
-            .as_init(bundle)
+        let built = builder
+            .as_init(&lc_bundle)
             .with_systemd(false)
             .with_detach(true)
-            .build()
-            .map_err(|e| {
-                // libcontainer may leave its state behind on failure; nothing half-made stays.
-                if let Ok(mut c) = self.load(id) {
-                    let _ = c.delete(true);
-                }
-                lc_error(e)
-            })?;
+            .build();
+        drop(joined);
+        let container = built.map_err(|e| {
+            // libcontainer may leave its state behind on failure; nothing half-made stays.
+            if let Ok(mut c) = self.load(id) {
+                let _ = c.delete(true);
+            }
+            if let Some(p) = &cgroups_path {
+                let _ = cgroupfs::remove_unmanaged(&host, p);
+            }
+            lc_error(e)
+        })?;
         let pid = container
             .pid()
             .ok_or_else(|| RuntimeError::Other("created container has no pid".into()))?;
+        if let Some(dest) = seal {
+            if let Err(e) = cgroupfs::seal(pid.as_raw(), &dest) {
+                let _ = self.delete(id, true);
+                return Err(other("sealing the cgroup mount", e));
+            }
+        }
         let pty_master = match take_console(console) {
             Ok(m) => m,
             Err(e) => {
@@ -164,13 +223,21 @@ impl Runtime for EmbeddedRuntime {
         let process_json = work.join("process.json");
         let file = File::create(&process_json).map_err(|e| other("writing process.json", e))?;
         serde_json::to_writer(file, process).map_err(|e| other("writing process.json", e))?;
+        let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
         let (builder, console) = with_io(self.builder(id)?, io, &work)?;
         let pid = builder
             .as_tenant()
             .with_detach(true)
             .with_process(Some(&process_json))
-            .build()
-            .map_err(lc_error)?;
+            .build();
+        drop(joined);
+        let pid = pid.map_err(lc_error)?;
         let pty_master = take_console(console)?;
         Ok(Spawned {
             pid: pid.as_raw(),
@@ -184,6 +251,17 @@ impl Runtime for EmbeddedRuntime {
     }
 
     fn delete(&self, id: &str, force: bool) -> Result<()> {
-        self.load(id)?.delete(force).map_err(lc_error)
+        let mut container = self.load(id)?;
+        let cgroups_path = Spec::load(container.bundle().join("config.json"))
+            .ok()
+            .and_then(|s| s.linux().clone())
+            .and_then(|l| l.cgroups_path().clone())
+            .map(|p| p.to_string_lossy().into_owned());
+        container.delete(force).map_err(lc_error)?;
+        if let Some(p) = cgroups_path {
+            let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
+            cgroupfs::remove_unmanaged(&host, &p).map_err(|e| other("removing cgroups", e))?;
+        }
+        Ok(())
     }
 }

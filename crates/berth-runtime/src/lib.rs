@@ -5,6 +5,7 @@ pub mod backend;
 pub mod caps;
 #[cfg(feature = "cgroups")]
 pub mod cgroup_update;
+pub mod cgroupfs;
 pub mod console;
 #[cfg(feature = "embedded")]
 pub mod embedded;

@@ -62,6 +62,18 @@ pub enum NetworkMode {
     Path(PathBuf),
 }
 
+/// The container's cgroup namespace (`--cgroupns`, `HostConfig.CgroupnsMode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CgroupNamespace {
+    /// dockerd's default: private on a pure cgroup v2 host, the host's otherwise.
+    #[default]
+    HostDefault,
+    /// A new one: the container's own cgroup is the root of what it sees.
+    Private,
+    /// The host's: the container sees its cgroups' full paths.
+    Host,
+}
+
 /// A bind mount from the host (the container's hosts, hostname and resolv.conf files).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindMount {
@@ -122,6 +134,8 @@ pub struct SpecInput {
     pub ulimits: Vec<Ulimit>,
     /// `--sysctl`s, on top of the defaults for a private network namespace.
     pub sysctls: std::collections::BTreeMap<String, String>,
+    /// `--cgroupns`.
+    pub cgroupns: CgroupNamespace,
 }
 
 /// Facts about the host the spec depends on.
@@ -130,8 +144,11 @@ pub struct HostInfo {
     /// The capability bounding set: the most a container can be given.
     pub bounding: CapSet,
     pub seccomp: seccomp::Host,
-    /// `/sys/fs/cgroup` is a cgroup2 mount (pure v2): containers get a private cgroup namespace.
+    /// `/sys/fs/cgroup` is a cgroup2 mount (pure v2): containers get a private cgroup namespace
+    /// by default.
     pub cgroup2: bool,
+    /// The kernel has cgroup namespaces (`/proc/self/ns/cgroup`).
+    pub cgroup_namespaces: bool,
 }
 
 impl HostInfo {
@@ -140,8 +157,19 @@ impl HostInfo {
             bounding: caps::host_bounding_set()?,
             seccomp: seccomp::Host::current(),
             cgroup2: is_cgroup2(),
+            cgroup_namespaces: std::path::Path::new("/proc/self/ns/cgroup").exists(),
         })
     }
+}
+
+/// Whether a container with `mode` gets a cgroup namespace of its own on `host`.
+pub fn private_cgroupns(mode: CgroupNamespace, host: &HostInfo) -> bool {
+    let private = match mode {
+        CgroupNamespace::HostDefault => host.cgroup2,
+        CgroupNamespace::Private => true,
+        CgroupNamespace::Host => false,
+    };
+    private && host.cgroup_namespaces
 }
 
 fn is_cgroup2() -> bool {
@@ -207,7 +235,7 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
         json!({ "type": "pid" }),
         json!({ "type": "ipc" }),
     ]);
-    if host.cgroup2 {
+    if private_cgroupns(input.cgroupns, host) {
         namespaces.push(json!({ "type": "cgroup" }));
     }
 

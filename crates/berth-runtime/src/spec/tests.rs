@@ -9,6 +9,7 @@ fn host() -> HostInfo {
             kernel: (6, 18),
         },
         cgroup2: false,
+        cgroup_namespaces: true,
     }
 }
 
@@ -391,4 +392,59 @@ fn an_empty_command_is_refused() {
     )
     .expect_err("no command");
     assert_eq!(err.to_string(), "No command specified");
+}
+
+#[test]
+fn cgroup_namespace_follows_the_mode_and_the_host() {
+    let has_cgroupns = |mode, cgroup2, cgroup_namespaces| {
+        let spec = build_for(
+            &SpecInput {
+                cgroupns: mode,
+                ..input()
+            },
+            &HostInfo {
+                cgroup2,
+                cgroup_namespaces,
+                ..host()
+            },
+        )
+        .expect("spec");
+        namespaces(&spec).contains(&LinuxNamespaceType::Cgroup)
+    };
+    use CgroupNamespace::{Host, HostDefault, Private};
+    // dockerd's defaults: private on pure v2, the host's on v1 and hybrid.
+    assert!(has_cgroupns(HostDefault, true, true));
+    assert!(!has_cgroupns(HostDefault, false, true));
+    // Asked for, either way, on both layouts.
+    assert!(has_cgroupns(Private, false, true));
+    assert!(has_cgroupns(Private, true, true));
+    assert!(!has_cgroupns(Host, true, true));
+    assert!(!has_cgroupns(Host, false, true));
+    // A kernel without cgroup namespaces: the setting is discarded (dockerd warns).
+    assert!(!has_cgroupns(Private, true, false));
+    assert!(!has_cgroupns(HostDefault, true, false));
+}
+
+#[test]
+fn cgroup_mount_is_read_only_unless_privileged() {
+    let cgroup_options = |privileged| {
+        let spec = build_for(
+            &SpecInput {
+                privileged,
+                ..input()
+            },
+            &host(),
+        )
+        .expect("spec");
+        spec.mounts()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.typ().as_deref() == Some("cgroup"))
+            .and_then(|m| m.options().clone())
+            .unwrap_or_default()
+    };
+    assert!(cgroup_options(false).contains(&"ro".to_string()));
+    assert!(cgroup_options(true).contains(&"rw".to_string()));
+    assert!(!cgroup_options(true).contains(&"ro".to_string()));
 }

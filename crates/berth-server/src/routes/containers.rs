@@ -59,6 +59,7 @@ async fn create(
         check_container_name(name)?;
     }
     check_restart_policy_name(&raw)?;
+    check_cgroupns_mode(&raw)?;
     let body: ContainerCreateBody = serde_json::from_value(raw)
         .map_err(|e| ApiError::from(crate::body::BodyError::Json(e.to_string())))?;
     let created = d.container_create(name, body).await?;
@@ -75,6 +76,21 @@ fn check_restart_policy_name(raw: &serde_json::Value) -> Result<(), ApiError> {
         Some(other) => Err(ApiError::invalid(format!(
             "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
         ))),
+    }
+}
+
+/// An unknown `CgroupnsMode` gets dockerd's message rather than a JSON decoding error.
+fn check_cgroupns_mode(raw: &serde_json::Value) -> Result<(), ApiError> {
+    match raw.pointer("/HostConfig/CgroupnsMode") {
+        None | Some(serde_json::Value::Null) => Ok(()),
+        Some(serde_json::Value::String(m)) if matches!(m.as_str(), "" | "host" | "private") => {
+            Ok(())
+        }
+        Some(serde_json::Value::String(other)) => Err(ApiError::invalid(format!(
+            "invalid cgroup namespace mode: {other}"
+        ))),
+        // Not a string: the JSON decoding error, as dockerd's.
+        Some(_) => Ok(()),
     }
 }
 

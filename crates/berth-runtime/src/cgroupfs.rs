@@ -1,0 +1,490 @@
+//! How the embedded runtime presents the cgroup filesystem inside a container, as runc does.
+//!
+//! The spec asks for one mount of type `cgroup` at `/sys/fs/cgroup` (`ro` unless privileged).
+//! On a pure v2 host libcontainer mounts cgroup2 there with the spec's flags, which is right: in
+//! a private cgroup namespace the container's own cgroup is the root. On a v1 or hybrid host it
+//! does not: it bind-mounts cgroup directories read-write whatever the options say, and takes
+//! them from the init's `/proc/self/cgroup`, where hierarchies its cgroup manager does not
+//! manage (`name=systemd`, the cgroup2 one of a hybrid host) are still the caller's.
+//!
+//! So before handing a spec to libcontainer on such a host, [`present`] replaces the `cgroup`
+//! mount with what runc builds for it: a tmpfs at the destination, each v1 hierarchy's own
+//! cgroup of the container bind-mounted below it (read-only when the mount is), and [`seal`]
+//! makes the tmpfs read-only once the container is created. [`Joined`] puts the runtime's process into the
+//! container's cgroup in the hierarchies libcontainer leaves alone, so the container's
+//! processes inherit it (runc joins every hierarchy), and [`remove_unmanaged`] removes those
+//! cgroups again when the container is deleted.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use oci_spec::runtime::{MountBuilder, Spec};
+
+/// Where the host's cgroup hierarchies are mounted.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The v1 controllers libcontainer's cgroup manager (libcgroups 0.7 `v1::CONTROLLERS`) places a
+/// container in; every other hierarchy is left to [`Joined`].
+const MANAGED_V1: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupfsError {
+    #[error("linux.cgroupsPath {0:?} is not a plain cgroup path")]
+    BadCgroupsPath(String),
+    #[error("building the cgroup mounts: {0}")]
+    Spec(#[from] oci_spec::OciSpecError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// One cgroup hierarchy mounted on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// `/sys/fs/cgroup` itself for a pure v2 host, else a directory right below it.
+    pub mount_point: PathBuf,
+    /// cgroup2 rather than a v1 hierarchy.
+    pub v2: bool,
+    /// The superblock options: a v1 hierarchy's controllers and `name=...` among others.
+    pub options: Vec<String>,
+}
+
+impl Hierarchy {
+    /// Whether libcontainer's cgroup manager places the container in this hierarchy.
+    fn managed(&self, layout: Layout) -> bool {
+        if self.v2 {
+            return layout == Layout::Unified;
+        }
+        self.options
+            .iter()
+            .any(|o| MANAGED_V1.contains(&o.as_str()))
+    }
+
+    /// Whether `controllers` (the middle field of a `/proc/<pid>/cgroup` line) names this one.
+    fn is_line(&self, id: &str, controllers: &str) -> bool {
+        if self.v2 {
+            return id == "0" && controllers.is_empty();
+        }
+        !controllers.is_empty()
+            && controllers
+                .split(',')
+                .all(|c| self.options.iter().any(|o| o == c))
+    }
+}
+
+/// The three ways a host can lay out its cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Only v1 hierarchies.
+    Legacy,
+    /// v1 hierarchies, plus cgroup2 below `/sys/fs/cgroup` (usually `unified`).
+    Hybrid,
+    /// `/sys/fs/cgroup` is cgroup2.
+    Unified,
+}
+
+/// The cgroup hierarchies mounted under [`CGROUP_ROOT`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Host {
+    pub hierarchies: Vec<Hierarchy>,
+}
+
+impl Host {
+    /// This process's view (`/proc/self/mountinfo`).
+    pub fn current() -> Result<Host, CgroupfsError> {
+        let path = Path::new("/proc/self/mountinfo");
+        std::fs::read_to_string(path)
+            .map(|text| Host::parse(&text))
+            .map_err(|source| CgroupfsError::Io {
+                what: "reading",
+                path: path.into(),
+                source,
+            })
+    }
+
+    /// The cgroup mounts at or right below [`CGROUP_ROOT`] in a mountinfo table; a later mount
+    /// on the same point hides an earlier one.
+    pub fn parse(mountinfo: &str) -> Host {
+        let root = Path::new(CGROUP_ROOT);
+        let mut hierarchies: Vec<Hierarchy> = Vec::new();
+        for line in mountinfo.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let Some(sep) = fields.iter().position(|f| *f == "-") else {
+                continue;
+            };
+            let (Some(point), Some(fstype), Some(options)) =
+                (fields.get(4), fields.get(sep + 1), fields.get(sep + 3))
+            else {
+                continue;
+            };
+            let point = PathBuf::from(unescape(point));
+            hierarchies.retain(|h| h.mount_point != point);
+            let v2 = match *fstype {
+                "cgroup" => false,
+                "cgroup2" => true,
+                _ => continue,
+            };
+            if point != root && point.parent() != Some(root) {
+                continue;
+            }
+            hierarchies.push(Hierarchy {
+                mount_point: point,
+                v2,
+                options: options.split(',').map(str::to_string).collect(),
+            });
+        }
+        Host { hierarchies }
+    }
+
+    /// `None` when no cgroup filesystem is mounted under [`CGROUP_ROOT`].
+    pub fn layout(&self) -> Option<Layout> {
+        let root = Path::new(CGROUP_ROOT);
+        if self
+            .hierarchies
+            .iter()
+            .any(|h| h.v2 && h.mount_point == root)
+        {
+            return Some(Layout::Unified);
+        }
+        let v1 = self.hierarchies.iter().any(|h| !h.v2);
+        let v2 = self.hierarchies.iter().any(|h| h.v2);
+        match (v1, v2) {
+            (true, true) => Some(Layout::Hybrid),
+            (true, false) => Some(Layout::Legacy),
+            _ => None,
+        }
+    }
+
+    /// The hierarchies the container must be put in by [`Joined`]: on a v1 or hybrid host the
+    /// named ones (`name=systemd`), v1 ones of controllers libcontainer does not know, and the
+    /// cgroup2 one of a hybrid host.
+    pub fn unmanaged(&self) -> Vec<&Hierarchy> {
+        let Some(layout) = self.layout() else {
+            return Vec::new();
+        };
+        if layout == Layout::Unified {
+            return Vec::new();
+        }
+        self.hierarchies
+            .iter()
+            .filter(|h| !h.managed(layout))
+            .collect()
+    }
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() {
+            let digits = &b[i + 1..i + 4];
+            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let v = digits.iter().fold(0u32, |v, d| v * 8 + u32::from(d - b'0'));
+                if let Ok(v) = u8::try_from(v) {
+                    out.push(v);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `linux.cgroupsPath` as a path relative to a hierarchy's root (libcgroups places a container
+/// at `<mount point>/<cgroupsPath>`, absolute or not). Only plain names are accepted.
+pub fn relative_cgroup(cgroups_path: &str) -> Result<PathBuf, CgroupfsError> {
+    let mut rel = PathBuf::new();
+    for c in Path::new(cgroups_path).components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(n) => rel.push(n),
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(CgroupfsError::BadCgroupsPath(cgroups_path.to_string()))
+            }
+        }
+    }
+    if rel.as_os_str().is_empty() {
+        return Err(CgroupfsError::BadCgroupsPath(cgroups_path.to_string()));
+    }
+    Ok(rel)
+}
+
+fn cgroups_path(spec: &Spec) -> Option<&Path> {
+    spec.linux().as_ref()?.cgroups_path().as_deref()
+}
+
+/// Replaces the spec's `cgroup` mount with runc's presentation on a v1 or hybrid `host` (see the
+/// module documentation). Nothing changes on a pure v2 host, or without a `cgroup` mount.
+pub fn present(spec: &mut Spec, host: &Host) -> Result<Presentation, CgroupfsError> {
+    match host.layout() {
+        Some(Layout::Legacy | Layout::Hybrid) => {}
+        Some(Layout::Unified) | None => return Ok(Presentation::Unchanged),
+    }
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    let Some(index) = mounts
+        .iter()
+        .position(|m| m.typ().as_deref() == Some("cgroup"))
+    else {
+        return Ok(Presentation::Unchanged);
+    };
+    let rel = cgroups_path(spec)
+        .map(|p| relative_cgroup(&p.to_string_lossy()))
+        .ok_or_else(|| CgroupfsError::BadCgroupsPath(String::new()))??;
+    let cgroup = mounts.remove(index);
+    let options = cgroup.options().clone().unwrap_or_default();
+    let read_only = options.iter().any(|o| o == "ro");
+    let dest = cgroup.destination().clone();
+    // The flags the spec gives every cgroup mount (nosuid, noexec, nodev), ro or rw last.
+    let mut flags: Vec<String> = options
+        .iter()
+        .filter(|o| matches!(o.as_str(), "nosuid" | "noexec" | "nodev"))
+        .cloned()
+        .collect();
+    flags.push(if read_only { "ro" } else { "rw" }.to_string());
+
+    let mut replacement = vec![MountBuilder::default()
+        .destination(&dest)
+        .typ("tmpfs")
+        .source("tmpfs")
+        .options(
+            ["nosuid", "noexec", "nodev", "mode=755"]
+                .map(String::from)
+                .to_vec(),
+        )
+        .build()?];
+    let mut names = BTreeSet::new();
+    for h in host.hierarchies.iter().filter(|h| !h.v2) {
+        let Some(name) = h.mount_point.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        names.insert(name.to_string());
+    }
+    for h in host.hierarchies.iter().filter(|h| !h.v2) {
+        let Some(name) = h.mount_point.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let source = h.mount_point.join(&rel);
+        // A comounted hierarchy (`cpu,cpuacct`) is also reachable under each controller's name,
+        // as the host's symlinks make it (runc creates the same symlinks).
+        let mut at = vec![name.to_string()];
+        if name.contains(',') {
+            at.extend(
+                name.split(',')
+                    .filter(|n| !n.is_empty() && !names.contains(*n))
+                    .map(str::to_string),
+            );
+        }
+        for n in at {
+            let mut opts = vec!["rbind".to_string()];
+            opts.extend(flags.iter().cloned());
+            replacement.push(
+                MountBuilder::default()
+                    .destination(dest.join(&n))
+                    .typ("bind")
+                    .source(&source)
+                    .options(opts)
+                    .build()?,
+            );
+        }
+    }
+    mounts.splice(index..index, replacement);
+    spec.set_mounts(Some(mounts));
+    Ok(Presentation::Rewritten {
+        seal: read_only.then_some(dest),
+    })
+}
+
+/// What [`present`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presentation {
+    /// Nothing to do on this host (pure v2, or no `cgroup` mount).
+    Unchanged,
+    /// The mount was replaced; `seal` is the tmpfs to make read-only with [`seal`] once the
+    /// container is created (its bind mounts are in place by then).
+    Rewritten { seal: Option<PathBuf> },
+}
+
+/// Makes `dest` (the tmpfs [`present`] put there) read-only in the mount namespace of `pid`,
+/// the created but not yet started init, as runc remounts it after its bind mounts. Only that
+/// mount changes: the cgroup binds below keep their own flags (and mountinfo stays runc's).
+pub fn seal(pid: i32, dest: &Path) -> Result<(), CgroupfsError> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+
+    let ns_path = PathBuf::from(format!("/proc/{pid}/ns/mnt"));
+    let io_err = |what, path: &Path, source| CgroupfsError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let ns = std::fs::File::open(&ns_path).map_err(|e| io_err("opening", &ns_path, e))?;
+    let target = std::ffi::CString::new(dest.as_os_str().as_bytes()).map_err(|_| {
+        io_err(
+            "remounting",
+            dest,
+            io::Error::from_raw_os_error(libc::EINVAL),
+        )
+    })?;
+    let flags = libc::MS_REMOUNT
+        | libc::MS_BIND
+        | libc::MS_RDONLY
+        | libc::MS_NOSUID
+        | libc::MS_NODEV
+        | libc::MS_NOEXEC;
+    // SAFETY: the child only makes raw syscalls (setns, mount) and leaves with _exit, which is
+    // safe after fork even in a multi-threaded process; the parent only waits for it.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: setns on a descriptor we own; after it the child's root and working directory
+        // are the namespace's root, the container's rootfs, so `target` resolves inside it.
+        let code = unsafe {
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    flags,
+                    std::ptr::null(),
+                ) != 0
+            {
+                *libc::__errno_location()
+            } else {
+                0
+            }
+        };
+        // SAFETY: leaving the forked child without running the parent's destructors.
+        unsafe { libc::_exit(code.clamp(0, 255)) }
+    }
+    if child < 0 {
+        return Err(io_err(
+            "forking to remount",
+            dest,
+            io::Error::last_os_error(),
+        ));
+    }
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None)
+        .map_err(|e| io_err("waiting for the remount of", dest, io::Error::from(e)))?;
+    match status {
+        nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
+        nix::sys::wait::WaitStatus::Exited(_, errno) => Err(io_err(
+            "remounting read-only",
+            dest,
+            io::Error::from_raw_os_error(errno),
+        )),
+        other => Err(io_err(
+            "remounting read-only",
+            dest,
+            io::Error::other(format!("{other:?}")),
+        )),
+    }
+}
+
+/// The calling process moved into the container's cgroup of each hierarchy in
+/// [`Host::unmanaged`], until dropped (then it goes back where it was). Processes it forks
+/// meanwhile, the container's, stay.
+#[derive(Debug)]
+pub struct Joined {
+    back: Vec<PathBuf>,
+}
+
+impl Joined {
+    pub fn new(host: &Host, cgroups_path: &str) -> Result<Joined, CgroupfsError> {
+        let rel = relative_cgroup(cgroups_path)?;
+        let own =
+            std::fs::read_to_string("/proc/self/cgroup").map_err(|source| CgroupfsError::Io {
+                what: "reading",
+                path: "/proc/self/cgroup".into(),
+                source,
+            })?;
+        let mut joined = Joined { back: Vec::new() };
+        for h in host.unmanaged() {
+            let current = own.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                h.is_line(id, controllers).then(|| path.to_string())
+            });
+            let dir = h.mount_point.join(&rel);
+            std::fs::create_dir_all(&dir).map_err(|source| CgroupfsError::Io {
+                what: "creating the cgroup",
+                path: dir.clone(),
+                source,
+            })?;
+            let procs = dir.join("cgroup.procs");
+            std::fs::write(&procs, "0").map_err(|source| CgroupfsError::Io {
+                what: "joining",
+                path: procs,
+                source,
+            })?;
+            if let Some(current) = current {
+                let current = relative_cgroup(&current).unwrap_or_default();
+                joined
+                    .back
+                    .push(h.mount_point.join(current).join("cgroup.procs"));
+            }
+        }
+        Ok(joined)
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        for procs in &self.back {
+            if let Err(e) = std::fs::write(procs, "0") {
+                tracing::warn!("returning to {}: {e}", procs.display());
+            }
+        }
+    }
+}
+
+/// Removes the container's cgroups that [`Joined`] created (once its processes are gone).
+pub fn remove_unmanaged(host: &Host, cgroups_path: &str) -> Result<(), CgroupfsError> {
+    let rel = relative_cgroup(cgroups_path)?;
+    for h in host.unmanaged() {
+        let dir = h.mount_point.join(&rel);
+        let mut tries = 0;
+        loop {
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                // Exiting processes leave the cgroup a moment after the kill.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(source) => {
+                    return Err(CgroupfsError::Io {
+                        what: "removing the cgroup",
+                        path: dir,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
