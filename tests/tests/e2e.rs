@@ -50,6 +50,8 @@ mod build_features;
 mod build_registry;
 #[path = "e2e/build_stages.rs"]
 mod build_stages;
+#[path = "e2e/exec_output.rs"]
+mod exec_output;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
 #[path = "e2e/image_lifecycle.rs"]

@@ -111,11 +111,7 @@ pub(crate) struct PumpEnd {
 ///
 /// Every output frame the shim sent before its EXIT frame is written to the client before the
 /// client's stream is shut down; the shim only sends EXIT once the process's output is drained.
-pub(crate) async fn pump(
-    conn: ShimConn,
-    io: Box<dyn HijackedIo>,
-    opts: PumpOptions,
-) -> PumpEnd {
+pub(crate) async fn pump(conn: ShimConn, io: Box<dyn HijackedIo>, opts: PumpOptions) -> PumpEnd {
     let PumpOptions {
         raw,
         tty,

@@ -130,7 +130,9 @@ async fn after_head_is_read(upgraded: Upgraded) -> Box<dyn HijackedIo> {
         match unread_by_peer(&stream) {
             Ok(0) => break,
             Ok(_) if tokio::time::Instant::now() >= deadline => {
-                tracing::debug!("the client did not read the upgrade head in time; streaming anyway");
+                tracing::debug!(
+                    "the client did not read the upgrade head in time; streaming anyway"
+                );
                 break;
             }
             Ok(_) => tokio::time::sleep(HEAD_READ_POLL).await,
@@ -141,7 +143,10 @@ async fn after_head_is_read(upgraded: Upgraded) -> Box<dyn HijackedIo> {
         }
     }
     let (rd, wr) = stream.into_split();
-    Box::new(tokio::io::join(std::io::Cursor::new(parts.read_buf).chain(rd), wr))
+    Box::new(tokio::io::join(
+        std::io::Cursor::new(parts.read_buf).chain(rd),
+        wr,
+    ))
 }
 
 /// Bytes written to a unix stream socket that the peer has not read yet.
