@@ -56,6 +56,8 @@ mod build_stages;
 mod cgroup_escape;
 #[path = "e2e/crash_consistency.rs"]
 mod crash_consistency;
+#[path = "e2e/exec_output.rs"]
+mod exec_output;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
 #[path = "e2e/image_lifecycle.rs"]

@@ -6,7 +6,7 @@ use berth_api::stdcopy;
 use berth_runtime::shim_proto::{ExitStatus, Request, Response};
 use berth_types::{Error, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::daemon::{AttachSession, Ctr, Daemon, HijackedIo};
 use crate::options::{AttachOptions, LogsOptions};
@@ -77,59 +77,98 @@ pub(crate) fn parse_detach_keys(spec: Option<&str>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// How one shim stream is served to one client.
+pub(crate) struct PumpOptions {
+    /// Raw bytes to the client; stdcopy frames (stdout and stderr apart) otherwise. For an exec
+    /// this is the start request's `Tty`, not the exec's, as dockerd.
+    pub raw: bool,
+    /// The process has a terminal: the detach keys are looked for in the client's input.
+    pub tty: bool,
+    /// Stderr output reaches the client (dockerd drops it from an exec started with `Tty`
+    /// whose process has no terminal).
+    pub stderr: bool,
+    /// The client's input goes to the process.
+    pub stdin: bool,
+    pub detach_keys: Vec<u8>,
+    /// After the client detached or went away, keep reading the shim until the process exits
+    /// (an exec's exit code is recorded even when nobody watches any more).
+    pub follow_to_exit: bool,
+    /// Called when the client detaches (an exec's `exec_detach` event).
+    pub on_detach: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// How a [`pump`] ended.
+#[derive(Debug, Default)]
+pub(crate) struct PumpEnd {
+    /// The process's exit status, when it was seen.
+    pub exit: Option<ExitStatus>,
+    /// The client typed the detach keys.
+    pub detached: bool,
+}
+
 /// Copies a shim stream to a client (and the client's stdin to the shim) until the process
-/// exits, the client detaches, or either side goes away. Returns the exit status if seen.
-pub(crate) async fn pump(
-    conn: ShimConn,
-    io: Box<dyn HijackedIo>,
-    tty: bool,
-    stdin: bool,
-    detach_keys: Vec<u8>,
-) -> Option<ExitStatus> {
+/// exits, the client detaches, or either side goes away.
+///
+/// Every output frame the shim sent before its EXIT frame is written to the client before the
+/// client's stream is shut down; the shim only sends EXIT once the process's output is drained.
+pub(crate) async fn pump(conn: ShimConn, io: Box<dyn HijackedIo>, opts: PumpOptions) -> PumpEnd {
+    let PumpOptions {
+        raw,
+        tty,
+        stderr,
+        stdin,
+        detach_keys,
+        follow_to_exit,
+        mut on_detach,
+    } = opts;
     let ShimConn {
         mut reader,
         mut writer,
     } = conn;
     let (mut client_rd, mut client_wr) = tokio::io::split(io);
-    let output = async move {
-        let mut exit = None;
+    let (frames_tx, mut frames_rx) = mpsc::channel::<Frame>(64);
+    // Reads the shim: output frames go to `deliver`, the EXIT frame ends it.
+    let frames = async move {
+        let mut tx = Some(frames_tx);
         loop {
             match shim::read_frame(&mut reader).await {
-                Ok(Some(Frame::Stdout(b))) => {
-                    let r = if tty {
-                        client_wr.write_all(&b).await
-                    } else {
-                        client_wr
-                            .write_all(&stdcopy::frame(stdcopy::STDOUT, &b))
-                            .await
+                Ok(Some(Frame::Exit(s))) => return Some(s),
+                Ok(Some(frame)) => {
+                    let sent = match &tx {
+                        Some(t) => t.send(frame).await.is_ok(),
+                        None => false,
                     };
-                    if r.is_err() {
-                        break;
+                    if !sent {
+                        // Nobody to deliver to: drop the output, but wait for the exit if asked.
+                        if !follow_to_exit {
+                            return None;
+                        }
+                        tx = None;
                     }
                 }
-                Ok(Some(Frame::Stderr(b))) => {
-                    let r = if tty {
-                        client_wr.write_all(&b).await
-                    } else {
-                        client_wr
-                            .write_all(&stdcopy::frame(stdcopy::STDERR, &b))
-                            .await
-                    };
-                    if r.is_err() {
-                        break;
-                    }
-                }
-                Ok(Some(Frame::Exit(s))) => {
-                    exit = Some(s);
-                    break;
-                }
-                Ok(None) | Err(_) => break,
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    };
+    // Writes output to the client until the shim's stream ended, then ends the client's stream.
+    let deliver = async move {
+        while let Some(frame) = frames_rx.recv().await {
+            let bytes = match frame {
+                Frame::Stderr(_) if !stderr => continue,
+                Frame::Stdout(b) if raw => b,
+                Frame::Stderr(b) if raw => b,
+                Frame::Stdout(b) => stdcopy::frame(stdcopy::STDOUT, &b),
+                Frame::Stderr(b) => stdcopy::frame(stdcopy::STDERR, &b),
+                Frame::Exit(_) => continue,
+            };
+            if client_wr.write_all(&bytes).await.is_err() {
+                return;
             }
         }
         let _ = client_wr.flush().await;
         let _ = client_wr.shutdown().await;
-        exit
     };
+    // Forwards the client's input; true when the client detached.
     let input = async move {
         if !stdin {
             // Nothing to forward; only notice the client going away.
@@ -178,16 +217,41 @@ pub(crate) async fn pump(
             }
         }
     };
-    tokio::pin!(output);
-    tokio::pin!(input);
-    tokio::select! {
-        exit = &mut output => exit,
-        detached = &mut input => {
-            if detached {
-                None
-            } else {
-                // Stdin closed: keep streaming output until the process ends.
-                output.await
+    tokio::pin!(frames);
+    let mut deliver = Some(Box::pin(deliver));
+    let mut input = Some(Box::pin(input));
+    let mut end = PumpEnd::default();
+    let mut frames_done = false;
+    loop {
+        if frames_done && deliver.is_none() {
+            return end;
+        }
+        tokio::select! {
+            s = &mut frames, if !frames_done => {
+                end.exit = s;
+                frames_done = true;
+            }
+            () = async { if let Some(d) = deliver.as_mut() { d.await } }, if deliver.is_some() => {
+                deliver = None;
+                if !follow_to_exit && !frames_done {
+                    // The client is gone: nothing more to do for it.
+                    return end;
+                }
+            }
+            detached = async { match input.as_mut() { Some(i) => i.await, None => false } }, if input.is_some() => {
+                input = None;
+                if detached {
+                    // Closing both halves ends the client's stream at once.
+                    end.detached = true;
+                    deliver = None;
+                    if let Some(f) = on_detach.take() {
+                        f();
+                    }
+                    if !follow_to_exit {
+                        return end;
+                    }
+                }
+                // Otherwise stdin closed: keep streaming output until the process ends.
             }
         }
     }
@@ -266,7 +330,8 @@ impl Daemon {
                         }
                     }
                 };
-                pump(conn, io, tty, stdin, detach_keys).await;
+                let opts = PumpOptions { raw: tty, tty, stderr: true, stdin, detach_keys, follow_to_exit: false, on_detach: None };
+                pump(conn, io, opts).await;
             })
         };
         Ok(AttachSession {

@@ -21,6 +21,10 @@ pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
+/// How long `kill` with SIGKILL waits for the exit to be recorded before it answers anyway
+/// (dockerd waits without a bound once the process is killed).
+const KILL_EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Daemon {
     pub(crate) fn container_event(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
         let mut attrs: HashMap<String, String> = c.config.labels.clone().unwrap_or_default();
@@ -716,7 +720,23 @@ impl Daemon {
                 ctr.id
             )));
         }
-        self.signal(&ctr, sig, false).await
+        if sig != libc::SIGKILL {
+            // Any other signal is only delivered, as dockerd's `killWithSignal`.
+            return self.signal(&ctr, sig, false).await;
+        }
+        // SIGKILL is dockerd's `Kill`: the answer comes once the container has exited and its
+        // exit is recorded, so an inspect right after shows `exited` and 137.
+        let mut life = ctr.life.subscribe();
+        let exits = life.borrow().exits;
+        self.signal(&ctr, sig, false).await?;
+        let exited = |l: &crate::daemon::Lifecycle| l.exits > exits || !l.running;
+        if tokio::time::timeout(KILL_EXIT_TIMEOUT, life.wait_for(exited))
+            .await
+            .is_err()
+        {
+            tracing::warn!(container = %ctr.id, "no exit seen after SIGKILL");
+        }
+        Ok(())
     }
 
     pub async fn container_wait(

@@ -66,6 +66,11 @@ impl Daemon {
         if config.cmd.as_ref().is_none_or(Vec::is_empty) {
             return Err(Error::invalid("No exec command specified"));
         }
+        if let Some(keys) = config.detach_keys.as_deref() {
+            // dockerd 20.10 answers 500 with this wording.
+            crate::attach::parse_detach_keys(Some(keys))
+                .map_err(|_| Error::internal(format!("Invalid escape keys ({keys}) provided")))?;
+        }
         let exec_id = id::generate();
         let cmd = config.cmd.clone().unwrap_or_default().join(" ");
         let entry = Arc::new(ExecEntry {
@@ -93,7 +98,16 @@ impl Daemon {
             .ok_or_else(|| Error::not_found(format!("No such exec instance: {exec_id}")))
     }
 
-    pub async fn exec_start(&self, exec_id: &str, detach: bool) -> Result<AttachSession> {
+    /// Starts an exec. `raw` is the start request's `Tty`: it alone decides the framing of the
+    /// stream (raw bytes, or stdcopy frames), whatever the exec was created with, as dockerd.
+    /// `detach_keys` from the start request replace the exec's own.
+    pub async fn exec_start(
+        &self,
+        exec_id: &str,
+        detach: bool,
+        raw: bool,
+        detach_keys: Option<&str>,
+    ) -> Result<AttachSession> {
         let entry = self.exec_entry(exec_id)?;
         {
             let st = entry.state();
@@ -114,7 +128,11 @@ impl Daemon {
         let process = crate::spec::exec_process(self, &c, &entry.config)?;
         let tty = entry.config.tty.unwrap_or(false);
         let stdin = entry.config.attach_stdin.unwrap_or(false) && !detach;
-        let detach_keys = crate::attach::parse_detach_keys(entry.config.detach_keys.as_deref())?;
+        let detach_keys = crate::attach::parse_detach_keys(
+            detach_keys
+                .filter(|k| !k.is_empty())
+                .or(entry.config.detach_keys.as_deref()),
+        )?;
         let socket = self.shim_socket(&c.id);
         let req = Request::Exec(ExecProcess {
             id: entry.id.clone(),
@@ -154,13 +172,26 @@ impl Daemon {
                         });
                         // dockerd writes the failure into the stream, framed like output.
                         let text = format!("OCI runtime exec failed: exec failed: {message}: unknown\r\n");
-                        let bytes = if tty { text.into_bytes() } else { berth_api::stdcopy::frame(berth_api::stdcopy::STDOUT, text.as_bytes()) };
+                        let bytes = if raw { text.into_bytes() } else { berth_api::stdcopy::frame(berth_api::stdcopy::STDOUT, text.as_bytes()) };
                         let _ = io.write_all(&bytes).await;
                         let _ = io.shutdown().await;
                     }
                     Ok(conn) => {
-                        let status = crate::attach::pump(conn, io, tty, stdin, detach_keys).await;
-                        let code = status.map(|s| i64::from(s.exit_code));
+                        // dockerd attaches no stderr to an exec started with `Tty` whose
+                        // process has no terminal.
+                        let on_detach = {
+                            let (daemon, ctr_id, exec_id) = (daemon.clone(), entry.container_id.clone(), entry.id.clone());
+                            Box::new(move || {
+                                if let Some(d) = daemon.upgrade() {
+                                    if let Ok(ctr) = d.lookup(&ctr_id) {
+                                        d.container_event(&ctr.snapshot(), "exec_detach", &[("execID", exec_id)]);
+                                    }
+                                }
+                            }) as Box<dyn FnOnce() + Send>
+                        };
+                        let opts = crate::attach::PumpOptions { raw, tty, stderr: !raw || tty, stdin, detach_keys, follow_to_exit: true, on_detach: Some(on_detach) };
+                        let end = crate::attach::pump(conn, io, opts).await;
+                        let code = end.exit.map(|s| i64::from(s.exit_code));
                         entry.set(|s| {
                             s.running = false;
                             s.exit_code = code;
@@ -175,7 +206,7 @@ impl Daemon {
             })
         };
         Ok(AttachSession {
-            tty,
+            tty: raw,
             run: Box::new(run),
         })
     }

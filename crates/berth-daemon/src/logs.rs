@@ -1,6 +1,8 @@
 //! Reading a container's json-file log (dockerd's format), with follow, tail, since/until.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -87,8 +89,8 @@ fn log_files(live: &Path) -> Vec<PathBuf> {
 }
 
 /// A log file's lines, gunzipped when it is a `.gz`.
-fn open_lines(path: &Path) -> Option<Box<dyn BufRead>> {
-    let file = std::fs::File::open(path).ok()?;
+fn open_lines(path: &Path, file: Option<&File>) -> Option<Box<dyn BufRead>> {
+    let file = file?.try_clone().ok()?;
     if path.extension().is_some_and(|e| e == "gz") {
         Some(Box::new(BufReader::new(flate2::read::GzDecoder::new(file))))
     } else {
@@ -119,12 +121,25 @@ impl Daemon {
         let mut life = ctr.life.subscribe();
         let follow = opts.follow && c.state.running();
         let tail = opts.tail;
+        // Opened now, before the answer goes out: a client that removes the container once it
+        // has exited (docker-py's `containers.run`) still reads every line, from these fds.
+        let files: Vec<(PathBuf, Option<File>)> = log_files(&live)
+            .into_iter()
+            .map(|p| {
+                let f = File::open(&p).ok();
+                (p, f)
+            })
+            .collect();
         tokio::task::spawn_blocking(move || {
             // Existing lines (with tail), remembering where the live file ended.
             let mut lines: Vec<String> = Vec::new();
             let mut offset = 0u64;
-            for f in log_files(&live) {
-                let Some(mut r) = open_lines(&f) else {
+            let mut follower: Option<File> = None;
+            for (f, file) in &files {
+                if *f == live {
+                    follower = file.as_ref().and_then(|h| h.try_clone().ok());
+                }
+                let Some(mut r) = open_lines(f, file.as_ref()) else {
                     continue;
                 };
                 let mut line = String::new();
@@ -136,7 +151,7 @@ impl Daemon {
                             if !line.ends_with('\n') {
                                 break; // a line being written: the follower picks it up
                             }
-                            if f == live {
+                            if *f == live {
                                 offset += n as u64;
                             }
                             lines.push(line.clone());
@@ -144,6 +159,7 @@ impl Daemon {
                     }
                 }
             }
+            drop(files);
             let start = match tail {
                 Some(n) => lines.len().saturating_sub(n),
                 None => 0,
@@ -160,10 +176,28 @@ impl Daemon {
             }
             loop {
                 let running = life.borrow_and_update().running;
-                offset = match read_from(&live, offset, &filter, &tx) {
-                    Some(o) => o,
-                    None => return,
-                };
+                // Rotated: finish the old file, then read the new one from its top. A file that
+                // is gone (the container removed) is read to its end through the open fd.
+                loop {
+                    let Some(file) = follower.as_ref() else {
+                        follower = File::open(&live).ok();
+                        offset = 0;
+                        if follower.is_none() {
+                            break;
+                        }
+                        continue;
+                    };
+                    offset = match read_from(file, offset, &filter, &tx) {
+                        Some(o) => o,
+                        None => return,
+                    };
+                    let ours = file.metadata().map(|m| (m.dev(), m.ino())).ok();
+                    let named = std::fs::metadata(&live).map(|m| (m.dev(), m.ino())).ok();
+                    match named {
+                        Some(n) if Some(n) != ours => follower = None,
+                        _ => break,
+                    }
+                }
                 if !running {
                     return;
                 }
@@ -181,11 +215,13 @@ impl Daemon {
     }
 }
 
-/// Sends complete lines of `path` after `offset`; returns the new offset (None: client gone).
-fn read_from(path: &Path, offset: u64, filter: &Filter, tx: &mpsc::Sender<Bytes>) -> Option<u64> {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return Some(offset);
-    };
+/// Sends complete lines of `file` after `offset`; returns the new offset (None: client gone).
+fn read_from(
+    mut file: &File,
+    offset: u64,
+    filter: &Filter,
+    tx: &mpsc::Sender<Bytes>,
+) -> Option<u64> {
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     // Rotated under us: start the new file from the top.
     let offset = if len < offset { 0 } else { offset };

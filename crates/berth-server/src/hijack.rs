@@ -4,6 +4,8 @@
 //! the session, input from the request body).
 
 use std::convert::Infallible;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -13,9 +15,10 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
-use hyper::upgrade::OnUpgrade;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
 use tokio_util::io::ReaderStream;
 
 use crate::version::ApiVersion;
@@ -89,7 +92,7 @@ impl Hijack {
 fn upgrade(on_upgrade: OnUpgrade, runner: Runner, content_type: &'static str) -> Response {
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => runner(Box::new(TokioIo::new(upgraded))).await,
+            Ok(upgraded) => runner(after_head_is_read(upgraded).await).await,
             Err(e) => tracing::debug!(error = %e, "client went away before the upgrade"),
         }
     });
@@ -100,6 +103,62 @@ fn upgrade(on_upgrade: OnUpgrade, runner: Runner, content_type: &'static str) ->
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
     resp
+}
+
+/// How long the session waits for the client to read the `101` head before it streams anyway.
+const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the session looks whether the client has read the head.
+const HEAD_READ_POLL: Duration = Duration::from_millis(1);
+
+/// Hands the upgraded connection over only once the client has read the `101` head.
+///
+/// Clients that read the head through a buffered reader and then read the raw socket (docker-py:
+/// `http.client` reads the head with a `BufferedReader`, `exec_run` then `recv`s from the socket
+/// under it) lose whatever arrived together with the head: the buffer swallows it. The process of
+/// an exec is already running when the head goes out, so its output would often travel with the
+/// head. On a unix socket the kernel tells how much the peer has not read yet (`SIOCOUTQ`); the
+/// session starts once that is zero. Bytes the client sent after its request (early stdin) are
+/// kept in front of the stream.
+async fn after_head_is_read(upgraded: Upgraded) -> Box<dyn HijackedIo> {
+    let parts = match upgraded.downcast::<TokioIo<UnixStream>>() {
+        Ok(parts) => parts,
+        Err(upgraded) => return Box::new(TokioIo::new(upgraded)),
+    };
+    let stream = parts.io.into_inner();
+    let deadline = tokio::time::Instant::now() + HEAD_READ_TIMEOUT;
+    loop {
+        match unread_by_peer(&stream) {
+            Ok(0) => break,
+            Ok(_) if tokio::time::Instant::now() >= deadline => {
+                tracing::debug!(
+                    "the client did not read the upgrade head in time; streaming anyway"
+                );
+                break;
+            }
+            Ok(_) => tokio::time::sleep(HEAD_READ_POLL).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "SIOCOUTQ on the upgraded connection");
+                break;
+            }
+        }
+    }
+    let (rd, wr) = stream.into_split();
+    Box::new(tokio::io::join(
+        std::io::Cursor::new(parts.read_buf).chain(rd),
+        wr,
+    ))
+}
+
+/// Bytes written to a unix stream socket that the peer has not read yet.
+fn unread_by_peer(stream: &UnixStream) -> std::io::Result<libc::c_int> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (the same request number as TIOCOUTQ) writes one int through the pointer,
+    // which points at a live local; the fd is borrowed from `stream` for the call.
+    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(queued)
 }
 
 /// No upgrade: `200 OK` with dockerd's raw-stream content type; the session writes into a pipe

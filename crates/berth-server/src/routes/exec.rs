@@ -36,6 +36,9 @@ pub struct ExecStartBody {
     /// `[height, width]`.
     #[serde(rename = "ConsoleSize", default)]
     pub console_size: Option<[u16; 2]>,
+    /// berth also takes the exec's detach keys here (dockerd only at create).
+    #[serde(rename = "DetachKeys", default)]
+    pub detach_keys: Option<String>,
 }
 
 async fn create(
@@ -57,7 +60,9 @@ async fn start(
     hijack: Hijack,
     JsonBody(body): JsonBody<ExecStartBody>,
 ) -> Result<Response, ApiError> {
-    let session = d.exec_start(&id, body.detach).await?;
+    let session = d
+        .exec_start(&id, body.detach, body.tty, body.detach_keys.as_deref())
+        .await?;
     // The process is running now; give its pty the client's size before output starts.
     if let (true, Some([h, w])) = (body.tty, body.console_size) {
         if h > 0 && w > 0 {
@@ -106,7 +111,8 @@ mod tests {
             ExecStartBody {
                 detach: false,
                 tty: true,
-                console_size: Some([24, 80])
+                console_size: Some([24, 80]),
+                detach_keys: None,
             }
         );
         let b: ExecStartBody = crate::body::decode(br#"{"Detach":true}"#).expect("body");
