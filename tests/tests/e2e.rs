@@ -50,6 +50,8 @@ mod build_features;
 mod build_registry;
 #[path = "e2e/build_stages.rs"]
 mod build_stages;
+#[path = "e2e/container_compat.rs"]
+mod container_compat;
 #[path = "e2e/crash_consistency.rs"]
 mod crash_consistency;
 #[path = "e2e/image_archive.rs"]
