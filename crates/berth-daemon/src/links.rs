@@ -54,7 +54,12 @@ fn legacy_mode(network_mode: Option<&str>) -> bool {
 /// first port as `<ALIAS>_PORT`, every port's `_PORT_<n>_<PROTO>[_ADDR|_PORT|_PROTO]`, ranges
 /// of consecutive ports as `_START`/`_END`, `<ALIAS>_NAME`, and its environment as
 /// `<ALIAS>_ENV_<VAR>` (HOME and PATH left out).
-pub fn env_vars(name: &str, child_ip: &str, ports: &[(u16, String)], env: &[String]) -> Vec<String> {
+pub fn env_vars(
+    name: &str,
+    child_ip: &str,
+    ports: &[(u16, String)],
+    env: &[String],
+) -> Vec<String> {
     let alias = name
         .rsplit('/')
         .next()
@@ -63,7 +68,10 @@ pub fn env_vars(name: &str, child_ip: &str, ports: &[(u16, String)], env: &[Stri
         .replace('-', "_");
     let mut ports = ports.to_vec();
     // Ascending by number, tcp first for the same number.
-    ports.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| (a.1 != "tcp").cmp(&(b.1 != "tcp"))));
+    ports.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| (a.1 != "tcp").cmp(&(b.1 != "tcp")))
+    });
     let mut out = Vec::new();
     if let Some((num, proto)) = ports.first() {
         out.push(format!("{alias}_PORT={proto}://{child_ip}:{num}"));
@@ -120,10 +128,7 @@ impl Daemon {
     /// dockerd's `registerLinks` at create: each `HostConfig.Links` entry of a container on the
     /// default bridge names an existing container (following `container:` network modes),
     /// not one on the host network.
-    pub(crate) fn register_links(
-        &self,
-        hc: &berth_api::models::HostConfig,
-    ) -> Result<Vec<Link>> {
+    pub(crate) fn register_links(&self, hc: &berth_api::models::HostConfig) -> Result<Vec<Link>> {
         let wanted = hc.links.clone().unwrap_or_default();
         if wanted.is_empty() {
             return Ok(Vec::new());
@@ -345,8 +350,14 @@ mod tests {
             parse("/web:/app/db").expect("inspect form"),
             ("web".into(), "db".into())
         );
-        assert_eq!(parse("").expect_err("empty").message, "empty string specified for links");
-        assert_eq!(parse("a:b:c").expect_err("3").message, "bad format for links: a:b:c");
+        assert_eq!(
+            parse("").expect_err("empty").message,
+            "empty string specified for links"
+        );
+        assert_eq!(
+            parse("a:b:c").expect_err("3").message,
+            "bad format for links: a:b:c"
+        );
     }
 
     #[test]
@@ -378,6 +389,8 @@ mod tests {
         ] {
             assert!(env.iter().any(|e| e == want), "{want} in {env:?}");
         }
-        assert!(!env.iter().any(|e| e.contains("_ENV_PATH") || e.contains("_ENV_HOME")));
+        assert!(!env
+            .iter()
+            .any(|e| e.contains("_ENV_PATH") || e.contains("_ENV_HOME")));
     }
 }

@@ -290,12 +290,15 @@ mod tests {
     fn values_are_read_at_start_as_dockerd() {
         let ok = |typ: &str, kv: &[(&str, &str)]| settings(typ, &opts(kv)).expect("accepted");
         let s = ok(JSON_FILE, &[("max-file", "3")]);
-        assert_eq!((s.max_size, s.max_files), (0, 3), "max-file alone is accepted");
+        assert_eq!(
+            (s.max_size, s.max_files),
+            (0, 3),
+            "max-file alone is accepted"
+        );
         assert_eq!(ok(JSON_FILE, &[("max-size", "10MiB")]).max_size, 10_000_000);
         assert_eq!(ok(JSON_FILE, &[("max-size", "1.5m")]).max_size, 1_500_000);
-        let err = |typ: &str, kv: &[(&str, &str)]| {
-            settings(typ, &opts(kv)).expect_err("refused").message
-        };
+        let err =
+            |typ: &str, kv: &[(&str, &str)]| settings(typ, &opts(kv)).expect_err("refused").message;
         let p = "failed to initialize logging driver: ";
         for (kv, want) in [
             (("max-size", "lots"), "invalid size: 'lots'"),

@@ -300,18 +300,40 @@ mod tests {
         let n = net("app");
         table.connect(&n, endpoint(WEB, "/web", 2)).expect("web");
         table.connect(&n, endpoint(DB, "/db", 3)).expect("db");
-        table.connect(&n, endpoint(CACHE, "/cache", 4)).expect("cache");
+        table
+            .connect(&n, endpoint(CACHE, "/cache", 4))
+            .expect("cache");
         table.set_links(&n.id, WEB, vec![("store".into(), "/db".into())]);
-        assert_eq!(v4(table.lookup_name(WEB, "store")), [Ipv4Addr::new(172, 18, 0, 3)]);
-        assert_eq!(v4(table.lookup_name(WEB, "STORE.")), [Ipv4Addr::new(172, 18, 0, 3)]);
-        assert!(table.lookup_name(CACHE, "store").is_none(), "only the linking container");
+        assert_eq!(
+            v4(table.lookup_name(WEB, "store")),
+            [Ipv4Addr::new(172, 18, 0, 3)]
+        );
+        assert_eq!(
+            v4(table.lookup_name(WEB, "STORE.")),
+            [Ipv4Addr::new(172, 18, 0, 3)]
+        );
+        assert!(
+            table.lookup_name(CACHE, "store").is_none(),
+            "only the linking container"
+        );
         // A link alias wins over a container of that name.
         table.set_links(&n.id, WEB, vec![("cache".into(), "db".into())]);
-        assert_eq!(v4(table.lookup_name(WEB, "cache")), [Ipv4Addr::new(172, 18, 0, 3)]);
-        assert_eq!(v4(table.lookup_name(DB, "cache")), [Ipv4Addr::new(172, 18, 0, 4)]);
+        assert_eq!(
+            v4(table.lookup_name(WEB, "cache")),
+            [Ipv4Addr::new(172, 18, 0, 3)]
+        );
+        assert_eq!(
+            v4(table.lookup_name(DB, "cache")),
+            [Ipv4Addr::new(172, 18, 0, 4)]
+        );
         table.disconnect(&n.id, WEB);
-        table.connect(&n, endpoint(WEB, "/web", 2)).expect("web again");
-        assert_eq!(v4(table.lookup_name(WEB, "cache")), [Ipv4Addr::new(172, 18, 0, 4)]);
+        table
+            .connect(&n, endpoint(WEB, "/web", 2))
+            .expect("web again");
+        assert_eq!(
+            v4(table.lookup_name(WEB, "cache")),
+            [Ipv4Addr::new(172, 18, 0, 4)]
+        );
     }
 
     #[test]

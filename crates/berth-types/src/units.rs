@@ -126,7 +126,9 @@ mod tests {
         ] {
             assert_eq!(ram_in_bytes(s), Ok(want), "{s}");
         }
-        for s in ["", "hello", "-32", " 32 ", "32m b", "32bm", ".3kB", "10 MiB x"] {
+        for s in [
+            "", "hello", "-32", " 32 ", "32m b", "32bm", ".3kB", "10 MiB x",
+        ] {
             assert_eq!(ram_in_bytes(s), Err(SizeError::Invalid(s.into())), "{s}");
         }
         assert_eq!(

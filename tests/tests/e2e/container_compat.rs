@@ -53,7 +53,7 @@ fn legacy_links_give_env_hosts_and_can_be_removed() {
     let logged = wait_until(Duration::from_secs(20), || {
         d.docker(&["logs", &app])
             .out()
-            .contains(&format!("\t{web}"))
+            .contains(&format!("my-db {web_short} {web}"))
     });
     assert!(logged, "{}", d.docker(&["logs", &app]).out());
     let logs = d.docker(&["logs", &app]).out().to_string();
@@ -152,9 +152,18 @@ fn links_on_a_user_network_are_dns_names_of_the_linking_container() {
     let app = unique_name("app");
     let other = unique_name("other");
     // Internal: no upstream resolvers, so unknown names fail at once.
-    d.docker(&["network", "create", "--internal", &net]).success();
+    d.docker(&["network", "create", "--internal", &net])
+        .success();
     d.docker(&[
-        "run", "-d", "--name", &web, "--network", &net, "busybox", "sleep", "300",
+        "run",
+        "-d",
+        "--name",
+        &web,
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "300",
     ])
     .success();
     let web_ip = d.inspect(
@@ -184,7 +193,11 @@ fn links_on_a_user_network_are_dns_names_of_the_linking_container() {
         out.out()
     );
     let ins = inspect(&d, &app);
-    assert!(ins["HostConfig"]["Links"].is_null(), "{}", ins["HostConfig"]);
+    assert!(
+        ins["HostConfig"]["Links"].is_null(),
+        "{}",
+        ins["HostConfig"]
+    );
     assert_eq!(
         ins["NetworkSettings"]["Networks"][&net]["Links"],
         serde_json::json!([format!("{web}:store")])
@@ -202,7 +215,14 @@ mod group_add {
         d.run(
             c,
             &[
-                "run", "--rm", "--group-add", "www-data", "--group-add", "1234", "busybox", "id",
+                "run",
+                "--rm",
+                "--group-add",
+                "www-data",
+                "--group-add",
+                "1234",
+                "busybox",
+                "id",
                 "-G",
             ],
         )
@@ -211,8 +231,17 @@ mod group_add {
         d.run(
             c,
             &[
-                "run", "--rm", "-u", "1000:1000", "--group-add", "www-data", "--group-add",
-                "1234", "busybox", "id", "-G",
+                "run",
+                "--rm",
+                "-u",
+                "1000:1000",
+                "--group-add",
+                "www-data",
+                "--group-add",
+                "1234",
+                "busybox",
+                "id",
+                "-G",
             ],
         )
         .success()
@@ -221,7 +250,15 @@ mod group_add {
         d.run(
             c,
             &[
-                "run", "-d", "--name", &name, "--group-add", "1234", "busybox", "sleep", "300",
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--group-add",
+                "1234",
+                "busybox",
+                "sleep",
+                "300",
             ],
         )
         .success();
@@ -232,9 +269,12 @@ mod group_add {
             .success()
             .stdout_has("0 1234");
         d.run(c, &["rm", "-f", &name]).success();
-        d.run(c, &["run", "--rm", "--group-add", "nosuch", "busybox", "id"])
-            .code_is(125)
-            .stderr_has("Unable to find group nosuch: no matching entries in group file");
+        d.run(
+            c,
+            &["run", "--rm", "--group-add", "nosuch", "busybox", "id"],
+        )
+        .code_is(125)
+        .stderr_has("Unable to find group nosuch: no matching entries in group file");
     }
 
     #[test]
@@ -274,7 +314,14 @@ mod log_opts {
         let name = unique_name("lo");
         d.run(
             c,
-            &["create", "--name", &name, "--log-opt", "max-size=10MiB", "busybox"],
+            &[
+                "create",
+                "--name",
+                &name,
+                "--log-opt",
+                "max-size=10MiB",
+                "busybox",
+            ],
         )
         .success();
         assert_eq!(
@@ -285,7 +332,14 @@ mod log_opts {
         let bad = unique_name("bad");
         d.run(
             c,
-            &["create", "--name", &bad, "--log-opt", "max-size=lots", "busybox"],
+            &[
+                "create",
+                "--name",
+                &bad,
+                "--log-opt",
+                "max-size=lots",
+                "busybox",
+            ],
         )
         .success();
         d.run(c, &["start", &bad])
@@ -314,10 +368,26 @@ mod log_opts {
 fn log_opt_start_errors_are_dockerds() {
     let Some(d) = TestDaemon::start() else { return };
     for (driver, opt, want) in [
-        ("json-file", ("compress", "true"), "compress cannot be true when max-file is less than 2 or max-size is not set"),
-        ("json-file", ("max-file", "0"), "max-file cannot be less than 1"),
-        ("local", ("max-file", "1"), "compression cannot be enabled when max file count is 1"),
-        ("local", ("max-size", "lots"), "invalid value for max-size: lots: invalid size: 'lots'"),
+        (
+            "json-file",
+            ("compress", "true"),
+            "compress cannot be true when max-file is less than 2 or max-size is not set",
+        ),
+        (
+            "json-file",
+            ("max-file", "0"),
+            "max-file cannot be less than 1",
+        ),
+        (
+            "local",
+            ("max-file", "1"),
+            "compression cannot be enabled when max file count is 1",
+        ),
+        (
+            "local",
+            ("max-size", "lots"),
+            "invalid value for max-size: lots: invalid size: 'lots'",
+        ),
     ] {
         let name = unique_name("lo");
         let r = create(
@@ -366,7 +436,9 @@ fn runtime_is_reported_as_requested() {
         );
         assert_eq!(r.status, 201, "{}", r.text());
         assert_eq!(inspect(&d, &name)["HostConfig"]["Runtime"], "runc");
-        d.docker(&["start", "-a", &name]).success().stdout_has("test");
+        d.docker(&["start", "-a", &name])
+            .success()
+            .stdout_has("test");
         assert_eq!(inspect(&d, &name)["HostConfig"]["Runtime"], "runc");
     }
 }
@@ -376,7 +448,14 @@ fn commit_pauses_a_running_container_and_commits_an_exiting_one() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("cp");
     d.docker(&[
-        "run", "-d", "--name", &name, "busybox", "sh", "-c", "echo x > /made; sleep 300",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /made; sleep 300",
     ])
     .success();
     assert!(wait_until(Duration::from_secs(20), || d
@@ -423,7 +502,13 @@ fn commit_pauses_a_running_container_and_commits_an_exiting_one() {
         let c = unique_name("exiting");
         let delay = format!("0.{:02}", i * 2);
         d.docker(&[
-            "run", "-d", "--name", &c, "busybox", "sh", "-c",
+            "run",
+            "-d",
+            "--name",
+            &c,
+            "busybox",
+            "sh",
+            "-c",
             &format!("echo y > /made; sleep {delay}"),
         ])
         .success();
