@@ -54,6 +54,8 @@ mod build_registry;
 mod build_stages;
 #[path = "e2e/cgroup_escape.rs"]
 mod cgroup_escape;
+#[path = "e2e/container_compat.rs"]
+mod container_compat;
 #[path = "e2e/crash_consistency.rs"]
 mod crash_consistency;
 #[path = "e2e/exec_output.rs"]

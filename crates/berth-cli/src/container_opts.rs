@@ -28,8 +28,8 @@ pub enum OptsError {
     PortRanges(String, String),
     #[error("invalid spec: {0}: empty section between colons")]
     VolumeSpec(String),
-    #[error("invalid size: '{0}'")]
-    Size(String),
+    #[error("{0}")]
+    Units(String),
     #[error("open {0}: {1}")]
     File(String, String),
     #[error("invalid argument \"{0}\" for \"{1}\" flag: {2}")]
@@ -164,6 +164,12 @@ pub struct ContainerOpts {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
+    /// Add link to another container (name[:alias])
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
     /// Container NIS domain name
     #[arg(long)]
     pub domainname: Option<String>,
@@ -268,24 +274,9 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy, OptsError> {
     })
 }
 
-/// `--shm-size 64m` -> bytes (go-units RAMInBytes: binary multipliers).
+/// `--shm-size 64m` -> bytes (go-units RAMInBytes, shared with the daemon in berth-types).
 pub fn parse_ram(s: &str) -> Result<i64, OptsError> {
-    let lower = s.trim().to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(digits_end);
-    let value: f64 = num.parse().map_err(|_| OptsError::Size(s.into()))?;
-    let mult: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024f64.powi(2),
-        "g" => 1024f64.powi(3),
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
-        _ => return Err(OptsError::Size(s.into())),
-    };
-    Ok((value * mult) as i64)
+    berth_types::units::ram_in_bytes(s).map_err(|e| OptsError::Units(e.to_string()))
 }
 
 /// `--security-opt` values as docker sends them: a seccomp profile path is replaced by the
@@ -544,6 +535,8 @@ impl ContainerOpts {
                     .map(|h| h.replacen('=', ":", 1))
                     .collect()
             }),
+            links: (!self.link.is_empty()).then(|| self.link.clone()),
+            group_add: (!self.group_add.is_empty()).then(|| self.group_add.clone()),
             restart_policy: Some(restart_policy),
             auto_remove: Some(self.rm),
             network_mode: Some(network_mode),
@@ -577,6 +570,18 @@ impl ContainerOpts {
                 ..Default::default()
             }),
             mac_address: self.mac_address.clone(),
+            // On a user-defined network, links are the endpoint's (DNS aliases), as the docker
+            // CLI sends them; on the default bridge they are HostConfig.Links only.
+            links: (!self.link.is_empty()
+                && !matches!(
+                    host_config.network_mode.as_deref(),
+                    None | Some("" | "default" | "bridge" | "host" | "none")
+                )
+                && !host_config
+                    .network_mode
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("container:")))
+            .then(|| self.link.clone()),
             ..Default::default()
         };
         let networking_config =

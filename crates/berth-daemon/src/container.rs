@@ -107,6 +107,9 @@ pub struct Container {
     /// Its networks: what was asked for, and what was built while it runs.
     #[serde(default)]
     pub net: NetAttachments,
+    /// Legacy links on the default bridge (`HostConfig.Links`), registered at create.
+    #[serde(default)]
+    pub links: Vec<crate::links::Link>,
 }
 
 /// A container's networks. `configured` is what the user asked for per network name (aliases,

@@ -110,6 +110,7 @@ impl Daemon {
             host_config.network_mode = Some("bridge".into());
         }
         let endpoints = self.plan_networks(&host_config, &config, networking_config.as_ref())?;
+        let links = self.register_links(&host_config)?;
         if let crate::net_endpoints::Mode::Container(other) =
             crate::net_endpoints::mode_of(&host_config)
         {
@@ -144,6 +145,7 @@ impl Daemon {
                 configured: endpoints,
                 ..Default::default()
             },
+            links,
         };
         // Everything below is undone if a later step fails, so a failed create leaves nothing.
         let new_volumes = self.create_planned_volumes(&mut mount_points)?;
@@ -770,6 +772,9 @@ impl Daemon {
     }
 
     pub async fn container_remove(&self, key: &str, opts: RemoveOptions) -> Result<()> {
+        if opts.link {
+            return Box::pin(self.container_remove_link(key)).await;
+        }
         let ctr = self.lookup(key)?;
         let _op = ctr.op.lock().await;
         let c = ctr.snapshot();

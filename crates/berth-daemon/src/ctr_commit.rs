@@ -81,9 +81,17 @@ impl Daemon {
         };
 
         // dockerd pauses a running, unpaused container for the commit and unpauses it after.
-        let paused_here = req.pause && c.state.status == Status::Running;
-        if paused_here {
-            self.container_pause(&c.id).await?;
+        // Like dockerd, a pause that fails (the container exited between the check and the
+        // freeze, so its cgroup is gone or it is no longer running) does not fail the commit:
+        // a stopped container's changes are committed as they are.
+        let mut paused_here = false;
+        if req.pause && c.state.status == Status::Running {
+            match self.container_pause(&c.id).await {
+                Ok(()) => paused_here = true,
+                Err(e) => {
+                    tracing::debug!(container = %c.id, error = %e.message, "commit without pause")
+                }
+            }
         }
         let result = self.commit_paused(&ctr, opts).await;
         if let Ok(image_id) = &result {

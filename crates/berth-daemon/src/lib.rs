@@ -26,6 +26,7 @@ mod health;
 mod image_archive;
 mod images;
 mod layer_gzip;
+mod links;
 mod log_config;
 mod logs;
 mod mount_plan;

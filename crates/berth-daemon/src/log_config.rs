@@ -64,6 +64,8 @@ pub fn resolve(
     })
 }
 
+/// What dockerd checks at create (`ValidateLogOpts`): the driver exists and knows every key.
+/// Values are only read when the container starts, as dockerd's drivers read them (`settings`).
 fn validate(typ: &str, config: &HashMap<String, String>) -> Result<()> {
     let allowed = match typ {
         NONE => return Ok(()),
@@ -84,13 +86,16 @@ fn validate(typ: &str, config: &HashMap<String, String>) -> Result<()> {
             }));
         }
     }
-    settings(typ, config).map(|_| ())
+    Ok(())
 }
 
-/// What the shim does for a (validated) config; `local` keeps dockerd's defaults (20 MB files,
-/// five of them, compressed).
+/// What the shim does for a config, read as dockerd's drivers read it when the container
+/// starts; a bad value fails the start with dockerd's `failed to initialize logging driver:
+/// ...`. json-file: no rotation unless `max-size` is set (`max-file` alone is accepted and
+/// keeps one file), sizes in decimal units (go-units `FromHumanSize`); `local`: 20 MiB files,
+/// five of them, compressed, unless told otherwise.
 pub fn settings(typ: &str, config: &HashMap<String, String>) -> Result<LogSettings> {
-    let (size, files, compress) = match typ {
+    let read = match typ {
         NONE => {
             return Ok(LogSettings {
                 disabled: true,
@@ -99,40 +104,42 @@ pub fn settings(typ: &str, config: &HashMap<String, String>) -> Result<LogSettin
                 compress: false,
             })
         }
-        LOCAL => (20 * 1024 * 1024, 5, true),
-        _ => (0, 1, false),
+        LOCAL => local_settings(config),
+        _ => json_file_settings(config),
     };
-    let max_size = match config.get("max-size") {
-        Some(v) if v != "-1" => {
-            parse_size(v).ok_or_else(|| Error::invalid(format!("invalid size: '{v}'")))?
+    read.map_err(|m| Error::internal(format!("failed to initialize logging driver: {m}")))
+}
+
+/// dockerd 20.10's `jsonfilelog.New`.
+fn json_file_settings(
+    config: &HashMap<String, String>,
+) -> std::result::Result<LogSettings, String> {
+    let mut max_size = 0;
+    if let Some(v) = config.get("max-size") {
+        let n = berth_types::units::from_human_size(v).map_err(|e| e.to_string())?;
+        if n <= 0 {
+            return Err("max-size must be a positive number".into());
         }
-        Some(_) => 0,
-        None => size,
-    };
-    let max_files = match config.get("max-file") {
-        Some(v) => {
-            let n: i64 = v.parse().map_err(|_| {
-                Error::invalid(format!("strconv.Atoi: parsing \"{v}\": invalid syntax"))
-            })?;
-            if n < 1 {
-                return Err(Error::invalid("max-file cannot be less than 1"));
-            }
-            u32::try_from(n).unwrap_or(u32::MAX)
+        max_size = n as u64;
+    }
+    let mut max_files = 1;
+    if let Some(v) = config.get("max-file") {
+        let n = atoi(v)?;
+        if n < 1 {
+            return Err("max-file cannot be less than 1".into());
         }
-        None => files,
-    };
-    let compress = match config.get("compress") {
-        Some(v) => parse_bool(v).ok_or_else(|| {
-            Error::invalid(format!(
-                "strconv.ParseBool: parsing \"{v}\": invalid syntax"
-            ))
-        })?,
-        None => compress,
-    };
-    if typ == JSON_FILE && max_size == 0 && max_files > 1 {
-        return Err(Error::invalid(
-            "max-file cannot be set when max-size is not set",
-        ));
+        max_files = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    let mut compress = false;
+    if let Some(v) = config.get("compress") {
+        compress = parse_bool(v)
+            .ok_or_else(|| format!("strconv.ParseBool: parsing \"{v}\": invalid syntax"))?;
+        if compress && (max_files == 1 || max_size == 0) {
+            return Err(
+                "compress cannot be true when max-file is less than 2 or max-size is not set"
+                    .into(),
+            );
+        }
     }
     Ok(LogSettings {
         disabled: false,
@@ -142,27 +149,58 @@ pub fn settings(typ: &str, config: &HashMap<String, String>) -> Result<LogSettin
     })
 }
 
+/// dockerd 20.10's `local.New` and its `validateConfig`.
+fn local_settings(config: &HashMap<String, String>) -> std::result::Result<LogSettings, String> {
+    let mut max_size: i64 = 20 * 1024 * 1024;
+    if let Some(v) = config.get("max-size") {
+        max_size = berth_types::units::from_human_size(v)
+            .map_err(|e| format!("invalid value for max-size: {v}: {e}"))?;
+    }
+    let mut max_files: i64 = 5;
+    if let Some(v) = config.get("max-file") {
+        max_files = atoi(v).map_err(|e| format!("invalid value for max-file: {v}: {e}"))?;
+    }
+    let mut compress = true;
+    if let Some(v) = config.get("compress") {
+        compress = parse_bool(v).ok_or_else(|| {
+            format!(
+                "error reading compress log option: strconv.ParseBool: parsing \"{v}\": invalid syntax"
+            )
+        })?;
+    }
+    if max_files < 0 {
+        return Err("max file count cannot be less than 0".into());
+    }
+    if compress && max_files <= 1 {
+        return Err("compression cannot be enabled when max file count is 1".into());
+    }
+    Ok(LogSettings {
+        disabled: false,
+        max_size: u64::try_from(max_size).unwrap_or(0),
+        max_files: u32::try_from(max_files.max(1)).unwrap_or(u32::MAX),
+        compress,
+    })
+}
+
+/// Go's `strconv.Atoi`, with its messages.
+fn atoi(v: &str) -> std::result::Result<i64, String> {
+    v.parse::<i64>().map_err(|e| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
+        format!("strconv.Atoi: parsing \"{v}\": {why}")
+    })
+}
+
 fn parse_bool(v: &str) -> Option<bool> {
     match v {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
         _ => None,
     }
-}
-
-/// go-units `RAMInBytes`: `10m`, `1g`, `512k`, `100` bytes; binary multiples, optional `b`.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (num, mult) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1u64 << 10),
-        'm' => (&s[..s.len() - 1], 1 << 20),
-        'g' => (&s[..s.len() - 1], 1 << 30),
-        't' => (&s[..s.len() - 1], 1 << 40),
-        _ => (s, 1),
-    };
-    let n: f64 = num.trim().parse().ok()?;
-    (n >= 0.0).then_some((n * mult as f64) as u64)
 }
 
 #[cfg(test)]
@@ -239,17 +277,68 @@ mod tests {
             bad("local", "tag", "1"),
             "unknown log opt 'tag' for log driver local"
         );
-        assert_eq!(bad("json-file", "max-size", "lots"), "invalid size: 'lots'");
+    }
+
+    fn opts(kv: &[(&str, &str)]) -> HashMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The values dockerd 20.10 reads at start, with its messages (checked against it).
+    #[test]
+    fn values_are_read_at_start_as_dockerd() {
+        let ok = |typ: &str, kv: &[(&str, &str)]| settings(typ, &opts(kv)).expect("accepted");
+        let s = ok(JSON_FILE, &[("max-file", "3")]);
         assert_eq!(
-            bad("json-file", "max-file", "3"),
-            "max-file cannot be set when max-size is not set"
+            (s.max_size, s.max_files),
+            (0, 3),
+            "max-file alone is accepted"
         );
+        assert_eq!(ok(JSON_FILE, &[("max-size", "10MiB")]).max_size, 10_000_000);
+        assert_eq!(ok(JSON_FILE, &[("max-size", "1.5m")]).max_size, 1_500_000);
+        let err =
+            |typ: &str, kv: &[(&str, &str)]| settings(typ, &opts(kv)).expect_err("refused").message;
+        let p = "failed to initialize logging driver: ";
+        for (kv, want) in [
+            (("max-size", "lots"), "invalid size: 'lots'"),
+            (("max-size", "-1"), "invalid size: '-1'"),
+            (("max-size", "0"), "max-size must be a positive number"),
+            (("max-file", "0"), "max-file cannot be less than 1"),
+            (
+                ("max-size", "1.2.3"),
+                "strconv.ParseFloat: parsing \"1.2.3\": invalid syntax",
+            ),
+            (
+                ("compress", "true"),
+                "compress cannot be true when max-file is less than 2 or max-size is not set",
+            ),
+        ] {
+            assert_eq!(err(JSON_FILE, &[kv]), format!("{p}{want}"));
+        }
+        for (kv, want) in [
+            (
+                ("max-size", "lots"),
+                "invalid value for max-size: lots: invalid size: 'lots'",
+            ),
+            (
+                ("max-file", "x"),
+                "invalid value for max-file: x: strconv.Atoi: parsing \"x\": invalid syntax",
+            ),
+            (
+                ("max-file", "1"),
+                "compression cannot be enabled when max file count is 1",
+            ),
+            (("max-file", "-1"), "max file count cannot be less than 0"),
+        ] {
+            assert_eq!(err(LOCAL, &[kv]), format!("{p}{want}"));
+        }
+        assert!(!ok(LOCAL, &[("max-file", "1"), ("compress", "false")]).compress);
     }
 
     #[test]
     fn local_keeps_dockerds_defaults() {
         let s = settings(LOCAL, &HashMap::new()).expect("local");
         assert_eq!((s.max_size, s.max_files, s.compress), (20 << 20, 5, true));
-        assert_eq!(parse_size("1.5k"), Some(1536));
     }
 }

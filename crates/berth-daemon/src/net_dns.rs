@@ -30,6 +30,8 @@ pub struct DnsEndpoint<'a> {
     pub container_id: &'a str,
     pub container_name: &'a str,
     pub aliases: &'a [String],
+    /// `EndpointsConfig.Links` on this network (`name[:alias]`).
+    pub links: &'a [String],
     pub ipv4: Ipv4Addr,
 }
 
@@ -51,7 +53,15 @@ impl DnsService {
                     ipv6: None,
                 },
             )
-            .map_err(|e| Error::invalid(format!("embedded DNS: {e}")))
+            .map_err(|e| Error::invalid(format!("embedded DNS: {e}")))?;
+        let links = ep
+            .links
+            .iter()
+            .filter_map(|l| crate::links::parse(l).ok())
+            .map(|(name, alias)| (alias, name))
+            .collect();
+        self.table.set_links(ep.network_id, ep.container_id, links);
+        Ok(())
     }
 
     /// Forgets a container's names on one network.

@@ -287,12 +287,14 @@ impl Daemon {
         };
         if !n.predefined {
             let aliases = active.aliases.clone().unwrap_or_default();
+            let links = active.links.clone().unwrap_or_default();
             let registered = self.dns.connect(&crate::net_dns::DnsEndpoint {
                 network_id: &n.id,
                 network_name: &n.name,
                 container_id: &c.id,
                 container_name: c.bare_name(),
                 aliases: &aliases,
+                links: &links,
                 ipv4: ip,
             });
             if let Err(e) = registered {
@@ -510,12 +512,14 @@ impl Daemon {
             }
             let Some(ip) = ip else { continue };
             let aliases = ep.aliases.clone().unwrap_or_default();
+            let links = ep.links.clone().unwrap_or_default();
             let registered = self.dns.connect(&crate::net_dns::DnsEndpoint {
                 network_id: &n.id,
                 network_name: &n.name,
                 container_id: &c.id,
                 container_name: c.bare_name(),
                 aliases: &aliases,
+                links: &links,
                 ipv4: ip,
             });
             if let Err(e) = registered {

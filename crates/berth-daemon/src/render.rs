@@ -229,7 +229,11 @@ impl Daemon {
             } else {
                 Some(exec_ids)
             },
-            host_config: Some(c.host_config.clone()),
+            host_config: Some(berth_api::models::HostConfig {
+                // dockerd shows the registered links, not what was asked for.
+                links: self.links_shown(&c),
+                ..c.host_config.clone()
+            }),
             graph_driver: Some(graph),
             size_rw,
             size_root_fs,
@@ -361,7 +365,11 @@ impl Daemon {
         let networks = crate::net_render::shown_endpoints(c);
         ContainerSummary {
             id: Some(c.id.clone()),
-            names: Some(vec![c.name.clone()]),
+            names: Some(
+                std::iter::once(c.name.clone())
+                    .chain(self.link_names_of(c))
+                    .collect(),
+            ),
             image: Some(c.config.image.clone().unwrap_or_default()),
             image_id: Some(c.image_id.clone()),
             command: Some(c.command_line()),

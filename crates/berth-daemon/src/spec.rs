@@ -195,6 +195,10 @@ pub fn write_etc_files(d: &Daemon, c: &Container, dir: &Path) -> Result<()> {
             names.dedup();
             hosts.push_str(&format!("{ip}\t{}\n", names.join(" ")));
         }
+        for line in d.link_hosts(c) {
+            hosts.push_str(&line);
+            hosts.push('\n');
+        }
     }
     write("hosts", hosts)?;
     let resolv = if d.dns.serving(&c.id) {
@@ -254,7 +258,10 @@ fn resolv_conf(hc: &HostConfig, host_net: bool) -> String {
 }
 
 /// The process environment: PATH, HOSTNAME, TERM defaults overridden by the config's env.
-pub fn process_env(c: &Container, extra: &[String], tty: bool) -> Vec<String> {
+/// dockerd's `CreateDaemonEnvironment` then the container's and the process's own variables:
+/// PATH, HOSTNAME, TERM with a TTY, the link variables (`links`), each replaced by a later
+/// variable of the same name.
+pub fn process_env(c: &Container, links: &[String], extra: &[String], tty: bool) -> Vec<String> {
     let mut env = vec![
         format!("PATH={DEFAULT_PATH}"),
         format!("HOSTNAME={}", hostname(c)),
@@ -262,6 +269,7 @@ pub fn process_env(c: &Container, extra: &[String], tty: bool) -> Vec<String> {
     if tty {
         env.push("TERM=xterm".into());
     }
+    env.extend(links.iter().cloned());
     for e in c.config.env.iter().flatten().chain(extra.iter()) {
         let key = e.split('=').next().unwrap_or_default();
         match env.iter_mut().find(|x| x.split('=').next() == Some(key)) {
@@ -283,13 +291,23 @@ fn spec_error(e: berth_runtime::spec::SpecError) -> Error {
     }
 }
 
-/// Resolves `-u` inside the mounted rootfs.
+/// Resolves `-u` inside the mounted rootfs, plus `HostConfig.GroupAdd` (dockerd's `getUser`,
+/// for the container's process and for execs alike).
 /// The primary group is always among the supplementary groups, as runc sets them.
-fn resolve_user(rootfs: &Path, user: &str) -> Result<berth_runtime::user::ResolvedUser> {
-    let mut u =
-        berth_runtime::user::resolve(rootfs, user).map_err(|e| Error::internal(e.to_string()))?;
+fn resolve_user(
+    rootfs: &Path,
+    user: &str,
+    group_add: &[String],
+) -> Result<berth_runtime::user::ResolvedUser> {
+    let internal = |e: berth_runtime::user::UserError| Error::internal(e.to_string());
+    let mut u = berth_runtime::user::resolve(rootfs, user).map_err(internal)?;
     if !u.additional_gids.contains(&u.gid) {
         u.additional_gids.insert(0, u.gid);
+    }
+    for gid in berth_runtime::user::additional_groups(rootfs, group_add).map_err(internal)? {
+        if !u.additional_gids.contains(&gid) {
+            u.additional_gids.push(gid);
+        }
     }
     Ok(u)
 }
@@ -323,7 +341,8 @@ fn with_home(mut env: Vec<String>, home: &str) -> Vec<String> {
 /// Everything the runtime's spec builder needs, for the container's init.
 fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<SpecInput> {
     let hc = &c.host_config;
-    let user = resolve_user(rootfs, c.config.user.as_deref().unwrap_or(""))?;
+    let group_add = hc.group_add.clone().unwrap_or_default();
+    let user = resolve_user(rootfs, c.config.user.as_deref().unwrap_or(""), &group_add)?;
     let tty = c.tty();
     let (no_new_privileges, seccomp) = security_opts(hc);
     let network = match crate::net_endpoints::mode_of(hc) {
@@ -348,7 +367,7 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
         id: c.id.clone(),
         rootfs: rootfs.to_path_buf(),
         args,
-        env: with_home(process_env(c, &[], tty), &user.home),
+        env: with_home(process_env(c, &d.link_env(c)?, &[], tty), &user.home),
         cwd: c
             .config
             .working_dir
@@ -441,9 +460,10 @@ pub fn exec_process(
         .filter(|u| !u.is_empty())
         .or_else(|| c.config.user.clone())
         .unwrap_or_default();
-    let user = resolve_user(&rootfs, &user_spec)?;
+    let group_add = c.host_config.group_add.clone().unwrap_or_default();
+    let user = resolve_user(&rootfs, &user_spec, &group_add)?;
     let env = with_home(
-        process_env(c, &e.env.clone().unwrap_or_default(), tty),
+        process_env(c, &d.link_env(c)?, &e.env.clone().unwrap_or_default(), tty),
         &user.home,
     );
     let cwd = e

@@ -54,6 +54,9 @@ struct Network {
     name: String,
     /// Keyed by container id; ordered so answers do not depend on hash order.
     endpoints: BTreeMap<String, Endpoint>,
+    /// Legacy links on this network (`EndpointsConfig.Links`), per container id: alias ->
+    /// the linked container's name. An alias resolves only for the container that has it.
+    links: HashMap<String, Vec<(String, String)>>,
 }
 
 type Networks = HashMap<String, Network>;
@@ -89,12 +92,27 @@ impl NameTable {
         Ok(())
     }
 
+    /// Sets the links of `container_id`'s endpoint on a network (alias, linked container's
+    /// name): `alias` then resolves, for that container only, to the linked container's
+    /// address on that network, before any other name (libnetwork's order).
+    pub fn set_links(&self, network_id: &str, container_id: &str, links: Vec<(String, String)>) {
+        let mut networks = self.write();
+        if let Some(network) = networks.get_mut(network_id) {
+            if links.is_empty() {
+                network.links.remove(container_id);
+            } else {
+                network.links.insert(container_id.to_string(), links);
+            }
+        }
+    }
+
     /// Removes a container's endpoint from one network; true if it was there.
     pub fn disconnect(&self, network_id: &str, container_id: &str) -> bool {
         let mut networks = self.write();
         let Some(network) = networks.get_mut(network_id) else {
             return false;
         };
+        network.links.remove(container_id);
         let removed = network.endpoints.remove(container_id).is_some();
         if network.endpoints.is_empty() {
             networks.remove(network_id);
@@ -116,6 +134,7 @@ impl NameTable {
         let mut networks = self.write();
         for network in networks.values_mut() {
             network.endpoints.remove(container_id);
+            network.links.remove(container_id);
         }
         networks.retain(|_, network| !network.endpoints.is_empty());
     }
@@ -135,26 +154,21 @@ impl NameTable {
             return None;
         }
         let networks = self.read();
+        // The asker's own link aliases first, each on its network.
         for network in networks_of(&networks, asker) {
-            let mut found: Option<Addresses> = None;
-            for endpoint in network.endpoints.values() {
-                if !answers_to(endpoint, &wanted) {
-                    continue;
-                }
-                let addresses = found.get_or_insert_with(Addresses::default);
-                if let Some(ip) = endpoint.ipv4 {
-                    if !addresses.ipv4.contains(&ip) {
-                        addresses.ipv4.push(ip);
-                    }
-                }
-                if let Some(ip) = endpoint.ipv6 {
-                    if !addresses.ipv6.contains(&ip) {
-                        addresses.ipv6.push(ip);
-                    }
-                }
+            let target = network.links.get(asker).and_then(|links| {
+                links
+                    .iter()
+                    .find(|(alias, _)| normalize(alias) == wanted)
+                    .map(|(_, target)| normalize(target.trim_start_matches('/')))
+            });
+            if let Some(found) = target.and_then(|t| lookup_in(network, &t)) {
+                return Some(found);
             }
-            if found.is_some() {
-                return found;
+        }
+        for network in networks_of(&networks, asker) {
+            if let Some(found) = lookup_in(network, &wanted) {
+                return Some(found);
             }
         }
         None
@@ -199,6 +213,28 @@ fn networks_of<'a>(networks: &'a Networks, asker: &'a str) -> impl Iterator<Item
         .collect();
     shared.sort_by(|a, b| a.name.cmp(&b.name));
     shared.into_iter()
+}
+
+/// Every address on `network` of the endpoints that answer to `wanted` (normalized).
+fn lookup_in(network: &Network, wanted: &str) -> Option<Addresses> {
+    let mut found: Option<Addresses> = None;
+    for endpoint in network.endpoints.values() {
+        if !answers_to(endpoint, wanted) {
+            continue;
+        }
+        let addresses = found.get_or_insert_with(Addresses::default);
+        if let Some(ip) = endpoint.ipv4 {
+            if !addresses.ipv4.contains(&ip) {
+                addresses.ipv4.push(ip);
+            }
+        }
+        if let Some(ip) = endpoint.ipv6 {
+            if !addresses.ipv6.contains(&ip) {
+                addresses.ipv6.push(ip);
+            }
+        }
+    }
+    found
 }
 
 fn answers_to(endpoint: &Endpoint, wanted: &str) -> bool {
@@ -256,6 +292,48 @@ mod tests {
 
     fn v4(addresses: Option<Addresses>) -> Vec<Ipv4Addr> {
         addresses.map(|a| a.ipv4).unwrap_or_default()
+    }
+
+    #[test]
+    fn link_aliases_resolve_for_their_container_only() {
+        let table = NameTable::new();
+        let n = net("app");
+        table.connect(&n, endpoint(WEB, "/web", 2)).expect("web");
+        table.connect(&n, endpoint(DB, "/db", 3)).expect("db");
+        table
+            .connect(&n, endpoint(CACHE, "/cache", 4))
+            .expect("cache");
+        table.set_links(&n.id, WEB, vec![("store".into(), "/db".into())]);
+        assert_eq!(
+            v4(table.lookup_name(WEB, "store")),
+            [Ipv4Addr::new(172, 18, 0, 3)]
+        );
+        assert_eq!(
+            v4(table.lookup_name(WEB, "STORE.")),
+            [Ipv4Addr::new(172, 18, 0, 3)]
+        );
+        assert!(
+            table.lookup_name(CACHE, "store").is_none(),
+            "only the linking container"
+        );
+        // A link alias wins over a container of that name.
+        table.set_links(&n.id, WEB, vec![("cache".into(), "db".into())]);
+        assert_eq!(
+            v4(table.lookup_name(WEB, "cache")),
+            [Ipv4Addr::new(172, 18, 0, 3)]
+        );
+        assert_eq!(
+            v4(table.lookup_name(DB, "cache")),
+            [Ipv4Addr::new(172, 18, 0, 4)]
+        );
+        table.disconnect(&n.id, WEB);
+        table
+            .connect(&n, endpoint(WEB, "/web", 2))
+            .expect("web again");
+        assert_eq!(
+            v4(table.lookup_name(WEB, "cache")),
+            [Ipv4Addr::new(172, 18, 0, 4)]
+        );
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub enum UserError {
     NoUser(String),
     #[error("unable to find group {0}: no matching entries in group file")]
     NoGroup(String),
+    /// `--group-add` names an unknown group (moby's capitalised wording for this case).
+    #[error("Unable to find group {0}: no matching entries in group file")]
+    NoAdditionalGroup(String),
     #[error("uids and gids must be in range 0-{MAX_ID}")]
     OutOfRange,
     #[error("reading {path} in the container: {message}")]
@@ -123,6 +126,44 @@ pub fn resolve_in(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser,
     Ok(resolved)
 }
 
+/// `--group-add` values (names looked up in `rootfs`'s /etc/group, else numbers), as
+/// moby/sys/user `GetAdditionalGroupsPath`: the first matching entry by name or gid, a number
+/// without an entry as itself, duplicates once.
+pub fn additional_groups(rootfs: &Path, wanted: &[String]) -> Result<Vec<u32>, UserError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let root = Root::open(rootfs).map_err(|e| read_error("/", e))?;
+    let group = root
+        .read_optional("/etc/group")
+        .map_err(|e| read_error("/etc/group", e))?;
+    additional_groups_in(wanted, group.as_deref().unwrap_or(""))
+}
+
+/// `additional_groups` over the group file's contents.
+pub fn additional_groups_in(wanted: &[String], group: &str) -> Result<Vec<u32>, UserError> {
+    let groups = parse_group(group);
+    let mut gids = Vec::new();
+    for w in wanted {
+        let found = groups
+            .iter()
+            .find(|g| g.name == *w || g.gid.to_string() == *w)
+            .map(|g| g.gid);
+        let gid = match found {
+            Some(gid) => gid,
+            None => match w.parse::<i64>() {
+                Ok(n) if (0..=MAX_ID as i64).contains(&n) => n as u32,
+                Ok(_) => return Err(UserError::OutOfRange),
+                Err(_) => return Err(UserError::NoAdditionalGroup(w.clone())),
+            },
+        };
+        if !gids.contains(&gid) {
+            gids.push(gid);
+        }
+    }
+    Ok(gids)
+}
+
 /// `Some(id)` for a number in range, `None` for a name.
 fn parse_id(s: &str) -> Result<Option<u32>, UserError> {
     match s.parse::<u64>() {
@@ -172,6 +213,23 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_add_takes_names_and_numbers() {
+        let wanted = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            additional_groups_in(&wanted(&["staff", "1234", "10", "wheel"]), GROUP),
+            Ok(vec![50, 1234, 10])
+        );
+        assert_eq!(
+            additional_groups_in(&wanted(&["nosuch"]), GROUP),
+            Err(UserError::NoAdditionalGroup("nosuch".into()))
+        );
+        assert_eq!(
+            additional_groups_in(&wanted(&["99999999999"]), GROUP),
+            Err(UserError::OutOfRange)
+        );
+    }
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
         daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod error;
 pub mod id;
 pub mod reference;
+pub mod units;
 
 pub use digest::Digest;
 pub use error::{Error, ErrorKind, Result};

@@ -31,6 +31,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/{id}/kill", post(kill))
         .route("/containers/{id}/wait", post(wait))
         .route("/containers/{id}", delete(remove))
+        .route("/containers/{parent}/{alias}", delete(remove_by_link_name))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
         .route("/containers/{id}/resize", post(resize))
@@ -247,6 +248,28 @@ async fn remove(
         link: p.bool("link"),
     };
     d.container_remove(&id, opts).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `DELETE /containers/<parent>/<alias>`: a link name (docker-py and `docker rm --link` send
+/// it so). With `link=true` the link is removed; without, the linked container, as dockerd
+/// resolves link names to it.
+async fn remove_by_link_name(
+    State(d): State<Arc<Daemon>>,
+    Path((parent, alias)): Path<(String, String)>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let link_name = format!("{parent}/{alias}");
+    if p.bool("link") {
+        d.container_remove_link(&link_name).await?;
+    } else {
+        let opts = RemoveOptions {
+            force: p.bool("force"),
+            volumes: p.bool("v"),
+            link: false,
+        };
+        d.container_remove_linked(&link_name, opts).await?;
+    }
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
