@@ -179,14 +179,16 @@ impl Daemon {
                 no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
                 chown,
                 root_metadata: false,
+                root_name: path.clone(),
             };
             berth_snapshot::unpack::unpack_at(sync, dir.as_fd(), unpack)
                 .map(drop)
-                .map_err(|e| match e {
-                    UnpackError::Entry { .. } | UnpackError::Root { .. } => {
+                .map_err(|e: UnpackError| {
+                    if e.is_bad_archive() {
+                        Error::invalid(e.to_string())
+                    } else {
                         Error::internal(e.to_string())
                     }
-                    other => Error::invalid(other.to_string()),
                 })
         })
         .await?;
