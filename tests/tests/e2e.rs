@@ -42,6 +42,8 @@ macro_rules! both_clients {
     )*};
 }
 
+#[path = "e2e/bad_input.rs"]
+mod bad_input;
 #[path = "e2e/build.rs"]
 mod build;
 #[path = "e2e/build_features.rs"]

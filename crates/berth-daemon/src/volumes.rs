@@ -450,7 +450,9 @@ mod tests {
         let long = "v".repeat(MAX_NAME_LEN + 1);
         assert_eq!(
             validate_local(&long, &none).expect_err("long").message,
-            format!("create {long}: volume name is too long, names should be at most 255 characters")
+            format!(
+                "create {long}: volume name is too long, names should be at most 255 characters"
+            )
         );
         assert!(validate_local("_a", &none).is_err());
         let bad = HashMap::from([("foo".to_string(), "bar".to_string())]);

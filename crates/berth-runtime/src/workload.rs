@@ -110,6 +110,9 @@ mod tests {
             resolve("sh", Some(OsStr::new("/nonexistent:/bin"))),
             PathBuf::from("/bin/sh")
         );
-        assert_eq!(resolve("no-such-cmd", Some(OsStr::new("/bin"))), PathBuf::from("no-such-cmd"));
+        assert_eq!(
+            resolve("no-such-cmd", Some(OsStr::new("/bin"))),
+            PathBuf::from("no-such-cmd")
+        );
     }
 }

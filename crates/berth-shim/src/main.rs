@@ -19,7 +19,10 @@ mod trim;
 
 fn main() {
     let all: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    if all.first().is_some_and(|a| a == berth_runtime::spec::DEV_BIND_HOOK_ARG) {
+    if all
+        .first()
+        .is_some_and(|a| a == berth_runtime::spec::DEV_BIND_HOOK_ARG)
+    {
         if let Err(e) = bind_dev::run(&all[1..]) {
             eprintln!("berth-shim: {e}");
             std::process::exit(1);

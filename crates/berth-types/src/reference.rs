@@ -34,7 +34,10 @@ impl Reference {
     /// parser of every reference that reaches berth, with dockerd's messages. The tag is not
     /// defaulted.
     pub fn parse_name_only(s: &str) -> Result<Self, Error> {
-        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(Error::invalid(format!(
                 "invalid repository name ({s}), cannot specify 64-byte hexadecimal strings"
             )));
@@ -304,12 +307,10 @@ fn match_digest(d: &str) -> bool {
     let Some((algorithm, hex)) = d.split_once(':') else {
         return false;
     };
-    let algorithm_ok = algorithm
-        .split(['-', '_', '+', '.'])
-        .all(|part| {
-            let b = part.as_bytes();
-            !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(u8::is_ascii_alphanumeric)
-        });
+    let algorithm_ok = algorithm.split(['-', '_', '+', '.']).all(|part| {
+        let b = part.as_bytes();
+        !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(u8::is_ascii_alphanumeric)
+    });
     algorithm_ok && hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -425,7 +426,10 @@ mod tests {
             "unsupported digest algorithm"
         );
         let r = Reference::parse("busybox").expect("parse");
-        assert_eq!(r.with_tag("-x").expect_err("tag").message, "invalid tag format");
+        assert_eq!(
+            r.with_tag("-x").expect_err("tag").message,
+            "invalid tag format"
+        );
         assert_eq!(
             r.with_tag(&"t".repeat(129)).expect_err("tag").message,
             "invalid tag format"

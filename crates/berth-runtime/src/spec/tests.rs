@@ -424,7 +424,10 @@ fn a_user_mount_on_dev_replaces_the_dev_defaults_as_dockerd() {
         &host(),
     )
     .expect("spec");
-    assert_eq!(mount_dests(&spec), ["/proc", "/sys", "/sys/fs/cgroup", "/dev"]);
+    assert_eq!(
+        mount_dests(&spec),
+        ["/proc", "/sys", "/sys/fs/cgroup", "/dev"]
+    );
     assert!(spec.hooks().is_none());
 
     // A user's /dev/shm replaces only the default /dev/shm.
@@ -450,13 +453,19 @@ fn a_user_mount_on_dev_replaces_the_dev_defaults_as_dockerd() {
         &host(),
     )
     .expect("spec");
-    assert_eq!(mount_dests(&spec), ["/proc", "/dev", "/sys", "/sys/fs/cgroup"]);
+    assert_eq!(
+        mount_dests(&spec),
+        ["/proc", "/dev", "/sys", "/sys/fs/cgroup"]
+    );
     let hooks = spec
         .hooks()
         .as_ref()
         .and_then(|h| h.create_container().clone())
         .expect("createContainer hook");
-    assert_eq!(hooks[0].path(), &std::path::PathBuf::from("/usr/bin/berth-shim"));
+    assert_eq!(
+        hooks[0].path(),
+        &std::path::PathBuf::from("/usr/bin/berth-shim")
+    );
     assert_eq!(
         hooks[0].args().clone().unwrap_or_default(),
         [
