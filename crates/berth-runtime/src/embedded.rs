@@ -29,12 +29,10 @@ impl EmbeddedRuntime {
 
     fn builder(&self, id: &str) -> Result<ContainerBuilder> {
         std::fs::create_dir_all(&self.root).map_err(|e| other("creating the runtime root", e))?;
-        Ok(
-            ContainerBuilder::new(id.to_string(), SyscallType::default())
-                .with_executor(crate::workload::WorkloadExecutor)
-                .with_root_path(&self.root)
-                .map_err(lc_error)?,
-        )
+        ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_executor(crate::workload::WorkloadExecutor)
+            .with_root_path(&self.root)
+            .map_err(lc_error)
     }
 
     fn load(&self, id: &str) -> Result<Container> {

@@ -211,7 +211,8 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
         if dest == "/dev" && hooked_dev.is_some() {
             return true;
         }
-        !user_dests.contains(&dest) && !(dev_mounted && dest.starts_with("/dev/"))
+        let below_user_dev = dev_mounted && dest.starts_with("/dev/");
+        !user_dests.contains(&dest) && !below_user_dev
     });
     for m in &input.mounts {
         let mut options = vec!["rbind", "rprivate"];
