@@ -18,6 +18,9 @@ use futures::TryStreamExt;
 
 use crate::daemon::Daemon;
 
+/// At most this much of an upload is read after its extraction ended (or was refused).
+const DRAIN_LIMIT: u64 = 1 << 20;
+
 /// `PUT /containers/{id}/archive` flags.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExtractOptions {
@@ -157,37 +160,46 @@ impl Daemon {
         let readonly = c.host_config.readonly_rootfs.unwrap_or(false);
         let user = c.config.user.clone().unwrap_or_default();
         let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
-        let sync = tokio_util::io::SyncIoBridge::new(reader);
+        let mut sync = tokio_util::io::SyncIoBridge::new(reader);
         let (path, key) = (path.to_string(), key.to_string());
         self.with_rootfs(ctr, move |rootfs| {
-            let root = open_root(rootfs)?;
-            let dir = root
-                .extraction_dir(&path)
-                .map_err(|e| path_error(e, &path, &key))?;
-            if readonly {
-                return Err(Error::invalid("container rootfs is marked read-only"));
-            }
-            let chown = if opts.copy_uid_gid && !user.is_empty() {
-                let u = berth_runtime::user::resolve(rootfs, &user)
-                    .map_err(|e| Error::invalid(e.to_string()))?;
-                Some((u.uid, u.gid))
-            } else {
-                None
-            };
-            let unpack = UnpackOptions {
-                whiteouts: false,
-                no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
-                chown,
-                root_metadata: false,
-            };
-            berth_snapshot::unpack::unpack_at(sync, dir.as_fd(), unpack)
-                .map(drop)
-                .map_err(|e| match e {
-                    UnpackError::Entry { .. } | UnpackError::Root { .. } => {
-                        Error::internal(e.to_string())
-                    }
-                    other => Error::invalid(other.to_string()),
-                })
+            let result = (|| {
+                let root = open_root(rootfs)?;
+                let dir = root
+                    .extraction_dir(&path)
+                    .map_err(|e| path_error(e, &path, &key))?;
+                if readonly {
+                    return Err(Error::invalid("container rootfs is marked read-only"));
+                }
+                let chown = if opts.copy_uid_gid && !user.is_empty() {
+                    let u = berth_runtime::user::resolve(rootfs, &user)
+                        .map_err(|e| Error::invalid(e.to_string()))?;
+                    Some((u.uid, u.gid))
+                } else {
+                    None
+                };
+                let unpack = UnpackOptions {
+                    whiteouts: false,
+                    no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+                    chown,
+                    root_metadata: false,
+                    root_name: path.clone(),
+                };
+                berth_snapshot::unpack::unpack_at(&mut sync, dir.as_fd(), unpack)
+                    .map(drop)
+                    .map_err(|e: UnpackError| {
+                        if e.is_bad_archive() {
+                            Error::invalid(e.to_string())
+                        } else {
+                            Error::internal(e.to_string())
+                        }
+                    })
+            })();
+            // Read what the request still holds (the tar's last zero block, or the archive
+            // after an early refusal), as Go's HTTP server does, so the client finishes its
+            // upload and reads the answer instead of failing with EPIPE.
+            let _ = io::copy(&mut io::Read::take(&mut sync, DRAIN_LIMIT), &mut io::sink());
+            result
         })
         .await?;
         self.container_event(&c, "extract-to-dir", &[]);

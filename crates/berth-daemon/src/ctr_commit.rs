@@ -53,14 +53,17 @@ impl Daemon {
             }
             _ => {}
         }
+        // dockerd's `RepoTagReference`: `repo`, no digest, then `tag` (default `latest`).
         let repo_tag = match req.repo.as_deref().filter(|r| !r.is_empty()) {
             None => None,
             Some(repo) => {
-                let full = match req.tag.as_deref().filter(|t| !t.is_empty()) {
-                    Some(t) => format!("{repo}:{t}"),
-                    None => repo.to_string(),
-                };
-                Some(Reference::parse(&full)?)
+                if Reference::parse_name_only(repo)?.digest.is_some() {
+                    return Err(Error::invalid("cannot commit to digest reference"));
+                }
+                Some(Reference::parse_repo_tag(
+                    repo,
+                    req.tag.as_deref().unwrap_or(""),
+                )?)
             }
         };
         let mut config = RunConfig::default();

@@ -147,14 +147,21 @@ impl Daemon {
         body: BoxStream<'static, std::io::Result<Bytes>>,
         opts: ImportOptions,
     ) -> Result<String> {
+        // dockerd's `ImportImage`: `repo`, no digest, then `tag` in place of its tag.
         let repo_tag = match opts.repo.as_deref().filter(|r| !r.is_empty()) {
             None => None,
             Some(repo) => {
-                let full = match opts.tag.as_deref().filter(|t| !t.is_empty()) {
-                    Some(t) => format!("{repo}:{t}"),
-                    None => repo.to_string(),
-                };
-                Some(Reference::parse(&full)?)
+                let mut r = Reference::parse_name_only(repo)?;
+                if r.digest.is_some() {
+                    return Err(Error::invalid("cannot import digest reference"));
+                }
+                if let Some(t) = opts.tag.as_deref().filter(|t| !t.is_empty()) {
+                    r = r.with_tag(t)?;
+                }
+                if r.tag.is_none() {
+                    r.tag = Some(berth_types::reference::DEFAULT_TAG.to_string());
+                }
+                Some(r)
             }
         };
         if let Some(p) = opts.platform.as_deref().filter(|p| !p.is_empty()) {

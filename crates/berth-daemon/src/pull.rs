@@ -57,6 +57,22 @@ impl Read for ChannelReader {
 }
 
 /// `"linux/arm64"` -> the platform, or dockerd's error for a malformed one.
+/// dockerd's `PullImage` reference: `fromImage`, then `tag` as a digest when it parses as one
+/// (replacing any tag) and otherwise as a tag. No default tag: without one every tag is pulled.
+fn pull_reference(from_image: &str, tag: &str) -> Result<Reference> {
+    let r = Reference::parse_name_only(from_image)?;
+    if tag.is_empty() {
+        return Ok(r);
+    }
+    match tag.parse::<berth_types::Digest>() {
+        Ok(d) => Ok(Reference {
+            digest: Some(d),
+            ..r.trimmed()
+        }),
+        Err(_) => r.with_tag(tag),
+    }
+}
+
 fn wanted_platform(opt: Option<&str>) -> Result<(Platform, bool)> {
     match opt.filter(|s| !s.is_empty()) {
         None => Ok((
@@ -101,18 +117,12 @@ impl Daemon {
         opts: PullOptions,
     ) -> Result<mpsc::Receiver<Progress>> {
         let (platform, explicit) = wanted_platform(opts.platform.as_deref())?;
-        let full = if tag.is_empty() {
-            from_image.to_string()
-        } else if tag.contains(':') {
-            format!("{from_image}@{tag}")
-        } else {
-            format!("{from_image}:{tag}")
-        };
-        let name_only = Reference::parse_name_only(&full)
-            .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
+        let name_only = pull_reference(from_image, tag)?;
         let all_tags = name_only.tag.is_none() && name_only.digest.is_none();
-        let reference = Reference::parse(&full)
-            .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
+        let mut reference = name_only.clone();
+        if all_tags {
+            reference.tag = Some(berth_types::reference::DEFAULT_TAG.to_string());
+        }
         // The first endpoint (mirror, HTTPS, HTTP for an insecure registry) that answers
         // for this image; the probe is the request the pull starts with anyway.
         let first_request = if all_tags {

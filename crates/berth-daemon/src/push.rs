@@ -146,13 +146,11 @@ impl Daemon {
         creds: Credentials,
         opts: PushOptions,
     ) -> Result<mpsc::Receiver<Progress>> {
-        let full = if tag.is_empty() {
-            name.to_string()
-        } else {
-            format!("{name}:{tag}")
-        };
-        let name_only = Reference::parse_name_only(&full)
-            .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
+        // dockerd's `PushImage`: the name, then `tag` in place of its tag.
+        let mut name_only = Reference::parse_name_only(name)?;
+        if !tag.is_empty() {
+            name_only = name_only.with_tag(tag)?;
+        }
         let svc = self.images.service();
         let targets: Vec<Reference> = if name_only.tag.is_none() && name_only.digest.is_none() {
             let repo = name_only.name();
@@ -176,8 +174,7 @@ impl Daemon {
                 })
                 .collect()
         } else {
-            vec![Reference::parse(&full)
-                .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?]
+            vec![name_only.clone()]
         };
         let mut images = Vec::new();
         for r in &targets {

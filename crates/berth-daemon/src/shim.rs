@@ -72,16 +72,19 @@ pub async fn call(socket: &Path, req: &Request) -> Result<(Response, ShimConn)> 
     let (rd, mut wr) = stream.into_split();
     let mut line = serde_json::to_vec(req).map_err(|e| Error::internal(e.to_string()))?;
     line.push(b'\n');
-    wr.write_all(&line)
-        .await
-        .map_err(|e| Error::internal(format!("shim request: {e}")))?;
+    let written = wr.write_all(&line).await;
     let mut reader = BufReader::new(rd);
     let mut resp = String::new();
-    reader
-        .read_line(&mut resp)
-        .await
-        .map_err(|e| Error::internal(format!("shim response: {e}")))?;
+    let read = reader.read_line(&mut resp).await;
+    // A shim that refused the request answered before closing: its answer says why, where the
+    // failed write would only say "Broken pipe".
     if resp.is_empty() {
+        if let Err(e) = written {
+            return Err(Error::internal(format!("shim request: {e}")));
+        }
+        if let Err(e) = read {
+            return Err(Error::internal(format!("shim response: {e}")));
+        }
         return Err(Error::internal("shim closed the connection"));
     }
     let resp: Response = serde_json::from_str(resp.trim())

@@ -409,6 +409,8 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
         ulimits: crate::resources::ulimits(hc)?,
         sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
         cgroupns: crate::cgroupns::of(hc),
+        dev_bind_hook: (c.runtime == crate::daemon::EMBEDDED_RUNTIME)
+            .then(|| d.config.shim_binary.clone()),
     })
 }
 

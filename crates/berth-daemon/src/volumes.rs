@@ -22,17 +22,29 @@ pub const LOCAL_DRIVER: &str = "local";
 /// berth does not manage, so it is not among them).
 const LOCAL_OPTIONS: &[&str] = &["type", "device", "o"];
 
+/// The longest local volume name: it is a directory name, and a longer one fails in mkdir.
+pub const MAX_NAME_LEN: usize = 255;
+
 /// dockerd's `RestrictedNamePattern` for local volume names.
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    first_ok
-        && name.len() >= 2
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    first_ok && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// The checks the local driver makes before creating anything, with dockerd's wording.
+/// The checks the local driver makes before creating anything, with dockerd's wording (the
+/// length limit is berth's: dockerd fails later, in mkdir, with a 500).
 pub fn validate_local(name: &str, options: &HashMap<String, String>) -> Result<()> {
+    if name.len() == 1 {
+        return Err(Error::invalid(format!(
+            "create {name}: volume name is too short, names should be at least two alphanumeric characters"
+        )));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::invalid(format!(
+            "create {name}: volume name is too long, names should be at most {MAX_NAME_LEN} characters"
+        )));
+    }
     if !valid_name(name) {
         return Err(Error::invalid(format!(
             "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
@@ -467,9 +479,17 @@ mod tests {
             e.message,
             "create x/y: \"x/y\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
         );
-        assert!(
-            validate_local("a", &none).is_err(),
-            "one character is too short"
+        assert_eq!(
+            validate_local("a", &none).expect_err("short").message,
+            "create a: volume name is too short, names should be at least two alphanumeric characters"
+        );
+        assert!(validate_local(&"v".repeat(MAX_NAME_LEN), &none).is_ok());
+        let long = "v".repeat(MAX_NAME_LEN + 1);
+        assert_eq!(
+            validate_local(&long, &none).expect_err("long").message,
+            format!(
+                "create {long}: volume name is too long, names should be at most 255 characters"
+            )
         );
         assert!(validate_local("_a", &none).is_err());
         let bad = HashMap::from([("foo".to_string(), "bar".to_string())]);

@@ -62,12 +62,9 @@ impl ImageService {
     /// another image is moved, as dockerd does.
     pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<Reference, ImageError> {
         let image_id = self.resolve_id(name)?;
-        let target = if tag.is_empty() {
-            repo.to_string()
-        } else {
-            format!("{repo}:{tag}")
-        };
-        let reference = Reference::parse(&target).map_err(|e| ImageError::Invalid(e.message))?;
+        // dockerd's `TagImage`: `repo`, then `tag` in place of any tag or digest it has.
+        let reference =
+            Reference::parse_repo_tag(repo, tag).map_err(|e| ImageError::Invalid(e.message))?;
         if reference.digest.is_some() {
             return Err(ImageError::Invalid(
                 "refusing to create a tag with a digest reference".into(),

@@ -31,6 +31,7 @@ impl EmbeddedRuntime {
     fn builder(&self, id: &str) -> Result<ContainerBuilder> {
         std::fs::create_dir_all(&self.root).map_err(|e| other("creating the runtime root", e))?;
         ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_executor(crate::workload::WorkloadExecutor)
             .with_root_path(&self.root)
             .map_err(lc_error)
     }
@@ -147,7 +148,8 @@ fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
 }
 
 fn lc_error(e: LibcontainerError) -> RuntimeError {
-    crate::external::classify(&e.to_string())
+    // An exec's failure arrives through a pipe read in 3-byte chunks, NUL-padded.
+    crate::external::classify(e.to_string().trim_end_matches('\0'))
 }
 
 impl Runtime for EmbeddedRuntime {

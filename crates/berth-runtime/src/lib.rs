@@ -17,5 +17,7 @@ pub mod shim_proto;
 pub mod spec;
 pub mod user;
 mod workdir;
+#[cfg(feature = "embedded")]
+mod workload;
 
 pub use backend::{ProcessIo, Runtime, RuntimeChoice, RuntimeError, Spawned, Stdio};

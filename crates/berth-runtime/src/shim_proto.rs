@@ -28,6 +28,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// The longest request line the shim reads. An exec's arguments and environment may take up to
+/// the kernel's limit (a quarter of the stack rlimit, at most 6 MiB with the usual 8 MiB
+/// `_STK_LIM`), and JSON escaping can grow them several times: the line must hold all of that
+/// so that the kernel, not the protocol, refuses an oversized exec (`E2BIG`).
+pub const MAX_REQUEST: usize = 64 << 20;
+
 /// Written by berthd to `<bundle>/shim.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShimConfig {

@@ -61,17 +61,27 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
     Ok(value)
 }
 
+/// The largest JSON body read. dockerd sets none; axum's default of 2 MiB would refuse an exec
+/// or create whose environment the kernel accepts (up to 6 MiB of arguments and environment,
+/// more once JSON-escaped), so the kernel, not the API, has the last word.
+pub const JSON_BODY_LIMIT: usize = 64 << 20;
+
+/// The whole body, up to [`JSON_BODY_LIMIT`].
+async fn read_body(body: Body) -> Result<Bytes, BodyError> {
+    axum::body::to_bytes(body, JSON_BODY_LIMIT)
+        .await
+        .map_err(|e| BodyError::Read(e.to_string()))
+}
+
 /// A JSON body; an empty body gives `T::default()` (an empty body is not invalid for dockerd).
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
-            .await
-            .map_err(|e| BodyError::Read(e.body_text()))?;
+        let bytes = read_body(body).await?;
         check_json_content_type(&parts.headers, bytes.is_empty())?;
         if bytes.is_empty() {
             return Ok(Self(T::default()));
@@ -86,11 +96,9 @@ pub struct RequiredJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for RequiredJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
-            .await
-            .map_err(|e| BodyError::Read(e.body_text()))?;
+        let bytes = read_body(body).await?;
         check_json_content_type(&parts.headers, bytes.is_empty())?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(BodyError::Json("EOF".into()).into());

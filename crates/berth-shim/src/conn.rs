@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use berth_runtime::shim_proto::{frame, ExitStatus, Response};
 
 /// Input beyond this before the request line ends is refused.
-pub const MAX_REQUEST: usize = 1 << 20;
+pub use berth_runtime::shim_proto::MAX_REQUEST;
 /// Output queued for a client beyond this pauses the process's output (backpressure).
 pub const MAX_BACKLOG: usize = 1 << 20;
 

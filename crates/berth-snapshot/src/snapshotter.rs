@@ -48,14 +48,8 @@ impl From<SnapshotError> for Error {
         match &e {
             SnapshotError::NotFound(_) => Error::not_found(e.to_string()),
             SnapshotError::Exists(_) => Error::conflict(e.to_string()),
-            SnapshotError::InvalidId(_)
-            | SnapshotError::Unpack(
-                UnpackError::Breakout { .. }
-                | UnpackError::InvalidHardlink { .. }
-                | UnpackError::InvalidSymlink { .. }
-                | UnpackError::InvalidWhiteout { .. }
-                | UnpackError::Archive(_),
-            ) => Error::invalid(e.to_string()),
+            SnapshotError::InvalidId(_) => Error::invalid(e.to_string()),
+            SnapshotError::Unpack(u) if u.is_bad_archive() => Error::invalid(e.to_string()),
             _ => Error::internal(e.to_string()),
         }
     }

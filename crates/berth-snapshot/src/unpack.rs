@@ -34,16 +34,22 @@ const XATTR_PAX_PREFIX: &str = "SCHILY.xattr.";
 pub enum UnpackError {
     #[error("reading layer archive: {0}")]
     Archive(#[source] io::Error),
-    #[error("{name:?} is outside of the layer root")]
-    Breakout { name: String },
+    #[error("{name:?} is outside of {root:?}")]
+    Breakout { name: String, root: String },
     #[error("invalid hardlink {name:?} -> {target:?}")]
     InvalidHardlink { name: String, target: String },
     #[error("invalid symlink {name:?} -> {target:?}")]
     InvalidSymlink { name: String, target: String },
     #[error("invalid whiteout {name:?}")]
     InvalidWhiteout { name: String },
-    #[error("unpacking {name:?}: {source}")]
-    Entry { name: String, source: io::Error },
+    /// Applying entry `name` failed; `op` is the operation as dockerd words it
+    /// (`open /a/b`, `link /target /name`, ...).
+    #[error("{op}: {}", go_error(.source))]
+    Entry {
+        name: String,
+        op: String,
+        source: io::Error,
+    },
     #[error("opening layer root {path}: {source}")]
     Root { path: String, source: io::Error },
     #[error("cannot overwrite directory \"/{name}\" with non-directory \"/\"")]
@@ -52,8 +58,55 @@ pub enum UnpackError {
     OverwriteNonDir { name: String },
 }
 
+impl UnpackError {
+    /// Whether the archive itself is at fault (a 400, not a 500): a name or link that climbs
+    /// out, a malformed archive, or an entry the filesystem refuses because of what the archive
+    /// holds (a missing link target, a symlink where a directory is needed, a name too long).
+    pub fn is_bad_archive(&self) -> bool {
+        match self {
+            Self::Entry { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(
+                    libc::ENOENT
+                        | libc::ENOTDIR
+                        | libc::ELOOP
+                        | libc::ENAMETOOLONG
+                        | libc::EEXIST
+                        | libc::EISDIR
+                        | libc::EINVAL
+                        | libc::EXDEV
+                        | libc::EMLINK
+                        | libc::ENOTEMPTY
+                        | libc::EPERM
+                )
+            ),
+            Self::Root { .. } => false,
+            _ => true,
+        }
+    }
+}
+
+/// An OS error worded as Go prints it (`no such file or directory`), which is how dockerd's
+/// messages end; other errors as they are.
+pub fn go_error(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            let text = io::Error::from_raw_os_error(code).to_string();
+            let text = text
+                .strip_suffix(&format!(" (os error {code})"))
+                .unwrap_or(&text);
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => text.to_string(),
+            }
+        }
+        None => e.to_string(),
+    }
+}
+
 /// How an archive is applied: as an image layer (the default) or as a `docker cp` upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnpackOptions {
     /// `.wh.` entries are whiteouts (layers); otherwise they are ordinary files (cp).
     pub whiteouts: bool,
@@ -64,6 +117,9 @@ pub struct UnpackOptions {
     pub chown: Option<(u32, u32)>,
     /// Whether a `./` entry sets the root directory's metadata (layers do, cp does not).
     pub root_metadata: bool,
+    /// The root as messages name it (`"/"` for a layer, the destination for cp), as in
+    /// dockerd's `"../x" is outside of "/tmp"`.
+    pub root_name: String,
 }
 
 impl UnpackOptions {
@@ -74,6 +130,7 @@ impl UnpackOptions {
             no_overwrite_dir_non_dir: false,
             chown: None,
             root_metadata: true,
+            root_name: "/".to_string(),
         }
     }
 }
@@ -190,16 +247,37 @@ impl Unpacker {
             // Global PAX headers and unknown vendor types carry no file (dockerd skips them too).
             _ => return Ok(()),
         };
-        let comps = clean_components(&raw_name)
-            .ok_or_else(|| UnpackError::Breakout { name: name.clone() })?;
+        let comps = clean_components(&raw_name).ok_or_else(|| UnpackError::Breakout {
+            name: name.clone(),
+            root: self.opts.root_name.clone(),
+        })?;
         let mut meta = read_meta(entry).map_err(UnpackError::Archive)?;
         if let Some((uid, gid)) = self.opts.chown {
             meta.uid = uid;
             meta.gid = gid;
         }
         self.stats.entries += 1;
+        // The entry as dockerd's messages show it: cleaned, from the root.
+        let shown = format!("/{}", String::from_utf8_lossy(&comps.join(&b'/')));
+        let link_target = entry
+            .link_name_bytes()
+            .map(|t| t.into_owned())
+            .unwrap_or_default();
+        let op = match kind {
+            Kind::Dir => format!("mkdir {shown}"),
+            Kind::File => format!("open {shown}"),
+            Kind::Symlink => format!("symlink {} {shown}", String::from_utf8_lossy(&link_target)),
+            Kind::Hardlink => {
+                let target = clean_components(&link_target)
+                    .map(|c| String::from_utf8_lossy(&c.join(&b'/')).into_owned())
+                    .unwrap_or_default();
+                format!("link /{target} {shown}")
+            }
+            Kind::CharDev | Kind::BlockDev | Kind::Fifo => format!("mknod {shown}"),
+        };
         let entry_err = |source: io::Error| UnpackError::Entry {
             name: name.clone(),
+            op: op.clone(),
             source,
         };
 
@@ -223,14 +301,17 @@ impl Unpacker {
                     WhiteoutError::Invalid => UnpackError::InvalidWhiteout { name: name.clone() },
                     WhiteoutError::Io(source) => UnpackError::Entry {
                         name: name.clone(),
+                        op: format!("whiteout {shown}"),
                         source,
                     },
                 });
         }
 
         let parent = self.ensure_dir(parent_comps).map_err(entry_err)?;
-        let cname = CString::new(last.to_vec())
-            .map_err(|_| UnpackError::Breakout { name: name.clone() })?;
+        let cname = CString::new(last.to_vec()).map_err(|_| UnpackError::Breakout {
+            name: name.clone(),
+            root: self.opts.root_name.clone(),
+        })?;
 
         if let Some(existing) = sys::lstatat(parent.as_fd(), &cname).map_err(entry_err)? {
             let existing_is_dir = existing.st_mode & libc::S_IFMT == libc::S_IFDIR;
@@ -284,10 +365,7 @@ impl Unpacker {
                 sys::futimes(file.as_fd(), meta.mtime).map_err(entry_err)?;
             }
             Kind::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
+                let target = link_target;
                 if !symlink_stays_inside(parent_comps, &target) {
                     return Err(UnpackError::InvalidSymlink {
                         name: name.clone(),
@@ -299,10 +377,7 @@ impl Unpacker {
                     .map_err(entry_err)?;
             }
             Kind::Hardlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
+                let target = link_target;
                 let invalid = || UnpackError::InvalidHardlink {
                     name: name.clone(),
                     target: String::from_utf8_lossy(&target).into_owned(),
@@ -439,13 +514,17 @@ impl Unpacker {
                 }
                 Err(source) => {
                     return Err(UnpackError::Entry {
-                        name: name.clone(),
+                        op: format!("open /{name}"),
+                        name,
                         source,
                     })
                 }
             };
-            sys::futimes(fd.as_fd(), *mtime)
-                .map_err(|source| UnpackError::Entry { name, source })?;
+            sys::futimes(fd.as_fd(), *mtime).map_err(|source| UnpackError::Entry {
+                op: format!("chtimes /{name}"),
+                name,
+                source,
+            })?;
         }
         Ok(self.stats)
     }
@@ -568,6 +647,8 @@ fn symlink_stays_inside(parent: &[&[u8]], target: &[u8]) -> bool {
     if target.first() == Some(&b'/') {
         return true;
     }
+    // A link at the top level reads as "/<target>": its ".." stop at the root, as they do for
+    // dockerd's chrooted unpack (images ship `linuxrc -> ../bin/busybox`).
     let mut joined = parent.join(&b'/');
     joined.push(b'/');
     joined.extend_from_slice(target);
@@ -632,6 +713,7 @@ mod tests {
         assert!(symlink_stays_inside(&parent, b"../lib/x"));
         assert!(symlink_stays_inside(&parent, b"/etc/passwd"));
         assert!(!symlink_stays_inside(&parent, b"../../../etc"));
+        assert!(symlink_stays_inside(&[], b"../bin/busybox"));
     }
 }
 

@@ -149,9 +149,10 @@ fn extract_locally(archive: impl Read + Send, src: &CopyInfo, dst: &str) -> CliR
         no_overwrite_dir_non_dir: true,
         chown: Some(owner),
         root_metadata: false,
+        root_name: prepared.dst_dir.to_string(),
     };
     let unpack = |r: &mut dyn Read| {
-        berth_snapshot::unpack::unpack_at(r, dir.as_fd(), opts)
+        berth_snapshot::unpack::unpack_at(r, dir.as_fd(), opts.clone())
             .map(drop)
             .map_err(|e| fail(e.to_string()))
     };

@@ -24,8 +24,8 @@ pub struct PullArgs {
 pub async fn run(ctx: &Ctx, path: &str, args: PullArgs) -> CliResult {
     Arity::Exactly(1).check(path, args.args.len())?;
     let image = &args.args[0];
-    let reference = berth_types::Reference::parse(image)
-        .map_err(|e| CliError::status(1, format!("invalid reference format: {}", e.message)))?;
+    let reference =
+        berth_types::Reference::parse(image).map_err(|e| CliError::status(1, e.message))?;
     let (repo, tag) = match image.split_once('@') {
         Some((repo, digest)) => (repo.to_string(), Some(digest.to_string())),
         None => split_tag(image),

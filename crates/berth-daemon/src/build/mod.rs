@@ -152,9 +152,11 @@ impl Daemon {
         } else {
             req.dockerfile.clone()
         };
+        // dockerd's `sanitizeRepoAndTags`.
         for t in &req.tags {
-            Reference::parse(t)
-                .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
+            if Reference::parse(t)?.digest.is_some() {
+                return Err(Error::invalid("build tag cannot contain a digest"));
+            }
         }
         platform::target(req.platform.as_deref())?;
         let tmp = self.config.data_root.join("tmp");

@@ -288,6 +288,7 @@ pub fn materialize(ctx: &BuildContext, key: &str, parent: &Path) -> Result<(Path
             no_overwrite_dir_non_dir: false,
             chown: None,
             root_metadata: false,
+            root_name: "/".to_string(),
         };
         berth_snapshot::unpack::unpack_at(&tar_bytes[..], root.fd(), opts)
             .map_err(|e| Error::invalid(e.to_string()))?;

@@ -237,8 +237,7 @@ impl Build {
 
     /// Pulls a base image, its progress shown in the build's output as dockerd does.
     async fn pull_base(&self, name: &str) -> Result<()> {
-        let reference = berth_types::Reference::parse(name)
-            .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
+        let reference = berth_types::Reference::parse(name)?;
         let host = crate::distribution::login_host(&reference.domain);
         let creds = self
             .req
@@ -1438,6 +1437,7 @@ fn extract_into(rootfs: &std::path::Path, reader: impl std::io::Read) -> Result<
         no_overwrite_dir_non_dir: false,
         chown: None,
         root_metadata: false,
+        root_name: "/".to_string(),
     };
     berth_snapshot::unpack::unpack_at(reader, root.fd(), opts)
         .map(drop)

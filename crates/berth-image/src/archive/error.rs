@@ -42,6 +42,9 @@ pub enum ArchiveError {
     NoPlatform(String),
     #[error("invalid tag {0:?}")]
     BadTag(String),
+    /// A `RepoTags` entry the reference grammar refuses (the parser's message).
+    #[error("{0}")]
+    BadReference(String),
     #[error("writing image archive: {0}")]
     Write(#[source] std::io::Error),
     #[error("empty export - not implemented")]

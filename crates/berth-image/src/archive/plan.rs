@@ -33,9 +33,9 @@ fn parse_json<T: DeserializeOwned>(spool: &Spool, path: &str) -> Result<T, Archi
 }
 
 /// `repo:tag` as in `manifest.json`; a name without a tag (or with a digest) is refused, as
-/// dockerd does.
+/// dockerd does, and a malformed one with the reference parser's message.
 fn parse_tag(name: &str) -> Result<Reference, ArchiveError> {
-    let r = Reference::parse_name_only(name).map_err(|_| ArchiveError::BadTag(name.into()))?;
+    let r = Reference::parse_name_only(name).map_err(|e| ArchiveError::BadReference(e.message))?;
     if r.tag.is_none() || r.digest.is_some() {
         return Err(ArchiveError::BadTag(name.into()));
     }

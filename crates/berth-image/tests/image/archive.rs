@@ -370,7 +370,7 @@ fn hostile_archives_are_refused_and_leave_nothing() {
         b.into_inner().expect("tar")
     };
     let (a, _) = legacy_archive(&[layer(&[("fine", b"fine")]), escape], &["bad:1"], false);
-    assert_refused(&svc, d.path(), &a, lim, "outside of the layer root");
+    assert_refused(&svc, d.path(), &a, lim, "is outside of \"/\"");
 
     // A layer whose bytes do not hash to the config's diff id.
     let (mut a, _) = legacy_archive(&[layer(&[("fine", b"fine")])], &["bad:2"], false);

@@ -136,7 +136,19 @@ pub struct SpecInput {
     pub sysctls: std::collections::BTreeMap<String, String>,
     /// `--cgroupns`.
     pub cgroupns: CgroupNamespace,
+    /// The embedded runtime's helper for a bind mount on `/dev` (the `berth-shim` binary):
+    /// see [`DEV_BIND_HOOK_ARG`]. `None` for runtimes that leave a bound `/dev` alone (runc).
+    pub dev_bind_hook: Option<PathBuf>,
 }
+
+/// The first argument of the `createContainer` hook that binds the host's `/dev` (or whatever
+/// the user mounts there) over the container's `/dev`: `berth-shim --bind-dev <rootfs>
+/// <source> <options>`. libcontainer always creates device nodes, `/dev/ptmx` and symlinks in
+/// the container's `/dev`, where runc leaves a bind-mounted `/dev` alone; with the host's
+/// `/dev` mounted there it would write into the host's `/dev`. So for the embedded runtime the
+/// default tmpfs stays at `/dev` for libcontainer to populate, and the hook mounts the user's
+/// `/dev` over it once the rootfs is ready, before `pivot_root`.
+pub const DEV_BIND_HOOK_ARG: &str = "--bind-dev";
 
 /// Facts about the host the spec depends on.
 #[derive(Debug, Clone)]
@@ -209,6 +221,27 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
 
     let mut args = input.args.clone();
     let mut mounts = defaults::mounts(input.privileged, input.shm_size.unwrap_or(DEFAULT_SHM_SIZE));
+    // dockerd's `WithMounts`: a user's mount replaces the default one at its destination, and
+    // one on /dev replaces every default below /dev as well (the user's /dev brings its own).
+    let dev_bind = input
+        .user_mounts
+        .iter()
+        .find(|m| m.destination == "/dev" && m.typ == "bind");
+    let hooked_dev = dev_bind.zip(input.dev_bind_hook.as_ref());
+    let user_dests: Vec<&str> = input
+        .user_mounts
+        .iter()
+        .map(|m| m.destination.as_str())
+        .collect();
+    let dev_mounted = user_dests.contains(&"/dev");
+    mounts.retain(|m| {
+        let dest = m["destination"].as_str().unwrap_or_default();
+        if dest == "/dev" && hooked_dev.is_some() {
+            return true;
+        }
+        let below_user_dev = dev_mounted && dest.starts_with("/dev/");
+        !user_dests.contains(&dest) && !below_user_dev
+    });
     for m in &input.mounts {
         let mut options = vec!["rbind", "rprivate"];
         if m.read_only {
@@ -216,7 +249,21 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
         }
         mounts.push(json!({ "destination": m.destination, "type": "bind", "source": m.source, "options": options }));
     }
+    let mut create_container_hooks = Vec::new();
     for m in &input.user_mounts {
+        if let Some((dev, hook)) = hooked_dev.filter(|(dev, _)| std::ptr::eq(*dev, m)) {
+            create_container_hooks.push(json!({
+                "path": hook,
+                "args": [
+                    "berth-shim",
+                    DEV_BIND_HOOK_ARG,
+                    input.rootfs,
+                    dev.source,
+                    dev.options.join(","),
+                ],
+            }));
+            continue;
+        }
         mounts.push(json!({ "destination": m.destination, "type": m.typ, "source": m.source, "options": m.options }));
     }
     if let Some(init) = &input.init {
@@ -326,6 +373,9 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
     });
     if !input.domainname.is_empty() {
         spec["domainname"] = json!(input.domainname);
+    }
+    if !create_container_hooks.is_empty() {
+        spec["hooks"] = json!({ "createContainer": create_container_hooks });
     }
     serde_json::from_value(spec).map_err(|e| SpecError::Invalid(e.to_string()))
 }

@@ -448,3 +448,88 @@ fn cgroup_mount_is_read_only_unless_privileged() {
     assert!(cgroup_options(true).contains(&"rw".to_string()));
     assert!(!cgroup_options(true).contains(&"ro".to_string()));
 }
+
+fn mount_dests(spec: &Spec) -> Vec<String> {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .map(|m| m.destination().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_user_mount_on_dev_replaces_the_dev_defaults_as_dockerd() {
+    let dev = SpecMount {
+        destination: "/dev".into(),
+        typ: "bind".into(),
+        source: "/dev".into(),
+        options: vec!["rbind".into(), "rprivate".into()],
+    };
+    let shm = SpecMount {
+        destination: "/dev/shm".into(),
+        typ: "tmpfs".into(),
+        source: "tmpfs".into(),
+        options: vec![],
+    };
+    // runc: the defaults under /dev go, the user's /dev is an ordinary bind.
+    let spec = build_for(
+        &SpecInput {
+            user_mounts: vec![dev.clone()],
+            ..input()
+        },
+        &host(),
+    )
+    .expect("spec");
+    assert_eq!(
+        mount_dests(&spec),
+        ["/proc", "/sys", "/sys/fs/cgroup", "/dev"]
+    );
+    assert!(spec.hooks().is_none());
+
+    // A user's /dev/shm replaces only the default /dev/shm.
+    let spec = build_for(
+        &SpecInput {
+            user_mounts: vec![shm],
+            ..input()
+        },
+        &host(),
+    )
+    .expect("spec");
+    let dests = mount_dests(&spec);
+    assert_eq!(dests.iter().filter(|d| *d == "/dev/shm").count(), 1);
+    assert!(dests.contains(&"/dev/pts".to_string()));
+
+    // The embedded runtime: its /dev tmpfs stays, the bind becomes the createContainer hook.
+    let spec = build_for(
+        &SpecInput {
+            user_mounts: vec![dev],
+            dev_bind_hook: Some("/usr/bin/berth-shim".into()),
+            ..input()
+        },
+        &host(),
+    )
+    .expect("spec");
+    assert_eq!(
+        mount_dests(&spec),
+        ["/proc", "/dev", "/sys", "/sys/fs/cgroup"]
+    );
+    let hooks = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().clone())
+        .expect("createContainer hook");
+    assert_eq!(
+        hooks[0].path(),
+        &std::path::PathBuf::from("/usr/bin/berth-shim")
+    );
+    assert_eq!(
+        hooks[0].args().clone().unwrap_or_default(),
+        [
+            "berth-shim",
+            DEV_BIND_HOOK_ARG,
+            "/var/lib/berth/overlay/abc/merged",
+            "/dev",
+            "rbind,rprivate"
+        ]
+    );
+}

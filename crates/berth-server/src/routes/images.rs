@@ -103,12 +103,9 @@ async fn post_named(
             Ok(progress_response(rx))
         }
         Some(NamedRoute::Tag(name)) => {
-            let Some(repo) = p.non_empty("repo") else {
-                return Err(ApiError::invalid(
-                    "repository name must have at least one component",
-                ));
-            };
-            d.image_tag(name, repo, p.non_empty("tag")).await?;
+            // An empty `repo` is refused by the reference grammar, as dockerd does.
+            d.image_tag(name, p.get("repo").unwrap_or(""), p.non_empty("tag"))
+                .await?;
             Ok(empty(StatusCode::CREATED))
         }
         _ => Err(page_not_found()),
