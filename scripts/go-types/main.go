@@ -68,15 +68,18 @@ type field struct {
 // whose swagger dropped them ("" for every version: berth keeps 20.10's shape where no
 // swagger says otherwise).
 var dockerd2010 = map[string]string{
-	"container.Resources.KernelMemory":    "1.42",
-	"container.Resources.KernelMemoryTCP": "",
-	"system.Info.KernelMemory":            "1.42",
-	"system.Info.KernelMemoryTCP":         "",
-	"types.ImageInspect.Container":        "1.45",
-	"types.ImageInspect.ContainerConfig":  "1.45",
-	"types.ImageInspect.VirtualSize":      "1.44",
-	"image.Summary.VirtualSize":           "1.44",
-	"container.WaitResponse.Error":        "",
+	"container.Resources.KernelMemory":                               "1.42",
+	"container.Resources.KernelMemoryTCP":                            "",
+	"system.Info.KernelMemory":                                       "1.42",
+	"system.Info.KernelMemoryTCP":                                    "",
+	"types.ImageInspect.Container":                                   "1.45",
+	"types.ImageInspect.ContainerConfig":                             "1.45",
+	"types.ImageInspect.VirtualSize":                                 "1.44",
+	"image.Summary.VirtualSize":                                      "1.44",
+	"container.WaitResponse.Error":                                   "",
+	"types.DiskUsage.BuilderSize":                                    "",
+	"registry.ServiceConfig.AllowNondistributableArtifactsCIDRs":     "",
+	"registry.ServiceConfig.AllowNondistributableArtifactsHostnames": "",
 }
 
 type pkgInfo struct {
