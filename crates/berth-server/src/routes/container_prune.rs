@@ -10,9 +10,9 @@ use berth_daemon::Daemon;
 use http::StatusCode;
 
 use crate::body::go_json;
-use crate::version::ApiVersion;
 use crate::error::ApiError;
 use crate::query::Params;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new().route("/containers/prune", post(prune))

@@ -11,8 +11,8 @@ use berth_daemon::Daemon;
 use http::StatusCode;
 
 use crate::body::{go_json, RequiredJson};
-use crate::version::ApiVersion;
 use crate::error::ApiError;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new().route("/containers/{id}/update", post(update))

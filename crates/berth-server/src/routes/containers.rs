@@ -102,7 +102,12 @@ async fn list(
     p: Params,
 ) -> Result<Response, ApiError> {
     let list = d.container_list(list_options(&p)?).await?;
-    Ok(go_json(StatusCode::OK, &list, gojson::CONTAINER_SUMMARY, &v))
+    Ok(go_json(
+        StatusCode::OK,
+        &list,
+        gojson::CONTAINER_SUMMARY,
+        &v,
+    ))
 }
 
 async fn inspect(

@@ -11,9 +11,9 @@ use berth_daemon::Daemon;
 use http::StatusCode;
 
 use crate::body::{empty, go_json, json_response, JsonBody, RequiredJson};
-use crate::version::ApiVersion;
 use crate::error::ApiError;
 use crate::query::Params;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new()

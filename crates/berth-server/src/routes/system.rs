@@ -15,9 +15,9 @@ use berth_api::gojson;
 
 use crate::body::{go_json, json_response};
 use crate::error::ApiError;
-use crate::version::ApiVersion;
 use crate::query::Params;
 use crate::stopping::Stopping;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new()

@@ -13,9 +13,9 @@ use http::StatusCode;
 use berth_api::gojson;
 
 use crate::body::{empty, go_json, json_response, RequiredJson};
-use crate::version::ApiVersion;
 use crate::error::ApiError;
 use crate::query::Params;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new()
