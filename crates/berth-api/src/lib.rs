@@ -10,6 +10,7 @@ pub mod archive;
 pub mod check;
 pub mod container;
 pub mod filters;
+pub mod gojson;
 pub mod stats;
 pub mod stdcopy;
 pub mod version;

@@ -82,6 +82,7 @@ impl Daemon {
             crate::cgroupns::kernel_support(),
         ));
         crate::resources::adapt(&mut host_config);
+        crate::spec::fill_host_defaults(&mut host_config, crate::cgroups::is_unified());
         // Devices and throttled disks are looked up now, so a typo creates nothing.
         crate::resources::limits(&host_config)?;
         for d in crate::resources::devices(&host_config)? {

@@ -51,11 +51,19 @@ impl DiskUsageParts {
     }
 }
 
+/// `GET /system/df`: the swagger model plus `BuilderSize`, which dockerd 20.10 still sent
+/// (the build cache's total size).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DiskUsage {
+    #[serde(flatten)]
+    pub usage: models::SystemDataUsageResponse,
+    #[serde(rename = "BuilderSize")]
+    pub builder_size: i64,
+}
+
 impl Daemon {
-    pub async fn system_df(
-        &self,
-        parts: DiskUsageParts,
-    ) -> Result<models::SystemDataUsageResponse> {
+    /// At API `api`: before 1.44 each image's `VirtualSize` repeats its `Size`.
+    pub async fn system_df(&self, parts: DiskUsageParts, api: &str) -> Result<DiskUsage> {
         let mut out = models::SystemDataUsageResponse::default();
         let mut image_sizes = HashMap::new();
         if parts.images || parts.containers {
@@ -70,6 +78,7 @@ impl Daemon {
             let mut images = usage.images;
             for img in &mut images {
                 img.containers = counts.get(&img.id).copied().unwrap_or(0);
+                img.virtual_size = crate::images::api_older(api, "1.44").then_some(img.size);
                 image_sizes.insert(img.id.clone(), img.size);
             }
             if parts.images {
@@ -134,7 +143,16 @@ impl Daemon {
                     .collect(),
             );
         }
-        Ok(out)
+        let builder_size = out
+            .build_cache
+            .iter()
+            .flatten()
+            .filter_map(|b| b.size)
+            .sum();
+        Ok(DiskUsage {
+            usage: out,
+            builder_size,
+        })
     }
 }
 

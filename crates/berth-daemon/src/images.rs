@@ -194,11 +194,13 @@ impl Daemon {
         Ok(result.id)
     }
 
+    /// `GET /images/json` at API `api`: before 1.44 `VirtualSize` repeats `Size`.
     pub async fn image_list(
         &self,
         all: bool,
         filters: &berth_api::Filters,
         _digests: bool,
+        api: &str,
     ) -> Result<Vec<models::ImageSummary>> {
         let svc = self.images.service.clone();
         let filters = filters.clone();
@@ -206,6 +208,7 @@ impl Daemon {
         let counts = self.container_counts();
         for img in &mut list {
             img.containers = *counts.get(&img.id).unwrap_or(&0);
+            img.virtual_size = api_older(api, "1.44").then_some(img.size);
         }
         Ok(list)
     }
@@ -218,10 +221,14 @@ impl Daemon {
         m
     }
 
-    pub async fn image_inspect(&self, name: &str) -> Result<models::ImageInspect> {
+    /// `GET /images/{name}/json` at API `api`: before 1.44 `VirtualSize` repeats `Size`, as
+    /// dockerd sends it there.
+    pub async fn image_inspect(&self, name: &str, api: &str) -> Result<models::ImageInspect> {
         let svc = self.images.service.clone();
         let name = name.to_string();
-        blocking(move || Ok(svc.inspect(&name)?)).await
+        let mut img = blocking(move || Ok(svc.inspect(&name)?)).await?;
+        img.virtual_size = api_older(api, "1.44").then_some(img.size).flatten();
+        Ok(img)
     }
 
     pub async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
@@ -311,7 +318,8 @@ impl Daemon {
         attrs.insert("reclaimed".to_string(), report.space_reclaimed.to_string());
         self.events.emit(Kind::Image, "prune", "", attrs);
         Ok(models::ImagePruneResponse {
-            images_deleted: Some(report.images_deleted),
+            // dockerd's list is nil (null) when nothing was deleted.
+            images_deleted: Some(report.images_deleted).filter(|d| !d.is_empty()),
             space_reclaimed: Some(report.space_reclaimed as i64),
         })
     }
@@ -329,4 +337,10 @@ impl Daemon {
         let name = name.to_string();
         blocking(move || Ok(svc.history(&name)?)).await
     }
+}
+
+/// Whether dotted API version `a` is older than `b`.
+pub(crate) fn api_older(a: &str, b: &str) -> bool {
+    let key = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    key(a) < key(b)
 }

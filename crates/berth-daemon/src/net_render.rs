@@ -55,7 +55,8 @@ impl Daemon {
             ipam: Some(models::Ipam {
                 driver: Some("default".into()),
                 config: Some(config),
-                options: Some(n.ipam_options.clone()),
+                // dockerd's IPAM options are nil (null) unless some were given.
+                options: Some(n.ipam_options.clone()).filter(|o| !o.is_empty()),
             }),
             internal: Some(n.internal),
             attachable: Some(n.attachable),

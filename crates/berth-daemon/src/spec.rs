@@ -25,8 +25,8 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
         }
     }
     match (&mut user.env, &image.env) {
-        (None, Some(img)) => user.env = Some(img.clone()),
-        (Some(env), Some(img)) if env.is_empty() => *env = img.clone(),
+        // dockerd takes the image's list (nil when it has none) for an empty one.
+        (env, img) if env.as_ref().is_none_or(Vec::is_empty) => *env = img.clone(),
         (Some(env), Some(img)) => {
             for ie in img {
                 let key = ie.split('=').next().unwrap_or_default();
@@ -37,8 +37,9 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
         }
         _ => {}
     }
+    // A container always has a label map (`{}` without labels), as dockerd's merge makes it.
+    let labels = user.labels.get_or_insert_with(HashMap::new);
     if let Some(img_labels) = &image.labels {
-        let labels = user.labels.get_or_insert_with(HashMap::new);
         for (k, v) in img_labels {
             labels.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -62,7 +63,8 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
     if user.working_dir.as_deref().is_none_or(str::is_empty) {
         user.working_dir = image.working_dir.clone();
     }
-    if user.volumes.as_ref().is_none_or(HashMap::is_empty) && image.volumes.is_some() {
+    // An empty map gives way to the image's volumes (nil when it has none), as in dockerd.
+    if user.volumes.as_ref().is_none_or(HashMap::is_empty) {
         user.volumes = image.volumes.clone();
     }
     if user.stop_signal.as_deref().is_none_or(str::is_empty) {
@@ -70,6 +72,37 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
     }
     if user.on_build.is_none() {
         user.on_build = image.on_build.clone();
+    }
+}
+
+/// What dockerd writes into a new container's HostConfig for what the request left unset, so
+/// inspect shows the settings the container runs with: a private IPC namespace, the cgroup
+/// namespace mode of the host's cgroup version (a namespace only on cgroup v2), the default
+/// /dev/shm size, and (unless privileged) the masked and read-only paths the runtime applies.
+pub fn fill_host_defaults(hc: &mut HostConfig, cgroup2: bool) {
+    use berth_api::models::HostConfigCgroupnsModeEnum as Cgroupns;
+    use berth_runtime::spec::{DEFAULT_SHM_SIZE, MASKED_PATHS, READONLY_PATHS};
+    if hc.ipc_mode.as_deref().is_none_or(str::is_empty) {
+        hc.ipc_mode = Some("private".into());
+    }
+    if matches!(hc.cgroupns_mode, None | Some(Cgroupns::EMPTY)) {
+        hc.cgroupns_mode = Some(if cgroup2 {
+            Cgroupns::PRIVATE
+        } else {
+            Cgroupns::HOST
+        });
+    }
+    if hc.shm_size.unwrap_or(0) == 0 {
+        hc.shm_size = Some(DEFAULT_SHM_SIZE as i64);
+    }
+    if !hc.privileged.unwrap_or(false) {
+        let list = |paths: &[&str]| Some(paths.iter().map(|p| p.to_string()).collect());
+        if hc.masked_paths.is_none() {
+            hc.masked_paths = list(MASKED_PATHS);
+        }
+        if hc.readonly_paths.is_none() {
+            hc.readonly_paths = list(READONLY_PATHS);
+        }
     }
 }
 
@@ -530,5 +563,16 @@ mod tests {
         );
         assert_eq!(command(&ep).ok(), Some(("echo".to_string(), vec![])));
         assert!(command(&ContainerConfig::default()).is_err());
+
+        // Empty lists and maps take the image's, nil ones included; labels are always a map.
+        let mut empty = ContainerConfig {
+            env: Some(vec![]),
+            volumes: Some(HashMap::new()),
+            ..Default::default()
+        };
+        merge_image_config(&mut empty, &ContainerConfig::default());
+        assert_eq!(empty.env, None);
+        assert_eq!(empty.volumes, None);
+        assert_eq!(empty.labels, Some(HashMap::new()));
     }
 }

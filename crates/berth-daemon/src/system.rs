@@ -9,6 +9,19 @@ use crate::container::Status;
 use crate::daemon::{Daemon, EMBEDDED_RUNTIME};
 use crate::options::EventsOptions;
 
+/// Whether the sysctl under /proc/sys reads `1` (false when it does not exist, as dockerd).
+fn sysctl_on(name: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/sys/{name}")).is_ok_and(|v| v.trim() == "1")
+}
+
+/// Whether the cgroup v1 memory controller has this file.
+fn memory_cgroup_has(file: &str) -> bool {
+    !crate::cgroups::is_unified()
+        && std::path::Path::new("/sys/fs/cgroup/memory")
+            .join(file)
+            .exists()
+}
+
 fn kernel_version() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
@@ -21,6 +34,16 @@ fn go_arch() -> &'static str {
         "aarch64" => "arm64",
         other => other,
     }
+}
+
+/// `GET /info`: the swagger model, plus what dockerd 20.10 still sent that the model lost.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Info {
+    #[serde(flatten)]
+    pub info: models::SystemInfo,
+    /// Kernel memory limits, before API 1.42.
+    #[serde(rename = "KernelMemory", skip_serializing_if = "Option::is_none")]
+    pub kernel_memory: Option<bool>,
 }
 
 impl Daemon {
@@ -62,7 +85,9 @@ impl Daemon {
         }
     }
 
-    pub async fn info(&self) -> models::SystemInfo {
+    /// `GET /info` at API `api` (fields dockerd 20.10 still had are given before the version
+    /// whose swagger dropped them).
+    pub async fn info(&self, api: &str) -> Info {
         let all: Vec<_> = self
             .all()
             .iter()
@@ -92,7 +117,7 @@ impl Daemon {
         }
         let uts = nix::sys::utsname::uname().ok();
         let mem = sys_mem_total();
-        models::SystemInfo {
+        let info = models::SystemInfo {
             id: Some(self.daemon_id()),
             containers: Some(all.len() as i64),
             containers_running: Some(running),
@@ -165,7 +190,33 @@ impl Daemon {
                 "name=seccomp,profile=builtin".into(),
                 "name=no-new-privileges".into(),
             ]),
-            warnings: Some(Vec::new()),
+            // dockerd's list is nil (null) without warnings.
+            warnings: None,
+            plugins: Some(models::PluginsInfo {
+                volume: Some(vec!["local".into()]),
+                network: Some(vec!["bridge".into(), "host".into(), "null".into()]),
+                authorization: None,
+                log: Some(vec![
+                    crate::log_config::JSON_FILE.into(),
+                    crate::log_config::LOCAL.into(),
+                ]),
+            }),
+            default_address_pools: Some(
+                self.nets
+                    .config
+                    .pools
+                    .iter()
+                    .map(|p| models::SystemInfoDefaultAddressPools {
+                        base: Some(p.base.to_string()),
+                        size: Some(i64::from(p.size)),
+                    })
+                    .collect(),
+            ),
+            bridge_nf_iptables: Some(sysctl_on("net/bridge/bridge-nf-call-iptables")),
+            bridge_nf_ip6tables: Some(sysctl_on("net/bridge/bridge-nf-call-ip6tables")),
+            // Kernel memory accounting, as dockerd's sysinfo finds it in the memory cgroup.
+            kernel_memory_tcp: Some(memory_cgroup_has("memory.kmem.tcp.limit_in_bytes")),
+
             // berthd is never part of a swarm: what dockerd reports outside one.
             swarm: Some(models::SwarmInfo {
                 node_id: Some(String::new()),
@@ -176,6 +227,11 @@ impl Daemon {
                 ..Default::default()
             }),
             ..Default::default()
+        };
+        Info {
+            info,
+            kernel_memory: crate::images::api_older(api, "1.42")
+                .then(|| memory_cgroup_has("memory.kmem.limit_in_bytes")),
         }
     }
 
@@ -222,7 +278,9 @@ impl Daemon {
                     .collect(),
             ),
             mirrors: Some(r.mirrors().to_vec()),
-            ..Default::default()
+            // berth pushes every layer: no registry is allowed non-distributable artifacts.
+            allow_nondistributable_artifacts_cidrs: Some(Vec::new()),
+            allow_nondistributable_artifacts_hostnames: Some(Vec::new()),
         }
     }
 

@@ -112,7 +112,8 @@ impl Daemon {
             labels: (!r.labels.is_empty()).then(|| r.labels.clone()),
             mountpoint: self.volume_data(&r.name).display().to_string(),
             name: r.name.clone(),
-            options: (!r.options.is_empty()).then(|| r.options.clone()),
+            // The driver options as created (`{}` without any, as the CLI's create sends them).
+            options: Some(r.options.clone()),
             scope: "local".into(),
             usage_data: None,
         }

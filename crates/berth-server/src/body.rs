@@ -127,6 +127,24 @@ pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
+/// `value` written as dockerd's Go type `t` at API version `v` (berth_api::gojson): the
+/// fields dockerd always sends get their zero value when berth left them unset, empty
+/// `omitempty` fields go.
+pub fn go_json<T: Serialize>(
+    status: StatusCode,
+    value: &T,
+    t: berth_api::gojson::GoType,
+    v: &crate::version::ApiVersion,
+) -> Response {
+    match berth_api::gojson::to_value(value, t, &v.0) {
+        Ok(doc) => json_response(status, &doc),
+        Err(e) => ApiError(berth_types::Error::internal(format!(
+            "encoding response: {e}"
+        )))
+        .into_response(),
+    }
+}
+
 /// A bodiless answer (`204 No Content`, `200` for resize, ...).
 pub fn empty(status: StatusCode) -> Response {
     let mut resp = Response::new(Body::empty());

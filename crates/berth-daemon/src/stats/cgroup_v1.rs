@@ -44,9 +44,49 @@ pub fn cpu(root: &Path, rel: &str, host: &Host) -> CpuStats {
     }
 }
 
+/// The `memory.stat` entries dockerd reports on cgroup v1 (containerd's v1 metrics, which
+/// know no others: no shmem, swap or workingset counters).
+const V1_MEMORY_KEYS: &[&str] = &[
+    "cache",
+    "rss",
+    "rss_huge",
+    "mapped_file",
+    "dirty",
+    "writeback",
+    "pgpgin",
+    "pgpgout",
+    "pgfault",
+    "pgmajfault",
+    "inactive_anon",
+    "active_anon",
+    "inactive_file",
+    "active_file",
+    "unevictable",
+    "hierarchical_memory_limit",
+    "hierarchical_memsw_limit",
+    "total_cache",
+    "total_rss",
+    "total_rss_huge",
+    "total_mapped_file",
+    "total_dirty",
+    "total_writeback",
+    "total_pgpgin",
+    "total_pgpgout",
+    "total_pgfault",
+    "total_pgmajfault",
+    "total_inactive_anon",
+    "total_active_anon",
+    "total_inactive_file",
+    "total_active_file",
+    "total_unevictable",
+];
+
 pub fn memory(root: &Path, rel: &str, host: &Host) -> MemoryStats {
     let mem = dir(root, "memory", rel);
-    let stats: BTreeMap<String, u64> = key_values(&mem.join("memory.stat"));
+    let stats: BTreeMap<String, u64> = key_values(&mem.join("memory.stat"))
+        .into_iter()
+        .filter(|(k, _)| V1_MEMORY_KEYS.contains(&k.as_str()))
+        .collect();
     let limit = read_u64(&mem.join("memory.limit_in_bytes"))
         .filter(|l| *l < UNLIMITED_FLOOR)
         .map_or(host.memory_total, |l| l.min(host.memory_total));
@@ -70,12 +110,16 @@ pub fn pids(root: &Path, rel: &str) -> PidsStats {
 
 pub fn blkio(root: &Path, rel: &str) -> BlkioStats {
     let b = dir(root, "blkio", rel);
+    // On cgroup v1 dockerd sends every list, empty when the kernel lacks the counter.
     let pick = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| b.join(n))
-            .find(|p| p.exists())
-            .map(|p| blkio_v1(&p))
+        Some(
+            names
+                .iter()
+                .map(|n| b.join(n))
+                .find(|p| p.exists())
+                .map(|p| blkio_v1(&p))
+                .unwrap_or_default(),
+        )
     };
     BlkioStats {
         io_service_bytes_recursive: pick(&[

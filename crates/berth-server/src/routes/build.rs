@@ -13,7 +13,6 @@ use berth_daemon::Daemon;
 use futures::StreamExt;
 use http::{header, HeaderValue, StatusCode};
 
-use crate::body::json_response;
 use crate::error::ApiError;
 use crate::query::Params;
 
@@ -99,13 +98,21 @@ fn tokio_stream_from<T: Send + 'static>(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-async fn prune(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+async fn prune(
+    State(d): State<Arc<Daemon>>,
+    v: crate::version::ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
     let filters = p.filters()?;
     let until = filters.get("until").last().cloned();
     let all = p.bool("all");
     let (deleted, reclaimed) = d.build_prune(all, until).await?;
-    Ok(json_response(
+    // dockerd's list stays nil (null) when nothing was deleted.
+    let deleted = Some(deleted).filter(|d| !d.is_empty());
+    Ok(crate::body::go_json(
         StatusCode::OK,
         &serde_json::json!({ "CachesDeleted": deleted, "SpaceReclaimed": reclaimed }),
+        berth_api::gojson::BUILD_CACHE_PRUNE,
+        &v,
     ))
 }

@@ -9,15 +9,25 @@ use axum::Router;
 use berth_daemon::Daemon;
 use http::StatusCode;
 
-use crate::body::json_response;
+use crate::body::go_json;
 use crate::error::ApiError;
 use crate::query::Params;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new().route("/containers/prune", post(prune))
 }
 
-async fn prune(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+async fn prune(
+    State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
     let report = d.container_prune(&p.filters()?).await?;
-    Ok(json_response(StatusCode::OK, &report))
+    Ok(go_json(
+        StatusCode::OK,
+        &report,
+        berth_api::gojson::CONTAINER_PRUNE,
+        &v,
+    ))
 }

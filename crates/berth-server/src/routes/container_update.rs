@@ -10,8 +10,9 @@ use berth_api::models::{ContainerUpdateResponse, HostConfig};
 use berth_daemon::Daemon;
 use http::StatusCode;
 
-use crate::body::{json_response, RequiredJson};
+use crate::body::{go_json, RequiredJson};
 use crate::error::ApiError;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new().route("/containers/{id}/update", post(update))
@@ -22,13 +23,17 @@ pub fn routes() -> Router<Arc<Daemon>> {
 async fn update(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
+    v: ApiVersion,
     RequiredJson(body): RequiredJson<HostConfig>,
 ) -> Result<Response, ApiError> {
     let warnings = d.container_update(&id, body).await?;
-    Ok(json_response(
+    // dockerd's list stays nil (null) without warnings.
+    Ok(go_json(
         StatusCode::OK,
         &ContainerUpdateResponse {
-            warnings: Some(warnings),
+            warnings: Some(warnings).filter(|w| !w.is_empty()),
         },
+        berth_api::gojson::CONTAINER_UPDATE,
+        &v,
     ))
 }

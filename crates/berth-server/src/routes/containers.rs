@@ -13,7 +13,9 @@ use berth_types::id::is_valid_container_name;
 use futures::{FutureExt, StreamExt};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use crate::body::{empty, json_response, RequiredJson};
+use berth_api::gojson;
+
+use crate::body::{empty, go_json, json_response, RequiredJson};
 use crate::error::ApiError;
 use crate::hijack::{stream_content_type, Hijack, MULTIPLEXED_STREAM, RAW_STREAM};
 use crate::query::{Params, QueryError};
@@ -111,18 +113,28 @@ pub fn list_options(p: &Params) -> Result<ListOptions, ApiError> {
     })
 }
 
-async fn list(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+async fn list(
+    State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
     let list = d.container_list(list_options(&p)?).await?;
-    Ok(json_response(StatusCode::OK, &list))
+    Ok(go_json(
+        StatusCode::OK,
+        &list,
+        gojson::CONTAINER_SUMMARY,
+        &v,
+    ))
 }
 
 async fn inspect(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
+    v: ApiVersion,
     p: Params,
 ) -> Result<Response, ApiError> {
     let c = d.container_inspect(&id, p.bool("size")).await?;
-    Ok(json_response(StatusCode::OK, &c))
+    Ok(go_json(StatusCode::OK, &c, gojson::CONTAINER_JSON, &v))
 }
 
 /// dockerd refuses a start body (a host config) since API 1.24; a JSON object shorter than
@@ -222,9 +234,11 @@ async fn wait(
 ) -> Result<Response, ApiError> {
     let condition = wait_condition(&p, &v)?;
     let done = d.container_wait(&id, condition).await?;
+    let api = v.0.clone();
     let body = done
-        .map(|status| {
-            let mut line = serde_json::to_vec(&status).unwrap_or_default();
+        .map(move |status| {
+            let doc = gojson::to_value(&status, gojson::CONTAINER_WAIT, &api).unwrap_or_default();
+            let mut line = serde_json::to_vec(&doc).unwrap_or_default();
             line.push(b'\n');
             Ok::<_, std::convert::Infallible>(line)
         })

@@ -11,7 +11,7 @@ use berth_daemon::Daemon;
 use http::StatusCode;
 use serde::Deserialize;
 
-use crate::body::{empty, json_response, JsonBody};
+use crate::body::{empty, go_json, json_response, JsonBody};
 use crate::error::ApiError;
 use crate::hijack::{null_io, stream_content_type, Hijack};
 use crate::query::Params;
@@ -83,8 +83,14 @@ async fn start(
 async fn inspect(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
+    v: ApiVersion,
 ) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &d.exec_inspect(&id).await?))
+    Ok(go_json(
+        StatusCode::OK,
+        &d.exec_inspect(&id).await?,
+        berth_api::gojson::EXEC_INSPECT,
+        &v,
+    ))
 }
 
 async fn resize(

@@ -14,7 +14,7 @@ use berth_types::Error;
 use futures::StreamExt;
 use http::StatusCode;
 
-use crate::body::{empty, json_response};
+use crate::body::{empty, go_json, json_response};
 use crate::error::ApiError;
 use crate::query::Params;
 use crate::version::ApiVersion;
@@ -66,11 +66,15 @@ fn page_not_found() -> ApiError {
 async fn get_named(
     State(d): State<Arc<Daemon>>,
     Path(path): Path<String>,
+    v: ApiVersion,
 ) -> Result<Response, ApiError> {
     match split_named(&path, &http::Method::GET) {
-        Some(NamedRoute::Inspect(name)) => {
-            Ok(json_response(StatusCode::OK, &d.image_inspect(name).await?))
-        }
+        Some(NamedRoute::Inspect(name)) => Ok(go_json(
+            StatusCode::OK,
+            &d.image_inspect(name, &v.0).await?,
+            berth_api::gojson::IMAGE_INSPECT,
+            &v,
+        )),
         Some(NamedRoute::History(name)) => {
             Ok(json_response(StatusCode::OK, &d.image_history(name).await?))
         }
@@ -141,15 +145,51 @@ async fn list(
         }
     }
     let images = d
-        .image_list(p.bool("all"), &filters, p.bool("digests"))
+        .image_list(p.bool("all"), &filters, p.bool("digests"), &v.0)
         .await?;
-    Ok(json_response(StatusCode::OK, &images))
+    let mut doc = serde_json::to_value(&images)
+        .map_err(|e| ApiError(berth_types::Error::internal(format!("encoding: {e}"))))?;
+    if let Some(items) = doc.as_array_mut() {
+        for item in items {
+            nil_when_empty(item);
+        }
+    }
+    Ok(go_json(
+        StatusCode::OK,
+        &doc,
+        berth_api::gojson::IMAGE_SUMMARY,
+        &v,
+    ))
+}
+
+/// dockerd's image summary has nil (null) `RepoDigests` and `Labels` when the image has none;
+/// the swagger model's are plain lists and maps, so berth's empty ones are turned back here.
+pub fn nil_when_empty(summary: &mut serde_json::Value) {
+    for key in ["RepoDigests", "Labels"] {
+        let empty = match summary.get(key) {
+            Some(serde_json::Value::Array(a)) => a.is_empty(),
+            Some(serde_json::Value::Object(o)) => o.is_empty(),
+            _ => false,
+        };
+        if empty {
+            summary[key] = serde_json::Value::Null;
+        }
+    }
 }
 
 /// `POST /images/prune`: `filters` (dangling, until, label, label!).
-async fn prune(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+async fn prune(
+    State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
     let report = d.image_prune(&p.filters()?).await?;
-    Ok(json_response(StatusCode::OK, &report))
+    Ok(go_json(
+        StatusCode::OK,
+        &report,
+        berth_api::gojson::IMAGE_PRUNE,
+        &v,
+    ))
 }
 
 /// What `POST /images/create` was asked to do.

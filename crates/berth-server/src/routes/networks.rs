@@ -10,9 +10,10 @@ use berth_api::models::{NetworkConnectRequest, NetworkCreateRequest, NetworkDisc
 use berth_daemon::Daemon;
 use http::StatusCode;
 
-use crate::body::{empty, json_response, JsonBody, RequiredJson};
+use crate::body::{empty, go_json, json_response, JsonBody, RequiredJson};
 use crate::error::ApiError;
 use crate::query::Params;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new()
@@ -24,18 +25,30 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/networks/{id}/disconnect", post(disconnect))
 }
 
-async fn list(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
-    Ok(json_response(
+async fn list(
+    State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
+    Ok(go_json(
         StatusCode::OK,
         &d.network_list(&p.filters()?)?,
+        berth_api::gojson::NETWORK,
+        &v,
     ))
 }
 
 async fn inspect(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
+    v: ApiVersion,
 ) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, &d.network_inspect(&id)?))
+    Ok(go_json(
+        StatusCode::OK,
+        &d.network_inspect(&id)?,
+        berth_api::gojson::NETWORK,
+        &v,
+    ))
 }
 
 async fn create(

@@ -14,6 +14,7 @@ use http::{header, HeaderValue};
 use crate::error::ApiError;
 use crate::query::Params;
 use crate::stopping::Stopping;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new().route("/containers/{id}/stats", get(stats))
@@ -36,10 +37,12 @@ pub fn stats_options(p: &Params) -> Result<StatsOptions, ApiError> {
 async fn stats(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
+    v: ApiVersion,
     stopping: Stopping,
     p: Params,
 ) -> Result<Response, ApiError> {
     let frames = d.container_stats(&id, stats_options(&p)?).await?;
+    let frames = frames.map(move |frame| as_go(frame, &v.0));
     let mut resp = Response::new(Body::from_stream(
         stopping.cut(frames).map(Ok::<_, std::convert::Infallible>),
     ));
@@ -48,6 +51,21 @@ async fn stats(
         HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+/// One stats frame (a JSON line) as dockerd's Go type writes it at API `api`.
+fn as_go(frame: bytes::Bytes, api: &str) -> bytes::Bytes {
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&frame) else {
+        return frame;
+    };
+    berth_api::gojson::encode(&mut doc, berth_api::gojson::CONTAINER_STATS, api);
+    match serde_json::to_vec(&doc) {
+        Ok(mut line) => {
+            line.push(b'\n');
+            bytes::Bytes::from(line)
+        }
+        Err(_) => frame,
+    }
 }
 
 #[cfg(test)]

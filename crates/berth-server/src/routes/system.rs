@@ -11,10 +11,13 @@ use berth_daemon::{Daemon, DiskUsageParts, EventsOptions};
 use futures::StreamExt;
 use http::{header, HeaderValue, StatusCode};
 
-use crate::body::json_response;
+use berth_api::gojson;
+
+use crate::body::{go_json, json_response};
 use crate::error::ApiError;
 use crate::query::Params;
 use crate::stopping::Stopping;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new()
@@ -55,18 +58,30 @@ pub async fn ping_head() -> Response {
     resp
 }
 
-async fn version(State(d): State<Arc<Daemon>>) -> Response {
-    json_response(StatusCode::OK, &d.version())
+async fn version(State(d): State<Arc<Daemon>>, v: ApiVersion) -> Response {
+    go_json(StatusCode::OK, &d.version(), gojson::VERSION, &v)
 }
 
-async fn info(State(d): State<Arc<Daemon>>) -> Response {
-    json_response(StatusCode::OK, &d.info().await)
+async fn info(State(d): State<Arc<Daemon>>, v: ApiVersion) -> Response {
+    go_json(StatusCode::OK, &d.info(&v.0).await, gojson::INFO, &v)
 }
 
 /// `GET /system/df`; `type` (API 1.42+) picks parts.
-async fn disk_usage(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+async fn disk_usage(
+    State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
     let parts = DiskUsageParts::from_types(&p.all("type"))?;
-    Ok(json_response(StatusCode::OK, &d.system_df(parts).await?))
+    let usage = d.system_df(parts, &v.0).await?;
+    let mut doc = serde_json::to_value(&usage)
+        .map_err(|e| ApiError(berth_types::Error::internal(format!("encoding: {e}"))))?;
+    if let Some(images) = doc.get_mut("Images").and_then(|i| i.as_array_mut()) {
+        for img in images {
+            crate::routes::images::nil_when_empty(img);
+        }
+    }
+    Ok(go_json(StatusCode::OK, &doc, gojson::DISK_USAGE, &v))
 }
 
 /// `GET /berth/check` (berth only): verifies blobs and references; problems are in the body.

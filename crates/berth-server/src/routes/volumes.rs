@@ -10,9 +10,12 @@ use berth_api::volume::{VolumeCreateOptions, VolumeListResponse};
 use berth_daemon::Daemon;
 use http::StatusCode;
 
-use crate::body::{empty, json_response, RequiredJson};
+use berth_api::gojson;
+
+use crate::body::{empty, go_json, json_response, RequiredJson};
 use crate::error::ApiError;
 use crate::query::Params;
+use crate::version::ApiVersion;
 
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new()
@@ -24,32 +27,45 @@ pub fn routes() -> Router<Arc<Daemon>> {
 
 async fn create(
     State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
     RequiredJson(body): RequiredJson<VolumeCreateOptions>,
 ) -> Result<Response, ApiError> {
-    Ok(json_response(
+    Ok(go_json(
         StatusCode::CREATED,
         &d.volume_create(body).await?,
+        gojson::VOLUME,
+        &v,
     ))
 }
 
-async fn list(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+async fn list(
+    State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
     let volumes = d.volume_list(&p.filters()?).await?;
-    Ok(json_response(
+    // berth has no volume driver to warn about an unreachable one: dockerd's list stays nil.
+    Ok(go_json(
         StatusCode::OK,
         &VolumeListResponse {
             volumes: Some(volumes),
-            warnings: Some(Vec::new()),
+            warnings: None,
         },
+        gojson::VOLUME_LIST,
+        &v,
     ))
 }
 
 async fn inspect(
     State(d): State<Arc<Daemon>>,
     Path(name): Path<String>,
+    v: ApiVersion,
 ) -> Result<Response, ApiError> {
-    Ok(json_response(
+    Ok(go_json(
         StatusCode::OK,
         &d.volume_inspect(&name).await?,
+        gojson::VOLUME,
+        &v,
     ))
 }
 
