@@ -50,6 +50,8 @@ mod build_features;
 mod build_registry;
 #[path = "e2e/build_stages.rs"]
 mod build_stages;
+#[path = "e2e/compose.rs"]
+mod compose;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
 #[path = "e2e/image_lifecycle.rs"]

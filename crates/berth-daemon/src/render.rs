@@ -304,10 +304,7 @@ impl Daemon {
                         && c.has_been_started
                         && v.parse::<i64>().ok() == Some(c.state.exit_code)
                 })
-                && any("label", &|v| match v.split_once('=') {
-                    Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
-                    None => labels.contains_key(v),
-                })
+                && f.match_kv_list("label", &labels)
                 && (f.get("ancestor").is_empty() || ancestors.contains(&c.image_id))
                 && before.as_ref().is_none_or(|b| c.created < *b)
                 && since.as_ref().is_none_or(|s| c.created > *s)
