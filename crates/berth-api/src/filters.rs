@@ -134,7 +134,10 @@ mod tests {
         let mut f = Filters::default();
         f.add("label!", "project=p");
         f.add("label!", "number=1");
-        assert!(f.match_prune_labels(&labels), "label! excludes only when all match");
+        assert!(
+            f.match_prune_labels(&labels),
+            "label! excludes only when all match"
+        );
         f.add("label", "project");
         assert!(f.match_prune_labels(&labels));
         let mut f = Filters::default();

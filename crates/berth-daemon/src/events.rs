@@ -155,7 +155,14 @@ fn matches(e: &EventMessage, f: &Filters) -> bool {
         && f.any_of("action", |v| v == action)
         && f.any_of("scope", |v| v == "local")
         && [
-            "container", "volume", "network", "daemon", "plugin", "node", "service", "secret",
+            "container",
+            "volume",
+            "network",
+            "daemon",
+            "plugin",
+            "node",
+            "service",
+            "secret",
             "config",
         ]
         .into_iter()
@@ -222,7 +229,11 @@ mod tests {
         let mut f = Filters::default();
         f.add("network", "net");
         assert!(!matches(&e, &f));
-        let n = event(Kind::Network, "0123", &[("name", "net1"), ("container", "abcdef")]);
+        let n = event(
+            Kind::Network,
+            "0123",
+            &[("name", "net1"), ("container", "abcdef")],
+        );
         assert!(matches(&n, &f));
         let mut f = Filters::default();
         f.add("volume", "v");

@@ -133,15 +133,14 @@ impl Daemon {
         // The entry the user gave for the network of the network mode: the docker CLI files
         // `--ip`, `--network-alias` and `--mac-address` under the name it was given, or under
         // "default" without `--network`.
-        let mut primary_key: Option<String> = None;
-        match self.nets.find(mode) {
+        let primary_key: Option<String> = match self.nets.find(mode) {
             Ok(n) => {
-                primary_key = [mode, n.name.as_str(), n.id.as_str()]
+                let key = [mode, n.name.as_str(), n.id.as_str()]
                     .into_iter()
                     .chain((n.name == "bridge").then_some("default"))
                     .find(|k| asked.contains_key(*k))
                     .map(str::to_string);
-                let mut ep = primary_key
+                let mut ep = key
                     .as_ref()
                     .and_then(|k| asked.get(k))
                     .cloned()
@@ -152,15 +151,16 @@ impl Daemon {
                 }
                 check_endpoint_for(&n, &ep)?;
                 planned.insert(n.name.clone(), configured_part(&ep));
+                key
             }
             // As dockerd, a missing network fails the start, not the create.
             Err(e) if e.kind == ErrorKind::NotFound => {
-                primary_key = asked.contains_key(mode).then(|| mode.to_string());
                 let ep = asked.get(mode).cloned().unwrap_or_default();
                 planned.insert(mode.to_string(), configured_part(&ep));
+                asked.contains_key(mode).then(|| mode.to_string())
             }
             Err(e) => return Err(e),
-        }
+        };
         // API 1.44 and later: every other network of `EndpointsConfig` is joined too, with its
         // own aliases, address and MAC (the server refuses several below 1.44, as dockerd).
         let mut others: Vec<(&String, &EndpointSettings)> = asked

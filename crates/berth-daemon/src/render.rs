@@ -283,6 +283,15 @@ impl Daemon {
         let before = self.created_of(opts.filters.get("before"))?;
         let since = self.created_of(opts.filters.get("since"))?;
         let f = &opts.filters;
+        // `network=` values by name, and the names of the networks they give by id.
+        let networks: Vec<String> = f
+            .get("network")
+            .iter()
+            .flat_map(|v| {
+                let by_id = self.nets.find(v).ok().map(|n| n.name);
+                std::iter::once(v.clone()).chain(by_id)
+            })
+            .collect();
         let any = |key: &str, test: &dyn Fn(&str) -> bool| {
             let v = f.get(key);
             v.is_empty() || v.iter().any(|x| test(x))
@@ -310,7 +319,8 @@ impl Daemon {
                 && since.as_ref().is_none_or(|s| c.created > *s)
                 // berth runs no swarm tasks.
                 && is_task != Some(true)
-                && any("network", &|v| crate::ps_filters::on_network(&c, v))
+                && (f.get("network").is_empty()
+                    || networks.iter().any(|n| crate::ps_filters::on_network(&c, n)))
                 && any("volume", &|v| crate::ps_filters::has_volume(&c, v))
                 && port_filters.matches(&c);
             if ok {

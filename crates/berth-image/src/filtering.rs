@@ -26,16 +26,6 @@ pub(crate) fn bool_or_default(
     }
 }
 
-/// `filters.MatchKVList`: every value (`key` or `key=value`) matches `labels`; true when the
-/// filter is absent.
-pub(crate) fn match_kv_list(
-    filters: &Filters,
-    key: &str,
-    labels: &HashMap<String, String>,
-) -> bool {
-    filters.match_kv_list(key, labels)
-}
-
 /// The prune filters `label` (all must match) and `label!` (excluded when all match).
 pub fn match_prune_labels(filters: &Filters, labels: &HashMap<String, String>) -> bool {
     filters.match_prune_labels(labels)

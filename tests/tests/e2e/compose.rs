@@ -16,8 +16,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use berth_tests::cli;
-use berth_tests::Out;
 use berth_tests::paths::Binaries;
+use berth_tests::Out;
 
 use super::*;
 
@@ -202,7 +202,10 @@ volumes:
         .out()
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}\n{ps}")))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("{e}: {l}\n{ps}"))
+        })
         .collect();
     rows.sort_by_key(|r| r["Service"].as_str().unwrap_or_default().to_string());
     let seen: Vec<(String, String, String)> = rows
@@ -218,7 +221,11 @@ volumes:
     assert_eq!(
         seen,
         [
-            ("web".to_string(), p.container("web", 1), "running".to_string()),
+            (
+                "web".to_string(),
+                p.container("web", 1),
+                "running".to_string()
+            ),
             (
                 "worker".to_string(),
                 p.container("worker", 1),
@@ -248,7 +255,9 @@ volumes:
     let lines = all.success().lines();
     for (prefix, text) in [("web-1 ", "web says hello"), ("worker-1 ", "worker ready")] {
         assert!(
-            lines.iter().any(|l| l.starts_with(prefix) && l.ends_with(text)),
+            lines
+                .iter()
+                .any(|l| l.starts_with(prefix) && l.ends_with(text)),
             "{all}"
         );
     }
@@ -259,7 +268,13 @@ volumes:
     p.docker(&["network", "inspect", &network]).success();
     p.docker(&["volume", "inspect", &volume]).success();
     p.compose(&["down", "-v", "-t", "1"]).success();
-    let left = p.docker(&["ps", "-a", "-q", "--filter", &format!("label=com.docker.compose.project={}", p.name)]);
+    let left = p.docker(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", p.name),
+    ]);
     assert_eq!(left.success().out(), "", "{left}");
     p.docker(&["network", "inspect", &network]).code_is(1);
     p.docker(&["volume", "inspect", &volume]).code_is(1);
@@ -291,7 +306,10 @@ services:
         // port --index N is replica N's published port, and it reaches replica N.
         let printed = p.compose(&["port", "--index", &n.to_string(), "web", "80"]);
         let port = port_number(printed.success().out());
-        let want = p.inspect(&name, "{{(index (index .NetworkSettings.Ports \"80/tcp\") 0).HostPort}}");
+        let want = p.inspect(
+            &name,
+            "{{(index (index .NetworkSettings.Ports \"80/tcp\") 0).HostPort}}",
+        );
         assert_eq!(port, want, "port --index {n}: {printed}");
         assert!(
             wait_until(SETTLE, || read_port(&port) == hostname),
@@ -328,7 +346,10 @@ services:
     let mut ports = Vec::new();
     for n in 1..=3u32 {
         let name = p.container("web", n);
-        let port = p.inspect(&name, "{{(index (index .NetworkSettings.Ports \"80/tcp\") 0).HostPort}}");
+        let port = p.inspect(
+            &name,
+            "{{(index (index .NetworkSettings.Ports \"80/tcp\") 0).HostPort}}",
+        );
         let hostname = p.inspect(&name, "{{.Config.Hostname}}");
         assert!(
             wait_until(SETTLE, || read_port(&port) == hostname),
@@ -338,10 +359,22 @@ services:
     }
     ports.sort();
     ports.dedup();
-    assert_eq!(ports.len(), 3, "each replica has its own host port: {ports:?}");
+    assert_eq!(
+        ports.len(),
+        3,
+        "each replica has its own host port: {ports:?}"
+    );
     // Scaling down removes the highest replicas.
     p.compose(&["up", "-d", "--scale", "web=1"]).success();
-    let names = ps_names(&p.d, Client::Docker, &["-a", "--filter", &format!("label=com.docker.compose.project={}", p.name)]);
+    let names = ps_names(
+        &p.d,
+        Client::Docker,
+        &[
+            "-a",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", p.name),
+        ],
+    );
     assert_eq!(names, [p.container("web", 1)]);
 }
 
@@ -357,11 +390,31 @@ services:
     let Some(p) = Project::start("run", &[("compose.yaml", yaml)]) else {
         return;
     };
-    let out = p.compose(&["run", "--rm", "-T", "-e", "EXTRA=1", "tool", "sh", "-c", "echo $FROM_FILE $EXTRA; exit 3"]);
+    let out = p.compose(&[
+        "run",
+        "--rm",
+        "-T",
+        "-e",
+        "EXTRA=1",
+        "tool",
+        "sh",
+        "-c",
+        "echo $FROM_FILE $EXTRA; exit 3",
+    ]);
     out.code_is(3);
     assert_eq!(out.stdout.trim(), "yes 1", "{out}");
-    let left = p.docker(&["ps", "-a", "-q", "--filter", &format!("label=com.docker.compose.project={}", p.name)]);
-    assert_eq!(left.success().out(), "", "run --rm left a container: {left}");
+    let left = p.docker(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", p.name),
+    ]);
+    assert_eq!(
+        left.success().out(),
+        "",
+        "run --rm left a container: {left}"
+    );
     let ok = p.compose(&["run", "--rm", "-T", "tool", "echo", "fine"]);
     assert_eq!(ok.success().stdout.trim(), "fine", "{ok}");
 }
@@ -384,7 +437,13 @@ services:
     };
     p.compose(&["up", "-d"]).success();
     let server = p.container("server", 1);
-    let ip = p.inspect(&server, &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", p.scoped("default")));
+    let ip = p.inspect(
+        &server,
+        &format!(
+            "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
+            p.scoped("default")
+        ),
+    );
     let hostname = p.inspect(&server, "{{.Config.Hostname}}");
     // The service name, the container name and the short id all resolve.
     for name in ["server", server.as_str(), &hostname[..12]] {
@@ -392,7 +451,11 @@ services:
         out.success().stdout_has(&ip);
     }
     assert!(
-        wait_until(SETTLE, || p.exec("client", "nc -w 2 server 80").stdout.trim() == hostname),
+        wait_until(SETTLE, || p
+            .exec("client", "nc -w 2 server 80")
+            .stdout
+            .trim()
+            == hostname),
         "{}",
         p.exec("client", "nc -w 2 server 80")
     );
@@ -431,31 +494,62 @@ networks:
     p.compose(&["up", "-d"]).success();
     let middle = p.container("middle", 1);
     let (front, back) = (p.scoped("front"), p.scoped("back"));
-    let nets = p.inspect(&middle, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}");
-    let mut listed: Vec<&str> = nets.split_whitespace().map(|e| e.split('=').next().unwrap_or_default()).collect();
+    let nets = p.inspect(
+        &middle,
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}",
+    );
+    let mut listed: Vec<&str> = nets
+        .split_whitespace()
+        .map(|e| e.split('=').next().unwrap_or_default())
+        .collect();
     listed.sort();
     let mut want = vec![back.as_str(), front.as_str()];
     want.sort();
     assert_eq!(listed, want, "{nets}");
-    assert!(nets.split_whitespace().all(|e| e.split('=').nth(1).is_some_and(|ip| !ip.is_empty())), "{nets}");
+    assert!(
+        nets.split_whitespace()
+            .all(|e| e.split('=').nth(1).is_some_and(|ip| !ip.is_empty())),
+        "{nets}"
+    );
     // Each network's aliases are its own.
-    assert!(p.inspect(&middle, &format!("{{{{json (index .NetworkSettings.Networks \"{front}\").Aliases}}}}")).contains("mid-front"));
-    assert!(p.inspect(&middle, &format!("{{{{json (index .NetworkSettings.Networks \"{back}\").Aliases}}}}")).contains("mid-back"));
+    assert!(p
+        .inspect(
+            &middle,
+            &format!("{{{{json (index .NetworkSettings.Networks \"{front}\").Aliases}}}}")
+        )
+        .contains("mid-front"));
+    assert!(p
+        .inspect(
+            &middle,
+            &format!("{{{{json (index .NetworkSettings.Networks \"{back}\").Aliases}}}}")
+        )
+        .contains("mid-back"));
     let ifaces = p.exec("middle", "ls /sys/class/net | grep -c ^eth");
     assert_eq!(ifaces.success().out(), "2", "{ifaces}");
     // middle reaches both; front and back do not see each other.
     for (svc, peer) in [("front", "front"), ("back", "back")] {
         let want = p.inspect(&p.container(peer, 1), "{{.Config.Hostname}}");
         assert!(
-            wait_until(SETTLE, || p.exec("middle", &format!("nc -w 2 {svc} 80")).stdout.trim() == want),
+            wait_until(SETTLE, || p
+                .exec("middle", &format!("nc -w 2 {svc} 80"))
+                .stdout
+                .trim()
+                == want),
             "middle cannot reach {svc}: {}",
             p.exec("middle", &format!("nc -w 2 {svc} 80"))
         );
     }
-    assert!(p.exec("front", "nslookup mid-front").success().stdout.contains("Address"));
+    assert!(p
+        .exec("front", "nslookup mid-front")
+        .success()
+        .stdout
+        .contains("Address"));
     p.exec("front", "nslookup mid-back").code_is(1);
     p.exec("front", "nslookup back").code_is(1);
-    let back_ip = p.inspect(&p.container("back", 1), &format!("{{{{(index .NetworkSettings.Networks \"{back}\").IPAddress}}}}"));
+    let back_ip = p.inspect(
+        &p.container("back", 1),
+        &format!("{{{{(index .NetworkSettings.Networks \"{back}\").IPAddress}}}}"),
+    );
     p.exec("front", &format!("nc -w 2 {back_ip} 80")).code_is(1);
 }
 
@@ -482,17 +576,33 @@ networks:
     };
     p.compose(&["up", "-d"]).success();
     let inside = p.scoped("inside");
-    assert_eq!(p.docker(&["network", "inspect", "-f", "{{.Internal}}", &inside]).success().out(), "true");
+    assert_eq!(
+        p.docker(&["network", "inspect", "-f", "{{.Internal}}", &inside])
+            .success()
+            .out(),
+        "true"
+    );
     // No default route out; the peer on the same network answers.
     let routes = p.exec("client", "ip route");
     assert!(!routes.success().stdout.contains("default"), "{routes}");
     let want = p.inspect(&p.container("server", 1), "{{.Config.Hostname}}");
-    assert!(wait_until(SETTLE, || p.exec("client", "nc -w 2 server 80").stdout.trim() == want));
+    assert!(wait_until(SETTLE, || p
+        .exec("client", "nc -w 2 server 80")
+        .stdout
+        .trim()
+        == want));
     // The gateway of another network is not reachable from inside.
-    let gateway = p.docker(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge"]);
+    let gateway = p.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "bridge",
+    ]);
     let gateway = gateway.success().out().to_string();
     if !gateway.is_empty() {
-        p.exec("client", &format!("ping -c 1 -W 1 {gateway}")).code_is(1);
+        p.exec("client", &format!("ping -c 1 -W 1 {gateway}"))
+            .code_is(1);
     }
 }
 
@@ -528,15 +638,31 @@ volumes:
         return;
     };
     p.compose(&["up", "-d"]).success();
-    let (db, init, app) = (p.container("db", 1), p.container("init", 1), p.container("app", 1));
-    assert_eq!(p.inspect(&init, "{{.State.Status}} {{.State.ExitCode}}"), "exited 0");
+    let (db, init, app) = (
+        p.container("db", 1),
+        p.container("init", 1),
+        p.container("app", 1),
+    );
+    assert_eq!(
+        p.inspect(&init, "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
     assert_eq!(p.inspect(&db, "{{.State.Health.Status}}"), "healthy");
     let started = p.inspect(&app, "{{.State.StartedAt}}");
     let init_done = p.inspect(&init, "{{.State.FinishedAt}}");
-    let db_healthy = p.inspect(&db, "{{range .State.Health.Log}}{{if eq .ExitCode 0}}{{.End}}\n{{end}}{{end}}");
+    let db_healthy = p.inspect(
+        &db,
+        "{{range .State.Health.Log}}{{if eq .ExitCode 0}}{{.End}}\n{{end}}{{end}}",
+    );
     let first_healthy = db_healthy.lines().next().unwrap_or_default().to_string();
-    assert!(init_done < started, "app started at {started}, before init finished at {init_done}");
-    assert!(!first_healthy.is_empty() && first_healthy < started, "app started at {started}, db healthy at {first_healthy:?}");
+    assert!(
+        init_done < started,
+        "app started at {started}, before init finished at {init_done}"
+    );
+    assert!(
+        !first_healthy.is_empty() && first_healthy < started,
+        "app started at {started}, db healthy at {first_healthy:?}"
+    );
     wait_for_log(&p.d, Client::Docker, &app, "seeded");
 
     // A dependency that fails stops the dependent from starting.
@@ -553,12 +679,30 @@ services:
         condition: service_completed_successfully
 "#;
     write_file(&p.dir.join("failing.yaml"), failing);
-    let out = p.compose(&["-f", "failing.yaml", "-p", &format!("{}-f", p.name), "up", "-d"]);
+    let out = p.compose(&[
+        "-f",
+        "failing.yaml",
+        "-p",
+        &format!("{}-f", p.name),
+        "up",
+        "-d",
+    ]);
     assert_ne!(out.code, 0, "{out}");
-    assert!(out.stderr.contains("didn't complete successfully: exit 4"), "{out}");
+    assert!(
+        out.stderr.contains("didn't complete successfully: exit 4"),
+        "{out}"
+    );
     let app_f = format!("{}-f-app-1", p.name);
     assert_eq!(p.inspect(&app_f, "{{.State.Status}}"), "created");
-    p.compose(&["-f", "failing.yaml", "-p", &format!("{}-f", p.name), "down", "-v"]).success();
+    p.compose(&[
+        "-f",
+        "failing.yaml",
+        "-p",
+        &format!("{}-f", p.name),
+        "down",
+        "-v",
+    ])
+    .success();
 }
 
 #[test]
@@ -578,7 +722,10 @@ services:
     };
     let filter = format!("label=com.docker.compose.project={}", p.name);
     p.compose(&["up", "-d"]).success();
-    assert_eq!(ps_names(&p.d, Client::Docker, &["-a", "--filter", &filter]), [p.container("app", 1)]);
+    assert_eq!(
+        ps_names(&p.d, Client::Docker, &["-a", "--filter", &filter]),
+        [p.container("app", 1)]
+    );
     p.compose(&["--profile", "debug", "up", "-d"]).success();
     let mut names = ps_names(&p.d, Client::Docker, &["--filter", &filter]);
     names.sort();
@@ -589,7 +736,10 @@ services:
     let mut cmd = p.compose_cmd(&["up", "-d", "debug"]);
     cmd.env("COMPOSE_PROFILES", "debug");
     cli::run(cmd, None, COMPOSE_TIMEOUT).success();
-    assert_eq!(ps_names(&p.d, Client::Docker, &["--filter", &filter]), [p.container("debug", 1)]);
+    assert_eq!(
+        ps_names(&p.d, Client::Docker, &["--filter", &filter]),
+        [p.container("debug", 1)]
+    );
 }
 
 #[test]
@@ -611,7 +761,11 @@ services:
         return;
     };
     let config = p.compose(&["config"]);
-    config.success().stdout_has("GREETING: hello").stdout_has("FALLBACK: the-default").stdout_has("image: busybox");
+    config
+        .success()
+        .stdout_has("GREETING: hello")
+        .stdout_has("FALLBACK: the-default")
+        .stdout_has("image: busybox");
     p.compose(&["up", "-d"]).success();
     let app = p.container("app", 1);
     wait_for_log(&p.d, Client::Docker, &app, "hello compose the-default");
@@ -619,7 +773,9 @@ services:
     // The shell's environment wins over .env.
     let mut cmd = p.compose_cmd(&["config"]);
     cmd.env("WHO", "shell");
-    cli::run(cmd, None, COMPOSE_TIMEOUT).success().stdout_has("WHO: shell");
+    cli::run(cmd, None, COMPOSE_TIMEOUT)
+        .success()
+        .stdout_has("WHO: shell");
     // A required variable that is missing is an error.
     write_file(&p.dir.join(".env"), "GREETING=hello\n");
     let out = p.compose(&["config"]);
@@ -642,18 +798,33 @@ volumes:
         return;
     };
     let app = p.container("app", 1);
-    let boots = || p.exec("app", "wc -l < /data/boots").stdout.trim().to_string();
+    let boots = || {
+        p.exec("app", "wc -l < /data/boots")
+            .stdout
+            .trim()
+            .to_string()
+    };
     p.compose(&["up", "-d"]).success();
     assert!(wait_until(SETTLE, || boots() == "1"), "{}", boots());
     p.compose(&["down", "-t", "0"]).success();
     p.docker(&["inspect", &app]).code_is(1);
-    p.docker(&["volume", "inspect", &p.scoped("data")]).success();
+    p.docker(&["volume", "inspect", &p.scoped("data")])
+        .success();
     p.compose(&["up", "-d"]).success();
-    assert!(wait_until(SETTLE, || boots() == "2"), "the volume did not keep its data: {}", boots());
+    assert!(
+        wait_until(SETTLE, || boots() == "2"),
+        "the volume did not keep its data: {}",
+        boots()
+    );
     p.compose(&["down", "-v", "-t", "0"]).success();
-    p.docker(&["volume", "inspect", &p.scoped("data")]).code_is(1);
+    p.docker(&["volume", "inspect", &p.scoped("data")])
+        .code_is(1);
     p.compose(&["up", "-d"]).success();
-    assert!(wait_until(SETTLE, || boots() == "1"), "down -v kept the data: {}", boots());
+    assert!(
+        wait_until(SETTLE, || boots() == "1"),
+        "down -v kept the data: {}",
+        boots()
+    );
 }
 
 #[test]
@@ -682,12 +853,15 @@ services:
     p.compose(&["up", "-d"]).success();
     let copied = p.dir.join("output/copied");
     assert!(
-        wait_until(SETTLE, || std::fs::read_to_string(&copied).is_ok_and(|t| t == "from the host\n")),
+        wait_until(SETTLE, || std::fs::read_to_string(&copied)
+            .is_ok_and(|t| t == "from the host\n")),
         "{} never held the message",
         copied.display()
     );
     // Read-only where asked; the host sees writes at once.
-    p.exec("app", "echo x > /in/nope").code_is(1).stderr_has("Read-only file system");
+    p.exec("app", "echo x > /in/nope")
+        .code_is(1)
+        .stderr_has("Read-only file system");
     write_file(&p.dir.join("input/message"), "changed\n");
     assert_eq!(p.exec("app", "cat /in/message").success().out(), "changed");
 }
@@ -716,7 +890,8 @@ services:
         return;
     };
     p.compose(&["build"]).success();
-    p.docker(&["image", "inspect", "e2e-compose-built:v1"]).success();
+    p.docker(&["image", "inspect", "e2e-compose-built:v1"])
+        .success();
     p.compose(&["up", "-d"]).success();
     let app = p.container("app", 1);
     wait_for_log(&p.d, Client::Docker, &app, "built-by-compose\ncontext file");
@@ -727,7 +902,8 @@ services:
     assert_ne!(p.inspect(&app, "{{.Id}}"), id);
     wait_for_log(&p.d, Client::Docker, &app, "second version");
     p.compose(&["down", "--rmi", "all", "-t", "0"]).success();
-    p.docker(&["image", "inspect", "e2e-compose-built:v1"]).code_is(1);
+    p.docker(&["image", "inspect", "e2e-compose-built:v1"])
+        .code_is(1);
 }
 
 #[test]
@@ -752,7 +928,12 @@ services:
     };
     p.compose(&["up", "-d"]).success();
     let (stable, changing) = (p.container("stable", 1), p.container("changing", 1));
-    let ids = || (p.inspect(&stable, "{{.Id}}"), p.inspect(&changing, "{{.Id}}"));
+    let ids = || {
+        (
+            p.inspect(&stable, "{{.Id}}"),
+            p.inspect(&changing, "{{.Id}}"),
+        )
+    };
     let before = ids();
     // Nothing changed: nothing recreated.
     p.compose(&["up", "-d"]).success();
@@ -761,9 +942,17 @@ services:
     let out = p.compose(&["up", "-d"]);
     out.success();
     let after = ids();
-    assert_eq!(after.0, before.0, "the unchanged service was recreated: {out}");
-    assert_ne!(after.1, before.1, "the changed service was not recreated: {out}");
-    assert!(p.inspect(&changing, "{{json .Config.Env}}").contains("VALUE=two"));
+    assert_eq!(
+        after.0, before.0,
+        "the unchanged service was recreated: {out}"
+    );
+    assert_ne!(
+        after.1, before.1,
+        "the changed service was not recreated: {out}"
+    );
+    assert!(p
+        .inspect(&changing, "{{json .Config.Env}}")
+        .contains("VALUE=two"));
     assert_eq!(p.inspect(&changing, "{{.State.Status}}"), "running");
 }
 
@@ -789,9 +978,38 @@ fn label_filters_are_anded_on_every_list() {
     let Some(d) = TestDaemon::start() else { return };
     let tag = unique_name("lbl");
     for n in ["1", "2"] {
-        d.docker(&["create", "--name", &format!("{tag}-{n}"), "-l", &format!("set={tag}"), "-l", &format!("num={n}"), "busybox", "true"]).success();
-        d.docker(&["network", "create", "--label", &format!("set={tag}"), "--label", &format!("num={n}"), &format!("{tag}-{n}")]).success();
-        d.docker(&["volume", "create", "--label", &format!("set={tag}"), "--label", &format!("num={n}"), &format!("{tag}-{n}")]).success();
+        d.docker(&[
+            "create",
+            "--name",
+            &format!("{tag}-{n}"),
+            "-l",
+            &format!("set={tag}"),
+            "-l",
+            &format!("num={n}"),
+            "busybox",
+            "true",
+        ])
+        .success();
+        d.docker(&[
+            "network",
+            "create",
+            "--label",
+            &format!("set={tag}"),
+            "--label",
+            &format!("num={n}"),
+            &format!("{tag}-{n}"),
+        ])
+        .success();
+        d.docker(&[
+            "volume",
+            "create",
+            "--label",
+            &format!("set={tag}"),
+            "--label",
+            &format!("num={n}"),
+            &format!("{tag}-{n}"),
+        ])
+        .success();
     }
     let both = format!(r#"{{"label":["set={tag}","num=2"]}}"#);
     let names = |v: &serde_json::Value, key: &str| -> Vec<String> {
@@ -799,7 +1017,12 @@ fn label_filters_are_anded_on_every_list() {
         let mut out: Vec<String> = list
             .iter()
             .map(|e| match &e[key] {
-                serde_json::Value::Array(a) => a.first().and_then(|s| s.as_str()).unwrap_or_default().trim_start_matches('/').to_string(),
+                serde_json::Value::Array(a) => a
+                    .first()
+                    .and_then(|s| s.as_str())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
                 other => other.as_str().unwrap_or_default().to_string(),
             })
             .collect();
@@ -807,18 +1030,43 @@ fn label_filters_are_anded_on_every_list() {
         out
     };
     let two = vec![format!("{tag}-2")];
-    assert_eq!(names(&get_filtered(&d, "/containers/json?all=1", &both), "Names"), two);
+    assert_eq!(
+        names(&get_filtered(&d, "/containers/json?all=1", &both), "Names"),
+        two
+    );
     assert_eq!(names(&get_filtered(&d, "/networks", &both), "Name"), two);
-    assert_eq!(names(&get_filtered(&d, "/volumes", &both)["Volumes"], "Name"), two);
+    assert_eq!(
+        names(&get_filtered(&d, "/volumes", &both)["Volumes"], "Name"),
+        two
+    );
     // A label that nothing has: nothing, not everything with the other one.
     let none = format!(r#"{{"label":["set={tag}","num=3"]}}"#);
-    assert_eq!(names(&get_filtered(&d, "/containers/json?all=1", &none), "Names"), Vec::<String>::new());
-    assert_eq!(names(&get_filtered(&d, "/networks", &none), "Name"), Vec::<String>::new());
+    assert_eq!(
+        names(&get_filtered(&d, "/containers/json?all=1", &none), "Names"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(&get_filtered(&d, "/networks", &none), "Name"),
+        Vec::<String>::new()
+    );
     // Values of another key are OR'ed: both names, narrowed by the labels.
     let either = format!(r#"{{"name":["{tag}-1","{tag}-2"],"label":["set={tag}"]}}"#);
-    assert_eq!(names(&get_filtered(&d, "/containers/json?all=1", &either), "Names"), vec![format!("{tag}-1"), format!("{tag}-2")]);
+    assert_eq!(
+        names(
+            &get_filtered(&d, "/containers/json?all=1", &either),
+            "Names"
+        ),
+        vec![format!("{tag}-1"), format!("{tag}-2")]
+    );
     // Images: a committed image with two labels.
-    d.docker(&["commit", "-c", &format!("LABEL set={tag} num=2"), &format!("{tag}-2"), &format!("{tag}:img")]).success();
+    d.docker(&[
+        "commit",
+        "-c",
+        &format!("LABEL set={tag} num=2"),
+        &format!("{tag}-2"),
+        &format!("{tag}:img"),
+    ])
+    .success();
     let images = get_filtered(&d, "/images/json", &both);
     assert_eq!(images.as_array().map(Vec::len), Some(1), "{images}");
     let images = get_filtered(&d, "/images/json", &none);
@@ -837,11 +1085,20 @@ fn label_filters_are_anded_on_every_list() {
     let names: Vec<String> = serde_json::Deserializer::from_str(&r.text())
         .into_iter::<serde_json::Value>()
         .flatten()
-        .map(|e| e["Actor"]["Attributes"]["name"].as_str().unwrap_or_default().to_string())
+        .map(|e| {
+            e["Actor"]["Attributes"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect();
-    assert!(!names.is_empty() && names.iter().all(|n| *n == format!("{tag}-2")), "{names:?}");
+    assert!(
+        !names.is_empty() && names.iter().all(|n| *n == format!("{tag}-2")),
+        "{names:?}"
+    );
     for n in ["1", "2"] {
-        d.docker(&["network", "rm", &format!("{tag}-{n}")]).success();
+        d.docker(&["network", "rm", &format!("{tag}-{n}")])
+            .success();
     }
 }
 
@@ -854,7 +1111,13 @@ fn create_on_several_networks() {
     d.docker(&["network", "create", &b]).success();
     // An address inside each network's subnet (from the test daemon's own pool).
     let host_in = |net: &str, n: u8| -> (String, String) {
-        let subnet = d.docker(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", net]);
+        let subnet = d.docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+            net,
+        ]);
         let subnet = subnet.success().out().to_string();
         let (base, len) = subnet.split_once('/').unwrap_or_default();
         let base: std::net::Ipv4Addr = base.parse().unwrap_or_else(|e| panic!("{subnet}: {e}"));
@@ -874,13 +1137,31 @@ fn create_on_several_networks() {
         }}}}}}"#
     );
     // Below API 1.44, one network only, as dockerd.
-    let r = d.api("POST", &format!("/v1.43/containers/create?name={tag}-old"), Some("application/json"), body.as_bytes());
+    let r = d.api(
+        "POST",
+        &format!("/v1.43/containers/create?name={tag}-old"),
+        Some("application/json"),
+        body.as_bytes(),
+    );
     assert_eq!(r.status, 400, "{}", r.text());
-    let msg = r.json().and_then(|j| j["message"].as_str().map(str::to_string)).unwrap_or_default();
-    assert!(msg.starts_with("Container cannot be connected to network endpoints: ") && msg.contains(&a) && msg.contains(&b), "{msg}");
+    let msg = r
+        .json()
+        .and_then(|j| j["message"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    assert!(
+        msg.starts_with("Container cannot be connected to network endpoints: ")
+            && msg.contains(&a)
+            && msg.contains(&b),
+        "{msg}"
+    );
 
     let name = format!("{tag}-c");
-    let r = d.api("POST", &format!("/v1.44/containers/create?name={name}"), Some("application/json"), body.as_bytes());
+    let r = d.api(
+        "POST",
+        &format!("/v1.44/containers/create?name={name}"),
+        Some("application/json"),
+        body.as_bytes(),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     // Before the start: both networks, with the aliases asked for.
     let inspect = |v: &str| {
@@ -897,30 +1178,85 @@ fn create_on_several_networks() {
     let nets = &running["NetworkSettings"]["Networks"];
     assert_eq!(nets[a.as_str()]["IPAddress"], a_ip.as_str(), "{nets}");
     assert_eq!(nets[b.as_str()]["IPAddress"], b_ip.as_str(), "{nets}");
-    assert_eq!(nets[b.as_str()]["MacAddress"], "02:42:0a:e7:02:99", "{nets}");
-    assert_eq!(nets[a.as_str()]["Aliases"], serde_json::json!(["alias-a"]), "{nets}");
-    let dns = nets[b.as_str()]["DNSNames"].as_array().cloned().unwrap_or_default();
-    assert!(dns.iter().any(|n| n == "alias-b") && dns.iter().any(|n| n == name.as_str()), "{nets}");
+    assert_eq!(
+        nets[b.as_str()]["MacAddress"],
+        "02:42:0a:e7:02:99",
+        "{nets}"
+    );
+    assert_eq!(
+        nets[a.as_str()]["Aliases"],
+        serde_json::json!(["alias-a"]),
+        "{nets}"
+    );
+    let dns = nets[b.as_str()]["DNSNames"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        dns.iter().any(|n| n == "alias-b") && dns.iter().any(|n| n == name.as_str()),
+        "{nets}"
+    );
     // Inside: an interface on each network, the default route through the first.
     let addrs = d.docker(&["exec", &name, "ip", "-4", "-o", "addr"]);
     addrs.success().stdout_has(&a_cidr).stdout_has(&b_cidr);
-    d.docker(&["exec", &name, "ip", "route"]).success().stdout_has(&format!("default via {a_gateway}"));
+    d.docker(&["exec", &name, "ip", "route"])
+        .success()
+        .stdout_has(&format!("default via {a_gateway}"));
+    // `ps --filter network=` finds it on either network, by name or id prefix.
+    let b_id = d.docker(&["network", "inspect", "-f", "{{.Id}}", &b]);
+    let b_id = b_id.success().out()[..10].to_string();
+    for filter in [&a, &b, &b_id] {
+        assert_eq!(
+            ps_names(
+                &d,
+                Client::Docker,
+                &["--filter", &format!("network={filter}")]
+            ),
+            std::slice::from_ref(&name),
+            "network={filter}"
+        );
+    }
     // Older clients: every field present, the short id and hostname among the aliases, no
     // DNSNames.
     let old = inspect("v1.43");
     let ep = &old["NetworkSettings"]["Networks"][b.as_str()];
     let short = &running["Id"].as_str().unwrap_or_default()[..12];
-    assert!(ep["Aliases"].as_array().is_some_and(|l| l.iter().any(|x| x == "alias-b") && l.iter().any(|x| x == short)), "{ep}");
+    assert!(
+        ep["Aliases"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x == "alias-b") && l.iter().any(|x| x == short)),
+        "{ep}"
+    );
     assert!(ep.get("DNSNames").is_none(), "{ep}");
-    for key in ["IPAMConfig", "Links", "Aliases", "DriverOpts", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress", "GlobalIPv6Address"] {
+    for key in [
+        "IPAMConfig",
+        "Links",
+        "Aliases",
+        "DriverOpts",
+        "NetworkID",
+        "EndpointID",
+        "Gateway",
+        "IPAddress",
+        "IPPrefixLen",
+        "MacAddress",
+        "GlobalIPv6Address",
+    ] {
         assert!(ep.get(key).is_some(), "{key} missing: {ep}");
     }
     // On the default bridge: Aliases null, DNSNames null.
     let plain = format!("{tag}-plain");
-    d.docker(&["create", "--name", &plain, "busybox", "true"]).success();
+    d.docker(&["create", "--name", &plain, "busybox", "true"])
+        .success();
     let r = d.api("GET", &format!("/v1.47/containers/{plain}/json"), None, b"");
     let ep = r.json().unwrap_or_default()["NetworkSettings"]["Networks"]["bridge"].clone();
-    assert_eq!((ep.get("Aliases"), ep.get("DNSNames")), (Some(&serde_json::Value::Null), Some(&serde_json::Value::Null)), "{ep}");
+    assert_eq!(
+        (ep.get("Aliases"), ep.get("DNSNames")),
+        (
+            Some(&serde_json::Value::Null),
+            Some(&serde_json::Value::Null)
+        ),
+        "{ep}"
+    );
 
     // An unknown network among them: the create succeeds, the start fails as dockerd's.
     let bad = format!("{tag}-bad");
@@ -931,8 +1267,13 @@ fn create_on_several_networks() {
         format!(r#"{{"Image":"busybox","HostConfig":{{"NetworkMode":"{a}"}},"NetworkingConfig":{{"EndpointsConfig":{{"{a}":{{}},"{tag}-nosuch":{{}}}}}}}}"#).as_bytes(),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    d.docker(&["start", &bad]).code_is(1).stderr_has(&format!("network {tag}-nosuch not found"));
-    assert_eq!(d.inspect(Client::Docker, &bad, "{{.State.Running}}"), "false");
+    d.docker(&["start", &bad])
+        .code_is(1)
+        .stderr_has(&format!("network {tag}-nosuch not found"));
+    assert_eq!(
+        d.inspect(Client::Docker, &bad, "{{.State.Running}}"),
+        "false"
+    );
     d.docker(&["rm", "-f", &name, &bad, &plain]).success();
     d.docker(&["network", "rm", &a, &b]).success();
 }

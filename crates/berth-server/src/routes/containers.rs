@@ -199,7 +199,8 @@ async fn inspect(
     v: ApiVersion,
 ) -> Result<Response, ApiError> {
     let c = d.container_inspect(&id, p.bool("size")).await?;
-    let mut c = serde_json::to_value(&c).map_err(|e| ApiError(berth_types::Error::internal(e.to_string())))?;
+    let mut c = serde_json::to_value(&c)
+        .map_err(|e| ApiError(berth_types::Error::internal(e.to_string())))?;
     endpoints_for_version(&mut c, &v);
     Ok(json_response(StatusCode::OK, &c))
 }
