@@ -36,13 +36,22 @@ fn compose_wanted() -> bool {
         let docker = Binaries::locate()
             .map(|b| b.docker)
             .unwrap_or_else(|_| PathBuf::from("/usr/local/bin/docker"));
-        let mut cmd = Command::new(&docker);
-        cmd.args(["compose", "version", "--short"]);
-        let out = cli::run(cmd, None, Duration::from_secs(30));
-        if out.code == 0 && out.out().starts_with('2') {
-            Ok(out.out().to_string())
-        } else {
-            Err(format!("{out}"))
+        let out = Command::new(&docker)
+            .args(["compose", "version", "--short"])
+            .stdin(std::process::Stdio::null())
+            .output();
+        match out {
+            Ok(o) if o.status.success() && o.stdout.starts_with(b"2") => {
+                Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+            }
+            Ok(o) => Err(format!(
+                "`{} compose version` exited with {}: {}{}",
+                docker.display(),
+                o.status,
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )),
+            Err(e) => Err(format!("cannot run {}: {e}", docker.display())),
         }
     });
     match check {
