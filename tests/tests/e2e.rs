@@ -56,6 +56,8 @@ mod build_registry;
 mod build_stages;
 #[path = "e2e/cgroup_escape.rs"]
 mod cgroup_escape;
+#[path = "e2e/compose.rs"]
+mod compose;
 #[path = "e2e/container_compat.rs"]
 mod container_compat;
 #[path = "e2e/crash_consistency.rs"]

@@ -1,7 +1,7 @@
 //! The `filters` query parameter: `{"status":["running"]}`, or the pre-1.30 form
 //! `{"status":{"running":true}}`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Filter name to accepted values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +57,29 @@ impl Filters {
             .push(value.to_string());
     }
 
+    /// dockerd's `ExactMatch`/`Match` shape: true when `key` is absent, else when any of its
+    /// values passes `test` (values of one key are OR'ed: `name=a&name=b` lists both).
+    pub fn any_of(&self, key: &str, test: impl Fn(&str) -> bool) -> bool {
+        let values = self.get(key);
+        values.is_empty() || values.iter().any(|v| test(v))
+    }
+
+    /// dockerd's `MatchKVList`: true when `key` is absent, else when every value (`k` or
+    /// `k=v`) matches `labels` (several `label` filters are AND'ed).
+    pub fn match_kv_list(&self, key: &str, labels: &HashMap<String, String>) -> bool {
+        self.get(key).iter().all(|f| match f.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+            None => labels.contains_key(f.as_str()),
+        })
+    }
+
+    /// The prune filters on labels (dockerd's `matchLabels`): every `label` matches, and not
+    /// every `label!` does (a `label!` filter excludes what matches all of its values).
+    pub fn match_prune_labels(&self, labels: &HashMap<String, String>) -> bool {
+        self.match_kv_list("label", labels)
+            && (self.get("label!").is_empty() || !self.match_kv_list("label!", labels))
+    }
+
     /// Rejects filter names not in `allowed`, with dockerd's message.
     pub fn validate(&self, allowed: &[&str]) -> Result<(), String> {
         for k in self.0.keys() {
@@ -80,5 +103,45 @@ mod tests {
         assert_eq!(b.get("status"), ["running"]);
         assert!(Filters::parse("[1]").is_err());
         assert!(a.validate(&["name"]).is_err());
+    }
+
+    #[test]
+    fn labels_are_anded_and_other_values_ored() {
+        let labels = HashMap::from([
+            ("project".to_string(), "p".to_string()),
+            ("number".to_string(), "2".to_string()),
+        ]);
+        let mut f = Filters::default();
+        assert!(f.match_kv_list("label", &labels));
+        f.add("label", "project=p");
+        f.add("label", "number=2");
+        assert!(f.match_kv_list("label", &labels));
+        f.add("label", "number=1");
+        assert!(!f.match_kv_list("label", &labels));
+        let mut f = Filters::default();
+        f.add("label", "project");
+        f.add("label", "missing");
+        assert!(!f.match_kv_list("label", &labels));
+        assert!(!f.match_kv_list("label", &HashMap::new()));
+
+        let mut f = Filters::default();
+        assert!(f.any_of("name", |v| v == "x"));
+        f.add("name", "a");
+        f.add("name", "b");
+        assert!(f.any_of("name", |v| v == "b"));
+        assert!(!f.any_of("name", |v| v == "c"));
+
+        let mut f = Filters::default();
+        f.add("label!", "project=p");
+        f.add("label!", "number=1");
+        assert!(
+            f.match_prune_labels(&labels),
+            "label! excludes only when all match"
+        );
+        f.add("label", "project");
+        assert!(f.match_prune_labels(&labels));
+        let mut f = Filters::default();
+        f.add("label!", "project=p");
+        assert!(!f.match_prune_labels(&labels));
     }
 }

@@ -131,7 +131,10 @@ fn in_window(e: &EventMessage, since: Option<f64>, until: Option<f64>) -> bool {
     t >= since && until.is_none_or(|u| t <= u)
 }
 
-/// dockerd's event filters: type, event/action, container, image, label, scope.
+/// dockerd's event filters (`daemon/events/filter.go`): type, event/action, scope, the actor
+/// keys (container, volume, network, daemon, plugin, node, service, secret, config: an id or
+/// name prefix of the event's actor, whatever its type), image, label (every one must match
+/// the actor's attributes). Several values of one other key are OR'ed.
 fn matches(e: &EventMessage, f: &Filters) -> bool {
     let typ = e.typ.map(|t| t.to_string()).unwrap_or_default();
     let action = e.action.clone().unwrap_or_default();
@@ -139,25 +142,35 @@ fn matches(e: &EventMessage, f: &Filters) -> bool {
     let id = actor.id.unwrap_or_default();
     let attrs = actor.attributes.unwrap_or_default();
     let name = attrs.get("name").cloned().unwrap_or_default();
-    let any = |key: &str, test: &dyn Fn(&str) -> bool| {
-        let vals = f.get(key);
-        vals.is_empty() || vals.iter().any(|v| test(v))
+    // `FuzzyMatch` of the actor's id or name.
+    let actor_key = |key: &str| {
+        f.any_of(key, |v| {
+            id == v || name == v || id.starts_with(v) || name.starts_with(v)
+        })
     };
-    any("type", &|v| v == typ)
-        && any("event", &|v| {
+    f.any_of("type", |v| v == typ)
+        && f.any_of("event", |v| {
             v == action || action.split(':').next() == Some(v)
         })
-        && any("action", &|v| v == action)
-        && any("scope", &|v| v == "local")
-        && (typ != "container" || any("container", &|v| id.starts_with(v) || v == name))
-        && any("image", &|v| {
+        && f.any_of("action", |v| v == action)
+        && f.any_of("scope", |v| v == "local")
+        && [
+            "container",
+            "volume",
+            "network",
+            "daemon",
+            "plugin",
+            "node",
+            "service",
+            "secret",
+            "config",
+        ]
+        .into_iter()
+        .all(actor_key)
+        && f.any_of("image", |v| {
             (typ == "image" && (id == v || name == v)) || attrs.get("image").is_some_and(|i| i == v)
         })
-        && any("label", &|v| match v.split_once('=') {
-            Some((k, val)) => attrs.get(k).is_some_and(|x| x == val),
-            None => attrs.contains_key(v),
-        })
-        && (f.get("container").is_empty() || typ == "container")
+        && f.match_kv_list("label", &attrs)
 }
 
 #[cfg(test)]
@@ -183,5 +196,47 @@ mod tests {
             .await;
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].action.as_deref(), Some("create"));
+    }
+
+    fn event(typ: Kind, id: &str, attrs: &[(&str, &str)]) -> EventMessage {
+        let bus = EventBus::default();
+        let attrs = attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        bus.emit(typ, "create", id, attrs);
+        let history = bus.history.lock().map(|h| h.clone()).unwrap_or_default();
+        history.into_iter().last().expect("an event")
+    }
+
+    #[test]
+    fn labels_are_anded_and_actor_keys_match_id_or_name() {
+        let e = event(
+            Kind::Container,
+            "abcdef",
+            &[("name", "web-1"), ("project", "p"), ("number", "1")],
+        );
+        let mut f = Filters::default();
+        f.add("label", "project=p");
+        f.add("label", "number=1");
+        assert!(matches(&e, &f));
+        f.add("label", "number=2");
+        assert!(!matches(&e, &f), "every label must match");
+        let mut f = Filters::default();
+        f.add("container", "zzz");
+        f.add("container", "web");
+        assert!(matches(&e, &f), "values of one key are OR'ed");
+        let mut f = Filters::default();
+        f.add("network", "net");
+        assert!(!matches(&e, &f));
+        let n = event(
+            Kind::Network,
+            "0123",
+            &[("name", "net1"), ("container", "abcdef")],
+        );
+        assert!(matches(&n, &f));
+        let mut f = Filters::default();
+        f.add("volume", "v");
+        assert!(!matches(&n, &f));
     }
 }

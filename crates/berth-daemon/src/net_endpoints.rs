@@ -129,30 +129,62 @@ impl Daemon {
         } else {
             mode
         };
-        let n = match self.nets.find(mode) {
-            Ok(n) => n,
+        let mut planned = BTreeMap::new();
+        // The entry the user gave for the network of the network mode: the docker CLI files
+        // `--ip`, `--network-alias` and `--mac-address` under the name it was given, or under
+        // "default" without `--network`.
+        let primary_key: Option<String> = match self.nets.find(mode) {
+            Ok(n) => {
+                let key = [mode, n.name.as_str(), n.id.as_str()]
+                    .into_iter()
+                    .chain((n.name == "bridge").then_some("default"))
+                    .find(|k| asked.contains_key(*k))
+                    .map(str::to_string);
+                let mut ep = key
+                    .as_ref()
+                    .and_then(|k| asked.get(k))
+                    .cloned()
+                    .unwrap_or_default();
+                #[allow(deprecated)]
+                if ep.mac_address.as_deref().is_none_or(str::is_empty) {
+                    ep.mac_address = config.mac_address.clone().filter(|m| !m.is_empty());
+                }
+                check_endpoint_for(&n, &ep)?;
+                planned.insert(n.name.clone(), configured_part(&ep));
+                key
+            }
             // As dockerd, a missing network fails the start, not the create.
             Err(e) if e.kind == ErrorKind::NotFound => {
                 let ep = asked.get(mode).cloned().unwrap_or_default();
-                return Ok(BTreeMap::from([(mode.to_string(), configured_part(&ep))]));
+                planned.insert(mode.to_string(), configured_part(&ep));
+                asked.contains_key(mode).then(|| mode.to_string())
             }
             Err(e) => return Err(e),
         };
-        // The docker CLI files `--ip`, `--network-alias` and `--mac-address` under the name
-        // it was given, or under "default" without `--network`.
-        let mut ep = asked
-            .get(mode)
-            .or_else(|| asked.get(&n.name))
-            .or_else(|| asked.get(&n.id))
-            .or_else(|| (n.name == "bridge").then(|| asked.get("default")).flatten())
-            .cloned()
-            .unwrap_or_default();
-        #[allow(deprecated)]
-        if ep.mac_address.as_deref().is_none_or(str::is_empty) {
-            ep.mac_address = config.mac_address.clone().filter(|m| !m.is_empty());
+        // API 1.44 and later: every other network of `EndpointsConfig` is joined too, with its
+        // own aliases, address and MAC (the server refuses several below 1.44, as dockerd).
+        let mut others: Vec<(&String, &EndpointSettings)> = asked
+            .iter()
+            .filter(|(k, _)| primary_key.as_ref() != Some(*k))
+            .collect();
+        others.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, ep) in others {
+            match self.nets.find(key) {
+                Ok(n) => {
+                    if planned.contains_key(&n.name) {
+                        continue;
+                    }
+                    check_endpoint_for(&n, ep)?;
+                    planned.insert(n.name.clone(), configured_part(ep));
+                }
+                // Kept under the name given: the start fails with dockerd's not-found error.
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    planned.insert(key.clone(), configured_part(ep));
+                }
+                Err(e) => return Err(e),
+            }
         }
-        check_endpoint_for(&n, &ep)?;
-        Ok(BTreeMap::from([(n.name.clone(), configured_part(&ep))]))
+        Ok(planned)
     }
 
     /// Before the start: the container's namespace with its interfaces, addresses and routes,

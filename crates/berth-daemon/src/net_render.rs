@@ -102,13 +102,7 @@ impl Daemon {
                 && any("dangling", &|v| {
                     (v == "true" || v == "1") == (!used && !n.predefined)
                 })
-                && filters
-                    .get("label")
-                    .iter()
-                    .all(|l| match l.split_once('=') {
-                        Some((k, v)) => n.labels.get(k).is_some_and(|x| x == v),
-                        None => n.labels.contains_key(l.as_str()),
-                    });
+                && filters.match_kv_list("label", &n.labels);
             if ok {
                 out.push(self.render_network(&n, false));
             }

@@ -96,9 +96,13 @@ pub fn is_task(f: &Filters) -> Result<Option<bool>> {
     }
 }
 
-/// `network=`: the container's network by name (berth's networks are its modes).
-pub fn on_network(c: &Container, v: &str) -> bool {
-    c.host_config.network_mode.as_deref().unwrap_or("bridge") == v
+/// `network=`: any of the container's networks by name (the caller adds the names of networks
+/// given by id or id prefix, as dockerd's `list.go` matches both); containers without networks
+/// of their own (host, none) match their network mode's name.
+pub fn on_network(c: &Container, name: &str) -> bool {
+    c.net.configured.contains_key(name)
+        || (c.net.configured.is_empty()
+            && c.host_config.network_mode.as_deref().unwrap_or("bridge") == name)
 }
 
 /// `volume=`: a mount by volume name or destination path.

@@ -287,6 +287,15 @@ impl Daemon {
         let before = self.created_of(opts.filters.get("before"))?;
         let since = self.created_of(opts.filters.get("since"))?;
         let f = &opts.filters;
+        // `network=` values by name, and the names of the networks they give by id.
+        let networks: Vec<String> = f
+            .get("network")
+            .iter()
+            .flat_map(|v| {
+                let by_id = self.nets.find(v).ok().map(|n| n.name);
+                std::iter::once(v.clone()).chain(by_id)
+            })
+            .collect();
         let any = |key: &str, test: &dyn Fn(&str) -> bool| {
             let v = f.get(key);
             v.is_empty() || v.iter().any(|x| test(x))
@@ -308,16 +317,14 @@ impl Daemon {
                         && c.has_been_started
                         && v.parse::<i64>().ok() == Some(c.state.exit_code)
                 })
-                && any("label", &|v| match v.split_once('=') {
-                    Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
-                    None => labels.contains_key(v),
-                })
+                && f.match_kv_list("label", &labels)
                 && (f.get("ancestor").is_empty() || ancestors.contains(&c.image_id))
                 && before.as_ref().is_none_or(|b| c.created < *b)
                 && since.as_ref().is_none_or(|s| c.created > *s)
                 // berth runs no swarm tasks.
                 && is_task != Some(true)
-                && any("network", &|v| crate::ps_filters::on_network(&c, v))
+                && (f.get("network").is_empty()
+                    || networks.iter().any(|n| crate::ps_filters::on_network(&c, n)))
                 && any("volume", &|v| crate::ps_filters::has_volume(&c, v))
                 && port_filters.matches(&c);
             if ok {

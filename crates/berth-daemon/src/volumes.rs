@@ -80,14 +80,6 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::internal(format!("{what} {}: {e}", path.display()))
 }
 
-/// Matches `label=key` / `label=key=value` filters against a label map.
-fn labels_match(labels: &HashMap<String, String>, wanted: &str) -> bool {
-    match wanted.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-        None => labels.contains_key(wanted),
-    }
-}
-
 fn bool_filter(key: &str, value: &str) -> Result<bool> {
     match value {
         "true" | "1" => Ok(true),
@@ -241,11 +233,7 @@ impl Daemon {
             if !drivers.is_empty() && !drivers.contains(&r.driver) {
                 continue;
             }
-            if !filters
-                .get("label")
-                .iter()
-                .all(|l| labels_match(&r.labels, l))
-            {
+            if !filters.match_kv_list("label", &r.labels) {
                 continue;
             }
             if let Some(want) = dangling {
@@ -350,15 +338,7 @@ impl Daemon {
             if !all && !r.anonymous() {
                 continue;
             }
-            if !filters
-                .get("label")
-                .iter()
-                .all(|l| labels_match(&r.labels, l))
-                || filters
-                    .get("label!")
-                    .iter()
-                    .any(|l| labels_match(&r.labels, l))
-            {
+            if !filters.match_prune_labels(&r.labels) {
                 continue;
             }
             if !self.volume_users(&r.name).is_empty() {
@@ -507,12 +487,7 @@ mod tests {
     }
 
     #[test]
-    fn label_filters() {
-        let l = HashMap::from([("a".to_string(), "1".to_string())]);
-        assert!(labels_match(&l, "a"));
-        assert!(labels_match(&l, "a=1"));
-        assert!(!labels_match(&l, "a=2"));
-        assert!(!labels_match(&l, "b"));
+    fn bool_filters() {
         assert!(bool_filter("dangling", "maybe").is_err());
     }
 }

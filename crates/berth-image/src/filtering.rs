@@ -26,25 +26,9 @@ pub(crate) fn bool_or_default(
     }
 }
 
-/// `filters.MatchKVList`: every value (`key` or `key=value`) matches `labels`; true when the
-/// filter is absent.
-pub(crate) fn match_kv_list(
-    filters: &Filters,
-    key: &str,
-    labels: &HashMap<String, String>,
-) -> bool {
-    filters.get(key).iter().all(|f| match f.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-        None => labels.contains_key(f.as_str()),
-    })
-}
-
 /// The prune filters `label` (all must match) and `label!` (excluded when all match).
 pub fn match_prune_labels(filters: &Filters, labels: &HashMap<String, String>) -> bool {
-    if !match_kv_list(filters, "label", labels) {
-        return false;
-    }
-    filters.get("label!").is_empty() || !match_kv_list(filters, "label!", labels)
+    filters.match_prune_labels(labels)
 }
 
 /// The `until` filter of a prune, as unix seconds (`None` when absent).

@@ -64,11 +64,7 @@ impl ImageService {
                 .unwrap_or_default()
                 .into_iter()
                 .collect();
-            if !filters
-                .get("label")
-                .iter()
-                .all(|f| label_matches(&labels, f))
-            {
+            if !filters.match_kv_list("label", &labels) {
                 continue;
             }
             let (mut tags, mut digests) = self.familiar_refs(&row.id)?;
@@ -214,14 +210,6 @@ impl ImageService {
     }
 }
 
-/// `label=key` or `label=key=value`.
-fn label_matches(labels: &HashMap<String, String>, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-        None => labels.contains_key(filter),
-    }
-}
-
 /// dockerd matches `reference=` patterns (path.Match globs) against the familiar name and the
 /// familiar `name:tag`.
 fn reference_matches(patterns: &[String], familiar: &str) -> bool {
@@ -266,14 +254,5 @@ mod tests {
         assert!(glob(b"*/app", b"me/app"));
         assert!(reference_matches(&["busybox".into()], "busybox:latest"));
         assert!(!reference_matches(&["alpine".into()], "busybox:latest"));
-    }
-
-    #[test]
-    fn labels_match_key_or_pair() {
-        let labels: HashMap<String, String> = [("a".to_string(), "1".to_string())].into();
-        assert!(label_matches(&labels, "a"));
-        assert!(label_matches(&labels, "a=1"));
-        assert!(!label_matches(&labels, "a=2"));
-        assert!(!label_matches(&labels, "b"));
     }
 }

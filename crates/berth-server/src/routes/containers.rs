@@ -55,6 +55,7 @@ pub fn check_container_name(name: &str) -> Result<(), ApiError> {
 async fn create(
     State(d): State<Arc<Daemon>>,
     p: Params,
+    v: ApiVersion,
     RequiredJson(raw): RequiredJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let name = p.non_empty("name");
@@ -63,10 +64,102 @@ async fn create(
     }
     check_restart_policy_name(&raw)?;
     check_cgroupns_mode(&raw)?;
+    check_endpoint_count(&raw, &v)?;
     let body: ContainerCreateBody = serde_json::from_value(raw)
         .map_err(|e| ApiError::from(crate::body::BodyError::Json(e.to_string())))?;
     let created = d.container_create(name, body).await?;
     Ok(json_response(StatusCode::CREATED, &created))
+}
+
+/// Before API 1.44 a container is created on one network only: dockerd refuses more.
+fn check_endpoint_count(raw: &serde_json::Value, v: &ApiVersion) -> Result<(), ApiError> {
+    if v.at_least("1.44") {
+        return Ok(());
+    }
+    let Some(endpoints) = raw
+        .pointer("/NetworkingConfig/EndpointsConfig")
+        .and_then(serde_json::Value::as_object)
+    else {
+        return Ok(());
+    };
+    if endpoints.len() > 1 {
+        let names: Vec<&str> = endpoints.keys().map(String::as_str).collect();
+        return Err(ApiError::invalid(format!(
+            "Container cannot be connected to network endpoints: {}",
+            names.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Every endpoint of an inspect shows dockerd's fields, null when unset (`Aliases`,
+/// `IPAMConfig`, `Links`, `DriverOpts`), and `DNSNames` from API 1.44 on. Before API 1.45 the
+/// `Aliases` of a user-defined network also list the short id and the hostname, as dockerd's.
+fn endpoints_for_version(inspect: &mut serde_json::Value, v: &ApiVersion) {
+    let short_id: String = inspect
+        .get("Id")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .chars()
+        .take(12)
+        .collect();
+    let hostname = inspect
+        .pointer("/Config/Hostname")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let Some(networks) = inspect
+        .pointer_mut("/NetworkSettings/Networks")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    for (name, ep) in networks.iter_mut() {
+        let Some(ep) = ep.as_object_mut() else {
+            continue;
+        };
+        for key in ["IPAMConfig", "Links", "Aliases", "DriverOpts"] {
+            ep.entry(key).or_insert(serde_json::Value::Null);
+        }
+        for key in [
+            "NetworkID",
+            "EndpointID",
+            "Gateway",
+            "IPAddress",
+            "IPv6Gateway",
+            "GlobalIPv6Address",
+            "MacAddress",
+        ] {
+            ep.entry(key).or_insert_with(|| "".into());
+        }
+        for key in ["IPPrefixLen", "GlobalIPv6PrefixLen"] {
+            ep.entry(key).or_insert_with(|| 0.into());
+        }
+        let user_defined = !["bridge", "host", "none", "default"].contains(&name.as_str())
+            && !name.starts_with("container:");
+        let attached = ep
+            .get("EndpointID")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|e| !e.is_empty());
+        if !v.at_least("1.45") && user_defined && attached {
+            let mut aliases: Vec<serde_json::Value> = ep
+                .get("Aliases")
+                .and_then(serde_json::Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for extra in [&short_id, &hostname] {
+                if !extra.is_empty() && !aliases.iter().any(|a| a.as_str() == Some(extra)) {
+                    aliases.push(extra.as_str().into());
+                }
+            }
+            ep.insert("Aliases".into(), aliases.into());
+        }
+        if v.at_least("1.44") {
+            ep.entry("DNSNames").or_insert(serde_json::Value::Null);
+        } else {
+            ep.remove("DNSNames");
+        }
+    }
 }
 
 /// An unknown restart policy name gets dockerd's message rather than a JSON decoding error.
@@ -132,8 +225,12 @@ async fn inspect(
     Path(id): Path<String>,
     v: ApiVersion,
     p: Params,
+    v: ApiVersion,
 ) -> Result<Response, ApiError> {
     let c = d.container_inspect(&id, p.bool("size")).await?;
+    let mut c = serde_json::to_value(&c)
+        .map_err(|e| ApiError(berth_types::Error::internal(e.to_string())))?;
+    endpoints_for_version(&mut c, &v);
     Ok(go_json(StatusCode::OK, &c, gojson::CONTAINER_JSON, &v))
 }
 
