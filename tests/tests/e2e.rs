@@ -54,6 +54,8 @@ mod build_stages;
 mod crash_consistency;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
+#[path = "e2e/image_compat.rs"]
+mod image_compat;
 #[path = "e2e/image_lifecycle.rs"]
 mod image_lifecycle;
 #[path = "e2e/network.rs"]
