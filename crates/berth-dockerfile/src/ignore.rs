@@ -257,7 +257,10 @@ mod tests {
         assert!(!excluded(ig, "src/main.rs"));
         assert!(!excluded(ig, "# comment"));
         assert!(excluded("./a/../b", "b"));
-        assert!(excluded("\u{feff}secret\n", "secret"), "a BOM is not part of the pattern");
+        assert!(
+            excluded("\u{feff}secret\n", "secret"),
+            "a BOM is not part of the pattern"
+        );
         // docker-py's test_build_with_dockerignore patterns.
         let py = "ignored\nDockerfile\n.dockerignore\n ignored-with-spaces \n!ignored/subdir/excepted-file\n! ignored/subdir/excepted-with-spaces  \n\n#*\n";
         assert!(excluded(py, "ignored-with-spaces"));

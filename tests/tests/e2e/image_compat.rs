@@ -22,7 +22,10 @@ fn enc(v: &str) -> String {
 
 /// The highest API version the daemon serves (`GET /version`'s `ApiVersion`).
 fn api_version(d: &TestDaemon) -> String {
-    let v = d.api("GET", "/version", None, b"").json().expect("version JSON");
+    let v = d
+        .api("GET", "/version", None, b"")
+        .json()
+        .expect("version JSON");
     v["ApiVersion"].as_str().expect("ApiVersion").to_string()
 }
 
@@ -59,7 +62,8 @@ fn tar_of(entries: &[(&str, &str)]) -> Vec<u8> {
             h.set_entry_type(tar::EntryType::Regular);
             h.set_mode(0o644);
             h.set_size(data.len() as u64);
-            b.append_data(&mut h, path, data.as_bytes()).expect("tar file");
+            b.append_data(&mut h, path, data.as_bytes())
+                .expect("tar file");
         }
     }
     b.into_inner().expect("tar")
@@ -74,7 +78,11 @@ fn build(d: &TestDaemon, query: &str, context: &[u8]) -> (u16, Vec<Value>) {
         Some("application/tar"),
         context,
     );
-    let msgs = if r.status == 200 { messages(&r.body) } else { vec![r.json().unwrap_or_default()] };
+    let msgs = if r.status == 200 {
+        messages(&r.body)
+    } else {
+        vec![r.json().unwrap_or_default()]
+    };
     (r.status, msgs)
 }
 
@@ -111,14 +119,22 @@ fn image_exists(d: &TestDaemon, name: &str) -> bool {
 #[track_caller]
 fn remove_image(d: &TestDaemon, name: &str) {
     let r = d.api("DELETE", &format!("/images/{name}?force=1"), None, b"");
-    assert!(r.status == 200 || r.status == 404, "rmi {name}: {} {}", r.status, r.text());
+    assert!(
+        r.status == 200 || r.status == 404,
+        "rmi {name}: {} {}",
+        r.status,
+        r.text()
+    );
 }
 
 // ---- volumes ----
 
 /// Names of the volumes there are now.
 fn volume_names(d: &TestDaemon) -> Vec<String> {
-    let v = d.api("GET", "/volumes", None, b"").json().expect("volumes JSON");
+    let v = d
+        .api("GET", "/volumes", None, b"")
+        .json()
+        .expect("volumes JSON");
     v["Volumes"]
         .as_array()
         .map(|a| {
@@ -151,7 +167,10 @@ fn named_and_anonymous(d: &TestDaemon) -> (String, String) {
             .as_bytes(),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json().expect("create JSON")["Id"].as_str().expect("Id").to_string();
+    let id = r.json().expect("create JSON")["Id"]
+        .as_str()
+        .expect("Id")
+        .to_string();
     // The anonymous volume appears at create on dockerd, at start on some engines.
     let r = d.api("POST", &format!("/containers/{id}/start"), None, b"");
     assert_eq!(r.status, 204, "{}", r.text());
@@ -174,7 +193,11 @@ fn pruned(d: &TestDaemon, path: &str) -> Vec<String> {
     assert!(v["SpaceReclaimed"].is_u64(), "{v}");
     v["VolumesDeleted"]
         .as_array()
-        .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -197,14 +220,26 @@ fn volume_prune_follows_the_api_version() {
         assert_eq!(gone, vec![named.clone()]);
         // One value only, as moby's withPrune.
         let two = enc(r#"{"all": ["true", "false"]}"#);
-        let r = d.api("POST", &format!("/v{current}/volumes/prune?filters={two}"), None, b"");
+        let r = d.api(
+            "POST",
+            &format!("/v{current}/volumes/prune?filters={two}"),
+            None,
+            b"",
+        );
         assert_eq!(r.status, 400, "{}", r.text());
-        assert!(r.text().contains("only one value is expected"), "{}", r.text());
+        assert!(
+            r.text().contains("only one value is expected"),
+            "{}",
+            r.text()
+        );
     }
     let (named, anon) = named_and_anonymous(&d);
     let gone = pruned(&d, "/v1.41/volumes/prune");
     assert!(gone.contains(&anon), "{gone:?}");
-    assert!(gone.contains(&named), "below 1.42 a named volume goes too: {gone:?}");
+    assert!(
+        gone.contains(&named),
+        "below 1.42 a named volume goes too: {gone:?}"
+    );
     assert!(!volume_names(&d).contains(&named));
     // A label filter still narrows it below 1.42.
     let (named, anon) = named_and_anonymous(&d);
@@ -230,8 +265,9 @@ fn digest_mismatch_archive(tag: &str) -> Vec<u8> {
         "history": [{ "created_by": "test" }],
     })
     .to_string();
-    let manifest = json!([{ "Config": "config.json", "RepoTags": [tag], "Layers": ["l0/layer.tar"] }])
-        .to_string();
+    let manifest =
+        json!([{ "Config": "config.json", "RepoTags": [tag], "Layers": ["l0/layer.tar"] }])
+            .to_string();
     tar_of(&[
         ("config.json", &config),
         ("l0/", ""),
@@ -262,13 +298,20 @@ fn load_error(d: &TestDaemon, path: &str, body: &[u8]) -> String {
 #[test]
 fn load_errors_come_in_the_stream() {
     let Some(d) = TestDaemon::start() else { return };
-    for path in ["/images/load", "/images/load?quiet=0", "/images/load?quiet=1"] {
+    for path in [
+        "/images/load",
+        "/images/load?quiet=0",
+        "/images/load?quiet=1",
+    ] {
         load_error(&d, path, b"this is not a tar archive\n");
         load_error(&d, path, b"");
     }
     let tag = format!("{}:1", unique_name("badload"));
     let message = load_error(&d, "/images/load?quiet=0", &digest_mismatch_archive(&tag));
-    assert!(message.contains("diffID") || message.contains("diff id"), "{message}");
+    assert!(
+        message.contains("diffID") || message.contains("diff id"),
+        "{message}"
+    );
     assert!(!image_exists(&d, &tag), "a failed load stores nothing");
 }
 
@@ -286,9 +329,16 @@ fn dockerfile_outside_the_context_is_not_copied() {
     let context = tar_of(&[
         ("file.txt", "hello world"),
         (".dockerignore", &format!(".dockerignore\n{name}")),
-        (name, "FROM busybox\nCOPY . /src\nWORKDIR /src\nRUN ls -a /src\n"),
+        (
+            name,
+            "FROM busybox\nCOPY . /src\nWORKDIR /src\nRUN ls -a /src\n",
+        ),
     ]);
-    let (status, msgs) = build(&d, &format!("t={tag}&dockerfile={}&rm=1", enc(name)), &context);
+    let (status, msgs) = build(
+        &d,
+        &format!("t={tag}&dockerfile={}&rm=1", enc(name)),
+        &context,
+    );
     built(status, &msgs);
     assert!(
         stream_text(&msgs).contains(".\n..\nfile.txt\n"),
@@ -302,7 +352,10 @@ fn dockerfile_outside_the_context_is_not_copied() {
         ("file.txt", "hello world"),
         (".dockerignore", "*.md\n"),
         ("notes.md", "x"),
-        ("custom.dockerfile", "FROM busybox\nCOPY . /src\nRUN ls -a /src\n"),
+        (
+            "custom.dockerfile",
+            "FROM busybox\nCOPY . /src\nRUN ls -a /src\n",
+        ),
     ]);
     let (status, msgs) = build(&d, "dockerfile=custom.dockerfile&rm=1", &context);
     built(status, &msgs);
@@ -333,7 +386,10 @@ fn dockerignore_as_docker_py_sends_it() {
     let context = tar_of(&[
         ("#file.txt", "not ignored"),
         (".dockerignore", &ignore),
-        ("Dockerfile", "FROM busybox\nADD . /test\nRUN find /test -type f | sort\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nADD . /test\nRUN find /test -type f | sort\n",
+        ),
         ("ignored/subdir/excepted-file", "kept"),
         ("ignored/subdir/excepted-with-spaces", "kept"),
         ("not-ignored", "kept"),
@@ -392,7 +448,11 @@ fn dockerignore_filters_every_build_path() {
     built(status, &msgs);
     let hits = msgs
         .iter()
-        .filter(|m| m["stream"].as_str().is_some_and(|s| s.contains("Using cache")))
+        .filter(|m| {
+            m["stream"]
+                .as_str()
+                .is_some_and(|s| s.contains("Using cache"))
+        })
         .count();
     assert_eq!(hits, 4, "{msgs:?}");
     remove_image(&d, "ignore-paths");
@@ -411,18 +471,24 @@ fn run_stderr_is_framed_as_dockerd() {
     built(status, &msgs);
     let want = format!("\u{1b}[91m{snippet}\n\u{1b}[0m");
     assert!(
-        msgs.iter().any(|m| m["stream"].as_str() == Some(want.as_str())),
+        msgs.iter()
+            .any(|m| m["stream"].as_str() == Some(want.as_str())),
         "{msgs:?}"
     );
     assert!(
-        msgs.iter().any(|m| m["stream"].as_str() == Some("plain-stdout\n")),
+        msgs.iter()
+            .any(|m| m["stream"].as_str() == Some("plain-stdout\n")),
         "{msgs:?}"
     );
 }
 
 fn cache_hits(msgs: &[Value]) -> usize {
     msgs.iter()
-        .filter(|m| m["stream"].as_str().is_some_and(|s| s.contains("Using cache")))
+        .filter(|m| {
+            m["stream"]
+                .as_str()
+                .is_some_and(|s| s.contains("Using cache"))
+        })
         .count()
 }
 
@@ -436,11 +502,19 @@ fn cachefrom_of_a_missing_image_gives_no_hits() {
     let (status, msgs) = build(&d, &format!("t={one}&rm=1"), &context);
     built(status, &msgs);
     let from = |name: &str| enc(&json!([name]).to_string());
-    let (status, msgs) = build(&d, &format!("t={two}&rm=1&cachefrom={}", from(&one)), &context);
+    let (status, msgs) = build(
+        &d,
+        &format!("t={two}&rm=1&cachefrom={}", from(&one)),
+        &context,
+    );
     built(status, &msgs);
     assert_eq!(cache_hits(&msgs), 3, "{msgs:?}");
     remove_image(&d, &two);
-    let (status, msgs) = build(&d, &format!("t={two}&rm=1&cachefrom={}", from("nosuchtag")), &context);
+    let (status, msgs) = build(
+        &d,
+        &format!("t={two}&rm=1&cachefrom={}", from("nosuchtag")),
+        &context,
+    );
     built(status, &msgs);
     assert_eq!(cache_hits(&msgs), 0, "{msgs:?}");
     // Without cachefrom the local cache serves as always.
@@ -495,7 +569,11 @@ fn build_errors_carry_dockerds_code() {
     );
     let m = "The command '/bin/sh -c echo out && exit 3' returned a non-zero code: 3";
     assert_eq!(
-        failure(&d, &format!("t={tag}&rm=1"), "FROM busybox\nRUN echo out && exit 3\n"),
+        failure(
+            &d,
+            &format!("t={tag}&rm=1"),
+            "FROM busybox\nRUN echo out && exit 3\n"
+        ),
         json!({ "errorDetail": { "code": 3, "message": m }, "error": m })
     );
     // docker-py's test_build_with_network_mode: no network, so the ping fails with 1.
@@ -507,7 +585,11 @@ fn build_errors_carry_dockerds_code() {
     assert_eq!(last["errorDetail"]["code"], json!(1), "{last}");
     let m = "network nosuchnet not found";
     assert_eq!(
-        failure(&d, &format!("t={tag}&rm=1&networkmode=nosuchnet"), "FROM busybox\nRUN true\n"),
+        failure(
+            &d,
+            &format!("t={tag}&rm=1&networkmode=nosuchnet"),
+            "FROM busybox\nRUN true\n"
+        ),
         json!({ "errorDetail": { "message": m }, "error": m })
     );
     assert!(!image_exists(&d, &tag));

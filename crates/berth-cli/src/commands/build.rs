@@ -362,7 +362,15 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
             .or(msg.error.clone())
         {
             view.finish(true)?;
-            return Err(CliError::status(1, err));
+            // As the docker CLI: a failed RUN's exit code is the build's (1 when none).
+            let code = msg
+                .error_detail
+                .as_ref()
+                .and_then(|d| d.code)
+                .and_then(|c| i32::try_from(c).ok())
+                .filter(|c| *c != 0)
+                .unwrap_or(1);
+            return Err(CliError::status(code, err));
         }
         if let Some(id) = msg
             .aux
