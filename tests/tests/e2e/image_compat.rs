@@ -4,7 +4,7 @@
 //! and error codes. Raw HTTP with the request shapes docker-py sends, so the same tests run
 //! against a reference dockerd (`BERTH_TEST_DAEMON=/usr/sbin/dockerd`).
 
-use berth_tests::{unique_name, TestDaemon};
+use berth_tests::{unique_name, Client, TestDaemon};
 use serde_json::{json, Value};
 
 /// Percent-encodes a query value.
@@ -593,4 +593,35 @@ fn build_errors_carry_dockerds_code() {
         json!({ "errorDetail": { "message": m }, "error": m })
     );
     assert!(!image_exists(&d, &tag));
+}
+
+/// `build -f <file outside the context>` with both CLIs (the docker CLI's classic builder):
+/// the Dockerfile travels as `.dockerfile.<random>` named in `.dockerignore`, so neither is
+/// copied; a `.dockerignore` of the user's that does not name itself is.
+fn build_with_outside_dockerfile(d: &TestDaemon, c: Client, ignore: Option<&str>) -> String {
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::write(ctx.path().join("file.txt"), "hello world").expect("write");
+    if let Some(text) = ignore {
+        std::fs::write(ctx.path().join(".dockerignore"), text).expect("write");
+    }
+    let df = tempfile::tempdir().expect("tempdir");
+    let df_path = df.path().join("Dockerfile");
+    std::fs::write(&df_path, "FROM busybox\nCOPY . /src\nRUN ls -a /src\n").expect("write");
+    let mut cmd = d.command(c);
+    cmd.env("DOCKER_BUILDKIT", "0")
+        .args(["build", "--no-cache", "-f"])
+        .arg(&df_path)
+        .arg(ctx.path());
+    let out = berth_tests::cli::run(cmd, None, std::time::Duration::from_secs(120));
+    out.success();
+    out.out().to_string()
+}
+
+both_clients! {
+    fn cli_dockerfile_outside_the_context_is_not_copied(d, c) {
+        let listed = build_with_outside_dockerfile(d, c, None);
+        assert!(listed.contains(".\n..\nfile.txt\n"), "{listed}");
+        let listed = build_with_outside_dockerfile(d, c, Some("*.md\n"));
+        assert!(listed.contains(".\n..\n.dockerignore\nfile.txt\n"), "{listed}");
+    }
 }

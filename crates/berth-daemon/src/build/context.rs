@@ -88,8 +88,22 @@ impl BuildContext {
         let mut archive = tar::Archive::new(input);
         let mut offset = 0u64;
         let mut links: Vec<(String, String)> = Vec::new();
+        // Whether the last entry's data was read to its end: only then may the archive end
+        // where its padding should be (see below).
+        let mut last_complete = true;
         for item in archive.entries().map_err(bad)? {
-            let mut item = item.map_err(bad)?;
+            let mut item = match item {
+                Ok(item) => item,
+                // The docker CLI sends a context with a Dockerfile from outside it through
+                // `ReplaceFileTarWrapper`, whose pipe closes before the tar writer: the stream
+                // ends after the last file's data, without its padding or the end-of-archive
+                // blocks. Go's tar reader takes that EOF for the end of the archive; so does
+                // this one, when nothing of an entry is missing.
+                Err(e) if last_complete && e.to_string() == "unexpected EOF during skip" => break,
+                Err(e) => return Err(bad(e)),
+            };
+            let declared = item.header().entry_size().unwrap_or(0);
+            last_complete = declared == 0;
             let name = String::from_utf8_lossy(&item.path_bytes()).into_owned();
             let Some(key) = key_of(&name) else { continue };
             let h = item.header();
@@ -116,6 +130,10 @@ impl BuildContext {
                 }
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let size = io::copy(&mut item, &mut spool).map_err(bad)?;
+                    if size != declared {
+                        return Err(bad("unexpected EOF"));
+                    }
+                    last_complete = true;
                     let kind = Kind::File { offset, size };
                     offset += size;
                     kind
@@ -487,6 +505,22 @@ mod tests {
         assert!(c.entry("a.md").is_none());
         assert!(c.entry("secret/key").is_none());
         assert!(c.entry("keep.txt").is_some());
+    }
+
+    #[test]
+    fn an_archive_may_end_after_its_last_files_data() {
+        use tar::EntryType::*;
+        let full = tar_of(&[("a.txt", Regular, "hello"), ("b.txt", Regular, "world!")]);
+        // The docker CLI's ReplaceFileTarWrapper: no padding after the last file's data,
+        // no end-of-archive blocks.
+        let b_data = 512 * 3;
+        let dir = tempfile::tempdir().unwrap();
+        let c = BuildContext::from_tar(&full[..b_data + 6], dir.path(), "Dockerfile").unwrap();
+        assert_eq!(c.read_regular("b.txt").unwrap().unwrap(), b"world!");
+        let c = BuildContext::from_tar(&full[..b_data + 512], dir.path(), "Dockerfile").unwrap();
+        assert_eq!(c.read_regular("b.txt").unwrap().unwrap(), b"world!");
+        // Data cut short is still an error.
+        assert!(BuildContext::from_tar(&full[..b_data + 3], dir.path(), "Dockerfile").is_err());
     }
 
     #[test]
