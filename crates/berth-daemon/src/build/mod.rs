@@ -174,6 +174,20 @@ impl Out {
     }
 }
 
+/// How much of the body a build refused before reading its context still takes in.
+const EARLY_DRAIN: usize = 256 * 1024;
+
+/// Reads and drops up to `limit` bytes of `body` (less if it ends or stalls for a second).
+async fn drain(mut body: BoxStream<'static, io::Result<Bytes>>, limit: usize) {
+    let mut seen = 0;
+    while seen < limit {
+        match tokio::time::timeout(std::time::Duration::from_secs(1), body.try_next()).await {
+            Ok(Ok(Some(chunk))) => seen += chunk.len(),
+            _ => return,
+        }
+    }
+}
+
 impl Daemon {
     /// Reads the context and plans the build; errors here are the request's (HTTP) errors.
     /// The build itself runs in the background, sending its output to the returned stream.
@@ -187,11 +201,22 @@ impl Daemon {
         } else {
             req.dockerfile.clone()
         };
-        for t in &req.tags {
-            Reference::parse(t)
-                .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
+        let early = req
+            .tags
+            .iter()
+            .try_for_each(|t| {
+                Reference::parse(t)
+                    .map(drop)
+                    .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))
+            })
+            .and_then(|()| platform::target(req.platform.as_deref()).map(drop));
+        if let Err(e) = early {
+            // Refused before the context is read: take in some of it first, as Go's HTTP
+            // server drains up to 256 KiB of an unread body, so a client still sending a
+            // small context reads the answer instead of a broken pipe.
+            drain(body, EARLY_DRAIN).await;
+            return Err(e);
         }
-        platform::target(req.platform.as_deref())?;
         let tmp = self.config.data_root.join("tmp");
         let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
         let sync = tokio_util::io::SyncIoBridge::new(reader);
