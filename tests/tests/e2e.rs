@@ -66,6 +66,8 @@ mod crash_consistency;
 mod exec_output;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
+#[path = "e2e/image_compat.rs"]
+mod image_compat;
 #[path = "e2e/image_lifecycle.rs"]
 mod image_lifecycle;
 #[path = "e2e/network.rs"]

@@ -23,6 +23,9 @@ pub struct LoadMessage {
 pub struct LoadErrorDetail {
     #[serde(default)]
     pub message: Option<String>,
+    /// dockerd's error code, where it sets one (a failed RUN's exit code).
+    #[serde(default)]
+    pub code: Option<i64>,
 }
 
 impl Client {

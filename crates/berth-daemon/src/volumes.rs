@@ -88,6 +88,28 @@ fn bool_filter(key: &str, value: &str) -> Result<bool> {
     }
 }
 
+/// The prune filter `all`, as moby's `withPrune`: one value at most (a set, so repeats count
+/// once), Go's `strconv.ParseBool` spellings.
+fn prune_all(values: &[String]) -> Result<bool> {
+    let mut distinct: Vec<&str> = values.iter().map(String::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    match distinct[..] {
+        [] => Ok(false),
+        [v] => match v {
+            "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+            "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+            _ => Err(Error::invalid(format!(
+                "invalid filter 'all': strconv.ParseBool: parsing {v:?}: invalid syntax"
+            ))),
+        },
+        _ => Err(Error::invalid(format!(
+            "invalid filter 'all=[{}]': only one value is expected",
+            distinct.join(" ")
+        ))),
+    }
+}
+
 impl Daemon {
     pub(crate) fn volumes_dir(&self) -> PathBuf {
         self.config.data_root.join("volumes")
@@ -328,10 +350,7 @@ impl Daemon {
         filters
             .validate(&["label", "label!", "all"])
             .map_err(Error::invalid)?;
-        let all = match filters.get("all") {
-            [] => false,
-            [v, ..] => bool_filter("all", v)?,
-        };
+        let all = prune_all(filters.get("all"))?;
         let mut deleted = Vec::new();
         let mut reclaimed: i64 = 0;
         for r in self.volumes.list()? {
@@ -489,5 +508,23 @@ mod tests {
     #[test]
     fn bool_filters() {
         assert!(bool_filter("dangling", "maybe").is_err());
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn prune_all_is_one_go_bool() {
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(!prune_all(&[]).unwrap());
+        assert!(prune_all(&v(&["1"])).unwrap());
+        assert!(prune_all(&v(&["True", "True"])).unwrap());
+        assert!(!prune_all(&v(&["f"])).unwrap());
+        assert_eq!(
+            prune_all(&v(&["yes"])).unwrap_err().message,
+            "invalid filter 'all': strconv.ParseBool: parsing \"yes\": invalid syntax"
+        );
+        assert_eq!(
+            prune_all(&v(&["true", "false"])).unwrap_err().message,
+            "invalid filter 'all=[false true]': only one value is expected"
+        );
     }
 }

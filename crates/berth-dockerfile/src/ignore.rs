@@ -31,6 +31,8 @@ impl DockerIgnore {
     /// Parses the text of a `.dockerignore` file.
     pub fn parse(text: &str) -> Result<Self, IgnoreError> {
         let mut patterns = Vec::new();
+        // A UTF-8 byte order mark before the first pattern is not part of it.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for line in text.lines() {
             if line.starts_with('#') {
                 continue;
@@ -255,6 +257,18 @@ mod tests {
         assert!(!excluded(ig, "src/main.rs"));
         assert!(!excluded(ig, "# comment"));
         assert!(excluded("./a/../b", "b"));
+        assert!(
+            excluded("\u{feff}secret\n", "secret"),
+            "a BOM is not part of the pattern"
+        );
+        // docker-py's test_build_with_dockerignore patterns.
+        let py = "ignored\nDockerfile\n.dockerignore\n ignored-with-spaces \n!ignored/subdir/excepted-file\n! ignored/subdir/excepted-with-spaces  \n\n#*\n";
+        assert!(excluded(py, "ignored-with-spaces"));
+        assert!(excluded(py, "ignored/subdir/file"));
+        assert!(!excluded(py, "ignored/subdir/excepted-file"));
+        assert!(!excluded(py, "ignored/subdir/excepted-with-spaces"));
+        assert!(!excluded(py, "#file.txt"));
+        assert!(!excluded(py, "not-ignored"));
     }
 
     #[test]

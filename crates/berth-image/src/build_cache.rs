@@ -40,6 +40,25 @@ fn now() -> i64 {
 }
 
 impl ImageService {
+    /// Whether `ancestor` is `image` or one of its parents (the parent links builds and
+    /// commits record), as dockerd's `imageCache.isParent` walks them for `--cache-from`.
+    pub fn is_self_or_parent(&self, ancestor: &str, image: &str) -> Result<bool, ImageError> {
+        let mut cur = image.to_string();
+        let mut seen = BTreeSet::new();
+        loop {
+            if cur == ancestor {
+                return Ok(true);
+            }
+            if !seen.insert(cur.clone()) {
+                return Ok(false);
+            }
+            match records::image(&self.db, &cur)?.and_then(|r| r.parent) {
+                Some(p) if !p.is_empty() => cur = p,
+                _ => return Ok(false),
+            }
+        }
+    }
+
     /// The image a step with `key` made, if it is still there.
     pub fn cache_lookup(&self, key: &str) -> Result<Option<String>, ImageError> {
         let found: Option<String> = self.db.with(|c| {

@@ -223,10 +223,9 @@ both_clients! {
 
         let failing = context(&[("Dockerfile", "FROM busybox\nRUN echo partial-output && exit 3\n")]);
         let out = build(d, c, failing.path(), &[]);
-        out.code_is(1).stderr_has("returned a non-zero code: 3").stderr_has("Dockerfile line 2");
-        if c == Client::Berth {
-            out.stderr_has("partial-output");
-        }
+        // dockerd's words exactly; the output is in the stream before the error.
+        out.code_is(3).stderr_has("The command '/bin/sh -c echo partial-output && exit 3' returned a non-zero code: 3");
+        out.stdout_has("partial-output");
 
         let unknown = context(&[("Dockerfile", "FROM busybox\nFOO bar\n")]);
         build(d, c, unknown.path(), &[]).code_is(1).stderr_has("unknown instruction: FOO");

@@ -57,7 +57,7 @@ both_clients! {
         );
         let ctx = context(&[("Dockerfile", &dockerfile)]);
         let out = build(d, c, ctx.path(), &["--no-cache"]);
-        out.code_is(1).stderr_has("returned a non-zero code: 7");
+        out.code_is(7).stderr_has("returned a non-zero code: 7");
         assert!(!out.out().contains("Step 3/8"), "stage slow stopped before its next step: {out}");
         assert_eq!(d.run(c, &["ps", "-aq"]).success().out(), "", "no containers left");
         assert_eq!(d.run(c, &["images", "-q", "--filter", "dangling=true"]).success().out(), "");

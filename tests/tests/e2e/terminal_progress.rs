@@ -121,7 +121,7 @@ fn build_on_a_terminal_shows_steps_with_cache_marks() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let (code, drawn) = on_a_terminal(&d, &["build", &dir]);
-    assert_eq!(code, 1, "{drawn}");
+    assert_eq!(code, 3, "the RUN's exit code, as the docker CLI: {drawn}");
     assert!(drawn.contains("✗ Step 2/2"), "{drawn}");
     assert!(
         drawn.contains("about to fail"),

@@ -227,9 +227,9 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
             Some("-") => {
                 let mut text = Vec::new();
                 std::io::stdin().read_to_end(&mut text)?;
-                dockerfile_name = format!("__dockerfile-berth-{}", std::process::id());
+                dockerfile_name = random_dockerfile_name();
                 packed = pack_dir(&dir, &dockerfile_name)?;
-                packed = append_file(packed, &dockerfile_name, &text)?;
+                packed = add_outside_dockerfile(packed, &dockerfile_name, &text)?;
             }
             file => {
                 let df_path = match file {
@@ -251,11 +251,12 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
                         packed = pack_dir(&dir, &dockerfile_name)?;
                     }
                     Err(_) => {
-                        // A Dockerfile outside the context travels with it under its own name.
+                        // A Dockerfile outside the context travels with it under a random
+                        // name that `.dockerignore` lists, as the docker CLI sends it.
                         let text = std::fs::read(&df_abs)?;
-                        dockerfile_name = format!("__dockerfile-berth-{}", std::process::id());
+                        dockerfile_name = random_dockerfile_name();
                         packed = pack_dir(&dir, &dockerfile_name)?;
-                        packed = append_file(packed, &dockerfile_name, &text)?;
+                        packed = add_outside_dockerfile(packed, &dockerfile_name, &text)?;
                     }
                 }
             }
@@ -362,7 +363,15 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
             .or(msg.error.clone())
         {
             view.finish(true)?;
-            return Err(CliError::status(1, err));
+            // As the docker CLI: a failed RUN's exit code is the build's (1 when none).
+            let code = msg
+                .error_detail
+                .as_ref()
+                .and_then(|d| d.code)
+                .and_then(|c| i32::try_from(c).ok())
+                .filter(|c| *c != 0)
+                .unwrap_or(1);
+            return Err(CliError::status(code, err));
         }
         if let Some(id) = msg
             .aux
@@ -395,10 +404,24 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
     Ok(())
 }
 
-fn append_file(tar_bytes: Vec<u8>, name: &str, data: &[u8]) -> Result<Vec<u8>, CliError> {
-    // Drop the two end-of-archive blocks, then add the file and finish again.
+/// `.dockerfile.` and 20 random hex digits: the docker CLI's name for a Dockerfile from
+/// outside the context.
+fn random_dockerfile_name() -> String {
+    format!(".dockerfile.{}", &berth_types::id::generate()[..20])
+}
+
+/// Adds a Dockerfile from outside the context to the packed context as `name`, and `name` to
+/// its `.dockerignore` (made with the line `.dockerignore` when there is none), as the docker
+/// CLI's `AddDockerfileToBuildContext`: the daemon reads it, then leaves both out of the
+/// context, so `COPY . /x` copies neither.
+fn add_outside_dockerfile(
+    tar_bytes: Vec<u8>,
+    name: &str,
+    data: &[u8],
+) -> Result<Vec<u8>, CliError> {
     let mut b = tar::Builder::new(Vec::new());
     let mut archive = tar::Archive::new(&tar_bytes[..]);
+    let mut ignore: Option<(tar::Header, Vec<u8>)> = None;
     for e in archive.entries()? {
         let mut e = e?;
         let mut h = e.header().clone();
@@ -409,9 +432,21 @@ fn append_file(tar_bytes: Vec<u8>, name: &str, data: &[u8]) -> Result<Vec<u8>, C
         } else {
             let mut content = Vec::new();
             e.read_to_end(&mut content)?;
+            if path == Path::new(".dockerignore") && h.entry_type().is_file() {
+                ignore = Some((h, content));
+                continue;
+            }
             b.append_data(&mut h, &path, &content[..])?;
         }
     }
+    let (mut h, mut text) = ignore.unwrap_or_else(|| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        (h, b".dockerignore".to_vec())
+    });
+    text.extend_from_slice(format!("\n{name}\n").as_bytes());
+    h.set_size(text.len() as u64);
+    b.append_data(&mut h, ".dockerignore", &text[..])?;
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o644);
     h.set_size(data.len() as u64);

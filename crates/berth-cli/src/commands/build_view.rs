@@ -181,6 +181,9 @@ impl BuildView for Tty {
                 progress,
             } => self.pulls.show(id, status, progress),
             Event::Text(text) => {
+                // RUN's stderr comes wrapped in dockerd's red (`\x1b[91m` ... `\x1b[0m`);
+                // this view draws its own lines, so the markers go.
+                let text = text.replace("\u{1b}[91m", "").replace("\u{1b}[0m", "");
                 for line in text.lines() {
                     if line.starts_with("Step ") {
                         self.begin_step(line);
@@ -267,9 +270,16 @@ mod tests {
         view.show(Event::Text("Step 1/2 : FROM busybox\n")).unwrap();
         view.show(Event::Text("Step 2/2 : RUN false\n")).unwrap();
         view.show(Event::Text("it went wrong\n")).unwrap();
+        view.show(Event::Text("\u{1b}[91mon stderr\n\u{1b}[0m"))
+            .unwrap();
         view.finish(true).unwrap();
         let lines = screen(&term);
         assert!(lines.iter().any(|l| l == "  it went wrong"), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l == "  on stderr"),
+            "stderr's colour markers are dropped: {lines:?}"
+        );
+        assert!(!lines.iter().any(|l| l.contains('\u{1b}')), "{lines:?}");
         assert!(
             lines
                 .iter()

@@ -88,8 +88,22 @@ impl BuildContext {
         let mut archive = tar::Archive::new(input);
         let mut offset = 0u64;
         let mut links: Vec<(String, String)> = Vec::new();
+        // Whether the last entry's data was read to its end: only then may the archive end
+        // where its padding should be (see below).
+        let mut last_complete = true;
         for item in archive.entries().map_err(bad)? {
-            let mut item = item.map_err(bad)?;
+            let mut item = match item {
+                Ok(item) => item,
+                // The docker CLI sends a context with a Dockerfile from outside it through
+                // `ReplaceFileTarWrapper`, whose pipe closes before the tar writer: the stream
+                // ends after the last file's data, without its padding or the end-of-archive
+                // blocks. Go's tar reader takes that EOF for the end of the archive; so does
+                // this one, when nothing of an entry is missing.
+                Err(e) if last_complete && e.to_string() == "unexpected EOF during skip" => break,
+                Err(e) => return Err(bad(e)),
+            };
+            let declared = item.header().entry_size().unwrap_or(0);
+            last_complete = declared == 0;
             let name = String::from_utf8_lossy(&item.path_bytes()).into_owned();
             let Some(key) = key_of(&name) else { continue };
             let h = item.header();
@@ -116,6 +130,10 @@ impl BuildContext {
                 }
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let size = io::copy(&mut item, &mut spool).map_err(bad)?;
+                    if size != declared {
+                        return Err(bad("unexpected EOF"));
+                    }
+                    last_complete = true;
                     let kind = Kind::File { offset, size };
                     offset += size;
                     kind
@@ -191,19 +209,52 @@ impl BuildContext {
         }
     }
 
-    /// Drops what `.dockerignore` excludes; the Dockerfile and `.dockerignore` always stay.
+    /// Drops what `.dockerignore` excludes. The Dockerfile and `.dockerignore` stay until the
+    /// Dockerfile is read ([`Self::remove_dockerfile`] then drops the ones it excludes). A file
+    /// that a `!` exception keeps below an excluded directory gets its parent directories back
+    /// (as plain 0755 directories, as an unpack of the client's filtered tar makes them).
     fn apply_dockerignore(&mut self, dockerfile: &str) -> Result<()> {
-        let Some(text) = self.read_regular(".dockerignore")? else {
+        let Some(ignore) = self.dockerignore()? else {
             return Ok(());
         };
-        let ignore = DockerIgnore::parse(&String::from_utf8_lossy(&text))
-            .map_err(|e| Error::invalid(format!("failed to parse .dockerignore: {e}")))?;
         let keep = [
             key_of(dockerfile).unwrap_or_default(),
             ".dockerignore".into(),
         ];
         self.entries
             .retain(|k, _| k.is_empty() || keep.contains(k) || !ignore.is_excluded(k));
+        let kept: Vec<String> = self.entries.keys().cloned().collect();
+        for key in kept {
+            Self::add_parents(&mut self.entries, &key);
+        }
+        Ok(())
+    }
+
+    fn dockerignore(&self) -> Result<Option<DockerIgnore>> {
+        let Some(text) = self.read_regular(".dockerignore")? else {
+            return Ok(None);
+        };
+        DockerIgnore::parse(&String::from_utf8_lossy(&text))
+            .map(Some)
+            .map_err(|e| Error::invalid(format!("failed to parse .dockerignore: {e}")))
+    }
+
+    /// After the Dockerfile is read: drops `.dockerignore` and the Dockerfile from the context
+    /// when `.dockerignore` excludes them, as dockerd's `removeDockerfile`. A Dockerfile from
+    /// outside the context comes as `.dockerfile.<random>` with its name added to
+    /// `.dockerignore` by the docker CLI and docker-py, so `COPY . /x` copies neither.
+    pub fn remove_dockerfile(&mut self, dockerfile: &str) -> Result<()> {
+        let Some(ignore) = self.dockerignore()? else {
+            return Ok(());
+        };
+        for name in [".dockerignore", dockerfile] {
+            let Some(key) = key_of(name).filter(|k| !k.is_empty()) else {
+                continue;
+            };
+            if ignore.is_excluded(&key) {
+                self.entries.remove(&key);
+            }
+        }
         Ok(())
     }
 
@@ -454,6 +505,71 @@ mod tests {
         assert!(c.entry("a.md").is_none());
         assert!(c.entry("secret/key").is_none());
         assert!(c.entry("keep.txt").is_some());
+    }
+
+    #[test]
+    fn an_archive_may_end_after_its_last_files_data() {
+        use tar::EntryType::*;
+        let full = tar_of(&[("a.txt", Regular, "hello"), ("b.txt", Regular, "world!")]);
+        // The docker CLI's ReplaceFileTarWrapper: no padding after the last file's data,
+        // no end-of-archive blocks.
+        let b_data = 512 * 3;
+        let dir = tempfile::tempdir().unwrap();
+        let c = BuildContext::from_tar(&full[..b_data + 6], dir.path(), "Dockerfile").unwrap();
+        assert_eq!(c.read_regular("b.txt").unwrap().unwrap(), b"world!");
+        let c = BuildContext::from_tar(&full[..b_data + 512], dir.path(), "Dockerfile").unwrap();
+        assert_eq!(c.read_regular("b.txt").unwrap().unwrap(), b"world!");
+        // Data cut short is still an error.
+        assert!(BuildContext::from_tar(&full[..b_data + 3], dir.path(), "Dockerfile").is_err());
+    }
+
+    #[test]
+    fn excluded_dockerfile_and_dockerignore_go_once_read() {
+        use tar::EntryType::*;
+        let mut c = ctx(&[
+            (".dockerignore", Regular, ".dockerignore\n.dockerfile.abc\n"),
+            (".dockerfile.abc", Regular, "FROM x"),
+            ("file.txt", Regular, "k"),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut c2 = BuildContext::from_tar(
+            &tar_of(&[
+                (".dockerignore", Regular, ".dockerignore\n.dockerfile.abc\n"),
+                (".dockerfile.abc", Regular, "FROM x"),
+            ])[..],
+            dir.path(),
+            ".dockerfile.abc",
+        )
+        .unwrap();
+        assert!(c2.read_regular(".dockerfile.abc").unwrap().is_some());
+        c2.remove_dockerfile(".dockerfile.abc").unwrap();
+        assert!(c2.entry(".dockerfile.abc").is_none());
+        assert!(c2.entry(".dockerignore").is_none());
+        // `.dockerignore` names itself: it goes, whichever the Dockerfile.
+        c.remove_dockerfile("Dockerfile").unwrap();
+        assert!(c.entry(".dockerignore").is_none());
+        assert!(c.entry("file.txt").is_some());
+        let mut kept = ctx(&[
+            (".dockerignore", Regular, "*.md\n"),
+            ("Dockerfile", Regular, "FROM x"),
+        ]);
+        kept.remove_dockerfile("Dockerfile").unwrap();
+        assert!(kept.entry("Dockerfile").is_some());
+        assert!(kept.entry(".dockerignore").is_some());
+    }
+
+    #[test]
+    fn exceptions_below_an_excluded_directory_keep_their_parents() {
+        use tar::EntryType::*;
+        let c = ctx(&[
+            (".dockerignore", Regular, "ignored\n!ignored/subdir/kept\n"),
+            ("ignored/subdir/kept", Regular, "k"),
+            ("ignored/subdir/gone", Regular, "g"),
+        ]);
+        assert_eq!(c.entry("ignored").map(|e| &e.kind), Some(&Kind::Dir));
+        assert_eq!(c.entry("ignored/subdir").map(|e| &e.kind), Some(&Kind::Dir));
+        assert!(c.entry("ignored/subdir/kept").is_some());
+        assert!(c.entry("ignored/subdir/gone").is_none());
     }
 
     #[test]

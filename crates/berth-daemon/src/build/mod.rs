@@ -46,6 +46,8 @@ pub struct BuildRequest {
     pub labels: BTreeMap<String, String>,
     pub target: Option<String>,
     pub network_mode: Option<String>,
+    /// `extrahosts` (`host:ip` each): added to every RUN container's `/etc/hosts`.
+    pub extra_hosts: Vec<String>,
     /// Remove intermediate containers after a failure too (always done; kept for the API).
     pub force_remove: bool,
     /// Pull every base image, even one present locally (`--pull`).
@@ -63,6 +65,17 @@ pub struct BuildRequest {
 /// One message of the build stream.
 pub type Message = serde_json::Value;
 
+/// dockerd's `{"errorDetail":{"code":N,"message":...},"error":...}` (no `code` when the error
+/// has none).
+fn error_message(message: &str, code: Option<i64>) -> Message {
+    let mut detail = serde_json::Map::new();
+    if let Some(code) = code {
+        detail.insert("code".into(), json!(code));
+    }
+    detail.insert("message".into(), json!(message));
+    json!({ "errorDetail": detail, "error": message })
+}
+
 /// Sends build output; a closed channel (client gone) makes every later send a no-op.
 #[derive(Clone)]
 pub(crate) struct Out {
@@ -71,6 +84,9 @@ pub(crate) struct Out {
     /// Set when the build stops early (a stage failed or the client left): every stage
     /// stops at its next step.
     cancel: CancellationToken,
+    /// The `errorDetail.code` of error messages that have one (a RUN's exit code), by
+    /// message: the error that ends the build is reported with its own code.
+    codes: Arc<std::sync::Mutex<BTreeMap<String, i64>>>,
 }
 
 /// Messages a stage may queue while an earlier stage's output is still being shown.
@@ -82,6 +98,7 @@ impl Out {
             tx,
             quiet,
             cancel: CancellationToken::new(),
+            codes: Arc::default(),
         }
     }
 
@@ -93,6 +110,7 @@ impl Out {
             tx,
             quiet: self.quiet,
             cancel: self.cancel.clone(),
+            codes: self.codes.clone(),
         };
         (out, rx)
     }
@@ -134,8 +152,39 @@ impl Out {
         let _ = self.tx.send(msg).await;
     }
 
+    /// Records that the error `message` carries `code` (dockerd's `errorDetail.code`).
+    pub(crate) fn error_code(&self, message: &str, code: i64) {
+        if let Ok(mut codes) = self.codes.lock() {
+            codes.insert(message.to_string(), code);
+        }
+    }
+
+    /// The message that ends the build: dockerd's error line, with the code recorded for it.
+    pub(crate) fn error_message(&self, message: &str) -> Message {
+        let code = self
+            .codes
+            .lock()
+            .ok()
+            .and_then(|codes| codes.get(message).copied());
+        error_message(message, code)
+    }
+
     pub(crate) fn gone(&self) -> bool {
         self.tx.is_closed() || self.cancel.is_cancelled()
+    }
+}
+
+/// How much of the body a build refused before reading its context still takes in.
+const EARLY_DRAIN: usize = 256 * 1024;
+
+/// Reads and drops up to `limit` bytes of `body` (less if it ends or stalls for a second).
+async fn drain(mut body: BoxStream<'static, io::Result<Bytes>>, limit: usize) {
+    let mut seen = 0;
+    while seen < limit {
+        match tokio::time::timeout(std::time::Duration::from_secs(1), body.try_next()).await {
+            Ok(Ok(Some(chunk))) => seen += chunk.len(),
+            _ => return,
+        }
     }
 }
 
@@ -152,25 +201,38 @@ impl Daemon {
         } else {
             req.dockerfile.clone()
         };
-        // dockerd's `sanitizeRepoAndTags`.
-        for t in &req.tags {
-            if Reference::parse(t)?.digest.is_some() {
-                return Err(Error::invalid("build tag cannot contain a digest"));
-            }
+        // dockerd's `sanitizeRepoAndTags`, and the platform, before the context is read.
+        let early = req
+            .tags
+            .iter()
+            .try_for_each(|t| {
+                if Reference::parse(t)?.digest.is_some() {
+                    return Err(Error::invalid("build tag cannot contain a digest"));
+                }
+                Ok(())
+            })
+            .and_then(|()| platform::target(req.platform.as_deref()).map(drop));
+        if let Err(e) = early {
+            // Refused before the context is read: take in some of it first, as Go's HTTP
+            // server drains up to 256 KiB of an unread body, so a client still sending a
+            // small context reads the answer instead of a broken pipe.
+            drain(body, EARLY_DRAIN).await;
+            return Err(e);
         }
-        platform::target(req.platform.as_deref())?;
         let tmp = self.config.data_root.join("tmp");
         let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
         let sync = tokio_util::io::SyncIoBridge::new(reader);
         let df_name = dockerfile_name.clone();
-        let ctx = tokio::task::spawn_blocking(move || BuildContext::from_tar(sync, &tmp, &df_name))
-            .await
-            .map_err(|e| Error::internal(format!("build context task: {e}")))??;
+        let mut ctx =
+            tokio::task::spawn_blocking(move || BuildContext::from_tar(sync, &tmp, &df_name))
+                .await
+                .map_err(|e| Error::internal(format!("build context task: {e}")))??;
         let text = ctx.read_regular(&dockerfile_name)?.ok_or_else(|| {
             Error::invalid(format!(
                 "Cannot locate specified Dockerfile: {dockerfile_name}"
             ))
         })?;
+        ctx.remove_dockerfile(&dockerfile_name)?;
         let text = String::from_utf8_lossy(&text).into_owned();
         let parsed = berth_dockerfile::parse(&dockerfile_name, &text)
             .map_err(|e| Error::invalid(e.moby_message()))?;
@@ -184,11 +246,7 @@ impl Daemon {
                 .run(plan)
                 .await;
             if let Err(e) = result {
-                out.always(json!({
-                    "errorDetail": { "message": e.message },
-                    "error": e.message,
-                }))
-                .await;
+                out.always(out.error_message(&e.message)).await;
             }
         });
         Ok(rx)
@@ -222,5 +280,23 @@ impl Daemon {
         Ok(tokio::task::spawn_blocking(move || svc.cache_entries())
             .await
             .map_err(|e| Error::internal(format!("build cache task: {e}")))??)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines_carry_a_code_only_when_there_is_one() {
+        let m = "The command '/bin/sh -c exit 1' returned a non-zero code: 1";
+        assert_eq!(
+            error_message(m, Some(1)),
+            json!({"errorDetail": {"code": 1, "message": m}, "error": m})
+        );
+        assert_eq!(
+            error_message("network x not found", None),
+            json!({"errorDetail": {"message": "network x not found"}, "error": "network x not found"})
+        );
     }
 }

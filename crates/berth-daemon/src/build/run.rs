@@ -41,9 +41,6 @@ const PREDEFINED_ARGS: &[&str] = &[
     "all_proxy",
 ];
 
-/// Output lines a failed RUN quotes in its error.
-const ERROR_TAIL_LINES: usize = 5;
-
 #[derive(Clone)]
 pub struct Build {
     daemon: Arc<Daemon>,
@@ -442,7 +439,26 @@ impl Build {
         }
         let svc = self.svc.clone();
         let k = key.to_string();
-        let mut hit = blocking(move || Ok(svc.cache_lookup(&k)?)).await?;
+        let sources = self.req.cache_from.clone();
+        let mut hit = blocking(move || {
+            let hit = svc.cache_lookup(&k)?;
+            // With `--cache-from`, as dockerd's classic image cache: a local hit counts only
+            // when it is one of the sources' images or below one; a source that does not
+            // exist stands for nothing, so none at all means no hits.
+            if sources.is_empty() {
+                return Ok(hit);
+            }
+            let Some(id) = hit else { return Ok(None) };
+            for name in &sources {
+                if let Ok(source) = svc.resolve_id(name) {
+                    if svc.is_self_or_parent(&id, &source)? {
+                        return Ok(Some(id));
+                    }
+                }
+            }
+            Ok(None)
+        })
+        .await?;
         if hit.is_none() && !self.req.cache_from.is_empty() {
             if let Some(opts) = probe.cloned() {
                 let svc = self.svc.clone();
@@ -1008,6 +1024,7 @@ impl Build {
         };
         let host_config = HostConfig {
             network_mode: network.clone(),
+            extra_hosts: Some(self.req.extra_hosts.clone()).filter(|h| !h.is_empty()),
             mounts: Some(host_mounts).filter(|m: &Vec<_>| !m.is_empty()),
             ..HostConfig::default()
         };
@@ -1026,9 +1043,19 @@ impl Build {
         self.out
             .stream(format!(" ---> Running in {}\n", id::short(&ctr_id)))
             .await;
-        let result = self
-            .run_container(&ctr_id, state, created_by, &joined, node, &mounts.targets)
-            .await;
+        // As dockerd's builder: the container is made, then starting it fails on a network
+        // that does not exist, with the network's own error (no "failed to set up ..." words).
+        let known_network = match network.as_deref() {
+            Some(n) if !n.starts_with("container:") => self.daemon.nets.find(n).map(drop),
+            _ => Ok(()),
+        };
+        let result = match known_network {
+            Ok(()) => {
+                self.run_container(&ctr_id, state, created_by, &joined, &mounts.targets)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let removed = self
             .daemon
             .container_remove(
@@ -1243,7 +1270,6 @@ impl Build {
         state: &StageState,
         created_by: String,
         joined: &str,
-        node: &Node,
         mount_targets: &[String],
     ) -> Result<String> {
         let wait = self
@@ -1274,18 +1300,17 @@ impl Build {
                 },
             )
             .await?;
-        let mut tail: VecDeque<String> = VecDeque::new();
         let mut frames = Demux::default();
         let mut body = logs.body;
         while let Some(chunk) = body.next().await {
-            for text in frames.push(&chunk) {
-                for line in text.lines() {
-                    if tail.len() == ERROR_TAIL_LINES {
-                        tail.pop_front();
-                    }
-                    tail.push_back(line.to_string());
+            for (stream, text) in frames.push(&chunk) {
+                // dockerd's classic builder writes RUN's stderr through its StderrFormatter:
+                // each chunk in bright red.
+                if stream == berth_api::stdcopy::STDERR {
+                    self.out.stream(format!("\u{1b}[91m{text}\u{1b}[0m")).await;
+                } else {
+                    self.out.stream(text).await;
                 }
-                self.out.stream(text).await;
             }
         }
         let status = wait.await;
@@ -1293,15 +1318,13 @@ impl Build {
             return Err(Error::invalid("build cancelled"));
         }
         if status.status_code != 0 {
-            let last = if tail.is_empty() {
-                String::new()
-            } else {
-                format!("; last output:\n{}", Vec::from(tail).join("\n"))
-            };
-            return Err(Error::invalid(format!(
-                "The command '{joined}' returned a non-zero code: {} (Dockerfile line {}){last}",
-                status.status_code, node.start_line
-            )));
+            // dockerd's words, with the exit code as the error's `errorDetail.code`.
+            let message = format!(
+                "The command '{joined}' returned a non-zero code: {}",
+                status.status_code
+            );
+            self.out.error_code(&message, status.status_code);
+            return Err(Error::invalid(message));
         }
         let svc = self.svc.clone();
         let opts = self.commit_opts(state, created_by);
@@ -1386,17 +1409,21 @@ struct Demux {
 }
 
 impl Demux {
-    fn push(&mut self, chunk: &[u8]) -> Vec<String> {
+    /// The complete frames in what has arrived so far: `(stream, text)` each.
+    fn push(&mut self, chunk: &[u8]) -> Vec<(u8, String)> {
         self.buf.extend_from_slice(chunk);
         let mut out = Vec::new();
         while self.buf.len() >= 8 {
             let mut h = [0u8; 8];
             h.copy_from_slice(&self.buf[..8]);
-            let (_, len) = berth_api::stdcopy::parse_header(&h);
+            let (stream, len) = berth_api::stdcopy::parse_header(&h);
             if self.buf.len() < 8 + len {
                 break;
             }
-            out.push(String::from_utf8_lossy(&self.buf[8..8 + len]).into_owned());
+            out.push((
+                stream,
+                String::from_utf8_lossy(&self.buf[8..8 + len]).into_owned(),
+            ));
             self.buf.drain(..8 + len);
         }
         out

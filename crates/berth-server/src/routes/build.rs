@@ -63,6 +63,12 @@ async fn build(
         labels,
         target: p.non_empty("target").map(str::to_string),
         network_mode: p.non_empty("networkmode").map(str::to_string),
+        // Repeated, as dockerd's `r.Form["extrahosts"]` (docker-py, the docker CLI).
+        extra_hosts: p
+            .all("extrahosts")
+            .into_iter()
+            .filter(|h| !h.is_empty())
+            .collect(),
         force_remove: p.bool("forcerm"),
         pull: p.bool("pull"),
         cache_from: json_map(&p, "cachefrom")?,

@@ -223,7 +223,6 @@ async fn list(
 async fn inspect(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
-    v: ApiVersion,
     p: Params,
     v: ApiVersion,
 ) -> Result<Response, ApiError> {

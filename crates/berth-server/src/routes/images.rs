@@ -319,15 +319,41 @@ pub fn stream_line(text: &str) -> Vec<u8> {
     line
 }
 
+/// One error line of dockerd's JSON stream (`streamformatter.FormatError`).
+/// Fields in dockerd's order: `errorDetail` first.
+pub fn error_line(message: &str) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Detail<'a> {
+        message: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "errorDetail")]
+        error_detail: Detail<'a>,
+        error: &'a str,
+    }
+    let mut line = serde_json::to_vec(&Line {
+        error_detail: Detail { message },
+        error: message,
+    })
+    .unwrap_or_default();
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
 /// `POST /images/load`: the body is the archive; the answer is dockerd's JSON stream. berth
-/// sends no progress bars, so `quiet` changes nothing.
+/// sends no progress bars, so `quiet` changes nothing. As dockerd 20.10's router, a failed
+/// load is not an HTTP error: the answer is 200 and its stream ends with the error line (the
+/// `ImageLoadError` docker-py raises, the message the docker CLI prints).
 async fn load(State(d): State<Arc<Daemon>>, body: Body) -> Result<Response, ApiError> {
     let data = body
         .into_data_stream()
         .map(|chunk| chunk.map_err(std::io::Error::other))
         .boxed();
-    let messages = d.image_load(data).await?;
-    let out: Vec<u8> = messages.iter().flat_map(|m| stream_line(m)).collect();
+    let out: Vec<u8> = match d.image_load(data).await {
+        Ok(messages) => messages.iter().flat_map(|m| stream_line(m)).collect(),
+        Err(e) => error_line(&e.message),
+    };
     let mut resp = Response::new(Body::from(out));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -413,6 +439,15 @@ mod tests {
         assert_eq!(
             stream_line("Loaded image: busybox:latest"),
             b"{\"stream\":\"Loaded image: busybox:latest\\n\"}\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn load_errors_are_dockerds_error_line() {
+        assert_eq!(
+            error_line("unexpected EOF"),
+            b"{\"errorDetail\":{\"message\":\"unexpected EOF\"},\"error\":\"unexpected EOF\"}\r\n"
+                .to_vec()
         );
     }
 

@@ -78,10 +78,19 @@ async fn remove(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// `POST /volumes/prune`: `filters` (label, label!, all).
-async fn prune(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+/// `POST /volumes/prune`: `filters` (label, label!, all). Below API 1.42 every unused volume
+/// goes, named ones too: dockerd's router adds `all=true` to the filters for those clients.
+async fn prune(
+    State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let mut filters = p.filters()?;
+    if !v.at_least("1.42") && !filters.get("all").iter().any(|x| x == "true") {
+        filters.add("all", "true");
+    }
     Ok(json_response(
         StatusCode::OK,
-        &d.volume_prune(&p.filters()?).await?,
+        &d.volume_prune(&filters).await?,
     ))
 }
