@@ -66,6 +66,7 @@ pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };
 pub use disk_usage::DiskUsageParts;
+pub use events::WireEvent;
 pub use networks::NetConfig;
 pub use options::*;
 pub use stats::StatsOptions;

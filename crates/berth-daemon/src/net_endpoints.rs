@@ -439,6 +439,12 @@ impl Daemon {
                 }
             }
             ctr.update(|c| {
+                // dockerd's `cleanOperationalData` keeps the network's id after the stop.
+                for (name, ep) in &c.net.active {
+                    if let Some(cfg) = c.net.configured.get_mut(name) {
+                        cfg.network_id = ep.network_id.clone();
+                    }
+                }
                 c.net.active.clear();
                 c.net.veths.clear();
                 c.net.ports.clear();

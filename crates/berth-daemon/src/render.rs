@@ -392,7 +392,7 @@ impl Daemon {
         let c = ctr.snapshot();
         if !c.state.running() {
             return Err(Error::conflict(format!(
-                "container {} is not running",
+                "Container {} is not running",
                 c.id
             )));
         }
@@ -441,6 +441,7 @@ impl Daemon {
             row.push(fields[titles.len() - 1..].join(" "));
             processes.push(row);
         }
+        self.container_event(&c, "top", &[]);
         Ok(models::ContainerTopResponse {
             titles: Some(titles),
             processes: Some(processes),
