@@ -629,7 +629,8 @@ impl Daemon {
         let _op = ctr.op.lock().await;
         let c = ctr.snapshot();
         if !c.net.configured.contains_key(&n.name) {
-            return Err(forbidden(format!(
+            // An untyped error in every dockerd (20.10 to 27): a 500, which clients expect.
+            return Err(Error::internal(format!(
                 "container {} is not connected to network {}",
                 c.id, n.name
             )));

@@ -167,7 +167,8 @@ impl Daemon {
             .lock()
             .map(|m| {
                 m.values()
-                    .filter(|e| e.container_id == c.id)
+                    // As dockerd, an exec leaves the container's list when it ends.
+                    .filter(|e| e.container_id == c.id && e.state().exit_code.is_none())
                     .map(|e| e.id.clone())
                     .collect()
             })

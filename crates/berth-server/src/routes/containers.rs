@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/{id}", delete(remove))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/attach/ws", get(attach_ws))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/top", get(top))
@@ -296,10 +297,48 @@ async fn attach(
         stderr: p.bool("stderr"),
         detach_keys: p.non_empty("detachKeys").map(str::to_string),
     };
-    // Validated before answering, so a 404 or 409 is an ordinary JSON error.
-    let session = d.container_attach(&id, opts).await?;
+    // dockerd hijacks the connection to report a refused attach (missing or paused container,
+    // bad detach keys): the status line, the raw-stream type and the message as plain text.
+    let session = match d.container_attach(&id, opts).await {
+        Ok(s) => s,
+        Err(e) => return Ok(attach_refused(e)),
+    };
     let content_type = stream_content_type(session.tty, &v);
     Ok(hijack.run(session, content_type, Some(body)))
+}
+
+/// `GET /containers/{id}/attach/ws`: the container is looked up first (a JSON 404), then the
+/// websocket handshake; a request that is not one gets dockerd's (x/net/websocket's) bare 400.
+async fn attach_ws(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    d.container_id(&id)?;
+    let is_websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !is_websocket {
+        let mut resp = Response::new(Body::from("not websocket protocol"));
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+        return Ok(resp);
+    }
+    Err(ApiError(berth_types::Error::not_implemented(
+        "websocket attach is not supported by berth; attach with POST /containers/{id}/attach",
+    )))
+}
+
+/// A refused attach as dockerd writes it on the hijacked connection.
+fn attach_refused(e: berth_types::Error) -> Response {
+    let status = crate::error::status_of(e.kind);
+    let mut resp = Response::new(Body::from(format!("{}\r\n", e.message)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.docker.raw-stream"),
+    );
+    resp
 }
 
 /// `h` and `w`, both required (dockerd: `strconv.Atoi` on each, 400 on failure).
