@@ -118,18 +118,26 @@ impl Daemon {
             // framed like output.
             return Ok(AttachSession {
                 tty,
-                run: Box::new(move |mut io: Box<dyn HijackedIo>| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-                    Box::pin(async move {
-                        let text = format!("{message}\r\n");
-                        let bytes = if tty {
-                            text.into_bytes()
-                        } else {
-                            berth_api::stdcopy::frame(berth_api::stdcopy::STDOUT, text.as_bytes())
-                        };
-                        let _ = io.write_all(&bytes).await;
-                        let _ = io.shutdown().await;
-                    })
-                }),
+                run:
+                    Box::new(
+                        move |mut io: Box<dyn HijackedIo>| -> std::pin::Pin<
+                            Box<dyn std::future::Future<Output = ()> + Send>,
+                        > {
+                            Box::pin(async move {
+                                let text = format!("{message}\r\n");
+                                let bytes = if tty {
+                                    text.into_bytes()
+                                } else {
+                                    berth_api::stdcopy::frame(
+                                        berth_api::stdcopy::STDOUT,
+                                        text.as_bytes(),
+                                    )
+                                };
+                                let _ = io.write_all(&bytes).await;
+                                let _ = io.shutdown().await;
+                            })
+                        },
+                    ),
             });
         }
         let process = crate::spec::exec_process(self, &c, &entry.config)?;

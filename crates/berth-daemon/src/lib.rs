@@ -48,6 +48,7 @@ mod repo;
 mod resources;
 mod restart;
 mod rootfs_access;
+mod search;
 mod shim;
 mod signals;
 mod spec;

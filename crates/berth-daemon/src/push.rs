@@ -154,46 +154,16 @@ impl Daemon {
         let name_only = Reference::parse_name_only(&full)
             .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?;
         let svc = self.images.service();
-        let targets: Vec<Reference> = if name_only.tag.is_none() && name_only.digest.is_none() {
-            let repo = name_only.name();
-            let tags = {
-                let (svc, repo) = (svc.clone(), repo.clone());
-                tokio::task::spawn_blocking(move || svc.repository_tags(&repo))
-                    .await
-                    .map_err(join_err)??
-            };
-            if tags.is_empty() {
-                return Err(Error::not_found(format!(
-                    "An image does not exist locally with the tag: {}",
-                    name_only.familiar_name()
-                )));
-            }
-            tags.into_iter()
-                .map(|t| {
-                    let mut r = name_only.clone();
-                    r.tag = Some(t);
-                    r
-                })
-                .collect()
-        } else {
-            vec![Reference::parse(&full)
-                .map_err(|e| Error::invalid(format!("invalid reference format: {}", e.message)))?]
-        };
-        let mut images = Vec::new();
-        for r in &targets {
-            let (svc, n) = (svc.clone(), r.to_string());
-            let image = tokio::task::spawn_blocking(move || svc.resolve(&n))
-                .await
-                .map_err(join_err)?
-                .map_err(|_| {
-                    Error::not_found(format!(
-                        "An image does not exist locally with the tag: {}",
-                        r.familiar_name()
-                    ))
-                })?;
-            images.push((r.clone(), image));
-        }
         let compression = opts.compression.unwrap_or_default();
+        // A reference that does not parse is the request's error (400), as before.
+        let exact =
+            if name_only.tag.is_none() && name_only.digest.is_none() {
+                None
+            } else {
+                Some(Reference::parse(&full).map_err(|e| {
+                    Error::invalid(format!("invalid reference format: {}", e.message))
+                })?)
+            };
         let (tx, rx) = mpsc::channel(256);
         let me = self.clone();
         tokio::spawn(async move {
@@ -203,6 +173,61 @@ impl Daemon {
                     &format!("The push refers to repository [{}]", name_only.name()),
                 ))
                 .await;
+            // dockerd looks the tags up after announcing the repository: a missing image is an
+            // error inside the (200) stream.
+            let resolved: Result<Vec<(Reference, _)>> = async {
+                let targets: Vec<Reference> = if let Some(r) = exact {
+                    vec![r]
+                } else {
+                    let repo = name_only.name();
+                    let tags = {
+                        let (svc, repo) = (svc.clone(), repo.clone());
+                        tokio::task::spawn_blocking(move || svc.repository_tags(&repo))
+                            .await
+                            .map_err(join_err)??
+                    };
+                    if tags.is_empty() {
+                        return Err(Error::not_found(format!(
+                            "An image does not exist locally with the tag: {}",
+                            name_only.familiar_name()
+                        )));
+                    }
+                    tags.into_iter()
+                        .map(|t| {
+                            let mut r = name_only.clone();
+                            r.tag = Some(t);
+                            r
+                        })
+                        .collect()
+                };
+                let mut images = Vec::new();
+                for r in &targets {
+                    let (svc, n) = (svc.clone(), r.to_string());
+                    let image = tokio::task::spawn_blocking(move || svc.resolve(&n))
+                        .await
+                        .map_err(join_err)?
+                        .map_err(|_| {
+                            Error::not_found(format!(
+                                "An image does not exist locally with the tag: {}",
+                                r.familiar_name()
+                            ))
+                        })?;
+                    images.push((r.clone(), image));
+                }
+                Ok(images)
+            }
+            .await;
+            let images = match resolved {
+                Ok(images) => images,
+                Err(e) => {
+                    let _ = tx
+                        .send(
+                            json!({ "errorDetail": { "message": e.message }, "error": e.message }),
+                        )
+                        .await;
+                    return;
+                }
+            };
             // Pushes never go to a mirror; an insecure registry may answer over HTTP.
             let ping = |c: Arc<RegistryClient>| async move { c.ping().await };
             let client = match me

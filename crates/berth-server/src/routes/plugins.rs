@@ -48,9 +48,7 @@ async fn list(p: Params) -> Result<Response, ApiError> {
     })?;
     for v in filters.get("enabled") {
         if v != "true" && v != "false" {
-            return Err(ApiError::invalid(format!(
-                "Invalid filter 'enabled={v}'"
-            )));
+            return Err(ApiError::invalid(format!("Invalid filter 'enabled={v}'")));
         }
     }
     Ok(json_response(StatusCode::OK, &Vec::<()>::new()))

@@ -66,7 +66,16 @@ async fn info(State(d): State<Arc<Daemon>>) -> Response {
 /// `GET /system/df`; `type` (API 1.42+) picks parts.
 async fn disk_usage(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
     let parts = DiskUsageParts::from_types(&p.all("type"))?;
-    Ok(json_response(StatusCode::OK, &d.system_df(parts).await?))
+    let df = d.system_df(parts).await?;
+    let mut v = serde_json::to_value(&df)
+        .map_err(|e| ApiError(berth_types::Error::internal(e.to_string())))?;
+    // dockerd still fills the deprecated `BuilderSize`: the build cache's total size (0 when
+    // the build cache was not asked for).
+    let builder_size: i64 = df.build_cache.iter().flatten().filter_map(|b| b.size).sum();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("BuilderSize".into(), builder_size.into());
+    }
+    Ok(json_response(StatusCode::OK, &v))
 }
 
 /// `GET /berth/check` (berth only): verifies blobs and references; problems are in the body.
