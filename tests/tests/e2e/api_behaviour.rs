@@ -301,6 +301,37 @@ fn a_finished_exec_is_refused_in_the_stream_and_leaves_exec_ids() {
         detached.json().unwrap_or_default()["message"],
         format!("Error: Exec command {exec} has already run")
     );
+    // A detached exec leaves the list when it ends too.
+    let r = d.api(
+        "POST",
+        &format!("/containers/{name}/exec"),
+        JSON,
+        br#"{"Cmd":["sleep","1"]}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let bg = r
+        .json()
+        .and_then(|v| v["Id"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let r = d.api(
+        "POST",
+        &format!("/exec/{bg}/start"),
+        JSON,
+        br#"{"Detach":true}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let listed = |id: &str| {
+        inspect(&d, &name)["ExecIDs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| i == id)
+    };
+    assert!(listed(&bg), "a running exec is listed");
+    assert!(
+        wait_until(Duration::from_secs(10), || !listed(&bg)),
+        "the detached exec is still listed after it ended"
+    );
 }
 
 #[test]
