@@ -647,3 +647,102 @@ fn quiet_build_push_of_a_missing_image_and_builder_size() {
         df["BuilderSize"]
     );
 }
+
+/// A websocket client's handshake on the daemon's socket; the stream after a 101.
+fn ws_connect(d: &TestDaemon, path: &str) -> (String, std::os::unix::net::UnixStream) {
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://localhost\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).expect("handshake");
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match std::io::Read::read(&mut s, &mut b) {
+            Ok(1) => head.push(b[0]),
+            _ => break,
+        }
+    }
+    (String::from_utf8_lossy(&head).into_owned(), s)
+}
+
+/// Reads server frames until a close frame or `want` bytes of payload.
+fn ws_read(s: &mut std::os::unix::net::UnixStream, want: usize) -> (Vec<u8>, Vec<u8>) {
+    use std::io::Read as _;
+    let (mut payload, mut opcodes) = (Vec::new(), Vec::new());
+    while payload.len() < want {
+        let mut h = [0u8; 2];
+        if s.read_exact(&mut h).is_err() {
+            break;
+        }
+        let mut len = u64::from(h[1] & 0x7f);
+        if len == 126 {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).expect("len");
+            len = u64::from(u16::from_be_bytes(b));
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).expect("len");
+            len = u64::from_be_bytes(b);
+        }
+        let mut data = vec![0u8; len as usize];
+        s.read_exact(&mut data).expect("payload");
+        opcodes.push(h[0] & 0x0f);
+        if h[0] & 0x0f == 0x8 {
+            break;
+        }
+        payload.extend(data);
+    }
+    (payload, opcodes)
+}
+
+#[test]
+fn websocket_attach_streams_raw_output_and_takes_input() {
+    let Some(d) = TestDaemon::start() else { return };
+    let done = unique_name("wsdone");
+    create(
+        &d,
+        &done,
+        r#"{"Image":"busybox","Cmd":["sh","-c","echo out; echo err >&2"]}"#,
+    );
+    start(&d, &done);
+    wait_exited(&d, &done);
+    let (head, mut s) = ws_connect(
+        &d,
+        &format!("/containers/{done}/attach/ws?logs=1&stdout=1&stderr=1"),
+    );
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    let (payload, opcodes) = ws_read(&mut s, usize::MAX);
+    // Not multiplexed: the output as the container wrote it, in binary frames (API 1.28+).
+    assert_eq!(String::from_utf8_lossy(&payload), "out\nerr\n");
+    assert!(opcodes.iter().all(|&o| o == 0x2 || o == 0x8), "{opcodes:?}");
+
+    let live = unique_name("wslive");
+    create(
+        &d,
+        &live,
+        r#"{"Image":"busybox","Cmd":["cat"],"OpenStdin":true,"AttachStdin":true}"#,
+    );
+    start(&d, &live);
+    let (head, mut s) = ws_connect(
+        &d,
+        &format!("/containers/{live}/attach/ws?stream=1&stdin=1&stdout=1"),
+    );
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // One masked text frame, as a browser sends.
+    let mask = [1u8, 2, 3, 4];
+    let mut f = vec![0x81, 0x80 | 6];
+    f.extend_from_slice(&mask);
+    f.extend(b"hello\n".iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&f).expect("frame");
+    let (payload, _) = ws_read(&mut s, 6);
+    assert_eq!(String::from_utf8_lossy(&payload), "hello\n");
+    let r = d.api("POST", &format!("/containers/{live}/kill"), None, b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+}
