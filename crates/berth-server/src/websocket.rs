@@ -167,10 +167,10 @@ pub fn serve(on_upgrade: OnUpgrade, session: AttachSession, binary: bool) {
         let input = tokio::spawn(async move {
             while let Some((op, payload)) = read_frame(&mut ws_in).await {
                 match op {
-                    OP_TEXT | OP_BINARY | OP_CONTINUATION => {
-                        if to_session.write_all(&payload).await.is_err() {
-                            break;
-                        }
+                    OP_TEXT | OP_BINARY | OP_CONTINUATION
+                        if to_session.write_all(&payload).await.is_err() =>
+                    {
+                        break
                     }
                     OP_PING => {
                         let _ = ws_out
