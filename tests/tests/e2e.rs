@@ -42,6 +42,8 @@ macro_rules! both_clients {
     )*};
 }
 
+#[path = "e2e/api_behaviour.rs"]
+mod api_behaviour;
 #[path = "e2e/api_diff.rs"]
 mod api_diff;
 #[path = "e2e/bad_input.rs"]

@@ -280,6 +280,8 @@ impl Daemon {
         } else {
             None
         };
+        // dockerd logs `attach` for every attach, streaming or logs only.
+        self.container_event(&c, "attach", &[]);
         // Register before returning so that a start right after the attach request is seen.
         let pending_rx = if opts.stream && !c.state.running() {
             let (tx, rx) = oneshot::channel();

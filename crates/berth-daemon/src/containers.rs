@@ -92,6 +92,19 @@ impl Daemon {
         crate::health::validate(config.healthcheck.as_ref())?;
         let image = self.images.resolve(&image_name).await?;
         crate::spec::merge_image_config(&mut config, &image.config);
+        // dockerd's config has these as plain booleans and a label map: a create that leaves
+        // them out still shows them (false, {}) in every later inspect.
+        for flag in [
+            &mut config.tty,
+            &mut config.open_stdin,
+            &mut config.stdin_once,
+            &mut config.attach_stdin,
+            &mut config.attach_stdout,
+            &mut config.attach_stderr,
+        ] {
+            flag.get_or_insert(false);
+        }
+        config.labels.get_or_insert_with(Default::default);
         let (path, args) = crate::spec::command(&config)?;
         let mut mount_points = self.plan_mounts(&config, &host_config)?;
 
@@ -472,14 +485,8 @@ impl Daemon {
         if status.oom_killed {
             self.container_event(&snap, "oom", &[]);
         }
-        self.container_event(
-            &snap,
-            "die",
-            &[
-                ("exitCode", status.exit_code.to_string()),
-                ("execDuration", ran_for.as_secs().to_string()),
-            ],
-        );
+        // dockerd 20.10's `die` carries the exit code only (no `execDuration`).
+        self.container_event(&snap, "die", &[("exitCode", status.exit_code.to_string())]);
         ctr.life.send_modify(|l| {
             l.running = restart_in.is_some();
             l.exits += 1;
@@ -719,7 +726,7 @@ impl Daemon {
         };
         if !ctr.snapshot().state.running() {
             return Err(Error::conflict(format!(
-                "cannot kill container: {key}: container {} is not running",
+                "Cannot kill container: {key}: Container {} is not running",
                 ctr.id
             )));
         }
@@ -884,19 +891,29 @@ impl Daemon {
         let ctr = self.lookup(key)?;
         if !ctr.snapshot().state.running() {
             return Err(Error::conflict(format!(
-                "container {} is not running",
+                "Container {} is not running",
                 ctr.id
             )));
         }
-        match shim::simple(
-            &self.shim_socket(&ctr.id),
-            &Request::Resize { height, width },
-        )
-        .await?
-        {
-            Response::Error { message } => Err(Error::internal(message)),
-            _ => Ok(()),
+        let c = ctr.snapshot();
+        // Without a terminal there is nothing to resize; dockerd's containerd ignores it and
+        // answers 200 (with the event) all the same.
+        if c.tty() {
+            if let Response::Error { message } = shim::simple(
+                &self.shim_socket(&ctr.id),
+                &Request::Resize { height, width },
+            )
+            .await?
+            {
+                return Err(Error::internal(message));
+            }
         }
+        self.container_event(
+            &c,
+            "resize",
+            &[("height", height.to_string()), ("width", width.to_string())],
+        );
+        Ok(())
     }
 }
 

@@ -221,6 +221,11 @@ impl Daemon {
         }
     }
 
+    /// The full id of the container `key` names (id, name or unique id prefix).
+    pub fn container_id(&self, key: &str) -> Result<String> {
+        Ok(self.lookup(key)?.id.clone())
+    }
+
     /// Finds a container by full id, name, or unique id prefix (dockerd's order).
     pub(crate) fn lookup(&self, key: &str) -> Result<Arc<Ctr>> {
         let map = self

@@ -34,6 +34,50 @@ pub enum Kind {
     Image,
     Volume,
     Network,
+    Builder,
+}
+
+/// An event as dockerd writes it: the message plus the legacy `status`, `id` and `from` that
+/// dockerd still fills for container and image events (`from` is the container's image).
+#[derive(Debug, serde::Serialize)]
+pub struct WireEvent<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<&'a str>,
+    #[serde(flatten)]
+    pub message: &'a EventMessage,
+}
+
+impl<'a> WireEvent<'a> {
+    pub fn new(message: &'a EventMessage) -> Self {
+        let nonempty = |s: Option<&'a str>| s.filter(|s| !s.is_empty());
+        let actor = message.actor.as_ref();
+        let id = nonempty(actor.and_then(|a| a.id.as_deref()));
+        let action = nonempty(message.action.as_deref());
+        let (status, id, from) = match message.typ {
+            Some(EventMessageTypeEnum::CONTAINER) => (
+                action,
+                id,
+                nonempty(
+                    actor
+                        .and_then(|a| a.attributes.as_ref())
+                        .and_then(|a| a.get("image"))
+                        .map(String::as_str),
+                ),
+            ),
+            Some(EventMessageTypeEnum::IMAGE) => (action, id, None),
+            _ => (None, None, None),
+        };
+        Self {
+            status,
+            id,
+            from,
+            message,
+        }
+    }
 }
 
 impl EventBus {
@@ -46,6 +90,7 @@ impl EventBus {
             Kind::Image => EventMessageTypeEnum::IMAGE,
             Kind::Volume => EventMessageTypeEnum::VOLUME,
             Kind::Network => EventMessageTypeEnum::NETWORK,
+            Kind::Builder => EventMessageTypeEnum::BUILDER,
         };
         let mut msg = EventMessage {
             typ: Some(typ),

@@ -27,7 +27,7 @@ pub struct ExecState {
 }
 
 impl ExecEntry {
-    fn state(&self) -> ExecState {
+    pub(crate) fn state(&self) -> ExecState {
         self.state.lock().map(|s| s.clone()).unwrap_or_default()
     }
     fn set(&self, f: impl FnOnce(&mut ExecState)) {
@@ -109,24 +109,52 @@ impl Daemon {
         detach_keys: Option<&str>,
     ) -> Result<AttachSession> {
         let entry = self.exec_entry(exec_id)?;
-        {
-            let st = entry.state();
-            if st.running || st.started {
-                return Err(Error::conflict(format!(
-                    "Error: Exec command {exec_id} is already running"
-                )));
-            }
-        }
+        let tty = entry.config.tty.unwrap_or(false);
         let ctr = self.lookup(&entry.container_id)?;
         let c = ctr.snapshot();
-        if !c.state.running() {
-            return Err(Error::conflict(format!(
-                "container {} is not running",
-                c.id
-            )));
+        let refused = {
+            let st = entry.state();
+            if st.exit_code.is_some() {
+                Some(format!("Error: Exec command {exec_id} has already run"))
+            } else if st.running || st.started {
+                Some(format!("Error: Exec command {exec_id} is already running"))
+            } else if !c.state.running() {
+                Some(format!("Container {} is not running", c.id))
+            } else {
+                None
+            }
+        };
+        if let Some(message) = refused {
+            if detach {
+                return Err(Error::conflict(message));
+            }
+            // dockerd hijacks the connection first and writes the refusal into the stream,
+            // framed like output.
+            return Ok(AttachSession {
+                tty,
+                run:
+                    Box::new(
+                        move |mut io: Box<dyn HijackedIo>| -> std::pin::Pin<
+                            Box<dyn std::future::Future<Output = ()> + Send>,
+                        > {
+                            Box::pin(async move {
+                                let text = format!("{message}\r\n");
+                                let bytes = if tty {
+                                    text.into_bytes()
+                                } else {
+                                    berth_api::stdcopy::frame(
+                                        berth_api::stdcopy::STDOUT,
+                                        text.as_bytes(),
+                                    )
+                                };
+                                let _ = io.write_all(&bytes).await;
+                                let _ = io.shutdown().await;
+                            })
+                        },
+                    ),
+            });
         }
         let process = crate::spec::exec_process(self, &c, &entry.config)?;
-        let tty = entry.config.tty.unwrap_or(false);
         let stdin = entry.config.attach_stdin.unwrap_or(false) && !detach;
         let detach_keys = crate::attach::parse_detach_keys(
             detach_keys

@@ -50,6 +50,7 @@ mod repo;
 mod resources;
 mod restart;
 mod rootfs_access;
+mod search;
 mod shim;
 mod signals;
 mod spec;
@@ -68,6 +69,7 @@ pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };
 pub use disk_usage::DiskUsageParts;
+pub use events::WireEvent;
 pub use networks::NetConfig;
 pub use options::*;
 pub use stats::StatsOptions;

@@ -67,6 +67,21 @@ impl Daemon {
         let mut out = Vec::new();
         for mp in points {
             out.push(self.prepare_one(&root, mp)?);
+            if let Some(name) = mp.volume_name() {
+                // dockerd's `setupMounts` logs `mount` for each volume.
+                self.events.emit(
+                    crate::events::Kind::Volume,
+                    "mount",
+                    name,
+                    std::collections::HashMap::from([
+                        ("driver".to_string(), mp.driver.clone()),
+                        ("container".to_string(), c.id.clone()),
+                        ("destination".to_string(), mp.destination.clone()),
+                        ("read/write".to_string(), mp.rw.to_string()),
+                        ("propagation".to_string(), mp.propagation.clone()),
+                    ]),
+                );
+            }
         }
         for (dest, opts) in c.host_config.tmpfs.clone().unwrap_or_default() {
             let dest = prepare_target(&root, &crate::mounts::clean(&dest), true)?;

@@ -473,6 +473,12 @@ impl Daemon {
                 }
             }
             ctr.update(|c| {
+                // dockerd's `cleanOperationalData` keeps the network's id after the stop.
+                for (name, ep) in &c.net.active {
+                    if let Some(cfg) = c.net.configured.get_mut(name) {
+                        cfg.network_id = ep.network_id.clone();
+                    }
+                }
                 c.net.active.clear();
                 c.net.veths.clear();
                 c.net.ports.clear();
@@ -659,7 +665,8 @@ impl Daemon {
         let _op = ctr.op.lock().await;
         let c = ctr.snapshot();
         if !c.net.configured.contains_key(&n.name) {
-            return Err(forbidden(format!(
+            // An untyped error in every dockerd (20.10 to 27): a 500, which clients expect.
+            return Err(Error::internal(format!(
                 "container {} is not connected to network {}",
                 c.id, n.name
             )));

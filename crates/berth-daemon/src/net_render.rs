@@ -190,6 +190,8 @@ pub fn shown_endpoints(c: &Container) -> HashMap<String, EndpointSettings> {
                     .get(name)
                     .cloned()
                     .unwrap_or_else(|| EndpointSettings {
+                        network_id: Some(ep.network_id.clone().unwrap_or_default()),
+                        endpoint_id: Some(String::new()),
                         ip_address: Some(String::new()),
                         gateway: Some(String::new()),
                         ip_prefix_len: Some(0),

@@ -487,6 +487,13 @@ impl Daemon {
                 deleted.push(n.name.clone());
             }
         }
+        // Networks take no disk space: dockerd reports 0 reclaimed.
+        self.events.emit(
+            crate::events::Kind::Network,
+            "prune",
+            "",
+            HashMap::from([("reclaimed".to_string(), "0".to_string())]),
+        );
         Ok(models::NetworkPruneResponse {
             networks_deleted: Some(deleted),
         })

@@ -152,45 +152,11 @@ impl Daemon {
             name_only = name_only.with_tag(tag)?;
         }
         let svc = self.images.service();
-        let targets: Vec<Reference> = if name_only.tag.is_none() && name_only.digest.is_none() {
-            let repo = name_only.name();
-            let tags = {
-                let (svc, repo) = (svc.clone(), repo.clone());
-                tokio::task::spawn_blocking(move || svc.repository_tags(&repo))
-                    .await
-                    .map_err(join_err)??
-            };
-            if tags.is_empty() {
-                return Err(Error::not_found(format!(
-                    "An image does not exist locally with the tag: {}",
-                    name_only.familiar_name()
-                )));
-            }
-            tags.into_iter()
-                .map(|t| {
-                    let mut r = name_only.clone();
-                    r.tag = Some(t);
-                    r
-                })
-                .collect()
-        } else {
-            vec![name_only.clone()]
-        };
-        let mut images = Vec::new();
-        for r in &targets {
-            let (svc, n) = (svc.clone(), r.to_string());
-            let image = tokio::task::spawn_blocking(move || svc.resolve(&n))
-                .await
-                .map_err(join_err)?
-                .map_err(|_| {
-                    Error::not_found(format!(
-                        "An image does not exist locally with the tag: {}",
-                        r.familiar_name()
-                    ))
-                })?;
-            images.push((r.clone(), image));
-        }
         let compression = opts.compression.unwrap_or_default();
+        // The reference was checked above (a 400 before the stream); with a tag or digest it
+        // is the one target, without either every local tag is.
+        let exact =
+            (name_only.tag.is_some() || name_only.digest.is_some()).then(|| name_only.clone());
         let (tx, rx) = mpsc::channel(256);
         let me = self.clone();
         tokio::spawn(async move {
@@ -200,6 +166,61 @@ impl Daemon {
                     &format!("The push refers to repository [{}]", name_only.name()),
                 ))
                 .await;
+            // dockerd looks the tags up after announcing the repository: a missing image is an
+            // error inside the (200) stream.
+            let resolved: Result<Vec<(Reference, _)>> = async {
+                let targets: Vec<Reference> = if let Some(r) = exact {
+                    vec![r]
+                } else {
+                    let repo = name_only.name();
+                    let tags = {
+                        let (svc, repo) = (svc.clone(), repo.clone());
+                        tokio::task::spawn_blocking(move || svc.repository_tags(&repo))
+                            .await
+                            .map_err(join_err)??
+                    };
+                    if tags.is_empty() {
+                        return Err(Error::not_found(format!(
+                            "An image does not exist locally with the tag: {}",
+                            name_only.familiar_name()
+                        )));
+                    }
+                    tags.into_iter()
+                        .map(|t| {
+                            let mut r = name_only.clone();
+                            r.tag = Some(t);
+                            r
+                        })
+                        .collect()
+                };
+                let mut images = Vec::new();
+                for r in &targets {
+                    let (svc, n) = (svc.clone(), r.to_string());
+                    let image = tokio::task::spawn_blocking(move || svc.resolve(&n))
+                        .await
+                        .map_err(join_err)?
+                        .map_err(|_| {
+                            Error::not_found(format!(
+                                "An image does not exist locally with the tag: {}",
+                                r.familiar_name()
+                            ))
+                        })?;
+                    images.push((r.clone(), image));
+                }
+                Ok(images)
+            }
+            .await;
+            let images = match resolved {
+                Ok(images) => images,
+                Err(e) => {
+                    let _ = tx
+                        .send(
+                            json!({ "errorDetail": { "message": e.message }, "error": e.message }),
+                        )
+                        .await;
+                    return;
+                }
+            };
             // Pushes never go to a mirror; an insecure registry may answer over HTTP.
             let ping = |c: Arc<RegistryClient>| async move { c.ping().await };
             let client = match me

@@ -167,7 +167,8 @@ impl Daemon {
             .lock()
             .map(|m| {
                 m.values()
-                    .filter(|e| e.container_id == c.id)
+                    // As dockerd, an exec leaves the container's list when it ends.
+                    .filter(|e| e.container_id == c.id && e.state().exit_code.is_none())
                     .map(|e| e.id.clone())
                     .collect()
             })
@@ -407,7 +408,7 @@ impl Daemon {
         let c = ctr.snapshot();
         if !c.state.running() {
             return Err(Error::conflict(format!(
-                "container {} is not running",
+                "Container {} is not running",
                 c.id
             )));
         }
@@ -456,6 +457,7 @@ impl Daemon {
             row.push(fields[titles.len() - 1..].join(" "));
             processes.push(row);
         }
+        self.container_event(&c, "top", &[]);
         Ok(models::ContainerTopResponse {
             titles: Some(titles),
             processes: Some(processes),

@@ -372,6 +372,12 @@ impl Daemon {
             reclaimed += size;
             deleted.push(r.name);
         }
+        self.events.emit(
+            crate::events::Kind::Volume,
+            "prune",
+            "",
+            HashMap::from([("reclaimed".to_string(), reclaimed.to_string())]),
+        );
         Ok(VolumePruneResponse {
             volumes_deleted: Some(deleted),
             space_reclaimed: Some(reclaimed),
@@ -429,6 +435,16 @@ impl Daemon {
             let Ok(Some(record)) = self.volumes.get(&name) else {
                 continue;
             };
+            // dockerd's `UnmountVolumes` logs `unmount` for each volume of the container.
+            self.events.emit(
+                crate::events::Kind::Volume,
+                "unmount",
+                &name,
+                HashMap::from([
+                    ("driver".to_string(), LOCAL_DRIVER.to_string()),
+                    ("container".to_string(), id.to_string()),
+                ]),
+            );
             if !record.needs_mount() {
                 continue;
             }

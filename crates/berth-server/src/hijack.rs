@@ -61,6 +61,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Hijack {
 pub type Runner = Box<dyn FnOnce(Box<dyn HijackedIo>) -> BoxFuture<'static, ()> + Send>;
 
 impl Hijack {
+    /// The connection's upgrade, for a protocol of the route's own (websocket).
+    pub fn into_upgrade(self) -> Option<OnUpgrade> {
+        self.on_upgrade
+    }
+
     /// Answers the request and runs `session` over the connection in the background.
     /// `stdin` is the request body, used only when the connection cannot be upgraded.
     pub fn run(

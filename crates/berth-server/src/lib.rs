@@ -9,6 +9,7 @@ pub mod routes;
 mod serve;
 pub mod stopping;
 pub mod version;
+pub mod websocket;
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -205,7 +205,20 @@ async fn hijacking_routes_validate_before_upgrading() {
         };
         let resp = call(&f, req.body(body).expect("request")).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{uri}");
-        assert_eq!(header(&resp, "content-type"), "application/json");
+        // dockerd checks an exec exists before hijacking (a JSON error); a refused attach is
+        // written on the hijacked connection as a raw stream with the message as text.
+        if uri.starts_with("/exec") {
+            assert_eq!(header(&resp, "content-type"), "application/json");
+        } else {
+            assert_eq!(
+                header(&resp, "content-type"),
+                "application/vnd.docker.raw-stream"
+            );
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+                .await
+                .expect("body");
+            assert_eq!(&body[..], b"No such container: nosuch\r\n");
+        }
     }
 }
 

@@ -282,7 +282,7 @@ fn scenario() -> Vec<Step> {
         step("exec-inspect-created", "GET /exec/{id}/json", "/exec/{exec1}/json"),
         step("exec-start", "POST /exec/{id}/start", "/exec/{exec1}/start").json(r#"{"Detach":false,"Tty":false,"ConsoleSize":null}"#).upgrade().output(),
         step("exec-inspect-done", "GET /exec/{id}/json", "/exec/{exec1}/json"),
-        step("exec-start-again", "POST /exec/{id}/start", "/exec/{exec1}/start").json(r#"{"Detach":false,"Tty":false}"#).upgrade(),
+        step("exec-start-again", "POST /exec/{id}/start", "/exec/{exec1}/start").json(r#"{"Detach":false,"Tty":false}"#).upgrade().output().framing_only(),
         step("exec-create-tty", "POST /containers/{id}/exec", "/containers/dh-c1/exec")
             .json(r#"{"Tty":true,"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","echo tty"]}"#)
             .save("exec2", "/Id"),

@@ -3,7 +3,7 @@
 //! The context directory is packed here, without what `.dockerignore` excludes (the
 //! Dockerfile and `.dockerignore` always go), as the docker CLI does.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use berth_dockerfile::DockerIgnore;
@@ -389,14 +389,15 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
             })?;
         }
         if let Some(text) = msg.stream.as_deref() {
+            // A quiet build's only output is the image id, as a stream line (printed by the
+            // view, as the docker CLI prints it).
+            if args.quiet && text.trim().starts_with("sha256:") {
+                image_id = text.trim().to_string();
+            }
             view.show(Event::Text(text))?;
         }
     }
     view.finish(false)?;
-    let mut out = std::io::stdout();
-    if args.quiet {
-        writeln!(out, "{image_id}")?;
-    }
     if let Some(f) = &args.iidfile {
         std::fs::write(f, &image_id)
             .map_err(|e| cli_err(format!("failed to write image ID to file: {e}")))?;

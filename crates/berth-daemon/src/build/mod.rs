@@ -271,6 +271,15 @@ impl Daemon {
         })
         .await
         .map_err(|e| Error::internal(format!("build prune task: {e}")))??;
+        self.events.emit(
+            crate::events::Kind::Builder,
+            "prune",
+            "",
+            std::collections::HashMap::from([(
+                "reclaimed".to_string(),
+                report.space_reclaimed.to_string(),
+            )]),
+        );
         Ok((report.caches_deleted, report.space_reclaimed))
     }
 

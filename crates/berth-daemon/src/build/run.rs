@@ -184,9 +184,12 @@ impl Build {
                 "No image was generated. Is your Dockerfile empty?",
             ));
         }
-        self.out
-            .always(serde_json::json!({ "aux": { "ID": final_id } }))
-            .await;
+        // A quiet build has no aux message: dockerd ends it with the id as a stream line.
+        if !self.req.quiet {
+            self.out
+                .always(serde_json::json!({ "aux": { "ID": final_id } }))
+                .await;
+        }
         self.out
             .stream(format!("Successfully built {}\n", short(&final_id)))
             .await;
@@ -197,6 +200,11 @@ impl Build {
                 .unwrap_or(tag);
             self.out
                 .stream(format!("Successfully tagged {familiar}\n"))
+                .await;
+        }
+        if self.req.quiet {
+            self.out
+                .always(serde_json::json!({ "stream": format!("{final_id}\n") }))
                 .await;
         }
         Ok(())

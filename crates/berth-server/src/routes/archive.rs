@@ -59,7 +59,13 @@ async fn export(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let stream = d.container_export(&id).await?;
-    Ok(tar_response(Body::from_stream(stream)))
+    // dockerd sets no type and Go's sniffing names a tar `application/octet-stream`.
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(resp)
 }
 
 async fn changes(

@@ -36,6 +36,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/{parent}/{alias}", delete(remove_by_link_name))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/attach/ws", get(attach_ws))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/top", get(top))
@@ -445,10 +446,95 @@ async fn attach(
         stderr: p.bool("stderr"),
         detach_keys: p.non_empty("detachKeys").map(str::to_string),
     };
-    // Validated before answering, so a 404 or 409 is an ordinary JSON error.
-    let session = d.container_attach(&id, opts).await?;
+    // dockerd hijacks the connection to report a refused attach (missing or paused container,
+    // bad detach keys): the status line, the raw-stream type and the message as plain text.
+    let session = match d.container_attach(&id, opts).await {
+        Ok(s) => s,
+        Err(e) => return Ok(attach_refused(e)),
+    };
     let content_type = stream_content_type(session.tty, &v);
     Ok(hijack.run(session, content_type, Some(body)))
+}
+
+/// `GET /containers/{id}/attach/ws`: the container is looked up first (a JSON 404), then the
+/// attach is validated (JSON errors), then the websocket handshake, whose failures are dockerd's
+/// (x/net/websocket's) bare 400s; from API 1.28 the output goes in binary frames.
+async fn attach_ws(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    v: ApiVersion,
+    p: Params,
+    headers: HeaderMap,
+    hijack: Hijack,
+) -> Result<Response, ApiError> {
+    d.container_id(&id)?;
+    let get = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    let bare = |status: StatusCode, text: &'static str| {
+        let mut resp = Response::new(Body::from(text));
+        *resp.status_mut() = status;
+        resp
+    };
+    if get(header::UPGRADE) != "websocket" || !get(header::CONNECTION).contains("upgrade") {
+        return Ok(bare(StatusCode::BAD_REQUEST, "not websocket protocol"));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if key.is_empty() {
+        return Ok(bare(StatusCode::BAD_REQUEST, "mismatch challenge/response"));
+    }
+    if get(header::SEC_WEBSOCKET_VERSION) != "13" {
+        let mut resp = bare(StatusCode::BAD_REQUEST, "missing or bad WebSocket Version");
+        resp.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return Ok(resp);
+    }
+    let opts = AttachOptions {
+        stream: p.bool("stream"),
+        logs: p.bool("logs"),
+        stdin: p.bool("stdin"),
+        stdout: p.bool("stdout"),
+        stderr: p.bool("stderr"),
+        detach_keys: p.non_empty("detachKeys").map(str::to_string),
+    };
+    let session = d.container_attach(&id, opts).await?;
+    let Some(on_upgrade) = hijack.into_upgrade() else {
+        return Err(ApiError(berth_types::Error::internal(
+            "the connection cannot be taken over",
+        )));
+    };
+    crate::websocket::serve(on_upgrade, session, v.at_least("1.28"));
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    let accept = HeaderValue::from_str(&crate::websocket::accept_key(&key))
+        .map_err(|e| ApiError(berth_types::Error::internal(e.to_string())))?;
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    Ok(resp)
+}
+
+/// A refused attach as dockerd writes it on the hijacked connection.
+fn attach_refused(e: berth_types::Error) -> Response {
+    let status = crate::error::status_of(e.kind);
+    let mut resp = Response::new(Body::from(format!("{}\r\n", e.message)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.docker.raw-stream"),
+    );
+    resp
 }
 
 /// `h` and `w`, both required (dockerd: `strconv.Atoi` on each, 400 on failure).

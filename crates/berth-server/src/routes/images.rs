@@ -10,7 +10,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use berth_daemon::{Daemon, ImageRemoveOptions, ImportOptions};
-use berth_types::Error;
 use futures::StreamExt;
 use http::StatusCode;
 
@@ -26,6 +25,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/images/prune", post(prune))
         .route("/images/get", get(save_many))
         .route("/images/load", post(load))
+        .route("/images/search", get(search))
         .route(
             "/images/{*path}",
             get(get_named).post(post_named).delete(remove),
@@ -260,6 +260,24 @@ pub fn status_line(status: &str) -> Vec<u8> {
     line
 }
 
+/// `GET /images/search?term=&limit=&filters=`: the registry's v1 search.
+async fn search(
+    State(d): State<Arc<Daemon>>,
+    p: Params,
+    headers: http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let limit = p.int::<i64>("limit")?;
+    let found = d
+        .image_search(
+            p.get("term").unwrap_or_default(),
+            limit,
+            &p.filters()?,
+            registry_auth(&headers),
+        )
+        .await?;
+    Ok(json_response(StatusCode::OK, &found))
+}
+
 /// `POST /images/create?fromSrc=-`: the request body is the tarball, streamed to the daemon.
 async fn create(
     State(d): State<Arc<Daemon>>,
@@ -280,14 +298,29 @@ async fn create(
             Ok(progress_response(rx))
         }
         CreateRequest::ImportFromUrl(url) => {
-            Err(Error::not_implemented(format!("importing from {url} is not supported; send the archive as the request body (fromSrc=-)")).into())
+            // dockerd fetches first: a failed download is the request's (500) error.
+            let (url, data) = d.import_source(&url).await?;
+            let id = d.image_import(data, import_options(&p, &v)).await?;
+            let mut body = status_line(&format!("Downloading from {url}"));
+            body.extend(status_line(&id));
+            let mut resp = Response::new(Body::from(body));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            Ok(resp)
         }
         CreateRequest::ImportFromBody => {
-            let data = body.into_data_stream().map(|chunk| chunk.map_err(std::io::Error::other)).boxed();
+            let data = body
+                .into_data_stream()
+                .map(|chunk| chunk.map_err(std::io::Error::other))
+                .boxed();
             let id = d.image_import(data, import_options(&p, &v)).await?;
             let mut resp = Response::new(Body::from(status_line(&id)));
-            resp.headers_mut()
-                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
             Ok(resp)
         }
     }

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod images;
 pub mod networks;
 pub mod pause;
+pub mod plugins;
 pub mod stats;
 pub mod swarm;
 pub mod system;
@@ -39,4 +40,5 @@ pub fn all() -> Router<Arc<Daemon>> {
         .merge(auth::routes())
         .merge(distribution::routes())
         .merge(swarm::routes())
+        .merge(plugins::routes())
 }

@@ -117,7 +117,7 @@ async fn events(
 ) -> Result<Response, ApiError> {
     let stream = stopping.cut(d.events(events_options(&p)?)?);
     let lines = stream.filter_map(|event| async move {
-        match serde_json::to_vec(&event) {
+        match serde_json::to_vec(&berth_daemon::WireEvent::new(&event)) {
             Ok(mut line) => {
                 line.push(b'\n');
                 Some(Ok::<_, std::convert::Infallible>(line))
