@@ -18,6 +18,12 @@ pub(crate) const PENDING_NEW: &str = ".new.";
 /// The prefix of a directory an interrupted removal left.
 pub(crate) const PENDING_TRASH: &str = ".trash.";
 
+/// The random tag of a pending directory's name, in hex digits.
+const PENDING_TAG_LEN: usize = 16;
+/// What a pending directory's name adds to the volume's name (the longer prefix, the tag and
+/// a dot).
+pub(crate) const PENDING_OVERHEAD: usize = PENDING_TRASH.len() + PENDING_TAG_LEN + 1;
+
 /// `(prefix, volume name)` of a pending directory's name.
 fn parse_pending(file_name: &str) -> Option<(&'static str, &str)> {
     for prefix in [PENDING_NEW, PENDING_TRASH] {
@@ -32,7 +38,7 @@ fn parse_pending(file_name: &str) -> Option<(&'static str, &str)> {
 impl Daemon {
     /// A fresh pending directory name for volume `name`.
     pub(crate) fn volume_pending_dir(&self, prefix: &str, name: &str) -> PathBuf {
-        let tag = &berth_types::id::generate()[..16];
+        let tag = &berth_types::id::generate()[..PENDING_TAG_LEN];
         self.volumes_dir().join(format!("{prefix}{tag}.{name}"))
     }
 

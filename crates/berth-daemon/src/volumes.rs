@@ -22,8 +22,10 @@ pub const LOCAL_DRIVER: &str = "local";
 /// berth does not manage, so it is not among them).
 const LOCAL_OPTIONS: &[&str] = &["type", "device", "o"];
 
-/// The longest local volume name: it is a directory name, and a longer one fails in mkdir.
-pub const MAX_NAME_LEN: usize = 255;
+/// The longest local volume name: it is a directory name (at most 255 bytes), and while it is
+/// created or removed it is kept as `.trash.<16 hex>.<name>` (see `volume_consistency`), which
+/// must fit too.
+pub const MAX_NAME_LEN: usize = 255 - crate::volume_consistency::PENDING_OVERHEAD;
 
 /// dockerd's `RestrictedNamePattern` for local volume names.
 fn valid_name(name: &str) -> bool {
@@ -504,7 +506,7 @@ mod tests {
         assert_eq!(
             validate_local(&long, &none).expect_err("long").message,
             format!(
-                "create {long}: volume name is too long, names should be at most 255 characters"
+                "create {long}: volume name is too long, names should be at most 231 characters"
             )
         );
         assert!(validate_local("_a", &none).is_err());

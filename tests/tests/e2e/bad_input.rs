@@ -330,7 +330,7 @@ both_clients! {
         // Volume names reach the daemon unchecked from both CLIs.
         d.run(c, &["volume", "create", &long])
             .code_is(1)
-            .stderr_has(&format!("create {long}: volume name is too long, names should be at most 255 characters"));
+            .stderr_has(&format!("create {long}: volume name is too long, names should be at most 231 characters"));
         d.run(c, &["run", "--rm", "-v", &format!("{long}:/data"), "busybox", "true"])
             .code_is(125)
             .stderr_has("volume name is too long");
@@ -429,7 +429,7 @@ fn long_volume_names_are_a_clear_400() {
     let Some(d) = TestDaemon::start() else { return };
     let long = "v".repeat(300);
     let want =
-        format!("create {long}: volume name is too long, names should be at most 255 characters");
+        format!("create {long}: volume name is too long, names should be at most 231 characters");
     refused(
         &d,
         "POST",
@@ -455,7 +455,8 @@ fn long_volume_names_are_a_clear_400() {
         br#"{"Name":"a"}"#,
         "create a: volume name is too short, names should be at least two alphanumeric characters",
     );
-    let ok = "v".repeat(255);
+    // The longest name: 231 characters, so that `.trash.<16 hex>.<name>` fits in 255.
+    let ok = "v".repeat(231);
     let r = d.api(
         "POST",
         "/volumes/create",
