@@ -58,6 +58,8 @@ mod build_stages;
 mod cgroup_escape;
 #[path = "e2e/container_compat.rs"]
 mod container_compat;
+#[path = "e2e/cp_volumes.rs"]
+mod cp_volumes;
 #[path = "e2e/crash_consistency.rs"]
 mod crash_consistency;
 #[path = "e2e/exec_output.rs"]

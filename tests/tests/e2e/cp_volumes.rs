@@ -1,0 +1,90 @@
+//! `docker cp` and the archive endpoints see a container's volumes and bind mounts, running or
+//! stopped, as dockerd does (it mounts them for the call): reads come from the volume, writes
+//! land in it (never in the container's upper layer), `:ro` mounts refuse writes with dockerd's
+//! message, and a symlink inside a volume resolves inside the container.
+
+use super::*;
+
+/// The host path of the mount at `dest` in container `name`.
+fn mount_source(d: &TestDaemon, c: Client, name: &str, dest: &str) -> std::path::PathBuf {
+    let format =
+        format!("{{{{range .Mounts}}}}{{{{if eq .Destination \"{dest}\"}}}}{{{{.Source}}}}{{{{end}}}}{{{{end}}}}");
+    let source = d.inspect(c, name, &format);
+    assert!(!source.is_empty(), "no mount at {dest} in {name}");
+    std::path::PathBuf::from(source)
+}
+
+both_clients! {
+    fn cp_through_volumes_and_binds(d, c) {
+        let name = unique_name("cpvol");
+        let vol = unique_name("cpvolnamed");
+        let h = host_dir(d, "cpvol");
+        write(&h.join("bind/f"), "bind\n");
+        write(&h.join("robind/r"), "ro\n");
+        write(&h.join("in/new"), "new\n");
+        let hs = |p: &str| h.join(p).display().to_string();
+        let ctr = |p: &str| format!("{name}:{p}");
+        run_detached(d, c, &["--name", &name,
+            "-v", &format!("{vol}:/data"),
+            "-v", &format!("{}:/bind", hs("bind")),
+            "-v", &format!("{}:/robind:ro", hs("robind")),
+            "-v", "/anon",
+            "busybox", "sh", "-c",
+            "echo named > /data/f; mkdir /data/sub; echo s > /data/sub/s; echo anon > /anon/a; ln -s /etc /data/etc; touch /ready; sleep 300"]);
+        wait_for_inspect(d, c, &name, "{{.State.Running}}", "true");
+        assert!(wait_until(SETTLE, || d.run(c, &["exec", &name, "test", "-e", "/ready"]).code == 0));
+        let named_src = mount_source(d, c, &name, "/data");
+        let anon_src = mount_source(d, c, &name, "/anon");
+        let container_passwd = d.run(c, &["exec", &name, "cat", "/etc/passwd"]).success().out().to_string();
+        assert_ne!(container_passwd, read(std::path::Path::new("/etc/passwd")).trim_end());
+
+        for state in ["running", "stopped"] {
+            if state == "stopped" {
+                d.run(c, &["stop", "-t", "0", &name]).success();
+            }
+            // Out of a named volume, a bind mount, an anonymous volume: whole directories.
+            let out = |what: &str| h.join(format!("{state}-{what}"));
+            d.run(c, &["cp", &ctr("/data"), &out("data").display().to_string()]).success();
+            assert_eq!(read(&out("data").join("f")), "named\n", "{state}");
+            assert_eq!(read(&out("data").join("sub/s")), "s\n", "{state}");
+            d.run(c, &["cp", &ctr("/bind/."), &out("bind").display().to_string()]).success();
+            assert_eq!(read(&out("bind").join("f")), "bind\n", "{state}");
+            d.run(c, &["cp", &ctr("/anon/a"), &out("anon").display().to_string()]).success();
+            assert_eq!(read(&out("anon")), "anon\n", "{state}");
+            // A symlink inside the volume to /etc is the container's /etc, not the host's.
+            d.run(c, &["cp", &ctr("/data/etc/passwd"), &out("passwd").display().to_string()]).success();
+            assert_eq!(read(&out("passwd")).trim_end(), container_passwd, "{state}");
+
+            // Into them: the file appears in the volume or on the bind source.
+            let new = format!("new-{state}");
+            std::fs::copy(h.join("in/new"), h.join(&new)).expect("copy");
+            d.run(c, &["cp", &hs(&new), &ctr("/data/")]).success();
+            d.run(c, &["cp", &hs(&new), &ctr("/data/sub")]).success();
+            d.run(c, &["cp", &hs(&new), &ctr("/bind/")]).success();
+            d.run(c, &["cp", &hs(&new), &ctr("/anon")]).success();
+            assert_eq!(read(&named_src.join(&new)), "new\n", "{state}");
+            assert_eq!(read(&named_src.join("sub").join(&new)), "new\n", "{state}");
+            assert_eq!(read(&h.join("bind").join(&new)), "new\n", "{state}");
+            assert_eq!(read(&anon_src.join(&new)), "new\n", "{state}");
+            // Through the symlink: into the container's /etc, nothing on the host's.
+            d.run(c, &["cp", &hs(&new), &ctr("/data/etc/")]).success();
+            assert!(!std::path::Path::new("/etc").join(&new).exists(), "written into the host's /etc");
+            d.run(c, &["cp", &ctr(&format!("/etc/{new}")), &out("etc-new").display().to_string()]).success();
+            assert_eq!(read(&out("etc-new")), "new\n", "{state}");
+
+            // A read-only bind refuses, and nothing is written.
+            d.run(c, &["cp", &hs(&new), &ctr("/robind/")])
+                .code_is(1)
+                .stderr_has("mounted volume is marked read-only");
+            assert!(!h.join("robind").join(&new).exists(), "{state}: written into a :ro bind");
+        }
+        // None of it went to the container's own layer.
+        let diff = d.run(c, &["diff", &name]);
+        diff.success();
+        for p in ["/data/new", "/data/f", "/bind/new", "/anon/a", "/anon/new"] {
+            assert!(!diff.out().lines().any(|l| l.ends_with(p) || l.contains(&format!("{p}-"))), "{p} in the layer: {diff}");
+        }
+        d.run(c, &["rm", "-v", &name]).success();
+        d.run(c, &["volume", "rm", &vol]).success();
+    }
+}
