@@ -493,4 +493,68 @@ mod tests {
             2_148_532_735
         );
     }
+
+    fn name_of(r: &ContainerRoot, path: &str) -> String {
+        let fd = r.extraction_dir(path).map(|d| d.fd);
+        match fd {
+            Ok(fd) => fsread::fd_path(fd.as_fd())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn mounts_take_over_their_destinations_and_symlinks_stay_inside() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let rootfs = tmp.path().join("rootfs");
+        let vol = tmp.path().join("vol");
+        std::fs::create_dir_all(rootfs.join("etc")).expect("mkdir");
+        std::fs::create_dir_all(rootfs.join("data")).expect("mkdir");
+        std::fs::create_dir_all(vol.join("sub")).expect("mkdir");
+        std::fs::write(vol.join("file"), "f").expect("write");
+        std::os::unix::fs::symlink("/etc", vol.join("abs")).expect("symlink");
+        std::os::unix::fs::symlink("../../../..", vol.join("up")).expect("symlink");
+        std::os::unix::fs::symlink("/data/sub", rootfs.join("link")).expect("symlink");
+        let root = ContainerRoot::open(&rootfs)
+            .expect("open")
+            .with_mounts(vec![
+                RootMount::open(&vol, "/data/", true).expect("mount"),
+                RootMount::open(&vol.join("file"), "/etc/bound", false).expect("mount"),
+            ]);
+        let host = |p: &Path| p.display().to_string();
+        assert_eq!(name_of(&root, "/data"), host(&vol));
+        assert_eq!(name_of(&root, "/data/sub/."), host(&vol.join("sub")));
+        assert_eq!(name_of(&root, "/link"), host(&vol.join("sub")));
+        assert_eq!(name_of(&root, "/data/abs"), host(&rootfs.join("etc")));
+        assert_eq!(name_of(&root, "/data/up"), host(&rootfs));
+        assert_eq!(name_of(&root, "/data/up/data/sub"), host(&vol.join("sub")));
+        assert_eq!(
+            name_of(&root, "/data/file"),
+            "error: extraction point is not a directory"
+        );
+        assert_eq!(
+            name_of(&root, "/etc/bound/x"),
+            "error: no such file or directory"
+        );
+        let d = root.extraction_dir("/data/sub").expect("dir");
+        assert_eq!(d.mount_rw, Some(true));
+        assert_eq!(root.extraction_dir("/etc").expect("dir").mount_rw, None);
+        // The mount's own destination names the source; a bound file is stat'ed as itself.
+        let r = root.resolve("/data").expect("resolve");
+        assert!(r.base.is_none());
+        assert_eq!(r.name, "data");
+        let st = root
+            .stat(&root.resolve("/etc/bound").expect("resolve"))
+            .expect("stat");
+        assert_eq!((st.name.as_str(), st.size), ("bound", 1));
+        let st = root
+            .stat(&root.resolve("/data/abs").expect("resolve"))
+            .expect("stat");
+        assert_eq!(st.link_target, "/etc");
+        let st = root
+            .stat(&root.resolve("/link").expect("resolve"))
+            .expect("stat");
+        assert_eq!(st.link_target, "/data/sub");
+    }
 }

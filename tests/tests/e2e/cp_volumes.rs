@@ -87,4 +87,45 @@ both_clients! {
         d.run(c, &["rm", "-v", &name]).success();
         d.run(c, &["volume", "rm", &vol]).success();
     }
+
+    fn cp_with_a_read_only_rootfs_file_binds_and_escaping_links(d, c) {
+        let name = unique_name("cpro");
+        let vol = unique_name("cprovol");
+        let h = host_dir(d, "cpro");
+        write(&h.join("bound.conf"), "bound\n");
+        let marker = unique_name("marker");
+        write(&h.join(&marker), "m\n");
+        let hs = |p: &str| h.join(p).display().to_string();
+        let ctr = |p: &str| format!("{name}:{p}");
+        run_detached(d, c, &["--name", &name, "--read-only",
+            "-v", &format!("{vol}:/data"),
+            "-v", &format!("{}:/etc/bound.conf", hs("bound.conf")),
+            "busybox", "sh", "-c",
+            "ln -s ../../../.. /data/up; touch /data/ready; sleep 300"]);
+        wait_for_inspect(d, c, &name, "{{.State.Running}}", "true");
+        assert!(wait_until(SETTLE, || d.run(c, &["exec", &name, "test", "-e", "/data/ready"]).code == 0));
+        let named_src = mount_source(d, c, &name, "/data");
+        // The rootfs is read-only, the volume is not.
+        d.run(c, &["cp", &hs(&marker), &ctr("/data/")]).success();
+        assert_eq!(read(&named_src.join(&marker)), "m\n");
+        d.run(c, &["cp", &hs(&marker), &ctr("/")])
+            .code_is(1)
+            .stderr_has("container rootfs is marked read-only");
+        // A relative link climbing out of the volume lands on the container's `/`: the
+        // read-only rootfs, never the host's.
+        d.run(c, &["cp", &hs(&marker), &ctr("/data/up/")])
+            .code_is(1)
+            .stderr_has("container rootfs is marked read-only");
+        assert!(!std::path::Path::new("/").join(&marker).exists(), "written on the host's /");
+        let container_passwd = d.run(c, &["exec", &name, "cat", "/etc/passwd"]).success().out().to_string();
+        let out = h.join("passwd");
+        d.run(c, &["cp", &ctr("/data/up/etc/passwd"), &out.display().to_string()]).success();
+        assert_eq!(read(&out).trim_end(), container_passwd);
+        // A bind-mounted file: read from, and overwritten on, the host.
+        let out = h.join("bound-out");
+        d.run(c, &["cp", &ctr("/etc/bound.conf"), &out.display().to_string()]).success();
+        assert_eq!(read(&out), "bound\n");
+        d.run(c, &["rm", "-f", "-v", &name]).success();
+        d.run(c, &["volume", "rm", &vol]).success();
+    }
 }
