@@ -59,7 +59,13 @@ fn open_root_with_mounts(rootfs: &std::path::Path, mounts: &[MountPoint]) -> Res
         .iter()
         .filter(|m| matches!(m.kind, MountKind::Bind | MountKind::Volume) && !m.source.is_empty())
         .filter_map(|m| {
-            match RootMount::open(std::path::Path::new(&m.source), &m.destination, m.rw) {
+            let source = if m.subpath.is_empty() {
+                Ok(std::path::PathBuf::from(&m.source))
+            } else {
+                crate::mount_setup::volume_subpath(std::path::Path::new(&m.source), &m.subpath)
+                    .map_err(|e| io::Error::other(e.message))
+            };
+            match source.and_then(|s| RootMount::open(&s, &m.destination, m.rw)) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     tracing::warn!(source = %m.source, destination = %m.destination, error = %e,

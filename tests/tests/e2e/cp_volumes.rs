@@ -129,3 +129,149 @@ both_clients! {
         d.run(c, &["volume", "rm", &vol]).success();
     }
 }
+
+/// `POST /v1.45/containers/create` with one volume mount of `volume` at `/m`, `Subpath`
+/// `subpath` (anonymous when `volume` is empty); the response.
+fn create_with_subpath(
+    d: &TestDaemon,
+    volume: &str,
+    subpath: &str,
+    cmd: &str,
+) -> berth_tests::http::Response {
+    let body = serde_json::json!({
+        "Image": "busybox",
+        "Cmd": ["sh", "-c", cmd],
+        "HostConfig": {"Mounts": [{
+            "Type": "volume", "Source": volume, "Target": "/m",
+            "VolumeOptions": {"Subpath": subpath},
+        }]},
+    });
+    d.api(
+        "POST",
+        "/v1.45/containers/create",
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    )
+}
+
+fn created_id(r: &berth_tests::http::Response) -> String {
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()
+        .and_then(|j| j["Id"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no Id: {}", r.text()))
+}
+
+#[test]
+fn volume_subpath_mounts_a_directory_of_the_volume_and_stays_inside_it() {
+    let Some(d) = TestDaemon::start() else { return };
+    let vol = unique_name("subvol");
+    d.docker(&["volume", "create", &vol]).success();
+    d.docker(&["run", "--rm", "-v", &format!("{vol}:/v"), "busybox", "sh", "-c",
+        "mkdir -p /v/sub/deep && echo hi > /v/sub/deep/f && ln -s / /v/esc && ln -s ../.. /v/up && ln -s sub /v/inlink && echo file > /v/plain"])
+        .success();
+    let data = std::path::PathBuf::from(
+        d.docker(&["volume", "inspect", "-f", "{{.Mountpoint}}", &vol])
+            .success()
+            .out()
+            .to_string(),
+    );
+
+    // The subdirectory is what the container sees at /m; writes land there.
+    for sub in ["sub", "inlink", "sub/./deep/.."] {
+        let id = created_id(&create_with_subpath(
+            &d,
+            &vol,
+            sub,
+            "cat /m/deep/f; touch /m/written",
+        ));
+        let out = d.docker(&["start", "-a", &id]);
+        assert_eq!(out.success().out(), "hi", "{sub}: {out}");
+        assert!(
+            data.join("sub/written").exists(),
+            "{sub}: write not in the subpath"
+        );
+        assert!(
+            !data.join("written").exists(),
+            "{sub}: write at the volume's top"
+        );
+        // cp sees the same subdirectory.
+        let copied = d.dir().join(unique_name("subcp"));
+        d.docker(&[
+            "cp",
+            &format!("{id}:/m/deep/f"),
+            &copied.display().to_string(),
+        ])
+        .success();
+        assert_eq!(read(&copied), "hi\n");
+        d.docker(&["rm", &id]).success();
+        std::fs::remove_file(data.join("sub/written")).expect("rm written");
+    }
+
+    // Bad input at create: dockerd's wording, 400.
+    for (volume, sub, msg) in [
+        (
+            vol.as_str(),
+            "../x",
+            "subpath must be a relative path within the volume",
+        ),
+        (
+            vol.as_str(),
+            "/sub",
+            "subpath must be a relative path within the volume",
+        ),
+        (
+            vol.as_str(),
+            "sub/../../x",
+            "subpath must be a relative path within the volume",
+        ),
+        (
+            "",
+            "sub",
+            "must not set Subpath when using anonymous volumes",
+        ),
+    ] {
+        let r = create_with_subpath(&d, volume, sub, "true");
+        assert_eq!(r.status, 400, "{sub}: {}", r.text());
+        assert!(
+            r.text().contains(&format!(
+                "invalid mount config for type \\\"volume\\\": {msg}"
+            )),
+            "{sub}: {}",
+            r.text()
+        );
+    }
+
+    // At start: a missing subpath is 404, a symlink out of the volume 400; the container
+    // stays created and nothing outside the volume is mounted.
+    let start = |id: &str| d.api("POST", &format!("/containers/{id}/start"), None, b"");
+    let id = created_id(&create_with_subpath(&d, &vol, "nope", "true"));
+    let r = start(&id);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(
+        r.text().contains(&format!(
+            "cannot access path {}",
+            data.join("nope").display()
+        )),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        d.inspect(berth_tests::Client::Docker, &id, "{{.State.Status}}"),
+        "created"
+    );
+    for sub in ["esc", "up", "esc/etc"] {
+        let id = created_id(&create_with_subpath(&d, &vol, sub, "ls /m"));
+        let r = start(&id);
+        assert_eq!(r.status, 400, "{sub}: {}", r.text());
+        assert!(
+            r.text()
+                .contains("path concatenation escapes the base directory"),
+            "{sub}: {}",
+            r.text()
+        );
+    }
+    // A subpath naming a file mounts the file.
+    let id = created_id(&create_with_subpath(&d, &vol, "plain", "cat /m"));
+    let out = d.docker(&["start", "-a", &id]);
+    assert_eq!(out.success().out(), "file", "{out}");
+}
