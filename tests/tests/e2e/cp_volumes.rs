@@ -207,6 +207,18 @@ fn volume_subpath_mounts_a_directory_of_the_volume_and_stays_inside_it() {
         std::fs::remove_file(data.join("sub/written")).expect("rm written");
     }
 
+    // The docker CLI's `volume-subpath`.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!("type=volume,src={vol},dst=/m,volume-subpath=sub/deep"),
+        "busybox",
+        "cat",
+        "/m/f",
+    ]);
+    assert_eq!(out.success().out(), "hi", "{out}");
+
     // Bad input at create: dockerd's wording, 400.
     for (volume, sub, msg) in [
         (
@@ -240,6 +252,26 @@ fn volume_subpath_mounts_a_directory_of_the_volume_and_stays_inside_it() {
             r.text()
         );
     }
+
+    // Before API 1.45 there was no Subpath.
+    let body = serde_json::json!({
+        "Image": "busybox",
+        "HostConfig": {"Mounts": [{"Type": "volume", "Source": vol, "Target": "/m",
+            "VolumeOptions": {"Subpath": "sub"}}]},
+    });
+    let r = d.api(
+        "POST",
+        "/v1.44/containers/create",
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("VolumeOptions.Subpath needs API v1.45 or newer"),
+        "{}",
+        r.text()
+    );
 
     // At start: a missing subpath is 404, a symlink out of the volume 400; the container
     // stays created and nothing outside the volume is mounted.
