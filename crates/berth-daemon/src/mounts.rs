@@ -546,4 +546,14 @@ mod tests {
         assert!(parse_volumes_from("").is_err());
         assert_eq!(clean("/a/../b/./c/"), "/b/c");
     }
+
+    #[test]
+    fn subpaths_must_be_local_as_go_says() {
+        for ok in ["sub", "a/b", "a/../b", "./a", "a/"] {
+            assert!(is_local(ok), "{ok}");
+        }
+        for bad in ["", "/a", "..", "../x", "a/../../x", "a/b/../../.."] {
+            assert!(!is_local(bad), "{bad}");
+        }
+    }
 }
