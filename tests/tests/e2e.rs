@@ -62,6 +62,8 @@ mod cgroup_escape;
 mod compose;
 #[path = "e2e/container_compat.rs"]
 mod container_compat;
+#[path = "e2e/cp_volumes.rs"]
+mod cp_volumes;
 #[path = "e2e/crash_consistency.rs"]
 mod crash_consistency;
 #[path = "e2e/exec_output.rs"]

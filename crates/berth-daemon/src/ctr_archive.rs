@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 use berth_api::archive::ContainerPathStat;
 use berth_api::models::{ChangeType, FilesystemChange};
 use berth_snapshot::changes::{self, ChangeKind};
-use berth_snapshot::container_path::{ContainerPathError, ContainerRoot, PathStat};
+use berth_snapshot::container_path::{ContainerPathError, ContainerRoot, PathStat, RootMount};
 use berth_snapshot::tree_tar::{TreeTar, TreeTarOptions};
 use berth_snapshot::{UnpackError, UnpackOptions};
 use berth_types::{Error, Result};
@@ -17,6 +17,7 @@ use futures::stream::BoxStream;
 use futures::TryStreamExt;
 
 use crate::daemon::Daemon;
+use crate::mounts::{MountKind, MountPoint};
 
 /// At most this much of an upload is read after its extraction ended (or was refused).
 const DRAIN_LIMIT: u64 = 1 << 20;
@@ -47,6 +48,34 @@ fn path_error(e: ContainerPathError, path: &str, container: &str) -> Error {
 fn open_root(rootfs: &std::path::Path) -> Result<ContainerRoot> {
     ContainerRoot::open(rootfs)
         .map_err(|e| Error::internal(format!("opening {}: {e}", rootfs.display())))
+}
+
+/// The container's root with its volumes and bind mounts, as dockerd mounts them for a `cp`
+/// call (moby `daemon/archive.go`): paths at or under a mount's destination resolve inside the
+/// mount's source. A source that cannot be opened is left out (logged), as if not mounted.
+fn open_root_with_mounts(rootfs: &std::path::Path, mounts: &[MountPoint]) -> Result<ContainerRoot> {
+    let root = open_root(rootfs)?;
+    let opened = mounts
+        .iter()
+        .filter(|m| matches!(m.kind, MountKind::Bind | MountKind::Volume) && !m.source.is_empty())
+        .filter_map(|m| {
+            let source = if m.subpath.is_empty() {
+                Ok(std::path::PathBuf::from(&m.source))
+            } else {
+                crate::mount_setup::volume_subpath(std::path::Path::new(&m.source), &m.subpath)
+                    .map_err(|e| io::Error::other(e.message))
+            };
+            match source.and_then(|s| RootMount::open(&s, &m.destination, m.rw)) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(source = %m.source, destination = %m.destination, error = %e,
+                        "opening a mount's source for cp");
+                    None
+                }
+            }
+        })
+        .collect();
+    Ok(root.with_mounts(opened))
 }
 
 /// The wire form of a path stat; mtime as Go's `time.Time` marshals (RFC 3339, nanoseconds).
@@ -96,9 +125,10 @@ impl Daemon {
     /// `HEAD /containers/{id}/archive`.
     pub async fn container_stat_path(&self, key: &str, path: &str) -> Result<ContainerPathStat> {
         let ctr = self.lookup(key)?;
+        let mounts = ctr.snapshot().mount_points;
         let (path, key) = (path.to_string(), key.to_string());
         self.with_rootfs(ctr, move |rootfs| {
-            let root = open_root(rootfs)?;
+            let root = open_root_with_mounts(rootfs, &mounts)?;
             let stat = root
                 .resolve(&path)
                 .and_then(|r| root.stat(&r))
@@ -117,10 +147,11 @@ impl Daemon {
     ) -> Result<(ContainerPathStat, BoxStream<'static, io::Result<Bytes>>)> {
         let ctr = self.lookup(key)?;
         let c = ctr.snapshot();
+        let mounts = c.mount_points.clone();
         let (path, key) = (path.to_string(), key.to_string());
         let (stat, body) = self
             .rootfs_stream(ctr, move |rootfs| {
-                let root = open_root(rootfs)?;
+                let root = open_root_with_mounts(rootfs, &mounts)?;
                 let resolved = root
                     .resolve(&path)
                     .map_err(|e| path_error(e, &path, &key))?;
@@ -159,18 +190,28 @@ impl Daemon {
         let c = ctr.snapshot();
         let readonly = c.host_config.readonly_rootfs.unwrap_or(false);
         let user = c.config.user.clone().unwrap_or_default();
+        let mounts = c.mount_points.clone();
         let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
         let mut sync = tokio_util::io::SyncIoBridge::new(reader);
         let (path, key) = (path.to_string(), key.to_string());
         self.with_rootfs(ctr, move |rootfs| {
             let result = (|| {
-                let root = open_root(rootfs)?;
+                let root = open_root_with_mounts(rootfs, &mounts)?;
                 let dir = root
                     .extraction_dir(&path)
                     .map_err(|e| path_error(e, &path, &key))?;
-                if readonly {
-                    return Err(Error::invalid("container rootfs is marked read-only"));
+                match dir.mount_rw {
+                    // dockerd's `ErrVolumeReadonly`, an untyped error: 500.
+                    Some(false) => {
+                        return Err(Error::internal("mounted volume is marked read-only"))
+                    }
+                    Some(true) => {}
+                    None if readonly => {
+                        return Err(Error::invalid("container rootfs is marked read-only"))
+                    }
+                    None => {}
                 }
+                let dir = dir.fd;
                 let chown = if opts.copy_uid_gid && !user.is_empty() {
                     let u = berth_runtime::user::resolve(rootfs, &user)
                         .map_err(|e| Error::invalid(e.to_string()))?;

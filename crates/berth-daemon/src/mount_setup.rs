@@ -105,8 +105,13 @@ impl Daemon {
                     .get(&mp.name)?
                     .ok_or_else(|| Error::not_found(format!("get {}: no such volume", mp.name)))?;
                 let data = self.volume_activate(&record)?;
-                let dest = prepare_target(root, &mp.destination, true)?;
-                if mp.copy_data && is_empty_dir(&data) {
+                let data = if mp.subpath.is_empty() {
+                    data
+                } else {
+                    volume_subpath(&data, &mp.subpath)?
+                };
+                let dest = prepare_target(root, &mp.destination, data.is_dir())?;
+                if mp.copy_data && mp.subpath.is_empty() && is_empty_dir(&data) {
                     if let Ok(src) = root.open_dir(&dest) {
                         crate::copy_up::copy_dir(&src, &data)
                             .map_err(|e| Error::internal(e.to_string()))?;
@@ -169,6 +174,41 @@ impl Daemon {
             options,
         }
     }
+}
+
+/// The directory `subpath` of a volume's `data`, resolved beneath it (symlinks followed, but
+/// never out of it), as moby's `safepath.Join`: its symlink-free host path, for the mount.
+/// Missing: 404 `cannot access path ...`; escaping: 400 `path concatenation escapes ...`.
+pub(crate) fn volume_subpath(data: &Path, subpath: &str) -> Result<std::path::PathBuf> {
+    use berth_snapshot::fsread::{self, Resolve};
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let base = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(data)
+        .map_err(|e| Error::not_found(format!("cannot access path {}: {e}", data.display())))?;
+    let combined = data.join(subpath);
+    let fd = fsread::open_beneath(
+        base.as_fd(),
+        subpath.as_bytes(),
+        libc::O_PATH,
+        Resolve::Beneath,
+    )
+    .map_err(|e| match e.raw_os_error() {
+        Some(libc::EXDEV) | Some(libc::ELOOP) => Error::invalid(format!(
+            "path concatenation escapes the base directory, base: {}, subpath: {subpath}",
+            data.display()
+        )),
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::not_found(format!(
+            "cannot access path {}: lstat {}: no such file or directory",
+            combined.display(),
+            combined.display()
+        )),
+        _ => Error::internal(format!("cannot access path {}: {e}", combined.display())),
+    })?;
+    fsread::fd_path(fd.as_fd())
+        .map_err(|e| Error::internal(format!("cannot access path {}: {e}", combined.display())))
 }
 
 #[cfg(test)]

@@ -50,6 +50,9 @@ pub struct MountPoint {
     pub volume_labels: HashMap<String, String>,
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub volume_options: HashMap<String, String>,
+    /// `VolumeOptions.Subpath`: the directory of the volume that is mounted (relative).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 impl MountPoint {
@@ -95,8 +98,28 @@ impl MountPoint {
             tmpfs_options: String::new(),
             volume_labels: HashMap::new(),
             volume_options: HashMap::new(),
+            subpath: String::new(),
         }
     }
+}
+
+/// Go's `filepath.IsLocal` (unix): relative, not empty, and not climbing out by `..`.
+fn is_local(path: &str) -> bool {
+    if path.is_empty() || path.starts_with('/') {
+        return false;
+    }
+    let mut depth = 0usize;
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => depth += 1,
+        }
+    }
+    true
 }
 
 const PROPAGATIONS: &[&str] = &[
@@ -327,10 +350,20 @@ pub fn parse_mount(m: &Mount) -> Result<MountPoint> {
                 if vo.no_copy == Some(true) {
                     mp.copy_data = false;
                 }
-                if vo.subpath.as_deref().is_some_and(|s| !s.is_empty()) {
-                    return Err(Error::not_implemented(
-                        "volume subpath is not supported by berth yet",
-                    ));
+                if let Some(sub) = vo.subpath.as_deref().filter(|s| !s.is_empty()) {
+                    if mp.name.is_empty() {
+                        return Err(err(mount_config_err(
+                            "volume",
+                            "must not set Subpath when using anonymous volumes",
+                        )));
+                    }
+                    if !is_local(sub) {
+                        return Err(err(mount_config_err(
+                            "volume",
+                            "subpath must be a relative path within the volume",
+                        )));
+                    }
+                    mp.subpath = sub.to_string();
                 }
                 mp.volume_labels = vo.labels.clone().unwrap_or_default();
                 if let Some(dc) = &vo.driver_config {
@@ -512,5 +545,15 @@ mod tests {
         assert!(parse_volumes_from("c1:rshared").is_err());
         assert!(parse_volumes_from("").is_err());
         assert_eq!(clean("/a/../b/./c/"), "/b/c");
+    }
+
+    #[test]
+    fn subpaths_must_be_local_as_go_says() {
+        for ok in ["sub", "a/b", "a/../b", "./a", "a/"] {
+            assert!(is_local(ok), "{ok}");
+        }
+        for bad in ["", "/a", "..", "../x", "a/../../x", "a/b/../../.."] {
+            assert!(!is_local(bad), "{bad}");
+        }
     }
 }

@@ -27,6 +27,9 @@ pub enum Resolve {
     InRoot,
     /// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`: any symlink on the way is an error (`ELOOP`).
     NoSymlinks,
+    /// `RESOLVE_BENEATH`: symlinks are followed, but leaving the root (`..` or a symlink out of
+    /// it, an absolute one included) is an error (`EXDEV`).
+    Beneath,
 }
 
 /// Opens `path` (may contain `/`) beneath `root`; `flags` are `open(2)` flags.
@@ -49,6 +52,7 @@ pub fn open_beneath(
     let resolve = match resolve {
         Resolve::InRoot => libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
         Resolve::NoSymlinks => libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+        Resolve::Beneath => libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
     };
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,

@@ -1528,7 +1528,7 @@ fn image_context(
             let res = match resolved {
                 Ok(dir) => {
                     use std::os::fd::AsFd;
-                    t.append_dir(dir.as_fd(), &name)
+                    t.append_dir(dir.fd.as_fd(), &name)
                 }
                 Err(_) => {
                     use std::os::fd::AsFd;

@@ -55,6 +55,7 @@ pub fn check_container_name(name: &str) -> Result<(), ApiError> {
 
 async fn create(
     State(d): State<Arc<Daemon>>,
+    v: ApiVersion,
     p: Params,
     v: ApiVersion,
     RequiredJson(raw): RequiredJson<serde_json::Value>,
@@ -64,6 +65,7 @@ async fn create(
         check_container_name(name)?;
     }
     check_restart_policy_name(&raw)?;
+    check_subpath_version(&raw, &v)?;
     check_cgroupns_mode(&raw)?;
     check_endpoint_count(&raw, &v)?;
     let body: ContainerCreateBody = serde_json::from_value(raw)
@@ -174,6 +176,27 @@ fn check_restart_policy_name(raw: &serde_json::Value) -> Result<(), ApiError> {
             "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
         ))),
     }
+}
+
+/// `Mounts[].VolumeOptions.Subpath` came with API 1.45; older requests are refused, as dockerd.
+fn check_subpath_version(raw: &serde_json::Value, v: &ApiVersion) -> Result<(), ApiError> {
+    if v.at_least("1.45") {
+        return Ok(());
+    }
+    let mounts = raw
+        .pointer("/HostConfig/Mounts")
+        .and_then(serde_json::Value::as_array);
+    let with_subpath = mounts.into_iter().flatten().any(|m| {
+        m.pointer("/VolumeOptions/Subpath")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    });
+    if with_subpath {
+        return Err(ApiError::invalid(
+            "VolumeOptions.Subpath needs API v1.45 or newer",
+        ));
+    }
+    Ok(())
 }
 
 /// An unknown `CgroupnsMode` gets dockerd's message rather than a JSON decoding error.
