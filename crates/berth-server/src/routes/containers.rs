@@ -55,7 +55,6 @@ pub fn check_container_name(name: &str) -> Result<(), ApiError> {
 
 async fn create(
     State(d): State<Arc<Daemon>>,
-    v: ApiVersion,
     p: Params,
     v: ApiVersion,
     RequiredJson(raw): RequiredJson<serde_json::Value>,
