@@ -27,6 +27,9 @@ pub struct CommitRequest {
     pub pause: bool,
     /// Dockerfile instructions applied to the new image's config (`--change`).
     pub changes: Vec<String>,
+    /// The request body: a container config that is the new image's config, before the
+    /// changes and the container's own config fill it in (dockerd's `CreateImageFromContainer`).
+    pub config: Option<serde_json::Value>,
 }
 
 fn skip_init_files(rel: &[u8], st: &libc::stat) -> bool {
@@ -66,7 +69,11 @@ impl Daemon {
                 )?)
             }
         };
-        let mut config = RunConfig::default();
+        let mut config: RunConfig = match req.config.as_ref().filter(|v| !v.is_null()) {
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| Error::invalid(format!("invalid JSON: {e}")))?,
+            None => RunConfig::default(),
+        };
         berth_image::changes::apply_changes(&mut config, &req.changes)
             .map_err(|e| Error::invalid(e.to_string()))?;
         let container_config: RunConfig = serde_json::to_value(&c.config)

@@ -62,6 +62,9 @@ struct Step {
     /// Saves a string from the JSON answer (pointer) as a placeholder.
     save: Option<(&'static str, &'static str)>,
     save_body: bool,
+    /// A pause before the request, so that something started earlier (a detached exec) has
+    /// ended on both daemons whatever their speed.
+    pause_before: Option<std::time::Duration>,
 }
 
 fn step(name: &'static str, endpoint: &'static str, path: &str) -> Step {
@@ -81,6 +84,7 @@ fn step(name: &'static str, endpoint: &'static str, path: &str) -> Step {
         when: When::Always,
         save: None,
         save_body: false,
+        pause_before: None,
     }
 }
 
@@ -100,6 +104,10 @@ impl Step {
     /// `X-Registry-Auth: {}` (base64), as the docker CLI sends to pull and push.
     fn registry_auth(mut self) -> Self {
         self.headers.push(("X-Registry-Auth", "e30="));
+        self
+    }
+    fn after(mut self, pause: std::time::Duration) -> Self {
+        self.pause_before = Some(pause);
         self
     }
     fn upgrade(mut self) -> Self {
@@ -297,7 +305,7 @@ fn scenario() -> Vec<Step> {
             .save("exec4", "/Id"),
         step("exec-start-no-upgrade", "POST /exec/{id}/start", "/exec/{exec4}/start").json(r#"{"Detach":false,"Tty":false}"#).output(),
         step("exec-create-detach", "POST /containers/{id}/exec", "/containers/dh-c1/exec")
-            .json(r#"{"Tty":true,"Cmd":["sleep","5"]}"#)
+            .json(r#"{"Tty":true,"Cmd":["sleep","2"]}"#)
             .save("exec5", "/Id"),
         step("exec-start-detach", "POST /exec/{id}/start", "/exec/{exec5}/start").json(r#"{"Detach":true,"Tty":true}"#),
         step("exec-resize", "POST /exec/{id}/resize", "/exec/{exec5}/resize?h=30&w=90"),
@@ -364,7 +372,9 @@ fn scenario() -> Vec<Step> {
             .json(r#"{"Container":"dh-c1","EndpointConfig":{"Aliases":["dh-alias"],"IPAMConfig":null,"Links":null,"NetworkID":"","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"MacAddress":"","DriverOpts":null}}"#),
         step("connect-again", "POST /networks/{id}/connect", "/networks/dh-net1/connect").json(r#"{"Container":"dh-c1"}"#),
         step("network-inspect-member", "GET /networks/{id}", "/networks/dh-net1"),
-        step("inspect-two-networks", "GET /containers/{id}/json", "/containers/dh-c1/json"),
+        // By now the detached `sleep 2` exec has ended on both daemons: ExecIDs is null.
+        step("inspect-two-networks", "GET /containers/{id}/json", "/containers/dh-c1/json")
+            .after(std::time::Duration::from_millis(2500)),
         step("ps-network-filter", "GET /containers/json", &format!("/containers/json?{}", filters(r#"{"network":["dh-net1"]}"#))),
         step("network-rm-in-use", "DELETE /networks/{id}", "/networks/dh-net1"),
         step("disconnect", "POST /networks/{id}/disconnect", "/networks/dh-net1/disconnect").json(r#"{"Container":"dh-c1","Force":false}"#),
@@ -462,6 +472,9 @@ fn run(target: &Target, steps: &[Step], is_dockerd: bool) -> Run {
     let mut out = Run::new();
     let new_api = apidiff::version_key(target.version) >= (1, 44);
     for s in steps {
+        if let Some(pause) = s.pause_before {
+            std::thread::sleep(pause);
+        }
         let runs = match s.when {
             When::Always => true,
             When::Old => is_dockerd || !new_api,

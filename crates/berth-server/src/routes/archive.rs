@@ -14,7 +14,7 @@ use berth_daemon::{CommitRequest, Daemon, ExtractOptions};
 use futures::StreamExt;
 use http::{header, HeaderValue, StatusCode};
 
-use crate::body::{empty, json_response};
+use crate::body::{empty, json_response, JsonBody};
 use crate::error::ApiError;
 use crate::query::Params;
 
@@ -125,7 +125,11 @@ async fn put_archive(
 
 /// `POST /commit`. A container config in the body is not used: the new config is the
 /// container's, with `changes` applied (what the docker CLI sends).
-async fn commit(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, ApiError> {
+async fn commit(
+    State(d): State<Arc<Daemon>>,
+    p: Params,
+    JsonBody(config): JsonBody<serde_json::Value>,
+) -> Result<Response, ApiError> {
     let Some(container) = p.non_empty("container") else {
         return Err(ApiError::not_found("No such container: "));
     };
@@ -137,6 +141,7 @@ async fn commit(State(d): State<Arc<Daemon>>, p: Params) -> Result<Response, Api
         author: p.get("author").unwrap_or("").to_string(),
         pause: p.bool_or("pause", true),
         changes: p.all("changes"),
+        config: Some(config).filter(|c| !c.is_null()),
     };
     let id = d.container_commit(req).await?;
     Ok(json_response(

@@ -15,7 +15,7 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use berth_api::gojson;
 
-use crate::body::{empty, go_json, json_response, RequiredJson};
+use crate::body::{empty, json_response, RequiredJson};
 use crate::error::ApiError;
 use crate::hijack::{stream_content_type, Hijack, MULTIPLEXED_STREAM, RAW_STREAM};
 use crate::query::{Params, QueryError};
@@ -235,12 +235,37 @@ async fn list(
     p: Params,
 ) -> Result<Response, ApiError> {
     let list = d.container_list(list_options(&p)?).await?;
-    Ok(go_json(
-        StatusCode::OK,
-        &list,
-        gojson::CONTAINER_SUMMARY,
-        &v,
-    ))
+    let mut list = gojson::to_value(&list, gojson::CONTAINER_SUMMARY, &v.0).map_err(|e| {
+        ApiError(berth_types::Error::internal(format!(
+            "encoding response: {e}"
+        )))
+    })?;
+    summary_endpoints(&mut list);
+    Ok(json_response(StatusCode::OK, &list))
+}
+
+/// dockerd's list copies only an endpoint's addresses and ids (and its IPAM config) from the
+/// container (moby's `container/view.go`): `Aliases`, `Links` and `DriverOpts` are null there.
+fn summary_endpoints(list: &mut serde_json::Value) {
+    let Some(items) = list.as_array_mut() else {
+        return;
+    };
+    for item in items {
+        let Some(networks) = item
+            .pointer_mut("/NetworkSettings/Networks")
+            .and_then(serde_json::Value::as_object_mut)
+        else {
+            continue;
+        };
+        for ep in networks
+            .values_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            for key in ["Aliases", "Links", "DriverOpts"] {
+                ep.insert(key.into(), serde_json::Value::Null);
+            }
+        }
+    }
 }
 
 async fn inspect(
@@ -250,10 +275,14 @@ async fn inspect(
     v: ApiVersion,
 ) -> Result<Response, ApiError> {
     let c = d.container_inspect(&id, p.bool("size")).await?;
-    let mut c = serde_json::to_value(&c)
-        .map_err(|e| ApiError(berth_types::Error::internal(e.to_string())))?;
+    // Go's encoding first, then the per-version endpoint fields (DNSNames only from 1.44).
+    let mut c = gojson::to_value(&c, gojson::CONTAINER_JSON, &v.0).map_err(|e| {
+        ApiError(berth_types::Error::internal(format!(
+            "encoding response: {e}"
+        )))
+    })?;
     endpoints_for_version(&mut c, &v);
-    Ok(go_json(StatusCode::OK, &c, gojson::CONTAINER_JSON, &v))
+    Ok(json_response(StatusCode::OK, &c))
 }
 
 /// dockerd refuses a start body (a host config) since API 1.24; a JSON object shorter than
