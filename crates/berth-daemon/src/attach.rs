@@ -95,6 +95,10 @@ pub(crate) struct PumpOptions {
     pub follow_to_exit: bool,
     /// Called when the client detaches (an exec's `exec_detach` event).
     pub on_detach: Option<Box<dyn FnOnce() + Send>>,
+    /// Called with the exit status as soon as the shim reports it, before the client's stream
+    /// is ended: a client that inspects right after its stream closed (the docker CLI reads an
+    /// exec's exit code so) finds it recorded.
+    pub on_exit: Option<Box<dyn FnOnce(Option<&ExitStatus>) + Send>>,
 }
 
 /// How a [`pump`] ended.
@@ -120,6 +124,7 @@ pub(crate) async fn pump(conn: ShimConn, io: Box<dyn HijackedIo>, opts: PumpOpti
         detach_keys,
         follow_to_exit,
         mut on_detach,
+        mut on_exit,
     } = opts;
     let ShimConn {
         mut reader,
@@ -228,6 +233,10 @@ pub(crate) async fn pump(conn: ShimConn, io: Box<dyn HijackedIo>, opts: PumpOpti
         }
         tokio::select! {
             s = &mut frames, if !frames_done => {
+                // `deliver` ends the client's stream only when polled after this: record first.
+                if let Some(f) = on_exit.take() {
+                    f(s.as_ref());
+                }
                 end.exit = s;
                 frames_done = true;
             }
@@ -332,7 +341,7 @@ impl Daemon {
                         }
                     }
                 };
-                let opts = PumpOptions { raw: tty, tty, stderr: true, stdin, detach_keys, follow_to_exit: false, on_detach: None };
+                let opts = PumpOptions { raw: tty, tty, stderr: true, stdin, detach_keys, follow_to_exit: false, on_detach: None, on_exit: None };
                 pump(conn, io, opts).await;
             })
         };

@@ -217,7 +217,17 @@ impl Daemon {
                                 }
                             }) as Box<dyn FnOnce() + Send>
                         };
-                        let opts = crate::attach::PumpOptions { raw, tty, stderr: !raw || tty, stdin, detach_keys, follow_to_exit: true, on_detach: Some(on_detach) };
+                        let on_exit = {
+                            let entry = entry.clone();
+                            Box::new(move |exit: Option<&berth_runtime::shim_proto::ExitStatus>| {
+                                let code = exit.map(|s| i64::from(s.exit_code));
+                                entry.set(|s| {
+                                    s.running = false;
+                                    s.exit_code = code;
+                                });
+                            }) as Box<dyn FnOnce(Option<&berth_runtime::shim_proto::ExitStatus>) + Send>
+                        };
+                        let opts = crate::attach::PumpOptions { raw, tty, stderr: !raw || tty, stdin, detach_keys, follow_to_exit: true, on_detach: Some(on_detach), on_exit: Some(on_exit) };
                         let end = crate::attach::pump(conn, io, opts).await;
                         let code = end.exit.map(|s| i64::from(s.exit_code));
                         entry.set(|s| {

@@ -90,6 +90,26 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonBody<
     }
 }
 
+/// How much of a body a handler that answers without reading it takes in first, as Go's HTTP
+/// server drains an unread body (up to 256 KiB) before it answers: a client still sending a
+/// small body reads the answer instead of a broken pipe.
+pub const UNREAD_DRAIN: usize = 256 << 10;
+
+/// Reads and drops up to [`UNREAD_DRAIN`] bytes of a body the handler has no use for.
+pub async fn drain_unread(body: Body) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut seen = 0usize;
+    while seen < UNREAD_DRAIN {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                seen += frame.data_ref().map_or(0, |d| d.len());
+            }
+            _ => return,
+        }
+    }
+}
+
 /// A JSON body that must be present (container create: an empty body is "invalid JSON: EOF").
 pub struct RequiredJson<T>(pub T);
 

@@ -13,7 +13,7 @@ use berth_daemon::Daemon;
 use berth_types::Error;
 use http::StatusCode;
 
-use crate::body::json_response;
+use crate::body::{drain_unread, json_response};
 use crate::error::ApiError;
 use crate::query::Params;
 
@@ -26,9 +26,9 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/plugins/{name}/json", get(not_found))
         .route("/plugins/{name}", delete(not_found))
         .route("/plugins/{name}/enable", post(enable))
-        .route("/plugins/{name}/disable", post(not_found))
-        .route("/plugins/{name}/push", post(not_found))
-        .route("/plugins/{name}/set", post(not_found))
+        .route("/plugins/{name}/disable", post(not_found_posted))
+        .route("/plugins/{name}/push", post(not_found_posted))
+        .route("/plugins/{name}/set", post(not_found_posted))
         .route("/plugins/{name}/upgrade", post(upgrade))
 }
 
@@ -58,8 +58,14 @@ async fn not_found(Path(name): Path<String>) -> ApiError {
     missing(&name)
 }
 
+async fn not_found_posted(Path(name): Path<String>, body: axum::body::Body) -> ApiError {
+    drain_unread(body).await;
+    missing(&name)
+}
+
 /// `POST /plugins/{name}/enable`: dockerd reads `timeout` (an integer) before looking.
-async fn enable(Path(name): Path<String>, p: Params) -> ApiError {
+async fn enable(Path(name): Path<String>, p: Params, body: axum::body::Body) -> ApiError {
+    drain_unread(body).await;
     let timeout = p.get("timeout").unwrap_or_default();
     if timeout.parse::<i64>().is_err() {
         return ApiError(Error::internal(format!(
@@ -70,7 +76,8 @@ async fn enable(Path(name): Path<String>, p: Params) -> ApiError {
 }
 
 /// `POST /plugins/{name}/upgrade`: the name as a reference, `:latest` when it has no tag.
-async fn upgrade(Path(name): Path<String>) -> ApiError {
+async fn upgrade(Path(name): Path<String>, body: axum::body::Body) -> ApiError {
+    drain_unread(body).await;
     let last = name.rsplit('/').next().unwrap_or_default();
     if last.contains(':') || last.contains('@') {
         missing(&name)
@@ -79,7 +86,8 @@ async fn upgrade(Path(name): Path<String>) -> ApiError {
     }
 }
 
-async fn not_supported() -> ApiError {
+async fn not_supported(body: axum::body::Body) -> ApiError {
+    drain_unread(body).await;
     ApiError(Error::not_implemented(
         "berth does not support managed plugins",
     ))

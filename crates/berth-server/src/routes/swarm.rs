@@ -39,15 +39,18 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/configs/{*rest}", any(not_a_manager))
 }
 
-async fn not_a_manager() -> ApiError {
+async fn not_a_manager(body: axum::body::Body) -> ApiError {
+    crate::body::drain_unread(body).await;
     ApiError(Error::new(ErrorKind::Unavailable, NOT_A_MANAGER))
 }
 
-async fn not_in_a_swarm() -> ApiError {
+async fn not_in_a_swarm(body: axum::body::Body) -> ApiError {
+    crate::body::drain_unread(body).await;
     ApiError(Error::new(ErrorKind::Unavailable, NOT_IN_A_SWARM))
 }
 
-async fn no_swarm_mode() -> ApiError {
+async fn no_swarm_mode(body: axum::body::Body) -> ApiError {
+    crate::body::drain_unread(body).await;
     ApiError(Error::new(
         ErrorKind::NotImplemented,
         "berthd does not support swarm mode",
