@@ -77,6 +77,9 @@ pub(crate) fn parse_detach_keys(spec: Option<&str>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A callback given the process's exit status (None when the shim's stream ended without one).
+pub(crate) type OnExit = Box<dyn FnOnce(Option<&ExitStatus>) + Send>;
+
 /// How one shim stream is served to one client.
 pub(crate) struct PumpOptions {
     /// Raw bytes to the client; stdcopy frames (stdout and stderr apart) otherwise. For an exec
@@ -98,7 +101,7 @@ pub(crate) struct PumpOptions {
     /// Called with the exit status as soon as the shim reports it, before the client's stream
     /// is ended: a client that inspects right after its stream closed (the docker CLI reads an
     /// exec's exit code so) finds it recorded.
-    pub on_exit: Option<Box<dyn FnOnce(Option<&ExitStatus>) + Send>>,
+    pub on_exit: Option<OnExit>,
 }
 
 /// How a [`pump`] ended.

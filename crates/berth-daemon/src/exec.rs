@@ -225,7 +225,7 @@ impl Daemon {
                                     s.running = false;
                                     s.exit_code = code;
                                 });
-                            }) as Box<dyn FnOnce(Option<&berth_runtime::shim_proto::ExitStatus>) + Send>
+                            }) as crate::attach::OnExit
                         };
                         let opts = crate::attach::PumpOptions { raw, tty, stderr: !raw || tty, stdin, detach_keys, follow_to_exit: true, on_detach: Some(on_detach), on_exit: Some(on_exit) };
                         let end = crate::attach::pump(conn, io, opts).await;
