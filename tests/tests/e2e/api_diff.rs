@@ -514,14 +514,15 @@ fn run(target: &Target, steps: &[Step], is_dockerd: bool) -> Run {
             headers.extend_from_slice(UPGRADE);
         }
         headers.extend(s.headers.iter().copied());
-        let observed = match http::request_with_headers(
-            target.socket,
-            s.method,
-            &path,
-            &headers,
-            &body,
-            TIMEOUT,
-        ) {
+        let send =
+            || http::request_with_headers(target.socket, s.method, &path, &headers, &body, TIMEOUT);
+        // A request that got no answer at all (the connection reset under load) is sent once
+        // more when repeating it cannot change the outcome.
+        let answer = match send() {
+            Err(_) if matches!(s.method, "GET" | "HEAD" | "PUT") => send(),
+            other => other,
+        };
+        let observed = match answer {
             Ok(r) => {
                 if s.save_body {
                     bodies.insert(s.name, r.body.clone());
