@@ -135,14 +135,9 @@ impl Daemon {
                 let name = berth_types::id::generate();
                 let mut labels = mp.volume_labels.clone();
                 labels.extend(crate::volumes::anonymous_labels());
-                self.volume_ensure(&name, "", labels, mp.volume_options.clone())
+                self.volume_ensure(&name, "", labels, volume_opts(mp))
             } else {
-                self.volume_ensure(
-                    &mp.name,
-                    "",
-                    mp.volume_labels.clone(),
-                    mp.volume_options.clone(),
-                )
+                self.volume_ensure(&mp.name, "", mp.volume_labels.clone(), volume_opts(mp))
             };
             match result {
                 Ok((record, fresh)) => {
@@ -185,4 +180,10 @@ mod tests {
         assert!(check_not_masked("/data", false).is_ok());
         assert!(check_not_masked("/procfs", false).is_ok());
     }
+}
+
+/// A mount's driver options for the volume it creates: none when it names none (dockerd's
+/// `Options: null`).
+fn volume_opts(mp: &MountPoint) -> Option<HashMap<String, String>> {
+    Some(mp.volume_options.clone()).filter(|o| !o.is_empty())
 }

@@ -27,6 +27,15 @@ pub struct VolumeRecord {
     pub labels: HashMap<String, String>,
     /// The local driver's `type`, `device`, `o`.
     pub options: HashMap<String, String>,
+    /// Whether the create gave driver options at all (even none: the docker CLI's `{}`); a
+    /// volume made without them shows `Options: null`, as dockerd keeps them nil. Records from
+    /// before this field show theirs.
+    #[serde(default = "options_given_before")]
+    pub options_given: bool,
+}
+
+fn options_given_before() -> bool {
+    true
 }
 
 impl VolumeRecord {
@@ -114,6 +123,7 @@ mod tests {
             created_at: "2024-01-01T00:00:00Z".into(),
             labels: HashMap::from([(ANONYMOUS_LABEL.to_string(), String::new())]),
             options: HashMap::new(),
+            options_given: false,
         };
         assert!(store.insert(&v).expect("insert"));
         assert!(!store.insert(&v).expect("second insert"));

@@ -128,8 +128,10 @@ impl Daemon {
             labels: (!r.labels.is_empty()).then(|| r.labels.clone()),
             mountpoint: self.volume_data(&r.name).display().to_string(),
             name: r.name.clone(),
-            // The driver options as created (`{}` without any, as the CLI's create sends them).
-            options: Some(r.options.clone()),
+            // The driver options as created: `{}` when the create gave an empty set (the CLI's
+            // `volume create`), null when it gave none (an API create without `DriverOpts`, a
+            // volume made for a container), as dockerd keeps them.
+            options: r.options_given.then(|| r.options.clone()),
             scope: "local".into(),
             usage_data: None,
         }
@@ -155,8 +157,10 @@ impl Daemon {
         name: &str,
         driver: &str,
         labels: HashMap<String, String>,
-        options: HashMap<String, String>,
+        options: Option<HashMap<String, String>>,
     ) -> Result<(VolumeRecord, bool)> {
+        let options_given = options.is_some();
+        let options = options.unwrap_or_default();
         driver_check(name, driver)?;
         let _guard = self.volume_lock.lock();
         if let Some(existing) = self.volumes.get(name)? {
@@ -170,6 +174,7 @@ impl Daemon {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             labels,
             options,
+            options_given,
         };
         // The directory is made under a pending name and renamed into place after the row is
         // in: a crash in between is finished or undone by the next start (`volumes_recover`).
@@ -225,7 +230,7 @@ impl Daemon {
             &name,
             opts.driver.as_deref().unwrap_or(""),
             opts.labels.unwrap_or_default(),
-            opts.driver_opts.unwrap_or_default(),
+            opts.driver_opts,
         )?;
         Ok(self.wire_volume(&record))
     }
