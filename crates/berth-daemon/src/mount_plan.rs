@@ -166,6 +166,12 @@ impl Daemon {
     }
 }
 
+/// A mount's driver options for the volume it creates: none when it names none (dockerd's
+/// `Options: null`).
+fn volume_opts(mp: &MountPoint) -> Option<HashMap<String, String>> {
+    Some(mp.volume_options.clone()).filter(|o| !o.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,10 +186,4 @@ mod tests {
         assert!(check_not_masked("/data", false).is_ok());
         assert!(check_not_masked("/procfs", false).is_ok());
     }
-}
-
-/// A mount's driver options for the volume it creates: none when it names none (dockerd's
-/// `Options: null`).
-fn volume_opts(mp: &MountPoint) -> Option<HashMap<String, String>> {
-    Some(mp.volume_options.clone()).filter(|o| !o.is_empty())
 }
