@@ -481,6 +481,18 @@ async fn logs(
     Ok(resp)
 }
 
+/// The query of an attach, plain or websocket.
+fn attach_options(p: &Params) -> AttachOptions {
+    AttachOptions {
+        stream: p.bool("stream"),
+        logs: p.bool("logs"),
+        stdin: p.bool("stdin"),
+        stdout: p.bool("stdout"),
+        stderr: p.bool("stderr"),
+        detach_keys: p.non_empty("detachKeys").map(str::to_string),
+    }
+}
+
 async fn attach(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
@@ -489,14 +501,7 @@ async fn attach(
     hijack: Hijack,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let opts = AttachOptions {
-        stream: p.bool("stream"),
-        logs: p.bool("logs"),
-        stdin: p.bool("stdin"),
-        stdout: p.bool("stdout"),
-        stderr: p.bool("stderr"),
-        detach_keys: p.non_empty("detachKeys").map(str::to_string),
-    };
+    let opts = attach_options(&p);
     // dockerd hijacks the connection to report a refused attach (missing or paused container,
     // bad detach keys): the status line, the raw-stream type and the message as plain text.
     let session = match d.container_attach(&id, opts).await {
@@ -550,14 +555,7 @@ async fn attach_ws(
         );
         return Ok(resp);
     }
-    let opts = AttachOptions {
-        stream: p.bool("stream"),
-        logs: p.bool("logs"),
-        stdin: p.bool("stdin"),
-        stdout: p.bool("stdout"),
-        stderr: p.bool("stderr"),
-        detach_keys: p.non_empty("detachKeys").map(str::to_string),
-    };
+    let opts = attach_options(&p);
     let session = d.container_attach(&id, opts).await?;
     let Some(on_upgrade) = hijack.into_upgrade() else {
         return Err(ApiError(berth_types::Error::internal(
