@@ -147,7 +147,20 @@ fn image_container_config_is_dockerds_before_api_1_45() {
     assert_eq!(loaded["Id"], image_id.as_str());
     assert_eq!(loaded["Container"], id.as_str());
     assert_eq!(loaded["ContainerConfig"], cc);
-    d.docker(&["rmi", &tag]).success();
+
+    // push, rmi, pull: the same again.
+    let root = tempfile::tempdir().expect("tempdir");
+    let registry = crate::registry::Served::start(root.path(), &[]);
+    let remote = format!("{}/gap15/cc:1", registry.addr);
+    d.docker(&["tag", &tag, &remote]).success();
+    d.docker(&["push", &remote]).success();
+    d.docker(&["rmi", &tag, &remote]).success();
+    d.docker(&["pull", &remote]).success();
+    let pulled = image_json(&d, "v1.41", &remote);
+    assert_eq!(pulled["Id"], image_id.as_str());
+    assert_eq!(pulled["Container"], id.as_str());
+    assert_eq!(pulled["ContainerConfig"], cc);
+    d.docker(&["rmi", &remote]).success();
 }
 
 #[test]
