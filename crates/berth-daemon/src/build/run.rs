@@ -431,7 +431,13 @@ impl Build {
         CommitOptions {
             parent_id: state.image_id.clone(),
             config: state.config.clone(),
-            container: container.to_string(),
+            // A reproducible build (`SOURCE_DATE_EPOCH`) records no container: its id is
+            // random, and the config (so the image id) must only depend on the inputs.
+            container: if self.epoch.is_some() {
+                String::new()
+            } else {
+                container.to_string()
+            },
             container_config: Some(container_config),
             author: state.author.clone(),
             comment: String::new(),
