@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
 
+use crate::container::Container;
 use crate::daemon::Daemon;
 use crate::mounts::{MountKind, MountPoint};
 
@@ -61,8 +62,10 @@ fn open_root(rootfs: &std::path::Path) -> Result<ContainerRoot> {
 fn open_root_with_mounts(
     rootfs: &std::path::Path,
     mounts: &[MountPoint],
+    network_files: Vec<ViewMount>,
 ) -> Result<(ContainerRoot, Option<MountView>)> {
-    let mut sources = Vec::new();
+    // The user's mounts come after, so one at the same destination wins, as in the container.
+    let mut sources = network_files;
     for m in mounts
         .iter()
         .filter(|m| matches!(m.kind, MountKind::Bind | MountKind::Volume) && !m.source.is_empty())
@@ -131,6 +134,26 @@ fn is_dir(fd: &std::os::fd::OwnedFd) -> bool {
         .unwrap_or(false)
 }
 
+/// dockerd's `NetworkMounts`: the container's `hostname`, `hosts` and `resolv.conf` (written
+/// at its first start) are mounted for `cp` as they are in the container, writable unless its
+/// rootfs is read-only.
+fn network_files(dir: &std::path::Path, c: &Container) -> Vec<ViewMount> {
+    let rw = !c.host_config.readonly_rootfs.unwrap_or(false);
+    [
+        ("resolv.conf", "/etc/resolv.conf"),
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+    ]
+    .into_iter()
+    .map(|(file, destination)| ViewMount {
+        source: dir.join(file),
+        destination: destination.to_string(),
+        rw,
+    })
+    .filter(|m| m.source.is_file())
+    .collect()
+}
+
 /// The wire form of a path stat; mtime as Go's `time.Time` marshals (RFC 3339, nanoseconds).
 pub fn wire_stat(s: &PathStat) -> ContainerPathStat {
     let mtime = chrono::DateTime::from_timestamp(s.mtime_sec, s.mtime_nsec)
@@ -178,10 +201,12 @@ impl Daemon {
     /// `HEAD /containers/{id}/archive`.
     pub async fn container_stat_path(&self, key: &str, path: &str) -> Result<ContainerPathStat> {
         let ctr = self.lookup(key)?;
-        let mounts = ctr.snapshot().mount_points;
+        let c = ctr.snapshot();
+        let net = network_files(&self.container_dir(&c.id), &c);
+        let mounts = c.mount_points;
         let (path, key) = (path.to_string(), key.to_string());
         self.with_rootfs(ctr, move |rootfs| {
-            let (root, _view) = open_root_with_mounts(rootfs, &mounts)?;
+            let (root, _view) = open_root_with_mounts(rootfs, &mounts, net)?;
             let stat = root
                 .resolve(&path)
                 .and_then(|r| root.stat(&r))
@@ -201,10 +226,11 @@ impl Daemon {
         let ctr = self.lookup(key)?;
         let c = ctr.snapshot();
         let mounts = c.mount_points.clone();
+        let net = network_files(&self.container_dir(&c.id), &c);
         let (path, key) = (path.to_string(), key.to_string());
         let (stat, body) = self
             .rootfs_stream(ctr, move |rootfs| {
-                let (root, view) = open_root_with_mounts(rootfs, &mounts)?;
+                let (root, view) = open_root_with_mounts(rootfs, &mounts, net)?;
                 let resolved = root
                     .resolve(&path)
                     .map_err(|e| path_error(e, &path, &key))?;
@@ -245,12 +271,13 @@ impl Daemon {
         let readonly = c.host_config.readonly_rootfs.unwrap_or(false);
         let user = c.config.user.clone().unwrap_or_default();
         let mounts = c.mount_points.clone();
+        let net = network_files(&self.container_dir(&c.id), &c);
         let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
         let mut sync = tokio_util::io::SyncIoBridge::new(reader);
         let (path, key) = (path.to_string(), key.to_string());
         self.with_rootfs(ctr, move |rootfs| {
             let result = (|| {
-                let (root, _view) = open_root_with_mounts(rootfs, &mounts)?;
+                let (root, _view) = open_root_with_mounts(rootfs, &mounts, net)?;
                 let dir = root
                     .extraction_dir(&path)
                     .map_err(|e| path_error(e, &path, &key))?;

@@ -412,3 +412,27 @@ fn removing_a_link_of_a_running_parent_updates_its_hosts_as_dockerd() {
     );
     d.docker(&["rm", "-f", &parent, &child]).success();
 }
+
+both_clients! {
+    fn cp_sees_the_containers_own_etc_files(d, c) {
+        // dockerd mounts the container's hostname, hosts and resolv.conf for `cp` too.
+        let name = unique_name("cpetc");
+        let h = host_dir(d, "cpetc");
+        run_detached(d, c, &["--name", &name, "--hostname", "cphost", "busybox", "sleep", "300"]);
+        wait_for_inspect(d, c, &name, "{{.State.Running}}", "true");
+        let hosts_in_ctr = d.run(c, &["exec", &name, "cat", "/etc/hosts"]).success().out().to_string();
+        for state in ["running", "stopped"] {
+            if state == "stopped" {
+                d.run(c, &["stop", "-t", "0", &name]).success();
+            }
+            let out = |what: &str| h.join(format!("{state}-{what}"));
+            d.run(c, &["cp", &format!("{name}:/etc/hostname"), &out("hostname").display().to_string()]).success();
+            assert_eq!(read(&out("hostname")), "cphost\n", "{state}");
+            d.run(c, &["cp", &format!("{name}:/etc"), &out("etc").display().to_string()]).success();
+            assert_eq!(read(&out("etc").join("hosts")).trim_end(), hosts_in_ctr, "{state}");
+            assert!(read(&out("etc").join("resolv.conf")).contains("nameserver"), "{state}");
+            assert!(exists(&out("etc").join("passwd")), "{state}: no rootfs /etc");
+        }
+        d.run(c, &["rm", &name]).success();
+    }
+}
