@@ -14,6 +14,7 @@ mod network;
 mod recovery;
 mod runtime;
 mod system;
+mod util;
 mod volume;
 
 pub use berth_network::pool::AddressPool;

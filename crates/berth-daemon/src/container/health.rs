@@ -10,10 +10,10 @@ use berth_runtime::shim_proto::{ExecProcess, Request, Response};
 use berth_types::{id, Error, Result};
 use tokio_util::sync::CancellationToken;
 
-use crate::container::lifecycle::now_rfc3339;
 use crate::container::record::{HealthState, ProbeResult};
 use crate::daemon::{Ctr, Daemon};
 use crate::runtime::shim::{self, Frame};
+use crate::util::time::now_rfc3339;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

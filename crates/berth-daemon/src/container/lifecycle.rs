@@ -16,10 +16,7 @@ use crate::options::{RemoveOptions, WaitCondition};
 use crate::recovery::reconcile::Sweep;
 use crate::runtime::{shim, signals};
 use crate::system::events::Kind;
-
-pub(crate) fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
+use crate::util::time::now_rfc3339;
 
 /// How long `kill` with SIGKILL waits for the exit to be recorded before it answers anyway
 /// (dockerd waits without a bound once the process is killed).

@@ -12,37 +12,10 @@
 use std::collections::BTreeMap;
 
 use berth_types::{Error, ErrorKind, Result};
-use serde::{Deserialize, Serialize};
 
-use crate::container::record::Container;
+use crate::container::record::{parse_link as parse, Container, Link};
 use crate::daemon::Daemon;
 use crate::network::endpoints::Mode;
-
-/// One registered link: the linked container (by id, so renames follow) and the alias.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    pub child: String,
-    pub alias: String,
-}
-
-/// docker's `opts.ParseLink`: `name[:alias]`, or the `/name:/parent/alias` form inspect shows.
-pub fn parse(val: &str) -> Result<(String, String)> {
-    if val.is_empty() {
-        return Err(Error::invalid("empty string specified for links"));
-    }
-    let parts: Vec<&str> = val.split(':').collect();
-    match parts.as_slice() {
-        [name] => Ok((name.to_string(), name.to_string())),
-        [name, alias] => match name.strip_prefix('/') {
-            Some(bare) => {
-                let alias = alias.rsplit('/').next().unwrap_or(alias);
-                Ok((bare.to_string(), alias.to_string()))
-            }
-            None => Ok((name.to_string(), alias.to_string())),
-        },
-        _ => Err(Error::invalid(format!("bad format for links: {val}"))),
-    }
-}
 
 /// Whether a network mode's links are legacy ones (the default bridge) rather than an
 /// endpoint's.

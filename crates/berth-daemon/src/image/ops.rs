@@ -113,7 +113,7 @@ impl Images {
 
     pub async fn graph_driver(&self, id: &str, _image_id: &str) -> DriverData {
         match self.service.snapshot_paths(id) {
-            Ok(p) => crate::container::render::driver_data(
+            Ok(p) => driver_data(
                 p.lowers.iter().map(|l| l.display().to_string()).collect(),
                 p.upper.display().to_string(),
                 p.work.display().to_string(),
@@ -343,4 +343,24 @@ impl Daemon {
 pub(crate) fn api_older(a: &str, b: &str) -> bool {
     let key = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
     key(a) < key(b)
+}
+
+/// An image's `GraphDriver` as dockerd's overlay2 driver shows it.
+pub(crate) fn driver_data(
+    lower: Vec<String>,
+    upper: String,
+    work: String,
+    merged: String,
+) -> DriverData {
+    let mut data = HashMap::new();
+    if !lower.is_empty() {
+        data.insert("LowerDir".to_string(), lower.join(":"));
+    }
+    data.insert("UpperDir".to_string(), upper);
+    data.insert("WorkDir".to_string(), work);
+    data.insert("MergedDir".to_string(), merged);
+    DriverData {
+        name: "overlay2".into(),
+        data,
+    }
 }

@@ -81,7 +81,7 @@ impl Daemon {
                 return Err(duplicate(&mp.destination));
             }
             if mp.kind == MountKind::Volume && !mp.name.is_empty() {
-                if mp.driver != crate::volume::lifecycle::LOCAL_DRIVER {
+                if mp.driver != crate::volume::LOCAL_DRIVER {
                     return Err(Error::not_found(format!(
                         "create {}: error looking up volume plugin {}: plugin \"{}\" not found",
                         mp.name, mp.driver, mp.driver

@@ -115,7 +115,7 @@ impl Networks {
 }
 
 fn now() -> String {
-    crate::container::lifecycle::now_rfc3339()
+    crate::util::time::now_rfc3339()
 }
 
 fn predefined(name: &str, driver: &str) -> NetworkRecord {
@@ -469,7 +469,7 @@ impl Daemon {
         filters
             .validate(&["until", "label", "label!"])
             .map_err(Error::invalid)?;
-        let until = crate::container::prune::until(filters)?;
+        let until = crate::util::filters::until(filters)?;
         let mut deleted = Vec::new();
         for n in self.nets.all() {
             if n.predefined || !berth_image::match_prune_labels(filters, &n.labels) {

@@ -143,7 +143,7 @@ impl Daemon {
                     .unwrap_or(0),
             ),
             n_goroutines: Some(0),
-            system_time: Some(crate::container::lifecycle::now_rfc3339()),
+            system_time: Some(crate::util::time::now_rfc3339()),
             logging_driver: Some("json-file".into()),
             cgroup_driver: Some(if driver == "systemd" {
                 models::SystemInfoCgroupDriverEnum::SYSTEMD

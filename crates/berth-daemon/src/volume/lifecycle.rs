@@ -14,9 +14,7 @@ use crate::daemon::Daemon;
 use crate::volume::consistency::{PENDING_NEW, PENDING_TRASH};
 use crate::volume::mount as volume_mount;
 use crate::volume::store::{VolumeRecord, ANONYMOUS_LABEL};
-
-/// The only driver berth has.
-pub const LOCAL_DRIVER: &str = "local";
+use crate::volume::LOCAL_DRIVER;
 
 /// The options the local driver understands (`size` needs a quota-capable filesystem, which
 /// berth does not manage, so it is not among them).

@@ -5,3 +5,6 @@ pub(crate) mod consistency;
 pub(crate) mod lifecycle;
 pub(crate) mod mount;
 pub(crate) mod store;
+
+/// The only driver berth has.
+pub(crate) const LOCAL_DRIVER: &str = "local";
