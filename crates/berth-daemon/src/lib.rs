@@ -3,7 +3,9 @@
 
 pub mod options;
 
+mod boot;
 pub mod build;
+mod config;
 mod container;
 mod daemon;
 pub mod distribution;
@@ -25,7 +27,7 @@ pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };
 pub use distribution::{pull, push};
-pub use network::lifecycle::NetConfig;
+pub use network::service::NetConfig;
 pub use options::*;
 pub use system::disk_usage::DiskUsageParts;
 pub use system::events::WireEvent;

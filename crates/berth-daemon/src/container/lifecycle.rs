@@ -125,8 +125,8 @@ impl Daemon {
         }
         let endpoints = self.plan_networks(&host_config, &config, networking_config.as_ref())?;
         let links = self.register_links(&host_config)?;
-        if let crate::network::endpoints::Mode::Container(other) =
-            crate::network::endpoints::mode_of(&host_config)
+        if let crate::network::mode::Mode::Container(other) =
+            crate::network::mode::mode_of(&host_config)
         {
             // The other container's namespace comes with its name.
             config.hostname = self.lookup(&other)?.snapshot().config.hostname;

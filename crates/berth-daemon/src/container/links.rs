@@ -15,7 +15,7 @@ use berth_types::{Error, ErrorKind, Result};
 
 use crate::container::record::{parse_link as parse, Container, Link};
 use crate::daemon::Daemon;
-use crate::network::endpoints::Mode;
+use crate::network::mode::Mode;
 
 /// Whether a network mode's links are legacy ones (the default bridge) rather than an
 /// endpoint's.
@@ -106,7 +106,7 @@ impl Daemon {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
-        let mode = crate::network::endpoints::mode_of(hc);
+        let mode = crate::network::mode::mode_of(hc);
         if mode == Mode::Host {
             return Err(Error::invalid(
                 "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
@@ -126,7 +126,7 @@ impl Daemon {
             })?;
             loop {
                 let snap = child.snapshot();
-                match crate::network::endpoints::mode_of(&snap.host_config) {
+                match crate::network::mode::mode_of(&snap.host_config) {
                     Mode::Container(other) => {
                         child = self.lookup(&other).map_err(|e| {
                             Error::invalid(format!("Could not get container for {other}: {}", e.message))

@@ -230,7 +230,7 @@ impl Daemon {
         };
         Info {
             info,
-            kernel_memory: crate::image::ops::api_older(api, "1.42")
+            kernel_memory: crate::util::api::api_older(api, "1.42")
                 .then(|| memory_cgroup_has("memory.kmem.limit_in_bytes")),
         }
     }
