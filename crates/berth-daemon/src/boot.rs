@@ -24,7 +24,7 @@ impl Daemon {
         }
         let db = berth_store::Db::open(config.data_root.join("berth.db"))?;
         let repo = ContainerRepo::open(db.clone())?;
-        let volumes = crate::volume::store::VolumeStore::open(db.clone())?;
+        let volumes = crate::volume::service::VolumeService::open(&config.data_root, db.clone())?;
         let nets = crate::network::service::NetworkService::open(config.net.clone(), db.clone())?;
         let images = crate::image::service::ImageService::open(&config.data_root, db)?;
         let daemon = Arc::new_cyclic(|me| Self {
@@ -35,8 +35,6 @@ impl Daemon {
             events: EventBus::default(),
             images,
             volumes,
-            volume_mount_lock: Mutex::new(()),
-            volume_lock: Mutex::new(()),
             nets,
             dns: crate::network::dns::DnsService::default(),
             me: me.clone(),

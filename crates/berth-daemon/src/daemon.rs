@@ -57,11 +57,7 @@ pub struct Daemon {
     pub(crate) execs: Mutex<HashMap<String, Arc<ExecEntry>>>,
     pub(crate) events: EventBus,
     pub(crate) images: crate::image::service::ImageService,
-    pub(crate) volumes: crate::volume::store::VolumeStore,
-    /// Serialises the local driver's mounts and unmounts of volume `_data` directories.
-    pub(crate) volume_mount_lock: Mutex<()>,
-    /// Serialises volume creation and removal (each spans a row and a directory rename).
-    pub(crate) volume_lock: Mutex<()>,
+    pub(crate) volumes: crate::volume::service::VolumeService,
     pub(crate) nets: crate::network::service::NetworkService,
     /// The embedded DNS of user-defined networks.
     pub(crate) dns: crate::network::dns::DnsService,

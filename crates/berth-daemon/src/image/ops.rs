@@ -169,7 +169,7 @@ impl Daemon {
     /// `GET /berth/check`: the image store's and the volumes' integrity report.
     pub async fn system_check(&self) -> Result<berth_api::SystemCheckReport> {
         let mut report = self.images.check().await?;
-        report.problems.extend(self.volume_problems()?);
+        report.problems.extend(self.volumes.problems()?);
         Ok(report)
     }
 

@@ -88,7 +88,7 @@ impl Daemon {
                     )));
                 }
                 if self.volumes.get(&mp.name)?.is_none() {
-                    crate::volume::lifecycle::validate_local(&mp.name, &mp.volume_options)?;
+                    crate::volume::service::validate_local(&mp.name, &mp.volume_options)?;
                 }
             }
             explicit.insert(mp.destination.clone());

@@ -347,3 +347,241 @@ impl CreateCheck {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A service over a temp database with one small pool: `10.9.0.0/16` cut into /24s.
+    fn service() -> (tempfile::TempDir, NetworkService) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = berth_store::Db::open(dir.path().join("berth.db")).expect("db");
+        let config = NetConfig {
+            pools: vec![AddressPool::parse("base=10.9.0.0/16,size=24").expect("pool")],
+            ..NetConfig::default()
+        };
+        (dir, NetworkService::open(config, db).expect("open"))
+    }
+
+    fn req(name: &str) -> NetworkCreateRequest {
+        NetworkCreateRequest {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    fn with_subnet(name: &str, subnet: &str, gateway: Option<&str>) -> NetworkCreateRequest {
+        NetworkCreateRequest {
+            ipam: Some(models::Ipam {
+                config: Some(vec![models::IpamConfig {
+                    subnet: Some(subnet.into()),
+                    gateway: gateway.map(Into::into),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..req(name)
+        }
+    }
+
+    /// What the daemon does for a create, minus the bridge and the firewall.
+    fn create(svc: &NetworkService, r: &NetworkCreateRequest, taken: &[Subnet]) -> Result<NetworkRecord> {
+        let check = svc.check_create(r)?;
+        let ipam = match check.ipam_request()? {
+            IpamRequest::Fixed(plan) => NetworkService::check_overlap(plan, taken)?,
+            IpamRequest::FromPool => svc.pick_from_pool(taken)?,
+        };
+        let n = check.into_record(ipam);
+        svc.repo.insert(&n)?;
+        svc.put(n.clone());
+        Ok(n)
+    }
+
+    fn message(r: Result<NetworkRecord>) -> (ErrorKind, String) {
+        let e = r.expect_err("refused");
+        (e.kind, e.message)
+    }
+
+    #[test]
+    fn create_checks_with_dockerds_wording() {
+        let (_dir, svc) = service();
+        create(&svc, &req("front"), &[]).expect("front");
+        let cases: Vec<(NetworkCreateRequest, ErrorKind, &str)> = vec![
+            (req(""), ErrorKind::InvalidArgument, "network name must not be empty"),
+            (req("front"), ErrorKind::Conflict, "network with name front already exists"),
+            (
+                NetworkCreateRequest { driver: Some("host".into()), ..req("h") },
+                ErrorKind::Forbidden,
+                "only one instance of \"host\" network is allowed",
+            ),
+            (
+                NetworkCreateRequest { driver: Some("overlay".into()), ..req("o") },
+                ErrorKind::NotFound,
+                "plugin \"overlay\" not found",
+            ),
+            (
+                NetworkCreateRequest {
+                    ipam: Some(models::Ipam { driver: Some("dhcp".into()), ..Default::default() }),
+                    ..req("d")
+                },
+                ErrorKind::NotFound,
+                "plugin \"dhcp\" not found",
+            ),
+            (
+                NetworkCreateRequest {
+                    options: Some(HashMap::from([(OPT_BRIDGE_NAME.to_string(), "a.b".to_string())])),
+                    ..req("b")
+                },
+                ErrorKind::InvalidArgument,
+                "invalid bridge name: a.b",
+            ),
+            (
+                NetworkCreateRequest {
+                    options: Some(HashMap::from([(OPT_MTU.to_string(), "big".to_string())])),
+                    ..req("m")
+                },
+                ErrorKind::InvalidArgument,
+                "invalid MTU value \"big\"",
+            ),
+        ];
+        for (r, kind, msg) in cases {
+            assert_eq!(message(create(&svc, &r, &[])), (kind, msg.to_string()), "{}", r.name);
+        }
+        let two = NetworkCreateRequest {
+            ipam: Some(models::Ipam {
+                config: Some(vec![
+                    models::IpamConfig { subnet: Some("10.1.0.0/24".into()), ..Default::default() },
+                    models::IpamConfig { subnet: Some("10.2.0.0/24".into()), ..Default::default() },
+                ]),
+                ..Default::default()
+            }),
+            ..req("two")
+        };
+        assert_eq!(message(create(&svc, &two, &[])).0, ErrorKind::NotImplemented);
+        let front = svc.find("front").expect("front");
+        let same_bridge = NetworkCreateRequest {
+            options: Some(HashMap::from([(OPT_BRIDGE_NAME.to_string(), front.bridge.clone())])),
+            ..req("again")
+        };
+        assert_eq!(
+            message(create(&svc, &same_bridge, &[])),
+            (
+                ErrorKind::Conflict,
+                format!("bridge name {} is already in use by another network", front.bridge)
+            )
+        );
+    }
+
+    #[test]
+    fn subnets_come_from_the_request_or_the_pool() {
+        let (_dir, svc) = service();
+        let taken = [Subnet::parse("10.9.0.0/24").expect("taken")];
+        let a = create(&svc, &req("a"), &taken).expect("a");
+        assert_eq!(a.subnet.as_deref(), Some("10.9.1.0/24"), "first free /24 of the pool");
+        assert_eq!(a.gateway.as_deref(), Some("10.9.1.1"));
+        assert!(a.bridge.starts_with("br-") && a.bridge.len() == 15);
+        assert!(!a.predefined);
+        let b = create(&svc, &with_subnet("b", "192.168.77.0/24", Some("192.168.77.254")), &taken)
+            .expect("b");
+        assert_eq!(b.gateway.as_deref(), Some("192.168.77.254"));
+        assert_eq!(
+            message(create(&svc, &with_subnet("c", "10.9.0.0/16", None), &taken)),
+            (
+                ErrorKind::Forbidden,
+                "invalid pool request: Pool overlaps with other one on this address space".into()
+            )
+        );
+        assert_eq!(
+            message(create(&svc, &with_subnet("d", "10.3.0.0/24", Some("10.3.0.x")), &[])),
+            (ErrorKind::InvalidArgument, "invalid gateway address: 10.3.0.x".into())
+        );
+        let gateway_only = NetworkCreateRequest {
+            ipam: Some(models::Ipam {
+                config: Some(vec![models::IpamConfig {
+                    gateway: Some("10.4.0.1".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..req("e")
+        };
+        assert_eq!(
+            message(create(&svc, &gateway_only, &[])).1,
+            "every ip-range or gateway must have a corresponding subnet"
+        );
+        let all: Vec<Subnet> = (0..=255)
+            .map(|i| Subnet::parse(&format!("10.9.{i}.0/24")).expect("subnet"))
+            .collect();
+        assert_eq!(
+            message(create(&svc, &req("full"), &all)),
+            (ErrorKind::Forbidden, "all predefined address pools have been fully subnetted".into())
+        );
+    }
+
+    #[test]
+    fn find_by_name_id_or_unique_prefix_and_records_persist() {
+        let (dir, svc) = service();
+        let n = create(&svc, &req("net1"), &[]).expect("net1");
+        assert_eq!(svc.find("net1").expect("name").id, n.id);
+        assert_eq!(svc.find(&n.id).expect("id").name, "net1");
+        assert_eq!(svc.find(&n.id[..6]).expect("prefix").name, "net1");
+        let e = svc.find("nope").expect_err("missing");
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NotFound, "network nope not found"));
+        let mut twin = n.clone();
+        twin.id = format!("{}ffff", &n.id[..4]);
+        twin.name = "twin".into();
+        svc.put(twin);
+        assert_eq!(
+            svc.find(&n.id[..4]).expect_err("ambiguous").message,
+            format!("network {} is ambiguous (2 matches found based on ID prefix)", &n.id[..4])
+        );
+        svc.forget(&n.id);
+        assert!(svc.find("net1").is_err());
+        // A new service over the same database loads what was inserted.
+        let db = berth_store::Db::open(dir.path().join("berth.db")).expect("db");
+        let again = NetworkService::open(NetConfig::default(), db).expect("reopen");
+        assert_eq!(again.find("net1").expect("persisted").id, n.id);
+    }
+
+    #[test]
+    fn list_filters() {
+        let (_dir, svc) = service();
+        for (name, driver) in [("host", "host"), ("none", "null")] {
+            svc.put(NetworkService::predefined(name, driver));
+        }
+        let mut labelled = req("web");
+        labelled.labels = Some(HashMap::from([("tier".to_string(), "front".to_string())]));
+        create(&svc, &labelled, &[]).expect("web");
+        create(&svc, &req("db"), &[]).expect("db");
+        let used = |name: &str| name == "db";
+        let names = |f: &[(&str, &str)]| -> Vec<String> {
+            let mut filters = Filters::default();
+            for (k, v) in f {
+                filters.add(k, v);
+            }
+            svc.list(&filters, &used)
+                .expect("list")
+                .into_iter()
+                .map(|n| n.name)
+                .collect()
+        };
+        assert_eq!(names(&[]), ["db", "host", "none", "web"], "sorted by name");
+        assert_eq!(names(&[("type", "builtin")]), ["host", "none"]);
+        assert_eq!(names(&[("type", "custom")]), ["db", "web"]);
+        assert_eq!(names(&[("dangling", "true")]), ["web"]);
+        assert_eq!(names(&[("dangling", "false")]), ["db", "host", "none"]);
+        assert_eq!(names(&[("label", "tier=front")]), ["web"]);
+        assert_eq!(names(&[("driver", "null")]), ["none"]);
+        assert_eq!(names(&[("name", "o")]), ["host", "none"]);
+        assert_eq!(names(&[("scope", "swarm")]), Vec::<String>::new());
+        let mut bad = Filters::default();
+        bad.add("type", "other");
+        assert_eq!(
+            svc.list(&bad, &used).expect_err("type").message,
+            "invalid filter: 'type'='other'"
+        );
+        let mut unknown = Filters::default();
+        unknown.add("colour", "red");
+        assert!(svc.list(&unknown, &used).is_err());
+    }
+}

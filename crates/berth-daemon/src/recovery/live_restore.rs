@@ -17,7 +17,7 @@ use crate::runtime::shim;
 use crate::util::time::now_rfc3339;
 
 pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
-    daemon.volumes_recover();
+    daemon.volumes.recover();
     let containers = daemon.repo.load_all()?;
     let (traces, sockets) = daemon.runtime_traces();
     let known: BTreeSet<String> = containers.iter().map(|c| c.id.clone()).collect();

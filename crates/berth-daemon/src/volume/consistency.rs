@@ -2,7 +2,7 @@
 //! directory under `.new.<random>.<name>` and renames it into place after the record is in; a
 //! removal renames it to `.trash.<random>.<name>` before the record goes and deletes the data
 //! last. Volume names start with a letter or digit, so these names never clash with one. At
-//! start, `volumes_recover` finishes or undoes whatever a crash interrupted; `system check`
+//! start, `recover` finishes or undoes whatever a crash interrupted; `system check`
 //! reports any record without data and any data without a record.
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use berth_api::CheckProblem;
 use berth_types::{Error, Result};
 
-use crate::daemon::Daemon;
+use crate::volume::service::VolumeService;
 use crate::volume::store::VolumeRecord;
 
 /// The prefix of a directory an interrupted create left.
@@ -35,17 +35,17 @@ fn parse_pending(file_name: &str) -> Option<(&'static str, &str)> {
     None
 }
 
-impl Daemon {
+impl VolumeService {
     /// A fresh pending directory name for volume `name`.
-    pub(crate) fn volume_pending_dir(&self, prefix: &str, name: &str) -> PathBuf {
+    pub(crate) fn pending_dir(&self, prefix: &str, name: &str) -> PathBuf {
         let tag = &berth_types::id::generate()[..PENDING_TAG_LEN];
-        self.volumes_dir().join(format!("{prefix}{tag}.{name}"))
+        self.dir().join(format!("{prefix}{tag}.{name}"))
     }
 
     /// The volume's `_data`, which must exist: a volume whose data is gone is reported, never
     /// silently made again empty.
-    pub(crate) fn volume_data_present(&self, record: &VolumeRecord) -> Result<PathBuf> {
-        let data = self.volume_data(&record.name);
+    pub(crate) fn data_present(&self, record: &VolumeRecord) -> Result<PathBuf> {
+        let data = self.data(&record.name);
         if data.is_dir() {
             return Ok(data);
         }
@@ -58,8 +58,8 @@ impl Daemon {
 
     /// At start: finishes the creates whose record is in and the removals whose record is
     /// gone; undoes the others.
-    pub(crate) fn volumes_recover(&self) {
-        let dir = self.volumes_dir();
+    pub(crate) fn recover(&self) {
+        let dir = self.dir();
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };
@@ -69,7 +69,7 @@ impl Daemon {
                 continue;
             };
             let pending = entry.path();
-            let recorded = matches!(self.volumes.get(name), Ok(Some(_)));
+            let recorded = matches!(self.get(name), Ok(Some(_)));
             let target = dir.join(name);
             if recorded && !target.exists() {
                 // A create whose record is in, or a removal whose record is still there.
@@ -92,11 +92,11 @@ impl Daemon {
     }
 
     /// Records without data and data without records, for `system check`.
-    pub(crate) fn volume_problems(&self) -> Result<Vec<CheckProblem>> {
+    pub(crate) fn problems(&self) -> Result<Vec<CheckProblem>> {
         let mut problems = Vec::new();
-        let records = self.volumes.list()?;
+        let records = self.records()?;
         for r in &records {
-            let data = self.volume_data(&r.name);
+            let data = self.data(&r.name);
             if !data.is_dir() {
                 problems.push(CheckProblem {
                     object: format!("volume {}", r.name),
@@ -104,7 +104,7 @@ impl Daemon {
                 });
             }
         }
-        let dir = self.volumes_dir();
+        let dir = self.dir();
         let mut entries: Vec<String> = std::fs::read_dir(&dir)
             .map_err(|e| Error::internal(format!("reading {}: {e}", dir.display())))?
             .flatten()

@@ -4,6 +4,7 @@
 pub(crate) mod consistency;
 pub(crate) mod lifecycle;
 pub(crate) mod mount;
+pub(crate) mod service;
 pub(crate) mod store;
 
 /// The only driver berth has.
