@@ -250,3 +250,188 @@ pub(crate) fn driver_data(
         data,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_types::ErrorKind;
+
+    fn service() -> (tempfile::TempDir, ImageService) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = berth_store::Db::open(dir.path().join("berth.db")).expect("db");
+        let svc = ImageService::open(dir.path(), db).expect("open");
+        (dir, svc)
+    }
+
+    /// A one-file root filesystem; `content` makes each image distinct.
+    fn rootfs(content: &str) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_path("etc/motd").expect("path");
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        h.set_size(content.len() as u64);
+        h.set_cksum();
+        b.append(&h, content.as_bytes()).expect("append");
+        b.into_inner().expect("tar")
+    }
+
+    fn import(svc: &ImageService, content: &str, tag: Option<&str>) -> String {
+        let opts = berth_image::ImportOptions {
+            repo_tag: tag.map(|t| Reference::parse(t).expect("reference")),
+            changes: vec!["CMD [\"cat\", \"/etc/motd\"]".into()],
+            message: None,
+        };
+        svc.service
+            .import(&rootfs(content)[..], opts)
+            .expect("import")
+            .id
+    }
+
+    fn filters(pairs: &[(&str, &str)]) -> Filters {
+        let mut f = Filters::default();
+        for (k, v) in pairs {
+            f.add(k, v);
+        }
+        f
+    }
+
+    async fn tags(svc: &ImageService, f: &[(&str, &str)]) -> Vec<String> {
+        let mut out: Vec<String> = svc
+            .list(false, &filters(f), "1.47", &HashMap::new())
+            .await
+            .expect("list")
+            .into_iter()
+            .flat_map(|i| i.repo_tags)
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn tag_list_filters_and_untag_without_a_daemon() {
+        let (_dir, svc) = service();
+        let app = import(&svc, "app", Some("app:1"));
+        let _tool = import(&svc, "tool", Some("tools/tool:latest"));
+        let info = svc.resolve("app:1").await.expect("resolve");
+        assert_eq!(info.id, app);
+        assert_eq!(
+            info.config.cmd,
+            Some(vec!["cat".to_string(), "/etc/motd".to_string()])
+        );
+
+        let (reference, id) = svc
+            .tag("app:1", "registry.example/app", Some("2"))
+            .await
+            .expect("tag");
+        assert_eq!(reference.familiar(), "registry.example/app:2");
+        assert_eq!(id, app);
+        assert_eq!(
+            tags(&svc, &[]).await,
+            ["app:1", "registry.example/app:2", "tools/tool:latest"]
+        );
+        assert_eq!(tags(&svc, &[("reference", "app")]).await, ["app:1"]);
+        assert_eq!(
+            tags(&svc, &[("reference", "tools/*")]).await,
+            ["tools/tool:latest"]
+        );
+        let counts = HashMap::from([(app.clone(), 3)]);
+        let list = svc
+            .list(false, &filters(&[("reference", "app:1")]), "1.43", &counts)
+            .await
+            .expect("list");
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].containers, 3, "the caller's container count");
+        assert_eq!(
+            list[0].virtual_size,
+            Some(list[0].size),
+            "VirtualSize before 1.44"
+        );
+        let list = svc
+            .list(false, &filters(&[("reference", "app:1")]), "1.44", &counts)
+            .await
+            .expect("list");
+        assert_eq!(list[0].virtual_size, None);
+        assert!(svc
+            .list(false, &filters(&[("colour", "red")]), "1.47", &counts)
+            .await
+            .is_err());
+
+        let inspect = svc
+            .inspect("registry.example/app:2", "1.47")
+            .await
+            .expect("inspect");
+        assert_eq!(inspect.id.as_deref(), Some(app.as_str()));
+        let e = svc.inspect("nothere", "1.47").await.expect_err("missing");
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::NotFound, "No such image: nothere:latest")
+        );
+        assert!(!svc.history("app:1").await.expect("history").is_empty());
+
+        // Removing one of two tags only untags.
+        let items = svc
+            .remove("app:1", ImageRemoveOptions::default(), HashMap::new())
+            .await
+            .expect("untag");
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].untagged.as_deref(), Some("app:1"));
+        assert!(svc.resolve("registry.example/app:2").await.is_ok());
+        assert_eq!(
+            tags(&svc, &[]).await,
+            ["registry.example/app:2", "tools/tool:latest"]
+        );
+        // An image a container uses is not deleted without force.
+        let users = HashMap::from([(
+            app.clone(),
+            vec![ImageUser {
+                container_id: "c".repeat(64),
+                running: false,
+            }],
+        )]);
+        let e = svc
+            .remove(
+                "registry.example/app:2",
+                ImageRemoveOptions::default(),
+                users,
+            )
+            .await
+            .expect_err("in use");
+        assert_eq!(e.kind, ErrorKind::Conflict);
+        let items = svc
+            .remove(
+                "registry.example/app:2",
+                ImageRemoveOptions::default(),
+                HashMap::new(),
+            )
+            .await
+            .expect("delete");
+        assert!(items
+            .iter()
+            .any(|i| i.deleted.as_deref() == Some(app.as_str())));
+        assert!(svc.resolve(&app).await.is_err());
+        assert!(svc.check().await.expect("check").problems.is_empty());
+    }
+
+    #[tokio::test]
+    async fn prune_takes_dangling_images_the_users_do_not_hold() {
+        let (_dir, svc) = service();
+        let dangling = import(&svc, "old", None);
+        let held = import(&svc, "held", None);
+        let kept = import(&svc, "kept", Some("kept:1"));
+        let users = HashMap::from([(
+            held.clone(),
+            vec![ImageUser {
+                container_id: "d".repeat(64),
+                running: true,
+            }],
+        )]);
+        let report = svc.prune(&Filters::default(), users).await.expect("prune");
+        assert_eq!(report.deleted_images, vec![dangling.clone()]);
+        assert!(report.space_reclaimed > 0);
+        assert!(svc.resolve(&dangling).await.is_err());
+        assert!(svc.resolve(&held).await.is_ok());
+        assert!(svc.resolve(&kept).await.is_ok());
+        assert_eq!(svc.count().await, 2);
+    }
+}

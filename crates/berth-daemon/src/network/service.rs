@@ -385,7 +385,11 @@ mod tests {
     }
 
     /// What the daemon does for a create, minus the bridge and the firewall.
-    fn create(svc: &NetworkService, r: &NetworkCreateRequest, taken: &[Subnet]) -> Result<NetworkRecord> {
+    fn create(
+        svc: &NetworkService,
+        r: &NetworkCreateRequest,
+        taken: &[Subnet],
+    ) -> Result<NetworkRecord> {
         let check = svc.check_create(r)?;
         let ipam = match check.ipam_request()? {
             IpamRequest::Fixed(plan) => NetworkService::check_overlap(plan, taken)?,
@@ -407,21 +411,38 @@ mod tests {
         let (_dir, svc) = service();
         create(&svc, &req("front"), &[]).expect("front");
         let cases: Vec<(NetworkCreateRequest, ErrorKind, &str)> = vec![
-            (req(""), ErrorKind::InvalidArgument, "network name must not be empty"),
-            (req("front"), ErrorKind::Conflict, "network with name front already exists"),
             (
-                NetworkCreateRequest { driver: Some("host".into()), ..req("h") },
+                req(""),
+                ErrorKind::InvalidArgument,
+                "network name must not be empty",
+            ),
+            (
+                req("front"),
+                ErrorKind::Conflict,
+                "network with name front already exists",
+            ),
+            (
+                NetworkCreateRequest {
+                    driver: Some("host".into()),
+                    ..req("h")
+                },
                 ErrorKind::Forbidden,
                 "only one instance of \"host\" network is allowed",
             ),
             (
-                NetworkCreateRequest { driver: Some("overlay".into()), ..req("o") },
+                NetworkCreateRequest {
+                    driver: Some("overlay".into()),
+                    ..req("o")
+                },
                 ErrorKind::NotFound,
                 "plugin \"overlay\" not found",
             ),
             (
                 NetworkCreateRequest {
-                    ipam: Some(models::Ipam { driver: Some("dhcp".into()), ..Default::default() }),
+                    ipam: Some(models::Ipam {
+                        driver: Some("dhcp".into()),
+                        ..Default::default()
+                    }),
                     ..req("d")
                 },
                 ErrorKind::NotFound,
@@ -429,7 +450,10 @@ mod tests {
             ),
             (
                 NetworkCreateRequest {
-                    options: Some(HashMap::from([(OPT_BRIDGE_NAME.to_string(), "a.b".to_string())])),
+                    options: Some(HashMap::from([(
+                        OPT_BRIDGE_NAME.to_string(),
+                        "a.b".to_string(),
+                    )])),
                     ..req("b")
                 },
                 ErrorKind::InvalidArgument,
@@ -445,29 +469,49 @@ mod tests {
             ),
         ];
         for (r, kind, msg) in cases {
-            assert_eq!(message(create(&svc, &r, &[])), (kind, msg.to_string()), "{}", r.name);
+            assert_eq!(
+                message(create(&svc, &r, &[])),
+                (kind, msg.to_string()),
+                "{}",
+                r.name
+            );
         }
         let two = NetworkCreateRequest {
             ipam: Some(models::Ipam {
                 config: Some(vec![
-                    models::IpamConfig { subnet: Some("10.1.0.0/24".into()), ..Default::default() },
-                    models::IpamConfig { subnet: Some("10.2.0.0/24".into()), ..Default::default() },
+                    models::IpamConfig {
+                        subnet: Some("10.1.0.0/24".into()),
+                        ..Default::default()
+                    },
+                    models::IpamConfig {
+                        subnet: Some("10.2.0.0/24".into()),
+                        ..Default::default()
+                    },
                 ]),
                 ..Default::default()
             }),
             ..req("two")
         };
-        assert_eq!(message(create(&svc, &two, &[])).0, ErrorKind::NotImplemented);
+        assert_eq!(
+            message(create(&svc, &two, &[])).0,
+            ErrorKind::NotImplemented
+        );
         let front = svc.find("front").expect("front");
         let same_bridge = NetworkCreateRequest {
-            options: Some(HashMap::from([(OPT_BRIDGE_NAME.to_string(), front.bridge.clone())])),
+            options: Some(HashMap::from([(
+                OPT_BRIDGE_NAME.to_string(),
+                front.bridge.clone(),
+            )])),
             ..req("again")
         };
         assert_eq!(
             message(create(&svc, &same_bridge, &[])),
             (
                 ErrorKind::Conflict,
-                format!("bridge name {} is already in use by another network", front.bridge)
+                format!(
+                    "bridge name {} is already in use by another network",
+                    front.bridge
+                )
             )
         );
     }
@@ -477,12 +521,20 @@ mod tests {
         let (_dir, svc) = service();
         let taken = [Subnet::parse("10.9.0.0/24").expect("taken")];
         let a = create(&svc, &req("a"), &taken).expect("a");
-        assert_eq!(a.subnet.as_deref(), Some("10.9.1.0/24"), "first free /24 of the pool");
+        assert_eq!(
+            a.subnet.as_deref(),
+            Some("10.9.1.0/24"),
+            "first free /24 of the pool"
+        );
         assert_eq!(a.gateway.as_deref(), Some("10.9.1.1"));
         assert!(a.bridge.starts_with("br-") && a.bridge.len() == 15);
         assert!(!a.predefined);
-        let b = create(&svc, &with_subnet("b", "192.168.77.0/24", Some("192.168.77.254")), &taken)
-            .expect("b");
+        let b = create(
+            &svc,
+            &with_subnet("b", "192.168.77.0/24", Some("192.168.77.254")),
+            &taken,
+        )
+        .expect("b");
         assert_eq!(b.gateway.as_deref(), Some("192.168.77.254"));
         assert_eq!(
             message(create(&svc, &with_subnet("c", "10.9.0.0/16", None), &taken)),
@@ -492,8 +544,15 @@ mod tests {
             )
         );
         assert_eq!(
-            message(create(&svc, &with_subnet("d", "10.3.0.0/24", Some("10.3.0.x")), &[])),
-            (ErrorKind::InvalidArgument, "invalid gateway address: 10.3.0.x".into())
+            message(create(
+                &svc,
+                &with_subnet("d", "10.3.0.0/24", Some("10.3.0.x")),
+                &[]
+            )),
+            (
+                ErrorKind::InvalidArgument,
+                "invalid gateway address: 10.3.0.x".into()
+            )
         );
         let gateway_only = NetworkCreateRequest {
             ipam: Some(models::Ipam {
@@ -514,7 +573,10 @@ mod tests {
             .collect();
         assert_eq!(
             message(create(&svc, &req("full"), &all)),
-            (ErrorKind::Forbidden, "all predefined address pools have been fully subnetted".into())
+            (
+                ErrorKind::Forbidden,
+                "all predefined address pools have been fully subnetted".into()
+            )
         );
     }
 
@@ -526,14 +588,20 @@ mod tests {
         assert_eq!(svc.find(&n.id).expect("id").name, "net1");
         assert_eq!(svc.find(&n.id[..6]).expect("prefix").name, "net1");
         let e = svc.find("nope").expect_err("missing");
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NotFound, "network nope not found"));
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::NotFound, "network nope not found")
+        );
         let mut twin = n.clone();
         twin.id = format!("{}ffff", &n.id[..4]);
         twin.name = "twin".into();
         svc.put(twin);
         assert_eq!(
             svc.find(&n.id[..4]).expect_err("ambiguous").message,
-            format!("network {} is ambiguous (2 matches found based on ID prefix)", &n.id[..4])
+            format!(
+                "network {} is ambiguous (2 matches found based on ID prefix)",
+                &n.id[..4]
+            )
         );
         svc.forget(&n.id);
         assert!(svc.find("net1").is_err());

@@ -60,7 +60,7 @@ impl VolumeService {
     /// gone; undoes the others.
     pub(crate) fn recover(&self) {
         let dir = self.dir();
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
         for entry in entries.flatten() {
@@ -105,7 +105,7 @@ impl VolumeService {
             }
         }
         let dir = self.dir();
-        let mut entries: Vec<String> = std::fs::read_dir(&dir)
+        let mut entries: Vec<String> = std::fs::read_dir(dir)
             .map_err(|e| Error::internal(format!("reading {}: {e}", dir.display())))?
             .flatten()
             .filter_map(|e| e.file_name().to_str().map(str::to_string))

@@ -187,7 +187,11 @@ impl VolumeService {
 
     /// `GET /volumes`: filters `dangling`, `name` (substring), `driver`, `label`; `unused`
     /// says whether no container references a volume.
-    pub(crate) fn list(&self, filters: &Filters, unused: &dyn Fn(&str) -> bool) -> Result<Vec<Volume>> {
+    pub(crate) fn list(
+        &self,
+        filters: &Filters,
+        unused: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Volume>> {
         filters
             .validate(&["dangling", "name", "driver", "label"])
             .map_err(Error::invalid)?;
@@ -366,7 +370,6 @@ fn prune_all(values: &[String]) -> Result<bool> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,7 +401,9 @@ mod tests {
     fn create_inspect_remove_without_a_daemon() {
         let (_dir, svc) = service();
         let labels = HashMap::from([("k".to_string(), "v".to_string())]);
-        let (rec, created) = svc.ensure("data", "", labels.clone(), None).expect("create");
+        let (rec, created) = svc
+            .ensure("data", "", labels.clone(), None)
+            .expect("create");
         assert!(created);
         assert_eq!(rec.driver, LOCAL_DRIVER);
         assert!(svc.data("data").is_dir());
@@ -416,11 +421,16 @@ mod tests {
         let (_, _) = svc
             .ensure("opts", "", HashMap::new(), Some(HashMap::new()))
             .expect("empty options");
-        assert_eq!(svc.inspect("opts").expect("opts").options, Some(HashMap::new()));
+        assert_eq!(
+            svc.inspect("opts").expect("opts").options,
+            Some(HashMap::new())
+        );
 
         let users = vec!["c1".to_string(), "c2".to_string()];
         assert_eq!(
-            svc.remove("data", false, &users).expect_err("in use").message,
+            svc.remove("data", false, &users)
+                .expect_err("in use")
+                .message,
             "remove data: volume is in use - [c1 c2]"
         );
         assert!(svc.remove("data", false, &[]).expect("remove"));
@@ -428,7 +438,9 @@ mod tests {
         let e = svc.inspect("data").expect_err("gone");
         assert_eq!(e.message, "get data: no such volume");
         assert!(e.is_not_found());
-        assert!(!svc.remove("data", true, &[]).expect("force on a missing one"));
+        assert!(!svc
+            .remove("data", true, &[])
+            .expect("force on a missing one"));
         assert_eq!(
             svc.remove("data", false, &[]).expect_err("missing").message,
             "get data: no such volume"
@@ -461,24 +473,38 @@ mod tests {
     fn list_filters() {
         let (_dir, svc) = service();
         let lab = |k: &str, v: &str| HashMap::from([(k.to_string(), v.to_string())]);
-        svc.ensure("web-data", "", lab("app", "web"), None).expect("1");
-        svc.ensure("db-data", "", lab("app", "db"), None).expect("2");
+        svc.ensure("web-data", "", lab("app", "web"), None)
+            .expect("1");
+        svc.ensure("db-data", "", lab("app", "db"), None)
+            .expect("2");
         svc.ensure("cache", "", HashMap::new(), None).expect("3");
         let used = |n: &str| n == "db-data";
         let unused = |n: &str| !used(n);
         let all = svc.list(&Filters::default(), &unused).expect("all");
         assert_eq!(names(&all), ["cache", "db-data", "web-data"]);
-        let by_name = svc.list(&filters(&[("name", "data")]), &unused).expect("name");
+        let by_name = svc
+            .list(&filters(&[("name", "data")]), &unused)
+            .expect("name");
         assert_eq!(names(&by_name), ["db-data", "web-data"]);
-        let by_label = svc.list(&filters(&[("label", "app=web")]), &unused).expect("label");
+        let by_label = svc
+            .list(&filters(&[("label", "app=web")]), &unused)
+            .expect("label");
         assert_eq!(names(&by_label), ["web-data"]);
-        let with_label = svc.list(&filters(&[("label", "app")]), &unused).expect("label key");
+        let with_label = svc
+            .list(&filters(&[("label", "app")]), &unused)
+            .expect("label key");
         assert_eq!(names(&with_label), ["db-data", "web-data"]);
-        let dangling = svc.list(&filters(&[("dangling", "true")]), &unused).expect("dangling");
+        let dangling = svc
+            .list(&filters(&[("dangling", "true")]), &unused)
+            .expect("dangling");
         assert_eq!(names(&dangling), ["cache", "web-data"]);
-        let in_use = svc.list(&filters(&[("dangling", "0")]), &unused).expect("in use");
+        let in_use = svc
+            .list(&filters(&[("dangling", "0")]), &unused)
+            .expect("in use");
         assert_eq!(names(&in_use), ["db-data"]);
-        let none = svc.list(&filters(&[("driver", "nfs")]), &unused).expect("driver");
+        let none = svc
+            .list(&filters(&[("driver", "nfs")]), &unused)
+            .expect("driver");
         assert!(none.is_empty());
         assert_eq!(
             svc.list(&filters(&[("dangling", "maybe")]), &unused)
@@ -500,14 +526,20 @@ mod tests {
         let unused = |n: &str| n != "anon2";
         let seen = std::cell::RefCell::new(Vec::new());
         let (deleted, reclaimed) = svc
-            .prune(&Filters::default(), &unused, &|n| seen.borrow_mut().push(n.to_string()))
+            .prune(&Filters::default(), &unused, &|n| {
+                seen.borrow_mut().push(n.to_string())
+            })
             .expect("prune");
         assert_eq!(deleted, vec!["anon1".to_string()]);
         assert_eq!(*seen.borrow(), deleted, "told of each removal");
         assert!(reclaimed >= 4096, "reclaimed {reclaimed}");
         assert!(svc.get("anon2").expect("get").is_some(), "in use: kept");
         let (deleted, _) = svc
-            .prune(&filters(&[("all", "true"), ("label!", "keep")]), &unused, &|_| {})
+            .prune(
+                &filters(&[("all", "true"), ("label!", "keep")]),
+                &unused,
+                &|_| {},
+            )
             .expect("all");
         assert_eq!(deleted, vec!["named".to_string()]);
         assert_eq!(
@@ -521,7 +553,8 @@ mod tests {
     #[test]
     fn recover_finishes_or_undoes_what_a_crash_left() {
         let (_dir, svc) = service();
-        svc.ensure("kept", "", HashMap::new(), None).expect("create");
+        svc.ensure("kept", "", HashMap::new(), None)
+            .expect("create");
         // A create whose record is in but whose directory was not renamed yet.
         let kept = svc.root.join("kept");
         let pending = svc.pending_dir(PENDING_NEW, "kept");
