@@ -48,11 +48,7 @@ impl Daemon {
             ));
         }
         if let Some(n) = name {
-            if !id::is_valid_container_name(n) {
-                return Err(Error::invalid(format!(
-                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                )));
-            }
+            crate::container::names::check(n)?;
         }
         let runtime = match host_config.runtime.as_deref() {
             None | Some("") => self.config.default_runtime.clone(),
@@ -862,11 +858,7 @@ impl Daemon {
 
     pub async fn container_rename(&self, key: &str, new_name: &str) -> Result<()> {
         let ctr = self.lookup(key)?;
-        if !id::is_valid_container_name(new_name) {
-            return Err(Error::invalid(format!(
-                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )));
-        }
+        crate::container::names::check(new_name)?;
         let new = format!("/{}", new_name.trim_start_matches('/'));
         let old = ctr.snapshot().name;
         if old == new {
