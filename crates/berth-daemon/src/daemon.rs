@@ -1,5 +1,5 @@
-//! The Daemon facade: shared state and lookups. Operations live in one module per resource
-//! (`containers`, `exec`, `attach`, `logs`, `images`, `system`).
+//! The Daemon facade: the services it owns, the container table and lookups. Operations live
+//! in one folder per resource (see lib.rs), as `impl Daemon` blocks over those services.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -6,7 +6,7 @@
 //! `DELETE /containers/<container>/<alias>?link=true`.
 //!
 //! On a user-defined network links are the endpoint's (`EndpointsConfig.<net>.Links`): the
-//! embedded DNS answers the alias for the linking container only (see `net_dns`); nothing is
+//! embedded DNS answers the alias for the linking container only (see `network::dns`); nothing is
 //! registered here, as in dockerd.
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! Networks: the predefined `bridge`, `host` and `none`, user-defined bridge networks, and
 //! their lifecycle (create, list, inspect, remove, prune). Connecting containers is in
-//! `net_endpoints.rs`, the API rendering in `net_render.rs`.
+//! `endpoints.rs`, the API rendering in `render.rs`, the records and checks in `service.rs`.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

@@ -21,7 +21,7 @@ use crate::volume::LOCAL_DRIVER;
 const LOCAL_OPTIONS: &[&str] = &["type", "device", "o"];
 
 /// The longest local volume name: it is a directory name (at most 255 bytes), and while it is
-/// created or removed it is kept as `.trash.<16 hex>.<name>` (see `volume_consistency`), which
+/// created or removed it is kept as `.trash.<16 hex>.<name>` (see `consistency.rs`), which
 /// must fit too.
 pub const MAX_NAME_LEN: usize = 255 - crate::volume::consistency::PENDING_OVERHEAD;
 
