@@ -5,12 +5,11 @@
 //! start, `recover` finishes or undoes whatever a crash interrupted; `system check`
 //! reports any record without data and any data without a record.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_api::CheckProblem;
 use berth_types::{Error, Result};
 
-use crate::volume::service::VolumeService;
 use crate::volume::store::VolumeRecord;
 
 /// The prefix of a directory an interrupted create left.
@@ -35,100 +34,99 @@ fn parse_pending(file_name: &str) -> Option<(&'static str, &str)> {
     None
 }
 
-impl VolumeService {
-    /// A fresh pending directory name for volume `name`.
-    pub(crate) fn pending_dir(&self, prefix: &str, name: &str) -> PathBuf {
-        let tag = &berth_types::id::generate()[..PENDING_TAG_LEN];
-        self.dir().join(format!("{prefix}{tag}.{name}"))
-    }
+/// A fresh pending directory name under `root` for volume `name`.
+pub(crate) fn pending_dir(root: &Path, prefix: &str, name: &str) -> PathBuf {
+    let tag = &berth_types::id::generate()[..PENDING_TAG_LEN];
+    root.join(format!("{prefix}{tag}.{name}"))
+}
 
-    /// The volume's `_data`, which must exist: a volume whose data is gone is reported, never
-    /// silently made again empty.
-    pub(crate) fn data_present(&self, record: &VolumeRecord) -> Result<PathBuf> {
-        let data = self.data(&record.name);
-        if data.is_dir() {
-            return Ok(data);
-        }
-        Err(Error::internal(format!(
-            "volume {}: its data directory {} is missing (berth system check lists such damage)",
-            record.name,
-            data.display()
-        )))
+/// The volume's `_data`, which must exist: a volume whose data is gone is reported, never
+/// silently made again empty.
+pub(crate) fn data_present(record: &VolumeRecord, data: PathBuf) -> Result<PathBuf> {
+    if data.is_dir() {
+        return Ok(data);
     }
+    Err(Error::internal(format!(
+        "volume {}: its data directory {} is missing (berth system check lists such damage)",
+        record.name,
+        data.display()
+    )))
+}
 
-    /// At start: finishes the creates whose record is in and the removals whose record is
-    /// gone; undoes the others.
-    pub(crate) fn recover(&self) {
-        let dir = self.dir();
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
+/// At start: finishes the creates whose record is in and the removals whose record is
+/// gone; undoes the others. `recorded` says whether a volume of that name has a record.
+pub(crate) fn recover(dir: &Path, recorded: &dyn Fn(&str) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some((prefix, name)) = file_name.to_str().and_then(parse_pending) else {
+            continue;
         };
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let Some((prefix, name)) = file_name.to_str().and_then(parse_pending) else {
-                continue;
+        let pending = entry.path();
+        let recorded = recorded(name);
+        let target = dir.join(name);
+        if recorded && !target.exists() {
+            // A create whose record is in, or a removal whose record is still there.
+            let what = if prefix == PENDING_NEW {
+                "finishing the creation"
+            } else {
+                "undoing the removal"
             };
-            let pending = entry.path();
-            let recorded = matches!(self.get(name), Ok(Some(_)));
-            let target = dir.join(name);
-            if recorded && !target.exists() {
-                // A create whose record is in, or a removal whose record is still there.
-                let what = if prefix == PENDING_NEW {
-                    "finishing the creation"
-                } else {
-                    "undoing the removal"
-                };
-                tracing::info!(volume = %name, "{what} of a volume interrupted by a crash");
-                if let Err(e) = std::fs::rename(&pending, &target) {
-                    tracing::warn!(volume = %name, error = %e, "{what}");
-                }
-                continue;
+            tracing::info!(volume = %name, "{what} of a volume interrupted by a crash");
+            if let Err(e) = std::fs::rename(&pending, &target) {
+                tracing::warn!(volume = %name, error = %e, "{what}");
             }
-            tracing::info!(volume = %name, path = %pending.display(), "removing what an interrupted volume create or removal left");
-            if let Err(e) = std::fs::remove_dir_all(&pending) {
-                tracing::warn!(volume = %name, error = %e, "removing a pending volume directory");
-            }
+            continue;
+        }
+        tracing::info!(volume = %name, path = %pending.display(), "removing what an interrupted volume create or removal left");
+        if let Err(e) = std::fs::remove_dir_all(&pending) {
+            tracing::warn!(volume = %name, error = %e, "removing a pending volume directory");
         }
     }
+}
 
-    /// Records without data and data without records, for `system check`.
-    pub(crate) fn problems(&self) -> Result<Vec<CheckProblem>> {
-        let mut problems = Vec::new();
-        let records = self.records()?;
-        for r in &records {
-            let data = self.data(&r.name);
-            if !data.is_dir() {
-                problems.push(CheckProblem {
-                    object: format!("volume {}", r.name),
-                    problem: format!("its data directory {} is missing", data.display()),
-                });
-            }
+/// Records without data and data without records, for `system check`.
+/// `data` gives a volume's `_data` path.
+pub(crate) fn problems(
+    dir: &Path,
+    records: &[VolumeRecord],
+    data: &dyn Fn(&str) -> PathBuf,
+) -> Result<Vec<CheckProblem>> {
+    let mut problems = Vec::new();
+    for r in records {
+        let data = data(&r.name);
+        if !data.is_dir() {
+            problems.push(CheckProblem {
+                object: format!("volume {}", r.name),
+                problem: format!("its data directory {} is missing", data.display()),
+            });
         }
-        let dir = self.dir();
-        let mut entries: Vec<String> = std::fs::read_dir(dir)
-            .map_err(|e| Error::internal(format!("reading {}: {e}", dir.display())))?
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .collect();
-        entries.sort();
-        for name in entries {
-            if let Some((_, volume)) = parse_pending(&name) {
-                problems.push(CheckProblem {
-                    object: format!("volume {volume}"),
-                    problem: format!(
-                        "an interrupted create or removal left {}",
-                        dir.join(&name).display()
-                    ),
-                });
-            } else if !records.iter().any(|r| r.name == name) {
-                problems.push(CheckProblem {
-                    object: format!("volume {name}"),
-                    problem: format!("{} has no volume record", dir.join(&name).display()),
-                });
-            }
-        }
-        Ok(problems)
     }
+    let mut entries: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::internal(format!("reading {}: {e}", dir.display())))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    entries.sort();
+    for name in entries {
+        if let Some((_, volume)) = parse_pending(&name) {
+            problems.push(CheckProblem {
+                object: format!("volume {volume}"),
+                problem: format!(
+                    "an interrupted create or removal left {}",
+                    dir.join(&name).display()
+                ),
+            });
+        } else if !records.iter().any(|r| r.name == name) {
+            problems.push(CheckProblem {
+                object: format!("volume {name}"),
+                problem: format!("{} has no volume record", dir.join(&name).display()),
+            });
+        }
+    }
+    Ok(problems)
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use berth_api::volume::Volume;
 use berth_api::Filters;
 use berth_types::{Error, Result};
 
-use crate::volume::consistency::{PENDING_NEW, PENDING_TRASH};
+use berth_api::CheckProblem;
+
+use crate::volume::consistency::{self, PENDING_NEW, PENDING_TRASH};
 use crate::volume::mount as volume_mount;
 use crate::volume::store::{VolumeRecord, VolumeStore};
 use crate::volume::LOCAL_DRIVER;
@@ -82,11 +84,6 @@ impl VolumeService {
             mount_lock: Mutex::new(()),
             lock: Mutex::new(()),
         })
-    }
-
-    /// `<data-root>/volumes`.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.root
     }
 
     pub(crate) fn data(&self, name: &str) -> PathBuf {
@@ -312,6 +309,29 @@ impl VolumeService {
         Ok((deleted, reclaimed))
     }
 
+    /// A fresh pending directory name for volume `name` (see `consistency.rs`).
+    pub(crate) fn pending_dir(&self, prefix: &str, name: &str) -> PathBuf {
+        consistency::pending_dir(&self.root, prefix, name)
+    }
+
+    /// The volume's `_data`, which must exist.
+    pub(crate) fn data_present(&self, record: &VolumeRecord) -> Result<PathBuf> {
+        consistency::data_present(record, self.data(&record.name))
+    }
+
+    /// At start: finishes or undoes the creates and removals a crash interrupted.
+    pub(crate) fn recover(&self) {
+        consistency::recover(&self.root, &|name| {
+            matches!(self.store.get(name), Ok(Some(_)))
+        });
+    }
+
+    /// Records without data and data without records, for `system check`.
+    pub(crate) fn problems(&self) -> Result<Vec<CheckProblem>> {
+        let records = self.store.list()?;
+        consistency::problems(&self.root, &records, &|name| self.data(name))
+    }
+
     /// Mounts a volume with driver options at its `_data` unless that is mounted already.
     pub(crate) fn activate(&self, record: &VolumeRecord) -> Result<PathBuf> {
         let data = self.data_present(record)?;
@@ -379,7 +399,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = berth_store::Db::open(dir.path().join("berth.db")).expect("db");
         let svc = VolumeService::open(dir.path(), db).expect("open");
-        std::fs::create_dir_all(svc.dir()).expect("volumes dir");
+        std::fs::create_dir_all(&svc.root).expect("volumes dir");
         (dir, svc)
     }
 
@@ -446,7 +466,7 @@ mod tests {
             "get data: no such volume"
         );
         // Nothing pending is left behind by a create and a removal.
-        let left: Vec<_> = std::fs::read_dir(svc.dir())
+        let left: Vec<_> = std::fs::read_dir(&svc.root)
             .expect("read")
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
