@@ -10,10 +10,10 @@ use berth_runtime::shim_proto::{ExecProcess, Request, Response};
 use berth_types::{id, Error, Result};
 use tokio_util::sync::CancellationToken;
 
-use crate::container::lifecycle::now_rfc3339;
 use crate::container::record::{HealthState, ProbeResult};
 use crate::daemon::{Ctr, Daemon};
 use crate::runtime::shim::{self, Frame};
+use crate::util::time::now_rfc3339;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,29 +50,6 @@ pub fn validate(hc: Option<&HealthConfig>) -> Result<()> {
         return Err(Error::invalid("Retries in Healthcheck cannot be negative"));
     }
     Ok(())
-}
-
-/// dockerd's merge: the user's health config wins field by field; unset fields (an empty
-/// test, zero durations) come from the image's HEALTHCHECK.
-pub fn merge_image_healthcheck(user: &mut Option<HealthConfig>, image: Option<&HealthConfig>) {
-    let Some(image) = image else { return };
-    let Some(u) = user.as_mut() else {
-        *user = Some(image.clone());
-        return;
-    };
-    if u.test.as_ref().is_none_or(Vec::is_empty) {
-        u.test = image.test.clone();
-    }
-    let inherit = |mine: &mut Option<i64>, theirs: Option<i64>| {
-        if mine.unwrap_or(0) == 0 {
-            *mine = theirs;
-        }
-    };
-    inherit(&mut u.interval, image.interval);
-    inherit(&mut u.timeout, image.timeout);
-    inherit(&mut u.start_period, image.start_period);
-    inherit(&mut u.start_interval, image.start_interval);
-    inherit(&mut u.retries, image.retries);
 }
 
 /// The probe's argv: `CMD` runs its arguments, `CMD-SHELL` runs them with the container's
@@ -411,6 +388,7 @@ async fn monitor(daemon: std::sync::Weak<Daemon>, ctr: Arc<Ctr>, stop: Cancellat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::spec::merge_image_healthcheck;
 
     fn result(code: i64) -> ProbeResult {
         ProbeResult {

@@ -1,10 +1,8 @@
 //! Docker views of containers: `ps` rows, `inspect` documents, `top` tables.
 
-use std::collections::HashMap;
-
 use berth_api::models::{
     self, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, DriverData,
+    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
 };
 use berth_types::{Error, Result};
 
@@ -482,25 +480,6 @@ fn name_matches(name: &str, pattern: &str) -> bool {
         (true, false) => name.starts_with(p),
         (false, true) => name.ends_with(p),
         (false, false) => name.contains(p),
-    }
-}
-
-pub(crate) fn driver_data(
-    lower: Vec<String>,
-    upper: String,
-    work: String,
-    merged: String,
-) -> DriverData {
-    let mut data = HashMap::new();
-    if !lower.is_empty() {
-        data.insert("LowerDir".to_string(), lower.join(":"));
-    }
-    data.insert("UpperDir".to_string(), upper);
-    data.insert("WorkDir".to_string(), work);
-    data.insert("MergedDir".to_string(), merged);
-    DriverData {
-        name: "overlay2".into(),
-        data,
     }
 }
 
