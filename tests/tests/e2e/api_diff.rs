@@ -17,6 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use berth_tests::apidiff::{self, BodyKind, Ctx, Diff, FieldVersions, Observed};
+use berth_tests::host::url_encode;
 use berth_tests::http;
 use berth_tests::refdockerd::RefDockerd;
 use berth_tests::tarball::tar_of;
@@ -152,18 +153,7 @@ impl Step {
 
 /// `filters=` with the JSON percent-encoded.
 fn filters(json: &str) -> String {
-    format!("filters={}", enc(json))
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    format!("filters={}", url_encode(json))
 }
 
 /// The docker CLI's `create` body (docker 28, `docker run -d`), with `cmd` and extra fields.
@@ -192,7 +182,7 @@ fn scenario() -> Vec<Step> {
         step("info", "GET /info", "/info"),
         // Images.
         step("import-url", "POST /images/create", "/images/create?fromSrc=http%3A%2F%2F127.0.0.1%3A1%2Fdh.tar&repo=dh-url").stream(),
-        step("import", "POST /images/create", &format!("/images/create?fromSrc=-&repo=dh-import&tag=1&message=m&{}", format_args!("changes={}", enc("ENV A=1"))))
+        step("import", "POST /images/create", &format!("/images/create?fromSrc=-&repo=dh-import&tag=1&message=m&{}", format_args!("changes={}", url_encode("ENV A=1"))))
             .bytes("application/x-tar", busybox)
             .stream(),
         step("tag", "POST /images/{name}/tag", "/images/busybox/tag?repo=dh-tag&tag=v1"),

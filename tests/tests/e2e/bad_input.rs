@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use berth_tests::http::Response;
-use sha2::Digest as _;
 
 use super::*;
 
@@ -83,10 +82,6 @@ fn stored(d: &TestDaemon) -> (BTreeSet<String>, BTreeSet<String>) {
         }
     }
     (ids, files)
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(data))
 }
 
 /// A docker-archive (`docker save` layout) of one image with `layer` as its only layer.
@@ -377,7 +372,7 @@ both_clients! {
 
     fn exec_beyond_the_kernels_argument_limit_says_so(d, c) {
         let name = unique_name("e2big");
-        run_detached(d, c, &["--name", &name, "busybox", "sleep", "600"]);
+        d.run_detached(c, &["--name", &name, "busybox", "sleep", "600"]);
         // 60 variables of 60 kB: over the kernel's 2 MiB (stack limit / 4) for argv and
         // environment, with every line short enough for docker's env-file reader.
         let env_file = d.dir().join("big.env");
@@ -400,9 +395,7 @@ both_clients! {
 fn exec_with_a_one_megabyte_variable_gets_the_kernels_reason() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("e2big");
-    run_detached(
-        &d,
-        Client::Berth,
+    d.run_detached(Client::Berth,
         &["--name", &name, "busybox", "sleep", "600"],
     );
     let body = serde_json::json!({

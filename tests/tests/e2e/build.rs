@@ -65,7 +65,7 @@ both_clients! {
         assert!(!files.out().contains("debug.log"), ".dockerignore leaves debug.log out: {files}");
         assert_eq!(d.inspect(c, &name, "{{json .Config.ExposedPorts}}"), r#"{"8000/tcp":{}}"#);
 
-        let port = super::network::free_port();
+        let port = free_port();
         let ctr = unique_name("web");
         d.run(c, &["run", "-d", "--name", &ctr, "-p", &format!("127.0.0.1:{port}:8000"), &name]).success();
         let mut answer = String::new();

@@ -375,9 +375,7 @@ services:
     );
     // Scaling down removes the highest replicas.
     p.compose(&["up", "-d", "--scale", "web=1"]).success();
-    let names = ps_names(
-        &p.d,
-        Client::Docker,
+    let names = p.d.ps_names(Client::Docker,
         &[
             "-a",
             "--filter",
@@ -672,7 +670,7 @@ volumes:
         !first_healthy.is_empty() && first_healthy < started,
         "app started at {started}, db healthy at {first_healthy:?}"
     );
-    wait_for_log(&p.d, Client::Docker, &app, "seeded");
+    p.d.wait_for_log(Client::Docker, &app, "seeded");
 
     // A dependency that fails stops the dependent from starting.
     let failing = r#"
@@ -732,21 +730,21 @@ services:
     let filter = format!("label=com.docker.compose.project={}", p.name);
     p.compose(&["up", "-d"]).success();
     assert_eq!(
-        ps_names(&p.d, Client::Docker, &["-a", "--filter", &filter]),
+        p.d.ps_names(Client::Docker, &["-a", "--filter", &filter]),
         [p.container("app", 1)]
     );
     p.compose(&["--profile", "debug", "up", "-d"]).success();
-    let mut names = ps_names(&p.d, Client::Docker, &["--filter", &filter]);
+    let mut names = p.d.ps_names(Client::Docker, &["--filter", &filter]);
     names.sort();
     assert_eq!(names, [p.container("app", 1), p.container("debug", 1)]);
     // `down` takes the whole project; COMPOSE_PROFILES enables a profile as --profile does.
     p.compose(&["down", "-t", "0"]).success();
-    assert!(ps_names(&p.d, Client::Docker, &["-a", "--filter", &filter]).is_empty());
+    assert!(p.d.ps_names(Client::Docker, &["-a", "--filter", &filter]).is_empty());
     let mut cmd = p.compose_cmd(&["up", "-d", "debug"]);
     cmd.env("COMPOSE_PROFILES", "debug");
     cli::run(cmd, None, COMPOSE_TIMEOUT).success();
     assert_eq!(
-        ps_names(&p.d, Client::Docker, &["--filter", &filter]),
+        p.d.ps_names(Client::Docker, &["--filter", &filter]),
         [p.container("debug", 1)]
     );
 }
@@ -777,7 +775,7 @@ services:
         .stdout_has("image: busybox");
     p.compose(&["up", "-d"]).success();
     let app = p.container("app", 1);
-    wait_for_log(&p.d, Client::Docker, &app, "hello compose the-default");
+    p.d.wait_for_log(Client::Docker, &app, "hello compose the-default");
     assert_eq!(p.inspect(&app, "{{index .Config.Labels \"version\"}}"), "7");
     // The shell's environment wins over .env.
     let mut cmd = p.compose_cmd(&["config"]);
@@ -903,13 +901,13 @@ services:
         .success();
     p.compose(&["up", "-d"]).success();
     let app = p.container("app", 1);
-    wait_for_log(&p.d, Client::Docker, &app, "built-by-compose\ncontext file");
+    p.d.wait_for_log(Client::Docker, &app, "built-by-compose\ncontext file");
     // `up --build` after a change of the context rebuilds and recreates.
     write_file(&p.dir.join("app/file.txt"), "second version\n");
     let id = p.inspect(&app, "{{.Id}}");
     p.compose(&["up", "-d", "--build"]).success();
     assert_ne!(p.inspect(&app, "{{.Id}}"), id);
-    wait_for_log(&p.d, Client::Docker, &app, "second version");
+    p.d.wait_for_log(Client::Docker, &app, "second version");
     p.compose(&["down", "--rmi", "all", "-t", "0"]).success();
     p.docker(&["image", "inspect", "e2e-compose-built:v1"])
         .code_is(1);
@@ -1216,9 +1214,7 @@ fn create_on_several_networks() {
     let b_id = b_id.success().out()[..10].to_string();
     for filter in [&a, &b, &b_id] {
         assert_eq!(
-            ps_names(
-                &d,
-                Client::Docker,
+            d.ps_names(Client::Docker,
                 &["--filter", &format!("network={filter}")]
             ),
             std::slice::from_ref(&name),

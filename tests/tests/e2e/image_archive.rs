@@ -8,22 +8,12 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use berth_tests::daemon::busybox_tar;
+use berth_tests::host::{sha256_hex, tar_names, unix_now};
 use berth_tests::{unique_name, wait_until, Client, TestDaemon};
 use sha2::{Digest as _, Sha256};
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|t| t.as_secs())
-        .unwrap_or(0)
-}
 
 /// `Id|RootFS.Layers|Config|RepoTags` of an image: what must survive a save/load unchanged.
 fn identity(d: &TestDaemon, c: Client, name: &str) -> String {
@@ -69,20 +59,6 @@ fn run_redirected(
     (o.status.code().unwrap_or(-1), text)
 }
 
-fn tar_names(path: &Path) -> BTreeSet<String> {
-    let mut ar = tar::Archive::new(File::open(path).expect("archive"));
-    ar.entries()
-        .expect("entries")
-        .map(|e| {
-            e.expect("entry")
-                .path()
-                .expect("path")
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
-}
-
 both_clients! {
     fn save_rmi_load_run(d, c) {
         let repo = unique_name("saved");
@@ -98,7 +74,7 @@ both_clients! {
         d.run(c, &["save", "-o", &file_arg, &tag]).success();
         let names = tar_names(&file);
         for want in ["oci-layout", "index.json", "manifest.json", "repositories"] {
-            assert!(names.contains(want), "{want} missing from {names:?}");
+            assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
         }
         assert!(names.contains(&format!("blobs/sha256/{}", &id[7..])), "{names:?}");
 

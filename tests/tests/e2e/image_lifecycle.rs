@@ -8,30 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_tests::daemon::busybox_tar;
+use berth_tests::host::{sha256_hex, SETTLE};
 use berth_tests::tarball::{big_tar_len, tar_of, write_big_tar};
 use berth_tests::{unique_name, wait_until, Client, TestDaemon};
-
-const SETTLE: Duration = Duration::from_secs(20);
-
-fn sha256_hex(data: &[u8]) -> String {
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(data)
-        .expect("write");
-    let out = child.wait_with_output().expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
 
 /// `import [-c change...] - [tag]` of `tar` on stdin; the new image id.
 #[track_caller]

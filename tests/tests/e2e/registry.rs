@@ -475,7 +475,7 @@ impl ReferenceRegistry {
             .output()
             .unwrap();
         std::fs::write(dir.path().join("htpasswd"), &hp.stdout).unwrap();
-        let port = super::network::free_port();
+        let port = berth_tests::host::free_port();
         let addr = format!("127.0.0.1:{port}");
         let config = format!(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: basic-realm\n    path: {root}/htpasswd\n",

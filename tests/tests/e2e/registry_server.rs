@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use berth_tests::http::{request_tcp, Response};
+use berth_tests::host::free_port;
 use berth_tests::paths::Binaries;
 use berth_tests::TestDaemon;
 
@@ -428,15 +429,6 @@ fn reference_dockerd_over_tls_with_login() {
             "{mode:?}: pulled without credentials"
         );
     }
-}
-
-/// A TCP port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// berthd with daemon.json `registry` serves it beside the Engine API; the reference dockerd
