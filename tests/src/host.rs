@@ -58,7 +58,9 @@ pub fn tar_names(path: &Path) -> Vec<String> {
         .map(|e| {
             let e = e.unwrap_or_else(|e| panic!("an entry of {}: {e}", path.display()));
             let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-            raw.trim_start_matches("./").trim_end_matches('/').to_string()
+            raw.trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_string()
         })
         .filter(|n| !n.is_empty() && n != ".")
         .collect();

@@ -100,6 +100,21 @@ pub fn blackbox_can_run() -> bool {
     );
 }
 
+/// Whether this test runs as root, which it needs for `why`: true when it does; false (after
+/// printing `skipped: ...`) when not and `BERTH_TEST_SKIP_BLACKBOX=1` is set; otherwise fails
+/// the test.
+#[track_caller]
+pub fn require_root(why: &str) -> bool {
+    if nix::unistd::Uid::effective().is_root() {
+        return true;
+    }
+    if var_set(SKIP_VAR) {
+        eprintln!("skipped ({SKIP_VAR} is set): {why} needs root");
+        return false;
+    }
+    panic!("{why} needs root (run the tests as root, or set {SKIP_VAR}=1 to skip it)");
+}
+
 /// Whether a program a test needs is here: true when `found`; false (after printing
 /// `skipped: ...`) when it is not and `skip_var` is set; otherwise fails the test naming
 /// `what` and how to get it (`install`).
@@ -117,10 +132,7 @@ pub fn require(what: &str, found: bool, install: &str, skip_var: &str) -> bool {
 
 /// The first of `paths` that is a file.
 pub fn first_file(paths: &[&str]) -> Option<PathBuf> {
-    paths
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
+    paths.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
 /// The reference dockerd 20.10, or None (skipped) with `BERTH_NO_DOCKERD=1`; fails otherwise.

@@ -73,8 +73,7 @@ impl TestDaemon {
     #[track_caller]
     pub fn host_dir(&self, what: &str) -> PathBuf {
         let dir = self.dir().join(unique_name(what));
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         dir
     }
 }

@@ -601,8 +601,7 @@ fn api_matches_dockerd() {
         );
         return;
     }
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: the black-box suite needs root");
+    if !berth_tests::preflight::blackbox_can_run() {
         return;
     }
     let root = berth_tests::paths::repo_root();

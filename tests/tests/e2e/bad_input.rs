@@ -395,9 +395,7 @@ both_clients! {
 fn exec_with_a_one_megabyte_variable_gets_the_kernels_reason() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("e2big");
-    d.run_detached(Client::Berth,
-        &["--name", &name, "busybox", "sleep", "600"],
-    );
+    d.run_detached(Client::Berth, &["--name", &name, "busybox", "sleep", "600"]);
     let body = serde_json::json!({
         "Cmd": ["true"],
         "Env": [format!("BIG={}", "x".repeat(1 << 20))],

@@ -7,14 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_tests::{unique_name, Client, TestDaemon};
 use berth_tests::host::cgroup_v2;
-
-fn runc_installed() -> bool {
-    ["/usr/sbin/runc", "/usr/bin/runc"]
-        .iter()
-        .any(|p| Path::new(p).is_file())
-}
+use berth_tests::{unique_name, Client, TestDaemon};
 
 /// The host path of `file` in the cgroup of `pid` that holds `controller` (v1: the
 /// controller's hierarchy; v2: the one unified cgroup).
@@ -96,7 +90,10 @@ fn limits_cannot_be_raised(d: &TestDaemon, c: Client, runtime: Option<&str>, cpu
     ];
     assert_eq!(before[0], (64 * 1024 * 1024).to_string());
     assert_eq!(before[1], "20");
-    assert_eq!(before[2], if cgroup_v2() { "50000 100000" } else { "50000" });
+    assert_eq!(
+        before[2],
+        if cgroup_v2() { "50000 100000" } else { "50000" }
+    );
 
     let escape = unique_name("escape");
     let mut attempts: Vec<String> = [l.memory, l.pids, l.cpu]
@@ -299,8 +296,7 @@ both_clients! {
     }
 
     fn runc_limits_cannot_be_raised(d, c) {
-        if !runc_installed() {
-            eprintln!("skipped: runc is not installed");
+        if berth_tests::preflight::require_runc().is_none() {
             return;
         }
         limits_cannot_be_raised(d, c, Some("runc"), &["--cpu-quota", "50000", "--cpu-period", "100000"]);
@@ -308,8 +304,7 @@ both_clients! {
     }
 
     fn runc_proc_self_cgroup_and_privileged(d, c) {
-        if !runc_installed() {
-            eprintln!("skipped: runc is not installed");
+        if berth_tests::preflight::require_runc().is_none() {
             return;
         }
         proc_self_cgroup_as_dockerd(d, c, Some("runc"));

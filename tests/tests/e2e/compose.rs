@@ -375,7 +375,8 @@ services:
     );
     // Scaling down removes the highest replicas.
     p.compose(&["up", "-d", "--scale", "web=1"]).success();
-    let names = p.d.ps_names(Client::Docker,
+    let names = p.d.ps_names(
+        Client::Docker,
         &[
             "-a",
             "--filter",
@@ -739,7 +740,10 @@ services:
     assert_eq!(names, [p.container("app", 1), p.container("debug", 1)]);
     // `down` takes the whole project; COMPOSE_PROFILES enables a profile as --profile does.
     p.compose(&["down", "-t", "0"]).success();
-    assert!(p.d.ps_names(Client::Docker, &["-a", "--filter", &filter]).is_empty());
+    assert!(p
+        .d
+        .ps_names(Client::Docker, &["-a", "--filter", &filter])
+        .is_empty());
     let mut cmd = p.compose_cmd(&["up", "-d", "debug"]);
     cmd.env("COMPOSE_PROFILES", "debug");
     cli::run(cmd, None, COMPOSE_TIMEOUT).success();
@@ -1214,9 +1218,7 @@ fn create_on_several_networks() {
     let b_id = b_id.success().out()[..10].to_string();
     for filter in [&a, &b, &b_id] {
         assert_eq!(
-            d.ps_names(Client::Docker,
-                &["--filter", &format!("network={filter}")]
-            ),
+            d.ps_names(Client::Docker, &["--filter", &format!("network={filter}")]),
             std::slice::from_ref(&name),
             "network={filter}"
         );

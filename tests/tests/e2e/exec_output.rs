@@ -122,7 +122,8 @@ fn docker_cli_exec_and_run_lose_no_output() {
     let Some(d) = TestDaemon::start() else { return };
     let c = Client::Docker;
     let name = unique_name("exec-stress");
-    d.run_detached(c,
+    d.run_detached(
+        c,
         &[
             "--name",
             &name,
@@ -264,7 +265,8 @@ fn stream_of(frames: &[(u8, Vec<u8>)], which: u8) -> Vec<u8> {
 fn exec_start_tty_decides_the_framing() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("exec-framing");
-    d.run_detached(Client::Docker,
+    d.run_detached(
+        Client::Docker,
         &[
             "--name",
             &name,
@@ -320,7 +322,8 @@ fn exec_inspect(d: &TestDaemon, id: &str) -> serde_json::Value {
 fn exec_detach_keys_over_raw_http() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("exec-detach");
-    d.run_detached(Client::Docker,
+    d.run_detached(
+        Client::Docker,
         &[
             "--name",
             &name,
@@ -425,7 +428,8 @@ fn exec_detach_keys_from_the_cli_and_its_config() {
     let Some(d) = TestDaemon::start() else { return };
     let c = Client::Docker;
     let name = unique_name("exec-detach-cli");
-    d.run_detached(c,
+    d.run_detached(
+        c,
         &[
             "--name",
             &name,
@@ -474,7 +478,8 @@ fn kill_answers_after_the_exit() {
     let c = Client::Docker;
     for i in 0..50 {
         let name = unique_name("kill-wait");
-        d.run_detached(c,
+        d.run_detached(
+            c,
             &[
                 "--name",
                 &name,
@@ -492,7 +497,8 @@ fn kill_answers_after_the_exit() {
     }
     // Any other signal is only delivered: kill answers while the container still runs.
     let name = unique_name("kill-usr1");
-    d.run_detached(c,
+    d.run_detached(
+        c,
         &[
             "--name",
             &name,
@@ -513,7 +519,8 @@ fn kill_answers_after_the_exit() {
         t.elapsed()
     );
     assert_eq!(d.inspect(c, &name, "{{.State.Status}}"), "running");
-    d.wait_for_inspect(c,
+    d.wait_for_inspect(
+        c,
         &name,
         "{{.State.Status}} {{.State.ExitCode}}",
         "exited 9",

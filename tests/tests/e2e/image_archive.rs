@@ -457,11 +457,10 @@ fn a_large_layer_streams_with_bounded_memory() {
 /// loads into it and runs, with the same image id.
 #[test]
 fn interop_with_dockerd() {
-    let dockerd = Path::new("/usr/sbin/dockerd");
-    if !dockerd.exists() {
-        eprintln!("skipped: /usr/sbin/dockerd is not installed");
+    let Some(dockerd) = berth_tests::preflight::require_dockerd() else {
         return;
-    }
+    };
+    let dockerd = dockerd.as_path();
     let Some(d) = TestDaemon::start() else { return };
     let Some(reference) = PrivateDockerd::start(dockerd, d.dir()) else {
         return;

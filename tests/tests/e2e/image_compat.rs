@@ -4,8 +4,8 @@
 //! and error codes. Raw HTTP with the request shapes docker-py sends, so the same tests run
 //! against a reference dockerd (`BERTH_TEST_DAEMON=/usr/sbin/dockerd`).
 
-use berth_tests::{unique_name, Client, TestDaemon};
 use berth_tests::host::url_encode;
+use berth_tests::{unique_name, Client, TestDaemon};
 use serde_json::{json, Value};
 
 /// The highest API version the daemon serves (`GET /version`'s `ApiVersion`).

@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use berth_tests::{unique_name, wait_until, Client, TestDaemon};
 use berth_tests::host::free_port;
+use berth_tests::{unique_name, wait_until, Client, TestDaemon};
 
 /// An httpd serving `page` on port 8000 of the container.
 fn httpd(page: &str) -> String {

@@ -200,10 +200,7 @@ impl RefDockerd {
     const DOCKERD: &'static str = "/usr/sbin/dockerd";
 
     pub(crate) fn start() -> Option<Self> {
-        if !Path::new(Self::DOCKERD).is_file() {
-            eprintln!("skipped: {} is not installed", Self::DOCKERD);
-            return None;
-        }
+        berth_tests::preflight::require_dockerd()?;
         let dir = tempfile::Builder::new()
             .prefix("rdk")
             .tempdir_in("/tmp")
@@ -463,10 +460,19 @@ impl Drop for ReferenceRegistry {
 
 impl ReferenceRegistry {
     fn start(user: &str, password: &str) -> Option<Self> {
-        if !Path::new("/usr/bin/docker-registry").exists()
-            || !Path::new("/usr/bin/htpasswd").exists()
-        {
-            eprintln!("skipped: docker-registry or htpasswd (apache2-utils) is not installed");
+        let have_registry = berth_tests::preflight::require(
+            "docker-registry (/usr/bin/docker-registry, the reference registry)",
+            Path::new("/usr/bin/docker-registry").is_file(),
+            "scripts/install-deps installs Debian's docker-registry",
+            "BERTH_NO_DOCKER_REGISTRY",
+        );
+        let have_htpasswd = berth_tests::preflight::require(
+            "htpasswd (/usr/bin/htpasswd)",
+            Path::new("/usr/bin/htpasswd").is_file(),
+            "scripts/install-deps installs apache2-utils",
+            berth_tests::preflight::SKIP_VAR,
+        );
+        if !(have_registry && have_htpasswd) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

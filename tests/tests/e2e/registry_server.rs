@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use berth_tests::http::{request_tcp, Response};
 use berth_tests::host::free_port;
+use berth_tests::http::{request_tcp, Response};
 use berth_tests::paths::Binaries;
 use berth_tests::TestDaemon;
 
@@ -487,8 +487,12 @@ impl RefRegistry {
     const BIN: &'static str = "/usr/bin/docker-registry";
 
     fn start() -> Option<Self> {
-        if !Path::new(Self::BIN).is_file() {
-            eprintln!("skipped: {} is not installed", Self::BIN);
+        if !berth_tests::preflight::require(
+            "docker-registry (the reference registry)",
+            Path::new(Self::BIN).is_file(),
+            "scripts/install-deps installs Debian's docker-registry",
+            "BERTH_NO_DOCKER_REGISTRY",
+        ) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use berth_tests::{unique_name, Client, TestDaemon};
 use berth_tests::host::{cgroup_v2, unix_now};
+use berth_tests::{unique_name, Client, TestDaemon};
 
 const MB: u64 = 1024 * 1024;
 
@@ -244,4 +244,3 @@ both_clients! {
         assert!(left.success().out().is_empty(), "a refused run left a container: {left}");
     }
 }
-
