@@ -69,6 +69,15 @@ impl TestDaemon {
             .collect()
     }
 
+    /// `GET /containers/<name>/json`, which must answer 200; the container as JSON.
+    #[track_caller]
+    pub fn inspect_json(&self, name: &str) -> serde_json::Value {
+        let r = self.api("GET", &format!("/containers/{name}/json"), None, b"");
+        assert_eq!(r.status, 200, "inspecting {name}: {}", r.text());
+        r.json()
+            .unwrap_or_else(|| panic!("inspecting {name}: not JSON: {}", r.text()))
+    }
+
     /// A fresh directory under this daemon's temp dir for one scenario's host-side files.
     #[track_caller]
     pub fn host_dir(&self, what: &str) -> PathBuf {

@@ -14,10 +14,8 @@ const JSON: Option<&str> = Some("application/json");
 const TAR: Option<&str> = Some("application/x-tar");
 
 fn message(r: &Response) -> String {
-    if let Some(m) = r
-        .json()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-    {
+    let m = r.message();
+    if !m.is_empty() {
         return m;
     }
     // A load answers as dockerd 20.10 does: 200, the error as the stream's last message.

@@ -157,11 +157,6 @@ fn cp_archives_stay_inside_the_container() {
             &tar,
         )
     };
-    let message = |r: &berth_tests::http::Response| {
-        r.json()
-            .and_then(|j| j["message"].as_str().map(str::to_string))
-            .unwrap_or_default()
-    };
     let in_ctr = |script: &str| d.berth(&["exec", &name, "sh", "-c", script]).stdout;
 
     // `../` names: refused, nothing written anywhere.
@@ -172,7 +167,7 @@ fn cp_archives_stay_inside_the_container() {
             .bytes(),
     );
     assert_eq!(r.status, 400, "{}", r.text());
-    assert!(message(&r).contains("outside"), "{}", r.text());
+    assert!(r.message().contains("outside"), "{}", r.text());
     // Absolute names are taken below the extraction point.
     let r = put(
         "/dst",
@@ -212,7 +207,7 @@ fn cp_archives_stay_inside_the_container() {
     );
     assert!(
         r.status == 400
-            && message(&r).contains(&format!(
+            && r.message().contains(&format!(
                 "link /etc/passwd /{m}-hard: no such file or directory"
             )),
         "{}",
@@ -252,7 +247,7 @@ fn cp_archives_stay_inside_the_container() {
     // docker's answers for bad extraction points and missing paths.
     let r = put("/nope", RawTar::new().file("f", "").bytes());
     assert_eq!(
-        (r.status, message(&r)),
+        (r.status, r.message()),
         (
             404,
             format!("Could not find the file /nope in container {name}")
@@ -260,7 +255,7 @@ fn cp_archives_stay_inside_the_container() {
     );
     let r = put("/dst/keep", RawTar::new().file("f", "").bytes());
     assert_eq!(
-        (r.status, message(&r)),
+        (r.status, r.message()),
         (400, "extraction point is not a directory".to_string())
     );
     let r = d.api(

@@ -59,12 +59,6 @@ fn check_problems(d: &TestDaemon) -> Vec<serde_json::Value> {
         .unwrap_or_else(|| panic!("no Problems in {}", r.text()))
 }
 
-fn api_message(r: &berth_tests::http::Response) -> String {
-    r.json()
-        .and_then(|j| j["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| r.text())
-}
-
 both_clients! {
     fn rmi_untags_deletes_and_refuses_like_dockerd(d, c) {
         let repo = unique_name("rmi");
@@ -173,7 +167,7 @@ both_clients! {
         d.run(c, &["images", "--filter", "colour=red"]).code_is(1).stderr_has("invalid filter 'colour'");
         d.run(c, &["images", "--filter", "dangling=maybe"]).code_is(1).stderr_has("invalid filter 'dangling=[maybe]'");
         let api = d.api("GET", "/images/json?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D", None, b"");
-        assert_eq!((api.status, api_message(&api).as_str()), (400, "invalid filter 'colour'"));
+        assert_eq!((api.status, api.message().as_str()), (400, "invalid filter 'colour'"));
     }
 
     fn image_prune(d, c) {
@@ -208,7 +202,7 @@ both_clients! {
         let again = d.run(c, &["image", "prune", "-a", "-f"]);
         assert_eq!(again.success().stdout, "Total reclaimed space: 0B\n", "{again}");
         let api = d.api("POST", "/images/prune?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D", None, b"");
-        assert_eq!((api.status, api_message(&api).as_str()), (400, "invalid filter 'colour'"));
+        assert_eq!((api.status, api.message().as_str()), (400, "invalid filter 'colour'"));
         d.run(c, &["rm", &user]).success();
         assert_eq!(check_problems(d), Vec::<serde_json::Value>::new());
     }
@@ -291,7 +285,7 @@ fn system_df_matches_the_docker_cli() {
     );
     let bad = d.api("GET", "/system/df?type=pictures", None, b"");
     assert_eq!(
-        (bad.status, api_message(&bad).as_str()),
+        (bad.status, bad.message().as_str()),
         (400, "unknown object type: pictures")
     );
     d.berth(&["rm", "-f", &live]).success();
