@@ -78,6 +78,46 @@ impl TestDaemon {
             .unwrap_or_else(|| panic!("inspecting {name}: not JSON: {}", r.text()))
     }
 
+    /// `GET /berth/check` (`berth system check`), which must answer 200 with a `Problems`
+    /// list; each problem as an `"<object>: <problem>"` line.
+    #[track_caller]
+    pub fn check_problems(&self) -> Vec<String> {
+        let r = self.api("GET", "/berth/check", None, b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let problems = r
+            .json()
+            .and_then(|j| j["Problems"].as_array().cloned())
+            .unwrap_or_else(|| panic!("no Problems in {}", r.text()));
+        problems
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}: {}",
+                    p["Object"].as_str().unwrap_or_default(),
+                    p["Problem"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// The names of the daemon's volumes (`GET /volumes`, which must answer 200).
+    #[track_caller]
+    pub fn volume_names(&self) -> Vec<String> {
+        let r = self.api("GET", "/volumes", None, b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r
+            .json()
+            .unwrap_or_else(|| panic!("GET /volumes: not JSON: {}", r.text()));
+        v["Volumes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v["Name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// A fresh directory under this daemon's temp dir for one scenario's host-side files.
     #[track_caller]
     pub fn host_dir(&self, what: &str) -> PathBuf {

@@ -117,22 +117,6 @@ fn remove_image(d: &TestDaemon, name: &str) {
 
 // ---- volumes ----
 
-/// Names of the volumes there are now.
-fn volume_names(d: &TestDaemon) -> Vec<String> {
-    let v = d
-        .api("GET", "/volumes", None, b"")
-        .json()
-        .expect("volumes JSON");
-    v["Volumes"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v["Name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A named volume and an anonymous one (from an image-less `Volumes` entry of a container that
 /// is then removed without `v`), both unused.
 #[track_caller]
@@ -145,7 +129,7 @@ fn named_and_anonymous(d: &TestDaemon) -> (String, String) {
         json!({ "Name": named }).to_string().as_bytes(),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let before = volume_names(d);
+    let before = d.volume_names();
     let r = d.api(
         "POST",
         "/containers/create",
@@ -166,7 +150,8 @@ fn named_and_anonymous(d: &TestDaemon) -> (String, String) {
     assert_eq!(r.status, 200, "{}", r.text());
     let r = d.api("DELETE", &format!("/containers/{id}"), None, b"");
     assert_eq!(r.status, 204, "{}", r.text());
-    let anon: Vec<String> = volume_names(d)
+    let anon: Vec<String> = d
+        .volume_names()
         .into_iter()
         .filter(|n| !before.contains(n))
         .collect();
@@ -201,7 +186,7 @@ fn volume_prune_follows_the_api_version() {
         let gone = pruned(&d, &format!("/v{current}/volumes/prune"));
         assert!(gone.contains(&anon), "the anonymous volume goes: {gone:?}");
         assert!(!gone.contains(&named), "a named one stays: {gone:?}");
-        assert!(volume_names(&d).contains(&named));
+        assert!(d.volume_names().contains(&named));
         // prune_volumes(filters={'all': True}): docker-py sends {"all": ["true"]}.
         let all = url_encode(r#"{"all": ["true"]}"#);
         let gone = pruned(&d, &format!("/v{current}/volumes/prune?filters={all}"));
@@ -228,7 +213,7 @@ fn volume_prune_follows_the_api_version() {
         gone.contains(&named),
         "below 1.42 a named volume goes too: {gone:?}"
     );
-    assert!(!volume_names(&d).contains(&named));
+    assert!(!d.volume_names().contains(&named));
     // A label filter still narrows it below 1.42.
     let (named, anon) = named_and_anonymous(&d);
     let label = url_encode(r#"{"label": ["nobody-has-this"]}"#);

@@ -49,16 +49,6 @@ fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-/// `GET /berth/check`: the problems it lists.
-#[track_caller]
-fn check_problems(d: &TestDaemon) -> Vec<serde_json::Value> {
-    let r = d.api("GET", "/berth/check", None, b"");
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-        .and_then(|j| j["Problems"].as_array().cloned())
-        .unwrap_or_else(|| panic!("no Problems in {}", r.text()))
-}
-
 both_clients! {
     fn rmi_untags_deletes_and_refuses_like_dockerd(d, c) {
         let repo = unique_name("rmi");
@@ -103,7 +93,7 @@ both_clients! {
         d.run(c, &["image", "inspect", &id]).code_is(1).stderr_has("No such image");
         d.run(c, &["start", "-a", &stopped]).success();
         d.run(c, &["rm", &stopped]).success();
-        assert_eq!(check_problems(d), Vec::<serde_json::Value>::new());
+        assert_eq!(d.check_problems(), Vec::<String>::new());
     }
 
     fn rmi_collects_layers_no_image_uses(d, c) {
@@ -129,7 +119,7 @@ both_clients! {
         last.success().stdout_has(&format!("Deleted: {b}")).stdout_has(&format!("Deleted: sha256:{layer}"));
         assert!(!layer_dir.exists() && !blobs_dir(d).join(&layer).exists());
         assert!(!blobs_dir(d).join(&b[7..]).exists());
-        assert_eq!(check_problems(d), Vec::<serde_json::Value>::new());
+        assert_eq!(d.check_problems(), Vec::<String>::new());
     }
 
     fn images_filters(d, c) {
@@ -204,7 +194,7 @@ both_clients! {
         let api = d.api("POST", "/images/prune?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D", None, b"");
         assert_eq!((api.status, api.message().as_str()), (400, "invalid filter 'colour'"));
         d.run(c, &["rm", &user]).success();
-        assert_eq!(check_problems(d), Vec::<serde_json::Value>::new());
+        assert_eq!(d.check_problems(), Vec::<String>::new());
     }
 
     fn system_df(d, c) {
@@ -453,7 +443,7 @@ fn kill9_during_a_large_import_leaves_a_consistent_store() {
         spare_left.iter().all(|b| expected.contains(b)),
         "{spare_left:?} vs {expected:?}"
     );
-    assert_eq!(check_problems(&d), Vec::<serde_json::Value>::new());
+    assert_eq!(d.check_problems(), Vec::<String>::new());
     d.berth(&["system", "check"]).success();
     d.berth(&["image", "inspect", "big:1"]).code_is(1);
     let blobs_mid = entries(&blobs_dir(&d));
@@ -476,7 +466,7 @@ fn kill9_during_a_large_import_leaves_a_consistent_store() {
         entries(&ingest)
     );
     assert!(no_tmp_dirs(&d));
-    assert_eq!(check_problems(&d), Vec::<serde_json::Value>::new());
+    assert_eq!(d.check_problems(), Vec::<String>::new());
     d.berth(&["system", "check"]).success();
     if d.berth(&["image", "inspect", "big:2"]).code == 0 {
         // The transaction made it before the kill: the image is whole.
