@@ -296,12 +296,8 @@ both_clients! {
 /// Built by berth, run by dockerd 20.10 with the same config (when it is installed).
 #[test]
 fn berth_built_image_runs_under_dockerd() {
-    let Some(dockerd) = berth_tests::preflight::require_dockerd() else {
-        return;
-    };
-    let dockerd = dockerd.as_path();
     let Some(d) = TestDaemon::start() else { return };
-    let Some(reference) = super::image_archive::PrivateDockerd::start(dockerd, d.dir()) else {
+    let Some(reference) = super::registry::RefDockerd::start() else {
         return;
     };
     let docker = |args: &[&str]| -> (i32, String) {
