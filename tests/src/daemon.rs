@@ -457,10 +457,7 @@ impl TestDaemon {
             .unwrap_or(0);
         // A fractional `until` already past: the daemon answers at once instead of waiting for
         // the next whole second.
-        let until = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()))
-            .unwrap_or_default();
+        let until = crate::host::unix_now_fraction();
         // filters={"type":["container"]}
         let path = format!(
             "/events?since={since}&until={until}&filters=%7B%22type%22%3A%5B%22container%22%5D%7D"

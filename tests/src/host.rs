@@ -18,6 +18,15 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Now as `secs.nanos` since the epoch: an `until` for /events already past, so the daemon
+/// answers at once instead of waiting for the next whole second.
+pub fn unix_now_fraction() -> String {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|t| format!("{}.{:09}", t.as_secs(), t.subsec_nanos()))
+        .unwrap_or_default()
+}
+
 /// The sha256 of `data`, lower-case hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))

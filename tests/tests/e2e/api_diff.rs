@@ -14,10 +14,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use berth_tests::apidiff::{self, BodyKind, Ctx, Diff, FieldVersions, Observed};
-use berth_tests::host::url_encode;
+use berth_tests::host::{unix_now, unix_now_fraction, url_encode};
 use berth_tests::http;
 use berth_tests::refdockerd::RefDockerd;
 use berth_tests::tarball::tar_of;
@@ -440,23 +440,8 @@ type DiffKey = (String, String, String, String);
 /// The sequence's observations, by step name.
 type Run = BTreeMap<&'static str, Observed>;
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Now as `secs.nanos`: an `until` already past, so /events answers at once.
-fn now_fraction() -> String {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()))
-        .unwrap_or_default()
-}
-
 fn run(target: &Target, steps: &[Step], is_dockerd: bool) -> Run {
-    let since = now_secs().saturating_sub(1).to_string();
+    let since = unix_now().saturating_sub(1).to_string();
     let mut vars: BTreeMap<&str, String> = BTreeMap::new();
     let mut bodies: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     let mut out = Run::new();
@@ -476,7 +461,7 @@ fn run(target: &Target, steps: &[Step], is_dockerd: bool) -> Run {
         let fill = |t: &str| {
             let mut t = t
                 .replace("{since}", &since)
-                .replace("{until}", &now_fraction())
+                .replace("{until}", &unix_now_fraction())
                 .replace("{subnet}", &target.subnet);
             for (k, v) in &vars {
                 t = t.replace(&format!("{{{k}}}"), v);

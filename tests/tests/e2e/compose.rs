@@ -11,7 +11,7 @@
 
 use std::io::Read;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -83,7 +83,7 @@ impl Project {
         let name = unique_name(what);
         let dir = d.dir().join("project");
         for (path, text) in files {
-            write_file(&dir.join(path), text);
+            write(&dir.join(path), text);
         }
         Some(Self { name, dir, d })
     }
@@ -143,14 +143,6 @@ impl Drop for Project {
             COMPOSE_TIMEOUT,
         );
     }
-}
-
-fn write_file(path: &Path, text: &str) {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
-    }
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
 
 /// What a TCP server on 127.0.0.1:`port` sends before closing (the services below answer with
@@ -686,7 +678,7 @@ services:
       init:
         condition: service_completed_successfully
 "#;
-    write_file(&p.dir.join("failing.yaml"), failing);
+    write(&p.dir.join("failing.yaml"), failing);
     let out = p.compose(&[
         "-f",
         "failing.yaml",
@@ -788,7 +780,7 @@ services:
         .success()
         .stdout_has("WHO: shell");
     // A required variable that is missing is an error.
-    write_file(&p.dir.join(".env"), "GREETING=hello\n");
+    write(&p.dir.join(".env"), "GREETING=hello\n");
     let out = p.compose(&["config"]);
     assert_ne!(out.code, 0, "{out}");
     out.stderr_has("VERSION must be set");
@@ -873,7 +865,7 @@ services:
     p.exec("app", "echo x > /in/nope")
         .code_is(1)
         .stderr_has("Read-only file system");
-    write_file(&p.dir.join("input/message"), "changed\n");
+    write(&p.dir.join("input/message"), "changed\n");
     assert_eq!(p.exec("app", "cat /in/message").success().out(), "changed");
 }
 
@@ -907,7 +899,7 @@ services:
     let app = p.container("app", 1);
     p.d.wait_for_log(Client::Docker, &app, "built-by-compose\ncontext file");
     // `up --build` after a change of the context rebuilds and recreates.
-    write_file(&p.dir.join("app/file.txt"), "second version\n");
+    write(&p.dir.join("app/file.txt"), "second version\n");
     let id = p.inspect(&app, "{{.Id}}");
     p.compose(&["up", "-d", "--build"]).success();
     assert_ne!(p.inspect(&app, "{{.Id}}"), id);
@@ -949,7 +941,7 @@ services:
     // Nothing changed: nothing recreated.
     p.compose(&["up", "-d"]).success();
     assert_eq!(ids(), before);
-    write_file(&p.dir.join("compose.yaml"), &yaml("two"));
+    write(&p.dir.join("compose.yaml"), &yaml("two"));
     let out = p.compose(&["up", "-d"]);
     out.success();
     let after = ids();
