@@ -89,6 +89,8 @@ mod daemon_start;
 mod exec;
 #[path = "e2e/exec_output.rs"]
 mod exec_output;
+#[path = "e2e/gap15.rs"]
+mod gap15;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
 #[path = "e2e/image_compat.rs"]

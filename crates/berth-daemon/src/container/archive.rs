@@ -9,6 +9,7 @@ use berth_api::archive::ContainerPathStat;
 use berth_api::models::{ChangeType, FilesystemChange};
 use berth_snapshot::changes::{self, ChangeKind};
 use berth_snapshot::container_path::{ContainerPathError, ContainerRoot, PathStat, RootMount};
+use berth_snapshot::mount_view::{mount_view, MountView, ViewMount};
 use berth_snapshot::tree_tar::{TreeTar, TreeTarOptions};
 use berth_snapshot::{UnpackError, UnpackOptions};
 use berth_types::{Error, Result};
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
 
+use crate::container::record::Container;
 use crate::daemon::Daemon;
 use crate::mount::points::{MountKind, MountPoint};
 
@@ -51,31 +53,105 @@ fn open_root(rootfs: &std::path::Path) -> Result<ContainerRoot> {
 }
 
 /// The container's root with its volumes and bind mounts, as dockerd mounts them for a `cp`
-/// call (moby `daemon/archive.go`): paths at or under a mount's destination resolve inside the
-/// mount's source. A source that cannot be opened is left out (logged), as if not mounted.
-fn open_root_with_mounts(rootfs: &std::path::Path, mounts: &[MountPoint]) -> Result<ContainerRoot> {
-    let root = open_root(rootfs)?;
-    let opened = mounts
+/// call (moby `daemon/archive.go`): the mounts are really mounted on the rootfs in a private
+/// mount namespace (a [`MountView`], which must be kept while the root is used), so that a
+/// tree walk above a mount (`cp ctr:/ ...`, an extraction into `/data` over `/data/sub`)
+/// crosses into it; and paths at or under a mount's destination resolve inside the mount,
+/// also where the destination is missing in the rootfs (a container never started). A source
+/// that cannot be opened is left out (logged), as if not mounted.
+fn open_root_with_mounts(
+    rootfs: &std::path::Path,
+    mounts: &[MountPoint],
+    network_files: Vec<ViewMount>,
+) -> Result<(ContainerRoot, Option<MountView>)> {
+    // The user's mounts come after, so one at the same destination wins, as in the container.
+    let mut sources = network_files;
+    for m in mounts
         .iter()
         .filter(|m| matches!(m.kind, MountKind::Bind | MountKind::Volume) && !m.source.is_empty())
-        .filter_map(|m| {
-            let source = if m.subpath.is_empty() {
-                Ok(std::path::PathBuf::from(&m.source))
-            } else {
-                crate::mount::setup::volume_subpath(std::path::Path::new(&m.source), &m.subpath)
-                    .map_err(|e| io::Error::other(e.message))
+    {
+        let source = if m.subpath.is_empty() {
+            Ok(std::path::PathBuf::from(&m.source))
+        } else {
+            crate::mount::setup::volume_subpath(std::path::Path::new(&m.source), &m.subpath)
+                .map_err(|e| io::Error::other(e.message))
+        };
+        match source {
+            Ok(source) => sources.push(ViewMount {
+                source,
+                destination: m.destination.clone(),
+                rw: m.rw,
+            }),
+            Err(e) => tracing::warn!(source = %m.source, destination = %m.destination,
+                error = %e, "opening a mount's source for cp"),
+        }
+    }
+    let mut view = if sources.is_empty() {
+        None
+    } else {
+        match mount_view(rootfs, &sources) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "mounting a container's mounts for cp");
+                None
+            }
+        }
+    };
+    let root = match view.as_mut() {
+        Some(v) => ContainerRoot::from_fd(
+            v.take_root()
+                .map_err(|e| Error::internal(format!("opening {}: {e}", rootfs.display())))?,
+        ),
+        None => open_root(rootfs)?,
+    };
+    let opened = sources
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let mounted = view.as_mut().and_then(|v| v.mounted(i));
+            let opened = match mounted {
+                Some(dir) if is_dir(&dir) => {
+                    Ok(RootMount::from_mounted_dir(dir, &m.destination, m.rw))
+                }
+                _ => RootMount::open(&m.source, &m.destination, m.rw),
             };
-            match source.and_then(|s| RootMount::open(&s, &m.destination, m.rw)) {
+            match opened {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    tracing::warn!(source = %m.source, destination = %m.destination, error = %e,
-                        "opening a mount's source for cp");
+                    tracing::warn!(source = %m.source.display(), destination = %m.destination,
+                        error = %e, "opening a mount's source for cp");
                     None
                 }
             }
         })
         .collect();
-    Ok(root.with_mounts(opened))
+    Ok((root.with_mounts(opened), view))
+}
+
+fn is_dir(fd: &std::os::fd::OwnedFd) -> bool {
+    berth_snapshot::fsread::fstat(fd.as_fd())
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .unwrap_or(false)
+}
+
+/// dockerd's `NetworkMounts`: the container's `hostname`, `hosts` and `resolv.conf` (written
+/// at its first start) are mounted for `cp` as they are in the container, writable unless its
+/// rootfs is read-only.
+fn network_files(dir: &std::path::Path, c: &Container) -> Vec<ViewMount> {
+    let rw = !c.host_config.readonly_rootfs.unwrap_or(false);
+    [
+        ("resolv.conf", "/etc/resolv.conf"),
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+    ]
+    .into_iter()
+    .map(|(file, destination)| ViewMount {
+        source: dir.join(file),
+        destination: destination.to_string(),
+        rw,
+    })
+    .filter(|m| m.source.is_file())
+    .collect()
 }
 
 /// The wire form of a path stat; mtime as Go's `time.Time` marshals (RFC 3339, nanoseconds).
@@ -125,10 +201,12 @@ impl Daemon {
     /// `HEAD /containers/{id}/archive`.
     pub async fn container_stat_path(&self, key: &str, path: &str) -> Result<ContainerPathStat> {
         let ctr = self.lookup(key)?;
-        let mounts = ctr.snapshot().mount_points;
+        let c = ctr.snapshot();
+        let net = network_files(&self.container_dir(&c.id), &c);
+        let mounts = c.mount_points;
         let (path, key) = (path.to_string(), key.to_string());
         self.with_rootfs(ctr, move |rootfs| {
-            let root = open_root_with_mounts(rootfs, &mounts)?;
+            let (root, _view) = open_root_with_mounts(rootfs, &mounts, net)?;
             let stat = root
                 .resolve(&path)
                 .and_then(|r| root.stat(&r))
@@ -148,10 +226,11 @@ impl Daemon {
         let ctr = self.lookup(key)?;
         let c = ctr.snapshot();
         let mounts = c.mount_points.clone();
+        let net = network_files(&self.container_dir(&c.id), &c);
         let (path, key) = (path.to_string(), key.to_string());
         let (stat, body) = self
             .rootfs_stream(ctr, move |rootfs| {
-                let root = open_root_with_mounts(rootfs, &mounts)?;
+                let (root, view) = open_root_with_mounts(rootfs, &mounts, net)?;
                 let resolved = root
                     .resolve(&path)
                     .map_err(|e| path_error(e, &path, &key))?;
@@ -167,6 +246,7 @@ impl Daemon {
                     }
                     .map_err(tar_error)?;
                     drop(root);
+                    drop(view);
                     t.finish().map_err(tar_error).map(drop)
                 };
                 Ok((wire_stat(&stat), write))
@@ -191,12 +271,13 @@ impl Daemon {
         let readonly = c.host_config.readonly_rootfs.unwrap_or(false);
         let user = c.config.user.clone().unwrap_or_default();
         let mounts = c.mount_points.clone();
+        let net = network_files(&self.container_dir(&c.id), &c);
         let reader = tokio_util::io::StreamReader::new(body.map_err(io::Error::other));
         let mut sync = tokio_util::io::SyncIoBridge::new(reader);
         let (path, key) = (path.to_string(), key.to_string());
         self.with_rootfs(ctr, move |rootfs| {
             let result = (|| {
-                let root = open_root_with_mounts(rootfs, &mounts)?;
+                let (root, _view) = open_root_with_mounts(rootfs, &mounts, net)?;
                 let dir = root
                     .extraction_dir(&path)
                     .map_err(|e| path_error(e, &path, &key))?;

@@ -83,6 +83,9 @@ impl Daemon {
         let opts = CommitOptions {
             parent_id: c.image_id.clone(),
             config,
+            // dockerd's commit records the container and its config as they are.
+            container: c.id.clone(),
+            container_config: Some(container_config),
             author: req.author.clone(),
             comment: req.comment.clone(),
             created_by: c.config.cmd.clone().unwrap_or_default().join(" "),

@@ -318,7 +318,7 @@ impl Daemon {
     }
 
     /// `DELETE /containers/<parent>/<alias>?link=true` (dockerd's `rmLink`): the link goes,
-    /// both containers stay.
+    /// both containers stay; a running parent's /etc/hosts is rebuilt without it.
     pub async fn container_remove_link(&self, link_name: &str) -> Result<()> {
         let full = format!("/{}", link_name.trim_start_matches('/'));
         let (parent, alias) = full.rsplit_once('/').unwrap_or(("", &full));
@@ -333,7 +333,20 @@ impl Daemon {
         let ctr = self.lookup(&parent_id)?;
         let _op = ctr.op.lock().await;
         ctr.update(|c| c.links.retain(|l| l.alias != alias));
-        self.repo.save(&ctr.snapshot())?;
+        let snap = ctr.snapshot();
+        self.repo.save(&snap)?;
+        // dockerd's `updateNetwork`: a running parent on the default bridge has its sandbox
+        // refreshed, which rebuilds its /etc/hosts (in place, without the link's line and
+        // without what the container wrote there); its processes keep their environment,
+        // later execs get the remaining links' only. Failing to is logged, not returned.
+        if snap.state.running() && snap.net.active.contains_key("bridge") {
+            if let Err(e) =
+                crate::runtime::spec::write_etc_files(self, &snap, &self.container_dir(&snap.id))
+            {
+                tracing::debug!(container = %snap.id, error = %e.message,
+                    "updating /etc/hosts after removing link {alias}");
+            }
+        }
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_api::models::{self, ContainerConfig, DriverData};
-use berth_image::{Image, ImageService, ImageUser};
+use berth_image::{Image, ImageService, ImageUser, InspectedImage};
 use berth_types::{Error, Reference, Result};
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -221,13 +221,17 @@ impl Daemon {
         m
     }
 
-    /// `GET /images/{name}/json` at API `api`: before 1.44 `VirtualSize` repeats `Size`, as
-    /// dockerd sends it there.
-    pub async fn image_inspect(&self, name: &str, api: &str) -> Result<models::ImageInspect> {
+    /// `GET /images/{name}/json` at API `api`: before 1.44 `VirtualSize` repeats `Size`, and
+    /// before 1.45 `Container` and `ContainerConfig` are there, as dockerd sends them.
+    pub async fn image_inspect(&self, name: &str, api: &str) -> Result<InspectedImage> {
         let svc = self.images.service.clone();
         let name = name.to_string();
-        let mut img = blocking(move || Ok(svc.inspect(&name)?)).await?;
-        img.virtual_size = api_older(api, "1.44").then_some(img.size).flatten();
+        let mut img = blocking(move || Ok(svc.inspect_full(&name)?)).await?;
+        img.inspect.virtual_size = api_older(api, "1.44").then_some(img.inspect.size).flatten();
+        if !api_older(api, "1.45") {
+            img.container = None;
+            img.container_config = None;
+        }
         Ok(img)
     }
 
