@@ -8,15 +8,19 @@
 pub mod apidiff;
 pub mod cli;
 pub mod daemon;
+pub mod host;
 pub mod http;
 pub mod leaks;
 pub mod netslot;
 pub mod paths;
 pub mod poll;
+pub mod preflight;
 pub mod pty;
 pub mod refdockerd;
+pub mod scenario;
 pub mod tarball;
 
 pub use cli::{Client, Out, Spawned};
 pub use daemon::TestDaemon;
+pub use host::SETTLE;
 pub use poll::{unique_name, wait_until};
