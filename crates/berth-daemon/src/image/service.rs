@@ -365,7 +365,7 @@ mod tests {
             .inspect("registry.example/app:2", "1.47")
             .await
             .expect("inspect");
-        assert_eq!(inspect.id.as_deref(), Some(app.as_str()));
+        assert_eq!(inspect.inspect.id.as_deref(), Some(app.as_str()));
         let e = svc.inspect("nothere", "1.47").await.expect_err("missing");
         assert_eq!(
             (e.kind, e.message.as_str()),
