@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use berth_distribution::media::{self, Descriptor, Document};
+use berth_api::stream::error_message;
 use berth_distribution::{Mount, RegistryClient};
 use berth_image::BlobSource;
 use berth_types::{Digest, Error, Reference, Result};
@@ -214,9 +215,7 @@ impl Daemon {
                 Ok(images) => images,
                 Err(e) => {
                     let _ = tx
-                        .send(
-                            json!({ "errorDetail": { "message": e.message }, "error": e.message }),
-                        )
+                        .send(error_message(&e.message, None))
                         .await;
                     return;
                 }
@@ -231,9 +230,7 @@ impl Daemon {
                 Err(e) => {
                     let e: Error = e.into();
                     let _ = tx
-                        .send(
-                            json!({ "errorDetail": { "message": e.message }, "error": e.message }),
-                        )
+                        .send(error_message(&e.message, None))
                         .await;
                     return;
                 }
@@ -241,9 +238,7 @@ impl Daemon {
             for (r, image) in images {
                 if let Err(e) = me.push_image(&client, &r, image, compression, &tx).await {
                     let _ = tx
-                        .send(
-                            json!({ "errorDetail": { "message": e.message }, "error": e.message }),
-                        )
+                        .send(error_message(&e.message, None))
                         .await;
                     return;
                 }

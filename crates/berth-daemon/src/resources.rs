@@ -327,28 +327,9 @@ pub fn devices(hc: &HostConfig) -> Result<Vec<DeviceMapping>> {
         .collect()
 }
 
-const ULIMIT_NAMES: &[&str] = &[
-    "as",
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
-
 fn ulimit(u: &berth_api::models::ResourcesUlimits) -> Result<Ulimit> {
     let name = u.name.clone().unwrap_or_default();
-    if !ULIMIT_NAMES.contains(&name.as_str()) {
+    if !berth_types::gocompat::ulimit::is_rlimit_name(&name) {
         return Err(invalid(format!("invalid ulimit type: {name}")));
     }
     let (soft, hard) = (u.soft.unwrap_or(0), u.hard.unwrap_or(0));
