@@ -114,7 +114,11 @@ pub fn progress_bar(current: i64, total: i64) -> String {
         return format!("{:>8}", human_size(current as f64));
     }
     let percentage = ((current as f64 / total as f64 * 100.0) as i64 / 2).clamp(0, 50) as usize;
-    let bar = format!("[{}>{}] ", "=".repeat(percentage), " ".repeat(50 - percentage));
+    let bar = format!(
+        "[{}>{}] ",
+        "=".repeat(percentage),
+        " ".repeat(50 - percentage)
+    );
     let current_size = human_size(current as f64);
     if current > total {
         return format!("{bar}{current_size:>8}");
@@ -139,7 +143,7 @@ mod tests {
             json!({ "errorDetail": { "code": 3, "message": m }, "error": m })
         );
         assert_eq!(
-            String::from_utf8(line(&error_message("x", Some(1)))).unwrap(),
+            String::from_utf8(line(&error_message("x", Some(1)))).expect("utf-8"),
             "{\"errorDetail\":{\"code\":1,\"message\":\"x\"},\"error\":\"x\"}\r\n"
         );
         assert_eq!(
@@ -160,12 +164,18 @@ mod tests {
             "progress": "[>] 1B/2B",
         });
         assert_eq!(
-            String::from_utf8(line(&msg)).unwrap(),
+            String::from_utf8(line(&msg)).expect("utf-8"),
             "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1,\"total\":2},\
              \"progress\":\"[>] 1B/2B\",\"id\":\"abc\"}\r\n"
         );
-        assert_eq!(stream_line("Loaded image: a"), b"{\"stream\":\"Loaded image: a\\n\"}\r\n");
-        assert_eq!(status_line("sha256:abc"), b"{\"status\":\"sha256:abc\"}\r\n");
+        assert_eq!(
+            stream_line("Loaded image: a"),
+            b"{\"stream\":\"Loaded image: a\\n\"}\r\n"
+        );
+        assert_eq!(
+            status_line("sha256:abc"),
+            b"{\"status\":\"sha256:abc\"}\r\n"
+        );
     }
 
     #[test]
@@ -178,7 +188,10 @@ mod tests {
             progress_bar(4_194_304, 4_194_304),
             format!("[{}>]  4.194MB/4.194MB", "=".repeat(50))
         );
-        assert_eq!(progress_bar(0, 1000), format!("[>{}]       0B/1kB", " ".repeat(50)));
+        assert_eq!(
+            progress_bar(0, 1000),
+            format!("[>{}]       0B/1kB", " ".repeat(50))
+        );
         assert_eq!(progress_bar(512, 0), "    512B");
         assert_eq!(progress_bar(0, 0), "");
         assert_eq!(

@@ -115,12 +115,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            opts("1m30s").to_health_config().map(|h| h.and_then(|h| h.interval)),
+            opts("1m30s")
+                .to_health_config()
+                .map(|h| h.and_then(|h| h.interval)),
             Ok(Some(90_000_000_000))
         );
         assert_eq!(
             opts("x").to_health_config().map_err(|e| e.to_string()),
-            Err(r#"invalid argument "x" for "--health-interval" flag: time: invalid duration "x""#.into())
+            Err(
+                r#"invalid argument "x" for "--health-interval" flag: time: invalid duration "x""#
+                    .into()
+            )
         );
         assert_eq!(
             opts("5").to_health_config().map_err(|e| e.to_string()),

@@ -205,9 +205,7 @@ impl Daemon {
                 match me.pull_one(&client, &r, fetched, check, &tx).await {
                     Ok(d) => downloaded |= d,
                     Err(e) => {
-                        let _ = tx
-                            .send(error_message(&e.message, None))
-                            .await;
+                        let _ = tx.send(error_message(&e.message, None)).await;
                         return;
                     }
                 }

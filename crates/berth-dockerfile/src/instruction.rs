@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use berth_types::gocompat::duration::parse_duration;
 use crate::error::ErrorKind;
 use crate::flags::{parse_flags, FlagKind};
 use crate::heredoc::{parse_heredoc, Heredoc};
+use berth_types::gocompat::duration::parse_duration;
 
 /// One instruction with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -52,8 +52,9 @@ pub fn parse_timestamp(value: &str, now: i64) -> Result<i64, String> {
         .then(|| berth_types::gocompat::duration::parse_duration(value).ok())
         .flatten();
     if let Some(nanos) = duration {
-        return Ok((i128::from(now) * 1_000_000_000 - i128::from(nanos))
-            .div_euclid(1_000_000_000) as i64);
+        return Ok(
+            (i128::from(now) * 1_000_000_000 - i128::from(nanos)).div_euclid(1_000_000_000) as i64,
+        );
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
         return Ok(t.timestamp());

@@ -280,4 +280,3 @@ impl Daemon {
             .map_err(|e| Error::internal(format!("build cache task: {e}")))??)
     }
 }
-
