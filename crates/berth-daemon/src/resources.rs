@@ -333,11 +333,7 @@ fn ulimit(u: &berth_api::models::ResourcesUlimits) -> Result<Ulimit> {
         return Err(invalid(format!("invalid ulimit type: {name}")));
     }
     let (soft, hard) = (u.soft.unwrap_or(0), u.hard.unwrap_or(0));
-    if soft > hard {
-        return Err(invalid(format!(
-            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
-        )));
-    }
+    berth_types::gocompat::ulimit::check_limits(soft, hard).map_err(|e| invalid(e.to_string()))?;
     // -1 is "unlimited", which the kernel spells as all ones.
     let raw = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
     Ok(Ulimit {

@@ -56,8 +56,9 @@ pub enum UlimitError {
     SoftAboveHard(i64, i64),
 }
 
-/// go-units `ParseUlimit` (v0.5, the docker CLI's): `name=soft[:hard]`, `infinity` or -1 for
-/// unlimited, the hard limit the soft one when not given.
+/// go-units `ParseUlimit` as the docker CLI (28) has it: `name=soft[:hard]`, -1 for unlimited,
+/// the hard limit the soft one when not given. (Later go-units also read `infinity`; the docker
+/// CLI does not: `strconv.ParseInt: parsing "infinity": invalid syntax`.)
 pub fn parse_ulimit(val: &str) -> Result<Ulimit, UlimitError> {
     let Some((name, limits)) = val.split_once('=') else {
         return Err(UlimitError::Argument(val.to_string()));
@@ -76,6 +77,16 @@ pub fn parse_ulimit(val: &str) -> Result<Ulimit, UlimitError> {
         }
         _ => return Err(UlimitError::TooMany(limits.to_string())),
     };
+    check_limits(soft, hard)?;
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
+}
+
+/// go-units' rule for a soft and a hard limit: -1 (unlimited) is above every number.
+pub fn check_limits(soft: i64, hard: i64) -> Result<(), UlimitError> {
     if hard != -1 {
         if soft == -1 {
             return Err(UlimitError::SoftUnlimited(hard));
@@ -84,18 +95,11 @@ pub fn parse_ulimit(val: &str) -> Result<Ulimit, UlimitError> {
             return Err(UlimitError::SoftAboveHard(soft, hard));
         }
     }
-    Ok(Ulimit {
-        name: name.to_string(),
-        soft,
-        hard,
-    })
+    Ok(())
 }
 
-/// go-units `parseUlimitValue`: `infinity`, or Go's `strconv.ParseInt(s, 10, 64)`.
+/// Go's `strconv.ParseInt(s, 10, 64)`.
 fn limit_value(s: &str) -> Result<i64, UlimitError> {
-    if s == "infinity" {
-        return Ok(-1);
-    }
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(UlimitError::Syntax(s.to_string()));
@@ -115,24 +119,15 @@ mod tests {
         })
     }
 
-    /// go-units' `TestParseUlimit*` cases.
+    /// go-units' `TestParseUlimit*` cases (without `infinity`, which the docker CLI refuses).
     #[test]
     fn parse_ulimit_as_go_units() {
+        let err = |v: &str| parse_ulimit(v).map_err(|e| e.to_string());
         assert_eq!(parse_ulimit("nofile=512:1024"), ok("nofile", 512, 1024));
         assert_eq!(parse_ulimit("nofile=1024"), ok("nofile", 1024, 1024));
-        assert_eq!(parse_ulimit("nofile=infinity"), ok("nofile", -1, -1));
-        assert_eq!(
-            parse_ulimit("nofile=infinity:infinity"),
-            ok("nofile", -1, -1)
-        );
-        assert_eq!(parse_ulimit("nofile=1024:infinity"), ok("nofile", 1024, -1));
         assert_eq!(parse_ulimit("nofile=-1:-1"), ok("nofile", -1, -1));
         assert_eq!(parse_ulimit("nofile=-1"), ok("nofile", -1, -1));
         assert_eq!(parse_ulimit("nofile=1024:-1"), ok("nofile", 1024, -1));
-        assert_eq!(
-            parse_ulimit("memlock=infinity:infinity"),
-            ok("memlock", -1, -1)
-        );
         assert_eq!(parse_ulimit("cpu=2:4"), ok("cpu", 2, 4));
         assert_eq!(parse_ulimit("cpu=6"), ok("cpu", 6, 6));
         // TestParseUlimitBadFormat, TestParseUlimitHardLessThanSoft.
@@ -146,7 +141,6 @@ mod tests {
         ] {
             assert!(parse_ulimit(bad).is_err(), "{bad}");
         }
-        let err = |v: &str| parse_ulimit(v).map_err(|e| e.to_string());
         assert_eq!(
             err("notarealtype=1024:1024"),
             Err("invalid ulimit type: notarealtype".into())
@@ -162,6 +156,10 @@ mod tests {
             Err("strconv.ParseInt: parsing \"asd\": invalid syntax".into())
         );
         assert_eq!(
+            err("nofile=infinity"),
+            Err("strconv.ParseInt: parsing \"infinity\": invalid syntax".into())
+        );
+        assert_eq!(
             err("nofile=99999999999999999999"),
             Err("strconv.ParseInt: parsing \"99999999999999999999\": value out of range".into())
         );
@@ -174,7 +172,7 @@ mod tests {
             Err("ulimit soft limit must be less than or equal to hard limit: 1024 > 1".into())
         );
         assert_eq!(
-            err("nofile=infinity:1024"),
+            err("nofile=-1:1024"),
             Err("ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: 1024".into())
         );
     }
