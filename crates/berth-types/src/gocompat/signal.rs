@@ -96,13 +96,6 @@ pub fn parse_signal(raw: &str) -> Result<i32, SignalError> {
     by_name(upper.strip_prefix("SIG").unwrap_or(&upper)).ok_or_else(|| SignalError(raw.to_string()))
 }
 
-/// moby's `ValidSignalForPlatform`: the number is one of the map's.
-pub fn valid_for_platform(n: i32) -> bool {
-    SIGNALS.iter().any(|(_, num)| *num == n)
-        || (SIGRTMIN..=SIGRTMIN + 15).contains(&n)
-        || (SIGRTMAX - 14..=SIGRTMAX).contains(&n)
-}
-
 /// Go's `strconv.Atoi` for a signal: an optional sign and decimal digits fitting an `i32`
 /// (larger numbers are not signals anyway).
 fn atoi(s: &str) -> Option<i32> {
@@ -132,7 +125,6 @@ mod tests {
             assert_eq!(parse_signal(name), Ok(*n), "{name}");
             assert_eq!(parse_signal(&format!("SIG{name}")), Ok(*n), "{name}");
             assert_eq!(parse_signal(&name.to_ascii_lowercase()), Ok(*n), "{name}");
-            assert!(valid_for_platform(*n), "{name}");
         }
         assert_eq!(parse_signal("15"), Ok(15));
         assert_eq!(parse_signal("kill"), Ok(9));
@@ -148,9 +140,6 @@ mod tests {
         ] {
             assert_eq!(parse_signal(bad), Err(SignalError(bad.into())), "{bad}");
         }
-        assert!(!valid_for_platform(0));
-        assert!(!valid_for_platform(32));
-        assert!(!valid_for_platform(65));
         // The Linux numbers docker users know.
         assert_eq!(by_name("HUP"), Some(1));
         assert_eq!(by_name("USR1"), Some(10));
