@@ -68,6 +68,8 @@ mod cp_volumes;
 mod crash_consistency;
 #[path = "e2e/exec_output.rs"]
 mod exec_output;
+#[path = "e2e/gap15.rs"]
+mod gap15;
 #[path = "e2e/gocompat.rs"]
 mod gocompat;
 #[path = "e2e/image_archive.rs"]

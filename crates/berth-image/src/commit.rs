@@ -26,6 +26,13 @@ pub struct CommitOptions {
     pub parent_id: String,
     /// The new image's runtime config (changes applied, merged with the container's).
     pub config: RunConfig,
+    /// The container the image is made from, recorded as the config's `container` (dockerd:
+    /// the committed container, a classic build's RUN container); empty: none.
+    pub container: String,
+    /// That container's config, recorded as `container_config` (dockerd's commit: the
+    /// container's own config; its classic builder: the step's config, whose `Cmd` is the
+    /// command or the `#(nop)` line the history shows).
+    pub container_config: Option<RunConfig>,
     pub author: String,
     pub comment: String,
     /// The history entry's `created_by` (the container's command).
@@ -147,6 +154,8 @@ impl ImageService {
             author: non_empty(&opts.author),
             comment: non_empty(&opts.comment),
             config: Some(opts.config.clone()),
+            container: non_empty(&opts.container),
+            container_config: opts.container_config.clone(),
             created: Some(created.clone()),
             docker_version: None,
             history,

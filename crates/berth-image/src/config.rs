@@ -21,6 +21,15 @@ pub struct ImageConfig {
     pub comment: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<RunConfig>,
+    /// The container the image was made from (dockerd's `container`: a commit's container,
+    /// a classic build's RUN container).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// That container's config (dockerd's `container_config`: the committed container's
+    /// config, or a classic build step's, whose `Cmd` is the step's command or its `#(nop)`
+    /// line). Shown by image inspect before API 1.45.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_config: Option<RunConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

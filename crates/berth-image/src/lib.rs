@@ -39,6 +39,7 @@ mod gc;
 mod prune;
 mod pulled;
 mod query;
+pub use query::InspectedImage;
 mod records;
 mod remove;
 mod service;

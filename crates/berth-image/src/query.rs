@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use berth_api::models::{
-    DriverData, HistoryResponseItem, ImageConfig as ApiImageConfig, ImageInspect,
-    ImageInspectMetadata, ImageInspectRootFs, ImageSummary,
+    ContainerConfig as ApiContainerConfig, DriverData, HistoryResponseItem,
+    ImageConfig as ApiImageConfig, ImageInspect, ImageInspectMetadata, ImageInspectRootFs,
+    ImageSummary,
 };
 use berth_api::Filters;
 use berth_types::Reference;
@@ -13,6 +14,21 @@ use crate::config::unix_seconds;
 use crate::error::ImageError;
 use crate::records;
 use crate::service::ImageService;
+
+/// `GET /images/{name}/json`'s answer: the API model plus what dockerd sent before API 1.45
+/// and the model lacks (`Container`, `ContainerConfig`); those are left out when `None`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InspectedImage {
+    #[serde(flatten)]
+    pub inspect: ImageInspect,
+    /// The config's `container` (`""` when it has none).
+    #[serde(rename = "Container", skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The config's `container_config`; a zero config (Go's zero `container.Config`, which
+    /// dockerd 20.10 keeps by value) when the image has none.
+    #[serde(rename = "ContainerConfig", skip_serializing_if = "Option::is_none")]
+    pub container_config: Option<ApiContainerConfig>,
+}
 
 const LIST_FILTERS: &[&str] = &["dangling", "label", "before", "since", "reference", "until"];
 /// Go's zero time, which dockerd reports for an image that was never tagged.
@@ -106,8 +122,13 @@ impl ImageService {
         Ok(out)
     }
 
-    /// `GET /images/{name}/json`.
+    /// `GET /images/{name}/json` as the API model.
     pub fn inspect(&self, name: &str) -> Result<ImageInspect, ImageError> {
+        Ok(self.inspect_full(name)?.inspect)
+    }
+
+    /// `GET /images/{name}/json` with the image's `Container` and `ContainerConfig`.
+    pub fn inspect_full(&self, name: &str) -> Result<InspectedImage, ImageError> {
         let img = self.resolve(name)?;
         let row = records::image(&self.db, &img.id)?
             .ok_or_else(|| ImageError::NotFound(name.to_string()))?;
@@ -118,7 +139,14 @@ impl ImageService {
                 message: e.to_string(),
             })?;
         let raw = &img.raw;
-        Ok(ImageInspect {
+        let container_config: ApiContainerConfig =
+            serde_json::to_value(raw.container_config.clone().unwrap_or_default())
+                .and_then(serde_json::from_value)
+                .map_err(|e| ImageError::BadConfig {
+                    digest: img.id.clone(),
+                    message: e.to_string(),
+                })?;
+        let inspect = ImageInspect {
             id: Some(img.id.clone()),
             repo_tags: Some(img.repo_tags.clone()),
             repo_digests: Some(img.repo_digests.clone()),
@@ -146,6 +174,11 @@ impl ImageService {
                         .unwrap_or_else(|| ZERO_TIME.to_string()),
                 ),
             }),
+        };
+        Ok(InspectedImage {
+            inspect,
+            container: Some(raw.container.clone().unwrap_or_default()),
+            container_config: Some(container_config),
         })
     }
 

@@ -90,6 +90,17 @@ impl RootMount {
             rw,
         })
     }
+
+    /// A directory mount given by its destination opened where the mount is really mounted
+    /// (a [`crate::mount_view::MountView`]), so walks below it cross the mounts nested in it.
+    pub fn from_mounted_dir(dir: OwnedFd, destination: &str, rw: bool) -> Self {
+        Self {
+            dest: components(&clean_abs(destination)),
+            dir: Some(dir),
+            file: None,
+            rw,
+        }
+    }
 }
 
 /// Where a container path lives once resolved.
@@ -189,6 +200,14 @@ impl ContainerRoot {
             fd,
             mounts: Vec::new(),
         })
+    }
+
+    /// A root already opened (`O_PATH`, a directory), e.g. a [`crate::mount_view::MountView`]'s.
+    pub fn from_fd(fd: OwnedFd) -> Self {
+        Self {
+            fd,
+            mounts: Vec::new(),
+        }
     }
 
     /// Adds the container's mounts: paths at or under their destinations resolve inside them.

@@ -17,6 +17,7 @@ pub mod changes;
 pub mod container_path;
 pub mod fsread;
 pub mod mount;
+pub mod mount_view;
 mod snapshotter;
 mod sys;
 pub mod tree_tar;

@@ -351,7 +351,9 @@ fn scenario() -> Vec<Step> {
         step("start-with-volumes", "POST /containers/{id}/start", "/containers/dh-vc/start"),
         step("inspect-with-volumes", "GET /containers/{id}/json", "/containers/dh-vc/json"),
         step("ps-volume-filter", "GET /containers/json", &format!("/containers/json?{}", filters(r#"{"volume":["dh-vol"]}"#))),
-        step("archive-in-volume", "GET /containers/{id}/archive", "/containers/dh-vc/archive?path=%2Fdata").tar(true),
+        // The container writes /data/f once it runs: give it the time to, on both daemons.
+        step("archive-in-volume", "GET /containers/{id}/archive", "/containers/dh-vc/archive?path=%2Fdata").tar(true)
+            .after(std::time::Duration::from_millis(1000)),
         step("volume-rm-in-use", "DELETE /volumes/{name}", "/volumes/dh-vol"),
         step("df", "GET /system/df", "/system/df"),
         // Networks.

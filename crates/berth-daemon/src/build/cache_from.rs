@@ -48,6 +48,9 @@ pub fn probe(
         let restored = CommitOptions {
             parent_id: opts.parent_id.clone(),
             config: opts.config.clone(),
+            // As dockerd's `restoreCachedImage`: no container, a zero container config.
+            container: String::new(),
+            container_config: None,
             author: entry.author.clone().unwrap_or_default(),
             comment: entry.comment.clone().unwrap_or_default(),
             created_by: opts.created_by.clone(),

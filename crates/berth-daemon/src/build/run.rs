@@ -243,7 +243,7 @@ impl Build {
     /// Pulls a base image, its progress shown in the build's output as dockerd does.
     async fn pull_base(&self, name: &str) -> Result<()> {
         let reference = berth_types::Reference::parse(name)?;
-        let host = crate::distribution::login_host(&reference.domain);
+        let host = crate::distribution::shared::login_host(&reference.domain);
         let creds = self
             .req
             .registry_auths
@@ -256,7 +256,7 @@ impl Build {
                 &reference.to_string(),
                 "",
                 creds,
-                crate::pull::PullOptions {
+                crate::distribution::pull::PullOptions {
                     platform: self.req.platform.clone(),
                 },
             )
@@ -391,10 +391,7 @@ impl Build {
         }
         if state.image_id == image_id && (!triggers.is_empty() || image_id.is_empty()) {
             // Only FROM (and triggers): still a new image when the config changed.
-            let opts = self.commit_opts(
-                &state,
-                format!("/bin/sh -c #(nop)  {}", stage.from.original),
-            );
+            let opts = self.commit_opts(&state, nop_cmd(&state, &stage.from.original), "");
             let parent = state.image_id.clone();
             let probe = opts.clone();
             state.image_id = self
@@ -423,16 +420,46 @@ impl Build {
         )
     }
 
-    fn commit_opts(&self, state: &StageState, created_by: String) -> CommitOptions {
+    /// The commit of a step whose container ran (or, for `#(nop)` steps, would have run)
+    /// `cmd`: as dockerd's classic builder, the history line is `cmd` joined and the image's
+    /// `container_config` is the stage's config with that `Cmd` and the parent as `Image`.
+    fn commit_opts(&self, state: &StageState, cmd: Vec<String>, container: &str) -> CommitOptions {
+        let mut container_config = state.config.clone();
+        container_config.image = state.image_id.clone();
+        let created_by = cmd.join(" ");
+        container_config.cmd = Some(cmd);
         CommitOptions {
             parent_id: state.image_id.clone(),
             config: state.config.clone(),
+            // A reproducible build (`SOURCE_DATE_EPOCH`) records no container: its id is
+            // random, and the config (so the image id) must only depend on the inputs.
+            container: if self.epoch.is_some() {
+                String::new()
+            } else {
+                container.to_string()
+            },
+            container_config: Some(container_config),
             author: state.author.clone(),
             comment: String::new(),
             created_by,
             repo_tag: None,
             created: self.created(),
         }
+    }
+
+    /// A RUN step's commit: as [`Self::commit_opts`], without the entrypoint (dockerd's
+    /// `withEntrypointOverride(saveCmd, nil)`).
+    fn run_commit_opts(
+        &self,
+        state: &StageState,
+        save_cmd: Vec<String>,
+        container: &str,
+    ) -> CommitOptions {
+        let mut opts = self.commit_opts(state, save_cmd, container);
+        if let Some(c) = opts.container_config.as_mut() {
+            c.entrypoint = None;
+        }
+        opts
     }
 
     /// The cached image for a step's `key`: from the build cache, else (with `--cache-from`)
@@ -523,7 +550,7 @@ impl Build {
         node: &Node,
     ) -> Result<()> {
         let expanded = self.expand(node, &state.expansion_env())?;
-        let nop = format!("/bin/sh -c #(nop)  {}", node.original);
+        let nop = node.original.as_str();
         match &expanded {
             Instruction::Arg(defs) => {
                 for d in defs {
@@ -542,7 +569,7 @@ impl Build {
                     }
                 }
                 let args = format!("{:?}", state.args);
-                self.config_step(state, &nop, &[&format!("{expanded:?}"), &args])
+                self.config_step(state, nop, &[&format!("{expanded:?}"), &args])
                     .await
             }
             Instruction::Run(run) => self.run_step(stage, stages_by_name, state, node, run).await,
@@ -650,7 +677,7 @@ impl Build {
             }
             Instruction::Workdir(dir) => {
                 state.config.working_dir = state.workdir_after(dir);
-                self.workdir_step(state, &nop).await
+                self.workdir_step(state, nop).await
             }
             other => {
                 if !instructions::apply(state, other, &node.original) {
@@ -659,7 +686,7 @@ impl Build {
                         node.start_line, node.original
                     )));
                 }
-                self.config_step(state, &nop, &[&format!("{expanded:?}")])
+                self.config_step(state, nop, &[&format!("{expanded:?}")])
                     .await
             }
         }
@@ -668,10 +695,10 @@ impl Build {
     async fn config_step(
         &self,
         state: &mut StageState,
-        created_by: &str,
+        comment: &str,
         parts: &[&str],
     ) -> Result<()> {
-        let opts = self.commit_opts(state, created_by.to_string());
+        let opts = self.commit_opts(state, nop_cmd(state, comment), "");
         let probe = opts.clone();
         let cfg = self.config_json(state);
         let mut all: Vec<&str> = parts.to_vec();
@@ -686,8 +713,8 @@ impl Build {
         Ok(())
     }
 
-    async fn workdir_step(&self, state: &mut StageState, created_by: &str) -> Result<()> {
-        let opts = self.commit_opts(state, created_by.to_string());
+    async fn workdir_step(&self, state: &mut StageState, comment: &str) -> Result<()> {
+        let opts = self.commit_opts(state, nop_cmd(state, comment), "");
         let probe = opts.clone();
         let parent = state.image_id.clone();
         let dir = state.config.working_dir.clone();
@@ -832,11 +859,13 @@ impl Build {
         // dockerd's history line (`COPY file:<hash> in <dest> `); the hash covers the sources'
         // content and metadata and the copy's options, so `--cache-from` can trust it.
         let copy_hash = hex::encode(Sha256::digest(format!("{sum}|{desc}").as_bytes()));
-        let created_by = format!(
-            "/bin/sh -c #(nop) {verb} {kind}:{copy_hash} in {} ",
+        // dockerd's `withCmdCommentString`: one argument after the shell.
+        let mut copy_cmd = state.shell();
+        copy_cmd.push(format!(
+            "#(nop) {verb} {kind}:{copy_hash} in {} ",
             plan.dest
-        );
-        let opts = self.commit_opts(state, created_by);
+        ));
+        let opts = self.commit_opts(state, copy_cmd, "");
         let probe = opts.clone();
         let parent = state.image_id.clone();
         let cfg = self.config_json(state);
@@ -982,11 +1011,14 @@ impl Build {
             }
         }
         let joined = cmd.join(" ");
-        let created_by = if arg_env.is_empty() {
-            joined.clone()
+        // dockerd's `saveCmd`: with build args, `|<count>` and the pairs before the command.
+        let save_cmd: Vec<String> = if arg_env.is_empty() {
+            cmd.clone()
         } else {
-            let pairs: Vec<String> = arg_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("|{} {} {joined}", pairs.len(), pairs.join(" "))
+            let mut v = vec![format!("|{}", arg_env.len())];
+            v.extend(arg_env.iter().map(|(k, v)| format!("{k}={v}")));
+            v.extend(cmd.iter().cloned());
+            v
         };
         let network = run
             .network
@@ -1007,7 +1039,7 @@ impl Build {
         let parts: Vec<&str> = key_parts.iter().map(String::as_str).collect();
         let key = cache_key(&state.image_id, &parts);
         // A source image's history says nothing of RUN's mounts: only plain RUNs match.
-        let probe = self.commit_opts(state, created_by.clone());
+        let probe = self.run_commit_opts(state, save_cmd.clone(), "");
         let probe = Some(&probe).filter(|_| run.mounts.is_empty());
         if let Some(hit) = self.lookup_cache(&key, probe).await? {
             state.image_id = hit;
@@ -1059,7 +1091,7 @@ impl Build {
         };
         let result = match known_network {
             Ok(()) => {
-                self.run_container(&ctr_id, state, created_by, &joined, &mounts.targets)
+                self.run_container(&ctr_id, state, save_cmd, &joined, &mounts.targets)
                     .await
             }
             Err(e) => Err(e),
@@ -1276,7 +1308,7 @@ impl Build {
         &self,
         ctr_id: &str,
         state: &StageState,
-        created_by: String,
+        save_cmd: Vec<String>,
         joined: &str,
         mount_targets: &[String],
     ) -> Result<String> {
@@ -1335,7 +1367,7 @@ impl Build {
             return Err(Error::invalid(message));
         }
         let svc = self.svc.clone();
-        let opts = self.commit_opts(state, created_by);
+        let opts = self.run_commit_opts(state, save_cmd, ctr_id);
         let id = ctr_id.to_string();
         let clamp = self.epoch;
         let targets = mount_targets.to_vec();
@@ -1543,4 +1575,13 @@ fn image_context(
             .map_err(|e| Error::internal(format!("reading the source image: {e}")))
     })?;
     BuildContext::from_tar(&bytes[..], tmp, "")
+}
+
+/// dockerd's `withCmdComment`: the shell, `#(nop) ` and the instruction, the `Cmd` of a step
+/// that only changes the config (its history line is these joined by spaces).
+fn nop_cmd(state: &StageState, comment: &str) -> Vec<String> {
+    let mut cmd = state.shell();
+    cmd.push("#(nop) ".to_string());
+    cmd.push(comment.to_string());
+    cmd
 }
