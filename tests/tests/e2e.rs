@@ -91,6 +91,8 @@ mod exec;
 mod exec_output;
 #[path = "e2e/gap15.rs"]
 mod gap15;
+#[path = "e2e/gocompat.rs"]
+mod gocompat;
 #[path = "e2e/image_archive.rs"]
 mod image_archive;
 #[path = "e2e/image_compat.rs"]

@@ -160,28 +160,6 @@ fn since(rfc3339: Option<&str>) -> Duration {
         .unwrap_or_default()
 }
 
-/// Go's `time.Duration` text for whole values as the timeout message shows it ("30s", "1m0s",
-/// "500ms").
-fn go_duration_text(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs_f64();
-    let (h, rest) = ((secs / 3600.0) as u64, secs % 3600.0);
-    let (m, s) = ((rest / 60.0) as u64, rest % 60.0);
-    let s = if s.fract() == 0.0 {
-        format!("{}s", s as u64)
-    } else {
-        format!("{s}s")
-    };
-    match (h, m) {
-        (0, 0) => s,
-        (0, m) => format!("{m}m{s}"),
-        (h, m) => format!("{h}h{m}m{s}"),
-    }
-}
-
 impl Daemon {
     /// (Re)starts the monitor of a container that just started, with its health back to
     /// `starting`; nothing without a health check.
@@ -314,7 +292,9 @@ impl Daemon {
                 )
                 .await;
                 let out = output.text();
-                let limit = go_duration_text(timeout);
+                let limit = berth_types::gocompat::duration::format_duration(
+                    i64::try_from(timeout.as_nanos()).unwrap_or(i64::MAX),
+                );
                 let msg = if out.is_empty() {
                     format!("Health check exceeded timeout ({limit})")
                 } else {
@@ -457,9 +437,6 @@ mod tests {
             next_interval(&c, Duration::from_secs(11), STARTING),
             Duration::from_secs(2)
         );
-        assert_eq!(go_duration_text(Duration::from_secs(30)), "30s");
-        assert_eq!(go_duration_text(Duration::from_millis(500)), "500ms");
-        assert_eq!(go_duration_text(Duration::from_secs(90)), "1m30s");
     }
 
     #[test]
