@@ -1,6 +1,6 @@
 //! Paths inside a container's root for `docker cp`: resolution, stat, archive and extraction
-//! points. The root is an opened directory and every lookup is `openat2(RESOLVE_IN_ROOT)` from
-//! it, so `..`, absolute symlinks and symlinks swapped in meanwhile all stay inside the root.
+//! points. The root is an opened directory and every lookup is made from it through pathrs
+//! ([`berth_types::inroot`]), so `..`, absolute symlinks and symlinks swapped in meanwhile all stay inside the root.
 //! What is resolved is then used by descriptor only; nothing is looked up again by string.
 //!
 //! A container's volumes and bind mounts are not visible in its root from the host (they live
@@ -15,7 +15,8 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use crate::fsread::{self, Resolve};
+use crate::fsread;
+use berth_types::inroot;
 
 /// Why a container path could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -301,11 +302,10 @@ impl ContainerRoot {
                 Location::In { rel, .. } if rel.is_empty() => continue,
                 Location::In { root, rel, .. } => {
                     let (name, parent) = rel.split_last().ok_or(ContainerPathError::NotFound)?;
-                    let dir = fsread::open_beneath(
+                    let dir = inroot::open_no_symlinks(
                         root,
                         parent.join("/").as_bytes(),
                         libc::O_PATH | libc::O_DIRECTORY,
-                        Resolve::NoSymlinks,
                     )?;
                     let cname =
                         CString::new(name.as_bytes()).map_err(|_| ContainerPathError::NotFound)?;
@@ -357,12 +357,8 @@ impl ContainerRoot {
             }
             Location::BelowFile => Err(ContainerPathError::NotFound),
             Location::In { root, rel, mount } => {
-                let fd = fsread::open_beneath(
-                    root,
-                    rel.join("/").as_bytes(),
-                    libc::O_PATH | flags,
-                    Resolve::NoSymlinks,
-                )?;
+                let fd =
+                    inroot::open_no_symlinks(root, rel.join("/").as_bytes(), libc::O_PATH | flags)?;
                 Ok((fd, mount))
             }
         }
@@ -516,7 +512,7 @@ mod tests {
     fn name_of(r: &ContainerRoot, path: &str) -> String {
         let fd = r.extraction_dir(path).map(|d| d.fd);
         match fd {
-            Ok(fd) => fsread::fd_path(fd.as_fd())
+            Ok(fd) => inroot::fd_path(fd.as_fd())
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             Err(e) => format!("error: {e}"),

@@ -7,6 +7,7 @@
 pub mod digest;
 pub mod error;
 pub mod id;
+pub mod inroot;
 pub mod reference;
 pub mod units;
 

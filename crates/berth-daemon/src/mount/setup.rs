@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use berth_runtime::in_root::Root;
 use berth_runtime::spec::SpecMount;
+use berth_types::inroot::Root;
 use berth_types::{Error, Result};
 
 use crate::container::record::Container;
@@ -176,39 +176,47 @@ impl Daemon {
     }
 }
 
-/// The directory `subpath` of a volume's `data`, resolved beneath it (symlinks followed, but
-/// never out of it), as moby's `safepath.Join`: its symlink-free host path, for the mount.
-/// Missing: 404 `cannot access path ...`; escaping: 400 `path concatenation escapes ...`.
+/// The directory `subpath` of a volume's `data`, as moby's `safepath.Join`: the joined path is
+/// resolved as the host sees it (symlinks followed, magic links refused, through pathrs from
+/// the host's `/`), then the result must still lie beneath the resolved `data`; its
+/// symlink-free host path is returned for the mount. Missing: 404 `cannot access path ...`;
+/// escaping (or a symlink loop): 400 `path concatenation escapes ...`.
 pub(crate) fn volume_subpath(data: &Path, subpath: &str) -> Result<std::path::PathBuf> {
-    use berth_snapshot::fsread::{self, Resolve};
+    use berth_types::inroot;
     use std::os::fd::AsFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    let base = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(data)
-        .map_err(|e| Error::not_found(format!("cannot access path {}: {e}", data.display())))?;
+    use std::os::unix::ffi::OsStrExt;
     let combined = data.join(subpath);
-    let fd = fsread::open_beneath(
-        base.as_fd(),
-        subpath.as_bytes(),
-        libc::O_PATH,
-        Resolve::Beneath,
-    )
-    .map_err(|e| match e.raw_os_error() {
-        Some(libc::EXDEV) | Some(libc::ELOOP) => Error::invalid(format!(
+    let access = |e: std::io::Error| {
+        Error::internal(format!("cannot access path {}: {e}", combined.display()))
+    };
+    let base = Root::open(data)
+        .map_err(|e| Error::not_found(format!("cannot access path {}: {e}", data.display())))?;
+    let base = inroot::fd_path(base.as_fd()).map_err(access)?;
+    let host = Root::open(Path::new("/")).map_err(access)?;
+    let mut joined = base.as_os_str().as_bytes().to_vec();
+    joined.push(b'/');
+    joined.extend_from_slice(subpath.as_bytes());
+    let escapes = || {
+        Error::invalid(format!(
             "path concatenation escapes the base directory, base: {}, subpath: {subpath}",
             data.display()
-        )),
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::not_found(format!(
-            "cannot access path {}: lstat {}: no such file or directory",
-            combined.display(),
-            combined.display()
-        )),
-        _ => Error::internal(format!("cannot access path {}: {e}", combined.display())),
-    })?;
-    fsread::fd_path(fd.as_fd())
-        .map_err(|e| Error::internal(format!("cannot access path {}: {e}", combined.display())))
+        ))
+    };
+    let fd =
+        inroot::open(host.as_fd(), &joined, libc::O_PATH).map_err(|e| match e.raw_os_error() {
+            Some(libc::EXDEV) | Some(libc::ELOOP) => escapes(),
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::not_found(format!(
+                "cannot access path {}: lstat {}: no such file or directory",
+                combined.display(),
+                combined.display()
+            )),
+            _ => access(e),
+        })?;
+    let resolved = inroot::fd_path(fd.as_fd()).map_err(access)?;
+    if !resolved.starts_with(&base) {
+        return Err(escapes());
+    }
+    Ok(resolved)
 }
 
 #[cfg(test)]
