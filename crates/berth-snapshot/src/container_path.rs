@@ -572,4 +572,44 @@ mod tests {
             .expect("stat");
         assert_eq!(st.link_target, "/data/sub");
     }
+
+    #[test]
+    fn loops_magic_links_and_dotdot_stay_inside() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let rootfs = tmp.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("etc")).expect("mkdir");
+        std::fs::create_dir_all(rootfs.join("proc")).expect("mkdir");
+        std::fs::write(rootfs.join("etc/passwd"), "inside").expect("write");
+        std::os::unix::fs::symlink("/loop2", rootfs.join("loop1")).expect("symlink");
+        std::os::unix::fs::symlink("loop1", rootfs.join("loop2")).expect("symlink");
+        std::os::unix::fs::symlink("/proc/self/root", rootfs.join("magic")).expect("symlink");
+        std::os::unix::fs::symlink("/proc/self/fd", rootfs.join("fds")).expect("symlink");
+        let root = ContainerRoot::open(&rootfs).expect("open");
+        for p in ["/loop1", "/loop2/x", "/loop1/."] {
+            match root.resolve(p).and_then(|r| root.stat(&r)) {
+                Err(ContainerPathError::Io(e)) => {
+                    assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{p}: {e}")
+                }
+                other => panic!("{p}: {:?}", other.map(|s| s.name)),
+            }
+        }
+        // The container's /proc (empty here, as in a stopped container), never the host's.
+        for p in ["/magic/etc/passwd", "/magic/.", "/fds/0"] {
+            assert!(
+                matches!(
+                    root.resolve(p).and_then(|r| root.stat(&r)),
+                    Err(ContainerPathError::NotFound)
+                ),
+                "{p}"
+            );
+        }
+        assert_eq!(
+            name_of(&root, "/../../../../etc"),
+            rootfs.join("etc").display().to_string()
+        );
+        let st = root
+            .stat(&root.resolve("/../../etc/passwd").expect("resolve"))
+            .expect("stat");
+        assert_eq!((st.name.as_str(), st.size), ("passwd", 6));
+    }
 }
