@@ -585,7 +585,14 @@ mod tests {
         std::os::unix::fs::symlink("/proc/self/root", rootfs.join("magic")).expect("symlink");
         std::os::unix::fs::symlink("/proc/self/fd", rootfs.join("fds")).expect("symlink");
         let root = ContainerRoot::open(&rootfs).expect("open");
-        for p in ["/loop1", "/loop2/x", "/loop1/."] {
+        // The last component is not followed: `/loop1` is the link itself.
+        assert_eq!(
+            root.stat(&root.resolve("/loop1").expect("link"))
+                .expect("stat")
+                .link_target,
+            "/loop2"
+        );
+        for p in ["/loop1/", "/loop2/x", "/loop1/."] {
             match root.resolve(p).and_then(|r| root.stat(&r)) {
                 Err(ContainerPathError::Io(e)) => {
                     assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{p}: {e}")

@@ -511,7 +511,11 @@ fn device_nodes_are_replaced_never_written_through() {
     }
     let zero = fs::symlink_metadata(f.root.join("zero")).expect("zero");
     assert!(zero.file_type().is_char_device(), "the node itself stays");
-    assert_eq!(zero.nlink(), 1, "the link was replaced, not written through");
+    assert_eq!(
+        zero.nlink(),
+        1,
+        "the link was replaced, not written through"
+    );
     host_untouched(&f);
 }
 

@@ -6,7 +6,8 @@
 use super::*;
 
 /// The links every scenario's rootfs carries.
-const LINKS: &str = "ln -s / /esc; ln -s ../../../../.. /up; ln -s /loop2 /loop1; ln -s loop1 /loop2; \
+const LINKS: &str =
+    "ln -s / /esc; ln -s ../../../../.. /up; ln -s /loop2 /loop1; ln -s loop1 /loop2; \
      ln -s /proc/self/root /magic; mkdir -p /dst; echo inside > /dst/f";
 
 /// A canary directory on the host with one file; its absolute path.
@@ -23,7 +24,11 @@ fn canary_untouched(dir: &std::path::Path) {
         .expect("canary dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["secret"], "something was written next to the canary");
+    assert_eq!(
+        names,
+        ["secret"],
+        "something was written next to the canary"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("secret")).expect("canary"),
         "host secret\n"
@@ -145,9 +150,7 @@ fn cp_out_of_and_into_a_container_never_leaves_its_root() {
     assert_eq!(r.status, 200, "{}", r.text());
     let r = put(
         "/dst",
-        RawTar::new()
-            .file(&format!("magic{c}/{m}"), "x")
-            .bytes(),
+        RawTar::new().file(&format!("magic{c}/{m}"), "x").bytes(),
     );
     assert_eq!(r.status, 400, "{}", r.text());
     let r = put("/dst", RawTar::new().file(&format!("l1/{m}"), "x").bytes());
@@ -195,12 +198,31 @@ fn mount_targets_are_made_inside_the_rootfs() {
         "a mount target was made on the host"
     );
     // A loop as a target fails the start; nothing is mounted anywhere.
-    let out = d.berth(&["run", "--rm", "-v", &format!("{vol}:/loop1/x"), &image, "true"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}:/loop1/x"),
+        &image,
+        "true",
+    ]);
     assert_ne!(out.code, 0, "{out}");
     assert!(
-        out.stderr.to_lowercase().contains("too many levels of symbolic links"),
+        out.stderr
+            .to_lowercase()
+            .contains("too many levels of symbolic links"),
         "{out}"
     );
+    // Through `/proc/self/root`, dangling in the rootfs (its /proc is empty before the start):
+    // refused, as any dangling link on the way (dockerd makes the path under the rootfs's
+    // /proc instead); never the host's root.
+    let out = d.berth(&["run", "--rm", "-v", &format!("{vol}:/magic/{m}"), &image, "true"]);
+    assert_eq!(out.code, 125, "{out}");
+    assert!(
+        out.stderr.contains(&format!("creating mount target /magic/{m} in the container")),
+        "{out}"
+    );
+    assert!(!std::path::Path::new("/").join(&m).exists(), "made on the host's /");
     canary_untouched(&canary);
     d.berth(&["rm", "-f", &base]).success();
 }
@@ -215,15 +237,24 @@ fn build_copy_through_rootfs_links_stays_inside() {
         ("f", "from the context\n"),
         (
             "Dockerfile",
-            &format!(
-                "FROM busybox\nRUN {LINKS}\nCOPY f /esc{c}/{m}\nCOPY f /up{c}/{m}-up\n"
-            ),
+            &format!("FROM busybox\nRUN {LINKS}\nCOPY f /esc{c}/{m}\nCOPY f /up{c}/{m}-up\n"),
         ),
     ]);
     let image = unique_name("escbuild");
     super::build::build(&d, Client::Berth, ctx.path(), &["-t", &image]).success();
-    let out = d.berth(&["run", "--rm", &image, "cat", &format!("{c}/{m}"), &format!("{c}/{m}-up")]);
-    assert_eq!(out.success().out(), "from the context\nfrom the context", "{out}");
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        &image,
+        "cat",
+        &format!("{c}/{m}"),
+        &format!("{c}/{m}-up"),
+    ]);
+    assert_eq!(
+        out.success().out(),
+        "from the context\nfrom the context",
+        "{out}"
+    );
     canary_untouched(&canary);
     // A loop on the way, or a magic link (dangling in the rootfs, whose /proc is empty), is
     // an error of the step.
@@ -233,12 +264,18 @@ fn build_copy_through_rootfs_links_stays_inside() {
     ] {
         let ctx = super::build::context(&[
             ("f", "x"),
-            ("Dockerfile", &format!("FROM busybox\nRUN {LINKS}\nCOPY f {dest}\n")),
+            (
+                "Dockerfile",
+                &format!("FROM busybox\nRUN {LINKS}\nCOPY f {dest}\n"),
+            ),
         ]);
         let out = super::build::build(&d, Client::Berth, ctx.path(), &[]);
         assert_eq!(out.code, 1, "{out}");
         assert!(out.stderr.to_lowercase().contains(error), "{dest}: {out}");
     }
-    assert!(!std::path::Path::new("/tmp").join(&m).exists(), "COPY wrote on the host");
+    assert!(
+        !std::path::Path::new("/tmp").join(&m).exists(),
+        "COPY wrote on the host"
+    );
     canary_untouched(&canary);
 }
