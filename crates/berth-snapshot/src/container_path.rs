@@ -1,7 +1,8 @@
 //! Paths inside a container's root for `docker cp`: resolution, stat, archive and extraction
 //! points. The root is an opened directory and every lookup is made from it through pathrs
-//! ([`berth_types::inroot`]), so `..`, absolute symlinks and symlinks swapped in meanwhile all stay inside the root.
-//! What is resolved is then used by descriptor only; nothing is looked up again by string.
+//! ([`berth_types::inroot`]), so `..`, absolute symlinks and symlinks swapped in meanwhile all
+//! stay inside the root. What is resolved is then used by descriptor only; nothing is looked
+//! up again by string.
 //!
 //! A container's volumes and bind mounts are not visible in its root from the host (they live
 //! in the container's mount namespace, or nowhere while it is stopped), so they are given to

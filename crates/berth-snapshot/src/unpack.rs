@@ -1,10 +1,11 @@
 //! Safe layer unpack: a tar stream applied to an opened layer root.
 //!
 //! Every entry's parent directory is opened inside the layer root through pathrs
-//! ([`berth_types::inroot::open`], `RESOLVE_IN_ROOT`), and the entry itself is created with a `*at` call on that descriptor using a single, checked name. So
-//! `..`, absolute paths and symlinked parents cannot reach outside the root by construction.
-//! In addition, and as dockerd does, names and hardlink/symlink targets that lexically climb
-//! above the root are rejected outright.
+//! ([`berth_types::inroot::open`], `RESOLVE_IN_ROOT`), and the entry itself is created with a
+//! `*at` call on that descriptor using a single, checked name. So `..`, absolute paths and
+//! symlinked parents cannot reach outside the root by construction. In addition, and as
+//! dockerd does, names and hardlink/symlink targets that lexically climb above the root are
+//! rejected outright.
 //!
 //! Whiteouts are converted to overlayfs's form: `.wh.<name>` becomes a 0:0 character device
 //! `<name>`, `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its directory.

@@ -533,7 +533,7 @@ fn a_symlink_swapped_in_concurrently_never_leads_out() {
         std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let link = if i % 2 == 0 { "abs" } else { "rel" };
+                let link = if i.is_multiple_of(2) { "abs" } else { "rel" };
                 i += 1;
                 // d (a directory) <-> a symlink out of the layer, over and over.
                 let _ = fs::rename(root.join("d"), root.join("d.real"));

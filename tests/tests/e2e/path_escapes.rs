@@ -216,13 +216,25 @@ fn mount_targets_are_made_inside_the_rootfs() {
     // Through `/proc/self/root`, dangling in the rootfs (its /proc is empty before the start):
     // refused, as any dangling link on the way (dockerd makes the path under the rootfs's
     // /proc instead); never the host's root.
-    let out = d.berth(&["run", "--rm", "-v", &format!("{vol}:/magic/{m}"), &image, "true"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}:/magic/{m}"),
+        &image,
+        "true",
+    ]);
     assert_eq!(out.code, 125, "{out}");
     assert!(
-        out.stderr.contains(&format!("creating mount target /magic/{m} in the container")),
+        out.stderr.contains(&format!(
+            "creating mount target /magic/{m} in the container"
+        )),
         "{out}"
     );
-    assert!(!std::path::Path::new("/").join(&m).exists(), "made on the host's /");
+    assert!(
+        !std::path::Path::new("/").join(&m).exists(),
+        "made on the host's /"
+    );
     canary_untouched(&canary);
     d.berth(&["rm", "-f", &base]).success();
 }

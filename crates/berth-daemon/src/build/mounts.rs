@@ -295,7 +295,14 @@ pub fn materialize(ctx: &BuildContext, key: &str, parent: &Path) -> Result<(Path
             .map_err(|e| Error::invalid(e.to_string()))?;
         Ok(match ctx.entry(key).map(|e| &e.kind) {
             Some(Kind::Dir) | None => dir.clone(),
-            Some(_) => dir.join(key.rsplit('/').next().unwrap_or(key)),
+            // The file as extracted, by descriptor: a symlink there would be followed by the
+            // bind on the host, so it is refused rather than named.
+            Some(_) => {
+                let name = key.rsplit('/').next().unwrap_or(key);
+                inroot::open_no_symlinks(root.fd(), name.as_bytes(), libc::O_PATH)
+                    .and_then(|fd| inroot::fd_path(fd.as_fd()))
+                    .map_err(|e| Error::internal(format!("opening {name}: {e}")))?
+            }
         })
     })();
     match result {
