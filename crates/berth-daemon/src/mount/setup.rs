@@ -252,4 +252,48 @@ mod tests {
             ["nosuid", "nodev", "noexec", "rw", "size=1m", "exec"]
         );
     }
+
+    #[test]
+    fn volume_subpaths_resolve_as_moby_safepath() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data = tmp.path().join("_data");
+        std::fs::create_dir_all(data.join("sub/deep")).expect("mkdir");
+        std::fs::create_dir_all(tmp.path().join("outside")).expect("mkdir");
+        symlink("/", data.join("abs")).expect("symlink");
+        symlink("../outside", data.join("up")).expect("symlink");
+        symlink("sub", data.join("inlink")).expect("symlink");
+        // Out of the volume and back in: moby judges where it ends, so does this.
+        symlink(data.join("sub"), data.join("roundtrip")).expect("symlink");
+        symlink("loop", data.join("loop")).expect("symlink");
+        symlink("/proc/self/root", data.join("magic")).expect("symlink");
+        let real = std::fs::canonicalize(&data).expect("canonical");
+        for (sub, want) in [
+            ("sub/deep", "sub/deep"),
+            ("inlink/deep", "sub/deep"),
+            ("roundtrip", "sub"),
+        ] {
+            assert_eq!(
+                volume_subpath(&data, sub).expect(sub),
+                real.join(want),
+                "{sub}"
+            );
+        }
+        for sub in ["abs", "abs/etc", "up", "loop", "magic", "magic/etc"] {
+            let e = volume_subpath(&data, sub).expect_err(sub);
+            assert_eq!(
+                e.kind,
+                berth_types::ErrorKind::InvalidArgument,
+                "{sub}: {e:?}"
+            );
+            assert!(
+                e.message
+                    .starts_with("path concatenation escapes the base directory"),
+                "{sub}: {e:?}"
+            );
+        }
+        let e = volume_subpath(&data, "nope").expect_err("missing");
+        assert_eq!(e.kind, berth_types::ErrorKind::NotFound, "{e:?}");
+        assert!(e.message.starts_with("cannot access path "), "{e:?}");
+    }
 }
