@@ -3,6 +3,7 @@
 //! absolute symlink to `/`, a relative one climbing out, a symlink loop and a link to
 //! `/proc/self/root`; a canary file on the host is what each escape would reach.
 
+use super::cp::RawTar;
 use super::*;
 
 /// The links every scenario's rootfs carries.
