@@ -109,6 +109,8 @@ mod logs_events;
 mod network;
 #[path = "e2e/observe.rs"]
 mod observe;
+#[path = "e2e/path_escapes.rs"]
+mod path_escapes;
 #[path = "e2e/registry.rs"]
 mod registry;
 #[path = "e2e/registry_server.rs"]

@@ -1,12 +1,13 @@
 //! Checking, before a container is created, that its command can be executed, so a missing
 //! command fails up front with runc's wording (dockerd turns it into exit 127 / 126).
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
 use crate::backend::RuntimeError;
-use crate::in_root::Root;
+use berth_types::inroot::Root;
 
 /// What a candidate path is.
 enum Found {
@@ -54,9 +55,7 @@ pub fn check_executable(spec: &Spec, bundle: &Path) -> Result<(), RuntimeError> 
             return Found::Unknown;
         }
         match root_dir.stat(&abs.to_string_lossy()) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0 => {
-                Found::Executable
-            }
+            Ok(st) if st.is_file() && st.mode() & 0o111 != 0 => Found::Executable,
             Ok(_) => Found::NotExecutable,
             Err(_) => Found::Missing,
         }

@@ -11,7 +11,6 @@ pub mod console;
 pub mod embedded;
 pub mod exec_check;
 pub mod external;
-pub mod in_root;
 pub mod seccomp;
 pub mod shim_proto;
 pub mod spec;

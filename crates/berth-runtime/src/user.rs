@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::in_root::Root;
+use berth_types::inroot::Root;
 
 /// ids must be in this range (moby/sys/user).
 const MAX_ID: u64 = i32::MAX as u64;

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use berth_runtime::in_root::Root;
+use berth_types::inroot::Root;
 use nix::mount::{mount, MsFlags};
 
 /// Why the bind failed.

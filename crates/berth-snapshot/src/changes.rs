@@ -12,7 +12,8 @@
 //! order depends on Go map iteration; this is the stable order of its documented walk).
 //!
 //! Every lookup is made by descriptor: the upper dir is walked with `O_NOFOLLOW` opens from
-//! opened parents, lower layers are opened with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`.
+//! opened parents, lower layers are opened through pathrs with `NO_SYMLINKS`
+//! ([`berth_types::inroot::open_no_symlinks`]).
 
 use std::collections::BTreeSet;
 use std::ffi::CString;
@@ -20,7 +21,8 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::fsread::{self, Resolve};
+use crate::fsread;
+use berth_types::inroot;
 
 const OPAQUE_XATTR: &std::ffi::CStr = c"trusted.overlay.opaque";
 
@@ -136,12 +138,8 @@ impl LowerView {
         let mut opaque_above = false;
         for i in 1..=comps.len() {
             let prefix = comps[..i].join(&b'/');
-            let fd = match fsread::open_beneath(
-                layer,
-                &prefix,
-                libc::O_PATH | libc::O_NOFOLLOW,
-                Resolve::NoSymlinks,
-            ) {
+            let fd = match inroot::open_no_symlinks(layer, &prefix, libc::O_PATH | libc::O_NOFOLLOW)
+            {
                 Ok(fd) => fd,
                 Err(e)
                     if matches!(
@@ -199,11 +197,10 @@ impl LowerView {
             if !is_dir(&st) {
                 break;
             }
-            let dir = fsread::open_beneath(
+            let dir = inroot::open_no_symlinks(
                 layer.as_fd(),
                 &comps.join(&b'/'),
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                Resolve::NoSymlinks,
             )?;
             for name in fsread::list_dir(dir.as_fd())? {
                 if seen.contains(&name) || removed.contains(&name) {

@@ -1,7 +1,8 @@
 //! Paths inside a container's root for `docker cp`: resolution, stat, archive and extraction
-//! points. The root is an opened directory and every lookup is `openat2(RESOLVE_IN_ROOT)` from
-//! it, so `..`, absolute symlinks and symlinks swapped in meanwhile all stay inside the root.
-//! What is resolved is then used by descriptor only; nothing is looked up again by string.
+//! points. The root is an opened directory and every lookup is made from it through pathrs
+//! ([`berth_types::inroot`]), so `..`, absolute symlinks and symlinks swapped in meanwhile all
+//! stay inside the root. What is resolved is then used by descriptor only; nothing is looked
+//! up again by string.
 //!
 //! A container's volumes and bind mounts are not visible in its root from the host (they live
 //! in the container's mount namespace, or nowhere while it is stopped), so they are given to
@@ -15,7 +16,8 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use crate::fsread::{self, Resolve};
+use crate::fsread;
+use berth_types::inroot;
 
 /// Why a container path could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -268,11 +270,10 @@ impl ContainerRoot {
                 Location::In { rel, .. } if rel.is_empty() => continue,
                 Location::In { root, rel, .. } => {
                     let (name, parent) = rel.split_last().ok_or(ContainerPathError::NotFound)?;
-                    let dir = fsread::open_beneath(
+                    let dir = inroot::open_no_symlinks(
                         root,
                         parent.join("/").as_bytes(),
                         libc::O_PATH | libc::O_DIRECTORY,
-                        Resolve::NoSymlinks,
                     )?;
                     let cname =
                         CString::new(name.as_bytes()).map_err(|_| ContainerPathError::NotFound)?;
@@ -324,12 +325,8 @@ impl ContainerRoot {
             }
             Location::BelowFile => Err(ContainerPathError::NotFound),
             Location::In { root, rel, mount } => {
-                let fd = fsread::open_beneath(
-                    root,
-                    rel.join("/").as_bytes(),
-                    libc::O_PATH | flags,
-                    Resolve::NoSymlinks,
-                )?;
+                let fd =
+                    inroot::open_no_symlinks(root, rel.join("/").as_bytes(), libc::O_PATH | flags)?;
                 Ok((fd, mount))
             }
         }
@@ -473,7 +470,7 @@ mod tests {
     fn name_of(r: &ContainerRoot, path: &str) -> String {
         let fd = r.extraction_dir(path).map(|d| d.fd);
         match fd {
-            Ok(fd) => fsread::fd_path(fd.as_fd())
+            Ok(fd) => inroot::fd_path(fd.as_fd())
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             Err(e) => format!("error: {e}"),
@@ -532,5 +529,52 @@ mod tests {
             .stat(&root.resolve("/link").expect("resolve"))
             .expect("stat");
         assert_eq!(st.link_target, "/data/sub");
+    }
+
+    #[test]
+    fn loops_magic_links_and_dotdot_stay_inside() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let rootfs = tmp.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("etc")).expect("mkdir");
+        std::fs::create_dir_all(rootfs.join("proc")).expect("mkdir");
+        std::fs::write(rootfs.join("etc/passwd"), "inside").expect("write");
+        std::os::unix::fs::symlink("/loop2", rootfs.join("loop1")).expect("symlink");
+        std::os::unix::fs::symlink("loop1", rootfs.join("loop2")).expect("symlink");
+        std::os::unix::fs::symlink("/proc/self/root", rootfs.join("magic")).expect("symlink");
+        std::os::unix::fs::symlink("/proc/self/fd", rootfs.join("fds")).expect("symlink");
+        let root = ContainerRoot::open(&rootfs).expect("open");
+        // The last component is not followed: `/loop1` is the link itself.
+        assert_eq!(
+            root.stat(&root.resolve("/loop1").expect("link"))
+                .expect("stat")
+                .link_target,
+            "/loop2"
+        );
+        for p in ["/loop1/", "/loop2/x", "/loop1/."] {
+            match root.resolve(p).and_then(|r| root.stat(&r)) {
+                Err(ContainerPathError::Io(e)) => {
+                    assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{p}: {e}")
+                }
+                other => panic!("{p}: {:?}", other.map(|s| s.name)),
+            }
+        }
+        // The container's /proc (empty here, as in a stopped container), never the host's.
+        for p in ["/magic/etc/passwd", "/magic/.", "/fds/0"] {
+            assert!(
+                matches!(
+                    root.resolve(p).and_then(|r| root.stat(&r)),
+                    Err(ContainerPathError::NotFound)
+                ),
+                "{p}"
+            );
+        }
+        assert_eq!(
+            name_of(&root, "/../../../../etc"),
+            rootfs.join("etc").display().to_string()
+        );
+        let st = root
+            .stat(&root.resolve("/../../etc/passwd").expect("resolve"))
+            .expect("stat");
+        assert_eq!((st.name.as_str(), st.size), ("passwd", 6));
     }
 }

@@ -1,80 +1,14 @@
-//! Read-side `*at` wrappers for walking a tree by descriptors: listing, stat, readlink, xattrs,
-//! and `openat2` with a chosen resolve mode. Every name passed here is a single component; a
-//! path with several components only goes through [`open_beneath`].
+//! Read-side `*at` wrappers for walking a tree by descriptors: listing, stat, readlink, xattrs.
+//! Every name passed here is a single component in a directory already resolved inside its
+//! root; a path with several components only goes through [`berth_types::inroot`] (pathrs).
 
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
-}
-
-/// `struct open_how` from <linux/openat2.h>.
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-/// How [`open_beneath`] resolves a path below its root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolve {
-    /// `RESOLVE_IN_ROOT`: the root acts as `/`; symlinks are followed, inside it.
-    InRoot,
-    /// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`: any symlink on the way is an error (`ELOOP`).
-    NoSymlinks,
-    /// `RESOLVE_BENEATH`: symlinks are followed, but leaving the root (`..` or a symlink out of
-    /// it, an absolute one included) is an error (`EXDEV`).
-    Beneath,
-}
-
-/// Opens `path` (may contain `/`) beneath `root`; `flags` are `open(2)` flags.
-pub fn open_beneath(
-    root: BorrowedFd<'_>,
-    path: &[u8],
-    flags: libc::c_int,
-    resolve: Resolve,
-) -> io::Result<OwnedFd> {
-    let trimmed: Vec<u8> = path
-        .split(|b| *b == b'/')
-        .filter(|c| !c.is_empty())
-        .collect::<Vec<_>>()
-        .join(&b'/');
-    let path = if trimmed.is_empty() {
-        CString::from(c".")
-    } else {
-        cstring(&trimmed)?
-    };
-    let resolve = match resolve {
-        Resolve::InRoot => libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-        Resolve::NoSymlinks => libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
-        Resolve::Beneath => libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
-    };
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve,
-    };
-    // SAFETY: `path` is NUL-terminated and `how` is a fully initialised open_how whose size we
-    // pass; the kernel only reads them.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the syscall returned a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
 /// `fstat` of an open descriptor (an `O_PATH` one included).
@@ -186,11 +120,6 @@ pub fn lgetxattrat(dir: BorrowedFd<'_>, name: &[u8], key: &CStr) -> io::Result<O
             _ => return Err(e),
         }
     }
-}
-
-/// Where an open descriptor points on the host (for reporting only, never for access).
-pub fn fd_path(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
-    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 /// `(major, minor)` of a device number.

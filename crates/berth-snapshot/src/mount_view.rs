@@ -6,7 +6,7 @@
 //! The mounts are made in a mount namespace of their own: a short-lived thread unshares one,
 //! makes it private (nothing propagates back to the host or the container), opens the rootfs
 //! there and bind-mounts each source onto its destination, which is resolved inside the
-//! opened root (`openat2(RESOLVE_IN_ROOT)`) and mounted by descriptor
+//! opened root through pathrs ([`berth_types::inroot`]) and mounted by descriptor
 //! (`/proc/self/fd/<fd>`), never by a joined path. The thread then ends; the namespace lives
 //! on as long as the view holds its descriptor, and with it the mounts the view's descriptors
 //! walk through. Dropping the view tears it all down.
@@ -16,7 +16,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::fsread::{self, Resolve};
+use crate::fsread;
+use berth_types::inroot;
 
 /// One mount to make in the view.
 #[derive(Debug, Clone)]
@@ -81,7 +82,7 @@ fn bind_one(root: BorrowedFd<'_>, m: &ViewMount) -> io::Result<Option<OwnedFd>> 
     if rel.is_empty() {
         return Ok(None);
     }
-    let dest = match fsread::open_beneath(root, rel.as_bytes(), libc::O_PATH, Resolve::InRoot) {
+    let dest = match inroot::open(root, rel.as_bytes(), libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
             return Ok(None)
@@ -104,7 +105,7 @@ fn bind_one(root: BorrowedFd<'_>, m: &ViewMount) -> io::Result<Option<OwnedFd>> 
         )
     })?;
     // The destination again: now the bind mount's root.
-    let top = fsread::open_beneath(root, rel.as_bytes(), libc::O_PATH, Resolve::InRoot)?;
+    let top = inroot::open(root, rel.as_bytes(), libc::O_PATH)?;
     if !m.rw {
         let t = fd_path(top.as_fd())?;
         // SAFETY: `t` is NUL-terminated and outlives the call.
@@ -213,13 +214,8 @@ mod tests {
         )
         .expect("view");
         assert!(view.mounted(1).is_none());
-        let sub = fsread::open_beneath(
-            view.root(),
-            b"data/sub",
-            libc::O_PATH | libc::O_DIRECTORY,
-            Resolve::InRoot,
-        )
-        .expect("open sub");
+        let sub = inroot::open(view.root(), b"data/sub", libc::O_PATH | libc::O_DIRECTORY)
+            .expect("open sub");
         let name = CString::new("in-volume").expect("cstring");
         assert!(crate::sys::lstatat(sub.as_fd(), &name)
             .expect("lstat")

@@ -10,9 +10,12 @@
 //! overlay/l/<short>               -> ../<id>/diff, keeps legacy mount options short
 //! ```
 
+use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use berth_types::{Digest, Error};
 use rand::Rng;
@@ -381,21 +384,56 @@ impl Snapshotter {
 }
 
 /// Total size in bytes of the regular files under `dir` (for `docker ps -s` style sizes).
+///
+/// The tree (a layer, a container's upper directory, a volume a container may be writing to)
+/// is walked by descriptor from `dir` opened through pathrs, one name at a time and never
+/// following a symlink, so a directory swapped for a symlink meanwhile is not followed out of
+/// it. Entries that vanish during the walk are skipped.
 pub fn dir_size(dir: &Path) -> io::Result<u64> {
+    let root = berth_types::inroot::Root::open(dir)?;
+    let top = berth_types::inroot::open(root.as_fd(), b"", libc::O_PATH | libc::O_DIRECTORY)?;
     let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d)? {
-            let entry = entry?;
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                stack.push(entry.path());
-            } else if ft.is_file() {
-                total += entry.metadata()?.len();
-            }
+    // Subdirectories still to list, by parent and name: only parents with a pending child
+    // stay open (about the tree's depth), not every directory seen.
+    let mut pending: Vec<(Rc<OwnedFd>, CString)> = Vec::new();
+    add_entries(Rc::new(top), &mut total, &mut pending)?;
+    while let Some((parent, name)) = pending.pop() {
+        match crate::fsread::openat_nofollow(
+            parent.as_fd(),
+            &name,
+            libc::O_PATH | libc::O_DIRECTORY,
+        ) {
+            Ok(sub) => add_entries(Rc::new(sub), &mut total, &mut pending)?,
+            // Removed, or swapped for something else, since it was listed.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)
+                ) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(total)
+}
+
+/// Adds the sizes of `dir`'s regular files to `total` and queues its subdirectories.
+fn add_entries(
+    dir: Rc<OwnedFd>,
+    total: &mut u64,
+    pending: &mut Vec<(Rc<OwnedFd>, CString)>,
+) -> io::Result<()> {
+    for name in crate::fsread::list_dir(dir.as_fd())? {
+        let name = CString::new(name)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "NUL in a name"))?;
+        match crate::sys::lstatat(dir.as_fd(), &name)? {
+            Some(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => *total += st.st_size as u64,
+            Some(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+                pending.push((dir.clone(), name))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn random_name(len: usize) -> String {
@@ -404,4 +442,36 @@ fn random_name(len: usize) -> String {
     (0..len)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+#[cfg(test)]
+mod dir_size_tests {
+    use super::dir_size;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn counts_regular_files_and_follows_no_symlink() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("vol");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(dir.join("a/b/c")).expect("mkdir");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        std::fs::write(outside.join("big"), vec![0u8; 10_000]).expect("write");
+        std::fs::write(dir.join("one"), "1").expect("write");
+        std::fs::write(dir.join("a/b/two"), "22").expect("write");
+        std::fs::write(dir.join("a/b/c/three"), "333").expect("write");
+        symlink(&outside, dir.join("abs")).expect("symlink");
+        symlink("../outside", dir.join("a/rel")).expect("symlink");
+        symlink("../outside/big", dir.join("a/b/file-link")).expect("symlink");
+        symlink("loop", dir.join("loop")).expect("symlink");
+        assert_eq!(dir_size(&dir).expect("size"), 6);
+        // A deep tree is walked without keeping every directory open.
+        let mut deep = dir.join("deep");
+        for _ in 0..200 {
+            deep = deep.join("d");
+        }
+        std::fs::create_dir_all(&deep).expect("deep");
+        std::fs::write(deep.join("f"), "4444").expect("write");
+        assert_eq!(dir_size(&dir).expect("size"), 10);
+    }
 }

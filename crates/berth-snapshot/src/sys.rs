@@ -1,6 +1,7 @@
 //! Thin, safe wrappers over the `*at` syscalls the unpacker and mounter need. Every name passed
-//! here is a single path component already checked by the caller; paths with several components
-//! only go through [`open_in_root`], which resolves them with `RESOLVE_IN_ROOT`.
+//! here is a single path component already checked by the caller, in a directory resolved
+//! inside its root by [`berth_types::inroot`] (pathrs); paths with several components only go
+//! through that.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -17,45 +18,6 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
-}
-
-/// `struct open_how` from <linux/openat2.h> (libc's version cannot be built by value).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-/// Opens `path` (relative, may contain `/`) beneath `root` as if `root` were `/`: `..` and
-/// absolute symlinks cannot leave it. `flags` are `open(2)` flags.
-pub fn open_in_root(root: BorrowedFd<'_>, path: &[u8], flags: libc::c_int) -> io::Result<OwnedFd> {
-    let path = if path.is_empty() {
-        CString::from(c".")
-    } else {
-        cstring(path)?
-    };
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: `path` is a valid NUL-terminated string and `how` a fully initialised open_how
-    // whose size we pass; the kernel only reads them.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the syscall returned a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
 /// `openat(dir, name, flags, mode)` for a single component.

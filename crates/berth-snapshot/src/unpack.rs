@@ -1,10 +1,11 @@
 //! Safe layer unpack: a tar stream applied to an opened layer root.
 //!
-//! Every entry's parent directory is opened with `RESOLVE_IN_ROOT` beneath the layer root, and the
-//! entry itself is created with a `*at` call on that descriptor using a single, checked name. So
-//! `..`, absolute paths and symlinked parents cannot reach outside the root by construction.
-//! In addition, and as dockerd does, names and hardlink/symlink targets that lexically climb
-//! above the root are rejected outright.
+//! Every entry's parent directory is opened inside the layer root through pathrs
+//! ([`berth_types::inroot::open`], `RESOLVE_IN_ROOT`), and the entry itself is created with a
+//! `*at` call on that descriptor using a single, checked name. So `..`, absolute paths and
+//! symlinked parents cannot reach outside the root by construction. In addition, and as
+//! dockerd does, names and hardlink/symlink targets that lexically climb above the root are
+//! rejected outright.
 //!
 //! Whiteouts are converted to overlayfs's form: `.wh.<name>` becomes a 0:0 character device
 //! `<name>`, `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its directory.
@@ -18,6 +19,7 @@ use std::path::Path;
 use tar::EntryType;
 
 use crate::sys;
+use berth_types::inroot;
 
 /// File data moves in chunks this large: std's 8 KiB copy costs a read and a write syscall per
 /// 8 KiB, which dominates the unpack of large files.
@@ -284,9 +286,8 @@ impl Unpacker {
         let Some((last, parent_comps)) = comps.split_last() else {
             // The root itself ("./"): only a directory makes sense; it carries the root's metadata.
             if kind == Kind::Dir && self.opts.root_metadata {
-                let fd =
-                    sys::open_in_root(self.root.as_fd(), b"", libc::O_RDONLY | libc::O_DIRECTORY)
-                        .map_err(entry_err)?;
+                let fd = inroot::open(self.root.as_fd(), b"", libc::O_RDONLY | libc::O_DIRECTORY)
+                    .map_err(entry_err)?;
                 apply_fd_meta(fd.as_fd(), &meta).map_err(entry_err)?;
                 self.dir_times.push((Vec::new(), meta.mtime));
             }
@@ -384,7 +385,7 @@ impl Unpacker {
                 };
                 let tcomps = clean_components(&target).ok_or_else(invalid)?;
                 let (tlast, tparent) = tcomps.split_last().ok_or_else(invalid)?;
-                let tparent_fd = sys::open_in_root(
+                let tparent_fd = inroot::open(
                     self.root.as_fd(),
                     &tparent.join(&b'/'),
                     libc::O_PATH | libc::O_DIRECTORY,
@@ -440,7 +441,7 @@ impl Unpacker {
             .collect();
         if last == WHITEOUT_OPAQUE {
             self.ensure_dir(&parent_comps)?;
-            let dir = sys::open_in_root(
+            let dir = inroot::open(
                 self.root.as_fd(),
                 parent_path,
                 libc::O_RDONLY | libc::O_DIRECTORY,
@@ -470,14 +471,14 @@ impl Unpacker {
     /// the root, every lookup resolved inside it.
     fn ensure_dir(&self, comps: &[&[u8]]) -> io::Result<OwnedFd> {
         let flags = libc::O_PATH | libc::O_DIRECTORY;
-        match sys::open_in_root(self.root.as_fd(), &comps.join(&b'/'), flags) {
+        match inroot::open(self.root.as_fd(), &comps.join(&b'/'), flags) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             other => return other,
         }
-        let mut dir = sys::open_in_root(self.root.as_fd(), b"", flags)?;
+        let mut dir = inroot::open(self.root.as_fd(), b"", flags)?;
         for (i, comp) in comps.iter().enumerate() {
             let prefix = comps[..=i].join(&b'/');
-            dir = match sys::open_in_root(self.root.as_fd(), &prefix, flags) {
+            dir = match inroot::open(self.root.as_fd(), &prefix, flags) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                     let cname = CString::new(comp.to_vec())
@@ -486,7 +487,7 @@ impl Unpacker {
                         Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
                         _ => {}
                     }
-                    sys::open_in_root(self.root.as_fd(), &prefix, flags)?
+                    inroot::open(self.root.as_fd(), &prefix, flags)?
                 }
                 Err(e) => return Err(e),
             };
@@ -497,7 +498,7 @@ impl Unpacker {
     fn finish(self) -> Result<UnpackStats, UnpackError> {
         for (path, mtime) in self.dir_times.iter().rev() {
             let name = String::from_utf8_lossy(path).into_owned();
-            let fd = match sys::open_in_root(
+            let fd = match inroot::open(
                 self.root.as_fd(),
                 path,
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,

@@ -439,3 +439,121 @@ fn a_symlink_swapped_in_for_a_directory_stays_inside() {
     assert_eq!(fs::read(inner.join("secret")).expect("inner"), b"pwned");
     host_untouched(&f);
 }
+
+#[test]
+fn symlink_loops_fail_without_touching_anything() {
+    let f = fixture();
+    let tar = TarBuilder::new()
+        .link(tar::EntryType::Symlink, "a", "b")
+        .link(tar::EntryType::Symlink, "b", "/a")
+        .file("a/x", b"looped")
+        .bytes();
+    let err = unpack(&f.root, tar).expect_err("loop");
+    match &err {
+        UnpackError::Entry { source, .. } => {
+            assert_eq!(source.raw_os_error(), Some(libc::ELOOP), "{err}")
+        }
+        other => panic!("not an entry error: {other}"),
+    }
+    host_untouched(&f);
+}
+
+#[test]
+fn magic_link_parents_resolve_inside_the_layer() {
+    // `/proc/self/root` in a layer is a path like any other: looked up inside the layer, it
+    // names the layer's own `proc/self/root`, never the unpacking process's root.
+    let f = fixture();
+    let host = f.host.to_str().expect("utf8").to_string();
+    let rel = host.trim_start_matches('/');
+    let err = unpack(
+        &f.root,
+        TarBuilder::new()
+            .link(tar::EntryType::Symlink, "m", "/proc/self/root")
+            .file(&format!("m/{rel}/secret"), b"pwned")
+            .bytes(),
+    )
+    .expect_err("no proc in the layer");
+    assert!(matches!(err, UnpackError::Entry { .. }), "{err}");
+    host_untouched(&f);
+
+    let f = fixture();
+    unpack(
+        &f.root,
+        TarBuilder::new()
+            .dir("proc/self/root/", 0o755)
+            .link(tar::EntryType::Symlink, "m", "/proc/self/root")
+            .file(&format!("m/{rel}/secret"), b"pwned")
+            .bytes(),
+    )
+    .expect("inside the layer");
+    assert_eq!(
+        fs::read(f.root.join("proc/self/root").join(rel).join("secret")).expect("inner"),
+        b"pwned"
+    );
+    host_untouched(&f);
+}
+
+#[test]
+fn device_nodes_are_replaced_never_written_through() {
+    let f = fixture();
+    let tar = TarBuilder::new()
+        .node("null", tar::EntryType::Char, 1, 3)
+        .file("null", b"data")
+        .node("zero", tar::EntryType::Char, 1, 5)
+        .link(tar::EntryType::Link, "zero-link", "zero")
+        .file("zero-link", b"data")
+        .bytes();
+    unpack(&f.root, tar).expect("unpack");
+    for name in ["null", "zero-link"] {
+        let m = fs::symlink_metadata(f.root.join(name)).expect(name);
+        assert!(m.file_type().is_file(), "{name} is not a regular file now");
+        assert_eq!(fs::read(f.root.join(name)).expect(name), b"data");
+    }
+    let zero = fs::symlink_metadata(f.root.join("zero")).expect("zero");
+    assert!(zero.file_type().is_char_device(), "the node itself stays");
+    assert_eq!(
+        zero.nlink(),
+        1,
+        "the link was replaced, not written through"
+    );
+    host_untouched(&f);
+}
+
+#[test]
+fn a_symlink_swapped_in_concurrently_never_leads_out() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let f = fixture();
+    fs::create_dir(f.root.join("d")).expect("d");
+    std::os::unix::fs::symlink(&f.host, f.root.join("abs")).expect("abs");
+    std::os::unix::fs::symlink("../../host", f.root.join("rel")).expect("rel");
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (root, stop) = (f.root.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let link = if i.is_multiple_of(2) { "abs" } else { "rel" };
+                i += 1;
+                // d (a directory) <-> a symlink out of the layer, over and over.
+                let _ = fs::rename(root.join("d"), root.join("d.real"));
+                let _ = fs::rename(root.join(link), root.join("d"));
+                std::thread::yield_now();
+                let _ = fs::rename(root.join("d"), root.join(link));
+                let _ = fs::rename(root.join("d.real"), root.join("d"));
+            }
+        })
+    };
+    let mut tar = TarBuilder::new();
+    for i in 0..300 {
+        tar = tar.file(&format!("d/f{i}"), b"x");
+    }
+    let tar = tar.bytes();
+    for _ in 0..10 {
+        // Each run may fail (a parent vanished mid-way) or succeed; neither may write out.
+        let _ = unpack(&f.root, tar.clone());
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().expect("swapper");
+    host_untouched(&f);
+}

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod error;
 pub mod gocompat;
 pub mod id;
+pub mod inroot;
 pub mod reference;
 
 pub use digest::Digest;

@@ -91,10 +91,10 @@ both_clients! {
 }
 
 /// A tar built entry by entry, names written raw (`..`, absolute) as a hostile client would.
-struct RawTar(tar::Builder<Vec<u8>>);
+pub(super) struct RawTar(tar::Builder<Vec<u8>>);
 
 impl RawTar {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(tar::Builder::new(Vec::new()))
     }
 
@@ -115,19 +115,19 @@ impl RawTar {
         self
     }
 
-    fn file(self, name: &str, data: &str) -> Self {
+    pub(super) fn file(self, name: &str, data: &str) -> Self {
         self.entry(tar::EntryType::Regular, name, "", data.as_bytes())
     }
 
-    fn symlink(self, name: &str, target: &str) -> Self {
+    pub(super) fn symlink(self, name: &str, target: &str) -> Self {
         self.entry(tar::EntryType::Symlink, name, target, b"")
     }
 
-    fn hardlink(self, name: &str, target: &str) -> Self {
+    pub(super) fn hardlink(self, name: &str, target: &str) -> Self {
         self.entry(tar::EntryType::Link, name, target, b"")
     }
 
-    fn bytes(self) -> Vec<u8> {
+    pub(super) fn bytes(self) -> Vec<u8> {
         self.0.into_inner().expect("finish")
     }
 }

@@ -7,7 +7,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_snapshot::container_path::ContainerRoot;
-use berth_snapshot::fsread::{self, Resolve};
+use berth_snapshot::fsread;
+use berth_types::inroot;
 use berth_types::{Error, Result};
 
 use super::context::{key_of, BuildContext, Kind};
@@ -263,7 +264,7 @@ pub fn bind_source_key(ctx: &BuildContext, source: &str, from: &str) -> Result<S
 
 /// Copies `key` of `ctx` (a file or a directory tree) into a fresh directory below `parent`
 /// and returns that directory and the path to bind: the tree's root, or the file in it.
-/// Names are extracted inside the directory (openat2), owners are kept.
+/// Names are extracted inside the directory (through pathrs), owners are kept.
 pub fn materialize(ctx: &BuildContext, key: &str, parent: &Path) -> Result<(PathBuf, PathBuf)> {
     let dir = parent.join(berth_types::id::generate());
     std::fs::create_dir_all(&dir)
@@ -294,7 +295,14 @@ pub fn materialize(ctx: &BuildContext, key: &str, parent: &Path) -> Result<(Path
             .map_err(|e| Error::invalid(e.to_string()))?;
         Ok(match ctx.entry(key).map(|e| &e.kind) {
             Some(Kind::Dir) | None => dir.clone(),
-            Some(_) => dir.join(key.rsplit('/').next().unwrap_or(key)),
+            // The file as extracted, by descriptor: a symlink there would be followed by the
+            // bind on the host, so it is refused rather than named.
+            Some(_) => {
+                let name = key.rsplit('/').next().unwrap_or(key);
+                inroot::open_no_symlinks(root.fd(), name.as_bytes(), libc::O_PATH)
+                    .and_then(|fd| inroot::fd_path(fd.as_fd()))
+                    .map_err(|e| Error::internal(format!("opening {name}: {e}")))?
+            }
         })
     })();
     match result {
@@ -328,11 +336,10 @@ pub fn remove_stubs(upper: &Path, targets: &[String]) -> Result<()> {
 fn remove_chain(root: std::os::fd::BorrowedFd<'_>, parts: &[&str]) -> std::io::Result<()> {
     for depth in (1..=parts.len()).rev() {
         let parent_path = parts[..depth - 1].join("/");
-        let parent = match fsread::open_beneath(
+        let parent = match inroot::open_no_symlinks(
             root,
             parent_path.as_bytes(),
             libc::O_PATH | libc::O_DIRECTORY,
-            Resolve::NoSymlinks,
         ) {
             Ok(fd) => fd,
             Err(_) => return Ok(()),

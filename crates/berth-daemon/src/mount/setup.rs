@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use berth_runtime::in_root::Root;
 use berth_runtime::spec::SpecMount;
+use berth_types::inroot::Root;
 use berth_types::{Error, Result};
 
 use crate::container::record::Container;
@@ -176,39 +176,47 @@ impl Daemon {
     }
 }
 
-/// The directory `subpath` of a volume's `data`, resolved beneath it (symlinks followed, but
-/// never out of it), as moby's `safepath.Join`: its symlink-free host path, for the mount.
-/// Missing: 404 `cannot access path ...`; escaping: 400 `path concatenation escapes ...`.
+/// The directory `subpath` of a volume's `data`, as moby's `safepath.Join`: the joined path is
+/// resolved as the host sees it (symlinks followed, magic links refused, through pathrs from
+/// the host's `/`), then the result must still lie beneath the resolved `data`; its
+/// symlink-free host path is returned for the mount. Missing: 404 `cannot access path ...`;
+/// escaping (or a symlink loop): 400 `path concatenation escapes ...`.
 pub(crate) fn volume_subpath(data: &Path, subpath: &str) -> Result<std::path::PathBuf> {
-    use berth_snapshot::fsread::{self, Resolve};
+    use berth_types::inroot;
     use std::os::fd::AsFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    let base = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(data)
-        .map_err(|e| Error::not_found(format!("cannot access path {}: {e}", data.display())))?;
+    use std::os::unix::ffi::OsStrExt;
     let combined = data.join(subpath);
-    let fd = fsread::open_beneath(
-        base.as_fd(),
-        subpath.as_bytes(),
-        libc::O_PATH,
-        Resolve::Beneath,
-    )
-    .map_err(|e| match e.raw_os_error() {
-        Some(libc::EXDEV) | Some(libc::ELOOP) => Error::invalid(format!(
+    let access = |e: std::io::Error| {
+        Error::internal(format!("cannot access path {}: {e}", combined.display()))
+    };
+    let base = Root::open(data)
+        .map_err(|e| Error::not_found(format!("cannot access path {}: {e}", data.display())))?;
+    let base = inroot::fd_path(base.as_fd()).map_err(access)?;
+    let host = Root::open(Path::new("/")).map_err(access)?;
+    let mut joined = base.as_os_str().as_bytes().to_vec();
+    joined.push(b'/');
+    joined.extend_from_slice(subpath.as_bytes());
+    let escapes = || {
+        Error::invalid(format!(
             "path concatenation escapes the base directory, base: {}, subpath: {subpath}",
             data.display()
-        )),
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::not_found(format!(
-            "cannot access path {}: lstat {}: no such file or directory",
-            combined.display(),
-            combined.display()
-        )),
-        _ => Error::internal(format!("cannot access path {}: {e}", combined.display())),
-    })?;
-    fsread::fd_path(fd.as_fd())
-        .map_err(|e| Error::internal(format!("cannot access path {}: {e}", combined.display())))
+        ))
+    };
+    let fd =
+        inroot::open(host.as_fd(), &joined, libc::O_PATH).map_err(|e| match e.raw_os_error() {
+            Some(libc::EXDEV) | Some(libc::ELOOP) => escapes(),
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::not_found(format!(
+                "cannot access path {}: lstat {}: no such file or directory",
+                combined.display(),
+                combined.display()
+            )),
+            _ => access(e),
+        })?;
+    let resolved = inroot::fd_path(fd.as_fd()).map_err(access)?;
+    if !resolved.starts_with(&base) {
+        return Err(escapes());
+    }
+    Ok(resolved)
 }
 
 #[cfg(test)]
@@ -243,5 +251,49 @@ mod tests {
             tmpfs_options(true, "size=1m,exec"),
             ["nosuid", "nodev", "noexec", "rw", "size=1m", "exec"]
         );
+    }
+
+    #[test]
+    fn volume_subpaths_resolve_as_moby_safepath() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data = tmp.path().join("_data");
+        std::fs::create_dir_all(data.join("sub/deep")).expect("mkdir");
+        std::fs::create_dir_all(tmp.path().join("outside")).expect("mkdir");
+        symlink("/", data.join("abs")).expect("symlink");
+        symlink("../outside", data.join("up")).expect("symlink");
+        symlink("sub", data.join("inlink")).expect("symlink");
+        // Out of the volume and back in: moby judges where it ends, so does this.
+        symlink(data.join("sub"), data.join("roundtrip")).expect("symlink");
+        symlink("loop", data.join("loop")).expect("symlink");
+        symlink("/proc/self/root", data.join("magic")).expect("symlink");
+        let real = std::fs::canonicalize(&data).expect("canonical");
+        for (sub, want) in [
+            ("sub/deep", "sub/deep"),
+            ("inlink/deep", "sub/deep"),
+            ("roundtrip", "sub"),
+        ] {
+            assert_eq!(
+                volume_subpath(&data, sub).expect(sub),
+                real.join(want),
+                "{sub}"
+            );
+        }
+        for sub in ["abs", "abs/etc", "up", "loop", "magic", "magic/etc"] {
+            let e = volume_subpath(&data, sub).expect_err(sub);
+            assert_eq!(
+                e.kind,
+                berth_types::ErrorKind::InvalidArgument,
+                "{sub}: {e:?}"
+            );
+            assert!(
+                e.message
+                    .starts_with("path concatenation escapes the base directory"),
+                "{sub}: {e:?}"
+            );
+        }
+        let e = volume_subpath(&data, "nope").expect_err("missing");
+        assert_eq!(e.kind, berth_types::ErrorKind::NotFound, "{e:?}");
+        assert!(e.message.starts_with("cannot access path "), "{e:?}");
     }
 }

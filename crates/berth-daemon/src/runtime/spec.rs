@@ -471,7 +471,7 @@ pub fn build(
         .mounts
         .retain(|m| !user_dests.contains(&m.destination));
     // dockerd creates a missing working directory (root-owned, 0755) before the start.
-    berth_runtime::in_root::Root::open(rootfs)
+    berth_types::inroot::Root::open(rootfs)
         .and_then(|root| root.mkdir_all(&input.cwd, 0o755))
         .map_err(|e| {
             Error::invalid(format!("creating the working directory {}: {e}", input.cwd))
