@@ -1,0 +1,1 @@
+//! dotenv (being written).
