@@ -60,7 +60,11 @@ pub fn parse(
         while i < chars.len() && !matches!(chars[i], '=' | ':' | '\n') {
             i += 1;
         }
-        let mut key: String = chars[start..i].iter().collect::<String>().trim().to_string();
+        let mut key: String = chars[start..i]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string();
         if let Some(k) = key.strip_prefix("export ") {
             key = k.trim().to_string();
         }
@@ -181,8 +185,9 @@ mod tests {
 
     #[test]
     fn dotenv_syntax() {
-        let env: BTreeMap<String, String> =
-            [("HOST".to_string(), "h".to_string())].into_iter().collect();
+        let env: BTreeMap<String, String> = [("HOST".to_string(), "h".to_string())]
+            .into_iter()
+            .collect();
         let text = "# comment\nA=1\nexport B = two words # c\nC='lit ${A}'\nD=\"x\\ny ${A}\"\nE=${A}-${HOST}\nHOST\nMISSING\nF=\"multi\nline\"\nG=a#b\nH=\n";
         let m = parse(text, ".env", &env).unwrap();
         assert_eq!(m["A"], "1");

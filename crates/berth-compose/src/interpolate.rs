@@ -93,7 +93,13 @@ fn braced(inner: &str, whole: &str, env: &dyn Lookup) -> Result<String, Template
     let invalid = || TemplateError(format!("Invalid template: {whole:?}"));
     let name_len = inner
         .char_indices()
-        .find(|&(idx, c)| !(if idx == 0 { is_name_start(c) } else { is_name_char(c) }))
+        .find(|&(idx, c)| {
+            !(if idx == 0 {
+                is_name_start(c)
+            } else {
+                is_name_char(c)
+            })
+        })
         .map(|(idx, _)| idx)
         .unwrap_or(inner.len());
     if name_len == 0 {
@@ -200,11 +206,20 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.depends_on.*.restart", Cast::Bool),
     ("services.*.deploy.replicas", Cast::Int),
     ("services.*.deploy.update_config.parallelism", Cast::Int),
-    ("services.*.deploy.update_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.update_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.rollback_config.parallelism", Cast::Int),
-    ("services.*.deploy.rollback_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.rollback_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.restart_policy.max_attempts", Cast::Int),
-    ("services.*.deploy.placement.max_replicas_per_node", Cast::Int),
+    (
+        "services.*.deploy.placement.max_replicas_per_node",
+        Cast::Int,
+    ),
     ("services.*.deploy.resources.limits.pids", Cast::Int),
     ("services.*.develop.watch.[].initial_sync", Cast::Bool),
     ("services.*.env_file.[].required", Cast::Bool),
@@ -286,26 +301,26 @@ pub fn interpolate_node(
                     TemplateError(format!("failed to cast to expected type: {msg}")),
                 )
             };
-            node.value = match cast {
-                Cast::Int => Value::Int(
-                    s.parse::<i64>()
-                        .map_err(|_| fail(format!("strconv.Atoi: parsing {s:?}: invalid syntax")))?,
-                ),
-                Cast::Float => Value::Float(s.parse::<f64>().map_err(|_| {
-                    fail(format!("strconv.ParseFloat: parsing {s:?}: invalid syntax"))
-                })?),
-                Cast::Bool => Value::Bool(
-                    crate::node::parse_bool(&s)
-                        .or(match s.as_str() {
-                            "1" | "t" | "T" => Some(true),
-                            "0" | "f" | "F" => Some(false),
-                            _ => None,
-                        })
-                        .ok_or_else(|| {
-                            fail(format!("strconv.ParseBool: parsing {s:?}: invalid syntax"))
-                        })?,
-                ),
-            };
+            node.value =
+                match cast {
+                    Cast::Int => Value::Int(s.parse::<i64>().map_err(|_| {
+                        fail(format!("strconv.Atoi: parsing {s:?}: invalid syntax"))
+                    })?),
+                    Cast::Float => Value::Float(s.parse::<f64>().map_err(|_| {
+                        fail(format!("strconv.ParseFloat: parsing {s:?}: invalid syntax"))
+                    })?),
+                    Cast::Bool => Value::Bool(
+                        crate::node::parse_bool(&s)
+                            .or(match s.as_str() {
+                                "1" | "t" | "T" => Some(true),
+                                "0" | "f" | "F" => Some(false),
+                                _ => None,
+                            })
+                            .ok_or_else(|| {
+                                fail(format!("strconv.ParseBool: parsing {s:?}: invalid syntax"))
+                            })?,
+                    ),
+                };
         }
     }
     Ok(())

@@ -351,9 +351,8 @@ fn index_of(ix: Indexer, n: &Node, path: &str, i: usize) -> Result<String, Merge
     let scalar = n.scalar_string();
     match ix {
         Indexer::KeyValue => {
-            let s = scalar.ok_or_else(|| {
-                MergeError(format!("{path}.[{i}]: unexpected non-scalar entry"))
-            })?;
+            let s = scalar
+                .ok_or_else(|| MergeError(format!("{path}.[{i}]: unexpected non-scalar entry")))?;
             Ok(s.split_once('=').map(|(k, _)| k.to_string()).unwrap_or(s))
         }
         Indexer::Mount(default) => match &n.value {
@@ -363,24 +362,34 @@ fn index_of(ix: Indexer, n: &Node, path: &str, i: usize) -> Result<String, Merge
                 }
                 match n.get("source").and_then(Node::scalar_string) {
                     Some(s) => Ok(format!("{default}/{s}")),
-                    None => Err(MergeError(format!("{path}.[{i}]: missing target or source"))),
+                    None => Err(MergeError(format!(
+                        "{path}.[{i}]: missing target or source"
+                    ))),
                 }
             }
             _ => Ok(format!("{default}/{}", scalar.unwrap_or_default())),
         },
         Indexer::EnvFile => match &n.value {
             Value::Map(_) => n.get("path").and_then(Node::scalar_string).ok_or_else(|| {
-                MergeError(format!("environment path attribute {path}.[{i}] is missing"))
+                MergeError(format!(
+                    "environment path attribute {path}.[{i}] is missing"
+                ))
             }),
             _ => Ok(scalar.unwrap_or_default()),
         },
-        Indexer::Expose => scalar
-            .ok_or_else(|| MergeError(format!("{path}.[{i}]: unsupported expose value"))),
+        Indexer::Expose => {
+            scalar.ok_or_else(|| MergeError(format!("{path}.[{i}]: unsupported expose value")))
+        }
         Indexer::Ports => match &n.value {
             Value::Map(_) => {
-                let target = n.get("target").and_then(Node::scalar_string).ok_or_else(|| {
-                    MergeError(format!("service ports {path}.[{i}] is missing a target port"))
-                })?;
+                let target = n
+                    .get("target")
+                    .and_then(Node::scalar_string)
+                    .ok_or_else(|| {
+                        MergeError(format!(
+                            "service ports {path}.[{i}] is missing a target port"
+                        ))
+                    })?;
                 let published = n
                     .get("published")
                     .and_then(Node::scalar_string)
@@ -400,22 +409,28 @@ fn index_of(ix: Indexer, n: &Node, path: &str, i: usize) -> Result<String, Merge
             _ => Ok(scalar.unwrap_or_default()),
         },
         Indexer::Volumes => match &n.value {
-            Value::Map(_) => n.get("target").and_then(Node::scalar_string).ok_or_else(|| {
-                MergeError(format!(
-                    "service volume {path}.[{i}] is missing a mount target"
-                ))
-            }),
+            Value::Map(_) => n
+                .get("target")
+                .and_then(Node::scalar_string)
+                .ok_or_else(|| {
+                    MergeError(format!(
+                        "service volume {path}.[{i}] is missing a mount target"
+                    ))
+                }),
             Value::String(s) => crate::transform::parse_volume(s)
                 .map(|v| v.target)
                 .map_err(MergeError),
             _ => Ok(String::new()),
         },
         Indexer::Devices => match &n.value {
-            Value::Map(_) => n.get("target").and_then(Node::scalar_string).ok_or_else(|| {
-                MergeError(format!(
-                    "service device {path}.[{i}] is missing a mount target"
-                ))
-            }),
+            Value::Map(_) => n
+                .get("target")
+                .and_then(Node::scalar_string)
+                .ok_or_else(|| {
+                    MergeError(format!(
+                        "service device {path}.[{i}] is missing a mount target"
+                    ))
+                }),
             _ => {
                 let s = scalar.unwrap_or_default();
                 let parts: Vec<&str> = s.split(':').collect();

@@ -405,8 +405,9 @@ pub struct Trigger {
     pub action: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub target: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exec: Option<ServiceHook>,
+    /// Always printed in JSON (a struct in compose-go).
+    #[serde(default)]
+    pub exec: ServiceHook,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -420,8 +421,9 @@ pub struct Trigger {
 /// `post_start`/`pre_stop`/watch `exec` (`types.ServiceHook`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceHook {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub command: Vec<String>,
+    /// Always serialized (null when unset), as compose-go's ShellCommand.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
     #[serde(default, skip_serializing_if = "is_false")]

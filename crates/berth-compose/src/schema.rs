@@ -141,10 +141,7 @@ impl Schema {
             };
             if !types.is_empty() && !types.iter().any(|t| type_matches(t, node)) {
                 let names: Vec<&str> = types.iter().map(|t| human_type(t)).collect();
-                return Err(Self::err(
-                    path,
-                    format!("must be a {}", names.join(" or ")),
-                ));
+                return Err(Self::err(path, format!("must be a {}", names.join(" or "))));
             }
         }
         if let Some(en) = schema.get("enum").and_then(J::as_array) {
@@ -251,10 +248,7 @@ impl Schema {
             Value::String(s) => {
                 if let Some(p) = schema.get("pattern").and_then(J::as_str) {
                     if !self.regex_match(p, s) {
-                        return Err(Self::err(
-                            path,
-                            format!("does not match pattern '{p}'"),
-                        ));
+                        return Err(Self::err(path, format!("does not match pattern '{p}'")));
                     }
                 }
             }
@@ -290,7 +284,10 @@ impl Schema {
             let t = b.get("type");
             match t {
                 Some(J::String(s)) => type_matches(s, node),
-                Some(J::Array(a)) => a.iter().filter_map(J::as_str).any(|s| type_matches(s, node)),
+                Some(J::Array(a)) => a
+                    .iter()
+                    .filter_map(J::as_str)
+                    .any(|s| type_matches(s, node)),
                 _ => false,
             }
         });

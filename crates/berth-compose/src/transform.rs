@@ -19,7 +19,9 @@ fn seq(v: Vec<Node>) -> Node {
     Node::new(Value::Seq(v))
 }
 
-const PROPAGATIONS: &[&str] = &["rprivate", "private", "rshared", "shared", "rslave", "slave"];
+const PROPAGATIONS: &[&str] = &[
+    "rprivate", "private", "rshared", "shared", "rslave", "slave",
+];
 
 /// Parses the volume short syntax `[source:]target[:options]` as compose-go's
 /// `format.ParseVolume`.
@@ -114,9 +116,7 @@ pub fn parse_port(spec: &str) -> Result<Vec<IndexMap<String, Node>>, String> {
     let host_range = if host.is_empty() {
         None
     } else {
-        Some(
-            parse_range(host).map_err(|_| format!("invalid hostPort: {host}"))?,
-        )
+        Some(parse_range(host).map_err(|_| format!("invalid hostPort: {host}"))?)
     };
     if let Some((hs, he)) = host_range {
         if ce - cs != he - hs && ce != cs {
@@ -275,12 +275,14 @@ fn to_string_map(node: &Node, allow_null: bool) -> Node {
 
 fn to_string_list(node: &Node) -> Node {
     match &node.value {
-        Value::Seq(items) => seq(
-            items
-                .iter()
-                .map(|i| i.scalar_string().map(|v| s(&v)).unwrap_or_else(|| i.clone()))
-                .collect(),
-        ),
+        Value::Seq(items) => seq(items
+            .iter()
+            .map(|i| {
+                i.scalar_string()
+                    .map(|v| s(&v))
+                    .unwrap_or_else(|| i.clone())
+            })
+            .collect()),
         Value::Null => seq(vec![]),
         _ => match node.scalar_string() {
             Some(v) => seq(vec![s(&v)]),
@@ -376,7 +378,13 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
                     *v = to_string_map(v, false);
                 }
             }
-            for k in ["cache_from", "cache_to", "tags", "platforms", "no_cache_filter"] {
+            for k in [
+                "cache_from",
+                "cache_to",
+                "tags",
+                "platforms",
+                "no_cache_filter",
+            ] {
                 if let Some(v) = bm.get_mut(k) {
                     *v = to_string_list(v);
                 }
@@ -398,18 +406,16 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
                     Value::Seq(items) => items.iter().filter_map(Node::scalar_string).collect(),
                     _ => v.scalar_string().into_iter().collect(),
                 };
-                *v = seq(
-                    entries
-                        .iter()
-                        .map(|e| {
-                            let (id, path) = e.split_once('=').unwrap_or((e, ""));
-                            let mut k = IndexMap::new();
-                            k.insert("ID".to_string(), s(id));
-                            k.insert("Path".to_string(), s(path));
-                            map(k)
-                        })
-                        .collect(),
-                );
+                *v = seq(entries
+                    .iter()
+                    .map(|e| {
+                        let (id, path) = e.split_once('=').unwrap_or((e, ""));
+                        let mut k = IndexMap::new();
+                        k.insert("ID".to_string(), s(id));
+                        k.insert("Path".to_string(), s(path));
+                        map(k)
+                    })
+                    .collect());
             }
         }
     }
@@ -464,24 +470,25 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
             Value::Seq(items) => items.clone(),
             _ => vec![v.clone()],
         };
-        *v = seq(
-            items
-                .into_iter()
-                .map(|it| match &it.value {
-                    Value::Map(mm) => {
-                        let mut mm = mm.clone();
-                        mm.entry("required".to_string()).or_insert_with(|| b(true));
-                        map(mm)
-                    }
-                    _ => {
-                        let mut mm = IndexMap::new();
-                        mm.insert("path".to_string(), s(&it.scalar_string().unwrap_or_default()));
-                        mm.insert("required".to_string(), b(true));
-                        map(mm)
-                    }
-                })
-                .collect(),
-        );
+        *v = seq(items
+            .into_iter()
+            .map(|it| match &it.value {
+                Value::Map(mm) => {
+                    let mut mm = mm.clone();
+                    mm.entry("required".to_string()).or_insert_with(|| b(true));
+                    map(mm)
+                }
+                _ => {
+                    let mut mm = IndexMap::new();
+                    mm.insert(
+                        "path".to_string(),
+                        s(&it.scalar_string().unwrap_or_default()),
+                    );
+                    mm.insert("required".to_string(), b(true));
+                    map(mm)
+                }
+            })
+            .collect());
     }
     if let Some(v) = m.get_mut("extends") {
         if let Some(svc) = v.scalar_string() {
@@ -504,7 +511,10 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
             Value::Map(mm) => {
                 for (k, dv) in mm {
                     let mut d = dv.as_map().cloned().unwrap_or_default();
-                    if d.get("condition").and_then(Node::as_str).is_none_or(str::is_empty) {
+                    if d.get("condition")
+                        .and_then(Node::as_str)
+                        .is_none_or(str::is_empty)
+                    {
                         d.insert("condition".to_string(), s("service_started"));
                     }
                     d.entry("required".to_string()).or_insert_with(|| b(true));
@@ -540,10 +550,18 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
                             pm.insert("target".to_string(), Node::new(Value::Int(n)));
                         }
                     }
-                    if pm.get("mode").and_then(Node::as_str).is_none_or(str::is_empty) {
+                    if pm
+                        .get("mode")
+                        .and_then(Node::as_str)
+                        .is_none_or(str::is_empty)
+                    {
                         pm.insert("mode".to_string(), s("ingress"));
                     }
-                    if pm.get("protocol").and_then(Node::as_str).is_none_or(str::is_empty) {
+                    if pm
+                        .get("protocol")
+                        .and_then(Node::as_str)
+                        .is_none_or(str::is_empty)
+                    {
                         pm.insert("protocol".to_string(), s("tcp"));
                     }
                     out.push(map(pm));
