@@ -501,7 +501,7 @@ impl Ctx<'_> {
             } else {
                 env_files
                     .iter()
-                    .map(|e| PathBuf::from(abs(&sub_dir, e, home.as_deref())))
+                    .map(|e| PathBuf::from(abs(file_dir, e, home.as_deref())))
                     .collect()
             };
             // The included project sees the OS environment over its own env files, and the

@@ -167,16 +167,16 @@ pub fn normalize(p: &mut Project) {
             let t = target.to_string();
             s.depends_on.entry(t).or_insert_with(|| dep(true));
         }
+        for l in s.links.clone() {
+            let svc = l.split(':').next().unwrap_or_default().to_string();
+            s.depends_on.entry(svc).or_insert_with(|| dep(true));
+        }
         for vf in s.volumes_from.clone() {
             if vf.starts_with("container:") {
                 continue;
             }
             let svc = vf.split(':').next().unwrap_or_default().to_string();
             s.depends_on.entry(svc).or_insert_with(|| dep(false));
-        }
-        for l in s.links.clone() {
-            let svc = l.split(':').next().unwrap_or_default().to_string();
-            s.depends_on.entry(svc).or_insert_with(|| dep(true));
         }
         // deploy.replicas mirrors scale.
         if let (Some(sc), Some(d)) = (s.scale, s.deploy.as_mut()) {
@@ -255,12 +255,6 @@ pub fn apply_profiles(p: &mut Project, profiles: &[String]) {
                 p.disabled_services.insert(n, s);
             }
         }
-    }
-    // Optional dependencies on disabled services are dropped.
-    let enabled: BTreeSet<String> = p.services.keys().cloned().collect();
-    for s in p.services.values_mut() {
-        s.depends_on
-            .retain(|k, d| d.required || enabled.contains(k));
     }
 }
 
