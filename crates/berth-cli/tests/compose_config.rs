@@ -26,6 +26,14 @@ fn run(program: &str, pre: &[&str], dir: &Path, args: &[String]) -> Output {
         .env("HOME", "/home/composetest")
         .env("DOCKER_HOST", "unix:///nonexistent.sock")
         .env("DOCKER_CONFIG", dir.join(".no-docker-config"));
+    // A fixture's `env` file: extra process environment (COMPOSE_FILE, ...).
+    if let Ok(text) = std::fs::read_to_string(dir.join("env")) {
+        for line in text.lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+    }
     cmd.output().unwrap()
 }
 
@@ -93,8 +101,9 @@ fn config_output_matches_docker_compose() {
                     );
                     let mut w = String::from_utf8_lossy(&want.stdout).into_owned();
                     let mut g = String::from_utf8_lossy(&got.stdout).into_owned();
-                    if extra == ["--images"] {
-                        // compose prints images in map order; compare as sets.
+                    if extra == ["--images"] || extra == ["--services"] {
+                        // compose walks a Go map: the order of independent services varies
+                        // from run to run; compare as sets.
                         let sort = |s: &str| {
                             let mut l: Vec<&str> = s.lines().collect();
                             l.sort();

@@ -339,8 +339,9 @@ pub struct BuildConfig {
     pub provenance: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sbom: String,
+    /// `default` or `id=path` entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ssh: Vec<SshKey>,
+    pub ssh: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -377,15 +378,6 @@ pub struct BuildConfig {
     pub privileged: bool,
     #[serde(flatten)]
     pub extensions: Extensions,
-}
-
-/// One `build.ssh` entry: `id=path` (`default` alone has an empty path).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SshKey {
-    #[serde(rename = "ID", default)]
-    pub id: String,
-    #[serde(rename = "Path", default)]
-    pub path: String,
 }
 
 /// `develop` (`types.DevelopConfig`).

@@ -406,16 +406,7 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
                     Value::Seq(items) => items.iter().filter_map(Node::scalar_string).collect(),
                     _ => v.scalar_string().into_iter().collect(),
                 };
-                *v = seq(entries
-                    .iter()
-                    .map(|e| {
-                        let (id, path) = e.split_once('=').unwrap_or((e, ""));
-                        let mut k = IndexMap::new();
-                        k.insert("ID".to_string(), s(id));
-                        k.insert("Path".to_string(), s(path));
-                        map(k)
-                    })
-                    .collect());
+                *v = seq(entries.iter().map(|e| s(e)).collect());
             }
         }
     }
@@ -646,10 +637,20 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
             *l = to_string_map(l, false);
         }
     }
+    for k in ["post_start", "pre_stop"] {
+        if let Some(Value::Seq(items)) = m.get_mut(k).map(|v| &mut v.value) {
+            for it in items.iter_mut() {
+                hook(it)?;
+            }
+        }
+    }
     if let Some(dev) = m.get_mut("develop").and_then(Node::as_map_mut) {
         if let Some(Value::Seq(items)) = dev.get_mut("watch").map(|w| &mut w.value) {
             for it in items.iter_mut() {
                 if let Some(wm) = it.as_map_mut() {
+                    if let Some(e) = wm.get_mut("exec") {
+                        hook(e)?;
+                    }
                     for k in ["ignore", "include"] {
                         if let Some(v) = wm.get_mut(k) {
                             *v = to_string_list(v);
@@ -657,6 +658,22 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
                     }
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// A hook (`post_start`, `pre_stop`, watch `exec`): string command split, environment map.
+fn hook(n: &mut Node) -> Result<(), String> {
+    if let Some(hm) = n.as_map_mut() {
+        if let Some(c) = hm.get_mut("command") {
+            if let Value::String(st) = &c.value {
+                let words = split_command(st)?;
+                *c = seq(words.iter().map(|w| s(w)).collect());
+            }
+        }
+        if let Some(e) = hm.get_mut("environment") {
+            *e = to_string_map(e, true);
         }
     }
     Ok(())
