@@ -324,15 +324,6 @@ pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
                 .collect();
         }
     }
-    for s in &options.services {
-        if let Some(svc) = project.services.get(s) {
-            for p in &svc.profiles {
-                if !profiles.contains(p) {
-                    profiles.push(p.clone());
-                }
-            }
-        }
-    }
     crate::normalize::finish(&mut project, &profiles, options)?;
     Ok(project)
 }

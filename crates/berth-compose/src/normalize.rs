@@ -233,6 +233,7 @@ pub fn finish(
         normalize(p);
     }
     apply_profiles(p, profiles);
+    enable_services(p, &options.services);
     if !options.skip_consistency_check {
         check(p)?;
     }
@@ -254,6 +255,16 @@ pub fn apply_profiles(p: &mut Project, profiles: &[String]) {
             if let Some(s) = p.services.remove(&n) {
                 p.disabled_services.insert(n, s);
             }
+        }
+    }
+}
+
+/// Services named on the command line are enabled whatever their profiles (compose's
+/// `WithServicesEnabled`); their dependencies are not.
+pub fn enable_services(p: &mut Project, names: &[String]) {
+    for n in names {
+        if let Some(s) = p.disabled_services.remove(n) {
+            p.services.insert(n.clone(), s);
         }
     }
 }
