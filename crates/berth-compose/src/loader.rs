@@ -139,8 +139,7 @@ fn read_env(
 ) -> Result<BTreeMap<String, String>, LoadError> {
     let mut env = BTreeMap::new();
     for f in files {
-        let values = crate::dotenv::read_file(f, os_env)
-            .map_err(|e| LoadError::Invalid(e.replace("failed to read", "failed to read")))?;
+        let values = crate::dotenv::read_file(f, os_env).map_err(LoadError::Invalid)?;
         for (k, v) in values {
             env.insert(k, v);
         }
@@ -713,19 +712,15 @@ fn rebase_service_paths(svc: &mut Node, dir: &Path, home: Option<&str>) {
     if let Some(Value::Seq(items)) = m.get_mut("volumes").map(|v| &mut v.value) {
         for it in items {
             match &mut it.value {
-                Value::String(s) => {
-                    if s.starts_with('.') {
-                        if let Some((src, rest)) = s.split_once(':') {
-                            *s = format!("{}:{rest}", abs(dir, src, home));
-                        }
+                Value::String(s) if s.starts_with('.') => {
+                    if let Some((src, rest)) = s.split_once(':') {
+                        *s = format!("{}:{rest}", abs(dir, src, home));
                     }
                 }
-                Value::Map(vm) => {
-                    if vm.get("type").and_then(Node::as_str) == Some("bind") {
-                        if let Some(Value::String(s)) = vm.get_mut("source").map(|c| &mut c.value) {
-                            if is_rel(s) {
-                                *s = abs(dir, s, home);
-                            }
+                Value::Map(vm) if vm.get("type").and_then(Node::as_str) == Some("bind") => {
+                    if let Some(Value::String(s)) = vm.get_mut("source").map(|c| &mut c.value) {
+                        if is_rel(s) {
+                            *s = abs(dir, s, home);
                         }
                     }
                 }

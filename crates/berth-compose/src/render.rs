@@ -134,11 +134,7 @@ fn yaml_omit(svc: &mut Node, _path: &[&str]) {
 
 fn escape(n: &mut Node) {
     match &mut n.value {
-        Value::String(s) => {
-            if s.contains('$') {
-                *s = s.replace('$', "$$");
-            }
-        }
+        Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
         Value::Map(m) => m.values_mut().for_each(escape),
         Value::Seq(s) => s.iter_mut().for_each(escape),
         _ => {}
