@@ -171,3 +171,26 @@ fn config_without_any_file_fails_like_compose() {
         String::from_utf8_lossy(&want.stderr).trim()
     );
 }
+
+#[test]
+fn config_warnings_match_docker_compose() {
+    docker_compose_present();
+    // `version:` is obsolete; legacy `external: {name:}` (the edge and kitchen fixtures).
+    let strip = |o: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .map(|l| match l.split_once(" level=") {
+                Some((_, rest)) => format!("level={rest}"),
+                None => l.to_string(),
+            })
+            .collect()
+    };
+    for fixture in ["edge", "kitchen"] {
+        let dir = fixtures("compose").join(fixture);
+        let args = vec!["config".to_string(), "-q".to_string()];
+        let want = run("docker", &["compose"], &dir, &args);
+        let got = run(berth(), &["compose"], &dir, &args);
+        assert!(!strip(&want).is_empty());
+        assert_eq!(strip(&got), strip(&want), "{fixture}");
+    }
+}

@@ -72,13 +72,26 @@ pub const DEFAULT_OVERRIDE_FILE_NAMES: &[&str] = &[
 
 /// Finds `compose.yaml` (etc.) in `dir` or its parents, plus the override file beside it.
 pub fn find_default_files(dir: &Path) -> Option<Vec<PathBuf>> {
+    find_default_files_warn(dir, &mut Vec::new())
+}
+
+fn find_default_files_warn(dir: &Path, warnings: &mut Vec<String>) -> Option<Vec<PathBuf>> {
     let mut d = Some(dir);
     while let Some(cur) = d {
-        if let Some(f) = DEFAULT_FILE_NAMES
+        let found: Vec<PathBuf> = DEFAULT_FILE_NAMES
             .iter()
             .map(|n| cur.join(n))
-            .find(|p| p.is_file())
-        {
+            .filter(|p| p.is_file())
+            .collect();
+        if let Some(f) = found.first().cloned() {
+            if found.len() > 1 {
+                let list: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
+                warnings.push(format!(
+                    "Found multiple config files with supported names: {}",
+                    list.join(", ")
+                ));
+                warnings.push(format!("Using {}", f.display()));
+            }
             let mut files = vec![f];
             if let Some(o) = DEFAULT_OVERRIDE_FILE_NAMES
                 .iter()
@@ -173,6 +186,7 @@ struct Ctx<'a> {
     env: BTreeMap<String, String>,
     /// Files being included (cycle detection).
     include_stack: Vec<PathBuf>,
+    warnings: Vec<String>,
 }
 
 /// Loads a project as `docker compose` does for any command.
@@ -205,6 +219,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
     };
     let seed_env = read_env(&seed_env_files, &options.environment)?;
 
+    let mut warnings = Vec::new();
     // Which files.
     let files: Vec<PathBuf> = if !options.config_files.is_empty() {
         options
@@ -229,7 +244,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
             .map(|f| PathBuf::from(abs(&seed_dir, f, None)))
             .collect()
     } else {
-        find_default_files(&seed_dir).ok_or(LoadError::NoConfigFile)?
+        find_default_files_warn(&seed_dir, &mut warnings).ok_or(LoadError::NoConfigFile)?
     };
 
     let project_dir = match &options.project_directory {
@@ -255,6 +270,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
         options,
         env,
         include_stack: Vec::new(),
+        warnings,
     };
     let merged = ctx.load_files(&files, &project_dir)?;
 
@@ -311,6 +327,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
         .map(|f| f.to_string_lossy().into_owned())
         .collect();
     project.environment = ctx.env.clone();
+    project.warnings = std::mem::take(&mut ctx.warnings);
 
     let mut profiles: Vec<String> = options.profiles.clone();
     if profiles.is_empty() {
@@ -415,7 +432,23 @@ impl Ctx<'_> {
             path.parent().map(Path::to_path_buf).unwrap_or_default()
         };
         if let Some(m) = node.as_map_mut() {
-            m.shift_remove("version");
+            if m.shift_remove("version").is_some() {
+                self.warnings.push(format!(
+                    "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
+                    file_label(path)
+                ));
+            }
+            for kind in ["networks", "volumes", "secrets", "configs"] {
+                if let Some(sec) = m.get(kind).and_then(Node::as_map) {
+                    for (k, v) in sec {
+                        if v.get("external").and_then(|e| e.get("name")).is_some() {
+                            self.warnings.push(format!(
+                                "{kind}.{k}: external.name is deprecated. Please set name and external: true"
+                            ));
+                        }
+                    }
+                }
+            }
         }
         let includes = node.as_map_mut().and_then(|m| m.shift_remove("include"));
         if let Some(inc) = includes {
@@ -504,9 +537,11 @@ impl Ctx<'_> {
                 options: self.options,
                 env: sub_env,
                 include_stack: self.include_stack.clone(),
+                warnings: Vec::new(),
             };
             sub.include_stack.extend(paths.iter().cloned());
             let sub_node = sub.load_files(&paths, &sub_dir)?;
+            self.warnings.append(&mut sub.warnings);
             let mut sub_project = crate::normalize::to_project(sub_node, "included")?;
             sub_project.working_dir = sub_dir.to_string_lossy().into_owned();
             sub_project.environment = sub.env.clone();

@@ -79,6 +79,9 @@ pub struct Project {
     /// The active profiles.
     #[serde(skip)]
     pub profiles: Vec<String>,
+    /// Warnings compose logs while loading (obsolete `version`, several default files, ...).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// One service (`types.ServiceConfig`). `name` is the map key, not serialized.

@@ -103,7 +103,23 @@ impl ComposeArgs {
 
     /// Loads the project; errors are printed as compose prints them, exit 1.
     pub fn load(&self, sw: &LoadSwitches) -> CliResult<Project> {
-        berth_compose::load(&self.load_options(sw)).map_err(load_error)
+        let p = berth_compose::load(&self.load_options(sw)).map_err(load_error)?;
+        for w in &p.warnings {
+            warn(w);
+        }
+        Ok(p)
+    }
+}
+
+/// A warning on stderr as compose logs it (logrus: `WARN[0000] ...` on a terminal, else
+/// `time="..." level=warning msg="..."`).
+pub fn warn(msg: &str) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!("WARN[0000] {msg}");
+    } else {
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+        eprintln!("time=\"{now}\" level=warning msg={msg:?}");
     }
 }
 
