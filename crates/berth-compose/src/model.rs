@@ -91,7 +91,11 @@ pub struct ServiceConfig {
     pub name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub annotations: Mapping,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<bool>,
@@ -175,7 +179,7 @@ pub struct ServiceConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_add: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub gpus: Vec<Value>,
+    pub gpus: Vec<DeviceRequest>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -188,7 +192,11 @@ pub struct ServiceConfig {
     pub ipc: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub isolation: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub label_file: Vec<String>,
@@ -198,7 +206,11 @@ pub struct ServiceConfig {
     pub logging: Option<LoggingConfig>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_driver: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub log_opt: Mapping,
     #[serde(default, skip_serializing_if = "UnitBytes::is_zero")]
     pub mem_limit: UnitBytes,
@@ -256,9 +268,17 @@ pub struct ServiceConfig {
     pub stop_grace_period: Option<Duration>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stop_signal: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub storage_opt: Mapping,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub sysctls: Mapping,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<String>,
@@ -345,7 +365,11 @@ pub struct BuildConfig {
     /// `default` or `id=path` entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ssh: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache_from: Vec<String>,
@@ -355,7 +379,11 @@ pub struct BuildConfig {
     pub no_cache: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub no_cache_filter: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub additional_contexts: Mapping,
     #[serde(default, skip_serializing_if = "is_false")]
     pub pull: bool,
@@ -467,7 +495,11 @@ pub struct DeviceMapping {
 pub struct LoggingConfig {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub options: Options,
     #[serde(flatten)]
     pub extensions: Extensions,
@@ -480,7 +512,11 @@ pub struct DeployConfig {
     pub mode: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i64>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_config: Option<UpdateConfig>,
@@ -550,11 +586,31 @@ pub struct Resource {
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub pids: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub devices: Vec<Value>,
+    pub devices: Vec<DeviceRequest>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generic_resources: Vec<Value>,
     #[serde(flatten)]
     pub extensions: Extensions,
+}
+
+/// A device request (`deploy.resources.reservations.devices`, `gpus`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRequest {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    /// A number; `all` is -1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_ids: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de_string_map"
+    )]
+    pub options: Mapping,
 }
 
 /// `deploy.restart_policy`.
@@ -593,7 +649,11 @@ pub struct Placement {
 pub struct ServiceNetworkConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub driver_opts: Options,
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub gw_priority: i64,
@@ -720,7 +780,11 @@ impl Default for ServiceVolumeBind {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceVolumeVolume {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Mapping,
     #[serde(default, skip_serializing_if = "is_false")]
     pub nocopy: bool,
@@ -919,7 +983,11 @@ pub struct NetworkConfig {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub driver_opts: Options,
     /// Always printed in JSON (a struct in compose-go).
     #[serde(default)]
@@ -934,7 +1002,11 @@ pub struct NetworkConfig {
     pub internal: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub attachable: bool,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_ipv4: Option<bool>,
@@ -968,7 +1040,11 @@ pub struct IpamPool {
     pub gateway: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ip_range: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub aux_addresses: Mapping,
     #[serde(flatten)]
     pub extensions: Extensions,
@@ -982,7 +1058,11 @@ pub struct VolumeConfig {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub driver_opts: Options,
     #[serde(
         default,
@@ -990,7 +1070,11 @@ pub struct VolumeConfig {
         deserialize_with = "de_external"
     )]
     pub external: bool,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(flatten)]
     pub extensions: Extensions,
@@ -1014,11 +1098,19 @@ pub struct FileObjectConfig {
         deserialize_with = "de_external"
     )]
     pub external: bool,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub driver_opts: Mapping,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub template_driver: String,
@@ -1176,6 +1268,21 @@ fn de_external<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
             .ok_or_else(|| de::Error::custom(format!("invalid boolean {s:?}"))),
         _ => Err(de::Error::custom("external must be a boolean")),
     }
+}
+
+/// A string map whose values may be written as numbers or booleans (`max-file: 3`).
+fn de_string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let m: BTreeMap<String, Value> = BTreeMap::deserialize(d)?;
+    Ok(m.into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (k, v)
+        })
+        .collect())
 }
 
 /// A float given as a number or a string (`cpus: "0.5"`).

@@ -211,7 +211,7 @@ fn merge_tag(tag: &Option<Tag>) -> Option<MergeTag> {
 }
 
 /// Resolves a plain scalar as YAML's core schema (go-yaml v3) does.
-fn resolve_plain(s: &str) -> Value {
+pub(crate) fn resolve_plain(s: &str) -> Value {
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),

@@ -68,6 +68,7 @@ pub fn parse_volume(spec: &str) -> Result<ServiceVolumeConfig, String> {
             }
         }
     }
+    v.target = go_path_clean(&v.target);
     if is_file_path(&v.source) {
         v.kind = VolumeType::Bind;
         let bind = v.bind.get_or_insert_with(ServiceVolumeBind::default);
@@ -169,6 +170,34 @@ fn split_port_spec(rest: &str) -> Result<(String, &str, &str), String> {
             let ip = parts[..parts.len() - 2].join(":");
             Ok((ip, host, container))
         }
+    }
+}
+
+/// Go's `path.Clean` (slash-separated, lexical).
+pub fn go_path_clean(p: &str) -> String {
+    if p.is_empty() {
+        return ".".to_string();
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
     }
 }
 
@@ -574,6 +603,10 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
             match &it.value {
                 Value::Map(vm) => {
                     let mut vm = vm.clone();
+                    if let Some(t) = vm.get("target").and_then(Node::as_str) {
+                        let cleaned = go_path_clean(t);
+                        vm.insert("target".to_string(), s(&cleaned));
+                    }
                     if let Some(bm) = vm.get_mut("bind").and_then(Node::as_map_mut) {
                         bm.entry("create_host_path".to_string())
                             .or_insert_with(|| b(true));
@@ -636,6 +669,26 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
         if let Some(l) = dep.get_mut("labels") {
             *l = to_string_map(l, false);
         }
+        if let Some(res) = dep.get_mut("resources").and_then(Node::as_map_mut) {
+            for k in ["limits", "reservations"] {
+                if let Some(Value::Seq(devs)) = res
+                    .get_mut(k)
+                    .and_then(|r| r.get_mut("devices"))
+                    .map(|d| &mut d.value)
+                {
+                    devs.iter_mut().for_each(device_count);
+                }
+            }
+        }
+    }
+    if let Some(g) = m.get_mut("gpus") {
+        if g.as_str() == Some("all") {
+            let mut dm = IndexMap::new();
+            dm.insert("count".to_string(), Node::new(Value::Int(-1)));
+            *g = seq(vec![map(dm)]);
+        } else if let Value::Seq(items) = &mut g.value {
+            items.iter_mut().for_each(device_count);
+        }
     }
     for k in ["post_start", "pre_stop"] {
         if let Some(Value::Seq(items)) = m.get_mut(k).map(|v| &mut v.value) {
@@ -661,6 +714,21 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A device request's `count: all` is -1.
+fn device_count(n: &mut Node) {
+    if let Some(c) = n.get_mut("count") {
+        match c.value.clone() {
+            Value::String(v) if v == "all" => c.value = Value::Int(-1),
+            Value::String(v) => {
+                if let Ok(i) = v.parse::<i64>() {
+                    c.value = Value::Int(i);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A hook (`post_start`, `pre_stop`, watch `exec`): string command split, environment map.
