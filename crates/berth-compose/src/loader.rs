@@ -366,7 +366,18 @@ impl Ctx<'_> {
         enforce_unicity(&mut merged, &mut Vec::new()).map_err(|e| LoadError::Invalid(e.0))?;
         if let Some(services) = merged.get_mut("services").and_then(Node::as_map_mut) {
             for (name, svc) in services.iter_mut() {
-                crate::transform::service(name, svc).map_err(LoadError::Invalid)?;
+                crate::transform::service(name, svc).map_err(|e| {
+                    match e.strip_prefix(crate::transform::DECODING) {
+                        Some(rest) => {
+                            let (path, message) = rest.split_once('\u{0}').unwrap_or((rest, ""));
+                            LoadError::Decoding {
+                                path: path.to_string(),
+                                message: message.to_string(),
+                            }
+                        }
+                        None => LoadError::Invalid(e),
+                    }
+                })?;
             }
         }
         crate::transform::resources(&mut merged);
@@ -389,9 +400,20 @@ impl Ctx<'_> {
     /// Parse, interpolate and validate one file (no include/extends).
     fn parse_file(&self, path: &Path) -> Result<Node, LoadError> {
         let text = self.read(path)?;
-        let mut node = parse_yaml(&text).map_err(|e| LoadError::Yaml {
-            file: file_label(path),
-            message: e.to_string(),
+        let mut node = parse_yaml(&text).map_err(|e| {
+            if e.duplicate_key {
+                LoadError::Invalid(format!(
+                    "failed to parse {}: line {}: {}",
+                    file_label(path),
+                    e.line,
+                    e.message
+                ))
+            } else {
+                LoadError::Yaml {
+                    file: file_label(path),
+                    message: e.to_string(),
+                }
+            }
         })?;
         match &node.value {
             Value::Null => return Err(LoadError::Invalid("empty compose file".to_string())),
@@ -413,8 +435,16 @@ impl Ctx<'_> {
             }
         }
         if !self.options.skip_interpolation {
-            interpolate_node(&mut node, &mut Vec::new(), &self.env)
-                .map_err(|(path, e)| LoadError::Interpolation { path, message: e.0 })?;
+            interpolate_node(&mut node, &mut Vec::new(), &self.env).map_err(|(path, e)| match e
+                .0
+                .strip_prefix("Invalid template: ")
+            {
+                Some(_) => LoadError::InvalidInterpolation {
+                    path,
+                    template: e.1.unwrap_or_default(),
+                },
+                None => LoadError::Interpolation { path, message: e.0 },
+            })?;
         }
         crate::schema::validate(&node).map_err(|e| LoadError::Validation {
             file: file_label(path),

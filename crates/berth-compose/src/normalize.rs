@@ -289,13 +289,6 @@ pub fn check(p: &Project) -> Result<(), LoadError> {
                 "service {name} declares mutually exclusive `network_mode` and `networks`"
             )));
         }
-        if let Some(t) = s.network_mode.strip_prefix("service:") {
-            if !p.services.contains_key(t) && !p.disabled_services.contains_key(t) {
-                return Err(LoadError::invalid(format!(
-                    "service {t:?} not found for network_mode 'service:{t}'"
-                )));
-            }
-        }
         for v in &s.volumes {
             if v.kind == VolumeType::Volume
                 && !v.source.is_empty()

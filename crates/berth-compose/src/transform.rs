@@ -201,6 +201,46 @@ pub fn go_path_clean(p: &str) -> String {
     }
 }
 
+/// The marker of a decoding error: `path` and message, split by the loader.
+pub const DECODING: &str = "\u{0}decoding\u{0}";
+
+fn decoding(path: &str, message: &str) -> String {
+    format!("{DECODING}{path}\u{0}{message}")
+}
+
+/// Durations checked where compose decodes them, with its error.
+fn check_durations(name: &str, m: &IndexMap<String, Node>) -> Result<(), String> {
+    let check = |path: String, n: Option<&Node>| -> Result<(), String> {
+        if let Some(Value::String(v)) = n.map(|n| &n.value) {
+            crate::units::parse_duration(v).map_err(|e| decoding(&path, &e))?;
+        }
+        Ok(())
+    };
+    check(
+        format!("services[{name}].stop_grace_period"),
+        m.get("stop_grace_period"),
+    )?;
+    if let Some(hc) = m.get("healthcheck") {
+        for k in ["interval", "timeout", "start_period", "start_interval"] {
+            check(format!("services[{name}].healthcheck.{k}"), hc.get(k))?;
+        }
+    }
+    if let Some(d) = m.get("deploy") {
+        for (sect, keys) in [
+            ("restart_policy", &["delay", "window"][..]),
+            ("update_config", &["delay", "monitor"][..]),
+            ("rollback_config", &["delay", "monitor"][..]),
+        ] {
+            if let Some(sv) = d.get(sect) {
+                for k in keys {
+                    check(format!("services[{name}].deploy.{sect}.{k}"), sv.get(k))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Splits a string command as compose-go does (shellwords).
 pub fn split_command(cmd: &str) -> Result<Vec<String>, String> {
     shell_split(cmd).ok_or_else(|| format!("invalid command line string: {cmd:?}"))
@@ -390,6 +430,7 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
     let Some(m) = node.as_map_mut() else {
         return Err(format!("services.{name} must be a mapping"));
     };
+    check_durations(name, m)?;
     if let Some(bld) = m.get_mut("build") {
         if let Some(ctx) = bld.scalar_string() {
             let mut bm = IndexMap::new();
@@ -442,7 +483,12 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
     for k in ["command", "entrypoint"] {
         if let Some(v) = m.get_mut(k) {
             if let Value::String(st) = &v.value {
-                let words = split_command(st)?;
+                let words = split_command(st).map_err(|_| {
+                    decoding(
+                        &format!("services[{name}].{k}"),
+                        "invalid command line string",
+                    )
+                })?;
                 *v = seq(words.iter().map(|w| s(w)).collect());
             } else if let Value::Seq(_) = v.value {
                 *v = to_string_list(v);
