@@ -35,6 +35,9 @@ pub struct LoadOptions {
     pub skip_consistency_check: bool,
     /// `--no-path-resolution`.
     pub skip_resolve_paths: bool,
+    /// Leave `env_file`s unread (`environment` as written, `KEY`-only entries resolved):
+    /// compose loads so for `config --hash`.
+    pub skip_env_file_resolution: bool,
     /// Services named on the command line: their profiles are enabled, and (as compose) the
     /// project is not reduced to them here.
     pub services: Vec<String>,

@@ -38,9 +38,6 @@ fn is_zero_u32(v: &u32) -> bool {
 fn is_zero_f32(v: &f32) -> bool {
     *v == 0.0
 }
-fn is_true(b: &bool) -> bool {
-    *b
-}
 fn default_true() -> bool {
     true
 }
@@ -928,17 +925,38 @@ pub struct ExtendsConfig {
     pub service: String,
 }
 
-/// `env_file` entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `env_file` entry. Serialized as compose-go does: the bare path when required with the
+/// default format, else the mapping.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct EnvFile {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
     /// Printed only when false (compose-go's OptOut).
-    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    #[serde(default = "default_true")]
     pub required: bool,
     /// `raw` to skip interpolation of the file's values.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub format: String,
+}
+
+impl Serialize for EnvFile {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.required && self.format.is_empty() {
+            return s.serialize_str(&self.path);
+        }
+        let mut m = s.serialize_map(None)?;
+        if !self.path.is_empty() {
+            m.serialize_entry("path", &self.path)?;
+        }
+        if !self.required {
+            m.serialize_entry("required", &false)?;
+        }
+        if !self.format.is_empty() {
+            m.serialize_entry("format", &self.format)?;
+        }
+        m.end()
+    }
 }
 
 /// `healthcheck`.

@@ -18,6 +18,14 @@ fn tree(project: &Project, format: Format, escape_dollars: bool) -> Node {
     let text = serde_json::to_string(project).unwrap_or_else(|_| "{}".to_string());
     let mut node = parse_yaml(&text).unwrap_or_else(|_| Node::map());
     if let Some(m) = node.as_map_mut() {
+        // env_file is resolved into environment; compose prints neither the files nor the key.
+        if let Some(services) = m.get_mut("services").and_then(Node::as_map_mut) {
+            for svc in services.values_mut() {
+                if let Some(sm) = svc.as_map_mut() {
+                    sm.shift_remove("env_file");
+                }
+            }
+        }
         if format == Format::Json {
             if let Some(services) = m.get_mut("services").and_then(Node::as_map_mut) {
                 for svc in services.values_mut() {
@@ -63,6 +71,57 @@ pub fn render(project: &Project, format: Format, escape_dollars: bool) -> String
             yaml_map_body(node.as_map().cloned().unwrap_or_default(), 0, &mut out);
             out
         }
+    }
+}
+
+/// Compose's `com.docker.compose.config-hash` of a service (`ServiceHash`): the SHA-256 of
+/// Go's `json.Marshal` of the service without build, pull_policy, scale, deploy.replicas,
+/// depends_on and profiles. `config --hash` prints it; `up` compares it to decide recreation.
+pub fn service_hash(service: &crate::model::ServiceConfig) -> String {
+    use sha2::Digest;
+    let mut s = service.clone();
+    s.build = None;
+    s.pull_policy.clear();
+    s.scale = None;
+    if let Some(d) = s.deploy.as_mut() {
+        d.replicas = None;
+    }
+    s.depends_on.clear();
+    s.profiles.clear();
+    let text = serde_json::to_string(&s).unwrap_or_default();
+    let mut node = parse_yaml(&text).unwrap_or_else(|_| Node::map());
+    strip_extensions(&mut node);
+    let mut out = String::new();
+    json_compact(&node, &mut out);
+    hex::encode(sha2::Sha256::digest(out.as_bytes()))
+}
+
+fn json_compact(n: &Node, out: &mut String) {
+    match &n.value {
+        Value::String(s) => json_string(s, out),
+        Value::Map(m) => {
+            out.push('{');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(k, out);
+                out.push(':');
+                json_compact(v, out);
+            }
+            out.push('}');
+        }
+        Value::Seq(s) => {
+            out.push('[');
+            for (i, v) in s.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_compact(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&scalar_json(other)),
     }
 }
 

@@ -36,7 +36,14 @@ pub fn parse_volume(spec: &str) -> Result<ServiceVolumeConfig, String> {
         }
         _ => {}
     }
-    let parts: Vec<&str> = spec.split(':').collect();
+    // compose-go reads a one-letter first part as a Windows drive (`c:/x`): it stays in the
+    // following section.
+    let mut parts: Vec<String> = spec.split(':').map(String::from).collect();
+    if parts.len() > 1 && parts[0].len() == 1 && parts[0].chars().all(|c| c.is_alphabetic()) {
+        let drive = parts.remove(0);
+        parts[0] = format!("{drive}:{}", parts[0]);
+    }
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let n = parts.len();
     for (i, part) in parts.iter().enumerate() {
         let last = i + 1 == n;
@@ -689,7 +696,17 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
         let mut out = Vec::new();
         for it in items {
             if let Some(spec) = it.as_str() {
-                let parts: Vec<&str> = spec.split(':').collect();
+                // compose-go reads a one-letter first part as a Windows drive (`c:/x`): it stays in the
+                // following section.
+                let mut parts: Vec<String> = spec.split(':').map(String::from).collect();
+                if parts.len() > 1
+                    && parts[0].len() == 1
+                    && parts[0].chars().all(|c| c.is_alphabetic())
+                {
+                    let drive = parts.remove(0);
+                    parts[0] = format!("{drive}:{}", parts[0]);
+                }
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
                 let (src, tgt, perm) = match parts.len() {
                     1 => (parts[0], parts[0], "rwm"),
                     2 => (parts[0], parts[1], "rwm"),
@@ -855,8 +872,10 @@ mod tests {
         let v = parse_volume("/anon").unwrap();
         assert_eq!(v.kind, VolumeType::Volume);
         assert_eq!((v.source.as_str(), v.target.as_str()), ("", "/anon"));
-        assert!(parse_volume("a::b").is_err());
-        assert!(parse_volume("a:b:c:d").is_err());
+        assert!(parse_volume("ab::c").is_err());
+        // compose-go reads a one-letter source as a Windows drive.
+        assert_eq!(parse_volume("d:/data").unwrap().target, "d:/data");
+        assert!(parse_volume("ab:b:c:d").is_err());
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct LoadSwitches {
     pub skip_normalization: bool,
     pub skip_consistency_check: bool,
     pub skip_resolve_paths: bool,
+    /// `config --hash`: env files left unread, as compose loads for it.
+    pub skip_env_file_resolution: bool,
     /// Services named on the command line (their profiles are enabled).
     pub services: Vec<String>,
 }
@@ -90,6 +92,7 @@ impl ComposeArgs {
         o.skip_normalization = sw.skip_normalization;
         o.skip_consistency_check = sw.skip_consistency_check;
         o.skip_resolve_paths = sw.skip_resolve_paths;
+        o.skip_env_file_resolution = sw.skip_env_file_resolution;
         o.services = sw.services.clone();
         o.keep_unused_resources = self.all_resources;
         if self.file.iter().any(|f| f == "-") {
