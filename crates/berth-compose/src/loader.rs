@@ -579,7 +579,10 @@ impl Ctx<'_> {
             sub_project.working_dir = sub_dir.to_string_lossy().into_owned();
             sub_project.environment = sub.env.clone();
             crate::normalize::resolve_paths(&mut sub_project);
-            crate::normalize::resolve_environment(&mut sub_project)?;
+            crate::normalize::resolve_environment_with(
+                &mut sub_project,
+                !self.options.skip_env_file_resolution,
+            )?;
             let j = serde_json::to_value(&sub_project)
                 .map_err(|e| LoadError::Invalid(e.to_string()))?;
             let imported = Node::from_json(&j);
