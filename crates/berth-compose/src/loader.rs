@@ -421,15 +421,29 @@ impl Ctx<'_> {
         match &node.value {
             Value::Null => return Err(LoadError::Invalid("empty compose file".to_string())),
             Value::Map(_) => {}
-            _ => return Err(LoadError::NotAMapping),
+            other => {
+                // go-yaml's wording for a document that is not a mapping.
+                let (tag, shown) = match other {
+                    Value::Seq(_) => ("!!seq", String::new()),
+                    Value::Int(i) => ("!!int", format!(" `{i}`")),
+                    Value::Float(f) => ("!!float", format!(" `{f}`")),
+                    Value::Bool(b) => ("!!bool", format!(" `{b}`")),
+                    Value::String(st) => ("!!str", format!(" `{st}`")),
+                    _ => ("!!null", String::new()),
+                };
+                return Err(LoadError::Invalid(format!(
+                    "yaml: unmarshal errors:\n  line {}: cannot unmarshal {tag}{shown} into cli.named",
+                    node.line.max(1)
+                )));
+            }
         }
         if let Some(s) = node.get("services") {
-            if !matches!(s.value, Value::Map(_) | Value::Null) {
+            if !matches!(s.value, Value::Map(_)) {
                 return Err(LoadError::Invalid("services must be a mapping".to_string()));
             }
             if let Some(m) = s.as_map() {
                 for (k, v) in m {
-                    if !matches!(v.value, Value::Map(_)) {
+                    if !matches!(v.value, Value::Map(_) | Value::Null) {
                         return Err(LoadError::Invalid(format!(
                             "services.{k} must be a mapping"
                         )));
