@@ -239,7 +239,7 @@ pub fn finish(
         normalize(p);
     }
     apply_profiles(p, profiles);
-    enable_services(p, &options.services);
+    enable_services(p, &options.services)?;
     if !options.skip_consistency_check {
         check(p)?;
     }
@@ -265,14 +265,37 @@ pub fn apply_profiles(p: &mut Project, profiles: &[String]) {
     }
 }
 
-/// Services named on the command line are enabled whatever their profiles (compose's
-/// `WithServicesEnabled`); their dependencies are not.
-pub fn enable_services(p: &mut Project, names: &[String]) {
+/// Services named on the command line are enabled with their profiles, and so is every
+/// service sharing one of those profiles (compose-go's `WithServicesEnabled`); a name that is
+/// no service at all: `no such service: x`.
+pub fn enable_services(p: &mut Project, names: &[String]) -> Result<(), LoadError> {
+    let mut profiles = p.profiles.clone();
+    let mut changed = false;
     for n in names {
-        if let Some(s) = p.disabled_services.remove(n) {
-            p.services.insert(n.clone(), s);
+        if p.services.contains_key(n) {
+            continue;
         }
+        let Some(s) = p.disabled_services.get(n) else {
+            return Err(LoadError::Invalid(format!("no such service: {n}")));
+        };
+        profiles.extend(s.profiles.iter().cloned());
+        changed = true;
     }
+    if changed {
+        let all: Vec<(String, crate::model::ServiceConfig)> =
+            std::mem::take(&mut p.disabled_services)
+                .into_iter()
+                .collect();
+        for (k, s) in all {
+            if s.has_profile(&profiles) {
+                p.services.insert(k, s);
+            } else {
+                p.disabled_services.insert(k, s);
+            }
+        }
+        p.profiles = profiles;
+    }
+    Ok(())
 }
 
 /// compose-go's consistency checks, with its wording.

@@ -519,3 +519,21 @@ fn dependency_order_puts_dependencies_first() {
     assert_eq!(p.image_name("solo"), format!("{}-solo", p.name));
     assert_eq!(p.image_name("db"), "d");
 }
+
+#[test]
+fn named_services_enable_their_profiles() {
+    let d = Dir::new();
+    d.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: w\n    profiles: [front]\n  other:\n    image: o\n    profiles: [front]\n  db:\n    image: d\n    profiles: [back]\n",
+    );
+    let mut o = d.opts();
+    o.services = vec!["web".into()];
+    let p = load(&o).unwrap();
+    assert!(p.services.contains_key("web"));
+    assert!(p.services.contains_key("other"));
+    assert!(!p.services.contains_key("db"));
+    assert!(p.profiles.contains(&"front".to_string()));
+    o.services = vec!["nope".into()];
+    assert_eq!(err(load(&o)), "no such service: nope");
+}
