@@ -121,6 +121,17 @@ impl TestDaemon {
         Some(d)
     }
 
+    /// [`TestDaemon::start`] with berthd's CRI endpoint on [`TestDaemon::cri_socket`].
+    #[track_caller]
+    pub fn start_with_cri() -> Option<Self> {
+        Self::start_with(&["--cri-socket", "{dir}/cri.sock"])
+    }
+
+    /// The CRI socket of a daemon from [`TestDaemon::start_with_cri`].
+    pub fn cri_socket(&self) -> PathBuf {
+        self.dir().join("cri.sock")
+    }
+
     /// `unix:///.../berth.sock`
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
@@ -151,6 +162,16 @@ impl TestDaemon {
             if !given("--bridge") && !given("-b") {
                 args.extend(slot.daemon_args());
             }
+        }
+        // berthd serves the CRI on /run/berth/cri.sock unless told otherwise: off for tests, which
+        // ask for a socket of their own with `--cri-socket` (see [`TestDaemon::start_with_cri`]).
+        if std::env::var_os("BERTH_TEST_DAEMON").is_none()
+            && !self
+                .extra_args
+                .iter()
+                .any(|a| a == "--cri-socket" || a.starts_with("--cri-socket="))
+        {
+            args.push("--cri-socket=".into());
         }
         args.extend(self.extra_args.iter().cloned());
         // Extra daemon flags, e.g. `--bridge=none --iptables=false` for a reference dockerd.

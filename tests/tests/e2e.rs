@@ -58,6 +58,8 @@ mod build_registry;
 mod build_stages;
 #[path = "e2e/cgroup_escape.rs"]
 mod cgroup_escape;
+#[path = "e2e/cri.rs"]
+mod cri;
 #[path = "e2e/compose.rs"]
 mod compose;
 #[path = "e2e/container_compat.rs"]

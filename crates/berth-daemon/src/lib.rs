@@ -26,5 +26,6 @@ pub use daemon::{
 pub use distribution::{pull, push};
 pub use network::lifecycle::NetConfig;
 pub use options::*;
+pub use image::fs_usage::FsUsage;
 pub use system::disk_usage::DiskUsageParts;
 pub use system::events::WireEvent;

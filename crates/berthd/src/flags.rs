@@ -10,6 +10,7 @@ pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
 pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
 pub const DEFAULT_PIDFILE: &str = "/run/berth/berthd.pid";
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+pub const DEFAULT_CRI_SOCKET: &str = "/run/berth/cri.sock";
 
 #[derive(Debug, Clone, Default, Parser)]
 #[command(
@@ -88,6 +89,11 @@ pub struct Flags {
     /// Set the max concurrent downloads per pull [default: 6]
     #[arg(long, value_name = "N")]
     pub max_concurrent_downloads: Option<usize>,
+
+    /// Serve the Kubernetes CRI v1 (RuntimeService and ImageService) on this unix socket; an
+    /// empty path turns it off [default: /run/berth/cri.sock]
+    #[arg(long, value_name = "PATH")]
+    pub cri_socket: Option<PathBuf>,
 }
 
 #[cfg(test)]

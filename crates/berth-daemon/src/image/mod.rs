@@ -5,3 +5,4 @@ pub(crate) mod archive;
 pub(crate) mod body_pipe;
 pub(crate) mod ops;
 pub(crate) mod search;
+pub(crate) mod fs_usage;

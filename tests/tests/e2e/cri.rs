@@ -1,0 +1,217 @@
+//! berthd's CRI v1 endpoint driven by `crictl` (cri-tools, built by scripts/build-crictl): the
+//! runtime's identity, status and configuration, and the image service over the same image
+//! store the Docker API uses. A missing crictl fails these tests.
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
+use berth_tests::crictl::crictl;
+use berth_tests::{unique_name, Client, TestDaemon};
+use serde_json::Value;
+
+use super::registry::Served;
+
+fn json(out: &berth_tests::Out) -> Value {
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("`{}` printed no JSON ({e}): {}", out.command, out.stdout))
+}
+
+#[test]
+fn version_status_and_runtime_config() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    assert!(sock.exists(), "no CRI socket at {}", sock.display());
+
+    let v = crictl(&sock, &["version"]);
+    v.success()
+        .stdout_has("RuntimeName:  berth")
+        .stdout_has("RuntimeApiVersion:  v1")
+        .stdout_has("Version:  0.1.0");
+    let engine = d.run(Client::Docker, &["version", "-f", "{{.Server.Version}}"]);
+    v.stdout_has(&format!("RuntimeVersion:  {}", engine.stdout.trim()));
+
+    let info = json(crictl(&sock, &["info", "-o", "json"]).success());
+    let conditions = info["status"]["conditions"].as_array().unwrap();
+    let cond = |t: &str| {
+        conditions
+            .iter()
+            .find(|c| c["type"] == t)
+            .unwrap_or_else(|| panic!("no {t} condition in {info}"))
+            .clone()
+    };
+    assert_eq!(cond("RuntimeReady")["status"], true, "{info}");
+    // Ready exactly when the host has a CNI network configuration (containerd's rule).
+    let has_cni_conf = std::fs::read_dir("/etc/cni/net.d")
+        .map(|dir| {
+            dir.flatten().any(|e| {
+                let p = e.path();
+                p.is_file()
+                    && matches!(
+                        p.extension().and_then(|x| x.to_str()),
+                        Some("conf" | "conflist" | "json")
+                    )
+            })
+        })
+        .unwrap_or(false);
+    let net = cond("NetworkReady");
+    assert_eq!(net["status"], has_cni_conf, "{info}");
+    if !has_cni_conf {
+        assert_eq!(net["reason"], "NetworkPluginNotReady", "{info}");
+    }
+    // The verbose info (crictl asks for it) carries berthd's CRI configuration.
+    assert_eq!(info["config"]["cgroupDriver"], "cgroupfs", "{info}");
+    assert_eq!(
+        info["config"]["dataRoot"],
+        d.data_root.display().to_string(),
+        "{info}"
+    );
+    assert_eq!(info["config"]["podCIDR"], "", "{info}");
+
+    crictl(&sock, &["runtime-config"])
+        .success()
+        .stdout_has("CGROUPFS");
+
+    // kubelet's pod CIDR is recorded and shown; an empty one leaves it as it was.
+    crictl(&sock, &["update-runtime-config", "--pod-cidr", "10.244.7.0/24"]).success();
+    let info = json(crictl(&sock, &["info", "-o", "json"]).success());
+    assert_eq!(info["config"]["podCIDR"], "10.244.7.0/24", "{info}");
+    crictl(&sock, &["update-runtime-config", "--pod-cidr", ""]).success();
+    let info = json(crictl(&sock, &["info", "-o", "json"]).success());
+    assert_eq!(info["config"]["podCIDR"], "10.244.7.0/24", "{info}");
+
+    // Pods are not served yet: an honest Unimplemented, not an empty answer.
+    crictl(&sock, &["pods"])
+        .code_is(1)
+        .stderr_has("ListPodSandbox is not implemented by berth yet");
+}
+
+#[test]
+fn images_inspecti_and_imagefsinfo_over_the_docker_store() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let id = d
+        .run(Client::Docker, &["image", "inspect", "-f", "{{.Id}}", "busybox"])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+
+    // The busybox fixture, loaded through the Docker API, is a CRI image too.
+    let list = json(crictl(&sock, &["images", "-o", "json"]).success());
+    let images = list["images"].as_array().unwrap();
+    let bb = images
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("busybox {id} not in {list}"));
+    assert_eq!(bb["repoTags"][0], "docker.io/library/busybox:latest", "{list}");
+    assert!(bb["size"].as_str().unwrap().parse::<u64>().unwrap() > 0, "{list}");
+    crictl(&sock, &["images"])
+        .success()
+        .stdout_has("docker.io/library/busybox")
+        .stdout_has(&id.trim_start_matches("sha256:")[..13]);
+    // A filter by name.
+    let one = json(crictl(&sock, &["images", "-o", "json", "busybox"]).success());
+    assert_eq!(one["images"].as_array().unwrap().len(), 1, "{one}");
+    let none = json(crictl(&sock, &["images", "-o", "json", "nothing-here:1"]).success());
+    assert!(none["images"].as_array().is_none_or(|a| a.is_empty()), "{none}");
+
+    // inspecti: by short name, by qualified name and by id, with the verbose image spec.
+    for name in ["busybox", "docker.io/library/busybox:latest", id.as_str()] {
+        let st = json(crictl(&sock, &["inspecti", "-o", "json", name]).success());
+        assert_eq!(st["status"]["id"], id.as_str(), "{name}: {st}");
+        assert!(
+            st["info"]["imageSpec"]["config"]["Cmd"].is_array(),
+            "{name}: {st}"
+        );
+    }
+    crictl(&sock, &["inspecti", "no-such-image:1"])
+        .code_is(1)
+        .stderr_has("no such image");
+
+    let fs = json(crictl(&sock, &["imagefsinfo", "-o", "json"]).success());
+    let usage = &fs["status"]["imageFilesystems"][0];
+    assert_eq!(
+        usage["fsId"]["mountpoint"],
+        d.data_root.join("overlay").display().to_string(),
+        "{fs}"
+    );
+    let used: u64 = usage["usedBytes"]["value"].as_str().unwrap().parse().unwrap();
+    let inodes: u64 = usage["inodesUsed"]["value"].as_str().unwrap().parse().unwrap();
+    // busybox's unpacked layer is in there.
+    assert!(used > 500_000 && inodes > 10, "{fs}");
+}
+
+#[test]
+fn pull_with_credentials_and_remove() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let root = tempfile::tempdir().unwrap();
+    let users = super::registry_server::htpasswd(root.path(), &[("kube", "s3cret")]);
+    let users_arg = users.to_str().unwrap();
+    let s = Served::start(
+        &root.path().join("data"),
+        &["--htpasswd", users_arg, "--auth-realm", "e2e"],
+    );
+    let image = format!("{}/e2e/{}:1", s.addr, unique_name("cri"));
+    // An image of its own (not busybox's id), so that removing it leaves the fixture alone.
+    super::registry::commit_unique(&d, Client::Docker, &image);
+    d.run_with_input(
+        Client::Docker,
+        &["login", "-u", "kube", "--password-stdin", &s.addr],
+        b"s3cret",
+    )
+    .success();
+    d.run(Client::Docker, &["push", &image]).success();
+    d.run(Client::Docker, &["rmi", &image]).success();
+
+    // Without credentials the registry refuses; nothing is stored.
+    crictl(&sock, &["pull", &image])
+        .code_is(1)
+        .stderr_has("failed to pull and unpack image");
+    crictl(&sock, &["inspecti", &image]).code_is(1);
+
+    let pulled = crictl(&sock, &["pull", "--creds", "kube:s3cret", &image]);
+    pulled.success();
+    let id = d
+        .run(Client::Docker, &["image", "inspect", "-f", "{{.Id}}", &image])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    pulled.stdout_has(&format!("Image is up to date for {id}"));
+    // The `auth` form (base64 user:password) works too, on a pull of what is already there.
+    crictl(&sock, &["pull", "--auth", "a3ViZTpzM2NyZXQ=", &image])
+        .success()
+        .stdout_has(&id);
+    let st = json(crictl(&sock, &["inspecti", "-o", "json", &image]).success());
+    assert_eq!(st["status"]["repoTags"][0], image.as_str(), "{st}");
+    assert!(
+        st["status"]["repoDigests"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}@sha256:", image.trim_end_matches(":1"))),
+        "{st}"
+    );
+
+    // Shared with the Docker API: `docker images` lists what the CRI pulled.
+    d.run(Client::Docker, &["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .success()
+        .stdout_has(&image);
+
+    // rmi removes the image and every name it has (a second tag goes too); the Docker API
+    // sees it gone, and busybox stays.
+    d.run(Client::Docker, &["tag", &image, &format!("{image}-b")])
+        .success();
+    crictl(&sock, &["rmi", &image])
+        .success()
+        .stdout_has(&format!("Deleted: {image}"));
+    d.run(Client::Docker, &["image", "inspect", &image]).code_is(1);
+    d.run(Client::Docker, &["image", "inspect", &format!("{image}-b")])
+        .code_is(1);
+    crictl(&sock, &["inspecti", &image]).code_is(1);
+    crictl(&sock, &["inspecti", "busybox"]).success();
+}
