@@ -47,11 +47,25 @@ pub fn crictl_path() -> PathBuf {
 #[track_caller]
 pub fn crictl(socket: &Path, args: &[&str]) -> Out {
     let endpoint = format!("unix://{}", socket.display());
+    // A config file of the test's own, so that no user config (/etc/crictl.yaml) changes what
+    // is run; crictl insists on one existing.
+    let config = socket.with_extension("crictl.yaml");
+    if !config.exists() {
+        let text = format!("runtime-endpoint: {endpoint}\nimage-endpoint: {endpoint}\n");
+        if let Err(e) = std::fs::write(&config, text) {
+            panic!("writing {}: {e}", config.display());
+        }
+    }
     let mut cmd = Command::new(crictl_path());
-    cmd.args(["--runtime-endpoint", &endpoint, "--image-endpoint", &endpoint])
+    cmd.arg("--config")
+        .arg(&config)
+        .args([
+            "--runtime-endpoint",
+            &endpoint,
+            "--image-endpoint",
+            &endpoint,
+        ])
         .args(["--timeout", "60s"])
-        .args(args)
-        // No user config (/etc/crictl.yaml) may change what is run.
-        .env("CRI_CONFIG_FILE", "/nonexistent/crictl.yaml");
+        .args(args);
     cli::run(cmd, None, TIMEOUT)
 }

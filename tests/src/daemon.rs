@@ -170,6 +170,7 @@ impl TestDaemon {
                 .extra_args
                 .iter()
                 .any(|a| a == "--cri-socket" || a.starts_with("--cri-socket="))
+            && !self.config_file_sets("cri-socket")
         {
             args.push("--cri-socket=".into());
         }
@@ -179,6 +180,20 @@ impl TestDaemon {
             args.extend(extra.split_whitespace().map(str::to_string));
         }
         args
+    }
+
+    /// Whether the `--config-file` among the extra flags has the daemon.json key `key`.
+    fn config_file_sets(&self, key: &str) -> bool {
+        let Some(i) = self.extra_args.iter().position(|a| a == "--config-file") else {
+            return false;
+        };
+        let Some(path) = self.extra_args.get(i + 1) else {
+            return false;
+        };
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v.get(key).is_some())
     }
 
     /// Runs a second berthd with this one's data root but its own socket, exec root and pidfile,

@@ -58,8 +58,6 @@ mod build_registry;
 mod build_stages;
 #[path = "e2e/cgroup_escape.rs"]
 mod cgroup_escape;
-#[path = "e2e/cri.rs"]
-mod cri;
 #[path = "e2e/compose.rs"]
 mod compose;
 #[path = "e2e/container_compat.rs"]
@@ -68,6 +66,8 @@ mod container_compat;
 mod cp_volumes;
 #[path = "e2e/crash_consistency.rs"]
 mod crash_consistency;
+#[path = "e2e/cri.rs"]
+mod cri;
 #[path = "e2e/exec_output.rs"]
 mod exec_output;
 #[path = "e2e/gap15.rs"]

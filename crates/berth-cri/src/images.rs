@@ -50,7 +50,10 @@ impl Images {
     }
 
     /// The images `filter` selects: all, or those its image reference resolves to.
-    async fn filtered(&self, filter: Option<proto::ImageFilter>) -> Result<Vec<proto::Image>, Status> {
+    async fn filtered(
+        &self,
+        filter: Option<proto::ImageFilter>,
+    ) -> Result<Vec<proto::Image>, Status> {
         let wanted = filter
             .and_then(|f| f.image)
             .map(|s| s.image)
@@ -179,12 +182,16 @@ type RpcResult<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl proto::image_service_server::ImageService for Images {
-    async fn list_images(&self, r: Request<proto::ListImagesRequest>) -> RpcResult<proto::ListImagesResponse> {
+    async fn list_images(
+        &self,
+        r: Request<proto::ListImagesRequest>,
+    ) -> RpcResult<proto::ListImagesResponse> {
         let images = self.filtered(r.into_inner().filter).await?;
         Ok(Response::new(proto::ListImagesResponse { images }))
     }
 
-    type StreamImagesStream = futures::stream::BoxStream<'static, Result<proto::StreamImagesResponse, Status>>;
+    type StreamImagesStream =
+        futures::stream::BoxStream<'static, Result<proto::StreamImagesResponse, Status>>;
 
     /// ListImages in messages of at most 100 images.
     async fn stream_images(
@@ -199,11 +206,16 @@ impl proto::image_service_server::ImageService for Images {
         Ok(Response::new(futures::stream::iter(chunks).boxed()))
     }
 
-    async fn image_status(&self, r: Request<proto::ImageStatusRequest>) -> RpcResult<proto::ImageStatusResponse> {
+    async fn image_status(
+        &self,
+        r: Request<proto::ImageStatusRequest>,
+    ) -> RpcResult<proto::ImageStatusResponse> {
         let req = r.into_inner();
         let name = req.image.map(|s| s.image).unwrap_or_default();
         if name.is_empty() {
-            return Err(Status::invalid_argument("image spec: image name is required"));
+            return Err(Status::invalid_argument(
+                "image spec: image name is required",
+            ));
         }
         let img = match self.daemon.image_inspect(&name, API).await {
             Ok(img) => img,
@@ -231,11 +243,16 @@ impl proto::image_service_server::ImageService for Images {
         }))
     }
 
-    async fn pull_image(&self, r: Request<proto::PullImageRequest>) -> RpcResult<proto::PullImageResponse> {
+    async fn pull_image(
+        &self,
+        r: Request<proto::PullImageRequest>,
+    ) -> RpcResult<proto::PullImageResponse> {
         let req = r.into_inner();
         let image = req.image.map(|s| s.image).unwrap_or_default();
         if image.is_empty() {
-            return Err(Status::invalid_argument("image spec: image name is required"));
+            return Err(Status::invalid_argument(
+                "image spec: image name is required",
+            ));
         }
         let reference = Reference::parse(&image).map_err(status)?;
         let tag = match (&reference.digest, &reference.tag) {
@@ -266,18 +283,31 @@ impl proto::image_service_server::ImageService for Images {
         }))
     }
 
-    async fn remove_image(&self, r: Request<proto::RemoveImageRequest>) -> RpcResult<proto::RemoveImageResponse> {
+    async fn remove_image(
+        &self,
+        r: Request<proto::RemoveImageRequest>,
+    ) -> RpcResult<proto::RemoveImageResponse> {
         let name = r.into_inner().image.map(|s| s.image).unwrap_or_default();
         if name.is_empty() {
-            return Err(Status::invalid_argument("image spec: image name is required"));
+            return Err(Status::invalid_argument(
+                "image spec: image name is required",
+            ));
         }
         // The image and every name it has go, as containerd's CRI removes them; an image
         // already gone is no error (kubelet's garbage collection may race).
+        let id = match self.daemon.image_inspect(&name, API).await {
+            Ok(img) => img.inspect.id.unwrap_or_default(),
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                return Ok(Response::new(proto::RemoveImageResponse {}))
+            }
+            Err(e) => return Err(status(e)),
+        };
+        // By id, forced: every tag and digest name goes with the image.
         let opts = ImageRemoveOptions {
             force: true,
             noprune: false,
         };
-        match self.daemon.image_remove(&name, opts).await {
+        match self.daemon.image_remove(&id, opts).await {
             Ok(_) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}
             Err(e) => return Err(status(e)),
@@ -285,7 +315,10 @@ impl proto::image_service_server::ImageService for Images {
         Ok(Response::new(proto::RemoveImageResponse {}))
     }
 
-    async fn image_fs_info(&self, _r: Request<proto::ImageFsInfoRequest>) -> RpcResult<proto::ImageFsInfoResponse> {
+    async fn image_fs_info(
+        &self,
+        _r: Request<proto::ImageFsInfoRequest>,
+    ) -> RpcResult<proto::ImageFsInfoResponse> {
         let u = self.daemon.image_fs_usage().await.map_err(status)?;
         let timestamp = u
             .timestamp
@@ -298,8 +331,12 @@ impl proto::image_service_server::ImageService for Images {
                 fs_id: Some(proto::FilesystemIdentifier {
                     mountpoint: u.path.display().to_string(),
                 }),
-                used_bytes: Some(proto::UInt64Value { value: u.used_bytes }),
-                inodes_used: Some(proto::UInt64Value { value: u.inodes_used }),
+                used_bytes: Some(proto::UInt64Value {
+                    value: u.used_bytes,
+                }),
+                inodes_used: Some(proto::UInt64Value {
+                    value: u.inodes_used,
+                }),
             }],
             container_filesystems: Vec::new(),
         }))

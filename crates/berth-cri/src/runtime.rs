@@ -103,7 +103,10 @@ type RpcResult<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl proto::runtime_service_server::RuntimeService for Runtime {
-    async fn version(&self, _r: Request<proto::VersionRequest>) -> RpcResult<proto::VersionResponse> {
+    async fn version(
+        &self,
+        _r: Request<proto::VersionRequest>,
+    ) -> RpcResult<proto::VersionResponse> {
         Ok(Response::new(proto::VersionResponse {
             version: crate::KUBELET_API_VERSION.into(),
             runtime_name: crate::RUNTIME_NAME.into(),
@@ -189,59 +192,101 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
         Err(not_yet("GetContainerEvents"))
     }
 
-    async fn run_pod_sandbox(&self, _r: Request<proto::RunPodSandboxRequest>) -> RpcResult<proto::RunPodSandboxResponse> {
+    async fn run_pod_sandbox(
+        &self,
+        _r: Request<proto::RunPodSandboxRequest>,
+    ) -> RpcResult<proto::RunPodSandboxResponse> {
         Err(not_yet("RunPodSandbox"))
     }
 
-    async fn stop_pod_sandbox(&self, _r: Request<proto::StopPodSandboxRequest>) -> RpcResult<proto::StopPodSandboxResponse> {
+    async fn stop_pod_sandbox(
+        &self,
+        _r: Request<proto::StopPodSandboxRequest>,
+    ) -> RpcResult<proto::StopPodSandboxResponse> {
         Err(not_yet("StopPodSandbox"))
     }
 
-    async fn remove_pod_sandbox(&self, _r: Request<proto::RemovePodSandboxRequest>) -> RpcResult<proto::RemovePodSandboxResponse> {
+    async fn remove_pod_sandbox(
+        &self,
+        _r: Request<proto::RemovePodSandboxRequest>,
+    ) -> RpcResult<proto::RemovePodSandboxResponse> {
         Err(not_yet("RemovePodSandbox"))
     }
 
-    async fn pod_sandbox_status(&self, _r: Request<proto::PodSandboxStatusRequest>) -> RpcResult<proto::PodSandboxStatusResponse> {
+    async fn pod_sandbox_status(
+        &self,
+        _r: Request<proto::PodSandboxStatusRequest>,
+    ) -> RpcResult<proto::PodSandboxStatusResponse> {
         Err(not_yet("PodSandboxStatus"))
     }
 
-    async fn list_pod_sandbox(&self, _r: Request<proto::ListPodSandboxRequest>) -> RpcResult<proto::ListPodSandboxResponse> {
+    async fn list_pod_sandbox(
+        &self,
+        _r: Request<proto::ListPodSandboxRequest>,
+    ) -> RpcResult<proto::ListPodSandboxResponse> {
         Err(not_yet("ListPodSandbox"))
     }
 
-    async fn create_container(&self, _r: Request<proto::CreateContainerRequest>) -> RpcResult<proto::CreateContainerResponse> {
+    async fn create_container(
+        &self,
+        _r: Request<proto::CreateContainerRequest>,
+    ) -> RpcResult<proto::CreateContainerResponse> {
         Err(not_yet("CreateContainer"))
     }
 
-    async fn start_container(&self, _r: Request<proto::StartContainerRequest>) -> RpcResult<proto::StartContainerResponse> {
+    async fn start_container(
+        &self,
+        _r: Request<proto::StartContainerRequest>,
+    ) -> RpcResult<proto::StartContainerResponse> {
         Err(not_yet("StartContainer"))
     }
 
-    async fn stop_container(&self, _r: Request<proto::StopContainerRequest>) -> RpcResult<proto::StopContainerResponse> {
+    async fn stop_container(
+        &self,
+        _r: Request<proto::StopContainerRequest>,
+    ) -> RpcResult<proto::StopContainerResponse> {
         Err(not_yet("StopContainer"))
     }
 
-    async fn remove_container(&self, _r: Request<proto::RemoveContainerRequest>) -> RpcResult<proto::RemoveContainerResponse> {
+    async fn remove_container(
+        &self,
+        _r: Request<proto::RemoveContainerRequest>,
+    ) -> RpcResult<proto::RemoveContainerResponse> {
         Err(not_yet("RemoveContainer"))
     }
 
-    async fn list_containers(&self, _r: Request<proto::ListContainersRequest>) -> RpcResult<proto::ListContainersResponse> {
+    async fn list_containers(
+        &self,
+        _r: Request<proto::ListContainersRequest>,
+    ) -> RpcResult<proto::ListContainersResponse> {
         Err(not_yet("ListContainers"))
     }
 
-    async fn container_status(&self, _r: Request<proto::ContainerStatusRequest>) -> RpcResult<proto::ContainerStatusResponse> {
+    async fn container_status(
+        &self,
+        _r: Request<proto::ContainerStatusRequest>,
+    ) -> RpcResult<proto::ContainerStatusResponse> {
         Err(not_yet("ContainerStatus"))
     }
 
-    async fn update_container_resources(&self, _r: Request<proto::UpdateContainerResourcesRequest>) -> RpcResult<proto::UpdateContainerResourcesResponse> {
+    async fn update_container_resources(
+        &self,
+        _r: Request<proto::UpdateContainerResourcesRequest>,
+    ) -> RpcResult<proto::UpdateContainerResourcesResponse> {
         Err(not_yet("UpdateContainerResources"))
     }
 
-    async fn reopen_container_log(&self, _r: Request<proto::ReopenContainerLogRequest>) -> RpcResult<proto::ReopenContainerLogResponse> {
+    async fn reopen_container_log(
+        &self,
+        _r: Request<proto::ReopenContainerLogRequest>,
+    ) -> RpcResult<proto::ReopenContainerLogResponse> {
         Err(not_yet("ReopenContainerLog"))
     }
 
-    async fn exec_sync(&self, _r: Request<proto::ExecSyncRequest>) -> RpcResult<proto::ExecSyncResponse> {
+    async fn exec_sync(
+        &self,
+        _r: Request<proto::ExecSyncRequest>,
+    ) -> RpcResult<proto::ExecSyncResponse> {
         Err(not_yet("ExecSync"))
     }
 
@@ -253,76 +298,129 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
         Err(not_yet("Attach"))
     }
 
-    async fn port_forward(&self, _r: Request<proto::PortForwardRequest>) -> RpcResult<proto::PortForwardResponse> {
+    async fn port_forward(
+        &self,
+        _r: Request<proto::PortForwardRequest>,
+    ) -> RpcResult<proto::PortForwardResponse> {
         Err(not_yet("PortForward"))
     }
 
-    async fn container_stats(&self, _r: Request<proto::ContainerStatsRequest>) -> RpcResult<proto::ContainerStatsResponse> {
+    async fn container_stats(
+        &self,
+        _r: Request<proto::ContainerStatsRequest>,
+    ) -> RpcResult<proto::ContainerStatsResponse> {
         Err(not_yet("ContainerStats"))
     }
 
-    async fn list_container_stats(&self, _r: Request<proto::ListContainerStatsRequest>) -> RpcResult<proto::ListContainerStatsResponse> {
+    async fn list_container_stats(
+        &self,
+        _r: Request<proto::ListContainerStatsRequest>,
+    ) -> RpcResult<proto::ListContainerStatsResponse> {
         Err(not_yet("ListContainerStats"))
     }
 
-    async fn pod_sandbox_stats(&self, _r: Request<proto::PodSandboxStatsRequest>) -> RpcResult<proto::PodSandboxStatsResponse> {
+    async fn pod_sandbox_stats(
+        &self,
+        _r: Request<proto::PodSandboxStatsRequest>,
+    ) -> RpcResult<proto::PodSandboxStatsResponse> {
         Err(not_yet("PodSandboxStats"))
     }
 
-    async fn list_pod_sandbox_stats(&self, _r: Request<proto::ListPodSandboxStatsRequest>) -> RpcResult<proto::ListPodSandboxStatsResponse> {
+    async fn list_pod_sandbox_stats(
+        &self,
+        _r: Request<proto::ListPodSandboxStatsRequest>,
+    ) -> RpcResult<proto::ListPodSandboxStatsResponse> {
         Err(not_yet("ListPodSandboxStats"))
     }
 
-    async fn checkpoint_container(&self, _r: Request<proto::CheckpointContainerRequest>) -> RpcResult<proto::CheckpointContainerResponse> {
+    async fn checkpoint_container(
+        &self,
+        _r: Request<proto::CheckpointContainerRequest>,
+    ) -> RpcResult<proto::CheckpointContainerResponse> {
         Err(not_yet("CheckpointContainer"))
     }
 
-    async fn list_metric_descriptors(&self, _r: Request<proto::ListMetricDescriptorsRequest>) -> RpcResult<proto::ListMetricDescriptorsResponse> {
+    async fn list_metric_descriptors(
+        &self,
+        _r: Request<proto::ListMetricDescriptorsRequest>,
+    ) -> RpcResult<proto::ListMetricDescriptorsResponse> {
         Err(not_yet("ListMetricDescriptors"))
     }
 
-    async fn list_pod_sandbox_metrics(&self, _r: Request<proto::ListPodSandboxMetricsRequest>) -> RpcResult<proto::ListPodSandboxMetricsResponse> {
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _r: Request<proto::ListPodSandboxMetricsRequest>,
+    ) -> RpcResult<proto::ListPodSandboxMetricsResponse> {
         Err(not_yet("ListPodSandboxMetrics"))
     }
-    type StreamPodSandboxesStream = futures::stream::Empty<Result<proto::StreamPodSandboxesResponse, Status>>;
+    type StreamPodSandboxesStream =
+        futures::stream::Empty<Result<proto::StreamPodSandboxesResponse, Status>>;
 
-    async fn stream_pod_sandboxes(&self, _r: Request<proto::StreamPodSandboxesRequest>) -> RpcResult<Self::StreamPodSandboxesStream> {
+    async fn stream_pod_sandboxes(
+        &self,
+        _r: Request<proto::StreamPodSandboxesRequest>,
+    ) -> RpcResult<Self::StreamPodSandboxesStream> {
         Err(not_yet("StreamPodSandboxes"))
     }
 
-    type StreamContainersStream = futures::stream::Empty<Result<proto::StreamContainersResponse, Status>>;
+    type StreamContainersStream =
+        futures::stream::Empty<Result<proto::StreamContainersResponse, Status>>;
 
-    async fn stream_containers(&self, _r: Request<proto::StreamContainersRequest>) -> RpcResult<Self::StreamContainersStream> {
+    async fn stream_containers(
+        &self,
+        _r: Request<proto::StreamContainersRequest>,
+    ) -> RpcResult<Self::StreamContainersStream> {
         Err(not_yet("StreamContainers"))
     }
 
-    type StreamContainerStatsStream = futures::stream::Empty<Result<proto::StreamContainerStatsResponse, Status>>;
+    type StreamContainerStatsStream =
+        futures::stream::Empty<Result<proto::StreamContainerStatsResponse, Status>>;
 
-    async fn stream_container_stats(&self, _r: Request<proto::StreamContainerStatsRequest>) -> RpcResult<Self::StreamContainerStatsStream> {
+    async fn stream_container_stats(
+        &self,
+        _r: Request<proto::StreamContainerStatsRequest>,
+    ) -> RpcResult<Self::StreamContainerStatsStream> {
         Err(not_yet("StreamContainerStats"))
     }
 
-    type StreamPodSandboxStatsStream = futures::stream::Empty<Result<proto::StreamPodSandboxStatsResponse, Status>>;
+    type StreamPodSandboxStatsStream =
+        futures::stream::Empty<Result<proto::StreamPodSandboxStatsResponse, Status>>;
 
-    async fn stream_pod_sandbox_stats(&self, _r: Request<proto::StreamPodSandboxStatsRequest>) -> RpcResult<Self::StreamPodSandboxStatsStream> {
+    async fn stream_pod_sandbox_stats(
+        &self,
+        _r: Request<proto::StreamPodSandboxStatsRequest>,
+    ) -> RpcResult<Self::StreamPodSandboxStatsStream> {
         Err(not_yet("StreamPodSandboxStats"))
     }
 
-    async fn checkpoint_pod(&self, _r: Request<proto::CheckpointPodRequest>) -> RpcResult<proto::CheckpointPodResponse> {
+    async fn checkpoint_pod(
+        &self,
+        _r: Request<proto::CheckpointPodRequest>,
+    ) -> RpcResult<proto::CheckpointPodResponse> {
         Err(not_yet("CheckpointPod"))
     }
 
-    async fn restore_pod(&self, _r: Request<proto::RestorePodRequest>) -> RpcResult<proto::RestorePodResponse> {
+    async fn restore_pod(
+        &self,
+        _r: Request<proto::RestorePodRequest>,
+    ) -> RpcResult<proto::RestorePodResponse> {
         Err(not_yet("RestorePod"))
     }
 
-    type StreamPodSandboxMetricsStream = futures::stream::Empty<Result<proto::StreamPodSandboxMetricsResponse, Status>>;
+    type StreamPodSandboxMetricsStream =
+        futures::stream::Empty<Result<proto::StreamPodSandboxMetricsResponse, Status>>;
 
-    async fn stream_pod_sandbox_metrics(&self, _r: Request<proto::StreamPodSandboxMetricsRequest>) -> RpcResult<Self::StreamPodSandboxMetricsStream> {
+    async fn stream_pod_sandbox_metrics(
+        &self,
+        _r: Request<proto::StreamPodSandboxMetricsRequest>,
+    ) -> RpcResult<Self::StreamPodSandboxMetricsStream> {
         Err(not_yet("StreamPodSandboxMetrics"))
     }
 
-    async fn update_pod_sandbox_resources(&self, _r: Request<proto::UpdatePodSandboxResourcesRequest>) -> RpcResult<proto::UpdatePodSandboxResourcesResponse> {
+    async fn update_pod_sandbox_resources(
+        &self,
+        _r: Request<proto::UpdatePodSandboxResourcesRequest>,
+    ) -> RpcResult<proto::UpdatePodSandboxResourcesResponse> {
         Err(not_yet("UpdatePodSandboxResources"))
     }
 }

@@ -24,8 +24,8 @@ pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };
 pub use distribution::{pull, push};
+pub use image::fs_usage::FsUsage;
 pub use network::lifecycle::NetConfig;
 pub use options::*;
-pub use image::fs_usage::FsUsage;
 pub use system::disk_usage::DiskUsageParts;
 pub use system::events::WireEvent;

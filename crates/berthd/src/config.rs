@@ -198,7 +198,7 @@ fn given_flags(f: &Flags) -> Vec<(&'static str, String)> {
         ("data-root", path(&f.data_root)),
         ("exec-root", path(&f.exec_root)),
         ("pidfile", path(&f.pidfile)),
-        ("cri-socket", path(&f.cri_socket)),
+        ("cri-socket", f.cri_socket.clone()),
     ] {
         if let Some(v) = value {
             given.push((key, v));
@@ -414,6 +414,7 @@ pub fn merge(
     let cri_socket = f
         .cri_socket
         .clone()
+        .map(PathBuf::from)
         .or(file.cri_socket)
         .unwrap_or_else(|| flags::DEFAULT_CRI_SOCKET.into());
     Ok(Settings {
@@ -501,8 +502,16 @@ mod tests {
         assert_eq!(flag.cri_socket, Some(PathBuf::from("/tmp/c.sock")));
         let file = merged(&[], r#"{"cri-socket": "/tmp/f.sock"}"#).expect("file");
         assert_eq!(file.cri_socket, Some(PathBuf::from("/tmp/f.sock")));
-        assert_eq!(merged(&[], r#"{"cri-socket": ""}"#).expect("off").cri_socket, None);
-        assert_eq!(merged(&["--cri-socket="], "{}").expect("off").cri_socket, None);
+        assert_eq!(
+            merged(&[], r#"{"cri-socket": ""}"#)
+                .expect("off")
+                .cri_socket,
+            None
+        );
+        assert_eq!(
+            merged(&["--cri-socket="], "{}").expect("off").cri_socket,
+            None
+        );
         let both = merged(&["--cri-socket", "/a"], r#"{"cri-socket": "/b"}"#).expect_err("both");
         assert!(
             both.to_string()

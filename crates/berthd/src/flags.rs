@@ -92,8 +92,9 @@ pub struct Flags {
 
     /// Serve the Kubernetes CRI v1 (RuntimeService and ImageService) on this unix socket; an
     /// empty path turns it off [default: /run/berth/cri.sock]
+    // A string, not a path: clap refuses an empty path.
     #[arg(long, value_name = "PATH")]
-    pub cri_socket: Option<PathBuf>,
+    pub cri_socket: Option<String>,
 }
 
 #[cfg(test)]

@@ -72,7 +72,11 @@ fn version_status_and_runtime_config() {
         .stdout_has("CGROUPFS");
 
     // kubelet's pod CIDR is recorded and shown; an empty one leaves it as it was.
-    crictl(&sock, &["update-runtime-config", "--pod-cidr", "10.244.7.0/24"]).success();
+    crictl(
+        &sock,
+        &["update-runtime-config", "--pod-cidr", "10.244.7.0/24"],
+    )
+    .success();
     let info = json(crictl(&sock, &["info", "-o", "json"]).success());
     assert_eq!(info["config"]["podCIDR"], "10.244.7.0/24", "{info}");
     crictl(&sock, &["update-runtime-config", "--pod-cidr", ""]).success();
@@ -92,7 +96,10 @@ fn images_inspecti_and_imagefsinfo_over_the_docker_store() {
     };
     let sock = d.cri_socket();
     let id = d
-        .run(Client::Docker, &["image", "inspect", "-f", "{{.Id}}", "busybox"])
+        .run(
+            Client::Docker,
+            &["image", "inspect", "-f", "{{.Id}}", "busybox"],
+        )
         .success()
         .stdout
         .trim()
@@ -105,8 +112,14 @@ fn images_inspecti_and_imagefsinfo_over_the_docker_store() {
         .iter()
         .find(|i| i["id"] == id.as_str())
         .unwrap_or_else(|| panic!("busybox {id} not in {list}"));
-    assert_eq!(bb["repoTags"][0], "docker.io/library/busybox:latest", "{list}");
-    assert!(bb["size"].as_str().unwrap().parse::<u64>().unwrap() > 0, "{list}");
+    assert_eq!(
+        bb["repoTags"][0], "docker.io/library/busybox:latest",
+        "{list}"
+    );
+    assert!(
+        bb["size"].as_str().unwrap().parse::<u64>().unwrap() > 0,
+        "{list}"
+    );
     crictl(&sock, &["images"])
         .success()
         .stdout_has("docker.io/library/busybox")
@@ -115,7 +128,10 @@ fn images_inspecti_and_imagefsinfo_over_the_docker_store() {
     let one = json(crictl(&sock, &["images", "-o", "json", "busybox"]).success());
     assert_eq!(one["images"].as_array().unwrap().len(), 1, "{one}");
     let none = json(crictl(&sock, &["images", "-o", "json", "nothing-here:1"]).success());
-    assert!(none["images"].as_array().is_none_or(|a| a.is_empty()), "{none}");
+    assert!(
+        none["images"].as_array().is_none_or(|a| a.is_empty()),
+        "{none}"
+    );
 
     // inspecti: by short name, by qualified name and by id, with the verbose image spec.
     for name in ["busybox", "docker.io/library/busybox:latest", id.as_str()] {
@@ -137,8 +153,16 @@ fn images_inspecti_and_imagefsinfo_over_the_docker_store() {
         d.data_root.join("overlay").display().to_string(),
         "{fs}"
     );
-    let used: u64 = usage["usedBytes"]["value"].as_str().unwrap().parse().unwrap();
-    let inodes: u64 = usage["inodesUsed"]["value"].as_str().unwrap().parse().unwrap();
+    let used: u64 = usage["usedBytes"]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let inodes: u64 = usage["inodesUsed"]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     // busybox's unpacked layer is in there.
     assert!(used > 500_000 && inodes > 10, "{fs}");
 }
@@ -177,7 +201,10 @@ fn pull_with_credentials_and_remove() {
     let pulled = crictl(&sock, &["pull", "--creds", "kube:s3cret", &image]);
     pulled.success();
     let id = d
-        .run(Client::Docker, &["image", "inspect", "-f", "{{.Id}}", &image])
+        .run(
+            Client::Docker,
+            &["image", "inspect", "-f", "{{.Id}}", &image],
+        )
         .success()
         .stdout
         .trim()
@@ -198,9 +225,12 @@ fn pull_with_credentials_and_remove() {
     );
 
     // Shared with the Docker API: `docker images` lists what the CRI pulled.
-    d.run(Client::Docker, &["images", "--format", "{{.Repository}}:{{.Tag}}"])
-        .success()
-        .stdout_has(&image);
+    d.run(
+        Client::Docker,
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    )
+    .success()
+    .stdout_has(&image);
 
     // rmi removes the image and every name it has (a second tag goes too); the Docker API
     // sees it gone, and busybox stays.
@@ -209,9 +239,62 @@ fn pull_with_credentials_and_remove() {
     crictl(&sock, &["rmi", &image])
         .success()
         .stdout_has(&format!("Deleted: {image}"));
-    d.run(Client::Docker, &["image", "inspect", &image]).code_is(1);
+    d.run(Client::Docker, &["image", "inspect", &image])
+        .code_is(1);
     d.run(Client::Docker, &["image", "inspect", &format!("{image}-b")])
         .code_is(1);
     crictl(&sock, &["inspecti", &image]).code_is(1);
     crictl(&sock, &["inspecti", "busybox"]).success();
+}
+
+#[test]
+fn daemon_json_sets_the_socket() {
+    let Some(d) = TestDaemon::start_with_setup(&["--config-file", "{dir}/daemon.json"], |dir| {
+        let sock = dir.join("from-json.sock");
+        let text = serde_json::json!({ "cri-socket": sock.display().to_string() }).to_string();
+        std::fs::write(dir.join("daemon.json"), text).unwrap();
+    }) else {
+        return;
+    };
+    let sock = d.dir().join("from-json.sock");
+    crictl(&sock, &["version"])
+        .success()
+        .stdout_has("RuntimeName:  berth");
+    // The flag's default socket is not served when daemon.json names another.
+    assert!(!d.cri_socket().exists());
+    // Both as a flag and in the file: refused, with dockerd's wording.
+    let cfg = d.dir().join("daemon.json");
+    let out = berth_tests::cli::run(
+        {
+            let mut c = std::process::Command::new(&d.bins.berthd);
+            c.args([
+                "--config-file",
+                cfg.to_str().unwrap(),
+                "--cri-socket",
+                "/tmp/x.sock",
+            ]);
+            c
+        },
+        None,
+        std::time::Duration::from_secs(20),
+    );
+    assert_ne!(out.code, 0);
+    out.stderr_has("the following directives are specified both as a flag and in the configuration file: cri-socket: (from flag: /tmp/x.sock, from file:");
+}
+
+#[test]
+fn the_test_daemon_serves_no_cri_unless_asked() {
+    let Some(d) = TestDaemon::start() else {
+        return;
+    };
+    assert!(!d.cri_socket().exists());
+    let cmdline = std::fs::read_to_string(d.pidfile.clone())
+        .ok()
+        .and_then(|pid| std::fs::read(format!("/proc/{}/cmdline", pid.trim())).ok())
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("--cri-socket=\0"),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
 }
