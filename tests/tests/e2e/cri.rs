@@ -298,3 +298,96 @@ fn the_test_daemon_serves_no_cri_unless_asked() {
         String::from_utf8_lossy(&cmdline)
     );
 }
+
+/// A gRPC client of the CRI socket, for what crictl checks before it asks (crictl's rmi and
+/// inspecti look an image up first; kubelet does not).
+fn grpc<T>(
+    sock: &std::path::Path,
+    f: impl AsyncFnOnce(
+        berth_cri::proto::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>,
+        berth_cri::proto::image_service_client::ImageServiceClient<tonic::transport::Channel>,
+    ) -> T,
+) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let path = sock.to_path_buf();
+        // The URI is not used: every connection goes to the socket.
+        let channel = tonic::transport::Endpoint::try_from("http://cri.invalid")
+            .unwrap()
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let path = path.clone();
+                async move {
+                    let stream = tokio::net::UnixStream::connect(path).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                }
+            }))
+            .await
+            .unwrap();
+        f(
+            berth_cri::proto::runtime_service_client::RuntimeServiceClient::new(channel.clone()),
+            berth_cri::proto::image_service_client::ImageServiceClient::new(channel),
+        )
+        .await
+    })
+}
+
+#[test]
+fn absent_images_are_no_error_and_bad_requests_are_refused() {
+    use berth_cri::proto::{
+        ImageSpec, ImageStatusRequest, ListPodSandboxRequest, PullImageRequest, RemoveImageRequest,
+    };
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let spec = |name: &str| {
+        Some(ImageSpec {
+            image: name.to_string(),
+            ..Default::default()
+        })
+    };
+    grpc(&d.cri_socket(), async |mut rt, mut img| {
+        // RemoveImage of what is not there succeeds (kubelet's image GC may race), twice.
+        for _ in 0..2 {
+            img.remove_image(RemoveImageRequest {
+                image: spec("docker.io/library/not-here:1"),
+            })
+            .await
+            .unwrap();
+        }
+        // ImageStatus of an absent image: an empty answer, not NotFound.
+        let st = img
+            .image_status(ImageStatusRequest {
+                image: spec("not-here:1"),
+                verbose: true,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(st.image.is_none() && st.info.is_empty(), "{st:?}");
+        // An empty image name is InvalidArgument for each image RPC.
+        let e = img
+            .remove_image(RemoveImageRequest { image: spec("") })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+        let e = img
+            .pull_image(PullImageRequest {
+                image: spec("Bad:Name"),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+        // What is not served yet says so.
+        let e = rt
+            .list_pod_sandbox(ListPodSandboxRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unimplemented, "{e:?}");
+    });
+    // busybox is untouched by all of it.
+    crictl(&d.cri_socket(), &["inspecti", "busybox"]).success();
+}
