@@ -163,7 +163,7 @@ impl TestDaemon {
                 args.extend(slot.daemon_args());
             }
         }
-        // berthd serves the CRI on /run/berth/cri.sock unless told otherwise: off for tests, which
+        // berthd serves the CRI on <exec-root>/cri.sock unless told otherwise: off for tests, which
         // ask for a socket of their own with `--cri-socket` (see [`TestDaemon::start_with_cri`]).
         if std::env::var_os("BERTH_TEST_DAEMON").is_none()
             && !self

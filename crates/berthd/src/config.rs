@@ -411,12 +411,19 @@ pub fn merge(
     if max_concurrent_downloads == 0 {
         return Err(ConfigError::MaxConcurrentDownloads(0));
     }
+    let exec_root = f
+        .exec_root
+        .clone()
+        .or(file.exec_root)
+        .unwrap_or_else(|| flags::DEFAULT_EXEC_ROOT.into());
+    // By default in the exec root (/run/berth/cri.sock): a private berthd with an exec root of
+    // its own never takes over the system daemon's socket.
     let cri_socket = f
         .cri_socket
         .clone()
         .map(PathBuf::from)
         .or(file.cri_socket)
-        .unwrap_or_else(|| flags::DEFAULT_CRI_SOCKET.into());
+        .unwrap_or_else(|| exec_root.join(flags::CRI_SOCKET_NAME));
     Ok(Settings {
         cri_socket: (!cri_socket.as_os_str().is_empty()).then_some(cri_socket),
         registries,
@@ -432,11 +439,7 @@ pub fn merge(
             hosts
         },
         data_root,
-        exec_root: f
-            .exec_root
-            .clone()
-            .or(file.exec_root)
-            .unwrap_or_else(|| flags::DEFAULT_EXEC_ROOT.into()),
+        exec_root,
         pidfile: f
             .pidfile
             .clone()
@@ -496,8 +499,10 @@ mod tests {
         let default = merged(&[], "{}").expect("default");
         assert_eq!(
             default.cri_socket,
-            Some(PathBuf::from(flags::DEFAULT_CRI_SOCKET))
+            Some(PathBuf::from("/run/berth/cri.sock"))
         );
+        let private = merged(&["--exec-root", "/tmp/x"], "{}").expect("exec root");
+        assert_eq!(private.cri_socket, Some(PathBuf::from("/tmp/x/cri.sock")));
         let flag = merged(&["--cri-socket", "/tmp/c.sock"], "{}").expect("flag");
         assert_eq!(flag.cri_socket, Some(PathBuf::from("/tmp/c.sock")));
         let file = merged(&[], r#"{"cri-socket": "/tmp/f.sock"}"#).expect("file");

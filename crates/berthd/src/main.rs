@@ -191,6 +191,7 @@ async fn run(settings: Settings) -> Result<(), StartError> {
     dirs::ensure(&settings.data_root, dirs::DATA_ROOT_MODE)?;
     let exec_mode = if socket_paths
         .iter()
+        .chain(settings.cri_socket.iter())
         .any(|p| p.starts_with(&settings.exec_root))
     {
         dirs::EXEC_ROOT_WITH_SOCKET_MODE
