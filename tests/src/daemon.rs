@@ -53,8 +53,10 @@ pub struct TestDaemon {
 }
 
 impl TestDaemon {
-    /// Starts a daemon with busybox:latest imported; None (after saying so) when not root, since
-    /// berthd needs root.
+    /// Starts a daemon with busybox:latest imported. When this machine cannot start berthd
+    /// (not root, binaries not built, fixtures missing) the test fails saying why, unless
+    /// `BERTH_TEST_SKIP_BLACKBOX=1` is set: then None, after printing `skipped: ...`
+    /// (see [`crate::preflight`]).
     #[track_caller]
     pub fn start() -> Option<Self> {
         Self::start_with(&[])
@@ -75,8 +77,7 @@ impl TestDaemon {
 
     #[track_caller]
     fn create(extra: &[&str], setup: impl FnOnce(&Path)) -> Option<Self> {
-        if !nix::unistd::Uid::effective().is_root() {
-            eprintln!("skipped: the black-box suite needs root");
+        if !crate::preflight::blackbox_can_run() {
             return None;
         }
         let bins = Binaries::locate().unwrap_or_else(|e| panic!("{e}"));
@@ -492,10 +493,7 @@ impl TestDaemon {
             .unwrap_or(0);
         // A fractional `until` already past: the daemon answers at once instead of waiting for
         // the next whole second.
-        let until = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()))
-            .unwrap_or_default();
+        let until = crate::host::unix_now_fraction();
         // filters={"type":["container"]}
         let path = format!(
             "/events?since={since}&until={until}&filters=%7B%22type%22%3A%5B%22container%22%5D%7D"

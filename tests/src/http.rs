@@ -39,6 +39,14 @@ impl Response {
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
     }
+
+    /// The `message` of a JSON error body, as dockerd answers errors; empty when the body is
+    /// not one.
+    pub fn message(&self) -> String {
+        self.json()
+            .and_then(|j| j["message"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
 }
 
 /// Sends one request (`Connection: close`) and reads the whole response.

@@ -489,8 +489,7 @@ mod tests {
 
     #[test]
     fn finds_a_tmpfs_mounted_under_a_dir_and_cleans_it_up() {
-        if !nix::unistd::Uid::effective().is_root() {
-            eprintln!("skipped: needs root");
+        if !crate::preflight::require_root("mounting a tmpfs") {
             return;
         }
         let dir = tempfile::tempdir().expect("tempdir");

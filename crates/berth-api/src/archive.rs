@@ -19,10 +19,8 @@ pub struct ContainerPathStat {
     pub link_target: String,
 }
 
-/// Go's `os.ModeDir`.
-pub const MODE_DIR: u32 = 1 << 31;
-/// Go's `os.ModeSymlink`.
-pub const MODE_SYMLINK: u32 = 1 << 27;
+/// Go's `os.ModeDir` and `os.ModeSymlink` (all of Go's bits: `berth_types::gocompat::filemode`).
+pub use berth_types::gocompat::filemode::{MODE_DIR, MODE_SYMLINK};
 
 impl ContainerPathStat {
     pub fn is_dir(&self) -> bool {

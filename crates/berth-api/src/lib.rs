@@ -13,6 +13,7 @@ pub mod filters;
 pub mod gojson;
 pub mod stats;
 pub mod stdcopy;
+pub mod stream;
 pub mod version;
 pub mod volume;
 

@@ -276,7 +276,7 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy, OptsError> {
 
 /// `--shm-size 64m` -> bytes (go-units RAMInBytes, shared with the daemon in berth-types).
 pub fn parse_ram(s: &str) -> Result<i64, OptsError> {
-    berth_types::units::ram_in_bytes(s).map_err(|e| OptsError::Units(e.to_string()))
+    berth_types::gocompat::units::ram_in_bytes(s).map_err(|e| OptsError::Units(e.to_string()))
 }
 
 /// `--security-opt` values as docker sends them: a seccomp profile path is replaced by the

@@ -2,15 +2,18 @@
 //! docker CLI does.
 
 use berth_api::models::HealthConfig;
+use berth_types::gocompat::duration::{parse_duration, DurationError};
 use clap::{ArgAction, Args};
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum HealthOptsError {
-    #[error(
-        "invalid argument \"{value}\" for \"{flag}\" flag: time: invalid duration \"{value}\""
-    )]
-    Duration { flag: String, value: String },
+    #[error("invalid argument \"{value}\" for \"{flag}\" flag: {source}")]
+    Duration {
+        flag: String,
+        value: String,
+        source: DurationError,
+    },
     #[error("--no-healthcheck conflicts with --health-* options")]
     Conflict,
     #[error("{0} cannot be negative")]
@@ -42,54 +45,16 @@ pub struct HealthOpts {
     pub no_healthcheck: bool,
 }
 
-/// Go's `time.ParseDuration`, in nanoseconds.
-pub fn go_duration(s: &str) -> Option<i64> {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if body == "0" {
-        return Some(0);
-    }
-    if body.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    let mut rest = body;
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        if num_end == 0 {
-            return None;
-        }
-        let num: f64 = rest[..num_end].parse().ok()?;
-        let unit_end = rest[num_end..]
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .map_or(rest.len(), |i| num_end + i);
-        let scale = match &rest[num_end..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += num * scale;
-        rest = &rest[unit_end..];
-    }
-    let nanos = total.round() as i64;
-    Some(if neg { -nanos } else { nanos })
-}
-
 impl HealthOpts {
     /// The HealthConfig to send, or None when no health flag was given.
     pub fn to_health_config(&self) -> Result<Option<HealthConfig>, HealthOptsError> {
         let dur = |flag: &str, v: &Option<String>| -> Result<i64, HealthOptsError> {
             match v {
                 None => Ok(0),
-                Some(s) => go_duration(s).ok_or_else(|| HealthOptsError::Duration {
+                Some(s) => parse_duration(s).map_err(|source| HealthOptsError::Duration {
                     flag: flag.into(),
                     value: s.clone(),
+                    source,
                 }),
             }
         };
@@ -144,15 +109,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_parse_as_go() {
-        assert_eq!(go_duration("1s"), Some(1_000_000_000));
-        assert_eq!(go_duration("1m30s"), Some(90_000_000_000));
-        assert_eq!(go_duration("250ms"), Some(250_000_000));
-        assert_eq!(go_duration("-2s"), Some(-2_000_000_000));
-        assert_eq!(go_duration("1.5h"), Some(5_400_000_000_000));
-        assert_eq!(go_duration("0"), Some(0));
-        assert_eq!(go_duration("5"), None);
-        assert_eq!(go_duration("x"), None);
+    fn bad_durations_are_the_docker_clis_flag_errors() {
+        let opts = |interval: &str| HealthOpts {
+            health_interval: Some(interval.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            opts("1m30s")
+                .to_health_config()
+                .map(|h| h.and_then(|h| h.interval)),
+            Ok(Some(90_000_000_000))
+        );
+        assert_eq!(
+            opts("x").to_health_config().map_err(|e| e.to_string()),
+            Err(
+                r#"invalid argument "x" for "--health-interval" flag: time: invalid duration "x""#
+                    .into()
+            )
+        );
+        assert_eq!(
+            opts("5").to_health_config().map_err(|e| e.to_string()),
+            Err(r#"invalid argument "5" for "--health-interval" flag: time: missing unit in duration "5""#.into())
+        );
+        assert_eq!(
+            opts("1d").to_health_config().map_err(|e| e.to_string()),
+            Err(r#"invalid argument "1d" for "--health-interval" flag: time: unknown unit "d" in duration "1d""#.into())
+        );
     }
 
     #[test]

@@ -200,51 +200,13 @@ pub fn parse_throttle(val: &str, iops: bool) -> Result<ThrottleDevice, String> {
     })
 }
 
-const ULIMIT_NAMES: &[&str] = &[
-    "as",
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
-
-/// `name=soft[:hard]` (go-units `ParseUlimit`).
+/// `name=soft[:hard]` (go-units `ParseUlimit`, in berth-types).
 pub fn parse_ulimit(val: &str) -> Result<berth_api::models::ResourcesUlimits, String> {
-    let Some((name, limits)) = val.split_once('=') else {
-        return Err(format!("invalid ulimit argument: {val}"));
-    };
-    if !ULIMIT_NAMES.contains(&name) {
-        return Err(format!("invalid ulimit type: {name}"));
-    }
-    let (soft, hard) = match limits.split_once(':') {
-        Some((s, h)) => (s, h),
-        None => (limits, limits),
-    };
-    let number = |v: &str| {
-        v.parse::<i64>()
-            .map_err(|_| format!("strconv.ParseInt: parsing \"{v}\": invalid syntax"))
-    };
-    let (soft, hard) = (number(soft)?, number(hard)?);
-    if soft > hard {
-        return Err(format!(
-            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
-        ));
-    }
+    let u = berth_types::gocompat::ulimit::parse_ulimit(val).map_err(|e| e.to_string())?;
     Ok(berth_api::models::ResourcesUlimits {
-        name: Some(name.into()),
-        soft: Some(soft),
-        hard: Some(hard),
+        name: Some(u.name),
+        soft: Some(u.soft),
+        hard: Some(u.hard),
     })
 }
 

@@ -1,5 +1,6 @@
 //! `GET /images/get` (save) and `POST /images/load`.
 
+use berth_api::stream::ErrorDetail;
 use serde::Deserialize;
 
 use crate::body::{BodyReader, JsonLines, RequestBody};
@@ -16,16 +17,7 @@ pub struct LoadMessage {
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default, rename = "errorDetail")]
-    pub error_detail: Option<LoadErrorDetail>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct LoadErrorDetail {
-    #[serde(default)]
-    pub message: Option<String>,
-    /// dockerd's error code, where it sets one (a failed RUN's exit code).
-    #[serde(default)]
-    pub code: Option<i64>,
+    pub error_detail: Option<ErrorDetail>,
 }
 
 impl Client {
@@ -76,7 +68,7 @@ pub struct BuildMessage {
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default, rename = "errorDetail")]
-    pub error_detail: Option<LoadErrorDetail>,
+    pub error_detail: Option<ErrorDetail>,
 }
 
 impl Client {

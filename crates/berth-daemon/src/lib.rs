@@ -1,20 +1,25 @@
 //! The berth daemon's services. HTTP handlers (`berth-server`) parse a request, call one
 //! method here and render the result; all behaviour lives here.
 
+// The facade and its settings.
+mod boot;
+mod config;
+mod daemon;
 pub mod options;
 
-pub mod build;
-mod container;
-mod daemon;
-pub mod distribution;
-mod exec;
-mod image;
-mod mount;
-mod network;
-mod recovery;
-mod runtime;
-mod system;
-mod volume;
+// One folder per resource.
+pub mod build; // the classic builder
+mod container; // records, lifecycle, attach, logs, health, archives, commit, stats, ...
+pub mod distribution; // pull, push, login, registry endpoints
+mod exec; // `docker exec`
+mod image; // ImageService and the image endpoints
+mod mount; // a container's mount points
+mod network; // NetworkService, bridges, endpoints, embedded DNS
+mod recovery; // live restore and reconciling after a crash
+mod runtime; // shim, OCI spec, cgroups, resource limits, signals
+mod system; // version, info, df, events
+mod util; // clock, shared filters, API versions
+mod volume; // VolumeService and the volume endpoints
 
 pub use berth_network::pool::AddressPool;
 pub use container::archive::{wire_stat, ExtractOptions};
@@ -25,7 +30,7 @@ pub use daemon::{
 };
 pub use distribution::{pull, push};
 pub use image::fs_usage::FsUsage;
-pub use network::lifecycle::NetConfig;
+pub use network::service::NetConfig;
 pub use options::*;
 pub use system::disk_usage::DiskUsageParts;
 pub use system::events::WireEvent;

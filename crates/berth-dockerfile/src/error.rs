@@ -65,8 +65,9 @@ pub enum ErrorKind {
     HealthcheckMissingCommand,
     #[error("Unknown type {0:?} in HEALTHCHECK (try CMD)")]
     HealthcheckUnknownType(String),
-    #[error("time: invalid duration {0:?}")]
-    InvalidDuration(String),
+    /// Go's `time.ParseDuration` error, in its words.
+    #[error("{0}")]
+    InvalidDuration(berth_types::gocompat::duration::DurationError),
     #[error("Interval {0:?} cannot be less than 1ms")]
     IntervalTooShort(String),
     #[error("strconv.ParseInt: parsing {0:?}: invalid syntax")]

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::duration::parse_go_duration;
 use crate::error::ErrorKind;
 use crate::flags::{parse_flags, FlagKind};
 use crate::heredoc::{parse_heredoc, Heredoc};
+use berth_types::gocompat::duration::parse_duration;
 
 /// One instruction with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -507,8 +507,7 @@ fn healthcheck(node: &RawNode) -> Result<Healthcheck, ErrorKind> {
         let Some(value) = f.string(name).filter(|v| !v.is_empty()) else {
             return Ok(None);
         };
-        let nanos =
-            parse_go_duration(&value).ok_or_else(|| ErrorKind::InvalidDuration(value.clone()))?;
+        let nanos = parse_duration(&value).map_err(ErrorKind::InvalidDuration)?;
         if nanos == 0 {
             return Ok(None);
         }

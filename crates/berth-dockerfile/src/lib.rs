@@ -9,7 +9,6 @@
 //! ```
 
 mod directives;
-mod duration;
 mod error;
 pub mod expand;
 mod flags;

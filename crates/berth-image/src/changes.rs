@@ -129,10 +129,10 @@ pub fn apply_changes(config: &mut RunConfig, changes: &[String]) -> Result<(), C
             }
             "stopsignal" => {
                 let sig = expand(args, &env);
-                if !valid_signal(&sig) {
+                if let Err(e) = berth_types::gocompat::signal::parse_signal(&sig) {
                     return Err(ChangeError::Invalid {
                         instruction: upper.clone(),
-                        message: format!("Invalid signal: {sig}"),
+                        message: e.to_string(),
                     });
                 }
                 next.stop_signal = Some(sig);
@@ -359,28 +359,6 @@ fn clean_path(p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-fn valid_signal(sig: &str) -> bool {
-    const NAMES: &[&str] = &[
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
-        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
-        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
-    ];
-    if let Ok(n) = sig.parse::<u32>() {
-        return (1..=64).contains(&n);
-    }
-    let name = sig.strip_prefix("SIG").unwrap_or(sig);
-    if NAMES.contains(&name) {
-        return true;
-    }
-    // RTMIN+n / RTMAX-n
-    ["RTMIN+", "RTMAX-"].iter().any(|p| {
-        name.strip_prefix(p)
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| n <= 30)
-    }) || name == "RTMIN"
-        || name == "RTMAX"
-}
-
 /// `NONE`, or `[--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D] [--retries=N] CMD ...`.
 fn healthcheck(args: &str) -> Result<HealthConfig, String> {
     let mut rest = args.trim();
@@ -435,36 +413,9 @@ fn healthcheck(args: &str) -> Result<HealthConfig, String> {
     Ok(hc)
 }
 
-/// Go's `time.ParseDuration` for the units a healthcheck uses, in nanoseconds.
+/// Go's `time.ParseDuration`, in nanoseconds, with Go's error.
 fn go_duration(s: &str) -> Result<i64, String> {
-    let bad = || format!("time: invalid duration {s:?}");
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let num: f64 = rest[..num_end].parse().map_err(|_| bad())?;
-        let unit_end = rest[num_end..]
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .map(|i| num_end + i)
-            .unwrap_or(rest.len());
-        let scale = match &rest[num_end..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += num * scale;
-        rest = &rest[unit_end..];
-    }
-    Ok(total as i64)
+    berth_types::gocompat::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

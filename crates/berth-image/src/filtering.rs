@@ -47,8 +47,14 @@ pub(crate) fn until(filters: &Filters, now: i64) -> Result<Option<i64>, ImageErr
 /// Go's `timestamp.GetTimestamp`: a duration before `now` (`10m`, `1h30m`), an RFC 3339 time, a
 /// date (`2006-01-02`, `2006-01-02T15:04:05`, taken as UTC), or unix seconds (`secs[.nanos]`).
 pub fn parse_timestamp(value: &str, now: i64) -> Result<i64, String> {
-    if let Some(secs) = go_duration_secs(value) {
-        return Ok(now - secs);
+    // As Go's `reference.Add(-d).Unix()`: whole seconds, rounded down; "0" is the epoch.
+    let duration = (value != "0")
+        .then(|| berth_types::gocompat::duration::parse_duration(value).ok())
+        .flatten();
+    if let Some(nanos) = duration {
+        return Ok(
+            (i128::from(now) * 1_000_000_000 - i128::from(nanos)).div_euclid(1_000_000_000) as i64,
+        );
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
         return Ok(t.timestamp());
@@ -70,44 +76,6 @@ pub fn parse_timestamp(value: &str, now: i64) -> Result<i64, String> {
     let secs = value.split_once('.').map_or(value, |(s, _)| s);
     secs.parse::<i64>()
         .map_err(|_| format!("failed to parse value as time or duration: {value:?}"))
-}
-
-/// Go's `time.ParseDuration`, in whole seconds: `[-]N<unit>...` with units ns, us, µs, ms, s, m, h.
-fn go_duration_secs(value: &str) -> Option<i64> {
-    let (neg, mut rest) = match value.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, value.strip_prefix('+').unwrap_or(value)),
-    };
-    if rest.is_empty() {
-        return None;
-    }
-    if rest == "0" {
-        return Some(0);
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    let secs = total as i64;
-    Some(if neg { -secs } else { secs })
 }
 
 #[cfg(test)]
@@ -175,6 +143,9 @@ mod tests {
         assert_eq!(parse_timestamp("10m", now), Ok(now - 600));
         assert_eq!(parse_timestamp("1h30m", now), Ok(now - 5400));
         assert_eq!(parse_timestamp("1.5h", now), Ok(now - 5400));
+        assert_eq!(parse_timestamp("1.5s", now), Ok(now - 2));
+        assert_eq!(parse_timestamp("-1m", now), Ok(now + 60));
+        assert_eq!(parse_timestamp("0", now), Ok(0));
         assert_eq!(parse_timestamp("1699999000", now), Ok(1_699_999_000));
         assert_eq!(parse_timestamp("1699999000.5", now), Ok(1_699_999_000));
         assert_eq!(

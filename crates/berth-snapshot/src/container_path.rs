@@ -192,39 +192,6 @@ pub fn go_base(path: &str) -> String {
     trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
 }
 
-/// Go's `os.FileMode` for a `st_mode`.
-pub fn go_file_mode(st_mode: libc::mode_t) -> u32 {
-    const MODE_DIR: u32 = 1 << 31;
-    const MODE_SYMLINK: u32 = 1 << 27;
-    const MODE_DEVICE: u32 = 1 << 26;
-    const MODE_NAMED_PIPE: u32 = 1 << 25;
-    const MODE_SOCKET: u32 = 1 << 24;
-    const MODE_SETUID: u32 = 1 << 23;
-    const MODE_SETGID: u32 = 1 << 22;
-    const MODE_CHAR_DEVICE: u32 = 1 << 21;
-    const MODE_STICKY: u32 = 1 << 20;
-    let mut mode = st_mode & 0o777;
-    mode |= match st_mode & libc::S_IFMT {
-        libc::S_IFDIR => MODE_DIR,
-        libc::S_IFLNK => MODE_SYMLINK,
-        libc::S_IFIFO => MODE_NAMED_PIPE,
-        libc::S_IFSOCK => MODE_SOCKET,
-        libc::S_IFBLK => MODE_DEVICE,
-        libc::S_IFCHR => MODE_DEVICE | MODE_CHAR_DEVICE,
-        _ => 0,
-    };
-    if st_mode & libc::S_ISUID != 0 {
-        mode |= MODE_SETUID;
-    }
-    if st_mode & libc::S_ISGID != 0 {
-        mode |= MODE_SETGID;
-    }
-    if st_mode & libc::S_ISVTX != 0 {
-        mode |= MODE_STICKY;
-    }
-    mode
-}
-
 impl ContainerRoot {
     /// Opens the container's root directory (its mounted rootfs).
     pub fn open(rootfs: &Path) -> io::Result<Self> {
@@ -442,7 +409,7 @@ impl ContainerRoot {
         Ok(PathStat {
             name: r.name.clone(),
             size: st.st_size,
-            mode: go_file_mode(st.st_mode),
+            mode: berth_types::gocompat::filemode::from_unix_mode(st.st_mode),
             mtime_sec: st.st_mtime,
             mtime_nsec: st.st_mtime_nsec.clamp(0, 999_999_999) as u32,
             link_target,
@@ -501,16 +468,6 @@ mod tests {
         assert_eq!(go_base("/tmp/"), "tmp");
         assert_eq!(go_base("/tmp/."), ".");
         assert_eq!(go_base("/"), "/");
-    }
-
-    #[test]
-    fn file_modes_match_go() {
-        assert_eq!(go_file_mode(libc::S_IFREG | 0o644), 420);
-        assert_eq!(go_file_mode(libc::S_IFLNK | 0o777), 134_218_239);
-        assert_eq!(
-            go_file_mode(libc::S_IFDIR | libc::S_ISVTX | 0o777),
-            2_148_532_735
-        );
     }
 
     fn name_of(r: &ContainerRoot, path: &str) -> String {

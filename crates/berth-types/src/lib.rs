@@ -6,9 +6,9 @@
 
 pub mod digest;
 pub mod error;
+pub mod gocompat;
 pub mod id;
 pub mod reference;
-pub mod units;
 
 pub use digest::Digest;
 pub use error::{Error, ErrorKind, Result};

@@ -73,16 +73,10 @@ fn start(d: &TestDaemon, name: &str) {
     assert_eq!(r.status, 204, "start {name}: {}", r.text());
 }
 
-fn inspect(d: &TestDaemon, name: &str) -> Value {
-    d.api("GET", &format!("/containers/{name}/json"), None, b"")
-        .json()
-        .unwrap_or_default()
-}
-
 #[track_caller]
 fn wait_exited(d: &TestDaemon, name: &str) {
     assert!(
-        wait_until(Duration::from_secs(20), || inspect(d, name)["State"]
+        wait_until(Duration::from_secs(20), || d.inspect_json(name)["State"]
             ["Status"]
             == "exited"),
         "{name} did not exit"
@@ -280,7 +274,7 @@ fn a_finished_exec_is_refused_in_the_stream_and_leaves_exec_ids() {
         }),
         "the exec did not finish"
     );
-    let ids = inspect(&d, &name)["ExecIDs"].clone();
+    let ids = d.inspect_json(&name)["ExecIDs"].clone();
     assert!(
         !ids.as_array()
             .into_iter()
@@ -321,7 +315,7 @@ fn a_finished_exec_is_refused_in_the_stream_and_leaves_exec_ids() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let listed = |id: &str| {
-        inspect(&d, &name)["ExecIDs"]
+        d.inspect_json(&name)["ExecIDs"]
             .as_array()
             .into_iter()
             .flatten()
@@ -341,7 +335,7 @@ fn an_exited_container_keeps_its_config_flags_and_network_id() {
     create(&d, &name, r#"{"Image":"busybox","Cmd":["true"]}"#);
     start(&d, &name);
     wait_exited(&d, &name);
-    let v = inspect(&d, &name);
+    let v = d.inspect_json(&name);
     for flag in ["Tty", "OpenStdin", "StdinOnce", "AttachStdin"] {
         assert_eq!(v["Config"][flag], false, "Config.{flag}: {}", v["Config"]);
     }

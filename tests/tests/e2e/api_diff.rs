@@ -14,9 +14,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use berth_tests::apidiff::{self, BodyKind, Ctx, Diff, FieldVersions, Observed};
+use berth_tests::host::{unix_now, unix_now_fraction, url_encode};
 use berth_tests::http;
 use berth_tests::refdockerd::RefDockerd;
 use berth_tests::tarball::tar_of;
@@ -152,18 +153,7 @@ impl Step {
 
 /// `filters=` with the JSON percent-encoded.
 fn filters(json: &str) -> String {
-    format!("filters={}", enc(json))
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    format!("filters={}", url_encode(json))
 }
 
 /// The docker CLI's `create` body (docker 28, `docker run -d`), with `cmd` and extra fields.
@@ -192,7 +182,7 @@ fn scenario() -> Vec<Step> {
         step("info", "GET /info", "/info"),
         // Images.
         step("import-url", "POST /images/create", "/images/create?fromSrc=http%3A%2F%2F127.0.0.1%3A1%2Fdh.tar&repo=dh-url").stream(),
-        step("import", "POST /images/create", &format!("/images/create?fromSrc=-&repo=dh-import&tag=1&message=m&{}", format_args!("changes={}", enc("ENV A=1"))))
+        step("import", "POST /images/create", &format!("/images/create?fromSrc=-&repo=dh-import&tag=1&message=m&{}", format_args!("changes={}", url_encode("ENV A=1"))))
             .bytes("application/x-tar", busybox)
             .stream(),
         step("tag", "POST /images/{name}/tag", "/images/busybox/tag?repo=dh-tag&tag=v1"),
@@ -452,23 +442,8 @@ type DiffKey = (String, String, String, String);
 /// The sequence's observations, by step name.
 type Run = BTreeMap<&'static str, Observed>;
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Now as `secs.nanos`: an `until` already past, so /events answers at once.
-fn now_fraction() -> String {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()))
-        .unwrap_or_default()
-}
-
 fn run(target: &Target, steps: &[Step], is_dockerd: bool) -> Run {
-    let since = now_secs().saturating_sub(1).to_string();
+    let since = unix_now().saturating_sub(1).to_string();
     let mut vars: BTreeMap<&str, String> = BTreeMap::new();
     let mut bodies: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     let mut out = Run::new();
@@ -488,7 +463,7 @@ fn run(target: &Target, steps: &[Step], is_dockerd: bool) -> Run {
         let fill = |t: &str| {
             let mut t = t
                 .replace("{since}", &since)
-                .replace("{until}", &now_fraction())
+                .replace("{until}", &unix_now_fraction())
                 .replace("{subnet}", &target.subnet);
             for (k, v) in &vars {
                 t = t.replace(&format!("{{{k}}}"), v);
@@ -613,8 +588,7 @@ fn api_matches_dockerd() {
         );
         return;
     }
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: the black-box suite needs root");
+    if !berth_tests::preflight::blackbox_can_run() {
         return;
     }
     let root = berth_tests::paths::repo_root();

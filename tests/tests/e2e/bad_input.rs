@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use berth_tests::http::Response;
-use sha2::Digest as _;
 
 use super::*;
 
@@ -15,10 +14,8 @@ const JSON: Option<&str> = Some("application/json");
 const TAR: Option<&str> = Some("application/x-tar");
 
 fn message(r: &Response) -> String {
-    if let Some(m) = r
-        .json()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-    {
+    let m = r.message();
+    if !m.is_empty() {
         return m;
     }
     // A load answers as dockerd 20.10 does: 200, the error as the stream's last message.
@@ -83,10 +80,6 @@ fn stored(d: &TestDaemon) -> (BTreeSet<String>, BTreeSet<String>) {
         }
     }
     (ids, files)
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(data))
 }
 
 /// A docker-archive (`docker save` layout) of one image with `layer` as its only layer.
@@ -377,7 +370,7 @@ both_clients! {
 
     fn exec_beyond_the_kernels_argument_limit_says_so(d, c) {
         let name = unique_name("e2big");
-        run_detached(d, c, &["--name", &name, "busybox", "sleep", "600"]);
+        d.run_detached(c, &["--name", &name, "busybox", "sleep", "600"]);
         // 60 variables of 60 kB: over the kernel's 2 MiB (stack limit / 4) for argv and
         // environment, with every line short enough for docker's env-file reader.
         let env_file = d.dir().join("big.env");
@@ -400,11 +393,7 @@ both_clients! {
 fn exec_with_a_one_megabyte_variable_gets_the_kernels_reason() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("e2big");
-    run_detached(
-        &d,
-        Client::Berth,
-        &["--name", &name, "busybox", "sleep", "600"],
-    );
+    d.run_detached(Client::Berth, &["--name", &name, "busybox", "sleep", "600"]);
     let body = serde_json::json!({
         "Cmd": ["true"],
         "Env": [format!("BIG={}", "x".repeat(1 << 20))],

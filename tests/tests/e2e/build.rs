@@ -65,7 +65,7 @@ both_clients! {
         assert!(!files.out().contains("debug.log"), ".dockerignore leaves debug.log out: {files}");
         assert_eq!(d.inspect(c, &name, "{{json .Config.ExposedPorts}}"), r#"{"8000/tcp":{}}"#);
 
-        let port = super::network::free_port();
+        let port = free_port();
         let ctr = unique_name("web");
         d.run(c, &["run", "-d", "--name", &ctr, "-p", &format!("127.0.0.1:{port}:8000"), &name]).success();
         let mut answer = String::new();
@@ -296,13 +296,8 @@ both_clients! {
 /// Built by berth, run by dockerd 20.10 with the same config (when it is installed).
 #[test]
 fn berth_built_image_runs_under_dockerd() {
-    let dockerd = Path::new("/usr/sbin/dockerd");
-    if !dockerd.exists() {
-        eprintln!("skipped: /usr/sbin/dockerd is not installed");
-        return;
-    }
     let Some(d) = TestDaemon::start() else { return };
-    let Some(reference) = super::image_archive::PrivateDockerd::start(dockerd, d.dir()) else {
+    let Some(reference) = super::registry::RefDockerd::start() else {
         return;
     };
     let docker = |args: &[&str]| -> (i32, String) {

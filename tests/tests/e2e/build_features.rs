@@ -205,11 +205,6 @@ both_clients! {
     }
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(data))
-}
-
 /// What the test server serves: path -> (body, Last-Modified).
 type Served = Arc<Mutex<std::collections::BTreeMap<String, (Vec<u8>, Option<String>)>>>;
 

@@ -7,18 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use berth_tests::host::cgroup_v2;
 use berth_tests::{unique_name, Client, TestDaemon};
-
-/// A pure cgroup v2 host (else v1 or hybrid: per-controller directories).
-fn unified() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
-fn runc_installed() -> bool {
-    ["/usr/sbin/runc", "/usr/bin/runc"]
-        .iter()
-        .any(|p| Path::new(p).is_file())
-}
 
 /// The host path of `file` in the cgroup of `pid` that holds `controller` (v1: the
 /// controller's hierarchy; v2: the one unified cgroup).
@@ -33,10 +23,10 @@ fn host_cgroup_file(pid: &str, controller: &str, file: &str) -> PathBuf {
             parts.next().unwrap_or(""),
         );
         let rel = path.trim_start_matches('/');
-        if unified() && controllers.is_empty() {
+        if cgroup_v2() && controllers.is_empty() {
             return Path::new("/sys/fs/cgroup").join(rel).join(file);
         }
-        if !unified() && controllers.split(',').any(|c| c == controller) {
+        if !cgroup_v2() && controllers.split(',').any(|c| c == controller) {
             let dir = controller.strip_prefix("name=").unwrap_or(controller);
             return Path::new("/sys/fs/cgroup").join(dir).join(rel).join(file);
         }
@@ -60,7 +50,7 @@ struct Limits {
 }
 
 fn limits() -> Limits {
-    if unified() {
+    if cgroup_v2() {
         Limits {
             memory: ("memory.max", "max"),
             pids: ("pids.max", "max"),
@@ -100,14 +90,17 @@ fn limits_cannot_be_raised(d: &TestDaemon, c: Client, runtime: Option<&str>, cpu
     ];
     assert_eq!(before[0], (64 * 1024 * 1024).to_string());
     assert_eq!(before[1], "20");
-    assert_eq!(before[2], if unified() { "50000 100000" } else { "50000" });
+    assert_eq!(
+        before[2],
+        if cgroup_v2() { "50000 100000" } else { "50000" }
+    );
 
     let escape = unique_name("escape");
     let mut attempts: Vec<String> = [l.memory, l.pids, l.cpu]
         .iter()
         .map(|(file, value)| format!("echo {value} > /sys/fs/cgroup/{file}"))
         .collect();
-    if unified() {
+    if cgroup_v2() {
         attempts.push(format!("mkdir /sys/fs/cgroup/{escape}"));
         attempts.push("echo +pids > /sys/fs/cgroup/cgroup.subtree_control".into());
     } else {
@@ -162,7 +155,7 @@ fn limits_cannot_be_raised(d: &TestDaemon, c: Client, runtime: Option<&str>, cpu
             dir.join(&escape).display()
         );
     }
-    if !unified() {
+    if !cgroup_v2() {
         let systemd = host_cgroup_file(&pid, "name=systemd", "");
         assert!(!systemd.join(&escape).exists());
     }
@@ -238,7 +231,7 @@ fn proc_self_cgroup_as_dockerd(d: &TestDaemon, c: Client, runtime: Option<&str>)
     let inside = d.run(c, &["exec", &name, "cat", "/proc/self/cgroup"]);
     inside.success();
     let mode = d.inspect(c, &name, "{{.HostConfig.CgroupnsMode}}");
-    if unified() {
+    if cgroup_v2() {
         assert_eq!(mode, "private");
         assert_eq!(inside.out(), "0::/");
     } else {
@@ -273,7 +266,7 @@ fn proc_self_cgroup_as_dockerd(d: &TestDaemon, c: Client, runtime: Option<&str>)
 /// `--privileged` keeps a writable cgroupfs, as under dockerd: a sub-cgroup can be made.
 fn privileged_can_write(d: &TestDaemon, c: Client, runtime: Option<&str>) {
     let sub = unique_name("sub");
-    let dir = if unified() {
+    let dir = if cgroup_v2() {
         String::new()
     } else {
         "pids/".into()
@@ -303,8 +296,7 @@ both_clients! {
     }
 
     fn runc_limits_cannot_be_raised(d, c) {
-        if !runc_installed() {
-            eprintln!("skipped: runc is not installed");
+        if berth_tests::preflight::require_runc().is_none() {
             return;
         }
         limits_cannot_be_raised(d, c, Some("runc"), &["--cpu-quota", "50000", "--cpu-period", "100000"]);
@@ -312,8 +304,7 @@ both_clients! {
     }
 
     fn runc_proc_self_cgroup_and_privileged(d, c) {
-        if !runc_installed() {
-            eprintln!("skipped: runc is not installed");
+        if berth_tests::preflight::require_runc().is_none() {
             return;
         }
         proc_self_cgroup_as_dockerd(d, c, Some("runc"));
@@ -330,7 +321,7 @@ both_clients! {
         }
         let name = unique_name("cgns");
         d.run(c, &["create", "--name", &name, "--privileged", "busybox"]).success();
-        let want = if unified() { "private" } else { "host" };
+        let want = if cgroup_v2() { "private" } else { "host" };
         assert_eq!(d.inspect(c, &name, "{{.HostConfig.CgroupnsMode}}"), want);
         d.run(c, &["rm", &name]).success();
     }

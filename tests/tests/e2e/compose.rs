@@ -11,7 +11,7 @@
 
 use std::io::Read;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -83,7 +83,7 @@ impl Project {
         let name = unique_name(what);
         let dir = d.dir().join("project");
         for (path, text) in files {
-            write_file(&dir.join(path), text);
+            write(&dir.join(path), text);
         }
         Some(Self { name, dir, d })
     }
@@ -143,14 +143,6 @@ impl Drop for Project {
             COMPOSE_TIMEOUT,
         );
     }
-}
-
-fn write_file(path: &Path, text: &str) {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
-    }
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
 
 /// What a TCP server on 127.0.0.1:`port` sends before closing (the services below answer with
@@ -375,8 +367,7 @@ services:
     );
     // Scaling down removes the highest replicas.
     p.compose(&["up", "-d", "--scale", "web=1"]).success();
-    let names = ps_names(
-        &p.d,
+    let names = p.d.ps_names(
         Client::Docker,
         &[
             "-a",
@@ -672,7 +663,7 @@ volumes:
         !first_healthy.is_empty() && first_healthy < started,
         "app started at {started}, db healthy at {first_healthy:?}"
     );
-    wait_for_log(&p.d, Client::Docker, &app, "seeded");
+    p.d.wait_for_log(Client::Docker, &app, "seeded");
 
     // A dependency that fails stops the dependent from starting.
     let failing = r#"
@@ -687,7 +678,7 @@ services:
       init:
         condition: service_completed_successfully
 "#;
-    write_file(&p.dir.join("failing.yaml"), failing);
+    write(&p.dir.join("failing.yaml"), failing);
     let out = p.compose(&[
         "-f",
         "failing.yaml",
@@ -732,21 +723,24 @@ services:
     let filter = format!("label=com.docker.compose.project={}", p.name);
     p.compose(&["up", "-d"]).success();
     assert_eq!(
-        ps_names(&p.d, Client::Docker, &["-a", "--filter", &filter]),
+        p.d.ps_names(Client::Docker, &["-a", "--filter", &filter]),
         [p.container("app", 1)]
     );
     p.compose(&["--profile", "debug", "up", "-d"]).success();
-    let mut names = ps_names(&p.d, Client::Docker, &["--filter", &filter]);
+    let mut names = p.d.ps_names(Client::Docker, &["--filter", &filter]);
     names.sort();
     assert_eq!(names, [p.container("app", 1), p.container("debug", 1)]);
     // `down` takes the whole project; COMPOSE_PROFILES enables a profile as --profile does.
     p.compose(&["down", "-t", "0"]).success();
-    assert!(ps_names(&p.d, Client::Docker, &["-a", "--filter", &filter]).is_empty());
+    assert!(p
+        .d
+        .ps_names(Client::Docker, &["-a", "--filter", &filter])
+        .is_empty());
     let mut cmd = p.compose_cmd(&["up", "-d", "debug"]);
     cmd.env("COMPOSE_PROFILES", "debug");
     cli::run(cmd, None, COMPOSE_TIMEOUT).success();
     assert_eq!(
-        ps_names(&p.d, Client::Docker, &["--filter", &filter]),
+        p.d.ps_names(Client::Docker, &["--filter", &filter]),
         [p.container("debug", 1)]
     );
 }
@@ -777,7 +771,7 @@ services:
         .stdout_has("image: busybox");
     p.compose(&["up", "-d"]).success();
     let app = p.container("app", 1);
-    wait_for_log(&p.d, Client::Docker, &app, "hello compose the-default");
+    p.d.wait_for_log(Client::Docker, &app, "hello compose the-default");
     assert_eq!(p.inspect(&app, "{{index .Config.Labels \"version\"}}"), "7");
     // The shell's environment wins over .env.
     let mut cmd = p.compose_cmd(&["config"]);
@@ -786,7 +780,7 @@ services:
         .success()
         .stdout_has("WHO: shell");
     // A required variable that is missing is an error.
-    write_file(&p.dir.join(".env"), "GREETING=hello\n");
+    write(&p.dir.join(".env"), "GREETING=hello\n");
     let out = p.compose(&["config"]);
     assert_ne!(out.code, 0, "{out}");
     out.stderr_has("VERSION must be set");
@@ -871,7 +865,7 @@ services:
     p.exec("app", "echo x > /in/nope")
         .code_is(1)
         .stderr_has("Read-only file system");
-    write_file(&p.dir.join("input/message"), "changed\n");
+    write(&p.dir.join("input/message"), "changed\n");
     assert_eq!(p.exec("app", "cat /in/message").success().out(), "changed");
 }
 
@@ -903,13 +897,13 @@ services:
         .success();
     p.compose(&["up", "-d"]).success();
     let app = p.container("app", 1);
-    wait_for_log(&p.d, Client::Docker, &app, "built-by-compose\ncontext file");
+    p.d.wait_for_log(Client::Docker, &app, "built-by-compose\ncontext file");
     // `up --build` after a change of the context rebuilds and recreates.
-    write_file(&p.dir.join("app/file.txt"), "second version\n");
+    write(&p.dir.join("app/file.txt"), "second version\n");
     let id = p.inspect(&app, "{{.Id}}");
     p.compose(&["up", "-d", "--build"]).success();
     assert_ne!(p.inspect(&app, "{{.Id}}"), id);
-    wait_for_log(&p.d, Client::Docker, &app, "second version");
+    p.d.wait_for_log(Client::Docker, &app, "second version");
     p.compose(&["down", "--rmi", "all", "-t", "0"]).success();
     p.docker(&["image", "inspect", "e2e-compose-built:v1"])
         .code_is(1);
@@ -947,7 +941,7 @@ services:
     // Nothing changed: nothing recreated.
     p.compose(&["up", "-d"]).success();
     assert_eq!(ids(), before);
-    write_file(&p.dir.join("compose.yaml"), &yaml("two"));
+    write(&p.dir.join("compose.yaml"), &yaml("two"));
     let out = p.compose(&["up", "-d"]);
     out.success();
     let after = ids();
@@ -1216,11 +1210,7 @@ fn create_on_several_networks() {
     let b_id = b_id.success().out()[..10].to_string();
     for filter in [&a, &b, &b_id] {
         assert_eq!(
-            ps_names(
-                &d,
-                Client::Docker,
-                &["--filter", &format!("network={filter}")]
-            ),
+            d.ps_names(Client::Docker, &["--filter", &format!("network={filter}")]),
             std::slice::from_ref(&name),
             "network={filter}"
         );

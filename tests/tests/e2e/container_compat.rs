@@ -16,12 +16,6 @@ fn create(d: &TestDaemon, name: &str, body: serde_json::Value) -> berth_tests::h
     )
 }
 
-fn inspect(d: &TestDaemon, name: &str) -> serde_json::Value {
-    let r = d.api("GET", &format!("/containers/{name}/json"), None, b"");
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json().unwrap()
-}
-
 #[test]
 fn legacy_links_give_env_hosts_and_can_be_removed() {
     let Some(d) = TestDaemon::start() else { return };
@@ -74,7 +68,7 @@ fn legacy_links_give_env_hosts_and_can_be_removed() {
     d.docker(&["exec", &app, "env"])
         .success()
         .stdout_has("MY_DB_ENV_FOO=bar");
-    let links = &inspect(&d, &app)["HostConfig"]["Links"];
+    let links = &d.inspect_json(&app)["HostConfig"]["Links"];
     assert_eq!(links, &serde_json::json!([format!("/{web}:/{app}/my-db")]));
     // dockerd lists the link name among the linked container's names.
     let r = d.api("GET", "/containers/json", None, b"");
@@ -99,9 +93,9 @@ fn legacy_links_give_env_hosts_and_can_be_removed() {
         b"",
     );
     assert_eq!(r.status, 204, "{}", r.text());
-    assert!(inspect(&d, &app)["HostConfig"]["Links"].is_null());
+    assert!(d.inspect_json(&app)["HostConfig"]["Links"].is_null());
     assert_eq!(
-        inspect(&d, &web)["State"]["Running"],
+        d.inspect_json(&web)["State"]["Running"],
         true,
         "the linked container stays"
     );
@@ -129,7 +123,7 @@ fn legacy_links_give_env_hosts_and_can_be_removed() {
         .success();
     d.docker(&["rm", "--link", &format!("/{cli}/{web}")])
         .success();
-    assert!(inspect(&d, &cli)["HostConfig"]["Links"].is_null());
+    assert!(d.inspect_json(&cli)["HostConfig"]["Links"].is_null());
 
     // A link to a missing container: dockerd's 400.
     let r = create(
@@ -192,7 +186,7 @@ fn links_on_a_user_network_are_dns_names_of_the_linking_container() {
         "and for nobody else: {}",
         out.out()
     );
-    let ins = inspect(&d, &app);
+    let ins = d.inspect_json(&app);
     assert!(
         ins["HostConfig"]["Links"].is_null(),
         "{}",
@@ -325,7 +319,7 @@ mod log_opts {
         )
         .success();
         assert_eq!(
-            inspect(d, &name)["HostConfig"]["LogConfig"],
+            d.inspect_json(&name)["HostConfig"]["LogConfig"],
             serde_json::json!({"Type": "json-file", "Config": {"max-size": "10MiB"}})
         );
         // A bad value is refused when the container starts, as dockerd's driver reads it then.
@@ -422,7 +416,7 @@ fn runtime_is_reported_as_requested() {
         201
     );
     assert_eq!(
-        inspect(&d, &plain)["HostConfig"]["Runtime"],
+        d.inspect_json(&plain)["HostConfig"]["Runtime"],
         default_runtime,
         "the daemon's default runtime by name, as dockerd reports runc"
     );
@@ -435,11 +429,11 @@ fn runtime_is_reported_as_requested() {
             serde_json::json!({"Image": "busybox", "Cmd": ["echo", "test"], "HostConfig": {"Runtime": "runc"}}),
         );
         assert_eq!(r.status, 201, "{}", r.text());
-        assert_eq!(inspect(&d, &name)["HostConfig"]["Runtime"], "runc");
+        assert_eq!(d.inspect_json(&name)["HostConfig"]["Runtime"], "runc");
         d.docker(&["start", "-a", &name])
             .success()
             .stdout_has("test");
-        assert_eq!(inspect(&d, &name)["HostConfig"]["Runtime"], "runc");
+        assert_eq!(d.inspect_json(&name)["HostConfig"]["Runtime"], "runc");
     }
 }
 
@@ -494,7 +488,7 @@ fn commit_pauses_a_running_container_and_commits_an_exiting_one() {
         .filter(|a| ["pause", "commit", "unpause"].contains(&a.as_str()))
         .collect();
     assert_eq!(around, ["pause", "commit", "unpause"], "{actions:?}");
-    assert_eq!(inspect(&d, &name)["State"]["Status"], "running");
+    assert_eq!(d.inspect_json(&name)["State"]["Status"], "running");
 
     // Containers exiting while they are committed (the pause races the exit): every commit
     // succeeds, with the container's change.

@@ -18,20 +18,20 @@ both_clients! {
     fn cp_through_volumes_and_binds(d, c) {
         let name = unique_name("cpvol");
         let vol = unique_name("cpvolnamed");
-        let h = host_dir(d, "cpvol");
+        let h = d.host_dir("cpvol");
         write(&h.join("bind/f"), "bind\n");
         write(&h.join("robind/r"), "ro\n");
         write(&h.join("in/new"), "new\n");
         let hs = |p: &str| h.join(p).display().to_string();
         let ctr = |p: &str| format!("{name}:{p}");
-        run_detached(d, c, &["--name", &name,
+        d.run_detached(c, &["--name", &name,
             "-v", &format!("{vol}:/data"),
             "-v", &format!("{}:/bind", hs("bind")),
             "-v", &format!("{}:/robind:ro", hs("robind")),
             "-v", "/anon",
             "busybox", "sh", "-c",
             "echo named > /data/f; mkdir /data/sub; echo s > /data/sub/s; echo anon > /anon/a; ln -s /etc /data/etc; touch /ready; sleep 300"]);
-        wait_for_inspect(d, c, &name, "{{.State.Running}}", "true");
+        d.wait_for_inspect(c, &name, "{{.State.Running}}", "true");
         assert!(wait_until(SETTLE, || d.run(c, &["exec", &name, "test", "-e", "/ready"]).code == 0));
         let named_src = mount_source(d, c, &name, "/data");
         let anon_src = mount_source(d, c, &name, "/anon");
@@ -91,18 +91,18 @@ both_clients! {
     fn cp_with_a_read_only_rootfs_file_binds_and_escaping_links(d, c) {
         let name = unique_name("cpro");
         let vol = unique_name("cprovol");
-        let h = host_dir(d, "cpro");
+        let h = d.host_dir("cpro");
         write(&h.join("bound.conf"), "bound\n");
         let marker = unique_name("marker");
         write(&h.join(&marker), "m\n");
         let hs = |p: &str| h.join(p).display().to_string();
         let ctr = |p: &str| format!("{name}:{p}");
-        run_detached(d, c, &["--name", &name, "--read-only",
+        d.run_detached(c, &["--name", &name, "--read-only",
             "-v", &format!("{vol}:/data"),
             "-v", &format!("{}:/etc/bound.conf", hs("bound.conf")),
             "busybox", "sh", "-c",
             "ln -s ../../../.. /data/up; touch /data/ready; sleep 300"]);
-        wait_for_inspect(d, c, &name, "{{.State.Running}}", "true");
+        d.wait_for_inspect(c, &name, "{{.State.Running}}", "true");
         assert!(wait_until(SETTLE, || d.run(c, &["exec", &name, "test", "-e", "/data/ready"]).code == 0));
         let named_src = mount_source(d, c, &name, "/data");
         // The rootfs is read-only, the volume is not.

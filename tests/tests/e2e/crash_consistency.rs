@@ -239,35 +239,6 @@ fn killed_during_parallel_runs() {
     );
 }
 
-/// `berth system check`'s problems (through the API), as "object: problem" lines.
-fn check_problems(d: &TestDaemon) -> Vec<String> {
-    let r = d.api("GET", "/berth/check", None, b"");
-    assert_eq!(r.status, 200, "{}", r.text());
-    let body = r.json().unwrap_or_default();
-    body["Problems"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|p| {
-            format!(
-                "{}: {}",
-                p["Object"].as_str().unwrap_or(""),
-                p["Problem"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
-}
-
-fn volume_names(d: &TestDaemon) -> Vec<String> {
-    d.docker(&["volume", "ls", "-q"])
-        .success()
-        .lines()
-        .into_iter()
-        .map(str::to_string)
-        .collect()
-}
-
 /// Killed in the middle of `volume rm` and `volume prune -af`: the volume is whole (listed,
 /// with its data) or gone (not listed, no data) after the restart, never half.
 #[test]
@@ -298,7 +269,7 @@ fn volume_removal_interrupted_by_a_crash() {
     );
     d.restart();
     assert!(
-        volume_names(&d).contains(&v),
+        d.volume_names().contains(&v),
         "the volume should still be listed"
     );
     d.docker(&[
@@ -312,7 +283,7 @@ fn volume_removal_interrupted_by_a_crash() {
     ])
     .success()
     .stdout_has("kept");
-    assert!(check_problems(&d).is_empty(), "{:?}", check_problems(&d));
+    assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
 
     // After the record went: finished, gone.
     d.restart_with_failpoint("volume-rm-after-row");
@@ -322,12 +293,12 @@ fn volume_removal_interrupted_by_a_crash() {
         "berthd did not reach the failpoint"
     );
     d.restart();
-    assert!(!volume_names(&d).contains(&v), "the volume should be gone");
+    assert!(!d.volume_names().contains(&v), "the volume should be gone");
     let left: Vec<_> = std::fs::read_dir(d.data_root.join("volumes"))
         .map(|r| r.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left in volumes/: {left:?}");
-    assert!(check_problems(&d).is_empty(), "{:?}", check_problems(&d));
+    assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
 
     // Killed between a create's record and its directory: finished at the restart.
     d.restart_with_failpoint("volume-create-after-row");
@@ -337,10 +308,10 @@ fn volume_removal_interrupted_by_a_crash() {
         "berthd did not reach the failpoint"
     );
     d.restart();
-    assert!(volume_names(&d).contains(&v));
+    assert!(d.volume_names().contains(&v));
     d.docker(&["run", "--rm", "-v", &format!("{v}:/d"), "busybox", "true"])
         .success();
-    assert!(check_problems(&d).is_empty(), "{:?}", check_problems(&d));
+    assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
     d.docker(&["volume", "rm", &v]).success();
 }
 
@@ -358,7 +329,7 @@ fn volume_without_data_is_reported_not_recreated() {
     let stray = d.data_root.join("volumes").join("stray-dir");
     std::fs::create_dir_all(stray.join("_data")).expect("stray dir");
 
-    let problems = check_problems(&d);
+    let problems = d.check_problems();
     assert!(
         problems
             .iter()
@@ -382,7 +353,7 @@ fn volume_without_data_is_reported_not_recreated() {
 
     d.docker(&["volume", "rm", &v]).success();
     std::fs::remove_dir_all(&stray).expect("removing the stray dir");
-    assert!(check_problems(&d).is_empty(), "{:?}", check_problems(&d));
+    assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
 }
 
 /// A build of config-only steps (each committed with an empty layer) leaves no empty-layer
@@ -406,7 +377,7 @@ fn blobs_and_rows_agree() {
         !blob.exists(),
         "the empty-layer blob was left after the build"
     );
-    assert!(check_problems(&d).is_empty(), "{:?}", check_problems(&d));
+    assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
     d.docker(&["rmi", &name]).success();
     d.docker(&["builder", "prune", "-af"]).success();
     assert!(!blob.exists());
@@ -430,7 +401,7 @@ fn blobs_and_rows_agree() {
         .to_string();
     let path = d.data_root.join("content/blobs/sha256").join(&hex);
     std::fs::write(&path, stray).expect("writing a stray blob");
-    let problems = check_problems(&d);
+    let problems = d.check_problems();
     assert!(
         problems
             .iter()
@@ -438,7 +409,7 @@ fn blobs_and_rows_agree() {
         "{problems:?}"
     );
     std::fs::remove_file(&path).expect("removing the stray blob");
-    assert!(check_problems(&d).is_empty(), "{:?}", check_problems(&d));
+    assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
 }
 
 /// `run --rm` of an image with a VOLUME whose command does not exist removes the anonymous
@@ -455,10 +426,10 @@ fn failed_run_rm_removes_its_anonymous_volume() {
         d.run(c, &["run", "--rm", &name, "/no/such/command"])
             .code_is(127);
         assert!(
-            volume_names(&d).is_empty(),
+            d.volume_names().is_empty(),
             "{}: {:?}",
             c.name(),
-            volume_names(&d)
+            d.volume_names()
         );
         assert!(d.docker(&["ps", "-aq"]).success().out().is_empty());
     }

@@ -122,8 +122,7 @@ fn docker_cli_exec_and_run_lose_no_output() {
     let Some(d) = TestDaemon::start() else { return };
     let c = Client::Docker;
     let name = unique_name("exec-stress");
-    run_detached(
-        &d,
+    d.run_detached(
         c,
         &[
             "--name",
@@ -266,8 +265,7 @@ fn stream_of(frames: &[(u8, Vec<u8>)], which: u8) -> Vec<u8> {
 fn exec_start_tty_decides_the_framing() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("exec-framing");
-    run_detached(
-        &d,
+    d.run_detached(
         Client::Docker,
         &[
             "--name",
@@ -324,8 +322,7 @@ fn exec_inspect(d: &TestDaemon, id: &str) -> serde_json::Value {
 fn exec_detach_keys_over_raw_http() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("exec-detach");
-    run_detached(
-        &d,
+    d.run_detached(
         Client::Docker,
         &[
             "--name",
@@ -431,8 +428,7 @@ fn exec_detach_keys_from_the_cli_and_its_config() {
     let Some(d) = TestDaemon::start() else { return };
     let c = Client::Docker;
     let name = unique_name("exec-detach-cli");
-    run_detached(
-        &d,
+    d.run_detached(
         c,
         &[
             "--name",
@@ -482,8 +478,7 @@ fn kill_answers_after_the_exit() {
     let c = Client::Docker;
     for i in 0..50 {
         let name = unique_name("kill-wait");
-        run_detached(
-            &d,
+        d.run_detached(
             c,
             &[
                 "--name",
@@ -502,8 +497,7 @@ fn kill_answers_after_the_exit() {
     }
     // Any other signal is only delivered: kill answers while the container still runs.
     let name = unique_name("kill-usr1");
-    run_detached(
-        &d,
+    d.run_detached(
         c,
         &[
             "--name",
@@ -516,7 +510,7 @@ fn kill_answers_after_the_exit() {
             "trap 'sleep 2; exit 9' USR1; echo ready; while :; do sleep 0.1; done",
         ],
     );
-    wait_for_log(&d, c, &name, "ready");
+    d.wait_for_log(c, &name, "ready");
     let t = Instant::now();
     d.run(c, &["kill", "-s", "USR1", &name]).success();
     assert!(
@@ -525,8 +519,7 @@ fn kill_answers_after_the_exit() {
         t.elapsed()
     );
     assert_eq!(d.inspect(c, &name, "{{.State.Status}}"), "running");
-    wait_for_inspect(
-        &d,
+    d.wait_for_inspect(
         c,
         &name,
         "{{.State.Status}} {{.State.ExitCode}}",

@@ -107,8 +107,7 @@ fn image_container_config_is_dockerds_before_api_1_45() {
 
     // A commit records the container and its config.
     let name = unique_name("ccommit");
-    let id = run_detached(
-        &d,
+    let id = d.run_detached(
         Client::Docker,
         &[
             "--name",
@@ -136,7 +135,7 @@ fn image_container_config_is_dockerds_before_api_1_45() {
     assert_eq!(strings(&img["Config"]["Cmd"]), ["cat", "/f"]);
 
     // save, rmi, load: the same config blob, so the same id and container config.
-    let h = host_dir(&d, "ccsave");
+    let h = d.host_dir("ccsave");
     let tar = h.join("img.tar").display().to_string();
     let image_id = img["Id"].as_str().unwrap_or_default().to_string();
     d.docker(&["save", "-o", &tar, &tag]).success();
@@ -166,7 +165,7 @@ fn image_container_config_is_dockerds_before_api_1_45() {
 #[test]
 fn classic_build_steps_record_their_container_config() {
     let Some(d) = TestDaemon::start() else { return };
-    let ctx = host_dir(&d, "ccbuild");
+    let ctx = d.host_dir("ccbuild");
     write(&ctx.join("f"), "f\n");
     let dockerfile = |text: &str| write(&ctx.join("Dockerfile"), text);
 
@@ -255,20 +254,20 @@ both_clients! {
     fn cp_of_a_directory_above_mounts_goes_through_them(d, c) {
         let name = unique_name("cpabove");
         let vol = unique_name("cpabovevol");
-        let h = host_dir(d, "cpabove");
+        let h = d.host_dir("cpabove");
         write(&h.join("bind/in-bind"), "bind\n");
         write(&h.join("mnt/in-mnt"), "mnt\n");
         write(&h.join("ro/in-ro"), "ro\n");
         let hs = |p: &str| h.join(p).display().to_string();
         let ctr = |p: &str| format!("{name}:{p}");
         // A volume at /data, a bind nested in it at /data/sub, one at /mnt/b, a read-only one.
-        run_detached(d, c, &["--name", &name,
+        d.run_detached(c, &["--name", &name,
             "-v", &format!("{vol}:/data"),
             "-v", &format!("{}:/data/sub", hs("bind")),
             "-v", &format!("{}:/mnt/b", hs("mnt")),
             "-v", &format!("{}:/data/ro:ro", hs("ro")),
             "busybox", "sh", "-c", "echo top > /data/top; touch /ready; sleep 300"]);
-        wait_for_inspect(d, c, &name, "{{.State.Running}}", "true");
+        d.wait_for_inspect(c, &name, "{{.State.Running}}", "true");
         assert!(wait_until(SETTLE, || d.run(c, &["exec", &name, "test", "-e", "/ready"]).code == 0));
         let vol_src = mount_source(d, c, &name, "/data");
 
@@ -338,7 +337,7 @@ fn removing_a_link_of_a_running_parent_updates_its_hosts_as_dockerd() {
         "300",
     ])
     .success();
-    wait_for_inspect(&d, Client::Docker, &parent, "{{.State.Running}}", "true");
+    d.wait_for_inspect(Client::Docker, &parent, "{{.State.Running}}", "true");
     let hosts = || {
         d.docker(&["exec", &parent, "cat", "/etc/hosts"])
             .success()
@@ -404,7 +403,7 @@ fn removing_a_link_of_a_running_parent_updates_its_hosts_as_dockerd() {
         "null"
     );
     d.docker(&["start", &parent]).success();
-    wait_for_inspect(&d, Client::Docker, &parent, "{{.State.Running}}", "true");
+    d.wait_for_inspect(Client::Docker, &parent, "{{.State.Running}}", "true");
     let restarted = hosts();
     assert!(
         !has_alias(&restarted, "a1") && !has_alias(&restarted, "a2"),
@@ -417,9 +416,9 @@ both_clients! {
     fn cp_sees_the_containers_own_etc_files(d, c) {
         // dockerd mounts the container's hostname, hosts and resolv.conf for `cp` too.
         let name = unique_name("cpetc");
-        let h = host_dir(d, "cpetc");
-        run_detached(d, c, &["--name", &name, "--hostname", "cphost", "busybox", "sleep", "300"]);
-        wait_for_inspect(d, c, &name, "{{.State.Running}}", "true");
+        let h = d.host_dir("cpetc");
+        d.run_detached(c, &["--name", &name, "--hostname", "cphost", "busybox", "sleep", "300"]);
+        d.wait_for_inspect(c, &name, "{{.State.Running}}", "true");
         let hosts_in_ctr = d.run(c, &["exec", &name, "cat", "/etc/hosts"]).success().out().to_string();
         for state in ["running", "stopped"] {
             if state == "stopped" {

@@ -4,21 +4,9 @@
 //! and error codes. Raw HTTP with the request shapes docker-py sends, so the same tests run
 //! against a reference dockerd (`BERTH_TEST_DAEMON=/usr/sbin/dockerd`).
 
+use berth_tests::host::url_encode;
 use berth_tests::{unique_name, Client, TestDaemon};
 use serde_json::{json, Value};
-
-/// Percent-encodes a query value.
-fn enc(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// The highest API version the daemon serves (`GET /version`'s `ApiVersion`).
 fn api_version(d: &TestDaemon) -> String {
@@ -129,22 +117,6 @@ fn remove_image(d: &TestDaemon, name: &str) {
 
 // ---- volumes ----
 
-/// Names of the volumes there are now.
-fn volume_names(d: &TestDaemon) -> Vec<String> {
-    let v = d
-        .api("GET", "/volumes", None, b"")
-        .json()
-        .expect("volumes JSON");
-    v["Volumes"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v["Name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A named volume and an anonymous one (from an image-less `Volumes` entry of a container that
 /// is then removed without `v`), both unused.
 #[track_caller]
@@ -157,7 +129,7 @@ fn named_and_anonymous(d: &TestDaemon) -> (String, String) {
         json!({ "Name": named }).to_string().as_bytes(),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let before = volume_names(d);
+    let before = d.volume_names();
     let r = d.api(
         "POST",
         "/containers/create",
@@ -178,7 +150,8 @@ fn named_and_anonymous(d: &TestDaemon) -> (String, String) {
     assert_eq!(r.status, 200, "{}", r.text());
     let r = d.api("DELETE", &format!("/containers/{id}"), None, b"");
     assert_eq!(r.status, 204, "{}", r.text());
-    let anon: Vec<String> = volume_names(d)
+    let anon: Vec<String> = d
+        .volume_names()
         .into_iter()
         .filter(|n| !before.contains(n))
         .collect();
@@ -213,13 +186,13 @@ fn volume_prune_follows_the_api_version() {
         let gone = pruned(&d, &format!("/v{current}/volumes/prune"));
         assert!(gone.contains(&anon), "the anonymous volume goes: {gone:?}");
         assert!(!gone.contains(&named), "a named one stays: {gone:?}");
-        assert!(volume_names(&d).contains(&named));
+        assert!(d.volume_names().contains(&named));
         // prune_volumes(filters={'all': True}): docker-py sends {"all": ["true"]}.
-        let all = enc(r#"{"all": ["true"]}"#);
+        let all = url_encode(r#"{"all": ["true"]}"#);
         let gone = pruned(&d, &format!("/v{current}/volumes/prune?filters={all}"));
         assert_eq!(gone, vec![named.clone()]);
         // One value only, as moby's withPrune.
-        let two = enc(r#"{"all": ["true", "false"]}"#);
+        let two = url_encode(r#"{"all": ["true", "false"]}"#);
         let r = d.api(
             "POST",
             &format!("/v{current}/volumes/prune?filters={two}"),
@@ -240,10 +213,10 @@ fn volume_prune_follows_the_api_version() {
         gone.contains(&named),
         "below 1.42 a named volume goes too: {gone:?}"
     );
-    assert!(!volume_names(&d).contains(&named));
+    assert!(!d.volume_names().contains(&named));
     // A label filter still narrows it below 1.42.
     let (named, anon) = named_and_anonymous(&d);
-    let label = enc(r#"{"label": ["nobody-has-this"]}"#);
+    let label = url_encode(r#"{"label": ["nobody-has-this"]}"#);
     assert!(pruned(&d, &format!("/v1.41/volumes/prune?filters={label}")).is_empty());
     for v in [named, anon] {
         let r = d.api("DELETE", &format!("/volumes/{v}"), None, b"");
@@ -336,7 +309,7 @@ fn dockerfile_outside_the_context_is_not_copied() {
     ]);
     let (status, msgs) = build(
         &d,
-        &format!("t={tag}&dockerfile={}&rm=1", enc(name)),
+        &format!("t={tag}&dockerfile={}&rm=1", url_encode(name)),
         &context,
     );
     built(status, &msgs);
@@ -501,7 +474,7 @@ fn cachefrom_of_a_missing_image_gives_no_hits() {
     let (one, two) = (unique_name("build1"), unique_name("build2"));
     let (status, msgs) = build(&d, &format!("t={one}&rm=1"), &context);
     built(status, &msgs);
-    let from = |name: &str| enc(&json!([name]).to_string());
+    let from = |name: &str| url_encode(&json!([name]).to_string());
     let (status, msgs) = build(
         &d,
         &format!("t={two}&rm=1&cachefrom={}", from(&one)),
@@ -537,8 +510,8 @@ fn extrahosts_reach_run() {
     );
     let hosts = format!(
         "extrahosts={}&extrahosts={}",
-        enc("extrahost.local.test:127.0.0.1"),
-        enc("hello.world.test:127.0.0.1")
+        url_encode("extrahost.local.test:127.0.0.1"),
+        url_encode("hello.world.test:127.0.0.1")
     );
     let (status, msgs) = build(&d, &format!("t={tag}&rm=1&{hosts}"), &context);
     built(status, &msgs);

@@ -8,30 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_tests::daemon::busybox_tar;
+use berth_tests::host::{sha256_hex, SETTLE};
 use berth_tests::tarball::{big_tar_len, tar_of, write_big_tar};
 use berth_tests::{unique_name, wait_until, Client, TestDaemon};
-
-const SETTLE: Duration = Duration::from_secs(20);
-
-fn sha256_hex(data: &[u8]) -> String {
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(data)
-        .expect("write");
-    let out = child.wait_with_output().expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
 
 /// `import [-c change...] - [tag]` of `tar` on stdin; the new image id.
 #[track_caller]
@@ -68,22 +47,6 @@ fn entries(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
-}
-
-/// `GET /berth/check`: the problems it lists.
-#[track_caller]
-fn check_problems(d: &TestDaemon) -> Vec<serde_json::Value> {
-    let r = d.api("GET", "/berth/check", None, b"");
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-        .and_then(|j| j["Problems"].as_array().cloned())
-        .unwrap_or_else(|| panic!("no Problems in {}", r.text()))
-}
-
-fn api_message(r: &berth_tests::http::Response) -> String {
-    r.json()
-        .and_then(|j| j["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| r.text())
 }
 
 both_clients! {
@@ -130,7 +93,7 @@ both_clients! {
         d.run(c, &["image", "inspect", &id]).code_is(1).stderr_has("No such image");
         d.run(c, &["start", "-a", &stopped]).success();
         d.run(c, &["rm", &stopped]).success();
-        assert_eq!(check_problems(d), Vec::<serde_json::Value>::new());
+        assert_eq!(d.check_problems(), Vec::<String>::new());
     }
 
     fn rmi_collects_layers_no_image_uses(d, c) {
@@ -156,7 +119,7 @@ both_clients! {
         last.success().stdout_has(&format!("Deleted: {b}")).stdout_has(&format!("Deleted: sha256:{layer}"));
         assert!(!layer_dir.exists() && !blobs_dir(d).join(&layer).exists());
         assert!(!blobs_dir(d).join(&b[7..]).exists());
-        assert_eq!(check_problems(d), Vec::<serde_json::Value>::new());
+        assert_eq!(d.check_problems(), Vec::<String>::new());
     }
 
     fn images_filters(d, c) {
@@ -194,7 +157,7 @@ both_clients! {
         d.run(c, &["images", "--filter", "colour=red"]).code_is(1).stderr_has("invalid filter 'colour'");
         d.run(c, &["images", "--filter", "dangling=maybe"]).code_is(1).stderr_has("invalid filter 'dangling=[maybe]'");
         let api = d.api("GET", "/images/json?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D", None, b"");
-        assert_eq!((api.status, api_message(&api).as_str()), (400, "invalid filter 'colour'"));
+        assert_eq!((api.status, api.message().as_str()), (400, "invalid filter 'colour'"));
     }
 
     fn image_prune(d, c) {
@@ -229,9 +192,9 @@ both_clients! {
         let again = d.run(c, &["image", "prune", "-a", "-f"]);
         assert_eq!(again.success().stdout, "Total reclaimed space: 0B\n", "{again}");
         let api = d.api("POST", "/images/prune?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D", None, b"");
-        assert_eq!((api.status, api_message(&api).as_str()), (400, "invalid filter 'colour'"));
+        assert_eq!((api.status, api.message().as_str()), (400, "invalid filter 'colour'"));
         d.run(c, &["rm", &user]).success();
-        assert_eq!(check_problems(d), Vec::<serde_json::Value>::new());
+        assert_eq!(d.check_problems(), Vec::<String>::new());
     }
 
     fn system_df(d, c) {
@@ -312,7 +275,7 @@ fn system_df_matches_the_docker_cli() {
     );
     let bad = d.api("GET", "/system/df?type=pictures", None, b"");
     assert_eq!(
-        (bad.status, api_message(&bad).as_str()),
+        (bad.status, bad.message().as_str()),
         (400, "unknown object type: pictures")
     );
     d.berth(&["rm", "-f", &live]).success();
@@ -480,7 +443,7 @@ fn kill9_during_a_large_import_leaves_a_consistent_store() {
         spare_left.iter().all(|b| expected.contains(b)),
         "{spare_left:?} vs {expected:?}"
     );
-    assert_eq!(check_problems(&d), Vec::<serde_json::Value>::new());
+    assert_eq!(d.check_problems(), Vec::<String>::new());
     d.berth(&["system", "check"]).success();
     d.berth(&["image", "inspect", "big:1"]).code_is(1);
     let blobs_mid = entries(&blobs_dir(&d));
@@ -503,7 +466,7 @@ fn kill9_during_a_large_import_leaves_a_consistent_store() {
         entries(&ingest)
     );
     assert!(no_tmp_dirs(&d));
-    assert_eq!(check_problems(&d), Vec::<serde_json::Value>::new());
+    assert_eq!(d.check_problems(), Vec::<String>::new());
     d.berth(&["system", "check"]).success();
     if d.berth(&["image", "inspect", "big:2"]).code == 0 {
         // The transaction made it before the kill: the image is whole.

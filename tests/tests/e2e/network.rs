@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
+use berth_tests::host::free_port;
 use berth_tests::{unique_name, wait_until, Client, TestDaemon};
 
 /// An httpd serving `page` on port 8000 of the container.
@@ -46,12 +47,6 @@ fn udp_socket_in(pid: i32, port: u16) -> UdpSocket {
     sock.set_read_timeout(Some(Duration::from_millis(300)))
         .expect("timeout");
     sock
-}
-
-/// A port nobody listens on right now (the kernel's pick, released at once).
-pub(crate) fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// `docker port <name> <port>`: the host port of the first binding.

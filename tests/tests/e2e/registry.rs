@@ -190,26 +190,33 @@ fn push_pull_and_refusals() {
     assert_eq!(r.json().unwrap()["tags"], serde_json::json!(["v1"]));
 }
 
-/// A private reference dockerd (Debian's 20.10) on a temporary root; stopped on drop.
+/// A private reference dockerd (Debian's 20.10) on a temporary root, without networking
+/// (`--bridge=none`, no iptables); its log in `<dir>/dockerd.log`. Stopped on drop, with
+/// whatever it left mounted.
 pub(crate) struct RefDockerd {
     child: Child,
     pub(crate) dir: tempfile::TempDir,
 }
 
 impl RefDockerd {
-    const DOCKERD: &'static str = "/usr/sbin/dockerd";
+    /// How long dockerd may take to answer `docker version`.
+    const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+    /// Starts it; None (skipped) only with `BERTH_NO_DOCKERD=1` when dockerd is not installed,
+    /// a failure otherwise.
     pub(crate) fn start() -> Option<Self> {
-        if !Path::new(Self::DOCKERD).is_file() {
-            eprintln!("skipped: {} is not installed", Self::DOCKERD);
-            return None;
-        }
+        let dockerd = berth_tests::preflight::require_dockerd()?;
         let dir = tempfile::Builder::new()
             .prefix("rdk")
             .tempdir_in("/tmp")
-            .unwrap();
+            .unwrap_or_else(|e| panic!("temp dir: {e}"));
         let d = dir.path();
-        let child = Command::new(Self::DOCKERD)
+        let log = std::fs::File::create(d.join("dockerd.log"))
+            .unwrap_or_else(|e| panic!("dockerd.log: {e}"));
+        let log_err = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("dockerd.log: {e}"));
+        let child = Command::new(&dockerd)
             .arg("-H")
             .arg(format!("unix://{}/d.sock", d.display()))
             .arg("--data-root")
@@ -219,20 +226,26 @@ impl RefDockerd {
             .arg("--pidfile")
             .arg(d.join("pid"))
             .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
             .spawn()
-            .unwrap();
+            .unwrap_or_else(|e| panic!("starting {}: {e}", dockerd.display()));
         let me = Self { child, dir };
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !me.docker(&["version"]).status.success() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "dockerd did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let up = berth_tests::wait_until(Self::START_TIMEOUT, || {
+            me.docker(&["version"]).status.success()
+        });
+        assert!(
+            up,
+            "dockerd did not answer within {:?}:\n{}",
+            Self::START_TIMEOUT,
+            std::fs::read_to_string(me.dir.path().join("dockerd.log")).unwrap_or_default()
+        );
         Some(me)
+    }
+
+    /// `unix://.../d.sock`, for DOCKER_HOST.
+    pub(crate) fn host(&self) -> String {
+        format!("unix://{}/d.sock", self.dir.path().display())
     }
 
     pub(crate) fn docker(&self, args: &[&str]) -> std::process::Output {
@@ -249,10 +262,7 @@ impl RefDockerd {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env(
-                "DOCKER_HOST",
-                format!("unix://{}/d.sock", self.dir.path().display()),
-            )
+            .env("DOCKER_HOST", self.host())
             .args(args)
             .spawn()
             .unwrap();
@@ -279,17 +289,24 @@ impl RefDockerd {
 
 impl Drop for RefDockerd {
     fn drop(&mut self) {
+        // SIGTERM, then wait: dockerd unmounts its overlays on the way out.
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let stopped = berth_tests::wait_until(Duration::from_secs(30), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Whatever dockerd left mounted under its root would keep the temp dir busy.
+        for sub in ["data", "exec"] {
+            let _ = Command::new("umount")
+                .arg("-R")
+                .arg("-l")
+                .arg(self.dir.path().join(sub))
+                .status();
+        }
     }
 }
 
@@ -463,10 +480,19 @@ impl Drop for ReferenceRegistry {
 
 impl ReferenceRegistry {
     fn start(user: &str, password: &str) -> Option<Self> {
-        if !Path::new("/usr/bin/docker-registry").exists()
-            || !Path::new("/usr/bin/htpasswd").exists()
-        {
-            eprintln!("skipped: docker-registry or htpasswd (apache2-utils) is not installed");
+        let have_registry = berth_tests::preflight::require(
+            "docker-registry (/usr/bin/docker-registry, the reference registry)",
+            Path::new("/usr/bin/docker-registry").is_file(),
+            "scripts/install-deps installs Debian's docker-registry",
+            "BERTH_NO_DOCKER_REGISTRY",
+        );
+        let have_htpasswd = berth_tests::preflight::require(
+            "htpasswd (/usr/bin/htpasswd)",
+            Path::new("/usr/bin/htpasswd").is_file(),
+            "scripts/install-deps installs apache2-utils",
+            berth_tests::preflight::SKIP_VAR,
+        );
+        if !(have_registry && have_htpasswd) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -475,7 +501,7 @@ impl ReferenceRegistry {
             .output()
             .unwrap();
         std::fs::write(dir.path().join("htpasswd"), &hp.stdout).unwrap();
-        let port = super::network::free_port();
+        let port = berth_tests::host::free_port();
         let addr = format!("127.0.0.1:{port}");
         let config = format!(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: basic-realm\n    path: {root}/htpasswd\n",

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
+use berth_tests::host::free_port;
 use berth_tests::http::{request_tcp, Response};
 use berth_tests::paths::Binaries;
 use berth_tests::TestDaemon;
@@ -430,15 +431,6 @@ fn reference_dockerd_over_tls_with_login() {
     }
 }
 
-/// A TCP port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// berthd with daemon.json `registry` serves it beside the Engine API; the reference dockerd
 /// pushes to it and pulls back, and the data lands under berthd's data root.
 #[test]
@@ -495,8 +487,12 @@ impl RefRegistry {
     const BIN: &'static str = "/usr/bin/docker-registry";
 
     fn start() -> Option<Self> {
-        if !Path::new(Self::BIN).is_file() {
-            eprintln!("skipped: {} is not installed", Self::BIN);
+        if !berth_tests::preflight::require(
+            "docker-registry (the reference registry)",
+            Path::new(Self::BIN).is_file(),
+            "scripts/install-deps installs Debian's docker-registry",
+            "BERTH_NO_DOCKER_REGISTRY",
+        ) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -3,23 +3,11 @@
 //! running container, `inspect`'s HostConfig, and dockerd's messages for impossible limits.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_tests::{unique_name, wait_until, Client, TestDaemon};
+use berth_tests::host::{cgroup_v2, unix_now};
+use berth_tests::{unique_name, Client, TestDaemon};
 
 const MB: u64 = 1024 * 1024;
-
-/// A pure cgroup v2 host (else v1 or hybrid: per-controller directories).
-fn unified() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|t| t.as_secs())
-        .unwrap_or(0)
-}
 
 /// A shell line printing a cgroup file of the container's own cgroup, v1 or v2 path.
 fn cat_cgroup(v1: &str, v2: &str) -> String {
@@ -103,7 +91,7 @@ both_clients! {
     }
 
     fn cpu_and_memory_limits_reach_the_cgroup(d, c) {
-        let cpus = if unified() { "cpu.max".to_string() } else { "cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us".to_string() };
+        let cpus = if cgroup_v2() { "cpu.max".to_string() } else { "cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us".to_string() };
         let shares = cat_cgroup("cpu/cpu.shares", "cpu.weight");
         let cpuset = cat_cgroup("cpuset/cpuset.cpus", "cpuset.cpus");
         let memsw = cat_cgroup("memory/memory.memsw.limit_in_bytes", "memory.swap.max");
@@ -112,7 +100,7 @@ both_clients! {
         let name = unique_name("cpu");
         let flags = ["--name", name.as_str(), "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "-m", "64m", "--memory-reservation", "32m"];
         let lines = run_script(d, c, &flags, &script);
-        if unified() {
+        if cgroup_v2() {
             assert_eq!(lines[0], "50000 100000");
             assert_eq!(lines[3], (64 * MB).to_string(), "swap beside memory: twice the limit in all");
         } else {
@@ -132,7 +120,7 @@ both_clients! {
         let name = unique_name("hc");
         d.run(c, &["create", "--name", &name, "--cpus", "1.5", "-c", "256", "--cpuset-cpus", "0", "--cpuset-mems", "0", "-m", "32m", "--memory-reservation", "16m", "--oom-kill-disable", "--oom-score-adj", "300", "--ulimit", "nofile=100:200", "--sysctl", "net.ipv4.ip_forward=1", "--shm-size", "8m", "--pids-limit", "50", "busybox"]).success();
         let f = "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}} {{.HostConfig.CpusetMems}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} {{.HostConfig.OomKillDisable}} {{.HostConfig.OomScoreAdj}} {{.HostConfig.ShmSize}} {{.HostConfig.PidsLimit}}";
-        let want = format!("1500000000 256 0 0 {} {} {} {} 300 {} 50", 32 * MB, 64 * MB, 16 * MB, !unified(), 8 * MB);
+        let want = format!("1500000000 256 0 0 {} {} {} {} 300 {} 50", 32 * MB, 64 * MB, 16 * MB, !cgroup_v2(), 8 * MB);
         assert_eq!(d.inspect(c, &name, f), want);
         assert_eq!(d.inspect(c, &name, "{{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}:{{.Hard}}{{end}}"), "nofile=100:200");
         assert_eq!(d.inspect(c, &name, "{{json .HostConfig.Sysctls}}"), r#"{"net.ipv4.ip_forward":"1"}"#);
@@ -148,16 +136,16 @@ both_clients! {
             d.run(c, &["run", "--rm", "--device", "/dev/loop0:/dev/myloop:r", "busybox", "sh", "-c", "echo x > /dev/myloop"]).code_is(1).stderr_has("can't create /dev/myloop: Operation not permitted");
             d.run(c, &["run", "--rm", "--device", "/dev/loop0:/dev/myloop:r", "busybox", "head", "-c", "0", "/dev/myloop"]).success();
         }
-        if !unified() {
+        if !cgroup_v2() {
             let oom = run_script(d, c, &["--oom-kill-disable", "-m", "16m"], "grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control");
             assert_eq!(oom, ["oom_kill_disable 1"]);
         }
         if let Some((dev, numbers)) = some_block_device() {
             let bps = format!("{dev}:1mb");
             let iops = format!("{dev}:100");
-            let files = if unified() { "io.max".to_string() } else { "blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device".to_string() };
+            let files = if cgroup_v2() { "io.max".to_string() } else { "blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device".to_string() };
             let lines = run_script(d, c, &["--device-read-bps", &bps, "--device-write-iops", &iops], &format!("cat /sys/fs/cgroup/{files}"));
-            if unified() {
+            if cgroup_v2() {
                 assert!(lines.iter().any(|l| l.starts_with(&numbers) && l.contains("rbps=1048576") && l.contains("wiops=100")), "{lines:?}");
             } else {
                 assert_eq!(lines, [format!("{numbers} 1048576"), format!("{numbers} 100")]);
@@ -167,13 +155,13 @@ both_clients! {
 
     fn update_changes_limits_live(d, c) {
         let name = unique_name("upd");
-        run_detached(d, c, &["--name", &name, "-m", "64m", "busybox", "sleep", "300"]);
+        d.run_detached_running(c, &["--name", &name, "-m", "64m", "busybox", "sleep", "300"]);
         let read = |d: &TestDaemon, file_v1: &str, file_v2: &str| d.run(c, &["exec", &name, "sh", "-c", &cat_cgroup(file_v1, file_v2)]).success().out().to_string();
         assert_eq!(read(d, "pids/pids.max", "pids.max"), "max");
         d.run(c, &["update", "-m", "128m", "--memory-swap", "256m", "--cpus", "1", "--cpu-shares", "256", "--pids-limit", "30", "--memory-reservation", "64m", &name]).success().stdout_has(&name);
         assert_eq!(read(d, "memory/memory.limit_in_bytes", "memory.max"), (128 * MB).to_string());
         assert_eq!(read(d, "pids/pids.max", "pids.max"), "30");
-        if unified() {
+        if cgroup_v2() {
             assert_eq!(read(d, "", "cpu.max"), "100000 100000");
         } else {
             assert_eq!(read(d, "memory/memory.memsw.limit_in_bytes", ""), (256 * MB).to_string());
@@ -255,20 +243,4 @@ both_clients! {
         let left = d.run(c, &["ps", "-a", "-q"]);
         assert!(left.success().out().is_empty(), "a refused run left a container: {left}");
     }
-}
-
-/// `run -d args...`; the new container's full id.
-#[track_caller]
-fn run_detached(d: &TestDaemon, c: Client, args: &[&str]) -> String {
-    let mut all = vec!["run", "-d"];
-    all.extend_from_slice(args);
-    let out = d.run(c, &all);
-    out.success();
-    let id = out.out().lines().last().unwrap_or_default().to_string();
-    assert!(id.len() == 64, "not a container id: {out}");
-    let running = wait_until(Duration::from_secs(20), || {
-        d.inspect(c, &id, "{{.State.Running}}") == "true"
-    });
-    assert!(running, "{id} never ran");
-    id
 }

@@ -6,40 +6,9 @@
 use std::time::{Duration, Instant};
 
 use berth_tests::daemon::busybox_tar;
+use berth_tests::host::{unix_now, SETTLE};
 use berth_tests::{unique_name, wait_until, Client, TestDaemon};
 use nix::sys::signal::Signal;
-
-const SETTLE: Duration = Duration::from_secs(20);
-
-/// `run -d args...`; the new container's id.
-#[track_caller]
-fn run_detached(d: &TestDaemon, c: Client, args: &[&str]) -> String {
-    let mut all = vec!["run", "-d"];
-    all.extend_from_slice(args);
-    let out = d.run(c, &all);
-    out.success();
-    out.out().lines().last().unwrap_or_default().to_string()
-}
-
-#[track_caller]
-fn wait_for_inspect(d: &TestDaemon, c: Client, name: &str, format: &str, want: &str) {
-    let ok = wait_until(SETTLE, || d.inspect(c, name, format) == want);
-    assert!(
-        ok,
-        "{name}: {format} never became {want:?}; it is {:?}",
-        d.inspect(c, name, format)
-    );
-}
-
-#[track_caller]
-fn wait_for_log(d: &TestDaemon, c: Client, name: &str, needle: &str) {
-    let ok = wait_until(SETTLE, || d.run(c, &["logs", name]).stdout.contains(needle));
-    assert!(
-        ok,
-        "{needle:?} never appeared in the logs of {name}: {}",
-        d.run(c, &["logs", name])
-    );
-}
 
 fn restart_count(d: &TestDaemon, c: Client, name: &str) -> i64 {
     d.inspect(c, name, "{{.RestartCount}}")
@@ -62,18 +31,6 @@ fn ps_status(d: &TestDaemon, c: Client, name: &str) -> String {
     )
     .out()
     .to_string()
-}
-
-fn ps_names(d: &TestDaemon, c: Client, args: &[&str]) -> Vec<String> {
-    let mut all = vec!["ps"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--format", "{{.Names}}"]);
-    d.run(c, &all)
-        .success()
-        .lines()
-        .into_iter()
-        .map(str::to_string)
-        .collect()
 }
 
 /// Actions of a container's events so far (`--until` now ends the stream).
@@ -99,13 +56,6 @@ fn actions(d: &TestDaemon, c: Client, name: &str) -> Vec<String> {
         .collect()
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.as_secs())
-        .unwrap_or(0)
-}
-
 /// Imports busybox again as `tag` with Dockerfile-like `changes`.
 #[track_caller]
 fn import_with(d: &TestDaemon, c: Client, tag: &str, changes: &[&str]) {
@@ -122,7 +72,7 @@ both_clients! {
     fn restart_always_backs_off_and_stop_ends_it(d, c) {
         let name = unique_name("crash");
         let t = Instant::now();
-        run_detached(d, c, &["--restart", "always", "--name", &name, "busybox", "sh", "-c", "echo run; exit 3"]);
+        d.run_detached(c, &["--restart", "always", "--name", &name, "busybox", "sh", "-c", "echo run; exit 3"]);
         assert_eq!(d.inspect(c, &name, "{{.HostConfig.RestartPolicy.Name}}"), "always");
         assert!(wait_until(SETTLE, || restart_count(d, c, &name) >= 3), "never restarted 3 times: {}", restart_count(d, c, &name));
         // Back-off: 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s... A loop without it would restart dozens of
@@ -141,7 +91,7 @@ both_clients! {
 
         // A stop ends it, even in the middle of a back-off.
         d.run(c, &["stop", "-t", "1", &name]).success();
-        wait_for_inspect(d, c, &name, "{{.State.Status}}", "exited");
+        d.wait_for_inspect(c, &name, "{{.State.Status}}", "exited");
         let stopped_at = restart_count(d, c, &name);
         std::thread::sleep(Duration::from_millis(1500));
         assert_eq!(restart_count(d, c, &name), stopped_at);
@@ -150,7 +100,7 @@ both_clients! {
 
         // rm -f in the middle of a crash loop.
         let looping = unique_name("looping");
-        run_detached(d, c, &["--restart", "always", "--name", &looping, "busybox", "false"]);
+        d.run_detached(c, &["--restart", "always", "--name", &looping, "busybox", "false"]);
         for _ in 0..5 {
             d.run(c, &["rm", "-f", &looping]).success();
             if d.run(c, &["inspect", &looping]).code != 0 {
@@ -162,8 +112,8 @@ both_clients! {
 
     fn on_failure_retries_up_to_its_maximum(d, c) {
         let name = unique_name("retry");
-        run_detached(d, c, &["--restart", "on-failure:2", "--name", &name, "busybox", "sh", "-c", "echo try; exit 5"]);
-        wait_for_inspect(d, c, &name, "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}", "exited 2 5");
+        d.run_detached(c, &["--restart", "on-failure:2", "--name", &name, "busybox", "sh", "-c", "echo try; exit 5"]);
+        d.wait_for_inspect(c, &name, "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}", "exited 2 5");
         std::thread::sleep(Duration::from_secs(1));
         assert_eq!(d.inspect(c, &name, "{{.State.Status}} {{.RestartCount}}"), "exited 2");
         assert_eq!(d.run(c, &["logs", &name]).stdout, "try\ntry\ntry\n");
@@ -171,44 +121,44 @@ both_clients! {
 
         // A success is not a failure.
         let ok = unique_name("ok");
-        run_detached(d, c, &["--restart", "on-failure", "--name", &ok, "busybox", "true"]);
-        wait_for_inspect(d, c, &ok, "{{.State.Status}}", "exited");
+        d.run_detached(c, &["--restart", "on-failure", "--name", &ok, "busybox", "true"]);
+        d.wait_for_inspect(c, &ok, "{{.State.Status}}", "exited");
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(d.inspect(c, &ok, "{{.State.Status}} {{.RestartCount}}"), "exited 0");
 
         // A user's start forgets the retries.
         d.run(c, &["start", &name]).success();
-        wait_for_inspect(d, c, &name, "{{.State.Status}} {{.RestartCount}}", "exited 2");
+        d.wait_for_inspect(c, &name, "{{.State.Status}} {{.RestartCount}}", "exited 2");
         assert_eq!(d.run(c, &["logs", &name]).stdout.matches("try").count(), 6);
     }
 
     fn user_kill_and_stop_are_not_failures_to_restart(d, c) {
         // docker kill cancels even `always` (dockerd's ExitOnNext).
         let killed = unique_name("killed");
-        run_detached(d, c, &["--restart", "always", "--name", &killed, "busybox", "sleep", "300"]);
+        d.run_detached(c, &["--restart", "always", "--name", &killed, "busybox", "sleep", "300"]);
         d.run(c, &["kill", &killed]).success();
-        wait_for_inspect(d, c, &killed, "{{.State.Status}} {{.State.ExitCode}}", "exited 137");
+        d.wait_for_inspect(c, &killed, "{{.State.Status}} {{.State.ExitCode}}", "exited 137");
         std::thread::sleep(Duration::from_millis(800));
         assert_eq!(d.inspect(c, &killed, "{{.State.Status}} {{.RestartCount}}"), "exited 0");
 
         // Without a stop signal of its own, any signal from kill counts as the user stopping it.
         let trapped = unique_name("trapped");
-        run_detached(d, c, &["--restart", "unless-stopped", "--name", &trapped, "busybox", "sh", "-c",
+        d.run_detached(c, &["--restart", "unless-stopped", "--name", &trapped, "busybox", "sh", "-c",
             "trap 'exit 12' USR1; echo ready; while :; do sleep 0.1; done"]);
-        wait_for_log(d, c, &trapped, "ready");
+        d.wait_for_log(c, &trapped, "ready");
         d.run(c, &["kill", "-s", "USR1", &trapped]).success();
-        wait_for_inspect(d, c, &trapped, "{{.State.Status}} {{.State.ExitCode}}", "exited 12");
+        d.wait_for_inspect(c, &trapped, "{{.State.Status}} {{.State.ExitCode}}", "exited 12");
         std::thread::sleep(Duration::from_millis(800));
         assert_eq!(d.inspect(c, &trapped, "{{.State.Status}} {{.RestartCount}}"), "exited 0");
 
         // A crash inside the container (not the user) restarts unless-stopped.
         let crashes = unique_name("crashes");
-        run_detached(d, c, &["--restart", "unless-stopped", "--name", &crashes, "busybox", "sh", "-c",
+        d.run_detached(c, &["--restart", "unless-stopped", "--name", &crashes, "busybox", "sh", "-c",
             "echo up; while [ ! -f /tmp/crash ]; do sleep 0.1; done; rm /tmp/crash; exit 3"]);
-        wait_for_log(d, c, &crashes, "up");
+        d.wait_for_log(c, &crashes, "up");
         d.run(c, &["exec", &crashes, "touch", "/tmp/crash"]).success();
         assert!(wait_until(SETTLE, || restart_count(d, c, &crashes) == 1), "no restart after the crash");
-        wait_for_inspect(d, c, &crashes, "{{.State.Status}}", "running");
+        d.wait_for_inspect(c, &crashes, "{{.State.Status}}", "running");
         d.run(c, &["rm", "-f", &crashes]).success();
     }
 
@@ -219,31 +169,31 @@ both_clients! {
         let never = unique_name("never");
         let live = unique_name("live");
         for (name, policy) in [(&always, "always"), (&unless, "unless-stopped"), (&never, "no")] {
-            run_detached(d, c, &["--restart", policy, "--name", name, "busybox", "sh", "-c", "echo up; sleep 300"]);
+            d.run_detached(c, &["--restart", policy, "--name", name, "busybox", "sh", "-c", "echo up; sleep 300"]);
             d.run(c, &["stop", "-t", "1", name]).success();
         }
-        run_detached(d, c, &["--restart", "on-failure", "--name", &failure, "busybox", "true"]);
-        run_detached(d, c, &["--restart", "unless-stopped", "--name", &live, "busybox", "sleep", "300"]);
-        wait_for_inspect(d, c, &failure, "{{.State.Status}}", "exited");
+        d.run_detached(c, &["--restart", "on-failure", "--name", &failure, "busybox", "true"]);
+        d.run_detached(c, &["--restart", "unless-stopped", "--name", &live, "busybox", "sleep", "300"]);
+        d.wait_for_inspect(c, &failure, "{{.State.Status}}", "exited");
         let live_pid = d.inspect(c, &live, "{{.State.Pid}}");
 
         d.restart();
 
         // dockerd starts `always` even after a manual stop; unless-stopped stays stopped.
-        wait_for_inspect(d, c, &always, "{{.State.Status}} {{.RestartCount}}", "running 0");
+        d.wait_for_inspect(c, &always, "{{.State.Status}} {{.RestartCount}}", "running 0");
         // The new run's first line may land just after it is seen running.
         assert!(wait_until(SETTLE, || d.run(c, &["logs", &always]).stdout == "up\nup\n"), "{}", d.run(c, &["logs", &always]));
         for name in [&unless, &failure, &never] {
             assert_eq!(d.inspect(c, name, "{{.State.Status}}"), "exited", "{name}");
         }
         assert_eq!(d.inspect(c, &live, "{{.State.Status}} {{.State.Pid}}"), format!("running {live_pid}"));
-        let running = ps_names(d, c, &[]);
+        let running = d.ps_names(c, &[]);
         assert!(running.contains(&always) && running.contains(&live) && running.len() == 2, "{running:?}");
     }
 
     fn daemon_restart_mid_back_off_resumes_the_policy(d, c) {
         let name = unique_name("loop");
-        run_detached(d, c, &["--restart", "always", "--name", &name, "busybox", "sh", "-c", "echo run; exit 1"]);
+        d.run_detached(c, &["--restart", "always", "--name", &name, "busybox", "sh", "-c", "echo run; exit 1"]);
         // Wait until the back-off is long (the 4th restart waits 0.8 s) and catch it between runs.
         assert!(wait_until(SETTLE, || restart_count(d, c, &name) >= 4), "no 4th restart");
         assert!(wait_until(SETTLE, || d.inspect(c, &name, "{{.State.Status}}") == "restarting"), "never seen restarting");
@@ -281,30 +231,30 @@ both_clients! {
         let resp = d.api("POST", "/containers/create", Some("application/json"), hc.as_bytes());
         assert_eq!(resp.status, 400, "{}", resp.text());
         assert!(resp.text().contains("can't create 'AutoRemove' container with restart policy"), "{}", resp.text());
-        assert!(ps_names(d, c, &["-a"]).is_empty());
+        assert!(d.ps_names(c, &["-a"]).is_empty());
     }
 
     fn health_goes_starting_healthy_unhealthy(d, c) {
         let name = unique_name("health");
         let plain = unique_name("plain");
-        run_detached(d, c, &["--name", &plain, "busybox", "sleep", "300"]);
-        run_detached(d, c, &["--name", &name, "--health-cmd", "cat /tmp/ok", "--health-interval", "2s", "--health-retries", "2",
+        d.run_detached(c, &["--name", &plain, "busybox", "sleep", "300"]);
+        d.run_detached(c, &["--name", &name, "--health-cmd", "cat /tmp/ok", "--health-interval", "2s", "--health-retries", "2",
             "busybox", "sh", "-c", "echo fine > /tmp/ok; sleep 300"]);
         assert_eq!(d.inspect(c, &name, "{{json .Config.Healthcheck.Test}}"), r#"["CMD-SHELL","cat /tmp/ok"]"#);
         let status = ps_status(d, c, &name);
         assert!(status.starts_with("Up ") && status.ends_with("(health: starting)"), "{status}");
-        assert_eq!(ps_names(d, c, &["--filter", "health=starting"]), [name.as_str()]);
+        assert_eq!(d.ps_names(c, &["--filter", "health=starting"]), [name.as_str()]);
 
-        wait_for_inspect(d, c, &name, "{{.State.Health.Status}}", "healthy");
+        d.wait_for_inspect(c, &name, "{{.State.Health.Status}}", "healthy");
         assert!(ps_status(d, c, &name).ends_with("(healthy)"), "{}", ps_status(d, c, &name));
-        assert_eq!(ps_names(d, c, &["--filter", "health=healthy"]), [name.as_str()]);
-        assert_eq!(ps_names(d, c, &["--filter", "health=none"]), [plain.as_str()]);
+        assert_eq!(d.ps_names(c, &["--filter", "health=healthy"]), [name.as_str()]);
+        assert_eq!(d.ps_names(c, &["--filter", "health=none"]), [plain.as_str()]);
         assert_eq!(d.inspect(c, &name, "{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}"), "0 fine");
 
         d.run(c, &["exec", &name, "rm", "/tmp/ok"]).success();
-        wait_for_inspect(d, c, &name, "{{.State.Health.Status}} {{.State.Health.FailingStreak}}", "unhealthy 2");
+        d.wait_for_inspect(c, &name, "{{.State.Health.Status}} {{.State.Health.FailingStreak}}", "unhealthy 2");
         assert!(ps_status(d, c, &name).ends_with("(unhealthy)"), "{}", ps_status(d, c, &name));
-        assert_eq!(ps_names(d, c, &["--filter", "health=unhealthy"]), [name.as_str()]);
+        assert_eq!(d.ps_names(c, &["--filter", "health=unhealthy"]), [name.as_str()]);
         let log = d.inspect(c, &name, "{{json .State.Health.Log}}");
         let entries: serde_json::Value = serde_json::from_str(&log).expect("health log json");
         let entries = entries.as_array().cloned().unwrap_or_default();
@@ -327,14 +277,14 @@ both_clients! {
         let image = unique_name("hcimage");
         import_with(d, c, &image, &["HEALTHCHECK --interval=1s --retries=1 CMD [\"true\"]", "CMD [\"sleep\", \"300\"]"]);
         let from_image = unique_name("fromimage");
-        run_detached(d, c, &["--name", &from_image, &image]);
-        wait_for_inspect(d, c, &from_image, "{{.State.Health.Status}}", "healthy");
+        d.run_detached(c, &["--name", &from_image, &image]);
+        d.wait_for_inspect(c, &from_image, "{{.State.Health.Status}}", "healthy");
         assert!(actions(d, c, &from_image).iter().any(|a| a.trim_end() == "exec_create: true"), "{:?}", actions(d, c, &from_image));
 
         // --health-* flags override the image's field by field; a probe past its timeout fails.
         let slow = unique_name("slow");
-        run_detached(d, c, &["--name", &slow, "--health-cmd", "sleep 5", "--health-timeout", "300ms", &image]);
-        wait_for_inspect(d, c, &slow, "{{.State.Health.Status}}", "unhealthy");
+        d.run_detached(c, &["--name", &slow, "--health-cmd", "sleep 5", "--health-timeout", "300ms", &image]);
+        d.wait_for_inspect(c, &slow, "{{.State.Health.Status}}", "unhealthy");
         assert_eq!(
             d.inspect(c, &slow, "{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}"),
             "-1 Health check exceeded timeout (300ms)"
@@ -342,7 +292,7 @@ both_clients! {
         assert_eq!(d.inspect(c, &slow, "{{json .Config.Healthcheck.Interval}}"), "1000000000");
 
         let opted_out = unique_name("nohc");
-        run_detached(d, c, &["--name", &opted_out, "--no-healthcheck", &image]);
+        d.run_detached(c, &["--name", &opted_out, "--no-healthcheck", &image]);
         assert_eq!(d.inspect(c, &opted_out, "{{json .Config.Healthcheck.Test}}"), r#"["NONE"]"#);
         std::thread::sleep(Duration::from_millis(1500));
         assert_eq!(d.inspect(c, &opted_out, "{{json .State.Health}}"), "null");
@@ -356,28 +306,28 @@ both_clients! {
 
     fn stop_signal_and_stop_timeout(d, c) {
         let usr1 = unique_name("usr1");
-        run_detached(d, c, &["--stop-signal", "USR1", "--name", &usr1, "busybox", "sh", "-c",
+        d.run_detached(c, &["--stop-signal", "USR1", "--name", &usr1, "busybox", "sh", "-c",
             "trap 'echo got-usr1; exit 7' USR1; echo ready; while :; do sleep 0.1; done"]);
-        wait_for_log(d, c, &usr1, "ready");
+        d.wait_for_log(c, &usr1, "ready");
         assert_eq!(d.inspect(c, &usr1, "{{.Config.StopSignal}}"), "USR1");
         d.run(c, &["stop", &usr1]).success();
         assert_eq!(d.inspect(c, &usr1, "{{.State.ExitCode}}"), "7");
-        wait_for_log(d, c, &usr1, "got-usr1");
+        d.wait_for_log(c, &usr1, "got-usr1");
 
         // STOPSIGNAL from the image.
         let image = unique_name("sigimage");
         import_with(d, c, &image, &["STOPSIGNAL SIGUSR2"]);
         let usr2 = unique_name("usr2");
-        run_detached(d, c, &["--name", &usr2, &image, "sh", "-c", "trap 'exit 8' USR2; echo ready; while :; do sleep 0.1; done"]);
-        wait_for_log(d, c, &usr2, "ready");
+        d.run_detached(c, &["--name", &usr2, &image, "sh", "-c", "trap 'exit 8' USR2; echo ready; while :; do sleep 0.1; done"]);
+        d.wait_for_log(c, &usr2, "ready");
         assert_eq!(d.inspect(c, &usr2, "{{.Config.StopSignal}}"), "SIGUSR2");
         d.run(c, &["stop", &usr2]).success();
         assert_eq!(d.inspect(c, &usr2, "{{.State.ExitCode}}"), "8");
 
         // --stop-timeout bounds `stop` without -t.
         let stubborn = unique_name("stubborn");
-        run_detached(d, c, &["--stop-timeout", "1", "--name", &stubborn, "busybox", "sh", "-c", "trap '' TERM; echo ready; sleep 100"]);
-        wait_for_log(d, c, &stubborn, "ready");
+        d.run_detached(c, &["--stop-timeout", "1", "--name", &stubborn, "busybox", "sh", "-c", "trap '' TERM; echo ready; sleep 100"]);
+        d.wait_for_log(c, &stubborn, "ready");
         assert_eq!(d.inspect(c, &stubborn, "{{.Config.StopTimeout}}"), "1");
         let t = Instant::now();
         d.run(c, &["stop", &stubborn]).success();
@@ -389,10 +339,10 @@ both_clients! {
     fn signals_through_init_and_sig_proxy(d, c) {
         // kill -s reaches the command through berth-init as pid 1.
         let init = unique_name("init");
-        run_detached(d, c, &["--init", "--name", &init, "busybox", "sh", "-c", "trap 'exit 9' HUP; echo ready; while :; do sleep 0.1; done"]);
-        wait_for_log(d, c, &init, "ready");
+        d.run_detached(c, &["--init", "--name", &init, "busybox", "sh", "-c", "trap 'exit 9' HUP; echo ready; while :; do sleep 0.1; done"]);
+        d.wait_for_log(c, &init, "ready");
         d.run(c, &["kill", "-s", "HUP", &init]).success();
-        wait_for_inspect(d, c, &init, "{{.State.Status}} {{.State.ExitCode}}", "exited 9");
+        d.wait_for_inspect(c, &init, "{{.State.Status}} {{.State.ExitCode}}", "exited 9");
 
         // An attached run forwards the signals it gets to the container.
         let proxied = unique_name("proxied");
@@ -421,7 +371,7 @@ fn wait_conditions() {
     let Some(d) = TestDaemon::start() else { return };
     let c = Client::Berth;
     let name = unique_name("waiter");
-    run_detached(&d, c, &["--name", &name, "busybox", "sleep", "300"]);
+    d.run_detached(c, &["--name", &name, "busybox", "sleep", "300"]);
     let socket_host = d.socket.clone();
     let waiter = |cond: &str| {
         let path = format!("/containers/{name}/wait?condition={cond}");
@@ -458,7 +408,7 @@ fn wait_conditions() {
     d.run(c, &["rm", &name]).success();
     let (status, body) = removed.join().expect("thread").expect("wait request");
     assert_eq!(status, 200, "{body}");
-    let other = run_detached(&d, c, &["busybox", "sleep", "300"]);
+    let other = d.run_detached(c, &["busybox", "sleep", "300"]);
     let bad = d.api(
         "POST",
         &format!("/containers/{other}/wait?condition=sometime"),

@@ -58,7 +58,7 @@ fn idle_across(stop: impl FnOnce(&mut TestDaemon), how: &str) {
     };
     let c = Client::Berth;
     // A container with a waiter (the daemon's monitor) and a log; a second one attached too.
-    let id = run_detached(&d, c, &["busybox", "sleep", "600"]);
+    let id = d.run_detached(c, &["busybox", "sleep", "600"]);
     let mut attached = d.spawn(c, &["run", "busybox", "sh", "-c", "echo up; sleep 600"]);
     assert!(
         attached.wait_for_stdout("up", SETTLE),

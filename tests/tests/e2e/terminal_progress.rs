@@ -30,8 +30,7 @@ fn on_a_terminal(d: &TestDaemon, args: &[&str]) -> (i32, String) {
 
 #[test]
 fn push_and_pull_draw_layer_lines_on_a_terminal() {
-    if which("script").is_none() {
-        eprintln!("skipped: script(1) from util-linux is not installed");
+    if !require_script() {
         return;
     }
     let Some(d) = TestDaemon::start() else { return };
@@ -75,6 +74,17 @@ fn push_and_pull_draw_layer_lines_on_a_terminal() {
     other.berth(&["image", "inspect", &image]).success();
 }
 
+/// Whether script(1) is here to give the client a terminal (fails the test when it is not,
+/// unless `BERTH_TEST_SKIP_BLACKBOX=1`).
+fn require_script() -> bool {
+    berth_tests::preflight::require(
+        "script(1)",
+        which("script").is_some(),
+        "scripts/install-deps installs bsdutils",
+        berth_tests::preflight::SKIP_VAR,
+    )
+}
+
 fn which(tool: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -85,8 +95,7 @@ fn which(tool: &str) -> Option<std::path::PathBuf> {
 
 #[test]
 fn build_on_a_terminal_shows_steps_with_cache_marks() {
-    if which("script").is_none() {
-        eprintln!("skipped: script(1) from util-linux is not installed");
+    if !require_script() {
         return;
     }
     let Some(d) = TestDaemon::start() else { return };

@@ -215,7 +215,7 @@ both_clients! {
         let tmpvol = unique_name("tmpv");
         d.run(c, &["volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", &tmpvol]).success();
         let ctr = unique_name("longrun");
-        run_detached(d, c, &["--name", &ctr, "-v", &format!("{vol}:/data"), "-v", &format!("{tmpvol}:/t"), "busybox", "sh", "-c", "echo before > /data/f; echo t > /t/f; sleep 300"]);
+        d.run_detached(c, &["--name", &ctr, "-v", &format!("{vol}:/data"), "-v", &format!("{tmpvol}:/t"), "busybox", "sh", "-c", "echo before > /data/f; echo t > /t/f; sleep 300"]);
         wait_until(SETTLE, || d.run(c, &["exec", &ctr, "cat", "/t/f"]).stdout.contains('t'));
         d.restart();
         assert_eq!(d.inspect(c, &ctr, "{{.State.Running}}"), "true");

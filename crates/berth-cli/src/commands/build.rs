@@ -359,7 +359,8 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
         if let Some(err) = msg
             .error_detail
             .as_ref()
-            .and_then(|d| d.message.clone())
+            .map(|d| d.message.clone())
+            .filter(|m| !m.is_empty())
             .or(msg.error.clone())
         {
             view.finish(true)?;

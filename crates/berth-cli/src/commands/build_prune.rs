@@ -5,7 +5,7 @@ use clap::Args;
 use crate::commands::image_prune::confirm;
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliError, CliResult};
-use crate::format::units::human_size_with_precision;
+use berth_types::gocompat::units::human_size_with_precision;
 
 #[derive(Debug, Args)]
 pub struct BuildPruneArgs {

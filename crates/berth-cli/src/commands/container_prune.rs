@@ -6,7 +6,7 @@ use crate::commands::image_prune::confirm;
 use crate::commands::parse_filters;
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliResult};
-use crate::format::units::human_size_with_precision;
+use berth_types::gocompat::units::human_size_with_precision;
 
 const WARNING: &str =
     "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?";

@@ -7,7 +7,7 @@ use crate::ctx::Ctx;
 use crate::error::{Arity, CliResult};
 use crate::format::strings::{ellipsis, truncate_id};
 use crate::format::table::{render_rows, TableSpec};
-use crate::format::units::{human_duration, human_size_with_precision};
+use berth_types::gocompat::units::{human_duration, human_size_with_precision};
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -51,7 +51,7 @@ pub async fn run(ctx: &Ctx, path: &str, args: HistoryArgs) -> CliResult {
                 .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%dT%H:%M:%S%:z").to_string())
                 .unwrap_or_default();
             let (since, size) = if args.human {
-                (format!("{} ago", human_duration((now - h.created).max(0) as f64)), human_size_with_precision(h.size as f64, 3))
+                (format!("{} ago", human_duration(std::time::Duration::from_secs((now - h.created).max(0) as u64))), human_size_with_precision(h.size as f64, 3))
             } else {
                 (created_at.clone(), h.size.to_string())
             };

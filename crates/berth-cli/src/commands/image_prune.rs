@@ -7,7 +7,7 @@ use clap::Args;
 use crate::commands::parse_filters;
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliResult};
-use crate::format::units::human_size_with_precision;
+use berth_types::gocompat::units::human_size_with_precision;
 
 const ALL_IMAGES_WARNING: &str = "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?";
 const DANGLING_WARNING: &str =

@@ -10,12 +10,7 @@ use crate::error::{Arity, CliResult};
 use crate::format::strings::truncate_id;
 use crate::format::table::{render_rows, TableSpec};
 use crate::format::timefmt::go_time_string;
-use crate::format::units::{human_duration, human_size_with_precision};
-
-/// `units.HumanSize` (4 significant digits), used for the VirtualSize field.
-fn human_size(size: f64) -> String {
-    human_size_with_precision(size, 4)
-}
+use berth_types::gocompat::units::{human_duration, human_size, human_size_with_precision};
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
@@ -113,7 +108,7 @@ pub fn rows(img: &ImageSummary, trunc: bool, now: i64) -> Vec<Value> {
             json!({
                 "Containers": containers,
                 "CreatedAt": go_time_string(img.created),
-                "CreatedSince": format!("{} ago", human_duration((now - img.created).max(0) as f64)),
+                "CreatedSince": format!("{} ago", human_duration(std::time::Duration::from_secs((now - img.created).max(0) as u64))),
                 "Digest": digest_for(&repo),
                 "ID": id,
                 "Repository": repo,

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliResult};
 use crate::format::template::FormatTemplate;
-use crate::format::units::bytes_size;
+use berth_types::gocompat::units::bytes_size;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {

@@ -46,7 +46,8 @@ pub async fn run(ctx: &Ctx, path: &str, args: LoadArgs) -> CliResult {
         if let Some(err) = msg
             .error_detail
             .as_ref()
-            .and_then(|d| d.message.clone())
+            .map(|d| d.message.clone())
+            .filter(|m| !m.is_empty())
             .or(msg.error.clone())
         {
             return Err(CliError::status(1, err));

@@ -10,7 +10,7 @@ use crate::error::{Arity, CliResult};
 use crate::format::strings::{ellipsis, go_quote, truncate_id};
 use crate::format::table::{render_rows, TableSpec};
 use crate::format::timefmt::go_time_string;
-use crate::format::units::{human_duration, human_size_with_precision};
+use berth_types::gocompat::units::{human_duration, human_size_with_precision};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -171,7 +171,7 @@ pub fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
         "Networks": networks.join(","),
         "Platform": null,
         "Ports": display_ports(&c.ports.clone().unwrap_or_default()),
-        "RunningFor": format!("{} ago", human_duration((now - created).max(0) as f64)),
+        "RunningFor": format!("{} ago", human_duration(std::time::Duration::from_secs((now - created).max(0) as u64))),
         "Size": size,
         "State": c.state.clone().unwrap_or_default(),
         "Status": c.status.clone().unwrap_or_default(),

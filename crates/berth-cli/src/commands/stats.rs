@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::error::{CliError, CliResult};
 use crate::format::strings::truncate_id;
 use crate::format::table::{render_rows, TableSpec};
-use crate::format::units::{bytes_size, human_size_with_precision};
+use berth_types::gocompat::units::{bytes_size, human_size_with_precision};
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {

@@ -8,7 +8,7 @@ use crate::commands::{images, ps};
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliResult};
 use crate::format::table::{render_rows, TableSpec};
-use crate::format::units::human_size_with_precision;
+use berth_types::gocompat::units::human_size_with_precision;
 
 #[derive(Debug, Args)]
 pub struct DfArgs {

@@ -13,7 +13,7 @@ use crate::error::{Arity, CliError, CliResult};
 use crate::format::json_indent::indent;
 use crate::format::table::{render_rows, TableSpec};
 use crate::format::template::FormatTemplate;
-use crate::format::units::human_size_with_precision;
+use berth_types::gocompat::units::human_size_with_precision;
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {

@@ -6,4 +6,3 @@ pub mod table;
 pub mod tabwriter;
 pub mod template;
 pub mod timefmt;
-pub mod units;

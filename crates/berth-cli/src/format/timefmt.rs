@@ -1,5 +1,6 @@
 //! Times as the docker CLI reads (`--since 10m`, RFC 3339) and prints them.
 
+use berth_types::gocompat::duration::parse_duration;
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use thiserror::Error;
 
@@ -7,46 +8,6 @@ use thiserror::Error;
 pub enum TimeError {
     #[error("failed to parse value as time or duration: {0:?}")]
     Invalid(String),
-}
-
-/// Parses a Go duration ("10m", "1h30m", "1.5s", "-2h").
-pub fn parse_go_duration(s: &str) -> Option<f64> {
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest == "0" {
-        return Some(0.0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0.0;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    Some(if neg { -total } else { total })
 }
 
 fn format_unix(t: DateTime<Utc>) -> String {
@@ -57,8 +18,7 @@ fn format_unix(t: DateTime<Utc>) -> String {
 /// '-' is already a unix timestamp; otherwise an RFC 3339 date (local time when no zone).
 pub fn get_timestamp(value: &str, now: DateTime<Utc>) -> Result<String, TimeError> {
     // As docker's GetTimestamp: "0" is the epoch, not a zero duration.
-    if let Some(d) = parse_go_duration(value).filter(|_| value != "0") {
-        let nanos = (d * 1e9) as i64;
+    if let Some(nanos) = parse_duration(value).ok().filter(|_| value != "0") {
         return Ok(format_unix(now - chrono::Duration::nanoseconds(nanos)));
     }
     if !value.contains('-') {
@@ -122,21 +82,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_go_duration("10m"), Some(600.0));
-        assert_eq!(parse_go_duration("1h30m"), Some(5400.0));
-        assert_eq!(parse_go_duration("1.5s"), Some(1.5));
-        assert_eq!(parse_go_duration("-2s"), Some(-2.0));
-        assert_eq!(parse_go_duration("10"), None);
-        assert_eq!(parse_go_duration("2024-01-01"), None);
-    }
-
-    #[test]
     fn timestamps() {
         let now = DateTime::parse_from_rfc3339("2024-01-01T00:10:00Z")
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(get_timestamp("10m", now).unwrap(), "1704067200.000000000");
+        assert_eq!(get_timestamp("1.5s", now).unwrap(), "1704067798.500000000");
+        assert_eq!(get_timestamp("0", now).unwrap(), "0");
         assert_eq!(get_timestamp("1704067200", now).unwrap(), "1704067200");
         assert_eq!(get_timestamp("1704067200.5", now).unwrap(), "1704067200.5");
         assert_eq!(

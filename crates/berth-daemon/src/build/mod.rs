@@ -65,17 +65,6 @@ pub struct BuildRequest {
 /// One message of the build stream.
 pub type Message = serde_json::Value;
 
-/// dockerd's `{"errorDetail":{"code":N,"message":...},"error":...}` (no `code` when the error
-/// has none).
-fn error_message(message: &str, code: Option<i64>) -> Message {
-    let mut detail = serde_json::Map::new();
-    if let Some(code) = code {
-        detail.insert("code".into(), json!(code));
-    }
-    detail.insert("message".into(), json!(message));
-    json!({ "errorDetail": detail, "error": message })
-}
-
 /// Sends build output; a closed channel (client gone) makes every later send a no-op.
 #[derive(Clone)]
 pub(crate) struct Out {
@@ -166,7 +155,7 @@ impl Out {
             .lock()
             .ok()
             .and_then(|codes| codes.get(message).copied());
-        error_message(message, code)
+        berth_api::stream::error_message(message, code)
     }
 
     pub(crate) fn gone(&self) -> bool {
@@ -289,23 +278,5 @@ impl Daemon {
         Ok(tokio::task::spawn_blocking(move || svc.cache_entries())
             .await
             .map_err(|e| Error::internal(format!("build cache task: {e}")))??)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_lines_carry_a_code_only_when_there_is_one() {
-        let m = "The command '/bin/sh -c exit 1' returned a non-zero code: 1";
-        assert_eq!(
-            error_message(m, Some(1)),
-            json!({"errorDetail": {"code": 1, "message": m}, "error": m})
-        );
-        assert_eq!(
-            error_message("network x not found", None),
-            json!({"errorDetail": {"message": "network x not found"}, "error": "network x not found"})
-        );
     }
 }

@@ -135,7 +135,7 @@ pub fn parse(spec: &str) -> Result<RunMount> {
             "gid" => gid = Some(parse_id(&key, &value)?),
             "size" if typ == "tmpfs" => {
                 size = Some(
-                    berth_types::units::ram_in_bytes(&value)
+                    berth_types::gocompat::units::ram_in_bytes(&value)
                         .ok()
                         .and_then(|n| u64::try_from(n).ok())
                         .ok_or_else(|| bad(format!("invalid value for size: {value}")))?,

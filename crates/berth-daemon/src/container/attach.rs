@@ -8,17 +8,10 @@ use berth_types::{Error, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::container::live::Pending;
 use crate::daemon::{AttachSession, Ctr, Daemon, HijackedIo};
 use crate::options::{AttachOptions, LogsOptions};
 use crate::runtime::shim::{self, Frame, ShimConn};
-
-/// An attach waiting for the container's next start.
-pub struct Pending {
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
-    tx: oneshot::Sender<Result<ShimConn>>,
-}
 
 /// Gives every pending attach of `ctr` its shim connection (called by start, before the
 /// process runs, so no output is missed).

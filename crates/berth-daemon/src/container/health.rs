@@ -10,10 +10,10 @@ use berth_runtime::shim_proto::{ExecProcess, Request, Response};
 use berth_types::{id, Error, Result};
 use tokio_util::sync::CancellationToken;
 
-use crate::container::lifecycle::now_rfc3339;
 use crate::container::record::{HealthState, ProbeResult};
 use crate::daemon::{Ctr, Daemon};
 use crate::runtime::shim::{self, Frame};
+use crate::util::time::now_rfc3339;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,29 +50,6 @@ pub fn validate(hc: Option<&HealthConfig>) -> Result<()> {
         return Err(Error::invalid("Retries in Healthcheck cannot be negative"));
     }
     Ok(())
-}
-
-/// dockerd's merge: the user's health config wins field by field; unset fields (an empty
-/// test, zero durations) come from the image's HEALTHCHECK.
-pub fn merge_image_healthcheck(user: &mut Option<HealthConfig>, image: Option<&HealthConfig>) {
-    let Some(image) = image else { return };
-    let Some(u) = user.as_mut() else {
-        *user = Some(image.clone());
-        return;
-    };
-    if u.test.as_ref().is_none_or(Vec::is_empty) {
-        u.test = image.test.clone();
-    }
-    let inherit = |mine: &mut Option<i64>, theirs: Option<i64>| {
-        if mine.unwrap_or(0) == 0 {
-            *mine = theirs;
-        }
-    };
-    inherit(&mut u.interval, image.interval);
-    inherit(&mut u.timeout, image.timeout);
-    inherit(&mut u.start_period, image.start_period);
-    inherit(&mut u.start_interval, image.start_interval);
-    inherit(&mut u.retries, image.retries);
 }
 
 /// The probe's argv: `CMD` runs its arguments, `CMD-SHELL` runs them with the container's
@@ -181,28 +158,6 @@ fn since(rfc3339: Option<&str>) -> Duration {
                 .ok()
         })
         .unwrap_or_default()
-}
-
-/// Go's `time.Duration` text for whole values as the timeout message shows it ("30s", "1m0s",
-/// "500ms").
-fn go_duration_text(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs_f64();
-    let (h, rest) = ((secs / 3600.0) as u64, secs % 3600.0);
-    let (m, s) = ((rest / 60.0) as u64, rest % 60.0);
-    let s = if s.fract() == 0.0 {
-        format!("{}s", s as u64)
-    } else {
-        format!("{s}s")
-    };
-    match (h, m) {
-        (0, 0) => s,
-        (0, m) => format!("{m}m{s}"),
-        (h, m) => format!("{h}h{m}m{s}"),
-    }
 }
 
 impl Daemon {
@@ -337,7 +292,9 @@ impl Daemon {
                 )
                 .await;
                 let out = output.text();
-                let limit = go_duration_text(timeout);
+                let limit = berth_types::gocompat::duration::format_duration(
+                    i64::try_from(timeout.as_nanos()).unwrap_or(i64::MAX),
+                );
                 let msg = if out.is_empty() {
                     format!("Health check exceeded timeout ({limit})")
                 } else {
@@ -411,6 +368,7 @@ async fn monitor(daemon: std::sync::Weak<Daemon>, ctr: Arc<Ctr>, stop: Cancellat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::spec::merge_image_healthcheck;
 
     fn result(code: i64) -> ProbeResult {
         ProbeResult {
@@ -479,9 +437,6 @@ mod tests {
             next_interval(&c, Duration::from_secs(11), STARTING),
             Duration::from_secs(2)
         );
-        assert_eq!(go_duration_text(Duration::from_secs(30)), "30s");
-        assert_eq!(go_duration_text(Duration::from_millis(500)), "500ms");
-        assert_eq!(go_duration_text(Duration::from_secs(90)), "1m30s");
     }
 
     #[test]

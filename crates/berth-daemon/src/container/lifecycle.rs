@@ -16,10 +16,7 @@ use crate::options::{RemoveOptions, WaitCondition};
 use crate::recovery::reconcile::Sweep;
 use crate::runtime::{shim, signals};
 use crate::system::events::Kind;
-
-pub(crate) fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
+use crate::util::time::now_rfc3339;
 
 /// How long `kill` with SIGKILL waits for the exit to be recorded before it answers anyway
 /// (dockerd waits without a bound once the process is killed).
@@ -51,11 +48,7 @@ impl Daemon {
             ));
         }
         if let Some(n) = name {
-            if !id::is_valid_container_name(n) {
-                return Err(Error::invalid(format!(
-                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                )));
-            }
+            crate::container::names::check(n)?;
         }
         let runtime = match host_config.runtime.as_deref() {
             None | Some("") => self.config.default_runtime.clone(),
@@ -128,8 +121,8 @@ impl Daemon {
         }
         let endpoints = self.plan_networks(&host_config, &config, networking_config.as_ref())?;
         let links = self.register_links(&host_config)?;
-        if let crate::network::endpoints::Mode::Container(other) =
-            crate::network::endpoints::mode_of(&host_config)
+        if let crate::network::mode::Mode::Container(other) =
+            crate::network::mode::mode_of(&host_config)
         {
             // The other container's namespace comes with its name.
             config.hostname = self.lookup(&other)?.snapshot().config.hostname;
@@ -865,11 +858,7 @@ impl Daemon {
 
     pub async fn container_rename(&self, key: &str, new_name: &str) -> Result<()> {
         let ctr = self.lookup(key)?;
-        if !id::is_valid_container_name(new_name) {
-            return Err(Error::invalid(format!(
-                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )));
-        }
+        crate::container::names::check(new_name)?;
         let new = format!("/{}", new_name.trim_start_matches('/'));
         let old = ctr.snapshot().name;
         if old == new {

@@ -6,43 +6,16 @@
 //! `DELETE /containers/<container>/<alias>?link=true`.
 //!
 //! On a user-defined network links are the endpoint's (`EndpointsConfig.<net>.Links`): the
-//! embedded DNS answers the alias for the linking container only (see `net_dns`); nothing is
+//! embedded DNS answers the alias for the linking container only (see `network::dns`); nothing is
 //! registered here, as in dockerd.
 
 use std::collections::BTreeMap;
 
 use berth_types::{Error, ErrorKind, Result};
-use serde::{Deserialize, Serialize};
 
-use crate::container::record::Container;
+use crate::container::record::{parse_link as parse, Container, Link};
 use crate::daemon::Daemon;
-use crate::network::endpoints::Mode;
-
-/// One registered link: the linked container (by id, so renames follow) and the alias.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    pub child: String,
-    pub alias: String,
-}
-
-/// docker's `opts.ParseLink`: `name[:alias]`, or the `/name:/parent/alias` form inspect shows.
-pub fn parse(val: &str) -> Result<(String, String)> {
-    if val.is_empty() {
-        return Err(Error::invalid("empty string specified for links"));
-    }
-    let parts: Vec<&str> = val.split(':').collect();
-    match parts.as_slice() {
-        [name] => Ok((name.to_string(), name.to_string())),
-        [name, alias] => match name.strip_prefix('/') {
-            Some(bare) => {
-                let alias = alias.rsplit('/').next().unwrap_or(alias);
-                Ok((bare.to_string(), alias.to_string()))
-            }
-            None => Ok((name.to_string(), alias.to_string())),
-        },
-        _ => Err(Error::invalid(format!("bad format for links: {val}"))),
-    }
-}
+use crate::network::mode::Mode;
 
 /// Whether a network mode's links are legacy ones (the default bridge) rather than an
 /// endpoint's.
@@ -133,7 +106,7 @@ impl Daemon {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
-        let mode = crate::network::endpoints::mode_of(hc);
+        let mode = crate::network::mode::mode_of(hc);
         if mode == Mode::Host {
             return Err(Error::invalid(
                 "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
@@ -153,7 +126,7 @@ impl Daemon {
             })?;
             loop {
                 let snap = child.snapshot();
-                match crate::network::endpoints::mode_of(&snap.host_config) {
+                match crate::network::mode::mode_of(&snap.host_config) {
                     Mode::Container(other) => {
                         child = self.lookup(&other).map_err(|e| {
                             Error::invalid(format!("Could not get container for {other}: {}", e.message))

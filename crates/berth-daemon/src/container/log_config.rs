@@ -116,7 +116,7 @@ fn json_file_settings(
 ) -> std::result::Result<LogSettings, String> {
     let mut max_size = 0;
     if let Some(v) = config.get("max-size") {
-        let n = berth_types::units::from_human_size(v).map_err(|e| e.to_string())?;
+        let n = berth_types::gocompat::units::from_human_size(v).map_err(|e| e.to_string())?;
         if n <= 0 {
             return Err("max-size must be a positive number".into());
         }
@@ -153,7 +153,7 @@ fn json_file_settings(
 fn local_settings(config: &HashMap<String, String>) -> std::result::Result<LogSettings, String> {
     let mut max_size: i64 = 20 * 1024 * 1024;
     if let Some(v) = config.get("max-size") {
-        max_size = berth_types::units::from_human_size(v)
+        max_size = berth_types::gocompat::units::from_human_size(v)
             .map_err(|e| format!("invalid value for max-size: {v}: {e}"))?;
     }
     let mut max_files: i64 = 5;

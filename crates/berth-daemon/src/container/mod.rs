@@ -7,6 +7,7 @@ pub(crate) mod commit;
 pub(crate) mod health;
 pub(crate) mod lifecycle;
 pub(crate) mod links;
+pub(crate) mod live;
 pub(crate) mod log_config;
 pub(crate) mod logs;
 pub(crate) mod names;

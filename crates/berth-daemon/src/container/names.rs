@@ -1,6 +1,18 @@
-//! Random container names in dockerd's `adjective_surname` style.
+//! Container names: the one check of a name a client gives (create, rename), and random
+//! names in dockerd's `adjective_surname` style.
 
+use berth_types::{id, Error, Result};
 use rand::seq::SliceRandom;
+
+/// dockerd's refusal of a name outside `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub(crate) fn check(name: &str) -> Result<()> {
+    if id::is_valid_container_name(name) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+    )))
+}
 
 const LEFT: &[&str] = &[
     "admiring",
@@ -232,5 +244,20 @@ pub fn random_name(retry: u32) -> String {
         format!("{l}_{r}{}", rand::random::<u8>() % 10)
     } else {
         format!("{l}_{r}")
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    #[test]
+    fn names_are_checked_with_dockerds_message() {
+        assert!(super::check("web-1").is_ok());
+        assert!(super::check("/web-1").is_ok());
+        let e = super::check("bad name").expect_err("space");
+        assert_eq!(
+            e.message,
+            "Invalid container name (bad name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        );
+        assert_eq!(e.kind, berth_types::ErrorKind::InvalidArgument);
     }
 }

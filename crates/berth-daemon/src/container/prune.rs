@@ -9,19 +9,9 @@ use berth_types::{Error, Result};
 
 use crate::daemon::Daemon;
 use crate::system::events::Kind;
+use crate::util::filters::until;
 
 const PRUNE_FILTERS: &[&str] = &["until", "label", "label!"];
-
-/// The `until` filter as unix seconds, with dockerd's errors.
-pub(crate) fn until(filters: &Filters) -> Result<Option<i64>> {
-    match filters.get("until") {
-        [] => Ok(None),
-        [v] => berth_image::parse_timestamp(v, chrono::Utc::now().timestamp())
-            .map(Some)
-            .map_err(|e| Error::invalid(format!("invalid value for 'until' filter: {e}"))),
-        _ => Err(Error::invalid("more than one until filter specified")),
-    }
-}
 
 impl Daemon {
     pub async fn container_prune(&self, filters: &Filters) -> Result<ContainerPruneResponse> {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use berth_api::models::{ContainerConfig, EndpointSettings, HostConfig};
+use berth_types::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// dockerd's container states.
@@ -109,7 +110,7 @@ pub struct Container {
     pub net: NetAttachments,
     /// Legacy links on the default bridge (`HostConfig.Links`), registered at create.
     #[serde(default)]
-    pub links: Vec<crate::container::links::Link>,
+    pub links: Vec<Link>,
 }
 
 /// A container's networks. `configured` is what the user asked for per network name (aliases,
@@ -165,5 +166,31 @@ impl Container {
             .chain(self.args.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+/// One registered link: the linked container (by id, so renames follow) and the alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub child: String,
+    pub alias: String,
+}
+
+/// docker's `opts.ParseLink`: `name[:alias]`, or the `/name:/parent/alias` form inspect shows.
+pub fn parse_link(val: &str) -> Result<(String, String)> {
+    if val.is_empty() {
+        return Err(Error::invalid("empty string specified for links"));
+    }
+    let parts: Vec<&str> = val.split(':').collect();
+    match parts.as_slice() {
+        [name] => Ok((name.to_string(), name.to_string())),
+        [name, alias] => match name.strip_prefix('/') {
+            Some(bare) => {
+                let alias = alias.rsplit('/').next().unwrap_or(alias);
+                Ok((bare.to_string(), alias.to_string()))
+            }
+            None => Ok((name.to_string(), alias.to_string())),
+        },
+        _ => Err(Error::invalid(format!("bad format for links: {val}"))),
     }
 }

@@ -1,11 +1,10 @@
 //! Docker views of containers: `ps` rows, `inspect` documents, `top` tables.
 
-use std::collections::HashMap;
-
 use berth_api::models::{
     self, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, DriverData,
+    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
 };
+use berth_types::gocompat::units::human_duration;
 use berth_types::{Error, Result};
 
 use crate::container::record::{Container, Status};
@@ -43,7 +42,7 @@ fn human_status(c: &Container) -> String {
                 .as_deref()
                 .and_then(parse_time)
                 .unwrap_or(now);
-            let up = human_duration(now - since);
+            let up = human_duration((now - since).to_std().unwrap_or_default());
             match &c.state.health {
                 _ if c.state.status == Status::Paused => format!("Up {up} (Paused)"),
                 Some(h) if h.status == crate::container::health::STARTING => {
@@ -63,7 +62,7 @@ fn human_status(c: &Container) -> String {
             format!(
                 "Restarting ({}) {} ago",
                 c.state.exit_code,
-                human_duration(now - finished)
+                human_duration((now - finished).to_std().unwrap_or_default())
             )
         }
         Status::Removing => "Removal In Progress".into(),
@@ -73,7 +72,7 @@ fn human_status(c: &Container) -> String {
             Some(t) if c.has_been_started => format!(
                 "Exited ({}) {} ago",
                 c.state.exit_code,
-                human_duration(now - t)
+                human_duration((now - t).to_std().unwrap_or_default())
             ),
             _ => "Created".into(),
         },
@@ -112,37 +111,6 @@ fn health_view(h: &crate::container::record::HealthState) -> models::Health {
                 .collect(),
         ),
     }
-}
-
-/// Go's `units.HumanDuration`.
-pub fn human_duration(d: chrono::Duration) -> String {
-    let secs = d.num_seconds();
-    if secs < 1 {
-        return "Less than a second".into();
-    } else if secs == 1 {
-        return "1 second".into();
-    } else if secs < 60 {
-        return format!("{secs} seconds");
-    }
-    let mins = d.num_minutes();
-    if mins == 1 {
-        return "About a minute".into();
-    } else if mins < 60 {
-        return format!("{mins} minutes");
-    }
-    let hours = (d.num_seconds() as f64 / 3600.0).round() as i64;
-    if hours == 1 {
-        return "About an hour".into();
-    } else if hours < 48 {
-        return format!("{hours} hours");
-    } else if hours < 24 * 7 * 2 {
-        return format!("{} days", hours / 24);
-    } else if hours < 24 * 30 * 2 {
-        return format!("{} weeks", hours / 24 / 7);
-    } else if hours < 24 * 365 * 2 {
-        return format!("{} months", hours / 24 / 30);
-    }
-    format!("{} years", hours / 24 / 365)
 }
 
 use crate::network::render::network_settings;
@@ -485,44 +453,9 @@ fn name_matches(name: &str, pattern: &str) -> bool {
     }
 }
 
-pub(crate) fn driver_data(
-    lower: Vec<String>,
-    upper: String,
-    work: String,
-    merged: String,
-) -> DriverData {
-    let mut data = HashMap::new();
-    if !lower.is_empty() {
-        data.insert("LowerDir".to_string(), lower.join(":"));
-    }
-    data.insert("UpperDir".to_string(), upper);
-    data.insert("WorkDir".to_string(), work);
-    data.insert("MergedDir".to_string(), merged);
-    DriverData {
-        name: "overlay2".into(),
-        data,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_durations_match_go_units() {
-        assert_eq!(
-            human_duration(chrono::Duration::seconds(0)),
-            "Less than a second"
-        );
-        assert_eq!(human_duration(chrono::Duration::seconds(5)), "5 seconds");
-        assert_eq!(
-            human_duration(chrono::Duration::seconds(65)),
-            "About a minute"
-        );
-        assert_eq!(human_duration(chrono::Duration::minutes(5)), "5 minutes");
-        assert_eq!(human_duration(chrono::Duration::hours(3)), "3 hours");
-        assert_eq!(human_duration(chrono::Duration::days(3)), "3 days");
-    }
 
     #[test]
     fn name_filter_matches_like_docker() {

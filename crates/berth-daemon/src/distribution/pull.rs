@@ -9,6 +9,7 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
+use berth_api::stream::{error_message, progress_bar};
 use berth_distribution::media::{self, Document, Platform};
 use berth_distribution::{DistributionError, RegistryClient};
 use berth_image::{BlobSource, PullSession, PulledLayer};
@@ -19,9 +20,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::daemon::Daemon;
-use crate::distribution::shared::{
-    bar, registry_host, short_digest, status, Credentials, Progress,
-};
+use crate::distribution::shared::{registry_host, short_digest, status, Credentials, Progress};
 
 /// What `docker pull` asks besides the name.
 #[derive(Debug, Clone, Default)]
@@ -206,9 +205,7 @@ impl Daemon {
                 match me.pull_one(&client, &r, fetched, check, &tx).await {
                     Ok(d) => downloaded |= d,
                     Err(e) => {
-                        let _ = tx
-                            .send(json!({ "errorDetail": { "message": e.message }, "error": e.message }))
-                            .await;
+                        let _ = tx.send(error_message(&e.message, None)).await;
                         return;
                     }
                 }
@@ -410,7 +407,7 @@ impl Daemon {
                             let _ = tx.try_send(json!({
                                 "status": "Downloading",
                                 "progressDetail": { "current": n, "total": total },
-                                "progress": bar(n, total),
+                                "progress": progress_bar(n as i64, total as i64),
                                 "id": id,
                             }));
                         }

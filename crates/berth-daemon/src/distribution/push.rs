@@ -11,6 +11,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use berth_api::stream::error_message;
 use berth_distribution::media::{self, Descriptor, Document};
 use berth_distribution::{Mount, RegistryClient};
 use berth_image::BlobSource;
@@ -213,11 +214,7 @@ impl Daemon {
             let images = match resolved {
                 Ok(images) => images,
                 Err(e) => {
-                    let _ = tx
-                        .send(
-                            json!({ "errorDetail": { "message": e.message }, "error": e.message }),
-                        )
-                        .await;
+                    let _ = tx.send(error_message(&e.message, None)).await;
                     return;
                 }
             };
@@ -230,21 +227,13 @@ impl Daemon {
                 Ok((client, ())) => client,
                 Err(e) => {
                     let e: Error = e.into();
-                    let _ = tx
-                        .send(
-                            json!({ "errorDetail": { "message": e.message }, "error": e.message }),
-                        )
-                        .await;
+                    let _ = tx.send(error_message(&e.message, None)).await;
                     return;
                 }
             };
             for (r, image) in images {
                 if let Err(e) = me.push_image(&client, &r, image, compression, &tx).await {
-                    let _ = tx
-                        .send(
-                            json!({ "errorDetail": { "message": e.message }, "error": e.message }),
-                        )
-                        .await;
+                    let _ = tx.send(error_message(&e.message, None)).await;
                     return;
                 }
             }

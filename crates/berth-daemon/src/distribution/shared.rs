@@ -29,34 +29,6 @@ pub(crate) fn status(id: &str, text: &str) -> Progress {
     }
 }
 
-/// docker's progress bar for `current` of `total`.
-pub(crate) fn bar(current: u64, total: u64) -> String {
-    let width = 50u64;
-    let filled = (current * width).checked_div(total).unwrap_or(0).min(width);
-    let mut s = String::from("[");
-    for i in 0..width {
-        s.push(if i < filled.saturating_sub(1) {
-            '='
-        } else if i + 1 == filled {
-            '>'
-        } else {
-            ' '
-        });
-    }
-    s.push(']');
-    let human = |b: u64| {
-        let (v, u) = if b >= 1 << 20 {
-            (b as f64 / 1048576.0, "MB")
-        } else if b >= 1024 {
-            (b as f64 / 1024.0, "kB")
-        } else {
-            (b as f64, "B")
-        };
-        format!("{v:.3}{u}")
-    };
-    format!("{s}  {}/{}", human(current), human(total))
-}
-
 /// Credentials from the `X-Registry-Auth` header (base64url JSON), empty when absent.
 pub fn credentials_from_header(value: Option<&str>) -> Credentials {
     use base64::Engine as _;

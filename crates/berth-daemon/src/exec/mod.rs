@@ -7,35 +7,12 @@ use berth_runtime::shim_proto::{ExecProcess, Request, Response};
 use berth_types::{id, Error, Result};
 use tokio::io::AsyncWriteExt;
 
+pub(crate) mod entry;
+
+pub(crate) use entry::{ExecEntry, ExecState};
+
 use crate::daemon::{AttachSession, Daemon, HijackedIo};
 use crate::runtime::shim;
-
-/// An exec instance, as `GET /exec/{id}/json` shows it.
-pub struct ExecEntry {
-    pub id: String,
-    pub container_id: String,
-    pub config: ExecConfig,
-    pub state: Mutex<ExecState>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ExecState {
-    pub running: bool,
-    pub started: bool,
-    pub exit_code: Option<i64>,
-    pub pid: i64,
-}
-
-impl ExecEntry {
-    pub(crate) fn state(&self) -> ExecState {
-        self.state.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-    fn set(&self, f: impl FnOnce(&mut ExecState)) {
-        if let Ok(mut s) = self.state.lock() {
-            f(&mut s);
-        }
-    }
-}
 
 /// dockerd reports every exec that could not start with 126, whatever the reason (a missing
 /// command included, unlike a container's start).

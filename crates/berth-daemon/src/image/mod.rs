@@ -6,3 +6,4 @@ pub(crate) mod body_pipe;
 pub(crate) mod fs_usage;
 pub(crate) mod ops;
 pub(crate) mod search;
+pub(crate) mod service;

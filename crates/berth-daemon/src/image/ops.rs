@@ -1,12 +1,10 @@
-//! Images: the daemon's adapter over `berth_image::ImageService` (blocking work runs on the
-//! blocking pool) and the image endpoints, which add events.
+//! The image endpoints over the image service (`service.rs`): they add events and the
+//! containers that use each image.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use berth_api::models::{self, ContainerConfig, DriverData};
-use berth_image::{Image, ImageService, ImageUser, InspectedImage};
+use berth_api::models::{self};
+use berth_image::{ImageUser, InspectedImage};
 use berth_types::{Error, Reference, Result};
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -14,125 +12,6 @@ use futures::stream::BoxStream;
 use crate::daemon::Daemon;
 use crate::options::{ImageRemoveOptions, ImportOptions};
 use crate::system::events::Kind;
-
-/// What the container side needs of an image.
-#[derive(Clone)]
-pub struct ImageInfo {
-    pub id: String,
-    /// The image's runtime defaults in API form.
-    pub config: ContainerConfig,
-    image: Arc<Image>,
-}
-
-pub struct Images {
-    pub(crate) service: Arc<ImageService>,
-    overlay_root: PathBuf,
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::internal(format!("image task: {e}")))?
-}
-
-impl Images {
-    pub fn open(data_root: &Path, db: berth_store::Db) -> Result<Self> {
-        let service = ImageService::open(data_root, db)?;
-        Ok(Self {
-            service: Arc::new(service),
-            overlay_root: data_root.join("overlay"),
-        })
-    }
-
-    pub async fn resolve(&self, name: &str) -> Result<ImageInfo> {
-        let svc = self.service.clone();
-        let name = name.to_string();
-        let image = blocking(move || Ok(svc.resolve(&name)?)).await?;
-        let run = image.config.clone();
-        let json = serde_json::to_value(&run).map_err(|e| Error::internal(e.to_string()))?;
-        let config: ContainerConfig = serde_json::from_value(json)
-            .map_err(|e| Error::internal(format!("image config: {e}")))?;
-        Ok(ImageInfo {
-            id: image.id.clone(),
-            config,
-            image: Arc::new(image),
-        })
-    }
-
-    /// Creates the container's writable layer over the image.
-    pub async fn prepare(&self, id: &str, image: &ImageInfo) -> Result<()> {
-        let svc = self.service.clone();
-        let (id, image) = (id.to_string(), image.image.clone());
-        blocking(move || Ok(svc.snapshot_prepare(&id, &image).map(|_| ())?)).await
-    }
-
-    /// Mounts the container's rootfs; returns the mount point.
-    pub async fn mount(&self, id: &str) -> Result<PathBuf> {
-        let target = self.rootfs_dir(id);
-        let svc = self.service.clone();
-        let (id, t) = (id.to_string(), target.clone());
-        blocking(move || Ok(svc.snapshot_mount(&id, &t)?)).await?;
-        Ok(target)
-    }
-
-    pub async fn unmount(&self, id: &str) -> Result<()> {
-        let target = self.rootfs_dir(id);
-        let svc = self.service.clone();
-        blocking(move || Ok(svc.snapshot_unmount(&target)?)).await
-    }
-
-    pub async fn remove_snapshot(&self, id: &str) -> Result<()> {
-        let svc = self.service.clone();
-        let id = id.to_string();
-        blocking(move || match svc.snapshot_remove(&id) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let e = Error::from(e);
-                if e.is_not_found() {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
-        })
-        .await
-    }
-
-    /// The image service, for work that runs on the blocking pool (container filesystems).
-    pub(crate) fn service(&self) -> Arc<ImageService> {
-        self.service.clone()
-    }
-
-    /// Where a container's rootfs is mounted (dockerd's `MergedDir`).
-    pub fn rootfs_dir(&self, id: &str) -> PathBuf {
-        match self.service.snapshot_paths(id) {
-            Ok(p) => p.merged,
-            Err(_) => self.overlay_root.join(id).join("merged"),
-        }
-    }
-
-    pub async fn graph_driver(&self, id: &str, _image_id: &str) -> DriverData {
-        match self.service.snapshot_paths(id) {
-            Ok(p) => crate::container::render::driver_data(
-                p.lowers.iter().map(|l| l.display().to_string()).collect(),
-                p.upper.display().to_string(),
-                p.work.display().to_string(),
-                p.merged.display().to_string(),
-            ),
-            Err(_) => DriverData {
-                name: "overlay2".into(),
-                data: HashMap::new(),
-            },
-        }
-    }
-
-    pub async fn count(&self) -> i64 {
-        let svc = self.service.clone();
-        blocking(move || Ok(svc.list(true, &berth_api::Filters::default())?.len() as i64))
-            .await
-            .unwrap_or(0)
-    }
-}
 
 fn image_attrs(name: &str) -> HashMap<String, String> {
     let mut a = HashMap::new();
@@ -202,15 +81,8 @@ impl Daemon {
         _digests: bool,
         api: &str,
     ) -> Result<Vec<models::ImageSummary>> {
-        let svc = self.images.service.clone();
-        let filters = filters.clone();
-        let mut list = blocking(move || Ok(svc.list(all, &filters)?)).await?;
         let counts = self.container_counts();
-        for img in &mut list {
-            img.containers = *counts.get(&img.id).unwrap_or(&0);
-            img.virtual_size = api_older(api, "1.44").then_some(img.size);
-        }
-        Ok(list)
+        self.images.list(all, filters, api, &counts).await
     }
 
     fn container_counts(&self) -> HashMap<String, i64> {
@@ -224,31 +96,11 @@ impl Daemon {
     /// `GET /images/{name}/json` at API `api`: before 1.44 `VirtualSize` repeats `Size`, and
     /// before 1.45 `Container` and `ContainerConfig` are there, as dockerd sends them.
     pub async fn image_inspect(&self, name: &str, api: &str) -> Result<InspectedImage> {
-        let svc = self.images.service.clone();
-        let name = name.to_string();
-        let mut img = blocking(move || Ok(svc.inspect_full(&name)?)).await?;
-        img.inspect.virtual_size = api_older(api, "1.44").then_some(img.inspect.size).flatten();
-        if !api_older(api, "1.45") {
-            img.container = None;
-            img.container_config = None;
-        }
-        Ok(img)
+        self.images.inspect(name, api).await
     }
 
     pub async fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
-        let svc = self.images.service.clone();
-        let (n, r, t) = (
-            name.to_string(),
-            repo.to_string(),
-            tag.unwrap_or("").to_string(),
-        );
-        let reference = blocking(move || Ok(svc.tag(&n, &r, &t)?)).await?;
-        let id = self
-            .images
-            .resolve(&reference.to_string())
-            .await
-            .map(|i| i.id)
-            .unwrap_or_default();
+        let (reference, id) = self.images.tag(name, repo, tag).await?;
         self.events
             .emit(Kind::Image, "tag", &id, image_attrs(&reference.familiar()));
         Ok(())
@@ -259,14 +111,7 @@ impl Daemon {
         name: &str,
         opts: ImageRemoveOptions,
     ) -> Result<Vec<models::ImageDeleteResponseItem>> {
-        let users = self.image_users();
-        let svc = self.images.service.clone();
-        let n = name.to_string();
-        let items = blocking(move || {
-            let lookup = |id: &str| users.get(id).cloned().unwrap_or_default();
-            Ok(svc.remove(&n, opts.force, opts.noprune, &lookup)?)
-        })
-        .await?;
+        let items = self.images.remove(name, opts, self.image_users()).await?;
         self.emit_delete_events(&items, name);
         Ok(items)
     }
@@ -302,14 +147,7 @@ impl Daemon {
         &self,
         filters: &berth_api::Filters,
     ) -> Result<models::ImagePruneResponse> {
-        let users = self.image_users();
-        let svc = self.images.service.clone();
-        let filters = filters.clone();
-        let report = blocking(move || {
-            let lookup = |id: &str| users.get(id).cloned().unwrap_or_default();
-            Ok(svc.prune(&filters, &lookup)?)
-        })
-        .await?;
+        let report = self.images.prune(filters, self.image_users()).await?;
         for item in &report.images_deleted {
             if let Some(u) = &item.untagged {
                 self.events.emit(Kind::Image, "untag", u, image_attrs(u));
@@ -330,21 +168,12 @@ impl Daemon {
 
     /// `GET /berth/check`: the image store's and the volumes' integrity report.
     pub async fn system_check(&self) -> Result<berth_api::SystemCheckReport> {
-        let svc = self.images.service.clone();
-        let mut report = blocking(move || Ok(svc.check()?)).await?;
-        report.problems.extend(self.volume_problems()?);
+        let mut report = self.images.check().await?;
+        report.problems.extend(self.volumes.problems()?);
         Ok(report)
     }
 
     pub async fn image_history(&self, name: &str) -> Result<Vec<models::HistoryResponseItem>> {
-        let svc = self.images.service.clone();
-        let name = name.to_string();
-        blocking(move || Ok(svc.history(&name)?)).await
+        self.images.history(name).await
     }
-}
-
-/// Whether dotted API version `a` is older than `b`.
-pub(crate) fn api_older(a: &str, b: &str) -> bool {
-    let key = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
-    key(a) < key(b)
 }

@@ -81,14 +81,14 @@ impl Daemon {
                 return Err(duplicate(&mp.destination));
             }
             if mp.kind == MountKind::Volume && !mp.name.is_empty() {
-                if mp.driver != crate::volume::lifecycle::LOCAL_DRIVER {
+                if mp.driver != crate::volume::LOCAL_DRIVER {
                     return Err(Error::not_found(format!(
                         "create {}: error looking up volume plugin {}: plugin \"{}\" not found",
                         mp.name, mp.driver, mp.driver
                     )));
                 }
                 if self.volumes.get(&mp.name)?.is_none() {
-                    crate::volume::lifecycle::validate_local(&mp.name, &mp.volume_options)?;
+                    crate::volume::service::validate_local(&mp.name, &mp.volume_options)?;
                 }
             }
             explicit.insert(mp.destination.clone());

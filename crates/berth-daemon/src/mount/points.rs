@@ -252,7 +252,7 @@ pub fn parse_bind(raw: &str) -> Result<MountPoint> {
                 )));
             }
             mp.name = source.to_string();
-            mp.driver = crate::volume::lifecycle::LOCAL_DRIVER.into();
+            mp.driver = crate::volume::LOCAL_DRIVER.into();
             mp.copy_data = !mode_has(mode, "nocopy");
         }
         MountKind::Tmpfs => {}
@@ -345,7 +345,7 @@ pub fn parse_mount(m: &Mount) -> Result<MountPoint> {
             let mut mp = MountPoint::new(MountKind::Volume, clean(&target));
             mp.name = source;
             mp.copy_data = true;
-            mp.driver = crate::volume::lifecycle::LOCAL_DRIVER.into();
+            mp.driver = crate::volume::LOCAL_DRIVER.into();
             if let Some(vo) = &m.volume_options {
                 if vo.no_copy == Some(true) {
                     mp.copy_data = false;

@@ -57,7 +57,7 @@ impl DnsService {
         let links = ep
             .links
             .iter()
-            .filter_map(|l| crate::container::links::parse(l).ok())
+            .filter_map(|l| crate::container::record::parse_link(l).ok())
             .map(|(name, alias)| (alias, name))
             .collect();
         self.table.set_links(ep.network_id, ep.container_id, links);

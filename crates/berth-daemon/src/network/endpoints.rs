@@ -15,27 +15,8 @@ use berth_types::{id, Error, ErrorKind, Result};
 
 use crate::container::record::PublishedPort;
 use crate::daemon::{Ctr, Daemon};
+pub(crate) use crate::network::mode::{mode_of, Mode};
 use crate::network::repo::{net_error, NetworkRecord};
-
-/// How a container is networked, from its `NetworkMode`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    Host,
-    None,
-    /// `container:<name|id>`: the other container's namespace.
-    Container(String),
-    /// One or more bridge networks in a namespace of its own.
-    Bridge,
-}
-
-pub fn mode_of(hc: &HostConfig) -> Mode {
-    match hc.network_mode.as_deref().unwrap_or("") {
-        "host" => Mode::Host,
-        "none" => Mode::None,
-        m if m.starts_with("container:") => Mode::Container(m["container:".len()..].to_string()),
-        _ => Mode::Bridge,
-    }
-}
 
 fn forbidden(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Forbidden, msg)

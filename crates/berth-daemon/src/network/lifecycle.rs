@@ -1,142 +1,21 @@
 //! Networks: the predefined `bridge`, `host` and `none`, user-defined bridge networks, and
 //! their lifecycle (create, list, inspect, remove, prune). Connecting containers is in
-//! `net_endpoints.rs`, the API rendering in `net_render.rs`.
+//! `endpoints.rs`, the API rendering in `render.rs`, the records and checks in `service.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::{Mutex, RwLock};
 
 use berth_api::models::{self, NetworkCreateRequest};
 use berth_api::Filters;
-use berth_network::ipam::Ipam;
 use berth_network::link::Netlink;
-use berth_network::pool::{self, AddressPool};
-use berth_network::ports::Reservation;
+use berth_network::pool::{self};
 use berth_network::{firewall, sysctl, Subnet};
-use berth_types::{id, Error, ErrorKind, Result};
+use berth_types::{Error, ErrorKind, Result};
 
 use crate::daemon::Daemon;
-use crate::network::repo::{
-    net_error, NetworkRecord, NetworkRepo, OPT_BRIDGE_NAME, OPT_MASQUERADE, OPT_MTU,
-};
+use crate::network::repo::{net_error, NetworkRecord, OPT_BRIDGE_NAME, OPT_MASQUERADE, OPT_MTU};
+use crate::network::service::{IpamRequest, NetworkService};
 use crate::system::events::Kind;
-
-/// The daemon's network settings (dockerd's `--bridge`, `--bip`, `--default-address-pool`,
-/// `--mtu`).
-#[derive(Debug, Clone)]
-pub struct NetConfig {
-    /// The Linux bridge of the `bridge` network; None for `--bridge none`.
-    pub bridge: Option<String>,
-    /// `--bip`: the bridge's address and prefix (`10.1.0.1/24`).
-    pub bip: Option<String>,
-    pub pools: Vec<AddressPool>,
-    pub mtu: u32,
-    /// berth's nftables table.
-    pub table: String,
-}
-
-impl Default for NetConfig {
-    fn default() -> Self {
-        Self {
-            bridge: Some("berth0".into()),
-            bip: None,
-            pools: pool::default_pools(),
-            mtu: 0,
-            table: "berth".into(),
-        }
-    }
-}
-
-/// The network service's state.
-pub struct Networks {
-    pub(crate) config: NetConfig,
-    pub(crate) repo: NetworkRepo,
-    pub(crate) map: RwLock<BTreeMap<String, NetworkRecord>>,
-    /// Host ports held for running containers, by container id.
-    pub(crate) reservations: Mutex<HashMap<String, Vec<Reservation>>>,
-    /// Serialises firewall rebuilds and network creation.
-    pub(crate) lock: tokio::sync::Mutex<()>,
-}
-
-impl Networks {
-    pub fn open(config: NetConfig, db: berth_store::Db) -> Result<Self> {
-        let repo = NetworkRepo::open(db)?;
-        let map = repo
-            .load_all()?
-            .into_iter()
-            .map(|n| (n.id.clone(), n))
-            .collect();
-        Ok(Self {
-            config,
-            repo,
-            map: RwLock::new(map),
-            reservations: Mutex::new(HashMap::new()),
-            lock: tokio::sync::Mutex::new(()),
-        })
-    }
-
-    pub(crate) fn all(&self) -> Vec<NetworkRecord> {
-        match self.map.read() {
-            Ok(m) => m.values().cloned().collect(),
-            Err(p) => p.into_inner().values().cloned().collect(),
-        }
-    }
-
-    /// dockerd's lookup: full id, exact name, then a unique id prefix.
-    pub(crate) fn find(&self, key: &str) -> Result<NetworkRecord> {
-        let all = self.all();
-        if let Some(n) = all.iter().find(|n| n.id == key || n.name == key) {
-            return Ok(n.clone());
-        }
-        let mut prefixed = all
-            .iter()
-            .filter(|n| !key.is_empty() && n.id.starts_with(key));
-        match (prefixed.next(), prefixed.next()) {
-            (Some(n), None) => Ok(n.clone()),
-            (Some(_), Some(_)) => Err(Error::invalid(format!(
-                "network {key} is ambiguous ({} matches found based on ID prefix)",
-                all.iter().filter(|n| n.id.starts_with(key)).count()
-            ))),
-            _ => Err(Error::not_found(format!("network {key} not found"))),
-        }
-    }
-
-    fn put(&self, n: NetworkRecord) {
-        if let Ok(mut m) = self.map.write() {
-            m.insert(n.id.clone(), n);
-        }
-    }
-
-    fn forget(&self, id: &str) {
-        if let Ok(mut m) = self.map.write() {
-            m.remove(id);
-        }
-    }
-}
-
-fn now() -> String {
-    crate::container::lifecycle::now_rfc3339()
-}
-
-fn predefined(name: &str, driver: &str) -> NetworkRecord {
-    NetworkRecord {
-        id: id::generate(),
-        name: name.into(),
-        created: now(),
-        driver: driver.into(),
-        internal: false,
-        attachable: false,
-        enable_ipv6: false,
-        subnet: None,
-        gateway: None,
-        ip_range: None,
-        ipam_options: HashMap::new(),
-        options: HashMap::new(),
-        labels: HashMap::new(),
-        bridge: String::new(),
-        predefined: true,
-    }
-}
 
 impl Daemon {
     /// At daemon start: the predefined networks exist, every bridge is up with its address,
@@ -146,7 +25,7 @@ impl Daemon {
         let existing = nets.all();
         for (name, driver) in [("host", "host"), ("none", "null")] {
             if !existing.iter().any(|n| n.name == name) {
-                let n = predefined(name, driver);
+                let n = NetworkService::predefined(name, driver);
                 nets.repo.insert(&n)?;
                 nets.put(n);
             }
@@ -245,7 +124,7 @@ impl Daemon {
             }
             .to_string(),
         );
-        let mut n = old.unwrap_or_else(|| predefined("bridge", "bridge"));
+        let mut n = old.unwrap_or_else(|| NetworkService::predefined("bridge", "bridge"));
         n.subnet = Some(subnet.to_string());
         n.gateway = Some(gateway.to_string());
         n.bridge = bridge.to_string();
@@ -290,125 +169,19 @@ impl Daemon {
         req: NetworkCreateRequest,
     ) -> Result<models::NetworkCreateResponse> {
         let _guard = self.nets.lock.lock().await;
-        let name = req.name.clone();
-        if name.is_empty() {
-            return Err(Error::invalid("network name must not be empty"));
-        }
-        if self.nets.all().iter().any(|n| n.name == name) {
-            return Err(Error::conflict(format!(
-                "network with name {name} already exists"
-            )));
-        }
-        let driver = req
-            .driver
-            .clone()
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| "bridge".into());
-        match driver.as_str() {
-            "bridge" => {}
-            "host" | "null" => {
-                return Err(Error::new(
-                    ErrorKind::Forbidden,
-                    format!("only one instance of \"{driver}\" network is allowed"),
-                ))
-            }
-            other => return Err(Error::not_found(format!("plugin \"{other}\" not found"))),
-        }
-        let ipam = req.ipam.clone().unwrap_or_default();
-        if let Some(d) = ipam
-            .driver
-            .as_deref()
-            .filter(|d| !d.is_empty() && *d != "default")
-        {
-            return Err(Error::not_found(format!("plugin \"{d}\" not found")));
-        }
-        let configs: Vec<&models::IpamConfig> = ipam
-            .config
-            .iter()
-            .flatten()
-            .filter(|c| !c.subnet.as_deref().unwrap_or_default().contains(':'))
-            .collect();
-        if configs.len() > 1 {
-            return Err(Error::not_implemented(
-                "berth supports one IPv4 subnet per network",
-            ));
-        }
-        let id = id::generate();
-        let options = req.options.clone().unwrap_or_default();
-        let bridge = options
-            .get(OPT_BRIDGE_NAME)
-            .cloned()
-            .unwrap_or_else(|| format!("br-{}", &id[..12]));
-        if bridge.len() > 15 || bridge.contains(['/', ' ', '.']) {
-            return Err(Error::invalid(format!("invalid bridge name: {bridge}")));
-        }
-        if self.nets.all().iter().any(|n| n.bridge == bridge) {
-            return Err(Error::conflict(format!(
-                "bridge name {bridge} is already in use by another network"
-            )));
-        }
-        if let Some(m) = options.get(OPT_MTU) {
-            m.parse::<u32>()
-                .map_err(|_| Error::invalid(format!("invalid MTU value {m:?}")))?;
-        }
-        let plan = match configs.first() {
-            Some(c) if c.subnet.as_deref().is_some_and(|s| !s.is_empty()) => {
-                let subnet =
-                    Subnet::parse(c.subnet.as_deref().unwrap_or_default()).map_err(net_error)?;
-                let gateway = match c.gateway.as_deref().filter(|g| !g.is_empty()) {
-                    Some(g) => Some(
-                        g.parse::<Ipv4Addr>()
-                            .map_err(|_| Error::invalid(format!("invalid gateway address: {g}")))?,
-                    ),
-                    None => None,
-                };
-                let range = match c.ip_range.as_deref().filter(|r| !r.is_empty()) {
-                    Some(r) => Some(Subnet::parse(r).map_err(net_error)?),
-                    None => None,
-                };
-                let plan = Ipam::new(subnet, gateway, range).map_err(net_error)?;
+        let check = self.nets.check_create(&req)?;
+        let ipam = match check.ipam_request()? {
+            IpamRequest::Fixed(plan) => {
                 let taken = self.subnets_in_use(None).await?;
-                if taken.iter().any(|t| t.overlaps(&subnet)) {
-                    return Err(Error::new(
-                        ErrorKind::Forbidden,
-                        "invalid pool request: Pool overlaps with other one on this address space",
-                    ));
-                }
-                plan
+                NetworkService::check_overlap(plan, &taken)?
             }
-            Some(c) if c.gateway.is_some() || c.ip_range.is_some() => {
-                return Err(Error::invalid(
-                    "every ip-range or gateway must have a corresponding subnet",
-                ))
-            }
-            _ => {
+            IpamRequest::FromPool => {
                 let taken = self.subnets_in_use(None).await?;
-                let subnet = pool::pick(&self.nets.config.pools, &taken).ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Forbidden,
-                        "all predefined address pools have been fully subnetted",
-                    )
-                })?;
-                Ipam::new(subnet, None, None).map_err(net_error)?
+                self.nets.pick_from_pool(&taken)?
             }
         };
-        let n = NetworkRecord {
-            id: id.clone(),
-            name,
-            created: now(),
-            driver,
-            internal: req.internal.unwrap_or(false),
-            attachable: req.attachable.unwrap_or(false),
-            enable_ipv6: req.enable_ipv6.unwrap_or(false),
-            subnet: Some(plan.subnet.to_string()),
-            gateway: Some(plan.gateway.to_string()),
-            ip_range: plan.ip_range.map(|r| r.to_string()),
-            ipam_options: ipam.options.clone().unwrap_or_default(),
-            options,
-            labels: req.labels.clone().unwrap_or_default(),
-            bridge,
-            predefined: false,
-        };
+        let id = check.id.clone();
+        let n = check.into_record(ipam);
         let host = Netlink::host().map_err(net_error)?;
         bring_up_bridge(&host, &n).await?;
         if let Err(e) = self.nets.repo.insert(&n) {
@@ -469,7 +242,7 @@ impl Daemon {
         filters
             .validate(&["until", "label", "label!"])
             .map_err(Error::invalid)?;
-        let until = crate::container::prune::until(filters)?;
+        let until = crate::util::filters::until(filters)?;
         let mut deleted = Vec::new();
         for n in self.nets.all() {
             if n.predefined || !berth_image::match_prune_labels(filters, &n.labels) {

@@ -4,5 +4,7 @@
 pub(crate) mod dns;
 pub(crate) mod endpoints;
 pub(crate) mod lifecycle;
+pub(crate) mod mode;
 pub(crate) mod render;
 pub(crate) mod repo;
+pub(crate) mod service;

@@ -4,13 +4,11 @@ use std::collections::HashMap;
 
 use berth_api::models::{self, EndpointSettings, NetworkSettings, Port, PortBinding, PortTypeEnum};
 use berth_api::Filters;
-use berth_types::{Error, Result};
+use berth_types::Result;
 
 use crate::container::record::Container;
 use crate::daemon::Daemon;
 use crate::network::repo::NetworkRecord;
-
-const LIST_FILTERS: &[&str] = &["dangling", "driver", "id", "label", "name", "scope", "type"];
 
 impl Daemon {
     fn render_network(&self, n: &NetworkRecord, with_containers: bool) -> models::Network {
@@ -78,37 +76,14 @@ impl Daemon {
     }
 
     pub fn network_list(&self, filters: &Filters) -> Result<Vec<models::Network>> {
-        filters.validate(LIST_FILTERS).map_err(Error::invalid)?;
-        for t in filters.get("type") {
-            if t != "custom" && t != "builtin" {
-                return Err(Error::invalid(format!("invalid filter: 'type'='{t}'")));
-            }
-        }
-        let mut out = Vec::new();
-        for n in self.nets.all() {
-            let any = |key: &str, f: &dyn Fn(&str) -> bool| {
-                let vals = filters.get(key);
-                vals.is_empty() || vals.iter().any(|v| f(v))
-            };
-            let used = self
-                .all()
-                .iter()
-                .any(|c| c.snapshot().net.configured.contains_key(&n.name));
-            let ok = any("driver", &|v| n.driver == v)
-                && any("id", &|v| n.id.starts_with(v))
-                && any("name", &|v| n.name.contains(v))
-                && any("scope", &|v| v == "local")
-                && any("type", &|v| (v == "builtin") == n.predefined)
-                && any("dangling", &|v| {
-                    (v == "true" || v == "1") == (!used && !n.predefined)
-                })
-                && filters.match_kv_list("label", &n.labels);
-            if ok {
-                out.push(self.render_network(&n, false));
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        let ctrs: Vec<_> = self.all().iter().map(|c| c.snapshot()).collect();
+        let used = |name: &str| ctrs.iter().any(|c| c.net.configured.contains_key(name));
+        Ok(self
+            .nets
+            .list(filters, &used)?
+            .iter()
+            .map(|n| self.render_network(n, false))
+            .collect())
     }
 }
 
@@ -119,8 +94,8 @@ pub fn port_map(c: &Container) -> HashMap<String, Option<Vec<PortBinding>>> {
         return map;
     }
     let own_netns = !matches!(
-        crate::network::endpoints::mode_of(&c.host_config),
-        crate::network::endpoints::Mode::Host | crate::network::endpoints::Mode::Container(_)
+        crate::network::mode::mode_of(&c.host_config),
+        crate::network::mode::Mode::Host | crate::network::mode::Mode::Container(_)
     );
     if !own_netns {
         return map;
@@ -181,8 +156,8 @@ pub fn summary_ports(c: &Container) -> Vec<Port> {
 /// The endpoints to show: live ones while running, else what was configured.
 pub fn shown_endpoints(c: &Container) -> HashMap<String, EndpointSettings> {
     let mut out: HashMap<String, EndpointSettings> = HashMap::new();
-    match crate::network::endpoints::mode_of(&c.host_config) {
-        crate::network::endpoints::Mode::Bridge => {
+    match crate::network::mode::mode_of(&c.host_config) {
+        crate::network::mode::Mode::Bridge => {
             for (name, ep) in &c.net.configured {
                 let shown = c
                     .net

@@ -8,15 +8,16 @@ use std::time::Duration;
 use berth_runtime::shim_proto::{ExitStatus, Request, Response};
 use berth_types::Result;
 
-use crate::container::lifecycle::{now_rfc3339, read_exit_file, run_time};
+use crate::container::lifecycle::{read_exit_file, run_time};
 use crate::container::record::Status;
 use crate::container::restart::Policy;
 use crate::daemon::{Ctr, Daemon};
 use crate::recovery::reconcile::Sweep;
 use crate::runtime::shim;
+use crate::util::time::now_rfc3339;
 
 pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
-    daemon.volumes_recover();
+    daemon.volumes.recover();
     let containers = daemon.repo.load_all()?;
     let (traces, sockets) = daemon.runtime_traces();
     let known: BTreeSet<String> = containers.iter().map(|c| c.id.clone()).collect();

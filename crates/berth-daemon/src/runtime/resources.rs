@@ -327,36 +327,13 @@ pub fn devices(hc: &HostConfig) -> Result<Vec<DeviceMapping>> {
         .collect()
 }
 
-const ULIMIT_NAMES: &[&str] = &[
-    "as",
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
-
 fn ulimit(u: &berth_api::models::ResourcesUlimits) -> Result<Ulimit> {
     let name = u.name.clone().unwrap_or_default();
-    if !ULIMIT_NAMES.contains(&name.as_str()) {
+    if !berth_types::gocompat::ulimit::is_rlimit_name(&name) {
         return Err(invalid(format!("invalid ulimit type: {name}")));
     }
     let (soft, hard) = (u.soft.unwrap_or(0), u.hard.unwrap_or(0));
-    if soft > hard {
-        return Err(invalid(format!(
-            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
-        )));
-    }
+    berth_types::gocompat::ulimit::check_limits(soft, hard).map_err(|e| invalid(e.to_string()))?;
     // -1 is "unlimited", which the kernel spells as all ones.
     let raw = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
     Ok(Ulimit {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use berth_api::models::{ContainerConfig, HostConfig};
+use berth_api::models::{ContainerConfig, HealthConfig, HostConfig};
 use berth_types::{Error, Result};
 
 use crate::container::record::Container;
@@ -59,10 +59,7 @@ pub fn merge_image_config(user: &mut ContainerConfig, image: &ContainerConfig) {
             user.entrypoint = image.entrypoint.clone();
         }
     }
-    crate::container::health::merge_image_healthcheck(
-        &mut user.healthcheck,
-        image.healthcheck.as_ref(),
-    );
+    merge_image_healthcheck(&mut user.healthcheck, image.healthcheck.as_ref());
     if user.working_dir.as_deref().is_none_or(str::is_empty) {
         user.working_dir = image.working_dir.clone();
     }
@@ -182,8 +179,8 @@ pub fn write_etc_files(d: &Daemon, c: &Container, dir: &Path) -> Result<()> {
         std::fs::write(dir.join(name), data)
             .map_err(|e| Error::internal(format!("writing {name}: {e}")))
     };
-    if let crate::network::endpoints::Mode::Container(other) =
-        crate::network::endpoints::mode_of(&c.host_config)
+    if let crate::network::mode::Mode::Container(other) =
+        crate::network::mode::mode_of(&c.host_config)
     {
         // Sharing another container's network: its names and resolvers too.
         let o = d.lookup(&other)?;
@@ -381,9 +378,9 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
     let user = resolve_user(rootfs, c.config.user.as_deref().unwrap_or(""), &group_add)?;
     let tty = c.tty();
     let (no_new_privileges, seccomp) = security_opts(hc);
-    let network = match crate::network::endpoints::mode_of(hc) {
-        crate::network::endpoints::Mode::Host => NetworkMode::Host,
-        crate::network::endpoints::Mode::Container(other) => {
+    let network = match crate::network::mode::mode_of(hc) {
+        crate::network::mode::Mode::Host => NetworkMode::Host,
+        crate::network::mode::Mode::Container(other) => {
             let pid = d.lookup(&other)?.snapshot().state.pid;
             NetworkMode::Path(format!("/proc/{pid}/ns/net").into())
         }
@@ -529,6 +526,29 @@ pub fn exec_process(
     // Execs never get the init wrapper.
     p.set_args(e.cmd.clone());
     Ok(p)
+}
+
+/// dockerd's merge: the user's health config wins field by field; unset fields (an empty
+/// test, zero durations) come from the image's HEALTHCHECK.
+pub fn merge_image_healthcheck(user: &mut Option<HealthConfig>, image: Option<&HealthConfig>) {
+    let Some(image) = image else { return };
+    let Some(u) = user.as_mut() else {
+        *user = Some(image.clone());
+        return;
+    };
+    if u.test.as_ref().is_none_or(Vec::is_empty) {
+        u.test = image.test.clone();
+    }
+    let inherit = |mine: &mut Option<i64>, theirs: Option<i64>| {
+        if mine.unwrap_or(0) == 0 {
+            *mine = theirs;
+        }
+    };
+    inherit(&mut u.interval, image.interval);
+    inherit(&mut u.timeout, image.timeout);
+    inherit(&mut u.start_period, image.start_period);
+    inherit(&mut u.start_interval, image.start_interval);
+    inherit(&mut u.retries, image.retries);
 }
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ impl Daemon {
             let mut images = usage.images;
             for img in &mut images {
                 img.containers = counts.get(&img.id).copied().unwrap_or(0);
-                img.virtual_size = crate::image::ops::api_older(api, "1.44").then_some(img.size);
+                img.virtual_size = crate::util::api::api_older(api, "1.44").then_some(img.size);
                 image_sizes.insert(img.id.clone(), img.size);
             }
             if parts.images {

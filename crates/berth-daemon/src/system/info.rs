@@ -143,7 +143,7 @@ impl Daemon {
                     .unwrap_or(0),
             ),
             n_goroutines: Some(0),
-            system_time: Some(crate::container::lifecycle::now_rfc3339()),
+            system_time: Some(crate::util::time::now_rfc3339()),
             logging_driver: Some("json-file".into()),
             cgroup_driver: Some(if driver == "systemd" {
                 models::SystemInfoCgroupDriverEnum::SYSTEMD
@@ -230,7 +230,7 @@ impl Daemon {
         };
         Info {
             info,
-            kernel_memory: crate::image::ops::api_older(api, "1.42")
+            kernel_memory: crate::util::api::api_older(api, "1.42")
                 .then(|| memory_cgroup_has("memory.kmem.limit_in_bytes")),
         }
     }

@@ -4,4 +4,8 @@
 pub(crate) mod consistency;
 pub(crate) mod lifecycle;
 pub(crate) mod mount;
+pub(crate) mod service;
 pub(crate) mod store;
+
+/// The only driver berth has.
+pub(crate) const LOCAL_DRIVER: &str = "local";

@@ -85,11 +85,8 @@ async fn build(
         .map(|chunk| chunk.map_err(std::io::Error::other))
         .boxed();
     let rx = d.image_build(req, data).await?;
-    let lines = tokio_stream_from(rx).map(|msg| {
-        let mut line = serde_json::to_vec(&msg).unwrap_or_default();
-        line.extend_from_slice(b"\r\n");
-        Ok::<_, std::convert::Infallible>(line)
-    });
+    let lines = tokio_stream_from(rx)
+        .map(|msg| Ok::<_, std::convert::Infallible>(berth_api::stream::line(&msg)));
     let mut resp = Response::new(Body::from_stream(lines));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use berth_api::stream::{error_line, line, status_line, stream_line};
 use berth_daemon::{Daemon, ImageRemoveOptions, ImportOptions};
 use futures::StreamExt;
 use http::StatusCode;
@@ -240,24 +241,14 @@ fn registry_auth(headers: &http::HeaderMap) -> berth_daemon::distribution::Crede
 
 /// A progress channel as dockerd's JSON stream, one message per line, flushed as it comes.
 fn progress_response(mut rx: tokio::sync::mpsc::Receiver<serde_json::Value>) -> Response {
-    let lines = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(|msg| {
-        let mut line = serde_json::to_vec(&msg).unwrap_or_default();
-        line.extend_from_slice(b"\r\n");
-        Ok::<_, std::convert::Infallible>(line)
-    });
+    let lines = futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+        .map(|msg| Ok::<_, std::convert::Infallible>(line(&msg)));
     let mut resp = Response::new(Body::from_stream(lines));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
     resp
-}
-
-/// One line of dockerd's JSON progress stream (`streamformatter.FormatStatus`).
-pub fn status_line(status: &str) -> Vec<u8> {
-    let mut line = serde_json::to_vec(&serde_json::json!({ "status": status })).unwrap_or_default();
-    line.extend_from_slice(b"\r\n");
-    line
 }
 
 /// `GET /images/search?term=&limit=&filters=`: the registry's v1 search.
@@ -342,36 +333,6 @@ async fn save(d: &Daemon, names: Vec<String>) -> Result<Response, ApiError> {
         http::HeaderValue::from_static("application/x-tar"),
     );
     Ok(resp)
-}
-
-/// One line of dockerd's JSON stream output (`streamformatter` with a stdout writer).
-pub fn stream_line(text: &str) -> Vec<u8> {
-    let mut line = serde_json::to_vec(&serde_json::json!({ "stream": format!("{text}\n") }))
-        .unwrap_or_default();
-    line.extend_from_slice(b"\r\n");
-    line
-}
-
-/// One error line of dockerd's JSON stream (`streamformatter.FormatError`).
-/// Fields in dockerd's order: `errorDetail` first.
-pub fn error_line(message: &str) -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    struct Detail<'a> {
-        message: &'a str,
-    }
-    #[derive(serde::Serialize)]
-    struct Line<'a> {
-        #[serde(rename = "errorDetail")]
-        error_detail: Detail<'a>,
-        error: &'a str,
-    }
-    let mut line = serde_json::to_vec(&Line {
-        error_detail: Detail { message },
-        error: message,
-    })
-    .unwrap_or_default();
-    line.extend_from_slice(b"\r\n");
-    line
 }
 
 /// `POST /images/load`: the body is the archive; the answer is dockerd's JSON stream. berth
@@ -464,31 +425,6 @@ mod tests {
         assert_eq!(
             import_options(&p, &ApiVersion("1.31".into())).platform,
             None
-        );
-    }
-
-    #[test]
-    fn load_answers_stream_lines() {
-        assert_eq!(
-            stream_line("Loaded image: busybox:latest"),
-            b"{\"stream\":\"Loaded image: busybox:latest\\n\"}\r\n".to_vec()
-        );
-    }
-
-    #[test]
-    fn load_errors_are_dockerds_error_line() {
-        assert_eq!(
-            error_line("unexpected EOF"),
-            b"{\"errorDetail\":{\"message\":\"unexpected EOF\"},\"error\":\"unexpected EOF\"}\r\n"
-                .to_vec()
-        );
-    }
-
-    #[test]
-    fn import_answers_a_status_line() {
-        assert_eq!(
-            status_line("sha256:abc"),
-            b"{\"status\":\"sha256:abc\"}\r\n".to_vec()
         );
     }
 }

@@ -1,18 +1,12 @@
 //! One router per resource, merged into the API.
 
-pub mod archive;
 pub mod auth;
 pub mod build;
-pub mod container_prune;
-pub mod container_update;
-pub mod containers;
+pub mod container;
 pub mod distribution;
-pub mod exec;
 pub mod images;
 pub mod networks;
-pub mod pause;
 pub mod plugins;
-pub mod stats;
 pub mod swarm;
 pub mod system;
 pub mod volumes;
@@ -26,15 +20,9 @@ use berth_daemon::Daemon;
 pub fn all() -> Router<Arc<Daemon>> {
     Router::new()
         .merge(system::routes())
-        .merge(containers::routes())
+        .merge(container::routes())
         .merge(images::routes())
         .merge(networks::routes())
-        .merge(exec::routes())
-        .merge(archive::routes())
-        .merge(stats::routes())
-        .merge(pause::routes())
-        .merge(container_prune::routes())
-        .merge(container_update::routes())
         .merge(volumes::routes())
         .merge(build::routes())
         .merge(auth::routes())

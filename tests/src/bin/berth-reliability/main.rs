@@ -119,7 +119,7 @@ impl Ctx {
             d = TestDaemon::start();
             d.as_ref()
                 .map(|_| ())
-                .ok_or_else(|| "the suite needs root".to_string())
+                .ok_or_else(|| "berthd cannot be started here".to_string())
         });
         d
     }
@@ -197,6 +197,26 @@ fn main() {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
     }) | 1;
+    // A machine that cannot start berthd fails the suite at once, naming what is missing;
+    // only BERTH_TEST_SKIP_BLACKBOX=1 turns that into a skip.
+    let missing = berth_tests::preflight::blackbox_missing();
+    if !missing.is_empty() {
+        let skip = berth_tests::preflight::SKIP_VAR;
+        if berth_tests::preflight::var_set(skip) {
+            println!(
+                "skipped ({skip} is set): berthd cannot be started here: {}",
+                missing.join("; ")
+            );
+            return;
+        }
+        eprintln!(
+            "berth-reliability: berthd cannot be started here:\n  - {}\nRun it as root after \
+             `cargo build --workspace --bins` (scripts/reliability does both), or set {skip}=1 \
+             to skip it.",
+            missing.join("\n  - ")
+        );
+        std::process::exit(1);
+    }
     // Panics are checks failing: their messages are printed with the check, not by the hook.
     std::panic::set_hook(Box::new(|_| {}));
     let mut ctx = Ctx {

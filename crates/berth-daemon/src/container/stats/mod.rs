@@ -57,7 +57,7 @@ fn sample(c: &Container) -> StatsResponse {
             ..Default::default()
         }
     };
-    s.read = crate::container::lifecycle::now_rfc3339();
+    s.read = crate::util::time::now_rfc3339();
     s.preread = ZERO_TIME.into();
     s.name = c.name.clone();
     s.id = c.id.clone();

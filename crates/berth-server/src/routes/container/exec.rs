@@ -4,27 +4,17 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use berth_api::models::ExecConfig;
 use berth_daemon::Daemon;
 use http::StatusCode;
 use serde::Deserialize;
 
+use super::lifecycle::console_size;
 use crate::body::{empty, go_json, json_response, JsonBody};
 use crate::error::ApiError;
 use crate::hijack::{null_io, stream_content_type, Hijack};
 use crate::query::Params;
-use crate::routes::containers::console_size;
 use crate::version::ApiVersion;
-
-pub fn routes() -> Router<Arc<Daemon>> {
-    Router::new()
-        .route("/containers/{id}/exec", post(create))
-        .route("/exec/{id}/start", post(start))
-        .route("/exec/{id}/json", get(inspect))
-        .route("/exec/{id}/resize", post(resize))
-}
 
 /// `POST /exec/{id}/start` body (moby's `ExecStartCheck`).
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
@@ -41,7 +31,7 @@ pub struct ExecStartBody {
     pub detach_keys: Option<String>,
 }
 
-async fn create(
+pub(super) async fn create(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     JsonBody(config): JsonBody<ExecConfig>,
@@ -53,7 +43,7 @@ async fn create(
     ))
 }
 
-async fn start(
+pub(super) async fn start(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     v: ApiVersion,
@@ -80,7 +70,7 @@ async fn start(
     Ok(hijack.run(session, content_type, None))
 }
 
-async fn inspect(
+pub(super) async fn inspect(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     v: ApiVersion,
@@ -93,7 +83,7 @@ async fn inspect(
     ))
 }
 
-async fn resize(
+pub(super) async fn resize(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     p: Params,

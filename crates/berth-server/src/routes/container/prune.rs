@@ -4,8 +4,6 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use berth_daemon::Daemon;
 use http::StatusCode;
 
@@ -14,11 +12,7 @@ use crate::error::ApiError;
 use crate::query::Params;
 use crate::version::ApiVersion;
 
-pub fn routes() -> Router<Arc<Daemon>> {
-    Router::new().route("/containers/prune", post(prune))
-}
-
-async fn prune(
+pub(super) async fn prune(
     State(d): State<Arc<Daemon>>,
     v: ApiVersion,
     p: Params,

@@ -4,8 +4,6 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use berth_api::models::{ContainerUpdateResponse, HostConfig};
 use berth_daemon::Daemon;
 use http::StatusCode;
@@ -14,13 +12,9 @@ use crate::body::{go_json, RequiredJson};
 use crate::error::ApiError;
 use crate::version::ApiVersion;
 
-pub fn routes() -> Router<Arc<Daemon>> {
-    Router::new().route("/containers/{id}/update", post(update))
-}
-
 /// The body is the `Resources` part of a HostConfig plus `RestartPolicy`, a subset of
 /// HostConfig's fields.
-async fn update(
+pub(super) async fn update(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     v: ApiVersion,

@@ -5,8 +5,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use berth_daemon::{Daemon, StatsOptions};
 use futures::StreamExt;
 use http::{header, HeaderValue};
@@ -15,10 +13,6 @@ use crate::error::ApiError;
 use crate::query::Params;
 use crate::stopping::Stopping;
 use crate::version::ApiVersion;
-
-pub fn routes() -> Router<Arc<Daemon>> {
-    Router::new().route("/containers/{id}/stats", get(stats))
-}
 
 /// `stream` (default true) and `one-shot` (default false), with dockerd's refusal of both.
 pub fn stats_options(p: &Params) -> Result<StatsOptions, ApiError> {
@@ -34,7 +28,7 @@ pub fn stats_options(p: &Params) -> Result<StatsOptions, ApiError> {
     Ok(opts)
 }
 
-async fn stats(
+pub(super) async fn stats(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     v: ApiVersion,

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use base64::Engine;
 use berth_api::archive::{ContainerPathStat, PATH_STAT_HEADER};
 use berth_daemon::{CommitRequest, Daemon, ExtractOptions};
@@ -17,17 +15,6 @@ use http::{header, HeaderValue, StatusCode};
 use crate::body::{empty, json_response, JsonBody};
 use crate::error::ApiError;
 use crate::query::Params;
-
-pub fn routes() -> Router<Arc<Daemon>> {
-    Router::new()
-        .route("/containers/{id}/export", get(export))
-        .route("/containers/{id}/changes", get(changes))
-        .route(
-            "/containers/{id}/archive",
-            get(get_archive).head(head_archive).put(put_archive),
-        )
-        .route("/commit", post(commit))
-}
 
 const TAR: &str = "application/x-tar";
 
@@ -54,7 +41,7 @@ fn archive_path(p: &Params) -> Result<String, ApiError> {
     }
 }
 
-async fn export(
+pub(super) async fn export(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -68,7 +55,7 @@ async fn export(
     Ok(resp)
 }
 
-async fn changes(
+pub(super) async fn changes(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -78,7 +65,7 @@ async fn changes(
     ))
 }
 
-async fn head_archive(
+pub(super) async fn head_archive(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     p: Params,
@@ -91,7 +78,7 @@ async fn head_archive(
     Ok(resp)
 }
 
-async fn get_archive(
+pub(super) async fn get_archive(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     p: Params,
@@ -104,7 +91,7 @@ async fn get_archive(
     Ok(resp)
 }
 
-async fn put_archive(
+pub(super) async fn put_archive(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     p: Params,
@@ -125,7 +112,7 @@ async fn put_archive(
 
 /// `POST /commit`. A container config in the body is not used: the new config is the
 /// container's, with `changes` applied (what the docker CLI sends).
-async fn commit(
+pub(super) async fn commit(
     State(d): State<Arc<Daemon>>,
     p: Params,
     JsonBody(config): JsonBody<serde_json::Value>,

@@ -5,11 +5,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
-use axum::Router;
 use berth_api::ContainerCreateBody;
 use berth_daemon::{AttachOptions, Daemon, ListOptions, LogsOptions, RemoveOptions, WaitCondition};
-use berth_types::id::is_valid_container_name;
 use futures::{FutureExt, StreamExt};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
@@ -22,47 +19,13 @@ use crate::query::{Params, QueryError};
 use crate::stopping::Stopping;
 use crate::version::ApiVersion;
 
-pub fn routes() -> Router<Arc<Daemon>> {
-    Router::new()
-        .route("/containers/create", post(create))
-        .route("/containers/json", get(list))
-        .route("/containers/{id}/json", get(inspect))
-        .route("/containers/{id}/start", post(start))
-        .route("/containers/{id}/stop", post(stop))
-        .route("/containers/{id}/restart", post(restart))
-        .route("/containers/{id}/kill", post(kill))
-        .route("/containers/{id}/wait", post(wait))
-        .route("/containers/{id}", delete(remove))
-        .route("/containers/{parent}/{alias}", delete(remove_by_link_name))
-        .route("/containers/{id}/logs", get(logs))
-        .route("/containers/{id}/attach", post(attach))
-        .route("/containers/{id}/attach/ws", get(attach_ws))
-        .route("/containers/{id}/resize", post(resize))
-        .route("/containers/{id}/rename", post(rename))
-        .route("/containers/{id}/top", get(top))
-}
-
-/// dockerd's refusal of a name outside `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub fn check_container_name(name: &str) -> Result<(), ApiError> {
-    if is_valid_container_name(name) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!(
-            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )))
-    }
-}
-
-async fn create(
+pub(super) async fn create(
     State(d): State<Arc<Daemon>>,
     p: Params,
     v: ApiVersion,
     RequiredJson(raw): RequiredJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let name = p.non_empty("name");
-    if let Some(name) = name {
-        check_container_name(name)?;
-    }
     check_restart_policy_name(&raw)?;
     check_subpath_version(&raw, &v)?;
     check_cgroupns_mode(&raw)?;
@@ -229,7 +192,7 @@ pub fn list_options(p: &Params) -> Result<ListOptions, ApiError> {
     })
 }
 
-async fn list(
+pub(super) async fn list(
     State(d): State<Arc<Daemon>>,
     v: ApiVersion,
     p: Params,
@@ -268,7 +231,7 @@ fn summary_endpoints(list: &mut serde_json::Value) {
     }
 }
 
-async fn inspect(
+pub(super) async fn inspect(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     p: Params,
@@ -304,7 +267,7 @@ fn check_start_body(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn start(
+pub(super) async fn start(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -327,7 +290,7 @@ fn stop_params<'a>(
     Ok((signal, p.int("t")?))
 }
 
-async fn stop(
+pub(super) async fn stop(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     v: ApiVersion,
@@ -338,7 +301,7 @@ async fn stop(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn restart(
+pub(super) async fn restart(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     v: ApiVersion,
@@ -349,7 +312,7 @@ async fn restart(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn kill(
+pub(super) async fn kill(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     p: Params,
@@ -373,7 +336,7 @@ pub fn wait_condition(p: &Params, v: &ApiVersion) -> Result<WaitCondition, ApiEr
 
 /// Headers go out at once (the CLI starts the container only after seeing them); the JSON
 /// body follows when the condition is met.
-async fn wait(
+pub(super) async fn wait(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     v: ApiVersion,
@@ -399,7 +362,7 @@ async fn wait(
     Ok(resp)
 }
 
-async fn remove(
+pub(super) async fn remove(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     p: Params,
@@ -416,7 +379,7 @@ async fn remove(
 /// `DELETE /containers/<parent>/<alias>`: a link name (docker-py and `docker rm --link` send
 /// it so). With `link=true` the link is removed; without, the linked container, as dockerd
 /// resolves link names to it.
-async fn remove_by_link_name(
+pub(super) async fn remove_by_link_name(
     State(d): State<Arc<Daemon>>,
     Path((parent, alias)): Path<(String, String)>,
     p: Params,
@@ -458,7 +421,7 @@ pub fn logs_options(p: &Params) -> Result<LogsOptions, ApiError> {
     })
 }
 
-async fn logs(
+pub(super) async fn logs(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     v: ApiVersion,
@@ -493,7 +456,7 @@ fn attach_options(p: &Params) -> AttachOptions {
     }
 }
 
-async fn attach(
+pub(super) async fn attach(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     v: ApiVersion,
@@ -515,7 +478,7 @@ async fn attach(
 /// `GET /containers/{id}/attach/ws`: the container is looked up first (a JSON 404), then the
 /// attach is validated (JSON errors), then the websocket handshake, whose failures are dockerd's
 /// (x/net/websocket's) bare 400s; from API 1.28 the output goes in binary frames.
-async fn attach_ws(
+pub(super) async fn attach_ws(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     v: ApiVersion,
@@ -600,7 +563,7 @@ pub fn console_size(p: &Params) -> Result<(u16, u16), ApiError> {
     Ok((dim("h")?, dim("w")?))
 }
 
-async fn resize(
+pub(super) async fn resize(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     p: Params,
@@ -610,7 +573,7 @@ async fn resize(
     Ok(empty(StatusCode::OK))
 }
 
-async fn rename(
+pub(super) async fn rename(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     p: Params,
@@ -618,12 +581,11 @@ async fn rename(
     let Some(name) = p.non_empty("name") else {
         return Err(ApiError::invalid("Neither old nor new names may be empty"));
     };
-    check_container_name(name)?;
     d.container_rename(&id, name).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn top(
+pub(super) async fn top(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     p: Params,
@@ -638,17 +600,6 @@ mod tests {
 
     fn params(q: &str) -> Params {
         Params::parse(q).expect("query")
-    }
-
-    #[test]
-    fn names_are_checked_with_dockerds_message() {
-        assert!(check_container_name("web-1").is_ok());
-        let e = check_container_name("bad name").expect_err("space");
-        assert_eq!(
-            e.0.message,
-            "Invalid container name (bad name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        );
-        assert_eq!(e.0.kind, berth_types::ErrorKind::InvalidArgument);
     }
 
     #[test]

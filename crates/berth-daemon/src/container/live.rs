@@ -1,0 +1,90 @@
+//! A live container: its record under a lock plus the daemon's runtime bookkeeping (waiters,
+//! attaches waiting for the next start, restart back-off, the health monitor).
+
+use std::sync::{Arc, Mutex};
+
+use berth_types::Result;
+use tokio::sync::{oneshot, watch};
+
+use crate::container::record::Container;
+use crate::runtime::shim::ShimConn;
+
+/// What waiters watch: bumped on every exit and at removal.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    pub running: bool,
+    /// Number of exits seen since the daemon loaded the container.
+    pub exits: u64,
+    pub exit_code: i64,
+    pub removed: bool,
+    pub error: Option<String>,
+}
+
+/// A live container: its record plus the daemon's runtime bookkeeping.
+pub struct Ctr {
+    pub id: String,
+    pub rec: Mutex<Container>,
+    /// Serialises start/stop/kill/remove of this container.
+    pub op: tokio::sync::Mutex<()>,
+    pub life: watch::Sender<Lifecycle>,
+    /// Attach sessions waiting for the next start; each gets a shim connection.
+    pub pending_attach: Mutex<Vec<Pending>>,
+    /// Back-off and cancel of the restart policy (in memory, as dockerd's).
+    pub restart: Mutex<crate::container::restart::RestartManager>,
+    /// Stops the running health check monitor, if any.
+    pub health_stop: Mutex<Option<tokio_util::sync::CancellationToken>>,
+}
+
+impl Ctr {
+    pub fn new(c: Container) -> Arc<Self> {
+        let life = Lifecycle {
+            running: c.state.running(),
+            exit_code: c.state.exit_code,
+            ..Default::default()
+        };
+        Arc::new(Self {
+            id: c.id.clone(),
+            rec: Mutex::new(c),
+            op: tokio::sync::Mutex::new(()),
+            life: watch::channel(life).0,
+            pending_attach: Mutex::new(Vec::new()),
+            restart: Mutex::new(crate::container::restart::RestartManager::default()),
+            health_stop: Mutex::new(None),
+        })
+    }
+
+    /// Runs `f` on the restart manager under its lock.
+    pub fn restart_manager<R>(
+        &self,
+        f: impl FnOnce(&mut crate::container::restart::RestartManager) -> R,
+    ) -> R {
+        match self.restart.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// A copy of the record.
+    pub fn snapshot(&self) -> Container {
+        match self.rec.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Changes the record under its lock.
+    pub fn update<R>(&self, f: impl FnOnce(&mut Container) -> R) -> R {
+        match self.rec.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
+
+/// An attach waiting for the container's next start.
+pub struct Pending {
+    pub(crate) stdin: bool,
+    pub(crate) stdout: bool,
+    pub(crate) stderr: bool,
+    pub(crate) tx: oneshot::Sender<Result<ShimConn>>,
+}
