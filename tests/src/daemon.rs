@@ -122,6 +122,17 @@ impl TestDaemon {
         Some(d)
     }
 
+    /// [`TestDaemon::start`] with berthd's CRI endpoint on [`TestDaemon::cri_socket`].
+    #[track_caller]
+    pub fn start_with_cri() -> Option<Self> {
+        Self::start_with(&["--cri-socket", "{dir}/cri.sock"])
+    }
+
+    /// The CRI socket of a daemon from [`TestDaemon::start_with_cri`].
+    pub fn cri_socket(&self) -> PathBuf {
+        self.dir().join("cri.sock")
+    }
+
     /// `unix:///.../berth.sock`
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
@@ -153,12 +164,37 @@ impl TestDaemon {
                 args.extend(slot.daemon_args());
             }
         }
+        // berthd serves the CRI on <exec-root>/cri.sock unless told otherwise: off for tests, which
+        // ask for a socket of their own with `--cri-socket` (see [`TestDaemon::start_with_cri`]).
+        if std::env::var_os("BERTH_TEST_DAEMON").is_none()
+            && !self
+                .extra_args
+                .iter()
+                .any(|a| a == "--cri-socket" || a.starts_with("--cri-socket="))
+            && !self.config_file_sets("cri-socket")
+        {
+            args.push("--cri-socket=".into());
+        }
         args.extend(self.extra_args.iter().cloned());
         // Extra daemon flags, e.g. `--bridge=none --iptables=false` for a reference dockerd.
         if let Ok(extra) = std::env::var("BERTH_TEST_DAEMON_ARGS") {
             args.extend(extra.split_whitespace().map(str::to_string));
         }
         args
+    }
+
+    /// Whether the `--config-file` among the extra flags has the daemon.json key `key`.
+    fn config_file_sets(&self, key: &str) -> bool {
+        let Some(i) = self.extra_args.iter().position(|a| a == "--config-file") else {
+            return false;
+        };
+        let Some(path) = self.extra_args.get(i + 1) else {
+            return false;
+        };
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v.get(key).is_some())
     }
 
     /// Runs a second berthd with this one's data root but its own socket, exec root and pidfile,

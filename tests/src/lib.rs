@@ -7,6 +7,7 @@
 
 pub mod apidiff;
 pub mod cli;
+pub mod crictl;
 pub mod daemon;
 pub mod host;
 pub mod http;

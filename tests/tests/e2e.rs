@@ -83,6 +83,8 @@ mod cp;
 mod cp_volumes;
 #[path = "e2e/crash_consistency.rs"]
 mod crash_consistency;
+#[path = "e2e/cri.rs"]
+mod cri;
 #[path = "e2e/daemon_start.rs"]
 mod daemon_start;
 #[path = "e2e/exec.rs"]

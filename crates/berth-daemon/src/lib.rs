@@ -29,6 +29,7 @@ pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };
 pub use distribution::{pull, push};
+pub use image::fs_usage::FsUsage;
 pub use network::service::NetConfig;
 pub use options::*;
 pub use system::disk_usage::DiskUsageParts;

@@ -105,6 +105,9 @@ pub struct Settings {
     pub registries: berth_distribution::RegistryConfig,
     /// `max-concurrent-downloads` (6 when unset).
     pub max_concurrent_downloads: usize,
+    /// `--cri-socket` / `cri-socket`: where the CRI v1 endpoint listens; None when turned off
+    /// (an empty path).
+    pub cri_socket: Option<PathBuf>,
 }
 
 /// One daemon.json `default-address-pools` entry.
@@ -137,6 +140,7 @@ struct FileConfig {
     registry_mirrors: Option<Vec<String>>,
     certs_dir: Option<PathBuf>,
     max_concurrent_downloads: Option<usize>,
+    cri_socket: Option<PathBuf>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -159,6 +163,7 @@ const KNOWN_KEYS: &[&str] = &[
     "registry-mirrors",
     "certs-dir",
     "max-concurrent-downloads",
+    "cri-socket",
 ];
 
 /// Go's `%v` of a JSON value, for conflict messages.
@@ -193,6 +198,7 @@ fn given_flags(f: &Flags) -> Vec<(&'static str, String)> {
         ("data-root", path(&f.data_root)),
         ("exec-root", path(&f.exec_root)),
         ("pidfile", path(&f.pidfile)),
+        ("cri-socket", f.cri_socket.clone()),
     ] {
         if let Some(v) = value {
             given.push((key, v));
@@ -405,7 +411,21 @@ pub fn merge(
     if max_concurrent_downloads == 0 {
         return Err(ConfigError::MaxConcurrentDownloads(0));
     }
+    let exec_root = f
+        .exec_root
+        .clone()
+        .or(file.exec_root)
+        .unwrap_or_else(|| flags::DEFAULT_EXEC_ROOT.into());
+    // By default in the exec root (/run/berth/cri.sock): a private berthd with an exec root of
+    // its own never takes over the system daemon's socket.
+    let cri_socket = f
+        .cri_socket
+        .clone()
+        .map(PathBuf::from)
+        .or(file.cri_socket)
+        .unwrap_or_else(|| exec_root.join(flags::CRI_SOCKET_NAME));
     Ok(Settings {
+        cri_socket: (!cri_socket.as_os_str().is_empty()).then_some(cri_socket),
         registries,
         max_concurrent_downloads,
         registry,
@@ -419,11 +439,7 @@ pub fn merge(
             hosts
         },
         data_root,
-        exec_root: f
-            .exec_root
-            .clone()
-            .or(file.exec_root)
-            .unwrap_or_else(|| flags::DEFAULT_EXEC_ROOT.into()),
+        exec_root,
         pidfile: f
             .pidfile
             .clone()
@@ -476,6 +492,37 @@ mod tests {
             Some(file),
             Path::new("/etc/berth/daemon.json"),
         )
+    }
+
+    #[test]
+    fn cri_socket_from_flag_file_default_or_off() {
+        let default = merged(&[], "{}").expect("default");
+        assert_eq!(
+            default.cri_socket,
+            Some(PathBuf::from("/run/berth/cri.sock"))
+        );
+        let private = merged(&["--exec-root", "/tmp/x"], "{}").expect("exec root");
+        assert_eq!(private.cri_socket, Some(PathBuf::from("/tmp/x/cri.sock")));
+        let flag = merged(&["--cri-socket", "/tmp/c.sock"], "{}").expect("flag");
+        assert_eq!(flag.cri_socket, Some(PathBuf::from("/tmp/c.sock")));
+        let file = merged(&[], r#"{"cri-socket": "/tmp/f.sock"}"#).expect("file");
+        assert_eq!(file.cri_socket, Some(PathBuf::from("/tmp/f.sock")));
+        assert_eq!(
+            merged(&[], r#"{"cri-socket": ""}"#)
+                .expect("off")
+                .cri_socket,
+            None
+        );
+        assert_eq!(
+            merged(&["--cri-socket="], "{}").expect("off").cri_socket,
+            None
+        );
+        let both = merged(&["--cri-socket", "/a"], r#"{"cri-socket": "/b"}"#).expect_err("both");
+        assert!(
+            both.to_string()
+                .contains("cri-socket: (from flag: /a, from file: /b)"),
+            "{both}"
+        );
     }
 
     #[test]

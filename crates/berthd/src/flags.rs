@@ -10,6 +10,8 @@ pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
 pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
 pub const DEFAULT_PIDFILE: &str = "/run/berth/berthd.pid";
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+/// The CRI socket's name in the exec root (so `/run/berth/cri.sock` by default).
+pub const CRI_SOCKET_NAME: &str = "cri.sock";
 
 #[derive(Debug, Clone, Default, Parser)]
 #[command(
@@ -88,6 +90,12 @@ pub struct Flags {
     /// Set the max concurrent downloads per pull [default: 6]
     #[arg(long, value_name = "N")]
     pub max_concurrent_downloads: Option<usize>,
+
+    /// Serve the Kubernetes CRI v1 (RuntimeService and ImageService) on this unix socket; an
+    /// empty path turns it off [default: <exec-root>/cri.sock, i.e. /run/berth/cri.sock]
+    // A string, not a path: clap refuses an empty path.
+    #[arg(long, value_name = "PATH")]
+    pub cri_socket: Option<String>,
 }
 
 #[cfg(test)]

@@ -191,6 +191,7 @@ async fn run(settings: Settings) -> Result<(), StartError> {
     dirs::ensure(&settings.data_root, dirs::DATA_ROOT_MODE)?;
     let exec_mode = if socket_paths
         .iter()
+        .chain(settings.cri_socket.iter())
         .any(|p| p.starts_with(&settings.exec_root))
     {
         dirs::EXEC_ROOT_WITH_SOCKET_MODE
@@ -221,6 +222,21 @@ async fn run(settings: Settings) -> Result<(), StartError> {
     let daemon = Daemon::open(daemon_config(&settings)?).await?;
     let mut bound = Vec::new();
     let mut servers = Vec::new();
+    let cri = match &settings.cri_socket {
+        Some(path) => {
+            let (listener, socket) = socket::bind(path)?;
+            bound.push(socket);
+            let config = berth_cri::CriConfig::new(path.clone());
+            let stop = wait_for_stop(stop_rx.clone());
+            let daemon = daemon.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = berth_cri::serve(listener, daemon, config, stop).await {
+                    tracing::error!(error = %e, "CRI server stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     for path in &socket_paths {
         let (listener, socket) = socket::bind(path)?;
         bound.push(socket);
@@ -239,6 +255,11 @@ async fn run(settings: Settings) -> Result<(), StartError> {
     for server in servers {
         if let Err(e) = server.await {
             tracing::error!(error = %e, "API server task failed");
+        }
+    }
+    if let Some(cri) = cri {
+        if let Err(e) = cri.await {
+            tracing::error!(error = %e, "CRI server task failed");
         }
     }
     if let Some(registry) = registry {

@@ -3,6 +3,7 @@
 
 pub(crate) mod archive;
 pub(crate) mod body_pipe;
+pub(crate) mod fs_usage;
 pub(crate) mod ops;
 pub(crate) mod search;
 pub(crate) mod service;

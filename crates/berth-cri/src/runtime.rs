@@ -1,0 +1,426 @@
+//! `runtime.v1.RuntimeService`: the runtime's identity, status and configuration. Pods and
+//! containers are the next step (docs/cri.md); their RPCs answer `Unimplemented` until then.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use berth_daemon::Daemon;
+use serde_json::json;
+use tonic::{Request, Response, Status};
+
+use crate::config::{CriConfig, RuntimeState};
+use crate::error::not_yet;
+use crate::proto;
+
+pub(crate) struct Runtime {
+    daemon: Arc<Daemon>,
+    config: CriConfig,
+    state: Arc<RuntimeState>,
+}
+
+impl Runtime {
+    pub(crate) fn new(daemon: Arc<Daemon>, config: CriConfig, state: Arc<RuntimeState>) -> Self {
+        Self {
+            daemon,
+            config,
+            state,
+        }
+    }
+
+    fn pod_cidr(&self) -> String {
+        match self.state.pod_cidr.lock() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The `config` entry of `Status`'s verbose info (crictl info prints it).
+    fn verbose_config(&self) -> serde_json::Value {
+        json!({
+            "socket": self.config.socket.display().to_string(),
+            "dataRoot": self.daemon.data_root().display().to_string(),
+            "cgroupDriver": CGROUP_DRIVER_NAME,
+            "cni": {
+                "confDir": self.config.cni_conf_dir.display().to_string(),
+                "binDir": self.config.cni_bin_dir.display().to_string(),
+            },
+            "podCIDR": self.pod_cidr(),
+            "imageNamespace": "shared with the Docker API",
+            "runtimeVersion": berth_daemon_version(&self.daemon),
+        })
+    }
+}
+
+/// berth's containers are placed in cgroups by path (cgroupfs) on both v1 and v2 hosts.
+const CGROUP_DRIVER: proto::CgroupDriver = proto::CgroupDriver::Cgroupfs;
+const CGROUP_DRIVER_NAME: &str = "cgroupfs";
+
+fn berth_daemon_version(daemon: &Daemon) -> String {
+    daemon.version().version
+}
+
+/// The first CNI network configuration in `dir`, as containerd looks for one: files named
+/// `*.conf`, `*.conflist` or `*.json`, in lexical order.
+pub(crate) fn first_cni_config(dir: &Path) -> Option<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("conf" | "conflist" | "json")
+                )
+        })
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+/// `NetworkReady`: ready once a CNI network configuration is present (containerd's rule).
+pub(crate) fn network_condition(conf_dir: &Path) -> proto::RuntimeCondition {
+    match first_cni_config(conf_dir) {
+        Some(_) => proto::RuntimeCondition {
+            r#type: "NetworkReady".into(),
+            status: true,
+            reason: String::new(),
+            message: String::new(),
+        },
+        None => proto::RuntimeCondition {
+            r#type: "NetworkReady".into(),
+            status: false,
+            reason: "NetworkPluginNotReady".into(),
+            message: format!(
+                "Network plugin returns error: cni plugin not initialized: no network config found in {}",
+                conf_dir.display()
+            ),
+        },
+    }
+}
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl proto::runtime_service_server::RuntimeService for Runtime {
+    async fn version(
+        &self,
+        _r: Request<proto::VersionRequest>,
+    ) -> RpcResult<proto::VersionResponse> {
+        Ok(Response::new(proto::VersionResponse {
+            version: crate::KUBELET_API_VERSION.into(),
+            runtime_name: crate::RUNTIME_NAME.into(),
+            runtime_version: berth_daemon_version(&self.daemon),
+            runtime_api_version: crate::RUNTIME_API_VERSION.into(),
+        }))
+    }
+
+    async fn status(&self, r: Request<proto::StatusRequest>) -> RpcResult<proto::StatusResponse> {
+        let verbose = r.into_inner().verbose;
+        let runtime_ready = proto::RuntimeCondition {
+            r#type: "RuntimeReady".into(),
+            status: true,
+            reason: String::new(),
+            message: String::new(),
+        };
+        let mut info = std::collections::HashMap::new();
+        if verbose {
+            info.insert("config".to_string(), self.verbose_config().to_string());
+        }
+        Ok(Response::new(proto::StatusResponse {
+            status: Some(proto::RuntimeStatus {
+                conditions: vec![runtime_ready, network_condition(&self.config.cni_conf_dir)],
+            }),
+            info,
+            runtime_handlers: vec![proto::RuntimeHandler {
+                name: String::new(),
+                features: Some(proto::RuntimeHandlerFeatures {
+                    recursive_read_only_mounts: false,
+                    user_namespaces: false,
+                }),
+            }],
+            features: Some(proto::RuntimeFeatures {
+                supplemental_groups_policy: false,
+                user_namespaces_host_network: false,
+                mount_options: false,
+            }),
+        }))
+    }
+
+    async fn runtime_config(
+        &self,
+        _r: Request<proto::RuntimeConfigRequest>,
+    ) -> RpcResult<proto::RuntimeConfigResponse> {
+        Ok(Response::new(proto::RuntimeConfigResponse {
+            linux: Some(proto::LinuxRuntimeConfiguration {
+                cgroup_driver: CGROUP_DRIVER as i32,
+            }),
+        }))
+    }
+
+    async fn update_runtime_config(
+        &self,
+        r: Request<proto::UpdateRuntimeConfigRequest>,
+    ) -> RpcResult<proto::UpdateRuntimeConfigResponse> {
+        let cidr = r
+            .into_inner()
+            .runtime_config
+            .and_then(|c| c.network_config)
+            .map(|n| n.pod_cidr)
+            .unwrap_or_default();
+        // kubelet sends an empty CIDR when it has none: nothing to record.
+        if !cidr.is_empty() {
+            let mut slot = match self.state.pod_cidr.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if *slot != cidr {
+                tracing::info!(pod_cidr = %cidr, "CRI: pod CIDR updated");
+                *slot = cidr;
+            }
+        }
+        Ok(Response::new(proto::UpdateRuntimeConfigResponse {}))
+    }
+
+    type GetContainerEventsStream =
+        futures::stream::Empty<Result<proto::ContainerEventResponse, Status>>;
+
+    async fn get_container_events(
+        &self,
+        _r: Request<proto::GetEventsRequest>,
+    ) -> RpcResult<Self::GetContainerEventsStream> {
+        Err(not_yet("GetContainerEvents"))
+    }
+
+    async fn run_pod_sandbox(
+        &self,
+        _r: Request<proto::RunPodSandboxRequest>,
+    ) -> RpcResult<proto::RunPodSandboxResponse> {
+        Err(not_yet("RunPodSandbox"))
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        _r: Request<proto::StopPodSandboxRequest>,
+    ) -> RpcResult<proto::StopPodSandboxResponse> {
+        Err(not_yet("StopPodSandbox"))
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        _r: Request<proto::RemovePodSandboxRequest>,
+    ) -> RpcResult<proto::RemovePodSandboxResponse> {
+        Err(not_yet("RemovePodSandbox"))
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        _r: Request<proto::PodSandboxStatusRequest>,
+    ) -> RpcResult<proto::PodSandboxStatusResponse> {
+        Err(not_yet("PodSandboxStatus"))
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        _r: Request<proto::ListPodSandboxRequest>,
+    ) -> RpcResult<proto::ListPodSandboxResponse> {
+        Err(not_yet("ListPodSandbox"))
+    }
+
+    async fn create_container(
+        &self,
+        _r: Request<proto::CreateContainerRequest>,
+    ) -> RpcResult<proto::CreateContainerResponse> {
+        Err(not_yet("CreateContainer"))
+    }
+
+    async fn start_container(
+        &self,
+        _r: Request<proto::StartContainerRequest>,
+    ) -> RpcResult<proto::StartContainerResponse> {
+        Err(not_yet("StartContainer"))
+    }
+
+    async fn stop_container(
+        &self,
+        _r: Request<proto::StopContainerRequest>,
+    ) -> RpcResult<proto::StopContainerResponse> {
+        Err(not_yet("StopContainer"))
+    }
+
+    async fn remove_container(
+        &self,
+        _r: Request<proto::RemoveContainerRequest>,
+    ) -> RpcResult<proto::RemoveContainerResponse> {
+        Err(not_yet("RemoveContainer"))
+    }
+
+    async fn list_containers(
+        &self,
+        _r: Request<proto::ListContainersRequest>,
+    ) -> RpcResult<proto::ListContainersResponse> {
+        Err(not_yet("ListContainers"))
+    }
+
+    async fn container_status(
+        &self,
+        _r: Request<proto::ContainerStatusRequest>,
+    ) -> RpcResult<proto::ContainerStatusResponse> {
+        Err(not_yet("ContainerStatus"))
+    }
+
+    async fn update_container_resources(
+        &self,
+        _r: Request<proto::UpdateContainerResourcesRequest>,
+    ) -> RpcResult<proto::UpdateContainerResourcesResponse> {
+        Err(not_yet("UpdateContainerResources"))
+    }
+
+    async fn reopen_container_log(
+        &self,
+        _r: Request<proto::ReopenContainerLogRequest>,
+    ) -> RpcResult<proto::ReopenContainerLogResponse> {
+        Err(not_yet("ReopenContainerLog"))
+    }
+
+    async fn exec_sync(
+        &self,
+        _r: Request<proto::ExecSyncRequest>,
+    ) -> RpcResult<proto::ExecSyncResponse> {
+        Err(not_yet("ExecSync"))
+    }
+
+    async fn exec(&self, _r: Request<proto::ExecRequest>) -> RpcResult<proto::ExecResponse> {
+        Err(not_yet("Exec"))
+    }
+
+    async fn attach(&self, _r: Request<proto::AttachRequest>) -> RpcResult<proto::AttachResponse> {
+        Err(not_yet("Attach"))
+    }
+
+    async fn port_forward(
+        &self,
+        _r: Request<proto::PortForwardRequest>,
+    ) -> RpcResult<proto::PortForwardResponse> {
+        Err(not_yet("PortForward"))
+    }
+
+    async fn container_stats(
+        &self,
+        _r: Request<proto::ContainerStatsRequest>,
+    ) -> RpcResult<proto::ContainerStatsResponse> {
+        Err(not_yet("ContainerStats"))
+    }
+
+    async fn list_container_stats(
+        &self,
+        _r: Request<proto::ListContainerStatsRequest>,
+    ) -> RpcResult<proto::ListContainerStatsResponse> {
+        Err(not_yet("ListContainerStats"))
+    }
+
+    async fn pod_sandbox_stats(
+        &self,
+        _r: Request<proto::PodSandboxStatsRequest>,
+    ) -> RpcResult<proto::PodSandboxStatsResponse> {
+        Err(not_yet("PodSandboxStats"))
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        _r: Request<proto::ListPodSandboxStatsRequest>,
+    ) -> RpcResult<proto::ListPodSandboxStatsResponse> {
+        Err(not_yet("ListPodSandboxStats"))
+    }
+
+    async fn checkpoint_container(
+        &self,
+        _r: Request<proto::CheckpointContainerRequest>,
+    ) -> RpcResult<proto::CheckpointContainerResponse> {
+        Err(not_yet("CheckpointContainer"))
+    }
+
+    async fn list_metric_descriptors(
+        &self,
+        _r: Request<proto::ListMetricDescriptorsRequest>,
+    ) -> RpcResult<proto::ListMetricDescriptorsResponse> {
+        Err(not_yet("ListMetricDescriptors"))
+    }
+
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _r: Request<proto::ListPodSandboxMetricsRequest>,
+    ) -> RpcResult<proto::ListPodSandboxMetricsResponse> {
+        Err(not_yet("ListPodSandboxMetrics"))
+    }
+    type StreamPodSandboxesStream =
+        futures::stream::Empty<Result<proto::StreamPodSandboxesResponse, Status>>;
+
+    async fn stream_pod_sandboxes(
+        &self,
+        _r: Request<proto::StreamPodSandboxesRequest>,
+    ) -> RpcResult<Self::StreamPodSandboxesStream> {
+        Err(not_yet("StreamPodSandboxes"))
+    }
+
+    type StreamContainersStream =
+        futures::stream::Empty<Result<proto::StreamContainersResponse, Status>>;
+
+    async fn stream_containers(
+        &self,
+        _r: Request<proto::StreamContainersRequest>,
+    ) -> RpcResult<Self::StreamContainersStream> {
+        Err(not_yet("StreamContainers"))
+    }
+
+    type StreamContainerStatsStream =
+        futures::stream::Empty<Result<proto::StreamContainerStatsResponse, Status>>;
+
+    async fn stream_container_stats(
+        &self,
+        _r: Request<proto::StreamContainerStatsRequest>,
+    ) -> RpcResult<Self::StreamContainerStatsStream> {
+        Err(not_yet("StreamContainerStats"))
+    }
+
+    type StreamPodSandboxStatsStream =
+        futures::stream::Empty<Result<proto::StreamPodSandboxStatsResponse, Status>>;
+
+    async fn stream_pod_sandbox_stats(
+        &self,
+        _r: Request<proto::StreamPodSandboxStatsRequest>,
+    ) -> RpcResult<Self::StreamPodSandboxStatsStream> {
+        Err(not_yet("StreamPodSandboxStats"))
+    }
+
+    async fn checkpoint_pod(
+        &self,
+        _r: Request<proto::CheckpointPodRequest>,
+    ) -> RpcResult<proto::CheckpointPodResponse> {
+        Err(not_yet("CheckpointPod"))
+    }
+
+    async fn restore_pod(
+        &self,
+        _r: Request<proto::RestorePodRequest>,
+    ) -> RpcResult<proto::RestorePodResponse> {
+        Err(not_yet("RestorePod"))
+    }
+
+    type StreamPodSandboxMetricsStream =
+        futures::stream::Empty<Result<proto::StreamPodSandboxMetricsResponse, Status>>;
+
+    async fn stream_pod_sandbox_metrics(
+        &self,
+        _r: Request<proto::StreamPodSandboxMetricsRequest>,
+    ) -> RpcResult<Self::StreamPodSandboxMetricsStream> {
+        Err(not_yet("StreamPodSandboxMetrics"))
+    }
+
+    async fn update_pod_sandbox_resources(
+        &self,
+        _r: Request<proto::UpdatePodSandboxResourcesRequest>,
+    ) -> RpcResult<proto::UpdatePodSandboxResourcesResponse> {
+        Err(not_yet("UpdatePodSandboxResources"))
+    }
+}
