@@ -12,10 +12,10 @@ use futures::stream::BoxStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use crate::container::Container;
-use crate::events::EventBus;
+use crate::container::record::Container;
+use crate::container::repo::ContainerRepo;
 use crate::exec::ExecEntry;
-use crate::repo::ContainerRepo;
+use crate::system::events::EventBus;
 
 /// Everything berthd's flags and daemon.json decide.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ pub struct DaemonConfig {
     /// daemon.json `log-driver` and `log-opts`: what a container without `--log-driver` gets.
     pub log_driver: String,
     pub log_opts: HashMap<String, String>,
-    pub net: crate::networks::NetConfig,
+    pub net: crate::network::lifecycle::NetConfig,
     /// daemon.json `insecure-registries`, `registry-mirrors` and `certs-dir`.
     pub registries: berth_distribution::RegistryConfig,
     /// daemon.json `max-concurrent-downloads`: layers a pull fetches at the same time.
@@ -95,9 +95,9 @@ pub struct Ctr {
     pub op: tokio::sync::Mutex<()>,
     pub life: watch::Sender<Lifecycle>,
     /// Attach sessions waiting for the next start; each gets a shim connection.
-    pub pending_attach: Mutex<Vec<crate::attach::Pending>>,
+    pub pending_attach: Mutex<Vec<crate::container::attach::Pending>>,
     /// Back-off and cancel of the restart policy (in memory, as dockerd's).
-    pub restart: Mutex<crate::restart::RestartManager>,
+    pub restart: Mutex<crate::container::restart::RestartManager>,
     /// Stops the running health check monitor, if any.
     pub health_stop: Mutex<Option<tokio_util::sync::CancellationToken>>,
 }
@@ -115,7 +115,7 @@ impl Ctr {
             op: tokio::sync::Mutex::new(()),
             life: watch::channel(life).0,
             pending_attach: Mutex::new(Vec::new()),
-            restart: Mutex::new(crate::restart::RestartManager::default()),
+            restart: Mutex::new(crate::container::restart::RestartManager::default()),
             health_stop: Mutex::new(None),
         })
     }
@@ -123,7 +123,7 @@ impl Ctr {
     /// Runs `f` on the restart manager under its lock.
     pub fn restart_manager<R>(
         &self,
-        f: impl FnOnce(&mut crate::restart::RestartManager) -> R,
+        f: impl FnOnce(&mut crate::container::restart::RestartManager) -> R,
     ) -> R {
         match self.restart.lock() {
             Ok(mut g) => f(&mut g),
@@ -155,15 +155,15 @@ pub struct Daemon {
     pub(crate) containers: RwLock<HashMap<String, Arc<Ctr>>>,
     pub(crate) execs: Mutex<HashMap<String, Arc<ExecEntry>>>,
     pub(crate) events: EventBus,
-    pub(crate) images: crate::images::Images,
-    pub(crate) volumes: crate::volume_store::VolumeStore,
+    pub(crate) images: crate::image::ops::Images,
+    pub(crate) volumes: crate::volume::store::VolumeStore,
     /// Serialises the local driver's mounts and unmounts of volume `_data` directories.
     pub(crate) volume_mount_lock: Mutex<()>,
     /// Serialises volume creation and removal (each spans a row and a directory rename).
     pub(crate) volume_lock: Mutex<()>,
-    pub(crate) nets: crate::networks::Networks,
+    pub(crate) nets: crate::network::lifecycle::Networks,
     /// The embedded DNS of user-defined networks.
-    pub(crate) dns: crate::net_dns::DnsService,
+    pub(crate) dns: crate::network::dns::DnsService,
     me: std::sync::Weak<Daemon>,
 }
 
@@ -181,9 +181,9 @@ impl Daemon {
         }
         let db = berth_store::Db::open(config.data_root.join("berth.db"))?;
         let repo = ContainerRepo::open(db.clone())?;
-        let volumes = crate::volume_store::VolumeStore::open(db.clone())?;
-        let nets = crate::networks::Networks::open(config.net.clone(), db.clone())?;
-        let images = crate::images::Images::open(&config.data_root, db)?;
+        let volumes = crate::volume::store::VolumeStore::open(db.clone())?;
+        let nets = crate::network::lifecycle::Networks::open(config.net.clone(), db.clone())?;
+        let images = crate::image::ops::Images::open(&config.data_root, db)?;
         let daemon = Arc::new_cyclic(|me| Self {
             config,
             repo,
@@ -195,11 +195,11 @@ impl Daemon {
             volume_mount_lock: Mutex::new(()),
             volume_lock: Mutex::new(()),
             nets,
-            dns: crate::net_dns::DnsService::default(),
+            dns: crate::network::dns::DnsService::default(),
             me: me.clone(),
         });
         daemon.networks_init().await?;
-        crate::recovery::restore(&daemon).await?;
+        crate::recovery::live_restore::restore(&daemon).await?;
         daemon.networks_restore().await?;
         Ok(daemon)
     }

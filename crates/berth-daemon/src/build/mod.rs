@@ -272,7 +272,7 @@ impl Daemon {
         .await
         .map_err(|e| Error::internal(format!("build prune task: {e}")))??;
         self.events.emit(
-            crate::events::Kind::Builder,
+            crate::system::events::Kind::Builder,
             "prune",
             "",
             std::collections::HashMap::from([(

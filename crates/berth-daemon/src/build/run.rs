@@ -243,7 +243,7 @@ impl Build {
     /// Pulls a base image, its progress shown in the build's output as dockerd does.
     async fn pull_base(&self, name: &str) -> Result<()> {
         let reference = berth_types::Reference::parse(name)?;
-        let host = crate::distribution::login_host(&reference.domain);
+        let host = crate::distribution::shared::login_host(&reference.domain);
         let creds = self
             .req
             .registry_auths
@@ -256,7 +256,7 @@ impl Build {
                 &reference.to_string(),
                 "",
                 creds,
-                crate::pull::PullOptions {
+                crate::distribution::pull::PullOptions {
                     platform: self.req.platform.clone(),
                 },
             )

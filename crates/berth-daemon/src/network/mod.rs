@@ -1,0 +1,8 @@
+//! Networks: their records and addresses, lifecycle, rendering, a container's endpoints and
+//! the embedded DNS.
+
+pub(crate) mod dns;
+pub(crate) mod endpoints;
+pub(crate) mod lifecycle;
+pub(crate) mod render;
+pub(crate) mod repo;

@@ -1,0 +1,10 @@
+//! From a container to the runtime: the shim, the OCI spec, cgroups, resource limits and
+//! signal names.
+
+pub(crate) mod cgroup_support;
+pub(crate) mod cgroupns;
+pub(crate) mod cgroups;
+pub(crate) mod resources;
+pub(crate) mod shim;
+pub(crate) mod signals;
+pub(crate) mod spec;
