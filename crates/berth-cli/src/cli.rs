@@ -3,9 +3,9 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    attach, build, build_prune, commit, container_prune, cp, create, diff, events, exec, export,
-    history, image_prune, images, import, info, inspect, kill, load, login, logs, network, pause,
-    port, ps, pull, push, registry, rename, restart, rm, rmi, run, save, start, stats, stop,
+    attach, build, build_prune, commit, compose, container_prune, cp, create, diff, events, exec,
+    export, history, image_prune, images, import, info, inspect, kill, load, login, logs, network,
+    pause, port, ps, pull, push, registry, rename, restart, rm, rmi, run, save, start, stats, stop,
     system_check, system_df, tag, top, update, version, volume, wait,
 };
 
@@ -136,6 +136,8 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Define and run multi-container applications (Docker Compose v2)
+    Compose(compose::ComposeArgs),
     /// Run berth's own image registry
     #[command(subcommand)]
     Registry(registry::RegistryCommand),

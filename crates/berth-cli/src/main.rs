@@ -78,6 +78,9 @@ async fn dispatch(cli: Cli) -> CliResult {
     let Some(command) = cli.command else {
         return Err(CliError::status(0, format!("Usage:  {} [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers\n\nRun '{} --help' for more information", usage::prog(), usage::prog())));
     };
+    if let Command::Compose(c) = command {
+        return commands::compose::run(cli.host.as_deref(), c).await; // builds its own Ctx
+    }
     if let Command::Registry(c) = command {
         return commands::registry::run(c).await; // serves; needs no daemon
     }
@@ -190,5 +193,6 @@ async fn dispatch(cli: Cli) -> CliResult {
             VolumeCommand::Prune(a) => commands::volume::prune(&ctx, "volume prune", a).await,
         },
         Command::Registry(c) => commands::registry::run(c).await,
+        Command::Compose(c) => commands::compose::run(cli.host.as_deref(), c).await,
     }
 }

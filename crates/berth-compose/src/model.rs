@@ -339,8 +339,9 @@ pub struct BuildConfig {
     pub provenance: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sbom: String,
+    /// `default` or `id=path` entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ssh: Vec<SshKey>,
+    pub ssh: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -379,15 +380,6 @@ pub struct BuildConfig {
     pub extensions: Extensions,
 }
 
-/// One `build.ssh` entry: `id=path` (`default` alone has an empty path).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SshKey {
-    #[serde(rename = "ID", default)]
-    pub id: String,
-    #[serde(rename = "Path", default)]
-    pub path: String,
-}
-
 /// `develop` (`types.DevelopConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DevelopConfig {
@@ -405,8 +397,9 @@ pub struct Trigger {
     pub action: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub target: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exec: Option<ServiceHook>,
+    /// Always printed in JSON (a struct in compose-go).
+    #[serde(default)]
+    pub exec: ServiceHook,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -420,8 +413,9 @@ pub struct Trigger {
 /// `post_start`/`pre_stop`/watch `exec` (`types.ServiceHook`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceHook {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub command: Vec<String>,
+    /// Always serialized (null when unset), as compose-go's ShellCommand.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
     #[serde(default, skip_serializing_if = "is_false")]

@@ -97,16 +97,13 @@ pub fn format_go_duration(nanos: i64) -> String {
 /// `v / div` with the fraction's trailing zeros dropped (Go's fmtFrac).
 fn frac(v: u64, div: u64) -> String {
     let int = v / div;
-    let mut f = v % div;
+    let f = v % div;
     if f == 0 {
         return int.to_string();
     }
-    let mut digits = div.to_string().len() - 1;
-    while f % 10 == 0 {
-        f /= 10;
-        digits -= 1;
-    }
-    format!("{int}.{f:0digits$}")
+    let digits = div.to_string().len() - 1;
+    let fraction = format!("{f:0digits$}");
+    format!("{int}.{}", fraction.trim_end_matches('0'))
 }
 
 /// Parses a size as docker's `units.RAMInBytes`: `512`, `64m`, `1gb`, `1.5G`, `10k`.

@@ -5,6 +5,7 @@ pub mod build;
 pub mod build_prune;
 pub mod build_view;
 pub mod commit;
+pub mod compose;
 pub mod container_prune;
 pub mod cp;
 pub mod create;

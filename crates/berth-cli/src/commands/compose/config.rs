@@ -1,0 +1,182 @@
+//! `compose config`: the project, loaded and normalised, printed as Compose v2 prints it.
+
+use std::collections::BTreeSet;
+
+use berth_compose::model::Project;
+use berth_compose::render::{render, Format};
+use clap::Args;
+
+use super::{ComposeArgs, LoadSwitches};
+use crate::error::{CliError, CliResult};
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Format the output. Values: [yaml | json]
+    #[arg(long = "format", default_value = "yaml")]
+    pub format: String,
+    /// Only validate the configuration, don't print anything
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Print the service names, one per line
+    #[arg(long = "services")]
+    pub services: bool,
+    /// Print the volume names, one per line
+    #[arg(long = "volumes")]
+    pub volumes: bool,
+    /// Print the network names, one per line
+    #[arg(long = "networks")]
+    pub networks: bool,
+    /// Print the profile names, one per line
+    #[arg(long = "profiles")]
+    pub profiles: bool,
+    /// Print the image names, one per line
+    #[arg(long = "images")]
+    pub images: bool,
+    /// Print the service config hash, one per line
+    #[arg(long = "hash")]
+    pub hash: Option<String>,
+    /// Print environment used for interpolation
+    #[arg(long = "environment")]
+    pub environment: bool,
+    /// Print model variables and default values
+    #[arg(long = "variables")]
+    pub variables: bool,
+    /// Don't interpolate environment variables
+    #[arg(long = "no-interpolate")]
+    pub no_interpolate: bool,
+    /// Don't normalize compose model
+    #[arg(long = "no-normalize")]
+    pub no_normalize: bool,
+    /// Don't resolve file paths
+    #[arg(long = "no-path-resolution")]
+    pub no_path_resolution: bool,
+    /// Don't check model consistency - warning: may produce invalid Compose output
+    #[arg(long = "no-consistency")]
+    pub no_consistency: bool,
+    /// Save to file (default to stdout)
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    /// Services to render (and their dependencies)
+    pub service: Vec<String>,
+}
+
+/// Service names with dependencies first, visiting services in name order (compose's
+/// `WithServices` walk).
+pub fn dependency_order(p: &Project, roots: &[String]) -> Vec<String> {
+    fn visit(p: &Project, n: &str, seen: &mut BTreeSet<String>, out: &mut Vec<String>) {
+        if !seen.insert(n.to_string()) {
+            return;
+        }
+        if let Some(s) = p.services.get(n) {
+            for d in s.depends_on.keys() {
+                if p.services.contains_key(d) {
+                    visit(p, d, seen, out);
+                }
+            }
+            out.push(n.to_string());
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let names: Vec<String> = if roots.is_empty() {
+        p.services.keys().cloned().collect()
+    } else {
+        roots.to_vec()
+    };
+    for n in &names {
+        visit(p, n, &mut seen, &mut out);
+    }
+    out
+}
+
+/// The image a service runs: `image:`, else `<project>-<service>` for a build.
+pub fn image_name(p: &Project, service: &str) -> String {
+    match p.services.get(service) {
+        Some(s) if !s.image.is_empty() => s.image.clone(),
+        _ => format!("{}-{}", p.name, service),
+    }
+}
+
+pub fn run(compose: &ComposeArgs, args: &ConfigArgs) -> CliResult {
+    let format = match args.format.as_str() {
+        "yaml" | "" => Format::Yaml,
+        "json" => Format::Json,
+        other => return Err(CliError::status(1, format!("unsupported format {other:?}"))),
+    };
+    let sw = LoadSwitches {
+        skip_interpolation: args.no_interpolate,
+        skip_normalization: args.no_normalize,
+        skip_consistency_check: args.no_consistency,
+        skip_resolve_paths: args.no_path_resolution,
+        services: args.service.clone(),
+    };
+    let mut project = compose.load(&sw)?;
+    for s in &args.service {
+        if !project.services.contains_key(s) {
+            return Err(CliError::status(1, format!("no such service: {s}")));
+        }
+    }
+    if !args.service.is_empty() {
+        let keep: BTreeSet<String> = dependency_order(&project, &args.service)
+            .into_iter()
+            .collect();
+        project.services.retain(|k, _| keep.contains(k));
+        if !compose.all_resources {
+            berth_compose::normalize::without_unnecessary_resources(&mut project);
+        }
+    }
+    if args.quiet {
+        return Ok(());
+    }
+    let mut lines: Option<Vec<String>> = None;
+    if args.services {
+        lines = Some(dependency_order(&project, &[]));
+    } else if args.volumes {
+        lines = Some(project.volumes.keys().cloned().collect());
+    } else if args.networks {
+        lines = Some(project.networks.keys().cloned().collect());
+    } else if args.profiles {
+        let mut all: BTreeSet<String> = BTreeSet::new();
+        for s in project
+            .services
+            .values()
+            .chain(project.disabled_services.values())
+        {
+            all.extend(s.profiles.iter().cloned());
+        }
+        lines = Some(all.into_iter().collect());
+    } else if args.images {
+        lines = Some(
+            project
+                .services
+                .keys()
+                .map(|s| image_name(&project, s))
+                .collect(),
+        );
+    } else if args.environment {
+        lines = Some(
+            project
+                .environment
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+        );
+    }
+    let text = match lines {
+        Some(l) => l.iter().map(|x| format!("{x}\n")).collect::<String>(),
+        None => render(&project, format, !args.no_interpolate),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text.as_bytes())
+            .map_err(|e| CliError::status(1, format!("open {path}: {e}")))?,
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(())
+}
