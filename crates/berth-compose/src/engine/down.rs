@@ -34,7 +34,9 @@ impl Engine {
     {
         let mut by: BTreeMap<String, Vec<Ctr>> = BTreeMap::new();
         for c in ctrs {
-            by.entry(c.service().to_string()).or_default().push(c.clone());
+            by.entry(c.service().to_string())
+                .or_default()
+                .push(c.clone());
         }
         let known: BTreeSet<String> = project
             .map(|p| p.services.keys().cloned().collect())
@@ -76,7 +78,12 @@ impl Engine {
         results.into_iter().collect::<Result<Vec<()>>>().map(|_| ())
     }
 
-    pub async fn down(&self, name: &str, project: Option<&Project>, opts: &DownOptions) -> Result<()> {
+    pub async fn down(
+        &self,
+        name: &str,
+        project: Option<&Project>,
+        opts: &DownOptions,
+    ) -> Result<()> {
         let all = state::containers(&self.client, name, true, OneOff::Include).await?;
         let (mine, orphans): (Vec<Ctr>, Vec<Ctr>) = all.into_iter().partition(|c| match project {
             None => true,
@@ -143,7 +150,13 @@ impl Engine {
                 p.volumes
                     .iter()
                     .filter(|(_, v)| !v.external)
-                    .map(|(k, v)| if v.name.is_empty() { format!("{}_{k}", p.name) } else { v.name.clone() })
+                    .map(|(k, v)| {
+                        if v.name.is_empty() {
+                            format!("{}_{k}", p.name)
+                        } else {
+                            v.name.clone()
+                        }
+                    })
                     .collect()
             });
             let vols: Vec<String> = list
@@ -196,4 +209,3 @@ impl Engine {
         Ok(())
     }
 }
-

@@ -76,7 +76,9 @@ impl Graph {
         loop {
             let before = seen.len();
             for name in project.services.keys() {
-                if !seen.contains(name) && dependencies(project, name).iter().any(|d| seen.contains(d)) {
+                if !seen.contains(name)
+                    && dependencies(project, name).iter().any(|d| seen.contains(d))
+                {
                     seen.insert(name.clone());
                 }
             }
@@ -129,7 +131,10 @@ impl Graph {
         while !left.is_empty() {
             let ready: Vec<String> = left
                 .iter()
-                .filter(|(_, d)| d.iter().all(|x| out.contains(x) || !self.deps.contains_key(x)))
+                .filter(|(_, d)| {
+                    d.iter()
+                        .all(|x| out.contains(x) || !self.deps.contains_key(x))
+                })
                 .map(|(n, _)| n.clone())
                 .collect();
             if ready.is_empty() {
@@ -191,7 +196,11 @@ impl Graph {
             for w in waits.values_mut() {
                 w.remove(&done);
             }
-            if running.is_empty() && first_err.is_none() && !waits.is_empty() && waits.values().all(|w| !w.is_empty()) {
+            if running.is_empty()
+                && first_err.is_none()
+                && !waits.is_empty()
+                && waits.values().all(|w| !w.is_empty())
+            {
                 // A cycle left: visit the rest in name order.
                 for w in waits.values_mut() {
                     w.clear();
@@ -229,9 +238,16 @@ mod tests {
 
     #[test]
     fn walk_visits_dependencies_first_and_reverse() {
-        let p = project(&[("web", &["db", "cache"]), ("db", &[]), ("cache", &["db"]), ("solo", &[])]);
+        let p = project(&[
+            ("web", &["db", "cache"]),
+            ("db", &[]),
+            ("cache", &["db"]),
+            ("solo", &[]),
+        ]);
         let g = Graph::new(&p, &[]);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let seen = Mutex::new(Vec::new());
         rt.block_on(g.walk(false, |n| {
             seen.lock().unwrap().push(n);
@@ -240,7 +256,10 @@ mod tests {
         .unwrap();
         let order = seen.lock().unwrap().clone();
         let pos = |x: &str| order.iter().position(|n| n == x).unwrap();
-        assert!(pos("db") < pos("cache") && pos("cache") < pos("web"), "{order:?}");
+        assert!(
+            pos("db") < pos("cache") && pos("cache") < pos("web"),
+            "{order:?}"
+        );
         assert_eq!(order.len(), 4);
         seen.lock().unwrap().clear();
         rt.block_on(g.walk(true, |n| {
@@ -250,7 +269,10 @@ mod tests {
         .unwrap();
         let order = seen.lock().unwrap().clone();
         let pos = |x: &str| order.iter().position(|n| n == x).unwrap();
-        assert!(pos("web") < pos("cache") && pos("cache") < pos("db"), "{order:?}");
+        assert!(
+            pos("web") < pos("cache") && pos("cache") < pos("db"),
+            "{order:?}"
+        );
         assert_eq!(g.order().last().map(String::as_str), Some("web"));
     }
 

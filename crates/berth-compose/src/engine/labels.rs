@@ -50,7 +50,8 @@ mod tests {
         assert_eq!(container_name("p", "web", 2), "p-web-2");
         let mut s = ServiceConfig::default();
         assert_eq!(depends_on_label(&s), "");
-        s.depends_on.insert("db".into(), ServiceDependency::default());
+        s.depends_on
+            .insert("db".into(), ServiceDependency::default());
         s.depends_on.insert(
             "cache".into(),
             ServiceDependency {

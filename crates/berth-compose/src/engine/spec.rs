@@ -56,7 +56,10 @@ pub fn container_labels(
         super::hash::service_hash(service),
     );
     l.insert(labels::CONTAINER_NUMBER.into(), inst.number.to_string());
-    l.insert(labels::DEPENDENCIES.into(), labels::depends_on_label(service));
+    l.insert(
+        labels::DEPENDENCIES.into(),
+        labels::depends_on_label(service),
+    );
     if !inst.image_id.is_empty() {
         l.insert(labels::IMAGE_DIGEST.into(), inst.image_id.clone());
     }
@@ -215,7 +218,9 @@ fn mounts(project: &Project, service: &ServiceConfig) -> (Vec<String>, Vec<Value
             } else {
                 format!("{base}{}", r.target)
             };
-            mounts.push(json!({"Type": "bind", "Source": obj.file, "Target": target, "ReadOnly": true}));
+            mounts.push(
+                json!({"Type": "bind", "Source": obj.file, "Target": target, "ReadOnly": true}),
+            );
         }
     }
     (binds, mounts)
@@ -243,7 +248,11 @@ fn restart_policy(service: &ServiceConfig) -> Value {
             .unwrap_or((service.restart.clone(), 0));
         return json!({"Name": name, "MaximumRetryCount": count});
     }
-    if let Some(rp) = service.deploy.as_ref().and_then(|d| d.restart_policy.as_ref()) {
+    if let Some(rp) = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.restart_policy.as_ref())
+    {
         let name = match rp.condition.as_str() {
             "on-failure" => "on-failure",
             "none" => "no",
@@ -358,28 +367,88 @@ pub fn create_body(
         }
     };
     set("Privileged", json!(service.privileged), !service.privileged);
-    set("ReadonlyRootfs", json!(service.read_only), !service.read_only);
+    set(
+        "ReadonlyRootfs",
+        json!(service.read_only),
+        !service.read_only,
+    );
     set("Init", json!(service.init), service.init.is_none());
     set("CapAdd", json!(service.cap_add), service.cap_add.is_empty());
-    set("CapDrop", json!(service.cap_drop), service.cap_drop.is_empty());
+    set(
+        "CapDrop",
+        json!(service.cap_drop),
+        service.cap_drop.is_empty(),
+    );
     set("Dns", json!(service.dns), service.dns.is_empty());
-    set("DnsSearch", json!(service.dns_search), service.dns_search.is_empty());
-    set("DnsOptions", json!(service.dns_opt), service.dns_opt.is_empty());
-    set("ExtraHosts", json!(service.extra_hosts.iter().map(|h| h.replacen('=', ":", 1)).collect::<Vec<_>>()), service.extra_hosts.is_empty());
-    set("Sysctls", json!(service.sysctls), service.sysctls.is_empty());
+    set(
+        "DnsSearch",
+        json!(service.dns_search),
+        service.dns_search.is_empty(),
+    );
+    set(
+        "DnsOptions",
+        json!(service.dns_opt),
+        service.dns_opt.is_empty(),
+    );
+    set(
+        "ExtraHosts",
+        json!(service
+            .extra_hosts
+            .iter()
+            .map(|h| h.replacen('=', ":", 1))
+            .collect::<Vec<_>>()),
+        service.extra_hosts.is_empty(),
+    );
+    set(
+        "Sysctls",
+        json!(service.sysctls),
+        service.sysctls.is_empty(),
+    );
     set("PidMode", json!(service.pid), service.pid.is_empty());
     set("IpcMode", json!(service.ipc), service.ipc.is_empty());
     set("UTSMode", json!(service.uts), service.uts.is_empty());
-    set("ShmSize", json!(service.shm_size.0), service.shm_size.is_zero());
-    set("GroupAdd", json!(service.group_add), service.group_add.is_empty());
-    set("SecurityOpt", json!(service.security_opt), service.security_opt.is_empty());
-    set("CgroupParent", json!(service.cgroup_parent), service.cgroup_parent.is_empty());
-    set("Runtime", json!(service.runtime), service.runtime.is_empty());
-    set("OomScoreAdj", json!(service.oom_score_adj), service.oom_score_adj == 0);
-    set("Links", json!(service.links.iter().map(|l| {
-        let (svc, alias) = l.split_once(':').unwrap_or((l, l));
-        format!("{}:{alias}", labels::container_name(&project.name, svc, 1))
-    }).collect::<Vec<_>>()), service.links.is_empty());
+    set(
+        "ShmSize",
+        json!(service.shm_size.0),
+        service.shm_size.is_zero(),
+    );
+    set(
+        "GroupAdd",
+        json!(service.group_add),
+        service.group_add.is_empty(),
+    );
+    set(
+        "SecurityOpt",
+        json!(service.security_opt),
+        service.security_opt.is_empty(),
+    );
+    set(
+        "CgroupParent",
+        json!(service.cgroup_parent),
+        service.cgroup_parent.is_empty(),
+    );
+    set(
+        "Runtime",
+        json!(service.runtime),
+        service.runtime.is_empty(),
+    );
+    set(
+        "OomScoreAdj",
+        json!(service.oom_score_adj),
+        service.oom_score_adj == 0,
+    );
+    set(
+        "Links",
+        json!(service
+            .links
+            .iter()
+            .map(|l| {
+                let (svc, alias) = l.split_once(':').unwrap_or((l, l));
+                format!("{}:{alias}", labels::container_name(&project.name, svc, 1))
+            })
+            .collect::<Vec<_>>()),
+        service.links.is_empty(),
+    );
     let tmpfs: Map<String, Value> = service
         .tmpfs
         .iter()
@@ -393,8 +462,16 @@ pub fn create_body(
         .devices
         .iter()
         .map(|d| {
-            let perms = if d.permissions.is_empty() { "rwm" } else { &d.permissions };
-            let target = if d.target.is_empty() { &d.source } else { &d.target };
+            let perms = if d.permissions.is_empty() {
+                "rwm"
+            } else {
+                &d.permissions
+            };
+            let target = if d.target.is_empty() {
+                &d.source
+            } else {
+                &d.target
+            };
             json!({"PathOnHost": d.source, "PathInContainer": target, "CgroupPermissions": perms})
         })
         .collect();
@@ -403,7 +480,11 @@ pub fn create_body(
         .ulimits
         .iter()
         .map(|(name, u)| {
-            let (soft, hard) = if u.single != 0 { (u.single, u.single) } else { (u.soft, u.hard) };
+            let (soft, hard) = if u.single != 0 {
+                (u.single, u.single)
+            } else {
+                (u.soft, u.hard)
+            };
             json!({"Name": name, "Soft": soft, "Hard": hard})
         })
         .collect();
@@ -433,17 +514,41 @@ pub fn create_body(
     }
     set("Memory", json!(memory), memory == 0);
     set("MemoryReservation", json!(reservation), reservation == 0);
-    set("MemorySwap", json!(service.memswap_limit.0), service.memswap_limit.is_zero());
+    set(
+        "MemorySwap",
+        json!(service.memswap_limit.0),
+        service.memswap_limit.is_zero(),
+    );
     set("NanoCpus", json!(nano_cpus), nano_cpus == 0);
-    set("CpuShares", json!(service.cpu_shares), service.cpu_shares == 0);
+    set(
+        "CpuShares",
+        json!(service.cpu_shares),
+        service.cpu_shares == 0,
+    );
     set("CpuQuota", json!(service.cpu_quota), service.cpu_quota == 0);
-    set("CpuPeriod", json!(service.cpu_period), service.cpu_period == 0);
-    set("CpusetCpus", json!(service.cpuset), service.cpuset.is_empty());
+    set(
+        "CpuPeriod",
+        json!(service.cpu_period),
+        service.cpu_period == 0,
+    );
+    set(
+        "CpusetCpus",
+        json!(service.cpuset),
+        service.cpuset.is_empty(),
+    );
     set("PidsLimit", json!(pids), pids == 0);
     if let Some(l) = &service.logging {
-        set("LogConfig", json!({"Type": l.driver, "Config": l.options}), false);
+        set(
+            "LogConfig",
+            json!({"Type": l.driver, "Config": l.options}),
+            false,
+        );
     }
-    set("VolumesFrom", json!(inst.volumes_from), inst.volumes_from.is_empty());
+    set(
+        "VolumesFrom",
+        json!(inst.volumes_from),
+        inst.volumes_from.is_empty(),
+    );
 
     // Networks: the primary is NetworkMode; every attachment is in EndpointsConfig.
     let mut endpoints = Map::new();

@@ -138,7 +138,9 @@ impl Engine {
                 nets.extend(s.networks.keys().cloned());
             }
             for v in &s.volumes {
-                if v.kind == crate::model::VolumeType::Volume && project.volumes.contains_key(&v.source) {
+                if v.kind == crate::model::VolumeType::Volume
+                    && project.volumes.contains_key(&v.source)
+                {
                     vols.insert(v.source.clone());
                 }
             }
@@ -189,7 +191,11 @@ impl Engine {
             .iter()
             .map(|p| {
                 let mut m = serde_json::Map::new();
-                for (k, v) in [("Subnet", &p.subnet), ("Gateway", &p.gateway), ("IPRange", &p.ip_range)] {
+                for (k, v) in [
+                    ("Subnet", &p.subnet),
+                    ("Gateway", &p.gateway),
+                    ("IPRange", &p.ip_range),
+                ] {
                     if !v.is_empty() {
                         m.insert(k.into(), json!(v));
                     }
@@ -216,7 +222,10 @@ impl Engine {
             body["EnableIPv6"] = json!(v6);
         }
         self.progress.event("Network", &name, "Creating");
-        let r: Result<Value, _> = self.client.post_json("/networks/create", &Vec::new(), &body).await;
+        let r: Result<Value, _> = self
+            .client
+            .post_json("/networks/create", &Vec::new(), &body)
+            .await;
         if let Err(e) = r {
             self.progress.event("Network", &name, "Error");
             return Err(EngineError::msg(format!(
@@ -263,7 +272,10 @@ impl Engine {
             body["Driver"] = json!(cfg.driver);
         }
         self.progress.event("Volume", &name, "Creating");
-        let r: Result<Value, _> = self.client.post_json("/volumes/create", &Vec::new(), &body).await;
+        let r: Result<Value, _> = self
+            .client
+            .post_json("/volumes/create", &Vec::new(), &body)
+            .await;
         if let Err(e) = r {
             self.progress.event("Volume", &name, "Error");
             return Err(e.into());
@@ -273,7 +285,12 @@ impl Engine {
     }
 
     /// Stops and removes containers (orphans, extra replicas), concurrently.
-    pub async fn remove_containers(&self, ctrs: &[Ctr], timeout: Option<i64>, volumes: bool) -> Result<()> {
+    pub async fn remove_containers(
+        &self,
+        ctrs: &[Ctr],
+        timeout: Option<i64>,
+        volumes: bool,
+    ) -> Result<()> {
         let results = join_all(ctrs.iter().map(|c| async move {
             let name = c.name();
             if c.running() {
@@ -282,7 +299,11 @@ impl Engine {
                 self.progress.container(&name, "Stopped");
             }
             self.progress.container(&name, "Removing");
-            match self.client.container_remove(c.id(), true, volumes, false).await {
+            match self
+                .client
+                .container_remove(c.id(), true, volumes, false)
+                .await
+            {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(EngineError::from(e)),
@@ -295,9 +316,14 @@ impl Engine {
     }
 
     /// The whole of `up` after images are present: resources, convergence, start, wait.
-    pub async fn up(&self, project: &Project, opts: &UpOptions) -> Result<BTreeMap<String, Vec<Member>>> {
+    pub async fn up(
+        &self,
+        project: &Project,
+        opts: &UpOptions,
+    ) -> Result<BTreeMap<String, Vec<Member>>> {
         let targets = Self::targets(project, &opts.services, opts.no_deps);
-        let existing = state::containers(&self.client, &project.name, true, OneOff::Exclude).await?;
+        let existing =
+            state::containers(&self.client, &project.name, true, OneOff::Exclude).await?;
         let orphans: Vec<Ctr> = existing
             .iter()
             .filter(|c| {
@@ -308,7 +334,8 @@ impl Engine {
             .collect();
         if !orphans.is_empty() {
             if opts.remove_orphans {
-                self.remove_containers(&orphans, opts.timeout, false).await?;
+                self.remove_containers(&orphans, opts.timeout, false)
+                    .await?;
             } else {
                 let names: Vec<String> = orphans.iter().map(Ctr::name).collect();
                 self.progress.line(&format!(
@@ -350,7 +377,11 @@ impl Engine {
                         .filter(|c| c.service() == svc)
                         .cloned()
                         .collect();
-                    let scale = opts.scale.get(&svc).copied().unwrap_or_else(|| s.get_scale());
+                    let scale = opts
+                        .scale
+                        .get(&svc)
+                        .copied()
+                        .unwrap_or_else(|| s.get_scale());
                     let got = self
                         .converge_service(project, s, mine, scale, policy, opts.timeout, members)
                         .await?;
@@ -364,7 +395,8 @@ impl Engine {
         }
         self.start_services(project, &graph, &members).await?;
         if opts.wait {
-            self.wait_healthy(project, &targets, &members, opts.wait_timeout).await?;
+            self.wait_healthy(project, &targets, &members, opts.wait_timeout)
+                .await?;
         }
         Ok(members.into_inner().unwrap_or_default())
     }
@@ -382,7 +414,9 @@ impl Engine {
         members: &Members,
     ) -> Result<Vec<Member>> {
         let image = spec::image_name(project, s);
-        let image_id = state::image_id(&self.client, &image).await?.unwrap_or_default();
+        let image_id = state::image_id(&self.client, &image)
+            .await?
+            .unwrap_or_default();
         mine.sort_by_key(Ctr::number);
         let scale = scale.max(0) as usize;
         let extra: Vec<Ctr> = if mine.len() > scale {
@@ -423,7 +457,10 @@ impl Engine {
                             running: c.running(),
                         })
                     }
-                    (Some(c), true) => self.recreate(project, s, &c, &image_id, timeout, members).await,
+                    (Some(c), true) => {
+                        self.recreate(project, s, &c, &image_id, timeout, members)
+                            .await
+                    }
                     (None, _) => {
                         let name = if s.container_name.is_empty() {
                             labels::container_name(&project.name, &s.name, number)
@@ -432,11 +469,18 @@ impl Engine {
                         };
                         self.progress.container(&name, "Creating");
                         let inst = self.instance(project, s, &name, number, &image_id, members)?;
-                        let id = self.create(project, s, &inst, &name, true).await.inspect_err(|_| {
-                            self.progress.container(&name, "Error");
-                        })?;
+                        let id = self
+                            .create(project, s, &inst, &name, true)
+                            .await
+                            .inspect_err(|_| {
+                                self.progress.container(&name, "Error");
+                            })?;
                         self.progress.container(&name, "Created");
-                        Ok(Member { id, name, running: false })
+                        Ok(Member {
+                            id,
+                            name,
+                            running: false,
+                        })
                     }
                 }
             }
@@ -459,7 +503,9 @@ impl Engine {
             lock(members)
                 .get(svc)
                 .and_then(|m| m.first().cloned())
-                .ok_or_else(|| EngineError::msg(format!("service {svc:?} has no container to share")))
+                .ok_or_else(|| {
+                    EngineError::msg(format!("service {svc:?} has no container to share"))
+                })
         };
         let network_mode = match s.network_mode.strip_prefix("service:") {
             Some(svc) => Some(format!("container:{}", first_of(svc)?.id)),
@@ -472,7 +518,11 @@ impl Engine {
             } else {
                 let (svc, mode) = v.split_once(':').unwrap_or((v, ""));
                 let m = first_of(svc)?;
-                volumes_from.push(if mode.is_empty() { m.name } else { format!("{}:{mode}", m.name) });
+                volumes_from.push(if mode.is_empty() {
+                    m.name
+                } else {
+                    format!("{}:{mode}", m.name)
+                });
             }
         }
         let _ = project;
@@ -506,7 +556,9 @@ impl Engine {
             .client
             .post_json("/containers/create", &q, &body)
             .await
-            .map_err(|e| EngineError::msg(format!("Error response from daemon: {}", api_message(&e))))?;
+            .map_err(|e| {
+                EngineError::msg(format!("Error response from daemon: {}", api_message(&e)))
+            })?;
         Ok(created["Id"].as_str().unwrap_or_default().to_string())
     }
 
@@ -532,15 +584,26 @@ impl Engine {
         inst.replace = Some(old.id().to_string());
         let id = self.create(project, s, &inst, &tmp, true).await?;
         self.client.container_stop(old.id(), None, timeout).await?;
-        self.client.container_remove(old.id(), true, false, false).await?;
+        self.client
+            .container_remove(old.id(), true, false, false)
+            .await?;
         self.client.container_rename(&id, &name).await?;
         self.progress.container(&old_name, "Recreated");
-        Ok(Member { id, name, running: false })
+        Ok(Member {
+            id,
+            name,
+            running: false,
+        })
     }
 
     /// Starts every stopped member, dependencies first, each after its dependencies met their
     /// conditions.
-    pub async fn start_services(&self, project: &Project, graph: &Graph, members: &Members) -> Result<()> {
+    pub async fn start_services(
+        &self,
+        project: &Project,
+        graph: &Graph,
+        members: &Members,
+    ) -> Result<()> {
         graph
             .walk(false, |svc| async move {
                 let s = &project.services[&svc];
@@ -573,7 +636,12 @@ impl Engine {
     }
 
     /// Waits until each dependency of `s` meets its `depends_on` condition.
-    pub async fn wait_dependencies(&self, project: &Project, s: &ServiceConfig, members: &Members) -> Result<()> {
+    pub async fn wait_dependencies(
+        &self,
+        project: &Project,
+        s: &ServiceConfig,
+        members: &Members,
+    ) -> Result<()> {
         for (dep, d) in &s.depends_on {
             if !project.services.contains_key(dep) {
                 continue;
@@ -584,7 +652,11 @@ impl Engine {
                     .await?
                     .into_iter()
                     .filter(|c| c.service() == dep)
-                    .map(|c| Member { id: c.id().to_string(), name: c.name(), running: c.running() })
+                    .map(|c| Member {
+                        id: c.id().to_string(),
+                        name: c.name(),
+                        running: c.running(),
+                    })
                     .collect(),
             };
             if ctrs.is_empty() && !d.required {
@@ -630,7 +702,13 @@ impl Engine {
                 SERVICE_CONDITION_COMPLETED_SUCCESSFULLY => {
                     for c in &ctrs {
                         self.progress.container(&c.name, "Waiting");
-                        let code = self.client.container_wait(&c.id, Some("not-running")).await?.result().await?.status_code;
+                        let code = self
+                            .client
+                            .container_wait(&c.id, Some("not-running"))
+                            .await?
+                            .result()
+                            .await?
+                            .status_code;
                         if code != 0 {
                             self.progress.container(&c.name, "Error");
                             return Err(EngineError::msg(format!(
@@ -670,7 +748,10 @@ impl Engine {
                     (Some("running"), None | Some("healthy")) => break,
                     (_, Some("unhealthy")) => {
                         self.progress.container(&m.name, "Error");
-                        return Err(EngineError::msg(format!("container {} is unhealthy", m.name)));
+                        return Err(EngineError::msg(format!(
+                            "container {} is unhealthy",
+                            m.name
+                        )));
                     }
                     (Some("exited"), _) => {
                         let code = st["ExitCode"].as_i64().unwrap_or(0);
@@ -679,7 +760,10 @@ impl Engine {
                             return Ok(());
                         }
                         self.progress.container(&m.name, "Error");
-                        return Err(EngineError::msg(format!("container {} exited ({code})", m.name)));
+                        return Err(EngineError::msg(format!(
+                            "container {} exited ({code})",
+                            m.name
+                        )));
                     }
                     _ => {}
                 }
@@ -726,8 +810,17 @@ mod tests {
 
     #[test]
     fn references() {
-        assert_eq!(split_reference("busybox"), ("busybox".into(), "latest".into()));
-        assert_eq!(split_reference("localhost:5000/a/b:1"), ("localhost:5000/a/b".into(), "1".into()));
-        assert_eq!(split_reference("a@sha256:x"), ("a".into(), "sha256:x".into()));
+        assert_eq!(
+            split_reference("busybox"),
+            ("busybox".into(), "latest".into())
+        );
+        assert_eq!(
+            split_reference("localhost:5000/a/b:1"),
+            ("localhost:5000/a/b".into(), "1".into())
+        );
+        assert_eq!(
+            split_reference("a@sha256:x"),
+            ("a".into(), "sha256:x".into())
+        );
     }
 }
