@@ -22,6 +22,12 @@ pub enum LoadError {
     /// `${VAR:?msg}` unset, or a bad substitution.
     #[error("error while interpolating {path}: {message}")]
     Interpolation { path: String, message: String },
+    /// A malformed `${...}` (compose's wording, the template on the last line).
+    #[error("invalid interpolation format for {path}.\nYou may need to escape any $ with another $.\n{template}")]
+    InvalidInterpolation { path: String, template: String },
+    /// Decoding a value into its type failed (`'services[a].command' invalid command line string`).
+    #[error("decoding failed due to the following error(s):\n\n'{path}' {message}")]
+    Decoding { path: String, message: String },
     /// An invalid project name.
     #[error("invalid project name {name:?}: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number")]
     InvalidProjectName { name: String },

@@ -4,9 +4,14 @@ use std::collections::BTreeMap;
 
 use crate::node::{Node, Value};
 
-/// A substitution failure: the message compose prints after `error while interpolating <path>: `.
+/// A substitution failure: the message compose prints after `error while interpolating <path>: `,
+/// and for a malformed template, the whole string.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateError(pub String);
+pub struct TemplateError(pub String, pub Option<String>);
+
+fn err(msg: String) -> TemplateError {
+    TemplateError(msg, None)
+}
 
 /// Looks a variable up; `None` when unset.
 pub trait Lookup {
@@ -63,7 +68,10 @@ pub fn substitute(s: &str, env: &dyn Lookup) -> Result<String, TemplateError> {
                     j += 1;
                 }
                 if j >= chars.len() {
-                    return Err(TemplateError(format!("Invalid template: {s:?}")));
+                    return Err(TemplateError(
+                        format!("Invalid template: {s:?}"),
+                        Some(s.to_string()),
+                    ));
                 }
                 let inner: String = chars[start..j].iter().collect();
                 out.push_str(&braced(&inner, s, env)?);
@@ -90,7 +98,12 @@ pub fn substitute(s: &str, env: &dyn Lookup) -> Result<String, TemplateError> {
 
 /// The inside of `${...}`: `NAME`, `NAME:-d`, `NAME-d`, `NAME:?e`, `NAME?e`, `NAME:+a`, `NAME+a`.
 fn braced(inner: &str, whole: &str, env: &dyn Lookup) -> Result<String, TemplateError> {
-    let invalid = || TemplateError(format!("Invalid template: {whole:?}"));
+    let invalid = || {
+        TemplateError(
+            format!("Invalid template: {whole:?}"),
+            Some(whole.to_string()),
+        )
+    };
     let name_len = inner
         .char_indices()
         .find(|&(idx, c)| {
@@ -160,7 +173,7 @@ fn braced(inner: &str, whole: &str, env: &dyn Lookup) -> Result<String, Template
                 Ok(value.unwrap_or_default())
             } else {
                 let msg = substitute(arg, env)?;
-                Err(TemplateError(if msg.is_empty() {
+                Err(err(if msg.is_empty() {
                     format!("required variable {name} is missing a value")
                 } else {
                     format!("required variable {name} is missing a value: {msg}")
@@ -298,7 +311,7 @@ pub fn interpolate_node(
             let fail = |msg: String| {
                 (
                     path.join("."),
-                    TemplateError(format!("failed to cast to expected type: {msg}")),
+                    err(format!("failed to cast to expected type: {msg}")),
                 )
             };
             node.value =

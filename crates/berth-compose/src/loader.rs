@@ -35,6 +35,9 @@ pub struct LoadOptions {
     pub skip_consistency_check: bool,
     /// `--no-path-resolution`.
     pub skip_resolve_paths: bool,
+    /// Leave `env_file`s unread (`environment` as written, `KEY`-only entries resolved):
+    /// compose loads so for `config --hash`.
+    pub skip_env_file_resolution: bool,
     /// Services named on the command line: their profiles are enabled, and (as compose) the
     /// project is not reduced to them here.
     pub services: Vec<String>,
@@ -72,13 +75,26 @@ pub const DEFAULT_OVERRIDE_FILE_NAMES: &[&str] = &[
 
 /// Finds `compose.yaml` (etc.) in `dir` or its parents, plus the override file beside it.
 pub fn find_default_files(dir: &Path) -> Option<Vec<PathBuf>> {
+    find_default_files_warn(dir, &mut Vec::new())
+}
+
+fn find_default_files_warn(dir: &Path, warnings: &mut Vec<String>) -> Option<Vec<PathBuf>> {
     let mut d = Some(dir);
     while let Some(cur) = d {
-        if let Some(f) = DEFAULT_FILE_NAMES
+        let found: Vec<PathBuf> = DEFAULT_FILE_NAMES
             .iter()
             .map(|n| cur.join(n))
-            .find(|p| p.is_file())
-        {
+            .filter(|p| p.is_file())
+            .collect();
+        if let Some(f) = found.first().cloned() {
+            if found.len() > 1 {
+                let list: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
+                warnings.push(format!(
+                    "Found multiple config files with supported names: {}",
+                    list.join(", ")
+                ));
+                warnings.push(format!("Using {}", f.display()));
+            }
             let mut files = vec![f];
             if let Some(o) = DEFAULT_OVERRIDE_FILE_NAMES
                 .iter()
@@ -173,6 +189,7 @@ struct Ctx<'a> {
     env: BTreeMap<String, String>,
     /// Files being included (cycle detection).
     include_stack: Vec<PathBuf>,
+    warnings: Vec<String>,
 }
 
 /// Loads a project as `docker compose` does for any command.
@@ -205,6 +222,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
     };
     let seed_env = read_env(&seed_env_files, &options.environment)?;
 
+    let mut warnings = Vec::new();
     // Which files.
     let files: Vec<PathBuf> = if !options.config_files.is_empty() {
         options
@@ -229,7 +247,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
             .map(|f| PathBuf::from(abs(&seed_dir, f, None)))
             .collect()
     } else {
-        find_default_files(&seed_dir).ok_or(LoadError::NoConfigFile)?
+        find_default_files_warn(&seed_dir, &mut warnings).ok_or(LoadError::NoConfigFile)?
     };
 
     let project_dir = match &options.project_directory {
@@ -255,6 +273,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
         options,
         env,
         include_stack: Vec::new(),
+        warnings,
     };
     let merged = ctx.load_files(&files, &project_dir)?;
 
@@ -311,6 +330,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
         .map(|f| f.to_string_lossy().into_owned())
         .collect();
     project.environment = ctx.env.clone();
+    project.warnings = std::mem::take(&mut ctx.warnings);
 
     let mut profiles: Vec<String> = options.profiles.clone();
     if profiles.is_empty() {
@@ -349,7 +369,18 @@ impl Ctx<'_> {
         enforce_unicity(&mut merged, &mut Vec::new()).map_err(|e| LoadError::Invalid(e.0))?;
         if let Some(services) = merged.get_mut("services").and_then(Node::as_map_mut) {
             for (name, svc) in services.iter_mut() {
-                crate::transform::service(name, svc).map_err(LoadError::Invalid)?;
+                crate::transform::service(name, svc).map_err(|e| {
+                    match e.strip_prefix(crate::transform::DECODING) {
+                        Some(rest) => {
+                            let (path, message) = rest.split_once('\u{0}').unwrap_or((rest, ""));
+                            LoadError::Decoding {
+                                path: path.to_string(),
+                                message: message.to_string(),
+                            }
+                        }
+                        None => LoadError::Invalid(e),
+                    }
+                })?;
             }
         }
         crate::transform::resources(&mut merged);
@@ -372,9 +403,20 @@ impl Ctx<'_> {
     /// Parse, interpolate and validate one file (no include/extends).
     fn parse_file(&self, path: &Path) -> Result<Node, LoadError> {
         let text = self.read(path)?;
-        let mut node = parse_yaml(&text).map_err(|e| LoadError::Yaml {
-            file: file_label(path),
-            message: e.to_string(),
+        let mut node = parse_yaml(&text).map_err(|e| {
+            if e.duplicate_key {
+                LoadError::Invalid(format!(
+                    "failed to parse {}: line {}: {}",
+                    file_label(path),
+                    e.line,
+                    e.message
+                ))
+            } else {
+                LoadError::Yaml {
+                    file: file_label(path),
+                    message: e.to_string(),
+                }
+            }
         })?;
         match &node.value {
             Value::Null => return Err(LoadError::Invalid("empty compose file".to_string())),
@@ -396,8 +438,16 @@ impl Ctx<'_> {
             }
         }
         if !self.options.skip_interpolation {
-            interpolate_node(&mut node, &mut Vec::new(), &self.env)
-                .map_err(|(path, e)| LoadError::Interpolation { path, message: e.0 })?;
+            interpolate_node(&mut node, &mut Vec::new(), &self.env).map_err(|(path, e)| match e
+                .0
+                .strip_prefix("Invalid template: ")
+            {
+                Some(_) => LoadError::InvalidInterpolation {
+                    path,
+                    template: e.1.unwrap_or_default(),
+                },
+                None => LoadError::Interpolation { path, message: e.0 },
+            })?;
         }
         crate::schema::validate(&node).map_err(|e| LoadError::Validation {
             file: file_label(path),
@@ -415,7 +465,23 @@ impl Ctx<'_> {
             path.parent().map(Path::to_path_buf).unwrap_or_default()
         };
         if let Some(m) = node.as_map_mut() {
-            m.shift_remove("version");
+            if m.shift_remove("version").is_some() {
+                self.warnings.push(format!(
+                    "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
+                    file_label(path)
+                ));
+            }
+            for kind in ["networks", "volumes", "secrets", "configs"] {
+                if let Some(sec) = m.get(kind).and_then(Node::as_map) {
+                    for (k, v) in sec {
+                        if v.get("external").and_then(|e| e.get("name")).is_some() {
+                            self.warnings.push(format!(
+                                "{kind}.{k}: external.name is deprecated. Please set name and external: true"
+                            ));
+                        }
+                    }
+                }
+            }
         }
         let includes = node.as_map_mut().and_then(|m| m.shift_remove("include"));
         if let Some(inc) = includes {
@@ -504,9 +570,11 @@ impl Ctx<'_> {
                 options: self.options,
                 env: sub_env,
                 include_stack: self.include_stack.clone(),
+                warnings: Vec::new(),
             };
             sub.include_stack.extend(paths.iter().cloned());
             let sub_node = sub.load_files(&paths, &sub_dir)?;
+            self.warnings.append(&mut sub.warnings);
             let mut sub_project = crate::normalize::to_project(sub_node, "included")?;
             sub_project.working_dir = sub_dir.to_string_lossy().into_owned();
             sub_project.environment = sub.env.clone();

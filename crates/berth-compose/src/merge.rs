@@ -536,12 +536,12 @@ mod tests {
     #[test]
     fn sequences_dedup_by_identity() {
         let j = m(
-            "services:\n  web:\n    ports: ['80:80', '443:443']\n    volumes: ['a:/data', './x:/x']\n    environment: {A: '1', B: '2'}\n    expose: ['1']\n",
-            "services:\n  web:\n    ports: ['80:80']\n    volumes: ['b:/data']\n    environment: [A=3]\n    expose: ['1', '2']\n",
+            "services:\n  web:\n    ports: ['80:80', '443:443']\n    volumes: ['va:/data', './x:/x']\n    environment: {A: '1', B: '2'}\n    expose: ['1']\n",
+            "services:\n  web:\n    ports: ['80:80']\n    volumes: ['vb:/data']\n    environment: [A=3]\n    expose: ['1', '2']\n",
         );
         let w = &j["services"]["web"];
         assert_eq!(w["ports"], serde_json::json!(["80:80", "443:443"]));
-        assert_eq!(w["volumes"], serde_json::json!(["b:/data", "./x:/x"]));
+        assert_eq!(w["volumes"], serde_json::json!(["vb:/data", "./x:/x"]));
         assert_eq!(w["environment"], serde_json::json!(["A=3", "B=2"]));
         assert_eq!(w["expose"], serde_json::json!(["1", "2"]));
     }

@@ -38,9 +38,6 @@ fn is_zero_u32(v: &u32) -> bool {
 fn is_zero_f32(v: &f32) -> bool {
     *v == 0.0
 }
-fn is_true(b: &bool) -> bool {
-    *b
-}
 fn default_true() -> bool {
     true
 }
@@ -79,6 +76,9 @@ pub struct Project {
     /// The active profiles.
     #[serde(skip)]
     pub profiles: Vec<String>,
+    /// Warnings compose logs while loading (obsolete `version`, several default files, ...).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// One service (`types.ServiceConfig`). `name` is the map key, not serialized.
@@ -88,7 +88,11 @@ pub struct ServiceConfig {
     pub name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub annotations: Mapping,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<bool>,
@@ -172,7 +176,7 @@ pub struct ServiceConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_add: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub gpus: Vec<Value>,
+    pub gpus: Vec<DeviceRequest>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,7 +189,11 @@ pub struct ServiceConfig {
     pub ipc: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub isolation: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub label_file: Vec<String>,
@@ -195,7 +203,11 @@ pub struct ServiceConfig {
     pub logging: Option<LoggingConfig>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_driver: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub log_opt: Mapping,
     #[serde(default, skip_serializing_if = "UnitBytes::is_zero")]
     pub mem_limit: UnitBytes,
@@ -253,9 +265,17 @@ pub struct ServiceConfig {
     pub stop_grace_period: Option<Duration>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stop_signal: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub storage_opt: Mapping,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub sysctls: Mapping,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<String>,
@@ -342,7 +362,11 @@ pub struct BuildConfig {
     /// `default` or `id=path` entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ssh: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache_from: Vec<String>,
@@ -352,7 +376,11 @@ pub struct BuildConfig {
     pub no_cache: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub no_cache_filter: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub additional_contexts: Mapping,
     #[serde(default, skip_serializing_if = "is_false")]
     pub pull: bool,
@@ -464,7 +492,11 @@ pub struct DeviceMapping {
 pub struct LoggingConfig {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub options: Options,
     #[serde(flatten)]
     pub extensions: Extensions,
@@ -477,7 +509,11 @@ pub struct DeployConfig {
     pub mode: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i64>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_config: Option<UpdateConfig>,
@@ -547,11 +583,31 @@ pub struct Resource {
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub pids: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub devices: Vec<Value>,
+    pub devices: Vec<DeviceRequest>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generic_resources: Vec<Value>,
     #[serde(flatten)]
     pub extensions: Extensions,
+}
+
+/// A device request (`deploy.resources.reservations.devices`, `gpus`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRequest {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    /// A number; `all` is -1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_ids: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "de_string_map"
+    )]
+    pub options: Mapping,
 }
 
 /// `deploy.restart_policy`.
@@ -590,7 +646,11 @@ pub struct Placement {
 pub struct ServiceNetworkConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub driver_opts: Options,
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub gw_priority: i64,
@@ -717,7 +777,11 @@ impl Default for ServiceVolumeBind {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceVolumeVolume {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Mapping,
     #[serde(default, skip_serializing_if = "is_false")]
     pub nocopy: bool,
@@ -861,17 +925,38 @@ pub struct ExtendsConfig {
     pub service: String,
 }
 
-/// `env_file` entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `env_file` entry. Serialized as compose-go does: the bare path when required with the
+/// default format, else the mapping.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct EnvFile {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
     /// Printed only when false (compose-go's OptOut).
-    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    #[serde(default = "default_true")]
     pub required: bool,
     /// `raw` to skip interpolation of the file's values.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub format: String,
+}
+
+impl Serialize for EnvFile {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.required && self.format.is_empty() {
+            return s.serialize_str(&self.path);
+        }
+        let mut m = s.serialize_map(None)?;
+        if !self.path.is_empty() {
+            m.serialize_entry("path", &self.path)?;
+        }
+        if !self.required {
+            m.serialize_entry("required", &false)?;
+        }
+        if !self.format.is_empty() {
+            m.serialize_entry("format", &self.format)?;
+        }
+        m.end()
+    }
 }
 
 /// `healthcheck`.
@@ -916,7 +1001,11 @@ pub struct NetworkConfig {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub driver_opts: Options,
     /// Always printed in JSON (a struct in compose-go).
     #[serde(default)]
@@ -931,7 +1020,11 @@ pub struct NetworkConfig {
     pub internal: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub attachable: bool,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_ipv4: Option<bool>,
@@ -965,7 +1058,11 @@ pub struct IpamPool {
     pub gateway: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ip_range: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub aux_addresses: Mapping,
     #[serde(flatten)]
     pub extensions: Extensions,
@@ -979,7 +1076,11 @@ pub struct VolumeConfig {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub driver_opts: Options,
     #[serde(
         default,
@@ -987,7 +1088,11 @@ pub struct VolumeConfig {
         deserialize_with = "de_external"
     )]
     pub external: bool,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(flatten)]
     pub extensions: Extensions,
@@ -1011,11 +1116,19 @@ pub struct FileObjectConfig {
         deserialize_with = "de_external"
     )]
     pub external: bool,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de_string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub driver_opts: Mapping,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub template_driver: String,
@@ -1173,6 +1286,21 @@ fn de_external<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
             .ok_or_else(|| de::Error::custom(format!("invalid boolean {s:?}"))),
         _ => Err(de::Error::custom("external must be a boolean")),
     }
+}
+
+/// A string map whose values may be written as numbers or booleans (`max-file: 3`).
+fn de_string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let m: BTreeMap<String, Value> = BTreeMap::deserialize(d)?;
+    Ok(m.into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (k, v)
+        })
+        .collect())
 }
 
 /// A float given as a number or a string (`cpus: "0.5"`).

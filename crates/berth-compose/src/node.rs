@@ -169,6 +169,8 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 pub struct YamlError {
     pub line: usize,
     pub message: String,
+    /// A key defined twice in one mapping (compose words it `failed to parse <file>: ...`).
+    pub duplicate_key: bool,
 }
 
 impl std::fmt::Display for YamlError {
@@ -186,6 +188,8 @@ enum Frame {
     },
     Map {
         entries: IndexMap<String, Node>,
+        /// The line of each explicit key.
+        key_lines: std::collections::HashMap<String, usize>,
         /// Entries from `<<` merge keys: applied under the explicit keys.
         merged: Vec<IndexMap<String, Node>>,
         key: Option<(String, usize)>,
@@ -211,7 +215,7 @@ fn merge_tag(tag: &Option<Tag>) -> Option<MergeTag> {
 }
 
 /// Resolves a plain scalar as YAML's core schema (go-yaml v3) does.
-fn resolve_plain(s: &str) -> Value {
+pub(crate) fn resolve_plain(s: &str) -> Value {
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
@@ -271,6 +275,7 @@ impl Builder {
             self.error = Some(YamlError {
                 line,
                 message: message.into(),
+                duplicate_key: false,
             });
         }
     }
@@ -281,6 +286,7 @@ impl Builder {
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map {
                 entries,
+                key_lines,
                 merged,
                 key,
                 ..
@@ -325,9 +331,17 @@ impl Builder {
                                 );
                             }
                         }
-                    } else if entries.contains_key(&k) {
-                        self.fail(kline, format!("mapping key {k:?} already defined"));
+                    } else if let Some(first) = key_lines.get(&k) {
+                        let message = format!("mapping key {k:?} already defined at line {first}");
+                        if self.error.is_none() {
+                            self.error = Some(YamlError {
+                                line: kline,
+                                message,
+                                duplicate_key: true,
+                            });
+                        }
                     } else {
+                        key_lines.insert(k.clone(), kline);
                         entries.insert(k, node);
                     }
                 }
@@ -373,6 +387,7 @@ impl MarkedEventReceiver for Builder {
             }),
             Event::MappingStart(anchor, tag) => self.stack.push(Frame::Map {
                 entries: IndexMap::new(),
+                key_lines: Default::default(),
                 merged: Vec::new(),
                 key: None,
                 anchor,
@@ -462,6 +477,7 @@ pub fn parse_yaml(text: &str) -> Result<Node, YamlError> {
         return Err(YamlError {
             line: m.line(),
             message: info,
+            duplicate_key: false,
         });
     }
     if let Some(e) = b.error {

@@ -80,13 +80,20 @@ pub fn resolve_paths(p: &mut Project) {
     }
 }
 
-/// Reads each service's `env_file`s into its environment (environment wins), resolves
-/// `KEY`-only entries from the project environment, and drops `env_file`, as compose does.
+/// Reads each service's `env_file`s into its environment (environment wins) and resolves
+/// `KEY`-only entries from the project environment, as compose does. `env_file` stays in the
+/// model (it is part of the config hash); `config` does not print it.
 pub fn resolve_environment(p: &mut Project) -> Result<(), LoadError> {
+    resolve_environment_with(p, true)
+}
+
+/// As [`resolve_environment`]; with `read_env_files` false the files are left unread
+/// (compose's `WithoutEnvironmentResolution`, used by `config --hash`).
+pub fn resolve_environment_with(p: &mut Project, read_env_files: bool) -> Result<(), LoadError> {
     let env = p.environment.clone();
     for s in p.services.values_mut() {
         let mut from_files: BTreeMap<String, Option<String>> = BTreeMap::new();
-        for ef in &s.env_file {
+        for ef in s.env_file.iter().filter(|_| read_env_files) {
             let path = Path::new(&ef.path);
             if !path.exists() {
                 if ef.required {
@@ -122,7 +129,6 @@ pub fn resolve_environment(p: &mut Project) -> Result<(), LoadError> {
             }
         }
         s.environment = from_files;
-        s.env_file.clear();
     }
     Ok(())
 }
@@ -228,7 +234,7 @@ pub fn finish(
     if !options.skip_resolve_paths {
         resolve_paths(p);
     }
-    resolve_environment(p)?;
+    resolve_environment_with(p, !options.skip_env_file_resolution)?;
     if !options.skip_normalization {
         normalize(p);
     }
@@ -288,13 +294,6 @@ pub fn check(p: &Project) -> Result<(), LoadError> {
             return Err(LoadError::invalid(format!(
                 "service {name} declares mutually exclusive `network_mode` and `networks`"
             )));
-        }
-        if let Some(t) = s.network_mode.strip_prefix("service:") {
-            if !p.services.contains_key(t) && !p.disabled_services.contains_key(t) {
-                return Err(LoadError::invalid(format!(
-                    "service {t:?} not found for network_mode 'service:{t}'"
-                )));
-            }
         }
         for v in &s.volumes {
             if v.kind == VolumeType::Volume

@@ -18,6 +18,14 @@ fn tree(project: &Project, format: Format, escape_dollars: bool) -> Node {
     let text = serde_json::to_string(project).unwrap_or_else(|_| "{}".to_string());
     let mut node = parse_yaml(&text).unwrap_or_else(|_| Node::map());
     if let Some(m) = node.as_map_mut() {
+        // env_file is resolved into environment; compose prints neither the files nor the key.
+        if let Some(services) = m.get_mut("services").and_then(Node::as_map_mut) {
+            for svc in services.values_mut() {
+                if let Some(sm) = svc.as_map_mut() {
+                    sm.shift_remove("env_file");
+                }
+            }
+        }
         if format == Format::Json {
             if let Some(services) = m.get_mut("services").and_then(Node::as_map_mut) {
                 for svc in services.values_mut() {
@@ -63,6 +71,57 @@ pub fn render(project: &Project, format: Format, escape_dollars: bool) -> String
             yaml_map_body(node.as_map().cloned().unwrap_or_default(), 0, &mut out);
             out
         }
+    }
+}
+
+/// Compose's `com.docker.compose.config-hash` of a service (`ServiceHash`): the SHA-256 of
+/// Go's `json.Marshal` of the service without build, pull_policy, scale, deploy.replicas,
+/// depends_on and profiles. `config --hash` prints it; `up` compares it to decide recreation.
+pub fn service_hash(service: &crate::model::ServiceConfig) -> String {
+    use sha2::Digest;
+    let mut s = service.clone();
+    s.build = None;
+    s.pull_policy.clear();
+    s.scale = None;
+    if let Some(d) = s.deploy.as_mut() {
+        d.replicas = None;
+    }
+    s.depends_on.clear();
+    s.profiles.clear();
+    let text = serde_json::to_string(&s).unwrap_or_default();
+    let mut node = parse_yaml(&text).unwrap_or_else(|_| Node::map());
+    strip_extensions(&mut node);
+    let mut out = String::new();
+    json_compact(&node, &mut out);
+    hex::encode(sha2::Sha256::digest(out.as_bytes()))
+}
+
+fn json_compact(n: &Node, out: &mut String) {
+    match &n.value {
+        Value::String(s) => json_string(s, out),
+        Value::Map(m) => {
+            out.push('{');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(k, out);
+                out.push(':');
+                json_compact(v, out);
+            }
+            out.push('}');
+        }
+        Value::Seq(s) => {
+            out.push('[');
+            for (i, v) in s.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_compact(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&scalar_json(other)),
     }
 }
 
@@ -212,44 +271,76 @@ fn json(n: &Node, indent: usize, out: &mut String) {
     }
 }
 
-/// Would go-yaml write `s` plain? Not when it reads back as another type or is not a valid
-/// plain scalar.
-fn needs_quotes(s: &str) -> bool {
-    if s.is_empty() {
-        return true;
-    }
-    if !matches!(crate::node::parse_yaml(&format!("k: {s}")), Ok(ref n) if n.get("k").is_some_and(|v| v.value == Value::String(s.to_string())))
+/// How go-yaml (v3) writes a string scalar.
+#[derive(Debug, PartialEq, Eq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+}
+
+fn is_base60_float(s: &str) -> bool {
+    // ^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$
+    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (main, _frac) = match t.split_once('.') {
+        Some((m, f)) if f.chars().all(|c| c.is_ascii_digit() || c == '_') => (m, Some(f)),
+        Some(_) => return false,
+        None => (t, None),
+    };
+    let mut parts = main.split(':');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let rest: Vec<&str> = parts.collect();
+    !rest.is_empty()
+        && first.starts_with(|c: char| c.is_ascii_digit())
+        && first.chars().all(|c| c.is_ascii_digit() || c == '_')
+        && rest.iter().all(|r| {
+            let b = r.as_bytes();
+            match b.len() {
+                1 => b[0].is_ascii_digit(),
+                2 => (b'0'..=b'5').contains(&b[0]) && b[1].is_ascii_digit(),
+                _ => false,
+            }
+        })
+}
+
+fn style(s: &str) -> Style {
+    // Strings that would read back as another type are double-quoted.
+    let reads_as_string = matches!(crate::node::resolve_plain(s), Value::String(_));
+    if s.is_empty()
+        || !reads_as_string
+        || matches!(
+            s,
+            "y" | "Y"
+                | "yes"
+                | "Yes"
+                | "YES"
+                | "n"
+                | "N"
+                | "no"
+                | "No"
+                | "NO"
+                | "on"
+                | "On"
+                | "ON"
+                | "off"
+                | "Off"
+                | "OFF"
+        )
+        || is_base60_float(s)
     {
-        return true;
+        return Style::Double;
     }
-    // YAML 1.1 booleans go-yaml still quotes.
-    if matches!(
-        s,
-        "y" | "Y"
-            | "yes"
-            | "Yes"
-            | "YES"
-            | "n"
-            | "N"
-            | "no"
-            | "No"
-            | "NO"
-            | "on"
-            | "On"
-            | "ON"
-            | "off"
-            | "Off"
-            | "OFF"
-    ) {
-        return true;
+    if s.chars().any(|c| c.is_control() && c != '\n') {
+        return Style::Double;
     }
     let first = s.chars().next().unwrap_or(' ');
+    let second = s.chars().nth(1);
+    let mut plain = reads_as_string;
     if matches!(
         first,
-        '-' | '?'
-            | ':'
-            | ','
-            | '['
+        ',' | '['
             | ']'
             | '{'
             | '}'
@@ -265,12 +356,10 @@ fn needs_quotes(s: &str) -> bool {
             | '@'
             | '`'
     ) {
-        // `-x` and `:x` style are fine plain in block context when not followed by space.
-        let second = s.chars().nth(1);
-        let ok = matches!(first, '-' | '?' | ':') && second.is_some_and(|c| !c.is_whitespace());
-        if !ok {
-            return true;
-        }
+        plain = false;
+    }
+    if matches!(first, '-' | '?' | ':') && second.is_none_or(char::is_whitespace) {
+        plain = false;
     }
     if s.starts_with(' ')
         || s.ends_with(' ')
@@ -278,20 +367,23 @@ fn needs_quotes(s: &str) -> bool {
         || s.contains(" #")
         || s.ends_with(':')
     {
-        return true;
+        plain = false;
     }
-    if s.chars().any(|c| c.is_control() && c != '\n') {
-        return true;
+    if plain {
+        return Style::Plain;
     }
-    // Octal/underscore/sexagesimal forms YAML 1.1 would read as numbers.
-    let looks_number = s
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '_' | '.' | '+' | '-' | 'e' | 'E' | 'x' | 'o'))
-        && s.chars().any(|c| c.is_ascii_digit());
-    looks_number && s.parse::<f64>().is_ok()
+    Style::Single
+}
+
+#[cfg(test)]
+fn needs_quotes(s: &str) -> bool {
+    style(s) != Style::Plain
 }
 
 fn yaml_quote(s: &str) -> String {
+    if style(s) == Style::Single {
+        return format!("'{}'", s.replace('\'', "''"));
+    }
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -309,7 +401,7 @@ fn yaml_quote(s: &str) -> String {
 }
 
 fn yaml_key(k: &str) -> String {
-    if needs_quotes(k) {
+    if style(k) != Style::Plain {
         yaml_quote(k)
     } else {
         k.to_string()
@@ -320,7 +412,7 @@ fn yaml_key(k: &str) -> String {
 fn yaml_scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if s.contains('\n') => None,
-        Value::String(s) => Some(if needs_quotes(s) {
+        Value::String(s) => Some(if style(s) != Style::Plain {
             yaml_quote(s)
         } else {
             s.clone()
@@ -423,5 +515,9 @@ mod tests {
         assert!(!needs_quotes("h=1.2.3.4"));
         assert!(needs_quotes("a: b"));
         assert!(needs_quotes("*x"));
+        assert_eq!(yaml_quote("a: b"), "'a: b'");
+        assert_eq!(yaml_quote("1"), "\"1\"");
+        assert_eq!(yaml_quote("12:30"), "\"12:30\"");
+        assert_eq!(yaml_quote(" x"), "' x'");
     }
 }

@@ -36,7 +36,14 @@ pub fn parse_volume(spec: &str) -> Result<ServiceVolumeConfig, String> {
         }
         _ => {}
     }
-    let parts: Vec<&str> = spec.split(':').collect();
+    // compose-go reads a one-letter first part as a Windows drive (`c:/x`): it stays in the
+    // following section.
+    let mut parts: Vec<String> = spec.split(':').map(String::from).collect();
+    if parts.len() > 1 && parts[0].len() == 1 && parts[0].chars().all(|c| c.is_alphabetic()) {
+        let drive = parts.remove(0);
+        parts[0] = format!("{drive}:{}", parts[0]);
+    }
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let n = parts.len();
     for (i, part) in parts.iter().enumerate() {
         let last = i + 1 == n;
@@ -68,6 +75,7 @@ pub fn parse_volume(spec: &str) -> Result<ServiceVolumeConfig, String> {
             }
         }
     }
+    v.target = go_path_clean(&v.target);
     if is_file_path(&v.source) {
         v.kind = VolumeType::Bind;
         let bind = v.bind.get_or_insert_with(ServiceVolumeBind::default);
@@ -170,6 +178,74 @@ fn split_port_spec(rest: &str) -> Result<(String, &str, &str), String> {
             Ok((ip, host, container))
         }
     }
+}
+
+/// Go's `path.Clean` (slash-separated, lexical).
+pub fn go_path_clean(p: &str) -> String {
+    if p.is_empty() {
+        return ".".to_string();
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
+    }
+}
+
+/// The marker of a decoding error: `path` and message, split by the loader.
+pub const DECODING: &str = "\u{0}decoding\u{0}";
+
+fn decoding(path: &str, message: &str) -> String {
+    format!("{DECODING}{path}\u{0}{message}")
+}
+
+/// Durations checked where compose decodes them, with its error.
+fn check_durations(name: &str, m: &IndexMap<String, Node>) -> Result<(), String> {
+    let check = |path: String, n: Option<&Node>| -> Result<(), String> {
+        if let Some(Value::String(v)) = n.map(|n| &n.value) {
+            crate::units::parse_duration(v).map_err(|e| decoding(&path, &e))?;
+        }
+        Ok(())
+    };
+    check(
+        format!("services[{name}].stop_grace_period"),
+        m.get("stop_grace_period"),
+    )?;
+    if let Some(hc) = m.get("healthcheck") {
+        for k in ["interval", "timeout", "start_period", "start_interval"] {
+            check(format!("services[{name}].healthcheck.{k}"), hc.get(k))?;
+        }
+    }
+    if let Some(d) = m.get("deploy") {
+        for (sect, keys) in [
+            ("restart_policy", &["delay", "window"][..]),
+            ("update_config", &["delay", "monitor"][..]),
+            ("rollback_config", &["delay", "monitor"][..]),
+        ] {
+            if let Some(sv) = d.get(sect) {
+                for k in keys {
+                    check(format!("services[{name}].deploy.{sect}.{k}"), sv.get(k))?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Splits a string command as compose-go does (shellwords).
@@ -361,6 +437,7 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
     let Some(m) = node.as_map_mut() else {
         return Err(format!("services.{name} must be a mapping"));
     };
+    check_durations(name, m)?;
     if let Some(bld) = m.get_mut("build") {
         if let Some(ctx) = bld.scalar_string() {
             let mut bm = IndexMap::new();
@@ -413,7 +490,12 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
     for k in ["command", "entrypoint"] {
         if let Some(v) = m.get_mut(k) {
             if let Value::String(st) = &v.value {
-                let words = split_command(st)?;
+                let words = split_command(st).map_err(|_| {
+                    decoding(
+                        &format!("services[{name}].{k}"),
+                        "invalid command line string",
+                    )
+                })?;
                 *v = seq(words.iter().map(|w| s(w)).collect());
             } else if let Value::Seq(_) = v.value {
                 *v = to_string_list(v);
@@ -574,6 +656,10 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
             match &it.value {
                 Value::Map(vm) => {
                     let mut vm = vm.clone();
+                    if let Some(t) = vm.get("target").and_then(Node::as_str) {
+                        let cleaned = go_path_clean(t);
+                        vm.insert("target".to_string(), s(&cleaned));
+                    }
                     if let Some(bm) = vm.get_mut("bind").and_then(Node::as_map_mut) {
                         bm.entry("create_host_path".to_string())
                             .or_insert_with(|| b(true));
@@ -610,7 +696,17 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
         let mut out = Vec::new();
         for it in items {
             if let Some(spec) = it.as_str() {
-                let parts: Vec<&str> = spec.split(':').collect();
+                // compose-go reads a one-letter first part as a Windows drive (`c:/x`): it stays in the
+                // following section.
+                let mut parts: Vec<String> = spec.split(':').map(String::from).collect();
+                if parts.len() > 1
+                    && parts[0].len() == 1
+                    && parts[0].chars().all(|c| c.is_alphabetic())
+                {
+                    let drive = parts.remove(0);
+                    parts[0] = format!("{drive}:{}", parts[0]);
+                }
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
                 let (src, tgt, perm) = match parts.len() {
                     1 => (parts[0], parts[0], "rwm"),
                     2 => (parts[0], parts[1], "rwm"),
@@ -635,6 +731,26 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
     if let Some(dep) = m.get_mut("deploy").and_then(Node::as_map_mut) {
         if let Some(l) = dep.get_mut("labels") {
             *l = to_string_map(l, false);
+        }
+        if let Some(res) = dep.get_mut("resources").and_then(Node::as_map_mut) {
+            for k in ["limits", "reservations"] {
+                if let Some(Value::Seq(devs)) = res
+                    .get_mut(k)
+                    .and_then(|r| r.get_mut("devices"))
+                    .map(|d| &mut d.value)
+                {
+                    devs.iter_mut().for_each(device_count);
+                }
+            }
+        }
+    }
+    if let Some(g) = m.get_mut("gpus") {
+        if g.as_str() == Some("all") {
+            let mut dm = IndexMap::new();
+            dm.insert("count".to_string(), Node::new(Value::Int(-1)));
+            *g = seq(vec![map(dm)]);
+        } else if let Value::Seq(items) = &mut g.value {
+            items.iter_mut().for_each(device_count);
         }
     }
     for k in ["post_start", "pre_stop"] {
@@ -661,6 +777,21 @@ pub fn service(name: &str, node: &mut Node) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A device request's `count: all` is -1.
+fn device_count(n: &mut Node) {
+    if let Some(c) = n.get_mut("count") {
+        match c.value.clone() {
+            Value::String(v) if v == "all" => c.value = Value::Int(-1),
+            Value::String(v) => {
+                if let Ok(i) = v.parse::<i64>() {
+                    c.value = Value::Int(i);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A hook (`post_start`, `pre_stop`, watch `exec`): string command split, environment map.
@@ -741,8 +872,10 @@ mod tests {
         let v = parse_volume("/anon").unwrap();
         assert_eq!(v.kind, VolumeType::Volume);
         assert_eq!((v.source.as_str(), v.target.as_str()), ("", "/anon"));
-        assert!(parse_volume("a::b").is_err());
-        assert!(parse_volume("a:b:c:d").is_err());
+        assert!(parse_volume("ab::c").is_err());
+        // compose-go reads a one-letter source as a Windows drive.
+        assert_eq!(parse_volume("d:/data").unwrap().target, "d:/data");
+        assert!(parse_volume("ab:b:c:d").is_err());
     }
 
     #[test]

@@ -108,6 +108,7 @@ pub fn run(compose: &ComposeArgs, args: &ConfigArgs) -> CliResult {
         skip_normalization: args.no_normalize,
         skip_consistency_check: args.no_consistency,
         skip_resolve_paths: args.no_path_resolution,
+        skip_env_file_resolution: args.hash.is_some(),
         services: args.service.clone(),
     };
     let mut project = compose.load(&sw)?;
@@ -129,7 +130,34 @@ pub fn run(compose: &ComposeArgs, args: &ConfigArgs) -> CliResult {
         return Ok(());
     }
     let mut lines: Option<Vec<String>> = None;
-    if args.services {
+    if let Some(h) = &args.hash {
+        let roots: Vec<String> = if h == "*" {
+            vec![]
+        } else {
+            h.split(',').map(|s| s.trim().to_string()).collect()
+        };
+        for r in &roots {
+            if !project.services.contains_key(r) {
+                return Err(CliError::status(1, format!("no such service: {r}")));
+            }
+        }
+        let names: Vec<String> = if roots.is_empty() {
+            project.services.keys().cloned().collect()
+        } else {
+            roots
+        };
+        lines = Some(
+            names
+                .iter()
+                .filter_map(|n| {
+                    project
+                        .services
+                        .get(n)
+                        .map(|s| format!("{n} {}", berth_compose::render::service_hash(s)))
+                })
+                .collect(),
+        );
+    } else if args.services {
         lines = Some(dependency_order(&project, &[]));
     } else if args.volumes {
         lines = Some(project.volumes.keys().cloned().collect());

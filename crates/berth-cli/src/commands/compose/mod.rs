@@ -147,6 +147,8 @@ pub struct LoadSwitches {
     pub skip_normalization: bool,
     pub skip_consistency_check: bool,
     pub skip_resolve_paths: bool,
+    /// `config --hash`: env files left unread, as compose loads for it.
+    pub skip_env_file_resolution: bool,
     /// Services named on the command line (their profiles are enabled).
     pub services: Vec<String>,
 }
@@ -171,6 +173,7 @@ impl ComposeArgs {
         o.skip_normalization = sw.skip_normalization;
         o.skip_consistency_check = sw.skip_consistency_check;
         o.skip_resolve_paths = sw.skip_resolve_paths;
+        o.skip_env_file_resolution = sw.skip_env_file_resolution;
         o.services = sw.services.clone();
         o.keep_unused_resources = self.all_resources;
         if self.file.iter().any(|f| f == "-") {
@@ -184,7 +187,23 @@ impl ComposeArgs {
 
     /// Loads the project; errors are printed as compose prints them, exit 1.
     pub fn load(&self, sw: &LoadSwitches) -> CliResult<Project> {
-        berth_compose::load(&self.load_options(sw)).map_err(load_error)
+        let p = berth_compose::load(&self.load_options(sw)).map_err(load_error)?;
+        for w in &p.warnings {
+            warn(w);
+        }
+        Ok(p)
+    }
+}
+
+/// A warning on stderr as compose logs it (logrus: `WARN[0000] ...` on a terminal, else
+/// `time="..." level=warning msg="..."`).
+pub fn warn(msg: &str) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!("WARN[0000] {msg}");
+    } else {
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+        eprintln!("time=\"{now}\" level=warning msg={msg:?}");
     }
 }
 
