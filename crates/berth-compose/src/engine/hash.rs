@@ -1,7 +1,8 @@
 //! The configuration hashes Compose v2 stores in `com.docker.compose.config-hash`
 //! (docker/compose `pkg/compose/hash.go`): SHA-256 of Go's `json.Marshal` of the compose-go
 //! struct. For a service, `build`, `pull_policy`, `scale`, `deploy.replicas`, `depends_on` and
-//! `profiles` are cleared first, so changing them does not recreate the containers.
+//! `profiles` are cleared first (the loader's `render::service_hash`), so changing them does
+//! not recreate the containers; networks and volumes are hashed whole here.
 //!
 //! The bytes are those of `encoding/json`: compose-go's field order (the model's), no spaces,
 //! `<`, `>`, `&`, U+2028 and U+2029 escaped, `x-*` extensions left out (`json:"-"`).
@@ -11,18 +12,9 @@ use sha2::{Digest, Sha256};
 use crate::model::{NetworkConfig, ServiceConfig, VolumeConfig};
 use crate::node::{format_float, parse_yaml, Node, Value};
 
-/// `ServiceHash`.
+/// `ServiceHash` (the loader's [`crate::render::service_hash`], which `config --hash` prints).
 pub fn service_hash(service: &ServiceConfig) -> String {
-    let mut o = service.clone();
-    o.build = None;
-    o.pull_policy.clear();
-    o.scale = None;
-    if let Some(d) = o.deploy.as_mut() {
-        d.replicas = None;
-    }
-    o.depends_on.clear();
-    o.profiles.clear();
-    digest_of(&o)
+    crate::render::service_hash(service)
 }
 
 /// `NetworkHash`.
