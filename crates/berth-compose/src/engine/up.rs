@@ -646,7 +646,8 @@ impl Engine {
             if !project.services.contains_key(dep) {
                 continue;
             }
-            let ctrs = match lock(members).get(dep).cloned() {
+            let known = lock(members).get(dep).cloned();
+            let ctrs = match known {
                 Some(c) => c,
                 None => state::containers(&self.client, &project.name, true, OneOff::Exclude)
                     .await?

@@ -41,8 +41,8 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &ExecArgs) -> 
         return Err(CliError::status(1, "requires at least 2 arguments"));
     }
     let service = &args.args[0];
-    let (name, project) = common::project_or_name(compose, &[service.clone()])?;
-    common::check_services(project.as_ref(), &[service.clone()])?;
+    let (name, project) = common::project_or_name(compose, std::slice::from_ref(service))?;
+    common::check_services(project.as_ref(), std::slice::from_ref(service))?;
     let engine = common::engine(host, true)?;
     let c = common::service_container(&engine, &name, service, args.index).await?;
     let tty = !args.no_tty && term::stdin_is_tty();

@@ -25,8 +25,8 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &PortArgs) -> 
     let private: u16 = port
         .parse()
         .map_err(|_| CliError::status(1, format!("invalid port: {port}")))?;
-    let (name, project) = common::project_or_name(compose, &[service.clone()])?;
-    common::check_services(project.as_ref(), &[service.clone()])?;
+    let (name, project) = common::project_or_name(compose, std::slice::from_ref(service))?;
+    common::check_services(project.as_ref(), std::slice::from_ref(service))?;
     let engine = common::engine(host, true)?;
     let c = common::service_container(&engine, &name, service, args.index).await?;
     for p in c.summary.ports.clone().unwrap_or_default() {

@@ -141,14 +141,14 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &RunArgs) -> C
             "requires at least 1 arg(s), only received 0",
         ));
     };
-    let mut project = common::load(compose, &[service.clone()])?;
-    common::check_services(Some(&project), &[service.clone()])?;
+    let mut project = common::load(compose, std::slice::from_ref(&service))?;
+    common::check_services(Some(&project), std::slice::from_ref(&service))?;
     let engine = common::engine(host, common::quiet_progress(compose))?;
     // Dependencies first, as `up --no-recreate` of them.
     let deps: Vec<String> = if args.no_deps {
         Vec::new()
     } else {
-        Engine::targets(&project, &[service.clone()], false)
+        Engine::targets(&project, std::slice::from_ref(&service), false)
             .into_iter()
             .filter(|s| *s != service)
             .collect()
@@ -168,7 +168,7 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &RunArgs) -> C
         engine.up(&project, &opts).await.map_err(engine_err)?;
     }
     engine
-        .ensure_resources(&project, &[service.clone()])
+        .ensure_resources(&project, std::slice::from_ref(&service))
         .await
         .map_err(engine_err)?;
 
