@@ -680,3 +680,100 @@ fn orphans_and_no_deps() {
     assert!(!p.ids().contains_key(&p.container("web", 1)));
     assert_eq!(p.berth(&["version", "--short"]).success().out(), "2.40.3");
 }
+
+#[test]
+fn ctrl_c_stops_an_attached_up_and_wait_flag() {
+    let Some(p) = Proj::start("bcint", &[("compose.yaml", TWO_SERVICES)]) else {
+        return;
+    };
+    let mut cmd = p.base(Client::Berth);
+    cmd.args(["up", "-t", "1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
+    let web = p.container("web", 1);
+    let running = wait_until(SETTLE, || {
+        p.ids().contains_key(&web) && p.inspect(&web, "{{.State.Status}}") == "running"
+    });
+    assert!(running, "attached up did not start the project");
+    // Give the log followers a moment to attach, then interrupt as a terminal would.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap_or_else(|e| panic!("{e}"));
+    let exited = wait_until(SETTLE, || matches!(child.try_wait(), Ok(Some(_))));
+    if !exited {
+        let _ = child.kill();
+    }
+    assert!(exited, "berth compose up did not end on SIGINT");
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("web says hello"), "{stdout}");
+    assert!(stdout.contains("Gracefully Stopping"), "{stdout}");
+    for c in [web.clone(), p.container("worker", 1)] {
+        assert_eq!(
+            p.inspect(&c, "{{.State.Status}}"),
+            "exited",
+            "{c} still running"
+        );
+    }
+    // --wait returns once everything is running (and healthy when it has a check).
+    let up = p.berth(&["up", "-d", "--wait", "--wait-timeout", "60"]);
+    up.success()
+        .stderr_has(&format!(" Container {web}  Healthy"));
+    assert_eq!(p.inspect(&web, "{{.State.Status}}"), "running");
+}
+
+#[test]
+fn events_json_and_cp() {
+    let Some(p) = Proj::start("bcev", &[("compose.yaml", TWO_SERVICES)]) else {
+        return;
+    };
+    p.berth(&["up", "-d"]).success();
+    // cp both ways through SERVICE:PATH.
+    p.write("in.txt", "copied in\n");
+    p.berth(&["cp", "in.txt", "web:/tmp/in.txt"]).success();
+    assert_eq!(
+        p.berth(&["exec", "-T", "web", "cat", "/tmp/in.txt"])
+            .success()
+            .out(),
+        "copied in"
+    );
+    let dest = p.dir.join("out.txt");
+    p.berth(&["cp", "web:/tmp/in.txt", &dest.display().to_string()])
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap_or_default(),
+        "copied in\n"
+    );
+    // events --json: the project's container events with their service.
+    let since = (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        - 1)
+    .to_string();
+    p.berth(&["restart", "-t", "0", "worker"]).success();
+    let until = (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        + 1)
+    .to_string();
+    let ev = p.berth(&[
+        "events", "--json", "--since", &since, "--until", &until, "worker",
+    ]);
+    let rows: Vec<serde_json::Value> = ev
+        .success()
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        rows.iter().any(|r| r["service"] == "worker"
+            && r["action"] == "start"
+            && r["type"] == "container"),
+        "{ev}"
+    );
+    assert!(rows.iter().all(|r| r["service"] == "worker"), "{ev}");
+}
