@@ -777,3 +777,26 @@ fn events_json_and_cp() {
     );
     assert!(rows.iter().all(|r| r["service"] == "worker"), "{ev}");
 }
+
+#[test]
+fn recreate_keeps_anonymous_volume_data() {
+    let yaml = r#"
+services:
+  app:
+    image: busybox
+    command: ["sleep", "300"]
+    volumes: ["/cache"]
+"#;
+    let Some(p) = Proj::start("bcanon", &[("compose.yaml", yaml)]) else {
+        return;
+    };
+    p.berth(&["up", "-d"]).success();
+    p.berth(&["exec", "-T", "app", "sh", "-c", "echo kept > /cache/f"])
+        .success();
+    let before = p.ids();
+    p.write("compose.yaml", &yaml.replace("300", "301"));
+    p.berth(&["up", "-d"]).success();
+    assert_ne!(p.ids(), before, "not recreated");
+    let out = p.berth(&["exec", "-T", "app", "cat", "/cache/f"]);
+    assert_eq!(out.success().out(), "kept", "{out}");
+}

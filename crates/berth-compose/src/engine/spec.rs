@@ -24,6 +24,9 @@ pub struct Instance {
     pub replace: Option<String>,
     /// Extra labels (a run's slug).
     pub labels: BTreeMap<String, String>,
+    /// Anonymous volumes of the container this one replaces, by target: reused, as compose
+    /// keeps their data across a recreate.
+    pub inherited_volumes: BTreeMap<String, String>,
 }
 
 /// The image a service's containers run: `image:`, else `<project>-<service>`.
@@ -109,7 +112,11 @@ fn port_binding(p: &ServicePortConfig) -> Value {
     json!({"HostIp": p.host_ip, "HostPort": p.published})
 }
 
-fn mounts(project: &Project, service: &ServiceConfig) -> (Vec<String>, Vec<Value>) {
+fn mounts(
+    project: &Project,
+    service: &ServiceConfig,
+    inst: &Instance,
+) -> (Vec<String>, Vec<Value>) {
     let mut binds = Vec::new();
     let mut mounts = Vec::new();
     for v in &service.volumes {
@@ -146,7 +153,10 @@ fn mounts(project: &Project, service: &ServiceConfig) -> (Vec<String>, Vec<Value
             }
             VolumeType::Volume => {
                 let source = if v.source.is_empty() {
-                    String::new()
+                    inst.inherited_volumes
+                        .get(&v.target)
+                        .cloned()
+                        .unwrap_or_default()
                 } else {
                     project
                         .volumes
@@ -307,7 +317,7 @@ pub fn create_body(
     publish_ports: bool,
 ) -> Value {
     let (exposed, bindings) = ports(service, publish_ports);
-    let (binds, mounts) = mounts(project, service);
+    let (binds, mounts) = mounts(project, service, inst);
     let mut cfg = Map::new();
     cfg.insert("Image".into(), json!(image_name(project, service)));
     cfg.insert("Hostname".into(), json!(service.hostname));

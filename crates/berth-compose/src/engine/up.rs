@@ -535,6 +535,7 @@ impl Engine {
             volumes_from,
             replace: None,
             labels: BTreeMap::new(),
+            inherited_volumes: BTreeMap::new(),
         })
     }
 
@@ -582,6 +583,22 @@ impl Engine {
         let tmp = format!("{short}_{name}");
         let mut inst = self.instance(project, s, &name, old.number(), image_id, members)?;
         inst.replace = Some(old.id().to_string());
+        // Anonymous volumes carry over (compose's inherited container).
+        let info = self.client.container_inspect(old.id()).await?;
+        for m in info["Mounts"].as_array().into_iter().flatten() {
+            if m["Type"] == "volume" {
+                if let (Some(dst), Some(name)) = (m["Destination"].as_str(), m["Name"].as_str()) {
+                    let anonymous = s
+                        .volumes
+                        .iter()
+                        .any(|v| v.target == dst && v.source.is_empty());
+                    if anonymous {
+                        inst.inherited_volumes
+                            .insert(dst.to_string(), name.to_string());
+                    }
+                }
+            }
+        }
         let id = self.create(project, s, &inst, &tmp, true).await?;
         self.client.container_stop(old.id(), None, timeout).await?;
         self.client
