@@ -637,7 +637,8 @@ services:
             .any(|l| l.starts_with("server-1 ") && l.ends_with("| server up")),
         "{out}"
     );
-    out.stdout_has("job-1 exited with code 4");
+    out.stdout_has("job-1 exited with code 4")
+        .stdout_has("Attaching to job-1, server-1");
     // Aborting stopped the rest.
     assert_eq!(
         p.inspect(&p.container("server", 1), "{{.State.Status}}"),
