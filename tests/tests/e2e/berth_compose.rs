@@ -801,3 +801,45 @@ services:
     let out = p.berth(&["exec", "-T", "app", "cat", "/cache/f"]);
     assert_eq!(out.success().out(), "kept", "{out}");
 }
+
+#[test]
+fn depends_on_restart_restarts_dependents_of_a_recreated_service() {
+    let yaml = r#"
+services:
+  db:
+    image: busybox
+    command: ["sleep", "300"]
+  web:
+    image: busybox
+    command: ["sleep", "300"]
+    depends_on:
+      db:
+        condition: service_started
+        restart: true
+  other:
+    image: busybox
+    command: ["sleep", "300"]
+    depends_on: [db]
+"#;
+    let Some(p) = Proj::start("bcrst", &[("compose.yaml", yaml)]) else {
+        return;
+    };
+    p.berth(&["up", "-d"]).success();
+    let web = p.container("web", 1);
+    let other = p.container("other", 1);
+    let (web_started, other_started) = (
+        p.inspect(&web, "{{.State.StartedAt}}"),
+        p.inspect(&other, "{{.State.StartedAt}}"),
+    );
+    let ids = p.ids();
+    p.write("compose.yaml", &yaml.replacen("\"300\"", "\"301\"", 1));
+    let up = p.berth(&["up", "-d"]);
+    up.success()
+        .stderr_has(&format!(" Container {web}  Restarting"));
+    let after = p.ids();
+    assert_eq!(after[&web], ids[&web], "web was recreated, not restarted");
+    assert_ne!(after[&p.container("db", 1)], ids[&p.container("db", 1)]);
+    assert_ne!(p.inspect(&web, "{{.State.StartedAt}}"), web_started);
+    // Without `restart: true` a dependent is left running.
+    assert_eq!(p.inspect(&other, "{{.State.StartedAt}}"), other_started);
+}

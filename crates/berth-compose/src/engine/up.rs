@@ -52,6 +52,8 @@ pub struct Member {
     pub id: String,
     pub name: String,
     pub running: bool,
+    /// Recreated by this `up` (its dependents with `depends_on.restart` are restarted).
+    pub recreated: bool,
 }
 
 type Members = Mutex<BTreeMap<String, Vec<Member>>>;
@@ -356,6 +358,7 @@ impl Engine {
                         id: c.id().to_string(),
                         name: c.name(),
                         running: c.running(),
+                        recreated: false,
                     });
             }
         }
@@ -455,6 +458,7 @@ impl Engine {
                             id: c.id().to_string(),
                             name: c.name(),
                             running: c.running(),
+                            recreated: false,
                         })
                     }
                     (Some(c), true) => {
@@ -480,6 +484,7 @@ impl Engine {
                             id,
                             name,
                             running: false,
+                            recreated: false,
                         })
                     }
                 }
@@ -610,6 +615,7 @@ impl Engine {
             id,
             name,
             running: false,
+            recreated: true,
         })
     }
 
@@ -626,6 +632,20 @@ impl Engine {
                 let s = &project.services[&svc];
                 self.wait_dependencies(project, s, members).await?;
                 let list = lock(members).get(&svc).cloned().unwrap_or_default();
+                // `depends_on.restart`: a recreated dependency restarts the running dependents.
+                let restart = s.depends_on.iter().any(|(dep, d)| {
+                    d.restart
+                        && lock(members)
+                            .get(dep)
+                            .is_some_and(|l| l.iter().any(|m| m.recreated))
+                });
+                if restart {
+                    for m in list.iter().filter(|m| m.running) {
+                        self.progress.container(&m.name, "Restarting");
+                        self.client.container_restart(&m.id, None, None).await?;
+                        self.progress.container(&m.name, "Started");
+                    }
+                }
                 let results = join_all(list.iter().filter(|m| !m.running).map(|m| async move {
                     self.progress.container(&m.name, "Starting");
                     match self.client.container_start(&m.id, None).await {
@@ -674,6 +694,7 @@ impl Engine {
                         id: c.id().to_string(),
                         name: c.name(),
                         running: c.running(),
+                        recreated: false,
                     })
                     .collect(),
             };

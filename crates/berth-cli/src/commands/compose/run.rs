@@ -251,6 +251,7 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &RunArgs) -> C
                 id: c.id().to_string(),
                 name: c.name(),
                 running: c.running(),
+                recreated: false,
             });
     }
     let mut inst = engine
