@@ -13,9 +13,6 @@ pub enum LoadError {
     /// YAML that does not parse: `yaml: line N: ...` with the file.
     #[error("{file}: {message}")]
     Yaml { file: String, message: String },
-    /// The top level is not a mapping.
-    #[error("Top-level object must be a mapping")]
-    NotAMapping,
     /// Schema validation: `validating <file>: services.web additional properties 'foo' not allowed`.
     #[error("validating {file}: {message}")]
     Validation { file: String, message: String },

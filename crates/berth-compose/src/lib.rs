@@ -11,6 +11,7 @@
 pub mod dotenv;
 pub mod error;
 pub mod interpolate;
+pub mod labels;
 pub mod loader;
 pub mod merge;
 pub mod model;

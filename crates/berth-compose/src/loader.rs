@@ -421,15 +421,29 @@ impl Ctx<'_> {
         match &node.value {
             Value::Null => return Err(LoadError::Invalid("empty compose file".to_string())),
             Value::Map(_) => {}
-            _ => return Err(LoadError::NotAMapping),
+            other => {
+                // go-yaml's wording for a document that is not a mapping.
+                let (tag, shown) = match other {
+                    Value::Seq(_) => ("!!seq", String::new()),
+                    Value::Int(i) => ("!!int", format!(" `{i}`")),
+                    Value::Float(f) => ("!!float", format!(" `{f}`")),
+                    Value::Bool(b) => ("!!bool", format!(" `{b}`")),
+                    Value::String(st) => ("!!str", format!(" `{st}`")),
+                    _ => ("!!null", String::new()),
+                };
+                return Err(LoadError::Invalid(format!(
+                    "yaml: unmarshal errors:\n  line {}: cannot unmarshal {tag}{shown} into cli.named",
+                    node.line.max(1)
+                )));
+            }
         }
         if let Some(s) = node.get("services") {
-            if !matches!(s.value, Value::Map(_) | Value::Null) {
+            if !matches!(s.value, Value::Map(_)) {
                 return Err(LoadError::Invalid("services must be a mapping".to_string()));
             }
             if let Some(m) = s.as_map() {
                 for (k, v) in m {
-                    if !matches!(v.value, Value::Map(_)) {
+                    if !matches!(v.value, Value::Map(_) | Value::Null) {
                         return Err(LoadError::Invalid(format!(
                             "services.{k} must be a mapping"
                         )));
@@ -579,7 +593,10 @@ impl Ctx<'_> {
             sub_project.working_dir = sub_dir.to_string_lossy().into_owned();
             sub_project.environment = sub.env.clone();
             crate::normalize::resolve_paths(&mut sub_project);
-            crate::normalize::resolve_environment(&mut sub_project)?;
+            crate::normalize::resolve_environment_with(
+                &mut sub_project,
+                !self.options.skip_env_file_resolution,
+            )?;
             let j = serde_json::to_value(&sub_project)
                 .map_err(|e| LoadError::Invalid(e.to_string()))?;
             let imported = Node::from_json(&j);

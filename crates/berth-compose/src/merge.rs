@@ -282,16 +282,23 @@ fn merge_special(
                     .and_then(Node::scalar_string)
                     .unwrap_or_default()
             };
+            // compose-go's mergeIPAMConfig, quirks included: an override whose subnet is
+            // already listed is merged into every other original too.
             let mut out: Vec<Node> = Vec::new();
             for original in &b {
                 for over in &o {
-                    if subnet(original) != subnet(over) {
-                        if !out.iter().any(|n| subnet(n) == subnet(over)) {
-                            out.push(over.clone());
-                        }
+                    if subnet(original) != subnet(over)
+                        && !out.iter().any(|n| subnet(n) == subnet(over))
+                    {
+                        out.push(over.clone());
                         continue;
                     }
-                    let merged = merge(original.clone(), over.clone(), path)?;
+                    let merged = match (original.value.clone(), over.value.clone()) {
+                        (Value::Map(x), Value::Map(y)) => {
+                            Node::new(Value::Map(merge_maps(x, y, path)?))
+                        }
+                        _ => over.clone(),
+                    };
                     let s = subnet(&merged);
                     match out.iter().position(|n| subnet(n) == s) {
                         Some(i) => out[i] = merged,
@@ -587,6 +594,34 @@ mod tests {
         assert_eq!(
             j["services"]["web"]["logging"]["options"],
             serde_json::json!({"a": "1", "b": "2"})
+        );
+    }
+}
+#[cfg(test)]
+mod ipam_tests {
+    use super::*;
+    use crate::node::parse_yaml;
+
+    #[test]
+    fn ipam_config_merges_by_subnet() {
+        let a = parse_yaml("networks:\n  n1:\n    ipam:\n      config:\n        - subnet: 10.1.0.0/16\n          gateway: 10.1.0.1\n").unwrap();
+        let b = parse_yaml("networks:\n  n1:\n    ipam:\n      config:\n        - subnet: 10.1.0.0/16\n          ip_range: 10.1.5.0/24\n        - subnet: 10.2.0.0/16\n").unwrap();
+        let r = merge(a, b, &mut Vec::new());
+        let j = r.unwrap().to_json();
+        assert_eq!(
+            j["networks"]["n1"]["ipam"]["config"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            j["networks"]["n1"]["ipam"]["config"][0]["gateway"],
+            "10.1.0.1"
+        );
+        assert_eq!(
+            j["networks"]["n1"]["ipam"]["config"][0]["ip_range"],
+            "10.1.5.0/24"
         );
     }
 }

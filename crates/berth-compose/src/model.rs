@@ -81,6 +81,59 @@ pub struct Project {
     pub warnings: Vec<String>,
 }
 
+impl Project {
+    /// Service names with their dependencies first (compose's `WithServices` walk, services
+    /// visited in name order): the order to create and start them. `roots` empty: all.
+    pub fn dependency_order(&self, roots: &[String]) -> Vec<String> {
+        fn visit(
+            p: &Project,
+            n: &str,
+            seen: &mut std::collections::BTreeSet<String>,
+            out: &mut Vec<String>,
+        ) {
+            if !seen.insert(n.to_string()) {
+                return;
+            }
+            if let Some(s) = p.services.get(n) {
+                for d in s.depends_on.keys() {
+                    if p.services.contains_key(d) {
+                        visit(p, d, seen, out);
+                    }
+                }
+                out.push(n.to_string());
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        let names: Vec<String> = if roots.is_empty() {
+            self.services.keys().cloned().collect()
+        } else {
+            roots.to_vec()
+        };
+        for n in &names {
+            visit(self, n, &mut seen, &mut out);
+        }
+        out
+    }
+
+    /// The enabled services that depend on `service`.
+    pub fn dependents(&self, service: &str) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|(_, s)| s.depends_on.contains_key(service))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// The image a service runs: `image:`, else `<project>-<service>` for a build.
+    pub fn image_name(&self, service: &str) -> String {
+        match self.services.get(service) {
+            Some(s) if !s.image.is_empty() => s.image.clone(),
+            _ => format!("{}-{}", self.name, service),
+        }
+    }
+}
+
 /// One service (`types.ServiceConfig`). `name` is the map key, not serialized.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceConfig {

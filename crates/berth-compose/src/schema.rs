@@ -4,7 +4,7 @@
 //! `services.web.restart must be a string`, `... value must be one of 'a', 'b'`.
 //!
 //! The schema uses a small part of JSON Schema: `type`, `properties`, `patternProperties`,
-//! `additionalProperties`, `items`, `oneOf`, `enum`, `required`, `uniqueItems`, `minimum`,
+//! `additionalProperties`, `items`, `oneOf`, `enum`, `required`, `minimum`,
 //! `maximum`, `pattern`, `$ref` to `#/definitions/*`; that is what is interpreted here.
 
 use std::sync::OnceLock;
@@ -37,6 +37,8 @@ fn schema() -> Option<&'static Schema> {
 pub struct SchemaError {
     pub path: String,
     pub message: String,
+    /// compose's ranking: the instance depth, one more for additional properties.
+    pub specificity: usize,
 }
 
 impl std::fmt::Display for SchemaError {
@@ -124,6 +126,14 @@ impl Schema {
         SchemaError {
             path: path.join("."),
             message,
+            specificity: path.len(),
+        }
+    }
+
+    /// Keeps the most specific error (the first one on a tie), as compose-go does.
+    fn keep(best: &mut Option<SchemaError>, e: SchemaError) {
+        if best.as_ref().is_none_or(|b| e.specificity > b.specificity) {
+            *best = Some(e);
         }
     }
 
@@ -140,8 +150,15 @@ impl Schema {
                 _ => vec![],
             };
             if !types.is_empty() && !types.iter().any(|t| type_matches(t, node)) {
-                let names: Vec<&str> = types.iter().map(|t| human_type(t)).collect();
-                return Err(Self::err(path, format!("must be a {}", names.join(" or "))));
+                let mut names: Vec<&str> = types.iter().map(|t| human_type(t)).collect();
+                let text = if names.len() == 1 {
+                    names[0].to_string()
+                } else {
+                    names.sort();
+                    let last = names.pop().unwrap_or_default();
+                    format!("{} or {last}", names.join(", "))
+                };
+                return Err(Self::err(path, format!("must be a {text}")));
             }
         }
         if let Some(en) = schema.get("enum").and_then(J::as_array) {
@@ -155,16 +172,10 @@ impl Schema {
         }
         match &node.value {
             Value::Map(m) => {
-                if let Some(req) = schema.get("required").and_then(J::as_array) {
-                    for r in req.iter().filter_map(J::as_str) {
-                        if !m.contains_key(r) {
-                            return Err(Self::err(path, format!("missing property '{r}'")));
-                        }
-                    }
-                }
                 let props = schema.get("properties").and_then(J::as_object);
                 let patterns = schema.get("patternProperties").and_then(J::as_object);
                 let additional = schema.get("additionalProperties");
+                let mut best: Option<SchemaError> = None;
                 let mut unknown = Vec::new();
                 for (k, v) in m {
                     let mut matched = false;
@@ -173,7 +184,9 @@ impl Schema {
                         path.push(k.clone());
                         let r = self.check(v, ps, path);
                         path.pop();
-                        r?;
+                        if let Err(e) = r {
+                            Self::keep(&mut best, e);
+                        }
                     }
                     if let Some(pats) = patterns {
                         for (pat, ps) in pats {
@@ -182,7 +195,9 @@ impl Schema {
                                 path.push(k.clone());
                                 let r = self.check(v, ps, path);
                                 path.pop();
-                                r?;
+                                if let Err(e) = r {
+                                    Self::keep(&mut best, e);
+                                }
                             }
                         }
                     }
@@ -193,17 +208,43 @@ impl Schema {
                                 path.push(k.clone());
                                 let r = self.check(v, a, path);
                                 path.pop();
-                                r?;
+                                if let Err(e) = r {
+                                    Self::keep(&mut best, e);
+                                }
                             }
                             _ => {}
                         }
                     }
                 }
                 if !unknown.is_empty() {
-                    return Err(Self::err(
+                    let mut e = Self::err(
                         path,
                         format!("additional properties {} not allowed", unknown.join(", ")),
-                    ));
+                    );
+                    e.specificity += 1;
+                    Self::keep(&mut best, e);
+                }
+                if let Some(req) = schema.get("required").and_then(J::as_array) {
+                    let missing: Vec<String> = req
+                        .iter()
+                        .filter_map(J::as_str)
+                        .filter(|r| !m.contains_key(*r))
+                        .map(|r| format!("'{r}'"))
+                        .collect();
+                    if !missing.is_empty() {
+                        let word = if missing.len() == 1 {
+                            "property"
+                        } else {
+                            "properties"
+                        };
+                        Self::keep(
+                            &mut best,
+                            Self::err(path, format!("missing {word} {}", missing.join(", "))),
+                        );
+                    }
+                }
+                if let Some(e) = best {
+                    return Err(e);
                 }
             }
             Value::Seq(items) => {
@@ -215,18 +256,7 @@ impl Schema {
                         r?;
                     }
                 }
-                if schema.get("uniqueItems") == Some(&J::Bool(true)) {
-                    for i in 0..items.len() {
-                        for j in (i + 1)..items.len() {
-                            if items[i].to_json() == items[j].to_json() {
-                                return Err(Self::err(
-                                    path,
-                                    format!("array items[{i},{j}] must be unique"),
-                                ));
-                            }
-                        }
-                    }
-                }
+                // uniqueItems is not checked: compose validates after de-duplicating.
             }
             Value::Int(_) | Value::Float(_) => {
                 let n = match node.value {
@@ -236,12 +266,18 @@ impl Schema {
                 };
                 if let Some(min) = schema.get("minimum").and_then(J::as_f64) {
                     if n < min {
-                        return Err(Self::err(path, format!("must be >= {min}")));
+                        return Err(Self::err(
+                            path,
+                            format!("must be greater than or equal to {min}"),
+                        ));
                     }
                 }
                 if let Some(max) = schema.get("maximum").and_then(J::as_f64) {
                     if n > max {
-                        return Err(Self::err(path, format!("must be <= {max}")));
+                        return Err(Self::err(
+                            path,
+                            format!("must be less than or equal to {max}"),
+                        ));
                     }
                 }
             }
@@ -278,31 +314,13 @@ impl Schema {
                 Err(e) => errors.push((self.resolve(branch), e)),
             }
         }
-        // Report the error of the branch whose type fits the value (the deepest), else the
-        // type error of the first branch.
-        let fitting = errors.iter().find(|(b, _)| {
-            let t = b.get("type");
-            match t {
-                Some(J::String(s)) => type_matches(s, node),
-                Some(J::Array(a)) => a
-                    .iter()
-                    .filter_map(J::as_str)
-                    .any(|s| type_matches(s, node)),
-                _ => false,
-            }
-        });
-        if let Some((_, e)) = fitting {
-            return Err(e.clone());
+        // The most specific branch error, the first on a tie (compose-go).
+        let mut best: Option<SchemaError> = None;
+        for (_, e) in errors {
+            Self::keep(&mut best, e);
         }
-        let deepest = errors
-            .iter()
-            .max_by_key(|(_, e)| e.path.split('.').count())
-            .filter(|(_, e)| e.path.split('.').count() > path.len().max(1));
-        if let Some((_, e)) = deepest {
-            return Err(e.clone());
-        }
-        match errors.into_iter().next() {
-            Some((_, e)) => Err(e),
+        match best {
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }

@@ -498,3 +498,24 @@ fn unused_resources_are_dropped_unless_asked() {
     let p = load(&o).unwrap();
     assert!(p.volumes.contains_key("unused"));
 }
+
+#[test]
+fn dependency_order_puts_dependencies_first() {
+    let d = Dir::new();
+    d.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: w\n    depends_on: [api]\n  api:\n    image: a\n    depends_on: [db, cache]\n  db:\n    image: d\n  cache:\n    image: c\n  solo:\n    build: .\n",
+    );
+    let p = d.load().unwrap();
+    assert_eq!(
+        p.dependency_order(&[]),
+        ["cache", "db", "api", "solo", "web"]
+    );
+    assert_eq!(
+        p.dependency_order(&["web".to_string()]),
+        ["cache", "db", "api", "web"]
+    );
+    assert_eq!(p.dependents("db"), ["api"]);
+    assert_eq!(p.image_name("solo"), format!("{}-solo", p.name));
+    assert_eq!(p.image_name("db"), "d");
+}

@@ -1,24 +1,10 @@
-//! The labels Compose v2 puts on what it creates (`pkg/api/labels.go`), and the names it gives.
+//! The labels Compose v2 puts on what it creates (the loader's [`crate::labels`]), and the
+//! names it gives.
 
-pub const PROJECT: &str = "com.docker.compose.project";
-pub const SERVICE: &str = "com.docker.compose.service";
-pub const CONFIG_HASH: &str = "com.docker.compose.config-hash";
-pub const CONTAINER_NUMBER: &str = "com.docker.compose.container-number";
-pub const ONEOFF: &str = "com.docker.compose.oneoff";
-pub const WORKING_DIR: &str = "com.docker.compose.project.working_dir";
-pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
-pub const ENVIRONMENT_FILE: &str = "com.docker.compose.project.environment_file";
-pub const DEPENDENCIES: &str = "com.docker.compose.depends_on";
-pub const IMAGE_DIGEST: &str = "com.docker.compose.image";
-pub const VERSION: &str = "com.docker.compose.version";
-pub const NETWORK: &str = "com.docker.compose.network";
-pub const VOLUME: &str = "com.docker.compose.volume";
-pub const REPLACE: &str = "com.docker.compose.replace";
+pub use crate::labels::*;
+
+/// A one-off container's slug (`run`).
 pub const SLUG: &str = "com.docker.compose.slug";
-
-/// The Compose version berth's labels claim: the one whose behaviour berth follows, so that
-/// `docker compose` treats berth's objects as its own.
-pub const COMPOSE_VERSION: &str = "2.40.3";
 
 /// `<project>-<service>-<n>` (compose's default container name).
 pub fn container_name(project: &str, service: &str, number: i64) -> String {

@@ -60,41 +60,14 @@ pub struct ConfigArgs {
     pub service: Vec<String>,
 }
 
-/// Service names with dependencies first, visiting services in name order (compose's
-/// `WithServices` walk).
+/// Service names with dependencies first (see `Project::dependency_order`).
 pub fn dependency_order(p: &Project, roots: &[String]) -> Vec<String> {
-    fn visit(p: &Project, n: &str, seen: &mut BTreeSet<String>, out: &mut Vec<String>) {
-        if !seen.insert(n.to_string()) {
-            return;
-        }
-        if let Some(s) = p.services.get(n) {
-            for d in s.depends_on.keys() {
-                if p.services.contains_key(d) {
-                    visit(p, d, seen, out);
-                }
-            }
-            out.push(n.to_string());
-        }
-    }
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    let names: Vec<String> = if roots.is_empty() {
-        p.services.keys().cloned().collect()
-    } else {
-        roots.to_vec()
-    };
-    for n in &names {
-        visit(p, n, &mut seen, &mut out);
-    }
-    out
+    p.dependency_order(roots)
 }
 
-/// The image a service runs: `image:`, else `<project>-<service>` for a build.
+/// The image a service runs (see `Project::image_name`).
 pub fn image_name(p: &Project, service: &str) -> String {
-    match p.services.get(service) {
-        Some(s) if !s.image.is_empty() => s.image.clone(),
-        _ => format!("{}-{}", p.name, service),
-    }
+    p.image_name(service)
 }
 
 pub fn run(compose: &ComposeArgs, args: &ConfigArgs) -> CliResult {
