@@ -164,3 +164,42 @@ fn berth_project_seen_kept_and_taken_down_by_docker_compose() {
     p.docker(&["network", "inspect", &p.scoped("back")])
         .code_is(1);
 }
+
+#[test]
+fn env_files_hash_and_label_like_docker_compose() {
+    if !compose_wanted() {
+        return;
+    }
+    let yaml = r#"
+services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "echo $$GREETING $$FROM_FILE; exec sleep 300"]
+    environment:
+      GREETING: ${GREETING}
+    env_file: [app.env]
+"#;
+    let Some(p) = Proj::start(
+        "ioenv",
+        &[
+            ("compose.yaml", yaml),
+            (".env", "GREETING=hello\n"),
+            ("app.env", "FROM_FILE=file\n"),
+        ],
+    ) else {
+        return;
+    };
+    p.docker_compose(&["up", "-d"]).success();
+    let by_docker = compose_labels(&p);
+    let ids = p.ids();
+    let up = p.berth(&["up", "-d"]);
+    assert!(!up.success().stderr.contains("Recreate"), "{up}");
+    assert_eq!(p.ids(), ids);
+    p.berth(&["down", "-t", "0"]).success();
+    p.berth(&["up", "-d"]).success();
+    assert_eq!(compose_labels(&p), by_docker);
+    // A changed env file changes the hash for both.
+    p.write("app.env", "FROM_FILE=changed\n");
+    let again = p.docker_compose(&["up", "-d"]);
+    again.success().stderr_has("Recreate");
+}

@@ -12,9 +12,17 @@ use sha2::{Digest, Sha256};
 use crate::model::{NetworkConfig, ServiceConfig, VolumeConfig};
 use crate::node::{format_float, parse_yaml, Node, Value};
 
-/// `ServiceHash` (the loader's [`crate::render::service_hash`], which `config --hash` prints).
+/// The hash `up` labels a container with: the loader's [`crate::render::service_hash`] of the
+/// service as `up` loads it — env files read into `environment` and then dropped, as
+/// compose-go's `WithServicesEnvironmentResolved` does (`config --hash` hashes the service
+/// with `env_file` kept and unread, a different value).
 pub fn service_hash(service: &ServiceConfig) -> String {
-    crate::render::service_hash(service)
+    if service.env_file.is_empty() {
+        return crate::render::service_hash(service);
+    }
+    let mut s = service.clone();
+    s.env_file.clear();
+    crate::render::service_hash(&s)
 }
 
 /// `NetworkHash`.
@@ -168,6 +176,32 @@ networks:
         assert_eq!(
             volume_hash(&p.volumes["data"]),
             "f4929f93bb945d988044023f2dce80eb79a6a1262461ff73aeeb4594f3b87f58"
+        );
+    }
+
+    /// docker compose 2.40.3's label for a service with `env_file` (environment read from it,
+    /// `env_file` itself not hashed).
+    #[test]
+    fn env_files_are_read_then_left_out_of_the_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let proj = dir.path().join("envp");
+        std::fs::create_dir_all(&proj).unwrap();
+        std::fs::write(
+            proj.join("compose.yaml"),
+            "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo $$GREETING $$FROM_FILE; exec sleep 300\"]\n    environment:\n      GREETING: ${GREETING}\n    env_file: [app.env]\n",
+        )
+        .unwrap();
+        std::fs::write(proj.join(".env"), "GREETING=hello\n").unwrap();
+        std::fs::write(proj.join("app.env"), "FROM_FILE=file\n").unwrap();
+        let opts = LoadOptions {
+            working_dir: proj.clone(),
+            project_name: Some("ce".into()),
+            ..Default::default()
+        };
+        let p = load(&opts).unwrap();
+        assert_eq!(
+            service_hash(&p.services["app"]),
+            "773883bc130b893b1670f2db4b59f89f354650c9f3398a97b8f636b6b513971a"
         );
     }
 
