@@ -843,3 +843,129 @@ services:
     // Without `restart: true` a dependent is left running.
     assert_eq!(p.inspect(&other, "{{.State.StartedAt}}"), other_started);
 }
+
+#[test]
+fn service_keys_reach_the_container() {
+    let yaml = r#"
+services:
+  main:
+    image: busybox
+    container_name: ${NAME_PREFIX:-x}-main
+    command: ["sleep", "300"]
+    hostname: mainhost
+    user: "1000"
+    working_dir: /tmp
+    volumes: ["/data"]
+    tmpfs: ["/scratch"]
+    extra_hosts: ["db.example=10.1.2.3"]
+    ports: ["127.0.0.1::80"]
+    expose: ["9000"]
+    restart: unless-stopped
+    stop_signal: SIGUSR1
+    stop_grace_period: 7s
+    cap_add: [NET_ADMIN]
+    read_only: true
+    init: true
+    mem_limit: 64m
+    secrets: [token]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 3s
+  side:
+    image: busybox
+    command: ["sleep", "300"]
+    network_mode: "service:main"
+    volumes_from: [main]
+    depends_on: [main]
+secrets:
+  token:
+    file: ./token.txt
+"#;
+    let Some(p) = Proj::start(
+        "bckeys",
+        &[("compose.yaml", yaml), ("token.txt", "s3cret\n")],
+    ) else {
+        return;
+    };
+    p.berth(&["up", "-d"]).success();
+    let main = "x-main";
+    let side = p.container("side", 1);
+    let f = |c: &str, t: &str| p.inspect(c, t);
+    assert_eq!(
+        f(
+            main,
+            "{{.Config.Hostname}} {{.Config.User}} {{.Config.WorkingDir}}"
+        ),
+        "mainhost 1000 /tmp"
+    );
+    assert_eq!(f(main, "{{json .HostConfig.Tmpfs}}"), r#"{"/scratch":""}"#);
+    assert_eq!(
+        f(main, "{{json .HostConfig.ExtraHosts}}"),
+        r#"["db.example:10.1.2.3"]"#
+    );
+    assert_eq!(
+        f(main, "{{.HostConfig.RestartPolicy.Name}}"),
+        "unless-stopped"
+    );
+    assert_eq!(
+        f(main, "{{.Config.StopSignal}} {{.Config.StopTimeout}}"),
+        "SIGUSR1 7"
+    );
+    assert_eq!(f(main, "{{json .HostConfig.CapAdd}}"), r#"["NET_ADMIN"]"#);
+    assert_eq!(
+        f(
+            main,
+            "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Init}} {{.HostConfig.Memory}}"
+        ),
+        "true true 67108864"
+    );
+    assert_eq!(
+        f(main, "{{json .Config.Healthcheck.Test}}"),
+        r#"["CMD","true"]"#
+    );
+    assert!(f(main, "{{json .Config.ExposedPorts}}").contains("9000/tcp"));
+    assert_eq!(
+        f(
+            main,
+            "{{(index (index .HostConfig.PortBindings \"80/tcp\") 0).HostIp}}"
+        ),
+        "127.0.0.1"
+    );
+    let id = f(main, "{{.Id}}");
+    assert_eq!(
+        f(&side, "{{.HostConfig.NetworkMode}}"),
+        format!("container:{id}")
+    );
+    assert_eq!(
+        f(&side, "{{json .HostConfig.VolumesFrom}}"),
+        format!(r#"["{main}"]"#)
+    );
+    // The secret file is mounted read-only where compose mounts it; volumes_from shares /data.
+    p.berth(&[
+        "exec",
+        "-T",
+        "-u",
+        "0",
+        "main",
+        "sh",
+        "-c",
+        "echo shared > /data/f",
+    ])
+    .success();
+    assert_eq!(
+        p.berth(&["exec", "-T", "main", "cat", "/run/secrets/token"])
+            .success()
+            .out(),
+        "s3cret"
+    );
+    assert!(wait_until(SETTLE, || p
+        .berth(&["exec", "-T", "side", "cat", "/data/f"])
+        .stdout
+        .trim()
+        == "shared"));
+    // side shares main's network namespace: same hostname.
+    assert_eq!(
+        p.berth(&["exec", "-T", "side", "hostname"]).success().out(),
+        "mainhost"
+    );
+}
