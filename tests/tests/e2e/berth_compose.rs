@@ -551,7 +551,7 @@ fn start_stop_restart_kill_pause_rm() {
     p.berth(&["rm", "-f"])
         .success()
         .stderr_has(&format!(" Container {worker}  Removed"));
-    assert_eq!(p.ids().keys().cloned().collect::<Vec<_>>(), [web.clone()]);
+    assert_eq!(p.ids().keys().cloned().collect::<Vec<_>>(), std::slice::from_ref(&web));
     p.berth(&["rm", "-f", "-s", "-v"]).success();
     assert!(p.ids().is_empty());
     p.berth(&["stop", "nosuch"])
