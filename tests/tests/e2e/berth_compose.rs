@@ -551,7 +551,10 @@ fn start_stop_restart_kill_pause_rm() {
     p.berth(&["rm", "-f"])
         .success()
         .stderr_has(&format!(" Container {worker}  Removed"));
-    assert_eq!(p.ids().keys().cloned().collect::<Vec<_>>(), std::slice::from_ref(&web));
+    assert_eq!(
+        p.ids().keys().cloned().collect::<Vec<_>>(),
+        std::slice::from_ref(&web)
+    );
     p.berth(&["rm", "-f", "-s", "-v"]).success();
     assert!(p.ids().is_empty());
     p.berth(&["stop", "nosuch"])
@@ -968,4 +971,37 @@ secrets:
         p.berth(&["exec", "-T", "side", "hostname"]).success().out(),
         "mainhost"
     );
+}
+
+#[test]
+fn push_pull_and_up_pulls_missing_images() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let reg = super::registry::Served::start(root.path(), &[]);
+    let image = format!("{}/bc/app:1", reg.addr);
+    let yaml = format!(
+        "services:\n  app:\n    build: .\n    image: {image}\n    command: [\"sh\", \"-c\", \"cat /built; exec sleep 300\"]\n"
+    );
+    let Some(p) = Proj::start(
+        "bcpush",
+        &[
+            ("compose.yaml", &yaml),
+            ("Dockerfile", "FROM busybox\nRUN echo built-here > /built\n"),
+        ],
+    ) else {
+        return;
+    };
+    p.berth(&["build", "-q"]).success();
+    p.berth(&["push"]).success().stderr_has(" app Pushed");
+    p.docker(&["rmi", &image]).success();
+    p.berth(&["pull"]).success().stderr_has(" app Pulled");
+    p.docker(&["image", "inspect", &image]).success();
+    // up pulls what is missing (pull_policy missing; a build section does not stop a pull of a
+    // published image when asked with --pull always).
+    p.docker(&["rmi", &image]).success();
+    p.berth(&["up", "-d", "--pull", "always", "--no-build"])
+        .success();
+    assert!(wait_until(SETTLE, || p
+        .berth(&["logs", "--no-log-prefix", "app"])
+        .stdout
+        .contains("built-here")));
 }
