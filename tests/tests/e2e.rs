@@ -59,6 +59,10 @@ mod api_behaviour;
 mod api_diff;
 #[path = "e2e/bad_input.rs"]
 mod bad_input;
+#[path = "e2e/berth_compose.rs"]
+mod berth_compose;
+#[path = "e2e/berth_compose_interop.rs"]
+mod berth_compose_interop;
 #[path = "e2e/build.rs"]
 mod build;
 #[path = "e2e/build_features.rs"]

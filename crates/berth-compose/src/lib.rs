@@ -25,3 +25,4 @@ pub mod units;
 pub use error::LoadError;
 pub use loader::{load, LoadOptions};
 pub use model::Project;
+pub mod engine;

@@ -142,7 +142,7 @@ fn secrets_header(specs: &[String]) -> Result<Option<String>, CliError> {
 }
 
 /// Packs `dir` into a tar, leaving out what `.dockerignore` excludes.
-fn pack_dir(dir: &Path, dockerfile_rel: &str) -> Result<Vec<u8>, CliError> {
+pub(crate) fn pack_dir(dir: &Path, dockerfile_rel: &str) -> Result<Vec<u8>, CliError> {
     let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
         Ok(text) => DockerIgnore::parse(&text)
             .map_err(|e| cli_err(format!("failed to parse .dockerignore: {e}")))?,
@@ -184,7 +184,7 @@ fn pack_dir(dir: &Path, dockerfile_rel: &str) -> Result<Vec<u8>, CliError> {
 }
 
 /// A context of only a Dockerfile (`build - < Dockerfile`).
-fn dockerfile_only(text: &[u8], name: &str) -> Result<Vec<u8>, CliError> {
+pub(crate) fn dockerfile_only(text: &[u8], name: &str) -> Result<Vec<u8>, CliError> {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o644);
@@ -408,7 +408,7 @@ pub async fn run(ctx: &Ctx, args: BuildArgs) -> CliResult {
 
 /// `.dockerfile.` and 20 random hex digits: the docker CLI's name for a Dockerfile from
 /// outside the context.
-fn random_dockerfile_name() -> String {
+pub(crate) fn random_dockerfile_name() -> String {
     format!(".dockerfile.{}", &berth_types::id::generate()[..20])
 }
 
@@ -416,7 +416,7 @@ fn random_dockerfile_name() -> String {
 /// its `.dockerignore` (made with the line `.dockerignore` when there is none), as the docker
 /// CLI's `AddDockerfileToBuildContext`: the daemon reads it, then leaves both out of the
 /// context, so `COPY . /x` copies neither.
-fn add_outside_dockerfile(
+pub(crate) fn add_outside_dockerfile(
     tar_bytes: Vec<u8>,
     name: &str,
     data: &[u8],

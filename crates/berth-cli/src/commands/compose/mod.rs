@@ -6,6 +6,35 @@
 
 pub mod config;
 
+// The commands that drive the daemon (berth-compose's engine), one module per command.
+pub mod build;
+pub mod common;
+pub mod cp;
+pub mod create;
+pub mod down;
+pub mod events;
+pub mod exec;
+pub mod images;
+pub mod kill;
+pub mod lifecycle;
+pub mod logprint;
+pub mod logs;
+pub mod ls;
+pub mod pause;
+pub mod port;
+pub mod ps;
+pub mod pull;
+pub mod restart;
+pub mod rm;
+pub mod run;
+pub mod scale;
+pub mod start;
+pub mod stop;
+pub mod top;
+pub mod up;
+pub mod version;
+pub mod wait;
+
 use std::path::PathBuf;
 
 use berth_compose::{LoadError, LoadOptions, Project};
@@ -57,6 +86,58 @@ pub enum ComposeCommand {
     /// Parse, resolve and render compose file in canonical format
     #[command(alias = "convert")]
     Config(config::ConfigArgs),
+    /// Build or rebuild services
+    Build(build::BuildArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Creates containers for a service
+    Create(create::CreateArgs),
+    /// Stop and remove containers, networks
+    Down(down::DownArgs),
+    /// Receive real time events from containers
+    Events(events::EventsArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
+    /// List images used by the created containers
+    Images(images::ImagesArgs),
+    /// Force stop service containers
+    Kill(kill::KillArgs),
+    /// View output from containers
+    Logs(logs::LogsArgs),
+    /// List running compose projects
+    Ls(ls::LsArgs),
+    /// Pause services
+    Pause(pause::PauseArgs),
+    /// Print the public port for a port binding
+    Port(port::PortArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Pull service images
+    Pull(pull::PullArgs),
+    /// Push service images
+    Push(pull::PushArgs),
+    /// Restart service containers
+    Restart(restart::RestartArgs),
+    /// Removes stopped service containers
+    Rm(rm::RmArgs),
+    /// Run a one-off command on a service
+    Run(run::RunArgs),
+    /// Scale services
+    Scale(scale::ScaleArgs),
+    /// Start services
+    Start(start::StartArgs),
+    /// Stop services
+    Stop(stop::StopArgs),
+    /// Display the running processes
+    Top(top::TopArgs),
+    /// Unpause services
+    Unpause(pause::PauseArgs),
+    /// Create and start containers
+    Up(up::UpArgs),
+    /// Show the Docker Compose version information
+    Version(version::VersionArgs),
+    /// Block until containers of all (or specified) services stop.
+    Wait(wait::WaitArgs),
 }
 
 /// Per-load switches a command may set (`config --no-interpolate` ...).
@@ -133,8 +214,34 @@ pub fn load_error(e: LoadError) -> CliError {
 
 /// Runs a compose command.
 pub async fn run(host: Option<&str>, args: ComposeArgs) -> CliResult {
-    let _ = host;
+    let a = &args;
     match &args.command {
-        ComposeCommand::Config(c) => config::run(&args, c),
+        ComposeCommand::Config(c) => config::run(a, c),
+        ComposeCommand::Build(c) => build::run(host, a, c).await,
+        ComposeCommand::Cp(c) => cp::run(host, a, c).await,
+        ComposeCommand::Create(c) => create::run(host, a, c).await,
+        ComposeCommand::Down(c) => down::run(host, a, c).await,
+        ComposeCommand::Events(c) => events::run(host, a, c).await,
+        ComposeCommand::Exec(c) => exec::run(host, a, c).await,
+        ComposeCommand::Images(c) => images::run(host, a, c).await,
+        ComposeCommand::Kill(c) => kill::run(host, a, c).await,
+        ComposeCommand::Logs(c) => logs::run(host, a, c).await,
+        ComposeCommand::Ls(c) => ls::run(host, c).await,
+        ComposeCommand::Pause(c) => pause::run(host, a, c, true).await,
+        ComposeCommand::Port(c) => port::run(host, a, c).await,
+        ComposeCommand::Ps(c) => ps::run(host, a, c).await,
+        ComposeCommand::Pull(c) => pull::pull(host, a, c).await,
+        ComposeCommand::Push(c) => pull::push(host, a, c).await,
+        ComposeCommand::Restart(c) => restart::run(host, a, c).await,
+        ComposeCommand::Rm(c) => rm::run(host, a, c).await,
+        ComposeCommand::Run(c) => run::run(host, a, c).await,
+        ComposeCommand::Scale(c) => scale::run(host, a, c).await,
+        ComposeCommand::Start(c) => start::run(host, a, c).await,
+        ComposeCommand::Stop(c) => stop::run(host, a, c).await,
+        ComposeCommand::Top(c) => top::run(host, a, c).await,
+        ComposeCommand::Unpause(c) => pause::run(host, a, c, false).await,
+        ComposeCommand::Up(c) => up::run(host, a, c, false).await,
+        ComposeCommand::Version(c) => version::run(c),
+        ComposeCommand::Wait(c) => wait::run(host, a, c).await,
     }
 }
