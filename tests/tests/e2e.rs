@@ -139,36 +139,3 @@ mod swarm_distribution;
 mod terminal_progress;
 #[path = "e2e/volumes.rs"]
 mod volumes;
-
-// The free-function forms of the `TestDaemon` steps, for scenario files written before they
-// became methods (`super::run_detached(&d, c, args)`); new code calls the methods.
-
-#[allow(dead_code)]
-#[track_caller]
-fn run_detached(d: &TestDaemon, c: Client, args: &[&str]) -> String {
-    d.run_detached(c, args)
-}
-
-#[allow(dead_code)]
-#[track_caller]
-fn wait_for_log(d: &TestDaemon, c: Client, name: &str, needle: &str) {
-    d.wait_for_log(c, name, needle)
-}
-
-#[allow(dead_code)]
-#[track_caller]
-fn wait_for_inspect(d: &TestDaemon, c: Client, name: &str, format: &str, want: &str) {
-    d.wait_for_inspect(c, name, format, want)
-}
-
-#[allow(dead_code)]
-#[track_caller]
-fn ps_names(d: &TestDaemon, c: Client, args: &[&str]) -> Vec<String> {
-    d.ps_names(c, args)
-}
-
-#[allow(dead_code)]
-#[track_caller]
-fn host_dir(d: &TestDaemon, what: &str) -> std::path::PathBuf {
-    d.host_dir(what)
-}
