@@ -50,6 +50,9 @@ impl Response {
 }
 
 /// Sends one request (`Connection: close`) and reads the whole response.
+/// The content type of a JSON request body.
+pub const JSON: Option<&str> = Some("application/json");
+
 pub fn request(
     socket: &Path,
     method: &str,

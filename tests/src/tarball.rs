@@ -7,6 +7,11 @@ const BLOCK: usize = 512;
 
 /// One ustar header block for a regular file.
 fn header(path: &str, size: u64, mode: u32) -> [u8; BLOCK] {
+    header_of(path, size, mode, b'0')
+}
+
+/// One ustar header block of entry type `kind` (`b'0'` a file, `b'5'` a directory).
+fn header_of(path: &str, size: u64, mode: u32, kind: u8) -> [u8; BLOCK] {
     let mut h = [0u8; BLOCK];
     let name = path.as_bytes();
     h[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
@@ -19,7 +24,7 @@ fn header(path: &str, size: u64, mode: u32) -> [u8; BLOCK] {
     octal(&mut h[116..124], 0);
     octal(&mut h[124..136], size);
     octal(&mut h[136..148], 1_700_000_000);
-    h[156] = b'0';
+    h[156] = kind;
     h[257..263].copy_from_slice(b"ustar\0");
     h[263..265].copy_from_slice(b"00");
     // The checksum is computed with its own field as spaces.
@@ -34,10 +39,14 @@ fn padding(size: u64) -> usize {
     (BLOCK - (size as usize % BLOCK)) % BLOCK
 }
 
-/// A tar of regular files (`path`, content).
+/// A tar of regular files (`path`, content); a path ending in `/` is a directory.
 pub fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (path, data) in files {
+        if path.ends_with('/') {
+            out.extend_from_slice(&header_of(path, 0, 0o755, b'5'));
+            continue;
+        }
         let data = data.as_bytes();
         out.extend_from_slice(&header(path, data.len() as u64, 0o644));
         out.extend_from_slice(data);

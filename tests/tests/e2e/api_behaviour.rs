@@ -14,7 +14,7 @@ use berth_tests::tarball::tar_of;
 use berth_tests::{unique_name, wait_until, TestDaemon};
 use serde_json::Value;
 
-const JSON: Option<&str> = Some("application/json");
+use berth_tests::http::JSON;
 const UPGRADE: &[(&str, &str)] = &[
     ("Connection", "Upgrade"),
     ("Upgrade", "tcp"),

@@ -10,7 +10,7 @@ use berth_tests::http::Response;
 
 use super::*;
 
-const JSON: Option<&str> = Some("application/json");
+use berth_tests::http::JSON;
 const TAR: Option<&str> = Some("application/x-tar");
 
 fn message(r: &Response) -> String {

@@ -5,6 +5,7 @@
 //! against a reference dockerd (`BERTH_TEST_DAEMON=/usr/sbin/dockerd`).
 
 use berth_tests::host::url_encode;
+use berth_tests::tarball::tar_of;
 use berth_tests::{unique_name, Client, TestDaemon};
 use serde_json::{json, Value};
 
@@ -34,27 +35,6 @@ fn messages(body: &[u8]) -> Vec<Value> {
         .into_iter::<Value>()
         .map(|m| m.expect("a JSON message"))
         .collect()
-}
-
-/// A tar of `(path, content)` regular files (directories made from a trailing `/`).
-fn tar_of(entries: &[(&str, &str)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in entries {
-        let mut h = tar::Header::new_gnu();
-        if path.ends_with('/') {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            b.append_data(&mut h, path, &[][..]).expect("tar dir");
-        } else {
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o644);
-            h.set_size(data.len() as u64);
-            b.append_data(&mut h, path, data.as_bytes())
-                .expect("tar file");
-        }
-    }
-    b.into_inner().expect("tar")
 }
 
 /// `POST /build?<query>` with `context` as the body; the status and the stream's messages.
