@@ -151,6 +151,63 @@ impl RefDockerd {
         Ok(me)
     }
 
+    /// Starts it for a scenario: None (skipped) only with `BERTH_NO_DOCKERD=1` when dockerd is
+    /// not installed; a failure when it is missing otherwise or does not start.
+    #[track_caller]
+    pub fn start_for_test() -> Option<Self> {
+        crate::preflight::require_dockerd()?;
+        Some(Self::start().unwrap_or_else(|e| panic!("reference dockerd: {e}")))
+    }
+
+    /// `unix://.../d.sock`, for DOCKER_HOST.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// Runs the docker CLI against this daemon; its config (where `login` keeps credentials)
+    /// lives in the daemon's temp dir.
+    pub fn docker(&self, args: &[&str]) -> std::process::Output {
+        self.docker_input(args, None)
+    }
+
+    /// As [`Self::docker`], with `input` on stdin (for `login --password-stdin`).
+    pub fn docker_input(&self, args: &[&str], input: Option<&str>) -> std::process::Output {
+        use std::io::Write;
+        let bins = crate::paths::Binaries::locate().unwrap_or_else(|e| panic!("{e}"));
+        let mut child = Command::new(&bins.docker)
+            .env("DOCKER_CONFIG", self.dir().join("cli"))
+            .env("DOCKER_HOST", self.host())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("docker: {e}"));
+        let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("docker stdin"));
+        if let Some(input) = input {
+            stdin
+                .write_all(input.as_bytes())
+                .unwrap_or_else(|e| panic!("docker stdin: {e}"));
+        }
+        drop(stdin);
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("docker: {e}"))
+    }
+
+    /// Runs docker and returns its stdout; fails the test on a non-zero exit.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The temp dir holding everything of this daemon's.
     pub fn dir(&self) -> &Path {
         self.tmp.path()

@@ -297,7 +297,7 @@ both_clients! {
 #[test]
 fn berth_built_image_runs_under_dockerd() {
     let Some(d) = TestDaemon::start() else { return };
-    let Some(reference) = super::registry::RefDockerd::start() else {
+    let Some(reference) = super::registry::RefDockerd::start_for_test() else {
         return;
     };
     let docker = |args: &[&str]| -> (i32, String) {

@@ -458,7 +458,7 @@ fn a_large_layer_streams_with_bounded_memory() {
 #[test]
 fn interop_with_dockerd() {
     let Some(d) = TestDaemon::start() else { return };
-    let Some(reference) = super::registry::RefDockerd::start() else {
+    let Some(reference) = super::registry::RefDockerd::start_for_test() else {
         return;
     };
     let docker = |args: &[&str]| -> (i32, String) {

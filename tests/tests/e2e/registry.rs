@@ -190,131 +190,13 @@ fn push_pull_and_refusals() {
     assert_eq!(r.json().unwrap()["tags"], serde_json::json!(["v1"]));
 }
 
-/// A private reference dockerd (Debian's 20.10) on a temporary root, without networking
-/// (`--bridge=none`, no iptables); its log in `<dir>/dockerd.log`. Stopped on drop, with
-/// whatever it left mounted.
-pub(crate) struct RefDockerd {
-    child: Child,
-    pub(crate) dir: tempfile::TempDir,
-}
-
-impl RefDockerd {
-    /// How long dockerd may take to answer `docker version`.
-    const START_TIMEOUT: Duration = Duration::from_secs(60);
-
-    /// Starts it; None (skipped) only with `BERTH_NO_DOCKERD=1` when dockerd is not installed,
-    /// a failure otherwise.
-    pub(crate) fn start() -> Option<Self> {
-        let dockerd = berth_tests::preflight::require_dockerd()?;
-        let dir = tempfile::Builder::new()
-            .prefix("rdk")
-            .tempdir_in("/tmp")
-            .unwrap_or_else(|e| panic!("temp dir: {e}"));
-        let d = dir.path();
-        let log = std::fs::File::create(d.join("dockerd.log"))
-            .unwrap_or_else(|e| panic!("dockerd.log: {e}"));
-        let log_err = log
-            .try_clone()
-            .unwrap_or_else(|e| panic!("dockerd.log: {e}"));
-        let child = Command::new(&dockerd)
-            .arg("-H")
-            .arg(format!("unix://{}/d.sock", d.display()))
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("--pidfile")
-            .arg(d.join("pid"))
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", dockerd.display()));
-        let me = Self { child, dir };
-        let up = berth_tests::wait_until(Self::START_TIMEOUT, || {
-            me.docker(&["version"]).status.success()
-        });
-        assert!(
-            up,
-            "dockerd did not answer within {:?}:\n{}",
-            Self::START_TIMEOUT,
-            std::fs::read_to_string(me.dir.path().join("dockerd.log")).unwrap_or_default()
-        );
-        Some(me)
-    }
-
-    /// `unix://.../d.sock`, for DOCKER_HOST.
-    pub(crate) fn host(&self) -> String {
-        format!("unix://{}/d.sock", self.dir.path().display())
-    }
-
-    pub(crate) fn docker(&self, args: &[&str]) -> std::process::Output {
-        self.docker_input(args, None)
-    }
-
-    /// Runs docker with `input` on stdin (for `login --password-stdin`); the CLI's config
-    /// (where `login` stores credentials) lives in the daemon's temp dir.
-    pub(crate) fn docker_input(&self, args: &[&str], input: Option<&str>) -> std::process::Output {
-        use std::io::Write;
-        let bins = Binaries::locate().unwrap();
-        let mut child = Command::new(&bins.docker)
-            .env("DOCKER_CONFIG", self.dir.path().join("cli"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("DOCKER_HOST", self.host())
-            .args(args)
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        if let Some(input) = input {
-            stdin.write_all(input.as_bytes()).unwrap();
-        }
-        drop(stdin);
-        child.wait_with_output().unwrap()
-    }
-
-    /// Runs docker and returns its stdout; fails the test on a non-zero exit.
-    pub(crate) fn ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for RefDockerd {
-    fn drop(&mut self) {
-        // SIGTERM, then wait: dockerd unmounts its overlays on the way out.
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let stopped = berth_tests::wait_until(Duration::from_secs(30), || {
-            matches!(self.child.try_wait(), Ok(Some(_)))
-        });
-        if !stopped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        // Whatever dockerd left mounted under its root would keep the temp dir busy.
-        for sub in ["data", "exec"] {
-            let _ = Command::new("umount")
-                .arg("-R")
-                .arg("-l")
-                .arg(self.dir.path().join(sub))
-                .status();
-        }
-    }
-}
+pub(crate) use berth_tests::refdockerd::RefDockerd;
 
 /// The reference client against berth's server: dockerd pushes (uploads, HEAD checks, a
 /// cross-repository mount) and pulls back by tag and by digest.
 #[test]
 fn reference_dockerd_pushes_and_pulls() {
-    let Some(dockerd) = RefDockerd::start() else {
+    let Some(dockerd) = RefDockerd::start_for_test() else {
         return;
     };
     let root = tempfile::tempdir().unwrap();

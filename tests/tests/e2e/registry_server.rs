@@ -367,7 +367,7 @@ impl Drop for CertsD {
 /// Basic auth and once through berth's token issuer, and pulls everything back.
 #[test]
 fn reference_dockerd_over_tls_with_login() {
-    let Some(dockerd) = RefDockerd::start() else {
+    let Some(dockerd) = RefDockerd::start_for_test() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -454,7 +454,7 @@ fn berthd_serves_the_registry_from_daemon_json() {
     );
     // The Engine API is up beside it.
     d.docker(&["version"]).success();
-    let Some(dockerd) = RefDockerd::start() else {
+    let Some(dockerd) = RefDockerd::start_for_test() else {
         return;
     };
     let busybox = berth_tests::daemon::busybox_tar();
