@@ -95,6 +95,45 @@ pub fn write_big_tar(
     out.flush()
 }
 
+/// One member (header, bytes, padding) of a hand-written tar.
+fn member(out: &mut Vec<u8>, path: &str, data: &[u8]) {
+    out.extend_from_slice(&header(path, data.len() as u64, 0o644));
+    out.extend_from_slice(data);
+    out.extend(std::iter::repeat_n(0u8, padding(data.len() as u64)));
+}
+
+/// An image config whose `rootfs.diff_ids` are `diff_ids` (hex), running `sh`.
+pub fn image_config(diff_ids: &[String]) -> Vec<u8> {
+    let ids: Vec<String> = diff_ids.iter().map(|d| format!("\"sha256:{d}\"")).collect();
+    format!(
+        r#"{{"architecture":"amd64","config":{{"Cmd":["sh"],"Env":["PATH=/bin"]}},"created":"2024-05-06T07:08:09Z","os":"linux","rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        ids.join(",")
+    )
+    .into_bytes()
+}
+
+/// A docker-archive (`docker save` layout: `config.json`, `l<n>/layer.tar`, `manifest.json`)
+/// of one image named `repo_tags`: the layers are the given bytes, the config's diff ids those
+/// given (hex), which need not match them (hostile and broken archives).
+pub fn docker_archive(layers: &[Vec<u8>], diff_ids: &[String], repo_tags: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    member(&mut out, "config.json", &image_config(diff_ids));
+    let mut paths = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        let path = format!("l{i}/layer.tar");
+        member(&mut out, &path, l);
+        paths.push(path);
+    }
+    let manifest = format!(
+        r#"[{{"Config":"config.json","RepoTags":{},"Layers":{}}}]"#,
+        serde_json::to_string(repo_tags).unwrap_or_default(),
+        serde_json::to_string(&paths).unwrap_or_default()
+    );
+    member(&mut out, "manifest.json", manifest.as_bytes());
+    out.extend(std::iter::repeat_n(0u8, 2 * BLOCK));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,35 +84,7 @@ fn stored(d: &TestDaemon) -> (BTreeSet<String>, BTreeSet<String>) {
 
 /// A docker-archive (`docker save` layout) of one image with `layer` as its only layer.
 fn docker_archive(layer: &[u8], repo_tags: &[&str]) -> Vec<u8> {
-    let diff_id = sha256_hex(layer);
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {},
-        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{diff_id}")] },
-    })
-    .to_string();
-    let config_name = format!("{}.json", sha256_hex(config.as_bytes()));
-    let layer_name = format!("{diff_id}/layer.tar");
-    let manifest = serde_json::json!([{
-        "Config": config_name,
-        "RepoTags": repo_tags,
-        "Layers": [layer_name],
-    }])
-    .to_string();
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in [
-        (config_name.as_str(), config.as_bytes()),
-        (layer_name.as_str(), layer),
-        ("manifest.json", manifest.as_bytes()),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, name, data).expect("archive member");
-    }
-    b.into_inner().expect("archive")
+    berth_tests::tarball::docker_archive(&[layer.to_vec()], &[sha256_hex(layer)], repo_tags)
 }
 
 fn small_layer() -> Vec<u8> {

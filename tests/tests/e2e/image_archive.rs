@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use berth_tests::daemon::busybox_tar;
 use berth_tests::host::{sha256_hex, tar_names, unix_now};
+use berth_tests::tarball::{docker_archive, image_config};
 use berth_tests::{unique_name, Client, TestDaemon};
 use sha2::{Digest as _, Sha256};
 
@@ -298,33 +299,6 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     gz.finish().expect("gzip")
 }
 
-fn image_config(diff_ids: &[String]) -> Vec<u8> {
-    let ids: Vec<String> = diff_ids.iter().map(|d| format!("\"sha256:{d}\"")).collect();
-    format!(
-        r#"{{"architecture":"amd64","config":{{"Cmd":["sh"],"Env":["PATH=/bin"]}},"created":"2024-05-06T07:08:09Z","os":"linux","rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
-        ids.join(",")
-    )
-    .into_bytes()
-}
-
-/// A docker-archive (`manifest.json`, `<n>/layer.tar`) tagged hostile:<name>; the layers are
-/// the given member bytes, the config's diff ids those given.
-fn docker_archive(layers: &[Vec<u8>], diff_ids: &[String], tag: &str) -> Vec<u8> {
-    let config = image_config(diff_ids);
-    let mut members = vec![Member::file("config.json", &config)];
-    let mut paths = Vec::new();
-    for (i, l) in layers.iter().enumerate() {
-        members.push(Member::file(&format!("l{i}/layer.tar"), l));
-        paths.push(format!("\"l{i}/layer.tar\""));
-    }
-    let manifest = format!(
-        r#"[{{"Config":"config.json","RepoTags":["{tag}"],"Layers":[{}]}}]"#,
-        paths.join(",")
-    );
-    members.push(Member::file("manifest.json", manifest.as_bytes()));
-    raw_tar(&members)
-}
-
 /// A one-layer archive of the given members, busybox below it so the image can run.
 fn layer_archive(members: &[Member]) -> Vec<u8> {
     let base = fs::read(busybox_tar()).expect("busybox");
@@ -332,7 +306,7 @@ fn layer_archive(members: &[Member]) -> Vec<u8> {
     docker_archive(
         &[base.clone(), top.clone()],
         &[sha256_hex(&base), sha256_hex(&top)],
-        "hostile:contained",
+        &["hostile:contained"],
     )
 }
 
@@ -340,13 +314,13 @@ fn truncated_gzip_archive() -> Vec<u8> {
     let layer = raw_tar(&[Member::file("data", &vec![9u8; 300_000])]);
     let mut gz = gzip(&layer);
     gz.truncate(gz.len() / 2);
-    docker_archive(&[gz], &[sha256_hex(&layer)], "hostile:truncated")
+    docker_archive(&[gz], &[sha256_hex(&layer)], &["hostile:truncated"])
 }
 
 fn digest_mismatch_archive() -> Vec<u8> {
     let layer = raw_tar(&[Member::file("data", b"real")]);
     let claimed = raw_tar(&[Member::file("data", b"fake")]);
-    docker_archive(&[layer], &[sha256_hex(&claimed)], "hostile:mismatch")
+    docker_archive(&[layer], &[sha256_hex(&claimed)], &["hostile:mismatch"])
 }
 
 /// Writes a plain OCI layout to `path`; returns the image id.
@@ -440,7 +414,11 @@ fn a_large_layer_streams_with_bounded_memory() {
         compressed.len()
     );
     let archive = d.dir().join("bomb.tar");
-    fs::write(&archive, docker_archive(&[compressed], &[diff], "bomb:1")).expect("write");
+    fs::write(
+        &archive,
+        docker_archive(&[compressed], &[diff], &["bomb:1"]),
+    )
+    .expect("write");
     let before = peak_rss_kib(pid);
     d.berth(&["load", "-i", &archive.display().to_string()])
         .success()

@@ -209,24 +209,7 @@ fn volume_prune_follows_the_api_version() {
 /// A docker-archive whose config names a layer digest the layer does not have.
 fn digest_mismatch_archive(tag: &str) -> Vec<u8> {
     let layer = tar_of(&[("hello.txt", "hello\n")]);
-    let layer = String::from_utf8(layer).expect("an ASCII tar");
-    let config = json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {},
-        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{}", "0".repeat(64))] },
-        "history": [{ "created_by": "test" }],
-    })
-    .to_string();
-    let manifest =
-        json!([{ "Config": "config.json", "RepoTags": [tag], "Layers": ["l0/layer.tar"] }])
-            .to_string();
-    tar_of(&[
-        ("config.json", &config),
-        ("l0/", ""),
-        ("l0/layer.tar", &layer),
-        ("manifest.json", &manifest),
-    ])
+    berth_tests::tarball::docker_archive(&[layer], &["0".repeat(64)], &[tag])
 }
 
 /// The error a load stream ends with; fails unless the answer is dockerd's: HTTP 200,
