@@ -88,12 +88,19 @@ pub fn service_hash(service: &crate::model::ServiceConfig) -> String {
     }
     s.depends_on.clear();
     s.profiles.clear();
-    let text = serde_json::to_string(&s).unwrap_or_default();
-    let mut node = parse_yaml(&text).unwrap_or_else(|_| Node::map());
+    hex::encode(sha2::Sha256::digest(go_json(&s).as_bytes()))
+}
+
+/// Go's `json.Marshal` of a model value: the model's field order (compose-go's), no spaces,
+/// `<`, `>`, `&`, U+2028 and U+2029 escaped, `x-*` extensions left out (`json:"-"`).
+pub fn go_json<T: serde::Serialize>(v: &T) -> String {
+    // serde keeps the struct's field order; the ordered tree keeps it through the edits.
+    let text = serde_json::to_string(v).unwrap_or_else(|_| "null".to_string());
+    let mut node = parse_yaml(&text).unwrap_or_else(|_| Node::null());
     strip_extensions(&mut node);
-    let mut out = String::new();
+    let mut out = String::with_capacity(text.len());
     json_compact(&node, &mut out);
-    hex::encode(sha2::Sha256::digest(out.as_bytes()))
+    out
 }
 
 fn json_compact(n: &Node, out: &mut String) {

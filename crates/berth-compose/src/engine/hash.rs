@@ -10,7 +10,6 @@
 use sha2::{Digest, Sha256};
 
 use crate::model::{NetworkConfig, ServiceConfig, VolumeConfig};
-use crate::node::{format_float, parse_yaml, Node, Value};
 
 /// The hash `up` labels a container with: the loader's [`crate::render::service_hash`] of the
 /// service as `up` loads it — env files read into `environment` and then dropped, as
@@ -43,80 +42,7 @@ fn digest_of<T: serde::Serialize>(v: &T) -> String {
     hex::encode(Sha256::digest(go_json(v).as_bytes()))
 }
 
-/// Go's `json.Marshal` of a model value.
-pub fn go_json<T: serde::Serialize>(v: &T) -> String {
-    // serde keeps the struct's field order; the ordered tree keeps it through the edits.
-    let text = serde_json::to_string(v).unwrap_or_else(|_| "null".to_string());
-    let mut node = parse_yaml(&text).unwrap_or_else(|_| Node::null());
-    strip_extensions(&mut node);
-    let mut out = String::with_capacity(text.len());
-    write(&node, &mut out);
-    out
-}
-
-fn strip_extensions(n: &mut Node) {
-    match &mut n.value {
-        Value::Map(m) => {
-            m.retain(|k, _| !k.starts_with("x-"));
-            m.values_mut().for_each(strip_extensions);
-        }
-        Value::Seq(s) => s.iter_mut().for_each(strip_extensions),
-        _ => {}
-    }
-}
-
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-fn write(n: &Node, out: &mut String) {
-    match &n.value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
-        Value::Float(f) => out.push_str(&format_float(*f)),
-        Value::String(s) => write_string(s, out),
-        Value::Seq(items) => {
-            out.push('[');
-            for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write(it, out);
-            }
-            out.push(']');
-        }
-        Value::Map(m) => {
-            out.push('{');
-            for (i, (k, v)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(k, out);
-                out.push(':');
-                write(v, out);
-            }
-            out.push('}');
-        }
-    }
-}
+pub use crate::render::go_json;
 
 #[cfg(test)]
 mod tests {
