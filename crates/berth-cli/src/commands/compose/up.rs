@@ -231,6 +231,7 @@ async fn attach(
         .map(|(_, m)| short_name(&project.name, &m.name))
         .collect();
     let printer = LogPrinter::new(&names, args.no_color, args.no_log_prefix);
+    engine.progress.finish();
     printer.status(&format!("Attaching to {}", names.join(", ")));
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, String, i64)>();
     let host = engine.client.host().clone();
