@@ -61,7 +61,8 @@ impl LogLevel {
     /// The tracing filter directive (tracing has no "fatal": errors are the closest).
     pub fn directive(self) -> &'static str {
         match self {
-            Self::Debug => "debug",
+            // Libraries' own debug output (hyper, h2, tonic) is not the daemon's.
+            Self::Debug => "debug,h2=info,hyper=info,hyper_util=info,tower=info,tonic=info",
             Self::Info => "info",
             Self::Warn => "warn",
             Self::Error | Self::Fatal => "error",
