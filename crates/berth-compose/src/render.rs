@@ -387,6 +387,15 @@ fn needs_quotes(s: &str) -> bool {
     style(s) != Style::Plain
 }
 
+/// A string as go-yaml writes it (quoted only when it must be).
+pub fn yaml_string(s: &str) -> String {
+    if style(s) != Style::Plain {
+        yaml_quote(s)
+    } else {
+        s.to_string()
+    }
+}
+
 fn yaml_quote(s: &str) -> String {
     if style(s) == Style::Single {
         return format!("'{}'", s.replace('\'', "''"));
