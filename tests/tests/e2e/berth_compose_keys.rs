@@ -123,6 +123,15 @@ fn secrets_and_configs_from_environment_and_content() {
         p.scoped("envsec")
     ));
     assert_eq!(p.inspect(&app, "{{.State.Status}}"), "created");
+
+    // Swarm's external secrets: compose's refusal at create.
+    p.write(
+        "compose.yaml",
+        "services:\n  ext:\n    image: busybox\n    secrets: [outside]\nsecrets:\n  outside:\n    external: true\n",
+    );
+    p.berth(&["up", "-d", "ext"])
+        .code_is(1)
+        .stderr_has("unsupported external secret outside");
 }
 
 const RESTART: &str = r#"

@@ -55,6 +55,40 @@ pub fn is_mounted(obj: &FileObjectConfig, secret: bool) -> bool {
     }
 }
 
+/// What compose refuses at create (`buildContainerSecretMounts`/`...ConfigMounts`): external
+/// secrets and configs (swarm's) and the `driver`/`template_driver` keys.
+pub fn check_objects(project: &Project, s: &ServiceConfig) -> Result<()> {
+    for (refs, objs, kind) in [
+        (&s.secrets, &project.secrets, Kind::Secret),
+        (&s.configs, &project.configs, Kind::Config),
+    ] {
+        let plural = format!("{}s", kind.word());
+        for r in refs {
+            let Some(obj) = objs.get(&r.source) else {
+                continue;
+            };
+            if obj.external {
+                return Err(EngineError::msg(format!(
+                    "unsupported external {} {}",
+                    kind.word(),
+                    obj.name
+                )));
+            }
+            if !obj.driver.is_empty() {
+                return Err(EngineError::msg(format!(
+                    "Docker Compose does not support {plural}.*.driver"
+                )));
+            }
+            if !obj.template_driver.is_empty() {
+                return Err(EngineError::msg(format!(
+                    "Docker Compose does not support {plural}.*.template_driver"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Compose's warnings at create for bind-mounted secrets and configs that ask for `uid`, `gid`
 /// or `mode` (which a bind mount cannot give).
 pub fn mount_warnings(project: &Project, s: &ServiceConfig) -> Vec<String> {
@@ -184,6 +218,41 @@ mod tests {
         assert_eq!(target_of(&r("a", "/etc/b"), true), "/etc/b");
         assert_eq!(target_of(&r("a", ""), false), "/a");
         assert_eq!(target_of(&r("a", "rel"), false), "/rel");
+    }
+
+    #[test]
+    fn external_and_driver_objects_are_refused() {
+        let mut p = Project::default();
+        let s = ServiceConfig {
+            secrets: vec![FileReferenceConfig {
+                source: "x".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        p.secrets.insert(
+            "x".into(),
+            FileObjectConfig {
+                name: "p_x".into(),
+                external: true,
+                ..Default::default()
+            },
+        );
+        let err = |p: &Project| check_objects(p, &s).err().map(|e| e.to_string());
+        assert_eq!(err(&p), Some("unsupported external secret p_x".into()));
+        if let Some(o) = p.secrets.get_mut("x") {
+            o.external = false;
+            o.driver = "d".into();
+        }
+        assert_eq!(
+            err(&p),
+            Some("Docker Compose does not support secrets.*.driver".into())
+        );
+        if let Some(o) = p.secrets.get_mut("x") {
+            o.driver.clear();
+            o.file = "/f".into();
+        }
+        assert_eq!(err(&p), None);
     }
 
     #[test]

@@ -563,6 +563,7 @@ impl Engine {
                 ));
             }
         }
+        super::inject::check_objects(project, s)?;
         for w in super::inject::mount_warnings(project, s) {
             self.progress.line(&format!("WARN[0000] {w}"));
         }
