@@ -265,6 +265,10 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &RunArgs) -> C
         .create(&project, &s, &inst, &name, publish)
         .await
         .map_err(engine_err)?;
+    engine
+        .inject_files(&project, &s, &id)
+        .await
+        .map_err(engine_err)?;
     let ctx = crate::ctx::Ctx::new(host)?;
     if args.detach {
         engine.client.container_start(&id, None).await?;
