@@ -67,7 +67,10 @@ fn http_get(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (code, body)
 }
 
@@ -109,7 +112,10 @@ fn exec_over_spdy_and_websocket_with_output_stdin_and_exit_codes() {
             b"line one\nline two\n",
         );
         out.success();
-        assert_eq!(out.stdout, "line one\nline two\ndone\n", "{transport}: {out:?}");
+        assert_eq!(
+            out.stdout, "line one\nline two\ndone\n",
+            "{transport}: {out:?}"
+        );
 
         // A command that cannot start: 126 as under docker exec, with the runtime's reason.
         crictl(&sock, &as_str(&exec(&[&id, "/no/such/binary"])))
@@ -117,7 +123,11 @@ fn exec_over_spdy_and_websocket_with_output_stdin_and_exit_codes() {
             .stderr_has("command terminated with exit code 126");
     }
     // The exec'd processes are gone: only the container's own process is left.
-    let top = d.run(Client::Docker, &["top", &id]).success().out().to_string();
+    let top = d
+        .run(Client::Docker, &["top", &id])
+        .success()
+        .out()
+        .to_string();
     assert_eq!(top.lines().count(), 2, "{top}");
 }
 
@@ -131,21 +141,47 @@ fn exec_with_a_terminal() {
     for transport in ["spdy", "websocket"] {
         let args = crictl_args(
             &sock,
-            &["exec", "-r", transport, "-it", &id, "sh", "-c", "tty; stty size; echo end-$((6*7))"],
+            &[
+                "exec",
+                "-r",
+                transport,
+                "-it",
+                &id,
+                "sh",
+                "-c",
+                "tty; sleep 1; stty size; echo end-$((6*7))",
+            ],
         );
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut s = berth_tests::pty::spawn(&crictl_path(), &args, &[]).unwrap();
+        // crictl's terminal gets a size of its own, which the resize stream must carry in.
+        let line = std::iter::once(crictl_path().display().to_string())
+            .chain(args)
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let script = format!("stty rows 33 cols 99 && exec {line}");
+        let mut s =
+            berth_tests::pty::spawn(std::path::Path::new("sh"), &["-c", &script], &[]).unwrap();
         assert!(
             s.wait_for_stdout("end-42", Duration::from_secs(30)),
             "{transport}: {}\n{}",
             s.stdout(),
             s.stderr()
         );
-        assert_eq!(s.wait(Duration::from_secs(20)), Some(0), "{transport}: {}", s.stdout());
+        assert_eq!(
+            s.wait(Duration::from_secs(20)),
+            Some(0),
+            "{transport}: {}",
+            s.stdout()
+        );
         let out = s.stdout();
-        assert!(out.contains("/dev/pts/"), "{transport}: a terminal: {out:?}");
-        // The terminal's size came through the resize stream (script(1)'s terminal is not 0 0).
-        assert!(!out.contains("\n0 0"), "{transport}: {out:?}");
+        assert!(
+            out.contains("/dev/pts/"),
+            "{transport}: a terminal: {out:?}"
+        );
+        assert!(
+            out.contains("\n33 99\r\n"),
+            "{transport}: the size: {out:?}"
+        );
     }
 }
 
@@ -158,7 +194,14 @@ fn exec_sync_output_exit_code_and_timeout() {
     let id = run_detached(&d, &["busybox", "sleep", "300"]);
     let out = crictl(
         &sock,
-        &["exec", "--sync", &id, "sh", "-c", "echo to-out; echo to-err >&2"],
+        &[
+            "exec",
+            "--sync",
+            &id,
+            "sh",
+            "-c",
+            "echo to-out; echo to-err >&2",
+        ],
     );
     out.success().stdout_has("to-out").stdout_has("to-err");
 
@@ -168,7 +211,11 @@ fn exec_sync_output_exit_code_and_timeout() {
         let r = rt
             .exec_sync(berth_cri::proto::ExecSyncRequest {
                 container_id: sid,
-                cmd: vec!["sh".into(), "-c".into(), "echo o; echo e >&2; exit 7".into()],
+                cmd: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "echo o; echo e >&2; exit 7".into(),
+                ],
                 timeout: 0,
             })
             .await
@@ -176,17 +223,27 @@ fn exec_sync_output_exit_code_and_timeout() {
             .into_inner();
         (r.stdout, r.stderr, r.exit_code)
     });
-    assert_eq!((stdout.as_slice(), stderr.as_slice(), code), (&b"o\n"[..], &b"e\n"[..], 7));
+    assert_eq!(
+        (stdout.as_slice(), stderr.as_slice(), code),
+        (&b"o\n"[..], &b"e\n"[..], 7)
+    );
     crictl(&sock, &["exec", "--sync", &id, "sh", "-c", "exit 4"])
         .code_is(1)
         .stderr_has("exited with 4");
 
     // The timeout: an error after about a second, and the command killed.
     let started = Instant::now();
-    crictl(&sock, &["exec", "--sync", "--timeout", "1", &id, "sleep", "77"])
-        .code_is(1)
-        .stderr_has("timeout 1s exceeded");
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    crictl(
+        &sock,
+        &["exec", "--sync", "--timeout", "1", &id, "sleep", "77"],
+    )
+    .code_is(1)
+    .stderr_has("timeout 1s exceeded");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     let sid = id.clone();
     let code = grpc(&sock, async move |mut rt| {
         rt.exec_sync(berth_cri::proto::ExecSyncRequest {
@@ -199,8 +256,15 @@ fn exec_sync_output_exit_code_and_timeout() {
         .code()
     });
     assert_eq!(code, tonic::Code::DeadlineExceeded);
-    let top = d.run(Client::Docker, &["top", &id]).success().out().to_string();
-    assert!(!top.contains("sleep 77") && !top.contains("sleep 78"), "{top}");
+    let top = d
+        .run(Client::Docker, &["top", &id])
+        .success()
+        .out()
+        .to_string();
+    assert!(
+        !top.contains("sleep 77") && !top.contains("sleep 78"),
+        "{top}"
+    );
 }
 
 #[test]
@@ -211,7 +275,10 @@ fn attach_over_spdy_and_websocket() {
     let sock = d.cri_socket();
     for transport in ["spdy", "websocket"] {
         // Output only: the container's output until it exits.
-        let id = run_detached(&d, &["busybox", "sh", "-c", "sleep 2; echo late; echo oops >&2"]);
+        let id = run_detached(
+            &d,
+            &["busybox", "sh", "-c", "sleep 2; echo late; echo oops >&2"],
+        );
         let out = crictl(&sock, &["attach", "-r", transport, &id]);
         out.success().stdout_has("late").stderr_has("oops");
 
@@ -234,14 +301,24 @@ fn port_forward_into_a_containers_network_namespace() {
     // --network none: the container's loopback is the only way in.
     let id = run_detached(
         &d,
-        &["busybox", "sh", "-c", "while true; do echo served-$((40+2)) | nc -l -p 8080; done"],
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo served-$((40+2)) | nc -l -p 8080; done",
+        ],
     );
     let local = berth_tests::host::free_port();
     let unused = berth_tests::host::free_port();
     let mut pf = berth_tests::cli::Spawned::spawn({
         let mut c = crictl_command(
             &sock,
-            &["port-forward", &id, &format!("{local}:8080"), &format!("{unused}:9")],
+            &[
+                "port-forward",
+                &id,
+                &format!("{local}:8080"),
+                &format!("{unused}:9"),
+            ],
         );
         c.stdin(std::process::Stdio::null());
         c
@@ -293,8 +370,11 @@ fn streaming_urls_are_checked_used_once_and_bad_tokens_are_404() {
     let sock = d.cri_socket();
     let id = run_detached(&d, &["busybox", "sleep", "300"]);
     let stopped = unique_name("stopped");
-    d.run(Client::Docker, &["create", "--name", &stopped, "busybox", "true"])
-        .success();
+    d.run(
+        Client::Docker,
+        &["create", "--name", &stopped, "busybox", "true"],
+    )
+    .success();
     let exec = |id: &str, tty: bool, stdin: bool, stdout: bool, stderr: bool| ExecRequest {
         container_id: id.into(),
         cmd: vec!["true".into()],
@@ -305,7 +385,12 @@ fn streaming_urls_are_checked_used_once_and_bad_tokens_are_404() {
     };
     let sid = id.clone();
     let (url, attach_url, pf_url, errors) = grpc(&sock, async move |mut rt| {
-        let url = rt.exec(exec(&sid, false, false, true, true)).await.unwrap().into_inner().url;
+        let url = rt
+            .exec(exec(&sid, false, false, true, true))
+            .await
+            .unwrap()
+            .into_inner()
+            .url;
         let attach_url = rt
             .attach(AttachRequest {
                 container_id: sid.clone(),
@@ -354,7 +439,10 @@ fn streaming_urls_are_checked_used_once_and_bad_tokens_are_404() {
                 tonic::Code::InvalidArgument,
                 "one of stdin, stdout, or stderr must be set".to_string()
             ),
-            (tonic::Code::InvalidArgument, "cmd must not be empty".to_string()),
+            (
+                tonic::Code::InvalidArgument,
+                "cmd must not be empty".to_string()
+            ),
             (
                 tonic::Code::NotFound,
                 "failed to find container \"no-such-container\" in store: not found".to_string()
@@ -370,15 +458,24 @@ fn streaming_urls_are_checked_used_once_and_bad_tokens_are_404() {
         .and_then(|r| r.split('/').next())
         .unwrap();
     assert!(url.contains("/exec/"), "{url}");
-    assert!(attach_url.starts_with(&format!("http://127.0.0.1:{port}/attach/")), "{attach_url}");
-    assert!(pf_url.starts_with(&format!("http://127.0.0.1:{port}/portforward/")), "{pf_url}");
+    assert!(
+        attach_url.starts_with(&format!("http://127.0.0.1:{port}/attach/")),
+        "{attach_url}"
+    );
+    assert!(
+        pf_url.starts_with(&format!("http://127.0.0.1:{port}/portforward/")),
+        "{pf_url}"
+    );
 
     // A token only works on its own path.
     let token = url.rsplit('/').next().unwrap();
     let wrong = format!("http://127.0.0.1:{port}/attach/{token}");
     assert_eq!(http_get(&wrong, &[]).0, 404);
     // ... and that use spent it: the real path is 404 now too.
-    assert_eq!(http_get(&url, &[]), (404, "404 page not found\n".to_string()));
+    assert_eq!(
+        http_get(&url, &[]),
+        (404, "404 page not found\n".to_string())
+    );
 
     // Without an upgrade a request is refused (and the token is spent).
     let (code, body) = http_get(&attach_url, &[]);
@@ -431,5 +528,8 @@ fn streaming_urls_expire_after_a_minute() {
     // Within the minute the URL is good (refused for want of an upgrade: not a 404).
     assert_eq!(http_get(&fresh, &[]).0, 400);
     std::thread::sleep(Duration::from_secs(61));
-    assert_eq!(http_get(&old, &[]), (404, "404 page not found\n".to_string()));
+    assert_eq!(
+        http_get(&old, &[]),
+        (404, "404 page not found\n".to_string())
+    );
 }

@@ -64,7 +64,9 @@ pub(crate) async fn exec_sync(
     let mut run = {
         let daemon = daemon.clone();
         let cmd = r.cmd.clone();
-        tokio::spawn(async move { process::exec(daemon, &id, cmd, false, io, Some(started_tx)).await })
+        tokio::spawn(
+            async move { process::exec(daemon, &id, cmd, false, io, Some(started_tx)).await },
+        )
     };
     let outcome = if r.timeout > 0 {
         let limit = Duration::from_secs(r.timeout.unsigned_abs());
@@ -94,7 +96,10 @@ pub(crate) async fn exec_sync(
         run.await
     };
     let outcome = outcome.map_err(|e| Status::internal(format!("ExecSync: {e}")))?;
-    let (stdout, stderr) = (stdout.await.unwrap_or_default(), stderr.await.unwrap_or_default());
+    let (stdout, stderr) = (
+        stdout.await.unwrap_or_default(),
+        stderr.await.unwrap_or_default(),
+    );
     match outcome {
         Outcome::Exited(code) => Ok(Response::new(proto::ExecSyncResponse {
             stdout,

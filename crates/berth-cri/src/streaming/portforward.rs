@@ -131,7 +131,8 @@ where
             .unwrap_or_default()
             .to_string();
         let pair = pairs.entry(request_id.clone()).or_default();
-        pair.first_seen.get_or_insert_with(tokio::time::Instant::now);
+        pair.first_seen
+            .get_or_insert_with(tokio::time::Instant::now);
         match header(&stream.headers, "streamtype") {
             Some("error") => pair.error = Some(stream),
             Some("data") => pair.data = Some(stream),

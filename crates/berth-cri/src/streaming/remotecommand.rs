@@ -298,10 +298,8 @@ where
                                     let _ = resize_tx.send(s).await;
                                 }
                             }
-                            CH_CLOSE if v5 => {
-                                if payload.first() == Some(&CH_STDIN) {
-                                    stdin = None;
-                                }
+                            CH_CLOSE if v5 && payload.first() == Some(&CH_STDIN) => {
+                                stdin = None;
                             }
                             _ => {}
                         }

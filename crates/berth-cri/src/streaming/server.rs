@@ -111,22 +111,24 @@ fn upgrade_of(
     req: &Request<Incoming>,
     spdy: &'static [&'static str],
     ws: &'static [&'static str],
-) -> Result<Upgrade, Response<Full<Bytes>>> {
+) -> Result<Upgrade, Box<Response<Full<Bytes>>>> {
     let headers = req.headers();
     let upgrade = header_values(headers, "upgrade");
     if upgrade.iter().any(|u| u.eq_ignore_ascii_case("websocket")) {
         let key = headers
             .get("sec-websocket-key")
             .and_then(|k| k.to_str().ok())
-            .ok_or_else(|| text(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n"))?;
+            .ok_or_else(|| {
+                Box::new(text(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n"))
+            })?;
         let offered = header_values(headers, "sec-websocket-protocol");
         let protocol = negotiate(&offered, ws).ok_or_else(|| {
-            text(
+            Box::new(text(
                 StatusCode::BAD_REQUEST,
                 format!(
                     "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server supports {ws:?}\n"
                 ),
-            )
+            ))
         })?;
         return Ok(Upgrade::WebSocket {
             protocol,
@@ -146,13 +148,13 @@ fn upgrade_of(
                 r.headers_mut()
                     .append("x-accepted-stream-protocol-versions", HeaderValue::from_static(p));
             }
-            r
+            Box::new(r)
         });
     }
-    Err(text(
+    Err(Box::new(text(
         StatusCode::BAD_REQUEST,
         "unable to upgrade: missing upgrade headers in request\n",
-    ))
+    )))
 }
 
 fn handle(
@@ -186,7 +188,7 @@ fn handle(
     };
     let upgrade = match upgrade_of(&req, spdy, ws) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let mut r = Response::new(Full::new(Bytes::new()));
@@ -224,9 +226,7 @@ fn handle(
         };
         match (pending, ws_protocol) {
             (Pending::Command(cmd), None) => remotecommand::serve_spdy(io, daemon, cmd).await,
-            (Pending::Command(cmd), Some(p)) => {
-                remotecommand::serve_ws(io, daemon, cmd, &p).await
-            }
+            (Pending::Command(cmd), Some(p)) => remotecommand::serve_ws(io, daemon, cmd, &p).await,
             (Pending::PortForward(target), None) => portforward::serve_spdy(io, target).await,
             (Pending::PortForward(_), Some(_)) => {}
         }

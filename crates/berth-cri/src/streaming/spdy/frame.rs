@@ -138,8 +138,7 @@ impl Encoder {
                 .compress_vec(&raw[done..], &mut out, FlushCompress::Sync)
                 .map_err(|e| SpdyError::Zlib(e.to_string()))?;
             // A sync flush is complete when all input is taken and output room is left.
-            if (self.zlib.total_in() - start) as usize == raw.len() && out.len() < out.capacity()
-            {
+            if (self.zlib.total_in() - start) as usize == raw.len() && out.len() < out.capacity() {
                 return Ok(out);
             }
         }
@@ -379,8 +378,7 @@ mod tests {
 
     /// Frames written by moby/spdystream's framer (Go, spdystream v0.5.1), one framer for all.
     const GO_SYN1: &str = "80030001000000290000000100000000000078f9e3c6a7c26260606004a7b392a2d4c45c6851c29a0a0a6800000000ffff";
-    const GO_SYN3: &str =
-        "800300010000001900000003000000000000c22ac5565c92925f5a02000000ffff";
+    const GO_SYN3: &str = "800300010000001900000003000000000000c22ac5565c92925f5a02000000ffff";
     const GO_DATA: &str = "000000030100000568656c6c6f";
     const GO_PING: &str = "800300060000000400000007";
     const GO_GOAWAY: &str = "80030007000000080000000500000000";
@@ -483,10 +481,18 @@ mod tests {
                 headers: h("port", "8080"),
             })
             .expect("encode");
-        let hex: String = reply.iter().chain(&second).map(|b| format!("{b:02x}")).collect();
+        let hex: String = reply
+            .iter()
+            .chain(&second)
+            .map(|b| format!("{b:02x}"))
+            .collect();
         // zlib-rs deflates differently from Go's compress/flate, so the bytes differ: what
         // matters is that both read the other's (OURS_TWO_REPLIES was read by Go's framer).
-        assert_eq!(&reply[..4], &unhex(GO_REPLY1)[..4], "control bit, version, type");
+        assert_eq!(
+            &reply[..4],
+            &unhex(GO_REPLY1)[..4],
+            "control bit, version, type"
+        );
         assert_eq!(hex, OURS_TWO_REPLIES);
         let mut d = Decoder::new();
         assert_eq!(
@@ -560,10 +566,7 @@ mod tests {
         let mut d = Decoder::new();
         let mut v2 = unhex(GO_PING);
         v2[1] = 2;
-        assert!(matches!(
-            decode_all_err(&mut d, &v2),
-            SpdyError::Version(2)
-        ));
+        assert!(matches!(decode_all_err(&mut d, &v2), SpdyError::Version(2)));
         let mut d = Decoder::new();
         let mut bad = unhex(GO_SYN1);
         let n = bad.len();

@@ -252,14 +252,18 @@ mod tests {
                 flags: 0,
                 headers: vec![("streamType".into(), kind.into())],
             };
-            cwr.write_all(&enc.encode(&f).expect("enc")).await.expect("write");
+            cwr.write_all(&enc.encode(&f).expect("enc"))
+                .await
+                .expect("write");
         }
         let data = Frame::Data {
             stream_id: 3,
             flags: FLAG_FIN,
             data: b"input".to_vec(),
         };
-        cwr.write_all(&enc.encode(&data).expect("enc")).await.expect("write");
+        cwr.write_all(&enc.encode(&data).expect("enc"))
+            .await
+            .expect("write");
         let error = session.streams.recv().await.expect("stream 1");
         assert_eq!(header(&error.headers, "streamtype"), Some("error"));
         let mut stdin = session.streams.recv().await.expect("stream 3");
