@@ -308,57 +308,62 @@ fn port_forward_into_a_containers_network_namespace() {
             "while true; do echo served-$((40+2)) | nc -l -p 8080; done",
         ],
     );
-    let local = berth_tests::host::free_port();
-    let unused = berth_tests::host::free_port();
-    let mut pf = berth_tests::cli::Spawned::spawn({
-        let mut c = crictl_command(
-            &sock,
-            &[
-                "port-forward",
-                &id,
-                &format!("{local}:8080"),
-                &format!("{unused}:9"),
-            ],
+    // SPDY (crictl's default), and SPDY tunnelled in WebSocket.
+    for transport in ["spdy", "websocket"] {
+        let local = berth_tests::host::free_port();
+        let unused = berth_tests::host::free_port();
+        let mut pf = berth_tests::cli::Spawned::spawn({
+            let mut c = crictl_command(
+                &sock,
+                &[
+                    "port-forward",
+                    "--transport",
+                    transport,
+                    &id,
+                    &format!("{local}:8080"),
+                    &format!("{unused}:9"),
+                ],
+            );
+            c.stdin(std::process::Stdio::null());
+            c
+        })
+        .unwrap();
+        assert!(
+            pf.wait_for_stdout("Forwarding from", Duration::from_secs(30)),
+            "{transport}: {}\n{}",
+            pf.stdout(),
+            pf.stderr()
         );
-        c.stdin(std::process::Stdio::null());
-        c
-    })
-    .unwrap();
-    assert!(
-        pf.wait_for_stdout("Forwarding from", Duration::from_secs(30)),
-        "{}\n{}",
-        pf.stdout(),
-        pf.stderr()
-    );
-    for _ in 0..2 {
-        let mut got = String::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        // nc may be between two connections: retry until it answers.
-        while !got.contains("served-42") && Instant::now() < deadline {
-            got.clear();
-            let mut c = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
-            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let _ = c.read_to_string(&mut got);
-            if !got.contains("served-42") {
-                std::thread::sleep(Duration::from_millis(200));
+        for _ in 0..2 {
+            let mut got = String::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            // nc may be between two connections: retry until it answers.
+            while !got.contains("served-42") && Instant::now() < deadline {
+                got.clear();
+                let mut c = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let _ = c.read_to_string(&mut got);
+                if !got.contains("served-42") {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
             }
+            assert_eq!(got, "served-42\n", "{transport}");
         }
-        assert_eq!(got, "served-42\n");
+        // Nothing listens on port 9 in the container: the client is told.
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", unused)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = String::new();
+        let _ = c.read_to_string(&mut rest);
+        assert_eq!(rest, "", "{transport}");
+        assert!(
+            berth_tests::poll::wait_until(Duration::from_secs(10), || pf
+                .stderr()
+                .contains("error forwarding port 9 to pod")),
+            "{transport}: {}",
+            pf.stderr()
+        );
+        pf.kill();
     }
-    // Nothing listens on port 9 in the container: the client is told.
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", unused)).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut rest = String::new();
-    let _ = c.read_to_string(&mut rest);
-    assert_eq!(rest, "");
-    assert!(
-        berth_tests::poll::wait_until(Duration::from_secs(10), || pf
-            .stderr()
-            .contains("error forwarding port 9 to pod")),
-        "{}",
-        pf.stderr()
-    );
-    pf.kill();
 }
 
 #[test]

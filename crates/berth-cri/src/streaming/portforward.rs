@@ -13,6 +13,9 @@ use super::spdy::frame::header;
 use super::spdy::session::{Session, Stream};
 
 pub(crate) const SPDY_PROTOCOLS: &[&str] = &["portforward.k8s.io"];
+/// The same protocol tunnelled in WebSocket (client-go's tunneling dialer, `crictl
+/// port-forward -r websocket`).
+pub(crate) const WS_PROTOCOLS: &[&str] = &["SPDY/3.1+portforward.k8s.io"];
 
 /// How long the second stream of a pair may lag behind the first (kubelet's
 /// `streamCreationTimeout`).

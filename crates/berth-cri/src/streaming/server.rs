@@ -183,7 +183,9 @@ fn handle(
         (Pending::Command(c), "attach") if c.attach => {
             (remotecommand::SPDY_PROTOCOLS, remotecommand::WS_PROTOCOLS)
         }
-        (Pending::PortForward(_), "portforward") => (portforward::SPDY_PROTOCOLS, &[]),
+        (Pending::PortForward(_), "portforward") => {
+            (portforward::SPDY_PROTOCOLS, portforward::WS_PROTOCOLS)
+        }
         _ => return not_found(),
     };
     let upgrade = match upgrade_of(&req, spdy, ws) {
@@ -228,7 +230,9 @@ fn handle(
             (Pending::Command(cmd), None) => remotecommand::serve_spdy(io, daemon, cmd).await,
             (Pending::Command(cmd), Some(p)) => remotecommand::serve_ws(io, daemon, cmd, &p).await,
             (Pending::PortForward(target), None) => portforward::serve_spdy(io, target).await,
-            (Pending::PortForward(_), Some(_)) => {}
+            (Pending::PortForward(target), Some(_)) => {
+                portforward::serve_spdy(super::ws::tunnel(io), target).await
+            }
         }
     });
     r

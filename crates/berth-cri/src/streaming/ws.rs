@@ -169,6 +169,62 @@ pub(crate) fn close_payload(code: u16) -> Vec<u8> {
     code.to_be_bytes().to_vec()
 }
 
+/// A byte stream carried in binary messages (`SPDY/3.1+portforward.k8s.io`: SPDY tunnelled
+/// in WebSocket, as client-go's tunneling dialer sends it): what the returned stream reads is
+/// the client's messages' bytes, what is written to it goes out as binary messages. Pings are
+/// answered; the client's close (or the connection's end) ends the stream.
+pub(crate) fn tunnel<IO>(io: IO) -> tokio::io::DuplexStream
+where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let (mut pipe_rd, mut pipe_wr) = tokio::io::split(ours);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(64);
+    tokio::spawn(async move {
+        while let Some((op, payload)) = out_rx.recv().await {
+            if write_frame(&mut wr, op, &payload).await.is_err() || op == OP_CLOSE {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let pong = out_tx.clone();
+    tokio::spawn(async move {
+        let mut partial = None;
+        while let Ok(Some(msg)) = read_message(&mut rd, &mut partial).await {
+            match msg {
+                Message::Binary(b) | Message::Text(b) => {
+                    if pipe_wr.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Ping(p) => {
+                    let _ = pong.send((OP_PONG, p)).await;
+                }
+                Message::Pong(_) => {}
+                Message::Close => break,
+            }
+        }
+        let _ = pipe_wr.shutdown().await;
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match pipe_rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if out_tx.send((OP_BINARY, buf[..n].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = out_tx.send((OP_CLOSE, close_payload(CLOSE_NORMAL))).await;
+    });
+    theirs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +265,40 @@ mod tests {
                 Message::Binary(big),
                 Message::Close,
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn tunnel_carries_bytes_both_ways() {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let mut pipe = tunnel(server);
+        let (mut crd, mut cwr) = tokio::io::split(client);
+        cwr.write_all(&frame(OP_BINARY, b"abc", Some([9, 8, 7, 6])))
+            .await
+            .expect("write");
+        cwr.write_all(&frame(OP_PING, b"p", Some([1, 1, 1, 1])))
+            .await
+            .expect("write");
+        cwr.write_all(&frame(OP_BINARY, b"def", Some([0, 0, 0, 0])))
+            .await
+            .expect("write");
+        let mut got = [0u8; 6];
+        pipe.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"abcdef");
+        pipe.write_all(b"reply").await.expect("write");
+        let mut partial = None;
+        assert_eq!(
+            read_message(&mut crd, &mut partial).await.expect("pong"),
+            Some(Message::Pong(b"p".to_vec()))
+        );
+        assert_eq!(
+            read_message(&mut crd, &mut partial).await.expect("reply"),
+            Some(Message::Binary(b"reply".to_vec()))
+        );
+        drop(pipe);
+        assert_eq!(
+            read_message(&mut crd, &mut partial).await.expect("close"),
+            Some(Message::Close)
         );
     }
 
