@@ -538,3 +538,29 @@ fn streaming_urls_expire_after_a_minute() {
         (404, "404 page not found\n".to_string())
     );
 }
+
+#[test]
+fn the_streaming_port_is_settable() {
+    let port = berth_tests::host::free_port().to_string();
+    let Some(d) =
+        TestDaemon::start_with(&["--cri-socket", "{dir}/cri.sock", "--cri-stream-port", &port])
+    else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let id = run_detached(&d, &["busybox", "sleep", "300"]);
+    let url = grpc(&sock, async move |mut rt| {
+        let r = berth_cri::proto::AttachRequest {
+            container_id: id,
+            stdin: false,
+            tty: false,
+            stdout: true,
+            stderr: false,
+        };
+        rt.attach(r).await.unwrap().into_inner().url
+    });
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{port}/attach/")),
+        "{url}"
+    );
+}

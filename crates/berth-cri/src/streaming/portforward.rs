@@ -204,7 +204,12 @@ async fn forward(error: Stream, data: Stream, target: Target) {
     });
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        match rd.read(&mut buf).await {
+        let read = tokio::select! {
+            r = rd.read(&mut buf) => r,
+            // The client's connection is gone: drop the pod's side too.
+            () = out.closed() => break,
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 if !out.send(&buf[..n]).await {

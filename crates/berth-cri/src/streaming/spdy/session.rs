@@ -61,6 +61,11 @@ impl StreamOut {
         let _ = self.tx.send(Out::Frame(frame)).await;
     }
 
+    /// Resolves when the connection can no longer be written.
+    pub(crate) async fn closed(&self) {
+        self.tx.closed().await
+    }
+
     pub(crate) async fn reset(&self) {
         let frame = Frame::RstStream {
             stream_id: self.id,
