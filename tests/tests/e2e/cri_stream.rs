@@ -564,3 +564,44 @@ fn the_streaming_port_is_settable() {
         "{url}"
     );
 }
+
+#[test]
+fn attach_to_a_terminal() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    for transport in ["spdy", "websocket"] {
+        let id = run_detached(&d, &["-it", "busybox", "sh"]);
+        let args = crictl_args(&sock, &["attach", "-r", transport, "-it", &id]);
+        let line = std::iter::once(crictl_path().display().to_string())
+            .chain(args)
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let script = format!("stty rows 21 cols 77 && exec {line}");
+        let mut s =
+            berth_tests::pty::spawn(std::path::Path::new("sh"), &["-c", &script], &[]).unwrap();
+        // Typed input reaches the shell; the attach resized the container's terminal.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !s.stdout().contains("size-21-77") && Instant::now() < deadline {
+            s.write_stdin(b"echo size-$(stty size | tr ' ' -)\r");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        assert!(
+            s.stdout().contains("size-21-77"),
+            "{transport}: {:?}",
+            s.stdout()
+        );
+        // The shell's exit ends the container and the attach.
+        s.write_stdin(b"exit\r");
+        assert_eq!(
+            s.wait(Duration::from_secs(20)),
+            Some(0),
+            "{transport}: {:?} {:?}",
+            s.stdout(),
+            s.stderr()
+        );
+        d.wait_for_inspect(Client::Docker, &id, "{{.State.Running}}", "false");
+    }
+}
