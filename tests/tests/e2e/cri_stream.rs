@@ -605,3 +605,106 @@ fn attach_to_a_terminal() {
         d.wait_for_inspect(Client::Docker, &id, "{{.State.Running}}", "false");
     }
 }
+
+/// Reads one unmasked WebSocket frame (the server's): opcode and payload.
+fn ws_frame(s: &mut impl Read) -> Option<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).ok()?;
+    assert_eq!(h[1] & 0x80, 0, "a server's frames are not masked");
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).ok()?;
+            u64::from(u16::from_be_bytes(b))
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).ok()?;
+            u64::from_be_bytes(b)
+        }
+        n => u64::from(n),
+    };
+    let mut payload = vec![0u8; len as usize];
+    s.read_exact(&mut payload).ok()?;
+    Some((h[0] & 0x0f, payload))
+}
+
+#[test]
+fn exec_over_websocket_v4_by_hand() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let id = run_detached(&d, &["busybox", "sleep", "300"]);
+    let url = grpc(&sock, async move |mut rt| {
+        let r = berth_cri::proto::ExecRequest {
+            container_id: id,
+            cmd: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo hi; echo ho >&2; exit 5".into(),
+            ],
+            tty: false,
+            stdin: false,
+            stdout: true,
+            stderr: true,
+        };
+        rt.exec(r).await.unwrap().into_inner().url
+    });
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: v4.channel.k8s.io, base64.channel.k8s.io\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    // RFC 6455's example key and its accept value.
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    assert!(
+        head.contains("sec-websocket-protocol: v4.channel.k8s.io"),
+        "{head}"
+    );
+    let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), Vec::new());
+    let mut closed = false;
+    while let Some((op, payload)) = ws_frame(&mut s) {
+        match (op, payload.split_first()) {
+            (2, Some((1, data))) => stdout.extend_from_slice(data),
+            (2, Some((2, data))) => stderr.extend_from_slice(data),
+            (2, Some((3, data))) => status.extend_from_slice(data),
+            (8, _) => {
+                assert_eq!(&payload[..2], &1000u16.to_be_bytes(), "normal closure");
+                closed = true;
+                break;
+            }
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    assert!(closed, "the server closes the connection");
+    assert_eq!(
+        (stdout.as_slice(), stderr.as_slice()),
+        (&b"hi\n"[..], &b"ho\n"[..])
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status).unwrap();
+    assert_eq!(status["status"], "Failure", "{status}");
+    assert_eq!(status["reason"], "NonZeroExitCode", "{status}");
+    assert_eq!(
+        status["details"]["causes"][0]["reason"], "ExitCode",
+        "{status}"
+    );
+    assert_eq!(status["details"]["causes"][0]["message"], "5", "{status}");
+}
