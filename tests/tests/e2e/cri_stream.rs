@@ -708,3 +708,51 @@ fn exec_over_websocket_v4_by_hand() {
     );
     assert_eq!(status["details"]["causes"][0]["message"], "5", "{status}");
 }
+
+#[test]
+fn a_client_that_goes_away_ends_its_execs_input() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let id = run_detached(&d, &["busybox", "sleep", "300"]);
+    for transport in ["spdy", "websocket"] {
+        let marker = format!("cat-{transport}");
+        let mut c = crictl_command(
+            &sock,
+            &[
+                "exec",
+                "-r",
+                transport,
+                "-i",
+                &id,
+                "sh",
+                "-c",
+                &format!("cat; echo {marker}"),
+            ],
+        );
+        c.stdin(std::process::Stdio::piped());
+        let mut s = berth_tests::cli::Spawned::spawn(c).unwrap();
+        s.write_stdin(b"echoed\n");
+        assert!(
+            s.wait_for_stdout("echoed", Duration::from_secs(30)),
+            "{transport}: {}",
+            s.stderr()
+        );
+        let top = || {
+            d.run(Client::Docker, &["top", &id])
+                .success()
+                .out()
+                .to_string()
+        };
+        assert!(top().contains(&marker), "{transport}: {}", top());
+        // crictl dies without closing anything: its connection drops, and with it the
+        // process's stdin.
+        s.kill();
+        assert!(
+            berth_tests::poll::wait_until(Duration::from_secs(15), || !top().contains(&marker)),
+            "{transport}: {}",
+            top()
+        );
+    }
+}
