@@ -234,7 +234,8 @@ async fn run(settings: Settings) -> Result<(), StartError> {
         Some(path) => {
             let (listener, socket) = socket::bind(path)?;
             bound.push(socket);
-            let config = berth_cri::CriConfig::new(path.clone());
+            let mut config = berth_cri::CriConfig::new(path.clone());
+            config.stream_port = settings.cri_stream_port;
             let stop = wait_for_stop(stop_rx.clone());
             let daemon = daemon.clone();
             Some(tokio::spawn(async move {
