@@ -89,6 +89,8 @@ mod cp_volumes;
 mod crash_consistency;
 #[path = "e2e/cri.rs"]
 mod cri;
+#[path = "e2e/cri_images.rs"]
+mod cri_images;
 #[path = "e2e/daemon_start.rs"]
 mod daemon_start;
 #[path = "e2e/exec.rs"]

@@ -82,11 +82,11 @@ impl crate::ImageService {
                 "SELECT name FROM image_refs
                  WHERE namespace = ?3 AND is_digest = 0 AND substr(name, 1, ?2) = ?1 ORDER BY name",
             )?;
-            let rows = stmt.query_map(
-                params![prefix, prefix.len() as i64, &*self.ns],
-                |r| r.get(0),
-            )?;
-            rows.collect::<Result<Vec<String>, _>>().map_err(DbError::from)
+            let rows = stmt.query_map(params![prefix, prefix.len() as i64, &*self.ns], |r| {
+                r.get(0)
+            })?;
+            rows.collect::<Result<Vec<String>, _>>()
+                .map_err(DbError::from)
         })?;
         Ok(names
             .into_iter()

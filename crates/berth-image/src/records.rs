@@ -376,8 +376,8 @@ pub fn delete_ref(db: &Db, ns: &str, name: &str) -> Result<(), DbError> {
             "DELETE FROM image_refs WHERE namespace = ?1 AND name = ?2",
             [ns, name],
         )
-            .map(drop)
-            .map_err(DbError::from)
+        .map(drop)
+        .map_err(DbError::from)
     })
 }
 

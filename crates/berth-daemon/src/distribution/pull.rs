@@ -20,9 +20,9 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::daemon::Daemon;
+use crate::distribution::shared::{registry_host, short_digest, status, Credentials, Progress};
 use crate::image::service::ImageService;
 use crate::image::DEFAULT_NAMESPACE;
-use crate::distribution::shared::{registry_host, short_digest, status, Credentials, Progress};
 
 /// What `docker pull` asks besides the name.
 #[derive(Debug, Clone, Default)]

@@ -75,7 +75,11 @@ fn namespaces_list_their_own_images_over_shared_content() {
     assert!(names(&k8s).is_empty());
     for name in ["app:1", id.as_str(), &id[7..19]] {
         let e = k8s.resolve_id(name).expect_err("not in k8s.io");
-        assert_eq!(berth_types::Error::from(e).kind, ErrorKind::NotFound, "{name}");
+        assert_eq!(
+            berth_types::Error::from(e).kind,
+            ErrorKind::NotFound,
+            "{name}"
+        );
     }
 
     // The same image in k8s.io, under another name: one row, one set of blobs and layers.
@@ -90,7 +94,9 @@ fn namespaces_list_their_own_images_over_shared_content() {
     // Removing it from k8s.io keeps Docker's image and its files.
     let none = |_: &str| Vec::new();
     let out = k8s.remove(&id, true, false, &none).expect("rmi k8s.io");
-    assert!(out.iter().any(|i| i.deleted.as_deref() == Some(id.as_str())));
+    assert!(out
+        .iter()
+        .any(|i| i.deleted.as_deref() == Some(id.as_str())));
     assert!(names(&k8s).is_empty());
     let img = docker.resolve("app:1").expect("still in default");
     assert!(img.layer_dirs.iter().all(|d| d.is_dir()), "layers kept");
@@ -98,10 +104,14 @@ fn namespaces_list_their_own_images_over_shared_content() {
 
     // Back in k8s.io, then removed from default: k8s.io keeps it.
     pull_existing(&docker, &k8s, &id, "registry.k8s.io/app:2");
-    docker.remove("app:1", false, false, &none).expect("rmi default");
+    docker
+        .remove("app:1", false, false, &none)
+        .expect("rmi default");
     assert!(names(&docker).is_empty());
     assert!(docker.resolve_id(&id).is_err());
-    let img = k8s.resolve("registry.k8s.io/app:2").expect("still in k8s.io");
+    let img = k8s
+        .resolve("registry.k8s.io/app:2")
+        .expect("still in k8s.io");
     assert!(img.layer_dirs.iter().all(|d| d.is_dir()), "layers kept");
 
     // The last namespace's removal deletes the files.
@@ -109,5 +119,8 @@ fn namespaces_list_their_own_images_over_shared_content() {
         .expect("rmi last");
     assert!(img.layer_dirs.iter().all(|d| !d.exists()), "layers removed");
     let digest: Digest = id.parse().expect("digest");
-    assert!(docker.content().read_bytes(&digest).is_err(), "config blob removed");
+    assert!(
+        docker.content().read_bytes(&digest).is_err(),
+        "config blob removed"
+    );
 }
