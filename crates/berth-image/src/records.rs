@@ -484,3 +484,80 @@ pub fn delete_layers(db: &Db, chain_ids: &[String]) -> Result<(), DbError> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store from before namespaces: its images and names become the Docker API's.
+    #[test]
+    fn old_images_and_names_move_into_the_default_namespace() {
+        let db = Db::open_in_memory().expect("db");
+        db.migrate("images", &MIGRATIONS[..2]).expect("old schema");
+        db.with(|c| {
+            c.execute_batch(
+                "INSERT INTO images (id, parent, created, size, last_tag_time, added_at)
+                     VALUES ('sha256:aa', NULL, NULL, 1, NULL, 't');
+                 INSERT INTO image_refs (name, image_id, is_digest, created_at)
+                     VALUES ('docker.io/library/a:1', 'sha256:aa', 0, 't');",
+            )
+            .map_err(DbError::from)
+        })
+        .expect("old rows");
+        db.migrate("images", MIGRATIONS).expect("migrate");
+        let found = image_for_ref(&db, DEFAULT_NAMESPACE, "docker.io/library/a:1").expect("ref");
+        assert_eq!(found.as_deref(), Some("sha256:aa"));
+        assert!(image_in(&db, DEFAULT_NAMESPACE, "sha256:aa")
+            .expect("image")
+            .is_some());
+        assert_eq!(
+            image_for_ref(&db, "k8s.io", "docker.io/library/a:1").expect("ref"),
+            None
+        );
+        assert!(images_in(&db, "k8s.io").expect("list").is_empty());
+        assert_eq!(
+            namespaces_of(&db, "sha256:aa").expect("namespaces"),
+            [DEFAULT_NAMESPACE]
+        );
+        // The same name may point at different images in two namespaces.
+        db.transaction(|tx| {
+            insert_image(
+                tx,
+                "k8s.io",
+                &ImageRow {
+                    id: "sha256:bb".into(),
+                    parent: None,
+                    created: None,
+                    size: 1,
+                    last_tag_time: None,
+                },
+                &[],
+                "t",
+            )?;
+            set_ref(
+                tx,
+                "k8s.io",
+                "docker.io/library/a:1",
+                "sha256:bb",
+                false,
+                "t",
+            )
+        })
+        .expect("k8s.io");
+        let k8s = image_for_ref(&db, "k8s.io", "docker.io/library/a:1").expect("ref");
+        assert_eq!(k8s.as_deref(), Some("sha256:bb"));
+        assert_eq!(
+            image_for_ref(&db, DEFAULT_NAMESPACE, "docker.io/library/a:1")
+                .expect("ref")
+                .as_deref(),
+            Some("sha256:aa")
+        );
+        // Leaving one namespace keeps a row another holds; the last one deletes it.
+        db.transaction(|tx| add_to_namespace(tx, "k8s.io", "sha256:aa", "t"))
+            .expect("share");
+        assert!(!delete_image(&db, DEFAULT_NAMESPACE, "sha256:aa").expect("leave"));
+        assert!(image(&db, "sha256:aa").expect("row").is_some());
+        assert!(delete_image(&db, "k8s.io", "sha256:aa").expect("last"));
+        assert!(image(&db, "sha256:aa").expect("row").is_none());
+    }
+}
