@@ -2,11 +2,13 @@
 //! `scripts/build-crictl` (`BERTH_TEST_CRICTL`, else the pinned build under the target directory,
 //! else `crictl` on PATH); a test that needs it fails when it is missing.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::cli::{self, Out};
+use crate::cli::{self, Client, Out};
+use crate::daemon::TestDaemon;
 
 /// The version `scripts/build-crictl` builds.
 pub const CRICTL_VERSION: &str = "v1.37.0";
@@ -88,4 +90,88 @@ pub fn crictl_command(socket: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(crictl_path());
     cmd.args(crictl_args(socket, args));
     cmd
+}
+
+/// The directory of per-registry `hosts.toml` files of a daemon from
+/// [`TestDaemon::start_with_cri`] (its `--registry-config-dir`).
+pub fn hosts_dir(d: &TestDaemon) -> PathBuf {
+    d.dir().join("hosts.d")
+}
+
+/// Writes `<hosts dir>/<registry>/hosts.toml` (containerd's format) with `text`.
+#[track_caller]
+pub fn write_hosts_toml(d: &TestDaemon, registry: &str, text: &str) {
+    let dir = hosts_dir(d).join(registry);
+    if let Err(e) =
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("hosts.toml"), text))
+    {
+        panic!("writing {}/hosts.toml: {e}", dir.display());
+    }
+}
+
+/// berth's own registry (`berth registry serve`) on 127.0.0.1, stopped on drop.
+pub struct LocalRegistry {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+}
+
+impl LocalRegistry {
+    #[track_caller]
+    pub fn start(d: &TestDaemon, root: &Path) -> Self {
+        let mut child = Command::new(&d.bins.berth)
+            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting berth registry serve: {e}"));
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        match line.trim().strip_prefix("registry listening on ") {
+            Some(addr) => Self {
+                addr: addr.to_string(),
+                child,
+            },
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("berth registry serve printed {line:?}");
+            }
+        }
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Puts the busybox fixture (imported through the Docker API, so in the `default` image
+/// namespace) into the CRI's `k8s.io` namespace as `docker.io/library/busybox:latest`, the way
+/// an operator would: pushed to a local registry, and pulled through the CRI with a
+/// `hosts.toml` sending docker.io there. The image keeps its id; the registry and the
+/// `hosts.toml` are gone afterwards.
+#[track_caller]
+pub fn seed_busybox(d: &TestDaemon) {
+    let root = d.dir().join("cri-seed-registry");
+    let reg = LocalRegistry::start(d, &root);
+    let pushed = format!("{}/library/busybox:latest", reg.addr);
+    d.run(Client::Docker, &["tag", "busybox", &pushed])
+        .success();
+    d.run(Client::Docker, &["push", &pushed]).success();
+    d.run(Client::Docker, &["rmi", &pushed]).success();
+    write_hosts_toml(
+        d,
+        "docker.io",
+        &format!("server = \"http://{}\"\n", reg.addr),
+    );
+    crictl(&d.cri_socket(), &["pull", "busybox"]).success();
+    let _ = std::fs::remove_dir_all(hosts_dir(d).join("docker.io"));
+    drop(reg);
+    let _ = std::fs::remove_dir_all(&root);
 }

@@ -124,8 +124,17 @@ impl TestDaemon {
 
     /// [`TestDaemon::start`] with berthd's CRI endpoint on [`TestDaemon::cri_socket`].
     #[track_caller]
+    /// Host configurations come from `{dir}/hosts.d` ([`crate::crictl::write_hosts_toml`]), and
+    /// busybox is in the CRI's image namespace too ([`crate::crictl::seed_busybox`]).
     pub fn start_with_cri() -> Option<Self> {
-        Self::start_with(&["--cri-socket", "{dir}/cri.sock"])
+        let d = Self::start_with(&[
+            "--cri-socket",
+            "{dir}/cri.sock",
+            "--registry-config-dir",
+            "{dir}/hosts.d",
+        ])?;
+        crate::crictl::seed_busybox(&d);
+        Some(d)
     }
 
     /// The CRI socket of a daemon from [`TestDaemon::start_with_cri`].

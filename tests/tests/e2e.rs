@@ -95,6 +95,8 @@ mod crash_consistency;
 mod cri;
 #[path = "e2e/cri_stream.rs"]
 mod cri_stream;
+#[path = "e2e/cri_images.rs"]
+mod cri_images;
 #[path = "e2e/daemon_start.rs"]
 mod daemon_start;
 #[path = "e2e/exec.rs"]

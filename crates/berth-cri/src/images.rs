@@ -1,6 +1,6 @@
-//! `runtime.v1.ImageService` over the daemon's image services. CRI images share the Docker API's
-//! image namespace for now (docs/cri.md, docs/architecture.md): an image pulled through the CRI
-//! is listed by `docker images`, and the other way round.
+//! `runtime.v1.ImageService` over the daemon's image services, in the CRI's own image namespace
+//! (`k8s.io`, as containerd's): `crictl images` and `docker images` each list their own images,
+//! over one content store (docs/cri.md, docs/architecture.md).
 
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -9,7 +9,7 @@ use base64::Engine as _;
 use berth_api::models;
 use berth_daemon::distribution::Credentials;
 use berth_daemon::pull::PullOptions;
-use berth_daemon::{Daemon, ImageRemoveOptions};
+use berth_daemon::{Daemon, ImageRemoveOptions, CRI_NAMESPACE as NS};
 use berth_types::{ErrorKind, Reference};
 use futures::StreamExt;
 use tonic::{Request, Response, Status};
@@ -33,12 +33,12 @@ impl Images {
     async fn all(&self) -> Result<Vec<proto::Image>, Status> {
         let list = self
             .daemon
-            .image_list(false, &berth_api::Filters::default(), true, API)
+            .image_list_in(NS, &berth_api::Filters::default(), API)
             .await
             .map_err(status)?;
         let mut out = Vec::with_capacity(list.len());
         for summary in list {
-            let user = match self.daemon.image_inspect(&summary.id, API).await {
+            let user = match self.daemon.image_inspect_in(NS, &summary.id, API).await {
                 Ok(img) => img.inspect.config.and_then(|c| c.user).unwrap_or_default(),
                 // Removed since the list was taken.
                 Err(e) if e.kind == ErrorKind::NotFound => continue,
@@ -62,7 +62,7 @@ impl Images {
         let Some(wanted) = wanted else {
             return Ok(all);
         };
-        let id = match self.daemon.image_inspect(&wanted, API).await {
+        let id = match self.daemon.image_inspect_in(NS, &wanted, API).await {
             Ok(img) => img.inspect.id.unwrap_or_default(),
             Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::InvalidArgument) => {
                 return Ok(Vec::new())
@@ -217,7 +217,7 @@ impl proto::image_service_server::ImageService for Images {
                 "image spec: image name is required",
             ));
         }
-        let img = match self.daemon.image_inspect(&name, API).await {
+        let img = match self.daemon.image_inspect_in(NS, &name, API).await {
             Ok(img) => img,
             // An absent image is an empty answer, not an error (kubelet's pull policy asks).
             Err(e) if matches!(e.kind, ErrorKind::NotFound) => {
@@ -263,7 +263,7 @@ impl proto::image_service_server::ImageService for Images {
         let creds = credentials(req.auth)?;
         let mut progress = self
             .daemon
-            .image_pull(&reference.name(), &tag, creds, PullOptions::default())
+            .image_pull_in(NS, &reference.name(), &tag, creds, PullOptions::default())
             .await
             .map_err(|e| pull_failed(&image, status(e)))?;
         while let Some(msg) = progress.recv().await {
@@ -275,7 +275,7 @@ impl proto::image_service_server::ImageService for Images {
         }
         let pulled = self
             .daemon
-            .image_inspect(&reference.to_string(), API)
+            .image_inspect_in(NS, &reference.to_string(), API)
             .await
             .map_err(|e| pull_failed(&image, status(e)))?;
         Ok(Response::new(proto::PullImageResponse {
@@ -295,7 +295,7 @@ impl proto::image_service_server::ImageService for Images {
         }
         // The image and every name it has go, as containerd's CRI removes them; an image
         // already gone is no error (kubelet's garbage collection may race).
-        let id = match self.daemon.image_inspect(&name, API).await {
+        let id = match self.daemon.image_inspect_in(NS, &name, API).await {
             Ok(img) => img.inspect.id.unwrap_or_default(),
             Err(e) if e.kind == ErrorKind::NotFound => {
                 return Ok(Response::new(proto::RemoveImageResponse {}))
@@ -307,7 +307,7 @@ impl proto::image_service_server::ImageService for Images {
             force: true,
             noprune: false,
         };
-        match self.daemon.image_remove(&id, opts).await {
+        match self.daemon.image_remove_in(NS, &id, opts).await {
             Ok(_) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}
             Err(e) => return Err(status(e)),

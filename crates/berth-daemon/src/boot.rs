@@ -27,6 +27,7 @@ impl Daemon {
         let volumes = crate::volume::service::VolumeService::open(&config.data_root, db.clone())?;
         let nets = crate::network::service::NetworkService::open(config.net.clone(), db.clone())?;
         let images = crate::image::service::ImageService::open(&config.data_root, db)?;
+        let cri_images = images.in_namespace(crate::image::CRI_NAMESPACE);
         let daemon = Arc::new_cyclic(|me| Self {
             config,
             repo,
@@ -34,6 +35,7 @@ impl Daemon {
             execs: Mutex::new(HashMap::new()),
             events: EventBus::default(),
             images,
+            cri_images,
             volumes,
             nets,
             dns: crate::network::dns::DnsService::default(),

@@ -57,6 +57,8 @@ pub struct Daemon {
     pub(crate) execs: Mutex<HashMap<String, Arc<ExecEntry>>>,
     pub(crate) events: EventBus,
     pub(crate) images: crate::image::service::ImageService,
+    /// The CRI's image namespace (`k8s.io`) over the same store (image/namespaces.rs).
+    pub(crate) cri_images: crate::image::service::ImageService,
     pub(crate) volumes: crate::volume::service::VolumeService,
     pub(crate) nets: crate::network::service::NetworkService,
     /// The embedded DNS of user-defined networks.

@@ -30,6 +30,7 @@ pub use daemon::{
 };
 pub use distribution::{pull, push};
 pub use image::fs_usage::FsUsage;
+pub use image::{ImageInfo, CRI_NAMESPACE, DEFAULT_NAMESPACE};
 pub use network::service::NetConfig;
 pub use options::*;
 pub use system::disk_usage::DiskUsageParts;

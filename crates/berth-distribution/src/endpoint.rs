@@ -13,6 +13,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::certs::{self, CertsError};
+use crate::hosts::HostsDir;
 use crate::tls::{self, TlsConfigError};
 
 /// The name references use for Docker Hub.
@@ -50,6 +51,8 @@ pub enum EndpointError {
     Certs(#[from] CertsError),
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
+    #[error(transparent)]
+    Hosts(#[from] crate::hosts::HostsError),
 }
 
 /// `http` or `https`.
@@ -125,6 +128,8 @@ pub struct RegistryConfig {
     /// Normalised mirror URLs (`scheme://host[:port][/path]/`).
     mirrors: Vec<String>,
     certs_dir: PathBuf,
+    /// `--registry-config-dir`: per-registry `hosts.toml` files (crate::hosts).
+    hosts: Option<HostsDir>,
 }
 
 impl Default for RegistryConfig {
@@ -137,6 +142,7 @@ impl Default for RegistryConfig {
             insecure_hosts: Vec::new(),
             mirrors: Vec::new(),
             certs_dir: PathBuf::from(certs::DEFAULT_CERTS_DIR),
+            hosts: None,
         }
     }
 }
@@ -217,6 +223,7 @@ impl RegistryConfig {
             insecure_hosts: Vec::new(),
             mirrors: Vec::new(),
             certs_dir,
+            hosts: None,
         };
         for m in mirrors {
             let m = validate_mirror(m)?;
@@ -264,6 +271,41 @@ impl RegistryConfig {
 
     pub fn certs_dir(&self) -> &Path {
         &self.certs_dir
+    }
+
+    /// Reads per-registry `hosts.toml` files from `dir` (`--registry-config-dir`).
+    pub fn with_hosts_dir(mut self, dir: PathBuf) -> Self {
+        self.hosts = Some(HostsDir::new(dir));
+        self
+    }
+
+    /// The per-registry host configuration directory, when set.
+    pub fn hosts_dir(&self) -> Option<&Path> {
+        self.hosts.as_ref().map(HostsDir::path)
+    }
+
+    /// The endpoints a pull (or push) of `domain` tries, in order: those of the registry's
+    /// `hosts.toml` with the capability (read at each call, so edits apply to the next pull),
+    /// else dockerd's plan ([`RegistryConfig::endpoints`]).
+    pub async fn transfer_endpoints(
+        &self,
+        domain: &str,
+        push: bool,
+    ) -> Result<Vec<Endpoint>, EndpointError> {
+        if let Some(hosts) = &self.hosts {
+            // A small file, read at each pull: not worth a blocking-pool hop.
+            if let Some(list) = hosts.endpoints(domain)? {
+                let chosen: Vec<Endpoint> = list
+                    .into_iter()
+                    .filter(|h| if push { h.push } else { h.pull })
+                    .map(|h| h.endpoint)
+                    .collect();
+                if !chosen.is_empty() {
+                    return Ok(chosen);
+                }
+            }
+        }
+        Ok(self.endpoints(domain, push).await)
     }
 
     pub fn mirrors(&self) -> &[String] {

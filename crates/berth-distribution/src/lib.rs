@@ -3,13 +3,15 @@
 //! a HEAD check, and auth (anonymous, Basic, and the Bearer token flow from
 //! `WWW-Authenticate`). Endpoints are chosen as dockerd chooses them (`endpoint`): HTTPS with
 //! the system roots and `certs.d` (`certs`, `tls`), insecure registries with an HTTP fallback,
-//! and `registry-mirrors` for docker.io pulls.
+//! and `registry-mirrors` for docker.io pulls; per-registry `hosts.toml` files (`hosts`,
+//! containerd's format) put mirrors and plain-HTTP endpoints in front of any registry.
 
 mod auth;
 pub mod certs;
 mod client;
 pub mod endpoint;
 mod error;
+pub mod hosts;
 pub mod media;
 pub mod tls;
 mod transfer;

@@ -79,10 +79,14 @@ impl crate::ImageService {
         let prefix = format!("{repo}:");
         let names: Vec<String> = self.db.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT name FROM image_refs WHERE is_digest = 0 AND substr(name, 1, ?2) = ?1 ORDER BY name",
+                "SELECT name FROM image_refs
+                 WHERE namespace = ?3 AND is_digest = 0 AND substr(name, 1, ?2) = ?1 ORDER BY name",
             )?;
-            let rows = stmt.query_map(params![prefix, prefix.len() as i64], |r| r.get(0))?;
-            rows.collect::<Result<Vec<String>, _>>().map_err(DbError::from)
+            let rows = stmt.query_map(params![prefix, prefix.len() as i64, &*self.ns], |r| {
+                r.get(0)
+            })?;
+            rows.collect::<Result<Vec<String>, _>>()
+                .map_err(DbError::from)
         })?;
         Ok(names
             .into_iter()

@@ -105,7 +105,7 @@ impl ImageService {
             .map(|r| (r.id.clone(), r.parent.clone()))
             .collect();
         for row in &rows {
-            if records::refs_of(&self.db, &row.id)?.is_empty() {
+            if records::refs_of(&self.db, &self.ns, &row.id)?.is_empty() {
                 continue;
             }
             let mut cur = Some(row.id.clone());
@@ -181,7 +181,7 @@ impl ImageService {
             })?;
             report.caches_deleted.push(e.key.clone());
             let removable = records::image(&self.db, &e.image_id)?.is_some()
-                && records::refs_of(&self.db, &e.image_id)?.is_empty()
+                && records::refs_of(&self.db, &self.ns, &e.image_id)?.is_empty()
                 && records::children_of(&self.db, &e.image_id)?.is_empty()
                 && users(&e.image_id).is_empty();
             if !removable {

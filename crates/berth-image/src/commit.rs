@@ -195,9 +195,9 @@ impl ImageService {
                 last_tag_time: None,
             };
             let chain_strings: Vec<String> = chain.iter().map(|c| c.to_string()).collect();
-            records::insert_image(tx, &row, &chain_strings, &now)?;
+            records::insert_image(tx, &self.ns, &row, &chain_strings, &now)?;
             if let Some(r) = &opts.repo_tag {
-                records::set_ref(tx, &r.to_string(), &id, r.digest.is_some(), &now)?;
+                records::set_ref(tx, &self.ns, &r.to_string(), &id, r.digest.is_some(), &now)?;
             }
             Ok(())
         })?;

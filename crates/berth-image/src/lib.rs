@@ -58,5 +58,5 @@ pub use gc::GcReport;
 pub use prune::PruneReport;
 pub use pulled::{PullSession, PulledLayer};
 pub use remove::ImageUser;
-pub use service::{go_arch, Image, ImageService, ImportOptions, ImportResult};
+pub use service::{go_arch, Image, ImageService, ImportOptions, ImportResult, DEFAULT_NAMESPACE};
 pub use usage::ImageUsage;

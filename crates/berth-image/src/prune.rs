@@ -59,8 +59,8 @@ impl ImageService {
         let sizes = records::layer_sizes(&self.db)?;
 
         let mut candidates = Vec::new();
-        for row in records::all_images(&self.db)? {
-            let refs = records::refs_of(&self.db, &row.id)?;
+        for row in records::images_in(&self.db, &self.ns)? {
+            let refs = records::refs_of(&self.db, &self.ns, &row.id)?;
             let has_children = !records::children_of(&self.db, &row.id)?.is_empty();
             // Intermediate images go with their children; heads only when dangling-only.
             if has_children && (dangling_only || refs.is_empty()) {

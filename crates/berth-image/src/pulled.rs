@@ -212,9 +212,16 @@ impl PullSession {
                 last_tag_time: None,
             };
             let chains: Vec<String> = chain_ids.iter().map(Digest::to_string).collect();
-            records::insert_image(tx, &row, &chains, &now)?;
+            records::insert_image(tx, &self.svc.ns, &row, &chains, &now)?;
             for (r, is_digest) in refs {
-                records::set_ref(tx, &r.to_string(), &id.to_string(), *is_digest, &now)?;
+                records::set_ref(
+                    tx,
+                    &self.svc.ns,
+                    &r.to_string(),
+                    &id.to_string(),
+                    *is_digest,
+                    &now,
+                )?;
             }
             Ok(())
         })?;

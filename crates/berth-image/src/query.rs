@@ -64,7 +64,7 @@ impl ImageService {
         };
 
         let mut out = Vec::new();
-        for row in records::all_images(&self.db)? {
+        for row in records::images_in(&self.db, &self.ns)? {
             let config = self.read_config(&row.id)?;
             let created = unix_seconds(config.created.as_deref());
             if before.is_some_and(|b| created >= b)

@@ -42,7 +42,35 @@ pub const MIGRATIONS: &[&str] = &[
         last_used INTEGER NOT NULL
     );
     CREATE INDEX build_cache_image ON build_cache(image_id);",
+    // Image namespaces (containerd's: the Docker API's `default`, the CRI's `k8s.io`): each
+    // namespace holds its own images and names; image rows, layers and blobs are shared.
+    // Everything before belongs to `default`.
+    "CREATE TABLE image_namespaces (
+        namespace TEXT NOT NULL,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (namespace, image_id)
+    );
+    CREATE INDEX image_namespaces_image ON image_namespaces(image_id);
+    INSERT INTO image_namespaces (namespace, image_id, added_at)
+        SELECT 'default', id, added_at FROM images;
+    CREATE TABLE image_refs_ns (
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        is_digest INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (namespace, name)
+    );
+    INSERT INTO image_refs_ns (namespace, name, image_id, is_digest, created_at)
+        SELECT 'default', name, image_id, is_digest, created_at FROM image_refs;
+    DROP TABLE image_refs;
+    ALTER TABLE image_refs_ns RENAME TO image_refs;
+    CREATE INDEX image_refs_image ON image_refs(image_id);",
 ];
+
+/// The namespace of the Docker API's images.
+pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// One row of `images`.
 #[derive(Debug, Clone)]
@@ -83,6 +111,61 @@ pub fn image(db: &Db, id: &str) -> Result<Option<ImageRow>, DbError> {
     })
 }
 
+/// The image, when namespace `ns` holds it.
+pub fn image_in(db: &Db, ns: &str, id: &str) -> Result<Option<ImageRow>, DbError> {
+    db.with(|c| {
+        c.query_row(
+            "SELECT i.id, i.parent, i.created, i.size, i.last_tag_time FROM images i
+             JOIN image_namespaces n ON n.image_id = i.id WHERE n.namespace = ?1 AND i.id = ?2",
+            [ns, id],
+            |r| {
+                Ok(ImageRow {
+                    id: r.get(0)?,
+                    parent: r.get(1)?,
+                    created: r.get(2)?,
+                    size: r.get(3)?,
+                    last_tag_time: r.get(4)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(DbError::from)
+    })
+}
+
+/// Every image namespace `ns` holds.
+pub fn images_in(db: &Db, ns: &str) -> Result<Vec<ImageRow>, DbError> {
+    db.with(|c| {
+        let mut st = c.prepare(
+            "SELECT i.id, i.parent, i.created, i.size, i.last_tag_time FROM images i
+             JOIN image_namespaces n ON n.image_id = i.id WHERE n.namespace = ?1",
+        )?;
+        let rows = st.query_map([ns], |r| {
+            Ok(ImageRow {
+                id: r.get(0)?,
+                parent: r.get(1)?,
+                created: r.get(2)?,
+                size: r.get(3)?,
+                last_tag_time: r.get(4)?,
+            })
+        })?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
+    })
+}
+
+/// The namespaces holding the image.
+pub fn namespaces_of(db: &Db, id: &str) -> Result<Vec<String>, DbError> {
+    db.with(|c| {
+        let mut st = c.prepare(
+            "SELECT namespace FROM image_namespaces WHERE image_id = ?1 ORDER BY namespace",
+        )?;
+        let rows = st.query_map([id], |r| r.get(0))?;
+        rows.collect::<Result<Vec<String>, _>>()
+            .map_err(DbError::from)
+    })
+}
+
+/// Every image of every namespace (garbage collection and checks work on all of them).
 pub fn all_images(db: &Db) -> Result<Vec<ImageRow>, DbError> {
     db.with(|c| {
         let mut st = c.prepare("SELECT id, parent, created, size, last_tag_time FROM images")?;
@@ -99,23 +182,33 @@ pub fn all_images(db: &Db) -> Result<Vec<ImageRow>, DbError> {
     })
 }
 
-/// Image ids starting with `prefix` (a hex prefix without `sha256:`), at most `limit`.
-pub fn ids_with_prefix(db: &Db, prefix: &str, limit: usize) -> Result<Vec<String>, DbError> {
+/// Image ids of namespace `ns` starting with `prefix` (a hex prefix without `sha256:`), at
+/// most `limit`.
+pub fn ids_with_prefix(
+    db: &Db,
+    ns: &str,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<String>, DbError> {
     db.with(|c| {
-        let mut st = c.prepare("SELECT id FROM images WHERE substr(id, 8, ?2) = ?1 LIMIT ?3")?;
-        let rows = st.query_map(params![prefix, prefix.len() as i64, limit as i64], |r| {
-            r.get(0)
-        })?;
+        let mut st = c.prepare(
+            "SELECT image_id FROM image_namespaces
+             WHERE namespace = ?4 AND substr(image_id, 8, ?2) = ?1 LIMIT ?3",
+        )?;
+        let rows = st.query_map(
+            params![prefix, prefix.len() as i64, limit as i64, ns],
+            |r| r.get(0),
+        )?;
         rows.collect::<Result<Vec<String>, _>>()
             .map_err(DbError::from)
     })
 }
 
-pub fn image_for_ref(db: &Db, name: &str) -> Result<Option<String>, DbError> {
+pub fn image_for_ref(db: &Db, ns: &str, name: &str) -> Result<Option<String>, DbError> {
     db.with(|c| {
         c.query_row(
-            "SELECT image_id FROM image_refs WHERE name = ?1",
-            [name],
+            "SELECT image_id FROM image_refs WHERE namespace = ?1 AND name = ?2",
+            [ns, name],
             |r| r.get(0),
         )
         .optional()
@@ -123,13 +216,14 @@ pub fn image_for_ref(db: &Db, name: &str) -> Result<Option<String>, DbError> {
     })
 }
 
-/// `(name, is_digest)` of every reference to the image, oldest first.
-pub fn refs_of(db: &Db, image_id: &str) -> Result<Vec<(String, bool)>, DbError> {
+/// `(name, is_digest)` of every reference to the image in namespace `ns`, oldest first.
+pub fn refs_of(db: &Db, ns: &str, image_id: &str) -> Result<Vec<(String, bool)>, DbError> {
     db.with(|c| {
         let mut st = c.prepare(
-            "SELECT name, is_digest FROM image_refs WHERE image_id = ?1 ORDER BY created_at, name",
+            "SELECT name, is_digest FROM image_refs WHERE namespace = ?1 AND image_id = ?2
+             ORDER BY created_at, name",
         )?;
-        let rows = st.query_map([image_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = st.query_map([ns, image_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
     })
 }
@@ -211,9 +305,11 @@ pub fn insert_layer(tx: &Transaction<'_>, l: &LayerRow) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Inserts an image and its layer list unless it exists already (same config, same id).
+/// Inserts an image and its layer list unless it exists already (same config, same id), and
+/// puts it in namespace `ns`. `true` when the row is new.
 pub fn insert_image(
     tx: &Transaction<'_>,
+    ns: &str,
     img: &ImageRow,
     chain_ids: &[String],
     now: &str,
@@ -231,21 +327,41 @@ pub fn insert_image(
             )?;
         }
     }
+    add_to_namespace(tx, ns, &img.id, now)?;
     Ok(added == 1)
 }
 
-/// Points `name` at `image_id` (moving it from any other image) and stamps the tag time.
+/// Puts an existing image in namespace `ns` (nothing when it is there already).
+pub fn add_to_namespace(
+    tx: &Transaction<'_>,
+    ns: &str,
+    image_id: &str,
+    now: &str,
+) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT INTO image_namespaces (namespace, image_id, added_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(namespace, image_id) DO NOTHING",
+        params![ns, image_id, now],
+    )?;
+    Ok(())
+}
+
+/// Points `name` of namespace `ns` at `image_id` (moving it from any other image; the image
+/// joins the namespace) and stamps the tag time.
 pub fn set_ref(
     tx: &Transaction<'_>,
+    ns: &str,
     name: &str,
     image_id: &str,
     is_digest: bool,
     now: &str,
 ) -> Result<(), DbError> {
+    add_to_namespace(tx, ns, image_id, now)?;
     tx.execute(
-        "INSERT INTO image_refs (name, image_id, is_digest, created_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id, created_at = excluded.created_at",
-        params![name, image_id, is_digest, now],
+        "INSERT INTO image_refs (namespace, name, image_id, is_digest, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(namespace, name) DO UPDATE SET image_id = excluded.image_id, created_at = excluded.created_at",
+        params![ns, name, image_id, is_digest, now],
     )?;
     tx.execute(
         "UPDATE images SET last_tag_time = ?2 WHERE id = ?1",
@@ -254,21 +370,41 @@ pub fn set_ref(
     Ok(())
 }
 
-pub fn delete_ref(db: &Db, name: &str) -> Result<(), DbError> {
+pub fn delete_ref(db: &Db, ns: &str, name: &str) -> Result<(), DbError> {
     db.with(|c| {
-        c.execute("DELETE FROM image_refs WHERE name = ?1", [name])
-            .map(drop)
-            .map_err(DbError::from)
+        c.execute(
+            "DELETE FROM image_refs WHERE namespace = ?1 AND name = ?2",
+            [ns, name],
+        )
+        .map(drop)
+        .map_err(DbError::from)
     })
 }
 
-/// Deletes the image row (its layer list and references go with it).
-pub fn delete_image(db: &Db, id: &str) -> Result<(), DbError> {
+/// Takes the image out of namespace `ns` with its references there; when no namespace holds
+/// it any more, deletes the row and its layer list too (`true`).
+pub fn delete_image(db: &Db, ns: &str, id: &str) -> Result<bool, DbError> {
     db.transaction(|tx| {
+        tx.execute(
+            "DELETE FROM image_refs WHERE namespace = ?1 AND image_id = ?2",
+            [ns, id],
+        )?;
+        tx.execute(
+            "DELETE FROM image_namespaces WHERE namespace = ?1 AND image_id = ?2",
+            [ns, id],
+        )?;
+        let held: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM image_namespaces WHERE image_id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?;
+        if held {
+            return Ok(false);
+        }
         tx.execute("DELETE FROM image_refs WHERE image_id = ?1", [id])?;
         tx.execute("DELETE FROM image_layers WHERE image_id = ?1", [id])?;
         tx.execute("DELETE FROM images WHERE id = ?1", [id])?;
-        Ok(())
+        Ok(true)
     })
 }
 
@@ -347,4 +483,81 @@ pub fn delete_layers(db: &Db, chain_ids: &[String]) -> Result<(), DbError> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store from before namespaces: its images and names become the Docker API's.
+    #[test]
+    fn old_images_and_names_move_into_the_default_namespace() {
+        let db = Db::open_in_memory().expect("db");
+        db.migrate("images", &MIGRATIONS[..2]).expect("old schema");
+        db.with(|c| {
+            c.execute_batch(
+                "INSERT INTO images (id, parent, created, size, last_tag_time, added_at)
+                     VALUES ('sha256:aa', NULL, NULL, 1, NULL, 't');
+                 INSERT INTO image_refs (name, image_id, is_digest, created_at)
+                     VALUES ('docker.io/library/a:1', 'sha256:aa', 0, 't');",
+            )
+            .map_err(DbError::from)
+        })
+        .expect("old rows");
+        db.migrate("images", MIGRATIONS).expect("migrate");
+        let found = image_for_ref(&db, DEFAULT_NAMESPACE, "docker.io/library/a:1").expect("ref");
+        assert_eq!(found.as_deref(), Some("sha256:aa"));
+        assert!(image_in(&db, DEFAULT_NAMESPACE, "sha256:aa")
+            .expect("image")
+            .is_some());
+        assert_eq!(
+            image_for_ref(&db, "k8s.io", "docker.io/library/a:1").expect("ref"),
+            None
+        );
+        assert!(images_in(&db, "k8s.io").expect("list").is_empty());
+        assert_eq!(
+            namespaces_of(&db, "sha256:aa").expect("namespaces"),
+            [DEFAULT_NAMESPACE]
+        );
+        // The same name may point at different images in two namespaces.
+        db.transaction(|tx| {
+            insert_image(
+                tx,
+                "k8s.io",
+                &ImageRow {
+                    id: "sha256:bb".into(),
+                    parent: None,
+                    created: None,
+                    size: 1,
+                    last_tag_time: None,
+                },
+                &[],
+                "t",
+            )?;
+            set_ref(
+                tx,
+                "k8s.io",
+                "docker.io/library/a:1",
+                "sha256:bb",
+                false,
+                "t",
+            )
+        })
+        .expect("k8s.io");
+        let k8s = image_for_ref(&db, "k8s.io", "docker.io/library/a:1").expect("ref");
+        assert_eq!(k8s.as_deref(), Some("sha256:bb"));
+        assert_eq!(
+            image_for_ref(&db, DEFAULT_NAMESPACE, "docker.io/library/a:1")
+                .expect("ref")
+                .as_deref(),
+            Some("sha256:aa")
+        );
+        // Leaving one namespace keeps a row another holds; the last one deletes it.
+        db.transaction(|tx| add_to_namespace(tx, "k8s.io", "sha256:aa", "t"))
+            .expect("share");
+        assert!(!delete_image(&db, DEFAULT_NAMESPACE, "sha256:aa").expect("leave"));
+        assert!(image(&db, "sha256:aa").expect("row").is_some());
+        assert!(delete_image(&db, "k8s.io", "sha256:aa").expect("last"));
+        assert!(image(&db, "sha256:aa").expect("row").is_none());
+    }
 }

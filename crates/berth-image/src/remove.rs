@@ -78,7 +78,7 @@ impl ImageService {
         let _guard = self.lock()?;
         let now = now_rfc3339();
         self.db.transaction(|tx| -> Result<(), ImageError> {
-            records::set_ref(tx, &reference.to_string(), &image_id, false, &now)?;
+            records::set_ref(tx, &self.ns, &reference.to_string(), &image_id, false, &now)?;
             Ok(())
         })?;
         Ok(reference)
@@ -96,7 +96,7 @@ impl ImageService {
         let _guard = self.lock()?;
         let now = now_rfc3339();
         self.db.transaction(|tx| -> Result<(), ImageError> {
-            records::set_ref(tx, &reference.to_string(), image_id, true, &now)?;
+            records::set_ref(tx, &self.ns, &reference.to_string(), image_id, true, &now)?;
             Ok(())
         })?;
         Ok(())
@@ -113,8 +113,16 @@ impl ImageService {
     ) -> Result<Vec<ImageDeleteResponseItem>, ImageError> {
         let image_id = self.resolve_id(name)?;
         let _guard = self.lock()?;
+        // Outside the Docker API's namespace, an image another namespace also holds is not
+        // deleted by its removal here: no container using it can be in the way.
+        let shared = &*self.ns != records::DEFAULT_NAMESPACE
+            && records::namespaces_of(&self.db, &image_id)?
+                .iter()
+                .any(|n| *n != *self.ns);
+        let no_users = |_: &str| Vec::new();
+        let users: &dyn Fn(&str) -> Vec<ImageUser> = if shared { &no_users } else { users };
         let mut records_out = Vec::new();
-        let mut repo_refs = records::refs_of(&self.db, &image_id)?;
+        let mut repo_refs = records::refs_of(&self.db, &self.ns, &image_id)?;
         let mut removed_repository_ref = false;
 
         if !is_id_prefix(&image_id, name) {
@@ -132,9 +140,9 @@ impl ImageService {
                 }
             }
             let reference = self.reference_for(name, &repo_refs)?;
-            records::delete_ref(&self.db, &reference.to_string())?;
+            records::delete_ref(&self.db, &self.ns, &reference.to_string())?;
             records_out.push(untagged(reference.familiar()));
-            repo_refs = records::refs_of(&self.db, &image_id)?;
+            repo_refs = records::refs_of(&self.db, &self.ns, &image_id)?;
 
             // Dropping the last tag of a repository also drops that repository's digest refs.
             if reference.digest.is_none() {
@@ -152,14 +160,14 @@ impl ImageService {
                         .iter()
                         .filter(|(n, is_digest)| *is_digest && same_repo(n))
                     {
-                        records::delete_ref(&self.db, n)?;
+                        records::delete_ref(&self.db, &self.ns, n)?;
                         records_out.push(untagged(
                             Reference::parse(n)
                                 .map(|r| r.familiar())
                                 .unwrap_or_else(|_| n.clone()),
                         ));
                     }
-                    repo_refs = records::refs_of(&self.db, &image_id)?;
+                    repo_refs = records::refs_of(&self.db, &self.ns, &image_id)?;
                 }
             }
             if !repo_refs.is_empty() {
@@ -177,7 +185,7 @@ impl ImageService {
                 return Err(ImageError::Conflict(conflict.message));
             }
             for (n, _) in &repo_refs {
-                records::delete_ref(&self.db, n)?;
+                records::delete_ref(&self.db, &self.ns, n)?;
                 records_out.push(untagged(
                     Reference::parse(n)
                         .map(|r| r.familiar())
@@ -227,7 +235,7 @@ impl ImageService {
     ) -> Result<(), ImageError> {
         let mask = if force { HARD } else { HARD_AND_SOFT };
         if let Some(conflict) = self.check_conflicts(image_id, mask, users)? {
-            let dangling = records::refs_of(&self.db, image_id)?.is_empty()
+            let dangling = records::refs_of(&self.db, &self.ns, image_id)?.is_empty()
                 && records::children_of(&self.db, image_id)?.is_empty();
             // After an untag, a still-used image simply stays (dockerd answers only "Untagged").
             if quiet && (!dangling || conflict.used) {
@@ -237,14 +245,14 @@ impl ImageService {
         }
         let parent = records::image(&self.db, image_id)?.and_then(|r| r.parent);
         // Remaining references go with the image (force by id).
-        for (n, _) in records::refs_of(&self.db, image_id)? {
-            records::delete_ref(&self.db, &n)?;
+        for (n, _) in records::refs_of(&self.db, &self.ns, image_id)? {
+            records::delete_ref(&self.db, &self.ns, &n)?;
             out.push(untagged(
                 Reference::parse(&n).map(|r| r.familiar()).unwrap_or(n),
             ));
         }
         let layers = records::layers_of(&self.db, image_id)?;
-        records::delete_image(&self.db, image_id)?;
+        records::delete_image(&self.db, &self.ns, image_id)?;
         out.push(deleted(image_id.to_string()));
 
         // Only this image's layers and blobs are candidates; the collector keeps whatever
@@ -303,7 +311,7 @@ impl ImageService {
         if mask.children && !records::children_of(&self.db, image_id)?.is_empty() {
             return Ok(Some(hard("image has dependent child images".into(), false)));
         }
-        if mask.references && !records::refs_of(&self.db, image_id)?.is_empty() {
+        if mask.references && !records::refs_of(&self.db, &self.ns, image_id)?.is_empty() {
             return Ok(Some(soft(
                 "image is referenced in multiple repositories".into(),
                 false,

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_snapshot::{SnapshotPaths, Snapshotter};
 use berth_store::{ContentStore, Db, Lease, Leases};
@@ -78,18 +78,29 @@ pub fn go_arch() -> &'static str {
 
 /// The image store: metadata in SQLite, configs and layer tars in the content store, unpacked
 /// layers and container snapshots in the overlay snapshotter.
+///
+/// One service is one image namespace (containerd's): the Docker API's is
+/// [`DEFAULT_NAMESPACE`], the CRI's `k8s.io` ([`ImageService::in_namespace`]). Names, listing,
+/// resolving and removal see the namespace's images only; image rows, layers, blobs, leases,
+/// the write lock and garbage collection are shared by all, so an image in two namespaces is
+/// stored once and stays until the last one removes it.
 pub struct ImageService {
     pub(crate) db: Db,
     pub(crate) content: ContentStore,
     pub(crate) snapshots: Snapshotter,
+    /// This view's namespace.
+    pub(crate) ns: Arc<str>,
     /// Serialises database mutations (tag, remove, the last step of an import) and garbage
     /// collection.
-    write_lock: Mutex<()>,
+    write_lock: Arc<Mutex<()>>,
     /// What operations still writing content protect from garbage collection.
     pub(crate) leases: Leases,
     /// Set while `POST /images/prune` runs (dockerd allows one at a time).
-    pub(crate) prune_running: AtomicBool,
+    pub(crate) prune_running: Arc<AtomicBool>,
 }
+
+/// The namespace of the Docker API's images.
+pub use crate::records::DEFAULT_NAMESPACE;
 
 /// What an operation has written so far, for the cleanup when it fails.
 #[derive(Debug, Default)]
@@ -119,14 +130,34 @@ impl ImageService {
             db,
             content,
             snapshots,
-            write_lock: Mutex::new(()),
+            ns: Arc::from(DEFAULT_NAMESPACE),
+            write_lock: Arc::new(Mutex::new(())),
             leases: Leases::new(),
-            prune_running: AtomicBool::new(false),
+            prune_running: Arc::new(AtomicBool::new(false)),
         };
         // Nothing holds a lease yet: whatever a crash left unreferenced (a blob published just
         // before its rows, a half-deleted image's files) is garbage now.
         service.collect_garbage()?;
         Ok(service)
+    }
+
+    /// The same store seen as namespace `ns`: its own names and images over the shared rows,
+    /// blobs, layers, leases and lock.
+    pub fn in_namespace(&self, ns: &str) -> ImageService {
+        Self {
+            db: self.db.clone(),
+            content: self.content.clone(),
+            snapshots: self.snapshots.clone(),
+            ns: Arc::from(ns),
+            write_lock: self.write_lock.clone(),
+            leases: self.leases.clone(),
+            prune_running: self.prune_running.clone(),
+        }
+    }
+
+    /// This view's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.ns
     }
 
     /// The lease registry: any operation that writes content concurrently with garbage
@@ -252,9 +283,9 @@ impl ImageService {
                 size,
                 last_tag_time: None,
             };
-            records::insert_image(tx, &row, &[chain_id.to_string()], &now)?;
+            records::insert_image(tx, &self.ns, &row, &[chain_id.to_string()], &now)?;
             if let Some(r) = &opts.repo_tag {
-                records::set_ref(tx, &r.to_string(), &id, r.digest.is_some(), &now)?;
+                records::set_ref(tx, &self.ns, &r.to_string(), &id, r.digest.is_some(), &now)?;
             }
             Ok(())
         })?;
@@ -275,7 +306,7 @@ impl ImageService {
         let full_hex = name.strip_prefix("sha256:").unwrap_or(name);
         if full_hex.len() == 64 && id::is_hex_prefix(full_hex) {
             let id = format!("sha256:{full_hex}");
-            return match records::image(&self.db, &id)? {
+            return match records::image_in(&self.db, &self.ns, &id)? {
                 Some(_) => Ok(id),
                 None => Err(ImageError::NotFound(id)),
             };
@@ -286,11 +317,11 @@ impl ImageService {
         if tagged.tag.is_none() && tagged.digest.is_none() {
             tagged.tag = Some(berth_types::reference::DEFAULT_TAG.to_string());
         }
-        if let Some(id) = records::image_for_ref(&self.db, &tagged.to_string())? {
+        if let Some(id) = records::image_for_ref(&self.db, &self.ns, &tagged.to_string())? {
             return Ok(id);
         }
         if id::is_hex_prefix(full_hex) {
-            let ids = records::ids_with_prefix(&self.db, full_hex, 2)?;
+            let ids = records::ids_with_prefix(&self.db, &self.ns, full_hex, 2)?;
             if let [only] = ids.as_slice() {
                 return Ok(only.clone());
             }
@@ -367,7 +398,7 @@ impl ImageService {
     pub(crate) fn familiar_refs(&self, id: &str) -> Result<(Vec<String>, Vec<String>), ImageError> {
         let mut tags = Vec::new();
         let mut digests = Vec::new();
-        for (name, is_digest) in records::refs_of(&self.db, id)? {
+        for (name, is_digest) in records::refs_of(&self.db, &self.ns, id)? {
             let familiar = Reference::parse(&name)
                 .map(|r| r.familiar())
                 .unwrap_or(name);

@@ -142,6 +142,7 @@ struct FileConfig {
     insecure_registries: Option<Vec<String>>,
     registry_mirrors: Option<Vec<String>>,
     certs_dir: Option<PathBuf>,
+    registry_config_dir: Option<PathBuf>,
     max_concurrent_downloads: Option<usize>,
     cri_socket: Option<PathBuf>,
     cri_stream_port: Option<u16>,
@@ -166,6 +167,7 @@ const KNOWN_KEYS: &[&str] = &[
     "insecure-registries",
     "registry-mirrors",
     "certs-dir",
+    "registry-config-dir",
     "max-concurrent-downloads",
     "cri-socket",
     "cri-stream-port",
@@ -249,6 +251,9 @@ fn given_flags(f: &Flags) -> Vec<(&'static str, String)> {
     }
     if let Some(d) = path(&f.certs_dir) {
         given.push(("certs-dir", d));
+    }
+    if let Some(d) = path(&f.registry_config_dir) {
+        given.push(("registry-config-dir", d));
     }
     if let Some(n) = f.max_concurrent_downloads {
         given.push(("max-concurrent-downloads", n.to_string()));
@@ -411,7 +416,13 @@ pub fn merge(
             .or(file.certs_dir)
             .unwrap_or_else(|| berth_distribution::certs::DEFAULT_CERTS_DIR.into()),
     )
-    .map_err(|e| ConfigError::Registry(e.to_string()))?;
+    .map_err(|e| ConfigError::Registry(e.to_string()))?
+    .with_hosts_dir(
+        f.registry_config_dir
+            .clone()
+            .or(file.registry_config_dir)
+            .unwrap_or_else(|| berth_distribution::hosts::DEFAULT_HOSTS_DIR.into()),
+    );
     let max_concurrent_downloads = f
         .max_concurrent_downloads
         .or(file.max_concurrent_downloads)
@@ -570,7 +581,20 @@ mod tests {
         assert_eq!(s.max_concurrent_downloads, 3);
         let d = merge(&flags(&[]), None, Path::new("/x")).expect("settings");
         assert_eq!(d.registries.certs_dir(), Path::new("/etc/docker/certs.d"));
+        assert_eq!(
+            d.registries.hosts_dir(),
+            Some(Path::new("/etc/berth/certs.d"))
+        );
         assert_eq!(d.max_concurrent_downloads, 6);
+        let h = merged(&["--registry-config-dir", "/tmp/hosts"], "{}").expect("flag");
+        assert_eq!(h.registries.hosts_dir(), Some(Path::new("/tmp/hosts")));
+        let h = merged(&[], r#"{"registry-config-dir": "/tmp/h2"}"#).expect("file");
+        assert_eq!(h.registries.hosts_dir(), Some(Path::new("/tmp/h2")));
+        assert!(merged(
+            &["--registry-config-dir", "/a"],
+            r#"{"registry-config-dir": "/b"}"#
+        )
+        .is_err());
         let flagged = merged(
             &[
                 "--insecure-registry",

@@ -87,6 +87,12 @@ pub struct Flags {
     #[arg(long, value_name = "DIR")]
     pub certs_dir: Option<PathBuf>,
 
+    /// Directory of per-registry host configurations in containerd's format,
+    /// `<dir>/<registry host[:port]>/hosts.toml` (mirrors, plain HTTP), for every pull
+    /// [default: /etc/berth/certs.d]
+    #[arg(long, value_name = "DIR")]
+    pub registry_config_dir: Option<PathBuf>,
+
     /// Set the max concurrent downloads per pull [default: 6]
     #[arg(long, value_name = "N")]
     pub max_concurrent_downloads: Option<usize>,

@@ -1,6 +1,7 @@
 //! berthd's CRI v1 endpoint driven by `crictl` (cri-tools, built by scripts/build-crictl): the
-//! runtime's identity, status and configuration, and the image service over the same image
-//! store the Docker API uses. A missing crictl fails these tests.
+//! runtime's identity, status and configuration, and the image service over the image store
+//! the Docker API uses, in the CRI's own namespace (`k8s.io`; tests/tests/e2e/cri_images.rs
+//! has the namespaces and registry hosts). A missing crictl fails these tests.
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
 use berth_tests::crictl::crictl;
@@ -105,7 +106,7 @@ fn images_inspecti_and_imagefsinfo_over_the_docker_store() {
         .trim()
         .to_string();
 
-    // The busybox fixture, loaded through the Docker API, is a CRI image too.
+    // The busybox fixture, pulled into the CRI's namespace by the harness, keeps its id.
     let list = json(crictl(&sock, &["images", "-o", "json"]).success());
     let images = list["images"].as_array().unwrap();
     let bb = images
@@ -190,16 +191,11 @@ fn pull_with_credentials_and_remove() {
     )
     .success();
     d.run(Client::Docker, &["push", &image]).success();
-    d.run(Client::Docker, &["rmi", &image]).success();
-
-    // Without credentials the registry refuses; nothing is stored.
-    crictl(&sock, &["pull", &image])
-        .code_is(1)
-        .stderr_has("failed to pull and unpack image");
-    crictl(&sock, &["inspecti", &image]).code_is(1);
-
-    let pulled = crictl(&sock, &["pull", "--creds", "kube:s3cret", &image]);
-    pulled.success();
+    // A second name for the same image, for the removal below.
+    d.run(Client::Docker, &["tag", &image, &format!("{image}-b")])
+        .success();
+    d.run(Client::Docker, &["push", &format!("{image}-b")])
+        .success();
     let id = d
         .run(
             Client::Docker,
@@ -209,6 +205,17 @@ fn pull_with_credentials_and_remove() {
         .stdout
         .trim()
         .to_string();
+    d.run(Client::Docker, &["rmi", &image, &format!("{image}-b")])
+        .success();
+
+    // Without credentials the registry refuses; nothing is stored.
+    crictl(&sock, &["pull", &image])
+        .code_is(1)
+        .stderr_has("failed to pull and unpack image");
+    crictl(&sock, &["inspecti", &image]).code_is(1);
+
+    let pulled = crictl(&sock, &["pull", "--creds", "kube:s3cret", &image]);
+    pulled.success();
     pulled.stdout_has(&format!("Image is up to date for {id}"));
     // The `auth` form (base64 user:password) works too, on a pull of what is already there.
     crictl(&sock, &["pull", "--auth", "a3ViZTpzM2NyZXQ=", &image])
@@ -224,26 +231,29 @@ fn pull_with_credentials_and_remove() {
         "{st}"
     );
 
-    // Shared with the Docker API: `docker images` lists what the CRI pulled.
-    d.run(
-        Client::Docker,
-        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    // The CRI's own namespace: `docker images` does not list what the CRI pulled.
+    let docker_images = d
+        .run(
+            Client::Docker,
+            &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+        )
+        .success()
+        .stdout
+        .clone();
+    assert!(!docker_images.contains(&image), "{docker_images}");
+
+    // rmi removes the image and every name it has (a second tag goes too), and busybox stays.
+    crictl(
+        &sock,
+        &["pull", "--creds", "kube:s3cret", &format!("{image}-b")],
     )
     .success()
-    .stdout_has(&image);
-
-    // rmi removes the image and every name it has (a second tag goes too); the Docker API
-    // sees it gone, and busybox stays.
-    d.run(Client::Docker, &["tag", &image, &format!("{image}-b")])
-        .success();
+    .stdout_has(&id);
     crictl(&sock, &["rmi", &image])
         .success()
         .stdout_has(&format!("Deleted: {image}"));
-    d.run(Client::Docker, &["image", "inspect", &image])
-        .code_is(1);
-    d.run(Client::Docker, &["image", "inspect", &format!("{image}-b")])
-        .code_is(1);
     crictl(&sock, &["inspecti", &image]).code_is(1);
+    crictl(&sock, &["inspecti", &format!("{image}-b")]).code_is(1);
     crictl(&sock, &["inspecti", "busybox"]).success();
 }
 

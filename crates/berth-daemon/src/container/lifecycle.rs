@@ -39,6 +39,19 @@ impl Daemon {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<models::ContainerCreateResponse> {
+        self.container_create_in(crate::image::DEFAULT_NAMESPACE, name, body)
+            .await
+    }
+
+    /// [`Daemon::container_create`] with the image resolved in image namespace `ns`
+    /// (`k8s.io` for CRI containers: image/namespaces.rs).
+    pub async fn container_create_in(
+        &self,
+        ns: &str,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+    ) -> Result<models::ContainerCreateResponse> {
+        let images = self.image_namespace(ns)?;
         let mut config = body.config;
         let mut host_config = body.host_config.unwrap_or_default();
         let networking_config = body.networking_config;
@@ -87,7 +100,7 @@ impl Daemon {
                 .map_err(|e| Error::invalid(e.to_string()))?;
         }
         crate::container::health::validate(config.healthcheck.as_ref())?;
-        let image = self.images.resolve(&image_name).await?;
+        let image = images.resolve(&image_name).await?;
         crate::runtime::spec::merge_image_config(&mut config, &image.config);
         // dockerd's config has these as plain booleans and a label map: a create that leaves
         // them out still shows them (false, {}) in every later inspect.

@@ -1,6 +1,8 @@
 //! Which endpoint of a registry a pull, push or login uses: the daemon's registry settings
 //! (daemon.json `insecure-registries`, `registry-mirrors`, `certs-dir`) give the endpoints in
-//! dockerd's order; each is probed in turn. A mirror that fails in any way, or an endpoint that
+//! dockerd's order, unless the registry has a `hosts.toml` under `--registry-config-dir`
+//! (berth_distribution::hosts), whose mirrors then come first and its `server` last; each is
+//! probed in turn. A mirror that fails in any way, or an endpoint that
 //! could not be reached (refused, TLS failure) while a fallback is left, hands over to the
 //! next; anything else (a registry that answered) is the answer.
 
@@ -32,7 +34,7 @@ impl Daemon {
         Fut: Future<Output = Result<T, DistributionError>>,
     {
         let settings = &self.config.registries;
-        let endpoints = settings.endpoints(domain, push).await;
+        let endpoints = settings.transfer_endpoints(domain, push).await?;
         for (i, endpoint) in endpoints.iter().enumerate() {
             let client = Arc::new(RegistryClient::for_endpoint(
                 endpoint,

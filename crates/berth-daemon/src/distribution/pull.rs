@@ -21,6 +21,8 @@ use tokio::sync::mpsc;
 
 use crate::daemon::Daemon;
 use crate::distribution::shared::{registry_host, short_digest, status, Credentials, Progress};
+use crate::image::service::ImageService;
+use crate::image::DEFAULT_NAMESPACE;
 
 /// What `docker pull` asks besides the name.
 #[derive(Debug, Clone, Default)]
@@ -117,6 +119,21 @@ impl Daemon {
         creds: Credentials,
         opts: PullOptions,
     ) -> Result<mpsc::Receiver<Progress>> {
+        self.image_pull_in(DEFAULT_NAMESPACE, from_image, tag, creds, opts)
+            .await
+    }
+
+    /// [`Daemon::image_pull`] into image namespace `ns` (`k8s.io` for the CRI): the image and
+    /// its names go there; layers and blobs already stored for any namespace are reused.
+    pub async fn image_pull_in(
+        self: &Arc<Self>,
+        ns: &str,
+        from_image: &str,
+        tag: &str,
+        creds: Credentials,
+        opts: PullOptions,
+    ) -> Result<mpsc::Receiver<Progress>> {
+        let images = self.image_namespace(ns)?.clone();
         let (platform, explicit) = wanted_platform(opts.platform.as_deref())?;
         let name_only = pull_reference(from_image, tag)?;
         let all_tags = name_only.tag.is_none() && name_only.digest.is_none();
@@ -202,7 +219,7 @@ impl Daemon {
                     ))
                     .await;
                 let check = explicit.then_some(&platform);
-                match me.pull_one(&client, &r, fetched, check, &tx).await {
+                match me.pull_one(&images, &client, &r, fetched, check, &tx).await {
                     Ok(d) => downloaded |= d,
                     Err(e) => {
                         let _ = tx.send(error_message(&e.message, None)).await;
@@ -241,6 +258,7 @@ impl Daemon {
     /// or its tag moved).
     async fn pull_one(
         &self,
+        images: &ImageService,
         client: &Arc<RegistryClient>,
         reference: &Reference,
         f: Fetched,
@@ -284,7 +302,7 @@ impl Daemon {
             )));
         }
         let image_id = Digest::of(&config_bytes).to_string();
-        let svc = self.images.service();
+        let svc = images.service();
         let mut refs = Vec::new();
         if reference.tag.is_some() {
             refs.push((reference.clone(), false));
@@ -305,10 +323,14 @@ impl Daemon {
             // The image is here: only its names may be new.
             for (r, is_digest) in &refs {
                 if *is_digest {
-                    self.record_digest(&image_id, reference, &f.digest).await?;
-                } else {
+                    self.record_digest_in(images, &image_id, reference, &f.digest)
+                        .await?;
+                } else if images.namespace() == DEFAULT_NAMESPACE {
+                    // Tagging through the daemon emits the Docker API's `tag` event.
                     self.image_tag(&image_id, &r.name(), r.tag.as_deref())
                         .await?;
+                } else {
+                    images.tag(&image_id, &r.name(), r.tag.as_deref()).await?;
                 }
             }
             let _ = tx.send(status("", &format!("Digest: {}", f.digest))).await;

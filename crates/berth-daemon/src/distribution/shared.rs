@@ -92,7 +92,19 @@ impl Daemon {
         reference: &Reference,
         digest: &str,
     ) -> Result<()> {
-        let svc = self.images.service();
+        self.record_digest_in(&self.images, image_id, reference, digest)
+            .await
+    }
+
+    /// [`Daemon::record_digest`] in the namespace `images` is.
+    pub(crate) async fn record_digest_in(
+        &self,
+        images: &crate::image::service::ImageService,
+        image_id: &str,
+        reference: &Reference,
+        digest: &str,
+    ) -> Result<()> {
+        let svc = images.service();
         let (id, repo, d) = (image_id.to_string(), reference.name(), digest.to_string());
         tokio::task::spawn_blocking(move || Ok(svc.add_digest_ref(&id, &repo, &d)?))
             .await

@@ -4,6 +4,10 @@
 pub(crate) mod archive;
 pub(crate) mod body_pipe;
 pub(crate) mod fs_usage;
+pub(crate) mod namespaces;
 pub(crate) mod ops;
 pub(crate) mod search;
 pub(crate) mod service;
+
+pub use namespaces::{CRI_NAMESPACE, DEFAULT_NAMESPACE};
+pub use service::ImageInfo;

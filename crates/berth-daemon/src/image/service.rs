@@ -24,7 +24,9 @@ pub struct ImageInfo {
 
 /// The image service (as containerd's `plugins/services/images/local.go`): the image store and
 /// the container snapshots over it, with blocking work moved to the blocking pool. Events and
-/// the containers using an image are the daemon's.
+/// the containers using an image are the daemon's. One value is one image namespace
+/// ([`ImageService::in_namespace`]); clones share everything.
+#[derive(Clone)]
 pub struct ImageService {
     pub(crate) service: Arc<Store>,
     overlay_root: PathBuf,
@@ -45,6 +47,19 @@ impl ImageService {
             service: Arc::new(service),
             overlay_root: data_root.join("overlay"),
         })
+    }
+
+    /// The same store seen as image namespace `ns` (berth_image::ImageService::in_namespace).
+    pub(crate) fn in_namespace(&self, ns: &str) -> Self {
+        Self {
+            service: Arc::new(self.service.in_namespace(ns)),
+            overlay_root: self.overlay_root.clone(),
+        }
+    }
+
+    /// This view's namespace.
+    pub fn namespace(&self) -> &str {
+        self.service.namespace()
     }
 
     pub async fn resolve(&self, name: &str) -> Result<ImageInfo> {

@@ -105,7 +105,7 @@ impl ImageService {
         for img in &staged {
             ids_text.push(format!("Loaded image ID: {}", img.id));
             for tag in &img.tags {
-                if let Some(prev) = records::image_for_ref(&self.db, &tag.to_string())? {
+                if let Some(prev) = records::image_for_ref(&self.db, &self.ns, &tag.to_string())? {
                     if prev != img.id {
                         report.messages.push(format!(
                             "The image {} already exists, renaming the old one with ID {prev} to empty string",
@@ -141,9 +141,9 @@ impl ImageService {
                     size: img.size,
                     last_tag_time: None,
                 };
-                records::insert_image(tx, &row, &chains, &now)?;
+                records::insert_image(tx, &self.ns, &row, &chains, &now)?;
                 for tag in &img.tags {
-                    records::set_ref(tx, &tag.to_string(), &img.id, false, &now)?;
+                    records::set_ref(tx, &self.ns, &tag.to_string(), &img.id, false, &now)?;
                 }
             }
             Ok(())

@@ -85,9 +85,10 @@ impl ImageService {
         let rows: Vec<(String, String)> = self.db.with(|c| {
             let mut st = c.prepare(
                 "SELECT name, image_id FROM image_refs
-                 WHERE is_digest = 0 AND substr(name, 1, length(?1)) = ?1 ORDER BY name",
+                 WHERE namespace = ?2 AND is_digest = 0 AND substr(name, 1, length(?1)) = ?1
+                 ORDER BY name",
             )?;
-            let rows = st.query_map([&prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = st.query_map([&prefix, &*self.ns], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<Result<Vec<_>, _>>()
                 .map_err(berth_store::DbError::from)
         })?;

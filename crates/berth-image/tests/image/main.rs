@@ -2,4 +2,5 @@
 
 mod archive;
 mod lifecycle;
+mod namespaces;
 mod service;
