@@ -10,9 +10,11 @@ pub mod proto {
 }
 
 mod config;
+mod container;
 mod error;
 mod images;
 mod runtime;
+mod sandbox;
 mod server;
 
 pub use config::CriConfig;

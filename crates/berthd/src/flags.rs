@@ -96,6 +96,15 @@ pub struct Flags {
     // A string, not a path: clap refuses an empty path.
     #[arg(long, value_name = "PATH")]
     pub cri_socket: Option<String>,
+
+    /// Directory of the CNI network configurations pods use [default: /etc/cni/net.d]
+    #[arg(long, value_name = "DIR")]
+    pub cni_conf_dir: Option<PathBuf>,
+
+    /// Directory of the CNI plugins (Debian's /usr/lib/cni is searched after it) [default:
+    /// /opt/cni/bin]
+    #[arg(long, value_name = "DIR")]
+    pub cni_bin_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -226,7 +226,13 @@ async fn run(settings: Settings) -> Result<(), StartError> {
         Some(path) => {
             let (listener, socket) = socket::bind(path)?;
             bound.push(socket);
-            let config = berth_cri::CriConfig::new(path.clone());
+            let mut config = berth_cri::CriConfig::new(path.clone());
+            if let Some(dir) = &settings.cni_conf_dir {
+                config.cni_conf_dir = dir.clone();
+            }
+            if let Some(dir) = &settings.cni_bin_dir {
+                config.cni_bin_dir = dir.clone();
+            }
             let stop = wait_for_stop(stop_rx.clone());
             let daemon = daemon.clone();
             Some(tokio::spawn(async move {

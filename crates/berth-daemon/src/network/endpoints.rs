@@ -172,6 +172,9 @@ impl Daemon {
     /// and its published ports. On failure, everything done so far is undone.
     pub(crate) async fn net_up(&self, ctr: &Arc<Ctr>) -> Result<()> {
         let c = ctr.snapshot();
+        if crate::sandbox::member::in_pod(&c) {
+            return Ok(()); // The pod's holder has the network.
+        }
         match mode_of(&c.host_config) {
             Mode::Host => return Ok(()),
             Mode::Container(other) => {
