@@ -1,0 +1,488 @@
+//! Pod sandboxes and their containers through berthd's CRI endpoint, driven by `crictl`
+//! (runp/stopp/rmp/inspectp/pods, create/start/stop/rm/ps/inspect/logs) with JSON configs as
+//! critest writes them. Networking is CNI with Debian's `containernetworking-plugins`
+//! (bridge, host-local, portmap, loopback) on a bridge and a /24 of the test's own; the host
+//! reaches pods only at those addresses and at 127.0.0.1.
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use berth_tests::crictl::crictl;
+use berth_tests::netslot::NetSlot;
+use berth_tests::{wait_until, TestDaemon};
+use serde_json::{json, Value};
+
+/// Where Debian installs the CNI plugins.
+const CNI_BIN: &str = "/usr/lib/cni";
+
+fn parse(out: &berth_tests::Out) -> Value {
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("`{}` printed no JSON ({e}): {}", out.command, out.stdout))
+}
+
+/// The pod network of one test: a bridge, a /24 inside the daemon's own test slot, and a host
+/// port no other slot uses.
+struct PodNet {
+    bridge: String,
+    prefix: String,
+    host_port: u16,
+}
+
+impl PodNet {
+    fn of(d: &TestDaemon) -> Self {
+        let n = d.net.as_ref().map(|s| s.n).expect("a network slot");
+        PodNet {
+            bridge: format!("cni-bt{n}"),
+            prefix: format!("10.{n}.250"),
+            host_port: 30000 + u16::from(n),
+        }
+    }
+
+    /// Writes the network configuration list into `dir`.
+    fn write_conf(&self, dir: &Path, ipam_dir: &Path) {
+        assert!(
+            Path::new(CNI_BIN).join("bridge").is_file(),
+            "the CNI plugins are missing from {CNI_BIN}: run scripts/install-deps (containernetworking-plugins)"
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = json!({
+            "cniVersion": "0.4.0",
+            "name": "berth-e2e",
+            "plugins": [
+                {
+                    "type": "bridge", "bridge": self.bridge, "isGateway": true, "ipMasq": true,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": format!("{}.0/24", self.prefix)}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": ipam_dir,
+                    }
+                },
+                {"type": "portmap", "capabilities": {"portMappings": true}},
+                {"type": "loopback"}
+            ]
+        });
+        std::fs::write(dir.join("10-berth-e2e.conflist"), conf.to_string()).unwrap();
+    }
+}
+
+impl Drop for PodNet {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+    }
+}
+
+/// Removes every pod left (a failed test's) before the daemon goes.
+struct Pods<'a>(&'a Path);
+
+impl Drop for Pods<'_> {
+    fn drop(&mut self) {
+        let out = crictl(self.0, &["pods", "-q"]);
+        for id in out.stdout.lines().filter(|l| !l.is_empty()) {
+            let _ = crictl(self.0, &["rmp", "-f", id]);
+        }
+    }
+}
+
+fn write_json(dir: &Path, name: &str, v: &Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, v.to_string()).unwrap();
+    p
+}
+
+/// GET `path` from `addr` over HTTP/1.0; the body.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: pod\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+fn ns_of(pid: i64, ns: &str) -> String {
+    // The test runs in the host's namespaces: pid 0 stands for them.
+    let proc = if pid == 0 { "self".to_string() } else { pid.to_string() };
+    std::fs::read_link(format!("/proc/{proc}/ns/{ns}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| panic!("/proc/{proc}/ns/{ns}: {e}"))
+}
+
+fn pod_config(name: &str, log_dir: &Path, extra: Value) -> Value {
+    let mut v = json!({
+        "metadata": {"name": name, "uid": format!("uid-{name}"), "namespace": "e2e", "attempt": 1},
+        "hostname": format!("{name}-host"),
+        "log_directory": log_dir,
+        "labels": {"app": name, "suite": "cri-pods"},
+        "annotations": {"note": "made by cri_pods.rs"},
+        "linux": {}
+    });
+    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    v
+}
+
+#[test]
+fn pod_network_containers_logs_and_teardown() {
+    let Some(d) = TestDaemon::start_with(&[
+        "--cri-socket",
+        "{dir}/cri.sock",
+        "--cni-conf-dir",
+        "{dir}/net.d",
+        "--cni-bin-dir",
+        "{dir}/no-plugins-here",
+    ]) else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let dir = d.dir().to_path_buf();
+    let net = PodNet::of(&d);
+    net.write_conf(&dir.join("net.d"), &dir.join("ipam"));
+    let _pods = Pods(&sock);
+    let logs = dir.join("pod-logs");
+
+    let pod = pod_config(
+        "web",
+        &logs,
+        json!({
+            "dns_config": {"servers": [format!("{}.53", net.prefix)], "searches": ["svc.e2e.local"], "options": ["ndots:5"]},
+            "port_mappings": [{"protocol": 0, "container_port": 8080, "host_port": net.host_port}],
+            "linux": {
+                "sysctls": {"net.ipv4.ip_unprivileged_port_start": "1000"},
+                "security_context": {"namespace_options": {"network": 0, "pid": 0, "ipc": 0}}
+            }
+        }),
+    );
+    let pod_json = write_json(&dir, "pod.json", &pod);
+    let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
+        .success()
+        .out()
+        .to_string();
+    assert_eq!(pod_id.len(), 64, "{pod_id}");
+
+    // The sandbox's status: state, IP on the test's subnet, namespaces, metadata, labels.
+    let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
+    let status = &st["status"];
+    assert_eq!(status["state"], "SANDBOX_READY", "{st}");
+    let ip = status["network"]["ip"].as_str().unwrap().to_string();
+    assert!(ip.starts_with(&format!("{}.", net.prefix)), "{st}");
+    assert_eq!(status["metadata"]["name"], "web");
+    assert_eq!(status["metadata"]["namespace"], "e2e");
+    assert_eq!(status["metadata"]["attempt"], 1);
+    assert_eq!(status["labels"]["app"], "web");
+    assert_eq!(status["annotations"]["note"], "made by cri_pods.rs");
+    assert_eq!(
+        status["linux"]["namespaces"]["options"]["pid"], "POD",
+        "{st}"
+    );
+    assert_eq!(status["linux"]["namespaces"]["options"]["network"], "POD");
+    let holder_pid = st["info"]["pid"].as_i64().unwrap();
+    assert!(holder_pid > 0, "{st}");
+    assert_eq!(st["info"]["hostname"], "web-host");
+    assert_eq!(st["info"]["cniNetwork"], "berth-e2e");
+    let netns = PathBuf::from(st["info"]["netNamespacePath"].as_str().unwrap());
+    assert!(netns.exists(), "{st}");
+    // The holder is berth-init, not a pulled pause image.
+    let cmdline = std::fs::read(format!("/proc/{holder_pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, b"/pause\0--pause\0");
+    assert!(crictl(&sock, &["images", "-q"])
+        .success()
+        .lines()
+        .iter()
+        .all(|l| !l.contains("pause")));
+
+    // Filters of `crictl pods`.
+    assert_eq!(
+        crictl(&sock, &["pods", "-q", "--label", "app=web"])
+            .success()
+            .lines(),
+        vec![pod_id.as_str()]
+    );
+    assert!(crictl(&sock, &["pods", "-q", "--label", "app=db"])
+        .success()
+        .lines()
+        .is_empty());
+    assert_eq!(
+        crictl(&sock, &["pods", "-q", "--state", "ready", "--id", &pod_id[..12]])
+            .success()
+            .lines(),
+        vec![pod_id.as_str()]
+    );
+    assert!(crictl(&sock, &["pods", "-q", "--state", "notready"])
+        .success()
+        .lines()
+        .is_empty());
+
+    // A container serving /etc over HTTP, and writing to stdout and stderr.
+    let ctr = json!({
+        "metadata": {"name": "srv", "attempt": 0},
+        "image": {"image": "busybox"},
+        "command": ["sh", "-c"],
+        "args": ["echo out-line; echo err-line >&2; echo $GREETING; pwd; exec httpd -f -p 8080 -h /etc"],
+        "envs": [{"key": "GREETING", "value": "hello from the pod"}],
+        "working_dir": "/tmp",
+        "log_path": "srv/0.log",
+        "labels": {"role": "server"},
+        "annotations": {"ctr-note": "x"},
+        "linux": {"security_context": {"namespace_options": {"pid": 0}}}
+    });
+    let ctr_json = write_json(&dir, "srv.json", &ctr);
+    let cid = crictl(
+        &sock,
+        &[
+            "create",
+            &pod_id,
+            ctr_json.to_str().unwrap(),
+            pod_json.to_str().unwrap(),
+        ],
+    )
+    .success()
+    .out()
+    .to_string();
+    // The CRI id is the berth container's id.
+    assert_eq!(
+        d.inspect(berth_tests::Client::Docker, &cid, "{{.Id}}"),
+        cid
+    );
+    let created = parse(crictl(&sock, &["inspect", "-o", "json", &cid]).success());
+    assert_eq!(created["status"]["state"], "CONTAINER_CREATED", "{created}");
+    crictl(&sock, &["start", &cid]).success();
+    let pod_addr = format!("{ip}:8080");
+    assert!(
+        wait_until(Duration::from_secs(10), || http_get(&pod_addr, "/hostname").is_some()),
+        "the pod's server never answered at {pod_addr}\n{}",
+        d.log_tail()
+    );
+    // From the host to the pod's IP: the pod's hostname and DNS configuration.
+    assert_eq!(http_get(&pod_addr, "/hostname").unwrap(), "web-host\n");
+    let resolv = http_get(&pod_addr, "/resolv.conf").unwrap();
+    assert_eq!(
+        resolv,
+        format!(
+            "search svc.e2e.local\nnameserver {}.53\noptions ndots:5\n",
+            net.prefix
+        )
+    );
+    // The host port, through portmap, on 127.0.0.1.
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{}", net.host_port), "/hostname").as_deref(),
+        Some("web-host\n")
+    );
+
+    // ContainerStatus.
+    let st = parse(crictl(&sock, &["inspect", "-o", "json", &cid]).success());
+    let s = &st["status"];
+    assert_eq!(s["state"], "CONTAINER_RUNNING", "{st}");
+    assert_eq!(s["metadata"]["name"], "srv");
+    assert_eq!(s["labels"]["role"], "server");
+    assert_eq!(s["annotations"]["ctr-note"], "x");
+    assert_eq!(s["image"]["image"], "busybox");
+    assert!(s["imageRef"].as_str().unwrap().starts_with("sha256:"), "{st}");
+    let log_path = logs.join("srv/0.log");
+    assert_eq!(s["logPath"], log_path.display().to_string());
+    assert_eq!(st["info"]["sandboxID"], pod_id);
+    // It shares the holder's network, IPC, UTS and (pid: POD) PID namespaces.
+    let ctr_pid = st["info"]["pid"].as_i64().unwrap();
+    for ns in ["net", "ipc", "uts", "pid"] {
+        assert_eq!(ns_of(ctr_pid, ns), ns_of(holder_pid, ns), "{ns} namespace");
+    }
+    assert_ne!(ns_of(ctr_pid, "mnt"), ns_of(holder_pid, "mnt"));
+
+    // Logs in the CRI format, read back by crictl.
+    let raw = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<&str> = raw.lines().collect();
+    assert!(lines.len() >= 4, "{raw}");
+    for line in &lines {
+        let parts: Vec<&str> = line.splitn(4, ' ').collect();
+        assert_eq!(parts.len(), 4, "{line}");
+        // RFC 3339 in UTC with nanoseconds: 2026-01-02T03:04:05.123456789Z
+        let ts = parts[0].as_bytes();
+        assert!(
+            ts.len() >= 20
+                && ts[4] == b'-'
+                && ts[10] == b'T'
+                && ts[19] == b'.'
+                && parts[0].ends_with('Z'),
+            "{line}"
+        );
+        assert!(matches!(parts[1], "stdout" | "stderr"), "{line}");
+        assert_eq!(parts[2], "F", "{line}");
+    }
+    assert!(raw.contains(" stdout F out-line\n"), "{raw}");
+    assert!(raw.contains(" stderr F err-line\n"), "{raw}");
+    let out = crictl(&sock, &["logs", &cid]);
+    out.success();
+    assert!(out.stdout.contains("out-line\nhello from the pod\n/tmp\n"), "{out}");
+    assert!(out.stderr.contains("err-line"), "{out}");
+
+    // `crictl ps` and its filters.
+    let running = crictl(&sock, &["ps", "-q", "--pod", &pod_id]).success().out().to_string();
+    assert_eq!(running, cid);
+    assert_eq!(
+        crictl(&sock, &["ps", "-q", "--label", "role=server"]).success().out(),
+        cid
+    );
+    assert!(crictl(&sock, &["ps", "-q", "--label", "role=db"])
+        .success()
+        .out()
+        .is_empty());
+    assert_eq!(
+        crictl(&sock, &["ps", "-q", "--name", "srv", "--state", "running"])
+            .success()
+            .out(),
+        cid
+    );
+    // Only CRI containers: a Docker API container is not listed.
+    d.docker(&["create", "--name", "not-a-pod", "busybox", "true"])
+        .success();
+    assert_eq!(
+        crictl(&sock, &["ps", "-a", "-q"]).success().lines(),
+        vec![cid.as_str()]
+    );
+
+    // Stop (timeout, then SIGKILL) and again; the exit is recorded.
+    crictl(&sock, &["stop", "--timeout", "2", &cid]).success();
+    crictl(&sock, &["stop", &cid]).success();
+    let st = parse(crictl(&sock, &["inspect", "-o", "json", &cid]).success());
+    assert_eq!(st["status"]["state"], "CONTAINER_EXITED", "{st}");
+    assert_eq!(st["status"]["exitCode"], 143, "{st}");
+    assert_eq!(st["status"]["reason"], "Error", "{st}");
+    assert!(crictl(&sock, &["ps", "-q"]).success().out().is_empty());
+    assert_eq!(
+        crictl(&sock, &["ps", "-q", "--state", "exited"]).success().out(),
+        cid
+    );
+    crictl(&sock, &["rm", &cid]).success();
+    assert!(crictl(&sock, &["ps", "-a", "-q"]).success().out().is_empty());
+    d.docker(&["rm", "not-a-pod"]).success();
+
+    // Stop the pod: NotReady, no IP, its network released; stopping again is fine.
+    crictl(&sock, &["stopp", &pod_id]).success();
+    let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
+    assert_eq!(st["status"]["state"], "SANDBOX_NOTREADY", "{st}");
+    assert_eq!(st["status"]["network"]["ip"], "", "{st}");
+    crictl(&sock, &["stopp", &pod_id]).success();
+    assert!(!netns.exists(), "{} left", netns.display());
+    assert!(
+        wait_until(Duration::from_secs(5), || !Path::new(&format!("/proc/{holder_pid}")).exists()),
+        "the holder {holder_pid} still runs"
+    );
+    assert!(
+        NetSlot::ports_of(&net.bridge).is_empty(),
+        "veths left on {}",
+        net.bridge
+    );
+    let nat = std::process::Command::new("iptables")
+        .args(["-t", "nat", "-S"])
+        .output()
+        .unwrap();
+    let nat = String::from_utf8_lossy(&nat.stdout);
+    assert!(!nat.contains(&pod_id), "NAT rules of the pod left:\n{nat}");
+    let leases: Vec<String> = berth_tests::leaks::dir_names(&dir.join("ipam/berth-e2e"));
+    assert!(
+        !leases.iter().any(|l| l.starts_with(&net.prefix)),
+        "address leases left: {leases:?}"
+    );
+
+    // Remove it, twice; nothing of it is left.
+    crictl(&sock, &["rmp", &pod_id]).success();
+    assert!(crictl(&sock, &["pods", "-q"]).success().out().is_empty());
+    assert!(berth_tests::leaks::cgroups_of(&[pod_id.clone(), cid.clone()]).is_empty());
+    assert!(
+        berth_tests::leaks::mounts_under(&dir).is_empty(),
+        "{:?}",
+        berth_tests::leaks::mounts_under(&dir)
+    );
+    assert!(!d.exec_root.join("pods").join(&pod_id).exists());
+    let left = berth_tests::leaks::daemon_processes(&dir, &[pod_id.clone()], d.berthd_pid());
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn host_network_pod_survives_a_berthd_restart() {
+    let Some(mut d) = TestDaemon::start_with(&[
+        "--cri-socket",
+        "{dir}/cri.sock",
+        "--cni-conf-dir",
+        "{dir}/no-cni-conf",
+    ]) else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let dir = d.dir().to_path_buf();
+    let _pods = Pods(&sock);
+    let logs = dir.join("pod-logs");
+    // Host network needs no CNI configuration at all.
+    let pod = pod_config(
+        "hostnet",
+        &logs,
+        json!({"linux": {"security_context": {"namespace_options": {"network": 2, "pid": 1}}}}),
+    );
+    let pod_json = write_json(&dir, "pod.json", &pod);
+    let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
+        .success()
+        .out()
+        .to_string();
+    let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
+    assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
+    assert_eq!(st["status"]["network"]["ip"], "", "{st}");
+    assert_eq!(st["status"]["linux"]["namespaces"]["options"]["network"], "NODE");
+    let holder = st["info"]["pid"].as_i64().unwrap();
+    assert_eq!(ns_of(holder, "net"), ns_of(0, "net"));
+    assert_eq!(ns_of(holder, "uts"), ns_of(0, "uts"));
+    assert_ne!(ns_of(holder, "ipc"), ns_of(0, "ipc"));
+
+    let ctr = json!({
+        "metadata": {"name": "sleeper"},
+        "image": {"image": "busybox"},
+        "command": ["sh", "-c", "hostname; id -u; exec sleep 300"],
+        "log_path": "sleeper.log",
+        "linux": {"security_context": {"run_as_user": {"value": 1234}, "readonly_rootfs": true}}
+    });
+    let ctr_json = write_json(&dir, "ctr.json", &ctr);
+    let cid = crictl(
+        &sock,
+        &["create", &pod_id, ctr_json.to_str().unwrap(), pod_json.to_str().unwrap()],
+    )
+    .success()
+    .out()
+    .to_string();
+    crictl(&sock, &["start", &cid]).success();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    let log = logs.join("sleeper.log");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(&log)
+            .is_ok_and(|l| l.lines().count() >= 2)),
+        "no output in {}",
+        log.display()
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(&format!(" stdout F {host}\n")), "{text}");
+    assert!(text.contains(" stdout F 1234\n"), "{text}");
+
+    // A restart of berthd keeps the pod (its record and its running holder) and the container.
+    d.restart();
+    let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
+    assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
+    assert_eq!(st["info"]["pid"].as_i64(), Some(holder));
+    assert_eq!(
+        crictl(&sock, &["ps", "-q", "--state", "running"]).success().out(),
+        cid
+    );
+
+    // RemovePodSandbox of a running pod (`rmp -f` stops it first) takes its containers too.
+    crictl(&sock, &["rmp", "-f", &pod_id]).success();
+    assert!(crictl(&sock, &["pods", "-q"]).success().out().is_empty());
+    assert!(crictl(&sock, &["ps", "-a", "-q"]).success().out().is_empty());
+    assert!(
+        wait_until(Duration::from_secs(5), || !Path::new(&format!("/proc/{holder}")).exists()),
+        "the holder {holder} still runs"
+    );
+}
