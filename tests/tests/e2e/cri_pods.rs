@@ -224,7 +224,7 @@ fn pod_network_containers_logs_and_teardown() {
         "metadata": {"name": "srv", "attempt": 0},
         "image": {"image": "busybox"},
         "command": ["sh", "-c"],
-        "args": ["echo out-line; echo err-line >&2; echo $GREETING; pwd; exec httpd -f -p 8080 -h /etc"],
+        "args": ["echo out-line; echo err-line >&2; echo $GREETING; pwd; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; exec httpd -f -p 8080 -h /etc"],
         "envs": [{"key": "GREETING", "value": "hello from the pod"}],
         "working_dir": "/tmp",
         "log_path": "srv/0.log",
@@ -318,7 +318,8 @@ fn pod_network_containers_logs_and_teardown() {
     assert!(raw.contains(" stderr F err-line\n"), "{raw}");
     let out = crictl(&sock, &["logs", &cid]);
     out.success();
-    assert!(out.stdout.contains("out-line\nhello from the pod\n/tmp\n"), "{out}");
+    // The pod's sysctl holds in its containers.
+    assert!(out.stdout.contains("out-line\nhello from the pod\n/tmp\n1000\n"), "{out}");
     assert!(out.stderr.contains("err-line"), "{out}");
 
     // `crictl ps` and its filters.

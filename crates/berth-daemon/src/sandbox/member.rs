@@ -130,6 +130,11 @@ pub(crate) fn adjust_spec(
         o.remove("hostname");
         o.remove("domainname");
     }
+    if let Some(linux) = v["linux"].as_object_mut() {
+        // Sysctls are the pod's (set by its holder in the shared namespaces); the defaults
+        // berth gives a container's own network namespace would override them.
+        linux.remove("sysctl");
+    }
     v["linux"]["cgroupsPath"] = super::holder::cgroup_path(&pod.spec.cgroup_parent, &c.id).into();
     let data = d.pod_data_dir(&pod.id);
     for mount in v["mounts"].as_array_mut().into_iter().flatten() {
