@@ -301,7 +301,7 @@ fn the_test_daemon_serves_no_cri_unless_asked() {
 
 /// A gRPC client of the CRI socket, for what crictl checks before it asks (crictl's rmi and
 /// inspecti look an image up first; kubelet does not).
-fn grpc<T>(
+pub(crate) fn grpc<T>(
     sock: &std::path::Path,
     f: impl AsyncFnOnce(
         berth_cri::proto::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>,
@@ -337,7 +337,8 @@ fn grpc<T>(
 #[test]
 fn absent_images_are_no_error_and_bad_requests_are_refused() {
     use berth_cri::proto::{
-        ImageSpec, ImageStatusRequest, ListPodSandboxRequest, PullImageRequest, RemoveImageRequest,
+        ImageSpec, ImageStatusRequest, ListMetricDescriptorsRequest, PullImageRequest,
+        RemoveImageRequest,
     };
     let Some(d) = TestDaemon::start_with_cri() else {
         return;
@@ -383,7 +384,7 @@ fn absent_images_are_no_error_and_bad_requests_are_refused() {
         assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
         // What is not served yet says so.
         let e = rt
-            .list_pod_sandbox(ListPodSandboxRequest::default())
+            .list_metric_descriptors(ListMetricDescriptorsRequest::default())
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unimplemented, "{e:?}");

@@ -487,3 +487,182 @@ fn host_network_pod_survives_a_berthd_restart() {
         "the holder {holder} still runs"
     );
 }
+
+/// Waits for a CRI container to exit; its status.
+fn exited(sock: &Path, cid: &str) -> Value {
+    let mut st = Value::Null;
+    let done = wait_until(Duration::from_secs(15), || {
+        st = parse(crictl(sock, &["inspect", "-o", "json", cid]).success());
+        st["status"]["state"] == "CONTAINER_EXITED"
+    });
+    assert!(done, "{cid} did not exit: {st}");
+    st
+}
+
+#[test]
+fn security_context_mounts_devices_and_exit_status() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let dir = d.dir().to_path_buf();
+    let _pods = Pods(&sock);
+    let logs = dir.join("pod-logs");
+    let pod = pod_config(
+        "secure",
+        &logs,
+        json!({"linux": {"security_context": {"namespace_options": {"network": 2}}}}),
+    );
+    let pod_json = write_json(&dir, "pod.json", &pod);
+    let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
+        .success()
+        .out()
+        .to_string();
+    let shared = dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("hello"), "from the host\n").unwrap();
+    let run = |name: &str, config: Value| -> (String, Value, String) {
+        let path = write_json(&dir, &format!("{name}.json"), &config);
+        let cid = crictl(
+            &sock,
+            &["create", &pod_id, path.to_str().unwrap(), pod_json.to_str().unwrap()],
+        )
+        .success()
+        .out()
+        .to_string();
+        crictl(&sock, &["start", &cid]).success();
+        let st = exited(&sock, &cid);
+        let log = std::fs::read_to_string(logs.join(format!("{name}.log"))).unwrap_or_default();
+        (cid, st, log)
+    };
+
+    // Root with one capability, no new privileges, the default seccomp profile, masked and
+    // read-only paths, a read-only bind mount and a device.
+    let (_, st, log) = run(
+        "root",
+        json!({
+            "metadata": {"name": "root"},
+            "image": {"image": "busybox"},
+            "command": ["sh", "-c", "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; wc -c < /etc/passwd; touch /rw/x || echo rw-made-ro; cat /data/hello; touch /data/x || echo data-ro; test -c /dev/mynull && echo dev-ok; exit 3"],
+            "log_path": "root.log",
+            "mounts": [
+                {"container_path": "/data", "host_path": shared, "readonly": true},
+                {"container_path": "/rw", "host_path": shared, "readonly": false}
+            ],
+            "devices": [{"container_path": "/dev/mynull", "host_path": "/dev/null", "permissions": "rw"}],
+            "linux": {"security_context": {
+                "capabilities": {"drop_capabilities": ["ALL"], "add_capabilities": ["NET_RAW"]},
+                "no_new_privs": true,
+                "seccomp": {"profile_type": 0},
+                "masked_paths": ["/etc/passwd"],
+                "readonly_paths": ["/rw"]
+            }}
+        }),
+    );
+    assert_eq!(st["status"]["exitCode"], 3, "{st}");
+    assert_eq!(st["status"]["reason"], "Error", "{st}");
+    assert_eq!(st["status"]["mounts"][0]["containerPath"], "/data", "{st}");
+    assert_eq!(st["status"]["mounts"][0]["readonly"], true, "{st}");
+    let finished = st["status"]["finishedAt"].as_str().unwrap();
+    assert!(!finished.starts_with("0001"), "{st}");
+    for want in [
+        "stdout F CapEff:\t0000000000002000\n",
+        "stdout F NoNewPrivs:\t1\n",
+        "stdout F Seccomp:\t2\n",
+        "stdout F 0\n",
+        "stdout F rw-made-ro\n",
+        "stdout F from the host\n",
+        "stdout F data-ro\n",
+        "stdout F dev-ok\n",
+    ] {
+        assert!(log.contains(want), "{want:?} not in\n{log}");
+    }
+
+    // A user, group and supplemental groups, a read-only rootfs, no seccomp profile.
+    let (_, st, log) = run(
+        "user",
+        json!({
+            "metadata": {"name": "user"},
+            "image": {"image": "busybox"},
+            "command": ["sh", "-c", "id -u; id -g; id -G; touch /x || echo rootfs-ro; grep '^Seccomp:' /proc/self/status"],
+            "log_path": "user.log",
+            "linux": {"security_context": {
+                "run_as_user": {"value": 1000},
+                "run_as_group": {"value": 1001},
+                "supplemental_groups": [2001, 2002],
+                "readonly_rootfs": true,
+                "seccomp": {"profile_type": 1}
+            }}
+        }),
+    );
+    assert_eq!(st["status"]["exitCode"], 0, "{st}");
+    assert_eq!(st["status"]["reason"], "Completed", "{st}");
+    for want in [
+        "stdout F 1000\n",
+        "stdout F 1001\n",
+        "stdout F 1001 2001 2002\n",
+        "stdout F rootfs-ro\n",
+        "stdout F Seccomp:\t0\n",
+    ] {
+        assert!(log.contains(want), "{want:?} not in\n{log}");
+    }
+
+    // Names are reserved: a second container of the same name and attempt is refused.
+    let again = write_json(&dir, "again.json", &json!({
+        "metadata": {"name": "user"}, "image": {"image": "busybox"}, "command": ["true"]
+    }));
+    crictl(
+        &sock,
+        &["create", &pod_id, again.to_str().unwrap(), pod_json.to_str().unwrap()],
+    )
+    .code_is(1);
+    // So are pods.
+    crictl(&sock, &["runp", pod_json.to_str().unwrap()]).code_is(1);
+    crictl(&sock, &["rmp", "-f", &pod_id]).success();
+
+    // What kubelet relies on, asked directly: stopping and removing what is gone is no error;
+    // the status of what is gone is NotFound.
+    use berth_cri::proto::{
+        ContainerStatusRequest, CreateContainerRequest, PodSandboxStatusRequest,
+        RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest,
+        StopContainerRequest, StopPodSandboxRequest,
+    };
+    let gone = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string();
+    super::cri::grpc(&sock, async |mut rt, _| {
+        rt.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .unwrap();
+        rt.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .unwrap();
+        rt.stop_container(StopContainerRequest { container_id: gone.clone(), timeout: 1 })
+            .await
+            .unwrap();
+        rt.remove_container(RemoveContainerRequest { container_id: gone.clone() })
+            .await
+            .unwrap();
+        let e = rt
+            .pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: gone.clone(), verbose: false })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+        let e = rt
+            .container_status(ContainerStatusRequest { container_id: gone.clone(), verbose: false })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+        let e = rt
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: gone.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+        let e = rt
+            .run_pod_sandbox(RunPodSandboxRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    });
+}
