@@ -77,11 +77,15 @@ pub(crate) async fn create(
         .metadata
         .ok_or_else(|| Status::invalid_argument("container config must include metadata"))?;
     if meta.name.is_empty() {
-        return Err(Status::invalid_argument("container metadata must include a name"));
+        return Err(Status::invalid_argument(
+            "container metadata must include a name",
+        ));
     }
     let image = config.image.map(|i| i.image).unwrap_or_default();
     if image.is_empty() {
-        return Err(Status::invalid_argument("container config must include an image"));
+        return Err(Status::invalid_argument(
+            "container config must include an image",
+        ));
     }
     let linux = config.linux.unwrap_or_default();
     let res = linux.resources.unwrap_or_default();
@@ -108,7 +112,10 @@ pub(crate) async fn create(
         .iter()
         .map(|m| {
             let mode = if m.readonly { "ro" } else { "rw" };
-            format!("{}:{}:{mode},{}", m.host_path, m.container_path, m.propagation)
+            format!(
+                "{}:{}:{mode},{}",
+                m.host_path, m.container_path, m.propagation
+            )
         })
         .collect();
     let user = if !sc.run_as_username.is_empty() {
@@ -144,8 +151,12 @@ pub(crate) async fn create(
         cap_drop: (!caps.drop_capabilities.is_empty()).then_some(caps.drop_capabilities.clone()),
         readonly_rootfs: Some(sc.readonly_rootfs),
         security_opt: (!security_opt.is_empty()).then_some(security_opt),
-        group_add: (!sc.supplemental_groups.is_empty())
-            .then(|| sc.supplemental_groups.iter().map(|g| g.to_string()).collect()),
+        group_add: (!sc.supplemental_groups.is_empty()).then(|| {
+            sc.supplemental_groups
+                .iter()
+                .map(|g| g.to_string())
+                .collect()
+        }),
         memory: positive(res.memory_limit_in_bytes),
         memory_swap: positive(res.memory_swap_limit_in_bytes),
         cpu_shares: positive(res.cpu_shares),
@@ -271,10 +282,7 @@ pub(crate) async fn stop(
         }
         Err(s) => return Err(s),
     };
-    match d
-        .container_stop(&id, None, Some(r.timeout.max(0)))
-        .await
-    {
+    match d.container_stop(&id, None, Some(r.timeout.max(0))).await {
         Ok(()) => {}
         Err(e) if matches!(e.kind, ErrorKind::NotModified | ErrorKind::NotFound) => {}
         Err(e) => return Err(status(e)),
@@ -465,6 +473,6 @@ pub(crate) async fn list(
             image_id,
         });
     }
-    containers.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    containers.sort_by_key(|c| std::cmp::Reverse(c.created_at));
     Ok(Response::new(proto::ListContainersResponse { containers }))
 }

@@ -64,10 +64,8 @@ fn pause() -> i32 {
                 // No child of its own: every zombie here was re-parented; reap them all.
                 let _ = reap(0);
             }
-            s if s < 0 => {
-                if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                    return fail("sigwaitinfo");
-                }
+            s if s < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) => {
+                return fail("sigwaitinfo");
             }
             _ => {}
         }

@@ -516,8 +516,11 @@ mod tests {
         let file = merged(&[], r#"{"cni-conf-dir": "/fc", "cni-bin-dir": "/fb"}"#).expect("file");
         assert_eq!(file.cni_conf_dir, Some(PathBuf::from("/fc")));
         assert_eq!(file.cni_bin_dir, Some(PathBuf::from("/fb")));
-        let both = merged(&["--cni-conf-dir", "/a"], r#"{"cni-conf-dir": "/b"}"#).expect_err("both");
-        assert!(both.to_string().contains("cni-conf-dir: (from flag: /a, from file: /b)"));
+        let both =
+            merged(&["--cni-conf-dir", "/a"], r#"{"cni-conf-dir": "/b"}"#).expect_err("both");
+        assert!(both
+            .to_string()
+            .contains("cni-conf-dir: (from flag: /a, from file: /b)"));
     }
 
     #[test]

@@ -107,7 +107,11 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
 
 fn ns_of(pid: i64, ns: &str) -> String {
     // The test runs in the host's namespaces: pid 0 stands for them.
-    let proc = if pid == 0 { "self".to_string() } else { pid.to_string() };
+    let proc = if pid == 0 {
+        "self".to_string()
+    } else {
+        pid.to_string()
+    };
     std::fs::read_link(format!("/proc/{proc}/ns/{ns}"))
         .map(|p| p.display().to_string())
         .unwrap_or_else(|e| panic!("/proc/{proc}/ns/{ns}: {e}"))
@@ -209,9 +213,12 @@ fn pod_network_containers_logs_and_teardown() {
         .lines()
         .is_empty());
     assert_eq!(
-        crictl(&sock, &["pods", "-q", "--state", "ready", "--id", &pod_id[..12]])
-            .success()
-            .lines(),
+        crictl(
+            &sock,
+            &["pods", "-q", "--state", "ready", "--id", &pod_id[..12]]
+        )
+        .success()
+        .lines(),
         vec![pod_id.as_str()]
     );
     assert!(crictl(&sock, &["pods", "-q", "--state", "notready"])
@@ -246,16 +253,14 @@ fn pod_network_containers_logs_and_teardown() {
     .out()
     .to_string();
     // The CRI id is the berth container's id.
-    assert_eq!(
-        d.inspect(berth_tests::Client::Docker, &cid, "{{.Id}}"),
-        cid
-    );
+    assert_eq!(d.inspect(berth_tests::Client::Docker, &cid, "{{.Id}}"), cid);
     let created = parse(crictl(&sock, &["inspect", "-o", "json", &cid]).success());
     assert_eq!(created["status"]["state"], "CONTAINER_CREATED", "{created}");
     crictl(&sock, &["start", &cid]).success();
     let pod_addr = format!("{ip}:8080");
     assert!(
-        wait_until(Duration::from_secs(10), || http_get(&pod_addr, "/hostname").is_some()),
+        wait_until(Duration::from_secs(10), || http_get(&pod_addr, "/hostname")
+            .is_some()),
         "the pod's server never answered at {pod_addr}\n{}",
         d.log_tail()
     );
@@ -283,7 +288,10 @@ fn pod_network_containers_logs_and_teardown() {
     assert_eq!(s["labels"]["role"], "server");
     assert_eq!(s["annotations"]["ctr-note"], "x");
     assert_eq!(s["image"]["image"], "busybox");
-    assert!(s["imageRef"].as_str().unwrap().starts_with("sha256:"), "{st}");
+    assert!(
+        s["imageRef"].as_str().unwrap().starts_with("sha256:"),
+        "{st}"
+    );
     let log_path = logs.join("srv/0.log");
     assert_eq!(s["logPath"], log_path.display().to_string());
     assert_eq!(st["info"]["sandboxID"], pod_id);
@@ -319,14 +327,23 @@ fn pod_network_containers_logs_and_teardown() {
     let out = crictl(&sock, &["logs", &cid]);
     out.success();
     // The pod's sysctl holds in its containers.
-    assert!(out.stdout.contains("out-line\nhello from the pod\n/tmp\n1000\n"), "{out}");
+    assert!(
+        out.stdout
+            .contains("out-line\nhello from the pod\n/tmp\n1000\n"),
+        "{out}"
+    );
     assert!(out.stderr.contains("err-line"), "{out}");
 
     // `crictl ps` and its filters.
-    let running = crictl(&sock, &["ps", "-q", "--pod", &pod_id]).success().out().to_string();
+    let running = crictl(&sock, &["ps", "-q", "--pod", &pod_id])
+        .success()
+        .out()
+        .to_string();
     assert_eq!(running, cid);
     assert_eq!(
-        crictl(&sock, &["ps", "-q", "--label", "role=server"]).success().out(),
+        crictl(&sock, &["ps", "-q", "--label", "role=server"])
+            .success()
+            .out(),
         cid
     );
     assert!(crictl(&sock, &["ps", "-q", "--label", "role=db"])
@@ -356,11 +373,16 @@ fn pod_network_containers_logs_and_teardown() {
     assert_eq!(st["status"]["reason"], "Error", "{st}");
     assert!(crictl(&sock, &["ps", "-q"]).success().out().is_empty());
     assert_eq!(
-        crictl(&sock, &["ps", "-q", "--state", "exited"]).success().out(),
+        crictl(&sock, &["ps", "-q", "--state", "exited"])
+            .success()
+            .out(),
         cid
     );
     crictl(&sock, &["rm", &cid]).success();
-    assert!(crictl(&sock, &["ps", "-a", "-q"]).success().out().is_empty());
+    assert!(crictl(&sock, &["ps", "-a", "-q"])
+        .success()
+        .out()
+        .is_empty());
     d.docker(&["rm", "not-a-pod"]).success();
 
     // Stop the pod: NotReady, no IP, its network released; stopping again is fine.
@@ -371,7 +393,10 @@ fn pod_network_containers_logs_and_teardown() {
     crictl(&sock, &["stopp", &pod_id]).success();
     assert!(!netns.exists(), "{} left", netns.display());
     assert!(
-        wait_until(Duration::from_secs(5), || !Path::new(&format!("/proc/{holder_pid}")).exists()),
+        wait_until(Duration::from_secs(5), || !Path::new(&format!(
+            "/proc/{holder_pid}"
+        ))
+        .exists()),
         "the holder {holder_pid} still runs"
     );
     assert!(
@@ -401,7 +426,8 @@ fn pod_network_containers_logs_and_teardown() {
         berth_tests::leaks::mounts_under(&dir)
     );
     assert!(!d.exec_root.join("pods").join(&pod_id).exists());
-    let left = berth_tests::leaks::daemon_processes(&dir, &[pod_id.clone()], d.berthd_pid());
+    let left =
+        berth_tests::leaks::daemon_processes(&dir, std::slice::from_ref(&pod_id), d.berthd_pid());
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -433,7 +459,10 @@ fn host_network_pod_survives_a_berthd_restart() {
     let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
     assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
     assert_eq!(st["status"]["network"]["ip"], "", "{st}");
-    assert_eq!(st["status"]["linux"]["namespaces"]["options"]["network"], "NODE");
+    assert_eq!(
+        st["status"]["linux"]["namespaces"]["options"]["network"],
+        "NODE"
+    );
     let holder = st["info"]["pid"].as_i64().unwrap();
     assert_eq!(ns_of(holder, "net"), ns_of(0, "net"));
     assert_eq!(ns_of(holder, "uts"), ns_of(0, "uts"));
@@ -449,7 +478,12 @@ fn host_network_pod_survives_a_berthd_restart() {
     let ctr_json = write_json(&dir, "ctr.json", &ctr);
     let cid = crictl(
         &sock,
-        &["create", &pod_id, ctr_json.to_str().unwrap(), pod_json.to_str().unwrap()],
+        &[
+            "create",
+            &pod_id,
+            ctr_json.to_str().unwrap(),
+            pod_json.to_str().unwrap(),
+        ],
     )
     .success()
     .out()
@@ -474,16 +508,24 @@ fn host_network_pod_survives_a_berthd_restart() {
     assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
     assert_eq!(st["info"]["pid"].as_i64(), Some(holder));
     assert_eq!(
-        crictl(&sock, &["ps", "-q", "--state", "running"]).success().out(),
+        crictl(&sock, &["ps", "-q", "--state", "running"])
+            .success()
+            .out(),
         cid
     );
 
     // RemovePodSandbox of a running pod (`rmp -f` stops it first) takes its containers too.
     crictl(&sock, &["rmp", "-f", &pod_id]).success();
     assert!(crictl(&sock, &["pods", "-q"]).success().out().is_empty());
-    assert!(crictl(&sock, &["ps", "-a", "-q"]).success().out().is_empty());
+    assert!(crictl(&sock, &["ps", "-a", "-q"])
+        .success()
+        .out()
+        .is_empty());
     assert!(
-        wait_until(Duration::from_secs(5), || !Path::new(&format!("/proc/{holder}")).exists()),
+        wait_until(Duration::from_secs(5), || !Path::new(&format!(
+            "/proc/{holder}"
+        ))
+        .exists()),
         "the holder {holder} still runs"
     );
 }
@@ -525,7 +567,12 @@ fn security_context_mounts_devices_and_exit_status() {
         let path = write_json(&dir, &format!("{name}.json"), &config);
         let cid = crictl(
             &sock,
-            &["create", &pod_id, path.to_str().unwrap(), pod_json.to_str().unwrap()],
+            &[
+                "create",
+                &pod_id,
+                path.to_str().unwrap(),
+                pod_json.to_str().unwrap(),
+            ],
         )
         .success()
         .out()
@@ -608,12 +655,21 @@ fn security_context_mounts_devices_and_exit_status() {
     }
 
     // Names are reserved: a second container of the same name and attempt is refused.
-    let again = write_json(&dir, "again.json", &json!({
-        "metadata": {"name": "user"}, "image": {"image": "busybox"}, "command": ["true"]
-    }));
+    let again = write_json(
+        &dir,
+        "again.json",
+        &json!({
+            "metadata": {"name": "user"}, "image": {"image": "busybox"}, "command": ["true"]
+        }),
+    );
     crictl(
         &sock,
-        &["create", &pod_id, again.to_str().unwrap(), pod_json.to_str().unwrap()],
+        &[
+            "create",
+            &pod_id,
+            again.to_str().unwrap(),
+            pod_json.to_str().unwrap(),
+        ],
     )
     .code_is(1);
     // So are pods.
@@ -629,25 +685,40 @@ fn security_context_mounts_devices_and_exit_status() {
     };
     let gone = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string();
     super::cri::grpc(&sock, async |mut rt, _| {
-        rt.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() })
-            .await
-            .unwrap();
-        rt.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() })
-            .await
-            .unwrap();
-        rt.stop_container(StopContainerRequest { container_id: gone.clone(), timeout: 1 })
-            .await
-            .unwrap();
-        rt.remove_container(RemoveContainerRequest { container_id: gone.clone() })
-            .await
-            .unwrap();
+        rt.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: pod_id.clone(),
+        })
+        .await
+        .unwrap();
+        rt.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id.clone(),
+        })
+        .await
+        .unwrap();
+        rt.stop_container(StopContainerRequest {
+            container_id: gone.clone(),
+            timeout: 1,
+        })
+        .await
+        .unwrap();
+        rt.remove_container(RemoveContainerRequest {
+            container_id: gone.clone(),
+        })
+        .await
+        .unwrap();
         let e = rt
-            .pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: gone.clone(), verbose: false })
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: gone.clone(),
+                verbose: false,
+            })
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
         let e = rt
-            .container_status(ContainerStatusRequest { container_id: gone.clone(), verbose: false })
+            .container_status(ContainerStatusRequest {
+                container_id: gone.clone(),
+                verbose: false,
+            })
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");

@@ -84,7 +84,10 @@ fn parse(v: &Value) -> std::result::Result<NetList, String> {
         Some(_) => return Err("`plugins` must be a non-empty list".into()),
         None => vec![v.clone()],
     };
-    if plugins.iter().any(|p| p["type"].as_str().is_none_or(str::is_empty)) {
+    if plugins
+        .iter()
+        .any(|p| p["type"].as_str().is_none_or(str::is_empty))
+    {
         return Err("a plugin has no `type`".into());
     }
     Ok(NetList {
@@ -147,7 +150,9 @@ fn find_plugin(dirs: &[PathBuf], name: &str) -> Result<PathBuf> {
         .ok_or_else(|| {
             cni_error(format!(
                 "failed to find plugin {name:?} in path {:?}",
-                dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>()
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
             ))
         })
 }
@@ -204,7 +209,9 @@ async fn exec(
             Some(m) => m.to_string(),
             None => String::from_utf8_lossy(&out.stderr).trim().to_string(),
         };
-        return Err(cni_error(format!("plugin type={kind:?} failed ({command}): {msg}")));
+        return Err(cni_error(format!(
+            "plugin type={kind:?} failed ({command}): {msg}"
+        )));
     }
     Ok(stdout)
 }
@@ -317,8 +324,8 @@ mod tests {
 
     #[test]
     fn a_single_conf_is_a_list_of_one_and_ports_go_to_capable_plugins() {
-        let single = parse(&json!({"cniVersion": "1.0.0", "name": "n", "type": "bridge"}))
-            .expect("conf");
+        let single =
+            parse(&json!({"cniVersion": "1.0.0", "name": "n", "type": "bridge"})).expect("conf");
         assert_eq!(single.plugins.len(), 1);
         assert_eq!(single.name, "n");
         let list = parse(&json!({
@@ -346,6 +353,9 @@ mod tests {
     fn result_addresses_ipv4_first() {
         let r = json!({"ips": [{"address": "fd00::5/64"}, {"address": "10.88.0.5/16"}]});
         assert_eq!(result_ips(&r), vec!["10.88.0.5", "fd00::5"]);
-        assert_eq!(result_ips(&json!({"ip4": {"ip": "10.0.0.2/24"}})), vec!["10.0.0.2"]);
+        assert_eq!(
+            result_ips(&json!({"ip4": {"ip": "10.0.0.2/24"}})),
+            vec!["10.0.0.2"]
+        );
     }
 }

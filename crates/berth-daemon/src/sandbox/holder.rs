@@ -40,7 +40,9 @@ pub(super) fn write_etc_files(dir: &Path, spec: &PodSpec) -> Result<()> {
     };
     write("hosts", hosts)?;
     let resolv = match &spec.dns {
-        Some(dns) if !(dns.servers.is_empty() && dns.searches.is_empty() && dns.options.is_empty()) => {
+        Some(dns)
+            if !(dns.servers.is_empty() && dns.searches.is_empty() && dns.options.is_empty()) =>
+        {
             let mut out = String::new();
             if !dns.searches.is_empty() {
                 out.push_str(&format!("search {}\n", dns.searches.join(" ")));
@@ -250,7 +252,10 @@ impl Daemon {
         )
         .await;
         let mut waiter = Box::pin(waiter);
-        if tokio::time::timeout(HOLDER_GRACE, &mut waiter).await.is_err() {
+        if tokio::time::timeout(HOLDER_GRACE, &mut waiter)
+            .await
+            .is_err()
+        {
             tracing::info!(sandbox = %id, "holder did not exit on SIGTERM, killing it");
             let _ = shim::simple(
                 &socket,

@@ -101,7 +101,11 @@ pub(crate) fn adjust_spec(
     let mut v = serde_json::to_value(&spec).map_err(|e| Error::internal(e.to_string()))?;
     let host_net = pod.spec.host_network();
     let mut namespaces: Vec<Value> = Vec::new();
-    for ns in v["linux"]["namespaces"].as_array().cloned().unwrap_or_default() {
+    for ns in v["linux"]["namespaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         let kind = ns["type"].as_str().unwrap_or_default().to_string();
         let joined = |name: &str| -> Result<Value> {
             let path = pod.ns_path(name).ok_or_else(|| {
@@ -145,9 +149,10 @@ pub(crate) fn adjust_spec(
             _ => continue,
         };
         // Only berth's own bind, not one the container asked for.
-        if mount["source"].as_str().is_some_and(|s| {
-            std::path::Path::new(s).starts_with(d.container_dir(&c.id))
-        }) {
+        if mount["source"]
+            .as_str()
+            .is_some_and(|s| std::path::Path::new(s).starts_with(d.container_dir(&c.id)))
+        {
             mount["source"] = data.join(file).display().to_string().into();
         }
     }

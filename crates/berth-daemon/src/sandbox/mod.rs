@@ -168,7 +168,7 @@ impl Daemon {
     /// Every sandbox, newest first.
     pub fn pod_list(&self) -> Result<Vec<PodRecord>> {
         let mut all = self.pods.load_all()?;
-        all.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        all.sort_by_key(|p| std::cmp::Reverse(p.created_at));
         Ok(all)
     }
 
@@ -194,9 +194,7 @@ impl Daemon {
         let mut rec = PodRecord {
             id: pid.clone(),
             spec,
-            created_at: chrono::Utc::now()
-                .timestamp_nanos_opt()
-                .unwrap_or_default(),
+            created_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
             state: PodState::NotReady,
             holder_pid: 0,
             netns: None,
