@@ -158,7 +158,9 @@ pub(crate) async fn create(
                 .collect()
         }),
         memory: positive(res.memory_limit_in_bytes),
-        memory_swap: positive(res.memory_swap_limit_in_bytes),
+        // No swap unless asked for, as kubelet runs pods (containerd sets swap = memory).
+        memory_swap: positive(res.memory_swap_limit_in_bytes)
+            .or(positive(res.memory_limit_in_bytes)),
         cpu_shares: positive(res.cpu_shares),
         cpu_period: positive(res.cpu_period),
         cpu_quota: positive(res.cpu_quota),
@@ -191,6 +193,7 @@ pub(crate) async fn create(
         },
         masked_paths: (!sc.masked_paths.is_empty()).then(|| sc.masked_paths.clone()),
         readonly_paths: (!sc.readonly_paths.is_empty()).then(|| sc.readonly_paths.clone()),
+        cgroup_parent: pod.spec.cgroup_parent.clone(),
         mounts,
         created_at: chrono_now_ns(),
     };

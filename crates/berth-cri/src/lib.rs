@@ -16,6 +16,7 @@ mod images;
 mod runtime;
 mod sandbox;
 mod server;
+mod stats;
 
 pub use config::CriConfig;
 pub use server::{serve, CriError};

@@ -271,9 +271,9 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
 
     async fn update_container_resources(
         &self,
-        _r: Request<proto::UpdateContainerResourcesRequest>,
+        r: Request<proto::UpdateContainerResourcesRequest>,
     ) -> RpcResult<proto::UpdateContainerResourcesResponse> {
-        Err(not_yet("UpdateContainerResources"))
+        crate::stats::update_resources(&self.daemon, r.into_inner()).await
     }
 
     async fn reopen_container_log(
@@ -307,16 +307,16 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
 
     async fn container_stats(
         &self,
-        _r: Request<proto::ContainerStatsRequest>,
+        r: Request<proto::ContainerStatsRequest>,
     ) -> RpcResult<proto::ContainerStatsResponse> {
-        Err(not_yet("ContainerStats"))
+        crate::stats::container_stats(&self.daemon, r.into_inner()).await
     }
 
     async fn list_container_stats(
         &self,
-        _r: Request<proto::ListContainerStatsRequest>,
+        r: Request<proto::ListContainerStatsRequest>,
     ) -> RpcResult<proto::ListContainerStatsResponse> {
-        Err(not_yet("ListContainerStats"))
+        crate::stats::list_container_stats(&self.daemon, r.into_inner()).await
     }
 
     async fn pod_sandbox_stats(

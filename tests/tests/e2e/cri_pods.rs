@@ -443,13 +443,18 @@ fn host_network_pod_survives_a_berthd_restart() {
     };
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
+    let cgroup_parent = format!("/berth-e2e-pods/{}", berth_tests::unique_name("p"));
+    let _parent = CgroupParent(cgroup_parent.clone());
     let _pods = Pods(&sock);
     let logs = dir.join("pod-logs");
     // Host network needs no CNI configuration at all.
     let pod = pod_config(
         "hostnet",
         &logs,
-        json!({"linux": {"security_context": {"namespace_options": {"network": 2, "pid": 1}}}}),
+        json!({"linux": {
+            "cgroup_parent": cgroup_parent,
+            "security_context": {"namespace_options": {"network": 2, "pid": 1}}
+        }}),
     );
     let pod_json = write_json(&dir, "pod.json", &pod);
     let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
@@ -514,6 +519,49 @@ fn host_network_pod_survives_a_berthd_restart() {
         cid
     );
 
+    // The holder and the container live under the pod's cgroup parent.
+    let in_parent = |pid: i64| {
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        cg.lines()
+            .any(|l| l.rsplit(':').next().unwrap().starts_with(&cgroup_parent))
+    };
+    assert!(in_parent(holder), "holder outside {cgroup_parent}");
+    let st = parse(crictl(&sock, &["inspect", "-o", "json", &cid]).success());
+    assert!(in_parent(st["info"]["pid"].as_i64().unwrap()));
+
+    // Stats from the container's cgroup, and an update of its resources.
+    let stats = parse(crictl(&sock, &["stats", "-o", "json", &cid]).success());
+    let s = &stats["stats"][0];
+    assert_eq!(s["attributes"]["id"], cid, "{stats}");
+    assert_eq!(s["attributes"]["metadata"]["name"], "sleeper", "{stats}");
+    let number = |v: &Value| -> u64 {
+        v.as_str()
+            .map(|s| s.parse().unwrap())
+            .or(v.as_u64())
+            .unwrap_or_else(|| panic!("no number in {v}"))
+    };
+    assert!(
+        number(&s["cpu"]["usageCoreNanoSeconds"]["value"]) > 0,
+        "{stats}"
+    );
+    assert!(
+        number(&s["memory"]["workingSetBytes"]["value"]) > 0,
+        "{stats}"
+    );
+    crictl(
+        &sock,
+        &["update", "--memory", "67108864", "--cpu-share", "512", &cid],
+    )
+    .success();
+    assert_eq!(
+        d.inspect(
+            berth_tests::Client::Docker,
+            &cid,
+            "{{.HostConfig.Memory}} {{.HostConfig.CpuShares}}"
+        ),
+        "67108864 512"
+    );
+
     // RemovePodSandbox of a running pod (`rmp -f` stops it first) takes its containers too.
     crictl(&sock, &["rmp", "-f", &pod_id]).success();
     assert!(crictl(&sock, &["pods", "-q"]).success().out().is_empty());
@@ -528,6 +576,27 @@ fn host_network_pod_survives_a_berthd_restart() {
         .exists()),
         "the holder {holder} still runs"
     );
+}
+
+/// Removes a test's cgroup parent (and its parent) from every hierarchy once its pods are gone.
+struct CgroupParent(String);
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        let root = Path::new("/sys/fs/cgroup");
+        let mut bases = vec![root.to_path_buf()];
+        if let Ok(entries) = std::fs::read_dir(root) {
+            bases.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+        let rel = self.0.trim_start_matches('/');
+        for base in bases {
+            let leaf = base.join(rel);
+            let _ = std::fs::remove_dir(&leaf);
+            if let Some(parent) = leaf.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
 }
 
 /// Waits for a CRI container to exit; its status.

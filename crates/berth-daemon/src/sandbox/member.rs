@@ -40,6 +40,9 @@ pub struct PodMember {
     /// `masked_paths` and `readonly_paths` of the security context, when given.
     pub masked_paths: Option<Vec<String>>,
     pub readonly_paths: Option<Vec<String>>,
+    /// The pod's cgroup parent (empty: berth's own `/berth`).
+    #[serde(default)]
+    pub cgroup_parent: String,
     /// The CRI mounts asked for, as ContainerStatus reports them.
     pub mounts: Vec<MemberMount>,
     /// Creation time, nanoseconds since the epoch.
@@ -73,6 +76,13 @@ pub(crate) fn log_target(c: &Container) -> Option<(PathBuf, LogFormat)> {
         let _ = std::fs::create_dir_all(parent);
     }
     Some((path, LogFormat::Cri))
+}
+
+/// The cgroup of `c` (`linux.cgroupsPath`): under its pod's cgroup parent for a pod's
+/// container that has one, else `/berth/<id>`.
+pub(crate) fn cgroups_path(c: &Container) -> String {
+    let parent = of(c).map(|m| m.cgroup_parent).unwrap_or_default();
+    super::holder::cgroup_path(&parent, &c.id)
 }
 
 /// Whether `c` gets its network from a pod (so no namespace of its own is made).
@@ -139,7 +149,7 @@ pub(crate) fn adjust_spec(
         // berth gives a container's own network namespace would override them.
         linux.remove("sysctl");
     }
-    v["linux"]["cgroupsPath"] = super::holder::cgroup_path(&pod.spec.cgroup_parent, &c.id).into();
+    v["linux"]["cgroupsPath"] = cgroups_path(c).into();
     let data = d.pod_data_dir(&pod.id);
     for mount in v["mounts"].as_array_mut().into_iter().flatten() {
         let file = match mount["destination"].as_str() {
