@@ -38,7 +38,7 @@ pub struct StatsOptions {
 fn sample(c: &Container) -> StatsResponse {
     let host = Host::sample();
     let path = crate::sandbox::member::cgroups_path(c);
-    let rel = path.trim_start_matches('/');
+    let rel = path.trim_start_matches('/').to_string();
     let root = Path::new(crate::runtime::cgroups::ROOT);
     let mut s = if crate::runtime::cgroups::is_unified() {
         let dir = root.join(&rel);
