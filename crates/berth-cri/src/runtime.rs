@@ -278,9 +278,9 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
 
     async fn reopen_container_log(
         &self,
-        _r: Request<proto::ReopenContainerLogRequest>,
+        r: Request<proto::ReopenContainerLogRequest>,
     ) -> RpcResult<proto::ReopenContainerLogResponse> {
-        Err(not_yet("ReopenContainerLog"))
+        crate::stats::reopen_log(&self.daemon, r.into_inner()).await
     }
 
     async fn exec_sync(

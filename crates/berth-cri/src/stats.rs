@@ -1,5 +1,5 @@
-//! ContainerStats, ListContainerStats and UpdateContainerResources for CRI containers, over
-//! the Docker API's stats (the container's cgroup) and update.
+//! ContainerStats, ListContainerStats, UpdateContainerResources and ReopenContainerLog for CRI
+//! containers, over the Docker API's stats (the container's cgroup) and update, and the shim.
 
 use berth_api::models::HostConfig;
 use berth_api::stats::StatsResponse;
@@ -131,6 +131,15 @@ pub(crate) async fn list_container_stats(
         }
     }
     Ok(Response::new(proto::ListContainerStatsResponse { stats }))
+}
+
+pub(crate) async fn reopen_log(
+    d: &Daemon,
+    r: proto::ReopenContainerLogRequest,
+) -> RpcResult<proto::ReopenContainerLogResponse> {
+    let (id, _) = member_of(d, &r.container_id)?;
+    d.container_reopen_log(&id).await.map_err(status)?;
+    Ok(Response::new(proto::ReopenContainerLogResponse {}))
 }
 
 pub(crate) async fn update_resources(

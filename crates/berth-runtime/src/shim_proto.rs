@@ -160,6 +160,9 @@ pub enum Request {
     ExecResize { id: String, height: u16, width: u16 },
     /// Signal an exec's process while it runs (a health probe past its timeout).
     ExecKill { id: String, signal: i32 },
+    /// Open the log file anew at its path (it was moved away by a log rotation: the CRI's
+    /// ReopenContainerLog).
+    ReopenLog,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

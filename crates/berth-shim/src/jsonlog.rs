@@ -72,6 +72,14 @@ impl JsonLog {
         self
     }
 
+    /// Opens the file at the log's path again, appending (a rotation done by someone else
+    /// moved the old one away).
+    pub fn reopen(&mut self) -> Result<(), LogError> {
+        self.file = open_append(&self.path)?;
+        self.size = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(())
+    }
+
     /// Writes one entry for `line` (already split) from `stream`.
     pub fn write_entry(
         &mut self,

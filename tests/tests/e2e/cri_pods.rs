@@ -476,7 +476,7 @@ fn host_network_pod_survives_a_berthd_restart() {
     let ctr = json!({
         "metadata": {"name": "sleeper"},
         "image": {"image": "busybox"},
-        "command": ["sh", "-c", "hostname; id -u; exec sleep 300"],
+        "command": ["sh", "-c", "hostname; id -u; while true; do echo tick; sleep 0.2; done"],
         "log_path": "sleeper.log",
         "linux": {"security_context": {"run_as_user": {"value": 1234}, "readonly_rootfs": true}}
     });
@@ -561,6 +561,27 @@ fn host_network_pod_survives_a_berthd_restart() {
         ),
         "67108864 512"
     );
+
+    // ReopenContainerLog after a rotation moved the log away: output goes to a new file.
+    let rotated = logs.join("sleeper.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    let reopen_id = cid.clone();
+    super::cri::grpc(&sock, async |mut rt, _| {
+        rt.reopen_container_log(berth_cri::proto::ReopenContainerLogRequest {
+            container_id: reopen_id,
+        })
+        .await
+        .unwrap();
+    });
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::read_to_string(&log)
+            .is_ok_and(|l| l.contains(" stdout F tick\n"))),
+        "nothing logged in a new {}",
+        log.display()
+    );
+    assert!(std::fs::read_to_string(&rotated)
+        .unwrap()
+        .contains(&format!(" stdout F {host}\n")));
 
     // RemovePodSandbox of a running pod (`rmp -f` stops it first) takes its containers too.
     crictl(&sock, &["rmp", "-f", &pod_id]).success();

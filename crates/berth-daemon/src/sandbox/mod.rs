@@ -323,6 +323,28 @@ impl Daemon {
         Ok(())
     }
 
+    /// ReopenContainerLog: the shim of the running container `key` opens its log file anew.
+    pub async fn container_reopen_log(&self, key: &str) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        if !ctr.snapshot().state.running() {
+            return Err(Error::conflict(format!(
+                "container {} is not running",
+                ctr.id
+            )));
+        }
+        match crate::runtime::shim::simple(
+            &self.shim_socket(&ctr.id),
+            &berth_runtime::shim_proto::Request::ReopenLog,
+        )
+        .await?
+        {
+            berth_runtime::shim_proto::Response::Error { message } => Err(Error::internal(
+                format!("failed to reopen the log of {}: {message}", ctr.id),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Every container made through the CRI, with its membership.
     pub fn pod_members(&self) -> Vec<(String, PodMember)> {
         self.all()
