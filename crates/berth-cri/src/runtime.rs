@@ -321,16 +321,16 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
 
     async fn pod_sandbox_stats(
         &self,
-        _r: Request<proto::PodSandboxStatsRequest>,
+        r: Request<proto::PodSandboxStatsRequest>,
     ) -> RpcResult<proto::PodSandboxStatsResponse> {
-        Err(not_yet("PodSandboxStats"))
+        crate::stats::pod_sandbox_stats(&self.daemon, r.into_inner()).await
     }
 
     async fn list_pod_sandbox_stats(
         &self,
-        _r: Request<proto::ListPodSandboxStatsRequest>,
+        r: Request<proto::ListPodSandboxStatsRequest>,
     ) -> RpcResult<proto::ListPodSandboxStatsResponse> {
-        Err(not_yet("ListPodSandboxStats"))
+        crate::stats::list_pod_sandbox_stats(&self.daemon, r.into_inner()).await
     }
 
     async fn checkpoint_container(

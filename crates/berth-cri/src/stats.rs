@@ -1,9 +1,10 @@
-//! ContainerStats, ListContainerStats, UpdateContainerResources and ReopenContainerLog for CRI
+//! ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats,
+//! UpdateContainerResources and ReopenContainerLog for CRI
 //! containers, over the Docker API's stats (the container's cgroup) and update, and the shim.
 
 use berth_api::models::HostConfig;
 use berth_api::stats::StatsResponse;
-use berth_daemon::sandbox::PodMember;
+use berth_daemon::sandbox::{PodMember, PodRecord, PodState};
 use berth_daemon::{Daemon, StatsOptions};
 use futures::StreamExt;
 use tonic::{Response, Status};
@@ -164,4 +165,119 @@ pub(crate) async fn update_resources(
     };
     d.container_update(&id, update).await.map_err(status)?;
     Ok(Response::new(proto::UpdateContainerResourcesResponse {}))
+}
+
+/// A pod's stats: its containers', summed, with the pod network's interfaces (read in a
+/// running container, which shares the pod's network namespace).
+async fn pod_stats(d: &Daemon, rec: &PodRecord) -> proto::PodSandboxStats {
+    let now = crate::sandbox::chrono_now_ns();
+    let mut containers = Vec::new();
+    let (mut cpu, mut working_set, mut usage, mut procs) = (0u64, 0u64, 0u64, 0u64);
+    let mut interfaces: Vec<proto::NetworkInterfaceUsage> = Vec::new();
+    for (id, m) in d
+        .pod_members()
+        .into_iter()
+        .filter(|(_, m)| m.sandbox_id == rec.id)
+    {
+        let Ok(s) = frame(d, &id, false).await else {
+            continue;
+        };
+        let c = convert(&id, &m, &s);
+        let num = |v: Option<&proto::UInt64Value>| v.map(|v| v.value).unwrap_or(0);
+        if let Some(u) = &c.cpu {
+            cpu += num(u.usage_core_nano_seconds.as_ref());
+        }
+        if let Some(u) = &c.memory {
+            working_set += num(u.working_set_bytes.as_ref());
+            usage += num(u.usage_bytes.as_ref());
+        }
+        procs += s.pids_stats.current.unwrap_or(0);
+        if interfaces.is_empty() {
+            interfaces = s
+                .networks
+                .iter()
+                .flatten()
+                .map(|(name, n)| proto::NetworkInterfaceUsage {
+                    name: name.clone(),
+                    rx_bytes: value(n.rx_bytes),
+                    rx_errors: value(n.rx_errors),
+                    tx_bytes: value(n.tx_bytes),
+                    tx_errors: value(n.tx_errors),
+                })
+                .collect();
+        }
+        containers.push(c);
+    }
+    let default_interface = interfaces
+        .iter()
+        .find(|i| i.name == berth_daemon::sandbox::cni::IFNAME)
+        .cloned();
+    proto::PodSandboxStats {
+        attributes: Some(proto::PodSandboxAttributes {
+            id: rec.id.clone(),
+            metadata: Some(proto::PodSandboxMetadata {
+                name: rec.spec.name.clone(),
+                uid: rec.spec.uid.clone(),
+                namespace: rec.spec.namespace.clone(),
+                attempt: rec.spec.attempt,
+            }),
+            labels: rec.spec.labels.clone().into_iter().collect(),
+            annotations: rec.spec.annotations.clone().into_iter().collect(),
+        }),
+        linux: Some(proto::LinuxPodSandboxStats {
+            cpu: Some(proto::CpuUsage {
+                timestamp: now,
+                usage_core_nano_seconds: value(cpu),
+                usage_nano_cores: None,
+                psi: None,
+            }),
+            memory: Some(proto::MemoryUsage {
+                timestamp: now,
+                working_set_bytes: value(working_set),
+                usage_bytes: value(usage),
+                ..Default::default()
+            }),
+            network: (!interfaces.is_empty()).then(|| proto::NetworkUsage {
+                timestamp: now,
+                default_interface,
+                interfaces,
+            }),
+            process: Some(proto::ProcessUsage {
+                timestamp: now,
+                process_count: value(procs),
+            }),
+            containers,
+            io: None,
+        }),
+        windows: None,
+    }
+}
+
+pub(crate) async fn pod_sandbox_stats(
+    d: &Daemon,
+    r: proto::PodSandboxStatsRequest,
+) -> RpcResult<proto::PodSandboxStatsResponse> {
+    let rec = d.pod_get(&r.pod_sandbox_id).map_err(status)?;
+    Ok(Response::new(proto::PodSandboxStatsResponse {
+        stats: Some(pod_stats(d, &rec).await),
+    }))
+}
+
+pub(crate) async fn list_pod_sandbox_stats(
+    d: &Daemon,
+    r: proto::ListPodSandboxStatsRequest,
+) -> RpcResult<proto::ListPodSandboxStatsResponse> {
+    let filter = r.filter.unwrap_or_default();
+    let mut stats = Vec::new();
+    // Ready sandboxes only, as containerd lists them.
+    for rec in d.pod_list().map_err(status)? {
+        if rec.state != PodState::Ready
+            || (!filter.id.is_empty() && !rec.id.starts_with(&filter.id))
+            || !labels_match(&filter.label_selector, &rec.spec.labels)
+        {
+            continue;
+        }
+        stats.push(pod_stats(d, &rec).await);
+    }
+    Ok(Response::new(proto::ListPodSandboxStatsResponse { stats }))
 }

@@ -280,6 +280,29 @@ fn pod_network_containers_logs_and_teardown() {
         Some("web-host\n")
     );
 
+    // Pod stats: its container, its processes, its eth0 (which served the requests above).
+    let ps = parse(crictl(&sock, &["statsp", "-o", "json", &pod_id]).success());
+    let p = &ps["stats"][0];
+    assert_eq!(p["attributes"]["id"], pod_id, "{ps}");
+    assert_eq!(p["attributes"]["metadata"]["name"], "web", "{ps}");
+    let linux = &p["linux"];
+    assert_eq!(linux["containers"][0]["attributes"]["id"], cid, "{ps}");
+    let number = |v: &Value| -> u64 {
+        v.as_str()
+            .map(|s| s.parse().unwrap())
+            .or(v.as_u64())
+            .unwrap_or_else(|| panic!("no number in {v}"))
+    };
+    assert!(
+        number(&linux["process"]["processCount"]["value"]) >= 1,
+        "{ps}"
+    );
+    assert_eq!(linux["network"]["defaultInterface"]["name"], "eth0", "{ps}");
+    assert!(
+        number(&linux["network"]["defaultInterface"]["rxBytes"]["value"]) > 0,
+        "{ps}"
+    );
+
     // ContainerStatus.
     let st = parse(crictl(&sock, &["inspect", "-o", "json", &cid]).success());
     let s = &st["status"];
