@@ -237,7 +237,7 @@ async fn pod_stats(d: &Daemon, rec: &PodRecord) -> proto::PodSandboxStats {
                 usage_bytes: value(usage),
                 ..Default::default()
             }),
-            network: (!interfaces.is_empty()).then(|| proto::NetworkUsage {
+            network: (!interfaces.is_empty()).then_some(proto::NetworkUsage {
                 timestamp: now,
                 default_interface,
                 interfaces,
