@@ -12,6 +12,7 @@ pub mod proto {
 mod config;
 mod container;
 mod error;
+mod events;
 mod images;
 mod runtime;
 mod sandbox;

@@ -182,14 +182,13 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
         Ok(Response::new(proto::UpdateRuntimeConfigResponse {}))
     }
 
-    type GetContainerEventsStream =
-        futures::stream::Empty<Result<proto::ContainerEventResponse, Status>>;
+    type GetContainerEventsStream = crate::events::EventStream;
 
     async fn get_container_events(
         &self,
         _r: Request<proto::GetEventsRequest>,
     ) -> RpcResult<Self::GetContainerEventsStream> {
-        Err(not_yet("GetContainerEvents"))
+        crate::events::subscribe(self.daemon.clone())
     }
 
     async fn run_pod_sandbox(

@@ -673,6 +673,32 @@ fn security_context_mounts_devices_and_exit_status() {
         .success()
         .out()
         .to_string();
+    // GetContainerEvents, subscribed before the first container: every event until two
+    // containers were deleted.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let events_sock = sock.clone();
+    let watcher = std::thread::spawn(move || {
+        super::cri::grpc(&events_sock, async |mut rt, _| {
+            let mut stream = rt
+                .get_container_events(berth_cri::proto::GetEventsRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+            ready_tx.send(()).unwrap();
+            let mut seen = Vec::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while let Ok(Ok(Some(e))) = tokio::time::timeout_at(deadline, stream.message()).await {
+                let deleted = e.container_event_type
+                    == berth_cri::proto::ContainerEventType::ContainerDeletedEvent as i32;
+                seen.push(e);
+                if deleted && seen.iter().filter(|e| e.container_event_type == 3).count() == 2 {
+                    break;
+                }
+            }
+            seen
+        })
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     let shared = dir.join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::write(shared.join("hello"), "from the host\n").unwrap();
@@ -698,7 +724,7 @@ fn security_context_mounts_devices_and_exit_status() {
 
     // Root with one capability, no new privileges, the default seccomp profile, masked and
     // read-only paths, a read-only bind mount and a device.
-    let (_, st, log) = run(
+    let (root_id, st, log) = run(
         "root",
         json!({
             "metadata": {"name": "root"},
@@ -788,6 +814,24 @@ fn security_context_mounts_devices_and_exit_status() {
     // So are pods.
     crictl(&sock, &["runp", pod_json.to_str().unwrap()]).code_is(1);
     crictl(&sock, &["rmp", "-f", &pod_id]).success();
+    let events = watcher.join().unwrap();
+    let of_root: Vec<i32> = events
+        .iter()
+        .filter(|e| e.container_id == root_id)
+        .map(|e| e.container_event_type)
+        .collect();
+    // Created, started, stopped, deleted.
+    assert_eq!(of_root, vec![0, 1, 2, 3], "{events:?}");
+    let started = events
+        .iter()
+        .find(|e| e.container_id == root_id && e.container_event_type == 1)
+        .unwrap();
+    assert!(started.created_at > 0);
+    assert_eq!(
+        started.pod_sandbox_status.as_ref().map(|p| p.id.as_str()),
+        Some(pod_id.as_str())
+    );
+    assert_eq!(started.containers_statuses[0].id, root_id);
 
     // What kubelet relies on, asked directly: stopping and removing what is gone is no error;
     // the status of what is gone is NotFound.
