@@ -550,7 +550,15 @@ fn host_network_pod_survives_a_berthd_restart() {
     };
     assert!(in_parent(holder), "holder outside {cgroup_parent}");
     let st = parse(crictl(&sock, &["inspect", "-o", "json", &cid]).success());
-    assert!(in_parent(st["info"]["pid"].as_i64().unwrap()));
+    let ctr_pid = st["info"]["pid"].as_i64().unwrap();
+    assert!(in_parent(ctr_pid));
+    // The host's network and UTS, the pod's IPC and (the CRI's default, POD) the pod's PID
+    // namespace, which is not the host's.
+    assert_eq!(ns_of(ctr_pid, "net"), ns_of(0, "net"));
+    assert_eq!(ns_of(ctr_pid, "uts"), ns_of(0, "uts"));
+    assert_eq!(ns_of(ctr_pid, "ipc"), ns_of(holder, "ipc"));
+    assert_eq!(ns_of(ctr_pid, "pid"), ns_of(holder, "pid"));
+    assert_ne!(ns_of(ctr_pid, "pid"), ns_of(0, "pid"));
 
     // Stats from the container's cgroup, and an update of its resources.
     let stats = parse(crictl(&sock, &["stats", "-o", "json", &cid]).success());
