@@ -18,6 +18,7 @@ mod runtime;
 mod sandbox;
 mod server;
 mod stats;
+mod streaming;
 
 pub use config::CriConfig;
 pub use server::{serve, CriError};

@@ -61,7 +61,8 @@ impl LogLevel {
     /// The tracing filter directive (tracing has no "fatal": errors are the closest).
     pub fn directive(self) -> &'static str {
         match self {
-            Self::Debug => "debug",
+            // Libraries' own debug output (hyper, h2, tonic) is not the daemon's.
+            Self::Debug => "debug,h2=info,hyper=info,hyper_util=info,tower=info,tonic=info",
             Self::Info => "info",
             Self::Warn => "warn",
             Self::Error | Self::Fatal => "error",
@@ -112,6 +113,8 @@ pub struct Settings {
     /// network configurations and plugins; `None` for berth-cri's defaults.
     pub cni_conf_dir: Option<PathBuf>,
     pub cni_bin_dir: Option<PathBuf>,
+    /// `--cri-stream-port` / `cri-stream-port`: the CRI streaming server's port (0: any).
+    pub cri_stream_port: u16,
 }
 
 /// One daemon.json `default-address-pools` entry.
@@ -147,6 +150,7 @@ struct FileConfig {
     cri_socket: Option<PathBuf>,
     cni_conf_dir: Option<PathBuf>,
     cni_bin_dir: Option<PathBuf>,
+    cri_stream_port: Option<u16>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -172,6 +176,7 @@ const KNOWN_KEYS: &[&str] = &[
     "cri-socket",
     "cni-conf-dir",
     "cni-bin-dir",
+    "cri-stream-port",
 ];
 
 /// Go's `%v` of a JSON value, for conflict messages.
@@ -240,6 +245,9 @@ fn given_flags(f: &Flags) -> Vec<(&'static str, String)> {
     }
     if let Some(m) = f.mtu {
         given.push(("mtu", m.to_string()));
+    }
+    if let Some(p) = f.cri_stream_port {
+        given.push(("cri-stream-port", p.to_string()));
     }
     for (key, list) in [
         ("insecure-registries", &f.insecure_registry),
@@ -438,6 +446,7 @@ pub fn merge(
         cri_socket: (!cri_socket.as_os_str().is_empty()).then_some(cri_socket),
         cni_conf_dir: f.cni_conf_dir.clone().or(file.cni_conf_dir),
         cni_bin_dir: f.cni_bin_dir.clone().or(file.cni_bin_dir),
+        cri_stream_port: f.cri_stream_port.or(file.cri_stream_port).unwrap_or(0),
         registries,
         max_concurrent_downloads,
         registry,
@@ -546,6 +555,11 @@ mod tests {
             merged(&["--cri-socket="], "{}").expect("off").cri_socket,
             None
         );
+        assert_eq!(default.cri_stream_port, 0);
+        let port = merged(&["--cri-stream-port", "10010"], "{}").expect("flag");
+        assert_eq!(port.cri_stream_port, 10010);
+        let port = merged(&[], r#"{"cri-stream-port": 10011}"#).expect("file");
+        assert_eq!(port.cri_stream_port, 10011);
         let both = merged(&["--cri-socket", "/a"], r#"{"cri-socket": "/b"}"#).expect_err("both");
         assert!(
             both.to_string()

@@ -105,6 +105,10 @@ pub struct Flags {
     /// /opt/cni/bin]
     #[arg(long, value_name = "DIR")]
     pub cni_bin_dir: Option<PathBuf>,
+    /// The port of the CRI streaming server (exec, attach, port-forward URLs) on 127.0.0.1
+    /// [default: 0, a free port]
+    #[arg(long, value_name = "PORT")]
+    pub cri_stream_port: Option<u16>,
 }
 
 #[cfg(test)]
