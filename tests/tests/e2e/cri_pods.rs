@@ -280,6 +280,24 @@ fn pod_network_containers_logs_and_teardown() {
         Some("web-host\n")
     );
 
+    // `crictl port-forward` to the pod (PortForward by sandbox id): a local port reaches the
+    // server on the pod's loopback.
+    let local = 31000 + u16::from(d.net.as_ref().unwrap().n);
+    let mut forward = berth_tests::crictl::crictl_command(
+        &sock,
+        &["port-forward", &pod_id, &format!("{local}:8080")],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let forwarded = wait_until(Duration::from_secs(10), || {
+        http_get(&format!("127.0.0.1:{local}"), "/hostname").as_deref() == Some("web-host\n")
+    });
+    let _ = forward.kill();
+    let _ = forward.wait();
+    assert!(forwarded, "nothing forwarded from 127.0.0.1:{local}");
+
     // Pod stats: its container, its processes, its eth0 (which served the requests above).
     let ps = parse(crictl(&sock, &["statsp", "-o", "json", &pod_id]).success());
     let p = &ps["stats"][0];
