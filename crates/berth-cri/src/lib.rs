@@ -10,10 +10,14 @@ pub mod proto {
 }
 
 mod config;
+mod container;
 mod error;
+mod events;
 mod images;
 mod runtime;
+mod sandbox;
 mod server;
+mod stats;
 mod streaming;
 
 pub use config::CriConfig;

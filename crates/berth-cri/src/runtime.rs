@@ -182,105 +182,104 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
         Ok(Response::new(proto::UpdateRuntimeConfigResponse {}))
     }
 
-    type GetContainerEventsStream =
-        futures::stream::Empty<Result<proto::ContainerEventResponse, Status>>;
+    type GetContainerEventsStream = crate::events::EventStream;
 
     async fn get_container_events(
         &self,
         _r: Request<proto::GetEventsRequest>,
     ) -> RpcResult<Self::GetContainerEventsStream> {
-        Err(not_yet("GetContainerEvents"))
+        crate::events::subscribe(self.daemon.clone())
     }
 
     async fn run_pod_sandbox(
         &self,
-        _r: Request<proto::RunPodSandboxRequest>,
+        r: Request<proto::RunPodSandboxRequest>,
     ) -> RpcResult<proto::RunPodSandboxResponse> {
-        Err(not_yet("RunPodSandbox"))
+        crate::sandbox::run(&self.daemon, &self.config, r.into_inner()).await
     }
 
     async fn stop_pod_sandbox(
         &self,
-        _r: Request<proto::StopPodSandboxRequest>,
+        r: Request<proto::StopPodSandboxRequest>,
     ) -> RpcResult<proto::StopPodSandboxResponse> {
-        Err(not_yet("StopPodSandbox"))
+        crate::sandbox::stop(&self.daemon, &self.config, r.into_inner()).await
     }
 
     async fn remove_pod_sandbox(
         &self,
-        _r: Request<proto::RemovePodSandboxRequest>,
+        r: Request<proto::RemovePodSandboxRequest>,
     ) -> RpcResult<proto::RemovePodSandboxResponse> {
-        Err(not_yet("RemovePodSandbox"))
+        crate::sandbox::remove(&self.daemon, &self.config, r.into_inner()).await
     }
 
     async fn pod_sandbox_status(
         &self,
-        _r: Request<proto::PodSandboxStatusRequest>,
+        r: Request<proto::PodSandboxStatusRequest>,
     ) -> RpcResult<proto::PodSandboxStatusResponse> {
-        Err(not_yet("PodSandboxStatus"))
+        crate::sandbox::status_of(&self.daemon, r.into_inner()).await
     }
 
     async fn list_pod_sandbox(
         &self,
-        _r: Request<proto::ListPodSandboxRequest>,
+        r: Request<proto::ListPodSandboxRequest>,
     ) -> RpcResult<proto::ListPodSandboxResponse> {
-        Err(not_yet("ListPodSandbox"))
+        crate::sandbox::list(&self.daemon, r.into_inner()).await
     }
 
     async fn create_container(
         &self,
-        _r: Request<proto::CreateContainerRequest>,
+        r: Request<proto::CreateContainerRequest>,
     ) -> RpcResult<proto::CreateContainerResponse> {
-        Err(not_yet("CreateContainer"))
+        crate::container::create(&self.daemon, r.into_inner()).await
     }
 
     async fn start_container(
         &self,
-        _r: Request<proto::StartContainerRequest>,
+        r: Request<proto::StartContainerRequest>,
     ) -> RpcResult<proto::StartContainerResponse> {
-        Err(not_yet("StartContainer"))
+        crate::container::start(&self.daemon, r.into_inner()).await
     }
 
     async fn stop_container(
         &self,
-        _r: Request<proto::StopContainerRequest>,
+        r: Request<proto::StopContainerRequest>,
     ) -> RpcResult<proto::StopContainerResponse> {
-        Err(not_yet("StopContainer"))
+        crate::container::stop(&self.daemon, r.into_inner()).await
     }
 
     async fn remove_container(
         &self,
-        _r: Request<proto::RemoveContainerRequest>,
+        r: Request<proto::RemoveContainerRequest>,
     ) -> RpcResult<proto::RemoveContainerResponse> {
-        Err(not_yet("RemoveContainer"))
+        crate::container::remove(&self.daemon, r.into_inner()).await
     }
 
     async fn list_containers(
         &self,
-        _r: Request<proto::ListContainersRequest>,
+        r: Request<proto::ListContainersRequest>,
     ) -> RpcResult<proto::ListContainersResponse> {
-        Err(not_yet("ListContainers"))
+        crate::container::list(&self.daemon, r.into_inner()).await
     }
 
     async fn container_status(
         &self,
-        _r: Request<proto::ContainerStatusRequest>,
+        r: Request<proto::ContainerStatusRequest>,
     ) -> RpcResult<proto::ContainerStatusResponse> {
-        Err(not_yet("ContainerStatus"))
+        crate::container::status_of(&self.daemon, r.into_inner()).await
     }
 
     async fn update_container_resources(
         &self,
-        _r: Request<proto::UpdateContainerResourcesRequest>,
+        r: Request<proto::UpdateContainerResourcesRequest>,
     ) -> RpcResult<proto::UpdateContainerResourcesResponse> {
-        Err(not_yet("UpdateContainerResources"))
+        crate::stats::update_resources(&self.daemon, r.into_inner()).await
     }
 
     async fn reopen_container_log(
         &self,
-        _r: Request<proto::ReopenContainerLogRequest>,
+        r: Request<proto::ReopenContainerLogRequest>,
     ) -> RpcResult<proto::ReopenContainerLogResponse> {
-        Err(not_yet("ReopenContainerLog"))
+        crate::stats::reopen_log(&self.daemon, r.into_inner()).await
     }
 
     async fn exec_sync(
@@ -308,30 +307,30 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
 
     async fn container_stats(
         &self,
-        _r: Request<proto::ContainerStatsRequest>,
+        r: Request<proto::ContainerStatsRequest>,
     ) -> RpcResult<proto::ContainerStatsResponse> {
-        Err(not_yet("ContainerStats"))
+        crate::stats::container_stats(&self.daemon, r.into_inner()).await
     }
 
     async fn list_container_stats(
         &self,
-        _r: Request<proto::ListContainerStatsRequest>,
+        r: Request<proto::ListContainerStatsRequest>,
     ) -> RpcResult<proto::ListContainerStatsResponse> {
-        Err(not_yet("ListContainerStats"))
+        crate::stats::list_container_stats(&self.daemon, r.into_inner()).await
     }
 
     async fn pod_sandbox_stats(
         &self,
-        _r: Request<proto::PodSandboxStatsRequest>,
+        r: Request<proto::PodSandboxStatsRequest>,
     ) -> RpcResult<proto::PodSandboxStatsResponse> {
-        Err(not_yet("PodSandboxStats"))
+        crate::stats::pod_sandbox_stats(&self.daemon, r.into_inner()).await
     }
 
     async fn list_pod_sandbox_stats(
         &self,
-        _r: Request<proto::ListPodSandboxStatsRequest>,
+        r: Request<proto::ListPodSandboxStatsRequest>,
     ) -> RpcResult<proto::ListPodSandboxStatsResponse> {
-        Err(not_yet("ListPodSandboxStats"))
+        crate::stats::list_pod_sandbox_stats(&self.daemon, r.into_inner()).await
     }
 
     async fn checkpoint_container(

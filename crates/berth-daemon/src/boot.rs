@@ -25,6 +25,7 @@ impl Daemon {
         let db = berth_store::Db::open(config.data_root.join("berth.db"))?;
         let repo = ContainerRepo::open(db.clone())?;
         let volumes = crate::volume::service::VolumeService::open(&config.data_root, db.clone())?;
+        let pods = crate::sandbox::PodRepo::open(db.clone())?;
         let nets = crate::network::service::NetworkService::open(config.net.clone(), db.clone())?;
         let images = crate::image::service::ImageService::open(&config.data_root, db)?;
         let cri_images = images.in_namespace(crate::image::CRI_NAMESPACE);
@@ -39,6 +40,7 @@ impl Daemon {
             volumes,
             nets,
             dns: crate::network::dns::DnsService::default(),
+            pods,
             me: me.clone(),
         });
         daemon.networks_init().await?;

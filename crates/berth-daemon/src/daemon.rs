@@ -63,6 +63,8 @@ pub struct Daemon {
     pub(crate) nets: crate::network::service::NetworkService,
     /// The embedded DNS of user-defined networks.
     pub(crate) dns: crate::network::dns::DnsService,
+    /// CRI pod sandboxes (table `sandboxes`).
+    pub(crate) pods: crate::sandbox::PodRepo,
     pub(crate) me: std::sync::Weak<Daemon>,
 }
 

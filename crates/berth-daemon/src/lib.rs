@@ -17,6 +17,7 @@ mod mount; // a container's mount points
 mod network; // NetworkService, bridges, endpoints, embedded DNS
 mod recovery; // live restore and reconciling after a crash
 mod runtime; // shim, OCI spec, cgroups, resource limits, signals
+pub mod sandbox; // CRI pod sandboxes: holder, CNI, pod containers
 mod system; // version, info, df, events
 mod util; // clock, shared filters, API versions
 mod volume; // VolumeService and the volume endpoints

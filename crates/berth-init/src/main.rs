@@ -2,6 +2,10 @@
 //! tini). It runs the command as its child, forwards the signals it receives to it, reaps every
 //! zombie re-parented to it, and exits with the child's status (128 + n when killed by signal
 //! n). Built static, since container images may have no libc.
+//!
+//! `berth-init --pause`: the holder of a pod sandbox's namespaces (the CRI's "pause"
+//! container). It runs nothing: it reaps whatever is re-parented to it and exits 0 on SIGTERM
+//! or SIGINT.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStringExt;
@@ -19,6 +23,9 @@ const SYNCHRONOUS: [libc::c_int; 7] = [
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.len() == 1 && args[0] == "--pause" {
+        std::process::exit(pause());
+    }
     let args = match args.first() {
         Some(first) if first == "--" => &args[1..],
         _ => &args[..],
@@ -36,6 +43,33 @@ fn main() {
         std::process::exit(1);
     };
     std::process::exit(run(&argv));
+}
+
+/// The pod holder: waits for signals, reaps children on SIGCHLD, returns 0 on SIGTERM or
+/// SIGINT. Every other signal is ignored (kubelet's pause does the same).
+fn pause() -> i32 {
+    let set = forwarded_set();
+    // SAFETY: set is an initialised sigset_t owned by this frame; no old mask is asked for.
+    if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) } != 0 {
+        return fail("sigprocmask");
+    }
+    loop {
+        // SAFETY: siginfo_t is plain data; sigwaitinfo fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: set is an initialised set and info a valid out pointer.
+        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        match sig {
+            libc::SIGTERM | libc::SIGINT => return 0,
+            libc::SIGCHLD => {
+                // No child of its own: every zombie here was re-parented; reap them all.
+                let _ = reap(0);
+            }
+            s if s < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) => {
+                return fail("sigwaitinfo");
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Spawns `argv` and supervises it; returns the exit code for this process.

@@ -57,6 +57,10 @@ pub struct ShimConfig {
     /// The `none` log driver: output goes to attached clients only.
     #[serde(default)]
     pub log_disabled: bool,
+    /// How entries are written at `log_path`: dockerd's json-file, or the Kubernetes CRI
+    /// format for containers made through the CRI.
+    #[serde(default)]
+    pub log_format: LogFormat,
     /// Where the shim writes the final [`ExitStatus`].
     pub exit_file: PathBuf,
     /// Where the runtime keeps its own state (`<exec-root>/runtime`).
@@ -73,6 +77,17 @@ pub struct ShimConfig {
     pub open_stdin: bool,
     /// Close the container's stdin when the first attached client detaches its stdin.
     pub stdin_once: bool,
+}
+
+/// The shape of the shim's log entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// `{"log":"...","stream":"stdout","time":"..."}` per line (dockerd's json-file).
+    #[default]
+    JsonFile,
+    /// `<RFC3339Nano> stdout|stderr F|P <line>` (the CRI's, which kubelet and crictl read).
+    Cri,
 }
 
 fn one() -> u32 {
@@ -145,6 +160,9 @@ pub enum Request {
     ExecResize { id: String, height: u16, width: u16 },
     /// Signal an exec's process while it runs (a health probe past its timeout).
     ExecKill { id: String, signal: i32 },
+    /// Open the log file anew at its path (it was moved away by a log rotation: the CRI's
+    /// ReopenContainerLog).
+    ReopenLog,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

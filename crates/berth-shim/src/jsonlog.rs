@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use berth_runtime::shim_proto::LogFormat;
+
 use crate::timefmt::{format_utc, Fraction};
 
 /// dockerd's copier buffer: a line longer than this is logged in pieces, without newline.
@@ -38,6 +40,7 @@ pub struct JsonLog {
     max_size: u64,
     max_files: u32,
     compress: bool,
+    format: LogFormat,
 }
 
 impl JsonLog {
@@ -52,7 +55,14 @@ impl JsonLog {
             max_size,
             max_files: max_files.max(1),
             compress: false,
+            format: LogFormat::JsonFile,
         })
+    }
+
+    /// Entries in json-file form (the default) or the CRI's.
+    pub fn format(mut self, format: LogFormat) -> Self {
+        self.format = format;
+        self
     }
 
     /// Rotated files are gzipped (`<log>.N.gz`); the newest rotated one too, as berth
@@ -60,6 +70,14 @@ impl JsonLog {
     pub fn compress_rotated(mut self, compress: bool) -> Self {
         self.compress = compress;
         self
+    }
+
+    /// Opens the file at the log's path again, appending (a rotation done by someone else
+    /// moved the old one away).
+    pub fn reopen(&mut self) -> Result<(), LogError> {
+        self.file = open_append(&self.path)?;
+        self.size = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(())
     }
 
     /// Writes one entry for `line` (already split) from `stream`.
@@ -70,7 +88,10 @@ impl JsonLog {
         at: SystemTime,
     ) -> Result<(), LogError> {
         let mut buf = Vec::with_capacity(line.len() + 80);
-        encode_entry(&mut buf, stream, line, at);
+        match self.format {
+            LogFormat::JsonFile => encode_entry(&mut buf, stream, line, at),
+            LogFormat::Cri => encode_cri_entry(&mut buf, stream, line, at),
+        }
         if self.max_size > 0 && self.size >= self.max_size {
             self.rotate()?;
         }
@@ -168,6 +189,25 @@ pub fn encode_entry(buf: &mut Vec<u8>, stream: &str, line: &[u8], at: SystemTime
     buf.extend_from_slice(b",\"time\":\"");
     buf.extend_from_slice(format_utc(at, Fraction::Trimmed).as_bytes());
     buf.extend_from_slice(b"\"}\n");
+}
+
+/// `<RFC3339Nano> <stream> F|P <line>\n`, the CRI log format (kubelet's `pkg/kubelet/kuberuntime/
+/// logs`): `F` for a whole line (its newline dropped), `P` for a piece of a longer one.
+pub fn encode_cri_entry(buf: &mut Vec<u8>, stream: &str, line: &[u8], at: SystemTime) {
+    buf.extend_from_slice(format_utc(at, Fraction::Trimmed).as_bytes());
+    buf.push(b' ');
+    buf.extend_from_slice(stream.as_bytes());
+    match line.strip_suffix(b"\n") {
+        Some(whole) => {
+            buf.extend_from_slice(b" F ");
+            buf.extend_from_slice(whole);
+        }
+        None => {
+            buf.extend_from_slice(b" P ");
+            buf.extend_from_slice(line);
+        }
+    }
+    buf.push(b'\n');
 }
 
 /// Go's HTML-safe JSON string escaping as dockerd's ffjson writer does it: `<`, `>`, `&` and
@@ -279,6 +319,19 @@ impl LineSplitter {
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn cri_entries_mark_whole_and_partial_lines() {
+        let at = UNIX_EPOCH + Duration::new(1_714_557_600, 123_456_000);
+        let mut buf = Vec::new();
+        encode_cri_entry(&mut buf, "stdout", b"hello\n", at);
+        encode_cri_entry(&mut buf, "stderr", b"no newline yet", at);
+        assert_eq!(
+            String::from_utf8_lossy(&buf),
+            "2024-05-01T10:00:00.123456Z stdout F hello\n\
+             2024-05-01T10:00:00.123456Z stderr P no newline yet\n"
+        );
+    }
 
     #[test]
     fn entry_matches_dockerd() {

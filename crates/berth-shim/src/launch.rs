@@ -121,7 +121,8 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     } else {
         Some(
             JsonLog::open(&config.log_path, config.log_max_size, config.log_max_files)?
-                .compress_rotated(config.log_compress),
+                .compress_rotated(config.log_compress)
+                .format(config.log_format),
         )
     };
     let (io, pending) = proc_io::prepare(config.tty, config.open_stdin)?;

@@ -40,6 +40,7 @@ impl Supervisor {
     fn answer(&mut self, key: u64, request: Request) -> Option<Response> {
         match request {
             Request::Start => Some(self.start()),
+            Request::ReopenLog => Some(self.reopen_log()),
             Request::State => Some(Response::State {
                 pid: self.init.pid,
                 running: self.init.started && self.init.exit.is_none(),

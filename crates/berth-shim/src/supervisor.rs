@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant, SystemTime};
 
-use berth_runtime::shim_proto::{ExitStatus, ShimConfig};
+use berth_runtime::shim_proto::{ExitStatus, Response, ShimConfig};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -577,6 +577,18 @@ fn exit_status(exit_code: i32, oom_killed: bool) -> ExitStatus {
         finished_at: timefmt::format_utc(SystemTime::now(), timefmt::Fraction::Fixed),
         oom_killed,
         error: None,
+    }
+}
+
+impl Supervisor {
+    /// Reopens the log file at its path (after a rotation moved it away).
+    pub(crate) fn reopen_log(&mut self) -> Response {
+        match self.log.as_mut().map(JsonLog::reopen) {
+            Some(Err(e)) => Response::Error {
+                message: e.to_string(),
+            },
+            _ => Response::Ok,
+        }
     }
 }
 

@@ -156,6 +156,7 @@ impl Container {
             log_max_files: setup.log_max_files,
             log_compress: false,
             log_disabled: false,
+            log_format: Default::default(),
             exit_file: log_dir.join("exit.json"),
             runtime_root: dir.path().join("runtime"),
             runtime_binary: (backend == Backend::Runc).then(|| PathBuf::from(RUNC)),

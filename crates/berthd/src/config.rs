@@ -109,6 +109,10 @@ pub struct Settings {
     /// `--cri-socket` / `cri-socket`: where the CRI v1 endpoint listens; None when turned off
     /// (an empty path).
     pub cri_socket: Option<PathBuf>,
+    /// `--cni-conf-dir` / `cni-conf-dir` and `--cni-bin-dir` / `cni-bin-dir`: the CRI's CNI
+    /// network configurations and plugins; `None` for berth-cri's defaults.
+    pub cni_conf_dir: Option<PathBuf>,
+    pub cni_bin_dir: Option<PathBuf>,
     /// `--cri-stream-port` / `cri-stream-port`: the CRI streaming server's port (0: any).
     pub cri_stream_port: u16,
 }
@@ -145,6 +149,8 @@ struct FileConfig {
     registry_config_dir: Option<PathBuf>,
     max_concurrent_downloads: Option<usize>,
     cri_socket: Option<PathBuf>,
+    cni_conf_dir: Option<PathBuf>,
+    cni_bin_dir: Option<PathBuf>,
     cri_stream_port: Option<u16>,
 }
 
@@ -170,6 +176,8 @@ const KNOWN_KEYS: &[&str] = &[
     "registry-config-dir",
     "max-concurrent-downloads",
     "cri-socket",
+    "cni-conf-dir",
+    "cni-bin-dir",
     "cri-stream-port",
 ];
 
@@ -206,6 +214,8 @@ fn given_flags(f: &Flags) -> Vec<(&'static str, String)> {
         ("exec-root", path(&f.exec_root)),
         ("pidfile", path(&f.pidfile)),
         ("cri-socket", f.cri_socket.clone()),
+        ("cni-conf-dir", path(&f.cni_conf_dir)),
+        ("cni-bin-dir", path(&f.cni_bin_dir)),
     ] {
         if let Some(v) = value {
             given.push((key, v));
@@ -445,6 +455,8 @@ pub fn merge(
         .unwrap_or_else(|| exec_root.join(flags::CRI_SOCKET_NAME));
     Ok(Settings {
         cri_socket: (!cri_socket.as_os_str().is_empty()).then_some(cri_socket),
+        cni_conf_dir: f.cni_conf_dir.clone().or(file.cni_conf_dir),
+        cni_bin_dir: f.cni_bin_dir.clone().or(file.cni_bin_dir),
         cri_stream_port: f.cri_stream_port.or(file.cri_stream_port).unwrap_or(0),
         registries,
         max_concurrent_downloads,
@@ -512,6 +524,23 @@ mod tests {
             Some(file),
             Path::new("/etc/berth/daemon.json"),
         )
+    }
+
+    #[test]
+    fn cni_dirs_from_flag_or_file() {
+        let none = merged(&[], "{}").expect("default");
+        assert_eq!((none.cni_conf_dir, none.cni_bin_dir), (None, None));
+        let flag = merged(&["--cni-conf-dir", "/c", "--cni-bin-dir", "/b"], "{}").expect("flag");
+        assert_eq!(flag.cni_conf_dir, Some(PathBuf::from("/c")));
+        assert_eq!(flag.cni_bin_dir, Some(PathBuf::from("/b")));
+        let file = merged(&[], r#"{"cni-conf-dir": "/fc", "cni-bin-dir": "/fb"}"#).expect("file");
+        assert_eq!(file.cni_conf_dir, Some(PathBuf::from("/fc")));
+        assert_eq!(file.cni_bin_dir, Some(PathBuf::from("/fb")));
+        let both =
+            merged(&["--cni-conf-dir", "/a"], r#"{"cni-conf-dir": "/b"}"#).expect_err("both");
+        assert!(both
+            .to_string()
+            .contains("cni-conf-dir: (from flag: /a, from file: /b)"));
     }
 
     #[test]

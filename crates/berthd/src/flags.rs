@@ -103,6 +103,14 @@ pub struct Flags {
     #[arg(long, value_name = "PATH")]
     pub cri_socket: Option<String>,
 
+    /// Directory of the CNI network configurations pods use [default: /etc/cni/net.d]
+    #[arg(long, value_name = "DIR")]
+    pub cni_conf_dir: Option<PathBuf>,
+
+    /// Directory of the CNI plugins (Debian's /usr/lib/cni is searched after it) [default:
+    /// /opt/cni/bin]
+    #[arg(long, value_name = "DIR")]
+    pub cni_bin_dir: Option<PathBuf>,
     /// The port of the CRI streaming server (exec, attach, port-forward URLs) on 127.0.0.1
     /// [default: 0, a free port]
     #[arg(long, value_name = "PORT")]

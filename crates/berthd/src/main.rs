@@ -235,6 +235,12 @@ async fn run(settings: Settings) -> Result<(), StartError> {
             let (listener, socket) = socket::bind(path)?;
             bound.push(socket);
             let mut config = berth_cri::CriConfig::new(path.clone());
+            if let Some(dir) = &settings.cni_conf_dir {
+                config.cni_conf_dir = dir.clone();
+            }
+            if let Some(dir) = &settings.cni_bin_dir {
+                config.cni_bin_dir = dir.clone();
+            }
             config.stream_port = settings.cri_stream_port;
             let stop = wait_for_stop(stop_rx.clone());
             let daemon = daemon.clone();

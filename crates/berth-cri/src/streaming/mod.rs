@@ -177,8 +177,8 @@ pub(crate) async fn attach(
     Ok(Response::new(proto::AttachResponse { url }))
 }
 
-/// PortForward: `pod_sandbox_id` names the pod whose network namespace is entered. Until pod
-/// sandboxes exist it may name any running berth container.
+/// PortForward: `pod_sandbox_id` names the pod whose network namespace is entered (its holder's);
+/// it may also name any running berth container.
 pub(crate) async fn port_forward(
     daemon: &Daemon,
     server: Option<&Arc<Streaming>>,
@@ -187,6 +187,20 @@ pub(crate) async fn port_forward(
     let server = streaming(server)?;
     if r.pod_sandbox_id.is_empty() {
         return Err(Status::invalid_argument("missing required pod_sandbox_id"));
+    }
+    if let Ok(pod) = daemon.pod_get(&r.pod_sandbox_id) {
+        if !daemon.pod_holder_alive(&pod) {
+            return Err(Status::failed_precondition(format!(
+                "sandbox {} is not running",
+                pod.id
+            )));
+        }
+        let target = portforward::Target {
+            pid: i64::from(pod.holder_pid),
+            pod_id: pod.id,
+        };
+        let url = server.url("portforward", Pending::PortForward(target))?;
+        return Ok(Response::new(proto::PortForwardResponse { url }));
     }
     let c = daemon
         .container_inspect(&r.pod_sandbox_id, false)

@@ -398,15 +398,18 @@ impl Daemon {
                 .and_then(|l| l.config.clone())
                 .unwrap_or_default(),
         )?;
+        let (log_path, log_format) = crate::sandbox::member::log_target(c)
+            .unwrap_or_else(|| (self.log_path(&c.id), Default::default()));
         let shim_config = ShimConfig {
             id: c.id.clone(),
             bundle: bundle.to_path_buf(),
             socket: socket.to_path_buf(),
-            log_path: self.log_path(&c.id),
+            log_path,
             log_max_size: log.max_size,
             log_max_files: log.max_files,
             log_compress: log.compress,
             log_disabled: log.disabled,
+            log_format,
             exit_file: self.exit_file(&c.id),
             runtime_root: self.config.exec_root.join("runtime"),
             runtime_binary,

@@ -10,10 +10,6 @@ use crate::container::record::{Container, Status};
 use crate::daemon::Daemon;
 use crate::runtime::cgroup_support::CgroupSupport;
 
-fn cgroups_path(id: &str) -> String {
-    format!("/berth/{id}")
-}
-
 impl Daemon {
     /// Applies `update` to the container `key`; returns dockerd's warnings.
     pub async fn container_update(&self, key: &str, mut update: HostConfig) -> Result<Vec<String>> {
@@ -40,8 +36,12 @@ impl Daemon {
             let limits = crate::runtime::resources::update_limits(&update)?;
             if limits != Resources::default() {
                 let disable_oom = merged.oom_kill_disable == Some(true);
-                cgroup_update::apply(&cgroups_path(&c.id), &limits, disable_oom)
-                    .map_err(|e| cannot(&e.to_string()))?;
+                cgroup_update::apply(
+                    &crate::sandbox::member::cgroups_path(&c),
+                    &limits,
+                    disable_oom,
+                )
+                .map_err(|e| cannot(&e.to_string()))?;
             }
         }
         ctr.update(|c| c.host_config = merged);
@@ -63,7 +63,7 @@ impl Daemon {
             memory: Some(hc.memory.filter(|m| *m > 0).unwrap_or(-1)),
             ..Default::default()
         };
-        cgroup_update::apply(&cgroups_path(&c.id), &limits, true)
+        cgroup_update::apply(&crate::sandbox::member::cgroups_path(c), &limits, true)
             .map_err(|e| Error::internal(format!("disabling the OOM killer: {e}")))
     }
 }

@@ -173,6 +173,9 @@ impl Daemon {
     #[tracing::instrument(level = "debug", name = "net_up", skip_all)]
     pub(crate) async fn net_up(&self, ctr: &Arc<Ctr>) -> Result<()> {
         let c = ctr.snapshot();
+        if crate::sandbox::member::in_pod(&c) {
+            return Ok(()); // The pod's holder has the network.
+        }
         match mode_of(&c.host_config) {
             Mode::Host => return Ok(()),
             Mode::Container(other) => {

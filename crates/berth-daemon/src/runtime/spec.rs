@@ -476,7 +476,8 @@ pub fn build(
         .map_err(|e| {
             Error::invalid(format!("creating the working directory {}: {e}", input.cwd))
         })?;
-    berth_runtime::spec::build(&input).map_err(spec_error)
+    let spec = berth_runtime::spec::build(&input).map_err(spec_error)?;
+    crate::sandbox::member::adjust_spec(d, c, spec)
 }
 
 /// The OCI process for an exec in a running container.

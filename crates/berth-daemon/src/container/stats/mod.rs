@@ -37,7 +37,8 @@ pub struct StatsOptions {
 /// One sample of a running container, without the `pre*` fields.
 fn sample(c: &Container) -> StatsResponse {
     let host = Host::sample();
-    let rel = format!("berth/{}", c.id);
+    let path = crate::sandbox::member::cgroups_path(c);
+    let rel = path.trim_start_matches('/').to_string();
     let root = Path::new(crate::runtime::cgroups::ROOT);
     let mut s = if crate::runtime::cgroups::is_unified() {
         let dir = root.join(&rel);

@@ -1,0 +1,287 @@
+//! The holder of a pod's namespaces: `berth-init --pause`, run by a `berth-shim` like any
+//! container, from an empty read-only rootfs with the static binary bound at `/pause`, in new
+//! IPC and UTS namespaces (and PID ones unless the pod shares the host's), in the pinned
+//! network namespace, under the pod's cgroup parent, with its sysctls and hostname. Its bundle,
+//! socket and runtime state live under `<exec-root>/pods/`, apart from containers', so the
+//! recovery of containers leaves them alone.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use berth_runtime::shim_proto::{CreateResult, LogFormat, Request, ShimConfig};
+use berth_runtime::spec::{
+    BindMount, CgroupNamespace, NetworkMode, ProcessUser, SeccompChoice, SpecInput,
+};
+use berth_types::{Error, Result};
+
+use super::{NsMode, PodRecord, PodSpec};
+use crate::daemon::Daemon;
+use crate::runtime::shim;
+
+/// Where the holder's binary is bound in its rootfs.
+const HOLDER_PATH: &str = "/pause";
+/// How long the holder has to exit on SIGTERM before it is killed.
+const HOLDER_GRACE: Duration = Duration::from_secs(5);
+
+/// Writes the pod's `hostname`, `hosts` and `resolv.conf` in `dir`; its containers bind them.
+pub(super) fn write_etc_files(dir: &Path, spec: &PodSpec) -> Result<()> {
+    let write = |name: &str, data: String| {
+        std::fs::write(dir.join(name), data)
+            .map_err(|e| Error::internal(format!("writing {name}: {e}")))
+    };
+    let hostname = pod_hostname(spec);
+    write("hostname", format!("{hostname}\n"))?;
+    let hosts = if spec.host_network() {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+        )
+    };
+    write("hosts", hosts)?;
+    let resolv = match &spec.dns {
+        Some(dns)
+            if !(dns.servers.is_empty() && dns.searches.is_empty() && dns.options.is_empty()) =>
+        {
+            let mut out = String::new();
+            if !dns.searches.is_empty() {
+                out.push_str(&format!("search {}\n", dns.searches.join(" ")));
+            }
+            for s in &dns.servers {
+                out.push_str(&format!("nameserver {s}\n"));
+            }
+            if !dns.options.is_empty() {
+                out.push_str(&format!("options {}\n", dns.options.join(" ")));
+            }
+            out
+        }
+        // kubelet always sends a DNS config; without one the host's resolvers apply.
+        _ => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+    };
+    write("resolv.conf", resolv)
+}
+
+/// The pod's hostname: the config's, the host's on the host network, else the pod's name.
+pub(super) fn pod_hostname(spec: &PodSpec) -> String {
+    if spec.host_network() {
+        return nix::sys::utsname::uname()
+            .map(|u| u.nodename().to_string_lossy().into_owned())
+            .unwrap_or_default();
+    }
+    if !spec.hostname.is_empty() {
+        return spec.hostname.clone();
+    }
+    spec.name.clone()
+}
+
+/// The cgroup of a pod's process (the holder's or a container's): under the pod's cgroup
+/// parent when it has one, else berth's own.
+pub(crate) fn cgroup_path(parent: &str, id: &str) -> String {
+    let parent = parent.trim_end_matches('/');
+    if parent.is_empty() {
+        format!("/berth/{id}")
+    } else if parent.starts_with('/') {
+        format!("{parent}/{id}")
+    } else {
+        format!("/{parent}/{id}")
+    }
+}
+
+/// Whether a shim answers on `socket`.
+pub(super) fn socket_alive(socket: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
+impl Daemon {
+    /// The holder's shim socket (short: unix socket paths are limited to 108 bytes).
+    pub(crate) fn pod_socket(&self, id: &str) -> PathBuf {
+        self.config
+            .exec_root
+            .join("pods")
+            .join(format!("{}.sock", &id[..id.len().min(24)]))
+    }
+
+    fn pod_runtime_root(&self) -> PathBuf {
+        self.config.exec_root.join("pods").join("runtime")
+    }
+
+    /// Starts the holder; returns its pid.
+    pub(super) async fn holder_start(&self, rec: &PodRecord, binary: &Path) -> Result<i32> {
+        let dir = self.pod_run_dir(&rec.id);
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(&rootfs)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", rootfs.display())))?;
+        let data = self.pod_data_dir(&rec.id);
+        let spec = &rec.spec;
+        let network = match &rec.netns {
+            Some(p) => NetworkMode::Path(p.clone()),
+            None => NetworkMode::Host,
+        };
+        let bind = |source: PathBuf, destination: &str, read_only: bool| BindMount {
+            source,
+            destination: destination.to_string(),
+            read_only,
+        };
+        let input = SpecInput {
+            id: rec.id.clone(),
+            rootfs: rootfs.clone(),
+            args: vec![HOLDER_PATH.into(), "--pause".into()],
+            env: vec![format!("PATH={}", crate::runtime::spec::DEFAULT_PATH)],
+            cwd: "/".into(),
+            user: ProcessUser {
+                uid: 0,
+                gid: 0,
+                additional_gids: Vec::new(),
+            },
+            hostname: pod_hostname(spec),
+            domainname: String::new(),
+            tty: false,
+            open_stdin: false,
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            no_new_privileges: true,
+            seccomp: SeccompChoice::Default,
+            read_only: true,
+            network,
+            mounts: vec![
+                bind(binary.to_path_buf(), HOLDER_PATH, true),
+                bind(data.join("hostname"), "/etc/hostname", true),
+                bind(data.join("hosts"), "/etc/hosts", true),
+                bind(data.join("resolv.conf"), "/etc/resolv.conf", true),
+            ],
+            user_mounts: Vec::new(),
+            shm_size: None,
+            init: None,
+            cgroups_path: cgroup_path(&spec.cgroup_parent, &rec.id),
+            oom_score_adj: None,
+            resources: Default::default(),
+            devices: Vec::new(),
+            ulimits: Vec::new(),
+            sysctls: spec.sysctls.clone(),
+            cgroupns: CgroupNamespace::HostDefault,
+            dev_bind_hook: None,
+        };
+        let oci = berth_runtime::spec::build(&input)
+            .map_err(|e| Error::internal(format!("the holder's spec: {e}")))?;
+        let mut oci = serde_json::to_value(&oci).map_err(|e| Error::internal(e.to_string()))?;
+        // The host's namespaces where the pod asks for them (hostNetwork brings host UTS).
+        let drop_ns = |t: &str| match t {
+            "uts" => spec.host_network(),
+            "ipc" => spec.ipc == NsMode::Node,
+            "pid" => spec.pid == NsMode::Node,
+            _ => false,
+        };
+        if let Some(list) = oci["linux"]["namespaces"].as_array_mut() {
+            list.retain(|n| !drop_ns(n["type"].as_str().unwrap_or_default()));
+        }
+        if spec.host_network() {
+            if let Some(o) = oci.as_object_mut() {
+                o.remove("hostname");
+            }
+        }
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec(&oci).map_err(|e| Error::internal(e.to_string()))?,
+        )
+        .map_err(|e| Error::internal(format!("writing the holder's config.json: {e}")))?;
+        let socket = self.pod_socket(&rec.id);
+        let _ = std::fs::remove_file(&socket);
+        let shim_config = ShimConfig {
+            id: rec.id.clone(),
+            bundle: dir.clone(),
+            socket: socket.clone(),
+            log_path: dir.join("holder.log"),
+            log_max_size: 0,
+            log_max_files: 1,
+            log_compress: false,
+            log_disabled: true,
+            log_format: LogFormat::JsonFile,
+            exit_file: dir.join("exit.json"),
+            runtime_root: self.pod_runtime_root(),
+            runtime_binary: None,
+            runtime_args: Vec::new(),
+            tty: false,
+            open_stdin: false,
+            stdin_once: false,
+        };
+        let shim_json = dir.join("shim.json");
+        std::fs::write(
+            &shim_json,
+            serde_json::to_vec(&shim_config).map_err(|e| Error::internal(e.to_string()))?,
+        )
+        .map_err(|e| Error::internal(format!("writing the holder's shim.json: {e}")))?;
+        let pid = match shim::launch(&self.config.shim_binary, &shim_json).await? {
+            CreateResult::Created { pid } => pid,
+            CreateResult::Failed { message } => {
+                return Err(Error::internal(format!(
+                    "failed to start the pod's holder: {message}"
+                )))
+            }
+        };
+        if let Err(e) = shim::simple(&socket, &Request::Start).await {
+            let _ = self.holder_stop(&rec.id).await;
+            return Err(Error::internal(format!(
+                "failed to start the pod's holder: {e}"
+            )));
+        }
+        Ok(pid)
+    }
+
+    /// Stops the holder (SIGTERM, then SIGKILL after a grace period) and waits for its shim
+    /// to be gone; a holder already gone is fine.
+    pub(super) async fn holder_stop(&self, id: &str) -> Result<()> {
+        let socket = self.pod_socket(id);
+        if !socket.exists() {
+            return Ok(());
+        }
+        let waiter = match shim::wait(&socket).await {
+            Ok(w) => w,
+            Err(_) => {
+                // Nobody answers: a shim that died with berthd's host; only its socket is left.
+                let _ = std::fs::remove_file(&socket);
+                return Ok(());
+            }
+        };
+        let _ = shim::simple(
+            &socket,
+            &Request::Kill {
+                signal: libc::SIGTERM,
+                all: false,
+            },
+        )
+        .await;
+        let mut waiter = Box::pin(waiter);
+        if tokio::time::timeout(HOLDER_GRACE, &mut waiter)
+            .await
+            .is_err()
+        {
+            tracing::info!(sandbox = %id, "holder did not exit on SIGTERM, killing it");
+            let _ = shim::simple(
+                &socket,
+                &Request::Kill {
+                    signal: libc::SIGKILL,
+                    all: true,
+                },
+            )
+            .await;
+            if tokio::time::timeout(HOLDER_GRACE, &mut waiter)
+                .await
+                .is_err()
+            {
+                return Err(Error::internal(format!(
+                    "the holder of sandbox {id} did not exit"
+                )));
+            }
+        }
+        // The shim removes its socket as it exits; make sure before the next start.
+        for _ in 0..50 {
+            if !socket.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = std::fs::remove_file(&socket);
+        Ok(())
+    }
+}

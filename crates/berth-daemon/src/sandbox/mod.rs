@@ -1,0 +1,372 @@
+//! Pod sandboxes (the Kubernetes CRI's): the namespaces a pod's containers share, held by a
+//! `berth-init --pause` process (the holder), networked through CNI, and recorded in the
+//! `sandboxes` table so a restart of berthd keeps them. The CRI front end (`berth-cri`) turns
+//! its requests into a [`PodSpec`] and its answers from a [`PodRecord`]; docs/cri.md has the
+//! design.
+
+pub mod cni;
+mod holder;
+pub(crate) mod member;
+mod repo;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use berth_types::{id, Error, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::daemon::Daemon;
+pub use cni::CniDirs;
+pub use member::{MemberMount, PodMember, MEMBER_LABEL};
+pub(crate) use repo::PodRepo;
+
+/// The pod's DNS settings (`DNSConfig`), written to its `/etc/resolv.conf`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodDns {
+    pub servers: Vec<String>,
+    pub searches: Vec<String>,
+    pub options: Vec<String>,
+}
+
+/// One `PortMapping`: a host port forwarded to the pod by CNI's `portmap`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodPort {
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    pub container_port: i32,
+    pub host_port: i32,
+    pub host_ip: String,
+}
+
+/// Whose namespace a pod (or one of its containers) is in (`NamespaceMode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NsMode {
+    /// The pod's, shared by its containers.
+    #[default]
+    Pod,
+    /// The container's own.
+    Container,
+    /// The host's.
+    Node,
+}
+
+/// What RunPodSandbox asks for (`PodSandboxConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodSpec {
+    pub name: String,
+    pub uid: String,
+    pub namespace: String,
+    pub attempt: u32,
+    pub hostname: String,
+    pub log_directory: String,
+    pub dns: Option<PodDns>,
+    pub port_mappings: Vec<PodPort>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub cgroup_parent: String,
+    pub sysctls: BTreeMap<String, String>,
+    pub network: NsMode,
+    pub pid: NsMode,
+    pub ipc: NsMode,
+    pub runtime_handler: String,
+}
+
+impl PodSpec {
+    pub fn host_network(&self) -> bool {
+        self.network == NsMode::Node
+    }
+}
+
+/// `SANDBOX_READY` or `SANDBOX_NOTREADY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PodState {
+    Ready,
+    NotReady,
+}
+
+/// A pod sandbox as berth keeps it (one JSON document per row of `sandboxes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodRecord {
+    pub id: String,
+    pub spec: PodSpec,
+    /// Creation time, nanoseconds since the epoch.
+    pub created_at: i64,
+    pub state: PodState,
+    /// The holder's pid (in berthd's PID namespace) while it runs; 0 after.
+    pub holder_pid: i32,
+    /// The pinned network namespace; `None` on the host's network.
+    pub netns: Option<PathBuf>,
+    /// The pod's addresses from CNI, first IPv4 first.
+    pub ips: Vec<String>,
+    /// The CNI network (its configuration's `name`) and the result of ADD, kept for DEL.
+    pub cni_network: Option<String>,
+    pub cni_result: Option<serde_json::Value>,
+}
+
+impl PodRecord {
+    /// `<namespace>_<name>_<uid>_<attempt>`: at most one sandbox per pod attempt.
+    pub fn full_name(&self) -> String {
+        full_name(&self.spec)
+    }
+
+    /// The hostname the pod's containers see.
+    pub fn hostname(&self) -> String {
+        holder::pod_hostname(&self.spec)
+    }
+
+    /// The namespace file of the holder (`ns` is `net`, `ipc`, `uts`, `pid`).
+    pub fn ns_path(&self, ns: &str) -> Option<PathBuf> {
+        if ns == "net" {
+            if let Some(p) = &self.netns {
+                return Some(p.clone());
+            }
+        }
+        (self.holder_pid > 0).then(|| PathBuf::from(format!("/proc/{}/ns/{ns}", self.holder_pid)))
+    }
+}
+
+fn full_name(spec: &PodSpec) -> String {
+    format!(
+        "{}_{}_{}_{}",
+        spec.namespace, spec.name, spec.uid, spec.attempt
+    )
+}
+
+impl Daemon {
+    /// The directory of a pod's runtime state: the holder's bundle, rootfs and pinned netns.
+    pub(crate) fn pod_run_dir(&self, id: &str) -> PathBuf {
+        self.config.exec_root.join("pods").join(id)
+    }
+
+    /// The directory of a pod's lasting files (`hostname`, `hosts`, `resolv.conf`).
+    pub(crate) fn pod_data_dir(&self, id: &str) -> PathBuf {
+        self.config.data_root.join("pods").join(id)
+    }
+
+    /// A sandbox by full id or unique id prefix.
+    pub fn pod_get(&self, key: &str) -> Result<PodRecord> {
+        let all = self.pods.load_all()?;
+        if let Some(p) = all.iter().find(|p| p.id == key) {
+            return Ok(p.clone());
+        }
+        let mut found = all
+            .into_iter()
+            .filter(|p| !key.is_empty() && p.id.starts_with(key));
+        match (found.next(), found.next()) {
+            (Some(p), None) => Ok(p),
+            (Some(_), Some(_)) => Err(Error::invalid(format!(
+                "multiple pod sandboxes match the prefix {key}"
+            ))),
+            _ => Err(Error::not_found(format!(
+                "an error occurred when try to find sandbox: not found: {key}"
+            ))),
+        }
+    }
+
+    /// Every sandbox, newest first.
+    pub fn pod_list(&self) -> Result<Vec<PodRecord>> {
+        let mut all = self.pods.load_all()?;
+        all.sort_by_key(|p| std::cmp::Reverse(p.created_at));
+        Ok(all)
+    }
+
+    /// RunPodSandbox: the network namespace and its CNI network, the pod's /etc files, then
+    /// the holder. Whatever fails undoes what was done.
+    pub async fn pod_run(&self, spec: PodSpec, cni: &CniDirs) -> Result<String> {
+        if spec.name.is_empty() || spec.uid.is_empty() || spec.namespace.is_empty() {
+            return Err(Error::invalid(
+                "sandbox config must include metadata name, uid and namespace",
+            ));
+        }
+        let name = full_name(&spec);
+        if let Some(other) = self.pods.load_all()?.iter().find(|p| p.full_name() == name) {
+            return Err(Error::conflict(format!(
+                "failed to reserve sandbox name {name:?}: name {name:?} is reserved for {:?}",
+                other.id
+            )));
+        }
+        let holder_binary = self.config.init_binary.clone().ok_or_else(|| {
+            Error::invalid("no berth-init binary is installed: pods need it as their holder")
+        })?;
+        let pid = id::generate();
+        let mut rec = PodRecord {
+            id: pid.clone(),
+            spec,
+            created_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+            state: PodState::NotReady,
+            holder_pid: 0,
+            netns: None,
+            ips: Vec::new(),
+            cni_network: None,
+            cni_result: None,
+        };
+        let run_dir = self.pod_run_dir(&pid);
+        let data_dir = self.pod_data_dir(&pid);
+        for dir in [&run_dir, &data_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+        }
+        self.pods.insert(&rec)?;
+        match self.pod_build(&mut rec, cni, &holder_binary).await {
+            Ok(()) => {
+                rec.state = PodState::Ready;
+                self.pods.save(&rec)?;
+                tracing::info!(sandbox = %pid, name = %name, ip = ?rec.ips, "pod sandbox running");
+                Ok(pid)
+            }
+            Err(e) => {
+                self.pod_teardown(&mut rec, cni).await;
+                let _ = self.pods.delete(&pid);
+                let _ = std::fs::remove_dir_all(&run_dir);
+                let _ = std::fs::remove_dir_all(&data_dir);
+                Err(e)
+            }
+        }
+    }
+
+    async fn pod_build(
+        &self,
+        rec: &mut PodRecord,
+        cni: &CniDirs,
+        holder_binary: &std::path::Path,
+    ) -> Result<()> {
+        if !rec.spec.host_network() {
+            let netns = self.pod_run_dir(&rec.id).join("netns");
+            berth_network::netns::create(&netns).map_err(crate::network::repo::net_error)?;
+            rec.netns = Some(netns.clone());
+            self.pods.save(rec)?;
+            let inside = berth_network::link::Netlink::in_netns(&netns)
+                .map_err(crate::network::repo::net_error)?;
+            inside
+                .loopback_up()
+                .await
+                .map_err(crate::network::repo::net_error)?;
+            let (network, result) = cni::add(cni, rec, &netns).await?;
+            rec.ips = cni::result_ips(&result);
+            rec.cni_network = Some(network);
+            rec.cni_result = Some(result);
+            self.pods.save(rec)?;
+        }
+        holder::write_etc_files(&self.pod_data_dir(&rec.id), &rec.spec)?;
+        rec.holder_pid = self.holder_start(rec, holder_binary).await?;
+        self.pods.save(rec)
+    }
+
+    /// Stops what runs for the pod and releases its network; repeatable.
+    async fn pod_teardown(&self, rec: &mut PodRecord, cni: &CniDirs) {
+        if let Err(e) = self.holder_stop(&rec.id).await {
+            tracing::warn!(sandbox = %rec.id, error = %e, "stopping the pod holder");
+        }
+        rec.holder_pid = 0;
+        if !rec.spec.host_network() {
+            let netns = self.pod_run_dir(&rec.id).join("netns");
+            if let Err(e) = cni::del(cni, rec, &netns).await {
+                tracing::warn!(sandbox = %rec.id, error = %e, "CNI DEL");
+            }
+            if let Err(e) = berth_network::netns::remove(&netns) {
+                tracing::warn!(sandbox = %rec.id, error = %e, "removing the pod's netns");
+            }
+            rec.netns = None;
+        }
+        rec.state = PodState::NotReady;
+    }
+
+    /// StopPodSandbox: its containers are killed, its network released (CNI DEL) and its
+    /// holder stopped. A sandbox that is already stopped, or gone, is no error.
+    pub async fn pod_stop(&self, key: &str, cni: &CniDirs) -> Result<()> {
+        let mut rec = match self.pod_get(key) {
+            Ok(r) => r,
+            Err(e) if e.kind == berth_types::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for cid in self.pod_containers(&rec.id) {
+            match self.container_stop(&cid, None, Some(0)).await {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        berth_types::ErrorKind::NotModified | berth_types::ErrorKind::NotFound
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.pod_teardown(&mut rec, cni).await;
+        self.pods.save(&rec)?;
+        Ok(())
+    }
+
+    /// RemovePodSandbox: stops it if need be, removes its containers, its files and its
+    /// record. A sandbox that is gone is no error.
+    pub async fn pod_remove(&self, key: &str, cni: &CniDirs) -> Result<()> {
+        let rec = match self.pod_get(key) {
+            Ok(r) => r,
+            Err(e) if e.kind == berth_types::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.pod_stop(&rec.id, cni).await?;
+        for cid in self.pod_containers(&rec.id) {
+            let opts = crate::options::RemoveOptions {
+                force: true,
+                ..Default::default()
+            };
+            match self.container_remove(&cid, opts).await {
+                Ok(()) => {}
+                Err(e) if e.kind == berth_types::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.pod_run_dir(&rec.id));
+        let _ = std::fs::remove_dir_all(self.pod_data_dir(&rec.id));
+        self.pods.delete(&rec.id)?;
+        Ok(())
+    }
+
+    /// ReopenContainerLog: the shim of the running container `key` opens its log file anew.
+    pub async fn container_reopen_log(&self, key: &str) -> Result<()> {
+        let ctr = self.lookup(key)?;
+        if !ctr.snapshot().state.running() {
+            return Err(Error::conflict(format!(
+                "container {} is not running",
+                ctr.id
+            )));
+        }
+        match crate::runtime::shim::simple(
+            &self.shim_socket(&ctr.id),
+            &berth_runtime::shim_proto::Request::ReopenLog,
+        )
+        .await?
+        {
+            berth_runtime::shim_proto::Response::Error { message } => Err(Error::internal(
+                format!("failed to reopen the log of {}: {message}", ctr.id),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every container made through the CRI, with its membership.
+    pub fn pod_members(&self) -> Vec<(String, PodMember)> {
+        self.all()
+            .into_iter()
+            .filter_map(|c| member::of(&c.snapshot()).map(|m| (c.id.clone(), m)))
+            .collect()
+    }
+
+    /// The ids of the berth containers made in sandbox `pod`.
+    pub fn pod_containers(&self, pod: &str) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|c| member::of(&c.snapshot()).is_some_and(|m| m.sandbox_id == pod))
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
+    /// Whether the holder of a Ready sandbox still runs (a holder killed behind berth's back
+    /// leaves the pod NotReady, as kubelet then recreates it).
+    pub fn pod_holder_alive(&self, rec: &PodRecord) -> bool {
+        rec.holder_pid > 0
+            && std::fs::read_link(format!("/proc/{}/ns/net", rec.holder_pid)).is_ok()
+            && holder::socket_alive(&self.pod_socket(&rec.id))
+    }
+}
