@@ -63,6 +63,8 @@ mod bad_input;
 mod berth_compose;
 #[path = "e2e/berth_compose_interop.rs"]
 mod berth_compose_interop;
+#[path = "e2e/berth_compose_watch.rs"]
+mod berth_compose_watch;
 #[path = "e2e/build.rs"]
 mod build;
 #[path = "e2e/build_features.rs"]

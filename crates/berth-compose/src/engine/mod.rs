@@ -15,6 +15,7 @@ pub mod progress;
 pub mod spec;
 pub mod state;
 pub mod up;
+pub mod watch;
 
 use berth_client::{Client, ClientError};
 
