@@ -247,6 +247,65 @@ fn rebuild_recreates_with_the_new_image_and_dockerignore_applies() {
         out.contains("service(s) [\"app\"] successfully built"),
         "{out}"
     );
+
+    // --prune (the default): the project's dangling images go at the next rebuild (the
+    // previous one is still in use by the old container when the pruning runs).
+    assert_eq!(dangling(&p), 1);
+    for v in ["v3", "v4"] {
+        p.write("version.txt", v);
+        wait_content(&p, &w, &ctr, "/version.txt", Some(v));
+    }
+    assert_eq!(dangling(&p), 1, "{}", w.stdout());
+    // Built images carry compose's labels.
+    let image = p.inspect(&ctr, "{{.Image}}");
+    p.docker(&["image", "inspect", "-f", "{{json .Config.Labels}}", &image])
+        .success()
+        .stdout_has(&format!("\"com.docker.compose.project\":\"{}\"", p.name))
+        .stdout_has("\"com.docker.compose.service\":\"app\"");
+    interrupt(&p, &mut w, &ctr);
+}
+
+/// How many dangling images of the project there are.
+fn dangling(p: &Proj) -> usize {
+    let project = format!("label=com.docker.compose.project={}", p.name);
+    let out = p.docker(&[
+        "images",
+        "-q",
+        "--filter",
+        "dangling=true",
+        "--filter",
+        &project,
+    ]);
+    out.success()
+        .lines()
+        .iter()
+        .filter(|l| !l.is_empty())
+        .count()
+}
+
+#[test]
+fn rebuild_without_prune_keeps_dangling_images() {
+    let Some(p) = Proj::start(
+        "bcwnoprune",
+        &[
+            ("compose.yaml", REBUILD),
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY version.txt /version.txt\n",
+            ),
+            ("version.txt", "v1"),
+        ],
+    ) else {
+        return;
+    };
+    let ctr = p.container("app", 1);
+    let mut w = spawn(&p, &["watch", "--prune=false", "--quiet"]);
+    wait_enabled(&mut w, "Watch enabled");
+    for v in ["v2", "v3"] {
+        p.write("version.txt", v);
+        wait_content(&p, &w, &ctr, "/version.txt", Some(v));
+    }
+    assert_eq!(dangling(&p), 2);
     interrupt(&p, &mut w, &ctr);
 }
 

@@ -560,11 +560,12 @@ impl Watcher {
         let mut inner =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
                 Ok(ev) => {
-                    let relevant = match ev.kind {
-                        EventKind::Access(_) => false,
-                        EventKind::Modify(notify::event::ModifyKind::Metadata(_)) => false,
-                        _ => true,
-                    };
+                    // Reads and attribute-only changes (chmod, touch) are not changes.
+                    let relevant = !matches!(
+                        ev.kind,
+                        EventKind::Access(_)
+                            | EventKind::Modify(notify::event::ModifyKind::Metadata(_))
+                    );
                     if relevant {
                         for p in ev.paths {
                             let _ = ev_tx.send(p);
