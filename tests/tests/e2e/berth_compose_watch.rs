@@ -324,9 +324,7 @@ fn errors_as_compose() {
     p.berth(&["watch", "--no-up"]).code_is(1).stderr_has(
         "none of the selected services is configured for watch, consider setting a 'develop' section",
     );
-    p.berth(&["up", "--watch"]).code_is(1).stderr_has(
-        "none of the selected services is configured for watch, see https://docs.docker.com/compose/how-tos/file-watch/",
-    );
+
     p.berth(&["up", "-d", "--watch"]).code_is(1).stderr_has(
         "--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch",
     );
@@ -335,6 +333,14 @@ fn errors_as_compose() {
         .stderr_has("--no-build and --watch are incompatible");
     // Nothing was started by the failed commands.
     assert!(p.ids().is_empty(), "{:?}", p.ids());
+    // `up --watch` finds nothing to watch once it created the containers (not started).
+    p.berth(&["up", "--watch"]).code_is(1).stderr_has(
+        "none of the selected services is configured for watch, see https://docs.docker.com/compose/how-tos/file-watch/",
+    );
+    assert_eq!(
+        p.inspect(&p.container("web", 1), "{{.State.Status}}"),
+        "created"
+    );
 
     p.write(
         "compose.yaml",
@@ -366,12 +372,13 @@ fn up_watch_follows_logs_and_syncs() {
     };
     let ctr = p.container("web", 1);
     let mut w = spawn(&p, &["up", "--watch"]);
-    wait_enabled(&mut w, "⦿ Watch enabled");
+    // Compose's prefix: the widest name (`#watch` here) plus one, then ` ⦿ `.
+    wait_enabled(&mut w, "        ⦿ Watch enabled\nAttaching to web-1");
     p.write("src/u.txt", "up-watch");
     wait_content(&p, &w, &ctr, "/app/u.txt", Some("up-watch"));
     assert!(
         wait_until(ARRIVE, || w.stdout().contains(
-            "⦿ Syncing service \"web\" after 1 changes were detected"
+            "        ⦿ Syncing service \"web\" after 1 changes were detected"
         )),
         "{}",
         w.stdout()

@@ -53,10 +53,11 @@ impl LogPrinter {
         let _ = out.flush();
     }
 
-    /// A line of `--watch` (compose's `⦿` prefix, aligned with the `|` of container lines).
+    /// A line of `--watch` (compose's `⦿` prefix).
     pub fn watch_line(&self, text: &str) {
         let line = if self.prefix {
-            let p = format!("{:w$} ⦿ ", "", w = self.width);
+            // Compose pads to its widest presenter name, `#watch` included, plus one.
+            let p = format!("{} ⦿ ", " ".repeat(self.width.max("#watch".len()) + 1));
             if self.color {
                 format!("\x1b[92m{p}\x1b[0m{text}")
             } else {

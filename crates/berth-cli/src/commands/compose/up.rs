@@ -170,14 +170,12 @@ pub async fn run(
     }
     let mut project = common::load(compose, &args.services)?;
     common::check_services(Some(&project), &args.services)?;
-    if args.watch
+    // Compose finds nothing to watch only once the containers are created (not started).
+    let watch_none = args.watch
         && !project
             .services
             .values()
-            .any(|s| s.develop.as_ref().is_some_and(|d| !d.watch.is_empty()))
-    {
-        return Err(CliError::status(1, WATCH_NONE));
-    }
+            .any(|s| s.develop.as_ref().is_some_and(|d| !d.watch.is_empty()));
     let scale = parse_scale(&args.scale)?;
     for k in scale.keys() {
         if !project.services.contains_key(k) {
@@ -223,7 +221,7 @@ pub async fn run(
         } else {
             Recreate::Diverged
         },
-        no_start: create_only || args.no_start,
+        no_start: create_only || args.no_start || watch_none,
         scale,
         remove_orphans: args.remove_orphans,
         timeout: args.timeout,
@@ -231,6 +229,9 @@ pub async fn run(
         wait_timeout: args.wait_timeout.map(Duration::from_secs),
     };
     let members = engine.up(&project, &opts).await.map_err(engine_err)?;
+    if watch_none {
+        return Err(CliError::status(1, WATCH_NONE));
+    }
     if create_only || args.no_start || args.detach || args.wait {
         return Ok(());
     }
@@ -258,6 +259,27 @@ async fn attach(
         .map(|(_, m)| short_name(&project.name, &m.name))
         .collect();
     let printer = LogPrinter::new(&names, args.no_color, args.no_log_prefix);
+    // `--watch`: the file watch runs beside the logs; containers a rebuild creates are
+    // followed too, and the logs end only with Ctrl-C.
+    let mut session = if args.watch {
+        let p = printer.clone();
+        let log: super::watch::LogFn = Arc::new(move |line: &str| p.watch_line(line));
+        Some(
+            super::watch::Session::start(
+                engine,
+                project,
+                targets,
+                log,
+                BuildOptions::default(),
+                // Compose's `up --watch` does not prune.
+                false,
+                WATCH_NONE,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     printer.status(&format!("Attaching to {}", names.join(", ")));
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, String, i64)>();
     let host = engine.client.host().clone();
@@ -290,26 +312,6 @@ async fn attach(
     for (i, (svc, m)) in attached.iter().enumerate() {
         follow(i, svc, m);
     }
-    // `--watch`: the file watch runs beside the logs; containers a rebuild creates are
-    // followed too, and the logs end only with Ctrl-C.
-    let mut session = if args.watch {
-        let p = printer.clone();
-        let log: super::watch::LogFn = Arc::new(move |line: &str| p.watch_line(line));
-        Some(
-            super::watch::Session::start(
-                engine,
-                project,
-                targets,
-                log,
-                BuildOptions::default(),
-                true,
-                WATCH_NONE,
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
     let mut followed = attached.len();
     let all_ids: Vec<String> = members.values().flatten().map(|m| m.id.clone()).collect();
     let mut remaining = attached.len();

@@ -221,14 +221,13 @@ async fn restart(engine: &Engine, project: &Project, services: &[String]) -> Cli
         berth_compose::engine::state::OneOff::Exclude,
     )
     .await?;
+    // Compose's internal restart: no progress lines, only the watch line after.
     for c in list {
-        engine.progress.container(&c.name(), "Restarting");
         engine
             .client
             .container_restart(c.id(), None, None)
             .await
             .map_err(|e| engine_err(e.into()))?;
-        engine.progress.container(&c.name(), "Started");
     }
     Ok(())
 }
