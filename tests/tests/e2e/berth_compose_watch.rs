@@ -52,10 +52,16 @@ fn wait_content(p: &Proj, w: &Spawned, ctr: &str, path: &str, want: Option<&str>
     );
 }
 
-/// Ctrl-C ends the watch with 130 (compose's canceled context) and leaves the project running.
+/// Ctrl-C (or SIGTERM) ends the watch with 130 (compose's canceled context) and leaves the
+/// project running.
 #[track_caller]
 fn interrupt(p: &Proj, w: &mut Spawned, ctr: &str) {
-    w.signal(Signal::SIGINT);
+    interrupt_with(p, w, ctr, Signal::SIGINT)
+}
+
+#[track_caller]
+fn interrupt_with(p: &Proj, w: &mut Spawned, ctr: &str, signal: Signal) {
+    w.signal(signal);
     let code = w.wait(Duration::from_secs(30));
     if code.is_none() {
         w.kill();
@@ -77,6 +83,11 @@ services:
           ignore:
             - "*.tmp"
             - cache/
+        - path: ./inc
+          action: sync
+          target: /inc
+          include:
+            - "*.txt"
 "#;
 
 #[test]
@@ -112,6 +123,16 @@ fn sync_copies_changes_and_removes_deleted_files() {
     wait_content(&p, &w, &ctr, "/app/a.txt", None);
     std::fs::remove_dir_all(p.dir.join("src/sub")).unwrap_or_else(|e| panic!("{e}"));
     wait_content(&p, &w, &ctr, "/app/sub/deep/b.txt", None);
+    // `include`: only the matching files of that rule arrive.
+    p.write("inc/skip.bin", "bin");
+    p.write("inc/take.txt", "txt");
+    wait_content(&p, &w, &ctr, "/inc/take.txt", Some("txt"));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        cat(&p, &ctr, "/inc/skip.bin"),
+        None,
+        "not included, yet synced"
+    );
     // Files present before the watch (no initial_sync) were not copied.
     assert_eq!(cat(&p, &ctr, "/app/keep.txt"), None);
 
@@ -185,7 +206,7 @@ fn sync_restart_sync_exec_and_initial_sync() {
         "{}",
         w.stdout()
     );
-    interrupt(&p, &mut w, &ctr);
+    interrupt_with(&p, &mut w, &ctr, Signal::SIGTERM);
 }
 
 const REBUILD: &str = r#"

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_api::models::ExecConfig;
@@ -270,15 +271,25 @@ impl WatchRule {
 }
 
 impl WatchRule {
-    /// A mapping and, for a directory, everything below it this rule does not ignore (a new
-    /// directory arrives with its content, less what the rule ignores).
-    pub fn expand(&self, m: PathMapping) -> Vec<PathMapping> {
-        let is_dir = std::fs::symlink_metadata(&m.host_path).is_ok_and(|md| md.is_dir());
-        let mut out = vec![m.clone()];
-        if !is_dir {
+    /// What a changed path gives under this rule: its own mapping when it matches and, for
+    /// a directory (a new one arrives with its content), every path below it that matches;
+    /// ignored directories are not entered.
+    pub fn mappings(&self, path: &Path) -> Vec<PathMapping> {
+        if !path.starts_with(&self.trigger.path) {
+            return Vec::new();
+        }
+        let is_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|md| md.is_dir());
+        let ignored = |p: &Path| self.ignore.iter().any(|m| m.matches(p));
+        let mut out = Vec::new();
+        match self.matches(path) {
+            Some(m) => out.push(m),
+            None if !is_dir(path) || ignored(path) => return out,
+            None => {}
+        }
+        if !is_dir(path) {
             return out;
         }
-        let mut stack = vec![m.host_path];
+        let mut stack = vec![path.to_path_buf()];
         while let Some(dir) = stack.pop() {
             let Ok(rd) = std::fs::read_dir(&dir) else {
                 continue;
@@ -286,13 +297,12 @@ impl WatchRule {
             let mut kids: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
             kids.sort();
             for k in kids {
-                let Some(km) = self.matches(&k) else {
-                    continue;
-                };
-                if std::fs::symlink_metadata(&k).is_ok_and(|md| md.is_dir()) {
+                if let Some(km) = self.matches(&k) {
+                    out.push(km);
+                }
+                if is_dir(&k) && !ignored(&k) {
                     stack.push(k);
                 }
-                out.push(km);
             }
         }
         out
@@ -512,15 +522,15 @@ pub fn classify(rules: &[WatchRule], batch: &[PathBuf]) -> Actions {
     let mut a = Actions::default();
     for path in batch {
         for (i, rule) in rules.iter().enumerate() {
-            let Some(m) = rule.matches(path) else {
+            let m = rule.mappings(path);
+            if m.is_empty() {
                 continue;
-            };
+            }
             let svc = rule.service.clone();
             let action = rule.trigger.action.as_str();
             if [ACTION_SYNC, ACTION_SYNC_RESTART, ACTION_SYNC_EXEC].contains(&action) {
                 *a.changes.entry(svc.clone()).or_default() += 1;
             }
-            let m = rule.expand(m);
             match action {
                 ACTION_REBUILD => {
                     a.rebuild.insert(svc);
@@ -546,7 +556,7 @@ pub fn classify(rules: &[WatchRule], batch: &[PathBuf]) -> Actions {
 
 /// inotify on the trigger paths; changed paths come out in debounced batches.
 pub struct Watcher {
-    _inner: notify::RecommendedWatcher,
+    _inner: Arc<Mutex<notify::RecommendedWatcher>>,
     batches: mpsc::UnboundedReceiver<Vec<PathBuf>>,
     errors: mpsc::UnboundedReceiver<String>,
 }
@@ -578,10 +588,15 @@ impl Watcher {
             })
             .map_err(|e| EngineError::msg(e.to_string()))?;
         let mut watched: BTreeSet<(PathBuf, bool)> = BTreeSet::new();
+        // Trigger paths not there yet: watched recursively once created.
+        let mut pending: Vec<PathBuf> = Vec::new();
         for p in paths {
             let entry = if p.is_dir() {
                 (p.clone(), true)
             } else {
+                if !p.exists() {
+                    pending.push(p.clone());
+                }
                 let mut dir = p.parent().map(Path::to_path_buf);
                 while let Some(d) = &dir {
                     if d.is_dir() {
@@ -603,6 +618,8 @@ impl Watcher {
                 .watch(p, mode)
                 .map_err(|e| EngineError::msg(format!("watching {}: {e}", p.display())))?;
         }
+        let inner = Arc::new(Mutex::new(inner));
+        let adder = inner.clone();
         let (batch_tx, batches) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
@@ -624,6 +641,14 @@ impl Watcher {
                 };
                 match got {
                     Some(p) => {
+                        if let Some(i) = pending.iter().position(|q| *q == p) {
+                            if p.is_dir() {
+                                pending.remove(i);
+                                if let Ok(mut w) = adder.lock() {
+                                    let _ = w.watch(&p, RecursiveMode::Recursive);
+                                }
+                            }
+                        }
                         seen.insert(p);
                     }
                     None => {
@@ -659,8 +684,8 @@ struct Entry {
     meta: std::fs::Metadata,
 }
 
-/// The tar of the existing `paths` (a directory as itself only: [`WatchRule::expand`] lists
-/// its content), names relative to `/`, the last mapping of a name winning
+/// The tar of the existing `paths` (a directory as itself only: [`WatchRule::mappings`]
+/// lists its content), names relative to `/`, the last mapping of a name winning
 /// (`internal/sync/tar.go`).
 pub fn archive(paths: &[PathMapping]) -> Result<Vec<u8>> {
     let mut entries: Vec<Entry> = Vec::new();
@@ -995,6 +1020,34 @@ mod tests {
                 "app/sub/f"
             ]
         );
+    }
+
+    #[test]
+    fn include_applies_to_the_content_of_a_new_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("inc");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("a.txt"), b"a").unwrap();
+        std::fs::write(root.join("b.bin"), b"b").unwrap();
+        std::fs::write(root.join("sub/c.txt"), b"c").unwrap();
+        let rule = WatchRule {
+            service: "web".into(),
+            trigger: Trigger {
+                path: root.display().to_string(),
+                action: "sync".into(),
+                target: "/inc".into(),
+                ..Default::default()
+            },
+            include: Some(PatternMatcher::new(&root, &["*.txt".to_string()]).unwrap()),
+            ignore: Vec::new(),
+        };
+        let got: Vec<String> = rule
+            .mappings(&root)
+            .into_iter()
+            .map(|m| m.container_path)
+            .collect();
+        assert_eq!(got, vec!["/inc/a.txt"]);
+        assert!(rule.mappings(&d.path().join("elsewhere")).is_empty());
     }
 
     #[test]

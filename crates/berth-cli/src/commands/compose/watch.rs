@@ -192,7 +192,11 @@ impl Session {
             recreate_deps: Recreate::Never,
             ..Default::default()
         };
-        match engine.up(project, &opts).await {
+        // Compose recreates without progress lines here.
+        let version = engine.client.api_version().await?;
+        let client = berth_client::Client::new(engine.client.host().clone()).with_version(&version);
+        let quiet = Engine::new(client, true);
+        match quiet.up(project, &opts).await {
             Ok(members) => Ok(members
                 .into_iter()
                 .filter(|(svc, _)| services.contains(svc))
