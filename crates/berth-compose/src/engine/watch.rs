@@ -357,14 +357,9 @@ pub fn plan(project: &Project, services: &[String], can_build: bool) -> Result<P
                         )));
                     }
                 }
-                ACTION_SYNC_EXEC => {
-                    if t.exec.command.as_ref().is_none_or(Vec::is_empty) {
-                        return Err(EngineError::msg(format!(
-                            "can't watch with action {ACTION_SYNC_EXEC:?} on service {name} without a command"
-                        )));
-                    }
-                }
-                ACTION_SYNC | ACTION_RESTART | ACTION_SYNC_RESTART => {}
+                // Compose 2.40 accepts a `sync+exec` without `exec.command` (the exec then
+                // fails when it runs, as the daemon refuses an empty command).
+                ACTION_SYNC | ACTION_RESTART | ACTION_SYNC_RESTART | ACTION_SYNC_EXEC => {}
                 other => {
                     return Err(EngineError::msg(format!(
                         "services.{name}.develop.watch.action must be one of the following: \"rebuild\", \"sync\", \"restart\", \"sync+restart\", \"sync+exec\" (got {other:?})"
