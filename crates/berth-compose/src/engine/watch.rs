@@ -333,8 +333,7 @@ pub struct Plan {
 }
 
 /// The watch rules of `services` (all when empty), validated as compose does.
-/// `can_build`: false with `--no-build`, which a `rebuild` trigger refuses.
-pub fn plan(project: &Project, services: &[String], can_build: bool) -> Result<Plan> {
+pub fn plan(project: &Project, services: &[String]) -> Result<Plan> {
     let mut plan = Plan::default();
     for (name, s) in &project.services {
         if !services.is_empty() && !services.contains(name) {
@@ -349,11 +348,6 @@ pub fn plan(project: &Project, services: &[String], can_build: bool) -> Result<P
                     if s.build.is_none() {
                         return Err(EngineError::msg(format!(
                             "can't watch service {name:?} with action {ACTION_REBUILD} without a build context"
-                        )));
-                    }
-                    if !can_build {
-                        return Err(EngineError::msg(format!(
-                            "--no-build is incompatible with watch action {ACTION_REBUILD} in service {name}"
                         )));
                     }
                 }

@@ -56,7 +56,7 @@ impl Session {
         prune: bool,
         none_msg: &str,
     ) -> CliResult<Self> {
-        let plan = w::plan(project, services, true).map_err(engine_err)?;
+        let plan = w::plan(project, services).map_err(engine_err)?;
         for warning in &plan.warnings {
             super::warn(warning);
         }
