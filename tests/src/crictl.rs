@@ -46,6 +46,18 @@ pub fn crictl_path() -> PathBuf {
 /// Runs `crictl <args>` against the CRI socket `socket` (runtime and image endpoint both).
 #[track_caller]
 pub fn crictl(socket: &Path, args: &[&str]) -> Out {
+    cli::run(crictl_command(socket, args), None, TIMEOUT)
+}
+
+/// `crictl <args>` with `input` on its stdin.
+#[track_caller]
+pub fn crictl_with_input(socket: &Path, args: &[&str], input: &[u8]) -> Out {
+    cli::run(crictl_command(socket, args), Some(input), TIMEOUT)
+}
+
+/// The arguments that point crictl at `socket`, then `args`.
+#[track_caller]
+pub fn crictl_args(socket: &Path, args: &[&str]) -> Vec<String> {
     let endpoint = format!("unix://{}", socket.display());
     // A config file of the test's own, so that no user config (/etc/crictl.yaml) changes what
     // is run; crictl insists on one existing.
@@ -56,16 +68,24 @@ pub fn crictl(socket: &Path, args: &[&str]) -> Out {
             panic!("writing {}: {e}", config.display());
         }
     }
+    let mut all: Vec<String> = vec![
+        "--config".into(),
+        config.display().to_string(),
+        "--runtime-endpoint".into(),
+        endpoint.clone(),
+        "--image-endpoint".into(),
+        endpoint,
+        "--timeout".into(),
+        "60s".into(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all
+}
+
+/// `crictl <args>` against `socket`, to run or spawn.
+#[track_caller]
+pub fn crictl_command(socket: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(crictl_path());
-    cmd.arg("--config")
-        .arg(&config)
-        .args([
-            "--runtime-endpoint",
-            &endpoint,
-            "--image-endpoint",
-            &endpoint,
-        ])
-        .args(["--timeout", "60s"])
-        .args(args);
-    cli::run(cmd, None, TIMEOUT)
+    cmd.args(crictl_args(socket, args));
+    cmd
 }

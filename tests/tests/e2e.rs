@@ -63,6 +63,10 @@ mod bad_input;
 mod berth_compose;
 #[path = "e2e/berth_compose_interop.rs"]
 mod berth_compose_interop;
+#[path = "e2e/berth_compose_keys.rs"]
+mod berth_compose_keys;
+#[path = "e2e/berth_compose_progress.rs"]
+mod berth_compose_progress;
 #[path = "e2e/berth_compose_watch.rs"]
 mod berth_compose_watch;
 #[path = "e2e/build.rs"]
@@ -91,6 +95,8 @@ mod cp_volumes;
 mod crash_consistency;
 #[path = "e2e/cri.rs"]
 mod cri;
+#[path = "e2e/cri_stream.rs"]
+mod cri_stream;
 #[path = "e2e/daemon_start.rs"]
 mod daemon_start;
 #[path = "e2e/exec.rs"]

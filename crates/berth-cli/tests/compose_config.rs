@@ -96,6 +96,7 @@ fn config_output_matches_docker_compose() {
                     vec!["--hash", "*"],
                     vec!["--profiles"],
                     vec!["--networks"],
+                    vec!["--variables"],
                 ] {
                     if format == "yaml" && !extra.is_empty() {
                         continue;
@@ -142,6 +143,38 @@ fn config_output_matches_docker_compose() {
     }
     assert!(compared > 20);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn config_variables_table_matches_docker_compose() {
+    if !docker_compose_present() {
+        return;
+    }
+    let mut rows = 0;
+    for dir in dirs("compose") {
+        for global in variants(&dir) {
+            let mut args = global.clone();
+            args.extend(["config", "--variables"].map(String::from));
+            let want = run("docker", &["compose"], &dir, &args);
+            let got = run(berth(), &["compose"], &dir, &args);
+            assert!(
+                want.status.success(),
+                "{}",
+                String::from_utf8_lossy(&want.stderr)
+            );
+            // A Go map's order: compare the rows as a set (the header stays first).
+            let rows_of = |o: &Output| {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                let mut l: Vec<String> = text.lines().map(String::from).collect();
+                l[1..].sort();
+                l
+            };
+            let (w, g) = (rows_of(&want), rows_of(&got));
+            assert_eq!(w, g, "{} {args:?}", dir.display());
+            rows += w.len() - 1;
+        }
+    }
+    assert!(rows > 5, "the fixtures name only {rows} variables");
 }
 
 #[test]

@@ -96,6 +96,109 @@ pub fn substitute(s: &str, env: &dyn Lookup) -> Result<String, TemplateError> {
     Ok(out)
 }
 
+/// A variable a template names (`config --variables`, compose-go's `ExtractVariables`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Variable {
+    pub name: String,
+    /// After `:-` or `-`.
+    pub default_value: String,
+    /// After `:+` or `+`.
+    pub presence_value: String,
+    /// `:?` or `?`.
+    pub required: bool,
+}
+
+/// The variables of `s` in order of appearance, the ones nested in a default or alternate value
+/// after their outer one; `$$` names none.
+pub fn variables(s: &str) -> Vec<Variable> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '$' {
+            i += 1;
+            continue;
+        }
+        match chars.get(i + 1) {
+            Some('$') => i += 2,
+            Some('{') => {
+                let start = i + 2;
+                let mut depth = 1;
+                let mut j = start;
+                while j < chars.len() {
+                    if chars[j] == '$' && chars.get(j + 1) == Some(&'{') {
+                        depth += 1;
+                        j += 2;
+                        continue;
+                    }
+                    if chars[j] == '}' {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    j += 1;
+                }
+                if j >= chars.len() {
+                    return out;
+                }
+                let inner: String = chars[start..j].iter().collect();
+                let name_len = inner
+                    .char_indices()
+                    .find(|&(idx, c)| {
+                        !(if idx == 0 {
+                            is_name_start(c)
+                        } else {
+                            is_name_char(c)
+                        })
+                    })
+                    .map_or(inner.len(), |(idx, _)| idx);
+                if name_len > 0 {
+                    let mut v = Variable {
+                        name: inner[..name_len].to_string(),
+                        ..Default::default()
+                    };
+                    let rest = &inner[name_len..];
+                    let arg = [":-", ":?", ":+", "-", "?", "+"]
+                        .iter()
+                        .find_map(|op| rest.strip_prefix(op).map(|a| (*op, a)));
+                    let nested = match arg {
+                        Some((":-" | "-", a)) => {
+                            v.default_value = a.to_string();
+                            a
+                        }
+                        Some((":+" | "+", a)) => {
+                            v.presence_value = a.to_string();
+                            a
+                        }
+                        Some((_, a)) => {
+                            v.required = true;
+                            a
+                        }
+                        None => "",
+                    };
+                    out.push(v);
+                    out.extend(variables(nested));
+                }
+                i = j + 1;
+            }
+            Some(&n) if is_name_start(n) => {
+                let mut j = i + 1;
+                while j < chars.len() && is_name_char(chars[j]) {
+                    j += 1;
+                }
+                out.push(Variable {
+                    name: chars[i + 1..j].iter().collect(),
+                    ..Default::default()
+                });
+                i = j;
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
 /// The inside of `${...}`: `NAME`, `NAME:-d`, `NAME-d`, `NAME:?e`, `NAME?e`, `NAME:+a`, `NAME+a`.
 fn braced(inner: &str, whole: &str, env: &dyn Lookup) -> Result<String, TemplateError> {
     let invalid = || {
@@ -403,5 +506,18 @@ mod tests {
         assert!(sub("${").unwrap_err().starts_with("Invalid template"));
         assert!(sub("${A B}").unwrap_err().starts_with("Invalid template"));
         assert!(sub("${}").unwrap_err().starts_with("Invalid template"));
+    }
+
+    #[test]
+    fn variables_with_defaults_alternates_requirements_and_nesting() {
+        let v = variables("a $A ${B:-b} ${C?no c} $$D ${E:+e} ${F:-${G-g}} ${H}");
+        let names: Vec<&str> = v.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["A", "B", "C", "E", "F", "G", "H"]);
+        assert_eq!(v[1].default_value, "b");
+        assert!(v[2].required);
+        assert_eq!(v[3].presence_value, "e");
+        assert_eq!(v[4].default_value, "${G-g}");
+        assert_eq!(v[5].default_value, "g");
+        assert!(variables("$$HOME and ${unterminated").is_empty());
     }
 }

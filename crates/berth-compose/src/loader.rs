@@ -194,6 +194,21 @@ struct Ctx<'a> {
 
 /// Loads a project as `docker compose` does for any command.
 pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
+    let (mut ctx, files, project_dir) = discover(options)?;
+    let merged = ctx.load_files(&files, &project_dir, true)?;
+    finish_project(options, ctx, files, project_dir, merged)
+}
+
+/// The files merged, with includes and `extends` resolved, before any short syntax is expanded
+/// or typed: compose's `ToModel` (what `config --variables` reads, with interpolation skipped).
+pub fn load_model(options: &LoadOptions) -> Result<Node, LoadError> {
+    let (mut ctx, files, project_dir) = discover(options)?;
+    ctx.load_files(&files, &project_dir, false)
+}
+
+/// Which files, which environment and which project directory (`-f`, `COMPOSE_FILE`, `.env`,
+/// `--env-file`, `--project-directory`).
+fn discover(options: &LoadOptions) -> Result<(Ctx<'_>, Vec<PathBuf>, PathBuf), LoadError> {
     let cwd = if options.working_dir.as_os_str().is_empty() {
         std::env::current_dir()?
     } else {
@@ -269,14 +284,23 @@ pub fn load(options: &LoadOptions) -> Result<Project, LoadError> {
         seed_env
     };
 
-    let mut ctx = Ctx {
+    let ctx = Ctx {
         options,
         env,
         include_stack: Vec::new(),
         warnings,
     };
-    let merged = ctx.load_files(&files, &project_dir)?;
+    Ok((ctx, files, project_dir))
+}
 
+/// The typed project from the merged files: its name, normalisation, profiles.
+fn finish_project(
+    options: &LoadOptions,
+    mut ctx: Ctx<'_>,
+    files: Vec<PathBuf>,
+    project_dir: PathBuf,
+    merged: Node,
+) -> Result<Project, LoadError> {
     // Project name: -p, COMPOSE_PROJECT_NAME, name:, the directory.
     let mut name = None;
     if let Some(p) = options.project_name.as_ref().filter(|s| !s.is_empty()) {
@@ -353,7 +377,12 @@ fn file_label(p: &Path) -> String {
 
 impl Ctx<'_> {
     /// Loads and merges `files` (one project's `-f` list).
-    fn load_files(&mut self, files: &[PathBuf], project_dir: &Path) -> Result<Node, LoadError> {
+    fn load_files(
+        &mut self,
+        files: &[PathBuf],
+        project_dir: &Path,
+        transform: bool,
+    ) -> Result<Node, LoadError> {
         let mut merged: Option<Node> = None;
         for f in files {
             let dict = self.load_file(f, project_dir)?;
@@ -367,6 +396,9 @@ impl Ctx<'_> {
         let mut merged = merged.unwrap_or_else(Node::map);
         drop_resets(&mut merged);
         enforce_unicity(&mut merged, &mut Vec::new()).map_err(|e| LoadError::Invalid(e.0))?;
+        if !transform {
+            return Ok(merged);
+        }
         if let Some(services) = merged.get_mut("services").and_then(Node::as_map_mut) {
             for (name, svc) in services.iter_mut() {
                 crate::transform::service(name, svc).map_err(|e| {
@@ -587,7 +619,7 @@ impl Ctx<'_> {
                 warnings: Vec::new(),
             };
             sub.include_stack.extend(paths.iter().cloned());
-            let sub_node = sub.load_files(&paths, &sub_dir)?;
+            let sub_node = sub.load_files(&paths, &sub_dir, true)?;
             self.warnings.append(&mut sub.warnings);
             let mut sub_project = crate::normalize::to_project(sub_node, "included")?;
             sub_project.working_dir = sub_dir.to_string_lossy().into_owned();

@@ -514,15 +514,39 @@ pub struct BlkioConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<u16>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub weight_device: Vec<Value>,
+    pub weight_device: Vec<WeightDevice>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub device_read_bps: Vec<Value>,
+    pub device_read_bps: Vec<ThrottleDevice>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub device_read_iops: Vec<Value>,
+    pub device_read_iops: Vec<ThrottleDevice>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub device_write_bps: Vec<Value>,
+    pub device_write_bps: Vec<ThrottleDevice>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub device_write_iops: Vec<Value>,
+    pub device_write_iops: Vec<ThrottleDevice>,
+    #[serde(flatten)]
+    pub extensions: Extensions,
+}
+
+/// `blkio_config.weight_device` entry. compose-go's struct has no json tags: JSON (and the
+/// config hash) says `Path`/`Weight`, YAML `path`/`weight` (render lowercases them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WeightDevice {
+    #[serde(rename = "Path", alias = "path", default)]
+    pub path: String,
+    #[serde(rename = "Weight", alias = "weight", default)]
+    pub weight: u16,
+    #[serde(flatten)]
+    pub extensions: Extensions,
+}
+
+/// `blkio_config.device_{read,write}_{bps,iops}` entry (`rate` a byte count, printed as a
+/// string as compose's UnitBytes); keys as [`WeightDevice`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThrottleDevice {
+    #[serde(rename = "Path", alias = "path", default)]
+    pub path: String,
+    #[serde(rename = "Rate", alias = "rate", default)]
+    pub rate: UnitBytes,
     #[serde(flatten)]
     pub extensions: Extensions,
 }

@@ -192,6 +192,20 @@ fn yaml_omit(svc: &mut Node, _path: &[&str]) {
             }
         }
     }
+    // compose-go's blkio device structs have no yaml tags: go-yaml lowercases their fields.
+    if let Some(b) = m.get_mut("blkio_config").and_then(Node::as_map_mut) {
+        for list in b.values_mut() {
+            if let Value::Seq(items) = &mut list.value {
+                for it in items.iter_mut() {
+                    if let Some(im) = it.as_map_mut() {
+                        let lowered: IndexMap<String, Node> =
+                            im.drain(..).map(|(k, v)| (k.to_lowercase(), v)).collect();
+                        *im = lowered;
+                    }
+                }
+            }
+        }
+    }
     if let Some(d) = m.get_mut("deploy").and_then(Node::as_map_mut) {
         drop_empty_map(d, "resources");
         drop_empty_map(d, "placement");
@@ -385,6 +399,15 @@ fn style(s: &str) -> Style {
 #[cfg(test)]
 fn needs_quotes(s: &str) -> bool {
     style(s) != Style::Plain
+}
+
+/// A string as go-yaml writes it (quoted only when it must be).
+pub fn yaml_string(s: &str) -> String {
+    if style(s) != Style::Plain {
+        yaml_quote(s)
+    } else {
+        s.to_string()
+    }
 }
 
 fn yaml_quote(s: &str) -> String {

@@ -17,6 +17,8 @@ pub struct CriConfig {
     pub cni_conf_dir: PathBuf,
     /// CNI plugin binaries.
     pub cni_bin_dir: PathBuf,
+    /// The streaming server's port on 127.0.0.1 (`--cri-stream-port`); 0: a free port.
+    pub stream_port: u16,
 }
 
 impl CriConfig {
@@ -25,6 +27,7 @@ impl CriConfig {
             socket,
             cni_conf_dir: DEFAULT_CNI_CONF_DIR.into(),
             cni_bin_dir: DEFAULT_CNI_BIN_DIR.into(),
+            stream_port: 0,
         }
     }
 }
@@ -34,4 +37,6 @@ impl CriConfig {
 pub(crate) struct RuntimeState {
     /// The node's pod CIDR; empty until kubelet sends it.
     pub pod_cidr: Mutex<String>,
+    /// The streaming server, once it listens.
+    pub streaming: std::sync::OnceLock<std::sync::Arc<crate::streaming::Streaming>>,
 }

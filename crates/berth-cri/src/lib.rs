@@ -14,6 +14,7 @@ mod error;
 mod images;
 mod runtime;
 mod server;
+mod streaming;
 
 pub use config::CriConfig;
 pub use server::{serve, CriError};

@@ -285,24 +285,25 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
 
     async fn exec_sync(
         &self,
-        _r: Request<proto::ExecSyncRequest>,
+        r: Request<proto::ExecSyncRequest>,
     ) -> RpcResult<proto::ExecSyncResponse> {
-        Err(not_yet("ExecSync"))
+        crate::streaming::exec_sync(&self.daemon, r.into_inner()).await
     }
 
-    async fn exec(&self, _r: Request<proto::ExecRequest>) -> RpcResult<proto::ExecResponse> {
-        Err(not_yet("Exec"))
+    async fn exec(&self, r: Request<proto::ExecRequest>) -> RpcResult<proto::ExecResponse> {
+        crate::streaming::exec(&self.daemon, self.state.streaming.get(), r.into_inner()).await
     }
 
-    async fn attach(&self, _r: Request<proto::AttachRequest>) -> RpcResult<proto::AttachResponse> {
-        Err(not_yet("Attach"))
+    async fn attach(&self, r: Request<proto::AttachRequest>) -> RpcResult<proto::AttachResponse> {
+        crate::streaming::attach(&self.daemon, self.state.streaming.get(), r.into_inner()).await
     }
 
     async fn port_forward(
         &self,
-        _r: Request<proto::PortForwardRequest>,
+        r: Request<proto::PortForwardRequest>,
     ) -> RpcResult<proto::PortForwardResponse> {
-        Err(not_yet("PortForward"))
+        crate::streaming::port_forward(&self.daemon, self.state.streaming.get(), r.into_inner())
+            .await
     }
 
     async fn container_stats(

@@ -21,6 +21,8 @@ pub enum CriError {
         #[source]
         source: tonic::transport::Error,
     },
+    #[error(transparent)]
+    Streaming(#[from] crate::streaming::BindError),
 }
 
 /// Serves `runtime.v1.RuntimeService` and `runtime.v1.ImageService` on `listener` until
@@ -33,6 +35,7 @@ pub async fn serve(
 ) -> Result<(), CriError> {
     let socket = config.socket.display().to_string();
     let state = Arc::new(RuntimeState::default());
+    let streaming = crate::streaming::start(config.stream_port, daemon.clone(), &state).await?;
     let runtime = Runtime::new(daemon.clone(), config, state);
     let images = Images::new(daemon);
     tracing::info!(socket = %socket, "CRI v1 serving");
@@ -41,5 +44,7 @@ pub async fn serve(
         .add_service(ImageServiceServer::new(images))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await
-        .map_err(|source| CriError::Serve { socket, source })
+        .map_err(|source| CriError::Serve { socket, source })?;
+    streaming.abort();
+    Ok(())
 }

@@ -61,7 +61,8 @@ impl LogLevel {
     /// The tracing filter directive (tracing has no "fatal": errors are the closest).
     pub fn directive(self) -> &'static str {
         match self {
-            Self::Debug => "debug",
+            // Libraries' own debug output (hyper, h2, tonic) is not the daemon's.
+            Self::Debug => "debug,h2=info,hyper=info,hyper_util=info,tower=info,tonic=info",
             Self::Info => "info",
             Self::Warn => "warn",
             Self::Error | Self::Fatal => "error",
@@ -108,6 +109,8 @@ pub struct Settings {
     /// `--cri-socket` / `cri-socket`: where the CRI v1 endpoint listens; None when turned off
     /// (an empty path).
     pub cri_socket: Option<PathBuf>,
+    /// `--cri-stream-port` / `cri-stream-port`: the CRI streaming server's port (0: any).
+    pub cri_stream_port: u16,
 }
 
 /// One daemon.json `default-address-pools` entry.
@@ -141,6 +144,7 @@ struct FileConfig {
     certs_dir: Option<PathBuf>,
     max_concurrent_downloads: Option<usize>,
     cri_socket: Option<PathBuf>,
+    cri_stream_port: Option<u16>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -164,6 +168,7 @@ const KNOWN_KEYS: &[&str] = &[
     "certs-dir",
     "max-concurrent-downloads",
     "cri-socket",
+    "cri-stream-port",
 ];
 
 /// Go's `%v` of a JSON value, for conflict messages.
@@ -230,6 +235,9 @@ fn given_flags(f: &Flags) -> Vec<(&'static str, String)> {
     }
     if let Some(m) = f.mtu {
         given.push(("mtu", m.to_string()));
+    }
+    if let Some(p) = f.cri_stream_port {
+        given.push(("cri-stream-port", p.to_string()));
     }
     for (key, list) in [
         ("insecure-registries", &f.insecure_registry),
@@ -426,6 +434,7 @@ pub fn merge(
         .unwrap_or_else(|| exec_root.join(flags::CRI_SOCKET_NAME));
     Ok(Settings {
         cri_socket: (!cri_socket.as_os_str().is_empty()).then_some(cri_socket),
+        cri_stream_port: f.cri_stream_port.or(file.cri_stream_port).unwrap_or(0),
         registries,
         max_concurrent_downloads,
         registry,
@@ -517,6 +526,11 @@ mod tests {
             merged(&["--cri-socket="], "{}").expect("off").cri_socket,
             None
         );
+        assert_eq!(default.cri_stream_port, 0);
+        let port = merged(&["--cri-stream-port", "10010"], "{}").expect("flag");
+        assert_eq!(port.cri_stream_port, 10010);
+        let port = merged(&[], r#"{"cri-stream-port": 10011}"#).expect("file");
+        assert_eq!(port.cri_stream_port, 10011);
         let both = merged(&["--cri-socket", "/a"], r#"{"cri-socket": "/b"}"#).expect_err("both");
         assert!(
             both.to_string()

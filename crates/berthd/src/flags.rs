@@ -96,6 +96,11 @@ pub struct Flags {
     // A string, not a path: clap refuses an empty path.
     #[arg(long, value_name = "PATH")]
     pub cri_socket: Option<String>,
+
+    /// The port of the CRI streaming server (exec, attach, port-forward URLs) on 127.0.0.1
+    /// [default: 0, a free port]
+    #[arg(long, value_name = "PORT")]
+    pub cri_stream_port: Option<u16>,
 }
 
 #[cfg(test)]

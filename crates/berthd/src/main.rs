@@ -54,8 +54,16 @@ enum StartError {
 
 fn init_logging(settings: &Settings) {
     let filter = EnvFilter::new(settings.log_level.directive());
+    // With --debug, each traced step of the daemon (create, start, rootfs, network, shim, stop,
+    // exit, removal) logs its duration when it ends (`time.busy`, `time.idle`).
+    let spans = if settings.log_level == config::LogLevel::Debug {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(spans)
         .with_writer(std::io::stderr)
         // Colours only for a terminal: a log file or journal gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -226,7 +234,8 @@ async fn run(settings: Settings) -> Result<(), StartError> {
         Some(path) => {
             let (listener, socket) = socket::bind(path)?;
             bound.push(socket);
-            let config = berth_cri::CriConfig::new(path.clone());
+            let mut config = berth_cri::CriConfig::new(path.clone());
+            config.stream_port = settings.cri_stream_port;
             let stop = wait_for_stop(stop_rx.clone());
             let daemon = daemon.clone();
             Some(tokio::spawn(async move {

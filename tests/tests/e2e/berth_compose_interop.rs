@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::berth_compose::Proj;
 
-fn compose_wanted() -> bool {
+pub fn compose_wanted() -> bool {
     if std::env::var_os("BERTH_NO_COMPOSE").is_some_and(|v| !v.is_empty()) {
         eprintln!("skipped: BERTH_NO_COMPOSE is set");
         return false;

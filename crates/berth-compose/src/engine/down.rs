@@ -65,12 +65,18 @@ impl Engine {
             .await
     }
 
-    /// Stops containers (running ones), printing compose's lines.
-    pub async fn stop_containers(&self, ctrs: Vec<Ctr>, timeout: Option<i64>) -> Result<()> {
+    /// Stops containers (running ones), printing compose's lines; each service's `pre_stop`
+    /// hooks run first when the project is known.
+    pub async fn stop_containers(
+        &self,
+        project: Option<&Project>,
+        ctrs: Vec<Ctr>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let results = join_all(ctrs.iter().filter(|c| c.running()).map(|c| async move {
             let name = c.name();
             self.progress.container(&name, "Stopping");
-            self.client.container_stop(c.id(), None, timeout).await?;
+            self.stop_with_hooks(project, c, timeout).await?;
             self.progress.container(&name, "Stopped");
             Ok::<(), EngineError>(())
         }))
@@ -107,7 +113,8 @@ impl Engine {
         let timeout = opts.timeout;
         let volumes = opts.volumes;
         self.in_reverse_order(project, &targets, move |ctrs| async move {
-            self.remove_containers(&ctrs, timeout, volumes).await
+            self.remove_containers(project, &ctrs, timeout, volumes)
+                .await
         })
         .await?;
 

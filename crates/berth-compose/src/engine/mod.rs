@@ -5,14 +5,19 @@
 //! - [`hash`]: the config hash that decides whether a container is recreated;
 //! - [`graph`]: dependency order, with independent services visited concurrently;
 //! - [`spec`]: a service's `/containers/create` body;
-//! - [`up`], [`down`]: the convergence and the teardown; [`state`]: reading a project back.
+//! - [`up`], [`down`]: the convergence and the teardown; [`state`]: reading a project back;
+//! - [`inject`]: `environment`/`content` secrets and configs written at start; [`hooks`]:
+//!   `post_start`/`pre_stop` execs and `restart`'s `depends_on.restart` selection.
 
 pub mod down;
 pub mod graph;
 pub mod hash;
+pub mod hooks;
+pub mod inject;
 pub mod labels;
 pub mod progress;
 pub mod spec;
+pub mod spec_keys;
 pub mod state;
 pub mod up;
 pub mod watch;
@@ -44,6 +49,9 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 pub struct Engine {
     pub client: Client,
     pub progress: Progress,
+    /// Where hook output goes (attached `up`): the hook's container short name + ` ->`, and
+    /// the text; without it hooks run detached, as compose's `up -d`.
+    pub hook_sink: Option<hooks::HookSink>,
 }
 
 impl Engine {
@@ -51,6 +59,7 @@ impl Engine {
         Engine {
             client,
             progress: Progress::new(quiet),
+            hook_sink: None,
         }
     }
 }

@@ -447,18 +447,16 @@ pub fn create_body(
         json!(service.oom_score_adj),
         service.oom_score_adj == 0,
     );
-    set(
-        "Links",
-        json!(service
-            .links
-            .iter()
-            .map(|l| {
-                let (svc, alias) = l.split_once(':').unwrap_or((l, l));
-                format!("{}:{alias}", labels::container_name(&project.name, svc, 1))
-            })
-            .collect::<Vec<_>>()),
-        service.links.is_empty(),
-    );
+    let mut links: Vec<String> = service
+        .links
+        .iter()
+        .map(|l| {
+            let (svc, alias) = l.split_once(':').unwrap_or((l, l));
+            format!("{}:{alias}", labels::container_name(&project.name, svc, 1))
+        })
+        .collect();
+    links.extend(super::spec_keys::external_links(service));
+    set("Links", json!(links), links.is_empty());
     let tmpfs: Map<String, Value> = service
         .tmpfs
         .iter()
@@ -560,6 +558,8 @@ pub fn create_body(
         inst.volumes_from.is_empty(),
     );
 
+    super::spec_keys::host_config(service, &mut host);
+
     // Networks: the primary is NetworkMode; every attachment is in EndpointsConfig.
     let mut endpoints = Map::new();
     let network_mode = if let Some(m) = &inst.network_mode {
@@ -597,6 +597,7 @@ pub fn create_body(
                     ep.insert("GwPriority".into(), json!(c.gw_priority));
                 }
             }
+            super::spec_keys::endpoint(cfg.as_ref(), &links, &mut ep);
             ep.insert("Aliases".into(), json!(aliases));
             endpoints.insert(network_name(project, key), Value::Object(ep));
         }

@@ -289,6 +289,7 @@ impl Engine {
     /// Stops and removes containers (orphans, extra replicas), concurrently.
     pub async fn remove_containers(
         &self,
+        project: Option<&Project>,
         ctrs: &[Ctr],
         timeout: Option<i64>,
         volumes: bool,
@@ -297,7 +298,7 @@ impl Engine {
             let name = c.name();
             if c.running() {
                 self.progress.container(&name, "Stopping");
-                self.client.container_stop(c.id(), None, timeout).await?;
+                self.stop_with_hooks(project, c, timeout).await?;
                 self.progress.container(&name, "Stopped");
             }
             self.progress.container(&name, "Removing");
@@ -336,7 +337,7 @@ impl Engine {
             .collect();
         if !orphans.is_empty() {
             if opts.remove_orphans {
-                self.remove_containers(&orphans, opts.timeout, false)
+                self.remove_containers(None, &orphans, opts.timeout, false)
                     .await?;
             } else {
                 let names: Vec<String> = orphans.iter().map(Ctr::name).collect();
@@ -427,7 +428,8 @@ impl Engine {
         } else {
             Vec::new()
         };
-        self.remove_containers(&extra, timeout, false).await?;
+        self.remove_containers(Some(project), &extra, timeout, false)
+            .await?;
         let expected = super::hash::service_hash(s);
         let mut next = mine.iter().map(Ctr::number).max().unwrap_or(0) + 1;
         let mut jobs = Vec::new();
@@ -553,6 +555,18 @@ impl Engine {
         create_name: &str,
         publish: bool,
     ) -> Result<String> {
+        if super::spec_keys::interface_name(s).is_some() {
+            let version = self.client.api_version().await?;
+            if version_lt(&version, (1, 49)) {
+                return Err(EngineError::msg(
+                    "interface_name requires Docker Engine v28.1 or later",
+                ));
+            }
+        }
+        super::inject::check_objects(project, s)?;
+        for w in super::inject::mount_warnings(project, s) {
+            self.progress.line(&format!("WARN[0000] {w}"));
+        }
         let body = spec::create_body(project, s, inst, publish);
         let mut q: berth_client::client::Query = vec![("name", create_name.to_string())];
         if !s.platform.is_empty() {
@@ -565,6 +579,12 @@ impl Engine {
             .map_err(|e| {
                 EngineError::msg(format!("Error response from daemon: {}", api_message(&e)))
             })?;
+        // The daemon's warnings (discarded resources...), as compose shows them.
+        for w in created["Warnings"].as_array().into_iter().flatten() {
+            if let Some(w) = w.as_str().filter(|w| !w.is_empty()) {
+                self.progress.line(&format!(" {} {w} ", s.name));
+            }
+        }
         Ok(created["Id"].as_str().unwrap_or_default().to_string())
     }
 
@@ -605,6 +625,9 @@ impl Engine {
             }
         }
         let id = self.create(project, s, &inst, &tmp, true).await?;
+        if old.running() {
+            self.pre_stop_hooks(s, old.id()).await?;
+        }
         self.client.container_stop(old.id(), None, timeout).await?;
         self.client
             .container_remove(old.id(), true, false, false)
@@ -642,14 +665,18 @@ impl Engine {
                 if restart {
                     for m in list.iter().filter(|m| m.running) {
                         self.progress.container(&m.name, "Restarting");
+                        self.pre_stop_hooks(s, &m.id).await?;
                         self.client.container_restart(&m.id, None, None).await?;
+                        self.post_start_hooks(s, &m.id).await?;
                         self.progress.container(&m.name, "Started");
                     }
                 }
                 let results = join_all(list.iter().filter(|m| !m.running).map(|m| async move {
+                    self.inject_files(project, s, &m.id).await?;
                     self.progress.container(&m.name, "Starting");
                     match self.client.container_start(&m.id, None).await {
                         Ok(()) => {
+                            self.post_start_hooks(s, &m.id).await?;
                             self.progress.container(&m.name, "Started");
                             Ok(())
                         }
@@ -822,6 +849,13 @@ impl Engine {
         .await;
         results.into_iter().collect::<Result<Vec<()>>>().map(|_| ())
     }
+}
+
+/// Whether the API version `v` (`1.41`) is below `min`.
+fn version_lt(v: &str, min: (u32, u32)) -> bool {
+    let mut it = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let got = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    got < min
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

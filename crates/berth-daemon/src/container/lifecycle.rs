@@ -33,6 +33,7 @@ impl Daemon {
         self.events.emit(Kind::Container, action, &c.id, attrs);
     }
 
+    #[tracing::instrument(level = "debug", name = "create", skip_all)]
     pub async fn container_create(
         &self,
         name: Option<&str>,
@@ -240,6 +241,7 @@ impl Daemon {
     }
 
     /// Starts a container whose op lock the caller holds.
+    #[tracing::instrument(level = "debug", name = "start", skip_all)]
     pub(crate) async fn start_locked(&self, ctr: &Arc<Ctr>) -> Result<()> {
         let c = ctr.snapshot();
         let id = c.id.clone();
@@ -349,6 +351,7 @@ impl Daemon {
     }
 
     /// Writes the bundle and starts the shim; returns init's pid.
+    #[tracing::instrument(level = "debug", name = "launch_shim", skip_all)]
     async fn launch_shim(
         &self,
         c: &Container,
@@ -443,6 +446,7 @@ impl Daemon {
     }
 
     /// Records an exit: state, cleanup, events; then the restart policy or auto-remove.
+    #[tracing::instrument(level = "debug", name = "handle_exit", skip_all)]
     pub(crate) async fn handle_exit(&self, ctr: &Arc<Ctr>, status: ExitStatus) {
         let id = ctr.id.clone();
         self.stop_health_monitor(ctr);
@@ -561,10 +565,13 @@ impl Daemon {
     }
 
     /// Unmounts the rootfs and removes the bundle of a container that is not running.
+    #[tracing::instrument(level = "debug", name = "release", skip_all)]
     pub(crate) async fn release_after_exit(&self, id: &str) {
         self.volume_release(id);
-        self.net_down(id).await;
-        if let Err(e) = self.images.unmount(id).await {
+        // Independent: the network's release and the overlay's unmount (which syncs the
+        // upper layer) overlap.
+        let (_, unmounted) = tokio::join!(self.net_down(id), self.images.unmount(id));
+        if let Err(e) = unmounted {
             tracing::warn!(container = %id, error = %e, "unmounting rootfs");
         }
         let _ = std::fs::remove_dir_all(self.bundle_dir(id));
@@ -589,6 +596,7 @@ impl Daemon {
     }
 
     /// Sends the stop signal, waits up to the timeout, then SIGKILL.
+    #[tracing::instrument(level = "debug", name = "stop", skip_all)]
     pub(crate) async fn stop_locked(
         &self,
         ctr: &Arc<Ctr>,
@@ -816,6 +824,7 @@ impl Daemon {
     }
 
     /// Removes a stopped container whose op lock the caller holds.
+    #[tracing::instrument(level = "debug", name = "remove", skip_all)]
     pub(crate) async fn remove_locked(&self, ctr: &Arc<Ctr>) -> Result<()> {
         let id = ctr.id.clone();
         if !self

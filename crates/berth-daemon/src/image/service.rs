@@ -70,6 +70,7 @@ impl ImageService {
     }
 
     /// Mounts the container's rootfs; returns the mount point.
+    #[tracing::instrument(level = "debug", name = "rootfs_mount", skip_all)]
     pub async fn mount(&self, id: &str) -> Result<PathBuf> {
         let target = self.rootfs_dir(id);
         let svc = self.service.clone();
@@ -78,6 +79,7 @@ impl ImageService {
         Ok(target)
     }
 
+    #[tracing::instrument(level = "debug", name = "rootfs_unmount", skip_all)]
     pub async fn unmount(&self, id: &str) -> Result<()> {
         let target = self.rootfs_dir(id);
         let svc = self.service.clone();

@@ -170,6 +170,7 @@ impl Daemon {
 
     /// Before the start: the container's namespace with its interfaces, addresses and routes,
     /// and its published ports. On failure, everything done so far is undone.
+    #[tracing::instrument(level = "debug", name = "net_up", skip_all)]
     pub(crate) async fn net_up(&self, ctr: &Arc<Ctr>) -> Result<()> {
         let c = ctr.snapshot();
         match mode_of(&c.host_config) {
@@ -431,6 +432,7 @@ impl Daemon {
     }
 
     /// After the exit (or a failed start): ports, veths, namespace and addresses released.
+    #[tracing::instrument(level = "debug", name = "net_down", skip_all)]
     pub(crate) async fn net_down(&self, id: &str) {
         self.dns.stop(id).await;
         let ctr = self.containers.read().ok().and_then(|m| m.get(id).cloned());
@@ -443,12 +445,20 @@ impl Daemon {
         });
         if let Some(ctr) = &ctr {
             let c = ctr.snapshot();
-            if let Ok(host) = Netlink::host() {
-                for veth in c.net.veths.values() {
-                    if let Err(e) = host.delete(veth).await {
-                        tracing::warn!(container = %id, error = %e, "deleting veth");
+            // The host ends go in the background: a veth's deletion waits for the kernel's RCU
+            // grace periods (tens of ms) and nothing depends on it (names are never reused, and
+            // the kernel removes both ends anyway once the namespace goes).
+            let veths: Vec<String> = c.net.veths.values().cloned().collect();
+            if !veths.is_empty() {
+                let id = id.to_string();
+                tokio::spawn(async move {
+                    let Ok(host) = Netlink::host() else { return };
+                    for veth in veths {
+                        if let Err(e) = host.delete(&veth).await {
+                            tracing::debug!(container = %id, error = %e, "deleting veth");
+                        }
                     }
-                }
+                });
             }
             for name in c.net.active.keys() {
                 if let Ok(n) = self.nets.find(name) {

@@ -108,6 +108,24 @@ fn context(b: &BuildConfig) -> CliResult<(Vec<u8>, String)> {
 }
 
 /// Builds one service's image.
+/// What compose's classic builder refuses in a `build` section (`build_classic.go`): berthd
+/// builds with the classic `/build` only, so these are refused with compose's words.
+fn classic_unsupported(b: &berth_compose::model::BuildConfig) -> Option<&'static str> {
+    if b.platforms.len() > 1 {
+        Some("multi-arch build")
+    } else if b.privileged {
+        Some("privileged mode")
+    } else if !b.additional_contexts.is_empty() {
+        Some("additional contexts")
+    } else if !b.ssh.is_empty() {
+        Some("SSH keys")
+    } else if !b.secrets.is_empty() {
+        Some("secrets")
+    } else {
+        None
+    }
+}
+
 pub async fn build_one(
     engine: &Engine,
     project: &Project,
@@ -185,6 +203,11 @@ pub async fn build_one(
     engine
         .progress
         .line(&format!(" Service {service}  Building"));
+    if let Some(what) = classic_unsupported(b) {
+        return Err(err(format!(
+            "the classic builder doesn't support {what}, set DOCKER_BUILDKIT=1 to use BuildKit"
+        )));
+    }
     let mut stream = engine
         .client
         .image_build(berth_client::body::full(tar), q, &[])

@@ -12,7 +12,7 @@ use crate::error::{CliError, CliResult};
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
     /// Format the output. Values: [yaml | json]
-    #[arg(long = "format", default_value = "yaml")]
+    #[arg(long = "format", default_value = "")]
     pub format: String,
     /// Only validate the configuration, don't print anything
     #[arg(short = 'q', long = "quiet")]
@@ -71,6 +71,9 @@ pub fn image_name(p: &Project, service: &str) -> String {
 }
 
 pub fn run(compose: &ComposeArgs, args: &ConfigArgs) -> CliResult {
+    if args.variables {
+        return variables(compose, args);
+    }
     let format = match args.format.as_str() {
         "yaml" | "" => Format::Yaml,
         "json" => Format::Json,
@@ -180,4 +183,119 @@ pub fn run(compose: &ComposeArgs, args: &ConfigArgs) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// `config --variables`: the variables the files name, with their default and alternate values
+/// and whether they are required, from the model before interpolation (compose's
+/// `runVariables`); a table unless `--format json|yaml`.
+fn variables(compose: &ComposeArgs, args: &ConfigArgs) -> CliResult {
+    let sw = LoadSwitches {
+        skip_interpolation: true,
+        skip_consistency_check: args.no_consistency,
+        services: args.service.clone(),
+        ..Default::default()
+    };
+    let model = berth_compose::loader::load_model(&compose.load_options(&sw))
+        .map_err(super::load_error)?
+        .to_json();
+    // compose's model carries the resolved project name, not the file's `name:` template.
+    let mut model = model;
+    if let Some(m) = model.as_object_mut() {
+        m.remove("name");
+    }
+    let mut found: std::collections::BTreeMap<String, berth_compose::interpolate::Variable> =
+        Default::default();
+    let mut stack = vec![&model];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::String(s) => {
+                for var in berth_compose::interpolate::variables(s) {
+                    found.insert(var.name.clone(), var);
+                }
+            }
+            serde_json::Value::Array(a) => stack.extend(a.iter()),
+            serde_json::Value::Object(m) => stack.extend(m.values()),
+            _ => {}
+        }
+    }
+    let text = match args.format.as_str() {
+        "" | "table" => {
+            let mut rows = vec![[
+                "NAME".to_string(),
+                "REQUIRED".to_string(),
+                "DEFAULT VALUE".to_string(),
+                "ALTERNATE VALUE".to_string(),
+            ]];
+            rows.extend(found.values().map(|v| {
+                [
+                    v.name.clone(),
+                    v.required.to_string(),
+                    v.default_value.clone(),
+                    v.presence_value.clone(),
+                ]
+            }));
+            // Go's tabwriter as compose sets it: cells at least 20 wide, 3 apart.
+            let widths: Vec<usize> = (0..3)
+                .map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap_or(0).max(20))
+                .collect();
+            rows.iter()
+                .map(|r| {
+                    format!(
+                        "{:w0$}{:w1$}{:w2$}{}\n",
+                        r[0],
+                        r[1],
+                        r[2],
+                        r[3],
+                        w0 = widths[0],
+                        w1 = widths[1],
+                        w2 = widths[2]
+                    )
+                })
+                .collect::<String>()
+        }
+        "json" => {
+            // encoding/json's MarshalIndent of compose's struct (field order kept, four
+            // spaces), then the blank line compose prints after it.
+            let js = |s: &str| serde_json::Value::from(s).to_string();
+            let entries: Vec<String> = found
+                .values()
+                .map(|v| {
+                    format!(
+                        "    {}: {{\n        \"Name\": {},\n        \"DefaultValue\": {},\n        \"PresenceValue\": {},\n        \"Required\": {}\n    }}",
+                        js(&v.name),
+                        js(&v.name),
+                        js(&v.default_value),
+                        js(&v.presence_value),
+                        v.required
+                    )
+                })
+                .collect();
+            if entries.is_empty() {
+                "{}\n\n".to_string()
+            } else {
+                format!("{{\n{}\n}}\n\n", entries.join(",\n"))
+            }
+        }
+        "yaml" => found
+            .values()
+            .map(|v| {
+                let q = |s: &str| berth_compose::render::yaml_string(s);
+                format!(
+                    "{}:\n    name: {}\n    defaultvalue: {}\n    presencevalue: {}\n    required: {}\n",
+                    q(&v.name),
+                    q(&v.name),
+                    q(&v.default_value),
+                    q(&v.presence_value),
+                    v.required
+                )
+            })
+            .collect(),
+        other => return Err(CliError::status(1, format!("unsupported format {other:?}"))),
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

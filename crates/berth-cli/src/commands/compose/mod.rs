@@ -61,10 +61,10 @@ pub struct ComposeArgs {
     #[arg(long = "profile")]
     pub profile: Vec<String>,
     /// Control when to print ANSI control characters ("never"|"always"|"auto")
-    #[arg(long = "ansi", default_value = "auto")]
+    #[arg(long = "ansi", default_value = "auto", env = "COMPOSE_ANSI")]
     pub ansi: String,
     /// Set type of progress output (auto, tty, plain, json, quiet)
-    #[arg(long = "progress")]
+    #[arg(long = "progress", env = "COMPOSE_PROGRESS")]
     pub progress: Option<String>,
     /// Control max parallelism, -1 for unlimited
     #[arg(long = "parallel", default_value_t = -1, allow_negative_numbers = true)]
@@ -210,6 +210,44 @@ pub fn warn(msg: &str) {
     }
 }
 
+/// Compose's progress display for this command: `--progress`, `--ansi`, `NO_COLOR`, the
+/// terminal; the tty block's title is the command's (`[+] Stopping 2/2`).
+fn set_display(args: &ComposeArgs) -> CliResult {
+    use berth_compose::engine::progress::{self, Mode};
+    use std::io::IsTerminal;
+    let no_colour = std::env::var("NO_COLOR").is_ok_and(|v| !v.is_empty());
+    let ansi = if no_colour && args.ansi == "auto" {
+        "never"
+    } else {
+        args.ansi.as_str()
+    };
+    if !matches!(ansi, "auto" | "never" | "always") {
+        return Err(CliError::status(
+            1,
+            format!("unsupported --ansi value {ansi:?}"),
+        ));
+    }
+    let mode = Mode::choose(
+        args.progress.as_deref(),
+        ansi,
+        std::io::stderr().is_terminal(),
+    )
+    .map_err(|m| CliError::status(1, m))?;
+    let title = match &args.command {
+        ComposeCommand::Stop(_) => "Stopping",
+        ComposeCommand::Restart(_) => "Restarting",
+        ComposeCommand::Kill(_) => "Killing",
+        ComposeCommand::Pause(_) => "Pausing",
+        ComposeCommand::Unpause(_) => "Unpausing",
+        ComposeCommand::Rm(_) => "Removing",
+        ComposeCommand::Pull(_) => "Pulling",
+        ComposeCommand::Push(_) => "Pushing",
+        _ => "Running",
+    };
+    progress::set_display(mode, title, ansi != "never");
+    Ok(())
+}
+
 /// A loader error as the compose CLI reports it.
 pub fn load_error(e: LoadError) -> CliError {
     CliError::status(1, e.to_string())
@@ -218,6 +256,7 @@ pub fn load_error(e: LoadError) -> CliError {
 /// Runs a compose command.
 pub async fn run(host: Option<&str>, args: ComposeArgs) -> CliResult {
     let a = &args;
+    set_display(a)?;
     match &args.command {
         ComposeCommand::Config(c) => config::run(a, c),
         ComposeCommand::Build(c) => build::run(host, a, c).await,

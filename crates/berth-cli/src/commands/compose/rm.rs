@@ -33,7 +33,7 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &RmArgs) -> Cl
         let running: Vec<_> = list.iter().filter(|c| c.running()).cloned().collect();
         engine
             .in_reverse_order(project.as_ref(), &running, |c| {
-                engine.stop_containers(c, None)
+                engine.stop_containers(project.as_ref(), c, None)
             })
             .await
             .map_err(engine_err)?;
@@ -58,7 +58,7 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &RmArgs) -> Cl
         }
     }
     engine
-        .remove_containers(&list, None, args.volumes)
+        .remove_containers(project.as_ref(), &list, None, args.volumes)
         .await
         .map_err(engine_err)
 }

@@ -171,6 +171,8 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &RunArgs) -> C
         .ensure_resources(&project, std::slice::from_ref(&service))
         .await
         .map_err(engine_err)?;
+    // The dependencies' block ends before the one-off container's own output.
+    engine.progress.finish();
 
     let tty = !args.no_tty && !args.detach && term::stdin_is_tty();
     let working_dir = project.working_dir.clone();
@@ -261,6 +263,10 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &RunArgs) -> C
     inst.labels.insert(labels::SLUG.into(), slug.clone());
     let id = engine
         .create(&project, &s, &inst, &name, publish)
+        .await
+        .map_err(engine_err)?;
+    engine
+        .inject_files(&project, &s, &id)
         .await
         .map_err(engine_err)?;
     let ctx = crate::ctx::Ctx::new(host)?;

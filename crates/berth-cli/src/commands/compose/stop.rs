@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::common::engine_err;
 use super::{lifecycle, ComposeArgs};
 use crate::error::CliResult;
 
@@ -17,9 +18,10 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &StopArgs) -> 
     let (engine, project, list) = lifecycle::select(host, compose, &args.services, false).await?;
     let e = &engine;
     let t = args.timeout;
+    let p = project.as_ref();
     lifecycle::each(e, project.as_ref(), &list, true, |c| async move {
         e.progress.container(&c.name(), "Stopping");
-        e.client.container_stop(c.id(), None, t).await?;
+        e.stop_with_hooks(p, &c, t).await.map_err(engine_err)?;
         e.progress.container(&c.name(), "Stopped");
         Ok(())
     })

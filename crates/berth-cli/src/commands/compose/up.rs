@@ -192,7 +192,14 @@ pub async fn run(
             s.scale = Some(*n);
         }
     }
-    let engine = common::engine(host, common::quiet_progress(compose))?;
+    let mut engine = common::engine(host, common::quiet_progress(compose))?;
+    if !(create_only || args.no_start || args.detach || args.wait) {
+        // Attached: hook output printed as compose does (`web-1 ->  | ...`).
+        let printer = LogPrinter::new(&[], args.no_color, args.no_log_prefix);
+        engine.hook_sink = Some(std::sync::Arc::new(move |name: &str, text: &str| {
+            printer.lines(&format!("{name} "), 0, text)
+        }));
+    }
     let targets = Engine::targets(&project, &args.services, args.no_deps);
     prepare_images(
         &engine,
@@ -250,7 +257,17 @@ async fn attach(
     let attached: Vec<(String, Member)> = members
         .iter()
         .filter(|(svc, _)| targets.contains(svc))
-        .filter(|(svc, _)| args.attach.is_empty() || args.attach.contains(svc))
+        .filter(|(svc, _)| {
+            if args.attach.is_empty() {
+                // `attach: false` services are left out unless named with `--attach`.
+                project
+                    .services
+                    .get(*svc)
+                    .is_none_or(|s| s.attach != Some(false))
+            } else {
+                args.attach.contains(svc)
+            }
+        })
         .filter(|(svc, _)| !args.no_attach.contains(svc))
         .flat_map(|(svc, m)| m.iter().map(move |m| (svc.clone(), m.clone())))
         .collect();
@@ -259,6 +276,7 @@ async fn attach(
         .map(|(_, m)| short_name(&project.name, &m.name))
         .collect();
     let printer = LogPrinter::new(&names, args.no_color, args.no_log_prefix);
+    engine.progress.finish();
     // `--watch`: the file watch runs beside the logs; containers a rebuild creates are
     // followed too, and the logs end only with Ctrl-C.
     let mut session = if args.watch {
@@ -333,7 +351,7 @@ async fn attach(
             .collect();
         engine
             .in_reverse_order(Some(project), &ctrs, |c| {
-                engine.stop_containers(c, args.timeout)
+                engine.stop_containers(Some(project), c, args.timeout)
             })
             .await
             .map_err(engine_err)
