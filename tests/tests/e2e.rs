@@ -67,6 +67,8 @@ mod berth_compose_interop;
 mod berth_compose_keys;
 #[path = "e2e/berth_compose_progress.rs"]
 mod berth_compose_progress;
+#[path = "e2e/berth_compose_watch.rs"]
+mod berth_compose_watch;
 #[path = "e2e/build.rs"]
 mod build;
 #[path = "e2e/build_features.rs"]
@@ -93,12 +95,12 @@ mod cp_volumes;
 mod crash_consistency;
 #[path = "e2e/cri.rs"]
 mod cri;
+#[path = "e2e/cri_images.rs"]
+mod cri_images;
 #[path = "e2e/cri_pods.rs"]
 mod cri_pods;
 #[path = "e2e/cri_stream.rs"]
 mod cri_stream;
-#[path = "e2e/cri_images.rs"]
-mod cri_images;
 #[path = "e2e/daemon_start.rs"]
 mod daemon_start;
 #[path = "e2e/exec.rs"]

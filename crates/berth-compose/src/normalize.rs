@@ -368,6 +368,17 @@ pub fn check(p: &Project) -> Result<(), LoadError> {
                 "services.deploy.replicas: can't set container_name and {name} as container name must be unique"
             )));
         }
+        if let Some(dev) = &s.develop {
+            if dev
+                .watch
+                .iter()
+                .any(|w| w.action != "rebuild" && w.action != "restart" && w.target.is_empty())
+            {
+                return Err(LoadError::invalid(format!(
+                    "services.{name}.develop.watch: target is required for non-rebuild actions"
+                )));
+            }
+        }
         if let Some(lim) = s.deploy.as_ref().and_then(|d| d.resources.limits.as_ref()) {
             if s.cpus != 0.0 && lim.cpus != 0.0 && s.cpus != lim.cpus {
                 return Err(LoadError::invalid(format!(

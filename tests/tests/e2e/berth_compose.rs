@@ -44,7 +44,7 @@ impl Proj {
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
 
-    fn base(&self, client: Client) -> Command {
+    pub fn base(&self, client: Client) -> Command {
         let mut cmd = self.d.command(client);
         cmd.current_dir(&self.dir)
             .env("DOCKER_BUILDKIT", "0")

@@ -20,6 +20,7 @@ pub mod spec;
 pub mod spec_keys;
 pub mod state;
 pub mod up;
+pub mod watch;
 
 use berth_client::{Client, ClientError};
 

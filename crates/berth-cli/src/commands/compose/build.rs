@@ -157,9 +157,15 @@ pub async fn build_one(
     if !args.is_empty() {
         q.push(("buildargs", serde_json::Value::Object(args).to_string()));
     }
-    if !b.labels.is_empty() {
-        q.push(("labels", serde_json::json!(b.labels).to_string()));
+    // Compose's getImageBuildLabels: the build's labels, then version, project and service.
+    let mut labels = serde_json::json!(b.labels);
+    if let Some(m) = labels.as_object_mut() {
+        use berth_compose::labels as l;
+        m.insert(l::VERSION.into(), l::COMPOSE_VERSION.into());
+        m.insert(l::PROJECT.into(), project.name.clone().into());
+        m.insert(l::SERVICE.into(), service.into());
     }
+    q.push(("labels", labels.to_string()));
     if !b.target.is_empty() {
         q.push(("target", b.target.clone()));
     }

@@ -59,6 +59,7 @@ pub async fn run(host: Option<&str>, compose: &ComposeArgs, args: &CreateArgs) -
         no_log_prefix: false,
         quiet_pull: false,
         yes: args.yes,
+        watch: false,
         services: args.services.clone(),
     };
     up::run(host, compose, &up, true).await

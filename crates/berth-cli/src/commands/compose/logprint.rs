@@ -53,6 +53,22 @@ impl LogPrinter {
         let _ = out.flush();
     }
 
+    /// A line of `--watch` (compose's `⦿` prefix).
+    pub fn watch_line(&self, text: &str) {
+        let line = if self.prefix {
+            // Compose pads to its widest presenter name, `#watch` included, plus one.
+            let p = format!("{} ⦿ ", " ".repeat(self.width.max("#watch".len()) + 1));
+            if self.color {
+                format!("\x1b[92m{p}\x1b[0m{text}")
+            } else {
+                format!("{p}{text}")
+            }
+        } else {
+            text.to_string()
+        };
+        self.status(&line);
+    }
+
     /// A status line without prefix (`web-1 exited with code 0`).
     pub fn status(&self, text: &str) {
         let _g = self.out.lock();

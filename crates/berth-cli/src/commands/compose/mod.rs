@@ -34,6 +34,7 @@ pub mod top;
 pub mod up;
 pub mod version;
 pub mod wait;
+pub mod watch;
 
 use std::path::PathBuf;
 
@@ -138,6 +139,8 @@ pub enum ComposeCommand {
     Version(version::VersionArgs),
     /// Block until containers of all (or specified) services stop.
     Wait(wait::WaitArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(watch::WatchArgs),
 }
 
 /// Per-load switches a command may set (`config --no-interpolate` ...).
@@ -282,5 +285,6 @@ pub async fn run(host: Option<&str>, args: ComposeArgs) -> CliResult {
         ComposeCommand::Up(c) => up::run(host, a, c, false).await,
         ComposeCommand::Version(c) => version::run(c),
         ComposeCommand::Wait(c) => wait::run(host, a, c).await,
+        ComposeCommand::Watch(c) => watch::run(host, a, c).await,
     }
 }

@@ -2,6 +2,7 @@
 //! (`-d`) or follow every container's output, prefixed, until they exit or Ctrl-C stops them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_compose::engine::up::{Member, Recreate, UpOptions};
@@ -84,8 +85,14 @@ pub struct UpArgs {
     /// Assume "yes" as answer to all prompts and run non-interactively
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     pub services: Vec<String>,
 }
+
+/// `up --watch` without any `develop.watch` (compose's `NewWatcher`).
+const WATCH_NONE: &str = "none of the selected services is configured for watch, see https://docs.docker.com/compose/how-tos/file-watch/";
 
 /// `--scale a=2` into a map.
 pub fn parse_scale(flags: &[String]) -> CliResult<BTreeMap<String, i64>> {
@@ -149,8 +156,26 @@ pub async fn run(
             "--abort-on-container-exit and --detach are incompatible",
         ));
     }
+    if args.detach && args.watch {
+        return Err(CliError::status(
+            1,
+            "--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch",
+        ));
+    }
+    if args.no_build && args.watch {
+        return Err(CliError::status(
+            1,
+            "--no-build and --watch are incompatible",
+        ));
+    }
     let mut project = common::load(compose, &args.services)?;
     common::check_services(Some(&project), &args.services)?;
+    // Compose finds nothing to watch only once the containers are created (not started).
+    let watch_none = args.watch
+        && !project
+            .services
+            .values()
+            .any(|s| s.develop.as_ref().is_some_and(|d| !d.watch.is_empty()));
     let scale = parse_scale(&args.scale)?;
     for k in scale.keys() {
         if !project.services.contains_key(k) {
@@ -203,7 +228,7 @@ pub async fn run(
         } else {
             Recreate::Diverged
         },
-        no_start: create_only || args.no_start,
+        no_start: create_only || args.no_start || watch_none,
         scale,
         remove_orphans: args.remove_orphans,
         timeout: args.timeout,
@@ -211,6 +236,9 @@ pub async fn run(
         wait_timeout: args.wait_timeout.map(Duration::from_secs),
     };
     let members = engine.up(&project, &opts).await.map_err(engine_err)?;
+    if watch_none {
+        return Err(CliError::status(1, WATCH_NONE));
+    }
     if create_only || args.no_start || args.detach || args.wait {
         return Ok(());
     }
@@ -249,11 +277,32 @@ async fn attach(
         .collect();
     let printer = LogPrinter::new(&names, args.no_color, args.no_log_prefix);
     engine.progress.finish();
+    // `--watch`: the file watch runs beside the logs; containers a rebuild creates are
+    // followed too, and the logs end only with Ctrl-C.
+    let mut session = if args.watch {
+        let p = printer.clone();
+        let log: super::watch::LogFn = Arc::new(move |line: &str| p.watch_line(line));
+        Some(
+            super::watch::Session::start(
+                engine,
+                project,
+                targets,
+                log,
+                BuildOptions::default(),
+                // Compose's `up --watch` does not prune.
+                false,
+                WATCH_NONE,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     printer.status(&format!("Attaching to {}", names.join(", ")));
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, String, i64)>();
     let host = engine.client.host().clone();
     let version = engine.client.api_version().await?;
-    for (i, (svc, m)) in attached.iter().enumerate() {
+    let follow = |i: usize, svc: &String, m: &Member| {
         let client = berth_client::Client::new(host.clone()).with_version(&version);
         let printer = printer.clone();
         let tx = tx.clone();
@@ -277,8 +326,11 @@ async fn attach(
             };
             let _ = tx.send((svc, short, code));
         });
+    };
+    for (i, (svc, m)) in attached.iter().enumerate() {
+        follow(i, svc, m);
     }
-    drop(tx);
+    let mut followed = attached.len();
     let all_ids: Vec<String> = members.values().flatten().map(|m| m.id.clone()).collect();
     let mut remaining = attached.len();
     let mut exit_code: i64 = 0;
@@ -305,7 +357,27 @@ async fn attach(
             .map_err(engine_err)
     };
     loop {
+        let watched = async {
+            match session.as_mut() {
+                Some(s) => s.next(engine, project).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            created = watched => {
+                match created {
+                    Some(created) => {
+                        for (svc, m) in created {
+                            if attached.iter().any(|(s, _)| *s == svc) {
+                                follow(followed, &svc, &m);
+                                followed += 1;
+                                remaining += 1;
+                            }
+                        }
+                    }
+                    None => session = None,
+                }
+            }
             got = rx.recv() => {
                 let Some((svc, short, code)) = got else { break };
                 printer.status(&format!("{short} exited with code {code}"));
@@ -317,7 +389,7 @@ async fn attach(
                     stop_all("Aborting on container exit...").await?;
                     break;
                 }
-                if remaining == 0 {
+                if remaining == 0 && session.is_none() {
                     break;
                 }
             }
