@@ -93,6 +93,8 @@ mod cp_volumes;
 mod crash_consistency;
 #[path = "e2e/cri.rs"]
 mod cri;
+#[path = "e2e/console_size.rs"]
+mod console_size;
 #[path = "e2e/cri_stream.rs"]
 mod cri_stream;
 #[path = "e2e/daemon_start.rs"]
