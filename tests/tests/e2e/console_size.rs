@@ -126,7 +126,7 @@ fn console_size_of_the_api() {
     let name = unique_name("consize-api");
     let body = serde_json::json!({
         "Image": "busybox",
-        "Cmd": ["sh", "-c", "stty size; sleep 300"],
+        "Cmd": ["sh", "-c", "stty size; echo rc=$?; sleep 300"],
         "Tty": true,
         "HostConfig": {"ConsoleSize": [12, 34], "NetworkMode": "none"},
     });
@@ -144,7 +144,8 @@ fn console_size_of_the_api() {
         "{}",
         logs()
     );
-    // An older client's ConsoleSize is ignored (dockerd before API 1.42 has none on Linux).
+    // An older client's ConsoleSize is ignored (dockerd before API 1.42 has none on Linux):
+    // the terminal is 0x0.
     let old = unique_name("consize-old");
     let r = api_json(
         &d,
@@ -156,10 +157,11 @@ fn console_size_of_the_api() {
     d.docker(&["start", &old]).success();
     let logs_old = || d.docker(&["logs", &old]).out().to_string();
     assert!(
-        berth_tests::wait_until(Duration::from_secs(20), || logs_old().contains("0 0")),
+        berth_tests::wait_until(Duration::from_secs(20), || logs_old().contains("rc=")),
         "{}",
         logs_old()
     );
+    assert!(!logs_old().contains("12 34"), "{}", logs_old());
     // The exec's ConsoleSize, at API 1.42 and later, with Tty.
     let r = api_json(
         &d,

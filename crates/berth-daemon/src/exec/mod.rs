@@ -146,7 +146,12 @@ impl Daemon {
             });
         }
         let mut process = crate::runtime::spec::exec_process(self, &c, &entry.config)?;
-        if let Some([h, w]) = console_size {
+        // The start request's size, else the one given at create (dockerd).
+        let size = console_size.or_else(|| match entry.config.console_size.as_deref() {
+            Some(&[h, w]) => Some([u16::try_from(h).ok()?, u16::try_from(w).ok()?]),
+            _ => None,
+        });
+        if let Some([h, w]) = size {
             crate::runtime::spec::set_console_size(&mut process, Some(h), Some(w));
         }
         let stdin = entry.config.attach_stdin.unwrap_or(false) && !detach;

@@ -34,8 +34,13 @@ pub struct ExecStartBody {
 pub(super) async fn create(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
-    JsonBody(config): JsonBody<ExecConfig>,
+    v: ApiVersion,
+    JsonBody(mut config): JsonBody<ExecConfig>,
 ) -> Result<Response, ApiError> {
+    if !v.at_least("1.42") {
+        // dockerd ignores an older client's `ConsoleSize`.
+        config.console_size = None;
+    }
     let exec_id = d.exec_create(&id, config).await?;
     Ok(json_response(
         StatusCode::CREATED,
