@@ -33,9 +33,9 @@ pub(super) async fn create(
     let mut body: ContainerCreateBody = serde_json::from_value(raw)
         .map_err(|e| ApiError::from(crate::body::BodyError::Json(e.to_string())))?;
     if !v.at_least("1.42") {
-        // dockerd ignores an older client's `ConsoleSize`.
+        // "ConsoleSize is not respected by Linux daemon before API 1.42" (dockerd).
         if let Some(hc) = body.host_config.as_mut() {
-            hc.console_size = None;
+            hc.console_size = Some(vec![0, 0]);
         }
     }
     let created = d.container_create(name, body).await?;
