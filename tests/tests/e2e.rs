@@ -97,6 +97,8 @@ mod cri;
 mod console_size;
 #[path = "e2e/cri_stream.rs"]
 mod cri_stream;
+#[path = "e2e/cri_ws.rs"]
+mod cri_ws;
 #[path = "e2e/daemon_start.rs"]
 mod daemon_start;
 #[path = "e2e/exec.rs"]
