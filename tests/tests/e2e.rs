@@ -81,6 +81,8 @@ mod cgroup_escape;
 mod commit_export;
 #[path = "e2e/compose.rs"]
 mod compose;
+#[path = "e2e/console_size.rs"]
+mod console_size;
 #[path = "e2e/container_compat.rs"]
 mod container_compat;
 #[path = "e2e/container_lifecycle.rs"]
@@ -93,8 +95,6 @@ mod cp_volumes;
 mod crash_consistency;
 #[path = "e2e/cri.rs"]
 mod cri;
-#[path = "e2e/console_size.rs"]
-mod console_size;
 #[path = "e2e/cri_stream.rs"]
 mod cri_stream;
 #[path = "e2e/cri_ws.rs"]
