@@ -181,3 +181,47 @@ fn console_size_of_the_api() {
     assert_eq!(r.text().trim_end(), "21 43");
     d.docker(&["rm", "-f", &name, &old]).success();
 }
+
+/// `crictl exec -it` (kubelet's client side: the terminal's size is the first resize message)
+/// starts the process at crictl's terminal size, over SPDY and WebSocket.
+#[test]
+fn crictl_exec_t_starts_at_its_terminal_size() {
+    use berth_tests::crictl::{crictl_args, crictl_path};
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let id = d
+        .run(
+            Client::Docker,
+            &["run", "-d", "--network", "none", "busybox", "sleep", "300"],
+        )
+        .success()
+        .out()
+        .to_string();
+    for transport in ["spdy", "websocket"] {
+        for _ in 0..5 {
+            let args = crictl_args(
+                &sock,
+                &["exec", "-r", transport, "-it", &id, "stty", "size"],
+            );
+            let line = std::iter::once(crictl_path().display().to_string())
+                .chain(args)
+                .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let script = format!("stty rows 37 cols 91 && exec {line}");
+            let mut s =
+                berth_tests::pty::spawn(std::path::Path::new("sh"), &["-c", &script], &[]).unwrap();
+            assert_eq!(
+                s.wait(Duration::from_secs(60)),
+                Some(0),
+                "{transport}: {}\n{}",
+                s.stdout(),
+                s.stderr()
+            );
+            let out = s.stdout();
+            assert_eq!(first_line(&out), "37 91", "{transport}: {out:?}");
+        }
+    }
+}
