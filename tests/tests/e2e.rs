@@ -83,6 +83,8 @@ mod cgroup_escape;
 mod commit_export;
 #[path = "e2e/compose.rs"]
 mod compose;
+#[path = "e2e/console_size.rs"]
+mod console_size;
 #[path = "e2e/container_compat.rs"]
 mod container_compat;
 #[path = "e2e/container_lifecycle.rs"]
@@ -101,6 +103,8 @@ mod cri_images;
 mod cri_pods;
 #[path = "e2e/cri_stream.rs"]
 mod cri_stream;
+#[path = "e2e/cri_ws.rs"]
+mod cri_ws;
 #[path = "e2e/daemon_start.rs"]
 mod daemon_start;
 #[path = "e2e/exec.rs"]

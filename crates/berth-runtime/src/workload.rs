@@ -22,6 +22,7 @@ impl Executor for WorkloadExecutor {
             .and_then(|p| p.args().as_ref())
             .filter(|a| !a.is_empty())
             .ok_or(ExecutorError::InvalidArg)?;
+        set_console_size(spec);
         // setup_envs has already made the process's environment the container's.
         let path = resolve(&args[0], std::env::var_os("PATH").as_deref());
         let c_path =
@@ -47,6 +48,29 @@ impl Executor for WorkloadExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         DefaultExecutor {}.validate(spec)
     }
+}
+
+/// The process's `consoleSize`, set on its terminal before it runs (as runc's init does):
+/// stdin is the pty's slave by now. libcontainer itself leaves the size 0x0.
+fn set_console_size(spec: &Spec) {
+    let Some(process) = spec.process().as_ref() else {
+        return;
+    };
+    let Some(size) = process.console_size() else {
+        return;
+    };
+    if process.terminal() != Some(true) || size.height() == 0 || size.width() == 0 {
+        return;
+    }
+    let ws = libc::winsize {
+        ws_row: u16::try_from(size.height()).unwrap_or(u16::MAX),
+        ws_col: u16::try_from(size.width()).unwrap_or(u16::MAX),
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct that lives for the duration of the call; a
+    // failure (stdin not a terminal) changes nothing and the process runs at the old size.
+    unsafe { libc::ioctl(0, libc::TIOCSWINSZ, &ws) };
 }
 
 /// runc's message for a failed `execve`, the errno as Go prints it.

@@ -148,6 +148,7 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     };
     let pid = spawned.pid;
     let io = pending.finish(spawned.pty_master, config.open_stdin)?;
+    initial_console_size(&config.bundle, &io);
     let init = Init {
         pid,
         io,
@@ -159,6 +160,24 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
         Supervisor::new(config.clone(), signals, listener, log, init),
         pid,
     ))
+}
+
+/// Gives the init's terminal the spec's `process.consoleSize` while the init waits for Start,
+/// whether or not the runtime applies it (the embedded one does as the process execs, runc as
+/// well): `docker run -t` starts at the client's size.
+fn initial_console_size(bundle: &Path, io: &proc_io::ProcIo) {
+    let Ok(spec) = oci_spec::runtime::Spec::load(bundle.join("config.json")) else {
+        return;
+    };
+    let Some(size) = spec.process().as_ref().and_then(|p| p.console_size()) else {
+        return;
+    };
+    if let (Ok(h @ 1..), Ok(w @ 1..)) = (u16::try_from(size.height()), u16::try_from(size.width()))
+    {
+        if let Err(e) = io.resize(h, w) {
+            shimlog::error(&format!("setting the initial console size: {e}"));
+        }
+    }
 }
 
 /// An earlier run of this id interrupted before its cleanup (berthd or its shim killed) may

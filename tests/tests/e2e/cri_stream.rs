@@ -149,7 +149,7 @@ fn exec_with_a_terminal() {
                 &id,
                 "sh",
                 "-c",
-                "tty; sleep 1; stty size; echo end-$((6*7))",
+                "tty; stty size; echo end-$((6*7))",
             ],
         );
         // crictl's terminal gets a size of its own, which the resize stream must carry in.

@@ -40,6 +40,10 @@ pub(crate) enum Outcome {
     Failed(String),
 }
 
+/// How long an exec with a terminal waits for the client's first resize before it starts at
+/// no size.
+const FIRST_RESIZE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What [`exec`] tells its caller as the process starts: its exec id, for a kill on timeout.
 pub(crate) type Started = tokio::sync::oneshot::Sender<String>;
 
@@ -49,9 +53,19 @@ pub(crate) async fn exec(
     id: &str,
     cmd: Vec<String>,
     tty: bool,
-    io: Stdio,
+    mut io: Stdio,
     started: Option<Started>,
 ) -> Outcome {
+    // kubelet's clients send the terminal's size as the first resize: the process starts at
+    // that size rather than 0x0 (as `ConsoleSize` does for the Docker API).
+    let console_size = match (tty, io.resize.as_mut()) {
+        (true, Some(rx)) => tokio::time::timeout(FIRST_RESIZE_WAIT, rx.recv())
+            .await
+            .ok()
+            .flatten()
+            .map(|s| [s.height, s.width]),
+        _ => None,
+    };
     let config = ExecConfig {
         cmd: Some(cmd),
         tty: Some(tty),
@@ -65,7 +79,10 @@ pub(crate) async fn exec(
         Err(e) => return Outcome::Failed(e.message),
     };
     // raw = tty: a terminal's output comes as it is, otherwise in stdcopy frames.
-    let session = match daemon.exec_start(&exec_id, false, tty, None).await {
+    let session = match daemon
+        .exec_start_sized(&exec_id, false, tty, None, console_size)
+        .await
+    {
         Ok(s) => s,
         Err(e) => return Outcome::Failed(e.message),
     };

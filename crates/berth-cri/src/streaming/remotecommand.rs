@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use super::process::{self, Outcome, Size, Stdio};
 use super::spdy::frame::header;
 use super::spdy::session::{Session, StreamOut};
-use super::ws::{self, Message};
+use super::ws;
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
 
 /// The SPDY protocol served (kubelet serves v4 and older over SPDY; v5 is WebSocket only).
 pub(crate) const SPDY_PROTOCOLS: &[&str] = &["v4.channel.k8s.io"];
@@ -214,24 +216,20 @@ where
 /// Serves one exec or attach over an upgraded WebSocket connection with `protocol`.
 pub(crate) async fn serve_ws<IO>(io: IO, daemon: Arc<Daemon>, cmd: Command, protocol: &str)
 where
-    IO: AsyncRead + AsyncWrite + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let v5 = protocol == WS_PROTOCOLS[0];
-    let (mut rd, mut wr) = tokio::io::split(io);
-    // One writer: channel messages, pongs, and the final close.
-    let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(64);
+    let (mut sink, mut stream) = ws::server(io).await.split();
+    // One writer: channel messages, then the final close. (Pings are answered by the stream
+    // as it reads.)
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(async move {
-        while let Some((op, payload)) = out_rx.recv().await {
-            if ws::write_frame(&mut wr, op, &payload).await.is_err() {
-                return;
-            }
-            if op == ws::OP_CLOSE {
+        while let Some(msg) = out_rx.recv().await {
+            let close = matches!(msg, Message::Close(_));
+            if sink.send(msg).await.is_err() || close {
                 break;
             }
         }
-        use tokio::io::AsyncWriteExt;
-        let _ = wr.flush().await;
-        let _ = wr.shutdown().await;
     });
     let channel = |id: u8| {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
@@ -241,7 +239,7 @@ where
                 let mut msg = Vec::with_capacity(b.len() + 1);
                 msg.push(id);
                 msg.extend_from_slice(&b);
-                if out.send((ws::OP_BINARY, msg)).await.is_err() {
+                if out.send(Message::Binary(msg.into())).await.is_err() {
                     return;
                 }
             }
@@ -268,65 +266,53 @@ where
     if cmd.tty {
         stdio.resize = Some(resize_rx);
     }
-    let reader = {
-        let out = out_tx.clone();
-        tokio::spawn(async move {
-            let mut stdin = Some(stdin_tx);
-            let mut partial = None;
-            let mut resize_buf = Vec::new();
-            loop {
-                let msg = match ws::read_message(&mut rd, &mut partial).await {
-                    Ok(Some(m)) => m,
-                    Ok(None) | Err(_) => return,
-                };
-                match msg {
-                    Message::Binary(data) | Message::Text(data) => {
-                        let Some((&ch, payload)) = data.split_first() else {
-                            continue;
-                        };
-                        match ch {
-                            CH_STDIN => {
-                                if let Some(tx) = &stdin {
-                                    if !payload.is_empty() {
-                                        let _ = tx.send(payload.to_vec()).await;
-                                    }
-                                }
-                            }
-                            CH_RESIZE => {
-                                resize_buf.extend_from_slice(payload);
-                                for s in parse_sizes(&mut resize_buf) {
-                                    let _ = resize_tx.send(s).await;
-                                }
-                            }
-                            CH_CLOSE if v5 && payload.first() == Some(&CH_STDIN) => {
-                                stdin = None;
-                            }
-                            _ => {}
+    let mut reader = tokio::spawn(async move {
+        let mut stdin = Some(stdin_tx);
+        let mut resize_buf = Vec::new();
+        while let Some(Ok(msg)) = stream.next().await {
+            let data = match msg {
+                Message::Binary(b) => b,
+                Message::Text(t) => t.into(),
+                Message::Close(_) => return,
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            };
+            let Some((&ch, payload)) = data.split_first() else {
+                continue;
+            };
+            match ch {
+                CH_STDIN => {
+                    if let Some(tx) = &stdin {
+                        if !payload.is_empty() {
+                            let _ = tx.send(payload.to_vec()).await;
                         }
                     }
-                    Message::Ping(p) => {
-                        let _ = out.send((ws::OP_PONG, p)).await;
-                    }
-                    Message::Pong(_) => {}
-                    Message::Close => return,
                 }
+                CH_RESIZE => {
+                    resize_buf.extend_from_slice(payload);
+                    for s in parse_sizes(&mut resize_buf) {
+                        let _ = resize_tx.send(s).await;
+                    }
+                }
+                CH_CLOSE if v5 && payload.first() == Some(&CH_STDIN) => {
+                    stdin = None;
+                }
+                _ => {}
             }
-        })
-    };
+        }
+    });
     let outcome = cmd.run(daemon, stdio).await;
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     let mut status = vec![CH_ERROR];
     status.extend_from_slice(&status_json(&cmd, &outcome));
-    let _ = out_tx.send((ws::OP_BINARY, status)).await;
-    let _ = out_tx
-        .send((ws::OP_CLOSE, ws::close_payload(ws::CLOSE_NORMAL)))
-        .await;
+    let _ = out_tx.send(Message::Binary(status.into())).await;
+    let _ = out_tx.send(ws::close_normal()).await;
     drop(out_tx);
     let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
-    // The client answers the close; stop reading either way.
-    let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+    // The client answers the close; stop reading either way (which drops the connection).
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut reader).await;
+    reader.abort();
 }
 
 #[cfg(test)]

@@ -115,12 +115,16 @@ fn upgrade_of(
     let headers = req.headers();
     let upgrade = header_values(headers, "upgrade");
     if upgrade.iter().any(|u| u.eq_ignore_ascii_case("websocket")) {
-        let key = headers
-            .get("sec-websocket-key")
-            .and_then(|k| k.to_str().ok())
-            .ok_or_else(|| {
-                Box::new(text(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n"))
-            })?;
+        let accept = super::ws::accept(headers).map_err(|e| {
+            let mut r = text(StatusCode::BAD_REQUEST, format!("{e}\n"));
+            if e == super::ws::HandshakeError::BadVersion {
+                r.headers_mut().insert(
+                    "sec-websocket-version",
+                    HeaderValue::from_static(super::ws::VERSION),
+                );
+            }
+            Box::new(r)
+        })?;
         let offered = header_values(headers, "sec-websocket-protocol");
         let protocol = negotiate(&offered, ws).ok_or_else(|| {
             Box::new(text(
@@ -130,10 +134,7 @@ fn upgrade_of(
                 ),
             ))
         })?;
-        return Ok(Upgrade::WebSocket {
-            protocol,
-            accept: super::ws::accept_key(key),
-        });
+        return Ok(Upgrade::WebSocket { protocol, accept });
     }
     if upgrade.iter().any(|u| u.eq_ignore_ascii_case(SPDY)) {
         let offered = header_values(headers, STREAM_PROTOCOL);
@@ -231,7 +232,7 @@ fn handle(
             (Pending::Command(cmd), Some(p)) => remotecommand::serve_ws(io, daemon, cmd, &p).await,
             (Pending::PortForward(target), None) => portforward::serve_spdy(io, target).await,
             (Pending::PortForward(target), Some(_)) => {
-                portforward::serve_spdy(super::ws::tunnel(io), target).await
+                portforward::serve_spdy(super::ws::tunnel(io).await, target).await
             }
         }
     });

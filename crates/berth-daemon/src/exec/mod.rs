@@ -85,6 +85,20 @@ impl Daemon {
         raw: bool,
         detach_keys: Option<&str>,
     ) -> Result<AttachSession> {
+        self.exec_start_sized(exec_id, detach, raw, detach_keys, None)
+            .await
+    }
+
+    /// [`Daemon::exec_start`] with the terminal's size as the process starts (`[height,
+    /// width]`, the start request's `ConsoleSize`): set before the process runs.
+    pub async fn exec_start_sized(
+        &self,
+        exec_id: &str,
+        detach: bool,
+        raw: bool,
+        detach_keys: Option<&str>,
+        console_size: Option<[u16; 2]>,
+    ) -> Result<AttachSession> {
         let entry = self.exec_entry(exec_id)?;
         let tty = entry.config.tty.unwrap_or(false);
         let ctr = self.lookup(&entry.container_id)?;
@@ -131,7 +145,15 @@ impl Daemon {
                     ),
             });
         }
-        let process = crate::runtime::spec::exec_process(self, &c, &entry.config)?;
+        let mut process = crate::runtime::spec::exec_process(self, &c, &entry.config)?;
+        // The start request's size, else the one given at create (dockerd).
+        let size = console_size.or_else(|| match entry.config.console_size.as_deref() {
+            Some(&[h, w]) => Some([u16::try_from(h).ok()?, u16::try_from(w).ok()?]),
+            _ => None,
+        });
+        if let Some([h, w]) = size {
+            crate::runtime::spec::set_console_size(&mut process, Some(h), Some(w));
+        }
         let stdin = entry.config.attach_stdin.unwrap_or(false) && !detach;
         let detach_keys = crate::container::attach::parse_detach_keys(
             detach_keys

@@ -476,8 +476,35 @@ pub fn build(
         .map_err(|e| {
             Error::invalid(format!("creating the working directory {}: {e}", input.cwd))
         })?;
-    let spec = berth_runtime::spec::build(&input).map_err(spec_error)?;
+    let mut spec = berth_runtime::spec::build(&input).map_err(spec_error)?;
+    if let Some(p) = spec.process_mut() {
+        let size = c.host_config.console_size.as_deref();
+        if let Some(&[h, w]) = size {
+            set_console_size(p, u16::try_from(h).ok(), u16::try_from(w).ok());
+        }
+    }
     crate::sandbox::member::adjust_spec(d, c, spec)
+}
+
+/// The terminal's size as the process starts (the runtime sets it before the process runs,
+/// as runc does): dockerd's `HostConfig.ConsoleSize` and exec `ConsoleSize`, `[height,
+/// width]`. Nothing without a terminal or when both are 0.
+pub fn set_console_size(
+    p: &mut oci_spec::runtime::Process,
+    height: Option<u16>,
+    width: Option<u16>,
+) {
+    let (h, w) = (height.unwrap_or(0), width.unwrap_or(0));
+    if p.terminal() != Some(true) || (h == 0 && w == 0) {
+        return;
+    }
+    if let Ok(b) = oci_spec::runtime::BoxBuilder::default()
+        .height(u64::from(h))
+        .width(u64::from(w))
+        .build()
+    {
+        p.set_console_size(Some(b));
+    }
 }
 
 /// The OCI process for an exec in a running container.

@@ -34,8 +34,13 @@ pub struct ExecStartBody {
 pub(super) async fn create(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
-    JsonBody(config): JsonBody<ExecConfig>,
+    v: ApiVersion,
+    JsonBody(mut config): JsonBody<ExecConfig>,
 ) -> Result<Response, ApiError> {
+    if !v.at_least("1.42") {
+        // dockerd ignores an older client's `ConsoleSize`.
+        config.console_size = None;
+    }
     let exec_id = d.exec_create(&id, config).await?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -50,17 +55,17 @@ pub(super) async fn start(
     hijack: Hijack,
     JsonBody(body): JsonBody<ExecStartBody>,
 ) -> Result<Response, ApiError> {
+    // The terminal's size as the process starts: API 1.42 and later, with `Tty` (dockerd).
+    let console_size = body.console_size.filter(|_| body.tty && v.at_least("1.42"));
     let session = d
-        .exec_start(&id, body.detach, body.tty, body.detach_keys.as_deref())
+        .exec_start_sized(
+            &id,
+            body.detach,
+            body.tty,
+            body.detach_keys.as_deref(),
+            console_size,
+        )
         .await?;
-    // The process is running now; give its pty the client's size before output starts.
-    if let (true, Some([h, w])) = (body.tty, body.console_size) {
-        if h > 0 && w > 0 {
-            if let Err(e) = d.exec_resize(&id, h, w).await {
-                tracing::debug!(exec = %id, error = %e, "initial exec resize failed");
-            }
-        }
-    }
     if body.detach {
         tokio::spawn(session.run(null_io()));
         return Ok(empty(StatusCode::OK));

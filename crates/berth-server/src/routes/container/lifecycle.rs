@@ -30,8 +30,14 @@ pub(super) async fn create(
     check_subpath_version(&raw, &v)?;
     check_cgroupns_mode(&raw)?;
     check_endpoint_count(&raw, &v)?;
-    let body: ContainerCreateBody = serde_json::from_value(raw)
+    let mut body: ContainerCreateBody = serde_json::from_value(raw)
         .map_err(|e| ApiError::from(crate::body::BodyError::Json(e.to_string())))?;
+    if !v.at_least("1.42") {
+        // "ConsoleSize is not respected by Linux daemon before API 1.42" (dockerd).
+        if let Some(hc) = body.host_config.as_mut() {
+            hc.console_size = Some(vec![0, 0]);
+        }
+    }
     let created = d.container_create(name, body).await?;
     Ok(json_response(StatusCode::CREATED, &created))
 }
