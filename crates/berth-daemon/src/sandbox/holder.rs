@@ -61,17 +61,16 @@ pub(super) fn write_etc_files(dir: &Path, spec: &PodSpec) -> Result<()> {
     write("resolv.conf", resolv)
 }
 
-/// The pod's hostname: the config's, the host's on the host network, else the pod's name.
+/// The pod's hostname: the config's, else (and always on the host network) the host's, as
+/// containerd and CRI-O do. (The pod's name is no fallback: it may be longer than the 64 bytes
+/// sethostname(2) takes, and kubelet always sends the hostname it wants.)
 pub(super) fn pod_hostname(spec: &PodSpec) -> String {
-    if spec.host_network() {
-        return nix::sys::utsname::uname()
-            .map(|u| u.nodename().to_string_lossy().into_owned())
-            .unwrap_or_default();
-    }
-    if !spec.hostname.is_empty() {
+    if !spec.host_network() && !spec.hostname.is_empty() {
         return spec.hostname.clone();
     }
-    spec.name.clone()
+    nix::sys::utsname::uname()
+        .map(|u| u.nodename().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The cgroup of a pod's process (the holder's or a container's): under the pod's cgroup
