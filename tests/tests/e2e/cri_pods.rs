@@ -920,3 +920,45 @@ fn security_context_mounts_devices_and_exit_status() {
         assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
     });
 }
+
+/// critest's pods: a name longer than the 64 bytes of a hostname, no hostname, an empty cgroup
+/// parent (berth's driver is cgroupfs). The pod runs, is Ready, and takes the host's hostname
+/// (as containerd's and CRI-O's do) rather than failing in sethostname(2).
+#[test]
+fn pod_without_hostname_and_a_long_name_is_ready() {
+    let Some(d) = TestDaemon::start_with(&[
+        "--cri-socket",
+        "{dir}/cri.sock",
+        "--cni-conf-dir",
+        "{dir}/net.d",
+    ]) else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let dir = d.dir().to_path_buf();
+    let net = PodNet::of(&d);
+    net.write_conf(&dir.join("net.d"), &dir.join("ipam"));
+    let _pods = Pods(&sock);
+    let name = "create-PodSandbox-for-container-0b7c5a3e-6d0f-4a59-9d53-2f1e0c6f3b7a";
+    assert!(name.len() > 64);
+    let pod = json!({
+        "metadata": {"name": name, "uid": "cri-test-uid-1", "namespace": "cri-test-ns", "attempt": 0},
+        "linux": {"cgroup_parent": ""},
+        "labels": {"foo": "bar"}
+    });
+    let pod_json = write_json(&dir, "pod.json", &pod);
+    let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
+        .success()
+        .out()
+        .to_string();
+    let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
+    assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(st["info"]["hostname"], host.trim(), "{st}");
+    let ready = crictl(&sock, &["pods", "-q", "--state", "ready"]);
+    assert!(ready.success().stdout.lines().any(|l| l == pod_id), "{}", ready.stdout);
+    crictl(&sock, &["stopp", &pod_id]).success();
+    let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
+    assert_eq!(st["status"]["state"], "SANDBOX_NOTREADY", "{st}");
+    crictl(&sock, &["rmp", &pod_id]).success();
+}
