@@ -50,6 +50,8 @@ pub struct TestDaemon {
     pub net: Option<crate::netslot::NetSlot>,
     /// `BERTH_FAILPOINT` for the next launch only (see [`TestDaemon::restart_with_failpoint`]).
     failpoint: Option<String>,
+    /// `BERTH_INIT` instead of the static build (see [`TestDaemon::restart_with_init`]).
+    init_override: Option<PathBuf>,
 }
 
 impl TestDaemon {
@@ -114,6 +116,7 @@ impl TestDaemon {
                 )
             },
             failpoint: None,
+            init_override: None,
             tmp,
         };
         setup(&root);
@@ -231,6 +234,9 @@ impl TestDaemon {
         // berthd runs the init named by BERTH_INIT for `--init`; it must be the static build
         // (busybox has no libc), not the dynamic one cargo leaves beside berthd.
         if let Some(init) = static_init() {
+            cmd.env("BERTH_INIT", init);
+        }
+        if let Some(init) = &self.init_override {
             cmd.env("BERTH_INIT", init);
         }
         if let Some(point) = self.failpoint.take() {
@@ -443,6 +449,14 @@ impl TestDaemon {
     pub fn restart_with_failpoint(&mut self, point: &str) {
         self.stop();
         self.failpoint = Some(point.to_string());
+        self.launch();
+    }
+
+    /// Restarts berthd (and its later launches) with `BERTH_INIT=init`.
+    #[track_caller]
+    pub fn restart_with_init(&mut self, init: &Path) {
+        self.stop();
+        self.init_override = Some(init.to_path_buf());
         self.launch();
     }
 

@@ -962,3 +962,59 @@ fn pod_without_hostname_and_a_long_name_is_ready() {
     assert_eq!(st["status"]["state"], "SANDBOX_NOTREADY", "{st}");
     crictl(&sock, &["rmp", &pod_id]).success();
 }
+
+/// A dynamically linked berth-init (cargo's plain build beside berthd) cannot run from the
+/// holder's empty rootfs: RunPodSandbox refuses it up front, naming the static build, instead of
+/// answering with a pod whose holder has already exited (never Ready, its containers unable to
+/// join its namespaces: critest's "intermediate process error ENOENT").
+#[test]
+fn pod_refuses_a_dynamically_linked_holder() {
+    let Some(mut d) = TestDaemon::start_with(&[
+        "--cri-socket",
+        "{dir}/cri.sock",
+        "--cni-conf-dir",
+        "{dir}/no-cni-conf",
+    ]) else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let dir = d.dir().to_path_buf();
+    let _pods = Pods(&sock);
+    let logs = dir.join("pod-logs");
+    let pod = pod_config(
+        "dyn",
+        &logs,
+        json!({"linux": {"security_context": {"namespace_options": {"network": 2}}}}),
+    );
+    let pod_json = write_json(&dir, "pod.json", &pod);
+    // With the static init (the harness's), the pod runs and is Ready.
+    let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
+        .success()
+        .out()
+        .to_string();
+    let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
+    assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
+    crictl(&sock, &["rmp", "-f", &pod_id]).success();
+
+    // The dynamic one: cargo's own build of berth-init, or else /bin/true (dynamic on Debian).
+    let cargo_init = d.bins.berthd.with_file_name("berth-init");
+    let dynamic = [cargo_init.as_path(), Path::new("/bin/true")]
+        .into_iter()
+        .find(|p| {
+            std::process::Command::new("file")
+                .arg("-L")
+                .arg(p)
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("dynamically linked"))
+        });
+    let Some(dynamic) = dynamic else {
+        eprintln!("no dynamically linked binary to try; skipping");
+        return;
+    };
+    d.restart_with_init(dynamic);
+    let out = crictl(&sock, &["runp", pod_json.to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{out}");
+    out.stderr_has("is dynamically linked")
+        .stderr_has("needs a static berth-init");
+    assert_eq!(crictl(&sock, &["pods", "-q"]).success().out(), "");
+}

@@ -73,6 +73,57 @@ pub(super) fn pod_hostname(spec: &PodSpec) -> String {
         .unwrap_or_default()
 }
 
+/// Refuses a holder binary that needs a dynamic loader: the holder's rootfs is empty, so a
+/// dynamically linked `berth-init` (a plain `cargo build`) exits at once with status 1 and
+/// leaves a pod that is never Ready, whose containers cannot join its namespaces.
+/// (`scripts/build-init` makes the static one.)
+pub(super) fn check_static(binary: &Path) -> Result<()> {
+    let data = std::fs::read(binary)
+        .map_err(|e| Error::internal(format!("reading {}: {e}", binary.display())))?;
+    if elf_interpreter(&data) {
+        return Err(Error::invalid(format!(
+            "{} is dynamically linked: a pod's holder runs from an empty rootfs and needs a static berth-init (scripts/build-init)",
+            binary.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `data`, a 64-bit little-endian ELF file, has a `PT_INTERP` program header.
+/// Anything else (another class, a script, a truncated file) is taken as needing none.
+fn elf_interpreter(data: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| {
+        data.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |o: usize| {
+        data.get(o..o + 8).map(|b| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            u64::from_le_bytes(a)
+        })
+    };
+    // ELF magic, ELFCLASS64, ELFDATA2LSB.
+    if data.get(0..6) != Some(&[0x7f, b'E', b'L', b'F', 2, 1][..]) {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return false;
+    };
+    let Ok(phoff) = usize::try_from(phoff) else {
+        return false;
+    };
+    (0..usize::from(phnum)).any(|i| {
+        phoff
+            .checked_add(i * usize::from(phentsize))
+            .and_then(u32_at)
+            == Some(PT_INTERP)
+    })
+}
+
 /// The cgroup of a pod's process (the holder's or a container's): under the pod's cgroup
 /// parent when it has one, else berth's own.
 pub(crate) fn cgroup_path(parent: &str, id: &str) -> String {
@@ -282,5 +333,29 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&socket);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elf_interpreter_is_found_in_program_headers() {
+        // A minimal ELF64 LE header with two program headers at 0x40: PT_LOAD, then PT_INTERP.
+        let mut elf = vec![0u8; 0x40 + 2 * 56];
+        elf[..6].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1]);
+        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        elf[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes());
+        elf[0x40..0x44].copy_from_slice(&1u32.to_le_bytes());
+        elf[0x40 + 56..0x44 + 56].copy_from_slice(&3u32.to_le_bytes());
+        assert!(elf_interpreter(&elf));
+        elf[0x40 + 56..0x44 + 56].copy_from_slice(&1u32.to_le_bytes());
+        assert!(!elf_interpreter(&elf));
+        // Headers past the end of the file, or not ELF at all: no interpreter.
+        elf[0x38..0x3a].copy_from_slice(&9u16.to_le_bytes());
+        assert!(!elf_interpreter(&elf));
+        assert!(!elf_interpreter(b"#!/bin/sh\n"));
     }
 }

@@ -190,6 +190,7 @@ impl Daemon {
         let holder_binary = self.config.init_binary.clone().ok_or_else(|| {
             Error::invalid("no berth-init binary is installed: pods need it as their holder")
         })?;
+        holder::check_static(&holder_binary)?;
         let pid = id::generate();
         let mut rec = PodRecord {
             id: pid.clone(),
