@@ -956,7 +956,11 @@ fn pod_without_hostname_and_a_long_name_is_ready() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(st["info"]["hostname"], host.trim(), "{st}");
     let ready = crictl(&sock, &["pods", "-q", "--state", "ready"]);
-    assert!(ready.success().stdout.lines().any(|l| l == pod_id), "{}", ready.stdout);
+    assert!(
+        ready.success().stdout.lines().any(|l| l == pod_id),
+        "{}",
+        ready.stdout
+    );
     crictl(&sock, &["stopp", &pod_id]).success();
     let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
     assert_eq!(st["status"]["state"], "SANDBOX_NOTREADY", "{st}");
