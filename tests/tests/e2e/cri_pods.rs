@@ -137,6 +137,8 @@ fn pod_network_containers_logs_and_teardown() {
     let Some(d) = TestDaemon::start_with(&[
         "--cri-socket",
         "{dir}/cri.sock",
+        "--registry-config-dir",
+        "{dir}/hosts.d",
         "--cni-conf-dir",
         "{dir}/net.d",
         "--cni-bin-dir",
@@ -144,6 +146,8 @@ fn pod_network_containers_logs_and_teardown() {
     ]) else {
         return;
     };
+    // The CRI sees its own image namespace: busybox goes there as an operator would put it.
+    berth_tests::crictl::seed_busybox(&d);
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
     let net = PodNet::of(&d);
@@ -477,11 +481,14 @@ fn host_network_pod_survives_a_berthd_restart() {
     let Some(mut d) = TestDaemon::start_with(&[
         "--cri-socket",
         "{dir}/cri.sock",
+        "--registry-config-dir",
+        "{dir}/hosts.d",
         "--cni-conf-dir",
         "{dir}/no-cni-conf",
     ]) else {
         return;
     };
+    berth_tests::crictl::seed_busybox(&d);
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
     let cgroup_parent = format!("/berth-e2e-pods/{}", berth_tests::unique_name("p"));
