@@ -483,7 +483,33 @@ pub fn build(
             set_console_size(p, u16::try_from(h).ok(), u16::try_from(w).ok());
         }
     }
+    set_rootfs_propagation(&mut spec);
     crate::sandbox::member::adjust_spec(d, c, spec)
+}
+
+/// dockerd's root propagation: shared (recursively) when a mount is (r)shared, so that mounts
+/// made under it inside the container reach the host; else slave when one is (r)slave; else
+/// the runtime's default (slave too). Written `shared`/`slave`, the spelling youki accepts
+/// (it applies them with MS_REC; runc reads both spellings).
+fn set_rootfs_propagation(spec: &mut oci_spec::runtime::Spec) {
+    let has = |names: [&str; 2]| {
+        spec.mounts().iter().flatten().any(|m| {
+            m.options()
+                .iter()
+                .flatten()
+                .any(|o| names.contains(&o.as_str()))
+        })
+    };
+    let propagation = if has(["rshared", "shared"]) {
+        "shared"
+    } else if has(["rslave", "slave"]) {
+        "slave"
+    } else {
+        return;
+    };
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_rootfs_propagation(Some(propagation.to_string()));
+    }
 }
 
 /// The terminal's size as the process starts (the runtime sets it before the process runs,
