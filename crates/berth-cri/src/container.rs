@@ -93,6 +93,17 @@ pub(crate) async fn create(
     let ns = sc.namespace_options.clone().unwrap_or_default();
     let caps = sc.capabilities.clone().unwrap_or_default();
 
+    if let (Some(g), None, true) = (
+        &sc.run_as_group,
+        &sc.run_as_user,
+        sc.run_as_username.is_empty(),
+    ) {
+        // containerd's check and wording: a group alone names no user to run as.
+        return Err(Status::invalid_argument(format!(
+            "user group \"{}\" is specified without user",
+            g.value
+        )));
+    }
     let mut security_opt = Vec::new();
     if sc.no_new_privs {
         security_opt.push("no-new-privileges".to_string());
