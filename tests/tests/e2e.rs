@@ -97,6 +97,8 @@ mod cp_volumes;
 mod crash_consistency;
 #[path = "e2e/cri.rs"]
 mod cri;
+#[path = "e2e/cri_containers.rs"]
+mod cri_containers;
 #[path = "e2e/cri_images.rs"]
 mod cri_images;
 #[path = "e2e/cri_pods.rs"]
