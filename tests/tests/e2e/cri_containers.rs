@@ -205,3 +205,57 @@ fn run_as_group_needs_a_user() {
     assert!(text.contains(" stdout F 3000\n"), "{text}");
     crictl(&sock, &["rmp", "-f", &pod]).success();
 }
+
+/// A pod whose holder has died has no namespaces left: StartContainer says the sandbox is not
+/// running rather than failing in the runtime with a bare ENOENT.
+#[test]
+fn start_in_a_pod_whose_holder_died_names_the_sandbox() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let dir = d.dir().to_path_buf();
+    let _pods = Pods(&sock);
+    let (pod, pod_json) = host_net_pod(&sock, &dir, "orphan");
+    let ctr = write_json(
+        &dir,
+        "ctr.json",
+        &json!({"metadata": {"name": "c"}, "image": {"image": "busybox"}, "command": ["sleep", "1000"]}),
+    );
+    let cid = create(&sock, &pod, &pod_json, &ctr)
+        .success()
+        .out()
+        .to_string();
+    let st: Value = serde_json::from_str(
+        &crictl(&sock, &["inspectp", "-o", "json", &pod])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    let holder = st["info"]["pid"].as_i64().unwrap();
+    assert!(holder > 0, "{st}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(holder).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        berth_tests::wait_until(std::time::Duration::from_secs(10), || !Path::new(&format!(
+            "/proc/{holder}/ns"
+        ))
+        .exists()),
+        "the holder {holder} did not go"
+    );
+    let out = crictl(&sock, &["start", &cid]);
+    out.code_is(1);
+    assert!(
+        out.stderr
+            .contains(&format!("sandbox container \\\"{pod}\\\" is not running"))
+            || out
+                .stderr
+                .contains(&format!("sandbox container \"{pod}\" is not running")),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("ENOENT"), "{out:?}");
+    crictl(&sock, &["rmp", "-f", &pod]).success();
+}

@@ -102,7 +102,11 @@ pub(crate) fn adjust_spec(
         return Ok(spec);
     };
     let pod = d.pod_get(&m.sandbox_id)?;
-    if pod.state != PodState::Ready || pod.holder_pid <= 0 {
+    // A holder that has died leaves no namespaces to join (the runtime would fail on its
+    // /proc/<pid>/ns paths with a bare ENOENT).
+    let holder_alive = pod.holder_pid > 0
+        && std::path::Path::new(&format!("/proc/{}/ns", pod.holder_pid)).exists();
+    if pod.state != PodState::Ready || !holder_alive {
         return Err(Error::conflict(format!(
             "sandbox container {:?} is not running",
             pod.id
