@@ -259,3 +259,71 @@ fn start_in_a_pod_whose_holder_died_names_the_sandbox() {
     assert!(!out.stderr.contains("ENOENT"), "{out:?}");
     crictl(&sock, &["rmp", "-f", &pod]).success();
 }
+
+/// A process exec'd in a container runs under the container's seccomp profile (as with runc):
+/// the default profile shows in /proc/self/status, a localhost profile's denial holds, and an
+/// unconfined container's exec stays unconfined.
+#[test]
+fn exec_runs_under_the_containers_seccomp_profile() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let dir = d.dir().to_path_buf();
+    let _pods = Pods(&sock);
+    let (pod, pod_json) = host_net_pod(&sock, &dir, "seccomp");
+    // critest's block-chmod profile.
+    let profile = write_json(
+        &dir,
+        "block-chmod.json",
+        &json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["chmod", "fchmod", "fchmodat", "fchmodat2"], "action": "SCMP_ACT_ERRNO"}]
+        }),
+    );
+    for (name, seccomp, mode) in [
+        ("default", json!({"profile_type": 0}), "2"),
+        ("unconfined", json!({"profile_type": 1}), "0"),
+        (
+            "localhost",
+            json!({"profile_type": 2, "localhost_ref": profile}),
+            "2",
+        ),
+    ] {
+        let ctr = write_json(
+            &dir,
+            &format!("{name}.json"),
+            &json!({
+                "metadata": {"name": name}, "image": {"image": "busybox"},
+                "command": ["sleep", "1000"],
+                "linux": {"security_context": {"seccomp": seccomp}}
+            }),
+        );
+        let cid = create(&sock, &pod, &pod_json, &ctr)
+            .success()
+            .out()
+            .to_string();
+        crictl(&sock, &["start", &cid]).success();
+        let status = crictl(
+            &sock,
+            &["exec", &cid, "grep", "^Seccomp:", "/proc/self/status"],
+        );
+        assert_eq!(
+            status.success().out(),
+            format!("Seccomp:\t{mode}"),
+            "{name}: {status:?}"
+        );
+        let chmod = crictl(&sock, &["exec", &cid, "chmod", "400", "/tmp"]);
+        if name == "localhost" {
+            chmod.code_is(1);
+            assert!(
+                chmod.stderr.contains("Operation not permitted"),
+                "{chmod:?}"
+            );
+        } else {
+            chmod.success();
+        }
+        crictl(&sock, &["rm", "-f", &cid]).success();
+    }
+    crictl(&sock, &["rmp", "-f", &pod]).success();
+}
