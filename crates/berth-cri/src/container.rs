@@ -104,6 +104,17 @@ pub(crate) async fn create(
             g.value
         )));
     }
+    if config
+        .mounts
+        .iter()
+        .any(|m| m.image.as_ref().is_some_and(|i| !i.image.is_empty()))
+    {
+        // Image volumes (KEP 4639) are not implemented: said so, rather than read as a bind
+        // of an empty host path.
+        return Err(Status::unimplemented(
+            "image volumes (Mount.image) are not supported by berth yet (see docs/cri.md)",
+        ));
+    }
     let mut security_opt = Vec::new();
     if sc.no_new_privs {
         security_opt.push("no-new-privileges".to_string());

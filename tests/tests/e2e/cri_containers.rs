@@ -327,3 +327,30 @@ fn exec_runs_under_the_containers_seccomp_profile() {
     }
     crictl(&sock, &["rmp", "-f", &pod]).success();
 }
+
+/// A mount of an image (an image volume) is refused as unimplemented, not taken for a bind of
+/// an empty host path.
+#[test]
+fn image_volume_mount_is_unimplemented() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let dir = d.dir().to_path_buf();
+    let _pods = Pods(&sock);
+    let (pod, pod_json) = host_net_pod(&sock, &dir, "imagevol");
+    let ctr = write_json(
+        &dir,
+        "ctr.json",
+        &json!({
+            "metadata": {"name": "c"}, "image": {"image": "busybox"}, "command": ["true"],
+            "mounts": [{"container_path": "/mnt/image", "image": {"image": "busybox"}, "readonly": true}]
+        }),
+    );
+    let out = create(&sock, &pod, &pod_json, &ctr);
+    out.code_is(1);
+    assert!(out.stderr.contains("code = Unimplemented"), "{out:?}");
+    assert!(out.stderr.contains("image volumes"), "{out:?}");
+    assert_eq!(crictl(&sock, &["ps", "-a", "-q"]).success().out(), "");
+    crictl(&sock, &["rmp", "-f", &pod]).success();
+}
