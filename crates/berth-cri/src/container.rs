@@ -115,6 +115,22 @@ pub(crate) async fn create(
             "image volumes (Mount.image) are not supported by berth yet (see docs/cri.md)",
         ));
     }
+    for m in config.mounts.iter().filter(|m| m.recursive_read_only) {
+        // containerd's checks and wording.
+        if !m.readonly {
+            return Err(Status::invalid_argument(format!(
+                "recursive read-only mount {:?} must be read-only",
+                m.container_path
+            )));
+        }
+        if m.propagation != proto::MountPropagation::PropagationPrivate as i32 {
+            return Err(Status::invalid_argument(format!(
+                "recursive read-only mount {:?} requires private propagation, got: {}",
+                m.container_path,
+                propagation(m.propagation)
+            )));
+        }
+    }
     let mut security_opt = Vec::new();
     if sc.no_new_privs {
         security_opt.push("no-new-privileges".to_string());
@@ -128,6 +144,7 @@ pub(crate) async fn create(
             host_path: m.host_path.clone(),
             readonly: m.readonly,
             propagation: propagation(m.propagation).to_string(),
+            recursive_read_only: m.recursive_read_only,
         })
         .collect();
     let binds: Vec<String> = mounts

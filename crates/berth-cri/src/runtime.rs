@@ -135,7 +135,8 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
             runtime_handlers: vec![proto::RuntimeHandler {
                 name: String::new(),
                 features: Some(proto::RuntimeHandlerFeatures {
-                    recursive_read_only_mounts: false,
+                    // `rro` binds (mount_setattr AT_RECURSIVE in the runtime).
+                    recursive_read_only_mounts: true,
                     user_namespaces: false,
                 }),
             }],

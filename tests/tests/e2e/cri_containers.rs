@@ -354,3 +354,112 @@ fn image_volume_mount_is_unimplemented() {
     assert_eq!(crictl(&sock, &["ps", "-a", "-q"]).success().out(), "");
     crictl(&sock, &["rmp", "-f", &pod]).success();
 }
+
+/// The same through the Docker API: `docker exec` runs under the container's seccomp profile
+/// (dockerd/runc show `Seccomp: 2` in an exec of a default container), and an unconfined
+/// container's exec stays unconfined.
+#[test]
+fn docker_exec_runs_under_the_containers_seccomp_profile() {
+    let Some(d) = TestDaemon::start() else {
+        return;
+    };
+    for (name, opts, mode) in [
+        ("sc-default", &[][..], "2"),
+        (
+            "sc-unconfined",
+            &["--security-opt", "seccomp=unconfined"][..],
+            "0",
+        ),
+    ] {
+        let mut args = vec!["run", "-d", "--network", "none", "--name", name];
+        args.extend_from_slice(opts);
+        args.extend_from_slice(&["busybox", "sleep", "300"]);
+        d.docker(&args).success();
+        let out = d.docker(&["exec", name, "grep", "^Seccomp:", "/proc/self/status"]);
+        assert_eq!(out.success().out(), format!("Seccomp:\t{mode}"), "{name}");
+        d.docker(&["rm", "-f", name]).success();
+    }
+}
+
+/// `recursive_read_only` makes a read-only bind's submounts read-only too (a plain read-only
+/// bind leaves a tmpfs under it writable); it needs `readonly` and private propagation, and
+/// the runtime announces the feature.
+#[test]
+fn recursive_read_only_mounts() {
+    let Some(d) = TestDaemon::start_with_cri() else {
+        return;
+    };
+    let sock = d.cri_socket();
+    let dir = d.dir().to_path_buf();
+    let _pods = Pods(&sock);
+    let info: Value =
+        serde_json::from_str(&crictl(&sock, &["info", "-o", "json"]).success().stdout).unwrap();
+    assert_eq!(
+        info["runtimeHandlers"][0]["features"]["recursive_read_only_mounts"], true,
+        "{info}"
+    );
+    let (pod, pod_json) = host_net_pod(&sock, &dir, "rro");
+    // As critest does: a host path with a tmpfs mounted inside it.
+    let host = dir.join("rro-host");
+    std::fs::create_dir_all(host.join("tmpfs")).unwrap();
+    mount(
+        Some("tmpfs"),
+        host.join("tmpfs").as_path(),
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    let _host_mounts = HostMounts(vec![host.join("tmpfs")]);
+
+    for (name, rro, writable) in [("plain-ro", false, true), ("recursive-ro", true, false)] {
+        let ctr = write_json(
+            &dir,
+            &format!("{name}.json"),
+            &json!({
+                "metadata": {"name": name}, "image": {"image": "busybox"},
+                "command": ["sleep", "1000"],
+                "mounts": [{"host_path": host, "container_path": "/mnt", "readonly": true,
+                            "recursive_read_only": rro}]
+            }),
+        );
+        let cid = create(&sock, &pod, &pod_json, &ctr)
+            .success()
+            .out()
+            .to_string();
+        crictl(&sock, &["start", &cid]).success();
+        // The bind itself is read-only either way.
+        let top = crictl(&sock, &["exec", &cid, "touch", "/mnt/top"]);
+        top.code_is(1);
+        assert!(top.stderr.contains("Read-only file system"), "{top:?}");
+        let sub = crictl(&sock, &["exec", &cid, "touch", "/mnt/tmpfs/file"]);
+        if writable {
+            sub.success();
+        } else {
+            sub.code_is(1);
+            assert!(sub.stderr.contains("Read-only file system"), "{sub:?}");
+        }
+        crictl(&sock, &["rm", "-f", &cid]).success();
+    }
+
+    // The rejections, in containerd's words.
+    for (name, readonly, propagation, want) in [
+        ("rw", false, 0, "must be read-only"),
+        ("slave", true, 1, "requires private propagation"),
+        ("shared", true, 2, "requires private propagation"),
+    ] {
+        let ctr = write_json(
+            &dir,
+            &format!("bad-{name}.json"),
+            &json!({
+                "metadata": {"name": name}, "image": {"image": "busybox"}, "command": ["true"],
+                "mounts": [{"host_path": host, "container_path": "/mnt", "readonly": readonly,
+                            "recursive_read_only": true, "propagation": propagation}]
+            }),
+        );
+        let out = create(&sock, &pod, &pod_json, &ctr);
+        out.code_is(1);
+        assert!(out.stderr.contains(want), "{name}: {out:?}");
+    }
+    crictl(&sock, &["rmp", "-f", &pod]).success();
+}

@@ -57,6 +57,10 @@ pub struct MemberMount {
     pub readonly: bool,
     /// `private`, `rslave` (host to container) or `rshared` (bidirectional).
     pub propagation: String,
+    /// Read-only recursively: submounts too (the OCI `rro` option, mount_setattr with
+    /// AT_RECURSIVE in the runtime).
+    #[serde(default)]
+    pub recursive_read_only: bool,
 }
 
 /// The pod membership of `c`, if it is a CRI container.
@@ -168,6 +172,19 @@ pub(crate) fn adjust_spec(
             .is_some_and(|s| std::path::Path::new(s).starts_with(d.container_dir(&c.id)))
         {
             mount["source"] = data.join(file).display().to_string().into();
+        }
+    }
+    for rro in m.mounts.iter().filter(|x| x.recursive_read_only) {
+        let Some(mount) = v["mounts"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .find(|x| x["destination"].as_str() == Some(rro.container_path.as_str()))
+        else {
+            continue;
+        };
+        if let Some(options) = mount["options"].as_array_mut() {
+            options.push("rro".into());
         }
     }
     if !c.host_config.privileged.unwrap_or(false) {
