@@ -9,6 +9,7 @@
 //! - [`Engine::sync`]: changed paths copied into every container of the service as one tar
 //!   (`PUT /containers/{id}/archive`), deleted ones removed by an exec of `rm -rf`.
 
+use berth_dockerfile::ignore::clean;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -144,31 +145,6 @@ fn escape_braces(p: &str) -> String {
         }
     }
     out
-}
-
-/// Go's `filepath.Clean`, lexically.
-pub fn clean(path: &str) -> String {
-    let rooted = path.starts_with('/');
-    let mut out: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if out.last().is_some_and(|l| *l != "..") {
-                    out.pop();
-                } else if !rooted {
-                    out.push("..");
-                }
-            }
-            p => out.push(p),
-        }
-    }
-    let joined = out.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
 }
 
 /// The patterns of a `.dockerignore` file (moby's `ignorefile.ReadAll`).
