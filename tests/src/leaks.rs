@@ -427,12 +427,17 @@ pub fn db_strings(db: &Path, sql: &str) -> Vec<String> {
 /// Regular files and symlinks under `root`, not crossing into other filesystems (container
 /// mounts), not counting SQLite's journal files (they come and go with checkpoints).
 pub fn count_files(root: &Path) -> usize {
+    files_under(root).len()
+}
+
+/// The paths [`count_files`] counts, so that a changed count can name its files.
+pub fn files_under(root: &Path) -> BTreeSet<PathBuf> {
     use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeSet::new();
     let Ok(top) = std::fs::symlink_metadata(root) else {
-        return 0;
+        return out;
     };
     let dev = top.dev();
-    let mut n = 0;
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -453,10 +458,10 @@ pub fn count_files(root: &Path) -> usize {
             if name.ends_with("-wal") || name.ends_with("-shm") || name.ends_with("-journal") {
                 continue;
             }
-            n += 1;
+            out.insert(e.path());
         }
     }
-    n
+    out
 }
 
 #[cfg(test)]

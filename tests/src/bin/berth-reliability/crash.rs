@@ -72,12 +72,12 @@ pub fn run(ctx: &mut Ctx) {
         registry = Some(r);
         Ok(())
     });
-    let mut baseline = Census::default();
+    let mut baseline = Baseline::default();
     ctx.check("crash/baseline", |_| {
         // A first container makes the bridge and the table, which stay.
         d.berth(&["run", "--rm", "busybox", "true"]).success();
         settle(&d);
-        baseline = comparable(&Census::take(&d));
+        baseline = Baseline::take(&d);
         Ok(())
     });
     let ops = operations(ctx, registry.as_ref().map(|r| r.addr.clone()));
@@ -138,7 +138,7 @@ pub fn run(ctx: &mut Ctx) {
                         }
                         .clean_up();
                         settle(&d);
-                        baseline = comparable(&Census::take(&d));
+                        baseline = Baseline::take(&d);
                         found.extend(bad.into_iter().map(|b| format!("#{}: {b}", attempt + 1)));
                     }
                 }
@@ -152,6 +152,37 @@ pub fn run(ctx: &mut Ctx) {
     }
     drop(registry);
     ctx.teardown("crash", d);
+}
+
+/// What a crash check must come back to: the counts, and the files by name so that a count
+/// off by one can say which file it is.
+#[derive(Default)]
+struct Baseline {
+    census: Census,
+    files: BTreeSet<std::path::PathBuf>,
+}
+
+impl Baseline {
+    fn take(d: &TestDaemon) -> Self {
+        Self {
+            census: comparable(&Census::take(d)),
+            files: daemon_files(d),
+        }
+    }
+
+    /// Files there now and not in the baseline (`+path`), and the other way round (`-path`).
+    fn file_changes(&self, d: &TestDaemon) -> Vec<String> {
+        let now = daemon_files(d);
+        let added = now.difference(&self.files).map(|p| format!("+{}", p.display()));
+        let gone = self.files.difference(&now).map(|p| format!("-{}", p.display()));
+        added.chain(gone).collect()
+    }
+}
+
+fn daemon_files(d: &TestDaemon) -> BTreeSet<std::path::PathBuf> {
+    let mut files = leaks::files_under(&d.data_root);
+    files.extend(leaks::files_under(&d.exec_root));
+    files
 }
 
 /// Waits until two censuses in a row agree (shims exiting, veths going).
@@ -193,7 +224,7 @@ fn naming(id: &str) -> Vec<(i32, String)> {
 }
 
 /// Everything inconsistent after a restart; also removes everything the operations made.
-fn consistency(d: &TestDaemon, baseline: &Census) -> Vec<String> {
+fn consistency(d: &TestDaemon, baseline: &Baseline) -> Vec<String> {
     let mut bad = Vec::new();
     // Every listed container: inspectable, its state the true one, startable, removable.
     let list = d.api("GET", "/containers/json?all=1", None, b"");
@@ -265,7 +296,7 @@ fn consistency(d: &TestDaemon, baseline: &Census) -> Vec<String> {
     // With no container listed, nothing of a container may remain.
     settle(d);
     let now = comparable(&Census::take(d));
-    for change in baseline.changes(&now) {
+    for change in baseline.census.changes(&now) {
         // (nft rules also belong to networks, still there: they are compared after cleanup.)
         if ["processes", "cgroups", "netns", "mounts", "veths"].contains(&change.resource.as_str())
         {
@@ -376,6 +407,7 @@ fn consistency(d: &TestDaemon, baseline: &Census) -> Vec<String> {
     let back = loop {
         let after = comparable(&Census::take(d));
         let back: Vec<String> = baseline
+            .census
             .changes(&after)
             .iter()
             .map(ToString::to_string)
@@ -387,39 +419,12 @@ fn consistency(d: &TestDaemon, baseline: &Census) -> Vec<String> {
     };
     if !back.is_empty() {
         bad.push(format!(
-            "not back to the baseline after cleanup: {} (files changed in the last 2 minutes: {})",
+            "not back to the baseline after cleanup: {} (files: {})",
             back.join(", "),
-            recent_files(&[&d.data_root, &d.exec_root]).join(" ")
+            baseline.file_changes(d).join(" ")
         ));
     }
     bad
-}
-
-/// Regular files under `roots` modified in the last two minutes (to name what a failed
-/// consistency check found), SQLite's own files left out.
-fn recent_files(roots: &[&std::path::Path]) -> Vec<String> {
-    let since = std::time::SystemTime::now() - Duration::from_secs(120);
-    let mut out = Vec::new();
-    let mut stack: Vec<std::path::PathBuf> = roots.iter().map(|r| r.to_path_buf()).collect();
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let Ok(m) = e.path().symlink_metadata() else {
-                continue;
-            };
-            if m.is_dir() {
-                stack.push(e.path());
-            } else if m.modified().is_ok_and(|t| t >= since)
-                && !e.file_name().to_string_lossy().starts_with("berth.db")
-            {
-                out.push(e.path().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// No blob without a row that keeps it, no row naming a missing blob.
