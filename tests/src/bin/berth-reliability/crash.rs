@@ -173,8 +173,13 @@ impl Baseline {
     /// Files there now and not in the baseline (`+path`), and the other way round (`-path`).
     fn file_changes(&self, d: &TestDaemon) -> Vec<String> {
         let now = daemon_files(d);
-        let added = now.difference(&self.files).map(|p| format!("+{}", p.display()));
-        let gone = self.files.difference(&now).map(|p| format!("-{}", p.display()));
+        let added = now
+            .difference(&self.files)
+            .map(|p| format!("+{}", p.display()));
+        let gone = self
+            .files
+            .difference(&now)
+            .map(|p| format!("-{}", p.display()));
         added.chain(gone).collect()
     }
 }
