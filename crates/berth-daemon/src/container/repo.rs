@@ -2,7 +2,8 @@
 //! container).
 
 use berth_store::db::{Db, SqlResultExt};
-use berth_types::{Error, ErrorKind, Result};
+use berth_store::{DocTable, Document};
+use berth_types::Result;
 use rusqlite::{params, OptionalExtension};
 
 use crate::container::record::Container;
@@ -14,66 +15,45 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE containers (
     doc TEXT NOT NULL
 );"];
 
-pub struct ContainerRepo {
-    db: Db,
+impl Document for Container {
+    const TABLE: &'static str = "containers";
+    const KIND: &'static str = "container";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> Option<&str> {
+        Some(&self.name)
+    }
 }
 
-fn to_json(c: &Container) -> Result<String> {
-    serde_json::to_string(c).map_err(|e| Error::internal(e.to_string()))
+pub struct ContainerRepo {
+    docs: DocTable<Container>,
 }
 
 impl ContainerRepo {
     pub fn open(db: Db) -> Result<Self> {
         db.migrate("containers", MIGRATIONS)?;
-        Ok(Self { db })
+        Ok(Self {
+            docs: DocTable::new(db),
+        })
     }
 
     /// Inserts a new container; a taken name is a `Conflict`.
     pub fn insert(&self, c: &Container) -> Result<()> {
-        let doc = to_json(c)?;
-        self.db
-            .with(|conn| {
-                conn.execute(
-                    "INSERT INTO containers (id, name, doc) VALUES (?1, ?2, ?3)",
-                    params![c.id, c.name, doc],
-                )
-                .db_err()
-            })
-            .map(|_| ())
-            .map_err(|e| {
-                if e.kind == ErrorKind::Conflict {
-                    Error::conflict(e.message)
-                } else {
-                    e
-                }
-            })
+        self.docs.insert(c)
     }
 
     /// Writes the whole record (state, name) back.
     pub fn save(&self, c: &Container) -> Result<()> {
-        let doc = to_json(c)?;
-        self.db
-            .with(|conn| {
-                conn.execute(
-                    "UPDATE containers SET name = ?2, doc = ?3 WHERE id = ?1",
-                    params![c.id, c.name, doc],
-                )
-                .db_err()
-            })
-            .map(|_| ())
+        self.docs.save(c)
     }
 
     pub fn delete(&self, id: &str) -> Result<()> {
-        self.db
-            .with(|conn| {
-                conn.execute("DELETE FROM containers WHERE id = ?1", params![id])
-                    .db_err()
-            })
-            .map(|_| ())
+        self.docs.delete(id)
     }
 
     pub fn name_owner(&self, name: &str) -> Result<Option<String>> {
-        self.db.with(|conn| {
+        self.docs.db().with(|conn| {
             conn.query_row(
                 "SELECT id FROM containers WHERE name = ?1",
                 params![name],
@@ -85,16 +65,6 @@ impl ContainerRepo {
     }
 
     pub fn load_all(&self) -> Result<Vec<Container>> {
-        let docs: Vec<String> = self.db.with(|conn| {
-            let mut stmt = conn.prepare("SELECT doc FROM containers").db_err()?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).db_err()?;
-            rows.collect::<Result<Vec<_>, _>>().db_err()
-        })?;
-        docs.iter()
-            .map(|d| {
-                serde_json::from_str(d)
-                    .map_err(|e| Error::internal(format!("corrupt container record: {e}")))
-            })
-            .collect()
+        self.docs.load_all()
     }
 }

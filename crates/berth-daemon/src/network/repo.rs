@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use berth_network::ipam::Ipam;
 use berth_network::Subnet;
 use berth_store::db::{Db, SqlResultExt};
+use berth_store::{DocTable, Document};
 use berth_types::{Error, Result};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -87,44 +88,37 @@ impl NetworkRecord {
     }
 }
 
-pub struct NetworkRepo {
-    db: Db,
+impl Document for NetworkRecord {
+    const TABLE: &'static str = "networks";
+    const KIND: &'static str = "network";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> Option<&str> {
+        Some(&self.name)
+    }
 }
 
-fn to_json(n: &NetworkRecord) -> Result<String> {
-    serde_json::to_string(n).map_err(|e| Error::internal(e.to_string()))
+pub struct NetworkRepo {
+    docs: DocTable<NetworkRecord>,
+    db: Db,
 }
 
 impl NetworkRepo {
     pub fn open(db: Db) -> Result<Self> {
         db.migrate("networks", MIGRATIONS)?;
-        Ok(Self { db })
+        Ok(Self {
+            docs: DocTable::new(db.clone()),
+            db,
+        })
     }
 
     pub fn insert(&self, n: &NetworkRecord) -> Result<()> {
-        let doc = to_json(n)?;
-        self.db
-            .with(|c| {
-                c.execute(
-                    "INSERT INTO networks (id, name, doc) VALUES (?1, ?2, ?3)",
-                    params![n.id, n.name, doc],
-                )
-                .db_err()
-            })
-            .map(|_| ())
+        self.docs.insert(n)
     }
 
     pub fn save(&self, n: &NetworkRecord) -> Result<()> {
-        let doc = to_json(n)?;
-        self.db
-            .with(|c| {
-                c.execute(
-                    "UPDATE networks SET name = ?2, doc = ?3 WHERE id = ?1",
-                    params![n.id, n.name, doc],
-                )
-                .db_err()
-            })
-            .map(|_| ())
+        self.docs.save(n)
     }
 
     pub fn delete(&self, id: &str) -> Result<()> {
@@ -141,17 +135,7 @@ impl NetworkRepo {
     }
 
     pub fn load_all(&self) -> Result<Vec<NetworkRecord>> {
-        let docs: Vec<String> = self.db.with(|c| {
-            let mut stmt = c.prepare("SELECT doc FROM networks").db_err()?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).db_err()?;
-            rows.collect::<Result<Vec<_>, _>>().db_err()
-        })?;
-        docs.iter()
-            .map(|d| {
-                serde_json::from_str(d)
-                    .map_err(|e| Error::internal(format!("corrupt network record: {e}")))
-            })
-            .collect()
+        self.docs.load_all()
     }
 
     /// Takes an address on `network` for `container`: `requested` (`--ip`) or the next free
