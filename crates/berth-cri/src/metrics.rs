@@ -749,7 +749,12 @@ fn weight_to_shares(weight: u64) -> u64 {
 }
 
 /// Reads what the Docker stats frame `f` does not hold from the container's cgroup and procfs.
-fn gather(pid: i64, started_s: u64, f: &StatsResponse, layer: Option<FsSample>) -> Sample {
+fn gather(
+    cg: Option<&Cgroup>,
+    started_s: u64,
+    f: &StatsResponse,
+    layer: Option<FsSample>,
+) -> Sample {
     let mut s = Sample {
         last_seen_s: crate::sandbox::chrono_now_ns().max(0) as u64 / NANOS,
         start_time_s: started_s,
@@ -792,13 +797,21 @@ fn gather(pid: i64, started_s: u64, f: &StatsResponse, layer: Option<FsSample>) 
     s.io_bytes = bytes.map(&row).collect();
     s.io_ops = ops.map(&row).collect();
 
-    let Some(cg) = Cgroup::of(pid) else {
+    let Some(cg) = cg else {
         return s;
     };
-    let procs = cg.lines("pids", "cgroup.procs");
+    // Any v1 hierarchy lists the processes; pids is the usual one.
+    let lines_any = |file: &str| {
+        ["pids", "memory", "cpu"]
+            .iter()
+            .map(|c| cg.lines(c, file))
+            .find(|l| !l.is_empty())
+            .unwrap_or_default()
+    };
+    let procs = lines_any("cgroup.procs");
     s.processes = procs.len() as u64;
     (s.fds, s.sockets) = descriptors_of(&procs);
-    match &cg {
+    match cg {
         Cgroup::V2(_) => {
             s.threads = cg.lines("pids", "cgroup.threads").len() as u64;
             s.threads_max = cg.number("pids", "pids.max").unwrap_or(0);
@@ -834,7 +847,7 @@ fn gather(pid: i64, started_s: u64, f: &StatsResponse, layer: Option<FsSample>) 
             }
         }
         Cgroup::V1(_) => {
-            s.threads = cg.lines("pids", "tasks").len() as u64;
+            s.threads = lines_any("tasks").len() as u64;
             s.threads_max = cg.number("pids", "pids.max").unwrap_or(0);
             s.oom_kills = cg
                 .keyed("memory", "memory.oom_control", "oom_kill")
@@ -900,9 +913,11 @@ async fn of_container(
         .unwrap_or(0);
     let frame = crate::stats::frame(d, id, false).await.ok()?;
     let layer = layer(d, id).await;
-    let sample = tokio::task::spawn_blocking(move || gather(pid, started_s, &frame, layer))
-        .await
-        .ok()?;
+    let sample = tokio::task::spawn_blocking(move || {
+        gather(Cgroup::of(pid).as_ref(), started_s, &frame, layer)
+    })
+    .await
+    .ok()?;
     let base = vec![
         pod.spec.name.clone(),
         pod.spec.namespace.clone(),
@@ -1040,6 +1055,111 @@ mod tests {
         check(&pm);
         assert_eq!(pm.len(), 8);
         assert_eq!(pm[0].label_values.last().map(String::as_str), Some("eth0"));
+    }
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).expect("write");
+        }
+    }
+
+    /// The files a cgroup v2 directory and v1 controller directories hold, read the same way.
+    #[test]
+    fn reads_v2_and_v1_cgroup_files() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let me = std::process::id().to_string();
+        let frame = StatsResponse {
+            memory_stats: berth_api::stats::MemoryStats {
+                usage: Some(10 << 20),
+                stats: Some(BTreeMap::from([
+                    ("anon".to_string(), 6 << 20),
+                    ("inactive_file".to_string(), 1 << 20),
+                    ("kernel".to_string(), 300),
+                ])),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let v2 = tmp.path().join("v2");
+        write(
+            &v2,
+            &[
+                ("cgroup.procs", &format!("{me}\n")),
+                ("cgroup.threads", &format!("{me}\n{me}\n")),
+                ("pids.max", "max\n"),
+                ("memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n"),
+                ("memory.swap.current", "4096\n"),
+                ("memory.peak", "20971520\n"),
+                ("memory.max", "67108864\n"),
+                ("memory.low", "0\n"),
+                ("memory.swap.max", "0\n"),
+                ("cpu.weight", "100\n"),
+                ("cpu.max", "20000 100000\n"),
+            ],
+        );
+        let s = gather(Some(&Cgroup::V2(v2)), 7, &frame, None);
+        assert_eq!((s.processes, s.threads, s.threads_max), (1, 2, 0));
+        assert!(s.fds >= 3, "{s:?}");
+        assert_eq!((s.oom_kills, s.mem_swap, s.mem_kernel), (1, 4096, 300));
+        assert_eq!((s.mem_max_usage, s.mem_rss), (20 << 20, 6 << 20));
+        assert_eq!(s.mem_working_set, 9 << 20);
+        assert_eq!(s.spec_memory_limit, Some(64 << 20));
+        assert_eq!(s.spec_memory_swap_limit, Some(64 << 20));
+        assert_eq!(s.spec_cpu_shares, Some(weight_to_shares(100)));
+        assert_eq!(
+            (s.spec_cpu_quota, s.spec_cpu_period),
+            (Some(20000), Some(100000))
+        );
+        assert_eq!(s.start_time_s, 7);
+
+        let root = tmp.path().join("v1");
+        let ctl = |c: &str| root.join(c).join("kubepods/x");
+        write(
+            &ctl("pids"),
+            &[
+                ("cgroup.procs", &format!("{me}\n")),
+                ("tasks", &format!("{me}\n")),
+                ("pids.max", "64\n"),
+            ],
+        );
+        write(
+            &ctl("memory"),
+            &[
+                (
+                    "memory.oom_control",
+                    "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+                ),
+                ("memory.kmem.usage_in_bytes", "512\n"),
+                (
+                    "memory.memsw.usage_in_bytes",
+                    &format!("{}\n", (10 << 20) + 8192),
+                ),
+                ("memory.limit_in_bytes", "9223372036854771712\n"),
+                ("memory.memsw.limit_in_bytes", "9223372036854771712\n"),
+                ("memory.soft_limit_in_bytes", "9223372036854771712\n"),
+            ],
+        );
+        write(
+            &ctl("cpu"),
+            &[
+                ("cpu.shares", "1024\n"),
+                ("cpu.cfs_period_us", "100000\n"),
+                ("cpu.cfs_quota_us", "-1\n"),
+            ],
+        );
+        let cg = Cgroup::V1(
+            ["pids", "memory", "cpu"]
+                .iter()
+                .map(|c| (c.to_string(), ctl(c)))
+                .collect(),
+        );
+        let s = gather(Some(&cg), 0, &frame, None);
+        assert_eq!((s.processes, s.threads, s.threads_max), (1, 1, 64));
+        assert_eq!((s.oom_kills, s.mem_kernel, s.mem_swap), (3, 512, 8192));
+        assert_eq!(s.spec_cpu_shares, Some(1024));
+        assert_eq!((s.spec_cpu_quota, s.spec_cpu_period), (None, Some(100000)));
+        assert_eq!(s.spec_memory_limit, Some(9223372036854771712));
     }
 
     #[test]
