@@ -47,252 +47,65 @@ impl Keys {
 }
 
 /// Every metric served: name, help, label keys (containerd's table).
+#[rustfmt::skip]
 const DESCRIPTORS: &[(&str, &str, Keys)] = &[
     // CPU
-    (
-        "container_cpu_user_seconds_total",
-        "Cumulative user CPU time consumed in seconds.",
-        Keys::Base,
-    ),
-    (
-        "container_cpu_system_seconds_total",
-        "Cumulative system CPU time consumed in seconds.",
-        Keys::Base,
-    ),
-    (
-        "container_cpu_usage_seconds_total",
-        "Cumulative CPU time consumed in seconds.",
-        Keys::Base,
-    ),
-    (
-        "container_cpu_cfs_periods_total",
-        "Number of elapsed enforcement period intervals.",
-        Keys::Base,
-    ),
-    (
-        "container_cpu_cfs_throttled_periods_total",
-        "Number of throttled period intervals.",
-        Keys::Base,
-    ),
-    (
-        "container_cpu_cfs_throttled_seconds_total",
-        "Total time duration the container has been throttled.",
-        Keys::Base,
-    ),
+    ("container_cpu_user_seconds_total", "Cumulative user CPU time consumed in seconds.", Keys::Base),
+    ("container_cpu_system_seconds_total", "Cumulative system CPU time consumed in seconds.", Keys::Base),
+    ("container_cpu_usage_seconds_total", "Cumulative CPU time consumed in seconds.", Keys::Base),
+    ("container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals.", Keys::Base),
+    ("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.", Keys::Base),
+    ("container_cpu_cfs_throttled_seconds_total", "Total time duration the container has been throttled.", Keys::Base),
     // Memory
-    (
-        "container_memory_cache",
-        "Number of bytes of page cache memory.",
-        Keys::Base,
-    ),
+    ("container_memory_cache", "Number of bytes of page cache memory.", Keys::Base),
     ("container_memory_rss", "Size of RSS in bytes.", Keys::Base),
-    (
-        "container_memory_kernel_usage",
-        "Size of kernel memory allocated in bytes.",
-        Keys::Base,
-    ),
-    (
-        "container_memory_mapped_file",
-        "Size of memory mapped files in bytes.",
-        Keys::Base,
-    ),
-    (
-        "container_memory_swap",
-        "Container swap usage in bytes.",
-        Keys::Base,
-    ),
-    (
-        "container_memory_failcnt",
-        "Number of memory usage hits limits (cgroup v1; 0 on v2).",
-        Keys::Base,
-    ),
-    (
-        "container_memory_usage_bytes",
-        "Current memory usage in bytes, including all memory regardless of when it was accessed.",
-        Keys::Base,
-    ),
-    (
-        "container_memory_max_usage_bytes",
-        "Maximum memory usage recorded in bytes.",
-        Keys::Base,
-    ),
-    (
-        "container_memory_working_set_bytes",
-        "Current working set in bytes.",
-        Keys::Base,
-    ),
-    (
-        "container_memory_total_active_file_bytes",
-        "Current total active file in bytes.",
-        Keys::Base,
-    ),
-    (
-        "container_memory_total_inactive_file_bytes",
-        "Current total inactive file in bytes.",
-        Keys::Base,
-    ),
-    (
-        "container_memory_failures_total",
-        "Cumulative count of memory allocation failures.",
-        Keys::Failures,
-    ),
-    (
-        "container_oom_events_total",
-        "Count of out of memory events observed for the container.",
-        Keys::Base,
-    ),
+    ("container_memory_kernel_usage", "Size of kernel memory allocated in bytes.", Keys::Base),
+    ("container_memory_mapped_file", "Size of memory mapped files in bytes.", Keys::Base),
+    ("container_memory_swap", "Container swap usage in bytes.", Keys::Base),
+    ("container_memory_failcnt", "Number of memory usage hits limits (cgroup v1; 0 on v2).", Keys::Base),
+    ("container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of when it was accessed.", Keys::Base),
+    ("container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes.", Keys::Base),
+    ("container_memory_working_set_bytes", "Current working set in bytes.", Keys::Base),
+    ("container_memory_total_active_file_bytes", "Current total active file in bytes.", Keys::Base),
+    ("container_memory_total_inactive_file_bytes", "Current total inactive file in bytes.", Keys::Base),
+    ("container_memory_failures_total", "Cumulative count of memory allocation failures.", Keys::Failures),
+    ("container_oom_events_total", "Count of out of memory events observed for the container.", Keys::Base),
     // Filesystem (the writable layer on its filesystem)
-    (
-        "container_fs_inodes_free",
-        "Number of available Inodes.",
-        Keys::Disk,
-    ),
+    ("container_fs_inodes_free", "Number of available Inodes.", Keys::Disk),
     ("container_fs_inodes_total", "Number of Inodes.", Keys::Disk),
-    (
-        "container_fs_limit_bytes",
-        "Number of bytes that can be consumed by the container on this filesystem.",
-        Keys::Disk,
-    ),
-    (
-        "container_fs_usage_bytes",
-        "Number of bytes that are consumed by the container on this filesystem.",
-        Keys::Disk,
-    ),
+    ("container_fs_limit_bytes", "Number of bytes that can be consumed by the container on this filesystem.", Keys::Disk),
+    ("container_fs_usage_bytes", "Number of bytes that are consumed by the container on this filesystem.", Keys::Disk),
     // Block I/O
-    (
-        "container_fs_reads_bytes_total",
-        "Cumulative count of bytes read.",
-        Keys::Disk,
-    ),
-    (
-        "container_fs_reads_total",
-        "Cumulative count of reads completed.",
-        Keys::Disk,
-    ),
-    (
-        "container_fs_writes_bytes_total",
-        "Cumulative count of bytes written.",
-        Keys::Disk,
-    ),
-    (
-        "container_fs_writes_total",
-        "Cumulative count of writes completed.",
-        Keys::Disk,
-    ),
-    (
-        "container_blkio_device_usage_total",
-        "Blkio device bytes usage.",
-        Keys::Blkio,
-    ),
+    ("container_fs_reads_bytes_total", "Cumulative count of bytes read.", Keys::Disk),
+    ("container_fs_reads_total", "Cumulative count of reads completed.", Keys::Disk),
+    ("container_fs_writes_bytes_total", "Cumulative count of bytes written.", Keys::Disk),
+    ("container_fs_writes_total", "Cumulative count of writes completed.", Keys::Disk),
+    ("container_blkio_device_usage_total", "Blkio device bytes usage.", Keys::Blkio),
     // Network (the pod's)
-    (
-        "container_network_receive_bytes_total",
-        "Cumulative count of bytes received.",
-        Keys::Network,
-    ),
-    (
-        "container_network_receive_packets_total",
-        "Cumulative count of packets received.",
-        Keys::Network,
-    ),
-    (
-        "container_network_receive_packets_dropped_total",
-        "Cumulative count of packets dropped while receiving.",
-        Keys::Network,
-    ),
-    (
-        "container_network_receive_errors_total",
-        "Cumulative count of errors encountered while receiving.",
-        Keys::Network,
-    ),
-    (
-        "container_network_transmit_bytes_total",
-        "Cumulative count of bytes transmitted.",
-        Keys::Network,
-    ),
-    (
-        "container_network_transmit_packets_total",
-        "Cumulative count of packets transmitted.",
-        Keys::Network,
-    ),
-    (
-        "container_network_transmit_packets_dropped_total",
-        "Cumulative count of packets dropped while transmitting.",
-        Keys::Network,
-    ),
-    (
-        "container_network_transmit_errors_total",
-        "Cumulative count of errors encountered while transmitting.",
-        Keys::Network,
-    ),
+    ("container_network_receive_bytes_total", "Cumulative count of bytes received.", Keys::Network),
+    ("container_network_receive_packets_total", "Cumulative count of packets received.", Keys::Network),
+    ("container_network_receive_packets_dropped_total", "Cumulative count of packets dropped while receiving.", Keys::Network),
+    ("container_network_receive_errors_total", "Cumulative count of errors encountered while receiving.", Keys::Network),
+    ("container_network_transmit_bytes_total", "Cumulative count of bytes transmitted.", Keys::Network),
+    ("container_network_transmit_packets_total", "Cumulative count of packets transmitted.", Keys::Network),
+    ("container_network_transmit_packets_dropped_total", "Cumulative count of packets dropped while transmitting.", Keys::Network),
+    ("container_network_transmit_errors_total", "Cumulative count of errors encountered while transmitting.", Keys::Network),
     // Processes
-    (
-        "container_processes",
-        "Number of processes running inside the container.",
-        Keys::Base,
-    ),
-    (
-        "container_file_descriptors",
-        "Number of open file descriptors for the container.",
-        Keys::Base,
-    ),
-    (
-        "container_sockets",
-        "Number of open sockets for the container.",
-        Keys::Base,
-    ),
-    (
-        "container_threads_max",
-        "Maximum number of threads allowed inside the container, infinity if value is zero.",
-        Keys::Base,
-    ),
-    (
-        "container_threads",
-        "Number of threads running inside the container.",
-        Keys::Base,
-    ),
+    ("container_processes", "Number of processes running inside the container.", Keys::Base),
+    ("container_file_descriptors", "Number of open file descriptors for the container.", Keys::Base),
+    ("container_sockets", "Number of open sockets for the container.", Keys::Base),
+    ("container_threads_max", "Maximum number of threads allowed inside the container, infinity if value is zero.", Keys::Base),
+    ("container_threads", "Number of threads running inside the container.", Keys::Base),
     // Miscellaneous
-    (
-        "container_last_seen",
-        "Last time a container was seen by the exporter.",
-        Keys::Base,
-    ),
-    (
-        "container_start_time_seconds",
-        "Start time of the container since unix epoch in seconds.",
-        Keys::Base,
-    ),
+    ("container_last_seen", "Last time a container was seen by the exporter.", Keys::Base),
+    ("container_start_time_seconds", "Start time of the container since unix epoch in seconds.", Keys::Base),
     // The container's cgroup limits
-    (
-        "container_spec_cpu_period",
-        "CPU period of the container.",
-        Keys::Base,
-    ),
-    (
-        "container_spec_cpu_quota",
-        "CPU quota of the container.",
-        Keys::Base,
-    ),
-    (
-        "container_spec_cpu_shares",
-        "CPU share of the container.",
-        Keys::Base,
-    ),
-    (
-        "container_spec_memory_limit_bytes",
-        "Memory limit for the container.",
-        Keys::Base,
-    ),
-    (
-        "container_spec_memory_reservation_limit_bytes",
-        "Memory reservation limit for the container.",
-        Keys::Base,
-    ),
-    (
-        "container_spec_memory_swap_limit_bytes",
-        "Memory swap limit for the container.",
-        Keys::Base,
-    ),
+    ("container_spec_cpu_period", "CPU period of the container.", Keys::Base),
+    ("container_spec_cpu_quota", "CPU quota of the container.", Keys::Base),
+    ("container_spec_cpu_shares", "CPU share of the container.", Keys::Base),
+    ("container_spec_memory_limit_bytes", "Memory limit for the container.", Keys::Base),
+    ("container_spec_memory_reservation_limit_bytes", "Memory reservation limit for the container.", Keys::Base),
+    ("container_spec_memory_swap_limit_bytes", "Memory swap limit for the container.", Keys::Base),
 ];
 
 #[cfg(test)]
