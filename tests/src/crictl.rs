@@ -175,3 +175,64 @@ pub fn seed_busybox(d: &TestDaemon) {
     drop(reg);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Where Debian's `containernetworking-plugins` installs the CNI plugins.
+pub const CNI_BIN: &str = "/usr/lib/cni";
+
+/// A CNI bridge network of one test's own, for pods of a daemon started with
+/// `--cni-conf-dir {dir}/net.d --cni-bin-dir {dir}/no-plugins-here` (the plugins are found in
+/// [`CNI_BIN`]): bridge `cni-<tag><n>`, the /24 `10.<n>.<third>.0` inside the daemon's test
+/// slot `n`. The bridge goes on drop.
+pub struct CniBridge {
+    pub bridge: String,
+    /// `10.<n>.<third>`: the gateway is `<prefix>.1`.
+    pub prefix: String,
+}
+
+impl CniBridge {
+    /// Writes the network configuration list (bridge, host-local, portmap, loopback) into
+    /// `<daemon dir>/net.d`, addresses kept under `<daemon dir>/ipam`.
+    #[track_caller]
+    pub fn write(d: &TestDaemon, tag: &str, third: u8) -> Self {
+        let n = d.net.as_ref().map(|s| s.n).expect("a network slot");
+        assert!(
+            Path::new(CNI_BIN).join("bridge").is_file(),
+            "the CNI plugins are missing from {CNI_BIN}: run scripts/install-deps (containernetworking-plugins)"
+        );
+        let net = CniBridge {
+            bridge: format!("cni-{tag}{n}"),
+            prefix: format!("10.{n}.{third}"),
+        };
+        let dir = d.dir().join("net.d");
+        let conf = serde_json::json!({
+            "cniVersion": "0.4.0",
+            "name": format!("berth-{tag}"),
+            "plugins": [
+                {
+                    "type": "bridge", "bridge": net.bridge, "isGateway": true, "ipMasq": false,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": format!("{}.0/24", net.prefix)}]],
+                        "dataDir": d.dir().join("ipam"),
+                    }
+                },
+                {"type": "portmap", "capabilities": {"portMappings": true}},
+                {"type": "loopback"}
+            ]
+        });
+        if let Err(e) = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("10-berth.conflist"), conf.to_string()))
+        {
+            panic!("writing {}: {e}", dir.display());
+        }
+        net
+    }
+}
+
+impl Drop for CniBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+    }
+}

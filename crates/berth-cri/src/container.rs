@@ -281,7 +281,10 @@ pub(crate) async fn create(
 }
 
 /// The membership of a CRI container; other berth containers are not the CRI's.
-async fn inspect(d: &Daemon, id: &str) -> Result<(ContainerInspectResponse, PodMember), Status> {
+pub(crate) async fn inspect(
+    d: &Daemon,
+    id: &str,
+) -> Result<(ContainerInspectResponse, PodMember), Status> {
     let not_found = || {
         Status::not_found(format!(
             "an error occurred when try to find container {id:?}: not found"

@@ -9,16 +9,19 @@ pub mod proto {
     tonic::include_proto!("runtime.v1");
 }
 
+mod checkpoint;
 mod config;
 mod container;
 mod error;
 mod events;
 mod images;
+mod metrics;
 mod runtime;
 mod sandbox;
 mod server;
 mod stats;
 mod streaming;
+mod streams;
 
 pub use config::CriConfig;
 pub use server::{serve, CriError};

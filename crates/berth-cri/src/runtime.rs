@@ -336,62 +336,59 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
 
     async fn checkpoint_container(
         &self,
-        _r: Request<proto::CheckpointContainerRequest>,
+        r: Request<proto::CheckpointContainerRequest>,
     ) -> RpcResult<proto::CheckpointContainerResponse> {
-        Err(not_yet("CheckpointContainer"))
+        crate::checkpoint::checkpoint(&self.daemon, r.into_inner()).await
     }
 
     async fn list_metric_descriptors(
         &self,
         _r: Request<proto::ListMetricDescriptorsRequest>,
     ) -> RpcResult<proto::ListMetricDescriptorsResponse> {
-        Err(not_yet("ListMetricDescriptors"))
+        crate::metrics::list_metric_descriptors().await
     }
 
     async fn list_pod_sandbox_metrics(
         &self,
         _r: Request<proto::ListPodSandboxMetricsRequest>,
     ) -> RpcResult<proto::ListPodSandboxMetricsResponse> {
-        Err(not_yet("ListPodSandboxMetrics"))
+        crate::metrics::list_pod_sandbox_metrics(&self.daemon).await
     }
-    type StreamPodSandboxesStream =
-        futures::stream::Empty<Result<proto::StreamPodSandboxesResponse, Status>>;
+    type StreamPodSandboxesStream = crate::streams::Streamed<proto::StreamPodSandboxesResponse>;
 
     async fn stream_pod_sandboxes(
         &self,
-        _r: Request<proto::StreamPodSandboxesRequest>,
+        r: Request<proto::StreamPodSandboxesRequest>,
     ) -> RpcResult<Self::StreamPodSandboxesStream> {
-        Err(not_yet("StreamPodSandboxes"))
+        crate::streams::pod_sandboxes(&self.daemon, r.into_inner()).await
     }
 
-    type StreamContainersStream =
-        futures::stream::Empty<Result<proto::StreamContainersResponse, Status>>;
+    type StreamContainersStream = crate::streams::Streamed<proto::StreamContainersResponse>;
 
     async fn stream_containers(
         &self,
-        _r: Request<proto::StreamContainersRequest>,
+        r: Request<proto::StreamContainersRequest>,
     ) -> RpcResult<Self::StreamContainersStream> {
-        Err(not_yet("StreamContainers"))
+        crate::streams::containers(&self.daemon, r.into_inner()).await
     }
 
-    type StreamContainerStatsStream =
-        futures::stream::Empty<Result<proto::StreamContainerStatsResponse, Status>>;
+    type StreamContainerStatsStream = crate::streams::Streamed<proto::StreamContainerStatsResponse>;
 
     async fn stream_container_stats(
         &self,
-        _r: Request<proto::StreamContainerStatsRequest>,
+        r: Request<proto::StreamContainerStatsRequest>,
     ) -> RpcResult<Self::StreamContainerStatsStream> {
-        Err(not_yet("StreamContainerStats"))
+        crate::streams::container_stats(&self.daemon, r.into_inner()).await
     }
 
     type StreamPodSandboxStatsStream =
-        futures::stream::Empty<Result<proto::StreamPodSandboxStatsResponse, Status>>;
+        crate::streams::Streamed<proto::StreamPodSandboxStatsResponse>;
 
     async fn stream_pod_sandbox_stats(
         &self,
-        _r: Request<proto::StreamPodSandboxStatsRequest>,
+        r: Request<proto::StreamPodSandboxStatsRequest>,
     ) -> RpcResult<Self::StreamPodSandboxStatsStream> {
-        Err(not_yet("StreamPodSandboxStats"))
+        crate::streams::pod_sandbox_stats(&self.daemon, r.into_inner()).await
     }
 
     async fn checkpoint_pod(
@@ -409,13 +406,13 @@ impl proto::runtime_service_server::RuntimeService for Runtime {
     }
 
     type StreamPodSandboxMetricsStream =
-        futures::stream::Empty<Result<proto::StreamPodSandboxMetricsResponse, Status>>;
+        crate::streams::Streamed<proto::StreamPodSandboxMetricsResponse>;
 
     async fn stream_pod_sandbox_metrics(
         &self,
-        _r: Request<proto::StreamPodSandboxMetricsRequest>,
+        r: Request<proto::StreamPodSandboxMetricsRequest>,
     ) -> RpcResult<Self::StreamPodSandboxMetricsStream> {
-        Err(not_yet("StreamPodSandboxMetrics"))
+        crate::streams::pod_sandbox_metrics(&self.daemon, r.into_inner()).await
     }
 
     async fn update_pod_sandbox_resources(

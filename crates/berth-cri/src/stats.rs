@@ -21,7 +21,7 @@ fn value(v: u64) -> Option<proto::UInt64Value> {
 
 /// One stats frame of the container (two samples a second apart when `rate`, for the CPU
 /// rate).
-async fn frame(d: &Daemon, id: &str, rate: bool) -> Result<StatsResponse, Status> {
+pub(crate) async fn frame(d: &Daemon, id: &str, rate: bool) -> Result<StatsResponse, Status> {
     let opts = StatsOptions {
         stream: false,
         one_shot: !rate,
@@ -93,6 +93,25 @@ fn convert(id: &str, m: &PodMember, s: &StatsResponse) -> proto::ContainerStats 
     }
 }
 
+/// The container's writable layer (its upper directory), on the image filesystem that
+/// ImageFsInfo reports (kubelet matches the two by mountpoint).
+async fn writable_layer(d: &Daemon, id: &str) -> Option<proto::FilesystemUsage> {
+    let u = d.container_writable_layer(id).await.ok()?;
+    let timestamp = u
+        .timestamp
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| i64::try_from(t.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Some(proto::FilesystemUsage {
+        timestamp,
+        fs_id: Some(proto::FilesystemIdentifier {
+            mountpoint: d.data_root().join("overlay").display().to_string(),
+        }),
+        used_bytes: value(u.used_bytes),
+        inodes_used: value(u.inodes_used),
+    })
+}
+
 fn member_of(d: &Daemon, id: &str) -> Result<(String, PodMember), Status> {
     let full = d.container_id(id).map_err(status)?;
     d.pod_members()
@@ -107,8 +126,10 @@ pub(crate) async fn container_stats(
 ) -> RpcResult<proto::ContainerStatsResponse> {
     let (id, m) = member_of(d, &r.container_id)?;
     let s = frame(d, &id, true).await?;
+    let mut stats = convert(&id, &m, &s);
+    stats.writable_layer = writable_layer(d, &id).await;
     Ok(Response::new(proto::ContainerStatsResponse {
-        stats: Some(convert(&id, &m, &s)),
+        stats: Some(stats),
     }))
 }
 
@@ -128,7 +149,9 @@ pub(crate) async fn list_container_stats(
         }
         // One sample each: a list answers at once (no CPU rate).
         if let Ok(s) = frame(d, &id, false).await {
-            stats.push(convert(&id, &m, &s));
+            let mut c = convert(&id, &m, &s);
+            c.writable_layer = writable_layer(d, &id).await;
+            stats.push(c);
         }
     }
     Ok(Response::new(proto::ListContainerStatsResponse { stats }))
@@ -182,7 +205,8 @@ async fn pod_stats(d: &Daemon, rec: &PodRecord) -> proto::PodSandboxStats {
         let Ok(s) = frame(d, &id, false).await else {
             continue;
         };
-        let c = convert(&id, &m, &s);
+        let mut c = convert(&id, &m, &s);
+        c.writable_layer = writable_layer(d, &id).await;
         let num = |v: Option<&proto::UInt64Value>| v.map(|v| v.value).unwrap_or(0);
         if let Some(u) = &c.cpu {
             cpu += num(u.usage_core_nano_seconds.as_ref());

@@ -25,7 +25,7 @@ mod volume; // VolumeService and the volume endpoints
 pub use berth_network::pool::AddressPool;
 pub use container::archive::{wire_stat, ExtractOptions};
 pub use container::commit::CommitRequest;
-pub use container::stats::StatsOptions;
+pub use container::stats::{net_interfaces, StatsOptions};
 pub use daemon::{
     AttachSession, Daemon, DaemonConfig, ExecSession, HijackedIo, LogStream, EMBEDDED_RUNTIME,
 };

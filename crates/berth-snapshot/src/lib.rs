@@ -22,7 +22,9 @@ mod snapshotter;
 mod sys;
 pub mod tree_tar;
 pub mod unpack;
+mod usage;
 
 pub use mount::MountError;
 pub use snapshotter::{dir_size, SnapshotError, SnapshotPaths, Snapshotter};
 pub use unpack::{UnpackError, UnpackOptions, UnpackStats};
+pub use usage::{dir_usage, DirUsage};

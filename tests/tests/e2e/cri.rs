@@ -345,8 +345,7 @@ pub(crate) fn grpc<T>(
 #[test]
 fn absent_images_are_no_error_and_bad_requests_are_refused() {
     use berth_cri::proto::{
-        ImageSpec, ImageStatusRequest, ListMetricDescriptorsRequest, PullImageRequest,
-        RemoveImageRequest,
+        CheckpointPodRequest, ImageSpec, ImageStatusRequest, PullImageRequest, RemoveImageRequest,
     };
     let Some(d) = TestDaemon::start_with_cri() else {
         return;
@@ -392,7 +391,7 @@ fn absent_images_are_no_error_and_bad_requests_are_refused() {
         assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
         // What is not served yet says so.
         let e = rt
-            .list_metric_descriptors(ListMetricDescriptorsRequest::default())
+            .checkpoint_pod(CheckpointPodRequest::default())
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unimplemented, "{e:?}");

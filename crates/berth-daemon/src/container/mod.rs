@@ -5,6 +5,7 @@ pub(crate) mod archive;
 pub(crate) mod attach;
 pub(crate) mod commit;
 pub(crate) mod health;
+pub(crate) mod layer_usage;
 pub(crate) mod lifecycle;
 pub(crate) mod links;
 pub(crate) mod live;

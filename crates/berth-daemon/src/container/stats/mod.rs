@@ -25,6 +25,14 @@ const INTERVAL: Duration = Duration::from_secs(1);
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
+/// The interfaces (loopback left out) of the network namespace of process `pid`, from
+/// `/proc/<pid>/net/dev`: a pod's, read through its holder.
+pub fn net_interfaces(
+    pid: i64,
+) -> std::collections::BTreeMap<String, berth_api::stats::NetworkStats> {
+    net::interfaces(pid)
+}
+
 /// What the client asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct StatsOptions {
