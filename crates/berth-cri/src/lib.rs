@@ -11,6 +11,7 @@ pub mod proto {
 
 mod config;
 mod container;
+mod deadline;
 mod error;
 mod events;
 mod images;
