@@ -56,3 +56,11 @@ use_rustup_cargo() {
         export PATH="$HOME/.cargo/bin:$PATH"
     fi
 }
+
+# Go (crictl and critest are built with it) is installed in /usr/local/go on this machine kind,
+# whose bin directory a non-login shell (CI) may not have on PATH.
+use_go() {
+    if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+        export PATH="/usr/local/go/bin:$PATH"
+    fi
+}

@@ -99,6 +99,8 @@ mod crash_consistency;
 mod cri;
 #[path = "e2e/cri_containers.rs"]
 mod cri_containers;
+#[path = "e2e/cri_deadline.rs"]
+mod cri_deadline;
 #[path = "e2e/cri_images.rs"]
 mod cri_images;
 #[path = "e2e/cri_metrics.rs"]

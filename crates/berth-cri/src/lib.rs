@@ -12,6 +12,7 @@ pub mod proto {
 mod checkpoint;
 mod config;
 mod container;
+mod deadline;
 mod error;
 mod events;
 mod images;

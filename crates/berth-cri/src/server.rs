@@ -8,6 +8,7 @@ use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::config::{CriConfig, RuntimeState};
+use crate::deadline::Deadline;
 use crate::images::Images;
 use crate::proto::image_service_server::ImageServiceServer;
 use crate::proto::runtime_service_server::RuntimeServiceServer;
@@ -40,8 +41,8 @@ pub async fn serve(
     let images = Images::new(daemon);
     tracing::info!(socket = %socket, "CRI v1 serving");
     tonic::transport::Server::builder()
-        .add_service(RuntimeServiceServer::new(runtime))
-        .add_service(ImageServiceServer::new(images))
+        .add_service(Deadline::new(RuntimeServiceServer::new(runtime)))
+        .add_service(Deadline::new(ImageServiceServer::new(images)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await
         .map_err(|source| CriError::Serve { socket, source })?;
