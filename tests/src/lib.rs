@@ -7,6 +7,8 @@
 
 pub mod apidiff;
 pub mod cli;
+pub mod cri_config;
+pub mod cri_grpc;
 pub mod crictl;
 pub mod daemon;
 pub mod host;

@@ -3,6 +3,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -163,6 +164,19 @@ pub fn go_json<T: Serialize>(
         )))
         .into_response(),
     }
+}
+
+/// A `200` of `content_type` whose body is `chunks`, sent as they come.
+pub fn streamed<S>(chunks: S, content_type: &'static str) -> Response
+where
+    S: Stream + Send + 'static,
+    S::Item: Into<Bytes>,
+{
+    let body = chunks.map(|c| Ok::<_, std::convert::Infallible>(c.into()));
+    let mut resp = Response::new(Body::from_stream(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
 }
 
 /// A bodiless answer (`204 No Content`, `200` for resize, ...).

@@ -4,16 +4,12 @@
 //! has the namespaces and registry hosts). A missing crictl fails these tests.
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
+use berth_tests::cri_config::parse;
+use berth_tests::cri_grpc::grpc;
 use berth_tests::crictl::crictl;
 use berth_tests::{unique_name, Client, TestDaemon};
-use serde_json::Value;
 
 use super::registry::Served;
-
-fn json(out: &berth_tests::Out) -> Value {
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("`{}` printed no JSON ({e}): {}", out.command, out.stdout))
-}
 
 #[test]
 fn version_status_and_runtime_config() {
@@ -31,7 +27,7 @@ fn version_status_and_runtime_config() {
     let engine = d.run(Client::Docker, &["version", "-f", "{{.Server.Version}}"]);
     v.stdout_has(&format!("RuntimeVersion:  {}", engine.stdout.trim()));
 
-    let info = json(crictl(&sock, &["info", "-o", "json"]).success());
+    let info = parse(crictl(&sock, &["info", "-o", "json"]).success());
     let conditions = info["status"]["conditions"].as_array().unwrap();
     let cond = |t: &str| {
         conditions
@@ -78,10 +74,10 @@ fn version_status_and_runtime_config() {
         &["update-runtime-config", "--pod-cidr", "10.244.7.0/24"],
     )
     .success();
-    let info = json(crictl(&sock, &["info", "-o", "json"]).success());
+    let info = parse(crictl(&sock, &["info", "-o", "json"]).success());
     assert_eq!(info["config"]["podCIDR"], "10.244.7.0/24", "{info}");
     crictl(&sock, &["update-runtime-config", "--pod-cidr", ""]).success();
-    let info = json(crictl(&sock, &["info", "-o", "json"]).success());
+    let info = parse(crictl(&sock, &["info", "-o", "json"]).success());
     assert_eq!(info["config"]["podCIDR"], "10.244.7.0/24", "{info}");
 
     // No pods yet (tests/tests/e2e/cri_pods.rs runs them).
@@ -105,7 +101,7 @@ fn images_inspecti_and_imagefsinfo_over_the_docker_store() {
         .to_string();
 
     // The busybox fixture, pulled into the CRI's namespace by the harness, keeps its id.
-    let list = json(crictl(&sock, &["images", "-o", "json"]).success());
+    let list = parse(crictl(&sock, &["images", "-o", "json"]).success());
     let images = list["images"].as_array().unwrap();
     let bb = images
         .iter()
@@ -124,9 +120,9 @@ fn images_inspecti_and_imagefsinfo_over_the_docker_store() {
         .stdout_has("docker.io/library/busybox")
         .stdout_has(&id.trim_start_matches("sha256:")[..13]);
     // A filter by name.
-    let one = json(crictl(&sock, &["images", "-o", "json", "busybox"]).success());
+    let one = parse(crictl(&sock, &["images", "-o", "json", "busybox"]).success());
     assert_eq!(one["images"].as_array().unwrap().len(), 1, "{one}");
-    let none = json(crictl(&sock, &["images", "-o", "json", "nothing-here:1"]).success());
+    let none = parse(crictl(&sock, &["images", "-o", "json", "nothing-here:1"]).success());
     assert!(
         none["images"].as_array().is_none_or(|a| a.is_empty()),
         "{none}"
@@ -134,7 +130,7 @@ fn images_inspecti_and_imagefsinfo_over_the_docker_store() {
 
     // inspecti: by short name, by qualified name and by id, with the verbose image spec.
     for name in ["busybox", "docker.io/library/busybox:latest", id.as_str()] {
-        let st = json(crictl(&sock, &["inspecti", "-o", "json", name]).success());
+        let st = parse(crictl(&sock, &["inspecti", "-o", "json", name]).success());
         assert_eq!(st["status"]["id"], id.as_str(), "{name}: {st}");
         assert!(
             st["info"]["imageSpec"]["config"]["Cmd"].is_array(),
@@ -145,7 +141,7 @@ fn images_inspecti_and_imagefsinfo_over_the_docker_store() {
         .code_is(1)
         .stderr_has("no such image");
 
-    let fs = json(crictl(&sock, &["imagefsinfo", "-o", "json"]).success());
+    let fs = parse(crictl(&sock, &["imagefsinfo", "-o", "json"]).success());
     let usage = &fs["status"]["imageFilesystems"][0];
     assert_eq!(
         usage["fsId"]["mountpoint"],
@@ -219,7 +215,7 @@ fn pull_with_credentials_and_remove() {
     crictl(&sock, &["pull", "--auth", "a3ViZTpzM2NyZXQ=", &image])
         .success()
         .stdout_has(&id);
-    let st = json(crictl(&sock, &["inspecti", "-o", "json", &image]).success());
+    let st = parse(crictl(&sock, &["inspecti", "-o", "json", &image]).success());
     assert_eq!(st["status"]["repoTags"][0], image.as_str(), "{st}");
     assert!(
         st["status"]["repoDigests"][0]
@@ -305,41 +301,6 @@ fn the_test_daemon_serves_no_cri_unless_asked() {
         "{:?}",
         String::from_utf8_lossy(&cmdline)
     );
-}
-
-/// A gRPC client of the CRI socket, for what crictl checks before it asks (crictl's rmi and
-/// inspecti look an image up first; kubelet does not).
-pub(crate) fn grpc<T>(
-    sock: &std::path::Path,
-    f: impl AsyncFnOnce(
-        berth_cri::proto::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>,
-        berth_cri::proto::image_service_client::ImageServiceClient<tonic::transport::Channel>,
-    ) -> T,
-) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let path = sock.to_path_buf();
-        // The URI is not used: every connection goes to the socket.
-        let channel = tonic::transport::Endpoint::try_from("http://cri.invalid")
-            .unwrap()
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let path = path.clone();
-                async move {
-                    let stream = tokio::net::UnixStream::connect(path).await?;
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-                }
-            }))
-            .await
-            .unwrap();
-        f(
-            berth_cri::proto::runtime_service_client::RuntimeServiceClient::new(channel.clone()),
-            berth_cri::proto::image_service_client::ImageServiceClient::new(channel),
-        )
-        .await
-    })
 }
 
 #[test]

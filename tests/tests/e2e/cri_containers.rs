@@ -5,28 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use berth_tests::cri_config::{write_json, CriConfig, Pod, PodsRemovedOnDrop};
 use berth_tests::crictl::crictl;
 use berth_tests::TestDaemon;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::{json, Value};
-
-fn write_json(dir: &Path, name: &str, v: &Value) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, v.to_string()).unwrap();
-    p
-}
-
-/// Removes every pod left (a failed test's) before the daemon goes.
-struct Pods<'a>(&'a Path);
-
-impl Drop for Pods<'_> {
-    fn drop(&mut self) {
-        let out = crictl(self.0, &["pods", "-q"]);
-        for id in out.stdout.lines().filter(|l| !l.is_empty()) {
-            let _ = crictl(self.0, &["rmp", "-f", id]);
-        }
-    }
-}
 
 /// Unmounts (lazily, innermost first) what a test mounted on the host.
 struct HostMounts(Vec<PathBuf>);
@@ -39,32 +22,14 @@ impl Drop for HostMounts {
     }
 }
 
-/// A host-network pod (no CNI needed); its id and config file.
-fn host_net_pod(sock: &Path, dir: &Path, name: &str) -> (String, PathBuf) {
-    let pod = json!({
-        "metadata": {"name": name, "uid": format!("uid-{name}"), "namespace": "e2e", "attempt": 1},
-        "hostname": format!("{name}-host"),
-        "log_directory": dir.join("logs"),
-        "linux": {"security_context": {"namespace_options": {"network": 2}}}
-    });
-    let pod_json = write_json(dir, &format!("{name}.json"), &pod);
-    let id = crictl(sock, &["runp", pod_json.to_str().unwrap()])
-        .success()
-        .out()
-        .to_string();
-    (id, pod_json)
-}
-
-fn create(sock: &Path, pod: &str, pod_json: &Path, ctr_json: &Path) -> berth_tests::Out {
-    crictl(
-        sock,
-        &[
-            "create",
-            pod,
-            ctr_json.to_str().unwrap(),
-            pod_json.to_str().unwrap(),
-        ],
-    )
+/// A host-network pod (no CNI needed), its config in `dir/<name>.json`.
+fn host_net_pod(sock: &Path, dir: &Path, name: &str) -> Pod {
+    let config = CriConfig::pod(name)
+        .hostname(&format!("{name}-host"))
+        .log_directory(&dir.join("logs"))
+        .host_network()
+        .write(dir, &format!("{name}.json"));
+    Pod::run(sock, config)
 }
 
 /// A mount made inside a container under an `rshared` host path reaches the host (the
@@ -76,8 +41,8 @@ fn rshared_mount_made_in_the_container_reaches_the_host() {
     };
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
-    let _pods = Pods(&sock);
-    let (pod, pod_json) = host_net_pod(&sock, &dir, "propagation");
+    let _pods = PodsRemovedOnDrop(&sock);
+    let pod = host_net_pod(&sock, &dir, "propagation");
 
     // As critest does: the host path is a shared bind mount of its own.
     let shared = dir.join("shared");
@@ -113,18 +78,14 @@ fn rshared_mount_made_in_the_container_reaches_the_host() {
         ("bidirectional", &shared, 2, true),
         ("private", &private, 0, false),
     ] {
-        let ctr = json!({
-            "metadata": {"name": name},
-            "image": {"image": "busybox"},
-            "command": ["sleep", "1000"],
-            "linux": {"security_context": {"privileged": true}},
-            "mounts": [{"host_path": host, "container_path": host, "propagation": propagation}]
-        });
-        let ctr_json = write_json(&dir, &format!("{name}-ctr.json"), &ctr);
-        let cid = create(&sock, &pod, &pod_json, &ctr_json)
-            .success()
-            .out()
-            .to_string();
+        let ctr = CriConfig::container(name, &["sleep", "1000"])
+            .security_context(json!({"privileged": true}))
+            .set(
+                "mounts",
+                json!([{"host_path": host, "container_path": host, "propagation": propagation}]),
+            )
+            .write(&dir, &format!("{name}-ctr.json"));
+        let cid = pod.create_ok(&ctr);
         crictl(&sock, &["start", &cid]).success();
         let inner = host.join("inner");
         let target = inner.to_str().unwrap();
@@ -142,7 +103,7 @@ fn rshared_mount_made_in_the_container_reaches_the_host() {
         );
         crictl(&sock, &["rm", "-f", &cid]).success();
     }
-    crictl(&sock, &["rmp", "-f", &pod]).success();
+    crictl(&sock, &["rmp", "-f", &pod.id]).success();
 }
 
 /// A group without a user is refused at CreateContainer, in containerd's words; with a user
@@ -154,18 +115,13 @@ fn run_as_group_needs_a_user() {
     };
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
-    let _pods = Pods(&sock);
-    let (pod, pod_json) = host_net_pod(&sock, &dir, "groups");
+    let _pods = PodsRemovedOnDrop(&sock);
+    let pod = host_net_pod(&sock, &dir, "groups");
 
-    let alone = write_json(
-        &dir,
-        "alone.json",
-        &json!({
-            "metadata": {"name": "alone"}, "image": {"image": "busybox"}, "command": ["id"],
-            "linux": {"security_context": {"run_as_group": {"value": 3000}}}
-        }),
-    );
-    let out = create(&sock, &pod, &pod_json, &alone);
+    let alone = CriConfig::container("alone", &["id"])
+        .security_context(json!({"run_as_group": {"value": 3000}}))
+        .write(&dir, "alone.json");
+    let out = pod.create(&alone);
     out.code_is(1);
     assert!(
         out.stderr
@@ -177,20 +133,11 @@ fn run_as_group_needs_a_user() {
     );
     assert_eq!(crictl(&sock, &["ps", "-a", "-q"]).success().out(), "");
 
-    let both = write_json(
-        &dir,
-        "both.json",
-        &json!({
-            "metadata": {"name": "both"}, "image": {"image": "busybox"},
-            "command": ["sh", "-c", "id -u; id -g"],
-            "log_path": "both.log",
-            "linux": {"security_context": {"run_as_user": {"value": 2000}, "run_as_group": {"value": 3000}}}
-        }),
-    );
-    let cid = create(&sock, &pod, &pod_json, &both)
-        .success()
-        .out()
-        .to_string();
+    let both = CriConfig::container("both", &["sh", "-c", "id -u; id -g"])
+        .log_path("both.log")
+        .security_context(json!({"run_as_user": {"value": 2000}, "run_as_group": {"value": 3000}}))
+        .write(&dir, "both.json");
+    let cid = pod.create_ok(&both);
     crictl(&sock, &["start", &cid]).success();
     let log = dir.join("logs/both.log");
     assert!(
@@ -203,7 +150,7 @@ fn run_as_group_needs_a_user() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains(" stdout F 2000\n"), "{text}");
     assert!(text.contains(" stdout F 3000\n"), "{text}");
-    crictl(&sock, &["rmp", "-f", &pod]).success();
+    crictl(&sock, &["rmp", "-f", &pod.id]).success();
 }
 
 /// A pod whose holder has died has no namespaces left: StartContainer says the sandbox is not
@@ -215,19 +162,12 @@ fn start_in_a_pod_whose_holder_died_names_the_sandbox() {
     };
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
-    let _pods = Pods(&sock);
-    let (pod, pod_json) = host_net_pod(&sock, &dir, "orphan");
-    let ctr = write_json(
-        &dir,
-        "ctr.json",
-        &json!({"metadata": {"name": "c"}, "image": {"image": "busybox"}, "command": ["sleep", "1000"]}),
-    );
-    let cid = create(&sock, &pod, &pod_json, &ctr)
-        .success()
-        .out()
-        .to_string();
+    let _pods = PodsRemovedOnDrop(&sock);
+    let pod = host_net_pod(&sock, &dir, "orphan");
+    let ctr = CriConfig::container("c", &["sleep", "1000"]).write(&dir, "ctr.json");
+    let cid = pod.create_ok(&ctr);
     let st: Value = serde_json::from_str(
-        &crictl(&sock, &["inspectp", "-o", "json", &pod])
+        &crictl(&sock, &["inspectp", "-o", "json", &pod.id])
             .success()
             .stdout,
     )
@@ -249,15 +189,16 @@ fn start_in_a_pod_whose_holder_died_names_the_sandbox() {
     let out = crictl(&sock, &["start", &cid]);
     out.code_is(1);
     assert!(
-        out.stderr
-            .contains(&format!("sandbox container \\\"{pod}\\\" is not running"))
-            || out
-                .stderr
-                .contains(&format!("sandbox container \"{pod}\" is not running")),
+        out.stderr.contains(&format!(
+            "sandbox container \\\"{}\\\" is not running",
+            pod.id
+        )) || out
+            .stderr
+            .contains(&format!("sandbox container \"{}\" is not running", pod.id)),
         "{out:?}"
     );
     assert!(!out.stderr.contains("ENOENT"), "{out:?}");
-    crictl(&sock, &["rmp", "-f", &pod]).success();
+    crictl(&sock, &["rmp", "-f", &pod.id]).success();
 }
 
 /// A process exec'd in a container runs under the container's seccomp profile (as with runc):
@@ -270,8 +211,8 @@ fn exec_runs_under_the_containers_seccomp_profile() {
     };
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
-    let _pods = Pods(&sock);
-    let (pod, pod_json) = host_net_pod(&sock, &dir, "seccomp");
+    let _pods = PodsRemovedOnDrop(&sock);
+    let pod = host_net_pod(&sock, &dir, "seccomp");
     // critest's block-chmod profile.
     let profile = write_json(
         &dir,
@@ -290,19 +231,10 @@ fn exec_runs_under_the_containers_seccomp_profile() {
             "2",
         ),
     ] {
-        let ctr = write_json(
-            &dir,
-            &format!("{name}.json"),
-            &json!({
-                "metadata": {"name": name}, "image": {"image": "busybox"},
-                "command": ["sleep", "1000"],
-                "linux": {"security_context": {"seccomp": seccomp}}
-            }),
-        );
-        let cid = create(&sock, &pod, &pod_json, &ctr)
-            .success()
-            .out()
-            .to_string();
+        let ctr = CriConfig::container(name, &["sleep", "1000"])
+            .security_context(json!({"seccomp": seccomp}))
+            .write(&dir, &format!("{name}.json"));
+        let cid = pod.create_ok(&ctr);
         crictl(&sock, &["start", &cid]).success();
         let status = crictl(
             &sock,
@@ -325,7 +257,7 @@ fn exec_runs_under_the_containers_seccomp_profile() {
         }
         crictl(&sock, &["rm", "-f", &cid]).success();
     }
-    crictl(&sock, &["rmp", "-f", &pod]).success();
+    crictl(&sock, &["rmp", "-f", &pod.id]).success();
 }
 
 /// A mount of an image (an image volume) is refused as unimplemented, not taken for a bind of
@@ -337,22 +269,20 @@ fn image_volume_mount_is_unimplemented() {
     };
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
-    let _pods = Pods(&sock);
-    let (pod, pod_json) = host_net_pod(&sock, &dir, "imagevol");
-    let ctr = write_json(
-        &dir,
-        "ctr.json",
-        &json!({
-            "metadata": {"name": "c"}, "image": {"image": "busybox"}, "command": ["true"],
-            "mounts": [{"container_path": "/mnt/image", "image": {"image": "busybox"}, "readonly": true}]
-        }),
-    );
-    let out = create(&sock, &pod, &pod_json, &ctr);
+    let _pods = PodsRemovedOnDrop(&sock);
+    let pod = host_net_pod(&sock, &dir, "imagevol");
+    let ctr = CriConfig::container("c", &["true"])
+        .set(
+            "mounts",
+            json!([{"container_path": "/mnt/image", "image": {"image": "busybox"}, "readonly": true}]),
+        )
+        .write(&dir, "ctr.json");
+    let out = pod.create(&ctr);
     out.code_is(1);
     assert!(out.stderr.contains("code = Unimplemented"), "{out:?}");
     assert!(out.stderr.contains("image volumes"), "{out:?}");
     assert_eq!(crictl(&sock, &["ps", "-a", "-q"]).success().out(), "");
-    crictl(&sock, &["rmp", "-f", &pod]).success();
+    crictl(&sock, &["rmp", "-f", &pod.id]).success();
 }
 
 /// The same through the Docker API: `docker exec` runs under the container's seccomp profile
@@ -391,14 +321,14 @@ fn recursive_read_only_mounts() {
     };
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
-    let _pods = Pods(&sock);
+    let _pods = PodsRemovedOnDrop(&sock);
     let info: Value =
         serde_json::from_str(&crictl(&sock, &["info", "-o", "json"]).success().stdout).unwrap();
     assert_eq!(
         info["runtimeHandlers"][0]["features"]["recursive_read_only_mounts"], true,
         "{info}"
     );
-    let (pod, pod_json) = host_net_pod(&sock, &dir, "rro");
+    let pod = host_net_pod(&sock, &dir, "rro");
     // As critest does: a host path with a tmpfs mounted inside it.
     let host = dir.join("rro-host");
     std::fs::create_dir_all(host.join("tmpfs")).unwrap();
@@ -413,20 +343,14 @@ fn recursive_read_only_mounts() {
     let _host_mounts = HostMounts(vec![host.join("tmpfs")]);
 
     for (name, rro, writable) in [("plain-ro", false, true), ("recursive-ro", true, false)] {
-        let ctr = write_json(
-            &dir,
-            &format!("{name}.json"),
-            &json!({
-                "metadata": {"name": name}, "image": {"image": "busybox"},
-                "command": ["sleep", "1000"],
-                "mounts": [{"host_path": host, "container_path": "/mnt", "readonly": true,
-                            "recursive_read_only": rro}]
-            }),
-        );
-        let cid = create(&sock, &pod, &pod_json, &ctr)
-            .success()
-            .out()
-            .to_string();
+        let ctr = CriConfig::container(name, &["sleep", "1000"])
+            .set(
+                "mounts",
+                json!([{"host_path": host, "container_path": "/mnt", "readonly": true,
+                        "recursive_read_only": rro}]),
+            )
+            .write(&dir, &format!("{name}.json"));
+        let cid = pod.create_ok(&ctr);
         crictl(&sock, &["start", &cid]).success();
         // The bind itself is read-only either way.
         let top = crictl(&sock, &["exec", &cid, "touch", "/mnt/top"]);
@@ -448,18 +372,16 @@ fn recursive_read_only_mounts() {
         ("slave", true, 1, "requires private propagation"),
         ("shared", true, 2, "requires private propagation"),
     ] {
-        let ctr = write_json(
-            &dir,
-            &format!("bad-{name}.json"),
-            &json!({
-                "metadata": {"name": name}, "image": {"image": "busybox"}, "command": ["true"],
-                "mounts": [{"host_path": host, "container_path": "/mnt", "readonly": readonly,
-                            "recursive_read_only": true, "propagation": propagation}]
-            }),
-        );
-        let out = create(&sock, &pod, &pod_json, &ctr);
+        let ctr = CriConfig::container(name, &["true"])
+            .set(
+                "mounts",
+                json!([{"host_path": host, "container_path": "/mnt", "readonly": readonly,
+                        "recursive_read_only": true, "propagation": propagation}]),
+            )
+            .write(&dir, &format!("bad-{name}.json"));
+        let out = pod.create(&ctr);
         out.code_is(1);
         assert!(out.stderr.contains(want), "{name}: {out:?}");
     }
-    crictl(&sock, &["rmp", "-f", &pod]).success();
+    crictl(&sock, &["rmp", "-f", &pod.id]).success();
 }

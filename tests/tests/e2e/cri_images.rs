@@ -6,14 +6,9 @@
 
 use std::path::Path;
 
+use berth_tests::cri_config::parse;
 use berth_tests::crictl::{crictl, hosts_dir, write_hosts_toml, LocalRegistry};
 use berth_tests::{unique_name, Client, TestDaemon};
-use serde_json::Value;
-
-fn json(out: &berth_tests::Out) -> Value {
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("`{}` printed no JSON ({e}): {}", out.command, out.stdout))
-}
 
 /// Files under `dir`, recursively (blobs of the content store, unpacked layer directories).
 fn count_entries(dir: &Path, depth: usize) -> usize {
@@ -41,7 +36,7 @@ fn layer_dirs(d: &TestDaemon) -> usize {
 
 /// `ImageFsInfo`'s used bytes.
 fn image_fs_used(sock: &Path) -> u64 {
-    let fs = json(crictl(sock, &["imagefsinfo", "-o", "json"]).success());
+    let fs = parse(crictl(sock, &["imagefsinfo", "-o", "json"]).success());
     fs["status"]["imageFilesystems"][0]["usedBytes"]["value"]
         .as_str()
         .unwrap()
@@ -60,7 +55,7 @@ fn docker_names(d: &TestDaemon) -> String {
 }
 
 fn cri_names(sock: &Path) -> Vec<String> {
-    let list = json(crictl(sock, &["images", "-o", "json"]).success());
+    let list = parse(crictl(sock, &["images", "-o", "json"]).success());
     list["images"]
         .as_array()
         .map(|a| {
@@ -111,7 +106,7 @@ fn docker_and_cri_namespaces_list_their_own_images_over_one_store() {
             .trim()
             .to_string()
     };
-    let bb = json(crictl(&sock, &["inspecti", "-o", "json", "busybox"]).success());
+    let bb = parse(crictl(&sock, &["inspecti", "-o", "json", "busybox"]).success());
     assert_eq!(bb["status"]["id"], id_of("busybox").as_str(), "{bb}");
 
     // Docker-only and CRI-only images: each list shows its own.
@@ -158,7 +153,7 @@ fn docker_and_cri_namespaces_list_their_own_images_over_one_store() {
     d.run(Client::Docker, &["rmi", &shared]).success();
     d.run(Client::Docker, &["image", "inspect", &shared])
         .code_is(1);
-    let st = json(crictl(&sock, &["inspecti", "-o", "json", &shared]).success());
+    let st = parse(crictl(&sock, &["inspecti", "-o", "json", &shared]).success());
     assert_eq!(st["status"]["id"], shared_id.as_str(), "{st}");
     assert!(
         image_fs_used(&sock).abs_diff(used_both) < 512 * 1024,
@@ -238,7 +233,7 @@ fn hosts_toml_serves_registry_k8s_io_from_a_local_registry_to_cri_and_docker() {
     crictl(&sock, &["pull", "registry.k8s.io/pause:3.9"])
         .success()
         .stdout_has(&id);
-    let st = json(
+    let st = parse(
         crictl(
             &sock,
             &["inspecti", "-o", "json", "registry.k8s.io/pause:3.9"],

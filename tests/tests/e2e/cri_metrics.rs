@@ -13,7 +13,7 @@ use berth_tests::crictl::{crictl, CniBridge};
 use berth_tests::TestDaemon;
 use serde_json::{json, Value};
 
-use super::cri::grpc;
+use berth_tests::cri_grpc::grpc;
 
 fn parse(out: &berth_tests::Out) -> Value {
     serde_json::from_str(&out.stdout)

@@ -10,6 +10,8 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use berth_tests::cri_config::{parse, CriConfig, Pod, PodsRemovedOnDrop};
+use berth_tests::cri_grpc::grpc;
 use berth_tests::crictl::crictl;
 use berth_tests::netslot::NetSlot;
 use berth_tests::{wait_until, TestDaemon};
@@ -17,11 +19,6 @@ use serde_json::{json, Value};
 
 /// Where Debian installs the CNI plugins.
 const CNI_BIN: &str = "/usr/lib/cni";
-
-fn parse(out: &berth_tests::Out) -> Value {
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("`{}` printed no JSON ({e}): {}", out.command, out.stdout))
-}
 
 /// The pod network of one test: a bridge, a /24 inside the daemon's own test slot, and a host
 /// port no other slot uses.
@@ -77,24 +74,6 @@ impl Drop for PodNet {
     }
 }
 
-/// Removes every pod left (a failed test's) before the daemon goes.
-struct Pods<'a>(&'a Path);
-
-impl Drop for Pods<'_> {
-    fn drop(&mut self) {
-        let out = crictl(self.0, &["pods", "-q"]);
-        for id in out.stdout.lines().filter(|l| !l.is_empty()) {
-            let _ = crictl(self.0, &["rmp", "-f", id]);
-        }
-    }
-}
-
-fn write_json(dir: &Path, name: &str, v: &Value) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, v.to_string()).unwrap();
-    p
-}
-
 /// GET `path` from `addr` over HTTP/1.0; the body.
 fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
@@ -117,19 +96,15 @@ fn ns_of(pid: i64, ns: &str) -> String {
         .unwrap_or_else(|e| panic!("/proc/{proc}/ns/{ns}: {e}"))
 }
 
-fn pod_config(name: &str, log_dir: &Path, extra: Value) -> Value {
-    let mut v = json!({
-        "metadata": {"name": name, "uid": format!("uid-{name}"), "namespace": "e2e", "attempt": 1},
-        "hostname": format!("{name}-host"),
-        "log_directory": log_dir,
-        "labels": {"app": name, "suite": "cri-pods"},
-        "annotations": {"note": "made by cri_pods.rs"},
-        "linux": {}
-    });
-    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
-        o.extend(e);
-    }
-    v
+/// A pod as this file's tests make theirs: hostname `<name>-host`, labels and an annotation,
+/// no Linux options yet.
+fn pod_config(name: &str, log_dir: &Path) -> CriConfig {
+    CriConfig::pod(name)
+        .hostname(&format!("{name}-host"))
+        .log_directory(log_dir)
+        .labels(&[("app", name), ("suite", "cri-pods")])
+        .set("annotations", json!({"note": "made by cri_pods.rs"}))
+        .set("linux", json!({}))
 }
 
 #[test]
@@ -152,26 +127,27 @@ fn pod_network_containers_logs_and_teardown() {
     let dir = d.dir().to_path_buf();
     let net = PodNet::of(&d);
     net.write_conf(&dir.join("net.d"), &dir.join("ipam"));
-    let _pods = Pods(&sock);
+    let _pods = PodsRemovedOnDrop(&sock);
     let logs = dir.join("pod-logs");
 
-    let pod = pod_config(
-        "web",
-        &logs,
-        json!({
-            "dns_config": {"servers": [format!("{}.53", net.prefix)], "searches": ["svc.e2e.local"], "options": ["ndots:5"]},
-            "port_mappings": [{"protocol": 0, "container_port": 8080, "host_port": net.host_port}],
-            "linux": {
+    let pod = pod_config("web", &logs)
+        .set(
+            "dns_config",
+            json!({"servers": [format!("{}.53", net.prefix)], "searches": ["svc.e2e.local"], "options": ["ndots:5"]}),
+        )
+        .set(
+            "port_mappings",
+            json!([{"protocol": 0, "container_port": 8080, "host_port": net.host_port}]),
+        )
+        .set(
+            "linux",
+            json!({
                 "sysctls": {"net.ipv4.ip_unprivileged_port_start": "1000"},
                 "security_context": {"namespace_options": {"network": 0, "pid": 0, "ipc": 0}}
-            }
-        }),
-    );
-    let pod_json = write_json(&dir, "pod.json", &pod);
-    let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
-        .success()
-        .out()
-        .to_string();
+            }),
+        );
+    let pod = Pod::run(&sock, pod.write(&dir, "pod.json"));
+    let pod_id = pod.id.clone();
     assert_eq!(pod_id.len(), 64, "{pod_id}");
 
     // The sandbox's status: state, IP on the test's subnet, namespaces, metadata, labels.
@@ -231,31 +207,16 @@ fn pod_network_containers_logs_and_teardown() {
         .is_empty());
 
     // A container serving /etc over HTTP, and writing to stdout and stderr.
-    let ctr = json!({
-        "metadata": {"name": "srv", "attempt": 0},
-        "image": {"image": "busybox"},
-        "command": ["sh", "-c"],
-        "args": ["echo out-line; echo err-line >&2; echo $GREETING; pwd; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; exec httpd -f -p 8080 -h /etc"],
-        "envs": [{"key": "GREETING", "value": "hello from the pod"}],
-        "working_dir": "/tmp",
-        "log_path": "srv/0.log",
-        "labels": {"role": "server"},
-        "annotations": {"ctr-note": "x"},
-        "linux": {"security_context": {"namespace_options": {"pid": 0}}}
-    });
-    let ctr_json = write_json(&dir, "srv.json", &ctr);
-    let cid = crictl(
-        &sock,
-        &[
-            "create",
-            &pod_id,
-            ctr_json.to_str().unwrap(),
-            pod_json.to_str().unwrap(),
-        ],
-    )
-    .success()
-    .out()
-    .to_string();
+    let ctr = CriConfig::container("srv", &["sh", "-c"])
+        .set("metadata.attempt", 0)
+        .set("args", json!(["echo out-line; echo err-line >&2; echo $GREETING; pwd; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; exec httpd -f -p 8080 -h /etc"]))
+        .set("envs", json!([{"key": "GREETING", "value": "hello from the pod"}]))
+        .set("working_dir", "/tmp")
+        .log_path("srv/0.log")
+        .labels(&[("role", "server")])
+        .set("annotations", json!({"ctr-note": "x"}))
+        .security_context(json!({"namespace_options": {"pid": 0}}));
+    let cid = pod.create_ok(&ctr.write(&dir, "srv.json"));
     // The CRI id is the berth container's id.
     assert_eq!(d.inspect(berth_tests::Client::Docker, &cid, "{{.Id}}"), cid);
     let created = parse(crictl(&sock, &["inspect", "-o", "json", &cid]).success());
@@ -493,22 +454,18 @@ fn host_network_pod_survives_a_berthd_restart() {
     let dir = d.dir().to_path_buf();
     let cgroup_parent = format!("/berth-e2e-pods/{}", berth_tests::unique_name("p"));
     let _parent = CgroupParent(cgroup_parent.clone());
-    let _pods = Pods(&sock);
+    let _pods = PodsRemovedOnDrop(&sock);
     let logs = dir.join("pod-logs");
     // Host network needs no CNI configuration at all.
-    let pod = pod_config(
-        "hostnet",
-        &logs,
-        json!({"linux": {
+    let pod = pod_config("hostnet", &logs).set(
+        "linux",
+        json!({
             "cgroup_parent": cgroup_parent,
             "security_context": {"namespace_options": {"network": 2, "pid": 1}}
-        }}),
+        }),
     );
-    let pod_json = write_json(&dir, "pod.json", &pod);
-    let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
-        .success()
-        .out()
-        .to_string();
+    let pod = Pod::run(&sock, pod.write(&dir, "pod.json"));
+    let pod_id = pod.id.clone();
     let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
     assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
     assert_eq!(st["status"]["network"]["ip"], "", "{st}");
@@ -521,26 +478,17 @@ fn host_network_pod_survives_a_berthd_restart() {
     assert_eq!(ns_of(holder, "uts"), ns_of(0, "uts"));
     assert_ne!(ns_of(holder, "ipc"), ns_of(0, "ipc"));
 
-    let ctr = json!({
-        "metadata": {"name": "sleeper"},
-        "image": {"image": "busybox"},
-        "command": ["sh", "-c", "hostname; id -u; while true; do echo tick; sleep 0.2; done"],
-        "log_path": "sleeper.log",
-        "linux": {"security_context": {"run_as_user": {"value": 1234}, "readonly_rootfs": true}}
-    });
-    let ctr_json = write_json(&dir, "ctr.json", &ctr);
-    let cid = crictl(
-        &sock,
+    let ctr = CriConfig::container(
+        "sleeper",
         &[
-            "create",
-            &pod_id,
-            ctr_json.to_str().unwrap(),
-            pod_json.to_str().unwrap(),
+            "sh",
+            "-c",
+            "hostname; id -u; while true; do echo tick; sleep 0.2; done",
         ],
     )
-    .success()
-    .out()
-    .to_string();
+    .log_path("sleeper.log")
+    .security_context(json!({"run_as_user": {"value": 1234}, "readonly_rootfs": true}));
+    let cid = pod.create_ok(&ctr.write(&dir, "ctr.json"));
     crictl(&sock, &["start", &cid]).success();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let host = host.trim();
@@ -622,7 +570,7 @@ fn host_network_pod_survives_a_berthd_restart() {
     let rotated = logs.join("sleeper.log.1");
     std::fs::rename(&log, &rotated).unwrap();
     let reopen_id = cid.clone();
-    super::cri::grpc(&sock, async |mut rt, _| {
+    grpc(&sock, async |mut rt, _| {
         rt.reopen_container_log(berth_cri::proto::ReopenContainerLogRequest {
             container_id: reopen_id,
         })
@@ -694,24 +642,17 @@ fn security_context_mounts_devices_and_exit_status() {
     };
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
-    let _pods = Pods(&sock);
+    let _pods = PodsRemovedOnDrop(&sock);
     let logs = dir.join("pod-logs");
-    let pod = pod_config(
-        "secure",
-        &logs,
-        json!({"linux": {"security_context": {"namespace_options": {"network": 2}}}}),
-    );
-    let pod_json = write_json(&dir, "pod.json", &pod);
-    let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
-        .success()
-        .out()
-        .to_string();
+    let pod = pod_config("secure", &logs).host_network();
+    let pod = Pod::run(&sock, pod.write(&dir, "pod.json"));
+    let pod_id = pod.id.clone();
     // GetContainerEvents, subscribed before the first container: every event until two
     // containers were deleted.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let events_sock = sock.clone();
     let watcher = std::thread::spawn(move || {
-        super::cri::grpc(&events_sock, async |mut rt, _| {
+        grpc(&events_sock, async |mut rt, _| {
             let mut stream = rt
                 .get_container_events(berth_cri::proto::GetEventsRequest {})
                 .await
@@ -735,20 +676,12 @@ fn security_context_mounts_devices_and_exit_status() {
     let shared = dir.join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::write(shared.join("hello"), "from the host\n").unwrap();
-    let run = |name: &str, config: Value| -> (String, Value, String) {
-        let path = write_json(&dir, &format!("{name}.json"), &config);
-        let cid = crictl(
-            &sock,
-            &[
-                "create",
-                &pod_id,
-                path.to_str().unwrap(),
-                pod_json.to_str().unwrap(),
-            ],
-        )
-        .success()
-        .out()
-        .to_string();
+    let run = |config: CriConfig| -> (String, Value, String) {
+        let name = config.value()["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let cid = pod.create_ok(&config.write(&dir, &format!("{name}.json")));
         crictl(&sock, &["start", &cid]).success();
         let st = exited(&sock, &cid);
         let log = std::fs::read_to_string(logs.join(format!("{name}.log"))).unwrap_or_default();
@@ -758,25 +691,26 @@ fn security_context_mounts_devices_and_exit_status() {
     // Root with one capability, no new privileges, the default seccomp profile, masked and
     // read-only paths, a read-only bind mount and a device.
     let (root_id, st, log) = run(
-        "root",
-        json!({
-            "metadata": {"name": "root"},
-            "image": {"image": "busybox"},
-            "command": ["sh", "-c", "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; wc -c < /etc/passwd; touch /rw/x || echo rw-made-ro; cat /data/hello; touch /data/x || echo data-ro; test -c /dev/mynull && echo dev-ok; exit 3"],
-            "log_path": "root.log",
-            "mounts": [
-                {"container_path": "/data", "host_path": shared, "readonly": true},
-                {"container_path": "/rw", "host_path": shared, "readonly": false}
-            ],
-            "devices": [{"container_path": "/dev/mynull", "host_path": "/dev/null", "permissions": "rw"}],
-            "linux": {"security_context": {
+        CriConfig::container("root", &["sh", "-c", "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; wc -c < /etc/passwd; touch /rw/x || echo rw-made-ro; cat /data/hello; touch /data/x || echo data-ro; test -c /dev/mynull && echo dev-ok; exit 3"])
+            .log_path("root.log")
+            .set(
+                "mounts",
+                json!([
+                    {"container_path": "/data", "host_path": shared, "readonly": true},
+                    {"container_path": "/rw", "host_path": shared, "readonly": false}
+                ]),
+            )
+            .set(
+                "devices",
+                json!([{"container_path": "/dev/mynull", "host_path": "/dev/null", "permissions": "rw"}]),
+            )
+            .security_context(json!({
                 "capabilities": {"drop_capabilities": ["ALL"], "add_capabilities": ["NET_RAW"]},
                 "no_new_privs": true,
                 "seccomp": {"profile_type": 0},
                 "masked_paths": ["/etc/passwd"],
                 "readonly_paths": ["/rw"]
-            }}
-        }),
+            })),
     );
     assert_eq!(st["status"]["exitCode"], 3, "{st}");
     assert_eq!(st["status"]["reason"], "Error", "{st}");
@@ -798,22 +732,22 @@ fn security_context_mounts_devices_and_exit_status() {
     }
 
     // A user, group and supplemental groups, a read-only rootfs, no seccomp profile.
-    let (_, st, log) = run(
+    let (_, st, log) = run(CriConfig::container(
         "user",
-        json!({
-            "metadata": {"name": "user"},
-            "image": {"image": "busybox"},
-            "command": ["sh", "-c", "id -u; id -g; id -G; touch /x || echo rootfs-ro; grep '^Seccomp:' /proc/self/status"],
-            "log_path": "user.log",
-            "linux": {"security_context": {
-                "run_as_user": {"value": 1000},
-                "run_as_group": {"value": 1001},
-                "supplemental_groups": [2001, 2002],
-                "readonly_rootfs": true,
-                "seccomp": {"profile_type": 1}
-            }}
-        }),
-    );
+        &[
+            "sh",
+            "-c",
+            "id -u; id -g; id -G; touch /x || echo rootfs-ro; grep '^Seccomp:' /proc/self/status",
+        ],
+    )
+    .log_path("user.log")
+    .security_context(json!({
+        "run_as_user": {"value": 1000},
+        "run_as_group": {"value": 1001},
+        "supplemental_groups": [2001, 2002],
+        "readonly_rootfs": true,
+        "seccomp": {"profile_type": 1}
+    })));
     assert_eq!(st["status"]["exitCode"], 0, "{st}");
     assert_eq!(st["status"]["reason"], "Completed", "{st}");
     for want in [
@@ -827,25 +761,10 @@ fn security_context_mounts_devices_and_exit_status() {
     }
 
     // Names are reserved: a second container of the same name and attempt is refused.
-    let again = write_json(
-        &dir,
-        "again.json",
-        &json!({
-            "metadata": {"name": "user"}, "image": {"image": "busybox"}, "command": ["true"]
-        }),
-    );
-    crictl(
-        &sock,
-        &[
-            "create",
-            &pod_id,
-            again.to_str().unwrap(),
-            pod_json.to_str().unwrap(),
-        ],
-    )
-    .code_is(1);
+    let again = CriConfig::container("user", &["true"]).write(&dir, "again.json");
+    pod.create(&again).code_is(1);
     // So are pods.
-    crictl(&sock, &["runp", pod_json.to_str().unwrap()]).code_is(1);
+    crictl(&sock, &["runp", pod.config.to_str().unwrap()]).code_is(1);
     crictl(&sock, &["rmp", "-f", &pod_id]).success();
     let events = watcher.join().unwrap();
     let of_root: Vec<i32> = events
@@ -874,7 +793,7 @@ fn security_context_mounts_devices_and_exit_status() {
         StopContainerRequest, StopPodSandboxRequest,
     };
     let gone = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string();
-    super::cri::grpc(&sock, async |mut rt, _| {
+    grpc(&sock, async |mut rt, _| {
         rt.stop_pod_sandbox(StopPodSandboxRequest {
             pod_sandbox_id: pod_id.clone(),
         })
@@ -945,19 +864,16 @@ fn pod_without_hostname_and_a_long_name_is_ready() {
     let dir = d.dir().to_path_buf();
     let net = PodNet::of(&d);
     net.write_conf(&dir.join("net.d"), &dir.join("ipam"));
-    let _pods = Pods(&sock);
+    let _pods = PodsRemovedOnDrop(&sock);
     let name = "create-PodSandbox-for-container-0b7c5a3e-6d0f-4a59-9d53-2f1e0c6f3b7a";
     assert!(name.len() > 64);
-    let pod = json!({
-        "metadata": {"name": name, "uid": "cri-test-uid-1", "namespace": "cri-test-ns", "attempt": 0},
-        "linux": {"cgroup_parent": ""},
-        "labels": {"foo": "bar"}
-    });
-    let pod_json = write_json(&dir, "pod.json", &pod);
-    let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
-        .success()
-        .out()
-        .to_string();
+    let pod = CriConfig::pod(name)
+        .set("metadata.uid", "cri-test-uid-1")
+        .set("metadata.namespace", "cri-test-ns")
+        .set("metadata.attempt", 0)
+        .set("linux.cgroup_parent", "")
+        .labels(&[("foo", "bar")]);
+    let pod_id = Pod::run(&sock, pod.write(&dir, "pod.json")).id;
     let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
     assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
@@ -990,19 +906,13 @@ fn pod_refuses_a_dynamically_linked_holder() {
     };
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
-    let _pods = Pods(&sock);
+    let _pods = PodsRemovedOnDrop(&sock);
     let logs = dir.join("pod-logs");
-    let pod = pod_config(
-        "dyn",
-        &logs,
-        json!({"linux": {"security_context": {"namespace_options": {"network": 2}}}}),
-    );
-    let pod_json = write_json(&dir, "pod.json", &pod);
+    let pod_json = pod_config("dyn", &logs)
+        .host_network()
+        .write(&dir, "pod.json");
     // With the static init (the harness's), the pod runs and is Ready.
-    let pod_id = crictl(&sock, &["runp", pod_json.to_str().unwrap()])
-        .success()
-        .out()
-        .to_string();
+    let pod_id = Pod::run(&sock, pod_json.clone()).id;
     let st = parse(crictl(&sock, &["inspectp", "-o", "json", &pod_id]).success());
     assert_eq!(st["status"]["state"], "SANDBOX_READY", "{st}");
     crictl(&sock, &["rmp", "-f", &pod_id]).success();

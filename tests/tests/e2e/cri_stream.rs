@@ -7,6 +7,7 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use berth_tests::cri_grpc::grpc;
 use berth_tests::crictl::{crictl, crictl_args, crictl_command, crictl_path, crictl_with_input};
 use berth_tests::{unique_name, Client, TestDaemon};
 
@@ -15,35 +16,6 @@ fn run_detached(d: &TestDaemon, args: &[&str]) -> String {
     let mut all = vec!["run", "-d", "--network", "none"];
     all.extend_from_slice(args);
     d.run(Client::Docker, &all).success().out().to_string()
-}
-
-/// A gRPC client of the CRI socket (as tests/tests/e2e/cri.rs has), for the requests crictl
-/// cannot make.
-fn grpc<T>(
-    sock: &std::path::Path,
-    f: impl AsyncFnOnce(
-        berth_cri::proto::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>,
-    ) -> T,
-) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let path = sock.to_path_buf();
-        let channel = tonic::transport::Endpoint::try_from("http://cri.invalid")
-            .unwrap()
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let path = path.clone();
-                async move {
-                    let stream = tokio::net::UnixStream::connect(path).await?;
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-                }
-            }))
-            .await
-            .unwrap();
-        f(berth_cri::proto::runtime_service_client::RuntimeServiceClient::new(channel)).await
-    })
 }
 
 /// A plain HTTP/1.1 GET of `url` (http://127.0.0.1:port/path): status code and body.
@@ -207,7 +179,7 @@ fn exec_sync_output_exit_code_and_timeout() {
 
     // Through gRPC: the fields apart, and a non-zero exit code is an answer, not an error.
     let sid = id.clone();
-    let (stdout, stderr, code) = grpc(&sock, async move |mut rt| {
+    let (stdout, stderr, code) = grpc(&sock, async move |mut rt, _| {
         let r = rt
             .exec_sync(berth_cri::proto::ExecSyncRequest {
                 container_id: sid,
@@ -245,7 +217,7 @@ fn exec_sync_output_exit_code_and_timeout() {
         started.elapsed()
     );
     let sid = id.clone();
-    let code = grpc(&sock, async move |mut rt| {
+    let code = grpc(&sock, async move |mut rt, _| {
         rt.exec_sync(berth_cri::proto::ExecSyncRequest {
             container_id: sid,
             cmd: vec!["sleep".into(), "78".into()],
@@ -389,7 +361,7 @@ fn streaming_urls_are_checked_used_once_and_bad_tokens_are_404() {
         stderr,
     };
     let sid = id.clone();
-    let (url, attach_url, pf_url, errors) = grpc(&sock, async move |mut rt| {
+    let (url, attach_url, pf_url, errors) = grpc(&sock, async move |mut rt, _| {
         let url = rt
             .exec(exec(&sid, false, false, true, true))
             .await
@@ -515,7 +487,7 @@ fn streaming_urls_expire_after_a_minute() {
     };
     let sock = d.cri_socket();
     let id = run_detached(&d, &["busybox", "sleep", "300"]);
-    let (fresh, old) = grpc(&sock, async move |mut rt| {
+    let (fresh, old) = grpc(&sock, async move |mut rt, _| {
         let mut urls = Vec::new();
         for _ in 0..2 {
             let r = berth_cri::proto::ExecRequest {
@@ -549,7 +521,7 @@ fn the_streaming_port_is_settable() {
     };
     let sock = d.cri_socket();
     let id = run_detached(&d, &["busybox", "sleep", "300"]);
-    let url = grpc(&sock, async move |mut rt| {
+    let url = grpc(&sock, async move |mut rt, _| {
         let r = berth_cri::proto::AttachRequest {
             container_id: id,
             stdin: false,
@@ -636,7 +608,7 @@ fn exec_over_websocket_v4_by_hand() {
     };
     let sock = d.cri_socket();
     let id = run_detached(&d, &["busybox", "sleep", "300"]);
-    let url = grpc(&sock, async move |mut rt| {
+    let url = grpc(&sock, async move |mut rt, _| {
         let r = berth_cri::proto::ExecRequest {
             container_id: id,
             cmd: vec![

@@ -5,28 +5,12 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use berth_tests::cri_grpc::grpc;
 use berth_tests::{Client, TestDaemon};
 
 /// A fresh exec URL for `echo hi` in container `id` (each URL is good for one request).
 fn exec_url(sock: &std::path::Path, id: &str) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let path = sock.to_path_buf();
-        let channel = tonic::transport::Endpoint::try_from("http://cri.invalid")
-            .unwrap()
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let path = path.clone();
-                async move {
-                    let stream = tokio::net::UnixStream::connect(path).await?;
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-                }
-            }))
-            .await
-            .unwrap();
-        let mut rt = berth_cri::proto::runtime_service_client::RuntimeServiceClient::new(channel);
+    grpc(sock, async |mut rt, _| {
         rt.exec(berth_cri::proto::ExecRequest {
             container_id: id.into(),
             cmd: vec!["echo".into(), "hi".into()],

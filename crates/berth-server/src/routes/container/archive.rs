@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use base64::Engine;
 use berth_api::archive::{ContainerPathStat, PATH_STAT_HEADER};
@@ -15,6 +15,8 @@ use http::{header, HeaderValue, StatusCode};
 use crate::body::{empty, json_response, JsonBody};
 use crate::error::ApiError;
 use crate::query::Params;
+
+use super::target::Target;
 
 const TAR: &str = "application/x-tar";
 
@@ -41,10 +43,7 @@ fn archive_path(p: &Params) -> Result<String, ApiError> {
     }
 }
 
-pub(super) async fn export(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub(super) async fn export(Target { d, id }: Target) -> Result<Response, ApiError> {
     let stream = d.container_export(&id).await?;
     // dockerd sets no type and Go's sniffing names a tar `application/octet-stream`.
     let mut resp = Response::new(Body::from_stream(stream));
@@ -55,10 +54,7 @@ pub(super) async fn export(
     Ok(resp)
 }
 
-pub(super) async fn changes(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub(super) async fn changes(Target { d, id }: Target) -> Result<Response, ApiError> {
     Ok(json_response(
         StatusCode::OK,
         &d.container_changes(&id).await?,
@@ -66,8 +62,7 @@ pub(super) async fn changes(
 }
 
 pub(super) async fn head_archive(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     p: Params,
 ) -> Result<Response, ApiError> {
     let path = archive_path(&p)?;
@@ -78,11 +73,7 @@ pub(super) async fn head_archive(
     Ok(resp)
 }
 
-pub(super) async fn get_archive(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
+pub(super) async fn get_archive(Target { d, id }: Target, p: Params) -> Result<Response, ApiError> {
     let path = archive_path(&p)?;
     let (stat, stream) = d.container_archive_path(&id, &path).await?;
     let mut resp = tar_response(Body::from_stream(stream));
@@ -92,8 +83,7 @@ pub(super) async fn get_archive(
 }
 
 pub(super) async fn put_archive(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     p: Params,
     body: Body,
 ) -> Result<Response, ApiError> {

@@ -1,11 +1,7 @@
 //! `/containers/{id}/exec` and `/exec/{id}/...`.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
 use axum::response::Response;
 use berth_api::models::ExecConfig;
-use berth_daemon::Daemon;
 use http::StatusCode;
 use serde::Deserialize;
 
@@ -15,6 +11,8 @@ use crate::error::ApiError;
 use crate::hijack::{null_io, stream_content_type, Hijack};
 use crate::query::Params;
 use crate::version::ApiVersion;
+
+use super::target::Target;
 
 /// `POST /exec/{id}/start` body (moby's `ExecStartCheck`).
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
@@ -32,8 +30,7 @@ pub struct ExecStartBody {
 }
 
 pub(super) async fn create(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     v: ApiVersion,
     JsonBody(mut config): JsonBody<ExecConfig>,
 ) -> Result<Response, ApiError> {
@@ -49,8 +46,7 @@ pub(super) async fn create(
 }
 
 pub(super) async fn start(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     v: ApiVersion,
     hijack: Hijack,
     JsonBody(body): JsonBody<ExecStartBody>,
@@ -75,11 +71,7 @@ pub(super) async fn start(
     Ok(hijack.run(session, content_type, None))
 }
 
-pub(super) async fn inspect(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    v: ApiVersion,
-) -> Result<Response, ApiError> {
+pub(super) async fn inspect(Target { d, id }: Target, v: ApiVersion) -> Result<Response, ApiError> {
     Ok(go_json(
         StatusCode::OK,
         &d.exec_inspect(&id).await?,
@@ -88,11 +80,7 @@ pub(super) async fn inspect(
     ))
 }
 
-pub(super) async fn resize(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
+pub(super) async fn resize(Target { d, id }: Target, p: Params) -> Result<Response, ApiError> {
     let (h, w) = console_size(&p)?;
     d.exec_resize(&id, h, w).await?;
     Ok(empty(StatusCode::OK))

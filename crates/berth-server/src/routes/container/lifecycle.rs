@@ -7,17 +7,19 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use berth_api::ContainerCreateBody;
 use berth_daemon::{AttachOptions, Daemon, ListOptions, LogsOptions, RemoveOptions, WaitCondition};
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use berth_api::gojson;
 
-use crate::body::{empty, json_response, RequiredJson};
+use crate::body::{empty, json_response, streamed, RequiredJson};
 use crate::error::ApiError;
 use crate::hijack::{stream_content_type, Hijack, MULTIPLEXED_STREAM, RAW_STREAM};
 use crate::query::{Params, QueryError};
 use crate::stopping::Stopping;
 use crate::version::ApiVersion;
+
+use super::target::Target;
 
 pub(super) async fn create(
     State(d): State<Arc<Daemon>>,
@@ -238,8 +240,7 @@ fn summary_endpoints(list: &mut serde_json::Value) {
 }
 
 pub(super) async fn inspect(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     p: Params,
     v: ApiVersion,
 ) -> Result<Response, ApiError> {
@@ -274,8 +275,7 @@ fn check_start_body(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 pub(super) async fn start(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_start_body(&headers)?;
@@ -296,33 +296,19 @@ fn stop_params<'a>(
     Ok((signal, p.int("t")?))
 }
 
-pub(super) async fn stop(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    v: ApiVersion,
-    p: Params,
-) -> Result<Response, ApiError> {
+pub(super) async fn stop(t: Target, v: ApiVersion, p: Params) -> Result<Response, ApiError> {
     let (signal, timeout) = stop_params(&p, &v)?;
-    d.container_stop(&id, signal, timeout).await?;
+    t.d.container_stop(&t.id, signal, timeout).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub(super) async fn restart(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    v: ApiVersion,
-    p: Params,
-) -> Result<Response, ApiError> {
+pub(super) async fn restart(t: Target, v: ApiVersion, p: Params) -> Result<Response, ApiError> {
     let (signal, timeout) = stop_params(&p, &v)?;
-    d.container_restart(&id, signal, timeout).await?;
+    t.d.container_restart(&t.id, signal, timeout).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub(super) async fn kill(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
+pub(super) async fn kill(Target { d, id }: Target, p: Params) -> Result<Response, ApiError> {
     d.container_kill(&id, p.non_empty("signal")).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -343,8 +329,7 @@ pub fn wait_condition(p: &Params, v: &ApiVersion) -> Result<WaitCondition, ApiEr
 /// Headers go out at once (the CLI starts the container only after seeing them); the JSON
 /// body follows when the condition is met.
 pub(super) async fn wait(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     v: ApiVersion,
     stopping: Stopping,
     p: Params,
@@ -357,22 +342,13 @@ pub(super) async fn wait(
             let doc = gojson::to_value(&status, gojson::CONTAINER_WAIT, &api).unwrap_or_default();
             let mut line = serde_json::to_vec(&doc).unwrap_or_default();
             line.push(b'\n');
-            Ok::<_, std::convert::Infallible>(line)
+            line
         })
         .into_stream();
-    let mut resp = Response::new(Body::from_stream(stopping.cut(body)));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(resp)
+    Ok(streamed(stopping.cut(body), "application/json"))
 }
 
-pub(super) async fn remove(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
+pub(super) async fn remove(Target { d, id }: Target, p: Params) -> Result<Response, ApiError> {
     let opts = RemoveOptions {
         force: p.bool("force"),
         volumes: p.bool("v"),
@@ -428,8 +404,7 @@ pub fn logs_options(p: &Params) -> Result<LogsOptions, ApiError> {
 }
 
 pub(super) async fn logs(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     v: ApiVersion,
     stopping: Stopping,
     p: Params,
@@ -440,14 +415,7 @@ pub(super) async fn logs(
     } else {
         RAW_STREAM
     };
-    let mut resp = Response::new(Body::from_stream(
-        stopping
-            .cut(stream.body)
-            .map(Ok::<_, std::convert::Infallible>),
-    ));
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    Ok(resp)
+    Ok(streamed(stopping.cut(stream.body), content_type))
 }
 
 /// The query of an attach, plain or websocket.
@@ -463,8 +431,7 @@ fn attach_options(p: &Params) -> AttachOptions {
 }
 
 pub(super) async fn attach(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     v: ApiVersion,
     p: Params,
     hijack: Hijack,
@@ -485,8 +452,7 @@ pub(super) async fn attach(
 /// attach is validated (JSON errors), then the websocket handshake, whose failures are dockerd's
 /// (x/net/websocket's) bare 400s; from API 1.28 the output goes in binary frames.
 pub(super) async fn attach_ws(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     v: ApiVersion,
     p: Params,
     headers: HeaderMap,
@@ -569,21 +535,13 @@ pub fn console_size(p: &Params) -> Result<(u16, u16), ApiError> {
     Ok((dim("h")?, dim("w")?))
 }
 
-pub(super) async fn resize(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
+pub(super) async fn resize(Target { d, id }: Target, p: Params) -> Result<Response, ApiError> {
     let (h, w) = console_size(&p)?;
     d.container_resize(&id, h, w).await?;
     Ok(empty(StatusCode::OK))
 }
 
-pub(super) async fn rename(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
+pub(super) async fn rename(Target { d, id }: Target, p: Params) -> Result<Response, ApiError> {
     let Some(name) = p.non_empty("name") else {
         return Err(ApiError::invalid("Neither old nor new names may be empty"));
     };
@@ -591,11 +549,7 @@ pub(super) async fn rename(
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub(super) async fn top(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    p: Params,
-) -> Result<Response, ApiError> {
+pub(super) async fn top(Target { d, id }: Target, p: Params) -> Result<Response, ApiError> {
     let top = d.container_top(&id, p.non_empty("ps_args")).await?;
     Ok(json_response(StatusCode::OK, &top))
 }

@@ -7,6 +7,7 @@ mod lifecycle;
 mod pause;
 mod prune;
 mod stats;
+mod target;
 mod update;
 
 use std::sync::Arc;

@@ -1,18 +1,16 @@
 //! `GET /containers/{id}/stats`: JSON frames, one per second or a single one.
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::extract::{Path, State};
 use axum::response::Response;
-use berth_daemon::{Daemon, StatsOptions};
+use berth_daemon::StatsOptions;
 use futures::StreamExt;
-use http::{header, HeaderValue};
 
+use crate::body::streamed;
 use crate::error::ApiError;
 use crate::query::Params;
 use crate::stopping::Stopping;
 use crate::version::ApiVersion;
+
+use super::target::Target;
 
 /// `stream` (default true) and `one-shot` (default false), with dockerd's refusal of both.
 pub fn stats_options(p: &Params) -> Result<StatsOptions, ApiError> {
@@ -29,22 +27,14 @@ pub fn stats_options(p: &Params) -> Result<StatsOptions, ApiError> {
 }
 
 pub(super) async fn stats(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     v: ApiVersion,
     stopping: Stopping,
     p: Params,
 ) -> Result<Response, ApiError> {
     let frames = d.container_stats(&id, stats_options(&p)?).await?;
     let frames = frames.map(move |frame| as_go(frame, &v.0));
-    let mut resp = Response::new(Body::from_stream(
-        stopping.cut(frames).map(Ok::<_, std::convert::Infallible>),
-    ));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(resp)
+    Ok(streamed(stopping.cut(frames), "application/json"))
 }
 
 /// One stats frame (a JSON line) as dockerd's Go type writes it at API `api`.

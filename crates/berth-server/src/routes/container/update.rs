@@ -1,22 +1,19 @@
 //! `POST /containers/{id}/update`: new resource limits and restart policy for a container.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
 use axum::response::Response;
 use berth_api::models::{ContainerUpdateResponse, HostConfig};
-use berth_daemon::Daemon;
 use http::StatusCode;
 
 use crate::body::{go_json, RequiredJson};
 use crate::error::ApiError;
 use crate::version::ApiVersion;
 
+use super::target::Target;
+
 /// The body is the `Resources` part of a HostConfig plus `RestartPolicy`, a subset of
 /// HostConfig's fields.
 pub(super) async fn update(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
+    Target { d, id }: Target,
     v: ApiVersion,
     RequiredJson(body): RequiredJson<HostConfig>,
 ) -> Result<Response, ApiError> {
