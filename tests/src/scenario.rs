@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::Client;
-use crate::daemon::TestDaemon;
+use crate::daemon::{TestDaemon, BUSYBOX};
 use crate::host::SETTLE;
 use crate::poll::{unique_name, wait_until};
 
@@ -21,6 +21,15 @@ impl TestDaemon {
             "not a container id: {out}"
         );
         id
+    }
+
+    /// `run -d --name <name> --network none busybox cmd...`: a container with no network
+    /// (nothing to set up, nothing to leak); its full id.
+    #[track_caller]
+    pub fn run_offline(&self, c: Client, name: &str, cmd: &[&str]) -> String {
+        let mut args = vec!["--name", name, "--network", "none", BUSYBOX];
+        args.extend_from_slice(cmd);
+        self.run_detached(c, &args)
     }
 
     /// [`TestDaemon::run_detached`], then waits until the container runs.

@@ -122,18 +122,7 @@ fn docker_cli_exec_and_run_lose_no_output() {
     let Some(d) = TestDaemon::start() else { return };
     let c = Client::Docker;
     let name = unique_name("exec-stress");
-    d.run_detached(
-        c,
-        &[
-            "--name",
-            &name,
-            "--network",
-            "none",
-            BUSYBOX,
-            "sleep",
-            "3600",
-        ],
-    );
+    d.run_offline(c, &name, &["sleep", "3600"]);
     let cases: [(&[&str], &str, i32); 3] = [
         (&["echo", "out"], "out\n", 0),
         (&["sh", "-c", "echo out; exit 3"], "out\n", 3),
@@ -265,18 +254,7 @@ fn stream_of(frames: &[(u8, Vec<u8>)], which: u8) -> Vec<u8> {
 fn exec_start_tty_decides_the_framing() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("exec-framing");
-    d.run_detached(
-        Client::Docker,
-        &[
-            "--name",
-            &name,
-            "--network",
-            "none",
-            BUSYBOX,
-            "sleep",
-            "3600",
-        ],
-    );
+    d.run_offline(Client::Docker, &name, &["sleep", "3600"]);
     let start = |exec_tty: bool, start_tty: bool| {
         let id = exec_create(
             &d,
@@ -322,18 +300,7 @@ fn exec_inspect(d: &TestDaemon, id: &str) -> serde_json::Value {
 fn exec_detach_keys_over_raw_http() {
     let Some(d) = TestDaemon::start() else { return };
     let name = unique_name("exec-detach");
-    d.run_detached(
-        Client::Docker,
-        &[
-            "--name",
-            &name,
-            "--network",
-            "none",
-            BUSYBOX,
-            "sleep",
-            "3600",
-        ],
-    );
+    d.run_offline(Client::Docker, &name, &["sleep", "3600"]);
     // Bad keys are refused at create, in dockerd's words.
     let r = d.api(
         "POST",
@@ -428,18 +395,7 @@ fn exec_detach_keys_from_the_cli_and_its_config() {
     let Some(d) = TestDaemon::start() else { return };
     let c = Client::Docker;
     let name = unique_name("exec-detach-cli");
-    d.run_detached(
-        c,
-        &[
-            "--name",
-            &name,
-            "--network",
-            "none",
-            BUSYBOX,
-            "sleep",
-            "3600",
-        ],
-    );
+    d.run_offline(c, &name, &["sleep", "3600"]);
     let detaches = |args: &[&str], typed: &[u8], marker: &str| {
         let mut all = vec!["exec", "-it"];
         all.extend_from_slice(args);
@@ -478,18 +434,7 @@ fn kill_answers_after_the_exit() {
     let c = Client::Docker;
     for i in 0..50 {
         let name = unique_name("kill-wait");
-        d.run_detached(
-            c,
-            &[
-                "--name",
-                &name,
-                "--network",
-                "none",
-                BUSYBOX,
-                "sleep",
-                "300",
-            ],
-        );
+        d.run_offline(c, &name, &["sleep", "300"]);
         d.run(c, &["kill", &name]).success();
         let state = d.inspect(c, &name, "{{.State.Status}} {{.State.ExitCode}}");
         assert_eq!(state, "exited 137", "round {i}: inspect right after kill");
@@ -497,14 +442,10 @@ fn kill_answers_after_the_exit() {
     }
     // Any other signal is only delivered: kill answers while the container still runs.
     let name = unique_name("kill-usr1");
-    d.run_detached(
+    d.run_offline(
         c,
+        &name,
         &[
-            "--name",
-            &name,
-            "--network",
-            "none",
-            BUSYBOX,
             "sh",
             "-c",
             "trap 'sleep 2; exit 9' USR1; echo ready; while :; do sleep 0.1; done",
