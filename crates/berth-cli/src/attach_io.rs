@@ -5,12 +5,42 @@ use std::future::Future;
 
 use berth_client::{ClientError, HijackedStream};
 use thiserror::Error;
+
+use crate::error::CliError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug, Error)]
 pub enum DetachKeysError {
     #[error("Invalid detach keys ({0}) provided")]
     Invalid(String),
+}
+
+/// The detach keys `spec`, or docker's default (`ctrl-p,ctrl-q`) when none is given: the spec
+/// and its bytes. Bad keys are an error of status 1.
+pub fn detach_keys(spec: Option<&str>) -> Result<(String, Vec<u8>), CliError> {
+    let spec = spec
+        .unwrap_or(crate::commands::run::DEFAULT_DETACH_KEYS)
+        .to_string();
+    let keys = parse_detach_keys(&spec).map_err(|e| CliError::status(1, e.to_string()))?;
+    Ok((spec, keys))
+}
+
+/// A streaming attach of stdout and stderr, and of stdin when `stdin`, that the detach keys
+/// `spec` (docker's default when none) end: the options and the keys' bytes.
+pub fn stream_attach(
+    spec: Option<&str>,
+    stdin: bool,
+) -> Result<(berth_client::AttachOptions, Vec<u8>), CliError> {
+    let (spec, keys) = detach_keys(spec)?;
+    let opts = berth_client::AttachOptions {
+        stream: true,
+        stdin,
+        stdout: true,
+        stderr: true,
+        logs: false,
+        detach_keys: Some(spec),
+    };
+    Ok((opts, keys))
 }
 
 /// "ctrl-p,ctrl-q" -> [0x10, 0x11].

@@ -55,12 +55,7 @@ pub async fn run(ctx: &Ctx, path: &str, args: ExecArgs) -> CliResult {
         env.extend(read_kv_file(f, true).map_err(|e| CliError::status(1, e.to_string()))?);
     }
     env.extend(expand_env(&args.env));
-    let keys_spec = args
-        .detach_keys
-        .clone()
-        .unwrap_or_else(|| crate::commands::run::DEFAULT_DETACH_KEYS.into());
-    let keys =
-        attach_io::parse_detach_keys(&keys_spec).map_err(|e| CliError::status(1, e.to_string()))?;
+    let (_, keys) = attach_io::detach_keys(args.detach_keys.as_deref())?;
     let attach = !args.detach;
     let config = ExecConfig {
         attach_stdin: Some(attach && args.interactive),

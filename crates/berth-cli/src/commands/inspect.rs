@@ -4,8 +4,7 @@ use clap::Args;
 
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliError, CliResult};
-use crate::format::json_indent::indent;
-use crate::format::template::FormatTemplate;
+use crate::format::inspect::Inspected;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -72,42 +71,9 @@ pub async fn run(ctx: &Ctx, path: &str, args: InspectArgs, fixed_kind: Option<&s
     }
     // docker fails early on a connection error instead of reporting "No such object"
     ctx.client.api_version().await?;
-    let template = match args.format.as_deref().filter(|f| !f.is_empty()) {
-        Some("json") => None,
-        Some(f) => Some(FormatTemplate::parse(f, false)?),
-        None => None,
-    };
-    let mut raws = Vec::new();
-    let mut errors = Vec::new();
-    let mut out = String::new();
+    let mut inspected = Inspected::new(args.format.as_deref())?;
     for name in &args.names {
-        match fetch(ctx, kind, name, args.size).await {
-            Ok(raw) => {
-                if let Some(t) = &template {
-                    let value: serde_json::Value = serde_json::from_slice(&raw)?;
-                    out.push_str(&t.render(&value)?);
-                    out.push('\n');
-                } else {
-                    raws.push(raw);
-                }
-            }
-            Err(e) => errors.push(e),
-        }
+        inspected.add(fetch(ctx, kind, name, args.size).await)?;
     }
-    if template.is_none() {
-        if raws.is_empty() {
-            out.push_str("[]\n");
-        } else {
-            let mut joined = b"[".to_vec();
-            joined.extend(raws.join(&b","[..]));
-            joined.push(b']');
-            out.push_str(&indent(&joined, "    "));
-            out.push('\n');
-        }
-    }
-    ctx.out(&out)?;
-    if errors.is_empty() {
-        return Ok(());
-    }
-    Err(CliError::status(1, errors.join("\n")))
+    inspected.print(ctx)
 }

@@ -56,20 +56,7 @@ pub async fn run(ctx: &Ctx, path: &str, args: StartArgs) -> CliResult {
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
     let stdin = args.interactive && open_stdin;
-    let keys_spec = args
-        .detach_keys
-        .clone()
-        .unwrap_or_else(|| crate::commands::run::DEFAULT_DETACH_KEYS.into());
-    let keys =
-        attach_io::parse_detach_keys(&keys_spec).map_err(|e| CliError::status(1, e.to_string()))?;
-    let opts = berth_client::AttachOptions {
-        stream: true,
-        stdin,
-        stdout: true,
-        stderr: true,
-        logs: false,
-        detach_keys: Some(keys_spec),
-    };
+    let (opts, keys) = attach_io::stream_attach(args.detach_keys.as_deref(), stdin)?;
     let stream = ctx.client.container_attach(id, &opts).await?;
     let waiter = ctx.client.container_wait(id, Some("next-exit")).await?;
     let raw = if tty && stdin {

@@ -10,9 +10,8 @@ use crate::commands::image_prune::confirm;
 use crate::commands::{for_each_name, parse_filters};
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliError, CliResult};
-use crate::format::json_indent::indent;
+use crate::format::inspect::Inspected;
 use crate::format::table::{render_rows, TableSpec};
-use crate::format::template::FormatTemplate;
 use berth_types::gocompat::units::human_size_with_precision;
 
 #[derive(Debug, Args)]
@@ -146,46 +145,12 @@ pub struct InspectArgs {
 
 pub async fn inspect(ctx: &Ctx, path: &str, args: InspectArgs) -> CliResult {
     Arity::AtLeast(1).check(path, args.names.len())?;
-    let template = match args
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty() && *f != "json")
-    {
-        Some(f) => Some(FormatTemplate::parse(f, false)?),
-        None => None,
-    };
-    let mut raws = Vec::new();
-    let mut errors = Vec::new();
-    let mut out = String::new();
+    let mut inspected = Inspected::new(args.format.as_deref())?;
     for name in &args.names {
-        match ctx.client.volume_inspect_raw(name).await {
-            Ok(raw) => match &template {
-                Some(t) => {
-                    let value: Value = serde_json::from_slice(&raw)?;
-                    out.push_str(&t.render(&value)?);
-                    out.push('\n');
-                }
-                None => raws.push(raw.to_vec()),
-            },
-            Err(e) => errors.push(e.to_string()),
-        }
+        let found = ctx.client.volume_inspect_raw(name).await;
+        inspected.add(found.map(|raw| raw.to_vec()).map_err(|e| e.to_string()))?;
     }
-    if template.is_none() {
-        if raws.is_empty() {
-            out.push_str("[]\n");
-        } else {
-            let mut joined = b"[".to_vec();
-            joined.extend(raws.join(&b","[..]));
-            joined.push(b']');
-            out.push_str(&indent(&joined, "    "));
-            out.push('\n');
-        }
-    }
-    ctx.out(&out)?;
-    if errors.is_empty() {
-        return Ok(());
-    }
-    Err(CliError::status(1, errors.join("\n")))
+    inspected.print(ctx)
 }
 
 #[derive(Debug, Args)]
