@@ -1,6 +1,7 @@
 //! The steps scenarios repeat, as methods of [`TestDaemon`]: one copy each.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::cli::Client;
 use crate::daemon::{TestDaemon, BUSYBOX};
@@ -30,6 +31,22 @@ impl TestDaemon {
         let mut args = vec!["--name", name, "--network", "none", BUSYBOX];
         args.extend_from_slice(cmd);
         self.run_detached(c, &args)
+    }
+
+    /// `<client> compose --progress plain -p <project>`, to run in the project directory `dir`:
+    /// the classic builder, no colours, and none of the caller's `COMPOSE_*` settings.
+    pub fn compose_command(&self, client: Client, dir: &Path, project: &str) -> Command {
+        let mut cmd = self.command(client);
+        cmd.current_dir(dir)
+            .env("DOCKER_BUILDKIT", "0")
+            .env("COMPOSE_ANSI", "never")
+            .env("COMPOSE_STATUS_STDOUT", "0")
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROFILES")
+            .env_remove("COMPOSE_ENV_FILES")
+            .args(["compose", "--progress", "plain", "-p", project]);
+        cmd
     }
 
     /// [`TestDaemon::run_detached`], then waits until the container runs.

@@ -45,17 +45,7 @@ impl Proj {
     }
 
     pub fn base(&self, client: Client) -> Command {
-        let mut cmd = self.d.command(client);
-        cmd.current_dir(&self.dir)
-            .env("DOCKER_BUILDKIT", "0")
-            .env("COMPOSE_ANSI", "never")
-            .env("COMPOSE_STATUS_STDOUT", "0")
-            .env_remove("COMPOSE_PROJECT_NAME")
-            .env_remove("COMPOSE_FILE")
-            .env_remove("COMPOSE_PROFILES")
-            .env_remove("COMPOSE_ENV_FILES")
-            .args(["compose", "--progress", "plain", "-p", &self.name]);
-        cmd
+        self.d.compose_command(client, &self.dir, &self.name)
     }
 
     /// `berth compose -p <name> <args>` in the project directory.
@@ -453,19 +443,7 @@ services:
 
     // run --rm: the command's code, the service's environment, nothing left.
     let before = p.ids();
-    let out = p.berth(&[
-        "run",
-        "--rm",
-        "-T",
-        "-e",
-        "EXTRA=1",
-        "tool",
-        "sh",
-        "-c",
-        "echo $FROM_FILE $EXTRA; exit 3",
-    ]);
-    out.code_is(3);
-    assert_eq!(out.stdout.trim(), "yes 1", "{out}");
+    super::compose::run_rm_keeps_the_code_and_the_environment(|args| p.berth(args));
     assert_eq!(p.ids(), before, "run --rm left a container");
     // run -d: a one-off container, labelled so.
     let d = p.berth(&["run", "-d", "--name", "oneoff-x", "tool", "sleep", "300"]);

@@ -90,17 +90,10 @@ impl Project {
 
     /// `docker compose -p <name> <args>` in the project directory.
     fn compose_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = self.d.command(Client::Docker);
-        cmd.current_dir(&self.dir)
-            .env("DOCKER_BUILDKIT", "0")
-            .env("COMPOSE_ANSI", "never")
-            .env("COMPOSE_STATUS_STDOUT", "0")
-            .env_remove("COMPOSE_PROJECT_NAME")
-            .env_remove("COMPOSE_FILE")
-            .env_remove("COMPOSE_PROFILES")
-            .env_remove("COMPOSE_ENV_FILES")
-            .args(["compose", "--progress", "plain", "-p", &self.name])
-            .args(args);
+        let mut cmd = self
+            .d
+            .compose_command(Client::Docker, &self.dir, &self.name);
+        cmd.args(args);
         cmd
     }
 
@@ -378,19 +371,11 @@ services:
     assert_eq!(names, [p.container("web", 1)]);
 }
 
-#[test]
-fn run_rm_leaves_nothing() {
-    let yaml = r#"
-services:
-  tool:
-    image: busybox
-    environment:
-      FROM_FILE: yes
-"#;
-    let Some(p) = Project::start("run", &[("compose.yaml", yaml)]) else {
-        return;
-    };
-    let out = p.compose(&[
+/// `run --rm -e EXTRA=1` of a service `tool` whose environment has `FROM_FILE: yes`, through
+/// `compose` (docker compose or berth compose): the command's exit code, and the service's
+/// environment with the extra variable.
+pub(crate) fn run_rm_keeps_the_code_and_the_environment(compose: impl Fn(&[&str]) -> Out) {
+    let out = compose(&[
         "run",
         "--rm",
         "-T",
@@ -403,6 +388,21 @@ services:
     ]);
     out.code_is(3);
     assert_eq!(out.stdout.trim(), "yes 1", "{out}");
+}
+
+#[test]
+fn run_rm_leaves_nothing() {
+    let yaml = r#"
+services:
+  tool:
+    image: busybox
+    environment:
+      FROM_FILE: yes
+"#;
+    let Some(p) = Project::start("run", &[("compose.yaml", yaml)]) else {
+        return;
+    };
+    run_rm_keeps_the_code_and_the_environment(|args| p.compose(args));
     let left = p.docker(&[
         "ps",
         "-a",
@@ -993,26 +993,18 @@ fn label_filters_are_anded_on_every_list() {
             "true",
         ])
         .success();
-        d.docker(&[
-            "network",
-            "create",
-            "--label",
-            &format!("set={tag}"),
-            "--label",
-            &format!("num={n}"),
-            &format!("{tag}-{n}"),
-        ])
-        .success();
-        d.docker(&[
-            "volume",
-            "create",
-            "--label",
-            &format!("set={tag}"),
-            "--label",
-            &format!("num={n}"),
-            &format!("{tag}-{n}"),
-        ])
-        .success();
+        for object in ["network", "volume"] {
+            d.docker(&[
+                object,
+                "create",
+                "--label",
+                &format!("set={tag}"),
+                "--label",
+                &format!("num={n}"),
+                &format!("{tag}-{n}"),
+            ])
+            .success();
+        }
     }
     let both = format!(r#"{{"label":["set={tag}","num=2"]}}"#);
     let names = |v: &serde_json::Value, key: &str| -> Vec<String> {
@@ -1105,6 +1097,21 @@ fn label_filters_are_anded_on_every_list() {
     }
 }
 
+/// `POST /<version>/containers/create?name=<name>` with the JSON `body`.
+fn create_by_api(
+    d: &TestDaemon,
+    version: &str,
+    name: &str,
+    body: &[u8],
+) -> berth_tests::http::Response {
+    d.api(
+        "POST",
+        &format!("/{version}/containers/create?name={name}"),
+        Some("application/json"),
+        body,
+    )
+}
+
 #[test]
 fn create_on_several_networks() {
     let Some(d) = TestDaemon::start() else { return };
@@ -1140,12 +1147,7 @@ fn create_on_several_networks() {
         }}}}}}"#
     );
     // Below API 1.44, one network only, as dockerd.
-    let r = d.api(
-        "POST",
-        &format!("/v1.43/containers/create?name={tag}-old"),
-        Some("application/json"),
-        body.as_bytes(),
-    );
+    let r = create_by_api(&d, "v1.43", &format!("{tag}-old"), body.as_bytes());
     assert_eq!(r.status, 400, "{}", r.text());
     let msg = r
         .json()
@@ -1159,12 +1161,7 @@ fn create_on_several_networks() {
     );
 
     let name = format!("{tag}-c");
-    let r = d.api(
-        "POST",
-        &format!("/v1.44/containers/create?name={name}"),
-        Some("application/json"),
-        body.as_bytes(),
-    );
+    let r = create_by_api(&d, "v1.44", &name, body.as_bytes());
     assert_eq!(r.status, 201, "{}", r.text());
     // Before the start: both networks, with the aliases asked for.
     let inspect = |v: &str| {
@@ -1259,12 +1256,7 @@ fn create_on_several_networks() {
 
     // An unknown network among them: the create succeeds, the start fails as dockerd's.
     let bad = format!("{tag}-bad");
-    let r = d.api(
-        "POST",
-        &format!("/v1.44/containers/create?name={bad}"),
-        Some("application/json"),
-        format!(r#"{{"Image":"busybox","HostConfig":{{"NetworkMode":"{a}"}},"NetworkingConfig":{{"EndpointsConfig":{{"{a}":{{}},"{tag}-nosuch":{{}}}}}}}}"#).as_bytes(),
-    );
+    let r = create_by_api(&d, "v1.44", &bad, format!(r#"{{"Image":"busybox","HostConfig":{{"NetworkMode":"{a}"}},"NetworkingConfig":{{"EndpointsConfig":{{"{a}":{{}},"{tag}-nosuch":{{}}}}}}}}"#).as_bytes());
     assert_eq!(r.status, 201, "{}", r.text());
     d.docker(&["start", &bad])
         .code_is(1)

@@ -70,21 +70,46 @@ fn status(d: &TestDaemon, id: &str) -> String {
     d.inspect(Client::Docker, id, "{{.State.Status}}")
 }
 
+/// Restarts berthd with the debug failpoint `failpoint`, runs `docker args` (whose answer
+/// does not matter: berthd dies on the way) and waits for berthd to die there.
+#[track_caller]
+fn die_at(d: &mut TestDaemon, failpoint: &str, args: &[&str]) {
+    d.restart_with_failpoint(failpoint);
+    let _ = d.docker(args);
+    assert!(
+        d.wait_for_daemon_death(DEATH),
+        "berthd did not reach the failpoint"
+    );
+}
+
+/// A daemon with a created `sleep` container whose `docker start` killed berthd at
+/// `failpoint`, and the container's id; None where the harness skips.
+#[track_caller]
+fn started_into_failpoint(failpoint: &str) -> Option<(TestDaemon, String)> {
+    let mut d = TestDaemon::start()?;
+    let id = create(&d, &["busybox", "sleep", "1000"]);
+    die_at(&mut d, failpoint, &["start", &id]);
+    Some((d, id))
+}
+
+/// No shim process and no cgroup member is left of `id`; else panics with `what` and them.
+#[track_caller]
+fn assert_nothing_runs(d: &TestDaemon, id: &str, what: &str) {
+    let (shims, members) = running_for(d, id);
+    assert!(
+        shims.is_empty() && members.is_empty(),
+        "{what}: {shims:?} {members:?}"
+    );
+}
+
 /// Killed right after the shim reported the created container, before it was started: the
 /// shim holds a created container berthd never recorded. After the restart the container is
 /// `created` with nothing left of that run, starts, and is removable.
 #[test]
 fn killed_between_shim_launch_and_start() {
-    let Some(mut d) = TestDaemon::start() else {
+    let Some((mut d, id)) = started_into_failpoint("after-shim-launch") else {
         return;
     };
-    let id = create(&d, &["busybox", "sleep", "1000"]);
-    d.restart_with_failpoint("after-shim-launch");
-    let _ = d.docker(&["start", &id]);
-    assert!(
-        d.wait_for_daemon_death(DEATH),
-        "berthd did not reach the failpoint"
-    );
     let (shims, _) = running_for(&d, &id);
     assert!(
         !shims.is_empty(),
@@ -93,11 +118,7 @@ fn killed_between_shim_launch_and_start() {
 
     d.restart();
     assert_eq!(status(&d, &id), "created");
-    let (shims, members) = running_for(&d, &id);
-    assert!(
-        shims.is_empty() && members.is_empty(),
-        "left running: {shims:?} {members:?}"
-    );
+    assert_nothing_runs(&d, &id, "left running");
     assert!(
         runtime_files(&d, &id).is_empty(),
         "left: {:?}",
@@ -108,27 +129,16 @@ fn killed_between_shim_launch_and_start() {
     assert_eq!(status(&d, &id), "running");
     d.docker(&["exec", &id, "true"]).success();
     d.docker(&["rm", "-f", &id]).success();
-    let (shims, members) = running_for(&d, &id);
-    assert!(
-        shims.is_empty() && members.is_empty(),
-        "rm -f left: {shims:?} {members:?}"
-    );
+    assert_nothing_runs(&d, &id, "rm -f left");
 }
 
 /// Killed after the container was started but before that was recorded: after the restart
 /// it is listed as running (it is), and stop and rm work.
 #[test]
 fn killed_between_start_and_its_record() {
-    let Some(mut d) = TestDaemon::start() else {
+    let Some((mut d, id)) = started_into_failpoint("after-shim-start") else {
         return;
     };
-    let id = create(&d, &["busybox", "sleep", "1000"]);
-    d.restart_with_failpoint("after-shim-start");
-    let _ = d.docker(&["start", &id]);
-    assert!(
-        d.wait_for_daemon_death(DEATH),
-        "berthd did not reach the failpoint"
-    );
 
     d.restart();
     assert_eq!(status(&d, &id), "running");
@@ -142,27 +152,16 @@ fn killed_between_start_and_its_record() {
     assert_eq!(status(&d, &id), "exited");
     d.docker(&["start", &id]).success();
     d.docker(&["rm", "-f", &id]).success();
-    let (shims, members) = running_for(&d, &id);
-    assert!(
-        shims.is_empty() && members.is_empty(),
-        "rm -f left: {shims:?} {members:?}"
-    );
+    assert_nothing_runs(&d, &id, "rm -f left");
 }
 
 /// Killed before it could read the shim's report: the shim cannot tell berthd, so it removes
 /// the container itself; the restart finds it created and startable.
 #[test]
 fn killed_before_the_shim_reported() {
-    let Some(mut d) = TestDaemon::start() else {
+    let Some((mut d, id)) = started_into_failpoint("before-shim-result") else {
         return;
     };
-    let id = create(&d, &["busybox", "sleep", "1000"]);
-    d.restart_with_failpoint("before-shim-result");
-    let _ = d.docker(&["start", &id]);
-    assert!(
-        d.wait_for_daemon_death(DEATH),
-        "berthd did not reach the failpoint"
-    );
     let gone = wait_until(Duration::from_secs(20), || {
         let (shims, members) = running_for(&d, &id);
         shims.is_empty() && members.is_empty()
@@ -212,11 +211,7 @@ fn killed_during_parallel_runs() {
                 );
             }
             "created" | "exited" => {
-                let (shims, members) = running_for(&d, id);
-                assert!(
-                    shims.is_empty() && members.is_empty(),
-                    "{id} is listed as stopped but runs: {shims:?} {members:?}"
-                );
+                assert_nothing_runs(&d, id, &format!("{id} is listed as stopped but runs"));
                 d.docker(&["start", id]).success();
             }
             other => panic!("{id} is {other}"),
@@ -261,12 +256,7 @@ fn volume_removal_interrupted_by_a_crash() {
     .success();
 
     // Before the record went: rolled back, whole.
-    d.restart_with_failpoint("volume-rm-after-rename");
-    let _ = d.docker(&["volume", "rm", &v]);
-    assert!(
-        d.wait_for_daemon_death(DEATH),
-        "berthd did not reach the failpoint"
-    );
+    die_at(&mut d, "volume-rm-after-rename", &["volume", "rm", &v]);
     d.restart();
     assert!(
         d.volume_names().contains(&v),
@@ -286,12 +276,7 @@ fn volume_removal_interrupted_by_a_crash() {
     assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
 
     // After the record went: finished, gone.
-    d.restart_with_failpoint("volume-rm-after-row");
-    let _ = d.docker(&["volume", "prune", "-af"]);
-    assert!(
-        d.wait_for_daemon_death(DEATH),
-        "berthd did not reach the failpoint"
-    );
+    die_at(&mut d, "volume-rm-after-row", &["volume", "prune", "-af"]);
     d.restart();
     assert!(!d.volume_names().contains(&v), "the volume should be gone");
     let left: Vec<_> = std::fs::read_dir(d.data_root.join("volumes"))
@@ -301,12 +286,7 @@ fn volume_removal_interrupted_by_a_crash() {
     assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
 
     // Killed between a create's record and its directory: finished at the restart.
-    d.restart_with_failpoint("volume-create-after-row");
-    let _ = d.docker(&["volume", "create", &v]);
-    assert!(
-        d.wait_for_daemon_death(DEATH),
-        "berthd did not reach the failpoint"
-    );
+    die_at(&mut d, "volume-create-after-row", &["volume", "create", &v]);
     d.restart();
     assert!(d.volume_names().contains(&v));
     d.docker(&["run", "--rm", "-v", &format!("{v}:/d"), "busybox", "true"])
