@@ -371,25 +371,6 @@ services:
     assert_eq!(names, [p.container("web", 1)]);
 }
 
-/// `run --rm -e EXTRA=1` of a service `tool` whose environment has `FROM_FILE: yes`, through
-/// `compose` (docker compose or berth compose): the command's exit code, and the service's
-/// environment with the extra variable.
-pub(crate) fn run_rm_keeps_the_code_and_the_environment(compose: impl Fn(&[&str]) -> Out) {
-    let out = compose(&[
-        "run",
-        "--rm",
-        "-T",
-        "-e",
-        "EXTRA=1",
-        "tool",
-        "sh",
-        "-c",
-        "echo $FROM_FILE $EXTRA; exit 3",
-    ]);
-    out.code_is(3);
-    assert_eq!(out.stdout.trim(), "yes 1", "{out}");
-}
-
 #[test]
 fn run_rm_leaves_nothing() {
     let yaml = r#"
@@ -417,6 +398,25 @@ services:
     );
     let ok = p.compose(&["run", "--rm", "-T", "tool", "echo", "fine"]);
     assert_eq!(ok.success().stdout.trim(), "fine", "{ok}");
+}
+
+/// `run --rm -e EXTRA=1` of a service `tool` whose environment has `FROM_FILE: yes`, through
+/// `compose` (docker compose or berth compose): the command's exit code, and the service's
+/// environment with the extra variable.
+pub(crate) fn run_rm_keeps_the_code_and_the_environment(compose: impl Fn(&[&str]) -> Out) {
+    let out = compose(&[
+        "run",
+        "--rm",
+        "-T",
+        "-e",
+        "EXTRA=1",
+        "tool",
+        "sh",
+        "-c",
+        "echo $FROM_FILE $EXTRA; exit 3",
+    ]);
+    out.code_is(3);
+    assert_eq!(out.stdout.trim(), "yes 1", "{out}");
 }
 
 #[test]
