@@ -39,7 +39,7 @@ impl CriConfig {
         let mut parts = key.split('.').peekable();
         while let Some(part) = parts.next() {
             let Value::Object(map) = at else {
-                panic!("{key}: {part} is not inside an object");
+                panic!("{key}: what holds {part} is not an object");
             };
             if parts.peek().is_none() {
                 map.insert(part.to_string(), value.into());
@@ -172,5 +172,43 @@ impl Drop for PodsRemovedOnDrop<'_> {
         for id in out.stdout.lines().filter(|l| !l.is_empty()) {
             let _ = crictl(self.0, &["rmp", "-f", id]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_makes_the_objects_on_the_way_and_replaces_what_was_there() {
+        let pod = CriConfig::pod("p")
+            .set("linux", json!({}))
+            .host_network()
+            .set("metadata.attempt", 0);
+        assert_eq!(
+            pod.value(),
+            &json!({
+                "metadata": {"name": "p", "uid": "uid-p", "namespace": "e2e", "attempt": 0},
+                "linux": {"security_context": {"namespace_options": {"network": 2}}}
+            })
+        );
+        let ctr = CriConfig::container("c", &["true"])
+            .security_context(json!({"privileged": true}))
+            .security_context(json!({"run_as_user": {"value": 1}}));
+        assert_eq!(
+            ctr.value(),
+            &json!({
+                "metadata": {"name": "c"},
+                "image": {"image": "busybox"},
+                "command": ["true"],
+                "linux": {"security_context": {"run_as_user": {"value": 1}}}
+            })
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "command.image: what holds image is not an object")]
+    fn set_refuses_a_path_through_a_value() {
+        let _ = CriConfig::container("c", &["true"]).set("command.image", 1);
     }
 }
