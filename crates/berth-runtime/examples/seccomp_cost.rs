@@ -37,9 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         cache.program(&profile).map(|_| t.elapsed()).ok()
     });
-    let uncached_load = median(runs, || {
-        in_child(|| initialize_seccomp(&profile).is_ok())
-    });
+    let uncached_load = median(runs, || in_child(|| initialize_seccomp(&profile).is_ok()));
     let cached_load = median(runs, || in_child(|| load_bpf(&profile, &program).is_ok()));
     println!("compile + export (libseccomp):        {compile:?}");
     println!("cache hit (read + verify):            {cached:?}");

@@ -210,6 +210,8 @@ pub fn prepare(cache: Option<&SeccompCache>, spec: &oci_spec::runtime::Spec) {
 
 #[cfg(test)]
 mod tests {
+    use oci_spec::runtime::LinuxSeccompFilterFlag;
+
     use super::*;
 
     fn env() -> KeyEnv {
@@ -238,9 +240,18 @@ mod tests {
         // One byte of the profile (errno, whitespace) is another profile.
         assert_ne!(base, key(&[PROFILE, b" "].concat(), &env()));
         for changed in [
-            KeyEnv { arch: "aarch64".into(), ..env() },
-            KeyEnv { generator: "libseccomp 2.6.0 api 7".into(), ..env() },
-            KeyEnv { kernel: "6.1.0 #2 SMP".into(), ..env() },
+            KeyEnv {
+                arch: "aarch64".into(),
+                ..env()
+            },
+            KeyEnv {
+                generator: "libseccomp 2.6.0 api 7".into(),
+                ..env()
+            },
+            KeyEnv {
+                kernel: "6.1.0 #2 SMP".into(),
+                ..env()
+            },
         ] {
             assert_ne!(base, key(PROFILE, &changed), "{changed:?}");
         }
@@ -249,8 +260,16 @@ mod tests {
     #[test]
     fn key_parts_do_not_run_together() {
         // Moving bytes from one part to the next gives another key.
-        let a = KeyEnv { arch: "x86".into(), generator: "_64lib".into(), ..env() };
-        let b = KeyEnv { arch: "x86_64".into(), generator: "lib".into(), ..env() };
+        let a = KeyEnv {
+            arch: "x86".into(),
+            generator: "_64lib".into(),
+            ..env()
+        };
+        let b = KeyEnv {
+            arch: "x86_64".into(),
+            generator: "lib".into(),
+            ..env()
+        };
         assert_ne!(key(PROFILE, &a), key(PROFILE, &b));
     }
 
@@ -262,7 +281,10 @@ mod tests {
         let ka = key(&serde_json::to_vec(&a).expect("json"), &env());
         let kb = key(&serde_json::to_vec(&b).expect("json"), &env());
         assert_ne!(ka, kb);
-        assert_eq!(ka, key(&serde_json::to_vec(&a.clone()).expect("json"), &env()));
+        assert_eq!(
+            ka,
+            key(&serde_json::to_vec(&a.clone()).expect("json"), &env())
+        );
     }
 
     /// RET ALLOW: one instruction.
@@ -328,5 +350,124 @@ mod tests {
         assert_eq!(source, Source::Compiled);
         assert_ne!(program, compiled);
         assert_eq!(std::fs::read_dir(cache.dir()).expect("read_dir").count(), 2);
+    }
+
+    fn getcwd_errno(errno: u32) -> LinuxSeccomp {
+        let json = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_NATIVE"],
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno}],
+        });
+        serde_json::from_value(json).expect("profile")
+    }
+
+    /// In a forked child: registers `registered`, applies `apply` as the init does, and
+    /// returns the errno getcwd(2) fails with then (0: it succeeds; 200: applying failed).
+    fn getcwd_errno_under(
+        registered: Option<(&LinuxSeccomp, Vec<u8>)>,
+        apply: &LinuxSeccomp,
+    ) -> i32 {
+        use libcontainer::seccomp::{clear_precompiled, initialize_seccomp, set_precompiled};
+        use nix::sys::wait::{waitpid, WaitStatus};
+        // SAFETY: the child only applies a filter, makes one syscall and exits.
+        match unsafe { nix::unistd::fork() }.expect("fork") {
+            nix::unistd::ForkResult::Child => {
+                clear_precompiled();
+                if let Some((profile, program)) = registered {
+                    set_precompiled(profile, program);
+                }
+                let code = match nix::sys::prctl::set_no_new_privs()
+                    .ok()
+                    .and_then(|()| initialize_seccomp(apply).ok())
+                {
+                    None => 200,
+                    Some(_) => match nix::unistd::getcwd() {
+                        Ok(_) => 0,
+                        Err(e) => e as i32,
+                    },
+                };
+                // SAFETY: _exit skips the parent's atexit handlers and test harness state.
+                unsafe { libc::_exit(code) }
+            }
+            nix::unistd::ForkResult::Parent { child } => match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, code)) => code,
+                other => panic!("child: {other:?}"),
+            },
+        }
+    }
+
+    #[test]
+    fn the_init_loads_the_registered_program_for_that_profile_only() {
+        use libcontainer::seccomp::compile_bpf;
+        let eagain = getcwd_errno(libc::EAGAIN as u32);
+        let exdev = getcwd_errno(libc::EXDEV as u32);
+        let enosys = getcwd_errno(libc::ENOSYS as u32);
+        // Uncached and cached, the profile is enforced.
+        assert_eq!(getcwd_errno_under(None, &eagain), libc::EAGAIN);
+        let program = compile_bpf(&eagain).expect("compile");
+        assert_eq!(
+            getcwd_errno_under(Some((&eagain, program)), &eagain),
+            libc::EAGAIN
+        );
+        // The registered program is what is loaded for its profile (here, another's program)...
+        let other = compile_bpf(&exdev).expect("compile");
+        assert_eq!(
+            getcwd_errno_under(Some((&eagain, other.clone())), &eagain),
+            libc::EXDEV
+        );
+        // ... and never for a different profile.
+        assert_eq!(
+            getcwd_errno_under(Some((&eagain, other)), &enosys),
+            libc::ENOSYS
+        );
+        // With the flags libcontainer passes (TSYNC, LOG, SPEC_ALLOW), loaded the same way.
+        let mut flagged = eagain.clone();
+        flagged.set_flags(Some(vec![
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow,
+        ]));
+        let program = compile_bpf(&exdev).expect("compile");
+        assert_eq!(
+            getcwd_errno_under(Some((&flagged, program)), &flagged),
+            libc::EXDEV
+        );
+        assert_eq!(getcwd_errno_under(None, &flagged), libc::EAGAIN);
+    }
+
+    #[test]
+    fn notify_profiles_and_listener_flags_are_not_cached() {
+        use libcontainer::seccomp::cacheable;
+        let plain = getcwd_errno(libc::EAGAIN as u32);
+        assert!(cacheable(&plain));
+        let notify: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/listener.sock",
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_NOTIFY"}],
+        }))
+        .expect("profile");
+        assert!(!cacheable(&notify));
+        let mut waitkill = plain.clone();
+        waitkill.set_flags(Some(vec![
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv,
+        ]));
+        assert!(!cacheable(&waitkill));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = SeccompCache::new(dir.path().join("cache"));
+        let spec_with = |seccomp: &LinuxSeccomp| {
+            let mut spec = oci_spec::runtime::Spec::default();
+            let mut linux = spec.linux().clone().unwrap_or_default();
+            linux.set_seccomp(Some(seccomp.clone()));
+            spec.set_linux(Some(linux));
+            spec
+        };
+        prepare(Some(&cache), &spec_with(&notify));
+        assert!(
+            !cache.dir().exists(),
+            "a notify profile was compiled into the cache"
+        );
+        prepare(Some(&cache), &spec_with(&plain));
+        assert_eq!(std::fs::read_dir(cache.dir()).expect("read_dir").count(), 1);
     }
 }

@@ -41,8 +41,17 @@ fn run_in(d: &TestDaemon, c: Client, opts: &[&str], args: &[&str]) -> berth_test
 #[track_caller]
 fn assert_confined(d: &TestDaemon, c: Client, opts: &[&str]) {
     let status = run_in(d, c, opts, &["grep", "^Seccomp:", "/proc/self/status"]);
-    assert_eq!(status.success().out().split_whitespace().collect::<Vec<_>>(), ["Seccomp:", "2"]);
-    run_in(d, c, opts, UNSHARE).code_is(1).stderr_has("Operation not permitted");
+    assert_eq!(
+        status
+            .success()
+            .out()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["Seccomp:", "2"]
+    );
+    run_in(d, c, opts, UNSHARE)
+        .code_is(1)
+        .stderr_has("Operation not permitted");
 }
 
 /// A docker-format profile file refusing `names` with EPERM, everything else allowed.
@@ -138,7 +147,7 @@ both_clients! {
         assert_eq!(files.len(), 1, "{files:?}");
         let path = &files[0];
         let good = std::fs::read(path).expect("reading the cache file");
-        assert!(good.len() > HEADER_LEN + 8 && (good.len() - HEADER_LEN) % 8 == 0, "{} bytes", good.len());
+        assert!(good.len() > HEADER_LEN + 8 && (good.len() - HEADER_LEN).is_multiple_of(8), "{} bytes", good.len());
         let program_len = good.len() - HEADER_LEN;
         let damaged: Vec<(&str, Vec<u8>)> = vec![
             ("truncated", good[..HEADER_LEN + program_len / 2 + 3].to_vec()),

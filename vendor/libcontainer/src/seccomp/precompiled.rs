@@ -112,19 +112,17 @@ pub fn load_flags(seccomp: &LinuxSeccomp) -> libc::c_ulong {
     let mut flags: libc::c_ulong = 0;
     for flag in seccomp.flags().iter().flatten() {
         flags |= match flag {
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => SECCOMP_FILTER_FLAG_TSYNC,
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
+            // Only with a listener, which precompiled programs never have (see `cacheable`).
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 0,
         };
     }
     flags
 }
-
-const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
-const SECCOMP_FILTER_FLAG_TSYNC: libc::c_ulong = 1;
-const SECCOMP_FILTER_FLAG_LOG: libc::c_ulong = 2;
-const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_ulong = 4;
 
 /// Loads `program` with seccomp(SECCOMP_SET_MODE_FILTER) and `seccomp`'s flags.
 pub fn load_bpf(seccomp: &LinuxSeccomp, program: &[u8]) -> Result<(), SeccompError> {
@@ -152,7 +150,7 @@ pub fn load_bpf(seccomp: &LinuxSeccomp, program: &[u8]) -> Result<(), SeccompErr
     let rc = unsafe {
         libc::syscall(
             libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_SET_MODE_FILTER,
             load_flags(seccomp),
             &prog as *const libc::sock_fprog,
         )
@@ -174,7 +172,10 @@ pub fn load_bpf(seccomp: &LinuxSeccomp, program: &[u8]) -> Result<(), SeccompErr
 pub(super) fn try_load(seccomp: &LinuxSeccomp) -> Result<bool, SeccompError> {
     match precompiled_for(seccomp) {
         Some(program) => {
-            tracing::debug!(len = program.len(), "loading the precompiled seccomp program");
+            tracing::debug!(
+                len = program.len(),
+                "loading the precompiled seccomp program"
+            );
             load_bpf(seccomp, &program).map(|()| true)
         }
         None => Ok(false),
