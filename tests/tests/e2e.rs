@@ -153,6 +153,8 @@ mod resources;
 mod restart_health;
 #[path = "e2e/run.rs"]
 mod run;
+#[path = "e2e/seccomp_cache.rs"]
+mod seccomp_cache;
 #[path = "e2e/shim_idle.rs"]
 mod shim_idle;
 #[path = "e2e/swarm_distribution.rs"]

@@ -15,17 +15,28 @@ use crate::backend::{ProcessIo, Result, Runtime, RuntimeError, Spawned, Stdio};
 use crate::cgroupfs::{self, Joined};
 use crate::console::{receive_fd, ConsoleSocket};
 use crate::exec_check::check_executable;
+use crate::seccomp_cache::{self, SeccompCache};
 use crate::workdir::WorkDir;
 
 /// The embedded runtime; `root` holds its per-container state, as runc's `--root`.
 #[derive(Debug, Clone)]
 pub struct EmbeddedRuntime {
     root: PathBuf,
+    seccomp_cache: Option<SeccompCache>,
 }
 
 impl EmbeddedRuntime {
     pub fn new(root: impl Into<PathBuf>) -> EmbeddedRuntime {
-        EmbeddedRuntime { root: root.into() }
+        EmbeddedRuntime {
+            root: root.into(),
+            seccomp_cache: None,
+        }
+    }
+
+    /// Compiled seccomp programs are kept in, and loaded from, `dir` (see [`crate::seccomp_cache`]).
+    pub fn with_seccomp_cache(mut self, dir: Option<PathBuf>) -> EmbeddedRuntime {
+        self.seccomp_cache = dir.map(SeccompCache::new);
+        self
     }
 
     fn builder(&self, id: &str) -> Result<ContainerBuilder> {
@@ -157,6 +168,7 @@ impl Runtime for EmbeddedRuntime {
         let spec =
             Spec::load(bundle.join("config.json")).map_err(|e| other("loading config.json", e))?;
         check_executable(&spec, bundle)?;
+        seccomp_cache::prepare(self.seccomp_cache.as_ref(), &spec);
         let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
         let (lc_bundle, cgroups_path, seal) = prepare_bundle(bundle, spec, &host)?;
         let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
@@ -221,6 +233,7 @@ impl Runtime for EmbeddedRuntime {
             .map_err(|e| other("loading config.json", e))?;
         spec.set_process(Some(process.clone()));
         check_executable(&spec, container.bundle())?;
+        seccomp_cache::prepare(self.seccomp_cache.as_ref(), &spec);
         let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
         let process_json = work.join("process.json");
         let file = File::create(&process_json).map_err(|e| other("writing process.json", e))?;

@@ -12,6 +12,8 @@ pub mod embedded;
 pub mod exec_check;
 pub mod external;
 pub mod seccomp;
+#[cfg(feature = "embedded")]
+pub mod seccomp_cache;
 pub mod shim_proto;
 pub mod spec;
 pub mod user;

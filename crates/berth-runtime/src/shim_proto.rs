@@ -34,6 +34,10 @@ use serde::{Deserialize, Serialize};
 /// so that the kernel, not the protocol, refuses an oversized exec (`E2BIG`).
 pub const MAX_REQUEST: usize = 64 << 20;
 
+/// The directory under the data root holding compiled seccomp programs
+/// ([`ShimConfig::seccomp_cache`]).
+pub const SECCOMP_CACHE_DIR: &str = "seccomp-cache";
+
 /// Written by berthd to `<bundle>/shim.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShimConfig {
@@ -71,6 +75,10 @@ pub struct ShimConfig {
     /// Extra arguments for the runtime binary (daemon.json `runtimes.<name>.runtimeArgs`).
     #[serde(default)]
     pub runtime_args: Vec<String>,
+    /// Where the embedded runtime keeps compiled seccomp programs
+    /// (`<data-root>/seccomp-cache`); None: every init compiles its profile.
+    #[serde(default)]
+    pub seccomp_cache: Option<PathBuf>,
     /// Allocate a pty for the init process (`process.terminal` in the spec agrees).
     pub tty: bool,
     /// Keep stdin open (`-i`).

@@ -13,6 +13,9 @@ pub fn runtime_for(config: &ShimConfig) -> Result<Box<dyn Runtime>, RuntimeError
             &config.runtime_root,
             config.runtime_args.clone(),
         ))),
-        None => Ok(Box::new(EmbeddedRuntime::new(&config.runtime_root))),
+        None => Ok(Box::new(
+            EmbeddedRuntime::new(&config.runtime_root)
+                .with_seccomp_cache(config.seccomp_cache.clone()),
+        )),
     }
 }

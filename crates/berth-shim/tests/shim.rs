@@ -161,6 +161,7 @@ impl Container {
             runtime_root: dir.path().join("runtime"),
             runtime_binary: (backend == Backend::Runc).then(|| PathBuf::from(RUNC)),
             runtime_args: Vec::new(),
+            seccomp_cache: None,
             tty: setup.tty,
             open_stdin: setup.open_stdin,
             stdin_once: setup.stdin_once,

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use berth_api::models::{self, ContainerWaitExitError, ContainerWaitResponse};
 use berth_api::ContainerCreateBody;
-use berth_runtime::shim_proto::{CreateResult, ExitStatus, Request, Response, ShimConfig};
+use berth_runtime::shim_proto::{
+    CreateResult, ExitStatus, Request, Response, ShimConfig, SECCOMP_CACHE_DIR,
+};
 use berth_types::{id, Error, ErrorKind, Result};
 
 use crate::container::record::{Container, State, Status};
@@ -414,6 +416,7 @@ impl Daemon {
             runtime_root: self.config.exec_root.join("runtime"),
             runtime_binary,
             runtime_args,
+            seccomp_cache: Some(self.config.data_root.join(SECCOMP_CACHE_DIR)),
             tty: c.tty(),
             open_stdin: c.config.open_stdin.unwrap_or(false),
             stdin_once: c.config.stdin_once.unwrap_or(false),

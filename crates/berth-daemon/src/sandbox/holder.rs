@@ -251,6 +251,11 @@ impl Daemon {
             runtime_root: self.pod_runtime_root(),
             runtime_binary: None,
             runtime_args: Vec::new(),
+            seccomp_cache: Some(
+                self.config
+                    .data_root
+                    .join(berth_runtime::shim_proto::SECCOMP_CACHE_DIR),
+            ),
             tty: false,
             open_stdin: false,
             stdin_once: false,

@@ -9,6 +9,13 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 
+// berth: a profile compiled once, loaded with seccomp(2) (see BERTH-PATCH.md).
+mod precompiled;
+pub use precompiled::{
+    cacheable, clear_precompiled, compile_bpf, generator_version, load_bpf, set_precompiled,
+    well_formed,
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
     #[error("failed to translate trace action due to failed to convert errno {errno} into i16")]
@@ -48,6 +55,14 @@ pub enum SeccompError {
     SetCtlNnp {
         source: libseccomp::error::SeccompError,
     },
+    #[error("failed to export the seccomp filter as BPF")]
+    ExportBpf {
+        source: libseccomp::error::SeccompError,
+    },
+    #[error("failed to export the seccomp filter as BPF: {source}")]
+    Export { source: std::io::Error },
+    #[error("failed to load the seccomp BPF program: {source}")]
+    LoadBpf { source: std::io::Error },
 }
 
 type Result<T> = std::result::Result<T, SeccompError>;
@@ -148,6 +163,37 @@ fn check_seccomp(seccomp: &LinuxSeccomp) -> Result<()> {
 
 #[tracing::instrument(level = "trace", skip(seccomp))]
 pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
+    check_seccomp(seccomp)?;
+
+    // berth: the program compiled ahead for this very profile, when one is registered.
+    if precompiled::try_load(seccomp)? {
+        return Ok(None);
+    }
+
+    let ctx = filter_context(seccomp)?;
+
+    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
+    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
+    // the thread must already have the no_new_privs bit set.
+    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
+    ctx.load()
+        .map_err(|err| SeccompError::LoadContext { source: err })?;
+
+    let fd = if is_notify(seccomp) {
+        Some(
+            ctx.get_notify_fd()
+                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
+        )
+    } else {
+        None
+    };
+
+    Ok(fd)
+}
+
+/// The libseccomp filter for `seccomp`, not loaded (berth: shared by `initialize_seccomp` and
+/// `compile_bpf`, so the precompiled program is the filter the uncached path loads).
+fn filter_context(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     check_seccomp(seccomp)?;
 
     tracing::trace!(default_action = ?seccomp.default_action(), errno = ?seccomp.default_errno_ret(), "initializing seccomp");
@@ -297,23 +343,7 @@ pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
         }
     }
 
-    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
-    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
-    // the thread must already have the no_new_privs bit set.
-    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
-    ctx.load()
-        .map_err(|err| SeccompError::LoadContext { source: err })?;
-
-    let fd = if is_notify(seccomp) {
-        Some(
-            ctx.get_notify_fd()
-                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
-        )
-    } else {
-        None
-    };
-
-    Ok(fd)
+    Ok(ctx)
 }
 
 pub fn is_notify(seccomp: &LinuxSeccomp) -> bool {
