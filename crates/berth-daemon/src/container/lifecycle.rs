@@ -273,7 +273,10 @@ impl Daemon {
         // The rootfs mount and the network's bookkeeping (namespace, addresses) overlap; then
         // the runtime creates the container while the veths, addresses and routes are put in
         // place. The process runs only at `Start`, once both are done.
-        let (mounted, planned) = tokio::join!(self.images.mount(&id), self.net_plan(ctr));
+        let (mounted, planned) = tokio::join!(
+            self.images.mount(&id, c.auto_remove()),
+            self.net_plan(ctr)
+        );
         let rootfs = match mounted {
             Ok(r) => r,
             Err(e) => {
@@ -908,14 +911,19 @@ impl Daemon {
         } else {
             self.release_after_exit(&id).await;
         }
-        self.images.remove_snapshot(&id).await?;
+        self.images
+            .remove_snapshot(&id)
+            .instrument(tracing::debug_span!("remove_snapshot"))
+            .await?;
         let dir = self.container_dir(&id);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(Error::internal(format!("removing {}: {e}", dir.display())));
+        tracing::debug_span!("remove_record").in_scope(|| -> Result<()> {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(Error::internal(format!("removing {}: {e}", dir.display())));
+                }
             }
-        }
-        self.repo.delete(&id)?;
+            self.repo.delete(&id)
+        })?;
         if let Ok(mut m) = self.containers.write() {
             m.remove(&id);
         }
