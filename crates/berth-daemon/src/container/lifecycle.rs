@@ -273,10 +273,8 @@ impl Daemon {
         // The rootfs mount and the network's bookkeeping (namespace, addresses) overlap; then
         // the runtime creates the container while the veths, addresses and routes are put in
         // place. The process runs only at `Start`, once both are done.
-        let (mounted, planned) = tokio::join!(
-            self.images.mount(&id, c.auto_remove()),
-            self.net_plan(ctr)
-        );
+        let (mounted, planned) =
+            tokio::join!(self.images.mount(&id, c.auto_remove()), self.net_plan(ctr));
         let rootfs = match mounted {
             Ok(r) => r,
             Err(e) => {
