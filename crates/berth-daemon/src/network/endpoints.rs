@@ -209,7 +209,15 @@ impl Daemon {
         .map_err(|e| Error::internal(format!("creating a network namespace: {e}")))??;
         ctr.update(|c| c.net.sandbox = Some(sandbox.display().to_string()));
         let planned = match self.plan_endpoints(ctr) {
-            Ok(()) => self.start_dns(ctr),
+            // The embedded DNS listens on the namespace's loopback, which must be up first.
+            Ok(()) if self.wants_dns(ctr) => match Netlink::in_netns(&sandbox) {
+                Ok(inside) => match inside.loopback_up().await {
+                    Ok(()) => self.start_dns(ctr),
+                    Err(e) => Err(net_error(e)),
+                },
+                Err(e) => Err(net_error(e)),
+            },
+            Ok(()) => Ok(()),
             Err(e) => Err(e),
         };
         if let Err(e) = planned {
@@ -701,6 +709,17 @@ impl Daemon {
             self.network_event(&n, "connect", Some(&c.id));
         }
         self.repo.save(&ctr.snapshot())
+    }
+
+    /// Whether the container gets the embedded DNS: it has an endpoint on a user-defined
+    /// network.
+    fn wants_dns(&self, ctr: &Arc<Ctr>) -> bool {
+        ctr.snapshot()
+            .net
+            .active
+            .keys()
+            .filter_map(|name| self.nets.find(name).ok())
+            .any(|n| !n.predefined)
     }
 
     /// Starts the container's embedded DNS server when it is on a user-defined network.
