@@ -368,7 +368,14 @@ mod tests {
             short_link: Some(base.join("l/SHORT")),
         }];
         let merged = base.join("merged");
-        mount_legacy(&lowers, &base.join("upper"), &base.join("work"), &merged).expect("mount");
+        mount_legacy(
+            &lowers,
+            &base.join("upper"),
+            &base.join("work"),
+            &merged,
+            OverlayOptions::default(),
+        )
+        .expect("mount");
         assert!(is_mountpoint(&merged));
         assert_eq!(std::fs::read(merged.join("f")).expect("read"), b"lower");
         unmount(&merged).expect("unmount");
@@ -381,9 +388,59 @@ mod tests {
             })
             .collect();
         assert!(matches!(
-            mount_legacy(&too_many, &base.join("upper"), &base.join("work"), &merged),
+            mount_legacy(
+                &too_many,
+                &base.join("upper"),
+                &base.join("work"),
+                &merged,
+                OverlayOptions::default()
+            ),
             Err(MountError::OptionsTooLong { .. })
         ));
+    }
+
+    /// `volatile` through both mount paths: in the mount's options, and a remount after it
+    /// needs overlay's marker gone (which `Snapshotter::mount_scratch` removes).
+    #[test]
+    fn volatile_overlay_on_both_paths() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = tmp.path();
+        let options_of = |target: &Path| -> String {
+            let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+            let t = target.to_string_lossy().into_owned();
+            info.lines()
+                .find(|l| l.split(' ').nth(4) == Some(t.as_str()))
+                .unwrap_or_default()
+                .to_string()
+        };
+        for (i, legacy) in [false, true].into_iter().enumerate() {
+            let dir = base.join(i.to_string());
+            for d in ["lower", "upper", "work", "merged"] {
+                std::fs::create_dir_all(dir.join(d)).expect("mkdir");
+            }
+            let lowers = [Lower {
+                dir: dir.join("lower"),
+                short_link: None,
+            }];
+            let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
+            let volatile = OverlayOptions { volatile: true };
+            if legacy {
+                mount_legacy(&lowers, &upper, &work, &merged, volatile).expect("legacy mount");
+            } else {
+                mount_overlay_with(&lowers, &upper, &work, &merged, volatile).expect("mount");
+            }
+            let line = options_of(&merged);
+            assert!(line.contains("volatile"), "{line}");
+            std::fs::write(merged.join("f"), b"x").expect("write");
+            unmount(&merged).expect("unmount");
+            assert!(work.join("work/incompat/volatile").exists());
+            mount_overlay(&lowers, &upper, &work, &merged).expect_err("marker refuses the mount");
+            std::fs::remove_dir_all(work.join("work/incompat")).expect("marker");
+            mount_overlay(&lowers, &upper, &work, &merged).expect("plain mount");
+            assert!(!options_of(&merged).contains("volatile"));
+            assert_eq!(std::fs::read(merged.join("f")).expect("read"), b"x");
+            unmount(&merged).expect("unmount");
+        }
     }
 
     #[test]
