@@ -562,7 +562,8 @@ impl Daemon {
         }
         if snap.auto_remove() {
             let _op = ctr.op.lock().await;
-            match self.remove_locked(ctr).await {
+            // The release above is all a removal would release again.
+            match self.remove_released_locked(ctr, true).await {
                 // dockerd's auto-remove takes the anonymous volumes with it.
                 Ok(()) => self.remove_anonymous_volumes(&volume_names(&snap)),
                 Err(e) => tracing::warn!(container = %id, error = %e, "auto-remove failed"),
@@ -887,8 +888,14 @@ impl Daemon {
     }
 
     /// Removes a stopped container whose op lock the caller holds.
-    #[tracing::instrument(level = "debug", name = "remove", skip_all)]
     pub(crate) async fn remove_locked(&self, ctr: &Arc<Ctr>) -> Result<()> {
+        self.remove_released_locked(ctr, false).await
+    }
+
+    /// [`Daemon::remove_locked`]; `released`: the caller has just released the network and
+    /// the rootfs after the exit, so that is not done twice (runtime leftovers still are).
+    #[tracing::instrument(level = "debug", name = "remove", skip_all)]
+    async fn remove_released_locked(&self, ctr: &Arc<Ctr>, released: bool) -> Result<()> {
         let id = ctr.id.clone();
         if !self
             .containers
@@ -906,7 +913,7 @@ impl Daemon {
         if self.has_runtime_leftovers(&id) {
             // Nothing of the container may outlive its record: its shim and processes first.
             self.purge_runtime(&id, Sweep::Socket).await;
-        } else {
+        } else if !released {
             self.release_after_exit(&id).await;
         }
         self.images
