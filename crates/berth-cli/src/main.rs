@@ -16,6 +16,7 @@ mod mount_opts;
 mod output_file;
 mod resource_opts;
 mod term;
+mod trace;
 mod usage;
 
 use clap::Parser;
@@ -67,6 +68,9 @@ fn main() {
 }
 
 async fn dispatch(cli: Cli) -> CliResult {
+    if cli.debug {
+        trace::enable();
+    }
     if cli.version {
         println!(
             "{} version {}, build berth",

@@ -430,6 +430,16 @@ impl ImageService {
         Ok(self.snapshots.mount(container_id, target)?)
     }
 
+    /// [`Self::snapshot_mount`] for a container deleted at its exit (`--rm`): overlay's
+    /// `volatile`, no sync of the filesystem under the layer (see `Snapshotter::mount_scratch`).
+    pub fn snapshot_mount_scratch(
+        &self,
+        container_id: &str,
+        target: &Path,
+    ) -> Result<(), ImageError> {
+        Ok(self.snapshots.mount_scratch(container_id, target)?)
+    }
+
     /// Unmounts `target` (lazily if busy; not mounted is fine).
     pub fn snapshot_unmount(&self, target: &Path) -> Result<(), ImageError> {
         Ok(self.snapshots.unmount(target)?)

@@ -34,6 +34,7 @@ pub enum MountError {
 
 // Constants from <linux/mount.h>; stable kernel ABI.
 const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
@@ -49,6 +50,16 @@ pub struct Lower {
     pub short_link: Option<PathBuf>,
 }
 
+/// How an overlay is mounted beyond its directories.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OverlayOptions {
+    /// overlayfs' `volatile` (Linux 5.10): syncs on the overlay are skipped and its unmount
+    /// does not sync the upper layer's filesystem. For a layer thrown away with its container;
+    /// after a host crash the upper layer is not to be trusted (overlay then refuses to mount
+    /// it until `<work>/work/incompat/volatile` is removed).
+    pub volatile: bool,
+}
+
 /// Mounts an overlay of `lowers` (lowest first) with `upper`/`work` on `target`.
 pub fn mount_overlay(
     lowers: &[Lower],
@@ -56,7 +67,18 @@ pub fn mount_overlay(
     work: &Path,
     target: &Path,
 ) -> Result<(), MountError> {
-    match mount_with_fsconfig(lowers, upper, work, target) {
+    mount_overlay_with(lowers, upper, work, target, OverlayOptions::default())
+}
+
+/// [`mount_overlay`] with `options`.
+pub fn mount_overlay_with(
+    lowers: &[Lower],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    options: OverlayOptions,
+) -> Result<(), MountError> {
+    match mount_with_fsconfig(lowers, upper, work, target, options) {
         Ok(()) => Ok(()),
         // ENOSYS: no new mount API; EINVAL: the kernel does not know `lowerdir+`.
         Err(MountError::Mount { source, .. })
@@ -66,7 +88,7 @@ pub fn mount_overlay(
             ) =>
         {
             tracing::debug!(error = %source, "fsconfig overlay mount unavailable; using mount(2)");
-            mount_legacy(lowers, upper, work, target)
+            mount_legacy(lowers, upper, work, target, options)
         }
         Err(e) => Err(e),
     }
@@ -81,6 +103,7 @@ fn mount_with_fsconfig(
     upper: &Path,
     work: &Path,
     target: &Path,
+    options: OverlayOptions,
 ) -> Result<(), MountError> {
     let err = |step: &'static str| {
         let source = io::Error::last_os_error();
@@ -130,6 +153,23 @@ fn mount_with_fsconfig(
         &cpath(work)?,
         "fsconfig workdir",
     )?;
+    if options.volatile {
+        let key = CString::from(c"volatile");
+        // SAFETY: `key` is NUL-terminated; a flag takes a null value and aux 0.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_FLAG,
+                key.as_ptr(),
+                std::ptr::null::<libc::c_char>(),
+                0,
+            )
+        };
+        if r < 0 {
+            return Err(err("fsconfig volatile")());
+        }
+    }
     // SAFETY: null key/value are what FSCONFIG_CMD_CREATE expects.
     let r = unsafe {
         libc::syscall(
@@ -175,6 +215,7 @@ fn mount_legacy(
     upper: &Path,
     work: &Path,
     target: &Path,
+    options: OverlayOptions,
 ) -> Result<(), MountError> {
     let mut lowerdir = Vec::new();
     for lower in lowers.iter().rev() {
@@ -194,6 +235,9 @@ fn mount_legacy(
     data.extend_from_slice(upper.as_os_str().as_bytes());
     data.extend_from_slice(b",workdir=");
     data.extend_from_slice(work.as_os_str().as_bytes());
+    if options.volatile {
+        data.extend_from_slice(b",volatile");
+    }
     if data.len() >= PAGE_LIMIT {
         return Err(MountError::OptionsTooLong {
             target: target.to_path_buf(),
@@ -324,7 +368,14 @@ mod tests {
             short_link: Some(base.join("l/SHORT")),
         }];
         let merged = base.join("merged");
-        mount_legacy(&lowers, &base.join("upper"), &base.join("work"), &merged).expect("mount");
+        mount_legacy(
+            &lowers,
+            &base.join("upper"),
+            &base.join("work"),
+            &merged,
+            OverlayOptions::default(),
+        )
+        .expect("mount");
         assert!(is_mountpoint(&merged));
         assert_eq!(std::fs::read(merged.join("f")).expect("read"), b"lower");
         unmount(&merged).expect("unmount");
@@ -337,9 +388,59 @@ mod tests {
             })
             .collect();
         assert!(matches!(
-            mount_legacy(&too_many, &base.join("upper"), &base.join("work"), &merged),
+            mount_legacy(
+                &too_many,
+                &base.join("upper"),
+                &base.join("work"),
+                &merged,
+                OverlayOptions::default()
+            ),
             Err(MountError::OptionsTooLong { .. })
         ));
+    }
+
+    /// `volatile` through both mount paths: in the mount's options, and a remount after it
+    /// needs overlay's marker gone (which `Snapshotter::mount_scratch` removes).
+    #[test]
+    fn volatile_overlay_on_both_paths() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = tmp.path();
+        let options_of = |target: &Path| -> String {
+            let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+            let t = target.to_string_lossy().into_owned();
+            info.lines()
+                .find(|l| l.split(' ').nth(4) == Some(t.as_str()))
+                .unwrap_or_default()
+                .to_string()
+        };
+        for (i, legacy) in [false, true].into_iter().enumerate() {
+            let dir = base.join(i.to_string());
+            for d in ["lower", "upper", "work", "merged"] {
+                std::fs::create_dir_all(dir.join(d)).expect("mkdir");
+            }
+            let lowers = [Lower {
+                dir: dir.join("lower"),
+                short_link: None,
+            }];
+            let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
+            let volatile = OverlayOptions { volatile: true };
+            if legacy {
+                mount_legacy(&lowers, &upper, &work, &merged, volatile).expect("legacy mount");
+            } else {
+                mount_overlay_with(&lowers, &upper, &work, &merged, volatile).expect("mount");
+            }
+            let line = options_of(&merged);
+            assert!(line.contains("volatile"), "{line}");
+            std::fs::write(merged.join("f"), b"x").expect("write");
+            unmount(&merged).expect("unmount");
+            assert!(work.join("work/incompat/volatile").exists());
+            mount_overlay(&lowers, &upper, &work, &merged).expect_err("marker refuses the mount");
+            std::fs::remove_dir_all(work.join("work/incompat")).expect("marker");
+            mount_overlay(&lowers, &upper, &work, &merged).expect("plain mount");
+            assert!(!options_of(&merged).contains("volatile"));
+            assert_eq!(std::fs::read(merged.join("f")).expect("read"), b"x");
+            unmount(&merged).expect("unmount");
+        }
     }
 
     #[test]

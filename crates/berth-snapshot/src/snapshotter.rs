@@ -20,7 +20,7 @@ use std::rc::Rc;
 use berth_types::{Digest, Error};
 use rand::Rng;
 
-use crate::mount::{self, Lower, MountError};
+use crate::mount::{self, Lower, MountError, OverlayOptions};
 use crate::unpack::{self, UnpackError, UnpackStats};
 
 const LINK_DIR: &str = "l";
@@ -280,6 +280,37 @@ impl Snapshotter {
 
     /// Mounts snapshot `id` on `target` (which must exist).
     pub fn mount(&self, id: &str, target: &Path) -> Result<(), SnapshotError> {
+        self.mount_with(id, target, OverlayOptions::default())
+    }
+
+    /// Mounts snapshot `id` on `target` for a container deleted when it exits (`run --rm`):
+    /// overlay's `volatile`, so neither the container's syncs nor the unmount flush the whole
+    /// filesystem under the layer, which is thrown away (podman does the same for `--rm`).
+    /// A kernel without `volatile` (before 5.10) gets the plain mount.
+    pub fn mount_scratch(&self, id: &str, target: &Path) -> Result<(), SnapshotError> {
+        let paths = self.paths(id)?;
+        // An earlier volatile mount of this layer left overlay's marker, which would refuse the
+        // mount; the layer is scratch, as it was then.
+        let marker = paths.work.join("work").join("incompat");
+        if marker.exists() {
+            fs::remove_dir_all(&marker).map_err(io_at(&marker))?;
+        }
+        match self.mount_with(id, target, OverlayOptions { volatile: true }) {
+            Err(SnapshotError::Mount(MountError::Mount { source, .. }))
+                if source.raw_os_error() == Some(libc::EINVAL) =>
+            {
+                self.mount(id, target)
+            }
+            other => other,
+        }
+    }
+
+    fn mount_with(
+        &self,
+        id: &str,
+        target: &Path,
+        options: OverlayOptions,
+    ) -> Result<(), SnapshotError> {
         let paths = self.paths(id)?;
         let mut lowers = Vec::with_capacity(paths.lowers.len().max(1));
         for dir in &paths.lowers {
@@ -301,7 +332,7 @@ impl Snapshotter {
                 short_link: None,
             });
         }
-        mount::mount_overlay(&lowers, &paths.upper, &paths.work, target)?;
+        mount::mount_overlay_with(&lowers, &paths.upper, &paths.work, target, options)?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use crate::container_opts::{ContainerOpts, Positionals};
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliError, CliResult};
 use crate::term;
+use crate::trace;
 
 pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 
@@ -94,22 +95,30 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
         image: args.args[0].clone(),
         command: args.args[1..].to_vec(),
     };
-    let id = create_container(ctx, opts, &pos, args.detach, &args.attach)
-        .await
-        .map_err(|e| match e {
-            CliError::Status { .. } => e,
-            // docker maps a refused create like a failed start (a missing device is 127).
-            other => {
-                let code = start_error_code(&other.to_string());
-                with_help(other, path, code)
-            }
-        })?;
+    let total = trace::step("total");
+    // With -D, the version negotiation (`GET /_ping`) is timed on its own; else the create
+    // does it.
+    let _ = trace::timed("ping", ctx.client.api_version()).await;
+    let id = trace::timed(
+        "create",
+        create_container(ctx, opts, &pos, args.detach, &args.attach),
+    )
+    .await
+    .map_err(|e| match e {
+        CliError::Status { .. } => e,
+        // docker maps a refused create like a failed start (a missing device is 127).
+        other => {
+            let code = start_error_code(&other.to_string());
+            with_help(other, path, code)
+        }
+    })?;
     let client = &ctx.client;
     if args.detach {
-        if let Err(e) = client.container_start(&id, None).await {
+        if let Err(e) = trace::timed("start", client.container_start(&id, None)).await {
             let code = start_error_code(&e.to_string());
             return Err(with_help(e, path, code));
         }
+        total.done();
         return ctx.outln(&id);
     }
     let stdin = opts.interactive;
@@ -123,21 +132,21 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
         logs: false,
         detach_keys: Some(detach_keys_spec.clone()),
     };
-    let stream = client
-        .container_attach(&id, &attach_opts)
-        .await
-        .map_err(|e| with_help(e, path, 125))?;
     let condition = if opts.rm { "removed" } else { "next-exit" };
-    let waiter = client
-        .container_wait(&id, Some(condition))
-        .await
-        .map_err(|e| with_help(e, path, 125))?;
+    // Both must be in place before the start (no output lost, the exit seen) and neither
+    // needs the other: one round trip, not two.
+    let (stream, waiter) = tokio::join!(
+        trace::timed("attach", client.container_attach(&id, &attach_opts)),
+        trace::timed("wait", client.container_wait(&id, Some(condition))),
+    );
+    let stream = stream.map_err(|e| with_help(e, path, 125))?;
+    let waiter = waiter.map_err(|e| with_help(e, path, 125))?;
     let raw = if opts.tty && stdin {
         Some(term::RawMode::enable().map_err(|e| with_help(e, path, 125))?)
     } else {
         None
     };
-    if let Err(e) = client.container_start(&id, None).await {
+    if let Err(e) = trace::timed("start", client.container_start(&id, None)).await {
         drop(raw);
         let code = start_error_code(&e.to_string());
         eprintln!("{}", with_help(&e, path, code));
@@ -165,7 +174,11 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
     } else {
         Vec::new()
     };
-    let end = attach_io::pump(stream, opts.tty, stdin, detach_keys).await;
+    let end = trace::timed(
+        "output",
+        attach_io::pump(stream, opts.tty, stdin, detach_keys),
+    )
+    .await;
     drop(raw);
     if let Some(t) = resize_task {
         t.abort();
@@ -178,7 +191,11 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
         Ok(StreamEnd::Finished) => {}
         Err(e) => return Err(with_help(e, path, 125)),
     }
-    let status = waiter.result().await.map_err(|e| with_help(e, path, 125))?;
+    // With --rm, the answer comes once the container is gone.
+    let status = trace::timed(if opts.rm { "removed" } else { "exited" }, waiter.result())
+        .await
+        .map_err(|e| with_help(e, path, 125))?;
+    total.done();
     if let Some(msg) = status
         .error
         .as_ref()

@@ -11,6 +11,7 @@ use berth_runtime::shim_proto::{
     CreateResult, ExitStatus, Request, Response, ShimConfig, SECCOMP_CACHE_DIR,
 };
 use berth_types::{id, Error, ErrorKind, Result};
+use tracing::Instrument;
 
 use crate::container::record::{Container, State, Status};
 use crate::daemon::{Ctr, Daemon, EMBEDDED_RUNTIME};
@@ -271,11 +272,43 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&exit_file);
         let _ = std::fs::remove_file(&socket);
-        let rootfs = self.images.mount(&id).await?;
-        let result = match self.net_up(ctr).await {
+        // The rootfs mount and the network's bookkeeping (namespace, addresses) overlap; then
+        // the runtime creates the container while the veths, addresses and routes are put in
+        // place. The process runs only at `Start`, once both are done.
+        let (mounted, planned) =
+            tokio::join!(self.images.mount(&id, c.auto_remove()), self.net_plan(ctr));
+        let rootfs = match mounted {
+            Ok(r) => r,
+            Err(e) => {
+                if planned.is_ok() {
+                    self.net_down(&id).await;
+                }
+                return Err(e);
+            }
+        };
+        let result = match planned {
             Ok(()) => {
                 let c = ctr.snapshot();
-                self.launch_shim(&c, &bundle, &rootfs, &socket).await
+                let (launched, wired) = tokio::join!(
+                    self.launch_shim(&c, &bundle, &rootfs, &socket),
+                    self.net_wire(ctr)
+                );
+                match (launched, wired) {
+                    (Ok(pid), Ok(())) => Ok(pid),
+                    (Ok(_), Err(e)) => {
+                        // The container exists but its network does not: it never runs.
+                        let _ = shim::simple(
+                            &socket,
+                            &Request::Kill {
+                                signal: libc::SIGKILL,
+                                all: true,
+                            },
+                        )
+                        .await;
+                        Err(e)
+                    }
+                    (Err(e), _) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };
@@ -315,7 +348,12 @@ impl Daemon {
         // Attach sessions made before start get their shim connections before the process runs.
         crate::container::attach::connect_pending(ctr, &socket).await;
         let waiter = shim::wait(&socket).await;
-        if let Err(e) = shim::simple(&socket, &Request::Start).await {
+        // Init leaves its wait and execs the process.
+        let started = shim::simple(&socket, &Request::Start)
+            .instrument(tracing::debug_span!("shim_start"))
+            .await;
+        let exec_span = tracing::debug_span!(parent: None, "exec");
+        if let Err(e) = started {
             let _ = shim::simple(
                 &socket,
                 &Request::Kill {
@@ -348,7 +386,8 @@ impl Daemon {
         self.repo.save(&snap)?;
         self.container_event(&snap, "start", &[]);
         match waiter {
-            Ok(w) => self.spawn_monitor(ctr.clone(), w),
+            // `exec` lasts from the start until the shim reports the exit.
+            Ok(w) => self.spawn_monitor(ctr.clone(), w.instrument(exec_span)),
             Err(e) => tracing::warn!(container = %id, error = %e, "cannot watch container exit"),
         }
         self.init_health_monitor(ctr);
@@ -374,14 +413,17 @@ impl Daemon {
         rootfs: &std::path::Path,
         socket: &std::path::Path,
     ) -> Result<i32> {
-        std::fs::create_dir_all(bundle)
-            .map_err(|e| Error::internal(format!("creating bundle: {e}")))?;
         let dir = self.container_dir(&c.id);
-        crate::runtime::spec::write_etc_files(self, c, &dir)?;
-        let spec = crate::runtime::spec::build(self, c, rootfs, &dir)?;
-        let spec_json = serde_json::to_vec(&spec).map_err(|e| Error::internal(e.to_string()))?;
-        std::fs::write(bundle.join("config.json"), spec_json)
-            .map_err(|e| Error::internal(format!("writing config.json: {e}")))?;
+        tracing::debug_span!("spec").in_scope(|| -> Result<()> {
+            std::fs::create_dir_all(bundle)
+                .map_err(|e| Error::internal(format!("creating bundle: {e}")))?;
+            crate::runtime::spec::write_etc_files(self, c, &dir)?;
+            let spec = crate::runtime::spec::build(self, c, rootfs, &dir)?;
+            let spec_json =
+                serde_json::to_vec(&spec).map_err(|e| Error::internal(e.to_string()))?;
+            std::fs::write(bundle.join("config.json"), spec_json)
+                .map_err(|e| Error::internal(format!("writing config.json: {e}")))
+        })?;
         let (runtime_binary, runtime_args) = match c.runtime.as_str() {
             EMBEDDED_RUNTIME => (None, Vec::new()),
             name => match self.config.runtimes.iter().find(|(n, _, _)| n == name) {
@@ -427,7 +469,12 @@ impl Daemon {
             serde_json::to_vec(&shim_config).map_err(|e| Error::internal(e.to_string()))?,
         )
         .map_err(|e| Error::internal(format!("writing shim.json: {e}")))?;
-        match shim::launch(&self.config.shim_binary, &shim_json).await? {
+        // The shim detaches and the runtime creates the container (namespaces, cgroup, mounts,
+        // pivot_root); its init then waits for `Start`.
+        match shim::launch(&self.config.shim_binary, &shim_json)
+            .instrument(tracing::debug_span!("runtime_create"))
+            .await?
+        {
             CreateResult::Created { pid } => Ok(pid),
             CreateResult::Failed { message } => Err(start_error(&message)),
         }
@@ -518,7 +565,8 @@ impl Daemon {
         }
         if snap.auto_remove() {
             let _op = ctr.op.lock().await;
-            match self.remove_locked(ctr).await {
+            // The release above is all a removal would release again.
+            match self.remove_released_locked(ctr, true).await {
                 // dockerd's auto-remove takes the anonymous volumes with it.
                 Ok(()) => self.remove_anonymous_volumes(&volume_names(&snap)),
                 Err(e) => tracing::warn!(container = %id, error = %e, "auto-remove failed"),
@@ -843,8 +891,14 @@ impl Daemon {
     }
 
     /// Removes a stopped container whose op lock the caller holds.
-    #[tracing::instrument(level = "debug", name = "remove", skip_all)]
     pub(crate) async fn remove_locked(&self, ctr: &Arc<Ctr>) -> Result<()> {
+        self.remove_released_locked(ctr, false).await
+    }
+
+    /// [`Daemon::remove_locked`]; `released`: the caller has just released the network and
+    /// the rootfs after the exit, so that is not done twice (runtime leftovers still are).
+    #[tracing::instrument(level = "debug", name = "remove", skip_all)]
+    async fn remove_released_locked(&self, ctr: &Arc<Ctr>, released: bool) -> Result<()> {
         let id = ctr.id.clone();
         if !self
             .containers
@@ -862,17 +916,22 @@ impl Daemon {
         if self.has_runtime_leftovers(&id) {
             // Nothing of the container may outlive its record: its shim and processes first.
             self.purge_runtime(&id, Sweep::Socket).await;
-        } else {
+        } else if !released {
             self.release_after_exit(&id).await;
         }
-        self.images.remove_snapshot(&id).await?;
+        self.images
+            .remove_snapshot(&id)
+            .instrument(tracing::debug_span!("remove_snapshot"))
+            .await?;
         let dir = self.container_dir(&id);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(Error::internal(format!("removing {}: {e}", dir.display())));
+        tracing::debug_span!("remove_record").in_scope(|| -> Result<()> {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(Error::internal(format!("removing {}: {e}", dir.display())));
+                }
             }
-        }
-        self.repo.delete(&id)?;
+            self.repo.delete(&id)
+        })?;
         if let Ok(mut m) = self.containers.write() {
             m.remove(&id);
         }

@@ -84,13 +84,22 @@ impl ImageService {
         blocking(move || Ok(svc.snapshot_prepare(&id, &image).map(|_| ())?)).await
     }
 
-    /// Mounts the container's rootfs; returns the mount point.
+    /// Mounts the container's rootfs; returns the mount point. `scratch`: the container is
+    /// deleted when it exits (`--rm`), so its layer is mounted `volatile` (no filesystem sync
+    /// at the unmount).
     #[tracing::instrument(level = "debug", name = "rootfs_mount", skip_all)]
-    pub async fn mount(&self, id: &str) -> Result<PathBuf> {
+    pub async fn mount(&self, id: &str, scratch: bool) -> Result<PathBuf> {
         let target = self.rootfs_dir(id);
         let svc = self.service.clone();
         let (id, t) = (id.to_string(), target.clone());
-        blocking(move || Ok(svc.snapshot_mount(&id, &t)?)).await?;
+        blocking(move || {
+            if scratch {
+                Ok(svc.snapshot_mount_scratch(&id, &t)?)
+            } else {
+                Ok(svc.snapshot_mount(&id, &t)?)
+            }
+        })
+        .await?;
         Ok(target)
     }
 

@@ -168,10 +168,13 @@ impl Daemon {
         Ok(planned)
     }
 
-    /// Before the start: the container's namespace with its interfaces, addresses and routes,
-    /// and its published ports. On failure, everything done so far is undone.
-    #[tracing::instrument(level = "debug", name = "net_up", skip_all)]
-    pub(crate) async fn net_up(&self, ctr: &Arc<Ctr>) -> Result<()> {
+    /// Before the start, first half: the container's namespace, and for each network its
+    /// address, MAC, veth name, DNS names and published ports, recorded on the container, so
+    /// its `hosts` file and spec can be written. The kernel side (veths, addresses, routes:
+    /// [`Daemon::net_wire`]) is left for later, to run while the runtime creates the
+    /// container. On failure, everything done so far is undone.
+    #[tracing::instrument(level = "debug", name = "net_plan", skip_all)]
+    pub(crate) async fn net_plan(&self, ctr: &Arc<Ctr>) -> Result<()> {
         let c = ctr.snapshot();
         if crate::sandbox::member::in_pod(&c) {
             return Ok(()); // The pod's holder has the network.
@@ -193,61 +196,94 @@ impl Daemon {
             Mode::None | Mode::Bridge => {}
         }
         let sandbox = self.sandbox_path(&c.id);
-        if let Some(parent) = sandbox.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::internal(format!("creating {}: {e}", parent.display())))?;
-        }
-        let _ = netns::remove(&sandbox);
-        netns::create(&sandbox).map_err(net_error)?;
+        let path = sandbox.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::internal(format!("creating {}: {e}", parent.display())))?;
+            }
+            let _ = netns::remove(&path);
+            netns::create(&path).map_err(net_error)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("creating a network namespace: {e}")))??;
         ctr.update(|c| c.net.sandbox = Some(sandbox.display().to_string()));
-        let built = match self.net_build(ctr, &sandbox).await {
-            Ok(()) => self.start_dns(ctr),
+        let planned = match self.plan_endpoints(ctr) {
+            // The embedded DNS listens on the namespace's loopback, which must be up first.
+            Ok(()) if self.wants_dns(ctr) => match Netlink::in_netns(&sandbox) {
+                Ok(inside) => match inside.loopback_up().await {
+                    Ok(()) => self.start_dns(ctr),
+                    Err(e) => Err(net_error(e)),
+                },
+                Err(e) => Err(net_error(e)),
+            },
+            Ok(()) => Ok(()),
             Err(e) => Err(e),
         };
-        match built {
-            Ok(()) => {
-                self.repo.save(&ctr.snapshot())?;
-                // The table holds per-network rules (applied when a network is created or
-                // restored) and published ports: only the latter change with a container.
-                if !ctr.snapshot().net.ports.is_empty() {
-                    self.apply_firewall().await?;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.net_down(&c.id).await;
-                Err(e)
-            }
+        if let Err(e) = planned {
+            self.net_down(&c.id).await;
+            return Err(e);
         }
+        Ok(())
     }
 
-    async fn net_build(&self, ctr: &Arc<Ctr>, sandbox: &Path) -> Result<()> {
+    /// Before the start, second half (after [`Daemon::net_plan`]): loopback up, each planned
+    /// endpoint's veth into the namespace with its address and routes, and the firewall for
+    /// published ports. The caller undoes everything on failure ([`Daemon::net_down`]).
+    #[tracing::instrument(level = "debug", name = "net_wire", skip_all)]
+    pub(crate) async fn net_wire(&self, ctr: &Arc<Ctr>) -> Result<()> {
         let c = ctr.snapshot();
-        let inside = Netlink::in_netns(sandbox).map_err(net_error)?;
-        inside.loopback_up().await.map_err(net_error)?;
-        if mode_of(&c.host_config) == Mode::None {
+        let Some(sandbox) = c.net.sandbox.clone() else {
+            return Ok(()); // Host, another container's or the pod's network.
+        };
+        if crate::sandbox::member::in_pod(&c) || mode_of(&c.host_config) == Mode::Host {
             return Ok(());
         }
+        let inside = Netlink::in_netns(Path::new(&sandbox)).map_err(net_error)?;
+        if c.net.veths.is_empty() {
+            inside.loopback_up().await.map_err(net_error)?;
+        } else {
+            let host = Netlink::host().map_err(net_error)?;
+            for (i, name) in self.endpoint_order(&c).iter().enumerate() {
+                self.wire_endpoint(&c, name, &format!("eth{i}"), i == 0, &host, &inside)
+                    .await?;
+            }
+        }
+        self.repo.save(&ctr.snapshot())?;
+        // The table holds per-network rules (applied when a network is created or restored)
+        // and published ports: only the latter change with a container.
+        if !ctr.snapshot().net.ports.is_empty() {
+            self.apply_firewall().await?;
+        }
+        Ok(())
+    }
+
+    /// The container's networks in interface order: the network of the network mode first (it
+    /// is eth0 and has the default route), then the others by name.
+    fn endpoint_order(&self, c: &crate::container::record::Container) -> Vec<String> {
         let primary = c.host_config.network_mode.clone().unwrap_or_default();
+        let first = self.nets.find(&primary).ok().map(|n| n.name);
         let mut order: Vec<String> = c.net.configured.keys().cloned().collect();
-        // The network of the network mode comes first: it is eth0 and has the default route.
-        order.sort_by_key(|name| {
-            let first = self
-                .nets
-                .find(&primary)
-                .map(|n| n.name == *name)
-                .unwrap_or(false);
-            (!first, name.clone())
-        });
-        for (i, name) in order.iter().enumerate() {
-            self.attach_endpoint(ctr, name, &format!("eth{i}"), i == 0)
-                .await?;
+        order.sort_by_key(|name| (first.as_deref() != Some(name.as_str()), name.clone()));
+        order
+    }
+
+    /// Addresses, veth names and DNS names of every network of a bridge-mode container, and
+    /// its published ports.
+    fn plan_endpoints(&self, ctr: &Arc<Ctr>) -> Result<()> {
+        let c = ctr.snapshot();
+        if mode_of(&c.host_config) != Mode::Bridge {
+            return Ok(());
+        }
+        for name in self.endpoint_order(&c) {
+            self.plan_endpoint(ctr, &name)?;
         }
         self.publish_ports(ctr)
     }
 
-    /// Creates the endpoint of `ctr` on network `name`: address, veth into its namespace as
-    /// `iface`, and (for the first) the default route.
+    /// Creates the endpoint of `ctr` on network `name` (a running container's `network
+    /// connect`): address, veth into its namespace as `iface`, and (for the first) the
+    /// default route.
     async fn attach_endpoint(
         &self,
         ctr: &Arc<Ctr>,
@@ -255,12 +291,23 @@ impl Daemon {
         iface: &str,
         default_route: bool,
     ) -> Result<()> {
+        self.plan_endpoint(ctr, name)?;
         let c = ctr.snapshot();
         let sandbox = c
             .net
             .sandbox
             .clone()
             .ok_or_else(|| Error::internal("no network namespace"))?;
+        let host = Netlink::host().map_err(net_error)?;
+        let inside = Netlink::in_netns(Path::new(&sandbox)).map_err(net_error)?;
+        self.wire_endpoint(&c, name, iface, default_route, &host, &inside)
+            .await
+    }
+
+    /// The bookkeeping half of an endpoint on network `name`: its address (from IPAM), MAC,
+    /// veth name and DNS names, recorded on the container; nothing in the kernel yet.
+    fn plan_endpoint(&self, ctr: &Arc<Ctr>, name: &str) -> Result<()> {
+        let c = ctr.snapshot();
         let n = self.nets.find(name).map_err(|e| {
             Error::new(
                 e.kind,
@@ -278,19 +325,6 @@ impl Daemon {
             None => link::mac_for(ip),
         };
         let veth = format!("veth{}", &id::generate()[..7]);
-        let host = Netlink::host().map_err(net_error)?;
-        host.create_veth(&veth, iface, Path::new(&sandbox), &n.bridge, n.mtu(), mac)
-            .await
-            .map_err(net_error)?;
-        ctr.update(|c| {
-            c.net.veths.insert(name.to_string(), veth.clone());
-        });
-        let inside = Netlink::in_netns(Path::new(&sandbox)).map_err(net_error)?;
-        let gateway = (default_route && !n.internal).then_some(ipam.gateway);
-        inside
-            .configure_container_iface(iface, ip, ipam.subnet.prefix(), gateway)
-            .await
-            .map_err(net_error)?;
         let mut dns_names = vec![c.bare_name().to_string()];
         dns_names.extend(ep.aliases.clone().unwrap_or_default());
         dns_names.push(c.short_id().to_string());
@@ -321,8 +355,56 @@ impl Daemon {
             }
         }
         ctr.update(|c| {
+            c.net.veths.insert(name.to_string(), veth);
             c.net.active.insert(name.to_string(), active);
         });
+        Ok(())
+    }
+
+    /// The kernel half of a planned endpoint: the veth pair (host end on the network's
+    /// bridge, the other end born in the container's namespace as `iface`), its address and
+    /// (for the first) the default route; then the network's `connect` event.
+    async fn wire_endpoint(
+        &self,
+        c: &crate::container::record::Container,
+        name: &str,
+        iface: &str,
+        default_route: bool,
+        host: &Netlink,
+        inside: &Netlink,
+    ) -> Result<()> {
+        let sandbox = c
+            .net
+            .sandbox
+            .clone()
+            .ok_or_else(|| Error::internal("no network namespace"))?;
+        let n = self.nets.find(name).map_err(|e| {
+            Error::new(
+                e.kind,
+                format!("failed to set up container networking: {}", e.message),
+            )
+        })?;
+        let (Some(veth), Some(active)) = (c.net.veths.get(name), c.net.active.get(name)) else {
+            return Err(Error::internal(format!(
+                "no planned endpoint on network {name}"
+            )));
+        };
+        let ip: Ipv4Addr = active
+            .ip_address
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| Error::internal("endpoint without an address"))?;
+        let mac = link::parse_mac(active.mac_address.as_deref().unwrap_or_default())
+            .map_err(net_error)?;
+        let ipam = n.ipam()?;
+        host.create_veth(veth, iface, Path::new(&sandbox), &n.bridge, n.mtu(), mac)
+            .await
+            .map_err(net_error)?;
+        let gateway = (default_route && !n.internal).then_some(ipam.gateway);
+        inside
+            .configure_container_iface(iface, ip, ipam.subnet.prefix(), gateway)
+            .await
+            .map_err(net_error)?;
         self.network_event(&n, "connect", Some(&c.id));
         Ok(())
     }
@@ -627,6 +709,17 @@ impl Daemon {
             self.network_event(&n, "connect", Some(&c.id));
         }
         self.repo.save(&ctr.snapshot())
+    }
+
+    /// Whether the container gets the embedded DNS: it has an endpoint on a user-defined
+    /// network.
+    fn wants_dns(&self, ctr: &Arc<Ctr>) -> bool {
+        ctr.snapshot()
+            .net
+            .active
+            .keys()
+            .filter_map(|name| self.nets.find(name).ok())
+            .any(|n| !n.predefined)
     }
 
     /// Starts the container's embedded DNS server when it is on a user-defined network.
