@@ -289,8 +289,7 @@ async fn run(o: Options) -> Result<(), Error> {
 }
 
 async fn pull(sock: PathBuf, images: &[String]) -> Result<(), Error> {
-    let mut c =
-        proto::image_service_client::ImageServiceClient::new(connect(sock.clone()).await?);
+    let mut c = proto::image_service_client::ImageServiceClient::new(connect(sock.clone()).await?);
     for image in images {
         c.pull_image(proto::PullImageRequest {
             image: Some(proto::ImageSpec {
@@ -317,8 +316,10 @@ async fn clean(sock: PathBuf) -> Result<(), Error> {
             pod_sandbox_id: p.id.clone(),
         })
         .await?;
-        c.remove_pod_sandbox(proto::RemovePodSandboxRequest { pod_sandbox_id: p.id })
-            .await?;
+        c.remove_pod_sandbox(proto::RemovePodSandboxRequest {
+            pod_sandbox_id: p.id,
+        })
+        .await?;
     }
     Ok(())
 }
