@@ -101,6 +101,8 @@ mod cri;
 mod cri_containers;
 #[path = "e2e/cri_images.rs"]
 mod cri_images;
+#[path = "e2e/cri_pod_network.rs"]
+mod cri_pod_network;
 #[path = "e2e/cri_pods.rs"]
 mod cri_pods;
 #[path = "e2e/cri_stream.rs"]
