@@ -329,12 +329,13 @@ impl Daemon {
                 )));
             }
         }
-        // The shim removes its socket as it exits; make sure before the next start.
-        for _ in 0..50 {
-            if !socket.exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        // The shim removes its socket as it exits, a moment after its exit report (it deletes
+        // the runtime's state first); wait for that, up to a second, looking often at first.
+        let mut pause = Duration::from_millis(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while socket.exists() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
         let _ = std::fs::remove_file(&socket);
         Ok(())

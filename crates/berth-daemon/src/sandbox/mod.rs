@@ -127,6 +127,11 @@ impl PodRecord {
     }
 }
 
+/// Whether the pod sets sysctls of the network namespace (`net.*`).
+fn network_sysctls(spec: &PodSpec) -> bool {
+    spec.sysctls.keys().any(|k| k.starts_with("net."))
+}
+
 fn full_name(spec: &PodSpec) -> String {
     format!(
         "{}_{}_{}_{}",
@@ -233,42 +238,78 @@ impl Daemon {
         cni: &CniDirs,
         holder_binary: &std::path::Path,
     ) -> Result<()> {
-        if !rec.spec.host_network() {
-            let netns = self.pod_run_dir(&rec.id).join("netns");
-            berth_network::netns::create(&netns).map_err(crate::network::repo::net_error)?;
-            rec.netns = Some(netns.clone());
-            self.pods.save(rec)?;
-            let inside = berth_network::link::Netlink::in_netns(&netns)
-                .map_err(crate::network::repo::net_error)?;
-            inside
-                .loopback_up()
-                .await
-                .map_err(crate::network::repo::net_error)?;
-            let (network, result) = cni::add(cni, rec, &netns).await?;
-            rec.ips = cni::result_ips(&result);
-            rec.cni_network = Some(network);
-            rec.cni_result = Some(result);
-            self.pods.save(rec)?;
-        }
         holder::write_etc_files(&self.pod_data_dir(&rec.id), &rec.spec)?;
-        rec.holder_pid = self.holder_start(rec, holder_binary).await?;
+        if rec.spec.host_network() {
+            rec.holder_pid = self.holder_start(rec, holder_binary).await?;
+            return self.pods.save(rec);
+        }
+        let netns = self.pod_run_dir(&rec.id).join("netns");
+        berth_network::netns::create(&netns).map_err(crate::network::repo::net_error)?;
+        rec.netns = Some(netns.clone());
+        self.pods.save(rec)?;
+        let inside = berth_network::link::Netlink::in_netns(&netns)
+            .map_err(crate::network::repo::net_error)?;
+        inside
+            .loopback_up()
+            .await
+            .map_err(crate::network::repo::net_error)?;
+        let (added, started) = if network_sysctls(&rec.spec) {
+            // The holder's runtime applies the pod's sysctls in the network namespace CNI
+            // configures (per-interface keys need `eth0`): CNI first, as containerd does.
+            let added = cni::add(cni, rec, &netns).await;
+            let started = match &added {
+                Ok(_) => self.holder_start(rec, holder_binary).await,
+                Err(_) => Ok(0),
+            };
+            (added, started)
+        } else {
+            // Otherwise CNI ADD and the holder's start touch nothing of each other's (the
+            // netns is pinned before both): they run side by side.
+            let r: &PodRecord = rec;
+            tokio::join!(
+                cni::add(cni, r, &netns),
+                self.holder_start(r, holder_binary)
+            )
+        };
+        // What succeeded is recorded before any error returns, so the caller's teardown
+        // undoes it (CNI DEL needs the network's name and result).
+        if let Ok((network, result)) = added.as_ref() {
+            rec.ips = cni::result_ips(result);
+            rec.cni_network = Some(network.clone());
+            rec.cni_result = Some(result.clone());
+        }
+        if let Ok(pid) = started {
+            rec.holder_pid = pid;
+        }
+        added?;
+        started?;
         self.pods.save(rec)
     }
 
-    /// Stops what runs for the pod and releases its network; repeatable.
+    /// Stops what runs for the pod and releases its network; repeatable. The holder's stop
+    /// and CNI DEL run side by side (the netns stays pinned until DEL is done); a network
+    /// released once is not released again (the netns path is forgotten only then).
     async fn pod_teardown(&self, rec: &mut PodRecord, cni: &CniDirs) {
-        if let Err(e) = self.holder_stop(&rec.id).await {
+        let netns = (!rec.spec.host_network() && rec.netns.is_some())
+            .then(|| self.pod_run_dir(&rec.id).join("netns"));
+        let r: &PodRecord = rec;
+        let network = async {
+            let netns = netns.as_ref()?;
+            let del = cni::del(cni, r, netns).await;
+            if let Err(e) = &del {
+                tracing::warn!(sandbox = %r.id, error = %e, "CNI DEL");
+            }
+            if let Err(e) = berth_network::netns::remove(netns) {
+                tracing::warn!(sandbox = %r.id, error = %e, "removing the pod's netns");
+            }
+            Some(del.is_ok())
+        };
+        let (stopped, released) = tokio::join!(self.holder_stop(&r.id), network);
+        if let Err(e) = stopped {
             tracing::warn!(sandbox = %rec.id, error = %e, "stopping the pod holder");
         }
         rec.holder_pid = 0;
-        if !rec.spec.host_network() {
-            let netns = self.pod_run_dir(&rec.id).join("netns");
-            if let Err(e) = cni::del(cni, rec, &netns).await {
-                tracing::warn!(sandbox = %rec.id, error = %e, "CNI DEL");
-            }
-            if let Err(e) = berth_network::netns::remove(&netns) {
-                tracing::warn!(sandbox = %rec.id, error = %e, "removing the pod's netns");
-            }
+        if released == Some(true) {
             rec.netns = None;
         }
         rec.state = PodState::NotReady;
