@@ -493,12 +493,17 @@ fn run(target: &Target, steps: &[Step], is_dockerd: bool) -> Run {
         headers.extend(s.headers.iter().copied());
         let send =
             || http::request_with_headers(target.socket, s.method, &path, &headers, &body, TIMEOUT);
-        // A request that got no answer at all (the connection reset under load) is sent once
-        // more when repeating it cannot change the outcome.
-        let answer = match send() {
-            Err(_) if matches!(s.method, "GET" | "HEAD" | "PUT") => send(),
-            other => other,
-        };
+        // A request that got no answer at all (the connection reset under load; dockerd
+        // closing on a route it lacks before our body is read) is sent up to three times more
+        // when repeating it cannot change the outcome.
+        let mut answer = send();
+        for _ in 0..3 {
+            if answer.is_ok() || !matches!(s.method, "GET" | "HEAD" | "PUT") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            answer = send();
+        }
         let observed = match answer {
             Ok(r) => {
                 if s.save_body {
