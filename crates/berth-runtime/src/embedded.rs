@@ -154,6 +154,7 @@ fn lc_error(e: LibcontainerError) -> RuntimeError {
 
 impl Runtime for EmbeddedRuntime {
     fn create(&self, id: &str, bundle: &Path, io: ProcessIo) -> Result<Spawned> {
+        let prepare = tracing::debug_span!("rt_prepare").entered();
         let spec =
             Spec::load(bundle.join("config.json")).map_err(|e| other("loading config.json", e))?;
         check_executable(&spec, bundle)?;
@@ -162,11 +163,14 @@ impl Runtime for EmbeddedRuntime {
         let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
         let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
         let (builder, console) = with_io(self.builder(id)?, io, &work)?;
+        drop(prepare);
+        let build = tracing::debug_span!("rt_libcontainer_build").entered();
         let built = builder
             .as_init(&lc_bundle)
             .with_systemd(false)
             .with_detach(true)
             .build();
+        drop(build);
         drop(joined);
         let container = built.map_err(|e| {
             // libcontainer may leave its state behind on failure; nothing half-made stays.
@@ -182,6 +186,7 @@ impl Runtime for EmbeddedRuntime {
             .pid()
             .ok_or_else(|| RuntimeError::Other("created container has no pid".into()))?;
         if let Some(dest) = seal {
+            let _span = tracing::debug_span!("rt_seal_cgroup_mount").entered();
             if let Err(e) = cgroupfs::seal(pid.as_raw(), &dest) {
                 let _ = self.delete(id, true);
                 return Err(other("sealing the cgroup mount", e));
@@ -201,6 +206,7 @@ impl Runtime for EmbeddedRuntime {
     }
 
     fn start(&self, id: &str) -> Result<()> {
+        let _span = tracing::debug_span!("rt_start").entered();
         self.load(id)?.start().map_err(lc_error)
     }
 
@@ -259,8 +265,11 @@ impl Runtime for EmbeddedRuntime {
             .and_then(|s| s.linux().clone())
             .and_then(|l| l.cgroups_path().clone())
             .map(|p| p.to_string_lossy().into_owned());
+        let lc_delete = tracing::debug_span!("rt_libcontainer_delete").entered();
         container.delete(force).map_err(lc_error)?;
+        drop(lc_delete);
         if let Some(p) = cgroups_path {
+            let _span = tracing::debug_span!("rt_remove_unmanaged_cgroups").entered();
             let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
             cgroupfs::remove_unmanaged(&host, &p).map_err(|e| other("removing cgroups", e))?;
         }

@@ -79,6 +79,10 @@ pub fn run(config_path: &Path) -> i32 {
         return 1;
     }
     shimlog::init(&config.bundle);
+    if config.trace {
+        crate::trace::install();
+    }
+    let span = tracing::debug_span!("shim_create").entered();
     let _ = std::env::set_current_dir("/");
     let result_fd = result_pipe.as_ref().map(|f| f.as_raw_fd());
     match create(&config, result_fd) {
@@ -91,6 +95,7 @@ pub fn run(config_path: &Path) -> i32 {
                 return 1;
             }
             drop(result_pipe);
+            drop(span);
             crate::trim::drop_startup_pages();
             supervisor.run();
             0
@@ -131,6 +136,7 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     let close_in_child: Vec<RawFd> = result_fd.into_iter().collect();
     let created = helper::run_closing(
         move || {
+            let _span = tracing::debug_span!("runtime_create").entered();
             runtime_for(&job)?
                 .create(&job.id, &job.bundle, io)
                 .map(Produced::Process)

@@ -506,6 +506,7 @@ impl Supervisor {
 
     /// Init has exited and its output is drained: record, report, clean up.
     fn finalize(&mut self) {
+        let _span = tracing::debug_span!("shim_finalize").entered();
         self.finalized = true;
         for output in &mut self.init.io.outputs {
             let stream = output.stream;
@@ -522,6 +523,7 @@ impl Supervisor {
         // The runtime's state and the socket go before anyone hears of the exit, so berthd
         // never starts the id again while this run's state is still there.
         let config = self.config.clone();
+        let _delete = tracing::debug_span!("runtime_delete").entered();
         let deleted = helper::run(move || {
             let runtime = runtime_select::runtime_for(&config)?;
             runtime
@@ -533,6 +535,7 @@ impl Supervisor {
             Ok(Err(e)) => shimlog::error(&format!("delete container: {e}")),
             Err(e) => shimlog::error(&e.to_string()),
         }
+        drop(_delete);
         self.listener = None;
         let _ = std::fs::remove_file(&self.config.socket);
         for conn in self.conns.values_mut() {

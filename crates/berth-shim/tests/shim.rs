@@ -164,6 +164,7 @@ impl Container {
             tty: setup.tty,
             open_stdin: setup.open_stdin,
             stdin_once: setup.stdin_once,
+            trace: false,
         };
         std::fs::write(
             bundle.join("shim.json"),

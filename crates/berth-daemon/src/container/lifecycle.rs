@@ -269,7 +269,9 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&exit_file);
         let _ = std::fs::remove_file(&socket);
-        let rootfs = self.images.mount(&id).await?;
+        // A container removed when it ends (`--rm`) gets a volatile writable layer: it is never
+        // synced, and its unmount skips the sync of the whole upper filesystem.
+        let rootfs = self.images.mount(&id, c.auto_remove()).await?;
         let result = match self.net_up(ctr).await {
             Ok(()) => {
                 let c = ctr.snapshot();
@@ -417,6 +419,7 @@ impl Daemon {
             tty: c.tty(),
             open_stdin: c.config.open_stdin.unwrap_or(false),
             stdin_once: c.config.stdin_once.unwrap_or(false),
+            trace: self.config.debug,
         };
         let shim_json = bundle.join("shim.json");
         std::fs::write(
