@@ -154,7 +154,10 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     };
     let pid = spawned.pid;
     let io = pending.finish(spawned.pty_master, config.open_stdin)?;
-    initial_console_size(&config.bundle, &io);
+    if config.tty {
+        // Only a terminal has a size; the spec is not parsed again for anything else.
+        initial_console_size(&config.bundle, &io);
+    }
     let init = Init {
         pid,
         io,

@@ -456,6 +456,7 @@ impl Supervisor {
             };
             let now = Instant::now();
             if pid == self.init.pid && self.init.exit.is_none() {
+                tracing::debug!(pid, code, "init reaped");
                 let oom_killed = self.oom.as_ref().is_some_and(OomWatch::fired);
                 self.init.exit = Some(exit_status(code, oom_killed));
                 self.init.exited_at = Some(now);
@@ -506,7 +507,6 @@ impl Supervisor {
 
     /// Init has exited and its output is drained: record, report, clean up.
     fn finalize(&mut self) {
-        let _span = tracing::debug_span!("shim_finalize").entered();
         self.finalized = true;
         for output in &mut self.init.io.outputs {
             let stream = output.stream;
@@ -517,9 +517,11 @@ impl Supervisor {
         let Some(status) = self.init.exit.clone() else {
             return;
         };
+        let exit_file_span = tracing::debug_span!("exit_file").entered();
         if let Err(e) = exit_file::write(&self.config.exit_file, &status) {
             shimlog::error(&e.to_string());
         }
+        drop(exit_file_span);
         // The runtime's state and the socket go before anyone hears of the exit, so berthd
         // never starts the id again while this run's state is still there.
         let config = self.config.clone();

@@ -593,6 +593,9 @@ impl Daemon {
         if let Err(e) = unmounted {
             tracing::warn!(container = %id, error = %e, "unmounting rootfs");
         }
+        if self.config.debug {
+            crate::runtime::shim_trace::relay(id, &self.bundle_dir(id));
+        }
         let _ = std::fs::remove_dir_all(self.bundle_dir(id));
         let _ = std::fs::remove_file(self.shim_socket(id));
     }
