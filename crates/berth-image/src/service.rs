@@ -430,17 +430,6 @@ impl ImageService {
         Ok(self.snapshots.mount(container_id, target)?)
     }
 
-    /// [`Self::snapshot_mount`], volatile when asked (a container removed when it ends: its
-    /// writable layer is never synced; see `berth_snapshot::Snapshotter::mount_with`).
-    pub fn snapshot_mount_with(
-        &self,
-        container_id: &str,
-        target: &Path,
-        volatile: bool,
-    ) -> Result<(), ImageError> {
-        Ok(self.snapshots.mount_with(container_id, target, volatile)?)
-    }
-
     /// Unmounts `target` (lazily if busy; not mounted is fine).
     pub fn snapshot_unmount(&self, target: &Path) -> Result<(), ImageError> {
         Ok(self.snapshots.unmount(target)?)

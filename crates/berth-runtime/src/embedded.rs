@@ -45,11 +45,12 @@ impl EmbeddedRuntime {
     }
 }
 
-/// Stdio fds for the builder: the given ones, /dev/null for the rest.
+/// Stdio fds for the builder: the given ones, /dev/null for the rest. A terminal's console
+/// socket goes in `work`, made here when the caller has none.
 fn with_io(
     mut b: ContainerBuilder,
     io: ProcessIo,
-    work: &WorkDir,
+    work: &mut Option<WorkDir>,
 ) -> Result<(ContainerBuilder, Option<ConsoleSocket>)> {
     match io {
         ProcessIo::Pipes(Stdio {
@@ -64,6 +65,10 @@ fn with_io(
             Ok((b, None))
         }
         ProcessIo::Terminal => {
+            let work = match work {
+                Some(w) => w,
+                None => work.insert(WorkDir::new().map_err(|e| other("creating a temp dir", e))?),
+            };
             let socket = ConsoleSocket::bind(&work.join("console.sock"))
                 .map_err(|e| RuntimeError::Other(e.to_string()))?;
             b = b.with_console_socket(Some(socket.path()));
@@ -161,8 +166,9 @@ impl Runtime for EmbeddedRuntime {
         let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
         let (lc_bundle, cgroups_path, seal) = prepare_bundle(bundle, spec, &host)?;
         let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
-        let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
-        let (builder, console) = with_io(self.builder(id)?, io, &work)?;
+        // Only a terminal's console socket needs a temp dir.
+        let mut work = None;
+        let (builder, console) = with_io(self.builder(id)?, io, &mut work)?;
         drop(prepare);
         let build = tracing::debug_span!("rt_libcontainer_build").entered();
         let built = builder
@@ -238,7 +244,8 @@ impl Runtime for EmbeddedRuntime {
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
         let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
-        let (builder, console) = with_io(self.builder(id)?, io, &work)?;
+        let mut work = Some(work);
+        let (builder, console) = with_io(self.builder(id)?, io, &mut work)?;
         let pid = builder
             .as_tenant()
             .with_detach(true)

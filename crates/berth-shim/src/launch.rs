@@ -82,7 +82,7 @@ pub fn run(config_path: &Path) -> i32 {
     if config.trace {
         crate::trace::install();
     }
-    let span = tracing::debug_span!("shim_create").entered();
+    let span = tracing::debug_span!("shim_launch").entered();
     let _ = std::env::set_current_dir("/");
     let result_fd = result_pipe.as_ref().map(|f| f.as_raw_fd());
     match create(&config, result_fd) {
@@ -136,7 +136,7 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     let close_in_child: Vec<RawFd> = result_fd.into_iter().collect();
     let created = helper::run_closing(
         move || {
-            let _span = tracing::debug_span!("runtime_create").entered();
+            let _span = tracing::debug_span!("helper_create").entered();
             runtime_for(&job)?
                 .create(&job.id, &job.bundle, io)
                 .map(Produced::Process)

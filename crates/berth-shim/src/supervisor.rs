@@ -525,7 +525,7 @@ impl Supervisor {
         // The runtime's state and the socket go before anyone hears of the exit, so berthd
         // never starts the id again while this run's state is still there.
         let config = self.config.clone();
-        let _delete = tracing::debug_span!("runtime_delete").entered();
+        let _delete = tracing::debug_span!("helper_delete").entered();
         let deleted = helper::run(move || {
             let runtime = runtime_select::runtime_for(&config)?;
             runtime

@@ -34,7 +34,6 @@ pub enum MountError {
 
 // Constants from <linux/mount.h>; stable kernel ABI.
 const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
-const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
@@ -57,42 +56,7 @@ pub fn mount_overlay(
     work: &Path,
     target: &Path,
 ) -> Result<(), MountError> {
-    mount_overlay_with(lowers, upper, work, target, false)
-}
-
-/// [`mount_overlay`], `volatile` (overlayfs's option, Linux 5.10+) when asked: the upper layer
-/// is never synced (not by `fsync`/`syncfs` inside, nor at unmount, where the sync of the whole
-/// upper filesystem otherwise costs milliseconds to hundreds of them on a busy host). For a
-/// layer that is thrown away when the container ends. A kernel without the option mounts
-/// without it.
-pub fn mount_overlay_with(
-    lowers: &[Lower],
-    upper: &Path,
-    work: &Path,
-    target: &Path,
-    volatile: bool,
-) -> Result<(), MountError> {
-    if volatile {
-        match mount_overlay_opts(lowers, upper, work, target, true) {
-            Err(MountError::Mount { source, .. })
-                if source.raw_os_error() == Some(libc::EINVAL) =>
-            {
-                tracing::debug!(error = %source, "volatile overlay refused; mounting without");
-            }
-            other => return other,
-        }
-    }
-    mount_overlay_opts(lowers, upper, work, target, false)
-}
-
-fn mount_overlay_opts(
-    lowers: &[Lower],
-    upper: &Path,
-    work: &Path,
-    target: &Path,
-    volatile: bool,
-) -> Result<(), MountError> {
-    match mount_with_fsconfig(lowers, upper, work, target, volatile) {
+    match mount_with_fsconfig(lowers, upper, work, target) {
         Ok(()) => Ok(()),
         // ENOSYS: no new mount API; EINVAL: the kernel does not know `lowerdir+`.
         Err(MountError::Mount { source, .. })
@@ -102,7 +66,7 @@ fn mount_overlay_opts(
             ) =>
         {
             tracing::debug!(error = %source, "fsconfig overlay mount unavailable; using mount(2)");
-            mount_legacy(lowers, upper, work, target, volatile)
+            mount_legacy(lowers, upper, work, target)
         }
         Err(e) => Err(e),
     }
@@ -117,7 +81,6 @@ fn mount_with_fsconfig(
     upper: &Path,
     work: &Path,
     target: &Path,
-    volatile: bool,
 ) -> Result<(), MountError> {
     let err = |step: &'static str| {
         let source = io::Error::last_os_error();
@@ -167,23 +130,6 @@ fn mount_with_fsconfig(
         &cpath(work)?,
         "fsconfig workdir",
     )?;
-    if volatile {
-        let key = CString::from(c"volatile");
-        // SAFETY: `key` is NUL-terminated; a flag takes no value or aux.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                fs.as_raw_fd(),
-                FSCONFIG_SET_FLAG,
-                key.as_ptr(),
-                std::ptr::null::<libc::c_char>(),
-                0,
-            )
-        };
-        if r < 0 {
-            return Err(err("fsconfig volatile")());
-        }
-    }
     // SAFETY: null key/value are what FSCONFIG_CMD_CREATE expects.
     let r = unsafe {
         libc::syscall(
@@ -229,7 +175,6 @@ fn mount_legacy(
     upper: &Path,
     work: &Path,
     target: &Path,
-    volatile: bool,
 ) -> Result<(), MountError> {
     let mut lowerdir = Vec::new();
     for lower in lowers.iter().rev() {
@@ -249,9 +194,6 @@ fn mount_legacy(
     data.extend_from_slice(upper.as_os_str().as_bytes());
     data.extend_from_slice(b",workdir=");
     data.extend_from_slice(work.as_os_str().as_bytes());
-    if volatile {
-        data.extend_from_slice(b",volatile");
-    }
     if data.len() >= PAGE_LIMIT {
         return Err(MountError::OptionsTooLong {
             target: target.to_path_buf(),
@@ -382,14 +324,7 @@ mod tests {
             short_link: Some(base.join("l/SHORT")),
         }];
         let merged = base.join("merged");
-        mount_legacy(
-            &lowers,
-            &base.join("upper"),
-            &base.join("work"),
-            &merged,
-            false,
-        )
-        .expect("mount");
+        mount_legacy(&lowers, &base.join("upper"), &base.join("work"), &merged).expect("mount");
         assert!(is_mountpoint(&merged));
         assert_eq!(std::fs::read(merged.join("f")).expect("read"), b"lower");
         unmount(&merged).expect("unmount");
@@ -402,13 +337,7 @@ mod tests {
             })
             .collect();
         assert!(matches!(
-            mount_legacy(
-                &too_many,
-                &base.join("upper"),
-                &base.join("work"),
-                &merged,
-                false
-            ),
+            mount_legacy(&too_many, &base.join("upper"), &base.join("work"), &merged),
             Err(MountError::OptionsTooLong { .. })
         ));
     }

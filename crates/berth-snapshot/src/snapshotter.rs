@@ -24,28 +24,6 @@ use crate::mount::{self, Lower, MountError};
 use crate::unpack::{self, UnpackError, UnpackStats};
 
 const LINK_DIR: &str = "l";
-/// The boot id a volatile mount of the snapshot was made in (see [`Snapshotter::mount_with`]).
-const VOLATILE_BOOT: &str = "volatile-boot";
-
-fn boot_id() -> Option<String> {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
-/// Removes the marker an earlier volatile mount of `work` left, when that mount was made in
-/// this boot (so nothing of the upper layer was lost); otherwise leaves it for the kernel to
-/// refuse the mount.
-fn clear_volatile_marker(snapshot_dir: &Path, work: &Path) {
-    let marker = work.join("work").join("incompat").join("volatile");
-    if fs::symlink_metadata(&marker).is_err() {
-        return;
-    }
-    let made_in = fs::read_to_string(snapshot_dir.join(VOLATILE_BOOT)).ok();
-    if made_in.is_some_and(|b| Some(b.trim().to_string()) == boot_id()) {
-        let _ = fs::remove_dir_all(&marker);
-    }
-}
 const TMP_PREFIX: &str = "tmp-";
 const SHORT_LINK_LEN: usize = 26;
 
@@ -302,27 +280,7 @@ impl Snapshotter {
 
     /// Mounts snapshot `id` on `target` (which must exist).
     pub fn mount(&self, id: &str, target: &Path) -> Result<(), SnapshotError> {
-        self.mount_with(id, target, false)
-    }
-
-    /// [`Self::mount`], with overlayfs's `volatile` when asked (a layer thrown away when its
-    /// container ends: nothing in it is synced, see [`mount::mount_overlay_with`]).
-    ///
-    /// A volatile mount leaves `work/work/incompat/volatile` behind, and overlayfs refuses every
-    /// later mount of that work directory while it is there: the upper layer may be torn if the
-    /// host went down meanwhile. The boot it was made in is kept beside it (`volatile-boot`);
-    /// within the same boot the layer is intact (page cache) and the marker is cleared; after
-    /// a reboot it stays and the mount fails.
-    pub fn mount_with(&self, id: &str, target: &Path, volatile: bool) -> Result<(), SnapshotError> {
         let paths = self.paths(id)?;
-        let dir = self.snapshot_dir(id)?;
-        clear_volatile_marker(&dir, &paths.work);
-        if volatile {
-            if let Some(boot) = boot_id() {
-                let file = dir.join(VOLATILE_BOOT);
-                fs::write(&file, boot).map_err(io_at(&file))?;
-            }
-        }
         let mut lowers = Vec::with_capacity(paths.lowers.len().max(1));
         for dir in &paths.lowers {
             let layer_dir = dir.parent().unwrap_or(dir);
@@ -343,7 +301,7 @@ impl Snapshotter {
                 short_link: None,
             });
         }
-        mount::mount_overlay_with(&lowers, &paths.upper, &paths.work, target, volatile)?;
+        mount::mount_overlay(&lowers, &paths.upper, &paths.work, target)?;
         Ok(())
     }
 

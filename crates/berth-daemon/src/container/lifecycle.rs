@@ -269,9 +269,7 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&exit_file);
         let _ = std::fs::remove_file(&socket);
-        // A container removed when it ends (`--rm`) gets a volatile writable layer: it is never
-        // synced, and its unmount skips the sync of the whole upper filesystem.
-        let rootfs = self.images.mount(&id, c.auto_remove()).await?;
+        let rootfs = self.images.mount(&id).await?;
         let result = match self.net_up(ctr).await {
             Ok(()) => {
                 let c = ctr.snapshot();

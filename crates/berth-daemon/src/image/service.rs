@@ -86,11 +86,11 @@ impl ImageService {
 
     /// Mounts the container's rootfs; returns the mount point.
     #[tracing::instrument(level = "debug", name = "rootfs_mount", skip_all)]
-    pub async fn mount(&self, id: &str, volatile: bool) -> Result<PathBuf> {
+    pub async fn mount(&self, id: &str) -> Result<PathBuf> {
         let target = self.rootfs_dir(id);
         let svc = self.service.clone();
         let (id, t) = (id.to_string(), target.clone());
-        blocking(move || Ok(svc.snapshot_mount_with(&id, &t, volatile)?)).await?;
+        blocking(move || Ok(svc.snapshot_mount(&id, &t)?)).await?;
         Ok(target)
     }
 
