@@ -9,7 +9,16 @@ fn debug_trace_reaches_the_daemon_log() {
     let Some(d) = TestDaemon::start_with(&["--debug"]) else {
         return;
     };
-    let out = d.berth(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo hi; exit 3"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi; exit 3",
+    ]);
     out.code_is(3);
     assert_eq!(out.stdout, "hi\n", "{out}");
     let log = std::fs::read_to_string(&d.log).unwrap_or_default();
@@ -28,8 +37,11 @@ fn debug_trace_reaches_the_daemon_log() {
         assert!(log.contains(want), "no {want:?} in berthd's log:\n{log}");
     }
     // The container's init, past its own clone, writes there too.
-    assert!(log.lines().any(|l| l.contains(" trace pid=") && l.contains("libcontainer::process::init")),
-        "no event of the container's init in berthd's log:\n{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" trace pid=") && l.contains("libcontainer::process::init")),
+        "no event of the container's init in berthd's log:\n{log}"
+    );
 }
 
 #[test]
@@ -38,10 +50,19 @@ fn no_trace_without_debug() {
         return;
     };
     let name = unique_name("notrace");
-    d.berth(&["run", "-d", "--name", &name, "busybox", "sleep", "300"]).success();
-    let id = d.berth(&["inspect", "-f", "{{.Id}}", &name]).success().out().to_string();
+    d.berth(&["run", "-d", "--name", &name, "busybox", "sleep", "300"])
+        .success();
+    let id = d
+        .berth(&["inspect", "-f", "{{.Id}}", &name])
+        .success()
+        .out()
+        .to_string();
     let shim_log = d.exec_root.join("bundles").join(&id).join("shim.log");
     let text = std::fs::read_to_string(&shim_log).unwrap_or_default();
-    assert!(!text.contains(" trace pid="), "a trace without --debug in {}:\n{text}", shim_log.display());
+    assert!(
+        !text.contains(" trace pid="),
+        "a trace without --debug in {}:\n{text}",
+        shim_log.display()
+    );
     d.berth(&["rm", "-f", &name]).success();
 }
