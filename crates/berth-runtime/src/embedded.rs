@@ -21,11 +21,34 @@ use crate::workdir::WorkDir;
 #[derive(Debug, Clone)]
 pub struct EmbeddedRuntime {
     root: PathBuf,
+    short_lived: bool,
 }
 
 impl EmbeddedRuntime {
     pub fn new(root: impl Into<PathBuf>) -> EmbeddedRuntime {
-        EmbeddedRuntime { root: root.into() }
+        EmbeddedRuntime {
+            root: root.into(),
+            short_lived: false,
+        }
+    }
+
+    /// For a process that exits after its one operation (berth-shim's runtime helpers): the
+    /// cgroups a create or exec joins (see [`cgroupfs::Joined`]) are not left again after a
+    /// success. Moving back is a cgroup migration of its own, about 10 ms on a v1 host's named
+    /// `systemd` hierarchy, and the process's exit leaves them anyway.
+    pub fn short_lived(mut self) -> EmbeddedRuntime {
+        self.short_lived = true;
+        self
+    }
+
+    /// Ends a join after a create or exec: back where the process was, unless it is
+    /// short-lived and the operation worked (a failure's cleanup removes those cgroups, which
+    /// must not hold this process then).
+    fn leave(&self, joined: Option<Joined>, worked: bool) {
+        match joined {
+            Some(j) if self.short_lived && worked => j.stay(),
+            other => drop(other),
+        }
     }
 
     fn builder(&self, id: &str) -> Result<ContainerBuilder> {
@@ -177,7 +200,8 @@ impl Runtime for EmbeddedRuntime {
             .with_detach(true)
             .build();
         drop(build);
-        drop(joined);
+        // A failure's cleanup removes the cgroups joined: this process leaves them first.
+        let joined = if built.is_ok() { joined } else { None };
         let container = built.map_err(|e| {
             // libcontainer may leave its state behind on failure; nothing half-made stays.
             if let Ok(mut c) = self.load(id) {
@@ -194,6 +218,7 @@ impl Runtime for EmbeddedRuntime {
         if let Some(dest) = seal {
             let _span = tracing::debug_span!("rt_seal_cgroup_mount").entered();
             if let Err(e) = cgroupfs::seal(pid.as_raw(), &dest) {
+                drop(joined);
                 let _ = self.delete(id, true);
                 return Err(other("sealing the cgroup mount", e));
             }
@@ -201,10 +226,12 @@ impl Runtime for EmbeddedRuntime {
         let pty_master = match take_console(console) {
             Ok(m) => m,
             Err(e) => {
+                drop(joined);
                 let _ = self.delete(id, true);
                 return Err(e);
             }
         };
+        self.leave(joined, true);
         Ok(Spawned {
             pid: pid.as_raw(),
             pty_master,
@@ -251,7 +278,7 @@ impl Runtime for EmbeddedRuntime {
             .with_detach(true)
             .with_process(Some(&process_json))
             .build();
-        drop(joined);
+        self.leave(joined, pid.is_ok());
         let pid = pid.map_err(lc_error)?;
         let pty_master = take_console(console)?;
         Ok(Spawned {
