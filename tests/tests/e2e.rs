@@ -161,6 +161,8 @@ mod seccomp_cache;
 mod shim_idle;
 #[path = "e2e/start_path.rs"]
 mod start_path;
+#[path = "e2e/start_runtime.rs"]
+mod start_runtime;
 #[path = "e2e/swarm_distribution.rs"]
 mod swarm_distribution;
 #[path = "e2e/terminal_progress.rs"]

@@ -23,6 +23,7 @@ use crate::workdir::WorkDir;
 pub struct EmbeddedRuntime {
     root: PathBuf,
     seccomp_cache: Option<SeccompCache>,
+    short_lived: bool,
 }
 
 impl EmbeddedRuntime {
@@ -30,6 +31,26 @@ impl EmbeddedRuntime {
         EmbeddedRuntime {
             root: root.into(),
             seccomp_cache: None,
+            short_lived: false,
+        }
+    }
+
+    /// For a process that exits after its one operation (berth-shim's runtime helpers): the
+    /// cgroups a create or exec joins (see [`cgroupfs::Joined`]) are not left again after a
+    /// success. Moving back is a cgroup migration of its own, about 10 ms on a v1 host's named
+    /// `systemd` hierarchy, and the process's exit leaves them anyway.
+    pub fn short_lived(mut self) -> EmbeddedRuntime {
+        self.short_lived = true;
+        self
+    }
+
+    /// Ends a join after a create or exec: back where the process was, unless it is
+    /// short-lived and the operation worked (a failure's cleanup removes those cgroups, which
+    /// must not hold this process then).
+    fn leave(&self, joined: Option<Joined>, worked: bool) {
+        match joined {
+            Some(j) if self.short_lived && worked => j.stay(),
+            other => drop(other),
         }
     }
 
@@ -56,11 +77,12 @@ impl EmbeddedRuntime {
     }
 }
 
-/// Stdio fds for the builder: the given ones, /dev/null for the rest.
+/// Stdio fds for the builder: the given ones, /dev/null for the rest. A terminal's console
+/// socket goes in `work`, made here when the caller has none.
 fn with_io(
     mut b: ContainerBuilder,
     io: ProcessIo,
-    work: &WorkDir,
+    work: &mut Option<WorkDir>,
 ) -> Result<(ContainerBuilder, Option<ConsoleSocket>)> {
     match io {
         ProcessIo::Pipes(Stdio {
@@ -75,6 +97,10 @@ fn with_io(
             Ok((b, None))
         }
         ProcessIo::Terminal => {
+            let work = match work {
+                Some(w) => w,
+                None => work.insert(WorkDir::new().map_err(|e| other("creating a temp dir", e))?),
+            };
             let socket = ConsoleSocket::bind(&work.join("console.sock"))
                 .map_err(|e| RuntimeError::Other(e.to_string()))?;
             b = b.with_console_socket(Some(socket.path()));
@@ -165,6 +191,7 @@ fn lc_error(e: LibcontainerError) -> RuntimeError {
 
 impl Runtime for EmbeddedRuntime {
     fn create(&self, id: &str, bundle: &Path, io: ProcessIo) -> Result<Spawned> {
+        let prepare = tracing::debug_span!("rt_prepare").entered();
         let spec =
             Spec::load(bundle.join("config.json")).map_err(|e| other("loading config.json", e))?;
         check_executable(&spec, bundle)?;
@@ -172,14 +199,19 @@ impl Runtime for EmbeddedRuntime {
         let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
         let (lc_bundle, cgroups_path, seal) = prepare_bundle(bundle, spec, &host)?;
         let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
-        let work = WorkDir::new().map_err(|e| other("creating a temp dir", e))?;
-        let (builder, console) = with_io(self.builder(id)?, io, &work)?;
+        // Only a terminal's console socket needs a temp dir.
+        let mut work = None;
+        let (builder, console) = with_io(self.builder(id)?, io, &mut work)?;
+        drop(prepare);
+        let build = tracing::debug_span!("rt_libcontainer_build").entered();
         let built = builder
             .as_init(&lc_bundle)
             .with_systemd(false)
             .with_detach(true)
             .build();
-        drop(joined);
+        drop(build);
+        // A failure's cleanup removes the cgroups joined: this process leaves them first.
+        let joined = if built.is_ok() { joined } else { None };
         let container = built.map_err(|e| {
             // libcontainer may leave its state behind on failure; nothing half-made stays.
             if let Ok(mut c) = self.load(id) {
@@ -194,7 +226,9 @@ impl Runtime for EmbeddedRuntime {
             .pid()
             .ok_or_else(|| RuntimeError::Other("created container has no pid".into()))?;
         if let Some(dest) = seal {
+            let _span = tracing::debug_span!("rt_seal_cgroup_mount").entered();
             if let Err(e) = cgroupfs::seal(pid.as_raw(), &dest) {
+                drop(joined);
                 let _ = self.delete(id, true);
                 return Err(other("sealing the cgroup mount", e));
             }
@@ -202,10 +236,12 @@ impl Runtime for EmbeddedRuntime {
         let pty_master = match take_console(console) {
             Ok(m) => m,
             Err(e) => {
+                drop(joined);
                 let _ = self.delete(id, true);
                 return Err(e);
             }
         };
+        self.leave(joined, true);
         Ok(Spawned {
             pid: pid.as_raw(),
             pty_master,
@@ -213,6 +249,7 @@ impl Runtime for EmbeddedRuntime {
     }
 
     fn start(&self, id: &str) -> Result<()> {
+        let _span = tracing::debug_span!("rt_start").entered();
         self.load(id)?.start().map_err(lc_error)
     }
 
@@ -245,13 +282,14 @@ impl Runtime for EmbeddedRuntime {
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
         let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
-        let (builder, console) = with_io(self.builder(id)?, io, &work)?;
+        let mut work = Some(work);
+        let (builder, console) = with_io(self.builder(id)?, io, &mut work)?;
         let pid = builder
             .as_tenant()
             .with_detach(true)
             .with_process(Some(&process_json))
             .build();
-        drop(joined);
+        self.leave(joined, pid.is_ok());
         let pid = pid.map_err(lc_error)?;
         let pty_master = take_console(console)?;
         Ok(Spawned {
@@ -272,8 +310,11 @@ impl Runtime for EmbeddedRuntime {
             .and_then(|s| s.linux().clone())
             .and_then(|l| l.cgroups_path().clone())
             .map(|p| p.to_string_lossy().into_owned());
+        let lc_delete = tracing::debug_span!("rt_libcontainer_delete").entered();
         container.delete(force).map_err(lc_error)?;
+        drop(lc_delete);
         if let Some(p) = cgroups_path {
+            let _span = tracing::debug_span!("rt_remove_unmanaged_cgroups").entered();
             let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
             cgroupfs::remove_unmanaged(&host, &p).map_err(|e| other("removing cgroups", e))?;
         }

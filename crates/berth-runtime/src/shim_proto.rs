@@ -85,6 +85,10 @@ pub struct ShimConfig {
     pub open_stdin: bool,
     /// Close the container's stdin when the first attached client detaches its stdin.
     pub stdin_once: bool,
+    /// Write the start path's trace (spans with durations, the runtime's debug events) to
+    /// `<bundle>/shim.log` (`berthd --debug`).
+    #[serde(default)]
+    pub trace: bool,
 }
 
 /// The shape of the shim's log entries.

@@ -79,6 +79,10 @@ pub fn run(config_path: &Path) -> i32 {
         return 1;
     }
     shimlog::init(&config.bundle);
+    if config.trace {
+        crate::trace::install();
+    }
+    let span = tracing::debug_span!("shim_launch").entered();
     let _ = std::env::set_current_dir("/");
     let result_fd = result_pipe.as_ref().map(|f| f.as_raw_fd());
     match create(&config, result_fd) {
@@ -91,6 +95,7 @@ pub fn run(config_path: &Path) -> i32 {
                 return 1;
             }
             drop(result_pipe);
+            drop(span);
             crate::trim::drop_startup_pages();
             supervisor.run();
             0
@@ -131,6 +136,7 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     let close_in_child: Vec<RawFd> = result_fd.into_iter().collect();
     let created = helper::run_closing(
         move || {
+            let _span = tracing::debug_span!("helper_create").entered();
             runtime_for(&job)?
                 .create(&job.id, &job.bundle, io)
                 .map(Produced::Process)
@@ -148,7 +154,10 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     };
     let pid = spawned.pid;
     let io = pending.finish(spawned.pty_master, config.open_stdin)?;
-    initial_console_size(&config.bundle, &io);
+    if config.tty {
+        // Only a terminal has a size; the spec is not parsed again for anything else.
+        initial_console_size(&config.bundle, &io);
+    }
     let init = Init {
         pid,
         io,

@@ -15,6 +15,7 @@ mod runtime_select;
 mod shimlog;
 mod supervisor;
 mod timefmt;
+mod trace;
 mod trim;
 
 fn main() {

@@ -116,6 +116,7 @@ impl Supervisor {
                 message: format!("container {} is already running", self.config.id),
             };
         }
+        let _span = tracing::debug_span!("helper_start").entered();
         let config = self.config.clone();
         let result = helper::run(move || {
             runtime_for(&config)?

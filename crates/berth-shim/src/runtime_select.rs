@@ -5,7 +5,8 @@ use berth_runtime::external::ExternalRuntime;
 use berth_runtime::shim_proto::ShimConfig;
 use berth_runtime::{Runtime, RuntimeError};
 
-/// `runtime_binary` None: the embedded runtime; Some: that OCI runtime binary.
+/// `runtime_binary` None: the embedded runtime; Some: that OCI runtime binary. Only the shim's
+/// runtime helpers call this, each a forked child that exits after its one operation.
 pub fn runtime_for(config: &ShimConfig) -> Result<Box<dyn Runtime>, RuntimeError> {
     match &config.runtime_binary {
         Some(binary) => Ok(Box::new(ExternalRuntime::new(
@@ -15,7 +16,8 @@ pub fn runtime_for(config: &ShimConfig) -> Result<Box<dyn Runtime>, RuntimeError
         ))),
         None => Ok(Box::new(
             EmbeddedRuntime::new(&config.runtime_root)
-                .with_seccomp_cache(config.seccomp_cache.clone()),
+                .with_seccomp_cache(config.seccomp_cache.clone())
+                .short_lived(),
         )),
     }
 }

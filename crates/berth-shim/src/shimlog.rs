@@ -26,3 +26,10 @@ pub fn error(message: &str) {
         let _ = writeln!(file, "{} error: {message}", now_fixed());
     }
 }
+
+/// Records one line as given (the trace's own format).
+pub fn raw(line: &str) {
+    if let Some(mut file) = LOG.get() {
+        let _ = writeln!(file, "{line}");
+    }
+}

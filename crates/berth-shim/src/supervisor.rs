@@ -456,6 +456,7 @@ impl Supervisor {
             };
             let now = Instant::now();
             if pid == self.init.pid && self.init.exit.is_none() {
+                tracing::debug!(pid, code, "init reaped");
                 let oom_killed = self.oom.as_ref().is_some_and(OomWatch::fired);
                 self.init.exit = Some(exit_status(code, oom_killed));
                 self.init.exited_at = Some(now);
@@ -516,12 +517,15 @@ impl Supervisor {
         let Some(status) = self.init.exit.clone() else {
             return;
         };
+        let exit_file_span = tracing::debug_span!("exit_file").entered();
         if let Err(e) = exit_file::write(&self.config.exit_file, &status) {
             shimlog::error(&e.to_string());
         }
+        drop(exit_file_span);
         // The runtime's state and the socket go before anyone hears of the exit, so berthd
         // never starts the id again while this run's state is still there.
         let config = self.config.clone();
+        let _delete = tracing::debug_span!("helper_delete").entered();
         let deleted = helper::run(move || {
             let runtime = runtime_select::runtime_for(&config)?;
             runtime
@@ -533,6 +537,7 @@ impl Supervisor {
             Ok(Err(e)) => shimlog::error(&format!("delete container: {e}")),
             Err(e) => shimlog::error(&e.to_string()),
         }
+        drop(_delete);
         self.listener = None;
         let _ = std::fs::remove_file(&self.config.socket);
         for conn in self.conns.values_mut() {

@@ -165,6 +165,7 @@ impl Container {
             tty: setup.tty,
             open_stdin: setup.open_stdin,
             stdin_once: setup.stdin_once,
+            trace: false,
         };
         std::fs::write(
             bundle.join("shim.json"),

@@ -462,6 +462,7 @@ impl Daemon {
             tty: c.tty(),
             open_stdin: c.config.open_stdin.unwrap_or(false),
             stdin_once: c.config.stdin_once.unwrap_or(false),
+            trace: self.config.debug,
         };
         let shim_json = bundle.join("shim.json");
         std::fs::write(
@@ -640,6 +641,9 @@ impl Daemon {
         let (_, unmounted) = tokio::join!(self.net_down(id), self.images.unmount(id));
         if let Err(e) = unmounted {
             tracing::warn!(container = %id, error = %e, "unmounting rootfs");
+        }
+        if self.config.debug {
+            crate::runtime::shim_trace::relay(id, &self.bundle_dir(id));
         }
         let _ = std::fs::remove_dir_all(self.bundle_dir(id));
         let _ = std::fs::remove_file(self.shim_socket(id));

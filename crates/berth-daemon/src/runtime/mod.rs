@@ -6,5 +6,6 @@ pub(crate) mod cgroupns;
 pub(crate) mod cgroups;
 pub(crate) mod resources;
 pub(crate) mod shim;
+pub(crate) mod shim_trace;
 pub(crate) mod signals;
 pub(crate) mod spec;

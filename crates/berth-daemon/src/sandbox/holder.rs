@@ -259,6 +259,7 @@ impl Daemon {
             tty: false,
             open_stdin: false,
             stdin_once: false,
+            trace: self.config.debug,
         };
         let shim_json = dir.join("shim.json");
         std::fs::write(
