@@ -448,13 +448,6 @@ impl Joined {
     }
 }
 
-impl Joined {
-    /// Stays in the joined cgroups (for a process about to exit).
-    pub fn stay(mut self) {
-        self.back.clear();
-    }
-}
-
 impl Drop for Joined {
     fn drop(&mut self) {
         for procs in &self.back {

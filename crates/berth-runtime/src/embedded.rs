@@ -23,7 +23,6 @@ use crate::workdir::WorkDir;
 pub struct EmbeddedRuntime {
     root: PathBuf,
     seccomp_cache: Option<SeccompCache>,
-    short_lived: bool,
 }
 
 impl EmbeddedRuntime {
@@ -31,26 +30,6 @@ impl EmbeddedRuntime {
         EmbeddedRuntime {
             root: root.into(),
             seccomp_cache: None,
-            short_lived: false,
-        }
-    }
-
-    /// For a process that exits after its one operation (berth-shim's runtime helpers): the
-    /// cgroups a create or exec joins (see [`cgroupfs::Joined`]) are not left again after a
-    /// success. Moving back is a cgroup migration of its own, about 10 ms on a v1 host's named
-    /// `systemd` hierarchy, and the process's exit leaves them anyway.
-    pub fn short_lived(mut self) -> EmbeddedRuntime {
-        self.short_lived = true;
-        self
-    }
-
-    /// Ends a join after a create or exec: back where the process was, unless it is
-    /// short-lived and the operation worked (a failure's cleanup removes those cgroups, which
-    /// must not hold this process then).
-    fn leave(&self, joined: Option<Joined>, worked: bool) {
-        match joined {
-            Some(j) if self.short_lived && worked => j.stay(),
-            other => drop(other),
         }
     }
 
@@ -210,8 +189,7 @@ impl Runtime for EmbeddedRuntime {
             .with_detach(true)
             .build();
         drop(build);
-        // A failure's cleanup removes the cgroups joined: this process leaves them first.
-        let joined = if built.is_ok() { joined } else { None };
+        drop(joined);
         let container = built.map_err(|e| {
             // libcontainer may leave its state behind on failure; nothing half-made stays.
             if let Ok(mut c) = self.load(id) {
@@ -228,7 +206,6 @@ impl Runtime for EmbeddedRuntime {
         if let Some(dest) = seal {
             let _span = tracing::debug_span!("rt_seal_cgroup_mount").entered();
             if let Err(e) = cgroupfs::seal(pid.as_raw(), &dest) {
-                drop(joined);
                 let _ = self.delete(id, true);
                 return Err(other("sealing the cgroup mount", e));
             }
@@ -236,12 +213,10 @@ impl Runtime for EmbeddedRuntime {
         let pty_master = match take_console(console) {
             Ok(m) => m,
             Err(e) => {
-                drop(joined);
                 let _ = self.delete(id, true);
                 return Err(e);
             }
         };
-        self.leave(joined, true);
         Ok(Spawned {
             pid: pid.as_raw(),
             pty_master,
@@ -289,7 +264,7 @@ impl Runtime for EmbeddedRuntime {
             .with_detach(true)
             .with_process(Some(&process_json))
             .build();
-        self.leave(joined, pid.is_ok());
+        drop(joined);
         let pid = pid.map_err(lc_error)?;
         let pty_master = take_console(console)?;
         Ok(Spawned {

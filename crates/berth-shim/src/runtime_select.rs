@@ -5,8 +5,7 @@ use berth_runtime::external::ExternalRuntime;
 use berth_runtime::shim_proto::ShimConfig;
 use berth_runtime::{Runtime, RuntimeError};
 
-/// `runtime_binary` None: the embedded runtime; Some: that OCI runtime binary. Only the shim's
-/// runtime helpers call this, each a forked child that exits after its one operation.
+/// `runtime_binary` None: the embedded runtime; Some: that OCI runtime binary.
 pub fn runtime_for(config: &ShimConfig) -> Result<Box<dyn Runtime>, RuntimeError> {
     match &config.runtime_binary {
         Some(binary) => Ok(Box::new(ExternalRuntime::new(
@@ -16,8 +15,7 @@ pub fn runtime_for(config: &ShimConfig) -> Result<Box<dyn Runtime>, RuntimeError
         ))),
         None => Ok(Box::new(
             EmbeddedRuntime::new(&config.runtime_root)
-                .with_seccomp_cache(config.seccomp_cache.clone())
-                .short_lived(),
+                .with_seccomp_cache(config.seccomp_cache.clone()),
         )),
     }
 }
