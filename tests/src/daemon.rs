@@ -140,6 +140,26 @@ impl TestDaemon {
         Some(d)
     }
 
+    /// [`TestDaemon::start_with_cri`] with CNI: configurations in `{dir}/net.d` (see
+    /// [`crate::crictl::CniBridge`]), plugins in `{dir}/<plugins>` (a directory without them
+    /// makes berthd fall back to the system's, `/usr/lib/cni`).
+    #[track_caller]
+    pub fn start_with_cni(plugins: &str) -> Option<Self> {
+        let plugins = format!("{{dir}}/{plugins}");
+        let d = Self::start_with(&[
+            "--cri-socket",
+            "{dir}/cri.sock",
+            "--registry-config-dir",
+            "{dir}/hosts.d",
+            "--cni-conf-dir",
+            "{dir}/net.d",
+            "--cni-bin-dir",
+            &plugins,
+        ])?;
+        crate::crictl::seed_busybox(&d);
+        Some(d)
+    }
+
     /// The CRI socket of a daemon from [`TestDaemon::start_with_cri`].
     pub fn cri_socket(&self) -> PathBuf {
         self.dir().join("cri.sock")

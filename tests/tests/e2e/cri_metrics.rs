@@ -210,19 +210,9 @@ const MIB: u64 = 1024 * 1024;
 
 #[test]
 fn pod_metrics_from_the_cgroup_and_the_pod_network() {
-    let Some(d) = TestDaemon::start_with(&[
-        "--cri-socket",
-        "{dir}/cri.sock",
-        "--registry-config-dir",
-        "{dir}/hosts.d",
-        "--cni-conf-dir",
-        "{dir}/net.d",
-        "--cni-bin-dir",
-        "{dir}/no-plugins-here",
-    ]) else {
+    let Some(d) = TestDaemon::start_with_cni("no-plugins-here") else {
         return;
     };
-    berth_tests::crictl::seed_busybox(&d);
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
     let net = CniBridge::write(&d, "bm", 251);

@@ -36,19 +36,9 @@ fn pod_network_is_added_beside_the_holder_and_released_once() {
         Path::new(CNI_BIN).join("bridge").is_file(),
         "the CNI plugins are missing from {CNI_BIN}: run scripts/install-deps (containernetworking-plugins)"
     );
-    let Some(d) = TestDaemon::start_with(&[
-        "--cri-socket",
-        "{dir}/cri.sock",
-        "--registry-config-dir",
-        "{dir}/hosts.d",
-        "--cni-conf-dir",
-        "{dir}/net.d",
-        "--cni-bin-dir",
-        "{dir}/cni-bin",
-    ]) else {
+    let Some(d) = TestDaemon::start_with_cni("cni-bin") else {
         return;
     };
-    berth_tests::crictl::seed_busybox(&d);
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
     let n = d.net.as_ref().map(|s| s.n).expect("a network slot");

@@ -109,20 +109,9 @@ fn pod_config(name: &str, log_dir: &Path) -> CriConfig {
 
 #[test]
 fn pod_network_containers_logs_and_teardown() {
-    let Some(d) = TestDaemon::start_with(&[
-        "--cri-socket",
-        "{dir}/cri.sock",
-        "--registry-config-dir",
-        "{dir}/hosts.d",
-        "--cni-conf-dir",
-        "{dir}/net.d",
-        "--cni-bin-dir",
-        "{dir}/no-plugins-here",
-    ]) else {
+    let Some(d) = TestDaemon::start_with_cni("no-plugins-here") else {
         return;
     };
-    // The CRI sees its own image namespace: busybox goes there as an operator would put it.
-    berth_tests::crictl::seed_busybox(&d);
     let sock = d.cri_socket();
     let dir = d.dir().to_path_buf();
     let net = PodNet::of(&d);
