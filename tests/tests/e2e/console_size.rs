@@ -191,14 +191,10 @@ fn crictl_exec_t_starts_at_its_terminal_size() {
         return;
     };
     let sock = d.cri_socket();
-    let id = d
-        .run(
-            Client::Docker,
-            &["run", "-d", "--network", "none", "busybox", "sleep", "300"],
-        )
-        .success()
-        .out()
-        .to_string();
+    let id = d.run_detached(
+        Client::Docker,
+        &["--network", "none", "busybox", "sleep", "300"],
+    );
     for transport in ["spdy", "websocket"] {
         for _ in 0..5 {
             let args = crictl_args(

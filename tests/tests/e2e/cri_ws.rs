@@ -70,14 +70,10 @@ fn websocket_handshakes_are_checked() {
         return;
     };
     let sock = d.cri_socket();
-    let id = d
-        .run(
-            Client::Docker,
-            &["run", "-d", "--network", "none", "busybox", "sleep", "300"],
-        )
-        .success()
-        .out()
-        .to_string();
+    let id = d.run_detached(
+        Client::Docker,
+        &["--network", "none", "busybox", "sleep", "300"],
+    );
     // A version other than 13: 400, naming the version served.
     let (head, body) = upgrade(
         &exec_url(&sock, &id),
