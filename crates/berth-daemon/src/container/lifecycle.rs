@@ -297,14 +297,7 @@ impl Daemon {
                     (Ok(pid), Ok(())) => Ok(pid),
                     (Ok(_), Err(e)) => {
                         // The container exists but its network does not: it never runs.
-                        let _ = shim::simple(
-                            &socket,
-                            &Request::Kill {
-                                signal: libc::SIGKILL,
-                                all: true,
-                            },
-                        )
-                        .await;
+                        shim::kill_all(&socket).await;
                         Err(e)
                     }
                     (Err(e), _) => Err(e),
@@ -334,14 +327,7 @@ impl Daemon {
             }
         };
         if let Err(e) = self.apply_oom_kill_disable(&c) {
-            let _ = shim::simple(
-                &socket,
-                &Request::Kill {
-                    signal: libc::SIGKILL,
-                    all: true,
-                },
-            )
-            .await;
+            shim::kill_all(&socket).await;
             self.release_after_exit(&id).await;
             return Err(e);
         }
@@ -354,14 +340,7 @@ impl Daemon {
             .await;
         let exec_span = tracing::debug_span!(parent: None, "exec");
         if let Err(e) = started {
-            let _ = shim::simple(
-                &socket,
-                &Request::Kill {
-                    signal: libc::SIGKILL,
-                    all: true,
-                },
-            )
-            .await;
+            shim::kill_all(&socket).await;
             self.release_after_exit(&id).await;
             return Err(Error::internal(format!("failed to start container: {e}")));
         }

@@ -150,14 +150,7 @@ fn sweep_orphan_storage(daemon: &Daemon, known: &BTreeSet<String>) {
 
 /// Asks the shim listening on `socket` to kill its container, and waits for it to finish.
 async fn stop_shim_at(socket: &std::path::Path) {
-    let _ = shim::simple(
-        socket,
-        &Request::Kill {
-            signal: libc::SIGKILL,
-            all: true,
-        },
-    )
-    .await;
+    shim::kill_all(socket).await;
     if let Ok(w) = shim::wait(socket).await {
         let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
     }

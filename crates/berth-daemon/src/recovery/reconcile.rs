@@ -10,7 +10,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use berth_runtime::shim_proto::Request;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -188,14 +187,7 @@ impl Daemon {
     pub(crate) async fn purge_runtime(&self, id: &str, sweep: Sweep) {
         let socket = self.shim_socket(id);
         if socket.exists() {
-            let _ = shim::simple(
-                &socket,
-                &Request::Kill {
-                    signal: libc::SIGKILL,
-                    all: true,
-                },
-            )
-            .await;
+            shim::kill_all(&socket).await;
             if let Ok(waiter) = shim::wait(&socket).await {
                 if tokio::time::timeout(SHIM_GRACE, waiter).await.is_err() {
                     tracing::warn!(container = %id, "shim did not exit after SIGKILL");

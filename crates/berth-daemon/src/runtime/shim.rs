@@ -101,6 +101,17 @@ pub async fn simple(socket: &Path, req: &Request) -> Result<Response> {
     }
 }
 
+/// Sends `signal` to the container's init (to every process of it with `all`), best effort: on
+/// the paths that use it a shim already gone is what was wanted.
+pub async fn signal(socket: &Path, signal: i32, all: bool) {
+    let _ = simple(socket, &Request::Kill { signal, all }).await;
+}
+
+/// SIGKILL to every process of the container, best effort (see [`signal`]).
+pub async fn kill_all(socket: &Path) {
+    signal(socket, libc::SIGKILL, true).await;
+}
+
 /// Opens a `Wait` connection; the returned future resolves when init exits.
 pub async fn wait(socket: &Path) -> Result<impl std::future::Future<Output = Result<ExitStatus>>> {
     let stream = UnixStream::connect(socket)

@@ -299,28 +299,14 @@ impl Daemon {
                 return Ok(());
             }
         };
-        let _ = shim::simple(
-            &socket,
-            &Request::Kill {
-                signal: libc::SIGTERM,
-                all: false,
-            },
-        )
-        .await;
+        shim::signal(&socket, libc::SIGTERM, false).await;
         let mut waiter = Box::pin(waiter);
         if tokio::time::timeout(HOLDER_GRACE, &mut waiter)
             .await
             .is_err()
         {
             tracing::info!(sandbox = %id, "holder did not exit on SIGTERM, killing it");
-            let _ = shim::simple(
-                &socket,
-                &Request::Kill {
-                    signal: libc::SIGKILL,
-                    all: true,
-                },
-            )
-            .await;
+            shim::kill_all(&socket).await;
             if tokio::time::timeout(HOLDER_GRACE, &mut waiter)
                 .await
                 .is_err()
