@@ -83,23 +83,43 @@ pub struct Snapshotter {
 }
 
 impl Snapshotter {
-    /// Opens `root` (normally `<data-root>/overlay`), creating it, and sweeps unpacks that a
-    /// crash interrupted.
+    /// Opens `root` (normally `<data-root>/overlay`), creating it, and sweeps what a crash
+    /// interrupted: unpacks and prepares never renamed into place, with their short links, and
+    /// short links whose directory is gone.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, SnapshotError> {
         let root = root.as_ref().to_path_buf();
         let links = root.join(LINK_DIR);
         fs::create_dir_all(&links).map_err(io_at(&links))?;
-        for entry in fs::read_dir(&root).map_err(io_at(&root))? {
-            let path = entry.map_err(io_at(&root))?.path();
+        let this = Self { root };
+        for entry in fs::read_dir(&this.root).map_err(io_at(&this.root))? {
+            let path = entry.map_err(io_at(&this.root))?.path();
             if path
                 .file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with(TMP_PREFIX))
             {
-                fs::remove_dir_all(&path).map_err(io_at(&path))?;
+                this.remove_dir_and_link(&path)?;
             }
         }
-        Ok(Self { root })
+        this.sweep_dangling_links()?;
+        Ok(this)
+    }
+
+    /// Removes the short links whose layer or snapshot directory no longer exists. Only safe
+    /// while nothing else uses the snapshotter (at open).
+    fn sweep_dangling_links(&self) -> Result<(), SnapshotError> {
+        let links = self.root.join(LINK_DIR);
+        for entry in fs::read_dir(&links).map_err(io_at(&links))? {
+            let link = entry.map_err(io_at(&links))?.path();
+            // `metadata` follows the link: NotFound means its target directory is gone.
+            if let Err(e) = fs::metadata(&link) {
+                if e.kind() == io::ErrorKind::NotFound {
+                    tracing::info!(link = %link.display(), "removing a dangling short link");
+                    fs::remove_file(&link).map_err(io_at(&link))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -166,12 +186,14 @@ impl Snapshotter {
     }
 
     /// Creates `l/<short>` -> `../<final-name>/diff` and records the name in `<dir>/link`.
+    /// The name is recorded before the link exists, so a crash between the two leaves a record
+    /// without a link (harmless) rather than a link nothing names.
     fn create_short_link(&self, dir: &Path, final_name: &str) -> Result<String, SnapshotError> {
         let name = random_name(SHORT_LINK_LEN);
-        let link = self.root.join(LINK_DIR).join(&name);
-        std::os::unix::fs::symlink(format!("../{final_name}/diff"), &link).map_err(io_at(&link))?;
         let file = dir.join("link");
         fs::write(&file, &name).map_err(io_at(&file))?;
+        let link = self.root.join(LINK_DIR).join(&name);
+        std::os::unix::fs::symlink(format!("../{final_name}/diff"), &link).map_err(io_at(&link))?;
         Ok(name)
     }
 

@@ -195,3 +195,47 @@ fn snapshot_without_layers_mounts_an_empty_lower() {
     snap.remove("empty").expect("remove");
     assert!(!snap.root().join("empty").exists());
 }
+
+#[test]
+fn reopening_sweeps_what_a_crash_left_half_made() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("overlay");
+    let snap = Snapshotter::open(&root).expect("open");
+    snap.unpack_layer(&chain(1), &layer_tar(&[("a", b"1")])[..])
+        .expect("unpack");
+    snap.prepare("kept", &[chain(1)]).expect("prepare");
+    // What a daemon killed mid-create leaves: an unrenamed prepare with its recorded short link,
+    // and a short link whose directory was removed before the link was.
+    let half = root.join("tmp-HALFMADE");
+    fs::create_dir_all(half.join("diff")).expect("half");
+    fs::write(half.join("link"), "HALFLINK").expect("record");
+    std::os::unix::fs::symlink("../half/diff", root.join("l/HALFLINK")).expect("link");
+    std::os::unix::fs::symlink("../gone/diff", root.join("l/ORPHANLINK")).expect("orphan");
+    drop(snap);
+
+    let snap = Snapshotter::open(&root).expect("reopen");
+    let mut names: Vec<String> = fs::read_dir(&root)
+        .expect("root")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![chain(1).hex().to_string(), "kept".into(), "l".into()]
+    );
+    let mut links: Vec<String> = fs::read_dir(root.join("l"))
+        .expect("l")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    links.sort();
+    let mut expected: Vec<String> = [chain(1).hex().to_string(), "kept".to_string()]
+        .iter()
+        .map(|d| fs::read_to_string(root.join(d).join("link")).expect("record"))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        links, expected,
+        "only the live layer's and snapshot's links stay"
+    );
+    assert!(snap.paths("kept").is_ok());
+}
