@@ -77,6 +77,8 @@ mod build_features;
 mod build_registry;
 #[path = "e2e/build_stages.rs"]
 mod build_stages;
+#[path = "e2e/cgroup_dynmods.rs"]
+mod cgroup_dynmods;
 #[path = "e2e/cgroup_escape.rs"]
 mod cgroup_escape;
 #[path = "e2e/commit_export.rs"]

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod caps;
+pub mod cgroup_dynmods;
 #[cfg(feature = "cgroups")]
 pub mod cgroup_update;
 pub mod cgroupfs;

@@ -115,6 +115,9 @@ pub struct Settings {
     pub cni_bin_dir: Option<PathBuf>,
     /// `--cri-stream-port` / `cri-stream-port`: the CRI streaming server's port (0: any).
     pub cri_stream_port: u16,
+    /// `--cgroup-favordynmods` / `cgroup-favordynmods` (default true): set the cgroup mount
+    /// option `favordynmods` at start (berth_runtime::cgroup_dynmods).
+    pub cgroup_favordynmods: bool,
 }
 
 /// One daemon.json `default-address-pools` entry.
@@ -152,6 +155,7 @@ struct FileConfig {
     cni_conf_dir: Option<PathBuf>,
     cni_bin_dir: Option<PathBuf>,
     cri_stream_port: Option<u16>,
+    cgroup_favordynmods: Option<bool>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -179,6 +183,7 @@ const KNOWN_KEYS: &[&str] = &[
     "cni-conf-dir",
     "cni-bin-dir",
     "cri-stream-port",
+    "cgroup-favordynmods",
 ];
 
 /// Go's `%v` of a JSON value, for conflict messages.
@@ -250,6 +255,9 @@ fn given_flags(f: &Flags) -> Vec<(&'static str, String)> {
     }
     if let Some(p) = f.cri_stream_port {
         given.push(("cri-stream-port", p.to_string()));
+    }
+    if let Some(b) = f.cgroup_favordynmods {
+        given.push(("cgroup-favordynmods", b.to_string()));
     }
     for (key, list) in [
         ("insecure-registries", &f.insecure_registry),
@@ -458,6 +466,10 @@ pub fn merge(
         cni_conf_dir: f.cni_conf_dir.clone().or(file.cni_conf_dir),
         cni_bin_dir: f.cni_bin_dir.clone().or(file.cni_bin_dir),
         cri_stream_port: f.cri_stream_port.or(file.cri_stream_port).unwrap_or(0),
+        cgroup_favordynmods: f
+            .cgroup_favordynmods
+            .or(file.cgroup_favordynmods)
+            .unwrap_or(true),
         registries,
         max_concurrent_downloads,
         registry,
@@ -541,6 +553,34 @@ mod tests {
         assert!(both
             .to_string()
             .contains("cni-conf-dir: (from flag: /a, from file: /b)"));
+    }
+
+    #[test]
+    fn cgroup_favordynmods_defaults_on_and_turns_off_by_flag_or_file() {
+        assert!(merged(&[], "{}").expect("default").cgroup_favordynmods);
+        assert!(
+            merged(&["--cgroup-favordynmods"], "{}")
+                .expect("bare flag")
+                .cgroup_favordynmods
+        );
+        assert!(
+            !merged(&["--cgroup-favordynmods=false"], "{}")
+                .expect("flag")
+                .cgroup_favordynmods
+        );
+        assert!(
+            !merged(&[], r#"{"cgroup-favordynmods": false}"#)
+                .expect("file")
+                .cgroup_favordynmods
+        );
+        let both = merged(
+            &["--cgroup-favordynmods=false"],
+            r#"{"cgroup-favordynmods": false}"#,
+        );
+        assert!(
+            both.is_err(),
+            "a flag and the file both setting it conflict"
+        );
     }
 
     #[test]

@@ -115,6 +115,12 @@ pub struct Flags {
     /// [default: 0, a free port]
     #[arg(long, value_name = "PORT")]
     pub cri_stream_port: Option<u16>,
+
+    /// Mount the host's cgroups with `favordynmods` (Linux 6.0+): moving a container into its
+    /// cgroup then takes ~0.2 ms instead of an RCU grace period (7-20 ms), for slightly dearer
+    /// forks and exits host-wide [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub cgroup_favordynmods: Option<bool>,
 }
 
 #[cfg(test)]

@@ -209,6 +209,9 @@ async fn run(settings: Settings) -> Result<(), StartError> {
     dirs::ensure(&settings.exec_root, exec_mode)?;
     let _lock = lock::acquire(&settings.data_root)?;
     let _pidfile = pidfile::write(&settings.pidfile)?;
+    if settings.cgroup_favordynmods {
+        favor_cgroup_dynmods();
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut term = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
@@ -286,6 +289,21 @@ async fn run(settings: Settings) -> Result<(), StartError> {
     drop(bound);
     tracing::info!("berthd stopped");
     Ok(())
+}
+
+/// Cheap cgroup migrations for every container start (berth_runtime::cgroup_dynmods); a host
+/// whose kernel lacks the option keeps working, only slower.
+fn favor_cgroup_dynmods() {
+    use berth_runtime::cgroup_dynmods::{favor_dynmods, Outcome};
+    match favor_dynmods() {
+        Ok(Outcome::Set(path)) => {
+            tracing::info!(mount = %path.display(), "cgroups remounted with favordynmods")
+        }
+        Ok(Outcome::AlreadySet(path)) => {
+            tracing::debug!(mount = %path.display(), "cgroups already favor dynamic changes")
+        }
+        Err(e) => tracing::warn!(error = %e, "cgroup migrations stay slow"),
+    }
 }
 
 fn main() -> ExitCode {
