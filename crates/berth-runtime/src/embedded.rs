@@ -146,6 +146,25 @@ fn join_unmanaged(host: &cgroupfs::Host, cgroups_path: Option<&str>) -> Result<O
     }
 }
 
+/// `linux.cgroupsPath` of the spec at `path`, without building the whole spec (its seccomp
+/// profile alone is hundreds of strings): a delete needs nothing else from it.
+fn spec_cgroups_path(path: &Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct SpecLinux {
+        linux: Option<Linux>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Linux {
+        #[serde(rename = "cgroupsPath")]
+        cgroups_path: Option<String>,
+    }
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice::<SpecLinux>(&text)
+        .ok()?
+        .linux?
+        .cgroups_path
+}
+
 fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Other(format!("{what}: {e}"))
 }
@@ -268,11 +287,7 @@ impl Runtime for EmbeddedRuntime {
 
     fn delete(&self, id: &str, force: bool) -> Result<()> {
         let mut container = self.load(id)?;
-        let cgroups_path = Spec::load(container.bundle().join("config.json"))
-            .ok()
-            .and_then(|s| s.linux().clone())
-            .and_then(|l| l.cgroups_path().clone())
-            .map(|p| p.to_string_lossy().into_owned());
+        let cgroups_path = spec_cgroups_path(&container.bundle().join("config.json"));
         let lc_delete = tracing::debug_span!("rt_libcontainer_delete").entered();
         container.delete(force).map_err(lc_error)?;
         drop(lc_delete);
@@ -282,5 +297,37 @@ impl Runtime for EmbeddedRuntime {
             cgroupfs::remove_unmanaged(&host, &p).map_err(|e| other("removing cgroups", e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use oci_spec::runtime::LinuxBuilder;
+
+    use super::*;
+
+    #[test]
+    fn cgroups_path_read_without_the_whole_spec_matches_the_spec() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("config.json");
+        // The default spec (namespaces, masked paths, ...) with a cgroups path.
+        let mut spec = Spec::default();
+        let mut linux = spec.linux().clone().unwrap_or_default();
+        linux.set_cgroups_path(Some("/berth/abc".into()));
+        spec.set_linux(Some(linux));
+        spec.save(&path).expect("save the spec");
+        assert_eq!(spec_cgroups_path(&path).as_deref(), Some("/berth/abc"));
+
+        let mut spec = Spec::default();
+        spec.set_linux(Some(LinuxBuilder::default().build().expect("linux")));
+        spec.save(&path).expect("save the spec");
+        let without = Spec::load(&path).expect("load the spec");
+        assert!(without
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .is_none());
+        assert_eq!(spec_cgroups_path(&path), None);
+        assert_eq!(spec_cgroups_path(&dir.path().join("missing.json")), None);
     }
 }
