@@ -114,38 +114,25 @@ fn take_console(socket: Option<ConsoleSocket>) -> Result<Option<OwnedFd>> {
         .map_err(|e| RuntimeError::Other(e.to_string()))
 }
 
-/// Where the spec libcontainer is given lives when it differs from the bundle's.
-const DERIVED_BUNDLE: &str = "embedded";
-
-/// The bundle to hand libcontainer for `bundle`'s spec on this host: the bundle itself, or a
-/// derived one beside it whose config.json presents the cgroup filesystem as runc does (see
-/// [`cgroupfs`]). Also returns the spec's `linux.cgroupsPath` and the mount to seal read-only
-/// once the container is created.
-fn prepare_bundle(
-    bundle: &Path,
+/// The spec to hand libcontainer for `bundle`'s on this host: on a v1 or hybrid host its
+/// `cgroup` mount is presented as runc does (see [`cgroupfs`]). Also returns the spec's
+/// `linux.cgroupsPath` and the mount to seal read-only once the container is created. The spec
+/// goes to libcontainer in memory (`with_spec`): nothing is written, and the file is not
+/// parsed a second time.
+fn prepare_spec(
     mut spec: Spec,
     host: &cgroupfs::Host,
-) -> Result<(PathBuf, Option<String>, Option<PathBuf>)> {
+) -> Result<(Spec, Option<String>, Option<PathBuf>)> {
     let cgroups_path = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let seal = match cgroupfs::present(&mut spec, host).map_err(|e| other("cgroup mounts", e))? {
-        cgroupfs::Presentation::Unchanged => return Ok((bundle.to_path_buf(), cgroups_path, None)),
+        cgroupfs::Presentation::Unchanged => None,
         cgroupfs::Presentation::Rewritten { seal } => seal,
     };
-    let derived = bundle.join(DERIVED_BUNDLE);
-    if let Some(root) = spec.root_mut() {
-        if root.path().is_relative() {
-            let absolute = bundle.join(root.path());
-            root.set_path(absolute);
-        }
-    }
-    std::fs::create_dir_all(&derived).map_err(|e| other("creating the derived bundle", e))?;
-    spec.save(derived.join("config.json"))
-        .map_err(|e| other("writing the derived config.json", e))?;
-    Ok((derived, cgroups_path, seal))
+    Ok((spec, cgroups_path, seal))
 }
 
 /// Puts the calling process in the container's cgroups of the hierarchies libcontainer does
@@ -157,6 +144,25 @@ fn join_unmanaged(host: &cgroupfs::Host, cgroups_path: Option<&str>) -> Result<O
             .map_err(|e| other("joining the container's cgroups", e)),
         _ => Ok(None),
     }
+}
+
+/// `linux.cgroupsPath` of the spec at `path`, without building the whole spec (its seccomp
+/// profile alone is hundreds of strings): a delete needs nothing else from it.
+fn spec_cgroups_path(path: &Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct SpecLinux {
+        linux: Option<Linux>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Linux {
+        #[serde(rename = "cgroupsPath")]
+        cgroups_path: Option<String>,
+    }
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice::<SpecLinux>(&text)
+        .ok()?
+        .linux?
+        .cgroups_path
 }
 
 fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
@@ -176,7 +182,7 @@ impl Runtime for EmbeddedRuntime {
         check_executable(&spec, bundle)?;
         seccomp_cache::prepare(self.seccomp_cache.as_ref(), &spec);
         let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
-        let (lc_bundle, cgroups_path, seal) = prepare_bundle(bundle, spec, &host)?;
+        let (spec, cgroups_path, seal) = prepare_spec(spec, &host)?;
         let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
         // Only a terminal's console socket needs a temp dir.
         let mut work = None;
@@ -184,7 +190,8 @@ impl Runtime for EmbeddedRuntime {
         drop(prepare);
         let build = tracing::debug_span!("rt_libcontainer_build").entered();
         let built = builder
-            .as_init(&lc_bundle)
+            .as_init(bundle)
+            .with_spec(spec)
             .with_systemd(false)
             .with_detach(true)
             .build();
@@ -280,11 +287,7 @@ impl Runtime for EmbeddedRuntime {
 
     fn delete(&self, id: &str, force: bool) -> Result<()> {
         let mut container = self.load(id)?;
-        let cgroups_path = Spec::load(container.bundle().join("config.json"))
-            .ok()
-            .and_then(|s| s.linux().clone())
-            .and_then(|l| l.cgroups_path().clone())
-            .map(|p| p.to_string_lossy().into_owned());
+        let cgroups_path = spec_cgroups_path(&container.bundle().join("config.json"));
         let lc_delete = tracing::debug_span!("rt_libcontainer_delete").entered();
         container.delete(force).map_err(lc_error)?;
         drop(lc_delete);
@@ -294,5 +297,37 @@ impl Runtime for EmbeddedRuntime {
             cgroupfs::remove_unmanaged(&host, &p).map_err(|e| other("removing cgroups", e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use oci_spec::runtime::LinuxBuilder;
+
+    use super::*;
+
+    #[test]
+    fn cgroups_path_read_without_the_whole_spec_matches_the_spec() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("config.json");
+        // The default spec (namespaces, masked paths, ...) with a cgroups path.
+        let mut spec = Spec::default();
+        let mut linux = spec.linux().clone().unwrap_or_default();
+        linux.set_cgroups_path(Some("/berth/abc".into()));
+        spec.set_linux(Some(linux));
+        spec.save(&path).expect("save the spec");
+        assert_eq!(spec_cgroups_path(&path).as_deref(), Some("/berth/abc"));
+
+        let mut spec = Spec::default();
+        spec.set_linux(Some(LinuxBuilder::default().build().expect("linux")));
+        spec.save(&path).expect("save the spec");
+        let without = Spec::load(&path).expect("load the spec");
+        assert!(without
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .is_none());
+        assert_eq!(spec_cgroups_path(&path), None);
+        assert_eq!(spec_cgroups_path(&dir.path().join("missing.json")), None);
     }
 }

@@ -25,6 +25,8 @@ pub struct InitContainerBuilder {
     detached: bool,
     no_pivot: bool,
     as_sibling: bool,
+    /// berth: the spec, when the caller has it parsed already (see `with_spec`).
+    spec: Option<Spec>,
 }
 
 impl InitContainerBuilder {
@@ -38,6 +40,7 @@ impl InitContainerBuilder {
             detached: true,
             no_pivot: false,
             as_sibling: false,
+            spec: None,
         }
     }
 
@@ -72,8 +75,18 @@ impl InitContainerBuilder {
         self
     }
 
+    /// berth: creates the container from `spec` rather than from the bundle's `config.json`
+    /// (validated and its rootfs made absolute against the bundle all the same). Saves parsing
+    /// the file a second time, and lets a caller adapt the spec without writing a copy of it.
+    /// The container's state still names the bundle, whose `config.json` later operations
+    /// (exec, delete) read.
+    pub fn with_spec(mut self, spec: Spec) -> Self {
+        self.spec = Some(spec);
+        self
+    }
+
     /// Creates a new container
-    pub fn build(self) -> Result<Container, LibcontainerError> {
+    pub fn build(mut self) -> Result<Container, LibcontainerError> {
         let spec = self.load_spec()?;
         // validate terminal field against console socket presence before any side effects
         // (mirrors runc's checkTerminal called at the top of runner.run())
@@ -163,9 +176,11 @@ impl InitContainerBuilder {
         Ok(container_dir)
     }
 
-    fn load_spec(&self) -> Result<Spec, LibcontainerError> {
-        let source_spec_path = self.bundle.join("config.json");
-        let mut spec = Spec::load(source_spec_path)?;
+    fn load_spec(&mut self) -> Result<Spec, LibcontainerError> {
+        let mut spec = match self.spec.take() {
+            Some(spec) => spec,
+            None => Spec::load(self.bundle.join("config.json"))?,
+        };
         Self::validate_spec(&spec)?;
 
         spec.canonicalize_rootfs(&self.bundle).map_err(|err| {
