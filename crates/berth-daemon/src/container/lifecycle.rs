@@ -873,8 +873,13 @@ impl Daemon {
             // dockerd's `rm -f` kills at once (no stop signal first). The layer goes with the
             // container, so the exit's release need not sync it.
             ctr.discarding.store(true, Ordering::SeqCst);
+            // In its own PID namespace the container dies with its init (the kernel kills the
+            // rest before init's exit is reported), so init alone gets the SIGKILL, as dockerd
+            // and `runc delete -f` do; the runtime then has no cgroup to freeze and list. A
+            // shared namespace (a pod's) gets every process of the cgroup killed.
+            let all = !owns_pid_namespace(&c);
             if let Err(e) = self
-                .signal(&ctr, libc::SIGKILL, true)
+                .signal(&ctr, libc::SIGKILL, all)
                 .instrument(tracing::debug_span!("kill"))
                 .await
             {
@@ -1009,6 +1014,16 @@ impl Daemon {
         );
         Ok(())
     }
+}
+
+/// Whether the container's init is PID 1 of a namespace of its own (berthd gives every
+/// container one, unless it joins a pod's or asks for another).
+fn owns_pid_namespace(c: &Container) -> bool {
+    !crate::sandbox::member::in_pod(c)
+        && c.host_config
+            .pid_mode
+            .as_deref()
+            .is_none_or(|m| m.is_empty() || m == "private")
 }
 
 /// The volumes a container's mounts name.
