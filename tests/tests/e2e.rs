@@ -163,6 +163,8 @@ mod shim_idle;
 mod start_path;
 #[path = "e2e/start_runtime.rs"]
 mod start_runtime;
+#[path = "e2e/rm_force.rs"]
+mod rm_force;
 #[path = "e2e/swarm_distribution.rs"]
 mod swarm_distribution;
 #[path = "e2e/terminal_progress.rs"]

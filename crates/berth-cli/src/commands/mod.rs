@@ -93,10 +93,12 @@ const PARALLEL_OPERATIONS: usize = 50;
 
 /// [`for_each_name`] with up to 50 requests in flight at once, as the docker CLI's `rm`, `stop`
 /// and `kill` (`parallelOperation`): results are still printed in the order the names were
-/// given, each once those before it are done.
+/// given, each once those before it are done. An error `tolerated` accepts is printed but
+/// does not fail the command.
 pub async fn for_each_name_parallel<F, Fut>(
     names: &[String],
     summary: Option<&str>,
+    tolerated: impl Fn(&ClientError) -> bool,
     op: F,
 ) -> CliResult
 where
@@ -115,7 +117,9 @@ where
             Ok(None) => {}
             Err(e) => {
                 eprintln!("{e}");
-                failed.push(names[i].clone());
+                if !tolerated(&e) {
+                    failed.push(names[i].clone());
+                }
             }
         }
         i += 1;

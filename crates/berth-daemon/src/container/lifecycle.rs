@@ -626,7 +626,9 @@ impl Daemon {
             .is_some_and(|c| c.discarding.load(Ordering::SeqCst));
         let unmount = async {
             if discarding {
-                self.images.unmount_discarding(id).await
+                let detached = self.images.unmount_discarding(id).await;
+                crate::recovery::failpoint::hit("rm-rootfs-detached");
+                detached
             } else {
                 self.images.unmount(id).await
             }

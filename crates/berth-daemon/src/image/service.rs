@@ -150,6 +150,7 @@ impl ImageService {
         })
         .await?;
         if let Some(trash) = trash {
+            crate::recovery::failpoint::hit("rm-layer-set-aside");
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = berth_snapshot::remove_trash(&trash) {
                     tracing::warn!(error = %e, "deleting a removed container's layer");
