@@ -153,6 +153,8 @@ mod registry_xfer;
 mod resources;
 #[path = "e2e/restart_health.rs"]
 mod restart_health;
+#[path = "e2e/rm_force.rs"]
+mod rm_force;
 #[path = "e2e/run.rs"]
 mod run;
 #[path = "e2e/seccomp_cache.rs"]
@@ -163,8 +165,6 @@ mod shim_idle;
 mod start_path;
 #[path = "e2e/start_runtime.rs"]
 mod start_runtime;
-#[path = "e2e/rm_force.rs"]
-mod rm_force;
 #[path = "e2e/swarm_distribution.rs"]
 mod swarm_distribution;
 #[path = "e2e/terminal_progress.rs"]

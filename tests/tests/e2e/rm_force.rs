@@ -32,7 +32,11 @@ fn assert_layers_gone(d: &TestDaemon) {
         container_layers(d, &[])
     );
     let dangling: Vec<_> = std::fs::read_dir(d.data_root.join("overlay/l"))
-        .map(|r| r.flatten().filter(|e| std::fs::metadata(e.path()).is_err()).collect())
+        .map(|r| {
+            r.flatten()
+                .filter(|e| std::fs::metadata(e.path()).is_err())
+                .collect()
+        })
         .unwrap_or_default();
     assert!(dangling.is_empty(), "dangling short links: {dangling:?}");
 }
@@ -76,7 +80,14 @@ fn killed_with_the_layer_set_aside() {
     };
     let id = d.run_detached(
         Client::Docker,
-        &["--network", "none", "busybox", "sh", "-c", "echo x > /written; sleep 300"],
+        &[
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /written; sleep 300",
+        ],
     );
     d.restart_with_failpoint("rm-layer-set-aside");
     let _ = d.docker(&["rm", "-f", &id]);
@@ -105,7 +116,10 @@ fn killed_after_the_rootfs_was_detached() {
     let Some(mut d) = TestDaemon::start() else {
         return;
     };
-    let id = d.run_detached(Client::Docker, &["--network", "none", "busybox", "sleep", "300"]);
+    let id = d.run_detached(
+        Client::Docker,
+        &["--network", "none", "busybox", "sleep", "300"],
+    );
     d.restart_with_failpoint("rm-rootfs-detached");
     let _ = d.docker(&["rm", "-f", &id]);
     assert!(
@@ -120,4 +134,55 @@ fn killed_after_the_rootfs_was_detached() {
     assert_layers_gone(&d);
     assert!(!d.exec_root.join("netns").join(&id).exists());
     assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
+}
+
+/// Many unnamed creates at once each get a name of their own: a generated name another create
+/// took meanwhile is drawn again, never answered with a name conflict.
+#[test]
+fn parallel_unnamed_creates_never_conflict() {
+    let Some(d) = TestDaemon::start() else {
+        return;
+    };
+    let socket = d.socket.clone();
+    let body = br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"none"}}"#;
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let socket = &socket;
+                s.spawn(move || {
+                    (0..30)
+                        .map(|_| {
+                            let r = berth_tests::http::request(
+                                socket,
+                                "POST",
+                                "/containers/create",
+                                berth_tests::http::JSON,
+                                body,
+                                Duration::from_secs(60),
+                            )
+                            .expect("create");
+                            (r.status, r.text())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let failed: Vec<_> = answers.iter().filter(|(s, _)| *s != 201).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {:?}",
+        failed.len(),
+        answers.len(),
+        failed.first()
+    );
+    let mut names = d.ps_names(Client::Docker, &["-a"]);
+    assert_eq!(names.len(), 240);
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 240, "names are unique");
 }

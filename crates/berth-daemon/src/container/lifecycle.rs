@@ -123,7 +123,8 @@ impl Daemon {
         let mut mount_points = self.plan_mounts(&config, &host_config)?;
 
         let cid = id::generate();
-        let name = match name {
+        let generated = name.is_none();
+        let mut name = match name {
             Some(n) => format!("/{}", n.trim_start_matches('/')),
             None => self.unique_random_name()?,
         };
@@ -189,7 +190,20 @@ impl Daemon {
             self.discard_volumes(&new_volumes);
             return Err(e);
         }
-        if let Err(e) = self.repo.insert(&container) {
+        let mut inserted = self.repo.insert(&container);
+        // A generated name another create took between the check and the insert (parallel
+        // `run`s): another name, as dockerd's reservation would have given.
+        for _ in 0..10 {
+            match &inserted {
+                Err(e) if generated && e.kind == ErrorKind::Conflict => {
+                    name = self.unique_random_name()?;
+                    container.name = name.clone();
+                    inserted = self.repo.insert(&container);
+                }
+                _ => break,
+            }
+        }
+        if let Err(e) = inserted {
             let _ = self.images.remove_snapshot(&cid).await;
             let _ = std::fs::remove_dir_all(&dir);
             self.discard_volumes(&new_volumes);
