@@ -155,6 +155,8 @@ mod registry_xfer;
 mod resources;
 #[path = "e2e/restart_health.rs"]
 mod restart_health;
+#[path = "e2e/rm_force.rs"]
+mod rm_force;
 #[path = "e2e/run.rs"]
 mod run;
 #[path = "e2e/seccomp_cache.rs"]

@@ -445,9 +445,24 @@ impl ImageService {
         Ok(self.snapshots.unmount(target)?)
     }
 
+    /// Detaches the mount on `target` for a snapshot about to be removed; the descriptor holds
+    /// the detached filesystem until it is closed (see `berth_snapshot::mount::detach`).
+    pub fn snapshot_detach(
+        &self,
+        target: &Path,
+    ) -> Result<Option<std::os::fd::OwnedFd>, ImageError> {
+        Ok(self.snapshots.detach(target)?)
+    }
+
     /// The ids of every writable snapshot on disk (containers' and the builder's).
     pub fn snapshot_ids(&self) -> Result<Vec<String>, ImageError> {
         Ok(self.snapshots.snapshot_ids()?)
+    }
+
+    /// Sets the container snapshot aside for deletion (see `Snapshotter::discard`); the
+    /// returned directory is for `berth_snapshot::snapshotter::remove_trash`.
+    pub fn snapshot_discard(&self, container_id: &str) -> Result<Option<PathBuf>, ImageError> {
+        Ok(self.snapshots.discard(container_id)?)
     }
 
     /// Deletes the container snapshot (unmounting its `merged` directory if needed).

@@ -122,3 +122,33 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).expect("dir");
     d
 }
+
+/// A new namespace comes with its loopback up: 127.0.0.1 answers inside it at once.
+#[test]
+fn new_namespace_has_loopback_up() {
+    if !is_root() {
+        return;
+    }
+    let dir = tempfile_dir();
+    let ns = dir.join("ns-lo");
+    netns::create(&ns).expect("netns");
+    let echoed = netns::run_in(&ns, || {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0")
+            .map_err(|e| berth_network::NetworkError::io("bind 127.0.0.1", e))?;
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .map_err(|e| berth_network::NetworkError::io("timeout", e))?;
+        let me = sock
+            .local_addr()
+            .map_err(|e| berth_network::NetworkError::io("addr", e))?;
+        sock.send_to(b"ping", me)
+            .map_err(|e| berth_network::NetworkError::io("send", e))?;
+        let mut buf = [0u8; 8];
+        let n = sock
+            .recv(&mut buf)
+            .map_err(|e| berth_network::NetworkError::io("recv", e))?;
+        Ok(buf[..n].to_vec())
+    })
+    .expect("loopback inside the new namespace");
+    assert_eq!(echoed, b"ping");
+    netns::remove(&ns).expect("remove");
+}

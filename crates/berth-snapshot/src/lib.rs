@@ -25,6 +25,6 @@ pub mod unpack;
 mod usage;
 
 pub use mount::MountError;
-pub use snapshotter::{dir_size, SnapshotError, SnapshotPaths, Snapshotter};
+pub use snapshotter::{dir_size, remove_trash, SnapshotError, SnapshotPaths, Snapshotter};
 pub use unpack::{UnpackError, UnpackOptions, UnpackStats};
 pub use usage::{dir_usage, DirUsage};

@@ -296,6 +296,46 @@ pub fn unmount(target: &Path) -> Result<(), MountError> {
     }
 }
 
+/// Takes the mount on `target` out of the mount table at once (a lazy unmount) and returns a
+/// descriptor that still holds it, or `None` when nothing is mounted there. The filesystem is
+/// shut down when the descriptor is closed, and that is where its unmount's work happens: for
+/// an overlay that is not `volatile`, the sync of the whole filesystem under its upper layer.
+/// Only for a mount whose data is thrown away: while the descriptor lives, its upper and work
+/// directories cannot be mounted again (overlay's in-use check).
+pub fn detach(target: &Path) -> Result<Option<OwnedFd>, MountError> {
+    let t = cpath(target)?;
+    let fail = |source: io::Error| MountError::Unmount {
+        target: target.to_path_buf(),
+        source,
+    };
+    // SAFETY: `t` is NUL-terminated; `open` returns a new descriptor or -1.
+    let fd = unsafe {
+        libc::open(
+            t.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOENT) => Ok(None),
+            _ => Err(fail(e)),
+        };
+    }
+    // SAFETY: `fd` was just opened above and nothing else owns it.
+    let held = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `t` is NUL-terminated.
+    if unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) } == 0 {
+        return Ok(Some(held));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        // Not a mount point: the descriptor is the bare directory, nothing to hold.
+        Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(None),
+        _ => Err(fail(e)),
+    }
+}
+
 /// Whether `path` is a mount point of this mount namespace (per `/proc/self/mountinfo`).
 pub fn is_mountpoint(path: &Path) -> bool {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
@@ -441,6 +481,38 @@ mod tests {
             assert_eq!(std::fs::read(merged.join("f")).expect("read"), b"x");
             unmount(&merged).expect("unmount");
         }
+    }
+
+    /// A detached overlay leaves the mount table at once but stays usable through the
+    /// descriptor that holds it, even once its directories are deleted; nothing mounted (or
+    /// nothing there) is `None`.
+    #[test]
+    fn detach_holds_the_overlay_until_closed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = tmp.path();
+        for d in ["lower", "upper", "work", "merged"] {
+            std::fs::create_dir_all(base.join(d)).expect("mkdir");
+        }
+        std::fs::write(base.join("lower/f"), b"lower").expect("write");
+        let lowers = [Lower {
+            dir: base.join("lower"),
+            short_link: None,
+        }];
+        let merged = base.join("merged");
+        mount_overlay(&lowers, &base.join("upper"), &base.join("work"), &merged).expect("mount");
+        std::fs::write(merged.join("g"), b"upper").expect("write");
+        let held = detach(&merged).expect("detach").expect("a mount was held");
+        assert!(!is_mountpoint(&merged));
+        assert!(!has_mounts_under(base));
+        std::fs::remove_dir_all(base.join("upper")).expect("delete the upper layer");
+        let via_fd = format!("/proc/self/fd/{}/f", held.as_raw_fd());
+        assert_eq!(
+            std::fs::read(via_fd).expect("read through the held mount"),
+            b"lower"
+        );
+        drop(held);
+        assert!(detach(&merged).expect("detach").is_none());
+        assert!(detach(&base.join("missing")).expect("detach").is_none());
     }
 
     #[test]

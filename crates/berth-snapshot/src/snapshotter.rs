@@ -363,15 +363,56 @@ impl Snapshotter {
         Ok(mount::unmount(target)?)
     }
 
+    /// Detaches whatever is mounted on `target` and returns the descriptor that keeps it until
+    /// it is closed (see [`mount::detach`]); for a snapshot being removed.
+    pub fn detach(&self, target: &Path) -> Result<Option<OwnedFd>, SnapshotError> {
+        Ok(mount::detach(target)?)
+    }
+
     /// Removes snapshot `id` entirely (unmounting its `merged` directory first if needed).
     /// Removing a missing snapshot is not an error.
     pub fn remove(&self, id: &str) -> Result<(), SnapshotError> {
-        let dir = self.snapshot_dir(id)?;
-        let merged = dir.join("merged");
-        if mount::is_mountpoint(&merged) {
-            mount::unmount(&merged)?;
+        match self.discard(id)? {
+            Some(trash) => remove_trash(&trash),
+            None => Ok(()),
         }
-        self.remove_dir_and_link(&dir)
+    }
+
+    /// Takes snapshot `id` out of the way at once, for its files to be deleted later: its
+    /// `merged` directory unmounted if it still is, its short link and `lower` file removed (so
+    /// it holds no link and keeps no layer from garbage collection), and the directory renamed
+    /// to a `tmp-` name, which [`Snapshotter::open`] sweeps if the deletion never happens (a
+    /// crash). Returns that directory for [`remove_trash`], or `None` when there was no
+    /// snapshot. Each step leaves either the snapshot (its owner's removal redoes the rest) or
+    /// a `tmp-` directory.
+    pub fn discard(&self, id: &str) -> Result<Option<PathBuf>, SnapshotError> {
+        let dir = self.snapshot_dir(id)?;
+        // Not a mount point (the usual case: unmounted when its container stopped) is fine.
+        mount::unmount(&dir.join("merged"))?;
+        if let Ok(name) = fs::read_to_string(dir.join("link")) {
+            let name = name.trim();
+            if !name.is_empty() && !name.contains('/') && name != ".." {
+                let _ = fs::remove_file(self.root.join(LINK_DIR).join(name));
+            }
+        }
+        let lower = dir.join("lower");
+        if let Err(e) = fs::remove_file(&lower) {
+            if e.kind() != io::ErrorKind::NotFound {
+                return Err(SnapshotError::Io {
+                    path: lower,
+                    source: e,
+                });
+            }
+        }
+        let trash = self.root.join(format!("{TMP_PREFIX}{}", random_name(16)));
+        match fs::rename(&dir, &trash) {
+            Ok(()) => Ok(Some(trash)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SnapshotError::Io {
+                path: dir,
+                source: e,
+            }),
+        }
     }
 
     /// The chain ids of the layers under every container snapshot (from each snapshot's
@@ -433,6 +474,18 @@ impl Snapshotter {
         }
         out.sort();
         Ok(out)
+    }
+}
+
+/// Deletes a directory [`Snapshotter::discard`] set aside; a missing one is fine.
+pub fn remove_trash(trash: &Path) -> Result<(), SnapshotError> {
+    match fs::remove_dir_all(trash) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(SnapshotError::Io {
+            path: trash.to_path_buf(),
+            source: e,
+        }),
     }
 }
 

@@ -239,3 +239,44 @@ fn reopening_sweeps_what_a_crash_left_half_made() {
     );
     assert!(snap.paths("kept").is_ok());
 }
+
+/// `discard` sets a snapshot aside at once (no link, no `lower`, not a snapshot any more, its
+/// layers free for garbage collection); a trash directory never deleted (a crash) is swept at
+/// the next open.
+#[test]
+fn discarded_snapshot_is_gone_at_once_and_its_trash_swept_at_open() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("overlay");
+    let snap = Snapshotter::open(&root).expect("open");
+    snap.unpack_layer(&chain(1), &layer_tar(&[("a", b"1")])[..])
+        .expect("unpack");
+    let paths = snap.prepare("gone", &[chain(1)]).expect("prepare");
+    snap.prepare("kept", &[chain(1)]).expect("prepare");
+    snap.mount("gone", &paths.merged).expect("mount");
+    fs::write(paths.merged.join("written"), b"x").expect("write");
+
+    let trash = snap.discard("gone").expect("discard").expect("a snapshot");
+    assert!(!root.join("gone").exists());
+    assert!(
+        trash.join("diff/written").exists(),
+        "files are deleted later"
+    );
+    assert!(!trash.join("lower").exists());
+    let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(paths.merged.to_str().expect("utf8")));
+    assert_eq!(snap.snapshot_ids().expect("ids"), vec!["kept".to_string()]);
+    assert_eq!(fs::read_dir(root.join("l")).expect("l").count(), 2);
+    assert!(matches!(
+        snap.paths("gone"),
+        Err(SnapshotError::NotFound(_))
+    ));
+    assert!(snap.discard("gone").expect("discard again").is_none());
+    // Only `kept` holds the layer now.
+    snap.remove("kept").expect("remove");
+    assert!(snap.snapshot_lowers().expect("lowers").is_empty());
+    drop(snap);
+
+    let _snap = Snapshotter::open(&root).expect("reopen");
+    assert!(!trash.exists(), "the trash is swept at open");
+    berth_snapshot::remove_trash(&trash).expect("a missing trash is fine");
+}

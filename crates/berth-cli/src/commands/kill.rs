@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::commands::for_each_name;
+use crate::commands::for_each_name_parallel;
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliResult};
 
@@ -18,11 +18,16 @@ pub async fn run(ctx: &Ctx, path: &str, args: KillArgs) -> CliResult {
     Arity::AtLeast(1).check(path, args.containers.len())?;
     let client = &ctx.client;
     let signal = args.signal.as_deref();
-    for_each_name(&args.containers, None, |name| async move {
-        client
-            .container_kill(&name, signal)
-            .await
-            .map(|_| Some(name))
-    })
+    for_each_name_parallel(
+        &args.containers,
+        None,
+        |_| false,
+        |name| async move {
+            client
+                .container_kill(&name, signal)
+                .await
+                .map(|_| Some(name))
+        },
+    )
     .await
 }

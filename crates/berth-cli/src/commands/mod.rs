@@ -70,6 +70,11 @@ where
             }
         }
     }
+    finish(failed, summary)
+}
+
+/// Exit 1 when any name failed, `summary` naming them if given.
+fn finish(failed: Vec<String>, summary: Option<&str>) -> CliResult {
     if failed.is_empty() {
         return Ok(());
     }
@@ -80,6 +85,46 @@ where
         )),
         None => Err(CliError::exit(1)),
     }
+}
+
+/// How many requests [`for_each_name_parallel`] has in flight (the docker CLI's
+/// `parallelOperation` limit).
+const PARALLEL_OPERATIONS: usize = 50;
+
+/// [`for_each_name`] with up to 50 requests in flight at once, as the docker CLI's `rm`, `stop`
+/// and `kill` (`parallelOperation`): results are still printed in the order the names were
+/// given, each once those before it are done. An error `tolerated` accepts is printed but
+/// does not fail the command.
+pub async fn for_each_name_parallel<F, Fut>(
+    names: &[String],
+    summary: Option<&str>,
+    tolerated: impl Fn(&ClientError) -> bool,
+    op: F,
+) -> CliResult
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>, ClientError>>,
+{
+    use futures::StreamExt;
+    let mut results = futures::stream::iter(names.iter().cloned())
+        .map(op)
+        .buffered(PARALLEL_OPERATIONS);
+    let mut failed = Vec::new();
+    let mut i = 0;
+    while let Some(result) = results.next().await {
+        match result {
+            Ok(Some(line)) => println!("{line}"),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("{e}");
+                if !tolerated(&e) {
+                    failed.push(names[i].clone());
+                }
+            }
+        }
+        i += 1;
+    }
+    finish(failed, summary)
 }
 
 /// A docker `--filter key=value` list into the API's filters.

@@ -1,8 +1,8 @@
-//! `rm`: remove containers.
+//! `rm`: remove containers (up to 50 at once, as the docker CLI).
 
 use clap::Args;
 
-use crate::commands::for_each_name;
+use crate::commands::for_each_name_parallel;
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliResult};
 
@@ -24,12 +24,19 @@ pub async fn run(ctx: &Ctx, path: &str, args: RmArgs) -> CliResult {
     Arity::AtLeast(1).check(path, args.containers.len())?;
     let client = &ctx.client;
     let (force, volumes, link) = (args.force, args.volumes, args.link);
-    for_each_name(&args.containers, None, |name| async move {
-        let name = name.trim_start_matches('/').to_string();
-        client
-            .container_remove(&name, force, volumes, link)
-            .await
-            .map(|_| Some(name))
-    })
+    // The docker CLI's `rm -f` of a container that does not exist prints the daemon's error but
+    // does not fail.
+    for_each_name_parallel(
+        &args.containers,
+        None,
+        |e| force && e.is_not_found(),
+        |name| async move {
+            let name = name.trim_start_matches('/').to_string();
+            client
+                .container_remove(&name, force, volumes, link)
+                .await
+                .map(|_| Some(name))
+        },
+    )
     .await
 }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::commands::for_each_name;
+use crate::commands::for_each_name_parallel;
 use crate::ctx::Ctx;
 use crate::error::{Arity, CliResult};
 
@@ -21,11 +21,16 @@ pub async fn run(ctx: &Ctx, path: &str, args: StopArgs) -> CliResult {
     Arity::AtLeast(1).check(path, args.containers.len())?;
     let client = &ctx.client;
     let (signal, timeout) = (args.signal.as_deref(), args.timeout);
-    for_each_name(&args.containers, None, |name| async move {
-        client
-            .container_stop(&name, signal, timeout)
-            .await
-            .map(|_| Some(name))
-    })
+    for_each_name_parallel(
+        &args.containers,
+        None,
+        |_| false,
+        |name| async move {
+            client
+                .container_stop(&name, signal, timeout)
+                .await
+                .map(|_| Some(name))
+        },
+    )
     .await
 }

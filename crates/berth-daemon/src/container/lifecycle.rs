@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,7 +123,8 @@ impl Daemon {
         let mut mount_points = self.plan_mounts(&config, &host_config)?;
 
         let cid = id::generate();
-        let name = match name {
+        let generated = name.is_none();
+        let mut name = match name {
             Some(n) => format!("/{}", n.trim_start_matches('/')),
             None => self.unique_random_name()?,
         };
@@ -188,7 +190,20 @@ impl Daemon {
             self.discard_volumes(&new_volumes);
             return Err(e);
         }
-        if let Err(e) = self.repo.insert(&container) {
+        let mut inserted = self.repo.insert(&container);
+        // A generated name another create took between the check and the insert (parallel
+        // `run`s): another name, as dockerd's reservation would have given.
+        for _ in 0..10 {
+            match &inserted {
+                Err(e) if generated && e.kind == ErrorKind::Conflict => {
+                    name = self.unique_random_name()?;
+                    container.name = name.clone();
+                    inserted = self.repo.insert(&container);
+                }
+                _ => break,
+            }
+        }
+        if let Err(e) = inserted {
             let _ = self.images.remove_snapshot(&cid).await;
             let _ = std::fs::remove_dir_all(&dir);
             self.discard_volumes(&new_volumes);
@@ -615,9 +630,26 @@ impl Daemon {
     #[tracing::instrument(level = "debug", name = "release", skip_all)]
     pub(crate) async fn release_after_exit(&self, id: &str) {
         self.volume_release(id);
+        // A container `rm -f` killed loses its writable layer next: its rootfs is detached and
+        // the unmount's sync of the filesystem under the layer is left to the background.
+        let discarding = self
+            .containers
+            .read()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+            .is_some_and(|c| c.discarding.load(Ordering::SeqCst));
+        let unmount = async {
+            if discarding {
+                let detached = self.images.unmount_discarding(id).await;
+                crate::recovery::failpoint::hit("rm-rootfs-detached");
+                detached
+            } else {
+                self.images.unmount(id).await
+            }
+        };
         // Independent: the network's release and the overlay's unmount (which syncs the
         // upper layer) overlap.
-        let (_, unmounted) = tokio::join!(self.net_down(id), self.images.unmount(id));
+        let (_, unmounted) = tokio::join!(self.net_down(id), unmount);
         if let Err(e) = unmounted {
             tracing::warn!(container = %id, error = %e, "unmounting rootfs");
         }
@@ -833,6 +865,7 @@ impl Daemon {
         Ok(Box::pin(fut))
     }
 
+    #[tracing::instrument(level = "debug", name = "rm", skip_all)]
     pub async fn container_remove(&self, key: &str, opts: RemoveOptions) -> Result<()> {
         if opts.link {
             return Box::pin(self.container_remove_link(key)).await;
@@ -840,6 +873,7 @@ impl Daemon {
         let ctr = self.lookup(key)?;
         let _op = ctr.op.lock().await;
         let c = ctr.snapshot();
+        let mut released = false;
         if c.state.running() {
             if !opts.force {
                 let what = if c.state.status == Status::Restarting {
@@ -852,10 +886,29 @@ impl Daemon {
                     c.name
                 )));
             }
-            self.signal(&ctr, libc::SIGKILL, true).await?;
+            // dockerd's `rm -f` kills at once (no stop signal first). The layer goes with the
+            // container, so the exit's release need not sync it.
+            ctr.discarding.store(true, Ordering::SeqCst);
+            // In its own PID namespace the container dies with its init (the kernel kills the
+            // rest before init's exit is reported), so init alone gets the SIGKILL, as dockerd
+            // and `runc delete -f` do; the runtime then has no cgroup to freeze and list. A
+            // shared namespace (a pod's) gets every process of the cgroup killed.
+            let all = !owns_pid_namespace(&c);
+            if let Err(e) = self
+                .signal(&ctr, libc::SIGKILL, all)
+                .instrument(tracing::debug_span!("kill"))
+                .await
+            {
+                ctr.discarding.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
             let mut life = ctr.life.subscribe();
-            let _ =
-                tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running)).await;
+            // The monitor records the exit and releases the network and rootfs before it
+            // clears `running`: then the removal has nothing of the run left to release.
+            released = tokio::time::timeout(Duration::from_secs(30), life.wait_for(|l| !l.running))
+                .instrument(tracing::debug_span!("wait_exit"))
+                .await
+                .is_ok_and(|r| r.is_ok());
             // The monitor's auto-remove needs the op lock we hold; it will find the container gone.
         }
         if !self
@@ -866,7 +919,7 @@ impl Daemon {
         {
             return Ok(());
         }
-        self.remove_locked(&ctr).await?;
+        self.remove_released_locked(&ctr, released).await?;
         if opts.volumes {
             self.remove_anonymous_volumes(&volume_names(&c));
         }
@@ -977,6 +1030,16 @@ impl Daemon {
         );
         Ok(())
     }
+}
+
+/// Whether the container's init is PID 1 of a namespace of its own (berthd gives every
+/// container one, unless it joins a pod's or asks for another).
+fn owns_pid_namespace(c: &Container) -> bool {
+    !crate::sandbox::member::in_pod(c)
+        && c.host_config
+            .pid_mode
+            .as_deref()
+            .is_none_or(|m| m.is_empty() || m == "private")
 }
 
 /// The volumes a container's mounts name.

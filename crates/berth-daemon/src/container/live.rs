@@ -1,6 +1,7 @@
 //! A live container: its record under a lock plus the daemon's runtime bookkeeping (waiters,
 //! attaches waiting for the next start, restart back-off, the health monitor).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use berth_types::Result;
@@ -33,6 +34,9 @@ pub struct Ctr {
     pub restart: Mutex<crate::container::restart::RestartManager>,
     /// Stops the running health check monitor, if any.
     pub health_stop: Mutex<Option<tokio_util::sync::CancellationToken>>,
+    /// Set by `rm -f` before it kills the container: the exit's release only detaches the
+    /// rootfs, whose writable layer is deleted next (`Daemon::release_after_exit`).
+    pub discarding: AtomicBool,
 }
 
 impl Ctr {
@@ -50,6 +54,7 @@ impl Ctr {
             pending_attach: Mutex::new(Vec::new()),
             restart: Mutex::new(crate::container::restart::RestartManager::default()),
             health_stop: Mutex::new(None),
+            discarding: AtomicBool::new(false),
         })
     }
 

@@ -110,21 +110,54 @@ impl ImageService {
         blocking(move || Ok(svc.snapshot_unmount(&target)?)).await
     }
 
+    /// [`Self::unmount`] for a container whose writable layer is deleted next (`rm -f` of a
+    /// running container): the rootfs leaves the mount table at once, and the filesystem's
+    /// shutdown, which for a layer that is not `volatile` syncs the whole filesystem under it,
+    /// runs afterwards on the blocking pool, waited for by nobody. Deleting the layer meanwhile
+    /// is fine (the detached overlay only holds its directories open); mounting it again is
+    /// not, which is why only a removal takes this path.
+    #[tracing::instrument(level = "debug", name = "rootfs_detach", skip_all)]
+    pub async fn unmount_discarding(&self, id: &str) -> Result<()> {
+        let target = self.rootfs_dir(id);
+        let svc = self.service.clone();
+        let held = blocking(move || Ok(svc.snapshot_detach(&target)?)).await?;
+        if let Some(fd) = held {
+            let id = id.to_string();
+            tokio::task::spawn_blocking(move || {
+                let _span = tracing::debug_span!("rootfs_detached_sync", container = %id).entered();
+                drop(fd);
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes the container's writable layer: set aside at once (renamed to a `tmp-`
+    /// directory the next start sweeps if need be, see `Snapshotter::discard`), its files
+    /// deleted afterwards on the blocking pool, waited for by nobody.
     pub async fn remove_snapshot(&self, id: &str) -> Result<()> {
         let svc = self.service.clone();
         let id = id.to_string();
-        blocking(move || match svc.snapshot_remove(&id) {
-            Ok(()) => Ok(()),
+        let trash = blocking(move || match svc.snapshot_discard(&id) {
+            Ok(t) => Ok(t),
             Err(e) => {
                 let e = Error::from(e);
                 if e.is_not_found() {
-                    Ok(())
+                    Ok(None)
                 } else {
                     Err(e)
                 }
             }
         })
-        .await
+        .await?;
+        if let Some(trash) = trash {
+            crate::recovery::failpoint::hit("rm-layer-set-aside");
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = berth_snapshot::remove_trash(&trash) {
+                    tracing::warn!(error = %e, "deleting a removed container's layer");
+                }
+            });
+        }
+        Ok(())
     }
 
     /// The image service, for work that runs on the blocking pool (container filesystems).

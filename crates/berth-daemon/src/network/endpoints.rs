@@ -209,14 +209,8 @@ impl Daemon {
         .map_err(|e| Error::internal(format!("creating a network namespace: {e}")))??;
         ctr.update(|c| c.net.sandbox = Some(sandbox.display().to_string()));
         let planned = match self.plan_endpoints(ctr) {
-            // The embedded DNS listens on the namespace's loopback, which must be up first.
-            Ok(()) if self.wants_dns(ctr) => match Netlink::in_netns(&sandbox) {
-                Ok(inside) => match inside.loopback_up().await {
-                    Ok(()) => self.start_dns(ctr),
-                    Err(e) => Err(net_error(e)),
-                },
-                Err(e) => Err(net_error(e)),
-            },
+            // The embedded DNS listens on the namespace's loopback (up since its creation).
+            Ok(()) if self.wants_dns(ctr) => self.start_dns(ctr),
             Ok(()) => Ok(()),
             Err(e) => Err(e),
         };
@@ -239,15 +233,21 @@ impl Daemon {
         if crate::sandbox::member::in_pod(&c) || mode_of(&c.host_config) == Mode::Host {
             return Ok(());
         }
-        let inside = Netlink::in_netns(Path::new(&sandbox)).map_err(net_error)?;
+        // The loopback came up with the namespace (`netns::create`): `--network none` has
+        // nothing left to do here.
         if c.net.veths.is_empty() {
-            inside.loopback_up().await.map_err(net_error)?;
-        } else {
-            let host = Netlink::host().map_err(net_error)?;
-            for (i, name) in self.endpoint_order(&c).iter().enumerate() {
-                self.wire_endpoint(&c, name, &format!("eth{i}"), i == 0, &host, &inside)
-                    .await?;
-            }
+            return Ok(());
+        }
+        // Joining the namespace takes a thread of its own: not on a runtime worker.
+        let path = std::path::PathBuf::from(&sandbox);
+        let inside = tokio::task::spawn_blocking(move || Netlink::in_netns(&path))
+            .await
+            .map_err(|e| Error::internal(format!("entering the network namespace: {e}")))?
+            .map_err(net_error)?;
+        let host = Netlink::host().map_err(net_error)?;
+        for (i, name) in self.endpoint_order(&c).iter().enumerate() {
+            self.wire_endpoint(&c, name, &format!("eth{i}"), i == 0, &host, &inside)
+                .await?;
         }
         self.repo.save(&ctr.snapshot())?;
         // The table holds per-network rules (applied when a network is created or restored)
