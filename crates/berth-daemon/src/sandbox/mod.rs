@@ -5,6 +5,7 @@
 //! design.
 
 pub mod cni;
+mod direct;
 mod holder;
 pub(crate) mod member;
 mod repo;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 
 use berth_types::{id, Error, Result};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::daemon::Daemon;
 pub use cni::CniDirs;
@@ -96,6 +98,10 @@ pub struct PodRecord {
     pub state: PodState,
     /// The holder's pid (in berthd's PID namespace) while it runs; 0 after.
     pub holder_pid: i32,
+    /// Its start time (clock ticks since boot, `/proc/<pid>/stat`), which tells it from a
+    /// process that reused its pid; 0 for a holder an older berthd ran under a shim.
+    #[serde(default)]
+    pub holder_start_time: u64,
     /// The pinned network namespace; `None` on the host's network.
     pub netns: Option<PathBuf>,
     /// The pod's addresses from CNI, first IPv4 first.
@@ -179,6 +185,7 @@ impl Daemon {
 
     /// RunPodSandbox: the network namespace and its CNI network, the pod's /etc files, then
     /// the holder. Whatever fails undoes what was done.
+    #[tracing::instrument(level = "debug", name = "pod_run", skip_all)]
     pub async fn pod_run(&self, spec: PodSpec, cni: &CniDirs) -> Result<String> {
         if spec.name.is_empty() || spec.uid.is_empty() || spec.namespace.is_empty() {
             return Err(Error::invalid(
@@ -203,6 +210,7 @@ impl Daemon {
             created_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
             state: PodState::NotReady,
             holder_pid: 0,
+            holder_start_time: 0,
             netns: None,
             ips: Vec::new(),
             cni_network: None,
@@ -240,7 +248,8 @@ impl Daemon {
     ) -> Result<()> {
         holder::write_etc_files(&self.pod_data_dir(&rec.id), &rec.spec)?;
         if rec.spec.host_network() {
-            rec.holder_pid = self.holder_start(rec, holder_binary).await?;
+            (rec.holder_pid, rec.holder_start_time) =
+                self.holder_start(rec, holder_binary).await?;
             return self.pods.save(rec);
         }
         let netns = self.pod_run_dir(&rec.id).join("netns");
@@ -259,7 +268,7 @@ impl Daemon {
             let added = cni::add(cni, rec, &netns).await;
             let started = match &added {
                 Ok(_) => self.holder_start(rec, holder_binary).await,
-                Err(_) => Ok(0),
+                Err(_) => Ok((0, 0)),
             };
             (added, started)
         } else {
@@ -278,8 +287,9 @@ impl Daemon {
             rec.cni_network = Some(network.clone());
             rec.cni_result = Some(result.clone());
         }
-        if let Ok(pid) = started {
+        if let Ok((pid, start_time)) = started {
             rec.holder_pid = pid;
+            rec.holder_start_time = start_time;
         }
         added?;
         started?;
@@ -304,43 +314,59 @@ impl Daemon {
             }
             Some(del.is_ok())
         };
-        let (stopped, released) = tokio::join!(self.holder_stop(&r.id), network);
+        let (stopped, released) = tokio::join!(self.holder_stop(r), network);
         if let Err(e) = stopped {
             tracing::warn!(sandbox = %rec.id, error = %e, "stopping the pod holder");
         }
         rec.holder_pid = 0;
+        rec.holder_start_time = 0;
         if released == Some(true) {
             rec.netns = None;
         }
         rec.state = PodState::NotReady;
     }
 
-    /// StopPodSandbox: its containers are killed, its network released (CNI DEL) and its
-    /// holder stopped. A sandbox that is already stopped, or gone, is no error.
+    /// StopPodSandbox: its containers are killed (all at once, SIGKILL straight away as
+    /// containerd does for the pod's stop), its network released (CNI DEL) and its holder
+    /// stopped. A sandbox that is already stopped, or gone, is no error.
+    #[tracing::instrument(level = "debug", name = "pod_stop", skip_all)]
     pub async fn pod_stop(&self, key: &str, cni: &CniDirs) -> Result<()> {
         let mut rec = match self.pod_get(key) {
             Ok(r) => r,
             Err(e) if e.kind == berth_types::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        for cid in self.pod_containers(&rec.id) {
-            match self.container_stop(&cid, None, Some(0)).await {
-                Ok(()) => {}
+        let stops = self.pod_containers(&rec.id).into_iter().map(|cid| async move {
+            match self.container_stop(&cid, Some("SIGKILL"), Some(0)).await {
+                Ok(()) => Ok(()),
                 Err(e)
                     if matches!(
                         e.kind,
                         berth_types::ErrorKind::NotModified | berth_types::ErrorKind::NotFound
-                    ) => {}
-                Err(e) => return Err(e),
+                    ) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e),
             }
+        });
+        futures::future::join_all(stops)
+            .instrument(tracing::debug_span!("stop_containers"))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>>>()?;
+        if rec.state == PodState::Ready || rec.holder_pid > 0 || rec.netns.is_some() {
+            self.pod_teardown(&mut rec, cni)
+                .instrument(tracing::debug_span!("teardown"))
+                .await;
+            self.pods.save(&rec)?;
         }
-        self.pod_teardown(&mut rec, cni).await;
-        self.pods.save(&rec)?;
         Ok(())
     }
 
-    /// RemovePodSandbox: stops it if need be, removes its containers, its files and its
-    /// record. A sandbox that is gone is no error.
+    /// RemovePodSandbox: stops it if need be, removes its containers (side by side), its files
+    /// and its record. A sandbox that is gone is no error.
+    #[tracing::instrument(level = "debug", name = "pod_remove", skip_all)]
     pub async fn pod_remove(&self, key: &str, cni: &CniDirs) -> Result<()> {
         let rec = match self.pod_get(key) {
             Ok(r) => r,
@@ -348,19 +374,26 @@ impl Daemon {
             Err(e) => return Err(e),
         };
         self.pod_stop(&rec.id, cni).await?;
-        for cid in self.pod_containers(&rec.id) {
+        let removals = self.pod_containers(&rec.id).into_iter().map(|cid| async move {
             let opts = crate::options::RemoveOptions {
                 force: true,
                 ..Default::default()
             };
             match self.container_remove(&cid, opts).await {
-                Ok(()) => {}
-                Err(e) if e.kind == berth_types::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+                Ok(()) => Ok(()),
+                Err(e) if e.kind == berth_types::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
             }
-        }
-        let _ = std::fs::remove_dir_all(self.pod_run_dir(&rec.id));
-        let _ = std::fs::remove_dir_all(self.pod_data_dir(&rec.id));
+        });
+        futures::future::join_all(removals)
+            .instrument(tracing::debug_span!("remove_containers"))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>>>()?;
+        tracing::debug_span!("remove_files").in_scope(|| {
+            let _ = std::fs::remove_dir_all(self.pod_run_dir(&rec.id));
+            let _ = std::fs::remove_dir_all(self.pod_data_dir(&rec.id));
+        });
         self.pods.delete(&rec.id)?;
         Ok(())
     }
@@ -407,6 +440,9 @@ impl Daemon {
     /// Whether the holder of a Ready sandbox still runs (a holder killed behind berth's back
     /// leaves the pod NotReady, as kubelet then recreates it).
     pub fn pod_holder_alive(&self, rec: &PodRecord) -> bool {
+        if rec.holder_start_time > 0 {
+            return direct::alive(rec.holder_pid, rec.holder_start_time);
+        }
         rec.holder_pid > 0
             && std::fs::read_link(format!("/proc/{}/ns/net", rec.holder_pid)).is_ok()
             && holder::socket_alive(&self.pod_socket(&rec.id))
