@@ -105,6 +105,8 @@ mod cri_deadline;
 mod cri_images;
 #[path = "e2e/cri_metrics.rs"]
 mod cri_metrics;
+#[path = "e2e/cri_holder.rs"]
+mod cri_holder;
 #[path = "e2e/cri_pod_network.rs"]
 mod cri_pod_network;
 #[path = "e2e/cri_pods.rs"]
