@@ -101,12 +101,12 @@ mod cri;
 mod cri_containers;
 #[path = "e2e/cri_deadline.rs"]
 mod cri_deadline;
+#[path = "e2e/cri_holder.rs"]
+mod cri_holder;
 #[path = "e2e/cri_images.rs"]
 mod cri_images;
 #[path = "e2e/cri_metrics.rs"]
 mod cri_metrics;
-#[path = "e2e/cri_holder.rs"]
-mod cri_holder;
 #[path = "e2e/cri_pod_network.rs"]
 mod cri_pod_network;
 #[path = "e2e/cri_pods.rs"]

@@ -76,14 +76,21 @@ fn the_holder_runs_without_privileges_files_or_a_shim_and_is_reaped() {
     // Its root is an empty, read-only directory of its own mount namespace, nothing of the host.
     assert_ne!(ns_of(holder, "mnt"), ns_of(0, "mnt"));
     let root = format!("/proc/{holder}/root");
-    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "{root} is not empty");
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        0,
+        "{root} is not empty"
+    );
     let err = std::fs::write(format!("{root}/x"), b"x").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(nix::libc::EROFS), "{err}");
 
     // Its own IPC and PID namespaces (pid 1 there), the host's network and UTS ones.
     assert_ne!(ns_of(holder, "ipc"), ns_of(0, "ipc"));
     assert_ne!(ns_of(holder, "pid"), ns_of(0, "pid"));
-    assert_eq!(status_field(holder, "NSpid").split_whitespace().last(), Some("1"));
+    assert_eq!(
+        status_field(holder, "NSpid").split_whitespace().last(),
+        Some("1")
+    );
     assert_eq!(ns_of(holder, "net"), ns_of(0, "net"));
     assert_eq!(ns_of(holder, "uts"), ns_of(0, "uts"));
 
@@ -96,7 +103,11 @@ fn the_holder_runs_without_privileges_files_or_a_shim_and_is_reaped() {
         ])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&in_pod.stdout).trim(), "1", "{in_pod:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&in_pod.stdout).trim(),
+        "1",
+        "{in_pod:?}"
+    );
 
     // Its cgroup is berth's `/berth/<pod id>` (the pod has no cgroup parent).
     let cgroup = std::fs::read_to_string(format!("/proc/{holder}/cgroup")).unwrap();
@@ -137,6 +148,23 @@ fn the_holder_runs_without_privileges_files_or_a_shim_and_is_reaped() {
     assert_eq!(st["status"]["state"], "SANDBOX_NOTREADY", "{st}");
     crictl(&sock, &["rmp", &pod2_id]).success();
     assert!(berth_tests::leaks::cgroups_of(std::slice::from_ref(&pod2_id)).is_empty());
+    // The removed pods' directories are gone from the answer on, deleted soon after.
+    for root in [&d.exec_root, &d.data_root] {
+        let pods = root.join("pods");
+        assert!(!pods.join(&pod_id).exists() && !pods.join(&pod2_id).exists());
+        let empty = || {
+            std::fs::read_dir(&pods)
+                .map(|r| r.count() == 0)
+                .unwrap_or(true)
+        };
+        assert!(
+            wait_until(Duration::from_secs(5), empty),
+            "{} keeps {:?}",
+            pods.display(),
+            std::fs::read_dir(&pods)
+                .map(|r| r.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        );
+    }
 }
 
 /// A sysctl the pod's namespaces do not isolate is refused (libcontainer's check and words),
@@ -155,7 +183,10 @@ fn a_host_sysctl_is_refused_and_leaves_nothing() {
     let dir = d.dir().to_path_buf();
     let _pods = PodsRemovedOnDrop(&sock);
     for (key, message) in [
-        ("vm.swappiness", "sysctl vm.swappiness is not in a separate kernel namespace"),
+        (
+            "vm.swappiness",
+            "sysctl vm.swappiness is not in a separate kernel namespace",
+        ),
         (
             "net.ipv4.ip_forward",
             "sysctl net.ipv4.ip_forward not allowed in host network namespace",
@@ -168,7 +199,10 @@ fn a_host_sysctl_is_refused_and_leaves_nothing() {
                 "sysctls": {key: "1"}
             }),
         );
-        let out = crictl(&sock, &["runp", pod.write(&dir, "pod.json").to_str().unwrap()]);
+        let out = crictl(
+            &sock,
+            &["runp", pod.write(&dir, "pod.json").to_str().unwrap()],
+        );
         assert_ne!(out.code, 0);
         assert!(out.stderr.contains(message), "{}", out.stderr);
     }

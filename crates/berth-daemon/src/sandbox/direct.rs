@@ -147,11 +147,7 @@ fn open(path: &Path, flags: libc::c_int) -> Result<OwnedFd> {
     // SAFETY: c is a NUL-terminated path; the descriptor returned is owned by the caller.
     let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
     if fd < 0 {
-        return Err(io_err(
-            "opening",
-            path,
-            std::io::Error::last_os_error(),
-        ));
+        return Err(io_err("opening", path, std::io::Error::last_os_error()));
     }
     // SAFETY: fd was just opened and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -506,7 +502,13 @@ pub(super) fn spawn(spec: &HolderSpec) -> Result<(Started, OwnedFd)> {
                     child_fail(w, 7);
                 }
             }
-            if libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0
+            if libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            ) != 0
                 || libc::syscall(libc::SYS_capset, &cap_header, cap_data.as_ptr()) != 0
             {
                 child_fail(w, 7);
@@ -514,7 +516,11 @@ pub(super) fn spawn(spec: &HolderSpec) -> Result<(Started, OwnedFd)> {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 child_fail(w, 8);
             }
-            libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int);
+            libc::close_range(
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            );
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
@@ -694,7 +700,10 @@ mod tests {
         let (state, start) = proc_stat(std::process::id() as i32).unwrap();
         assert!(matches!(state, 'R' | 'S' | 'D'), "{state}");
         assert!(start > 0);
-        assert_eq!(proc_stat(std::process::id() as i32).map(|s| s.1), Some(start));
+        assert_eq!(
+            proc_stat(std::process::id() as i32).map(|s| s.1),
+            Some(start)
+        );
         assert!(alive(std::process::id() as i32, start));
         assert!(!alive(std::process::id() as i32, start + 1));
     }

@@ -144,7 +144,6 @@ impl Daemon {
             .join(format!("{}.sock", &id[..id.len().min(24)]))
     }
 
-
     /// Starts the holder straight from berthd (`direct`, no shim); returns its pid and start
     /// time.
     #[tracing::instrument(level = "debug", name = "holder_start", skip_all)]

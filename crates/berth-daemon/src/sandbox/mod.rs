@@ -133,6 +133,21 @@ impl PodRecord {
     }
 }
 
+/// The prefix of a removed pod's directory awaiting deletion.
+const REMOVING: &str = ".removing-";
+
+/// Deletes what a removal left under `dir` (`<exec-root>/pods`, `<data-root>/pods`).
+fn sweep_removing(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(REMOVING) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Whether the pod sets sysctls of the network namespace (`net.*`).
 fn network_sysctls(spec: &PodSpec) -> bool {
     spec.sysctls.keys().any(|k| k.starts_with("net."))
@@ -248,8 +263,7 @@ impl Daemon {
     ) -> Result<()> {
         holder::write_etc_files(&self.pod_data_dir(&rec.id), &rec.spec)?;
         if rec.spec.host_network() {
-            (rec.holder_pid, rec.holder_start_time) =
-                self.holder_start(rec, holder_binary).await?;
+            (rec.holder_pid, rec.holder_start_time) = self.holder_start(rec, holder_binary).await?;
             return self.pods.save(rec);
         }
         let netns = self.pod_run_dir(&rec.id).join("netns");
@@ -336,7 +350,20 @@ impl Daemon {
             Err(e) if e.kind == berth_types::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        let stops = self.pod_containers(&rec.id).into_iter().map(|cid| async move {
+        let members = self.pod_containers(&rec.id);
+        // SIGKILL first, to every container at once: from then on nothing of theirs runs, so
+        // the network's release and the holder's stop need not wait for their exits to be
+        // recorded and released (the stops below do that, beside the teardown).
+        futures::future::join_all(members.iter().filter_map(|cid| {
+            let ctr = self.lookup(cid).ok()?;
+            ctr.snapshot()
+                .state
+                .running()
+                .then(|| crate::runtime::shim::kill_all_at(self.shim_socket(cid)))
+        }))
+        .instrument(tracing::debug_span!("kill_containers"))
+        .await;
+        let stops = members.into_iter().map(|cid| async move {
             match self.container_stop(&cid, Some("SIGKILL"), Some(0)).await {
                 Ok(()) => Ok(()),
                 Err(e)
@@ -350,17 +377,22 @@ impl Daemon {
                 Err(e) => Err(e),
             }
         });
-        futures::future::join_all(stops)
-            .instrument(tracing::debug_span!("stop_containers"))
-            .await
-            .into_iter()
-            .collect::<Result<Vec<()>>>()?;
-        if rec.state == PodState::Ready || rec.holder_pid > 0 || rec.netns.is_some() {
-            self.pod_teardown(&mut rec, cni)
-                .instrument(tracing::debug_span!("teardown"))
-                .await;
+        let stopped =
+            futures::future::join_all(stops).instrument(tracing::debug_span!("stop_containers"));
+        let needs_teardown =
+            rec.state == PodState::Ready || rec.holder_pid > 0 || rec.netns.is_some();
+        let teardown = async {
+            if needs_teardown {
+                self.pod_teardown(&mut rec, cni)
+                    .instrument(tracing::debug_span!("teardown"))
+                    .await;
+            }
+        };
+        let (stopped, ()) = tokio::join!(stopped, teardown);
+        if needs_teardown {
             self.pods.save(&rec)?;
         }
+        stopped.into_iter().collect::<Result<Vec<()>>>()?;
         Ok(())
     }
 
@@ -374,27 +406,48 @@ impl Daemon {
             Err(e) => return Err(e),
         };
         self.pod_stop(&rec.id, cni).await?;
-        let removals = self.pod_containers(&rec.id).into_iter().map(|cid| async move {
-            let opts = crate::options::RemoveOptions {
-                force: true,
-                ..Default::default()
-            };
-            match self.container_remove(&cid, opts).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind == berth_types::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(e),
-            }
-        });
+        let removals = self
+            .pod_containers(&rec.id)
+            .into_iter()
+            .map(|cid| async move {
+                let opts = crate::options::RemoveOptions {
+                    force: true,
+                    ..Default::default()
+                };
+                match self.container_remove(&cid, opts).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind == berth_types::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(e),
+                }
+            });
         futures::future::join_all(removals)
             .instrument(tracing::debug_span!("remove_containers"))
             .await
             .into_iter()
             .collect::<Result<Vec<()>>>()?;
-        tracing::debug_span!("remove_files").in_scope(|| {
-            let _ = std::fs::remove_dir_all(self.pod_run_dir(&rec.id));
-            let _ = std::fs::remove_dir_all(self.pod_data_dir(&rec.id));
-        });
+        // The pod's directories (named by its id, which no later sandbox gets) are renamed
+        // out of the way now and deleted after the answer, with any a crash left.
+        let dirs = [self.pod_run_dir(&rec.id), self.pod_data_dir(&rec.id)];
+        let trash: Vec<PathBuf> = dirs
+            .iter()
+            .filter_map(|d| {
+                let t = d.with_file_name(format!("{REMOVING}{}", rec.id));
+                std::fs::rename(d, &t).ok().map(|_| t)
+            })
+            .collect();
         self.pods.delete(&rec.id)?;
+        let parents: Vec<PathBuf> = dirs
+            .iter()
+            .filter_map(|d| d.parent().map(PathBuf::from))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            for t in trash {
+                let _ = std::fs::remove_dir_all(t);
+            }
+            for parent in parents {
+                sweep_removing(&parent);
+            }
+        });
         Ok(())
     }
 
