@@ -653,6 +653,7 @@ fn libc_cap_header() -> CapHeader {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 mod tests {
     use super::*;
 
