@@ -103,6 +103,8 @@ mod cri;
 mod cri_containers;
 #[path = "e2e/cri_deadline.rs"]
 mod cri_deadline;
+#[path = "e2e/cri_holder.rs"]
+mod cri_holder;
 #[path = "e2e/cri_images.rs"]
 mod cri_images;
 #[path = "e2e/cri_metrics.rs"]

@@ -112,6 +112,11 @@ pub async fn kill_all(socket: &Path) {
     signal(socket, libc::SIGKILL, true).await;
 }
 
+/// [`kill_all`] taking the socket's path by value (for futures that outlive the caller's).
+pub async fn kill_all_at(socket: std::path::PathBuf) {
+    kill_all(&socket).await;
+}
+
 /// Opens a `Wait` connection; the returned future resolves when init exits.
 pub async fn wait(socket: &Path) -> Result<impl std::future::Future<Output = Result<ExitStatus>>> {
     let stream = UnixStream::connect(socket)

@@ -217,6 +217,7 @@ async fn exec(
 }
 
 /// ADD for the pod: the network's name and the last plugin's result.
+#[tracing::instrument(level = "debug", name = "cni_add", skip_all)]
 pub(super) async fn add(dirs: &CniDirs, rec: &PodRecord, netns: &Path) -> Result<(String, Value)> {
     let list = load(&dirs.conf_dir)?;
     let mut prev: Option<Value> = None;
@@ -241,6 +242,7 @@ pub(super) async fn add(dirs: &CniDirs, rec: &PodRecord, netns: &Path) -> Result
 /// DEL for the pod, repeatable: plugins in reverse order with the result of ADD. The
 /// configuration read is the current one; a network whose configuration is gone cannot be
 /// torn down by its plugins and is left (as containerd does).
+#[tracing::instrument(level = "debug", name = "cni_del", skip_all)]
 pub(super) async fn del(dirs: &CniDirs, rec: &PodRecord, netns: &Path) -> Result<()> {
     if rec.cni_network.is_none() {
         return Ok(());
@@ -315,6 +317,7 @@ mod tests {
             created_at: 0,
             state: PodState::Ready,
             holder_pid: 0,
+            holder_start_time: 0,
             netns: None,
             ips: Vec::new(),
             cni_network: None,

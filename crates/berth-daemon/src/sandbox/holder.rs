@@ -1,26 +1,19 @@
-//! The holder of a pod's namespaces: `berth-init --pause`, run by a `berth-shim` like any
-//! container, from an empty read-only rootfs with the static binary bound at `/pause`, in new
-//! IPC and UTS namespaces (and PID ones unless the pod shares the host's), in the pinned
-//! network namespace, under the pod's cgroup parent, with its sysctls and hostname. Its bundle,
-//! socket and runtime state live under `<exec-root>/pods/`, apart from containers', so the
-//! recovery of containers leaves them alone.
+//! The holder of a pod's namespaces: `berth-init --pause`, started by berthd itself (see
+//! `direct`) in new IPC and UTS namespaces (and PID ones unless the pod shares the host's), in
+//! the pinned network namespace, under the pod's cgroup parent, with its sysctls and hostname.
+//! Holders an older berthd ran under a `berth-shim` (their record has no start time) are still
+//! recognised by their shim's socket under `<exec-root>/pods/` and stopped through it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use berth_runtime::shim_proto::{CreateResult, LogFormat, Request, ShimConfig};
-use berth_runtime::spec::{
-    BindMount, CgroupNamespace, NetworkMode, ProcessUser, SeccompChoice, SpecInput,
-};
 use berth_types::{Error, Result};
 
-use super::{NsMode, PodRecord, PodSpec};
+use super::{direct, NsMode, PodRecord, PodSpec};
 use crate::daemon::Daemon;
 use crate::runtime::shim;
 
-/// Where the holder's binary is bound in its rootfs.
-const HOLDER_PATH: &str = "/pause";
-/// How long the holder has to exit on SIGTERM before it is killed.
+/// How long a shim-run holder has to exit on SIGTERM before it is killed.
 const HOLDER_GRACE: Duration = Duration::from_secs(5);
 
 /// Writes the pod's `hostname`, `hosts` and `resolv.conf` in `dir`; its containers bind them.
@@ -151,142 +144,43 @@ impl Daemon {
             .join(format!("{}.sock", &id[..id.len().min(24)]))
     }
 
-    fn pod_runtime_root(&self) -> PathBuf {
-        self.config.exec_root.join("pods").join("runtime")
-    }
-
-    /// Starts the holder; returns its pid.
-    pub(super) async fn holder_start(&self, rec: &PodRecord, binary: &Path) -> Result<i32> {
-        let dir = self.pod_run_dir(&rec.id);
-        let rootfs = dir.join("rootfs");
-        std::fs::create_dir_all(&rootfs)
-            .map_err(|e| Error::internal(format!("creating {}: {e}", rootfs.display())))?;
-        let data = self.pod_data_dir(&rec.id);
+    /// Starts the holder straight from berthd (`direct`, no shim); returns its pid and start
+    /// time.
+    #[tracing::instrument(level = "debug", name = "holder_start", skip_all)]
+    pub(super) async fn holder_start(&self, rec: &PodRecord, binary: &Path) -> Result<(i32, u64)> {
         let spec = &rec.spec;
-        let network = match &rec.netns {
-            Some(p) => NetworkMode::Path(p.clone()),
-            None => NetworkMode::Host,
-        };
-        let bind = |source: PathBuf, destination: &str, read_only: bool| BindMount {
-            source,
-            destination: destination.to_string(),
-            read_only,
-        };
-        let input = SpecInput {
-            id: rec.id.clone(),
-            rootfs: rootfs.clone(),
-            args: vec![HOLDER_PATH.into(), "--pause".into()],
-            env: vec![format!("PATH={}", crate::runtime::spec::DEFAULT_PATH)],
-            cwd: "/".into(),
-            user: ProcessUser {
-                uid: 0,
-                gid: 0,
-                additional_gids: Vec::new(),
-            },
+        let holder = direct::HolderSpec {
+            binary: binary.to_path_buf(),
+            netns: rec.netns.clone(),
+            new_ipc: spec.ipc != NsMode::Node,
+            // hostNetwork brings the host's UTS namespace.
+            new_uts: !spec.host_network(),
+            new_pid: spec.pid != NsMode::Node,
             hostname: pod_hostname(spec),
-            domainname: String::new(),
-            tty: false,
-            open_stdin: false,
-            privileged: false,
-            cap_add: Vec::new(),
-            cap_drop: Vec::new(),
-            no_new_privileges: true,
-            seccomp: SeccompChoice::Default,
-            read_only: true,
-            network,
-            mounts: vec![
-                bind(binary.to_path_buf(), HOLDER_PATH, true),
-                bind(data.join("hostname"), "/etc/hostname", true),
-                bind(data.join("hosts"), "/etc/hosts", true),
-                bind(data.join("resolv.conf"), "/etc/resolv.conf", true),
-            ],
-            user_mounts: Vec::new(),
-            shm_size: None,
-            init: None,
-            cgroups_path: cgroup_path(&spec.cgroup_parent, &rec.id),
-            oom_score_adj: None,
-            resources: Default::default(),
-            devices: Vec::new(),
-            ulimits: Vec::new(),
             sysctls: spec.sysctls.clone(),
-            cgroupns: CgroupNamespace::HostDefault,
-            dev_bind_hook: None,
+            cgroup: cgroup_path(&spec.cgroup_parent, &rec.id),
+            scratch_dir: self.config.exec_root.join("pods"),
         };
-        let oci = berth_runtime::spec::build(&input)
-            .map_err(|e| Error::internal(format!("the holder's spec: {e}")))?;
-        let mut oci = serde_json::to_value(&oci).map_err(|e| Error::internal(e.to_string()))?;
-        // The host's namespaces where the pod asks for them (hostNetwork brings host UTS).
-        let drop_ns = |t: &str| match t {
-            "uts" => spec.host_network(),
-            "ipc" => spec.ipc == NsMode::Node,
-            "pid" => spec.pid == NsMode::Node,
-            _ => false,
-        };
-        if let Some(list) = oci["linux"]["namespaces"].as_array_mut() {
-            list.retain(|n| !drop_ns(n["type"].as_str().unwrap_or_default()));
-        }
-        if spec.host_network() {
-            if let Some(o) = oci.as_object_mut() {
-                o.remove("hostname");
-            }
-        }
-        std::fs::write(
-            dir.join("config.json"),
-            serde_json::to_vec(&oci).map_err(|e| Error::internal(e.to_string()))?,
-        )
-        .map_err(|e| Error::internal(format!("writing the holder's config.json: {e}")))?;
-        let socket = self.pod_socket(&rec.id);
-        let _ = std::fs::remove_file(&socket);
-        let shim_config = ShimConfig {
-            id: rec.id.clone(),
-            bundle: dir.clone(),
-            socket: socket.clone(),
-            log_path: dir.join("holder.log"),
-            log_max_size: 0,
-            log_max_files: 1,
-            log_compress: false,
-            log_disabled: true,
-            log_format: LogFormat::JsonFile,
-            exit_file: dir.join("exit.json"),
-            runtime_root: self.pod_runtime_root(),
-            runtime_binary: None,
-            runtime_args: Vec::new(),
-            seccomp_cache: Some(
-                self.config
-                    .data_root
-                    .join(berth_runtime::shim_proto::SECCOMP_CACHE_DIR),
-            ),
-            tty: false,
-            open_stdin: false,
-            stdin_once: false,
-            trace: self.config.debug,
-        };
-        let shim_json = dir.join("shim.json");
-        std::fs::write(
-            &shim_json,
-            serde_json::to_vec(&shim_config).map_err(|e| Error::internal(e.to_string()))?,
-        )
-        .map_err(|e| Error::internal(format!("writing the holder's shim.json: {e}")))?;
-        let pid = match shim::launch(&self.config.shim_binary, &shim_json).await? {
-            CreateResult::Created { pid } => pid,
-            CreateResult::Failed { message } => {
-                return Err(Error::internal(format!(
-                    "failed to start the pod's holder: {message}"
-                )))
-            }
-        };
-        if let Err(e) = shim::simple(&socket, &Request::Start).await {
-            let _ = self.holder_stop(&rec.id).await;
-            return Err(Error::internal(format!(
-                "failed to start the pod's holder: {e}"
-            )));
-        }
-        Ok(pid)
+        let (started, pidfd) = tokio::task::spawn_blocking(move || direct::spawn(&holder))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??;
+        direct::reap_later(pidfd);
+        Ok((started.pid, started.start_time))
     }
 
-    /// Stops the holder (SIGTERM, then SIGKILL after a grace period) and waits for its shim
-    /// to be gone; a holder already gone is fine.
-    pub(super) async fn holder_stop(&self, id: &str) -> Result<()> {
+    /// Stops the holder: one started by berthd is killed at once through a pidfd and its
+    /// cgroup removed; one run by a shim (made by an older berthd) goes through its shim.
+    pub(super) async fn holder_stop(&self, rec: &PodRecord) -> Result<()> {
+        if rec.holder_start_time > 0 {
+            let cgroup = cgroup_path(&rec.spec.cgroup_parent, &rec.id);
+            return direct::stop(rec.holder_pid, rec.holder_start_time, &cgroup).await;
+        }
+        self.shim_holder_stop(&rec.id).await
+    }
+
+    /// Stops a holder run by a shim (SIGTERM, then SIGKILL after a grace period) and waits for
+    /// its shim to be gone; a holder already gone is fine.
+    async fn shim_holder_stop(&self, id: &str) -> Result<()> {
         let socket = self.pod_socket(id);
         if !socket.exists() {
             return Ok(());

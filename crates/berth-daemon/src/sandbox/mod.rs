@@ -5,6 +5,7 @@
 //! design.
 
 pub mod cni;
+mod direct;
 mod holder;
 pub(crate) mod member;
 mod repo;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 
 use berth_types::{id, Error, Result};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::daemon::Daemon;
 pub use cni::CniDirs;
@@ -96,6 +98,10 @@ pub struct PodRecord {
     pub state: PodState,
     /// The holder's pid (in berthd's PID namespace) while it runs; 0 after.
     pub holder_pid: i32,
+    /// Its start time (clock ticks since boot, `/proc/<pid>/stat`), which tells it from a
+    /// process that reused its pid; 0 for a holder an older berthd ran under a shim.
+    #[serde(default)]
+    pub holder_start_time: u64,
     /// The pinned network namespace; `None` on the host's network.
     pub netns: Option<PathBuf>,
     /// The pod's addresses from CNI, first IPv4 first.
@@ -124,6 +130,21 @@ impl PodRecord {
             }
         }
         (self.holder_pid > 0).then(|| PathBuf::from(format!("/proc/{}/ns/{ns}", self.holder_pid)))
+    }
+}
+
+/// The prefix of a removed pod's directory awaiting deletion.
+const REMOVING: &str = ".removing-";
+
+/// Deletes what a removal left under `dir` (`<exec-root>/pods`, `<data-root>/pods`).
+fn sweep_removing(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(REMOVING) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
@@ -179,6 +200,7 @@ impl Daemon {
 
     /// RunPodSandbox: the network namespace and its CNI network, the pod's /etc files, then
     /// the holder. Whatever fails undoes what was done.
+    #[tracing::instrument(level = "debug", name = "pod_run", skip_all)]
     pub async fn pod_run(&self, spec: PodSpec, cni: &CniDirs) -> Result<String> {
         if spec.name.is_empty() || spec.uid.is_empty() || spec.namespace.is_empty() {
             return Err(Error::invalid(
@@ -203,6 +225,7 @@ impl Daemon {
             created_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
             state: PodState::NotReady,
             holder_pid: 0,
+            holder_start_time: 0,
             netns: None,
             ips: Vec::new(),
             cni_network: None,
@@ -240,7 +263,7 @@ impl Daemon {
     ) -> Result<()> {
         holder::write_etc_files(&self.pod_data_dir(&rec.id), &rec.spec)?;
         if rec.spec.host_network() {
-            rec.holder_pid = self.holder_start(rec, holder_binary).await?;
+            (rec.holder_pid, rec.holder_start_time) = self.holder_start(rec, holder_binary).await?;
             return self.pods.save(rec);
         }
         let netns = self.pod_run_dir(&rec.id).join("netns");
@@ -259,7 +282,7 @@ impl Daemon {
             let added = cni::add(cni, rec, &netns).await;
             let started = match &added {
                 Ok(_) => self.holder_start(rec, holder_binary).await,
-                Err(_) => Ok(0),
+                Err(_) => Ok((0, 0)),
             };
             (added, started)
         } else {
@@ -278,8 +301,9 @@ impl Daemon {
             rec.cni_network = Some(network.clone());
             rec.cni_result = Some(result.clone());
         }
-        if let Ok(pid) = started {
+        if let Ok((pid, start_time)) = started {
             rec.holder_pid = pid;
+            rec.holder_start_time = start_time;
         }
         added?;
         started?;
@@ -304,43 +328,77 @@ impl Daemon {
             }
             Some(del.is_ok())
         };
-        let (stopped, released) = tokio::join!(self.holder_stop(&r.id), network);
+        let (stopped, released) = tokio::join!(self.holder_stop(r), network);
         if let Err(e) = stopped {
             tracing::warn!(sandbox = %rec.id, error = %e, "stopping the pod holder");
         }
         rec.holder_pid = 0;
+        rec.holder_start_time = 0;
         if released == Some(true) {
             rec.netns = None;
         }
         rec.state = PodState::NotReady;
     }
 
-    /// StopPodSandbox: its containers are killed, its network released (CNI DEL) and its
-    /// holder stopped. A sandbox that is already stopped, or gone, is no error.
+    /// StopPodSandbox: its containers are killed (all at once, SIGKILL straight away as
+    /// containerd does for the pod's stop), its network released (CNI DEL) and its holder
+    /// stopped. A sandbox that is already stopped, or gone, is no error.
+    #[tracing::instrument(level = "debug", name = "pod_stop", skip_all)]
     pub async fn pod_stop(&self, key: &str, cni: &CniDirs) -> Result<()> {
         let mut rec = match self.pod_get(key) {
             Ok(r) => r,
             Err(e) if e.kind == berth_types::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        for cid in self.pod_containers(&rec.id) {
-            match self.container_stop(&cid, None, Some(0)).await {
-                Ok(()) => {}
+        let members = self.pod_containers(&rec.id);
+        // SIGKILL first, to every container at once: from then on nothing of theirs runs, so
+        // the network's release and the holder's stop need not wait for their exits to be
+        // recorded and released (the stops below do that, beside the teardown).
+        futures::future::join_all(members.iter().filter_map(|cid| {
+            let ctr = self.lookup(cid).ok()?;
+            ctr.snapshot()
+                .state
+                .running()
+                .then(|| crate::runtime::shim::kill_all_at(self.shim_socket(cid)))
+        }))
+        .instrument(tracing::debug_span!("kill_containers"))
+        .await;
+        let stops = members.into_iter().map(|cid| async move {
+            match self.container_stop(&cid, Some("SIGKILL"), Some(0)).await {
+                Ok(()) => Ok(()),
                 Err(e)
                     if matches!(
                         e.kind,
                         berth_types::ErrorKind::NotModified | berth_types::ErrorKind::NotFound
-                    ) => {}
-                Err(e) => return Err(e),
+                    ) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e),
             }
+        });
+        let stopped =
+            futures::future::join_all(stops).instrument(tracing::debug_span!("stop_containers"));
+        let needs_teardown =
+            rec.state == PodState::Ready || rec.holder_pid > 0 || rec.netns.is_some();
+        let teardown = async {
+            if needs_teardown {
+                self.pod_teardown(&mut rec, cni)
+                    .instrument(tracing::debug_span!("teardown"))
+                    .await;
+            }
+        };
+        let (stopped, ()) = tokio::join!(stopped, teardown);
+        if needs_teardown {
+            self.pods.save(&rec)?;
         }
-        self.pod_teardown(&mut rec, cni).await;
-        self.pods.save(&rec)?;
+        stopped.into_iter().collect::<Result<Vec<()>>>()?;
         Ok(())
     }
 
-    /// RemovePodSandbox: stops it if need be, removes its containers, its files and its
-    /// record. A sandbox that is gone is no error.
+    /// RemovePodSandbox: stops it if need be, removes its containers (side by side), its files
+    /// and its record. A sandbox that is gone is no error.
+    #[tracing::instrument(level = "debug", name = "pod_remove", skip_all)]
     pub async fn pod_remove(&self, key: &str, cni: &CniDirs) -> Result<()> {
         let rec = match self.pod_get(key) {
             Ok(r) => r,
@@ -348,20 +406,48 @@ impl Daemon {
             Err(e) => return Err(e),
         };
         self.pod_stop(&rec.id, cni).await?;
-        for cid in self.pod_containers(&rec.id) {
-            let opts = crate::options::RemoveOptions {
-                force: true,
-                ..Default::default()
-            };
-            match self.container_remove(&cid, opts).await {
-                Ok(()) => {}
-                Err(e) if e.kind == berth_types::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let _ = std::fs::remove_dir_all(self.pod_run_dir(&rec.id));
-        let _ = std::fs::remove_dir_all(self.pod_data_dir(&rec.id));
+        let removals = self
+            .pod_containers(&rec.id)
+            .into_iter()
+            .map(|cid| async move {
+                let opts = crate::options::RemoveOptions {
+                    force: true,
+                    ..Default::default()
+                };
+                match self.container_remove(&cid, opts).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind == berth_types::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(e),
+                }
+            });
+        futures::future::join_all(removals)
+            .instrument(tracing::debug_span!("remove_containers"))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>>>()?;
+        // The pod's directories (named by its id, which no later sandbox gets) are renamed
+        // out of the way now and deleted after the answer, with any a crash left.
+        let dirs = [self.pod_run_dir(&rec.id), self.pod_data_dir(&rec.id)];
+        let trash: Vec<PathBuf> = dirs
+            .iter()
+            .filter_map(|d| {
+                let t = d.with_file_name(format!("{REMOVING}{}", rec.id));
+                std::fs::rename(d, &t).ok().map(|_| t)
+            })
+            .collect();
         self.pods.delete(&rec.id)?;
+        let parents: Vec<PathBuf> = dirs
+            .iter()
+            .filter_map(|d| d.parent().map(PathBuf::from))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            for t in trash {
+                let _ = std::fs::remove_dir_all(t);
+            }
+            for parent in parents {
+                sweep_removing(&parent);
+            }
+        });
         Ok(())
     }
 
@@ -407,6 +493,9 @@ impl Daemon {
     /// Whether the holder of a Ready sandbox still runs (a holder killed behind berth's back
     /// leaves the pod NotReady, as kubelet then recreates it).
     pub fn pod_holder_alive(&self, rec: &PodRecord) -> bool {
+        if rec.holder_start_time > 0 {
+            return direct::alive(rec.holder_pid, rec.holder_start_time);
+        }
         rec.holder_pid > 0
             && std::fs::read_link(format!("/proc/{}/ns/net", rec.holder_pid)).is_ok()
             && holder::socket_alive(&self.pod_socket(&rec.id))
