@@ -14,11 +14,11 @@
 //! passed back with `favordynmods` added (what `mount -o remount,favordynmods` does).
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::mount::{mount, MsFlags};
 
-use crate::cgroupfs::CGROUP_ROOT;
+use crate::cgroupfs::{cgroup_mount_lines, split_options, CGROUP_ROOT};
 
 const OPTION: &str = "favordynmods";
 
@@ -87,40 +87,15 @@ impl CgroupMount {
 /// The cgroup mounts at or right below `/sys/fs/cgroup` in a mountinfo table (a later mount on
 /// the same point hides an earlier one).
 pub fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
-    let root = Path::new(CGROUP_ROOT);
-    let mut mounts: Vec<CgroupMount> = Vec::new();
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        let (Some(point), Some(mount_options), Some(fstype), Some(super_options)) = (
-            fields.get(4),
-            fields.get(5),
-            fields.get(sep + 1),
-            fields.get(sep + 3),
-        ) else {
-            continue;
-        };
-        let point = PathBuf::from(point);
-        mounts.retain(|m| m.mount_point != point);
-        let v2 = match *fstype {
-            "cgroup" => false,
-            "cgroup2" => true,
-            _ => continue,
-        };
-        if point != root && point.parent() != Some(root) {
-            continue;
-        }
-        let split = |s: &str| s.split(',').map(str::to_string).collect();
-        mounts.push(CgroupMount {
-            mount_point: point,
-            v2,
-            mount_options: split(mount_options),
-            super_options: split(super_options),
-        });
-    }
-    mounts
+    cgroup_mount_lines(mountinfo)
+        .into_iter()
+        .map(|m| CgroupMount {
+            mount_point: m.mount_point,
+            v2: m.v2,
+            mount_options: split_options(m.mount_options),
+            super_options: split_options(m.super_options),
+        })
+        .collect()
 }
 
 fn current_mounts() -> Result<Vec<CgroupMount>, DynmodsError> {
@@ -168,6 +143,8 @@ pub fn favor_dynmods() -> Result<Outcome, DynmodsError> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     const HYBRID: &str = "\

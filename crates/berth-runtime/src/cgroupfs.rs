@@ -122,34 +122,14 @@ impl Host {
     /// The cgroup mounts at or right below [`CGROUP_ROOT`] in a mountinfo table; a later mount
     /// on the same point hides an earlier one.
     pub fn parse(mountinfo: &str) -> Host {
-        let root = Path::new(CGROUP_ROOT);
-        let mut hierarchies: Vec<Hierarchy> = Vec::new();
-        for line in mountinfo.lines() {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let Some(sep) = fields.iter().position(|f| *f == "-") else {
-                continue;
-            };
-            let (Some(point), Some(fstype), Some(options)) =
-                (fields.get(4), fields.get(sep + 1), fields.get(sep + 3))
-            else {
-                continue;
-            };
-            let point = PathBuf::from(unescape(point));
-            hierarchies.retain(|h| h.mount_point != point);
-            let v2 = match *fstype {
-                "cgroup" => false,
-                "cgroup2" => true,
-                _ => continue,
-            };
-            if point != root && point.parent() != Some(root) {
-                continue;
-            }
-            hierarchies.push(Hierarchy {
-                mount_point: point,
-                v2,
-                options: options.split(',').map(str::to_string).collect(),
-            });
-        }
+        let hierarchies = cgroup_mount_lines(mountinfo)
+            .into_iter()
+            .map(|m| Hierarchy {
+                mount_point: m.mount_point,
+                v2: m.v2,
+                options: split_options(m.super_options),
+            })
+            .collect();
         Host { hierarchies }
     }
 
@@ -187,6 +167,58 @@ impl Host {
             .filter(|h| !h.managed(layout))
             .collect()
     }
+}
+
+/// One cgroup mount's line of mountinfo, its fields still as written there.
+pub(crate) struct CgroupMountLine<'a> {
+    pub mount_point: PathBuf,
+    pub v2: bool,
+    /// Per-mount options (`rw,nosuid,nodev,noexec,relatime`).
+    pub mount_options: &'a str,
+    /// Superblock options (a v1 hierarchy's controllers, `name=...`, `nsdelegate`, ...).
+    pub super_options: &'a str,
+}
+
+/// The cgroup mounts at or right below [`CGROUP_ROOT`], in mountinfo order; a later mount on
+/// the same point hides an earlier one (of any filesystem type).
+pub(crate) fn cgroup_mount_lines(mountinfo: &str) -> Vec<CgroupMountLine<'_>> {
+    let root = Path::new(CGROUP_ROOT);
+    let mut mounts: Vec<CgroupMountLine<'_>> = Vec::new();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let (Some(point), Some(mount_options), Some(fstype), Some(super_options)) = (
+            fields.get(4),
+            fields.get(5),
+            fields.get(sep + 1),
+            fields.get(sep + 3),
+        ) else {
+            continue;
+        };
+        let point = PathBuf::from(unescape(point));
+        mounts.retain(|m| m.mount_point != point);
+        let v2 = match *fstype {
+            "cgroup" => false,
+            "cgroup2" => true,
+            _ => continue,
+        };
+        if point != root && point.parent() != Some(root) {
+            continue;
+        }
+        mounts.push(CgroupMountLine {
+            mount_point: point,
+            v2,
+            mount_options,
+            super_options,
+        });
+    }
+    mounts
+}
+
+pub(crate) fn split_options(options: &str) -> Vec<String> {
+    options.split(',').map(str::to_string).collect()
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.

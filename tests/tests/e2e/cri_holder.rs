@@ -35,14 +35,19 @@ fn gone(pid: i64) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
 }
 
-#[test]
-fn the_holder_runs_without_privileges_files_or_a_shim_and_is_reaped() {
-    let Some(d) = TestDaemon::start_with(&[
+/// A daemon with its CRI endpoint and no CNI configuration: these pods use the host's network.
+fn start_without_cni() -> Option<TestDaemon> {
+    TestDaemon::start_with(&[
         "--cri-socket",
         "{dir}/cri.sock",
         "--cni-conf-dir",
         "{dir}/no-cni-conf",
-    ]) else {
+    ])
+}
+
+#[test]
+fn the_holder_runs_without_privileges_files_or_a_shim_and_is_reaped() {
+    let Some(d) = start_without_cni() else {
         return;
     };
     let sock = d.cri_socket();
@@ -171,12 +176,7 @@ fn the_holder_runs_without_privileges_files_or_a_shim_and_is_reaped() {
 /// and the refused pod leaves no record, process or cgroup.
 #[test]
 fn a_host_sysctl_is_refused_and_leaves_nothing() {
-    let Some(d) = TestDaemon::start_with(&[
-        "--cri-socket",
-        "{dir}/cri.sock",
-        "--cni-conf-dir",
-        "{dir}/no-cni-conf",
-    ]) else {
+    let Some(d) = start_without_cni() else {
         return;
     };
     let sock = d.cri_socket();
