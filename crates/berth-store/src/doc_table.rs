@@ -45,40 +45,32 @@ impl<T: Document> DocTable<T> {
 
     /// Inserts a new record; a taken id or name is a `Conflict`.
     pub fn insert(&self, record: &T) -> Result<()> {
-        let doc = to_json(record)?;
-        let table = T::TABLE;
-        self.db
-            .with(|conn| {
-                match record.name() {
-                    Some(name) => conn.execute(
-                        &format!("INSERT INTO {table} (id, name, doc) VALUES (?1, ?2, ?3)"),
-                        params![record.id(), name, doc],
-                    ),
-                    None => conn.execute(
-                        &format!("INSERT INTO {table} (id, doc) VALUES (?1, ?2)"),
-                        params![record.id(), doc],
-                    ),
-                }
-                .db_err()
-            })
-            .map(|_| ())
+        self.write(
+            record,
+            "INSERT INTO {table} (id, name, doc) VALUES (?1, ?2, ?3)",
+            "INSERT INTO {table} (id, doc) VALUES (?1, ?2)",
+        )
     }
 
     /// Writes the whole record (and its name) back.
     pub fn save(&self, record: &T) -> Result<()> {
+        self.write(
+            record,
+            "UPDATE {table} SET name = ?2, doc = ?3 WHERE id = ?1",
+            "UPDATE {table} SET doc = ?2 WHERE id = ?1",
+        )
+    }
+
+    /// Runs `named` (parameters id, name, doc) for a record with a name, else `unnamed` (id,
+    /// doc); `{table}` in either is the record's table.
+    fn write(&self, record: &T, named: &str, unnamed: &str) -> Result<()> {
         let doc = to_json(record)?;
-        let table = T::TABLE;
+        let sql = |s: &str| s.replace("{table}", T::TABLE);
         self.db
             .with(|conn| {
                 match record.name() {
-                    Some(name) => conn.execute(
-                        &format!("UPDATE {table} SET name = ?2, doc = ?3 WHERE id = ?1"),
-                        params![record.id(), name, doc],
-                    ),
-                    None => conn.execute(
-                        &format!("UPDATE {table} SET doc = ?2 WHERE id = ?1"),
-                        params![record.id(), doc],
-                    ),
+                    Some(name) => conn.execute(&sql(named), params![record.id(), name, doc]),
+                    None => conn.execute(&sql(unnamed), params![record.id(), doc]),
                 }
                 .db_err()
             })
