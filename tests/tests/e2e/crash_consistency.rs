@@ -295,6 +295,70 @@ fn volume_removal_interrupted_by_a_crash() {
     d.docker(&["volume", "rm", &v]).success();
 }
 
+/// The bridge of user network `name` as the daemon names it, and whether the host has it
+/// up with `gateway` on it.
+fn bridge_of(d: &TestDaemon, name: &str) -> (String, bool) {
+    let id = d.inspect(Client::Docker, name, "{{.Id}}");
+    let bridge = format!("br-{}", &id[..12]);
+    let gateway = d.inspect(
+        Client::Docker,
+        name,
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+    );
+    let out = std::process::Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "dev", &bridge])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let up = !gateway.is_empty() && out.contains(&format!("inet {gateway}/"));
+    (bridge, up)
+}
+
+/// A network create or rm killed half-way leaves no bridge named by nothing: the record is
+/// made before the bridge and removed after it, so the restart finds the network and brings
+/// its bridge back, and `network rm` then takes both.
+#[test]
+fn network_create_and_rm_interrupted_by_a_crash() {
+    let Some(mut d) = TestDaemon::start() else {
+        return;
+    };
+    let net = unique_name("crashnet");
+
+    // Killed after the record, before the bridge: the restart makes the bridge.
+    die_at(
+        &mut d,
+        "network-create-after-row",
+        &["network", "create", &net],
+    );
+    d.restart();
+    let (bridge, up) = bridge_of(&d, &net);
+    assert!(
+        up,
+        "{bridge} should be up with the network's gateway after the restart"
+    );
+    d.docker(&["run", "--rm", "--network", &net, "busybox", "true"])
+        .success();
+    assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
+
+    // Killed after the bridge went, before the record: still a whole network after the
+    // restart, and removable.
+    die_at(&mut d, "network-rm-after-bridge", &["network", "rm", &net]);
+    d.restart();
+    let (bridge, up) = bridge_of(&d, &net);
+    assert!(
+        up,
+        "{bridge} should be back with the network's gateway after the restart"
+    );
+    d.docker(&["network", "rm", &net]).success();
+    assert!(
+        !std::path::Path::new("/sys/class/net")
+            .join(&bridge)
+            .exists(),
+        "{bridge} left after network rm"
+    );
+    assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
+}
+
 /// A volume whose data is gone is reported by `system check` and refused by `run -v`, never
 /// silently made again empty; a data directory without a record is reported too.
 #[test]

@@ -183,13 +183,17 @@ impl Daemon {
         let id = check.id.clone();
         let n = check.into_record(ipam);
         let host = Netlink::host().map_err(net_error)?;
-        bring_up_bridge(&host, &n).await?;
-        if let Err(e) = self.nets.repo.insert(&n) {
-            let _ = host.delete(&n.bridge).await;
-            return Err(e);
-        }
+        // The record first: a daemon killed before the bridge is up finds the network at its
+        // next start and brings the bridge up then; a bridge made first would be left behind,
+        // named by nothing.
+        self.nets.repo.insert(&n)?;
         self.nets.put(n.clone());
-        if let Err(e) = self.apply_firewall_locked() {
+        crate::recovery::failpoint::hit("network-create-after-row");
+        let made = match bring_up_bridge(&host, &n).await {
+            Ok(()) => self.apply_firewall_locked(),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
             self.nets.forget(&n.id);
             let _ = self.nets.repo.delete(&n.id);
             let _ = host.delete(&n.bridge).await;
@@ -229,10 +233,13 @@ impl Daemon {
                 ),
             ));
         }
-        self.nets.repo.delete(&n.id)?;
-        self.nets.forget(&n.id);
+        // The bridge before the record, for the same reason as at create: a daemon killed in
+        // between still has the network and brings its bridge back at its next start.
         let host = Netlink::host().map_err(net_error)?;
         host.delete(&n.bridge).await.map_err(net_error)?;
+        crate::recovery::failpoint::hit("network-rm-after-bridge");
+        self.nets.repo.delete(&n.id)?;
+        self.nets.forget(&n.id);
         self.apply_firewall_locked()?;
         self.network_event(&n, "destroy", None);
         Ok(())

@@ -962,5 +962,54 @@ fn operations(ctx: &Ctx, registry: Option<String>) -> Vec<Op> {
             Ok(handles)
         }),
     });
+    ops.push(Op {
+        name: "network-create-remove",
+        points: vec![
+            ("at-once", Trigger::Markers("net-removed", 0)),
+            ("first-removed", Trigger::Markers("net-removed", 1)),
+            ("3-created", Trigger::Markers("net-created", 3)),
+        ],
+        launch: Box::new(move |d, p, nonce| {
+            for i in 0..4 {
+                let r = d.api(
+                    "POST",
+                    "/networks/create",
+                    Some("application/json"),
+                    &json_body(&serde_json::json!({"Name": format!("rel-oldnet-{nonce}-{i}")})),
+                );
+                if r.status != 201 {
+                    return Err(format!("network create: {} {}", r.status, r.text()));
+                }
+            }
+            let mut handles = Vec::new();
+            for i in 0..4 {
+                let socket = d.socket.clone();
+                handles.push(p.spawn(move |p| {
+                    call(
+                        p,
+                        &socket,
+                        "DELETE",
+                        &format!("/networks/rel-oldnet-{nonce}-{i}"),
+                        None,
+                        204,
+                        "net-removed",
+                    );
+                }));
+                let socket = d.socket.clone();
+                handles.push(p.spawn(move |p| {
+                    call(
+                        p,
+                        &socket,
+                        "POST",
+                        "/networks/create",
+                        Some(&serde_json::json!({"Name": format!("rel-newnet-{nonce}-{i}")})),
+                        201,
+                        "net-created",
+                    );
+                }));
+            }
+            Ok(handles)
+        }),
+    });
     ops
 }
