@@ -351,34 +351,37 @@ impl Daemon {
             Err(e) => return Err(e),
         };
         let members = self.pod_containers(&rec.id);
-        // SIGKILL first, to every container at once: from then on nothing of theirs runs, so
-        // the network's release and the holder's stop need not wait for their exits to be
-        // recorded and released (the stops below do that, beside the teardown).
-        futures::future::join_all(members.iter().filter_map(|cid| {
-            let ctr = self.lookup(cid).ok()?;
-            ctr.snapshot()
-                .state
-                .running()
-                .then(|| crate::runtime::shim::kill_all_at(self.shim_socket(cid)))
-        }))
-        .instrument(tracing::debug_span!("kill_containers"))
-        .await;
-        let stops = members.into_iter().map(|cid| async move {
-            match self.container_stop(&cid, Some("SIGKILL"), Some(0)).await {
-                Ok(()) => Ok(()),
-                Err(e)
-                    if matches!(
-                        e.kind,
-                        berth_types::ErrorKind::NotModified | berth_types::ErrorKind::NotFound
-                    ) =>
-                {
-                    Ok(())
+        // SIGKILL to every container at once, and beside it the network's release and the
+        // holder's stop: none of these waits for another (a container killed a moment after
+        // its network went loses nothing), and the stops then record the exits.
+        let kill_then_stop = async {
+            futures::future::join_all(members.iter().filter_map(|cid| {
+                let ctr = self.lookup(cid).ok()?;
+                ctr.snapshot()
+                    .state
+                    .running()
+                    .then(|| crate::runtime::shim::kill_all_at(self.shim_socket(cid)))
+            }))
+            .instrument(tracing::debug_span!("kill_containers"))
+            .await;
+            let stops = members.iter().map(|cid| async move {
+                match self.container_stop(cid, Some("SIGKILL"), Some(0)).await {
+                    Ok(()) => Ok(()),
+                    Err(e)
+                        if matches!(
+                            e.kind,
+                            berth_types::ErrorKind::NotModified | berth_types::ErrorKind::NotFound
+                        ) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            }
-        });
-        let stopped =
-            futures::future::join_all(stops).instrument(tracing::debug_span!("stop_containers"));
+            });
+            futures::future::join_all(stops)
+                .instrument(tracing::debug_span!("stop_containers"))
+                .await
+        };
         let needs_teardown =
             rec.state == PodState::Ready || rec.holder_pid > 0 || rec.netns.is_some();
         let teardown = async {
@@ -388,7 +391,7 @@ impl Daemon {
                     .await;
             }
         };
-        let (stopped, ()) = tokio::join!(stopped, teardown);
+        let (stopped, ()) = tokio::join!(kill_then_stop, teardown);
         if needs_teardown {
             self.pods.save(&rec)?;
         }
