@@ -169,6 +169,19 @@ fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Other(format!("{what}: {e}"))
 }
 
+/// This process's cgroup mounts, from one read of /proc/self/mountinfo, which libcgroups is
+/// handed too: it answers from it here and in the processes libcontainer clones from this one
+/// (its intermediate and the init), which would otherwise read and parse the host's whole
+/// mount table three times more per create (each running container adds its mounts to it).
+/// Runtime calls run in a short-lived helper process, whose view of the mounts does not change.
+fn host_cgroups() -> Result<cgroupfs::Host> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| other("reading /proc/self/mountinfo", e))?;
+    libcgroups::v1::util::remember_mountinfo(&text)
+        .map_err(|e| other("parsing /proc/self/mountinfo", e))?;
+    Ok(cgroupfs::Host::parse(&text))
+}
+
 fn lc_error(e: LibcontainerError) -> RuntimeError {
     // An exec's failure arrives through a pipe read in 3-byte chunks, NUL-padded.
     crate::external::classify(e.to_string().trim_end_matches('\0'))
@@ -181,7 +194,7 @@ impl Runtime for EmbeddedRuntime {
             Spec::load(bundle.join("config.json")).map_err(|e| other("loading config.json", e))?;
         check_executable(&spec, bundle)?;
         seccomp_cache::prepare(self.seccomp_cache.as_ref(), &spec);
-        let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
+        let host = host_cgroups()?;
         let (spec, cgroups_path, seal) = prepare_spec(spec, &host)?;
         let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
         // Only a terminal's console socket needs a temp dir.
@@ -257,7 +270,7 @@ impl Runtime for EmbeddedRuntime {
         let process_json = work.join("process.json");
         let file = File::create(&process_json).map_err(|e| other("writing process.json", e))?;
         serde_json::to_writer(file, process).map_err(|e| other("writing process.json", e))?;
-        let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
+        let host = host_cgroups()?;
         let cgroups_path = spec
             .linux()
             .as_ref()
@@ -288,12 +301,12 @@ impl Runtime for EmbeddedRuntime {
     fn delete(&self, id: &str, force: bool) -> Result<()> {
         let mut container = self.load(id)?;
         let cgroups_path = spec_cgroups_path(&container.bundle().join("config.json"));
+        let host = host_cgroups()?;
         let lc_delete = tracing::debug_span!("rt_libcontainer_delete").entered();
         container.delete(force).map_err(lc_error)?;
         drop(lc_delete);
         if let Some(p) = cgroups_path {
             let _span = tracing::debug_span!("rt_remove_unmanaged_cgroups").entered();
-            let host = cgroupfs::Host::current().map_err(|e| other("cgroup mounts", e))?;
             cgroupfs::remove_unmanaged(&host, &p).map_err(|e| other("removing cgroups", e))?;
         }
         Ok(())
@@ -305,6 +318,39 @@ mod tests {
     use oci_spec::runtime::LinuxBuilder;
 
     use super::*;
+
+    const MOUNTINFO: &str = "\
+25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+31 25 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+33 31 0:28 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw
+35 31 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,cpu,cpuacct
+36 31 0:31 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,memory
+";
+
+    /// The vendored libcgroups' `remember_mountinfo` (see vendor/libcgroups/BERTH-PATCH.md):
+    /// once handed a mountinfo text, its v1 mount points come from it, only the first text
+    /// counts, and a text that is not mountinfo is refused.
+    #[test]
+    fn libcgroups_answers_from_the_remembered_mountinfo() {
+        use libcgroups::v1::ControllerType;
+        use libcgroups::v1::util;
+        assert!(util::remember_mountinfo("not a mountinfo line").is_err());
+        util::remember_mountinfo(MOUNTINFO).unwrap();
+        let points = util::cgroup_mount_points().unwrap();
+        assert_eq!(
+            points,
+            vec![
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"),
+                PathBuf::from("/sys/fs/cgroup/memory")
+            ]
+        );
+        assert_eq!(
+            util::get_subsystem_mount_point(&ControllerType::CpuAcct).unwrap(),
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
+        );
+        util::remember_mountinfo("40 31 0:40 / /elsewhere rw - cgroup cgroup rw,pids\n").unwrap();
+        assert_eq!(util::cgroup_mount_points().unwrap(), points);
+    }
 
     #[test]
     fn cgroups_path_read_without_the_whole_spec_matches_the_spec() {

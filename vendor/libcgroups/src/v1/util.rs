@@ -30,12 +30,17 @@ pub fn list_subsystem_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> 
         "mountinfo",
         OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
     )?);
+    mount_points_of(reader.lines().map(|lr| lr.map_err(V1MountPointError::Io)))
+}
 
-    reader
-        .lines()
+/// berth: the `cgroup` mount points of mountinfo's lines, in order (what
+/// [`list_subsystem_mount_points`] finds in /proc/self/mountinfo).
+fn mount_points_of(
+    lines: impl Iterator<Item = Result<String, V1MountPointError>>,
+) -> Result<Vec<PathBuf>, V1MountPointError> {
+    lines
         .map(|lr| {
-            lr.map_err(V1MountPointError::Io)
-                .and_then(|line| MountInfo::from_line(&line).map_err(V1MountPointError::MountInfo))
+            lr.and_then(|line| MountInfo::from_line(&line).map_err(V1MountPointError::MountInfo))
         })
         .try_fold(Vec::new(), |mut mount_points, r| {
             r.map(|m| {
@@ -45,6 +50,21 @@ pub fn list_subsystem_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> 
                 mount_points
             })
         })
+}
+
+/// berth: mount points given by a caller that read this process's mountinfo already.
+static GIVEN_MOUNT_POINTS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+
+/// berth: hands this process the text of its /proc/self/mountinfo, read by the caller a moment
+/// ago: [`cgroup_mount_points`] answers from it from then on, here and in the processes cloned
+/// from this one (libcontainer's intermediate and init), which would otherwise read and parse
+/// the whole table again, several times, for every container they create. Only the first call
+/// counts; for a process whose cgroup mounts do not change while it lives (a runtime's
+/// short-lived create or delete).
+pub fn remember_mountinfo(mountinfo: &str) -> Result<(), V1MountPointError> {
+    let points = mount_points_of(mountinfo.lines().map(|l| Ok(l.to_string())))?;
+    let _ = GIVEN_MOUNT_POINTS.set(points);
+    Ok(())
 }
 
 /// List the mount points of all currently supported cgroup subsystems.
@@ -68,6 +88,9 @@ pub fn get_subsystem_mount_point(subsystem: &ControllerType) -> Result<PathBuf, 
 /// berth: the mount points of every `cgroup` (v1) filesystem in /proc/self/mountinfo, in
 /// order, read once so a caller resolving several controllers parses the table once.
 pub fn cgroup_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
+    if let Some(given) = GIVEN_MOUNT_POINTS.get() {
+        return Ok(given.clone());
+    }
     list_subsystem_mount_points()
 }
 

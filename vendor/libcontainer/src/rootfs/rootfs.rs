@@ -62,7 +62,12 @@ impl RootFS {
 
         let mounter = Mount::new();
 
-        mounter.make_parent_mount_private(rootfs)?;
+        // berth: after the recursive MS_SLAVE or MS_PRIVATE above, no mount here is shared any
+        // more, so the parent mount of the rootfs needs no change and mountinfo (the whole
+        // host's table, parsed line by line in every container's init) is not read for it.
+        if flags.contains(MsFlags::MS_SHARED) {
+            mounter.make_parent_mount_private(rootfs)?;
+        }
 
         tracing::debug!("mount root fs {:?}", rootfs);
         self.syscall
