@@ -332,8 +332,8 @@ mod tests {
     /// counts, and a text that is not mountinfo is refused.
     #[test]
     fn libcgroups_answers_from_the_remembered_mountinfo() {
-        use libcgroups::v1::ControllerType;
         use libcgroups::v1::util;
+        use libcgroups::v1::ControllerType;
         assert!(util::remember_mountinfo("not a mountinfo line").is_err());
         util::remember_mountinfo(MOUNTINFO).unwrap();
         let points = util::cgroup_mount_points().unwrap();
