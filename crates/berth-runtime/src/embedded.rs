@@ -335,8 +335,8 @@ mod tests {
         use libcgroups::v1::util;
         use libcgroups::v1::ControllerType;
         assert!(util::remember_mountinfo("not a mountinfo line").is_err());
-        util::remember_mountinfo(MOUNTINFO).unwrap();
-        let points = util::cgroup_mount_points().unwrap();
+        util::remember_mountinfo(MOUNTINFO).expect("a mountinfo text");
+        let points = util::cgroup_mount_points().expect("the remembered points");
         assert_eq!(
             points,
             vec![
@@ -345,11 +345,15 @@ mod tests {
             ]
         );
         assert_eq!(
-            util::get_subsystem_mount_point(&ControllerType::CpuAcct).unwrap(),
+            util::get_subsystem_mount_point(&ControllerType::CpuAcct).expect("cpuacct's mount"),
             PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
         );
-        util::remember_mountinfo("40 31 0:40 / /elsewhere rw - cgroup cgroup rw,pids\n").unwrap();
-        assert_eq!(util::cgroup_mount_points().unwrap(), points);
+        util::remember_mountinfo("40 31 0:40 / /elsewhere rw - cgroup cgroup rw,pids\n")
+            .expect("a mountinfo line");
+        assert_eq!(
+            util::cgroup_mount_points().expect("the remembered points"),
+            points
+        );
     }
 
     #[test]
