@@ -177,8 +177,10 @@ fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
 fn host_cgroups() -> Result<cgroupfs::Host> {
     let text = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| other("reading /proc/self/mountinfo", e))?;
-    libcgroups::v1::util::remember_mountinfo(&text)
-        .map_err(|e| other("parsing /proc/self/mountinfo", e))?;
+    // A line libcgroups cannot parse leaves it reading the table itself, as before.
+    if let Err(e) = libcgroups::v1::util::remember_mountinfo(&text) {
+        tracing::debug!(error = %e, "libcgroups keeps reading mountinfo itself");
+    }
     Ok(cgroupfs::Host::parse(&text))
 }
 
