@@ -183,6 +183,9 @@ impl Daemon {
         let id = check.id.clone();
         let n = check.into_record(ipam);
         let host = Netlink::host().map_err(net_error)?;
+        // A link of that name that is there already (`com.docker.network.bridge.name`) is
+        // never deleted by a failed create.
+        let existed = host.index(&n.bridge).await.map_err(net_error)?.is_some();
         // The record first: a daemon killed before the bridge is up finds the network at its
         // next start and brings the bridge up then; a bridge made first would be left behind,
         // named by nothing.
@@ -196,7 +199,9 @@ impl Daemon {
         if let Err(e) = made {
             self.nets.forget(&n.id);
             let _ = self.nets.repo.delete(&n.id);
-            let _ = host.delete(&n.bridge).await;
+            if !existed {
+                let _ = host.delete(&n.bridge).await;
+            }
             return Err(e);
         }
         self.network_event(&n, "create", None);
