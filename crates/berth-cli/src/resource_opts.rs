@@ -212,20 +212,9 @@ pub fn parse_ulimit(val: &str) -> Result<berth_api::models::ResourcesUlimits, St
 
 /// Namespaced sysctls only (docker's `ValidateSysctl`): IPC ones and the network's.
 pub fn validate_sysctl(val: &str) -> Result<(String, String), String> {
-    const ALLOWED: &[&str] = &[
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
-    const PREFIXES: &[&str] = &["net.", "fs.mqueue."];
     let not_allowed = || format!("sysctl '{val}' is not allowed");
     let (key, value) = val.split_once('=').ok_or_else(not_allowed)?;
-    if ALLOWED.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p)) {
+    if berth_types::gocompat::sysctl::ipc_namespaced(key) || key.starts_with("net.") {
         Ok((key.into(), value.into()))
     } else {
         Err(not_allowed())

@@ -82,19 +82,9 @@ const STEPS: &[&str] = &[
 /// (its words): IPC ones need the pod's IPC namespace, `net.*` its network namespace,
 /// `kernel.hostname` conflicts with the hostname, and anything else is the host's.
 pub(super) fn check_sysctls(spec: &HolderSpec) -> Result<()> {
-    const IPC: &[&str] = &[
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
     for key in spec.sysctls.keys() {
         let s = key.replace('/', ".");
-        let refused = if IPC.contains(&s.as_str()) || s.starts_with("fs.mqueue.") {
+        let refused = if berth_types::gocompat::sysctl::ipc_namespaced(&s) {
             (!spec.new_ipc).then(|| format!("sysctl {s} is not allowed in the hosts ipc namespace"))
         } else if s.starts_with("net.") {
             spec.netns

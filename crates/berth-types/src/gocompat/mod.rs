@@ -8,9 +8,11 @@
 //! - [`signal`]: moby's Linux signal table and `ParseSignal`.
 //! - [`ulimit`]: go-units' ulimit names and `ParseUlimit`.
 //! - [`filemode`]: Go's `os.FileMode` bits for a Unix `st_mode`.
+//! - [`sysctl`]: the sysctls a container's IPC namespace isolates (moby's and runc's list).
 
 pub mod duration;
 pub mod filemode;
 pub mod signal;
+pub mod sysctl;
 pub mod ulimit;
 pub mod units;
