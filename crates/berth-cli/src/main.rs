@@ -39,8 +39,9 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: a command is a few requests and streams, and worker threads (stacks, malloc
+    // arenas, wake-ups) cost more CPU to start than they would ever save.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -169,6 +169,32 @@ impl Host {
     }
 }
 
+/// The lines of a mountinfo table that say anything about cgroups: every `cgroup` and
+/// `cgroup2` mount, and every mount at or right below [`CGROUP_ROOT`] (one may hide a cgroup
+/// mount). [`Host::parse`] and libcgroups answer from them as from the whole table, which grows
+/// by each running container's mounts; berthd hands them to the runtime once (see
+/// `ShimConfig::cgroup_mounts`).
+pub fn cgroup_lines(mountinfo: &str) -> String {
+    let root = Path::new(CGROUP_ROOT);
+    let mut kept = String::new();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let cgroup = matches!(fields.get(sep + 1), Some(&"cgroup" | &"cgroup2"));
+        let near_root = fields.get(4).is_some_and(|p| {
+            let p = PathBuf::from(unescape(p));
+            p == root || p.parent() == Some(root)
+        });
+        if cgroup || near_root {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    kept
+}
+
 /// One cgroup mount's line of mountinfo, its fields still as written there.
 pub(crate) struct CgroupMountLine<'a> {
     pub mount_point: PathBuf,

@@ -23,6 +23,7 @@ use crate::workdir::WorkDir;
 pub struct EmbeddedRuntime {
     root: PathBuf,
     seccomp_cache: Option<SeccompCache>,
+    cgroup_mounts: Option<String>,
 }
 
 impl EmbeddedRuntime {
@@ -30,7 +31,15 @@ impl EmbeddedRuntime {
         EmbeddedRuntime {
             root: root.into(),
             seccomp_cache: None,
+            cgroup_mounts: None,
         }
+    }
+
+    /// The host's cgroup mounts as [`cgroupfs::cgroup_lines`] of mountinfo, read once by
+    /// berthd; None: each operation reads /proc/self/mountinfo.
+    pub fn with_cgroup_mounts(mut self, lines: Option<String>) -> EmbeddedRuntime {
+        self.cgroup_mounts = lines;
+        self
     }
 
     /// Compiled seccomp programs are kept in, and loaded from, `dir` (see [`crate::seccomp_cache`]).
@@ -169,19 +178,27 @@ fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Other(format!("{what}: {e}"))
 }
 
-/// This process's cgroup mounts, from one read of /proc/self/mountinfo, which libcgroups is
-/// handed too: it answers from it here and in the processes libcontainer clones from this one
-/// (its intermediate and the init), which would otherwise read and parse the host's whole
-/// mount table three times more per create (each running container adds its mounts to it).
-/// Runtime calls run in a short-lived helper process, whose view of the mounts does not change.
-fn host_cgroups() -> Result<cgroupfs::Host> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| other("reading /proc/self/mountinfo", e))?;
+/// This process's cgroup mounts: `given` (berthd's [`cgroupfs::cgroup_lines`], read once), or
+/// one read of /proc/self/mountinfo. libcgroups is handed the same text: it answers from it
+/// here and in the processes libcontainer clones from this one (its intermediate and the init),
+/// which would otherwise read and parse the host's whole mount table three times more per
+/// create. That table grows by each running container's mounts: at 100 containers a read and
+/// parse costs about 1 ms. Runtime calls run in a short-lived helper process.
+fn host_cgroups(given: Option<&str>) -> Result<cgroupfs::Host> {
+    let read;
+    let text = match given {
+        Some(text) => text,
+        None => {
+            read = std::fs::read_to_string("/proc/self/mountinfo")
+                .map_err(|e| other("reading /proc/self/mountinfo", e))?;
+            &read
+        }
+    };
     // A line libcgroups cannot parse leaves it reading the table itself, as before.
-    if let Err(e) = libcgroups::v1::util::remember_mountinfo(&text) {
+    if let Err(e) = libcgroups::v1::util::remember_mountinfo(text) {
         tracing::debug!(error = %e, "libcgroups keeps reading mountinfo itself");
     }
-    Ok(cgroupfs::Host::parse(&text))
+    Ok(cgroupfs::Host::parse(text))
 }
 
 fn lc_error(e: LibcontainerError) -> RuntimeError {
@@ -196,7 +213,7 @@ impl Runtime for EmbeddedRuntime {
             Spec::load(bundle.join("config.json")).map_err(|e| other("loading config.json", e))?;
         check_executable(&spec, bundle)?;
         seccomp_cache::prepare(self.seccomp_cache.as_ref(), &spec);
-        let host = host_cgroups()?;
+        let host = host_cgroups(self.cgroup_mounts.as_deref())?;
         let (spec, cgroups_path, seal) = prepare_spec(spec, &host)?;
         let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
         // Only a terminal's console socket needs a temp dir.
@@ -272,7 +289,7 @@ impl Runtime for EmbeddedRuntime {
         let process_json = work.join("process.json");
         let file = File::create(&process_json).map_err(|e| other("writing process.json", e))?;
         serde_json::to_writer(file, process).map_err(|e| other("writing process.json", e))?;
-        let host = host_cgroups()?;
+        let host = host_cgroups(self.cgroup_mounts.as_deref())?;
         let cgroups_path = spec
             .linux()
             .as_ref()
@@ -303,7 +320,7 @@ impl Runtime for EmbeddedRuntime {
     fn delete(&self, id: &str, force: bool) -> Result<()> {
         let mut container = self.load(id)?;
         let cgroups_path = spec_cgroups_path(&container.bundle().join("config.json"));
-        let host = host_cgroups()?;
+        let host = host_cgroups(self.cgroup_mounts.as_deref())?;
         let lc_delete = tracing::debug_span!("rt_libcontainer_delete").entered();
         container.delete(force).map_err(lc_error)?;
         drop(lc_delete);

@@ -2,10 +2,11 @@
 //!
 //! # Launch
 //! berthd writes `<bundle>/config.json` (the OCI spec) and `<bundle>/shim.json` ([`ShimConfig`]),
-//! then runs `berth-shim <bundle>/shim.json` with fd 3 the write end of a pipe. The shim
-//! detaches (double fork + setsid, so it is re-parented away from berthd and survives it),
-//! creates the container *without starting it*, writes one JSON line ([`CreateResult`]) on fd 3
-//! and closes it. berthd reads fd 3 to EOF.
+//! then spawns `berth-shim <bundle>/shim.json` in a session of its own (`posix_spawn`, no copy of
+//! berthd's memory) with fd 3 the write end of a pipe. The shim detaches (stdio to /dev/null,
+//! child subreaper; it stays berthd's child, reaped through a pidfd whenever it exits, and
+//! survives berthd), creates the container *without starting it*, writes one JSON line
+//! ([`CreateResult`]) on fd 3 and closes it. berthd reads fd 3 to EOF.
 //!
 //! # Requests
 //! Every connection to `ShimConfig::socket` starts with one JSON line, a [`Request`]. Unless the
@@ -79,6 +80,12 @@ pub struct ShimConfig {
     /// (`<data-root>/seccomp-cache`); None: every init compiles its profile.
     #[serde(default)]
     pub seccomp_cache: Option<PathBuf>,
+    /// The host's cgroup mounts for the embedded runtime, as the lines of mountinfo
+    /// [`crate::cgroupfs::cgroup_lines`] keeps, read once by berthd; None: the runtime reads
+    /// the whole table per operation. (A cgroup hierarchy mounted after berthd started is
+    /// seen from its restart on.)
+    #[serde(default)]
+    pub cgroup_mounts: Option<String>,
     /// Allocate a pty for the init process (`process.terminal` in the spec agrees).
     pub tty: bool,
     /// Keep stdin open (`-i`).

@@ -1,15 +1,18 @@
-//! Leaving berthd: double fork + setsid, stdio to /dev/null, SIGPIPE ignored, subreaper.
+//! Leaving berthd's way: a session of its own, stdio to /dev/null, SIGPIPE ignored, subreaper.
+//!
+//! berthd spawns the shim with `POSIX_SPAWN_SETSID` and reaps it whenever it exits, so the
+//! shim does not fork twice to get away from it: the process berthd started is the one that
+//! supervises the container. The shim never opens a terminal's slave side (containers' ptys
+//! are made inside them, and only masters come back), so leading a session gives it no
+//! controlling terminal.
 
 use std::os::fd::AsRawFd;
 
 use nix::sys::signal::{signal, SigHandler, Signal};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, setsid, ForkResult};
+use nix::unistd::{getpid, getsid, setsid};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetachError {
-    #[error("fork: {0}")]
-    Fork(nix::Error),
     #[error("setsid: {0}")]
     Setsid(nix::Error),
     #[error("redirect stdio to /dev/null: {0}")]
@@ -20,26 +23,10 @@ pub enum DetachError {
     Sigpipe(nix::Error),
 }
 
-/// Returns only in the detached grandchild. The launching process exits once the intermediate
-/// child has, so berthd sees `berth-shim` finish quickly while the grandchild keeps fd 3.
 pub fn detach() -> Result<(), DetachError> {
-    // SAFETY: the shim is single-threaded here; the child only continues with this code.
-    match unsafe { fork() }.map_err(DetachError::Fork)? {
-        ForkResult::Parent { child } => {
-            let code = match waitpid(child, None) {
-                Ok(WaitStatus::Exited(_, code)) => code,
-                _ => 1,
-            };
-            std::process::exit(code);
-        }
-        ForkResult::Child => {}
-    }
-    setsid().map_err(DetachError::Setsid)?;
-    // SAFETY: still single-threaded; the intermediate process exits at once.
-    match unsafe { fork() }.map_err(DetachError::Fork)? {
-        // SAFETY: _exit skips destructors and atexit handlers that belong to the grandchild.
-        ForkResult::Parent { .. } => unsafe { libc::_exit(0) },
-        ForkResult::Child => {}
+    // Started by hand (tests, debugging) rather than by berthd, the shim makes its session.
+    if getsid(None).map_err(DetachError::Setsid)? != getpid() {
+        setsid().map_err(DetachError::Setsid)?;
     }
     null_stdio().map_err(DetachError::DevNull)?;
     // SAFETY: replacing a signal disposition with SIG_IGN installs no handler code.

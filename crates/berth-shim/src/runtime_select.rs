@@ -15,7 +15,8 @@ pub fn runtime_for(config: &ShimConfig) -> Result<Box<dyn Runtime>, RuntimeError
         ))),
         None => Ok(Box::new(
             EmbeddedRuntime::new(&config.runtime_root)
-                .with_seccomp_cache(config.seccomp_cache.clone()),
+                .with_seccomp_cache(config.seccomp_cache.clone())
+                .with_cgroup_mounts(config.cgroup_mounts.clone()),
         )),
     }
 }

@@ -57,6 +57,8 @@ struct Container {
     dir: tempfile::TempDir,
     config: ShimConfig,
     backend: Backend,
+    /// The launched shim: it stays the launcher's child (as berthd's), reaped on drop.
+    shim: std::cell::RefCell<Option<Child>>,
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -162,6 +164,7 @@ impl Container {
             runtime_binary: (backend == Backend::Runc).then(|| PathBuf::from(RUNC)),
             runtime_args: Vec::new(),
             seccomp_cache: None,
+            cgroup_mounts: None,
             tty: setup.tty,
             open_stdin: setup.open_stdin,
             stdin_once: setup.stdin_once,
@@ -176,17 +179,15 @@ impl Container {
             dir,
             config,
             backend,
+            shim: Default::default(),
         }
     }
 
     /// Launches the shim as berthd does and returns its create result.
     fn launch(&self) -> CreateResult {
-        let (mut launcher, read_end) =
-            self.spawn_launcher(Command::new(SHIM).arg(self.shim_json()));
-        let result = read_create_result(read_end);
-        let status = launcher.wait().expect("wait launcher");
-        assert!(status.success(), "launcher exited with {status}");
-        result
+        let (shim, read_end) = self.spawn_launcher(Command::new(SHIM).arg(self.shim_json()));
+        *self.shim.borrow_mut() = Some(shim);
+        read_create_result(read_end)
     }
 
     fn shim_json(&self) -> PathBuf {
@@ -289,6 +290,16 @@ impl Drop for Container {
             let deadline = Instant::now() + Duration::from_secs(5);
             while self.config.socket.exists() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if let Some(mut shim) = self.shim.borrow_mut().take() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(shim.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if matches!(shim.try_wait(), Ok(None)) {
+                let _ = shim.kill();
+                let _ = shim.wait();
             }
         }
         if self.backend == Backend::Runc {
@@ -688,7 +699,9 @@ fn survives_parent(backend: Backend) {
     let mut fake_daemon = Command::new("/bin/sh");
     fake_daemon
         .arg("-c")
-        .arg("\"$0\" \"$1\"; exec 3>&-; exec sleep 1000")
+        // The shim stays its launcher's child (berthd's, which reaps it): here the fake
+        // daemon's, which is then killed.
+        .arg("\"$0\" \"$1\" & exec 3>&-; exec sleep 1000")
         .arg(SHIM)
         .arg(c.shim_json());
     let (mut daemon, read_end) = c.spawn_launcher(&mut fake_daemon);
@@ -704,10 +717,7 @@ fn survives_parent(backend: Backend) {
         shim_session, our_session,
         "the shim left the launcher's session"
     );
-    assert!(
-        !Path::new(&format!("/proc/{shim_session}")).exists(),
-        "session leader (the intermediate) has exited"
-    );
+    assert_eq!(shim_session, shim, "the shim leads a session of its own");
     let (out, _, status) = read_frames(&mut attach);
     assert_eq!(out, b"done\n");
     assert_eq!(status.exit_code, 0);

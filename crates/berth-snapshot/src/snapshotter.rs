@@ -7,7 +7,8 @@
 //! overlay/<container-id>/work     overlayfs's work directory
 //! overlay/<container-id>/merged   the default mount point
 //! overlay/<container-id>/lower    the lower layers' chain ids, lowest first, one per line
-//! overlay/l/<short>               -> ../<id>/diff, keeps legacy mount options short
+//! overlay/l/<short>               -> ../<chain-id hex>/diff, keeps legacy mount options short
+//!                                 (layers only: a container snapshot is never a lower)
 //! ```
 
 use std::ffi::CString;
@@ -252,7 +253,8 @@ impl Snapshotter {
             let lower: String = chain.iter().map(|c| format!("{}\n", c.hex())).collect();
             let lower_file = tmp.join("lower");
             fs::write(&lower_file, lower).map_err(io_at(&lower_file))?;
-            self.create_short_link(&tmp, id)?;
+            // No short link: only layers are ever lowers of a mount, never a writable snapshot
+            // (its `link` file and `l/` entry were two inodes per container nothing read).
             fs::rename(&tmp, &dir).map_err(io_at(&dir))
         };
         if let Err(e) = build() {

@@ -453,6 +453,7 @@ impl Daemon {
             runtime_binary,
             runtime_args,
             seccomp_cache: Some(self.config.data_root.join(SECCOMP_CACHE_DIR)),
+            cgroup_mounts: crate::runtime::cgroups::mount_lines(),
             tty: c.tty(),
             open_stdin: c.config.open_stdin.unwrap_or(false),
             stdin_once: c.config.stdin_once.unwrap_or(false),

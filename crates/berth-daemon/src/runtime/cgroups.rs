@@ -48,3 +48,18 @@ pub fn driver_and_version() -> (&'static str, &'static str) {
         ("cgroupfs", "1")
     }
 }
+
+/// The host's cgroup mounts as the runtime needs them ([`berth_runtime::cgroupfs::cgroup_lines`]
+/// of mountinfo), read on the first container start and kept: every shim would otherwise read
+/// and parse the whole mount table, which holds each running container's mounts. None when the
+/// table cannot be read (each runtime operation then reads it itself).
+pub fn mount_lines() -> Option<String> {
+    static LINES: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    LINES
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/self/mountinfo")
+                .ok()
+                .map(|text| berth_runtime::cgroupfs::cgroup_lines(&text))
+        })
+        .clone()
+}

@@ -543,46 +543,9 @@ pub(super) fn spawn(spec: &HolderSpec) -> Result<(Started, OwnedFd)> {
     }
 }
 
-/// Reaps the holder, berthd's child, whenever it exits (its pidfd turns readable).
-pub(super) fn reap_later(pidfd: OwnedFd) {
-    tokio::spawn(async move {
-        let Ok(fd) = watch(pidfd) else {
-            return;
-        };
-        if fd.readable().await.is_ok() {
-            // SAFETY: siginfo_t is plain data filled by waitid; the pidfd is ours.
-            unsafe {
-                let mut info: libc::siginfo_t = std::mem::zeroed();
-                libc::waitid(
-                    libc::P_PIDFD,
-                    fd.as_raw_fd() as libc::id_t,
-                    &mut info,
-                    libc::WEXITED | libc::WNOHANG,
-                );
-            }
-        }
-    });
-}
-
-/// A pidfd registered with the runtime: readable once its process has exited.
-fn watch(pidfd: OwnedFd) -> Result<tokio::io::unix::AsyncFd<OwnedFd>> {
-    // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (open, the same
-    // description) until dropped.
-    unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)
-    }
-    .map_err(|e| Error::internal(format!("watching the holder: {e}")))
-}
-
 /// A pidfd of the holder `pid` started at `start_time`; `None` when that process is gone.
 fn pidfd_of(pid: i32, start_time: u64) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags; a descriptor returned is ours.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: fd was just returned by pidfd_open and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let fd = crate::util::child::pidfd_open(pid).ok()?;
     // Checked after the open: the descriptor names the process that had the pid then.
     alive(pid, start_time).then_some(fd)
 }
@@ -602,7 +565,7 @@ pub(super) async fn stop(pid: i32, start_time: u64, cgroup: &str) -> Result<()> 
             )
         };
         if sent == 0 {
-            let fd = watch(fd)?;
+            let fd = crate::util::child::watch(fd)?;
             if tokio::time::timeout(Duration::from_secs(10), fd.readable())
                 .await
                 .is_err()

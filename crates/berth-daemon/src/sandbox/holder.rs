@@ -164,7 +164,7 @@ impl Daemon {
         let (started, pidfd) = tokio::task::spawn_blocking(move || direct::spawn(&holder))
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
-        direct::reap_later(pidfd);
+        crate::util::child::reap_later(pidfd);
         Ok((started.pid, started.start_time))
     }
 

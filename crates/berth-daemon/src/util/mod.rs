@@ -2,5 +2,6 @@
 //! filters prune endpoints share.
 
 pub(crate) mod api;
+pub(crate) mod child;
 pub(crate) mod filters;
 pub(crate) mod time;

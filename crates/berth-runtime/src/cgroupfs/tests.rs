@@ -254,3 +254,34 @@ fn mountinfo_escapes_are_undone() {
     assert_eq!(unescape(r"/a\134b"), r"/a\b");
     assert_eq!(unescape(r"/a\04"), r"/a\04");
 }
+
+#[test]
+fn cgroup_lines_keep_what_the_layout_is_read_from() {
+    // The host's table with a running container's mounts: an overlay and a pinned netns.
+    let containers = "\
+101 23 0:50 / /var/lib/berth/overlay/abc/merged rw,relatime - overlay overlay rw,lowerdir=/x,upperdir=/y,workdir=/z
+102 24 0:4 net:[4026532] /run/berth/netns/abc rw - nsfs nsfs rw
+";
+    let elsewhere = "103 23 0:37 / /mnt/cg rw - cgroup cgroup rw,name=other\n";
+    let hidden = "104 41 0:99 / /sys/fs/cgroup/unified rw - tmpfs tmpfs rw\n";
+    for table in [
+        format!("{HYBRID}{containers}{elsewhere}"),
+        format!("{HYBRID}{containers}{hidden}"),
+        format!("{LEGACY}{containers}"),
+        format!("{UNIFIED}{containers}"),
+    ] {
+        let kept = cgroup_lines(&table);
+        assert_eq!(Host::parse(&kept), Host::parse(&table), "{table}");
+        assert!(
+            !kept.contains("overlay") && !kept.contains("nsfs"),
+            "{kept}"
+        );
+    }
+    // libcgroups looks for cgroup mounts anywhere, and a mount hiding a hierarchy matters.
+    let kept = cgroup_lines(&format!("{HYBRID}{containers}{elsewhere}{hidden}"));
+    assert!(
+        kept.contains("/mnt/cg") && kept.contains(" - tmpfs tmpfs rw\n"),
+        "{kept}"
+    );
+    assert!(!kept.contains(" /sys rw"), "{kept}");
+}
