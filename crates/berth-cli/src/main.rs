@@ -83,7 +83,7 @@ async fn dispatch(cli: Cli) -> CliResult {
     let Some(command) = cli.command else {
         return Err(CliError::status(0, format!("Usage:  {} [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers\n\nRun '{} --help' for more information", usage::prog(), usage::prog())));
     };
-    if let Command::Compose(c) = command {
+    if let Command::Compose(cli::Lazy(c)) = command {
         return commands::compose::run(cli.host.as_deref(), c).await; // builds its own Ctx
     }
     if let Command::Registry(c) = command {
@@ -91,8 +91,8 @@ async fn dispatch(cli: Cli) -> CliResult {
     }
     let ctx = Ctx::new(cli.host.as_deref())?;
     match command {
-        Command::Run(a) => commands::run::run(&ctx, "run", a).await,
-        Command::Create(a) => commands::create::run(&ctx, "create", a).await,
+        Command::Run(cli::Lazy(a)) => commands::run::run(&ctx, "run", a).await,
+        Command::Create(cli::Lazy(a)) => commands::create::run(&ctx, "create", a).await,
         Command::Start(a) => commands::start::run(&ctx, "start", a).await,
         Command::Stop(a) => commands::stop::run(&ctx, "stop", a).await,
         Command::Restart(a) => commands::restart::run(&ctx, "restart", a).await,
@@ -100,7 +100,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Rm(a) => commands::rm::run(&ctx, "rm", a).await,
         Command::Ps(a) => commands::ps::run(&ctx, "ps", a).await,
         Command::Logs(a) => commands::logs::run(&ctx, "logs", a).await,
-        Command::Exec(a) => commands::exec::run(&ctx, "exec", a).await,
+        Command::Exec(cli::Lazy(a)) => commands::exec::run(&ctx, "exec", a).await,
         Command::Attach(a) => commands::attach::run(&ctx, "attach", a).await,
         Command::Inspect(a) => commands::inspect::run(&ctx, "inspect", a, None).await,
         Command::Top(a) => commands::top::run(&ctx, "top", a).await,
@@ -108,7 +108,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Pause(a) => commands::pause::pause(&ctx, "pause", a).await,
         Command::Unpause(a) => commands::pause::unpause(&ctx, "unpause", a).await,
         Command::Rename(a) => commands::rename::run(&ctx, "rename", a).await,
-        Command::Update(a) => commands::update::run(&ctx, "update", a).await,
+        Command::Update(cli::Lazy(a)) => commands::update::run(&ctx, "update", a).await,
         Command::Wait(a) => commands::wait::run(&ctx, "wait", a).await,
         Command::Cp(a) => commands::cp::run(&ctx, "cp", a).await,
         Command::Diff(a) => commands::diff::run(&ctx, "diff", a).await,
@@ -118,7 +118,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Import(a) => commands::import::run(&ctx, "import", a).await,
         Command::Save(a) => commands::save::run(&ctx, "save", a).await,
         Command::Load(a) => commands::load::run(&ctx, "load", a).await,
-        Command::Build(a) => commands::build::run(&ctx, a).await,
+        Command::Build(cli::Lazy(a)) => commands::build::run(&ctx, a).await,
         Command::Pull(a) => commands::pull::run(&ctx, "pull", a).await,
         Command::Login(a) => commands::login::login(&ctx, a).await,
         Command::Logout(a) => commands::login::logout(&ctx, a).await,
@@ -134,8 +134,12 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Info(a) => commands::info::run(&ctx, "info", a).await,
         Command::Events(a) => commands::events::run(&ctx, "events", a).await,
         Command::Container(c) => match c {
-            ContainerCommand::Run(a) => commands::run::run(&ctx, "container run", a).await,
-            ContainerCommand::Create(a) => commands::create::run(&ctx, "container create", a).await,
+            ContainerCommand::Run(cli::Lazy(a)) => {
+                commands::run::run(&ctx, "container run", a).await
+            }
+            ContainerCommand::Create(cli::Lazy(a)) => {
+                commands::create::run(&ctx, "container create", a).await
+            }
             ContainerCommand::Start(a) => commands::start::run(&ctx, "container start", a).await,
             ContainerCommand::Stop(a) => commands::stop::run(&ctx, "container stop", a).await,
             ContainerCommand::Restart(a) => {
@@ -145,7 +149,9 @@ async fn dispatch(cli: Cli) -> CliResult {
             ContainerCommand::Rm(a) => commands::rm::run(&ctx, "container rm", a).await,
             ContainerCommand::Ls(a) => commands::ps::run(&ctx, "container ls", a).await,
             ContainerCommand::Logs(a) => commands::logs::run(&ctx, "container logs", a).await,
-            ContainerCommand::Exec(a) => commands::exec::run(&ctx, "container exec", a).await,
+            ContainerCommand::Exec(cli::Lazy(a)) => {
+                commands::exec::run(&ctx, "container exec", a).await
+            }
             ContainerCommand::Attach(a) => commands::attach::run(&ctx, "container attach", a).await,
             ContainerCommand::Inspect(a) => {
                 commands::inspect::run(&ctx, "container inspect", a, Some("container")).await
@@ -160,7 +166,9 @@ async fn dispatch(cli: Cli) -> CliResult {
                 commands::container_prune::run(&ctx, "container prune", a).await
             }
             ContainerCommand::Rename(a) => commands::rename::run(&ctx, "container rename", a).await,
-            ContainerCommand::Update(a) => commands::update::run(&ctx, "container update", a).await,
+            ContainerCommand::Update(cli::Lazy(a)) => {
+                commands::update::run(&ctx, "container update", a).await
+            }
             ContainerCommand::Wait(a) => commands::wait::run(&ctx, "container wait", a).await,
             ContainerCommand::Cp(a) => commands::cp::run(&ctx, "container cp", a).await,
             ContainerCommand::Diff(a) => commands::diff::run(&ctx, "container diff", a).await,
@@ -179,7 +187,7 @@ async fn dispatch(cli: Cli) -> CliResult {
             ImageCommand::Import(a) => commands::import::run(&ctx, "image import", a).await,
             ImageCommand::Save(a) => commands::save::run(&ctx, "image save", a).await,
             ImageCommand::Load(a) => commands::load::run(&ctx, "image load", a).await,
-            ImageCommand::Build(a) => commands::build::run(&ctx, a).await,
+            ImageCommand::Build(cli::Lazy(a)) => commands::build::run(&ctx, a).await,
             ImageCommand::Pull(a) => commands::pull::run(&ctx, "image pull", a).await,
             ImageCommand::Push(a) => commands::push::run(&ctx, "image push", a).await,
             ImageCommand::Tag(a) => commands::tag::run(&ctx, "image tag", a).await,
@@ -198,6 +206,6 @@ async fn dispatch(cli: Cli) -> CliResult {
             VolumeCommand::Prune(a) => commands::volume::prune(&ctx, "volume prune", a).await,
         },
         Command::Registry(c) => commands::registry::run(c).await,
-        Command::Compose(c) => commands::compose::run(cli.host.as_deref(), c).await,
+        Command::Compose(cli::Lazy(c)) => commands::compose::run(cli.host.as_deref(), c).await,
     }
 }
