@@ -399,4 +399,43 @@ mod tests {
         assert_eq!(spec_cgroups_path(&path), None);
         assert_eq!(spec_cgroups_path(&dir.path().join("missing.json")), None);
     }
+
+    /// The vendored libcontainer's `directory_in` (vendor/libcontainer/BERTH-PATCH.md, sixth
+    /// change): a mount destination is made with one mkdirat only when its parent resolves
+    /// inside the root and only the last, plain component is missing; anything else (a link in
+    /// the way, a missing parent, `..`) is left to pathrs's mkdir_all. Never outside the root.
+    #[test]
+    fn mount_destinations_are_made_inside_the_root() {
+        use libcontainer::rootfs::directory_in;
+        use std::os::unix::fs::symlink;
+        let host = tempfile::tempdir().expect("tempdir");
+        let outside = host.path().join("outside");
+        let rootfs = host.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("dev")).expect("dev");
+        symlink("/", rootfs.join("up")).expect("up");
+        symlink(outside.join("target"), rootfs.join("dev/abs")).expect("abs");
+        symlink("../../../outside/rel", rootfs.join("dev/rel")).expect("rel");
+        let root = pathrs::Root::open(&rootfs).expect("root");
+        let inside = |p: &str| rootfs.join(p);
+
+        assert!(
+            directory_in(&root, Path::new("/dev")).is_some(),
+            "an existing directory"
+        );
+        assert!(directory_in(&root, Path::new("/dev/mqueue")).is_some());
+        assert!(inside("dev/mqueue").is_dir(), "made in its parent");
+        // Through a link to `/`: the rootfs's own /dev.
+        assert!(directory_in(&root, Path::new("/up/dev/shm")).is_some());
+        assert!(inside("dev/shm").is_dir());
+        // A link as the last component, absolute or climbing out: left to mkdir_all.
+        assert!(directory_in(&root, Path::new("/dev/abs")).is_none());
+        assert!(directory_in(&root, Path::new("/dev/rel")).is_none());
+        // A missing parent, and `..` through one: left to mkdir_all too.
+        assert!(directory_in(&root, Path::new("/no/such")).is_none());
+        assert!(directory_in(&root, Path::new("/no/..")).is_none());
+        // `..` above the root is the root.
+        assert!(directory_in(&root, Path::new("/dev/../..")).is_some());
+        assert!(!inside("no").exists());
+        assert!(!outside.exists(), "nothing made outside the root");
+    }
 }

@@ -10,6 +10,8 @@ pub use device::Device;
 
 pub(super) mod mount;
 pub use mount::Mount;
+// berth: exposed for berth-runtime's test of the patch (BERTH-PATCH.md, sixth change).
+pub use mount::directory_in;
 
 pub(super) mod symlink;
 

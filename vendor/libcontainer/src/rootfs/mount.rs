@@ -1,6 +1,6 @@
 use std::fs::{Permissions, canonicalize};
 use std::io::{BufRead, BufReader, ErrorKind};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -590,6 +590,10 @@ impl Mount {
 
         let source = m.source().as_ref().ok_or(MountError::NoSource)?;
         let dir_perm = Permissions::from_mode(0o755);
+        // berth: a destination that already is a directory, or whose parent is one (then made
+        // with one mkdirat there), is used as resolved; mkdir_all would do the same at the cost
+        // of its procfs checks for every component. Anything else takes mkdir_all as before.
+        let mut existing_dir: Option<OwnedFd> = None;
         let src = if is_bind(m) {
             let src = canonicalize(source).map_err(|err| {
                 tracing::error!("failed to canonicalize {:?}: {}", source, err);
@@ -597,7 +601,10 @@ impl Mount {
             })?;
 
             if src.is_dir() {
-                root.mkdir_all(container_dest, &dir_perm)?;
+                existing_dir = directory_in(&root, container_dest);
+                if existing_dir.is_none() {
+                    root.mkdir_all(container_dest, &dir_perm)?;
+                }
             } else {
                 let parent = container_dest
                     .parent()
@@ -623,11 +630,17 @@ impl Mount {
 
             src
         } else {
-            root.mkdir_all(container_dest, &dir_perm)?;
+            existing_dir = directory_in(&root, container_dest);
+            if existing_dir.is_none() {
+                root.mkdir_all(container_dest, &dir_perm)?;
+            }
             PathBuf::from(source)
         };
 
-        let dest: OwnedFd = root.resolve(container_dest)?.into();
+        let dest: OwnedFd = match existing_dir {
+            Some(dir) => dir,
+            None => root.resolve(container_dest)?.into(),
+        };
         let dest_fd = dest.as_fd();
 
         // fd-based mount flow:
@@ -1621,4 +1634,33 @@ mod tests {
 
         Ok(())
     }
+}
+
+/// berth: the directory `dest` inside `root`, made with one mkdirat in its parent when only it
+/// is missing; `None` for anything else (a missing parent, a symlink or file in the way, a
+/// name that is not a plain one), which mkdir_all then handles or reports.
+pub fn directory_in(root: &Root, dest: &Path) -> Option<OwnedFd> {
+    if let Some(dir) = existing_directory(root, dest) {
+        return Some(dir);
+    }
+    let name = match dest.components().next_back()? {
+        std::path::Component::Normal(name) => name,
+        _ => return None,
+    };
+    let parent = existing_directory(root, dest.parent()?)?;
+    nix::sys::stat::mkdirat(
+        Some(parent.as_raw_fd()),
+        name,
+        nix::sys::stat::Mode::from_bits_truncate(0o755),
+    )
+    .ok()?;
+    existing_directory(root, dest)
+}
+
+/// berth: `dest` resolved inside `root` when it is already a directory; `None` when it is
+/// missing or anything else.
+fn existing_directory(root: &Root, dest: &Path) -> Option<OwnedFd> {
+    let handle: OwnedFd = root.resolve(dest).ok()?.into();
+    let stat = nix::sys::stat::fstat(handle.as_raw_fd()).ok()?;
+    (stat.st_mode & libc::S_IFMT == libc::S_IFDIR).then_some(handle)
 }
