@@ -92,3 +92,66 @@ fn idle_after_sigterm() {
 fn idle_after_kill9() {
     idle_across(TestDaemon::kill9, "was killed");
 }
+
+/// The `PPid:`, and the session id (field 6 of /proc/<pid>/stat), of `pid`.
+fn parent_and_session(pid: i32) -> (i32, i32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    let ppid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("PPid");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let rest = &stat[stat.rfind(')').expect("stat has a command") + 2..];
+    // `rest` starts at field 3 (state): the session is field 6.
+    let sid = rest
+        .split(' ')
+        .nth(3)
+        .and_then(|s| s.parse().ok())
+        .expect("session");
+    (ppid, sid)
+}
+
+/// berthd's children that have exited and not been reaped.
+fn zombie_children(parent: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'))
+                    && s.lines().any(|l| l == format!("PPid:\t{parent}"))
+            })
+        })
+        .collect()
+}
+
+/// berthd spawns each shim in a session of its own and the shim stays its child (it no longer
+/// forks to detach); berthd reaps it when it exits, so containers that come and go leave no
+/// zombie behind.
+#[test]
+fn shims_are_berthd_s_children_in_their_own_session_and_reaped() {
+    let Some(d) = TestDaemon::start() else {
+        return;
+    };
+    let c = Client::Berth;
+    let berthd = d.berthd_pid().expect("a berthd of the test's own");
+    let id = d.run_detached(c, &["busybox", "sleep", "600"]);
+    let shim = shim_pid(&d, &id);
+    let (ppid, sid) = parent_and_session(shim);
+    assert_eq!(ppid, berthd, "the shim is berthd's child");
+    assert_eq!(sid, shim, "the shim leads a session of its own");
+    assert_ne!(sid, parent_and_session(berthd).1, "not berthd's session");
+    for _ in 0..5 {
+        d.run(c, &["run", "--rm", "--network", "none", "busybox", "true"])
+            .success();
+    }
+    d.run(c, &["rm", "-f", &id]).success();
+    assert!(
+        berth_tests::wait_until(SETTLE, || zombie_children(berthd).is_empty()),
+        "unreaped children of berthd: {:?}",
+        zombie_children(berthd)
+    );
+}
