@@ -8,14 +8,19 @@ use berth_tests::leaks::processes_naming;
 const IDLE_BUDGET: Duration = Duration::from_millis(150);
 const WINDOW: Duration = Duration::from_secs(2);
 
-/// utime + stime of `pid`, from /proc/<pid>/stat.
-fn cpu_time(pid: i32) -> Duration {
+/// The fields of /proc/<pid>/stat after the command name (which is in parentheses and may hold
+/// spaces): the first is field 3, the state.
+fn stat_fields(pid: i32) -> Vec<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e}"));
-    // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = &stat[stat.rfind(')').expect("stat has a command") + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    // `rest` starts at field 3 (state): utime is field 14, stime field 15.
+    rest.split(' ').map(str::to_string).collect()
+}
+
+/// utime + stime of `pid`, from /proc/<pid>/stat.
+fn cpu_time(pid: i32) -> Duration {
+    let fields = stat_fields(pid);
+    // utime is field 14, stime field 15.
     let ticks: u64 =
         fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
     Duration::from_millis(ticks * 1000 / clock_ticks_per_second())
@@ -102,14 +107,8 @@ fn parent_and_session(pid: i32) -> (i32, i32) {
         .find_map(|l| l.strip_prefix("PPid:"))
         .and_then(|v| v.trim().parse().ok())
         .expect("PPid");
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let rest = &stat[stat.rfind(')').expect("stat has a command") + 2..];
-    // `rest` starts at field 3 (state): the session is field 6.
-    let sid = rest
-        .split(' ')
-        .nth(3)
-        .and_then(|s| s.parse().ok())
-        .expect("session");
+    // The session is field 6.
+    let sid = stat_fields(pid)[3].parse().expect("session");
     (ppid, sid)
 }
 

@@ -43,7 +43,8 @@ pub async fn launch(shim_binary: &Path, config_path: &Path) -> Result<CreateResu
 ///
 /// Through posix_spawn rather than fork: glibc's spawns with CLONE_VM|CLONE_VFORK, so berthd's
 /// address space is not copied. A fork copied berthd's page tables and then cost berthd a
-/// copy-on-write fault for each page it touched next, about 1.5 ms of CPU per container.
+/// copy-on-write fault for each page it touched next: about 4 ms of CPU per container
+/// (docs/architecture.md, "CPU per container").
 fn spawn_shim(
     shim_binary: &Path,
     config_path: &Path,
