@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 /// The file format's tag and version.
 const MAGIC: &[u8; 8] = b"BERTHBPF";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// Magic, format, key (64 hex), SHA-256 of the program.
 const HEADER_LEN: usize = 8 + 4 + 64 + 32;
 

@@ -55,6 +55,10 @@ pub enum SeccompError {
     SetCtlNnp {
         source: libseccomp::error::SeccompError,
     },
+    #[error("failed to set SCMP_FLTATR_CTL_OPTIMIZE")]
+    SetCtlOptimize {
+        source: libseccomp::error::SeccompError,
+    },
     #[error("failed to export the seccomp filter as BPF")]
     ExportBpf {
         source: libseccomp::error::SeccompError,
@@ -238,6 +242,13 @@ fn filter_context(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     // value here.
     ctx.set_ctl_nnp(false)
         .map_err(|err| SeccompError::SetCtlNnp { source: err })?;
+
+    // berth: a binary tree over the syscall numbers instead of libseccomp's default linear
+    // list: the same decisions, reached in ~10 comparisons instead of hundreds, and the kernel
+    // emulates the filter for each syscall number when it loads it (its action cache), so the
+    // load of Docker's default profile takes a fraction of the time.
+    ctx.set_ctl_optimize(2)
+        .map_err(|err| SeccompError::SetCtlOptimize { source: err })?;
 
     if let Some(syscalls) = seccomp.syscalls() {
         for syscall in syscalls {
