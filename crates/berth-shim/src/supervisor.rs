@@ -522,8 +522,23 @@ impl Supervisor {
             shimlog::error(&e.to_string());
         }
         drop(exit_file_span);
-        // The runtime's state and the socket go before anyone hears of the exit, so berthd
-        // never starts the id again while this run's state is still there.
+        // No new connection from here on; the exit is reported at once: the status line to
+        // waiters, the EXIT frame to attached streams (which then close).
+        self.listener = None;
+        let _ = std::fs::remove_file(&self.config.socket);
+        for conn in self.conns.values_mut() {
+            match conn.role {
+                Role::Wait => conn.push_line(&status),
+                Role::Attach { .. } => conn.push_exit(&status),
+                _ => {}
+            }
+            conn.flush();
+        }
+        self.conns.retain(|_, c| !c.finished());
+        // Then the runtime's state and cgroups go, while berthd releases the network and the
+        // rootfs. Waiters' connections close only after it: berthd takes that end of stream as
+        // the runtime's release and never starts the id again, nor removes the container,
+        // before it (`shim::ShimExit::released`).
         let config = self.config.clone();
         let _delete = tracing::debug_span!("helper_delete").entered();
         let deleted = helper::run(move || {
@@ -538,18 +553,11 @@ impl Supervisor {
             Err(e) => shimlog::error(&e.to_string()),
         }
         drop(_delete);
-        self.listener = None;
-        let _ = std::fs::remove_file(&self.config.socket);
         for conn in self.conns.values_mut() {
-            match conn.role {
-                Role::Wait => {
-                    conn.push_line(&status);
-                    conn.closing = true;
-                }
-                Role::Attach { .. } => conn.push_exit(&status),
-                _ => {}
+            if matches!(conn.role, Role::Wait) {
+                conn.closing = true;
+                conn.flush();
             }
-            conn.flush();
         }
         self.shutdown_by = Some(Instant::now() + SHUTDOWN_GRACE);
     }

@@ -279,6 +279,7 @@ impl Daemon {
         let bundle = self.bundle_dir(&id);
         let socket = self.shim_socket(&id);
         let exit_file = self.exit_file(&id);
+        ctr.runtime_released().await;
         if self.has_runtime_leftovers(&id) {
             // An earlier start was interrupted (berthd killed mid-way): its shim, processes
             // and runtime state go first, or the runtime would refuse the id.
@@ -348,7 +349,7 @@ impl Daemon {
         }
         // Attach sessions made before start get their shim connections before the process runs.
         crate::container::attach::connect_pending(ctr, &socket).await;
-        let waiter = shim::wait(&socket).await;
+        let waiter = shim::wait_exit(&socket).await;
         // Init leaves its wait and execs the process.
         let started = shim::simple(&socket, &Request::Start)
             .instrument(tracing::debug_span!("shim_start"))
@@ -476,16 +477,20 @@ impl Daemon {
         }
     }
 
-    /// Waits for the shim's exit report and records it.
+    /// Waits for the shim's exit report and records it; the runtime's release that follows is
+    /// tracked on the container ([`Ctr::runtime_released`]).
     pub(crate) fn spawn_monitor(
         &self,
         ctr: Arc<Ctr>,
-        waiter: impl std::future::Future<Output = Result<ExitStatus>> + Send + 'static,
+        waiter: impl std::future::Future<Output = Result<shim::ShimExit>> + Send + 'static,
     ) {
         let daemon = self.self_ref();
         tokio::spawn(async move {
             let status = match waiter.await {
-                Ok(s) => s,
+                Ok(exit) => {
+                    ctr.track_runtime_release(exit.released);
+                    exit.status
+                }
                 Err(e) => {
                     // The shim went away without answering (killed?): trust its exit file.
                     tracing::warn!(container = %ctr.id, error = %e, "lost the shim's wait connection");
@@ -653,6 +658,13 @@ impl Daemon {
         let (_, unmounted) = tokio::join!(self.net_down(id), unmount);
         if let Err(e) = unmounted {
             tracing::warn!(container = %id, error = %e, "unmounting rootfs");
+        }
+        // The shim deletes the runtime's state meanwhile; its trace and the bundle go after.
+        let ctr = self.containers.read().ok().and_then(|m| m.get(id).cloned());
+        if let Some(ctr) = ctr {
+            ctr.runtime_released()
+                .instrument(tracing::debug_span!("runtime_release"))
+                .await;
         }
         if self.config.debug {
             crate::runtime::shim_trace::relay(id, &self.bundle_dir(id));
@@ -950,6 +962,7 @@ impl Daemon {
         if let Err(e) = self.repo.save(&ctr.snapshot()) {
             tracing::warn!(container = %id, error = %e, "recording the removal");
         }
+        ctr.runtime_released().await;
         if self.has_runtime_leftovers(&id) {
             // Nothing of the container may outlive its record: its shim and processes first.
             self.purge_runtime(&id, Sweep::Socket).await;

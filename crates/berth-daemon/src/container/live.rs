@@ -22,6 +22,10 @@ pub struct Lifecycle {
 }
 
 /// A live container: its record plus the daemon's runtime bookkeeping.
+/// How long a removal or a new start waits for the last run's shim to delete the runtime's
+/// state (tens of milliseconds at most when it is healthy).
+const RUNTIME_RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct Ctr {
     pub id: String,
     pub rec: Mutex<Container>,
@@ -37,6 +41,9 @@ pub struct Ctr {
     /// Set by `rm -f` before it kills the container: the exit's release only detaches the
     /// rootfs, whose writable layer is deleted next (`Daemon::release_after_exit`).
     pub discarding: AtomicBool,
+    /// The last run's runtime release: true once its shim has deleted the runtime's state and
+    /// cgroups, which it does after reporting the exit (`shim::ShimExit::released`).
+    runtime_release: Mutex<Option<watch::Receiver<bool>>>,
 }
 
 impl Ctr {
@@ -55,7 +62,33 @@ impl Ctr {
             restart: Mutex::new(crate::container::restart::RestartManager::default()),
             health_stop: Mutex::new(None),
             discarding: AtomicBool::new(false),
+            runtime_release: Mutex::new(None),
         })
+    }
+
+    /// Follows the release of the run that just exited: [`Ctr::runtime_released`] waits for it.
+    pub fn track_runtime_release(&self, release: crate::runtime::shim::RuntimeRelease) {
+        let (done, rx) = watch::channel(false);
+        if let Ok(mut slot) = self.runtime_release.lock() {
+            *slot = Some(rx);
+        }
+        tokio::spawn(async move {
+            release.wait().await;
+            let _ = done.send(true);
+        });
+    }
+
+    /// Waits (at most `RUNTIME_RELEASE_GRACE`) until the runtime holds nothing of the last
+    /// run: its state and cgroups are gone, so the id can be started again or removed. A
+    /// shim that hangs is left to the leftovers' purge that follows.
+    pub async fn runtime_released(&self) {
+        let rx = self.runtime_release.lock().ok().and_then(|s| s.clone());
+        if let Some(mut rx) = rx {
+            let released = tokio::time::timeout(RUNTIME_RELEASE_GRACE, rx.wait_for(|done| *done));
+            if released.await.is_err() {
+                tracing::warn!(container = %self.id, "the shim has not released the runtime");
+            }
+        }
     }
 
     /// Runs `f` on the restart manager under its lock.

@@ -51,7 +51,7 @@ pub(crate) async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
             _ => None,
         };
         if let Some(pid) = alive {
-            match shim::wait(&socket).await {
+            match shim::wait_exit(&socket).await {
                 Ok(w) => {
                     tracing::info!(container = %ctr.id, "reconnected to running container");
                     if was_restarting {
@@ -171,7 +171,7 @@ async fn reconcile_stopped(daemon: &Arc<Daemon>, ctr: &Arc<Ctr>, traced: bool) -
         Some(Response::State {
             running: true, pid, ..
         }) => {
-            if let Ok(w) = shim::wait(&socket).await {
+            if let Ok(w) = shim::wait_exit(&socket).await {
                 tracing::info!(container = %id, "adopting a container whose start was not recorded");
                 ctr.update(|c| {
                     c.state.status = Status::Running;

@@ -212,8 +212,33 @@ pub async fn kill_all_at(socket: std::path::PathBuf) {
     kill_all(&socket).await;
 }
 
-/// Opens a `Wait` connection; the returned future resolves when init exits.
-pub async fn wait(socket: &Path) -> Result<impl std::future::Future<Output = Result<ExitStatus>>> {
+/// What a `Wait` connection reports: the init's exit status, as soon as the shim has reaped it
+/// and drained its output, and the runtime's release that follows.
+pub struct ShimExit {
+    pub status: ExitStatus,
+    pub released: RuntimeRelease,
+}
+
+/// The rest of a `Wait` connection after the status: the shim closes it once the runtime has
+/// deleted the container's state and cgroups (or when the shim exits, whatever killed it).
+pub struct RuntimeRelease {
+    reader: BufReader<OwnedReadHalf>,
+    _writer: OwnedWriteHalf,
+}
+
+impl RuntimeRelease {
+    /// Resolves at the connection's end: the runtime holds nothing of the run any more.
+    pub async fn wait(mut self) {
+        let mut rest = Vec::new();
+        let _ = self.reader.read_to_end(&mut rest).await;
+    }
+}
+
+/// Opens a `Wait` connection; the returned future resolves when init exits, with the
+/// runtime's release still to come ([`ShimExit::released`]).
+pub async fn wait_exit(
+    socket: &Path,
+) -> Result<impl std::future::Future<Output = Result<ShimExit>>> {
     let stream = UnixStream::connect(socket)
         .await
         .map_err(|e| Error::internal(format!("connecting to shim {}: {e}", socket.display())))?;
@@ -225,7 +250,6 @@ pub async fn wait(socket: &Path) -> Result<impl std::future::Future<Output = Res
         .await
         .map_err(|e| Error::internal(format!("shim request: {e}")))?;
     Ok(async move {
-        let _keep = wr;
         let mut reader = BufReader::new(rd);
         let mut s = String::new();
         reader
@@ -235,8 +259,26 @@ pub async fn wait(socket: &Path) -> Result<impl std::future::Future<Output = Res
         if s.trim().is_empty() {
             return Err(Error::internal("shim went away"));
         }
-        serde_json::from_str(s.trim())
-            .map_err(|e| Error::internal(format!("bad exit status {s:?}: {e}")))
+        let status = serde_json::from_str(s.trim())
+            .map_err(|e| Error::internal(format!("bad exit status {s:?}: {e}")))?;
+        Ok(ShimExit {
+            status,
+            released: RuntimeRelease {
+                reader,
+                _writer: wr,
+            },
+        })
+    })
+}
+
+/// Opens a `Wait` connection; the returned future resolves when init has exited and the
+/// runtime has released the container.
+pub async fn wait(socket: &Path) -> Result<impl std::future::Future<Output = Result<ExitStatus>>> {
+    let exit = wait_exit(socket).await?;
+    Ok(async move {
+        let ShimExit { status, released } = exit.await?;
+        released.wait().await;
+        Ok(status)
     })
 }
 

@@ -591,8 +591,9 @@ impl Mount {
         let source = m.source().as_ref().ok_or(MountError::NoSource)?;
         let dir_perm = Permissions::from_mode(0o755);
         // berth: a destination that already is a directory, or whose parent is one (then made
-        // with one mkdirat there), is used as resolved; mkdir_all would do the same at the cost
-        // of its procfs checks for every component. Anything else takes mkdir_all as before.
+        // with one mkdirat there), is used as resolved, and so is a file destination's parent
+        // directory; mkdir_all would do the same at the cost of its procfs checks for every
+        // component. Anything else takes mkdir_all as before.
         let mut existing_dir: Option<OwnedFd> = None;
         let src = if is_bind(m) {
             let src = canonicalize(source).map_err(|err| {
@@ -609,7 +610,9 @@ impl Mount {
                 let parent = container_dest
                     .parent()
                     .ok_or(MountError::Custom("destination has no parent".to_string()))?;
-                root.mkdir_all(parent, &dir_perm)?;
+                if directory_in(&root, parent).is_none() {
+                    root.mkdir_all(parent, &dir_perm)?;
+                }
 
                 match root.create_file(
                     container_dest,
