@@ -9,8 +9,9 @@
 //!
 //! So before handing a spec to libcontainer on such a host, [`present`] replaces the `cgroup`
 //! mount with what runc builds for it: a tmpfs at the destination, each v1 hierarchy's own
-//! cgroup of the container bind-mounted below it (read-only when the mount is), and [`seal`]
-//! makes the tmpfs read-only once the container is created. [`Joined`] puts the runtime's process into the
+//! cgroup of the container bind-mounted below it (read-only when the mount is), and names the
+//! tmpfs that the init makes read-only once those binds are in place (libcontainer's
+//! `rootfs::set_read_only_after_mounts`, vendored). [`Joined`] puts the runtime's process into the
 //! container's cgroup in the hierarchies libcontainer leaves alone, so the container's
 //! processes inherit it (runc joins every hierarchy), and [`remove_unmanaged`] removes those
 //! cgroups again when the container is deleted.
@@ -379,84 +380,9 @@ pub fn present(spec: &mut Spec, host: &Host) -> Result<Presentation, CgroupfsErr
 pub enum Presentation {
     /// Nothing to do on this host (pure v2, or no `cgroup` mount).
     Unchanged,
-    /// The mount was replaced; `seal` is the tmpfs to make read-only with [`seal`] once the
-    /// container is created (its bind mounts are in place by then).
+    /// The mount was replaced; `seal` is the tmpfs the init makes read-only once its bind
+    /// mounts are in place.
     Rewritten { seal: Option<PathBuf> },
-}
-
-/// Makes `dest` (the tmpfs [`present`] put there) read-only in the mount namespace of `pid`,
-/// the created but not yet started init, as runc remounts it after its bind mounts. Only that
-/// mount changes: the cgroup binds below keep their own flags (and mountinfo stays runc's).
-pub fn seal(pid: i32, dest: &Path) -> Result<(), CgroupfsError> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::ffi::OsStrExt;
-
-    let ns_path = PathBuf::from(format!("/proc/{pid}/ns/mnt"));
-    let io_err = |what, path: &Path, source| CgroupfsError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    };
-    let ns = std::fs::File::open(&ns_path).map_err(|e| io_err("opening", &ns_path, e))?;
-    let target = std::ffi::CString::new(dest.as_os_str().as_bytes()).map_err(|_| {
-        io_err(
-            "remounting",
-            dest,
-            io::Error::from_raw_os_error(libc::EINVAL),
-        )
-    })?;
-    let flags = libc::MS_REMOUNT
-        | libc::MS_BIND
-        | libc::MS_RDONLY
-        | libc::MS_NOSUID
-        | libc::MS_NODEV
-        | libc::MS_NOEXEC;
-    // SAFETY: the child only makes raw syscalls (setns, mount) and leaves with _exit, which is
-    // safe after fork even in a multi-threaded process; the parent only waits for it.
-    let child = unsafe { libc::fork() };
-    if child == 0 {
-        // SAFETY: setns on a descriptor we own; after it the child's root and working directory
-        // are the namespace's root, the container's rootfs, so `target` resolves inside it.
-        let code = unsafe {
-            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) != 0
-                || libc::mount(
-                    std::ptr::null(),
-                    target.as_ptr(),
-                    std::ptr::null(),
-                    flags,
-                    std::ptr::null(),
-                ) != 0
-            {
-                *libc::__errno_location()
-            } else {
-                0
-            }
-        };
-        // SAFETY: leaving the forked child without running the parent's destructors.
-        unsafe { libc::_exit(code.clamp(0, 255)) }
-    }
-    if child < 0 {
-        return Err(io_err(
-            "forking to remount",
-            dest,
-            io::Error::last_os_error(),
-        ));
-    }
-    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None)
-        .map_err(|e| io_err("waiting for the remount of", dest, io::Error::from(e)))?;
-    match status {
-        nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
-        nix::sys::wait::WaitStatus::Exited(_, errno) => Err(io_err(
-            "remounting read-only",
-            dest,
-            io::Error::from_raw_os_error(errno),
-        )),
-        other => Err(io_err(
-            "remounting read-only",
-            dest,
-            io::Error::other(format!("{other:?}")),
-        )),
-    }
 }
 
 /// The calling process moved into the container's cgroup of each hierarchy in

@@ -125,7 +125,7 @@ fn take_console(socket: Option<ConsoleSocket>) -> Result<Option<OwnedFd>> {
 
 /// The spec to hand libcontainer for `bundle`'s on this host: on a v1 or hybrid host its
 /// `cgroup` mount is presented as runc does (see [`cgroupfs`]). Also returns the spec's
-/// `linux.cgroupsPath` and the mount to seal read-only once the container is created. The spec
+/// `linux.cgroupsPath` and the mount the init makes read-only after its binds. The spec
 /// goes to libcontainer in memory (`with_spec`): nothing is written, and the file is not
 /// parsed a second time.
 fn prepare_spec(
@@ -219,6 +219,8 @@ impl Runtime for EmbeddedRuntime {
         // Only a terminal's console socket needs a temp dir.
         let mut work = None;
         let (builder, console) = with_io(self.builder(id)?, io, &mut work)?;
+        // The cgroup tmpfs goes read-only in the init itself, once its binds are in place.
+        libcontainer::rootfs::set_read_only_after_mounts(seal);
         drop(prepare);
         let build = tracing::debug_span!("rt_libcontainer_build").entered();
         let built = builder
@@ -242,13 +244,6 @@ impl Runtime for EmbeddedRuntime {
         let pid = container
             .pid()
             .ok_or_else(|| RuntimeError::Other("created container has no pid".into()))?;
-        if let Some(dest) = seal {
-            let _span = tracing::debug_span!("rt_seal_cgroup_mount").entered();
-            if let Err(e) = cgroupfs::seal(pid.as_raw(), &dest) {
-                let _ = self.delete(id, true);
-                return Err(other("sealing the cgroup mount", e));
-            }
-        }
         let pty_master = match take_console(console) {
             Ok(m) => m,
             Err(e) => {

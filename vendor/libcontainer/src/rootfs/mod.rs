@@ -4,6 +4,8 @@
 #[allow(clippy::module_inception)]
 pub(crate) mod rootfs;
 pub use rootfs::RootFS;
+// berth: see BERTH-PATCH.md, eighth change.
+pub use rootfs::set_read_only_after_mounts;
 
 pub mod device;
 pub use device::Device;

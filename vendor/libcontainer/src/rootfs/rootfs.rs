@@ -1,5 +1,6 @@
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use nix::mount::MsFlags;
 use oci_spec::runtime::{Linux, Spec};
@@ -12,6 +13,24 @@ use super::{Result, RootfsError};
 use crate::error::MissingSpecError;
 use crate::syscall::Syscall;
 use crate::syscall::syscall::create_syscall;
+
+/// berth: the mount the init makes read-only once every spec mount is in place (before
+/// `pivot_root`); set by the process that builds the container, read by its cloned init.
+static READ_ONLY_AFTER_MOUNTS: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// berth: makes `dest` (a mount point inside the rootfs, such as the cgroup v1 tmpfs at
+/// `/sys/fs/cgroup`) read-only in the containers this process creates from now on, once their
+/// spec mounts are in place; `None` stops it.
+pub fn set_read_only_after_mounts(dest: Option<PathBuf>) {
+    if let Ok(mut slot) = READ_ONLY_AFTER_MOUNTS.lock() {
+        *slot = dest;
+    }
+}
+
+fn read_only_after_mounts() -> Option<PathBuf> {
+    // try_lock: in a cloned child a lock another thread held at clone time stays held forever.
+    READ_ONLY_AFTER_MOUNTS.try_lock().ok()?.clone()
+}
 
 /// Holds information about rootfs
 pub struct RootFS {
@@ -94,6 +113,45 @@ impl RootFS {
                 mounter.setup_mount(mount, &global_options)?;
             }
         }
+        if let Some(dest) = read_only_after_mounts() {
+            self.make_read_only(rootfs, &dest)?;
+        }
+        Ok(())
+    }
+
+    /// berth: makes the mount at `dest` inside `rootfs` read-only, nosuid, nodev and noexec
+    /// (that mount only: those below keep their own flags), as runc remounts the cgroup v1
+    /// tmpfs once its binds are in place.
+    fn make_read_only(&self, rootfs: &Path, dest: &Path) -> Result<()> {
+        use std::os::fd::{AsFd, OwnedFd};
+
+        use crate::syscall::linux::{
+            MountAttr, AT_EMPTY_PATH, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID,
+            MOUNT_ATTR_RDONLY,
+        };
+        let root = pathrs::Root::open(rootfs).map_err(super::mount::MountError::from)?;
+        let handle: OwnedFd = root
+            .resolve(dest)
+            .map_err(super::mount::MountError::from)?
+            .into();
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        self.syscall
+            .mount_setattr(
+                handle.as_fd(),
+                Path::new(""),
+                AT_EMPTY_PATH,
+                &attr,
+                std::mem::size_of::<MountAttr>(),
+            )
+            .map_err(|err| {
+                tracing::error!(?dest, ?err, "failed to make the mount read-only");
+                err
+            })?;
         Ok(())
     }
 
