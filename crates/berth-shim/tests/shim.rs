@@ -461,6 +461,25 @@ fn lifecycle(backend: Backend) {
     let waited: ExitStatus = read_json_line(&mut wait);
     assert_eq!(waited, status);
     eprintln!("{backend:?}: create+start -> exit observed in {latency:?}");
+    // The status comes first; the connection ends once the runtime has deleted the container's
+    // state and cgroups (berthd waits for that end before it reuses or removes the id).
+    wait.get_ref()
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("read timeout");
+    let mut rest = Vec::new();
+    wait.read_to_end(&mut rest)
+        .expect("the wait connection ends after the runtime's delete");
+    assert!(rest.is_empty(), "nothing follows the status line");
+    let state_dir = c.config.runtime_root.join(&c.config.id);
+    assert!(
+        !state_dir.exists(),
+        "runtime state left at the wait connection's end: {}",
+        state_dir.display()
+    );
+    assert!(
+        !c.memory_cgroup().exists(),
+        "cgroup left at the wait connection's end"
+    );
 
     let recorded: ExitStatus =
         serde_json::from_slice(&std::fs::read(&c.config.exit_file).expect("exit file"))
@@ -471,13 +490,6 @@ fn lifecycle(backend: Backend) {
         &[("hello\n", "stdout"), ("oops\n", "stderr")],
     );
     c.wait_gone();
-    let state_dir = c.config.runtime_root.join(&c.config.id);
-    assert!(
-        !state_dir.exists(),
-        "runtime state left behind at {}",
-        state_dir.display()
-    );
-    assert!(!c.memory_cgroup().exists(), "cgroup left behind");
 }
 
 /// Each log line is dockerd's json-file object with keys in dockerd's order.
