@@ -13,7 +13,8 @@
 //! request says otherwise the shim answers with one JSON line, a [`Response`], and closes.
 //!
 //! - `Wait`: the shim holds the connection and writes one [`ExitStatus`] line when the container's
-//!   init has exited (at once if it already has), then closes.
+//!   init has exited (at once if it already has), then closes it once the runtime has deleted
+//!   the container's state and cgroups: berthd takes that end as the runtime's release.
 //! - `Attach` and `Exec`: after the JSON response line the connection carries streams. Shim to
 //!   berthd: frames `[kind u8][len u32 BE][payload]` (see [`frame`]); the last frame is
 //!   [`frame::EXIT`] (payload: [`ExitStatus`] JSON) once the process has exited and all its output
@@ -160,7 +161,8 @@ pub enum Request {
     Start,
     /// Report pid and state.
     State,
-    /// Hold the connection until init exits; answered with an [`ExitStatus`] line.
+    /// Hold the connection until init exits; answered with an [`ExitStatus`] line, closed
+    /// once the runtime has released the container.
     Wait,
     /// Signal init (`all`: every process of the container).
     Kill { signal: i32, all: bool },

@@ -21,11 +21,11 @@ pub struct Lifecycle {
     pub error: Option<String>,
 }
 
-/// A live container: its record plus the daemon's runtime bookkeeping.
 /// How long a removal or a new start waits for the last run's shim to delete the runtime's
 /// state (tens of milliseconds at most when it is healthy).
 const RUNTIME_RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A live container: its record plus the daemon's runtime bookkeeping.
 pub struct Ctr {
     pub id: String,
     pub rec: Mutex<Container>,
