@@ -240,6 +240,69 @@ fn mount_targets_are_made_inside_the_rootfs() {
     d.berth(&["rm", "-f", &base]).success();
 }
 
+/// The `/etc` files (`hosts`, `hostname`, `resolv.conf`) are bound onto targets made under
+/// the image's `/etc`; when `/etc` is a link, absolute or climbing out, to a path that names the
+/// host's canary directory, the targets are made inside the rootfs when that directory exists
+/// there, the start is refused when it does not (a dangling link), and nothing is ever made
+/// next to the canary.
+#[test]
+fn etc_file_targets_through_a_linked_etc_stay_inside() {
+    let Some(d) = TestDaemon::start() else { return };
+    let canary = canary(&d);
+    let c = canary.display().to_string();
+    for (case, link, made) in [
+        // The directory exists in the rootfs: the targets are made in it directly.
+        ("absolute", c.clone(), true),
+        // It does not: pathrs's mkdir_all refuses the dangling link.
+        ("climbing", format!("../../../../../..{c}"), false),
+    ] {
+        // A busybox rootfs whose /etc is the link (a running container cannot replace its
+        // /etc: the /etc files are mounted on it).
+        let root = d.dir().join(format!("etclink-{case}"));
+        std::fs::create_dir_all(&root).expect("rootfs dir");
+        let root_s = root.display().to_string();
+        host(
+            "tar",
+            &["xf", &busybox_tar().display().to_string(), "-C", &root_s],
+        );
+        std::fs::remove_dir_all(root.join("etc")).expect("rm etc");
+        if made {
+            std::fs::create_dir_all(root.join(c.trim_start_matches('/'))).expect("mkdir");
+        }
+        std::os::unix::fs::symlink(&link, root.join("etc")).expect("link etc");
+        let tar = d.dir().join(format!("etclink-{case}.tar"));
+        host(
+            "tar",
+            &["cf", &tar.display().to_string(), "-C", &root_s, "."],
+        );
+        let image = unique_name("etclinkimg");
+        d.berth(&["import", &tar.display().to_string(), &image])
+            .success();
+        let out = d.berth(&[
+            "run",
+            "--rm",
+            "--hostname",
+            "inside",
+            &image,
+            "/bin/cat",
+            &format!("{c}/hostname"),
+        ]);
+        if made {
+            assert_eq!(out.success().out(), "inside", "{case}: {out}");
+        } else {
+            // A dangling link on the way is refused, as for mount targets; never followed
+            // out of the root.
+            assert_eq!(out.code, 125, "{case}: {out}");
+            assert!(
+                out.stderr.contains("failed to prepare rootfs"),
+                "{case}: {out}"
+            );
+        }
+        canary_untouched(&canary);
+        d.berth(&["rmi", &image]).success();
+    }
+}
+
 #[test]
 fn build_copy_through_rootfs_links_stays_inside() {
     let Some(d) = TestDaemon::start() else { return };
