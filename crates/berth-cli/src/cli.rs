@@ -112,7 +112,7 @@ pub enum Command {
     Logout(login::LogoutArgs),
     /// Manage builds
     #[command(subcommand)]
-    Builder(BuilderCommand),
+    Builder(Lazy<BuilderCommand>),
     /// Show the Docker version information
     Version(version::VersionArgs),
     /// Display system-wide information
@@ -121,26 +121,26 @@ pub enum Command {
     Events(events::EventsArgs),
     /// Manage containers
     #[command(subcommand)]
-    Container(ContainerCommand),
+    Container(Lazy<ContainerCommand>),
     /// Manage images
     #[command(subcommand)]
-    Image(ImageCommand),
+    Image(Lazy<ImageCommand>),
     /// Manage networks
     #[command(subcommand)]
-    Network(network::NetworkCommand),
+    Network(Lazy<network::NetworkCommand>),
     /// List port mappings or a specific mapping for the container
     Port(port::PortArgs),
     /// Manage Docker
     #[command(subcommand)]
-    System(SystemCommand),
+    System(Lazy<SystemCommand>),
     /// Manage volumes
     #[command(subcommand)]
-    Volume(VolumeCommand),
+    Volume(Lazy<VolumeCommand>),
     /// Define and run multi-container applications (Docker Compose v2)
     Compose(Lazy<compose::ComposeArgs>),
     /// Run berth's own image registry
     #[command(subcommand)]
-    Registry(registry::RegistryCommand),
+    Registry(Lazy<registry::RegistryCommand>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,6 +272,22 @@ impl<T: clap::Args> clap::Args for Lazy<T> {
     }
 }
 
+/// A group of verbs (`container`, `image`, ...) is deferred the same way: its verbs are added
+/// only when that group is the one parsed.
+impl<T: clap::Subcommand> clap::Subcommand for Lazy<T> {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| keep_verb_about(cmd, T::augment_subcommands))
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| keep_verb_about(cmd, T::augment_subcommands_for_update))
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
+    }
+}
+
 /// Adds the arguments, then puts back the verb's own description: eagerly, the derive sets the
 /// variant's after the arguments' struct had set its own; deferred, the struct's comes last.
 fn keep_verb_about(
@@ -327,8 +343,30 @@ mod tests {
         let cli = parse(&["berth", "container", "create", "--name", "x", "busybox"]);
         assert!(matches!(
             cli.command,
-            Some(Command::Container(ContainerCommand::Create(Lazy(_))))
+            Some(Command::Container(Lazy(ContainerCommand::Create(Lazy(_)))))
         ));
+        // Deferred groups parse their verbs, and keep their own description.
+        assert!(matches!(
+            parse(&["berth", "image", "ls", "-q"]).command,
+            Some(Command::Image(Lazy(ImageCommand::Ls(_))))
+        ));
+        assert!(matches!(
+            parse(&["berth", "volume", "rm", "v1"]).command,
+            Some(Command::Volume(Lazy(VolumeCommand::Rm(_))))
+        ));
+        assert!(matches!(
+            parse(&["berth", "network", "create", "n1"]).command,
+            Some(Command::Network(Lazy(_)))
+        ));
+        let err = Cli::try_parse_from(["berth", "container", "nosuchverb"]).expect_err("unknown");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidSubcommand);
+        let mut tree = Cli::command();
+        tree.build();
+        let group = tree.find_subcommand("container").expect("container");
+        assert_eq!(
+            group.get_about().map(ToString::to_string).as_deref(),
+            Some("Manage containers")
+        );
         // A deferred verb's flags are still checked, and its own description stays.
         let err = Cli::try_parse_from(["berth", "run", "--network"]).expect_err("no value");
         assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);

@@ -86,7 +86,7 @@ async fn dispatch(cli: Cli) -> CliResult {
     if let Command::Compose(cli::Lazy(c)) = command {
         return commands::compose::run(cli.host.as_deref(), c).await; // builds its own Ctx
     }
-    if let Command::Registry(c) = command {
+    if let Command::Registry(cli::Lazy(c)) = command {
         return commands::registry::run(c).await; // serves; needs no daemon
     }
     let ctx = Ctx::new(cli.host.as_deref())?;
@@ -123,8 +123,10 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Login(a) => commands::login::login(&ctx, a).await,
         Command::Logout(a) => commands::login::logout(&ctx, a).await,
         Command::Push(a) => commands::push::run(&ctx, "push", a).await,
-        Command::Builder(cli::BuilderCommand::Build(a)) => commands::build::run(&ctx, *a).await,
-        Command::Builder(cli::BuilderCommand::Prune(a)) => {
+        Command::Builder(cli::Lazy(cli::BuilderCommand::Build(a))) => {
+            commands::build::run(&ctx, *a).await
+        }
+        Command::Builder(cli::Lazy(cli::BuilderCommand::Prune(a))) => {
             commands::build_prune::run(&ctx, a).await
         }
         Command::Tag(a) => commands::tag::run(&ctx, "tag", a).await,
@@ -133,7 +135,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Version(a) => commands::version::run(&ctx, "version", a).await,
         Command::Info(a) => commands::info::run(&ctx, "info", a).await,
         Command::Events(a) => commands::events::run(&ctx, "events", a).await,
-        Command::Container(c) => match c {
+        Command::Container(cli::Lazy(c)) => match c {
             ContainerCommand::Run(cli::Lazy(a)) => {
                 commands::run::run(&ctx, "container run", a).await
             }
@@ -176,9 +178,9 @@ async fn dispatch(cli: Cli) -> CliResult {
             ContainerCommand::Commit(a) => commands::commit::run(&ctx, "container commit", a).await,
             ContainerCommand::Port(a) => commands::port::run(&ctx, "container port", a).await,
         },
-        Command::Network(c) => commands::network::run(&ctx, c).await,
+        Command::Network(cli::Lazy(c)) => commands::network::run(&ctx, c).await,
         Command::Port(a) => commands::port::run(&ctx, "port", a).await,
-        Command::Image(c) => match c {
+        Command::Image(cli::Lazy(c)) => match c {
             ImageCommand::Ls(a) => commands::images::run(&ctx, "image ls", a).await,
             ImageCommand::Rm(a) => commands::rmi::run(&ctx, "image rm", a).await,
             ImageCommand::Inspect(a) => {
@@ -194,18 +196,18 @@ async fn dispatch(cli: Cli) -> CliResult {
             ImageCommand::History(a) => commands::history::run(&ctx, "image history", a).await,
             ImageCommand::Prune(a) => commands::image_prune::run(&ctx, "image prune", a).await,
         },
-        Command::System(c) => match c {
+        Command::System(cli::Lazy(c)) => match c {
             SystemCommand::Df(a) => commands::system_df::run(&ctx, "system df", a).await,
             SystemCommand::Check(a) => commands::system_check::run(&ctx, "system check", a).await,
         },
-        Command::Volume(c) => match c {
+        Command::Volume(cli::Lazy(c)) => match c {
             VolumeCommand::Create(a) => commands::volume::create(&ctx, "volume create", a).await,
             VolumeCommand::Ls(a) => commands::volume::ls(&ctx, "volume ls", a).await,
             VolumeCommand::Inspect(a) => commands::volume::inspect(&ctx, "volume inspect", a).await,
             VolumeCommand::Rm(a) => commands::volume::rm(&ctx, "volume rm", a).await,
             VolumeCommand::Prune(a) => commands::volume::prune(&ctx, "volume prune", a).await,
         },
-        Command::Registry(c) => commands::registry::run(c).await,
+        Command::Registry(cli::Lazy(c)) => commands::registry::run(c).await,
         Command::Compose(cli::Lazy(c)) => commands::compose::run(cli.host.as_deref(), c).await,
     }
 }

@@ -46,6 +46,7 @@ impl Daemon {
         daemon.networks_init().await?;
         crate::recovery::live_restore::restore(&daemon).await?;
         daemon.networks_restore().await?;
+        crate::runtime::shim_spare::replenish(&daemon.config.shim_binary);
         Ok(daemon)
     }
 }

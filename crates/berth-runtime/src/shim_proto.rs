@@ -8,6 +8,15 @@
 //! survives berthd), creates the container *without starting it*, writes one JSON line
 //! ([`CreateResult`]) on fd 3 and closes it. berthd reads fd 3 to EOF.
 //!
+//! ## A spare shim
+//! To keep the shim's exec and startup off a `start`, berthd keeps one shim spawned ahead:
+//! `berth-shim --spare <padding>` with fd 3 its result pipe and stdin the read end of a pipe
+//! berthd holds. The spare waits on stdin; berthd hands it a container by writing the
+//! `shim.json` path and a newline (at most [`SPARE_PATH_ROOM`] bytes), and the spare goes on as
+//! a shim spawned with that path would, after rewriting its command line in place to
+//! `berth-shim <path>` (so a restarted berthd finds it as any other shim, see `shim_processes`).
+//! End of file on stdin (berthd gone or the spare dropped) makes the spare exit at once.
+//!
 //! # Requests
 //! Every connection to `ShimConfig::socket` starts with one JSON line, a [`Request`]. Unless the
 //! request says otherwise the shim answers with one JSON line, a [`Response`], and closes.
@@ -35,6 +44,13 @@ use serde::{Deserialize, Serialize};
 /// `_STK_LIM`), and JSON escaping can grow them several times: the line must hold all of that
 /// so that the kernel, not the protocol, refuses an oversized exec (`E2BIG`).
 pub const MAX_REQUEST: usize = 64 << 20;
+
+/// The first argument of a spare shim (see "A spare shim" above).
+pub const SPARE_ARG: &str = "--spare";
+
+/// The length of the padding argument a spare shim is spawned with: the room its command line
+/// has for the `shim.json` path it is later given (the path and its terminating NUL).
+pub const SPARE_PATH_ROOM: usize = 1024;
 
 /// The directory under the data root holding compiled seccomp programs
 /// ([`ShimConfig::seccomp_cache`]).

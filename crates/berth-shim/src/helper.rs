@@ -14,7 +14,7 @@ use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
 };
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{fork, ForkResult};
 use serde::{Deserialize, Serialize};
 
@@ -92,7 +92,14 @@ where
             drop(op);
             drop(theirs);
             let result = receive(ours);
-            let _ = waitpid(child, None);
+            // The result is in; the child's exit (its address space torn down) need not be
+            // waited for. A child still exiting is reaped by the supervisor's SIGCHLD loop
+            // (`Supervisor::reap` takes any child), or by init once the shim has exited.
+            if result.is_ok() {
+                let _ = waitpid(child, Some(WaitPidFlag::WNOHANG));
+            } else {
+                let _ = waitpid(child, None);
+            }
             result
         }
     }

@@ -55,7 +55,19 @@ pub enum LaunchError {
 
 /// Runs the whole shim; the return value is the process exit code.
 pub fn run(config_path: &Path) -> i32 {
+    prepare();
+    run_prepared(config_path)
+}
+
+/// What a shim does before it knows its container (a spare does it before it waits).
+pub fn prepare() {
     close_inherited_fds();
+    // After the close: the handle's descriptor must survive it.
+    berth_runtime::warm_procfs_handle();
+}
+
+/// [`run`] after [`prepare`].
+pub fn run_prepared(config_path: &Path) -> i32 {
     let mut result_pipe = take_result_pipe();
     let config = match load_config(config_path) {
         Ok(config) => config,

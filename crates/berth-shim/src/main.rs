@@ -13,6 +13,7 @@ mod proc_io;
 mod requests;
 mod runtime_select;
 mod shimlog;
+mod spare;
 mod supervisor;
 mod timefmt;
 mod trace;
@@ -29,6 +30,12 @@ fn main() {
             std::process::exit(1);
         }
         return;
+    }
+    if all
+        .first()
+        .is_some_and(|a| a == berth_runtime::shim_proto::SPARE_ARG)
+    {
+        std::process::exit(spare::run());
     }
     let mut args = all.into_iter();
     let (Some(config), None) = (args.next(), args.next()) else {

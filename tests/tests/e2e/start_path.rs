@@ -120,3 +120,116 @@ fn berthd_debug_traces_the_start_path() {
     });
     assert!(all_there, "missing spans in berthd's log:\n{log}");
 }
+
+/// berthd's children running `berth-shim --spare`: the shim spawned ahead of the next start.
+fn spares(berthd: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let parent = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("PPid:"))
+                        .and_then(|v| v.trim().parse::<i32>().ok())
+                });
+            args.get(1) == Some(&&b"--spare"[..]) && parent == Some(berthd)
+        })
+        .collect()
+}
+
+/// The command line of `pid`, its arguments joined by spaces and the padding's NULs dropped.
+fn command_line(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    raw.split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A start takes the shim berthd spawned ahead (its exec and startup are off the start's path):
+/// that process becomes the container's shim, named by its `shim.json` in its command line as
+/// a shim spawned for it would be, so a restarted berthd finds it; a new spare follows; spares
+/// end with berthd and never outlive it.
+#[test]
+fn a_start_takes_the_spare_shim_and_a_new_one_follows() {
+    let Some(mut d) = TestDaemon::start() else {
+        return;
+    };
+    let c = Client::Berth;
+    let berthd = d.berthd_pid().expect("a berthd of the test's own");
+    let mut spare = Vec::new();
+    assert!(
+        berth_tests::wait_until(SETTLE, || {
+            spare = spares(berthd);
+            spare.len() == 1
+        }),
+        "one spare shim after berthd's start: {spare:?}"
+    );
+    let taken = spare[0];
+
+    let id = d.run_detached(c, &["busybox", "sleep", "600"]);
+    let config = d.exec_root.join("bundles").join(&id).join("shim.json");
+    let shim_line = command_line(taken);
+    assert!(
+        shim_line.ends_with(&format!(" {}", config.display())),
+        "the spare became {id}'s shim: {shim_line}"
+    );
+    let mut next = Vec::new();
+    assert!(
+        berth_tests::wait_until(SETTLE, || {
+            next = spares(berthd);
+            next.len() == 1 && next[0] != taken
+        }),
+        "a new spare after the start: {next:?}"
+    );
+
+    // Output and exit codes through a spare, with --rm leaving nothing.
+    let out = d.run(
+        c,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi; exit 3",
+        ],
+    );
+    out.code_is(3);
+    assert_eq!(out.stdout, "hi\n");
+
+    // berthd killed: its spare ends (its stdin closes), the container's shim stays, and the
+    // restarted berthd finds that shim by its command line and removes the container cleanly.
+    let left = spares(berthd);
+    d.kill9();
+    assert!(
+        berth_tests::wait_until(SETTLE, || left
+            .iter()
+            .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())),
+        "spares outlived berthd: {left:?}"
+    );
+    assert!(
+        std::path::Path::new(&format!("/proc/{taken}")).exists(),
+        "the container's shim survives berthd"
+    );
+    d.start_again();
+    assert_eq!(d.inspect(c, &id, "{{.State.Running}}"), "true");
+    d.run(c, &["rm", "-f", &id]).success();
+    assert!(
+        berth_tests::wait_until(SETTLE, || !std::path::Path::new(&format!("/proc/{taken}"))
+            .exists()),
+        "the container's shim ended with it"
+    );
+    let shims: Vec<(i32, String)> = berth_tests::leaks::processes_naming(&d.exec_root, &[id])
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains("berth-shim"))
+        .collect();
+    assert!(shims.is_empty(), "shims left: {shims:?}");
+}

@@ -218,7 +218,7 @@ impl Daemon {
             }
             return Err(e);
         }
-        let ctr = Ctr::new(container.clone());
+        let ctr = Ctr::created(container.clone());
         if let Ok(mut m) = self.containers.write() {
             m.insert(cid.clone(), ctr);
         }
@@ -280,7 +280,9 @@ impl Daemon {
         let socket = self.shim_socket(&id);
         let exit_file = self.exit_file(&id);
         ctr.runtime_released().await;
-        if self.has_runtime_leftovers(&id) {
+        // A container's first start has nothing of an earlier run to look for (a dozen lookups
+        // in the cgroup filesystems otherwise).
+        if !ctr.first_start() && self.has_runtime_leftovers(&id) {
             // An earlier start was interrupted (berthd killed mid-way): its shim, processes
             // and runtime state go first, or the runtime would refuse the id.
             tracing::info!(container = %id, "removing what an interrupted run left");

@@ -1,7 +1,7 @@
 //! A live container: its record under a lock plus the daemon's runtime bookkeeping (waiters,
 //! attaches waiting for the next start, restart back-off, the health monitor).
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use berth_types::Result;
@@ -44,9 +44,24 @@ pub struct Ctr {
     /// The last run's runtime release: true once its shim has deleted the runtime's state and
     /// cgroups, which it does after reporting the exit (`shim::ShimExit::released`).
     runtime_release: Mutex<Option<watch::Receiver<bool>>>,
+    /// Created by this daemon and never started since: no run of it can have left a shim,
+    /// state or cgroup behind, so its first start skips looking for them.
+    fresh: AtomicBool,
 }
 
 impl Ctr {
+    /// A container this daemon just created (see `fresh`).
+    pub fn created(c: Container) -> Arc<Self> {
+        let ctr = Self::new(c);
+        ctr.fresh.store(true, Ordering::Release);
+        ctr
+    }
+
+    /// True the first time it is asked of a container [`Ctr::created`] by this daemon.
+    pub fn first_start(&self) -> bool {
+        self.fresh.swap(false, Ordering::AcqRel)
+    }
+
     pub fn new(c: Container) -> Arc<Self> {
         let life = Lifecycle {
             running: c.state.running(),
@@ -63,6 +78,7 @@ impl Ctr {
             health_stop: Mutex::new(None),
             discarding: AtomicBool::new(false),
             runtime_release: Mutex::new(None),
+            fresh: AtomicBool::new(false),
         })
     }
 

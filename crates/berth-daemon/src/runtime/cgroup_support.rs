@@ -23,7 +23,19 @@ pub struct CgroupSupport {
 }
 
 impl CgroupSupport {
+    /// Read once per daemon, as dockerd's sysinfo, and then shared by every create and update:
+    /// each read is about twenty lookups in the cgroup filesystems. Only a v1 blkio weight
+    /// found missing is looked for again, since with BFQ it appears with berth's parent cgroup.
     pub fn detect() -> Self {
+        static HOST: std::sync::OnceLock<CgroupSupport> = std::sync::OnceLock::new();
+        let mut found = HOST.get_or_init(Self::read).clone();
+        if !found.blkio_weight && !crate::runtime::cgroups::is_unified() {
+            found.blkio_weight = v1_blkio_weight(Path::new(ROOT));
+        }
+        found
+    }
+
+    fn read() -> Self {
         if crate::runtime::cgroups::is_unified() {
             v2(Path::new(ROOT))
         } else {
@@ -32,13 +44,18 @@ impl CgroupSupport {
     }
 }
 
+/// With BFQ the weight file exists only below the root; berth's parent cgroup is one.
+fn v1_blkio_weight(root: &Path) -> bool {
+    let has = |file: &str| root.join("blkio").join(file).exists();
+    has("blkio.weight")
+        || has("blkio.bfq.weight")
+        || has("berth/blkio.bfq.weight")
+        || has("berth/blkio.weight")
+}
+
 fn v1(root: &Path) -> CgroupSupport {
     let has = |ctrl: &str, file: &str| root.join(ctrl).join(file).exists();
-    // With BFQ the weight file exists only below the root; berth's parent cgroup is one.
-    let blkio_weight = has("blkio", "blkio.weight")
-        || has("blkio", "blkio.bfq.weight")
-        || has("blkio", "berth/blkio.bfq.weight")
-        || has("blkio", "berth/blkio.weight");
+    let blkio_weight = v1_blkio_weight(root);
     CgroupSupport {
         memory: has("memory", "memory.limit_in_bytes"),
         swap: has("memory", "memory.memsw.limit_in_bytes"),

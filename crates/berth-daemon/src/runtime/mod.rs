@@ -6,6 +6,7 @@ pub(crate) mod cgroupns;
 pub(crate) mod cgroups;
 pub(crate) mod resources;
 pub(crate) mod shim;
+pub(crate) mod shim_spare;
 pub(crate) mod shim_trace;
 pub(crate) mod signals;
 pub(crate) mod spec;

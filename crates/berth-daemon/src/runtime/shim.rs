@@ -2,6 +2,7 @@
 //! (see `berth_runtime::shim_proto`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use berth_runtime::shim_proto::{frame, CreateResult, ExitStatus, Request, Response};
@@ -11,23 +12,29 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 
 /// Runs `berth-shim <config>` and returns what it reports on fd 3 once the container exists.
+/// The spare shim takes the container when there is one (its exec and startup are then already
+/// done); a new spare is spawned after the report, off the start's path.
 pub async fn launch(shim_binary: &Path, config_path: &Path) -> Result<CreateResult> {
-    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Error::internal(format!("pipe: {e}")))?;
-    let spawn = spawn_shim(shim_binary, config_path, &wr);
-    drop(wr);
+    let rd = match crate::runtime::shim_spare::hand_over(shim_binary, config_path) {
+        Some(report) => report,
+        None => {
+            let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| Error::internal(format!("pipe: {e}")))?;
+            let config = config_path.as_os_str().as_bytes();
+            let spawn = spawn_shim(shim_binary, &[config], None, &wr);
+            drop(wr);
+            let pid = spawn.map_err(|e| {
+                Error::internal(format!("starting shim {}: {e}", shim_binary.display()))
+            })?;
+            reap_when_done(pid);
+            rd
+        }
+    };
     crate::recovery::failpoint::hit("before-shim-result");
-    let pid = spawn
-        .map_err(|e| Error::internal(format!("starting shim {}: {e}", shim_binary.display())))?;
-    // The shim stays berthd's child for its whole life (it no longer forks to detach); a pidfd
-    // taken now, before anyone could reap it, names it for sure.
-    match crate::util::child::pidfd_open(pid) {
-        Ok(pidfd) => crate::util::child::reap_later(pidfd),
-        Err(e) => tracing::warn!("no pidfd for shim {pid}: {e}; it stays a zombie once it exits"),
-    }
     let line = tokio::task::spawn_blocking(move || read_all(rd))
         .await
         .map_err(|e| Error::internal(e.to_string()))??;
+    crate::runtime::shim_spare::replenish(shim_binary);
     let line = line.trim();
     if line.is_empty() {
         return Err(Error::internal(
@@ -38,29 +45,44 @@ pub async fn launch(shim_binary: &Path, config_path: &Path) -> Result<CreateResu
         .map_err(|e| Error::internal(format!("bad shim answer {line:?}: {e}")))
 }
 
-/// Starts `shim_binary config_path` in a session of its own, with /dev/null on its stdio and
-/// `report` as its fd 3.
+/// The shim stays berthd's child for its whole life (it never forks to detach); a pidfd taken
+/// now, before anyone could reap it, names it for sure.
+pub(crate) fn reap_when_done(pid: libc::pid_t) {
+    match crate::util::child::pidfd_open(pid) {
+        Ok(pidfd) => crate::util::child::reap_later(pidfd),
+        Err(e) => tracing::warn!("no pidfd for shim {pid}: {e}; it stays a zombie once it exits"),
+    }
+}
+
+/// Starts `shim_binary args...` in a session of its own, with `stdin` (else /dev/null) on its
+/// fd 0, /dev/null on 1 and 2, and `report` as its fd 3.
 ///
 /// Through posix_spawn rather than fork: glibc's spawns with CLONE_VM|CLONE_VFORK, so berthd's
 /// address space is not copied. A fork copied berthd's page tables and then cost berthd a
 /// copy-on-write fault for each page it touched next: about 4 ms of CPU per container
 /// (docs/architecture.md, "CPU per container").
-fn spawn_shim(
+pub(crate) fn spawn_shim(
     shim_binary: &Path,
-    config_path: &Path,
+    args: &[&[u8]],
+    stdin: Option<&OwnedFd>,
     report: &OwnedFd,
 ) -> std::io::Result<libc::pid_t> {
     use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
     let cstr = |b: &[u8]| {
         CString::new(b).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
     };
     let program = cstr(shim_binary.as_os_str().as_bytes())?;
-    let config = cstr(config_path.as_os_str().as_bytes())?;
+    let args = args
+        .iter()
+        .map(|a| cstr(a))
+        .collect::<std::io::Result<Vec<_>>>()?;
     let env = std::env::vars_os()
         .map(|(k, v)| cstr(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
         .collect::<std::io::Result<Vec<_>>>()?;
-    let argv = [program.as_ptr(), config.as_ptr(), std::ptr::null()];
+    let argv: Vec<*const libc::c_char> = std::iter::once(program.as_ptr())
+        .chain(args.iter().map(|a| a.as_ptr()))
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
     let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
     let devnull = above_stdio(
@@ -70,8 +92,11 @@ fn spawn_shim(
             .open("/dev/null")?
             .into(),
     )?;
-    // dup2 onto 0-2 must not clobber the report pipe before it is moved to 3.
+    // dup2 onto 0-2 must not clobber the report pipe or stdin before they are moved.
     let report = above_stdio(report.try_clone()?)?;
+    let stdin = stdin
+        .map(|fd| fd.try_clone().and_then(above_stdio))
+        .transpose()?;
     let check = |rc: libc::c_int| match rc {
         0 => Ok(()),
         e => Err(std::io::Error::from_raw_os_error(e)),
@@ -92,6 +117,14 @@ fn spawn_shim(
                     &mut actions,
                     devnull.as_raw_fd(),
                     target,
+                ))?;
+            }
+            // Before fd 3 is replaced: the pipe may have that number.
+            if let Some(stdin) = &stdin {
+                check(libc::posix_spawn_file_actions_adddup2(
+                    &mut actions,
+                    stdin.as_raw_fd(),
+                    0,
                 ))?;
             }
             check(libc::posix_spawn_file_actions_adddup2(

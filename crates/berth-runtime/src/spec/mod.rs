@@ -207,11 +207,7 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
     )?;
     let seccomp = match (&input.seccomp, input.privileged) {
         (_, true) | (SeccompChoice::Unconfined, _) => None,
-        (SeccompChoice::Default, _) => Some(seccomp::to_oci(
-            &seccomp::default_profile()?,
-            &host.seccomp,
-            &caps,
-        )?),
+        (SeccompChoice::Default, _) => Some(seccomp::default_oci(&host.seccomp, &caps)?),
         (SeccompChoice::Profile(json), _) => Some(seccomp::to_oci(
             &seccomp::parse_profile(json)?,
             &host.seccomp,
