@@ -49,5 +49,9 @@ fn null_stdio() -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
     }
+    if null.as_raw_fd() <= 2 {
+        // Opened as one of 0-2 (it was closed): it is that descriptor now, and stays open.
+        let _ = std::os::fd::IntoRawFd::into_raw_fd(null);
+    }
     Ok(())
 }

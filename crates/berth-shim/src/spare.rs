@@ -6,8 +6,6 @@
 //! dropped) ends it. Protocol: `berth_runtime::shim_proto`, "A spare shim".
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
@@ -34,16 +32,26 @@ pub fn run() -> i32 {
 }
 
 /// The `shim.json` path berthd writes on stdin, or None at end of file.
+///
+/// fd 0 stays open (detach() puts /dev/null over it): a closed 0 would be the next file the
+/// shim opens, and the container's init, which puts its own stdio on 0-2, would clobber it.
 fn wait_for_container() -> Option<PathBuf> {
-    // SAFETY: fd 0 is the job pipe by the spare's protocol; it is owned here and closed after
-    // the one line (detach() then puts /dev/null on 0).
-    let job = unsafe { OwnedFd::from_raw_fd(0) };
     let mut line = Vec::with_capacity(SPARE_PATH_ROOM);
-    let read = BufReader::new(std::fs::File::from(job)).read_until(b'\n', &mut line);
-    if read.is_err() || line.pop() != Some(b'\n') || line.is_empty() {
-        return None;
+    let mut byte = [0u8; 1];
+    // One byte at a time: nothing past the newline may be consumed (there is nothing, but the
+    // pipe belongs to berthd's protocol, not to a buffer here).
+    while line.len() <= SPARE_PATH_ROOM {
+        // SAFETY: reads into a one-byte buffer owned here from fd 0, which is not closed.
+        match unsafe { libc::read(0, byte.as_mut_ptr().cast(), 1) } {
+            1 if byte[0] == b'\n' => {
+                return (!line.is_empty()).then(|| PathBuf::from(OsString::from_vec(line)));
+            }
+            1 => line.push(byte[0]),
+            -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => return None,
+        }
     }
-    Some(PathBuf::from(OsString::from_vec(line)))
+    None
 }
 
 /// Rewrites the process's arguments in place to `<argv[0]> <config>`: /proc/<pid>/cmdline then
