@@ -36,19 +36,20 @@ pub fn run() -> i32 {
 /// fd 0 stays open (detach() puts /dev/null over it): a closed 0 would be the next file the
 /// shim opens, and the container's init, which puts its own stdio on 0-2, would clobber it.
 fn wait_for_container() -> Option<PathBuf> {
-    let mut line = Vec::with_capacity(SPARE_PATH_ROOM);
-    let mut byte = [0u8; 1];
-    // One byte at a time: nothing past the newline may be consumed (there is nothing, but the
-    // pipe belongs to berthd's protocol, not to a buffer here).
-    while line.len() <= SPARE_PATH_ROOM {
-        // SAFETY: reads into a one-byte buffer owned here from fd 0, which is not closed.
-        match unsafe { libc::read(0, byte.as_mut_ptr().cast(), 1) } {
-            1 if byte[0] == b'\n' => {
-                return (!line.is_empty()).then(|| PathBuf::from(OsString::from_vec(line)));
-            }
-            1 => line.push(byte[0]),
+    // berthd writes the line with one write below PIPE_BUF, so one read usually has it whole.
+    let mut line = vec![0u8; SPARE_PATH_ROOM + 1];
+    let mut len = 0;
+    while len < line.len() {
+        // SAFETY: reads into the unfilled part of a buffer owned here, from fd 0 (not closed).
+        let n = unsafe { libc::read(0, line[len..].as_mut_ptr().cast(), line.len() - len) };
+        match n {
+            n if n > 0 => len += n as usize,
             -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
             _ => return None,
+        }
+        if let Some(end) = line[..len].iter().position(|b| *b == b'\n') {
+            line.truncate(end);
+            return (!line.is_empty()).then(|| PathBuf::from(OsString::from_vec(line)));
         }
     }
     None
