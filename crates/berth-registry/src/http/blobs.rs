@@ -61,9 +61,12 @@ pub(super) async fn get(
     if head_only {
         // A pusher's existence check: it will now reference the blob without uploading it.
         let _lock = reg.storage.use_lock()?;
-        if reg.storage.linked_blob_size(name, &digest).is_some() {
-            reg.storage.touch_blob(&digest);
-        }
+        // Collected between the look above and the lock: gone for this pusher too, who
+        // uploads it again rather than referencing a blob that is no more.
+        reg.storage
+            .linked_blob_size(name, &digest)
+            .ok_or_else(|| RegistryError::BlobUnknown(digest.to_string()))?;
+        reg.storage.touch_blob(&digest);
     }
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(r) if !head_only => Some(parse_range(r, size)?),
