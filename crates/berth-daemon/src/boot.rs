@@ -47,6 +47,7 @@ impl Daemon {
         crate::recovery::live_restore::restore(&daemon).await?;
         daemon.networks_restore().await?;
         crate::runtime::shim_spare::replenish(&daemon.config.shim_binary);
+        crate::network::spare_netns::replenish();
         Ok(daemon)
     }
 }

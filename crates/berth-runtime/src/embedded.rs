@@ -56,6 +56,42 @@ impl EmbeddedRuntime {
             .map_err(lc_error)
     }
 
+    /// [`Runtime::start`] when it forks nothing, so that the caller may run it in its own
+    /// process: None, having done nothing, when the container has poststart hooks, which
+    /// libcontainer runs as child processes (and waits for; a caller reaping every child, as
+    /// the shim does, would take their exit statuses).
+    pub fn start_forking_nothing(&self, id: &str) -> Option<Result<()>> {
+        let hooks = self.hooks(id)?;
+        if hooks
+            .as_ref()
+            .is_some_and(|h| h.poststart().as_ref().is_some_and(|v| !v.is_empty()))
+        {
+            return None;
+        }
+        Some(self.start(id))
+    }
+
+    /// [`Runtime::delete`] when it forks nothing (see [`Self::start_forking_nothing`]): None,
+    /// having done nothing, when the container has poststop hooks.
+    pub fn delete_forking_nothing(&self, id: &str, force: bool) -> Option<Result<()>> {
+        let hooks = self.hooks(id)?;
+        if hooks
+            .as_ref()
+            .is_some_and(|h| h.poststop().as_ref().is_some_and(|v| !v.is_empty()))
+        {
+            return None;
+        }
+        Some(self.delete(id, force))
+    }
+
+    /// The hooks libcontainer kept for container `id`; None when its config cannot be read
+    /// (the operation then takes the caller's general path, which reports the error).
+    fn hooks(&self, id: &str) -> Option<Option<oci_spec::runtime::Hooks>> {
+        libcontainer::config::YoukiConfig::load(self.root.join(id))
+            .ok()
+            .map(|c| c.hooks)
+    }
+
     fn load(&self, id: &str) -> Result<Container> {
         let dir = self.root.join(id);
         if !dir.exists() {

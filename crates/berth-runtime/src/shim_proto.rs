@@ -16,6 +16,9 @@
 //! a shim spawned with that path would, after rewriting its command line in place to
 //! `berth-shim <path>` (so a restarted berthd finds it as any other shim, see `shim_processes`).
 //! End of file on stdin (berthd gone or the spare dropped) makes the spare exit at once.
+//! berthd spawns the spare in the SCHED_IDLE class, so that its startup only takes CPU nothing
+//! else wants, and moves it back to SCHED_OTHER as it hands it the path, before the spare reads
+//! it: the container's processes never inherit the idle class.
 //!
 //! # Requests
 //! Every connection to `ShimConfig::socket` starts with one JSON line, a [`Request`]. Unless the

@@ -375,3 +375,75 @@ fn init_reaps_and_passes_the_exit_code() {
         assert!(!out.contains(" Z "), "{b:?}: a zombie was left: {out}");
     }
 }
+
+/// The shim starts and deletes a container in its own process, without a helper's fork, only
+/// when that forks nothing: with poststart or poststop hooks (which libcontainer runs as child
+/// processes) the embedded runtime declines and does nothing, and the general path runs them.
+#[test]
+fn start_and_delete_in_place_decline_when_hooks_would_fork() {
+    use oci_spec::runtime::{HookBuilder, HooksBuilder, Spec};
+    let _g = serial();
+    for with_hooks in [false, true] {
+        let c = container(Backend::Embedded, cmd(&["sh", "-c", "echo ran"]));
+        let marks = c.bundle.join("marks");
+        if with_hooks {
+            let config = c.bundle.join("config.json");
+            let mut spec = Spec::load(&config).expect("config.json");
+            let hook = |name: &str| {
+                HookBuilder::default()
+                    .path("/bin/sh")
+                    .args(vec![
+                        "sh".to_string(),
+                        "-c".to_string(),
+                        format!("echo {name} >> {}", marks.display()),
+                    ])
+                    .build()
+                    .expect("hook")
+            };
+            spec.set_hooks(Some(
+                HooksBuilder::default()
+                    .poststart(vec![hook("poststart")])
+                    .poststop(vec![hook("poststop")])
+                    .build()
+                    .expect("hooks"),
+            ));
+            spec.save(&config).expect("config.json");
+        }
+        let embedded = EmbeddedRuntime::new(c.bundle.join("state"));
+        let state_dir = c.bundle.join("state").join(&c.id);
+        let (out_r, out_w) = pipe();
+        let io = ProcessIo::Pipes(Stdio {
+            stdin: None,
+            stdout: Some(out_w),
+            stderr: None,
+        });
+        let spawned = c.runtime.create(&c.id, &c.bundle, io).expect("create");
+        let started = embedded.start_forking_nothing(&c.id);
+        if with_hooks {
+            assert!(
+                started.is_none(),
+                "started in place despite a poststart hook"
+            );
+            assert!(!marks.exists(), "declining ran a hook");
+            c.runtime.start(&c.id).expect("start with hooks");
+        } else {
+            started.expect("started in place").expect("start");
+        }
+        assert_eq!(wait(spawned.pid), 0);
+        assert_eq!(read_all(out_r), "ran\n");
+        let deleted = embedded.delete_forking_nothing(&c.id, true);
+        if with_hooks {
+            assert!(
+                deleted.is_none(),
+                "deleted in place despite a poststop hook"
+            );
+            assert!(state_dir.exists(), "declining deleted the container");
+            c.runtime.delete(&c.id, true).expect("delete with hooks");
+            let ran = std::fs::read_to_string(&marks).expect("the hooks' marks");
+            assert_eq!(ran, "poststart\npoststop\n");
+        } else {
+            deleted.expect("deleted in place").expect("delete");
+        }
+        assert!(!state_dir.exists(), "the container's state is left");
+    }
+}

@@ -1,7 +1,11 @@
 //! Runs one runtime operation in a short-lived forked child.
 //!
-//! The supervising process never executes runtime (libcontainer) code itself, so its resident
-//! set stays that of a small event loop. Processes the child creates are re-parented to the
+//! The supervising process runs no runtime (libcontainer) code that forks or changes the
+//! process (create, exec, kill, and a start or delete with hooks), so its resident set stays
+//! that of a small event loop and no runtime child is reaped by its SIGCHLD loop. The embedded
+//! runtime's start and delete without hooks run in the shim itself
+//! (`EmbeddedRuntime::start_forking_nothing`): a notify-socket write, a state save, cgroup
+//! removals, where a helper's fork and exit cost about 1 ms each. Processes the child creates are re-parented to the
 //! shim (a child subreaper) when the child exits. The result comes back over a socketpair,
 //! with a pty master passed as SCM_RIGHTS.
 

@@ -108,7 +108,7 @@ pub fn run_prepared(config_path: &Path) -> i32 {
             }
             drop(result_pipe);
             drop(span);
-            crate::trim::drop_startup_pages();
+            // The supervisor drops the startup's code pages once it has been quiet a while.
             supervisor.run();
             0
         }

@@ -17,14 +17,11 @@ impl Supervisor {
                 message: format!("bad request: {e}"),
             }),
             Ok(request) => {
-                let runs_helper = matches!(
-                    request,
-                    Request::Start | Request::Kill { .. } | Request::Exec(_)
-                );
+                let runs_helper = matches!(request, Request::Kill { .. } | Request::Exec(_));
                 let response = self.answer(key, request);
                 if runs_helper {
                     // Forking and collecting a helper touches code the loop does not need.
-                    crate::trim::drop_startup_pages();
+                    self.trim_soon();
                 }
                 response
             }
@@ -116,13 +113,24 @@ impl Supervisor {
                 message: format!("container {} is already running", self.config.id),
             };
         }
-        let _span = tracing::debug_span!("helper_start").entered();
-        let config = self.config.clone();
-        let result = helper::run(move || {
-            runtime_for(&config)?
-                .start(&config.id)
-                .map(|()| Produced::Nothing)
+        // The embedded runtime's start only writes to the init's notify socket and saves the
+        // state: done here, without a helper's fork, unless poststart hooks are to run.
+        let in_place = crate::runtime_select::embedded(&self.config).and_then(|runtime| {
+            let _span = tracing::debug_span!("start_in_place").entered();
+            runtime.start_forking_nothing(&self.config.id)
         });
+        let result = match in_place {
+            Some(started) => Ok(started.map(|()| Produced::Nothing)),
+            None => {
+                let _span = tracing::debug_span!("helper_start").entered();
+                let config = self.config.clone();
+                helper::run(move || {
+                    runtime_for(&config)?
+                        .start(&config.id)
+                        .map(|()| Produced::Nothing)
+                })
+            }
+        };
         match flatten(result) {
             Ok(_) => {
                 self.init.started = true;

@@ -7,16 +7,26 @@ use berth_runtime::{Runtime, RuntimeError};
 
 /// `runtime_binary` None: the embedded runtime; Some: that OCI runtime binary.
 pub fn runtime_for(config: &ShimConfig) -> Result<Box<dyn Runtime>, RuntimeError> {
-    match &config.runtime_binary {
-        Some(binary) => Ok(Box::new(ExternalRuntime::new(
+    Ok(match &config.runtime_binary {
+        Some(binary) => Box::new(ExternalRuntime::new(
             binary,
             &config.runtime_root,
             config.runtime_args.clone(),
-        ))),
-        None => Ok(Box::new(
-            EmbeddedRuntime::new(&config.runtime_root)
-                .with_seccomp_cache(config.seccomp_cache.clone())
-                .with_cgroup_mounts(config.cgroup_mounts.clone()),
         )),
-    }
+        None => Box::new(embedded_runtime(config)),
+    })
+}
+
+/// The embedded runtime, when the config names no runtime binary.
+pub fn embedded(config: &ShimConfig) -> Option<EmbeddedRuntime> {
+    config
+        .runtime_binary
+        .is_none()
+        .then(|| embedded_runtime(config))
+}
+
+fn embedded_runtime(config: &ShimConfig) -> EmbeddedRuntime {
+    EmbeddedRuntime::new(&config.runtime_root)
+        .with_seccomp_cache(config.seccomp_cache.clone())
+        .with_cgroup_mounts(config.cgroup_mounts.clone())
 }

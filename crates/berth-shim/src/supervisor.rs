@@ -22,6 +22,10 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// How long queued bytes get to reach clients before the shim exits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const READ_CHUNK: usize = 32 * 1024;
+/// How long after the create (or a helper's run) the shim drops the pages of code it ran
+/// ([`crate::trim`]): a container that exits before then never pays for faulting them back in
+/// to answer its start and its exit.
+const TRIM_AFTER: Duration = Duration::from_millis(500);
 
 /// The container's init process.
 pub struct Init {
@@ -68,6 +72,8 @@ pub struct Supervisor {
     pub(crate) stdin_once_spent: bool,
     finalized: bool,
     shutdown_by: Option<Instant>,
+    /// When to drop the code pages the create and the helpers faulted in.
+    trim_at: Option<Instant>,
     buf: Vec<u8>,
 }
 
@@ -93,8 +99,14 @@ impl Supervisor {
             stdin_once_spent: false,
             finalized: false,
             shutdown_by: None,
+            trim_at: Some(Instant::now() + TRIM_AFTER),
             buf: vec![0; READ_CHUNK],
         }
+    }
+
+    /// Drops the pages of code run so far once the shim has been quiet for a while.
+    pub(crate) fn trim_soon(&mut self) {
+        self.trim_at = Some(Instant::now() + TRIM_AFTER);
     }
 
     pub(crate) fn new_key(&mut self) -> u64 {
@@ -111,6 +123,10 @@ impl Supervisor {
             self.conns.retain(|_, c| !c.finished());
             if self.done() {
                 return;
+            }
+            if self.trim_at.is_some_and(|at| Instant::now() >= at) {
+                self.trim_at = None;
+                crate::trim::drop_startup_pages();
             }
             let (mut fds, tokens) = self.interests();
             let timeout = self.timeout_ms();
@@ -219,6 +235,7 @@ impl Supervisor {
                 .filter_map(|e| e.exited_at.map(|at| at + DRAIN_GRACE)),
         );
         deadlines.extend(self.shutdown_by);
+        deadlines.extend(self.trim_at);
         match deadlines.into_iter().min() {
             None => -1,
             Some(deadline) => {
@@ -539,20 +556,30 @@ impl Supervisor {
         // rootfs. Waiters' connections close only after it: berthd takes that end of stream as
         // the runtime's release and never starts the id again, nor removes the container,
         // before it (`shim::ShimExit::released`).
-        let config = self.config.clone();
-        let _delete = tracing::debug_span!("helper_delete").entered();
-        let deleted = helper::run(move || {
-            let runtime = runtime_select::runtime_for(&config)?;
-            runtime
-                .delete(&config.id, true)
-                .map(|()| helper::Produced::Nothing)
+        // The embedded runtime's delete of a stopped container removes cgroup directories and
+        // its state: done here, without a helper's fork, unless poststop hooks are to run.
+        let in_place = runtime_select::embedded(&self.config).and_then(|runtime| {
+            let _span = tracing::debug_span!("delete_in_place").entered();
+            runtime.delete_forking_nothing(&self.config.id, true)
         });
+        let deleted = match in_place {
+            Some(deleted) => Ok(deleted.map(|()| helper::Produced::Nothing)),
+            None => {
+                let _span = tracing::debug_span!("helper_delete").entered();
+                let config = self.config.clone();
+                helper::run(move || {
+                    let runtime = runtime_select::runtime_for(&config)?;
+                    runtime
+                        .delete(&config.id, true)
+                        .map(|()| helper::Produced::Nothing)
+                })
+            }
+        };
         match deleted {
             Ok(Ok(_)) | Ok(Err(berth_runtime::RuntimeError::NoSuchContainer(_))) => {}
             Ok(Err(e)) => shimlog::error(&format!("delete container: {e}")),
             Err(e) => shimlog::error(&e.to_string()),
         }
-        drop(_delete);
         for conn in self.conns.values_mut() {
             if matches!(conn.role, Role::Wait) {
                 conn.closing = true;

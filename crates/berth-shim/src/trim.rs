@@ -5,7 +5,9 @@
 //! for the container's whole life although the event loop never runs it again. Read-only,
 //! never-written file mappings (program and library text) can be dropped with MADV_DONTNEED:
 //! their pages stay in the page cache and come back on the next touch. Writable mappings and
-//! RELRO (written by the dynamic linker, then made read-only) are left alone.
+//! RELRO (written by the dynamic linker, then made read-only) are left alone. The supervisor
+//! does it half a second after the create or a helper's run (`supervisor::TRIM_AFTER`), not at
+//! once: a short-lived container's start and exit would fault the same code back in.
 
 use std::fs;
 

@@ -151,10 +151,28 @@ fn command_line(pid: i32) -> String {
         .join(" ")
 }
 
+/// The scheduling policy of `pid` (`policy`, field 41 of /proc/<pid>/stat): 0 SCHED_OTHER,
+/// 5 SCHED_IDLE.
+fn sched_policy(pid: i32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's stat");
+    // After the command name's closing parenthesis, field 3 is first: field n at index n - 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat")
+        .1
+        .split_whitespace()
+        .collect();
+    fields[41 - 3].parse().expect("a policy number")
+}
+
+const SCHED_OTHER: u32 = 0;
+const SCHED_IDLE: u32 = 5;
+
 /// A start takes the shim berthd spawned ahead (its exec and startup are off the start's path):
 /// that process becomes the container's shim, named by its `shim.json` in its command line as
 /// a shim spawned for it would be, so a restarted berthd finds it; a new spare follows; spares
-/// end with berthd and never outlive it.
+/// end with berthd and never outlive it. A spare waits in the SCHED_IDLE class, and what it
+/// becomes (the shim and the container's processes) runs in the normal one.
 #[test]
 fn a_start_takes_the_spare_shim_and_a_new_one_follows() {
     let Some(mut d) = TestDaemon::start() else {
@@ -171,6 +189,7 @@ fn a_start_takes_the_spare_shim_and_a_new_one_follows() {
         "one spare shim after berthd's start: {spare:?}"
     );
     let taken = spare[0];
+    assert_eq!(sched_policy(taken), SCHED_IDLE, "a spare waits idle");
 
     let id = d.run_detached(c, &["busybox", "sleep", "600"]);
     let config = d.exec_root.join("bundles").join(&id).join("shim.json");
@@ -178,6 +197,17 @@ fn a_start_takes_the_spare_shim_and_a_new_one_follows() {
     assert!(
         shim_line.ends_with(&format!(" {}", config.display())),
         "the spare became {id}'s shim: {shim_line}"
+    );
+    assert_eq!(
+        sched_policy(taken),
+        SCHED_OTHER,
+        "the taken spare left SCHED_IDLE"
+    );
+    let init: i32 = d.inspect(c, &id, "{{.State.Pid}}").parse().expect("a pid");
+    assert_eq!(
+        sched_policy(init),
+        SCHED_OTHER,
+        "the container's init runs in the normal class"
     );
     let mut next = Vec::new();
     assert!(
@@ -232,4 +262,59 @@ fn a_start_takes_the_spare_shim_and_a_new_one_follows() {
         .filter(|(_, cmd)| cmd.contains("berth-shim"))
         .collect();
     assert!(shims.is_empty(), "shims left: {shims:?}");
+}
+
+/// A container's network namespace comes from one berthd made ahead of its start: each
+/// container gets a new one, never one another container has, holding only `lo`, up, as a
+/// namespace made at the start would.
+#[test]
+fn each_container_gets_a_new_network_namespace() {
+    let Some(d) = TestDaemon::start() else {
+        return;
+    };
+    let c = Client::Berth;
+    // The first changes its namespace (an address on lo); the second must not see it.
+    let first = d.run_detached(
+        c,
+        &[
+            "--network",
+            "none",
+            "--cap-add",
+            "NET_ADMIN",
+            "busybox",
+            "sh",
+            "-c",
+            "ip addr add 10.9.9.9/32 dev lo && sleep 600",
+        ],
+    );
+    let second = d.run_detached(c, &["--network", "none", "busybox", "sleep", "600"]);
+    let in_ctr = |id: &str, script: &str| {
+        let out = d.run(c, &["exec", id, "sh", "-c", script]);
+        out.code_is(0);
+        out.stdout
+    };
+    assert!(
+        berth_tests::wait_until(SETTLE, || in_ctr(&first, "ip -o addr show dev lo")
+            .contains("10.9.9.9")),
+        "the first container's address on lo"
+    );
+    let namespace = |id: &str| in_ctr(id, "readlink /proc/self/ns/net");
+    assert_ne!(
+        namespace(&first),
+        namespace(&second),
+        "two containers share a namespace"
+    );
+    let host = std::fs::read_link("/proc/self/ns/net").expect("the test's namespace");
+    assert_ne!(namespace(&second).trim(), host.display().to_string());
+    let addresses = in_ctr(&second, "ip -o addr show dev lo");
+    assert!(addresses.contains("127.0.0.1"), "{addresses}");
+    assert!(
+        !addresses.contains("10.9.9.9"),
+        "another container's address: {addresses}"
+    );
+    assert_eq!(in_ctr(&second, "ls /sys/class/net"), "lo\n");
+    let flags = in_ctr(&second, "cat /sys/class/net/lo/flags");
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("flags");
+    assert_eq!(flags & 1, 1, "lo is not up");
+    d.run(c, &["rm", "-f", &first, &second]).success();
 }

@@ -27,11 +27,11 @@ fn debug_trace_reaches_the_daemon_log() {
         "span helper_create took",
         "span rt_prepare took",
         "span rt_libcontainer_build took",
-        "span helper_start took",
+        "span start_in_place took",
         "span rt_start took",
         "init reaped",
         "span exit_file took",
-        "span helper_delete took",
+        "span delete_in_place took",
         "span rt_libcontainer_delete took",
     ] {
         assert!(log.contains(want), "no {want:?} in berthd's log:\n{log}");

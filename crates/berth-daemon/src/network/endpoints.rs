@@ -203,10 +203,11 @@ impl Daemon {
                     .map_err(|e| Error::internal(format!("creating {}: {e}", parent.display())))?;
             }
             let _ = netns::remove(&path);
-            netns::create(&path).map_err(net_error)
+            super::spare_netns::pin_new(&path).map_err(net_error)
         })
         .await
         .map_err(|e| Error::internal(format!("creating a network namespace: {e}")))??;
+        super::spare_netns::replenish();
         ctr.update(|c| c.net.sandbox = Some(sandbox.display().to_string()));
         let planned = match self.plan_endpoints(ctr) {
             // The embedded DNS listens on the namespace's loopback (up since its creation).

@@ -8,3 +8,4 @@ pub(crate) mod mode;
 pub(crate) mod render;
 pub(crate) mod repo;
 pub(crate) mod service;
+pub(crate) mod spare_netns;
