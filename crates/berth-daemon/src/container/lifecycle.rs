@@ -349,9 +349,12 @@ impl Daemon {
             self.release_after_exit(&id).await;
             return Err(e);
         }
-        // Attach sessions made before start get their shim connections before the process runs.
-        crate::container::attach::connect_pending(ctr, &socket).await;
-        let waiter = shim::wait_exit(&socket).await;
+        // Attach sessions made before start get their shim connections before the process
+        // runs, as does the exit's waiter; the two are independent, so they overlap.
+        let ((), waiter) = tokio::join!(
+            crate::container::attach::connect_pending(ctr, &socket),
+            shim::wait_exit(&socket)
+        );
         // Init leaves its wait and execs the process.
         let started = shim::simple(&socket, &Request::Start)
             .instrument(tracing::debug_span!("shim_start"))
