@@ -50,6 +50,24 @@ pub struct Storage {
 #[derive(Debug)]
 pub struct LockGuard(File);
 
+fn lock_at(path: &Path, exclusive: bool) -> Result<LockGuard, RegistryError> {
+    // A fresh open file description per holder: flock locks belong to the description,
+    // so threads sharing one would release each other's locks.
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    if exclusive {
+        file.lock()?;
+    } else {
+        file.lock_shared()?;
+    }
+    Ok(LockGuard(file))
+}
+
 impl Drop for LockGuard {
     fn drop(&mut self) {
         let _ = self.0.unlock();
@@ -130,21 +148,7 @@ impl Storage {
     }
 
     fn lock(&self, exclusive: bool) -> Result<LockGuard, RegistryError> {
-        // A fresh open file description per holder: flock locks belong to the description,
-        // so threads sharing one would release each other's locks.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&self.lock_path)?;
-        if exclusive {
-            file.lock()?;
-        } else {
-            file.lock_shared()?;
-        }
-        Ok(LockGuard(file))
+        lock_at(&self.lock_path, exclusive)
     }
 
     /// Held while an operation checks that a blob exists and then relies on it (commit,
@@ -152,6 +156,15 @@ impl Storage {
     /// the check and the touch that renews its grace period.
     pub fn use_lock(&self) -> Result<LockGuard, RegistryError> {
         self.lock(false)
+    }
+
+    /// [`Storage::use_lock`] for async code: the wait for a collector holding the lock (a
+    /// blocking `flock`) runs on the blocking pool, not on a runtime worker.
+    pub async fn use_lock_async(&self) -> Result<LockGuard, RegistryError> {
+        let path = self.lock_path.clone();
+        tokio::task::spawn_blocking(move || lock_at(&path, false))
+            .await
+            .map_err(|e| RegistryError::Storage(format!("gc lock task: {e}")))?
     }
 
     /// Held by garbage collection while it re-checks and deletes one item.

@@ -681,6 +681,60 @@ fn blob_path(root: &Path, d: &str) -> std::path::PathBuf {
     root.join("content/blobs").join(alg).join(hex)
 }
 
+/// Whether some process waits for a flock on `lock` (a `->` line of /proc/locks naming its
+/// inode).
+fn someone_waits_for(lock: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(lock).unwrap().ino();
+    std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains("->") && l.contains(&format!(":{ino} ")))
+}
+
+/// The race `gc_while_pushing_breaks_nothing` met by chance, made to happen: a HEAD has found
+/// the blob and waits for the use lock while the collector, holding it, deletes the blob. The
+/// HEAD must then answer 404 (the pusher uploads the blob again), not 200 for a blob that is
+/// gone. The wait runs on the blocking pool: this test's runtime has a single thread, which a
+/// flock taken on it would have blocked for good.
+#[tokio::test]
+async fn a_head_waiting_for_the_collector_sees_the_blob_it_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let s = Arc::new(start(&root, false).await);
+    let d = s.push_blob("app", b"soon collected").await;
+    let path = format!("/v2/app/blobs/{d}");
+    assert_eq!(
+        s.req(Method::HEAD, &path, &[], b"").await.status,
+        StatusCode::OK
+    );
+
+    let collector = Storage::attach(&root).unwrap();
+    let held = collector.sweep_lock().unwrap();
+    let head = {
+        let (s, path) = (Arc::clone(&s), path.clone());
+        tokio::spawn(async move { s.req(Method::HEAD, &path, &[], b"").await.status })
+    };
+    let lock = root.join("gc.lock");
+    let mut waited = Duration::ZERO;
+    while !someone_waits_for(&lock) {
+        assert!(
+            waited < Duration::from_secs(10),
+            "the HEAD never waited for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waited += Duration::from_millis(5);
+    }
+    // What the collector does under its lock: the blob's data goes.
+    std::fs::remove_file(blob_path(&root, &d)).unwrap();
+    drop(held);
+    assert_eq!(head.await.unwrap(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.req(Method::HEAD, &path, &[], b"").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
 #[tokio::test]
 async fn gc_sweeps_unreferenced_and_untagged() {
     let tmp = tempfile::tempdir().unwrap();

@@ -60,7 +60,7 @@ pub(super) async fn get(
         .ok_or_else(|| RegistryError::BlobUnknown(digest.to_string()))?;
     if head_only {
         // A pusher's existence check: it will now reference the blob without uploading it.
-        let _lock = reg.storage.use_lock()?;
+        let _lock = reg.storage.use_lock_async().await?;
         // Collected between the look above and the lock: gone for this pusher too, who
         // uploads it again rather than referencing a blob that is no more.
         reg.storage

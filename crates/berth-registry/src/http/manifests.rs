@@ -151,7 +151,7 @@ pub(super) async fn put(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     // Validation checks blobs exist; the lock keeps GC from deleting them before the touch.
-    let _lock = reg.storage.use_lock()?;
+    let _lock = reg.storage.use_lock_async().await?;
     let checked = validate(reg, name, &body, content_type)?;
     // A manifest pushed by digest is named with that digest's algorithm (sha256 or sha512).
     let algorithm = match &reference {

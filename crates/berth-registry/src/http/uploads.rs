@@ -130,7 +130,7 @@ pub(super) async fn start(
             .config
             .auth
             .allows(headers, &Scope::repository(from, &["pull"]));
-        let _lock = reg.storage.use_lock()?;
+        let _lock = reg.storage.use_lock_async().await?;
         if readable && reg.storage.linked_blob_size(from, &digest).is_some() {
             reg.storage.link_blob(name, &digest)?;
             return created(name, &digest);
