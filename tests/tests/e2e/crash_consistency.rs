@@ -132,6 +132,43 @@ fn killed_between_shim_launch_and_start() {
     assert_nothing_runs(&d, &id, "rm -f left");
 }
 
+/// Killed as a `run --rm` container's record is deleted, before the runtime's release that
+/// follows the removal: after the restart it is not listed, nothing of it runs, and nothing of
+/// its run is left on the host.
+#[test]
+fn killed_between_a_run_rm_removal_and_the_release() {
+    let Some(mut d) = TestDaemon::start() else {
+        return;
+    };
+    let cidfile = d.dir().join(format!("{}.cid", unique_name("rm")));
+    let cid = cidfile.display().to_string();
+    die_at(
+        &mut d,
+        "rm-after-record",
+        &["run", "--rm", "--cidfile", &cid, "busybox", "true"],
+    );
+    let id = std::fs::read_to_string(&cidfile).expect("the cidfile");
+    assert_eq!(id.len(), 64, "{id:?}");
+    d.restart();
+    assert!(d.docker(&["ps", "-aq"]).success().out().is_empty());
+    assert_nothing_runs(&d, &id, "left running");
+    let mut left = Vec::new();
+    let clean = wait_until(Duration::from_secs(10), || {
+        left = runtime_files(&d, &id);
+        left.extend(
+            [d.data_root.join("containers").join(&id)]
+                .into_iter()
+                .filter(|p| p.exists()),
+        );
+        left.extend(berth_tests::leaks::cgroups_of(std::slice::from_ref(&id)));
+        left.extend(berth_tests::leaks::mounts_under(&d.data_root));
+        left.is_empty()
+    });
+    assert!(clean, "left: {left:?}");
+    d.docker(&["run", "--rm", "busybox", "true"]).success();
+    assert!(d.check_problems().is_empty(), "{:?}", d.check_problems());
+}
+
 /// Killed after the container was started but before that was recorded: after the restart
 /// it is listed as running (it is), and stop and rm work.
 #[test]

@@ -1,6 +1,7 @@
 //! The start path (issue 19): `run --rm`'s writable layer is volatile and only its; `berth -D`
 //! times each API round trip of `run`; `berthd --debug` traces the start's steps; a network
-//! that fails while the runtime creates the container leaves nothing running or mounted.
+//! that fails while the runtime creates the container leaves nothing running or mounted; the
+//! runtime's release that follows a `--rm` removal leaves nothing either.
 
 use super::*;
 
@@ -106,9 +107,12 @@ fn berthd_debug_traces_the_start_path() {
         "start:net_wire:",
         "start:shim_start:",
         "exec:",
-        "handle_exit:release:rootfs_unmount:",
-        "handle_exit:remove:remove_snapshot:",
+        "handle_exit:discard:net_down:",
+        "handle_exit:discard:rootfs_detach:",
+        "handle_exit:discard:remove_snapshot:",
+        "handle_exit:discard:remove_record:",
         "handle_exit:",
+        "released_after_removal:",
     ];
     let mut log = String::new();
     let all_there = wait_until(Duration::from_secs(10), || {
@@ -317,4 +321,51 @@ fn each_container_gets_a_new_network_namespace() {
     let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("flags");
     assert_eq!(flags & 1, 1, "lo is not up");
     d.run(c, &["rm", "-f", &first, &second]).success();
+}
+
+/// `--rm`: the removal is answered once the record is gone, and the shim's release of the
+/// runtime (cgroups, state) and the bundle's removal follow it. Nothing of the runs stays.
+#[test]
+fn the_release_after_a_run_rm_leaves_nothing() {
+    let Some(d) = TestDaemon::start() else {
+        return;
+    };
+    for c in [Client::Berth, Client::Docker] {
+        assert_eq!(
+            d.run(c, &["run", "--rm", "busybox", "echo", "bye"])
+                .success()
+                .stdout,
+            "bye\n"
+        );
+        assert!(d.ps_names(c, &["-a"]).is_empty());
+    }
+    d.run(
+        Client::Berth,
+        &["run", "--rm", "busybox", "sh", "-c", "exit 3"],
+    )
+    .code_is(3);
+    let ids = d.known_ids();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let traces = |id: &String| {
+        [
+            d.exec_root.join("bundles").join(id),
+            d.exec_root.join("netns").join(id),
+            d.exec_root.join("runtime").join(id),
+            d.exec_root.join("s").join(format!("{}.sock", &id[..24])),
+            d.data_root.join("containers").join(id),
+        ]
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect::<Vec<_>>()
+    };
+    let mut left = String::new();
+    let clean = wait_until(Duration::from_secs(15), || {
+        let processes = berth_tests::leaks::daemon_processes(&d.exec_root, &ids, d.berthd_pid());
+        let cgroups = berth_tests::leaks::cgroups_of(&ids);
+        let files: Vec<_> = ids.iter().flat_map(traces).collect();
+        left = format!("{processes:?} {cgroups:?} {files:?}");
+        processes.is_empty() && cgroups.is_empty() && files.is_empty()
+    });
+    assert!(clean, "left after the runs: {left}");
+    assert!(berth_tests::leaks::mounts_under(&d.data_root).is_empty());
 }

@@ -522,6 +522,17 @@ impl Daemon {
     pub(crate) async fn handle_exit(&self, ctr: &Arc<Ctr>, status: ExitStatus) {
         let id = ctr.id.clone();
         self.stop_health_monitor(ctr);
+        let ends_here = {
+            let c = ctr.snapshot();
+            c.auto_remove()
+                && crate::container::restart::Policy::of(&c.host_config)
+                    == crate::container::restart::Policy::No
+        };
+        // `rm -f` of a running `--rm` container removes it itself, once the exit is recorded.
+        if ends_here && !ctr.discarding.load(Ordering::SeqCst) {
+            self.discard_after_exit(ctr, status).await;
+            return;
+        }
         self.release_after_exit(&id).await;
         let before = ctr.snapshot();
         let exit_code = i64::from(status.exit_code);
@@ -578,6 +589,102 @@ impl Daemon {
                 Err(e) => tracing::warn!(container = %id, error = %e, "auto-remove failed"),
             }
         }
+    }
+
+    /// The exit of a `--rm` container, which is its end. Its record goes as soon as nothing a
+    /// client could see or reuse is held: volumes, names, addresses and ports released, the
+    /// rootfs detached, the writable layer set aside. The `removed` wait answers there; the
+    /// runtime's release (the shim deleting the cgroups and the runtime's state, 1-2 ms) and
+    /// the bundle's removal follow ([`Daemon::finish_release`]), waited for by nobody. A crash
+    /// in between leaves only exec-root traces of an id no record names, which the next start
+    /// of berthd purges (`recovery::live_restore`).
+    #[tracing::instrument(level = "debug", name = "discard", skip_all)]
+    async fn discard_after_exit(&self, ctr: &Arc<Ctr>, status: ExitStatus) {
+        let id = ctr.id.clone();
+        self.volume_release(&id);
+        let (_, detached) = tokio::join!(
+            self.net_release(&id, false),
+            self.images.unmount_discarding(&id)
+        );
+        if let Err(e) = detached {
+            tracing::warn!(container = %id, error = %e, "detaching rootfs");
+        }
+        let exit_code = i64::from(status.exit_code);
+        ctr.update(|c| {
+            c.state.status = Status::Exited;
+            c.state.pid = 0;
+            c.state.exit_code = exit_code;
+            c.state.finished_at = Some(status.finished_at.clone());
+            c.state.oom_killed = status.oom_killed;
+        });
+        let snap = ctr.snapshot();
+        if status.oom_killed {
+            self.container_event(&snap, "oom", &[]);
+        }
+        self.container_event(&snap, "die", &[("exitCode", status.exit_code.to_string())]);
+        // Waiters for the exit (a `stop` holding the op lock among them) hear of it first.
+        ctr.life.send_modify(|l| {
+            l.running = false;
+            l.exits += 1;
+            l.exit_code = exit_code;
+        });
+        let _op = ctr.op.lock().await;
+        let listed = self
+            .containers
+            .read()
+            .map(|m| m.contains_key(&id))
+            .unwrap_or(false);
+        if listed {
+            ctr.update(|c| c.state.status = Status::Removing);
+            let removed = async {
+                self.images
+                    .remove_snapshot(&id)
+                    .instrument(tracing::debug_span!("remove_snapshot"))
+                    .await?;
+                tracing::debug_span!("remove_record").in_scope(|| self.delete_record(&id))
+            };
+            match removed.await {
+                Ok(()) => {
+                    crate::recovery::failpoint::hit("rm-after-record");
+                    self.forget(ctr);
+                    self.remove_anonymous_volumes(&volume_names(&snap));
+                }
+                Err(e) => {
+                    // It stays, exited, as a failed auto-remove leaves it with dockerd.
+                    tracing::warn!(container = %id, error = %e, "auto-remove failed");
+                    ctr.update(|c| c.state.status = Status::Exited);
+                    if let Err(e) = self.repo.save(&ctr.snapshot()) {
+                        tracing::error!(container = %id, error = %e, "saving exit state");
+                    }
+                }
+            }
+        }
+        drop(_op);
+        self.finish_release(ctr.clone());
+    }
+
+    /// After a `--rm` container's record is gone: waits for its shim to release the runtime,
+    /// then removes the bundle and the socket, and purges whatever a shim that did not release
+    /// left (its processes, cgroups, state).
+    fn finish_release(&self, ctr: Arc<Ctr>) {
+        let daemon = self.self_ref();
+        let span = tracing::debug_span!(parent: None, "released_after_removal");
+        tokio::spawn(
+            async move {
+                ctr.runtime_released().await;
+                let Some(d) = daemon.upgrade() else { return };
+                let id = &ctr.id;
+                if d.config.debug {
+                    crate::runtime::shim_trace::relay(id, &d.bundle_dir(id));
+                }
+                let _ = std::fs::remove_dir_all(d.bundle_dir(id));
+                let _ = std::fs::remove_file(d.shim_socket(id));
+                if d.has_runtime_leftovers(id) {
+                    d.purge_runtime(id, Sweep::Socket).await;
+                }
+            }
+            .instrument(span),
+        );
     }
 
     /// Starts a `Restarting` container again after `delay`, unless a stop, kill or removal
@@ -978,24 +1085,33 @@ impl Daemon {
             .remove_snapshot(&id)
             .instrument(tracing::debug_span!("remove_snapshot"))
             .await?;
-        let dir = self.container_dir(&id);
-        tracing::debug_span!("remove_record").in_scope(|| -> Result<()> {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(Error::internal(format!("removing {}: {e}", dir.display())));
-                }
+        tracing::debug_span!("remove_record").in_scope(|| self.delete_record(&id))?;
+        self.forget(ctr);
+        Ok(())
+    }
+
+    /// Deletes the container's directory (its /etc files and logs) and its record.
+    fn delete_record(&self, id: &str) -> Result<()> {
+        let dir = self.container_dir(id);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(Error::internal(format!("removing {}: {e}", dir.display())));
             }
-            self.repo.delete(&id)
-        })?;
+        }
+        self.repo.delete(id)
+    }
+
+    /// A removed container leaves the daemon: lookups, its execs, `destroy`, the `removed`
+    /// waiters.
+    fn forget(&self, ctr: &Arc<Ctr>) {
         if let Ok(mut m) = self.containers.write() {
-            m.remove(&id);
+            m.remove(&ctr.id);
         }
         if let Ok(mut execs) = self.execs.lock() {
-            execs.retain(|_, e| e.container_id != id);
+            execs.retain(|_, e| e.container_id != ctr.id);
         }
         self.container_event(&ctr.snapshot(), "destroy", &[]);
         ctr.life.send_modify(|l| l.removed = true);
-        Ok(())
     }
 
     pub async fn container_rename(&self, key: &str, new_name: &str) -> Result<()> {

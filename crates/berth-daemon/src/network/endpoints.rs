@@ -518,8 +518,14 @@ impl Daemon {
     }
 
     /// After the exit (or a failed start): ports, veths, namespace and addresses released.
-    #[tracing::instrument(level = "debug", name = "net_down", skip_all)]
     pub(crate) async fn net_down(&self, id: &str) {
+        self.net_release(id, true).await;
+    }
+
+    /// [`Daemon::net_down`]; `record`: the container's record is saved without its endpoints
+    /// (false for one whose record is deleted next).
+    #[tracing::instrument(level = "debug", name = "net_down", skip_all)]
+    pub(crate) async fn net_release(&self, id: &str, record: bool) {
         self.dns.stop(id).await;
         let ctr = self.containers.read().ok().and_then(|m| m.get(id).cloned());
         if let Ok(mut m) = self.nets.reservations.lock() {
@@ -563,8 +569,10 @@ impl Daemon {
                 c.net.ports.clear();
                 c.net.sandbox = None;
             });
-            if let Err(e) = self.repo.save(&ctr.snapshot()) {
-                tracing::warn!(container = %id, error = %e, "saving after network release");
+            if record {
+                if let Err(e) = self.repo.save(&ctr.snapshot()) {
+                    tracing::warn!(container = %id, error = %e, "saving after network release");
+                }
             }
         }
         if let Err(e) = netns::remove(&self.sandbox_path(id)) {
