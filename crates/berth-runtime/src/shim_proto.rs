@@ -5,8 +5,11 @@
 //! then spawns `berth-shim <bundle>/shim.json` in a session of its own (`posix_spawn`, no copy of
 //! berthd's memory) with fd 3 the write end of a pipe. The shim detaches (stdio to /dev/null,
 //! child subreaper; it stays berthd's child, reaped through a pidfd whenever it exits, and
-//! survives berthd), creates the container *without starting it*, writes one JSON line
-//! ([`CreateResult`]) on fd 3 and closes it. berthd reads fd 3 to EOF.
+//! survives berthd), creates the container *without starting it*, starts listening on
+//! `ShimConfig::socket`, writes one JSON line ([`CreateResult`]) on fd 3 and closes it. berthd
+//! reads that line, not to the pipe's end: the embedded runtime clones the container's init
+//! from the shim, and the init holds fd 3 until it execs at `Start`. A shim that exits without
+//! the line (its pidfd turns readable) fails the launch.
 //!
 //! ## A spare shim
 //! To keep the shim's exec and startup off a `start`, berthd keeps one shim spawned ahead:

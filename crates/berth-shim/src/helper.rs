@@ -1,11 +1,12 @@
-//! Runs one runtime operation in a short-lived forked child.
+//! Runs one runtime operation in a short-lived forked child, or in the shim itself.
 //!
-//! The supervising process runs no runtime (libcontainer) code that forks or changes the
-//! process (create, exec, kill, and a start or delete with hooks), so its resident set stays
-//! that of a small event loop and no runtime child is reaped by its SIGCHLD loop. The embedded
-//! runtime's start and delete without hooks run in the shim itself
-//! (`EmbeddedRuntime::start_forking_nothing`): a notify-socket write, a state save, cgroup
-//! removals, where a helper's fork and exit cost about 1 ms each. Processes the child creates are re-parented to the
+//! Once the container runs, the supervising process runs no runtime (libcontainer) code that
+//! forks or changes the process (exec, kill, and a start or delete with hooks), so no runtime
+//! child is reaped by its SIGCHLD loop. The embedded runtime's create runs in the shim before
+//! the loop exists ([`run_in_place`]: libcontainer waits for its own intermediate process, and
+//! the container's init becomes the shim's child directly); its start and delete without
+//! hooks do too (`EmbeddedRuntime::start_forking_nothing`): a notify-socket write, a state
+//! save, cgroup removals, where a helper's fork and exit cost about 1 ms each. Processes the child creates are re-parented to the
 //! shim (a child subreaper) when the child exits. The result comes back over a socketpair,
 //! with a pty master passed as SCM_RIGHTS.
 
@@ -107,6 +108,45 @@ where
             result
         }
     }
+}
+
+/// Runs `op` in this process, as the child of [`run`] would: with no signal blocked and
+/// SIGPIPE at its default (the processes `op` clones inherit both, and keep them across their
+/// exec), then restores the shim's. For the embedded runtime's create, whose processes are
+/// cloned from the caller and never return to it: a helper's fork cost the start about 0.5 ms,
+/// and its exit competed with the new container for a CPU.
+///
+/// The caller keeps what libcontainer's main process changes in itself: it is made
+/// non-dumpable while it clones (so made dumpable again here) and chdirs to bind the notify
+/// socket (and back). Anything the caller holds open is inherited by the container's init
+/// until it execs, which is why berthd reads the create's report up to its newline rather
+/// than to the pipe's end.
+pub fn run_in_place<F>(op: F) -> Result<Produced, RuntimeError>
+where
+    F: FnOnce() -> Result<Produced, RuntimeError>,
+{
+    let mut blocked = SigSet::empty();
+    let unblocked = sigprocmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        Some(&mut blocked),
+    );
+    // SAFETY: restoring the default disposition installs no handler code.
+    let pipe = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(op))
+        .unwrap_or_else(|_| Err(RuntimeError::Other("runtime operation panicked".into())));
+    if let Ok(previous) = pipe {
+        // SAFETY: as above; `previous` is the disposition this process had (ignored).
+        let _ = unsafe { signal(Signal::SIGPIPE, previous) };
+    }
+    if unblocked.is_ok() {
+        // A SIGCHLD delivered while unblocked is lost to the signalfd: the supervisor reaps
+        // once before it first waits, so an exit meanwhile is still seen.
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
+    }
+    // SAFETY: PR_SET_DUMPABLE takes an integer argument and changes only this process.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+    result
 }
 
 fn child_main<F>(op: F, channel: OwnedFd) -> i32

@@ -99,6 +99,7 @@ pub fn run_prepared(config_path: &Path) -> i32 {
     let result_fd = result_pipe.as_ref().map(|f| f.as_raw_fd());
     match create(&config, result_fd) {
         Ok((supervisor, pid)) => {
+            crate::failpoint::hit("shim-before-report");
             if !report(&mut result_pipe, &CreateResult::Created { pid }) {
                 // berthd died before hearing of the container: nobody will start or track it.
                 shimlog::error("berthd is gone; removing the container it did not hear of");
@@ -132,7 +133,6 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     mask.thread_block().map_err(LaunchError::Signals)?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(LaunchError::Signals)?;
-    let listener = listen(&config.socket)?;
     let log = if config.log_disabled {
         None
     } else {
@@ -145,16 +145,29 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
     let (io, pending) = proc_io::prepare(config.tty, config.open_stdin)?;
     remove_stale_state(config);
     let job = config.clone();
-    let close_in_child: Vec<RawFd> = result_fd.into_iter().collect();
-    let created = helper::run_closing(
-        move || {
-            let _span = tracing::debug_span!("helper_create").entered();
+    let created = if config.runtime_binary.is_none() {
+        // The embedded runtime clones the container's processes from here (see
+        // `helper::run_in_place`); the init holds fd 3 until it execs.
+        helper::run_in_place(move || {
+            let _span = tracing::debug_span!("create_in_place").entered();
             runtime_for(&job)?
                 .create(&job.id, &job.bundle, io)
                 .map(Produced::Process)
-        },
-        &close_in_child,
-    )?;
+        })
+    } else {
+        // An external runtime forks and execs; its helper keeps the shim's event loop out of
+        // the runtime's process handling.
+        let close_in_child: Vec<RawFd> = result_fd.into_iter().collect();
+        helper::run_closing(
+            move || {
+                let _span = tracing::debug_span!("helper_create").entered();
+                runtime_for(&job)?
+                    .create(&job.id, &job.bundle, io)
+                    .map(Produced::Process)
+            },
+            &close_in_child,
+        )?
+    };
     let spawned = match created {
         Ok(Produced::Process(spawned)) => spawned,
         Ok(Produced::Nothing) => {
@@ -165,6 +178,10 @@ fn create(config: &ShimConfig, result_fd: Option<RawFd>) -> Result<(Supervisor, 
         Err(e) => return Err(LaunchError::Runtime(e.to_string())),
     };
     let pid = spawned.pid;
+    // Listening only now: the embedded runtime's init, cloned from this process, holds what
+    // it had open until it execs, and a listener it held would accept berthd's connections
+    // for a shim killed meanwhile, leaving them unanswered.
+    let listener = listen(&config.socket)?;
     let io = pending.finish(spawned.pty_master, config.open_stdin)?;
     if config.tty {
         // Only a terminal has a size; the spec is not parsed again for anything else.

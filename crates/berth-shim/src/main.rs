@@ -5,6 +5,7 @@ mod bind_dev;
 mod conn;
 mod detach;
 mod exit_file;
+mod failpoint;
 mod helper;
 mod jsonlog;
 mod launch;

@@ -322,10 +322,12 @@ fn status_field(status: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The report's one line: not the pipe's end, which the embedded runtime's init (cloned from
+/// the shim) holds until it execs.
 fn read_create_result(read_end: OwnedFd) -> CreateResult {
     let mut text = String::new();
-    std::fs::File::from(read_end)
-        .read_to_string(&mut text)
+    BufReader::new(std::fs::File::from(read_end))
+        .read_line(&mut text)
         .expect("read fd 3");
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("create result {text:?}: {e}"))
 }

@@ -215,6 +215,42 @@ fn killed_before_the_shim_reported() {
     d.docker(&["rm", "-f", &id]).success();
 }
 
+/// The shim killed once the runtime has made the container, before its report: the
+/// container's init, cloned from the shim, holds the report pipe until it execs, so no end of
+/// file comes. berthd learns of the loss from the shim's exit, fails the start at once, and
+/// nothing of the container keeps running; the next start (without the failpoint) works.
+#[test]
+fn shim_killed_before_its_report() {
+    let Some(mut d) = TestDaemon::start() else {
+        return;
+    };
+    let id = create(&d, &["--network", "none", "busybox", "sleep", "1000"]);
+    d.restart_with_failpoint("shim-before-report");
+    let mut start = d.spawn(Client::Docker, &["start", &id]);
+    let code = start.wait(Duration::from_secs(30));
+    assert!(
+        code.is_some_and(|c| c != 0),
+        "docker start did not fail promptly: {code:?} {}",
+        start.stderr()
+    );
+    assert!(
+        start.stderr().contains("shim exited without reporting"),
+        "{}",
+        start.stderr()
+    );
+    assert!(d.daemon_running(), "berthd died: {}", d.log_tail());
+    let gone = wait_until(Duration::from_secs(20), || {
+        let (shims, members) = running_for(&d, &id);
+        shims.is_empty() && members.is_empty()
+    });
+    assert!(gone, "left running: {:?}", running_for(&d, &id));
+    assert_eq!(status(&d, &id), "created");
+
+    d.restart();
+    d.docker(&["start", &id]).success();
+    d.docker(&["rm", "-f", &id]).success();
+}
+
 /// kill -9 at a random moment during parallel `run -d`: afterwards every listed container is
 /// truly running or startable, every one is removable, and nothing runs that is not listed.
 #[test]

@@ -24,7 +24,7 @@ fn debug_trace_reaches_the_daemon_log() {
     let log = std::fs::read_to_string(&d.log).unwrap_or_default();
     for want in [
         "span shim_launch took",
-        "span helper_create took",
+        "span create_in_place took",
         "span rt_prepare took",
         "span rt_libcontainer_build took",
         "span start_in_place took",

@@ -329,7 +329,13 @@ impl Daemon {
                 pid
             }
             Err(e) => {
-                self.release_after_exit(&id).await;
+                if self.has_runtime_leftovers(&id) {
+                    // A shim lost mid-create (killed) leaves the container's init waiting for
+                    // a `Start` that never comes, in the container's cgroup.
+                    self.purge_runtime(&id, Sweep::Socket).await;
+                } else {
+                    self.release_after_exit(&id).await;
+                }
                 let code = exit_code_for_start_error(&e.message);
                 ctr.update(|c| {
                     c.state.exit_code = code;

@@ -15,7 +15,7 @@ use tokio::net::UnixStream;
 /// The spare shim takes the container when there is one (its exec and startup are then already
 /// done); a new spare is spawned after the report, off the start's path.
 pub async fn launch(shim_binary: &Path, config_path: &Path) -> Result<CreateResult> {
-    let rd = match crate::runtime::shim_spare::hand_over(shim_binary, config_path) {
+    let report = match crate::runtime::shim_spare::hand_over(shim_binary, config_path) {
         Some(report) => report,
         None => {
             let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -26,12 +26,14 @@ pub async fn launch(shim_binary: &Path, config_path: &Path) -> Result<CreateResu
             let pid = spawn.map_err(|e| {
                 Error::internal(format!("starting shim {}: {e}", shim_binary.display()))
             })?;
-            reap_when_done(pid);
-            rd
+            Report {
+                pipe: rd,
+                shim_exit: reap_when_done(pid),
+            }
         }
     };
     crate::recovery::failpoint::hit("before-shim-result");
-    let line = tokio::task::spawn_blocking(move || read_all(rd))
+    let line = tokio::task::spawn_blocking(move || report.read_line())
         .await
         .map_err(|e| Error::internal(e.to_string()))??;
     crate::runtime::shim_spare::replenish(shim_binary);
@@ -45,12 +47,92 @@ pub async fn launch(shim_binary: &Path, config_path: &Path) -> Result<CreateResu
         .map_err(|e| Error::internal(format!("bad shim answer {line:?}: {e}")))
 }
 
+/// A launched shim's fd 3 (the read end) and a pidfd readable once the shim has exited.
+pub(crate) struct Report {
+    pub(crate) pipe: OwnedFd,
+    pub(crate) shim_exit: Option<OwnedFd>,
+}
+
+impl Report {
+    /// The shim's one report line. Not the pipe's end: the embedded runtime clones the
+    /// container's init from the shim, which holds the write end until it execs at `Start`.
+    /// A shim that exits without a line (killed, crashed) ends the wait too: what was written
+    /// by then is returned.
+    fn read_line(self) -> Result<String> {
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut exited = false;
+        loop {
+            if let Some(end) = text.iter().position(|&b| b == b'\n') {
+                text.truncate(end + 1);
+                break;
+            }
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.pipe.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.shim_exit.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // After the shim's exit only what is already in the pipe is read, without waiting.
+            let timeout = if exited { 0 } else { -1 };
+            // SAFETY: `fds` is a valid array of two pollfds (a negative fd is ignored).
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Error::internal(format!("waiting for the shim: {e}")));
+            }
+            if fds[0].revents != 0 {
+                // SAFETY: reading into a buffer we own, of its length, from our descriptor.
+                let got = unsafe {
+                    libc::read(self.pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+                };
+                match got {
+                    0 => break,
+                    n if n > 0 => {
+                        text.extend_from_slice(&buf[..n as usize]);
+                        continue;
+                    }
+                    _ => {
+                        let e = std::io::Error::last_os_error();
+                        if e.kind() != std::io::ErrorKind::Interrupted {
+                            return Err(Error::internal(format!("reading the shim's report: {e}")));
+                        }
+                        continue;
+                    }
+                }
+            }
+            if exited {
+                break;
+            }
+            exited = fds[1].revents != 0;
+        }
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    }
+}
+
 /// The shim stays berthd's child for its whole life (it never forks to detach); a pidfd taken
-/// now, before anyone could reap it, names it for sure.
-pub(crate) fn reap_when_done(pid: libc::pid_t) {
+/// now, before anyone could reap it, names it for sure. Returns a second pidfd of it, for the
+/// launch to notice an exit before its report.
+pub(crate) fn reap_when_done(pid: libc::pid_t) -> Option<OwnedFd> {
     match crate::util::child::pidfd_open(pid) {
-        Ok(pidfd) => crate::util::child::reap_later(pidfd),
-        Err(e) => tracing::warn!("no pidfd for shim {pid}: {e}; it stays a zombie once it exits"),
+        Ok(pidfd) => {
+            let watch = pidfd.try_clone().ok();
+            crate::util::child::reap_later(pidfd);
+            watch
+        }
+        Err(e) => {
+            tracing::warn!("no pidfd for shim {pid}: {e}; it stays a zombie once it exits");
+            None
+        }
     }
 }
 
@@ -176,14 +258,6 @@ fn above_stdio(fd: OwnedFd) -> std::io::Result<OwnedFd> {
     }
     // SAFETY: `dup` was just returned by fcntl and is owned by nobody else.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) })
-}
-
-fn read_all(fd: OwnedFd) -> Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::from(fd);
-    let mut s = String::new();
-    f.read_to_string(&mut s)?;
-    Ok(s)
 }
 
 /// One connection to a shim after its request was sent and the response line read.

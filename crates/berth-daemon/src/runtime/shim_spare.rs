@@ -8,7 +8,6 @@
 //! and it exits; so does berthd's exit, so a spare never outlives the daemon that made it.
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -20,15 +19,19 @@ struct Spare {
     pid: libc::pid_t,
     /// The spare's stdin.
     job: std::fs::File,
-    /// The read end of the spare's result pipe (its fd 3).
-    report: OwnedFd,
+    /// The read end of the spare's result pipe (its fd 3) and its pidfd.
+    report: crate::runtime::shim::Report,
 }
 
 static SPARE: Mutex<Option<Spare>> = Mutex::new(None);
 
-/// Hands `config_path` to the waiting spare of `shim_binary`, returning the read end of its
-/// result pipe; None when there is no such spare (or it died), and the caller spawns a shim.
-pub(crate) fn hand_over(shim_binary: &Path, config_path: &Path) -> Option<OwnedFd> {
+/// Hands `config_path` to the waiting spare of `shim_binary`, returning its report (the read
+/// end of its result pipe, its pidfd); None when there is no such spare (or it died), and the
+/// caller spawns a shim.
+pub(crate) fn hand_over(
+    shim_binary: &Path,
+    config_path: &Path,
+) -> Option<crate::runtime::shim::Report> {
     let path = config_path.as_os_str().as_bytes();
     if path.len() >= SPARE_PATH_ROOM || path.contains(&b'\n') {
         return None;
@@ -112,7 +115,7 @@ fn spawn(binary: &Path) -> std::io::Result<Spare> {
         Some(&job_rd),
         &report_wr,
     )?;
-    crate::runtime::shim::reap_when_done(pid);
+    let shim_exit = crate::runtime::shim::reap_when_done(pid);
     // glibc's posix_spawn takes only SCHED_OTHER, FIFO and RR, so the class is set now: the
     // spare has exec'd (posix_spawn returns after it) and its startup has barely begun.
     if let Err(e) = set_policy(pid, libc::SCHED_IDLE) {
@@ -122,6 +125,9 @@ fn spawn(binary: &Path) -> std::io::Result<Spare> {
         binary: binary.to_path_buf(),
         pid,
         job: job_wr.into(),
-        report: report_rd,
+        report: crate::runtime::shim::Report {
+            pipe: report_rd,
+            shim_exit,
+        },
     })
 }
