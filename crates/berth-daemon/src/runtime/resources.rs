@@ -104,11 +104,14 @@ pub fn verify(hc: &mut HostConfig, host: &CgroupSupport, update: bool) -> Result
     if nano > 0 && !host.cpu_cfs {
         return Err(invalid("NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted"));
     }
-    let cpus = num_cpus();
-    if nano < 0 || nano > cpus as i64 * 1_000_000_000 {
-        return Err(invalid(format!(
-            "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
-        )));
+    // Counting the CPUs reads the cgroup's quota; only a limit needs it.
+    if nano != 0 {
+        let cpus = num_cpus();
+        if nano < 0 || nano > cpus as i64 * 1_000_000_000 {
+            return Err(invalid(format!(
+                "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
+            )));
+        }
     }
     if hc.cpu_shares.unwrap_or(0) > 0 && !host.cpu_shares {
         warnings.push(

@@ -164,13 +164,21 @@ pub struct HostInfo {
 }
 
 impl HostInfo {
+    /// This host's facts, read once per process: none of them changes while it runs (its
+    /// bounding set, the kernel, the cgroup mount), and reading them (`/proc/self/status`,
+    /// `uname`, a `statfs`) was a tenth of each spec's build.
     pub fn current() -> Result<HostInfo, SpecError> {
-        Ok(HostInfo {
+        static CURRENT: std::sync::OnceLock<HostInfo> = std::sync::OnceLock::new();
+        if let Some(host) = CURRENT.get() {
+            return Ok(host.clone());
+        }
+        let host = HostInfo {
             bounding: caps::host_bounding_set()?,
             seccomp: seccomp::Host::current(),
             cgroup2: is_cgroup2(),
             cgroup_namespaces: std::path::Path::new("/proc/self/ns/cgroup").exists(),
-        })
+        };
+        Ok(CURRENT.get_or_init(|| host).clone())
     }
 }
 
@@ -330,10 +338,6 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
     if !sysctl.is_empty() {
         linux["sysctl"] = sysctl.into();
     }
-    if let Some(s) = seccomp {
-        linux["seccomp"] =
-            serde_json::to_value(s).map_err(|e| SpecError::Invalid(e.to_string()))?;
-    }
 
     let mut user = json!({ "uid": input.user.uid, "gid": input.user.gid });
     if !input.user.additional_gids.is_empty() {
@@ -373,7 +377,16 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
     if !create_container_hooks.is_empty() {
         spec["hooks"] = json!({ "createContainer": create_container_hooks });
     }
-    serde_json::from_value(spec).map_err(|e| SpecError::Invalid(e.to_string()))
+    let mut spec: Spec =
+        serde_json::from_value(spec).map_err(|e| SpecError::Invalid(e.to_string()))?;
+    // The filter goes in typed: through a JSON value and back, its few hundred syscall names
+    // were half the build.
+    if let Some(seccomp) = seccomp {
+        let mut linux = spec.linux().clone().unwrap_or_default();
+        linux.set_seccomp(Some(seccomp));
+        spec.set_linux(Some(linux));
+    }
+    Ok(spec)
 }
 
 /// The OCI process for `docker exec` in a container built from `input`: the same user,
