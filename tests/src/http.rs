@@ -71,7 +71,7 @@ pub fn request(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).map_err(io)?;
-    stream.write_all(body).map_err(io)?;
+    write_body(&mut stream, body).map_err(io)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(io)?;
     parse(&raw)
@@ -100,7 +100,7 @@ pub fn request_tcp(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).map_err(io)?;
-    stream.write_all(body).map_err(io)?;
+    write_body(&mut stream, body).map_err(io)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(io)?;
     parse(&raw)
@@ -137,7 +137,7 @@ pub fn request_with_headers(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).map_err(io)?;
-    stream.write_all(body).map_err(io)?;
+    write_body(&mut stream, body).map_err(io)?;
     // Read the head, then as much body as it announces: an upgrade request answered without an
     // upgrade (an error, say) leaves the connection open, so reading to the end would hang.
     let mut raw = Vec::new();
@@ -182,6 +182,23 @@ pub fn request_with_headers(
         raw.extend_from_slice(&buf[..n]);
     }
     parse(&raw)
+}
+
+/// Writes a request's body. A server may answer a request it refuses (a bad reference, say)
+/// before it has read the body and close the connection: the write then fails with EPIPE or
+/// ECONNRESET while the answer waits to be read, as Go's HTTP client reads it too.
+fn write_body(stream: &mut impl Write, body: &[u8]) -> std::io::Result<()> {
+    match stream.write_all(body) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 fn parse(raw: &[u8]) -> Result<Response, HttpError> {
