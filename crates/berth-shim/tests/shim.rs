@@ -736,6 +736,23 @@ fn survives_parent(backend: Backend) {
     assert_eq!(out, b"done\n");
     assert_eq!(status.exit_code, 0);
     c.wait_gone();
+    // The shim is not this test's child (its launcher was), so the fixture cannot wait for it:
+    // it removes the runtime's state and cgroups after its socket, and the temp dir must not
+    // go before it is done.
+    let deadline = Instant::now() + TIMEOUT;
+    while running(shim) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!running(shim), "the shim did not exit");
+    assert!(!c.memory_cgroup().exists(), "cgroup left behind");
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
+        .is_some_and(|zombie| !zombie)
 }
 
 /// A process that cannot be created: Failed on fd 3 and nothing left behind.
