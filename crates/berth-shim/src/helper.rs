@@ -125,40 +125,67 @@ pub fn run_in_place<F>(op: F) -> Result<Produced, RuntimeError>
 where
     F: FnOnce() -> Result<Produced, RuntimeError>,
 {
-    let mut blocked = SigSet::empty();
-    let unblocked = sigprocmask(
-        SigmaskHow::SIG_SETMASK,
-        Some(&SigSet::empty()),
-        Some(&mut blocked),
-    );
-    // SAFETY: restoring the default disposition installs no handler code.
-    let pipe = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(op))
-        .unwrap_or_else(|_| Err(RuntimeError::Other("runtime operation panicked".into())));
-    if let Ok(previous) = pipe {
-        // SAFETY: as above; `previous` is the disposition this process had (ignored).
-        let _ = unsafe { signal(Signal::SIGPIPE, previous) };
-    }
-    if unblocked.is_ok() {
-        // A SIGCHLD delivered while unblocked is lost to the signalfd: the supervisor reaps
-        // once before it first waits, so an exit meanwhile is still seen.
-        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&blocked), None);
-    }
+    let saved = SignalsForChildren::set();
+    let result = run_caught(op);
+    // A SIGCHLD delivered meanwhile is lost to the signalfd: the supervisor reaps once before
+    // it first waits, so an exit during the call is still seen.
+    saved.restore();
     // SAFETY: PR_SET_DUMPABLE takes an integer argument and changes only this process.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
     result
+}
+
+/// The shim's signal mask and SIGPIPE disposition, saved while the runtime's processes are
+/// cloned with none blocked and SIGPIPE at its default: they inherit both, and keep them across
+/// their exec, so the container's process would start with SIGCHLD blocked and SIGPIPE ignored.
+struct SignalsForChildren {
+    mask: Option<SigSet>,
+    pipe: Option<SigHandler>,
+}
+
+impl SignalsForChildren {
+    fn set() -> Self {
+        let mut mask = SigSet::empty();
+        let unblocked = sigprocmask(
+            SigmaskHow::SIG_SETMASK,
+            Some(&SigSet::empty()),
+            Some(&mut mask),
+        );
+        // SAFETY: restoring the default disposition installs no handler code.
+        let pipe = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+        Self {
+            mask: unblocked.ok().map(|()| mask),
+            pipe: pipe.ok(),
+        }
+    }
+
+    fn restore(self) {
+        if let Some(previous) = self.pipe {
+            // SAFETY: `previous` is the disposition this process had (ignored), no handler code.
+            let _ = unsafe { signal(Signal::SIGPIPE, previous) };
+        }
+        if let Some(mask) = self.mask {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
+        }
+    }
+}
+
+/// `op`, a panic in it reported as the operation's error.
+fn run_caught<F>(op: F) -> Result<Produced, RuntimeError>
+where
+    F: FnOnce() -> Result<Produced, RuntimeError>,
+{
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(op))
+        .unwrap_or_else(|_| Err(RuntimeError::Other("runtime operation panicked".into())))
 }
 
 fn child_main<F>(op: F, channel: OwnedFd) -> i32
 where
     F: FnOnce() -> Result<Produced, RuntimeError>,
 {
-    // Processes started from here must not inherit the shim's blocked SIGCHLD or ignored SIGPIPE.
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    // SAFETY: restoring the default disposition installs no handler code.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(op))
-        .unwrap_or_else(|_| Err(RuntimeError::Other("runtime operation panicked".into())));
+    // The child exits after `op`: nothing to restore.
+    let _ = SignalsForChildren::set();
+    let result = run_caught(op);
     let (outcome, fd) = match result {
         Ok(Produced::Nothing) => (
             Outcome::Done {
