@@ -461,6 +461,9 @@ mod tests {
         // A link as the last component, absolute or climbing out: left to mkdir_all.
         assert!(directory_in(&root, Path::new("/dev/abs")).is_none());
         assert!(directory_in(&root, Path::new("/dev/rel")).is_none());
+        // A file as the last component: not a directory, left to mkdir_all (which refuses it).
+        std::fs::write(rootfs.join("dev/file"), b"").expect("file");
+        assert!(directory_in(&root, Path::new("/dev/file")).is_none());
         // A missing parent, and `..` through one: left to mkdir_all too.
         assert!(directory_in(&root, Path::new("/no/such")).is_none());
         assert!(directory_in(&root, Path::new("/no/..")).is_none());

@@ -1,4 +1,4 @@
-use std::fs::{Permissions, canonicalize};
+use std::fs::Permissions;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -595,13 +595,22 @@ impl Mount {
         // directory; mkdir_all would do the same at the cost of its procfs checks for every
         // component. Anything else takes mkdir_all as before.
         let mut existing_dir: Option<OwnedFd> = None;
+        // berth: a bind's source is opened once (following symlinks, as canonicalize did
+        // component by component with a readlink each) and the mount is cloned from that
+        // descriptor.
+        let mut bind_source: Option<OwnedFd> = None;
         let src = if is_bind(m) {
-            let src = canonicalize(source).map_err(|err| {
-                tracing::error!("failed to canonicalize {:?}: {}", source, err);
+            let src_fd = open_bind_source(source).map_err(|err| {
+                tracing::error!("failed to open the bind source {:?}: {}", source, err);
                 err
             })?;
+            let src_is_dir = nix::sys::stat::fstat(src_fd.as_raw_fd())
+                .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+                .map_err(std::io::Error::from)?;
+            bind_source = Some(src_fd);
+            let src = PathBuf::from(source);
 
-            if src.is_dir() {
+            if src_is_dir {
                 existing_dir = directory_in(&root, container_dest);
                 if existing_dir.is_none() {
                     root.mkdir_all(container_dest, &dir_perm)?;
@@ -662,10 +671,12 @@ impl Mount {
                 open_tree_flags |= libc::AT_RECURSIVE as libc::c_uint;
             };
 
-            let src_str = src.to_str().ok_or(SyscallError::Nix(Errno::EINVAL))?;
+            let source_fd = bind_source
+                .as_ref()
+                .ok_or(SyscallError::Nix(Errno::EBADF))?;
             let mount_fd_owned =
                 self.syscall
-                    .open_tree(libc::AT_FDCWD, Some(src_str), open_tree_flags)?;
+                    .open_tree(source_fd.as_raw_fd(), None, open_tree_flags)?;
             let mount_fd = mount_fd_owned.as_fd();
 
             // mount_setattr
@@ -1642,22 +1653,62 @@ mod tests {
 /// berth: the directory `dest` inside `root`, made with one mkdirat in its parent when only it
 /// is missing; `None` for anything else (a missing parent, a symlink or file in the way, a
 /// name that is not a plain one), which mkdir_all then handles or reports.
+///
+/// The parent is resolved inside the root (pathrs); the last component, a plain name, is then
+/// looked up in it alone, neither following a symlink nor taking anything but a directory. Most
+/// destinations (the cgroup hierarchies, /dev/pts, /dev/shm, ...) do not exist yet: resolving
+/// the whole path first failed for each, and pathrs's error path costs a dozen system calls
+/// (it names the root through procfs and probes openat2's support again).
 pub fn directory_in(root: &Root, dest: &Path) -> Option<OwnedFd> {
-    if let Some(dir) = existing_directory(root, dest) {
-        return Some(dir);
-    }
     let name = match dest.components().next_back()? {
         std::path::Component::Normal(name) => name,
-        _ => return None,
+        // `/`, or a path ending in `..` or `.`: resolved whole inside the root.
+        _ => return existing_directory(root, dest),
     };
     let parent = existing_directory(root, dest.parent()?)?;
-    nix::sys::stat::mkdirat(
+    match child_directory(&parent, name) {
+        Ok(dir) => Some(dir),
+        Err(Errno::ENOENT) => {
+            nix::sys::stat::mkdirat(
+                Some(parent.as_raw_fd()),
+                name,
+                nix::sys::stat::Mode::from_bits_truncate(0o755),
+            )
+            .ok()?;
+            child_directory(&parent, name).ok()
+        }
+        Err(_) => None,
+    }
+}
+
+/// berth: a bind mount's source, opened as a path (symlinks followed, as the kernel follows
+/// them when it mounts a path).
+fn open_bind_source(source: &Path) -> std::io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let fd = nix::fcntl::open(
+        source,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: open returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// berth: the directory `name` (a plain name) in the directory `parent`; a symlink, a file or
+/// anything else there is an error (O_NOFOLLOW, O_DIRECTORY).
+fn child_directory(parent: &OwnedFd, name: &std::ffi::OsStr) -> nix::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let fd = nix::fcntl::openat(
         Some(parent.as_raw_fd()),
         name,
-        nix::sys::stat::Mode::from_bits_truncate(0o755),
-    )
-    .ok()?;
-    existing_directory(root, dest)
+        nix::fcntl::OFlag::O_PATH
+            | nix::fcntl::OFlag::O_DIRECTORY
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// berth: `dest` resolved inside `root` when it is already a directory; `None` when it is
