@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::error::LibcontainerError;
+use libcontainer::process::container_intermediate_process::set_cgroup_applied_ahead;
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::Spec;
 
 use crate::backend::{ProcessIo, Result, Runtime, RuntimeError, Spawned, Stdio};
+use crate::cgroup_ahead;
 use crate::cgroupfs::{self, Joined};
 use crate::console::{receive_fd, ConsoleSocket};
 use crate::exec_check::check_executable;
@@ -24,6 +26,7 @@ pub struct EmbeddedRuntime {
     root: PathBuf,
     seccomp_cache: Option<SeccompCache>,
     cgroup_mounts: Option<String>,
+    cgroup_made: Option<oci_spec::runtime::LinuxResources>,
 }
 
 impl EmbeddedRuntime {
@@ -32,7 +35,18 @@ impl EmbeddedRuntime {
             root: root.into(),
             seccomp_cache: None,
             cgroup_mounts: None,
+            cgroup_made: None,
         }
+    }
+
+    /// berthd made the container's cgroup and applied these resources to it
+    /// ([`crate::cgroup_ahead`]).
+    pub fn with_cgroup_made(
+        mut self,
+        resources: Option<oci_spec::runtime::LinuxResources>,
+    ) -> EmbeddedRuntime {
+        self.cgroup_made = resources;
+        self
     }
 
     /// The host's cgroup mounts as [`cgroupfs::cgroup_lines`] of mountinfo, read once by
@@ -242,6 +256,25 @@ fn lc_error(e: LibcontainerError) -> RuntimeError {
     crate::external::classify(e.to_string().trim_end_matches('\0'))
 }
 
+impl EmbeddedRuntime {
+    /// Whether berthd made the container's cgroup with the resources of `spec`; a cgroup it
+    /// made for other resources is removed, for libcontainer to make afresh.
+    fn cgroup_made_for(&self, id: &str, spec: &Spec) -> bool {
+        let Some(made) = &self.cgroup_made else {
+            return false;
+        };
+        let linux = spec.linux().as_ref();
+        if cgroup_ahead::made_for(Some(made), linux.and_then(|l| l.resources().as_ref())) {
+            return true;
+        }
+        if let Some(path) = linux.and_then(|l| l.cgroups_path().as_ref()) {
+            tracing::warn!("the cgroup made ahead has other resources than the spec; made again");
+            cgroup_ahead::remove(path, id);
+        }
+        false
+    }
+}
+
 impl Runtime for EmbeddedRuntime {
     fn create(&self, id: &str, bundle: &Path, io: ProcessIo) -> Result<Spawned> {
         let prepare = tracing::debug_span!("rt_prepare").entered();
@@ -255,8 +288,10 @@ impl Runtime for EmbeddedRuntime {
         // Only a terminal's console socket needs a temp dir.
         let mut work = None;
         let (builder, console) = with_io(self.builder(id)?, io, &mut work)?;
+        let made_ahead = self.cgroup_made_for(id, &spec);
         // The cgroup tmpfs goes read-only in the init itself, once its binds are in place.
         libcontainer::rootfs::set_read_only_after_mounts(seal);
+        set_cgroup_applied_ahead(made_ahead);
         drop(prepare);
         let build = tracing::debug_span!("rt_libcontainer_build").entered();
         let built = builder
@@ -266,6 +301,7 @@ impl Runtime for EmbeddedRuntime {
             .with_detach(true)
             .build();
         drop(build);
+        set_cgroup_applied_ahead(false);
         drop(joined);
         let container = built.map_err(|e| {
             // libcontainer may leave its state behind on failure; nothing half-made stays.

@@ -3,6 +3,8 @@
 
 pub mod backend;
 pub mod caps;
+#[cfg(any(feature = "cgroups", feature = "embedded"))]
+pub mod cgroup_ahead;
 pub mod cgroup_dynmods;
 #[cfg(feature = "cgroups")]
 pub mod cgroup_update;

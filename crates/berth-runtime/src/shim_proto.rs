@@ -109,6 +109,11 @@ pub struct ShimConfig {
     /// seen from its restart on.)
     #[serde(default)]
     pub cgroup_mounts: Option<String>,
+    /// berthd has made the container's cgroup and applied these resources to it
+    /// ([`crate::cgroup_ahead`]); when they are the spec's, the runtime only joins it. None:
+    /// the runtime makes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_made: Option<oci_spec::runtime::LinuxResources>,
     /// Allocate a pty for the init process (`process.terminal` in the spec agrees).
     pub tty: bool,
     /// Keep stdin open (`-i`).

@@ -29,4 +29,5 @@ fn embedded_runtime(config: &ShimConfig) -> EmbeddedRuntime {
     EmbeddedRuntime::new(&config.runtime_root)
         .with_seccomp_cache(config.seccomp_cache.clone())
         .with_cgroup_mounts(config.cgroup_mounts.clone())
+        .with_cgroup_made(config.cgroup_made.clone())
 }

@@ -165,6 +165,7 @@ impl Container {
             runtime_args: Vec::new(),
             seccomp_cache: None,
             cgroup_mounts: None,
+            cgroup_made: None,
             tty: setup.tty,
             open_stdin: setup.open_stdin,
             stdin_once: setup.stdin_once,

@@ -34,6 +34,29 @@ both_clients! {
         assert!(mounts.is_empty(), "mounts left: {mounts:?}");
     }
 
+    fn a_start_failing_after_its_cgroup_is_made_leaves_none(d, c) {
+        // berthd makes the container's cgroup beside the rootfs mount; a start that fails after
+        // it (here in the spec: no such user) removes it with the rest.
+        let name = unique_name("nouser");
+        d.run(c, &["run", "--name", &name, "--user", "nosuchuser", "busybox", "true"])
+            .code_is(125)
+            .stderr_has("unable to find user nosuchuser");
+        let id = d.inspect(c, &name, "{{.Id}}");
+        assert_eq!(d.inspect(c, &name, "{{.State.Status}}"), "created");
+        let cgroups = berth_tests::leaks::cgroups_of(std::slice::from_ref(&id));
+        assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+        // Made ahead, the cgroup holds the limits the spec asks for, and the container is in it.
+        let limits = d
+            .run(c, &["run", "--rm", "--memory", "64m", "--pids-limit", "33", "busybox", "sh", "-c",
+                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null \
+                 || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"])
+            .success()
+            .out()
+            .to_string();
+        assert_eq!(limits, "67108864\n33", "{limits}");
+        d.run(c, &["rm", &name]).success();
+    }
+
     fn network_failing_beside_the_create_leaves_nothing(d, c) {
         // The veth is made while the runtime creates the container: a network whose bridge is
         // gone fails the start after the container exists; it must never run, and `--rm` and
@@ -102,6 +125,7 @@ fn berthd_debug_traces_the_start_path() {
         "create:",
         "start:rootfs_mount:",
         "start:net_plan:",
+        "start:cgroup_ahead:",
         "start:launch_shim:spec:",
         "start:launch_shim:runtime_create:",
         "start:net_wire:",

@@ -134,6 +134,17 @@ impl AnyCgroupManager {
             other => other,
         }
     }
+
+    /// berth: makes the cgroup without adding a task (see the v1 and v2 managers' `create`),
+    /// so that it can be done ahead, beside other work; `add_task` then only adds the pid.
+    /// `false`: this manager (systemd's) cannot, and `add_task` does it all as before.
+    pub fn create(&self) -> Result<bool, AnyManagerError> {
+        match self {
+            AnyCgroupManager::Systemd(_) => Ok(false),
+            AnyCgroupManager::V1(m) => Ok(m.create().map(|()| true)?),
+            AnyCgroupManager::V2(m) => Ok(m.create().map(|()| true)?),
+        }
+    }
 }
 
 #[derive(Debug)]

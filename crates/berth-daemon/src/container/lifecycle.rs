@@ -18,7 +18,7 @@ use crate::container::record::{Container, State, Status};
 use crate::daemon::{Ctr, Daemon, EMBEDDED_RUNTIME};
 use crate::options::{RemoveOptions, WaitCondition};
 use crate::recovery::reconcile::Sweep;
-use crate::runtime::{shim, signals};
+use crate::runtime::{cgroup_ahead, shim, signals};
 use crate::system::events::Kind;
 use crate::util::time::now_rfc3339;
 
@@ -290,9 +290,10 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&exit_file);
         let _ = std::fs::remove_file(&socket);
-        // The rootfs mount and the network's bookkeeping (namespace, addresses) overlap; then
-        // the runtime creates the container while the veths, addresses and routes are put in
-        // place. The process runs only at `Start`, once both are done.
+        // The rootfs mount, the network's bookkeeping (namespace, addresses) and the cgroup
+        // overlap; then the runtime creates the container while the veths, addresses and
+        // routes are put in place. The process runs only at `Start`, once both are done.
+        let cgroup = cgroup_ahead::start(&id, cgroup_ahead::plan(&c));
         let (mounted, planned) =
             tokio::join!(self.images.mount(&id, c.auto_remove()), self.net_plan(ctr));
         let rootfs = match mounted {
@@ -301,6 +302,7 @@ impl Daemon {
                 if planned.is_ok() {
                     self.net_down(&id).await;
                 }
+                cgroup_ahead::Making::abandon(&id, cgroup).await;
                 return Err(e);
             }
         };
@@ -308,7 +310,7 @@ impl Daemon {
             Ok(()) => {
                 let c = ctr.snapshot();
                 let (launched, wired) = tokio::join!(
-                    self.launch_shim(&c, &bundle, &rootfs, &socket),
+                    self.launch_shim(&c, &bundle, &rootfs, &socket, cgroup),
                     self.net_wire(ctr)
                 );
                 match (launched, wired) {
@@ -321,7 +323,10 @@ impl Daemon {
                     (Err(e), _) => Err(e),
                 }
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                cgroup_ahead::Making::abandon(&id, cgroup).await;
+                Err(e)
+            }
         };
         let pid = match result {
             Ok(pid) => {
@@ -418,9 +423,10 @@ impl Daemon {
         bundle: &std::path::Path,
         rootfs: &std::path::Path,
         socket: &std::path::Path,
+        cgroup: Option<cgroup_ahead::Making>,
     ) -> Result<i32> {
         let dir = self.container_dir(&c.id);
-        tracing::debug_span!("spec").in_scope(|| -> Result<()> {
+        let written = tracing::debug_span!("spec").in_scope(|| -> Result<()> {
             std::fs::create_dir_all(bundle)
                 .map_err(|e| Error::internal(format!("creating bundle: {e}")))?;
             crate::runtime::spec::write_etc_files(self, c, &dir)?;
@@ -429,7 +435,11 @@ impl Daemon {
                 serde_json::to_vec(&spec).map_err(|e| Error::internal(e.to_string()))?;
             std::fs::write(bundle.join("config.json"), spec_json)
                 .map_err(|e| Error::internal(format!("writing config.json: {e}")))
-        })?;
+        });
+        // The cgroup, made beside the mount and the spec, is waited for even when the spec
+        // failed: the start's cleanup then finds it (a cgroup made after it would be left).
+        let cgroup_made = cgroup_ahead::Making::finish(cgroup).await;
+        written?;
         let (runtime_binary, runtime_args) = match c.runtime.as_str() {
             EMBEDDED_RUNTIME => (None, Vec::new()),
             name => match self.config.runtimes.iter().find(|(n, _, _)| n == name) {
@@ -466,6 +476,7 @@ impl Daemon {
             runtime_args,
             seccomp_cache: Some(self.config.data_root.join(SECCOMP_CACHE_DIR)),
             cgroup_mounts: crate::runtime::cgroups::mount_lines(),
+            cgroup_made,
             tty: c.tty(),
             open_stdin: c.config.open_stdin.unwrap_or(false),
             stdin_once: c.config.stdin_once.unwrap_or(false),

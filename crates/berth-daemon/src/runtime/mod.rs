@@ -1,6 +1,7 @@
 //! From a container to the runtime: the shim, the OCI spec, cgroups, resource limits and
 //! signal names.
 
+pub(crate) mod cgroup_ahead;
 pub(crate) mod cgroup_support;
 pub(crate) mod cgroupns;
 pub(crate) mod cgroups;

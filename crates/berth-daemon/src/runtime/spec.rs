@@ -435,7 +435,7 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
         } else {
             None
         },
-        cgroups_path: format!("/berth/{}", c.id),
+        cgroups_path: cgroups_path(&c.id),
         oom_score_adj: hc.oom_score_adj.map(|v| v as i32),
         resources: crate::runtime::resources::limits(hc)?,
         devices: crate::runtime::resources::devices(hc)?,
@@ -445,6 +445,11 @@ fn spec_input(d: &Daemon, c: &Container, rootfs: &Path, dir: &Path) -> Result<Sp
         dev_bind_hook: (c.runtime == crate::daemon::EMBEDDED_RUNTIME)
             .then(|| d.config.shim_binary.clone()),
     })
+}
+
+/// The container's cgroup (under berth's parent, for the cgroupfs driver).
+pub fn cgroups_path(id: &str) -> String {
+    format!("/berth/{id}")
 }
 
 /// The OCI spec for the container's init.

@@ -8,7 +8,7 @@ pub mod resources;
 use std::path::PathBuf;
 
 use oci_spec::runtime::Spec;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::caps::{self, CapSet, CapsError};
 use crate::seccomp::{self, SeccompError};
@@ -197,6 +197,31 @@ fn is_cgroup2() -> bool {
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
+/// The spec's `linux.resources`: the device cgroup's rules (every device for a privileged
+/// container, else the default list and each `--device`'s), then the limits. berthd also makes
+/// the container's cgroup with them ahead of the spec (`crate::cgroup_ahead`).
+pub fn linux_resources(
+    privileged: bool,
+    limits: &Resources,
+    devices: &[DeviceMapping],
+) -> Result<Value, ResourceError> {
+    let mut resources = if privileged {
+        json!({ "devices": [{ "allow": true, "access": "rwm" }] })
+    } else {
+        json!({ "devices": defaults::device_cgroup_rules() })
+    };
+    for (key, value) in limits.to_oci() {
+        resources[key] = value;
+    }
+    for d in devices {
+        let rule = resources::device_entries(d)?.1;
+        if let Some(rules) = resources["devices"].as_array_mut() {
+            rules.push(rule);
+        }
+    }
+    Ok(resources)
+}
+
 /// The OCI spec for `input` on this host.
 pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
     build_for(input, &HostInfo::current()?)
@@ -294,25 +319,17 @@ pub fn build_for(input: &SpecInput, host: &HostInfo) -> Result<Spec, SpecError> 
         "namespaces": namespaces,
         "cgroupsPath": input.cgroups_path,
     });
+    linux["resources"] = linux_resources(input.privileged, &input.resources, &input.devices)?;
     if input.privileged {
         linux["devices"] = host_devices::host_devices().into();
-        linux["resources"] = json!({ "devices": [{ "allow": true, "access": "rwm" }] });
     } else {
-        linux["resources"] = json!({ "devices": defaults::device_cgroup_rules() });
         linux["maskedPaths"] = MASKED_PATHS.into();
         linux["readonlyPaths"] = READONLY_PATHS.into();
-    }
-    for (key, value) in input.resources.to_oci() {
-        linux["resources"][key] = value;
     }
     if !input.devices.is_empty() {
         let mut devices = Vec::new();
         for d in &input.devices {
-            let (device, rule) = resources::device_entries(d)?;
-            devices.push(device);
-            if let Some(rules) = linux["resources"]["devices"].as_array_mut() {
-                rules.push(rule);
-            }
+            devices.push(resources::device_entries(d)?.0);
         }
         match linux["devices"].as_array_mut() {
             // Privileged containers already have every host device under its own path.

@@ -37,8 +37,7 @@ impl Controller for CpuSet {
     fn add_task(pid: Pid, cgroup_path: &Path) -> Result<(), Self::Error> {
         fs::create_dir_all(cgroup_path).wrap_create_dir(cgroup_path)?;
 
-        Self::ensure_not_empty(cgroup_path, CGROUP_CPUSET_CPUS)?;
-        Self::ensure_not_empty(cgroup_path, CGROUP_CPUSET_MEMS)?;
+        Self::prepare(cgroup_path)?;
 
         common::write_cgroup_file(cgroup_path.join(CGROUP_PROCS), pid)?;
         Ok(())
@@ -76,6 +75,12 @@ impl CpuSet {
         }
 
         Ok(())
+    }
+
+    /// berth: what `add_task` does to a cpuset cgroup before it writes the pid.
+    pub(crate) fn prepare(cgroup_path: &Path) -> Result<(), V1CpuSetControllerError> {
+        Self::ensure_not_empty(cgroup_path, CGROUP_CPUSET_CPUS)?;
+        Self::ensure_not_empty(cgroup_path, CGROUP_CPUSET_MEMS)
     }
 
     // if a task is moved into the cgroup and a value has not been set for cpus and mems

@@ -110,6 +110,20 @@ impl Manager {
         Ok(Manager { subsystems })
     }
 
+    /// berth: makes the container's cgroup in every hierarchy without adding a task: what
+    /// [`CgroupManager::add_task`] does before it writes the pid (the directories; cpuset's
+    /// cpus and mems copied from the parent when empty), so that it can be done ahead, beside
+    /// other work, and `add_task` then only writes the pid.
+    pub fn create(&self) -> Result<(), V1ManagerError> {
+        for (ctrl_type, cgroup_path) in &self.subsystems {
+            fs::create_dir_all(cgroup_path).wrap_create_dir(cgroup_path)?;
+            if *ctrl_type == CtrlType::CpuSet {
+                CpuSet::prepare(cgroup_path)?;
+            }
+        }
+        Ok(())
+    }
+
     fn process_cgroups() -> Result<ProcessCGroups, V1ManagerError> {
         Ok(ProcessCGroups::from_read(ProcfsHandle::new()?.open(
             ProcfsBase::ProcSelf,

@@ -114,8 +114,23 @@ impl Manager {
         )
     }
 
+    /// berth: makes the cgroup at `self.full_path` (and its parents, with their controllers
+    /// enabled) without adding a task, so that it can be done ahead, beside other work;
+    /// [`CgroupManager::add_task`] then finds it and only attaches the pid.
+    pub fn create(&self) -> Result<(), V2ManagerError> {
+        self.create_unified_cgroup_dirs()
+    }
+
     /// Creates a unified cgroup at `self.full_path` and attaches a process to it
     fn create_unified_cgroup(&self, pid: Pid) -> Result<(), V2ManagerError> {
+        self.create_unified_cgroup_dirs()?;
+        if self.rootless && !self.full_path.exists() {
+            return Ok(());
+        }
+        self.attach_pid(pid)
+    }
+
+    fn create_unified_cgroup_dirs(&self) -> Result<(), V2ManagerError> {
         let controllers: Vec<String> = util::get_available_controllers(&self.root_path)?
             .iter()
             .map(|c| format!("+{c}"))
@@ -160,7 +175,7 @@ impl Manager {
             }
         }
 
-        self.attach_pid(pid)
+        Ok(())
     }
 
     fn attach_pid(&self, pid: Pid) -> Result<(), V2ManagerError> {

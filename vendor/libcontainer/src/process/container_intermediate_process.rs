@@ -13,6 +13,18 @@ use crate::namespaces::Namespaces;
 use crate::process::{channel, cpu_affinity, fork};
 use crate::utils::rootless_required;
 
+/// berth (BERTH-PATCH.md, ninth change): set while the process that builds a container has
+/// made the container's cgroup and applied the spec's resources to it itself, ahead of the
+/// build (`libcgroups::common::AnyCgroupManager::create`, then `apply` with the same
+/// `ControllerOpt` as here); the intermediate then only adds itself to it.
+static CGROUP_APPLIED_AHEAD: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// berth: see [`CGROUP_APPLIED_AHEAD`]; set it for one init container's build, then clear it.
+pub fn set_cgroup_applied_ahead(applied: bool) {
+    CGROUP_APPLIED_AHEAD.store(applied, std::sync::atomic::Ordering::SeqCst);
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IntermediateProcessError {
     #[error(transparent)]
@@ -333,7 +345,10 @@ fn apply_cgroups<
         IntermediateProcessError::Cgroup(err.to_string())
     })?;
 
-    if init && let Some(resources) = resources {
+    if init
+        && !CGROUP_APPLIED_AHEAD.load(std::sync::atomic::Ordering::SeqCst)
+        && let Some(resources) = resources
+    {
         let controller_opt = libcgroups::common::ControllerOpt {
             resources,
             freezer_state: None,
