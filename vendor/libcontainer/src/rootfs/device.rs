@@ -151,11 +151,16 @@ impl Device {
                 | ((major & !0xfff) << 32)) as u64
         }
 
-        let full_container_path = create_container_dev_path(rootfs, dev)?;
+        // berth: the node is made by name in its parent directory, resolved inside the root
+        // (pathrs), where a string path joined to the rootfs was resolved again by the kernel
+        // (and first component by component, a readlink each, to keep it in the root).
+        let (parent, name) = container_dev_parent(rootfs, dev)?;
+        let full_container_path = dev.path().clone();
 
         self.syscall
-            .mknod(
-                &full_container_path,
+            .mknodat(
+                parent.as_raw_fd(),
+                &name,
                 to_sflag(dev.typ()),
                 Mode::from_bits_truncate(dev.file_mode().unwrap_or(0o666)),
                 makedev(dev.major(), dev.minor()),
@@ -172,8 +177,9 @@ impl Device {
                 err
             })?;
         self.syscall
-            .chown(
-                &full_container_path,
+            .fchownat(
+                parent.as_raw_fd(),
+                &name,
                 dev.uid().map(Uid::from_raw),
                 dev.gid().map(Gid::from_raw),
             )
@@ -191,6 +197,32 @@ impl Device {
 
         Ok(())
     }
+}
+
+/// berth: the directory of the device node `dev` inside `rootfs` (made when missing), resolved
+/// inside the root with pathrs, and the node's name in it.
+fn container_dev_parent(rootfs: &Path, dev: &LinuxDevice) -> Result<(OwnedFd, PathBuf)> {
+    let invalid = || DeviceError::InvalidDevicePath(dev.path().to_path_buf());
+    let name = match dev.path().components().next_back() {
+        Some(std::path::Component::Normal(name)) => PathBuf::from(name),
+        _ => return Err(invalid()),
+    };
+    let parent_path = dev.path().parent().ok_or_else(invalid)?;
+    let root = pathrs::Root::open(rootfs).map_err(|err| DeviceError::Other(err.into()))?;
+    let parent = match super::mount::directory_in(&root, parent_path) {
+        Some(dir) => dir,
+        None => root
+            .mkdir_all(
+                parent_path,
+                &std::fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o755)),
+            )
+            .map(OwnedFd::from)
+            .map_err(|err| {
+                tracing::error!("failed to create parent dir of {:?}: {}", dev.path(), err);
+                DeviceError::Other(err.into())
+            })?,
+    };
+    Ok((parent, name))
 }
 
 fn create_container_dev_path(rootfs: &Path, dev: &LinuxDevice) -> Result<PathBuf> {
@@ -289,7 +321,7 @@ mod tests {
         );
 
         let want_mknod = MknodArgs {
-            path: tmp_dir.path().join("null"),
+            path: PathBuf::from("null"),
             kind: SFlag::S_IFCHR,
             perm: Mode::S_IRUSR | Mode::S_IWUSR | Mode::S_IRGRP | Mode::S_IROTH,
             dev: 259,
@@ -303,7 +335,7 @@ mod tests {
         assert_eq!(want_mknod, *got_mknod);
 
         let want_chown = ChownArgs {
-            path: tmp_dir.path().join("null"),
+            path: PathBuf::from("null"),
             owner: Some(Uid::from_raw(1000)),
             group: Some(Gid::from_raw(1000)),
         };
@@ -362,7 +394,7 @@ mod tests {
         );
 
         let want = MknodArgs {
-            path: tmp_dir.path().join("dev/null"),
+            path: PathBuf::from("null"),
             kind: SFlag::S_IFCHR,
             perm: Mode::S_IRUSR | Mode::S_IWUSR | Mode::S_IRGRP | Mode::S_IROTH,
             dev: 259,

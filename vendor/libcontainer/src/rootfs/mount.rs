@@ -1186,10 +1186,9 @@ mod tests {
 
             let open_tree = s.get_open_tree_args();
             assert_eq!(open_tree.len(), 1);
-            assert_eq!(
-                open_tree[0].path.as_deref(),
-                Some(tmp_dir.path().join("null").to_str().unwrap())
-            );
+            // berth: cloned from the source's descriptor (AT_EMPTY_PATH), not by its path.
+            assert_eq!(open_tree[0].path.as_deref(), None);
+            assert_ne!(open_tree[0].flags & (libc::AT_EMPTY_PATH as u32), 0);
             assert_eq!(open_tree[0].flags & linux::AT_RECURSIVE, 0);
 
             let setattr = s.get_mount_setattr_args();
@@ -1224,10 +1223,9 @@ mod tests {
 
             let open_tree = s.get_open_tree_args();
             assert_eq!(open_tree.len(), 1);
-            assert_eq!(
-                open_tree[0].path.as_deref(),
-                Some(tmp_dir.path().join("tmp.sock").to_str().unwrap())
-            );
+            // berth: cloned from the source's descriptor (AT_EMPTY_PATH), not by its path.
+            assert_eq!(open_tree[0].path.as_deref(), None);
+            assert_ne!(open_tree[0].flags & (libc::AT_EMPTY_PATH as u32), 0);
             assert_eq!(open_tree[0].flags & linux::AT_RECURSIVE, 0);
 
             let setattr = s.get_mount_setattr_args();

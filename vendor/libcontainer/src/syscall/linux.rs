@@ -875,6 +875,35 @@ impl Syscall for LinuxSyscall {
         Ok(())
     }
 
+    fn mknodat(
+        &self,
+        dir: RawFd,
+        name: &Path,
+        kind: SFlag,
+        perm: Mode,
+        dev: u64,
+    ) -> Result<()> {
+        nix::sys::stat::mknodat(Some(dir), name, kind, perm, dev)?;
+        Ok(())
+    }
+
+    fn fchownat(
+        &self,
+        dir: RawFd,
+        name: &Path,
+        owner: Option<Uid>,
+        group: Option<Gid>,
+    ) -> Result<()> {
+        nix::unistd::fchownat(
+            Some(dir),
+            name,
+            owner,
+            group,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+        Ok(())
+    }
+
     fn set_groups(&self, groups: &[Gid]) -> Result<()> {
         let n_groups = groups.len() as libc::size_t;
         let groups_ptr = groups.as_ptr() as *const libc::gid_t;

@@ -69,6 +69,23 @@ pub trait Syscall {
     fn symlink(&self, original: &Path, link: &Path) -> Result<()>;
     fn mknod(&self, path: &Path, kind: SFlag, perm: Mode, dev: u64) -> Result<()>;
     fn chown(&self, path: &Path, owner: Option<Uid>, group: Option<Gid>) -> Result<()>;
+    /// berth: `mknod` of `name`, a plain name, in the directory `dir`.
+    fn mknodat(
+        &self,
+        dir: RawFd,
+        name: &Path,
+        kind: SFlag,
+        perm: Mode,
+        dev: u64,
+    ) -> Result<()>;
+    /// berth: `chown` of `name` in the directory `dir`, not following a symlink.
+    fn fchownat(
+        &self,
+        dir: RawFd,
+        name: &Path,
+        owner: Option<Uid>,
+        group: Option<Gid>,
+    ) -> Result<()>;
     fn set_groups(&self, groups: &[Gid]) -> Result<()>;
     fn close_range(&self, preserve_fds: i32) -> Result<()>;
     fn mount_setattr(

@@ -444,6 +444,27 @@ impl Syscall for TestHelperSyscall {
             }),
         )
     }
+    fn mknodat(
+        &self,
+        _dir: RawFd,
+        name: &Path,
+        kind: SFlag,
+        perm: Mode,
+        dev: u64,
+    ) -> Result<()> {
+        self.mknod(name, kind, perm, dev)
+    }
+
+    fn fchownat(
+        &self,
+        _dir: RawFd,
+        name: &Path,
+        owner: Option<Uid>,
+        group: Option<Gid>,
+    ) -> Result<()> {
+        self.chown(name, owner, group)
+    }
+
     fn chown(&self, path: &Path, owner: Option<Uid>, group: Option<Gid>) -> Result<()> {
         self.mocks.act(
             ArgName::Chown,
