@@ -89,6 +89,14 @@ impl CpuSet {
         cgroup_path: &Path,
         interface_file: &str,
     ) -> Result<(), V1CpuSetControllerError> {
+        // berth: a cgroup whose own value is set has ancestors with theirs set (the kernel
+        // refuses cpus or mems its parent lacks): nothing to copy, and nothing to read up the
+        // path. This is the case of a cgroup made ahead (`Manager::create`).
+        if fs::read_to_string(cgroup_path.join(interface_file))
+            .is_ok_and(|own| !own.trim().is_empty())
+        {
+            return Ok(());
+        }
         let mut current = util::get_subsystem_mount_point(&ControllerType::CpuSet)?;
         let relative_cgroup_path = cgroup_path.strip_prefix(&current).map_err(|err| {
             V1CpuSetControllerError::BadCgroupPath {
