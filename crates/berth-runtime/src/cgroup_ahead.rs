@@ -4,9 +4,9 @@
 //! v1 host that is eight directories, cpuset's cpus and mems and the device rules, about a
 //! millisecond of the start's critical path.
 //!
-//! berthd calls [`make`] with the resources of the spec it is about to write and names them in
-//! the shim's config (`ShimConfig::cgroup_made`). The embedded runtime compares them with the
-//! spec it creates the container from ([`made_for`]): the same, and libcontainer's intermediate
+//! berthd calls [`make`] with the cgroup and resources of the spec it is about to write and
+//! names both in the shim's config (`ShimConfig::cgroup_made`). The embedded runtime compares
+//! them with the spec it creates the container from ([`made_for`]): the same, and libcontainer's intermediate
 //! only adds itself to the cgroup (`set_cgroup_applied_ahead`, vendor/libcontainer
 //! BERTH-PATCH.md ninth change), as it does for an exec; different, and the cgroup is removed
 //! and made by the intermediate as before. The calls are libcgroups' own (`create`, then
@@ -18,7 +18,9 @@ use std::path::Path;
 use libcgroups::common::{
     create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt,
 };
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxResources, Spec};
+
+use crate::shim_proto::CgroupMade;
 
 fn config(cgroups_path: &Path, id: &str) -> CgroupConfig {
     CgroupConfig {
@@ -77,15 +79,21 @@ pub fn remove(cgroups_path: &Path, id: &str) {
     }
 }
 
-/// Whether berthd made the cgroup for exactly these `resources` (the spec's): `made` is what it
-/// applied, `None` when it made nothing.
-pub fn made_for(made: Option<&LinuxResources>, resources: Option<&LinuxResources>) -> bool {
-    made.is_some() && made == resources
+/// Whether `made` is the cgroup `spec` asks for, with exactly its resources: then the runtime
+/// need only join it.
+pub fn made_for(made: &CgroupMade, spec: &Spec) -> bool {
+    let Some(linux) = spec.linux() else {
+        return false;
+    };
+    linux.cgroups_path().as_deref() == Some(made.path.as_path())
+        && linux.resources().as_ref() == Some(&made.resources)
 }
 
 #[cfg(test)]
 mod tests {
-    use oci_spec::runtime::{LinuxPidsBuilder, LinuxResourcesBuilder};
+    use std::path::PathBuf;
+
+    use oci_spec::runtime::{LinuxBuilder, LinuxPidsBuilder, LinuxResourcesBuilder};
 
     use super::*;
 
@@ -101,14 +109,38 @@ mod tests {
             .expect("resources")
     }
 
-    /// Only the very resources berthd applied let the runtime skip applying them.
+    fn spec(path: Option<&str>, resources: Option<LinuxResources>) -> Spec {
+        let mut linux = LinuxBuilder::default().build().expect("linux");
+        linux.set_cgroups_path(path.map(PathBuf::from));
+        linux.set_resources(resources);
+        let mut spec = Spec::default();
+        spec.set_linux(Some(linux));
+        spec
+    }
+
+    /// Only the very cgroup and resources berthd applied let the runtime skip applying them.
     #[test]
-    fn a_cgroup_counts_as_made_only_for_the_resources_applied() {
-        let applied = with_pids(33);
-        assert!(made_for(Some(&applied), Some(&with_pids(33))));
-        assert!(!made_for(Some(&applied), Some(&with_pids(34))));
-        assert!(!made_for(Some(&applied), None));
-        assert!(!made_for(None, Some(&applied)));
-        assert!(!made_for(None, None), "nothing made, nothing to skip");
+    fn a_cgroup_counts_as_made_only_for_its_path_and_the_resources_applied() {
+        let made = CgroupMade {
+            path: "/berth/abc".into(),
+            resources: with_pids(33),
+        };
+        assert!(made_for(
+            &made,
+            &spec(Some("/berth/abc"), Some(with_pids(33)))
+        ));
+        assert!(!made_for(
+            &made,
+            &spec(Some("/berth/abc"), Some(with_pids(34)))
+        ));
+        assert!(!made_for(&made, &spec(Some("/berth/abc"), None)));
+        assert!(
+            !made_for(&made, &spec(Some("/pod/abc"), Some(with_pids(33)))),
+            "another cgroup"
+        );
+        assert!(!made_for(&made, &spec(None, Some(with_pids(33)))));
+        let mut no_linux = Spec::default();
+        no_linux.set_linux(None);
+        assert!(!made_for(&made, &no_linux));
     }
 }

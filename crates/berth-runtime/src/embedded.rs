@@ -18,6 +18,7 @@ use crate::cgroupfs::{self, Joined};
 use crate::console::{receive_fd, ConsoleSocket};
 use crate::exec_check::check_executable;
 use crate::seccomp_cache::{self, SeccompCache};
+use crate::shim_proto::CgroupMade;
 use crate::workdir::WorkDir;
 
 /// The embedded runtime; `root` holds its per-container state, as runc's `--root`.
@@ -26,7 +27,7 @@ pub struct EmbeddedRuntime {
     root: PathBuf,
     seccomp_cache: Option<SeccompCache>,
     cgroup_mounts: Option<String>,
-    cgroup_made: Option<oci_spec::runtime::LinuxResources>,
+    cgroup_made: Option<CgroupMade>,
 }
 
 impl EmbeddedRuntime {
@@ -39,14 +40,24 @@ impl EmbeddedRuntime {
         }
     }
 
-    /// berthd made the container's cgroup and applied these resources to it
-    /// ([`crate::cgroup_ahead`]).
-    pub fn with_cgroup_made(
-        mut self,
-        resources: Option<oci_spec::runtime::LinuxResources>,
-    ) -> EmbeddedRuntime {
-        self.cgroup_made = resources;
+    /// berthd made this cgroup and applied its resources ([`crate::cgroup_ahead`]).
+    pub fn with_cgroup_made(mut self, made: Option<CgroupMade>) -> EmbeddedRuntime {
+        self.cgroup_made = made;
         self
+    }
+
+    /// Whether berthd made the container's cgroup as `spec` asks; a cgroup it made for
+    /// another path or other resources is removed, for libcontainer to make afresh.
+    fn cgroup_made_for(&self, id: &str, spec: &Spec) -> bool {
+        let Some(made) = &self.cgroup_made else {
+            return false;
+        };
+        if cgroup_ahead::made_for(made, spec) {
+            return true;
+        }
+        tracing::warn!("the cgroup made ahead is not the spec's; made again");
+        cgroup_ahead::remove(&made.path, id);
+        false
     }
 
     /// The host's cgroup mounts as [`cgroupfs::cgroup_lines`] of mountinfo, read once by
@@ -254,25 +265,6 @@ fn host_cgroups(given: Option<&str>) -> Result<cgroupfs::Host> {
 fn lc_error(e: LibcontainerError) -> RuntimeError {
     // An exec's failure arrives through a pipe read in 3-byte chunks, NUL-padded.
     crate::external::classify(e.to_string().trim_end_matches('\0'))
-}
-
-impl EmbeddedRuntime {
-    /// Whether berthd made the container's cgroup with the resources of `spec`; a cgroup it
-    /// made for other resources is removed, for libcontainer to make afresh.
-    fn cgroup_made_for(&self, id: &str, spec: &Spec) -> bool {
-        let Some(made) = &self.cgroup_made else {
-            return false;
-        };
-        let linux = spec.linux().as_ref();
-        if cgroup_ahead::made_for(Some(made), linux.and_then(|l| l.resources().as_ref())) {
-            return true;
-        }
-        if let Some(path) = linux.and_then(|l| l.cgroups_path().as_ref()) {
-            tracing::warn!("the cgroup made ahead has other resources than the spec; made again");
-            cgroup_ahead::remove(path, id);
-        }
-        false
-    }
 }
 
 impl Runtime for EmbeddedRuntime {

@@ -109,11 +109,11 @@ pub struct ShimConfig {
     /// seen from its restart on.)
     #[serde(default)]
     pub cgroup_mounts: Option<String>,
-    /// berthd has made the container's cgroup and applied these resources to it
-    /// ([`crate::cgroup_ahead`]); when they are the spec's, the runtime only joins it. None:
+    /// berthd has made this cgroup and applied these resources to it
+    /// ([`crate::cgroup_ahead`]); when both are the spec's, the runtime only joins it. None:
     /// the runtime makes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cgroup_made: Option<oci_spec::runtime::LinuxResources>,
+    pub cgroup_made: Option<CgroupMade>,
     /// Allocate a pty for the init process (`process.terminal` in the spec agrees).
     pub tty: bool,
     /// Keep stdin open (`-i`).
@@ -124,6 +124,14 @@ pub struct ShimConfig {
     /// `<bundle>/shim.log` (`berthd --debug`).
     #[serde(default)]
     pub trace: bool,
+}
+
+/// A container's cgroup berthd made ahead: its path (`linux.cgroupsPath`) and the resources
+/// it applied (`linux.resources`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CgroupMade {
+    pub path: PathBuf,
+    pub resources: oci_spec::runtime::LinuxResources,
 }
 
 /// The shape of the shim's log entries.

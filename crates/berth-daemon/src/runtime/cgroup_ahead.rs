@@ -2,9 +2,7 @@
 //! namespace), with the resources the spec will ask for, so that the runtime's intermediate
 //! process only joins it ([`berth_runtime::cgroup_ahead`]).
 
-use std::path::PathBuf;
-
-use oci_spec::runtime::LinuxResources;
+use berth_runtime::shim_proto::CgroupMade;
 
 use crate::container::record::Container;
 use crate::daemon::EMBEDDED_RUNTIME;
@@ -12,7 +10,7 @@ use crate::daemon::EMBEDDED_RUNTIME;
 /// The cgroup's path and resources, as the spec will have them; None when berthd leaves the
 /// cgroup to the runtime: an external runtime, a pod's container (its spec names the pod's
 /// cgroup parent), or limits the spec's build will refuse.
-pub(crate) fn plan(c: &Container) -> Option<(PathBuf, LinuxResources)> {
+pub(crate) fn plan(c: &Container) -> Option<CgroupMade> {
     if c.runtime != EMBEDDED_RUNTIME || crate::sandbox::member::in_pod(c) {
         return None;
     }
@@ -22,17 +20,20 @@ pub(crate) fn plan(c: &Container) -> Option<(PathBuf, LinuxResources)> {
     let privileged = hc.privileged.unwrap_or(false);
     let value = berth_runtime::spec::linux_resources(privileged, &limits, &devices).ok()?;
     let resources = serde_json::from_value(value).ok()?;
-    Some((crate::runtime::spec::cgroups_path(&c.id).into(), resources))
+    Some(CgroupMade {
+        path: crate::sandbox::member::cgroups_path(c).into(),
+        resources,
+    })
 }
 
 /// The planned cgroup being made on the blocking pool.
-pub(crate) struct Making(tokio::task::JoinHandle<Option<LinuxResources>>);
+pub(crate) struct Making(tokio::task::JoinHandle<Option<CgroupMade>>);
 
 /// Starts making the planned cgroup on the blocking pool, beside the start's other steps; the
 /// start waits for it ([`Making::finish`], or [`Making::abandon`] on failure) before the shim
 /// is launched and before any cleanup, so that nothing is made after a failed start's purge.
-pub(crate) fn start(id: &str, plan: Option<(PathBuf, LinuxResources)>) -> Option<Making> {
-    let (path, resources) = plan?;
+pub(crate) fn start(id: &str, plan: Option<CgroupMade>) -> Option<Making> {
+    let plan = plan?;
     let id = id.to_string();
     // A step of the start's trace (`berthd --debug`), beside rootfs_mount and net_plan.
     let start = tracing::Span::current();
@@ -41,8 +42,8 @@ pub(crate) fn start(id: &str, plan: Option<(PathBuf, LinuxResources)>) -> Option
         if let Some(lines) = crate::runtime::cgroups::mount_lines() {
             berth_runtime::cgroup_ahead::remember_mounts(&lines);
         }
-        match berth_runtime::cgroup_ahead::make(&path, &id, Some(&resources)) {
-            Ok(true) => Some(resources),
+        match berth_runtime::cgroup_ahead::make(&plan.path, &id, Some(&plan.resources)) {
+            Ok(true) => Some(plan),
             Ok(false) => None,
             Err(e) => {
                 // The runtime makes it then, and reports a failure as its own.
@@ -54,20 +55,21 @@ pub(crate) fn start(id: &str, plan: Option<(PathBuf, LinuxResources)>) -> Option
 }
 
 impl Making {
-    /// The resources applied, or None when the cgroup was not made (the runtime makes it).
-    pub(crate) async fn finish(making: Option<Making>) -> Option<LinuxResources> {
+    /// The cgroup made and the resources applied, or None when it was not made (the runtime
+    /// makes it).
+    pub(crate) async fn finish(making: Option<Making>) -> Option<CgroupMade> {
         making?.0.await.ok().flatten()
     }
 
     /// Waits for the cgroup and removes it: the start failed before its shim existed.
     pub(crate) async fn abandon(id: &str, making: Option<Making>) {
-        if Self::finish(making).await.is_none() {
+        let Some(made) = Self::finish(making).await else {
             return;
-        }
+        };
         let id = id.to_string();
-        let path: PathBuf = crate::runtime::spec::cgroups_path(&id).into();
-        let _ =
-            tokio::task::spawn_blocking(move || berth_runtime::cgroup_ahead::remove(&path, &id))
-                .await;
+        let _ = tokio::task::spawn_blocking(move || {
+            berth_runtime::cgroup_ahead::remove(&made.path, &id)
+        })
+        .await;
     }
 }
