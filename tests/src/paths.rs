@@ -82,10 +82,15 @@ impl Binaries {
             Some(p) => PathBuf::from(p),
             None => find("berthd")?,
         };
+        // BERTH_TEST_CLI runs another build of the CLI: scripts/test passes the static one
+        // (scripts/build-cli --debug), as scripts/quickstart installs it.
+        let berth = std::env::var_os("BERTH_TEST_CLI")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.join("berth"));
         // Checked when first run (`client_path`), so a docker-only run needs no berth binary.
         Ok(Self {
             berthd,
-            berth: dir.join("berth"),
+            berth,
             docker,
         })
     }
