@@ -420,6 +420,19 @@ impl ImageService {
         Ok(self.snapshots.prepare(container_id, &image.chain_ids)?)
     }
 
+    /// [`Self::snapshot_prepare`] for a container whose runtime binds `/etc/hosts`,
+    /// `/etc/hostname` and `/etc/resolv.conf`: over the image's init layer, which holds their
+    /// mount points (`Snapshotter::prepare_container`).
+    pub fn snapshot_prepare_container(
+        &self,
+        container_id: &str,
+        image: &Image,
+    ) -> Result<SnapshotPaths, ImageError> {
+        Ok(self
+            .snapshots
+            .prepare_container(container_id, &image.chain_ids)?)
+    }
+
     /// The directories of an existing container snapshot.
     pub fn snapshot_paths(&self, container_id: &str) -> Result<SnapshotPaths, ImageError> {
         Ok(self.snapshots.paths(container_id)?)

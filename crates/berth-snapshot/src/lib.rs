@@ -4,7 +4,8 @@
 //!   by chain id, so images sharing a layer chain share the directory), atomically and safely:
 //!   see [`unpack`] for how paths are kept inside the layer.
 //! * [`Snapshotter::prepare`] creates a container snapshot `overlay/<id>/{diff,work,merged}` over
-//!   a layer chain; [`Snapshotter::mount`] mounts it on a target with overlayfs (new mount API,
+//!   a layer chain ([`Snapshotter::prepare_container`] also over the chain's shared init layer,
+//!   the bind-mount points of `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`); [`Snapshotter::mount`] mounts it on a target with overlayfs (new mount API,
 //!   `mount(2)` fallback), [`Snapshotter::unmount`] undoes that (lazily when busy), and
 //!   [`Snapshotter::remove`] deletes it without leftovers.
 //! * [`unpack::unpack_layer`] is usable on its own to apply a tar stream under any directory;
@@ -16,6 +17,7 @@
 pub mod changes;
 pub mod container_path;
 pub mod fsread;
+mod init_layer;
 pub mod mount;
 pub mod mount_view;
 mod snapshotter;

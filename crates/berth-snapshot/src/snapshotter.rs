@@ -6,7 +6,10 @@
 //! overlay/<container-id>/diff     a container's writable upper directory
 //! overlay/<container-id>/work     overlayfs's work directory
 //! overlay/<container-id>/merged   the default mount point
-//! overlay/<container-id>/lower    the lower layers' chain ids, lowest first, one per line
+//! overlay/<chain-id hex>/init     the chain's init layer: the mount points of the files every
+//!                                 container binds (`init_layer`), made at its first container
+//! overlay/<container-id>/lower    the lower layers' chain ids, lowest first, one per line, then
+//!                                 `+init` when the top layer's init layer goes above them
 //! overlay/l/<short>               -> ../<chain-id hex>/diff, keeps legacy mount options short
 //!                                 (layers only: a container snapshot is never a lower)
 //! ```
@@ -27,6 +30,8 @@ use crate::unpack::{self, UnpackError, UnpackStats};
 const LINK_DIR: &str = "l";
 const TMP_PREFIX: &str = "tmp-";
 const SHORT_LINK_LEN: usize = 26;
+/// The `lower` file's line for a snapshot over its chain's init layer.
+const INIT_MARK: &str = "+init";
 
 /// Why a snapshot operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +242,42 @@ impl Snapshotter {
     /// Creates the writable snapshot `id` (a container id) over the layers `chain` (chain ids,
     /// lowest first), which must already be unpacked.
     pub fn prepare(&self, id: &str, chain: &[Digest]) -> Result<SnapshotPaths, SnapshotError> {
+        self.prepare_with(id, chain, false)
+    }
+
+    /// [`Snapshotter::prepare`] for a container, whose runtime binds `/etc/hosts`,
+    /// `/etc/hostname` and `/etc/resolv.conf`: over the chain's init layer too, made here the
+    /// first time (see `init_layer`). A chain whose init layer cannot be made (its image's
+    /// `/etc` is a symlink, or an error, logged) gets the plain snapshot.
+    pub fn prepare_container(
+        &self,
+        id: &str,
+        chain: &[Digest],
+    ) -> Result<SnapshotPaths, SnapshotError> {
+        let with_init = !chain.is_empty()
+            && chain.iter().all(|c| self.has_layer(c))
+            && match crate::init_layer::ensure(
+                &chain
+                    .iter()
+                    .map(|c| self.root.join(c.hex()))
+                    .collect::<Vec<_>>(),
+                &self.root.join(format!("{TMP_PREFIX}{}", random_name(16))),
+            ) {
+                Ok(made) => made.is_some(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "making the layer chain's init layer");
+                    false
+                }
+            };
+        self.prepare_with(id, chain, with_init)
+    }
+
+    fn prepare_with(
+        &self,
+        id: &str,
+        chain: &[Digest],
+        with_init: bool,
+    ) -> Result<SnapshotPaths, SnapshotError> {
         let dir = self.snapshot_dir(id)?;
         if let Some(missing) = chain.iter().find(|c| !self.has_layer(c)) {
             return Err(SnapshotError::MissingLayer(missing.clone()));
@@ -250,7 +291,11 @@ impl Snapshotter {
                 let p = tmp.join(sub);
                 fs::create_dir_all(&p).map_err(io_at(&p))?;
             }
-            let lower: String = chain.iter().map(|c| format!("{}\n", c.hex())).collect();
+            let mut lower: String = chain.iter().map(|c| format!("{}\n", c.hex())).collect();
+            if with_init {
+                lower.push_str(INIT_MARK);
+                lower.push('\n');
+            }
             let lower_file = tmp.join("lower");
             fs::write(&lower_file, lower).map_err(io_at(&lower_file))?;
             // No short link: only layers are ever lowers of a mount, never a writable snapshot
@@ -281,7 +326,12 @@ impl Snapshotter {
             }
         };
         let mut lowers = Vec::new();
+        let mut with_init = false;
         for line in lower.lines().filter(|l| !l.is_empty()) {
+            if line == INIT_MARK {
+                with_init = true;
+                continue;
+            }
             let chain_id: Digest =
                 format!("sha256:{line}")
                     .parse()
@@ -293,6 +343,16 @@ impl Snapshotter {
                         ),
                     })?;
             lowers.push(self.layer_diff(&chain_id));
+        }
+        if with_init {
+            if let Some(init) = lowers
+                .last()
+                .and_then(|diff| diff.parent())
+                .map(|layer| layer.join(crate::init_layer::INIT_DIR))
+                .filter(|init| init.is_dir())
+            {
+                lowers.push(init);
+            }
         }
         Ok(SnapshotPaths {
             lowers,
@@ -339,8 +399,10 @@ impl Snapshotter {
         let mut lowers = Vec::with_capacity(paths.lowers.len().max(1));
         for dir in &paths.lowers {
             let layer_dir = dir.parent().unwrap_or(dir);
+            // A layer's short link names its `diff`; an init layer has none.
             let short_link = fs::read_to_string(layer_dir.join("link"))
                 .ok()
+                .filter(|_| dir.ends_with("diff"))
                 .map(|n| self.root.join(LINK_DIR).join(n.trim()));
             lowers.push(Lower {
                 dir: dir.clone(),

@@ -286,3 +286,188 @@ fn discarded_snapshot_is_gone_at_once_and_its_trash_swept_at_open() {
     assert!(!trash.exists(), "the trash is swept at open");
     berth_snapshot::remove_trash(&trash).expect("a missing trash is fine");
 }
+
+/// A layer tar of directories (`name/`), symlinks (`name -> target`) and files.
+fn layer_tar_of(entries: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(1_500_000_000);
+        if let Some(dir) = name.strip_suffix('/') {
+            h.set_path(dir).expect("path");
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o750);
+            h.set_size(0);
+            h.set_cksum();
+            b.append(&h, &[][..]).expect("append");
+        } else if let Some((link, target)) = name.split_once(" -> ") {
+            h.set_path(link).expect("path");
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_link_name(target).expect("link");
+            h.set_mode(0o777);
+            h.set_size(0);
+            h.set_cksum();
+            b.append(&h, &[][..]).expect("append");
+        } else {
+            h.set_path(name).expect("path");
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            b.append(&h, data.as_bytes()).expect("append");
+        }
+    }
+    b.into_inner().expect("tar")
+}
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn container_snapshots_share_their_chains_init_layer() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let snap = Snapshotter::open(tmp.path().join("overlay")).expect("open");
+    snap.unpack_layer(
+        &chain(1),
+        &layer_tar_of(&[("etc/", ""), ("etc/passwd", "root")])[..],
+    )
+    .expect("base");
+    snap.unpack_layer(
+        &chain(2),
+        &layer_tar_of(&[("etc/hosts", "the image's")])[..],
+    )
+    .expect("top");
+    let init = snap.root().join(chain(2).hex()).join("init");
+
+    let paths = snap
+        .prepare_container("c1", &[chain(1), chain(2)])
+        .expect("prepare");
+    assert_eq!(paths.lowers.last(), Some(&init));
+    assert_eq!(paths.lowers.len(), 3);
+    assert_eq!(
+        names_in(&init.join("etc")),
+        ["hostname", "hosts", "resolv.conf"]
+    );
+    for f in ["hostname", "hosts", "resolv.conf"] {
+        let m = fs::symlink_metadata(init.join("etc").join(f)).expect("stat");
+        assert!(
+            m.is_file() && m.len() == 0 && m.mode() & 0o7777 == 0o644,
+            "{f}: {m:?}"
+        );
+    }
+    // The image's /etc as it is (the topmost layer's, as overlay shows it): the init layer's
+    // directory hides its attributes when merged.
+    let etc = fs::symlink_metadata(init.join("etc")).expect("etc");
+    let image_etc = fs::symlink_metadata(snap.layer_diff(&chain(2)).join("etc")).expect("etc");
+    assert_eq!(
+        (etc.mode(), etc.uid(), etc.gid(), etc.mtime()),
+        (
+            image_etc.mode(),
+            image_etc.uid(),
+            image_etc.gid(),
+            image_etc.mtime()
+        )
+    );
+    let with_own_etc = snap.root().join(chain(1).hex()).join("init/etc");
+    snap.prepare_container("c0", &[chain(1)])
+        .expect("base only");
+    let etc = fs::symlink_metadata(&with_own_etc).expect("etc");
+    assert_eq!((etc.mode() & 0o7777, etc.mtime()), (0o750, 1_500_000_000));
+    assert!(fs::read_to_string(snap.root().join("c1/lower"))
+        .expect("lower")
+        .ends_with("+init\n"));
+
+    // Mounted, the files are there as mount points and the container's layer stays empty.
+    let target = tmp.path().join("mnt");
+    fs::create_dir(&target).expect("mkdir");
+    snap.mount("c1", &target).expect("mount");
+    let hosts = fs::metadata(target.join("etc/hosts")).expect("hosts");
+    assert!(hosts.is_file() && hosts.len() == 0);
+    assert_eq!(
+        fs::read_to_string(target.join("etc/passwd")).expect("passwd"),
+        "root"
+    );
+    assert!(target.join("etc/resolv.conf").is_file());
+    snap.unmount(&target).expect("unmount");
+    assert!(names_in(&paths.upper).is_empty());
+
+    // Made once: the next container of the chain takes the same directory; no temporary one
+    // is left; a plain snapshot (the builder's) has none; the layer's removal takes it.
+    let inode = fs::metadata(&init).expect("init").ino();
+    let again = snap
+        .prepare_container("c2", &[chain(1), chain(2)])
+        .expect("again");
+    assert_eq!(again.lowers.last(), Some(&init));
+    assert_eq!(fs::metadata(&init).expect("init").ino(), inode);
+    assert!(!names_in(snap.root()).iter().any(|n| n.starts_with("tmp-")));
+    let plain = snap.prepare("b1", &[chain(1), chain(2)]).expect("plain");
+    assert_eq!(plain.lowers.len(), 2);
+    // Only its top layer's: a container of the lower chain alone gets its own.
+    let lower_only = snap
+        .prepare_container("c3", &[chain(1)])
+        .expect("lower only");
+    assert_eq!(
+        lower_only.lowers.last(),
+        Some(&snap.root().join(chain(1).hex()).join("init"))
+    );
+    for id in ["c0", "c1", "c2", "c3", "b1"] {
+        snap.remove(id).expect("remove");
+    }
+    snap.remove_layer(&chain(2)).expect("remove layer");
+    assert!(!init.exists());
+}
+
+#[test]
+fn init_layer_leaves_links_in_the_image_to_the_runtime() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let snap = Snapshotter::open(tmp.path().join("overlay")).expect("open");
+    // /etc a symlink: no init layer at all (the runtime resolves and makes what it binds).
+    snap.unpack_layer(
+        &chain(1),
+        &layer_tar_of(&[("etc -> usr/etc", ""), ("usr/etc/", "")])[..],
+    )
+    .expect("linked etc");
+    let paths = snap.prepare_container("c1", &[chain(1)]).expect("prepare");
+    assert_eq!(paths.lowers.len(), 1);
+    assert!(!snap.root().join(chain(1).hex()).join("init").exists());
+    assert!(!fs::read_to_string(snap.root().join("c1/lower"))
+        .expect("lower")
+        .contains("+init"));
+
+    // A file the image links elsewhere is left out; the others are made.
+    snap.unpack_layer(
+        &chain(2),
+        &layer_tar_of(&[("etc/", ""), ("etc/resolv.conf -> ../run/resolv.conf", "")])[..],
+    )
+    .expect("linked file");
+    snap.prepare_container("c2", &[chain(2)]).expect("prepare");
+    let init_etc = snap.root().join(chain(2).hex()).join("init/etc");
+    assert_eq!(names_in(&init_etc), ["hostname", "hosts"]);
+
+    // Over it, an opaque /etc hides the link: then it is made too.
+    snap.unpack_layer(
+        &chain(3),
+        &layer_tar_of(&[("etc/", ""), ("etc/.wh..wh..opq", ""), ("etc/group", "g")])[..],
+    )
+    .expect("opaque");
+    snap.prepare_container("c3", &[chain(2), chain(3)])
+        .expect("prepare");
+    let init_etc = snap.root().join(chain(3).hex()).join("init/etc");
+    assert_eq!(names_in(&init_etc), ["hostname", "hosts", "resolv.conf"]);
+
+    // And a whiteout of the link, in a layer above it, too.
+    snap.unpack_layer(&chain(4), &layer_tar_of(&[("etc/.wh.resolv.conf", "")])[..])
+        .expect("whiteout");
+    snap.prepare_container("c4", &[chain(2), chain(4)])
+        .expect("prepare");
+    let init_etc = snap.root().join(chain(4).hex()).join("init/etc");
+    assert_eq!(names_in(&init_etc), ["hostname", "hosts", "resolv.conf"]);
+}

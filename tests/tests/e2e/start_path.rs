@@ -1,7 +1,8 @@
 //! The start path (issue 19): `run --rm`'s writable layer is volatile and only its; `berth -D`
 //! times each API round trip of `run`; `berthd --debug` traces the start's steps; a network
 //! that fails while the runtime creates the container leaves nothing running or mounted; the
-//! runtime's release that follows a `--rm` removal leaves nothing either.
+//! runtime's release that follows a `--rm` removal leaves nothing either; the `/etc` files a
+//! container binds come from its image's init layer, not its own.
 
 use super::*;
 
@@ -32,6 +33,31 @@ both_clients! {
         assert!(d.ps_names(c, &["-a"]).is_empty());
         let mounts = berth_tests::leaks::mounts_under(&d.data_root);
         assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+    }
+
+    fn the_etc_mount_points_come_from_the_images_init_layer(d, c) {
+        // /etc/hosts, /etc/hostname and /etc/resolv.conf are bound over files of the image's
+        // shared init layer, so a container's own layer gets none of them (no copy-up of /etc).
+        let name = unique_name("initlayer");
+        let out = d
+            .run(c, &["run", "--name", &name, "--read-only", "busybox", "sh", "-c",
+                "cat /etc/hostname; grep -c localhost /etc/hosts; test -s /etc/resolv.conf && echo resolv"])
+            .success()
+            .out()
+            .to_string();
+        let id = d.inspect(c, &name, "{{.Id}}");
+        assert_eq!(out, format!("{}\n2\nresolv", &id[..12]), "{out}");
+        let upper = d.data_root.join("overlay").join(&id).join("diff");
+        let made: Vec<_> = std::fs::read_dir(&upper).expect("upper").collect();
+        assert!(made.is_empty(), "the container's layer holds {made:?}");
+        assert_eq!(d.run(c, &["diff", &name]).success().stdout, "");
+        // dockerd lists the init layer first among the lower directories.
+        let lower = d.inspect(c, &name, "{{.GraphDriver.Data.LowerDir}}");
+        assert!(lower.split(':').next().is_some_and(|l| l.ends_with("/init")), "{lower}");
+        // A second container of the image shares it; the image's own /etc is intact.
+        let passwd = d.run(c, &["run", "--rm", "busybox", "sh", "-c", "head -1 /etc/passwd"]).success().out().to_string();
+        assert!(passwd.starts_with("root:"), "{passwd}");
+        d.run(c, &["rm", &name]).success();
     }
 
     fn a_start_failing_after_its_cgroup_is_made_leaves_none(d, c) {

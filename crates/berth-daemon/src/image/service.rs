@@ -77,11 +77,12 @@ impl ImageService {
         })
     }
 
-    /// Creates the container's writable layer over the image.
+    /// Creates the container's writable layer over the image (and its init layer: the
+    /// mount points of the `/etc` files every container binds).
     pub async fn prepare(&self, id: &str, image: &ImageInfo) -> Result<()> {
         let svc = self.service.clone();
         let (id, image) = (id.to_string(), image.image.clone());
-        blocking(move || Ok(svc.snapshot_prepare(&id, &image).map(|_| ())?)).await
+        blocking(move || Ok(svc.snapshot_prepare_container(&id, &image).map(|_| ())?)).await
     }
 
     /// Mounts the container's rootfs; returns the mount point. `scratch`: the container is
@@ -175,8 +176,13 @@ impl ImageService {
 
     pub async fn graph_driver(&self, id: &str, _image_id: &str) -> DriverData {
         match self.service.snapshot_paths(id) {
+            // Topmost first, as overlay's lowerdir and dockerd list them (the init layer first).
             Ok(p) => driver_data(
-                p.lowers.iter().map(|l| l.display().to_string()).collect(),
+                p.lowers
+                    .iter()
+                    .rev()
+                    .map(|l| l.display().to_string())
+                    .collect(),
                 p.upper.display().to_string(),
                 p.work.display().to_string(),
                 p.merged.display().to_string(),

@@ -113,6 +113,9 @@ pub struct MountOptions<'a> {
 pub struct Mount {
     syscall: Box<dyn Syscall>,
     mountinfo_provider: Box<dyn MountInfoProvider>,
+    /// berth: the rootfs opened once for all of a container's mounts (an openat of its whole
+    /// path each time before), dropped after a mount onto the rootfs itself.
+    root: std::cell::RefCell<Option<(PathBuf, Root)>>,
 }
 
 impl Default for Mount {
@@ -126,7 +129,18 @@ impl Mount {
         Mount {
             syscall: create_syscall(),
             mountinfo_provider: Box::new(ProcMountInfoProvider::new()),
+            root: std::cell::RefCell::new(None),
         }
+    }
+
+    /// berth: `rootfs` opened as a pathrs root, once while the mounts go below it.
+    fn open_root(&self, rootfs: &Path) -> Result<std::cell::Ref<'_, Root>> {
+        let opened = matches!(&*self.root.borrow(), Some((path, _)) if path == rootfs);
+        if !opened {
+            *self.root.borrow_mut() = Some((rootfs.to_path_buf(), Root::open(rootfs)?));
+        }
+        std::cell::Ref::filter_map(self.root.borrow(), |r| r.as_ref().map(|(_, root)| root))
+            .map_err(|_| MountError::Custom("rootfs not open".to_string()))
     }
 
     pub fn with_mountinfo_provider<P: MountInfoProvider + 'static>(mut self, provider: P) -> Self {
@@ -585,16 +599,21 @@ impl Mount {
             }
         }
 
-        let root = Root::open(rootfs)?;
+        let root = self.open_root(rootfs)?;
         let container_dest = m.destination();
+        // A mount onto the rootfs itself hides the directory the open root names.
+        let onto_root = !container_dest
+            .components()
+            .any(|c| matches!(c, std::path::Component::Normal(_)));
 
         let source = m.source().as_ref().ok_or(MountError::NoSource)?;
         let dir_perm = Permissions::from_mode(0o755);
         // berth: a destination that already is a directory, or whose parent is one (then made
         // with one mkdirat there), is used as resolved, and so is a file destination's parent
-        // directory; mkdir_all would do the same at the cost of its procfs checks for every
-        // component. Anything else takes mkdir_all as before.
-        let mut existing_dir: Option<OwnedFd> = None;
+        // directory and a file destination already there; mkdir_all would do the same at the
+        // cost of its procfs checks for every component. Anything else takes mkdir_all as
+        // before.
+        let existing_dir: Option<OwnedFd>;
         // berth: a bind's source is opened once (following symlinks, as canonicalize did
         // component by component with a readlink each) and the mount is cloned from that
         // descriptor.
@@ -619,25 +638,33 @@ impl Mount {
                 let parent = container_dest
                     .parent()
                     .ok_or(MountError::Custom("destination has no parent".to_string()))?;
-                if directory_in(&root, parent).is_none() {
+                let parent_dir = directory_in(&root, parent);
+                if parent_dir.is_none() {
                     root.mkdir_all(parent, &dir_perm)?;
                 }
-
-                match root.create_file(
-                    container_dest,
-                    OpenFlags::O_EXCL
-                        | OpenFlags::O_CREAT
-                        | OpenFlags::O_NOFOLLOW
-                        | OpenFlags::O_CLOEXEC,
-                    &Permissions::from_mode(0o644),
-                ) {
-                    Ok(_) => Ok(()),
-                    // If we get here, the file is already present, so continue.
-                    Err(create_err) => root
-                        .resolve(container_dest)
-                        .map(|_| ())
-                        .map_err(|_| create_err),
-                }?;
+                // berth: a regular file already there (berthd's init layer holds /etc/hosts,
+                // /etc/hostname and /etc/resolv.conf) is the mount point as it is; creating it
+                // failed through pathrs's error path before the resolve.
+                existing_dir = parent_dir
+                    .as_ref()
+                    .and_then(|dir| regular_file_in(dir, container_dest));
+                if existing_dir.is_none() {
+                    match root.create_file(
+                        container_dest,
+                        OpenFlags::O_EXCL
+                            | OpenFlags::O_CREAT
+                            | OpenFlags::O_NOFOLLOW
+                            | OpenFlags::O_CLOEXEC,
+                        &Permissions::from_mode(0o644),
+                    ) {
+                        Ok(_) => Ok(()),
+                        // If we get here, the file is already present, so continue.
+                        Err(create_err) => root
+                            .resolve(container_dest)
+                            .map(|_| ())
+                            .map_err(|_| create_err),
+                    }?;
+                }
             };
 
             src
@@ -829,6 +856,10 @@ impl Mount {
             }
         }
 
+        drop(root);
+        if onto_root {
+            *self.root.borrow_mut() = None;
+        }
         Ok(())
     }
 
@@ -1707,6 +1738,26 @@ fn child_directory(parent: &OwnedFd, name: &std::ffi::OsStr) -> nix::Result<Owne
     )?;
     // SAFETY: openat returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// berth: the regular file `dest`'s last component names in `parent` (its parent, resolved
+/// inside the root), neither following a symlink nor taking anything else; `None` otherwise.
+fn regular_file_in(parent: &OwnedFd, dest: &Path) -> Option<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let std::path::Component::Normal(name) = dest.components().next_back()? else {
+        return None;
+    };
+    let fd = nix::fcntl::openat(
+        Some(parent.as_raw_fd()),
+        name,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    let file = unsafe { OwnedFd::from_raw_fd(fd) };
+    let stat = nix::sys::stat::fstat(file.as_raw_fd()).ok()?;
+    (stat.st_mode & libc::S_IFMT == libc::S_IFREG).then_some(file)
 }
 
 /// berth: `dest` resolved inside `root` when it is already a directory; `None` when it is
