@@ -254,29 +254,27 @@ impl Snapshotter {
         id: &str,
         chain: &[Digest],
     ) -> Result<SnapshotPaths, SnapshotError> {
-        let with_init = !chain.is_empty()
-            && chain.iter().all(|c| self.has_layer(c))
-            && match crate::init_layer::ensure(
-                &chain
-                    .iter()
-                    .map(|c| self.root.join(c.hex()))
-                    .collect::<Vec<_>>(),
-                &self.root.join(format!("{TMP_PREFIX}{}", random_name(16))),
-            ) {
-                Ok(made) => made.is_some(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "making the layer chain's init layer");
-                    false
-                }
-            };
-        self.prepare_with(id, chain, with_init)
+        self.prepare_with(id, chain, true)
+    }
+
+    /// Whether the chain's init layer is in place, made here the first time.
+    fn init_layer(&self, chain: &[Digest]) -> bool {
+        let layers: Vec<PathBuf> = chain.iter().map(|c| self.root.join(c.hex())).collect();
+        let tmp = self.root.join(format!("{TMP_PREFIX}{}", random_name(16)));
+        match crate::init_layer::ensure(&layers, &tmp) {
+            Ok(made) => made.is_some(),
+            Err(e) => {
+                tracing::warn!(error = %e, "making the layer chain's init layer");
+                false
+            }
+        }
     }
 
     fn prepare_with(
         &self,
         id: &str,
         chain: &[Digest],
-        with_init: bool,
+        init: bool,
     ) -> Result<SnapshotPaths, SnapshotError> {
         let dir = self.snapshot_dir(id)?;
         if let Some(missing) = chain.iter().find(|c| !self.has_layer(c)) {
@@ -285,6 +283,7 @@ impl Snapshotter {
         if dir.exists() {
             return Err(SnapshotError::Exists(id.to_string()));
         }
+        let with_init = init && !chain.is_empty() && self.init_layer(chain);
         let tmp = self.root.join(format!("{TMP_PREFIX}{}", random_name(16)));
         let build = || -> Result<(), SnapshotError> {
             for sub in ["diff", "work", "merged"] {
