@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use http::{Method, Request, StatusCode};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::Response;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -119,12 +119,7 @@ impl Client {
 
     async fn uri(&self, path: &str, query: &Query<'_>) -> Result<String> {
         let version = self.api_version().await?;
-        let mut uri = format!("/v{version}{path}");
-        if !query.is_empty() {
-            uri.push('?');
-            uri.push_str(&serde_urlencoded::to_string(query)?);
-        }
-        Ok(uri)
+        versioned_uri(&version, path, query)
     }
 
     fn builder(method: Method, uri: &str) -> http::request::Builder {
@@ -158,16 +153,76 @@ impl Client {
         headers: &[(&str, String)],
         body: RequestBody,
     ) -> Result<Response<Incoming>> {
+        // An empty body can be sent again: the request goes out before any negotiation.
+        if self.version.get().is_none() && body.size_hint().exact() == Some(0) {
+            return self
+                .request_replayable(method, path, query, content_type, headers, None)
+                .await;
+        }
         let uri = self.uri(path, query).await?;
-        let mut b = Self::builder(method, &uri);
+        let resp = transport::send(
+            &self.host,
+            Self::with_headers(Self::builder(method, &uri), content_type, headers).body(body)?,
+        )
+        .await?;
+        check_status(resp).await
+    }
+
+    fn with_headers(
+        mut b: http::request::Builder,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> http::request::Builder {
         if let Some(ct) = content_type {
             b = b.header(CONTENT_TYPE, ct);
         }
         for (name, value) in headers {
             b = b.header(*name, value.as_str());
         }
-        let resp = transport::send(&self.host, b.body(body)?).await?;
-        check_status(resp).await
+        b
+    }
+
+    /// A request whose body (`data`, or none) can be sent twice. Before the version is known
+    /// it goes out at ours, on trust, where the docker CLI would first ask `GET /_ping`: a
+    /// daemon as new as this client or newer serves it (one round trip less for the first
+    /// request of every command); an older one refuses it ("client version 1.47 is too new"),
+    /// and the request is sent again at the version `/_ping` then negotiates.
+    async fn request_replayable(
+        &self,
+        method: Method,
+        path: &str,
+        query: &Query<'_>,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+        data: Option<Bytes>,
+    ) -> Result<Response<Incoming>> {
+        let send = |version: &str| {
+            let uri = versioned_uri(version, path, query);
+            let method = method.clone();
+            let data = data.clone();
+            async move {
+                let b = Self::with_headers(Self::builder(method, &uri?), content_type, headers);
+                let req = b.body(data.map_or_else(body::empty, body::full))?;
+                transport::send(&self.host, req).await
+            }
+        };
+        if let Some(version) = self.version.get() {
+            return check_status(send(version).await?).await;
+        }
+        let resp = send(MAX_API_VERSION).await?;
+        if resp.status() != StatusCode::BAD_REQUEST {
+            // Served at ours: the daemon speaks it, so the negotiation would have given it.
+            let _ = self.version.set(MAX_API_VERSION.to_string());
+            return check_status(resp).await;
+        }
+        let error = error_of(resp).await?;
+        match &error {
+            ClientError::Api { message, .. } if is_too_new(message) => {
+                let version = self.api_version().await?;
+                check_status(send(&version).await?).await
+            }
+            _ => Err(error),
+        }
     }
 
     /// POST with no body and one extra header (`X-Registry-Auth`).
@@ -218,12 +273,13 @@ impl Client {
     ) -> Result<T> {
         let data = serde_json::to_vec(body)?;
         let resp = self
-            .request(
+            .request_replayable(
                 Method::POST,
                 path,
                 query,
                 Some("application/json"),
-                body::full(data),
+                &[],
+                Some(data.into()),
             )
             .await?;
         let raw = body::collect(resp.into_body()).await?;
@@ -234,12 +290,13 @@ impl Client {
     pub async fn post_json_no_reply<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
         let data = serde_json::to_vec(body)?;
         let resp = self
-            .request(
+            .request_replayable(
                 Method::POST,
                 path,
                 &Vec::new(),
                 Some("application/json"),
-                body::full(data),
+                &[],
+                Some(data.into()),
             )
             .await?;
         body::collect(resp.into_body()).await?;
@@ -285,6 +342,22 @@ impl Client {
     }
 }
 
+/// `/v<version><path>?<query>`.
+fn versioned_uri(version: &str, path: &str, query: &Query<'_>) -> Result<String> {
+    let mut uri = format!("/v{version}{path}");
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(&serde_urlencoded::to_string(query)?);
+    }
+    Ok(uri)
+}
+
+/// A daemon's refusal of a version newer than its own (moby's wording: "client version 1.47
+/// is too new. Maximum supported API version is 1.41").
+fn is_too_new(message: &str) -> bool {
+    message.starts_with("client version ") && message.contains(" is too new")
+}
+
 /// Turns a non-2xx/101 response into the daemon's error message.
 async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>> {
     let status = resp.status();
@@ -294,6 +367,12 @@ async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>> {
     {
         return Ok(resp);
     }
+    Err(error_of(resp).await?)
+}
+
+/// The error a non-2xx response carries (its JSON `message`, else its text or status).
+async fn error_of(resp: Response<Incoming>) -> Result<ClientError> {
+    let status = resp.status();
     let raw = body::collect(resp.into_body()).await?;
     let message = match serde_json::from_slice::<berth_api::ErrorResponse>(&raw) {
         Ok(e) => e.message,
@@ -309,7 +388,7 @@ async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>> {
             }
         }
     };
-    Err(ClientError::Api {
+    Ok(ClientError::Api {
         status: status.as_u16(),
         message,
     })
@@ -318,6 +397,15 @@ async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_a_refusal_of_a_newer_version() {
+        assert!(is_too_new(
+            "client version 1.47 is too new. Maximum supported API version is 1.41"
+        ));
+        assert!(!is_too_new("No such container: x"));
+        assert!(!is_too_new("invalid reference format: repository name (client version 1.47 is too new) must be lowercase"));
+    }
 
     #[test]
     fn negotiates_the_lower_version() {

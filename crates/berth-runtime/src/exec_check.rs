@@ -54,10 +54,10 @@ pub fn check_executable(spec: &Spec, bundle: &Path) -> Result<(), RuntimeError> 
         if mounts.iter().any(|m| normalized(&abs).starts_with(m)) {
             return Found::Unknown;
         }
-        match root_dir.stat(&abs.to_string_lossy()) {
-            Ok(st) if st.is_file() && st.mode() & 0o111 != 0 => Found::Executable,
-            Ok(_) => Found::NotExecutable,
-            Err(_) => Found::Missing,
+        match root_dir.stat_if_present(&abs.to_string_lossy()) {
+            Ok(Some(st)) if st.is_file() && st.mode() & 0o111 != 0 => Found::Executable,
+            Ok(Some(_)) => Found::NotExecutable,
+            Ok(None) | Err(_) => Found::Missing,
         }
     };
     if cmd.contains('/') {

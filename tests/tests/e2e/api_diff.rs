@@ -583,6 +583,47 @@ fn reset(d: &TestDaemon) {
     );
 }
 
+/// The berth CLI sends its first request at its own API version without asking `/_ping`
+/// first; dockerd 20.10 (API 1.41) refuses it as too new, and the CLI must then negotiate and
+/// send it again, its user none the wiser.
+fn berth_cli_against_an_older_daemon(dockerd: &RefDockerd) {
+    let bins = berth_tests::paths::Binaries::locate().unwrap_or_else(|e| panic!("{e}"));
+    let host = format!("unix://{}", dockerd.socket.display());
+    let berth = |args: &[&str]| {
+        let out = std::process::Command::new(&bins.berth)
+            .args(args)
+            .env("DOCKER_HOST", &host)
+            .env_remove("DOCKER_API_VERSION")
+            .output()
+            .expect("running berth");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A JSON body (the create), empty bodies (attach's wait, start) and a GET, each the first
+    // request of its command.
+    let (code, out, err) = berth(&["run", "--rm", "--network", "none", "busybox", "echo", "hi"]);
+    assert_eq!((code, out.as_str()), (Some(0), "hi\n"), "{err}");
+    let (code, out, err) = berth(&["ps", "-a", "--format", "{{.ID}}"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "", "run --rm left a container: {out}");
+    let (code, out, err) = berth(&["version", "--format", "{{.Client.APIVersion}}"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("1.41"),
+        "negotiated with dockerd 20.10: {out}"
+    );
+    // An error that is not about the version still reaches the user as dockerd worded it.
+    let (code, _, err) = berth(&["rm", "no-such-container-here"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("No such container: no-such-container-here"),
+        "{err}"
+    );
+}
+
 #[test]
 fn api_matches_dockerd() {
     let began = Instant::now();
@@ -628,6 +669,7 @@ fn api_matches_dockerd() {
         true,
     );
     eprintln!("dockerd sequence done at {:?}", began.elapsed());
+    berth_cli_against_an_older_daemon(&dockerd);
     drop(dockerd);
 
     let mut diffs: Vec<Diff> = Vec::new();

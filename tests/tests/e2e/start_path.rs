@@ -119,7 +119,7 @@ fn berth_debug_times_each_round_trip_of_run() {
     );
     assert_eq!(out.success().stdout, "hi\n", "{out}");
     for step in [
-        "ping", "create", "attach", "wait", "start", "output", "removed", "total",
+        "create", "attach", "wait", "start", "output", "removed", "total",
     ] {
         let line = out
             .stderr

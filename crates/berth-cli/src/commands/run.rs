@@ -96,9 +96,8 @@ pub async fn run(ctx: &Ctx, path: &str, args: RunArgs) -> CliResult {
         command: args.args[1..].to_vec(),
     };
     let total = trace::step("total");
-    // With -D, the version negotiation (`GET /_ping`) is timed on its own; else the create
-    // does it.
-    let _ = trace::timed("ping", ctx.client.api_version()).await;
+    // No `GET /_ping` first: the create goes out at our API version, and only a daemon too old
+    // for it makes the client negotiate (berth_client's `request_replayable`).
     let id = trace::timed(
         "create",
         create_container(ctx, opts, &pos, args.detach, &args.attach),

@@ -611,16 +611,20 @@ impl Daemon {
     /// The exit of a `--rm` container, which is its end. Its record goes as soon as nothing a
     /// client could see or reuse is held: volumes, names, addresses and ports released, the
     /// rootfs detached, the writable layer set aside. The `removed` wait answers there; the
-    /// runtime's release (the shim deleting the cgroups and the runtime's state, 1-2 ms) and
-    /// the bundle's removal follow ([`Daemon::finish_release`]), waited for by nobody. A crash
+    /// veths' deletion and the network namespace's unpin
+    /// ([`crate::network::endpoints::NetTeardown`]), the runtime's
+    /// release (the shim deleting the cgroups and the runtime's state, 1-2 ms) and the
+    /// bundle's removal follow ([`Daemon::finish_release`]), waited for by nobody. A crash
     /// in between leaves only exec-root traces of an id no record names, which the next start
     /// of berthd purges (`recovery::live_restore`).
     #[tracing::instrument(level = "debug", name = "discard", skip_all)]
     async fn discard_after_exit(&self, ctr: &Arc<Ctr>, status: ExitStatus) {
         let id = ctr.id.clone();
         self.volume_release(&id);
-        let (_, detached) = tokio::join!(
-            self.net_release(&id, false),
+        // The veths and the namespace's pin go once the record is gone (see
+        // `net_release_deferring`): the rootfs's unmount here does not wait behind them.
+        let (net_teardown, detached) = tokio::join!(
+            self.net_release_deferring(&id),
             self.images.unmount_discarding(&id)
         );
         if let Err(e) = detached {
@@ -677,6 +681,7 @@ impl Daemon {
             }
         }
         drop(_op);
+        net_teardown.finish();
         self.finish_release(ctr.clone());
     }
 
