@@ -49,7 +49,15 @@ pub struct KeyEnv {
 
 impl KeyEnv {
     /// This process's: the build's architecture, the loaded libseccomp, the running kernel.
+    /// None of them changes under a running process, so they are read once (libseccomp's
+    /// API level probes the kernel with a few seccomp(2) calls); a spare shim reads them
+    /// before it waits ([`warm`]).
     pub fn current() -> KeyEnv {
+        static CURRENT: std::sync::OnceLock<KeyEnv> = std::sync::OnceLock::new();
+        CURRENT.get_or_init(KeyEnv::read).clone()
+    }
+
+    fn read() -> KeyEnv {
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
         KeyEnv {
             arch: std::env::consts::ARCH.to_string(),
@@ -61,6 +69,12 @@ impl KeyEnv {
             ),
         }
     }
+}
+
+/// Reads what every key depends on besides the profile ([`KeyEnv::current`]) ahead of the
+/// first start.
+pub fn warm() {
+    let _ = KeyEnv::current();
 }
 
 /// The cache key of a profile (its JSON as the spec serializes it) in `env`: 64 hex digits.

@@ -64,6 +64,7 @@ pub fn prepare() {
     close_inherited_fds();
     // After the close: the handle's descriptor must survive it.
     berth_runtime::warm_procfs_handle();
+    berth_runtime::seccomp_cache::warm();
 }
 
 /// [`run`] after [`prepare`].

@@ -75,6 +75,9 @@ pub struct Supervisor {
     /// When to drop the code pages the create and the helpers faulted in.
     trim_at: Option<Instant>,
     buf: Vec<u8>,
+    /// The container's mount namespace, held from the create until the runtime's release
+    /// (see [`Supervisor::finalize`]).
+    mount_ns: Option<std::fs::File>,
 }
 
 impl Supervisor {
@@ -86,6 +89,10 @@ impl Supervisor {
         init: Init,
     ) -> Self {
         let oom = OomWatch::locate(init.pid);
+        // Held, the namespace outlives the init: its mounts are not torn down in the init's
+        // exit (an expedited RCU grace period and a mount put each, before the kernel signals
+        // the exit) but when this is dropped, after the exit has been reported.
+        let mount_ns = std::fs::File::open(format!("/proc/{}/ns/mnt", init.pid)).ok();
         Self {
             config,
             signals,
@@ -101,6 +108,7 @@ impl Supervisor {
             shutdown_by: None,
             trim_at: Some(Instant::now() + TRIM_AFTER),
             buf: vec![0; READ_CHUNK],
+            mount_ns,
         }
     }
 
@@ -579,6 +587,12 @@ impl Supervisor {
             Ok(Ok(_)) | Ok(Err(berth_runtime::RuntimeError::NoSuchContainer(_))) => {}
             Ok(Err(e)) => shimlog::error(&format!("delete container: {e}")),
             Err(e) => shimlog::error(&e.to_string()),
+        }
+        // The container's mounts go now, before the release is signalled: a restart mounts
+        // the same writable layer again, which overlayfs refuses while a mount of it lives.
+        if let Some(ns) = self.mount_ns.take() {
+            let _span = tracing::debug_span!("mount_ns_release").entered();
+            drop(ns);
         }
         for conn in self.conns.values_mut() {
             if matches!(conn.role, Role::Wait) {
