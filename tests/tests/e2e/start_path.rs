@@ -408,13 +408,19 @@ fn the_release_after_a_run_rm_leaves_nothing() {
         .filter(|p| p.exists())
         .collect::<Vec<_>>()
     };
+    // The veths and the namespaces' pins go after the answer (`NetTeardown`), but they go.
+    let bridge = d.net.as_ref().map(|s| s.bridge());
     let mut left = String::new();
     let clean = wait_until(Duration::from_secs(15), || {
         let processes = berth_tests::leaks::daemon_processes(&d.exec_root, &ids, d.berthd_pid());
         let cgroups = berth_tests::leaks::cgroups_of(&ids);
         let files: Vec<_> = ids.iter().flat_map(traces).collect();
-        left = format!("{processes:?} {cgroups:?} {files:?}");
-        processes.is_empty() && cgroups.is_empty() && files.is_empty()
+        let veths = bridge
+            .as_deref()
+            .map(berth_tests::netslot::NetSlot::ports_of)
+            .unwrap_or_default();
+        left = format!("{processes:?} {cgroups:?} {files:?} veths {veths:?}");
+        processes.is_empty() && cgroups.is_empty() && files.is_empty() && veths.is_empty()
     });
     assert!(clean, "left after the runs: {left}");
     assert!(berth_tests::leaks::mounts_under(&d.data_root).is_empty());
