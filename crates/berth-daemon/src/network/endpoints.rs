@@ -207,7 +207,6 @@ impl Daemon {
         })
         .await
         .map_err(|e| Error::internal(format!("creating a network namespace: {e}")))??;
-        super::spare_netns::replenish();
         ctr.update(|c| c.net.sandbox = Some(sandbox.display().to_string()));
         let planned = match self.plan_endpoints(ctr) {
             // The embedded DNS listens on the namespace's loopback (up since its creation).
