@@ -264,6 +264,33 @@ pub fn container_intermediate_process(
     Ok(())
 }
 
+/// berth (BERTH-PATCH.md, eleventh change): what the intermediate does for an init before it
+/// clones it, done by an init cloned without one as its first step: joins the container's
+/// cgroup (made, and the spec's resources applied, here unless berth applied them ahead) and
+/// sets the spec's rlimits. In the init's new PID namespace `getpid()` is 1, which the
+/// kernel resolves in the writer's own namespace: the init itself.
+pub(crate) fn join_cgroup_and_set_rlimits(args: &ContainerArgs) -> Result<()> {
+    let command = args.syscall.create_syscall();
+    let rootless = rootless_required(command.as_ref()).unwrap_or(false);
+    let cgroup_manager = libcgroups::common::create_cgroup_manager(args.cgroup_config.to_owned())
+        .map_err(|e| IntermediateProcessError::Cgroup(e.to_string()))?
+        .with_rootless(rootless);
+    let linux = args.spec.linux().as_ref().ok_or(MissingSpecError::Linux)?;
+    apply_cgroups(&cgroup_manager, linux.resources().as_ref(), true)?;
+    let proc = args
+        .spec
+        .process()
+        .as_ref()
+        .ok_or(MissingSpecError::Process)?;
+    for rlimit in proc.rlimits().iter().flatten() {
+        command.set_rlimit(rlimit).map_err(|err| {
+            tracing::error!(?err, ?rlimit, "failed to set rlimit");
+            err
+        })?;
+    }
+    Ok(())
+}
+
 fn setup_userns(
     namespaces: &Namespaces,
     user_namespace: &LinuxNamespace,
@@ -331,7 +358,7 @@ fn setup_time_offsets(sender: &mut MainSender, receiver: &mut IntermediateReceiv
     Ok(())
 }
 
-fn apply_cgroups<
+pub(crate) fn apply_cgroups<
     C: CgroupManager<Error = E> + ?Sized,
     E: std::error::Error + Send + Sync + 'static,
 >(

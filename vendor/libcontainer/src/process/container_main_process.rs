@@ -55,114 +55,20 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
     // cloned process, we have to be deligent about closing any unused channel.
     // At minimum, we have to close down any unused senders. The corresponding
     // receivers will be cleaned up once the senders are closed down.
-    let (mut intermediate_main_sender, mut intermediate_main_receiver) = channel::main_channel()?;
     let (mut init_main_sender, mut init_main_receiver) = channel::main_channel()?;
-    let mut inter_chan = channel::intermediate_channel()?;
     let mut init_chan = channel::init_channel()?;
 
-    let cb: CloneCb = {
-        Box::new(|| {
-            if let Err(ret) = prctl::set_name("youki:[1:INTER]") {
-                tracing::error!(?ret, "failed to set name for child process");
-                return ret;
-            }
-
-            match container_intermediate_process::container_intermediate_process(
-                container_args,
-                &mut inter_chan,
-                &mut init_chan,
-                &mut intermediate_main_sender,
-                &mut init_main_sender,
-            ) {
-                Ok(_) => 0,
-                Err(err) => {
-                    tracing::error!("failed to run intermediate process {}", err);
-                    match intermediate_main_sender.send_error(err.to_string()) {
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::error!(
-                                "error in sending intermediate error message {} to main: {}",
-                                err,
-                                e
-                            )
-                        }
-                    }
-                    -1
-                }
-            }
-        })
-    };
-
-    let container_clone_fn = if container_args.as_sibling {
-        fork::container_clone_sibling
+    // berth (BERTH-PATCH.md, eleventh change): an init that needs nothing of an intermediate
+    // process is cloned from here, straight into its new PID namespace.
+    let (init_pid, intermediate) = if init_needs_no_intermediate(container_args) {
+        let init_pid = clone_init_directly(container_args, &mut init_chan, &mut init_main_sender)?;
+        (init_pid, None)
     } else {
-        fork::container_clone
+        let (init_pid, intermediate) =
+            through_intermediate(container_args, &mut init_chan, &mut init_main_sender)?;
+        (init_pid, Some(intermediate))
     };
-
-    let intermediate_pid = container_clone_fn(cb).map_err(|err| {
-        tracing::error!("failed to fork intermediate process: {}", err);
-        ProcessError::IntermediateProcessFailed(err)
-    })?;
-
-    // Close down unused fds. The corresponding fds are duplicated to the
-    // child process during clone.
-    intermediate_main_sender.close().map_err(|err| {
-        tracing::error!("failed to close unused sender: {}", err);
-        err
-    })?;
-    init_main_sender.close().map_err(|err| {
-        tracing::error!("failed to close unused sender: {}", err);
-        err
-    })?;
-
-    let (mut inter_sender, inter_receiver) = inter_chan;
     let (mut init_sender, init_receiver) = init_chan;
-
-    // If creating a container with new user namespace, the intermediate process will ask
-    // the main process to set up uid and gid mapping, once the intermediate
-    // process enters into a new user namespace.
-    if let Some(config) = &container_args.user_ns_config {
-        intermediate_main_receiver.wait_for_mapping_request()?;
-        setup_mapping(config, intermediate_pid)?;
-        inter_sender.mapping_written()?;
-    }
-
-    // If creating a container with time namespace and offsets are specified,
-    // the intermediate process will ask the main process to write the time offsets.
-    container_args
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(build_timens_offsets)
-        .map(|time_offsets| -> Result<()> {
-            // This must be done from the parent process since CAP_SYS_TIME is required.
-            intermediate_main_receiver.wait_for_time_offset_request()?;
-            tracing::debug!("write time offsets for pid {intermediate_pid:?}: '{time_offsets}'");
-            std::fs::write(
-                format!("/proc/{intermediate_pid}/timens_offsets"),
-                &time_offsets,
-            )
-            .map_err(|err| {
-                tracing::error!(
-                    "failed to write timens_offsets for pid {intermediate_pid:?}: {err}"
-                );
-                ProcessError::SyscallOther(SyscallError::IO(err))
-            })?;
-            inter_sender.time_offsets_written()?;
-            Ok(())
-        })
-        .transpose()?;
-
-    // At this point, we don't need to send any message to intermediate process anymore,
-    // so we want to close this sender at the earliest point.
-    inter_sender.close().map_err(|err| {
-        tracing::error!("failed to close unused intermediate sender: {}", err);
-        err
-    })?;
-
-    // The intermediate process will send the init pid once it forks the init
-    // process.  The intermediate process should exit after this point.
-    let init_pid = intermediate_main_receiver.wait_for_intermediate_ready()?;
 
     // if file to write the pid to is specified, write pid of the child
     if let Some(pid_file) = &container_args.pid_file {
@@ -274,18 +180,8 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
 
     // Close the receiver ends to avoid leaking file descriptors.
 
-    inter_receiver.close().map_err(|err| {
-        tracing::error!("failed to close intermediate process receiver: {}", err);
-        err
-    })?;
-
     init_receiver.close().map_err(|err| {
         tracing::error!("failed to close init process receiver: {}", err);
-        err
-    })?;
-
-    intermediate_main_receiver.close().map_err(|err| {
-        tracing::error!("failed to close intermediate main receiver: {}", err);
         err
     })?;
 
@@ -294,28 +190,268 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
         err
     })?;
 
-    // Before the main process returns, we want to make sure the intermediate
-    // process is exit and reaped. By this point, the intermediate process
-    // should already exited successfully. If intermediate process errors out,
-    // the `init_ready` will not be sent.
-    match waitpid(intermediate_pid, None) {
-        Ok(WaitStatus::Exited(_, 0)) => (),
-        Ok(WaitStatus::Exited(_, s)) => {
-            tracing::warn!("intermediate process failed with exit status: {s}");
-        }
-        Ok(WaitStatus::Signaled(_, sig, _)) => {
-            tracing::warn!("intermediate process killed with signal: {sig}")
-        }
-        Ok(_) => (),
-        Err(nix::errno::Errno::ECHILD) => {
-            // This is safe because intermediate_process and main_process check if the process is
-            // finished by piping instead of exit code.
-            tracing::warn!("intermediate process already reaped");
-        }
-        Err(err) => return Err(ProcessError::WaitIntermediateProcess(err)),
-    };
+    if let Some(intermediate) = intermediate {
+        intermediate.finish()?;
+    }
 
     Ok(init_pid)
+}
+
+/// The intermediate process of an init built through one, and its channels' ends that the
+/// main process keeps until the init is ready.
+struct Intermediate {
+    pid: Pid,
+    inter_receiver: channel::IntermediateReceiver,
+    intermediate_main_receiver: channel::MainReceiver,
+}
+
+impl Intermediate {
+    /// Closes the channels' ends and reaps the intermediate process.
+    fn finish(self) -> Result<()> {
+        self.inter_receiver.close().map_err(|err| {
+            tracing::error!("failed to close intermediate process receiver: {}", err);
+            err
+        })?;
+        self.intermediate_main_receiver.close().map_err(|err| {
+            tracing::error!("failed to close intermediate main receiver: {}", err);
+            err
+        })?;
+        // Before the main process returns, we want to make sure the intermediate
+        // process is exit and reaped. By this point, the intermediate process
+        // should already exited successfully. If intermediate process errors out,
+        // the `init_ready` will not be sent.
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::Exited(_, 0)) => (),
+            Ok(WaitStatus::Exited(_, s)) => {
+                tracing::warn!("intermediate process failed with exit status: {s}");
+            }
+            Ok(WaitStatus::Signaled(_, sig, _)) => {
+                tracing::warn!("intermediate process killed with signal: {sig}")
+            }
+            Ok(_) => (),
+            Err(nix::errno::Errno::ECHILD) => {
+                // This is safe because intermediate_process and main_process check if the process is
+                // finished by piping instead of exit code.
+                tracing::warn!("intermediate process already reaped");
+            }
+            Err(err) => return Err(ProcessError::WaitIntermediateProcess(err)),
+        };
+        Ok(())
+    }
+}
+
+/// berth: whether the init can be cloned from the main process itself. The intermediate
+/// process exists to enter a user namespace (whose mappings the main process writes), a time
+/// namespace (whose offsets it writes), or an existing PID namespace (which `setns` enters
+/// for the caller's children only); and to be the process that joins the cgroup before
+/// the init exists. Without any of the three, the init joins the cgroup itself as its first
+/// step (before it unshares the cgroup namespace, as the intermediate did before cloning
+/// it) and sets the rlimits the intermediate set: one clone, one process's start-up and one
+/// exit fewer on every container's start.
+fn init_needs_no_intermediate(args: &ContainerArgs) -> bool {
+    if !matches!(args.container_type, ContainerType::InitContainer)
+        || args.as_sibling
+        || args.user_ns_config.is_some()
+        || args.cgroup_config.systemd_cgroup
+    {
+        return false;
+    }
+    let Some(namespaces) = args
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+    else {
+        return false;
+    };
+    namespaces.iter().all(|ns| match ns.typ() {
+        LinuxNamespaceType::User | LinuxNamespaceType::Time => false,
+        LinuxNamespaceType::Pid => ns.path().is_none(),
+        _ => true,
+    })
+}
+
+/// berth: clones the init into a new PID namespace (when the spec asks for one); the init
+/// joins the cgroup and sets its rlimits before anything else, then runs as it would have
+/// from the intermediate.
+fn clone_init_directly(
+    args: &ContainerArgs,
+    init_chan: &mut (channel::InitSender, channel::InitReceiver),
+    init_main_sender: &mut channel::MainSender,
+) -> Result<Pid> {
+    let new_pid_ns = args
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == LinuxNamespaceType::Pid));
+    let flags = if new_pid_ns {
+        libc::CLONE_NEWPID as u64
+    } else {
+        0
+    };
+    let (init_sender, init_receiver) = init_chan;
+    let cb: CloneCb = Box::new(|| {
+        if let Err(ret) = prctl::set_name("youki:[2:INIT]") {
+            tracing::error!(?ret, "failed to set name for child process");
+            return ret;
+        }
+        if let Err(err) = init_sender.close() {
+            tracing::error!(?err, "failed to close sender in init process");
+            return -1;
+        }
+        let prepared = container_intermediate_process::join_cgroup_and_set_rlimits(args);
+        let result = match prepared {
+            Ok(()) => crate::process::init::process::container_init_process(
+                args,
+                init_main_sender,
+                init_receiver,
+            )
+            .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!("failed to initialize container process: {e}");
+                if let Err(err) = init_main_sender.exec_failed(e) {
+                    tracing::error!(?err, "failed sending error to main sender");
+                }
+                -1
+            }
+        }
+    });
+    let init_pid = fork::container_clone_with_flags(cb, flags).map_err(|err| {
+        tracing::error!("failed to clone init process: {}", err);
+        ProcessError::IntermediateProcessFailed(err)
+    })?;
+    init_main_sender.close().map_err(|err| {
+        tracing::error!("failed to close unused sender: {}", err);
+        err
+    })?;
+    Ok(init_pid)
+}
+
+/// The init cloned by an intermediate process (upstream's path): returns the init's pid and
+/// the intermediate to reap once the init is ready.
+fn through_intermediate(
+    container_args: &ContainerArgs,
+    init_chan: &mut (channel::InitSender, channel::InitReceiver),
+    init_main_sender: &mut channel::MainSender,
+) -> Result<(Pid, Intermediate)> {
+    let (mut intermediate_main_sender, mut intermediate_main_receiver) = channel::main_channel()?;
+    let mut inter_chan = channel::intermediate_channel()?;
+
+    let cb: CloneCb = {
+        Box::new(|| {
+            if let Err(ret) = prctl::set_name("youki:[1:INTER]") {
+                tracing::error!(?ret, "failed to set name for child process");
+                return ret;
+            }
+
+            match container_intermediate_process::container_intermediate_process(
+                container_args,
+                &mut inter_chan,
+                init_chan,
+                &mut intermediate_main_sender,
+                init_main_sender,
+            ) {
+                Ok(_) => 0,
+                Err(err) => {
+                    tracing::error!("failed to run intermediate process {}", err);
+                    match intermediate_main_sender.send_error(err.to_string()) {
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(
+                                "error in sending intermediate error message {} to main: {}",
+                                err,
+                                e
+                            )
+                        }
+                    }
+                    -1
+                }
+            }
+        })
+    };
+
+    let container_clone_fn = if container_args.as_sibling {
+        fork::container_clone_sibling
+    } else {
+        fork::container_clone
+    };
+
+    let intermediate_pid = container_clone_fn(cb).map_err(|err| {
+        tracing::error!("failed to fork intermediate process: {}", err);
+        ProcessError::IntermediateProcessFailed(err)
+    })?;
+
+    // Close down unused fds. The corresponding fds are duplicated to the
+    // child process during clone.
+    intermediate_main_sender.close().map_err(|err| {
+        tracing::error!("failed to close unused sender: {}", err);
+        err
+    })?;
+    init_main_sender.close().map_err(|err| {
+        tracing::error!("failed to close unused sender: {}", err);
+        err
+    })?;
+
+    let (mut inter_sender, inter_receiver) = inter_chan;
+
+    // If creating a container with new user namespace, the intermediate process will ask
+    // the main process to set up uid and gid mapping, once the intermediate
+    // process enters into a new user namespace.
+    if let Some(config) = &container_args.user_ns_config {
+        intermediate_main_receiver.wait_for_mapping_request()?;
+        setup_mapping(config, intermediate_pid)?;
+        inter_sender.mapping_written()?;
+    }
+
+    // If creating a container with time namespace and offsets are specified,
+    // the intermediate process will ask the main process to write the time offsets.
+    container_args
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(build_timens_offsets)
+        .map(|time_offsets| -> Result<()> {
+            // This must be done from the parent process since CAP_SYS_TIME is required.
+            intermediate_main_receiver.wait_for_time_offset_request()?;
+            tracing::debug!("write time offsets for pid {intermediate_pid:?}: '{time_offsets}'");
+            std::fs::write(
+                format!("/proc/{intermediate_pid}/timens_offsets"),
+                &time_offsets,
+            )
+            .map_err(|err| {
+                tracing::error!(
+                    "failed to write timens_offsets for pid {intermediate_pid:?}: {err}"
+                );
+                ProcessError::SyscallOther(SyscallError::IO(err))
+            })?;
+            inter_sender.time_offsets_written()?;
+            Ok(())
+        })
+        .transpose()?;
+
+    // At this point, we don't need to send any message to intermediate process anymore,
+    // so we want to close this sender at the earliest point.
+    inter_sender.close().map_err(|err| {
+        tracing::error!("failed to close unused intermediate sender: {}", err);
+        err
+    })?;
+
+    // The intermediate process will send the init pid once it forks the init
+    // process.  The intermediate process should exit after this point.
+    let init_pid = intermediate_main_receiver.wait_for_intermediate_ready()?;
+    Ok((
+        init_pid,
+        Intermediate {
+            pid: intermediate_pid,
+            inter_receiver,
+            intermediate_main_receiver,
+        },
+    ))
 }
 
 fn setup_mapping(config: &UserNamespaceConfig, pid: Pid) -> Result<()> {

@@ -55,6 +55,12 @@ pub fn container_clone(cb: CloneCb) -> Result<Pid, CloneError> {
     clone_internal(cb, 0, Some(SIGCHLD as u64))
 }
 
+/// berth (BERTH-PATCH.md, eleventh change): a child made with `flags` (`CLONE_NEWPID` for a
+/// container's init cloned without the intermediate process).
+pub fn container_clone_with_flags(cb: CloneCb, flags: u64) -> Result<Pid, CloneError> {
+    clone_internal(cb, flags, Some(SIGCHLD as u64))
+}
+
 // An internal wrapper to manage the clone3 vs clone fallback logic.
 fn clone_internal(
     mut cb: CloneCb,
