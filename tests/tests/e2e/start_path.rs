@@ -2,7 +2,8 @@
 //! times each API round trip of `run`; `berthd --debug` traces the start's steps; a network
 //! that fails while the runtime creates the container leaves nothing running or mounted; the
 //! runtime's release that follows a `--rm` removal leaves nothing either; the `/etc` files a
-//! container binds come from its image's init layer, not its own.
+//! container binds come from its image's init layer, not its own; the init, cloned by the shim
+//! itself, joins its cgroup and takes its limits.
 
 use super::*;
 
@@ -424,4 +425,84 @@ fn the_release_after_a_run_rm_leaves_nothing() {
     });
     assert!(clean, "left after the runs: {left}");
     assert!(berth_tests::leaks::mounts_under(&d.data_root).is_empty());
+}
+
+/// The container's init is cloned by its shim straight into a new PID namespace, without
+/// libcontainer's intermediate process (vendored libcontainer's eleventh change), and does
+/// first what the intermediate did for it: from the host, a running container's init is the
+/// shim's child, PID 1 of its namespace, in the container's cgroup in every hierarchy, with
+/// the rlimits and limits its spec asks for.
+#[test]
+fn the_init_is_the_shims_child_in_its_cgroup_with_its_limits() {
+    let Some(d) = TestDaemon::start() else {
+        return;
+    };
+    let c = Client::Berth;
+    let id = d.run_detached(
+        c,
+        &[
+            "--ulimit",
+            "nofile=123:456",
+            "--pids-limit",
+            "33",
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    );
+    let pid = d.inspect(c, &id, "{{.State.Pid}}");
+    let proc_file = |name: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/{name}"))
+            .unwrap_or_else(|e| panic!("/proc/{pid}/{name}: {e}"))
+    };
+    let status = proc_file("status");
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_else(|| panic!("no {key} in {status}"))
+    };
+    assert_eq!(
+        field("NSpid:"),
+        vec![pid.as_str(), "1"],
+        "PID 1 of its namespace"
+    );
+    let parent = field("PPid:")[0].to_string();
+    let parent_cmdline = std::fs::read(format!("/proc/{parent}/cmdline")).expect("the parent");
+    assert!(
+        String::from_utf8_lossy(&parent_cmdline).contains("berth-shim"),
+        "the init's parent is not its shim: {}",
+        String::from_utf8_lossy(&parent_cmdline)
+    );
+    let cgroups = proc_file("cgroup");
+    assert!(!cgroups.trim().is_empty());
+    for line in cgroups.lines() {
+        assert!(
+            line.contains(&id),
+            "a hierarchy the init did not join: {line}\n{cgroups}"
+        );
+    }
+    let limits = proc_file("limits");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    assert_eq!(
+        open_files.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["123", "456"],
+        "{open_files}"
+    );
+    let pids_max = d.run(
+        c,
+        &[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max",
+        ],
+    );
+    assert_eq!(pids_max.success().out().trim(), "33");
+    d.run(c, &["rm", "-f", &id]).success();
 }
