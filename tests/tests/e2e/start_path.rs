@@ -506,3 +506,138 @@ fn the_init_is_the_shims_child_in_its_cgroup_with_its_limits() {
     assert_eq!(pids_max.success().out().trim(), "33");
     d.run(c, &["rm", "-f", &id]).success();
 }
+
+/// The host end of a running container's `eth0`: the link whose index is the interface's
+/// `iflink`.
+fn host_end_of_eth0(d: &TestDaemon, id: &str) -> String {
+    let iflink = d
+        .run(
+            Client::Berth,
+            &["exec", id, "cat", "/sys/class/net/eth0/iflink"],
+        )
+        .success()
+        .out()
+        .trim()
+        .to_string();
+    std::fs::read_dir("/sys/class/net")
+        .expect("/sys/class/net")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|name| {
+            std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+                .is_ok_and(|i| i.trim() == iflink)
+        })
+        .unwrap_or_else(|| panic!("no host link with index {iflink}"))
+}
+
+/// A bridge container's network namespace comes with its veth pair, made ahead beside the
+/// spare namespace (its host end down and on no bridge meanwhile): the container's host end
+/// is a pair berthd made before the container's start, now on the network's bridge and up,
+/// and its `eth0` has the container's address, MAC and route as a pair made at the start
+/// would. Each container gets a pair of its own, and a network with another MTU gets a pair of
+/// that MTU.
+#[test]
+fn a_bridge_container_takes_a_veth_pair_made_ahead() {
+    let Some(d) = TestDaemon::start_with(&["--debug"]) else {
+        return;
+    };
+    let c = Client::Berth;
+    let bridge = d.net.as_ref().expect("the daemon's bridge").bridge();
+    // The pairs made ahead, by name, as berthd logged them.
+    let made_ahead = || -> Vec<String> {
+        std::fs::read_to_string(&d.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("spare network namespace with a veth pair made"))
+            .filter_map(|l| l.split("veth=").nth(1))
+            .filter_map(|v| v.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    };
+    d.run(c, &["run", "--rm", "busybox", "true"]).success();
+    assert!(
+        wait_until(SETTLE, || !made_ahead().is_empty()),
+        "no veth pair made ahead:\n{}",
+        d.log_tail()
+    );
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let waiting = made_ahead();
+        let id = d.run_detached(c, &["busybox", "sleep", "600"]);
+        let host_end = host_end_of_eth0(&d, &id);
+        assert!(
+            waiting.contains(&host_end),
+            "{host_end} was not made ahead ({waiting:?})"
+        );
+        assert!(!seen.contains(&host_end), "a pair used twice: {host_end}");
+        seen.push(host_end.clone());
+        let master = std::fs::read_link(format!("/sys/class/net/{host_end}/master"))
+            .expect("the host end's bridge");
+        assert!(master.ends_with(&bridge), "{host_end} is on {master:?}");
+        let operstate = std::fs::read_to_string(format!("/sys/class/net/{host_end}/operstate"))
+            .expect("operstate");
+        assert_eq!(operstate.trim(), "up", "{host_end}");
+        let (ip, mac) = (
+            d.inspect(c, &id, "{{.NetworkSettings.IPAddress}}"),
+            d.inspect(c, &id, "{{.NetworkSettings.MacAddress}}"),
+        );
+        let inside = d
+            .run(
+                c,
+                &[
+                    "exec",
+                    &id,
+                    "sh",
+                    "-c",
+                    "ip -4 -o addr show eth0; cat /sys/class/net/eth0/address; ip route",
+                ],
+            )
+            .success()
+            .out()
+            .to_string();
+        assert!(inside.contains(&format!("inet {ip}/")), "{inside}");
+        assert!(inside.contains(&mac), "{inside}");
+        assert!(inside.contains("default via"), "{inside}");
+        d.run(c, &["rm", "-f", &id]).success();
+        // Its pair goes with it; the next container's was made meanwhile.
+        assert!(
+            wait_until(SETTLE, || !std::path::Path::new("/sys/class/net")
+                .join(&host_end)
+                .exists()),
+            "{host_end} stayed after the removal"
+        );
+    }
+    let net = unique_name("mtu");
+    d.run(
+        c,
+        &[
+            "network",
+            "create",
+            "--opt",
+            "com.docker.network.driver.mtu=1400",
+            &net,
+        ],
+    )
+    .success();
+    for _ in 0..2 {
+        let mtu = d
+            .run(
+                c,
+                &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    &net,
+                    "busybox",
+                    "cat",
+                    "/sys/class/net/eth0/mtu",
+                ],
+            )
+            .success()
+            .out()
+            .trim()
+            .to_string();
+        assert_eq!(mtu, "1400");
+    }
+    d.run(c, &["network", "rm", &net]).success();
+}
