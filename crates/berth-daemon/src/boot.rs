@@ -47,9 +47,7 @@ impl Daemon {
         crate::recovery::live_restore::restore(&daemon).await?;
         daemon.networks_restore().await?;
         crate::runtime::shim_spare::replenish(&daemon.config.shim_binary);
-        // The first containers most likely join the default bridge: a spare with a veth of its
-        // MTU waits beside the plain one.
-        crate::network::spare_netns::replenish(daemon.nets.find("bridge").ok().map(|n| n.mtu()));
+        crate::network::spare_netns::replenish();
         Ok(daemon)
     }
 }

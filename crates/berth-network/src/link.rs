@@ -28,18 +28,20 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-/// The runtime that drives every netlink connection's socket. The kernel carries a request
-/// out inside the `sendto` that hands it over, synchronously: deleting a veth pair waits
-/// there for 15-30 ms (the devices' unregistration and its RCU grace periods), making one
-/// about 0.6-3 ms. On the caller's runtime that `sendto` held one of its workers (berthd has
-/// one per CPU) for as long; after each container on a bridge, the next container's requests
-/// waited behind it. Here it holds a thread of this runtime's own; callers await the answers
-/// through the connection's channels, from any runtime.
+/// The runtime that drives the sockets of [`Netlink::host_for_deletions`]. The kernel carries
+/// a request out inside the `sendto` that hands it over, synchronously: deleting a veth pair
+/// or a bridge waits there for 15-30 ms (the devices' unregistration and its RCU grace
+/// periods). On the caller's runtime that `sendto` held one of its workers (berthd has one per
+/// CPU) for as long, and after each container on a bridge the next container's requests
+/// waited behind it. Here it holds a thread of this runtime's own; the caller awaits the
+/// answer through the connection's channels. Requests made on a start's path stay on the
+/// caller's runtime: a hop to another thread and back for each of them cost more than the
+/// kernel's short work there.
 fn netlink_runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
+            .worker_threads(2)
             .thread_name("berth-netlink")
             .enable_io()
             .build()
@@ -50,6 +52,16 @@ fn netlink_runtime() -> &'static tokio::runtime::Runtime {
 impl Netlink {
     /// A connection in the caller's (the host's) namespace.
     pub fn host() -> Result<Self> {
+        let (conn, handle, _) =
+            rtnetlink::new_connection().map_err(|e| NetworkError::io("netlink socket", e))?;
+        tokio::spawn(conn);
+        Ok(Self { handle })
+    }
+
+    /// A connection in the host's namespace whose socket is driven by a runtime of its own
+    /// ([`netlink_runtime`]), for deleting links: the kernel's slow work holds none of the
+    /// caller's workers.
+    pub fn host_for_deletions() -> Result<Self> {
         let rt = netlink_runtime();
         let (conn, handle, _) = {
             let _guard = rt.enter();
@@ -61,14 +73,14 @@ impl Netlink {
 
     /// A connection inside the namespace pinned at `path`. The socket is opened by a thread that
     /// joined the namespace (a socket belongs to the namespace it was made in) and then used
-    /// from the netlink runtime.
+    /// from the runtime.
     pub fn in_netns(path: &Path) -> Result<Self> {
-        let rt = netlink_runtime();
+        let rt = tokio::runtime::Handle::current();
         let (conn, handle, _) = crate::netns::run_in(path, move || {
             let _guard = rt.enter();
             rtnetlink::new_connection().map_err(|e| NetworkError::io("netlink socket", e))
         })?;
-        rt.spawn(conn);
+        tokio::spawn(conn);
         Ok(Self { handle })
     }
 
@@ -240,83 +252,6 @@ impl Netlink {
             .map_err(|e| NetworkError::netlink(format!("creating veth {host}"), e))?;
         drop(ns);
         Ok(())
-    }
-
-    /// A veth pair made ahead of a container: `host` in this namespace, down and on no bridge,
-    /// and its peer `peer` born in the namespace `netns` (a spare not pinned yet), down; both
-    /// with `mtu` (0: the kernel's). Returns the host end's index. The container that takes it
-    /// has the host end put on its bridge ([`Netlink::attach_prepared`]) and its own end
-    /// configured ([`Netlink::configure_prepared_iface`]): the pair's making (two devices
-    /// registered, one in another namespace), about 0.5 ms of the kernel's time under the
-    /// RTNL, is then off its start.
-    pub async fn create_unattached_veth(
-        &self,
-        host: &str,
-        peer: &str,
-        netns: std::os::fd::BorrowedFd<'_>,
-        mtu: u32,
-    ) -> Result<u32> {
-        let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
-            .name(peer.to_string())
-            .setns_by_fd(netns.as_raw_fd());
-        let mut host_msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
-            .name(host.to_string());
-        if mtu > 0 {
-            peer_msg = peer_msg.mtu(mtu);
-            host_msg = host_msg.mtu(mtu);
-        }
-        let msg = host_msg
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
-            .build();
-        self.handle
-            .link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(|e| NetworkError::netlink(format!("creating veth {host}"), e))?;
-        self.require(host).await
-    }
-
-    /// Puts the prepared veth end `index` (`name`) on `bridge` and up: what
-    /// [`Netlink::create_veth`] does for the host end, for a pair made ahead.
-    pub async fn attach_prepared(&self, index: u32, name: &str, bridge: &str) -> Result<()> {
-        let bridge_index = self.require(bridge).await?;
-        self.handle
-            .link()
-            .set(
-                LinkUnspec::new_with_index(index)
-                    .controller(bridge_index)
-                    .up()
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(|e| NetworkError::netlink(format!("putting {name} on {bridge}"), e))
-    }
-
-    /// Inside a container's namespace, for a veth end made ahead (down, with the kernel's MAC):
-    /// `mac` set on `iface` while it is down, then as [`Netlink::configure_container_iface`].
-    pub async fn configure_prepared_iface(
-        &self,
-        iface: &str,
-        mac: [u8; 6],
-        addr: Ipv4Addr,
-        prefix: u8,
-        gateway: Option<Ipv4Addr>,
-    ) -> Result<()> {
-        let index = self.require(iface).await?;
-        self.handle
-            .link()
-            .set(
-                LinkUnspec::new_with_index(index)
-                    .address(mac.to_vec())
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(|e| NetworkError::netlink(format!("setting the MAC address of {iface}"), e))?;
-        self.configure_container_iface(iface, addr, prefix, gateway)
-            .await
     }
 
     /// Inside a container's namespace: loopback up, `iface` up with `addr/prefix`, and the

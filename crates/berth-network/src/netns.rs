@@ -48,12 +48,6 @@ impl Prepared {
         })
     }
 
-    /// The namespace's descriptor (for a veth pair made into it before it is pinned).
-    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsFd;
-        self.0.as_fd()
-    }
-
     /// Binds the namespace to `path` (made here), where it outlives this process; on failure
     /// `path` is removed.
     pub fn pin(self, path: &Path) -> Result<()> {

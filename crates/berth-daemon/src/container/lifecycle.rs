@@ -313,10 +313,9 @@ impl Daemon {
                     self.launch_shim(&c, &bundle, &rootfs, &socket, cgroup),
                     self.net_wire(ctr)
                 );
-                // The next start's namespace (with a veth pair for a container like this one
-                // when it is on a bridge) is made now, not beside this start's mount, cgroup
-                // and spec, whose CPU it took on a small machine (about 0.7 ms).
-                crate::network::spare_netns::replenish(self.prepared_veth_mtu(&c));
+                // The next start's namespace is made now, not beside this start's mount,
+                // cgroup and spec, whose CPU it took on a small machine (about 0.7 ms).
+                crate::network::spare_netns::replenish();
                 match (launched, wired) {
                     (Ok(pid), Ok(())) => Ok(pid),
                     (Ok(_), Err(e)) => {

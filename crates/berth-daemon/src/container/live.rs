@@ -47,9 +47,6 @@ pub struct Ctr {
     /// Created by this daemon and never started since: no run of it can have left a shim,
     /// state or cgroup behind, so its first start skips looking for them.
     fresh: AtomicBool,
-    /// Between a start's `net_plan` and its `net_wire`: the veth pair its network namespace
-    /// came with (`network::spare_netns`), for its first network.
-    pub prepared_veth: Mutex<Option<crate::network::spare_netns::PreparedVeth>>,
 }
 
 impl Ctr {
@@ -82,7 +79,6 @@ impl Ctr {
             discarding: AtomicBool::new(false),
             runtime_release: Mutex::new(None),
             fresh: AtomicBool::new(false),
-            prepared_veth: Mutex::new(None),
         })
     }
 

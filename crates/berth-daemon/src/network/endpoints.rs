@@ -197,18 +197,16 @@ impl Daemon {
         }
         let sandbox = self.sandbox_path(&c.id);
         let path = sandbox.clone();
-        let veth_mtu = self.prepared_veth_mtu(&c);
-        let prepared = tokio::task::spawn_blocking(move || -> Result<_> {
+        tokio::task::spawn_blocking(move || -> Result<()> {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| Error::internal(format!("creating {}: {e}", parent.display())))?;
             }
             let _ = netns::remove(&path);
-            super::spare_netns::pin_new(&path, veth_mtu).map_err(net_error)
+            super::spare_netns::pin_new(&path).map_err(net_error)
         })
         .await
         .map_err(|e| Error::internal(format!("creating a network namespace: {e}")))??;
-        *ctr.prepared_veth.lock().unwrap_or_else(|e| e.into_inner()) = prepared;
         ctr.update(|c| c.net.sandbox = Some(sandbox.display().to_string()));
         let planned = match self.plan_endpoints(ctr) {
             // The embedded DNS listens on the namespace's loopback (up since its creation).
@@ -247,14 +245,8 @@ impl Daemon {
             .map_err(|e| Error::internal(format!("entering the network namespace: {e}")))?
             .map_err(net_error)?;
         let host = Netlink::host().map_err(net_error)?;
-        let mut prepared = ctr
-            .prepared_veth
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
         for (i, name) in self.endpoint_order(&c).iter().enumerate() {
-            let iface = format!("eth{i}");
-            self.wire_endpoint(&c, name, &iface, i == 0, (&host, &inside), prepared.take())
+            self.wire_endpoint(&c, name, &format!("eth{i}"), i == 0, &host, &inside)
                 .await?;
         }
         self.repo.save(&ctr.snapshot())?;
@@ -264,16 +256,6 @@ impl Daemon {
             self.apply_firewall().await?;
         }
         Ok(())
-    }
-
-    /// The MTU of the veth pair the container's namespace can come with: its first network's,
-    /// when it is a bridge-mode container with one (`spare_netns`); `None` otherwise.
-    pub(crate) fn prepared_veth_mtu(&self, c: &crate::container::record::Container) -> Option<u32> {
-        if mode_of(&c.host_config) != Mode::Bridge || crate::sandbox::member::in_pod(c) {
-            return None;
-        }
-        let first = self.endpoint_order(c).into_iter().next()?;
-        self.nets.find(&first).ok().map(|n| n.mtu())
     }
 
     /// The container's networks in interface order: the network of the network mode first (it
@@ -293,15 +275,8 @@ impl Daemon {
         if mode_of(&c.host_config) != Mode::Bridge {
             return Ok(());
         }
-        let prepared = ctr
-            .prepared_veth
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|v| v.host.clone());
-        for (i, name) in self.endpoint_order(&c).iter().enumerate() {
-            let veth = if i == 0 { prepared.clone() } else { None };
-            self.plan_endpoint(ctr, name, veth)?;
+        for name in self.endpoint_order(&c) {
+            self.plan_endpoint(ctr, &name)?;
         }
         self.publish_ports(ctr)
     }
@@ -316,7 +291,7 @@ impl Daemon {
         iface: &str,
         default_route: bool,
     ) -> Result<()> {
-        self.plan_endpoint(ctr, name, None)?;
+        self.plan_endpoint(ctr, name)?;
         let c = ctr.snapshot();
         let sandbox = c
             .net
@@ -325,14 +300,13 @@ impl Daemon {
             .ok_or_else(|| Error::internal("no network namespace"))?;
         let host = Netlink::host().map_err(net_error)?;
         let inside = Netlink::in_netns(Path::new(&sandbox)).map_err(net_error)?;
-        self.wire_endpoint(&c, name, iface, default_route, (&host, &inside), None)
+        self.wire_endpoint(&c, name, iface, default_route, &host, &inside)
             .await
     }
 
     /// The bookkeeping half of an endpoint on network `name`: its address (from IPAM), MAC,
-    /// veth name (`veth`, a prepared pair's host end, or a new name) and DNS names, recorded
-    /// on the container; nothing in the kernel yet.
-    fn plan_endpoint(&self, ctr: &Arc<Ctr>, name: &str, veth: Option<String>) -> Result<()> {
+    /// veth name and DNS names, recorded on the container; nothing in the kernel yet.
+    fn plan_endpoint(&self, ctr: &Arc<Ctr>, name: &str) -> Result<()> {
         let c = ctr.snapshot();
         let n = self.nets.find(name).map_err(|e| {
             Error::new(
@@ -350,7 +324,7 @@ impl Daemon {
             Some(m) => link::parse_mac(m).map_err(net_error)?,
             None => link::mac_for(ip),
         };
-        let veth = veth.unwrap_or_else(|| format!("veth{}", &id::generate()[..7]));
+        let veth = format!("veth{}", &id::generate()[..7]);
         let mut dns_names = vec![c.bare_name().to_string()];
         dns_names.extend(ep.aliases.clone().unwrap_or_default());
         dns_names.push(c.short_id().to_string());
@@ -396,8 +370,8 @@ impl Daemon {
         name: &str,
         iface: &str,
         default_route: bool,
-        (host, inside): (&Netlink, &Netlink),
-        prepared: Option<super::spare_netns::PreparedVeth>,
+        host: &Netlink,
+        inside: &Netlink,
     ) -> Result<()> {
         let sandbox = c
             .net
@@ -423,31 +397,14 @@ impl Daemon {
         let mac = link::parse_mac(active.mac_address.as_deref().unwrap_or_default())
             .map_err(net_error)?;
         let ipam = n.ipam()?;
+        host.create_veth(veth, iface, Path::new(&sandbox), &n.bridge, n.mtu(), mac)
+            .await
+            .map_err(net_error)?;
         let gateway = (default_route && !n.internal).then_some(ipam.gateway);
-        // The pair the namespace came with, for the first network (`spare_netns`).
-        let prepared =
-            prepared.filter(|p| &p.host == veth && iface == super::spare_netns::PREPARED_IFACE);
-        match prepared {
-            Some(p) => {
-                tracing::debug!(veth = %p.host, bridge = %n.bridge, "the namespace's veth pair joins the bridge");
-                host.attach_prepared(p.index, &p.host, &n.bridge)
-                    .await
-                    .map_err(net_error)?;
-                inside
-                    .configure_prepared_iface(iface, mac, ip, ipam.subnet.prefix(), gateway)
-                    .await
-                    .map_err(net_error)?;
-            }
-            None => {
-                host.create_veth(veth, iface, Path::new(&sandbox), &n.bridge, n.mtu(), mac)
-                    .await
-                    .map_err(net_error)?;
-                inside
-                    .configure_container_iface(iface, ip, ipam.subnet.prefix(), gateway)
-                    .await
-                    .map_err(net_error)?;
-            }
-        }
+        inside
+            .configure_container_iface(iface, ip, ipam.subnet.prefix(), gateway)
+            .await
+            .map_err(net_error)?;
         self.network_event(&n, "connect", Some(&c.id));
         Ok(())
     }
@@ -904,7 +861,10 @@ async fn delete_veths(id: String, veths: Vec<String>) {
     if veths.is_empty() {
         return;
     }
-    let Ok(host) = Netlink::host() else { return };
+    // Each deletion waits in the kernel for 15-30 ms: not on a worker of berthd's runtime.
+    let Ok(host) = Netlink::host_for_deletions() else {
+        return;
+    };
     for veth in veths {
         if let Err(e) = host.delete(&veth).await {
             tracing::debug!(container = %id, error = %e, "deleting veth");

@@ -240,7 +240,8 @@ impl Daemon {
         }
         // The bridge before the record, for the same reason as at create: a daemon killed in
         // between still has the network and brings its bridge back at its next start.
-        let host = Netlink::host().map_err(net_error)?;
+        // A bridge's deletion waits in the kernel for 15-30 ms: not on a worker of the runtime.
+        let host = Netlink::host_for_deletions().map_err(net_error)?;
         host.delete(&n.bridge).await.map_err(net_error)?;
         crate::recovery::failpoint::hit("network-rm-after-bridge");
         self.nets.repo.delete(&n.id)?;
