@@ -36,17 +36,22 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
 /// waited behind it. Here it holds a thread of this runtime's own; the caller awaits the
 /// answer through the connection's channels. Requests made on a start's path stay on the
 /// caller's runtime: a hop to another thread and back for each of them cost more than the
-/// kernel's short work there.
-fn netlink_runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("berth-netlink")
-            .enable_io()
-            .build()
-            .expect("the netlink runtime")
-    })
+/// kernel's short work there. `None` when its threads could not be made (the caller's runtime
+/// then drives the socket, as before).
+fn netlink_runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("berth-netlink")
+                .enable_io()
+                .build()
+                .inspect_err(|e| tracing::warn!("cannot start the netlink runtime: {e}"))
+                .ok()
+        })
+        .as_ref()
 }
 
 impl Netlink {
@@ -62,7 +67,9 @@ impl Netlink {
     /// ([`netlink_runtime`]), for deleting links: the kernel's slow work holds none of the
     /// caller's workers.
     pub fn host_for_deletions() -> Result<Self> {
-        let rt = netlink_runtime();
+        let Some(rt) = netlink_runtime() else {
+            return Self::host();
+        };
         let (conn, handle, _) = {
             let _guard = rt.enter();
             rtnetlink::new_connection().map_err(|e| NetworkError::io("netlink socket", e))?
