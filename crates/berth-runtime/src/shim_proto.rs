@@ -27,6 +27,10 @@
 //! Every connection to `ShimConfig::socket` starts with one JSON line, a [`Request`]. Unless the
 //! request says otherwise the shim answers with one JSON line, a [`Response`], and closes.
 //!
+//! - `Start`: before it lets the init run, the shim accepts the connections waiting and serves
+//!   the request lines already sent on them, in the order they connected: berthd sends its
+//!   attaches and its wait before the `Start` without waiting for their answers, and no output
+//!   can precede an attach that wants it.
 //! - `Wait`: the shim holds the connection and writes one [`ExitStatus`] line when the container's
 //!   init has exited (at once if it already has), then closes it once the runtime has deleted
 //!   the container's state and cgroups: berthd takes that end as the runtime's release.

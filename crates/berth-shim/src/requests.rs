@@ -17,6 +17,12 @@ impl Supervisor {
                 message: format!("bad request: {e}"),
             }),
             Ok(request) => {
+                if matches!(request, Request::Start) {
+                    // berthd sends its attaches and its wait before the Start without waiting
+                    // for their answers: whatever it sent first is served first, so no output
+                    // of the process can precede the attach that wants it.
+                    self.serve_queued_requests(key);
+                }
                 let runs_helper = matches!(request, Request::Kill { .. } | Request::Exec(_));
                 let response = self.answer(key, request);
                 if runs_helper {

@@ -272,7 +272,10 @@ impl Supervisor {
                         conn.flush();
                     }
                 }
-                if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                // A Start may have served this connection's request since the poll
+                // (`serve_queued_requests`): its POLLIN is stale unless it still reads.
+                let hangup = revents & (libc::POLLHUP | libc::POLLERR) != 0;
+                if hangup || (revents & libc::POLLIN != 0 && self.reads_input(key)) {
                     self.read_conn(key);
                 }
             }
@@ -298,6 +301,42 @@ impl Supervisor {
                     shimlog::error(&format!("accept: {e}"));
                     return;
                 }
+            }
+        }
+    }
+
+    /// Whether connection `key` takes input now: its request line, or stdin for its process.
+    fn reads_input(&self, key: u64) -> bool {
+        self.conns.get(&key).is_some_and(|c| match c.role {
+            Role::Request => true,
+            Role::Attach { stdin, .. } | Role::Exec { stdin, .. } => stdin,
+            Role::Reply | Role::Wait => false,
+        })
+    }
+
+    /// Accepts the connections waiting on the listener and reads the request lines already
+    /// sent on every connection but `current`, in the order they connected, serving those
+    /// complete. Nothing blocks: a line not fully sent yet waits for the loop.
+    pub(crate) fn serve_queued_requests(&mut self, current: u64) {
+        self.accept();
+        let mut waiting: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(&k, c)| k != current && c.role == Role::Request && !c.closing)
+            .map(|(&k, _)| k)
+            .collect();
+        waiting.sort_unstable();
+        // The loop's buffer is out with the read that brought the current request.
+        let mut buf = vec![0; READ_CHUNK];
+        for key in waiting {
+            let result = match self.conns.get_mut(&key) {
+                Some(conn) => conn.read(&mut buf),
+                None => continue,
+            };
+            match result {
+                ReadResult::Data(n) => self.conn_input(key, &buf[..n]),
+                ReadResult::Eof | ReadResult::Failed => self.conn_input_ended(key, &result),
+                ReadResult::WouldBlock => {}
             }
         }
     }

@@ -13,25 +13,45 @@ use crate::daemon::{AttachSession, Ctr, Daemon, HijackedIo};
 use crate::options::{AttachOptions, LogsOptions};
 use crate::runtime::shim::{self, Frame, ShimConn};
 
-/// Gives every pending attach of `ctr` its shim connection (called by start, before the
-/// process runs, so no output is missed).
-pub(crate) async fn connect_pending(ctr: &Arc<Ctr>, socket: &std::path::Path) {
+/// The attach requests of the sessions made before a start, sent to the shim, not answered
+/// yet (see [`shim::send`]).
+pub(crate) struct SentAttaches(Vec<(Pending, Result<shim::Sent>)>);
+
+/// Sends an attach request for each session of `ctr` made before the start, without waiting
+/// for the answers: the `Start` sent after them is served after them, so no output of the
+/// process is missed.
+pub(crate) async fn send_pending(ctr: &Arc<Ctr>, socket: &std::path::Path) -> SentAttaches {
     let pending: Vec<Pending> = match ctr.pending_attach.lock() {
         Ok(mut v) => std::mem::take(&mut *v),
         Err(_) => Vec::new(),
     };
+    let mut sent = Vec::with_capacity(pending.len());
     for p in pending {
         let req = Request::Attach {
             stdin: p.stdin,
             stdout: p.stdout,
             stderr: p.stderr,
         };
-        let conn = match shim::call(socket, &req).await {
-            Ok((Response::Error { message }, _)) => Err(Error::internal(message)),
-            Ok((_, conn)) => Ok(conn),
-            Err(e) => Err(e),
-        };
-        let _ = p.tx.send(conn);
+        let request = shim::send(socket, &req).await;
+        sent.push((p, request));
+    }
+    SentAttaches(sent)
+}
+
+impl SentAttaches {
+    /// Reads each answer and hands the session its connection (or the error).
+    pub(crate) async fn answered(self) {
+        for (p, request) in self.0 {
+            let conn = match request {
+                Ok(sent) => match sent.answer().await {
+                    Ok((Response::Error { message }, _)) => Err(Error::internal(message)),
+                    Ok((_, conn)) => Ok(conn),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            let _ = p.tx.send(conn);
+        }
     }
 }
 

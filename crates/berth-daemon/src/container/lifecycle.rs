@@ -364,15 +364,16 @@ impl Daemon {
             return Err(e);
         }
         // Attach sessions made before start get their shim connections before the process
-        // runs, as does the exit's waiter; the two are independent, so they overlap.
-        let ((), waiter) = tokio::join!(
-            crate::container::attach::connect_pending(ctr, &socket),
-            shim::wait_exit(&socket)
-        );
+        // runs, as does the exit's waiter: their requests go first, then the Start, none
+        // waiting for an answer (one round trip with the shim, not two); the shim serves
+        // what was sent before a Start before it (`serve_queued_requests`).
+        let attaches = crate::container::attach::send_pending(ctr, &socket).await;
+        let waiter = shim::wait_exit(&socket).await;
         // Init leaves its wait and execs the process.
-        let started = shim::simple(&socket, &Request::Start)
-            .instrument(tracing::debug_span!("shim_start"))
-            .await;
+        let (started, ()) = tokio::join!(
+            shim::simple(&socket, &Request::Start).instrument(tracing::debug_span!("shim_start")),
+            attaches.answered()
+        );
         let exec_span = tracing::debug_span!(parent: None, "exec");
         if let Err(e) = started {
             shim::kill_all(&socket).await;

@@ -268,30 +268,59 @@ pub struct ShimConn {
 
 /// Connects, sends `req`, reads the response line.
 pub async fn call(socket: &Path, req: &Request) -> Result<(Response, ShimConn)> {
+    send(socket, req).await?.answer().await
+}
+
+/// A request sent on its own connection, its response line not read yet.
+pub struct Sent {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    written: std::io::Result<()>,
+}
+
+/// Connects and sends `req` without waiting for the answer: requests sent one after the
+/// other reach the shim in that order, and it serves them in that order when a later `Start`
+/// finds them waiting.
+pub async fn send(socket: &Path, req: &Request) -> Result<Sent> {
     let stream = UnixStream::connect(socket)
         .await
         .map_err(|e| Error::internal(format!("connecting to shim {}: {e}", socket.display())))?;
-    let (rd, mut wr) = stream.into_split();
+    let (rd, mut writer) = stream.into_split();
     let mut line = serde_json::to_vec(req).map_err(|e| Error::internal(e.to_string()))?;
     line.push(b'\n');
-    let written = wr.write_all(&line).await;
-    let mut reader = BufReader::new(rd);
-    let mut resp = String::new();
-    let read = reader.read_line(&mut resp).await;
-    // A shim that refused the request answered before closing: its answer says why, where the
-    // failed write would only say "Broken pipe".
-    if resp.is_empty() {
-        if let Err(e) = written {
-            return Err(Error::internal(format!("shim request: {e}")));
+    let written = writer.write_all(&line).await;
+    Ok(Sent {
+        reader: BufReader::new(rd),
+        writer,
+        written,
+    })
+}
+
+impl Sent {
+    /// Reads the response line.
+    pub async fn answer(self) -> Result<(Response, ShimConn)> {
+        let Sent {
+            mut reader,
+            writer,
+            written,
+        } = self;
+        let mut resp = String::new();
+        let read = reader.read_line(&mut resp).await;
+        // A shim that refused the request answered before closing: its answer says why, where
+        // the failed write would only say "Broken pipe".
+        if resp.is_empty() {
+            if let Err(e) = written {
+                return Err(Error::internal(format!("shim request: {e}")));
+            }
+            if let Err(e) = read {
+                return Err(Error::internal(format!("shim response: {e}")));
+            }
+            return Err(Error::internal("shim closed the connection"));
         }
-        if let Err(e) = read {
-            return Err(Error::internal(format!("shim response: {e}")));
-        }
-        return Err(Error::internal("shim closed the connection"));
+        let resp: Response = serde_json::from_str(resp.trim())
+            .map_err(|e| Error::internal(format!("bad shim response {resp:?}: {e}")))?;
+        Ok((resp, ShimConn { reader, writer }))
     }
-    let resp: Response = serde_json::from_str(resp.trim())
-        .map_err(|e| Error::internal(format!("bad shim response {resp:?}: {e}")))?;
-    Ok((resp, ShimConn { reader, writer: wr }))
 }
 
 /// A request answered by one response line; `Error` responses become errors.

@@ -277,6 +277,37 @@ pub(crate) fn join_cgroup_and_set_rlimits(args: &ContainerArgs) -> Result<()> {
         .with_rootless(rootless);
     let linux = args.spec.linux().as_ref().ok_or(MissingSpecError::Linux)?;
     apply_cgroups(&cgroup_manager, linux.resources().as_ref(), true)?;
+    set_rlimits(args)
+}
+
+/// berth (BERTH-PATCH.md, twelfth change): whether the main process can add a directly cloned
+/// init to its cgroup while the init sets itself up: the cgroup was made and its resources
+/// applied ahead ([`CGROUP_APPLIED_AHEAD`]), so joining is all there is, and the init makes
+/// no cgroup namespace (whose root is the cgroup its maker is in when it unshares).
+pub(crate) fn main_can_join_cgroup(args: &ContainerArgs) -> bool {
+    CGROUP_APPLIED_AHEAD.load(std::sync::atomic::Ordering::SeqCst)
+        && !args
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == LinuxNamespaceType::Cgroup))
+}
+
+/// berth (twelfth change): adds process `pid` (the init) to the container's cgroup, made and
+/// set up ahead; run by the main process (see [`main_can_join_cgroup`]).
+pub(crate) fn add_to_cgroup_made_ahead(args: &ContainerArgs, pid: Pid) -> Result<()> {
+    let cgroup_manager = libcgroups::common::create_cgroup_manager(args.cgroup_config.to_owned())
+        .map_err(|e| IntermediateProcessError::Cgroup(e.to_string()))?;
+    cgroup_manager.add_task(pid).map_err(|err| {
+        tracing::error!(?pid, ?err, "failed to add the init to its cgroup");
+        IntermediateProcessError::Cgroup(err.to_string())
+    })
+}
+
+/// Sets the spec's rlimits on the calling process.
+pub(crate) fn set_rlimits(args: &ContainerArgs) -> Result<()> {
+    let command = args.syscall.create_syscall();
     let proc = args
         .spec
         .process()

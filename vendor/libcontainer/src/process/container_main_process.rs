@@ -32,6 +32,8 @@ pub enum ProcessError {
     WaitIntermediateProcess(#[source] nix::Error),
     #[error(transparent)]
     IntelRdt(#[from] crate::process::intel_rdt::IntelRdtError),
+    #[error("failed to add the init to its cgroup: {0}")]
+    JoinCgroup(String),
     #[error("failed to create intermediate process")]
     IntermediateProcessFailed(#[source] fork::CloneError),
     #[error("failed seccomp listener")]
@@ -290,6 +292,9 @@ fn clone_init_directly(
     } else {
         0
     };
+    // berth (BERTH-PATCH.md, twelfth change): with the cgroup made ahead, this process adds the
+    // init to it while the init sets itself up, instead of the init doing it first.
+    let main_joins = container_intermediate_process::main_can_join_cgroup(args);
     let (init_sender, init_receiver) = init_chan;
     let cb: CloneCb = Box::new(|| {
         if let Err(ret) = prctl::set_name("youki:[2:INIT]") {
@@ -300,7 +305,11 @@ fn clone_init_directly(
             tracing::error!(?err, "failed to close sender in init process");
             return -1;
         }
-        let prepared = container_intermediate_process::join_cgroup_and_set_rlimits(args);
+        let prepared = if main_joins {
+            container_intermediate_process::set_rlimits(args)
+        } else {
+            container_intermediate_process::join_cgroup_and_set_rlimits(args)
+        };
         let result = match prepared {
             Ok(()) => crate::process::init::process::container_init_process(
                 args,
@@ -329,6 +338,15 @@ fn clone_init_directly(
         tracing::error!("failed to close unused sender: {}", err);
         err
     })?;
+    if main_joins {
+        // The init cannot exec before the create returns (it waits for the start), and the
+        // create returns after this: the process never runs outside its cgroup.
+        if let Err(err) = container_intermediate_process::add_to_cgroup_made_ahead(args, init_pid) {
+            let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(init_pid, None);
+            return Err(ProcessError::JoinCgroup(err.to_string()));
+        }
+    }
     Ok(init_pid)
 }
 
