@@ -40,6 +40,20 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::internal(format!("image task: {e}")))?
 }
 
+/// [`blocking`] for the short steps of a container's create and removal (a lookup, a few
+/// directories, a rename): run on this worker thread itself, which tokio relieves of its
+/// other tasks meanwhile, where the blocking pool's thread is woken and then wakes the task
+/// back, two hand-offs between threads on the path of every `run`. A current-thread runtime
+/// (unit tests) takes the pool.
+pub(crate) async fn blocking_here<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => blocking(f).await,
+    }
+}
+
 impl ImageService {
     pub fn open(data_root: &Path, db: berth_store::Db) -> Result<Self> {
         let service = Store::open(data_root, db)?;
@@ -65,7 +79,7 @@ impl ImageService {
     pub async fn resolve(&self, name: &str) -> Result<ImageInfo> {
         let svc = self.service.clone();
         let name = name.to_string();
-        let image = blocking(move || Ok(svc.resolve(&name)?)).await?;
+        let image = blocking_here(move || Ok(svc.resolve(&name)?)).await?;
         let run = image.config.clone();
         let json = serde_json::to_value(&run).map_err(|e| Error::internal(e.to_string()))?;
         let config: ContainerConfig = serde_json::from_value(json)
@@ -82,7 +96,7 @@ impl ImageService {
     pub async fn prepare(&self, id: &str, image: &ImageInfo) -> Result<()> {
         let svc = self.service.clone();
         let (id, image) = (id.to_string(), image.image.clone());
-        blocking(move || Ok(svc.snapshot_prepare_container(&id, &image).map(|_| ())?)).await
+        blocking_here(move || Ok(svc.snapshot_prepare_container(&id, &image).map(|_| ())?)).await
     }
 
     /// Mounts the container's rootfs; returns the mount point. `scratch`: the container is
@@ -138,7 +152,7 @@ impl ImageService {
     pub async fn remove_snapshot(&self, id: &str) -> Result<()> {
         let svc = self.service.clone();
         let id = id.to_string();
-        let trash = blocking(move || match svc.snapshot_discard(&id) {
+        let trash = blocking_here(move || match svc.snapshot_discard(&id) {
             Ok(t) => Ok(t),
             Err(e) => {
                 let e = Error::from(e);
