@@ -41,6 +41,7 @@ impl Daemon {
             nets,
             dns: crate::network::dns::DnsService::default(),
             pods,
+            releases: tokio_util::task::TaskTracker::new(),
             me: me.clone(),
         });
         daemon.networks_init().await?;

@@ -65,13 +65,31 @@ pub struct Daemon {
     pub(crate) dns: crate::network::dns::DnsService,
     /// CRI pod sandboxes (table `sandboxes`).
     pub(crate) pods: crate::sandbox::PodRepo,
+    /// What follows a `--rm` container's removal after its answer (the veths' deletion, the
+    /// namespace's unpin, the runtime's release, the bundle): waited for at shutdown, so a
+    /// daemon stopped right after a `run --rm` leaves nothing of it.
+    pub(crate) releases: tokio_util::task::TaskTracker,
     pub(crate) me: std::sync::Weak<Daemon>,
 }
 
+/// How long a shutdown waits for the releases still running.
+const RELEASES_AT_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Daemon {
-    /// Nothing to stop: containers outlive the daemon (live restore).
+    /// Containers outlive the daemon (live restore); the releases of removed ones are waited
+    /// for.
     pub async fn shutdown(&self) {
         tracing::info!("daemon shutting down; containers keep running under their shims");
+        self.releases.close();
+        if tokio::time::timeout(RELEASES_AT_SHUTDOWN, self.releases.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.releases.len(),
+                "releases of removed containers still running at shutdown"
+            );
+        }
     }
 
     /// A weak handle for tasks that must not keep the daemon alive.

@@ -11,10 +11,11 @@
 //! mount with what runc builds for it: a tmpfs at the destination, each v1 hierarchy's own
 //! cgroup of the container bind-mounted below it (read-only when the mount is), and names the
 //! tmpfs that the init makes read-only once those binds are in place (libcontainer's
-//! `rootfs::set_read_only_after_mounts`, vendored). [`Joined`] puts the runtime's process into the
-//! container's cgroup in the hierarchies libcontainer leaves alone, so the container's
-//! processes inherit it (runc joins every hierarchy), and [`remove_unmanaged`] removes those
-//! cgroups again when the container is deleted.
+//! `rootfs::set_read_only_after_mounts`, vendored). A created container's init is put in its
+//! cgroup of the hierarchies libcontainer leaves alone ([`make_unmanaged_dirs`], joined by the
+//! vendored libcontainer where it joins the others), and [`Joined`] puts the process that
+//! runs an exec there for the call, so the exec'd process inherits it (runc joins every
+//! hierarchy); [`remove_unmanaged`] removes those cgroups again when the container is deleted.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -26,7 +27,7 @@ use oci_spec::runtime::{MountBuilder, Spec};
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The v1 controllers libcontainer's cgroup manager (libcgroups 0.7 `v1::CONTROLLERS`) places a
-/// container in; every other hierarchy is left to [`Joined`].
+/// container in; every other hierarchy is left to [`make_unmanaged_dirs`] and [`Joined`].
 const MANAGED_V1: &[&str] = &[
     "cpu",
     "cpuacct",
@@ -153,7 +154,7 @@ impl Host {
         }
     }
 
-    /// The hierarchies the container must be put in by [`Joined`]: on a v1 or hybrid host the
+    /// The hierarchies berth puts the container in itself: on a v1 or hybrid host the
     /// named ones (`name=systemd`), v1 ones of controllers libcontainer does not know, and the
     /// cgroup2 one of a hybrid host.
     pub fn unmanaged(&self) -> Vec<&Hierarchy> {
@@ -440,6 +441,25 @@ impl Drop for Joined {
             }
         }
     }
+}
+
+/// Makes the container's cgroup directory in each hierarchy of [`Host::unmanaged`] and returns
+/// them: a created container's init joins them (see libcontainer's
+/// `set_unmanaged_cgroup_dirs`), and binds them into its `/sys/fs/cgroup` as it sets itself up,
+/// so they exist before it is cloned.
+pub fn make_unmanaged_dirs(host: &Host, cgroups_path: &str) -> Result<Vec<PathBuf>, CgroupfsError> {
+    let rel = relative_cgroup(cgroups_path)?;
+    let mut dirs = Vec::new();
+    for h in host.unmanaged() {
+        let dir = h.mount_point.join(&rel);
+        std::fs::create_dir_all(&dir).map_err(|source| CgroupfsError::Io {
+            what: "creating the cgroup",
+            path: dir.clone(),
+            source,
+        })?;
+        dirs.push(dir);
+    }
+    Ok(dirs)
 }
 
 /// Removes the container's cgroups that [`Joined`] created (once its processes are gone).

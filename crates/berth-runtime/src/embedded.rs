@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::error::LibcontainerError;
-use libcontainer::process::container_intermediate_process::set_cgroup_applied_ahead;
+use libcontainer::process::container_intermediate_process::{
+    set_cgroup_applied_ahead, set_unmanaged_cgroup_dirs,
+};
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::Spec;
@@ -276,7 +278,14 @@ impl Runtime for EmbeddedRuntime {
         seccomp_cache::prepare(self.seccomp_cache.as_ref(), &spec);
         let host = host_cgroups(self.cgroup_mounts.as_deref())?;
         let (spec, cgroups_path, seal) = prepare_spec(spec, &host)?;
-        let joined = join_unmanaged(&host, cgroups_path.as_deref())?;
+        // The init joins the hierarchies libcontainer does not manage where it joins the others
+        // (by the shim's own hand beside the init's setup when the cgroup was made ahead).
+        let unmanaged = match &cgroups_path {
+            Some(p) => cgroupfs::make_unmanaged_dirs(&host, p)
+                .map_err(|e| other("the container's cgroups", e))?,
+            None => Vec::new(),
+        };
+        set_unmanaged_cgroup_dirs(unmanaged);
         // Only a terminal's console socket needs a temp dir.
         let mut work = None;
         let (builder, console) = with_io(self.builder(id)?, io, &mut work)?;
@@ -294,7 +303,7 @@ impl Runtime for EmbeddedRuntime {
             .build();
         drop(build);
         set_cgroup_applied_ahead(false);
-        drop(joined);
+        set_unmanaged_cgroup_dirs(Vec::new());
         let container = built.map_err(|e| {
             // libcontainer may leave its state behind on failure; nothing half-made stays.
             if let Ok(mut c) = self.load(id) {

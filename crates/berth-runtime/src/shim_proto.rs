@@ -41,10 +41,9 @@
 //!   the process's stdin.
 //!
 //! # Exit
-//! When the container's init exits the shim drains its output, answers waiters, sends EXIT
-//! frames, writes [`ExitStatus`] to `ShimConfig::exit_file` (temp file + rename), stops
-//! listening (a refused connection means the file is there), deletes the runtime's container
-//! (cgroup, state), removes its socket and exits.
+//! When the container's init exits the shim drains its output, writes [`ExitStatus`] to
+//! `ShimConfig::exit_file` (temp file + rename), answers waiters, sends EXIT frames, deletes the
+//! runtime's container (cgroup, state), removes its socket and exits.
 
 use std::path::PathBuf;
 

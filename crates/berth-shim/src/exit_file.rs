@@ -1,7 +1,7 @@
 //! Writes the final exit status atomically: a temp file beside it, then renamed.
 //!
-//! Not fsynced: the file lives in the exec root (runtime state, a tmpfs on most hosts) and
-//! serves a berthd that restarts while the host stays up, for which the page cache is enough;
+//! Not fsynced: the file (in the container's directory) serves a berthd that restarts while
+//! the host stays up, for which the page cache is enough;
 //! after a host crash no container is left to report on. An fsync here would hold every exit
 //! report (and `run --rm`) behind a journal commit of the whole filesystem.
 

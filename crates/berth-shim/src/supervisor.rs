@@ -581,8 +581,17 @@ impl Supervisor {
         let Some(status) = self.init.exit.clone() else {
             return;
         };
-        // The exit is reported at once: the status line to waiters, the EXIT frame to
-        // attached streams (which then close).
+        // Before the report: a `--rm` removal deletes the container's directory, the file's,
+        // as soon as berthd hears of the exit.
+        let exit_file_span = tracing::debug_span!("exit_file").entered();
+        if let Err(e) = exit_file::write(&self.config.exit_file, &status) {
+            shimlog::error(&e.to_string());
+        }
+        drop(exit_file_span);
+        // No new connection from here on; the exit is reported at once: the status line to
+        // waiters, the EXIT frame to attached streams (which then close).
+        self.listener = None;
+        let _ = std::fs::remove_file(&self.config.socket);
         for conn in self.conns.values_mut() {
             match conn.role {
                 Role::Wait => conn.push_line(&status),
@@ -592,16 +601,6 @@ impl Supervisor {
             conn.flush();
         }
         self.conns.retain(|_, c| !c.finished());
-        // Then the file, for a berthd that restarts and finds this shim not answering: it is
-        // written before the listener goes (a connection refused means the file is there),
-        // and after the report, off the exit's path. No new connection from here on.
-        let exit_file_span = tracing::debug_span!("exit_file").entered();
-        if let Err(e) = exit_file::write(&self.config.exit_file, &status) {
-            shimlog::error(&e.to_string());
-        }
-        drop(exit_file_span);
-        self.listener = None;
-        let _ = std::fs::remove_file(&self.config.socket);
         // Then the runtime's state and cgroups go, while berthd releases the network and the
         // rootfs. Waiters' connections close only after it: berthd takes that end of stream as
         // the runtime's release and never starts the id again, nor removes the container,

@@ -618,7 +618,8 @@ impl Daemon {
     /// veths' deletion and the network namespace's unpin
     /// ([`crate::network::endpoints::NetTeardown`]), the runtime's
     /// release (the shim deleting the cgroups and the runtime's state, 1-2 ms) and the
-    /// bundle's removal follow ([`Daemon::finish_release`]), waited for by nobody. A crash
+    /// bundle's removal follow ([`Daemon::finish_release`]), waited for by nobody but a shutdown
+    /// ([`Daemon::releases`]). A crash
     /// in between leaves only exec-root traces of an id no record names, which the next start
     /// of berthd purges (`recovery::live_restore`).
     #[tracing::instrument(level = "debug", name = "discard", skip_all)]
@@ -685,7 +686,7 @@ impl Daemon {
             }
         }
         drop(_op);
-        net_teardown.finish();
+        net_teardown.finish(&self.releases);
         self.finish_release(ctr.clone());
     }
 
@@ -695,7 +696,7 @@ impl Daemon {
     fn finish_release(&self, ctr: Arc<Ctr>) {
         let daemon = self.self_ref();
         let span = tracing::debug_span!(parent: None, "released_after_removal");
-        tokio::spawn(
+        self.releases.spawn(
             async move {
                 ctr.runtime_released().await;
                 let Some(d) = daemon.upgrade() else { return };

@@ -842,8 +842,8 @@ pub(crate) struct NetTeardown {
 impl NetTeardown {
     /// In the background: the veths' host ends deleted, then the namespace's pin removed (the
     /// kernel frees the namespace, and whatever it still held, once nothing pins it).
-    pub(crate) fn finish(self) {
-        tokio::spawn(async move {
+    pub(crate) fn finish(self, tracker: &tokio_util::task::TaskTracker) {
+        tracker.spawn(async move {
             delete_veths(self.id.clone(), self.veths).await;
             if let Some(path) = self.sandbox {
                 let id = self.id;

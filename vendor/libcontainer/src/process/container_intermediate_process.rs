@@ -25,6 +25,36 @@ pub fn set_cgroup_applied_ahead(applied: bool) {
     CGROUP_APPLIED_AHEAD.store(applied, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// berth (BERTH-PATCH.md, twelfth change): the container's cgroup directories in hierarchies
+/// the cgroup manager does not handle (a v1 host's `name=systemd`), which the init joins
+/// wherever it joins the managed ones (made here if missing). Read by cloned processes with
+/// `try_lock`, as the other slots.
+static UNMANAGED_CGROUP_DIRS: std::sync::Mutex<Vec<std::path::PathBuf>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// berth: see [`UNMANAGED_CGROUP_DIRS`]; set for one init container's build, then cleared.
+pub fn set_unmanaged_cgroup_dirs(dirs: Vec<std::path::PathBuf>) {
+    if let Ok(mut slot) = UNMANAGED_CGROUP_DIRS.lock() {
+        *slot = dirs;
+    }
+}
+
+/// Adds process `pid` to each of [`UNMANAGED_CGROUP_DIRS`].
+fn join_unmanaged_cgroups(pid: Pid) -> Result<()> {
+    let dirs = match UNMANAGED_CGROUP_DIRS.try_lock() {
+        Ok(dirs) => dirs.clone(),
+        Err(_) => return Ok(()),
+    };
+    for dir in dirs {
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("cgroup.procs"), pid.to_string()))
+            .map_err(|e| {
+                IntermediateProcessError::Cgroup(format!("joining {}: {e}", dir.display()))
+            })?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IntermediateProcessError {
     #[error(transparent)]
@@ -302,7 +332,8 @@ pub(crate) fn add_to_cgroup_made_ahead(args: &ContainerArgs, pid: Pid) -> Result
     cgroup_manager.add_task(pid).map_err(|err| {
         tracing::error!(?pid, ?err, "failed to add the init to its cgroup");
         IntermediateProcessError::Cgroup(err.to_string())
-    })
+    })?;
+    join_unmanaged_cgroups(pid)
 }
 
 /// Sets the spec's rlimits on the calling process.
@@ -402,6 +433,9 @@ pub(crate) fn apply_cgroups<
         tracing::error!(?pid, ?err, ?init, "failed to add task to cgroup");
         IntermediateProcessError::Cgroup(err.to_string())
     })?;
+    if init {
+        join_unmanaged_cgroups(pid)?;
+    }
 
     if init
         && !CGROUP_APPLIED_AHEAD.load(std::sync::atomic::Ordering::SeqCst)
