@@ -396,7 +396,6 @@ pub struct Joined {
 
 impl Joined {
     pub fn new(host: &Host, cgroups_path: &str) -> Result<Joined, CgroupfsError> {
-        let rel = relative_cgroup(cgroups_path)?;
         let own =
             std::fs::read_to_string("/proc/self/cgroup").map_err(|source| CgroupfsError::Io {
                 what: "reading",
@@ -404,18 +403,13 @@ impl Joined {
                 source,
             })?;
         let mut joined = Joined { back: Vec::new() };
-        for h in host.unmanaged() {
+        let dirs = make_unmanaged_dirs(host, cgroups_path)?;
+        for (h, dir) in host.unmanaged().into_iter().zip(dirs) {
             let current = own.lines().find_map(|l| {
                 let mut parts = l.splitn(3, ':');
                 let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
                 h.is_line(id, controllers).then(|| path.to_string())
             });
-            let dir = h.mount_point.join(&rel);
-            std::fs::create_dir_all(&dir).map_err(|source| CgroupfsError::Io {
-                what: "creating the cgroup",
-                path: dir.clone(),
-                source,
-            })?;
             let procs = dir.join("cgroup.procs");
             std::fs::write(&procs, "0").map_err(|source| CgroupfsError::Io {
                 what: "joining",
