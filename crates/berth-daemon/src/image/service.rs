@@ -135,7 +135,7 @@ impl ImageService {
     pub async fn unmount_discarding(&self, id: &str) -> Result<()> {
         let target = self.rootfs_dir(id);
         let svc = self.service.clone();
-        let held = blocking(move || Ok(svc.snapshot_detach(&target)?)).await?;
+        let held = blocking_here(move || Ok(svc.snapshot_detach(&target)?)).await?;
         if let Some(fd) = held {
             let id = id.to_string();
             tokio::task::spawn_blocking(move || {
